@@ -1,0 +1,115 @@
+#include "common/log.h"
+
+#include <openssl/err.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static bg_log_level_t log_level = BG_LOG_INFO;
+static FILE *log_fp;
+static const char *log_component = "bordergate";
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void bg_log_set_level(bg_log_level_t level) { log_level = level; }
+
+int bg_log_parse_level(const char *s, bg_log_level_t *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            *out = (bg_log_level_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int bg_log_set_file(const char *path)
+{
+    FILE *fp = NULL;
+    if (path != NULL) {
+        fp = fopen(path, "a");
+        if (fp == NULL)
+            return -1;
+        setvbuf(fp, NULL, _IOLBF, 0);
+    }
+    pthread_mutex_lock(&log_lock);
+    if (log_fp != NULL)
+        fclose(log_fp);
+    log_fp = fp;
+    pthread_mutex_unlock(&log_lock);
+    return 0;
+}
+
+void bg_log_set_component(const char *component) { log_component = component; }
+
+/* Append S to OUT as the inside of a JSON string; stops at CAP-1 bytes. */
+static size_t json_escape(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0' && n + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c == '\n') {
+            out[n++] = '\\';
+            out[n++] = 'n';
+        } else if (c < 0x20) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+void bg_logv(bg_log_level_t level, const char *fmt, va_list ap)
+{
+    char msg[2048];
+    char esc[4200];
+    char ts[40];
+    struct timeval tv;
+    struct tm tm;
+
+    if (level < log_level)
+        return;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_escape(esc, sizeof esc, msg);
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+
+    pthread_mutex_lock(&log_lock);
+    FILE *fp = log_fp != NULL ? log_fp : stderr;
+    fprintf(fp, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n",
+            ts, (long)(tv.tv_usec / 1000), level_names[level], log_component, esc);
+    fflush(fp);
+    pthread_mutex_unlock(&log_lock);
+}
+
+void bg_log(bg_log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bg_logv(level, fmt, ap);
+    va_end(ap);
+}
+
+void bg_log_openssl(bg_log_level_t level, const char *context)
+{
+    unsigned long e;
+    char buf[256];
+    int any = 0;
+    while ((e = ERR_get_error()) != 0) {
+        ERR_error_string_n(e, buf, sizeof buf);
+        bg_log(level, "%s: %s", context, buf);
+        any = 1;
+    }
+    if (!any)
+        bg_log(level, "%s", context);
+}

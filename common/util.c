@@ -1,0 +1,230 @@
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int bg_util_random_bytes(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+void bg_util_random_id(char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[BG_ID_LEN / 2];
+    if (bg_util_random_bytes(raw, sizeof raw) != 0) {
+        /* getrandom cannot fail once the pool is initialised; fall back to
+         * clock mixing rather than emit a constant id. */
+        uint64_t t = bg_util_mono_us() ^ ((uint64_t)getpid() << 32);
+        for (size_t i = 0; i < sizeof raw; i++)
+            raw[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)(i * 131);
+    }
+    for (size_t i = 0; i < sizeof raw; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[BG_ID_LEN] = '\0';
+}
+
+uint64_t bg_util_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t bg_util_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void bg_util_format_time(uint64_t wall_ms, char *out, size_t cap)
+{
+    time_t sec = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    char base[24];
+    gmtime_r(&sec, &tm);
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03uZ", base, (unsigned)(wall_ms % 1000));
+}
+
+static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+
+int bg_util_ieq(const char *s, size_t n, const char *z)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (z[i] == '\0' || lower((unsigned char)s[i]) != lower((unsigned char)z[i]))
+            return 0;
+    }
+    return z[i] == '\0';
+}
+
+int bg_util_iprefix(const char *s, size_t n, const char *prefix)
+{
+    size_t i;
+    for (i = 0; prefix[i] != '\0'; i++) {
+        if (i >= n || lower((unsigned char)s[i]) != lower((unsigned char)prefix[i]))
+            return 0;
+    }
+    return 1;
+}
+
+int bg_util_parse_sockaddr(const char *s, struct sockaddr_storage *out, socklen_t *len,
+                           char *err, size_t errcap)
+{
+    char host[128];
+    const char *port;
+    memset(out, 0, sizeof *out);
+
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (end == NULL || end[1] != ':' || (size_t)(end - s - 1) >= sizeof host) {
+            snprintf(err, errcap, "'%s' is not [ipv6]:port", s);
+            return -1;
+        }
+        memcpy(host, s + 1, (size_t)(end - s - 1));
+        host[end - s - 1] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (colon == NULL) {
+            snprintf(host, sizeof host, "127.0.0.1");
+            port = s;
+        } else {
+            if ((size_t)(colon - s) >= sizeof host) {
+                snprintf(err, errcap, "host in '%s' is too long", s);
+                return -1;
+            }
+            memcpy(host, s, (size_t)(colon - s));
+            host[colon - s] = '\0';
+            port = colon + 1;
+        }
+    }
+    char *endp;
+    errno = 0;
+    long p = strtol(port, &endp, 10);
+    if (*port == '\0' || *endp != '\0' || errno != 0 || p < 0 || p > 65535) {
+        snprintf(err, errcap, "'%s' has no valid port (0-65535)", s);
+        return -1;
+    }
+    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)p);
+        *len = sizeof *v4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)p);
+        *len = sizeof *v6;
+        return 0;
+    }
+    snprintf(err, errcap, "'%s' is not a numeric IPv4/IPv6 address", host);
+    return -1;
+}
+
+void bg_util_addr_string(const struct sockaddr *sa, char *out, size_t cap)
+{
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
+    else
+        snprintf(out, cap, "?");
+}
+
+int bg_util_addr_port(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    if (sa->sa_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    return 0;
+}
+
+char *bg_util_read_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EISDIR;
+        return NULL;
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL) {
+        close(fd);
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (;;) {
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (nb == NULL) {
+                free(buf);
+                close(fd);
+                errno = ENOMEM;
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            errno = e;
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return buf;
+}
+
+void bg_util_wipe(void *p, size_t n)
+{
+    if (p != NULL)
+        explicit_bzero(p, n);
+}

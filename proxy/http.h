@@ -1,0 +1,150 @@
+/*
+ * Strict HTTP/1.1 message-head parser and chunked-body decoder.
+ *
+ * Zero-copy: parsed fields point into the caller's buffer, which must stay
+ * unchanged while the result is used. No allocation. The parser is
+ * re-entrant and may be called again on a longer buffer when it returned
+ * BG_HTTP_INCOMPLETE (the head is re-scanned; heads are small and bounded).
+ *
+ * Strictness (each refusal carries the HTTP status to answer with and a
+ * short static reason that never quotes the input):
+ *   - request line: METHOD SP request-target SP HTTP/1.x CRLF, single SPs,
+ *     method is a token, target has no CTL/SP; HTTP/1.0 and 1.1 only (505);
+ *   - up to BG_HTTP_MAX_EMPTY_LINES leading CRLFs are skipped (RFC 9112 2.2);
+ *   - lines end in CRLF; a bare CR or bare LF anywhere in the head is 400;
+ *   - header names are tokens, no whitespace before ':' (400);
+ *   - obs-fold (a line starting with SP/HTAB) is 400;
+ *   - field values: VCHAR, SP, HTAB, obs-text; other CTLs are 400;
+ *   - Content-Length: digits only, no sign, <= 2^53; duplicates must be
+ *     identical, else 400; "1, 1" lists are 400;
+ *   - Transfer-Encoding with Content-Length: 400; request TE other than
+ *     exactly "chunked" (case-insensitive, OWS allowed): 501; TE in a
+ *     HTTP/1.0 request: 400;
+ *   - HTTP/1.1 request without Host, or more than one Host: 400;
+ *   - Expect other than "100-continue": 417;
+ *   - head longer than MAX_HEAD bytes or more than BG_HTTP_MAX_HEADERS
+ *     fields: 431 for requests (responses: error, the proxy answers 502).
+ */
+#ifndef BG_HTTP_H
+#define BG_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BG_HTTP_MAX_HEADERS 100
+#define BG_HTTP_MAX_EMPTY_LINES 4
+
+typedef enum {
+    BG_HTTP_OK = 1,         /* a complete head was parsed */
+    BG_HTTP_INCOMPLETE = 0, /* no error so far; need more bytes */
+    BG_HTTP_ERROR = -1,     /* malformed; see status and why */
+} bg_http_result_t;
+
+typedef struct {
+    const char *name;
+    size_t name_len;
+    const char *value; /* leading and trailing OWS removed */
+    size_t value_len;
+} bg_http_header_t;
+
+typedef struct {
+    const char *method;
+    size_t method_len;
+    const char *target;
+    size_t target_len;
+    int version_minor; /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
+
+    bg_http_header_t headers[BG_HTTP_MAX_HEADERS];
+    size_t nheaders;
+
+    /* Derived from the headers. */
+    int64_t content_length; /* -1 when absent */
+    int chunked;            /* Transfer-Encoding: chunked */
+    int keep_alive;         /* from version and Connection tokens */
+    int expect_continue;    /* Expect: 100-continue */
+    int upgrade;            /* Connection: upgrade or an Upgrade header */
+    const char *host;       /* Host value (NULL when absent) */
+    size_t host_len;
+
+    size_t head_len; /* bytes of the head including the final CRLF CRLF and
+                        any skipped leading empty lines */
+} bg_http_request_t;
+
+typedef struct {
+    int version_minor;
+    int status; /* 100..999 */
+    const char *reason;
+    size_t reason_len;
+
+    bg_http_header_t headers[BG_HTTP_MAX_HEADERS];
+    size_t nheaders;
+
+    int64_t content_length; /* -1 when absent */
+    int chunked;            /* last transfer coding is chunked */
+    int keep_alive;         /* from version and Connection tokens */
+    size_t head_len;
+} bg_http_response_t;
+
+/*
+ * Parse a request head at the start of BUF[0..LEN). MAX_HEAD bounds the
+ * head size: when LEN >= MAX_HEAD and no end of head was found, the result is
+ * BG_HTTP_ERROR with status 431. On error *STATUS is set (400, 417, 431, 501,
+ * 505) and *WHY to a static string such as "bare LF in header".
+ */
+bg_http_result_t bg_http_parse_request(const char *buf, size_t len, size_t max_head,
+                                       bg_http_request_t *req, int *status, const char **why);
+
+/*
+ * Parse a response head. Framing rules for the caller (RFC 9112 6.3): no body
+ * for 1xx/204/304 or a response to HEAD; TE+CL in one response is an error
+ * here (the proxy answers 502). Errors set *WHY only.
+ */
+bg_http_result_t bg_http_parse_response(const char *buf, size_t len, size_t max_head,
+                                        bg_http_response_t *resp, const char **why);
+
+/* First header named NAME (case-insensitive) or NULL. */
+const bg_http_header_t *bg_http_find_header(const bg_http_header_t *headers, size_t n,
+                                            const char *name);
+
+/*
+ * True for the hop-by-hop fields a proxy must not forward (Connection,
+ * Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade,
+ * Proxy-Authorization, Proxy-Authenticate) and for any field named in
+ * CONNECTION_VALUE (the Connection header's value, may be NULL).
+ */
+int bg_http_is_hop_by_hop(const char *name, size_t name_len, const char *connection_value,
+                          size_t connection_len);
+
+/*
+ * Incremental chunked-body decoder (RFC 9112 7.1), fed from a byte stream.
+ * Chunk extensions are accepted and ignored; chunk-size lines are limited to
+ * BG_HTTP_CHUNK_LINE_MAX bytes and trailers to BG_HTTP_TRAILER_MAX bytes;
+ * chunk sizes above 2^53 are an error. Bare LF in framing is an error.
+ */
+#define BG_HTTP_CHUNK_LINE_MAX 4096
+#define BG_HTTP_TRAILER_MAX 8192
+
+typedef struct {
+    int state;           /* private */
+    uint64_t remaining;  /* private: bytes left in the current chunk */
+    size_t line_len;     /* private: bytes of the current framing line */
+    size_t trailer_len;  /* private: bytes of trailers so far */
+    int done;            /* set when the last chunk and trailers were read */
+    uint64_t body_bytes; /* total decoded data bytes so far */
+} bg_http_chunked_t;
+
+void bg_http_chunked_init(bg_http_chunked_t *c);
+
+/*
+ * Consume bytes from the start of BUF[0..LEN). Returns the number of bytes
+ * consumed (0 means more input is needed, unless c->done), or -1 on a
+ * framing error (*WHY set). When *DATA_LEN > 0, the consumed bytes are body
+ * data (exactly *DATA_LEN bytes, at BUF); otherwise they are framing
+ * (sizes, CRLFs, extensions, trailers). Call in a loop; stops at c->done and
+ * never consumes past the end of the message.
+ */
+ssize_t bg_http_chunked_step(bg_http_chunked_t *c, const char *buf, size_t len,
+                             size_t *data_len, const char **why);
+
+#endif
