@@ -1,0 +1,106 @@
+/*
+ * bordergate: one binary, subcommands. Each subcommand lives with its
+ * module (proxy/server.c for run, proxy/sink.c for sink, ...); this file
+ * only dispatches and prints help.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "proxy/server.h"
+#include "proxy/sink.h"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "bordergate %s - cross-border data transfer gatekeeper\n"
+            "\n"
+            "usage: bordergate <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  run --config FILE      run the egress proxy (SIGHUP reloads FILE)\n"
+            "  check --config FILE    validate a configuration; prints \"configuration OK\"\n"
+            "                         or one FILE:LINE:COLUMN: error line per problem\n"
+            "  sink [options]         a demo/test upstream that records what it receives\n"
+            "  help                   this text\n"
+            "  --version              print the version\n"
+            "\n"
+            "Run 'bordergate <command> --help' for a command's options.\n",
+            BG_VERSION);
+}
+
+static int config_arg(int argc, char **argv, const char *cmd, const char **path)
+{
+    *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: bordergate %s --config FILE\n", cmd);
+            return 1;
+        }
+        if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc) {
+            *path = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            *path = argv[i] + 9;
+        } else {
+            fprintf(stderr, "bordergate %s: unexpected argument '%s'\n", cmd, argv[i]);
+            return 2;
+        }
+    }
+    if (*path == NULL) {
+        fprintf(stderr, "bordergate %s: --config FILE is required\n", cmd);
+        return 2;
+    }
+    return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    const char *path;
+    int rc = config_arg(argc, argv, "check", &path);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    int nerr = 0;
+    bg_config_t *cfg = bg_config_load(path, stdout, &nerr);
+    if (cfg == NULL) {
+        printf("%s: %d error%s\n", path, nerr, nerr == 1 ? "" : "s");
+        return 1;
+    }
+    printf("%s: configuration OK (%d route%s)\n", path, cfg->nroutes, cfg->nroutes == 1 ? "" : "s");
+    bg_config_unref(cfg);
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *path;
+    int rc = config_arg(argc, argv, "run", &path);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    return bg_server_run(path);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("bordergate %s\n", BG_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "sink") == 0)
+        return bg_sink_main(argc - 1, argv + 1);
+    fprintf(stderr, "bordergate: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,597 @@
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "config/cfgerr.h"
+#include "config/jsonpos.h"
+
+/* Validation context: every problem is reported, then loading fails. */
+typedef struct {
+    const char *file;
+    bg_jsonpos_t *pos;
+    bg_cfgerr_t *errs;
+} cfg_ctx_t;
+
+static void cfg_err(cfg_ctx_t *ctx, const char *path, int at_key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void cfg_err(cfg_ctx_t *ctx, const char *path, int at_key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    bg_cfgerr_addf(ctx->errs, ctx->pos, BG_CFGERR_ERROR, path, at_key, "%s", msg);
+}
+
+static void path_key(char *out, size_t cap, const char *parent, const char *key)
+{
+    size_t len = strlen(parent);
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(out, parent, len);
+    out[len] = '\0';
+    bg_jsonpos_path_append_key(out, cap, len, key);
+}
+
+static void path_index(char *out, size_t cap, const char *parent, size_t index)
+{
+    size_t len = strlen(parent);
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(out, parent, len);
+    out[len] = '\0';
+    bg_jsonpos_path_append_index(out, cap, len, index);
+}
+
+/* Report keys of OBJ not in ALLOWED (NULL-terminated). */
+static void check_keys(cfg_ctx_t *ctx, json_t *obj, const char *path, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        int ok = 0;
+        for (int i = 0; allowed[i] != NULL; i++) {
+            if (strcmp(key, allowed[i]) == 0) {
+                ok = 1;
+                break;
+            }
+        }
+        if (!ok) {
+            char p[512];
+            char list[512] = "";
+            size_t n = 0;
+            for (int i = 0; allowed[i] != NULL && n < sizeof list - 40; i++)
+                n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", allowed[i]);
+            path_key(p, sizeof p, path, key);
+            cfg_err(ctx, p, 1, "unknown key \"%s\" (allowed here: %s)", key, list);
+        }
+    }
+}
+
+static char *dup_str(const char *s) { return s != NULL ? strdup(s) : NULL; }
+
+static json_t *get_typed(cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key,
+                         json_type type, const char *type_name)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL)
+        return NULL;
+    if (json_typeof(v) != type && !(type == JSON_TRUE && json_is_boolean(v))) {
+        char p[512];
+        path_key(p, sizeof p, path, key);
+        cfg_err(ctx, p, 0, "must be %s", type_name);
+        return NULL;
+    }
+    return v;
+}
+
+static const char *get_string(cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key)
+{
+    json_t *v = get_typed(ctx, obj, path, key, JSON_STRING, "a string");
+    return v != NULL ? json_string_value(v) : NULL;
+}
+
+static int get_bool(cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key, int dflt)
+{
+    json_t *v = get_typed(ctx, obj, path, key, JSON_TRUE, "true or false");
+    return v != NULL ? json_is_true(v) : dflt;
+}
+
+/* Integer in [MIN, MAX]; DFLT when absent or invalid (error reported). */
+static long long get_int(cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key,
+                         long long dflt, long long min, long long max)
+{
+    json_t *v = json_object_get(obj, key);
+    char p[512];
+    if (v == NULL)
+        return dflt;
+    path_key(p, sizeof p, path, key);
+    if (!json_is_integer(v)) {
+        cfg_err(ctx, p, 0, "must be a whole number");
+        return dflt;
+    }
+    long long x = json_integer_value(v);
+    if (x < min || x > max) {
+        cfg_err(ctx, p, 0, "must be between %lld and %lld", min, max);
+        return dflt;
+    }
+    return x;
+}
+
+static void parse_listen_addr(cfg_ctx_t *ctx, const char *text, const char *path,
+                              bg_listen_addr_t *out)
+{
+    char err[256];
+    snprintf(out->text, sizeof out->text, "%s", text);
+    if (bg_util_parse_sockaddr(text, &out->addr, &out->len, err, sizeof err) != 0)
+        cfg_err(ctx, path, 0, "%s", err);
+}
+
+static void str_lower(char *s)
+{
+    for (; *s != '\0'; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+/* Parse "http[s]://host[:port][/path]" into the route. */
+static void parse_upstream(cfg_ctx_t *ctx, bg_route_t *r, const char *url, const char *path)
+{
+    const char *p;
+    if (strncmp(url, "https://", 8) == 0) {
+        r->upstream_tls = 1;
+        p = url + 8;
+    } else if (strncmp(url, "http://", 7) == 0) {
+        p = url + 7;
+    } else {
+        cfg_err(ctx, path, 0, "upstream must start with http:// or https://");
+        return;
+    }
+    const char *host_end;
+    const char *port_start = NULL;
+    const char *host_start = p;
+    if (*p == '[') {
+        host_start = p + 1;
+        host_end = strchr(p, ']');
+        if (host_end == NULL) {
+            cfg_err(ctx, path, 0, "unterminated IPv6 address in upstream");
+            return;
+        }
+        p = host_end + 1;
+    } else {
+        while (*p != '\0' && *p != ':' && *p != '/' && *p != '?' && *p != '#')
+            p++;
+        host_end = p;
+    }
+    if (host_end == host_start) {
+        cfg_err(ctx, path, 0, "upstream has no host");
+        return;
+    }
+    if (*p == ':')
+        port_start = ++p;
+    while (*p != '\0' && *p != '/' && *p != '?' && *p != '#')
+        p++;
+    if (*p == '?' || *p == '#') {
+        cfg_err(ctx, path, 0, "upstream must not carry a query or fragment");
+        return;
+    }
+    r->upstream_host = strndup(host_start, (size_t)(host_end - host_start));
+    str_lower(r->upstream_host);
+    for (const char *h = r->upstream_host; *h != '\0'; h++) {
+        if (!(isalnum((unsigned char)*h) || *h == '-' || *h == '.' || *h == ':' || *h == '_')) {
+            cfg_err(ctx, path, 0, "upstream host has an invalid character");
+            return;
+        }
+    }
+    r->upstream_port = r->upstream_tls ? 443 : 80;
+    if (port_start != NULL) {
+        char *end;
+        long port = strtol(port_start, &end, 10);
+        if (end == port_start || (*end != '\0' && *end != '/') || port < 1 || port > 65535) {
+            cfg_err(ctx, path, 0, "upstream port must be 1-65535");
+            return;
+        }
+        r->upstream_port = (int)port;
+    }
+    if (*p == '/' && p[1] != '\0')
+        r->upstream_path = strdup(p);
+    int dflt = r->upstream_port == (r->upstream_tls ? 443 : 80);
+    int v6 = strchr(r->upstream_host, ':') != NULL;
+    char hh[300];
+    snprintf(hh, sizeof hh, "%s%s%s%s%.0d", v6 ? "[" : "", r->upstream_host, v6 ? "]" : "",
+             dflt ? "" : ":", dflt ? 0 : r->upstream_port);
+    if (!dflt)
+        snprintf(hh, sizeof hh, "%s%s%s:%d", v6 ? "[" : "", r->upstream_host, v6 ? "]" : "",
+                 r->upstream_port);
+    r->host_header = strdup(hh);
+}
+
+static void parse_routes(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
+{
+    static const char *const route_keys[] = {"id", "match", "upstream", "recipient",
+                                             "allow_private_addresses", "description", NULL};
+    static const char *const match_keys[] = {"host", "path_prefix", NULL};
+    size_t i;
+    json_t *rv;
+
+    if (!json_is_array(routes)) {
+        cfg_err(ctx, "$.routes", 0, "must be a list of routes");
+        return;
+    }
+    cfg->routes = calloc(json_array_size(routes) + 1, sizeof *cfg->routes);
+    json_array_foreach(routes, i, rv) {
+        char p[512], pp[512];
+        bg_route_t *r = &cfg->routes[cfg->nroutes++];
+        path_index(p, sizeof p, "$.routes", i);
+        if (!json_is_object(rv)) {
+            cfg_err(ctx, p, 0, "a route must be an object");
+            continue;
+        }
+        check_keys(ctx, rv, p, route_keys);
+        const char *id = get_string(ctx, rv, p, "id");
+        if (id == NULL || *id == '\0') {
+            cfg_err(ctx, p, 0, "route needs an \"id\"");
+        } else {
+            r->id = strdup(id);
+            for (int j = 0; j < cfg->nroutes - 1; j++) {
+                if (cfg->routes[j].id != NULL && strcmp(cfg->routes[j].id, id) == 0) {
+                    path_key(pp, sizeof pp, p, "id");
+                    cfg_err(ctx, pp, 0, "duplicate route id \"%s\"", id);
+                }
+            }
+        }
+        json_t *m = get_typed(ctx, rv, p, "match", JSON_OBJECT, "an object");
+        path_key(pp, sizeof pp, p, "match");
+        if (m == NULL) {
+            if (json_object_get(rv, "match") == NULL)
+                cfg_err(ctx, p, 0, "route needs \"match\" (host and/or path_prefix)");
+        } else {
+            check_keys(ctx, m, pp, match_keys);
+            const char *host = get_string(ctx, m, pp, "host");
+            const char *prefix = get_string(ctx, m, pp, "path_prefix");
+            if (host == NULL && prefix == NULL)
+                cfg_err(ctx, pp, 0, "match needs \"host\" or \"path_prefix\"");
+            if (host != NULL) {
+                r->match_host = strdup(host);
+                str_lower(r->match_host);
+                char *colon = strrchr(r->match_host, ':');
+                if (colon != NULL && strchr(r->match_host, ']') == NULL && colon == strchr(r->match_host, ':'))
+                    *colon = '\0'; /* Host is matched without its port */
+            }
+            if (prefix != NULL && prefix[0] != '/') {
+                char kp[512];
+                path_key(kp, sizeof kp, pp, "path_prefix");
+                cfg_err(ctx, kp, 0, "path_prefix must start with '/'");
+            }
+            r->path_prefix = strdup(prefix != NULL ? prefix : "/");
+        }
+        const char *up = get_string(ctx, rv, p, "upstream");
+        path_key(pp, sizeof pp, p, "upstream");
+        if (up == NULL) {
+            if (json_object_get(rv, "upstream") == NULL)
+                cfg_err(ctx, p, 0, "route needs an \"upstream\" URL");
+        } else {
+            r->upstream_url = strdup(up);
+            parse_upstream(ctx, r, up, pp);
+        }
+        r->recipient = dup_str(get_string(ctx, rv, p, "recipient"));
+        get_string(ctx, rv, p, "description");
+        r->allow_private = get_bool(ctx, rv, p, "allow_private_addresses", 0);
+    }
+}
+
+static void parse_resolve(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *res)
+{
+    const char *host;
+    json_t *v;
+    if (!json_is_object(res)) {
+        cfg_err(ctx, "$.resolve", 0, "must be an object mapping host names to addresses");
+        return;
+    }
+    cfg->resolve = calloc(json_object_size(res) + 1, sizeof *cfg->resolve);
+    json_object_foreach(res, host, v) {
+        char p[512];
+        bg_resolve_entry_t *e = &cfg->resolve[cfg->nresolve++];
+        path_key(p, sizeof p, "$.resolve", host);
+        e->host = strdup(host);
+        str_lower(e->host);
+        json_t *list = v;
+        json_t *tmp = NULL;
+        if (json_is_string(v)) {
+            tmp = json_array();
+            json_array_append(tmp, v);
+            list = tmp;
+        }
+        if (!json_is_array(list) || json_array_size(list) == 0) {
+            cfg_err(ctx, p, 0, "must be an address or a list of addresses");
+        } else {
+            size_t i;
+            json_t *a;
+            json_array_foreach(list, i, a) {
+                char ap[512];
+                path_index(ap, sizeof ap, p, i);
+                if (tmp != NULL)
+                    snprintf(ap, sizeof ap, "%s", p);
+                if (e->naddrs >= BG_MAX_RESOLVE_ADDRS) {
+                    cfg_err(ctx, ap, 0, "at most %d addresses per host", BG_MAX_RESOLVE_ADDRS);
+                    break;
+                }
+                const char *s = json_string_value(a);
+                struct sockaddr_storage *ss = &e->addrs[e->naddrs];
+                memset(ss, 0, sizeof *ss);
+                if (s != NULL && inet_pton(AF_INET, s, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+                    ss->ss_family = AF_INET;
+                    e->naddrs++;
+                } else if (s != NULL &&
+                           inet_pton(AF_INET6, s, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+                    ss->ss_family = AF_INET6;
+                    e->naddrs++;
+                } else {
+                    cfg_err(ctx, ap, 0, "must be a numeric IPv4 or IPv6 address");
+                }
+            }
+        }
+        if (tmp != NULL)
+            json_decref(tmp);
+    }
+}
+
+static void parse_root(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+{
+    static const char *const root_keys[] = {
+        "$schema", "version", "description", "listen", "admin", "workers", "limits",
+        "timeouts", "upstream_tls", "forwarded_headers", "debug_headers", "resolve",
+        "routes", "log", NULL};
+    static const char *const admin_keys[] = {"listen", NULL};
+    static const char *const limit_keys[] = {"max_header_bytes", "max_body_bytes",
+                                             "max_connections", "max_idle_upstream", NULL};
+    static const char *const timeout_keys[] = {"header_ms", "body_ms", "connect_ms",
+                                               "response_ms", "idle_ms", "send_ms",
+                                               "upstream_idle_ms", NULL};
+    static const char *const tls_keys[] = {"ca_file", "verify", NULL};
+    static const char *const log_keys[] = {"level", "file", NULL};
+    json_t *v;
+
+    if (!json_is_object(root)) {
+        cfg_err(ctx, "$", 0, "the configuration must be a JSON object");
+        return;
+    }
+    check_keys(ctx, root, "$", root_keys);
+    long long version = get_int(ctx, root, "$", "version", 1, 1, 1);
+    (void)version;
+    get_string(ctx, root, "$", "description");
+    get_string(ctx, root, "$", "$schema");
+
+    v = json_object_get(root, "listen");
+    if (v == NULL) {
+        cfg->nlisten = 1;
+        parse_listen_addr(ctx, "127.0.0.1:8080", "$", &cfg->listen[0]);
+    } else if (json_is_string(v)) {
+        cfg->nlisten = 1;
+        parse_listen_addr(ctx, json_string_value(v), "$.listen", &cfg->listen[0]);
+    } else if (json_is_array(v) && json_array_size(v) > 0 && json_array_size(v) <= BG_MAX_LISTEN) {
+        size_t i;
+        json_t *a;
+        json_array_foreach(v, i, a) {
+            char p[512];
+            path_index(p, sizeof p, "$.listen", i);
+            if (!json_is_string(a)) {
+                cfg_err(ctx, p, 0, "must be \"address:port\"");
+                continue;
+            }
+            parse_listen_addr(ctx, json_string_value(a), p, &cfg->listen[cfg->nlisten++]);
+        }
+    } else {
+        cfg_err(ctx, "$.listen", 0, "must be \"address:port\" or a list of 1-%d of them", BG_MAX_LISTEN);
+    }
+
+    json_t *admin = get_typed(ctx, root, "$", "admin", JSON_OBJECT, "an object");
+    if (admin != NULL) {
+        check_keys(ctx, admin, "$.admin", admin_keys);
+        const char *a = get_string(ctx, admin, "$.admin", "listen");
+        if (a != NULL) {
+            cfg->has_admin = 1;
+            parse_listen_addr(ctx, a, "$.admin.listen", &cfg->admin);
+        }
+    }
+    cfg->workers = (int)get_int(ctx, root, "$", "workers", 1, 1, 64);
+
+    json_t *lim = get_typed(ctx, root, "$", "limits", JSON_OBJECT, "an object");
+    json_t *empty = json_object();
+    if (lim == NULL)
+        lim = empty;
+    check_keys(ctx, lim, "$.limits", limit_keys);
+    cfg->max_header_bytes = (size_t)get_int(ctx, lim, "$.limits", "max_header_bytes", 16384, 1024, 1 << 20);
+    cfg->max_body_bytes = (size_t)get_int(ctx, lim, "$.limits", "max_body_bytes", 10 << 20, 0, 1LL << 32);
+    cfg->max_connections = (int)get_int(ctx, lim, "$.limits", "max_connections", 10000, 1, 1000000);
+    cfg->max_idle_upstream = (int)get_int(ctx, lim, "$.limits", "max_idle_upstream", 64, 0, 10000);
+
+    json_t *to = get_typed(ctx, root, "$", "timeouts", JSON_OBJECT, "an object");
+    if (to == NULL)
+        to = empty;
+    check_keys(ctx, to, "$.timeouts", timeout_keys);
+    const long long day = 86400000;
+    cfg->header_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "header_ms", 10000, 1, day);
+    cfg->body_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "body_ms", 30000, 1, day);
+    cfg->connect_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "connect_ms", 5000, 1, day);
+    cfg->response_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "response_ms", 60000, 1, day);
+    cfg->idle_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "idle_ms", 60000, 1, day);
+    cfg->send_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "send_ms", 60000, 1, day);
+    cfg->upstream_idle_ms = (int)get_int(ctx, to, "$.timeouts", "upstream_idle_ms", 30000, 1, day);
+
+    json_t *tls = get_typed(ctx, root, "$", "upstream_tls", JSON_OBJECT, "an object");
+    cfg->tls_verify = 1;
+    if (tls != NULL) {
+        check_keys(ctx, tls, "$.upstream_tls", tls_keys);
+        cfg->ca_file = dup_str(get_string(ctx, tls, "$.upstream_tls", "ca_file"));
+        cfg->tls_verify = get_bool(ctx, tls, "$.upstream_tls", "verify", 1);
+        if (cfg->ca_file != NULL && access(cfg->ca_file, R_OK) != 0)
+            cfg_err(ctx, "$.upstream_tls.ca_file", 0, "cannot read %s: %s", cfg->ca_file,
+                    strerror(errno));
+    }
+
+    const char *fw = get_string(ctx, root, "$", "forwarded_headers");
+    if (fw != NULL && strcmp(fw, "append") != 0 && strcmp(fw, "replace") != 0 &&
+        strcmp(fw, "off") != 0)
+        cfg_err(ctx, "$.forwarded_headers", 0, "must be \"append\", \"replace\" or \"off\"");
+    cfg->forwarded = strdup(fw != NULL ? fw : "append");
+    cfg->debug_headers = get_bool(ctx, root, "$", "debug_headers", 0);
+
+    json_t *res = json_object_get(root, "resolve");
+    if (res != NULL)
+        parse_resolve(ctx, cfg, res);
+    json_t *routes = json_object_get(root, "routes");
+    if (routes == NULL)
+        cfg_err(ctx, "$", 0, "no \"routes\": bordergate forwards only to configured routes");
+    else
+        parse_routes(ctx, cfg, routes);
+
+    json_t *log = get_typed(ctx, root, "$", "log", JSON_OBJECT, "an object");
+    if (log != NULL) {
+        check_keys(ctx, log, "$.log", log_keys);
+        const char *lvl = get_string(ctx, log, "$.log", "level");
+        if (lvl != NULL && strcmp(lvl, "debug") && strcmp(lvl, "info") && strcmp(lvl, "warn") &&
+            strcmp(lvl, "error"))
+            cfg_err(ctx, "$.log.level", 0, "must be debug, info, warn or error");
+        cfg->log_level = dup_str(lvl);
+        cfg->log_file = dup_str(get_string(ctx, log, "$.log", "file"));
+    }
+    json_decref(empty);
+}
+
+static void config_free(bg_config_t *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (int i = 0; i < cfg->nroutes; i++) {
+        bg_route_t *r = &cfg->routes[i];
+        free(r->id);
+        free(r->match_host);
+        free(r->path_prefix);
+        free(r->upstream_url);
+        free(r->upstream_host);
+        free(r->upstream_path);
+        free(r->host_header);
+        free(r->recipient);
+    }
+    free(cfg->routes);
+    for (int i = 0; i < cfg->nresolve; i++)
+        free(cfg->resolve[i].host);
+    free(cfg->resolve);
+    free(cfg->ca_file);
+    free(cfg->forwarded);
+    free(cfg->log_level);
+    free(cfg->log_file);
+    free(cfg->path);
+    if (cfg->root != NULL)
+        json_decref(cfg->root);
+    free(cfg);
+}
+
+bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
+{
+    size_t len = 0;
+    json_error_t jerr;
+    bg_config_t *cfg = NULL;
+    cfg_ctx_t ctx = {.file = path};
+    *nerrors = 0;
+
+    char *text = bg_util_read_file(path, &len);
+    if (text == NULL) {
+        fprintf(errs, "%s: error: cannot read: %s\n", path, strerror(errno));
+        *nerrors = 1;
+        return NULL;
+    }
+    ctx.errs = bg_cfgerr_new(path);
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    if (root == NULL || ctx.errs == NULL) {
+        if (ctx.errs != NULL) {
+            bg_cfgerr_add_json_error(ctx.errs, &jerr);
+            bg_cfgerr_print(ctx.errs, errs);
+            bg_cfgerr_free(ctx.errs);
+        }
+        json_decref(root);
+        *nerrors = 1;
+        free(text);
+        return NULL;
+    }
+    ctx.pos = bg_jsonpos_build(text, len);
+    /* A repeated key silently overrides the first one: always an error in a
+     * document people review. */
+    bg_cfgerr_add_duplicates(ctx.errs, ctx.pos);
+    cfg = calloc(1, sizeof *cfg);
+    cfg->refs = 1;
+    cfg->path = strdup(path);
+    cfg->root = root;
+    parse_root(&ctx, cfg, root);
+
+    *nerrors = (int)bg_cfgerr_errors(ctx.errs);
+    bg_cfgerr_sort(ctx.errs);
+    bg_cfgerr_print(ctx.errs, errs);
+    bg_cfgerr_free(ctx.errs);
+    bg_jsonpos_free(ctx.pos);
+    free(text);
+    if (*nerrors > 0) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+bg_config_t *bg_config_ref(bg_config_t *cfg)
+{
+    __atomic_add_fetch(&cfg->refs, 1, __ATOMIC_RELAXED);
+    return cfg;
+}
+
+void bg_config_unref(bg_config_t *cfg)
+{
+    if (cfg != NULL && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        config_free(cfg);
+}
+
+const bg_route_t *bg_config_match_route(const bg_config_t *cfg, const char *host, size_t host_len,
+                                        const char *path, size_t path_len)
+{
+    const bg_route_t *best = NULL;
+    size_t best_len = 0;
+    int best_host = 0;
+    for (int i = 0; i < cfg->nroutes; i++) {
+        const bg_route_t *r = &cfg->routes[i];
+        if (r->match_host != NULL &&
+            (strlen(r->match_host) != host_len || memcmp(r->match_host, host, host_len) != 0))
+            continue;
+        size_t pl = strlen(r->path_prefix);
+        if (pl > path_len || memcmp(path, r->path_prefix, pl) != 0)
+            continue;
+        /* "/api" matches "/api", "/api/x" and "/api?q", not "/apix". */
+        if (pl > 0 && r->path_prefix[pl - 1] != '/' && pl < path_len && path[pl] != '/' &&
+            path[pl] != '?')
+            continue;
+        int has_host = r->match_host != NULL;
+        /* A host match beats a host-less one; then the longest prefix wins. */
+        if (best == NULL || has_host > best_host || (has_host == best_host && pl > best_len)) {
+            best = r;
+            best_len = pl;
+            best_host = has_host;
+        }
+    }
+    return best;
+}
+
+const bg_resolve_entry_t *bg_config_find_resolve(const bg_config_t *cfg, const char *host)
+{
+    for (int i = 0; i < cfg->nresolve; i++) {
+        if (strcmp(cfg->resolve[i].host, host) == 0)
+            return &cfg->resolve[i];
+    }
+    return NULL;
+}

@@ -1,0 +1,101 @@
+/*
+ * Daemon configuration: one JSON file (jansson), parsed and validated whole
+ * into an immutable bg_config_t, then swapped in atomically. Workers take a
+ * reference for the lifetime of each request, so a reload never changes the
+ * rules under a request in flight.
+ */
+#ifndef BG_CONFIG_H
+#define BG_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+
+#define BG_MAX_LISTEN 8
+#define BG_MAX_RESOLVE_ADDRS 8
+
+typedef struct {
+    struct sockaddr_storage addr;
+    socklen_t len;
+    char text[80]; /* as written */
+} bg_listen_addr_t;
+
+typedef struct {
+    char *id;           /* unique, used in logs, metrics and records */
+    char *match_host;   /* lowercase, no port; NULL matches any Host */
+    char *path_prefix;  /* "/" when absent; matched on segment boundary */
+    char *upstream_url; /* as written */
+    int upstream_tls;   /* https:// */
+    char *upstream_host;
+    int upstream_port;
+    char *upstream_path; /* replaces path_prefix when not NULL */
+    char *host_header;   /* "host[:port]" sent upstream */
+    char *recipient;     /* id of the receiving party (policy issue) */
+    int allow_private;   /* may connect to private/loopback addresses */
+} bg_route_t;
+
+typedef struct {
+    char *host; /* lowercase */
+    int naddrs;
+    struct sockaddr_storage addrs[BG_MAX_RESOLVE_ADDRS]; /* port 0 */
+} bg_resolve_entry_t;
+
+typedef struct bg_config {
+    int refs; /* atomic; see bg_config_ref/unref */
+    char *path;
+    json_t *root; /* the parsed document, kept for later stages */
+
+    bg_listen_addr_t listen[BG_MAX_LISTEN];
+    int nlisten;
+    bg_listen_addr_t admin;
+    int has_admin;
+    int workers;
+
+    size_t max_header_bytes;
+    size_t max_body_bytes;
+    int max_connections;
+    int max_idle_upstream; /* idle pooled connections per destination */
+
+    int header_timeout_ms;
+    int body_timeout_ms;
+    int connect_timeout_ms;
+    int response_timeout_ms;
+    int idle_timeout_ms;
+    int send_timeout_ms;
+    int upstream_idle_ms;
+
+    char *ca_file;   /* NULL: system store */
+    int tls_verify;  /* 1 unless explicitly disabled (refused outside tests) */
+    char *forwarded; /* "append" (default), "replace", "off" */
+    int debug_headers;
+
+    bg_route_t *routes;
+    int nroutes;
+    bg_resolve_entry_t *resolve;
+    int nresolve;
+
+    char *log_level;
+    char *log_file;
+} bg_config_t;
+
+/*
+ * Load and validate PATH. On success returns a config with one reference.
+ * On failure returns NULL and writes one line per problem to ERRS
+ * ("FILE:LINE:COL: error: $.json.path: message"); *NERRORS gets the count.
+ */
+bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors);
+
+bg_config_t *bg_config_ref(bg_config_t *cfg);
+void bg_config_unref(bg_config_t *cfg);
+
+/* First route matching HOST (lowercase, no port) and PATH, or NULL.
+ * O(routes): fine for hundreds of routes. */
+const bg_route_t *bg_config_match_route(const bg_config_t *cfg, const char *host, size_t host_len,
+                                        const char *path, size_t path_len);
+
+/* Static resolve entry for HOST, or NULL. */
+const bg_resolve_entry_t *bg_config_find_resolve(const bg_config_t *cfg, const char *host);
+
+#endif

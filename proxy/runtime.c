@@ -1,0 +1,74 @@
+#include "proxy/runtime.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "proxy/tls.h"
+
+static bg_runtime_t *current;
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned generations;
+
+bg_runtime_t *bg_runtime_new(bg_config_t *cfg, FILE *errs)
+{
+    char err[512];
+    bg_runtime_t *rt = calloc(1, sizeof *rt);
+    if (rt == NULL) {
+        bg_config_unref(cfg);
+        return NULL;
+    }
+    rt->refs = 1;
+    rt->cfg = cfg;
+    rt->client_tls = bg_tls_client_ctx_new(cfg->ca_file, cfg->tls_verify, err, sizeof err);
+    if (rt->client_tls == NULL) {
+        fprintf(errs, "%s: error: upstream TLS: %s\n", cfg->path, err);
+        bg_runtime_unref(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+bg_runtime_t *bg_runtime_ref(bg_runtime_t *rt)
+{
+    __atomic_add_fetch(&rt->refs, 1, __ATOMIC_RELAXED);
+    return rt;
+}
+
+void bg_runtime_unref(bg_runtime_t *rt)
+{
+    if (rt == NULL || __atomic_sub_fetch(&rt->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    if (rt->client_tls != NULL)
+        SSL_CTX_free(rt->client_tls);
+    bg_config_unref(rt->cfg);
+    free(rt);
+}
+
+/* A mutex rather than a lock-free swap: taken once per request for a few
+ * nanoseconds, and it makes acquire-vs-publish trivially correct. */
+bg_runtime_t *bg_runtime_acquire(void)
+{
+    pthread_mutex_lock(&current_lock);
+    bg_runtime_t *rt = current != NULL ? bg_runtime_ref(current) : NULL;
+    pthread_mutex_unlock(&current_lock);
+    return rt;
+}
+
+void bg_runtime_publish(bg_runtime_t *rt)
+{
+    pthread_mutex_lock(&current_lock);
+    bg_runtime_t *old = current;
+    rt->generation = ++generations;
+    current = rt;
+    pthread_mutex_unlock(&current_lock);
+    bg_runtime_unref(old);
+}
+
+void bg_runtime_publish_final(void)
+{
+    pthread_mutex_lock(&current_lock);
+    bg_runtime_t *old = current;
+    current = NULL;
+    pthread_mutex_unlock(&current_lock);
+    bg_runtime_unref(old);
+}

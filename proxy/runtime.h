@@ -1,0 +1,37 @@
+/*
+ * bg_runtime_t: everything a request needs that a reload can replace
+ * (configuration, upstream TLS context; later geo database and policy),
+ * bundled in one reference-counted snapshot. A request takes one reference
+ * when it starts and drops it when it ends; SIGHUP builds a new snapshot,
+ * validates it whole and publishes it with one atomic pointer swap.
+ */
+#ifndef BG_RUNTIME_H
+#define BG_RUNTIME_H
+
+#include <stdio.h>
+
+#include <openssl/ssl.h>
+
+#include "config/config.h"
+
+typedef struct bg_runtime {
+    int refs;
+    unsigned generation;
+    bg_config_t *cfg;    /* owned reference */
+    SSL_CTX *client_tls; /* for https:// upstreams */
+} bg_runtime_t;
+
+/* Build a runtime from a loaded config (takes ownership of CFG's reference).
+ * NULL with one line per problem written to ERRS. */
+bg_runtime_t *bg_runtime_new(bg_config_t *cfg, FILE *errs);
+bg_runtime_t *bg_runtime_ref(bg_runtime_t *rt);
+void bg_runtime_unref(bg_runtime_t *rt);
+
+/* The published snapshot: acquire returns a new reference. */
+bg_runtime_t *bg_runtime_acquire(void);
+/* Publish RT (takes its reference); the previous one is released. */
+void bg_runtime_publish(bg_runtime_t *rt);
+/* Drop the published snapshot at exit. */
+void bg_runtime_publish_final(void);
+
+#endif

@@ -1,0 +1,439 @@
+#include "proxy/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <jansson.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proxy/resolve.h"
+#include "proxy/runtime.h"
+#include "proxy/serve.h"
+#include "proxy/session.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+#define DRAIN_DEADLINE_S 10
+
+struct bg_server {
+    const char *config_path;
+    struct event_base *base; /* control thread */
+    bg_worker_t *workers;
+    int nworkers;
+    bg_serve_t *admin;
+    uint64_t started_ms;
+    int stopping;
+    unsigned reloads_ok, reloads_failed;
+};
+
+typedef struct {
+    int fd[2]; /* control -> worker notifications */
+} worker_pipe_t;
+
+static worker_pipe_t *pipes;
+
+/* ------------------------------------------------------------------------ */
+/* Workers                                                                  */
+
+static void worker_resume_listeners(bg_worker_t *w)
+{
+    if (!w->listeners_paused || w->draining)
+        return;
+    for (int i = 0; i < w->nlisteners; i++)
+        evconnlistener_enable(w->listeners[i]);
+    w->listeners_paused = 0;
+}
+
+void bg_worker_connection_closed(bg_worker_t *w)
+{
+    w->nconns--;
+    if (w->listeners_paused && w->nconns < w->max_connections)
+        worker_resume_listeners(w);
+    if (w->draining && w->nconns == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+    bg_worker_t *w = arg;
+    w->stats.connections_accepted++;
+    w->nconns++;
+    if (w->nconns >= w->max_connections && !w->listeners_paused) {
+        /* Further clients wait in the kernel backlog until one closes. */
+        for (int i = 0; i < w->nlisteners; i++)
+            evconnlistener_disable(w->listeners[i]);
+        w->listeners_paused = 1;
+        w->stats.connections_refused++;
+        bg_warn("worker %d: limits.max_connections reached (%d); pausing accept", w->index,
+                w->max_connections);
+    }
+    bg_session_start(w, fd, sa, (socklen_t)salen);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    bg_worker_t *w = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    bg_error("worker %d: accept: %s", w->index, evutil_socket_error_to_string(err));
+    if (err == EMFILE || err == ENFILE) {
+        /* Out of descriptors: pause accepting until a connection closes. */
+        for (int i = 0; i < w->nlisteners; i++)
+            evconnlistener_disable(w->listeners[i]);
+        w->listeners_paused = 1;
+    }
+}
+
+static void on_control(evutil_socket_t fd, short what, void *arg)
+{
+    bg_worker_t *w = arg;
+    char cmd;
+    if (read(fd, &cmd, 1) != 1)
+        return;
+    if (cmd == 'd' && !w->draining) {
+        w->draining = 1;
+        for (int i = 0; i < w->nlisteners; i++)
+            evconnlistener_disable(w->listeners[i]);
+        bg_session_drain_all(w);
+        if (w->nconns == 0)
+            event_base_loopexit(w->base, NULL);
+    } else if (cmd == 'q') {
+        bg_session_close_all(w);
+        event_base_loopexit(w->base, NULL);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    bg_worker_t *w = arg;
+    struct event *ctl = event_new(w->base, pipes[w->index].fd[0], EV_READ | EV_PERSIST,
+                                  on_control, w);
+    event_add(ctl, NULL);
+    event_base_dispatch(w->base);
+    bg_session_close_all(w);
+    event_free(ctl);
+    return NULL;
+}
+
+static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_config_t *cfg)
+{
+    w->index = index;
+    w->server = srv;
+    w->base = event_base_new();
+    if (w->base == NULL)
+        return -1;
+    w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                         EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (w->dns == NULL)
+        bg_warn("worker %d: no DNS resolver configured; only static and literal upstream addresses work",
+                index);
+    w->resolver = bg_resolver_new(w);
+    w->pool = bg_pool_new(w);
+    w->max_connections = cfg->max_connections / srv->nworkers;
+    if (w->max_connections < 1)
+        w->max_connections = 1;
+    if (w->resolver == NULL || w->pool == NULL)
+        return -1;
+    for (int i = 0; i < cfg->nlisten; i++) {
+        const bg_listen_addr_t *a = &cfg->listen[i];
+        w->listeners[i] = evconnlistener_new_bind(
+            w->base, on_accept, w,
+            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+            4096, (const struct sockaddr *)&a->addr, (int)a->len);
+        if (w->listeners[i] == NULL) {
+            fprintf(stderr, "bordergate: cannot listen on %s: %s\n", a->text, strerror(errno));
+            return -1;
+        }
+        evconnlistener_set_error_cb(w->listeners[i], on_accept_error);
+        w->nlisteners++;
+    }
+    return 0;
+}
+
+static void worker_destroy(bg_worker_t *w)
+{
+    for (int i = 0; i < w->nlisteners; i++)
+        evconnlistener_free(w->listeners[i]);
+    bg_pool_free(w->pool);
+    bg_resolver_free(w->resolver);
+    if (w->dns != NULL)
+        evdns_base_free(w->dns, 1);
+    if (w->base != NULL)
+        event_base_free(w->base);
+}
+
+static void notify_workers(bg_server_t *srv, char cmd)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        if (write(pipes[i].fd[1], &cmd, 1) != 1)
+            bg_error("cannot notify worker %d", i);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Control: reload, stop, admin                                             */
+
+static int reload(bg_server_t *srv)
+{
+    int nerr = 0;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *errs = open_memstream(&buf, &len);
+    bg_config_t *cfg = bg_config_load(srv->config_path, errs, &nerr);
+    bg_runtime_t *rt = cfg != NULL ? bg_runtime_new(cfg, errs) : NULL;
+    fclose(errs);
+    if (rt == NULL) {
+        srv->reloads_failed++;
+        bg_error("reload of %s failed; the running configuration stays in force", srv->config_path);
+        for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n"))
+            bg_error("%s", line);
+        free(buf);
+        return -1;
+    }
+    free(buf);
+    bg_runtime_t *old = bg_runtime_acquire();
+    if (old != NULL && (old->cfg->nlisten != cfg->nlisten || old->cfg->workers != cfg->workers))
+        bg_warn("reload: changes to listen addresses or workers take effect after a restart");
+    bg_runtime_unref(old);
+    bg_runtime_publish(rt);
+    srv->reloads_ok++;
+    bg_info("configuration reloaded from %s (generation %u, %d routes)", srv->config_path,
+            rt->generation, cfg->nroutes);
+    return 0;
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg) { reload(arg); }
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    bg_server_t *srv = arg;
+    bg_warn("drain deadline (%d s) passed; closing remaining connections", DRAIN_DEADLINE_S);
+    notify_workers(srv, 'q');
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    bg_server_t *srv = arg;
+    if (srv->stopping) {
+        notify_workers(srv, 'q');
+        return;
+    }
+    srv->stopping = 1;
+    bg_info("stopping: finishing requests in flight (at most %d s)", DRAIN_DEADLINE_S);
+    notify_workers(srv, 'd');
+    struct timeval tv = {DRAIN_DEADLINE_S, 0};
+    event_base_once(srv->base, -1, EV_TIMEOUT, on_deadline, srv, &tv);
+    /* The control loop ends when the workers have been joined (see below). */
+    event_base_loopexit(srv->base, NULL);
+}
+
+static json_t *stats_json(bg_server_t *srv)
+{
+    bg_worker_stats_t t;
+    memset(&t, 0, sizeof t);
+    int conns = 0, idle = 0;
+    for (int i = 0; i < srv->nworkers; i++) {
+        const bg_worker_t *w = &srv->workers[i];
+        const bg_worker_stats_t *s = &w->stats;
+        t.connections_accepted += __atomic_load_n(&s->connections_accepted, __ATOMIC_RELAXED);
+        t.connections_refused += __atomic_load_n(&s->connections_refused, __ATOMIC_RELAXED);
+        t.requests += __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
+        for (int k = 0; k < 6; k++)
+            t.responses_by_class[k] += __atomic_load_n(&s->responses_by_class[k], __ATOMIC_RELAXED);
+        t.refused_parse += __atomic_load_n(&s->refused_parse, __ATOMIC_RELAXED);
+        t.refused_route += __atomic_load_n(&s->refused_route, __ATOMIC_RELAXED);
+        t.upstream_errors += __atomic_load_n(&s->upstream_errors, __ATOMIC_RELAXED);
+        t.upstream_reused += __atomic_load_n(&s->upstream_reused, __ATOMIC_RELAXED);
+        t.upstream_connects += __atomic_load_n(&s->upstream_connects, __ATOMIC_RELAXED);
+        conns += __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
+        idle += w->pool != NULL ? bg_pool_idle_count(w->pool) : 0;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "connections_open", json_integer(conns));
+    json_object_set_new(o, "connections_accepted", json_integer((json_int_t)t.connections_accepted));
+    json_object_set_new(o, "connection_limit_hits", json_integer((json_int_t)t.connections_refused));
+    json_object_set_new(o, "requests", json_integer((json_int_t)t.requests));
+    json_t *cls = json_object();
+    for (int k = 1; k < 6; k++) {
+        char name[8];
+        snprintf(name, sizeof name, "%dxx", k);
+        json_object_set_new(cls, name, json_integer((json_int_t)t.responses_by_class[k]));
+    }
+    json_object_set_new(o, "responses", cls);
+    json_object_set_new(o, "refused_malformed", json_integer((json_int_t)t.refused_parse));
+    json_object_set_new(o, "refused_no_route", json_integer((json_int_t)t.refused_route));
+    json_object_set_new(o, "upstream_errors", json_integer((json_int_t)t.upstream_errors));
+    json_object_set_new(o, "upstream_connects", json_integer((json_int_t)t.upstream_connects));
+    json_object_set_new(o, "upstream_reused", json_integer((json_int_t)t.upstream_reused));
+    json_object_set_new(o, "upstream_idle", json_integer(idle));
+    return o;
+}
+
+static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t *reply)
+{
+    bg_server_t *srv = arg;
+    const char *t = req->head->target;
+    size_t tl = req->head->target_len;
+    const char *q = memchr(t, '?', tl);
+    if (q != NULL)
+        tl = (size_t)(q - t);
+    int get = bg_util_ieq(req->head->method, req->head->method_len, "GET") ||
+              bg_util_ieq(req->head->method, req->head->method_len, "HEAD");
+    int post = bg_util_ieq(req->head->method, req->head->method_len, "POST");
+    json_t *o = NULL;
+
+    if (tl == 8 && memcmp(t, "/healthz", 8) == 0 && get) {
+        bg_runtime_t *rt = bg_runtime_acquire();
+        o = json_object();
+        json_object_set_new(o, "status", json_string(srv->stopping ? "stopping" : "ok"));
+        json_object_set_new(o, "version", json_string(BG_VERSION));
+        json_object_set_new(o, "uptime_s", json_integer((json_int_t)((bg_util_wall_ms() - srv->started_ms) / 1000)));
+        json_object_set_new(o, "config", json_string(srv->config_path));
+        json_object_set_new(o, "config_generation", json_integer(rt ? rt->generation : 0));
+        json_object_set_new(o, "routes", json_integer(rt ? rt->cfg->nroutes : 0));
+        json_object_set_new(o, "workers", json_integer(srv->nworkers));
+        json_object_set_new(o, "reloads_ok", json_integer(srv->reloads_ok));
+        json_object_set_new(o, "reloads_failed", json_integer(srv->reloads_failed));
+        bg_runtime_unref(rt);
+        if (srv->stopping)
+            reply->status = 503;
+    } else if (tl == 6 && memcmp(t, "/stats", 6) == 0 && get) {
+        o = stats_json(srv);
+    } else if (tl == 7 && memcmp(t, "/reload", 7) == 0 && post) {
+        int rc = reload(srv);
+        o = json_object();
+        json_object_set_new(o, "reloaded", json_boolean(rc == 0));
+        if (rc != 0) {
+            reply->status = 422;
+            json_object_set_new(o, "error", json_string("the new configuration is invalid; see the log. The running one stays in force"));
+        }
+    } else {
+        reply->status = 404;
+        o = json_pack("{s:s}", "error", "unknown admin endpoint (try /healthz, /stats, POST /reload)");
+    }
+    char *s = json_dumps(o, JSON_COMPACT);
+    evbuffer_add_printf(reply->body, "%s\n", s != NULL ? s : "{}");
+    free(s);
+    json_decref(o);
+}
+
+int bg_server_run(const char *config_path)
+{
+    bg_server_t srv;
+    int nerr = 0, rc = 1;
+    struct event *sighup = NULL, *sigterm = NULL, *sigint = NULL;
+
+    memset(&srv, 0, sizeof srv);
+    srv.config_path = config_path;
+    srv.started_ms = bg_util_wall_ms();
+    bg_log_set_component("proxy");
+
+    bg_config_t *cfg = bg_config_load(config_path, stderr, &nerr);
+    if (cfg == NULL)
+        return 1;
+    if (cfg->log_level != NULL) {
+        bg_log_level_t lvl;
+        if (bg_log_parse_level(cfg->log_level, &lvl) == 0)
+            bg_log_set_level(lvl);
+    }
+    if (cfg->log_file != NULL && bg_log_set_file(cfg->log_file) != 0) {
+        fprintf(stderr, "bordergate: %s: cannot open log file: %s\n", cfg->log_file, strerror(errno));
+        bg_config_unref(cfg);
+        return 1;
+    }
+    bg_runtime_t *rt = bg_runtime_new(cfg, stderr);
+    if (rt == NULL)
+        return 1;
+    bg_runtime_publish(rt);
+    cfg = rt->cfg;
+
+    signal(SIGPIPE, SIG_IGN);
+    srv.nworkers = cfg->workers;
+    srv.workers = calloc((size_t)srv.nworkers, sizeof *srv.workers);
+    pipes = calloc((size_t)srv.nworkers, sizeof *pipes);
+    srv.base = event_base_new();
+    if (srv.workers == NULL || pipes == NULL || srv.base == NULL)
+        goto done;
+    for (int i = 0; i < srv.nworkers; i++) {
+        if (pipe(pipes[i].fd) != 0)
+            goto done;
+        if (worker_init(&srv, &srv.workers[i], i, cfg) != 0)
+            goto done;
+    }
+    if (cfg->has_admin) {
+        char err[256];
+        srv.admin = bg_serve_new(srv.base, (struct sockaddr *)&cfg->admin.addr, cfg->admin.len,
+                                 NULL, 1 << 20, admin_handle, &srv, err, sizeof err);
+        if (srv.admin == NULL) {
+            fprintf(stderr, "bordergate: admin listener: %s\n", err);
+            goto done;
+        }
+    }
+    sighup = evsignal_new(srv.base, SIGHUP, on_sighup, &srv);
+    sigterm = evsignal_new(srv.base, SIGTERM, on_stop, &srv);
+    sigint = evsignal_new(srv.base, SIGINT, on_stop, &srv);
+    evsignal_add(sighup, NULL);
+    evsignal_add(sigterm, NULL);
+    evsignal_add(sigint, NULL);
+
+    for (int i = 0; i < srv.nworkers; i++) {
+        if (pthread_create(&srv.workers[i].thread, NULL, worker_main, &srv.workers[i]) != 0) {
+            bg_error("cannot start worker %d", i);
+            goto done;
+        }
+    }
+    for (int i = 0; i < cfg->nlisten; i++)
+        bg_info("bordergate %s listening on %s (%d worker%s, %d routes)", BG_VERSION,
+                cfg->listen[i].text, srv.nworkers, srv.nworkers > 1 ? "s" : "", cfg->nroutes);
+    if (cfg->has_admin)
+        bg_info("admin listener on %s (/healthz, /stats)", cfg->admin.text);
+
+    event_base_dispatch(srv.base); /* until SIGTERM/SIGINT */
+
+    /* Keep serving signals (second SIGTERM, drain deadline) while joining. */
+    for (int i = 0; i < srv.nworkers; i++) {
+        while (pthread_tryjoin_np(srv.workers[i].thread, NULL) == EBUSY)
+            event_base_loop(srv.base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(10000);
+        srv.workers[i].thread = 0;
+    }
+    bg_info("stopped");
+    rc = 0;
+done:
+    if (rc != 0) {
+        for (int i = 0; i < srv.nworkers; i++) {
+            if (srv.workers != NULL && srv.workers[i].thread != 0) {
+                notify_workers(&srv, 'q');
+                pthread_join(srv.workers[i].thread, NULL);
+            }
+        }
+    }
+    if (sighup != NULL)
+        event_free(sighup);
+    if (sigterm != NULL)
+        event_free(sigterm);
+    if (sigint != NULL)
+        event_free(sigint);
+    bg_serve_free(srv.admin);
+    for (int i = 0; srv.workers != NULL && i < srv.nworkers; i++) {
+        worker_destroy(&srv.workers[i]);
+        if (pipes[i].fd[0] > 0) {
+            close(pipes[i].fd[0]);
+            close(pipes[i].fd[1]);
+        }
+    }
+    free(srv.workers);
+    free(pipes);
+    if (srv.base != NULL)
+        event_base_free(srv.base);
+    bg_runtime_publish_final();
+    return rc;
+}

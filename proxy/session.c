@@ -1,0 +1,1039 @@
+#include "proxy/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event_struct.h>
+#include <openssl/err.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proxy/http.h"
+#include "proxy/resolve.h"
+#include "proxy/runtime.h"
+#include "proxy/serve.h"
+#include "proxy/upstream.h"
+
+#define RESP_MAX_HEAD 65536
+#define CLIENT_HIGH_WATER (256 * 1024) /* pause the upstream above this */
+#define CLIENT_LOW_WATER (64 * 1024)
+
+typedef enum {
+    ST_IDLE,      /* between requests: idle timeout */
+    ST_HEAD,      /* part of a request head received */
+    ST_BODY,      /* reading the request body */
+    ST_RESOLVING, /* waiting for DNS */
+    ST_UPSTREAM,  /* request sent (or connecting), waiting for the response head */
+    ST_RELAY,     /* streaming the response body to the client */
+    ST_CLOSING,   /* flushing the last bytes, then free */
+} session_state_t;
+
+typedef enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_EOF } body_mode_t;
+
+/* Everything that exists only while one request is in flight. */
+typedef struct {
+    bg_runtime_t *rt; /* reference held for the whole exchange */
+    const bg_route_t *route;
+    char id[BG_ID_LEN + 1];
+    uint64_t t_start_us;
+
+    char *head; /* owned copy of the request head; req points into it */
+    bg_http_request_t req;
+    char host[256]; /* lowercase Host without port */
+    const char *path;
+    size_t path_len;
+    int has_body;
+    int body_consumed; /* the whole request body has been read */
+    struct evbuffer *body; /* decoded request body */
+    uint64_t body_left;
+    bg_http_chunked_t chunked;
+
+    bg_resolve_query_t *query;
+    struct sockaddr_storage dest;
+    socklen_t dest_len;
+    char dest_text[64];
+    const char *resolve_source;
+
+    bg_upconn_t *up;
+    int up_reused;
+    int retried;
+    int upstream_connecting;
+
+    bg_http_response_t resp;
+    body_mode_t resp_mode;
+    uint64_t resp_left;
+    bg_http_chunked_t resp_chunked;
+    int resp_dechunk; /* chunked upstream, HTTP/1.0 client */
+    int response_started;
+    int paused_upstream;
+} exchange_t;
+
+struct bg_session {
+    bg_worker_t *w;
+    struct bufferevent *cbev;
+    struct bg_session *prev, *next;
+    struct event timer;
+    session_state_t state;
+    struct sockaddr_storage peer;
+    char peer_text[64];
+    int keep_alive;
+    exchange_t *x;
+};
+
+static void session_free(bg_session_t *s);
+static void process_head(bg_session_t *s);
+static void process_body(bg_session_t *s);
+static void stage_route(bg_session_t *s);
+static void stage_resolve(bg_session_t *s);
+static void stage_inspect(bg_session_t *s);
+static void stage_decide(bg_session_t *s);
+static void stage_record(bg_session_t *s);
+static void stage_forward(bg_session_t *s);
+static void relay_body(bg_session_t *s);
+static void complete(bg_session_t *s, int upstream_reusable);
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                  */
+
+static void arm_timer(bg_session_t *s, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(&s->timer, &tv);
+}
+
+static const bg_config_t *cfg_of(bg_session_t *s)
+{
+    return s->x != NULL ? s->x->rt->cfg : NULL;
+}
+
+static void exchange_free(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    if (x == NULL)
+        return;
+    if (x->query != NULL)
+        bg_resolve_cancel(x->query);
+    if (x->up != NULL)
+        bg_upconn_close(x->up);
+    if (x->body != NULL)
+        evbuffer_free(x->body);
+    free(x->head);
+    bg_runtime_unref(x->rt);
+    free(x);
+    s->x = NULL;
+}
+
+static void session_free(bg_session_t *s)
+{
+    bg_worker_t *w = s->w;
+    exchange_free(s);
+    evtimer_del(&s->timer);
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        w->sessions = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    bufferevent_free(s->cbev);
+    free(s);
+    bg_worker_connection_closed(w);
+}
+
+/* Move to CLOSING: the connection closes once the output is flushed. */
+static void start_closing(bg_session_t *s)
+{
+    s->state = ST_CLOSING;
+    bufferevent_disable(s->cbev, EV_READ);
+    struct timeval tv = {5, 0};
+    evtimer_del(&s->timer);
+    evtimer_add(&s->timer, &tv); /* a client that never reads is dropped */
+    if (evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0)
+        session_free(s);
+}
+
+/*
+ * Answer the current request with STATUS and a short JSON body naming the
+ * problem and the request id; never echoes request data. CLOSE forces the
+ * connection closed (framing may be unknown). Returns after the session may
+ * have been freed: the caller must not touch S afterwards.
+ */
+static void refuse(bg_session_t *s, int status, const char *error, int close)
+{
+    exchange_t *x = s->x;
+    struct evbuffer *out = bufferevent_get_output(s->cbev);
+    char id[BG_ID_LEN + 1];
+    char body[512];
+
+    if (x != NULL && x->response_started) {
+        /* Mid-body: the only honest signal left is to cut the connection. */
+        session_free(s);
+        return;
+    }
+    if (x != NULL)
+        memcpy(id, x->id, sizeof id);
+    else
+        bg_util_random_id(id);
+    /* Unread request bytes would be taken for the next request: close. */
+    if (x == NULL || x->head == NULL || (x->has_body && !x->body_consumed))
+        close = 1;
+    if (!s->keep_alive)
+        close = 1;
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"request_id\":\"%s\"}\n", error, id);
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %d\r\nX-Bordergate-Id: %s\r\n%s\r\n",
+                        status, bg_serve_reason(status), n, id,
+                        close ? "Connection: close\r\n" : "");
+    if (x == NULL || x->head == NULL || !bg_util_ieq(x->req.method, x->req.method_len, "HEAD"))
+        evbuffer_add(out, body, (size_t)n);
+    s->w->stats.responses_by_class[status / 100 % 6]++;
+    if (status >= 500)
+        bg_info("request %s refused: %d %s", id, status, error);
+    else
+        bg_debug("request %s refused: %d %s", id, status, error);
+    if (close) {
+        exchange_free(s);
+        start_closing(s);
+    } else {
+        complete(s, 0);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Client side: read the request                                            */
+
+static void begin_exchange(bg_session_t *s)
+{
+    exchange_t *x = calloc(1, sizeof *x);
+    if (x == NULL) {
+        refuse(s, 503, "out of memory", 1);
+        return;
+    }
+    s->x = x;
+    x->rt = bg_runtime_acquire();
+    bg_util_random_id(x->id);
+    x->t_start_us = bg_util_mono_us();
+    s->w->stats.requests++;
+}
+
+static void process_head(bg_session_t *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->cbev);
+    size_t avail = evbuffer_get_length(in);
+    if (avail == 0)
+        return;
+    if (s->x == NULL) {
+        begin_exchange(s);
+        if (s->x == NULL)
+            return;
+    }
+    const bg_config_t *cfg = cfg_of(s);
+    if (s->state == ST_IDLE) {
+        s->state = ST_HEAD;
+        evtimer_del(&s->timer);
+        arm_timer(s, cfg->header_timeout_ms);
+    }
+    size_t max = cfg->max_header_bytes;
+    size_t take = avail < max ? avail : max;
+    const char *p = (const char *)evbuffer_pullup(in, (ssize_t)take);
+    int status = 400;
+    const char *why = "malformed request";
+    exchange_t *x = s->x;
+    bg_http_result_t r = bg_http_parse_request(p, take, max, &x->req, &status, &why);
+    if (r == BG_HTTP_INCOMPLETE)
+        return;
+    if (r == BG_HTTP_ERROR) {
+        s->w->stats.refused_parse++;
+        refuse(s, status, why, 1);
+        return;
+    }
+    size_t hl = x->req.head_len;
+    x->head = malloc(hl + 1);
+    if (x->head == NULL) {
+        refuse(s, 503, "out of memory", 1);
+        return;
+    }
+    evbuffer_remove(in, x->head, hl);
+    x->head[hl] = '\0';
+    /* Re-point every field into our copy (same bytes, same result). */
+    bg_http_parse_request(x->head, hl, hl + 1, &x->req, &status, &why);
+    s->keep_alive = x->req.keep_alive && !s->w->draining;
+    stage_route(s);
+}
+
+/*
+ * ROUTE: match Host and path to a configured route. Unknown destinations are
+ * refused before any body is read: bordergate is never an open proxy.
+ */
+static void stage_route(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    const bg_config_t *cfg = x->rt->cfg;
+    const char *t = x->req.target;
+    size_t tl = x->req.target_len;
+    const char *host = x->req.host;
+    size_t host_len = x->req.host_len;
+
+    x->has_body = x->req.chunked || x->req.content_length > 0;
+    if (bg_util_ieq(x->req.method, x->req.method_len, "CONNECT")) {
+        refuse(s, 405, "CONNECT tunnels are not supported: bordergate inspects every request", 1);
+        return;
+    }
+    if (x->req.upgrade) {
+        refuse(s, 501, "protocol upgrades are not supported", 1);
+        return;
+    }
+    /* absolute-form (clients using bordergate as HTTP_PROXY): its authority
+     * is the destination (RFC 9112 3.2.2). */
+    if (bg_util_iprefix(t, tl, "http://") || bg_util_iprefix(t, tl, "https://")) {
+        size_t skip = t[4] == ':' ? 7 : 8;
+        const char *a = t + skip;
+        const char *end = memchr(a, '/', tl - skip);
+        size_t alen = end != NULL ? (size_t)(end - a) : tl - skip;
+        host = a;
+        host_len = alen;
+        x->path = end != NULL ? end : "/";
+        x->path_len = end != NULL ? tl - skip - alen : 1;
+    } else if (tl > 0 && t[0] == '/') {
+        x->path = t;
+        x->path_len = tl;
+    } else {
+        refuse(s, 400, "request target must be a path or an absolute http URL", 1);
+        return;
+    }
+    /* Host without port, lowercased. */
+    size_t hn = 0;
+    if (host != NULL) {
+        size_t end = host_len;
+        if (host_len > 0 && host[0] == '[') {
+            const char *rb = memchr(host, ']', host_len);
+            end = rb != NULL ? (size_t)(rb - host) + 1 : host_len;
+        } else {
+            const char *colon = memchr(host, ':', host_len);
+            if (colon != NULL)
+                end = (size_t)(colon - host);
+        }
+        if (end >= sizeof x->host) {
+            refuse(s, 400, "Host header too long", 1);
+            return;
+        }
+        for (size_t i = 0; i < end; i++) {
+            char c = host[i];
+            x->host[hn++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        }
+    }
+    x->host[hn] = '\0';
+
+    x->route = bg_config_match_route(cfg, x->host, hn, x->path, x->path_len);
+    if (x->route == NULL) {
+        s->w->stats.refused_route++;
+        refuse(s, 421, "no route for this host and path: bordergate only forwards to configured destinations", x->has_body);
+        return;
+    }
+    if (x->req.content_length > 0 && (uint64_t)x->req.content_length > cfg->max_body_bytes) {
+        refuse(s, 413, "request body larger than limits.max_body_bytes", 1);
+        return;
+    }
+    if (x->has_body && x->req.expect_continue && x->req.version_minor == 1)
+        evbuffer_add(bufferevent_get_output(s->cbev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+
+    x->body = evbuffer_new();
+    if (x->body == NULL) {
+        refuse(s, 503, "out of memory", 1);
+        return;
+    }
+    if (x->req.chunked)
+        bg_http_chunked_init(&x->chunked);
+    else
+        x->body_left = x->req.content_length > 0 ? (uint64_t)x->req.content_length : 0;
+    s->state = ST_BODY;
+    evtimer_del(&s->timer);
+    arm_timer(s, cfg->body_timeout_ms);
+    process_body(s);
+}
+
+static void process_body(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    const bg_config_t *cfg = x->rt->cfg;
+    struct evbuffer *in = bufferevent_get_input(s->cbev);
+
+    if (!x->req.chunked) {
+        size_t avail = evbuffer_get_length(in);
+        size_t n = avail < x->body_left ? avail : (size_t)x->body_left;
+        if (n > 0) {
+            evbuffer_remove_buffer(in, x->body, n);
+            x->body_left -= n;
+        }
+        if (x->body_left > 0)
+            return;
+    } else {
+        while (!x->chunked.done) {
+            size_t avail = evbuffer_get_length(in);
+            if (avail == 0)
+                return;
+            size_t take = avail < 8192 ? avail : 8192;
+            const char *p = (const char *)evbuffer_pullup(in, (ssize_t)take);
+            size_t data_len = 0;
+            const char *why = "malformed chunked body";
+            ssize_t used = bg_http_chunked_step(&x->chunked, p, take, &data_len, &why);
+            if (used < 0) {
+                s->w->stats.refused_parse++;
+                refuse(s, 400, why, 1);
+                return;
+            }
+            if (used == 0 && !x->chunked.done)
+                return;
+            if (data_len > 0) {
+                if (evbuffer_get_length(x->body) + data_len > cfg->max_body_bytes) {
+                    refuse(s, 413, "request body larger than limits.max_body_bytes", 1);
+                    return;
+                }
+                evbuffer_remove_buffer(in, x->body, data_len);
+            } else {
+                evbuffer_drain(in, (size_t)used);
+            }
+        }
+    }
+    /* Whole request read: stop reading (pipelined bytes wait in the buffer). */
+    x->body_consumed = 1;
+    bufferevent_disable(s->cbev, EV_READ);
+    evtimer_del(&s->timer);
+    stage_resolve(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* RESOLVE: find the address to connect to                                   */
+
+static int is_private(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
+        return (a >> 24) == 10 || (a >> 24) == 127 || (a >> 24) == 0 ||
+               (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168) ||
+               (a >> 16) == (169u << 8 | 254) || (a >> 22) == (100u << 2 | 1) ||
+               (a >> 28) == 14 || (a >> 28) == 15;
+    }
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+        struct sockaddr_storage v4;
+        memset(&v4, 0, sizeof v4);
+        v4.ss_family = AF_INET;
+        memcpy(&((struct sockaddr_in *)&v4)->sin_addr, &a6->s6_addr[12], 4);
+        return is_private(&v4);
+    }
+    return IN6_IS_ADDR_LOOPBACK(a6) || IN6_IS_ADDR_UNSPECIFIED(a6) || IN6_IS_ADDR_LINKLOCAL(a6) ||
+           IN6_IS_ADDR_SITELOCAL(a6) || IN6_IS_ADDR_MULTICAST(a6) ||
+           (a6->s6_addr[0] & 0xfe) == 0xfc; /* fc00::/7 unique local */
+}
+
+static void resolve_done(bg_session_t *s, const bg_resolve_result_t *res)
+{
+    exchange_t *x = s->x;
+    int chosen = -1;
+    int any_private = 0;
+    for (int i = 0; i < res->n; i++) {
+        if (!x->route->allow_private && is_private(&res->addrs[i])) {
+            any_private = 1;
+            continue;
+        }
+        chosen = i;
+        break;
+    }
+    if (chosen < 0) {
+        if (any_private)
+            refuse(s, 403, "upstream resolves to a private or loopback address and the route does not allow it", 0);
+        else
+            refuse(s, 502, "cannot resolve upstream host", 0);
+        return;
+    }
+    x->resolve_source = res->source;
+    x->dest = res->addrs[chosen];
+    x->dest_len = x->dest.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    char a[INET6_ADDRSTRLEN];
+    bg_util_addr_string((struct sockaddr *)&x->dest, a, sizeof a);
+    snprintf(x->dest_text, sizeof x->dest_text, x->dest.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
+             a, bg_util_addr_port((struct sockaddr *)&x->dest));
+    stage_inspect(s);
+}
+
+static void on_resolved(void *arg, const bg_resolve_result_t *res)
+{
+    bg_session_t *s = arg;
+    s->x->query = NULL;
+    evtimer_del(&s->timer);
+    resolve_done(s, res);
+}
+
+static void stage_resolve(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    bg_resolve_result_t res;
+    const bg_route_t *r = x->route;
+    int rc = bg_resolve(s->w->resolver, x->rt->cfg, r->upstream_host, r->upstream_port, &res,
+                        on_resolved, s, &x->query);
+    if (rc < 0) {
+        s->w->stats.upstream_errors++;
+        refuse(s, 502, "cannot resolve upstream host", 0);
+        return;
+    }
+    if (rc == 1) {
+        s->state = ST_RESOLVING;
+        arm_timer(s, x->rt->cfg->connect_timeout_ms);
+        return;
+    }
+    resolve_done(s, &res);
+}
+
+/* ------------------------------------------------------------------------ */
+/* INSPECT, DECIDE, RECORD: pass-through stages in this release.            */
+
+/* INSPECT: decode the payload and find personal information. */
+static void stage_inspect(bg_session_t *s) { stage_decide(s); }
+
+/* DECIDE: apply the residency policy (allow, de-identify, block). */
+static void stage_decide(bg_session_t *s) { stage_record(s); }
+
+/* RECORD: make the decision record durable before anything leaves. */
+static void stage_record(bg_session_t *s) { stage_forward(s); }
+
+/* ------------------------------------------------------------------------ */
+/* FORWARD                                                                  */
+
+static int header_named(const bg_http_header_t *h, const char *name)
+{
+    return bg_util_ieq(h->name, h->name_len, name);
+}
+
+/* Write the upstream request head and body into OUT. */
+static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
+{
+    exchange_t *x = s->x;
+    const bg_config_t *cfg = x->rt->cfg;
+    const bg_route_t *r = x->route;
+    const bg_http_request_t *q = &x->req;
+    const bg_http_header_t *conn = bg_http_find_header(q->headers, q->nheaders, "connection");
+    int fw_off = strcmp(cfg->forwarded, "off") == 0;
+    int fw_replace = strcmp(cfg->forwarded, "replace") == 0;
+    const bg_http_header_t *xff = NULL, *fwd = NULL;
+
+    evbuffer_add(out, q->method, q->method_len);
+    evbuffer_add(out, " ", 1);
+    if (r->upstream_path != NULL) {
+        size_t pl = strlen(r->path_prefix);
+        size_t up = strlen(r->upstream_path);
+        const char *rest = x->path + pl;
+        size_t rest_len = x->path_len - pl;
+        if (up > 0 && r->upstream_path[up - 1] == '/' && rest_len > 0 && rest[0] == '/') {
+            rest++;
+            rest_len--;
+        }
+        evbuffer_add(out, r->upstream_path, up);
+        evbuffer_add(out, rest, rest_len);
+    } else {
+        evbuffer_add(out, x->path, x->path_len);
+    }
+    evbuffer_add_printf(out, " HTTP/1.1\r\nHost: %s\r\n", r->host_header);
+
+    for (size_t i = 0; i < q->nheaders; i++) {
+        const bg_http_header_t *h = &q->headers[i];
+        if (bg_http_is_hop_by_hop(h->name, h->name_len, conn ? conn->value : NULL,
+                                  conn ? conn->value_len : 0))
+            continue;
+        if (header_named(h, "host") || header_named(h, "content-length") ||
+            header_named(h, "expect"))
+            continue;
+        if (!fw_off) {
+            if (header_named(h, "x-forwarded-for")) {
+                if (xff == NULL)
+                    xff = h;
+                continue;
+            }
+            if (header_named(h, "forwarded")) {
+                if (fwd == NULL)
+                    fwd = h;
+                continue;
+            }
+            if (header_named(h, "x-forwarded-proto") || header_named(h, "x-forwarded-host"))
+                continue;
+        }
+        evbuffer_add(out, h->name, h->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, h->value, h->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    if (!fw_off) {
+        int v6 = s->peer.ss_family == AF_INET6;
+        if (xff != NULL && !fw_replace)
+            evbuffer_add_printf(out, "X-Forwarded-For: %.*s, %s\r\n", (int)xff->value_len,
+                                xff->value, s->peer_text);
+        else
+            evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", s->peer_text);
+        if (fwd != NULL && !fw_replace)
+            evbuffer_add_printf(out, "Forwarded: %.*s, ", (int)fwd->value_len, fwd->value);
+        else
+            evbuffer_add(out, "Forwarded: ", 11);
+        evbuffer_add_printf(out, "for=%s%s%s;proto=http", v6 ? "\"[" : "", s->peer_text,
+                            v6 ? "]\"" : "");
+        if (x->host[0] != '\0')
+            evbuffer_add_printf(out, ";host=\"%s\"", x->host);
+        evbuffer_add(out, "\r\n", 2);
+        evbuffer_add(out, "X-Forwarded-Proto: http\r\n", 25);
+        if (x->host[0] != '\0')
+            evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", x->host);
+    }
+    size_t blen = evbuffer_get_length(x->body);
+    if (x->has_body || blen > 0 || q->content_length == 0)
+        evbuffer_add_printf(out, "Content-Length: %zu\r\n", blen);
+    evbuffer_add(out, "\r\n", 2);
+    /* A reference, not a move: the body stays ours for a retry. */
+    if (blen > 0)
+        evbuffer_add_buffer_reference(out, x->body);
+}
+
+static void on_up_read(struct bufferevent *bev, void *arg);
+static void on_up_write(struct bufferevent *bev, void *arg);
+static void on_up_event(struct bufferevent *bev, short what, void *arg);
+
+static void stage_forward(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    const bg_config_t *cfg = x->rt->cfg;
+    char err[160];
+    SSL_CTX *tls = x->route->upstream_tls ? x->rt->client_tls : NULL;
+
+    x->up = bg_pool_get(s->w->pool, tls, x->route->upstream_host, (struct sockaddr *)&x->dest,
+                        x->dest_len, &x->up_reused, err, sizeof err);
+    if (x->up == NULL) {
+        s->w->stats.upstream_errors++;
+        bg_warn("request %s: route %s: upstream %s: %s", x->id, x->route->id, x->dest_text, err);
+        refuse(s, 502, "cannot connect to upstream", 0);
+        return;
+    }
+    if (x->up_reused)
+        s->w->stats.upstream_reused++;
+    else
+        s->w->stats.upstream_connects++;
+    x->up->uses++;
+    x->upstream_connecting = !x->up_reused;
+    bufferevent_setcb(x->up->bev, on_up_read, on_up_write, on_up_event, s);
+    build_upstream_request(s, bufferevent_get_output(x->up->bev));
+    bufferevent_enable(x->up->bev, EV_READ | EV_WRITE);
+    s->state = ST_UPSTREAM;
+    evtimer_del(&s->timer);
+    arm_timer(s, x->upstream_connecting ? cfg->connect_timeout_ms : cfg->response_timeout_ms);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Response                                                                 */
+
+static void write_response_head(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    const bg_http_response_t *r = &x->resp;
+    struct evbuffer *out = bufferevent_get_output(s->cbev);
+    const bg_http_header_t *conn = bg_http_find_header(r->headers, r->nheaders, "connection");
+    int client10 = x->req.version_minor == 0;
+
+    if (x->resp_mode == BODY_EOF || (x->resp_mode == BODY_CHUNKED && client10))
+        s->keep_alive = 0;
+    x->resp_dechunk = x->resp_mode == BODY_CHUNKED && client10;
+
+    evbuffer_add_printf(out, "HTTP/1.1 %d ", r->status);
+    evbuffer_add(out, r->reason, r->reason_len);
+    evbuffer_add(out, "\r\n", 2);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const bg_http_header_t *h = &r->headers[i];
+        if (bg_http_is_hop_by_hop(h->name, h->name_len, conn ? conn->value : NULL,
+                                  conn ? conn->value_len : 0))
+            continue;
+        if (header_named(h, "x-bordergate-id"))
+            continue;
+        evbuffer_add(out, h->name, h->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, h->value, h->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    if (x->resp_mode == BODY_CHUNKED && !client10)
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    evbuffer_add_printf(out, "X-Bordergate-Id: %s\r\n", x->id);
+    if (x->rt->cfg->debug_headers)
+        evbuffer_add_printf(out, "X-Bordergate-Route: %s\r\nX-Bordergate-Destination: %s\r\n",
+                            x->route->id, x->dest_text);
+    if (!s->keep_alive)
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    else if (client10)
+        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+    evbuffer_add(out, "\r\n", 2);
+    x->response_started = 1;
+    s->w->stats.responses_by_class[r->status / 100 % 6]++;
+}
+
+static void on_up_read(struct bufferevent *bev, void *arg)
+{
+    bg_session_t *s = arg;
+    exchange_t *x = s->x;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    while (s->state == ST_UPSTREAM) {
+        size_t avail = evbuffer_get_length(in);
+        if (avail == 0)
+            return;
+        size_t take = avail < RESP_MAX_HEAD ? avail : RESP_MAX_HEAD;
+        const char *p = (const char *)evbuffer_pullup(in, (ssize_t)take);
+        const char *why = "invalid response";
+        bg_http_result_t r = bg_http_parse_response(p, take, RESP_MAX_HEAD, &x->resp, &why);
+        if (r == BG_HTTP_INCOMPLETE)
+            return;
+        if (r == BG_HTTP_ERROR) {
+            s->w->stats.upstream_errors++;
+            bg_warn("request %s: route %s: invalid response from upstream: %s", x->id,
+                    x->route->id, why);
+            refuse(s, 502, "invalid response from upstream", 0);
+            return;
+        }
+        if (x->resp.status < 200) {
+            if (x->resp.status == 101) {
+                refuse(s, 502, "upstream attempted a protocol switch", 0);
+                return;
+            }
+            evbuffer_drain(in, x->resp.head_len); /* interim response: skip */
+            continue;
+        }
+        int head_req = bg_util_ieq(x->req.method, x->req.method_len, "HEAD");
+        if (head_req || x->resp.status == 204 || x->resp.status == 304)
+            x->resp_mode = BODY_NONE;
+        else if (x->resp.chunked)
+            x->resp_mode = BODY_CHUNKED;
+        else if (x->resp.content_length >= 0)
+            x->resp_mode = BODY_LENGTH;
+        else
+            x->resp_mode = BODY_EOF;
+        x->resp_left = x->resp.content_length > 0 ? (uint64_t)x->resp.content_length : 0;
+        if (x->resp_mode == BODY_CHUNKED)
+            bg_http_chunked_init(&x->resp_chunked);
+        write_response_head(s);
+        evbuffer_drain(in, x->resp.head_len);
+        s->state = ST_RELAY;
+        evtimer_del(&s->timer);
+        int ms = x->rt->cfg->response_timeout_ms;
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        bufferevent_set_timeouts(bev, &tv, NULL);
+    }
+    if (s->state == ST_RELAY)
+        relay_body(s);
+}
+
+/* Move response body bytes to the client, honouring back-pressure. */
+static void relay_body(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    struct evbuffer *in = bufferevent_get_input(x->up->bev);
+    struct evbuffer *out = bufferevent_get_output(s->cbev);
+
+    switch (x->resp_mode) {
+    case BODY_NONE:
+        complete(s, x->resp.keep_alive && evbuffer_get_length(in) == 0);
+        return;
+    case BODY_LENGTH: {
+        size_t avail = evbuffer_get_length(in);
+        size_t n = avail < x->resp_left ? avail : (size_t)x->resp_left;
+        if (n > 0) {
+            evbuffer_remove_buffer(in, out, n);
+            x->resp_left -= n;
+        }
+        if (x->resp_left == 0) {
+            complete(s, x->resp.keep_alive && evbuffer_get_length(in) == 0);
+            return;
+        }
+        break;
+    }
+    case BODY_CHUNKED:
+        while (!x->resp_chunked.done) {
+            size_t avail = evbuffer_get_length(in);
+            if (avail == 0)
+                break;
+            struct evbuffer_iovec v;
+            if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+                break;
+            size_t data_len = 0;
+            const char *why = "bad chunked framing";
+            ssize_t used = bg_http_chunked_step(&x->resp_chunked, v.iov_base, v.iov_len,
+                                                &data_len, &why);
+            if (used == 0 && !x->resp_chunked.done && avail > v.iov_len) {
+                /* A framing line spans buffer segments: make it contiguous. */
+                size_t want = v.iov_len + BG_HTTP_CHUNK_LINE_MAX + BG_HTTP_TRAILER_MAX;
+                size_t take = avail < want ? avail : want;
+                const char *p = (const char *)evbuffer_pullup(in, (ssize_t)take);
+                used = bg_http_chunked_step(&x->resp_chunked, p, take, &data_len, &why);
+            }
+            if (used < 0) {
+                bg_warn("request %s: route %s: upstream chunked body: %s", x->id, x->route->id, why);
+                s->w->stats.upstream_errors++;
+                session_free(s);
+                return;
+            }
+            if (used == 0)
+                break;
+            if (x->resp_dechunk && data_len == 0)
+                evbuffer_drain(in, (size_t)used);
+            else
+                evbuffer_remove_buffer(in, out, (size_t)used);
+        }
+        if (x->resp_chunked.done) {
+            complete(s, x->resp.keep_alive && evbuffer_get_length(in) == 0);
+            return;
+        }
+        break;
+    case BODY_EOF:
+        evbuffer_add_buffer(out, in);
+        break;
+    }
+    if (evbuffer_get_length(out) > CLIENT_HIGH_WATER && !x->paused_upstream) {
+        x->paused_upstream = 1;
+        bufferevent_disable(x->up->bev, EV_READ);
+        bufferevent_setwatermark(s->cbev, EV_WRITE, CLIENT_LOW_WATER, 0);
+    }
+}
+
+static void on_up_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    (void)arg;
+}
+
+static void on_up_event(struct bufferevent *bev, short what, void *arg)
+{
+    bg_session_t *s = arg;
+    exchange_t *x = s->x;
+
+    if (what & BEV_EVENT_CONNECTED) {
+        x->upstream_connecting = 0;
+        evtimer_del(&s->timer);
+        arm_timer(s, x->rt->cfg->response_timeout_ms);
+        return;
+    }
+    if (s->state == ST_RELAY && x->resp_mode == BODY_EOF && (what & BEV_EVENT_EOF)) {
+        /* Close-delimited body: EOF is its end. */
+        evbuffer_add_buffer(bufferevent_get_output(s->cbev), bufferevent_get_input(bev));
+        complete(s, 0);
+        return;
+    }
+    if (s->state == ST_RELAY) {
+        bg_warn("request %s: route %s: upstream connection lost mid-response", x->id, x->route->id);
+        s->w->stats.upstream_errors++;
+        session_free(s);
+        return;
+    }
+    /* ST_UPSTREAM: nothing of the response has arrived yet. */
+    int got_bytes = evbuffer_get_length(bufferevent_get_input(bev)) > 0;
+    if (x->up_reused && !x->retried && !got_bytes && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        /* The pooled connection was closed by the upstream before it read
+         * our request (keep-alive race): retry once on a fresh connection. */
+        x->retried = 1;
+        bg_upconn_close(x->up);
+        x->up = NULL;
+        stage_forward(s);
+        return;
+    }
+    unsigned long ssl_err = bufferevent_get_openssl_error(bev);
+    char ebuf[200] = "";
+    if (ssl_err != 0) {
+        ERR_error_string_n(ssl_err, ebuf, sizeof ebuf);
+        while (bufferevent_get_openssl_error(bev) != 0)
+            ;
+    }
+    int sock_err = EVUTIL_SOCKET_ERROR();
+    s->w->stats.upstream_errors++;
+    if (what & BEV_EVENT_TIMEOUT) {
+        refuse(s, 504, "upstream did not answer in time", 0);
+    } else if (ssl_err != 0) {
+        bg_warn("request %s: route %s: upstream %s: TLS: %s", x->id, x->route->id, x->dest_text, ebuf);
+        refuse(s, 502, "upstream TLS handshake or certificate verification failed", 0);
+    } else if (x->upstream_connecting) {
+        bg_warn("request %s: route %s: upstream %s: connect: %s", x->id, x->route->id,
+                x->dest_text, evutil_socket_error_to_string(sock_err));
+        refuse(s, 502, "cannot connect to upstream", 0);
+    } else {
+        bg_warn("request %s: route %s: upstream %s closed before answering", x->id, x->route->id,
+                x->dest_text);
+        refuse(s, 502, "upstream closed the connection before answering", 0);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* COMPLETE                                                                 */
+
+/*
+ * End the exchange: give the upstream connection back to the pool when
+ * UPSTREAM_REUSABLE, then either wait for the next request on this
+ * connection (serving any pipelined one at once) or close.
+ */
+static void complete(bg_session_t *s, int upstream_reusable)
+{
+    exchange_t *x = s->x;
+    int idle_ms = 60000;
+    if (x != NULL) {
+        const bg_config_t *cfg = x->rt->cfg;
+        idle_ms = cfg->idle_timeout_ms;
+        if (x->up != NULL) {
+            bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
+            if (upstream_reusable)
+                bg_pool_release(x->up, cfg->upstream_idle_ms, cfg->max_idle_upstream);
+            else
+                bg_upconn_close(x->up);
+            x->up = NULL;
+        }
+        bg_debug("request %s route %s done in %llu us", x->id, x->route ? x->route->id : "-",
+                 (unsigned long long)(bg_util_mono_us() - x->t_start_us));
+    }
+    exchange_free(s);
+    if (!s->keep_alive || s->w->draining) {
+        start_closing(s);
+        return;
+    }
+    s->state = ST_IDLE;
+    evtimer_del(&s->timer);
+    arm_timer(s, idle_ms);
+    bufferevent_enable(s->cbev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
+        process_head(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Client callbacks                                                         */
+
+static void on_client_read(struct bufferevent *bev, void *arg)
+{
+    bg_session_t *s = arg;
+    if (s->state == ST_IDLE || s->state == ST_HEAD)
+        process_head(s);
+    else if (s->state == ST_BODY)
+        process_body(s);
+}
+
+static void on_client_write(struct bufferevent *bev, void *arg)
+{
+    bg_session_t *s = arg;
+    if (s->state == ST_CLOSING) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            session_free(s);
+        return;
+    }
+    exchange_t *x = s->x;
+    if (s->state == ST_RELAY && x != NULL && x->paused_upstream) {
+        x->paused_upstream = 0;
+        bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
+        bufferevent_enable(x->up->bev, EV_READ);
+        relay_body(s);
+    }
+}
+
+static void on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+    bg_session_t *s = arg;
+    if (what & BEV_EVENT_TIMEOUT) {
+        /* send_ms passed with bytes still unsent: the client stopped reading */
+        bg_debug("client %s stopped reading; closing", s->peer_text);
+    }
+    session_free(s);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    bg_session_t *s = arg;
+    exchange_t *x = s->x;
+    switch (s->state) {
+    case ST_IDLE:
+    case ST_CLOSING:
+        session_free(s);
+        break;
+    case ST_HEAD:
+        refuse(s, 408, "request header timeout", 1);
+        break;
+    case ST_BODY:
+        refuse(s, 408, "request body timeout", 1);
+        break;
+    case ST_RESOLVING:
+        s->w->stats.upstream_errors++;
+        refuse(s, 504, "upstream name resolution timed out", 0);
+        break;
+    case ST_UPSTREAM:
+        s->w->stats.upstream_errors++;
+        bg_warn("request %s: route %s: upstream %s: %s timeout", x->id, x->route->id, x->dest_text,
+                x->upstream_connecting ? "connect" : "response");
+        refuse(s, 504, x->upstream_connecting ? "upstream connect timed out" : "upstream did not answer in time", 0);
+        break;
+    case ST_RELAY:
+        break;
+    }
+}
+
+void bg_session_start(bg_worker_t *w, evutil_socket_t fd, const struct sockaddr *peer,
+                      socklen_t peer_len)
+{
+    bg_session_t *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        evutil_closesocket(fd);
+        bg_worker_connection_closed(w);
+        return;
+    }
+    s->w = w;
+    if ((size_t)peer_len <= sizeof s->peer)
+        memcpy(&s->peer, peer, (size_t)peer_len);
+    bg_util_addr_string(peer, s->peer_text, sizeof s->peer_text);
+    s->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (s->cbev == NULL) {
+        evutil_closesocket(fd);
+        free(s);
+        bg_worker_connection_closed(w);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    evtimer_assign(&s->timer, w->base, on_timer, s);
+    s->next = w->sessions;
+    if (w->sessions != NULL)
+        w->sessions->prev = s;
+    w->sessions = s;
+    s->state = ST_IDLE;
+    s->keep_alive = 1;
+
+    bg_runtime_t *rt = bg_runtime_acquire();
+    int send_ms = rt->cfg->send_timeout_ms;
+    int header_ms = rt->cfg->header_timeout_ms;
+    bg_runtime_unref(rt);
+    struct timeval send_tv = {send_ms / 1000, (send_ms % 1000) * 1000};
+    bufferevent_set_timeouts(s->cbev, NULL, &send_tv);
+    bufferevent_setcb(s->cbev, on_client_read, on_client_write, on_client_event, s);
+    bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
+    /* The first request must start within the header timeout. */
+    arm_timer(s, header_ms);
+}
+
+void bg_session_drain_all(bg_worker_t *w)
+{
+    bg_session_t *s = w->sessions;
+    while (s != NULL) {
+        bg_session_t *next = s->next;
+        if (s->state == ST_IDLE)
+            session_free(s);
+        else
+            s->keep_alive = 0;
+        s = next;
+    }
+}
+
+void bg_session_close_all(bg_worker_t *w)
+{
+    while (w->sessions != NULL)
+        session_free(w->sessions);
+}

@@ -1,0 +1,197 @@
+#include "proxy/upstream.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proxy/tls.h"
+
+#define POOL_BUCKETS 64
+
+struct bg_pool {
+    bg_worker_t *w;
+    bg_upconn_t *idle[POOL_BUCKETS]; /* doubly linked idle lists by key hash */
+    int nidle;
+};
+
+static unsigned key_hash(int tls, const char *name, const struct sockaddr_storage *a)
+{
+    unsigned h = 2166136261u ^ (unsigned)tls;
+    for (const char *p = name; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    const unsigned char *b = (const unsigned char *)a;
+    size_t n = a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 16777619u;
+    return h % POOL_BUCKETS;
+}
+
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return 0;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+        const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+    const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
+bg_pool_t *bg_pool_new(bg_worker_t *w)
+{
+    bg_pool_t *p = calloc(1, sizeof *p);
+    if (p != NULL)
+        p->w = w;
+    return p;
+}
+
+static void idle_unlink(bg_upconn_t *c)
+{
+    bg_pool_t *p = c->pool;
+    if (!c->idle)
+        return;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        p->idle[key_hash(c->tls, c->peer_name, &c->addr)] = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+    c->idle = 0;
+    p->nidle--;
+}
+
+void bg_upconn_close(bg_upconn_t *c)
+{
+    if (c == NULL)
+        return;
+    idle_unlink(c);
+    if (c->bev != NULL)
+        bufferevent_free(c->bev);
+    free(c->peer_name);
+    free(c);
+}
+
+void bg_pool_free(bg_pool_t *pool)
+{
+    if (pool == NULL)
+        return;
+    for (int i = 0; i < POOL_BUCKETS; i++) {
+        while (pool->idle[i] != NULL)
+            bg_upconn_close(pool->idle[i]);
+    }
+    free(pool);
+}
+
+int bg_pool_idle_count(const bg_pool_t *pool) { return pool->nidle; }
+
+/* Any event or byte on an idle connection means it is no longer usable. */
+static void idle_read(struct bufferevent *bev, void *arg) { bg_upconn_close(arg); }
+static void idle_event(struct bufferevent *bev, short what, void *arg) { bg_upconn_close(arg); }
+
+bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_name,
+                         const struct sockaddr *addr, socklen_t addr_len, int *reused, char *err,
+                         size_t errcap)
+{
+    int tls = tls_ctx != NULL;
+    struct sockaddr_storage key;
+    memset(&key, 0, sizeof key);
+    memcpy(&key, addr, addr_len);
+    unsigned b = key_hash(tls, peer_name, &key);
+
+    for (bg_upconn_t *c = pool->idle[b]; c != NULL; c = c->next) {
+        if (c->tls == tls && same_addr(&c->addr, addr) && strcmp(c->peer_name, peer_name) == 0) {
+            idle_unlink(c);
+            bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+            bufferevent_set_timeouts(c->bev, NULL, NULL);
+            *reused = 1;
+            return c;
+        }
+    }
+
+    *reused = 0;
+    bg_upconn_t *c = calloc(1, sizeof *c);
+    if (c == NULL || (c->peer_name = strdup(peer_name)) == NULL) {
+        free(c);
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    c->pool = pool;
+    c->tls = tls;
+    c->addr = key;
+    c->addr_len = addr_len;
+    if (tls) {
+        SSL *ssl = bg_tls_client_ssl_new(tls_ctx, peer_name);
+        if (ssl == NULL) {
+            snprintf(err, errcap, "cannot set up TLS");
+            goto fail;
+        }
+        /* takes ownership of ssl */
+        c->bev = bufferevent_openssl_socket_new(pool->w->base, -1, ssl,
+                                                BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+        if (c->bev != NULL)
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    } else {
+        c->bev = bufferevent_socket_new(pool->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (c->bev == NULL) {
+        snprintf(err, errcap, "cannot create connection");
+        goto fail;
+    }
+    if (bufferevent_socket_connect(c->bev, addr, (int)addr_len) != 0) {
+        snprintf(err, errcap, "connect failed: %s", strerror(errno));
+        goto fail;
+    }
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return c;
+fail:
+    bg_upconn_close(c);
+    return NULL;
+}
+
+void bg_pool_release(bg_upconn_t *c, int idle_timeout_ms, int max_idle)
+{
+    bg_pool_t *p = c->pool;
+    if (max_idle <= 0 || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+        bg_upconn_close(c);
+        return;
+    }
+    unsigned b = key_hash(c->tls, c->peer_name, &c->addr);
+    int same = 0;
+    for (bg_upconn_t *x = p->idle[b]; x != NULL; x = x->next) {
+        if (x->tls == c->tls && same_addr(&x->addr, (struct sockaddr *)&c->addr) &&
+            strcmp(x->peer_name, c->peer_name) == 0)
+            same++;
+    }
+    if (same >= max_idle) {
+        bg_upconn_close(c);
+        return;
+    }
+    c->idle = 1;
+    c->prev = NULL;
+    c->next = p->idle[b];
+    if (c->next != NULL)
+        c->next->prev = c;
+    p->idle[b] = c;
+    p->nidle++;
+    struct timeval tv = {idle_timeout_ms / 1000, (idle_timeout_ms % 1000) * 1000};
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    bufferevent_setcb(c->bev, idle_read, NULL, idle_event, c);
+    bufferevent_enable(c->bev, EV_READ);
+}

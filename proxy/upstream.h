@@ -1,0 +1,54 @@
+/*
+ * Upstream connections and the per-worker keep-alive pool.
+ *
+ * A pooled connection is keyed by (scheme, TLS peer name, address:port): a
+ * connection is only ever reused for the very address the geo check was
+ * made on. Idle connections are watched for EOF and closed after
+ * upstream_idle_ms; at most max_idle_upstream are kept per key.
+ */
+#ifndef BG_UPSTREAM_H
+#define BG_UPSTREAM_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <openssl/ssl.h>
+
+#include "proxy/worker.h"
+
+typedef struct bg_upconn {
+    struct bufferevent *bev;
+    bg_pool_t *pool;
+    struct bg_upconn *next, *prev; /* idle list links */
+    int tls;
+    char *peer_name;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    unsigned uses;     /* requests sent on this connection */
+    int connected;
+    int idle;
+} bg_upconn_t;
+
+bg_pool_t *bg_pool_new(bg_worker_t *w);
+/* Close every idle connection and free the pool. */
+void bg_pool_free(bg_pool_t *pool);
+
+/*
+ * An idle pooled connection for this destination, or a new one (connect in
+ * progress, TLS handshake started when TLS_CTX is not NULL). The caller
+ * owns the result until release/close, and must install its callbacks.
+ * *REUSED tells which. NULL on failure (ERR filled).
+ */
+bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_name,
+                         const struct sockaddr *addr, socklen_t addr_len, int *reused, char *err,
+                         size_t errcap);
+/* Return a healthy connection whose last response was fully read. */
+void bg_pool_release(bg_upconn_t *c, int idle_timeout_ms, int max_idle);
+/* Close and free. */
+void bg_upconn_close(bg_upconn_t *c);
+
+/* Number of idle pooled connections (for metrics). */
+int bg_pool_idle_count(const bg_pool_t *pool);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * One worker = one thread with its own event loop, DNS resolver, DNS cache,
+ * upstream connection pool and listening sockets (SO_REUSEPORT). Nothing in
+ * a worker is touched by another thread, except the counters (atomics) and
+ * the shared runtime snapshot.
+ */
+#ifndef BG_WORKER_H
+#define BG_WORKER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config/config.h"
+
+typedef struct bg_server bg_server_t;
+typedef struct bg_session bg_session_t;
+typedef struct bg_resolver bg_resolver_t;
+typedef struct bg_pool bg_pool_t;
+
+typedef struct {
+    uint64_t connections_accepted;
+    uint64_t connections_refused; /* over max_connections */
+    uint64_t requests;
+    uint64_t responses_by_class[6]; /* index status/100 */
+    uint64_t refused_parse;         /* 4xx from the parser */
+    uint64_t refused_route;         /* no route */
+    uint64_t upstream_errors;
+    uint64_t upstream_reused;
+    uint64_t upstream_connects;
+} bg_worker_stats_t;
+
+typedef struct bg_worker {
+    int index;
+    bg_server_t *server;
+    struct event_base *base;
+    struct evdns_base *dns;
+    bg_resolver_t *resolver;
+    bg_pool_t *pool;
+    struct evconnlistener *listeners[BG_MAX_LISTEN];
+    int nlisteners;
+    int listeners_paused;
+    int nconns;
+    int max_connections;
+    int draining;
+    bg_session_t *sessions; /* every live client connection */
+    pthread_t thread;
+    bg_worker_stats_t stats;
+} bg_worker_t;
+
+/* Called by sessions when a client connection ends. */
+void bg_worker_connection_closed(bg_worker_t *w);
+
+#endif
