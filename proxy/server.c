@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -326,6 +327,23 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
     json_decref(o);
 }
 
+/* Each client may hold an upstream connection too: ask for twice the
+ * connection limit plus slack, up to the hard limit. */
+static void raise_fd_limit(int max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)max_connections * 2 + 256;
+    if (rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+        bg_warn("open-file limit %llu is below 2 x limits.max_connections; raise LimitNOFILE",
+                (unsigned long long)rl.rlim_cur);
+}
+
 int bg_server_run(const char *config_path)
 {
     bg_server_t srv;
@@ -357,6 +375,7 @@ int bg_server_run(const char *config_path)
     cfg = rt->cfg;
 
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(cfg->max_connections);
     srv.nworkers = cfg->workers;
     srv.workers = calloc((size_t)srv.nworkers, sizeof *srv.workers);
     pipes = calloc((size_t)srv.nworkers, sizeof *pipes);

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install what bordergate needs from Debian 12's packages (as root).
+#   scripts/deps.sh          build + run dependencies
+#   scripts/deps.sh --test   also what the test suite and benchmarks use
+# Does nothing (and needs no network) when everything is already installed.
+set -euo pipefail
+
+PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libjansson-dev
+      libmaxminddb-dev zlib1g-dev libcmocka-dev openssl ca-certificates
+      tor-geoipdb libmaxmind-db-writer-perl mmdb-bin curl python3)
+if [ "${1:-}" = "--test" ]; then
+    PKGS+=(python3-requests clang libclang-rt-14-dev valgrind wrk nginx-light
+           systemd procps iproute2)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing packages: ${missing[*]}" >&2
+    echo "deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# nginx-light's package starts a system nginx on port 80; the benchmarks run
+# their own instance, so leave the system one stopped.
+if printf '%s\n' "${missing[@]}" | grep -qx nginx-light; then
+    (systemctl stop nginx 2>/dev/null || service nginx stop 2>/dev/null || pkill -x nginx || true) >/dev/null 2>&1
+fi
