@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "config/config.h"
 #include "proxy/server.h"
 #include "proxy/sink.h"
@@ -21,6 +22,7 @@ static void usage(FILE *fp)
             "  run --config FILE      run the egress proxy (SIGHUP reloads FILE)\n"
             "  check --config FILE    validate a configuration; prints \"configuration OK\"\n"
             "                         or one FILE:LINE:COLUMN: error line per problem\n"
+            "  geo lookup <ip|host>   country, region and source of each address\n"
             "  sink [options]         a demo/test upstream that records what it receives\n"
             "  help                   this text\n"
             "  --version              print the version\n"
@@ -98,6 +100,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "geo") == 0)
+        return bg_cli_geo(argc - 1, argv + 1);
     if (strcmp(cmd, "sink") == 0)
         return bg_sink_main(argc - 1, argv + 1);
     fprintf(stderr, "bordergate: unknown command '%s'\n\n", cmd);

@@ -344,12 +344,85 @@ static void parse_resolve(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *res)
     }
 }
 
+const char *bg_config_default_geo_db(void)
+{
+    if (access(BG_GEO_DB_INSTALLED, R_OK) == 0)
+        return BG_GEO_DB_INSTALLED;
+    if (access(BG_GEO_DB_BUILD, R_OK) == 0)
+        return BG_GEO_DB_BUILD;
+    return NULL;
+}
+
+/* "geo": database, freshness and the compliance team's overrides. The
+ * database is opened here so that `check` reports a missing or corrupt one. */
+static void parse_geo(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
+{
+    static const char *const geo_keys[] = {"database", "max_age_days", "overrides", NULL};
+    static const char *const ov_keys[] = {"hosts", "cidrs", NULL};
+    char err[512];
+    const char *db = NULL;
+
+    cfg->geo_overrides = bg_geo_overrides_new();
+    cfg->geo_max_age_days = 180;
+    if (geo != NULL && !json_is_object(geo)) {
+        cfg_err(ctx, "$.geo", 0, "must be an object");
+        geo = NULL;
+    }
+    if (geo != NULL) {
+        check_keys(ctx, geo, "$.geo", geo_keys);
+        db = get_string(ctx, geo, "$.geo", "database");
+        cfg->geo_max_age_days = (int)get_int(ctx, geo, "$.geo", "max_age_days", 180, 1, 36500);
+        json_t *ov = get_typed(ctx, geo, "$.geo", "overrides", JSON_OBJECT, "an object");
+        if (ov != NULL) {
+            check_keys(ctx, ov, "$.geo.overrides", ov_keys);
+            for (int kind = 0; kind < 2; kind++) {
+                const char *name = kind == 0 ? "hosts" : "cidrs";
+                json_t *m = get_typed(ctx, ov, "$.geo.overrides", name, JSON_OBJECT,
+                                      "an object mapping to two-letter country codes");
+                const char *k;
+                json_t *v;
+                if (m == NULL)
+                    continue;
+                json_object_foreach(m, k, v) {
+                    char p[512], base[64];
+                    snprintf(base, sizeof base, "$.geo.overrides.%s", name);
+                    path_key(p, sizeof p, base, k);
+                    if (!json_is_string(v)) {
+                        cfg_err(ctx, p, 0, "must be a two-letter country code such as \"CN\" or \"US\"");
+                        continue;
+                    }
+                    int rc = kind == 0 ? bg_geo_overrides_add_host(cfg->geo_overrides, k,
+                                                                   json_string_value(v), err, sizeof err)
+                                       : bg_geo_overrides_add_cidr(cfg->geo_overrides, k,
+                                                                   json_string_value(v), err, sizeof err);
+                    if (rc != 0)
+                        cfg_err(ctx, p, 0, "%s", err);
+                }
+            }
+        }
+    }
+    if (db == NULL) {
+        db = bg_config_default_geo_db();
+        if (db == NULL) {
+            cfg_err(ctx, "$", 0,
+                    "no country database: set geo.database, or build the embedded one "
+                    "(apt-get install tor-geoipdb libmaxmind-db-writer-perl, then rebuild)");
+            return;
+        }
+    }
+    cfg->geo_db_path = strdup(db);
+    cfg->geo_db = bg_geo_db_open(db, err, sizeof err);
+    if (cfg->geo_db == NULL)
+        cfg_err(ctx, json_object_get(geo ? geo : json_null(), "database") ? "$.geo.database" : "$",
+                0, "%s", err);
+}
+
 static void parse_root(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
     static const char *const root_keys[] = {
         "$schema", "version", "description", "listen", "admin", "workers", "limits",
         "timeouts", "upstream_tls", "forwarded_headers", "debug_headers", "resolve",
-        "routes", "log", NULL};
+        "routes", "log", "geo", "dns", NULL};
     static const char *const admin_keys[] = {"listen", NULL};
     static const char *const limit_keys[] = {"max_header_bytes", "max_body_bytes",
                                              "max_connections", "max_idle_upstream", NULL};
@@ -464,6 +537,45 @@ static void parse_root(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         cfg->log_level = dup_str(lvl);
         cfg->log_file = dup_str(get_string(ctx, log, "$.log", "file"));
     }
+    parse_geo(ctx, cfg, json_object_get(root, "geo"));
+
+    static const char *const dns_keys[] = {"nameservers", NULL};
+    json_t *dns = get_typed(ctx, root, "$", "dns", JSON_OBJECT, "an object");
+    if (dns != NULL) {
+        check_keys(ctx, dns, "$.dns", dns_keys);
+        json_t *ns = json_object_get(dns, "nameservers");
+        if (ns != NULL && (!json_is_array(ns) || json_array_size(ns) > 8)) {
+            cfg_err(ctx, "$.dns.nameservers", 0, "must be a list of at most 8 \"address[:port]\"");
+        } else if (ns != NULL) {
+            size_t i;
+            json_t *a;
+            cfg->nameservers = calloc(json_array_size(ns) + 1, sizeof(char *));
+            json_array_foreach(ns, i, a) {
+                char p[512], e[256];
+                struct sockaddr_storage ss;
+                socklen_t sl;
+                path_index(p, sizeof p, "$.dns.nameservers", i);
+                const char *nsv = json_string_value(a);
+                char with_port[300];
+                if (nsv != NULL) {
+                    const char *c1 = strchr(nsv, ':');
+                    if (nsv[0] == '[')
+                        snprintf(with_port, sizeof with_port, strstr(nsv, "]:") ? "%s" : "%s:53", nsv);
+                    else if (c1 == NULL)
+                        snprintf(with_port, sizeof with_port, "%s:53", nsv);
+                    else if (strchr(c1 + 1, ':') != NULL) /* bare IPv6 */
+                        snprintf(with_port, sizeof with_port, "[%s]:53", nsv);
+                    else
+                        snprintf(with_port, sizeof with_port, "%s", nsv);
+                }
+                if (nsv == NULL || bg_util_parse_sockaddr(with_port, &ss, &sl, e, sizeof e) != 0) {
+                    cfg_err(ctx, p, 0, "must be a numeric address, optionally with :port");
+                    continue;
+                }
+                cfg->nameservers[cfg->nnameservers++] = strdup(with_port);
+            }
+        }
+    }
     json_decref(empty);
 }
 
@@ -490,6 +602,12 @@ static void config_free(bg_config_t *cfg)
     free(cfg->forwarded);
     free(cfg->log_level);
     free(cfg->log_file);
+    for (int i = 0; i < cfg->nnameservers; i++)
+        free(cfg->nameservers[i]);
+    free(cfg->nameservers);
+    free(cfg->geo_db_path);
+    bg_geo_db_unref(cfg->geo_db);
+    bg_geo_overrides_free(cfg->geo_overrides);
     free(cfg->path);
     if (cfg->root != NULL)
         json_decref(cfg->root);

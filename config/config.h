@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "geo/geo.h"
+
 #define BG_MAX_LISTEN 8
 #define BG_MAX_RESOLVE_ADDRS 8
 
@@ -78,7 +80,20 @@ typedef struct bg_config {
 
     char *log_level;
     char *log_file;
+
+    /* DNS servers ("addr" or "addr:port"); none: /etc/resolv.conf */
+    char **nameservers;
+    int nnameservers;
+
+    char *geo_db_path;                 /* the database opened */
+    bg_geo_db_t *geo_db;               /* owned reference */
+    bg_geo_overrides_t *geo_overrides; /* owned; never NULL once loaded */
+    int geo_max_age_days;
 } bg_config_t;
+
+/* The embedded database's path when the configuration names none: the
+ * installed copy, else the one in the build tree; NULL when neither exists. */
+const char *bg_config_default_geo_db(void);
 
 /*
  * Load and validate PATH. On success returns a config with one reference.

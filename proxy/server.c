@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "geo/geo.h"
 #include "proxy/resolve.h"
 #include "proxy/runtime.h"
 #include "proxy/serve.h"
@@ -132,8 +133,16 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
     w->base = event_base_new();
     if (w->base == NULL)
         return -1;
-    w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                         EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (cfg->nnameservers > 0) {
+        w->dns = evdns_base_new(w->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        for (int i = 0; w->dns != NULL && i < cfg->nnameservers; i++) {
+            if (evdns_base_nameserver_ip_add(w->dns, cfg->nameservers[i]) != 0)
+                bg_warn("worker %d: cannot use DNS server %s", index, cfg->nameservers[i]);
+        }
+    } else {
+        w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                             EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    }
     if (w->dns == NULL)
         bg_warn("worker %d: no DNS resolver configured; only static and literal upstream addresses work",
                 index);
@@ -183,6 +192,8 @@ static void notify_workers(bg_server_t *srv, char cmd)
 /* ------------------------------------------------------------------------ */
 /* Control: reload, stop, admin                                             */
 
+static void log_geo(const bg_config_t *cfg);
+
 static int reload(bg_server_t *srv)
 {
     int nerr = 0;
@@ -206,10 +217,46 @@ static int reload(bg_server_t *srv)
         bg_warn("reload: changes to listen addresses or workers take effect after a restart");
     bg_runtime_unref(old);
     bg_runtime_publish(rt);
+    log_geo(cfg);
     srv->reloads_ok++;
     bg_info("configuration reloaded from %s (generation %u, %d routes)", srv->config_path,
             rt->generation, cfg->nroutes);
     return 0;
+}
+
+/* Freshness of the country database, for /healthz and the log. */
+static json_t *geo_json(const bg_config_t *cfg)
+{
+    json_t *g = json_object();
+    const bg_geo_db_t *db = cfg->geo_db;
+    uint64_t now = bg_util_wall_ms() / 1000;
+    uint64_t age_days = bg_geo_db_age(db, now) / 86400;
+    char built[40];
+    bg_util_format_time(bg_geo_db_build_epoch(db) * 1000, built, sizeof built);
+    built[10] = '\0';
+    json_object_set_new(g, "database", json_string(cfg->geo_db_path));
+    json_object_set_new(g, "type", json_string(bg_geo_db_type(db)));
+    json_object_set_new(g, "build_date", json_string(built));
+    json_object_set_new(g, "age_days", json_integer((json_int_t)age_days));
+    json_object_set_new(g, "max_age_days", json_integer(cfg->geo_max_age_days));
+    json_object_set_new(g, "stale", json_boolean(age_days > (uint64_t)cfg->geo_max_age_days));
+    json_object_set_new(g, "overrides", json_integer((json_int_t)bg_geo_overrides_count(cfg->geo_overrides)));
+    return g;
+}
+
+static void log_geo(const bg_config_t *cfg)
+{
+    const bg_geo_db_t *db = cfg->geo_db;
+    uint64_t age_days = bg_geo_db_age(db, bg_util_wall_ms() / 1000) / 86400;
+    bg_info("country database %s: %s (%s), built %llu days ago, %zu overrides", cfg->geo_db_path,
+            bg_geo_db_label(db), bg_geo_db_description(db), (unsigned long long)age_days,
+            bg_geo_overrides_count(cfg->geo_overrides));
+    if (age_days > (uint64_t)cfg->geo_max_age_days)
+        bg_warn("country database %s is %llu days old (geo.max_age_days is %d): update it",
+                cfg->geo_db_path, (unsigned long long)age_days, cfg->geo_max_age_days);
+    if (bg_geo_db_ip_version(db) == 4)
+        bg_warn("country database %s has no IPv6 data: every IPv6 destination is unknown (cross-border)",
+                cfg->geo_db_path);
 }
 
 static void on_sighup(evutil_socket_t sig, short what, void *arg) { reload(arg); }
@@ -255,6 +302,8 @@ static json_t *stats_json(bg_server_t *srv)
         t.upstream_errors += __atomic_load_n(&s->upstream_errors, __ATOMIC_RELAXED);
         t.upstream_reused += __atomic_load_n(&s->upstream_reused, __ATOMIC_RELAXED);
         t.upstream_connects += __atomic_load_n(&s->upstream_connects, __ATOMIC_RELAXED);
+        for (int k = 0; k < 3; k++)
+            t.by_region[k] += __atomic_load_n(&s->by_region[k], __ATOMIC_RELAXED);
         conns += __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
         idle += w->pool != NULL ? bg_pool_idle_count(w->pool) : 0;
     }
@@ -276,6 +325,11 @@ static json_t *stats_json(bg_server_t *srv)
     json_object_set_new(o, "upstream_connects", json_integer((json_int_t)t.upstream_connects));
     json_object_set_new(o, "upstream_reused", json_integer((json_int_t)t.upstream_reused));
     json_object_set_new(o, "upstream_idle", json_integer(idle));
+    json_t *reg = json_object();
+    for (int k = 0; k < 3; k++)
+        json_object_set_new(reg, bg_geo_region_name((bg_geo_region_t)k),
+                            json_integer((json_int_t)t.by_region[k]));
+    json_object_set_new(o, "destinations_by_region", reg);
     return o;
 }
 
@@ -304,6 +358,8 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
         json_object_set_new(o, "workers", json_integer(srv->nworkers));
         json_object_set_new(o, "reloads_ok", json_integer(srv->reloads_ok));
         json_object_set_new(o, "reloads_failed", json_integer(srv->reloads_failed));
+        if (rt != NULL)
+            json_object_set_new(o, "geo", geo_json(rt->cfg));
         bg_runtime_unref(rt);
         if (srv->stopping)
             reply->status = 503;
@@ -339,8 +395,8 @@ static void raise_fd_limit(int max_connections)
         return;
     rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < want)
-        bg_warn("open-file limit %llu is below 2 x limits.max_connections; raise LimitNOFILE",
+    if (rl.rlim_cur < (rlim_t)max_connections + 256)
+        bg_warn("open-file limit %llu is below limits.max_connections + 256; raise LimitNOFILE",
                 (unsigned long long)rl.rlim_cur);
 }
 
@@ -415,6 +471,7 @@ int bg_server_run(const char *config_path)
                 cfg->listen[i].text, srv.nworkers, srv.nworkers > 1 ? "s" : "", cfg->nroutes);
     if (cfg->has_admin)
         bg_info("admin listener on %s (/healthz, /stats)", cfg->admin.text);
+    log_geo(cfg);
 
     event_base_dispatch(srv.base); /* until SIGTERM/SIGINT */
 

@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "geo/geo.h"
 #include "proxy/http.h"
 #include "proxy/resolve.h"
 #include "proxy/runtime.h"
@@ -61,6 +62,7 @@ typedef struct {
     socklen_t dest_len;
     char dest_text[64];
     const char *resolve_source;
+    bg_geo_answer_t geo; /* of the very address connected to */
 
     bg_upconn_t *up;
     int up_reused;
@@ -435,33 +437,48 @@ static int is_private(const struct sockaddr_storage *ss)
            (a6->s6_addr[0] & 0xfe) == 0xfc; /* fc00::/7 unique local */
 }
 
+/*
+ * Classify every usable candidate address and pick the one to connect to:
+ * domestic first (bg_geo_choose), so a host with addresses in several
+ * regions is never sent abroad when a domestic address exists. The answer
+ * kept is the one for the address connected to; nothing else is checked.
+ */
 static void resolve_done(bg_session_t *s, const bg_resolve_result_t *res)
 {
     exchange_t *x = s->x;
-    int chosen = -1;
-    int any_private = 0;
+    const bg_config_t *cfg = x->rt->cfg;
+    bg_geo_answer_t answers[BG_RESOLVE_MAX];
+    int index[BG_RESOLVE_MAX];
+    int n = 0, any_private = 0;
+
     for (int i = 0; i < res->n; i++) {
         if (!x->route->allow_private && is_private(&res->addrs[i])) {
             any_private = 1;
             continue;
         }
-        chosen = i;
-        break;
+        /* The route's upstream host, never the caller's Host: a caller must
+         * not be able to borrow a host override. */
+        bg_geo_classify(cfg->geo_overrides, cfg->geo_db, x->route->upstream_host,
+                        (const struct sockaddr *)&res->addrs[i], &answers[n]);
+        index[n++] = i;
     }
-    if (chosen < 0) {
+    if (n == 0) {
         if (any_private)
             refuse(s, 403, "upstream resolves to a private or loopback address and the route does not allow it", 0);
         else
             refuse(s, 502, "cannot resolve upstream host", 0);
         return;
     }
+    int chosen = bg_geo_choose(answers, (size_t)n);
+    x->geo = answers[chosen];
     x->resolve_source = res->source;
-    x->dest = res->addrs[chosen];
+    x->dest = res->addrs[index[chosen]];
     x->dest_len = x->dest.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     char a[INET6_ADDRSTRLEN];
     bg_util_addr_string((struct sockaddr *)&x->dest, a, sizeof a);
     snprintf(x->dest_text, sizeof x->dest_text, x->dest.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
              a, bg_util_addr_port((struct sockaddr *)&x->dest));
+    s->w->stats.by_region[x->geo.region]++;
     stage_inspect(s);
 }
 
@@ -666,8 +683,11 @@ static void write_response_head(bg_session_t *s)
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
     evbuffer_add_printf(out, "X-Bordergate-Id: %s\r\n", x->id);
     if (x->rt->cfg->debug_headers)
-        evbuffer_add_printf(out, "X-Bordergate-Route: %s\r\nX-Bordergate-Destination: %s\r\n",
-                            x->route->id, x->dest_text);
+        evbuffer_add_printf(out,
+                            "X-Bordergate-Route: %s\r\nX-Bordergate-Destination: %s\r\n"
+                            "X-Bordergate-Geo: country=%s; region=%s; source=%s\r\n",
+                            x->route->id, x->dest_text, x->geo.country[0] ? x->geo.country : "unknown",
+                            bg_geo_region_name(x->geo.region), x->geo.source);
     if (!s->keep_alive)
         evbuffer_add(out, "Connection: close\r\n", 19);
     else if (client10)

@@ -31,6 +31,7 @@ typedef struct {
     uint64_t upstream_errors;
     uint64_t upstream_reused;
     uint64_t upstream_connects;
+    uint64_t by_region[3]; /* indexed by bg_geo_region_t */
 } bg_worker_stats_t;
 
 typedef struct bg_worker {

@@ -1,0 +1,8 @@
+/* Subcommands implemented in cli/ (the others live with their module). */
+#ifndef BG_CLI_H
+#define BG_CLI_H
+
+/* bordergate geo lookup <ip-or-host>... [--config FILE] [--db FILE] [--json] */
+int bg_cli_geo(int argc, char **argv);
+
+#endif
