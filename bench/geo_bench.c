@@ -1,10 +1,7 @@
 /*
- * Micro-benchmark of geo look-ups (not built by CMake; numbers in
- * docs/geo.md):
+ * Micro-benchmark of geo look-ups (built by CMake as build/geo_bench):
  *
- *   cc -O2 -D_GNU_SOURCE -I. bench/geo_bench.c geo/geo.c -lmaxminddb -o /tmp/geo_bench
- *   geo/build-geoip-mmdb --out /tmp/bordergate-country.mmdb
- *   /tmp/geo_bench /tmp/bordergate-country.mmdb [N]
+ *   build/geo_bench build/bordergate-country.mmdb [N]
  *
  * Times N (default 1,000,000) bg_geo_lookup calls on pseudo-random public
  * IPv4 and IPv6 addresses, then N bg_geo_classify calls with a policy-sized

@@ -175,6 +175,7 @@ static void worker_destroy(bg_worker_t *w)
         evconnlistener_free(w->listeners[i]);
     bg_pool_free(w->pool);
     bg_resolver_free(w->resolver);
+    free(w->geo_cache);
     if (w->dns != NULL)
         evdns_base_free(w->dns, 1);
     if (w->base != NULL)

@@ -438,6 +438,65 @@ static int is_private(const struct sockaddr_storage *ss)
 }
 
 /*
+ * Per-worker cache of geo answers keyed by (runtime generation, upstream
+ * host, address): a direct-mapped table, so a hit costs one hash and one
+ * compare instead of override matching and a database walk. A new runtime
+ * (reload) has a new generation, so stale answers are never returned.
+ */
+#define GEO_CACHE_SLOTS 512
+
+struct bg_geo_cache_entry {
+    unsigned generation; /* 0: empty */
+    const char *host;    /* the route's upstream_host (lives with the runtime) */
+    struct sockaddr_storage addr;
+    bg_geo_answer_t answer;
+};
+
+static int addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+static void classify_cached(bg_session_t *s, const struct sockaddr_storage *addr,
+                            bg_geo_answer_t *out)
+{
+    exchange_t *x = s->x;
+    const bg_config_t *cfg = x->rt->cfg;
+    const char *host = x->route->upstream_host;
+    bg_worker_t *w = s->w;
+    uint64_t h = (uintptr_t)host * 0x9E3779B97F4A7C15ull ^ x->rt->generation;
+    if (addr->ss_family == AF_INET) {
+        h ^= ((const struct sockaddr_in *)addr)->sin_addr.s_addr * 0xff51afd7ed558ccdull;
+    } else {
+        const unsigned char *b = ((const struct sockaddr_in6 *)addr)->sin6_addr.s6_addr;
+        for (int i = 0; i < 16; i++)
+            h = (h ^ b[i]) * 0x100000001b3ull;
+    }
+    h ^= h >> 29;
+    if (w->geo_cache == NULL)
+        w->geo_cache = calloc(GEO_CACHE_SLOTS, sizeof *w->geo_cache);
+    struct bg_geo_cache_entry *e = w->geo_cache != NULL ? &w->geo_cache[h % GEO_CACHE_SLOTS] : NULL;
+    if (e != NULL && e->generation == x->rt->generation && e->host == host &&
+        addr_equal(&e->addr, addr)) {
+        *out = e->answer;
+        return;
+    }
+    bg_geo_classify(cfg->geo_overrides, cfg->geo_db, host, (const struct sockaddr *)addr, out);
+    if (e != NULL) {
+        e->generation = x->rt->generation;
+        e->host = host;
+        e->addr = *addr;
+        e->answer = *out;
+    }
+}
+
+/*
  * Classify every usable candidate address and pick the one to connect to:
  * domestic first (bg_geo_choose), so a host with addresses in several
  * regions is never sent abroad when a domestic address exists. The answer
@@ -446,7 +505,6 @@ static int is_private(const struct sockaddr_storage *ss)
 static void resolve_done(bg_session_t *s, const bg_resolve_result_t *res)
 {
     exchange_t *x = s->x;
-    const bg_config_t *cfg = x->rt->cfg;
     bg_geo_answer_t answers[BG_RESOLVE_MAX];
     int index[BG_RESOLVE_MAX];
     int n = 0, any_private = 0;
@@ -458,8 +516,7 @@ static void resolve_done(bg_session_t *s, const bg_resolve_result_t *res)
         }
         /* The route's upstream host, never the caller's Host: a caller must
          * not be able to borrow a host override. */
-        bg_geo_classify(cfg->geo_overrides, cfg->geo_db, x->route->upstream_host,
-                        (const struct sockaddr *)&res->addrs[i], &answers[n]);
+        classify_cached(s, &res->addrs[i], &answers[n]);
         index[n++] = i;
     }
     if (n == 0) {

@@ -49,6 +49,7 @@ typedef struct bg_worker {
     int draining;
     bg_session_t *sessions; /* every live client connection */
     pthread_t thread;
+    struct bg_geo_cache_entry *geo_cache; /* see session.c: classify_cached */
     bg_worker_stats_t stats;
 } bg_worker_t;
 
