@@ -5,4 +5,9 @@
 /* bordergate geo lookup <ip-or-host>... [--config FILE] [--db FILE] [--json] */
 int bg_cli_geo(int argc, char **argv);
 
+/* bordergate scan [--config FILE] [--apply] [FILE|-] */
+int bg_cli_scan(int argc, char **argv);
+/* bordergate detokenize --key FILE TOKEN... */
+int bg_cli_detokenize(int argc, char **argv);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "config/config.h"
+#include "policy/consent.h"
 #include "proxy/server.h"
 #include "proxy/sink.h"
 
@@ -23,6 +24,9 @@ static void usage(FILE *fp)
             "  check --config FILE    validate a configuration; prints \"configuration OK\"\n"
             "                         or one FILE:LINE:COLUMN: error line per problem\n"
             "  geo lookup <ip|host>   country, region and source of each address\n"
+            "  scan [FILE|-]          find personal information in a payload (--apply: de-identify)\n"
+            "  detokenize --key F T   reverse tokens (authorised domestic use)\n"
+            "  consent grant|withdraw|show|list   manage the consent registry\n"
             "  sink [options]         a demo/test upstream that records what it receives\n"
             "  help                   this text\n"
             "  --version              print the version\n"
@@ -100,6 +104,12 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "scan") == 0)
+        return bg_cli_scan(argc - 1, argv + 1);
+    if (strcmp(cmd, "detokenize") == 0)
+        return bg_cli_detokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "consent") == 0)
+        return bg_consent_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "geo") == 0)
         return bg_cli_geo(argc - 1, argv + 1);
     if (strcmp(cmd, "sink") == 0)

@@ -10,130 +10,17 @@
 
 #include "common/util.h"
 #include "config/cfgerr.h"
+#include "config/cfgutil.h"
 #include "config/jsonpos.h"
+#include "policy/policy.h"
 
-/* Validation context: every problem is reported, then loading fails. */
-typedef struct {
-    const char *file;
-    bg_jsonpos_t *pos;
-    bg_cfgerr_t *errs;
-} cfg_ctx_t;
-
-static void cfg_err(cfg_ctx_t *ctx, const char *path, int at_key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void cfg_err(cfg_ctx_t *ctx, const char *path, int at_key, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    bg_cfgerr_addf(ctx->errs, ctx->pos, BG_CFGERR_ERROR, path, at_key, "%s", msg);
-}
-
-static void path_key(char *out, size_t cap, const char *parent, const char *key)
-{
-    size_t len = strlen(parent);
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(out, parent, len);
-    out[len] = '\0';
-    bg_jsonpos_path_append_key(out, cap, len, key);
-}
-
-static void path_index(char *out, size_t cap, const char *parent, size_t index)
-{
-    size_t len = strlen(parent);
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(out, parent, len);
-    out[len] = '\0';
-    bg_jsonpos_path_append_index(out, cap, len, index);
-}
-
-/* Report keys of OBJ not in ALLOWED (NULL-terminated). */
-static void check_keys(cfg_ctx_t *ctx, json_t *obj, const char *path, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        int ok = 0;
-        for (int i = 0; allowed[i] != NULL; i++) {
-            if (strcmp(key, allowed[i]) == 0) {
-                ok = 1;
-                break;
-            }
-        }
-        if (!ok) {
-            char p[512];
-            char list[512] = "";
-            size_t n = 0;
-            for (int i = 0; allowed[i] != NULL && n < sizeof list - 40; i++)
-                n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", allowed[i]);
-            path_key(p, sizeof p, path, key);
-            cfg_err(ctx, p, 1, "unknown key \"%s\" (allowed here: %s)", key, list);
-        }
-    }
-}
-
-static char *dup_str(const char *s) { return s != NULL ? strdup(s) : NULL; }
-
-static json_t *get_typed(cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key,
-                         json_type type, const char *type_name)
-{
-    json_t *v = json_object_get(obj, key);
-    if (v == NULL)
-        return NULL;
-    if (json_typeof(v) != type && !(type == JSON_TRUE && json_is_boolean(v))) {
-        char p[512];
-        path_key(p, sizeof p, path, key);
-        cfg_err(ctx, p, 0, "must be %s", type_name);
-        return NULL;
-    }
-    return v;
-}
-
-static const char *get_string(cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key)
-{
-    json_t *v = get_typed(ctx, obj, path, key, JSON_STRING, "a string");
-    return v != NULL ? json_string_value(v) : NULL;
-}
-
-static int get_bool(cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key, int dflt)
-{
-    json_t *v = get_typed(ctx, obj, path, key, JSON_TRUE, "true or false");
-    return v != NULL ? json_is_true(v) : dflt;
-}
-
-/* Integer in [MIN, MAX]; DFLT when absent or invalid (error reported). */
-static long long get_int(cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key,
-                         long long dflt, long long min, long long max)
-{
-    json_t *v = json_object_get(obj, key);
-    char p[512];
-    if (v == NULL)
-        return dflt;
-    path_key(p, sizeof p, path, key);
-    if (!json_is_integer(v)) {
-        cfg_err(ctx, p, 0, "must be a whole number");
-        return dflt;
-    }
-    long long x = json_integer_value(v);
-    if (x < min || x > max) {
-        cfg_err(ctx, p, 0, "must be between %lld and %lld", min, max);
-        return dflt;
-    }
-    return x;
-}
-
-static void parse_listen_addr(cfg_ctx_t *ctx, const char *text, const char *path,
+static void parse_listen_addr(bg_cfg_ctx_t *ctx, const char *text, const char *path,
                               bg_listen_addr_t *out)
 {
     char err[256];
     snprintf(out->text, sizeof out->text, "%s", text);
     if (bg_util_parse_sockaddr(text, &out->addr, &out->len, err, sizeof err) != 0)
-        cfg_err(ctx, path, 0, "%s", err);
+        bg_cfg_err(ctx, path, 0, "%s", err);
 }
 
 static void str_lower(char *s)
@@ -143,7 +30,7 @@ static void str_lower(char *s)
 }
 
 /* Parse "http[s]://host[:port][/path]" into the route. */
-static void parse_upstream(cfg_ctx_t *ctx, bg_route_t *r, const char *url, const char *path)
+static void parse_upstream(bg_cfg_ctx_t *ctx, bg_route_t *r, const char *url, const char *path)
 {
     const char *p;
     if (strncmp(url, "https://", 8) == 0) {
@@ -152,7 +39,7 @@ static void parse_upstream(cfg_ctx_t *ctx, bg_route_t *r, const char *url, const
     } else if (strncmp(url, "http://", 7) == 0) {
         p = url + 7;
     } else {
-        cfg_err(ctx, path, 0, "upstream must start with http:// or https://");
+        bg_cfg_err(ctx, path, 0, "upstream must start with http:// or https://");
         return;
     }
     const char *host_end;
@@ -162,7 +49,7 @@ static void parse_upstream(cfg_ctx_t *ctx, bg_route_t *r, const char *url, const
         host_start = p + 1;
         host_end = strchr(p, ']');
         if (host_end == NULL) {
-            cfg_err(ctx, path, 0, "unterminated IPv6 address in upstream");
+            bg_cfg_err(ctx, path, 0, "unterminated IPv6 address in upstream");
             return;
         }
         p = host_end + 1;
@@ -172,7 +59,7 @@ static void parse_upstream(cfg_ctx_t *ctx, bg_route_t *r, const char *url, const
         host_end = p;
     }
     if (host_end == host_start) {
-        cfg_err(ctx, path, 0, "upstream has no host");
+        bg_cfg_err(ctx, path, 0, "upstream has no host");
         return;
     }
     if (*p == ':')
@@ -180,14 +67,14 @@ static void parse_upstream(cfg_ctx_t *ctx, bg_route_t *r, const char *url, const
     while (*p != '\0' && *p != '/' && *p != '?' && *p != '#')
         p++;
     if (*p == '?' || *p == '#') {
-        cfg_err(ctx, path, 0, "upstream must not carry a query or fragment");
+        bg_cfg_err(ctx, path, 0, "upstream must not carry a query or fragment");
         return;
     }
     r->upstream_host = strndup(host_start, (size_t)(host_end - host_start));
     str_lower(r->upstream_host);
     for (const char *h = r->upstream_host; *h != '\0'; h++) {
         if (!(isalnum((unsigned char)*h) || *h == '-' || *h == '.' || *h == ':' || *h == '_')) {
-            cfg_err(ctx, path, 0, "upstream host has an invalid character");
+            bg_cfg_err(ctx, path, 0, "upstream host has an invalid character");
             return;
         }
     }
@@ -196,7 +83,7 @@ static void parse_upstream(cfg_ctx_t *ctx, bg_route_t *r, const char *url, const
         char *end;
         long port = strtol(port_start, &end, 10);
         if (end == port_start || (*end != '\0' && *end != '/') || port < 1 || port > 65535) {
-            cfg_err(ctx, path, 0, "upstream port must be 1-65535");
+            bg_cfg_err(ctx, path, 0, "upstream port must be 1-65535");
             return;
         }
         r->upstream_port = (int)port;
@@ -214,51 +101,53 @@ static void parse_upstream(cfg_ctx_t *ctx, bg_route_t *r, const char *url, const
     r->host_header = strdup(hh);
 }
 
-static void parse_routes(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
+static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
 {
     static const char *const route_keys[] = {"id", "match", "upstream", "recipient",
-                                             "allow_private_addresses", "description", NULL};
+                                             "allow_private_addresses", "description",
+                                             "purpose", "mode", "bases", "subjects", "inspect",
+                                             "opaque_bodies", NULL};
     static const char *const match_keys[] = {"host", "path_prefix", NULL};
     size_t i;
     json_t *rv;
 
     if (!json_is_array(routes)) {
-        cfg_err(ctx, "$.routes", 0, "must be a list of routes");
+        bg_cfg_err(ctx, "$.routes", 0, "must be a list of routes");
         return;
     }
     cfg->routes = calloc(json_array_size(routes) + 1, sizeof *cfg->routes);
     json_array_foreach(routes, i, rv) {
         char p[512], pp[512];
         bg_route_t *r = &cfg->routes[cfg->nroutes++];
-        path_index(p, sizeof p, "$.routes", i);
+        bg_cfg_path_index(p, sizeof p, "$.routes", i);
         if (!json_is_object(rv)) {
-            cfg_err(ctx, p, 0, "a route must be an object");
+            bg_cfg_err(ctx, p, 0, "a route must be an object");
             continue;
         }
-        check_keys(ctx, rv, p, route_keys);
-        const char *id = get_string(ctx, rv, p, "id");
+        bg_cfg_check_keys(ctx, rv, p, route_keys);
+        const char *id = bg_cfg_get_string(ctx, rv, p, "id");
         if (id == NULL || *id == '\0') {
-            cfg_err(ctx, p, 0, "route needs an \"id\"");
+            bg_cfg_err(ctx, p, 0, "route needs an \"id\"");
         } else {
             r->id = strdup(id);
             for (int j = 0; j < cfg->nroutes - 1; j++) {
                 if (cfg->routes[j].id != NULL && strcmp(cfg->routes[j].id, id) == 0) {
-                    path_key(pp, sizeof pp, p, "id");
-                    cfg_err(ctx, pp, 0, "duplicate route id \"%s\"", id);
+                    bg_cfg_path_key(pp, sizeof pp, p, "id");
+                    bg_cfg_err(ctx, pp, 0, "duplicate route id \"%s\"", id);
                 }
             }
         }
-        json_t *m = get_typed(ctx, rv, p, "match", JSON_OBJECT, "an object");
-        path_key(pp, sizeof pp, p, "match");
+        json_t *m = bg_cfg_get_typed(ctx, rv, p, "match", JSON_OBJECT, "an object");
+        bg_cfg_path_key(pp, sizeof pp, p, "match");
         if (m == NULL) {
             if (json_object_get(rv, "match") == NULL)
-                cfg_err(ctx, p, 0, "route needs \"match\" (host and/or path_prefix)");
+                bg_cfg_err(ctx, p, 0, "route needs \"match\" (host and/or path_prefix)");
         } else {
-            check_keys(ctx, m, pp, match_keys);
-            const char *host = get_string(ctx, m, pp, "host");
-            const char *prefix = get_string(ctx, m, pp, "path_prefix");
+            bg_cfg_check_keys(ctx, m, pp, match_keys);
+            const char *host = bg_cfg_get_string(ctx, m, pp, "host");
+            const char *prefix = bg_cfg_get_string(ctx, m, pp, "path_prefix");
             if (host == NULL && prefix == NULL)
-                cfg_err(ctx, pp, 0, "match needs \"host\" or \"path_prefix\"");
+                bg_cfg_err(ctx, pp, 0, "match needs \"host\" or \"path_prefix\"");
             if (host != NULL) {
                 r->match_host = strdup(host);
                 str_lower(r->match_host);
@@ -268,39 +157,39 @@ static void parse_routes(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
             }
             if (prefix != NULL && prefix[0] != '/') {
                 char kp[512];
-                path_key(kp, sizeof kp, pp, "path_prefix");
-                cfg_err(ctx, kp, 0, "path_prefix must start with '/'");
+                bg_cfg_path_key(kp, sizeof kp, pp, "path_prefix");
+                bg_cfg_err(ctx, kp, 0, "path_prefix must start with '/'");
             }
             r->path_prefix = strdup(prefix != NULL ? prefix : "/");
         }
-        const char *up = get_string(ctx, rv, p, "upstream");
-        path_key(pp, sizeof pp, p, "upstream");
+        const char *up = bg_cfg_get_string(ctx, rv, p, "upstream");
+        bg_cfg_path_key(pp, sizeof pp, p, "upstream");
         if (up == NULL) {
             if (json_object_get(rv, "upstream") == NULL)
-                cfg_err(ctx, p, 0, "route needs an \"upstream\" URL");
+                bg_cfg_err(ctx, p, 0, "route needs an \"upstream\" URL");
         } else {
             r->upstream_url = strdup(up);
             parse_upstream(ctx, r, up, pp);
         }
-        r->recipient = dup_str(get_string(ctx, rv, p, "recipient"));
-        get_string(ctx, rv, p, "description");
-        r->allow_private = get_bool(ctx, rv, p, "allow_private_addresses", 0);
+        r->recipient = bg_cfg_dup(bg_cfg_get_string(ctx, rv, p, "recipient"));
+        bg_cfg_get_string(ctx, rv, p, "description");
+        r->allow_private = bg_cfg_get_bool(ctx, rv, p, "allow_private_addresses", 0);
     }
 }
 
-static void parse_resolve(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *res)
+static void parse_resolve(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *res)
 {
     const char *host;
     json_t *v;
     if (!json_is_object(res)) {
-        cfg_err(ctx, "$.resolve", 0, "must be an object mapping host names to addresses");
+        bg_cfg_err(ctx, "$.resolve", 0, "must be an object mapping host names to addresses");
         return;
     }
     cfg->resolve = calloc(json_object_size(res) + 1, sizeof *cfg->resolve);
     json_object_foreach(res, host, v) {
         char p[512];
         bg_resolve_entry_t *e = &cfg->resolve[cfg->nresolve++];
-        path_key(p, sizeof p, "$.resolve", host);
+        bg_cfg_path_key(p, sizeof p, "$.resolve", host);
         e->host = strdup(host);
         str_lower(e->host);
         json_t *list = v;
@@ -311,17 +200,17 @@ static void parse_resolve(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *res)
             list = tmp;
         }
         if (!json_is_array(list) || json_array_size(list) == 0) {
-            cfg_err(ctx, p, 0, "must be an address or a list of addresses");
+            bg_cfg_err(ctx, p, 0, "must be an address or a list of addresses");
         } else {
             size_t i;
             json_t *a;
             json_array_foreach(list, i, a) {
                 char ap[512];
-                path_index(ap, sizeof ap, p, i);
+                bg_cfg_path_index(ap, sizeof ap, p, i);
                 if (tmp != NULL)
                     snprintf(ap, sizeof ap, "%s", p);
                 if (e->naddrs >= BG_MAX_RESOLVE_ADDRS) {
-                    cfg_err(ctx, ap, 0, "at most %d addresses per host", BG_MAX_RESOLVE_ADDRS);
+                    bg_cfg_err(ctx, ap, 0, "at most %d addresses per host", BG_MAX_RESOLVE_ADDRS);
                     break;
                 }
                 const char *s = json_string_value(a);
@@ -335,7 +224,7 @@ static void parse_resolve(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *res)
                     ss->ss_family = AF_INET6;
                     e->naddrs++;
                 } else {
-                    cfg_err(ctx, ap, 0, "must be a numeric IPv4 or IPv6 address");
+                    bg_cfg_err(ctx, ap, 0, "must be a numeric IPv4 or IPv6 address");
                 }
             }
         }
@@ -355,7 +244,7 @@ const char *bg_config_default_geo_db(void)
 
 /* "geo": database, freshness and the compliance team's overrides. The
  * database is opened here so that `check` reports a missing or corrupt one. */
-static void parse_geo(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
+static void parse_geo(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
 {
     static const char *const geo_keys[] = {"database", "max_age_days", "overrides", NULL};
     static const char *const ov_keys[] = {"hosts", "cidrs", NULL};
@@ -365,19 +254,19 @@ static void parse_geo(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
     cfg->geo_overrides = bg_geo_overrides_new();
     cfg->geo_max_age_days = 180;
     if (geo != NULL && !json_is_object(geo)) {
-        cfg_err(ctx, "$.geo", 0, "must be an object");
+        bg_cfg_err(ctx, "$.geo", 0, "must be an object");
         geo = NULL;
     }
     if (geo != NULL) {
-        check_keys(ctx, geo, "$.geo", geo_keys);
-        db = get_string(ctx, geo, "$.geo", "database");
-        cfg->geo_max_age_days = (int)get_int(ctx, geo, "$.geo", "max_age_days", 180, 1, 36500);
-        json_t *ov = get_typed(ctx, geo, "$.geo", "overrides", JSON_OBJECT, "an object");
+        bg_cfg_check_keys(ctx, geo, "$.geo", geo_keys);
+        db = bg_cfg_get_string(ctx, geo, "$.geo", "database");
+        cfg->geo_max_age_days = (int)bg_cfg_get_int(ctx, geo, "$.geo", "max_age_days", 180, 1, 36500);
+        json_t *ov = bg_cfg_get_typed(ctx, geo, "$.geo", "overrides", JSON_OBJECT, "an object");
         if (ov != NULL) {
-            check_keys(ctx, ov, "$.geo.overrides", ov_keys);
+            bg_cfg_check_keys(ctx, ov, "$.geo.overrides", ov_keys);
             for (int kind = 0; kind < 2; kind++) {
                 const char *name = kind == 0 ? "hosts" : "cidrs";
-                json_t *m = get_typed(ctx, ov, "$.geo.overrides", name, JSON_OBJECT,
+                json_t *m = bg_cfg_get_typed(ctx, ov, "$.geo.overrides", name, JSON_OBJECT,
                                       "an object mapping to two-letter country codes");
                 const char *k;
                 json_t *v;
@@ -386,9 +275,9 @@ static void parse_geo(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
                 json_object_foreach(m, k, v) {
                     char p[512], base[64];
                     snprintf(base, sizeof base, "$.geo.overrides.%s", name);
-                    path_key(p, sizeof p, base, k);
+                    bg_cfg_path_key(p, sizeof p, base, k);
                     if (!json_is_string(v)) {
-                        cfg_err(ctx, p, 0, "must be a two-letter country code such as \"CN\" or \"US\"");
+                        bg_cfg_err(ctx, p, 0, "must be a two-letter country code such as \"CN\" or \"US\"");
                         continue;
                     }
                     int rc = kind == 0 ? bg_geo_overrides_add_host(cfg->geo_overrides, k,
@@ -396,7 +285,7 @@ static void parse_geo(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
                                        : bg_geo_overrides_add_cidr(cfg->geo_overrides, k,
                                                                    json_string_value(v), err, sizeof err);
                     if (rc != 0)
-                        cfg_err(ctx, p, 0, "%s", err);
+                        bg_cfg_err(ctx, p, 0, "%s", err);
                 }
             }
         }
@@ -404,7 +293,7 @@ static void parse_geo(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
     if (db == NULL) {
         db = bg_config_default_geo_db();
         if (db == NULL) {
-            cfg_err(ctx, "$", 0,
+            bg_cfg_err(ctx, "$", 0,
                     "no country database: set geo.database, or build the embedded one "
                     "(apt-get install tor-geoipdb libmaxmind-db-writer-perl, then rebuild)");
             return;
@@ -413,16 +302,17 @@ static void parse_geo(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
     cfg->geo_db_path = strdup(db);
     cfg->geo_db = bg_geo_db_open(db, err, sizeof err);
     if (cfg->geo_db == NULL)
-        cfg_err(ctx, json_object_get(geo ? geo : json_null(), "database") ? "$.geo.database" : "$",
+        bg_cfg_err(ctx, json_object_get(geo ? geo : json_null(), "database") ? "$.geo.database" : "$",
                 0, "%s", err);
 }
 
-static void parse_root(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
     static const char *const root_keys[] = {
         "$schema", "version", "description", "listen", "admin", "workers", "limits",
         "timeouts", "upstream_tls", "forwarded_headers", "debug_headers", "resolve",
-        "routes", "log", "geo", "dns", NULL};
+        "routes", "log", "geo", "dns", "policy", "keys", "consent", "recipients",
+        "field_rules", "operators", "rules", "audit", NULL};
     static const char *const admin_keys[] = {"listen", NULL};
     static const char *const limit_keys[] = {"max_header_bytes", "max_body_bytes",
                                              "max_connections", "max_idle_upstream", NULL};
@@ -434,14 +324,14 @@ static void parse_root(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     json_t *v;
 
     if (!json_is_object(root)) {
-        cfg_err(ctx, "$", 0, "the configuration must be a JSON object");
+        bg_cfg_err(ctx, "$", 0, "the configuration must be a JSON object");
         return;
     }
-    check_keys(ctx, root, "$", root_keys);
-    long long version = get_int(ctx, root, "$", "version", 1, 1, 1);
+    bg_cfg_check_keys(ctx, root, "$", root_keys);
+    long long version = bg_cfg_get_int(ctx, root, "$", "version", 1, 1, 1);
     (void)version;
-    get_string(ctx, root, "$", "description");
-    get_string(ctx, root, "$", "$schema");
+    bg_cfg_get_string(ctx, root, "$", "description");
+    bg_cfg_get_string(ctx, root, "$", "$schema");
 
     v = json_object_get(root, "listen");
     if (v == NULL) {
@@ -455,97 +345,97 @@ static void parse_root(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         json_t *a;
         json_array_foreach(v, i, a) {
             char p[512];
-            path_index(p, sizeof p, "$.listen", i);
+            bg_cfg_path_index(p, sizeof p, "$.listen", i);
             if (!json_is_string(a)) {
-                cfg_err(ctx, p, 0, "must be \"address:port\"");
+                bg_cfg_err(ctx, p, 0, "must be \"address:port\"");
                 continue;
             }
             parse_listen_addr(ctx, json_string_value(a), p, &cfg->listen[cfg->nlisten++]);
         }
     } else {
-        cfg_err(ctx, "$.listen", 0, "must be \"address:port\" or a list of 1-%d of them", BG_MAX_LISTEN);
+        bg_cfg_err(ctx, "$.listen", 0, "must be \"address:port\" or a list of 1-%d of them", BG_MAX_LISTEN);
     }
 
-    json_t *admin = get_typed(ctx, root, "$", "admin", JSON_OBJECT, "an object");
+    json_t *admin = bg_cfg_get_typed(ctx, root, "$", "admin", JSON_OBJECT, "an object");
     if (admin != NULL) {
-        check_keys(ctx, admin, "$.admin", admin_keys);
-        const char *a = get_string(ctx, admin, "$.admin", "listen");
+        bg_cfg_check_keys(ctx, admin, "$.admin", admin_keys);
+        const char *a = bg_cfg_get_string(ctx, admin, "$.admin", "listen");
         if (a != NULL) {
             cfg->has_admin = 1;
             parse_listen_addr(ctx, a, "$.admin.listen", &cfg->admin);
         }
     }
-    cfg->workers = (int)get_int(ctx, root, "$", "workers", 1, 1, 64);
+    cfg->workers = (int)bg_cfg_get_int(ctx, root, "$", "workers", 1, 1, 64);
 
-    json_t *lim = get_typed(ctx, root, "$", "limits", JSON_OBJECT, "an object");
+    json_t *lim = bg_cfg_get_typed(ctx, root, "$", "limits", JSON_OBJECT, "an object");
     json_t *empty = json_object();
     if (lim == NULL)
         lim = empty;
-    check_keys(ctx, lim, "$.limits", limit_keys);
-    cfg->max_header_bytes = (size_t)get_int(ctx, lim, "$.limits", "max_header_bytes", 16384, 1024, 1 << 20);
-    cfg->max_body_bytes = (size_t)get_int(ctx, lim, "$.limits", "max_body_bytes", 10 << 20, 0, 1LL << 32);
-    cfg->max_connections = (int)get_int(ctx, lim, "$.limits", "max_connections", 10000, 1, 1000000);
-    cfg->max_idle_upstream = (int)get_int(ctx, lim, "$.limits", "max_idle_upstream", 64, 0, 10000);
+    bg_cfg_check_keys(ctx, lim, "$.limits", limit_keys);
+    cfg->max_header_bytes = (size_t)bg_cfg_get_int(ctx, lim, "$.limits", "max_header_bytes", 16384, 1024, 1 << 20);
+    cfg->max_body_bytes = (size_t)bg_cfg_get_int(ctx, lim, "$.limits", "max_body_bytes", 10 << 20, 0, 1LL << 32);
+    cfg->max_connections = (int)bg_cfg_get_int(ctx, lim, "$.limits", "max_connections", 10000, 1, 1000000);
+    cfg->max_idle_upstream = (int)bg_cfg_get_int(ctx, lim, "$.limits", "max_idle_upstream", 64, 0, 10000);
 
-    json_t *to = get_typed(ctx, root, "$", "timeouts", JSON_OBJECT, "an object");
+    json_t *to = bg_cfg_get_typed(ctx, root, "$", "timeouts", JSON_OBJECT, "an object");
     if (to == NULL)
         to = empty;
-    check_keys(ctx, to, "$.timeouts", timeout_keys);
+    bg_cfg_check_keys(ctx, to, "$.timeouts", timeout_keys);
     const long long day = 86400000;
-    cfg->header_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "header_ms", 10000, 1, day);
-    cfg->body_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "body_ms", 30000, 1, day);
-    cfg->connect_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "connect_ms", 5000, 1, day);
-    cfg->response_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "response_ms", 60000, 1, day);
-    cfg->idle_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "idle_ms", 60000, 1, day);
-    cfg->send_timeout_ms = (int)get_int(ctx, to, "$.timeouts", "send_ms", 60000, 1, day);
-    cfg->upstream_idle_ms = (int)get_int(ctx, to, "$.timeouts", "upstream_idle_ms", 30000, 1, day);
+    cfg->header_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "header_ms", 10000, 1, day);
+    cfg->body_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "body_ms", 30000, 1, day);
+    cfg->connect_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "connect_ms", 5000, 1, day);
+    cfg->response_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "response_ms", 60000, 1, day);
+    cfg->idle_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "idle_ms", 60000, 1, day);
+    cfg->send_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "send_ms", 60000, 1, day);
+    cfg->upstream_idle_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "upstream_idle_ms", 30000, 1, day);
 
-    json_t *tls = get_typed(ctx, root, "$", "upstream_tls", JSON_OBJECT, "an object");
+    json_t *tls = bg_cfg_get_typed(ctx, root, "$", "upstream_tls", JSON_OBJECT, "an object");
     cfg->tls_verify = 1;
     if (tls != NULL) {
-        check_keys(ctx, tls, "$.upstream_tls", tls_keys);
-        cfg->ca_file = dup_str(get_string(ctx, tls, "$.upstream_tls", "ca_file"));
-        cfg->tls_verify = get_bool(ctx, tls, "$.upstream_tls", "verify", 1);
+        bg_cfg_check_keys(ctx, tls, "$.upstream_tls", tls_keys);
+        cfg->ca_file = bg_cfg_dup(bg_cfg_get_string(ctx, tls, "$.upstream_tls", "ca_file"));
+        cfg->tls_verify = bg_cfg_get_bool(ctx, tls, "$.upstream_tls", "verify", 1);
         if (cfg->ca_file != NULL && access(cfg->ca_file, R_OK) != 0)
-            cfg_err(ctx, "$.upstream_tls.ca_file", 0, "cannot read %s: %s", cfg->ca_file,
+            bg_cfg_err(ctx, "$.upstream_tls.ca_file", 0, "cannot read %s: %s", cfg->ca_file,
                     strerror(errno));
     }
 
-    const char *fw = get_string(ctx, root, "$", "forwarded_headers");
+    const char *fw = bg_cfg_get_string(ctx, root, "$", "forwarded_headers");
     if (fw != NULL && strcmp(fw, "append") != 0 && strcmp(fw, "replace") != 0 &&
         strcmp(fw, "off") != 0)
-        cfg_err(ctx, "$.forwarded_headers", 0, "must be \"append\", \"replace\" or \"off\"");
+        bg_cfg_err(ctx, "$.forwarded_headers", 0, "must be \"append\", \"replace\" or \"off\"");
     cfg->forwarded = strdup(fw != NULL ? fw : "append");
-    cfg->debug_headers = get_bool(ctx, root, "$", "debug_headers", 0);
+    cfg->debug_headers = bg_cfg_get_bool(ctx, root, "$", "debug_headers", 0);
 
     json_t *res = json_object_get(root, "resolve");
     if (res != NULL)
         parse_resolve(ctx, cfg, res);
     json_t *routes = json_object_get(root, "routes");
     if (routes == NULL)
-        cfg_err(ctx, "$", 0, "no \"routes\": bordergate forwards only to configured routes");
+        bg_cfg_err(ctx, "$", 0, "no \"routes\": bordergate forwards only to configured routes");
     else
         parse_routes(ctx, cfg, routes);
 
-    json_t *log = get_typed(ctx, root, "$", "log", JSON_OBJECT, "an object");
+    json_t *log = bg_cfg_get_typed(ctx, root, "$", "log", JSON_OBJECT, "an object");
     if (log != NULL) {
-        check_keys(ctx, log, "$.log", log_keys);
-        const char *lvl = get_string(ctx, log, "$.log", "level");
+        bg_cfg_check_keys(ctx, log, "$.log", log_keys);
+        const char *lvl = bg_cfg_get_string(ctx, log, "$.log", "level");
         if (lvl != NULL && strcmp(lvl, "debug") && strcmp(lvl, "info") && strcmp(lvl, "warn") &&
             strcmp(lvl, "error"))
-            cfg_err(ctx, "$.log.level", 0, "must be debug, info, warn or error");
-        cfg->log_level = dup_str(lvl);
-        cfg->log_file = dup_str(get_string(ctx, log, "$.log", "file"));
+            bg_cfg_err(ctx, "$.log.level", 0, "must be debug, info, warn or error");
+        cfg->log_level = bg_cfg_dup(lvl);
+        cfg->log_file = bg_cfg_dup(bg_cfg_get_string(ctx, log, "$.log", "file"));
     }
     parse_geo(ctx, cfg, json_object_get(root, "geo"));
 
     static const char *const dns_keys[] = {"nameservers", NULL};
-    json_t *dns = get_typed(ctx, root, "$", "dns", JSON_OBJECT, "an object");
+    json_t *dns = bg_cfg_get_typed(ctx, root, "$", "dns", JSON_OBJECT, "an object");
     if (dns != NULL) {
-        check_keys(ctx, dns, "$.dns", dns_keys);
+        bg_cfg_check_keys(ctx, dns, "$.dns", dns_keys);
         json_t *ns = json_object_get(dns, "nameservers");
         if (ns != NULL && (!json_is_array(ns) || json_array_size(ns) > 8)) {
-            cfg_err(ctx, "$.dns.nameservers", 0, "must be a list of at most 8 \"address[:port]\"");
+            bg_cfg_err(ctx, "$.dns.nameservers", 0, "must be a list of at most 8 \"address[:port]\"");
         } else if (ns != NULL) {
             size_t i;
             json_t *a;
@@ -554,7 +444,7 @@ static void parse_root(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
                 char p[512], e[256];
                 struct sockaddr_storage ss;
                 socklen_t sl;
-                path_index(p, sizeof p, "$.dns.nameservers", i);
+                bg_cfg_path_index(p, sizeof p, "$.dns.nameservers", i);
                 const char *nsv = json_string_value(a);
                 char with_port[300];
                 if (nsv != NULL) {
@@ -569,7 +459,7 @@ static void parse_root(cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
                         snprintf(with_port, sizeof with_port, "%s", nsv);
                 }
                 if (nsv == NULL || bg_util_parse_sockaddr(with_port, &ss, &sl, e, sizeof e) != 0) {
-                    cfg_err(ctx, p, 0, "must be a numeric address, optionally with :port");
+                    bg_cfg_err(ctx, p, 0, "must be a numeric address, optionally with :port");
                     continue;
                 }
                 cfg->nameservers[cfg->nnameservers++] = strdup(with_port);
@@ -605,6 +495,7 @@ static void config_free(bg_config_t *cfg)
     for (int i = 0; i < cfg->nnameservers; i++)
         free(cfg->nameservers[i]);
     free(cfg->nameservers);
+    bg_policy_free(cfg->policy);
     free(cfg->geo_db_path);
     bg_geo_db_unref(cfg->geo_db);
     bg_geo_overrides_free(cfg->geo_overrides);
@@ -619,7 +510,7 @@ bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
     size_t len = 0;
     json_error_t jerr;
     bg_config_t *cfg = NULL;
-    cfg_ctx_t ctx = {.file = path};
+    bg_cfg_ctx_t ctx = {.file = path};
     *nerrors = 0;
 
     char *text = bg_util_read_file(path, &len);
@@ -650,6 +541,9 @@ bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
     cfg->path = strdup(path);
     cfg->root = root;
     parse_root(&ctx, cfg, root);
+    cfg->policy = bg_policy_load(&ctx, root, cfg, text, len);
+    if (cfg->policy == NULL)
+        bg_cfg_err(&ctx, "$", 0, "out of memory loading the policy");
 
     *nerrors = (int)bg_cfgerr_errors(ctx.errs);
     bg_cfgerr_sort(ctx.errs);

@@ -15,6 +15,8 @@
 
 #include "geo/geo.h"
 
+struct bg_policy;
+
 #define BG_MAX_LISTEN 8
 #define BG_MAX_RESOLVE_ADDRS 8
 
@@ -89,6 +91,8 @@ typedef struct bg_config {
     bg_geo_db_t *geo_db;               /* owned reference */
     bg_geo_overrides_t *geo_overrides; /* owned; never NULL once loaded */
     int geo_max_age_days;
+
+    struct bg_policy *policy; /* owned; see policy/policy.h */
 } bg_config_t;
 
 /* The embedded database's path when the configuration names none: the

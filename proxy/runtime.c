@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "common/log.h"
+#include "policy/policy.h"
 #include "proxy/tls.h"
 
 static bg_runtime_t *current;
@@ -25,6 +27,21 @@ bg_runtime_t *bg_runtime_new(bg_config_t *cfg, FILE *errs)
         bg_runtime_unref(rt);
         return NULL;
     }
+    const bg_policy_t *p = cfg->policy;
+    if (p != NULL && p->consent_registry != NULL) {
+        char *warning = NULL;
+        rt->consent = bg_consent_open(p->consent_registry, p->subject_key, p->subject_key_len, NULL,
+                                      &warning, err, sizeof err);
+        if (rt->consent == NULL) {
+            fprintf(errs, "%s: error: $.consent.registry: %s\n", cfg->path, err);
+            bg_runtime_unref(rt);
+            return NULL;
+        }
+        if (warning != NULL) {
+            bg_warn("consent registry %s: %s", p->consent_registry, warning);
+            free(warning);
+        }
+    }
     return rt;
 }
 
@@ -40,6 +57,7 @@ void bg_runtime_unref(bg_runtime_t *rt)
         return;
     if (rt->client_tls != NULL)
         SSL_CTX_free(rt->client_tls);
+    bg_consent_close(rt->consent);
     bg_config_unref(rt->cfg);
     free(rt);
 }

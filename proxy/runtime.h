@@ -13,12 +13,14 @@
 #include <openssl/ssl.h>
 
 #include "config/config.h"
+#include "policy/consent.h"
 
 typedef struct bg_runtime {
     int refs;
     unsigned generation;
     bg_config_t *cfg;    /* owned reference */
     SSL_CTX *client_tls; /* for https:// upstreams */
+    bg_consent_reg_t *consent; /* NULL when the policy names no registry */
 } bg_runtime_t;
 
 /* Build a runtime from a loaded config (takes ownership of CFG's reference).

@@ -303,6 +303,7 @@ static json_t *stats_json(bg_server_t *srv)
         t.upstream_errors += __atomic_load_n(&s->upstream_errors, __ATOMIC_RELAXED);
         t.upstream_reused += __atomic_load_n(&s->upstream_reused, __ATOMIC_RELAXED);
         t.upstream_connects += __atomic_load_n(&s->upstream_connects, __ATOMIC_RELAXED);
+        t.blocked += __atomic_load_n(&s->blocked, __ATOMIC_RELAXED);
         for (int k = 0; k < 3; k++)
             t.by_region[k] += __atomic_load_n(&s->by_region[k], __ATOMIC_RELAXED);
         conns += __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
@@ -326,6 +327,7 @@ static json_t *stats_json(bg_server_t *srv)
     json_object_set_new(o, "upstream_connects", json_integer((json_int_t)t.upstream_connects));
     json_object_set_new(o, "upstream_reused", json_integer((json_int_t)t.upstream_reused));
     json_object_set_new(o, "upstream_idle", json_integer(idle));
+    json_object_set_new(o, "blocked", json_integer((json_int_t)t.blocked));
     json_t *reg = json_object();
     for (int k = 0; k < 3; k++)
         json_object_set_new(reg, bg_geo_region_name((bg_geo_region_t)k),

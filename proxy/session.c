@@ -17,6 +17,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "geo/geo.h"
+#include "inspect/inspect.h"
+#include "policy/decide.h"
+#include "policy/policy.h"
 #include "proxy/http.h"
 #include "proxy/resolve.h"
 #include "proxy/runtime.h"
@@ -64,6 +67,12 @@ typedef struct {
     const char *resolve_source;
     bg_geo_answer_t geo; /* of the very address connected to */
 
+    bg_inspection_t *insp;  /* INSPECT: findings; references head and body */
+    bg_decision_t decision; /* DECIDE */
+    int decided;
+    bg_rewrite_t rw;        /* de-identified body / target / headers */
+    int rewritten;
+
     bg_upconn_t *up;
     int up_reused;
     int retried;
@@ -76,6 +85,7 @@ typedef struct {
     int resp_dechunk; /* chunked upstream, HTTP/1.0 client */
     int response_started;
     int paused_upstream;
+    size_t head_scanned; /* bytes of a partial head already parsed */
 } exchange_t;
 
 struct bg_session {
@@ -125,6 +135,10 @@ static void exchange_free(bg_session_t *s)
         bg_resolve_cancel(x->query);
     if (x->up != NULL)
         bg_upconn_close(x->up);
+    bg_inspection_free(x->insp);
+    if (x->decided)
+        bg_decision_free(&x->decision);
+    bg_rewrite_free(&x->rw);
     if (x->body != NULL)
         evbuffer_free(x->body);
     free(x->head);
@@ -245,10 +259,20 @@ static void process_head(bg_session_t *s)
     }
     size_t max = cfg->max_header_bytes;
     size_t take = avail < max ? avail : max;
+    exchange_t *x = s->x;
+    if (x->head_scanned > 0 && take < max && take > x->head_scanned) {
+        /* A head trickling in byte by byte must not cost a re-parse per
+         * byte: only look again once a new line has arrived. */
+        struct evbuffer_ptr pos;
+        evbuffer_ptr_set(in, &pos, x->head_scanned, EVBUFFER_PTR_SET);
+        struct evbuffer_ptr nl = evbuffer_search(in, "\n", 1, &pos);
+        if (nl.pos < 0)
+            return;
+    }
     const char *p = (const char *)evbuffer_pullup(in, (ssize_t)take);
     int status = 400;
     const char *why = "malformed request";
-    exchange_t *x = s->x;
+    x->head_scanned = take;
     bg_http_result_t r = bg_http_parse_request(p, take, max, &x->req, &status, &why);
     if (r == BG_HTTP_INCOMPLETE)
         return;
@@ -570,14 +594,104 @@ static void stage_resolve(bg_session_t *s)
 /* ------------------------------------------------------------------------ */
 /* INSPECT, DECIDE, RECORD: pass-through stages in this release.            */
 
-/* INSPECT: decode the payload and find personal information. */
-static void stage_inspect(bg_session_t *s) { stage_decide(s); }
+/*
+ * INSPECT: decode the payload and find personal information. Only requests
+ * going abroad (or all, when the policy inspects domestic traffic).
+ */
+static void stage_inspect(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    const bg_policy_t *p = x->rt->cfg->policy;
+    const bg_route_policy_t *rp = &p->routes[x->route - x->rt->cfg->routes];
+    if (!bg_decide_needs_inspection(p, &x->geo) || rp->inspect == NULL) {
+        stage_decide(s);
+        return;
+    }
+    bg_inspect_input_t in;
+    memset(&in, 0, sizeof in);
+    in.method = x->req.method;
+    in.method_len = x->req.method_len;
+    in.target = x->path;
+    in.target_len = x->path_len;
+    in.headers = x->req.headers;
+    in.nheaders = x->req.nheaders;
+    in.body_len = evbuffer_get_length(x->body);
+    in.body = in.body_len > 0 ? (const char *)evbuffer_pullup(x->body, -1) : "";
+    x->insp = bg_inspect(rp->inspect, &in);
+    if (x->insp == NULL) {
+        refuse(s, 503, "out of memory while inspecting", 0);
+        return;
+    }
+    stage_decide(s);
+}
+
+/* Send the 451 with the decision's reasons (never values). */
+static void refuse_blocked(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    json_t *o = bg_decision_block_body(&x->decision, x->id, x->rt->cfg->policy);
+    char *body = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    struct evbuffer *out = bufferevent_get_output(s->cbev);
+    size_t n = body != NULL ? strlen(body) : 0;
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 451 Unavailable For Legal Reasons\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\nX-Bordergate-Id: %s\r\nX-Bordergate-Decision: block\r\n%s\r\n",
+                        n + 1, x->id, s->keep_alive ? "" : "Connection: close\r\n");
+    if (!bg_util_ieq(x->req.method, x->req.method_len, "HEAD")) {
+        evbuffer_add(out, body != NULL ? body : "", n);
+        evbuffer_add(out, "\n", 1);
+    }
+    free(body);
+    s->w->stats.responses_by_class[4]++;
+    s->w->stats.blocked++;
+    complete(s, 0);
+}
 
 /* DECIDE: apply the residency policy (allow, de-identify, block). */
-static void stage_decide(bg_session_t *s) { stage_record(s); }
+static void stage_decide(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    const bg_config_t *cfg = x->rt->cfg;
+    const bg_policy_t *p = cfg->policy;
+    bg_decide_input_t in;
+    memset(&in, 0, sizeof in);
+    in.policy = p;
+    in.route_index = (int)(x->route - cfg->routes);
+    in.route = x->route;
+    in.geo = &x->geo;
+    in.insp = x->insp;
+    in.headers = x->req.headers;
+    in.nheaders = x->req.nheaders;
+    in.consent = x->rt->consent;
+    in.now_ms = (int64_t)bg_util_wall_ms();
+    if (bg_decide(&in, &x->decision) != 0) {
+        refuse(s, 503, "out of memory while deciding", 0);
+        return;
+    }
+    x->decided = 1;
+    if (x->decision.would == BG_OUTCOME_DEIDENTIFY && !x->decision.monitor) {
+        if (bg_decision_apply(&x->decision, x->insp, p) == 0 && bg_inspection_modified(x->insp)) {
+            if (bg_inspection_render(x->insp, &x->rw) != 0) {
+                refuse(s, 503, "out of memory while de-identifying", 0);
+                return;
+            }
+            x->rewritten = 1;
+        }
+    }
+    stage_record(s);
+}
 
 /* RECORD: make the decision record durable before anything leaves. */
-static void stage_record(bg_session_t *s) { stage_forward(s); }
+static void stage_record(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    if (x->decision.outcome == BG_OUTCOME_BLOCK) {
+        refuse_blocked(s);
+        return;
+    }
+    stage_forward(s);
+}
 
 /* ------------------------------------------------------------------------ */
 /* FORWARD                                                                  */
@@ -599,13 +713,15 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
     int fw_replace = strcmp(cfg->forwarded, "replace") == 0;
     const bg_http_header_t *xff = NULL, *fwd = NULL;
 
+    const char *path = x->rw.target_changed ? x->rw.target : x->path;
+    size_t path_len = x->rw.target_changed ? x->rw.target_len : x->path_len;
     evbuffer_add(out, q->method, q->method_len);
     evbuffer_add(out, " ", 1);
     if (r->upstream_path != NULL) {
         size_t pl = strlen(r->path_prefix);
         size_t up = strlen(r->upstream_path);
-        const char *rest = x->path + pl;
-        size_t rest_len = x->path_len - pl;
+        const char *rest = path + pl;
+        size_t rest_len = path_len - pl;
         if (up > 0 && r->upstream_path[up - 1] == '/' && rest_len > 0 && rest[0] == '/') {
             rest++;
             rest_len--;
@@ -613,7 +729,7 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
         evbuffer_add(out, r->upstream_path, up);
         evbuffer_add(out, rest, rest_len);
     } else {
-        evbuffer_add(out, x->path, x->path_len);
+        evbuffer_add(out, path, path_len);
     }
     evbuffer_add_printf(out, " HTTP/1.1\r\nHost: %s\r\n", r->host_header);
 
@@ -624,6 +740,20 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
             continue;
         if (header_named(h, "host") || header_named(h, "content-length") ||
             header_named(h, "expect"))
+            continue;
+        if (x->rw.body_changed && header_named(h, "content-encoding"))
+            continue; /* the rewritten body is sent as identity */
+        const char *hv = h->value;
+        size_t hvl = h->value_len;
+        int replaced = 0;
+        for (size_t k = 0; k < x->rw.nheaders; k++) {
+            if (x->rw.header_index[k] == i) {
+                replaced = 1;
+                hv = x->rw.header_values[k];
+                hvl = hv != NULL ? strlen(hv) : 0;
+            }
+        }
+        if (replaced && hv == NULL)
             continue;
         if (!fw_off) {
             if (header_named(h, "x-forwarded-for")) {
@@ -641,7 +771,7 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
         }
         evbuffer_add(out, h->name, h->name_len);
         evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, h->value, h->value_len);
+        evbuffer_add(out, hv, hvl);
         evbuffer_add(out, "\r\n", 2);
     }
     if (!fw_off) {
@@ -663,6 +793,11 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
         evbuffer_add(out, "X-Forwarded-Proto: http\r\n", 25);
         if (x->host[0] != '\0')
             evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", x->host);
+    }
+    if (x->rw.body_changed) {
+        evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", x->rw.body_len);
+        evbuffer_add(out, x->rw.body, x->rw.body_len);
+        return;
     }
     size_t blen = evbuffer_get_length(x->body);
     if (x->has_body || blen > 0 || q->content_length == 0)
@@ -739,6 +874,11 @@ static void write_response_head(bg_session_t *s)
     if (x->resp_mode == BODY_CHUNKED && !client10)
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
     evbuffer_add_printf(out, "X-Bordergate-Id: %s\r\n", x->id);
+    if (x->decided)
+        evbuffer_add_printf(out, "X-Bordergate-Decision: %s%s%s\r\n",
+                            bg_outcome_name(x->decision.outcome),
+                            x->decision.monitor ? "; monitor; would=" : "",
+                            x->decision.monitor ? bg_outcome_name(x->decision.would) : "");
     if (x->rt->cfg->debug_headers)
         evbuffer_add_printf(out,
                             "X-Bordergate-Route: %s\r\nX-Bordergate-Destination: %s\r\n"

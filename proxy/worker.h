@@ -32,6 +32,7 @@ typedef struct {
     uint64_t upstream_reused;
     uint64_t upstream_connects;
     uint64_t by_region[3]; /* indexed by bg_geo_region_t */
+    uint64_t blocked;      /* 451 */
 } bg_worker_stats_t;
 
 typedef struct bg_worker {

@@ -1,0 +1,100 @@
+#include "common/keys.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "common/util.h"
+
+void bg_key_id(const unsigned char *key, size_t len, char *id)
+{
+    static const char hx[] = "0123456789abcdef";
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256(key, len, d);
+    for (int i = 0; i < 8; i++) {
+        id[2 * i] = hx[d[i] >> 4];
+        id[2 * i + 1] = hx[d[i] & 15];
+    }
+    id[16] = '\0';
+}
+
+/* Hex text (whitespace allowed) into OUT; -1 when not hex. */
+static long from_hex(const char *s, size_t n, unsigned char *out, size_t cap)
+{
+    size_t o = 0;
+    int hi = -1;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i], v;
+        if (isspace(c))
+            continue;
+        if (c >= '0' && c <= '9')
+            v = c - '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            v = (c | 0x20) - 'a' + 10;
+        else
+            return -1;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            if (o >= cap)
+                return -1;
+            out[o++] = (unsigned char)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    return hi < 0 ? (long)o : -1;
+}
+
+int bg_key_load(const char *file, const char *env, unsigned char *key, size_t cap, size_t *len,
+                char *id, char *err, size_t errcap)
+{
+    size_t n = 0;
+    char *text = NULL;
+    const char *what = file != NULL ? file : env;
+    if (file != NULL) {
+        text = bg_util_read_file(file, &n);
+        if (text == NULL) {
+            snprintf(err, errcap, "%s: cannot read key file: %s", file, strerror(errno));
+            return -1;
+        }
+    } else {
+        const char *v = getenv(env);
+        if (v == NULL || *v == '\0') {
+            snprintf(err, errcap, "environment variable %s (key) is not set", env);
+            return -1;
+        }
+        text = strdup(v);
+        n = strlen(v);
+        if (text == NULL) {
+            snprintf(err, errcap, "out of memory");
+            return -1;
+        }
+    }
+    long h = from_hex(text, n, key, cap);
+    if (h < 0) {
+        if (env != NULL) {
+            snprintf(err, errcap, "%s: key must be hex", what);
+            bg_util_wipe(text, n);
+            free(text);
+            return -1;
+        }
+        if (n > cap)
+            n = cap;
+        memcpy(key, text, n); /* raw bytes */
+        h = (long)n;
+    }
+    bg_util_wipe(text, strlen(text));
+    free(text);
+    if (h < 32) {
+        snprintf(err, errcap, "%s: key shorter than 32 bytes", what);
+        bg_util_wipe(key, cap);
+        return -1;
+    }
+    *len = (size_t)h;
+    bg_key_id(key, *len, id);
+    return 0;
+}

@@ -1,0 +1,661 @@
+#include "policy/decide.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/hmac.h>
+
+#include "common/util.h"
+
+static const char *const outcome_names[] = {"allow", "deidentify", "block"};
+static const char *const action_names[] = {"allow", "deidentify", "remove", "remove_record", "block"};
+
+const char *bg_outcome_name(bg_outcome_t o) { return (unsigned)o < 3 ? outcome_names[o] : "?"; }
+const char *bg_action_name(bg_action_t a) { return (unsigned)a < 5 ? action_names[a] : "?"; }
+
+int bg_decide_needs_inspection(const bg_policy_t *p, const bg_geo_answer_t *geo)
+{
+    return bg_geo_is_cross_border(geo) || (p != NULL && p->inspect_domestic);
+}
+
+static void add_reason(bg_decision_t *d, const char *code, const char *rule, const char *category,
+                       const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void add_reason(bg_decision_t *d, const char *code, const char *rule, const char *category,
+                       const char *path, const char *fmt, ...)
+{
+    /* One reason per (code, rule, category): a batch of 1,000 records does
+     * not need 1,000 identical lines. */
+    for (int i = 0; i < d->nreasons; i++) {
+        bg_reason_t *r = &d->reasons[i];
+        if (strcmp(r->code, code) == 0 && strcmp(r->rule, rule ? rule : "") == 0 &&
+            strcmp(r->category, category ? category : "") == 0)
+            return;
+    }
+    if (d->nreasons >= BG_MAX_REASONS)
+        return;
+    bg_reason_t *r = &d->reasons[d->nreasons++];
+    snprintf(r->code, sizeof r->code, "%s", code);
+    snprintf(r->rule, sizeof r->rule, "%s", rule ? rule : "");
+    snprintf(r->category, sizeof r->category, "%s", category ? category : "");
+    snprintf(r->path, sizeof r->path, "%s", path ? path : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->detail, sizeof r->detail, fmt, ap);
+    va_end(ap);
+}
+
+/* "DNT: 1" or "Sec-GPC: 1". */
+static int opted_out(const bg_decide_input_t *in)
+{
+    const bg_http_header_t *h = bg_http_find_header(in->headers, in->nheaders, "dnt");
+    if (h != NULL && h->value_len == 1 && h->value[0] == '1')
+        return 1;
+    h = bg_http_find_header(in->headers, in->nheaders, "sec-gpc");
+    return h != NULL && h->value_len == 1 && h->value[0] == '1';
+}
+
+/* Pattern "$.items[*].phone" against a finding path: "[*]" matches any
+ * index; a pattern also matches everything below it. */
+static int path_covers(const char *pat, const char *path)
+{
+    while (*pat != '\0') {
+        if (pat[0] == '[' && pat[1] == '*' && pat[2] == ']') {
+            if (*path != '[')
+                return 0;
+            path++;
+            if (!isdigit((unsigned char)*path))
+                return 0;
+            while (isdigit((unsigned char)*path))
+                path++;
+            if (*path != ']')
+                return 0;
+            path++;
+            pat += 3;
+            continue;
+        }
+        if (*pat != *path)
+            return 0;
+        pat++;
+        path++;
+    }
+    return *path == '\0' || *path == '.' || *path == '[' || *path == '(';
+}
+
+/* Age in whole years at NOW from "YYYY-MM-DD", "YYYYMMDD" or "YYYY/MM/DD"; -1. */
+static int age_from(const char *s, int64_t now_ms)
+{
+    int y, m, d;
+    char digits[9];
+    size_t n = 0;
+    for (const char *p = s; *p && n < 8; p++)
+        if (isdigit((unsigned char)*p))
+            digits[n++] = *p;
+        else if (*p != '-' && *p != '/' && *p != '.')
+            return -1;
+    if (n != 8)
+        return -1;
+    digits[8] = '\0';
+    if (sscanf(digits, "%4d%2d%2d", &y, &m, &d) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
+        return -1;
+    time_t t = (time_t)(now_ms / 1000) + 8 * 3600; /* China Standard Time */
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    int age = tm.tm_year + 1900 - y;
+    if (tm.tm_mon + 1 < m || (tm.tm_mon + 1 == m && tm.tm_mday < d))
+        age--;
+    return age;
+}
+
+static void pseudonym(const bg_policy_t *p, const char *id, size_t len, char out[65])
+{
+    unsigned char mac[32];
+    unsigned int ml = 0;
+    const unsigned char *key = p->subject_key_len > 0 ? p->subject_key : p->pseudonym_key;
+    size_t kl = p->subject_key_len > 0 ? p->subject_key_len : p->pseudonym_key_len;
+    out[0] = '\0';
+    if (kl == 0 || HMAC(EVP_sha256(), key, (int)kl, (const unsigned char *)id, len, mac, &ml) == NULL)
+        return; /* no key: the record says the subject is unknown rather than hold a raw id */
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", mac[i]);
+}
+
+typedef struct {
+    char raw[256]; /* the subject id: PI, kept only for the consent look-up */
+    size_t raw_len;
+    int minor;
+    char region[8];
+} subject_info_t;
+
+/* Subject of record R (-1: the whole request). */
+static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp, int r,
+                       subject_info_t *s)
+{
+    char buf[64];
+    memset(s, 0, sizeof s->raw_len + sizeof s->raw + sizeof s->minor + sizeof s->region);
+    s->raw_len = 0;
+    s->minor = 0;
+    s->region[0] = '\0';
+    if (in->insp == NULL)
+        return;
+    if (rp->subject_id != NULL) {
+        int n = bg_inspection_value(in->insp, rp->subject_id, r, s->raw, sizeof s->raw);
+        if (n < 0 && r >= 0)
+            n = bg_inspection_value(in->insp, rp->subject_id, -1, s->raw, sizeof s->raw);
+        s->raw_len = n > 0 ? (size_t)n : 0;
+    }
+    if (rp->subject_region != NULL) {
+        int n = bg_inspection_value(in->insp, rp->subject_region, r, buf, sizeof buf);
+        if (n < 0 && r >= 0)
+            n = bg_inspection_value(in->insp, rp->subject_region, -1, buf, sizeof buf);
+        if (n == 2) {
+            s->region[0] = (char)toupper((unsigned char)buf[0]);
+            s->region[1] = (char)toupper((unsigned char)buf[1]);
+            s->region[2] = '\0';
+        }
+    }
+    int age = -1;
+    if (rp->birth_date != NULL) {
+        int n = bg_inspection_value(in->insp, rp->birth_date, r, buf, sizeof buf);
+        if (n < 0 && r >= 0)
+            n = bg_inspection_value(in->insp, rp->birth_date, -1, buf, sizeof buf);
+        if (n > 0)
+            age = age_from(buf, in->now_ms);
+    }
+    if (age < 0) {
+        /* The resident ID number carries the birth date (GB 11643 digits 7-14). */
+        size_t nf = bg_inspection_count(in->insp);
+        for (size_t i = 0; i < nf && age < 0; i++) {
+            bg_finding_t *f = bg_inspection_finding(in->insp, i);
+            if ((f->category != BG_CAT_CN_RESIDENT_ID && f->category != BG_CAT_HMT_RESIDENCE_PERMIT) ||
+                (r >= 0 && f->record != r))
+                continue;
+            char id[64];
+            int n = bg_inspection_finding_value(in->insp, f, id, sizeof id);
+            char digits[20];
+            size_t k = 0;
+            for (int j = 0; j < n && k < 18; j++)
+                if (isdigit((unsigned char)id[j]) || id[j] == 'X' || id[j] == 'x')
+                    digits[k++] = id[j];
+            if (k == 18) {
+                char bd[9];
+                memcpy(bd, digits + 6, 8);
+                bd[8] = '\0';
+                age = age_from(bd, in->now_ms);
+            }
+            bg_util_wipe(id, sizeof id);
+        }
+    }
+    s->minor = age >= 0 && age < in->policy->minor_age;
+}
+
+static int contract_necessary(const bg_route_policy_t *rp, const bg_finding_t *f)
+{
+    if (rp->contract.necessary >> f->category & 1)
+        return 1;
+    for (int i = 0; i < rp->contract.nnecessary_paths; i++)
+        if (path_covers(rp->contract.necessary_paths[i], f->path))
+            return 1;
+    return 0;
+}
+
+static int reference_present(const bg_decide_input_t *in, const bg_route_policy_t *rp, int r)
+{
+    char buf[128];
+    int n = bg_inspection_value(in->insp, rp->contract.reference_path, r, buf, sizeof buf);
+    if (n <= 0 && r >= 0)
+        n = bg_inspection_value(in->insp, rp->contract.reference_path, -1, buf, sizeof buf);
+    return n > 0;
+}
+
+int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
+{
+    const bg_policy_t *p = in->policy;
+    const bg_route_policy_t *rp = &p->routes[in->route_index];
+    const bg_recipient_t *rcp = rp->recipient;
+    const char *recip_id = rcp != NULL ? rcp->id : "(none)";
+
+    memset(d, 0, sizeof *d);
+    d->monitor = rp->monitor;
+    d->cross_border = bg_geo_is_cross_border(in->geo);
+    d->inspected = in->insp != NULL;
+    snprintf(d->mechanism, sizeof d->mechanism, "not_needed");
+    bg_outcome_t out = BG_OUTCOME_ALLOW;
+
+    if (!d->cross_border) {
+        /* Domestic: not a cross-border transfer. Findings (if inspected)
+         * are recorded, nothing is changed. */
+        size_t nf = in->insp != NULL ? bg_inspection_count(in->insp) : 0;
+        d->fd = calloc(nf + 1, sizeof *d->fd);
+        if (d->fd == NULL)
+            return -1;
+        for (size_t i = 0; i < nf; i++) {
+            bg_finding_decision_t *x = &d->fd[d->nfd++];
+            x->finding = i;
+            x->action = BG_ACT_ALLOW;
+            x->rule = "domestic";
+            x->subject = -1;
+            x->sensitive = bg_inspection_finding(in->insp, i)->sensitive;
+        }
+        d->would = d->outcome = BG_OUTCOME_ALLOW;
+        return 0;
+    }
+    if (rcp != NULL && rcp->denylisted) {
+        add_reason(d, "recipient_denylisted", NULL, NULL, NULL,
+                   "recipient %s is on a list under PIPL Art. 42%s%s", recip_id,
+                   rcp->denylist_ref ? ": " : "", rcp->denylist_ref ? rcp->denylist_ref : "");
+        out = BG_OUTCOME_BLOCK;
+        goto done;
+    }
+    if (in->insp == NULL) {
+        add_reason(d, "not_inspected", NULL, NULL, NULL, "cross-border request was not inspected");
+        out = BG_OUTCOME_BLOCK;
+        goto done;
+    }
+    bg_body_kind_t kind = bg_inspection_body_kind(in->insp);
+    if (kind == BG_BODY_UNDECODABLE && !p->undecodable_allow) {
+        add_reason(d, "undecodable", NULL, NULL, NULL, "%s", bg_inspection_undecodable(in->insp));
+        out = BG_OUTCOME_BLOCK;
+        goto done;
+    }
+    if (kind == BG_BODY_OTHER && !rp->opaque_allow) {
+        add_reason(d, "opaque_body", NULL, NULL, NULL,
+                   "the body's content type is not inspected; the route does not allow opaque bodies abroad");
+        out = BG_OUTCOME_BLOCK;
+        goto done;
+    }
+
+    d->dnt = opted_out(in) && rp->purpose != NULL;
+    if (d->dnt) {
+        int honoured = 0;
+        for (int i = 0; i < p->ndnt_purposes; i++)
+            honoured |= strcmp(p->dnt_purposes[i], rp->purpose) == 0;
+        d->dnt = honoured;
+    }
+
+    /* Subjects: one per record, or one for the request. */
+    d->records = bg_inspection_records(in->insp);
+    int nsub = d->records > 0 ? d->records : 1;
+    subject_info_t *subs = calloc((size_t)nsub, sizeof *subs);
+    d->subjects = calloc((size_t)nsub, sizeof *d->subjects);
+    d->subject_minor = calloc((size_t)nsub, sizeof *d->subject_minor);
+    size_t nf = bg_inspection_count(in->insp);
+    d->fd = calloc(nf + 1, sizeof *d->fd);
+    if (subs == NULL || d->subjects == NULL || d->subject_minor == NULL || d->fd == NULL) {
+        free(subs);
+        return -1;
+    }
+    d->nsubjects = nsub;
+    for (int s = 0; s < nsub; s++) {
+        subject_of(in, rp, d->records > 0 ? s : -1, &subs[s]);
+        if (subs[s].raw_len > 0)
+            pseudonym(p, subs[s].raw, subs[s].raw_len, d->subjects[s]);
+        d->subject_minor[s] = subs[s].minor;
+    }
+    uint8_t *record_removed = calloc((size_t)nsub, 1);
+    uint8_t *record_changed = calloc((size_t)nsub, 1);
+    if (record_removed == NULL || record_changed == NULL) {
+        free(subs);
+        free(record_removed);
+        free(record_changed);
+        return -1;
+    }
+    int pi_leaving = 0, leaving_sensitive = 0, leaving_needs_mechanism = 0;
+
+    for (size_t i = 0; i < nf; i++) {
+        bg_finding_t *f = bg_inspection_finding(in->insp, i);
+        bg_finding_decision_t *x = &d->fd[d->nfd++];
+        int si = d->records > 0 ? (f->record >= 0 ? f->record : -1) : 0;
+        const char *cat = bg_detect_category_id(f->category);
+        x->finding = i;
+        x->subject = si;
+        x->sensitive = f->sensitive || (si >= 0 && subs[si].minor);
+        x->basis = BG_BASIS_NONE;
+
+        if (p->never_export >> f->category & 1) {
+            x->rule = "never_export";
+            if (p->never_export_block) {
+                x->action = BG_ACT_BLOCK;
+                add_reason(d, "never_export", "never_export", cat, f->path,
+                           "%s may never leave", cat);
+                out = BG_OUTCOME_BLOCK;
+            } else {
+                x->action = BG_ACT_REMOVE;
+                x->op = BG_OP_REDACT;
+                x->anonymized = 1;
+            }
+            continue;
+        }
+        int ri = rp->rule_for[f->category];
+        const bg_rule_t *rule = ri >= 0 ? &p->rules[ri] : NULL;
+        x->rule = rule != NULL ? rule->id : "default";
+        x->clause = rule != NULL ? rule->clause : NULL;
+        unsigned bases = rule != NULL ? rule->bases : 0;
+        int rec = d->records > 0 ? f->record : -1;
+
+        if ((bases & 1u << BG_BASIS_LEGAL_OBLIGATION) && rp->legal_obligation.present) {
+            x->basis = BG_BASIS_LEGAL_OBLIGATION;
+            snprintf(x->evidence, sizeof x->evidence, "%s", rp->legal_obligation.reference);
+        } else if ((bases & 1u << BG_BASIS_HR_MANAGEMENT) && rp->hr.present) {
+            x->basis = BG_BASIS_HR_MANAGEMENT;
+            snprintf(x->evidence, sizeof x->evidence, "%s", rp->hr.reference);
+        } else if ((bases & 1u << BG_BASIS_EMERGENCY) && rp->emergency.present) {
+            x->basis = BG_BASIS_EMERGENCY;
+            snprintf(x->evidence, sizeof x->evidence, "%s", rp->emergency.reference);
+        }
+        if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_CONTRACT) && rp->contract.present) {
+            if (!contract_necessary(rp, f)) {
+                snprintf(x->why, sizeof x->why, "not necessary for the %s contract", rp->contract.purpose);
+            } else if (rp->contract.reference_required && !reference_present(in, rp, rec)) {
+                snprintf(x->why, sizeof x->why, "contract reference missing at %s", rp->contract.reference_path);
+            } else {
+                x->basis = BG_BASIS_CONTRACT;
+                snprintf(x->evidence, sizeof x->evidence, "contract:%s%s%s", rp->contract.purpose,
+                         rp->contract.reference_path ? "; reference at " : "",
+                         rp->contract.reference_path ? rp->contract.reference_path : "");
+            }
+        }
+        if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_CONSENT)) {
+            if (d->dnt) {
+                snprintf(x->why, sizeof x->why, "DNT/Sec-GPC opt-out for purpose %s", rp->purpose);
+            } else if (in->consent == NULL) {
+                snprintf(x->why, sizeof x->why, "no consent registry configured");
+            } else if (si < 0 || subs[si].raw_len == 0) {
+                snprintf(x->why, sizeof x->why, "no subject id (route subjects.id) to look consent up");
+            } else {
+                bg_consent_query_t q;
+                bg_consent_match_t m;
+                memset(&q, 0, sizeof q);
+                q.subject = subs[si].raw;
+                q.subject_len = subs[si].raw_len;
+                q.recipient = recip_id;
+                q.purpose = rp->purpose != NULL ? rp->purpose : "";
+                q.country = in->geo->country[0] ? in->geo->country : "ZZ";
+                q.need_sensitive = x->sensitive;
+                q.need_guardian = subs[si].minor;
+                q.at = in->now_ms;
+                memset(&m, 0, sizeof m);
+                if (bg_consent_find(in->consent, &q, &m) == 1) {
+                    x->basis = BG_BASIS_CONSENT;
+                    snprintf(x->evidence, sizeof x->evidence, "consent:%s%s%.100s", m.consent.id,
+                             m.consent.evidence[0] ? "; evidence " : "", m.consent.evidence);
+                } else {
+                    snprintf(x->why, sizeof x->why, "no consent (%s)%s%s",
+                             bg_consent_miss_name(m.miss), m.miss_id[0] ? ", closest " : "", m.miss_id);
+                }
+            }
+        }
+        if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_SUBJECT_ABROAD) &&
+            p->subject_abroad_allowed && si >= 0 && subs[si].region[0] != '\0' &&
+            strcmp(subs[si].region, "CN") != 0) {
+            x->basis = BG_BASIS_SUBJECT_ABROAD;
+            snprintf(x->evidence, sizeof x->evidence, "subject region %s", subs[si].region);
+        }
+        if (x->basis != BG_BASIS_NONE) {
+            x->action = BG_ACT_ALLOW;
+            pi_leaving = 1;
+            leaving_sensitive |= x->sensitive;
+            if (x->basis == BG_BASIS_CONSENT || x->basis == BG_BASIS_SUBJECT_ABROAD ||
+                x->basis == BG_BASIS_LEGAL_OBLIGATION)
+                leaving_needs_mechanism = 1;
+            continue;
+        }
+        if (x->why[0] == '\0')
+            snprintf(x->why, sizeof x->why, rule != NULL ? "no legal basis held" : "no rule covers this category");
+        bg_fallback_t fb = rule != NULL ? rule->fallback : p->default_fallback;
+        if (fb == BG_FALLBACK_BLOCK) {
+            if (rec >= 0) {
+                x->action = BG_ACT_REMOVE_RECORD;
+                x->anonymized = 1;
+                record_removed[rec] = 1;
+            } else {
+                x->action = BG_ACT_BLOCK;
+                add_reason(d, "no_basis", x->rule, cat, f->path, "%s to %s: %s", cat, recip_id, x->why);
+                out = BG_OUTCOME_BLOCK;
+            }
+        } else if (fb == BG_FALLBACK_REMOVE) {
+            x->action = BG_ACT_REMOVE;
+            x->op = BG_OP_REDACT;
+            x->anonymized = 1;
+            if (rec >= 0)
+                record_changed[rec] = 1;
+        } else {
+            const bg_op_t *op = rule != NULL && rule->has_op ? &rule->op : bg_policy_operator(p, f->category);
+            x->action = op->kind == BG_OP_REDACT ? BG_ACT_REMOVE : BG_ACT_DEIDENTIFY;
+            x->op = op->kind;
+            x->anonymized = bg_op_anonymizes(op->kind);
+            if (!x->anonymized) {
+                /* Pseudonymized output is still PI (PIPL Art. 73). */
+                pi_leaving = 1;
+                leaving_sensitive |= x->sensitive;
+                leaving_needs_mechanism = 1;
+            }
+            if (rec >= 0)
+                record_changed[rec] = 1;
+        }
+    }
+    /* Findings in removed records are gone with them. */
+    for (size_t i = 0; i < d->nfd; i++) {
+        bg_finding_t *f = bg_inspection_finding(in->insp, d->fd[i].finding);
+        if (d->records > 0 && f->record >= 0 && record_removed[f->record] &&
+            d->fd[i].action != BG_ACT_REMOVE_RECORD) {
+            d->fd[i].action = BG_ACT_REMOVE_RECORD;
+            d->fd[i].anonymized = 1;
+        }
+    }
+    for (int r = 0; r < d->records; r++) {
+        if (record_removed[r])
+            d->records_removed++;
+        else if (record_changed[r])
+            d->records_deidentified++;
+        else
+            d->records_allowed++;
+    }
+    if (d->records > 0 && d->records_removed == d->records && d->records > 0) {
+        /* Every record removed: an empty batch would still go; say so. */
+        add_reason(d, "all_records_removed", NULL, NULL, rp->records, "no record had a legal basis");
+    }
+    /* Transfer mechanism for PI that still leaves. */
+    if (pi_leaving && out != BG_OUTCOME_BLOCK) {
+        if (rcp == NULL) {
+            add_reason(d, "no_recipient", NULL, NULL, NULL,
+                       "personal information would leave on route %s, which declares no recipient",
+                       in->route->id);
+            out = BG_OUTCOME_BLOCK;
+        } else if (rcp->mechanism != BG_MECH_NONE &&
+                   (rcp->mechanism_expires_ms == 0 || rcp->mechanism_expires_ms > in->now_ms)) {
+            snprintf(d->mechanism, sizeof d->mechanism, "%s:%s", bg_mechanism_name(rcp->mechanism),
+                     rcp->mechanism_ref ? rcp->mechanism_ref : "");
+        } else if (rcp->exemption != BG_EXEMPT_NONE &&
+                   !(rcp->exemption == BG_EXEMPT_VOLUME && leaving_sensitive)) {
+            snprintf(d->mechanism, sizeof d->mechanism, "exempt:%s", bg_exemption_name(rcp->exemption));
+        } else if (!leaving_needs_mechanism) {
+            /* Contract, HR and emergency transfers are exempt (CAC 2024 Art. 5). */
+            snprintf(d->mechanism, sizeof d->mechanism, "exempt:basis");
+        } else if (rcp->mechanism != BG_MECH_NONE) {
+            snprintf(d->mechanism, sizeof d->mechanism, "expired");
+            add_reason(d, "transfer_mechanism_expired", NULL, NULL, NULL,
+                       "the %s with %s (%s) has expired", bg_mechanism_name(rcp->mechanism), recip_id,
+                       rcp->mechanism_ref ? rcp->mechanism_ref : "");
+            out = BG_OUTCOME_BLOCK;
+        } else {
+            snprintf(d->mechanism, sizeof d->mechanism, "missing");
+            add_reason(d, "no_transfer_mechanism", NULL, NULL, NULL,
+                       "no standard contract, certification or security assessment is in place with %s",
+                       recip_id);
+            out = BG_OUTCOME_BLOCK;
+        }
+    }
+    if (out != BG_OUTCOME_BLOCK) {
+        for (size_t i = 0; i < d->nfd; i++)
+            if (d->fd[i].action != BG_ACT_ALLOW)
+                out = BG_OUTCOME_DEIDENTIFY;
+    }
+    for (int s = 0; s < nsub; s++)
+        bg_util_wipe(subs[s].raw, sizeof subs[s].raw);
+    free(subs);
+    free(record_removed);
+    free(record_changed);
+done:
+    d->would = out;
+    d->outcome = d->monitor ? BG_OUTCOME_ALLOW : out;
+    return 0;
+}
+
+void bg_decision_free(bg_decision_t *d)
+{
+    free(d->fd);
+    free(d->subjects);
+    free(d->subject_minor);
+    memset(d, 0, sizeof *d);
+}
+
+int bg_decision_apply(bg_decision_t *d, bg_inspection_t *insp, const bg_policy_t *p)
+{
+    if (d->would != BG_OUTCOME_DEIDENTIFY || insp == NULL)
+        return 0;
+    bg_op_keys_t keys = bg_policy_keys(p);
+    char err[160];
+    for (size_t i = 0; i < d->nfd; i++) {
+        bg_finding_decision_t *x = &d->fd[i];
+        bg_finding_t *f = bg_inspection_finding(insp, x->finding);
+        if (x->action == BG_ACT_REMOVE_RECORD) {
+            if (!f->removed && bg_inspection_remove_record(insp, f->record) != 0)
+                goto fail;
+        }
+    }
+    for (size_t i = 0; i < d->nfd; i++) {
+        bg_finding_decision_t *x = &d->fd[i];
+        bg_finding_t *f = bg_inspection_finding(insp, x->finding);
+        if ((x->action != BG_ACT_DEIDENTIFY && x->action != BG_ACT_REMOVE) || f->removed)
+            continue;
+        const bg_op_t *op = NULL;
+        bg_op_t redact = {.kind = BG_OP_REDACT};
+        if (x->action == BG_ACT_REMOVE) {
+            op = &redact;
+        } else {
+            int ri = -1;
+            for (int k = 0; k < p->nrules; k++)
+                if (x->rule != NULL && strcmp(p->rules[k].id, x->rule) == 0)
+                    ri = k;
+            op = ri >= 0 && p->rules[ri].has_op ? &p->rules[ri].op : bg_policy_operator(p, f->category);
+        }
+        if (bg_inspection_apply(insp, x->finding, op, &keys, err, sizeof err) != 0) {
+            snprintf(x->why, sizeof x->why, "%.90s", err);
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    add_reason(d, "operator_failed", NULL, NULL, NULL, "de-identification failed: %s", err);
+    d->would = BG_OUTCOME_BLOCK;
+    if (!d->monitor)
+        d->outcome = BG_OUTCOME_BLOCK;
+    return -1;
+}
+
+json_t *bg_decision_block_body(const bg_decision_t *d, const char *decision_id, const bg_policy_t *p)
+{
+    json_t *o = json_object();
+    json_t *rs = json_array();
+    json_object_set_new(o, "error", json_string("transfer blocked by the data-residency policy"));
+    json_object_set_new(o, "decision_id", json_string(decision_id));
+    json_object_set_new(o, "request_id", json_string(decision_id));
+    json_object_set_new(o, "outcome", json_string("block"));
+    for (int i = 0; i < d->nreasons; i++) {
+        const bg_reason_t *r = &d->reasons[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "code", json_string(r->code));
+        if (r->rule[0])
+            json_object_set_new(e, "rule", json_string(r->rule));
+        for (int k = 0; k < p->nrules && r->rule[0]; k++)
+            if (strcmp(p->rules[k].id, r->rule) == 0 && p->rules[k].clause != NULL)
+                json_object_set_new(e, "clause", json_string(p->rules[k].clause));
+        if (r->category[0])
+            json_object_set_new(e, "category", json_string(r->category));
+        if (r->path[0])
+            json_object_set_new(e, "path", json_string(r->path));
+        json_object_set_new(e, "detail", json_string(r->detail));
+        json_array_append_new(rs, e);
+    }
+    json_object_set_new(o, "reasons", rs);
+    json_object_set_new(o, "policy_version", json_string(p->version ? p->version : p->hash));
+    json_object_set_new(o, "help", json_string("docs/policy.md#why-was-a-request-blocked"));
+    return o;
+}
+
+json_t *bg_decision_json(const bg_decision_t *d, bg_inspection_t *insp)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "outcome", json_string(bg_outcome_name(d->outcome)));
+    json_object_set_new(o, "would", json_string(bg_outcome_name(d->would)));
+    json_t *fs = json_array();
+    for (size_t i = 0; insp != NULL && i < d->nfd; i++) {
+        const bg_finding_decision_t *x = &d->fd[i];
+        bg_finding_t *f = bg_inspection_finding(insp, x->finding);
+        json_t *e = json_object();
+        json_object_set_new(e, "path", json_string(f->path));
+        json_object_set_new(e, "category", json_string(bg_detect_category_id(f->category)));
+        json_object_set_new(e, "sensitive", json_boolean(x->sensitive));
+        json_object_set_new(e, "source", json_string(f->source ? f->source : ""));
+        json_object_set_new(e, "confidence", json_string(bg_detect_confidence_name(f->confidence)));
+        if (f->record >= 0)
+            json_object_set_new(e, "record", json_integer(f->record));
+        json_object_set_new(e, "rule", json_string(x->rule ? x->rule : ""));
+        json_object_set_new(e, "basis", json_string(bg_basis_name(x->basis)));
+        if (x->evidence[0])
+            json_object_set_new(e, "evidence", json_string(x->evidence));
+        json_object_set_new(e, "action", json_string(bg_action_name(x->action)));
+        if (x->action == BG_ACT_DEIDENTIFY || x->action == BG_ACT_REMOVE)
+            json_object_set_new(e, "operator", json_string(bg_op_name(x->op)));
+        if (x->action != BG_ACT_ALLOW)
+            json_object_set_new(e, "anonymized", json_boolean(x->anonymized));
+        if (x->why[0] && x->basis == BG_BASIS_NONE)
+            json_object_set_new(e, "why", json_string(x->why));
+        if (x->subject >= 0 && x->subject < d->nsubjects && d->subjects[x->subject][0])
+            json_object_set_new(e, "subject", json_string(d->subjects[x->subject]));
+        json_array_append_new(fs, e);
+    }
+    json_object_set_new(o, "findings", fs);
+    json_t *subs = json_array();
+    for (int s = 0; s < d->nsubjects; s++) {
+        if (d->subjects[s][0] == '\0')
+            continue;
+        json_t *e = json_object();
+        json_object_set_new(e, "pseudonym", json_string(d->subjects[s]));
+        if (d->subject_minor[s])
+            json_object_set_new(e, "minor", json_true());
+        json_array_append_new(subs, e);
+    }
+    json_object_set_new(o, "subjects", subs);
+    if (d->records > 0) {
+        json_t *r = json_object();
+        json_object_set_new(r, "total", json_integer(d->records));
+        json_object_set_new(r, "allowed", json_integer(d->records_allowed));
+        json_object_set_new(r, "deidentified", json_integer(d->records_deidentified));
+        json_object_set_new(r, "removed", json_integer(d->records_removed));
+        json_object_set_new(o, "records", r);
+    }
+    json_object_set_new(o, "mechanism", json_string(d->mechanism));
+    if (d->dnt)
+        json_object_set_new(o, "dnt", json_true());
+    json_t *rs = json_array();
+    for (int i = 0; i < d->nreasons; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "code", json_string(d->reasons[i].code));
+        if (d->reasons[i].rule[0])
+            json_object_set_new(e, "rule", json_string(d->reasons[i].rule));
+        if (d->reasons[i].category[0])
+            json_object_set_new(e, "category", json_string(d->reasons[i].category));
+        if (d->reasons[i].path[0])
+            json_object_set_new(e, "path", json_string(d->reasons[i].path));
+        json_object_set_new(e, "detail", json_string(d->reasons[i].detail));
+        json_array_append_new(rs, e);
+    }
+    json_object_set_new(o, "reasons", rs);
+    return o;
+}

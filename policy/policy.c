@@ -1,0 +1,1079 @@
+/*
+ * Loading and checking the residency policy. Everything a compliance
+ * reviewer could get wrong is an error with its position and JSON path:
+ * unknown keys, categories, recipients, purposes, bases and operators;
+ * routes whose purpose their recipient does not declare; rules that can
+ * never apply because an earlier rule takes all their cases; keys a
+ * configured operator needs but cannot load.
+ */
+#include "policy/policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "common/keys.h"
+#include "common/util.h"
+#include "config/config.h"
+
+static const char *const basis_names[] = {"none", "legal_obligation", "hr_management", "emergency",
+                                          "contract", "consent", "subject_abroad"};
+static const char *const rel_names[] = {"affiliate", "entrusted_processor", "third_party"};
+static const char *const mech_names[] = {"none", "standard_contract", "certification",
+                                         "security_assessment"};
+static const char *const exempt_names[] = {"none", "contract_necessity", "hr_management",
+                                           "emergency", "below_volume_threshold"};
+
+const char *bg_basis_name(bg_basis_t b) { return (unsigned)b < BG_BASIS__COUNT ? basis_names[b] : "?"; }
+const char *bg_relationship_name(bg_relationship_t r) { return (unsigned)r < 3 ? rel_names[r] : "?"; }
+const char *bg_mechanism_name(bg_mechanism_t m) { return (unsigned)m < 4 ? mech_names[m] : "?"; }
+const char *bg_exemption_name(bg_exemption_t e) { return (unsigned)e < 5 ? exempt_names[e] : "?"; }
+
+static int name_index(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; s != NULL && i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+static char *join_names(const char *const *names, int n, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && o + 2 < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", names[i]);
+    return buf;
+}
+
+/* "2027-12-31" or RFC 3339 into ms since the epoch (UTC); -1 on error. */
+static int64_t parse_date(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(s, "%Y-%m-%d", &tm);
+    if (end == NULL)
+        return -1;
+    if (*end == 'T') {
+        const char *e2 = strptime(end + 1, "%H:%M:%S", &tm);
+        if (e2 == NULL)
+            return -1;
+        end = e2;
+        if (*end == 'Z')
+            end++;
+    } else {
+        /* A bare date means "valid through that day". */
+        tm.tm_hour = 23;
+        tm.tm_min = 59;
+        tm.tm_sec = 59;
+    }
+    if (*end != '\0')
+        return -1;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+/* A list of strings at OBJ.KEY (or "*" alone meaning any: *ANY set). */
+static char **string_list(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key,
+                          int *count, int *any)
+{
+    char p[512];
+    json_t *v = json_object_get(obj, key);
+    *count = 0;
+    if (any != NULL)
+        *any = 0;
+    if (v == NULL)
+        return NULL;
+    bg_cfg_path_key(p, sizeof p, path, key);
+    if (json_is_string(v))
+        v = json_pack("[O]", v);
+    else
+        json_incref(v);
+    if (!json_is_array(v)) {
+        bg_cfg_err(ctx, p, 0, "must be a list of strings");
+        json_decref(v);
+        return NULL;
+    }
+    char **out = calloc(json_array_size(v) + 1, sizeof *out);
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        char ep[512];
+        bg_cfg_path_index(ep, sizeof ep, p, i);
+        if (!json_is_string(e) || json_string_length(e) == 0) {
+            bg_cfg_err(ctx, ep, 0, "must be a non-empty string");
+            continue;
+        }
+        if (any != NULL && strcmp(json_string_value(e), "*") == 0)
+            *any = 1;
+        out[(*count)++] = strdup(json_string_value(e));
+    }
+    json_decref(v);
+    return out;
+}
+
+static void free_list(char **l, int n)
+{
+    for (int i = 0; l != NULL && i < n; i++)
+        free(l[i]);
+    free(l);
+}
+
+static int in_list(char **l, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(l[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+/* A category id from the taxonomy; errors name the known ones' file. */
+static bg_detect_cat_t category(bg_cfg_ctx_t *ctx, const char *path, const char *id)
+{
+    bg_detect_cat_t c = bg_detect_category_from_id(id, strlen(id));
+    if (c == BG_CAT_NONE)
+        bg_cfg_err(ctx, path, 0,
+                   "unknown data category \"%s\" (see docs/categories.md for the list)", id);
+    return c;
+}
+
+static uint64_t category_set(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key,
+                             int *all, int *sensitive_only)
+{
+    int n = 0, any = 0;
+    char p[512];
+    char **l = string_list(ctx, obj, path, key, &n, &any);
+    uint64_t set = 0;
+    bg_cfg_path_key(p, sizeof p, path, key);
+    if (all != NULL)
+        *all = any;
+    if (sensitive_only != NULL)
+        *sensitive_only = 0;
+    for (int i = 0; i < n; i++) {
+        char ep[512];
+        bg_cfg_path_index(ep, sizeof ep, p, (size_t)i);
+        if (strcmp(l[i], "*") == 0)
+            continue;
+        if (strcmp(l[i], "sensitive") == 0 && sensitive_only != NULL) {
+            *sensitive_only = 1;
+            continue;
+        }
+        bg_detect_cat_t c = category(ctx, ep, l[i]);
+        if (c != BG_CAT_NONE)
+            set |= 1ull << c;
+    }
+    free_list(l, n);
+    return set;
+}
+
+/* {"op": "mask", "keep_start": 3, ...} */
+static int parse_op(bg_cfg_ctx_t *ctx, json_t *o, const char *path, bg_op_t *op)
+{
+    static const char *const keys[] = {"op", "keep_start", "keep_end", "mask_char", "decimals",
+                                       "ipv4_prefix", "ipv6_prefix", "replacement", NULL};
+    memset(op, 0, sizeof *op);
+    if (json_is_string(o)) {
+        if (bg_op_parse(json_string_value(o), &op->kind) != 0) {
+            bg_cfg_err(ctx, path, 0, "unknown operator \"%s\" (redact, mask, hash, tokenize, generalize, replace)",
+                       json_string_value(o));
+            return -1;
+        }
+        goto defaults;
+    }
+    if (!json_is_object(o)) {
+        bg_cfg_err(ctx, path, 0, "must be an operator name or {\"op\": ...}");
+        return -1;
+    }
+    bg_cfg_check_keys(ctx, o, path, keys);
+    const char *name = bg_cfg_get_string(ctx, o, path, "op");
+    if (name == NULL || bg_op_parse(name, &op->kind) != 0) {
+        bg_cfg_err(ctx, path, 0, "needs \"op\": one of redact, mask, hash, tokenize, generalize, replace");
+        return -1;
+    }
+    op->keep_start = (int)bg_cfg_get_int(ctx, o, path, "keep_start", -1, 0, 64);
+    op->keep_end = (int)bg_cfg_get_int(ctx, o, path, "keep_end", -1, 0, 64);
+    const char *mc = bg_cfg_get_string(ctx, o, path, "mask_char");
+    if (mc != NULL) {
+        if (strlen(mc) != 1) {
+            char p[512];
+            bg_cfg_path_key(p, sizeof p, path, "mask_char");
+            bg_cfg_err(ctx, p, 0, "must be one ASCII character");
+        } else {
+            op->mask_char = mc[0];
+        }
+    }
+    op->decimals = (int)bg_cfg_get_int(ctx, o, path, "decimals", 2, 0, 8);
+    op->ipv4_prefix = (int)bg_cfg_get_int(ctx, o, path, "ipv4_prefix", 24, 0, 32);
+    op->ipv6_prefix = (int)bg_cfg_get_int(ctx, o, path, "ipv6_prefix", 48, 0, 128);
+    const char *rep = bg_cfg_get_string(ctx, o, path, "replacement");
+    /* Points into the document, which the config keeps for its lifetime. */
+    op->replacement = rep;
+defaults:
+    if (op->kind == BG_OP_MASK) {
+        if (op->keep_start < 0)
+            op->keep_start = 3;
+        if (op->keep_end < 0)
+            op->keep_end = 4;
+    }
+    if (op->decimals == 0 && op->kind == BG_OP_GENERALIZE && !json_is_object(o))
+        op->decimals = 2;
+    return 0;
+}
+
+static void load_key(bg_cfg_ctx_t *ctx, json_t *keys, const char *name, unsigned char *key,
+                     size_t cap, size_t *len, char *id)
+{
+    static const char *const kk[] = {"file", "env", NULL};
+    char p[256], err[512];
+    json_t *k = json_object_get(keys, name);
+    *len = 0;
+    if (k == NULL)
+        return;
+    snprintf(p, sizeof p, "$.keys.%s", name);
+    if (!json_is_object(k)) {
+        bg_cfg_err(ctx, p, 0, "must be {\"file\": PATH} or {\"env\": VARIABLE}");
+        return;
+    }
+    bg_cfg_check_keys(ctx, k, p, kk);
+    const char *file = bg_cfg_get_string(ctx, k, p, "file");
+    const char *env = bg_cfg_get_string(ctx, k, p, "env");
+    if ((file == NULL) == (env == NULL)) {
+        bg_cfg_err(ctx, p, 0, "give exactly one of \"file\" or \"env\"");
+        return;
+    }
+    if (bg_key_load(file, env, key, cap, len, id, err, sizeof err) != 0)
+        bg_cfg_err(ctx, p, 0, "%s", err);
+}
+
+static void parse_recipients(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rs)
+{
+    static const char *const keys[] = {"legal_entity", "relationship", "country", "purposes",
+                                       "mechanism", "exemption", "denylisted", "description",
+                                       NULL};
+    static const char *const mkeys[] = {"type", "reference", "expires", NULL};
+    const char *id;
+    json_t *r;
+    char buf[256];
+    if (rs == NULL)
+        return;
+    if (!json_is_object(rs)) {
+        bg_cfg_err(ctx, "$.recipients", 0, "must be an object: recipient id -> its description");
+        return;
+    }
+    p->recipients = calloc(json_object_size(rs) + 1, sizeof *p->recipients);
+    json_object_foreach(rs, id, r) {
+        char path[512];
+        bg_cfg_path_key(path, sizeof path, "$.recipients", id);
+        if (!json_is_object(r)) {
+            bg_cfg_err(ctx, path, 0, "must be an object");
+            continue;
+        }
+        bg_recipient_t *x = &p->recipients[p->nrecipients++];
+        bg_cfg_check_keys(ctx, r, path, keys);
+        x->id = strdup(id);
+        x->legal_entity = bg_cfg_dup(bg_cfg_get_string(ctx, r, path, "legal_entity"));
+        if (x->legal_entity == NULL)
+            bg_cfg_err(ctx, path, 0, "needs \"legal_entity\" (the receiving party's legal name)");
+        const char *rel = bg_cfg_get_string(ctx, r, path, "relationship");
+        int ri = name_index(rel_names, 3, rel);
+        if (ri < 0) {
+            char kp[512];
+            bg_cfg_path_key(kp, sizeof kp, path, "relationship");
+            bg_cfg_err(ctx, rel != NULL ? kp : path, 0, "\"relationship\" must be one of %s",
+                       join_names(rel_names, 3, buf, sizeof buf));
+        }
+        x->relationship = ri < 0 ? BG_REL_THIRD_PARTY : (bg_relationship_t)ri;
+        const char *cc = bg_cfg_get_string(ctx, r, path, "country");
+        if (cc != NULL) {
+            char kp[512];
+            bg_cfg_path_key(kp, sizeof kp, path, "country");
+            if (!bg_geo_country_valid(cc))
+                bg_cfg_err(ctx, kp, 0, "must be a two-letter ISO 3166 code such as \"US\"");
+            x->country = strdup(cc);
+        }
+        x->purposes = string_list(ctx, r, path, "purposes", &x->npurposes, NULL);
+        json_t *m = json_object_get(r, "mechanism");
+        char mp[512];
+        bg_cfg_path_key(mp, sizeof mp, path, "mechanism");
+        if (m == NULL) {
+            bg_cfg_err(ctx, path, 0,
+                       "needs \"mechanism\": the transfer mechanism in place ({\"type\": \"standard_contract\", \"reference\": ..., \"expires\": ...}, or {\"type\": \"none\"})");
+        } else if (!json_is_object(m)) {
+            bg_cfg_err(ctx, mp, 0, "must be an object with \"type\"");
+        } else {
+            bg_cfg_check_keys(ctx, m, mp, mkeys);
+            const char *t = bg_cfg_get_string(ctx, m, mp, "type");
+            int mi = name_index(mech_names, 4, t);
+            if (mi < 0)
+                bg_cfg_err(ctx, mp, 0, "\"type\" must be one of %s", join_names(mech_names, 4, buf, sizeof buf));
+            x->mechanism = mi < 0 ? BG_MECH_NONE : (bg_mechanism_t)mi;
+            x->mechanism_ref = bg_cfg_dup(bg_cfg_get_string(ctx, m, mp, "reference"));
+            if (x->mechanism != BG_MECH_NONE && x->mechanism_ref == NULL)
+                bg_cfg_err(ctx, mp, 0, "a %s needs its \"reference\" (filing or certificate number)",
+                           mech_names[x->mechanism]);
+            const char *exp = bg_cfg_get_string(ctx, m, mp, "expires");
+            if (exp != NULL) {
+                char ep[512];
+                bg_cfg_path_key(ep, sizeof ep, mp, "expires");
+                x->mechanism_expires_ms = parse_date(exp);
+                if (x->mechanism_expires_ms < 0) {
+                    bg_cfg_err(ctx, ep, 0, "must be a date like \"2027-12-31\"");
+                    x->mechanism_expires_ms = 0;
+                } else if ((uint64_t)x->mechanism_expires_ms < bg_util_wall_ms()) {
+                    bg_cfg_warn(ctx, ep, "the %s has expired: transfers of personal information to %s are blocked until it is renewed",
+                                mech_names[x->mechanism], id);
+                }
+            }
+        }
+        const char *ex = bg_cfg_get_string(ctx, r, path, "exemption");
+        if (ex != NULL) {
+            int ei = name_index(exempt_names, 5, ex);
+            char ep[512];
+            bg_cfg_path_key(ep, sizeof ep, path, "exemption");
+            if (ei < 0)
+                bg_cfg_err(ctx, ep, 0, "must be one of %s (CAC 2024 Provisions Art. 5)",
+                           join_names(exempt_names, 5, buf, sizeof buf));
+            x->exemption = ei < 0 ? BG_EXEMPT_NONE : (bg_exemption_t)ei;
+        }
+        json_t *dl = json_object_get(r, "denylisted");
+        if (dl != NULL) {
+            char dp[512];
+            bg_cfg_path_key(dp, sizeof dp, path, "denylisted");
+            if (json_is_string(dl)) {
+                x->denylisted = 1;
+                x->denylist_ref = strdup(json_string_value(dl));
+            } else if (json_is_boolean(dl)) {
+                x->denylisted = json_is_true(dl);
+            } else {
+                bg_cfg_err(ctx, dp, 0, "must be true/false or the list reference (PIPL Art. 42)");
+            }
+        }
+        bg_cfg_get_string(ctx, r, path, "description");
+    }
+}
+
+const bg_recipient_t *bg_policy_recipient(const bg_policy_t *p, const char *id)
+{
+    for (int i = 0; id != NULL && i < p->nrecipients; i++)
+        if (strcmp(p->recipients[i].id, id) == 0)
+            return &p->recipients[i];
+    return NULL;
+}
+
+static unsigned parse_bases(bg_cfg_ctx_t *ctx, json_t *obj, const char *path)
+{
+    int n = 0;
+    char p[512], buf[256];
+    char **l = string_list(ctx, obj, path, "bases", &n, NULL);
+    unsigned set = 0;
+    bg_cfg_path_key(p, sizeof p, path, "bases");
+    for (int i = 0; i < n; i++) {
+        int b = name_index(basis_names, BG_BASIS__COUNT, l[i]);
+        if (b <= 0) {
+            char ep[512];
+            bg_cfg_path_index(ep, sizeof ep, p, (size_t)i);
+            bg_cfg_err(ctx, ep, 0, "unknown legal basis \"%s\" (one of %s)", l[i],
+                       join_names(basis_names + 1, BG_BASIS__COUNT - 1, buf, sizeof buf));
+            continue;
+        }
+        set |= 1u << b;
+    }
+    free_list(l, n);
+    return set;
+}
+
+static int parse_fallback(bg_cfg_ctx_t *ctx, json_t *v, const char *path, bg_fallback_t *fb,
+                          bg_op_t *op, int *has_op)
+{
+    *has_op = 0;
+    const char *a = json_is_string(v) ? json_string_value(v) : NULL;
+    json_t *opv = NULL;
+    if (json_is_object(v)) {
+        static const char *const keys[] = {"action", "operator", NULL};
+        bg_cfg_check_keys(ctx, v, path, keys);
+        a = bg_cfg_get_string(ctx, v, path, "action");
+        opv = json_object_get(v, "operator");
+    }
+    if (a == NULL) {
+        bg_cfg_err(ctx, path, 0, "must be \"block\", \"deidentify\", \"remove\" or {\"action\": ..., \"operator\": ...}");
+        return -1;
+    }
+    if (strcmp(a, "block") == 0)
+        *fb = BG_FALLBACK_BLOCK;
+    else if (strcmp(a, "deidentify") == 0)
+        *fb = BG_FALLBACK_DEIDENTIFY;
+    else if (strcmp(a, "remove") == 0)
+        *fb = BG_FALLBACK_REMOVE;
+    else {
+        bg_cfg_err(ctx, path, 0, "action must be \"block\", \"deidentify\" or \"remove\"");
+        return -1;
+    }
+    if (opv != NULL) {
+        char op_path[512];
+        bg_cfg_path_key(op_path, sizeof op_path, path, "operator");
+        if (parse_op(ctx, opv, op_path, op) == 0)
+            *has_op = 1;
+    }
+    return 0;
+}
+
+static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
+{
+    static const char *const keys[] = {"id", "clause", "description", "categories", "recipients",
+                                       "purposes", "bases", "fallback", NULL};
+    if (rules == NULL)
+        return;
+    if (!json_is_array(rules)) {
+        bg_cfg_err(ctx, "$.rules", 0, "must be a list of rules");
+        return;
+    }
+    p->rules = calloc(json_array_size(rules) + 1, sizeof *p->rules);
+    size_t i;
+    json_t *r;
+    json_array_foreach(rules, i, r) {
+        char path[512];
+        bg_cfg_path_index(path, sizeof path, "$.rules", i);
+        if (!json_is_object(r)) {
+            bg_cfg_err(ctx, path, 0, "a rule must be an object");
+            continue;
+        }
+        bg_rule_t *x = &p->rules[p->nrules++];
+        bg_cfg_check_keys(ctx, r, path, keys);
+        const char *id = bg_cfg_get_string(ctx, r, path, "id");
+        char gen[32];
+        snprintf(gen, sizeof gen, "rule-%zu", i + 1);
+        x->id = strdup(id != NULL ? id : gen);
+        for (int k = 0; k < p->nrules - 1; k++) {
+            if (strcmp(p->rules[k].id, x->id) == 0) {
+                char ip[512];
+                bg_cfg_path_key(ip, sizeof ip, path, "id");
+                bg_cfg_err(ctx, ip, 0, "duplicate rule id \"%s\"", x->id);
+            }
+        }
+        x->clause = bg_cfg_dup(bg_cfg_get_string(ctx, r, path, "clause"));
+        bg_cfg_get_string(ctx, r, path, "description");
+        if (json_object_get(r, "categories") == NULL)
+            bg_cfg_err(ctx, path, 0, "needs \"categories\" (ids, \"sensitive\" or \"*\")");
+        x->categories = category_set(ctx, r, path, "categories", &x->all_categories, &x->sensitive_only);
+        int any = 0;
+        x->recipients = string_list(ctx, r, path, "recipients", &x->nrecipients, &any);
+        if (any || x->recipients == NULL) {
+            free_list(x->recipients, x->nrecipients);
+            x->recipients = NULL;
+            x->nrecipients = 0;
+        } else {
+            char rp[512];
+            bg_cfg_path_key(rp, sizeof rp, path, "recipients");
+            for (int k = 0; k < x->nrecipients; k++) {
+                if (bg_policy_recipient(p, x->recipients[k]) == NULL) {
+                    char ep[512];
+                    bg_cfg_path_index(ep, sizeof ep, rp, (size_t)k);
+                    bg_cfg_err(ctx, ep, 0, "unknown recipient \"%s\" (not in $.recipients)", x->recipients[k]);
+                }
+            }
+        }
+        x->purposes = string_list(ctx, r, path, "purposes", &x->npurposes, &any);
+        if (any || x->purposes == NULL) {
+            free_list(x->purposes, x->npurposes);
+            x->purposes = NULL;
+            x->npurposes = 0;
+        }
+        x->bases = parse_bases(ctx, r, path);
+        json_t *fb = json_object_get(r, "fallback");
+        char fp[512];
+        bg_cfg_path_key(fp, sizeof fp, path, "fallback");
+        if (fb == NULL)
+            bg_cfg_err(ctx, path, 0, "needs \"fallback\": what happens when no basis holds (block, deidentify, remove)");
+        else
+            parse_fallback(ctx, fb, fp, &x->fallback, &x->op, &x->has_op);
+    }
+}
+
+/* Does rule R cover category C for this recipient and purpose? */
+static int rule_applies(const bg_policy_t *p, const bg_rule_t *r, bg_detect_cat_t c,
+                        const char *recipient, const char *purpose)
+{
+    int cat_ok = r->all_categories || (r->categories >> c & 1) || (r->sensitive_only && p->sensitive[c]);
+    if (!cat_ok)
+        return 0;
+    if (r->recipients != NULL && (recipient == NULL || !in_list(r->recipients, r->nrecipients, recipient)))
+        return 0;
+    if (r->purposes != NULL && (purpose == NULL || !in_list(r->purposes, r->npurposes, purpose)))
+        return 0;
+    return 1;
+}
+
+/* Rule J takes every case of rule I (J earlier): then I is unreachable. */
+static int rule_covers(const bg_policy_t *p, const bg_rule_t *j, const bg_rule_t *i)
+{
+    if (!j->all_categories) {
+        if (i->all_categories)
+            return 0;
+        uint64_t jc = j->categories;
+        if (j->sensitive_only)
+            for (int c = 0; c < BG_CAT__COUNT; c++)
+                if (p->sensitive[c])
+                    jc |= 1ull << c;
+        uint64_t ic = i->categories;
+        if (i->sensitive_only)
+            for (int c = 0; c < BG_CAT__COUNT; c++)
+                if (p->sensitive[c])
+                    ic |= 1ull << c;
+        if ((ic & ~jc) != 0)
+            return 0;
+    }
+    if (j->recipients != NULL) {
+        if (i->recipients == NULL)
+            return 0;
+        for (int k = 0; k < i->nrecipients; k++)
+            if (!in_list(j->recipients, j->nrecipients, i->recipients[k]))
+                return 0;
+    }
+    if (j->purposes != NULL) {
+        if (i->purposes == NULL)
+            return 0;
+        for (int k = 0; k < i->npurposes; k++)
+            if (!in_list(j->purposes, j->npurposes, i->purposes[k]))
+                return 0;
+    }
+    return 1;
+}
+
+static void parse_declared(bg_cfg_ctx_t *ctx, json_t *bases, const char *path, const char *name,
+                           bg_declared_basis_t *d)
+{
+    static const char *const keys[] = {"reference", NULL};
+    json_t *v = json_object_get(bases, name);
+    char p[512];
+    if (v == NULL)
+        return;
+    bg_cfg_path_key(p, sizeof p, path, name);
+    if (!json_is_object(v)) {
+        bg_cfg_err(ctx, p, 0, "must be {\"reference\": \"...\"}");
+        return;
+    }
+    bg_cfg_check_keys(ctx, v, p, keys);
+    d->present = 1;
+    d->reference = bg_cfg_dup(bg_cfg_get_string(ctx, v, p, "reference"));
+    if (d->reference == NULL)
+        bg_cfg_err(ctx, p, 0, "needs \"reference\": the law, contract or procedure relied on");
+}
+
+static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, const char *path,
+                              const bg_route_t *route, bg_route_policy_t *rp,
+                              const bg_field_rule_spec_t *frules, size_t nfrules)
+{
+    static const char *const bases_keys[] = {"legal_obligation", "hr_management", "emergency",
+                                             "contract", NULL};
+    static const char *const contract_keys[] = {"purpose", "necessary", "necessary_fields",
+                                                "reference", "reference_required", NULL};
+    static const char *const subj_keys[] = {"id", "records", "region", "birth_date", NULL};
+    static const char *const insp_keys[] = {"headers", "cookies", "query", NULL};
+    char kp[512], err[256];
+
+    if (route->recipient != NULL) {
+        rp->recipient = bg_policy_recipient(p, route->recipient);
+        if (rp->recipient == NULL) {
+            bg_cfg_path_key(kp, sizeof kp, path, "recipient");
+            bg_cfg_err(ctx, kp, 0, "unknown recipient \"%s\" (declare it in $.recipients)", route->recipient);
+        }
+    }
+    rp->purpose = bg_cfg_dup(bg_cfg_get_string(ctx, rv, path, "purpose"));
+    if (rp->purpose != NULL && rp->recipient != NULL && rp->recipient->npurposes > 0 &&
+        !in_list(rp->recipient->purposes, rp->recipient->npurposes, rp->purpose)) {
+        bg_cfg_path_key(kp, sizeof kp, path, "purpose");
+        bg_cfg_err(ctx, kp, 0, "recipient \"%s\" does not declare the purpose \"%s\"", rp->recipient->id,
+                   rp->purpose);
+    }
+    const char *mode = bg_cfg_get_string(ctx, rv, path, "mode");
+    if (mode != NULL && strcmp(mode, "enforce") != 0 && strcmp(mode, "monitor") != 0) {
+        bg_cfg_path_key(kp, sizeof kp, path, "mode");
+        bg_cfg_err(ctx, kp, 0, "must be \"enforce\" or \"monitor\"");
+    }
+    rp->monitor = mode != NULL ? strcmp(mode, "monitor") == 0 : p->monitor;
+    const char *opaque = bg_cfg_get_string(ctx, rv, path, "opaque_bodies");
+    if (opaque != NULL && strcmp(opaque, "allow") != 0 && strcmp(opaque, "block") != 0) {
+        bg_cfg_path_key(kp, sizeof kp, path, "opaque_bodies");
+        bg_cfg_err(ctx, kp, 0, "must be \"allow\" or \"block\"");
+    }
+    rp->opaque_allow = opaque != NULL && strcmp(opaque, "allow") == 0;
+
+    json_t *bases = bg_cfg_get_typed(ctx, rv, path, "bases", JSON_OBJECT, "an object");
+    if (bases != NULL) {
+        char bp[512];
+        bg_cfg_path_key(bp, sizeof bp, path, "bases");
+        bg_cfg_check_keys(ctx, bases, bp, bases_keys);
+        parse_declared(ctx, bases, bp, "legal_obligation", &rp->legal_obligation);
+        parse_declared(ctx, bases, bp, "hr_management", &rp->hr);
+        parse_declared(ctx, bases, bp, "emergency", &rp->emergency);
+        json_t *c = bg_cfg_get_typed(ctx, bases, bp, "contract", JSON_OBJECT, "an object");
+        if (c != NULL) {
+            char cp[512];
+            bg_cfg_path_key(cp, sizeof cp, bp, "contract");
+            bg_cfg_check_keys(ctx, c, cp, contract_keys);
+            rp->contract.present = 1;
+            rp->contract.purpose = bg_cfg_dup(bg_cfg_get_string(ctx, c, cp, "purpose"));
+            if (rp->contract.purpose == NULL)
+                bg_cfg_err(ctx, cp, 0, "needs \"purpose\": the contract the subject is party to (cross_border_shopping, delivery, payment, booking, ...)");
+            rp->contract.necessary = category_set(ctx, c, cp, "necessary", NULL, NULL);
+            rp->contract.necessary_paths =
+                string_list(ctx, c, cp, "necessary_fields", &rp->contract.nnecessary_paths, NULL);
+            for (int i = 0; i < rp->contract.nnecessary_paths; i++) {
+                if (bg_inspect_path_valid(rp->contract.necessary_paths[i], err, sizeof err) != 0) {
+                    char np[512], ep[512];
+                    bg_cfg_path_key(np, sizeof np, cp, "necessary_fields");
+                    bg_cfg_path_index(ep, sizeof ep, np, (size_t)i);
+                    bg_cfg_err(ctx, ep, 0, "%s", err);
+                }
+            }
+            if (rp->contract.necessary == 0 && rp->contract.nnecessary_paths == 0)
+                bg_cfg_err(ctx, cp, 0, "name what is necessary for the contract: \"necessary\" (categories) and/or \"necessary_fields\" (paths)");
+            rp->contract.reference_path = bg_cfg_dup(bg_cfg_get_string(ctx, c, cp, "reference"));
+            rp->contract.reference_required = bg_cfg_get_bool(ctx, c, cp, "reference_required",
+                                                              rp->contract.reference_path != NULL);
+            if (rp->contract.reference_required && rp->contract.reference_path == NULL)
+                bg_cfg_err(ctx, cp, 0, "reference_required needs \"reference\": where the contract or order reference is");
+        }
+    }
+    json_t *subj = bg_cfg_get_typed(ctx, rv, path, "subjects", JSON_OBJECT, "an object");
+    if (subj != NULL) {
+        char sp[512];
+        bg_cfg_path_key(sp, sizeof sp, path, "subjects");
+        bg_cfg_check_keys(ctx, subj, sp, subj_keys);
+        rp->subject_id = bg_cfg_dup(bg_cfg_get_string(ctx, subj, sp, "id"));
+        rp->records = bg_cfg_dup(bg_cfg_get_string(ctx, subj, sp, "records"));
+        rp->subject_region = bg_cfg_dup(bg_cfg_get_string(ctx, subj, sp, "region"));
+        rp->birth_date = bg_cfg_dup(bg_cfg_get_string(ctx, subj, sp, "birth_date"));
+        const char *paths[] = {rp->subject_id, rp->records, rp->subject_region, rp->birth_date};
+        const char *names[] = {"id", "records", "region", "birth_date"};
+        for (int i = 0; i < 4; i++) {
+            if (paths[i] == NULL || paths[i][0] != '$')
+                continue;
+            if (bg_inspect_path_valid(paths[i], err, sizeof err) != 0) {
+                bg_cfg_path_key(kp, sizeof kp, sp, names[i]);
+                bg_cfg_err(ctx, kp, 0, "%s", err);
+            }
+        }
+    }
+    /* What this route inspects beyond the body: default every X- header,
+     * every cookie and the query string. */
+    const char *default_headers[] = {"x-*"};
+    const char *default_cookies[] = {"*"};
+    int nh = 0, nc = 0;
+    char **hl = NULL, **cl = NULL;
+    int query = 1;
+    json_t *insp = bg_cfg_get_typed(ctx, rv, path, "inspect", JSON_OBJECT, "an object");
+    if (insp != NULL) {
+        char ip[512];
+        bg_cfg_path_key(ip, sizeof ip, path, "inspect");
+        bg_cfg_check_keys(ctx, insp, ip, insp_keys);
+        hl = string_list(ctx, insp, ip, "headers", &nh, NULL);
+        cl = string_list(ctx, insp, ip, "cookies", &nc, NULL);
+        query = bg_cfg_get_bool(ctx, insp, ip, "query", 1);
+    }
+    bg_inspect_rules_spec_t spec;
+    memset(&spec, 0, sizeof spec);
+    spec.rules = frules;
+    spec.nrules = nfrules;
+    spec.headers = hl != NULL ? (const char *const *)hl : default_headers;
+    spec.nheaders = hl != NULL ? (size_t)nh : 1;
+    spec.cookies = cl != NULL ? (const char *const *)cl : default_cookies;
+    spec.ncookies = cl != NULL ? (size_t)nc : 1;
+    spec.skip_query = !query;
+    spec.min_confidence = p->min_confidence;
+    spec.records_path = rp->records;
+    spec.sensitive = p->sensitive;
+    rp->inspect = bg_inspect_rules_new(&spec, err, sizeof err);
+    if (rp->inspect == NULL) {
+        bg_cfg_path_key(kp, sizeof kp, path, "subjects");
+        bg_cfg_err(ctx, kp, 0, "%s", err);
+    }
+    free_list(hl, nh);
+    free_list(cl, nc);
+
+    /* The first rule that applies, per category, for this route. */
+    const char *recip = rp->recipient != NULL ? rp->recipient->id : NULL;
+    for (int c = 0; c < BG_CAT__COUNT; c++) {
+        rp->rule_for[c] = -1;
+        for (int i = 0; i < p->nrules; i++) {
+            if (rule_applies(p, &p->rules[i], (bg_detect_cat_t)c, recip, rp->purpose)) {
+                rp->rule_for[c] = (int16_t)i;
+                break;
+            }
+        }
+    }
+}
+
+static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
+{
+    static const char *const keys[] = {"version", "mode", "inspect_domestic", "min_confidence",
+                                       "undecodable", "never_export", "honour_dnt_for",
+                                       "subject_abroad", "minor_age", "sensitive",
+                                       "default_fallback", "default_operator", NULL};
+    static const char *const ne_keys[] = {"categories", "action", NULL};
+    const char *path = "$.policy";
+
+    p->min_confidence = BG_CONF_MEDIUM;
+    p->minor_age = 14;
+    p->never_export = 1ull << BG_CAT_CREDENTIALS;
+    p->never_export_block = 0;
+    p->default_fallback = BG_FALLBACK_BLOCK;
+    p->default_op.kind = BG_OP_REDACT;
+    for (int c = 0; c < BG_CAT__COUNT; c++)
+        p->sensitive[c] = 0;
+    if (g == NULL)
+        return;
+    if (!json_is_object(g)) {
+        bg_cfg_err(ctx, path, 0, "must be an object");
+        return;
+    }
+    bg_cfg_check_keys(ctx, g, path, keys);
+    p->version = bg_cfg_dup(bg_cfg_get_string(ctx, g, path, "version"));
+    const char *mode = bg_cfg_get_string(ctx, g, path, "mode");
+    if (mode != NULL && strcmp(mode, "enforce") != 0 && strcmp(mode, "monitor") != 0)
+        bg_cfg_err(ctx, "$.policy.mode", 0, "must be \"enforce\" or \"monitor\"");
+    p->monitor = mode != NULL && strcmp(mode, "monitor") == 0;
+    p->inspect_domestic = bg_cfg_get_bool(ctx, g, path, "inspect_domestic", 0);
+    const char *mc = bg_cfg_get_string(ctx, g, path, "min_confidence");
+    if (mc != NULL && bg_detect_confidence_parse(mc, strlen(mc), &p->min_confidence) != 0)
+        bg_cfg_err(ctx, "$.policy.min_confidence", 0, "must be \"low\", \"medium\" or \"high\"");
+    const char *und = bg_cfg_get_string(ctx, g, path, "undecodable");
+    if (und != NULL && strcmp(und, "block") != 0 && strcmp(und, "allow") != 0)
+        bg_cfg_err(ctx, "$.policy.undecodable", 0, "must be \"block\" or \"allow\"");
+    p->undecodable_allow = und != NULL && strcmp(und, "allow") == 0;
+    if (p->undecodable_allow)
+        bg_cfg_warn(ctx, "$.policy.undecodable",
+                    "bodies bordergate cannot decode will go abroad uninspected");
+    json_t *ne = bg_cfg_get_typed(ctx, g, path, "never_export", JSON_OBJECT, "an object");
+    if (ne != NULL) {
+        bg_cfg_check_keys(ctx, ne, "$.policy.never_export", ne_keys);
+        if (json_object_get(ne, "categories") != NULL)
+            p->never_export = category_set(ctx, ne, "$.policy.never_export", "categories", NULL, NULL);
+        const char *a = bg_cfg_get_string(ctx, ne, "$.policy.never_export", "action");
+        if (a != NULL && strcmp(a, "block") != 0 && strcmp(a, "redact") != 0)
+            bg_cfg_err(ctx, "$.policy.never_export.action", 0, "must be \"block\" or \"redact\"");
+        p->never_export_block = a != NULL && strcmp(a, "block") == 0;
+    }
+    p->dnt_purposes = string_list(ctx, g, path, "honour_dnt_for", &p->ndnt_purposes, NULL);
+    const char *sa = bg_cfg_get_string(ctx, g, path, "subject_abroad");
+    if (sa != NULL && strcmp(sa, "allow") != 0 && strcmp(sa, "ignore") != 0)
+        bg_cfg_err(ctx, "$.policy.subject_abroad", 0, "must be \"allow\" or \"ignore\"");
+    p->subject_abroad_allowed = sa != NULL && strcmp(sa, "allow") == 0;
+    p->minor_age = (int)bg_cfg_get_int(ctx, g, path, "minor_age", 14, 1, 18);
+    json_t *fb = json_object_get(g, "default_fallback");
+    if (fb != NULL) {
+        bg_op_t op;
+        int has = 0;
+        parse_fallback(ctx, fb, "$.policy.default_fallback", &p->default_fallback, &op, &has);
+    }
+    json_t *dop = json_object_get(g, "default_operator");
+    if (dop != NULL)
+        parse_op(ctx, dop, "$.policy.default_operator", &p->default_op);
+}
+
+static void parse_sensitivity(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
+{
+    json_t *s = g != NULL && json_is_object(g) ? json_object_get(g, "sensitive") : NULL;
+    if (s == NULL)
+        return;
+    if (!json_is_object(s)) {
+        bg_cfg_err(ctx, "$.policy.sensitive", 0, "must map category ids to true/false");
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(s, k, v) {
+        char kp[512];
+        bg_cfg_path_key(kp, sizeof kp, "$.policy.sensitive", k);
+        bg_detect_cat_t c = category(ctx, kp, k);
+        if (!json_is_boolean(v)) {
+            bg_cfg_err(ctx, kp, 0, "must be true or false");
+            continue;
+        }
+        if (c != BG_CAT_NONE)
+            p->sensitive[c] = json_is_true(v);
+    }
+}
+
+static bg_field_rule_spec_t *parse_field_rules(bg_cfg_ctx_t *ctx, json_t *fr, size_t *n)
+{
+    static const char *const keys[] = {"id", "path", "key", "category", "description", NULL};
+    *n = 0;
+    if (fr == NULL)
+        return NULL;
+    if (!json_is_array(fr)) {
+        bg_cfg_err(ctx, "$.field_rules", 0, "must be a list");
+        return NULL;
+    }
+    bg_field_rule_spec_t *out = calloc(json_array_size(fr) + 1, sizeof *out);
+    size_t i;
+    json_t *r;
+    json_array_foreach(fr, i, r) {
+        char path[512], err[256];
+        bg_cfg_path_index(path, sizeof path, "$.field_rules", i);
+        if (!json_is_object(r)) {
+            bg_cfg_err(ctx, path, 0, "must be an object");
+            continue;
+        }
+        bg_cfg_check_keys(ctx, r, path, keys);
+        bg_field_rule_spec_t *x = &out[(*n)++];
+        x->id = bg_cfg_get_string(ctx, r, path, "id");
+        x->path = bg_cfg_get_string(ctx, r, path, "path");
+        x->key = bg_cfg_get_string(ctx, r, path, "key");
+        if ((x->path == NULL) == (x->key == NULL))
+            bg_cfg_err(ctx, path, 0, "give exactly one of \"path\" (a JSON path) or \"key\" (a key name at any depth)");
+        if (x->path != NULL && bg_inspect_path_valid(x->path, err, sizeof err) != 0) {
+            char pp[512];
+            bg_cfg_path_key(pp, sizeof pp, path, "path");
+            bg_cfg_err(ctx, pp, 0, "%s", err);
+        }
+        const char *cat = bg_cfg_get_string(ctx, r, path, "category");
+        char cp[512];
+        bg_cfg_path_key(cp, sizeof cp, path, "category");
+        if (cat == NULL)
+            bg_cfg_err(ctx, path, 0, "needs \"category\"");
+        else
+            x->category = category(ctx, cp, cat);
+        if (x->id == NULL)
+            x->id = x->path != NULL ? x->path : x->key;
+    }
+    return out;
+}
+
+static void parse_operators(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *ops)
+{
+    if (ops == NULL)
+        return;
+    if (!json_is_object(ops)) {
+        bg_cfg_err(ctx, "$.operators", 0, "must map category ids to operators");
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(ops, k, v) {
+        char kp[512];
+        bg_cfg_path_key(kp, sizeof kp, "$.operators", k);
+        bg_detect_cat_t c = category(ctx, kp, k);
+        bg_op_t op;
+        if (parse_op(ctx, v, kp, &op) == 0 && c != BG_CAT_NONE) {
+            p->operators[c] = op;
+            p->has_operator[c] = 1;
+        }
+    }
+}
+
+const bg_op_t *bg_policy_operator(const bg_policy_t *p, bg_detect_cat_t cat)
+{
+    if (cat > BG_CAT_NONE && cat < BG_CAT__COUNT && p->has_operator[cat])
+        return &p->operators[cat];
+    return &p->default_op;
+}
+
+bg_op_keys_t bg_policy_keys(const bg_policy_t *p)
+{
+    bg_op_keys_t k;
+    memset(&k, 0, sizeof k);
+    if (p->pseudonym_key_len > 0) {
+        k.hash_key = p->pseudonym_key;
+        k.hash_key_len = p->pseudonym_key_len;
+        k.hash_key_id = p->pseudonym_key_id;
+    }
+    if (p->has_token_key) {
+        k.token_key = p->token_key;
+        k.token_key_id = p->token_key_id;
+    }
+    return k;
+}
+
+static int op_needs_key(const bg_op_t *op, int token)
+{
+    return op->kind == (token ? BG_OP_TOKENIZE : BG_OP_HASH);
+}
+
+bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *cfg,
+                            const char *text, size_t len)
+{
+    bg_policy_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)text, len, d);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        sprintf(p->hash + 2 * i, "%02x", d[i]);
+
+    json_t *g = json_object_get(root, "policy");
+    parse_global(ctx, p, g);
+    /* Built-in sensitivity first, then the policy's overrides. */
+    static const bg_detect_cat_t builtin_sensitive[] = {
+        BG_CAT_CN_RESIDENT_ID, BG_CAT_HMT_RESIDENCE_PERMIT, BG_CAT_BANK_CARD, BG_CAT_GPS_LOCATION,
+        BG_CAT_PASSPORT, BG_CAT_HK_ID, BG_CAT_TW_ID, BG_CAT_MO_ID, BG_CAT_MAINLAND_TRAVEL_PERMIT,
+        BG_CAT_IDENTITY_DOCUMENT, BG_CAT_PRECISE_LOCATION, BG_CAT_WHEREABOUTS, BG_CAT_BIOMETRICS,
+        BG_CAT_HEALTH, BG_CAT_RELIGION, BG_CAT_SPECIFIC_IDENTITY, BG_CAT_SEXUAL_ORIENTATION,
+        BG_CAT_CRIMINAL_RECORD, BG_CAT_MINOR_UNDER_14, BG_CAT_FINANCIAL_ACCOUNT,
+        BG_CAT_TRANSACTION_RECORD, BG_CAT_CREDENTIALS, BG_CAT_COMMUNICATION_RECORD,
+        BG_CAT_BROWSING_HISTORY};
+    for (size_t i = 0; i < sizeof builtin_sensitive / sizeof builtin_sensitive[0]; i++)
+        p->sensitive[builtin_sensitive[i]] = 1;
+    parse_sensitivity(ctx, p, g);
+
+    json_t *keys = bg_cfg_get_typed(ctx, root, "$", "keys", JSON_OBJECT, "an object");
+    if (keys != NULL) {
+        static const char *const kk[] = {"pseudonym", "token", "subject", "audit", NULL};
+        bg_cfg_check_keys(ctx, keys, "$.keys", kk);
+        load_key(ctx, keys, "pseudonym", p->pseudonym_key, sizeof p->pseudonym_key,
+                 &p->pseudonym_key_len, p->pseudonym_key_id);
+        size_t tl = 0;
+        unsigned char tk[64];
+        load_key(ctx, keys, "token", tk, sizeof tk, &tl, p->token_key_id);
+        if (tl > 0) {
+            if (tl < 32) {
+                bg_cfg_err(ctx, "$.keys.token", 0, "the token key must be 32 bytes (AES-256)");
+            } else {
+                memcpy(p->token_key, tk, 32);
+                p->has_token_key = 1;
+                bg_key_id(p->token_key, 32, p->token_key_id);
+            }
+        }
+        bg_util_wipe(tk, sizeof tk);
+        load_key(ctx, keys, "subject", p->subject_key, sizeof p->subject_key, &p->subject_key_len,
+                 p->subject_key_id);
+    }
+    json_t *consent = bg_cfg_get_typed(ctx, root, "$", "consent", JSON_OBJECT, "an object");
+    if (consent != NULL) {
+        static const char *const ck[] = {"registry", NULL};
+        bg_cfg_check_keys(ctx, consent, "$.consent", ck);
+        p->consent_registry = bg_cfg_dup(bg_cfg_get_string(ctx, consent, "$.consent", "registry"));
+        if (p->consent_registry != NULL && p->subject_key_len == 0)
+            bg_cfg_err(ctx, "$.consent.registry", 0,
+                       "a consent registry needs $.keys.subject (subject ids are stored as keyed pseudonyms)");
+    }
+    parse_recipients(ctx, p, json_object_get(root, "recipients"));
+    parse_operators(ctx, p, json_object_get(root, "operators"));
+    parse_rules(ctx, p, json_object_get(root, "rules"));
+    size_t nfr = 0;
+    bg_field_rule_spec_t *frules = parse_field_rules(ctx, json_object_get(root, "field_rules"), &nfr);
+
+    /* Unreachable rules: an earlier rule takes all their cases. */
+    for (int i = 0; i < p->nrules; i++) {
+        for (int j = 0; j < i; j++) {
+            if (rule_covers(p, &p->rules[j], &p->rules[i])) {
+                char rp[512];
+                bg_cfg_path_index(rp, sizeof rp, "$.rules", (size_t)i);
+                bg_cfg_err(ctx, rp, 0, "rule \"%s\" can never apply: rule \"%s\" before it covers all its categories, recipients and purposes",
+                           p->rules[i].id, p->rules[j].id);
+                break;
+            }
+        }
+    }
+    /* Operators that need keys. */
+    int need_hash = op_needs_key(&p->default_op, 0), need_tok = op_needs_key(&p->default_op, 1);
+    for (int c = 0; c < BG_CAT__COUNT; c++) {
+        if (p->has_operator[c]) {
+            need_hash |= op_needs_key(&p->operators[c], 0);
+            need_tok |= op_needs_key(&p->operators[c], 1);
+        }
+    }
+    for (int i = 0; i < p->nrules; i++) {
+        if (p->rules[i].has_op) {
+            need_hash |= op_needs_key(&p->rules[i].op, 0);
+            need_tok |= op_needs_key(&p->rules[i].op, 1);
+        }
+    }
+    if (need_hash && p->pseudonym_key_len == 0)
+        bg_cfg_err(ctx, "$", 0, "the hash operator is used but $.keys.pseudonym is not set");
+    if (need_tok && !p->has_token_key)
+        bg_cfg_err(ctx, "$", 0, "the tokenize operator is used but $.keys.token is not set");
+    /* PIPL Art. 73: pseudonymized data is still personal information. */
+    for (int i = 0; i < p->nrules; i++) {
+        bg_rule_t *r = &p->rules[i];
+        if (r->fallback != BG_FALLBACK_DEIDENTIFY)
+            continue;
+        for (int c = 1; c < BG_CAT__COUNT; c++) {
+            int covered = r->all_categories || (r->categories >> c & 1) || (r->sensitive_only && p->sensitive[c]);
+            if (!covered || !p->sensitive[c])
+                continue;
+            const bg_op_t *op = r->has_op ? &r->op : bg_policy_operator(p, (bg_detect_cat_t)c);
+            if (!bg_op_anonymizes(op->kind)) {
+                char rp[512];
+                bg_cfg_path_index(rp, sizeof rp, "$.rules", (size_t)i);
+                bg_cfg_warn(ctx, rp,
+                            "rule \"%s\" falls back to %s for sensitive category %s when no basis holds: pseudonymized data is still personal information (PIPL Art. 73), so it still leaves without a basis",
+                            r->id, bg_op_name(op->kind), bg_detect_category_id((bg_detect_cat_t)c));
+                break;
+            }
+        }
+    }
+    /* Route terms. */
+    json_t *routes = json_object_get(root, "routes");
+    p->nroutes = cfg->nroutes;
+    p->routes = calloc((size_t)cfg->nroutes + 1, sizeof *p->routes);
+    for (int i = 0; i < cfg->nroutes && json_is_array(routes); i++) {
+        char path[512];
+        bg_cfg_path_index(path, sizeof path, "$.routes", (size_t)i);
+        json_t *rv = json_array_get(routes, (size_t)i);
+        if (json_is_object(rv))
+            parse_route_terms(ctx, p, rv, path, &cfg->routes[i], &p->routes[i], frules, nfr);
+    }
+    for (int i = 0; i < p->nrules; i++) {
+        int used = 0;
+        for (int r = 0; r < p->nroutes && !used; r++)
+            for (int c = 0; c < BG_CAT__COUNT && !used; c++)
+                used = p->routes[r].rule_for[c] == i;
+        if (!used && p->nroutes > 0) {
+            char rp[512];
+            bg_cfg_path_index(rp, sizeof rp, "$.rules", (size_t)i);
+            bg_cfg_warn(ctx, rp, "rule \"%s\" applies to no configured route", p->rules[i].id);
+        }
+    }
+    free(frules);
+    return p;
+}
+
+void bg_policy_free(bg_policy_t *p)
+{
+    if (p == NULL)
+        return;
+    free(p->version);
+    free_list(p->dnt_purposes, p->ndnt_purposes);
+    for (int i = 0; i < p->nrecipients; i++) {
+        bg_recipient_t *r = &p->recipients[i];
+        free(r->id);
+        free(r->legal_entity);
+        free(r->country);
+        free_list(r->purposes, r->npurposes);
+        free(r->mechanism_ref);
+        free(r->denylist_ref);
+    }
+    free(p->recipients);
+    for (int i = 0; i < p->nrules; i++) {
+        bg_rule_t *r = &p->rules[i];
+        free(r->id);
+        free(r->clause);
+        free_list(r->recipients, r->nrecipients);
+        free_list(r->purposes, r->npurposes);
+    }
+    free(p->rules);
+    for (int i = 0; i < p->nroutes; i++) {
+        bg_route_policy_t *r = &p->routes[i];
+        free(r->purpose);
+        free(r->legal_obligation.reference);
+        free(r->hr.reference);
+        free(r->emergency.reference);
+        free(r->contract.purpose);
+        free_list(r->contract.necessary_paths, r->contract.nnecessary_paths);
+        free(r->contract.reference_path);
+        free(r->subject_id);
+        free(r->records);
+        free(r->subject_region);
+        free(r->birth_date);
+        bg_inspect_rules_free(r->inspect);
+    }
+    free(p->routes);
+    free(p->consent_registry);
+    bg_util_wipe(p->pseudonym_key, sizeof p->pseudonym_key);
+    bg_util_wipe(p->token_key, sizeof p->token_key);
+    bg_util_wipe(p->subject_key, sizeof p->subject_key);
+    free(p);
+}
