@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "policy/policy.h"
@@ -30,8 +31,11 @@ bg_runtime_t *bg_runtime_new(bg_config_t *cfg, FILE *errs)
     const bg_policy_t *p = cfg->policy;
     if (p != NULL && p->consent_registry != NULL) {
         char *warning = NULL;
-        rt->consent = bg_consent_open(p->consent_registry, p->subject_key, p->subject_key_len, NULL,
-                                      &warning, err, sizeof err);
+        bg_consent_options_t opts;
+        memset(&opts, 0, sizeof opts);
+        opts.create = 1; /* a new deployment starts with an empty registry */
+        rt->consent = bg_consent_open(p->consent_registry, p->subject_key, p->subject_key_len,
+                                      &opts, &warning, err, sizeof err);
         if (rt->consent == NULL) {
             fprintf(errs, "%s: error: $.consent.registry: %s\n", cfg->path, err);
             bg_runtime_unref(rt);
