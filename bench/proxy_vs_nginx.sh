@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Pass-through throughput and p99 latency: bordergate vs nginx's plain
-# proxy_pass, one worker each, same upstream (bordergate sink), same wrk load
-# (800-byte JSON POSTs), measured one after the other in one run.
+# Throughput and p99 latency: bordergate vs nginx's plain proxy_pass, one
+# worker each, same upstream (bordergate sink), same wrk load (800-byte JSON
+# POSTs carrying a name, mobile, e-mail and address), measured one after the
+# other in one run:
+#   nginx        plain proxy_pass
+#   passthrough  bordergate, destination domestic (routed, geo-checked, not inspected)
+#   full         bordergate, destination abroad: inspection, decision, the
+#                mobile and e-mail de-identified, the body rewritten
 #
 #   bench/proxy_vs_nginx.sh [DURATION] [CONNECTIONS]     (default 10s 50)
 set -euo pipefail
@@ -14,15 +19,31 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 SINK_PORT=$(free_port); BG_PORT=$(free_port); NGX_PORT=$(free_port)
 "$BG_BIN" sink --listen 127.0.0.1:$SINK_PORT >/dev/null 2>&1 & BENCH_PIDS+=($!)
+"$BG_BIN" sink --listen 127.0.0.2:$SINK_PORT >/dev/null 2>&1 & BENCH_PIDS+=($!)
 wait_port $SINK_PORT
 
 cat > "$BENCH_TMP/bg.json" <<JSON
 {
   "listen": "127.0.0.1:$BG_PORT",
   "workers": 1,
-  "resolve": {"api.partner.example": "127.0.0.1"},
+  "resolve": {"api.partner.example": "127.0.0.1", "api.domestic.example": "127.0.0.2"},
+  "geo": {"overrides": {"cidrs": {"127.0.0.1/32": "US", "127.0.0.2/32": "CN"}}},
+  "recipients": {"partner": {"legal_entity": "Partner Inc", "relationship": "third_party",
+      "country": "US", "purposes": ["delivery"],
+      "mechanism": {"type": "standard_contract", "reference": "BENCH-SC-1"}}},
+  "operators": {"cn_mobile": {"op": "mask", "keep_start": 3, "keep_end": 4},
+                "email": {"op": "mask", "keep_start": 1, "keep_end": 0}},
+  "rules": [{"id": "delivery", "categories": ["person_name", "address"], "bases": ["contract"],
+             "fallback": "deidentify"},
+            {"id": "contact", "categories": ["cn_mobile", "email"], "bases": ["consent"],
+             "fallback": "deidentify"}],
   "routes": [{"id": "bench", "match": {"host": "api.partner.example"},
               "upstream": "http://api.partner.example:$SINK_PORT",
+              "allow_private_addresses": true, "recipient": "partner", "purpose": "delivery",
+              "bases": {"contract": {"purpose": "delivery", "necessary": ["person_name", "address"],
+                                     "reference": "\$.order_id"}}},
+             {"id": "domestic", "match": {"host": "api.domestic.example"},
+              "upstream": "http://api.domestic.example:$SINK_PORT",
               "allow_private_addresses": true}],
   "log": {"level": "warn"}
 }
@@ -50,16 +71,25 @@ wait_port $BG_PORT
 wait_port $NGX_PORT
 
 LUA="$BG_ROOT/bench/post800.lua"
-# Warm up both, then measure alternately.
+LUA_DOM="$BENCH_TMP/post800-domestic.lua"
+sed 's/api.partner.example/api.domestic.example/' "$LUA" > "$LUA_DOM"
+# Check the full pipeline really de-identifies before measuring it.
+code=$(curl -s -o /dev/null -w '%{http_code}' \
+  -H 'Host: api.partner.example' -H 'Content-Type: application/json' \
+  -d '{"order_id":"A1","customer":{"name":"Zhang Wei","phone":"13812345678"}}' "http://127.0.0.1:$BG_PORT/orders")
+[ "$code" = 200 ] || { echo "bench: full pipeline answered $code, not 200" >&2; cat "$BENCH_TMP/bg.log" >&2; exit 1; }
+# Warm up, then measure one after the other.
 wrk_run "http://127.0.0.1:$BG_PORT/orders" "$LUA" 2s "$CONNS" >/dev/null
 wrk_run "http://127.0.0.1:$NGX_PORT/orders" "$LUA" 2s "$CONNS" >/dev/null
 read -r NGX_RPS NGX_P99 < <(wrk_run "http://127.0.0.1:$NGX_PORT/orders" "$LUA" "$DURATION" "$CONNS")
+read -r PT_RPS PT_P99 < <(wrk_run "http://127.0.0.1:$BG_PORT/orders" "$LUA_DOM" "$DURATION" "$CONNS")
 read -r BG_RPS BG_P99 < <(wrk_run "http://127.0.0.1:$BG_PORT/orders" "$LUA" "$DURATION" "$CONNS")
 
-echo "pass-through, 800-byte JSON POST, wrk -t1 -c$CONNS -d$DURATION, one worker each"
-printf '%-28s %12s %10s\n' "" "req/s" "p99 ms"
-printf '%-28s %12s %10s\n' "nginx proxy_pass" "$NGX_RPS" "$NGX_P99"
-printf '%-28s %12s %10s\n' "bordergate" "$BG_RPS" "$BG_P99"
-awk -v a="$BG_RPS" -v b="$NGX_RPS" -v c="$BG_P99" -v d="$NGX_P99" 'BEGIN {
-  printf "throughput ratio bordergate/nginx: %.2fx (bar: >= 1.00x)\n", a/b;
-  printf "p99 ratio bordergate/nginx:        %.2fx (bar: <= 1.20x)\n", c/d }'
+echo "800-byte JSON POST with PI, wrk -t1 -c$CONNS -d$DURATION, one worker each, same sink upstream"
+printf '%-44s %12s %10s\n' "" "req/s" "p99 ms"
+printf '%-44s %12s %10s\n' "nginx proxy_pass" "$NGX_RPS" "$NGX_P99"
+printf '%-44s %12s %10s\n' "bordergate pass-through (domestic)" "$PT_RPS" "$PT_P99"
+printf '%-44s %12s %10s\n' "bordergate full (abroad: inspect+decide+rewrite)" "$BG_RPS" "$BG_P99"
+awk -v a="$PT_RPS" -v b="$NGX_RPS" -v c="$PT_P99" -v d="$NGX_P99" -v e="$BG_RPS" -v f="$BG_P99" 'BEGIN {
+  printf "pass-through/nginx: throughput %.2fx (bar >= 1.00x), p99 %.2fx (bar <= 1.20x)\n", a/b, c/d;
+  printf "full/nginx:         throughput %.2fx (bar >= 1.00x), p99 %.2fx (bar <= 1.20x)\n", e/b, f/d }'
