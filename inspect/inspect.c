@@ -368,24 +368,45 @@ void bg_inspect_rules_free(bg_inspect_rules_t *r)
 typedef enum { N_JSON, N_FIELD, N_HEADER, N_TEXT } node_kind_t;
 typedef enum { FS_FORM, FS_QUERY, FS_COOKIE, FS_PART } field_set_t;
 
+/*
+ * A JSON node is a byte span of its document's text: rewriting splices new
+ * text over spans, so the document is never rebuilt or re-serialized.
+ */
 typedef struct {
     node_kind_t kind;
-    int doc;        /* N_JSON */
-    json_t *parent; /* N_JSON: object or array holding the value (borrowed) */
-    char *key;      /* N_JSON member name (owned), NULL for elements */
-    size_t index;   /* N_JSON element index */
-    json_t *value;  /* N_JSON (borrowed from the document) */
-    int slot;       /* N_FIELD: fields[] index; N_HEADER: hdrs[] index */
+    int doc;           /* N_JSON */
+    uint32_t vstart;   /* N_JSON: value token [vstart, vend) in the doc text */
+    uint32_t vend;
+    int member;        /* N_JSON: index into members[], -1 for a document root */
+    char vtype;        /* N_JSON: 's' string, 'n' number, 'o' object, 'a' array, 'l' literal */
+    int is_integer;    /* N_JSON number without fraction or exponent */
+    const char *text;  /* N_JSON: unescaped string or number token */
+    size_t text_len;
+    int slot;          /* N_FIELD: fields[] index; N_HEADER: hdrs[] index */
     int record;
 } node_t;
 
 typedef struct {
-    json_t *root;
+    const char *text; /* the document: the body, or a string's unescaped text */
+    size_t len;
     int container_node;  /* string node holding this document, or -1 */
-    int container_field; /* multipart part holding it, or -1 */
+    int container_field; /* form field / multipart part holding it, or -1 */
     int depth;
-    int modified;
 } doc_t;
+
+/* Every member of every object and element of every array: what a removal
+ * needs to cut the right commas. */
+typedef struct {
+    int container;  /* containers[] index */
+    uint32_t start; /* key's opening quote (members) or value start (elements) */
+    uint32_t end;   /* end of the value */
+    uint8_t removed;
+} member_t;
+
+typedef struct {
+    int doc;
+    uint8_t has_removal;
+} container_t;
 
 typedef struct {
     field_set_t set;
@@ -414,6 +435,12 @@ typedef struct {
     bg_op_keys_t keys;
 } pending_t;
 
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    char data[];
+} arena_chunk_t;
+
 struct bg_inspection {
     const bg_inspect_rules_t *rules;
     bg_inspect_input_t in;
@@ -428,6 +455,10 @@ struct bg_inspection {
     size_t ndocs, capdocs;
     node_t *nodes;
     size_t nnodes, capnodes;
+    member_t *members;
+    size_t nmembers, capmembers;
+    container_t *containers;
+    size_t ncontainers, capcontainers;
     field_t *fields;
     size_t nfields, capfields;
     hdr_t *hdrs;
@@ -435,16 +466,37 @@ struct bg_inspection {
     bg_finding_t *findings;
     pending_t *pending;
     size_t nfind, capfind;
+    arena_chunk_t *arena;
 
     char *text; /* BG_BODY_TEXT value (owned copy) */
     size_t text_len;
     int text_modified;
 
-    json_t *records;
+    int records_container; /* containers[] index of the records array, -1 */
     int nrecords;
     int modified;
     int overflow;
 };
+
+/* Strings decoded during the scan live until the inspection is freed. */
+static char *arena_alloc(bg_inspection_t *x, size_t n)
+{
+    arena_chunk_t *c = x->arena;
+    if (c == NULL || c->cap - c->used < n) {
+        size_t cap = n > 60000 ? n : 60000;
+        arena_chunk_t *nc = malloc(sizeof *nc + cap);
+        if (nc == NULL)
+            return NULL;
+        nc->next = x->arena;
+        nc->used = 0;
+        nc->cap = cap;
+        x->arena = nc;
+        c = nc;
+    }
+    char *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
 
 static void *grow(void *p, size_t *cap, size_t n, size_t size)
 {
@@ -475,52 +527,34 @@ static void set_undecodable(bg_inspection_t *x, const char *fmt, ...)
 
 /* What a node would be; it is only created when a finding needs it. */
 typedef struct {
-    node_kind_t kind;
-    int doc;
-    json_t *parent;
-    const char *key;
-    size_t key_len;
-    size_t index;
-    json_t *value;
-    int slot;
-    int record;
+    node_t n;
     int node; /* -1 until created */
 } node_spec_t;
-
-static int new_node(bg_inspection_t *x, node_kind_t kind)
-{
-    node_t *nn = grow(x->nodes, &x->capnodes, x->nnodes, sizeof *nn);
-    if (nn == NULL)
-        return -1;
-    x->nodes = nn;
-    node_t *n = &x->nodes[x->nnodes];
-    memset(n, 0, sizeof *n);
-    n->kind = kind;
-    n->record = -1;
-    n->doc = -1;
-    n->slot = -1;
-    return (int)x->nnodes++;
-}
 
 static int ensure_node(bg_inspection_t *x, node_spec_t *sp)
 {
     if (sp->node >= 0)
         return sp->node;
-    int n = new_node(x, sp->kind);
-    if (n < 0)
+    node_t *nn = grow(x->nodes, &x->capnodes, x->nnodes, sizeof *nn);
+    if (nn == NULL)
         return -1;
-    node_t *nd = &x->nodes[n];
-    nd->doc = sp->doc;
-    /* References, not borrows: removing a record or a member must not free
-     * a value another finding still points at. */
-    nd->parent = sp->parent != NULL ? json_incref(sp->parent) : NULL;
-    nd->value = sp->value != NULL ? json_incref(sp->value) : NULL;
-    nd->key = sp->key != NULL ? strndup(sp->key, sp->key_len) : NULL;
-    nd->index = sp->index;
-    nd->slot = sp->slot;
-    nd->record = sp->record;
-    sp->node = n;
-    return n;
+    x->nodes = nn;
+    x->nodes[x->nnodes] = sp->n;
+    sp->node = (int)x->nnodes++;
+    return sp->node;
+}
+
+static node_spec_t spec_of(node_kind_t kind, int slot)
+{
+    node_spec_t sp;
+    memset(&sp, 0, sizeof sp);
+    sp.n.kind = kind;
+    sp.n.doc = -1;
+    sp.n.member = -1;
+    sp.n.slot = slot;
+    sp.n.record = -1;
+    sp.node = -1;
+    return sp;
 }
 
 static bg_finding_t *add_finding(bg_inspection_t *x, node_spec_t *sp, const char *path, bg_loc_t loc,
@@ -612,185 +646,689 @@ static const rule_t *match_rule(const bg_inspection_t *x, const frame_t *fr, siz
     return NULL;
 }
 
-static int add_doc(bg_inspection_t *x, json_t *root, int container_node, int container_field,
-                   int depth)
+static int hexval(int c);
+
+static int add_doc(bg_inspection_t *x, const char *text, size_t len, int container_node,
+                   int container_field, int depth)
 {
     doc_t *nd = grow(x->docs, &x->capdocs, x->ndocs, sizeof *nd);
     if (nd == NULL)
         return -1;
     x->docs = nd;
     doc_t *d = &x->docs[x->ndocs];
-    d->root = root;
+    d->text = text;
+    d->len = len;
     d->container_node = container_node;
     d->container_field = container_field;
     d->depth = depth;
-    d->modified = 0;
     return (int)x->ndocs++;
 }
 
 typedef struct {
-    frame_t frames[MAX_DEPTH];
+    frame_t frames[MAX_DEPTH + 1];
     size_t nframes;
     char path[PATH_MAX_LEN];
     size_t path_len;
 } walk_t;
 
-static void walk_value(bg_inspection_t *x, walk_t *w, int doc, json_t *v, json_t *parent,
-                       const char *key, size_t key_len, size_t index, const char *hint_key,
-                       size_t hint_len, int record);
+/*
+ * The JSON scanner: strict RFC 8259 (UTF-8 validated, no NUL, no lone
+ * surrogates, duplicate keys refused), recursive descent over the raw text.
+ * With DRY set it only validates (used before walking JSON nested in a
+ * string, so a string that merely looks like JSON leaves no findings).
+ */
+typedef struct {
+    bg_inspection_t *x;
+    walk_t *w;
+    int doc;
+    const unsigned char *s;
+    size_t n, i;
+    int dry;
+    int depth;
+    const char *err;
+} jctx_t;
 
-/* Try STR as a nested JSON document; 1 when it was one (and was walked). */
-static int try_nested(bg_inspection_t *x, walk_t *w, int container_node, int container_field,
-                      int depth, const char *s, size_t len, int record)
+#define JFAIL(c, msg)                                                                              \
+    do {                                                                                           \
+        if ((c)->err == NULL)                                                                      \
+            (c)->err = (msg);                                                                      \
+        return -1;                                                                                 \
+    } while (0)
+
+static inline void jws(jctx_t *c)
 {
-    size_t i = 0;
-    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
-        i++;
-    if (i >= len || (s[i] != '{' && s[i] != '[') || depth >= MAX_NEST)
-        return 0;
-    json_error_t e;
-    json_t *root = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
-    if (root == NULL) {
-        if (strstr(e.text, "duplicate") != NULL) {
-            /* A duplicate key inside a nested document is as ambiguous as
-             * one at the top: fail closed. */
-            set_undecodable(x, "duplicate object key in JSON nested in a string at %s", w->path);
-            return 1;
-        }
-        return 0;
+    while (c->i < c->n) {
+        unsigned char ch = c->s[c->i];
+        if (ch != ' ' && ch != '\n' && ch != '\r' && ch != '\t')
+            break;
+        c->i++;
     }
-    int d = add_doc(x, root, container_node, container_field, depth + 1);
-    if (d < 0) {
-        json_decref(root);
-        return 0;
-    }
-    size_t saved = w->path_len;
-    size_t saved_frames = w->nframes;
-    if (w->path_len + 6 < sizeof w->path) {
-        memcpy(w->path + w->path_len, "(json)", 7);
-        w->path_len += 6;
-    }
-    /* Paths inside a nested document are matched from its own root. */
-    w->nframes = 0;
-    walk_value(x, w, d, root, NULL, NULL, 0, 0, NULL, 0, record);
-    w->nframes = saved_frames;
-    w->path_len = saved;
-    w->path[saved] = '\0';
-    return 1;
 }
 
-static node_spec_t json_spec(int doc, json_t *v, json_t *parent, const char *key, size_t key_len,
-                             size_t index, int record)
+static int hex4(const unsigned char *p)
 {
-    node_spec_t sp = {N_JSON, doc, parent, key, key_len, index, v, -1, record, -1};
+    int v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(p[k]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | h;
+    }
+    return v;
+}
+
+/* Length of a valid UTF-8 sequence at P (at most AVAIL bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t avail)
+{
+    unsigned char b = p[0];
+    if (b < 0x80)
+        return 1;
+    if (b >= 0xC2 && b <= 0xDF)
+        return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (b >= 0xE0 && b <= 0xEF) {
+        if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        if ((b == 0xE0 && p[1] < 0xA0) || (b == 0xED && p[1] >= 0xA0))
+            return 0; /* overlong, or a UTF-16 surrogate */
+        return 3;
+    }
+    if (b >= 0xF0 && b <= 0xF4) {
+        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        if ((b == 0xF0 && p[1] < 0x90) || (b == 0xF4 && p[1] >= 0x90))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12);
+        o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | cp >> 18);
+    o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/*
+ * A string token at c->i ('"'). *OUT gets its decoded text: a pointer into
+ * the source when it has no escapes (unless COPY, which always gives a
+ * NUL-terminated arena copy), else into the arena.
+ */
+static int jstring(jctx_t *c, int copy, const char **out, size_t *outlen)
+{
+    size_t start = ++c->i;
+    int escapes = 0;
+    while (c->i < c->n) {
+        unsigned char ch = c->s[c->i];
+        if (ch == '"')
+            break;
+        if (ch == '\\') {
+            escapes = 1;
+            c->i += 2;
+            continue;
+        }
+        if (ch < 0x20)
+            JFAIL(c, "control character in a string");
+        if (ch >= 0x80) {
+            size_t l = utf8_len(c->s + c->i, c->n - c->i);
+            if (l == 0)
+                JFAIL(c, "invalid UTF-8 in a string");
+            c->i += l;
+            continue;
+        }
+        c->i++;
+    }
+    if (c->i >= c->n)
+        JFAIL(c, "unterminated string");
+    size_t end = c->i++; /* past the closing quote */
+    if (!escapes && !copy) {
+        *out = (const char *)c->s + start;
+        *outlen = end - start;
+        return 0;
+    }
+    if (c->dry && !copy) {
+        /* Validate the escapes without keeping the text. */
+        for (size_t k = start; k < end; k++) {
+            if (c->s[k] != '\\')
+                continue;
+            unsigned char e = c->s[++k];
+            if (e == 'u') {
+                if (k + 4 >= end)
+                    JFAIL(c, "bad \\u escape");
+                int cp = hex4(c->s + k + 1);
+                if (cp <= 0)
+                    JFAIL(c, cp == 0 ? "\\u0000 in a string" : "bad \\u escape");
+                k += 4;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (k + 6 >= end || c->s[k + 1] != '\\' || c->s[k + 2] != 'u')
+                        JFAIL(c, "lone surrogate");
+                    int lo = hex4(c->s + k + 3);
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        JFAIL(c, "lone surrogate");
+                    k += 6;
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    JFAIL(c, "lone surrogate");
+                }
+            } else if (!strchr("\"\\/bfnrt", e) || e == 0) {
+                JFAIL(c, "bad escape");
+            }
+        }
+        *out = NULL;
+        *outlen = 0;
+        return 0;
+    }
+    char *o = arena_alloc(c->x, end - start + 1);
+    if (o == NULL)
+        JFAIL(c, "out of memory");
+    size_t n = 0;
+    for (size_t k = start; k < end; k++) {
+        unsigned char ch = c->s[k];
+        if (ch != '\\') {
+            o[n++] = (char)ch;
+            continue;
+        }
+        unsigned char e = c->s[++k];
+        switch (e) {
+        case '"': o[n++] = '"'; break;
+        case '\\': o[n++] = '\\'; break;
+        case '/': o[n++] = '/'; break;
+        case 'b': o[n++] = '\b'; break;
+        case 'f': o[n++] = '\f'; break;
+        case 'n': o[n++] = '\n'; break;
+        case 'r': o[n++] = '\r'; break;
+        case 't': o[n++] = '\t'; break;
+        case 'u': {
+            if (k + 4 >= end)
+                JFAIL(c, "bad \\u escape");
+            int cp = hex4(c->s + k + 1);
+            if (cp < 0)
+                JFAIL(c, "bad \\u escape");
+            if (cp == 0)
+                JFAIL(c, "\\u0000 in a string");
+            k += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (k + 6 >= end || c->s[k + 1] != '\\' || c->s[k + 2] != 'u')
+                    JFAIL(c, "lone surrogate");
+                int lo = hex4(c->s + k + 3);
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    JFAIL(c, "lone surrogate");
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                k += 6;
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                JFAIL(c, "lone surrogate");
+            }
+            n += put_utf8(o + n, (unsigned)cp);
+            break;
+        }
+        default:
+            JFAIL(c, "bad escape");
+        }
+    }
+    o[n] = '\0';
+    *out = o;
+    *outlen = n;
+    return 0;
+}
+
+static int jnumber(jctx_t *c, int *is_integer)
+{
+    const unsigned char *s = c->s;
+    size_t i = c->i;
+    *is_integer = 1;
+    if (i < c->n && s[i] == '-')
+        i++;
+    if (i >= c->n)
+        JFAIL(c, "bad number");
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < c->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    } else {
+        JFAIL(c, "bad number");
+    }
+    if (i < c->n && s[i] == '.') {
+        *is_integer = 0;
+        i++;
+        if (i >= c->n || s[i] < '0' || s[i] > '9')
+            JFAIL(c, "bad number");
+        while (i < c->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    if (i < c->n && (s[i] == 'e' || s[i] == 'E')) {
+        *is_integer = 0;
+        i++;
+        if (i < c->n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= c->n || s[i] < '0' || s[i] > '9')
+            JFAIL(c, "bad number");
+        while (i < c->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    c->i = i;
+    return 0;
+}
+
+static int add_member(bg_inspection_t *x, int container, uint32_t start, uint32_t end)
+{
+    member_t *nm = grow(x->members, &x->capmembers, x->nmembers, sizeof *nm);
+    if (nm == NULL)
+        return -1;
+    x->members = nm;
+    member_t *m = &x->members[x->nmembers];
+    m->container = container;
+    m->start = start;
+    m->end = end;
+    m->removed = 0;
+    return (int)x->nmembers++;
+}
+
+static int add_container(bg_inspection_t *x, int doc)
+{
+    container_t *nc = grow(x->containers, &x->capcontainers, x->ncontainers, sizeof *nc);
+    if (nc == NULL)
+        return -1;
+    x->containers = nc;
+    x->containers[x->ncontainers].doc = doc;
+    x->containers[x->ncontainers].has_removal = 0;
+    return (int)x->ncontainers++;
+}
+
+static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, size_t key_len,
+                  const char *hint_key, size_t hint_len, int record);
+
+static void path_push_key(walk_t *w, const char *k, size_t kl, size_t *saved)
+{
+    *saved = w->path_len;
+    w->path_len = bg_jsonpos_path_append_key(w->path, sizeof w->path, w->path_len, k);
+    if (w->path_len >= sizeof w->path)
+        w->path_len = sizeof w->path - 1;
+    w->frames[w->nframes].key = k;
+    w->frames[w->nframes].key_len = kl;
+    w->nframes++;
+}
+
+static void path_push_index(walk_t *w, size_t i, size_t *saved)
+{
+    *saved = w->path_len;
+    w->path_len = bg_jsonpos_path_append_index(w->path, sizeof w->path, w->path_len, i);
+    if (w->path_len >= sizeof w->path)
+        w->path_len = sizeof w->path - 1;
+    w->frames[w->nframes].key = NULL;
+    w->frames[w->nframes].key_len = 0;
+    w->frames[w->nframes].index = i;
+    w->nframes++;
+}
+
+static void path_pop(walk_t *w, size_t saved)
+{
+    w->nframes--;
+    w->path_len = saved;
+    w->path[saved] = '\0';
+}
+
+typedef struct {
+    const char *k;
+    size_t l;
+} keyref_t;
+
+static int cmp_keyref(const void *a, const void *b)
+{
+    const keyref_t *x = a, *y = b;
+    size_t m = x->l < y->l ? x->l : y->l;
+    int r = memcmp(x->k, y->k, m);
+    return r != 0 ? r : (x->l > y->l) - (x->l < y->l);
+}
+
+static int jobject(jctx_t *c, int record)
+{
+    int self = c->dry ? -1 : add_container(c->x, c->doc);
+    keyref_t small[32];
+    keyref_t *keys = small;
+    size_t nkeys = 0, capkeys = 32;
+    int rc = -1;
+    c->i++; /* '{' */
+    jws(c);
+    if (c->i < c->n && c->s[c->i] == '}') {
+        c->i++;
+        return 0;
+    }
+    for (;;) {
+        jws(c);
+        if (c->i >= c->n || c->s[c->i] != '"') {
+            c->err = c->err ? c->err : "expected a member name";
+            goto out;
+        }
+        uint32_t mstart = (uint32_t)c->i;
+        const char *k;
+        size_t kl;
+        if (jstring(c, !c->dry, &k, &kl) != 0)
+            goto out;
+        if (!c->dry) {
+            /* Duplicates: a later one could hide what the upstream reads. */
+            if (nkeys <= 32) {
+                for (size_t j = 0; j < nkeys; j++) {
+                    if (keys[j].l == kl && memcmp(keys[j].k, k, kl) == 0) {
+                        c->err = "duplicate object key";
+                        goto out;
+                    }
+                }
+            }
+            if (nkeys == capkeys) {
+                keyref_t *nk = malloc(2 * capkeys * sizeof *nk);
+                if (nk == NULL) {
+                    c->err = "out of memory";
+                    goto out;
+                }
+                memcpy(nk, keys, nkeys * sizeof *nk);
+                if (keys != small)
+                    free(keys);
+                keys = nk;
+                capkeys *= 2;
+            }
+            keys[nkeys].k = k;
+            keys[nkeys].l = kl;
+            nkeys++;
+        }
+        jws(c);
+        if (c->i >= c->n || c->s[c->i] != ':') {
+            c->err = c->err ? c->err : "expected ':'";
+            goto out;
+        }
+        c->i++;
+        size_t saved = 0;
+        if (!c->dry)
+            path_push_key(c->w, k, kl, &saved);
+        int r = jvalue(c, self, mstart, k, kl, k, kl, record);
+        if (!c->dry)
+            path_pop(c->w, saved);
+        if (r != 0)
+            goto out;
+        jws(c);
+        if (c->i < c->n && c->s[c->i] == ',') {
+            c->i++;
+            continue;
+        }
+        if (c->i < c->n && c->s[c->i] == '}') {
+            c->i++;
+            break;
+        }
+        c->err = c->err ? c->err : "expected ',' or '}'";
+        goto out;
+    }
+    if (nkeys > 32) {
+        qsort(keys, nkeys, sizeof *keys, cmp_keyref);
+        for (size_t j = 1; j < nkeys; j++) {
+            if (cmp_keyref(&keys[j - 1], &keys[j]) == 0) {
+                c->err = "duplicate object key";
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+out:
+    if (keys != small)
+        free(keys);
+    return rc;
+}
+
+static int jarray(jctx_t *c, const char *hint_key, size_t hint_len, int record)
+{
+    bg_inspection_t *x = c->x;
+    int self = c->dry ? -1 : add_container(x, c->doc);
+    /* The records array: each element is one data subject. */
+    int is_records = !c->dry && c->doc == 0 && x->records_container < 0 &&
+                     x->rules->records.n > 0 &&
+                     jpath_match_from(&(jpath_t){x->rules->records.segs, x->rules->records.n - 1}, 0,
+                                      c->w->frames, c->w->nframes, 0);
+    if (is_records)
+        x->records_container = self;
+    c->i++; /* '[' */
+    jws(c);
+    if (c->i < c->n && c->s[c->i] == ']') {
+        c->i++;
+        return 0;
+    }
+    for (size_t idx = 0;; idx++) {
+        jws(c);
+        size_t saved = 0;
+        if (!c->dry)
+            path_push_index(c->w, idx, &saved);
+        /* Elements inherit the array's key for hints ("phones": [...]). */
+        int r = jvalue(c, self, (uint32_t)c->i, NULL, 0, hint_key, hint_len,
+                       is_records ? (int)idx : record);
+        if (!c->dry)
+            path_pop(c->w, saved);
+        if (r != 0)
+            return -1;
+        if (is_records)
+            x->nrecords = (int)idx + 1;
+        jws(c);
+        if (c->i < c->n && c->s[c->i] == ',') {
+            c->i++;
+            continue;
+        }
+        if (c->i < c->n && c->s[c->i] == ']') {
+            c->i++;
+            return 0;
+        }
+        JFAIL(c, "expected ',' or ']'");
+    }
+}
+
+/* Walk a document of its own (the body, or JSON nested in a string). */
+static int jdocument(bg_inspection_t *x, walk_t *w, int doc)
+{
+    jctx_t c;
+    memset(&c, 0, sizeof c);
+    c.x = x;
+    c.w = w;
+    c.doc = doc;
+    c.s = (const unsigned char *)x->docs[doc].text;
+    c.n = x->docs[doc].len;
+    jws(&c);
+    if (jvalue(&c, -1, (uint32_t)c.i, NULL, 0, NULL, 0, -1) != 0)
+        goto bad;
+    jws(&c);
+    if (c.i != c.n) {
+        c.err = "data after the JSON value";
+        goto bad;
+    }
+    return 0;
+bad:
+    set_undecodable(x, "invalid JSON: %s at byte %zu%s%s", c.err ? c.err : "syntax error", c.i,
+                    doc > 0 ? " of JSON nested in a string at " : "", doc > 0 ? w->path : "");
+    return -1;
+}
+
+static int jvalid(bg_inspection_t *x, const char *s, size_t len)
+{
+    jctx_t c;
+    memset(&c, 0, sizeof c);
+    c.x = x;
+    c.dry = 1;
+    c.s = (const unsigned char *)s;
+    c.n = len;
+    jws(&c);
+    if (jvalue(&c, -1, 0, NULL, 0, NULL, 0, -1) != 0)
+        return 0;
+    jws(&c);
+    return c.i == c.n;
+}
+
+/* A JSON node at [vstart, c->i) for the finding machinery. */
+static node_spec_t jspec(jctx_t *c, int member, uint32_t vstart, char vtype, int record)
+{
+    node_spec_t sp = spec_of(N_JSON, -1);
+    sp.n.doc = c->doc;
+    sp.n.vstart = vstart;
+    sp.n.vend = (uint32_t)c->i;
+    sp.n.member = member;
+    sp.n.vtype = vtype;
+    sp.n.record = record;
     return sp;
 }
 
-static void walk_value(bg_inspection_t *x, walk_t *w, int doc, json_t *v, json_t *parent,
-                       const char *key, size_t key_len, size_t index, const char *hint_key,
-                       size_t hint_len, int record)
+static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, size_t key_len,
+                  const char *hint_key, size_t hint_len, int record)
 {
-    if (x->overflow || x->kind == BG_BODY_UNDECODABLE)
-        return;
-    if (w->nframes >= MAX_DEPTH) {
-        set_undecodable(x, "JSON nested deeper than %s levels", "64");
-        return;
-    }
-    const rule_t *ru = parent != NULL || w->nframes > 0
-                           ? match_rule(x, w->frames, w->nframes, key, key_len)
-                           : NULL;
-    if (ru != NULL) {
-        if (!json_is_null(v)) {
-            node_spec_t sp = json_spec(doc, v, parent, key, key_len, index, record);
-            add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH, ru->id, 1, 0,
-                        json_is_string(v) ? json_string_length(v) : 0);
-        }
-        return;
-    }
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        if (key != NULL) {
-            bg_detect_cat_t kc = bg_detect_key_category(key, key_len);
-            if (key_only_category(kc) && json_object_size(v) > 0) {
-                node_spec_t sp = json_spec(doc, v, parent, key, key_len, index, record);
-                add_finding(x, &sp, w->path, BG_LOC_BODY, kc, BG_CONF_HIGH, "key", 1, 0, 0);
-                return;
+    bg_inspection_t *x = c->x;
+    walk_t *w = c->w;
+    if (c->depth >= MAX_DEPTH)
+        JFAIL(c, "nested deeper than 64 levels");
+    jws(c);
+    if (c->i >= c->n)
+        JFAIL(c, "unexpected end");
+    uint32_t vstart = (uint32_t)c->i;
+    unsigned char ch = c->s[c->i];
+    const rule_t *ru = NULL;
+    if (!c->dry && w->nframes > 0)
+        ru = match_rule(x, w->frames, w->nframes, key, key_len);
+    bg_detect_cat_t kc = BG_CAT_NONE;
+    if (!c->dry && ru == NULL && key != NULL && (ch == '{' || ch == '['))
+        kc = bg_detect_key_category(key, key_len);
+    int whole_only = ru != NULL || key_only_category(kc);
+    int saved_dry = c->dry;
+    int r = 0;
+
+    c->depth++;
+    if (ch == '{' || ch == '[') {
+        if (whole_only)
+            c->dry = 1; /* the whole value is the finding: validate, do not descend */
+        r = ch == '{' ? jobject(c, record) : jarray(c, hint_key, hint_len, record);
+        c->dry = saved_dry;
+    } else if (ch == '"') {
+        const char *txt;
+        size_t tl;
+        r = jstring(c, 0, &txt, &tl);
+        if (r == 0 && !c->dry) {
+            int m = container >= 0 ? add_member(x, container, mstart, (uint32_t)c->i) : -1;
+            node_spec_t sp = jspec(c, m, vstart, 's', record);
+            sp.n.text = txt;
+            sp.n.text_len = tl;
+            if (ru != NULL) {
+                add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH, ru->id, 1, 0, tl);
+            } else {
+                size_t k = 0;
+                while (k < tl && (txt[k] == ' ' || txt[k] == '\t' || txt[k] == '\r' || txt[k] == '\n'))
+                    k++;
+                int nested = 0;
+                if (k < tl && (txt[k] == '{' || txt[k] == '[') && x->docs[c->doc].depth < MAX_NEST &&
+                    jvalid(x, txt, tl)) {
+                    int n = ensure_node(x, &sp);
+                    int d = n >= 0 ? add_doc(x, txt, tl, n, -1, x->docs[c->doc].depth + 1) : -1;
+                    if (d >= 0) {
+                        size_t saved = w->path_len;
+                        size_t saved_frames = w->nframes;
+                        if (w->path_len + 6 < sizeof w->path) {
+                            memcpy(w->path + w->path_len, "(json)", 7);
+                            w->path_len += 6;
+                        }
+                        w->nframes = 0;
+                        jdocument(x, w, d);
+                        w->nframes = saved_frames;
+                        w->path_len = saved;
+                        w->path[saved] = '\0';
+                        nested = 1;
+                    }
+                }
+                if (!nested)
+                    scan_text(x, &sp, w->path, BG_LOC_BODY, hint_key, hint_len, txt, tl);
             }
         }
-        const char *k;
-        json_t *child;
-        void *iter;
-        json_object_foreach_safe(v, iter, k, child) {
-            size_t kl = strlen(k);
-            size_t saved = w->path_len;
-            w->path_len = bg_jsonpos_path_append_key(w->path, sizeof w->path, w->path_len, k);
-            if (w->path_len >= sizeof w->path)
-                w->path_len = sizeof w->path - 1;
-            w->frames[w->nframes].key = k;
-            w->frames[w->nframes].key_len = kl;
-            w->nframes++;
-            walk_value(x, w, doc, child, v, k, kl, 0, k, kl, record);
-            w->nframes--;
-            w->path_len = saved;
-            w->path[saved] = '\0';
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *child;
-        int is_records = v == x->records;
-        json_array_foreach(v, i, child) {
-            size_t saved = w->path_len;
-            w->path_len = bg_jsonpos_path_append_index(w->path, sizeof w->path, w->path_len, i);
-            if (w->path_len >= sizeof w->path)
-                w->path_len = sizeof w->path - 1;
-            w->frames[w->nframes].key = NULL;
-            w->frames[w->nframes].key_len = 0;
-            w->frames[w->nframes].index = i;
-            w->nframes++;
-            /* Elements inherit the array's key for hints ("phones": [...]). */
-            walk_value(x, w, doc, child, v, NULL, 0, i, hint_key, hint_len,
-                       is_records ? (int)i : record);
-            w->nframes--;
-            w->path_len = saved;
-            w->path[saved] = '\0';
-        }
-        break;
-    }
-    case JSON_STRING: {
-        const char *s = json_string_value(v);
-        size_t len = json_string_length(v);
-        node_spec_t sp = json_spec(doc, v, parent, key, key_len, index, record);
-        if (len > 1 && (s[0] == '{' || s[0] == '[' || s[0] == ' ' || s[0] == '\n')) {
-            /* The container node must exist before the nested walk. */
-            int n = ensure_node(x, &sp);
-            if (n >= 0 && try_nested(x, w, n, -1, x->docs[doc].depth, s, len, record))
-                return;
-        }
-        scan_text(x, &sp, w->path, BG_LOC_BODY, hint_key, hint_len, s, len);
-        break;
-    }
-    case JSON_INTEGER: {
-        char buf[32];
-        int len = snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
-        node_spec_t sp = json_spec(doc, v, parent, key, key_len, index, record);
-        scan_text(x, &sp, w->path, BG_LOC_BODY, hint_key, hint_len, buf, (size_t)len);
-        break;
-    }
-    case JSON_REAL: {
-        if (hint_key != NULL) {
-            bg_detect_cat_t kc = bg_detect_key_category(hint_key, hint_len);
-            if (kc != BG_CAT_NONE) {
-                node_spec_t sp = json_spec(doc, v, parent, key, key_len, index, record);
-                add_finding(x, &sp, w->path, BG_LOC_BODY, kc, BG_CONF_HIGH, "key", 1, 0, 0);
+        c->depth--;
+        return r;
+    } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+        int is_int = 0;
+        r = jnumber(c, &is_int);
+        if (r == 0 && !c->dry) {
+            int m = container >= 0 ? add_member(x, container, mstart, (uint32_t)c->i) : -1;
+            node_spec_t sp = jspec(c, m, vstart, 'n', record);
+            sp.n.text = (const char *)c->s + vstart;
+            sp.n.text_len = c->i - vstart;
+            sp.n.is_integer = is_int;
+            if (ru != NULL) {
+                add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH, ru->id, 1, 0,
+                            sp.n.text_len);
+            } else if (is_int) {
+                scan_text(x, &sp, w->path, BG_LOC_BODY, hint_key, hint_len, sp.n.text, sp.n.text_len);
+            } else if (hint_key != NULL) {
+                bg_detect_cat_t hc = bg_detect_key_category(hint_key, hint_len);
+                if (hc != BG_CAT_NONE)
+                    add_finding(x, &sp, w->path, BG_LOC_BODY, hc, BG_CONF_HIGH, "key", 1, 0,
+                                sp.n.text_len);
             }
         }
-        break;
+        c->depth--;
+        return r;
+    } else if (ch == 't' || ch == 'f' || ch == 'n') {
+        const char *lit = ch == 't' ? "true" : ch == 'f' ? "false" : "null";
+        size_t ll = strlen(lit);
+        if (c->n - c->i < ll || memcmp(c->s + c->i, lit, ll) != 0) {
+            c->depth--;
+            JFAIL(c, "bad literal");
+        }
+        c->i += ll;
+        if (!c->dry && container >= 0)
+            add_member(x, container, mstart, (uint32_t)c->i);
+        c->depth--;
+        return 0;
+    } else {
+        c->depth--;
+        JFAIL(c, "unexpected character");
     }
-    default:
-        break;
+    c->depth--;
+    if (r != 0 || c->dry)
+        return r;
+    /* Objects and arrays: their own member entry once their end is known. */
+    int m = container >= 0 ? add_member(x, container, mstart, (uint32_t)c->i) : -1;
+    if (whole_only && c->i > vstart + 2) {
+        node_spec_t sp = jspec(c, m, vstart, ch == '{' ? 'o' : 'a', record);
+        if (ru != NULL)
+            add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH, ru->id, 1, 0, 0);
+        else
+            add_finding(x, &sp, w->path, BG_LOC_BODY, kc, BG_CONF_HIGH, "key", 1, 0, 0);
     }
+    return 0;
+}
+
+/* JSON held in a form field or multipart part: a document of its own. */
+static int try_nested_field(bg_inspection_t *x, int fi, const char *path)
+{
+    field_t *f = &x->fields[fi];
+    size_t k = 0;
+    while (k < f->value_len && (f->value[k] == ' ' || f->value[k] == '\n' || f->value[k] == '\r' ||
+                                f->value[k] == '\t'))
+        k++;
+    if (k >= f->value_len || (f->value[k] != '{' && f->value[k] != '[') ||
+        !jvalid(x, f->value, f->value_len))
+        return 0;
+    int d = add_doc(x, f->value, f->value_len, -1, fi, 1);
+    if (d < 0)
+        return 0;
+    walk_t w;
+    memset(&w, 0, sizeof w);
+    w.path_len = strlen(path);
+    memcpy(w.path, path, w.path_len + 1);
+    jdocument(x, &w, d);
+    return 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -995,7 +1533,7 @@ static void scan_field(bg_inspection_t *x, int fi)
     if (f->is_file)
         return;
     field_path(f, path, sizeof path);
-    node_spec_t n = {N_FIELD, -1, NULL, NULL, 0, 0, NULL, fi, -1, -1};
+    node_spec_t n = spec_of(N_FIELD, fi);
     bg_loc_t loc = f->set == FS_QUERY ? BG_LOC_QUERY : f->set == FS_COOKIE ? BG_LOC_COOKIE : BG_LOC_BODY;
     const rule_t *ru = match_rule(x, NULL, 0, f->name, f->name_len);
     if (ru != NULL) {
@@ -1003,15 +1541,8 @@ static void scan_field(bg_inspection_t *x, int fi)
             add_finding(x, &n, path, loc, ru->category, BG_CONF_HIGH, ru->id, 1, 0, f->value_len);
         return;
     }
-    if (f->set == FS_PART || f->set == FS_FORM) {
-        /* A JSON value inside a form field or part is a document of its own. */
-        walk_t w;
-        memset(&w, 0, sizeof w);
-        w.path_len = strlen(path);
-        memcpy(w.path, path, w.path_len + 1);
-        if (try_nested(x, &w, -1, fi, 0, f->value, f->value_len, -1))
-            return;
-    }
+    if ((f->set == FS_PART || f->set == FS_FORM) && try_nested_field(x, fi, path))
+        return;
     scan_text(x, &n, path, loc, f->name, f->name_len, f->value, f->value_len);
 }
 
@@ -1079,7 +1610,7 @@ static void scan_headers(bg_inspection_t *x)
             return;
         }
         int slot = (int)x->nhdrs++;
-        node_spec_t n = {N_HEADER, -1, NULL, NULL, 0, 0, NULL, slot, -1, -1};
+        node_spec_t n = spec_of(N_HEADER, slot);
         char path[300];
         snprintf(path, sizeof path, "header.%s", e->name);
         const rule_t *ru = match_rule(x, NULL, 0, e->name, strlen(e->name));
@@ -1245,28 +1776,6 @@ static int parse_multipart(bg_inspection_t *x)
     }
 }
 
-/* Resolve the records array: names/indexes down to the final [*]. */
-static void find_records(bg_inspection_t *x)
-{
-    const jpath_t *rp = &x->rules->records;
-    if (rp->n == 0 || x->ndocs == 0)
-        return;
-    json_t *v = x->docs[0].root;
-    for (size_t i = 0; i + 1 < rp->n && v != NULL; i++) {
-        const seg_t *s = &rp->segs[i];
-        if (s->kind == SEG_KEY) {
-            char *k = s->key;
-            v = json_is_object(v) ? json_object_get(v, k) : NULL;
-        } else {
-            v = json_is_array(v) ? json_array_get(v, s->index) : NULL;
-        }
-    }
-    if (v != NULL && json_is_array(v)) {
-        x->records = v;
-        x->nrecords = (int)json_array_size(v);
-    }
-}
-
 bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_input_t *in)
 {
     bg_inspection_t *x = calloc(1, sizeof *x);
@@ -1274,6 +1783,7 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
         return NULL;
     x->rules = rules;
     x->in = *in;
+    x->records_container = -1;
     x->body = in->body;
     x->body_len = in->body_len;
 
@@ -1344,28 +1854,17 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
                            : "text/plain");
     }
     if (json_type) {
-        json_error_t e;
-        json_t *root = json_loadb(x->body, x->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
-        if (root == NULL) {
-            char why[160];
-            snprintf(why, sizeof why, "invalid JSON at line %d column %d (%s)", e.line, e.column,
-                     strstr(e.text, "duplicate") ? "duplicate object key" : "syntax");
-            set_undecodable(x, "%s", why);
-            goto done;
-        }
         x->kind = BG_BODY_JSON;
-        int d = add_doc(x, root, -1, -1, 0);
+        int d = add_doc(x, x->body, x->body_len, -1, -1, 0);
         if (d < 0) {
-            json_decref(root);
             set_undecodable(x, "%s", "out of memory");
             goto done;
         }
-        find_records(x);
         walk_t w;
         memset(&w, 0, sizeof w);
         w.path[0] = '$';
         w.path_len = 1;
-        walk_value(x, &w, d, root, NULL, NULL, 0, 0, NULL, 0, -1);
+        jdocument(x, &w, d);
     } else if (strcmp(mt, "application/x-www-form-urlencoded") == 0) {
         x->kind = BG_BODY_FORM;
         size_t first = x->nfields;
@@ -1390,7 +1889,7 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
         memcpy(x->text, x->body, x->body_len);
         x->text[x->body_len] = '\0';
         x->text_len = x->body_len;
-        node_spec_t n = {N_TEXT, -1, NULL, NULL, 0, 0, NULL, -1, -1, -1};
+        node_spec_t n = spec_of(N_TEXT, -1);
         scan_text(x, &n, "body", BG_LOC_BODY, NULL, 0, x->text, x->text_len);
     } else {
         x->kind = BG_BODY_OTHER;
@@ -1429,15 +1928,15 @@ void bg_inspection_free(bg_inspection_t *x)
         free(x->findings[i].path);
     free(x->findings);
     free(x->pending);
-    for (size_t i = 0; i < x->nnodes; i++) {
-        free(x->nodes[i].key);
-        json_decref(x->nodes[i].parent);
-        json_decref(x->nodes[i].value);
-    }
     free(x->nodes);
-    for (size_t i = 0; i < x->ndocs; i++)
-        json_decref(x->docs[i].root);
     free(x->docs);
+    free(x->members);
+    free(x->containers);
+    while (x->arena != NULL) {
+        arena_chunk_t *next = x->arena->next;
+        free(x->arena);
+        x->arena = next;
+    }
     for (size_t i = 0; i < x->nfields; i++) {
         free(x->fields[i].name);
         free(x->fields[i].value);
@@ -1457,36 +1956,91 @@ void bg_inspection_free(bg_inspection_t *x)
 /* ------------------------------------------------------------------------ */
 /* Values (subject ids, references, birth dates)                            */
 
-static json_t *json_at(json_t *root, const char *path)
+/*
+ * The scalar at path P in the body, found by walking the raw text and
+ * skipping what is not on the path (no tree is built). Text into OUT.
+ */
+static int jseek(bg_inspection_t *x, const jpath_t *p, char *out, size_t cap)
 {
-    jpath_t p;
-    char err[100];
-    if (jpath_parse(path, &p, err, sizeof err) != 0)
-        return NULL;
-    json_t *v = root;
-    for (size_t i = 0; i < p.n && v != NULL; i++) {
-        const seg_t *s = &p.segs[i];
-        if (s->kind == SEG_KEY)
-            v = json_is_object(v) ? json_object_get(v, s->key) : NULL;
-        else if (s->kind == SEG_INDEX)
-            v = json_is_array(v) ? json_array_get(v, s->index) : NULL;
-        else
-            v = NULL; /* wildcards select no single value */
+    jctx_t c;
+    memset(&c, 0, sizeof c);
+    c.x = x;
+    c.s = (const unsigned char *)x->docs[0].text;
+    c.n = x->docs[0].len;
+    for (size_t si = 0; si < p->n; si++) {
+        const seg_t *sg = &p->segs[si];
+        jws(&c);
+        if (c.i >= c.n)
+            return -1;
+        if (sg->kind == SEG_KEY) {
+            if (c.s[c.i] != '{')
+                return -1;
+            c.i++;
+            int found = 0;
+            for (;;) {
+                jws(&c);
+                if (c.i >= c.n || c.s[c.i] != '"')
+                    return -1;
+                const char *k;
+                size_t kl;
+                if (jstring(&c, 0, &k, &kl) != 0)
+                    return -1;
+                jws(&c);
+                if (c.i >= c.n || c.s[c.i] != ':')
+                    return -1;
+                c.i++;
+                if (kl == sg->key_len && memcmp(k, sg->key, kl) == 0) {
+                    found = 1;
+                    break;
+                }
+                c.dry = 1;
+                if (jvalue(&c, -1, 0, NULL, 0, NULL, 0, -1) != 0)
+                    return -1;
+                c.dry = 0;
+                jws(&c);
+                if (c.i < c.n && c.s[c.i] == ',') {
+                    c.i++;
+                    continue;
+                }
+                return -1;
+            }
+            if (!found)
+                return -1;
+        } else if (sg->kind == SEG_INDEX) {
+            if (c.s[c.i] != '[')
+                return -1;
+            c.i++;
+            for (size_t k = 0; k < sg->index; k++) {
+                c.dry = 1;
+                if (jvalue(&c, -1, 0, NULL, 0, NULL, 0, -1) != 0)
+                    return -1;
+                c.dry = 0;
+                jws(&c);
+                if (c.i >= c.n || c.s[c.i] != ',')
+                    return -1;
+                c.i++;
+            }
+        } else {
+            return -1; /* wildcards select no single value */
+        }
     }
-    jpath_free(&p);
-    return v;
-}
-
-static int scalar_text(json_t *v, char *out, size_t cap)
-{
-    if (v == NULL || cap == 0)
+    jws(&c);
+    if (c.i >= c.n)
         return -1;
-    if (json_is_string(v))
-        return snprintf(out, cap, "%s", json_string_value(v));
-    if (json_is_integer(v))
-        return snprintf(out, cap, "%lld", (long long)json_integer_value(v));
-    if (json_is_real(v))
-        return snprintf(out, cap, "%.17g", json_real_value(v));
+    if (c.s[c.i] == '"') {
+        const char *t;
+        size_t tl;
+        if (jstring(&c, 0, &t, &tl) != 0)
+            return -1;
+        return snprintf(out, cap, "%.*s", (int)tl, t);
+    }
+    if (c.s[c.i] == '-' || (c.s[c.i] >= '0' && c.s[c.i] <= '9')) {
+        size_t st = c.i;
+        int is_int;
+        if (jnumber(&c, &is_int) != 0)
+            return -1;
+        return snprintf(out, cap, "%.*s", (int)(c.i - st), (const char *)c.s + st);
+    }
     return -1;
 }
 
@@ -1499,15 +2053,38 @@ int bg_inspection_value(const bg_inspection_t *x, const char *path, int record, 
     } sets[] = {{"query.", FS_QUERY}, {"form.", FS_FORM}, {"cookie.", FS_COOKIE},
                 {"multipart.", FS_PART}};
     if (path[0] == '$') {
-        if (x->ndocs == 0 || x->docs[0].container_node >= 0)
+        if (x->kind != BG_BODY_JSON || x->ndocs == 0)
             return -1;
-        json_t *root = x->docs[0].root;
+        jpath_t jp, full;
+        char err[100];
+        if (jpath_parse(path, &jp, err, sizeof err) != 0)
+            return -1;
+        /* Relative to a record: the records path, the record's index, then PATH. */
+        memset(&full, 0, sizeof full);
+        const jpath_t *use = &jp;
         if (record >= 0) {
-            if (x->records == NULL || (size_t)record >= json_array_size(x->records))
+            const jpath_t *rp = &x->rules->records;
+            if (rp->n == 0) {
+                jpath_free(&jp);
                 return -1;
-            root = json_array_get(x->records, (size_t)record);
+            }
+            full.segs = malloc((rp->n + jp.n) * sizeof *full.segs);
+            if (full.segs == NULL) {
+                jpath_free(&jp);
+                return -1;
+            }
+            memcpy(full.segs, rp->segs, (rp->n - 1) * sizeof *full.segs);
+            full.segs[rp->n - 1].kind = SEG_INDEX;
+            full.segs[rp->n - 1].key = NULL;
+            full.segs[rp->n - 1].index = (size_t)record;
+            memcpy(full.segs + rp->n, jp.segs, jp.n * sizeof *full.segs);
+            full.n = rp->n + jp.n;
+            use = &full;
         }
-        return scalar_text(json_at(root, path), out, cap);
+        int rc = jseek((bg_inspection_t *)x, use, out, cap);
+        free(full.segs); /* shares the segments' keys with the paths it copied */
+        jpath_free(&jp);
+        return rc;
     }
     if (strncmp(path, "header.", 7) == 0) {
         const bg_http_header_t *h = find_hdr(&x->in, path + 7);
@@ -1551,9 +2128,9 @@ static const char *node_text(const bg_inspection_t *x, const node_t *n, size_t *
 {
     switch (n->kind) {
     case N_JSON:
-        if (json_is_string(n->value)) {
-            *len = json_string_length(n->value);
-            return json_string_value(n->value);
+        if (n->vtype == 's' || n->vtype == 'n') {
+            *len = n->text_len;
+            return n->text;
         }
         return NULL;
     case N_FIELD:
@@ -1575,11 +2152,8 @@ int bg_inspection_finding_value(const bg_inspection_t *x, const bg_finding_t *f,
     const node_t *n = &x->nodes[f->internal];
     size_t len;
     const char *s = node_text(x, n, &len);
-    if (s == NULL) {
-        if (n->kind == N_JSON && json_is_integer(n->value))
-            return snprintf(out, cap, "%lld", (long long)json_integer_value(n->value));
+    if (s == NULL)
         return -1;
-    }
     if (!f->whole && f->span_off + f->span_len <= len) {
         s += f->span_off;
         len = f->span_len;
@@ -1641,7 +2215,7 @@ int bg_inspection_apply(bg_inspection_t *x, size_t i, const bg_op_t *op, const b
 
 int bg_inspection_remove_record(bg_inspection_t *x, int record)
 {
-    if (x->records == NULL || record < 0 || record >= x->nrecords)
+    if (x->records_container < 0 || record < 0 || record >= x->nrecords)
         return -1;
     for (size_t i = 0; i < x->nfind; i++) {
         if (x->findings[i].record == record) {
@@ -1650,13 +2224,19 @@ int bg_inspection_remove_record(bg_inspection_t *x, int record)
             x->findings[i].op = "remove_record";
         }
     }
-    x->modified = 1;
-    x->docs[0].modified = 1;
-    /* Marked now, swept at render (indexes of other records stay valid). */
-    json_t *mark = json_object();
-    json_object_set_new(mark, "\x01bordergate-removed", json_true());
-    json_array_set_new(x->records, (size_t)record, mark);
-    return 0;
+    /* The record is the RECORD-th member of the records array. */
+    int k = 0;
+    for (size_t m = 0; m < x->nmembers; m++) {
+        if (x->members[m].container != x->records_container)
+            continue;
+        if (k++ == record) {
+            x->members[m].removed = 1;
+            x->containers[x->records_container].has_removal = 1;
+            x->modified = 1;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 static void to_hex(const unsigned char *in, size_t n, char *out)
@@ -1914,201 +2494,6 @@ done:
 /* ------------------------------------------------------------------------ */
 /* Rendering                                                                 */
 
-#define REMOVED_MARK "\x01bordergate-removed"
-
-static json_t *removed_mark(void)
-{
-    json_t *m = json_object();
-    json_object_set_new(m, REMOVED_MARK, json_true());
-    return m;
-}
-
-static int is_removed_mark(json_t *v)
-{
-    return json_is_object(v) && json_object_size(v) == 1 && json_object_get(v, REMOVED_MARK) != NULL;
-}
-
-/* Drop removal marks from arrays (after every edit, so indexes held by
- * other nodes stayed valid until now). */
-static void sweep(json_t *v)
-{
-    if (json_is_array(v)) {
-        for (size_t i = json_array_size(v); i-- > 0;) {
-            json_t *e = json_array_get(v, i);
-            if (is_removed_mark(e))
-                json_array_remove(v, i);
-            else
-                sweep(e);
-        }
-    } else if (json_is_object(v)) {
-        const char *k;
-        json_t *c;
-        json_object_foreach(v, k, c) sweep(c);
-    }
-}
-
-/* Strength order when several whole-value operators hit one field. */
-static int op_rank(bg_op_kind_t k)
-{
-    switch (k) {
-    case BG_OP_REDACT: return 6;
-    case BG_OP_REPLACE: return 5;
-    case BG_OP_GENERALIZE: return 4;
-    case BG_OP_TOKENIZE: return 3;
-    case BG_OP_HASH: return 2;
-    case BG_OP_MASK: return 1;
-    }
-    return 0;
-}
-
-static void set_json_node(bg_inspection_t *x, node_t *n, json_t *nv /* stolen; NULL: remove */)
-{
-    doc_t *d = &x->docs[n->doc];
-    if (n->parent == NULL) {
-        json_decref(d->root);
-        d->root = nv != NULL ? nv : json_null();
-    } else if (json_is_object(n->parent)) {
-        if (nv == NULL)
-            json_object_del(n->parent, n->key);
-        else
-            json_object_set_new(n->parent, n->key, nv);
-    } else {
-        json_array_set_new(n->parent, n->index, nv != NULL ? nv : removed_mark());
-    }
-    d->modified = 1;
-}
-
-static int cmp_span_desc(const void *a, const void *b, void *ctx)
-{
-    const bg_finding_t *fs = ctx;
-    const bg_finding_t *x = &fs[*(const size_t *)a], *y = &fs[*(const size_t *)b];
-    return x->span_off < y->span_off ? 1 : x->span_off > y->span_off ? -1 : 0;
-}
-
-/* Perform the operators recorded on node NI (findings IDX[0..N)). */
-static void render_node(bg_inspection_t *x, size_t ni, size_t *idx, size_t n)
-{
-    node_t *nd = &x->nodes[ni];
-    if (nd->record >= 0 && x->records != NULL &&
-        is_removed_mark(json_array_get(x->records, (size_t)nd->record)))
-        return;
-    size_t len = 0;
-    const char *text = node_text(x, nd, &len);
-    char numbuf[64];
-    char *serialized = NULL;
-    if (text == NULL && nd->kind == N_JSON) {
-        if (json_is_integer(nd->value) || json_is_real(nd->value)) {
-            int l = json_is_integer(nd->value)
-                        ? snprintf(numbuf, sizeof numbuf, "%lld", (long long)json_integer_value(nd->value))
-                        : snprintf(numbuf, sizeof numbuf, "%.10g", json_real_value(nd->value));
-            text = numbuf;
-            len = (size_t)l;
-        } else {
-            serialized = json_dumps(nd->value, JSON_COMPACT | JSON_ENCODE_ANY);
-            text = serialized != NULL ? serialized : "";
-            len = strlen(text);
-        }
-    }
-    /* A whole-value operator wins over span edits on the same value. */
-    size_t best = (size_t)-1;
-    for (size_t k = 0; k < n; k++) {
-        bg_finding_t *f = &x->findings[idx[k]];
-        if (f->whole && (best == (size_t)-1 ||
-                         op_rank(x->pending[idx[k]].op.kind) > op_rank(x->pending[best].op.kind)))
-            best = idx[k];
-    }
-    char *out = NULL;
-    int drop = 0;
-    if (best != (size_t)-1) {
-        out = op_text(&x->pending[best], x->findings[best].category, text, len, &drop);
-        if (out == NULL && !drop)
-            drop = 1; /* an operator that failed must not leave the value as it was */
-        for (size_t k = 0; k < n; k++)
-            if (x->findings[idx[k]].applied && drop)
-                x->findings[idx[k]].anonymized = 1;
-    } else {
-        qsort_r(idx, n, sizeof *idx, cmp_span_desc, x->findings);
-        size_t cap = len + 1, cur = len;
-        out = malloc(cap);
-        if (out == NULL)
-            return;
-        memcpy(out, text, len);
-        out[len] = '\0';
-        size_t last_off = (size_t)-1;
-        for (size_t k = 0; k < n; k++) {
-            bg_finding_t *f = &x->findings[idx[k]];
-            if (f->span_off + f->span_len > len || f->span_off + f->span_len > last_off)
-                continue; /* overlapping spans: the later one was applied */
-            int d = 0;
-            char *rep = op_text(&x->pending[idx[k]], f->category, text + f->span_off, f->span_len, &d);
-            const char *r = rep != NULL ? rep : "";
-            size_t rl = strlen(r);
-            char *nb = malloc(cur - f->span_len + rl + 1);
-            if (nb != NULL) {
-                memcpy(nb, out, f->span_off);
-                memcpy(nb + f->span_off, r, rl);
-                memcpy(nb + f->span_off + rl, out + f->span_off + f->span_len,
-                       cur - f->span_off - f->span_len);
-                cur = cur - f->span_len + rl;
-                nb[cur] = '\0';
-                free(out);
-                out = nb;
-            }
-            free(rep);
-            last_off = f->span_off;
-        }
-    }
-    switch (nd->kind) {
-    case N_JSON:
-        if (drop) {
-            set_json_node(x, nd, NULL);
-        } else if (json_is_real(nd->value) && best != (size_t)-1 &&
-                   x->pending[best].op.kind == BG_OP_GENERALIZE) {
-            set_json_node(x, nd, json_real(strtod(out, NULL)));
-        } else {
-            json_t *s = json_stringn(out, strlen(out));
-            set_json_node(x, nd, s != NULL ? s : json_string("[invalid]"));
-        }
-        break;
-    case N_FIELD: {
-        field_t *f = &x->fields[nd->slot];
-        if (drop) {
-            f->removed = 1;
-        } else {
-            free(f->value);
-            f->value = out;
-            f->value_len = strlen(out);
-            out = NULL;
-        }
-        f->modified = 1;
-        break;
-    }
-    case N_HEADER: {
-        hdr_t *h = &x->hdrs[nd->slot];
-        if (drop) {
-            h->removed = 1;
-        } else {
-            free(h->value);
-            h->value = out;
-            h->value_len = strlen(out);
-            out = NULL;
-        }
-        h->modified = 1;
-        break;
-    }
-    case N_TEXT:
-        free(x->text);
-        x->text = drop ? strdup("") : out;
-        x->text_len = x->text != NULL ? strlen(x->text) : 0;
-        if (!drop)
-            out = NULL;
-        x->text_modified = 1;
-        break;
-    }
-    free(out);
-    free(serialized);
-}
-
 typedef struct strbuf_s {
     char *p;
     size_t n, cap;
@@ -2163,15 +2548,317 @@ static void encode_fields(bg_inspection_t *x, field_set_t set, strbuf_t *sb)
     }
 }
 
+/* S as a JSON string literal (quotes included) onto SB. */
+static void json_quote(strbuf_t *sb, const char *s, size_t n)
+{
+    static const char hx[] = "0123456789abcdef";
+    sb_add(sb, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        sb_add(sb, s + run, i - run);
+        run = i + 1;
+        char e[6] = {'\\', 'u', '0', '0', hx[c >> 4], hx[c & 15]};
+        if (c == '"' || c == '\\') {
+            e[1] = (char)c;
+            sb_add(sb, e, 2);
+        } else if (c == '\n') {
+            sb_add(sb, "\\n", 2);
+        } else if (c == '\t') {
+            sb_add(sb, "\\t", 2);
+        } else if (c == '\r') {
+            sb_add(sb, "\\r", 2);
+        } else {
+            sb_add(sb, e, 6);
+        }
+    }
+    sb_add(sb, s + run, n - run);
+    sb_add(sb, "\"", 1);
+}
+
+typedef struct {
+    int doc;
+    uint32_t start, end;
+    char *repl; /* owned; NULL for a cut */
+    size_t len;
+} splice_t;
+
+typedef struct {
+    splice_t *v;
+    size_t n, cap;
+} splices_t;
+
+static void add_splice(splices_t *sp, int doc, uint32_t start, uint32_t end, char *repl, size_t len)
+{
+    splice_t *nv = grow(sp->v, &sp->cap, sp->n, sizeof *nv);
+    if (nv == NULL) {
+        free(repl);
+        return;
+    }
+    sp->v = nv;
+    sp->v[sp->n].doc = doc;
+    sp->v[sp->n].start = start;
+    sp->v[sp->n].end = end;
+    sp->v[sp->n].repl = repl;
+    sp->v[sp->n].len = len;
+    sp->n++;
+}
+
+/* Strength order when several whole-value operators hit one field. */
+static int op_rank(bg_op_kind_t k)
+{
+    switch (k) {
+    case BG_OP_REDACT: return 6;
+    case BG_OP_REPLACE: return 5;
+    case BG_OP_GENERALIZE: return 4;
+    case BG_OP_TOKENIZE: return 3;
+    case BG_OP_HASH: return 2;
+    case BG_OP_MASK: return 1;
+    }
+    return 0;
+}
+
+static int cmp_span_desc(const void *a, const void *b, void *ctx)
+{
+    const bg_finding_t *fs = ctx;
+    const bg_finding_t *x = &fs[*(const size_t *)a], *y = &fs[*(const size_t *)b];
+    return x->span_off < y->span_off ? 1 : x->span_off > y->span_off ? -1 : 0;
+}
+
+static void mark_removed(bg_inspection_t *x, const node_t *nd, splices_t *sp)
+{
+    if (nd->member >= 0) {
+        member_t *m = &x->members[nd->member];
+        m->removed = 1;
+        x->containers[m->container].has_removal = 1;
+    } else {
+        add_splice(sp, nd->doc, nd->vstart, nd->vend, strdup("null"), 4);
+    }
+}
+
+/* Perform the operators recorded on node NI (findings IDX[0..N)). */
+static void render_node(bg_inspection_t *x, size_t ni, size_t *idx, size_t n, splices_t *sp)
+{
+    node_t *nd = &x->nodes[ni];
+    size_t len = 0;
+    const char *text = node_text(x, nd, &len);
+    if (text == NULL && nd->kind == N_JSON) {
+        /* An object or array: operators see its JSON text. */
+        text = x->docs[nd->doc].text + nd->vstart;
+        len = nd->vend - nd->vstart;
+    }
+    if (text == NULL)
+        return;
+    size_t best = (size_t)-1;
+    for (size_t k = 0; k < n; k++) {
+        bg_finding_t *f = &x->findings[idx[k]];
+        if (f->whole && (best == (size_t)-1 ||
+                         op_rank(x->pending[idx[k]].op.kind) > op_rank(x->pending[best].op.kind)))
+            best = idx[k];
+    }
+    char *out = NULL;
+    int drop = 0;
+    if (best != (size_t)-1) {
+        out = op_text(&x->pending[best], x->findings[best].category, text, len, &drop);
+        if (out == NULL && !drop)
+            drop = 1; /* an operator that failed must not leave the value as it was */
+        if (drop)
+            for (size_t k = 0; k < n; k++)
+                x->findings[idx[k]].anonymized = 1;
+    } else {
+        qsort_r(idx, n, sizeof *idx, cmp_span_desc, x->findings);
+        size_t cur = len;
+        out = malloc(len + 1);
+        if (out == NULL)
+            return;
+        memcpy(out, text, len);
+        out[len] = '\0';
+        size_t last_off = (size_t)-1;
+        for (size_t k = 0; k < n; k++) {
+            bg_finding_t *f = &x->findings[idx[k]];
+            if (f->span_off + f->span_len > len || f->span_off + f->span_len > last_off)
+                continue; /* overlapping spans: the later one was applied */
+            int d = 0;
+            char *rep = op_text(&x->pending[idx[k]], f->category, text + f->span_off, f->span_len, &d);
+            const char *r = rep != NULL ? rep : "";
+            size_t rl = strlen(r);
+            char *nb = malloc(cur - f->span_len + rl + 1);
+            if (nb != NULL) {
+                memcpy(nb, out, f->span_off);
+                memcpy(nb + f->span_off, r, rl);
+                memcpy(nb + f->span_off + rl, out + f->span_off + f->span_len,
+                       cur - f->span_off - f->span_len);
+                cur = cur - f->span_len + rl;
+                nb[cur] = '\0';
+                free(out);
+                out = nb;
+            }
+            free(rep);
+            last_off = f->span_off;
+        }
+    }
+    switch (nd->kind) {
+    case N_JSON:
+        if (drop) {
+            mark_removed(x, nd, sp);
+        } else {
+            strbuf_t sb = {0};
+            if (nd->vtype == 'n' && !nd->is_integer && best != (size_t)-1 &&
+                x->pending[best].op.kind == BG_OP_GENERALIZE) {
+                sb_add(&sb, out, strlen(out)); /* a generalized coordinate stays a number */
+            } else {
+                json_quote(&sb, out, strlen(out));
+            }
+            add_splice(sp, nd->doc, nd->vstart, nd->vend, sb.p, sb.n);
+        }
+        break;
+    case N_FIELD: {
+        field_t *f = &x->fields[nd->slot];
+        if (drop) {
+            f->removed = 1;
+        } else {
+            free(f->value);
+            f->value = out;
+            f->value_len = strlen(out);
+            out = NULL;
+        }
+        f->modified = 1;
+        break;
+    }
+    case N_HEADER: {
+        hdr_t *h = &x->hdrs[nd->slot];
+        if (drop) {
+            h->removed = 1;
+        } else {
+            free(h->value);
+            h->value = out;
+            h->value_len = strlen(out);
+            out = NULL;
+        }
+        h->modified = 1;
+        break;
+    }
+    case N_TEXT:
+        free(x->text);
+        x->text = drop ? strdup("") : out;
+        x->text_len = x->text != NULL ? strlen(x->text) : 0;
+        if (!drop)
+            out = NULL;
+        x->text_modified = 1;
+        break;
+    }
+    free(out);
+}
+
+/* Cuts for removed members: a run of removed members takes the commas
+ * after it (or, at the end of the container, the one before it). */
+static void removal_splices(bg_inspection_t *x, splices_t *sp)
+{
+    int *list = NULL;
+    size_t cap = 0;
+    for (size_t c = 0; c < x->ncontainers; c++) {
+        if (!x->containers[c].has_removal)
+            continue;
+        size_t n = 0;
+        for (size_t m = 0; m < x->nmembers; m++) {
+            if (x->members[m].container != (int)c)
+                continue;
+            int *nl = grow(list, &cap, n, sizeof *nl);
+            if (nl == NULL)
+                goto out;
+            list = nl;
+            list[n++] = (int)m;
+        }
+        for (size_t i = 0; i < n;) {
+            if (!x->members[list[i]].removed) {
+                i++;
+                continue;
+            }
+            size_t j = i;
+            while (j + 1 < n && x->members[list[j + 1]].removed)
+                j++;
+            const member_t *mi = &x->members[list[i]], *mj = &x->members[list[j]];
+            uint32_t start, end;
+            if (j + 1 < n) {
+                start = mi->start;
+                end = x->members[list[j + 1]].start;
+            } else if (i > 0) {
+                start = x->members[list[i - 1]].end;
+                end = mj->end;
+            } else {
+                start = mi->start;
+                end = mj->end;
+            }
+            add_splice(sp, x->containers[c].doc, start, end, NULL, 0);
+            i = j + 1;
+        }
+    }
+out:
+    free(list);
+}
+
+static int cmp_splice(const void *a, const void *b)
+{
+    const splice_t *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->end > y->end ? -1 : x->end < y->end; /* the larger first */
+}
+
+/* Document D's text with its splices applied (NULL if it has none). */
+static char *apply_splices(const bg_inspection_t *x, splices_t *sp, int d, size_t *outlen)
+{
+    size_t first = (size_t)-1, count = 0;
+    for (size_t i = 0; i < sp->n; i++) {
+        if (sp->v[i].doc == d) {
+            if (first == (size_t)-1)
+                first = i;
+            count++;
+        }
+    }
+    if (count == 0)
+        return NULL;
+    splice_t *mine = malloc(count * sizeof *mine);
+    if (mine == NULL)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = first; i < sp->n; i++)
+        if (sp->v[i].doc == d)
+            mine[k++] = sp->v[i];
+    qsort(mine, count, sizeof *mine, cmp_splice);
+    const doc_t *doc = &x->docs[d];
+    strbuf_t sb = {0};
+    size_t cur = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (mine[i].start < cur)
+            continue; /* inside a larger splice already made */
+        sb_add(&sb, doc->text + cur, mine[i].start - cur);
+        if (mine[i].repl != NULL)
+            sb_add(&sb, mine[i].repl, mine[i].len);
+        cur = mine[i].end;
+    }
+    sb_add(&sb, doc->text + cur, doc->len - cur);
+    free(mine);
+    if (sb.p == NULL)
+        sb.p = strdup("");
+    *outlen = sb.n;
+    return sb.p;
+}
+
 int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
 {
     memset(out, 0, sizeof *out);
     /* Group pending findings by node. */
     size_t *idx = malloc((x->nfind + 1) * sizeof *idx);
     size_t *start = calloc(x->nnodes + 1, sizeof *start);
-    if (idx == NULL || start == NULL) {
+    size_t *fill = calloc(x->nnodes + 1, sizeof *fill);
+    splices_t sp = {0};
+    if (idx == NULL || start == NULL || fill == NULL) {
         free(idx);
         free(start);
+        free(fill);
         return -1;
     }
     for (size_t i = 0; i < x->nfind; i++)
@@ -2179,59 +2866,57 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
             start[x->findings[i].internal + 1]++;
     for (size_t n = 0; n < x->nnodes; n++)
         start[n + 1] += start[n];
-    size_t *fill = calloc(x->nnodes + 1, sizeof *fill);
-    if (fill == NULL) {
-        free(idx);
-        free(start);
-        return -1;
-    }
     for (size_t i = 0; i < x->nfind; i++) {
         const bg_finding_t *f = &x->findings[i];
         if (f->applied && !f->removed)
             idx[start[f->internal] + fill[f->internal]++] = i;
     }
+    for (size_t n = 0; n < x->nnodes; n++)
+        if (start[n + 1] > start[n])
+            render_node(x, n, idx + start[n], start[n + 1] - start[n], &sp);
+    free(idx);
+    free(start);
+    free(fill);
+    removal_splices(x, &sp);
+
+    /* Innermost documents first; each goes back into its container. */
     int maxdepth = 0;
     for (size_t d = 0; d < x->ndocs; d++)
         if (x->docs[d].depth > maxdepth)
             maxdepth = x->docs[d].depth;
-    /* Innermost documents first; each written back into its container. */
+    char *top = NULL;
+    size_t top_len = 0;
     for (int depth = maxdepth; depth >= 0; depth--) {
-        for (size_t n = 0; n < x->nnodes; n++) {
-            node_t *nd = &x->nodes[n];
-            if (nd->kind == N_JSON && x->docs[nd->doc].depth == depth && start[n + 1] > start[n])
-                render_node(x, n, idx + start[n], start[n + 1] - start[n]);
-        }
         for (size_t d = 0; d < x->ndocs; d++) {
             doc_t *doc = &x->docs[d];
-            if (doc->depth != depth || !doc->modified || (doc->container_node < 0 && doc->container_field < 0))
+            if (doc->depth != depth)
                 continue;
-            sweep(doc->root);
-            char *txt = json_dumps(doc->root, JSON_COMPACT | JSON_ENCODE_ANY);
+            size_t nl = 0;
+            char *txt = apply_splices(x, &sp, (int)d, &nl);
             if (txt == NULL)
                 continue;
             if (doc->container_node >= 0) {
-                node_t *cn = &x->nodes[doc->container_node];
-                if (cn->record < 0 || x->records == NULL ||
-                    !is_removed_mark(json_array_get(x->records, (size_t)cn->record)))
-                    set_json_node(x, cn, json_string(txt));
-            } else {
+                const node_t *cn = &x->nodes[doc->container_node];
+                strbuf_t q = {0};
+                json_quote(&q, txt, nl);
+                free(txt);
+                add_splice(&sp, cn->doc, cn->vstart, cn->vend, q.p, q.n);
+            } else if (doc->container_field >= 0) {
                 field_t *f = &x->fields[doc->container_field];
                 free(f->value);
                 f->value = txt;
-                f->value_len = strlen(txt);
+                f->value_len = nl;
                 f->modified = 1;
-                txt = NULL;
+            } else {
+                free(top);
+                top = txt;
+                top_len = nl;
             }
-            free(txt);
         }
     }
-    for (size_t n = 0; n < x->nnodes; n++) {
-        if (x->nodes[n].kind != N_JSON && start[n + 1] > start[n])
-            render_node(x, n, idx + start[n], start[n + 1] - start[n]);
-    }
-    free(idx);
-    free(start);
-    free(fill);
+    for (size_t i = 0; i < sp.n; i++)
+        free(sp.v[i].repl);
+    free(sp.v);
 
     /* Body. */
     strbuf_t sb = {0};
@@ -2244,10 +2929,11 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
         query_mod |= f->set == FS_QUERY;
         part_mod |= f->set == FS_PART;
     }
-    if (x->kind == BG_BODY_JSON && x->ndocs > 0 && x->docs[0].modified) {
-        sweep(x->docs[0].root);
-        out->body = json_dumps(x->docs[0].root, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (x->kind == BG_BODY_JSON && top != NULL) {
+        out->body = top;
+        out->body_len = top_len;
         out->body_changed = 1;
+        top = NULL;
     } else if (x->kind == BG_BODY_FORM && form_mod) {
         encode_fields(x, FS_FORM, &sb);
         out->body = sb.p != NULL ? sb.p : strdup("");
@@ -2276,10 +2962,12 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
         out->body = strdup(x->text);
         out->body_changed = 1;
     }
+    free(top);
     if (out->body_changed) {
         if (out->body == NULL)
             return -1;
-        out->body_len = strlen(out->body);
+        if (x->kind != BG_BODY_JSON)
+            out->body_len = strlen(out->body);
     }
     /* Target. */
     if (query_mod) {
