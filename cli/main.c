@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "policy/consent.h"
@@ -27,6 +28,7 @@ static void usage(FILE *fp)
             "  scan [FILE|-]          find personal information in a payload (--apply: de-identify)\n"
             "  detokenize --key F T   reverse tokens (authorised domestic use)\n"
             "  consent grant|withdraw|show|list   manage the consent registry\n"
+            "  audit verify FILE|DIR  check the audit log's hash chain and signed checkpoints\n"
             "  sink [options]         a demo/test upstream that records what it receives\n"
             "  help                   this text\n"
             "  --version              print the version\n"
@@ -104,6 +106,12 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "audit") == 0) {
+        if (argc >= 3 && strcmp(argv[2], "verify") == 0)
+            return bg_audit_cli_verify(argc - 2, argv + 2);
+        fprintf(stderr, "usage: bordergate audit verify [--key FILE] FILE|DIR...\n");
+        return 2;
+    }
     if (strcmp(cmd, "scan") == 0)
         return bg_cli_scan(argc - 1, argv + 1);
     if (strcmp(cmd, "detokenize") == 0)

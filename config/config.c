@@ -306,6 +306,60 @@ static void parse_geo(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
                 0, "%s", err);
 }
 
+/* "audit": where and how decision records are kept. The default directory
+ * is "NAME-audit" beside NAME.json, so every deployment records. */
+static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+{
+    static const char *const keys[] = {"directory", "prefix", "rotate_bytes", "rotate_daily",
+                                       "retention_days", "durability", "relaxed_interval_ms",
+                                       "checkpoint_every", NULL};
+    json_t *a = bg_cfg_get_typed(ctx, root, "$", "audit", JSON_OBJECT, "an object");
+    json_t *empty = json_object();
+    if (a == NULL)
+        a = empty;
+    bg_cfg_check_keys(ctx, a, "$.audit", keys);
+    const char *dir = bg_cfg_get_string(ctx, a, "$.audit", "directory");
+    if (dir != NULL) {
+        cfg->audit_dir = strdup(dir);
+    } else {
+        /* "NAME-audit" beside NAME.json: one log per configuration, so two
+         * daemons never share (and fight over) a directory. */
+        const char *base = strrchr(cfg->path, '/');
+        base = base != NULL ? base + 1 : cfg->path;
+        size_t stem = strlen(base);
+        if (stem > 5 && strcmp(base + stem - 5, ".json") == 0)
+            stem -= 5;
+        size_t dl = (size_t)(base - cfg->path);
+        cfg->audit_dir = malloc(dl + stem + 8);
+        if (cfg->audit_dir != NULL) {
+            memcpy(cfg->audit_dir, cfg->path, dl);
+            memcpy(cfg->audit_dir + dl, base, stem);
+            strcpy(cfg->audit_dir + dl + stem, "-audit");
+        }
+    }
+    cfg->audit_prefix = bg_cfg_dup(bg_cfg_get_string(ctx, a, "$.audit", "prefix"));
+    cfg->audit_rotate_bytes = bg_cfg_get_int(ctx, a, "$.audit", "rotate_bytes", 256LL << 20, 0, 1LL << 40);
+    cfg->audit_rotate_daily = bg_cfg_get_bool(ctx, a, "$.audit", "rotate_daily", 1);
+    cfg->audit_retention_days = (int)bg_cfg_get_int(ctx, a, "$.audit", "retention_days", 1095, 0, 36500);
+    if (cfg->audit_retention_days > 0 && cfg->audit_retention_days < 183)
+        bg_cfg_err(ctx, "$.audit.retention_days", 0,
+                   "must be at least 183 days: the Cybersecurity Law requires network logs for six months "
+                   "(the default 1095 also covers the E-commerce Law's and PIPL Art. 56's three years)");
+    const char *dur = bg_cfg_get_string(ctx, a, "$.audit", "durability");
+    if (dur != NULL && strcmp(dur, "strict") != 0 && strcmp(dur, "relaxed") != 0)
+        bg_cfg_err(ctx, "$.audit.durability", 0, "must be \"strict\" (fsync before forwarding) or \"relaxed\"");
+    cfg->audit_relaxed = dur != NULL && strcmp(dur, "relaxed") == 0;
+    cfg->audit_relaxed_interval_ms = (int)bg_cfg_get_int(ctx, a, "$.audit", "relaxed_interval_ms", 200, 1, 60000);
+    cfg->audit_checkpoint_every = (int)bg_cfg_get_int(ctx, a, "$.audit", "checkpoint_every", 1000, 1, 10000000);
+    json_t *keys_obj = json_object_get(root, "keys");
+    json_t *ak = json_is_object(keys_obj) ? json_object_get(keys_obj, "audit") : NULL;
+    if (json_is_object(ak)) {
+        cfg->audit_key_file = bg_cfg_dup(json_string_value(json_object_get(ak, "file")));
+        cfg->audit_key_env = bg_cfg_dup(json_string_value(json_object_get(ak, "env")));
+    }
+    json_decref(empty);
+}
+
 static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
     static const char *const root_keys[] = {
@@ -428,6 +482,7 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         cfg->log_file = bg_cfg_dup(bg_cfg_get_string(ctx, log, "$.log", "file"));
     }
     parse_geo(ctx, cfg, json_object_get(root, "geo"));
+    parse_audit(ctx, cfg, root);
 
     static const char *const dns_keys[] = {"nameservers", NULL};
     json_t *dns = bg_cfg_get_typed(ctx, root, "$", "dns", JSON_OBJECT, "an object");
@@ -496,6 +551,10 @@ static void config_free(bg_config_t *cfg)
         free(cfg->nameservers[i]);
     free(cfg->nameservers);
     bg_policy_free(cfg->policy);
+    free(cfg->audit_dir);
+    free(cfg->audit_prefix);
+    free(cfg->audit_key_file);
+    free(cfg->audit_key_env);
     free(cfg->geo_db_path);
     bg_geo_db_unref(cfg->geo_db);
     bg_geo_overrides_free(cfg->geo_overrides);

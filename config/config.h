@@ -93,6 +93,18 @@ typedef struct bg_config {
     int geo_max_age_days;
 
     struct bg_policy *policy; /* owned; see policy/policy.h */
+
+    /* audit: durable decision records (audit/audit.h); restart to change */
+    char *audit_dir;
+    char *audit_prefix;
+    long long audit_rotate_bytes;
+    int audit_rotate_daily;
+    int audit_retention_days;
+    int audit_relaxed; /* durability "relaxed" */
+    int audit_relaxed_interval_ms;
+    int audit_checkpoint_every;
+    char *audit_key_file;
+    char *audit_key_env;
 } bg_config_t;
 
 /* The embedded database's path when the configuration names none: the

@@ -939,6 +939,12 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         bg_util_wipe(tk, sizeof tk);
         load_key(ctx, keys, "subject", p->subject_key, sizeof p->subject_key, &p->subject_key_len,
                  p->subject_key_id);
+        /* The audit key is loaded by the audit writer; check it here. */
+        unsigned char ak[256];
+        size_t akl = 0;
+        char akid[17];
+        load_key(ctx, keys, "audit", ak, sizeof ak, &akl, akid);
+        bg_util_wipe(ak, sizeof ak);
     }
     json_t *consent = bg_cfg_get_typed(ctx, root, "$", "consent", JSON_OBJECT, "an object");
     if (consent != NULL) {

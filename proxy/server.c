@@ -28,6 +28,7 @@
 
 struct bg_server {
     const char *config_path;
+    bg_audit_t *audit;
     struct event_base *base; /* control thread */
     bg_worker_t *workers;
     int nworkers;
@@ -148,6 +149,11 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
                 index);
     w->resolver = bg_resolver_new(w);
     w->pool = bg_pool_new(w);
+    w->audit = bg_audit_client_new(srv->audit, w->base);
+    if (w->audit == NULL) {
+        fprintf(stderr, "bordergate: cannot attach worker %d to the audit writer\n", index);
+        return -1;
+    }
     w->max_connections = cfg->max_connections / srv->nworkers;
     if (w->max_connections < 1)
         w->max_connections = 1;
@@ -171,6 +177,8 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
 
 static void worker_destroy(bg_worker_t *w)
 {
+    /* The client belongs to the worker's thread, which has exited. */
+    bg_audit_client_free(w->audit);
     for (int i = 0; i < w->nlisteners; i++)
         evconnlistener_free(w->listeners[i]);
     bg_pool_free(w->pool);
@@ -304,6 +312,7 @@ static json_t *stats_json(bg_server_t *srv)
         t.upstream_reused += __atomic_load_n(&s->upstream_reused, __ATOMIC_RELAXED);
         t.upstream_connects += __atomic_load_n(&s->upstream_connects, __ATOMIC_RELAXED);
         t.blocked += __atomic_load_n(&s->blocked, __ATOMIC_RELAXED);
+        t.audit_refused += __atomic_load_n(&s->audit_refused, __ATOMIC_RELAXED);
         for (int k = 0; k < 3; k++)
             t.by_region[k] += __atomic_load_n(&s->by_region[k], __ATOMIC_RELAXED);
         conns += __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
@@ -328,6 +337,24 @@ static json_t *stats_json(bg_server_t *srv)
     json_object_set_new(o, "upstream_reused", json_integer((json_int_t)t.upstream_reused));
     json_object_set_new(o, "upstream_idle", json_integer(idle));
     json_object_set_new(o, "blocked", json_integer((json_int_t)t.blocked));
+    json_object_set_new(o, "audit_refused", json_integer((json_int_t)t.audit_refused));
+    if (srv->audit != NULL) {
+        bg_audit_stats_t as;
+        bg_audit_stats(srv->audit, &as);
+        json_t *a = json_object();
+        json_object_set_new(a, "healthy", json_boolean(as.healthy));
+        json_object_set_new(a, "records_written", json_integer((json_int_t)as.records_written));
+        json_object_set_new(a, "failed_records", json_integer((json_int_t)as.failed_records));
+        json_object_set_new(a, "batches", json_integer((json_int_t)as.batches));
+        json_object_set_new(a, "fsyncs", json_integer((json_int_t)as.fsyncs));
+        json_object_set_new(a, "max_batch_records", json_integer((json_int_t)as.max_batch_records));
+        json_object_set_new(a, "fsync_us_p50", json_integer((json_int_t)as.fsync_us_p50));
+        json_object_set_new(a, "fsync_us_p99", json_integer((json_int_t)as.fsync_us_p99));
+        json_object_set_new(a, "last_seq", json_integer((json_int_t)as.last_seq));
+        json_object_set_new(a, "last_error", json_string(as.last_error));
+        json_object_set_new(a, "current_file", json_string(as.current_file));
+        json_object_set_new(o, "audit", a);
+    }
     json_t *reg = json_object();
     for (int k = 0; k < 3; k++)
         json_object_set_new(reg, bg_geo_region_name((bg_geo_region_t)k),
@@ -363,6 +390,11 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
         json_object_set_new(o, "reloads_failed", json_integer(srv->reloads_failed));
         if (rt != NULL)
             json_object_set_new(o, "geo", geo_json(rt->cfg));
+        if (srv->audit != NULL) {
+            bg_audit_stats_t as;
+            bg_audit_stats(srv->audit, &as);
+            json_object_set_new(o, "audit_writable", json_boolean(as.healthy));
+        }
         bg_runtime_unref(rt);
         if (srv->stopping)
             reply->status = 503;
@@ -384,6 +416,50 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
     evbuffer_add_printf(reply->body, "%s\n", s != NULL ? s : "{}");
     free(s);
     json_decref(o);
+}
+
+/* The one audit writer of this process (restart to change its settings). */
+static int open_audit(bg_server_t *srv, const bg_config_t *cfg)
+{
+    bg_audit_options_t opt;
+    bg_audit_key_t key;
+    char err[512];
+    int have_key = 0;
+    bg_audit_options_init(&opt);
+    opt.directory = cfg->audit_dir;
+    if (cfg->audit_prefix != NULL)
+        opt.prefix = cfg->audit_prefix;
+    opt.rotate_bytes = (uint64_t)cfg->audit_rotate_bytes;
+    opt.rotate_daily = cfg->audit_rotate_daily;
+    opt.retention_days = (unsigned)cfg->audit_retention_days;
+    opt.durability = cfg->audit_relaxed ? BG_AUDIT_RELAXED : BG_AUDIT_STRICT;
+    opt.relaxed_interval_ms = (unsigned)cfg->audit_relaxed_interval_ms;
+    opt.checkpoint_every = (unsigned)cfg->audit_checkpoint_every;
+    memset(&key, 0, sizeof key);
+    if (cfg->audit_key_file != NULL || cfg->audit_key_env != NULL) {
+        int rc = cfg->audit_key_file != NULL
+                     ? bg_audit_key_from_file(cfg->audit_key_file, &key, err, sizeof err)
+                     : bg_audit_key_from_env(cfg->audit_key_env, &key, err, sizeof err);
+        if (rc != 0) {
+            fprintf(stderr, "bordergate: audit key: %s\n", err);
+            return -1;
+        }
+        opt.key = key.bytes;
+        opt.key_len = key.len;
+        have_key = 1;
+    } else {
+        bg_warn("no keys.audit: audit checkpoints are not signed (set keys.audit to detect a rewritten log)");
+    }
+    srv->audit = bg_audit_open(&opt, err, sizeof err);
+    bg_audit_key_wipe(&key);
+    if (srv->audit == NULL) {
+        fprintf(stderr, "bordergate: audit log %s: %s\n", cfg->audit_dir, err);
+        return -1;
+    }
+    bg_info("audit log in %s (%s durability%s, retention %d days)", cfg->audit_dir,
+            cfg->audit_relaxed ? "relaxed" : "strict", have_key ? ", signed checkpoints" : "",
+            cfg->audit_retention_days);
+    return 0;
 }
 
 /* Each client may hold an upstream connection too: ask for twice the
@@ -435,6 +511,8 @@ int bg_server_run(const char *config_path)
 
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(cfg->max_connections);
+    if (open_audit(&srv, cfg) != 0)
+        goto done;
     srv.nworkers = cfg->workers;
     srv.workers = calloc((size_t)srv.nworkers, sizeof *srv.workers);
     pipes = calloc((size_t)srv.nworkers, sizeof *pipes);
@@ -511,6 +589,8 @@ done:
     }
     free(srv.workers);
     free(pipes);
+    if (srv.audit != NULL)
+        bg_audit_close(srv.audit);
     if (srv.base != NULL)
         event_base_free(srv.base);
     bg_runtime_publish_final();

@@ -25,6 +25,7 @@
 #include "proxy/runtime.h"
 #include "proxy/serve.h"
 #include "proxy/upstream.h"
+#include "audit/audit.h"
 
 #define RESP_MAX_HEAD 65536
 #define CLIENT_HIGH_WATER (256 * 1024) /* pause the upstream above this */
@@ -35,6 +36,7 @@ typedef enum {
     ST_HEAD,      /* part of a request head received */
     ST_BODY,      /* reading the request body */
     ST_RESOLVING, /* waiting for DNS */
+    ST_RECORDING, /* waiting for the decision record to be durable */
     ST_UPSTREAM,  /* request sent (or connecting), waiting for the response head */
     ST_RELAY,     /* streaming the response body to the client */
     ST_CLOSING,   /* flushing the last bytes, then free */
@@ -72,6 +74,10 @@ typedef struct {
     int decided;
     bg_rewrite_t rw;        /* de-identified body / target / headers */
     int rewritten;
+    bg_audit_ticket_t *ticket; /* RECORD in flight */
+    uint64_t audit_seq;
+    uint64_t t_forward_us;
+    uint64_t response_bytes;
 
     bg_upconn_t *up;
     int up_reused;
@@ -133,6 +139,8 @@ static void exchange_free(bg_session_t *s)
         return;
     if (x->query != NULL)
         bg_resolve_cancel(x->query);
+    if (x->ticket != NULL)
+        bg_audit_forget(x->ticket); /* still written; nobody waits for it */
     if (x->up != NULL)
         bg_upconn_close(x->up);
     bg_inspection_free(x->insp);
@@ -682,8 +690,112 @@ static void stage_decide(bg_session_t *s)
     stage_record(s);
 }
 
-/* RECORD: make the decision record durable before anything leaves. */
-static void stage_record(bg_session_t *s)
+/* The path for the record: query parameter names kept, values dropped. */
+static json_t *path_without_values(const char *p, size_t n)
+{
+    char buf[2048];
+    size_t o = 0;
+    int in_value = 0, in_query = 0;
+    for (size_t i = 0; i < n && o + 2 < sizeof buf; i++) {
+        char c = p[i];
+        if (!in_query) {
+            if (c == '?')
+                in_query = 1;
+            buf[o++] = c;
+            continue;
+        }
+        if (c == '&') {
+            in_value = 0;
+            buf[o++] = c;
+        } else if (c == '=') {
+            in_value = 1;
+            buf[o++] = c;
+        } else if (!in_value) {
+            buf[o++] = c;
+        }
+    }
+    json_t *s = json_stringn(buf, o);
+    return s != NULL ? s : json_string("(not UTF-8)");
+}
+
+/*
+ * The decision record (docs/audit.md): who called, where it went and why it
+ * was allowed, changed or blocked. Paths, categories, pseudonyms and
+ * evidence ids only; never a value.
+ */
+static json_t *decision_record(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    const bg_config_t *cfg = x->rt->cfg;
+    const bg_policy_t *p = cfg->policy;
+    const bg_route_policy_t *rp = &p->routes[x->route - cfg->routes];
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("decision"));
+    json_object_set_new(o, "decision_id", json_string(x->id));
+    json_t *caller = json_object();
+    json_object_set_new(caller, "address", json_string(s->peer_text));
+    json_object_set_new(o, "caller", caller);
+    json_object_set_new(o, "route", json_string(x->route->id));
+    if (rp->recipient != NULL) {
+        json_t *r = json_object();
+        json_object_set_new(r, "id", json_string(rp->recipient->id));
+        json_object_set_new(r, "legal_entity", json_string(rp->recipient->legal_entity ? rp->recipient->legal_entity : ""));
+        json_object_set_new(r, "relationship", json_string(bg_relationship_name(rp->recipient->relationship)));
+        json_object_set_new(o, "recipient", r);
+    }
+    if (rp->purpose != NULL)
+        json_object_set_new(o, "purpose", json_string(rp->purpose));
+    json_object_set_new(o, "method", json_stringn(x->req.method, x->req.method_len));
+    json_object_set_new(o, "host", json_string(x->route->upstream_host));
+    json_object_set_new(o, "path", path_without_values(x->path, x->path_len));
+    json_t *dst = json_object();
+    char a[INET6_ADDRSTRLEN];
+    bg_util_addr_string((struct sockaddr *)&x->dest, a, sizeof a);
+    json_object_set_new(dst, "address", json_string(a));
+    json_object_set_new(dst, "port", json_integer(bg_util_addr_port((struct sockaddr *)&x->dest)));
+    json_object_set_new(dst, "country", x->geo.country[0] ? json_string(x->geo.country) : json_null());
+    json_object_set_new(dst, "region", json_string(bg_geo_region_name(x->geo.region)));
+    json_object_set_new(dst, "geo_source", json_string(x->geo.source));
+    json_object_set_new(o, "destination", dst);
+    char built[40];
+    bg_util_format_time(bg_geo_db_build_epoch(cfg->geo_db) * 1000, built, sizeof built);
+    built[10] = '\0';
+    json_object_set_new(o, "geo_db", json_string(built));
+    json_object_set_new(o, "mode", json_string(x->decision.monitor ? "monitor" : "enforce"));
+    json_object_set_new(o, "inspected", json_boolean(x->insp != NULL));
+    if (x->insp != NULL) {
+        bg_body_kind_t k = bg_inspection_body_kind(x->insp);
+        json_object_set_new(o, "body", json_string(bg_body_kind_name(k)));
+    }
+    json_t *d = bg_decision_json(&x->decision, x->insp);
+    json_object_update(o, d);
+    json_decref(d);
+    json_t *pol = json_object();
+    json_object_set_new(pol, "version", p->version ? json_string(p->version) : json_null());
+    json_object_set_new(pol, "sha256", json_string(p->hash));
+    json_object_set_new(o, "policy", pol);
+    json_t *bytes = json_object();
+    json_object_set_new(bytes, "request", json_integer((json_int_t)evbuffer_get_length(x->body)));
+    json_object_set_new(bytes, "forwarded", json_integer((json_int_t)(x->rw.body_changed ? x->rw.body_len : evbuffer_get_length(x->body))));
+    json_object_set_new(o, "bytes", bytes);
+    return o;
+}
+
+/* Does this exchange move personal information abroad (so it must not
+ * happen without a durable record)? */
+static int transfers_pi_abroad(const exchange_t *x)
+{
+    if (!x->decision.cross_border || x->insp == NULL)
+        return 0;
+    for (size_t i = 0; i < x->decision.nfd; i++)
+        if (x->decision.fd[i].action == BG_ACT_ALLOW || !x->decision.fd[i].anonymized)
+            return 1;
+    /* Undecodable or opaque bodies going abroad under an "allow" policy. */
+    bg_body_kind_t k = bg_inspection_body_kind(x->insp);
+    return k == BG_BODY_UNDECODABLE || k == BG_BODY_OTHER;
+}
+
+static void after_record(bg_session_t *s)
 {
     exchange_t *x = s->x;
     if (x->decision.outcome == BG_OUTCOME_BLOCK) {
@@ -691,6 +803,72 @@ static void stage_record(bg_session_t *s)
         return;
     }
     stage_forward(s);
+}
+
+static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
+{
+    bg_session_t *s = arg;
+    exchange_t *x = s->x;
+    x->ticket = NULL;
+    evtimer_del(&s->timer);
+    if (status == 0) {
+        x->audit_seq = seq;
+        after_record(s);
+        return;
+    }
+    if (x->decision.outcome != BG_OUTCOME_BLOCK && transfers_pi_abroad(x)) {
+        /* No durable record, no transfer (fail closed). */
+        s->w->stats.audit_refused++;
+        bg_error("request %s: decision record not durable (%s): transfer refused", x->id,
+                 reason != NULL ? reason : "unknown");
+        refuse(s, 503, "the audit log cannot record this transfer; it was not forwarded", 0);
+        return;
+    }
+    bg_warn("request %s: decision record not durable (%s)", x->id, reason != NULL ? reason : "unknown");
+    after_record(s);
+}
+
+/* RECORD: make the decision record durable before anything leaves. */
+static void stage_record(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    json_t *rec = decision_record(s);
+    x->ticket = rec != NULL ? bg_audit_submit(s->w->audit, rec, on_recorded, s) : NULL;
+    if (x->ticket == NULL) {
+        on_recorded(s, -1, 0, errno == EAGAIN ? "audit queue full" : "cannot queue the record");
+        return;
+    }
+    s->state = ST_RECORDING;
+    evtimer_del(&s->timer);
+    arm_timer(s, x->rt->cfg->response_timeout_ms);
+}
+
+static void on_completion_recorded(void *arg, int status, uint64_t seq, const char *reason)
+{
+    (void)arg;
+    (void)status;
+    (void)seq;
+    (void)reason;
+}
+
+/* The completion record: what came back, linked by decision id. */
+static void record_completion(bg_session_t *s, const char *result)
+{
+    exchange_t *x = s->x;
+    if (x == NULL || !x->decided || s->w->audit == NULL)
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("completion"));
+    json_object_set_new(o, "decision_id", json_string(x->id));
+    json_object_set_new(o, "result", json_string(result));
+    if (x->response_started)
+        json_object_set_new(o, "upstream_status", json_integer(x->resp.status));
+    if (x->t_forward_us > 0)
+        json_object_set_new(o, "upstream_ms",
+                            json_real((double)(bg_util_mono_us() - x->t_forward_us) / 1000.0));
+    json_object_set_new(o, "total_ms", json_real((double)(bg_util_mono_us() - x->t_start_us) / 1000.0));
+    json_object_set_new(o, "response_bytes", json_integer((json_int_t)x->response_bytes));
+    bg_audit_submit(s->w->audit, o, on_completion_recorded, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -832,6 +1010,8 @@ static void stage_forward(bg_session_t *s)
     else
         s->w->stats.upstream_connects++;
     x->up->uses++;
+    if (x->t_forward_us == 0)
+        x->t_forward_us = bg_util_mono_us();
     x->upstream_connecting = !x->up_reused;
     bufferevent_setcb(x->up->bev, on_up_read, on_up_write, on_up_event, s);
     build_upstream_request(s, bufferevent_get_output(x->up->bev));
@@ -966,6 +1146,7 @@ static void relay_body(bg_session_t *s)
         if (n > 0) {
             evbuffer_remove_buffer(in, out, n);
             x->resp_left -= n;
+            x->response_bytes += n;
         }
         if (x->resp_left == 0) {
             complete(s, x->resp.keep_alive && evbuffer_get_length(in) == 0);
@@ -1111,6 +1292,9 @@ static void complete(bg_session_t *s, int upstream_reusable)
         }
         bg_debug("request %s route %s done in %llu us", x->id, x->route ? x->route->id : "-",
                  (unsigned long long)(bg_util_mono_us() - x->t_start_us));
+        record_completion(s, x->response_started ? "ok"
+                             : x->decided && x->decision.outcome == BG_OUTCOME_BLOCK ? "blocked"
+                                                                                     : "refused");
     }
     exchange_free(s);
     if (!s->keep_alive || s->w->draining) {
@@ -1182,6 +1366,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     case ST_RESOLVING:
         s->w->stats.upstream_errors++;
         refuse(s, 504, "upstream name resolution timed out", 0);
+        break;
+    case ST_RECORDING:
+        s->w->stats.audit_refused++;
+        refuse(s, 503, "the audit log did not record this transfer in time; it was not forwarded", 0);
         break;
     case ST_UPSTREAM:
         s->w->stats.upstream_errors++;

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "audit/audit.h"
 #include "config/config.h"
 
 typedef struct bg_server bg_server_t;
@@ -33,6 +34,7 @@ typedef struct {
     uint64_t upstream_connects;
     uint64_t by_region[3]; /* indexed by bg_geo_region_t */
     uint64_t blocked;      /* 451 */
+    uint64_t audit_refused; /* 503: the record could not be made durable */
 } bg_worker_stats_t;
 
 typedef struct bg_worker {
@@ -51,6 +53,7 @@ typedef struct bg_worker {
     bg_session_t *sessions; /* every live client connection */
     pthread_t thread;
     struct bg_geo_cache_entry *geo_cache; /* see session.c: classify_cached */
+    bg_audit_client_t *audit;             /* this worker's handle on the audit writer */
     bg_worker_stats_t stats;
 } bg_worker_t;
 
