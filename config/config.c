@@ -310,7 +310,7 @@ static void parse_geo(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
  * is "NAME-audit" beside NAME.json, so every deployment records. */
 static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
-    static const char *const keys[] = {"directory", "prefix", "rotate_bytes", "rotate_daily",
+    static const char *const keys[] = {"enabled", "directory", "prefix", "rotate_bytes", "rotate_daily",
                                        "retention_days", "durability", "relaxed_interval_ms",
                                        "checkpoint_every", NULL};
     json_t *a = bg_cfg_get_typed(ctx, root, "$", "audit", JSON_OBJECT, "an object");
@@ -318,6 +318,10 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     if (a == NULL)
         a = empty;
     bg_cfg_check_keys(ctx, a, "$.audit", keys);
+    cfg->audit_enabled = bg_cfg_get_bool(ctx, a, "$.audit", "enabled", 1);
+    if (!cfg->audit_enabled)
+        bg_cfg_warn(ctx, "$.audit.enabled",
+                    "the audit log is DISABLED: no decision is recorded (for benchmarks only, never in production)");
     const char *dir = bg_cfg_get_string(ctx, a, "$.audit", "directory");
     if (dir != NULL) {
         cfg->audit_dir = strdup(dir);

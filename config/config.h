@@ -95,6 +95,7 @@ typedef struct bg_config {
     struct bg_policy *policy; /* owned; see policy/policy.h */
 
     /* audit: durable decision records (audit/audit.h); restart to change */
+    int audit_enabled; /* 0 only for benchmarks: nothing is recorded */
     char *audit_dir;
     char *audit_prefix;
     long long audit_rotate_bytes;

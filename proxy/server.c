@@ -149,8 +149,8 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
                 index);
     w->resolver = bg_resolver_new(w);
     w->pool = bg_pool_new(w);
-    w->audit = bg_audit_client_new(srv->audit, w->base);
-    if (w->audit == NULL) {
+    w->audit = srv->audit != NULL ? bg_audit_client_new(srv->audit, w->base) : NULL;
+    if (srv->audit != NULL && w->audit == NULL) {
         fprintf(stderr, "bordergate: cannot attach worker %d to the audit writer\n", index);
         return -1;
     }
@@ -178,7 +178,8 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
 static void worker_destroy(bg_worker_t *w)
 {
     /* The client belongs to the worker's thread, which has exited. */
-    bg_audit_client_free(w->audit);
+    if (w->audit != NULL)
+        bg_audit_client_free(w->audit);
     for (int i = 0; i < w->nlisteners; i++)
         evconnlistener_free(w->listeners[i]);
     bg_pool_free(w->pool);
@@ -394,6 +395,8 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
             bg_audit_stats_t as;
             bg_audit_stats(srv->audit, &as);
             json_object_set_new(o, "audit_writable", json_boolean(as.healthy));
+        } else {
+            json_object_set_new(o, "audit", json_string("disabled"));
         }
         bg_runtime_unref(rt);
         if (srv->stopping)
@@ -425,6 +428,10 @@ static int open_audit(bg_server_t *srv, const bg_config_t *cfg)
     bg_audit_key_t key;
     char err[512];
     int have_key = 0;
+    if (!cfg->audit_enabled) {
+        bg_error("the audit log is DISABLED ($.audit.enabled is false): decisions are not recorded");
+        return 0;
+    }
     bg_audit_options_init(&opt);
     opt.directory = cfg->audit_dir;
     if (cfg->audit_prefix != NULL)
