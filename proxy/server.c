@@ -183,10 +183,14 @@ static void worker_destroy(bg_worker_t *w)
     for (int i = 0; i < w->nlisteners; i++)
         evconnlistener_free(w->listeners[i]);
     bg_pool_free(w->pool);
+    if (w->dns != NULL) {
+        /* Pending queries get their failure callbacks (which free them) on
+         * the next loop pass: run it before the resolver and base go. */
+        evdns_base_free(w->dns, 1);
+        event_base_loop(w->base, EVLOOP_NONBLOCK);
+    }
     bg_resolver_free(w->resolver);
     free(w->geo_cache);
-    if (w->dns != NULL)
-        evdns_base_free(w->dns, 1);
     if (w->base != NULL)
         event_base_free(w->base);
 }

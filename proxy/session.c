@@ -103,6 +103,7 @@ struct bg_session {
     struct sockaddr_storage peer;
     char peer_text[64];
     int keep_alive;
+    int waiting_drain; /* idle, but the client must read before we go on */
     exchange_t *x;
 };
 
@@ -304,6 +305,46 @@ static void process_head(bg_session_t *s)
 }
 
 /*
+ * Paths that would mean something else once an upstream normalises them:
+ * "." or ".." segments (also percent-encoded) could step out of a route's
+ * path prefix; a fragment never belongs in a request. Refused, not rewritten.
+ */
+static int unsafe_path(const char *p, size_t n)
+{
+    size_t end = n;
+    const char *q = memchr(p, '?', n);
+    if (q != NULL)
+        end = (size_t)(q - p);
+    if (memchr(p, '#', n) != NULL)
+        return 1;
+    size_t i = 0;
+    while (i < end) {
+        if (p[i] != '/') {
+            i++;
+            continue;
+        }
+        size_t j = i + 1, dots = 0, other = 0;
+        while (j < end && p[j] != '/') {
+            if (p[j] == '.') {
+                dots++;
+                j++;
+            } else if (p[j] == '%' && j + 2 < end && p[j + 1] == '2' &&
+                       (p[j + 2] == 'e' || p[j + 2] == 'E')) {
+                dots++;
+                j += 3;
+            } else {
+                other = 1;
+                j++;
+            }
+        }
+        if (!other && (dots == 1 || dots == 2))
+            return 1;
+        i = j;
+    }
+    return 0;
+}
+
+/*
  * ROUTE: match Host and path to a configured route. Unknown destinations are
  * refused before any body is read: bordergate is never an open proxy.
  */
@@ -339,11 +380,19 @@ static void stage_route(bg_session_t *s)
     } else if (tl > 0 && t[0] == '/') {
         x->path = t;
         x->path_len = tl;
+    } else if (tl == 1 && t[0] == '*') {
+        refuse(s, 400, "request target * is not forwarded", 1);
+        return;
     } else {
         refuse(s, 400, "request target must be a path or an absolute http URL", 1);
         return;
     }
-    /* Host without port, lowercased. */
+    if (unsafe_path(x->path, x->path_len)) {
+        s->w->stats.refused_parse++;
+        refuse(s, 400, "request path with dot segments or a fragment: routes match literal paths only", 1);
+        return;
+    }
+    /* Host without port, lowercased; the port must be digits. */
     size_t hn = 0;
     if (host != NULL) {
         size_t end = host_len;
@@ -354,6 +403,18 @@ static void stage_route(bg_session_t *s)
             const char *colon = memchr(host, ':', host_len);
             if (colon != NULL)
                 end = (size_t)(colon - host);
+        }
+        if (end < host_len) {
+            size_t p = end;
+            if (host[p] == ']')
+                p++;
+            int ok = p < host_len && host[p] == ':' && p + 1 < host_len && p + 6 >= host_len;
+            for (size_t k = p + 1; ok && k < host_len; k++)
+                ok = host[k] >= '0' && host[k] <= '9';
+            if (!ok && !(p == host_len)) {
+                refuse(s, 400, "invalid port in Host", 1);
+                return;
+            }
         }
         if (end >= sizeof x->host) {
             refuse(s, 400, "Host header too long", 1);
@@ -1109,6 +1170,13 @@ static void on_up_read(struct bufferevent *bev, void *arg)
             evbuffer_drain(in, x->resp.head_len); /* interim response: skip */
             continue;
         }
+        const bg_http_header_t *te = bg_http_find_header(x->resp.headers, x->resp.nheaders,
+                                                         "transfer-encoding");
+        if (te != NULL && !bg_util_ieq(te->value, te->value_len, "chunked")) {
+            /* gzip, chunked etc.: relaying it as plain chunked would corrupt it. */
+            refuse(s, 502, "upstream used a transfer coding other than chunked", 0);
+            return;
+        }
         int head_req = bg_util_ieq(x->req.method, x->req.method_len, "HEAD");
         if (head_req || x->resp.status == 204 || x->resp.status == 304)
             x->resp_mode = BODY_NONE;
@@ -1308,6 +1376,13 @@ static void complete(bg_session_t *s, int upstream_reusable)
     s->state = ST_IDLE;
     evtimer_del(&s->timer);
     arm_timer(s, idle_ms);
+    if (evbuffer_get_length(bufferevent_get_output(s->cbev)) > CLIENT_HIGH_WATER) {
+        /* A client that pipelines but does not read gets no more work until
+         * it drains what it was sent (bounded memory). */
+        s->waiting_drain = 1;
+        bufferevent_setwatermark(s->cbev, EV_WRITE, CLIENT_LOW_WATER, 0);
+        return;
+    }
     bufferevent_enable(s->cbev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
         process_head(s);
@@ -1334,6 +1409,14 @@ static void on_client_write(struct bufferevent *bev, void *arg)
         return;
     }
     exchange_t *x = s->x;
+    if (s->state == ST_IDLE && s->waiting_drain) {
+        s->waiting_drain = 0;
+        bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
+        bufferevent_enable(s->cbev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
+            process_head(s);
+        return;
+    }
     if (s->state == ST_RELAY && x != NULL && x->paused_upstream) {
         x->paused_upstream = 0;
         bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
