@@ -371,7 +371,7 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         "timeouts", "upstream_tls", "forwarded_headers", "debug_headers", "resolve",
         "routes", "log", "geo", "dns", "policy", "keys", "consent", "recipients",
         "field_rules", "operators", "rules", "audit", NULL};
-    static const char *const admin_keys[] = {"listen", NULL};
+    static const char *const admin_keys[] = {"listen", "token", NULL};
     static const char *const limit_keys[] = {"max_header_bytes", "max_body_bytes",
                                              "max_connections", "max_idle_upstream", NULL};
     static const char *const timeout_keys[] = {"header_ms", "body_ms", "connect_ms",
@@ -421,6 +421,30 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         if (a != NULL) {
             cfg->has_admin = 1;
             parse_listen_addr(ctx, a, "$.admin.listen", &cfg->admin);
+        }
+        json_t *tok = bg_cfg_get_typed(ctx, admin, "$.admin", "token", JSON_OBJECT,
+                                       "{\"file\": PATH} or {\"env\": VARIABLE}");
+        if (tok != NULL) {
+            const char *tf = json_string_value(json_object_get(tok, "file"));
+            const char *te = json_string_value(json_object_get(tok, "env"));
+            char *text = NULL;
+            if (tf != NULL) {
+                text = bg_util_read_file(tf, NULL);
+                if (text == NULL)
+                    bg_cfg_err(ctx, "$.admin.token.file", 0, "cannot read %s: %s", tf, strerror(errno));
+            } else if (te != NULL && getenv(te) != NULL) {
+                text = strdup(getenv(te));
+            } else {
+                bg_cfg_err(ctx, "$.admin.token", 0, "give \"file\" or a set \"env\" variable");
+            }
+            if (text != NULL) {
+                size_t n = strlen(text);
+                while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+                    text[--n] = '\0';
+                if (n < 16)
+                    bg_cfg_err(ctx, "$.admin.token", 0, "the admin token must be at least 16 characters");
+                cfg->admin_token = text;
+            }
         }
     }
     cfg->workers = (int)bg_cfg_get_int(ctx, root, "$", "workers", 1, 1, 64);
@@ -547,6 +571,9 @@ static void config_free(bg_config_t *cfg)
     for (int i = 0; i < cfg->nresolve; i++)
         free(cfg->resolve[i].host);
     free(cfg->resolve);
+    if (cfg->admin_token != NULL)
+        bg_util_wipe(cfg->admin_token, strlen(cfg->admin_token));
+    free(cfg->admin_token);
     free(cfg->ca_file);
     free(cfg->forwarded);
     free(cfg->log_level);

@@ -55,6 +55,7 @@ typedef struct bg_config {
     int nlisten;
     bg_listen_addr_t admin;
     int has_admin;
+    char *admin_token; /* bearer token for changes (consents, reload); NULL: changes refused */
     int workers;
 
     size_t max_header_bytes;

@@ -23,6 +23,7 @@
 #include "proxy/session.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
+#include "policy/consent.h"
 
 #define DRAIN_DEADLINE_S 10
 
@@ -368,6 +369,22 @@ static json_t *stats_json(bg_server_t *srv)
     return o;
 }
 
+/* "Authorization: Bearer TOKEN" equal to the configured token (constant
+ * time). No token configured: every change is refused. */
+static int admin_authorized(const bg_serve_req_t *req, const bg_config_t *cfg)
+{
+    const bg_http_header_t *h = bg_http_find_header(req->head->headers, req->head->nheaders,
+                                                    "authorization");
+    if (cfg->admin_token == NULL || h == NULL || h->value_len < 7 ||
+        !bg_util_iprefix(h->value, h->value_len, "bearer "))
+        return 0;
+    size_t tl = strlen(cfg->admin_token), gl = h->value_len - 7;
+    unsigned char diff = gl != tl;
+    for (size_t i = 0; i < tl; i++)
+        diff |= (unsigned char)(cfg->admin_token[i] ^ (i < gl ? h->value[7 + i] : 0));
+    return diff == 0;
+}
+
 static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t *reply)
 {
     bg_server_t *srv = arg;
@@ -407,7 +424,45 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
             reply->status = 503;
     } else if (tl == 6 && memcmp(t, "/stats", 6) == 0 && get) {
         o = stats_json(srv);
+    } else if (tl >= 9 && memcmp(t, "/consents", 9) == 0) {
+        bg_runtime_t *rt = bg_runtime_acquire();
+        if (!admin_authorized(req, rt->cfg)) {
+            reply->status = 401;
+            o = json_pack("{s:s}", "error", rt->cfg->admin_token == NULL
+                                                ? "consent changes need admin.token in the configuration"
+                                                : "missing or wrong bearer token");
+        } else if (rt->consent == NULL) {
+            reply->status = 404;
+            o = json_pack("{s:s}", "error", "no consent registry configured ($.consent.registry)");
+        } else {
+            char path[2048];
+            size_t bl = evbuffer_get_length(req->body);
+            const char *body = bl > 0 ? (const char *)evbuffer_pullup(req->body, -1) : "";
+            snprintf(path, sizeof path, "%.*s", (int)req->head->target_len, req->head->target);
+            char method[16];
+            snprintf(method, sizeof method, "%.*s", (int)req->head->method_len, req->head->method);
+            int status = 500;
+            char *out = NULL;
+            if (bg_consent_admin(rt->consent, method, path, body, bl, &status, &out) == 0) {
+                reply->status = status;
+                evbuffer_add_printf(reply->body, "%s\n", out != NULL ? out : "{}");
+                free(out);
+                bg_runtime_unref(rt);
+                return;
+            }
+            reply->status = 404;
+            o = json_pack("{s:s}", "error", "unknown consent endpoint");
+        }
+        bg_runtime_unref(rt);
     } else if (tl == 7 && memcmp(t, "/reload", 7) == 0 && post) {
+        bg_runtime_t *rt = bg_runtime_acquire();
+        int authorized = rt->cfg->admin_token == NULL || admin_authorized(req, rt->cfg);
+        bg_runtime_unref(rt);
+        if (!authorized) {
+            reply->status = 401;
+            o = json_pack("{s:s}", "error", "missing or wrong bearer token");
+            goto send;
+        }
         int rc = reload(srv);
         o = json_object();
         json_object_set_new(o, "reloaded", json_boolean(rc == 0));
@@ -417,8 +472,9 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
         }
     } else {
         reply->status = 404;
-        o = json_pack("{s:s}", "error", "unknown admin endpoint (try /healthz, /stats, POST /reload)");
+        o = json_pack("{s:s}", "error", "unknown admin endpoint (try /healthz, /stats, POST /reload, /consents)");
     }
+send:;
     char *s = json_dumps(o, JSON_COMPACT);
     evbuffer_add_printf(reply->body, "%s\n", s != NULL ? s : "{}");
     free(s);
