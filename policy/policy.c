@@ -951,7 +951,8 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         static const char *const ck[] = {"registry", NULL};
         bg_cfg_check_keys(ctx, consent, "$.consent", ck);
         p->consent_registry = bg_cfg_dup(bg_cfg_get_string(ctx, consent, "$.consent", "registry"));
-        if (p->consent_registry != NULL && p->subject_key_len == 0)
+        if (p->consent_registry != NULL && p->subject_key_len == 0 &&
+            !(json_is_object(keys) && json_object_get(keys, "subject") != NULL))
             bg_cfg_err(ctx, "$.consent.registry", 0,
                        "a consent registry needs $.keys.subject (subject ids are stored as keyed pseudonyms)");
     }
@@ -987,9 +988,13 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
             need_tok |= op_needs_key(&p->rules[i].op, 1);
         }
     }
-    if (need_hash && p->pseudonym_key_len == 0)
+    json_t *kobj = json_object_get(root, "keys");
+    int hash_configured = json_is_object(kobj) && json_object_get(kobj, "pseudonym") != NULL;
+    int token_configured = json_is_object(kobj) && json_object_get(kobj, "token") != NULL;
+    /* A configured key that failed to load was reported already. */
+    if (need_hash && p->pseudonym_key_len == 0 && !hash_configured)
         bg_cfg_err(ctx, "$", 0, "the hash operator is used but $.keys.pseudonym is not set");
-    if (need_tok && !p->has_token_key)
+    if (need_tok && !p->has_token_key && !token_configured)
         bg_cfg_err(ctx, "$", 0, "the tokenize operator is used but $.keys.token is not set");
     /* PIPL Art. 73: pseudonymized data is still personal information. */
     for (int i = 0; i < p->nrules; i++) {
