@@ -391,7 +391,8 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
         }
         if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_SUBJECT_ABROAD) &&
             p->subject_abroad_allowed && si >= 0 && subs[si].region[0] != '\0' &&
-            strcmp(subs[si].region, "CN") != 0) {
+            strcmp(subs[si].region, "CN") != 0 &&
+            !subs[si].minor) { /* a child abroad still needs a guardian's consent */
             x->basis = BG_BASIS_SUBJECT_ABROAD;
             snprintf(x->evidence, sizeof x->evidence, "subject region %s", subs[si].region);
         }
