@@ -193,6 +193,25 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
     s->minor = age >= 0 && age < in->policy->minor_age;
 }
 
+/* Add a reason a basis did not hold; the earlier ones stay (the 451 should
+ * say every basis that was tried and why it failed). */
+static void why_add(bg_finding_decision_t *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void why_add(bg_finding_decision_t *x, const char *fmt, ...)
+{
+    size_t n = strlen(x->why);
+    if (n > 0 && n + 2 < sizeof x->why) {
+        memcpy(x->why + n, "; ", 3);
+        n += 2;
+    }
+    if (n + 1 >= sizeof x->why)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->why + n, sizeof x->why - n, fmt, ap);
+    va_end(ap);
+}
+
 static int contract_necessary(const bg_route_policy_t *rp, const bg_finding_t *f)
 {
     if (rp->contract.necessary >> f->category & 1)
@@ -349,9 +368,9 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
         }
         if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_CONTRACT) && rp->contract.present) {
             if (!contract_necessary(rp, f)) {
-                snprintf(x->why, sizeof x->why, "not necessary for the %s contract", rp->contract.purpose);
+                why_add(x, "not necessary for the %s contract", rp->contract.purpose);
             } else if (rp->contract.reference_required && !reference_present(in, rp, rec)) {
-                snprintf(x->why, sizeof x->why, "contract reference missing at %s", rp->contract.reference_path);
+                why_add(x, "contract reference missing at %s", rp->contract.reference_path);
             } else {
                 x->basis = BG_BASIS_CONTRACT;
                 snprintf(x->evidence, sizeof x->evidence, "contract:%s%s%s", rp->contract.purpose,
@@ -361,11 +380,11 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
         }
         if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_CONSENT)) {
             if (d->dnt) {
-                snprintf(x->why, sizeof x->why, "DNT/Sec-GPC opt-out for purpose %s", rp->purpose);
+                why_add(x, "DNT/Sec-GPC opt-out for purpose %s", rp->purpose);
             } else if (in->consent == NULL) {
-                snprintf(x->why, sizeof x->why, "no consent registry configured");
+                why_add(x, "no consent registry configured");
             } else if (si < 0 || subs[si].raw_len == 0) {
-                snprintf(x->why, sizeof x->why, "no subject id (route subjects.id) to look consent up");
+                why_add(x, "no subject id (route subjects.id) to look consent up");
             } else {
                 bg_consent_query_t q;
                 bg_consent_match_t m;
@@ -384,8 +403,8 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
                     snprintf(x->evidence, sizeof x->evidence, "consent:%s%s%.100s", m.consent.id,
                              m.consent.evidence[0] ? "; evidence " : "", m.consent.evidence);
                 } else {
-                    snprintf(x->why, sizeof x->why, "no consent (%s)%s%s",
-                             bg_consent_miss_name(m.miss), m.miss_id[0] ? ", closest " : "", m.miss_id);
+                    why_add(x, "no consent (%s)%s%s", bg_consent_miss_name(m.miss),
+                            m.miss_id[0] ? ", closest " : "", m.miss_id);
                 }
             }
         }

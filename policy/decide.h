@@ -55,7 +55,7 @@ typedef struct {
     int anonymized;        /* the output is no longer PI */
     const char *rule;      /* rule id, "default", "never_export" */
     const char *clause;    /* the rule's clause, or NULL */
-    char why[96];          /* when no basis held: "no consent (withdrawn)", ... */
+    char why[160];         /* when no basis held, each basis tried and why it failed */
     int subject;           /* index into subjects, -1 */
     int sensitive;         /* as decided (minors make everything sensitive) */
 } bg_finding_decision_t;
