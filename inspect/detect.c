@@ -1089,6 +1089,8 @@ static size_t try_mac(scan_t *s, size_t i)
 static size_t try_uuid(scan_t *s, size_t i)
 {
     static const unsigned char len[5] = {8, 4, 4, 4, 12};
+    if (ch(s, i + 8) != '-' || ch(s, i + 13) != '-') /* cheap rejection first */
+        return 0;
     size_t j = i;
     int zero = 1;
     for (unsigned g = 0; g < 5; g++) {
@@ -1520,6 +1522,19 @@ static size_t scan_text(scan_t *s, size_t i, size_t limit)
         }
         size_t m = 0;
         if (k & K_AN) {
+            if (!is_d(t[i]) && !(s->hints & (BG_HINT_DEVICE | BG_HINT_ANDROID | BG_HINT_MAC))) {
+                /* A word of letters only starts nothing unless a separator of
+                 * a hex shape follows (MAC, UUID, IPv6): skip it whole. Only
+                 * when the character after it is in this window. */
+                size_t e = i + 1;
+                int dig = 0;
+                while (e < s->n && (cls[t[e]] & K_AN))
+                    dig |= is_d(t[e++]);
+                if (!dig && e < s->n && t[e] != ':' && t[e] != '-' && t[e] != '.') {
+                    i = e;
+                    continue;
+                }
+            }
             if (!(cls[ch(s, i - 1)] & K_AN))
                 m = try_token(s, i);
             if (m > i) {

@@ -222,7 +222,9 @@ typedef struct {
  * caller that must fail closed compares the result with CAP (like
  * snprintf). OUT may be NULL when CAP is 0 (count only).
  *
- * Cost: O(LEN), about a byte per cycle on values the pre-filter rejects.
+ * Cost: O(LEN). Measured (2-core VM, -O2): ~0.15 ns/byte for values the
+ * pre-filter rejects, 0.5-1 ns/byte for ASCII text, 3-6 ns/byte for non-ASCII
+ * text with digits (normalizing path); ~100 ns for a typical 30-byte value.
  * No allocation; reentrant.
  */
 size_t bg_detect_scan(const bg_detect_opts_t *opts, const bg_detect_key_t *key, const char *s,
