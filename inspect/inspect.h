@@ -96,6 +96,11 @@ bg_inspect_rules_t *bg_inspect_rules_new(const bg_inspect_rules_spec_t *spec, ch
                                          size_t errcap);
 void bg_inspect_rules_free(bg_inspect_rules_t *rules);
 
+/* The built-in sensitivity of CAT (PIPL Art. 28, GB/T 35273-2020 Annex B;
+ * the stricter reading where GB/T 45574-2025 differs). Kept equal to
+ * config/categories.json by tests/unit/test_sensitivity.c. */
+int bg_inspect_default_sensitive(bg_detect_cat_t cat);
+
 /* Parse a JSON path as used in rules and subject selectors; 0 or -1 with ERR. */
 int bg_inspect_path_valid(const char *path, char *err, size_t errcap);
 

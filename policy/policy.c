@@ -906,16 +906,8 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
     json_t *g = json_object_get(root, "policy");
     parse_global(ctx, p, g);
     /* Built-in sensitivity first, then the policy's overrides. */
-    static const bg_detect_cat_t builtin_sensitive[] = {
-        BG_CAT_CN_RESIDENT_ID, BG_CAT_HMT_RESIDENCE_PERMIT, BG_CAT_BANK_CARD, BG_CAT_GPS_LOCATION,
-        BG_CAT_PASSPORT, BG_CAT_HK_ID, BG_CAT_TW_ID, BG_CAT_MO_ID, BG_CAT_MAINLAND_TRAVEL_PERMIT,
-        BG_CAT_IDENTITY_DOCUMENT, BG_CAT_PRECISE_LOCATION, BG_CAT_WHEREABOUTS, BG_CAT_BIOMETRICS,
-        BG_CAT_HEALTH, BG_CAT_RELIGION, BG_CAT_SPECIFIC_IDENTITY, BG_CAT_SEXUAL_ORIENTATION,
-        BG_CAT_CRIMINAL_RECORD, BG_CAT_MINOR_UNDER_14, BG_CAT_FINANCIAL_ACCOUNT,
-        BG_CAT_TRANSACTION_RECORD, BG_CAT_CREDENTIALS, BG_CAT_COMMUNICATION_RECORD,
-        BG_CAT_BROWSING_HISTORY};
-    for (size_t i = 0; i < sizeof builtin_sensitive / sizeof builtin_sensitive[0]; i++)
-        p->sensitive[builtin_sensitive[i]] = 1;
+    for (int c = 1; c < BG_CAT__COUNT; c++)
+        p->sensitive[c] = (uint8_t)bg_inspect_default_sensitive((bg_detect_cat_t)c);
     parse_sensitivity(ctx, p, g);
 
     json_t *keys = bg_cfg_get_typed(ctx, root, "$", "keys", JSON_OBJECT, "an object");
