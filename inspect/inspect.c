@@ -261,8 +261,16 @@ static const bg_detect_cat_t default_sensitive[] = {
     BG_CAT_HEALTH, BG_CAT_RELIGION, BG_CAT_SPECIFIC_IDENTITY, BG_CAT_SEXUAL_ORIENTATION,
     BG_CAT_CRIMINAL_RECORD, BG_CAT_MINOR_UNDER_14, BG_CAT_FINANCIAL_ACCOUNT,
     BG_CAT_TRANSACTION_RECORD, BG_CAT_CREDENTIALS, BG_CAT_COMMUNICATION_RECORD,
-    BG_CAT_BROWSING_HISTORY,
+    BG_CAT_BROWSING_HISTORY, BG_CAT_CONTACTS,
 };
+
+int bg_inspect_default_sensitive(bg_detect_cat_t cat)
+{
+    for (size_t i = 0; i < sizeof default_sensitive / sizeof default_sensitive[0]; i++)
+        if (default_sensitive[i] == cat)
+            return 1;
+    return 0;
+}
 
 static char *lower_dup(const char *s)
 {
