@@ -281,6 +281,14 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
         out = BG_OUTCOME_BLOCK;
         goto done;
     }
+    if (kind == BG_BODY_UNDECODABLE) {
+        /* Allowed by policy: the body goes uninspected. Findings made before
+         * decoding failed are not acted on (nothing would be rewritten). */
+        add_reason(d, "undecodable_allowed", NULL, NULL, NULL, "%s (policy.undecodable is allow)",
+                   bg_inspection_undecodable(in->insp));
+        out = BG_OUTCOME_ALLOW;
+        goto done;
+    }
     if (kind == BG_BODY_OTHER && !rp->opaque_allow) {
         add_reason(d, "opaque_body", NULL, NULL, NULL,
                    "the body's content type is not inspected; the route does not allow opaque bodies abroad");
@@ -444,7 +452,9 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             if (rec >= 0)
                 record_changed[rec] = 1;
         } else {
-            const bg_op_t *op = rule != NULL && rule->has_op ? &rule->op : bg_policy_operator(p, f->category);
+            const bg_op_t *op = rule != NULL && rule->has_op ? &rule->op
+                                : rule == NULL && p->has_default_fallback_op ? &p->default_fallback_op
+                                                                             : bg_policy_operator(p, f->category);
             x->action = op->kind == BG_OP_REDACT ? BG_ACT_REMOVE : BG_ACT_DEIDENTIFY;
             x->op = op->kind;
             x->anonymized = bg_op_anonymizes(op->kind);
@@ -478,6 +488,19 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
     if (d->records > 0 && d->records_removed == d->records && d->records > 0) {
         /* Every record removed: an empty batch would still go; say so. */
         add_reason(d, "all_records_removed", NULL, NULL, rp->records, "no record had a legal basis");
+    }
+    /* What still leaves as PI, now that removed records are gone. */
+    pi_leaving = leaving_sensitive = leaving_needs_mechanism = 0;
+    for (size_t i = 0; i < d->nfd; i++) {
+        const bg_finding_decision_t *x = &d->fd[i];
+        int leaves = x->action == BG_ACT_ALLOW || (x->action == BG_ACT_DEIDENTIFY && !x->anonymized);
+        if (!leaves)
+            continue;
+        pi_leaving = 1;
+        leaving_sensitive |= x->sensitive;
+        if (x->action != BG_ACT_ALLOW || x->basis == BG_BASIS_CONSENT ||
+            x->basis == BG_BASIS_SUBJECT_ABROAD || x->basis == BG_BASIS_LEGAL_OBLIGATION)
+            leaving_needs_mechanism = 1;
     }
     /* Transfer mechanism for PI that still leaves. */
     if (pi_leaving && out != BG_OUTCOME_BLOCK) {
@@ -562,7 +585,9 @@ int bg_decision_apply(bg_decision_t *d, bg_inspection_t *insp, const bg_policy_t
             for (int k = 0; k < p->nrules; k++)
                 if (x->rule != NULL && strcmp(p->rules[k].id, x->rule) == 0)
                     ri = k;
-            op = ri >= 0 && p->rules[ri].has_op ? &p->rules[ri].op : bg_policy_operator(p, f->category);
+            op = ri >= 0 && p->rules[ri].has_op ? &p->rules[ri].op
+                 : ri < 0 && p->has_default_fallback_op ? &p->default_fallback_op
+                                                        : bg_policy_operator(p, f->category);
         }
         if (bg_inspection_apply(insp, x->finding, op, &keys, err, sizeof err) != 0) {
             snprintf(x->why, sizeof x->why, "%.90s", err);

@@ -49,30 +49,47 @@ static char *join_names(const char *const *names, int n, char *buf, size_t cap)
     return buf;
 }
 
-/* "2027-12-31" or RFC 3339 into ms since the epoch (UTC); -1 on error. */
+/*
+ * "2027-12-31" (valid through the end of that day in China, UTC+8: CAC
+ * filings and certificates carry Chinese dates) or "2027-12-31T12:00:00Z",
+ * into ms since the epoch; -1 when malformed or not a real date.
+ */
 static int64_t parse_date(const char *s)
 {
+    int y, mo, d, h = 0, mi = 0, se = 0;
+    size_t n = strlen(s);
+    int bare = n == 10;
+    if (!(bare || (n == 20 && s[10] == 'T' && s[19] == 'Z')))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int digit = s[i] >= '0' && s[i] <= '9';
+        int want_digit = !(i == 4 || i == 7 || i == 10 || i == 13 || i == 16 || i == 19);
+        if (digit != want_digit)
+            return -1;
+    }
+    if (s[4] != '-' || s[7] != '-' || (!bare && (s[13] != ':' || s[16] != ':')))
+        return -1;
+    if (sscanf(s, "%4d-%2d-%2d", &y, &mo, &d) != 3)
+        return -1;
+    if (!bare && sscanf(s + 11, "%2d:%2d:%2d", &h, &mi, &se) != 3)
+        return -1;
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    const char *end = strptime(s, "%Y-%m-%d", &tm);
-    if (end == NULL)
-        return -1;
-    if (*end == 'T') {
-        const char *e2 = strptime(end + 1, "%H:%M:%S", &tm);
-        if (e2 == NULL)
-            return -1;
-        end = e2;
-        if (*end == 'Z')
-            end++;
-    } else {
-        /* A bare date means "valid through that day". */
-        tm.tm_hour = 23;
-        tm.tm_min = 59;
-        tm.tm_sec = 59;
-    }
-    if (*end != '\0')
-        return -1;
-    return (int64_t)timegm(&tm) * 1000;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = bare ? 23 : h;
+    tm.tm_min = bare ? 59 : mi;
+    tm.tm_sec = bare ? 59 : se;
+    time_t t = timegm(&tm);
+    struct tm back;
+    gmtime_r(&t, &back);
+    if (back.tm_year != y - 1900 || back.tm_mon != mo - 1 || back.tm_mday != d || h > 23 ||
+        mi > 59 || se > 59)
+        return -1; /* 2027-02-30 and the like */
+    if (bare)
+        t -= 8 * 3600; /* 23:59:59 China Standard Time */
+    return (int64_t)t * 1000;
 }
 
 /* A list of strings at OBJ.KEY (or "*" alone meaning any: *ANY set). */
@@ -319,7 +336,7 @@ static void parse_recipients(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rs)
                 bg_cfg_path_key(ep, sizeof ep, mp, "expires");
                 x->mechanism_expires_ms = parse_date(exp);
                 if (x->mechanism_expires_ms < 0) {
-                    bg_cfg_err(ctx, ep, 0, "must be a date like \"2027-12-31\"");
+                    bg_cfg_err(ctx, ep, 0, "must be a real date like \"2027-12-31\" (valid through that day, China time) or \"2027-12-31T16:00:00Z\"");
                     x->mechanism_expires_ms = 0;
                 } else if ((uint64_t)x->mechanism_expires_ms < bg_util_wall_ms()) {
                     bg_cfg_warn(ctx, ep, "the %s has expired: transfers of personal information to %s are blocked until it is renewed",
@@ -763,11 +780,9 @@ static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
     p->subject_abroad_allowed = sa != NULL && strcmp(sa, "allow") == 0;
     p->minor_age = (int)bg_cfg_get_int(ctx, g, path, "minor_age", 14, 1, 18);
     json_t *fb = json_object_get(g, "default_fallback");
-    if (fb != NULL) {
-        bg_op_t op;
-        int has = 0;
-        parse_fallback(ctx, fb, "$.policy.default_fallback", &p->default_fallback, &op, &has);
-    }
+    if (fb != NULL)
+        parse_fallback(ctx, fb, "$.policy.default_fallback", &p->default_fallback,
+                       &p->default_fallback_op, &p->has_default_fallback_op);
     json_t *dop = json_object_get(g, "default_operator");
     if (dop != NULL)
         parse_op(ctx, dop, "$.policy.default_operator", &p->default_op);
@@ -968,6 +983,10 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
     }
     /* Operators that need keys. */
     int need_hash = op_needs_key(&p->default_op, 0), need_tok = op_needs_key(&p->default_op, 1);
+    if (p->has_default_fallback_op) {
+        need_hash |= op_needs_key(&p->default_fallback_op, 0);
+        need_tok |= op_needs_key(&p->default_fallback_op, 1);
+    }
     for (int c = 0; c < BG_CAT__COUNT; c++) {
         if (p->has_operator[c]) {
             need_hash |= op_needs_key(&p->operators[c], 0);

@@ -133,6 +133,8 @@ typedef struct bg_policy {
     uint8_t has_operator[BG_CAT__COUNT];
     bg_op_t default_op;
     bg_fallback_t default_fallback;
+    bg_op_t default_fallback_op; /* operator given with default_fallback */
+    int has_default_fallback_op;
 
     bg_recipient_t *recipients;
     int nrecipients;
