@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "audit/counters.h"
+#include "audit/report.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "policy/consent.h"
@@ -29,6 +31,11 @@ static void usage(FILE *fp)
             "  detokenize --key F T   reverse tokens (authorised domestic use)\n"
             "  consent grant|withdraw|show|list   manage the consent registry\n"
             "  audit verify FILE|DIR  check the audit log's hash chain and signed checkpoints\n"
+            "  audit report DIR       transfers, outcomes, findings, subjects by recipient,\n"
+            "                         country, category, basis, outcome or route (--json)\n"
+            "  audit subject ID|- DIR every decision naming one data subject (--key FILE)\n"
+            "  audit volumes DIR      people whose PI went abroad this year, per recipient,\n"
+            "                         and the transfer mechanism the volume calls for\n"
             "  sink [options]         a demo/test upstream that records what it receives\n"
             "  help                   this text\n"
             "  --version              print the version\n"
@@ -109,7 +116,16 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "audit") == 0) {
         if (argc >= 3 && strcmp(argv[2], "verify") == 0)
             return bg_audit_cli_verify(argc - 2, argv + 2);
-        fprintf(stderr, "usage: bordergate audit verify [--key FILE] FILE|DIR...\n");
+        if (argc >= 3 && strcmp(argv[2], "report") == 0)
+            return bg_report_cli(argc - 2, argv + 2);
+        if (argc >= 3 && strcmp(argv[2], "subject") == 0)
+            return bg_report_cli_subject(argc - 2, argv + 2);
+        if (argc >= 3 && strcmp(argv[2], "volumes") == 0)
+            return bg_counters_cli_volumes(argc - 2, argv + 2);
+        fprintf(stderr, "usage: bordergate audit verify [--key FILE] FILE|DIR...\n"
+                        "       bordergate audit report [--from DATE] [--to DATE] [--by KEY] [--json] DIR|FILE...\n"
+                        "       bordergate audit subject (ID|- --key FILE | --pseudonym HEX) [--json] DIR|FILE...\n"
+                        "       bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y] [--json]\n");
         return 2;
     }
     if (strcmp(cmd, "scan") == 0)

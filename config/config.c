@@ -312,7 +312,7 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
     static const char *const keys[] = {"enabled", "directory", "prefix", "rotate_bytes", "rotate_daily",
                                        "retention_days", "durability", "relaxed_interval_ms",
-                                       "checkpoint_every", NULL};
+                                       "checkpoint_every", "counters_file", NULL};
     json_t *a = bg_cfg_get_typed(ctx, root, "$", "audit", JSON_OBJECT, "an object");
     json_t *empty = json_object();
     if (a == NULL)
@@ -355,6 +355,15 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     cfg->audit_relaxed = dur != NULL && strcmp(dur, "relaxed") == 0;
     cfg->audit_relaxed_interval_ms = (int)bg_cfg_get_int(ctx, a, "$.audit", "relaxed_interval_ms", 200, 1, 60000);
     cfg->audit_checkpoint_every = (int)bg_cfg_get_int(ctx, a, "$.audit", "checkpoint_every", 1000, 1, 10000000);
+    const char *cf = bg_cfg_get_string(ctx, a, "$.audit", "counters_file");
+    if (cf != NULL) {
+        cfg->audit_counters_file = strdup(cf);
+    } else if (cfg->audit_dir != NULL) {
+        size_t dl = strlen(cfg->audit_dir);
+        cfg->audit_counters_file = malloc(dl + sizeof "/counters.jsonl");
+        if (cfg->audit_counters_file != NULL)
+            snprintf(cfg->audit_counters_file, dl + sizeof "/counters.jsonl", "%s/counters.jsonl", cfg->audit_dir);
+    }
     json_t *keys_obj = json_object_get(root, "keys");
     json_t *ak = json_is_object(keys_obj) ? json_object_get(keys_obj, "audit") : NULL;
     if (json_is_object(ak)) {
@@ -586,6 +595,7 @@ static void config_free(bg_config_t *cfg)
     free(cfg->audit_prefix);
     free(cfg->audit_key_file);
     free(cfg->audit_key_env);
+    free(cfg->audit_counters_file);
     free(cfg->geo_db_path);
     bg_geo_db_unref(cfg->geo_db);
     bg_geo_overrides_free(cfg->geo_overrides);

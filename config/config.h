@@ -107,6 +107,7 @@ typedef struct bg_config {
     int audit_checkpoint_every;
     char *audit_key_file;
     char *audit_key_env;
+    char *audit_counters_file; /* yearly counters (audit/counters.h); default DIR/counters.jsonl */
 } bg_config_t;
 
 /* The embedded database's path when the configuration names none: the

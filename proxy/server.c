@@ -30,6 +30,7 @@
 struct bg_server {
     const char *config_path;
     bg_audit_t *audit;
+    bg_counters_t *counters; /* yearly counters of people whose PI went abroad */
     struct event_base *base; /* control thread */
     bg_worker_t *workers;
     int nworkers;
@@ -151,6 +152,7 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
     w->resolver = bg_resolver_new(w);
     w->pool = bg_pool_new(w);
     w->audit = srv->audit != NULL ? bg_audit_client_new(srv->audit, w->base) : NULL;
+    w->counters = srv->counters;
     if (srv->audit != NULL && w->audit == NULL) {
         fprintf(stderr, "bordergate: cannot attach worker %d to the audit writer\n", index);
         return -1;
@@ -366,6 +368,12 @@ static json_t *stats_json(bg_server_t *srv)
         json_object_set_new(reg, bg_geo_region_name((bg_geo_region_t)k),
                             json_integer((json_int_t)t.by_region[k]));
     json_object_set_new(o, "destinations_by_region", reg);
+    if (srv->counters != NULL) {
+        bg_counters_snapshot_t cs;
+        bg_counters_snapshot(srv->counters, (int64_t)bg_util_wall_ms(), &cs);
+        json_object_set_new(o, "yearly_subjects", bg_counters_snapshot_json(&cs, 0));
+        bg_counters_snapshot_free(&cs);
+    }
     return o;
 }
 
@@ -529,6 +537,21 @@ static int open_audit(bg_server_t *srv, const bg_config_t *cfg)
     return 0;
 }
 
+/* The yearly counters (audit/counters.h), beside the audit log; restart to
+ * change. None when the audit log is disabled. */
+static int open_counters(bg_server_t *srv, const bg_config_t *cfg)
+{
+    char err[512];
+    if (srv->audit == NULL || cfg->audit_counters_file == NULL)
+        return 0;
+    srv->counters = bg_counters_open(cfg->audit_counters_file, err, sizeof err);
+    if (srv->counters == NULL) {
+        fprintf(stderr, "bordergate: yearly counters: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Each client may hold an upstream connection too: ask for twice the
  * connection limit plus slack, up to the hard limit. */
 static void raise_fd_limit(int max_connections)
@@ -578,7 +601,7 @@ int bg_server_run(const char *config_path)
 
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(cfg->max_connections);
-    if (open_audit(&srv, cfg) != 0)
+    if (open_audit(&srv, cfg) != 0 || open_counters(&srv, cfg) != 0)
         goto done;
     srv.nworkers = cfg->workers;
     srv.workers = calloc((size_t)srv.nworkers, sizeof *srv.workers);
@@ -658,6 +681,7 @@ done:
     free(pipes);
     if (srv.audit != NULL)
         bg_audit_close(srv.audit);
+    bg_counters_close(srv.counters); /* after the workers: they count */
     if (srv.base != NULL)
         event_base_free(srv.base);
     bg_runtime_publish_final();

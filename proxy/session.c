@@ -26,6 +26,7 @@
 #include "proxy/serve.h"
 #include "proxy/upstream.h"
 #include "audit/audit.h"
+#include "audit/counters.h"
 
 #define RESP_MAX_HEAD 65536
 #define CLIENT_HIGH_WATER (256 * 1024) /* pause the upstream above this */
@@ -866,6 +867,41 @@ static void after_record(bg_session_t *s)
     stage_forward(s);
 }
 
+/* Yearly counters (audit/counters.h): once the decision record is durable,
+ * count each data subject whose PI leaves as PI (each subject and kind once
+ * per request). Cheap when the person was already counted this year: two
+ * striped hash look-ups, no I/O. */
+static void count_subjects(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    const bg_decision_t *d = &x->decision;
+    if (s->w->counters == NULL || x->insp == NULL || d->nsubjects <= 0)
+        return;
+    const bg_config_t *cfg = x->rt->cfg;
+    const bg_route_policy_t *rp = &cfg->policy->routes[x->route - cfg->routes];
+    uint8_t seen_small[64], *seen = seen_small; /* bit 1: non-sensitive, 2: sensitive */
+    if (d->nsubjects > (int)sizeof seen_small && (seen = calloc((size_t)d->nsubjects, 1)) == NULL)
+        return;
+    if (seen == seen_small)
+        memset(seen_small, 0, sizeof seen_small);
+    int64_t now = (int64_t)bg_util_wall_ms();
+    for (size_t i = 0; i < d->nfd; i++) {
+        const bg_finding_decision_t *f = &d->fd[i];
+        uint8_t bit = f->sensitive ? 2 : 1;
+        if (f->subject < 0 || f->subject >= d->nsubjects || d->subjects[f->subject][0] == '\0' ||
+            (seen[f->subject] & bit) ||
+            !bg_counters_finding_counts(d->cross_border, d->outcome == BG_OUTCOME_BLOCK, d->monitor,
+                                        f->action == BG_ACT_ALLOW, f->action == BG_ACT_DEIDENTIFY,
+                                        f->anonymized))
+            continue;
+        seen[f->subject] |= bit;
+        bg_counters_add(s->w->counters, rp->recipient != NULL ? rp->recipient->id : NULL,
+                        d->subjects[f->subject], f->sensitive, now);
+    }
+    if (seen != seen_small)
+        free(seen);
+}
+
 static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
 {
     bg_session_t *s = arg;
@@ -874,6 +910,7 @@ static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
     evtimer_del(&s->timer);
     if (status == 0) {
         x->audit_seq = seq;
+        count_subjects(s);
         after_record(s);
         return;
     }

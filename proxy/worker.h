@@ -15,6 +15,7 @@
 #include <event2/listener.h>
 
 #include "audit/audit.h"
+#include "audit/counters.h"
 #include "config/config.h"
 
 typedef struct bg_server bg_server_t;
@@ -54,6 +55,7 @@ typedef struct bg_worker {
     pthread_t thread;
     struct bg_geo_cache_entry *geo_cache; /* see session.c: classify_cached */
     bg_audit_client_t *audit;             /* this worker's handle on the audit writer */
+    bg_counters_t *counters;              /* yearly counters (shared, thread-safe); NULL: none */
     bg_worker_stats_t stats;
 } bg_worker_t;
 

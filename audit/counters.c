@@ -1,0 +1,1078 @@
+/*
+ * Yearly counters of distinct people whose PI went abroad (audit/counters.h).
+ *
+ * Layout. One hash table split into STRIPES stripes, each with its own
+ * mutex and open-addressing array. An entry is (first 16 bytes of the
+ * pseudonym, year, recipient index) -> kinds seen (bit NS, bit S).
+ * Recipient index 0 is "all recipients" (the yearly totals); 1.. are the
+ * interned recipient ids. Each add looks up the recipient's entry and the
+ * totals entry: two uncontended stripe locks and no I/O once a person is
+ * known. 16 bytes of an HMAC-SHA-256 output are uniformly random: the
+ * chance of two of 10^8 people colliding is about 10^-23.
+ *
+ * Only the current year is held in memory: a stripe drops its entries the
+ * first time it sees a later year, so memory is bounded by one year's
+ * people (about 2 x 32 bytes per person and recipient).
+ *
+ * Lock order: stripe -> file_mu; stripe -> meta_mu. Never two stripes.
+ */
+#include "audit/counters.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "audit/report.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define STRIPES 64
+#define MAX_RCPT 1024 /* recipient ids beyond this are counted under "(other)" */
+#define KIND_NS 1
+#define KIND_S 2
+#define CHINA_OFFSET_MS (8LL * 3600 * 1000)
+
+/* ------------------------------------------------------------------------
+ * Thresholds and the counting rule
+ * ------------------------------------------------------------------------ */
+
+void bg_counters_thresholds_default(bg_counters_thresholds_t *t)
+{
+    t->contract_non_sensitive = 100000;
+    t->assessment_non_sensitive = 1000000;
+    t->contract_sensitive = 1;
+    t->assessment_sensitive = 10000;
+}
+
+bg_volume_level_t bg_counters_level(const bg_counters_thresholds_t *t, uint64_t non_sensitive,
+                                    uint64_t sensitive)
+{
+    if (non_sensitive >= t->assessment_non_sensitive || sensitive >= t->assessment_sensitive)
+        return BG_VOLUME_ASSESSMENT;
+    if (non_sensitive >= t->contract_non_sensitive || sensitive >= t->contract_sensitive)
+        return BG_VOLUME_CONTRACT;
+    return BG_VOLUME_NONE;
+}
+
+const char *bg_volume_level_name(bg_volume_level_t l)
+{
+    switch (l) {
+    case BG_VOLUME_CONTRACT: return "standard_contract_or_certification";
+    case BG_VOLUME_ASSESSMENT: return "security_assessment";
+    case BG_VOLUME_NONE: break;
+    }
+    return "none";
+}
+
+/* The year of day Z (days since 1970-01-01, proleptic Gregorian). */
+static int year_of_days(int64_t z)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    return (int)((int64_t)yoe + era * 400 + (m <= 2));
+}
+
+int bg_counters_year_of(int64_t wall_ms)
+{
+    int64_t ms = wall_ms + CHINA_OFFSET_MS;
+    int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+    return year_of_days(days);
+}
+
+int bg_counters_finding_counts(int cross_border, int blocked, int monitor, int action_allow,
+                               int action_deidentify, int anonymized)
+{
+    if (!cross_border || blocked)
+        return 0;
+    if (monitor)
+        return 1; /* forwarded unchanged, whatever enforcement would have done */
+    return action_allow || (action_deidentify && !anonymized);
+}
+
+static int str_is(const json_t *v, const char *s)
+{
+    const char *t = json_string_value(v);
+    return t != NULL && strcmp(t, s) == 0;
+}
+
+int bg_counters_json_finding_counts(const json_t *decision, const json_t *finding)
+{
+    const json_t *dst = json_object_get(decision, "destination");
+    /* Unknown region counts as cross-border; so does a record without one. */
+    int cross = !str_is(json_object_get(dst, "region"), "domestic");
+    int blocked = str_is(json_object_get(decision, "outcome"), "block");
+    int monitor = str_is(json_object_get(decision, "mode"), "monitor");
+    const json_t *act = json_object_get(finding, "action");
+    return bg_counters_finding_counts(cross, blocked, monitor, str_is(act, "allow"),
+                                      str_is(act, "deidentify"),
+                                      json_is_true(json_object_get(finding, "anonymized")));
+}
+
+/* ------------------------------------------------------------------------
+ * The table
+ * ------------------------------------------------------------------------ */
+
+typedef struct {
+    uint8_t id[16];
+    uint16_t year;
+    uint16_t rcpt;
+    uint8_t flags; /* KIND_NS | KIND_S; 0 = empty slot */
+} entry_t;
+
+typedef struct {
+    pthread_mutex_t mu;
+    entry_t *tab;
+    size_t cap, n;
+    int year; /* entries are of this year; a later year clears the stripe */
+} __attribute__((aligned(64))) stripe_t;
+
+typedef struct {
+    uint64_t ns, s, people;
+} tally_t;
+
+struct bg_counters {
+    bg_counters_options_t opt;
+    char *path;
+    int fd; /* -1: memory only or readonly */
+
+    stripe_t stripes[STRIPES];
+
+    /* Recipient names: append-only, published with a release store of
+     * nrcpt so the hot path reads them without a lock. */
+    char *rname[MAX_RCPT]; /* [1..nrcpt] */
+    int nrcpt;
+
+    pthread_mutex_t meta_mu; /* year, tallies, thresholds, errors, rname appends */
+    int year;                /* the year counted now (atomic reads) */
+    tally_t total;
+    tally_t rtally[MAX_RCPT];
+    bg_counters_thresholds_t thr;
+    uint64_t lines_loaded, lines_skipped, torn_cut, write_errors;
+    char last_error[192];
+    uint64_t last_error_log_ms;
+
+    pthread_mutex_t file_mu; /* appends */
+    off_t file_size;         /* end of the last complete line */
+    int need_cut;            /* a partial append could not be cut off yet */
+
+    pthread_t syncer;
+    int has_syncer;
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cond;
+    int stop;
+    int dirty; /* atomic: lines written since the last fdatasync */
+};
+
+static uint64_t now_ms(const bg_counters_t *c)
+{
+    return c->opt.clock_ms != NULL ? c->opt.clock_ms(c->opt.clock_arg) : bg_util_wall_ms();
+}
+
+static uint64_t key_hash(const uint8_t id[16], int year, int rcpt)
+{
+    uint64_t h;
+    memcpy(&h, id, sizeof h);
+    h ^= (uint64_t)(unsigned)year * 0x9E3779B97F4A7C15ULL ^
+         (uint64_t)(unsigned)rcpt * 0xC2B2AE3D27D4EB4FULL;
+    h ^= h >> 30;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 27;
+    h *= 0x94D049BB133111EBULL;
+    h ^= h >> 31;
+    return h;
+}
+
+static size_t slot_of(const stripe_t *st, const uint8_t id[16], int year, int rcpt, uint64_t h)
+{
+    size_t mask = st->cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        const entry_t *e = &st->tab[i];
+        if (e->flags == 0 ||
+            (e->year == year && e->rcpt == rcpt && memcmp(e->id, id, sizeof e->id) == 0))
+            return i;
+    }
+}
+
+/* Room for one more entry (load factor below 0.7). 0, or -1 (ENOMEM). */
+static int stripe_reserve(stripe_t *st)
+{
+    if (st->tab != NULL && (st->n + 1) * 10 < st->cap * 7)
+        return 0;
+    size_t ncap = st->cap == 0 ? 64 : st->cap * 2;
+    entry_t *nt = calloc(ncap, sizeof *nt);
+    if (nt == NULL)
+        return -1;
+    stripe_t tmp = {.tab = nt, .cap = ncap};
+    for (size_t i = 0; st->tab != NULL && i < st->cap; i++) {
+        const entry_t *e = &st->tab[i];
+        if (e->flags == 0)
+            continue;
+        nt[slot_of(&tmp, e->id, e->year, e->rcpt, key_hash(e->id, e->year, e->rcpt))] = *e;
+    }
+    free(st->tab);
+    st->tab = nt;
+    st->cap = ncap;
+    return 0;
+}
+
+/* Lowercase 64-hex pseudonym into HEX and its first 16 bytes into ID. */
+static int parse_pseudonym(const char *s, char hex[65], uint8_t id[16])
+{
+    if (s == NULL)
+        return -1;
+    for (int i = 0; i < 64; i++) {
+        int ch = (unsigned char)s[i];
+        if (ch >= 'A' && ch <= 'F')
+            ch += 'a' - 'A';
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+            return -1;
+        hex[i] = (char)ch;
+    }
+    if (s[64] != '\0')
+        return -1;
+    hex[64] = '\0';
+    for (int i = 0; i < 16; i++) {
+        int hi = hex[2 * i] <= '9' ? hex[2 * i] - '0' : hex[2 * i] - 'a' + 10;
+        int lo = hex[2 * i + 1] <= '9' ? hex[2 * i + 1] - '0' : hex[2 * i + 1] - 'a' + 10;
+        id[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* The index of recipient NAME, interning it. -1 when out of memory. */
+static int intern(bg_counters_t *c, const char *name)
+{
+    int n = __atomic_load_n(&c->nrcpt, __ATOMIC_ACQUIRE);
+    for (int i = 1; i <= n; i++)
+        if (strcmp(c->rname[i], name) == 0)
+            return i;
+    pthread_mutex_lock(&c->meta_mu);
+    n = c->nrcpt;
+    if (n >= MAX_RCPT - 2 && strcmp(name, "(other)") != 0)
+        name = "(other)"; /* the last slot */
+    int idx = -1;
+    for (int i = 1; i <= n; i++)
+        if (strcmp(c->rname[i], name) == 0)
+            idx = i;
+    if (idx < 0 && n < MAX_RCPT - 1 && (c->rname[n + 1] = strdup(name)) != NULL) {
+        idx = n + 1;
+        __atomic_store_n(&c->nrcpt, idx, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&c->meta_mu);
+    return idx;
+}
+
+/* Move the counted year forward to YEAR. -1 when YEAR is older. */
+static int advance_year(bg_counters_t *c, int year)
+{
+    int cur = __atomic_load_n(&c->year, __ATOMIC_ACQUIRE);
+    if (year == cur)
+        return 0;
+    if (year < cur)
+        return -1; /* a late add across New Year: its year is no longer held */
+    pthread_mutex_lock(&c->meta_mu);
+    if (year > c->year) {
+        memset(&c->total, 0, sizeof c->total);
+        memset(c->rtally, 0, sizeof c->rtally);
+        __atomic_store_n(&c->year, year, __ATOMIC_RELEASE);
+    }
+    int rc = year < c->year ? -1 : 0;
+    pthread_mutex_unlock(&c->meta_mu);
+    return rc;
+}
+
+static void note_error(bg_counters_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void note_error(bg_counters_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    char msg[192];
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    uint64_t t = now_ms(c);
+    pthread_mutex_lock(&c->meta_mu);
+    c->write_errors++;
+    snprintf(c->last_error, sizeof c->last_error, "%s", msg);
+    int log = !c->opt.quiet && (c->last_error_log_ms == 0 || t - c->last_error_log_ms >= 10000);
+    if (log)
+        c->last_error_log_ms = t;
+    pthread_mutex_unlock(&c->meta_mu);
+    if (log)
+        bg_error("yearly counters %s: %s (the person is counted when next seen; "
+                 "`bordergate audit volumes DIR` recounts from the audit log)",
+                 c->path, msg);
+}
+
+/* Append one line for a newly seen (year, recipient, kind, subject).
+ * 0, or -1 (nothing of it stays in the file). */
+static int append_line(bg_counters_t *c, int year, int kind, const char *rname, const char *hex,
+                       int64_t t_ms)
+{
+    char ts[40];
+    bg_util_format_time((uint64_t)t_ms, ts, sizeof ts);
+    json_t *o = json_pack("{s:i, s:s, s:s?, s:s, s:s}", "year", year, "kind",
+                          kind == KIND_S ? "sensitive" : "non_sensitive", "recipient",
+                          rname[0] != '\0' ? rname : NULL, "subject", hex, "time", ts);
+    char *line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (line == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t len = strlen(line);
+    line[len++] = '\n'; /* json_dumps's NUL becomes the newline; LEN excludes any NUL */
+    int rc = 0, e = 0;
+    pthread_mutex_lock(&c->file_mu);
+    if (c->need_cut) {
+        if (ftruncate(c->fd, c->file_size) != 0) {
+            e = errno;
+            rc = -1;
+            goto out;
+        }
+        c->need_cut = 0;
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(c->fd, line + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            e = w < 0 ? errno : EIO;
+            rc = -1;
+            if (off > 0 && ftruncate(c->fd, c->file_size) != 0)
+                c->need_cut = 1; /* cut before the next append */
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    c->file_size += (off_t)len;
+    __atomic_store_n(&c->dirty, 1, __ATOMIC_RELEASE);
+out:
+    pthread_mutex_unlock(&c->file_mu);
+    free(line);
+    if (rc != 0) {
+        note_error(c, "cannot append: %s", strerror(e));
+        errno = e;
+    }
+    return rc;
+}
+
+typedef struct {
+    int crossed;
+    char msg[4][256];
+} crossings_t;
+
+static void check_crossing(bg_counters_t *c, crossings_t *x, int kind, uint64_t before,
+                           uint64_t after)
+{
+    static const char *const what[] = {
+        "a standard contract or PI protection certification (CAC 2024 Provisions Art. 8)",
+        "a CAC security assessment (CAC 2024 Provisions Art. 7)"};
+    uint64_t t1 = kind == KIND_S ? c->thr.contract_sensitive : c->thr.contract_non_sensitive;
+    uint64_t t2 = kind == KIND_S ? c->thr.assessment_sensitive : c->thr.assessment_non_sensitive;
+    const uint64_t th[2] = {t1, t2};
+    for (int i = 0; i < 2; i++) {
+        if (before < th[i] && after >= th[i] && x->crossed < 4)
+            snprintf(x->msg[x->crossed++], sizeof x->msg[0],
+                     "yearly volume %d: the %s personal information of %" PRIu64
+                     " people has gone abroad since 1 January (China time), reaching the threshold "
+                     "of %" PRIu64 ": %s is needed",
+                     c->year, kind == KIND_S ? "sensitive" : "non-sensitive", after, th[i],
+                     what[i]);
+    }
+}
+
+/*
+ * Count (ID, YEAR, recipient R) for KIND; when PERSIST, write the line
+ * first (the entry is marked only when the line is in the file). Then the
+ * totals entry. Returns 1 when newly counted for R, 0 when already, -1 on
+ * errors.
+ */
+static int count(bg_counters_t *c, const uint8_t id[16], const char *hex, int year, int r, int kind,
+                 int persist, int64_t t_ms)
+{
+    crossings_t x = {0};
+    int newly = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int rcpt = pass == 0 ? r : 0;
+        uint64_t h = key_hash(id, year, rcpt);
+        stripe_t *st = &c->stripes[h >> 58];
+        pthread_mutex_lock(&st->mu);
+        if (st->year > year) {
+            pthread_mutex_unlock(&st->mu);
+            return 0;
+        }
+        if (st->year < year) {
+            if (st->tab != NULL)
+                memset(st->tab, 0, st->cap * sizeof *st->tab);
+            st->n = 0;
+            st->year = year;
+        }
+        if (stripe_reserve(st) != 0) {
+            pthread_mutex_unlock(&st->mu);
+            errno = ENOMEM;
+            return -1;
+        }
+        entry_t *e = &st->tab[slot_of(st, id, year, rcpt, h)];
+        if (e->flags & kind) {
+            pthread_mutex_unlock(&st->mu);
+            return newly;
+        }
+        if (pass == 0 && persist && c->fd >= 0 &&
+            append_line(c, year, kind, c->rname[r], hex, t_ms) != 0) {
+            pthread_mutex_unlock(&st->mu);
+            return -1;
+        }
+        int new_person = e->flags == 0;
+        if (new_person) {
+            memcpy(e->id, id, sizeof e->id);
+            e->year = (uint16_t)year;
+            e->rcpt = (uint16_t)rcpt;
+            st->n++;
+        }
+        e->flags |= (uint8_t)kind;
+        pthread_mutex_unlock(&st->mu);
+
+        pthread_mutex_lock(&c->meta_mu);
+        if (c->year == year) {
+            tally_t *t = rcpt == 0 ? &c->total : &c->rtally[rcpt];
+            uint64_t *k = kind == KIND_S ? &t->s : &t->ns;
+            uint64_t before = (*k)++;
+            t->people += (uint64_t)new_person;
+            if (rcpt == 0 && persist)
+                check_crossing(c, &x, kind, before, *k);
+        }
+        pthread_mutex_unlock(&c->meta_mu);
+        newly = 1;
+    }
+    for (int i = 0; i < x.crossed && !c->opt.quiet; i++)
+        bg_warn("%s", x.msg[i]);
+    return newly;
+}
+
+int bg_counters_add(bg_counters_t *c, const char *recipient, const char *pseudonym_hex,
+                    int sensitive, int64_t t_ms)
+{
+    char hex[65];
+    uint8_t id[16];
+    if (c == NULL || parse_pseudonym(pseudonym_hex, hex, id) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    int year = c->opt.year != 0 ? c->opt.year : bg_counters_year_of(t_ms);
+    if (year != bg_counters_year_of(t_ms) || year < 1 || year > 65535)
+        return 0; /* a tool counting another year */
+    if (advance_year(c, year) != 0)
+        return 0;
+    int r = intern(c, recipient != NULL ? recipient : "");
+    if (r < 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return count(c, id, hex, year, r, sensitive ? KIND_S : KIND_NS, 1, t_ms);
+}
+
+int bg_counters_add_decision(bg_counters_t *c, const json_t *record)
+{
+    if (!str_is(json_object_get(record, "type"), "decision"))
+        return -1;
+    int64_t t = bg_report_record_time(record);
+    if (t == BG_REPORT_NO_TIME)
+        return 0;
+    const char *rid =
+        json_string_value(json_object_get(json_object_get(record, "recipient"), "id"));
+    const json_t *fs = json_object_get(record, "findings");
+    size_t i;
+    const json_t *f;
+    int n = 0;
+    json_array_foreach(fs, i, f)
+    {
+        const char *subj = json_string_value(json_object_get(f, "subject"));
+        if (subj == NULL || !bg_counters_json_finding_counts(record, f))
+            continue;
+        if (bg_counters_add(c, rid, subj, json_is_true(json_object_get(f, "sensitive")), t) == 1)
+            n++;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------
+ * The file
+ * ------------------------------------------------------------------------ */
+
+/* One line of the file; 0 counted or skipped as another year, -1 malformed. */
+static int load_line(bg_counters_t *c, const char *line, size_t len, int year)
+{
+    json_error_t je;
+    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return -1;
+    }
+    const json_t *y = json_object_get(o, "year");
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    const json_t *rv = json_object_get(o, "recipient");
+    const char *subj = json_string_value(json_object_get(o, "subject"));
+    int k = kind == NULL                         ? 0
+            : strcmp(kind, "sensitive") == 0     ? KIND_S
+            : strcmp(kind, "non_sensitive") == 0 ? KIND_NS
+                                                 : 0;
+    char hex[65];
+    uint8_t id[16];
+    int rc = -1;
+    if (!json_is_integer(y) || k == 0 || (!json_is_null(rv) && !json_is_string(rv)) ||
+        parse_pseudonym(subj, hex, id) != 0)
+        goto out;
+    rc = 0;
+    if (json_integer_value(y) != year)
+        goto out;
+    int r = intern(c, json_is_string(rv) ? json_string_value(rv) : "");
+    if (r < 0 || count(c, id, hex, year, r, k, 0, 0) < 0)
+        rc = -1;
+out:
+    json_decref(o);
+    return rc;
+}
+
+/* Read the file, count YEAR's lines; cut a torn last line when writable. */
+static int load_file(bg_counters_t *c, int fd, int year, char *err, size_t cap)
+{
+    FILE *fp = fdopen(dup(fd), "r");
+    if (fp == NULL) {
+        snprintf(err, cap, "%s: %s", c->path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t n;
+    off_t good = 0;
+    uint64_t lineno = 0, first_bad = 0;
+    while ((n = getline(&line, &lcap, fp)) > 0) {
+        lineno++;
+        if (line[n - 1] != '\n')
+            break; /* torn: handled below */
+        good += n;
+        if (n == 1)
+            continue;
+        if (load_line(c, line, (size_t)n - 1, year) != 0) {
+            c->lines_skipped++;
+            if (first_bad == 0)
+                first_bad = lineno;
+        } else {
+            c->lines_loaded++;
+        }
+    }
+    free(line);
+    int rerr = ferror(fp);
+    fclose(fp);
+    if (rerr) {
+        snprintf(err, cap, "%s: read error", c->path);
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, cap, "%s: %s", c->path, strerror(errno));
+        return -1;
+    }
+    if (st.st_size > good) {
+        c->torn_cut = (uint64_t)(st.st_size - good);
+        if (!c->opt.readonly) {
+            if (ftruncate(fd, good) != 0 || fdatasync(fd) != 0) {
+                snprintf(err, cap, "%s: cannot cut a torn last line: %s", c->path, strerror(errno));
+                return -1;
+            }
+            if (!c->opt.quiet)
+                bg_warn("yearly counters %s: cut %" PRIu64
+                        " bytes of a torn last line (a crash while appending)",
+                        c->path, c->torn_cut);
+        }
+    }
+    c->file_size = good;
+    if (c->lines_skipped > 0 && !c->opt.quiet)
+        bg_warn("yearly counters %s: skipped %" PRIu64
+                " unreadable line(s), the first at line %" PRIu64,
+                c->path, c->lines_skipped, first_bad);
+    return 0;
+}
+
+static void *sync_main(void *arg)
+{
+    bg_counters_t *c = arg;
+    pthread_mutex_lock(&c->sync_mu);
+    while (!c->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&c->sync_cond, &c->sync_mu, &ts);
+        if (__atomic_exchange_n(&c->dirty, 0, __ATOMIC_ACQ_REL)) {
+            pthread_mutex_unlock(&c->sync_mu);
+            if (fdatasync(c->fd) != 0)
+                note_error(c, "fdatasync: %s", strerror(errno));
+            pthread_mutex_lock(&c->sync_mu);
+        }
+    }
+    pthread_mutex_unlock(&c->sync_mu);
+    return NULL;
+}
+
+void bg_counters_options_init(bg_counters_options_t *o)
+{
+    memset(o, 0, sizeof *o);
+    bg_counters_thresholds_default(&o->thresholds);
+}
+
+bg_counters_t *bg_counters_open_ex(const bg_counters_options_t *opt, char *err, size_t cap)
+{
+    bg_counters_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    c->opt = *opt;
+    c->fd = -1;
+    c->thr = opt->thresholds;
+    pthread_mutex_init(&c->meta_mu, NULL);
+    pthread_mutex_init(&c->file_mu, NULL);
+    pthread_mutex_init(&c->sync_mu, NULL);
+    pthread_cond_init(&c->sync_cond, NULL);
+    for (int i = 0; i < STRIPES; i++)
+        pthread_mutex_init(&c->stripes[i].mu, NULL);
+    int year = opt->year != 0 ? opt->year : bg_counters_year_of((int64_t)now_ms(c));
+    c->year = year;
+    c->opt.path = NULL;
+    if (opt->path == NULL)
+        return c;
+    c->path = strdup(opt->path);
+    if (c->path == NULL) {
+        snprintf(err, cap, "out of memory");
+        goto fail;
+    }
+    int fd = opt->readonly ? open(opt->path, O_RDONLY | O_CLOEXEC)
+                           : open(opt->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        snprintf(err, cap, "cannot open %s: %s", opt->path, strerror(errno));
+        goto fail;
+    }
+    if (!opt->readonly && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, cap, "%s is in use by another bordergate (locked)", opt->path);
+        close(fd);
+        goto fail;
+    }
+    if (load_file(c, fd, year, err, cap) != 0) {
+        close(fd);
+        goto fail;
+    }
+    if (opt->readonly) {
+        close(fd);
+        return c;
+    }
+    c->fd = fd;
+    if (pthread_create(&c->syncer, NULL, sync_main, c) != 0) {
+        snprintf(err, cap, "cannot start the sync thread");
+        goto fail;
+    }
+    c->has_syncer = 1;
+    bg_counters_snapshot_t s;
+    bg_counters_snapshot(c, 0, &s);
+    if (!opt->quiet && s.level != BG_VOLUME_NONE)
+        bg_warn("yearly volume %d so far: non-sensitive PI of %" PRIu64
+                " people, sensitive PI of %" PRIu64
+                " people went abroad: %s is needed (CAC 2024 Provisions Arts. 7-8)",
+                s.year, s.non_sensitive, s.sensitive,
+                s.level == BG_VOLUME_ASSESSMENT
+                    ? "a CAC security assessment"
+                    : "a standard contract or PI protection certification");
+    bg_counters_snapshot_free(&s);
+    return c;
+fail:
+    bg_counters_close(c);
+    return NULL;
+}
+
+bg_counters_t *bg_counters_open(const char *path, char *err, size_t cap)
+{
+    bg_counters_options_t o;
+    bg_counters_options_init(&o);
+    o.path = path;
+    return bg_counters_open_ex(&o, err, cap);
+}
+
+void bg_counters_set_thresholds(bg_counters_t *c, const bg_counters_thresholds_t *t)
+{
+    pthread_mutex_lock(&c->meta_mu);
+    c->thr = *t;
+    pthread_mutex_unlock(&c->meta_mu);
+}
+
+void bg_counters_close(bg_counters_t *c)
+{
+    if (c == NULL)
+        return;
+    if (c->has_syncer) {
+        pthread_mutex_lock(&c->sync_mu);
+        c->stop = 1;
+        pthread_cond_signal(&c->sync_cond);
+        pthread_mutex_unlock(&c->sync_mu);
+        pthread_join(c->syncer, NULL);
+    }
+    if (c->fd >= 0) {
+        if (c->need_cut && ftruncate(c->fd, c->file_size) != 0 && !c->opt.quiet)
+            bg_error("yearly counters %s: cannot cut a partial line: %s", c->path, strerror(errno));
+        if (fdatasync(c->fd) != 0 && !c->opt.quiet)
+            bg_error("yearly counters %s: fdatasync: %s", c->path, strerror(errno));
+        close(c->fd); /* releases the flock */
+    }
+    for (int i = 0; i < STRIPES; i++) {
+        free(c->stripes[i].tab);
+        pthread_mutex_destroy(&c->stripes[i].mu);
+    }
+    for (int i = 1; i <= c->nrcpt; i++)
+        free(c->rname[i]);
+    pthread_mutex_destroy(&c->meta_mu);
+    pthread_mutex_destroy(&c->file_mu);
+    pthread_mutex_destroy(&c->sync_mu);
+    pthread_cond_destroy(&c->sync_cond);
+    free(c->path);
+    free(c);
+}
+
+/* ------------------------------------------------------------------------
+ * Snapshots
+ * ------------------------------------------------------------------------ */
+
+static int by_people(const void *a, const void *b)
+{
+    const bg_counters_recipient_t *x = a, *y = b;
+    if (x->people != y->people)
+        return x->people < y->people ? 1 : -1;
+    return strcmp(x->recipient, y->recipient);
+}
+
+void bg_counters_snapshot(bg_counters_t *c, int64_t t_ms, bg_counters_snapshot_t *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&c->meta_mu);
+    int year = c->opt.year != 0 ? c->opt.year : t_ms > 0 ? bg_counters_year_of(t_ms) : c->year;
+    out->year = year;
+    out->thresholds = c->thr;
+    out->lines_loaded = c->lines_loaded;
+    out->lines_skipped = c->lines_skipped;
+    out->torn_bytes_cut = c->torn_cut;
+    out->write_errors = c->write_errors;
+    snprintf(out->last_error, sizeof out->last_error, "%s", c->last_error);
+    if (year == c->year) {
+        out->non_sensitive = c->total.ns;
+        out->sensitive = c->total.s;
+        out->people = c->total.people;
+        size_t n = 0;
+        for (int i = 1; i <= c->nrcpt; i++)
+            n += c->rtally[i].people > 0;
+        out->recipients = n > 0 ? calloc(n, sizeof *out->recipients) : NULL;
+        for (int i = 1; out->recipients != NULL && i <= c->nrcpt; i++) {
+            const tally_t *t = &c->rtally[i];
+            if (t->people == 0)
+                continue;
+            bg_counters_recipient_t *r = &out->recipients[out->nrecipients];
+            r->recipient = strdup(c->rname[i]);
+            if (r->recipient == NULL)
+                break;
+            r->non_sensitive = t->ns;
+            r->sensitive = t->s;
+            r->people = t->people;
+            out->nrecipients++;
+        }
+    }
+    pthread_mutex_unlock(&c->meta_mu);
+    out->level = bg_counters_level(&out->thresholds, out->non_sensitive, out->sensitive);
+    for (size_t i = 0; i < out->nrecipients; i++) {
+        bg_counters_recipient_t *r = &out->recipients[i];
+        r->own_level = bg_counters_level(&out->thresholds, r->non_sensitive, r->sensitive);
+        /* Any PI that left needs the mechanism the handler's total calls for
+         * (at least this recipient's own). */
+        r->level = out->level > r->own_level ? out->level : r->own_level;
+    }
+    if (out->nrecipients > 1)
+        qsort(out->recipients, out->nrecipients, sizeof *out->recipients, by_people);
+}
+
+void bg_counters_snapshot_free(bg_counters_snapshot_t *s)
+{
+    for (size_t i = 0; i < s->nrecipients; i++)
+        free(s->recipients[i].recipient);
+    free(s->recipients);
+    s->recipients = NULL;
+    s->nrecipients = 0;
+}
+
+json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_recipients)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "year", json_integer(s->year));
+    json_object_set_new(o, "non_sensitive", json_integer((json_int_t)s->non_sensitive));
+    json_object_set_new(o, "sensitive", json_integer((json_int_t)s->sensitive));
+    json_object_set_new(o, "people", json_integer((json_int_t)s->people));
+    json_object_set_new(o, "status", json_string(bg_volume_level_name(s->level)));
+    json_t *t = json_object();
+    json_object_set_new(t, "contract_non_sensitive",
+                        json_integer((json_int_t)s->thresholds.contract_non_sensitive));
+    json_object_set_new(t, "assessment_non_sensitive",
+                        json_integer((json_int_t)s->thresholds.assessment_non_sensitive));
+    json_object_set_new(t, "contract_sensitive",
+                        json_integer((json_int_t)s->thresholds.contract_sensitive));
+    json_object_set_new(t, "assessment_sensitive",
+                        json_integer((json_int_t)s->thresholds.assessment_sensitive));
+    json_object_set_new(o, "thresholds", t);
+    if (with_recipients) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < s->nrecipients; i++) {
+            const bg_counters_recipient_t *r = &s->recipients[i];
+            json_t *e = json_object();
+            json_object_set_new(e, "recipient",
+                                r->recipient[0] ? json_string(r->recipient) : json_null());
+            json_object_set_new(e, "non_sensitive", json_integer((json_int_t)r->non_sensitive));
+            json_object_set_new(e, "sensitive", json_integer((json_int_t)r->sensitive));
+            json_object_set_new(e, "people", json_integer((json_int_t)r->people));
+            json_object_set_new(e, "status", json_string(bg_volume_level_name(r->level)));
+            json_object_set_new(e, "own_volume_status",
+                                json_string(bg_volume_level_name(r->own_level)));
+            json_array_append_new(a, e);
+        }
+        json_object_set_new(o, "recipients", a);
+    }
+    return o;
+}
+
+/* ------------------------------------------------------------------------
+ * `bordergate audit volumes`
+ * ------------------------------------------------------------------------ */
+
+static void volumes_usage(FILE *fp)
+{
+    fprintf(fp, "usage: bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y]\n"
+                "                                [--prefix P] [--json]\n"
+                "\n"
+                "Distinct people whose personal information went abroad in year Y (default:\n"
+                "this year; years start on 1 January, China time), non-sensitive and sensitive,\n"
+                "in total and per recipient, and the transfer mechanism the volume calls for\n"
+                "(CAC 2024 Provisions on Cross-Border Data Flows, Arts. 5, 7, 8).\n"
+                "  DIR|FILE...      recount from the audit log's decision records (auditable)\n"
+                "  --counters FILE  read the daemon's counters file (fast)\n");
+}
+
+/* 1234567 -> "1,234,567" */
+static const char *grouped(uint64_t v, char *buf, size_t cap)
+{
+    char raw[32];
+    int n = snprintf(raw, sizeof raw, "%" PRIu64, v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 2 < cap; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = raw[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static const char *level_text(bg_volume_level_t l)
+{
+    switch (l) {
+    case BG_VOLUME_CONTRACT: return "standard contract or certification (Art. 8)";
+    case BG_VOLUME_ASSESSMENT: return "security assessment (Art. 7)";
+    case BG_VOLUME_NONE: break;
+    }
+    return "none by volume (Art. 5(4))";
+}
+
+static void volumes_print(const bg_counters_snapshot_t *s, const char *source, FILE *out)
+{
+    char a[32], b[32], d[32];
+    fprintf(out,
+            "Yearly volumes %d: people whose personal information went abroad since 1 January %d "
+            "(China time)\n",
+            s->year, s->year);
+    fprintf(out, "source: %s\n\n", source);
+    fprintf(out, "%-28s %14s %12s %12s  %s\n", "", "NON-SENSITIVE", "SENSITIVE", "PEOPLE",
+            "CALLS FOR");
+    fprintf(out, "%-28s %14s %12s %12s  %s\n", "all recipients",
+            grouped(s->non_sensitive, a, sizeof a), grouped(s->sensitive, b, sizeof b),
+            grouped(s->people, d, sizeof d), level_text(s->level));
+    if (s->nrecipients > 0) {
+        fprintf(out, "\n%-28s %14s %12s %12s  %-46s %s\n", "RECIPIENT", "NON-SENSITIVE",
+                "SENSITIVE", "PEOPLE", "CALLS FOR", "ITS OWN VOLUME ALONE");
+        for (size_t i = 0; i < s->nrecipients; i++) {
+            const bg_counters_recipient_t *r = &s->recipients[i];
+            fprintf(
+                out, "%-28s %14s %12s %12s  %-46s %s\n", r->recipient[0] ? r->recipient : "(none)",
+                grouped(r->non_sensitive, a, sizeof a), grouped(r->sensitive, b, sizeof b),
+                grouped(r->people, d, sizeof d), level_text(r->level), level_text(r->own_level));
+        }
+    }
+    fprintf(out,
+            "\nthresholds (people since 1 January): non-sensitive %s -> standard contract or "
+            "certification, %s -> security assessment;\n",
+            grouped(s->thresholds.contract_non_sensitive, a, sizeof a),
+            grouped(s->thresholds.assessment_non_sensitive, b, sizeof b));
+    fprintf(out,
+            "  sensitive %s -> standard contract or certification, %s -> security assessment.\n",
+            grouped(s->thresholds.contract_sensitive, a, sizeof a),
+            grouped(s->thresholds.assessment_sensitive, b, sizeof b));
+    fprintf(out,
+            "The thresholds apply to the data handler's total: every recipient that received PI\n"
+            "needs the mechanism the total calls for. A person whose non-sensitive and sensitive\n"
+            "PI both went abroad counts in both columns (once in PEOPLE). Critical information\n"
+            "infrastructure operators need a security assessment for any PI (Art. 7(1)).\n");
+}
+
+typedef struct {
+    bg_counters_t *c;
+} vol_scan_t;
+
+static int want_decision(void *arg, const char *line, size_t len)
+{
+    (void)arg;
+    return memmem(line, len, "\"type\":\"decision\"", 17) != NULL;
+}
+
+static int vol_record(void *arg, const json_t *rec)
+{
+    vol_scan_t *v = arg;
+    bg_counters_add_decision(v->c, rec);
+    return 0;
+}
+
+int bg_counters_cli_volumes(int argc, char **argv)
+{
+    const char *counters = NULL, *prefix = "audit";
+    int year = 0, json = 0, rc = 2;
+    char **ops = calloc((size_t)argc + 1, sizeof *ops);
+    size_t nops = 0;
+    char err[512];
+    char **files = NULL;
+    size_t nfiles = 0;
+    bg_counters_t *c = NULL;
+    if (ops == NULL)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            volumes_usage(stdout);
+            rc = 0;
+            goto out;
+        } else if (strcmp(a, "--counters") == 0 && i + 1 < argc) {
+            counters = argv[++i];
+        } else if (strcmp(a, "--year") == 0 && i + 1 < argc) {
+            char *end;
+            long y = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || y < 1970 || y > 9999) {
+                fprintf(stderr, "bordergate audit volumes: --year must be a year such as 2026\n");
+                goto out;
+            }
+            year = (int)y;
+        } else if (strcmp(a, "--prefix") == 0 && i + 1 < argc) {
+            prefix = argv[++i];
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "bordergate audit volumes: unknown option '%s'\n", a);
+            volumes_usage(stderr);
+            goto out;
+        } else {
+            ops[nops++] = argv[i];
+        }
+    }
+    if ((counters == NULL) == (nops == 0)) {
+        fprintf(stderr,
+                "bordergate audit volumes: give either --counters FILE or audit DIR|FILE...\n");
+        volumes_usage(stderr);
+        goto out;
+    }
+    rc = 1;
+    if (year == 0)
+        year = bg_counters_year_of((int64_t)bg_util_wall_ms());
+    bg_counters_options_t o;
+    bg_counters_options_init(&o);
+    o.year = year;
+    o.quiet = 1;
+    o.readonly = 1;
+    o.path = counters;
+    c = bg_counters_open_ex(&o, err, sizeof err);
+    if (c == NULL) {
+        fprintf(stderr, "bordergate audit volumes: %s\n", err);
+        goto out;
+    }
+    char source[700];
+    bg_report_scan_stats_t st;
+    memset(&st, 0, sizeof st);
+    if (counters == NULL) {
+        if (bg_report_expand(ops, nops, prefix, &files, &nfiles, err, sizeof err) != 0) {
+            fprintf(stderr, "bordergate audit volumes: %s\n", err);
+            goto out;
+        }
+        vol_scan_t v = {c};
+        if (bg_report_scan((const char *const *)files, nfiles, want_decision, vol_record, &v, &st,
+                           err, sizeof err) != 0) {
+            fprintf(stderr, "bordergate audit volumes: %s\n", err);
+            goto out;
+        }
+        snprintf(source, sizeof source,
+                 "audit log: %" PRIu64 " file(s), %" PRIu64 " decision record(s)", st.files,
+                 st.records);
+    } else {
+        snprintf(source, sizeof source, "counters file %s (%" PRIu64 " line(s) of %d)", counters,
+                 c->lines_loaded, year);
+    }
+    bg_counters_snapshot_t s;
+    bg_counters_snapshot(c, 0, &s);
+    if (json) {
+        json_t *doc = bg_counters_snapshot_json(&s, 1);
+        json_object_set_new(doc, "source", json_string(counters != NULL ? "counters" : "audit"));
+        if (counters == NULL) {
+            json_object_set_new(doc, "files", json_integer((json_int_t)st.files));
+            json_object_set_new(doc, "decisions", json_integer((json_int_t)st.records));
+        } else {
+            json_object_set_new(doc, "lines", json_integer((json_int_t)c->lines_loaded));
+            json_object_set_new(doc, "lines_skipped", json_integer((json_int_t)c->lines_skipped));
+        }
+        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_decref(doc);
+        if (text != NULL)
+            printf("%s\n", text);
+        free(text);
+    } else {
+        volumes_print(&s, source, stdout);
+        if (c->lines_skipped > 0)
+            printf("note: %" PRIu64 " unreadable line(s) in the counters file were skipped\n",
+                   c->lines_skipped);
+    }
+    if (counters == NULL && (st.unparsable > 0 || st.torn > 0))
+        fprintf(stderr,
+                "note: %" PRIu64 " unparsable and %" PRIu64 " incomplete line(s) skipped; "
+                "run `bordergate audit verify`\n",
+                st.unparsable, st.torn);
+    bg_counters_snapshot_free(&s);
+    rc = 0;
+out:
+    bg_counters_close(c);
+    if (files != NULL)
+        bg_audit_free_list(files, nfiles);
+    free(ops);
+    return rc;
+}

@@ -1,0 +1,1447 @@
+/*
+ * Reports over the audit log (audit/report.h, docs/audit.md "Reports").
+ *
+ * Everything here streams: one line, one parsed record in memory at a time.
+ * What grows with the log is only the sets of distinct subjects (16 bytes
+ * per pseudonym and group) and, for `audit subject`, that one person's
+ * decisions. Lines are pre-filtered on their raw bytes (the writer writes
+ * records compactly, so a decision record contains "type":"decision"
+ * verbatim) before jansson parses them.
+ */
+#include "audit/report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "audit/audit.h"
+#include "audit/counters.h"
+#include "common/keys.h"
+#include "common/util.h"
+
+#define CHINA_OFFSET_S (8 * 3600)
+
+/* ------------------------------------------------------------------------
+ * Dates
+ * ------------------------------------------------------------------------ */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)((int64_t)yoe + era * 400 + (*m <= 2));
+}
+
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char ch = (*p)[i];
+        if (ch < '0' || ch > '9')
+            return -1;
+        v = v * 10 + (ch - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+/*
+ * YYYY-MM-DD[(T| )HH:MM[:SS[.f...]]][Z|(+|-)HH[:]MM]. No zone: DEF_OFF_S
+ * seconds east of UTC. *DATE_ONLY set when only the date was given.
+ */
+static int parse_ts(const char *s, int def_off_s, int *date_only, int64_t *out)
+{
+    const char *p = s;
+    int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, off = def_off_s;
+    if (s == NULL || digits(&p, 4, &y) != 0 || *p++ != '-' || digits(&p, 2, &mo) != 0 ||
+        *p++ != '-' || digits(&p, 2, &d) != 0)
+        return -1;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
+        return -1;
+    if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return -1;
+    *date_only = *p == '\0';
+    if (!*date_only) {
+        if (*p != 'T' && *p != 't' && *p != ' ')
+            return -1;
+        p++;
+        if (digits(&p, 2, &h) != 0 || *p++ != ':' || digits(&p, 2, &mi) != 0)
+            return -1;
+        if (*p == ':') {
+            p++;
+            if (digits(&p, 2, &sec) != 0)
+                return -1;
+            if (*p == '.') {
+                p++;
+                int nd = 0;
+                while (*p >= '0' && *p <= '9') {
+                    if (nd < 3)
+                        ms = ms * 10 + (*p - '0');
+                    nd++;
+                    p++;
+                }
+                if (nd == 0)
+                    return -1;
+                for (; nd < 3; nd++)
+                    ms *= 10;
+            }
+        }
+        if (h > 23 || mi > 59 || sec > 60)
+            return -1;
+        if (sec == 60)
+            sec = 59; /* a leap second: close enough for a report window */
+        if (*p == 'Z' || *p == 'z') {
+            off = 0;
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int sign = *p++ == '-' ? -1 : 1, oh, om;
+            if (digits(&p, 2, &oh) != 0)
+                return -1;
+            if (*p == ':')
+                p++;
+            if (digits(&p, 2, &om) != 0 || oh > 23 || om > 59)
+                return -1;
+            off = sign * (oh * 3600 + om * 60);
+        }
+        if (*p != '\0')
+            return -1;
+    }
+    int64_t secs =
+        days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - off;
+    *out = secs * 1000 + ms;
+    return 0;
+}
+
+int bg_report_parse_date(const char *s, int end, int64_t *out_ms)
+{
+    int date_only = 0;
+    if (parse_ts(s, CHINA_OFFSET_S, &date_only, out_ms) != 0)
+        return -1;
+    if (date_only && end)
+        *out_ms += 86400000; /* the whole day is included */
+    return 0;
+}
+
+int64_t bg_report_record_time(const json_t *record)
+{
+    int date_only = 0;
+    int64_t ms;
+    const char *t = json_string_value(json_object_get(record, "time"));
+    if (t == NULL || parse_ts(t, 0, &date_only, &ms) != 0 || date_only)
+        return BG_REPORT_NO_TIME;
+    return ms;
+}
+
+/* "2026-03-01T08:00:00+08:00" for people (China time). */
+static void china_time(int64_t ms, char *out, size_t cap)
+{
+    int64_t s = ms / 1000 + CHINA_OFFSET_S;
+    int64_t days = s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
+    int64_t rem = s - days * 86400;
+    int y, m, d;
+    civil_from_days(days, &y, &m, &d);
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d+08:00", y, m, d, (int)(rem / 3600),
+             (int)(rem / 60 % 60), (int)(rem % 60));
+}
+
+static json_t *utc_or_null(int64_t ms)
+{
+    char buf[40];
+    if (ms == BG_REPORT_NO_TIME)
+        return json_null();
+    bg_util_format_time((uint64_t)ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+/* ------------------------------------------------------------------------
+ * Reading files
+ * ------------------------------------------------------------------------ */
+
+int bg_report_expand(char *const *operands, size_t n, const char *prefix, char ***out, size_t *nout,
+                     char *err, size_t errcap)
+{
+    char **paths = NULL;
+    size_t np = 0, cap = 0;
+    *out = NULL;
+    *nout = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        char **add = NULL;
+        size_t nadd = 0;
+        if (stat(operands[i], &st) != 0) {
+            snprintf(err, errcap, "%s: %s", operands[i], strerror(errno));
+            goto fail;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (bg_audit_list_files(operands[i], prefix, &add, &nadd, err, errcap) != 0)
+                goto fail;
+        } else {
+            add = calloc(2, sizeof *add);
+            if (add == NULL || (add[0] = strdup(operands[i])) == NULL) {
+                free(add);
+                snprintf(err, errcap, "out of memory");
+                goto fail;
+            }
+            nadd = 1;
+        }
+        if (np + nadd + 1 > cap) {
+            size_t nc = (np + nadd + 1) * 2;
+            char **pp = realloc(paths, nc * sizeof *pp);
+            if (pp == NULL) {
+                bg_audit_free_list(add, nadd);
+                snprintf(err, errcap, "out of memory");
+                goto fail;
+            }
+            paths = pp;
+            cap = nc;
+        }
+        for (size_t k = 0; k < nadd; k++)
+            paths[np++] = add[k];
+        paths[np] = NULL;
+        free(add);
+    }
+    if (paths == NULL && (paths = calloc(1, sizeof *paths)) == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    *out = paths;
+    *nout = np;
+    return 0;
+fail:
+    if (paths != NULL)
+        bg_audit_free_list(paths, np);
+    return -1;
+}
+
+int bg_report_scan(const char *const *paths, size_t n, bg_report_want_cb want,
+                   bg_report_record_cb cb, void *arg, bg_report_scan_stats_t *st, char *err,
+                   size_t errcap)
+{
+    bg_report_scan_stats_t dummy;
+    if (st == NULL)
+        st = &dummy;
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 0, stop = 0;
+    for (size_t i = 0; i < n && !stop; i++) {
+        FILE *fp = fopen(paths[i], "r");
+        if (fp == NULL) {
+            snprintf(err, errcap, "cannot open %s: %s", paths[i], strerror(errno));
+            rc = -1;
+            break;
+        }
+        st->files++;
+        ssize_t len;
+        while (!stop && (len = getline(&line, &cap, fp)) > 0) {
+            st->lines++;
+            if (line[len - 1] != '\n') {
+                st->torn++; /* being written now, or cut by a crash: not a record */
+                continue;
+            }
+            len--;
+            if (len == 0 || (want != NULL && !want(arg, line, (size_t)len)))
+                continue;
+            json_error_t je;
+            json_t *rec = json_loadb(line, (size_t)len, 0, &je);
+            if (!json_is_object(rec)) {
+                st->unparsable++;
+                json_decref(rec);
+                continue;
+            }
+            st->records++;
+            stop = cb(arg, rec) != 0;
+            json_decref(rec);
+        }
+        if (ferror(fp)) {
+            snprintf(err, errcap, "read error in %s", paths[i]);
+            rc = -1;
+            stop = 1;
+        }
+        fclose(fp);
+    }
+    free(line);
+    return rc;
+}
+
+static int want_decision(void *arg, const char *line, size_t len)
+{
+    (void)arg;
+    return memmem(line, len, "\"type\":\"decision\"", 17) != NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Sets of distinct subjects
+ * ------------------------------------------------------------------------ */
+
+typedef struct {
+    uint8_t (*keys)[16]; /* all-zero = empty slot; a zero key is kept in has_zero */
+    size_t cap, n;
+    int has_zero;
+} idset_t;
+
+/* The 16-byte key of a pseudonym: its first 16 bytes when it is hex (it
+ * always is in records the writer wrote), else a SHA-256 of the text. */
+static void subject_key(const char *s, uint8_t out[16])
+{
+    size_t len = strlen(s);
+    int hex = len >= 32;
+    for (size_t i = 0; hex && i < 32; i++) {
+        char ch = s[i];
+        hex = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+    }
+    if (!hex) {
+        unsigned char d[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *)s, len, d);
+        memcpy(out, d, 16);
+        return;
+    }
+    for (int i = 0; i < 16; i++) {
+        int v[2];
+        for (int k = 0; k < 2; k++) {
+            char ch = s[2 * i + k] | 0x20;
+            v[k] = ch <= '9' ? ch - '0' : ch - 'a' + 10;
+        }
+        out[i] = (uint8_t)(v[0] << 4 | v[1]);
+    }
+}
+
+static int idset_add(idset_t *s, const uint8_t k[16])
+{
+    static const uint8_t zero[16];
+    if (memcmp(k, zero, 16) == 0) {
+        s->n += !s->has_zero;
+        s->has_zero = 1;
+        return 0;
+    }
+    if ((s->n + 1) * 10 >= s->cap * 7) {
+        size_t nc = s->cap == 0 ? 64 : s->cap * 2;
+        uint8_t(*nk)[16] = calloc(nc, 16);
+        if (nk == NULL)
+            return -1;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (memcmp(s->keys[i], zero, 16) == 0)
+                continue;
+            uint64_t h;
+            memcpy(&h, s->keys[i], 8);
+            size_t j = (size_t)h & (nc - 1);
+            while (memcmp(nk[j], zero, 16) != 0)
+                j = (j + 1) & (nc - 1);
+            memcpy(nk[j], s->keys[i], 16);
+        }
+        free(s->keys);
+        s->keys = nk;
+        s->cap = nc;
+    }
+    uint64_t h;
+    memcpy(&h, k, 8);
+    for (size_t j = (size_t)h & (s->cap - 1);; j = (j + 1) & (s->cap - 1)) {
+        if (memcmp(s->keys[j], k, 16) == 0)
+            return 0;
+        if (memcmp(s->keys[j], zero, 16) == 0) {
+            memcpy(s->keys[j], k, 16);
+            s->n++;
+            return 0;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The report
+ * ------------------------------------------------------------------------ */
+
+static const char *const OUTCOMES[] = {"allow", "deidentify", "block"};
+static const char *const ACTIONS[] = {"allow", "deidentify", "remove", "remove_record", "block"};
+#define NOUT 3
+#define NACT 5
+
+typedef struct {
+    uint64_t decisions, cross_border, monitor;
+    uint64_t outcome[NOUT], would[NOUT];
+    uint64_t findings, sensitive, left;
+    uint64_t action[NACT];
+    idset_t subjects, subjects_left;
+    uint64_t serial; /* the last decision counted (finding-level groups) */
+} counts_t;
+
+typedef struct {
+    char *key; /* NULL: no value (no recipient, unknown country, no findings) */
+    counts_t c;
+} group_t;
+
+struct bg_report {
+    bg_report_by_t by;
+    int64_t from, to;
+    counts_t total;
+    group_t *groups;
+    size_t ngroups, cap;
+    uint64_t serial;
+    int oom;
+};
+
+static const char *const BY_NAMES[] = {NULL,    "recipient", "country", "category",
+                                       "basis", "outcome",   "route"};
+
+int bg_report_by_parse(const char *s, bg_report_by_t *by)
+{
+    for (int i = 1; i < (int)(sizeof BY_NAMES / sizeof BY_NAMES[0]); i++) {
+        if (strcmp(s, BY_NAMES[i]) == 0) {
+            *by = (bg_report_by_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *bg_report_by_name(bg_report_by_t by)
+{
+    return (int)by > 0 && (size_t)by < sizeof BY_NAMES / sizeof BY_NAMES[0] ? BY_NAMES[by] : NULL;
+}
+
+bg_report_t *bg_report_new(bg_report_by_t by, int64_t from_ms, int64_t to_ms)
+{
+    bg_report_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->by = by;
+    r->from = from_ms;
+    r->to = to_ms;
+    return r;
+}
+
+static void counts_free(counts_t *c)
+{
+    free(c->subjects.keys);
+    free(c->subjects_left.keys);
+}
+
+void bg_report_free(bg_report_t *r)
+{
+    if (r == NULL)
+        return;
+    counts_free(&r->total);
+    for (size_t i = 0; i < r->ngroups; i++) {
+        free(r->groups[i].key);
+        counts_free(&r->groups[i].c);
+    }
+    free(r->groups);
+    free(r);
+}
+
+static int name_index(const char *const *names, int n, const json_t *v)
+{
+    const char *s = json_string_value(v);
+    for (int i = 0; s != NULL && i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* The group of KEY (NULL allowed). O(groups): fine for the few hundred
+ * recipients, countries, categories or routes a log names. */
+static group_t *group_of(bg_report_t *r, const char *key)
+{
+    for (size_t i = 0; i < r->ngroups; i++) {
+        const char *k = r->groups[i].key;
+        if ((k == NULL && key == NULL) || (k != NULL && key != NULL && strcmp(k, key) == 0))
+            return &r->groups[i];
+    }
+    if (r->ngroups == r->cap) {
+        size_t nc = r->cap == 0 ? 16 : r->cap * 2;
+        group_t *ng = realloc(r->groups, nc * sizeof *ng);
+        if (ng == NULL)
+            return NULL;
+        r->groups = ng;
+        r->cap = nc;
+    }
+    group_t *g = &r->groups[r->ngroups];
+    memset(g, 0, sizeof *g);
+    if (key != NULL && (g->key = strdup(key)) == NULL)
+        return NULL;
+    r->ngroups++;
+    return g;
+}
+
+static void count_decision(counts_t *c, const json_t *rec)
+{
+    c->decisions++;
+    const json_t *dst = json_object_get(rec, "destination");
+    const char *region = json_string_value(json_object_get(dst, "region"));
+    c->cross_border += region == NULL || strcmp(region, "domestic") != 0;
+    const char *mode = json_string_value(json_object_get(rec, "mode"));
+    c->monitor += mode != NULL && strcmp(mode, "monitor") == 0;
+    int o = name_index(OUTCOMES, NOUT, json_object_get(rec, "outcome"));
+    int w = name_index(OUTCOMES, NOUT, json_object_get(rec, "would"));
+    if (o >= 0)
+        c->outcome[o]++;
+    if (w >= 0)
+        c->would[w]++;
+}
+
+static int count_finding(counts_t *c, const json_t *rec, const json_t *f)
+{
+    uint8_t k[16];
+    c->findings++;
+    c->sensitive += json_is_true(json_object_get(f, "sensitive"));
+    int a = name_index(ACTIONS, NACT, json_object_get(f, "action"));
+    if (a >= 0)
+        c->action[a]++;
+    int left = bg_counters_json_finding_counts(rec, f);
+    c->left += (uint64_t)left;
+    const char *subj = json_string_value(json_object_get(f, "subject"));
+    if (subj == NULL)
+        return 0;
+    subject_key(subj, k);
+    if (idset_add(&c->subjects, k) != 0 || (left && idset_add(&c->subjects_left, k) != 0))
+        return -1;
+    return 0;
+}
+
+static int count_subjects(counts_t *c, const json_t *rec)
+{
+    size_t i;
+    const json_t *s;
+    json_array_foreach(json_object_get(rec, "subjects"), i, s)
+    {
+        const char *p = json_string_value(json_object_get(s, "pseudonym"));
+        uint8_t k[16];
+        if (p == NULL)
+            continue;
+        subject_key(p, k);
+        if (idset_add(&c->subjects, k) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Everything of REC into C (totals, or a decision-level group). */
+static int count_all(counts_t *c, const json_t *rec)
+{
+    size_t i;
+    const json_t *f;
+    int rc = 0;
+    count_decision(c, rec);
+    json_array_foreach(json_object_get(rec, "findings"), i, f)
+    {
+        rc |= count_finding(c, rec, f);
+    }
+    return rc | count_subjects(c, rec);
+}
+
+static const char *str_or_null(const json_t *v)
+{
+    return json_string_value(v);
+}
+
+int bg_report_add(bg_report_t *r, const json_t *rec)
+{
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    if (type == NULL || strcmp(type, "decision") != 0)
+        return 0;
+    int64_t t = bg_report_record_time(rec);
+    if ((r->from != BG_REPORT_NO_TIME || r->to != BG_REPORT_NO_TIME) && t == BG_REPORT_NO_TIME)
+        return 0;
+    if ((r->from != BG_REPORT_NO_TIME && t < r->from) || (r->to != BG_REPORT_NO_TIME && t >= r->to))
+        return 0;
+    r->serial++;
+    int rc = count_all(&r->total, rec);
+    const json_t *fs = json_object_get(rec, "findings");
+    group_t *g = NULL;
+    switch (r->by) {
+    case BG_REPORT_BY_NONE: break;
+    case BG_REPORT_BY_RECIPIENT:
+        g = group_of(r, str_or_null(json_object_get(json_object_get(rec, "recipient"), "id")));
+        break;
+    case BG_REPORT_BY_COUNTRY:
+        g = group_of(r,
+                     str_or_null(json_object_get(json_object_get(rec, "destination"), "country")));
+        break;
+    case BG_REPORT_BY_OUTCOME: g = group_of(r, str_or_null(json_object_get(rec, "outcome"))); break;
+    case BG_REPORT_BY_ROUTE: g = group_of(r, str_or_null(json_object_get(rec, "route"))); break;
+    case BG_REPORT_BY_CATEGORY:
+    case BG_REPORT_BY_BASIS: {
+        const char *member = r->by == BG_REPORT_BY_CATEGORY ? "category" : "basis";
+        size_t i;
+        const json_t *f;
+        if (json_array_size(fs) == 0) {
+            g = group_of(r, NULL); /* decisions without findings */
+            break;
+        }
+        json_array_foreach(fs, i, f)
+        {
+            group_t *fg = group_of(r, str_or_null(json_object_get(f, member)));
+            if (fg == NULL) {
+                rc = -1;
+                break;
+            }
+            if (fg->c.serial != r->serial) {
+                fg->c.serial = r->serial;
+                count_decision(&fg->c, rec);
+            }
+            rc |= count_finding(&fg->c, rec, f);
+        }
+        break;
+    }
+    }
+    int decision_level =
+        r->by != BG_REPORT_BY_NONE && r->by != BG_REPORT_BY_CATEGORY && r->by != BG_REPORT_BY_BASIS;
+    if (g != NULL)
+        rc |= count_all(&g->c, rec);
+    else if (decision_level || ((r->by == BG_REPORT_BY_CATEGORY || r->by == BG_REPORT_BY_BASIS) &&
+                                json_array_size(fs) == 0))
+        rc = -1; /* group_of ran out of memory */
+    if (rc != 0)
+        r->oom = 1;
+    return rc != 0 ? -1 : 1;
+}
+
+static json_t *names_json(const char *const *names, int n, const uint64_t *v)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < n; i++)
+        json_object_set_new(o, names[i], json_integer((json_int_t)v[i]));
+    return o;
+}
+
+/* The counts object (docs/audit.md "Reports"), into O. */
+static void counts_json(json_t *o, const counts_t *c)
+{
+    json_object_set_new(o, "decisions", json_integer((json_int_t)c->decisions));
+    json_object_set_new(o, "cross_border", json_integer((json_int_t)c->cross_border));
+    json_object_set_new(o, "monitor", json_integer((json_int_t)c->monitor));
+    json_object_set_new(o, "outcomes", names_json(OUTCOMES, NOUT, c->outcome));
+    json_object_set_new(o, "would", names_json(OUTCOMES, NOUT, c->would));
+    json_object_set_new(o, "findings", json_integer((json_int_t)c->findings));
+    json_object_set_new(o, "sensitive_findings", json_integer((json_int_t)c->sensitive));
+    json_object_set_new(o, "findings_by_action", names_json(ACTIONS, NACT, c->action));
+    json_object_set_new(o, "findings_left_as_pi", json_integer((json_int_t)c->left));
+    json_object_set_new(o, "subjects", json_integer((json_int_t)c->subjects.n));
+    json_object_set_new(o, "subjects_left_as_pi", json_integer((json_int_t)c->subjects_left.n));
+}
+
+/* Groups by decisions (descending), then key; the no-value group last. */
+static int group_order(const void *a, const void *b)
+{
+    const group_t *x = a, *y = b;
+    if ((x->key == NULL) != (y->key == NULL))
+        return x->key == NULL ? 1 : -1;
+    if (x->c.decisions != y->c.decisions)
+        return x->c.decisions < y->c.decisions ? 1 : -1;
+    if (x->c.findings != y->c.findings)
+        return x->c.findings < y->c.findings ? 1 : -1;
+    return x->key != NULL ? strcmp(x->key, y->key) : 0;
+}
+
+static void sort_groups(const bg_report_t *r)
+{
+    if (r->ngroups > 1)
+        qsort(r->groups, r->ngroups, sizeof *r->groups, group_order);
+}
+
+json_t *bg_report_json(const bg_report_t *r, const bg_report_scan_stats_t *scan)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "format", json_string("bordergate-audit-report/1"));
+    json_object_set_new(o, "from", utc_or_null(r->from));
+    json_object_set_new(o, "to", utc_or_null(r->to));
+    const char *by = bg_report_by_name(r->by);
+    json_object_set_new(o, "by", by != NULL ? json_string(by) : json_null());
+    json_t *in = json_object();
+    json_object_set_new(in, "files", json_integer(scan ? (json_int_t)scan->files : 0));
+    json_object_set_new(in, "lines", json_integer(scan ? (json_int_t)scan->lines : 0));
+    json_object_set_new(in, "unparsable_lines",
+                        json_integer(scan ? (json_int_t)scan->unparsable : 0));
+    json_object_set_new(in, "incomplete_lines", json_integer(scan ? (json_int_t)scan->torn : 0));
+    json_object_set_new(o, "input", in);
+    json_t *tot = json_object();
+    counts_json(tot, &r->total);
+    json_object_set_new(o, "totals", tot);
+    if (r->by != BG_REPORT_BY_NONE) {
+        sort_groups(r);
+        json_t *gs = json_array();
+        for (size_t i = 0; i < r->ngroups; i++) {
+            json_t *g = json_object();
+            json_object_set_new(g, "key",
+                                r->groups[i].key ? json_string(r->groups[i].key) : json_null());
+            counts_json(g, &r->groups[i].c);
+            json_array_append_new(gs, g);
+        }
+        json_object_set_new(o, "groups", gs);
+    }
+    return o;
+}
+
+static const char *no_key_label(bg_report_by_t by)
+{
+    switch (by) {
+    case BG_REPORT_BY_RECIPIENT: return "(no recipient)";
+    case BG_REPORT_BY_COUNTRY: return "(unknown)";
+    case BG_REPORT_BY_CATEGORY:
+    case BG_REPORT_BY_BASIS: return "(no findings)";
+    default: return "(none)";
+    }
+}
+
+static void print_row(FILE *out, int w, const char *key, const counts_t *c)
+{
+    fprintf(out,
+            "%-*s %9" PRIu64 " %7" PRIu64 " %7" PRIu64 " %10" PRIu64 " %6" PRIu64 " %9" PRIu64
+            " %9" PRIu64 " %10" PRIu64 " %9" PRIu64 " %13" PRIu64 "\n",
+            w, key, c->decisions, c->cross_border, c->outcome[0], c->outcome[1], c->outcome[2],
+            c->findings, c->sensitive, c->left, (uint64_t)c->subjects.n,
+            (uint64_t)c->subjects_left.n);
+}
+
+void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, FILE *out)
+{
+    char a[40], b[40];
+    if (r->from != BG_REPORT_NO_TIME)
+        china_time(r->from, a, sizeof a);
+    if (r->to != BG_REPORT_NO_TIME)
+        china_time(r->to, b, sizeof b);
+    fprintf(out, "Audit report: decisions from %s to %s (China time; the end excluded)\n",
+            r->from != BG_REPORT_NO_TIME ? a : "the start of the log",
+            r->to != BG_REPORT_NO_TIME ? b : "its end");
+    if (scan != NULL)
+        fprintf(out,
+                "read %" PRIu64 " file(s), %" PRIu64 " line(s); %" PRIu64
+                " decision(s) in the window\n",
+                scan->files, scan->lines, r->total.decisions);
+    fprintf(out, "\n");
+    const char *by = bg_report_by_name(r->by);
+    int w = 14;
+    for (size_t i = 0; i < r->ngroups; i++) {
+        int l = (int)strlen(r->groups[i].key ? r->groups[i].key : no_key_label(r->by));
+        if (l > w)
+            w = l < 48 ? l : 48;
+    }
+    char head[64];
+    snprintf(head, sizeof head, "%s", by != NULL ? by : "");
+    for (char *p = head; *p; p++)
+        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    fprintf(out, "%-*s %9s %7s %7s %10s %6s %9s %9s %10s %9s %13s\n", w, head, "DECISIONS",
+            "ABROAD", "ALLOW", "DEIDENTIFY", "BLOCK", "FINDINGS", "SENSITIVE", "LEFT AS PI",
+            "SUBJECTS", "THEIR PI LEFT");
+    if (r->by != BG_REPORT_BY_NONE) {
+        sort_groups(r);
+        for (size_t i = 0; i < r->ngroups; i++)
+            print_row(out, w, r->groups[i].key ? r->groups[i].key : no_key_label(r->by),
+                      &r->groups[i].c);
+    }
+    print_row(out, w, "TOTAL", &r->total);
+    fprintf(out,
+            "\nABROAD: destination outside mainland China (an unknown country counts as abroad).\n"
+            "ALLOW / DEIDENTIFY / BLOCK: what happened to the request. LEFT AS PI: findings that\n"
+            "left as personal information (allowed, pseudonymized, or forwarded in monitor mode).\n"
+            "SUBJECTS: distinct data subjects (pseudonyms); THEIR PI LEFT: those whose PI left as\n"
+            "PI (what the yearly counters count). TOTAL counts each subject once.\n");
+    if (r->by == BG_REPORT_BY_CATEGORY || r->by == BG_REPORT_BY_BASIS)
+        fprintf(out, "A decision with findings in several %s counts once in each.\n",
+                r->by == BG_REPORT_BY_CATEGORY ? "categories" : "bases");
+    if (r->total.monitor > 0)
+        fprintf(out,
+                "%" PRIu64
+                " decision(s) in monitor mode were forwarded unchanged; enforcement would "
+                "have de-identified %" PRIu64 " and blocked %" PRIu64 " of all decisions.\n",
+                r->total.monitor, r->total.would[1], r->total.would[2]);
+    if (scan != NULL && (scan->unparsable > 0 || scan->torn > 0))
+        fprintf(out,
+                "note: %" PRIu64 " unparsable and %" PRIu64 " incomplete line(s) were skipped; "
+                "run `bordergate audit verify`.\n",
+                scan->unparsable, scan->torn);
+    if (r->oom)
+        fprintf(out, "warning: out of memory: some subjects were not counted.\n");
+}
+
+/* ------------------------------------------------------------------------
+ * Subject look-up
+ * ------------------------------------------------------------------------ */
+
+int bg_report_pseudonym(const unsigned char *key, size_t keylen, const char *id, size_t len,
+                        char out[65])
+{
+    static const char hx[] = "0123456789abcdef";
+    unsigned char mac[32];
+    unsigned int ml = 0;
+    out[0] = '\0';
+    if (keylen == 0 ||
+        HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)id, len, mac, &ml) == NULL ||
+        ml != 32)
+        return -1;
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hx[mac[i] >> 4];
+        out[2 * i + 1] = hx[mac[i] & 15];
+    }
+    out[64] = '\0';
+    bg_util_wipe(mac, sizeof mac);
+    return 0;
+}
+
+typedef struct {
+    char pseudonym[65];
+    int64_t from, to;
+    json_t *decisions; /* the entries, in log order */
+    json_t *by_id;     /* decision_id -> entry (borrowed) */
+    int oom;
+} subject_ctx_t;
+
+static int subject_want(void *arg, const char *line, size_t len)
+{
+    subject_ctx_t *x = arg;
+    if (memmem(line, len, x->pseudonym, 64) != NULL)
+        return 1;
+    if (json_object_size(x->by_id) == 0 || memmem(line, len, "\"type\":\"completion\"", 19) == NULL)
+        return 0;
+    const char *p = memmem(line, len, "\"decision_id\":\"", 15);
+    if (p == NULL || (size_t)(line + len - p) < 15 + 33)
+        return 0;
+    char id[33];
+    memcpy(id, p + 15, 32);
+    id[32] = '\0';
+    return json_object_get(x->by_id, id) != NULL;
+}
+
+static void copy_member(json_t *dst, const json_t *src, const char *name)
+{
+    json_t *v = json_object_get(src, name);
+    if (v != NULL)
+        json_object_set(dst, name, v);
+}
+
+static json_t *subject_entry(const json_t *rec, const char *pseudonym)
+{
+    json_t *e = json_object();
+    copy_member(e, rec, "time");
+    copy_member(e, rec, "decision_id");
+    copy_member(e, rec, "route");
+    json_t *rc = json_object_get(rec, "recipient");
+    json_object_set(e, "recipient", rc != NULL ? rc : json_null());
+    copy_member(e, rec, "purpose");
+    copy_member(e, rec, "method");
+    copy_member(e, rec, "host");
+    copy_member(e, rec, "path");
+    const json_t *dst = json_object_get(rec, "destination");
+    json_t *d = json_object();
+    json_object_set(d, "country",
+                    json_object_get(dst, "country") ? json_object_get(dst, "country")
+                                                    : json_null());
+    copy_member(d, dst, "region");
+    json_object_set_new(e, "destination", d);
+    copy_member(e, rec, "mode");
+    copy_member(e, rec, "outcome");
+    copy_member(e, rec, "would");
+    copy_member(e, rec, "mechanism");
+    const json_t *pol = json_object_get(rec, "policy");
+    if (pol != NULL)
+        json_object_set(e, "policy_version",
+                        json_object_get(pol, "version") ? json_object_get(pol, "version")
+                                                        : json_null());
+    int minor = 0;
+    size_t i;
+    const json_t *s;
+    json_array_foreach(json_object_get(rec, "subjects"), i, s)
+    {
+        if (str_or_null(json_object_get(s, "pseudonym")) != NULL &&
+            strcmp(json_string_value(json_object_get(s, "pseudonym")), pseudonym) == 0)
+            minor |= json_is_true(json_object_get(s, "minor"));
+    }
+    if (minor)
+        json_object_set_new(e, "minor", json_true());
+    json_t *fs = json_array();
+    int left = 0;
+    const json_t *f;
+    json_array_foreach(json_object_get(rec, "findings"), i, f)
+    {
+        const char *fsub = json_string_value(json_object_get(f, "subject"));
+        if (fsub == NULL || strcmp(fsub, pseudonym) != 0)
+            continue;
+        json_t *o = json_object();
+        static const char *const keep[] = {"path",       "category", "sensitive", "basis",
+                                           "evidence",   "rule",     "action",    "operator",
+                                           "anonymized", "why"};
+        for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++)
+            copy_member(o, f, keep[k]);
+        int l = bg_counters_json_finding_counts(rec, f);
+        left |= l;
+        json_object_set_new(o, "left_as_pi", json_boolean(l));
+        json_array_append_new(fs, o);
+    }
+    json_object_set_new(e, "findings", fs);
+    json_object_set_new(e, "pi_left", json_boolean(left));
+    json_object_set_new(e, "completion", json_null());
+    return e;
+}
+
+static int names_subject(const json_t *rec, const char *p)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(json_object_get(rec, "subjects"), i, v)
+    {
+        const char *s = json_string_value(json_object_get(v, "pseudonym"));
+        if (s != NULL && strcmp(s, p) == 0)
+            return 1;
+    }
+    json_array_foreach(json_object_get(rec, "findings"), i, v)
+    {
+        const char *s = json_string_value(json_object_get(v, "subject"));
+        if (s != NULL && strcmp(s, p) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int subject_record(void *arg, const json_t *rec)
+{
+    subject_ctx_t *x = arg;
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    const char *id = json_string_value(json_object_get(rec, "decision_id"));
+    if (type == NULL || id == NULL)
+        return 0;
+    if (strcmp(type, "completion") == 0) {
+        json_t *e = json_object_get(x->by_id, id);
+        if (e != NULL) {
+            json_t *c = json_object();
+            copy_member(c, rec, "result");
+            copy_member(c, rec, "upstream_status");
+            copy_member(c, rec, "time");
+            json_object_set_new(e, "completion", c);
+        }
+        return 0;
+    }
+    if (strcmp(type, "decision") != 0 || !names_subject(rec, x->pseudonym))
+        return 0;
+    int64_t t = bg_report_record_time(rec);
+    if ((x->from != BG_REPORT_NO_TIME && (t == BG_REPORT_NO_TIME || t < x->from)) ||
+        (x->to != BG_REPORT_NO_TIME && (t == BG_REPORT_NO_TIME || t >= x->to)))
+        return 0;
+    json_t *e = subject_entry(rec, x->pseudonym);
+    if (e == NULL || json_array_append_new(x->decisions, e) != 0 ||
+        json_object_set(x->by_id, id, e) != 0)
+        x->oom = 1;
+    return 0;
+}
+
+/* Add S to the sorted, duplicate-free string array A. */
+static void add_sorted(json_t *a, const char *s)
+{
+    size_t i, n = json_array_size(a);
+    for (i = 0; i < n; i++) {
+        int c = strcmp(json_string_value(json_array_get(a, i)), s);
+        if (c == 0)
+            return;
+        if (c > 0)
+            break;
+    }
+    json_array_insert_new(a, i, json_string(s));
+}
+
+static json_t *subject_summary(const json_t *decisions)
+{
+    json_t *recips = json_array(), *countries = json_array(), *cats = json_array(),
+           *bases = json_array();
+    size_t i, k, transfers = 0, blocked = 0;
+    const json_t *e, *f;
+    json_array_foreach(decisions, i, e)
+    {
+        if (str_or_null(json_object_get(e, "outcome")) != NULL &&
+            strcmp(json_string_value(json_object_get(e, "outcome")), "block") == 0)
+            blocked++;
+        if (!json_is_true(json_object_get(e, "pi_left")))
+            continue;
+        transfers++;
+        const char *rid = json_string_value(json_object_get(json_object_get(e, "recipient"), "id"));
+        add_sorted(recips, rid != NULL ? rid : "(no recipient)");
+        const char *cc =
+            json_string_value(json_object_get(json_object_get(e, "destination"), "country"));
+        add_sorted(countries, cc != NULL ? cc : "(unknown)");
+        json_array_foreach(json_object_get(e, "findings"), k, f)
+        {
+            if (!json_is_true(json_object_get(f, "left_as_pi")))
+                continue;
+            const char *c = json_string_value(json_object_get(f, "category"));
+            const char *b = json_string_value(json_object_get(f, "basis"));
+            if (c != NULL)
+                add_sorted(cats, c);
+            if (b != NULL)
+                add_sorted(bases, b);
+        }
+    }
+    json_t *s = json_object();
+    json_object_set_new(s, "decisions", json_integer((json_int_t)json_array_size(decisions)));
+    json_object_set_new(s, "transfers", json_integer((json_int_t)transfers));
+    json_object_set_new(s, "blocked", json_integer((json_int_t)blocked));
+    json_object_set_new(s, "recipients", recips);
+    json_object_set_new(s, "countries", countries);
+    json_object_set_new(s, "categories", cats);
+    json_object_set_new(s, "bases", bases);
+    return s;
+}
+
+json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudonym,
+                          int64_t from_ms, int64_t to_ms, bg_report_scan_stats_t *st, char *err,
+                          size_t errcap)
+{
+    subject_ctx_t x;
+    memset(&x, 0, sizeof x);
+    size_t pl = strlen(pseudonym);
+    if (pl != 64) {
+        snprintf(err, errcap, "a subject pseudonym is 64 hex digits");
+        return NULL;
+    }
+    for (size_t i = 0; i < 64; i++) {
+        char ch = pseudonym[i];
+        if (ch >= 'A' && ch <= 'F')
+            ch = (char)(ch + 32);
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+            snprintf(err, errcap, "a subject pseudonym is 64 hex digits");
+            return NULL;
+        }
+        x.pseudonym[i] = ch;
+    }
+    x.from = from_ms;
+    x.to = to_ms;
+    x.decisions = json_array();
+    x.by_id = json_object();
+    if (x.decisions == NULL || x.by_id == NULL) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
+    if (bg_report_scan(paths, n, subject_want, subject_record, &x, st, err, errcap) != 0)
+        goto fail;
+    if (x.oom) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
+    json_t *doc = json_object();
+    json_object_set_new(doc, "format", json_string("bordergate-audit-subject/1"));
+    json_t *subj = json_object();
+    json_object_set_new(subj, "pseudonym", json_string(x.pseudonym));
+    json_object_set_new(doc, "subject", subj);
+    json_object_set_new(doc, "from", utc_or_null(from_ms));
+    json_object_set_new(doc, "to", utc_or_null(to_ms));
+    json_object_set_new(doc, "summary", subject_summary(x.decisions));
+    json_object_set_new(doc, "decisions", x.decisions);
+    json_decref(x.by_id);
+    return doc;
+fail:
+    json_decref(x.decisions);
+    json_decref(x.by_id);
+    return NULL;
+}
+
+static void print_subject(const json_t *doc, FILE *out)
+{
+    const json_t *subj = json_object_get(doc, "subject");
+    const json_t *sum = json_object_get(doc, "summary");
+    const char *kid = json_string_value(json_object_get(subj, "key_id"));
+    fprintf(out, "Data subject %s", json_string_value(json_object_get(subj, "pseudonym")));
+    if (kid != NULL)
+        fprintf(out, " (subject key id %s)", kid);
+    fprintf(out,
+            "\n%" JSON_INTEGER_FORMAT " decision(s) name this subject; in %" JSON_INTEGER_FORMAT
+            " of them their personal information left mainland China as personal information; "
+            "%" JSON_INTEGER_FORMAT " were blocked.\n",
+            json_integer_value(json_object_get(sum, "decisions")),
+            json_integer_value(json_object_get(sum, "transfers")),
+            json_integer_value(json_object_get(sum, "blocked")));
+    size_t i, k;
+    const json_t *e, *f;
+    json_array_foreach(json_object_get(doc, "decisions"), i, e)
+    {
+        const json_t *rc = json_object_get(e, "recipient");
+        const json_t *dst = json_object_get(e, "destination");
+        const json_t *comp = json_object_get(e, "completion");
+        const char *cc = json_string_value(json_object_get(dst, "country"));
+        fprintf(out, "\n%s  decision %s\n", json_string_value(json_object_get(e, "time")),
+                json_string_value(json_object_get(e, "decision_id")));
+        if (json_is_object(rc))
+            fprintf(out, "  recipient    %s - %s (%s)",
+                    json_string_value(json_object_get(rc, "id")),
+                    json_string_value(json_object_get(rc, "legal_entity")),
+                    json_string_value(json_object_get(rc, "relationship")));
+        else
+            fprintf(out, "  recipient    (none declared)");
+        const char *purpose = json_string_value(json_object_get(e, "purpose"));
+        fprintf(out, "%s%s\n", purpose ? "; purpose " : "", purpose ? purpose : "");
+        fprintf(out, "  destination  %s (%s), host %s, route %s\n", cc ? cc : "unknown country",
+                json_string_value(json_object_get(dst, "region")),
+                json_string_value(json_object_get(e, "host")),
+                json_string_value(json_object_get(e, "route")));
+        fprintf(out, "  outcome      %s (%s)", json_string_value(json_object_get(e, "outcome")),
+                json_string_value(json_object_get(e, "mode")));
+        const char *would = json_string_value(json_object_get(e, "would"));
+        const char *outcome = json_string_value(json_object_get(e, "outcome"));
+        if (would != NULL && outcome != NULL && strcmp(would, outcome) != 0)
+            fprintf(out, ", enforcement would %s", would);
+        fprintf(out, "; mechanism %s\n", json_string_value(json_object_get(e, "mechanism")));
+        if (json_is_object(comp)) {
+            fprintf(out, "  result       %s", json_string_value(json_object_get(comp, "result")));
+            if (json_is_integer(json_object_get(comp, "upstream_status")))
+                fprintf(out, ", upstream status %" JSON_INTEGER_FORMAT,
+                        json_integer_value(json_object_get(comp, "upstream_status")));
+            fprintf(out, "\n");
+        }
+        if (json_is_true(json_object_get(e, "minor")))
+            fprintf(out, "  the subject is a minor: all their data counts as sensitive\n");
+        if (json_array_size(json_object_get(e, "findings")) == 0)
+            fprintf(out, "  (the request named this subject; none of their personal information "
+                         "was found)\n");
+        json_array_foreach(json_object_get(e, "findings"), k, f)
+        {
+            const char *ev = json_string_value(json_object_get(f, "evidence"));
+            const char *op = json_string_value(json_object_get(f, "operator"));
+            const char *left = "did not leave as PI";
+            if (json_is_true(json_object_get(f, "left_as_pi"))) {
+                const char *mode = json_string_value(json_object_get(e, "mode"));
+                const char *act = json_string_value(json_object_get(f, "action"));
+                left = mode != NULL && strcmp(mode, "monitor") == 0
+                           ? "left as PI (monitor mode: forwarded unchanged)"
+                       : act != NULL && strcmp(act, "deidentify") == 0
+                           ? "left as PI (pseudonymized)"
+                           : "left as PI";
+            }
+            char cat[96], basis[256], act[96];
+            snprintf(cat, sizeof cat, "%s%s", json_string_value(json_object_get(f, "category")),
+                     json_is_true(json_object_get(f, "sensitive")) ? " (sensitive)" : "");
+            snprintf(basis, sizeof basis, "%s%s%s", json_string_value(json_object_get(f, "basis")),
+                     ev ? ": " : "", ev ? ev : "");
+            snprintf(act, sizeof act, "%s%s%s%s", json_string_value(json_object_get(f, "action")),
+                     op ? " (" : "", op ? op : "", op ? ")" : "");
+            fprintf(out, "    %-26s %-24s basis %-34s %-20s %s\n", cat,
+                    json_string_value(json_object_get(f, "path")), basis, act, left);
+        }
+    }
+    static const char *const lists[] = {"recipients", "countries", "categories", "bases"};
+    fprintf(out, "\nWhat left mainland China as personal information:\n");
+    for (size_t j = 0; j < 4; j++) {
+        const json_t *a = json_object_get(sum, lists[j]);
+        fprintf(out, "  %-11s", lists[j]);
+        if (json_array_size(a) == 0)
+            fprintf(out, " (none)");
+        json_array_foreach(a, k, f)
+        {
+            fprintf(out, "%s%s", k == 0 ? " " : ", ", json_string_value(f));
+        }
+        fprintf(out, "\n");
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The commands
+ * ------------------------------------------------------------------------ */
+
+static int report_record(void *arg, const json_t *rec)
+{
+    bg_report_add(arg, rec);
+    return 0;
+}
+
+static void report_usage(FILE *fp)
+{
+    fprintf(fp, "usage: bordergate audit report [--from DATE] [--to DATE]\n"
+                "           [--by recipient|country|category|basis|outcome|route] [--json]\n"
+                "           [--prefix P] DIR|FILE...\n"
+                "\n"
+                "Counts the decision records of the window: transfers, outcomes, findings,\n"
+                "sensitive findings, distinct data subjects (pseudonyms), grouped by KEY.\n"
+                "DATE: YYYY-MM-DD (China time; --to includes that day) or\n"
+                "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] (China time without a zone); --to is exclusive.\n"
+                "A directory stands for its PREFIX-*.jsonl files (prefix \"audit\").\n");
+}
+
+static void subject_usage(FILE *fp)
+{
+    fprintf(fp, "usage: bordergate audit subject (ID|-) (--key FILE | --key-env NAME) DIR|FILE...\n"
+                "       bordergate audit subject --pseudonym HEX DIR|FILE...\n"
+                "           [--from DATE] [--to DATE] [--prefix P] [--json]\n"
+                "\n"
+                "Every decision record naming one data subject: when, to which recipient and\n"
+                "country, which categories, on which basis and evidence, what was done. The id\n"
+                "is pseudonymized with the policy's subject key (keys.subject) exactly as the\n"
+                "proxy does; it is never printed. \"-\" reads the id from the first line of\n"
+                "standard input, which keeps it out of the shell history and process list.\n");
+}
+
+static int emit_json(json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_INDENT(2));
+    json_decref(doc);
+    if (text == NULL) {
+        fprintf(stderr, "bordergate audit: out of memory\n");
+        return 1;
+    }
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
+/* Common options of report and subject. 0 consumed (advance *I), 1 not
+ * ours, -1 usage error. */
+static int window_opt(const char *cmd, int argc, char **argv, int *i, int64_t *from, int64_t *to)
+{
+    const char *a = argv[*i];
+    int end = strcmp(a, "--to") == 0;
+    if (strcmp(a, "--from") != 0 && !end)
+        return 1;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "bordergate audit %s: %s needs a DATE\n", cmd, a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    if (bg_report_parse_date(v, end, end ? to : from) != 0) {
+        fprintf(
+            stderr,
+            "bordergate audit %s: %s '%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]\n",
+            cmd, a, v);
+        return -1;
+    }
+    return 0;
+}
+
+int bg_report_cli(int argc, char **argv)
+{
+    int64_t from = BG_REPORT_NO_TIME, to = BG_REPORT_NO_TIME;
+    bg_report_by_t by = BG_REPORT_BY_NONE;
+    const char *prefix = "audit";
+    int json = 0, rc = 2;
+    char **ops = calloc((size_t)argc + 1, sizeof *ops), **files = NULL;
+    size_t nops = 0, nfiles = 0;
+    char err[512];
+    bg_report_t *r = NULL;
+    if (ops == NULL)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int w = window_opt("report", argc, argv, &i, &from, &to);
+        if (w < 0)
+            goto out;
+        if (w == 0)
+            continue;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            report_usage(stdout);
+            rc = 0;
+            goto out;
+        } else if (strcmp(a, "--by") == 0 && i + 1 < argc) {
+            if (bg_report_by_parse(argv[++i], &by) != 0) {
+                fprintf(stderr,
+                        "bordergate audit report: --by must be recipient, country, category, "
+                        "basis, outcome or route\n");
+                goto out;
+            }
+        } else if (strcmp(a, "--prefix") == 0 && i + 1 < argc) {
+            prefix = argv[++i];
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "bordergate audit report: unknown option '%s'\n", a);
+            report_usage(stderr);
+            goto out;
+        } else {
+            ops[nops++] = argv[i];
+        }
+    }
+    if (nops == 0) {
+        fprintf(stderr, "bordergate audit report: give the audit directory or files\n");
+        report_usage(stderr);
+        goto out;
+    }
+    if (from != BG_REPORT_NO_TIME && to != BG_REPORT_NO_TIME && to <= from) {
+        fprintf(stderr, "bordergate audit report: --to must be after --from\n");
+        goto out;
+    }
+    rc = 1;
+    if (bg_report_expand(ops, nops, prefix, &files, &nfiles, err, sizeof err) != 0) {
+        fprintf(stderr, "bordergate audit report: %s\n", err);
+        goto out;
+    }
+    r = bg_report_new(by, from, to);
+    if (r == NULL) {
+        fprintf(stderr, "bordergate audit report: out of memory\n");
+        goto out;
+    }
+    bg_report_scan_stats_t st;
+    memset(&st, 0, sizeof st);
+    if (bg_report_scan((const char *const *)files, nfiles, want_decision, report_record, r, &st,
+                       err, sizeof err) != 0) {
+        fprintf(stderr, "bordergate audit report: %s\n", err);
+        goto out;
+    }
+    if (json)
+        rc = emit_json(bg_report_json(r, &st));
+    else {
+        bg_report_print(r, &st, stdout);
+        rc = 0;
+    }
+    if (r->oom)
+        rc = 1;
+out:
+    bg_report_free(r);
+    if (files != NULL)
+        bg_audit_free_list(files, nfiles);
+    free(ops);
+    return rc;
+}
+
+int bg_report_cli_subject(int argc, char **argv)
+{
+    int64_t from = BG_REPORT_NO_TIME, to = BG_REPORT_NO_TIME;
+    const char *prefix = "audit", *keyfile = NULL, *keyenv = NULL, *pseudo = NULL;
+    int json = 0, rc = 2;
+    char **ops = calloc((size_t)argc + 1, sizeof *ops), **files = NULL;
+    size_t nops = 0, nfiles = 0;
+    char err[512], hex[65], kid[17] = "";
+    char idbuf[1024];
+    unsigned char key[64];
+    size_t keylen = 0;
+    json_t *doc = NULL;
+    if (ops == NULL)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int w = window_opt("subject", argc, argv, &i, &from, &to);
+        if (w < 0)
+            goto out;
+        if (w == 0)
+            continue;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            subject_usage(stdout);
+            rc = 0;
+            goto out;
+        } else if (strcmp(a, "--key") == 0 && i + 1 < argc) {
+            keyfile = argv[++i];
+        } else if (strcmp(a, "--key-env") == 0 && i + 1 < argc) {
+            keyenv = argv[++i];
+        } else if (strcmp(a, "--pseudonym") == 0 && i + 1 < argc) {
+            pseudo = argv[++i];
+        } else if (strcmp(a, "--prefix") == 0 && i + 1 < argc) {
+            prefix = argv[++i];
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "bordergate audit subject: unknown option '%s'\n", a);
+            subject_usage(stderr);
+            goto out;
+        } else {
+            ops[nops++] = argv[i];
+        }
+    }
+    size_t first_path = pseudo != NULL ? 0 : 1;
+    if (nops <= first_path) {
+        fprintf(stderr, "bordergate audit subject: give %sthe audit directory or files\n",
+                pseudo != NULL ? "" : "the subject id (or - for standard input) and ");
+        subject_usage(stderr);
+        goto out;
+    }
+    if (pseudo != NULL && (keyfile != NULL || keyenv != NULL)) {
+        fprintf(stderr, "bordergate audit subject: --pseudonym needs no key\n");
+        goto out;
+    }
+    if (pseudo == NULL && (keyfile == NULL) == (keyenv == NULL)) {
+        fprintf(stderr,
+                "bordergate audit subject: give the subject key: --key FILE or --key-env NAME "
+                "(the policy's keys.subject)\n");
+        goto out;
+    }
+    rc = 1;
+    if (pseudo != NULL) {
+        snprintf(hex, sizeof hex, "%s", pseudo);
+        if (strlen(pseudo) != 64) {
+            fprintf(stderr, "bordergate audit subject: --pseudonym must be 64 hex digits\n");
+            rc = 2;
+            goto out;
+        }
+    } else {
+        const char *id = ops[0];
+        size_t idlen = strlen(id);
+        if (strcmp(id, "-") == 0) {
+            if (fgets(idbuf, sizeof idbuf, stdin) == NULL) {
+                fprintf(stderr, "bordergate audit subject: no subject id on standard input\n");
+                goto out;
+            }
+            idlen = strlen(idbuf);
+            if (idlen > 0 && idbuf[idlen - 1] == '\n')
+                idbuf[--idlen] = '\0';
+            if (idlen > 0 && idbuf[idlen - 1] == '\r')
+                idbuf[--idlen] = '\0';
+            id = idbuf;
+        }
+        if (idlen == 0) {
+            fprintf(stderr, "bordergate audit subject: the subject id is empty\n");
+            goto out;
+        }
+        if (bg_key_load(keyfile, keyenv, key, sizeof key, &keylen, kid, err, sizeof err) != 0) {
+            fprintf(stderr, "bordergate audit subject: %s\n", err);
+            goto out;
+        }
+        int prc = bg_report_pseudonym(key, keylen, id, idlen, hex);
+        bg_util_wipe(idbuf, sizeof idbuf);
+        if (prc != 0) {
+            fprintf(stderr, "bordergate audit subject: cannot compute the pseudonym\n");
+            goto out;
+        }
+    }
+    if (bg_report_expand(ops + first_path, nops - first_path, prefix, &files, &nfiles, err,
+                         sizeof err) != 0) {
+        fprintf(stderr, "bordergate audit subject: %s\n", err);
+        goto out;
+    }
+    bg_report_scan_stats_t st;
+    memset(&st, 0, sizeof st);
+    doc =
+        bg_report_subject((const char *const *)files, nfiles, hex, from, to, &st, err, sizeof err);
+    if (doc == NULL) {
+        fprintf(stderr, "bordergate audit subject: %s\n", err);
+        goto out;
+    }
+    json_object_set_new(json_object_get(doc, "subject"), "key_id",
+                        kid[0] ? json_string(kid) : json_null());
+    json_t *in = json_object();
+    json_object_set_new(in, "files", json_integer((json_int_t)st.files));
+    json_object_set_new(in, "lines", json_integer((json_int_t)st.lines));
+    json_object_set_new(in, "unparsable_lines", json_integer((json_int_t)st.unparsable));
+    json_object_set_new(in, "incomplete_lines", json_integer((json_int_t)st.torn));
+    json_object_set_new(doc, "input", in);
+    if (json) {
+        rc = emit_json(doc);
+        doc = NULL;
+    } else {
+        print_subject(doc, stdout);
+        if (st.unparsable > 0 || st.torn > 0)
+            printf("note: %" PRIu64 " unparsable and %" PRIu64
+                   " incomplete line(s) were skipped; run "
+                   "`bordergate audit verify`.\n",
+                   st.unparsable, st.torn);
+        rc = 0;
+    }
+out:
+    bg_util_wipe(key, sizeof key);
+    json_decref(doc);
+    if (files != NULL)
+        bg_audit_free_list(files, nfiles);
+    free(ops);
+    return rc;
+}

@@ -1,0 +1,134 @@
+/*
+ * Reports over the audit log, for the PI protection impact assessment, the
+ * regulator and data subjects' access requests (docs/audit.md "Reports"):
+ *
+ *   bordergate audit report  [--from DATE] [--to DATE] [--by KEY] [--json] DIR|FILE...
+ *   bordergate audit subject (ID|-) (--key FILE|--key-env NAME) DIR|FILE... [--json]
+ *   bordergate audit subject --pseudonym HEX DIR|FILE... [--json]
+ *
+ * Files are read line by line (one record in memory at a time); only the
+ * sets of distinct subject pseudonyms grow with the log (16 bytes each).
+ * Reports do not verify the chain: run `bordergate audit verify` for that.
+ * Output never holds a raw subject id or a PI value: the records hold none.
+ */
+#ifndef BG_REPORT_H
+#define BG_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+/* ------------------------------------------------------------------------
+ * Reading audit files
+ * ------------------------------------------------------------------------ */
+
+#define BG_REPORT_NO_TIME INT64_MIN
+
+/*
+ * Parse a report DATE into milliseconds since the epoch:
+ *   YYYY-MM-DD                       China Standard Time (UTC+8) midnight; with
+ *                                    END set, the midnight after (so "--to
+ *                                    2026-03-31" includes that whole day)
+ *   YYYY-MM-DDTHH:MM[:SS[.fff]]      China time unless followed by Z or +HH:MM/-HH:MM
+ * 0, or -1 when S is not such a date.
+ */
+int bg_report_parse_date(const char *s, int end, int64_t *out_ms);
+
+/* A record's "time" (RFC 3339, as the writer writes it) in ms, or
+ * BG_REPORT_NO_TIME. */
+int64_t bg_report_record_time(const json_t *record);
+
+/*
+ * Expand OPERANDS (directories stand for their PREFIX-*.jsonl files in log
+ * order, other operands are files) into *OUT (free with bg_audit_free_list).
+ * 0, or -1 with ERR filled.
+ */
+int bg_report_expand(char *const *operands, size_t n, const char *prefix, char ***out, size_t *nout,
+                     char *err, size_t errcap);
+
+typedef struct {
+    uint64_t files, lines, records; /* records: lines handed to the callback */
+    uint64_t unparsable;            /* complete lines that are not a JSON object */
+    uint64_t torn;                  /* last lines without a newline (being written, or torn) */
+} bg_report_scan_stats_t;
+
+/* Cheap pre-filter on the raw line (not NUL-terminated); non-zero = parse it. */
+typedef int (*bg_report_want_cb)(void *arg, const char *line, size_t len);
+/* A parsed record (borrowed: valid during the call). Non-zero stops the scan. */
+typedef int (*bg_report_record_cb)(void *arg, const json_t *record);
+
+/*
+ * Read PATHS in order, line by line; lines for which WANT (may be NULL)
+ * returns non-zero are parsed and handed to CB. Counts in ST (may be NULL).
+ * 0, or -1 with ERR filled when a file cannot be read.
+ */
+int bg_report_scan(const char *const *paths, size_t n, bg_report_want_cb want,
+                   bg_report_record_cb cb, void *arg, bg_report_scan_stats_t *st, char *err,
+                   size_t errcap);
+
+/* ------------------------------------------------------------------------
+ * The report
+ * ------------------------------------------------------------------------ */
+
+typedef enum {
+    BG_REPORT_BY_NONE = 0,
+    BG_REPORT_BY_RECIPIENT,
+    BG_REPORT_BY_COUNTRY,
+    BG_REPORT_BY_CATEGORY, /* per finding: a decision counts in each of its categories */
+    BG_REPORT_BY_BASIS,    /* per finding */
+    BG_REPORT_BY_OUTCOME,
+    BG_REPORT_BY_ROUTE,
+} bg_report_by_t;
+
+/* "recipient", ... -> BY; -1 when unknown. */
+int bg_report_by_parse(const char *s, bg_report_by_t *by);
+const char *bg_report_by_name(bg_report_by_t by);
+
+typedef struct bg_report bg_report_t;
+
+/* A report over the window [FROM_MS, TO_MS) (BG_REPORT_NO_TIME: open). */
+bg_report_t *bg_report_new(bg_report_by_t by, int64_t from_ms, int64_t to_ms);
+/* Count one record: decision records inside the window; others are ignored.
+ * Returns 1 when counted, 0 when not, -1 when out of memory. */
+int bg_report_add(bg_report_t *r, const json_t *record);
+/*
+ * The report as JSON (docs/audit.md "Reports", format
+ * "bordergate-audit-report/1"): window, input counts, "totals" and, with a
+ * grouping, "groups" (each the same counts plus "key"). SCAN may be NULL.
+ */
+json_t *bg_report_json(const bg_report_t *r, const bg_report_scan_stats_t *scan);
+/* The table for people. */
+void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, FILE *out);
+void bg_report_free(bg_report_t *r);
+
+/* ------------------------------------------------------------------------
+ * Subject look-up
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The subject pseudonym of ID (LEN bytes) under KEY: lowercase hex of the
+ * full HMAC-SHA-256, exactly as policy/decide.c records it. 0, or -1.
+ */
+int bg_report_pseudonym(const unsigned char *key, size_t keylen, const char *id, size_t len,
+                        char out[65]);
+
+/*
+ * Every decision record naming PSEUDONYM (in "subjects" or in a finding's
+ * "subject"), in log order, as a JSON document (docs/audit.md "Reports",
+ * format "bordergate-audit-subject/1"); completions of those decisions are
+ * joined. Records outside [FROM_MS, TO_MS) are skipped. NULL with ERR
+ * filled on a read error.
+ */
+json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudonym,
+                          int64_t from_ms, int64_t to_ms, bg_report_scan_stats_t *st, char *err,
+                          size_t errcap);
+
+/* `bordergate audit report ...`; ARGV[0] is "report". 0, 1 on errors, 2 usage. */
+int bg_report_cli(int argc, char **argv);
+/* `bordergate audit subject ...`; ARGV[0] is "subject". 0 (also when no record
+ * names the subject), 1 on errors, 2 usage. */
+int bg_report_cli_subject(int argc, char **argv);
+
+#endif

@@ -1,0 +1,581 @@
+/*
+ * Audit reports: dates, the report's counts and groups over real files
+ * (with other record types, an unparsable line and a torn last line mixed
+ * in), the subject look-up (pseudonym computed exactly as the proxy does,
+ * completions joined), and the commands' output.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "audit/report.h"
+#include "common/util.h"
+
+static char g_root[512];
+static int g_case;
+
+static void case_path(char *out, size_t cap, const char *what)
+{
+    snprintf(out, cap, "%s/%02d-%s", g_root, ++g_case, what);
+}
+
+/* HMAC-SHA-256(key = 0x6b x 32, "u-1001"), as the proxy recorded it (and
+ * as Python's hmac module computes it). */
+#define KEY_HEX "6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b"
+#define U1001 "f70698ce0beb6b62b0c848ea701bc09924b134d575b2cbc97f6b5649c4425b5f"
+#define S2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define S3 "3333333333333333333333333333333333333333333333333333333333333333"
+
+static void test_dates(void **state)
+{
+    (void)state;
+    int64_t v, w;
+    assert_int_equal(bg_report_parse_date("2026-03-01T00:00:00Z", 0, &v), 0);
+    assert_int_equal(v, 1772323200000LL);
+    /* A bare date is China midnight; as an end, the day is included. */
+    assert_int_equal(bg_report_parse_date("2026-03-01", 0, &w), 0);
+    assert_int_equal(w, v - 8 * 3600 * 1000LL);
+    assert_int_equal(bg_report_parse_date("2026-03-01", 1, &w), 0);
+    assert_int_equal(w, v + 16 * 3600 * 1000LL);
+    assert_int_equal(bg_report_parse_date("2026-03-01T08:00", 0, &w), 0);
+    assert_int_equal(w, v);
+    assert_int_equal(bg_report_parse_date("2026-03-01T05:30:00.250+05:30", 0, &w), 0);
+    assert_int_equal(w, v + 250);
+    assert_int_equal(bg_report_parse_date("2026-02-28T23:00:00-01:00", 0, &w), 0);
+    assert_int_equal(w, v);
+    assert_int_equal(bg_report_parse_date("2024-02-29", 0, &w), 0);
+    static const char *const bad[] = {"2026-02-29",         "2026-13-01",  "2026-00-10",
+                                      "2026-03-01T24:00",   "2026-3-1",    "yesterday",
+                                      "2026-03-01T10:00+8", "2026-03-01Z", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(bg_report_parse_date(bad[i], 0, &w), -1);
+    json_t *r = json_pack("{s:s}", "time", "2026-03-01T00:00:00.012Z");
+    assert_int_equal(bg_report_record_time(r), v + 12);
+    json_object_set_new(r, "time", json_string("garbage"));
+    assert_true(bg_report_record_time(r) == BG_REPORT_NO_TIME);
+    json_decref(r);
+}
+
+static void test_pseudonym_matches_the_proxy(void **state)
+{
+    (void)state;
+    unsigned char key[32];
+    char out[65];
+    memset(key, 0x6b, sizeof key);
+    assert_int_equal(bg_report_pseudonym(key, sizeof key, "u-1001", 6, out), 0);
+    assert_string_equal(out, U1001);
+    assert_int_equal(bg_report_pseudonym(key, 0, "u-1001", 6, out), -1);
+}
+
+/*
+ * The log used by the report tests: two files as the writer names them,
+ * with writer records, completions, an unparsable line and a torn tail.
+ */
+static void write_log(char *dir, size_t cap)
+{
+    case_path(dir, cap, "log");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char p1[700], p2[700];
+    snprintf(p1, sizeof p1, "%s/audit-20260301-000000-000001.jsonl", dir);
+    snprintf(p2, sizeof p2, "%s/audit-20260302-000000-000002.jsonl", dir);
+    FILE *f = fopen(p1, "w");
+    fprintf(f, "{\"seq\":1,\"prev\":\"00\",\"type\":\"file_start\",\"time\":\"2026-03-01T00:00:00."
+               "000Z\",\"hash\":\"x\"}\n");
+    /* D1: u-1001 to partner-us (US): phone allowed on a legal obligation,
+     * id pseudonymized (sensitive), e-mail removed. */
+    fprintf(
+        f,
+        "{\"seq\":2,\"prev\":\"x\",\"time\":\"2026-03-01T01:00:00.000Z\",\"type\":\"decision\","
+        "\"decision_id\":\"d1000000000000000000000000000001\",\"route\":\"us\","
+        "\"recipient\":{\"id\":\"partner-us\",\"legal_entity\":\"Partner US "
+        "Inc.\",\"relationship\":\"third_party\"},"
+        "\"purpose\":\"support\",\"method\":\"POST\",\"host\":\"api.partner.example\",\"path\":\"/"
+        "v1/x?q=\","
+        "\"destination\":{\"address\":\"1.2.3.4\",\"port\":443,\"country\":\"US\",\"region\":"
+        "\"cross-border\",\"geo_source\":\"db\"},"
+        "\"mode\":\"enforce\",\"outcome\":\"deidentify\",\"would\":\"deidentify\",\"findings\":["
+        "{\"path\":\"$.user.phone\",\"category\":\"cn_mobile\",\"sensitive\":false,\"basis\":"
+        "\"legal_obligation\",\"evidence\":\"Reg Art. 7\",\"action\":\"allow\",\"subject\":\"" U1001
+        "\"},"
+        "{\"path\":\"$.user.id_no\",\"category\":\"cn_resident_id\",\"sensitive\":true,\"basis\":"
+        "\"none\",\"action\":\"deidentify\",\"operator\":\"hash\",\"anonymized\":false,\"subject\":"
+        "\"" U1001 "\"},"
+        "{\"path\":\"$.user.email\",\"category\":\"email\",\"sensitive\":false,\"basis\":\"none\","
+        "\"action\":\"remove\",\"operator\":\"redact\",\"anonymized\":true,\"subject\":\"" U1001
+        "\"}],"
+        "\"subjects\":[{\"pseudonym\":\"" U1001
+        "\"}],\"mechanism\":\"standard_contract:SC-1\",\"policy\":{\"version\":\"p1\",\"sha256\":"
+        "\"00\"},\"hash\":\"y\"}\n");
+    fprintf(
+        f,
+        "{\"seq\":3,\"prev\":\"y\",\"time\":\"2026-03-01T01:00:00.050Z\",\"type\":\"completion\","
+        "\"decision_id\":\"d1000000000000000000000000000001\",\"result\":\"ok\",\"upstream_"
+        "status\":200,\"hash\":\"z\"}\n");
+    /* D2: a batch to partner-us, subjects S2 (phone allowed) and u-1001 (blocked record). */
+    fprintf(f,
+            "{\"seq\":4,\"time\":\"2026-03-01T02:00:00.000Z\",\"type\":\"decision\","
+            "\"decision_id\":\"d2000000000000000000000000000002\",\"route\":\"us-batch\","
+            "\"recipient\":{\"id\":\"partner-us\",\"legal_entity\":\"Partner US "
+            "Inc.\",\"relationship\":\"third_party\"},"
+            "\"destination\":{\"country\":\"US\",\"region\":\"cross-border\"},\"mode\":\"enforce\","
+            "\"outcome\":\"deidentify\",\"would\":\"deidentify\",\"findings\":["
+            "{\"path\":\"$.r[0].phone\",\"category\":\"cn_mobile\",\"sensitive\":false,\"basis\":"
+            "\"consent\",\"evidence\":\"c-1\",\"action\":\"allow\",\"record\":0,\"subject\":\"" S2
+            "\"},"
+            "{\"path\":\"$.r[1].phone\",\"category\":\"cn_mobile\",\"sensitive\":false,\"basis\":"
+            "\"none\",\"action\":\"remove_record\",\"anonymized\":true,\"record\":1,\"subject\":"
+            "\"" U1001 "\"}],"
+            "\"subjects\":[{\"pseudonym\":\"" S2 "\"},{\"pseudonym\":\"" U1001
+            "\",\"minor\":true}],\"mechanism\":\"standard_contract:SC-1\"}\n");
+    fprintf(f, "this line is not JSON\n");
+    fclose(f);
+    f = fopen(p2, "w");
+    /* D3: blocked to partner-hk (HK). */
+    fprintf(f,
+            "{\"seq\":6,\"time\":\"2026-03-02T03:00:00.000Z\",\"type\":\"decision\","
+            "\"decision_id\":\"d3000000000000000000000000000003\",\"route\":\"hk\",\"recipient\":{"
+            "\"id\":\"partner-hk\"},"
+            "\"destination\":{\"country\":\"HK\",\"region\":\"cross-border\"},\"mode\":\"enforce\","
+            "\"outcome\":\"block\",\"would\":\"block\",\"findings\":["
+            "{\"path\":\"$.card\",\"category\":\"bank_card\",\"sensitive\":true,\"basis\":\"none\","
+            "\"action\":\"block\",\"subject\":\"" S3 "\"}],"
+            "\"subjects\":[{\"pseudonym\":\"" S3 "\"}],\"mechanism\":\"not_needed\"}\n");
+    /* D4: monitor mode, unknown country, no recipient: forwarded unchanged. */
+    fprintf(f, "{\"seq\":7,\"time\":\"2026-03-02T04:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"d4000000000000000000000000000004\",\"route\":\"mon\","
+               "\"destination\":{\"country\":null,\"region\":\"unknown\"},\"mode\":\"monitor\","
+               "\"outcome\":\"allow\",\"would\":\"block\",\"findings\":["
+               "{\"path\":\"$.gps\",\"category\":\"gps_location\",\"sensitive\":true,\"basis\":"
+               "\"none\",\"action\":\"block\",\"subject\":\"" S3 "\"}],"
+               "\"subjects\":[{\"pseudonym\":\"" S3 "\"}],\"mechanism\":\"missing\"}\n");
+    /* D5: domestic, nothing found. */
+    fprintf(f, "{\"seq\":8,\"time\":\"2026-03-03T05:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"d5000000000000000000000000000005\",\"route\":\"cn\","
+               "\"recipient\":{\"id\":\"haihe\"},"
+               "\"destination\":{\"country\":\"CN\",\"region\":\"domestic\"},\"mode\":\"enforce\","
+               "\"outcome\":\"allow\",\"would\":\"allow\",\"findings\":[],\"subjects\":[]}\n");
+    fprintf(f, "{\"seq\":9,\"time\":\"2026-03-03T05:00:01.000Z\",\"type\":\"decision\",\"decision_"
+               "id\":\"torn");
+    fclose(f);
+}
+
+static int add_cb(void *arg, const json_t *rec)
+{
+    bg_report_add(arg, rec);
+    return 0;
+}
+
+static json_t *run_report(const char *dir, bg_report_by_t by, const char *from, const char *to,
+                          bg_report_scan_stats_t *st)
+{
+    char **files;
+    size_t n;
+    char err[256];
+    char *ops[] = {(char *)dir};
+    int64_t f = BG_REPORT_NO_TIME, t = BG_REPORT_NO_TIME;
+    if (from != NULL)
+        assert_int_equal(bg_report_parse_date(from, 0, &f), 0);
+    if (to != NULL)
+        assert_int_equal(bg_report_parse_date(to, 1, &t), 0);
+    assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    bg_report_t *r = bg_report_new(by, f, t);
+    memset(st, 0, sizeof *st);
+    assert_int_equal(
+        bg_report_scan((const char *const *)files, n, NULL, add_cb, r, st, err, sizeof err), 0);
+    json_t *doc = bg_report_json(r, st);
+    bg_report_free(r);
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+    return doc;
+}
+
+static json_int_t iget(const json_t *o, const char *path)
+{
+    /* "a.b" */
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    const json_t *cur = o;
+    for (char *tok = strtok(buf, "."); tok != NULL; tok = strtok(NULL, "."))
+        cur = json_object_get(cur, tok);
+    if (!json_is_integer(cur))
+        fail_msg("%s is not an integer", path);
+    return json_integer_value(cur);
+}
+
+static const json_t *group(const json_t *doc, const char *key)
+{
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(doc, "groups"), i, g)
+    {
+        const json_t *k = json_object_get(g, "key");
+        if ((key == NULL && json_is_null(k)) ||
+            (key != NULL && json_is_string(k) && strcmp(json_string_value(k), key) == 0))
+            return g;
+    }
+    fail_msg("no group %s", key ? key : "null");
+    return NULL;
+}
+
+static void test_report_totals_and_input(void **state)
+{
+    (void)state;
+    char dir[600];
+    bg_report_scan_stats_t st;
+    write_log(dir, sizeof dir);
+    json_t *doc = run_report(dir, BG_REPORT_BY_NONE, NULL, NULL, &st);
+    assert_string_equal(json_string_value(json_object_get(doc, "format")),
+                        "bordergate-audit-report/1");
+    assert_true(json_is_null(json_object_get(doc, "from")));
+    assert_true(json_is_null(json_object_get(doc, "by")));
+    assert_null(json_object_get(doc, "groups"));
+    assert_int_equal(iget(doc, "input.files"), 2);
+    assert_int_equal(iget(doc, "input.unparsable_lines"), 1);
+    assert_int_equal(iget(doc, "input.incomplete_lines"), 1);
+    const json_t *t = json_object_get(doc, "totals");
+    assert_int_equal(iget(t, "decisions"), 5);
+    assert_int_equal(iget(t, "cross_border"), 4);
+    assert_int_equal(iget(t, "monitor"), 1);
+    assert_int_equal(iget(t, "outcomes.allow"), 2);
+    assert_int_equal(iget(t, "outcomes.deidentify"), 2);
+    assert_int_equal(iget(t, "outcomes.block"), 1);
+    assert_int_equal(iget(t, "would.block"), 2);
+    assert_int_equal(iget(t, "findings"), 7);
+    assert_int_equal(iget(t, "sensitive_findings"), 3);
+    assert_int_equal(iget(t, "findings_by_action.allow"), 2);
+    assert_int_equal(iget(t, "findings_by_action.remove_record"), 1);
+    assert_int_equal(iget(t, "findings_by_action.block"), 2);
+    /* phone (D1), id hashed (D1), phone (D2 S2), gps (D4, monitor) */
+    assert_int_equal(iget(t, "findings_left_as_pi"), 4);
+    assert_int_equal(iget(t, "subjects"), 3);
+    assert_int_equal(iget(t, "subjects_left_as_pi"), 3); /* u-1001, S2, S3 (monitor) */
+    json_decref(doc);
+}
+
+static void test_report_groups(void **state)
+{
+    (void)state;
+    char dir[600];
+    bg_report_scan_stats_t st;
+    write_log(dir, sizeof dir);
+
+    json_t *doc = run_report(dir, BG_REPORT_BY_RECIPIENT, NULL, NULL, &st);
+    assert_string_equal(json_string_value(json_object_get(doc, "by")), "recipient");
+    assert_int_equal(json_array_size(json_object_get(doc, "groups")), 4);
+    const json_t *g = group(doc, "partner-us");
+    /* sorted by decisions: partner-us first; the no-recipient group last */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(doc, "groups"), 0), "key")),
+                        "partner-us");
+    assert_true(
+        json_is_null(json_object_get(json_array_get(json_object_get(doc, "groups"), 3), "key")));
+    assert_int_equal(iget(g, "decisions"), 2);
+    assert_int_equal(iget(g, "findings"), 5);
+    assert_int_equal(iget(g, "subjects"), 2);
+    assert_int_equal(iget(g, "subjects_left_as_pi"), 2);
+    g = group(doc, "partner-hk");
+    assert_int_equal(iget(g, "outcomes.block"), 1);
+    assert_int_equal(iget(g, "subjects_left_as_pi"), 0);
+    g = group(doc, NULL);
+    assert_int_equal(iget(g, "monitor"), 1);
+    assert_int_equal(iget(g, "findings_left_as_pi"), 1);
+    json_decref(doc);
+
+    doc = run_report(dir, BG_REPORT_BY_COUNTRY, NULL, NULL, &st);
+    assert_int_equal(iget(group(doc, "US"), "decisions"), 2);
+    assert_int_equal(iget(group(doc, "CN"), "cross_border"), 0);
+    assert_int_equal(iget(group(doc, NULL), "cross_border"), 1); /* unknown counts as abroad */
+    json_decref(doc);
+
+    doc = run_report(dir, BG_REPORT_BY_CATEGORY, NULL, NULL, &st);
+    g = group(doc, "cn_mobile");
+    assert_int_equal(iget(g, "decisions"), 2); /* D1 and D2, once each */
+    assert_int_equal(iget(g, "findings"), 3);
+    assert_int_equal(iget(g, "findings_left_as_pi"), 2);
+    assert_int_equal(iget(g, "subjects"), 2);
+    assert_int_equal(iget(g, "subjects_left_as_pi"), 2);
+    assert_int_equal(iget(group(doc, "cn_resident_id"), "sensitive_findings"), 1);
+    assert_int_equal(iget(group(doc, "email"), "findings_left_as_pi"), 0);
+    assert_int_equal(iget(group(doc, NULL), "decisions"), 1); /* D5 has no findings */
+    json_decref(doc);
+
+    doc = run_report(dir, BG_REPORT_BY_BASIS, NULL, NULL, &st);
+    assert_int_equal(iget(group(doc, "legal_obligation"), "findings"), 1);
+    assert_int_equal(iget(group(doc, "consent"), "findings"), 1);
+    assert_int_equal(iget(group(doc, "none"), "findings"), 5);
+    assert_int_equal(iget(group(doc, "none"), "decisions"), 4);
+    json_decref(doc);
+
+    doc = run_report(dir, BG_REPORT_BY_OUTCOME, NULL, NULL, &st);
+    assert_int_equal(iget(group(doc, "allow"), "decisions"), 2);
+    assert_int_equal(iget(group(doc, "block"), "decisions"), 1);
+    json_decref(doc);
+
+    doc = run_report(dir, BG_REPORT_BY_ROUTE, NULL, NULL, &st);
+    assert_int_equal(json_array_size(json_object_get(doc, "groups")), 5);
+    assert_int_equal(iget(group(doc, "us-batch"), "subjects"), 2);
+    json_decref(doc);
+}
+
+static void test_report_window(void **state)
+{
+    (void)state;
+    char dir[600];
+    bg_report_scan_stats_t st;
+    write_log(dir, sizeof dir);
+    /* China-time dates: 2026-03-02 runs from 2026-03-01T16:00Z to 2026-03-02T16:00Z. */
+    json_t *doc = run_report(dir, BG_REPORT_BY_NONE, "2026-03-02", "2026-03-02", &st);
+    assert_int_equal(iget(doc, "totals.decisions"), 2); /* D3, D4 */
+    assert_string_equal(json_string_value(json_object_get(doc, "from")),
+                        "2026-03-01T16:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(doc, "to")), "2026-03-02T16:00:00.000Z");
+    json_decref(doc);
+    doc = run_report(dir, BG_REPORT_BY_NONE, "2026-03-01T09:00:00+08:00", NULL, &st);
+    assert_int_equal(iget(doc, "totals.decisions"), 5); /* the start is included */
+    json_decref(doc);
+    doc = run_report(dir, BG_REPORT_BY_NONE, "2026-03-01T09:00:00.001+08:00", NULL, &st);
+    assert_int_equal(iget(doc, "totals.decisions"), 4);
+    json_decref(doc);
+    doc = run_report(dir, BG_REPORT_BY_NONE, NULL, "2026-02-28", &st);
+    assert_int_equal(iget(doc, "totals.decisions"), 0);
+    assert_int_equal(iget(doc, "totals.subjects"), 0);
+    json_decref(doc);
+}
+
+static void test_subject_lookup(void **state)
+{
+    (void)state;
+    char dir[600], err[256];
+    char **files;
+    size_t n;
+    write_log(dir, sizeof dir);
+    char *ops[] = {dir};
+    assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
+    bg_report_scan_stats_t st;
+    memset(&st, 0, sizeof st);
+    json_t *doc = bg_report_subject((const char *const *)files, n, U1001, BG_REPORT_NO_TIME,
+                                    BG_REPORT_NO_TIME, &st, err, sizeof err);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "format")),
+                        "bordergate-audit-subject/1");
+    const json_t *ds = json_object_get(doc, "decisions");
+    assert_int_equal(json_array_size(ds), 2);
+    const json_t *d1 = json_array_get(ds, 0), *d2 = json_array_get(ds, 1);
+    assert_string_equal(json_string_value(json_object_get(d1, "decision_id")),
+                        "d1000000000000000000000000000001");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(d1, "recipient"), "legal_entity")),
+        "Partner US Inc.");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(d1, "destination"), "country")), "US");
+    assert_int_equal(json_array_size(json_object_get(d1, "findings")), 3);
+    assert_true(json_is_true(json_object_get(d1, "pi_left")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(d1, "completion"), "result")), "ok");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(d1, "completion"), "upstream_status")),
+        200);
+    const json_t *f0 = json_array_get(json_object_get(d1, "findings"), 0);
+    assert_string_equal(json_string_value(json_object_get(f0, "evidence")), "Reg Art. 7");
+    assert_true(json_is_true(json_object_get(f0, "left_as_pi")));
+    assert_false(json_is_true(
+        json_object_get(json_array_get(json_object_get(d1, "findings"), 2), "left_as_pi")));
+    /* In the batch only this subject's finding is listed; the record was removed. */
+    assert_int_equal(json_array_size(json_object_get(d2, "findings")), 1);
+    assert_false(json_is_true(json_object_get(d2, "pi_left")));
+    assert_true(json_is_true(json_object_get(d2, "minor")));
+    assert_true(json_is_null(json_object_get(d2, "completion")));
+    const json_t *sum = json_object_get(doc, "summary");
+    assert_int_equal(iget(sum, "decisions"), 2);
+    assert_int_equal(iget(sum, "transfers"), 1);
+    char *cats = json_dumps(json_object_get(sum, "categories"), JSON_COMPACT);
+    assert_string_equal(cats, "[\"cn_mobile\",\"cn_resident_id\"]");
+    free(cats);
+    char *bases = json_dumps(json_object_get(sum, "bases"), JSON_COMPACT);
+    assert_string_equal(bases, "[\"legal_obligation\",\"none\"]");
+    free(bases);
+    json_decref(doc);
+
+    /* Upper-case hex is the same subject; a window excludes D1. */
+    char upper[65];
+    for (int i = 0; i < 64; i++)
+        upper[i] = (char)(U1001[i] >= 'a' ? U1001[i] - 32 : U1001[i]);
+    upper[64] = '\0';
+    int64_t from;
+    assert_int_equal(bg_report_parse_date("2026-03-01T01:30:00Z", 0, &from), 0);
+    doc = bg_report_subject((const char *const *)files, n, upper, from, BG_REPORT_NO_TIME, &st, err,
+                            sizeof err);
+    assert_non_null(doc);
+    assert_int_equal(json_array_size(json_object_get(doc, "decisions")), 1);
+    json_decref(doc);
+
+    /* The monitor-mode transfer of S3 left; the blocked one did not. */
+    doc = bg_report_subject((const char *const *)files, n, S3, BG_REPORT_NO_TIME, BG_REPORT_NO_TIME,
+                            &st, err, sizeof err);
+    assert_int_equal(iget(json_object_get(doc, "summary"), "transfers"), 1);
+    assert_int_equal(iget(json_object_get(doc, "summary"), "blocked"), 1);
+    json_decref(doc);
+
+    assert_null(bg_report_subject((const char *const *)files, n, "abc", BG_REPORT_NO_TIME,
+                                  BG_REPORT_NO_TIME, &st, err, sizeof err));
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+}
+
+static char *capture(int (*fn)(int, char **), int argc, char **argv, const char *in, int *rc)
+{
+    char out[600], inp[600];
+    case_path(out, sizeof out, "stdout.txt");
+    case_path(inp, sizeof inp, "stdin.txt");
+    FILE *f = fopen(inp, "w");
+    fputs(in != NULL ? in : "", f);
+    fclose(f);
+    fflush(stdout);
+    int saved = dup(1), saved_in = dup(0);
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int ifd = open(inp, O_RDONLY);
+    dup2(fd, 1);
+    dup2(ifd, 0);
+    close(fd);
+    close(ifd);
+    clearerr(stdin);
+    *rc = fn(argc, argv);
+    fflush(stdout);
+    dup2(saved, 1);
+    dup2(saved_in, 0);
+    close(saved);
+    close(saved_in);
+    clearerr(stdin);
+    size_t len;
+    char *s = bg_util_read_file(out, &len);
+    assert_non_null(s);
+    return s;
+}
+
+static void test_commands(void **state)
+{
+    (void)state;
+    char dir[600], key[600];
+    int rc;
+    write_log(dir, sizeof dir);
+    case_path(key, sizeof key, "subject.key");
+    FILE *f = fopen(key, "w");
+    fprintf(f, "%s\n", KEY_HEX);
+    fclose(f);
+    chmod(key, 0600);
+
+    char *a1[] = {"report", "--by",       "recipient", "--from", "2026-03-01",
+                  "--to",   "2026-03-31", dir,         NULL};
+    char *out = capture(bg_report_cli, 8, a1, NULL, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "RECIPIENT"));
+    assert_non_null(strstr(out, "partner-us"));
+    assert_non_null(strstr(out, "(no recipient)"));
+    assert_non_null(strstr(out, "TOTAL"));
+    assert_non_null(strstr(out, "monitor mode"));
+    free(out);
+
+    char *a2[] = {"report", "--by", "category", "--json", dir, NULL};
+    out = capture(bg_report_cli, 5, a2, NULL, &rc);
+    assert_int_equal(rc, 0);
+    json_t *doc = json_loads(out, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(iget(doc, "totals.decisions"), 5);
+    json_decref(doc);
+    free(out);
+
+    char *a3[] = {"report", "--by", "colour", dir, NULL};
+    out = capture(bg_report_cli, 4, a3, NULL, &rc);
+    assert_int_equal(rc, 2);
+    free(out);
+    char *a4[] = {"report", "--from", "2026-13-01", dir, NULL};
+    out = capture(bg_report_cli, 4, a4, NULL, &rc);
+    assert_int_equal(rc, 2);
+    free(out);
+
+    /* The raw id from standard input; it never appears in the output. */
+    char *a5[] = {"subject", "-", "--key", key, dir, "--json", NULL};
+    out = capture(bg_report_cli_subject, 6, a5, "u-1001\n", &rc);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(out, "u-1001"));
+    doc = json_loads(out, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(doc, "subject"), "pseudonym")), U1001);
+    assert_int_equal(
+        strlen(json_string_value(json_object_get(json_object_get(doc, "subject"), "key_id"))), 16);
+    assert_int_equal(json_array_size(json_object_get(doc, "decisions")), 2);
+    json_decref(doc);
+    free(out);
+
+    char *a6[] = {"subject", "--pseudonym", U1001, dir, NULL};
+    out = capture(bg_report_cli_subject, 4, a6, NULL, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "2 decision(s) name this subject"));
+    assert_non_null(strstr(out, "Partner US Inc."));
+    assert_non_null(strstr(out, "legal_obligation: Reg Art. 7"));
+    assert_non_null(strstr(out, "left as PI (pseudonymized)"));
+    free(out);
+
+    /* An unknown subject: no decisions, still a clean answer. */
+    char *a7[] = {"subject", "nobody", "--key", key, dir, NULL};
+    out = capture(bg_report_cli_subject, 5, a7, NULL, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "0 decision(s)"));
+    assert_null(strstr(out, "nobody"));
+    free(out);
+
+    char *a8[] = {"subject", "u-1001", dir, NULL}; /* no key */
+    out = capture(bg_report_cli_subject, 3, a8, NULL, &rc);
+    assert_int_equal(rc, 2);
+    free(out);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_root, sizeof g_root, "/tmp/bg-test-report-XXXXXX");
+    assert_non_null(mkdtemp(g_root));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[600];
+    if (getenv("BG_KEEP") == NULL) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
+        if (system(cmd) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_pseudonym_matches_the_proxy),
+        cmocka_unit_test(test_report_totals_and_input),
+        cmocka_unit_test(test_report_groups),
+        cmocka_unit_test(test_report_window),
+        cmocka_unit_test(test_subject_lookup),
+        cmocka_unit_test(test_commands),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
