@@ -311,7 +311,7 @@ static void parse_geo(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
 static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
     static const char *const keys[] = {"enabled", "directory", "prefix", "rotate_bytes", "rotate_daily",
-                                       "retention_days", "durability", "relaxed_interval_ms",
+                                       "retention_days", "durability", "relaxed_interval_ms", "thresholds",
                                        "checkpoint_every", "counters_file", NULL};
     json_t *a = bg_cfg_get_typed(ctx, root, "$", "audit", JSON_OBJECT, "an object");
     json_t *empty = json_object();
@@ -355,6 +355,15 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     cfg->audit_relaxed = dur != NULL && strcmp(dur, "relaxed") == 0;
     cfg->audit_relaxed_interval_ms = (int)bg_cfg_get_int(ctx, a, "$.audit", "relaxed_interval_ms", 200, 1, 60000);
     cfg->audit_checkpoint_every = (int)bg_cfg_get_int(ctx, a, "$.audit", "checkpoint_every", 1000, 1, 10000000);
+    json_t *th = bg_cfg_get_typed(ctx, a, "$.audit", "thresholds", JSON_OBJECT, "an object");
+    if (th != NULL) {
+        static const char *const tk[] = {"contract_non_sensitive", "assessment_non_sensitive",
+                                         "assessment_sensitive", NULL};
+        bg_cfg_check_keys(ctx, th, "$.audit.thresholds", tk);
+        cfg->thr_contract_non_sensitive = bg_cfg_get_int(ctx, th, "$.audit.thresholds", "contract_non_sensitive", 0, 1, 1LL << 40);
+        cfg->thr_assessment_non_sensitive = bg_cfg_get_int(ctx, th, "$.audit.thresholds", "assessment_non_sensitive", 0, 1, 1LL << 40);
+        cfg->thr_assessment_sensitive = bg_cfg_get_int(ctx, th, "$.audit.thresholds", "assessment_sensitive", 0, 1, 1LL << 40);
+    }
     const char *cf = bg_cfg_get_string(ctx, a, "$.audit", "counters_file");
     if (cf != NULL) {
         cfg->audit_counters_file = strdup(cf);
