@@ -82,6 +82,11 @@ struct bg_audit_client {
     int signalled;                            /* under lock: eventfd written */
     int closing;                              /* under lock: freed by its owner */
     int in_drain, free_requested;             /* client thread only */
+    /* Submitted during this pass of the event loop, not yet handed to the
+     * writer (client thread only): one lock and one wake-up per pass. */
+    struct event *flush_ev;
+    bg_audit_ticket_t *local_head, *local_tail;
+    size_t local_bytes;
 };
 
 typedef struct {
@@ -113,6 +118,7 @@ struct bg_audit {
     bg_audit_ticket_t *q_head, *q_tail;
     size_t q_records, q_bytes;
     int stopping;
+    int writer_waiting; /* the writer sleeps on COND: only then signal it */
 
     /* Writer state: the writer thread only (the opening thread before it
      * starts, the closing thread after it ends). */
@@ -361,8 +367,15 @@ static void post_list(bg_audit_ticket_t *list, int status, const char *reason)
     }
 }
 
+static void client_flush(bg_audit_client_t *c);
+
 static void client_release(bg_audit_client_t *c)
 {
+    client_flush(c); /* what was submitted is still written */
+    if (c->flush_ev != NULL) {
+        event_free(c->flush_ev);
+        c->flush_ev = NULL;
+    }
     if (c->ev != NULL) {
         event_free(c->ev);
         c->ev = NULL;
@@ -421,6 +434,48 @@ static void client_on_done(evutil_socket_t fd, short what, void *arg)
         client_release(c);
 }
 
+/* Hand the records submitted during this loop pass to the writer. */
+static void client_flush(bg_audit_client_t *c)
+{
+    bg_audit_t *a = c->audit;
+    bg_audit_ticket_t *list = c->local_head;
+    if (list == NULL)
+        return;
+    size_t n = 0, bytes = c->local_bytes;
+    for (bg_audit_ticket_t *t = list; t != NULL; t = t->next)
+        n++;
+    bg_audit_ticket_t *tail = c->local_tail;
+    c->local_head = c->local_tail = NULL;
+    c->local_bytes = 0;
+    const char *refuse = NULL;
+    pthread_mutex_lock(&a->lock);
+    if (a->stopping) {
+        refuse = "audit log closing";
+    } else if (a->q_bytes + bytes > a->max_queue_bytes && a->q_records > 0) {
+        refuse = "audit queue full";
+    } else {
+        if (a->q_tail != NULL)
+            a->q_tail->next = list;
+        else
+            a->q_head = list;
+        a->q_tail = tail;
+        a->q_records += n;
+        a->q_bytes += bytes;
+        if (a->writer_waiting)
+            pthread_cond_signal(&a->cond);
+    }
+    pthread_mutex_unlock(&a->lock);
+    if (refuse != NULL)
+        post_list(list, -1, refuse); /* failed completions, on this thread's next pass */
+}
+
+static void client_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    client_flush(arg);
+}
+
 bg_audit_client_t *bg_audit_client_new(bg_audit_t *a, struct event_base *base)
 {
     bg_audit_client_t *c = calloc(1, sizeof *c);
@@ -442,9 +497,12 @@ bg_audit_client_t *bg_audit_client_new(bg_audit_t *a, struct event_base *base)
         return NULL;
     }
     c->ev = event_new(base, c->efd, EV_READ | EV_PERSIST, client_on_done, c);
-    if (c->ev == NULL || event_add(c->ev, NULL) != 0) {
+    c->flush_ev = event_new(base, -1, 0, client_on_flush, c);
+    if (c->ev == NULL || c->flush_ev == NULL || event_add(c->ev, NULL) != 0) {
         if (c->ev != NULL)
             event_free(c->ev);
+        if (c->flush_ev != NULL)
+            event_free(c->flush_ev);
         client_destroy(c);
         errno = ENOMEM;
         return NULL;
@@ -531,31 +589,25 @@ bg_audit_ticket_t *bg_audit_submit(bg_audit_client_t *c, json_t *record, bg_audi
     c->outstanding++;
     pthread_mutex_unlock(&c->lock);
 
-    int refuse = 0;
-    pthread_mutex_lock(&a->lock);
-    if (a->stopping)
-        refuse = ESHUTDOWN;
-    else if (a->q_bytes + len > a->max_queue_bytes && a->q_records > 0)
-        refuse = EAGAIN;
-    else {
-        if (a->q_tail != NULL)
-            a->q_tail->next = t;
-        else
-            a->q_head = t;
-        a->q_tail = t;
-        a->q_records++;
-        a->q_bytes += len;
-        pthread_cond_signal(&a->cond);
-    }
-    pthread_mutex_unlock(&a->lock);
-    if (refuse != 0) {
+    if (__atomic_load_n(&a->stopping, __ATOMIC_ACQUIRE)) {
         pthread_mutex_lock(&c->lock);
         c->outstanding--;
         pthread_mutex_unlock(&c->lock);
         ticket_free(t);
-        errno = refuse;
+        errno = ESHUTDOWN;
         return NULL;
     }
+    /* Batched per loop pass (client_flush); a full queue is reported as a
+     * failed completion then. */
+    t->next = NULL;
+    if (c->local_tail != NULL)
+        c->local_tail->next = t;
+    else
+        c->local_head = t;
+    c->local_tail = t;
+    c->local_bytes += len;
+    if (c->local_head == t)
+        event_active(c->flush_ev, EV_TIMEOUT, 1);
     return t;
 }
 
@@ -1086,7 +1138,9 @@ static void *writer_main(void *arg)
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
+            a->writer_waiting = 1;
             pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+            a->writer_waiting = 0;
         }
         /* Take what is queued, up to one batch. */
         bg_audit_ticket_t *batch = a->q_head, *last = NULL;

@@ -82,7 +82,7 @@ typedef struct {
     size_t key_len;
     unsigned checkpoint_every;   /* records between checkpoints; default 1000 */
     unsigned checkpoint_seconds; /* and at most this long after a record; default 60 */
-    size_t max_queue_bytes;      /* submits beyond this fail with EAGAIN; default 64 MiB */
+    size_t max_queue_bytes;      /* records beyond this get a failed completion ("audit queue full"); default 64 MiB */
     size_t max_record_bytes;     /* larger records are refused (EMSGSIZE); default 1 MiB */
     /* Wall clock in ms since the epoch (tests); NULL = the system clock. */
     uint64_t (*clock_ms)(void *arg);
@@ -143,7 +143,10 @@ typedef void (*bg_audit_done_cb)(void *arg, int status, uint64_t seq, const char
  *
  * Returns a ticket, or NULL with errno set and CB never called: EINVAL (not
  * an object, a reserved member or type), EMSGSIZE (over max_record_bytes),
- * EAGAIN (queue over max_queue_bytes), ESHUTDOWN (log closing), ENOMEM.
+ * ESHUTDOWN (log closing), ENOMEM. Records submitted during one pass of the
+ * client's event loop are handed to the writer together at the end of the
+ * pass (one lock, one wake-up); a queue over max_queue_bytes then fails them
+ * with the reason "audit queue full" through CB.
  * CB runs exactly once on the client's base unless the ticket is forgotten.
  */
 bg_audit_ticket_t *bg_audit_submit(bg_audit_client_t *c, json_t *record, bg_audit_done_cb cb,
