@@ -534,10 +534,12 @@ void bg_audit_forget(bg_audit_ticket_t *t)
 static const char *const reserved_types[] = {"file_start", "checkpoint", "repair", "writer_start",
                                              "retention_delete"};
 
+static bg_audit_ticket_t *submit_body(bg_audit_client_t *c, char *body, size_t len, int has_time,
+                                      bg_audit_done_cb cb, void *arg);
+
 bg_audit_ticket_t *bg_audit_submit(bg_audit_client_t *c, json_t *record, bg_audit_done_cb cb,
                                    void *arg)
 {
-    bg_audit_t *a = c->audit;
     if (!json_is_object(record) || json_object_get(record, "seq") != NULL ||
         json_object_get(record, "prev") != NULL || json_object_get(record, "hash") != NULL) {
         json_decref(record);
@@ -561,7 +563,25 @@ bg_audit_ticket_t *bg_audit_submit(bg_audit_client_t *c, json_t *record, bg_audi
         errno = ENOMEM;
         return NULL;
     }
-    size_t len = strlen(body);
+    return submit_body(c, body, strlen(body), has_time, cb, arg);
+}
+
+bg_audit_ticket_t *bg_audit_submit_text(bg_audit_client_t *c, char *body, size_t len, int has_time,
+                                        bg_audit_done_cb cb, void *arg)
+{
+    if (body == NULL || len < 2 || body[0] != '{' || body[len - 1] != '}') {
+        free(body);
+        errno = EINVAL;
+        return NULL;
+    }
+    return submit_body(c, body, len, has_time, cb, arg);
+}
+
+/* Queue BODY (a compact JSON object, owned from here on). */
+static bg_audit_ticket_t *submit_body(bg_audit_client_t *c, char *body, size_t len, int has_time,
+                                      bg_audit_done_cb cb, void *arg)
+{
+    bg_audit_t *a = c->audit;
     if (len > a->max_record_bytes) {
         free(body);
         errno = EMSGSIZE;

@@ -153,6 +153,16 @@ bg_audit_ticket_t *bg_audit_submit(bg_audit_client_t *c, json_t *record, bg_audi
                                    void *arg);
 
 /*
+ * The same for a record the caller has already serialized: BODY is a
+ * malloc'd compact JSON object ("{...}", LEN bytes; ownership passes in every
+ * case) without the reserved members; HAS_TIME says whether it carries its
+ * own "time". For trusted callers on the hot path (the proxy writes its
+ * decision records this way): only the braces are checked.
+ */
+bg_audit_ticket_t *bg_audit_submit_text(bg_audit_client_t *c, char *body, size_t len, int has_time,
+                                        bg_audit_done_cb cb, void *arg);
+
+/*
  * The submitter went away: CB will never run for this ticket; the record is
  * still written. Call from the client's thread, only before CB has run.
  * The ticket is freed by the library.

@@ -704,3 +704,70 @@ json_t *bg_decision_json(const bg_decision_t *d, bg_inspection_t *insp)
     json_object_set_new(o, "reasons", rs);
     return o;
 }
+
+void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t *b)
+{
+    bg_sbuf_json_kv(b, 0, "outcome", bg_outcome_name(d->outcome));
+    bg_sbuf_json_kv(b, 0, "would", bg_outcome_name(d->would));
+    bg_sbuf_adds(b, ",\"findings\":[");
+    for (size_t i = 0; insp != NULL && i < d->nfd; i++) {
+        const bg_finding_decision_t *x = &d->fd[i];
+        bg_finding_t *f = bg_inspection_finding(insp, x->finding);
+        bg_sbuf_adds(b, i ? ",{" : "{");
+        bg_sbuf_json_kv(b, 1, "path", f->path);
+        bg_sbuf_json_kv(b, 0, "category", bg_detect_category_id(f->category));
+        bg_sbuf_addf(b, ",\"sensitive\":%s", x->sensitive ? "true" : "false");
+        bg_sbuf_json_kv(b, 0, "source", f->source ? f->source : "");
+        bg_sbuf_json_kv(b, 0, "confidence", bg_detect_confidence_name(f->confidence));
+        if (f->record >= 0)
+            bg_sbuf_addf(b, ",\"record\":%d", f->record);
+        bg_sbuf_json_kv(b, 0, "rule", x->rule ? x->rule : "");
+        bg_sbuf_json_kv(b, 0, "basis", bg_basis_name(x->basis));
+        if (x->evidence[0])
+            bg_sbuf_json_kv(b, 0, "evidence", x->evidence);
+        bg_sbuf_json_kv(b, 0, "action", bg_action_name(x->action));
+        if (x->action == BG_ACT_DEIDENTIFY || x->action == BG_ACT_REMOVE)
+            bg_sbuf_json_kv(b, 0, "operator", bg_op_name(x->op));
+        if (x->action != BG_ACT_ALLOW)
+            bg_sbuf_addf(b, ",\"anonymized\":%s", x->anonymized ? "true" : "false");
+        if (x->why[0] && x->basis == BG_BASIS_NONE)
+            bg_sbuf_json_kv(b, 0, "why", x->why);
+        if (x->subject >= 0 && x->subject < d->nsubjects && d->subjects[x->subject][0])
+            bg_sbuf_json_kv(b, 0, "subject", d->subjects[x->subject]);
+        bg_sbuf_adds(b, "}");
+    }
+    bg_sbuf_adds(b, "],\"subjects\":[");
+    int first = 1;
+    for (int s = 0; s < d->nsubjects; s++) {
+        if (d->subjects[s][0] == '\0')
+            continue;
+        bg_sbuf_adds(b, first ? "{" : ",{");
+        first = 0;
+        bg_sbuf_json_kv(b, 1, "pseudonym", d->subjects[s]);
+        if (d->subject_minor[s])
+            bg_sbuf_adds(b, ",\"minor\":true");
+        bg_sbuf_adds(b, "}");
+    }
+    bg_sbuf_adds(b, "]");
+    if (d->records > 0)
+        bg_sbuf_addf(b, ",\"records\":{\"total\":%d,\"allowed\":%d,\"deidentified\":%d,\"removed\":%d}",
+                     d->records, d->records_allowed, d->records_deidentified, d->records_removed);
+    bg_sbuf_json_kv(b, 0, "mechanism", d->mechanism);
+    if (d->dnt)
+        bg_sbuf_adds(b, ",\"dnt\":true");
+    bg_sbuf_adds(b, ",\"reasons\":[");
+    for (int i = 0; i < d->nreasons; i++) {
+        const bg_reason_t *r = &d->reasons[i];
+        bg_sbuf_adds(b, i ? ",{" : "{");
+        bg_sbuf_json_kv(b, 1, "code", r->code);
+        if (r->rule[0])
+            bg_sbuf_json_kv(b, 0, "rule", r->rule);
+        if (r->category[0])
+            bg_sbuf_json_kv(b, 0, "category", r->category);
+        if (r->path[0])
+            bg_sbuf_json_kv(b, 0, "path", r->path);
+        bg_sbuf_json_kv(b, 0, "detail", r->detail);
+        bg_sbuf_adds(b, "}");
+    }
+    bg_sbuf_adds(b, "]");
+}

@@ -35,6 +35,7 @@
 #include "inspect/inspect.h"
 #include "policy/consent.h"
 #include "policy/policy.h"
+#include "common/sbuf.h"
 
 typedef enum { BG_OUTCOME_ALLOW = 0, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_BLOCK } bg_outcome_t;
 
@@ -124,5 +125,8 @@ json_t *bg_decision_block_body(const bg_decision_t *d, const char *decision_id,
 /* The decision's part of an audit record: findings with basis, evidence and
  * action; subjects as pseudonyms; record counts; mechanism; reasons. */
 json_t *bg_decision_json(const bg_decision_t *d, bg_inspection_t *insp);
+/* The same members written as JSON text (no braces, leading comma) onto B:
+ * the audit hot path, without building a tree. */
+void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t *b);
 
 #endif

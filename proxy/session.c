@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 
 #include "common/log.h"
+#include "common/sbuf.h"
 #include "common/util.h"
 #include "geo/geo.h"
 #include "inspect/inspect.h"
@@ -753,7 +754,7 @@ static void stage_decide(bg_session_t *s)
 }
 
 /* The path for the record: query parameter names kept, values dropped. */
-static json_t *path_without_values(const char *p, size_t n)
+static void write_path_without_values(bg_sbuf_t *b, const char *p, size_t n)
 {
     char buf[2048];
     size_t o = 0;
@@ -764,9 +765,7 @@ static json_t *path_without_values(const char *p, size_t n)
             if (c == '?')
                 in_query = 1;
             buf[o++] = c;
-            continue;
-        }
-        if (c == '&') {
+        } else if (c == '&') {
             in_value = 0;
             buf[o++] = c;
         } else if (c == '=') {
@@ -776,71 +775,69 @@ static json_t *path_without_values(const char *p, size_t n)
             buf[o++] = c;
         }
     }
-    json_t *s = json_stringn(buf, o);
-    return s != NULL ? s : json_string("(not UTF-8)");
+    bg_sbuf_json_str(b, buf, o);
 }
 
 /*
  * The decision record (docs/audit.md): who called, where it went and why it
  * was allowed, changed or blocked. Paths, categories, pseudonyms and
- * evidence ids only; never a value.
+ * evidence ids only; never a value. Written as text (no tree): this runs
+ * once per request.
  */
-static json_t *decision_record(bg_session_t *s)
+static char *decision_record(bg_session_t *s, size_t *len)
 {
     exchange_t *x = s->x;
     const bg_config_t *cfg = x->rt->cfg;
     const bg_policy_t *p = cfg->policy;
     const bg_route_policy_t *rp = &p->routes[x->route - cfg->routes];
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("decision"));
-    json_object_set_new(o, "decision_id", json_string(x->id));
-    json_t *caller = json_object();
-    json_object_set_new(caller, "address", json_string(s->peer_text));
-    json_object_set_new(o, "caller", caller);
-    json_object_set_new(o, "route", json_string(x->route->id));
+    bg_sbuf_t b = {0};
+    char ts[40], a[INET6_ADDRSTRLEN], built[40];
+    bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
+    bg_sbuf_addf(&b, "{\"time\":\"%s\",\"type\":\"decision\",\"decision_id\":\"%s\",\"caller\":{", ts, x->id);
+    bg_sbuf_json_kv(&b, 1, "address", s->peer_text);
+    bg_sbuf_adds(&b, "}");
+    bg_sbuf_json_kv(&b, 0, "route", x->route->id);
     if (rp->recipient != NULL) {
-        json_t *r = json_object();
-        json_object_set_new(r, "id", json_string(rp->recipient->id));
-        json_object_set_new(r, "legal_entity", json_string(rp->recipient->legal_entity ? rp->recipient->legal_entity : ""));
-        json_object_set_new(r, "relationship", json_string(bg_relationship_name(rp->recipient->relationship)));
-        json_object_set_new(o, "recipient", r);
+        bg_sbuf_adds(&b, ",\"recipient\":{");
+        bg_sbuf_json_kv(&b, 1, "id", rp->recipient->id);
+        bg_sbuf_json_kv(&b, 0, "legal_entity", rp->recipient->legal_entity ? rp->recipient->legal_entity : "");
+        bg_sbuf_json_kv(&b, 0, "relationship", bg_relationship_name(rp->recipient->relationship));
+        bg_sbuf_adds(&b, "}");
     }
     if (rp->purpose != NULL)
-        json_object_set_new(o, "purpose", json_string(rp->purpose));
-    json_object_set_new(o, "method", json_stringn(x->req.method, x->req.method_len));
-    json_object_set_new(o, "host", json_string(x->route->upstream_host));
-    json_object_set_new(o, "path", path_without_values(x->path, x->path_len));
-    json_t *dst = json_object();
-    char a[INET6_ADDRSTRLEN];
+        bg_sbuf_json_kv(&b, 0, "purpose", rp->purpose);
+    bg_sbuf_adds(&b, ",\"method\":");
+    bg_sbuf_json_str(&b, x->req.method, x->req.method_len);
+    bg_sbuf_json_kv(&b, 0, "host", x->route->upstream_host);
+    bg_sbuf_adds(&b, ",\"path\":");
+    write_path_without_values(&b, x->path, x->path_len);
     bg_util_addr_string((struct sockaddr *)&x->dest, a, sizeof a);
-    json_object_set_new(dst, "address", json_string(a));
-    json_object_set_new(dst, "port", json_integer(bg_util_addr_port((struct sockaddr *)&x->dest)));
-    json_object_set_new(dst, "country", x->geo.country[0] ? json_string(x->geo.country) : json_null());
-    json_object_set_new(dst, "region", json_string(bg_geo_region_name(x->geo.region)));
-    json_object_set_new(dst, "geo_source", json_string(x->geo.source));
-    json_object_set_new(o, "destination", dst);
-    char built[40];
+    bg_sbuf_adds(&b, ",\"destination\":{");
+    bg_sbuf_json_kv(&b, 1, "address", a);
+    bg_sbuf_addf(&b, ",\"port\":%d,\"country\":", bg_util_addr_port((struct sockaddr *)&x->dest));
+    bg_sbuf_json_cstr(&b, x->geo.country[0] ? x->geo.country : NULL);
+    bg_sbuf_json_kv(&b, 0, "region", bg_geo_region_name(x->geo.region));
+    bg_sbuf_json_kv(&b, 0, "geo_source", x->geo.source);
+    bg_sbuf_adds(&b, "}");
     bg_util_format_time(bg_geo_db_build_epoch(cfg->geo_db) * 1000, built, sizeof built);
     built[10] = '\0';
-    json_object_set_new(o, "geo_db", json_string(built));
-    json_object_set_new(o, "mode", json_string(x->decision.monitor ? "monitor" : "enforce"));
-    json_object_set_new(o, "inspected", json_boolean(x->insp != NULL));
-    if (x->insp != NULL) {
-        bg_body_kind_t k = bg_inspection_body_kind(x->insp);
-        json_object_set_new(o, "body", json_string(bg_body_kind_name(k)));
+    bg_sbuf_json_kv(&b, 0, "geo_db", built);
+    bg_sbuf_json_kv(&b, 0, "mode", x->decision.monitor ? "monitor" : "enforce");
+    bg_sbuf_addf(&b, ",\"inspected\":%s", x->insp != NULL ? "true" : "false");
+    if (x->insp != NULL)
+        bg_sbuf_json_kv(&b, 0, "body", bg_body_kind_name(bg_inspection_body_kind(x->insp)));
+    bg_decision_write(&x->decision, x->insp, &b);
+    bg_sbuf_adds(&b, ",\"policy\":{\"version\":");
+    bg_sbuf_json_cstr(&b, p->version);
+    bg_sbuf_json_kv(&b, 0, "sha256", p->hash);
+    bg_sbuf_addf(&b, "},\"bytes\":{\"request\":%zu,\"forwarded\":%zu}}", evbuffer_get_length(x->body),
+                 x->rw.body_changed ? x->rw.body_len : evbuffer_get_length(x->body));
+    if (b.failed) {
+        bg_sbuf_free(&b);
+        return NULL;
     }
-    json_t *d = bg_decision_json(&x->decision, x->insp);
-    json_object_update(o, d);
-    json_decref(d);
-    json_t *pol = json_object();
-    json_object_set_new(pol, "version", p->version ? json_string(p->version) : json_null());
-    json_object_set_new(pol, "sha256", json_string(p->hash));
-    json_object_set_new(o, "policy", pol);
-    json_t *bytes = json_object();
-    json_object_set_new(bytes, "request", json_integer((json_int_t)evbuffer_get_length(x->body)));
-    json_object_set_new(bytes, "forwarded", json_integer((json_int_t)(x->rw.body_changed ? x->rw.body_len : evbuffer_get_length(x->body))));
-    json_object_set_new(o, "bytes", bytes);
-    return o;
+    *len = b.n;
+    return b.p;
 }
 
 /* Does this exchange move personal information abroad (so it must not
@@ -934,8 +931,9 @@ static void stage_record(bg_session_t *s)
         after_record(s);
         return;
     }
-    json_t *rec = decision_record(s);
-    x->ticket = rec != NULL ? bg_audit_submit(s->w->audit, rec, on_recorded, s) : NULL;
+    size_t len = 0;
+    char *rec = decision_record(s, &len);
+    x->ticket = rec != NULL ? bg_audit_submit_text(s->w->audit, rec, len, 1, on_recorded, s) : NULL;
     if (x->ticket == NULL) {
         on_recorded(s, -1, 0, errno == EAGAIN ? "audit queue full" : "cannot queue the record");
         return;
@@ -959,18 +957,23 @@ static void record_completion(bg_session_t *s, const char *result)
     exchange_t *x = s->x;
     if (x == NULL || !x->decided || s->w->audit == NULL)
         return;
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("completion"));
-    json_object_set_new(o, "decision_id", json_string(x->id));
-    json_object_set_new(o, "result", json_string(result));
+    bg_sbuf_t b = {0};
+    char ts[40];
+    uint64_t now = bg_util_mono_us();
+    bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
+    bg_sbuf_addf(&b, "{\"time\":\"%s\",\"type\":\"completion\",\"decision_id\":\"%s\",\"result\":\"%s\"",
+                 ts, x->id, result);
     if (x->response_started)
-        json_object_set_new(o, "upstream_status", json_integer(x->resp.status));
+        bg_sbuf_addf(&b, ",\"upstream_status\":%d", x->resp.status);
     if (x->t_forward_us > 0)
-        json_object_set_new(o, "upstream_ms",
-                            json_real((double)(bg_util_mono_us() - x->t_forward_us) / 1000.0));
-    json_object_set_new(o, "total_ms", json_real((double)(bg_util_mono_us() - x->t_start_us) / 1000.0));
-    json_object_set_new(o, "response_bytes", json_integer((json_int_t)x->response_bytes));
-    bg_audit_submit(s->w->audit, o, on_completion_recorded, NULL);
+        bg_sbuf_addf(&b, ",\"upstream_ms\":%.3f", (double)(now - x->t_forward_us) / 1000.0);
+    bg_sbuf_addf(&b, ",\"total_ms\":%.3f,\"response_bytes\":%llu}", (double)(now - x->t_start_us) / 1000.0,
+                 (unsigned long long)x->response_bytes);
+    if (b.failed) {
+        bg_sbuf_free(&b);
+        return;
+    }
+    bg_audit_submit_text(s->w->audit, b.p, b.n, 1, on_completion_recorded, NULL);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -1,0 +1,129 @@
+#include "common/sbuf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int reserve(bg_sbuf_t *b, size_t more)
+{
+    if (b->failed)
+        return -1;
+    if (b->n + more + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->n + more + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (p == NULL) {
+        b->failed = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void bg_sbuf_add(bg_sbuf_t *b, const char *s, size_t n)
+{
+    if (reserve(b, n) != 0)
+        return;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+void bg_sbuf_adds(bg_sbuf_t *b, const char *s) { bg_sbuf_add(b, s, strlen(s)); }
+
+void bg_sbuf_addf(bg_sbuf_t *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof tmp) {
+        bg_sbuf_add(b, tmp, (size_t)n);
+        return;
+    }
+    if (reserve(b, (size_t)n) != 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)n;
+}
+
+void bg_sbuf_json_str(bg_sbuf_t *b, const char *s, size_t n)
+{
+    static const char hx[] = "0123456789abcdef";
+    if (reserve(b, n + 2) != 0)
+        return;
+    bg_sbuf_add(b, "\"", 1);
+    size_t run = 0, i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            /* Keep valid UTF-8 as is; replace anything else. */
+            size_t l = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+            int ok = l > 0 && i + l <= n;
+            for (size_t k = 1; ok && k < l; k++)
+                ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+            if (ok) {
+                i += l;
+                continue;
+            }
+            bg_sbuf_add(b, s + run, i - run);
+            bg_sbuf_add(b, "\\ufffd", 6);
+            run = ++i;
+            continue;
+        }
+        bg_sbuf_add(b, s + run, i - run);
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            bg_sbuf_add(b, e, 2);
+        } else if (c == '\n') {
+            bg_sbuf_add(b, "\\n", 2);
+        } else if (c == '\t') {
+            bg_sbuf_add(b, "\\t", 2);
+        } else if (c == '\r') {
+            bg_sbuf_add(b, "\\r", 2);
+        } else {
+            char e[6] = {'\\', 'u', '0', '0', hx[c >> 4], hx[c & 15]};
+            bg_sbuf_add(b, e, 6);
+        }
+        run = ++i;
+    }
+    bg_sbuf_add(b, s + run, n - run);
+    bg_sbuf_add(b, "\"", 1);
+}
+
+void bg_sbuf_json_cstr(bg_sbuf_t *b, const char *s)
+{
+    if (s == NULL)
+        bg_sbuf_add(b, "null", 4);
+    else
+        bg_sbuf_json_str(b, s, strlen(s));
+}
+
+void bg_sbuf_json_kv(bg_sbuf_t *b, int first, const char *key, const char *value)
+{
+    if (!first)
+        bg_sbuf_add(b, ",", 1);
+    bg_sbuf_json_cstr(b, key);
+    bg_sbuf_add(b, ":", 1);
+    bg_sbuf_json_cstr(b, value);
+}
+
+void bg_sbuf_free(bg_sbuf_t *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->n = b->cap = 0;
+}
