@@ -923,6 +923,14 @@ static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
     after_record(s);
 }
 
+static void on_completion_recorded(void *arg, int status, uint64_t seq, const char *reason)
+{
+    (void)arg;
+    (void)status;
+    (void)seq;
+    (void)reason;
+}
+
 /* RECORD: make the decision record durable before anything leaves. */
 static void stage_record(bg_session_t *s)
 {
@@ -933,6 +941,16 @@ static void stage_record(bg_session_t *s)
     }
     size_t len = 0;
     char *rec = decision_record(s, &len);
+    if (rec != NULL && !transfers_pi_abroad(x) && x->decision.outcome != BG_OUTCOME_BLOCK) {
+        /* No personal information leaves the country: the record goes into
+         * the same group commit, but the request does not wait for the
+         * fsync (docs/audit.md, "Write before forward"). */
+        bg_audit_ticket_t *t = bg_audit_submit_text(s->w->audit, rec, len, 1, on_completion_recorded, NULL);
+        if (t == NULL)
+            bg_warn("request %s: decision record not queued", x->id);
+        after_record(s);
+        return;
+    }
     x->ticket = rec != NULL ? bg_audit_submit_text(s->w->audit, rec, len, 1, on_recorded, s) : NULL;
     if (x->ticket == NULL) {
         on_recorded(s, -1, 0, errno == EAGAIN ? "audit queue full" : "cannot queue the record");
@@ -943,13 +961,6 @@ static void stage_record(bg_session_t *s)
     arm_timer(s, x->rt->cfg->response_timeout_ms);
 }
 
-static void on_completion_recorded(void *arg, int status, uint64_t seq, const char *reason)
-{
-    (void)arg;
-    (void)status;
-    (void)seq;
-    (void)reason;
-}
 
 /* The completion record: what came back, linked by decision id. */
 static void record_completion(bg_session_t *s, const char *result)
