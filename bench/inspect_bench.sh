@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Inspection + rewrite against jansson's own parse + dump of the same JSON
+# (the bar of issue 4: <= 1.5x for 1 MB, a few microseconds for 800 bytes).
+# Builds an optimised tree (Release, no sanitizers) and runs
+# bench/inspect_bench.c; see the comment at its top for what is measured.
+#
+#   bench/inspect_bench.sh [RUNS]          (default 30, at least 20)
+#
+# BG_BENCH_BUILD overrides the build directory (default build-rel).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BG_BENCH_BUILD:-$ROOT/build-rel}
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBG_SANITIZE=OFF -DBG_FUZZ=OFF >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target inspect_bench >/dev/null
+exec "$BUILD/inspect_bench" "${1:-30}"
