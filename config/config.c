@@ -311,7 +311,7 @@ static void parse_geo(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
 static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
     static const char *const keys[] = {"enabled", "directory", "prefix", "rotate_bytes", "rotate_daily",
-                                       "retention_days", "durability", "relaxed_interval_ms", "thresholds",
+                                       "retention_days", "durability", "relaxed_interval_ms", "thresholds", "wait",
                                        "checkpoint_every", "counters_file", NULL};
     json_t *a = bg_cfg_get_typed(ctx, root, "$", "audit", JSON_OBJECT, "an object");
     json_t *empty = json_object();
@@ -353,6 +353,11 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     if (dur != NULL && strcmp(dur, "strict") != 0 && strcmp(dur, "relaxed") != 0)
         bg_cfg_err(ctx, "$.audit.durability", 0, "must be \"strict\" (fsync before forwarding) or \"relaxed\"");
     cfg->audit_relaxed = dur != NULL && strcmp(dur, "relaxed") == 0;
+    const char *wait = bg_cfg_get_string(ctx, a, "$.audit", "wait");
+    if (wait != NULL && strcmp(wait, "transfers") != 0 && strcmp(wait, "all") != 0)
+        bg_cfg_err(ctx, "$.audit.wait", 0,
+                   "must be \"transfers\" (transfers of PI abroad and blocks wait for their record) or \"all\"");
+    cfg->audit_wait_all = wait != NULL && strcmp(wait, "all") == 0;
     cfg->audit_relaxed_interval_ms = (int)bg_cfg_get_int(ctx, a, "$.audit", "relaxed_interval_ms", 200, 1, 60000);
     cfg->audit_checkpoint_every = (int)bg_cfg_get_int(ctx, a, "$.audit", "checkpoint_every", 1000, 1, 10000000);
     json_t *th = bg_cfg_get_typed(ctx, a, "$.audit", "thresholds", JSON_OBJECT, "an object");

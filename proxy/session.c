@@ -941,7 +941,8 @@ static void stage_record(bg_session_t *s)
     }
     size_t len = 0;
     char *rec = decision_record(s, &len);
-    if (rec != NULL && !transfers_pi_abroad(x) && x->decision.outcome != BG_OUTCOME_BLOCK) {
+    if (rec != NULL && !x->rt->cfg->audit_wait_all && !transfers_pi_abroad(x) &&
+        x->decision.outcome != BG_OUTCOME_BLOCK) {
         /* No personal information leaves the country: the record goes into
          * the same group commit, but the request does not wait for the
          * fsync (docs/audit.md, "Write before forward"). */
