@@ -413,7 +413,7 @@ static void stage_route(bg_session_t *s)
             int ok = p < host_len && host[p] == ':' && p + 1 < host_len && p + 6 >= host_len;
             for (size_t k = p + 1; ok && k < host_len; k++)
                 ok = host[k] >= '0' && host[k] <= '9';
-            if (!ok && !(p == host_len)) {
+            if (!ok) {
                 refuse(s, 400, "invalid port in Host", 1);
                 return;
             }
@@ -846,6 +846,9 @@ static int transfers_pi_abroad(const exchange_t *x)
 {
     if (!x->decision.cross_border || x->insp == NULL)
         return 0;
+    /* Monitor mode forwards everything unchanged: any finding leaves. */
+    if (x->decision.monitor && x->decision.nfd > 0)
+        return 1;
     for (size_t i = 0; i < x->decision.nfd; i++)
         if (x->decision.fd[i].action == BG_ACT_ALLOW || !x->decision.fd[i].anonymized)
             return 1;

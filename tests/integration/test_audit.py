@@ -392,6 +392,40 @@ class DiskFullTest(AuditTestBase):
         self.assertIn("/again", paths)
 
 
+    def test_monitor_mode_still_needs_a_durable_record_for_pi_abroad(self):
+        """Monitor mode forwards the payload unchanged, so an e-mail whose
+        enforced fate would be redaction still leaves as PI: with the audit
+        disk full it must be refused like any other transfer of PI abroad."""
+        mnt = self.mount_small_fs()
+        self.up = self.sink("us", host="127.0.0.2")
+        self.audit_dir = os.path.join(mnt, "audit")
+        cfg = self.config(self.up, self.audit_dir)
+        cfg["policy"]["mode"] = "monitor"
+        px = self.proxy(cfg, env=KEY_ENV)
+        email = "monitor.case@example.cn"
+        r = self.send(px, "/m/0", json.dumps({"user": {"id": "u-m-0"}, "email": email}))
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertIn("monitor", r.headers["X-Bordergate-Decision"])
+        filler = os.path.join(mnt, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        refused = None
+        for i in range(1, 40):
+            r = self.send(px, "/m/%d" % i, json.dumps({"user": {"id": "u-m-%d" % i}, "email": email}))
+            if r.status_code == 503:
+                refused = i
+                break
+            self.assertEqual(r.status_code, 200, r.text)
+        self.assertIsNotNone(refused, "monitor mode forwarded PI abroad without a durable record")
+        self.assertNotIn("/m/%d" % refused, {rec.target for rec in self.up.records()})
+        os.unlink(filler)
+
+
 class ReportTest(AuditTestBase):
 
     def produce(self, px):
