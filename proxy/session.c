@@ -21,6 +21,7 @@
 #include "inspect/inspect.h"
 #include "policy/decide.h"
 #include "policy/policy.h"
+#include "proxy/evaluate.h"
 #include "proxy/http.h"
 #include "proxy/resolve.h"
 #include "proxy/runtime.h"
@@ -71,11 +72,8 @@ typedef struct {
     const char *resolve_source;
     bg_geo_answer_t geo; /* of the very address connected to */
 
-    bg_inspection_t *insp;  /* INSPECT: findings; references head and body */
-    bg_decision_t decision; /* DECIDE */
-    int decided;
-    bg_rewrite_t rw;        /* de-identified body / target / headers */
-    int rewritten;
+    bg_eval_t ev;           /* INSPECT + DECIDE: findings (referencing head and
+                               body), decision, rewritten request */
     bg_audit_ticket_t *ticket; /* RECORD in flight */
     uint64_t audit_seq;
     uint64_t t_forward_us;
@@ -115,7 +113,6 @@ static void process_body(bg_session_t *s);
 static void stage_route(bg_session_t *s);
 static void stage_resolve(bg_session_t *s);
 static void stage_inspect(bg_session_t *s);
-static void stage_decide(bg_session_t *s);
 static void stage_record(bg_session_t *s);
 static void stage_forward(bg_session_t *s);
 static void relay_body(bg_session_t *s);
@@ -146,10 +143,7 @@ static void exchange_free(bg_session_t *s)
         bg_audit_forget(x->ticket); /* still written; nobody waits for it */
     if (x->up != NULL)
         bg_upconn_close(x->up);
-    bg_inspection_free(x->insp);
-    if (x->decided)
-        bg_decision_free(&x->decision);
-    bg_rewrite_free(&x->rw);
+    bg_eval_free(&x->ev);
     if (x->body != NULL)
         evbuffer_free(x->body);
     free(x->head);
@@ -307,46 +301,6 @@ static void process_head(bg_session_t *s)
 }
 
 /*
- * Paths that would mean something else once an upstream normalises them:
- * "." or ".." segments (also percent-encoded) could step out of a route's
- * path prefix; a fragment never belongs in a request. Refused, not rewritten.
- */
-static int unsafe_path(const char *p, size_t n)
-{
-    size_t end = n;
-    const char *q = memchr(p, '?', n);
-    if (q != NULL)
-        end = (size_t)(q - p);
-    if (memchr(p, '#', n) != NULL)
-        return 1;
-    size_t i = 0;
-    while (i < end) {
-        if (p[i] != '/') {
-            i++;
-            continue;
-        }
-        size_t j = i + 1, dots = 0, other = 0;
-        while (j < end && p[j] != '/') {
-            if (p[j] == '.') {
-                dots++;
-                j++;
-            } else if (p[j] == '%' && j + 2 < end && p[j + 1] == '2' &&
-                       (p[j + 2] == 'e' || p[j + 2] == 'E')) {
-                dots++;
-                j += 3;
-            } else {
-                other = 1;
-                j++;
-            }
-        }
-        if (!other && (dots == 1 || dots == 2))
-            return 1;
-        i = j;
-    }
-    return 0;
-}
-
-/*
  * ROUTE: match Host and path to a configured route. Unknown destinations are
  * refused before any body is read: bordergate is never an open proxy.
  */
@@ -356,8 +310,6 @@ static void stage_route(bg_session_t *s)
     const bg_config_t *cfg = x->rt->cfg;
     const char *t = x->req.target;
     size_t tl = x->req.target_len;
-    const char *host = x->req.host;
-    size_t host_len = x->req.host_len;
 
     x->has_body = x->req.chunked || x->req.content_length > 0;
     if (bg_util_ieq(x->req.method, x->req.method_len, "CONNECT")) {
@@ -368,66 +320,18 @@ static void stage_route(bg_session_t *s)
         refuse(s, 501, "protocol upgrades are not supported", 1);
         return;
     }
-    /* absolute-form (clients using bordergate as HTTP_PROXY): its authority
-     * is the destination (RFC 9112 3.2.2). */
-    if (bg_util_iprefix(t, tl, "http://") || bg_util_iprefix(t, tl, "https://")) {
-        size_t skip = t[4] == ':' ? 7 : 8;
-        const char *a = t + skip;
-        const char *end = memchr(a, '/', tl - skip);
-        size_t alen = end != NULL ? (size_t)(end - a) : tl - skip;
-        host = a;
-        host_len = alen;
-        x->path = end != NULL ? end : "/";
-        x->path_len = end != NULL ? tl - skip - alen : 1;
-    } else if (tl > 0 && t[0] == '/') {
-        x->path = t;
-        x->path_len = tl;
-    } else if (tl == 1 && t[0] == '*') {
-        refuse(s, 400, "request target * is not forwarded", 1);
-        return;
-    } else {
-        refuse(s, 400, "request target must be a path or an absolute http URL", 1);
-        return;
-    }
-    if (unsafe_path(x->path, x->path_len)) {
+    bg_target_t tg;
+    const char *why = NULL;
+    int status = bg_target_parse(t, tl, x->req.host, x->req.host_len, &tg, &why);
+    if (status != 0) {
         s->w->stats.refused_parse++;
-        refuse(s, 400, "request path with dot segments or a fragment: routes match literal paths only", 1);
+        refuse(s, status, why, 1);
         return;
     }
-    /* Host without port, lowercased; the port must be digits. */
-    size_t hn = 0;
-    if (host != NULL) {
-        size_t end = host_len;
-        if (host_len > 0 && host[0] == '[') {
-            const char *rb = memchr(host, ']', host_len);
-            end = rb != NULL ? (size_t)(rb - host) + 1 : host_len;
-        } else {
-            const char *colon = memchr(host, ':', host_len);
-            if (colon != NULL)
-                end = (size_t)(colon - host);
-        }
-        if (end < host_len) {
-            size_t p = end;
-            if (host[p] == ']')
-                p++;
-            int ok = p < host_len && host[p] == ':' && p + 1 < host_len && p + 6 >= host_len;
-            for (size_t k = p + 1; ok && k < host_len; k++)
-                ok = host[k] >= '0' && host[k] <= '9';
-            if (!ok) {
-                refuse(s, 400, "invalid port in Host", 1);
-                return;
-            }
-        }
-        if (end >= sizeof x->host) {
-            refuse(s, 400, "Host header too long", 1);
-            return;
-        }
-        for (size_t i = 0; i < end; i++) {
-            char c = host[i];
-            x->host[hn++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
-        }
-    }
-    x->host[hn] = '\0';
+    x->path = tg.path;
+    x->path_len = tg.path_len;
+    memcpy(x->host, tg.host, tg.host_len + 1);
+    size_t hn = tg.host_len;
 
     x->route = bg_config_match_route(cfg, x->host, hn, x->path, x->path_len);
     if (x->route == NULL) {
@@ -663,44 +567,46 @@ static void stage_resolve(bg_session_t *s)
 }
 
 /* ------------------------------------------------------------------------ */
-/* INSPECT, DECIDE, RECORD: pass-through stages in this release.            */
+/* INSPECT and DECIDE                                                        */
 
 /*
- * INSPECT: decode the payload and find personal information. Only requests
- * going abroad (or all, when the policy inspects domestic traffic).
+ * INSPECT the payload (requests going abroad, or all when the policy
+ * inspects domestic traffic) and DECIDE: allow, de-identify or block. Both
+ * are synchronous and live in bg_evaluate, which `bordergate replay` calls
+ * too, so offline answers are the daemon's answers.
  */
 static void stage_inspect(bg_session_t *s)
 {
     exchange_t *x = s->x;
-    const bg_policy_t *p = x->rt->cfg->policy;
-    const bg_route_policy_t *rp = &p->routes[x->route - x->rt->cfg->routes];
-    if (!bg_decide_needs_inspection(p, &x->geo) || rp->inspect == NULL) {
-        stage_decide(s);
-        return;
-    }
-    bg_inspect_input_t in;
+    const bg_config_t *cfg = x->rt->cfg;
+    bg_eval_input_t in;
     memset(&in, 0, sizeof in);
+    in.cfg = cfg;
+    in.route = x->route;
+    in.geo = &x->geo;
     in.method = x->req.method;
     in.method_len = x->req.method_len;
-    in.target = x->path;
-    in.target_len = x->path_len;
+    in.path = x->path;
+    in.path_len = x->path_len;
     in.headers = x->req.headers;
     in.nheaders = x->req.nheaders;
     in.body_len = evbuffer_get_length(x->body);
     in.body = in.body_len > 0 ? (const char *)evbuffer_pullup(x->body, -1) : "";
-    x->insp = bg_inspect(rp->inspect, &in);
-    if (x->insp == NULL) {
-        refuse(s, 503, "out of memory while inspecting", 0);
+    in.consent = x->rt->consent;
+    in.now_ms = (int64_t)bg_util_wall_ms();
+    const char *why = NULL;
+    if (bg_evaluate(&in, &x->ev, &why) != 0) {
+        refuse(s, 503, why, 0);
         return;
     }
-    stage_decide(s);
+    stage_record(s);
 }
 
 /* Send the 451 with the decision's reasons (never values). */
 static void refuse_blocked(bg_session_t *s)
 {
     exchange_t *x = s->x;
-    json_t *o = bg_decision_block_body(&x->decision, x->id, x->rt->cfg->policy);
+    json_t *o = bg_decision_block_body(&x->ev.decision, x->id, x->rt->cfg->policy);
     char *body = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     struct evbuffer *out = bufferevent_get_output(s->cbev);
@@ -717,40 +623,6 @@ static void refuse_blocked(bg_session_t *s)
     s->w->stats.responses_by_class[4]++;
     s->w->stats.blocked++;
     complete(s, 0);
-}
-
-/* DECIDE: apply the residency policy (allow, de-identify, block). */
-static void stage_decide(bg_session_t *s)
-{
-    exchange_t *x = s->x;
-    const bg_config_t *cfg = x->rt->cfg;
-    const bg_policy_t *p = cfg->policy;
-    bg_decide_input_t in;
-    memset(&in, 0, sizeof in);
-    in.policy = p;
-    in.route_index = (int)(x->route - cfg->routes);
-    in.route = x->route;
-    in.geo = &x->geo;
-    in.insp = x->insp;
-    in.headers = x->req.headers;
-    in.nheaders = x->req.nheaders;
-    in.consent = x->rt->consent;
-    in.now_ms = (int64_t)bg_util_wall_ms();
-    if (bg_decide(&in, &x->decision) != 0) {
-        refuse(s, 503, "out of memory while deciding", 0);
-        return;
-    }
-    x->decided = 1;
-    if (x->decision.would == BG_OUTCOME_DEIDENTIFY && !x->decision.monitor) {
-        if (bg_decision_apply(&x->decision, x->insp, p) == 0 && bg_inspection_modified(x->insp)) {
-            if (bg_inspection_render(x->insp, &x->rw) != 0) {
-                refuse(s, 503, "out of memory while de-identifying", 0);
-                return;
-            }
-            x->rewritten = 1;
-        }
-    }
-    stage_record(s);
 }
 
 /* The path for the record: query parameter names kept, values dropped. */
@@ -822,16 +694,16 @@ static char *decision_record(bg_session_t *s, size_t *len)
     bg_util_format_time(bg_geo_db_build_epoch(cfg->geo_db) * 1000, built, sizeof built);
     built[10] = '\0';
     bg_sbuf_json_kv(&b, 0, "geo_db", built);
-    bg_sbuf_json_kv(&b, 0, "mode", x->decision.monitor ? "monitor" : "enforce");
-    bg_sbuf_addf(&b, ",\"inspected\":%s", x->insp != NULL ? "true" : "false");
-    if (x->insp != NULL)
-        bg_sbuf_json_kv(&b, 0, "body", bg_body_kind_name(bg_inspection_body_kind(x->insp)));
-    bg_decision_write(&x->decision, x->insp, &b);
+    bg_sbuf_json_kv(&b, 0, "mode", x->ev.decision.monitor ? "monitor" : "enforce");
+    bg_sbuf_addf(&b, ",\"inspected\":%s", x->ev.insp != NULL ? "true" : "false");
+    if (x->ev.insp != NULL)
+        bg_sbuf_json_kv(&b, 0, "body", bg_body_kind_name(bg_inspection_body_kind(x->ev.insp)));
+    bg_decision_write(&x->ev.decision, x->ev.insp, &b);
     bg_sbuf_adds(&b, ",\"policy\":{\"version\":");
     bg_sbuf_json_cstr(&b, p->version);
     bg_sbuf_json_kv(&b, 0, "sha256", p->hash);
     bg_sbuf_addf(&b, "},\"bytes\":{\"request\":%zu,\"forwarded\":%zu}}", evbuffer_get_length(x->body),
-                 x->rw.body_changed ? x->rw.body_len : evbuffer_get_length(x->body));
+                 x->ev.rw.body_changed ? x->ev.rw.body_len : evbuffer_get_length(x->body));
     if (b.failed) {
         bg_sbuf_free(&b);
         return NULL;
@@ -844,23 +716,23 @@ static char *decision_record(bg_session_t *s, size_t *len)
  * happen without a durable record)? */
 static int transfers_pi_abroad(const exchange_t *x)
 {
-    if (!x->decision.cross_border || x->insp == NULL)
+    if (!x->ev.decision.cross_border || x->ev.insp == NULL)
         return 0;
     /* Monitor mode forwards everything unchanged: any finding leaves. */
-    if (x->decision.monitor && x->decision.nfd > 0)
+    if (x->ev.decision.monitor && x->ev.decision.nfd > 0)
         return 1;
-    for (size_t i = 0; i < x->decision.nfd; i++)
-        if (x->decision.fd[i].action == BG_ACT_ALLOW || !x->decision.fd[i].anonymized)
+    for (size_t i = 0; i < x->ev.decision.nfd; i++)
+        if (x->ev.decision.fd[i].action == BG_ACT_ALLOW || !x->ev.decision.fd[i].anonymized)
             return 1;
     /* Undecodable or opaque bodies going abroad under an "allow" policy. */
-    bg_body_kind_t k = bg_inspection_body_kind(x->insp);
+    bg_body_kind_t k = bg_inspection_body_kind(x->ev.insp);
     return k == BG_BODY_UNDECODABLE || k == BG_BODY_OTHER;
 }
 
 static void after_record(bg_session_t *s)
 {
     exchange_t *x = s->x;
-    if (x->decision.outcome == BG_OUTCOME_BLOCK) {
+    if (x->ev.decision.outcome == BG_OUTCOME_BLOCK) {
         refuse_blocked(s);
         return;
     }
@@ -874,8 +746,8 @@ static void after_record(bg_session_t *s)
 static void count_subjects(bg_session_t *s)
 {
     exchange_t *x = s->x;
-    const bg_decision_t *d = &x->decision;
-    if (s->w->counters == NULL || x->insp == NULL || d->nsubjects <= 0)
+    const bg_decision_t *d = &x->ev.decision;
+    if (s->w->counters == NULL || x->ev.insp == NULL || d->nsubjects <= 0)
         return;
     const bg_config_t *cfg = x->rt->cfg;
     const bg_route_policy_t *rp = &cfg->policy->routes[x->route - cfg->routes];
@@ -914,7 +786,7 @@ static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
         after_record(s);
         return;
     }
-    if (x->decision.outcome != BG_OUTCOME_BLOCK && transfers_pi_abroad(x)) {
+    if (x->ev.decision.outcome != BG_OUTCOME_BLOCK && transfers_pi_abroad(x)) {
         /* No durable record, no transfer (fail closed). */
         s->w->stats.audit_refused++;
         bg_error("request %s: decision record not durable (%s): transfer refused", x->id,
@@ -945,7 +817,7 @@ static void stage_record(bg_session_t *s)
     size_t len = 0;
     char *rec = decision_record(s, &len);
     if (rec != NULL && !x->rt->cfg->audit_wait_all && !transfers_pi_abroad(x) &&
-        x->decision.outcome != BG_OUTCOME_BLOCK) {
+        x->ev.decision.outcome != BG_OUTCOME_BLOCK) {
         /* No personal information leaves the country: the record goes into
          * the same group commit, but the request does not wait for the
          * fsync (docs/audit.md, "Write before forward"). */
@@ -970,7 +842,7 @@ static void stage_record(bg_session_t *s)
 static void record_completion(bg_session_t *s, const char *result)
 {
     exchange_t *x = s->x;
-    if (x == NULL || !x->decided || s->w->audit == NULL)
+    if (x == NULL || !x->ev.decided || s->w->audit == NULL)
         return;
     bg_sbuf_t b = {0};
     char ts[40];
@@ -1011,8 +883,8 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
     int fw_replace = strcmp(cfg->forwarded, "replace") == 0;
     const bg_http_header_t *xff = NULL, *fwd = NULL;
 
-    const char *path = x->rw.target_changed ? x->rw.target : x->path;
-    size_t path_len = x->rw.target_changed ? x->rw.target_len : x->path_len;
+    const char *path = x->ev.rw.target_changed ? x->ev.rw.target : x->path;
+    size_t path_len = x->ev.rw.target_changed ? x->ev.rw.target_len : x->path_len;
     evbuffer_add(out, q->method, q->method_len);
     evbuffer_add(out, " ", 1);
     if (r->upstream_path != NULL) {
@@ -1039,15 +911,15 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
         if (header_named(h, "host") || header_named(h, "content-length") ||
             header_named(h, "expect"))
             continue;
-        if (x->rw.body_changed && header_named(h, "content-encoding"))
+        if (x->ev.rw.body_changed && header_named(h, "content-encoding"))
             continue; /* the rewritten body is sent as identity */
         const char *hv = h->value;
         size_t hvl = h->value_len;
         int replaced = 0;
-        for (size_t k = 0; k < x->rw.nheaders; k++) {
-            if (x->rw.header_index[k] == i) {
+        for (size_t k = 0; k < x->ev.rw.nheaders; k++) {
+            if (x->ev.rw.header_index[k] == i) {
                 replaced = 1;
-                hv = x->rw.header_values[k];
+                hv = x->ev.rw.header_values[k];
                 hvl = hv != NULL ? strlen(hv) : 0;
             }
         }
@@ -1092,9 +964,9 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
         if (x->host[0] != '\0')
             evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", x->host);
     }
-    if (x->rw.body_changed) {
-        evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", x->rw.body_len);
-        evbuffer_add(out, x->rw.body, x->rw.body_len);
+    if (x->ev.rw.body_changed) {
+        evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", x->ev.rw.body_len);
+        evbuffer_add(out, x->ev.rw.body, x->ev.rw.body_len);
         return;
     }
     size_t blen = evbuffer_get_length(x->body);
@@ -1174,11 +1046,11 @@ static void write_response_head(bg_session_t *s)
     if (x->resp_mode == BODY_CHUNKED && !client10)
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
     evbuffer_add_printf(out, "X-Bordergate-Id: %s\r\n", x->id);
-    if (x->decided)
+    if (x->ev.decided)
         evbuffer_add_printf(out, "X-Bordergate-Decision: %s%s%s\r\n",
-                            bg_outcome_name(x->decision.outcome),
-                            x->decision.monitor ? "; monitor; would=" : "",
-                            x->decision.monitor ? bg_outcome_name(x->decision.would) : "");
+                            bg_outcome_name(x->ev.decision.outcome),
+                            x->ev.decision.monitor ? "; monitor; would=" : "",
+                            x->ev.decision.monitor ? bg_outcome_name(x->ev.decision.would) : "");
     if (x->rt->cfg->debug_headers)
         evbuffer_add_printf(out,
                             "X-Bordergate-Route: %s\r\nX-Bordergate-Destination: %s\r\n"
@@ -1420,7 +1292,7 @@ static void complete(bg_session_t *s, int upstream_reusable)
         bg_debug("request %s route %s done in %llu us", x->id, x->route ? x->route->id : "-",
                  (unsigned long long)(bg_util_mono_us() - x->t_start_us));
         record_completion(s, x->response_started ? "ok"
-                             : x->decided && x->decision.outcome == BG_OUTCOME_BLOCK ? "blocked"
+                             : x->ev.decided && x->ev.decision.outcome == BG_OUTCOME_BLOCK ? "blocked"
                                                                                      : "refused");
     }
     exchange_free(s);

@@ -10,27 +10,33 @@ PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libjansson-dev
       tor-geoipdb libmaxmind-db-writer-perl mmdb-bin curl python3)
 if [ "${1:-}" = "--test" ]; then
     PKGS+=(python3-requests clang libclang-rt-14-dev valgrind wrk nginx-light
-           systemd procps iproute2)
+           systemd procps iproute2 chromium nodejs npm)
 fi
 
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "deps: missing packages: ${missing[*]}" >&2
+        echo "deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+    echo "deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # nginx-light's package starts a system nginx on port 80; the benchmarks run
+    # their own instance, so leave the system one stopped.
+    if printf '%s\n' "${missing[@]}" | grep -qx nginx-light; then
+        (systemctl stop nginx 2>/dev/null || service nginx stop 2>/dev/null || pkill -x nginx || true) >/dev/null 2>&1
+    fi
 fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "deps: missing packages: ${missing[*]}" >&2
-    echo "deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
-    exit 1
-fi
-echo "deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# nginx-light's package starts a system nginx on port 80; the benchmarks run
-# their own instance, so leave the system one stopped.
-if printf '%s\n' "${missing[@]}" | grep -qx nginx-light; then
-    (systemctl stop nginx 2>/dev/null || service nginx stop 2>/dev/null || pkill -x nginx || true) >/dev/null 2>&1
+
+# Browser tests drive Debian's chromium with playwright-core from the npm
+# registry (pinned in tests/browser/package-lock.json; no browser download).
+BROWSER_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+if [ "${1:-}" = "--test" ] && [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
+    (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -1,0 +1,76 @@
+/*
+ * evaluate.h — the request-side decision, shared by the daemon and replay.
+ *
+ * The daemon's ROUTE stage derives host and path from the request line and
+ * Host header with bg_target_parse; its INSPECT and DECIDE stages are one
+ * call to bg_evaluate. `bordergate replay` calls the very same two
+ * functions with requests read from a HAR file, so an offline answer is the
+ * answer the daemon would give for the same request, route and geo answer.
+ */
+#ifndef BG_EVALUATE_H
+#define BG_EVALUATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "geo/geo.h"
+#include "inspect/inspect.h"
+#include "policy/consent.h"
+#include "policy/decide.h"
+#include "proxy/http.h"
+
+typedef struct {
+    char host[256];   /* lowercase, without port; "" when the request had none */
+    size_t host_len;
+    const char *path; /* origin-form path and query, pointing into the target */
+    size_t path_len;
+} bg_target_t;
+
+/*
+ * Host and path of a request as the ROUTE stage sees them: origin-form or
+ * absolute-form target (its authority wins over HOST_HDR), port checked and
+ * dropped, host lowercased, paths with dot segments (also %2e) or a
+ * fragment refused. 0, or the HTTP status to refuse with and *WHY.
+ */
+int bg_target_parse(const char *target, size_t target_len, const char *host_hdr,
+                    size_t host_len, bg_target_t *out, const char **why);
+
+/* 1 when the path has "." or ".." segments (also percent-encoded) or a '#'. */
+int bg_target_unsafe_path(const char *p, size_t n);
+
+typedef struct {
+    const bg_config_t *cfg;
+    const bg_route_t *route;   /* matched by bg_config_match_route */
+    const bg_geo_answer_t *geo; /* of the address connected to */
+    const char *method;
+    size_t method_len;
+    const char *path;          /* as in bg_target_t */
+    size_t path_len;
+    const bg_http_header_t *headers;
+    size_t nheaders;
+    const char *body;          /* decoded transfer framing, as received */
+    size_t body_len;
+    bg_consent_reg_t *consent; /* NULL: separate consent never holds */
+    int64_t now_ms;
+} bg_eval_input_t;
+
+typedef struct {
+    bg_inspection_t *insp;  /* NULL when not inspected; references the input */
+    bg_decision_t decision; /* valid when decided */
+    int decided;
+    bg_rewrite_t rw;        /* de-identified body / target / headers */
+    int rewritten;
+} bg_eval_t;
+
+/*
+ * INSPECT (when the request goes abroad, or the policy inspects domestic
+ * traffic too) and DECIDE; when the decision de-identifies and is enforced,
+ * apply the operators and render the rewritten request. 0, or -1 with *WHY
+ * when out of memory (the caller fails closed). OUT is always safe to pass
+ * to bg_eval_free. Cost: one inspection of the body (linear in its size).
+ */
+int bg_evaluate(const bg_eval_input_t *in, bg_eval_t *out, const char **why);
+void bg_eval_free(bg_eval_t *ev);
+
+#endif
