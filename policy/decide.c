@@ -485,7 +485,7 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
         else
             d->records_allowed++;
     }
-    if (d->records > 0 && d->records_removed == d->records && d->records > 0) {
+    if (d->records > 0 && d->records_removed == d->records) {
         /* Every record removed: an empty batch would still go; say so. */
         add_reason(d, "all_records_removed", NULL, NULL, rp->records, "no record had a legal basis");
     }
