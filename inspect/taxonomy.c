@@ -218,7 +218,7 @@ static bg_taxonomy_cat_t *parse_category(vctx_t *c, const char *id, json_t *obj,
         verr(c, p, 0, "at most %d citations", BG_TAXONOMY_MAX_CITATIONS);
     } else {
         size_t i;
-        json_t *v;
+        json_t *v = NULL;
         json_array_foreach(cit, i, v)
         {
             if (!json_is_string(v) || json_string_length(v) == 0)
@@ -377,8 +377,8 @@ bg_taxonomy_t *bg_taxonomy_parse(const char *text, size_t len, bg_cfgerr_t *errs
     json_t *sources = json_object_get(root, "sources");
     if (sources != NULL) {
         char p[512];
-        const char *k;
-        json_t *v;
+        const char *k = NULL;
+        json_t *v = NULL;
         if (!json_is_object(sources))
             verr(&c, "$.sources", 0, "must be an object mapping a short name to a full title");
         else

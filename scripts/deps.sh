@@ -10,7 +10,7 @@ PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libjansson-dev
       tor-geoipdb libmaxmind-db-writer-perl mmdb-bin curl python3)
 if [ "${1:-}" = "--test" ]; then
     PKGS+=(python3-requests clang libclang-rt-14-dev valgrind wrk nginx-light
-           systemd procps iproute2 chromium nodejs npm)
+           systemd procps iproute2 chromium nodejs npm cppcheck)
 fi
 
 missing=()
