@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,8 +235,37 @@ static void parse_resolve(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *res)
     }
 }
 
+/* BINDIR/../share/bordergate/bordergate-country.mmdb, BINDIR being where the
+ * running executable is: the database installed beside the binary, so that an
+ * installed tree works from any prefix (a staging directory, DESTDIR, a
+ * container's /usr), not only from the one it was configured for. Computed
+ * once; empty when /proc is not mounted or the file does not exist. */
+static char g_beside_exe_db[PATH_MAX];
+static pthread_once_t g_beside_exe_once = PTHREAD_ONCE_INIT;
+
+static void find_beside_exe_db(void)
+{
+    char exe[PATH_MAX], cand[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash;
+
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (slash == NULL)
+        return;
+    *slash = '\0';
+    snprintf(cand, sizeof cand, "%s/../share/bordergate/bordergate-country.mmdb", exe);
+    if (realpath(cand, g_beside_exe_db) == NULL)
+        g_beside_exe_db[0] = '\0';
+}
+
 const char *bg_config_default_geo_db(void)
 {
+    pthread_once(&g_beside_exe_once, find_beside_exe_db);
+    if (g_beside_exe_db[0] != '\0' && access(g_beside_exe_db, R_OK) == 0)
+        return g_beside_exe_db;
     if (access(BG_GEO_DB_INSTALLED, R_OK) == 0)
         return BG_GEO_DB_INSTALLED;
     if (access(BG_GEO_DB_BUILD, R_OK) == 0)

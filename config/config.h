@@ -113,8 +113,10 @@ typedef struct bg_config {
     char *audit_counters_file; /* yearly counters (audit/counters.h); default DIR/counters.jsonl */
 } bg_config_t;
 
-/* The embedded database's path when the configuration names none: the
- * installed copy, else the one in the build tree; NULL when neither exists. */
+/* The embedded database's path when the configuration names none: the copy
+ * installed beside the running binary (BINDIR/../share/bordergate/), else the
+ * one under the configured install prefix, else the one in the build tree;
+ * NULL when none exists. */
 const char *bg_config_default_geo_db(void);
 
 /*
