@@ -22,6 +22,7 @@
 #include "proxy/serve.h"
 #include "proxy/session.h"
 #include "proxy/upstream.h"
+#include "proxy/metrics.h"
 #include "proxy/worker.h"
 #include "policy/consent.h"
 
@@ -151,6 +152,7 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
                 index);
     w->resolver = bg_resolver_new(w);
     w->pool = bg_pool_new(w);
+    w->metrics = bg_metrics_new();
     w->audit = srv->audit != NULL ? bg_audit_client_new(srv->audit, w->base) : NULL;
     w->counters = srv->counters;
     if (srv->audit != NULL && w->audit == NULL) {
@@ -186,6 +188,7 @@ static void worker_destroy(bg_worker_t *w)
     for (int i = 0; i < w->nlisteners; i++)
         evconnlistener_free(w->listeners[i]);
     bg_pool_free(w->pool);
+    bg_metrics_free(w->metrics);
     if (w->dns != NULL) {
         /* Pending queries get their failure callbacks (which free them) on
          * the next loop pass: run it before the resolver and base go. */
@@ -377,6 +380,35 @@ static json_t *stats_json(bg_server_t *srv)
     return o;
 }
 
+/*
+ * Readiness (/readyz): the policy is loaded, the country database is open
+ * and its file still there (a restart or reload would need it), the audit
+ * log is writable (its last write and fsync succeeded), and we are not
+ * stopping. Returns 1 when ready; else 0 with one line per problem appended
+ * to NOT_READY (a JSON array).
+ */
+static int readiness(bg_server_t *srv, const bg_runtime_t *rt, json_t *not_ready)
+{
+    if (srv->stopping)
+        json_array_append_new(not_ready, json_string("stopping: draining connections"));
+    if (rt == NULL || rt->cfg->policy == NULL)
+        json_array_append_new(not_ready, json_string("policy: not loaded"));
+    if (rt != NULL && (rt->cfg->geo_db == NULL || access(rt->cfg->geo_db_path, R_OK) != 0))
+        json_array_append_new(not_ready,
+                              json_string("geo: the country database file is missing or unreadable"));
+    if (srv->audit != NULL) {
+        bg_audit_stats_t as;
+        bg_audit_stats(srv->audit, &as);
+        if (!as.healthy) {
+            char line[300];
+            snprintf(line, sizeof line, "audit: the log is not writable (%s)",
+                     as.last_error[0] ? as.last_error : "last write failed");
+            json_array_append_new(not_ready, json_string(line));
+        }
+    }
+    return json_array_size(not_ready) == 0;
+}
+
 /* "Authorization: Bearer TOKEN" equal to the configured token (constant
  * time). No token configured: every change is refused. */
 static int admin_authorized(const bg_serve_req_t *req, const bg_config_t *cfg)
@@ -430,6 +462,35 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
         bg_runtime_unref(rt);
         if (srv->stopping)
             reply->status = 503;
+    } else if (tl == 7 && memcmp(t, "/readyz", 7) == 0 && get) {
+        bg_runtime_t *rt = bg_runtime_acquire();
+        json_t *problems = json_array();
+        int ready = readiness(srv, rt, problems);
+        bg_runtime_unref(rt);
+        o = json_object();
+        json_object_set_new(o, "status", json_string(ready ? "ready" : "not ready"));
+        json_object_set_new(o, "not_ready", problems);
+        if (!ready)
+            reply->status = 503;
+    } else if (tl == 8 && memcmp(t, "/metrics", 8) == 0 && get) {
+        bg_runtime_t *rt = bg_runtime_acquire();
+        json_t *problems = json_array();
+        bg_metrics_scrape_t sc;
+        memset(&sc, 0, sizeof sc);
+        sc.workers = srv->workers;
+        sc.nworkers = srv->nworkers;
+        sc.audit = srv->audit;
+        sc.counters = srv->counters;
+        sc.rt = rt;
+        sc.uptime_s = (bg_util_wall_ms() - srv->started_ms) / 1000;
+        sc.reloads_ok = srv->reloads_ok;
+        sc.reloads_failed = srv->reloads_failed;
+        sc.ready = readiness(srv, rt, problems);
+        json_decref(problems);
+        reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        bg_metrics_render(&sc, reply->body);
+        bg_runtime_unref(rt);
+        return;
     } else if (tl == 6 && memcmp(t, "/stats", 6) == 0 && get) {
         o = stats_json(srv);
     } else if (tl >= 9 && memcmp(t, "/consents", 9) == 0) {
@@ -480,7 +541,7 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
         }
     } else {
         reply->status = 404;
-        o = json_pack("{s:s}", "error", "unknown admin endpoint (try /healthz, /stats, POST /reload, /consents)");
+        o = json_pack("{s:s}", "error", "unknown admin endpoint (try /healthz, /readyz, /metrics, /stats, POST /reload, /consents)");
     }
 send:;
     char *s = json_dumps(o, JSON_COMPACT);
@@ -650,7 +711,7 @@ int bg_server_run(const char *config_path)
         bg_info("bordergate %s listening on %s (%d worker%s, %d routes)", BG_VERSION,
                 cfg->listen[i].text, srv.nworkers, srv.nworkers > 1 ? "s" : "", cfg->nroutes);
     if (cfg->has_admin)
-        bg_info("admin listener on %s (/healthz, /stats)", cfg->admin.text);
+        bg_info("admin listener on %s (/healthz, /readyz, /metrics, /stats)", cfg->admin.text);
     log_geo(cfg);
 
     event_base_dispatch(srv.base); /* until SIGTERM/SIGINT */

@@ -23,6 +23,7 @@
 #include "policy/policy.h"
 #include "proxy/evaluate.h"
 #include "proxy/http.h"
+#include "proxy/metrics.h"
 #include "proxy/resolve.h"
 #include "proxy/runtime.h"
 #include "proxy/serve.h"
@@ -141,6 +142,10 @@ static void exchange_free(bg_session_t *s)
         bg_resolve_cancel(x->query);
     if (x->ticket != NULL)
         bg_audit_forget(x->ticket); /* still written; nobody waits for it */
+    /* Every exchange ends here exactly once: the latency histograms. */
+    uint64_t end_us = bg_util_mono_us();
+    bg_metrics_request_done(s->w->metrics, end_us - x->t_start_us,
+                            x->t_forward_us > 0 ? end_us - x->t_forward_us : 0);
     if (x->up != NULL)
         bg_upconn_close(x->up);
     bg_eval_free(&x->ev);
@@ -216,6 +221,7 @@ static void refuse(bg_session_t *s, int status, const char *error, int close)
     if (x == NULL || x->head == NULL || !bg_util_ieq(x->req.method, x->req.method_len, "HEAD"))
         evbuffer_add(out, body, (size_t)n);
     s->w->stats.responses_by_class[status / 100 % 6]++;
+    bg_metrics_refusal(s->w->metrics, status);
     if (status >= 500)
         bg_info("request %s refused: %d %s", id, status, error);
     else
@@ -810,6 +816,7 @@ static void on_completion_recorded(void *arg, int status, uint64_t seq, const ch
 static void stage_record(bg_session_t *s)
 {
     exchange_t *x = s->x;
+    bg_metrics_decision(s->w->metrics, x->rt->cfg, x->route, &x->geo, &x->ev.decision, x->ev.insp);
     if (s->w->audit == NULL) { /* audit disabled (benchmarks only) */
         after_record(s);
         return;

@@ -1,0 +1,540 @@
+#include "proxy/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "audit/counters.h"
+#include "common/util.h"
+#include "inspect/detect.h"
+#include "policy/consent.h"
+#include "policy/policy.h"
+#include "proxy/runtime.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+/* Labelled counter families (one table per worker holds them all). */
+enum {
+    FAM_REQUESTS = 0,
+    FAM_FINDINGS,
+    FAM_DEIDENTIFIED,
+    FAM_BLOCKED,
+    FAM_REFUSALS,
+    FAM_COUNT
+};
+
+typedef struct {
+    const char *name;
+    const char *help;
+    int nlabels;
+    const char *labels[6];
+} family_t;
+
+static const family_t families[FAM_COUNT] = {
+    {"bordergate_requests_total",
+     "Decided requests (one per decision record) by route, recipient, destination country and "
+     "region, outcome and mode",
+     6, {"route", "recipient", "country", "region", "decision", "mode"}},
+    {"bordergate_findings_total", "Personal-information findings by category", 1, {"category"}},
+    {"bordergate_deidentified_fields_total",
+     "Fields de-identified or removed before forwarding, by operator", 1, {"operator"}},
+    {"bordergate_blocked_total",
+     "Blocked transfers (451) by reason code; a request with several reasons counts under each", 1,
+     {"reason"}},
+    {"bordergate_refusals_total",
+     "Requests answered by bordergate itself with an error status (not 451), by status", 1,
+     {"status"}},
+};
+
+#define KEY_MAX 150 /* label values joined by \x1f */
+#define SEP '\x1f'
+
+typedef struct {
+    uint64_t value;
+    uint32_t hash;
+    uint8_t family;
+    uint8_t ready; /* published with a release store after key is written */
+    char key[KEY_MAX];
+} slot_t;
+
+/* Request duration buckets (seconds); the +Inf bucket is implicit. */
+static const double lat_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+#define LAT_N (sizeof lat_bounds / sizeof lat_bounds[0])
+
+typedef struct {
+    uint64_t bucket[LAT_N + 1]; /* non-cumulative; last: above every bound */
+    uint64_t sum_us;
+    uint64_t count;
+} hist_t;
+
+struct bg_metrics {
+    slot_t slots[BG_METRICS_SLOTS];
+    uint64_t dropped;
+    hist_t total, added;
+};
+
+bg_metrics_t *bg_metrics_new(void) { return calloc(1, sizeof(bg_metrics_t)); }
+
+void bg_metrics_free(bg_metrics_t *m) { free(m); }
+
+/* Single writer: a relaxed load and store (no locked instruction). */
+static inline void bump(uint64_t *v, uint64_t n)
+{
+    __atomic_store_n(v, __atomic_load_n(v, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+static uint32_t fnv1a(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* Add N to the series FAMILY{KEY}; KEY is N label values joined by SEP. */
+static void count_key(bg_metrics_t *m, int family, const char *key, size_t len, uint64_t n)
+{
+    if (len >= KEY_MAX) {
+        bump(&m->dropped, n);
+        return;
+    }
+    uint32_t h = fnv1a(key, len) ^ (uint32_t)family * 0x9E3779B1u;
+    for (size_t probe = 0; probe < BG_METRICS_SLOTS; probe++) {
+        slot_t *s = &m->slots[(h + probe) & (BG_METRICS_SLOTS - 1)];
+        if (!s->ready) {
+            /* Only this worker writes: fill, then publish. */
+            s->hash = h;
+            s->family = (uint8_t)family;
+            memcpy(s->key, key, len);
+            s->key[len] = '\0';
+            s->value = n;
+            __atomic_store_n(&s->ready, 1, __ATOMIC_RELEASE);
+            return;
+        }
+        if (s->hash == h && s->family == family && memcmp(s->key, key, len) == 0 &&
+            s->key[len] == '\0') {
+            bump(&s->value, n);
+            return;
+        }
+    }
+    bump(&m->dropped, n);
+}
+
+/* Append one label value to B (at *N), cut to keep within KEY_MAX. */
+static void key_add(char *b, size_t *n, const char *v, int first)
+{
+    if (!first && *n < KEY_MAX)
+        b[(*n)++] = SEP;
+    for (; v != NULL && *v != '\0' && *n < KEY_MAX; v++)
+        b[(*n)++] = *v == SEP ? '_' : *v;
+}
+
+static void count1(bg_metrics_t *m, int family, const char *label)
+{
+    char key[KEY_MAX + 1];
+    size_t n = 0;
+    key_add(key, &n, label, 1);
+    count_key(m, family, key, n, 1);
+}
+
+void bg_metrics_decision(bg_metrics_t *m, const bg_config_t *cfg, const bg_route_t *route,
+                         const bg_geo_answer_t *geo, const bg_decision_t *d, bg_inspection_t *insp)
+{
+    if (m == NULL)
+        return;
+    const bg_policy_t *p = cfg->policy;
+    const bg_route_policy_t *rp = p != NULL ? &p->routes[route - cfg->routes] : NULL;
+    const char *recipient = rp != NULL && rp->recipient != NULL ? rp->recipient->id : "";
+    char key[KEY_MAX + 1];
+    size_t n = 0;
+    key_add(key, &n, route->id, 1);
+    key_add(key, &n, recipient, 0);
+    key_add(key, &n, bg_geo_country_valid(geo->country) ? geo->country : "unknown", 0);
+    key_add(key, &n, bg_geo_region_name(geo->region), 0);
+    key_add(key, &n, bg_outcome_name(d->outcome), 0);
+    key_add(key, &n, d->monitor ? "monitor" : "enforce", 0);
+    count_key(m, FAM_REQUESTS, key, n, 1);
+
+    for (size_t i = 0; insp != NULL && i < d->nfd; i++) {
+        const bg_finding_decision_t *fd = &d->fd[i];
+        const bg_finding_t *f = bg_inspection_finding(insp, fd->finding);
+        if (f != NULL)
+            count1(m, FAM_FINDINGS, bg_detect_category_id(f->category));
+        if (fd->action == BG_ACT_DEIDENTIFY || fd->action == BG_ACT_REMOVE)
+            count1(m, FAM_DEIDENTIFIED, bg_op_name(fd->op));
+    }
+    if (d->outcome == BG_OUTCOME_BLOCK) {
+        for (int i = 0; i < d->nreasons; i++) {
+            int seen = 0;
+            for (int k = 0; k < i && !seen; k++)
+                seen = strcmp(d->reasons[k].code, d->reasons[i].code) == 0;
+            if (!seen)
+                count1(m, FAM_BLOCKED, d->reasons[i].code);
+        }
+        if (d->nreasons == 0)
+            count1(m, FAM_BLOCKED, "unspecified");
+    }
+}
+
+void bg_metrics_refusal(bg_metrics_t *m, int status)
+{
+    if (m == NULL)
+        return;
+    char s[8];
+    snprintf(s, sizeof s, "%d", status >= 100 && status <= 599 ? status : 0);
+    count1(m, FAM_REFUSALS, s);
+}
+
+static void hist_observe(hist_t *h, uint64_t us)
+{
+    double s = (double)us / 1e6;
+    size_t b = 0;
+    while (b < LAT_N && s > lat_bounds[b])
+        b++;
+    bump(&h->bucket[b], 1);
+    bump(&h->sum_us, us);
+    bump(&h->count, 1);
+}
+
+void bg_metrics_request_done(bg_metrics_t *m, uint64_t total_us, uint64_t upstream_us)
+{
+    if (m == NULL)
+        return;
+    hist_observe(&m->total, total_us);
+    hist_observe(&m->added, upstream_us < total_us ? total_us - upstream_us : 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scrape (control thread)                                                  */
+
+typedef struct {
+    int family;
+    const char *key; /* points into a worker's slot (never rewritten once ready) */
+    uint64_t value;
+} row_t;
+
+static int row_cmp(const void *a, const void *b)
+{
+    const row_t *x = a, *y = b;
+    if (x->family != y->family)
+        return x->family - y->family;
+    return strcmp(x->key, y->key);
+}
+
+/* A label value in exposition syntax: backslash, quote and newline escaped. */
+static void put_label_value(struct evbuffer *out, const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (c == '\\' || c == '"')
+            evbuffer_add_printf(out, "\\%c", c);
+        else if (c == '\n')
+            evbuffer_add(out, "\\n", 2);
+        else
+            evbuffer_add(out, &c, 1);
+    }
+}
+
+static void put_labels(struct evbuffer *out, const family_t *f, const char *key)
+{
+    const char *p = key;
+    evbuffer_add(out, "{", 1);
+    for (int i = 0; i < f->nlabels; i++) {
+        const char *e = strchr(p, SEP);
+        size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
+        evbuffer_add_printf(out, "%s%s=\"", i ? "," : "", f->labels[i]);
+        put_label_value(out, p, n);
+        evbuffer_add(out, "\"", 1);
+        p = e != NULL ? e + 1 : p + n;
+    }
+    evbuffer_add(out, "}", 1);
+}
+
+static void head(struct evbuffer *out, const char *name, const char *type, const char *help)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void put_counter(struct evbuffer *out, const char *name, const char *help, uint64_t v)
+{
+    head(out, name, "counter", help);
+    evbuffer_add_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void put_gauge(struct evbuffer *out, const char *name, const char *help, double v)
+{
+    head(out, name, "gauge", help);
+    evbuffer_add_printf(out, "%s %.17g\n", name, v);
+}
+
+static void render_families(const bg_metrics_scrape_t *src, struct evbuffer *out,
+                            uint64_t *dropped)
+{
+    size_t cap = 0, n = 0;
+    row_t *rows = NULL;
+    for (int w = 0; w < src->nworkers; w++) {
+        bg_metrics_t *m = src->workers[w].metrics;
+        if (m == NULL)
+            continue;
+        *dropped += __atomic_load_n(&m->dropped, __ATOMIC_RELAXED);
+        for (size_t i = 0; i < BG_METRICS_SLOTS; i++) {
+            slot_t *s = &m->slots[i];
+            if (!__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE))
+                continue;
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 256;
+                row_t *r = realloc(rows, nc * sizeof *r);
+                if (r == NULL)
+                    goto emit;
+                rows = r;
+                cap = nc;
+            }
+            rows[n].family = s->family;
+            rows[n].key = s->key;
+            rows[n].value = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
+            n++;
+        }
+    }
+emit:
+    if (n > 0)
+        qsort(rows, n, sizeof *rows, row_cmp);
+    size_t i = 0;
+    for (int f = 0; f < FAM_COUNT; f++) {
+        head(out, families[f].name, "counter", families[f].help);
+        while (i < n && rows[i].family == f) {
+            uint64_t v = rows[i].value;
+            size_t j = i + 1;
+            while (j < n && rows[j].family == f && strcmp(rows[j].key, rows[i].key) == 0)
+                v += rows[j++].value;
+            evbuffer_add(out, families[f].name, strlen(families[f].name));
+            put_labels(out, &families[f], rows[i].key);
+            evbuffer_add_printf(out, " %llu\n", (unsigned long long)v);
+            i = j;
+        }
+    }
+    free(rows);
+}
+
+static void put_hist_us(struct evbuffer *out, const char *name, const char *help,
+                        const uint64_t *bucket, const double *bounds_s, size_t nb, uint64_t sum_us,
+                        uint64_t count)
+{
+    head(out, name, "histogram", help);
+    uint64_t cum = 0;
+    for (size_t b = 0; b < nb; b++) {
+        cum += bucket[b];
+        evbuffer_add_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds_s[b],
+                            (unsigned long long)cum);
+    }
+    /* The last bucket counts everything above the last bound: +Inf holds all. */
+    evbuffer_add_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)count);
+    evbuffer_add_printf(out, "%s_sum %.6f\n%s_count %llu\n", name, (double)sum_us / 1e6, name,
+                        (unsigned long long)count);
+}
+
+static void render_latency(const bg_metrics_scrape_t *src, struct evbuffer *out)
+{
+    hist_t t, a;
+    memset(&t, 0, sizeof t);
+    memset(&a, 0, sizeof a);
+    for (int w = 0; w < src->nworkers; w++) {
+        bg_metrics_t *m = src->workers[w].metrics;
+        if (m == NULL)
+            continue;
+        for (size_t b = 0; b <= LAT_N; b++) {
+            t.bucket[b] += __atomic_load_n(&m->total.bucket[b], __ATOMIC_RELAXED);
+            a.bucket[b] += __atomic_load_n(&m->added.bucket[b], __ATOMIC_RELAXED);
+        }
+        t.sum_us += __atomic_load_n(&m->total.sum_us, __ATOMIC_RELAXED);
+        a.sum_us += __atomic_load_n(&m->added.sum_us, __ATOMIC_RELAXED);
+    }
+    /* count = sum of buckets, so _count and +Inf agree within one scrape. */
+    for (size_t b = 0; b <= LAT_N; b++) {
+        t.count += t.bucket[b];
+        a.count += a.bucket[b];
+    }
+    put_hist_us(out, "bordergate_request_duration_seconds",
+                "Time from the first byte of a request to the end of its exchange", t.bucket,
+                lat_bounds, LAT_N, t.sum_us, t.count);
+    put_hist_us(out, "bordergate_added_latency_seconds",
+                "Time added by bordergate: request duration minus time waiting on the upstream",
+                a.bucket, lat_bounds, LAT_N, a.sum_us, a.count);
+}
+
+static void render_workers(const bg_metrics_scrape_t *src, struct evbuffer *out)
+{
+    bg_worker_stats_t t;
+    memset(&t, 0, sizeof t);
+    long open = 0;
+    for (int i = 0; i < src->nworkers; i++) {
+        const bg_worker_stats_t *s = &src->workers[i].stats;
+        t.connections_accepted += __atomic_load_n(&s->connections_accepted, __ATOMIC_RELAXED);
+        t.connections_refused += __atomic_load_n(&s->connections_refused, __ATOMIC_RELAXED);
+        t.requests += __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
+        for (int k = 0; k < 6; k++)
+            t.responses_by_class[k] += __atomic_load_n(&s->responses_by_class[k], __ATOMIC_RELAXED);
+        t.upstream_errors += __atomic_load_n(&s->upstream_errors, __ATOMIC_RELAXED);
+        t.upstream_reused += __atomic_load_n(&s->upstream_reused, __ATOMIC_RELAXED);
+        t.upstream_connects += __atomic_load_n(&s->upstream_connects, __ATOMIC_RELAXED);
+        t.audit_refused += __atomic_load_n(&s->audit_refused, __ATOMIC_RELAXED);
+        for (int k = 0; k < 3; k++)
+            t.by_region[k] += __atomic_load_n(&s->by_region[k], __ATOMIC_RELAXED);
+        open += __atomic_load_n(&src->workers[i].nconns, __ATOMIC_RELAXED);
+    }
+    put_counter(out, "bordergate_http_requests_total",
+                "Requests received (every exchange, decided or refused)", t.requests);
+    head(out, "bordergate_responses_total", "counter", "Responses sent, by status class");
+    for (int k = 1; k < 6; k++)
+        evbuffer_add_printf(out, "bordergate_responses_total{class=\"%dxx\"} %llu\n", k,
+                            (unsigned long long)t.responses_by_class[k]);
+    head(out, "bordergate_destinations_total", "counter",
+         "Upstream addresses chosen, by region of the address connected to");
+    for (int k = 0; k < 3; k++)
+        evbuffer_add_printf(out, "bordergate_destinations_total{region=\"%s\"} %llu\n",
+                            bg_geo_region_name((bg_geo_region_t)k),
+                            (unsigned long long)t.by_region[k]);
+    put_counter(out, "bordergate_upstream_errors_total",
+                "Upstream failures: resolution, connect, TLS, timeouts, invalid or lost responses",
+                t.upstream_errors);
+    head(out, "bordergate_upstream_connections_total", "counter",
+         "Upstream connections used, new or reused from the pool");
+    evbuffer_add_printf(out,
+                        "bordergate_upstream_connections_total{kind=\"new\"} %llu\n"
+                        "bordergate_upstream_connections_total{kind=\"reused\"} %llu\n",
+                        (unsigned long long)t.upstream_connects,
+                        (unsigned long long)t.upstream_reused);
+    put_counter(out, "bordergate_audit_refused_total",
+                "Transfers refused (503) because their decision record could not be made durable",
+                t.audit_refused);
+    put_counter(out, "bordergate_connections_accepted_total", "Client connections accepted",
+                t.connections_accepted);
+    put_counter(out, "bordergate_connection_limit_hits_total",
+                "Times a worker paused accepting at limits.max_connections", t.connections_refused);
+    put_gauge(out, "bordergate_connections_open", "Client connections open now", (double)open);
+}
+
+static void render_audit(const bg_metrics_scrape_t *src, struct evbuffer *out)
+{
+    put_gauge(out, "bordergate_audit_enabled", "1 when decisions are recorded in the audit log",
+              src->audit != NULL);
+    if (src->audit == NULL)
+        return;
+    bg_audit_stats_t as;
+    bg_audit_stats(src->audit, &as);
+    put_gauge(out, "bordergate_audit_healthy", "1 when the last audit write and fsync succeeded",
+              as.healthy != 0);
+    put_counter(out, "bordergate_audit_records_total", "Audit records written and acknowledged",
+                as.records_written);
+    put_counter(out, "bordergate_audit_failed_records_total",
+                "Audit records that could not be made durable", as.failed_records);
+    put_counter(out, "bordergate_audit_failed_batches_total", "Group commits that failed",
+                as.failed_batches);
+    put_counter(out, "bordergate_audit_batches_total", "Successful group commits", as.batches);
+    put_counter(out, "bordergate_audit_bytes_total", "Bytes written to the audit log",
+                as.bytes_written);
+    put_gauge(out, "bordergate_audit_queued_records", "Records waiting for the audit writer",
+              (double)as.queued_records);
+    double bounds[BG_AUDIT_FSYNC_BUCKETS];
+    uint64_t count = 0;
+    for (int b = 0; b < BG_AUDIT_FSYNC_BUCKETS; b++) {
+        bounds[b] = (double)bg_audit_fsync_bounds_us[b] / 1e6;
+        count += as.fsync_hist[b];
+    }
+    /* The audit histogram's last bucket is open-ended: print the bounds
+     * before it, and fold it into +Inf. */
+    put_hist_us(out, "bordergate_audit_fsync_seconds",
+                "Audit log fsync latency (one per group commit)", as.fsync_hist, bounds,
+                BG_AUDIT_FSYNC_BUCKETS - 1, as.fsync_us_sum, count);
+}
+
+static void render_state(const bg_metrics_scrape_t *src, struct evbuffer *out)
+{
+    const bg_runtime_t *rt = src->rt;
+    const bg_config_t *cfg = rt->cfg;
+    head(out, "bordergate_info", "gauge", "Version and policy version (value is always 1)");
+    evbuffer_add_printf(out, "bordergate_info{version=\"%s\",policy_version=\"", BG_VERSION);
+    const char *pv = cfg->policy != NULL && cfg->policy->version != NULL ? cfg->policy->version : "";
+    put_label_value(out, pv, strlen(pv));
+    evbuffer_add(out, "\"} 1\n", 5);
+    put_gauge(out, "bordergate_ready", "1 when /readyz answers 200", src->ready);
+    put_gauge(out, "bordergate_uptime_seconds", "Seconds since start", (double)src->uptime_s);
+    put_gauge(out, "bordergate_workers", "Worker threads (one event loop each)", src->nworkers);
+    put_gauge(out, "bordergate_config_generation", "Configuration generation (1 at start)",
+              rt->generation);
+    head(out, "bordergate_reloads_total", "counter", "Configuration reloads, by result");
+    evbuffer_add_printf(out, "bordergate_reloads_total{result=\"ok\"} %u\n"
+                             "bordergate_reloads_total{result=\"failed\"} %u\n",
+                        src->reloads_ok, src->reloads_failed);
+    put_gauge(out, "bordergate_routes", "Configured routes", cfg->nroutes);
+    uint64_t now = bg_util_wall_ms() / 1000;
+    put_gauge(out, "bordergate_geo_database_age_seconds",
+              "Age of the country database (now minus its build time)",
+              (double)bg_geo_db_age(cfg->geo_db, now));
+    put_gauge(out, "bordergate_geo_database_max_age_seconds", "geo.max_age_days in seconds",
+              (double)cfg->geo_max_age_days * 86400.0);
+    if (rt->consent != NULL)
+        put_gauge(out, "bordergate_consent_registry_records",
+                  "Consent records in the registry (granted and withdrawn)",
+                  (double)bg_consent_count(rt->consent));
+}
+
+static void render_yearly(const bg_metrics_scrape_t *src, struct evbuffer *out)
+{
+    if (src->counters == NULL)
+        return;
+    bg_counters_snapshot_t cs;
+    bg_counters_snapshot(src->counters, (int64_t)bg_util_wall_ms(), &cs);
+    head(out, "bordergate_yearly_subjects", "gauge",
+         "Distinct people whose PI went abroad since 1 January (CAC 2024 Provisions), by kind");
+    evbuffer_add_printf(out,
+                        "bordergate_yearly_subjects{year=\"%d\",kind=\"non_sensitive\"} %llu\n"
+                        "bordergate_yearly_subjects{year=\"%d\",kind=\"sensitive\"} %llu\n"
+                        "bordergate_yearly_subjects{year=\"%d\",kind=\"people\"} %llu\n",
+                        cs.year, (unsigned long long)cs.non_sensitive, cs.year,
+                        (unsigned long long)cs.sensitive, cs.year, (unsigned long long)cs.people);
+    head(out, "bordergate_yearly_subjects_threshold", "gauge",
+         "Thresholds the yearly counts are held against (audit.thresholds), by kind and mechanism");
+    const bg_counters_thresholds_t *t = &cs.thresholds;
+    evbuffer_add_printf(
+        out,
+        "bordergate_yearly_subjects_threshold{kind=\"non_sensitive\",mechanism=\"standard_contract_or_certification\"} %llu\n"
+        "bordergate_yearly_subjects_threshold{kind=\"non_sensitive\",mechanism=\"security_assessment\"} %llu\n"
+        "bordergate_yearly_subjects_threshold{kind=\"sensitive\",mechanism=\"standard_contract_or_certification\"} %llu\n"
+        "bordergate_yearly_subjects_threshold{kind=\"sensitive\",mechanism=\"security_assessment\"} %llu\n",
+        (unsigned long long)t->contract_non_sensitive, (unsigned long long)t->assessment_non_sensitive,
+        (unsigned long long)t->contract_sensitive, (unsigned long long)t->assessment_sensitive);
+    head(out, "bordergate_yearly_mechanism_level", "gauge",
+         "What the year's volume calls for: 0 none, 1 standard contract or certification, 2 security assessment");
+    evbuffer_add_printf(out, "bordergate_yearly_mechanism_level{level=\"%s\"} %d\n",
+                        bg_volume_level_name(cs.level), (int)cs.level);
+    head(out, "bordergate_yearly_subjects_by_recipient", "gauge",
+         "Distinct people whose PI went to a recipient this year, by kind");
+    for (size_t i = 0; i < cs.nrecipients; i++) {
+        const bg_counters_recipient_t *r = &cs.recipients[i];
+        const char *kinds[2] = {"non_sensitive", "sensitive"};
+        uint64_t v[2] = {r->non_sensitive, r->sensitive};
+        for (int k = 0; k < 2; k++) {
+            evbuffer_add_printf(out, "bordergate_yearly_subjects_by_recipient{recipient=\"");
+            put_label_value(out, r->recipient, strlen(r->recipient));
+            evbuffer_add_printf(out, "\",kind=\"%s\"} %llu\n", kinds[k], (unsigned long long)v[k]);
+        }
+    }
+    bg_counters_snapshot_free(&cs);
+}
+
+void bg_metrics_render(const bg_metrics_scrape_t *src, struct evbuffer *out)
+{
+    uint64_t dropped = 0;
+    render_families(src, out, &dropped);
+    render_latency(src, out);
+    render_workers(src, out);
+    render_audit(src, out);
+    render_state(src, out);
+    render_yearly(src, out);
+    put_counter(out, "bordergate_metrics_dropped_total",
+                "Increments lost because a worker's series table was full (raise BG_METRICS_SLOTS)",
+                dropped);
+}
