@@ -958,6 +958,83 @@ static int vol_record(void *arg, const json_t *rec)
     return 0;
 }
 
+/*
+ * Counters for YEAR (0: this year) loaded read-only from the counters file
+ * COUNTERS, or recomputed from the audit OPERANDS (directories or files).
+ * THRESHOLDS may be NULL (the CAC defaults). ST is filled for the audit
+ * case (zeros otherwise). NULL with ERR filled.
+ */
+static bg_counters_t *volumes_load(const char *counters, char *const *ops, size_t nops,
+                                   const char *prefix, int year,
+                                   const bg_counters_thresholds_t *thresholds,
+                                   bg_report_scan_stats_t *st, char *err, size_t errcap)
+{
+    char **files = NULL;
+    size_t nfiles = 0;
+    memset(st, 0, sizeof *st);
+    if (year == 0)
+        year = bg_counters_year_of((int64_t)bg_util_wall_ms());
+    bg_counters_options_t o;
+    bg_counters_options_init(&o);
+    o.year = year;
+    o.quiet = 1;
+    o.readonly = 1;
+    o.path = counters;
+    if (thresholds != NULL)
+        o.thresholds = *thresholds;
+    bg_counters_t *c = bg_counters_open_ex(&o, err, errcap);
+    if (c == NULL || counters != NULL)
+        return c;
+    if (bg_report_expand(ops, nops, prefix, &files, &nfiles, err, errcap) != 0)
+        goto fail;
+    vol_scan_t v = {c};
+    if (bg_report_scan((const char *const *)files, nfiles, want_decision, vol_record, &v, st, err,
+                       errcap) != 0)
+        goto fail;
+    bg_audit_free_list(files, nfiles);
+    return c;
+fail:
+    if (files != NULL)
+        bg_audit_free_list(files, nfiles);
+    bg_counters_close(c);
+    return NULL;
+}
+
+/* The `audit volumes --json` document of C's snapshot S. */
+static json_t *volumes_doc(const bg_counters_t *c, const bg_counters_snapshot_t *s,
+                           int from_counters, const bg_report_scan_stats_t *st)
+{
+    json_t *doc = bg_counters_snapshot_json(s, 1);
+    json_object_set_new(doc, "source", json_string(from_counters ? "counters" : "audit"));
+    if (!from_counters) {
+        json_object_set_new(doc, "files", json_integer((json_int_t)st->files));
+        json_object_set_new(doc, "decisions", json_integer((json_int_t)st->records));
+    } else {
+        json_object_set_new(doc, "lines", json_integer((json_int_t)c->lines_loaded));
+        json_object_set_new(doc, "lines_skipped", json_integer((json_int_t)c->lines_skipped));
+    }
+    return doc;
+}
+
+json_t *bg_counters_volumes_json(const char *counters, const char *audit_dir, const char *prefix,
+                                 int year, const bg_counters_thresholds_t *thresholds, char *err,
+                                 size_t errcap)
+{
+    bg_report_scan_stats_t st;
+    char *ops[2] = {(char *)audit_dir, NULL};
+    bg_counters_t *c = volumes_load(counters, ops, audit_dir != NULL ? 1 : 0,
+                                    prefix != NULL ? prefix : "audit", year, thresholds, &st, err,
+                                    errcap);
+    if (c == NULL)
+        return NULL;
+    bg_counters_snapshot_t s;
+    bg_counters_snapshot(c, 0, &s);
+    json_t *doc = volumes_doc(c, &s, counters != NULL, &st);
+    bg_counters_snapshot_free(&s);
+    bg_counters_close(c);
+    return doc;
+}
+
 int bg_counters_cli_volumes(int argc, char **argv)
 {
     const char *counters = NULL, *prefix = "audit";
@@ -1005,52 +1082,24 @@ int bg_counters_cli_volumes(int argc, char **argv)
         goto out;
     }
     rc = 1;
-    if (year == 0)
-        year = bg_counters_year_of((int64_t)bg_util_wall_ms());
-    bg_counters_options_t o;
-    bg_counters_options_init(&o);
-    o.year = year;
-    o.quiet = 1;
-    o.readonly = 1;
-    o.path = counters;
-    c = bg_counters_open_ex(&o, err, sizeof err);
+    bg_report_scan_stats_t st;
+    c = volumes_load(counters, ops, nops, prefix, year, NULL, &st, err, sizeof err);
     if (c == NULL) {
         fprintf(stderr, "bordergate audit volumes: %s\n", err);
         goto out;
     }
     char source[700];
-    bg_report_scan_stats_t st;
-    memset(&st, 0, sizeof st);
-    if (counters == NULL) {
-        if (bg_report_expand(ops, nops, prefix, &files, &nfiles, err, sizeof err) != 0) {
-            fprintf(stderr, "bordergate audit volumes: %s\n", err);
-            goto out;
-        }
-        vol_scan_t v = {c};
-        if (bg_report_scan((const char *const *)files, nfiles, want_decision, vol_record, &v, &st,
-                           err, sizeof err) != 0) {
-            fprintf(stderr, "bordergate audit volumes: %s\n", err);
-            goto out;
-        }
+    if (counters == NULL)
         snprintf(source, sizeof source,
                  "audit log: %" PRIu64 " file(s), %" PRIu64 " decision record(s)", st.files,
                  st.records);
-    } else {
+    else
         snprintf(source, sizeof source, "counters file %s (%" PRIu64 " line(s) of %d)", counters,
-                 c->lines_loaded, year);
-    }
+                 c->lines_loaded, c->opt.year);
     bg_counters_snapshot_t s;
     bg_counters_snapshot(c, 0, &s);
     if (json) {
-        json_t *doc = bg_counters_snapshot_json(&s, 1);
-        json_object_set_new(doc, "source", json_string(counters != NULL ? "counters" : "audit"));
-        if (counters == NULL) {
-            json_object_set_new(doc, "files", json_integer((json_int_t)st.files));
-            json_object_set_new(doc, "decisions", json_integer((json_int_t)st.records));
-        } else {
-            json_object_set_new(doc, "lines", json_integer((json_int_t)c->lines_loaded));
-            json_object_set_new(doc, "lines_skipped", json_integer((json_int_t)c->lines_skipped));
-        }
+        json_t *doc = volumes_doc(c, &s, counters != NULL, &st);
         char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(doc);
         if (text != NULL)

@@ -173,6 +173,18 @@ json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_reci
 void bg_counters_close(bg_counters_t *c);
 
 /*
+ * The document `bordergate audit volumes --json` prints, for YEAR (0: this
+ * year): from the counters file COUNTERS (read-only, no lock: a running
+ * daemon may hold it) when non-NULL, else recomputed from AUDIT_DIR's
+ * PREFIX-*.jsonl decision records. THRESHOLDS NULL: the CAC defaults (what
+ * the CLI uses). Shared by the CLI and the dashboard's /api/volumes. NULL
+ * with ERR filled.
+ */
+json_t *bg_counters_volumes_json(const char *counters, const char *audit_dir, const char *prefix,
+                                 int year, const bg_counters_thresholds_t *thresholds, char *err,
+                                 size_t errcap);
+
+/*
  * `bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y]
  * [--prefix P] [--json]`; ARGV[0] is "volumes". 0, 1 on errors, 2 usage.
  */

@@ -402,8 +402,8 @@ struct bg_report {
     int oom;
 };
 
-static const char *const BY_NAMES[] = {NULL,    "recipient", "country", "category",
-                                       "basis", "outcome",   "route"};
+static const char *const BY_NAMES[] = {NULL,      "recipient", "country", "category", "basis",
+                                       "outcome", "route",     "reason",  "day",      "hour"};
 
 int bg_report_by_parse(const char *s, bg_report_by_t *by)
 {
@@ -581,6 +581,38 @@ int bg_report_add(bg_report_t *r, const json_t *rec)
         break;
     case BG_REPORT_BY_OUTCOME: g = group_of(r, str_or_null(json_object_get(rec, "outcome"))); break;
     case BG_REPORT_BY_ROUTE: g = group_of(r, str_or_null(json_object_get(rec, "route"))); break;
+    case BG_REPORT_BY_DAY:
+    case BG_REPORT_BY_HOUR: {
+        char key[40] = "";
+        if (t != BG_REPORT_NO_TIME) {
+            china_time(t, key, sizeof key);
+            key[r->by == BG_REPORT_BY_DAY ? 10 : 13] = '\0';
+        }
+        g = group_of(r, t != BG_REPORT_NO_TIME ? key : NULL);
+        break;
+    }
+    case BG_REPORT_BY_REASON: {
+        const json_t *rs = json_object_get(rec, "reasons");
+        size_t i;
+        const json_t *x;
+        if (json_array_size(rs) == 0) {
+            g = group_of(r, NULL); /* decisions without a reason */
+            break;
+        }
+        json_array_foreach(rs, i, x)
+        {
+            group_t *rg = group_of(r, str_or_null(json_object_get(x, "code")));
+            if (rg == NULL) {
+                rc = -1;
+                break;
+            }
+            if (rg->c.serial != r->serial) { /* once per code and decision */
+                rg->c.serial = r->serial;
+                rc |= count_all(&rg->c, rec);
+            }
+        }
+        break;
+    }
     case BG_REPORT_BY_CATEGORY:
     case BG_REPORT_BY_BASIS: {
         const char *member = r->by == BG_REPORT_BY_CATEGORY ? "category" : "basis";
@@ -606,12 +638,13 @@ int bg_report_add(bg_report_t *r, const json_t *rec)
         break;
     }
     }
-    int decision_level =
-        r->by != BG_REPORT_BY_NONE && r->by != BG_REPORT_BY_CATEGORY && r->by != BG_REPORT_BY_BASIS;
+    int multi = r->by == BG_REPORT_BY_CATEGORY || r->by == BG_REPORT_BY_BASIS ||
+                r->by == BG_REPORT_BY_REASON;
+    int empty = r->by == BG_REPORT_BY_REASON ? json_array_size(json_object_get(rec, "reasons")) == 0
+                                             : json_array_size(fs) == 0;
     if (g != NULL)
         rc |= count_all(&g->c, rec);
-    else if (decision_level || ((r->by == BG_REPORT_BY_CATEGORY || r->by == BG_REPORT_BY_BASIS) &&
-                                json_array_size(fs) == 0))
+    else if ((r->by != BG_REPORT_BY_NONE && !multi) || (multi && empty))
         rc = -1; /* group_of ran out of memory */
     if (rc != 0)
         r->oom = 1;
@@ -655,10 +688,20 @@ static int group_order(const void *a, const void *b)
     return x->key != NULL ? strcmp(x->key, y->key) : 0;
 }
 
+/* Time groups: oldest first (keys sort as times), the no-time group last. */
+static int group_order_time(const void *a, const void *b)
+{
+    const group_t *x = a, *y = b;
+    if ((x->key == NULL) != (y->key == NULL))
+        return x->key == NULL ? 1 : -1;
+    return x->key != NULL ? strcmp(x->key, y->key) : 0;
+}
+
 static void sort_groups(const bg_report_t *r)
 {
+    int by_time = r->by == BG_REPORT_BY_DAY || r->by == BG_REPORT_BY_HOUR;
     if (r->ngroups > 1)
-        qsort(r->groups, r->ngroups, sizeof *r->groups, group_order);
+        qsort(r->groups, r->ngroups, sizeof *r->groups, by_time ? group_order_time : group_order);
 }
 
 json_t *bg_report_json(const bg_report_t *r, const bg_report_scan_stats_t *scan)
@@ -694,6 +737,31 @@ json_t *bg_report_json(const bg_report_t *r, const bg_report_scan_stats_t *scan)
     return o;
 }
 
+static int report_record(void *arg, const json_t *rec);
+
+json_t *bg_report_run(const char *const *paths, size_t n, bg_report_by_t by, int64_t from_ms,
+                      int64_t to_ms, char *err, size_t errcap)
+{
+    bg_report_scan_stats_t st;
+    memset(&st, 0, sizeof st);
+    bg_report_t *r = bg_report_new(by, from_ms, to_ms);
+    json_t *doc = NULL;
+    if (r == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    if (bg_report_scan(paths, n, want_decision, report_record, r, &st, err, errcap) != 0)
+        goto out;
+    if (r->oom) {
+        snprintf(err, errcap, "out of memory");
+        goto out;
+    }
+    doc = bg_report_json(r, &st);
+out:
+    bg_report_free(r);
+    return doc;
+}
+
 static const char *no_key_label(bg_report_by_t by)
 {
     switch (by) {
@@ -701,6 +769,9 @@ static const char *no_key_label(bg_report_by_t by)
     case BG_REPORT_BY_COUNTRY: return "(unknown)";
     case BG_REPORT_BY_CATEGORY:
     case BG_REPORT_BY_BASIS: return "(no findings)";
+    case BG_REPORT_BY_REASON: return "(no reason)";
+    case BG_REPORT_BY_DAY:
+    case BG_REPORT_BY_HOUR: return "(no time)";
     default: return "(none)";
     }
 }
@@ -761,6 +832,11 @@ void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, F
     if (r->by == BG_REPORT_BY_CATEGORY || r->by == BG_REPORT_BY_BASIS)
         fprintf(out, "A decision with findings in several %s counts once in each.\n",
                 r->by == BG_REPORT_BY_CATEGORY ? "categories" : "bases");
+    if (r->by == BG_REPORT_BY_REASON)
+        fprintf(out, "REASON: the reason codes of blocks and fallbacks (docs/policy.md); a decision\n"
+                     "with several codes counts once in each.\n");
+    if (r->by == BG_REPORT_BY_DAY || r->by == BG_REPORT_BY_HOUR)
+        fprintf(out, "%s in China time (UTC+8).\n", r->by == BG_REPORT_BY_DAY ? "Days" : "Hours");
     if (r->total.monitor > 0)
         fprintf(out,
                 "%" PRIu64
@@ -1151,6 +1227,178 @@ static void print_subject(const json_t *doc, FILE *out)
 }
 
 /* ------------------------------------------------------------------------
+ * The latest blocked decisions
+ * ------------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t from, to;
+    int limit;
+    json_t **ring; /* the LIMIT latest summaries; ring[(next - 1) % limit] is the newest */
+    uint64_t next, total;
+    int oom;
+} blocked_ctx_t;
+
+static int blocked_want(void *arg, const char *line, size_t len)
+{
+    (void)arg;
+    return memmem(line, len, "\"outcome\":\"block\"", 17) != NULL && want_decision(NULL, line, len);
+}
+
+/* Copy the named string members of SRC (absent or not strings: null). */
+static json_t *pick_strings(const json_t *src, const char *const *names, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_object_get(src, names[i]);
+        json_object_set_new(o, names[i], json_is_string(v) ? json_string(json_string_value(v))
+                                                           : json_null());
+    }
+    return o;
+}
+
+/* What a person needs to see of one blocked decision: never a value. */
+static json_t *blocked_entry(const json_t *rec)
+{
+    static const char *const top[] = {"decision_id", "time", "route", "method", "host", "path",
+                                      "mode", "outcome", "would", "mechanism"};
+    static const char *const rsn[] = {"code", "rule", "category", "path", "detail"};
+    static const char *const fnd[] = {"path", "category", "basis", "action", "rule"};
+    json_t *e = pick_strings(rec, top, sizeof top / sizeof top[0]);
+    const json_t *rc = json_object_get(rec, "recipient");
+    json_object_set_new(e, "recipient",
+                        json_is_string(json_object_get(rc, "id"))
+                            ? json_string(json_string_value(json_object_get(rc, "id")))
+                            : json_null());
+    const json_t *dst = json_object_get(rec, "destination");
+    static const char *const dn[] = {"country", "region"};
+    json_object_set_new(e, "destination", pick_strings(dst, dn, 2));
+    const json_t *pol = json_object_get(rec, "policy");
+    json_object_set_new(e, "policy_version",
+                        json_is_string(json_object_get(pol, "version"))
+                            ? json_string(json_string_value(json_object_get(pol, "version")))
+                            : json_null());
+    json_t *rs = json_array(), *fs = json_array();
+    size_t i;
+    const json_t *x;
+    json_array_foreach(json_object_get(rec, "reasons"), i, x)
+    {
+        json_array_append_new(rs, pick_strings(x, rsn, sizeof rsn / sizeof rsn[0]));
+    }
+    json_array_foreach(json_object_get(rec, "findings"), i, x)
+    {
+        json_t *f = pick_strings(x, fnd, sizeof fnd / sizeof fnd[0]);
+        json_object_set_new(f, "sensitive", json_boolean(json_is_true(json_object_get(x, "sensitive"))));
+        json_array_append_new(fs, f);
+    }
+    json_object_set_new(e, "reasons", rs);
+    json_object_set_new(e, "findings", fs);
+    return e;
+}
+
+static int blocked_record(void *arg, const json_t *rec)
+{
+    blocked_ctx_t *b = arg;
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+    if (type == NULL || strcmp(type, "decision") != 0 || outcome == NULL ||
+        strcmp(outcome, "block") != 0)
+        return 0;
+    int64_t t = bg_report_record_time(rec);
+    if ((b->from != BG_REPORT_NO_TIME || b->to != BG_REPORT_NO_TIME) && t == BG_REPORT_NO_TIME)
+        return 0;
+    if ((b->from != BG_REPORT_NO_TIME && t < b->from) || (b->to != BG_REPORT_NO_TIME && t >= b->to))
+        return 0;
+    json_t *e = blocked_entry(rec);
+    if (e == NULL) {
+        b->oom = 1;
+        return 0;
+    }
+    size_t slot = (size_t)(b->next % (uint64_t)b->limit);
+    json_decref(b->ring[slot]);
+    b->ring[slot] = e;
+    b->next++;
+    b->total++;
+    return 0;
+}
+
+json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, int64_t to_ms,
+                          int limit, bg_report_scan_stats_t *st, char *err, size_t errcap)
+{
+    blocked_ctx_t b;
+    memset(&b, 0, sizeof b);
+    b.from = from_ms;
+    b.to = to_ms;
+    b.limit = limit < 1 ? 1 : limit > BG_REPORT_BLOCKED_MAX ? BG_REPORT_BLOCKED_MAX : limit;
+    b.ring = calloc((size_t)b.limit, sizeof *b.ring);
+    json_t *doc = NULL;
+    if (b.ring == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    bg_report_scan_stats_t dummy;
+    if (st == NULL)
+        st = &dummy;
+    memset(st, 0, sizeof *st);
+    if (bg_report_scan(paths, n, blocked_want, blocked_record, &b, st, err, errcap) != 0)
+        goto out;
+    doc = json_object();
+    json_object_set_new(doc, "format", json_string("bordergate-audit-blocked/1"));
+    json_object_set_new(doc, "from", utc_or_null(from_ms));
+    json_object_set_new(doc, "to", utc_or_null(to_ms));
+    json_object_set_new(doc, "limit", json_integer(b.limit));
+    json_t *in = json_object();
+    json_object_set_new(in, "files", json_integer((json_int_t)st->files));
+    json_object_set_new(in, "lines", json_integer((json_int_t)st->lines));
+    json_object_set_new(in, "unparsable_lines", json_integer((json_int_t)st->unparsable));
+    json_object_set_new(in, "incomplete_lines", json_integer((json_int_t)st->torn));
+    json_object_set_new(doc, "input", in);
+    json_object_set_new(doc, "blocked", json_integer((json_int_t)b.total));
+    json_t *list = json_array();
+    uint64_t kept = b.next < (uint64_t)b.limit ? b.next : (uint64_t)b.limit;
+    for (uint64_t k = 0; k < kept; k++) { /* newest first */
+        size_t slot = (size_t)((b.next - 1 - k) % (uint64_t)b.limit);
+        json_array_append(list, b.ring[slot]);
+    }
+    json_object_set_new(doc, "decisions", list);
+out:
+    for (int i = 0; i < b.limit; i++)
+        json_decref(b.ring[i]);
+    free(b.ring);
+    return doc;
+}
+
+static void blocked_print(const json_t *doc, FILE *out)
+{
+    size_t i, k;
+    const json_t *e, *x;
+    fprintf(out, "%" JSON_INTEGER_FORMAT " blocked decision(s) in the window; the latest %zu:\n",
+            json_integer_value(json_object_get(doc, "blocked")),
+            json_array_size(json_object_get(doc, "decisions")));
+    json_array_foreach(json_object_get(doc, "decisions"), i, e)
+    {
+        const json_t *d = json_object_get(e, "destination");
+        const char *rc = json_string_value(json_object_get(e, "recipient"));
+        const char *cc = json_string_value(json_object_get(d, "country"));
+        fprintf(out, "\n%s  %s\n  route %s, recipient %s, destination %s, %s %s%s\n",
+                json_string_value(json_object_get(e, "time")),
+                json_string_value(json_object_get(e, "decision_id")),
+                json_string_value(json_object_get(e, "route")), rc ? rc : "(none)",
+                cc ? cc : "unknown", json_string_value(json_object_get(e, "method")),
+                json_string_value(json_object_get(e, "host")),
+                json_string_value(json_object_get(e, "path")));
+        json_array_foreach(json_object_get(e, "reasons"), k, x)
+        {
+            const char *rule = json_string_value(json_object_get(x, "rule"));
+            const char *cat = json_string_value(json_object_get(x, "category"));
+            const char *path = json_string_value(json_object_get(x, "path"));
+            fprintf(out, "  reason %s%s%s%s%s%s%s\n", json_string_value(json_object_get(x, "code")),
+                    rule ? ", rule " : "", rule ? rule : "", cat ? ", category " : "",
+                    cat ? cat : "", path ? " at " : "", path ? path : "");
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
  * The commands
  * ------------------------------------------------------------------------ */
 
@@ -1163,7 +1411,8 @@ static int report_record(void *arg, const json_t *rec)
 static void report_usage(FILE *fp)
 {
     fprintf(fp, "usage: bordergate audit report [--from DATE] [--to DATE]\n"
-                "           [--by recipient|country|category|basis|outcome|route] [--json]\n"
+                "           [--by recipient|country|category|basis|outcome|route|reason|day|hour]\n"
+                "           [--json]\n"
                 "           [--prefix P] DIR|FILE...\n"
                 "\n"
                 "Counts the decision records of the window: transfers, outcomes, findings,\n"
@@ -1249,7 +1498,7 @@ int bg_report_cli(int argc, char **argv)
             if (bg_report_by_parse(argv[++i], &by) != 0) {
                 fprintf(stderr,
                         "bordergate audit report: --by must be recipient, country, category, "
-                        "basis, outcome or route\n");
+                        "basis, outcome, route, reason, day or hour\n");
                 goto out;
             }
         } else if (strcmp(a, "--prefix") == 0 && i + 1 < argc) {
@@ -1439,6 +1688,95 @@ int bg_report_cli_subject(int argc, char **argv)
     }
 out:
     bg_util_wipe(key, sizeof key);
+    json_decref(doc);
+    if (files != NULL)
+        bg_audit_free_list(files, nfiles);
+    free(ops);
+    return rc;
+}
+
+static void blocked_usage(FILE *fp)
+{
+    fprintf(fp, "usage: bordergate audit blocked [--limit N] [--from DATE] [--to DATE] [--json]\n"
+                "           [--prefix P] DIR|FILE...\n"
+                "\n"
+                "The latest N (default 20, at most %d) blocked decisions of the window, newest\n"
+                "first: decision id, time, route, recipient, destination and the reasons\n"
+                "(codes, rules, categories, paths). Never a value.\n",
+                BG_REPORT_BLOCKED_MAX);
+}
+
+int bg_report_cli_blocked(int argc, char **argv)
+{
+    int64_t from = BG_REPORT_NO_TIME, to = BG_REPORT_NO_TIME;
+    const char *prefix = "audit";
+    int json = 0, rc = 2, limit = 20;
+    char **ops = calloc((size_t)argc + 1, sizeof *ops), **files = NULL;
+    size_t nops = 0, nfiles = 0;
+    char err[512];
+    json_t *doc = NULL;
+    if (ops == NULL)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int w = window_opt("blocked", argc, argv, &i, &from, &to);
+        if (w < 0)
+            goto out;
+        if (w == 0)
+            continue;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            blocked_usage(stdout);
+            rc = 0;
+            goto out;
+        } else if (strcmp(a, "--limit") == 0 && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || v < 1 || v > BG_REPORT_BLOCKED_MAX) {
+                fprintf(stderr, "bordergate audit blocked: --limit must be 1..%d\n",
+                        BG_REPORT_BLOCKED_MAX);
+                goto out;
+            }
+            limit = (int)v;
+        } else if (strcmp(a, "--prefix") == 0 && i + 1 < argc) {
+            prefix = argv[++i];
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "bordergate audit blocked: unknown option '%s'\n", a);
+            blocked_usage(stderr);
+            goto out;
+        } else {
+            ops[nops++] = argv[i];
+        }
+    }
+    if (nops == 0) {
+        fprintf(stderr, "bordergate audit blocked: give the audit directory or files\n");
+        blocked_usage(stderr);
+        goto out;
+    }
+    if (from != BG_REPORT_NO_TIME && to != BG_REPORT_NO_TIME && to <= from) {
+        fprintf(stderr, "bordergate audit blocked: --to must be after --from\n");
+        goto out;
+    }
+    rc = 1;
+    if (bg_report_expand(ops, nops, prefix, &files, &nfiles, err, sizeof err) != 0) {
+        fprintf(stderr, "bordergate audit blocked: %s\n", err);
+        goto out;
+    }
+    doc = bg_report_blocked((const char *const *)files, nfiles, from, to, limit, NULL, err,
+                            sizeof err);
+    if (doc == NULL) {
+        fprintf(stderr, "bordergate audit blocked: %s\n", err);
+        goto out;
+    }
+    if (json) {
+        rc = emit_json(doc);
+        doc = NULL;
+    } else {
+        blocked_print(doc, stdout);
+        rc = 0;
+    }
+out:
     json_decref(doc);
     if (files != NULL)
         bg_audit_free_list(files, nfiles);

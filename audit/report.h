@@ -80,6 +80,9 @@ typedef enum {
     BG_REPORT_BY_BASIS,    /* per finding */
     BG_REPORT_BY_OUTCOME,
     BG_REPORT_BY_ROUTE,
+    BG_REPORT_BY_REASON, /* per reason code: a decision counts once in each of its codes */
+    BG_REPORT_BY_DAY,    /* the decision's day in China time ("2026-03-01"), oldest first */
+    BG_REPORT_BY_HOUR,   /* its hour in China time ("2026-03-01T08"), oldest first */
 } bg_report_by_t;
 
 /* "recipient", ... -> BY; -1 when unknown. */
@@ -99,6 +102,13 @@ int bg_report_add(bg_report_t *r, const json_t *record);
  * grouping, "groups" (each the same counts plus "key"). SCAN may be NULL.
  */
 json_t *bg_report_json(const bg_report_t *r, const bg_report_scan_stats_t *scan);
+/*
+ * The whole `audit report --json` document over PATHS (read in order):
+ * bg_report_new + bg_report_scan + bg_report_json. NULL with ERR filled on
+ * a read error or when out of memory.
+ */
+json_t *bg_report_run(const char *const *paths, size_t n, bg_report_by_t by, int64_t from_ms,
+                      int64_t to_ms, char *err, size_t errcap);
 /* The table for people. */
 void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, FILE *out);
 void bg_report_free(bg_report_t *r);
@@ -124,6 +134,27 @@ int bg_report_pseudonym(const unsigned char *key, size_t keylen, const char *id,
 json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudonym,
                           int64_t from_ms, int64_t to_ms, bg_report_scan_stats_t *st, char *err,
                           size_t errcap);
+
+/* ------------------------------------------------------------------------
+ * The latest blocked decisions
+ * ------------------------------------------------------------------------ */
+
+#define BG_REPORT_BLOCKED_MAX 1000
+
+/*
+ * The LIMIT (1..BG_REPORT_BLOCKED_MAX) most recent decision records with
+ * outcome "block" in [FROM_MS, TO_MS), newest first, as a JSON document
+ * (docs/audit.md "audit blocked", format "bordergate-audit-blocked/1"):
+ * decision id, time, route, recipient, destination, mode, reasons (code,
+ * rule, category, path) and findings (path, category, action) - never a
+ * value (records hold none). Memory: LIMIT summaries. NULL with ERR filled
+ * on a read error.
+ */
+json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, int64_t to_ms,
+                          int limit, bg_report_scan_stats_t *st, char *err, size_t errcap);
+
+/* `bordergate audit blocked ...`; ARGV[0] is "blocked". 0, 1 on errors, 2 usage. */
+int bg_report_cli_blocked(int argc, char **argv);
 
 /* `bordergate audit report ...`; ARGV[0] is "report". 0, 1 on errors, 2 usage. */
 int bg_report_cli(int argc, char **argv);

@@ -35,7 +35,7 @@ static void usage(FILE *fp)
             "                         country, category, basis, outcome or route (--json)\n"
             "  audit subject ID|- DIR every decision naming one data subject (--key FILE)\n"
             "  audit volumes DIR      people whose PI went abroad this year, per recipient,\n"
-            "                         and the transfer mechanism the volume calls for\n"
+            "                         and the transfer mechanism the volume calls for\n"            "  audit blocked DIR      the latest blocked decisions: ids, reasons (--json)\n"
             "  sink [options]         a demo/test upstream that records what it receives\n"
             "  help                   this text\n"
             "  --version              print the version\n"
@@ -122,10 +122,13 @@ int main(int argc, char **argv)
             return bg_report_cli_subject(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "volumes") == 0)
             return bg_counters_cli_volumes(argc - 2, argv + 2);
+        if (argc >= 3 && strcmp(argv[2], "blocked") == 0)
+            return bg_report_cli_blocked(argc - 2, argv + 2);
         fprintf(stderr, "usage: bordergate audit verify [--key FILE] FILE|DIR...\n"
                         "       bordergate audit report [--from DATE] [--to DATE] [--by KEY] [--json] DIR|FILE...\n"
                         "       bordergate audit subject (ID|- --key FILE | --pseudonym HEX) [--json] DIR|FILE...\n"
-                        "       bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y] [--json]\n");
+                        "       bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y] [--json]\n"
+                        "       bordergate audit blocked [--limit N] [--from DATE] [--to DATE] [--json] DIR|FILE...\n");
         return 2;
     }
     if (strcmp(cmd, "scan") == 0)

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "geo/geo.h"
+#include "proxy/dashboard.h"
 #include "proxy/resolve.h"
 #include "proxy/runtime.h"
 #include "proxy/serve.h"
@@ -214,6 +215,22 @@ static void notify_workers(bg_server_t *srv, char cmd)
 
 static void log_geo(const bg_config_t *cfg);
 
+/* The operational log's level, format and destination from CFG. The file is
+ * (re)opened by path, so a reload also picks up a rotated file. -1 when the
+ * file cannot be opened (the previous destination stays). */
+static int apply_log(const bg_config_t *cfg)
+{
+    bg_log_level_t lvl = BG_LOG_INFO;
+    bg_log_format_t fmt = BG_LOG_JSON;
+    if (cfg->log_level != NULL && bg_log_parse_level(cfg->log_level, &lvl) != 0)
+        lvl = BG_LOG_INFO;
+    if (cfg->log_format != NULL && bg_log_parse_format(cfg->log_format, &fmt) != 0)
+        fmt = BG_LOG_JSON;
+    bg_log_set_level(lvl);
+    bg_log_set_format(fmt);
+    return bg_log_set_file(cfg->log_file);
+}
+
 static int reload(bg_server_t *srv)
 {
     int nerr = 0;
@@ -237,6 +254,9 @@ static int reload(bg_server_t *srv)
         bg_warn("reload: changes to listen addresses or workers take effect after a restart");
     bg_runtime_unref(old);
     bg_runtime_publish(rt);
+    if (apply_log(cfg) != 0)
+        bg_error("reload: cannot open log file %s: %s; logging stays where it was", cfg->log_file,
+                 strerror(errno));
     log_geo(cfg);
     srv->reloads_ok++;
     bg_info("configuration reloaded from %s (generation %u, %d routes)", srv->config_path,
@@ -280,6 +300,15 @@ static void log_geo(const bg_config_t *cfg)
 }
 
 static void on_sighup(evutil_socket_t sig, short what, void *arg) { reload(arg); }
+
+/* SIGUSR1: reopen the log file only (after logrotate moved it). */
+static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
+{
+    if (bg_log_reopen() != 0)
+        bg_error("cannot reopen the log file: %s; still writing to the old one", strerror(errno));
+    else
+        bg_info("log file reopened");
+}
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
@@ -438,6 +467,8 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
     int post = bg_util_ieq(req->head->method, req->head->method_len, "POST");
     json_t *o = NULL;
 
+    if (bg_dashboard_handle(req, reply, admin_authorized)) /* /dashboard/, /api/ */
+        return;
     if (tl == 8 && memcmp(t, "/healthz", 8) == 0 && get) {
         bg_runtime_t *rt = bg_runtime_acquire();
         o = json_object();
@@ -643,7 +674,7 @@ int bg_server_run(const char *config_path)
 {
     bg_server_t srv;
     int nerr = 0, rc = 1;
-    struct event *sighup = NULL, *sigterm = NULL, *sigint = NULL;
+    struct event *sighup = NULL, *sigterm = NULL, *sigint = NULL, *sigusr1 = NULL;
 
     memset(&srv, 0, sizeof srv);
     srv.config_path = config_path;
@@ -653,12 +684,7 @@ int bg_server_run(const char *config_path)
     bg_config_t *cfg = bg_config_load(config_path, stderr, &nerr);
     if (cfg == NULL)
         return 1;
-    if (cfg->log_level != NULL) {
-        bg_log_level_t lvl;
-        if (bg_log_parse_level(cfg->log_level, &lvl) == 0)
-            bg_log_set_level(lvl);
-    }
-    if (cfg->log_file != NULL && bg_log_set_file(cfg->log_file) != 0) {
+    if (apply_log(cfg) != 0) {
         fprintf(stderr, "bordergate: %s: cannot open log file: %s\n", cfg->log_file, strerror(errno));
         bg_config_unref(cfg);
         return 1;
@@ -695,6 +721,8 @@ int bg_server_run(const char *config_path)
         }
     }
     sighup = evsignal_new(srv.base, SIGHUP, on_sighup, &srv);
+    sigusr1 = evsignal_new(srv.base, SIGUSR1, on_sigusr1, &srv);
+    evsignal_add(sigusr1, NULL);
     sigterm = evsignal_new(srv.base, SIGTERM, on_stop, &srv);
     sigint = evsignal_new(srv.base, SIGINT, on_stop, &srv);
     evsignal_add(sighup, NULL);
@@ -735,6 +763,8 @@ done:
     }
     if (sighup != NULL)
         event_free(sighup);
+    if (sigusr1 != NULL)
+        event_free(sigusr1);
     if (sigterm != NULL)
         event_free(sigterm);
     if (sigint != NULL)

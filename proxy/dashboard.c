@@ -1,0 +1,382 @@
+/*
+ * The compliance dashboard (proxy/dashboard.h): embedded static files and
+ * the JSON endpoints the page reads, which are the CLI's report documents.
+ */
+#include "proxy/dashboard.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "audit/audit.h"
+#include "audit/counters.h"
+#include "audit/report.h"
+#include "common/util.h"
+#include "policy/policy.h"
+#include "proxy/runtime.h"
+
+#define QUERY_MAX_PARAMS 8
+#define QUERY_MAX_VALUE 64
+
+typedef struct {
+    char name[16];
+    char value[QUERY_MAX_VALUE];
+} param_t;
+
+/* Headers of every dashboard reply: the page loads nothing from elsewhere
+ * and runs no inline script; data is never cached by the browser. */
+static void security_headers(bg_serve_reply_t *reply, const char *cache)
+{
+    snprintf(reply->extra_headers, sizeof reply->extra_headers,
+             "Cache-Control: %s\r\n"
+             "X-Content-Type-Options: nosniff\r\n"
+             "X-Frame-Options: DENY\r\n"
+             "Referrer-Policy: no-referrer\r\n"
+             "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
+             "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'\r\n",
+             cache);
+}
+
+static void reply_json(bg_serve_reply_t *reply, int status, json_t *doc)
+{
+    char *s = doc != NULL ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    reply->status = status;
+    evbuffer_add_printf(reply->body, "%s\n", s != NULL ? s : "{\"error\":\"out of memory\"}");
+    free(s);
+    json_decref(doc);
+}
+
+static void reply_error(bg_serve_reply_t *reply, int status, const char *msg)
+{
+    reply_json(reply, status, json_pack("{s:s}", "error", msg));
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decode [S, S+LEN) into OUT (CAP bytes, NUL-terminated). '+' stays
+ * '+' (dates carry "+08:00"). -1 when malformed, too long or holding NUL. */
+static int decode(const char *s, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int h, l;
+            if (i + 2 >= len || (h = hexval(s[i + 1])) < 0 || (l = hexval(s[i + 2])) < 0)
+                return -1;
+            c = (char)(h << 4 | l);
+            i += 2;
+            if (c == '\0')
+                return -1;
+        }
+        if (o + 1 >= cap)
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/*
+ * Split the query string Q (LEN bytes, without '?') into P (at most
+ * QUERY_MAX_PARAMS). Every name must be in ALLOWED (NULL-terminated) and
+ * appear once; empty values count as absent. 0, or -1 with ERR filled.
+ */
+static int parse_query(const char *q, size_t len, const char *const *allowed, param_t *p, int *np,
+                       char *err, size_t errcap)
+{
+    *np = 0;
+    size_t i = 0;
+    while (i < len) {
+        const char *amp = memchr(q + i, '&', len - i);
+        size_t end = amp != NULL ? (size_t)(amp - q) : len;
+        const char *eq = memchr(q + i, '=', end - i);
+        size_t nend = eq != NULL ? (size_t)(eq - q) : end;
+        if (end > i) {
+            param_t cur;
+            if (decode(q + i, nend - i, cur.name, sizeof cur.name) != 0) {
+                snprintf(err, errcap, "unknown query parameter");
+                return -1;
+            }
+            if (decode(eq != NULL ? eq + 1 : q + end, eq != NULL ? end - nend - 1 : 0, cur.value,
+                       sizeof cur.value) != 0) {
+                snprintf(err, errcap, "query parameter '%s': malformed or longer than %d bytes",
+                         cur.name, QUERY_MAX_VALUE - 1);
+                return -1;
+            }
+            int ok = 0;
+            for (int k = 0; allowed[k] != NULL; k++)
+                ok |= strcmp(allowed[k], cur.name) == 0;
+            if (!ok) {
+                snprintf(err, errcap, "unknown query parameter '%s'", cur.name);
+                return -1;
+            }
+            for (int k = 0; k < *np; k++) {
+                if (strcmp(p[k].name, cur.name) == 0) {
+                    snprintf(err, errcap, "query parameter '%s' given twice", cur.name);
+                    return -1;
+                }
+            }
+            if (*np == QUERY_MAX_PARAMS) {
+                snprintf(err, errcap, "too many query parameters");
+                return -1;
+            }
+            p[(*np)++] = cur;
+        }
+        i = end + 1;
+    }
+    return 0;
+}
+
+static const char *param(const param_t *p, int np, const char *name)
+{
+    for (int k = 0; k < np; k++)
+        if (strcmp(p[k].name, name) == 0)
+            return p[k].value[0] != '\0' ? p[k].value : NULL;
+    return NULL;
+}
+
+/* from/to as the CLI reads --from/--to. 0, or -1 with ERR filled. */
+static int window(const param_t *p, int np, int64_t *from, int64_t *to, char *err, size_t errcap)
+{
+    const char *f = param(p, np, "from"), *t = param(p, np, "to");
+    *from = *to = BG_REPORT_NO_TIME;
+    if (f != NULL && bg_report_parse_date(f, 0, from) != 0) {
+        snprintf(err, errcap, "from: not YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]");
+        return -1;
+    }
+    if (t != NULL && bg_report_parse_date(t, 1, to) != 0) {
+        snprintf(err, errcap, "to: not YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]");
+        return -1;
+    }
+    if (*from != BG_REPORT_NO_TIME && *to != BG_REPORT_NO_TIME && *to <= *from) {
+        snprintf(err, errcap, "to must be after from");
+        return -1;
+    }
+    return 0;
+}
+
+static void api_info(const bg_config_t *cfg, bg_serve_reply_t *reply)
+{
+    const struct bg_policy *pol = cfg->policy;
+    char now[40];
+    bg_util_format_time(bg_util_wall_ms(), now, sizeof now);
+    json_t *o = json_object();
+    json_object_set_new(o, "format", json_string("bordergate-dashboard-info/1"));
+    json_object_set_new(o, "version", json_string(BG_VERSION));
+    json_object_set_new(o, "now", json_string(now));
+    json_object_set_new(o, "policy_version",
+                        pol != NULL && pol->version != NULL ? json_string(pol->version) : json_null());
+    json_object_set_new(o, "policy_sha256", pol != NULL ? json_string(pol->hash) : json_null());
+    json_object_set_new(o, "policy_mode",
+                        json_string(pol != NULL && pol->monitor ? "monitor" : "enforce"));
+    json_object_set_new(o, "audit", json_boolean(cfg->audit_enabled));
+    json_object_set_new(o, "counters", json_boolean(cfg->audit_enabled &&
+                                                    cfg->audit_counters_file != NULL));
+    json_object_set_new(o, "token_required", json_boolean(cfg->admin_token != NULL));
+    reply_json(reply, 200, o);
+}
+
+/* The configured audit files, in log order (free with bg_audit_free_list). */
+static int audit_files(const bg_config_t *cfg, char ***files, size_t *n, char *err, size_t errcap)
+{
+    char *ops[2] = {cfg->audit_dir, NULL};
+    return bg_report_expand(ops, 1, cfg->audit_prefix != NULL ? cfg->audit_prefix : "audit", files,
+                            n, err, errcap);
+}
+
+static void api_report(const bg_config_t *cfg, const char *q, size_t ql, bg_serve_reply_t *reply,
+                       int blocked)
+{
+    static const char *const report_params[] = {"from", "to", "by", NULL};
+    static const char *const blocked_params[] = {"from", "to", "limit", NULL};
+    param_t p[QUERY_MAX_PARAMS];
+    int np = 0;
+    char err[512];
+    int64_t from, to;
+    bg_report_by_t by = BG_REPORT_BY_NONE;
+    long limit = 20;
+    if (parse_query(q, ql, blocked ? blocked_params : report_params, p, &np, err, sizeof err) != 0 ||
+        window(p, np, &from, &to, err, sizeof err) != 0) {
+        reply_error(reply, 400, err);
+        return;
+    }
+    const char *b = param(p, np, "by");
+    if (b != NULL && bg_report_by_parse(b, &by) != 0) {
+        reply_error(reply, 400, "by: must be recipient, country, category, basis, outcome, route, "
+                                "reason, day or hour");
+        return;
+    }
+    const char *l = param(p, np, "limit");
+    if (l != NULL) {
+        char *end;
+        limit = strtol(l, &end, 10);
+        if (*end != '\0' || limit < 1 || limit > BG_REPORT_BLOCKED_MAX) {
+            snprintf(err, sizeof err, "limit: must be 1..%d", BG_REPORT_BLOCKED_MAX);
+            reply_error(reply, 400, err);
+            return;
+        }
+    }
+    char **files = NULL;
+    size_t n = 0;
+    json_t *doc = NULL;
+    if (audit_files(cfg, &files, &n, err, sizeof err) == 0)
+        doc = blocked ? bg_report_blocked((const char *const *)files, n, from, to, (int)limit,
+                                          NULL, err, sizeof err)
+                      : bg_report_run((const char *const *)files, n, by, from, to, err,
+                                      sizeof err);
+    if (files != NULL)
+        bg_audit_free_list(files, n);
+    if (doc == NULL) {
+        reply_error(reply, 500, err);
+        return;
+    }
+    reply_json(reply, 200, doc);
+}
+
+static void api_volumes(const bg_config_t *cfg, const char *q, size_t ql, bg_serve_reply_t *reply)
+{
+    static const char *const allowed[] = {"year", NULL};
+    param_t p[QUERY_MAX_PARAMS];
+    int np = 0;
+    char err[512];
+    long year = 0;
+    if (parse_query(q, ql, allowed, p, &np, err, sizeof err) != 0) {
+        reply_error(reply, 400, err);
+        return;
+    }
+    const char *y = param(p, np, "year");
+    if (y != NULL) {
+        char *end;
+        year = strtol(y, &end, 10);
+        if (*end != '\0' || year < 1970 || year > 9999) {
+            reply_error(reply, 400, "year: must be a year such as 2026");
+            return;
+        }
+    }
+    /* The daemon's thresholds, as it applies them (the CLI uses the CAC
+     * defaults; they agree unless audit.thresholds changes them). */
+    bg_counters_thresholds_t t;
+    bg_counters_thresholds_default(&t);
+    if (cfg->thr_contract_non_sensitive > 0)
+        t.contract_non_sensitive = (uint64_t)cfg->thr_contract_non_sensitive;
+    if (cfg->thr_assessment_non_sensitive > 0)
+        t.assessment_non_sensitive = (uint64_t)cfg->thr_assessment_non_sensitive;
+    if (cfg->thr_assessment_sensitive > 0)
+        t.assessment_sensitive = (uint64_t)cfg->thr_assessment_sensitive;
+    json_t *doc = bg_counters_volumes_json(cfg->audit_counters_file,
+                                           cfg->audit_counters_file == NULL ? cfg->audit_dir : NULL,
+                                           cfg->audit_prefix, (int)year, &t, err, sizeof err);
+    if (doc == NULL) {
+        reply_error(reply, 500, err);
+        return;
+    }
+    reply_json(reply, 200, doc);
+}
+
+static const char *content_type(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL)
+        return "application/octet-stream";
+    if (strcmp(dot, ".html") == 0)
+        return "text/html; charset=utf-8";
+    if (strcmp(dot, ".js") == 0)
+        return "text/javascript; charset=utf-8";
+    if (strcmp(dot, ".css") == 0)
+        return "text/css; charset=utf-8";
+    if (strcmp(dot, ".svg") == 0)
+        return "image/svg+xml";
+    return "application/octet-stream";
+}
+
+static void serve_asset(const char *name, size_t len, bg_serve_reply_t *reply)
+{
+    if (len == 0) {
+        name = "index.html";
+        len = strlen(name);
+    }
+    for (size_t i = 0; i < bg_dashboard_nassets; i++) {
+        const bg_dashboard_asset_t *a = &bg_dashboard_assets[i];
+        if (strlen(a->name) == len && memcmp(a->name, name, len) == 0) {
+            reply->content_type = content_type(a->name);
+            security_headers(reply, "no-cache");
+            evbuffer_add(reply->body, a->data, a->len);
+            return;
+        }
+    }
+    reply_error(reply, 404, "no such dashboard file");
+}
+
+int bg_dashboard_handle(const bg_serve_req_t *req, bg_serve_reply_t *reply,
+                        bg_dashboard_auth_fn authorized)
+{
+    const char *t = req->head->target;
+    size_t tl = req->head->target_len, ql = 0;
+    const char *q = memchr(t, '?', tl);
+    if (q != NULL) {
+        ql = tl - (size_t)(q - t) - 1;
+        tl = (size_t)(q - t);
+        q++;
+    } else {
+        q = "";
+    }
+    int is_api = tl >= 5 && memcmp(t, "/api/", 5) == 0;
+    int is_page = (tl == 10 && memcmp(t, "/dashboard", 10) == 0) ||
+                  (tl >= 11 && memcmp(t, "/dashboard/", 11) == 0);
+    if (!is_api && !is_page)
+        return 0;
+    int get = bg_util_ieq(req->head->method, req->head->method_len, "GET") ||
+              bg_util_ieq(req->head->method, req->head->method_len, "HEAD");
+    if (!get) {
+        snprintf(reply->extra_headers, sizeof reply->extra_headers, "Allow: GET, HEAD\r\n");
+        reply_error(reply, 405, "the dashboard is read-only: use GET");
+        return 1;
+    }
+    if (is_page) {
+        if (tl == 10) {
+            reply->status = 301;
+            snprintf(reply->extra_headers, sizeof reply->extra_headers,
+                     "Location: /dashboard/\r\n");
+            reply_json(reply, 301, json_pack("{s:s}", "location", "/dashboard/"));
+            return 1;
+        }
+        serve_asset(t + 11, tl - 11, reply);
+        return 1;
+    }
+
+    security_headers(reply, "no-store");
+    bg_runtime_t *rt = bg_runtime_acquire();
+    const bg_config_t *cfg = rt->cfg;
+    const char *ep = t + 5;
+    size_t el = tl - 5;
+    if (el == 4 && memcmp(ep, "info", 4) == 0) {
+        api_info(cfg, reply); /* no data: tells the page whether to ask for a token */
+    } else if (cfg->admin_token != NULL && !authorized(req, cfg)) {
+        size_t hl = strlen(reply->extra_headers);
+        snprintf(reply->extra_headers + hl, sizeof reply->extra_headers - hl,
+                 "WWW-Authenticate: Bearer realm=\"bordergate admin\"\r\n");
+        reply_error(reply, 401, "missing or wrong bearer token (admin.token)");
+    } else if (!cfg->audit_enabled || cfg->audit_dir == NULL) {
+        reply_error(reply, 404, "the audit log is disabled ($.audit.enabled): nothing to report");
+    } else if (el == 6 && memcmp(ep, "report", 6) == 0) {
+        api_report(cfg, q, ql, reply, 0);
+    } else if (el == 7 && memcmp(ep, "blocked", 7) == 0) {
+        api_report(cfg, q, ql, reply, 1);
+    } else if (el == 7 && memcmp(ep, "volumes", 7) == 0) {
+        api_volumes(cfg, q, ql, reply);
+    } else {
+        reply_error(reply, 404, "unknown endpoint (try /api/info, /api/report, /api/blocked, "
+                                "/api/volumes)");
+    }
+    bg_runtime_unref(rt);
+    return 1;
+}
