@@ -508,6 +508,8 @@ struct bg_inspection {
     size_t text_len;
     int text_modified;
 
+    bg_detect_cat_t cover_cat; /* category of the innermost object/array the walk is
+                                  inside that is a finding as a whole, or NONE */
     int records_container; /* containers[] index of the records array, -1 */
     int nrecords;
     int *record_members; /* members[] index of each record (built on first removal) */
@@ -700,7 +702,8 @@ static void scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, b
                     bg_detect_detector_name(out[i].detector), whole, out[i].offset, out[i].length);
         reported++;
     }
-    if (reported == 0 && ki.category != BG_CAT_NONE && len > 0 && ki.confidence >= x->rules->min_conf)
+    if (reported == 0 && ki.category != BG_CAT_NONE && ki.category != x->cover_cat && len > 0 &&
+        ki.confidence >= x->rules->min_conf)
         add_finding(x, node, path, loc, ki.category, ki.confidence, "key", 1, 0, len);
 }
 
@@ -1378,16 +1381,24 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
     bg_detect_cat_t kc = BG_CAT_NONE;
     if (!c->dry && ru == NULL && key != NULL && (ch == '{' || ch == '['))
         kc = key_category(x, key, key_len);
-    int whole_only = ru != NULL || key_only_category(kc);
-    int saved_dry = c->dry;
+    /* A rule or a key that names a category for a whole object or array
+     * ("consignee": {...}, "installed_apps": [...]): the container is one
+     * finding AND the walk goes on inside it, so what it holds (an ID
+     * number in a consignee) is found and decided on its own. The
+     * container's operator covers everything inside (render: the larger
+     * splice wins); inner key-only findings of the container's own
+     * category add nothing to it and are not repeated (cover_cat). */
+    int whole_only = ru != NULL || (key_only_category(kc) && kc != x->cover_cat);
+    bg_detect_cat_t saved_cover = x->cover_cat;
+    size_t first_inner = x->nfind;
     int r = 0;
 
     c->depth++;
     if (ch == '{' || ch == '[') {
-        if (whole_only)
-            c->dry = 1; /* the whole value is the finding: validate, do not descend */
+        if (whole_only && !c->dry)
+            x->cover_cat = ru != NULL ? ru->category : kc;
         r = ch == '{' ? jobject(c, record) : jarray(c, hint_key, hint_len, record);
-        c->dry = saved_dry;
+        x->cover_cat = saved_cover;
     } else if (ch == '"') {
         const char *txt;
         size_t tl;
@@ -1442,7 +1453,7 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
                 scan_text(x, &sp, w->path, BG_LOC_BODY, hint_key, hint_len, sp.n.text, sp.n.text_len);
             } else if (hint_key != NULL) {
                 bg_detect_cat_t hc = key_category(x, hint_key, hint_len);
-                if (hc != BG_CAT_NONE)
+                if (hc != BG_CAT_NONE && hc != x->cover_cat)
                     add_finding(x, &sp, w->path, BG_LOC_BODY, hc, BG_CONF_HIGH, "key", 1, 0,
                                 sp.n.text_len);
             }
@@ -1472,10 +1483,20 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
     int m = container >= 0 ? add_member(x, container, mstart, (uint32_t)c->i) : -1;
     if (whole_only && c->i > vstart + 2) {
         node_spec_t sp = jspec(c, m, vstart, ch == '{' ? 'o' : 'a', record);
+        bg_finding_t *f;
         if (ru != NULL)
-            add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH, ru->id, 1, 0, 0);
+            f = add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH, ru->id, 1, 0, 0);
         else
-            add_finding(x, &sp, w->path, BG_LOC_BODY, kc, BG_CONF_HIGH, "key", 1, 0, 0);
+            f = add_finding(x, &sp, w->path, BG_LOC_BODY, kc, BG_CONF_HIGH, "key", 1, 0, 0);
+        if (f != NULL && first_inner < x->nfind - 1) {
+            /* Document order: the container before what it holds (a 451
+             * names "$.consignee" before "$.consignee.name"). Nothing is
+             * applied yet, so pending[] is all zero and stays aligned. */
+            bg_finding_t cf = *f;
+            memmove(&x->findings[first_inner + 1], &x->findings[first_inner],
+                    (x->nfind - 1 - first_inner) * sizeof *x->findings);
+            x->findings[first_inner] = cf;
+        }
     }
     return 0;
 }

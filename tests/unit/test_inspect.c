@@ -1058,6 +1058,107 @@ static void test_array_edits(void **state)
     bg_inspect_rules_free(r);
 }
 
+/*
+ * A key or rule that names a category for a whole object or array
+ * ("consignee": {...}, 收件人, "session_token": {...}): the container is one
+ * finding, and what it holds is still found and decided on its own. Before,
+ * the walk did not enter such a container, so wrapping an ID number in an
+ * object under a name-ish key hid it.
+ */
+static void test_container_findings(void **state)
+{
+    (void)state;
+    bg_inspect_rules_t *r = default_rules();
+    bg_inspect_rules_t *fr = field_rules();
+    const char *body =
+        "{\"consignee\":{\"name\":\"张三\",\"phone\":\"13812345678\","
+        "\"id_no\":\"11010519491231002X\",\"city\":\"北京\"},\"order\":\"A1\"}";
+    req_t q = {JSON, body};
+    held_t hd;
+    bg_inspection_t *x = run(r, &q, &hd);
+    expect_findings("key-named object", x,
+                    "$.consignee person_name key whole\n"
+                    "$.consignee.phone cn_mobile cn_mobile whole\n"
+                    "$.consignee.id_no cn_resident_id gb11643 whole\n");
+    bg_inspection_free(x);
+    held_free(&hd);
+
+    /* The same under a Chinese key, inside an array of such objects. */
+    req_t q2 = {JSON, "{\"list\":[{\"收件人\":{\"证件\":{\"号码\":\"11010519491231002X\"}}}]}"};
+    x = run(r, &q2, &hd);
+    expect_findings("Chinese key, nested object", x,
+                    "$.list[0].收件人 person_name key whole\n"
+                    "$.list[0].收件人.证件 identity_document key whole\n"
+                    "$.list[0].收件人.证件.号码 cn_resident_id gb11643 whole\n");
+    bg_inspection_free(x);
+    held_free(&hd);
+
+    /* A field rule on an object (credentials): inner findings too. */
+    req_t q3 = {JSON, "{\"a\":{\"session_token\":{\"t\":\"x\",\"m\":\"13812345678\"}}}"};
+    x = run(fr, &q3, &hd);
+    expect_findings("rule on an object", x,
+                    "$.a.session_token credentials deep-token whole\n"
+                    "$.a.session_token.m cn_mobile cn_mobile whole\n");
+    bg_inspection_free(x);
+    held_free(&hd);
+
+    /* A key-named array: one finding for the list, not one per element
+     * (the elements' only category is the list's own). */
+    req_t q4 = {JSON, "{\"installed_apps\":[\"com.a\",\"com.b\",\"13812345678\"]}"};
+    x = run(r, &q4, &hd);
+    expect_findings("key-named array", x,
+                    "$.installed_apps installed_apps key whole\n"
+                    "$.installed_apps[2] cn_mobile cn_mobile whole\n");
+    bg_inspection_free(x);
+    held_free(&hd);
+
+    /* De-identification. The container kept, the ID number inside removed. */
+    bg_op_t red = {.kind = BG_OP_REDACT}, rep = {.kind = BG_OP_REPLACE, .replacement = "[p]"},
+            mask = {.kind = BG_OP_MASK, .keep_start = 3, .keep_end = 4};
+    char err[100];
+    x = run(r, &q, &hd);
+    assert_int_equal(bg_inspection_apply(x, 2, &red, NULL, err, sizeof err), 0);
+    char *got = render_body(x);
+    expect_text("inner redacted", got,
+                "{\"consignee\":{\"name\":\"张三\",\"phone\":\"13812345678\","
+                "\"city\":\"北京\"},\"order\":\"A1\"}");
+    free(got);
+    bg_inspection_free(x);
+    held_free(&hd);
+    /* The container replaced: nothing of what it held is left, whatever
+     * the inner findings' own operators were. */
+    x = run(r, &q, &hd);
+    assert_int_equal(bg_inspection_apply(x, 0, &rep, NULL, err, sizeof err), 0);
+    assert_int_equal(bg_inspection_apply(x, 1, &mask, NULL, err, sizeof err), 0);
+    assert_int_equal(bg_inspection_apply(x, 2, &red, NULL, err, sizeof err), 0);
+    got = render_body(x);
+    expect_text("container replaced", got, "{\"consignee\":\"[p]\",\"order\":\"A1\"}");
+    free(got);
+    bg_inspection_free(x);
+    held_free(&hd);
+    /* The container removed. */
+    x = run(r, &q, &hd);
+    apply_each(x, &red, NULL);
+    got = render_body(x);
+    expect_text("container removed", got, "{\"order\":\"A1\"}");
+    free(got);
+    bg_inspection_free(x);
+    held_free(&hd);
+    /* The container masked (its JSON text is the value): no raw value left. */
+    x = run(r, &q, &hd);
+    assert_int_equal(bg_inspection_apply(x, 0, &mask, NULL, err, sizeof err), 0);
+    got = render_body(x);
+    assert_null(strstr(got, "13812345678"));
+    assert_null(strstr(got, "11010519491231002X"));
+    assert_null(strstr(got, "张三"));
+    free(got);
+    bg_inspection_free(x);
+    held_free(&hd);
+
+    bg_inspect_rules_free(r);
+    bg_inspect_rules_free(fr);
+}
+
 /* Only some findings applied: the others are left as they were. */
 static void test_partial_apply(void **state)
 {
@@ -1838,6 +1939,7 @@ int main(void)
         cmocka_unit_test(test_operators),
         cmocka_unit_test(test_render_json_exact),
         cmocka_unit_test(test_array_edits),
+        cmocka_unit_test(test_container_findings),
         cmocka_unit_test(test_partial_apply),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_tokenize),
