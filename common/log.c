@@ -3,12 +3,15 @@
 #include <openssl/err.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
 static bg_log_level_t log_level = BG_LOG_INFO;
 static FILE *log_fp;
+static char *log_path; /* of log_fp, for bg_log_reopen */
+static bg_log_format_t log_format = BG_LOG_JSON;
 static const char *log_component = "bordergate";
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -27,21 +30,58 @@ int bg_log_parse_level(const char *s, bg_log_level_t *out)
     return -1;
 }
 
+void bg_log_set_format(bg_log_format_t format) { log_format = format; }
+
+int bg_log_parse_format(const char *s, bg_log_format_t *out)
+{
+    if (strcmp(s, "json") == 0)
+        *out = BG_LOG_JSON;
+    else if (strcmp(s, "text") == 0)
+        *out = BG_LOG_TEXT;
+    else
+        return -1;
+    return 0;
+}
+
 int bg_log_set_file(const char *path)
 {
     FILE *fp = NULL;
+    char *copy = NULL;
     if (path != NULL) {
-        fp = fopen(path, "a");
-        if (fp == NULL)
+        copy = strdup(path);
+        fp = copy != NULL ? fopen(path, "a") : NULL;
+        if (fp == NULL) {
+            free(copy);
             return -1;
+        }
         setvbuf(fp, NULL, _IOLBF, 0);
     }
     pthread_mutex_lock(&log_lock);
     if (log_fp != NULL)
         fclose(log_fp);
     log_fp = fp;
+    free(log_path);
+    log_path = copy;
     pthread_mutex_unlock(&log_lock);
     return 0;
+}
+
+int bg_log_reopen(void)
+{
+    pthread_mutex_lock(&log_lock);
+    int rc = 0;
+    if (log_path != NULL) {
+        FILE *fp = fopen(log_path, "a");
+        if (fp == NULL) {
+            rc = -1;
+        } else {
+            setvbuf(fp, NULL, _IOLBF, 0);
+            fclose(log_fp);
+            log_fp = fp;
+        }
+    }
+    pthread_mutex_unlock(&log_lock);
+    return rc;
 }
 
 void bg_log_set_component(const char *component) { log_component = component; }
@@ -79,15 +119,26 @@ void bg_logv(bg_log_level_t level, const char *fmt, va_list ap)
     if (level < log_level)
         return;
     vsnprintf(msg, sizeof msg, fmt, ap);
-    json_escape(esc, sizeof esc, msg);
+    if (log_format == BG_LOG_TEXT) {
+        /* One event, one line: no control character may start another. */
+        for (char *c = msg; *c != '\0'; c++)
+            if ((unsigned char)*c < 0x20)
+                *c = ' ';
+    } else {
+        json_escape(esc, sizeof esc, msg);
+    }
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
 
     pthread_mutex_lock(&log_lock);
     FILE *fp = log_fp != NULL ? log_fp : stderr;
-    fprintf(fp, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n",
-            ts, (long)(tv.tv_usec / 1000), level_names[level], log_component, esc);
+    if (log_format == BG_LOG_TEXT)
+        fprintf(fp, "%s.%03ldZ %s %s: %s\n", ts, (long)(tv.tv_usec / 1000), level_names[level],
+                log_component, msg);
+    else
+        fprintf(fp, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n",
+                ts, (long)(tv.tv_usec / 1000), level_names[level], log_component, esc);
     fflush(fp);
     pthread_mutex_unlock(&log_lock);
 }

@@ -432,7 +432,7 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
                                                "response_ms", "idle_ms", "send_ms",
                                                "upstream_idle_ms", NULL};
     static const char *const tls_keys[] = {"ca_file", "verify", NULL};
-    static const char *const log_keys[] = {"level", "file", NULL};
+    static const char *const log_keys[] = {"level", "file", "format", NULL};
     json_t *v;
 
     if (!json_is_object(root)) {
@@ -562,6 +562,10 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             bg_cfg_err(ctx, "$.log.level", 0, "must be debug, info, warn or error");
         cfg->log_level = bg_cfg_dup(lvl);
         cfg->log_file = bg_cfg_dup(bg_cfg_get_string(ctx, log, "$.log", "file"));
+        const char *fmt = bg_cfg_get_string(ctx, log, "$.log", "format");
+        if (fmt != NULL && strcmp(fmt, "json") != 0 && strcmp(fmt, "text") != 0)
+            bg_cfg_err(ctx, "$.log.format", 0, "must be json or text");
+        cfg->log_format = bg_cfg_dup(fmt);
     }
     parse_geo(ctx, cfg, json_object_get(root, "geo"));
     parse_audit(ctx, cfg, root);
@@ -632,6 +636,7 @@ static void config_free(bg_config_t *cfg)
     free(cfg->forwarded);
     free(cfg->log_level);
     free(cfg->log_file);
+    free(cfg->log_format);
     for (int i = 0; i < cfg->nnameservers; i++)
         free(cfg->nameservers[i]);
     free(cfg->nameservers);

@@ -83,6 +83,7 @@ typedef struct bg_config {
 
     char *log_level;
     char *log_file;
+    char *log_format; /* "json" (default) or "text" */
 
     /* DNS servers ("addr" or "addr:port"); none: /etc/resolv.conf */
     char **nameservers;
