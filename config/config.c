@@ -501,7 +501,17 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             }
         }
     }
-    cfg->workers = (int)bg_cfg_get_int(ctx, root, "$", "workers", 1, 1, 64);
+    json_t *wk = json_object_get(root, "workers");
+    if (json_is_string(wk) && strcmp(json_string_value(wk), "auto") == 0) {
+        /* One worker per online core (each its own event loop and listener). */
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = n < 1 ? 1 : n > 64 ? 64 : (int)n;
+    } else if (json_is_string(wk)) {
+        bg_cfg_err(ctx, "$.workers", 0, "must be an integer from 1 to 64, or \"auto\" (one per core)");
+        cfg->workers = 1;
+    } else {
+        cfg->workers = (int)bg_cfg_get_int(ctx, root, "$", "workers", 1, 1, 64);
+    }
 
     json_t *lim = bg_cfg_get_typed(ctx, root, "$", "limits", JSON_OBJECT, "an object");
     json_t *empty = json_object();
