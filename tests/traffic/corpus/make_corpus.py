@@ -693,6 +693,18 @@ def crm_support():
           ua="node", headers=[auth("kt")], comment="ticket without the user's region: subject_abroad cannot hold -> de-identified")
     h.add(kt, "/api/tickets/KT-052001/status", method="GET", ua="node", headers=[auth("kt")],
           comment="ticket status, no body -> allow")
+    qs = "api.payments-partner.example"
+    for i in range(4):
+        p = PEOPLE[44 + i]
+        cust = {"id": "qs-c-%04d" % (4100 + i), "name": p["name"]}
+        if i % 2:
+            cust["email"] = p["email"]
+        h.add(qs, "/v1/refunds", json_body={"order_id": "ORD-2026-11-%06d" % (52000 + i), "refund_id": "rf_%s" % hexs(14),
+                                            "amount": 4200 + i * 100, "reason": "support ticket KT-%06d" % (52010 + i),
+                                            "customer": cust},
+              ua="python", headers=[auth("sk_live")],
+              comment="refund granted by support: holder name on the payment contract%s"
+                      % ("; the e-mail needs consent -> masked" if i % 2 else " -> allow"))
 
 
 def advertising():
@@ -829,6 +841,23 @@ def hr():
         h.add(hr_host, "/wadesk/v1/seats", json_body={"agents": [{"employee_no": "MT-%05d" % (10300 + i), "seat": "seat-%03d" % (80 + i),
                                                                    "license": "LIC-%s" % hexs(10), "valid_until": "2027-11-30"}]},
               headers=[auth("mt")], ua="java", comment="seat licences, no personal data besides the employee number -> allow")
+    qs = "api.payments-partner.example"
+    for i in range(3):
+        p = PEOPLE[47 + i]
+        body = {"order_id": "EXP-2026-11-%05d" % (300 + i), "amount": 68000 + i * 1000, "currency": "CNY",
+                "purpose": "travel expense reimbursement",
+                "customer": {"id": "qs-c-%04d" % (4200 + i), "name": p["name"]},
+                "card": {"number": unionpay(19)}}
+        if i == 2:
+            del body["order_id"]
+        h.add(qs, "/v1/payouts", json_body=body, ua="java", headers=[auth("sk_live")],
+              comment="expense payout to an employee's UnionPay card %s"
+                      % ("without the reference -> blocked" if i == 2 else "with the expense reference (contract) -> allow"))
+    for i in range(3):
+        p = PEOPLE[50 + i]
+        h.add("sms.domestic-gateway.example", "/v1/sms/send", json_body={"to": p["mobile"], "template": "SMS_SHIFT_CHANGE",
+                                                                          "params": {"name": p["name"], "shift": "09:00-18:00"}},
+              ua="java", headers=[auth("sms")], comment="shift notice to an agent by SMS (domestic) -> allow")
     for i in range(3):
         p = PEOPLE[40 + i]
         h.add(hr_host, "/payroll/v1/runs", json_body={"employee_no": "MT-%05d" % (10400 + i), "name": p["name"],
