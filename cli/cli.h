@@ -7,6 +7,8 @@ int bg_cli_geo(int argc, char **argv);
 
 /* bordergate scan [--config FILE] [--apply] [FILE|-] */
 int bg_cli_scan(int argc, char **argv);
+/* bordergate replay --config POLICY (--har FILE | --gor FILE) [...] (cli/cmd_replay.c) */
+int bg_cli_replay(int argc, char **argv);
 /* bordergate detokenize --key FILE TOKEN... */
 int bg_cli_detokenize(int argc, char **argv);
 

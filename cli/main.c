@@ -28,6 +28,8 @@ static void usage(FILE *fp)
             "                         or one FILE:LINE:COLUMN: error line per problem\n"
             "  geo lookup <ip|host>   country, region and source of each address\n"
             "  scan [FILE|-]          find personal information in a payload (--apply: de-identify)\n"
+            "  replay --config P --har F   decide recorded traffic offline (--expect,\n"
+            "                         --write-expect, --diff-config OTHER, --live URL)\n"
             "  detokenize --key F T   reverse tokens (authorised domestic use)\n"
             "  consent grant|withdraw|show|list   manage the consent registry\n"
             "  audit verify FILE|DIR  check the audit log's hash chain and signed checkpoints\n"
@@ -133,6 +135,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "scan") == 0)
         return bg_cli_scan(argc - 1, argv + 1);
+    if (strcmp(cmd, "replay") == 0)
+        return bg_cli_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "detokenize") == 0)
         return bg_cli_detokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "consent") == 0)

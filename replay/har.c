@@ -1,0 +1,785 @@
+/*
+ * HAR 1.2 reader: a chunked, string-aware tokenizer isolates each entry of
+ * log.entries; jansson parses one entry at a time. See har.h for the
+ * memory model and the shapes accepted.
+ */
+#include "replay/har.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#define MAX_DEPTH 2048
+#define DEFAULT_CHUNK ((size_t)1 << 20)
+
+enum { KEY_OTHER = 0, KEY_LOG, KEY_ENTRIES, KEY_RESPONSE };
+
+struct bg_har_reader {
+    FILE *fp;
+    int own_fp;
+    const char *mem; /* in-memory source */
+    size_t mem_len, mem_pos;
+    char path[256];
+    size_t chunk, max_entry;
+    char *buf;
+    size_t buf_len, buf_pos;
+    uint64_t off;  /* file offset of buf[buf_pos] */
+    uint64_t line; /* line of buf[buf_pos] */
+    int eof, fatal, done, started, saw_entries;
+
+    /* tokenizer */
+    int depth;
+    unsigned char type[MAX_DEPTH];       /* '{' or '[' */
+    unsigned char expect_key[MAX_DEPTH]; /* object: the next string is a key */
+    unsigned char key[MAX_DEPTH];        /* object: KEY_* of the current member */
+    int in_str, esc, str_is_key;
+    char keybuf[16];
+    size_t keylen;
+
+    /* the entry being captured */
+    int capturing, skipping;
+    char *cap;
+    size_t cap_len, cap_cap;
+    uint64_t cap_off, cap_line;
+    size_t index;
+};
+
+void bg_replay_req_clear(bg_replay_req_t *r)
+{
+    free(r->method);
+    free(r->url);
+    free(r->authority);
+    free(r->target);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->names[i]);
+        free(r->values[i]);
+    }
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+static bg_har_reader_t *reader_new(size_t chunk, size_t max_entry)
+{
+    bg_har_reader_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->chunk = chunk ? chunk : DEFAULT_CHUNK;
+    r->max_entry = max_entry ? max_entry : BG_HAR_MAX_ENTRY;
+    r->line = 1;
+    return r;
+}
+
+bg_har_reader_t *bg_har_open(const char *path, size_t chunk, size_t max_entry, char *err,
+                             size_t errcap)
+{
+    bg_har_reader_t *r = reader_new(chunk, max_entry);
+    if (r == NULL) {
+        snprintf(err, errcap, "%s: out of memory", path);
+        return NULL;
+    }
+    snprintf(r->path, sizeof r->path, "%s", path);
+    if (strcmp(path, "-") == 0) {
+        r->fp = stdin;
+    } else {
+        r->fp = fopen(path, "rb");
+        if (r->fp == NULL) {
+            snprintf(err, errcap, "%s: %s", path, strerror(errno));
+            free(r);
+            return NULL;
+        }
+        r->own_fp = 1;
+    }
+    r->buf = malloc(r->chunk);
+    if (r->buf == NULL) {
+        snprintf(err, errcap, "%s: out of memory", path);
+        bg_har_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+bg_har_reader_t *bg_har_open_mem(const char *buf, size_t len, size_t chunk, size_t max_entry)
+{
+    bg_har_reader_t *r = reader_new(chunk, max_entry);
+    if (r == NULL)
+        return NULL;
+    snprintf(r->path, sizeof r->path, "(memory)");
+    r->mem = buf;
+    r->mem_len = len;
+    return r;
+}
+
+void bg_har_close(bg_har_reader_t *r)
+{
+    if (r == NULL)
+        return;
+    if (r->own_fp)
+        fclose(r->fp);
+    if (r->mem == NULL)
+        free(r->buf);
+    free(r->cap);
+    free(r);
+}
+
+/* Refill the chunk. 1 when bytes are available, 0 at end, -1 on error. */
+static int refill(bg_har_reader_t *r, char *err, size_t errcap)
+{
+    if (r->eof)
+        return 0;
+    if (r->mem != NULL) {
+        size_t n = r->mem_len - r->mem_pos;
+        if (n > r->chunk)
+            n = r->chunk;
+        r->buf = (char *)(uintptr_t)(r->mem + r->mem_pos); /* read only */
+        r->mem_pos += n;
+        r->buf_len = n;
+        r->buf_pos = 0;
+        if (n == 0)
+            r->eof = 1;
+        return n > 0;
+    }
+    size_t n = fread(r->buf, 1, r->chunk, r->fp);
+    if (n == 0) {
+        if (ferror(r->fp)) {
+            snprintf(err, errcap, "%s: read error at byte %llu: %s", r->path,
+                     (unsigned long long)r->off, strerror(errno));
+            return -1;
+        }
+        r->eof = 1;
+        return 0;
+    }
+    r->buf_len = n;
+    r->buf_pos = 0;
+    return 1;
+}
+
+static int cap_add(bg_har_reader_t *r, const char *s, size_t n)
+{
+    if (r->cap_len + n > r->max_entry)
+        return -1;
+    if (r->cap_len + n > r->cap_cap) {
+        size_t nc = r->cap_cap ? r->cap_cap : 4096;
+        while (nc < r->cap_len + n)
+            nc *= 2;
+        if (nc > r->max_entry)
+            nc = r->max_entry;
+        char *p = realloc(r->cap, nc);
+        if (p == NULL)
+            return -1;
+        r->cap = p;
+        r->cap_cap = nc;
+    }
+    memcpy(r->cap + r->cap_len, s, n);
+    r->cap_len += n;
+    return 0;
+}
+
+static int keyid(const char *k, size_t n)
+{
+    if (n == 3 && memcmp(k, "log", 3) == 0)
+        return KEY_LOG;
+    if (n == 7 && memcmp(k, "entries", 7) == 0)
+        return KEY_ENTRIES;
+    if (n == 8 && memcmp(k, "response", 8) == 0)
+        return KEY_RESPONSE;
+    return KEY_OTHER;
+}
+
+/* Depth 3 is log.entries: root object, "log" object, "entries" array. */
+static int in_entries(const bg_har_reader_t *r)
+{
+    return r->depth == 3 && r->type[0] == '{' && r->type[1] == '{' && r->key[0] == KEY_LOG &&
+           r->type[2] == '[' && r->key[1] == KEY_ENTRIES;
+}
+
+static int fail(bg_har_reader_t *r, char *err, size_t errcap, const char *msg)
+{
+    if (r->capturing)
+        snprintf(err, errcap, "%s: entry %zu (line %llu, byte %llu): %s", r->path, r->index,
+                 (unsigned long long)r->cap_line, (unsigned long long)r->cap_off, msg);
+    else
+        snprintf(err, errcap, "%s: line %llu, byte %llu: %s", r->path,
+                 (unsigned long long)r->line, (unsigned long long)r->off, msg);
+    r->fatal = 1;
+    return -1;
+}
+
+/*
+ * Run the tokenizer until one entry is captured (1), the entries array
+ * ends (0), or an error (-1). Cost: linear in the bytes scanned; strings
+ * are skipped a span at a time.
+ */
+static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
+{
+    for (;;) {
+        if (r->buf_pos >= r->buf_len) {
+            int rc = refill(r, err, errcap);
+            if (rc < 0) {
+                r->fatal = 1;
+                return -1;
+            }
+            if (rc == 0) {
+                if (r->capturing)
+                    return fail(r, err, errcap, "end of file inside the entry (truncated HAR)");
+                if (!r->started)
+                    return fail(r, err, errcap, "empty file: not a HAR document");
+                if (!r->saw_entries)
+                    return fail(r, err, errcap, "no log.entries array: not a HAR 1.2 document");
+                return fail(r, err, errcap, "end of file inside log.entries (truncated HAR)");
+            }
+        }
+        const char *b = r->buf;
+        size_t i = r->buf_pos, n = r->buf_len;
+        while (i < n) {
+            char c = b[i];
+            if (r->in_str) {
+                /* a span of plain string bytes at once */
+                size_t j = i;
+                if (!r->esc && !r->str_is_key) {
+                    while (j < n && b[j] != '"' && b[j] != '\\' && b[j] != '\n')
+                        j++;
+                    if (j > i) {
+                        if (r->capturing && !r->skipping && cap_add(r, b + i, j - i) != 0)
+                            goto too_big;
+                        r->off += j - i;
+                        i = j;
+                        continue;
+                    }
+                }
+                if (r->esc) {
+                    r->esc = 0;
+                } else if (c == '\\') {
+                    r->esc = 1;
+                } else if (c == '"') {
+                    r->in_str = 0;
+                    if (r->str_is_key) {
+                        r->key[r->depth - 1] = (unsigned char)(r->keylen <= sizeof r->keybuf
+                                                                   ? keyid(r->keybuf, r->keylen)
+                                                                   : KEY_OTHER);
+                        r->expect_key[r->depth - 1] = 0;
+                    }
+                } else if (r->str_is_key && r->keylen < sizeof r->keybuf) {
+                    r->keybuf[r->keylen++] = c;
+                } else if (r->str_is_key) {
+                    r->keylen = sizeof r->keybuf + 1;
+                }
+                if (c == '\n')
+                    r->line++;
+                if (r->capturing && (!r->skipping || c == '\n') && cap_add(r, &c, 1) != 0)
+                    goto too_big;
+                r->off++;
+                i++;
+                continue;
+            }
+            if (!r->started) {
+                /* UTF-8 byte order mark (Fiddler, some Windows tools) */
+                if ((unsigned char)c == 0xEF || (unsigned char)c == 0xBB || (unsigned char)c == 0xBF) {
+                    if (r->off < 3) {
+                        r->off++;
+                        i++;
+                        continue;
+                    }
+                }
+                if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+                    if (c != '{') {
+                        r->buf_pos = i;
+                        return fail(r, err, errcap, "not a HAR document: expected a JSON object");
+                    }
+                    r->started = 1;
+                }
+            }
+            int starting = 0, ending = 0;
+            switch (c) {
+            case '"':
+                r->in_str = 1;
+                r->str_is_key = r->depth > 0 && r->type[r->depth - 1] == '{' && r->expect_key[r->depth - 1];
+                r->keylen = 0;
+                break;
+            case '{':
+            case '[':
+                if (r->depth >= MAX_DEPTH) {
+                    r->buf_pos = i;
+                    return fail(r, err, errcap, "JSON nested deeper than 2048 levels");
+                }
+                if (c == '{' && !r->capturing && in_entries(r)) {
+                    starting = 1;
+                } else if (c == '[' && !r->capturing && in_entries(r)) {
+                    r->capturing = 1;
+                    r->cap_off = r->off;
+                    r->cap_line = r->line;
+                    r->buf_pos = i;
+                    return fail(r, err, errcap, "entry is not a JSON object");
+                }
+                r->type[r->depth] = (unsigned char)c;
+                r->expect_key[r->depth] = c == '{';
+                r->key[r->depth] = KEY_OTHER;
+                r->depth++;
+                if (r->depth == 3 && in_entries(r))
+                    r->saw_entries = 1;
+                break;
+            case '}':
+            case ']':
+                if (r->depth == 0 || r->type[r->depth - 1] != (c == '}' ? '{' : '[')) {
+                    r->buf_pos = i;
+                    return fail(r, err, errcap, "unbalanced brackets: not valid JSON");
+                }
+                if (r->skipping && r->depth == 4)
+                    r->skipping = 0;
+                if (c == ']' && !r->capturing && in_entries(r)) {
+                    r->done = 1;
+                    r->off++;
+                    r->buf_pos = i + 1;
+                    return 0;
+                }
+                r->depth--;
+                if (r->capturing && r->depth == 3)
+                    ending = 1;
+                break;
+            case ',':
+                if (r->skipping && r->depth == 4)
+                    r->skipping = 0;
+                if (r->depth > 0 && r->type[r->depth - 1] == '{')
+                    r->expect_key[r->depth - 1] = 1;
+                break;
+            case ':':
+                if (r->capturing && !r->skipping && r->depth == 4 && r->key[3] == KEY_RESPONSE) {
+                    /* the response is not needed: keep its newlines only,
+                     * so error lines stay exact */
+                    if (cap_add(r, ":null", 5) != 0)
+                        goto too_big;
+                    r->skipping = 1;
+                    r->off++;
+                    i++;
+                    continue;
+                }
+                break;
+            case '\n':
+                r->line++;
+                break;
+            case ' ':
+            case '\t':
+            case '\r':
+                break;
+            default:
+                if (!r->capturing && in_entries(r)) {
+                    r->capturing = 1;
+                    r->cap_off = r->off;
+                    r->cap_line = r->line;
+                    r->buf_pos = i;
+                    return fail(r, err, errcap, "entry is not a JSON object");
+                }
+                break;
+            }
+            if (starting) {
+                r->capturing = 1;
+                r->skipping = 0;
+                r->cap_len = 0;
+                r->cap_off = r->off;
+                r->cap_line = r->line;
+            }
+            if (r->capturing && (!r->skipping || c == '\n') && cap_add(r, &c, 1) != 0)
+                goto too_big;
+            r->off++;
+            i++;
+            if (ending) {
+                r->capturing = 0;
+                r->buf_pos = i;
+                return 1;
+            }
+        }
+        r->buf_pos = i;
+        continue;
+    too_big:
+        r->buf_pos = i;
+        {
+            char what[96];
+            snprintf(what, sizeof what, "entry larger than %zu bytes (the per-entry limit)", r->max_entry);
+            return fail(r, err, errcap, what);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* One entry's JSON to a request                                             */
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Standard or URL-safe base64, whitespace ignored, padding optional.
+ * Returns a malloc'd buffer (NUL-terminated) or NULL when malformed. */
+static char *b64_decode(const char *s, size_t n, size_t *outlen)
+{
+    char *out = malloc(n / 4 * 3 + 4);
+    if (out == NULL)
+        return NULL;
+    uint32_t acc = 0;
+    int bits = 0, pad = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        int v = b64val(c);
+        if (v < 0 || pad > 0) {
+            free(out);
+            return NULL;
+        }
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)(acc >> bits & 0xff);
+        }
+    }
+    if (pad > 2 || bits >= 6) {
+        free(out);
+        return NULL;
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+static int unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+/* Append S percent-encoded (form style: space as %20) to a growing buffer. */
+static int append_enc(char **buf, size_t *len, size_t *cap, const char *s, int encode)
+{
+    size_t n = strlen(s);
+    if (*len + n * 3 + 2 > *cap) {
+        size_t nc = (*len + n * 3 + 2) * 2;
+        char *p = realloc(*buf, nc);
+        if (p == NULL)
+            return -1;
+        *buf = p;
+        *cap = nc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!encode || unreserved(c)) {
+            (*buf)[(*len)++] = (char)c;
+        } else {
+            static const char hex[] = "0123456789ABCDEF";
+            (*buf)[(*len)++] = '%';
+            (*buf)[(*len)++] = hex[c >> 4];
+            (*buf)[(*len)++] = hex[c & 15];
+        }
+    }
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+/* "a=1&b=2" from an array of {name, value}; NULL with *LEN 0 when empty. */
+static char *encode_pairs(json_t *arr, size_t *outlen)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    size_t i;
+    json_t *p = NULL;
+    json_array_foreach(arr, i, p)
+    {
+        const char *name = json_string_value(json_object_get(p, "name"));
+        const char *value = json_string_value(json_object_get(p, "value"));
+        if (name == NULL)
+            continue;
+        if ((len > 0 && append_enc(&buf, &len, &cap, "&", 0) != 0) ||
+            append_enc(&buf, &len, &cap, name, 1) != 0 ||
+            append_enc(&buf, &len, &cap, "=", 0) != 0 ||
+            append_enc(&buf, &len, &cap, value != NULL ? value : "", 1) != 0) {
+            free(buf);
+            *outlen = 0;
+            return NULL;
+        }
+    }
+    *outlen = len;
+    return buf;
+}
+
+static int ieq(const char *a, const char *b)
+{
+    return strcasecmp(a, b) == 0;
+}
+
+static int add_header(bg_replay_req_t *out, const char *name, const char *value, char *err,
+                      size_t errcap)
+{
+    if (out->nheaders >= BG_REPLAY_MAX_HEADERS) {
+        snprintf(err, errcap, "more than %d request headers", BG_REPLAY_MAX_HEADERS);
+        return -1;
+    }
+    out->names[out->nheaders] = strdup(name);
+    out->values[out->nheaders] = strdup(value);
+    if (out->names[out->nheaders] == NULL || out->values[out->nheaders] == NULL) {
+        free(out->names[out->nheaders]);
+        free(out->values[out->nheaders]);
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    out->nheaders++;
+    return 0;
+}
+
+/* Split an absolute http(s) URL into authority and origin-form target. */
+static int split_url(const char *url, char **authority, char **target)
+{
+    const char *a;
+    if (strncasecmp(url, "http://", 7) == 0)
+        a = url + 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        a = url + 8;
+    else
+        return -1;
+    size_t alen = strcspn(a, "/?#");
+    const char *at = memchr(a, '@', alen); /* userinfo is never sent */
+    const char *h = at != NULL ? at + 1 : a;
+    size_t hlen = alen - (size_t)(h - a);
+    if (hlen == 0)
+        return -1;
+    const char *rest = a + alen;
+    size_t rlen = strcspn(rest, "#");
+    *authority = strndup(h, hlen);
+    if (rlen == 0 || rest[0] == '?') {
+        *target = malloc(rlen + 2);
+        if (*target != NULL) {
+            (*target)[0] = '/';
+            memcpy(*target + 1, rest, rlen);
+            (*target)[rlen + 1] = '\0';
+        }
+    } else {
+        *target = strndup(rest, rlen);
+    }
+    return *authority != NULL && *target != NULL ? 0 : -1;
+}
+
+static int entry_from_json(json_t *e, bg_replay_req_t *out, char *err, size_t errcap)
+{
+    json_t *req = json_object_get(e, "request");
+    if (!json_is_object(req)) {
+        snprintf(err, errcap, "no request object");
+        return -1;
+    }
+    const char *method = json_string_value(json_object_get(req, "method"));
+    const char *url = json_string_value(json_object_get(req, "url"));
+    if (method == NULL || method[0] == '\0') {
+        snprintf(err, errcap, "request.method missing or not a string");
+        return -1;
+    }
+    if (url == NULL) {
+        snprintf(err, errcap, "request.url missing or not a string");
+        return -1;
+    }
+    out->method = strdup(method);
+    out->url = strdup(url);
+    if (out->method == NULL || out->url == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    if (split_url(url, &out->authority, &out->target) != 0) {
+        snprintf(err, errcap, "request.url is not an absolute http(s) URL");
+        return -1;
+    }
+    /* Some exporters leave the query out of the URL and list it only in
+     * queryString. */
+    json_t *qs = json_object_get(req, "queryString");
+    if (strchr(out->target, '?') == NULL && json_is_array(qs) && json_array_size(qs) > 0) {
+        size_t ql = 0;
+        char *q = encode_pairs(qs, &ql);
+        if (q != NULL) {
+            size_t tl = strlen(out->target);
+            char *t = realloc(out->target, tl + ql + 2);
+            if (t == NULL) {
+                free(q);
+                snprintf(err, errcap, "out of memory");
+                return -1;
+            }
+            t[tl] = '?';
+            memcpy(t + tl + 1, q, ql + 1);
+            out->target = t;
+            free(q);
+        }
+    }
+    const char *ip = json_string_value(json_object_get(e, "serverIPAddress"));
+    if (ip != NULL) {
+        size_t n = strlen(ip);
+        if (n >= 2 && ip[0] == '[' && ip[n - 1] == ']') {
+            ip++;
+            n -= 2;
+        }
+        if (n < sizeof out->server_ip) {
+            memcpy(out->server_ip, ip, n);
+            out->server_ip[n] = '\0';
+        }
+    }
+    const char *started = json_string_value(json_object_get(e, "startedDateTime"));
+    if (started != NULL)
+        snprintf(out->started, sizeof out->started, "%s", started);
+
+    json_t *post = json_object_get(req, "postData");
+    json_t *hdrs = json_object_get(req, "headers");
+    int base64 = 0, have_ctype = 0;
+    if (json_is_object(post)) {
+        const char *text = json_string_value(json_object_get(post, "text"));
+        const char *enc = json_string_value(json_object_get(post, "encoding"));
+        if (enc == NULL)
+            enc = json_string_value(json_object_get(post, "_encoding"));
+        if (text != NULL) {
+            size_t tl = json_string_length(json_object_get(post, "text"));
+            if (enc != NULL && ieq(enc, "base64")) {
+                out->body = b64_decode(text, tl, &out->body_len);
+                if (out->body == NULL) {
+                    snprintf(err, errcap, "request.postData.text is not valid base64");
+                    return -1;
+                }
+                base64 = 1;
+            } else {
+                out->body = malloc(tl + 1);
+                if (out->body == NULL) {
+                    snprintf(err, errcap, "out of memory");
+                    return -1;
+                }
+                memcpy(out->body, text, tl);
+                out->body[tl] = '\0';
+                out->body_len = tl;
+            }
+        } else if (json_is_array(json_object_get(post, "params"))) {
+            out->body = encode_pairs(json_object_get(post, "params"), &out->body_len);
+        }
+    }
+    if (hdrs != NULL && !json_is_array(hdrs)) {
+        snprintf(err, errcap, "request.headers is not an array");
+        return -1;
+    }
+    size_t i;
+    json_t *h = NULL;
+    char *host = NULL;
+    json_array_foreach(hdrs, i, h)
+    {
+        const char *name = json_string_value(json_object_get(h, "name"));
+        const char *value = json_string_value(json_object_get(h, "value"));
+        if (name == NULL || value == NULL) {
+            snprintf(err, errcap, "request.headers[%zu] needs string name and value", i);
+            free(host);
+            return -1;
+        }
+        if (name[0] == ':') { /* HTTP/2 and HTTP/3 pseudo-headers */
+            if (ieq(name, ":authority") && host == NULL)
+                host = strdup(value);
+            continue;
+        }
+        if (ieq(name, "host")) {
+            if (host == NULL)
+                host = strdup(value);
+            continue;
+        }
+        /* framing belongs to the recording, not to the request replayed */
+        if (ieq(name, "content-length") || ieq(name, "transfer-encoding") ||
+            ieq(name, "connection") || ieq(name, "keep-alive") || ieq(name, "proxy-connection") ||
+            ieq(name, "te") || ieq(name, "trailer"))
+            continue;
+        /* a text body is recorded decoded: its Content-Encoding no longer applies */
+        if (ieq(name, "content-encoding") && !base64)
+            continue;
+        if (ieq(name, "content-type"))
+            have_ctype = 1;
+        if (add_header(out, name, value, err, errcap) != 0) {
+            free(host);
+            return -1;
+        }
+    }
+    free(host); /* the URL's authority is where the request was going */
+    const char *mime = json_is_object(post) ? json_string_value(json_object_get(post, "mimeType")) : NULL;
+    if (!have_ctype && mime != NULL && mime[0] != '\0' && out->body != NULL)
+        return add_header(out, "Content-Type", mime, err, errcap);
+    return 0;
+}
+
+int bg_har_entry_parse(const char *json, size_t len, bg_replay_req_t *out, char *err,
+                       size_t errcap)
+{
+    memset(out, 0, sizeof *out);
+    json_error_t je;
+    json_t *e = json_loadb(json, len, 0, &je);
+    if (e == NULL) {
+        snprintf(err, errcap, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+        return -1;
+    }
+    int rc = -1;
+    if (!json_is_object(e))
+        snprintf(err, errcap, "entry is not a JSON object");
+    else
+        rc = entry_from_json(e, out, err, errcap);
+    json_decref(e);
+    if (rc != 0)
+        bg_replay_req_clear(out);
+    return rc;
+}
+
+int bg_har_next(bg_har_reader_t *r, bg_replay_req_t *out, char *err, size_t errcap)
+{
+    bg_replay_req_clear(out);
+    if (r->fatal) {
+        snprintf(err, errcap, "%s: cannot continue after the previous error", r->path);
+        return -1;
+    }
+    if (r->done)
+        return 0;
+    int rc = scan_entry(r, err, errcap);
+    if (rc <= 0)
+        return rc;
+    size_t index = r->index++;
+    char why[200];
+    json_error_t je;
+    json_t *e = json_loadb(r->cap, r->cap_len, 0, &je);
+    if (e == NULL) {
+        out->index = index;
+        snprintf(err, errcap, "%s: entry %zu (line %llu): invalid JSON: %s", r->path, index,
+                 (unsigned long long)(r->cap_line + (uint64_t)(je.line > 0 ? je.line - 1 : 0)), je.text);
+        return -1;
+    }
+    rc = entry_from_json(e, out, why, sizeof why);
+    json_decref(e);
+    if (rc != 0) {
+        bg_replay_req_clear(out);
+        out->index = index;
+        snprintf(err, errcap, "%s: entry %zu (line %llu, byte %llu): %s", r->path, index,
+                 (unsigned long long)r->cap_line, (unsigned long long)r->cap_off, why);
+        return -1;
+    }
+    out->index = index;
+    out->offset = r->cap_off;
+    out->line = r->cap_line;
+    if (r->cap_cap > ((size_t)4 << 20)) { /* give a huge entry's memory back */
+        free(r->cap);
+        r->cap = NULL;
+        r->cap_cap = 0;
+    }
+    return 1;
+}
+
+int bg_har_failed(const bg_har_reader_t *r)
+{
+    return r->fatal;
+}
