@@ -27,6 +27,7 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -101,11 +102,50 @@ static const char *const det_names[BG_DET__COUNT] = {
     [BG_DET_TRAVEL_PERMIT] = "travel_permit",
 };
 
+/* Policy-defined category ids (bg_detect_category_intern): written once
+ * under the lock, then only read; a slot is published with a release store
+ * after its bytes, so a reader that sees the pointer sees the id. */
+static char *ext_ids[BG_CAT_MAX - BG_CAT__COUNT];
+static pthread_mutex_t ext_lock = PTHREAD_MUTEX_INITIALIZER;
+
 const char *bg_detect_category_id(bg_detect_cat_t cat)
 {
-    if ((int)cat <= BG_CAT_NONE || cat >= BG_CAT__COUNT)
+    if ((int)cat <= BG_CAT_NONE || (int)cat >= BG_CAT_MAX)
         return NULL;
+    if (cat >= BG_CAT__COUNT)
+        return __atomic_load_n(&ext_ids[cat - BG_CAT__COUNT], __ATOMIC_ACQUIRE);
     return cat_ids[cat];
+}
+
+bg_detect_cat_t bg_detect_category_intern(const char *id, size_t len)
+{
+    if (id == NULL || len == 0 || len > 64 || !(id[0] >= 'a' && id[0] <= 'z') ||
+        bg_detect_category_from_id(id, len) != BG_CAT_NONE)
+        return BG_CAT_NONE;
+    for (size_t i = 0; i < len; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '_'))
+            return BG_CAT_NONE;
+    bg_detect_cat_t out = BG_CAT_NONE;
+    pthread_mutex_lock(&ext_lock);
+    size_t k = 0;
+    for (; k < BG_CAT_MAX - BG_CAT__COUNT && ext_ids[k] != NULL; k++) {
+        if (strlen(ext_ids[k]) == len && memcmp(ext_ids[k], id, len) == 0) {
+            out = (bg_detect_cat_t)(BG_CAT__COUNT + (int)k);
+            goto done;
+        }
+    }
+    if (k < BG_CAT_MAX - BG_CAT__COUNT) {
+        char *copy = malloc(len + 1);
+        if (copy != NULL) {
+            memcpy(copy, id, len);
+            copy[len] = '\0';
+            __atomic_store_n(&ext_ids[k], copy, __ATOMIC_RELEASE);
+            out = (bg_detect_cat_t)(BG_CAT__COUNT + (int)k);
+        }
+    }
+done:
+    pthread_mutex_unlock(&ext_lock);
+    return out;
 }
 
 bg_detect_cat_t bg_detect_category_from_id(const char *id, size_t len)
@@ -945,7 +985,7 @@ static size_t try_letters(scan_t *s, size_t i)
         nl++;
     if (nl == 0 || nl > 2 || !left_ok(s, i))
         return 0;
-    char d[11];
+    char d[11] = {0}; /* only d[0..nd) is read; zeroed for gcc -O3's flow analysis */
     unsigned nd = 0;
     size_t j = i + nl;
     while (nd < sizeof d && is_d(ch(s, j)))

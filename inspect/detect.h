@@ -268,10 +268,28 @@ void bg_detect_key_info(const char *key, size_t len, bg_detect_key_t *out);
  * ambiguous key such as "name" or "contact"). */
 bg_detect_cat_t bg_detect_key_category(const char *key, size_t len);
 
-/* Category id string ("cn_resident_id"), or NULL when out of range or NONE. */
+/* Category id string ("cn_resident_id", or a policy category's id), or
+ * NULL when out of range, NONE or never interned. */
 const char *bg_detect_category_id(bg_detect_cat_t cat);
-/* The category with id ID (LEN bytes), or BG_CAT_NONE. */
+/* The built-in category with id ID (LEN bytes), or BG_CAT_NONE. */
 bg_detect_cat_t bg_detect_category_from_id(const char *id, size_t len);
+
+/*
+ * Categories a policy defines (policy.categories, docs/policy.md) take the
+ * values BG_CAT__COUNT .. BG_CAT_MAX - 1: a set of categories is one 64-bit
+ * mask, and per-category tables are BG_CAT_MAX long. Detectors never report
+ * them; field rules do.
+ *
+ * bg_detect_category_intern() gives policy category ID its value: the same
+ * value for the same id for the life of the process (a reloaded policy
+ * keeps its values while the old one may still be deciding), so
+ * bg_detect_category_id() names findings without the policy at hand. The
+ * ids are copied and kept: at most BG_CAT_MAX - BG_CAT__COUNT distinct ids
+ * per process. Returns BG_CAT_NONE for a built-in id, an id that is not
+ * [a-z][a-z0-9_]{0,63}, or when every value is taken. Thread-safe.
+ */
+#define BG_CAT_MAX 64
+bg_detect_cat_t bg_detect_category_intern(const char *id, size_t len);
 /* Detector name ("gb11643", "luhn_bank_card", ...), or NULL. */
 const char *bg_detect_detector_name(bg_detect_id_t det);
 /* "low", "medium", "high"; NULL when out of range. */

@@ -261,7 +261,7 @@ struct bg_inspect_rules {
     int skip_query;
     bg_detect_conf_t min_conf;
     jpath_t records;
-    uint8_t sensitive[BG_CAT__COUNT];
+    uint8_t sensitive[BG_CAT_MAX];
     size_t max_decoded;
 };
 
@@ -625,7 +625,7 @@ static bg_finding_t *add_finding(bg_inspection_t *x, node_spec_t *sp, const char
     f->path = strdup(path);
     f->loc = loc;
     f->category = cat;
-    f->sensitive = cat > BG_CAT_NONE && cat < BG_CAT__COUNT ? x->rules->sensitive[cat] : 0;
+    f->sensitive = cat > BG_CAT_NONE && cat < BG_CAT_MAX ? x->rules->sensitive[cat] : 0;
     f->confidence = conf;
     f->source = source;
     f->record = x->nodes[node].record;
@@ -670,10 +670,11 @@ static bg_detect_cat_t key_category(bg_inspection_t *x, const char *k, size_t kl
     return ki.confidence >= BG_CONF_MEDIUM ? ki.category : BG_CAT_NONE;
 }
 
-/* Key-only categories: a value under such a key is PI whatever it holds. */
+/* Key-only categories: a value under such a key is PI whatever it holds
+ * (policy-defined categories, found by field rules only, are too). */
 static int key_only_category(bg_detect_cat_t c)
 {
-    return c >= BG_CAT_PERSON_NAME && c < BG_CAT__COUNT;
+    return c >= BG_CAT_PERSON_NAME && c < BG_CAT_MAX;
 }
 
 /*

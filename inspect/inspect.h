@@ -86,7 +86,7 @@ typedef struct {
     int skip_query;              /* do not inspect the query string */
     bg_detect_conf_t min_confidence; /* findings below are dropped (default MEDIUM) */
     const char *records_path;    /* "$.events[*]": one record per subject, or NULL */
-    const uint8_t *sensitive;    /* [BG_CAT__COUNT] 1 = sensitive; NULL = built-in */
+    const uint8_t *sensitive;    /* [BG_CAT_MAX] 1 = sensitive; NULL = built-in */
     size_t max_decoded_bytes;    /* gzip output bound (default 64 MiB) */
 } bg_inspect_rules_spec_t;
 

@@ -162,9 +162,9 @@ static int known_detector(const char *name)
 /* One category; NULL when it has errors (reported). */
 static bg_taxonomy_cat_t *parse_category(vctx_t *c, const char *id, json_t *obj, const char *path)
 {
-    static const char *const keys[] = {"label",        "group",     "sensitive",
-                                       "never_export", "citations", "standards",
-                                       "note",         "detectors", NULL};
+    static const char *const keys[] = {"label",     "group",     "parent",
+                                       "sensitive", "never_export", "citations",
+                                       "standards", "note",         "detectors", NULL};
     static const char *const label_keys[] = {"en", "zh", NULL};
     char p[512], q[512];
     size_t before = c->nerr;
@@ -202,6 +202,10 @@ static bg_taxonomy_cat_t *parse_category(vctx_t *c, const char *id, json_t *obj,
     const char *g = get_string(c, obj, path, "group", 0);
     if (g != NULL)
         cat->group = g;
+    const char *parent = get_string(c, obj, path, "parent", 0);
+    cat->parent = parent != NULL ? parent : "";
+    if (parent != NULL && !valid_id(parent))
+        verr(c, path_key(p, sizeof p, path, "parent"), 0, "must be a category id");
     cat->sensitive_default = cat->sensitive = get_bool(c, obj, path, "sensitive", -1);
     cat->never_export = get_bool(c, obj, path, "never_export", 0);
     const char *note = get_string(c, obj, path, "note", 0);
@@ -446,6 +450,11 @@ void bg_taxonomy_free(bg_taxonomy_t *tax)
         json_decref(tax->docs[i]);
     free(tax->docs);
     free(tax);
+}
+
+bg_taxonomy_t *bg_taxonomy_new(void)
+{
+    return calloc(1, sizeof(bg_taxonomy_t));
 }
 
 int bg_taxonomy_extend(bg_taxonomy_t *tax, json_t *categories, const bg_jsonpos_t *pos,

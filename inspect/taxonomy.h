@@ -41,6 +41,8 @@ typedef struct {
     const char *label_en;  /* "Resident identity card number" */
     const char *label_zh;  /* "居民身份证号码" */
     const char *group;     /* "identity", "contact", "device", ...; "" when absent */
+    const char *parent;    /* a broader category it is a kind of ("" when absent):
+                              the policy applies what it says of the parent to it */
     int sensitive;         /* sensitive PI (PIPL Art. 28) as configured: the file's
                               default, or the policy's override */
     int sensitive_default; /* what the categories file says */
@@ -64,6 +66,10 @@ bg_taxonomy_t *bg_taxonomy_load(const char *path, bg_cfgerr_t *errs);
 bg_taxonomy_t *bg_taxonomy_parse(const char *text, size_t len, bg_cfgerr_t *errs);
 
 void bg_taxonomy_free(bg_taxonomy_t *tax);
+
+/* An empty taxonomy (no file, no built-in categories), for validating a
+ * policy's own categories with bg_taxonomy_extend(). NULL when out of memory. */
+bg_taxonomy_t *bg_taxonomy_new(void);
 
 /*
  * Add the categories of CATEGORIES (an object in the schema of the file's

@@ -18,6 +18,7 @@
 #include "common/keys.h"
 #include "common/util.h"
 #include "config/config.h"
+#include "inspect/taxonomy.h"
 
 static const char *const basis_names[] = {"none", "legal_obligation", "hr_management", "emergency",
                                           "contract", "consent", "subject_abroad"};
@@ -146,18 +147,43 @@ static int in_list(char **l, int n, const char *s)
     return 0;
 }
 
-/* A category id from the taxonomy; errors name the known ones' file. */
-static bg_detect_cat_t category(bg_cfg_ctx_t *ctx, const char *path, const char *id)
+/* A policy category's value, or BG_CAT_NONE. */
+static bg_detect_cat_t own_category(const bg_policy_t *p, const char *id)
+{
+    for (int k = 0; k < p->next; k++)
+        if (strcmp(p->ext[k].id, id) == 0)
+            return p->ext[k].cat;
+    return BG_CAT_NONE;
+}
+
+/* A category id: built in (docs/categories.md) or defined in
+ * policy.categories; errors name both places. */
+static bg_detect_cat_t category(bg_cfg_ctx_t *ctx, const bg_policy_t *p, const char *path,
+                                const char *id)
 {
     bg_detect_cat_t c = bg_detect_category_from_id(id, strlen(id));
     if (c == BG_CAT_NONE)
+        c = own_category(p, id);
+    if (c == BG_CAT_NONE)
         bg_cfg_err(ctx, path, 0,
-                   "unknown data category \"%s\" (see docs/categories.md for the list)", id);
+                   "unknown data category \"%s\" (built-in ones: docs/categories.md; a "
+                   "category of the policy's own is defined in $.policy.categories)",
+                   id);
     return c;
 }
 
-static uint64_t category_set(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key,
-                             int *all, int *sensitive_only)
+/* SET plus every policy category whose parent is in SET: what the policy
+ * says of a category it says of the kinds of it. */
+static uint64_t with_children(const bg_policy_t *p, uint64_t set)
+{
+    for (int k = 0; k < p->next; k++)
+        if (p->ext[k].parent != BG_CAT_NONE && (set >> p->ext[k].parent & 1))
+            set |= 1ull << p->ext[k].cat;
+    return set;
+}
+
+static uint64_t category_set(bg_cfg_ctx_t *ctx, const bg_policy_t *pol, json_t *obj,
+                             const char *path, const char *key, int *all, int *sensitive_only)
 {
     int n = 0, any = 0;
     char p[512];
@@ -177,12 +203,12 @@ static uint64_t category_set(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, c
             *sensitive_only = 1;
             continue;
         }
-        bg_detect_cat_t c = category(ctx, ep, l[i]);
+        bg_detect_cat_t c = category(ctx, pol, ep, l[i]);
         if (c != BG_CAT_NONE)
             set |= 1ull << c;
     }
     free_list(l, n);
-    return set;
+    return with_children(pol, set);
 }
 
 /* {"op": "mask", "keep_start": 3, ...} */
@@ -473,7 +499,7 @@ static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
         bg_cfg_get_string(ctx, r, path, "description");
         if (json_object_get(r, "categories") == NULL)
             bg_cfg_err(ctx, path, 0, "needs \"categories\" (ids, \"sensitive\" or \"*\")");
-        x->categories = category_set(ctx, r, path, "categories", &x->all_categories, &x->sensitive_only);
+        x->categories = category_set(ctx, p, r, path, "categories", &x->all_categories, &x->sensitive_only);
         int any = 0;
         x->recipients = string_list(ctx, r, path, "recipients", &x->nrecipients, &any);
         if (any || x->recipients == NULL) {
@@ -530,12 +556,12 @@ static int rule_covers(const bg_policy_t *p, const bg_rule_t *j, const bg_rule_t
             return 0;
         uint64_t jc = j->categories;
         if (j->sensitive_only)
-            for (int c = 0; c < BG_CAT__COUNT; c++)
+            for (int c = 0; c < BG_CAT_MAX; c++)
                 if (p->sensitive[c])
                     jc |= 1ull << c;
         uint64_t ic = i->categories;
         if (i->sensitive_only)
-            for (int c = 0; c < BG_CAT__COUNT; c++)
+            for (int c = 0; c < BG_CAT_MAX; c++)
                 if (p->sensitive[c])
                     ic |= 1ull << c;
         if ((ic & ~jc) != 0)
@@ -634,7 +660,7 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
             rp->contract.purpose = bg_cfg_dup(bg_cfg_get_string(ctx, c, cp, "purpose"));
             if (rp->contract.purpose == NULL)
                 bg_cfg_err(ctx, cp, 0, "needs \"purpose\": the contract the subject is party to (cross_border_shopping, delivery, payment, booking, ...)");
-            rp->contract.necessary = category_set(ctx, c, cp, "necessary", NULL, NULL);
+            rp->contract.necessary = category_set(ctx, p, c, cp, "necessary", NULL, NULL);
             rp->contract.necessary_paths =
                 string_list(ctx, c, cp, "necessary_fields", &rp->contract.nnecessary_paths, NULL);
             for (int i = 0; i < rp->contract.nnecessary_paths; i++) {
@@ -712,7 +738,7 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
 
     /* The first rule that applies, per category, for this route. */
     const char *recip = rp->recipient != NULL ? rp->recipient->id : NULL;
-    for (int c = 0; c < BG_CAT__COUNT; c++) {
+    for (int c = 0; c < BG_CAT_MAX; c++) {
         rp->rule_for[c] = -1;
         for (int i = 0; i < p->nrules; i++) {
             if (rule_applies(p, &p->rules[i], (bg_detect_cat_t)c, recip, rp->purpose)) {
@@ -723,12 +749,100 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
     }
 }
 
+/*
+ * policy.categories: categories of the policy's own, in the format of
+ * config/categories.json ("label", "group", "sensitive", "citations", ...)
+ * plus "parent", the built-in category it is a kind of. Validated by the
+ * taxonomy loader (positions, unknown keys, types); here: an id that is
+ * built in, a parent that is not, and the process-wide limit of
+ * BG_CAT_MAX - BG_CAT__COUNT ids. Errors leave the category undefined, so
+ * every use of it is an error too: nothing half-defined is compiled.
+ */
+static uint64_t parse_categories(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *cats)
+{
+    const char *base = "$.policy.categories";
+    uint64_t never = 0;
+    if (cats == NULL)
+        return 0;
+    if (!json_is_object(cats)) {
+        bg_cfg_err(ctx, base, 0, "must map category ids to categories (see docs/policy.md)");
+        return 0;
+    }
+    int bad = 0;
+    const char *id;
+    json_t *v;
+    json_object_foreach(cats, id, v) {
+        char kp[512];
+        bg_cfg_path_key(kp, sizeof kp, base, id);
+        if (bg_detect_category_from_id(id, strlen(id)) != BG_CAT_NONE) {
+            bg_cfg_err(ctx, kp, 1,
+                       "\"%s\" is a built-in category (docs/categories.md): to change whether "
+                       "it is sensitive, use $.policy.sensitive",
+                       id);
+            bad = 1;
+        }
+        if (json_is_object(v) && json_object_get(v, "detectors") != NULL) {
+            char dp[512];
+            bg_cfg_path_key(dp, sizeof dp, kp, "detectors");
+            bg_cfg_err(ctx, dp, 1,
+                       "detectors report built-in categories only: a category of the policy's "
+                       "own is found by field rules");
+            bad = 1;
+        }
+    }
+    bg_taxonomy_t *tax = bg_taxonomy_new();
+    if (tax == NULL) {
+        bg_cfg_err(ctx, base, 0, "out of memory");
+        return 0;
+    }
+    if (bg_taxonomy_extend(tax, cats, ctx->pos, base, ctx->errs) != 0 || bad)
+        goto out;
+    for (size_t i = 0; i < bg_taxonomy_count(tax); i++) {
+        const bg_taxonomy_cat_t *tc = bg_taxonomy_at(tax, i);
+        char kp[512], pp[512];
+        bg_cfg_path_key(kp, sizeof kp, base, tc->id);
+        bg_cfg_path_key(pp, sizeof pp, kp, "parent");
+        bg_detect_cat_t parent = BG_CAT_NONE;
+        if (tc->parent[0] != '\0') {
+            parent = bg_detect_category_from_id(tc->parent, strlen(tc->parent));
+            if (parent == BG_CAT_NONE) {
+                bg_cfg_err(ctx, pp, 0,
+                           "unknown category \"%s\": a parent must be a built-in category "
+                           "(docs/categories.md)",
+                           tc->parent);
+                continue;
+            }
+        }
+        bg_detect_cat_t c = p->next < BG_CAT_MAX - BG_CAT__COUNT
+                                ? bg_detect_category_intern(tc->id, strlen(tc->id))
+                                : BG_CAT_NONE;
+        if (c == BG_CAT_NONE) {
+            bg_cfg_err(ctx, kp, 1,
+                       "too many categories of the policy's own: at most %d (for the life of "
+                       "the process, reloads included)",
+                       BG_CAT_MAX - BG_CAT__COUNT);
+            continue;
+        }
+        p->ext[p->next].id = strdup(tc->id);
+        p->ext[p->next].cat = c;
+        p->ext[p->next].parent = parent;
+        p->next++;
+        p->sensitive[c] = (uint8_t)(tc->sensitive != 0);
+        if (tc->never_export)
+            never |= 1ull << c;
+    }
+out:
+    bg_taxonomy_free(tax);
+    return never; /* the categories the file itself marks never_export */
+}
+
 static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
 {
     static const char *const keys[] = {"version", "mode", "inspect_domestic", "min_confidence",
                                        "undecodable", "never_export", "honour_dnt_for",
                                        "subject_abroad", "minor_age", "sensitive",
-                                       "default_fallback", "default_operator", NULL};
+                                       "categories", "default_fallback", "default_operator",
+                                       NULL};
     static const char *const ne_keys[] = {"categories", "action", NULL};
     const char *path = "$.policy";
 
@@ -738,7 +852,7 @@ static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
     p->never_export_block = 0;
     p->default_fallback = BG_FALLBACK_BLOCK;
     p->default_op.kind = BG_OP_REDACT;
-    for (int c = 0; c < BG_CAT__COUNT; c++)
+    for (int c = 0; c < BG_CAT_MAX; c++)
         p->sensitive[c] = 0;
     if (g == NULL)
         return;
@@ -747,6 +861,8 @@ static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
         return;
     }
     bg_cfg_check_keys(ctx, g, path, keys);
+    /* First: everything below may name the policy's own categories. */
+    uint64_t own_never = parse_categories(ctx, p, json_object_get(g, "categories"));
     p->version = bg_cfg_dup(bg_cfg_get_string(ctx, g, path, "version"));
     const char *mode = bg_cfg_get_string(ctx, g, path, "mode");
     if (mode != NULL && strcmp(mode, "enforce") != 0 && strcmp(mode, "monitor") != 0)
@@ -767,12 +883,13 @@ static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
     if (ne != NULL) {
         bg_cfg_check_keys(ctx, ne, "$.policy.never_export", ne_keys);
         if (json_object_get(ne, "categories") != NULL)
-            p->never_export = category_set(ctx, ne, "$.policy.never_export", "categories", NULL, NULL);
+            p->never_export = category_set(ctx, p, ne, "$.policy.never_export", "categories", NULL, NULL);
         const char *a = bg_cfg_get_string(ctx, ne, "$.policy.never_export", "action");
         if (a != NULL && strcmp(a, "block") != 0 && strcmp(a, "redact") != 0)
             bg_cfg_err(ctx, "$.policy.never_export.action", 0, "must be \"block\" or \"redact\"");
         p->never_export_block = a != NULL && strcmp(a, "block") == 0;
     }
+    p->never_export = with_children(p, p->never_export) | own_never;
     p->dnt_purposes = string_list(ctx, g, path, "honour_dnt_for", &p->ndnt_purposes, NULL);
     const char *sa = bg_cfg_get_string(ctx, g, path, "subject_abroad");
     if (sa != NULL && strcmp(sa, "allow") != 0 && strcmp(sa, "ignore") != 0)
@@ -802,7 +919,7 @@ static void parse_sensitivity(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
     json_object_foreach(s, k, v) {
         char kp[512];
         bg_cfg_path_key(kp, sizeof kp, "$.policy.sensitive", k);
-        bg_detect_cat_t c = category(ctx, kp, k);
+        bg_detect_cat_t c = category(ctx, p, kp, k);
         if (!json_is_boolean(v)) {
             bg_cfg_err(ctx, kp, 0, "must be true or false");
             continue;
@@ -812,7 +929,8 @@ static void parse_sensitivity(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
     }
 }
 
-static bg_field_rule_spec_t *parse_field_rules(bg_cfg_ctx_t *ctx, json_t *fr, size_t *n)
+static bg_field_rule_spec_t *parse_field_rules(bg_cfg_ctx_t *ctx, const bg_policy_t *p, json_t *fr,
+                                               size_t *n)
 {
     static const char *const keys[] = {"id", "path", "key", "category", "description", NULL};
     *n = 0;
@@ -850,7 +968,7 @@ static bg_field_rule_spec_t *parse_field_rules(bg_cfg_ctx_t *ctx, json_t *fr, si
         if (cat == NULL)
             bg_cfg_err(ctx, path, 0, "needs \"category\"");
         else
-            x->category = category(ctx, cp, cat);
+            x->category = category(ctx, p, cp, cat);
         if (x->id == NULL)
             x->id = x->path != NULL ? x->path : x->key;
     }
@@ -870,7 +988,7 @@ static void parse_operators(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *ops)
     json_object_foreach(ops, k, v) {
         char kp[512];
         bg_cfg_path_key(kp, sizeof kp, "$.operators", k);
-        bg_detect_cat_t c = category(ctx, kp, k);
+        bg_detect_cat_t c = category(ctx, p, kp, k);
         bg_op_t op;
         if (parse_op(ctx, v, kp, &op) == 0 && c != BG_CAT_NONE) {
             p->operators[c] = op;
@@ -881,7 +999,7 @@ static void parse_operators(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *ops)
 
 const bg_op_t *bg_policy_operator(const bg_policy_t *p, bg_detect_cat_t cat)
 {
-    if (cat > BG_CAT_NONE && cat < BG_CAT__COUNT && p->has_operator[cat])
+    if (cat > BG_CAT_NONE && cat < BG_CAT_MAX && p->has_operator[cat])
         return &p->operators[cat];
     return &p->default_op;
 }
@@ -965,9 +1083,17 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
     }
     parse_recipients(ctx, p, json_object_get(root, "recipients"));
     parse_operators(ctx, p, json_object_get(root, "operators"));
+    /* A policy category without an operator of its own takes its parent's. */
+    for (int k = 0; k < p->next; k++) {
+        bg_detect_cat_t c = p->ext[k].cat, pc = p->ext[k].parent;
+        if (!p->has_operator[c] && pc != BG_CAT_NONE && p->has_operator[pc]) {
+            p->operators[c] = p->operators[pc];
+            p->has_operator[c] = 1;
+        }
+    }
     parse_rules(ctx, p, json_object_get(root, "rules"));
     size_t nfr = 0;
-    bg_field_rule_spec_t *frules = parse_field_rules(ctx, json_object_get(root, "field_rules"), &nfr);
+    bg_field_rule_spec_t *frules = parse_field_rules(ctx, p, json_object_get(root, "field_rules"), &nfr);
 
     /* Unreachable rules: an earlier rule takes all their cases. */
     for (int i = 0; i < p->nrules; i++) {
@@ -987,7 +1113,7 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         need_hash |= op_needs_key(&p->default_fallback_op, 0);
         need_tok |= op_needs_key(&p->default_fallback_op, 1);
     }
-    for (int c = 0; c < BG_CAT__COUNT; c++) {
+    for (int c = 0; c < BG_CAT_MAX; c++) {
         if (p->has_operator[c]) {
             need_hash |= op_needs_key(&p->operators[c], 0);
             need_tok |= op_needs_key(&p->operators[c], 1);
@@ -1012,7 +1138,7 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         bg_rule_t *r = &p->rules[i];
         if (r->fallback != BG_FALLBACK_DEIDENTIFY)
             continue;
-        for (int c = 1; c < BG_CAT__COUNT; c++) {
+        for (int c = 1; c < BG_CAT_MAX; c++) {
             int covered = r->all_categories || (r->categories >> c & 1) || (r->sensitive_only && p->sensitive[c]);
             if (!covered || !p->sensitive[c])
                 continue;
@@ -1041,7 +1167,7 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
     for (int i = 0; i < p->nrules; i++) {
         int used = 0;
         for (int r = 0; r < p->nroutes && !used; r++)
-            for (int c = 0; c < BG_CAT__COUNT && !used; c++)
+            for (int c = 0; c < BG_CAT_MAX && !used; c++)
                 used = p->routes[r].rule_for[c] == i;
         if (!used && p->nroutes > 0) {
             char rp[512];
@@ -1058,6 +1184,8 @@ void bg_policy_free(bg_policy_t *p)
     if (p == NULL)
         return;
     free(p->version);
+    for (int k = 0; k < p->next; k++)
+        free(p->ext[k].id);
     free_list(p->dnt_purposes, p->ndnt_purposes);
     for (int i = 0; i < p->nrecipients; i++) {
         bg_recipient_t *r = &p->recipients[i];

@@ -112,7 +112,7 @@ typedef struct {
     char *birth_date;       /* where a birth date is */
     int opaque_allow;       /* forward bodies of types we do not decode */
     bg_inspect_rules_t *inspect; /* compiled: field rules + this route's extras */
-    int16_t rule_for[BG_CAT__COUNT]; /* first matching rule index, -1: default fallback */
+    int16_t rule_for[BG_CAT_MAX]; /* first matching rule index, -1: default fallback */
 } bg_route_policy_t;
 
 typedef struct bg_policy {
@@ -128,9 +128,18 @@ typedef struct bg_policy {
     int ndnt_purposes;
     int subject_abroad_allowed;
     int minor_age;
-    uint8_t sensitive[BG_CAT__COUNT];
-    bg_op_t operators[BG_CAT__COUNT];
-    uint8_t has_operator[BG_CAT__COUNT];
+    uint8_t sensitive[BG_CAT_MAX];
+    bg_op_t operators[BG_CAT_MAX];
+    uint8_t has_operator[BG_CAT_MAX];
+    /* Categories the policy defines (policy.categories; docs/policy.md):
+     * their values (bg_detect_category_intern) and the built-in category
+     * each is a kind of (BG_CAT_NONE: none). */
+    int next;
+    struct {
+        char *id;
+        bg_detect_cat_t cat;
+        bg_detect_cat_t parent;
+    } ext[BG_CAT_MAX - BG_CAT__COUNT];
     bg_op_t default_op;
     bg_fallback_t default_fallback;
     bg_op_t default_fallback_op; /* operator given with default_fallback */

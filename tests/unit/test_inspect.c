@@ -679,7 +679,7 @@ static void test_sensitivity(void **state)
     held_free(&hd);
     bg_inspect_rules_free(r);
 
-    uint8_t table[BG_CAT__COUNT] = {0};
+    uint8_t table[BG_CAT_MAX] = {0};
     table[BG_CAT_CN_MOBILE] = 1;
     bg_inspect_rules_spec_t spec;
     char err[100];

@@ -202,13 +202,61 @@ static const case_t cases[] = {
       {"error", "\"backend\"", 1, 0, 0, 0, "$.consent.backend", "unknown key \"backend\" (allowed here: registry)"},
       {"error", "\"depth\"", 1, 0, 0, 0, "$.field_rules[0].depth", "unknown key \"depth\""}}},
 
+    /* ---- categories of the policy's own (policy.categories) ---- */
+    {"ok_policy_categories",
+     HEAD
+     "  \"policy\": {\"categories\": {\n"
+     "    \"loyalty_no\": {\"label\": {\"en\": \"Loyalty member number\", \"zh\": \"会员号\"},\n"
+     "                   \"group\": \"account\", \"parent\": \"account_id\", \"sensitive\": false,\n"
+     "                   \"citations\": [\"PIPL Art. 4 (identifies a member)\"]},\n"
+     "    \"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": \"薪资\"}, \"group\": \"financial\",\n"
+     "               \"sensitive\": true, \"citations\": [\"GB/T 35273-2020 Appendix B (个人财产信息)\"],\n"
+     "               \"note\": \"Payroll data\"}},\n"
+     "    \"sensitive\": {\"loyalty_no\": true}},\n"
+     "  \"field_rules\": [{\"id\": \"member\", \"key\": \"member_no\", \"category\": \"loyalty_no\"},\n"
+     "                  {\"id\": \"pay\", \"path\": \"$.employee.salary\", \"category\": \"salary\"}],\n"
+     "  \"operators\": {\"account_id\": {\"op\": \"mask\", \"keep_start\": 2}, \"salary\": \"redact\"},\n"
+     RECIP_OK
+     RULES(RULE_DELIVERY ",\n"
+           "    {\"id\": \"accounts\", \"categories\": [\"account_id\"], \"bases\": [\"consent\"], \"fallback\": \"block\"},\n"
+           "    {\"id\": \"pay\", \"categories\": [\"salary\"], \"bases\": [\"consent\"], \"fallback\": \"block\"}")
+     ROUTE(",\n     \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": [\"salary\"]}}"),
+     {{NULL}}},
+    {"policy_category_builtin_duplicate",
+     HEAD "  \"policy\": {\"categories\": {\"email\": {\"label\": {\"en\": \"E-mail\", \"zh\": \"邮箱\"},\n"
+     "    \"sensitive\": false, \"citations\": [\"PIPL Art. 4\"]}}},\n"
+     RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"email\"", 1, 0, 0, 0, "$.policy.categories.email",
+       "\"email\" is a built-in category (docs/categories.md): to change whether it is sensitive, "
+       "use $.policy.sensitive"}}},
+    {"policy_category_bad_sensitivity",
+     HEAD "  \"policy\": {\"categories\": {\"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": \"薪资\"},\n"
+     "    \"sensitive\": \"yes\", \"citations\": [\"GB/T 35273-2020 Appendix B\"]}}},\n"
+     RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"yes\"", 1, 0, 0, 0, "$.policy.categories.salary.sensitive", "must be true or false"}}},
+    {"policy_category_no_citation",
+     HEAD "  \"policy\": {\"categories\": {\"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": \"薪资\"},\n"
+     "    \"parent\": \"payroll\", \"sensitive\": true}}},\n"
+     RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "{\"label\"", 1, 0, 0, 0, "$.policy.categories.salary",
+       "missing \"citations\": name the provision that makes it PI"}}},
+    {"policy_category_unknown_parent",
+     HEAD "  \"policy\": {\"categories\": {\"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": \"薪资\"},\n"
+     "    \"parent\": \"payroll\", \"sensitive\": true, \"citations\": [\"GB/T 35273-2020 Appendix B\"]}}},\n"
+     "  \"field_rules\": [{\"id\": \"pay\", \"key\": \"salary\", \"category\": \"salary\"}],\n"
+     RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"payroll\"", 1, 0, 0, 0, "$.policy.categories.salary.parent",
+       "unknown category \"payroll\": a parent must be a built-in category"},
+      {"error", "\"salary\"}", 1, 0, 0, 0, "$.field_rules[0].category", "unknown data category \"salary\""}}},
+
     /* ---- unknown categories ---- */
     {"unknown_category_rule",
      HEAD RECIP_OK
      RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\", \"mobile_phone\"], \"fallback\": \"block\"}")
      ROUTE_OK,
      {{"error", NULL, 0, 0, 14, 52, "$.rules[0].categories[1]",
-       "unknown data category \"mobile_phone\" (see docs/categories.md"}}},
+       "unknown data category \"mobile_phone\" (built-in ones: docs/categories.md; a category of "
+       "the policy's own is defined in $.policy.categories)"}}},
     {"unknown_category_field_rule",
      HEAD "  \"field_rules\": [{\"id\": \"wx\", \"key\": \"wechat_openid\", \"category\": \"wechat_id\"}],\n"
      RECIP_OK RULES_OK ROUTE_OK,
@@ -770,6 +818,80 @@ static void test_loaded_policy(void **state)
     free(text);
 }
 
+/* Categories of the policy's own: defined once, then usable wherever a
+ * built-in one is (field rules, rules, operators, sensitivity, contract
+ * necessity), with what the policy says of the parent applied to them. */
+static void test_policy_categories(void **state)
+{
+    (void)state;
+    const case_t *c = NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (strcmp(cases[i].name, "ok_policy_categories") == 0)
+            c = &cases[i];
+    assert_non_null(c);
+    char path[700];
+    char *text = NULL;
+    bg_config_t *cfg = NULL;
+    int nerrors = -1;
+    char *out = check_text("categories", c->text, &cfg, &nerrors, path, sizeof path, &text);
+    assert_string_equal(out, "");
+    assert_int_equal(nerrors, 0);
+    const bg_policy_t *p = cfg->policy;
+    assert_int_equal(p->next, 2);
+    bg_detect_cat_t loyalty = BG_CAT_NONE, salary = BG_CAT_NONE;
+    for (int k = 0; k < p->next; k++) {
+        if (strcmp(p->ext[k].id, "loyalty_no") == 0)
+            loyalty = p->ext[k].cat;
+        if (strcmp(p->ext[k].id, "salary") == 0)
+            salary = p->ext[k].cat;
+    }
+    assert_true(loyalty >= BG_CAT__COUNT && loyalty < BG_CAT_MAX);
+    assert_true(salary >= BG_CAT__COUNT && salary < BG_CAT_MAX);
+    assert_string_equal(bg_detect_category_id(loyalty), "loyalty_no");
+    assert_string_equal(bg_detect_category_id(salary), "salary");
+    /* Not a built-in id: a later policy cannot name it without defining it. */
+    assert_int_equal(bg_detect_category_from_id("salary", 6), BG_CAT_NONE);
+    /* The same id keeps its value (a reload). */
+    assert_int_equal(bg_detect_category_intern("salary", 6), salary);
+    assert_int_equal(bg_detect_category_intern("email", 5), BG_CAT_NONE);
+    /* Sensitivity: the file's, then the policy's override. */
+    assert_int_equal(p->sensitive[salary], 1);
+    assert_int_equal(p->sensitive[loyalty], 1);
+    /* Operators: its own, or the parent's. */
+    assert_int_equal(bg_policy_operator(p, salary)->kind, BG_OP_REDACT);
+    assert_int_equal(bg_policy_operator(p, loyalty)->kind, BG_OP_MASK);
+    assert_int_equal(bg_policy_operator(p, loyalty)->keep_start, 2);
+    /* Rules: "accounts" names the parent and so covers the child. */
+    const bg_route_policy_t *rp = &p->routes[0];
+    assert_int_equal(rp->rule_for[BG_CAT_ACCOUNT_ID], 1);
+    assert_int_equal(rp->rule_for[loyalty], 1);
+    assert_int_equal(rp->rule_for[salary], 2);
+    assert_true(rp->contract.necessary >> salary & 1);
+
+    /* Field rules find them; findings carry the id and the sensitivity. */
+    static const char body[] = "{\"member_no\":\"M-0042\",\"employee\":{\"salary\":18500}}";
+    bg_inspect_input_t in = {"POST", 4, "/", 1, NULL, 0, body, sizeof body - 1};
+    bg_http_header_t ct = {"Content-Type", 12, "application/json", 16};
+    in.headers = &ct;
+    in.nheaders = 1;
+    bg_inspection_t *x = bg_inspect(rp->inspect, &in);
+    assert_non_null(x);
+    assert_null(bg_inspection_undecodable(x));
+    assert_int_equal(bg_inspection_count(x), 2);
+    const bg_finding_t *f0 = bg_inspection_finding(x, 0), *f1 = bg_inspection_finding(x, 1);
+    assert_string_equal(f0->path, "$.member_no");
+    assert_string_equal(bg_detect_category_id(f0->category), "loyalty_no");
+    assert_string_equal(f0->source, "member");
+    assert_int_equal(f0->sensitive, 1);
+    assert_string_equal(f1->path, "$.employee.salary");
+    assert_string_equal(bg_detect_category_id(f1->category), "salary");
+    assert_int_equal(f1->sensitive, 1);
+    bg_inspection_free(x);
+    bg_config_unref(cfg);
+    free(out);
+    free(text);
+}
+
 /* ---------------------------------------------------------------------- */
 
 static void write_file(const char *name, const void *data, size_t len)
@@ -821,6 +943,7 @@ int main(void)
         cmocka_unit_test(test_harness_detects_mismatch),
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_loaded_policy),
+        cmocka_unit_test(test_policy_categories),
         cmocka_unit_test(test_known_bugs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
