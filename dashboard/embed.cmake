@@ -1,8 +1,9 @@
 # Embed the dashboard's static files into the binary:
-#   cmake -DOUT=dashboard_assets.c -DFILES="a.html;b.js" -P embed.cmake
+#   cmake -DOUT=dashboard_assets.c -DFILES="a.html|b.js" -P embed.cmake
 # writes a C file defining bg_dashboard_assets[] (proxy/dashboard.h).
 set(out "/* Generated from dashboard/ by dashboard/embed.cmake: do not edit. */\n")
 string(APPEND out "#include \"proxy/dashboard.h\"\n\n")
+string(REPLACE "|" ";" FILES "${FILES}")
 set(entries "")
 set(i 0)
 foreach(f ${FILES})
