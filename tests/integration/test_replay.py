@@ -1,0 +1,320 @@
+"""`bordergate replay`: recorded traffic decided offline, checked against
+expectations, diffed between policies, and checked live against a running
+bordergate and its upstreams.
+
+The policy packs' recorded traffic (tests/traffic/packs/*.har) is replayed
+offline against each pack (config/packs/*.json) with the consent registry in
+the state its expect file describes (granted with the real `bordergate
+consent` CLI, as test_packs.py does) and must give the very decisions the
+live pack test expects: decision, route, destination and per finding the
+basis, action and operator. Assertion messages name entries and paths only.
+"""
+import json
+import os
+import subprocess
+import urllib.parse
+
+import bgtest
+from bgtest import t
+import test_packs
+
+BIN = bgtest.BIN
+
+
+def har_path(name):
+    return os.path.join(test_packs.TRAFFIC_DIR, name + ".har")
+
+
+def expect_path(name):
+    return os.path.join(test_packs.TRAFFIC_DIR, name + ".expect.json")
+
+
+class Replay(bgtest.TestCase):
+
+    def replay(self, *args, env=None):
+        e = dict(os.environ)
+        e.update(test_packs.KEY_ENV)
+        if env:
+            e.update(env)
+        return subprocess.run([BIN, "replay"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=e, timeout=t(120))
+
+    def lines(self, r):
+        return [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+
+    def write(self, name, doc):
+        p = os.path.join(self.tmpdir, name)
+        with open(p, "w") as f:
+            if isinstance(doc, (bytes, str)):
+                f.write(doc if isinstance(doc, str) else doc.decode())
+            else:
+                json.dump(doc, f, indent=1)
+        return p
+
+    # -- the packs, offline -------------------------------------------------
+
+    def test_pack_traffic_offline_gives_the_live_pack_expectations(self):
+        for name in test_packs.PACKS:
+            with self.subTest(pack=name):
+                run = test_packs.PackRun(self, name)
+                r = self.replay("--config", run.px.config_path, "--har", har_path(name))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                out = self.lines(r)
+                _, _, expect = test_packs.load(name)
+                self.assertEqual([o["entry"] for o in out], list(range(len(expect["entries"]))))
+                for o, xp in zip(out, expect["entries"]):
+                    where = "%s entry %d" % (name, xp["index"])
+                    self.assertEqual(o["decision"], xp["outcome"], where)
+                    self.assertEqual(o["route"], xp["route"], where)
+                    self.assertEqual(o["recipient"], xp["recipient"], where)
+                    self.assertEqual(o["country"], xp["destination"], where)
+                    got = [(f["path"], f["category"], f["basis"], f["action"], f.get("operator"))
+                           for f in o["findings"]]
+                    want = [(f["path"], f["category"], f["basis"], f["action"],
+                             f.get("operator") if f["action"] in ("deidentify", "remove") else None)
+                            for f in xp.get("findings", [])]
+                    self.assertEqual(sorted(got), sorted(want), where)
+                    if xp["outcome"] == "block":
+                        codes = {x["code"] for x in o["reasons"]}
+                        for x in xp.get("reasons", []):
+                            if "code" in x:
+                                self.assertIn(x["code"], codes, where)
+                # The summary goes to stderr, stdout stays one JSON object per line.
+                summary = json.loads(r.stderr.strip().splitlines()[-1])["summary"]
+                self.assertEqual(summary["entries"], len(out))
+                self.assertEqual(summary["allow"] + summary["deidentify"] + summary["block"], len(out))
+                # And the pack expect file is accepted as is by --expect.
+                r = self.replay("--config", run.px.config_path, "--har", har_path(name), "--expect",
+                                expect_path(name))
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn("all %d entries match" % len(out), r.stdout)
+                # No value of any request appears in the output.
+                self.assert_no_values(name, r.stdout + r.stderr)
+
+    def assert_no_values(self, name, text):
+        _, har, expect = test_packs.load(name)
+        for e, xp in zip(har["log"]["entries"], expect["entries"]):
+            body = e["request"].get("postData", {}).get("text")
+            if not body:
+                continue
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                continue
+            for f in xp.get("findings", []):
+                v = test_packs.resolve(doc, test_packs.parse_path(f["path"])) if f["path"].startswith("$") else None
+                if isinstance(v, str) and len(v) >= 6:
+                    self.assertNotIn(v, text, "%s entry %d: the value of %s is in the output" %
+                                     (name, xp["index"], f["path"]))
+
+    def test_withdrawn_consent_and_clock_are_inputs(self):
+        """The same traffic without the registry's consents is decided
+        without consent; --now before a consent's grant time means it does
+        not count yet."""
+        run = test_packs.PackRun(self, "wadesk")
+        base = self.lines(self.replay("--config", run.px.config_path, "--har", har_path("wadesk")))
+        empty = os.path.join(self.tmpdir, "none.jsonl")
+        r = self.replay("--config", run.px.config_path, "--har", har_path("wadesk"), "--consents", empty)
+        self.assertIn("no consent holds", r.stderr)
+        noc = self.lines(r)
+        consent_entries = [o["entry"] for o in base if any(f["basis"] == "consent" for f in o["findings"])]
+        self.assertTrue(consent_entries)
+        for i in consent_entries:
+            self.assertFalse(any(f["basis"] == "consent" for f in noc[i]["findings"]), "entry %d" % i)
+        past = self.lines(self.replay("--config", run.px.config_path, "--har", har_path("wadesk"),
+                                      "--now", "2001-01-01T00:00:00Z"))
+        for i in consent_entries:
+            self.assertFalse(any(f["basis"] == "consent" for f in past[i]["findings"]), "entry %d" % i)
+
+    # -- expectations ----------------------------------------------------------
+
+    def test_expect_mismatch_exits_1_and_names_the_entry(self):
+        run = test_packs.PackRun(self, "wking")
+        _, _, expect = test_packs.load("wking")
+        i = next(x["index"] for x in expect["entries"] if x["outcome"] == "deidentify")
+        j = next(x["index"] for x in expect["entries"] if x["outcome"] == "allow" and x.get("findings"))
+        expect["entries"][i]["outcome"] = "block"
+        expect["entries"][j]["findings"][0]["basis"] = "contract"
+        p = self.write("wking.expect.json", expect)
+        r = self.replay("--config", run.px.config_path, "--har", har_path("wking"), "--expect", p)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        u = urllib.parse.urlsplit(run.entries[i]["request"]["url"])
+        self.assertIn("entry %d %s %s%s: decision deidentify, expected block" %
+                      (i, run.entries[i]["request"]["method"], u.netloc, u.path), r.stdout)
+        f = expect["entries"][j]["findings"][0]
+        self.assertRegex(r.stdout, r"entry %d [A-Z]+ \S+: %s \(%s\): basis \S+, expected contract" %
+                         (j, f["path"].replace("$", r"\$").replace(".", r"\.").replace("[", r"\[").replace("]", r"\]"),
+                          f["category"]))
+        self.assertIn("2 difference(s)", r.stdout)
+
+    def test_write_expect_round_trips_and_is_stable(self):
+        run = test_packs.PackRun(self, "weidijia")
+        p1, p2 = os.path.join(self.tmpdir, "a.json"), os.path.join(self.tmpdir, "b.json")
+        for p in (p1, p2):
+            r = self.replay("--config", run.px.config_path, "--har", har_path("weidijia"), "--write-expect", p)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        with open(p1, "rb") as f1, open(p2, "rb") as f2:
+            self.assertEqual(f1.read(), f2.read(), "two runs write the same bytes")
+        with open(p1) as f:
+            doc = json.load(f)
+        self.assertEqual(doc["format"], "bordergate-replay-expect/1")
+        _, _, expect = test_packs.load("weidijia")
+        self.assertEqual([x["decision"] for x in doc["entries"]], [x["outcome"] for x in expect["entries"]])
+        r = self.replay("--config", run.px.config_path, "--har", har_path("weidijia"), "--expect", p1)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("all %d entries match" % len(expect["entries"]), r.stdout)
+        # one line per member: a reviewer sees exactly what changed
+        with open(p1) as f:
+            text = f.read()
+        self.assertGreater(text.count("\n"), 10 * len(expect["entries"]))
+
+    # -- policy diffs ------------------------------------------------------------
+
+    def test_diff_config_shows_exactly_the_entries_a_change_affects(self):
+        """Pin one recipient's upstream host to mainland China: its requests are
+        then domestic and allowed uninspected. Exactly the entries of that
+        host's routes that were not already allowed without findings
+        change."""
+        run = test_packs.PackRun(self, "wking")
+        cfg = json.loads(json.dumps(run.config))
+        route = "ads-events"
+        host = urllib.parse.urlsplit(next(r for r in cfg["routes"] if r["id"] == route)["upstream"]).hostname
+        # a host override wins over the pack's CIDR pin (docs/geo.md)
+        cfg["geo"]["overrides"].setdefault("hosts", {})[host] = "CN"
+        other = self.write("other.json", cfg)
+        base = self.lines(self.replay("--config", run.px.config_path, "--har", har_path("wking")))
+        routes = {r["id"] for r in cfg["routes"] if urllib.parse.urlsplit(r["upstream"]).hostname == host}
+        want = {o["entry"] for o in base if o["route"] in routes and (o["decision"] != "allow" or o["findings"])}
+        self.assertTrue(want)
+        r = self.replay("--config", run.px.config_path, "--har", har_path("wking"), "--diff-config", other)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        got = self.lines(r)
+        self.assertEqual({o["entry"] for o in got}, want)
+        for o in got:
+            self.assertEqual(o["after"]["decision"], "allow")
+            self.assertEqual(o["after"]["country"], "CN")
+            self.assertTrue(o["changes"])
+        self.assertIn("%d of %d entries change" % (len(want), len(base)), r.stderr)
+        # the same policy twice: nothing changes, exit 0
+        r = self.replay("--config", run.px.config_path, "--har", har_path("wking"), "--diff-config",
+                        run.px.config_path)
+        self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+
+    # -- live ----------------------------------------------------------------------
+
+    def test_live_agrees_with_offline(self):
+        for name in ("wking", "wadesk"):
+            with self.subTest(pack=name):
+                run = test_packs.PackRun(self, name)
+                logs = []
+                for s in run.sinks.values():
+                    open(s.record_path, "a").close()
+                    logs += ["--sink-log", s.record_path]
+                r = self.replay("--config", run.px.config_path, "--har", har_path(name), "--live",
+                                "http://127.0.0.1:%d" % run.px.port, *logs)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn("live: all %d entries agree" % len(run.entries), r.stdout)
+                self.assertEqual(sum(len(s.records()) for s in run.sinks.values()),
+                                 sum(1 for x in run.expect["entries"] if x["outcome"] != "block"))
+
+    def test_live_reports_a_daemon_that_decides_differently(self):
+        """The daemon runs the pack in monitor mode, the offline policy
+        enforces: every entry that would be blocked or de-identified is
+        reported, and what arrived upstream is named as unchanged."""
+        run = test_packs.PackRun(self, "weidijia", mode="monitor")
+        enforcing = json.loads(json.dumps(run.config))
+        enforcing["policy"]["mode"] = "enforce"
+        p = self.write("enforce.json", enforcing)
+        logs = []
+        for s in run.sinks.values():
+            open(s.record_path, "a").close()
+            logs += ["--sink-log", s.record_path]
+        r = self.replay("--config", p, "--har", har_path("weidijia"), "--live",
+                        "http://127.0.0.1:%d" % run.px.port, *logs)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        blocked = [x["index"] for x in run.expect["entries"] if x["outcome"] == "block"]
+        for i in blocked:
+            self.assertRegex(r.stdout, r"entry %d [^\n]*live: block offline, but 1 request\(s\) arrived" % i)
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def test_malformed_input_is_named_and_exits_2(self):
+        run = test_packs.PackRun(self, "wking")
+        with open(har_path("wking")) as f:
+            text = f.read()
+        # entry 2's request without a method: reported, the rest decided
+        har = json.loads(text)
+        del har["log"]["entries"][2]["request"]["method"]
+        p = self.write("bad.har", json.dumps(har, indent=1))
+        r = self.replay("--config", run.px.config_path, "--har", p)
+        self.assertEqual(r.returncode, 2)
+        self.assertRegex(r.stderr, r"bad\.har: entry 2 \(line \d+, byte \d+\): request\.method missing")
+        self.assertEqual(len(self.lines(r)), len(har["log"]["entries"]) - 1)
+        # truncated file
+        p = self.write("cut.har", text[: len(text) // 2])
+        r = self.replay("--config", run.px.config_path, "--har", p)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("truncated HAR", r.stderr)
+        # not a HAR at all, and a missing file
+        p = self.write("x.har", "[1, 2]")
+        r = self.replay("--config", run.px.config_path, "--har", p)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("x.har: line 1, byte 0: not a HAR document", r.stderr)
+        r = self.replay("--config", run.px.config_path, "--har", os.path.join(self.tmpdir, "missing.har"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("missing.har: No such file or directory", r.stderr)
+        r = self.replay("--har", p)
+        self.assertEqual(r.returncode, 2)
+
+    def test_refusals_before_deciding(self):
+        run = test_packs.PackRun(self, "wking")
+        e0 = run.entries[0]
+        entries = []
+        for method, url in (("POST", "https://unknown.example/x"), ("CONNECT", e0["request"]["url"]),
+                            ("POST", e0["request"]["url"].replace("/v1/", "/v1/../"))):
+            e = json.loads(json.dumps(e0))
+            e["request"]["method"] = method
+            e["request"]["url"] = url
+            entries.append(e)
+        p = self.write("refused.har", {"log": {"version": "1.2", "entries": entries}})
+        out = self.lines(self.replay("--config", run.px.config_path, "--har", p))
+        self.assertEqual([(o["decision"], o["status"]) for o in out], [("refused", 421), ("refused", 405),
+                                                                      ("refused", 400)])
+
+    def test_gor_file(self):
+        run = test_packs.PackRun(self, "wking")
+        sep = "\n\U0001F435\U0001F648\U0001F649\n".encode()
+        payloads = []
+        for i, e in enumerate(run.entries[:3]):
+            req = e["request"]
+            u = urllib.parse.urlsplit(req["url"])
+            body = req["postData"]["text"].encode() if "postData" in req else b""
+            head = "%s %s HTTP/1.1\r\nHost: %s\r\n" % (req["method"], u.path + ("?" + u.query if u.query else ""),
+                                                       u.hostname)
+            for h in req["headers"]:
+                if h["name"].lower() not in ("host", "content-length"):
+                    head += "%s: %s\r\n" % (h["name"], h["value"])
+            head += "Content-Length: %d\r\n\r\n" % len(body)
+            payloads.append(("1 %040x 1700000000%09d 0\n" % (i, i)).encode() + head.encode() + body)
+            payloads.append(("2 %040x 1700000000%09d 42\n" % (i, i)).encode() +
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        p = os.path.join(self.tmpdir, "t.gor")
+        with open(p, "wb") as f:
+            f.write(sep.join(payloads) + sep)
+        gor = self.lines(self.replay("--config", run.px.config_path, "--gor", p))
+        har = self.lines(self.replay("--config", run.px.config_path, "--har", har_path("wking")))[:3]
+        self.assertEqual(len(gor), 3)
+        for g, h in zip(gor, har):
+            self.assertEqual((g["decision"], g["route"], g["findings"]), (h["decision"], h["route"], h["findings"]))
+
+    def test_table_format(self):
+        run = test_packs.PackRun(self, "wking")
+        r = self.replay("--config", run.px.config_path, "--har", har_path("wking"), "--format", "table")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("ENTRY"))
+        self.assertRegex(r.stdout, r"\n30 entries: \d+ allow, \d+ deidentify, \d+ block, 0 refused\n")
+
+
+if __name__ == "__main__":
+    bgtest.main()
