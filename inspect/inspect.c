@@ -2984,7 +2984,11 @@ static void render_node(bg_inspection_t *x, size_t ni, size_t *idx, size_t n, sp
     char *out = NULL;
     int drop = 0;
     if (best != (size_t)-1) {
-        out = op_text(&x->pending[best], x->findings[best].category, text, len, &drop);
+        pending_t pb = x->pending[best];
+        if (nd->kind == N_JSON && (nd->vtype == 'o' || nd->vtype == 'a'))
+            pb.op.keep_start = pb.op.keep_end = 0; /* the ends of a container's text are
+                                                      its first and last values */
+        out = op_text(&pb, x->findings[best].category, text, len, &drop);
         if (out == NULL && !drop)
             drop = 1; /* an operator that failed must not leave the value as it was */
         if (nd->is_key) {

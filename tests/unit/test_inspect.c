@@ -1144,7 +1144,17 @@ static void test_container_findings(void **state)
     free(got);
     bg_inspection_free(x);
     held_free(&hd);
-    /* The container masked (its JSON text is the value): no raw value left. */
+    /* The container masked (its JSON text is the value): no raw value left,
+     * not even the characters a mask keeps at the ends of a string. */
+    req_t qm = {JSON, "{\"consignee\":{\"phone\":\"13812345678\",\"x\":\"张三\"}}"};
+    x = run(r, &qm, &hd);
+    assert_int_equal(bg_inspection_apply(x, 0, &mask, NULL, err, sizeof err), 0);
+    got = render_body(x);
+    assert_null(strstr(got, "138"));
+    assert_null(strstr(got, "张"));
+    free(got);
+    bg_inspection_free(x);
+    held_free(&hd);
     x = run(r, &q, &hd);
     assert_int_equal(bg_inspection_apply(x, 0, &mask, NULL, err, sizeof err), 0);
     got = render_body(x);
