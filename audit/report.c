@@ -403,7 +403,8 @@ struct bg_report {
 };
 
 static const char *const BY_NAMES[] = {NULL,      "recipient", "country", "category", "basis",
-                                       "outcome", "route",     "reason",  "day",      "hour"};
+                                       "outcome", "route",     "reason",  "day",      "hour",
+                                       "rule"};
 
 int bg_report_by_parse(const char *s, bg_report_by_t *by)
 {
@@ -614,8 +615,11 @@ int bg_report_add(bg_report_t *r, const json_t *rec)
         break;
     }
     case BG_REPORT_BY_CATEGORY:
-    case BG_REPORT_BY_BASIS: {
-        const char *member = r->by == BG_REPORT_BY_CATEGORY ? "category" : "basis";
+    case BG_REPORT_BY_BASIS:
+    case BG_REPORT_BY_RULE: {
+        const char *member = r->by == BG_REPORT_BY_CATEGORY ? "category"
+                             : r->by == BG_REPORT_BY_BASIS  ? "basis"
+                                                            : "rule";
         size_t i;
         const json_t *f;
         if (json_array_size(fs) == 0) {
@@ -639,7 +643,7 @@ int bg_report_add(bg_report_t *r, const json_t *rec)
     }
     }
     int multi = r->by == BG_REPORT_BY_CATEGORY || r->by == BG_REPORT_BY_BASIS ||
-                r->by == BG_REPORT_BY_REASON;
+                r->by == BG_REPORT_BY_RULE || r->by == BG_REPORT_BY_REASON;
     int empty = r->by == BG_REPORT_BY_REASON ? json_array_size(json_object_get(rec, "reasons")) == 0
                                              : json_array_size(fs) == 0;
     if (g != NULL)
@@ -768,7 +772,8 @@ static const char *no_key_label(bg_report_by_t by)
     case BG_REPORT_BY_RECIPIENT: return "(no recipient)";
     case BG_REPORT_BY_COUNTRY: return "(unknown)";
     case BG_REPORT_BY_CATEGORY:
-    case BG_REPORT_BY_BASIS: return "(no findings)";
+    case BG_REPORT_BY_BASIS:
+    case BG_REPORT_BY_RULE: return "(no findings)";
     case BG_REPORT_BY_REASON: return "(no reason)";
     case BG_REPORT_BY_DAY:
     case BG_REPORT_BY_HOUR: return "(no time)";
@@ -829,9 +834,11 @@ void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, F
             "left as personal information (allowed, pseudonymized, or forwarded in monitor mode).\n"
             "SUBJECTS: distinct data subjects (pseudonyms); THEIR PI LEFT: those whose PI left as\n"
             "PI (what the yearly counters count). TOTAL counts each subject once.\n");
-    if (r->by == BG_REPORT_BY_CATEGORY || r->by == BG_REPORT_BY_BASIS)
+    if (r->by == BG_REPORT_BY_CATEGORY || r->by == BG_REPORT_BY_BASIS || r->by == BG_REPORT_BY_RULE)
         fprintf(out, "A decision with findings in several %s counts once in each.\n",
-                r->by == BG_REPORT_BY_CATEGORY ? "categories" : "bases");
+                r->by == BG_REPORT_BY_CATEGORY ? "categories"
+                : r->by == BG_REPORT_BY_BASIS  ? "bases"
+                                               : "rules");
     if (r->by == BG_REPORT_BY_REASON)
         fprintf(out, "REASON: the reason codes of blocks and fallbacks (docs/policy.md); a decision\n"
                      "with several codes counts once in each.\n");
@@ -1411,7 +1418,7 @@ static int report_record(void *arg, const json_t *rec)
 static void report_usage(FILE *fp)
 {
     fprintf(fp, "usage: bordergate audit report [--from DATE] [--to DATE]\n"
-                "           [--by recipient|country|category|basis|outcome|route|reason|day|hour]\n"
+                "           [--by recipient|country|category|basis|rule|outcome|route|reason|day|hour]\n"
                 "           [--json]\n"
                 "           [--prefix P] DIR|FILE...\n"
                 "\n"
@@ -1498,7 +1505,7 @@ int bg_report_cli(int argc, char **argv)
             if (bg_report_by_parse(argv[++i], &by) != 0) {
                 fprintf(stderr,
                         "bordergate audit report: --by must be recipient, country, category, "
-                        "basis, outcome, route, reason, day or hour\n");
+                        "basis, rule, outcome, route, reason, day or hour\n");
                 goto out;
             }
         } else if (strcmp(a, "--prefix") == 0 && i + 1 < argc) {

@@ -83,6 +83,7 @@ typedef enum {
     BG_REPORT_BY_REASON, /* per reason code: a decision counts once in each of its codes */
     BG_REPORT_BY_DAY,    /* the decision's day in China time ("2026-03-01"), oldest first */
     BG_REPORT_BY_HOUR,   /* its hour in China time ("2026-03-01T08"), oldest first */
+    BG_REPORT_BY_RULE,   /* per finding: the policy rule applied (rule id, default, never_export) */
 } bg_report_by_t;
 
 /* "recipient", ... -> BY; -1 when unknown. */

@@ -219,6 +219,28 @@
     }
   }
 
+  function drawRules(doc) {
+    const body = $('rules');
+    body.replaceChildren();
+    const removed = (g) => g.findings_by_action.remove + g.findings_by_action.remove_record;
+    const groups = (doc.groups || []).filter((g) => g.key !== null && (g.findings_by_action.deidentify > 0 || removed(g) > 0))
+      .sort((a, b) => (b.findings_by_action.deidentify + removed(b)) - (a.findings_by_action.deidentify + removed(a)) || (a.key < b.key ? -1 : 1));
+    if (groups.length === 0) {
+      body.appendChild(el('tr', {}, [el('td', { class: 'empty', text: 'Nothing de-identified in the period.', colSpan: 4 })]));
+    }
+    for (const g of groups) {
+      body.appendChild(el('tr', {
+        'data-testid': 'rule-row', 'data-rule': g.key, 'data-deidentify': g.outcomes.deidentify,
+        'data-fields': g.findings_by_action.deidentify, 'data-removed': removed(g),
+      }, [
+        el('td', { class: 'mono', text: g.key }),
+        el('td', { class: 'num', text: fmt(g.outcomes.deidentify) }),
+        el('td', { class: 'num', text: fmt(g.findings_by_action.deidentify) }),
+        el('td', { class: 'num', text: fmt(removed(g)) }),
+      ]));
+    }
+  }
+
   function gauge(title, testid, n, contract, assessment) {
     const track = el('div', { class: 'track' });
     const fill = el('div', { class: 'fill' });
@@ -328,11 +350,12 @@
         e.auth = true;
         throw e;
       }
-      const [country, time, category, reason, blocked, volumes] = await Promise.all([
+      const [country, time, category, reason, rule, blocked, volumes] = await Promise.all([
         api('/api/report?by=country&' + qs),
         api('/api/report?by=' + (byHour ? 'hour' : 'day') + '&' + qs),
         api('/api/report?by=category&' + qs),
         api('/api/report?by=reason&' + qs),
+        api('/api/report?by=rule&' + qs),
         api('/api/blocked?limit=20&' + qs),
         api('/api/volumes'),
       ]);
@@ -347,6 +370,7 @@
       drawTimeline(time, p, byHour);
       drawCategories(category);
       drawReasons(reason);
+      drawRules(rule);
       drawBlocked(blocked);
       drawVolumes(volumes);
       $('token').hidden = true;

@@ -211,8 +211,8 @@ static void api_report(const bg_config_t *cfg, const char *q, size_t ql, bg_serv
     }
     const char *b = param(p, np, "by");
     if (b != NULL && bg_report_by_parse(b, &by) != 0) {
-        reply_error(reply, 400, "by: must be recipient, country, category, basis, outcome, route, "
-                                "reason, day or hour");
+        reply_error(reply, 400, "by: must be recipient, country, category, basis, rule, outcome, "
+                                "route, reason, day or hour");
         return;
     }
     const char *l = param(p, np, "limit");

@@ -70,6 +70,10 @@ async function main() {
         reasons: q('[data-testid="reason-row"]').map((e) => ({
           reason: e.getAttribute('data-reason'), block: num(e, 'data-block'), deidentify: num(e, 'data-deidentify'),
         })),
+        rules: q('[data-testid="rule-row"]').map((e) => ({
+          rule: e.getAttribute('data-rule'), deidentify: num(e, 'data-deidentify'),
+          fields: num(e, 'data-fields'), removed: num(e, 'data-removed'),
+        })),
         blocked_total: val('blocked-total'),
         blocked: q('[data-testid="blocked-row"]').map((e) => ({
           decision_id: e.getAttribute('data-decision-id'),

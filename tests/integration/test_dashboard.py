@@ -121,7 +121,7 @@ class Dashboard(bgtest.TestCase):
         run, day_from, day_to = self.run_traffic()
         px, audit = run.px, run.audit_dir
         q = "from=%s&to=%s" % (day_from, day_to)
-        for by in ("country", "category", "reason", "day", "hour", "recipient", "outcome"):
+        for by in ("country", "category", "reason", "rule", "day", "hour", "recipient", "outcome"):
             with self.subTest(by=by):
                 status, doc, hdr = self.api(px, "/api/report?by=%s&%s" % (by, q))
                 self.assertEqual(status, 200)
@@ -210,6 +210,7 @@ class Dashboard(bgtest.TestCase):
         by_day = self.cli("report", "--json", "--by", "day", *win)
         by_category = self.cli("report", "--json", "--by", "category", *win)
         by_reason = self.cli("report", "--json", "--by", "reason", *win)
+        by_rule = self.cli("report", "--json", "--by", "rule", *win)
         blocked = self.cli("blocked", "--json", "--limit", "20", *win)
         volumes = self.cli("volumes", "--json", "--counters", os.path.join(audit, "counters.jsonl"))
 
@@ -253,6 +254,15 @@ class Dashboard(bgtest.TestCase):
             sorted((g["key"], g["outcomes"]["block"], g["outcomes"]["deidentify"]) for g in by_reason["groups"]
                    if g["key"] is not None and (g["outcomes"]["block"] or g["outcomes"]["deidentify"])))
         self.assertTrue(any(r["block"] > 0 for r in page["reasons"]))
+
+        def removed(g):
+            return g["findings_by_action"]["remove"] + g["findings_by_action"]["remove_record"]
+        self.assertEqual(
+            sorted((r["rule"], r["deidentify"], r["fields"], r["removed"]) for r in page["rules"]),
+            sorted((g["key"], g["outcomes"]["deidentify"], g["findings_by_action"]["deidentify"], removed(g))
+                   for g in by_rule["groups"]
+                   if g["key"] is not None and (g["findings_by_action"]["deidentify"] or removed(g))))
+        self.assertTrue(any(r["fields"] > 0 for r in page["rules"]))
 
         self.assertEqual(page["blocked_total"], blocked["blocked"])
         self.assertEqual([b["decision_id"] for b in page["blocked"]],
