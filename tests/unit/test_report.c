@@ -566,6 +566,167 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A log with reasons, rules and times around China midnight, for the
+ * dashboard's groupings (day, hour, reason, rule) and `audit blocked`. */
+static void write_reasons_log(char *dir, size_t cap)
+{
+    case_path(dir, cap, "reasons");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char p1[700], p2[700];
+    snprintf(p1, sizeof p1, "%s/audit-20260301-000000-000001.jsonl", dir);
+    snprintf(p2, sizeof p2, "%s/audit-20260302-000000-000002.jsonl", dir);
+    FILE *f = fopen(p1, "w");
+    /* B1: 2026-03-01 23:30 China time, blocked: two no_basis reasons and a never_export. */
+    fprintf(f, "{\"seq\":1,\"time\":\"2026-03-01T15:30:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"b1000000000000000000000000000001\",\"route\":\"pay\","
+               "\"recipient\":{\"id\":\"payco\"},\"destination\":{\"country\":\"SG\","
+               "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"block\","
+               "\"would\":\"block\",\"findings\":["
+               "{\"path\":\"$.card\",\"category\":\"bank_card\",\"rule\":\"r1\",\"action\":\"block\"},"
+               "{\"path\":\"$.phone\",\"category\":\"cn_mobile\",\"rule\":\"r1\",\"action\":\"block\","
+               "\"evidence\":\"EVIDENCE-NOT-SHOWN\"},"
+               "{\"path\":\"$.pw\",\"category\":\"credentials\",\"rule\":\"never_export\","
+               "\"action\":\"block\"}],\"reasons\":["
+               "{\"code\":\"no_basis\",\"rule\":\"r1\",\"category\":\"bank_card\",\"path\":\"$.card\"},"
+               "{\"code\":\"no_basis\",\"rule\":\"r1\",\"category\":\"cn_mobile\",\"path\":\"$.phone\"},"
+               "{\"code\":\"never_export\",\"rule\":\"never_export\",\"category\":\"credentials\","
+               "\"path\":\"$.pw\"}],\"policy\":{\"version\":\"v7\"}}\n");
+    /* A1: 2026-03-02 00:30 China time, de-identified by rule r2, no reason. */
+    fprintf(f, "{\"seq\":2,\"time\":\"2026-03-01T16:30:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"a1000000000000000000000000000001\",\"route\":\"crm\","
+               "\"destination\":{\"country\":\"US\",\"region\":\"cross-border\"},"
+               "\"mode\":\"enforce\",\"outcome\":\"deidentify\",\"would\":\"deidentify\","
+               "\"findings\":[{\"path\":\"$.email\",\"category\":\"email\",\"rule\":\"r2\","
+               "\"action\":\"deidentify\",\"operator\":\"hash\",\"anonymized\":false}]}\n");
+    fclose(f);
+    f = fopen(p2, "w");
+    /* B2: 09:00 China time, blocked: undecodable body. */
+    fprintf(f, "{\"seq\":3,\"time\":\"2026-03-02T01:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"b2000000000000000000000000000002\",\"route\":\"up\","
+               "\"destination\":{\"country\":\"US\",\"region\":\"cross-border\"},"
+               "\"mode\":\"enforce\",\"outcome\":\"block\",\"would\":\"block\",\"findings\":[],"
+               "\"reasons\":[{\"code\":\"undecodable\",\"detail\":\"invalid JSON\"}]}\n");
+    /* M1: 10:00 China time, monitor mode: would block, forwarded. */
+    fprintf(f, "{\"seq\":4,\"time\":\"2026-03-02T02:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"m1000000000000000000000000000001\",\"route\":\"mon\","
+               "\"destination\":{\"country\":\"US\",\"region\":\"cross-border\"},"
+               "\"mode\":\"monitor\",\"outcome\":\"allow\",\"would\":\"block\",\"findings\":[],"
+               "\"reasons\":[{\"code\":\"no_basis\"}]}\n");
+    fclose(f);
+}
+
+static const char *key_at(const json_t *doc, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(json_object_get(doc, "groups"), i), "key"));
+}
+
+static void test_report_time_reason_rule_and_blocked(void **state)
+{
+    (void)state;
+    char dir[600], err[256];
+    bg_report_scan_stats_t st;
+    write_reasons_log(dir, sizeof dir);
+
+    json_t *doc = run_report(dir, BG_REPORT_BY_DAY, NULL, NULL, &st);
+    assert_int_equal(json_array_size(json_object_get(doc, "groups")), 2);
+    assert_string_equal(key_at(doc, 0), "2026-03-01"); /* China days, oldest first */
+    assert_string_equal(key_at(doc, 1), "2026-03-02");
+    assert_int_equal(iget(group(doc, "2026-03-01"), "decisions"), 1);
+    assert_int_equal(iget(group(doc, "2026-03-02"), "decisions"), 3);
+    assert_int_equal(iget(group(doc, "2026-03-02"), "outcomes.block"), 1);
+    json_decref(doc);
+
+    doc = run_report(dir, BG_REPORT_BY_HOUR, NULL, NULL, &st);
+    assert_int_equal(json_array_size(json_object_get(doc, "groups")), 4);
+    assert_string_equal(key_at(doc, 0), "2026-03-01T23");
+    assert_string_equal(key_at(doc, 1), "2026-03-02T00");
+    assert_string_equal(key_at(doc, 3), "2026-03-02T10");
+    json_decref(doc);
+
+    doc = run_report(dir, BG_REPORT_BY_REASON, NULL, NULL, &st);
+    assert_string_equal(json_string_value(json_object_get(doc, "by")), "reason");
+    assert_int_equal(iget(group(doc, "no_basis"), "decisions"), 2); /* B1 once, M1 */
+    assert_int_equal(iget(group(doc, "no_basis"), "outcomes.block"), 1);
+    assert_int_equal(iget(group(doc, "no_basis"), "would.block"), 2);
+    assert_int_equal(iget(group(doc, "never_export"), "decisions"), 1);
+    assert_int_equal(iget(group(doc, "undecodable"), "outcomes.block"), 1);
+    assert_int_equal(iget(group(doc, NULL), "outcomes.deidentify"), 1); /* A1: no reason */
+    json_decref(doc);
+
+    doc = run_report(dir, BG_REPORT_BY_RULE, NULL, NULL, &st);
+    assert_int_equal(iget(group(doc, "r1"), "decisions"), 1);
+    assert_int_equal(iget(group(doc, "r1"), "findings"), 2);
+    assert_int_equal(iget(group(doc, "never_export"), "findings_by_action.block"), 1);
+    assert_int_equal(iget(group(doc, "r2"), "findings_by_action.deidentify"), 1);
+    assert_int_equal(iget(group(doc, "r2"), "findings_left_as_pi"), 1);
+    assert_int_equal(iget(group(doc, NULL), "decisions"), 2); /* B2, M1: no findings */
+    json_decref(doc);
+
+    char **files;
+    size_t n;
+    char *ops[] = {dir};
+    assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
+    doc = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 10,
+                            &st, err, sizeof err);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "format")),
+                        "bordergate-audit-blocked/1");
+    assert_int_equal(iget(doc, "blocked"), 2); /* M1 was forwarded: not blocked */
+    const json_t *ds = json_object_get(doc, "decisions");
+    assert_int_equal(json_array_size(ds), 2);
+    const json_t *b2 = json_array_get(ds, 0), *b1 = json_array_get(ds, 1); /* newest first */
+    assert_string_equal(json_string_value(json_object_get(b2, "decision_id")),
+                        "b2000000000000000000000000000002");
+    assert_string_equal(json_string_value(json_object_get(b1, "recipient")), "payco");
+    assert_string_equal(json_string_value(json_object_get(b1, "policy_version")), "v7");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(b1, "destination"), "country")), "SG");
+    assert_int_equal(json_array_size(json_object_get(b1, "reasons")), 3);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(b1, "reasons"), 2), "code")),
+                        "never_export");
+    char *text = json_dumps(doc, 0);
+    assert_null(strstr(text, "EVIDENCE-NOT-SHOWN")); /* only the listed members are copied */
+    free(text);
+    json_decref(doc);
+
+    /* LIMIT keeps the newest; the window counts in China days. */
+    doc = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 1,
+                            &st, err, sizeof err);
+    assert_int_equal(iget(doc, "blocked"), 2);
+    assert_int_equal(json_array_size(json_object_get(doc, "decisions")), 1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(doc, "decisions"), 0), "decision_id")),
+                        "b2000000000000000000000000000002");
+    json_decref(doc);
+    int64_t from;
+    assert_int_equal(bg_report_parse_date("2026-03-02", 0, &from), 0);
+    doc = bg_report_blocked((const char *const *)files, n, from, BG_REPORT_NO_TIME, 10, &st, err,
+                            sizeof err);
+    assert_int_equal(iget(doc, "blocked"), 1); /* B1 was on 1 March, China time */
+    json_decref(doc);
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+
+    int rc;
+    char *a1[] = {"blocked", "--limit", "0", dir, NULL};
+    free(capture(bg_report_cli_blocked, 4, a1, NULL, &rc));
+    assert_int_equal(rc, 2);
+    char *a2[] = {"blocked", "--limit", "5", dir, NULL};
+    char *out = capture(bg_report_cli_blocked, 4, a2, NULL, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "2 blocked decision(s)"));
+    assert_non_null(strstr(out, "reason no_basis, rule r1, category bank_card at $.card"));
+    free(out);
+    char *a3[] = {"report", "--by", "hour", dir, NULL};
+    out = capture(bg_report_cli, 4, a3, NULL, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "2026-03-01T23"));
+    assert_non_null(strstr(out, "Hours in China time"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_report_window),
         cmocka_unit_test(test_subject_lookup),
         cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_report_time_reason_rule_and_blocked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
