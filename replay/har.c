@@ -323,8 +323,11 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
             case '}':
             case ']':
                 if (r->depth == 0 || r->type[r->depth - 1] != (c == '}' ? '{' : '[')) {
+                    char what[96];
+                    snprintf(what, sizeof what, "unbalanced '%c' at line %llu, byte %llu: not valid JSON", c,
+                             (unsigned long long)r->line, (unsigned long long)r->off);
                     r->buf_pos = i;
-                    return fail(r, err, errcap, "unbalanced brackets: not valid JSON");
+                    return fail(r, err, errcap, what);
                 }
                 if (r->skipping && r->depth == 4)
                     r->skipping = 0;
