@@ -177,6 +177,25 @@ class CorpusFiles(unittest.TestCase):
                 self.assertTrue(os.path.exists(expect_path(har, pol)), "%s has no expectation under %s" % (har, pol))
         self.assertGreaterEqual(total, 300)
 
+    def test_every_policy_sees_routed_traffic_of_every_outcome(self):
+        """Each policy routes a good share of the corpus (the rest is
+        refused, 421) and the expectations hold allows, de-identifications
+        and blocks under each; every expectation covers every entry."""
+        for pol in POLICIES:
+            seen = {}
+            for har in corpus_files():
+                with open(os.path.join(CORPUS_DIR, har)) as f:
+                    n = len(json.load(f)["log"]["entries"])
+                with open(expect_path(har, pol)) as f:
+                    xp = json.load(f)["entries"]
+                self.assertEqual([e["entry"] for e in xp], list(range(n)), "%s.%s" % (har, pol))
+                for e in xp:
+                    seen[e["decision"]] = seen.get(e["decision"], 0) + 1
+            routed = sum(v for k, v in seen.items() if k != "refused")
+            self.assertGreaterEqual(routed, 60, "%s routes too little of the corpus: %r" % (pol, seen))
+            for d in ("allow", "deidentify", "block"):
+                self.assertGreater(seen.get(d, 0), 0, "%s: no %s in the corpus" % (pol, d))
+
 
 class CorpusReplay(bgtest.TestCase):
     """Every corpus file under every policy, offline; two policies live."""
