@@ -2795,6 +2795,10 @@ typedef struct strbuf_s {
 
 static void sb_add(strbuf_t *sb, const char *s, size_t n)
 {
+    if (n > SIZE_MAX / 4 || sb->n > SIZE_MAX / 4) { /* no such buffer: never wraps */
+        sb->oom = 1;
+        return;
+    }
     if (sb->n + n + 1 > sb->cap) {
         size_t nc = (sb->cap ? sb->cap * 2 : 256);
         while (nc < sb->n + n + 1)
