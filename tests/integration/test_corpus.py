@@ -20,7 +20,7 @@ with the real `bordergate consent grant`, and then:
   live     with a running bordergate and its sinks, `bordergate replay
            --live URL` sends every recorded request through it and checks
            that what each upstream received matches the offline decision
-           (quick-start policy and the WADesk pack).
+           (every policy).
 
 Assertion messages name files, entries and decisions, never payload values.
 """
@@ -237,6 +237,12 @@ class CorpusReplay(bgtest.TestCase):
 
     def test_live_wadesk(self):
         self.live("wadesk")
+
+    def test_live_wking(self):
+        self.live("wking")
+
+    def test_live_weidijia(self):
+        self.live("weidijia")
 
 
 if __name__ == "__main__":
