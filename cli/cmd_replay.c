@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "common/sbuf.h"
 #include "common/util.h"
 #include "config/config.h"
 #include "policy/consent.h"
@@ -313,7 +314,7 @@ static json_t *expectation(json_t *line)
     if (json_is_string(json_object_get(line, "country")))
         json_object_set(x, "destination", json_object_get(line, "country"));
     json_object_set(x, "decision", json_object_get(line, "decision"));
-    if (json_object_get(line, "would") != NULL)
+    if (json_object_get(line, "monitor") != NULL)
         json_object_set(x, "would", json_object_get(line, "would"));
     if (strcmp(jstr(line, "decision"), "refused") == 0) {
         json_object_set(x, "status", json_object_get(line, "status"));
@@ -363,9 +364,10 @@ static json_t *diff_lines(json_t *a, json_t *b)
         snprintf(msg, sizeof msg, "decision %s -> %s", jstr(a, "decision"), jstr(b, "decision"));
         collect_change(&dc, msg);
     }
-    if (strcmp(jstr(a, "would"), jstr(b, "would")) != 0) {
-        snprintf(msg, sizeof msg, "would %s -> %s", jstr(a, "would")[0] ? jstr(a, "would") : "(enforced)",
-                 jstr(b, "would")[0] ? jstr(b, "would") : "(enforced)");
+    int ma = json_object_get(a, "monitor") != NULL, mb = json_object_get(b, "monitor") != NULL;
+    if ((ma || mb) && (ma != mb || strcmp(jstr(a, "would"), jstr(b, "would")) != 0)) {
+        snprintf(msg, sizeof msg, "monitor would %s -> %s", ma ? jstr(a, "would") : "(enforced)",
+                 mb ? jstr(b, "would") : "(enforced)");
         collect_change(&dc, msg);
     }
     /* findings: A's as the "expectation" of B, in both directions */
@@ -700,7 +702,7 @@ static void print_table_row(json_t *line)
             snprintf(fsum + strlen(fsum), sizeof fsum - strlen(fsum), "%s%zu %s", fsum[0] ? ", " : "", k, actions[a]);
     }
     char dec[40];
-    if (json_object_get(line, "would") != NULL)
+    if (json_object_get(line, "monitor") != NULL)
         snprintf(dec, sizeof dec, "%s(%s)", "monitor", jstr(line, "would"));
     else if (json_object_get(line, "status") != NULL)
         snprintf(dec, sizeof dec, "refused %lld", (long long)json_integer_value(json_object_get(line, "status")));
@@ -877,6 +879,7 @@ int bg_cli_replay(int argc, char **argv)
         print_table_header();
     bg_replay_req_t req;
     memset(&req, 0, sizeof req);
+    bg_sbuf_t ob = {0};
     for (;;) {
         int r = source_next(&src, &req, err, sizeof err);
         if (r == 0)
@@ -897,7 +900,19 @@ int bg_cli_replay(int argc, char **argv)
             bg_replay_result_free(&res);
             continue;
         }
-        json_t *line = bg_replay_result_json(&req, &res);
+        /* the line is written as text; a tree only when something compares it */
+        ob.n = 0;
+        bg_replay_result_write(&req, &res, &ob);
+        json_t *line = NULL;
+        if (!print_each || o.table) {
+            line = ob.failed ? NULL : json_loadb(ob.p, ob.n, 0, NULL);
+            if (line == NULL) {
+                fprintf(stderr, "bordergate replay: entry %zu: out of memory\n", req.index);
+                c.errors++;
+                bg_replay_result_free(&res);
+                continue;
+            }
+        }
         const char *d = bg_replay_decision(&res);
         if (strcmp(d, "allow") == 0)
             c.allow++;
@@ -907,7 +922,7 @@ int bg_cli_replay(int argc, char **argv)
             c.block++;
         else
             c.refused++;
-        if (json_object_get(line, "monitor") != NULL)
+        if (res.evaluated && res.ev.decided && res.ev.decision.monitor)
             c.monitor++;
         if (o.diff_config != NULL) {
             bg_replay_result_t rb;
@@ -968,10 +983,12 @@ int bg_cli_replay(int argc, char **argv)
                 compare_expect(line, xp, &c);
             }
         } else if (print_each) {
-            if (o.table)
+            if (o.table) {
                 print_table_row(line);
-            else
-                print_line(line);
+            } else {
+                fwrite(ob.p, 1, ob.n, stdout);
+                fputc('\n', stdout);
+            }
         }
         if (wx != NULL) {
             json_t *x = expectation(line);
@@ -984,6 +1001,7 @@ int bg_cli_replay(int argc, char **argv)
         bg_replay_result_free(&res);
     }
     bg_replay_req_clear(&req);
+    bg_sbuf_free(&ob);
     if (expect != NULL) {
         size_t i;
         json_t *x = NULL;

@@ -15,7 +15,7 @@
 #define MAX_DEPTH 2048
 #define DEFAULT_CHUNK ((size_t)1 << 20)
 
-enum { KEY_OTHER = 0, KEY_LOG, KEY_ENTRIES, KEY_RESPONSE };
+enum { KEY_OTHER = 0, KEY_LOG, KEY_ENTRIES, KEY_REQUEST, KEY_SERVER_IP, KEY_STARTED };
 
 struct bg_har_reader {
     FILE *fp;
@@ -183,8 +183,12 @@ static int keyid(const char *k, size_t n)
         return KEY_LOG;
     if (n == 7 && memcmp(k, "entries", 7) == 0)
         return KEY_ENTRIES;
-    if (n == 8 && memcmp(k, "response", 8) == 0)
-        return KEY_RESPONSE;
+    if (n == 7 && memcmp(k, "request", 7) == 0)
+        return KEY_REQUEST;
+    if (n == 15 && memcmp(k, "serverIPAddress", 15) == 0)
+        return KEY_SERVER_IP;
+    if (n == 15 && memcmp(k, "startedDateTime", 15) == 0)
+        return KEY_STARTED;
     return KEY_OTHER;
 }
 
@@ -348,9 +352,11 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
                     r->expect_key[r->depth - 1] = 1;
                 break;
             case ':':
-                if (r->capturing && !r->skipping && r->depth == 4 && r->key[3] == KEY_RESPONSE) {
-                    /* the response is not needed: keep its newlines only,
-                     * so error lines stay exact */
+                if (r->capturing && !r->skipping && r->depth == 4 && r->key[3] != KEY_REQUEST &&
+                    r->key[3] != KEY_SERVER_IP && r->key[3] != KEY_STARTED) {
+                    /* the response, timings, initiator stacks... are not
+                     * needed: keep their newlines only, so error lines stay
+                     * exact */
                     if (cap_add(r, ":null", 5) != 0)
                         goto too_big;
                     r->skipping = 1;
@@ -365,7 +371,10 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
             case ' ':
             case '\t':
             case '\r':
-                break;
+                /* indentation costs jansson time and says nothing */
+                r->off++;
+                i++;
+                continue;
             default:
                 if (!r->capturing && in_entries(r)) {
                     r->capturing = 1;

@@ -4,9 +4,11 @@
  *
  * HAR: the file is scanned in chunks by a small string-aware tokenizer that
  * finds the "log" -> "entries" array and hands each entry object's bytes
- * (at most BG_HAR_MAX_ENTRY, the "response" member replaced by null so big
- * response bodies cost nothing) to jansson. Memory is one read chunk plus
- * one entry, whatever the file size. Accepted shapes: Chromium and Firefox
+ * to jansson: only its "request", "serverIPAddress" and "startedDateTime"
+ * members (every other member's value, the response above all, becomes
+ * null while it is read, so big responses and initiator stacks cost
+ * nothing), at most BG_HAR_MAX_ENTRY bytes. Memory is one read chunk plus
+ * one entry's request, whatever the file size. Accepted shapes: Chromium and Firefox
  * devtools, Playwright recordHar, mitmproxy, Charles and Fiddler exports
  * (UTF-8 BOM, HTTP/2 pseudo-headers, missing optional members, base64
  * bodies, postData.params without text).

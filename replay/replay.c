@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/sbuf.h"
 #include "common/util.h"
 #include "policy/decide.h"
 #include "policy/policy.h"
@@ -254,79 +255,75 @@ void bg_replay_url_without_values(const char *url, char *out, size_t cap)
     out[o] = '\0';
 }
 
-/* Append RULE to RULES unless empty or already there. */
-static void add_rule(json_t *rules, const char *rule)
+/* ,"rules":[...]: every rule id named by a finding or a reason, once. */
+static void write_rules(const bg_decision_t *d, bg_sbuf_t *b)
 {
-    if (rule == NULL || rule[0] == '\0')
-        return;
-    size_t k;
-    json_t *r = NULL;
-    json_array_foreach(rules, k, r)
-    {
-        if (strcmp(json_string_value(r), rule) == 0)
-            return;
+    const char *seen[64];
+    int n = 0;
+    bg_sbuf_adds(b, ",\"rules\":[");
+    for (size_t i = 0; i < d->nfd + (size_t)d->nreasons; i++) {
+        const char *r = i < d->nfd ? d->fd[i].rule : d->reasons[i - d->nfd].rule;
+        if (r == NULL || r[0] == '\0')
+            continue;
+        int dup = 0;
+        for (int k = 0; k < n && !dup; k++)
+            dup = strcmp(seen[k], r) == 0;
+        if (dup)
+            continue;
+        if (n < 64)
+            seen[n++] = r;
+        if (n > 1)
+            bg_sbuf_adds(b, ",");
+        bg_sbuf_json_cstr(b, r);
     }
-    json_array_append_new(rules, json_string(rule));
+    bg_sbuf_adds(b, "]");
+}
+
+void bg_replay_result_write(const bg_replay_req_t *req, const bg_replay_result_t *res, bg_sbuf_t *b)
+{
+    char url[2048];
+    bg_replay_url_without_values(req->url, url, sizeof url);
+    bg_sbuf_addf(b, "{\"entry\":%zu", req->index);
+    bg_sbuf_json_kv(b, 0, "method", req->method);
+    bg_sbuf_json_kv(b, 0, "url", url);
+    bg_sbuf_adds(b, ",\"route\":");
+    bg_sbuf_json_cstr(b, res->route ? res->route->id : NULL);
+    bg_sbuf_adds(b, ",\"recipient\":");
+    bg_sbuf_json_cstr(b, res->route ? res->route->recipient : NULL);
+    if (res->route != NULL && (!res->refused || res->status == 403)) {
+        bg_sbuf_adds(b, ",\"country\":");
+        bg_sbuf_json_cstr(b, res->geo.country[0] ? res->geo.country : NULL);
+        bg_sbuf_json_kv(b, 0, "region", bg_geo_region_name(res->geo.region));
+        bg_sbuf_json_kv(b, 0, "geo_source", res->geo.source);
+        bg_sbuf_adds(b, ",\"address\":");
+        bg_sbuf_json_cstr(b, res->address[0] ? res->address : NULL);
+        bg_sbuf_json_kv(b, 0, "address_source", res->addr_source);
+    }
+    bg_sbuf_json_kv(b, 0, "decision", bg_replay_decision(res));
+    if (res->refused || !res->evaluated || !res->ev.decided) {
+        bg_sbuf_addf(b, ",\"status\":%d", res->status);
+        bg_sbuf_json_kv(b, 0, "reason", res->reason ? res->reason : "");
+        bg_sbuf_adds(b, "}");
+        return;
+    }
+    const bg_decision_t *d = &res->ev.decision;
+    if (d->monitor)
+        bg_sbuf_adds(b, ",\"monitor\":true");
+    bg_sbuf_addf(b, ",\"inspected\":%s", res->ev.insp != NULL ? "true" : "false");
+    bg_decision_write(d, res->ev.insp, b);
+    write_rules(d, b);
+    if (res->ev.rewritten)
+        bg_sbuf_addf(b, ",\"rewritten\":{\"body\":%s,\"target\":%s,\"headers\":%zu}",
+                     res->ev.rw.body_changed ? "true" : "false", res->ev.rw.target_changed ? "true" : "false",
+                     res->ev.rw.nheaders);
+    bg_sbuf_adds(b, "}");
 }
 
 json_t *bg_replay_result_json(const bg_replay_req_t *req, const bg_replay_result_t *res)
 {
-    char url[2048];
-    bg_replay_url_without_values(req->url, url, sizeof url);
-    json_t *o = json_object();
-    json_object_set_new(o, "entry", json_integer((json_int_t)req->index));
-    json_object_set_new(o, "method", json_string(req->method));
-    json_object_set_new(o, "url", json_string(url));
-    json_object_set_new(o, "route", res->route ? json_string(res->route->id) : json_null());
-    json_object_set_new(o, "recipient",
-                        res->route && res->route->recipient ? json_string(res->route->recipient) : json_null());
-    if (res->route != NULL && !(res->refused && res->status != 403)) {
-        json_object_set_new(o, "country", res->geo.country[0] ? json_string(res->geo.country) : json_null());
-        json_object_set_new(o, "region", json_string(bg_geo_region_name(res->geo.region)));
-        json_object_set_new(o, "geo_source", json_string(res->geo.source));
-        json_object_set_new(o, "address", res->address[0] ? json_string(res->address) : json_null());
-        json_object_set_new(o, "address_source", json_string(res->addr_source));
-    }
-    json_object_set_new(o, "decision", json_string(bg_replay_decision(res)));
-    if (res->refused || !res->evaluated) {
-        json_object_set_new(o, "status", json_integer(res->status));
-        json_object_set_new(o, "reason", json_string(res->reason ? res->reason : ""));
-        return o;
-    }
-    const bg_decision_t *d = &res->ev.decision;
-    if (d->monitor) {
-        json_object_set_new(o, "monitor", json_true());
-        json_object_set_new(o, "would", json_string(bg_outcome_name(d->would)));
-    }
-    json_object_set_new(o, "inspected", json_boolean(res->ev.insp != NULL));
-    json_t *dj = bg_decision_json(d, res->ev.insp);
-    json_t *findings = json_object_get(dj, "findings");
-    json_object_set(o, "findings", findings);
-    json_t *rules = json_array();
-    size_t i;
-    json_t *f = NULL;
-    json_array_foreach(findings, i, f)
-    {
-        json_object_del(f, "source"); /* detector names are noise here */
-        add_rule(rules, json_string_value(json_object_get(f, "rule")));
-    }
-    json_t *reasons = json_object_get(dj, "reasons");
-    json_array_foreach(reasons, i, f)
-    {
-        add_rule(rules, json_string_value(json_object_get(f, "rule")));
-    }
-    json_object_set_new(o, "rules", rules);
-    json_object_set(o, "reasons", reasons);
-    json_object_set(o, "mechanism", json_object_get(dj, "mechanism"));
-    if (json_object_get(dj, "records") != NULL)
-        json_object_set(o, "records", json_object_get(dj, "records"));
-    if (res->ev.rewritten) {
-        json_t *ch = json_object();
-        json_object_set_new(ch, "body", json_boolean(res->ev.rw.body_changed));
-        json_object_set_new(ch, "target", json_boolean(res->ev.rw.target_changed));
-        json_object_set_new(ch, "headers", json_integer((json_int_t)res->ev.rw.nheaders));
-        json_object_set_new(o, "rewritten", ch);
-    }
-    json_decref(dj);
+    bg_sbuf_t b = {0};
+    bg_replay_result_write(req, res, &b);
+    json_t *o = b.failed ? NULL : json_loadb(b.p, b.n, 0, NULL);
+    bg_sbuf_free(&b);
     return o;
 }

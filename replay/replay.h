@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "common/sbuf.h"
 #include "config/config.h"
 #include "policy/consent.h"
 #include "proxy/evaluate.h"
@@ -54,11 +55,16 @@ const char *bg_replay_decision(const bg_replay_result_t *res);
 void bg_replay_url_without_values(const char *url, char *out, size_t cap);
 
 /*
- * The output line of one entry (docs/replay.md): entry, method, url,
- * route, recipient, country, region, decision (+ would/monitor), status
- * and reason when refused, findings (path, category, basis, action,
- * operator, rule; never values), rules, reasons, mechanism.
+ * The output line of one entry (docs/replay.md), as JSON text onto B (no
+ * newline): entry, method, url, route, recipient, country, region,
+ * geo_source, address, decision; status and reason when refused; else
+ * monitor, inspected, then the decision record's members (outcome, would,
+ * findings with path, category, basis, action, operator, rule; subjects as
+ * keyed pseudonyms; records; mechanism; reasons), rules, rewritten. Never
+ * a payload value. Cost: linear in the findings, no JSON tree.
  */
+void bg_replay_result_write(const bg_replay_req_t *req, const bg_replay_result_t *res, bg_sbuf_t *b);
+/* The same line parsed into a tree (NULL when out of memory). */
 json_t *bg_replay_result_json(const bg_replay_req_t *req, const bg_replay_result_t *res);
 
 #endif
