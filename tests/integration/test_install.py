@@ -250,6 +250,52 @@ class InstalledDaemon(bgtest.TestCase):
         d.stop()
 
 
+    def test_runs_unprivileged_like_the_unit(self):
+        """What the unit grants: a dedicated unprivileged user, no
+        capabilities, no_new_privs, write access to its state directory only
+        (setpriv; as root, user nobody and an empty bounding set)."""
+        if not shutil.which("setpriv"):
+            self.fail("setpriv (util-linux) is missing")
+        os.chmod(_STAGE_ROOT, 0o755)
+        state = os.path.join(self.tmpdir, "state")
+        os.makedirs(state)
+        os.chmod(self.tmpdir, 0o755)
+        argv = ["setpriv", "--no-new-privs"]
+        if os.geteuid() == 0:
+            os.chown(state, 65534, 65534)
+            argv += ["--reuid", "65534", "--regid", "65534", "--clear-groups",
+                     "--inh-caps", "-all", "--bounding-set", "-all"]
+        with open(staged("etc/bordergate/bordergate.json")) as f:
+            cfg = json.load(f)
+        cfg["audit"]["directory"] = os.path.join(state, "audit")
+        port, aport = bgtest.free_port(), bgtest.free_port()
+        cfg["listen"], cfg["admin"]["listen"] = "127.0.0.1:%d" % port, "127.0.0.1:%d" % aport
+        path = os.path.join(self.tmpdir, "unpriv.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        os.chmod(path, 0o644)
+        proc = bgtest.Process(argv + [staged("bin/bordergate"), "run", "--config", path],
+                              os.path.join(self.tmpdir, "unpriv.log"), cwd=state)
+        self.addCleanup(proc.kill)
+
+        def up():
+            if not proc.alive():
+                raise AssertionError("exited:\n" + proc.log())
+            try:
+                return http_get(aport, "/readyz")[0] == 200
+            except OSError:
+                return False
+        bgtest.wait_for(up, t(30), "the unprivileged daemon to be ready")
+        with open("/proc/%d/status" % proc.pid) as f:
+            status = f.read()
+        self.assertRegex(status, r"CapEff:\s+0+\n")
+        self.assertRegex(status, r"NoNewPrivs:\s+1\n")
+        if os.geteuid() == 0:
+            self.assertRegex(status, r"Uid:\s+65534\s")
+        self.assertEqual(proc.stop(t(40)), 0, proc.log_tail())
+        self.assertTrue(glob.glob(os.path.join(state, "audit", "*.jsonl")))
+
+
 class SystemdUnit(bgtest.TestCase):
     def unit_for_stage(self):
         """The installed unit with the staged paths (so ExecStart exists)."""
