@@ -524,17 +524,28 @@ class Kubernetes(bgtest.TestCase):
         cfg = self.policy()
         keydir = os.path.join(self.tmpdir, "keys")
         os.makedirs(keydir)
-        for name in self.one("Secret", "bordergate-keys")["stringData"]:
-            with open(os.path.join(keydir, name), "wb") as f:
-                f.write(os.urandom(32).hex().encode() if name.endswith(".key") else b"t" * 24)
+        secret = self.one("Secret", "bordergate-keys")["stringData"]
         text = json.dumps(cfg).replace("/etc/bordergate-keys/", keydir + "/")
         cfg = json.loads(text)
         cfg["audit"]["directory"] = os.path.join(self.tmpdir, "audit")
         path = os.path.join(self.tmpdir, "k8s.json")
         with open(path, "w") as f:
             json.dump(cfg, f)
-        r = subprocess.run([staged("bin/bordergate"), "check", "--config", path],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=t(30))
+
+        def check():
+            return subprocess.run([staged("bin/bordergate"), "check", "--config", path],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=t(30))
+        # The example Secret's placeholders are refused: it cannot run by mistake.
+        for name, value in secret.items():
+            with open(os.path.join(keydir, name), "w") as f:
+                f.write(value)
+        r = check()
+        self.assertEqual(r.returncode, 1, r.stdout.decode())
+        self.assertEqual(r.stdout.decode().count("error:"), len(secret), r.stdout.decode())
+        for name in secret:
+            with open(os.path.join(keydir, name), "wb") as f:
+                f.write(os.urandom(32).hex().encode() if name.endswith(".key") else b"t" * 24)
+        r = check()
         self.assertEqual(r.returncode, 0, r.stdout.decode())
         d = Daemon(self, cfg, "k8s")
         gw = [c for c in self.one("Deployment", "bordergate")["spec"]["template"]["spec"]["containers"]
