@@ -22,6 +22,7 @@ enum {
     FAM_DEIDENTIFIED,
     FAM_BLOCKED,
     FAM_REFUSALS,
+    FAM_WOULD,
     FAM_COUNT
 };
 
@@ -46,6 +47,9 @@ static const family_t families[FAM_COUNT] = {
     {"bordergate_refusals_total",
      "Requests answered by bordergate itself with an error status (not 451), by status", 1,
      {"status"}},
+    {"bordergate_monitor_would_total",
+     "Requests forwarded unchanged in monitor mode, by route and what enforcement would have done",
+     2, {"route", "would"}},
 };
 
 #define KEY_MAX 150 /* label values joined by \x1f */
@@ -157,6 +161,12 @@ void bg_metrics_decision(bg_metrics_t *m, const bg_config_t *cfg, const bg_route
     key_add(key, &n, bg_outcome_name(d->outcome), 0);
     key_add(key, &n, d->monitor ? "monitor" : "enforce", 0);
     count_key(m, FAM_REQUESTS, key, n, 1);
+    if (d->monitor) {
+        n = 0;
+        key_add(key, &n, route->id, 1);
+        key_add(key, &n, bg_outcome_name(d->would), 0);
+        count_key(m, FAM_WOULD, key, n, 1);
+    }
 
     for (size_t i = 0; insp != NULL && i < d->nfd; i++) {
         const bg_finding_decision_t *fd = &d->fd[i];

@@ -195,6 +195,7 @@ class MetricsTest(AuditTestBase):
         self.assertEqual(len(recs), total - counts[(5, 421)])
         want = collections.Counter()
         cats, ops, reasons = collections.Counter(), collections.Counter(), collections.Counter()
+        would = collections.Counter()
         for d in recs:
             want[frozenset({("route", d["route"]),
                             ("recipient", (d.get("recipient") or {}).get("id", "")),
@@ -206,6 +207,8 @@ class MetricsTest(AuditTestBase):
                 cats[frozenset({("category", f["category"])})] += 1
                 if f["action"] in ("deidentify", "remove"):
                     ops[frozenset({("operator", f["operator"])})] += 1
+            if d["mode"] == "monitor":
+                would[frozenset({("route", d["route"]), ("would", d["would"])})] += 1
             if d["outcome"] == "block":
                 for code in {r["code"] for r in d["reasons"]}:
                     reasons[frozenset({("reason", code)})] += 1
@@ -214,6 +217,9 @@ class MetricsTest(AuditTestBase):
         self.assertEqual(series(m, "bordergate_findings_total"), dict(cats))
         self.assertEqual(series(m, "bordergate_deidentified_fields_total"), dict(ops))
         self.assertEqual(series(m, "bordergate_blocked_total"), dict(reasons))
+        self.assertEqual(series(m, "bordergate_monitor_would_total"), dict(would))
+        self.assertEqual(dict(would), {frozenset({("route", "us-monitor"), ("would", "deidentify")}):
+                                       counts[(3, 200)]})
         # Every outcome and mode is there, and nothing else: 5 routes' worth.
         outcomes = {(dict(k)["route"], dict(k)["decision"], dict(k)["mode"]) for k in got}
         self.assertEqual(outcomes, {("us", "allow", "enforce"), ("us", "deidentify", "enforce"),

@@ -114,6 +114,10 @@ class ReadinessTest(AuditTestBase):
         self.assertEqual(len(doc["not_ready"]), 1, doc)
         self.assertRegex(doc["not_ready"][0], r"^audit: the log is not writable \(.*No space left")
         self.assertEqual(ready_gauge(px), 0)
+        _, _, text = admin_get(px, "/metrics")
+        self.assertRegex(text, r"(?m)^bordergate_audit_healthy 0$")
+        self.assertRegex(text, r"(?m)^bordergate_audit_refused_total [1-9]")
+        self.assertRegex(text, r"(?m)^bordergate_refusals_total\{status=\"503\"\} [1-9]")
         self.assertEqual(px.healthz()["_status"], 200)
 
         os.unlink(filler)
