@@ -220,6 +220,40 @@ class CorpusReplay(bgtest.TestCase):
                 self.assertEqual(r.returncode, 0, "%s live under %s:\n%s\n%s"
                                  % (har, name, tail(r.stdout), tail(r.stderr)))
 
+    def test_replay_output_and_expectations_carry_no_personal_values(self):
+        """The replay lines (paths, categories, decisions), its summary and
+        differences, and the committed expectations name no value of the
+        people in the corpus (names, mobiles, e-mails, addresses, ID numbers)."""
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("make_corpus", os.path.join(CORPUS_DIR, "make_corpus.py"))
+        mc = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mc)
+        values = set()
+        for p in mc.PEOPLE:
+            values.update([p["name"], p["mobile"], p["email"], p["address"], p["id_no"]])
+        corpus = ""
+        for har in corpus_files():
+            with open(os.path.join(CORPUS_DIR, har), encoding="utf-8") as fh:
+                corpus += json.dumps(json.load(fh), ensure_ascii=False)
+        # Not vacuous: the traffic itself holds most of these values.
+        self.assertGreater(sum(1 for v in values if v in corpus), 100)
+        texts = {}
+        for name in ("quickstart", "wadesk", "wking", "weidijia"):
+            pol = PolicyCopy(self, name)
+            for har in corpus_files():
+                r = replay(pol, "--har", os.path.join(CORPUS_DIR, har), "--format", "table")
+                texts["table %s %s" % (name, har)] = r.stdout + r.stderr
+                r = replay(pol, "--har", os.path.join(CORPUS_DIR, har))
+                self.assertEqual(r.returncode, 0, "%s %s: %s" % (name, har, tail(r.stderr)))
+                texts["json %s %s" % (name, har)] = r.stdout + r.stderr
+        for f in os.listdir(CORPUS_DIR):
+            if f.endswith(".expect.json"):
+                with open(os.path.join(CORPUS_DIR, f), encoding="utf-8") as fh:
+                    texts[f] = fh.read()
+        for where, text in texts.items():
+            leaked = sum(1 for v in values if v in text)
+            self.assertEqual(leaked, 0, "%s: %d personal value(s) in the output" % (where, leaked))
+
     def test_offline_quickstart(self):
         self.offline("quickstart")
 
