@@ -1245,12 +1245,6 @@ typedef struct {
     int oom;
 } blocked_ctx_t;
 
-static int blocked_want(void *arg, const char *line, size_t len)
-{
-    (void)arg;
-    return memmem(line, len, "\"outcome\":\"block\"", 17) != NULL && want_decision(NULL, line, len);
-}
-
 /* Copy the named string members of SRC (absent or not strings: null). */
 static json_t *pick_strings(const json_t *src, const char *const *names, size_t n)
 {
@@ -1328,6 +1322,9 @@ static int blocked_record(void *arg, const json_t *rec)
     return 0;
 }
 
+static json_t *blocked_json(const blocked_ctx_t *b, int64_t from_ms, int64_t to_ms,
+                            const bg_report_scan_stats_t *st);
+
 json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, int64_t to_ms,
                           int limit, bg_report_scan_stats_t *st, char *err, size_t errcap)
 {
@@ -1346,9 +1343,21 @@ json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, i
     if (st == NULL)
         st = &dummy;
     memset(st, 0, sizeof *st);
-    if (bg_report_scan(paths, n, blocked_want, blocked_record, &b, st, err, errcap) != 0)
+    if (bg_report_scan(paths, n, want_decision, blocked_record, &b, st, err, errcap) != 0)
         goto out;
-    doc = json_object();
+    doc = blocked_json(&b, from_ms, to_ms, st);
+out:
+    for (int i = 0; i < b.limit; i++)
+        json_decref(b.ring[i]);
+    free(b.ring);
+    return doc;
+}
+
+static json_t *blocked_json(const blocked_ctx_t *bp, int64_t from_ms, int64_t to_ms,
+                            const bg_report_scan_stats_t *st)
+{
+    const blocked_ctx_t b = *bp;
+    json_t *doc = json_object();
     json_object_set_new(doc, "format", json_string("bordergate-audit-blocked/1"));
     json_object_set_new(doc, "from", utc_or_null(from_ms));
     json_object_set_new(doc, "to", utc_or_null(to_ms));
@@ -1367,8 +1376,79 @@ json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, i
         json_array_append(list, b.ring[slot]);
     }
     json_object_set_new(doc, "decisions", list);
+    return doc;
+}
+
+/* ------------------------------------------------------------------------
+ * Several documents in one pass (the dashboard)
+ * ------------------------------------------------------------------------ */
+
+typedef struct {
+    bg_report_t **reports;
+    size_t n;
+    blocked_ctx_t *blocked;
+} many_ctx_t;
+
+static int many_record(void *arg, const json_t *rec)
+{
+    many_ctx_t *m = arg;
+    for (size_t i = 0; i < m->n; i++)
+        bg_report_add(m->reports[i], rec);
+    if (m->blocked != NULL)
+        blocked_record(m->blocked, rec);
+    return 0;
+}
+
+json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_by_t *bys,
+                           size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit,
+                           char *err, size_t errcap)
+{
+    bg_report_scan_stats_t st;
+    memset(&st, 0, sizeof st);
+    many_ctx_t m;
+    blocked_ctx_t b;
+    memset(&m, 0, sizeof m);
+    memset(&b, 0, sizeof b);
+    json_t *doc = NULL;
+    m.reports = calloc(nby + 1, sizeof *m.reports);
+    if (m.reports == NULL)
+        goto oom;
+    for (; m.n < nby; m.n++)
+        if ((m.reports[m.n] = bg_report_new(bys[m.n], from_ms, to_ms)) == NULL)
+            goto oom;
+    if (blocked_limit > 0) {
+        b.from = from_ms;
+        b.to = to_ms;
+        b.limit = blocked_limit > BG_REPORT_BLOCKED_MAX ? BG_REPORT_BLOCKED_MAX : blocked_limit;
+        if ((b.ring = calloc((size_t)b.limit, sizeof *b.ring)) == NULL)
+            goto oom;
+        m.blocked = &b;
+    }
+    if (bg_report_scan(paths, n, want_decision, many_record, &m, &st, err, errcap) != 0)
+        goto out;
+    doc = json_object();
+    json_t *reports = json_object();
+    json_object_set_new(doc, "reports", reports);
+    for (size_t i = 0; i < m.n; i++) {
+        if (m.reports[i]->oom) {
+            json_decref(doc);
+            doc = NULL;
+            goto oom;
+        }
+        const char *name = bg_report_by_name(bys[i]);
+        json_object_set_new(reports, name != NULL ? name : "totals",
+                            bg_report_json(m.reports[i], &st));
+    }
+    if (m.blocked != NULL)
+        json_object_set_new(doc, "blocked", blocked_json(&b, from_ms, to_ms, &st));
+    goto out;
+oom:
+    snprintf(err, errcap, "out of memory");
 out:
-    for (int i = 0; i < b.limit; i++)
+    for (size_t i = 0; i < m.n; i++)
+        bg_report_free(m.reports[i]);
+    free(m.reports);
+    for (int i = 0; b.ring != NULL && i < b.limit; i++)
         json_decref(b.ring[i]);
     free(b.ring);
     return doc;

@@ -154,6 +154,18 @@ json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudo
 json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, int64_t to_ms,
                           int limit, bg_report_scan_stats_t *st, char *err, size_t errcap);
 
+/*
+ * Several documents over PATHS in ONE pass (the dashboard): for each of
+ * BYS[0..NBY) the `audit report --json --by BY` document, and with
+ * BLOCKED_LIMIT > 0 the `audit blocked --json --limit N` document, each
+ * exactly as those commands print it for the same window:
+ *   {"reports": {"country": {...}, "day": {...}, ...}, "blocked": {...}}
+ * (BG_REPORT_BY_NONE is keyed "totals"). NULL with ERR filled.
+ */
+json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_by_t *bys,
+                           size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit,
+                           char *err, size_t errcap);
+
 /* `bordergate audit blocked ...`; ARGV[0] is "blocked". 0, 1 on errors, 2 usage. */
 int bg_report_cli_blocked(int argc, char **argv);
 

@@ -242,6 +242,57 @@ static void api_report(const bg_config_t *cfg, const char *q, size_t ql, bg_serv
     reply_json(reply, 200, doc);
 }
 
+/* Everything the page shows of the audit log, in one pass over it:
+ * {"format", "reports": {country, TIME, category, reason, rule}, "blocked"},
+ * each member the CLI's document for the same window. */
+static void api_dashboard(const bg_config_t *cfg, const char *q, size_t ql,
+                          bg_serve_reply_t *reply)
+{
+    static const char *const allowed[] = {"from", "to", "limit", "time", NULL};
+    param_t p[QUERY_MAX_PARAMS];
+    int np = 0;
+    char err[512];
+    int64_t from, to;
+    long limit = 20;
+    if (parse_query(q, ql, allowed, p, &np, err, sizeof err) != 0 ||
+        window(p, np, &from, &to, err, sizeof err) != 0) {
+        reply_error(reply, 400, err);
+        return;
+    }
+    const char *l = param(p, np, "limit"), *tm = param(p, np, "time");
+    if (l != NULL) {
+        char *end;
+        limit = strtol(l, &end, 10);
+        if (*end != '\0' || limit < 1 || limit > BG_REPORT_BLOCKED_MAX) {
+            snprintf(err, sizeof err, "limit: must be 1..%d", BG_REPORT_BLOCKED_MAX);
+            reply_error(reply, 400, err);
+            return;
+        }
+    }
+    bg_report_by_t bys[] = {BG_REPORT_BY_COUNTRY, BG_REPORT_BY_DAY, BG_REPORT_BY_CATEGORY,
+                            BG_REPORT_BY_REASON, BG_REPORT_BY_RULE};
+    if (tm != NULL && strcmp(tm, "hour") == 0)
+        bys[1] = BG_REPORT_BY_HOUR;
+    else if (tm != NULL && strcmp(tm, "day") != 0) {
+        reply_error(reply, 400, "time: must be day or hour");
+        return;
+    }
+    char **files = NULL;
+    size_t n = 0;
+    json_t *doc = NULL;
+    if (audit_files(cfg, &files, &n, err, sizeof err) == 0)
+        doc = bg_report_run_many((const char *const *)files, n, bys, sizeof bys / sizeof bys[0],
+                                 from, to, (int)limit, err, sizeof err);
+    if (files != NULL)
+        bg_audit_free_list(files, n);
+    if (doc == NULL) {
+        reply_error(reply, 500, err);
+        return;
+    }
+    json_object_set_new(doc, "format", json_string("bordergate-dashboard/1"));
+    reply_json(reply, 200, doc);
+}
+
 static void api_volumes(const bg_config_t *cfg, const char *q, size_t ql, bg_serve_reply_t *reply)
 {
     static const char *const allowed[] = {"year", NULL};
@@ -371,11 +422,13 @@ int bg_dashboard_handle(const bg_serve_req_t *req, bg_serve_reply_t *reply,
         api_report(cfg, q, ql, reply, 0);
     } else if (el == 7 && memcmp(ep, "blocked", 7) == 0) {
         api_report(cfg, q, ql, reply, 1);
+    } else if (el == 9 && memcmp(ep, "dashboard", 9) == 0) {
+        api_dashboard(cfg, q, ql, reply);
     } else if (el == 7 && memcmp(ep, "volumes", 7) == 0) {
         api_volumes(cfg, q, ql, reply);
     } else {
-        reply_error(reply, 404, "unknown endpoint (try /api/info, /api/report, /api/blocked, "
-                                "/api/volumes)");
+        reply_error(reply, 404, "unknown endpoint (try /api/info, /api/dashboard, /api/report, "
+                                "/api/blocked, /api/volumes)");
     }
     bg_runtime_unref(rt);
     return 1;

@@ -7,7 +7,8 @@ then:
 
   * each /api/ endpoint returns exactly the document the CLI prints for the
     same period (`bordergate audit report --json --by ...`, `audit blocked
-    --json`, `audit volumes --counters FILE --json`);
+    --json`, `audit volumes --counters FILE --json`), and /api/dashboard
+    (the page's one pass over the log) holds exactly those documents;
   * tests/browser/dashboard.js loads /dashboard/ in headless Chromium
     (Debian's chromium through playwright-core), waits for it to draw, reads
     the figures it shows (data-testid attributes) and saves a screenshot
@@ -137,6 +138,18 @@ class Dashboard(bgtest.TestCase):
                                        "--to", day_to, audit))
         self.assertEqual(doc["blocked"], sum(1 for x in run.expect["entries"] if x["outcome"] == "block"))
         self.assertEqual(len(doc["decisions"]), 5)
+        # The page's one-pass document: each member is the CLI's.
+        status, doc, _ = self.api(px, "/api/dashboard?limit=5&" + q)
+        self.assertEqual((status, doc["format"]), (200, "bordergate-dashboard/1"))
+        self.assertEqual(sorted(doc["reports"]), ["category", "country", "day", "reason", "rule"])
+        for by, rep in doc["reports"].items():
+            self.assertEqual(rep, self.cli("report", "--json", "--by", by, "--from", day_from,
+                                           "--to", day_to, audit), by)
+        self.assertEqual(doc["blocked"], self.cli("blocked", "--json", "--limit", "5", "--from",
+                                                  day_from, "--to", day_to, audit))
+        status, doc, _ = self.api(px, "/api/dashboard?time=hour&" + q)
+        self.assertEqual(doc["reports"]["hour"], self.cli("report", "--json", "--by", "hour", "--from",
+                                                          day_from, "--to", day_to, audit))
         status, doc, _ = self.api(px, "/api/volumes")
         self.assertEqual(status, 200)
         self.assertEqual(doc, self.cli("volumes", "--json", "--counters",
@@ -162,6 +175,8 @@ class Dashboard(bgtest.TestCase):
             ("/api/blocked?limit=1001", "limit"),
             ("/api/blocked?limit=ten", "limit"),
             ("/api/volumes?year=26", "year"),
+            ("/api/dashboard?time=week", "time"),
+            ("/api/dashboard?by=country", "unknown query parameter"),
         ]
         for path, word in bad:
             with self.subTest(path=path):
@@ -294,7 +309,7 @@ class Dashboard(bgtest.TestCase):
         cfg["admin"]["token"] = {"env": "BG_DASHBOARD_TOKEN"}
         run.px.reload(cfg)
         px = run.px
-        for path in ("/api/report", "/api/blocked", "/api/volumes"):
+        for path in ("/api/report", "/api/blocked", "/api/volumes", "/api/dashboard"):
             with self.subTest(path=path):
                 status, doc, hdr = self.api(px, path)
                 self.assertEqual(status, 401)

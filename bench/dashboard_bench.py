@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Dashboard cost: how long the admin listener spends reading the audit log,
+and whether proxied requests are delayed meanwhile.
+
+    bench/dashboard_bench.py [RECORDS] [BIN]     (default 200000, build/bordergate)
+
+Starts `bordergate run` on a temporary audit directory with a `bordergate
+sink` upstream (a domestic route), then writes RECORDS synthetic decision
+records beside the daemon's own file (the writer's shape: 5 findings, 3
+subjects, reasons on blocks; spread over 7 days, 4 countries), and prints:
+
+  * `bordergate audit report --json --by country` wall time (the CLI);
+  * GET /api/report?by=country, and one page load: /api/dashboard (the
+    reports by country, day, category, reason, rule and the latest blocked
+    decisions in one pass) and /api/volumes;
+  * proxied request latency (p50/max over sequential GETs through the
+    proxy) while nothing else runs and while the page's requests run: the admin listener runs on the control thread, the
+    workers on their own, so the figures should be alike.
+"""
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "build", "bordergate")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def write_log(d, n):
+    rnd = random.Random(7)
+    now = time.time()
+    countries = ["US", "HK", "SG", "DE"]
+    cats = ["cn_mobile", "email", "person_name", "cn_resident_id", "bank_card"]
+    path = os.path.join(d, "audit-20260101-000000-000001.jsonl")
+    with open(path, "w") as f:
+        for i in range(n):
+            t = now - 7 * 86400 * (n - i) / n
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".000Z"
+            outcome = rnd.choice(["allow", "allow", "deidentify", "block"])
+            subj = ["%064x" % rnd.randrange(1 << 40) for _ in range(3)]
+            findings = [{"path": "$.user[%d].%s" % (k, c), "category": c, "sensitive": c == "cn_resident_id",
+                         "source": "detector", "confidence": "high", "rule": "r-%s" % c, "basis": "consent",
+                         "evidence": "c-%016x" % i, "action": "allow" if outcome == "allow" else "deidentify",
+                         "operator": None if outcome == "allow" else "hash", "anonymized": False,
+                         "subject": subj[k % 3]} for k, c in enumerate(cats)]
+            rec = {"seq": i + 1, "prev": "%064x" % i, "time": ts, "type": "decision",
+                   "decision_id": "%032x" % i, "caller": {"address": "10.0.0.1"}, "route": "r%d" % (i % 8),
+                   "recipient": {"id": "partner-%d" % (i % 5), "legal_entity": "P", "relationship": "processor"},
+                   "purpose": "support", "method": "POST", "host": "api.partner.example", "path": "/v1/x",
+                   "destination": {"address": "1.2.3.4", "port": 443, "country": rnd.choice(countries),
+                                   "region": "cross-border", "geo_source": "db"},
+                   "mode": "enforce", "inspected": True, "body": "json", "outcome": outcome, "would": outcome,
+                   "findings": findings, "subjects": [{"pseudonym": s} for s in subj],
+                   "mechanism": "standard_contract:SC-1", "policy": {"version": "bench", "sha256": "0" * 64},
+                   "bytes": {"request": 800, "forwarded": 800}, "hash": "%064x" % (i + 1)}
+            if outcome == "block":
+                rec["reasons"] = [{"code": "no_basis", "rule": "r-bank_card", "category": "bank_card",
+                                   "path": "$.user[4].bank_card"}]
+            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+    return os.path.getsize(path)
+
+
+def get(port, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    t0 = time.perf_counter()
+    c.request("GET", path, headers={"Host": "sink.example"})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return time.perf_counter() - t0, r.status
+
+
+def latencies(port, stop, out):
+    while not stop.is_set():
+        out.append(get(port, "/x")[0])
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))] * 1000
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="bg-dashbench-")
+    procs = []
+    try:
+        audit = os.path.join(d, "audit")
+        os.mkdir(audit)
+        sink_port = free_port()
+        procs.append(subprocess.Popen([BIN, "sink", "--listen", "127.0.0.1:%d" % sink_port],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        port, admin = free_port(), free_port()
+        cfg = {"version": 1, "listen": "127.0.0.1:%d" % port, "admin": {"listen": "127.0.0.1:%d" % admin},
+               "geo": {"overrides": {"cidrs": {"127.0.0.0/8": "CN"}}},
+               "routes": [{"id": "sink", "match": {"host": "sink.example"},
+                           "upstream": "http://127.0.0.1:%d" % sink_port, "allow_private_addresses": True}],
+               "audit": {"directory": audit}, "log": {"level": "warn"}}
+        with open(os.path.join(d, "cfg.json"), "w") as f:
+            json.dump(cfg, f)
+        procs.append(subprocess.Popen([BIN, "run", "--config", os.path.join(d, "cfg.json")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for _ in range(200):
+            try:
+                get(admin, "/healthz")
+                break
+            except OSError:
+                time.sleep(0.05)
+        # Written after the daemon opened (and checked) its own file: the
+        # synthetic records are not hash-chained, and reports do not check.
+        size = write_log(audit, N)
+        print("audit log: %d decision records, %.1f MB" % (N, size / 1e6))
+
+        t0 = time.perf_counter()
+        subprocess.run([BIN, "audit", "report", "--json", "--by", "country", audit], check=True,
+                       stdout=subprocess.DEVNULL)
+        cli = time.perf_counter() - t0
+        api, status = get(admin, "/api/report?by=country")
+        assert status == 200
+        print("CLI audit report --by country: %.2f s (%.0f records/s)" % (cli, N / cli))
+        print("GET /api/report?by=country:    %.2f s (%.0f records/s)" % (api, N / api))
+
+        base = []
+        stop = threading.Event()
+        th = threading.Thread(target=latencies, args=(port, stop, base))
+        th.start()
+        time.sleep(2)
+        stop.set()
+        th.join()
+
+        during = []
+        stop = threading.Event()
+        th = threading.Thread(target=latencies, args=(port, stop, during))
+        th.start()
+        t0 = time.perf_counter()
+        for p in ("/api/dashboard?limit=20", "/api/volumes"):
+            assert get(admin, p)[1] == 200, p
+        page = time.perf_counter() - t0
+        stop.set()
+        th.join()
+        print("one page load (/api/dashboard: 5 reports + blocked in one pass; /api/volumes): %.2f s"
+              " (%.0f records/s)" % (page, N / page))
+        print("proxied GETs, idle admin:   %d requests, p50 %.2f ms, p99 %.2f ms, max %.2f ms"
+              % (len(base), pct(base, 0.5), pct(base, 0.99), max(base) * 1000))
+        print("proxied GETs, during scans: %d requests, p50 %.2f ms, p99 %.2f ms, max %.2f ms"
+              % (len(during), pct(during, 0.5), pct(during, 0.99), max(during) * 1000))
+        print("ratio p50 during/idle: %.2fx" % (pct(during, 0.5) / pct(base, 0.5)))
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
