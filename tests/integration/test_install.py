@@ -408,6 +408,27 @@ class ManPages(bgtest.TestCase):
         self.assertEqual(missing, [], "schema keys missing from bordergate.json(5)")
 
 
+    def test_bordergate_json_5_example_checks(self):
+        with open(staged(self.PAGES[1])) as f:
+            page = f.read()
+        example = page.split(".SH EXAMPLE\n.EX\n")[1].split(".EE")[0]
+        example = example.replace("\\-", "-").replace("\\e", "\\")
+        keydir = os.path.join(self.tmpdir, "keys")
+        os.makedirs(keydir)
+        for name in re.findall(r"/etc/bordergate/keys/([a-z]+\.key)", example):
+            with open(os.path.join(keydir, name), "wb") as f:
+                f.write(os.urandom(32))
+        example = example.replace("/etc/bordergate/keys/", keydir + "/")
+        example = example.replace("/var/lib/bordergate/audit", os.path.join(self.tmpdir, "audit"))
+        path = os.path.join(self.tmpdir, "example.json")
+        with open(path, "w") as f:
+            f.write(example)
+        r = subprocess.run([staged("bin/bordergate"), "check", "--config", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=t(30))
+        self.assertEqual(r.returncode, 0, r.stdout.decode())
+        self.assertIn("configuration OK (1 route)", r.stdout.decode())
+
+
 class Kubernetes(bgtest.TestCase):
     def setUp(self):
         super().setUp()
