@@ -875,7 +875,7 @@ int bg_cli_replay(int argc, char **argv)
         free(s);
     }
     int print_each = o.expect == NULL && o.write_expect == NULL && o.diff_config == NULL && o.live == NULL;
-    if (o.table && (print_each || o.diff_config == NULL))
+    if (o.table && print_each)
         print_table_header();
     bg_replay_req_t req;
     memset(&req, 0, sizeof req);
