@@ -2,8 +2,8 @@
 
 The WADesk pack runs as in test_packs.py (its loopback `bordergate sink`s
 pinned to their countries by the pack's geo overrides), every entry of its
-recorded traffic (tests/traffic/packs/wadesk.har) is sent through it, and
-then:
+recorded traffic (tests/traffic/packs/wadesk.har) is sent through it with
+`bordergate replay --live`, and then:
 
   * each /api/ endpoint returns exactly the document the CLI prints for the
     same period (`bordergate audit report --json --by ...`, `audit blocked
@@ -74,12 +74,20 @@ class Dashboard(bgtest.TestCase):
         return json.loads(r.stdout)
 
     def run_traffic(self):
-        """The WADesk pack running, its whole HAR sent through it. Returns
-        the run and the period (China dates) that holds the traffic."""
+        """The WADesk pack running, its whole HAR sent through it with
+        `bordergate replay --live` (which also checks every live decision
+        against the offline one). Returns the run and the period (China
+        dates) that holds the traffic."""
         before = time.time()
         run = test_packs.PackRun(self, "wadesk")
-        statuses = [run.send(i)[0] for i in range(len(run.entries))]
-        self.assertEqual(sorted(set(statuses)), [200, 451])
+        env = dict(os.environ)
+        env.update(test_packs.KEY_ENV)
+        har = os.path.join(test_packs.TRAFFIC_DIR, "wadesk.har")
+        r = subprocess.run([bgtest.BIN, "replay", "--config", run.px.config_path, "--har", har,
+                            "--live", "http://127.0.0.1:%d" % run.px.port], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=env, timeout=t(120))
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        self.assertIn("live: all %d entries agree" % len(run.entries), r.stdout)
         after = time.time()
         return run, china_date(before - 6 * 86400), china_date(after)
 
