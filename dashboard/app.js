@@ -168,7 +168,9 @@
         'data-allow': g.outcomes.allow, 'data-deidentify': g.outcomes.deidentify, 'data-block': g.outcomes.block,
         title: k + ': ' + g.decisions + ' requests',
       }, [g.decisions > 0 ? el('span', { class: 'total', text: fmt(g.decisions) }) : null, stack]));
-      const label = i % every === 0 ? (byHour ? k.slice(5, 10) + ' ' + k.slice(11) + 'h' : k.slice(5)) : '';
+      // Hours: "HH:00", and the date at each midnight; days: "MM-DD".
+      const hourLabel = () => (k.slice(11) === '00' ? k.slice(5, 10) : k.slice(11) + ':00');
+      const label = i % every === 0 ? (byHour ? hourLabel() : k.slice(5)) : '';
       axis.appendChild(el('span', { text: label }));
     });
     box.after(axis);
