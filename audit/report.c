@@ -237,6 +237,44 @@ fail:
     return -1;
 }
 
+/* The creation time (ms, UTC) in an audit file's name, or BG_REPORT_NO_TIME. */
+static int64_t file_name_time(const char *path, const char *prefix)
+{
+    const char *base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    size_t pl = strlen(prefix);
+    int y, mo, d, h, mi, sec;
+    if (strncmp(base, prefix, pl) != 0 || base[pl] != '-')
+        return BG_REPORT_NO_TIME;
+    const char *p = base + pl + 1;
+    if (digits(&p, 4, &y) != 0 || digits(&p, 2, &mo) != 0 || digits(&p, 2, &d) != 0 ||
+        *p++ != '-' || digits(&p, 2, &h) != 0 || digits(&p, 2, &mi) != 0 ||
+        digits(&p, 2, &sec) != 0 || *p != '-' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+        mi > 59 || sec > 60)
+        return BG_REPORT_NO_TIME;
+    return (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) *
+           1000;
+}
+
+size_t bg_report_prune(char **paths, size_t *n, const char *prefix, int64_t from_ms)
+{
+    size_t drop = 0;
+    if (from_ms == BG_REPORT_NO_TIME)
+        return 0;
+    while (drop + 1 < *n) {
+        int64_t next = file_name_time(paths[drop + 1], prefix);
+        if (file_name_time(paths[drop], prefix) == BG_REPORT_NO_TIME ||
+            next == BG_REPORT_NO_TIME || next + 86400000 > from_ms)
+            break;
+        drop++;
+    }
+    for (size_t i = 0; i < drop; i++)
+        free(paths[i]);
+    memmove(paths, paths + drop, (*n - drop + 1) * sizeof *paths); /* with the NULL */
+    *n -= drop;
+    return drop;
+}
+
 int bg_report_scan(const char *const *paths, size_t n, bg_report_want_cb want,
                    bg_report_record_cb cb, void *arg, bg_report_scan_stats_t *st, char *err,
                    size_t errcap)
@@ -1614,6 +1652,7 @@ int bg_report_cli(int argc, char **argv)
         fprintf(stderr, "bordergate audit report: %s\n", err);
         goto out;
     }
+    bg_report_prune(files, &nfiles, prefix, from);
     r = bg_report_new(by, from, to);
     if (r == NULL) {
         fprintf(stderr, "bordergate audit report: out of memory\n");
@@ -1850,6 +1889,7 @@ int bg_report_cli_blocked(int argc, char **argv)
         fprintf(stderr, "bordergate audit blocked: %s\n", err);
         goto out;
     }
+    bg_report_prune(files, &nfiles, prefix, from);
     doc = bg_report_blocked((const char *const *)files, nfiles, from, to, limit, NULL, err,
                             sizeof err);
     if (doc == NULL) {

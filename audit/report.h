@@ -48,6 +48,18 @@ int64_t bg_report_record_time(const json_t *record);
 int bg_report_expand(char *const *operands, size_t n, const char *prefix, char ***out, size_t *nout,
                      char *err, size_t errcap);
 
+/*
+ * Drop from the front of PATHS (log order, *N entries; the dropped strings
+ * are freed) the files that cannot hold a record at or after FROM_MS: a
+ * file is dropped when the NEXT file's name (PREFIX-YYYYMMDD-HHMMSS-N.jsonl,
+ * its creation time in UTC) is more than a day before FROM_MS - every
+ * record of a file was written before the next file was created; the day
+ * of margin covers the name's one-second resolution and a wall clock
+ * stepped back. Files with other names stop the pruning. Returns how many
+ * were dropped. FROM_MS BG_REPORT_NO_TIME: none.
+ */
+size_t bg_report_prune(char **paths, size_t *n, const char *prefix, int64_t from_ms);
+
 typedef struct {
     uint64_t files, lines, records; /* records: lines handed to the callback */
     uint64_t unparsable;            /* complete lines that are not a JSON object */

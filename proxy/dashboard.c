@@ -185,12 +185,17 @@ static void api_info(const bg_config_t *cfg, bg_serve_reply_t *reply)
     reply_json(reply, 200, o);
 }
 
-/* The configured audit files, in log order (free with bg_audit_free_list). */
-static int audit_files(const bg_config_t *cfg, char ***files, size_t *n, char *err, size_t errcap)
+/* The configured audit files that can hold records from FROM on, in log
+ * order, as the CLI picks them (free with bg_audit_free_list). */
+static int audit_files(const bg_config_t *cfg, int64_t from, char ***files, size_t *n, char *err,
+                       size_t errcap)
 {
     char *ops[2] = {cfg->audit_dir, NULL};
-    return bg_report_expand(ops, 1, cfg->audit_prefix != NULL ? cfg->audit_prefix : "audit", files,
-                            n, err, errcap);
+    const char *prefix = cfg->audit_prefix != NULL ? cfg->audit_prefix : "audit";
+    if (bg_report_expand(ops, 1, prefix, files, n, err, errcap) != 0)
+        return -1;
+    bg_report_prune(*files, n, prefix, from);
+    return 0;
 }
 
 static void api_report(const bg_config_t *cfg, const char *q, size_t ql, bg_serve_reply_t *reply,
@@ -228,7 +233,7 @@ static void api_report(const bg_config_t *cfg, const char *q, size_t ql, bg_serv
     char **files = NULL;
     size_t n = 0;
     json_t *doc = NULL;
-    if (audit_files(cfg, &files, &n, err, sizeof err) == 0)
+    if (audit_files(cfg, from, &files, &n, err, sizeof err) == 0)
         doc = blocked ? bg_report_blocked((const char *const *)files, n, from, to, (int)limit,
                                           NULL, err, sizeof err)
                       : bg_report_run((const char *const *)files, n, by, from, to, err,
@@ -280,7 +285,7 @@ static void api_dashboard(const bg_config_t *cfg, const char *q, size_t ql,
     char **files = NULL;
     size_t n = 0;
     json_t *doc = NULL;
-    if (audit_files(cfg, &files, &n, err, sizeof err) == 0)
+    if (audit_files(cfg, from, &files, &n, err, sizeof err) == 0)
         doc = bg_report_run_many((const char *const *)files, n, bys, sizeof bys / sizeof bys[0],
                                  from, to, (int)limit, err, sizeof err);
     if (files != NULL)

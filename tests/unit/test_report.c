@@ -727,6 +727,60 @@ static void test_report_time_reason_rule_and_blocked(void **state)
     free(out);
 }
 
+/* Files that ended more than a day before --from are not read. */
+static void test_prune_files_before_the_window(void **state)
+{
+    (void)state;
+    const char *names[] = {"d/audit-20260101-000000-000001.jsonl",
+                           "d/audit-20260105-000000-000002.jsonl",
+                           "d/audit-20260110-120000-000003.jsonl",
+                           "d/audit-20260120-000000-000004.jsonl"};
+    int64_t from;
+    for (int round = 0; round < 4; round++) {
+        char *paths[5];
+        size_t n = 4;
+        for (int i = 0; i < 4; i++)
+            paths[i] = strdup(names[i]);
+        paths[4] = NULL;
+        size_t drop = 0, want = 0;
+        switch (round) {
+        case 0: /* no window: everything */
+            drop = bg_report_prune(paths, &n, "audit", BG_REPORT_NO_TIME);
+            want = 0;
+            break;
+        case 1: /* the 2nd file starts exactly a day before: the 1st goes */
+            assert_int_equal(bg_report_parse_date("2026-01-06T00:00Z", 0, &from), 0);
+            drop = bg_report_prune(paths, &n, "audit", from);
+            want = 1;
+            break;
+        case 2: /* the 3rd starts less than a day before: the 2nd stays */
+            assert_int_equal(bg_report_parse_date("2026-01-11T11:59:59Z", 0, &from), 0);
+            drop = bg_report_prune(paths, &n, "audit", from);
+            want = 1;
+            break;
+        case 3: /* long after the last file started: the last one always stays */
+            assert_int_equal(bg_report_parse_date("2027-01-01", 0, &from), 0);
+            drop = bg_report_prune(paths, &n, "audit", from);
+            want = 3;
+            break;
+        }
+        assert_int_equal(drop, want);
+        assert_int_equal(n, 4 - want);
+        assert_string_equal(paths[0], names[want]);
+        assert_null(paths[n]);
+        for (size_t i = 0; i < n; i++)
+            free(paths[i]);
+    }
+    /* A file with another name stops the pruning. */
+    char *paths[] = {strdup("d/audit-20260101-000000-000001.jsonl"), strdup("d/extra.jsonl"),
+                     strdup("d/audit-20260105-000000-000002.jsonl"), NULL};
+    size_t n = 3;
+    assert_int_equal(bg_report_parse_date("2027-01-01", 0, &from), 0);
+    assert_int_equal(bg_report_prune(paths, &n, "audit", from), 0);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_subject_lookup),
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_report_time_reason_rule_and_blocked),
+        cmocka_unit_test(test_prune_files_before_the_window),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
