@@ -23,6 +23,11 @@
  *   $.user.phone  $.events[3].imei  $.payload(json).idfa   JSON body
  *   form.phone    multipart.profile   multipart.meta$.email  form / parts
  *   query.mobile  header.x-user-phone  cookie.uid
+ *
+ * A field rule or key that names a category for a whole object or array
+ * ("consignee": {...}) gives one finding for the container, listed before
+ * the findings inside it, which are still found and decided on their own;
+ * an operator applied to the container covers everything in it.
  */
 #ifndef BG_INSPECT_H
 #define BG_INSPECT_H
