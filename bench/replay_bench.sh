@@ -58,30 +58,32 @@ print(i)
 PY
 }
 
-run() { # run HAR -> "ENTRIES SECONDS MAXRSS_KB"
+run() { # run HAR -> "ENTRIES SECONDS MAXRSS_KB CPU_SECONDS"
     /usr/bin/time -v -o "$BENCH_TMP/time.txt" "$BG_BIN" replay --config "$BENCH_TMP/policy.json" --har "$1" \
         >/dev/null 2>"$BENCH_TMP/stderr.txt" || { cat "$BENCH_TMP/stderr.txt" >&2; exit 1; }
     local n secs rss
     n=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["summary"]["entries"])' "$BENCH_TMP/stderr.txt")
     secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$BENCH_TMP/time.txt")
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$BENCH_TMP/time.txt")
-    echo "$n $secs $rss"
+    cpu=$(awk -F': ' '/User time|System time/ {s+=$2} END {print s}' "$BENCH_TMP/time.txt")
+    echo "$n $secs $rss $cpu"
 }
 
 echo "generating $ENTRIES entries..." >&2
 gen "$BENCH_TMP/small.har" "$ENTRIES" >/dev/null
 SMALL_MB=$(( $(stat -c %s "$BENCH_TMP/small.har") / 1048576 ))
-read -r n1 s1 r1 < <(run "$BENCH_TMP/small.har")
+read -r n1 s1 r1 c1 < <(run "$BENCH_TMP/small.har")
 rate1=$(python3 -c "print(round($n1 / $s1))")
-printf 'replay %d entries (%d MB HAR): %.2f s, %d entries/s (%.2fx the %d/s bar), max RSS %d KB\n' \
-    "$n1" "$SMALL_MB" "$s1" "$rate1" "$(python3 -c "print($rate1 / $BAR)")" "$BAR" "$r1"
+printf 'replay %d entries (%d MB HAR): %.2f s, %d entries/s (%.2fx the %d/s bar; %d entries per CPU second), max RSS %d KB\n' \
+    "$n1" "$SMALL_MB" "$s1" "$rate1" "$(python3 -c "print($rate1 / $BAR)")" "$BAR" \
+    "$(python3 -c "print(round($n1 / $c1))")" "$r1"
 rm -f "$BENCH_TMP/small.har"
 
 if [ "$BIG_MB" -gt 0 ]; then
     echo "generating ~$BIG_MB MB..." >&2
     big=$(gen "$BENCH_TMP/big.har" "-$BIG_MB")
     BIGSZ=$(( $(stat -c %s "$BENCH_TMP/big.har") / 1048576 ))
-    read -r n2 s2 r2 < <(run "$BENCH_TMP/big.har")
+    read -r n2 s2 r2 c2 < <(run "$BENCH_TMP/big.har")
     rm -f "$BENCH_TMP/big.har"
     rate2=$(python3 -c "print(round($n2 / $s2))")
     printf 'replay %d entries (%d MB HAR): %.2f s, %d entries/s, max RSS %d KB (%.2fx the %d MB file'"'"'s RSS for %.0fx the bytes)\n' \
