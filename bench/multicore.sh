@@ -6,6 +6,9 @@
 #   passthrough  bordergate, destination domestic (routed, geo-checked, recorded)
 #   full         bordergate, destination abroad: inspect, decide, mask the
 #                mobile and e-mail, rewrite, fsync the record before forwarding
+#   relaxed      the same with audit.durability "relaxed" (records fsynced
+#                every 100 ms, not before forwarding): CPU-bound, so it shows
+#                what a second core buys when the disk is not the limit
 #
 #   bench/multicore.sh [DURATION] [CONNECTIONS]     (default 5s 100)
 #
@@ -19,35 +22,54 @@ DURATION=${1:-5s}
 CONNS=${2:-100}
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || NGINX=""
+[ -x "$NGINX" ] && [ -z "${NGINX_SKIP:-}" ] || NGINX=""
 
-# wrk2_run URL LUA -> "RPS P99_MS" with two wrk threads (one cannot load two workers).
+HZ=$(getconf CLK_TCK)
+SECS=${DURATION%s}
+cpu_ticks() { # PID... -> user+system clock ticks so far
+    local t=0 p f
+    for p in "$@"; do read -r -a f < "/proc/$p/stat"; t=$((t + f[13] + f[14])); done
+    echo "$t"
+}
+
+# wrk2_run URL LUA "PROXY_PIDS" -> "RPS P99_MS CORES" with two wrk threads (one
+# cannot load two workers). CORES: CPU used by proxy/sinks/wrk during the run.
 wrk2_run() {
-    local out
-    out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "$2" "$1")
+    local out p0 s0 p1 s1 wcpu
+    # shellcheck disable=SC2086
+    p0=$(cpu_ticks $3); s0=$(cpu_ticks "${SINK_PIDS[@]}")
+    out=$(/usr/bin/time -f "%U %S" -o "$BENCH_TMP/wrk.time" \
+          wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "$2" "$1")
+    # shellcheck disable=SC2086
+    p1=$(cpu_ticks $3); s1=$(cpu_ticks "${SINK_PIDS[@]}")
+    wcpu=$(awk '{print $1 + $2}' "$BENCH_TMP/wrk.time")
     local non2xx
     non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
     if [ -n "$non2xx" ]; then echo "bench: $non2xx non-2xx responses from $1" >&2; fi
     awk '/^Requests\/sec:/ {rps=$2}
          $1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p=v}
-         END {print rps, p}' <<<"$out"
+         END {printf "%s %s ", rps, p}' <<<"$out"
+    awk -v p=$((p1 - p0)) -v s=$((s1 - s0)) -v w="$wcpu" -v hz="$HZ" -v d="$SECS" \
+        'BEGIN {printf "%.2f/%.2f/%.2f\n", p / hz / d, s / hz / d, w / d}'
 }
 
 SINK_PORT=$(free_port)
 "$BG_BIN" sink --listen 127.0.0.1:$SINK_PORT >/dev/null 2>&1 & BENCH_PIDS+=($!)
 "$BG_BIN" sink --listen 127.0.0.2:$SINK_PORT >/dev/null 2>&1 & BENCH_PIDS+=($!)
+SINK_PIDS=("${BENCH_PIDS[@]}")
 wait_port $SINK_PORT
 
 LUA="$BG_ROOT/bench/post800.lua"
 LUA_DOM="$BENCH_TMP/post800-domestic.lua"
 sed 's/api.partner.example/api.domestic.example/' "$LUA" > "$LUA_DOM"
 
-# bg_config WORKERS PORT -> writes $BENCH_TMP/bg-WORKERS.json
+# bg_config NAME WORKERS PORT DURABILITY -> writes $BENCH_TMP/NAME.json
 bg_config() {
-cat > "$BENCH_TMP/bg-$1.json" <<JSON
+cat > "$BENCH_TMP/$1.json" <<JSON
 {
-  "listen": "127.0.0.1:$2",
-  "workers": $1,
+  "listen": "127.0.0.1:$3",
+  "workers": $2,
+  "audit": {"durability": "$4"},
   "resolve": {"api.partner.example": "127.0.0.1", "api.domestic.example": "127.0.0.2"},
   "geo": {"overrides": {"cidrs": {"127.0.0.1/32": "US", "127.0.0.2/32": "CN"}}},
   "recipients": {"partner": {"legal_entity": "Partner Inc", "relationship": "third_party",
@@ -72,17 +94,23 @@ cat > "$BENCH_TMP/bg-$1.json" <<JSON
 JSON
 }
 
-declare -A RPS P99
+declare -A RPS P99 CPU
 for W in 1 2; do
-    PORT=$(free_port)
-    bg_config "$W" "$PORT"
-    "$BG_BIN" run --config "$BENCH_TMP/bg-$W.json" >"$BENCH_TMP/bg-$W.log" 2>&1 &
-    PID=$!; BENCH_PIDS+=($PID)
-    wait_port "$PORT"
-    wrk2_run "http://127.0.0.1:$PORT/orders" "$LUA" >/dev/null   # warm up (DNS, pools)
-    read -r RPS[pt$W] P99[pt$W] < <(wrk2_run "http://127.0.0.1:$PORT/orders" "$LUA_DOM")
-    read -r RPS[full$W] P99[full$W] < <(wrk2_run "http://127.0.0.1:$PORT/orders" "$LUA")
-    kill "$PID"; wait "$PID" 2>/dev/null || true
+    for DUR in strict relaxed; do
+        PORT=$(free_port)
+        bg_config "bg-$W-$DUR" "$W" "$PORT" "$DUR"
+        "$BG_BIN" run --config "$BENCH_TMP/bg-$W-$DUR.json" >"$BENCH_TMP/bg-$W-$DUR.log" 2>&1 &
+        PID=$!; BENCH_PIDS+=($PID)
+        wait_port "$PORT"
+        wrk2_run "http://127.0.0.1:$PORT/orders" "$LUA" "$PID" >/dev/null   # warm up (DNS, pools)
+        if [ "$DUR" = strict ]; then
+            read -r RPS[pt$W] P99[pt$W] CPU[pt$W] < <(wrk2_run "http://127.0.0.1:$PORT/orders" "$LUA_DOM" "$PID")
+            read -r RPS[full$W] P99[full$W] CPU[full$W] < <(wrk2_run "http://127.0.0.1:$PORT/orders" "$LUA" "$PID")
+        else
+            read -r RPS[rel$W] P99[rel$W] CPU[rel$W] < <(wrk2_run "http://127.0.0.1:$PORT/orders" "$LUA" "$PID")
+        fi
+        kill "$PID"; wait "$PID" 2>/dev/null || true
+    done
 done
 
 if [ -n "$NGINX" ]; then
@@ -107,18 +135,21 @@ http {
 CONF
         "$NGINX" -c "$BENCH_TMP/nginx$W.conf" -g 'daemon off;' & PID=$!; BENCH_PIDS+=($PID)
         wait_port "$PORT"
-        wrk2_run "http://127.0.0.1:$PORT/orders" "$LUA" >/dev/null
-        read -r RPS[ngx$W] P99[ngx$W] < <(wrk2_run "http://127.0.0.1:$PORT/orders" "$LUA")
+        wrk2_run "http://127.0.0.1:$PORT/orders" "$LUA" "$PID" >/dev/null
+        NGX_PIDS="$PID $(pgrep -d ' ' -P "$PID" || true)"
+        read -r RPS[ngx$W] P99[ngx$W] CPU[ngx$W] < <(wrk2_run "http://127.0.0.1:$PORT/orders" "$LUA" "$NGX_PIDS")
         kill "$PID"; wait "$PID" 2>/dev/null || true
     done
 fi
 
 echo "800-byte JSON POST with PI, wrk -t2 -c$CONNS -d$DURATION, $(nproc) cores shared by wrk, sink and proxy"
-printf '%-46s %12s %9s %12s %9s %8s\n' "" "1w req/s" "p99 ms" "2w req/s" "p99 ms" "2w/1w"
-row() { awk -v n="$1" -v a="$2" -v b="$3" -v c="$4" -v d="$5" \
-        'BEGIN { printf "%-46s %12s %9s %12s %9s %7.2fx\n", n, a, b, c, d, (a > 0 ? c / a : 0) }'; }
-row "bordergate pass-through (domestic)" "${RPS[pt1]}" "${P99[pt1]}" "${RPS[pt2]}" "${P99[pt2]}"
-row "bordergate full (abroad: inspect+decide+fsync)" "${RPS[full1]}" "${P99[full1]}" "${RPS[full2]}" "${P99[full2]}"
+echo "cores = CPU used during the run by proxy / sink / wrk (out of $(nproc))"
+printf '%-38s %9s %7s %15s %9s %7s %15s %6s\n' "" "1w req/s" "p99 ms" "cores" "2w req/s" "p99 ms" "cores" "2w/1w"
+row() { awk -v n="$1" -v a="$2" -v b="$3" -v e="$4" -v c="$5" -v d="$6" -v f="$7" \
+        'BEGIN { printf "%-38s %9s %7s %15s %9s %7s %15s %5.2fx\n", n, a, b, e, c, d, f, (a > 0 ? c / a : 0) }'; }
+row "bordergate pass-through (domestic)" "${RPS[pt1]}" "${P99[pt1]}" "${CPU[pt1]}" "${RPS[pt2]}" "${P99[pt2]}" "${CPU[pt2]}"
+row "bordergate full (abroad, strict audit)" "${RPS[full1]}" "${P99[full1]}" "${CPU[full1]}" "${RPS[full2]}" "${P99[full2]}" "${CPU[full2]}"
+row "bordergate full (abroad, relaxed audit)" "${RPS[rel1]}" "${P99[rel1]}" "${CPU[rel1]}" "${RPS[rel2]}" "${P99[rel2]}" "${CPU[rel2]}"
 if [ -n "$NGINX" ]; then
-    row "nginx proxy_pass (control)" "${RPS[ngx1]}" "${P99[ngx1]}" "${RPS[ngx2]}" "${P99[ngx2]}"
+    row "nginx proxy_pass (control)" "${RPS[ngx1]}" "${P99[ngx1]}" "${CPU[ngx1]}" "${RPS[ngx2]}" "${P99[ngx2]}" "${CPU[ngx2]}"
 fi
