@@ -275,54 +275,124 @@ size_t bg_report_prune(char **paths, size_t *n, const char *prefix, int64_t from
     return drop;
 }
 
+struct bg_report_scanner {
+    const char *const *paths;
+    size_t n, i;
+    FILE *fp;
+    bg_report_want_cb want;
+    bg_report_record_cb cb;
+    void *arg;
+    char *line;
+    size_t cap;
+    bg_report_scan_stats_t st;
+    int done;
+};
+
+bg_report_scanner_t *bg_report_scanner_new(const char *const *paths, size_t n,
+                                           bg_report_want_cb want, bg_report_record_cb cb,
+                                           void *arg)
+{
+    bg_report_scanner_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->paths = paths;
+    s->n = n;
+    s->want = want;
+    s->cb = cb;
+    s->arg = arg;
+    return s;
+}
+
+int bg_report_scanner_step(bg_report_scanner_t *s, size_t max_lines, char *err, size_t errcap)
+{
+    size_t taken = 0;
+    while (!s->done && taken < max_lines) {
+        if (s->fp == NULL) {
+            if (s->i == s->n) {
+                s->done = 1;
+                break;
+            }
+            s->fp = fopen(s->paths[s->i], "r");
+            if (s->fp == NULL) {
+                snprintf(err, errcap, "cannot open %s: %s", s->paths[s->i], strerror(errno));
+                s->done = 1;
+                return -1;
+            }
+            s->st.files++;
+        }
+        ssize_t len = getline(&s->line, &s->cap, s->fp);
+        if (len <= 0) {
+            int bad = ferror(s->fp);
+            fclose(s->fp);
+            s->fp = NULL;
+            if (bad) {
+                snprintf(err, errcap, "read error in %s", s->paths[s->i]);
+                s->done = 1;
+                return -1;
+            }
+            s->i++;
+            continue;
+        }
+        taken++;
+        s->st.lines++;
+        if (s->line[len - 1] != '\n') {
+            s->st.torn++; /* being written now, or cut by a crash: not a record */
+            continue;
+        }
+        len--;
+        if (len == 0 || (s->want != NULL && !s->want(s->arg, s->line, (size_t)len)))
+            continue;
+        json_error_t je;
+        json_t *rec = json_loadb(s->line, (size_t)len, 0, &je);
+        if (!json_is_object(rec)) {
+            s->st.unparsable++;
+            json_decref(rec);
+            continue;
+        }
+        s->st.records++;
+        if (s->cb(s->arg, rec) != 0)
+            s->done = 1;
+        json_decref(rec);
+    }
+    return s->done ? 0 : 1;
+}
+
+const bg_report_scan_stats_t *bg_report_scanner_stats(const bg_report_scanner_t *s)
+{
+    return &s->st;
+}
+
+void bg_report_scanner_free(bg_report_scanner_t *s)
+{
+    if (s == NULL)
+        return;
+    if (s->fp != NULL)
+        fclose(s->fp);
+    free(s->line);
+    free(s);
+}
+
 int bg_report_scan(const char *const *paths, size_t n, bg_report_want_cb want,
                    bg_report_record_cb cb, void *arg, bg_report_scan_stats_t *st, char *err,
                    size_t errcap)
 {
-    bg_report_scan_stats_t dummy;
-    if (st == NULL)
-        st = &dummy;
-    char *line = NULL;
-    size_t cap = 0;
-    int rc = 0, stop = 0;
-    for (size_t i = 0; i < n && !stop; i++) {
-        FILE *fp = fopen(paths[i], "r");
-        if (fp == NULL) {
-            snprintf(err, errcap, "cannot open %s: %s", paths[i], strerror(errno));
-            rc = -1;
-            break;
-        }
-        st->files++;
-        ssize_t len;
-        while (!stop && (len = getline(&line, &cap, fp)) > 0) {
-            st->lines++;
-            if (line[len - 1] != '\n') {
-                st->torn++; /* being written now, or cut by a crash: not a record */
-                continue;
-            }
-            len--;
-            if (len == 0 || (want != NULL && !want(arg, line, (size_t)len)))
-                continue;
-            json_error_t je;
-            json_t *rec = json_loadb(line, (size_t)len, 0, &je);
-            if (!json_is_object(rec)) {
-                st->unparsable++;
-                json_decref(rec);
-                continue;
-            }
-            st->records++;
-            stop = cb(arg, rec) != 0;
-            json_decref(rec);
-        }
-        if (ferror(fp)) {
-            snprintf(err, errcap, "read error in %s", paths[i]);
-            rc = -1;
-            stop = 1;
-        }
-        fclose(fp);
+    bg_report_scanner_t *s = bg_report_scanner_new(paths, n, want, cb, arg);
+    if (s == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
     }
-    free(line);
-    return rc;
+    int rc;
+    while ((rc = bg_report_scanner_step(s, SIZE_MAX, err, errcap)) > 0)
+        ;
+    if (st != NULL) {
+        st->files += s->st.files;
+        st->lines += s->st.lines;
+        st->records += s->st.records;
+        st->unparsable += s->st.unparsable;
+        st->torn += s->st.torn;
+    }
+    bg_report_scanner_free(s);
+    return rc < 0 ? -1 : 0;
 }
 
 static int want_decision(void *arg, const char *line, size_t len)
@@ -1421,74 +1491,117 @@ static json_t *blocked_json(const blocked_ctx_t *bp, int64_t from_ms, int64_t to
  * Several documents in one pass (the dashboard)
  * ------------------------------------------------------------------------ */
 
-typedef struct {
+struct bg_report_many {
     bg_report_t **reports;
+    bg_report_by_t *bys;
     size_t n;
-    blocked_ctx_t *blocked;
-} many_ctx_t;
+    blocked_ctx_t b;
+    int with_blocked;
+    int64_t from, to;
+    bg_report_scanner_t *scan;
+};
 
 static int many_record(void *arg, const json_t *rec)
 {
-    many_ctx_t *m = arg;
+    bg_report_many_t *m = arg;
     for (size_t i = 0; i < m->n; i++)
         bg_report_add(m->reports[i], rec);
-    if (m->blocked != NULL)
-        blocked_record(m->blocked, rec);
+    if (m->with_blocked)
+        blocked_record(&m->b, rec);
     return 0;
+}
+
+void bg_report_many_free(bg_report_many_t *m)
+{
+    if (m == NULL)
+        return;
+    bg_report_scanner_free(m->scan);
+    for (size_t i = 0; m->reports != NULL && i < m->n; i++)
+        bg_report_free(m->reports[i]);
+    free(m->reports);
+    free(m->bys);
+    for (int i = 0; m->b.ring != NULL && i < m->b.limit; i++)
+        json_decref(m->b.ring[i]);
+    free(m->b.ring);
+    free(m);
+}
+
+bg_report_many_t *bg_report_many_new(const char *const *paths, size_t n, const bg_report_by_t *bys,
+                                     size_t nby, int64_t from_ms, int64_t to_ms,
+                                     int blocked_limit)
+{
+    bg_report_many_t *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    m->from = from_ms;
+    m->to = to_ms;
+    m->reports = calloc(nby + 1, sizeof *m->reports);
+    m->bys = calloc(nby + 1, sizeof *m->bys);
+    if (m->reports == NULL || m->bys == NULL)
+        goto fail;
+    for (; m->n < nby; m->n++) {
+        m->bys[m->n] = bys[m->n];
+        if ((m->reports[m->n] = bg_report_new(bys[m->n], from_ms, to_ms)) == NULL)
+            goto fail;
+    }
+    if (blocked_limit > 0) {
+        m->with_blocked = 1;
+        m->b.from = from_ms;
+        m->b.to = to_ms;
+        m->b.limit = blocked_limit > BG_REPORT_BLOCKED_MAX ? BG_REPORT_BLOCKED_MAX : blocked_limit;
+        if ((m->b.ring = calloc((size_t)m->b.limit, sizeof *m->b.ring)) == NULL)
+            goto fail;
+    }
+    if ((m->scan = bg_report_scanner_new(paths, n, want_decision, many_record, m)) == NULL)
+        goto fail;
+    return m;
+fail:
+    bg_report_many_free(m);
+    return NULL;
+}
+
+int bg_report_many_step(bg_report_many_t *m, size_t max_lines, char *err, size_t errcap)
+{
+    return bg_report_scanner_step(m->scan, max_lines, err, errcap);
+}
+
+json_t *bg_report_many_json(const bg_report_many_t *m, char *err, size_t errcap)
+{
+    const bg_report_scan_stats_t *st = bg_report_scanner_stats(m->scan);
+    json_t *doc = json_object();
+    json_t *reports = json_object();
+    json_object_set_new(doc, "reports", reports);
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->reports[i]->oom) {
+            json_decref(doc);
+            snprintf(err, errcap, "out of memory");
+            return NULL;
+        }
+        const char *name = bg_report_by_name(m->bys[i]);
+        json_object_set_new(reports, name != NULL ? name : "totals",
+                            bg_report_json(m->reports[i], st));
+    }
+    if (m->with_blocked)
+        json_object_set_new(doc, "blocked", blocked_json(&m->b, m->from, m->to, st));
+    return doc;
 }
 
 json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_by_t *bys,
                            size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit,
                            char *err, size_t errcap)
 {
-    bg_report_scan_stats_t st;
-    memset(&st, 0, sizeof st);
-    many_ctx_t m;
-    blocked_ctx_t b;
-    memset(&m, 0, sizeof m);
-    memset(&b, 0, sizeof b);
+    bg_report_many_t *m = bg_report_many_new(paths, n, bys, nby, from_ms, to_ms, blocked_limit);
     json_t *doc = NULL;
-    m.reports = calloc(nby + 1, sizeof *m.reports);
-    if (m.reports == NULL)
-        goto oom;
-    for (; m.n < nby; m.n++)
-        if ((m.reports[m.n] = bg_report_new(bys[m.n], from_ms, to_ms)) == NULL)
-            goto oom;
-    if (blocked_limit > 0) {
-        b.from = from_ms;
-        b.to = to_ms;
-        b.limit = blocked_limit > BG_REPORT_BLOCKED_MAX ? BG_REPORT_BLOCKED_MAX : blocked_limit;
-        if ((b.ring = calloc((size_t)b.limit, sizeof *b.ring)) == NULL)
-            goto oom;
-        m.blocked = &b;
+    int rc;
+    if (m == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
     }
-    if (bg_report_scan(paths, n, want_decision, many_record, &m, &st, err, errcap) != 0)
-        goto out;
-    doc = json_object();
-    json_t *reports = json_object();
-    json_object_set_new(doc, "reports", reports);
-    for (size_t i = 0; i < m.n; i++) {
-        if (m.reports[i]->oom) {
-            json_decref(doc);
-            doc = NULL;
-            goto oom;
-        }
-        const char *name = bg_report_by_name(bys[i]);
-        json_object_set_new(reports, name != NULL ? name : "totals",
-                            bg_report_json(m.reports[i], &st));
-    }
-    if (m.blocked != NULL)
-        json_object_set_new(doc, "blocked", blocked_json(&b, from_ms, to_ms, &st));
-    goto out;
-oom:
-    snprintf(err, errcap, "out of memory");
-out:
-    for (size_t i = 0; i < m.n; i++)
-        bg_report_free(m.reports[i]);
-    free(m.reports);
-    for (int i = 0; b.ring != NULL && i < b.limit; i++)
-        json_decref(b.ring[i]);
-    free(b.ring);
+    while ((rc = bg_report_many_step(m, SIZE_MAX, err, errcap)) > 0)
+        ;
+    if (rc == 0)
+        doc = bg_report_many_json(m, err, errcap);
+    bg_report_many_free(m);
     return doc;
 }
 

@@ -72,6 +72,20 @@ typedef int (*bg_report_want_cb)(void *arg, const char *line, size_t len);
 typedef int (*bg_report_record_cb)(void *arg, const json_t *record);
 
 /*
+ * The same reading in slices, for callers that must not block their event
+ * loop (the dashboard): bg_report_scanner_step reads at most MAX_LINES
+ * lines and returns 1 (more to read), 0 (done) or -1 (ERR filled). PATHS
+ * is borrowed until bg_report_scanner_free.
+ */
+typedef struct bg_report_scanner bg_report_scanner_t;
+bg_report_scanner_t *bg_report_scanner_new(const char *const *paths, size_t n,
+                                           bg_report_want_cb want, bg_report_record_cb cb,
+                                           void *arg);
+int bg_report_scanner_step(bg_report_scanner_t *s, size_t max_lines, char *err, size_t errcap);
+const bg_report_scan_stats_t *bg_report_scanner_stats(const bg_report_scanner_t *s);
+void bg_report_scanner_free(bg_report_scanner_t *s);
+
+/*
  * Read PATHS in order, line by line; lines for which WANT (may be NULL)
  * returns non-zero are parsed and handed to CB. Counts in ST (may be NULL).
  * 0, or -1 with ERR filled when a file cannot be read.
@@ -177,6 +191,17 @@ json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, i
 json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_by_t *bys,
                            size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit,
                            char *err, size_t errcap);
+
+/* The same in slices (bg_report_many_step as bg_report_scanner_step; PATHS
+ * borrowed until bg_report_many_free). NULL when out of memory. */
+typedef struct bg_report_many bg_report_many_t;
+bg_report_many_t *bg_report_many_new(const char *const *paths, size_t n, const bg_report_by_t *bys,
+                                     size_t nby, int64_t from_ms, int64_t to_ms,
+                                     int blocked_limit);
+int bg_report_many_step(bg_report_many_t *m, size_t max_lines, char *err, size_t errcap);
+/* After the last step: the document (as bg_report_run_many). */
+json_t *bg_report_many_json(const bg_report_many_t *m, char *err, size_t errcap);
+void bg_report_many_free(bg_report_many_t *m);
 
 /* `bordergate audit blocked ...`; ARGV[0] is "blocked". 0, 1 on errors, 2 usage. */
 int bg_report_cli_blocked(int argc, char **argv);

@@ -14,7 +14,9 @@ subjects, reasons on blocks; spread over 7 days, 4 countries), and prints:
     reports by country, day, category, reason, rule and the latest blocked
     decisions in one pass) and /api/volumes;
   * proxied request latency (p50/max over sequential GETs through the
-    proxy) while nothing else runs and while the page's requests run: the admin listener runs on the control thread, the
+    proxy) while nothing else runs and while the page's requests run, and
+    the admin listener's own /healthz latency meanwhile (reports are read
+    in slices of at most 2 ms on its loop): the admin listener runs on the control thread, the
     workers on their own, so the figures should be alike.
 """
 import http.client
@@ -30,9 +32,7 @@ import tempfile
 import threading
 import time
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
 HERE = os.path.dirname(os.path.abspath(__file__))
-BIN = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "build", "bordergate")
 
 
 def free_port():
@@ -98,6 +98,8 @@ def pct(xs, p):
 
 
 def main():
+    N = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
+    BIN = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "build", "bordergate")
     d = tempfile.mkdtemp(prefix="bg-dashbench-")
     procs = []
     try:
@@ -144,16 +146,24 @@ def main():
         stop.set()
         th.join()
 
-        during = []
+        during, probes = [], []
         stop = threading.Event()
         th = threading.Thread(target=latencies, args=(port, stop, during))
         th.start()
+
+        def probe():
+            while not stop.is_set():
+                probes.append(get(admin, "/healthz")[0])
+                time.sleep(0.1)
+        th2 = threading.Thread(target=probe)
+        th2.start()
         t0 = time.perf_counter()
         for p in ("/api/dashboard?limit=20", "/api/volumes"):
             assert get(admin, p)[1] == 200, p
         page = time.perf_counter() - t0
         stop.set()
         th.join()
+        th2.join()
         print("one page load (/api/dashboard: 5 reports + blocked in one pass; /api/volumes): %.2f s"
               " (%.0f records/s)" % (page, N / page))
         print("proxied GETs, idle admin:   %d requests, p50 %.2f ms, p99 %.2f ms, max %.2f ms"
@@ -161,6 +171,8 @@ def main():
         print("proxied GETs, during scans: %d requests, p50 %.2f ms, p99 %.2f ms, max %.2f ms"
               % (len(during), pct(during, 0.5), pct(during, 0.99), max(during) * 1000))
         print("ratio p50 during/idle: %.2fx" % (pct(during, 0.5) / pct(base, 0.5)))
+        print("admin /healthz during the scans: %d probes, p50 %.2f ms, max %.2f ms"
+              % (len(probes), pct(probes, 0.5), max(probes) * 1000))
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "audit/audit.h"
@@ -19,6 +20,11 @@
 
 #define QUERY_MAX_PARAMS 8
 #define QUERY_MAX_VALUE 64
+/* A report reads the log in slices of at most SLICE_US of the loop's time,
+ * SLICE_LINES lines at a time, so the admin listener keeps answering
+ * (/healthz, /readyz, /metrics) and signals are served between slices. */
+#define SLICE_US 2000
+#define SLICE_LINES 128
 
 typedef struct {
     char name[16];
@@ -198,8 +204,100 @@ static int audit_files(const bg_config_t *cfg, int64_t from, char ***files, size
     return 0;
 }
 
-static void api_report(const bg_config_t *cfg, const char *q, size_t ql, bg_serve_reply_t *reply,
-                       int blocked)
+typedef enum { JOB_REPORT, JOB_BLOCKED, JOB_DASHBOARD } job_kind_t;
+
+/* One report being computed in slices; its reply waits in the serve layer. */
+typedef struct {
+    job_kind_t kind;
+    char **files;
+    size_t nfiles;
+    bg_report_many_t *m;
+    bg_serve_pending_t *pending;
+    struct event *ev;
+} job_t;
+
+static void job_free(job_t *j)
+{
+    if (j->ev != NULL)
+        event_free(j->ev);
+    bg_report_many_free(j->m);
+    if (j->files != NULL)
+        bg_audit_free_list(j->files, j->nfiles);
+    free(j);
+}
+
+/* The client went away (or the listener closed): drop the work. */
+static void job_cancel(void *arg)
+{
+    job_free(arg);
+}
+
+static void job_run(evutil_socket_t fd, short what, void *arg)
+{
+    job_t *j = arg;
+    char err[512];
+    uint64_t start = bg_util_mono_us();
+    int rc;
+    do
+        rc = bg_report_many_step(j->m, SLICE_LINES, err, sizeof err);
+    while (rc > 0 && bg_util_mono_us() - start < SLICE_US);
+    if (rc > 0) {
+        /* A zero timer runs after the loop has polled for I/O again. */
+        static const struct timeval now = {0, 0};
+        evtimer_add(j->ev, &now);
+        return;
+    }
+    bg_serve_reply_t *reply = bg_serve_pending_reply(j->pending);
+    json_t *doc = rc == 0 ? bg_report_many_json(j->m, err, sizeof err) : NULL;
+    if (doc == NULL) {
+        reply_error(reply, 500, err);
+    } else if (j->kind == JOB_DASHBOARD) {
+        json_object_set_new(doc, "format", json_string("bordergate-dashboard/1"));
+        reply_json(reply, 200, doc);
+    } else {
+        json_t *one = j->kind == JOB_BLOCKED
+                          ? json_object_get(doc, "blocked")
+                          : json_object_iter_value(json_object_iter(json_object_get(doc, "reports")));
+        reply_json(reply, 200, json_incref(one));
+        json_decref(doc);
+    }
+    bg_serve_pending_t *p = j->pending;
+    j->pending = NULL;
+    job_free(j);
+    bg_serve_finish(p);
+}
+
+/* Start the scan of the configured audit log for REQ; the reply follows. */
+static void job_start(const bg_config_t *cfg, const bg_serve_req_t *req, bg_serve_reply_t *reply,
+                      job_kind_t kind, const bg_report_by_t *bys, size_t nby, int64_t from,
+                      int64_t to, int limit)
+{
+    char err[512];
+    job_t *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        reply_error(reply, 500, "out of memory");
+        return;
+    }
+    j->kind = kind;
+    if (audit_files(cfg, from, &j->files, &j->nfiles, err, sizeof err) != 0) {
+        free(j);
+        reply_error(reply, 500, err);
+        return;
+    }
+    j->m = bg_report_many_new((const char *const *)j->files, j->nfiles, bys, nby, from, to, limit);
+    j->ev = evtimer_new(bg_serve_req_base(req), job_run, j);
+    if (j->m == NULL || j->ev == NULL ||
+        (j->pending = bg_serve_defer(req, job_cancel, j)) == NULL) {
+        job_free(j);
+        reply_error(reply, 500, "out of memory");
+        return;
+    }
+    static const struct timeval now = {0, 0};
+    evtimer_add(j->ev, &now);
+}
+
+static void api_report(const bg_config_t *cfg, const bg_serve_req_t *req, const char *q, size_t ql,
+                       bg_serve_reply_t *reply, int blocked)
 {
     static const char *const report_params[] = {"from", "to", "by", NULL};
     static const char *const blocked_params[] = {"from", "to", "limit", NULL};
@@ -230,28 +328,15 @@ static void api_report(const bg_config_t *cfg, const char *q, size_t ql, bg_serv
             return;
         }
     }
-    char **files = NULL;
-    size_t n = 0;
-    json_t *doc = NULL;
-    if (audit_files(cfg, from, &files, &n, err, sizeof err) == 0)
-        doc = blocked ? bg_report_blocked((const char *const *)files, n, from, to, (int)limit,
-                                          NULL, err, sizeof err)
-                      : bg_report_run((const char *const *)files, n, by, from, to, err,
-                                      sizeof err);
-    if (files != NULL)
-        bg_audit_free_list(files, n);
-    if (doc == NULL) {
-        reply_error(reply, 500, err);
-        return;
-    }
-    reply_json(reply, 200, doc);
+    job_start(cfg, req, reply, blocked ? JOB_BLOCKED : JOB_REPORT, &by, blocked ? 0 : 1, from, to,
+              blocked ? (int)limit : 0);
 }
 
 /* Everything the page shows of the audit log, in one pass over it:
  * {"format", "reports": {country, TIME, category, reason, rule}, "blocked"},
  * each member the CLI's document for the same window. */
-static void api_dashboard(const bg_config_t *cfg, const char *q, size_t ql,
-                          bg_serve_reply_t *reply)
+static void api_dashboard(const bg_config_t *cfg, const bg_serve_req_t *req, const char *q,
+                          size_t ql, bg_serve_reply_t *reply)
 {
     static const char *const allowed[] = {"from", "to", "limit", "time", NULL};
     param_t p[QUERY_MAX_PARAMS];
@@ -282,20 +367,8 @@ static void api_dashboard(const bg_config_t *cfg, const char *q, size_t ql,
         reply_error(reply, 400, "time: must be day or hour");
         return;
     }
-    char **files = NULL;
-    size_t n = 0;
-    json_t *doc = NULL;
-    if (audit_files(cfg, from, &files, &n, err, sizeof err) == 0)
-        doc = bg_report_run_many((const char *const *)files, n, bys, sizeof bys / sizeof bys[0],
-                                 from, to, (int)limit, err, sizeof err);
-    if (files != NULL)
-        bg_audit_free_list(files, n);
-    if (doc == NULL) {
-        reply_error(reply, 500, err);
-        return;
-    }
-    json_object_set_new(doc, "format", json_string("bordergate-dashboard/1"));
-    reply_json(reply, 200, doc);
+    job_start(cfg, req, reply, JOB_DASHBOARD, bys, sizeof bys / sizeof bys[0], from, to,
+              (int)limit);
 }
 
 static void api_volumes(const bg_config_t *cfg, const char *q, size_t ql, bg_serve_reply_t *reply)
@@ -424,11 +497,11 @@ int bg_dashboard_handle(const bg_serve_req_t *req, bg_serve_reply_t *reply,
     } else if (!cfg->audit_enabled || cfg->audit_dir == NULL) {
         reply_error(reply, 404, "the audit log is disabled ($.audit.enabled): nothing to report");
     } else if (el == 6 && memcmp(ep, "report", 6) == 0) {
-        api_report(cfg, q, ql, reply, 0);
+        api_report(cfg, req, q, ql, reply, 0);
     } else if (el == 7 && memcmp(ep, "blocked", 7) == 0) {
-        api_report(cfg, q, ql, reply, 1);
+        api_report(cfg, req, q, ql, reply, 1);
     } else if (el == 9 && memcmp(ep, "dashboard", 9) == 0) {
-        api_dashboard(cfg, q, ql, reply);
+        api_dashboard(cfg, req, q, ql, reply);
     } else if (el == 7 && memcmp(ep, "volumes", 7) == 0) {
         api_volumes(cfg, q, ql, reply);
     } else {

@@ -25,10 +25,12 @@
  * Cost: each report call reads the audit files of the configured directory
  * line by line (report.c pre-filters lines before parsing; about 10,000
  * decision records a second on the 2-core test machine, see
- * bench/dashboard_bench.py), synchronously on
- * the admin listener's thread (the control thread: signals, reloads, admin).
- * Proxy workers and the audit writer run on their own threads and are not
- * delayed; other admin requests wait for the scan.
+ * bench/dashboard_bench.py) on the admin listener's thread (the control
+ * thread: signals, reloads, admin), in slices of at most 2 ms driven by a
+ * zero timer, the reply deferred (bg_serve_defer) until the last slice:
+ * other admin requests and signals are served in between, proxy workers
+ * and the audit writer run on their own threads, and a client that goes
+ * away cancels its report.
  */
 #ifndef BG_DASHBOARD_H
 #define BG_DASHBOARD_H

@@ -43,7 +43,14 @@ typedef struct serve_conn {
     uint64_t stream_left;
     int stream_chunked;
     int keep_alive;
+    struct bg_serve_pending *pending; /* a deferred reply (bg_serve_defer) */
 } serve_conn_t;
+
+struct bg_serve_pending {
+    serve_conn_t *conn;
+    bg_serve_cancel_fn cancel;
+    void *arg;
+};
 
 struct bg_serve {
     struct event_base *base;
@@ -95,6 +102,12 @@ const char *bg_serve_reason(int code)
 static void conn_free(serve_conn_t *c)
 {
     bg_serve_t *srv = c->srv;
+    if (c->pending != NULL) { /* the deferred work loses its reply */
+        bg_serve_pending_t *p = c->pending;
+        c->pending = NULL;
+        p->cancel(p->arg);
+        free(p);
+    }
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -224,6 +237,7 @@ static int dispatch(serve_conn_t *c)
     sreq.body = c->body;
     sreq.peer = (const struct sockaddr *)&c->peer;
     sreq.tls = c->srv->ssl_ctx != NULL;
+    sreq.conn = c;
 
     if (c->reply.body == NULL)
         c->reply.body = evbuffer_new();
@@ -236,6 +250,11 @@ static int dispatch(serve_conn_t *c)
 
     c->srv->fn(c->srv->arg, &sreq, &c->reply);
     evbuffer_drain(c->body, evbuffer_get_length(c->body));
+    if (c->pending != NULL) { /* bg_serve_finish sends it */
+        c->state = CONN_REPLY_WAIT;
+        bufferevent_disable(c->bev, EV_READ);
+        return 0;
+    }
 
     if (c->reply.delay_ms > 0 && !c->reply.drop) {
         struct timeval tv = {c->reply.delay_ms / 1000, (c->reply.delay_ms % 1000) * 1000};
@@ -247,6 +266,41 @@ static int dispatch(serve_conn_t *c)
         return 0;
     }
     return send_reply(c);
+}
+
+bg_serve_pending_t *bg_serve_defer(const bg_serve_req_t *req, bg_serve_cancel_fn cancel, void *arg)
+{
+    serve_conn_t *c = req->conn;
+    bg_serve_pending_t *p = calloc(1, sizeof *p);
+    if (p == NULL || c == NULL || c->pending != NULL) {
+        free(p);
+        return NULL;
+    }
+    p->conn = c;
+    p->cancel = cancel;
+    p->arg = arg;
+    c->pending = p;
+    return p;
+}
+
+bg_serve_reply_t *bg_serve_pending_reply(bg_serve_pending_t *p)
+{
+    return &p->conn->reply;
+}
+
+struct event_base *bg_serve_req_base(const bg_serve_req_t *req)
+{
+    const serve_conn_t *c = req->conn;
+    return c->srv->base;
+}
+
+void bg_serve_finish(bg_serve_pending_t *p)
+{
+    serve_conn_t *c = p->conn;
+    c->pending = NULL;
+    free(p);
+    if (send_reply(c) == 0 && c->state == CONN_HEAD)
+        conn_process(c); /* a pipelined request may be waiting */
 }
 
 /* Run the state machine over whatever input is buffered. */

@@ -23,6 +23,7 @@ typedef struct {
     struct evbuffer *body; /* decoded body (chunked framing removed) */
     const struct sockaddr *peer;
     int tls;
+    void *conn; /* opaque: for bg_serve_defer */
 } bg_serve_req_t;
 
 typedef struct {
@@ -50,6 +51,25 @@ bg_serve_t *bg_serve_new(struct event_base *base, const struct sockaddr *addr, s
 int bg_serve_port(const bg_serve_t *srv);
 /* Stop listening and close every connection. */
 void bg_serve_free(bg_serve_t *srv);
+
+/*
+ * Deferred replies, for work done in slices on the event loop (the
+ * dashboard's reports). Called in a handler, bg_serve_defer means "no reply
+ * now": the connection waits (reading paused) until bg_serve_finish, which
+ * sends the reply filled through bg_serve_pending_reply. When the
+ * connection closes first (the client went away, bg_serve_free), CANCEL(ARG)
+ * is called once and the pending reply is gone: do not use it after that.
+ * Everything on the event base's thread.
+ */
+typedef struct bg_serve_pending bg_serve_pending_t;
+typedef void (*bg_serve_cancel_fn)(void *arg);
+bg_serve_pending_t *bg_serve_defer(const bg_serve_req_t *req, bg_serve_cancel_fn cancel, void *arg);
+/* The reply to fill (status 200, empty body, as the handler left it). */
+bg_serve_reply_t *bg_serve_pending_reply(bg_serve_pending_t *p);
+/* The event base REQ is served on (to schedule the deferred work). */
+struct event_base *bg_serve_req_base(const bg_serve_req_t *req);
+/* Send the reply; frees P. */
+void bg_serve_finish(bg_serve_pending_t *p);
 
 /* Status line reason for CODE ("OK", "Not Found", ...). */
 const char *bg_serve_reason(int code);

@@ -17,6 +17,8 @@ recorded traffic (tests/traffic/packs/wadesk.har) is sent through it with
     category, blocked/de-identified per reason, the latest blocked decision
     ids, the yearly counters; and no PI value of the traffic (nor a raw
     subject id) appears anywhere in the page's HTML or text;
+  * a report over a large log is read in slices: /healthz answers meanwhile,
+    and a client that leaves cancels its report;
   * bad periods and parameters get 400 with a JSON error; with admin.token
     configured the data endpoints need the bearer token, and the page asks
     for it and then shows the same figures.
@@ -28,7 +30,9 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
+import threading
 import time
 import unittest
 import urllib.parse
@@ -220,6 +224,56 @@ class Dashboard(bgtest.TestCase):
         r.read()
         self.assertEqual(r.status, 404)
         c.close()
+
+    # -- a long scan does not stall the admin listener ---------------------------
+
+    def test_admin_listener_answers_during_a_long_report_and_a_gone_client_cancels_it(self):
+        """Reports are read in slices on the admin listener's loop: /healthz
+        (the liveness probe) answers while a report over a large log is being
+        computed, and a client that goes away cancels its report."""
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            "dashboard_bench", os.path.join(bgtest.SOURCE_DIR, "bench", "dashboard_bench.py"))
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+        up = self.sink("up")
+        audit = os.path.join(self.tmpdir, "audit")
+        px = self.proxy(bgtest.make_config([bgtest.route("a", up.origin, host="a.example")],
+                                           audit={"directory": audit}))
+        n = 20000
+        # Beside the daemon's own file, named to sort first (log order).
+        bench.write_log(audit, n)
+        os.rename(os.path.join(audit, "audit-20260101-000000-000001.jsonl"),
+                  os.path.join(audit, "audit-20000101-000000-000001.jsonl"))
+        result = {}
+
+        def dashboard():
+            t0 = time.time()
+            result["doc"] = self.api(px, "/api/dashboard")[1]
+            result["took"] = time.time() - t0
+
+        th = threading.Thread(target=dashboard)
+        th.start()
+        time.sleep(0.2)
+        probes = []
+        while th.is_alive() and len(probes) < 20:
+            t0 = time.time()
+            status, doc, _ = self.api(px, "/healthz")
+            probes.append(time.time() - t0)
+            self.assertEqual(status, 200)
+            time.sleep(0.05)
+        th.join(t(120))
+        self.assertEqual(result["doc"]["reports"]["country"]["totals"]["decisions"], n)
+        self.assertGreaterEqual(len(probes), 3, "the report ended before the probes (%.2f s)" % result["took"])
+        self.assertLess(max(probes), t(0.5), "a /healthz answer waited for the report")
+        # A client that leaves in the middle: its report is dropped, the
+        # listener goes on (and the daemon exits cleanly at the end).
+        c = socket.create_connection(("127.0.0.1", px.admin_port))
+        c.sendall(b"GET /api/report?by=day HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)
+        c.close()
+        self.assertEqual(self.api(px, "/healthz")[0], 200)
+        self.assertEqual(self.api(px, "/api/report?from=2020-01-01&to=2020-01-02")[1]["totals"]["decisions"], 0)
 
     # -- the page in a browser ------------------------------------------------
 
