@@ -781,6 +781,48 @@ static void test_prune_files_before_the_window(void **state)
         free(paths[i]);
 }
 
+/* The dashboard's one pass in slices of one line gives exactly the CLI's
+ * documents. */
+static void test_many_in_slices_equals_the_single_reports(void **state)
+{
+    (void)state;
+    char dir[600], err[256];
+    bg_report_scan_stats_t st;
+    write_reasons_log(dir, sizeof dir);
+    char **files;
+    size_t n;
+    char *ops[] = {dir};
+    assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
+    const bg_report_by_t bys[] = {BG_REPORT_BY_COUNTRY, BG_REPORT_BY_DAY, BG_REPORT_BY_REASON,
+                                  BG_REPORT_BY_RULE, BG_REPORT_BY_NONE};
+    bg_report_many_t *m = bg_report_many_new((const char *const *)files, n, bys, 5,
+                                             BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 3);
+    assert_non_null(m);
+    int rc, steps = 0;
+    while ((rc = bg_report_many_step(m, 1, err, sizeof err)) > 0)
+        steps++;
+    assert_int_equal(rc, 0);
+    assert_true(steps >= 4);
+    json_t *doc = bg_report_many_json(m, err, sizeof err);
+    bg_report_many_free(m);
+    for (size_t i = 0; i < 5; i++) {
+        json_t *one = run_report(dir, bys[i], NULL, NULL, &st);
+        const char *name = bg_report_by_name(bys[i]);
+        assert_true(json_equal(json_object_get(json_object_get(doc, "reports"),
+                                               name != NULL ? name : "totals"),
+                               one));
+        json_decref(one);
+    }
+    json_t *b = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME,
+                                  BG_REPORT_NO_TIME, 3, NULL, err, sizeof err);
+    assert_true(json_equal(json_object_get(doc, "blocked"), b));
+    json_decref(b);
+    json_decref(doc);
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -793,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_report_time_reason_rule_and_blocked),
         cmocka_unit_test(test_prune_files_before_the_window),
+        cmocka_unit_test(test_many_in_slices_equals_the_single_reports),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
