@@ -1779,7 +1779,7 @@ static const key_entry_t key_table[] = {
     P("secret", CREDENTIALS, H_), P("token", CREDENTIALS, H_), P("apikey", CREDENTIALS, H_),
     P("accesskey", CREDENTIALS, H_), P("secretkey", CREDENTIALS, H_),
     P("privatekey", CREDENTIALS, H_), W("authorization", CREDENTIALS, H_),
-    W("auth", CREDENTIALS, L_), W("cookie", CREDENTIALS, M_), P("sessionid", CREDENTIALS, H_),
+    W("auth", CREDENTIALS, L_), W("cookie", CREDENTIALS, M_), 
     W("sessionkey", CREDENTIALS, H_), W("otp", CREDENTIALS, H_), P("smscode", CREDENTIALS, H_),
     P("verifycode", CREDENTIALS, H_), P("verificationcode", CREDENTIALS, H_),
     W("authcode", CREDENTIALS, H_), W("credential", CREDENTIALS, H_),
@@ -1787,6 +1787,13 @@ static const key_entry_t key_table[] = {
     W("cvc", CREDENTIALS, H_), W("mima", CREDENTIALS, H_),
     NOTPI("pagetoken"), NOTPI("nexttoken"), NOTPI("nextpagetoken"), NOTPI("continuationtoken"),
     NOTPI("synctoken"), NOTPI("cursortoken"),
+    /* tokens that are not secrets: a payment provider's token stands for a
+     * card (pseudonymized, still personal: PIPL Art. 73); a push token
+     * addresses a device. An analytics "session_id" groups one visit's
+     * events; a login session is a cookie, which policy names by header. */
+    W("cardtoken", FINANCIAL_ACCOUNT, M_), W("paymenttoken", FINANCIAL_ACCOUNT, M_),
+    W("paymentmethodtoken", FINANCIAL_ACCOUNT, M_), W("devicetoken", DEVICE_ID, M_),
+    W("pushtoken", DEVICE_ID, M_), W("sessionid", CREDENTIALS, L_),
     /* names ("name" alone: product, file, app names too) */
     X("name", PERSON_NAME, L_), W("realname", PERSON_NAME, H_), W("fullname", PERSON_NAME, H_),
     W("firstname", PERSON_NAME, H_), W("lastname", PERSON_NAME, H_),

@@ -508,6 +508,8 @@ struct bg_inspection {
     size_t text_len;
     int text_modified;
 
+    int person_ctx;            /* the innermost JSON object being walked stands for a
+                                  person ("customer": {...}, "passengers": [{...}]) */
     bg_detect_cat_t cover_cat; /* category of the innermost object/array the walk is
                                   inside that is a finding as a whole, or NONE */
     int records_container; /* containers[] index of the records array, -1 */
@@ -670,6 +672,63 @@ static bg_detect_cat_t key_category(bg_inspection_t *x, const char *k, size_t kl
     return ki.confidence >= BG_CONF_MEDIUM ? ki.category : BG_CAT_NONE;
 }
 
+/*
+ * Whether an object under key K (or the elements of an array under K)
+ * stands for a person, so that its "name" is a person's name: K's last word,
+ * without an "info"/"profile"/"details" tail or a plural "s", is one of a
+ * fixed list ("customer", "billing_contact", "passengers", "userInfo"), or K
+ * holds one of the Chinese terms for such a person. Words that also name
+ * things ("client", "driver", "parent") are left out on purpose.
+ */
+static int person_holder(const char *k, size_t kl)
+{
+    static const char *const words[] = {
+        "user",      "customer",  "consignee", "recipient",  "receiver",  "sender",
+        "shipper",   "contact",   "buyer",     "member",     "employee",  "staff",
+        "patient",   "student",   "guardian",  "passenger",  "guest",     "applicant",
+        "holder",    "cardholder", "payer",    "payee",      "person",    "owner",
+        "requester", "requestor", "assignee",  "reporter",   "traveler",  "traveller",
+        "beneficiary", "author",  "attendee",  "participant", "candidate", "subscriber",
+        "addressee", "insured",   "policyholder", "claimant", "visitor",  NULL};
+    static const char *const cjk[] = {"用户", "客户", "收件人", "收货人", "寄件人", "发件人",
+                                      "联系人", "会员", "员工", "乘客", "患者", "学生",
+                                      "监护人", "持卡人", "申请人", "买家", "旅客", NULL};
+    if (k == NULL || kl == 0 || kl > 64)
+        return 0;
+    char a[65];
+    size_t n = 0;
+    int high = 0;
+    for (size_t i = 0; i < kl; i++) {
+        unsigned char ch = (unsigned char)k[i];
+        if (ch >= 0x80)
+            high = 1;
+        else if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z')
+            a[n++] = (char)(ch | 0x20);
+    }
+    a[n] = 0;
+    if (high) {
+        for (const char *const *t = cjk; *t; t++)
+            if (memmem(k, kl, *t, strlen(*t)) != NULL)
+                return 1;
+    }
+    static const char *const tails[] = {"info", "profile", "details", "detail", "data", NULL};
+    for (const char *const *t = tails; *t; t++) {
+        size_t tl = strlen(*t);
+        if (n > tl + 2 && memcmp(a + n - tl, *t, tl) == 0) {
+            n -= tl;
+            break;
+        }
+    }
+    if (n > 3 && a[n - 1] == 's')
+        n--;
+    for (const char *const *w = words; *w; w++) {
+        size_t wl = strlen(*w);
+        if (n >= wl && memcmp(a + n - wl, *w, wl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Key-only categories: a value under such a key is PI whatever it holds
  * (policy-defined categories, found by field rules only, are too). */
 static int key_only_category(bg_detect_cat_t c)
@@ -689,6 +748,11 @@ static void scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, b
     memset(&ki, 0, sizeof ki);
     if (key != NULL)
         key_info(x, key, key_len, &ki);
+    /* "name" alone is a product, file or app name as often as a person's:
+     * it counts as a person's name inside an object that stands for one. */
+    if (ki.category == BG_CAT_PERSON_NAME && ki.confidence < BG_CONF_MEDIUM && x->person_ctx &&
+        loc == BG_LOC_BODY)
+        ki.confidence = BG_CONF_HIGH;
     size_t n = len > 0 ? bg_detect_scan(NULL, &ki, s, len, out, SCAN_CAP) : 0;
     if (n > SCAN_CAP) {
         x->overflow = 1;
@@ -1398,7 +1462,11 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
     if (ch == '{' || ch == '[') {
         if (whole_only && !c->dry)
             x->cover_cat = ru != NULL ? ru->category : kc;
+        int saved_person = x->person_ctx;
+        if (ch == '{' && !c->dry)
+            x->person_ctx = person_holder(key != NULL ? key : hint_key, key != NULL ? key_len : hint_len);
         r = ch == '{' ? jobject(c, record) : jarray(c, hint_key, hint_len, record);
+        x->person_ctx = saved_person;
         x->cover_cat = saved_cover;
     } else if (ch == '"') {
         const char *txt;

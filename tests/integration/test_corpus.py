@@ -150,6 +150,24 @@ def replay(policy, *args, timeout=120):
                           env=policy.env(), timeout=t(timeout), cwd=policy.dir)
 
 
+def write_expect(pol, har):
+    """Maintainers only (BG_UPDATE_EXPECT=1): rewrite HAR's expectation
+    under POL from what replay decides now; review the diff before
+    committing it (tests/traffic/README.md)."""
+    path = expect_path(har, pol.name)
+    r = replay(pol, "--har", os.path.join(CORPUS_DIR, har), "--write-expect", path)
+    if r.returncode not in (0, 1):
+        raise RuntimeError("write-expect %s: %s" % (har, r.stderr))
+    with open(path) as f:
+        doc = json.load(f)
+    doc["config"] = "%s (test copy: keys, consent registry, audit directory, ports)" % \
+        os.path.relpath(POLICIES[pol.name], bgtest.SOURCE_DIR)
+    doc["traffic"] = os.path.relpath(os.path.join(CORPUS_DIR, har), bgtest.SOURCE_DIR)
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
 def tail(text, n=40):
     return "\n".join(text.splitlines()[-n:])
 
@@ -203,6 +221,8 @@ class CorpusReplay(bgtest.TestCase):
     def offline(self, name):
         pol = PolicyCopy(self, name)
         for har in corpus_files():
+            if os.environ.get("BG_UPDATE_EXPECT") == "1":
+                write_expect(pol, har)
             with self.subTest(policy=name, har=har):
                 r = replay(pol, "--har", os.path.join(CORPUS_DIR, har), "--expect", expect_path(har, name))
                 self.assertEqual(r.returncode, 0, "%s under %s differs from its expectation:\n%s\n%s"

@@ -262,6 +262,22 @@ typedef struct {
 /* Valid vectors (checked in test_detect.c): resident ID 11010519491231002X,
  * UnionPay card 6222021234567890128 (Luhn), IMEI 490154203237518. */
 static const fcase_t FCASES[] = {
+    {"json: a bare name is a person's only inside an object that stands for one",
+     0,
+     {JSON, "{\"product\":{\"name\":\"Widget Pro\"},\"app\":{\"name\":\"Mall\"},"
+            "\"customer\":{\"name\":\"Zhang San\"},\"passengers\":[{\"name\":\"Li Lei\"}],"
+            "\"billingContact\":{\"name\":\"Wang Wu\"},\"用户信息\":{\"name\":\"赵六\"},"
+            "\"client\":{\"name\":\"sdk\"},\"customer_info\":{\"items\":[{\"name\":\"Tea\"}]}}"},
+     "$.customer.name person_name key whole\n"
+     "$.passengers[0].name person_name key whole\n"
+     "$.billingContact.name person_name key whole\n"
+     "$.用户信息.name person_name key whole\n"},
+    {"json: tokens that are not secrets",
+     0,
+     {JSON, "{\"card_token\":\"tok_1N3aBcDeFgHiJ\",\"session_id\":\"s-20240611-0042\","
+            "\"access_token\":\"eyJhbGciOiJIUzI1NiJ9.e30.x\",\"next_page_token\":\"p2\"}"},
+     "$.card_token financial_account key whole\n"
+     "$.access_token credentials key whole\n"},
     {"json: paths, two spans in one string",
      0,
      {JSON, "{\"user\":{\"phone\":\"13812345678\",\"email\":\"zhang.san@example.com\","
