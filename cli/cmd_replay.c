@@ -37,27 +37,26 @@
 
 static void replay_usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: bordergate replay --config POLICY (--har FILE | --gor FILE) [options]\n"
-            "\n"
-            "Evaluates every recorded request offline, exactly as the daemon would decide\n"
-            "it, and prints one JSON line per entry (summary on stderr).\n"
-            "\n"
-            "  --format json|table     output format (default json)\n"
-            "  --now TIME              decide at this RFC 3339 time (consent expiry...)\n"
-            "  --consents FILE         consent registry to read (default: the policy's)\n"
-            "  --expect FILE           compare with expected decisions; print differences,\n"
-            "                          exit 1 on any\n"
-            "  --write-expect FILE     write the current decisions as an expectation file\n"
-            "  --diff-config OTHER     print only entries OTHER decides differently\n"
-            "  --live URL              send each request through the bordergate at URL and\n"
-            "                          check its decision against the offline one\n"
-            "  --sink-log FILE         (with --live) a `bordergate sink --record` file: also\n"
-            "                          check what arrived upstream (repeatable)\n"
-            "  --max-entry-mb N        largest HAR entry accepted (default 64)\n"
-            "\n"
-            "Exit status: 0 ok, 1 differences (expect, diff-config, live), 2 usage or\n"
-            "input errors (each reported as FILE: entry N (line L, byte B): problem).\n");
+    fprintf(fp, "usage: bordergate replay --config POLICY (--har FILE | --gor FILE) [options]\n"
+                "\n"
+                "Evaluates every recorded request offline, exactly as the daemon would decide\n"
+                "it, and prints one JSON line per entry (summary on stderr).\n"
+                "\n"
+                "  --format json|table     output format (default json)\n"
+                "  --now TIME              decide at this RFC 3339 time (consent expiry...)\n"
+                "  --consents FILE         consent registry to read (default: the policy's)\n"
+                "  --expect FILE           compare with expected decisions; print differences,\n"
+                "                          exit 1 on any\n"
+                "  --write-expect FILE     write the current decisions as an expectation file\n"
+                "  --diff-config OTHER     print only entries OTHER decides differently\n"
+                "  --live URL              send each request through the bordergate at URL and\n"
+                "                          check its decision against the offline one\n"
+                "  --sink-log FILE         (with --live) a `bordergate sink --record` file: also\n"
+                "                          check what arrived upstream (repeatable)\n"
+                "  --max-entry-mb N        largest HAR entry accepted (default 64)\n"
+                "\n"
+                "Exit status: 0 ok, 1 differences (expect, diff-config, live), 2 usage or\n"
+                "input errors (each reported as FILE: entry N (line L, byte B): problem).\n");
 }
 
 typedef struct {
@@ -95,7 +94,8 @@ static int load_policy(const char *path, const char *consents, int64_t now, poli
     if (reg != NULL) {
         if (access(reg, R_OK) != 0) {
             /* as strict as possible: no consent holds */
-            fprintf(stderr, "bordergate replay: warning: consent registry %s: %s: no consent holds\n", reg,
+            fprintf(stderr,
+                    "bordergate replay: warning: consent registry %s: %s: no consent holds\n", reg,
                     strerror(errno));
         } else {
             bg_consent_options_t o;
@@ -104,8 +104,8 @@ static int load_policy(const char *path, const char *consents, int64_t now, poli
             o.check_interval_ms = -1;
             char err[512];
             char *warning = NULL;
-            pe->consent = bg_consent_open(reg, p->subject_key, p->subject_key_len, &o, &warning, err,
-                                          sizeof err);
+            pe->consent = bg_consent_open(reg, p->subject_key, p->subject_key_len, &o, &warning,
+                                          err, sizeof err);
             free(warning);
             if (pe->consent == NULL) {
                 fprintf(stderr, "bordergate replay: consent registry: %s\n", err);
@@ -139,7 +139,8 @@ typedef struct {
 
 static int source_next(source_t *s, bg_replay_req_t *req, char *err, size_t cap)
 {
-    int rc = s->har != NULL ? bg_har_next(s->har, req, err, cap) : bg_gor_next(s->gor, req, err, cap);
+    int rc =
+        s->har != NULL ? bg_har_next(s->har, req, err, cap) : bg_gor_next(s->gor, req, err, cap);
     /* syntax and I/O errors end the file; a bad entry's content does not */
     if (rc < 0 && (s->har != NULL ? bg_har_failed(s->har) : bg_gor_failed(s->gor)))
         s->fatal = 1;
@@ -160,8 +161,9 @@ static void entry_label(json_t *line, char *out, size_t cap)
 {
     const char *url = jstr(line, "url");
     const char *p = strstr(url, "://");
-    snprintf(out, cap, "entry %lld %s %s", (long long)json_integer_value(json_object_get(line, "entry")),
-             jstr(line, "method"), p != NULL ? p + 3 : url);
+    snprintf(out, cap, "entry %lld %s %s",
+             (long long)json_integer_value(json_object_get(line, "entry")), jstr(line, "method"),
+             p != NULL ? p + 3 : url);
 }
 
 typedef void (*diff_fn)(void *arg, const char *msg);
@@ -176,7 +178,8 @@ static json_t *match_finding(json_t *act, json_t *xf, char *used)
         if (used[i])
             continue;
         if (strcmp(jstr(f, "path"), jstr(xf, "path")) == 0 &&
-            (json_object_get(xf, "category") == NULL || strcmp(jstr(f, "category"), jstr(xf, "category")) == 0)) {
+            (json_object_get(xf, "category") == NULL ||
+             strcmp(jstr(f, "category"), jstr(xf, "category")) == 0)) {
             used[i] = 1;
             return f;
         }
@@ -203,8 +206,8 @@ static int compare_findings(json_t *act, json_t *exp, diff_fn fn, void *arg, con
     {
         json_t *f = match_finding(act, xf, used);
         if (f == NULL) {
-            snprintf(msg, sizeof msg, "finding %s (%s) %s, not found", jstr(xf, "path"), jstr(xf, "category"),
-                     exp_word);
+            snprintf(msg, sizeof msg, "finding %s (%s) %s, not found", jstr(xf, "path"),
+                     jstr(xf, "category"), exp_word);
             fn(arg, msg);
             n++;
             continue;
@@ -214,11 +217,14 @@ static int compare_findings(json_t *act, json_t *exp, diff_fn fn, void *arg, con
             json_t *xv = json_object_get(xf, keys[k]);
             if (xv == NULL)
                 continue;
-            if (k == 2 && strcmp(jstr(f, "action"), "deidentify") != 0 && strcmp(jstr(f, "action"), "remove") != 0)
+            if (k == 2 && strcmp(jstr(f, "action"), "deidentify") != 0 &&
+                strcmp(jstr(f, "action"), "remove") != 0)
                 continue;
             if (strcmp(jstr(f, keys[k]), json_string_value(xv) ? json_string_value(xv) : "") != 0) {
-                snprintf(msg, sizeof msg, "%s (%s): %s %s, %s %s", jstr(f, "path"), jstr(f, "category"), keys[k],
-                         jstr(f, keys[k])[0] ? jstr(f, keys[k]) : "(none)", exp_word, json_string_value(xv));
+                snprintf(msg, sizeof msg, "%s (%s): %s %s, %s %s", jstr(f, "path"),
+                         jstr(f, "category"), keys[k],
+                         jstr(f, keys[k])[0] ? jstr(f, keys[k]) : "(none)", exp_word,
+                         json_string_value(xv));
                 fn(arg, msg);
                 n++;
             }
@@ -229,8 +235,8 @@ static int compare_findings(json_t *act, json_t *exp, diff_fn fn, void *arg, con
     {
         if (used[i])
             continue;
-        snprintf(msg, sizeof msg, "finding %s (%s) with action %s, not %s", jstr(f, "path"), jstr(f, "category"),
-                 jstr(f, "action"), exp_word);
+        snprintf(msg, sizeof msg, "finding %s (%s) with action %s, not %s", jstr(f, "path"),
+                 jstr(f, "category"), jstr(f, "action"), exp_word);
         fn(arg, msg);
         n++;
     }
@@ -269,30 +275,37 @@ static void compare_expect(json_t *line, json_t *xp, counts_t *c)
         snprintf(msg, sizeof msg, "decision %s, expected %s", got, want);
         if (strcmp(got, "refused") == 0)
             snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (refused %lld: %s)",
-                     (long long)json_integer_value(json_object_get(line, "status")), jstr(line, "reason"));
+                     (long long)json_integer_value(json_object_get(line, "status")),
+                     jstr(line, "reason"));
         print_diff(&pc, msg);
         return; /* the rest follows from the decision */
     }
-    if (json_object_get(xp, "would") != NULL && strcmp(jstr(line, "would"), jstr(xp, "would")) != 0) {
-        snprintf(msg, sizeof msg, "would %s, expected %s", jstr(line, "would")[0] ? jstr(line, "would") : "(not monitored)",
+    if (json_object_get(xp, "would") != NULL &&
+        strcmp(jstr(line, "would"), jstr(xp, "would")) != 0) {
+        snprintf(msg, sizeof msg, "would %s, expected %s",
+                 jstr(line, "would")[0] ? jstr(line, "would") : "(not monitored)",
                  jstr(xp, "would"));
         print_diff(&pc, msg);
     }
     if (json_object_get(xp, "status") != NULL &&
-        json_integer_value(json_object_get(xp, "status")) != json_integer_value(json_object_get(line, "status"))) {
+        json_integer_value(json_object_get(xp, "status")) !=
+            json_integer_value(json_object_get(line, "status"))) {
         snprintf(msg, sizeof msg, "status %lld, expected %lld",
                  (long long)json_integer_value(json_object_get(line, "status")),
                  (long long)json_integer_value(json_object_get(xp, "status")));
         print_diff(&pc, msg);
     }
-    if (json_object_get(xp, "route") != NULL && strcmp(jstr(line, "route"), jstr(xp, "route")) != 0) {
-        snprintf(msg, sizeof msg, "route %s, expected %s", jstr(line, "route")[0] ? jstr(line, "route") : "(none)",
-                 jstr(xp, "route"));
+    if (json_object_get(xp, "route") != NULL &&
+        strcmp(jstr(line, "route"), jstr(xp, "route")) != 0) {
+        snprintf(msg, sizeof msg, "route %s, expected %s",
+                 jstr(line, "route")[0] ? jstr(line, "route") : "(none)", jstr(xp, "route"));
         print_diff(&pc, msg);
     }
-    if (json_object_get(xp, "destination") != NULL && strcmp(jstr(line, "country"), jstr(xp, "destination")) != 0) {
+    if (json_object_get(xp, "destination") != NULL &&
+        strcmp(jstr(line, "country"), jstr(xp, "destination")) != 0) {
         snprintf(msg, sizeof msg, "destination %s, expected %s",
-                 jstr(line, "country")[0] ? jstr(line, "country") : "(unknown)", jstr(xp, "destination"));
+                 jstr(line, "country")[0] ? jstr(line, "country") : "(unknown)",
+                 jstr(xp, "destination"));
         print_diff(&pc, msg);
     }
     json_t *xf = json_object_get(xp, "findings");
@@ -380,7 +393,8 @@ static json_t *diff_lines(json_t *a, json_t *b)
     {
         json_t *g = used != NULL ? match_finding(fb, f, used) : NULL;
         if (g == NULL) {
-            snprintf(msg, sizeof msg, "%s (%s): found -> not found", jstr(f, "path"), jstr(f, "category"));
+            snprintf(msg, sizeof msg, "%s (%s): found -> not found", jstr(f, "path"),
+                     jstr(f, "category"));
             collect_change(&dc, msg);
             continue;
         }
@@ -389,8 +403,8 @@ static json_t *diff_lines(json_t *a, json_t *b)
         for (int k = 0; k < 3; k++) {
             const char *x = jstr(f, keys[k]), *y = jstr(g, keys[k]);
             if (strcmp(x, y) != 0)
-                snprintf(part + strlen(part), sizeof part - strlen(part), "%s%s %s -> %s", part[0] ? ", " : "",
-                         keys[k], x[0] ? x : "(none)", y[0] ? y : "(none)");
+                snprintf(part + strlen(part), sizeof part - strlen(part), "%s%s %s -> %s",
+                         part[0] ? ", " : "", keys[k], x[0] ? x : "(none)", y[0] ? y : "(none)");
         }
         if (part[0]) {
             snprintf(msg, sizeof msg, "%s (%s): %s", jstr(f, "path"), jstr(f, "category"), part);
@@ -439,14 +453,16 @@ static int live_open(live_t *lv, const char *url, const opts_t *o)
         colon = rb + 1 < a + al && rb[1] == ':' ? rb + 1 : NULL;
     } else {
         colon = memchr(a, ':', al);
-        snprintf(lv->host, sizeof lv->host, "%.*s", (int)(colon != NULL ? (size_t)(colon - a) : al), a);
+        snprintf(lv->host, sizeof lv->host, "%.*s", (int)(colon != NULL ? (size_t)(colon - a) : al),
+                 a);
     }
     snprintf(lv->port, sizeof lv->port, "%.*s", colon != NULL ? (int)(a + al - colon - 1) : 2,
              colon != NULL ? colon + 1 : "80");
     for (int i = 0; i < o->nsink; i++) {
         lv->logs[i] = fopen(o->sink_logs[i], "a+");
         if (lv->logs[i] == NULL) {
-            fprintf(stderr, "bordergate replay: --sink-log %s: %s\n", o->sink_logs[i], strerror(errno));
+            fprintf(stderr, "bordergate replay: --sink-log %s: %s\n", o->sink_logs[i],
+                    strerror(errno));
             return -1;
         }
         fseek(lv->logs[i], 0, SEEK_END);
@@ -495,7 +511,8 @@ static int live_send(live_t *lv, const bg_replay_req_t *req, char *decision, siz
     int status = -1;
     if (buf == NULL)
         goto out;
-    int n = snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: %s\r\n", req->method, req->target, req->authority);
+    int n = snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: %s\r\n", req->method, req->target,
+                     req->authority);
     size_t len = (size_t)n;
     for (size_t i = 0; i < req->nheaders; i++)
         len += (size_t)snprintf(buf + len, cap - len, "%s: %s\r\n", req->names[i], req->values[i]);
@@ -532,8 +549,10 @@ static int live_send(live_t *lv, const bg_replay_req_t *req, char *decision, siz
         }
         if (pr == BG_HTTP_OK) {
             status = resp.status;
-            const bg_http_header_t *h = bg_http_find_header(resp.headers, resp.nheaders, "X-Bordergate-Decision");
-            snprintf(decision, dcap, "%.*s", h != NULL ? (int)h->value_len : 0, h != NULL ? h->value : "");
+            const bg_http_header_t *h =
+                bg_http_find_header(resp.headers, resp.nheaders, "X-Bordergate-Decision");
+            snprintf(decision, dcap, "%.*s", h != NULL ? (int)h->value_len : 0,
+                     h != NULL ? h->value : "");
             break;
         }
     }
@@ -598,8 +617,8 @@ static int record_body_equals(json_t *rec, const char *b, size_t n)
  *               and target arrived as the offline rendering
  *   monitor     "allow; monitor; would=X", arrived unchanged
  */
-static void live_check(live_t *lv, const bg_replay_req_t *req, const bg_replay_result_t *res, json_t *line,
-                       counts_t *c)
+static void live_check(live_t *lv, const bg_replay_req_t *req, const bg_replay_result_t *res,
+                       json_t *line, counts_t *c)
 {
     char label[600], msg[512], decision[128] = "", err[400] = "";
     entry_label(line, label, sizeof label);
@@ -620,7 +639,8 @@ static void live_check(live_t *lv, const bg_replay_req_t *req, const bg_replay_r
     const bg_decision_t *dd = res->evaluated ? &res->ev.decision : NULL;
     if (strcmp(d, "refused") == 0) {
         if (status != res->status) {
-            snprintf(msg, sizeof msg, "live: status %d, offline refused with %d", status, res->status);
+            snprintf(msg, sizeof msg, "live: status %d, offline refused with %d", status,
+                     res->status);
             print_diff(&pc, msg);
         }
     } else if (dd != NULL && dd->monitor) {
@@ -631,16 +651,20 @@ static void live_check(live_t *lv, const bg_replay_req_t *req, const bg_replay_r
             print_diff(&pc, msg);
         }
     } else if (strcmp(decision, d) != 0 || (strcmp(d, "block") == 0 && status != 451)) {
-        snprintf(msg, sizeof msg, "live: status %d decision %s, offline %s", status, decision[0] ? decision : "(none)", d);
+        snprintf(msg, sizeof msg, "live: status %d decision %s, offline %s", status,
+                 decision[0] ? decision : "(none)", d);
         print_diff(&pc, msg);
     }
     if (lv->nlogs > 0) {
         int should_arrive = strcmp(d, "allow") == 0 || strcmp(d, "deidentify") == 0;
         if (!should_arrive && arrived > 0) {
-            snprintf(msg, sizeof msg, "live: %s offline, but %d request(s) arrived upstream", d, arrived);
+            snprintf(msg, sizeof msg, "live: %s offline, but %d request(s) arrived upstream", d,
+                     arrived);
             print_diff(&pc, msg);
         } else if (should_arrive && arrived != 1) {
-            snprintf(msg, sizeof msg, "live: %s offline, but %d request(s) arrived upstream (expected 1)", d, arrived);
+            snprintf(msg, sizeof msg,
+                     "live: %s offline, but %d request(s) arrived upstream (expected 1)", d,
+                     arrived);
             print_diff(&pc, msg);
         } else if (should_arrive) {
             const char *body = req->body != NULL ? req->body : "";
@@ -658,16 +682,19 @@ static void live_check(live_t *lv, const bg_replay_req_t *req, const bg_replay_r
                 }
             }
             if (!record_body_equals(rec, body, blen)) {
-                snprintf(msg, sizeof msg, "live: the body that arrived upstream differs from the offline %s body",
+                snprintf(msg, sizeof msg,
+                         "live: the body that arrived upstream differs from the offline %s body",
                          res->ev.rewritten ? "de-identified" : "original");
                 print_diff(&pc, msg);
             }
-            /* the route may rewrite the path prefix: compare the query part and length-agnostic tail */
+            /* the route may rewrite the path prefix: compare the query part and length-agnostic
+             * tail */
             const char *rt = jstr(rec, "target");
             const char *q1 = memchr(target, '?', tlen), *q2 = strchr(rt, '?');
             size_t l1 = q1 ? tlen - (size_t)(q1 - target) : 0, l2 = q2 ? strlen(q2) : 0;
             if (l1 != l2 || (l1 > 0 && memcmp(q1, q2, l1) != 0)) {
-                snprintf(msg, sizeof msg, "live: the query that arrived upstream differs from the offline one");
+                snprintf(msg, sizeof msg,
+                         "live: the query that arrived upstream differs from the offline one");
                 print_diff(&pc, msg);
             }
         }
@@ -682,7 +709,8 @@ static void live_check(live_t *lv, const bg_replay_req_t *req, const bg_replay_r
 
 static void print_table_header(void)
 {
-    printf("%-6s %-10s %-4s %-22s %-24s %s\n", "ENTRY", "DECISION", "DEST", "ROUTE", "FINDINGS", "REQUEST");
+    printf("%-6s %-10s %-4s %-22s %-24s %s\n", "ENTRY", "DECISION", "DEST", "ROUTE", "FINDINGS",
+           "REQUEST");
 }
 
 static void print_table_row(json_t *line)
@@ -699,21 +727,25 @@ static void print_table_row(json_t *line)
                 k++;
         }
         if (k > 0)
-            snprintf(fsum + strlen(fsum), sizeof fsum - strlen(fsum), "%s%zu %s", fsum[0] ? ", " : "", k, actions[a]);
+            snprintf(fsum + strlen(fsum), sizeof fsum - strlen(fsum), "%s%zu %s",
+                     fsum[0] ? ", " : "", k, actions[a]);
     }
     char dec[40];
     if (json_object_get(line, "monitor") != NULL)
         snprintf(dec, sizeof dec, "%s(%s)", "monitor", jstr(line, "would"));
     else if (json_object_get(line, "status") != NULL)
-        snprintf(dec, sizeof dec, "refused %lld", (long long)json_integer_value(json_object_get(line, "status")));
+        snprintf(dec, sizeof dec, "refused %lld",
+                 (long long)json_integer_value(json_object_get(line, "status")));
     else
         snprintf(dec, sizeof dec, "%s", jstr(line, "decision"));
     char label[600];
     entry_label(line, label, sizeof label);
     const char *req = strchr(label + 6, ' ');
-    printf("%-6lld %-10s %-4s %-22s %-24s %s\n", (long long)json_integer_value(json_object_get(line, "entry")), dec,
-           jstr(line, "country")[0] ? jstr(line, "country") : "-", jstr(line, "route")[0] ? jstr(line, "route") : "-",
-           fsum[0] ? fsum : "-", req != NULL ? req + 1 : "");
+    printf("%-6lld %-10s %-4s %-22s %-24s %s\n",
+           (long long)json_integer_value(json_object_get(line, "entry")), dec,
+           jstr(line, "country")[0] ? jstr(line, "country") : "-",
+           jstr(line, "route")[0] ? jstr(line, "route") : "-", fsum[0] ? fsum : "-",
+           req != NULL ? req + 1 : "");
 }
 
 static void print_line(json_t *line)
@@ -749,15 +781,15 @@ static int parse_opts(int argc, char **argv, opts_t *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define OPT(name, field)                                                                   \
-    if (strcmp(a, name) == 0) {                                                            \
-        if (v == NULL) {                                                                   \
-            fprintf(stderr, "bordergate replay: %s needs a value\n", name);                \
-            return 2;                                                                      \
-        }                                                                                  \
-        o->field = v;                                                                      \
-        i++;                                                                               \
-        continue;                                                                          \
+#define OPT(name, field)                                                                           \
+    if (strcmp(a, name) == 0) {                                                                    \
+        if (v == NULL) {                                                                           \
+            fprintf(stderr, "bordergate replay: %s needs a value\n", name);                        \
+            return 2;                                                                              \
+        }                                                                                          \
+        o->field = v;                                                                              \
+        i++;                                                                                       \
+        continue;                                                                                  \
     }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             replay_usage(stdout);
@@ -776,10 +808,12 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         if (strcmp(a, "--sink-log") == 0 && v != NULL && o->nsink < MAX_SINK_LOGS) {
             o->sink_logs[o->nsink++] = v;
             i++;
-        } else if (strcmp(a, "--format") == 0 && v != NULL && (strcmp(v, "json") == 0 || strcmp(v, "table") == 0)) {
+        } else if (strcmp(a, "--format") == 0 && v != NULL &&
+                   (strcmp(v, "json") == 0 || strcmp(v, "table") == 0)) {
             o->table = strcmp(v, "table") == 0;
             i++;
-        } else if (strcmp(a, "--max-entry-mb") == 0 && v != NULL && atoi(v) > 0 && atoi(v) <= 4096) {
+        } else if (strcmp(a, "--max-entry-mb") == 0 && v != NULL && atoi(v) > 0 &&
+                   atoi(v) <= 4096) {
             o->max_entry = (size_t)atoi(v) << 20;
             i++;
         } else {
@@ -789,7 +823,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         }
     }
     if (o->config == NULL || (o->har == NULL) == (o->gor == NULL)) {
-        fprintf(stderr, "bordergate replay: --config POLICY and one of --har FILE or --gor FILE are required\n");
+        fprintf(stderr, "bordergate replay: --config POLICY and one of --har FILE or --gor FILE "
+                        "are required\n");
         return 2;
     }
     if (o->nsink > 0 && o->live == NULL) {
@@ -797,7 +832,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         return 2;
     }
     if (o->diff_config != NULL && (o->expect != NULL || o->live != NULL)) {
-        fprintf(stderr, "bordergate replay: --diff-config cannot be combined with --expect or --live\n");
+        fprintf(stderr,
+                "bordergate replay: --diff-config cannot be combined with --expect or --live\n");
         return 2;
     }
     return 0;
@@ -812,7 +848,9 @@ int bg_cli_replay(int argc, char **argv)
 
     int64_t now = (int64_t)bg_util_wall_ms();
     if (o.now != NULL && bg_consent_time_parse(o.now, &now) != 0) {
-        fprintf(stderr, "bordergate replay: --now: '%s' is not an RFC 3339 time (2026-05-01T12:00:00Z)\n", o.now);
+        fprintf(stderr,
+                "bordergate replay: --now: '%s' is not an RFC 3339 time (2026-05-01T12:00:00Z)\n",
+                o.now);
         return 2;
     }
     policy_env_t pa, pb;
@@ -834,7 +872,8 @@ int bg_cli_replay(int argc, char **argv)
         json_error_t je;
         expect = json_load_file(o.expect, 0, &je);
         if (expect == NULL) {
-            fprintf(stderr, "bordergate replay: %s:%d:%d: %s\n", o.expect, je.line, je.column, je.text);
+            fprintf(stderr, "bordergate replay: %s:%d:%d: %s\n", o.expect, je.line, je.column,
+                    je.text);
             goto out;
         }
         if (!json_is_array(json_object_get(expect, "entries"))) {
@@ -874,7 +913,8 @@ int bg_cli_replay(int argc, char **argv)
             fprintf(wx, "%.*s,\n \"entries\": [\n", (int)(strlen(s) - 2), s);
         free(s);
     }
-    int print_each = o.expect == NULL && o.write_expect == NULL && o.diff_config == NULL && o.live == NULL;
+    int print_each =
+        o.expect == NULL && o.write_expect == NULL && o.diff_config == NULL && o.live == NULL;
     if (o.table && print_each)
         print_table_header();
     bg_replay_req_t req;
@@ -939,7 +979,10 @@ int bg_cli_replay(int argc, char **argv)
                         entry_label(line, label, sizeof label);
                         size_t i;
                         json_t *m = NULL;
-                        json_array_foreach(ch, i, m) printf("%s: %s\n", label, json_string_value(m));
+                        json_array_foreach(ch, i, m)
+                        {
+                            printf("%s: %s\n", label, json_string_value(m));
+                        }
                     } else {
                         json_t *out = json_object();
                         json_object_set(out, "entry", json_object_get(line, "entry"));
@@ -963,14 +1006,16 @@ int bg_cli_replay(int argc, char **argv)
             json_t *x = NULL;
             /* by position first, else by the entry number it names */
             x = json_array_get(xs, req.index);
-            if (x != NULL && (json_integer_value(json_object_get(x, "entry")) == (json_int_t)req.index ||
-                              json_integer_value(json_object_get(x, "index")) == (json_int_t)req.index))
+            if (x != NULL &&
+                (json_integer_value(json_object_get(x, "entry")) == (json_int_t)req.index ||
+                 json_integer_value(json_object_get(x, "index")) == (json_int_t)req.index))
                 xp = x;
             json_array_foreach(xs, i, x)
             {
                 if (xp != NULL)
                     break;
-                json_t *k = json_object_get(x, "entry") ? json_object_get(x, "entry") : json_object_get(x, "index");
+                json_t *k = json_object_get(x, "entry") ? json_object_get(x, "entry")
+                                                        : json_object_get(x, "index");
                 if (json_integer_value(k) == (json_int_t)req.index)
                     xp = x;
             }
@@ -1007,11 +1052,13 @@ int bg_cli_replay(int argc, char **argv)
         json_t *x = NULL;
         json_array_foreach(json_object_get(expect, "entries"), i, x)
         {
-            json_t *k = json_object_get(x, "entry") ? json_object_get(x, "entry") : json_object_get(x, "index");
+            json_t *k = json_object_get(x, "entry") ? json_object_get(x, "entry")
+                                                    : json_object_get(x, "index");
             if ((size_t)json_integer_value(k) >= c.entries + c.errors) {
                 printf("entry %lld: expected (%s), but the recording has only %zu entries\n",
                        (long long)json_integer_value(k),
-                       json_object_get(x, "decision") ? jstr(x, "decision") : jstr(x, "outcome"), c.entries + c.errors);
+                       json_object_get(x, "decision") ? jstr(x, "decision") : jstr(x, "outcome"),
+                       c.entries + c.errors);
                 c.differences++;
             }
         }
@@ -1027,19 +1074,20 @@ int bg_cli_replay(int argc, char **argv)
     /* summary */
     char sum[512];
     snprintf(sum, sizeof sum,
-             "{\"summary\":{\"entries\":%zu,\"allow\":%zu,\"deidentify\":%zu,\"block\":%zu,\"refused\":%zu,"
+             "{\"summary\":{\"entries\":%zu,\"allow\":%zu,\"deidentify\":%zu,\"block\":%zu,"
+             "\"refused\":%zu,"
              "\"monitor\":%zu,\"errors\":%zu",
              c.entries, c.allow, c.deidentify, c.block, c.refused, c.monitor, c.errors);
     if (expect != NULL)
-        snprintf(sum + strlen(sum), sizeof sum - strlen(sum), ",\"differences\":%zu,\"skipped\":%zu", c.differences,
-                 c.skipped);
+        snprintf(sum + strlen(sum), sizeof sum - strlen(sum),
+                 ",\"differences\":%zu,\"skipped\":%zu", c.differences, c.skipped);
     if (o.diff_config != NULL)
         snprintf(sum + strlen(sum), sizeof sum - strlen(sum), ",\"changed\":%zu", c.changed);
     if (live_ready)
         snprintf(sum + strlen(sum), sizeof sum - strlen(sum), ",\"live_agree\":%zu", c.live_ok);
     if (o.table) {
-        printf("\n%zu entries: %zu allow, %zu deidentify, %zu block, %zu refused", c.entries, c.allow, c.deidentify,
-               c.block, c.refused);
+        printf("\n%zu entries: %zu allow, %zu deidentify, %zu block, %zu refused", c.entries,
+               c.allow, c.deidentify, c.block, c.refused);
         if (c.monitor)
             printf(" (%zu in monitor mode)", c.monitor);
         if (c.errors)
@@ -1052,8 +1100,8 @@ int bg_cli_replay(int argc, char **argv)
         printf(c.differences == 0 ? "all %zu entries match %s\n" : "%zu difference(s) from %s\n",
                c.differences == 0 ? c.entries : c.differences, o.expect);
     if (o.diff_config != NULL)
-        fprintf(o.table ? stdout : stderr, "%zu of %zu entries change under %s\n", c.changed, c.entries,
-                o.diff_config);
+        fprintf(o.table ? stdout : stderr, "%zu of %zu entries change under %s\n", c.changed,
+                c.entries, o.diff_config);
     if (live_ready && c.differences == 0)
         printf("live: all %zu entries agree with the offline decisions\n", c.live_ok);
     rc = c.errors > 0 ? 2 : (c.differences > 0 || c.changed > 0) ? 1 : 0;

@@ -250,7 +250,8 @@ int bg_gor_next(bg_gor_reader_t *r, bg_replay_req_t *out, char *err, size_t errc
         if (sep == NULL) {
             if (avail > r->max_entry) {
                 snprintf(err, errcap, "%s: payload at byte %llu (line %llu) larger than %zu bytes",
-                         r->path, (unsigned long long)r->off, (unsigned long long)r->line, r->max_entry);
+                         r->path, (unsigned long long)r->off, (unsigned long long)r->line,
+                         r->max_entry);
                 r->fatal = 1;
                 return -1;
             }
@@ -283,8 +284,10 @@ int bg_gor_next(bg_gor_reader_t *r, bg_replay_req_t *out, char *err, size_t errc
         /* meta line */
         char *nl = memchr(p, '\n', plen);
         if (nl == NULL || p[0] < '1' || p[0] > '3' || (plen > 1 && p[1] != ' ')) {
-            snprintf(err, errcap, "%s: payload at line %llu, byte %llu: expected a \"1 <id> <time> <latency>\" line",
-                     r->path, (unsigned long long)line, (unsigned long long)off);
+            snprintf(
+                err, errcap,
+                "%s: payload at line %llu, byte %llu: expected a \"1 <id> <time> <latency>\" line",
+                r->path, (unsigned long long)line, (unsigned long long)off);
             return -1;
         }
         if (p[0] != '1')

@@ -215,8 +215,8 @@ static int fail(bg_har_reader_t *r, char *err, size_t errcap, const char *msg)
         snprintf(err, errcap, "%s: entry %zu (line %llu, byte %llu): %s", r->path, r->index,
                  (unsigned long long)r->cap_line, (unsigned long long)r->cap_off, msg);
     else
-        snprintf(err, errcap, "%s: line %llu, byte %llu: %s", r->path,
-                 (unsigned long long)r->line, (unsigned long long)r->off, msg);
+        snprintf(err, errcap, "%s: line %llu, byte %llu: %s", r->path, (unsigned long long)r->line,
+                 (unsigned long long)r->off, msg);
     r->fatal = 1;
     return -1;
 }
@@ -290,7 +290,8 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
             }
             if (!r->started) {
                 /* UTF-8 byte order mark (Fiddler, some Windows tools) */
-                if ((unsigned char)c == 0xEF || (unsigned char)c == 0xBB || (unsigned char)c == 0xBF) {
+                if ((unsigned char)c == 0xEF || (unsigned char)c == 0xBB ||
+                    (unsigned char)c == 0xBF) {
                     if (r->off < 3) {
                         r->off++;
                         i++;
@@ -309,7 +310,8 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
             switch (c) {
             case '"':
                 r->in_str = 1;
-                r->str_is_key = r->depth > 0 && r->type[r->depth - 1] == '{' && r->expect_key[r->depth - 1];
+                r->str_is_key =
+                    r->depth > 0 && r->type[r->depth - 1] == '{' && r->expect_key[r->depth - 1];
                 r->keylen = 0;
                 break;
             case '{':
@@ -338,7 +340,8 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
             case ']':
                 if (r->depth == 0 || r->type[r->depth - 1] != (c == '}' ? '{' : '[')) {
                     char what[96];
-                    snprintf(what, sizeof what, "unbalanced '%c' at line %llu, byte %llu: not valid JSON", c,
+                    snprintf(what, sizeof what,
+                             "unbalanced '%c' at line %llu, byte %llu: not valid JSON", c,
                              (unsigned long long)r->line, (unsigned long long)r->off);
                     r->buf_pos = i;
                     return fail(r, err, errcap, what);
@@ -375,9 +378,7 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
                     continue;
                 }
                 break;
-            case '\n':
-                r->line++;
-                break;
+            case '\n': r->line++; break;
             case ' ':
             case '\t':
             case '\r':
@@ -418,7 +419,8 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
         r->buf_pos = i;
         {
             char what[96];
-            snprintf(what, sizeof what, "entry larger than %zu bytes (the per-entry limit)", r->max_entry);
+            snprintf(what, sizeof what, "entry larger than %zu bytes (the per-entry limit)",
+                     r->max_entry);
             return fail(r, err, errcap, what);
         }
     }
@@ -732,14 +734,14 @@ static int entry_from_json(json_t *e, bg_replay_req_t *out, char *err, size_t er
         }
     }
     free(host); /* the URL's authority is where the request was going */
-    const char *mime = json_is_object(post) ? json_string_value(json_object_get(post, "mimeType")) : NULL;
+    const char *mime =
+        json_is_object(post) ? json_string_value(json_object_get(post, "mimeType")) : NULL;
     if (!have_ctype && mime != NULL && mime[0] != '\0' && out->body != NULL)
         return add_header(out, "Content-Type", mime, err, errcap);
     return 0;
 }
 
-int bg_har_entry_parse(const char *json, size_t len, bg_replay_req_t *out, char *err,
-                       size_t errcap)
+int bg_har_entry_parse(const char *json, size_t len, bg_replay_req_t *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof *out);
     json_error_t je;
@@ -786,7 +788,8 @@ static void *arena_malloc(size_t n)
 
 static void arena_free(void *p)
 {
-    if (p != NULL && arena.base != NULL && (char *)p >= arena.base && (char *)p < arena.base + ARENA_SIZE)
+    if (p != NULL && arena.base != NULL && (char *)p >= arena.base &&
+        (char *)p < arena.base + ARENA_SIZE)
         return;
     free(p);
 }
@@ -827,7 +830,8 @@ int bg_har_next(bg_har_reader_t *r, bg_replay_req_t *out, char *err, size_t errc
         unload_entry(NULL);
         out->index = index;
         snprintf(err, errcap, "%s: entry %zu (line %llu): invalid JSON: %s", r->path, index,
-                 (unsigned long long)(r->cap_line + (uint64_t)(je.line > 0 ? je.line - 1 : 0)), je.text);
+                 (unsigned long long)(r->cap_line + (uint64_t)(je.line > 0 ? je.line - 1 : 0)),
+                 je.text);
         return -1;
     }
     rc = entry_from_json(e, out, why, sizeof why);

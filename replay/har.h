@@ -25,20 +25,20 @@
 
 /* One recorded request, owned by the reader until the next call. */
 typedef struct {
-    size_t index;        /* 0-based position in the file */
-    uint64_t offset;     /* byte offset of the entry in the file */
-    uint64_t line;       /* 1-based line of the entry's first byte */
+    size_t index;    /* 0-based position in the file */
+    uint64_t offset; /* byte offset of the entry in the file */
+    uint64_t line;   /* 1-based line of the entry's first byte */
     char *method;
-    char *url;           /* absolute http(s) URL as recorded */
-    char *authority;     /* host[:port] of the URL (or :authority / Host) */
-    char *target;        /* origin-form path and query */
+    char *url;       /* absolute http(s) URL as recorded */
+    char *authority; /* host[:port] of the URL (or :authority / Host) */
+    char *target;    /* origin-form path and query */
     char *names[BG_REPLAY_MAX_HEADERS];
     char *values[BG_REPLAY_MAX_HEADERS];
-    size_t nheaders;     /* without pseudo-headers, Host and framing headers */
-    char *body;          /* decoded postData (NULL: none) */
+    size_t nheaders; /* without pseudo-headers, Host and framing headers */
+    char *body;      /* decoded postData (NULL: none) */
     size_t body_len;
-    char server_ip[64];  /* serverIPAddress without brackets, "" if absent */
-    char started[40];    /* startedDateTime as recorded, "" if absent */
+    char server_ip[64]; /* serverIPAddress without brackets, "" if absent */
+    char started[40];   /* startedDateTime as recorded, "" if absent */
 } bg_replay_req_t;
 
 void bg_replay_req_clear(bg_replay_req_t *r);

@@ -24,8 +24,8 @@ static int is_private(const struct sockaddr_storage *ss)
         uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
         return (a >> 24) == 10 || (a >> 24) == 127 || (a >> 24) == 0 ||
                (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168) ||
-               (a >> 16) == (169u << 8 | 254) || (a >> 22) == (100u << 2 | 1) ||
-               (a >> 28) == 14 || (a >> 28) == 15;
+               (a >> 16) == (169u << 8 | 254) || (a >> 22) == (100u << 2 | 1) || (a >> 28) == 14 ||
+               (a >> 28) == 15;
     }
     const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
     if (IN6_IS_ADDR_V4MAPPED(a6)) {
@@ -112,7 +112,9 @@ static void replay_resolve(const bg_replay_ctx_t *ctx, const bg_replay_req_t *re
         index[k++] = i;
     }
     if (k == 0 && any_private) {
-        refuse(out, 403, "upstream resolves to a private or loopback address and the route does not allow it");
+        refuse(
+            out, 403,
+            "upstream resolves to a private or loopback address and the route does not allow it");
         return;
     }
     int chosen = bg_geo_choose(answers, (size_t)k);
@@ -178,7 +180,9 @@ int bg_replay_eval(const bg_replay_ctx_t *ctx, const bg_replay_req_t *req, bg_re
     }
     out->route = bg_config_match_route(cfg, tg.host, tg.host_len, tg.path, tg.path_len);
     if (out->route == NULL) {
-        refuse(out, 421, "no route for this host and path: bordergate only forwards to configured destinations");
+        refuse(
+            out, 421,
+            "no route for this host and path: bordergate only forwards to configured destinations");
         return 0;
     }
     if (req->body_len > cfg->max_body_bytes) {
@@ -314,8 +318,8 @@ void bg_replay_result_write(const bg_replay_req_t *req, const bg_replay_result_t
     write_rules(d, b);
     if (res->ev.rewritten)
         bg_sbuf_addf(b, ",\"rewritten\":{\"body\":%s,\"target\":%s,\"headers\":%zu}",
-                     res->ev.rw.body_changed ? "true" : "false", res->ev.rw.target_changed ? "true" : "false",
-                     res->ev.rw.nheaders);
+                     res->ev.rw.body_changed ? "true" : "false",
+                     res->ev.rw.target_changed ? "true" : "false", res->ev.rw.nheaders);
     bg_sbuf_adds(b, "}");
 }
 

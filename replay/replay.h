@@ -25,14 +25,14 @@ typedef struct {
 } bg_replay_ctx_t;
 
 typedef struct {
-    int refused;        /* refused before deciding: status and reason */
+    int refused; /* refused before deciding: status and reason */
     int status;
-    const char *reason; /* static text */
+    const char *reason;      /* static text */
     const bg_route_t *route; /* NULL when no route matched */
     bg_geo_answer_t geo;
-    char address[64];   /* the address the daemon would connect to, "" if none */
+    char address[64];        /* the address the daemon would connect to, "" if none */
     const char *addr_source; /* "static", "literal", "har", "none" */
-    bg_eval_t ev;       /* when !refused; references the request and headers */
+    bg_eval_t ev;            /* when !refused; references the request and headers */
     int evaluated;
     bg_http_header_t headers[BG_REPLAY_MAX_HEADERS + 2];
     size_t nheaders;
@@ -63,7 +63,8 @@ void bg_replay_url_without_values(const char *url, char *out, size_t cap);
  * keyed pseudonyms; records; mechanism; reasons), rules, rewritten. Never
  * a payload value. Cost: linear in the findings, no JSON tree.
  */
-void bg_replay_result_write(const bg_replay_req_t *req, const bg_replay_result_t *res, bg_sbuf_t *b);
+void bg_replay_result_write(const bg_replay_req_t *req, const bg_replay_result_t *res,
+                            bg_sbuf_t *b);
 /* The same line parsed into a tree (NULL when out of memory). */
 json_t *bg_replay_result_json(const bg_replay_req_t *req, const bg_replay_result_t *res);
 

@@ -61,24 +61,41 @@ static const char *header(const bg_replay_req_t *r, const char *name)
 /* Chromium devtools "Save all as HAR": HTTP/2 pseudo-headers, bracketed
  * IPv6 serverIPAddress, _initiator and friends, response content. */
 static const char CHROMIUM[] =
-    "{\n  \"log\": {\n    \"version\": \"1.2\",\n    \"creator\": {\"name\": \"WebInspector\", \"version\": \"537.36\"},\n"
-    "    \"pages\": [{\"startedDateTime\": \"2026-11-21T06:00:00.000Z\", \"id\": \"page_1\", \"title\": \"x\", \"pageTimings\": {}}],\n"
-    "    \"entries\": [\n      {\n        \"_initiator\": {\"type\": \"script\", \"stack\": {\"callFrames\": [{\"url\": \"{[\\\"\"}]}},\n"
-    "        \"_priority\": \"High\", \"_resourceType\": \"fetch\", \"cache\": {}, \"connection\": \"443\",\n"
+    "{\n  \"log\": {\n    \"version\": \"1.2\",\n    \"creator\": {\"name\": \"WebInspector\", "
+    "\"version\": \"537.36\"},\n"
+    "    \"pages\": [{\"startedDateTime\": \"2026-11-21T06:00:00.000Z\", \"id\": \"page_1\", "
+    "\"title\": \"x\", \"pageTimings\": {}}],\n"
+    "    \"entries\": [\n      {\n        \"_initiator\": {\"type\": \"script\", \"stack\": "
+    "{\"callFrames\": [{\"url\": \"{[\\\"\"}]}},\n"
+    "        \"_priority\": \"High\", \"_resourceType\": \"fetch\", \"cache\": {}, \"connection\": "
+    "\"443\",\n"
     "        \"pageref\": \"page_1\",\n        \"request\": {\n          \"method\": \"POST\",\n"
-    "          \"url\": \"https://api.partner.example/v1/users?id=7&lang=zh\",\n          \"httpVersion\": \"http/2.0\",\n"
-    "          \"headers\": [\n            {\"name\": \":authority\", \"value\": \"api.partner.example\"},\n"
-    "            {\"name\": \":method\", \"value\": \"POST\"},\n            {\"name\": \":path\", \"value\": \"/v1/users?id=7&lang=zh\"},\n"
-    "            {\"name\": \":scheme\", \"value\": \"https\"},\n            {\"name\": \"content-type\", \"value\": \"application/json\"},\n"
-    "            {\"name\": \"content-length\", \"value\": \"27\"},\n            {\"name\": \"cookie\", \"value\": \"sid=abc\"}\n          ],\n"
-    "          \"queryString\": [{\"name\": \"id\", \"value\": \"7\"}, {\"name\": \"lang\", \"value\": \"zh\"}],\n"
-    "          \"cookies\": [{\"name\": \"sid\", \"value\": \"abc\"}],\n          \"headersSize\": -1,\n          \"bodySize\": 27,\n"
-    "          \"postData\": {\"mimeType\": \"application/json\", \"text\": \"{\\\"phone\\\":\\\"13800138000\\\"}\"}\n        },\n"
-    "        \"response\": {\"status\": 200, \"statusText\": \"\", \"httpVersion\": \"http/2.0\", \"headers\": [],\n"
-    "          \"cookies\": [], \"content\": {\"size\": 5, \"mimeType\": \"text/plain\", \"text\": \"}]}\\\"{\"},\n"
-    "          \"redirectURL\": \"\", \"headersSize\": -1, \"bodySize\": -1, \"_transferSize\": 100},\n"
-    "        \"serverIPAddress\": \"[2001:db8::5]\",\n        \"startedDateTime\": \"2026-11-21T06:00:01.000Z\",\n"
-    "        \"time\": 12.5,\n        \"timings\": {\"blocked\": 1, \"dns\": -1, \"ssl\": -1, \"connect\": -1, \"send\": 0, \"wait\": 10, \"receive\": 1}\n"
+    "          \"url\": \"https://api.partner.example/v1/users?id=7&lang=zh\",\n          "
+    "\"httpVersion\": \"http/2.0\",\n"
+    "          \"headers\": [\n            {\"name\": \":authority\", \"value\": "
+    "\"api.partner.example\"},\n"
+    "            {\"name\": \":method\", \"value\": \"POST\"},\n            {\"name\": \":path\", "
+    "\"value\": \"/v1/users?id=7&lang=zh\"},\n"
+    "            {\"name\": \":scheme\", \"value\": \"https\"},\n            {\"name\": "
+    "\"content-type\", \"value\": \"application/json\"},\n"
+    "            {\"name\": \"content-length\", \"value\": \"27\"},\n            {\"name\": "
+    "\"cookie\", \"value\": \"sid=abc\"}\n          ],\n"
+    "          \"queryString\": [{\"name\": \"id\", \"value\": \"7\"}, {\"name\": \"lang\", "
+    "\"value\": \"zh\"}],\n"
+    "          \"cookies\": [{\"name\": \"sid\", \"value\": \"abc\"}],\n          \"headersSize\": "
+    "-1,\n          \"bodySize\": 27,\n"
+    "          \"postData\": {\"mimeType\": \"application/json\", \"text\": "
+    "\"{\\\"phone\\\":\\\"13800138000\\\"}\"}\n        },\n"
+    "        \"response\": {\"status\": 200, \"statusText\": \"\", \"httpVersion\": \"http/2.0\", "
+    "\"headers\": [],\n"
+    "          \"cookies\": [], \"content\": {\"size\": 5, \"mimeType\": \"text/plain\", \"text\": "
+    "\"}]}\\\"{\"},\n"
+    "          \"redirectURL\": \"\", \"headersSize\": -1, \"bodySize\": -1, \"_transferSize\": "
+    "100},\n"
+    "        \"serverIPAddress\": \"[2001:db8::5]\",\n        \"startedDateTime\": "
+    "\"2026-11-21T06:00:01.000Z\",\n"
+    "        \"time\": 12.5,\n        \"timings\": {\"blocked\": 1, \"dns\": -1, \"ssl\": -1, "
+    "\"connect\": -1, \"send\": 0, \"wait\": 10, \"receive\": 1}\n"
     "      }\n    ]\n  }\n}\n";
 
 static void test_chromium(void **state)
@@ -108,18 +125,25 @@ static void test_chromium(void **state)
  * and text, no serverIPAddress; Fiddler: UTF-8 BOM; Charles: the query
  * only in queryString. */
 static const char FIREFOX[] =
-    "\xEF\xBB\xBF{\"log\": {\"version\": \"1.2\", \"creator\": {\"name\": \"Firefox\", \"entries\": [{\"x\": 1}]},\n"
+    "\xEF\xBB\xBF{\"log\": {\"version\": \"1.2\", \"creator\": {\"name\": \"Firefox\", "
+    "\"entries\": [{\"x\": 1}]},\n"
     "\"browser\": {\"name\": \"Firefox\"}, \"pages\": [],\n"
     "\"entries\": [\n"
-    "{\"request\": {\"method\": \"POST\", \"url\": \"http://forms.example/submit\", \"httpVersion\": \"HTTP/1.1\",\n"
-    " \"headers\": [{\"name\": \"Host\", \"value\": \"forms.example\"}, {\"name\": \"Content-Type\", \"value\": \"application/x-www-form-urlencoded\"},\n"
+    "{\"request\": {\"method\": \"POST\", \"url\": \"http://forms.example/submit\", "
+    "\"httpVersion\": \"HTTP/1.1\",\n"
+    " \"headers\": [{\"name\": \"Host\", \"value\": \"forms.example\"}, {\"name\": "
+    "\"Content-Type\", \"value\": \"application/x-www-form-urlencoded\"},\n"
     "              {\"name\": \"Content-Encoding\", \"value\": \"gzip\"}],\n"
     " \"queryString\": [], \"cookies\": [], \"headersSize\": 300, \"bodySize\": 20,\n"
-    " \"postData\": {\"mimeType\": \"application/x-www-form-urlencoded\", \"params\": [{\"name\": \"email\", \"value\": \"a@b.example\"}], \"text\": \"email=a%40b.example\"}},\n"
+    " \"postData\": {\"mimeType\": \"application/x-www-form-urlencoded\", \"params\": [{\"name\": "
+    "\"email\", \"value\": \"a@b.example\"}], \"text\": \"email=a%40b.example\"}},\n"
     " \"response\": {\"status\": 302}, \"timings\": {}},\n"
-    "{\"request\": {\"method\": \"GET\", \"url\": \"https://charles.example/track\", \"queryString\": [{\"name\": \"uid\", \"value\": \"u 1\"}, {\"name\": \"t\"}]}},\n"
-    "{\"request\": {\"method\": \"POST\", \"url\": \"https://params.example/p\", \"postData\": {\"mimeType\": \"application/x-www-form-urlencoded\",\n"
-    " \"params\": [{\"name\": \"n\", \"value\": \"x y&z\"}, {\"name\": \"k\", \"value\": \"1\"}]}}}\n"
+    "{\"request\": {\"method\": \"GET\", \"url\": \"https://charles.example/track\", "
+    "\"queryString\": [{\"name\": \"uid\", \"value\": \"u 1\"}, {\"name\": \"t\"}]}},\n"
+    "{\"request\": {\"method\": \"POST\", \"url\": \"https://params.example/p\", \"postData\": "
+    "{\"mimeType\": \"application/x-www-form-urlencoded\",\n"
+    " \"params\": [{\"name\": \"n\", \"value\": \"x y&z\"}, {\"name\": \"k\", \"value\": "
+    "\"1\"}]}}}\n"
     "]}}";
 
 static void test_firefox_charles_fiddler(void **state)
@@ -153,13 +177,18 @@ static void test_firefox_charles_fiddler(void **state)
  * userinfo in the URL, a URL without path. */
 static const char BASE64[] =
     "{\"log\": {\"version\": \"1.2\", \"creator\": {\"name\": \"mitmproxy\"}, \"entries\": [\n"
-    "{\"request\": {\"method\": \"PUT\", \"url\": \"https://u:p@bin.example:8443\", \"headers\": [\n"
+    "{\"request\": {\"method\": \"PUT\", \"url\": \"https://u:p@bin.example:8443\", \"headers\": "
+    "[\n"
     "  {\"name\": \"content-encoding\", \"value\": \"gzip\"}],\n"
-    "  \"postData\": {\"mimeType\": \"application/octet-stream\", \"encoding\": \"base64\", \"text\": \"AAEC/w==\"}}},\n"
-    "{\"request\": {\"method\": \"POST\", \"url\": \"https://pw.example/a?x=1#frag\", \"headers\": [],\n"
-    "  \"postData\": {\"mimeType\": \"application/json\", \"_encoding\": \"base64\", \"text\": \"eyJhIjoxfQ\"}}},\n"
+    "  \"postData\": {\"mimeType\": \"application/octet-stream\", \"encoding\": \"base64\", "
+    "\"text\": \"AAEC/w==\"}}},\n"
+    "{\"request\": {\"method\": \"POST\", \"url\": \"https://pw.example/a?x=1#frag\", \"headers\": "
+    "[],\n"
+    "  \"postData\": {\"mimeType\": \"application/json\", \"_encoding\": \"base64\", \"text\": "
+    "\"eyJhIjoxfQ\"}}},\n"
     "{\"request\": {\"method\": \"POST\", \"url\": \"https://pw.example/a\", \"headers\": [],\n"
-    "  \"postData\": {\"mimeType\": \"application/json\", \"encoding\": \"base64\", \"text\": \"!!!\"}}}\n"
+    "  \"postData\": {\"mimeType\": \"application/json\", \"encoding\": \"base64\", \"text\": "
+    "\"!!!\"}}}\n"
     "]}}";
 
 static void test_base64_bodies(void **state)
@@ -170,7 +199,8 @@ static void test_base64_bodies(void **state)
     int nerr;
     assert_int_equal(read_all(BASE64, 0, 0, r, 4, errs, &nerr), 2);
     assert_int_equal(nerr, 1);
-    assert_string_equal(errs[0], "(memory): entry 2 (line 7, byte 487): request.postData.text is not valid base64");
+    assert_string_equal(
+        errs[0], "(memory): entry 2 (line 7, byte 487): request.postData.text is not valid base64");
     assert_string_equal(r[0].authority, "bin.example:8443");
     assert_string_equal(r[0].target, "/");
     assert_int_equal(r[0].body_len, 4);
@@ -226,7 +256,8 @@ static void test_response_not_kept(void **state)
     int n = sprintf(doc, "{\"log\":{\"entries\":[{\"response\":{\"content\":{\"text\":\"");
     memset(doc + n, 'x', big);
     n += (int)big;
-    n += sprintf(doc + n, "\"}},\"request\":{\"method\":\"GET\",\"url\":\"http://a.example/\"}}]}}");
+    n +=
+        sprintf(doc + n, "\"}},\"request\":{\"method\":\"GET\",\"url\":\"http://a.example/\"}}]}}");
     bg_replay_req_t r[2];
     char errs[8][512];
     int nerr;
@@ -235,12 +266,15 @@ static void test_response_not_kept(void **state)
     assert_string_equal(r[0].url, "http://a.example/");
     bg_replay_req_clear(&r[0]);
     /* but a request above the limit is refused, naming the limit */
-    n = sprintf(doc, "{\"log\":{\"entries\":[{\"request\":{\"method\":\"GET\",\"url\":\"http://a.example/\",\"x\":\"");
+    n = sprintf(doc, "{\"log\":{\"entries\":[{\"request\":{\"method\":\"GET\",\"url\":\"http://"
+                     "a.example/\",\"x\":\"");
     memset(doc + n, 'y', 5000);
     sprintf(doc + n + 5000, "\"}}]}}");
     assert_int_equal(read_all(doc, 100, 1024, r, 2, errs, &nerr), 0);
     assert_int_equal(nerr, 1);
-    assert_string_equal(errs[0], "(memory): entry 0 (line 1, byte 19): entry larger than 1024 bytes (the per-entry limit)");
+    assert_string_equal(
+        errs[0],
+        "(memory): entry 0 (line 1, byte 19): entry larger than 1024 bytes (the per-entry limit)");
     free(doc);
 }
 
@@ -256,21 +290,30 @@ static void test_malformed(void **state)
     static const bad_t cases[] = {
         {"", 0, "(memory): line 1, byte 0: empty file: not a HAR document"},
         {"[]", 0, "(memory): line 1, byte 0: not a HAR document: expected a JSON object"},
-        {"{\"log\": {\"version\": \"1.2\"}}", 0, "(memory): line 1, byte 27: no log.entries array: not a HAR 1.2 document"},
-        {"{\"log\": {\"entries\": [\n{\"request\": {\"method\": \"GET\", \"url\": \"http://a.example/\"}},\n{\"request\": {\"method\": \"GET\"",
+        {"{\"log\": {\"version\": \"1.2\"}}", 0,
+         "(memory): line 1, byte 27: no log.entries array: not a HAR 1.2 document"},
+        {"{\"log\": {\"entries\": [\n{\"request\": {\"method\": \"GET\", \"url\": "
+         "\"http://a.example/\"}},\n{\"request\": {\"method\": \"GET\"",
          1, "(memory): entry 1 (line 3, byte 82): end of file inside the entry (truncated HAR)"},
-        {"{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": \"http://a.example/\"}}", 1,
-         "(memory): line 1, byte 79: end of file inside log.entries (truncated HAR)"},
-        {"{\"log\": {\"entries\": [\n{\"x\": 1},\n{\"request\": {\"method\": \"GET\", \"url\": \"http://a.example/\"}}]}}", 1,
-         "(memory): entry 0 (line 2, byte 22): no request object"},
-        {"{\"log\": {\"entries\": [\n{\"request\": {\"method\": \"GET\",\n \"url\": tru}},\n{\"request\": {\"method\": \"GET\", \"url\": \"http://a.example/\"}}]}}",
+        {"{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": "
+         "\"http://a.example/\"}}",
+         1, "(memory): line 1, byte 79: end of file inside log.entries (truncated HAR)"},
+        {"{\"log\": {\"entries\": [\n{\"x\": 1},\n{\"request\": {\"method\": \"GET\", \"url\": "
+         "\"http://a.example/\"}}]}}",
+         1, "(memory): entry 0 (line 2, byte 22): no request object"},
+        {"{\"log\": {\"entries\": [\n{\"request\": {\"method\": \"GET\",\n \"url\": "
+         "tru}},\n{\"request\": {\"method\": \"GET\", \"url\": \"http://a.example/\"}}]}}",
          1, "(memory): entry 0 (line 3): invalid JSON: invalid token near 'tru'"},
-        {"{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": \"ftp://a.example/\"}}]}}", 0,
-         "(memory): entry 0 (line 1, byte 21): request.url is not an absolute http(s) URL"},
-        {"{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": \"http://a/\", \"headers\": [{\"name\": 1}]}}]}}", 0,
-         "(memory): entry 0 (line 1, byte 21): request.headers[0] needs string name and value"},
-        {"{\"log\": {\"entries\": [1]}}", 0, "(memory): entry 0 (line 1, byte 21): entry is not a JSON object"},
-        {"{\"log\": {\"entries\": [{\"request\": {]}}]}}", 0, "(memory): entry 0 (line 1, byte 21): unbalanced ']' at line 1, byte 34: not valid JSON"},
+        {"{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": "
+         "\"ftp://a.example/\"}}]}}",
+         0, "(memory): entry 0 (line 1, byte 21): request.url is not an absolute http(s) URL"},
+        {"{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": \"http://a/\", "
+         "\"headers\": [{\"name\": 1}]}}]}}",
+         0, "(memory): entry 0 (line 1, byte 21): request.headers[0] needs string name and value"},
+        {"{\"log\": {\"entries\": [1]}}", 0,
+         "(memory): entry 0 (line 1, byte 21): entry is not a JSON object"},
+        {"{\"log\": {\"entries\": [{\"request\": {]}}]}}", 0,
+         "(memory): entry 0 (line 1, byte 21): unbalanced ']' at line 1, byte 34: not valid JSON"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bg_replay_req_t r[4];
@@ -278,7 +321,8 @@ static void test_malformed(void **state)
         int nerr;
         int n = read_all(cases[i].doc, 7, 0, r, 4, errs, &nerr);
         if (n != cases[i].entries || nerr != 1 || strcmp(errs[0], cases[i].err) != 0)
-            fail_msg("case %zu: %d entries, %d errors, first: %s", i, n, nerr, nerr ? errs[0] : "-");
+            fail_msg("case %zu: %d entries, %d errors, first: %s", i, n, nerr,
+                     nerr ? errs[0] : "-");
         for (int k = 0; k < n && k < 4; k++)
             bg_replay_req_clear(&r[k]);
     }
@@ -303,13 +347,14 @@ static void test_gor(void **state)
     (void)state;
     static const char doc[] =
         "1 a1b2 1700000000000000000 0\n"
-        "POST /v1/x?k=v HTTP/1.1\r\nHost: api.example\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"a\":\"b\"}" SEP
+        "POST /v1/x?k=v HTTP/1.1\r\nHost: api.example\r\nContent-Type: "
+        "application/json\r\nContent-Length: 9\r\n\r\n{\"a\":\"b\"}" SEP
         "2 a1b2 1700000000100000000 5\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" SEP
         "1 c3d4 1700000000200000000 0\n"
-        "POST /up HTTP/1.1\r\nHost: up.example:8080\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n" SEP
+        "POST /up HTTP/1.1\r\nHost: up.example:8080\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n" SEP
         "1 e5 1 0\nGET http://abs.example/p HTTP/1.1\r\nHost: other.example\r\n\r\n" SEP
-        "1 f6 1 0\nGET /x HTTP/1.1\r\n\r\n" SEP
-        "x garbage\n" SEP
+        "1 f6 1 0\nGET /x HTTP/1.1\r\n\r\n" SEP "x garbage\n" SEP
         "1 g7 1 0\nGET /last HTTP/1.1\r\nHost: l.example\r\n\r\n";
     bg_gor_reader_t *g = bg_gor_open_mem(doc, sizeof doc - 1, 0);
     assert_non_null(g);
@@ -334,7 +379,8 @@ static void test_gor(void **state)
     assert_int_equal(bg_gor_next(g, &r, err, sizeof err), -1);
     assert_string_equal(err, "(memory): request 3 (line 34, byte 446): missing Host field");
     assert_int_equal(bg_gor_next(g, &r, err, sizeof err), -1);
-    assert_string_equal(err, "(memory): payload at line 39, byte 488: expected a \"1 <id> <time> <latency>\" line");
+    assert_string_equal(
+        err, "(memory): payload at line 39, byte 488: expected a \"1 <id> <time> <latency>\" line");
     assert_int_equal(bg_gor_next(g, &r, err, sizeof err), 1);
     assert_string_equal(r.target, "/last");
     assert_int_equal(bg_gor_next(g, &r, err, sizeof err), 0);
@@ -345,14 +391,10 @@ static void test_gor(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chromium),
-        cmocka_unit_test(test_firefox_charles_fiddler),
-        cmocka_unit_test(test_base64_bodies),
-        cmocka_unit_test(test_chunk_boundaries),
-        cmocka_unit_test(test_response_not_kept),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_url_without_values),
-        cmocka_unit_test(test_gor),
+        cmocka_unit_test(test_chromium),           cmocka_unit_test(test_firefox_charles_fiddler),
+        cmocka_unit_test(test_base64_bodies),      cmocka_unit_test(test_chunk_boundaries),
+        cmocka_unit_test(test_response_not_kept),  cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_url_without_values), cmocka_unit_test(test_gor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
