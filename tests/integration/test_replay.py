@@ -281,6 +281,39 @@ class Replay(bgtest.TestCase):
         self.assertEqual([(o["decision"], o["status"]) for o in out], [("refused", 421), ("refused", 405),
                                                                       ("refused", 400)])
 
+    def test_private_upstream_and_body_limit_refusals_agree_live(self):
+        """A route whose upstream resolves to loopback without
+        allow_private_addresses is refused 403, a body above
+        limits.max_body_bytes 413: offline as the daemon answers."""
+        run = test_packs.PackRun(self, "wking")
+        cfg = json.loads(json.dumps(run.config))
+        for r in cfg["routes"]:
+            if r["id"] == "ads-events":
+                r["allow_private_addresses"] = False
+        cfg.setdefault("limits", {})["max_body_bytes"] = 400
+        run.px.stop()
+        px = self.proxy(cfg, env=test_packs.KEY_ENV, name="proxy-limits")
+        out = self.lines(self.replay("--config", px.config_path, "--har", har_path("wking")))
+        for o, e in zip(out, run.entries):
+            body = len(e["request"].get("postData", {}).get("text", "").encode())
+            where = "entry %d" % o["entry"]
+            if body > 400:
+                self.assertEqual((o["decision"], o["status"]), ("refused", 413), where)
+            elif o["route"] == "ads-events":
+                self.assertEqual((o["decision"], o["status"]), ("refused", 403), where)
+            else:
+                self.assertNotEqual(o["decision"], "refused", where)
+        statuses = {o.get("status") for o in out}
+        self.assertTrue({403, 413} <= statuses, statuses)
+        logs = []
+        for s in run.sinks.values():
+            open(s.record_path, "a").close()
+            logs += ["--sink-log", s.record_path]
+        r = self.replay("--config", px.config_path, "--har", har_path("wking"), "--live",
+                        "http://127.0.0.1:%d" % px.port, *logs)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("live: all %d entries agree" % len(out), r.stdout)
+
     def test_gor_file(self):
         run = test_packs.PackRun(self, "wking")
         sep = "\n\U0001F435\U0001F648\U0001F649\n".encode()
