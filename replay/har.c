@@ -382,7 +382,16 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
             case ' ':
             case '\t':
             case '\r':
-                /* indentation costs jansson time and says nothing */
+                /* indentation costs jansson time and says nothing; one
+                 * space stays after a scalar so that "1 2" is not "12" */
+                if (r->capturing && !r->skipping && r->cap_len > 0) {
+                    char last = r->cap[r->cap_len - 1];
+                    if (((last | 32) >= 'a' && (last | 32) <= 'z') ||
+                        (last >= '0' && last <= '9') || last == '.' || last == '+' || last == '-') {
+                        if (cap_put(r, ' ') != 0)
+                            goto too_big;
+                    }
+                }
                 r->off++;
                 i++;
                 continue;

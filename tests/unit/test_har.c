@@ -310,6 +310,13 @@ static void test_malformed(void **state)
         {"{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": \"http://a/\", "
          "\"headers\": [{\"name\": 1}]}}]}}",
          0, "(memory): entry 0 (line 1, byte 21): request.headers[0] needs string name and value"},
+        /* whitespace between scalars is kept: no "1 2" -> "12" */
+        {"{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": \"http://a/\", "
+         "\"n\": 1 2}}]}}",
+         0, "(memory): entry 0 (line 1): invalid JSON: '}' expected near '2'"},
+        {"{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": \"http://a/\", "
+         "\"x\": [tr ue]}}]}}",
+         0, "(memory): entry 0 (line 1): invalid JSON: invalid token near 'tr'"},
         {"{\"log\": {\"entries\": [1]}}", 0,
          "(memory): entry 0 (line 1, byte 21): entry is not a JSON object"},
         {"{\"log\": {\"entries\": [{\"request\": {]}}]}}", 0,
