@@ -23,6 +23,7 @@ struct bg_har_reader {
     const char *mem; /* in-memory source */
     size_t mem_len, mem_pos;
     char path[256];
+    char dir[4096]; /* the HAR's directory, "" for memory and stdin */
     size_t chunk, max_entry;
     char *buf;
     size_t buf_len, buf_pos;
@@ -84,6 +85,11 @@ bg_har_reader_t *bg_har_open(const char *path, size_t chunk, size_t max_entry, c
     if (strcmp(path, "-") == 0) {
         r->fp = stdin;
     } else {
+        const char *slash = strrchr(path, '/');
+        if (slash == NULL)
+            snprintf(r->dir, sizeof r->dir, ".");
+        else
+            snprintf(r->dir, sizeof r->dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
         r->fp = fopen(path, "rb");
         if (r->fp == NULL) {
             snprintf(err, errcap, "%s: %s", path, strerror(errno));
@@ -607,7 +613,68 @@ static int split_url(const char *url, char **authority, char **target)
     return *authority != NULL && *target != NULL ? 0 : -1;
 }
 
-static int entry_from_json(json_t *e, bg_replay_req_t *out, char *err, size_t errcap)
+/* Read attachment NAME from DIR (the HAR's directory) as the body. */
+static int read_attachment(const char *dir, const char *name, size_t max, bg_replay_req_t *out,
+                           char *err, size_t errcap)
+{
+    if (dir == NULL) {
+        snprintf(err, errcap,
+                 "request.postData._file needs the HAR's directory (not standard input)");
+        return -1;
+    }
+    if (strchr(name, '/') != NULL || strcmp(name, "..") == 0 || strcmp(name, ".") == 0) {
+        snprintf(err, errcap, "request.postData._file must name a file next to the HAR");
+        return -1;
+    }
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
+        snprintf(err, errcap, "request.postData._file: path too long");
+        return -1;
+    }
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        snprintf(err, errcap, "request.postData._file %.200s: %s", name, strerror(errno));
+        return -1;
+    }
+    size_t cap = 65536, n = 0;
+    char *b = malloc(cap + 1);
+    while (b != NULL) {
+        size_t r = fread(b + n, 1, cap - n, fp);
+        n += r;
+        if (r == 0)
+            break;
+        if (n == cap) {
+            if (cap >= max) {
+                free(b);
+                b = NULL;
+                snprintf(err, errcap, "request.postData._file %.200s: larger than %zu bytes", name,
+                         max);
+                fclose(fp);
+                return -1;
+            }
+            char *nb = realloc(b, cap * 2 + 1);
+            if (nb == NULL) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+    }
+    fclose(fp);
+    if (b == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    b[n] = '\0';
+    out->body = b;
+    out->body_len = n;
+    return 0;
+}
+
+static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_replay_req_t *out,
+                           char *err, size_t errcap)
 {
     json_t *req = json_object_get(e, "request");
     if (!json_is_object(req)) {
@@ -672,33 +739,54 @@ static int entry_from_json(json_t *e, bg_replay_req_t *out, char *err, size_t er
 
     json_t *post = json_object_get(req, "postData");
     json_t *hdrs = json_object_get(req, "headers");
-    int base64 = 0, have_ctype = 0;
+    int base64 = 0, have_ctype = 0; /* base64: the body is the bytes on the wire */
     if (json_is_object(post)) {
         const char *text = json_string_value(json_object_get(post, "text"));
+        size_t tl = text != NULL ? json_string_length(json_object_get(post, "text")) : 0;
         const char *enc = json_string_value(json_object_get(post, "encoding"));
+        const char *file = json_string_value(json_object_get(post, "_file"));
+        json_t *params = json_object_get(post, "params");
+        json_t *bsz = json_object_get(req, "bodySize");
         if (enc == NULL)
             enc = json_string_value(json_object_get(post, "_encoding"));
-        if (text != NULL) {
-            size_t tl = json_string_length(json_object_get(post, "text"));
-            if (enc != NULL && ieq(enc, "base64")) {
-                out->body = b64_decode(text, tl, &out->body_len);
-                if (out->body == NULL) {
-                    snprintf(err, errcap, "request.postData.text is not valid base64");
-                    return -1;
-                }
-                base64 = 1;
-            } else {
-                out->body = malloc(tl + 1);
-                if (out->body == NULL) {
-                    snprintf(err, errcap, "out of memory");
-                    return -1;
-                }
-                memcpy(out->body, text, tl);
-                out->body[tl] = '\0';
-                out->body_len = tl;
+        if (tl > 0 && enc != NULL && ieq(enc, "base64")) {
+            out->body = b64_decode(text, tl, &out->body_len);
+            if (out->body == NULL) {
+                snprintf(err, errcap, "request.postData.text is not valid base64");
+                return -1;
             }
-        } else if (json_is_array(json_object_get(post, "params"))) {
-            out->body = encode_pairs(json_object_get(post, "params"), &out->body_len);
+            base64 = 1;
+        } else if (tl > 0) {
+            out->body = malloc(tl + 1);
+            if (out->body == NULL) {
+                snprintf(err, errcap, "out of memory");
+                return -1;
+            }
+            memcpy(out->body, text, tl);
+            out->body[tl] = '\0';
+            out->body_len = tl;
+        } else if (file != NULL && file[0] != '\0') {
+            /* Playwright recordHar content "attach": the body is a file
+             * next to the HAR, named by its SHA-1 */
+            if (read_attachment(dir, file, max_entry, out, err, errcap) != 0)
+                return -1;
+            base64 = 1;
+        } else if (json_is_array(params) && json_array_size(params) > 0) {
+            out->body = encode_pairs(params, &out->body_len);
+        } else if (json_is_integer(bsz) && json_integer_value(bsz) > 0) {
+            /* Playwright "omit", binary bodies under "embed": deciding on
+             * an empty body would not be the daemon's decision */
+            snprintf(err, errcap,
+                     "request body not recorded (bodySize %lld, postData without text): record it "
+                     "with the content embedded or attached",
+                     (long long)json_integer_value(bsz));
+            return -1;
+        } else if (text != NULL) {
+            out->body = strdup("");
+            if (out->body == NULL) {
+                snprintf(err, errcap, "out of memory");
+                return -1;
+            }
         }
     }
     if (hdrs != NULL && !json_is_array(hdrs)) {
@@ -763,7 +851,7 @@ int bg_har_entry_parse(const char *json, size_t len, bg_replay_req_t *out, char 
     if (!json_is_object(e))
         snprintf(err, errcap, "entry is not a JSON object");
     else
-        rc = entry_from_json(e, out, err, errcap);
+        rc = entry_from_json(e, NULL, BG_HAR_MAX_ENTRY, out, err, errcap);
     json_decref(e);
     if (rc != 0)
         bg_replay_req_clear(out);
@@ -843,7 +931,7 @@ int bg_har_next(bg_har_reader_t *r, bg_replay_req_t *out, char *err, size_t errc
                  je.text);
         return -1;
     }
-    rc = entry_from_json(e, out, why, sizeof why);
+    rc = entry_from_json(e, r->dir[0] ? r->dir : NULL, r->max_entry, out, why, sizeof why);
     unload_entry(e);
     if (rc != 0) {
         bg_replay_req_clear(out);

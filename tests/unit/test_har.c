@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -345,6 +347,75 @@ static void test_url_without_values(void **state)
     assert_string_equal(out, "http://h/");
 }
 
+/* Playwright recordHar: content "attach" keeps bodies in files next to the
+ * HAR (postData._file, text ""); "omit" and binary "embed" record no body
+ * (an error: deciding on an empty body is not the daemon's decision);
+ * form bodies always keep their params. */
+static void test_playwright_attach_and_omit(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_har.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], att[256];
+    snprintf(att, sizeof att, "%s/0a1b2c.json", dir);
+    FILE *fp = fopen(att, "w");
+    assert_non_null(fp);
+    fputs("{\"mobile\":\"13800138000\"}", fp);
+    fclose(fp);
+    snprintf(path, sizeof path, "%s/pw.har", dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(
+        "{\"log\": {\"version\": \"1.2\", \"creator\": {\"name\": \"Playwright\"}, \"entries\": [\n"
+        "{\"request\": {\"method\": \"POST\", \"url\": \"http://a.example/x\", \"headers\": [], "
+        "\"bodySize\": 24,\n"
+        "  \"postData\": {\"mimeType\": \"application/json\", \"text\": \"\", \"params\": [], "
+        "\"_file\": \"0a1b2c.json\"}}},\n"
+        "{\"request\": {\"method\": \"POST\", \"url\": \"http://a.example/y\", \"headers\": [], "
+        "\"bodySize\": 10,\n"
+        "  \"postData\": {\"mimeType\": \"application/octet-stream\", \"text\": \"\", \"params\": "
+        "[]}}},\n"
+        "{\"request\": {\"method\": \"POST\", \"url\": \"http://a.example/z\", \"headers\": [], "
+        "\"bodySize\": 7,\n"
+        "  \"postData\": {\"mimeType\": \"application/x-www-form-urlencoded\", \"text\": \"\", "
+        "\"params\": [{\"name\": \"a\", \"value\": \"1 2\"}]}}},\n"
+        "{\"request\": {\"method\": \"POST\", \"url\": \"http://a.example/w\", \"headers\": [], "
+        "\"bodySize\": 3,\n"
+        "  \"postData\": {\"mimeType\": \"application/json\", \"text\": \"\", \"_file\": "
+        "\"../etc/passwd\"}}},\n"
+        "{\"request\": {\"method\": \"POST\", \"url\": \"http://a.example/v\", \"headers\": [], "
+        "\"bodySize\": 0,\n"
+        "  \"postData\": {\"mimeType\": \"application/json\", \"text\": \"\"}}}\n"
+        "]}}\n",
+        fp);
+    fclose(fp);
+    char err[512];
+    bg_har_reader_t *r = bg_har_open(path, 0, 0, err, sizeof err);
+    assert_non_null(r);
+    bg_replay_req_t req;
+    memset(&req, 0, sizeof req);
+    assert_int_equal(bg_har_next(r, &req, err, sizeof err), 1);
+    assert_string_equal(req.body, "{\"mobile\":\"13800138000\"}");
+    assert_string_equal(header(&req, "content-type"), "application/json");
+    assert_int_equal(bg_har_next(r, &req, err, sizeof err), -1);
+    assert_non_null(strstr(err, "pw.har: entry 1 (line 4, byte "));
+    assert_non_null(
+        strstr(err, "): request body not recorded (bodySize 10, postData without text)"));
+    assert_int_equal(bg_har_next(r, &req, err, sizeof err), 1);
+    assert_string_equal(req.body, "a=1%202");
+    assert_int_equal(bg_har_next(r, &req, err, sizeof err), -1);
+    assert_non_null(strstr(err, "request.postData._file must name a file next to the HAR"));
+    assert_int_equal(bg_har_next(r, &req, err, sizeof err), 1);
+    assert_int_equal(req.body_len, 0); /* an empty body, recorded as such */
+    assert_non_null(req.body);
+    assert_int_equal(bg_har_next(r, &req, err, sizeof err), 0);
+    bg_replay_req_clear(&req);
+    bg_har_close(r);
+    unlink(att);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* ---------------------------------------------------------------- GoReplay */
 
 #define SEP "\n\xf0\x9f\x90\xb5\xf0\x9f\x99\x88\xf0\x9f\x99\x89\n"
@@ -398,10 +469,15 @@ static void test_gor(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chromium),           cmocka_unit_test(test_firefox_charles_fiddler),
-        cmocka_unit_test(test_base64_bodies),      cmocka_unit_test(test_chunk_boundaries),
-        cmocka_unit_test(test_response_not_kept),  cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_url_without_values), cmocka_unit_test(test_gor),
+        cmocka_unit_test(test_chromium),
+        cmocka_unit_test(test_firefox_charles_fiddler),
+        cmocka_unit_test(test_base64_bodies),
+        cmocka_unit_test(test_chunk_boundaries),
+        cmocka_unit_test(test_response_not_kept),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_url_without_values),
+        cmocka_unit_test(test_playwright_attach_and_omit),
+        cmocka_unit_test(test_gor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
