@@ -10,6 +10,7 @@
  * docs/replay.md is the reference. Output never contains payload values.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -51,8 +52,9 @@ static void replay_usage(FILE *fp)
                 "  --diff-config OTHER     print only entries OTHER decides differently\n"
                 "  --live URL              send each request through the bordergate at URL and\n"
                 "                          check its decision against the offline one\n"
-                "  --sink-log FILE         (with --live) a `bordergate sink --record` file: also\n"
-                "                          check what arrived upstream (repeatable)\n"
+                "  --sink-log FILE|DIR     (with --live) a `bordergate sink --record` file, or a\n"
+                "                          directory of them (*.jsonl): also check what arrived\n"
+                "                          upstream (repeatable)\n"
                 "  --max-entry-mb N        largest HAR entry accepted (default 64)\n"
                 "\n"
                 "Exit status: 0 ok, 1 differences (expect, diff-config, live), 2 usage or\n"
@@ -433,6 +435,22 @@ typedef struct {
     int nlogs;
 } live_t;
 
+static int live_add_log(live_t *lv, const char *path)
+{
+    if (lv->nlogs >= MAX_SINK_LOGS) {
+        fprintf(stderr, "bordergate replay: more than %d sink logs\n", MAX_SINK_LOGS);
+        return -1;
+    }
+    FILE *fp = fopen(path, "a+");
+    if (fp == NULL) {
+        fprintf(stderr, "bordergate replay: --sink-log %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fseek(fp, 0, SEEK_END);
+    lv->logs[lv->nlogs++] = fp;
+    return 0;
+}
+
 static int live_open(live_t *lv, const char *url, const opts_t *o)
 {
     memset(lv, 0, sizeof *lv);
@@ -459,14 +477,25 @@ static int live_open(live_t *lv, const char *url, const opts_t *o)
     snprintf(lv->port, sizeof lv->port, "%.*s", colon != NULL ? (int)(a + al - colon - 1) : 2,
              colon != NULL ? colon + 1 : "80");
     for (int i = 0; i < o->nsink; i++) {
-        lv->logs[i] = fopen(o->sink_logs[i], "a+");
-        if (lv->logs[i] == NULL) {
-            fprintf(stderr, "bordergate replay: --sink-log %s: %s\n", o->sink_logs[i],
-                    strerror(errno));
+        /* a directory: every sink recording (*.jsonl) in it */
+        DIR *d = opendir(o->sink_logs[i]);
+        if (d != NULL) {
+            struct dirent *de;
+            while ((de = readdir(d)) != NULL) {
+                size_t n = strlen(de->d_name);
+                if (n < 6 || strcmp(de->d_name + n - 6, ".jsonl") != 0)
+                    continue;
+                char p[4096];
+                snprintf(p, sizeof p, "%s/%s", o->sink_logs[i], de->d_name);
+                if (live_add_log(lv, p) != 0) {
+                    closedir(d);
+                    return -1;
+                }
+            }
+            closedir(d);
+        } else if (live_add_log(lv, o->sink_logs[i]) != 0) {
             return -1;
         }
-        fseek(lv->logs[i], 0, SEEK_END);
-        lv->nlogs++;
     }
     return 0;
 }

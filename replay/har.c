@@ -600,16 +600,28 @@ static int split_url(const char *url, char **authority, char **target)
     const char *rest = a + alen;
     size_t rlen = strcspn(rest, "#");
     *authority = strndup(h, hlen);
-    if (rlen == 0 || rest[0] == '?') {
-        *target = malloc(rlen + 2);
-        if (*target != NULL) {
-            (*target)[0] = '/';
-            memcpy(*target + 1, rest, rlen);
-            (*target)[rlen + 1] = '\0';
+    /* The target as a client sends it: some tools record URLs decoded
+     * (spaces, non-ASCII); bytes a request line cannot carry are
+     * percent-encoded, everything else is kept as recorded. */
+    static const char hex[] = "0123456789ABCDEF";
+    char *t = malloc(rlen * 3 + 2);
+    size_t o = 0;
+    if (t != NULL) {
+        if (rlen == 0 || rest[0] == '?')
+            t[o++] = '/';
+        for (size_t i = 0; i < rlen; i++) {
+            unsigned char c = (unsigned char)rest[i];
+            if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c) != NULL) {
+                t[o++] = '%';
+                t[o++] = hex[c >> 4];
+                t[o++] = hex[c & 15];
+            } else {
+                t[o++] = (char)c;
+            }
         }
-    } else {
-        *target = strndup(rest, rlen);
+        t[o] = '\0';
     }
+    *target = t;
     return *authority != NULL && *target != NULL ? 0 : -1;
 }
 

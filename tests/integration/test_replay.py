@@ -217,6 +217,20 @@ class Replay(bgtest.TestCase):
                 self.assertEqual(sum(len(s.records()) for s in run.sinks.values()),
                                  sum(1 for x in run.expect["entries"] if x["outcome"] != "block"))
 
+    def test_live_sink_log_directory(self):
+        """--sink-log DIR reads every sink recording in DIR (here all the
+        pack's sinks record into the test's directory)."""
+        run = test_packs.PackRun(self, "weidijia")
+        d = os.path.join(self.tmpdir, "sinks")
+        os.mkdir(d)
+        for s in run.sinks.values():
+            open(s.record_path, "a").close()
+            os.symlink(s.record_path, os.path.join(d, os.path.basename(s.record_path)))
+        r = self.replay("--config", run.px.config_path, "--har", har_path("weidijia"), "--live",
+                        "http://127.0.0.1:%d" % run.px.port, "--sink-log", d)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("live: all %d entries agree" % len(run.entries), r.stdout)
+
     def test_live_reports_a_daemon_that_decides_differently(self):
         """The daemon runs the pack in monitor mode, the offline policy
         enforces: every entry that would be blocked or de-identified is

@@ -212,6 +212,7 @@ static void test_base64_bodies(void **state)
     assert_string_equal(header(&r[0], "content-type"), "application/octet-stream");
     assert_string_equal(r[1].body, "{\"a\":1}");
     assert_string_equal(r[1].target, "/a?x=1");
+    assert_string_equal(r[0].url, "https://u:p@bin.example:8443");
     bg_replay_req_clear(&r[0]);
     bg_replay_req_clear(&r[1]);
 }
@@ -341,6 +342,15 @@ static void test_url_without_values(void **state)
 {
     (void)state;
     char out[128];
+    /* a URL recorded decoded is sent encoded */
+    static const char doc[] = "{\"log\":{\"entries\":[{\"request\":{\"method\":\"GET\",\"url\":"
+                              "\"http://a.example/\u641c \u7d22?q=a b|c\"}}]}}";
+    bg_replay_req_t r[1];
+    char errs[8][512];
+    int nerr;
+    assert_int_equal(read_all(doc, 0, 0, r, 1, errs, &nerr), 1);
+    assert_string_equal(r[0].target, "/%E6%90%9C%20%E7%B4%A2?q=a%20b%7Cc");
+    bg_replay_req_clear(&r[0]);
     bg_replay_url_without_values("https://h.example/p/q?a=1&b=&c&d=x=y#f", out, sizeof out);
     assert_string_equal(out, "https://h.example/p/q?a=&b=&c&d=");
     bg_replay_url_without_values("http://h/", out, sizeof out);
