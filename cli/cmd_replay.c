@@ -555,8 +555,10 @@ static int live_send(live_t *lv, const bg_replay_req_t *req, char *decision, siz
     for (size_t off = 0; off < len;) {
         ssize_t w = send(fd, buf + off, len - off, MSG_NOSIGNAL);
         if (w <= 0) {
+            /* a refusal (413, 421...) may come before the body is read and
+             * close the connection: its answer is still there to read */
             snprintf(err, errcap, "send: %s", strerror(errno));
-            goto out;
+            break;
         }
         off += (size_t)w;
     }
@@ -585,7 +587,9 @@ static int live_send(live_t *lv, const bg_replay_req_t *req, char *decision, siz
             break;
         }
     }
-    if (status < 0 && err[0] == '\0')
+    if (status >= 0)
+        err[0] = '\0';
+    else if (err[0] == '\0')
         snprintf(err, errcap, "no response from %s:%s", lv->host, lv->port);
 out:
     free(buf);

@@ -323,10 +323,15 @@ class Replay(bgtest.TestCase):
         for s in run.sinks.values():
             open(s.record_path, "a").close()
             logs += ["--sink-log", s.record_path]
-        r = self.replay("--config", px.config_path, "--har", har_path("wking"), "--live",
-                        "http://127.0.0.1:%d" % px.port, *logs)
+        # plus a 4 MB body the daemon refuses before reading it
+        har = json.loads(json.dumps(run.har))
+        big = json.loads(json.dumps(run.entries[0]))
+        big["request"]["postData"]["text"] = json.dumps({"blob": "x" * (4 << 20)})
+        har["log"]["entries"].append(big)
+        p = self.write("big.har", har)
+        r = self.replay("--config", px.config_path, "--har", p, "--live", "http://127.0.0.1:%d" % px.port, *logs)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("live: all %d entries agree" % len(out), r.stdout)
+        self.assertIn("live: all %d entries agree" % (len(out) + 1), r.stdout)
 
     def test_gor_file(self):
         run = test_packs.PackRun(self, "wking")
