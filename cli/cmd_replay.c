@@ -77,7 +77,7 @@ typedef struct {
 
 typedef struct {
     size_t entries, allow, deidentify, block, refused, monitor, errors, differences, changed,
-        skipped, live_ok;
+        skipped, live_ok, live_diffs;
 } counts_t;
 
 /* ------------------------------------------------------------------------ */
@@ -735,6 +735,7 @@ static void live_check(live_t *lv, const bg_replay_req_t *req, const bg_replay_r
     json_decref(rec);
     if (c->differences == before)
         c->live_ok++;
+    c->live_diffs += c->differences - before;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1129,14 +1130,24 @@ int bg_cli_replay(int argc, char **argv)
     } else {
         fprintf(stderr, "%s}}\n", sum);
     }
-    if (expect != NULL)
-        printf(c.differences == 0 ? "all %zu entries match %s\n" : "%zu difference(s) from %s\n",
-               c.differences == 0 ? c.entries : c.differences, o.expect);
+    if (expect != NULL) {
+        size_t xd = c.differences - c.live_diffs;
+        if (xd == 0 && c.skipped == 0)
+            printf("all %zu entries match %s\n", c.entries, o.expect);
+        else if (xd == 0)
+            printf("all %zu entries match %s (%zu skipped as known gaps)\n", c.entries - c.skipped,
+                   o.expect, c.skipped);
+        else
+            printf("%zu difference(s) from %s\n", xd, o.expect);
+    }
     if (o.diff_config != NULL)
         fprintf(o.table ? stdout : stderr, "%zu of %zu entries change under %s\n", c.changed,
                 c.entries, o.diff_config);
-    if (live_ready && c.differences == 0)
+    if (live_ready && c.live_diffs == 0)
         printf("live: all %zu entries agree with the offline decisions\n", c.live_ok);
+    else if (live_ready)
+        printf("live: %zu of %zu entries disagree with the offline decisions\n",
+               c.entries - c.live_ok, c.entries);
     rc = c.errors > 0 ? 2 : (c.differences > 0 || c.changed > 0) ? 1 : 0;
 out:
     if (wx != NULL)

@@ -249,6 +249,7 @@ class Replay(bgtest.TestCase):
         blocked = [x["index"] for x in run.expect["entries"] if x["outcome"] == "block"]
         for i in blocked:
             self.assertRegex(r.stdout, r"entry %d [^\n]*live: block offline, but 1 request\(s\) arrived" % i)
+        self.assertRegex(r.stdout, r"live: \d+ of %d entries disagree" % len(run.entries))
 
     # -- inputs --------------------------------------------------------------------------
 
