@@ -26,6 +26,11 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 HZ=$(getconf CLK_TCK)
 SECS=${DURATION%s}
+busy_ticks() { # -> clock ticks the whole machine spent busy so far
+    local _c u n sy _i _w irq sirq st
+    read -r _c u n sy _i _w irq sirq st _ < /proc/stat
+    echo $((u + n + sy + irq + sirq + st))
+}
 cpu_ticks() { # PID... -> user+system clock ticks so far
     local t=0 p f
     for p in "$@"; do read -r -a f < "/proc/$p/stat"; t=$((t + f[13] + f[14])); done
@@ -35,13 +40,13 @@ cpu_ticks() { # PID... -> user+system clock ticks so far
 # wrk2_run URL LUA "PROXY_PIDS" -> "RPS P99_MS CORES" with two wrk threads (one
 # cannot load two workers). CORES: CPU used by proxy/sinks/wrk during the run.
 wrk2_run() {
-    local out p0 s0 p1 s1 wcpu
+    local out p0 s0 p1 s1 wcpu b0 b1
     # shellcheck disable=SC2086
-    p0=$(cpu_ticks $3); s0=$(cpu_ticks "${SINK_PIDS[@]}")
+    p0=$(cpu_ticks $3); s0=$(cpu_ticks "${SINK_PIDS[@]}"); b0=$(busy_ticks)
     out=$(/usr/bin/time -f "%U %S" -o "$BENCH_TMP/wrk.time" \
           wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "$2" "$1")
     # shellcheck disable=SC2086
-    p1=$(cpu_ticks $3); s1=$(cpu_ticks "${SINK_PIDS[@]}")
+    p1=$(cpu_ticks $3); s1=$(cpu_ticks "${SINK_PIDS[@]}"); b1=$(busy_ticks)
     wcpu=$(awk '{print $1 + $2}' "$BENCH_TMP/wrk.time")
     local non2xx
     non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
@@ -49,8 +54,8 @@ wrk2_run() {
     awk '/^Requests\/sec:/ {rps=$2}
          $1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p=v}
          END {printf "%s %s ", rps, p}' <<<"$out"
-    awk -v p=$((p1 - p0)) -v s=$((s1 - s0)) -v w="$wcpu" -v hz="$HZ" -v d="$SECS" \
-        'BEGIN {printf "%.2f/%.2f/%.2f\n", p / hz / d, s / hz / d, w / d}'
+    awk -v p=$((p1 - p0)) -v s=$((s1 - s0)) -v w="$wcpu" -v b=$((b1 - b0)) -v hz="$HZ" -v d="$SECS" \
+        'BEGIN {printf "%.2f/%.2f/%.2f/%.2f\n", p / hz / d, s / hz / d, w / d, b / hz / d}'
 }
 
 SINK_PORT=$(free_port)
@@ -143,10 +148,11 @@ CONF
 fi
 
 echo "800-byte JSON POST with PI, wrk -t2 -c$CONNS -d$DURATION, $(nproc) cores shared by wrk, sink and proxy"
-echo "cores = CPU used during the run by proxy / sink / wrk (out of $(nproc))"
-printf '%-38s %9s %7s %15s %9s %7s %15s %6s\n' "" "1w req/s" "p99 ms" "cores" "2w req/s" "p99 ms" "cores" "2w/1w"
+echo "cores = CPU used during the run by proxy / sink / wrk / the whole machine (out of $(nproc));"
+echo "the machine's figure above the sum of the first three is other work competing for the cores"
+printf '%-38s %9s %7s %20s %9s %7s %20s %6s\n' "" "1w req/s" "p99 ms" "cores" "2w req/s" "p99 ms" "cores" "2w/1w"
 row() { awk -v n="$1" -v a="$2" -v b="$3" -v e="$4" -v c="$5" -v d="$6" -v f="$7" \
-        'BEGIN { printf "%-38s %9s %7s %15s %9s %7s %15s %5.2fx\n", n, a, b, e, c, d, f, (a > 0 ? c / a : 0) }'; }
+        'BEGIN { printf "%-38s %9s %7s %20s %9s %7s %20s %5.2fx\n", n, a, b, e, c, d, f, (a > 0 ? c / a : 0) }'; }
 row "bordergate pass-through (domestic)" "${RPS[pt1]}" "${P99[pt1]}" "${CPU[pt1]}" "${RPS[pt2]}" "${P99[pt2]}" "${CPU[pt2]}"
 row "bordergate full (abroad, strict audit)" "${RPS[full1]}" "${P99[full1]}" "${CPU[full1]}" "${RPS[full2]}" "${P99[full2]}" "${CPU[full2]}"
 row "bordergate full (abroad, relaxed audit)" "${RPS[rel1]}" "${P99[rel1]}" "${CPU[rel1]}" "${RPS[rel2]}" "${P99[rel2]}" "${CPU[rel2]}"
