@@ -35,8 +35,8 @@ typedef struct {
 
 static const family_t families[FAM_COUNT] = {
     {"bordergate_requests_total",
-     "Decided requests (one per decision record) by route, recipient, destination country and "
-     "region, outcome and mode",
+     "Decided requests (one per decision record handed to the audit writer) by route, recipient, "
+     "destination country and region, outcome and mode",
      6, {"route", "recipient", "country", "region", "decision", "mode"}},
     {"bordergate_findings_total", "Personal-information findings by category", 1, {"category"}},
     {"bordergate_deidentified_fields_total",
