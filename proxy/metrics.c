@@ -23,6 +23,7 @@ enum {
     FAM_BLOCKED,
     FAM_REFUSALS,
     FAM_WOULD,
+    FAM_UPSTREAM,
     FAM_COUNT
 };
 
@@ -50,6 +51,10 @@ static const family_t families[FAM_COUNT] = {
     {"bordergate_monitor_would_total",
      "Requests forwarded unchanged in monitor mode, by route and what enforcement would have done",
      2, {"route", "would"}},
+    {"bordergate_upstream_errors_by_route_total",
+     "Upstream failures by route and kind (resolve, connect, tls, timeout, invalid_response, "
+     "closed, lost)",
+     2, {"route", "kind"}},
 };
 
 #define KEY_MAX 150 /* label values joined by \x1f */
@@ -187,6 +192,17 @@ void bg_metrics_decision(bg_metrics_t *m, const bg_config_t *cfg, const bg_route
         if (d->nreasons == 0)
             count1(m, FAM_BLOCKED, "unspecified");
     }
+}
+
+void bg_metrics_upstream_error(bg_metrics_t *m, const char *route, const char *kind)
+{
+    if (m == NULL)
+        return;
+    char key[KEY_MAX + 1];
+    size_t n = 0;
+    key_add(key, &n, route, 1);
+    key_add(key, &n, kind, 0);
+    count_key(m, FAM_UPSTREAM, key, n, 1);
 }
 
 void bg_metrics_refusal(bg_metrics_t *m, int status)

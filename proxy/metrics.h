@@ -51,6 +51,10 @@ void bg_metrics_decision(bg_metrics_t *m, const bg_config_t *cfg, const bg_route
                          const bg_geo_answer_t *geo, const bg_decision_t *d,
                          bg_inspection_t *insp);
 
+/* An upstream failure on ROUTE (id from the policy); KIND: resolve,
+ * connect, tls, timeout, invalid_response, closed, lost. */
+void bg_metrics_upstream_error(bg_metrics_t *m, const char *route, const char *kind);
+
 /* A request answered by bordergate itself with STATUS (4xx/5xx, not 451). */
 void bg_metrics_refusal(bg_metrics_t *m, int status);
 

@@ -122,6 +122,13 @@ static void complete(bg_session_t *s, int upstream_reusable);
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
 
+/* Count an upstream failure of the current exchange (total and by route). */
+static void upstream_error(bg_session_t *s, const char *kind)
+{
+    s->w->stats.upstream_errors++;
+    bg_metrics_upstream_error(s->w->metrics, s->x->route->id, kind);
+}
+
 static void arm_timer(bg_session_t *s, int ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -560,7 +567,7 @@ static void stage_resolve(bg_session_t *s)
     int rc = bg_resolve(s->w->resolver, x->rt->cfg, r->upstream_host, r->upstream_port, &res,
                         on_resolved, s, &x->query);
     if (rc < 0) {
-        s->w->stats.upstream_errors++;
+        upstream_error(s, "resolve");
         refuse(s, 502, "cannot resolve upstream host", 0);
         return;
     }
@@ -999,7 +1006,7 @@ static void stage_forward(bg_session_t *s)
     x->up = bg_pool_get(s->w->pool, tls, x->route->upstream_host, (struct sockaddr *)&x->dest,
                         x->dest_len, &x->up_reused, err, sizeof err);
     if (x->up == NULL) {
-        s->w->stats.upstream_errors++;
+        upstream_error(s, "connect");
         bg_warn("request %s: route %s: upstream %s: %s", x->id, x->route->id, x->dest_text, err);
         refuse(s, 502, "cannot connect to upstream", 0);
         return;
@@ -1090,7 +1097,7 @@ static void on_up_read(struct bufferevent *bev, void *arg)
         if (r == BG_HTTP_INCOMPLETE)
             return;
         if (r == BG_HTTP_ERROR) {
-            s->w->stats.upstream_errors++;
+            upstream_error(s, "invalid_response");
             bg_warn("request %s: route %s: invalid response from upstream: %s", x->id,
                     x->route->id, why);
             refuse(s, 502, "invalid response from upstream", 0);
@@ -1181,7 +1188,7 @@ static void relay_body(bg_session_t *s)
             }
             if (used < 0) {
                 bg_warn("request %s: route %s: upstream chunked body: %s", x->id, x->route->id, why);
-                s->w->stats.upstream_errors++;
+                upstream_error(s, "invalid_response");
                 session_free(s);
                 return;
             }
@@ -1233,7 +1240,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     }
     if (s->state == ST_RELAY) {
         bg_warn("request %s: route %s: upstream connection lost mid-response", x->id, x->route->id);
-        s->w->stats.upstream_errors++;
+        upstream_error(s, "lost");
         session_free(s);
         return;
     }
@@ -1256,7 +1263,10 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
             ;
     }
     int sock_err = EVUTIL_SOCKET_ERROR();
-    s->w->stats.upstream_errors++;
+    upstream_error(s, (what & BEV_EVENT_TIMEOUT) ? "timeout"
+                      : ssl_err != 0               ? "tls"
+                      : x->upstream_connecting     ? "connect"
+                                                   : "closed");
     if (what & BEV_EVENT_TIMEOUT) {
         refuse(s, 504, "upstream did not answer in time", 0);
     } else if (ssl_err != 0) {
@@ -1385,7 +1395,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         refuse(s, 408, "request body timeout", 1);
         break;
     case ST_RESOLVING:
-        s->w->stats.upstream_errors++;
+        upstream_error(s, "resolve");
         refuse(s, 504, "upstream name resolution timed out", 0);
         break;
     case ST_RECORDING:
@@ -1393,7 +1403,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         refuse(s, 503, "the audit log did not record this transfer in time; it was not forwarded", 0);
         break;
     case ST_UPSTREAM:
-        s->w->stats.upstream_errors++;
+        upstream_error(s, "timeout");
         bg_warn("request %s: route %s: upstream %s: %s timeout", x->id, x->route->id, x->dest_text,
                 x->upstream_connecting ? "connect" : "response");
         refuse(s, 504, x->upstream_connecting ? "upstream connect timed out" : "upstream did not answer in time", 0);

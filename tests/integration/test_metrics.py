@@ -229,6 +229,21 @@ class MetricsTest(AuditTestBase):
                                  ("region", "domestic"), ("decision", "allow"), ("mode", "enforce")}), got)
         self.assertLess(len(m), 200, "label cardinality grew with the traffic")
 
+    def test_upstream_errors_are_counted_by_route_and_kind(self):
+        us = self.sink("us", host="127.0.0.2")
+        cn = self.sink("cn", host="127.0.0.3")
+        cfg = self.config_all(us, cn)
+        dead = "http://127.0.0.3:%d" % bgtest.free_port("127.0.0.3")
+        cfg["routes"].append(route("dead", dead, host="dead.example"))
+        px = self.proxy(cfg, env=KEY_ENV)
+        for i in range(3):
+            self.assertEqual(self.get(px, "/d/%d" % i, host="dead.example").status_code, 502)
+        m = parse(scrape(px))
+        self.assertEqual(series(m, "bordergate_upstream_errors_by_route_total"),
+                         {frozenset({("route", "dead"), ("kind", "connect")}): 3})
+        self.assertEqual(m[("bordergate_upstream_errors_total", frozenset())], 3)
+        self.assertEqual(series(m, "bordergate_refusals_total"), {frozenset({("status", "502")}): 3})
+
     def test_reload_keeps_old_series_and_counts_under_new_labels(self):
         us = self.sink("us", host="127.0.0.2")
         cn = self.sink("cn", host="127.0.0.3")
