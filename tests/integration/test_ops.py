@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 
 import bgtest
 from bgtest import route, t
@@ -123,6 +124,44 @@ class ReadinessTest(AuditTestBase):
         os.unlink(filler)
         self.assertEqual(self.send(px, "/again", body("u-r-again", phone(199))).status_code, 200)
         self.assertEqual(px.admin("GET", "/readyz")[0], 200)
+
+
+class DrainTest(bgtest.TestCase):
+
+    def test_not_ready_and_not_alive_while_draining(self):
+        """SIGTERM with a request in flight: both probes answer 503 (the
+        load balancer stops sending, the orchestrator waits), the request
+        still completes, then the process exits 0."""
+        release = threading.Event()
+
+        def handler(conn, n):
+            conn.read_request()
+            release.wait(t(20))
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+        up = bgtest.ScriptedUpstream(self, handler)
+        px = self.proxy(routes=[route("slow", up.origin, host="slow.example")])
+        result = {}
+
+        def call():
+            c = http.client.HTTPConnection("127.0.0.1", px.port, timeout=t(30))
+            c.request("GET", "/slow", headers={"Host": "slow.example"})
+            r = c.getresponse()
+            result["status"], result["body"] = r.status, r.read()
+            c.close()
+
+        th = threading.Thread(target=call)
+        th.start()
+        bgtest.wait_for(lambda: up.heads, t(10), "the request to reach the upstream")
+        px.proc.signal(signal.SIGTERM)
+        doc = bgtest.wait_for(lambda: (lambda sd: sd if sd[0] == 503 else None)(px.admin("GET", "/readyz")),
+                              t(10), "/readyz to turn 503")[1]
+        self.assertEqual(doc["not_ready"], ["stopping: draining connections"])
+        self.assertEqual(px.healthz()["_status"], 503)
+        release.set()
+        th.join(t(20))
+        self.assertEqual((result.get("status"), result.get("body")), (200, b"ok"))
+        self.assertEqual(px.wait(), 0)
 
 
 class LogTest(AuditTestBase):
