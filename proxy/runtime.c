@@ -11,6 +11,7 @@
 static bg_runtime_t *current;
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned generations;
+static unsigned published_generation; /* of current; 0: none (atomic) */
 
 bg_runtime_t *bg_runtime_new(bg_config_t *cfg, FILE *errs)
 {
@@ -76,12 +77,26 @@ bg_runtime_t *bg_runtime_acquire(void)
     return rt;
 }
 
+bg_runtime_t *bg_runtime_acquire_cached(bg_runtime_t **cache)
+{
+    bg_runtime_t *c = *cache;
+    if (c == NULL || c->generation != __atomic_load_n(&published_generation, __ATOMIC_ACQUIRE)) {
+        bg_runtime_t *fresh = bg_runtime_acquire();
+        bg_runtime_unref(c);
+        *cache = c = fresh;
+        if (c == NULL)
+            return NULL;
+    }
+    return bg_runtime_ref(c);
+}
+
 void bg_runtime_publish(bg_runtime_t *rt)
 {
     pthread_mutex_lock(&current_lock);
     bg_runtime_t *old = current;
     rt->generation = ++generations;
     current = rt;
+    __atomic_store_n(&published_generation, rt->generation, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&current_lock);
     bg_runtime_unref(old);
 }
@@ -91,6 +106,7 @@ void bg_runtime_publish_final(void)
     pthread_mutex_lock(&current_lock);
     bg_runtime_t *old = current;
     current = NULL;
+    __atomic_store_n(&published_generation, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&current_lock);
     bg_runtime_unref(old);
 }

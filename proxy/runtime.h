@@ -31,6 +31,12 @@ void bg_runtime_unref(bg_runtime_t *rt);
 
 /* The published snapshot: acquire returns a new reference. */
 bg_runtime_t *bg_runtime_acquire(void);
+/* The same through a per-thread cache: *CACHE holds a reference to the
+ * snapshot last seen, taken again (under the lock) only when a newer one has
+ * been published; otherwise one atomic load and one reference increment, no
+ * lock, so workers do not contend on every request. Release *CACHE with
+ * bg_runtime_unref when the thread ends. */
+bg_runtime_t *bg_runtime_acquire_cached(bg_runtime_t **cache);
 /* Publish RT (takes its reference); the previous one is released. */
 void bg_runtime_publish(bg_runtime_t *rt);
 /* Drop the published snapshot at exit. */

@@ -190,6 +190,7 @@ static void worker_destroy(bg_worker_t *w)
         evconnlistener_free(w->listeners[i]);
     bg_pool_free(w->pool);
     bg_metrics_free(w->metrics);
+    bg_runtime_unref(w->rt_cache);
     if (w->dns != NULL) {
         /* Pending queries get their failure callbacks (which free them) on
          * the next loop pass: run it before the resolver and base go. */

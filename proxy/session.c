@@ -252,7 +252,7 @@ static void begin_exchange(bg_session_t *s)
         return;
     }
     s->x = x;
-    x->rt = bg_runtime_acquire();
+    x->rt = bg_runtime_acquire_cached(&s->w->rt_cache);
     bg_util_random_id(x->id);
     x->t_start_us = bg_util_mono_us();
     s->w->stats.requests++;
@@ -1443,7 +1443,7 @@ void bg_session_start(bg_worker_t *w, evutil_socket_t fd, const struct sockaddr 
     s->state = ST_IDLE;
     s->keep_alive = 1;
 
-    bg_runtime_t *rt = bg_runtime_acquire();
+    bg_runtime_t *rt = bg_runtime_acquire_cached(&w->rt_cache);
     int send_ms = rt->cfg->send_timeout_ms;
     int header_ms = rt->cfg->header_timeout_ms;
     bg_runtime_unref(rt);

@@ -58,6 +58,7 @@ typedef struct bg_worker {
     bg_counters_t *counters;              /* yearly counters (shared, thread-safe); NULL: none */
     bg_worker_stats_t stats;
     struct bg_metrics *metrics; /* this worker's /metrics series (proxy/metrics.h) */
+    struct bg_runtime *rt_cache; /* bg_runtime_acquire_cached: snapshot last seen */
 } bg_worker_t;
 
 /* Called by sessions when a client connection ends. */
