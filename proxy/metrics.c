@@ -534,8 +534,7 @@ static void render_yearly(const bg_metrics_scrape_t *src, struct evbuffer *out)
         (unsigned long long)t->contract_sensitive, (unsigned long long)t->assessment_sensitive);
     head(out, "bordergate_yearly_mechanism_level", "gauge",
          "What the year's volume calls for: 0 none, 1 standard contract or certification, 2 security assessment");
-    evbuffer_add_printf(out, "bordergate_yearly_mechanism_level{level=\"%s\"} %d\n",
-                        bg_volume_level_name(cs.level), (int)cs.level);
+    evbuffer_add_printf(out, "bordergate_yearly_mechanism_level %d\n", (int)cs.level);
     head(out, "bordergate_yearly_subjects_by_recipient", "gauge",
          "Distinct people whose PI went to a recipient this year, by kind");
     for (size_t i = 0; i < cs.nrecipients; i++) {
