@@ -1310,8 +1310,14 @@ static void test_block_body(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "policy_version")), "wadesk-2026-11");
     assert_string_equal(json_string_value(json_object_get(o, "help")), "docs/policy.md#why-was-a-request-blocked");
     json_t *rs = json_object_get(o, "reasons");
-    /* One reason per (code, rule, category): the two phone numbers give one. */
-    assert_int_equal(json_array_size(rs), 2);
+    /* One reason per (code, rule, category): the two phone numbers give one;
+     * the customer's name, which no rule covers, falls to the default. */
+    assert_int_equal(json_array_size(rs), 3);
+    json_t *c3 = json_array_get(rs, 2);
+    assert_string_equal(json_string_value(json_object_get(c3, "category")), "person_name");
+    assert_string_equal(json_string_value(json_object_get(c3, "path")), "$.customer.name");
+    assert_string_equal(json_string_value(json_object_get(c3, "code")), "no_basis");
+    assert_string_equal(json_string_value(json_object_get(c3, "rule")), "default");
     json_t *a = json_array_get(rs, 0);
     assert_string_equal(json_string_value(json_object_get(a, "code")), "no_basis");
     assert_string_equal(json_string_value(json_object_get(a, "rule")), "wadesk-sensitive");
