@@ -1,6 +1,9 @@
 #include "proxy/evaluate.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/util.h"
 
@@ -170,4 +173,26 @@ void bg_eval_free(bg_eval_t *ev)
     ev->decided = 0;
     bg_rewrite_free(&ev->rw);
     ev->rewritten = 0;
+}
+
+int bg_addr_is_private(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
+        return (a >> 24) == 10 || (a >> 24) == 127 || (a >> 24) == 0 ||
+               (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168) ||
+               (a >> 16) == (169u << 8 | 254) || (a >> 22) == (100u << 2 | 1) ||
+               (a >> 28) == 14 || (a >> 28) == 15;
+    }
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+        struct sockaddr_storage v4;
+        memset(&v4, 0, sizeof v4);
+        v4.ss_family = AF_INET;
+        memcpy(&((struct sockaddr_in *)&v4)->sin_addr, &a6->s6_addr[12], 4);
+        return bg_addr_is_private(&v4);
+    }
+    return IN6_IS_ADDR_LOOPBACK(a6) || IN6_IS_ADDR_UNSPECIFIED(a6) || IN6_IS_ADDR_LINKLOCAL(a6) ||
+           IN6_IS_ADDR_SITELOCAL(a6) || IN6_IS_ADDR_MULTICAST(a6) ||
+           (a6->s6_addr[0] & 0xfe) == 0xfc; /* fc00::/7 unique local */
 }

@@ -39,6 +39,13 @@ int bg_target_parse(const char *target, size_t target_len, const char *host_hdr,
 /* 1 when the path has "." or ".." segments (also percent-encoded) or a '#'. */
 int bg_target_unsafe_path(const char *p, size_t n);
 
+struct sockaddr_storage;
+/* Whether SS is an address a route must not reach unless it allows private
+ * upstreams: loopback, RFC 1918, link local, CGNAT, 0/8, multicast and
+ * reserved, IPv6 loopback/unspecified/link/site local/multicast/ULA, and
+ * IPv4-mapped forms of those. Shared by the daemon and replay. */
+int bg_addr_is_private(const struct sockaddr_storage *ss);
+
 typedef struct {
     const bg_config_t *cfg;
     const bg_route_t *route;   /* matched by bg_config_match_route */

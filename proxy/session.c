@@ -427,27 +427,6 @@ static void process_body(bg_session_t *s)
 /* ------------------------------------------------------------------------ */
 /* RESOLVE: find the address to connect to                                   */
 
-static int is_private(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET) {
-        uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
-        return (a >> 24) == 10 || (a >> 24) == 127 || (a >> 24) == 0 ||
-               (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168) ||
-               (a >> 16) == (169u << 8 | 254) || (a >> 22) == (100u << 2 | 1) ||
-               (a >> 28) == 14 || (a >> 28) == 15;
-    }
-    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a6)) {
-        struct sockaddr_storage v4;
-        memset(&v4, 0, sizeof v4);
-        v4.ss_family = AF_INET;
-        memcpy(&((struct sockaddr_in *)&v4)->sin_addr, &a6->s6_addr[12], 4);
-        return is_private(&v4);
-    }
-    return IN6_IS_ADDR_LOOPBACK(a6) || IN6_IS_ADDR_UNSPECIFIED(a6) || IN6_IS_ADDR_LINKLOCAL(a6) ||
-           IN6_IS_ADDR_SITELOCAL(a6) || IN6_IS_ADDR_MULTICAST(a6) ||
-           (a6->s6_addr[0] & 0xfe) == 0xfc; /* fc00::/7 unique local */
-}
 
 /*
  * Per-worker cache of geo answers keyed by (runtime generation, upstream
@@ -522,7 +501,7 @@ static void resolve_done(bg_session_t *s, const bg_resolve_result_t *res)
     int n = 0, any_private = 0;
 
     for (int i = 0; i < res->n; i++) {
-        if (!x->route->allow_private && is_private(&res->addrs[i])) {
+        if (!x->route->allow_private && bg_addr_is_private(&res->addrs[i])) {
             any_private = 1;
             continue;
         }

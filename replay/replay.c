@@ -16,29 +16,6 @@
 #include "policy/decide.h"
 #include "policy/policy.h"
 
-/* The same test as proxy/session.c is_private: loopback, RFC 1918, link
- * local, CGNAT, multicast/reserved, IPv6 ULA/link/site local. */
-static int is_private(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET) {
-        uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
-        return (a >> 24) == 10 || (a >> 24) == 127 || (a >> 24) == 0 ||
-               (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168) ||
-               (a >> 16) == (169u << 8 | 254) || (a >> 22) == (100u << 2 | 1) || (a >> 28) == 14 ||
-               (a >> 28) == 15;
-    }
-    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a6)) {
-        struct sockaddr_storage v4;
-        memset(&v4, 0, sizeof v4);
-        v4.ss_family = AF_INET;
-        memcpy(&((struct sockaddr_in *)&v4)->sin_addr, &a6->s6_addr[12], 4);
-        return is_private(&v4);
-    }
-    return IN6_IS_ADDR_LOOPBACK(a6) || IN6_IS_ADDR_UNSPECIFIED(a6) || IN6_IS_ADDR_LINKLOCAL(a6) ||
-           IN6_IS_ADDR_SITELOCAL(a6) || IN6_IS_ADDR_MULTICAST(a6) ||
-           (a6->s6_addr[0] & 0xfe) == 0xfc;
-}
 
 static int parse_addr(const char *s, struct sockaddr_storage *ss)
 {
@@ -103,7 +80,7 @@ static void replay_resolve(const bg_replay_ctx_t *ctx, const bg_replay_req_t *re
     int index[BG_MAX_RESOLVE_ADDRS + 1];
     int k = 0, any_private = 0;
     for (int i = 0; i < n; i++) {
-        if (!r->allow_private && is_private(&addrs[i])) {
+        if (!r->allow_private && bg_addr_is_private(&addrs[i])) {
             any_private = 1;
             continue;
         }
