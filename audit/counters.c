@@ -866,14 +866,16 @@ json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_reci
 static void volumes_usage(FILE *fp)
 {
     fprintf(fp, "usage: bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y]\n"
-                "                                [--prefix P] [--json]\n"
+                "                                [--prefix P] [--json] [--config POLICY]\n"
                 "\n"
                 "Distinct people whose personal information went abroad in year Y (default:\n"
                 "this year; years start on 1 January, China time), non-sensitive and sensitive,\n"
                 "in total and per recipient, and the transfer mechanism the volume calls for\n"
                 "(CAC 2024 Provisions on Cross-Border Data Flows, Arts. 5, 7, 8).\n"
                 "  DIR|FILE...      recount from the audit log's decision records (auditable)\n"
-                "  --counters FILE  read the daemon's counters file (fast)\n");
+                "  --counters FILE  read the daemon's counters file (fast)\n"
+                "  --config POLICY  the policy's audit.thresholds, and its counters file (or\n"
+                "                   audit directory) when neither is given\n");
 }
 
 /* 1234567 -> "1,234,567" */
@@ -1035,7 +1037,7 @@ json_t *bg_counters_volumes_json(const char *counters, const char *audit_dir, co
     return doc;
 }
 
-int bg_counters_cli_volumes(int argc, char **argv)
+int bg_counters_cli_volumes(int argc, char **argv, const bg_counters_thresholds_t *thresholds)
 {
     const char *counters = NULL, *prefix = "audit";
     int year = 0, json = 0, rc = 2;
@@ -1083,7 +1085,7 @@ int bg_counters_cli_volumes(int argc, char **argv)
     }
     rc = 1;
     bg_report_scan_stats_t st;
-    c = volumes_load(counters, ops, nops, prefix, year, NULL, &st, err, sizeof err);
+    c = volumes_load(counters, ops, nops, prefix, year, thresholds, &st, err, sizeof err);
     if (c == NULL) {
         fprintf(stderr, "bordergate audit volumes: %s\n", err);
         goto out;

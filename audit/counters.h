@@ -186,8 +186,10 @@ json_t *bg_counters_volumes_json(const char *counters, const char *audit_dir, co
 
 /*
  * `bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y]
- * [--prefix P] [--json]`; ARGV[0] is "volumes". 0, 1 on errors, 2 usage.
+ * [--prefix P] [--json]`; ARGV[0] is "volumes". THRESHOLDS: the policy's
+ * (cli/main.c reads --config), or NULL for the CAC defaults. 0, 1 on
+ * errors, 2 usage.
  */
-int bg_counters_cli_volumes(int argc, char **argv);
+int bg_counters_cli_volumes(int argc, char **argv, const bg_counters_thresholds_t *thresholds);
 
 #endif

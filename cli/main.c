@@ -4,6 +4,7 @@
  * only dispatches and prints help.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit/audit.h"
@@ -96,6 +97,65 @@ static int cmd_run(int argc, char **argv)
     return bg_server_run(path);
 }
 
+/*
+ * `audit volumes` with --config POLICY: the thresholds the daemon applies
+ * (audit.thresholds) and, when no source is named, the policy's counters
+ * file or audit directory. Without --config: the CAC defaults.
+ */
+static int audit_volumes(int argc, char **argv)
+{
+    const char *path = NULL;
+    char **av = calloc((size_t)argc + 5, sizeof *av);
+    int ac = 0, sources = 0, rc = 2;
+    if (av == NULL)
+        return 1;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "bordergate audit volumes: --config needs a file\n");
+                free(av);
+                return 2;
+            }
+            path = argv[++i];
+            continue;
+        }
+        int valued = strcmp(argv[i], "--counters") == 0 || strcmp(argv[i], "--year") == 0 ||
+                     strcmp(argv[i], "--prefix") == 0;
+        if (i > 0 && (strcmp(argv[i], "--counters") == 0 || argv[i][0] != '-'))
+            sources++;
+        av[ac++] = argv[i];
+        if (valued && i + 1 < argc)
+            av[ac++] = argv[++i];
+    }
+    if (path == NULL) {
+        rc = bg_counters_cli_volumes(ac, av, NULL);
+        free(av);
+        return rc;
+    }
+    int nerr = 0;
+    bg_config_t *cfg = bg_config_load(path, stderr, &nerr);
+    if (cfg == NULL) {
+        free(av);
+        return 1;
+    }
+    bg_counters_thresholds_t t;
+    bg_config_thresholds(cfg, &t);
+    if (sources == 0) {
+        if (cfg->audit_counters_file != NULL) {
+            av[ac++] = (char *)"--counters";
+            av[ac++] = cfg->audit_counters_file;
+        } else if (cfg->audit_dir != NULL) {
+            av[ac++] = (char *)"--prefix";
+            av[ac++] = cfg->audit_prefix;
+            av[ac++] = cfg->audit_dir;
+        }
+    }
+    rc = bg_counters_cli_volumes(ac, av, &t);
+    bg_config_unref(cfg);
+    free(av);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -123,7 +183,7 @@ int main(int argc, char **argv)
         if (argc >= 3 && strcmp(argv[2], "subject") == 0)
             return bg_report_cli_subject(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "volumes") == 0)
-            return bg_counters_cli_volumes(argc - 2, argv + 2);
+            return audit_volumes(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "blocked") == 0)
             return bg_report_cli_blocked(argc - 2, argv + 2);
         fprintf(stderr, "usage: bordergate audit verify [--key FILE] FILE|DIR...\n"

@@ -767,3 +767,14 @@ const bg_resolve_entry_t *bg_config_find_resolve(const bg_config_t *cfg, const c
     }
     return NULL;
 }
+
+void bg_config_thresholds(const bg_config_t *cfg, bg_counters_thresholds_t *t)
+{
+    bg_counters_thresholds_default(t);
+    if (cfg->thr_contract_non_sensitive > 0)
+        t->contract_non_sensitive = (uint64_t)cfg->thr_contract_non_sensitive;
+    if (cfg->thr_assessment_non_sensitive > 0)
+        t->assessment_non_sensitive = (uint64_t)cfg->thr_assessment_non_sensitive;
+    if (cfg->thr_assessment_sensitive > 0)
+        t->assessment_sensitive = (uint64_t)cfg->thr_assessment_sensitive;
+}

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "audit/counters.h"
 #include "geo/geo.h"
 
 struct bg_policy;
@@ -134,6 +135,11 @@ void bg_config_unref(bg_config_t *cfg);
  * O(routes): fine for hundreds of routes. */
 const bg_route_t *bg_config_match_route(const bg_config_t *cfg, const char *host, size_t host_len,
                                         const char *path, size_t path_len);
+
+/* The yearly volume thresholds CFG applies: audit.thresholds over the CAC
+ * 2024 defaults (used by the daemon, the dashboard and `audit volumes
+ * --config`). */
+void bg_config_thresholds(const bg_config_t *cfg, bg_counters_thresholds_t *t);
 
 /* Static resolve entry for HOST, or NULL. */
 const bg_resolve_entry_t *bg_config_find_resolve(const bg_config_t *cfg, const char *host);

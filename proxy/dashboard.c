@@ -391,16 +391,10 @@ static void api_volumes(const bg_config_t *cfg, const char *q, size_t ql, bg_ser
             return;
         }
     }
-    /* The daemon's thresholds, as it applies them (the CLI uses the CAC
-     * defaults; they agree unless audit.thresholds changes them). */
+    /* The daemon's thresholds, as it applies them (`audit volumes --config`
+     * applies the same). */
     bg_counters_thresholds_t t;
-    bg_counters_thresholds_default(&t);
-    if (cfg->thr_contract_non_sensitive > 0)
-        t.contract_non_sensitive = (uint64_t)cfg->thr_contract_non_sensitive;
-    if (cfg->thr_assessment_non_sensitive > 0)
-        t.assessment_non_sensitive = (uint64_t)cfg->thr_assessment_non_sensitive;
-    if (cfg->thr_assessment_sensitive > 0)
-        t.assessment_sensitive = (uint64_t)cfg->thr_assessment_sensitive;
+    bg_config_thresholds(cfg, &t);
     json_t *doc = bg_counters_volumes_json(cfg->audit_counters_file,
                                            cfg->audit_counters_file == NULL ? cfg->audit_dir : NULL,
                                            cfg->audit_prefix, (int)year, &t, err, sizeof err);

@@ -643,13 +643,7 @@ static int open_counters(bg_server_t *srv, const bg_config_t *cfg)
         return -1;
     }
     bg_counters_thresholds_t t;
-    bg_counters_thresholds_default(&t);
-    if (cfg->thr_contract_non_sensitive > 0)
-        t.contract_non_sensitive = (uint64_t)cfg->thr_contract_non_sensitive;
-    if (cfg->thr_assessment_non_sensitive > 0)
-        t.assessment_non_sensitive = (uint64_t)cfg->thr_assessment_non_sensitive;
-    if (cfg->thr_assessment_sensitive > 0)
-        t.assessment_sensitive = (uint64_t)cfg->thr_assessment_sensitive;
+    bg_config_thresholds(cfg, &t);
     bg_counters_set_thresholds(srv->counters, &t);
     return 0;
 }

@@ -581,6 +581,27 @@ class CountersTest(AuditTestBase):
         from_log = json.loads(self.cli("volumes", self.audit_dir, "--json").stdout)
         self.assertEqual((from_log["non_sensitive"], from_log["sensitive"], from_log["people"]), (2, 2, 3))
 
+    def test_volumes_with_the_policy_apply_its_thresholds(self):
+        """`audit volumes --config POLICY` reads the policy's counters file
+        and applies its audit.thresholds, as the daemon does; without
+        --config the CAC defaults apply."""
+        px = self.start(thresholds={"contract_non_sensitive": 2})
+        for n in (201, 202):
+            uid = "u-t%d" % n
+            self.assertEqual(self.send(px, "/t/%d" % n, body(uid, phone(n))).status_code, 200)
+        self.assertEqual(px.stats()["yearly_subjects"]["status"], "standard_contract_or_certification")
+        with_policy = json.loads(self.cli("volumes", "--config", px.config_path, "--json").stdout)
+        self.assertEqual((with_policy["non_sensitive"], with_policy["sensitive"]), (2, 0))
+        self.assertEqual(with_policy["status"], "standard_contract_or_certification")
+        self.assertEqual(with_policy["thresholds"]["contract_non_sensitive"], 2)
+        defaults = json.loads(self.cli("volumes", "--counters", os.path.join(self.audit_dir, "counters.jsonl"),
+                                       "--json").stdout)
+        self.assertEqual(defaults["non_sensitive"], 2)
+        self.assertNotEqual(defaults["status"], "standard_contract_or_certification")
+        bad = self.cli("volumes", "--config", os.path.join(self.tmpdir, "missing.json"), check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("missing.json", bad.stderr)
+
 
 if __name__ == "__main__":
     bgtest.main()

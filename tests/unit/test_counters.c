@@ -513,6 +513,12 @@ static void test_write_failure_does_not_count_and_leaves_no_partial_line(void **
     assert_int_equal(count_lines(path), 2);
 }
 
+/* `audit volumes` with the CAC defaults (no --config). */
+static int volumes_cli(int argc, char **argv)
+{
+    return bg_counters_cli_volumes(argc, argv, NULL);
+}
+
 /* Run FN(argc, argv) with stdout captured into a malloc'd string. */
 static char *capture(int (*fn)(int, char **), int argc, char **argv, int *rc)
 {
@@ -598,7 +604,7 @@ static void test_volumes_from_the_audit_log_and_the_counters_file_agree(void **s
 
     char *argv1[] = {"volumes", audit, "--year", "2026", "--json", NULL};
     int rc;
-    char *out = capture(bg_counters_cli_volumes, 5, argv1, &rc);
+    char *out = capture(volumes_cli, 5, argv1, &rc);
     assert_int_equal(rc, 0);
     json_t *doc = json_loads(out, 0, NULL);
     assert_non_null(doc);
@@ -621,7 +627,7 @@ static void test_volumes_from_the_audit_log_and_the_counters_file_agree(void **s
     assert_int_equal(bg_counters_add(c, "p2", b, 1, t_of("2026-03-02T10:00")), 1);
     bg_counters_close(c);
     char *argv2[] = {"volumes", "--counters", cpath, "--year", "2026", "--json", NULL};
-    out = capture(bg_counters_cli_volumes, 6, argv2, &rc);
+    out = capture(volumes_cli, 6, argv2, &rc);
     assert_int_equal(rc, 0);
     doc = json_loads(out, 0, NULL);
     assert_non_null(doc);
@@ -634,7 +640,7 @@ static void test_volumes_from_the_audit_log_and_the_counters_file_agree(void **s
 
     /* The table for people names the mechanism. */
     char *argv3[] = {"volumes", audit, "--year", "2026", NULL};
-    out = capture(bg_counters_cli_volumes, 4, argv3, &rc);
+    out = capture(volumes_cli, 4, argv3, &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "standard contract or certification (Art. 8)"));
     assert_non_null(strstr(out, "p1"));
@@ -642,7 +648,7 @@ static void test_volumes_from_the_audit_log_and_the_counters_file_agree(void **s
     free(out);
 
     char *argv4[] = {"volumes", NULL};
-    out = capture(bg_counters_cli_volumes, 1, argv4, &rc);
+    out = capture(volumes_cli, 1, argv4, &rc);
     assert_int_equal(rc, 2);
     free(out);
 }
