@@ -399,7 +399,16 @@ class ManPages(bgtest.TestCase):
         self.assertIn("grant", subs)
         missing = [c for c in commands if "bordergate " + c not in page]
         missing += ["consent " + s for s in subs if not re.search(r"\b%s\b" % s, page)]
-        self.assertEqual(missing, [], "commands missing from bordergate(1)")
+        # ... and every option each command's --help lists.
+        for c in commands + ["consent"]:
+            if c in ("help", "--version"):
+                continue
+            out = subprocess.run([BIN] + c.split() + ["--help"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, timeout=t(30)).stdout.decode()
+            for opt in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", out))):
+                if not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(opt), page):
+                    missing.append("%s %s" % (c, opt))
+        self.assertEqual(missing, [], "commands and options missing from bordergate(1)")
 
     def test_bordergate_json_5_names_every_key(self):
         text = render(staged(self.PAGES[1]))
