@@ -82,8 +82,9 @@ typedef struct {
     size_t key_len;
     unsigned checkpoint_every;   /* records between checkpoints; default 1000 */
     unsigned checkpoint_seconds; /* and at most this long after a record; default 60 */
-    size_t max_queue_bytes;      /* records beyond this get a failed completion ("audit queue full"); default 64 MiB */
-    size_t max_record_bytes;     /* larger records are refused (EMSGSIZE); default 1 MiB */
+    size_t max_queue_bytes;  /* records beyond this get a failed completion ("audit queue full");
+                                default 64 MiB */
+    size_t max_record_bytes; /* larger records are refused (EMSGSIZE); default 1 MiB */
     /* Wall clock in ms since the epoch (tests); NULL = the system clock. */
     uint64_t (*clock_ms)(void *arg);
     void *clock_arg;

@@ -1024,9 +1024,9 @@ json_t *bg_counters_volumes_json(const char *counters, const char *audit_dir, co
 {
     bg_report_scan_stats_t st;
     char *ops[2] = {(char *)audit_dir, NULL};
-    bg_counters_t *c = volumes_load(counters, ops, audit_dir != NULL ? 1 : 0,
-                                    prefix != NULL ? prefix : "audit", year, thresholds, &st, err,
-                                    errcap);
+    bg_counters_t *c =
+        volumes_load(counters, ops, audit_dir != NULL ? 1 : 0, prefix != NULL ? prefix : "audit",
+                     year, thresholds, &st, err, errcap);
     if (c == NULL)
         return NULL;
     bg_counters_snapshot_t s;

@@ -263,8 +263,8 @@ size_t bg_report_prune(char **paths, size_t *n, const char *prefix, int64_t from
         return 0;
     while (drop + 1 < *n) {
         int64_t next = file_name_time(paths[drop + 1], prefix);
-        if (file_name_time(paths[drop], prefix) == BG_REPORT_NO_TIME ||
-            next == BG_REPORT_NO_TIME || next + 86400000 > from_ms)
+        if (file_name_time(paths[drop], prefix) == BG_REPORT_NO_TIME || next == BG_REPORT_NO_TIME ||
+            next + 86400000 > from_ms)
             break;
         drop++;
     }
@@ -510,9 +510,9 @@ struct bg_report {
     int oom;
 };
 
-static const char *const BY_NAMES[] = {NULL,      "recipient", "country", "category", "basis",
-                                       "outcome", "route",     "reason",  "day",      "hour",
-                                       "rule"};
+static const char *const BY_NAMES[] = {NULL,    "recipient", "country", "category",
+                                       "basis", "outcome",   "route",   "reason",
+                                       "day",   "hour",      "rule"};
 
 int bg_report_by_parse(const char *s, bg_report_by_t *by)
 {
@@ -948,8 +948,9 @@ void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, F
                 : r->by == BG_REPORT_BY_BASIS  ? "bases"
                                                : "rules");
     if (r->by == BG_REPORT_BY_REASON)
-        fprintf(out, "REASON: the reason codes of blocks and fallbacks (docs/policy.md); a decision\n"
-                     "with several codes counts once in each.\n");
+        fprintf(out,
+                "REASON: the reason codes of blocks and fallbacks (docs/policy.md); a decision\n"
+                "with several codes counts once in each.\n");
     if (r->by == BG_REPORT_BY_DAY || r->by == BG_REPORT_BY_HOUR)
         fprintf(out, "%s in China time (UTC+8).\n", r->by == BG_REPORT_BY_DAY ? "Days" : "Hours");
     if (r->total.monitor > 0)
@@ -1359,8 +1360,8 @@ static json_t *pick_strings(const json_t *src, const char *const *names, size_t 
     json_t *o = json_object();
     for (size_t i = 0; i < n; i++) {
         const json_t *v = json_object_get(src, names[i]);
-        json_object_set_new(o, names[i], json_is_string(v) ? json_string(json_string_value(v))
-                                                           : json_null());
+        json_object_set_new(o, names[i],
+                            json_is_string(v) ? json_string(json_string_value(v)) : json_null());
     }
     return o;
 }
@@ -1368,8 +1369,8 @@ static json_t *pick_strings(const json_t *src, const char *const *names, size_t 
 /* What a person needs to see of one blocked decision: never a value. */
 static json_t *blocked_entry(const json_t *rec)
 {
-    static const char *const top[] = {"decision_id", "time", "route", "method", "host", "path",
-                                      "mode", "outcome", "would", "mechanism"};
+    static const char *const top[] = {"decision_id", "time", "route",   "method", "host",
+                                      "path",        "mode", "outcome", "would",  "mechanism"};
     static const char *const rsn[] = {"code", "rule", "category", "path", "detail"};
     static const char *const fnd[] = {"path", "category", "basis", "action", "rule"};
     json_t *e = pick_strings(rec, top, sizeof top / sizeof top[0]);
@@ -1396,7 +1397,8 @@ static json_t *blocked_entry(const json_t *rec)
     json_array_foreach(json_object_get(rec, "findings"), i, x)
     {
         json_t *f = pick_strings(x, fnd, sizeof fnd / sizeof fnd[0]);
-        json_object_set_new(f, "sensitive", json_boolean(json_is_true(json_object_get(x, "sensitive"))));
+        json_object_set_new(f, "sensitive",
+                            json_boolean(json_is_true(json_object_get(x, "sensitive"))));
         json_array_append_new(fs, f);
     }
     json_object_set_new(e, "reasons", rs);
@@ -1527,8 +1529,7 @@ void bg_report_many_free(bg_report_many_t *m)
 }
 
 bg_report_many_t *bg_report_many_new(const char *const *paths, size_t n, const bg_report_by_t *bys,
-                                     size_t nby, int64_t from_ms, int64_t to_ms,
-                                     int blocked_limit)
+                                     size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit)
 {
     bg_report_many_t *m = calloc(1, sizeof *m);
     if (m == NULL)
@@ -1587,8 +1588,8 @@ json_t *bg_report_many_json(const bg_report_many_t *m, char *err, size_t errcap)
 }
 
 json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_by_t *bys,
-                           size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit,
-                           char *err, size_t errcap)
+                           size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit, char *err,
+                           size_t errcap)
 {
     bg_report_many_t *m = bg_report_many_new(paths, n, bys, nby, from_ms, to_ms, blocked_limit);
     json_t *doc = NULL;
@@ -1648,16 +1649,18 @@ static int report_record(void *arg, const json_t *rec)
 
 static void report_usage(FILE *fp)
 {
-    fprintf(fp, "usage: bordergate audit report [--from DATE] [--to DATE]\n"
-                "           [--by recipient|country|category|basis|rule|outcome|route|reason|day|hour]\n"
-                "           [--json]\n"
-                "           [--prefix P] DIR|FILE...\n"
-                "\n"
-                "Counts the decision records of the window: transfers, outcomes, findings,\n"
-                "sensitive findings, distinct data subjects (pseudonyms), grouped by KEY.\n"
-                "DATE: YYYY-MM-DD (China time; --to includes that day) or\n"
-                "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] (China time without a zone); --to is exclusive.\n"
-                "A directory stands for its PREFIX-*.jsonl files (prefix \"audit\").\n");
+    fprintf(
+        fp,
+        "usage: bordergate audit report [--from DATE] [--to DATE]\n"
+        "           [--by recipient|country|category|basis|rule|outcome|route|reason|day|hour]\n"
+        "           [--json]\n"
+        "           [--prefix P] DIR|FILE...\n"
+        "\n"
+        "Counts the decision records of the window: transfers, outcomes, findings,\n"
+        "sensitive findings, distinct data subjects (pseudonyms), grouped by KEY.\n"
+        "DATE: YYYY-MM-DD (China time; --to includes that day) or\n"
+        "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] (China time without a zone); --to is exclusive.\n"
+        "A directory stands for its PREFIX-*.jsonl files (prefix \"audit\").\n");
 }
 
 static void subject_usage(FILE *fp)
@@ -1936,13 +1939,14 @@ out:
 
 static void blocked_usage(FILE *fp)
 {
-    fprintf(fp, "usage: bordergate audit blocked [--limit N] [--from DATE] [--to DATE] [--json]\n"
-                "           [--prefix P] DIR|FILE...\n"
-                "\n"
-                "The latest N (default 20, at most %d) blocked decisions of the window, newest\n"
-                "first: decision id, time, route, recipient, destination and the reasons\n"
-                "(codes, rules, categories, paths). Never a value.\n",
-                BG_REPORT_BLOCKED_MAX);
+    fprintf(fp,
+            "usage: bordergate audit blocked [--limit N] [--from DATE] [--to DATE] [--json]\n"
+            "           [--prefix P] DIR|FILE...\n"
+            "\n"
+            "The latest N (default 20, at most %d) blocked decisions of the window, newest\n"
+            "first: decision id, time, route, recipient, destination and the reasons\n"
+            "(codes, rules, categories, paths). Never a value.\n",
+            BG_REPORT_BLOCKED_MAX);
 }
 
 int bg_report_cli_blocked(int argc, char **argv)

@@ -189,15 +189,14 @@ json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, i
  * (BG_REPORT_BY_NONE is keyed "totals"). NULL with ERR filled.
  */
 json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_by_t *bys,
-                           size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit,
-                           char *err, size_t errcap);
+                           size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit, char *err,
+                           size_t errcap);
 
 /* The same in slices (bg_report_many_step as bg_report_scanner_step; PATHS
  * borrowed until bg_report_many_free). NULL when out of memory. */
 typedef struct bg_report_many bg_report_many_t;
 bg_report_many_t *bg_report_many_new(const char *const *paths, size_t n, const bg_report_by_t *bys,
-                                     size_t nby, int64_t from_ms, int64_t to_ms,
-                                     int blocked_limit);
+                                     size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit);
 int bg_report_many_step(bg_report_many_t *m, size_t max_lines, char *err, size_t errcap);
 /* After the last step: the document (as bg_report_run_many). */
 json_t *bg_report_many_json(const bg_report_many_t *m, char *err, size_t errcap);

@@ -21,12 +21,16 @@
 
 static const char payload[] =
     "{\"order_id\":\"ORD-2026-000123456\",\"currency\":\"CNY\",\"amount\":1288.50,"
-    "\"items\":[{\"sku\":\"SKU-0001\",\"qty\":2,\"price\":199.00},{\"sku\":\"SKU-0002\",\"qty\":1,\"price\":890.50}],"
-    "\"shipping\":{\"method\":\"express\",\"carrier\":\"partner-logistics\",\"service_level\":\"2day\"},"
-    "\"customer\":{\"name\":\"Zhang Wei\",\"phone\":\"13812345678\",\"email\":\"zhang.wei@example.cn\","
+    "\"items\":[{\"sku\":\"SKU-0001\",\"qty\":2,\"price\":199.00},{\"sku\":\"SKU-0002\",\"qty\":1,"
+    "\"price\":890.50}],"
+    "\"shipping\":{\"method\":\"express\",\"carrier\":\"partner-logistics\",\"service_level\":"
+    "\"2day\"},"
+    "\"customer\":{\"name\":\"Zhang "
+    "Wei\",\"phone\":\"13812345678\",\"email\":\"zhang.wei@example.cn\","
     "\"address\":\"Room 1201, 88 Century Avenue, Pudong, Shanghai\"},"
     "\"device\":{\"os\":\"android\",\"app_version\":\"5.12.0\",\"locale\":\"zh-CN\"},"
-    "\"meta\":{\"channel\":\"app\",\"campaign\":\"none\",\"trace\":\"7f3a9c1e2b4d4e0f9a8b7c6d5e4f3a2b\"}}";
+    "\"meta\":{\"channel\":\"app\",\"campaign\":\"none\",\"trace\":"
+    "\"7f3a9c1e2b4d4e0f9a8b7c6d5e4f3a2b\"}}";
 
 static double now_us(void)
 {
@@ -41,8 +45,9 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static const char *const cats[] = {"cn_mobile", "email", "person_name", "address", "cn_resident_id",
-                                   "bank_card", "imei", "device_id", "ip_address", "gps_location"};
+static const char *const cats[] = {"cn_mobile",      "email",       "person_name", "address",
+                                   "cn_resident_id", "bank_card",   "imei",        "device_id",
+                                   "ip_address",     "gps_location"};
 
 /* 200 routes (recipient r<i>), 1,000 rules: 5 per recipient, each naming two
  * categories, so a route's categories are found deep in the list. */
@@ -54,7 +59,8 @@ static char *make_policy(const char *db)
     OUT("{\"listen\":\"127.0.0.1:0\",\"geo\":{\"database\":\"%s\"},\"recipients\":{", db);
     for (int i = 0; i < 200; i++)
         OUT("%s\"r%d\":{\"legal_entity\":\"R%d Ltd\",\"relationship\":\"third_party\","
-            "\"purposes\":[\"delivery\"],\"mechanism\":{\"type\":\"standard_contract\",\"reference\":\"SC-%d\"}}",
+            "\"purposes\":[\"delivery\"],\"mechanism\":{\"type\":\"standard_contract\","
+            "\"reference\":\"SC-%d\"}}",
             i ? "," : "", i, i, i);
     OUT("},\"rules\":[");
     for (int i = 0; i < 1000; i++) {
@@ -65,8 +71,10 @@ static char *make_policy(const char *db)
     }
     OUT("],\"routes\":[");
     for (int i = 0; i < 200; i++)
-        OUT("%s{\"id\":\"route-%d\",\"match\":{\"host\":\"api%d.example\"},\"upstream\":\"http://api%d.example\","
-            "\"recipient\":\"r%d\",\"purpose\":\"delivery\",\"bases\":{\"contract\":{\"purpose\":\"delivery\","
+        OUT("%s{\"id\":\"route-%d\",\"match\":{\"host\":\"api%d.example\"},\"upstream\":\"http://"
+            "api%d.example\","
+            "\"recipient\":\"r%d\",\"purpose\":\"delivery\",\"bases\":{\"contract\":{\"purpose\":"
+            "\"delivery\","
             "\"necessary\":[\"person_name\",\"address\"],\"reference\":\"$.order_id\"}}}",
             i ? "," : "", i, i, i, i);
     OUT("]}");

@@ -20,12 +20,13 @@
 
 static void geo_usage(FILE *fp)
 {
-    fprintf(fp, "usage: bordergate geo lookup <ip-or-host>... [--config FILE] [--db FILE] [--json]\n"
-                "\n"
-                "Prints each address of the host, its country, region (domestic, cross-border\n"
-                "or unknown) and where the answer came from (database or override), and marks\n"
-                "the address the proxy would connect to. With --config, the configuration's\n"
-                "overrides, static resolve map and database are used; --db picks a database.\n");
+    fprintf(fp,
+            "usage: bordergate geo lookup <ip-or-host>... [--config FILE] [--db FILE] [--json]\n"
+            "\n"
+            "Prints each address of the host, its country, region (domestic, cross-border\n"
+            "or unknown) and where the answer came from (database or override), and marks\n"
+            "the address the proxy would connect to. With --config, the configuration's\n"
+            "overrides, static resolve map and database are used; --db picks a database.\n");
 }
 
 /* Candidate addresses of NAME: config's resolve map, a literal, or the
@@ -122,7 +123,8 @@ int bg_cli_geo(int argc, char **argv)
             return 1;
         }
     }
-    const bg_geo_overrides_t *ov = cfg != NULL ? cfg->geo_overrides : (empty = bg_geo_overrides_new());
+    const bg_geo_overrides_t *ov =
+        cfg != NULL ? cfg->geo_overrides : (empty = bg_geo_overrides_new());
 
     json_t *all = json_array();
     for (int k = 0; k < nnames; k++) {
@@ -149,9 +151,11 @@ int bg_cli_geo(int argc, char **argv)
             if (json) {
                 json_t *e = json_object();
                 json_object_set_new(e, "address", json_string(a));
-                json_object_set_new(e, "country", ans[i].country[0] ? json_string(ans[i].country) : json_null());
+                json_object_set_new(e, "country",
+                                    ans[i].country[0] ? json_string(ans[i].country) : json_null());
                 json_object_set_new(e, "region", json_string(bg_geo_region_name(ans[i].region)));
-                json_object_set_new(e, "cross_border", json_boolean(bg_geo_is_cross_border(&ans[i])));
+                json_object_set_new(e, "cross_border",
+                                    json_boolean(bg_geo_is_cross_border(&ans[i])));
                 json_object_set_new(e, "source", json_string(ans[i].source));
                 json_object_set_new(e, "chosen", json_boolean(i == chosen));
                 json_array_append_new(list, e);
@@ -164,8 +168,9 @@ int bg_cli_geo(int argc, char **argv)
         json_array_append_new(all, item);
     }
     if (json) {
-        char *s = json_dumps(nnames == 1 && json_array_size(all) == 1 ? json_array_get(all, 0) : all,
-                             JSON_INDENT(2));
+        char *s =
+            json_dumps(nnames == 1 && json_array_size(all) == 1 ? json_array_get(all, 0) : all,
+                       JSON_INDENT(2));
         printf("%s\n", s);
         free(s);
     } else {

@@ -87,8 +87,7 @@ static void default_op(bg_detect_cat_t c, bg_op_t *op)
         op->kind = BG_OP_MASK;
         op->keep_start = 1;
         break;
-    default:
-        op->kind = BG_OP_REDACT;
+    default: op->kind = BG_OP_REDACT;
     }
 }
 
@@ -208,7 +207,8 @@ int bg_cli_scan(int argc, char **argv)
     }
     if (ctype == NULL) {
         size_t k = 0;
-        while (k < blen && (body[k] == ' ' || body[k] == '\n' || body[k] == '\r' || body[k] == '\t'))
+        while (k < blen &&
+               (body[k] == ' ' || body[k] == '\n' || body[k] == '\r' || body[k] == '\t'))
             k++;
         ctype = k < blen && (body[k] == '{' || body[k] == '[') ? "application/json" : "text/plain";
     }
@@ -249,7 +249,8 @@ int bg_cli_scan(int argc, char **argv)
             json_object_set_new(o, "category", json_string(bg_detect_category_id(f->category)));
             json_object_set_new(o, "sensitive", json_boolean(f->sensitive));
             json_object_set_new(o, "source", json_string(f->source ? f->source : ""));
-            json_object_set_new(o, "confidence", json_string(bg_detect_confidence_name(f->confidence)));
+            json_object_set_new(o, "confidence",
+                                json_string(bg_detect_confidence_name(f->confidence)));
             if (!f->whole) {
                 json_object_set_new(o, "offset", json_integer((json_int_t)f->span_off));
                 json_object_set_new(o, "length", json_integer((json_int_t)f->span_len));
@@ -355,7 +356,9 @@ int bg_cli_detokenize(int argc, char **argv)
         }
         char out[4096];
         if (bg_token_open(argv[i], k32, out, sizeof out) < 0) {
-            fprintf(stderr, "bordergate detokenize: token %d: not a token of this key (key id %s), or tampered\n",
+            fprintf(stderr,
+                    "bordergate detokenize: token %d: not a token of this key (key id %s), or "
+                    "tampered\n",
                     i - first + 1, id);
             rc = 1;
             continue;

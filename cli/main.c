@@ -18,33 +18,35 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "bordergate %s - cross-border data transfer gatekeeper\n"
-            "\n"
-            "usage: bordergate <command> [options]\n"
-            "\n"
-            "commands:\n"
-            "  run --config FILE      run the egress proxy (SIGHUP reloads FILE)\n"
-            "  check --config FILE    validate a configuration; prints \"configuration OK\"\n"
-            "                         or one FILE:LINE:COLUMN: error line per problem\n"
-            "  geo lookup <ip|host>   country, region and source of each address\n"
-            "  scan [FILE|-]          find personal information in a payload (--apply: de-identify)\n"
-            "  replay --config P --har F   decide recorded traffic offline (--expect,\n"
-            "                         --write-expect, --diff-config OTHER, --live URL)\n"
-            "  detokenize --key F T   reverse tokens (authorised domestic use)\n"
-            "  consent grant|withdraw|show|list   manage the consent registry\n"
-            "  audit verify FILE|DIR  check the audit log's hash chain and signed checkpoints\n"
-            "  audit report DIR       transfers, outcomes, findings, subjects by recipient,\n"
-            "                         country, category, basis, outcome or route (--json)\n"
-            "  audit subject ID|- DIR every decision naming one data subject (--key FILE)\n"
-            "  audit volumes DIR      people whose PI went abroad this year, per recipient,\n"
-            "                         and the transfer mechanism the volume calls for\n"            "  audit blocked DIR      the latest blocked decisions: ids, reasons (--json)\n"
-            "  sink [options]         a demo/test upstream that records what it receives\n"
-            "  help                   this text\n"
-            "  --version              print the version\n"
-            "\n"
-            "Run 'bordergate <command> --help' for a command's options.\n",
-            BG_VERSION);
+    fprintf(
+        fp,
+        "bordergate %s - cross-border data transfer gatekeeper\n"
+        "\n"
+        "usage: bordergate <command> [options]\n"
+        "\n"
+        "commands:\n"
+        "  run --config FILE      run the egress proxy (SIGHUP reloads FILE)\n"
+        "  check --config FILE    validate a configuration; prints \"configuration OK\"\n"
+        "                         or one FILE:LINE:COLUMN: error line per problem\n"
+        "  geo lookup <ip|host>   country, region and source of each address\n"
+        "  scan [FILE|-]          find personal information in a payload (--apply: de-identify)\n"
+        "  replay --config P --har F   decide recorded traffic offline (--expect,\n"
+        "                         --write-expect, --diff-config OTHER, --live URL)\n"
+        "  detokenize --key F T   reverse tokens (authorised domestic use)\n"
+        "  consent grant|withdraw|show|list   manage the consent registry\n"
+        "  audit verify FILE|DIR  check the audit log's hash chain and signed checkpoints\n"
+        "  audit report DIR       transfers, outcomes, findings, subjects by recipient,\n"
+        "                         country, category, basis, outcome or route (--json)\n"
+        "  audit subject ID|- DIR every decision naming one data subject (--key FILE)\n"
+        "  audit volumes DIR      people whose PI went abroad this year, per recipient,\n"
+        "                         and the transfer mechanism the volume calls for\n"
+        "  audit blocked DIR      the latest blocked decisions: ids, reasons (--json)\n"
+        "  sink [options]         a demo/test upstream that records what it receives\n"
+        "  help                   this text\n"
+        "  --version              print the version\n"
+        "\n"
+        "Run 'bordergate <command> --help' for a command's options.\n",
+        BG_VERSION);
 }
 
 static int config_arg(int argc, char **argv, const char *cmd, const char **path)
@@ -186,11 +188,16 @@ int main(int argc, char **argv)
             return audit_volumes(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "blocked") == 0)
             return bg_report_cli_blocked(argc - 2, argv + 2);
-        fprintf(stderr, "usage: bordergate audit verify [--key FILE] FILE|DIR...\n"
-                        "       bordergate audit report [--from DATE] [--to DATE] [--by KEY] [--json] DIR|FILE...\n"
-                        "       bordergate audit subject (ID|- --key FILE | --pseudonym HEX) [--json] DIR|FILE...\n"
-                        "       bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y] [--json]\n"
-                        "       bordergate audit blocked [--limit N] [--from DATE] [--to DATE] [--json] DIR|FILE...\n");
+        fprintf(
+            stderr,
+            "usage: bordergate audit verify [--key FILE] FILE|DIR...\n"
+            "       bordergate audit report [--from DATE] [--to DATE] [--by KEY] [--json] "
+            "DIR|FILE...\n"
+            "       bordergate audit subject (ID|- --key FILE | --pseudonym HEX) [--json] "
+            "DIR|FILE...\n"
+            "       bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y] [--json]\n"
+            "       bordergate audit blocked [--limit N] [--from DATE] [--to DATE] [--json] "
+            "DIR|FILE...\n");
         return 2;
     }
     if (strcmp(cmd, "scan") == 0)

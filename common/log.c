@@ -17,7 +17,10 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void bg_log_set_level(bg_log_level_t level) { log_level = level; }
+void bg_log_set_level(bg_log_level_t level)
+{
+    log_level = level;
+}
 
 int bg_log_parse_level(const char *s, bg_log_level_t *out)
 {
@@ -30,7 +33,10 @@ int bg_log_parse_level(const char *s, bg_log_level_t *out)
     return -1;
 }
 
-void bg_log_set_format(bg_log_format_t format) { log_format = format; }
+void bg_log_set_format(bg_log_format_t format)
+{
+    log_format = format;
+}
 
 int bg_log_parse_format(const char *s, bg_log_format_t *out)
 {
@@ -84,7 +90,10 @@ int bg_log_reopen(void)
     return rc;
 }
 
-void bg_log_set_component(const char *component) { log_component = component; }
+void bg_log_set_component(const char *component)
+{
+    log_component = component;
+}
 
 /* Append S to OUT as the inside of a JSON string; stops at CAP-1 bytes. */
 static size_t json_escape(char *out, size_t cap, const char *s)
@@ -137,7 +146,8 @@ void bg_logv(bg_log_level_t level, const char *fmt, va_list ap)
         fprintf(fp, "%s.%03ldZ %s %s: %s\n", ts, (long)(tv.tv_usec / 1000), level_names[level],
                 log_component, msg);
     else
-        fprintf(fp, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n",
+        fprintf(fp,
+                "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n",
                 ts, (long)(tv.tv_usec / 1000), level_names[level], log_component, esc);
     fflush(fp);
     pthread_mutex_unlock(&log_lock);

@@ -37,8 +37,7 @@ int bg_log_reopen(void);
 /* Component name added to every line (e.g. "proxy", "sink"). Not copied. */
 void bg_log_set_component(const char *component);
 
-void bg_log(bg_log_level_t level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void bg_log(bg_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void bg_logv(bg_log_level_t level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 

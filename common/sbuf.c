@@ -33,7 +33,10 @@ void bg_sbuf_add(bg_sbuf_t *b, const char *s, size_t n)
     b->p[b->n] = '\0';
 }
 
-void bg_sbuf_adds(bg_sbuf_t *b, const char *s) { bg_sbuf_add(b, s, strlen(s)); }
+void bg_sbuf_adds(bg_sbuf_t *b, const char *s)
+{
+    bg_sbuf_add(b, s, strlen(s));
+}
 
 void bg_sbuf_addf(bg_sbuf_t *b, const char *fmt, ...)
 {

@@ -69,7 +69,10 @@ void bg_util_format_time(uint64_t wall_ms, char *out, size_t cap)
     snprintf(out, cap, "%s.%03uZ", base, (unsigned)(wall_ms % 1000));
 }
 
-static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+static int lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
 
 int bg_util_ieq(const char *s, size_t n, const char *z)
 {
@@ -91,8 +94,8 @@ int bg_util_iprefix(const char *s, size_t n, const char *prefix)
     return 1;
 }
 
-int bg_util_parse_sockaddr(const char *s, struct sockaddr_storage *out, socklen_t *len,
-                           char *err, size_t errcap)
+int bg_util_parse_sockaddr(const char *s, struct sockaddr_storage *out, socklen_t *len, char *err,
+                           size_t errcap)
 {
     char host[128];
     const char *port;

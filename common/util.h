@@ -28,8 +28,8 @@ int bg_util_iprefix(const char *s, size_t n, const char *prefix);
 
 /* Parse "host:port", "[v6]:port" or "port" into OUT (numeric host only).
  * Returns 0, or -1 with ERR (>= 128 bytes) filled. */
-int bg_util_parse_sockaddr(const char *s, struct sockaddr_storage *out, socklen_t *len,
-                           char *err, size_t errcap);
+int bg_util_parse_sockaddr(const char *s, struct sockaddr_storage *out, socklen_t *len, char *err,
+                           size_t errcap);
 /* Render SA as "a.b.c.d" / "v6" (no port) into OUT. */
 void bg_util_addr_string(const struct sockaddr *sa, char *out, size_t cap);
 /* Port of SA in host order. */

@@ -130,7 +130,10 @@ int bg_cfgerr_set_file(bg_cfgerr_t *e, const char *file)
     return 0;
 }
 
-void bg_cfgerr_set_limit(bg_cfgerr_t *e, size_t max) { e->limit = max; }
+void bg_cfgerr_set_limit(bg_cfgerr_t *e, size_t max)
+{
+    e->limit = max;
+}
 
 /* Count the item, then store it (LINE/COL/APPROX already resolved). */
 static int add_item(bg_cfgerr_t *e, bg_cfgerr_severity_t sev, int line, int col, int approx,
@@ -241,9 +244,18 @@ int bg_cfgerr_add_duplicates(bg_cfgerr_t *e, const bg_jsonpos_t *pos)
     return rc;
 }
 
-size_t bg_cfgerr_errors(const bg_cfgerr_t *e) { return e->errors; }
-size_t bg_cfgerr_warnings(const bg_cfgerr_t *e) { return e->warnings; }
-size_t bg_cfgerr_count(const bg_cfgerr_t *e) { return e->n; }
+size_t bg_cfgerr_errors(const bg_cfgerr_t *e)
+{
+    return e->errors;
+}
+size_t bg_cfgerr_warnings(const bg_cfgerr_t *e)
+{
+    return e->warnings;
+}
+size_t bg_cfgerr_count(const bg_cfgerr_t *e)
+{
+    return e->n;
+}
 
 const bg_cfgerr_item_t *bg_cfgerr_item(const bg_cfgerr_t *e, size_t i)
 {
@@ -349,9 +361,8 @@ int bg_cfgerr_print(const bg_cfgerr_t *e, FILE *out)
         if (rc < 0)
             return -1;
     }
-    if (e->unstored > 0 &&
-        fprintf(out, "%s: note: %zu more diagnostic%s not shown\n", e->files[0], e->unstored,
-                e->unstored == 1 ? "" : "s") < 0)
+    if (e->unstored > 0 && fprintf(out, "%s: note: %zu more diagnostic%s not shown\n", e->files[0],
+                                   e->unstored, e->unstored == 1 ? "" : "s") < 0)
         return -1;
     return fflush(out) == 0 ? 0 : -1;
 }
@@ -363,12 +374,11 @@ json_t *bg_cfgerr_to_json(const bg_cfgerr_t *e)
         return NULL;
     for (size_t i = 0; i < e->n; i++) {
         const bg_cfgerr_item_t *it = &e->items[i].pub;
-        json_t *o = json_pack(
-            "{s:s, s:s, s:o, s:o, s:s, s:s, s:b}", "severity",
-            it->severity == BG_CFGERR_WARNING ? "warning" : "error", "file", it->file, "line",
-            it->line > 0 ? json_integer(it->line) : json_null(), "column",
-            it->line > 0 ? json_integer(it->col) : json_null(), "path", it->path, "message",
-            it->message, "approximate", it->approximate);
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:b}", "severity",
+                              it->severity == BG_CFGERR_WARNING ? "warning" : "error", "file",
+                              it->file, "line", it->line > 0 ? json_integer(it->line) : json_null(),
+                              "column", it->line > 0 ? json_integer(it->col) : json_null(), "path",
+                              it->path, "message", it->message, "approximate", it->approximate);
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             return NULL;

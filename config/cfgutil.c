@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 void bg_cfg_err(bg_cfg_ctx_t *ctx, const char *path, int at_key, const char *fmt, ...)
 {
     char msg[512];
@@ -41,7 +40,8 @@ void bg_cfg_check_keys(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, const c
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         int ok = 0;
         for (int i = 0; allowed[i] != NULL; i++) {
             if (strcmp(key, allowed[i]) == 0) {
@@ -61,7 +61,10 @@ void bg_cfg_check_keys(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, const c
     }
 }
 
-char *bg_cfg_dup(const char *s) { return s != NULL ? strdup(s) : NULL; }
+char *bg_cfg_dup(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
 
 json_t *bg_cfg_get_typed(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key,
                          json_type type, const char *type_name)
@@ -110,7 +113,6 @@ long long bg_cfg_get_int(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, const
     }
     return x;
 }
-
 
 void bg_cfg_warn(bg_cfg_ctx_t *ctx, const char *path, const char *fmt, ...)
 {

@@ -30,7 +30,8 @@ void bg_cfg_warn(bg_cfg_ctx_t *ctx, const char *path, const char *fmt, ...)
 void bg_cfg_path_key(char *out, size_t cap, const char *parent, const char *key);
 void bg_cfg_path_index(char *out, size_t cap, const char *parent, size_t index);
 /* Report keys of OBJ not in ALLOWED (NULL-terminated). */
-void bg_cfg_check_keys(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, const char *const *allowed);
+void bg_cfg_check_keys(bg_cfg_ctx_t *ctx, json_t *obj, const char *path,
+                       const char *const *allowed);
 char *bg_cfg_dup(const char *s);
 /* OBJ.KEY if it has TYPE (JSON_TRUE means any boolean); NULL when absent or
  * of another type (then an error "must be TYPE_NAME" is added). */

@@ -105,10 +105,10 @@ static void parse_upstream(bg_cfg_ctx_t *ctx, bg_route_t *r, const char *url, co
 
 static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
 {
-    static const char *const route_keys[] = {"id", "match", "upstream", "recipient",
-                                             "allow_private_addresses", "description",
-                                             "purpose", "mode", "bases", "subjects", "inspect",
-                                             "opaque_bodies", NULL};
+    static const char *const route_keys[] = {
+        "id",          "match",         "upstream", "recipient", "allow_private_addresses",
+        "description", "purpose",       "mode",     "bases",     "subjects",
+        "inspect",     "opaque_bodies", NULL};
     static const char *const match_keys[] = {"host", "path_prefix", NULL};
     size_t i;
     json_t *rv;
@@ -118,7 +118,8 @@ static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
         return;
     }
     cfg->routes = calloc(json_array_size(routes) + 1, sizeof *cfg->routes);
-    json_array_foreach(routes, i, rv) {
+    json_array_foreach(routes, i, rv)
+    {
         char p[512], pp[512];
         bg_route_t *r = &cfg->routes[cfg->nroutes++];
         bg_cfg_path_index(p, sizeof p, "$.routes", i);
@@ -154,7 +155,8 @@ static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
                 r->match_host = strdup(host);
                 str_lower(r->match_host);
                 char *colon = strrchr(r->match_host, ':');
-                if (colon != NULL && strchr(r->match_host, ']') == NULL && colon == strchr(r->match_host, ':'))
+                if (colon != NULL && strchr(r->match_host, ']') == NULL &&
+                    colon == strchr(r->match_host, ':'))
                     *colon = '\0'; /* Host is matched without its port */
             }
             if (prefix != NULL && prefix[0] != '/') {
@@ -188,7 +190,8 @@ static void parse_resolve(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *res)
         return;
     }
     cfg->resolve = calloc(json_object_size(res) + 1, sizeof *cfg->resolve);
-    json_object_foreach(res, host, v) {
+    json_object_foreach(res, host, v)
+    {
         char p[512];
         bg_resolve_entry_t *e = &cfg->resolve[cfg->nresolve++];
         bg_cfg_path_key(p, sizeof p, "$.resolve", host);
@@ -206,7 +209,8 @@ static void parse_resolve(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *res)
         } else {
             size_t i;
             json_t *a;
-            json_array_foreach(list, i, a) {
+            json_array_foreach(list, i, a)
+            {
                 char ap[512];
                 bg_cfg_path_index(ap, sizeof ap, p, i);
                 if (tmp != NULL)
@@ -218,7 +222,8 @@ static void parse_resolve(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *res)
                 const char *s = json_string_value(a);
                 struct sockaddr_storage *ss = &e->addrs[e->naddrs];
                 memset(ss, 0, sizeof *ss);
-                if (s != NULL && inet_pton(AF_INET, s, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+                if (s != NULL &&
+                    inet_pton(AF_INET, s, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
                     ss->ss_family = AF_INET;
                     e->naddrs++;
                 } else if (s != NULL &&
@@ -291,30 +296,34 @@ static void parse_geo(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
     if (geo != NULL) {
         bg_cfg_check_keys(ctx, geo, "$.geo", geo_keys);
         db = bg_cfg_get_string(ctx, geo, "$.geo", "database");
-        cfg->geo_max_age_days = (int)bg_cfg_get_int(ctx, geo, "$.geo", "max_age_days", 180, 1, 36500);
+        cfg->geo_max_age_days =
+            (int)bg_cfg_get_int(ctx, geo, "$.geo", "max_age_days", 180, 1, 36500);
         json_t *ov = bg_cfg_get_typed(ctx, geo, "$.geo", "overrides", JSON_OBJECT, "an object");
         if (ov != NULL) {
             bg_cfg_check_keys(ctx, ov, "$.geo.overrides", ov_keys);
             for (int kind = 0; kind < 2; kind++) {
                 const char *name = kind == 0 ? "hosts" : "cidrs";
                 json_t *m = bg_cfg_get_typed(ctx, ov, "$.geo.overrides", name, JSON_OBJECT,
-                                      "an object mapping to two-letter country codes");
+                                             "an object mapping to two-letter country codes");
                 const char *k;
                 json_t *v;
                 if (m == NULL)
                     continue;
-                json_object_foreach(m, k, v) {
+                json_object_foreach(m, k, v)
+                {
                     char p[512], base[64];
                     snprintf(base, sizeof base, "$.geo.overrides.%s", name);
                     bg_cfg_path_key(p, sizeof p, base, k);
                     if (!json_is_string(v)) {
-                        bg_cfg_err(ctx, p, 0, "must be a two-letter country code such as \"CN\" or \"US\"");
+                        bg_cfg_err(ctx, p, 0,
+                                   "must be a two-letter country code such as \"CN\" or \"US\"");
                         continue;
                     }
-                    int rc = kind == 0 ? bg_geo_overrides_add_host(cfg->geo_overrides, k,
-                                                                   json_string_value(v), err, sizeof err)
-                                       : bg_geo_overrides_add_cidr(cfg->geo_overrides, k,
-                                                                   json_string_value(v), err, sizeof err);
+                    int rc = kind == 0
+                                 ? bg_geo_overrides_add_host(cfg->geo_overrides, k,
+                                                             json_string_value(v), err, sizeof err)
+                                 : bg_geo_overrides_add_cidr(cfg->geo_overrides, k,
+                                                             json_string_value(v), err, sizeof err);
                     if (rc != 0)
                         bg_cfg_err(ctx, p, 0, "%s", err);
                 }
@@ -325,25 +334,36 @@ static void parse_geo(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
         db = bg_config_default_geo_db();
         if (db == NULL) {
             bg_cfg_err(ctx, "$", 0,
-                    "no country database: set geo.database, or build the embedded one "
-                    "(apt-get install tor-geoipdb libmaxmind-db-writer-perl, then rebuild)");
+                       "no country database: set geo.database, or build the embedded one "
+                       "(apt-get install tor-geoipdb libmaxmind-db-writer-perl, then rebuild)");
             return;
         }
     }
     cfg->geo_db_path = strdup(db);
     cfg->geo_db = bg_geo_db_open(db, err, sizeof err);
     if (cfg->geo_db == NULL)
-        bg_cfg_err(ctx, json_object_get(geo ? geo : json_null(), "database") ? "$.geo.database" : "$",
-                0, "%s", err);
+        bg_cfg_err(ctx,
+                   json_object_get(geo ? geo : json_null(), "database") ? "$.geo.database" : "$", 0,
+                   "%s", err);
 }
 
 /* "audit": where and how decision records are kept. The default directory
  * is "NAME-audit" beside NAME.json, so every deployment records. */
 static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
-    static const char *const keys[] = {"enabled", "directory", "prefix", "rotate_bytes", "rotate_daily",
-                                       "retention_days", "durability", "relaxed_interval_ms", "thresholds", "wait",
-                                       "checkpoint_every", "counters_file", NULL};
+    static const char *const keys[] = {"enabled",
+                                       "directory",
+                                       "prefix",
+                                       "rotate_bytes",
+                                       "rotate_daily",
+                                       "retention_days",
+                                       "durability",
+                                       "relaxed_interval_ms",
+                                       "thresholds",
+                                       "wait",
+                                       "checkpoint_every",
+                                       "counters_file",
+                                       NULL};
     json_t *a = bg_cfg_get_typed(ctx, root, "$", "audit", JSON_OBJECT, "an object");
     json_t *empty = json_object();
     if (a == NULL)
@@ -352,7 +372,8 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     cfg->audit_enabled = bg_cfg_get_bool(ctx, a, "$.audit", "enabled", 1);
     if (!cfg->audit_enabled)
         bg_cfg_warn(ctx, "$.audit.enabled",
-                    "the audit log is DISABLED: no decision is recorded (for benchmarks only, never in production)");
+                    "the audit log is DISABLED: no decision is recorded (for benchmarks only, "
+                    "never in production)");
     const char *dir = bg_cfg_get_string(ctx, a, "$.audit", "directory");
     if (dir != NULL) {
         cfg->audit_dir = strdup(dir);
@@ -373,32 +394,42 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         }
     }
     cfg->audit_prefix = bg_cfg_dup(bg_cfg_get_string(ctx, a, "$.audit", "prefix"));
-    cfg->audit_rotate_bytes = bg_cfg_get_int(ctx, a, "$.audit", "rotate_bytes", 256LL << 20, 0, 1LL << 40);
+    cfg->audit_rotate_bytes =
+        bg_cfg_get_int(ctx, a, "$.audit", "rotate_bytes", 256LL << 20, 0, 1LL << 40);
     cfg->audit_rotate_daily = bg_cfg_get_bool(ctx, a, "$.audit", "rotate_daily", 1);
-    cfg->audit_retention_days = (int)bg_cfg_get_int(ctx, a, "$.audit", "retention_days", 1095, 0, 36500);
+    cfg->audit_retention_days =
+        (int)bg_cfg_get_int(ctx, a, "$.audit", "retention_days", 1095, 0, 36500);
     if (cfg->audit_retention_days > 0 && cfg->audit_retention_days < 183)
-        bg_cfg_err(ctx, "$.audit.retention_days", 0,
-                   "must be at least 183 days: the Cybersecurity Law requires network logs for six months "
-                   "(the default 1095 also covers the E-commerce Law's and PIPL Art. 56's three years)");
+        bg_cfg_err(
+            ctx, "$.audit.retention_days", 0,
+            "must be at least 183 days: the Cybersecurity Law requires network logs for six months "
+            "(the default 1095 also covers the E-commerce Law's and PIPL Art. 56's three years)");
     const char *dur = bg_cfg_get_string(ctx, a, "$.audit", "durability");
     if (dur != NULL && strcmp(dur, "strict") != 0 && strcmp(dur, "relaxed") != 0)
-        bg_cfg_err(ctx, "$.audit.durability", 0, "must be \"strict\" (fsync before forwarding) or \"relaxed\"");
+        bg_cfg_err(ctx, "$.audit.durability", 0,
+                   "must be \"strict\" (fsync before forwarding) or \"relaxed\"");
     cfg->audit_relaxed = dur != NULL && strcmp(dur, "relaxed") == 0;
     const char *wait = bg_cfg_get_string(ctx, a, "$.audit", "wait");
     if (wait != NULL && strcmp(wait, "transfers") != 0 && strcmp(wait, "all") != 0)
         bg_cfg_err(ctx, "$.audit.wait", 0,
-                   "must be \"transfers\" (transfers of PI abroad and blocks wait for their record) or \"all\"");
+                   "must be \"transfers\" (transfers of PI abroad and blocks wait for their "
+                   "record) or \"all\"");
     cfg->audit_wait_all = wait != NULL && strcmp(wait, "all") == 0;
-    cfg->audit_relaxed_interval_ms = (int)bg_cfg_get_int(ctx, a, "$.audit", "relaxed_interval_ms", 200, 1, 60000);
-    cfg->audit_checkpoint_every = (int)bg_cfg_get_int(ctx, a, "$.audit", "checkpoint_every", 1000, 1, 10000000);
+    cfg->audit_relaxed_interval_ms =
+        (int)bg_cfg_get_int(ctx, a, "$.audit", "relaxed_interval_ms", 200, 1, 60000);
+    cfg->audit_checkpoint_every =
+        (int)bg_cfg_get_int(ctx, a, "$.audit", "checkpoint_every", 1000, 1, 10000000);
     json_t *th = bg_cfg_get_typed(ctx, a, "$.audit", "thresholds", JSON_OBJECT, "an object");
     if (th != NULL) {
         static const char *const tk[] = {"contract_non_sensitive", "assessment_non_sensitive",
                                          "assessment_sensitive", NULL};
         bg_cfg_check_keys(ctx, th, "$.audit.thresholds", tk);
-        cfg->thr_contract_non_sensitive = bg_cfg_get_int(ctx, th, "$.audit.thresholds", "contract_non_sensitive", 0, 1, 1LL << 40);
-        cfg->thr_assessment_non_sensitive = bg_cfg_get_int(ctx, th, "$.audit.thresholds", "assessment_non_sensitive", 0, 1, 1LL << 40);
-        cfg->thr_assessment_sensitive = bg_cfg_get_int(ctx, th, "$.audit.thresholds", "assessment_sensitive", 0, 1, 1LL << 40);
+        cfg->thr_contract_non_sensitive = bg_cfg_get_int(ctx, th, "$.audit.thresholds",
+                                                         "contract_non_sensitive", 0, 1, 1LL << 40);
+        cfg->thr_assessment_non_sensitive = bg_cfg_get_int(
+            ctx, th, "$.audit.thresholds", "assessment_non_sensitive", 0, 1, 1LL << 40);
+        cfg->thr_assessment_sensitive =
+            bg_cfg_get_int(ctx, th, "$.audit.thresholds", "assessment_sensitive", 0, 1, 1LL << 40);
     }
     const char *cf = bg_cfg_get_string(ctx, a, "$.audit", "counters_file");
     if (cf != NULL) {
@@ -407,7 +438,8 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         size_t dl = strlen(cfg->audit_dir);
         cfg->audit_counters_file = malloc(dl + sizeof "/counters.jsonl");
         if (cfg->audit_counters_file != NULL)
-            snprintf(cfg->audit_counters_file, dl + sizeof "/counters.jsonl", "%s/counters.jsonl", cfg->audit_dir);
+            snprintf(cfg->audit_counters_file, dl + sizeof "/counters.jsonl", "%s/counters.jsonl",
+                     cfg->audit_dir);
     }
     json_t *keys_obj = json_object_get(root, "keys");
     json_t *ak = json_is_object(keys_obj) ? json_object_get(keys_obj, "audit") : NULL;
@@ -421,15 +453,16 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
     static const char *const root_keys[] = {
-        "$schema", "version", "description", "listen", "admin", "workers", "limits",
-        "timeouts", "upstream_tls", "forwarded_headers", "debug_headers", "resolve",
-        "routes", "log", "geo", "dns", "policy", "keys", "consent", "recipients",
-        "field_rules", "operators", "rules", "audit", NULL};
+        "$schema",       "version",   "description", "listen",       "admin",
+        "workers",       "limits",    "timeouts",    "upstream_tls", "forwarded_headers",
+        "debug_headers", "resolve",   "routes",      "log",          "geo",
+        "dns",           "policy",    "keys",        "consent",      "recipients",
+        "field_rules",   "operators", "rules",       "audit",        NULL};
     static const char *const admin_keys[] = {"listen", "token", NULL};
     static const char *const limit_keys[] = {"max_header_bytes", "max_body_bytes",
                                              "max_connections", "max_idle_upstream", NULL};
-    static const char *const timeout_keys[] = {"header_ms", "body_ms", "connect_ms",
-                                               "response_ms", "idle_ms", "send_ms",
+    static const char *const timeout_keys[] = {"header_ms",        "body_ms", "connect_ms",
+                                               "response_ms",      "idle_ms", "send_ms",
                                                "upstream_idle_ms", NULL};
     static const char *const tls_keys[] = {"ca_file", "verify", NULL};
     static const char *const log_keys[] = {"level", "file", "format", NULL};
@@ -455,7 +488,8 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     } else if (json_is_array(v) && json_array_size(v) > 0 && json_array_size(v) <= BG_MAX_LISTEN) {
         size_t i;
         json_t *a;
-        json_array_foreach(v, i, a) {
+        json_array_foreach(v, i, a)
+        {
             char p[512];
             bg_cfg_path_index(p, sizeof p, "$.listen", i);
             if (!json_is_string(a)) {
@@ -465,7 +499,8 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             parse_listen_addr(ctx, json_string_value(a), p, &cfg->listen[cfg->nlisten++]);
         }
     } else {
-        bg_cfg_err(ctx, "$.listen", 0, "must be \"address:port\" or a list of 1-%d of them", BG_MAX_LISTEN);
+        bg_cfg_err(ctx, "$.listen", 0, "must be \"address:port\" or a list of 1-%d of them",
+                   BG_MAX_LISTEN);
     }
 
     json_t *admin = bg_cfg_get_typed(ctx, root, "$", "admin", JSON_OBJECT, "an object");
@@ -485,7 +520,8 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             if (tf != NULL) {
                 text = bg_util_read_file(tf, NULL);
                 if (text == NULL)
-                    bg_cfg_err(ctx, "$.admin.token.file", 0, "cannot read %s: %s", tf, strerror(errno));
+                    bg_cfg_err(ctx, "$.admin.token.file", 0, "cannot read %s: %s", tf,
+                               strerror(errno));
             } else if (te != NULL && getenv(te) != NULL) {
                 text = strdup(getenv(te));
             } else {
@@ -496,7 +532,8 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
                 while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
                     text[--n] = '\0';
                 if (n < 16)
-                    bg_cfg_err(ctx, "$.admin.token", 0, "the admin token must be at least 16 characters");
+                    bg_cfg_err(ctx, "$.admin.token", 0,
+                               "the admin token must be at least 16 characters");
                 cfg->admin_token = text;
             }
         }
@@ -507,7 +544,8 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n < 1 ? 1 : n > 64 ? 64 : (int)n;
     } else if (json_is_string(wk)) {
-        bg_cfg_err(ctx, "$.workers", 0, "must be an integer from 1 to 64, or \"auto\" (one per core)");
+        bg_cfg_err(ctx, "$.workers", 0,
+                   "must be an integer from 1 to 64, or \"auto\" (one per core)");
         cfg->workers = 1;
     } else {
         cfg->workers = (int)bg_cfg_get_int(ctx, root, "$", "workers", 1, 1, 64);
@@ -518,10 +556,14 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     if (lim == NULL)
         lim = empty;
     bg_cfg_check_keys(ctx, lim, "$.limits", limit_keys);
-    cfg->max_header_bytes = (size_t)bg_cfg_get_int(ctx, lim, "$.limits", "max_header_bytes", 16384, 1024, 1 << 20);
-    cfg->max_body_bytes = (size_t)bg_cfg_get_int(ctx, lim, "$.limits", "max_body_bytes", 10 << 20, 0, 1LL << 32);
-    cfg->max_connections = (int)bg_cfg_get_int(ctx, lim, "$.limits", "max_connections", 10000, 1, 1000000);
-    cfg->max_idle_upstream = (int)bg_cfg_get_int(ctx, lim, "$.limits", "max_idle_upstream", 64, 0, 10000);
+    cfg->max_header_bytes =
+        (size_t)bg_cfg_get_int(ctx, lim, "$.limits", "max_header_bytes", 16384, 1024, 1 << 20);
+    cfg->max_body_bytes =
+        (size_t)bg_cfg_get_int(ctx, lim, "$.limits", "max_body_bytes", 10 << 20, 0, 1LL << 32);
+    cfg->max_connections =
+        (int)bg_cfg_get_int(ctx, lim, "$.limits", "max_connections", 10000, 1, 1000000);
+    cfg->max_idle_upstream =
+        (int)bg_cfg_get_int(ctx, lim, "$.limits", "max_idle_upstream", 64, 0, 10000);
 
     json_t *to = bg_cfg_get_typed(ctx, root, "$", "timeouts", JSON_OBJECT, "an object");
     if (to == NULL)
@@ -530,11 +572,14 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     const long long day = 86400000;
     cfg->header_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "header_ms", 10000, 1, day);
     cfg->body_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "body_ms", 30000, 1, day);
-    cfg->connect_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "connect_ms", 5000, 1, day);
-    cfg->response_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "response_ms", 60000, 1, day);
+    cfg->connect_timeout_ms =
+        (int)bg_cfg_get_int(ctx, to, "$.timeouts", "connect_ms", 5000, 1, day);
+    cfg->response_timeout_ms =
+        (int)bg_cfg_get_int(ctx, to, "$.timeouts", "response_ms", 60000, 1, day);
     cfg->idle_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "idle_ms", 60000, 1, day);
     cfg->send_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "send_ms", 60000, 1, day);
-    cfg->upstream_idle_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "upstream_idle_ms", 30000, 1, day);
+    cfg->upstream_idle_ms =
+        (int)bg_cfg_get_int(ctx, to, "$.timeouts", "upstream_idle_ms", 30000, 1, day);
 
     json_t *tls = bg_cfg_get_typed(ctx, root, "$", "upstream_tls", JSON_OBJECT, "an object");
     cfg->tls_verify = 1;
@@ -544,7 +589,7 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         cfg->tls_verify = bg_cfg_get_bool(ctx, tls, "$.upstream_tls", "verify", 1);
         if (cfg->ca_file != NULL && access(cfg->ca_file, R_OK) != 0)
             bg_cfg_err(ctx, "$.upstream_tls.ca_file", 0, "cannot read %s: %s", cfg->ca_file,
-                    strerror(errno));
+                       strerror(errno));
     }
 
     const char *fw = bg_cfg_get_string(ctx, root, "$", "forwarded_headers");
@@ -586,12 +631,14 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         bg_cfg_check_keys(ctx, dns, "$.dns", dns_keys);
         json_t *ns = json_object_get(dns, "nameservers");
         if (ns != NULL && (!json_is_array(ns) || json_array_size(ns) > 8)) {
-            bg_cfg_err(ctx, "$.dns.nameservers", 0, "must be a list of at most 8 \"address[:port]\"");
+            bg_cfg_err(ctx, "$.dns.nameservers", 0,
+                       "must be a list of at most 8 \"address[:port]\"");
         } else if (ns != NULL) {
             size_t i;
             json_t *a;
             cfg->nameservers = calloc(json_array_size(ns) + 1, sizeof(char *));
-            json_array_foreach(ns, i, a) {
+            json_array_foreach(ns, i, a)
+            {
                 char p[512], e[256];
                 struct sockaddr_storage ss;
                 socklen_t sl;
@@ -601,7 +648,8 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
                 if (nsv != NULL) {
                     const char *c1 = strchr(nsv, ':');
                     if (nsv[0] == '[')
-                        snprintf(with_port, sizeof with_port, strstr(nsv, "]:") ? "%s" : "%s:53", nsv);
+                        snprintf(with_port, sizeof with_port, strstr(nsv, "]:") ? "%s" : "%s:53",
+                                 nsv);
                     else if (c1 == NULL)
                         snprintf(with_port, sizeof with_port, "%s:53", nsv);
                     else if (strchr(c1 + 1, ':') != NULL) /* bare IPv6 */

@@ -98,7 +98,7 @@ typedef struct bg_config {
     struct bg_policy *policy; /* owned; see policy/policy.h */
 
     /* audit: durable decision records (audit/audit.h); restart to change */
-    int audit_enabled; /* 0 only for benchmarks: nothing is recorded */
+    int audit_enabled;  /* 0 only for benchmarks: nothing is recorded */
     int audit_wait_all; /* every request waits for its record's fsync, not only PI transfers */
     /* yearly volume thresholds (CAC 2024 Provisions); 0: the default */
     long long thr_contract_non_sensitive, thr_assessment_non_sensitive, thr_assessment_sensitive;

@@ -166,11 +166,10 @@ static size_t utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
  * \uXXXX inside brackets, so "a\u3000b" does not look like "a b". */
 static int invisible(uint32_t cp)
 {
-    return (cp >= 0x80 && cp <= 0xA0) || cp == 0xAD || cp == 0x34F || cp == 0x61C ||
-           cp == 0x115F || cp == 0x1160 || cp == 0x1680 || cp == 0x180E ||
-           (cp >= 0x2000 && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202F) ||
-           (cp >= 0x205F && cp <= 0x206F) || cp == 0x3000 || cp == 0x3164 || cp == 0xFEFF ||
-           cp == 0xFFA0 || (cp >= 0xFFF9 && cp <= 0xFFFB);
+    return (cp >= 0x80 && cp <= 0xA0) || cp == 0xAD || cp == 0x34F || cp == 0x61C || cp == 0x115F ||
+           cp == 0x1160 || cp == 0x1680 || cp == 0x180E || (cp >= 0x2000 && cp <= 0x200F) ||
+           (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x206F) || cp == 0x3000 ||
+           cp == 0x3164 || cp == 0xFEFF || cp == 0xFFA0 || (cp >= 0xFFF9 && cp <= 0xFFFB);
 }
 
 /* Visible look-alikes of the path syntax (。．［］＂ and small dots). */
@@ -205,7 +204,7 @@ static int is_word(const unsigned char *k, size_t n)
 static void put_u4(sink_t *s, uint32_t cp)
 {
     static const char hex[] = "0123456789abcdef";
-    char u[6] = {'\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
+    char u[6] = {'\\',        'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
                  hex[cp & 15]};
     puts_n(s, u, sizeof u);
 }
@@ -283,19 +282,13 @@ size_t bg_jsonpos_path_append_index(char *buf, size_t cap, size_t len, size_t in
 }
 
 /* Bytes of entry E's segment: into TMP for indexes, else in place. */
-static const char *entry_segment(const bg_jsonpos_t *m, const entry_t *e,
-                                 char tmp[INDEX_SEG_MAX], size_t *n)
+static const char *entry_segment(const bg_jsonpos_t *m, const entry_t *e, char tmp[INDEX_SEG_MAX],
+                                 size_t *n)
 {
     switch (e->kind) {
-    case SEG_KEY:
-        *n = e->seg_len;
-        return m->keys + e->seg;
-    case SEG_INDEX:
-        *n = index_segment(e->seg, tmp);
-        return tmp;
-    default:
-        *n = 1;
-        return BG_JSONPOS_ROOT;
+    case SEG_KEY: *n = e->seg_len; return m->keys + e->seg;
+    case SEG_INDEX: *n = index_segment(e->seg, tmp); return tmp;
+    default: *n = 1; return BG_JSONPOS_ROOT;
     }
 }
 
@@ -336,8 +329,7 @@ static uint32_t find_member(const bg_jsonpos_t *m, uint32_t parent, uint64_t h, 
                             size_t n)
 {
     uint32_t mixed = mix(h);
-    for (size_t i = mixed & m->slot_mask; m->slots[i].entry1 != 0;
-         i = (i + 1) & m->slot_mask) {
+    for (size_t i = mixed & m->slot_mask; m->slots[i].entry1 != 0; i = (i + 1) & m->slot_mask) {
         if (m->slots[i].mixed != mixed)
             continue;
         const entry_t *e = &m->entries[m->slots[i].entry1 - 1];
@@ -489,8 +481,8 @@ static int skip_scalar(scan_t *s)
     const unsigned char *start = s->p;
     while (s->p < s->end) {
         unsigned char c = *s->p;
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ':' ||
-            c == '[' || c == ']' || c == '{' || c == '}' || c == '"')
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ':' || c == '[' ||
+            c == ']' || c == '{' || c == '}' || c == '"')
             break;
         step(s);
     }
@@ -558,7 +550,9 @@ static int read_key(scan_t *s, size_t *len)
         c = *s->p;
         step(s);
         switch (c) {
-        case '"': case '\\': case '/': s->key[n++] = c; continue;
+        case '"':
+        case '\\':
+        case '/': s->key[n++] = c; continue;
         case 'b': s->key[n++] = '\b'; continue;
         case 'f': s->key[n++] = '\f'; continue;
         case 'n': s->key[n++] = '\n'; continue;
@@ -719,7 +713,10 @@ static int flush_members(scan_t *s)
 enum { ST_VALUE, ST_MEMBER, ST_MEMBER_OR_END, ST_ELEMENT_OR_END, ST_AFTER_VALUE, ST_DONE };
 
 /* After a complete value: more to come inside a container, or the end. */
-static int after_value(const scan_t *s) { return s->depth > 0 ? ST_AFTER_VALUE : ST_DONE; }
+static int after_value(const scan_t *s)
+{
+    return s->depth > 0 ? ST_AFTER_VALUE : ST_DONE;
+}
 
 static void pending_element(scan_t *s, entry_t *e)
 {
@@ -887,7 +884,10 @@ void bg_jsonpos_free(bg_jsonpos_t *m)
     free(m);
 }
 
-size_t bg_jsonpos_count(const bg_jsonpos_t *m) { return m ? m->n : 0; }
+size_t bg_jsonpos_count(const bg_jsonpos_t *m)
+{
+    return m ? m->n : 0;
+}
 
 /* ---------------------------------------------------------------------- */
 /* Lookups                                                                 */

@@ -49,9 +49,9 @@ typedef struct bg_jsonpos bg_jsonpos_t;
 #define BG_JSONPOS_ROOT "$"
 
 /* Return values of the lookups. */
-#define BG_JSONPOS_EXACT 0     /* the path itself was found */
-#define BG_JSONPOS_FALLBACK 1  /* not in the text; nearest existing ancestor */
-#define BG_JSONPOS_NONE (-1)   /* no map, or the path does not start with "$" */
+#define BG_JSONPOS_EXACT 0    /* the path itself was found */
+#define BG_JSONPOS_FALLBACK 1 /* not in the text; nearest existing ancestor */
+#define BG_JSONPOS_NONE (-1)  /* no map, or the path does not start with "$" */
 
 /*
  * Scan TEXT (LEN bytes, need not be NUL-terminated; a UTF-8 byte order mark

@@ -17,10 +17,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) \
-    do {            \
-        if (!(cond)) \
-            abort(); \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            abort();                                                                               \
     } while (0)
 
 /* Characters (UTF-8 lead or ASCII bytes) on each line of the text. */
@@ -77,8 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_pos(w, nlines, pos.line, pos.col);
         if (pos.key_line != 0) {
             check_pos(w, nlines, pos.key_line, pos.key_col);
-            CHECK(pos.key_line < pos.line ||
-                  (pos.key_line == pos.line && pos.key_col < pos.col));
+            CHECK(pos.key_line < pos.line || (pos.key_line == pos.line && pos.key_col < pos.col));
         }
         size_t len = bg_jsonpos_entry_path(m, i, NULL, 0);
         char *path = malloc(len + 1);

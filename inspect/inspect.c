@@ -203,16 +203,11 @@ static int key_ieq(const char *a, size_t al, const char *b, size_t bl)
 static int seg_match(const seg_t *s, const frame_t *f)
 {
     switch (s->kind) {
-    case SEG_KEY:
-        return f->key != NULL && key_ieq(f->key, f->key_len, s->key, s->key_len);
-    case SEG_INDEX:
-        return f->key == NULL && f->index == s->index;
-    case SEG_ANY_INDEX:
-        return f->key == NULL;
-    case SEG_ANY_KEY:
-        return f->key != NULL;
-    case SEG_RECURSIVE:
-        return 0;
+    case SEG_KEY: return f->key != NULL && key_ieq(f->key, f->key_len, s->key, s->key_len);
+    case SEG_INDEX: return f->key == NULL && f->index == s->index;
+    case SEG_ANY_INDEX: return f->key == NULL;
+    case SEG_ANY_KEY: return f->key != NULL;
+    case SEG_RECURSIVE: return 0;
     }
     return 0;
 }
@@ -268,13 +263,31 @@ struct bg_inspect_rules {
 /* Sensitive PI by default (PIPL Art. 28; GB/T 35273-2020 Annex B; where
  * GB/T 45574-2025 is laxer, e.g. an ID number alone, the stricter reading). */
 static const bg_detect_cat_t default_sensitive[] = {
-    BG_CAT_CN_RESIDENT_ID, BG_CAT_HMT_RESIDENCE_PERMIT, BG_CAT_BANK_CARD, BG_CAT_GPS_LOCATION,
-    BG_CAT_PASSPORT, BG_CAT_HK_ID, BG_CAT_TW_ID, BG_CAT_MO_ID, BG_CAT_MAINLAND_TRAVEL_PERMIT,
-    BG_CAT_IDENTITY_DOCUMENT, BG_CAT_PRECISE_LOCATION, BG_CAT_WHEREABOUTS, BG_CAT_BIOMETRICS,
-    BG_CAT_HEALTH, BG_CAT_RELIGION, BG_CAT_SPECIFIC_IDENTITY, BG_CAT_SEXUAL_ORIENTATION,
-    BG_CAT_CRIMINAL_RECORD, BG_CAT_MINOR_UNDER_14, BG_CAT_FINANCIAL_ACCOUNT,
-    BG_CAT_TRANSACTION_RECORD, BG_CAT_CREDENTIALS, BG_CAT_COMMUNICATION_RECORD,
-    BG_CAT_BROWSING_HISTORY, BG_CAT_CONTACTS,
+    BG_CAT_CN_RESIDENT_ID,
+    BG_CAT_HMT_RESIDENCE_PERMIT,
+    BG_CAT_BANK_CARD,
+    BG_CAT_GPS_LOCATION,
+    BG_CAT_PASSPORT,
+    BG_CAT_HK_ID,
+    BG_CAT_TW_ID,
+    BG_CAT_MO_ID,
+    BG_CAT_MAINLAND_TRAVEL_PERMIT,
+    BG_CAT_IDENTITY_DOCUMENT,
+    BG_CAT_PRECISE_LOCATION,
+    BG_CAT_WHEREABOUTS,
+    BG_CAT_BIOMETRICS,
+    BG_CAT_HEALTH,
+    BG_CAT_RELIGION,
+    BG_CAT_SPECIFIC_IDENTITY,
+    BG_CAT_SEXUAL_ORIENTATION,
+    BG_CAT_CRIMINAL_RECORD,
+    BG_CAT_MINOR_UNDER_14,
+    BG_CAT_FINANCIAL_ACCOUNT,
+    BG_CAT_TRANSACTION_RECORD,
+    BG_CAT_CREDENTIALS,
+    BG_CAT_COMMUNICATION_RECORD,
+    BG_CAT_BROWSING_HISTORY,
+    BG_CAT_CONTACTS,
 };
 
 int bg_inspect_default_sensitive(bg_detect_cat_t cat)
@@ -338,7 +351,8 @@ bg_inspect_rules_t *bg_inspect_rules_new(const bg_inspect_rules_spec_t *spec, ch
         char e[200];
         if (jpath_parse(spec->records_path, &r->records, e, sizeof e) != 0 || r->records.n == 0 ||
             r->records.segs[r->records.n - 1].kind != SEG_ANY_INDEX) {
-            snprintf(err, errcap, "records path must be a JSON path ending in [*] (like $.events[*])");
+            snprintf(err, errcap,
+                     "records path must be a JSON path ending in [*] (like $.events[*])");
             bg_inspect_rules_free(r);
             return NULL;
         }
@@ -395,18 +409,18 @@ typedef enum { FS_FORM, FS_QUERY, FS_COOKIE, FS_PART } field_set_t;
  */
 typedef struct {
     node_kind_t kind;
-    int doc;           /* N_JSON */
-    uint32_t vstart;   /* N_JSON: value token [vstart, vend) in the doc text */
+    int doc;         /* N_JSON */
+    uint32_t vstart; /* N_JSON: value token [vstart, vend) in the doc text */
     uint32_t vend;
-    int member;        /* N_JSON: index into members[], -1 for a document root */
-    char vtype;        /* N_JSON: 's' string, 'n' number, 'o' object, 'a' array, 'l' literal */
-    int is_integer;    /* N_JSON number without fraction or exponent */
-    const char *text;  /* N_JSON: unescaped string or number token */
+    int member;       /* N_JSON: index into members[], -1 for a document root */
+    char vtype;       /* N_JSON: 's' string, 'n' number, 'o' object, 'a' array, 'l' literal */
+    int is_integer;   /* N_JSON number without fraction or exponent */
+    const char *text; /* N_JSON: unescaped string or number token */
     size_t text_len;
-    int slot;          /* N_FIELD: fields[] index; N_HEADER: hdrs[] index */
+    int slot; /* N_FIELD: fields[] index; N_HEADER: hdrs[] index */
     int record;
-    int is_key;        /* the name (member, field, header) is the PI: any operator
-                          removes the member, field or header */
+    int is_key; /* the name (member, field, header) is the PI: any operator
+                   removes the member, field or header */
 } node_t;
 
 typedef struct {
@@ -512,7 +526,7 @@ struct bg_inspection {
                                   person ("customer": {...}, "passengers": [{...}]) */
     bg_detect_cat_t cover_cat; /* category of the innermost object/array the walk is
                                   inside that is a finding as a whole, or NONE */
-    int records_container; /* containers[] index of the records array, -1 */
+    int records_container;     /* containers[] index of the records array, -1 */
     int nrecords;
     int *record_members; /* members[] index of each record (built on first removal) */
     int nrecord_members;
@@ -600,9 +614,9 @@ static node_spec_t spec_of(node_kind_t kind, int slot)
     return sp;
 }
 
-static bg_finding_t *add_finding(bg_inspection_t *x, node_spec_t *sp, const char *path, bg_loc_t loc,
-                                 bg_detect_cat_t cat, bg_detect_conf_t conf, const char *source,
-                                 int whole, size_t off, size_t len)
+static bg_finding_t *add_finding(bg_inspection_t *x, node_spec_t *sp, const char *path,
+                                 bg_loc_t loc, bg_detect_cat_t cat, bg_detect_conf_t conf,
+                                 const char *source, int whole, size_t off, size_t len)
 {
     int node = ensure_node(x, sp);
     if (node < 0)
@@ -683,16 +697,16 @@ static bg_detect_cat_t key_category(bg_inspection_t *x, const char *k, size_t kl
 static int person_holder(const char *k, size_t kl)
 {
     static const char *const words[] = {
-        "user",      "customer",  "consignee", "recipient",  "receiver",  "sender",
-        "shipper",   "contact",   "buyer",     "member",     "employee",  "staff",
-        "patient",   "student",   "guardian",  "passenger",  "guest",     "applicant",
-        "holder",    "cardholder", "payer",    "payee",      "person",    "owner",
-        "requester", "requestor", "assignee",  "reporter",   "traveler",  "traveller",
-        "beneficiary", "author",  "attendee",  "participant", "candidate", "subscriber",
-        "addressee", "insured",   "policyholder", "claimant", "visitor",  NULL};
-    static const char *const cjk[] = {"用户", "客户", "收件人", "收货人", "寄件人", "发件人",
-                                      "联系人", "会员", "员工", "乘客", "患者", "学生",
-                                      "监护人", "持卡人", "申请人", "买家", "旅客", NULL};
+        "user",        "customer",   "consignee",    "recipient",   "receiver",  "sender",
+        "shipper",     "contact",    "buyer",        "member",      "employee",  "staff",
+        "patient",     "student",    "guardian",     "passenger",   "guest",     "applicant",
+        "holder",      "cardholder", "payer",        "payee",       "person",    "owner",
+        "requester",   "requestor",  "assignee",     "reporter",    "traveler",  "traveller",
+        "beneficiary", "author",     "attendee",     "participant", "candidate", "subscriber",
+        "addressee",   "insured",    "policyholder", "claimant",    "visitor",   NULL};
+    static const char *const cjk[] = {"用户",   "客户",   "收件人", "收货人", "寄件人", "发件人",
+                                      "联系人", "会员",   "员工",   "乘客",   "患者",   "学生",
+                                      "监护人", "持卡人", "申请人", "买家",   "旅客",   NULL};
     if (k == NULL || kl == 0 || kl > 64)
         return 0;
     char a[65];
@@ -740,8 +754,8 @@ static int key_only_category(bg_detect_cat_t c)
  * Scan one text value at NODE: detectors with the key's hints; when they
  * find nothing, the key's own category (names, addresses, birth dates...).
  */
-static void scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, bg_loc_t loc, const char *key,
-                      size_t key_len, const char *s, size_t len)
+static void scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, bg_loc_t loc,
+                      const char *key, size_t key_len, const char *s, size_t len)
 {
     bg_detect_finding_t out[SCAN_CAP];
     bg_detect_key_t ki;
@@ -812,8 +826,8 @@ static void add_name_finding(bg_inspection_t *x, node_spec_t *sp, const char *pa
                              const bg_detect_finding_t *f, size_t name_len)
 {
     sp->n.is_key = 1;
-    add_finding(x, sp, path, loc, f->category, f->confidence, bg_detect_detector_name(f->detector), 1,
-                0, name_len);
+    add_finding(x, sp, path, loc, f->category, f->confidence, bg_detect_detector_name(f->detector),
+                1, 0, name_len);
 }
 
 static const rule_t *match_rule(const bg_inspection_t *x, const frame_t *fr, size_t nf,
@@ -1062,8 +1076,7 @@ static int jstring(jctx_t *c, int copy, const char **out, size_t *outlen)
             n += put_utf8(o + n, (unsigned)cp);
             break;
         }
-        default:
-            JFAIL(c, "bad escape");
+        default: JFAIL(c, "bad escape");
         }
     }
     o[n] = '\0';
@@ -1141,7 +1154,8 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
 
 /* Push member K; a name that is itself PI goes into the path as the
  * placeholder ".<CATEGORY>" (a real key "<...>" is always quoted). */
-static void path_push_key(walk_t *w, const char *k, size_t kl, const char *placeholder, size_t *saved)
+static void path_push_key(walk_t *w, const char *k, size_t kl, const char *placeholder,
+                          size_t *saved)
 {
     *saved = w->path_len;
     if (placeholder != NULL) {
@@ -1202,7 +1216,8 @@ static void member_name_finding(jctx_t *c, int container, uint32_t mstart, const
     bg_inspection_t *x = c->x;
     int m = (int)x->nmembers - 1;
     if (m < 0 || x->members[m].container != container || x->members[m].start != mstart) {
-        set_undecodable(x, "%s", "internal error: no member for a name holding personal information");
+        set_undecodable(x, "%s",
+                        "internal error: no member for a name holding personal information");
         return;
     }
     node_spec_t sp = jspec(c, m, mstart, 'k', record);
@@ -1314,8 +1329,8 @@ static int jarray(jctx_t *c, const char *hint_key, size_t hint_len, int record)
     /* The records array: each element is one data subject. */
     int is_records = !c->dry && c->doc == 0 && x->records_container < 0 &&
                      x->rules->records.n > 0 &&
-                     jpath_match_from(&(jpath_t){x->rules->records.segs, x->rules->records.n - 1}, 0,
-                                      c->w->frames, c->w->nframes, 0);
+                     jpath_match_from(&(jpath_t){x->rules->records.segs, x->rules->records.n - 1},
+                                      0, c->w->frames, c->w->nframes, 0);
     if (is_records)
         x->records_container = self;
     c->i++; /* '[' */
@@ -1387,7 +1402,7 @@ bad:
  * stack, paid once per nesting level rather than in every jvalue frame.
  */
 static __attribute__((noinline)) void jnested(bg_inspection_t *x, const walk_t *w, int d,
-                                               int record)
+                                              int record)
 {
     walk_t nw;
     nw.nframes = 0;
@@ -1464,7 +1479,8 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
             x->cover_cat = ru != NULL ? ru->category : kc;
         int saved_person = x->person_ctx;
         if (ch == '{' && !c->dry)
-            x->person_ctx = person_holder(key != NULL ? key : hint_key, key != NULL ? key_len : hint_len);
+            x->person_ctx =
+                person_holder(key != NULL ? key : hint_key, key != NULL ? key_len : hint_len);
         r = ch == '{' ? jobject(c, record) : jarray(c, hint_key, hint_len, record);
         x->person_ctx = saved_person;
         x->cover_cat = saved_cover;
@@ -1478,10 +1494,12 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
             sp.n.text = txt;
             sp.n.text_len = tl;
             if (ru != NULL) {
-                add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH, ru->id, 1, 0, tl);
+                add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH, ru->id, 1, 0,
+                            tl);
             } else {
                 size_t k = 0;
-                while (k < tl && (txt[k] == ' ' || txt[k] == '\t' || txt[k] == '\r' || txt[k] == '\n'))
+                while (k < tl &&
+                       (txt[k] == ' ' || txt[k] == '\t' || txt[k] == '\r' || txt[k] == '\n'))
                     k++;
                 int nested = 0;
                 if (k < tl && (txt[k] == '{' || txt[k] == '[') && jvalid(x, txt, tl)) {
@@ -1519,7 +1537,8 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
                 add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH, ru->id, 1, 0,
                             sp.n.text_len);
             } else if (is_int) {
-                scan_text(x, &sp, w->path, BG_LOC_BODY, hint_key, hint_len, sp.n.text, sp.n.text_len);
+                scan_text(x, &sp, w->path, BG_LOC_BODY, hint_key, hint_len, sp.n.text,
+                          sp.n.text_len);
             } else if (hint_key != NULL) {
                 bg_detect_cat_t hc = key_category(x, hint_key, hint_len);
                 if (hc != BG_CAT_NONE && hc != x->cover_cat)
@@ -1554,7 +1573,8 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
         node_spec_t sp = jspec(c, m, vstart, ch == '{' ? 'o' : 'a', record);
         bg_finding_t *f;
         if (ru != NULL)
-            f = add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH, ru->id, 1, 0, 0);
+            f = add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH, ru->id, 1, 0,
+                            0);
         else
             f = add_finding(x, &sp, w->path, BG_LOC_BODY, kc, BG_CONF_HIGH, "key", 1, 0, 0);
         if (f != NULL && first_inner < x->nfind - 1) {
@@ -1794,10 +1814,13 @@ static void scan_field(bg_inspection_t *x, int fi)
     if (f->is_file)
         return;
     node_spec_t n = spec_of(N_FIELD, fi);
-    bg_loc_t loc = f->set == FS_QUERY ? BG_LOC_QUERY : f->set == FS_COOKIE ? BG_LOC_COOKIE : BG_LOC_BODY;
+    bg_loc_t loc = f->set == FS_QUERY    ? BG_LOC_QUERY
+                   : f->set == FS_COOKIE ? BG_LOC_COOKIE
+                                         : BG_LOC_BODY;
     bg_detect_finding_t nf;
     if (name_pi(x, f->name, f->name_len, &nf)) {
-        snprintf(path, sizeof path, "%s<%s>", field_prefix(f->set), bg_detect_category_id(nf.category));
+        snprintf(path, sizeof path, "%s<%s>", field_prefix(f->set),
+                 bg_detect_category_id(nf.category));
         node_spec_t kn = spec_of(N_FIELD, fi);
         add_name_finding(x, &kn, path, loc, &nf, f->name_len);
     } else {
@@ -1809,7 +1832,8 @@ static void scan_field(bg_inspection_t *x, int fi)
             add_finding(x, &n, path, loc, ru->category, BG_CONF_HIGH, ru->id, 1, 0, f->value_len);
         return;
     }
-    if ((f->set == FS_PART || f->set == FS_FORM || f->set == FS_QUERY) && try_nested_field(x, fi, path))
+    if ((f->set == FS_PART || f->set == FS_FORM || f->set == FS_QUERY) &&
+        try_nested_field(x, fi, path))
         return;
     scan_text(x, &n, path, loc, f->name, f->name_len, f->value, f->value_len);
 }
@@ -2107,19 +2131,22 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
     const bg_http_header_t *ce = find_hdr(in, "content-encoding");
     if (ce != NULL && !bg_util_ieq(ce->value, ce->value_len, "identity")) {
         int window;
-        if (bg_util_ieq(ce->value, ce->value_len, "gzip") || bg_util_ieq(ce->value, ce->value_len, "x-gzip"))
+        if (bg_util_ieq(ce->value, ce->value_len, "gzip") ||
+            bg_util_ieq(ce->value, ce->value_len, "x-gzip"))
             window = 15 + 16;
         else if (bg_util_ieq(ce->value, ce->value_len, "deflate"))
             window = 15; /* zlib wrapper per RFC 9110; raw deflate tried below */
         else {
-            set_undecodable(x, "unsupported Content-Encoding (%s)", "only gzip and deflate are decoded");
+            set_undecodable(x, "unsupported Content-Encoding (%s)",
+                            "only gzip and deflate are decoded");
             goto done;
         }
         const char *why = NULL;
         size_t dl = 0;
-        if (inflate_body(in->body, in->body_len, window, rules->max_decoded, &x->decoded, &dl, &why) != 0) {
-            if (window == 15 &&
-                inflate_body(in->body, in->body_len, -15, rules->max_decoded, &x->decoded, &dl, &why) == 0)
+        if (inflate_body(in->body, in->body_len, window, rules->max_decoded, &x->decoded, &dl,
+                         &why) != 0) {
+            if (window == 15 && inflate_body(in->body, in->body_len, -15, rules->max_decoded,
+                                             &x->decoded, &dl, &why) == 0)
                 goto inflated;
             set_undecodable(x, "Content-Encoding: %s", why);
             goto done;
@@ -2142,7 +2169,8 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
             i++;
         json_type = i < x->body_len && (x->body[i] == '{' || x->body[i] == '[');
         if (!json_type)
-            strcpy(mt, memchr(x->body, '=', x->body_len) != NULL && memchr(x->body, ' ', x->body_len) == NULL
+            strcpy(mt, memchr(x->body, '=', x->body_len) != NULL &&
+                               memchr(x->body, ' ', x->body_len) == NULL
                            ? "application/x-www-form-urlencoded"
                            : "text/plain");
     }
@@ -2203,23 +2231,35 @@ done:
     return x;
 }
 
-bg_body_kind_t bg_inspection_body_kind(const bg_inspection_t *x) { return x->kind; }
+bg_body_kind_t bg_inspection_body_kind(const bg_inspection_t *x)
+{
+    return x->kind;
+}
 const char *bg_inspection_undecodable(const bg_inspection_t *x)
 {
     return x->kind == BG_BODY_UNDECODABLE ? x->undecodable : NULL;
 }
-size_t bg_inspection_count(const bg_inspection_t *x) { return x->nfind; }
+size_t bg_inspection_count(const bg_inspection_t *x)
+{
+    return x->nfind;
+}
 bg_finding_t *bg_inspection_finding(bg_inspection_t *x, size_t i)
 {
     return i < x->nfind ? &x->findings[i] : NULL;
 }
-int bg_inspection_records(const bg_inspection_t *x) { return x->nrecords; }
-int bg_inspection_modified(const bg_inspection_t *x) { return x->modified; }
+int bg_inspection_records(const bg_inspection_t *x)
+{
+    return x->nrecords;
+}
+int bg_inspection_modified(const bg_inspection_t *x)
+{
+    return x->modified;
+}
 
 const char *bg_body_kind_name(bg_body_kind_t k)
 {
-    static const char *const names[] = {"none", "json", "form", "multipart", "text", "other",
-                                        "undecodable"};
+    static const char *const names[] = {"none", "json",  "form",       "multipart",
+                                        "text", "other", "undecodable"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -2372,8 +2412,8 @@ int bg_inspection_value(const bg_inspection_t *x, const char *path, int record, 
     static const struct {
         const char *prefix;
         field_set_t set;
-    } sets[] = {{"query.", FS_QUERY}, {"form.", FS_FORM}, {"cookie.", FS_COOKIE},
-                {"multipart.", FS_PART}};
+    } sets[] = {
+        {"query.", FS_QUERY}, {"form.", FS_FORM}, {"cookie.", FS_COOKIE}, {"multipart.", FS_PART}};
     if (path[0] == '$') {
         if (x->kind != BG_BODY_JSON || x->ndocs == 0)
             return -1;
@@ -2464,15 +2504,9 @@ static const char *node_text(const bg_inspection_t *x, const node_t *n, size_t *
             return n->text;
         }
         return NULL;
-    case N_FIELD:
-        *len = x->fields[n->slot].value_len;
-        return x->fields[n->slot].value;
-    case N_HEADER:
-        *len = x->hdrs[n->slot].value_len;
-        return x->hdrs[n->slot].value;
-    case N_TEXT:
-        *len = x->text_len;
-        return x->text;
+    case N_FIELD: *len = x->fields[n->slot].value_len; return x->fields[n->slot].value;
+    case N_HEADER: *len = x->hdrs[n->slot].value_len; return x->hdrs[n->slot].value;
+    case N_TEXT: *len = x->text_len; return x->text;
     }
     return NULL;
 }
@@ -2495,7 +2529,8 @@ int bg_inspection_finding_value(const bg_inspection_t *x, const bg_finding_t *f,
 /* ------------------------------------------------------------------------ */
 /* Operators                                                                 */
 
-static const char *const op_names[] = {"redact", "mask", "hash", "tokenize", "generalize", "replace"};
+static const char *const op_names[] = {"redact",   "mask",       "hash",
+                                       "tokenize", "generalize", "replace"};
 
 const char *bg_op_name(bg_op_kind_t k)
 {
@@ -2628,12 +2663,18 @@ static int b64url_decode(const char *s, unsigned char *out, size_t cap)
     int bits = 0;
     for (; *s; s++) {
         int c = *s, d;
-        if (c >= 'A' && c <= 'Z') d = c - 'A';
-        else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') d = c - '0' + 52;
-        else if (c == '-') d = 62;
-        else if (c == '_') d = 63;
-        else return -1;
+        if (c >= 'A' && c <= 'Z')
+            d = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            d = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            d = c - '0' + 52;
+        else if (c == '-')
+            d = 62;
+        else if (c == '_')
+            d = 63;
+        else
+            return -1;
         v = v << 6 | (unsigned)d;
         bits += 6;
         if (bits >= 8) {
@@ -2731,11 +2772,8 @@ static char *op_text(const pending_t *p, bg_detect_cat_t cat, const char *s, siz
     const bg_op_t *op = &p->op;
     *drop = 0;
     switch (op->kind) {
-    case BG_OP_REDACT:
-        *drop = 1;
-        return NULL;
-    case BG_OP_REPLACE:
-        return strdup(op->replacement != NULL ? op->replacement : "[removed]");
+    case BG_OP_REDACT: *drop = 1; return NULL;
+    case BG_OP_REPLACE: return strdup(op->replacement != NULL ? op->replacement : "[removed]");
     case BG_OP_MASK: {
         /* Code points, so a masked Chinese name stays valid UTF-8. */
         size_t cps = 0;
@@ -2769,8 +2807,8 @@ static char *op_text(const pending_t *p, bg_detect_cat_t cat, const char *s, siz
     case BG_OP_HASH: {
         unsigned char mac[32];
         unsigned int ml = 0;
-        if (HMAC(EVP_sha256(), p->keys.hash_key, (int)p->keys.hash_key_len, (const unsigned char *)s,
-                 len, mac, &ml) == NULL)
+        if (HMAC(EVP_sha256(), p->keys.hash_key, (int)p->keys.hash_key_len,
+                 (const unsigned char *)s, len, mac, &ml) == NULL)
             return NULL;
         char hex[65];
         to_hex(mac, 16, hex);
@@ -3087,7 +3125,8 @@ static void render_node(bg_inspection_t *x, size_t ni, size_t *idx, size_t n, sp
             if (f->span_off + f->span_len > len || f->span_off + f->span_len > last_off)
                 continue; /* overlapping spans: the later one was applied */
             int d = 0;
-            char *rep = op_text(&x->pending[idx[k]], f->category, text + f->span_off, f->span_len, &d);
+            char *rep =
+                op_text(&x->pending[idx[k]], f->category, text + f->span_off, f->span_len, &d);
             const char *r = rep != NULL ? rep : "";
             size_t rl = strlen(r);
             char *nb = malloc(cur - f->span_len + rl + 1);

@@ -48,36 +48,36 @@ typedef enum {
     BG_BODY_JSON,
     BG_BODY_FORM,
     BG_BODY_MULTIPART,
-    BG_BODY_TEXT,   /* text/plain and other text types: scanned as one value */
-    BG_BODY_OTHER,  /* a content type we do not decode (images, octet-stream...) */
+    BG_BODY_TEXT,  /* text/plain and other text types: scanned as one value */
+    BG_BODY_OTHER, /* a content type we do not decode (images, octet-stream...) */
     BG_BODY_UNDECODABLE,
 } bg_body_kind_t;
 
 typedef enum { BG_LOC_BODY = 0, BG_LOC_QUERY, BG_LOC_HEADER, BG_LOC_COOKIE } bg_loc_t;
 
 typedef struct {
-    char *path;              /* see above; owned by the inspection */
+    char *path; /* see above; owned by the inspection */
     bg_loc_t loc;
     bg_detect_cat_t category;
-    int sensitive;           /* from the taxonomy / policy */
+    int sensitive; /* from the taxonomy / policy */
     bg_detect_conf_t confidence;
-    const char *source;      /* detector name, "key" or the field rule id */
-    int record;              /* batch record index, -1 outside records */
-    int whole;               /* covers the whole field value (key / rule) */
+    const char *source;        /* detector name, "key" or the field rule id */
+    int record;                /* batch record index, -1 outside records */
+    int whole;                 /* covers the whole field value (key / rule) */
     size_t span_off, span_len; /* within the string value when !whole */
-    int applied;             /* an operator has been applied (set by apply) */
-    const char *op;          /* operator applied, or NULL */
-    int anonymized;          /* output is no longer PI (PIPL Art. 73(4)) */
-    int removed;             /* the field (or its record) was removed */
-    unsigned internal;       /* private: index of the node it refers to */
+    int applied;               /* an operator has been applied (set by apply) */
+    const char *op;            /* operator applied, or NULL */
+    int anonymized;            /* output is no longer PI (PIPL Art. 73(4)) */
+    int removed;               /* the field (or its record) was removed */
+    unsigned internal;         /* private: index of the node it refers to */
 } bg_finding_t;
 
 /* ---- Rules -------------------------------------------------------------- */
 
 typedef struct {
-    const char *id;    /* shown as the finding's source */
-    const char *path;  /* "$.user.phone", "$.users[*].id_no", "$..phone", "$['身份证号']" or NULL */
-    const char *key;   /* a key name matched at any depth (case-insensitive) or NULL */
+    const char *id; /* shown as the finding's source */
+    const char *path; /* "$.user.phone", "$.users[*].id_no", "$..phone", "$['身份证号']" or NULL */
+    const char *key; /* a key name matched at any depth (case-insensitive) or NULL */
     bg_detect_cat_t category;
 } bg_field_rule_spec_t;
 
@@ -88,11 +88,11 @@ typedef struct {
     size_t nheaders;
     const char *const *cookies; /* cookie names, or "*" */
     size_t ncookies;
-    int skip_query;              /* do not inspect the query string */
+    int skip_query;                  /* do not inspect the query string */
     bg_detect_conf_t min_confidence; /* findings below are dropped (default MEDIUM) */
-    const char *records_path;    /* "$.events[*]": one record per subject, or NULL */
-    const uint8_t *sensitive;    /* [BG_CAT_MAX] 1 = sensitive; NULL = built-in */
-    size_t max_decoded_bytes;    /* gzip output bound (default 64 MiB) */
+    const char *records_path;        /* "$.events[*]": one record per subject, or NULL */
+    const uint8_t *sensitive;        /* [BG_CAT_MAX] 1 = sensitive; NULL = built-in */
+    size_t max_decoded_bytes;        /* gzip output bound (default 64 MiB) */
 } bg_inspect_rules_spec_t;
 
 /* Compile SPEC (copied). NULL with ERR ("field rule 'r3': path: ...") on a
@@ -170,11 +170,11 @@ typedef enum {
 
 typedef struct {
     bg_op_kind_t kind;
-    int keep_start, keep_end; /* mask */
-    char mask_char;           /* mask: default '*' */
-    int decimals;             /* generalize coordinates (default 2) */
+    int keep_start, keep_end;     /* mask */
+    char mask_char;               /* mask: default '*' */
+    int decimals;                 /* generalize coordinates (default 2) */
     int ipv4_prefix, ipv6_prefix; /* generalize IPs (default 24 / 48) */
-    const char *replacement;  /* replace (default "[removed]") */
+    const char *replacement;      /* replace (default "[removed]") */
 } bg_op_t;
 
 typedef struct {
@@ -192,8 +192,8 @@ int bg_op_anonymizes(bg_op_kind_t kind);
 
 /* Apply OP to finding I. 0, or -1 with ERR (missing key...). Idempotent per
  * finding; a field with several findings is rewritten once per finding. */
-int bg_inspection_apply(bg_inspection_t *insp, size_t i, const bg_op_t *op, const bg_op_keys_t *keys,
-                        char *err, size_t errcap);
+int bg_inspection_apply(bg_inspection_t *insp, size_t i, const bg_op_t *op,
+                        const bg_op_keys_t *keys, char *err, size_t errcap);
 /* Remove batch record R (its findings are marked removed). 0/-1. */
 int bg_inspection_remove_record(bg_inspection_t *insp, int record);
 /* Whether anything was rewritten. */
@@ -211,9 +211,9 @@ typedef struct {
     char *target;
     size_t target_len;
     int body_changed, target_changed;
-    size_t nheaders;             /* headers rewritten */
-    size_t header_index[32];     /* which of the input's headers */
-    char *header_values[32];     /* new value; NULL: remove the header */
+    size_t nheaders;         /* headers rewritten */
+    size_t header_index[32]; /* which of the input's headers */
+    char *header_values[32]; /* new value; NULL: remove the header */
 } bg_rewrite_t;
 
 int bg_inspection_render(bg_inspection_t *insp, bg_rewrite_t *out);

@@ -162,9 +162,9 @@ static int known_detector(const char *name)
 /* One category; NULL when it has errors (reported). */
 static bg_taxonomy_cat_t *parse_category(vctx_t *c, const char *id, json_t *obj, const char *path)
 {
-    static const char *const keys[] = {"label",     "group",     "parent",
-                                       "sensitive", "never_export", "citations",
-                                       "standards", "note",         "detectors", NULL};
+    static const char *const keys[] = {"label",        "group",     "parent",    "sensitive",
+                                       "never_export", "citations", "standards", "note",
+                                       "detectors",    NULL};
     static const char *const label_keys[] = {"en", "zh", NULL};
     char p[512], q[512];
     size_t before = c->nerr;

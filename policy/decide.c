@@ -12,10 +12,17 @@
 #include "common/util.h"
 
 static const char *const outcome_names[] = {"allow", "deidentify", "block"};
-static const char *const action_names[] = {"allow", "deidentify", "remove", "remove_record", "block"};
+static const char *const action_names[] = {"allow", "deidentify", "remove", "remove_record",
+                                           "block"};
 
-const char *bg_outcome_name(bg_outcome_t o) { return (unsigned)o < 3 ? outcome_names[o] : "?"; }
-const char *bg_action_name(bg_action_t a) { return (unsigned)a < 5 ? action_names[a] : "?"; }
+const char *bg_outcome_name(bg_outcome_t o)
+{
+    return (unsigned)o < 3 ? outcome_names[o] : "?";
+}
+const char *bg_action_name(bg_action_t a)
+{
+    return (unsigned)a < 5 ? action_names[a] : "?";
+}
 
 int bg_decide_needs_inspection(const bg_policy_t *p, const bg_geo_answer_t *geo)
 {
@@ -23,7 +30,8 @@ int bg_decide_needs_inspection(const bg_policy_t *p, const bg_geo_answer_t *geo)
 }
 
 static void add_reason(bg_decision_t *d, const char *code, const char *rule, const char *category,
-                       const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+                       const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 static void add_reason(bg_decision_t *d, const char *code, const char *rule, const char *category,
                        const char *path, const char *fmt, ...)
@@ -118,7 +126,8 @@ static void pseudonym(const bg_policy_t *p, const char *id, size_t len, char out
     const unsigned char *key = p->subject_key_len > 0 ? p->subject_key : p->pseudonym_key;
     size_t kl = p->subject_key_len > 0 ? p->subject_key_len : p->pseudonym_key_len;
     out[0] = '\0';
-    if (kl == 0 || HMAC(EVP_sha256(), key, (int)kl, (const unsigned char *)id, len, mac, &ml) == NULL)
+    if (kl == 0 ||
+        HMAC(EVP_sha256(), key, (int)kl, (const unsigned char *)id, len, mac, &ml) == NULL)
         return; /* no key: the record says the subject is unknown rather than hold a raw id */
     for (int i = 0; i < 32; i++)
         sprintf(out + 2 * i, "%02x", mac[i]);
@@ -171,7 +180,8 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
         size_t nf = bg_inspection_count(in->insp);
         for (size_t i = 0; i < nf && age < 0; i++) {
             bg_finding_t *f = bg_inspection_finding(in->insp, i);
-            if ((f->category != BG_CAT_CN_RESIDENT_ID && f->category != BG_CAT_HMT_RESIDENCE_PERMIT) ||
+            if ((f->category != BG_CAT_CN_RESIDENT_ID &&
+                 f->category != BG_CAT_HMT_RESIDENCE_PERMIT) ||
                 (r >= 0 && f->record != r))
                 continue;
             char id[64];
@@ -195,7 +205,8 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
 
 /* Add a reason a basis did not hold; the earlier ones stay (the 451 should
  * say every basis that was tried and why it failed). */
-static void why_add(bg_finding_decision_t *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void why_add(bg_finding_decision_t *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void why_add(bg_finding_decision_t *x, const char *fmt, ...)
 {
@@ -291,7 +302,8 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
     }
     if (kind == BG_BODY_OTHER && !rp->opaque_allow) {
         add_reason(d, "opaque_body", NULL, NULL, NULL,
-                   "the body's content type is not inspected; the route does not allow opaque bodies abroad");
+                   "the body's content type is not inspected; the route does not allow opaque "
+                   "bodies abroad");
         out = BG_OUTCOME_BLOCK;
         goto done;
     }
@@ -347,8 +359,8 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             x->rule = "never_export";
             if (p->never_export_block) {
                 x->action = BG_ACT_BLOCK;
-                add_reason(d, "never_export", "never_export", cat, f->path,
-                           "%s may never leave", cat);
+                add_reason(d, "never_export", "never_export", cat, f->path, "%s may never leave",
+                           cat);
                 out = BG_OUTCOME_BLOCK;
             } else {
                 x->action = BG_ACT_REMOVE;
@@ -374,7 +386,8 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             x->basis = BG_BASIS_EMERGENCY;
             snprintf(x->evidence, sizeof x->evidence, "%s", rp->emergency.reference);
         }
-        if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_CONTRACT) && rp->contract.present) {
+        if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_CONTRACT) &&
+            rp->contract.present) {
             if (!contract_necessary(rp, f)) {
                 why_add(x, "not necessary for the %s contract", rp->contract.purpose);
             } else if (rp->contract.reference_required && !reference_present(in, rp, rec)) {
@@ -433,7 +446,8 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             continue;
         }
         if (x->why[0] == '\0')
-            snprintf(x->why, sizeof x->why, rule != NULL ? "no legal basis held" : "no rule covers this category");
+            snprintf(x->why, sizeof x->why,
+                     rule != NULL ? "no legal basis held" : "no rule covers this category");
         bg_fallback_t fb = rule != NULL ? rule->fallback : p->default_fallback;
         if (fb == BG_FALLBACK_BLOCK) {
             if (rec >= 0) {
@@ -442,7 +456,8 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
                 record_removed[rec] = 1;
             } else {
                 x->action = BG_ACT_BLOCK;
-                add_reason(d, "no_basis", x->rule, cat, f->path, "%s to %s: %s", cat, recip_id, x->why);
+                add_reason(d, "no_basis", x->rule, cat, f->path, "%s to %s: %s", cat, recip_id,
+                           x->why);
                 out = BG_OUTCOME_BLOCK;
             }
         } else if (fb == BG_FALLBACK_REMOVE) {
@@ -453,8 +468,9 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
                 record_changed[rec] = 1;
         } else {
             const bg_op_t *op = rule != NULL && rule->has_op ? &rule->op
-                                : rule == NULL && p->has_default_fallback_op ? &p->default_fallback_op
-                                                                             : bg_policy_operator(p, f->category);
+                                : rule == NULL && p->has_default_fallback_op
+                                    ? &p->default_fallback_op
+                                    : bg_policy_operator(p, f->category);
             x->action = op->kind == BG_OP_REDACT ? BG_ACT_REMOVE : BG_ACT_DEIDENTIFY;
             x->op = op->kind;
             x->anonymized = bg_op_anonymizes(op->kind);
@@ -487,13 +503,15 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
     }
     if (d->records > 0 && d->records_removed == d->records) {
         /* Every record removed: an empty batch would still go; say so. */
-        add_reason(d, "all_records_removed", NULL, NULL, rp->records, "no record had a legal basis");
+        add_reason(d, "all_records_removed", NULL, NULL, rp->records,
+                   "no record had a legal basis");
     }
     /* What still leaves as PI, now that removed records are gone. */
     pi_leaving = leaving_sensitive = leaving_needs_mechanism = 0;
     for (size_t i = 0; i < d->nfd; i++) {
         const bg_finding_decision_t *x = &d->fd[i];
-        int leaves = x->action == BG_ACT_ALLOW || (x->action == BG_ACT_DEIDENTIFY && !x->anonymized);
+        int leaves =
+            x->action == BG_ACT_ALLOW || (x->action == BG_ACT_DEIDENTIFY && !x->anonymized);
         if (!leaves)
             continue;
         pi_leaving = 1;
@@ -515,21 +533,23 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
                      rcp->mechanism_ref ? rcp->mechanism_ref : "");
         } else if (rcp->exemption != BG_EXEMPT_NONE &&
                    !(rcp->exemption == BG_EXEMPT_VOLUME && leaving_sensitive)) {
-            snprintf(d->mechanism, sizeof d->mechanism, "exempt:%s", bg_exemption_name(rcp->exemption));
+            snprintf(d->mechanism, sizeof d->mechanism, "exempt:%s",
+                     bg_exemption_name(rcp->exemption));
         } else if (!leaving_needs_mechanism) {
             /* Contract, HR and emergency transfers are exempt (CAC 2024 Art. 5). */
             snprintf(d->mechanism, sizeof d->mechanism, "exempt:basis");
         } else if (rcp->mechanism != BG_MECH_NONE) {
             snprintf(d->mechanism, sizeof d->mechanism, "expired");
             add_reason(d, "transfer_mechanism_expired", NULL, NULL, NULL,
-                       "the %s with %s (%s) has expired", bg_mechanism_name(rcp->mechanism), recip_id,
-                       rcp->mechanism_ref ? rcp->mechanism_ref : "");
+                       "the %s with %s (%s) has expired", bg_mechanism_name(rcp->mechanism),
+                       recip_id, rcp->mechanism_ref ? rcp->mechanism_ref : "");
             out = BG_OUTCOME_BLOCK;
         } else {
             snprintf(d->mechanism, sizeof d->mechanism, "missing");
-            add_reason(d, "no_transfer_mechanism", NULL, NULL, NULL,
-                       "no standard contract, certification or security assessment is in place with %s",
-                       recip_id);
+            add_reason(
+                d, "no_transfer_mechanism", NULL, NULL, NULL,
+                "no standard contract, certification or security assessment is in place with %s",
+                recip_id);
             out = BG_OUTCOME_BLOCK;
         }
     }
@@ -585,7 +605,7 @@ int bg_decision_apply(bg_decision_t *d, bg_inspection_t *insp, const bg_policy_t
             for (int k = 0; k < p->nrules; k++)
                 if (x->rule != NULL && strcmp(p->rules[k].id, x->rule) == 0)
                     ri = k;
-            op = ri >= 0 && p->rules[ri].has_op ? &p->rules[ri].op
+            op = ri >= 0 && p->rules[ri].has_op         ? &p->rules[ri].op
                  : ri < 0 && p->has_default_fallback_op ? &p->default_fallback_op
                                                         : bg_policy_operator(p, f->category);
         }
@@ -603,7 +623,8 @@ fail:
     return -1;
 }
 
-json_t *bg_decision_block_body(const bg_decision_t *d, const char *decision_id, const bg_policy_t *p)
+json_t *bg_decision_block_body(const bg_decision_t *d, const char *decision_id,
+                               const bg_policy_t *p)
 {
     json_t *o = json_object();
     json_t *rs = json_array();
@@ -750,8 +771,9 @@ void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t 
     }
     bg_sbuf_adds(b, "]");
     if (d->records > 0)
-        bg_sbuf_addf(b, ",\"records\":{\"total\":%d,\"allowed\":%d,\"deidentified\":%d,\"removed\":%d}",
-                     d->records, d->records_allowed, d->records_deidentified, d->records_removed);
+        bg_sbuf_addf(
+            b, ",\"records\":{\"total\":%d,\"allowed\":%d,\"deidentified\":%d,\"removed\":%d}",
+            d->records, d->records_allowed, d->records_deidentified, d->records_removed);
     bg_sbuf_json_kv(b, 0, "mechanism", d->mechanism);
     if (d->dnt)
         bg_sbuf_adds(b, ",\"dnt\":true");

@@ -40,31 +40,31 @@
 typedef enum { BG_OUTCOME_ALLOW = 0, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_BLOCK } bg_outcome_t;
 
 typedef enum {
-    BG_ACT_ALLOW = 0,      /* leaves as is, on a basis */
-    BG_ACT_DEIDENTIFY,     /* operator applied */
-    BG_ACT_REMOVE,         /* field removed */
-    BG_ACT_REMOVE_RECORD,  /* the subject's whole record removed (batch) */
-    BG_ACT_BLOCK,          /* the request is blocked */
+    BG_ACT_ALLOW = 0,     /* leaves as is, on a basis */
+    BG_ACT_DEIDENTIFY,    /* operator applied */
+    BG_ACT_REMOVE,        /* field removed */
+    BG_ACT_REMOVE_RECORD, /* the subject's whole record removed (batch) */
+    BG_ACT_BLOCK,         /* the request is blocked */
 } bg_action_t;
 
 typedef struct {
-    size_t finding;        /* index in the inspection */
+    size_t finding; /* index in the inspection */
     bg_basis_t basis;
-    char evidence[160];    /* consent id, contract purpose, obligation reference */
+    char evidence[160]; /* consent id, contract purpose, obligation reference */
     bg_action_t action;
-    bg_op_kind_t op;       /* for DEIDENTIFY / REMOVE */
-    int anonymized;        /* the output is no longer PI */
-    const char *rule;      /* rule id, "default", "never_export" */
-    const char *clause;    /* the rule's clause, or NULL */
-    char why[160];         /* when no basis held, each basis tried and why it failed */
-    int subject;           /* index into subjects, -1 */
-    int sensitive;         /* as decided (minors make everything sensitive) */
+    bg_op_kind_t op;    /* for DEIDENTIFY / REMOVE */
+    int anonymized;     /* the output is no longer PI */
+    const char *rule;   /* rule id, "default", "never_export" */
+    const char *clause; /* the rule's clause, or NULL */
+    char why[160];      /* when no basis held, each basis tried and why it failed */
+    int subject;        /* index into subjects, -1 */
+    int sensitive;      /* as decided (minors make everything sensitive) */
 } bg_finding_decision_t;
 
 typedef struct {
-    char code[48];   /* recipient_denylisted, undecodable, no_basis, never_export,
-                        no_transfer_mechanism, transfer_mechanism_expired, opaque_body,
-                        no_recipient, operator_failed */
+    char code[48]; /* recipient_denylisted, undecodable, no_basis, never_export,
+                      no_transfer_mechanism, transfer_mechanism_expired, opaque_body,
+                      no_recipient, operator_failed */
     char rule[64];
     char category[40];
     char path[160];
@@ -87,7 +87,8 @@ typedef struct {
     char (*subjects)[65]; /* pseudonyms (HMAC-SHA-256 hex), "" when unknown */
     int *subject_minor;
     int nsubjects;
-    char mechanism[160];  /* "standard_contract:REF", "exempt:contract_necessity", "not_needed", "missing", "expired" */
+    char mechanism[160]; /* "standard_contract:REF", "exempt:contract_necessity", "not_needed",
+                            "missing", "expired" */
     int dnt;
 } bg_decision_t;
 

@@ -20,18 +20,31 @@
 #include "config/config.h"
 #include "inspect/taxonomy.h"
 
-static const char *const basis_names[] = {"none", "legal_obligation", "hr_management", "emergency",
-                                          "contract", "consent", "subject_abroad"};
+static const char *const basis_names[] = {"none",          "legal_obligation", "hr_management",
+                                          "emergency",     "contract",         "consent",
+                                          "subject_abroad"};
 static const char *const rel_names[] = {"affiliate", "entrusted_processor", "third_party"};
 static const char *const mech_names[] = {"none", "standard_contract", "certification",
                                          "security_assessment"};
 static const char *const exempt_names[] = {"none", "contract_necessity", "hr_management",
                                            "emergency", "below_volume_threshold"};
 
-const char *bg_basis_name(bg_basis_t b) { return (unsigned)b < BG_BASIS__COUNT ? basis_names[b] : "?"; }
-const char *bg_relationship_name(bg_relationship_t r) { return (unsigned)r < 3 ? rel_names[r] : "?"; }
-const char *bg_mechanism_name(bg_mechanism_t m) { return (unsigned)m < 4 ? mech_names[m] : "?"; }
-const char *bg_exemption_name(bg_exemption_t e) { return (unsigned)e < 5 ? exempt_names[e] : "?"; }
+const char *bg_basis_name(bg_basis_t b)
+{
+    return (unsigned)b < BG_BASIS__COUNT ? basis_names[b] : "?";
+}
+const char *bg_relationship_name(bg_relationship_t r)
+{
+    return (unsigned)r < 3 ? rel_names[r] : "?";
+}
+const char *bg_mechanism_name(bg_mechanism_t m)
+{
+    return (unsigned)m < 4 ? mech_names[m] : "?";
+}
+const char *bg_exemption_name(bg_exemption_t e)
+{
+    return (unsigned)e < 5 ? exempt_names[e] : "?";
+}
 
 static int name_index(const char *const *names, int n, const char *s)
 {
@@ -117,7 +130,8 @@ static char **string_list(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, cons
     char **out = calloc(json_array_size(v) + 1, sizeof *out);
     size_t i;
     json_t *e;
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         char ep[512];
         bg_cfg_path_index(ep, sizeof ep, p, i);
         if (!json_is_string(e) || json_string_length(e) == 0) {
@@ -214,13 +228,16 @@ static uint64_t category_set(bg_cfg_ctx_t *ctx, const bg_policy_t *pol, json_t *
 /* {"op": "mask", "keep_start": 3, ...} */
 static int parse_op(bg_cfg_ctx_t *ctx, json_t *o, const char *path, bg_op_t *op)
 {
-    static const char *const keys[] = {"op", "keep_start", "keep_end", "mask_char", "decimals",
-                                       "ipv4_prefix", "ipv6_prefix", "replacement", NULL};
+    static const char *const keys[] = {"op",          "keep_start",  "keep_end",
+                                       "mask_char",   "decimals",    "ipv4_prefix",
+                                       "ipv6_prefix", "replacement", NULL};
     memset(op, 0, sizeof *op);
     if (json_is_string(o)) {
         if (bg_op_parse(json_string_value(o), &op->kind) != 0) {
-            bg_cfg_err(ctx, path, 0, "unknown operator \"%s\" (redact, mask, hash, tokenize, generalize, replace)",
-                       json_string_value(o));
+            bg_cfg_err(
+                ctx, path, 0,
+                "unknown operator \"%s\" (redact, mask, hash, tokenize, generalize, replace)",
+                json_string_value(o));
             return -1;
         }
         goto defaults;
@@ -232,7 +249,8 @@ static int parse_op(bg_cfg_ctx_t *ctx, json_t *o, const char *path, bg_op_t *op)
     bg_cfg_check_keys(ctx, o, path, keys);
     const char *name = bg_cfg_get_string(ctx, o, path, "op");
     if (name == NULL || bg_op_parse(name, &op->kind) != 0) {
-        bg_cfg_err(ctx, path, 0, "needs \"op\": one of redact, mask, hash, tokenize, generalize, replace");
+        bg_cfg_err(ctx, path, 0,
+                   "needs \"op\": one of redact, mask, hash, tokenize, generalize, replace");
         return -1;
     }
     op->keep_start = (int)bg_cfg_get_int(ctx, o, path, "keep_start", -1, 0, 64);
@@ -292,9 +310,9 @@ static void load_key(bg_cfg_ctx_t *ctx, json_t *keys, const char *name, unsigned
 
 static void parse_recipients(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rs)
 {
-    static const char *const keys[] = {"legal_entity", "relationship", "country", "purposes",
-                                       "mechanism", "exemption", "denylisted", "description",
-                                       NULL};
+    static const char *const keys[] = {"legal_entity", "relationship", "country",
+                                       "purposes",     "mechanism",    "exemption",
+                                       "denylisted",   "description",  NULL};
     static const char *const mkeys[] = {"type", "reference", "expires", NULL};
     const char *id;
     json_t *r;
@@ -306,7 +324,8 @@ static void parse_recipients(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rs)
         return;
     }
     p->recipients = calloc(json_object_size(rs) + 1, sizeof *p->recipients);
-    json_object_foreach(rs, id, r) {
+    json_object_foreach(rs, id, r)
+    {
         char path[512];
         bg_cfg_path_key(path, sizeof path, "$.recipients", id);
         if (!json_is_object(r)) {
@@ -342,7 +361,9 @@ static void parse_recipients(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rs)
         bg_cfg_path_key(mp, sizeof mp, path, "mechanism");
         if (m == NULL) {
             bg_cfg_err(ctx, path, 0,
-                       "needs \"mechanism\": the transfer mechanism in place ({\"type\": \"standard_contract\", \"reference\": ..., \"expires\": ...}, or {\"type\": \"none\"})");
+                       "needs \"mechanism\": the transfer mechanism in place ({\"type\": "
+                       "\"standard_contract\", \"reference\": ..., \"expires\": ...}, or "
+                       "{\"type\": \"none\"})");
         } else if (!json_is_object(m)) {
             bg_cfg_err(ctx, mp, 0, "must be an object with \"type\"");
         } else {
@@ -350,11 +371,13 @@ static void parse_recipients(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rs)
             const char *t = bg_cfg_get_string(ctx, m, mp, "type");
             int mi = name_index(mech_names, 4, t);
             if (mi < 0)
-                bg_cfg_err(ctx, mp, 0, "\"type\" must be one of %s", join_names(mech_names, 4, buf, sizeof buf));
+                bg_cfg_err(ctx, mp, 0, "\"type\" must be one of %s",
+                           join_names(mech_names, 4, buf, sizeof buf));
             x->mechanism = mi < 0 ? BG_MECH_NONE : (bg_mechanism_t)mi;
             x->mechanism_ref = bg_cfg_dup(bg_cfg_get_string(ctx, m, mp, "reference"));
             if (x->mechanism != BG_MECH_NONE && x->mechanism_ref == NULL)
-                bg_cfg_err(ctx, mp, 0, "a %s needs its \"reference\" (filing or certificate number)",
+                bg_cfg_err(ctx, mp, 0,
+                           "a %s needs its \"reference\" (filing or certificate number)",
                            mech_names[x->mechanism]);
             const char *exp = bg_cfg_get_string(ctx, m, mp, "expires");
             if (exp != NULL) {
@@ -362,10 +385,14 @@ static void parse_recipients(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rs)
                 bg_cfg_path_key(ep, sizeof ep, mp, "expires");
                 x->mechanism_expires_ms = parse_date(exp);
                 if (x->mechanism_expires_ms < 0) {
-                    bg_cfg_err(ctx, ep, 0, "must be a real date like \"2027-12-31\" (valid through that day, China time) or \"2027-12-31T16:00:00Z\"");
+                    bg_cfg_err(ctx, ep, 0,
+                               "must be a real date like \"2027-12-31\" (valid through that day, "
+                               "China time) or \"2027-12-31T16:00:00Z\"");
                     x->mechanism_expires_ms = 0;
                 } else if ((uint64_t)x->mechanism_expires_ms < bg_util_wall_ms()) {
-                    bg_cfg_warn(ctx, ep, "the %s has expired: transfers of personal information to %s are blocked until it is renewed",
+                    bg_cfg_warn(ctx, ep,
+                                "the %s has expired: transfers of personal information to %s are "
+                                "blocked until it is renewed",
                                 mech_names[x->mechanism], id);
                 }
             }
@@ -440,7 +467,9 @@ static int parse_fallback(bg_cfg_ctx_t *ctx, json_t *v, const char *path, bg_fal
         opv = json_object_get(v, "operator");
     }
     if (a == NULL) {
-        bg_cfg_err(ctx, path, 0, "must be \"block\", \"deidentify\", \"remove\" or {\"action\": ..., \"operator\": ...}");
+        bg_cfg_err(ctx, path, 0,
+                   "must be \"block\", \"deidentify\", \"remove\" or {\"action\": ..., "
+                   "\"operator\": ...}");
         return -1;
     }
     if (strcmp(a, "block") == 0)
@@ -464,8 +493,9 @@ static int parse_fallback(bg_cfg_ctx_t *ctx, json_t *v, const char *path, bg_fal
 
 static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
 {
-    static const char *const keys[] = {"id", "clause", "description", "categories", "recipients",
-                                       "purposes", "bases", "fallback", NULL};
+    static const char *const keys[] = {"id",         "clause",     "description",
+                                       "categories", "recipients", "purposes",
+                                       "bases",      "fallback",   NULL};
     if (rules == NULL)
         return;
     if (!json_is_array(rules)) {
@@ -475,7 +505,8 @@ static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
     p->rules = calloc(json_array_size(rules) + 1, sizeof *p->rules);
     size_t i;
     json_t *r;
-    json_array_foreach(rules, i, r) {
+    json_array_foreach(rules, i, r)
+    {
         char path[512];
         bg_cfg_path_index(path, sizeof path, "$.rules", i);
         if (!json_is_object(r)) {
@@ -499,7 +530,8 @@ static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
         bg_cfg_get_string(ctx, r, path, "description");
         if (json_object_get(r, "categories") == NULL)
             bg_cfg_err(ctx, path, 0, "needs \"categories\" (ids, \"sensitive\" or \"*\")");
-        x->categories = category_set(ctx, p, r, path, "categories", &x->all_categories, &x->sensitive_only);
+        x->categories =
+            category_set(ctx, p, r, path, "categories", &x->all_categories, &x->sensitive_only);
         int any = 0;
         x->recipients = string_list(ctx, r, path, "recipients", &x->nrecipients, &any);
         if (any || x->recipients == NULL) {
@@ -513,7 +545,8 @@ static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
                 if (bg_policy_recipient(p, x->recipients[k]) == NULL) {
                     char ep[512];
                     bg_cfg_path_index(ep, sizeof ep, rp, (size_t)k);
-                    bg_cfg_err(ctx, ep, 0, "unknown recipient \"%s\" (not in $.recipients)", x->recipients[k]);
+                    bg_cfg_err(ctx, ep, 0, "unknown recipient \"%s\" (not in $.recipients)",
+                               x->recipients[k]);
                 }
             }
         }
@@ -528,7 +561,9 @@ static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
         char fp[512];
         bg_cfg_path_key(fp, sizeof fp, path, "fallback");
         if (fb == NULL)
-            bg_cfg_err(ctx, path, 0, "needs \"fallback\": what happens when no basis holds (block, deidentify, remove)");
+            bg_cfg_err(
+                ctx, path, 0,
+                "needs \"fallback\": what happens when no basis holds (block, deidentify, remove)");
         else
             parse_fallback(ctx, fb, fp, &x->fallback, &x->op, &x->has_op);
     }
@@ -538,10 +573,12 @@ static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
 static int rule_applies(const bg_policy_t *p, const bg_rule_t *r, bg_detect_cat_t c,
                         const char *recipient, const char *purpose)
 {
-    int cat_ok = r->all_categories || (r->categories >> c & 1) || (r->sensitive_only && p->sensitive[c]);
+    int cat_ok =
+        r->all_categories || (r->categories >> c & 1) || (r->sensitive_only && p->sensitive[c]);
     if (!cat_ok)
         return 0;
-    if (r->recipients != NULL && (recipient == NULL || !in_list(r->recipients, r->nrecipients, recipient)))
+    if (r->recipients != NULL &&
+        (recipient == NULL || !in_list(r->recipients, r->nrecipients, recipient)))
         return 0;
     if (r->purposes != NULL && (purpose == NULL || !in_list(r->purposes, r->npurposes, purpose)))
         return 0;
@@ -610,8 +647,8 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
 {
     static const char *const bases_keys[] = {"legal_obligation", "hr_management", "emergency",
                                              "contract", NULL};
-    static const char *const contract_keys[] = {"purpose", "necessary", "necessary_fields",
-                                                "reference", "reference_required", NULL};
+    static const char *const contract_keys[] = {
+        "purpose", "necessary", "necessary_fields", "reference", "reference_required", NULL};
     static const char *const subj_keys[] = {"id", "records", "region", "birth_date", NULL};
     static const char *const insp_keys[] = {"headers", "cookies", "query", NULL};
     char kp[512], err[256];
@@ -620,15 +657,16 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
         rp->recipient = bg_policy_recipient(p, route->recipient);
         if (rp->recipient == NULL) {
             bg_cfg_path_key(kp, sizeof kp, path, "recipient");
-            bg_cfg_err(ctx, kp, 0, "unknown recipient \"%s\" (declare it in $.recipients)", route->recipient);
+            bg_cfg_err(ctx, kp, 0, "unknown recipient \"%s\" (declare it in $.recipients)",
+                       route->recipient);
         }
     }
     rp->purpose = bg_cfg_dup(bg_cfg_get_string(ctx, rv, path, "purpose"));
     if (rp->purpose != NULL && rp->recipient != NULL && rp->recipient->npurposes > 0 &&
         !in_list(rp->recipient->purposes, rp->recipient->npurposes, rp->purpose)) {
         bg_cfg_path_key(kp, sizeof kp, path, "purpose");
-        bg_cfg_err(ctx, kp, 0, "recipient \"%s\" does not declare the purpose \"%s\"", rp->recipient->id,
-                   rp->purpose);
+        bg_cfg_err(ctx, kp, 0, "recipient \"%s\" does not declare the purpose \"%s\"",
+                   rp->recipient->id, rp->purpose);
     }
     const char *mode = bg_cfg_get_string(ctx, rv, path, "mode");
     if (mode != NULL && strcmp(mode, "enforce") != 0 && strcmp(mode, "monitor") != 0) {
@@ -659,7 +697,9 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
             rp->contract.present = 1;
             rp->contract.purpose = bg_cfg_dup(bg_cfg_get_string(ctx, c, cp, "purpose"));
             if (rp->contract.purpose == NULL)
-                bg_cfg_err(ctx, cp, 0, "needs \"purpose\": the contract the subject is party to (cross_border_shopping, delivery, payment, booking, ...)");
+                bg_cfg_err(ctx, cp, 0,
+                           "needs \"purpose\": the contract the subject is party to "
+                           "(cross_border_shopping, delivery, payment, booking, ...)");
             rp->contract.necessary = category_set(ctx, p, c, cp, "necessary", NULL, NULL);
             rp->contract.necessary_paths =
                 string_list(ctx, c, cp, "necessary_fields", &rp->contract.nnecessary_paths, NULL);
@@ -672,12 +712,16 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
                 }
             }
             if (rp->contract.necessary == 0 && rp->contract.nnecessary_paths == 0)
-                bg_cfg_err(ctx, cp, 0, "name what is necessary for the contract: \"necessary\" (categories) and/or \"necessary_fields\" (paths)");
+                bg_cfg_err(ctx, cp, 0,
+                           "name what is necessary for the contract: \"necessary\" (categories) "
+                           "and/or \"necessary_fields\" (paths)");
             rp->contract.reference_path = bg_cfg_dup(bg_cfg_get_string(ctx, c, cp, "reference"));
             rp->contract.reference_required = bg_cfg_get_bool(ctx, c, cp, "reference_required",
                                                               rp->contract.reference_path != NULL);
             if (rp->contract.reference_required && rp->contract.reference_path == NULL)
-                bg_cfg_err(ctx, cp, 0, "reference_required needs \"reference\": where the contract or order reference is");
+                bg_cfg_err(ctx, cp, 0,
+                           "reference_required needs \"reference\": where the contract or order "
+                           "reference is");
         }
     }
     json_t *subj = bg_cfg_get_typed(ctx, rv, path, "subjects", JSON_OBJECT, "an object");
@@ -771,7 +815,8 @@ static uint64_t parse_categories(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *cats
     int bad = 0;
     const char *id;
     json_t *v;
-    json_object_foreach(cats, id, v) {
+    json_object_foreach(cats, id, v)
+    {
         char kp[512];
         bg_cfg_path_key(kp, sizeof kp, base, id);
         if (bg_detect_category_from_id(id, strlen(id)) != BG_CAT_NONE) {
@@ -838,11 +883,13 @@ out:
 
 static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
 {
-    static const char *const keys[] = {"version", "mode", "inspect_domestic", "min_confidence",
-                                       "undecodable", "never_export", "honour_dnt_for",
-                                       "subject_abroad", "minor_age", "sensitive",
-                                       "categories", "default_fallback", "default_operator",
-                                       NULL};
+    static const char *const keys[] = {"version",          "mode",
+                                       "inspect_domestic", "min_confidence",
+                                       "undecodable",      "never_export",
+                                       "honour_dnt_for",   "subject_abroad",
+                                       "minor_age",        "sensitive",
+                                       "categories",       "default_fallback",
+                                       "default_operator", NULL};
     static const char *const ne_keys[] = {"categories", "action", NULL};
     const char *path = "$.policy";
 
@@ -883,7 +930,8 @@ static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
     if (ne != NULL) {
         bg_cfg_check_keys(ctx, ne, "$.policy.never_export", ne_keys);
         if (json_object_get(ne, "categories") != NULL)
-            p->never_export = category_set(ctx, p, ne, "$.policy.never_export", "categories", NULL, NULL);
+            p->never_export =
+                category_set(ctx, p, ne, "$.policy.never_export", "categories", NULL, NULL);
         const char *a = bg_cfg_get_string(ctx, ne, "$.policy.never_export", "action");
         if (a != NULL && strcmp(a, "block") != 0 && strcmp(a, "redact") != 0)
             bg_cfg_err(ctx, "$.policy.never_export.action", 0, "must be \"block\" or \"redact\"");
@@ -916,7 +964,8 @@ static void parse_sensitivity(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
     }
     const char *k;
     json_t *v;
-    json_object_foreach(s, k, v) {
+    json_object_foreach(s, k, v)
+    {
         char kp[512];
         bg_cfg_path_key(kp, sizeof kp, "$.policy.sensitive", k);
         bg_detect_cat_t c = category(ctx, p, kp, k);
@@ -943,7 +992,8 @@ static bg_field_rule_spec_t *parse_field_rules(bg_cfg_ctx_t *ctx, const bg_polic
     bg_field_rule_spec_t *out = calloc(json_array_size(fr) + 1, sizeof *out);
     size_t i;
     json_t *r;
-    json_array_foreach(fr, i, r) {
+    json_array_foreach(fr, i, r)
+    {
         char path[512], err[256];
         bg_cfg_path_index(path, sizeof path, "$.field_rules", i);
         if (!json_is_object(r)) {
@@ -956,7 +1006,9 @@ static bg_field_rule_spec_t *parse_field_rules(bg_cfg_ctx_t *ctx, const bg_polic
         x->path = bg_cfg_get_string(ctx, r, path, "path");
         x->key = bg_cfg_get_string(ctx, r, path, "key");
         if ((x->path == NULL) == (x->key == NULL))
-            bg_cfg_err(ctx, path, 0, "give exactly one of \"path\" (a JSON path) or \"key\" (a key name at any depth)");
+            bg_cfg_err(
+                ctx, path, 0,
+                "give exactly one of \"path\" (a JSON path) or \"key\" (a key name at any depth)");
         if (x->path != NULL && bg_inspect_path_valid(x->path, err, sizeof err) != 0) {
             char pp[512];
             bg_cfg_path_key(pp, sizeof pp, path, "path");
@@ -985,7 +1037,8 @@ static void parse_operators(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *ops)
     }
     const char *k;
     json_t *v;
-    json_object_foreach(ops, k, v) {
+    json_object_foreach(ops, k, v)
+    {
         char kp[512];
         bg_cfg_path_key(kp, sizeof kp, "$.operators", k);
         bg_detect_cat_t c = category(ctx, p, kp, k);
@@ -1079,7 +1132,8 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         if (p->consent_registry != NULL && p->subject_key_len == 0 &&
             !(json_is_object(keys) && json_object_get(keys, "subject") != NULL))
             bg_cfg_err(ctx, "$.consent.registry", 0,
-                       "a consent registry needs $.keys.subject (subject ids are stored as keyed pseudonyms)");
+                       "a consent registry needs $.keys.subject (subject ids are stored as keyed "
+                       "pseudonyms)");
     }
     parse_recipients(ctx, p, json_object_get(root, "recipients"));
     parse_operators(ctx, p, json_object_get(root, "operators"));
@@ -1093,7 +1147,8 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
     }
     parse_rules(ctx, p, json_object_get(root, "rules"));
     size_t nfr = 0;
-    bg_field_rule_spec_t *frules = parse_field_rules(ctx, p, json_object_get(root, "field_rules"), &nfr);
+    bg_field_rule_spec_t *frules =
+        parse_field_rules(ctx, p, json_object_get(root, "field_rules"), &nfr);
 
     /* Unreachable rules: an earlier rule takes all their cases. */
     for (int i = 0; i < p->nrules; i++) {
@@ -1101,7 +1156,9 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
             if (rule_covers(p, &p->rules[j], &p->rules[i])) {
                 char rp[512];
                 bg_cfg_path_index(rp, sizeof rp, "$.rules", (size_t)i);
-                bg_cfg_err(ctx, rp, 0, "rule \"%s\" can never apply: rule \"%s\" before it covers all its categories, recipients and purposes",
+                bg_cfg_err(ctx, rp, 0,
+                           "rule \"%s\" can never apply: rule \"%s\" before it covers all its "
+                           "categories, recipients and purposes",
                            p->rules[i].id, p->rules[j].id);
                 break;
             }
@@ -1139,7 +1196,8 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         if (r->fallback != BG_FALLBACK_DEIDENTIFY)
             continue;
         for (int c = 1; c < BG_CAT_MAX; c++) {
-            int covered = r->all_categories || (r->categories >> c & 1) || (r->sensitive_only && p->sensitive[c]);
+            int covered = r->all_categories || (r->categories >> c & 1) ||
+                          (r->sensitive_only && p->sensitive[c]);
             if (!covered || !p->sensitive[c])
                 continue;
             const bg_op_t *op = r->has_op ? &r->op : bg_policy_operator(p, (bg_detect_cat_t)c);
@@ -1147,7 +1205,9 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
                 char rp[512];
                 bg_cfg_path_index(rp, sizeof rp, "$.rules", (size_t)i);
                 bg_cfg_warn(ctx, rp,
-                            "rule \"%s\" falls back to %s for sensitive category %s when no basis holds: pseudonymized data is still personal information (PIPL Art. 73), so it still leaves without a basis",
+                            "rule \"%s\" falls back to %s for sensitive category %s when no basis "
+                            "holds: pseudonymized data is still personal information (PIPL Art. "
+                            "73), so it still leaves without a basis",
                             r->id, bg_op_name(op->kind), bg_detect_category_id((bg_detect_cat_t)c));
                 break;
             }

@@ -31,9 +31,9 @@ typedef enum {
     BG_BASIS_LEGAL_OBLIGATION, /* PIPL Art. 13(3) */
     BG_BASIS_HR_MANAGEMENT,    /* PIPL Art. 13(2), HR under lawful rules/contracts */
     BG_BASIS_EMERGENCY,        /* PIPL Art. 13(4), life, health, property */
-    BG_BASIS_CONTRACT,         /* PIPL Art. 13(2), necessary for a contract the subject is party to */
-    BG_BASIS_CONSENT,          /* PIPL Arts. 14, 39: separate consent */
-    BG_BASIS_SUBJECT_ABROAD,   /* the subject is outside mainland China (policy allows) */
+    BG_BASIS_CONTRACT,       /* PIPL Art. 13(2), necessary for a contract the subject is party to */
+    BG_BASIS_CONSENT,        /* PIPL Arts. 14, 39: separate consent */
+    BG_BASIS_SUBJECT_ABROAD, /* the subject is outside mainland China (policy allows) */
     BG_BASIS__COUNT
 } bg_basis_t;
 
@@ -71,7 +71,7 @@ typedef struct {
 
 typedef struct {
     char *id;
-    char *clause; /* the privacy-policy clause it enforces */
+    char *clause;        /* the privacy-policy clause it enforces */
     uint64_t categories; /* bit per bg_detect_cat_t */
     int all_categories, sensitive_only;
     char **recipients; /* NULL: any */
@@ -86,16 +86,16 @@ typedef struct {
 
 typedef struct {
     int present;
-    char *reference;   /* legal obligation / HR / emergency reference */
+    char *reference; /* legal obligation / HR / emergency reference */
 } bg_declared_basis_t;
 
 typedef struct {
     int present;
-    char *purpose;            /* cross_border_shopping, delivery, payment, booking, ... */
-    uint64_t necessary;       /* categories necessary for the contract */
-    char **necessary_paths;   /* or fields (JSON paths, matched by prefix) */
+    char *purpose;          /* cross_border_shopping, delivery, payment, booking, ... */
+    uint64_t necessary;     /* categories necessary for the contract */
+    char **necessary_paths; /* or fields (JSON paths, matched by prefix) */
     int nnecessary_paths;
-    char *reference_path;     /* where the contract/order reference is */
+    char *reference_path; /* where the contract/order reference is */
     int reference_required;
 } bg_contract_t;
 
@@ -103,22 +103,22 @@ typedef struct {
 typedef struct {
     const bg_recipient_t *recipient; /* NULL: none declared */
     char *purpose;
-    int monitor;            /* route mode monitor (or the global one) */
+    int monitor; /* route mode monitor (or the global one) */
     bg_declared_basis_t legal_obligation, hr, emergency;
     bg_contract_t contract;
-    char *subject_id;       /* JSON path / header.X / query.X; relative to a record when records */
-    char *records;          /* "$.events[*]" */
-    char *subject_region;   /* where the subject's country/region is */
-    char *birth_date;       /* where a birth date is */
-    int opaque_allow;       /* forward bodies of types we do not decode */
-    bg_inspect_rules_t *inspect; /* compiled: field rules + this route's extras */
+    char *subject_id;     /* JSON path / header.X / query.X; relative to a record when records */
+    char *records;        /* "$.events[*]" */
+    char *subject_region; /* where the subject's country/region is */
+    char *birth_date;     /* where a birth date is */
+    int opaque_allow;     /* forward bodies of types we do not decode */
+    bg_inspect_rules_t *inspect;  /* compiled: field rules + this route's extras */
     int16_t rule_for[BG_CAT_MAX]; /* first matching rule index, -1: default fallback */
 } bg_route_policy_t;
 
 typedef struct bg_policy {
-    char *version;      /* the policy's own version string */
-    char hash[65];      /* SHA-256 of the configuration file: the record's policy version */
-    int monitor;        /* global mode */
+    char *version; /* the policy's own version string */
+    char hash[65]; /* SHA-256 of the configuration file: the record's policy version */
+    int monitor;   /* global mode */
     int inspect_domestic;
     bg_detect_conf_t min_confidence;
     int undecodable_allow;

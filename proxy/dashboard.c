@@ -180,13 +180,14 @@ static void api_info(const bg_config_t *cfg, bg_serve_reply_t *reply)
     json_object_set_new(o, "version", json_string(BG_VERSION));
     json_object_set_new(o, "now", json_string(now));
     json_object_set_new(o, "policy_version",
-                        pol != NULL && pol->version != NULL ? json_string(pol->version) : json_null());
+                        pol != NULL && pol->version != NULL ? json_string(pol->version)
+                                                            : json_null());
     json_object_set_new(o, "policy_sha256", pol != NULL ? json_string(pol->hash) : json_null());
     json_object_set_new(o, "policy_mode",
                         json_string(pol != NULL && pol->monitor ? "monitor" : "enforce"));
     json_object_set_new(o, "audit", json_boolean(cfg->audit_enabled));
-    json_object_set_new(o, "counters", json_boolean(cfg->audit_enabled &&
-                                                    cfg->audit_counters_file != NULL));
+    json_object_set_new(o, "counters",
+                        json_boolean(cfg->audit_enabled && cfg->audit_counters_file != NULL));
     json_object_set_new(o, "token_required", json_boolean(cfg->admin_token != NULL));
     reply_json(reply, 200, o);
 }
@@ -255,9 +256,10 @@ static void job_run(evutil_socket_t fd, short what, void *arg)
         json_object_set_new(doc, "format", json_string("bordergate-dashboard/1"));
         reply_json(reply, 200, doc);
     } else {
-        json_t *one = j->kind == JOB_BLOCKED
-                          ? json_object_get(doc, "blocked")
-                          : json_object_iter_value(json_object_iter(json_object_get(doc, "reports")));
+        json_t *one =
+            j->kind == JOB_BLOCKED
+                ? json_object_get(doc, "blocked")
+                : json_object_iter_value(json_object_iter(json_object_get(doc, "reports")));
         reply_json(reply, 200, json_incref(one));
         json_decref(doc);
     }
@@ -307,15 +309,17 @@ static void api_report(const bg_config_t *cfg, const bg_serve_req_t *req, const 
     int64_t from, to;
     bg_report_by_t by = BG_REPORT_BY_NONE;
     long limit = 20;
-    if (parse_query(q, ql, blocked ? blocked_params : report_params, p, &np, err, sizeof err) != 0 ||
+    if (parse_query(q, ql, blocked ? blocked_params : report_params, p, &np, err, sizeof err) !=
+            0 ||
         window(p, np, &from, &to, err, sizeof err) != 0) {
         reply_error(reply, 400, err);
         return;
     }
     const char *b = param(p, np, "by");
     if (b != NULL && bg_report_by_parse(b, &by) != 0) {
-        reply_error(reply, 400, "by: must be recipient, country, category, basis, rule, outcome, "
-                                "route, reason, day or hour");
+        reply_error(reply, 400,
+                    "by: must be recipient, country, category, basis, rule, outcome, "
+                    "route, reason, day or hour");
         return;
     }
     const char *l = param(p, np, "limit");
@@ -499,8 +503,9 @@ int bg_dashboard_handle(const bg_serve_req_t *req, bg_serve_reply_t *reply,
     } else if (el == 7 && memcmp(ep, "volumes", 7) == 0) {
         api_volumes(cfg, q, ql, reply);
     } else {
-        reply_error(reply, 404, "unknown endpoint (try /api/info, /api/dashboard, /api/report, "
-                                "/api/blocked, /api/volumes)");
+        reply_error(reply, 404,
+                    "unknown endpoint (try /api/info, /api/dashboard, /api/report, "
+                    "/api/blocked, /api/volumes)");
     }
     bg_runtime_unref(rt);
     return 1;

@@ -42,8 +42,8 @@ int bg_target_unsafe_path(const char *p, size_t n)
     return 0;
 }
 
-int bg_target_parse(const char *t, size_t tl, const char *host, size_t host_len,
-                    bg_target_t *out, const char **why)
+int bg_target_parse(const char *t, size_t tl, const char *host, size_t host_len, bg_target_t *out,
+                    const char **why)
 {
     memset(out, 0, sizeof *out);
     /* absolute-form (clients using bordergate as HTTP_PROXY): its authority
@@ -181,8 +181,8 @@ int bg_addr_is_private(const struct sockaddr_storage *ss)
         uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
         return (a >> 24) == 10 || (a >> 24) == 127 || (a >> 24) == 0 ||
                (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168) ||
-               (a >> 16) == (169u << 8 | 254) || (a >> 22) == (100u << 2 | 1) ||
-               (a >> 28) == 14 || (a >> 28) == 15;
+               (a >> 16) == (169u << 8 | 254) || (a >> 22) == (100u << 2 | 1) || (a >> 28) == 14 ||
+               (a >> 28) == 15;
     }
     const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
     if (IN6_IS_ADDR_V4MAPPED(a6)) {

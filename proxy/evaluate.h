@@ -21,7 +21,7 @@
 #include "proxy/http.h"
 
 typedef struct {
-    char host[256];   /* lowercase, without port; "" when the request had none */
+    char host[256]; /* lowercase, without port; "" when the request had none */
     size_t host_len;
     const char *path; /* origin-form path and query, pointing into the target */
     size_t path_len;
@@ -33,8 +33,8 @@ typedef struct {
  * dropped, host lowercased, paths with dot segments (also %2e) or a
  * fragment refused. 0, or the HTTP status to refuse with and *WHY.
  */
-int bg_target_parse(const char *target, size_t target_len, const char *host_hdr,
-                    size_t host_len, bg_target_t *out, const char **why);
+int bg_target_parse(const char *target, size_t target_len, const char *host_hdr, size_t host_len,
+                    bg_target_t *out, const char **why);
 
 /* 1 when the path has "." or ".." segments (also percent-encoded) or a '#'. */
 int bg_target_unsafe_path(const char *p, size_t n);
@@ -48,15 +48,15 @@ int bg_addr_is_private(const struct sockaddr_storage *ss);
 
 typedef struct {
     const bg_config_t *cfg;
-    const bg_route_t *route;   /* matched by bg_config_match_route */
+    const bg_route_t *route;    /* matched by bg_config_match_route */
     const bg_geo_answer_t *geo; /* of the address connected to */
     const char *method;
     size_t method_len;
-    const char *path;          /* as in bg_target_t */
+    const char *path; /* as in bg_target_t */
     size_t path_len;
     const bg_http_header_t *headers;
     size_t nheaders;
-    const char *body;          /* decoded transfer framing, as received */
+    const char *body; /* decoded transfer framing, as received */
     size_t body_len;
     bg_consent_reg_t *consent; /* NULL: separate consent never holds */
     int64_t now_ms;
@@ -66,7 +66,7 @@ typedef struct {
     bg_inspection_t *insp;  /* NULL when not inspected; references the input */
     bg_decision_t decision; /* valid when decided */
     int decided;
-    bg_rewrite_t rw;        /* de-identified body / target / headers */
+    bg_rewrite_t rw; /* de-identified body / target / headers */
     int rewritten;
 } bg_eval_t;
 

@@ -144,7 +144,7 @@ void bg_http_chunked_init(bg_http_chunked_t *c);
  * (sizes, CRLFs, extensions, trailers). Call in a loop; stops at c->done and
  * never consumes past the end of the message.
  */
-ssize_t bg_http_chunked_step(bg_http_chunked_t *c, const char *buf, size_t len,
-                             size_t *data_len, const char **why);
+ssize_t bg_http_chunked_step(bg_http_chunked_t *c, const char *buf, size_t len, size_t *data_len,
+                             const char **why);
 
 #endif

@@ -38,23 +38,30 @@ static const family_t families[FAM_COUNT] = {
     {"bordergate_requests_total",
      "Decided requests (one per decision record handed to the audit writer) by route, recipient, "
      "destination country and region, outcome and mode",
-     6, {"route", "recipient", "country", "region", "decision", "mode"}},
+     6,
+     {"route", "recipient", "country", "region", "decision", "mode"}},
     {"bordergate_findings_total", "Personal-information findings by category", 1, {"category"}},
     {"bordergate_deidentified_fields_total",
-     "Fields de-identified or removed before forwarding, by operator", 1, {"operator"}},
+     "Fields de-identified or removed before forwarding, by operator",
+     1,
+     {"operator"}},
     {"bordergate_blocked_total",
-     "Blocked transfers (451) by reason code; a request with several reasons counts under each", 1,
+     "Blocked transfers (451) by reason code; a request with several reasons counts under each",
+     1,
      {"reason"}},
     {"bordergate_refusals_total",
-     "Requests answered by bordergate itself with an error status (not 451), by status", 1,
+     "Requests answered by bordergate itself with an error status (not 451), by status",
+     1,
      {"status"}},
     {"bordergate_monitor_would_total",
      "Requests forwarded unchanged in monitor mode, by route and what enforcement would have done",
-     2, {"route", "would"}},
+     2,
+     {"route", "would"}},
     {"bordergate_upstream_errors_by_route_total",
      "Upstream failures by route and kind (resolve, connect, tls, timeout, invalid_response, "
      "closed, lost)",
-     2, {"route", "kind"}},
+     2,
+     {"route", "kind"}},
 };
 
 #define KEY_MAX 150 /* label values joined by \x1f */
@@ -70,7 +77,7 @@ typedef struct {
 
 /* Request duration buckets (seconds); the +Inf bucket is implicit. */
 static const double lat_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+                                    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 #define LAT_N (sizeof lat_bounds / sizeof lat_bounds[0])
 
 typedef struct {
@@ -85,9 +92,15 @@ struct bg_metrics {
     hist_t total, added;
 };
 
-bg_metrics_t *bg_metrics_new(void) { return calloc(1, sizeof(bg_metrics_t)); }
+bg_metrics_t *bg_metrics_new(void)
+{
+    return calloc(1, sizeof(bg_metrics_t));
+}
 
-void bg_metrics_free(bg_metrics_t *m) { free(m); }
+void bg_metrics_free(bg_metrics_t *m)
+{
+    free(m);
+}
 
 /* Single writer: a relaxed load and store (no locked instruction). */
 static inline void bump(uint64_t *v, uint64_t n)
@@ -296,8 +309,7 @@ static void put_gauge(struct evbuffer *out, const char *name, const char *help, 
     evbuffer_add_printf(out, "%s %.17g\n", name, v);
 }
 
-static void render_families(const bg_metrics_scrape_t *src, struct evbuffer *out,
-                            uint64_t *dropped)
+static void render_families(const bg_metrics_scrape_t *src, struct evbuffer *out, uint64_t *dropped)
 {
     size_t cap = 0, n = 0;
     row_t *rows = NULL;
@@ -482,7 +494,8 @@ static void render_state(const bg_metrics_scrape_t *src, struct evbuffer *out)
     const bg_config_t *cfg = rt->cfg;
     head(out, "bordergate_info", "gauge", "Version and policy version (value is always 1)");
     evbuffer_add_printf(out, "bordergate_info{version=\"%s\",policy_version=\"", BG_VERSION);
-    const char *pv = cfg->policy != NULL && cfg->policy->version != NULL ? cfg->policy->version : "";
+    const char *pv =
+        cfg->policy != NULL && cfg->policy->version != NULL ? cfg->policy->version : "";
     put_label_value(out, pv, strlen(pv));
     evbuffer_add(out, "\"} 1\n", 5);
     put_gauge(out, "bordergate_ready", "1 when /readyz answers 200", src->ready);
@@ -491,8 +504,9 @@ static void render_state(const bg_metrics_scrape_t *src, struct evbuffer *out)
     put_gauge(out, "bordergate_config_generation", "Configuration generation (1 at start)",
               rt->generation);
     head(out, "bordergate_reloads_total", "counter", "Configuration reloads, by result");
-    evbuffer_add_printf(out, "bordergate_reloads_total{result=\"ok\"} %u\n"
-                             "bordergate_reloads_total{result=\"failed\"} %u\n",
+    evbuffer_add_printf(out,
+                        "bordergate_reloads_total{result=\"ok\"} %u\n"
+                        "bordergate_reloads_total{result=\"failed\"} %u\n",
                         src->reloads_ok, src->reloads_failed);
     put_gauge(out, "bordergate_routes", "Configured routes", cfg->nroutes);
     uint64_t now = bg_util_wall_ms() / 1000;
@@ -524,16 +538,22 @@ static void render_yearly(const bg_metrics_scrape_t *src, struct evbuffer *out)
     head(out, "bordergate_yearly_subjects_threshold", "gauge",
          "Thresholds the yearly counts are held against (audit.thresholds), by kind and mechanism");
     const bg_counters_thresholds_t *t = &cs.thresholds;
-    evbuffer_add_printf(
-        out,
-        "bordergate_yearly_subjects_threshold{kind=\"non_sensitive\",mechanism=\"standard_contract_or_certification\"} %llu\n"
-        "bordergate_yearly_subjects_threshold{kind=\"non_sensitive\",mechanism=\"security_assessment\"} %llu\n"
-        "bordergate_yearly_subjects_threshold{kind=\"sensitive\",mechanism=\"standard_contract_or_certification\"} %llu\n"
-        "bordergate_yearly_subjects_threshold{kind=\"sensitive\",mechanism=\"security_assessment\"} %llu\n",
-        (unsigned long long)t->contract_non_sensitive, (unsigned long long)t->assessment_non_sensitive,
-        (unsigned long long)t->contract_sensitive, (unsigned long long)t->assessment_sensitive);
+    evbuffer_add_printf(out,
+                        "bordergate_yearly_subjects_threshold{kind=\"non_sensitive\",mechanism="
+                        "\"standard_contract_or_certification\"} %llu\n"
+                        "bordergate_yearly_subjects_threshold{kind=\"non_sensitive\",mechanism="
+                        "\"security_assessment\"} %llu\n"
+                        "bordergate_yearly_subjects_threshold{kind=\"sensitive\",mechanism="
+                        "\"standard_contract_or_certification\"} %llu\n"
+                        "bordergate_yearly_subjects_threshold{kind=\"sensitive\",mechanism="
+                        "\"security_assessment\"} %llu\n",
+                        (unsigned long long)t->contract_non_sensitive,
+                        (unsigned long long)t->assessment_non_sensitive,
+                        (unsigned long long)t->contract_sensitive,
+                        (unsigned long long)t->assessment_sensitive);
     head(out, "bordergate_yearly_mechanism_level", "gauge",
-         "What the year's volume calls for: 0 none, 1 standard contract or certification, 2 security assessment");
+         "What the year's volume calls for: 0 none, 1 standard contract or certification, 2 "
+         "security assessment");
     evbuffer_add_printf(out, "bordergate_yearly_mechanism_level %d\n", (int)cs.level);
     head(out, "bordergate_yearly_subjects_by_recipient", "gauge",
          "Distinct people whose PI went to a recipient this year, by kind");

@@ -48,8 +48,7 @@ void bg_metrics_free(bg_metrics_t *m);
  * blocked, each distinct reason code. Call once per decision record.
  */
 void bg_metrics_decision(bg_metrics_t *m, const bg_config_t *cfg, const bg_route_t *route,
-                         const bg_geo_answer_t *geo, const bg_decision_t *d,
-                         bg_inspection_t *insp);
+                         const bg_geo_answer_t *geo, const bg_decision_t *d, bg_inspection_t *insp);
 
 /* An upstream failure on ROUTE (id from the policy); KIND: resolve,
  * connect, tls, timeout, invalid_response, closed, lost. */
@@ -66,9 +65,9 @@ void bg_metrics_request_done(bg_metrics_t *m, uint64_t total_us, uint64_t upstre
 typedef struct {
     bg_worker_t *workers;
     int nworkers;
-    bg_audit_t *audit;                 /* NULL: audit disabled */
-    struct bg_counters *counters;      /* NULL: none */
-    const struct bg_runtime *rt;       /* current snapshot (not NULL) */
+    bg_audit_t *audit;            /* NULL: audit disabled */
+    struct bg_counters *counters; /* NULL: none */
+    const struct bg_runtime *rt;  /* current snapshot (not NULL) */
     uint64_t uptime_s;
     unsigned reloads_ok, reloads_failed;
     int ready;

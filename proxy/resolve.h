@@ -20,8 +20,8 @@
 typedef struct {
     int n;
     struct sockaddr_storage addrs[BG_RESOLVE_MAX]; /* port set by the resolver */
-    const char *source; /* "static", "literal", "dns", "dns-cache" */
-    char error[128];    /* when n == 0 */
+    const char *source;                            /* "static", "literal", "dns", "dns-cache" */
+    char error[128];                               /* when n == 0 */
 } bg_resolve_result_t;
 
 typedef void (*bg_resolve_cb)(void *arg, const bg_resolve_result_t *res);

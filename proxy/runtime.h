@@ -18,8 +18,8 @@
 typedef struct bg_runtime {
     int refs;
     unsigned generation;
-    bg_config_t *cfg;    /* owned reference */
-    SSL_CTX *client_tls; /* for https:// upstreams */
+    bg_config_t *cfg;          /* owned reference */
+    SSL_CTX *client_tls;       /* for https:// upstreams */
     bg_consent_reg_t *consent; /* NULL when the policy names no registry */
 } bg_runtime_t;
 

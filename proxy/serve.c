@@ -317,7 +317,8 @@ static void conn_process(serve_conn_t *c)
             const char *p = (const char *)evbuffer_pullup(in, (ssize_t)take);
             int status = 400;
             const char *why = "bad request";
-            bg_http_result_t r = bg_http_parse_request(p, take, SERVE_MAX_HEAD, &c->req, &status, &why);
+            bg_http_result_t r =
+                bg_http_parse_request(p, take, SERVE_MAX_HEAD, &c->req, &status, &why);
             if (r == BG_HTTP_INCOMPLETE)
                 return;
             if (r == BG_HTTP_ERROR) {
@@ -336,7 +337,8 @@ static void conn_process(serve_conn_t *c)
             /* Re-point the parse into our copy. */
             bg_http_parse_request(c->head, hl, hl + 1, &c->req, &status, &why);
             if (c->req.expect_continue)
-                evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+                evbuffer_add_printf(bufferevent_get_output(c->bev),
+                                    "HTTP/1.1 100 Continue\r\n\r\n");
             if (c->req.chunked) {
                 bg_http_chunked_init(&c->chunked);
                 c->state = CONN_BODY_CHUNKED;
@@ -494,10 +496,9 @@ bg_serve_t *bg_serve_new(struct event_base *base, const struct sockaddr *addr, s
     srv->max_body = max_body;
     srv->fn = fn;
     srv->arg = arg;
-    srv->listener = evconnlistener_new_bind(base, on_accept, srv,
-                                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                                LEV_OPT_CLOSE_ON_EXEC,
-                                            1024, addr, (int)len);
+    srv->listener = evconnlistener_new_bind(
+        base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+        1024, addr, (int)len);
     if (srv->listener == NULL) {
         char a[64];
         bg_util_addr_string(addr, a, sizeof a);

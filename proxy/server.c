@@ -122,8 +122,8 @@ static void on_control(evutil_socket_t fd, short what, void *arg)
 static void *worker_main(void *arg)
 {
     bg_worker_t *w = arg;
-    struct event *ctl = event_new(w->base, pipes[w->index].fd[0], EV_READ | EV_PERSIST,
-                                  on_control, w);
+    struct event *ctl =
+        event_new(w->base, pipes[w->index].fd[0], EV_READ | EV_PERSIST, on_control, w);
     event_add(ctl, NULL);
     event_base_dispatch(w->base);
     bg_session_close_all(w);
@@ -149,7 +149,8 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
                                              EVDNS_BASE_DISABLE_WHEN_INACTIVE);
     }
     if (w->dns == NULL)
-        bg_warn("worker %d: no DNS resolver configured; only static and literal upstream addresses work",
+        bg_warn("worker %d: no DNS resolver configured; only static and literal upstream addresses "
+                "work",
                 index);
     w->resolver = bg_resolver_new(w);
     w->pool = bg_pool_new(w);
@@ -167,10 +168,11 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
         return -1;
     for (int i = 0; i < cfg->nlisten; i++) {
         const bg_listen_addr_t *a = &cfg->listen[i];
-        w->listeners[i] = evconnlistener_new_bind(
-            w->base, on_accept, w,
-            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
-            4096, (const struct sockaddr *)&a->addr, (int)a->len);
+        w->listeners[i] =
+            evconnlistener_new_bind(w->base, on_accept, w,
+                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                        LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+                                    4096, (const struct sockaddr *)&a->addr, (int)a->len);
         if (w->listeners[i] == NULL) {
             fprintf(stderr, "bordergate: cannot listen on %s: %s\n", a->text, strerror(errno));
             return -1;
@@ -281,7 +283,8 @@ static json_t *geo_json(const bg_config_t *cfg)
     json_object_set_new(g, "age_days", json_integer((json_int_t)age_days));
     json_object_set_new(g, "max_age_days", json_integer(cfg->geo_max_age_days));
     json_object_set_new(g, "stale", json_boolean(age_days > (uint64_t)cfg->geo_max_age_days));
-    json_object_set_new(g, "overrides", json_integer((json_int_t)bg_geo_overrides_count(cfg->geo_overrides)));
+    json_object_set_new(g, "overrides",
+                        json_integer((json_int_t)bg_geo_overrides_count(cfg->geo_overrides)));
     return g;
 }
 
@@ -296,11 +299,15 @@ static void log_geo(const bg_config_t *cfg)
         bg_warn("country database %s is %llu days old (geo.max_age_days is %d): update it",
                 cfg->geo_db_path, (unsigned long long)age_days, cfg->geo_max_age_days);
     if (bg_geo_db_ip_version(db) == 4)
-        bg_warn("country database %s has no IPv6 data: every IPv6 destination is unknown (cross-border)",
+        bg_warn("country database %s has no IPv6 data: every IPv6 destination is unknown "
+                "(cross-border)",
                 cfg->geo_db_path);
 }
 
-static void on_sighup(evutil_socket_t sig, short what, void *arg) { reload(arg); }
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    reload(arg);
+}
 
 /* SIGUSR1: reopen the log file only (after logrotate moved it). */
 static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
@@ -361,8 +368,10 @@ static json_t *stats_json(bg_server_t *srv)
     }
     json_t *o = json_object();
     json_object_set_new(o, "connections_open", json_integer(conns));
-    json_object_set_new(o, "connections_accepted", json_integer((json_int_t)t.connections_accepted));
-    json_object_set_new(o, "connection_limit_hits", json_integer((json_int_t)t.connections_refused));
+    json_object_set_new(o, "connections_accepted",
+                        json_integer((json_int_t)t.connections_accepted));
+    json_object_set_new(o, "connection_limit_hits",
+                        json_integer((json_int_t)t.connections_refused));
     json_object_set_new(o, "requests", json_integer((json_int_t)t.requests));
     json_t *cls = json_object();
     for (int k = 1; k < 6; k++) {
@@ -424,8 +433,8 @@ static int readiness(bg_server_t *srv, const bg_runtime_t *rt, json_t *not_ready
     if (rt == NULL || rt->cfg->policy == NULL)
         json_array_append_new(not_ready, json_string("policy: not loaded"));
     if (rt != NULL && (rt->cfg->geo_db == NULL || access(rt->cfg->geo_db_path, R_OK) != 0))
-        json_array_append_new(not_ready,
-                              json_string("geo: the country database file is missing or unreadable"));
+        json_array_append_new(
+            not_ready, json_string("geo: the country database file is missing or unreadable"));
     if (srv->audit != NULL) {
         bg_audit_stats_t as;
         bg_audit_stats(srv->audit, &as);
@@ -443,8 +452,8 @@ static int readiness(bg_server_t *srv, const bg_runtime_t *rt, json_t *not_ready
  * time). No token configured: every change is refused. */
 static int admin_authorized(const bg_serve_req_t *req, const bg_config_t *cfg)
 {
-    const bg_http_header_t *h = bg_http_find_header(req->head->headers, req->head->nheaders,
-                                                    "authorization");
+    const bg_http_header_t *h =
+        bg_http_find_header(req->head->headers, req->head->nheaders, "authorization");
     if (cfg->admin_token == NULL || h == NULL || h->value_len < 7 ||
         !bg_util_iprefix(h->value, h->value_len, "bearer "))
         return 0;
@@ -475,7 +484,9 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
         o = json_object();
         json_object_set_new(o, "status", json_string(srv->stopping ? "stopping" : "ok"));
         json_object_set_new(o, "version", json_string(BG_VERSION));
-        json_object_set_new(o, "uptime_s", json_integer((json_int_t)((bg_util_wall_ms() - srv->started_ms) / 1000)));
+        json_object_set_new(
+            o, "uptime_s",
+            json_integer((json_int_t)((bg_util_wall_ms() - srv->started_ms) / 1000)));
         json_object_set_new(o, "config", json_string(srv->config_path));
         json_object_set_new(o, "config_generation", json_integer(rt ? rt->generation : 0));
         json_object_set_new(o, "routes", json_integer(rt ? rt->cfg->nroutes : 0));
@@ -529,9 +540,10 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
         bg_runtime_t *rt = bg_runtime_acquire();
         if (!admin_authorized(req, rt->cfg)) {
             reply->status = 401;
-            o = json_pack("{s:s}", "error", rt->cfg->admin_token == NULL
-                                                ? "consent changes need admin.token in the configuration"
-                                                : "missing or wrong bearer token");
+            o = json_pack("{s:s}", "error",
+                          rt->cfg->admin_token == NULL
+                              ? "consent changes need admin.token in the configuration"
+                              : "missing or wrong bearer token");
         } else if (rt->consent == NULL) {
             reply->status = 404;
             o = json_pack("{s:s}", "error", "no consent registry configured ($.consent.registry)");
@@ -569,11 +581,15 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
         json_object_set_new(o, "reloaded", json_boolean(rc == 0));
         if (rc != 0) {
             reply->status = 422;
-            json_object_set_new(o, "error", json_string("the new configuration is invalid; see the log. The running one stays in force"));
+            json_object_set_new(o, "error",
+                                json_string("the new configuration is invalid; see the log. The "
+                                            "running one stays in force"));
         }
     } else {
         reply->status = 404;
-        o = json_pack("{s:s}", "error", "unknown admin endpoint (try /healthz, /readyz, /metrics, /stats, POST /reload, /consents)");
+        o = json_pack("{s:s}", "error",
+                      "unknown admin endpoint (try /healthz, /readyz, /metrics, /stats, POST "
+                      "/reload, /consents)");
     }
 send:;
     char *s = json_dumps(o, JSON_COMPACT);
@@ -590,7 +606,8 @@ static int open_audit(bg_server_t *srv, const bg_config_t *cfg)
     char err[512];
     int have_key = 0;
     if (!cfg->audit_enabled) {
-        bg_error("the audit log is DISABLED ($.audit.enabled is false): decisions are not recorded");
+        bg_error(
+            "the audit log is DISABLED ($.audit.enabled is false): decisions are not recorded");
         return 0;
     }
     bg_audit_options_init(&opt);
@@ -616,7 +633,8 @@ static int open_audit(bg_server_t *srv, const bg_config_t *cfg)
         opt.key_len = key.len;
         have_key = 1;
     } else {
-        bg_warn("no keys.audit: audit checkpoints are not signed (set keys.audit to detect a rewritten log)");
+        bg_warn("no keys.audit: audit checkpoints are not signed (set keys.audit to detect a "
+                "rewritten log)");
     }
     srv->audit = bg_audit_open(&opt, err, sizeof err);
     bg_audit_key_wipe(&key);
@@ -680,7 +698,8 @@ int bg_server_run(const char *config_path)
     if (cfg == NULL)
         return 1;
     if (apply_log(cfg) != 0) {
-        fprintf(stderr, "bordergate: %s: cannot open log file: %s\n", cfg->log_file, strerror(errno));
+        fprintf(stderr, "bordergate: %s: cannot open log file: %s\n", cfg->log_file,
+                strerror(errno));
         bg_config_unref(cfg);
         return 1;
     }

@@ -61,7 +61,7 @@ typedef struct {
     const char *path;
     size_t path_len;
     int has_body;
-    int body_consumed; /* the whole request body has been read */
+    int body_consumed;     /* the whole request body has been read */
     struct evbuffer *body; /* decoded request body */
     uint64_t body_left;
     bg_http_chunked_t chunked;
@@ -73,8 +73,8 @@ typedef struct {
     const char *resolve_source;
     bg_geo_answer_t geo; /* of the very address connected to */
 
-    bg_eval_t ev;           /* INSPECT + DECIDE: findings (referencing head and
-                               body), decision, rewritten request */
+    bg_eval_t ev;              /* INSPECT + DECIDE: findings (referencing head and
+                                  body), decision, rewritten request */
     bg_audit_ticket_t *ticket; /* RECORD in flight */
     uint64_t audit_seq;
     uint64_t t_forward_us;
@@ -349,7 +349,10 @@ static void stage_route(bg_session_t *s)
     x->route = bg_config_match_route(cfg, x->host, hn, x->path, x->path_len);
     if (x->route == NULL) {
         s->w->stats.refused_route++;
-        refuse(s, 421, "no route for this host and path: bordergate only forwards to configured destinations", x->has_body);
+        refuse(
+            s, 421,
+            "no route for this host and path: bordergate only forwards to configured destinations",
+            x->has_body);
         return;
     }
     if (x->req.content_length > 0 && (uint64_t)x->req.content_length > cfg->max_body_bytes) {
@@ -426,7 +429,6 @@ static void process_body(bg_session_t *s)
 
 /* ------------------------------------------------------------------------ */
 /* RESOLVE: find the address to connect to                                   */
-
 
 /*
  * Per-worker cache of geo answers keyed by (runtime generation, upstream
@@ -512,7 +514,10 @@ static void resolve_done(bg_session_t *s, const bg_resolve_result_t *res)
     }
     if (n == 0) {
         if (any_private)
-            refuse(s, 403, "upstream resolves to a private or loopback address and the route does not allow it", 0);
+            refuse(s, 403,
+                   "upstream resolves to a private or loopback address and the route does not "
+                   "allow it",
+                   0);
         else
             refuse(s, 502, "cannot resolve upstream host", 0);
         return;
@@ -521,7 +526,8 @@ static void resolve_done(bg_session_t *s, const bg_resolve_result_t *res)
     x->geo = answers[chosen];
     x->resolve_source = res->source;
     x->dest = res->addrs[index[chosen]];
-    x->dest_len = x->dest.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    x->dest_len =
+        x->dest.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     char a[INET6_ADDRSTRLEN];
     bg_util_addr_string((struct sockaddr *)&x->dest, a, sizeof a);
     snprintf(x->dest_text, sizeof x->dest_text, x->dest.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
@@ -603,10 +609,11 @@ static void refuse_blocked(bg_session_t *s)
     json_decref(o);
     struct evbuffer *out = bufferevent_get_output(s->cbev);
     size_t n = body != NULL ? strlen(body) : 0;
-    evbuffer_add_printf(out,
-                        "HTTP/1.1 451 Unavailable For Legal Reasons\r\nContent-Type: application/json\r\n"
-                        "Content-Length: %zu\r\nX-Bordergate-Id: %s\r\nX-Bordergate-Decision: block\r\n%s\r\n",
-                        n + 1, x->id, s->keep_alive ? "" : "Connection: close\r\n");
+    evbuffer_add_printf(
+        out,
+        "HTTP/1.1 451 Unavailable For Legal Reasons\r\nContent-Type: application/json\r\n"
+        "Content-Length: %zu\r\nX-Bordergate-Id: %s\r\nX-Bordergate-Decision: block\r\n%s\r\n",
+        n + 1, x->id, s->keep_alive ? "" : "Connection: close\r\n");
     if (!bg_util_ieq(x->req.method, x->req.method_len, "HEAD")) {
         evbuffer_add(out, body != NULL ? body : "", n);
         evbuffer_add(out, "\n", 1);
@@ -657,14 +664,16 @@ static char *decision_record(bg_session_t *s, size_t *len)
     bg_sbuf_t b = {0};
     char ts[40], a[INET6_ADDRSTRLEN], built[40];
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
-    bg_sbuf_addf(&b, "{\"time\":\"%s\",\"type\":\"decision\",\"decision_id\":\"%s\",\"caller\":{", ts, x->id);
+    bg_sbuf_addf(&b, "{\"time\":\"%s\",\"type\":\"decision\",\"decision_id\":\"%s\",\"caller\":{",
+                 ts, x->id);
     bg_sbuf_json_kv(&b, 1, "address", s->peer_text);
     bg_sbuf_adds(&b, "}");
     bg_sbuf_json_kv(&b, 0, "route", x->route->id);
     if (rp->recipient != NULL) {
         bg_sbuf_adds(&b, ",\"recipient\":{");
         bg_sbuf_json_kv(&b, 1, "id", rp->recipient->id);
-        bg_sbuf_json_kv(&b, 0, "legal_entity", rp->recipient->legal_entity ? rp->recipient->legal_entity : "");
+        bg_sbuf_json_kv(&b, 0, "legal_entity",
+                        rp->recipient->legal_entity ? rp->recipient->legal_entity : "");
         bg_sbuf_json_kv(&b, 0, "relationship", bg_relationship_name(rp->recipient->relationship));
         bg_sbuf_adds(&b, "}");
     }
@@ -694,7 +703,8 @@ static char *decision_record(bg_session_t *s, size_t *len)
     bg_sbuf_adds(&b, ",\"policy\":{\"version\":");
     bg_sbuf_json_cstr(&b, p->version);
     bg_sbuf_json_kv(&b, 0, "sha256", p->hash);
-    bg_sbuf_addf(&b, "},\"bytes\":{\"request\":%zu,\"forwarded\":%zu}}", evbuffer_get_length(x->body),
+    bg_sbuf_addf(&b, "},\"bytes\":{\"request\":%zu,\"forwarded\":%zu}}",
+                 evbuffer_get_length(x->body),
                  x->ev.rw.body_changed ? x->ev.rw.body_len : evbuffer_get_length(x->body));
     if (b.failed) {
         bg_sbuf_free(&b);
@@ -786,7 +796,8 @@ static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
         refuse(s, 503, "the audit log cannot record this transfer; it was not forwarded", 0);
         return;
     }
-    bg_warn("request %s: decision record not durable (%s)", x->id, reason != NULL ? reason : "unknown");
+    bg_warn("request %s: decision record not durable (%s)", x->id,
+            reason != NULL ? reason : "unknown");
     after_record(s);
 }
 
@@ -814,7 +825,8 @@ static void stage_record(bg_session_t *s)
         /* No personal information leaves the country: the record goes into
          * the same group commit, but the request does not wait for the
          * fsync (docs/audit.md, "Write before forward"). */
-        bg_audit_ticket_t *t = bg_audit_submit_text(s->w->audit, rec, len, 1, on_completion_recorded, NULL);
+        bg_audit_ticket_t *t =
+            bg_audit_submit_text(s->w->audit, rec, len, 1, on_completion_recorded, NULL);
         if (t == NULL)
             bg_warn("request %s: decision record not queued", x->id);
         after_record(s);
@@ -830,7 +842,6 @@ static void stage_record(bg_session_t *s)
     arm_timer(s, x->rt->cfg->response_timeout_ms);
 }
 
-
 /* The completion record: what came back, linked by decision id. */
 static void record_completion(bg_session_t *s, const char *result)
 {
@@ -841,14 +852,15 @@ static void record_completion(bg_session_t *s, const char *result)
     char ts[40];
     uint64_t now = bg_util_mono_us();
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
-    bg_sbuf_addf(&b, "{\"time\":\"%s\",\"type\":\"completion\",\"decision_id\":\"%s\",\"result\":\"%s\"",
-                 ts, x->id, result);
+    bg_sbuf_addf(
+        &b, "{\"time\":\"%s\",\"type\":\"completion\",\"decision_id\":\"%s\",\"result\":\"%s\"", ts,
+        x->id, result);
     if (x->response_started)
         bg_sbuf_addf(&b, ",\"upstream_status\":%d", x->resp.status);
     if (x->t_forward_us > 0)
         bg_sbuf_addf(&b, ",\"upstream_ms\":%.3f", (double)(now - x->t_forward_us) / 1000.0);
-    bg_sbuf_addf(&b, ",\"total_ms\":%.3f,\"response_bytes\":%llu}", (double)(now - x->t_start_us) / 1000.0,
-                 (unsigned long long)x->response_bytes);
+    bg_sbuf_addf(&b, ",\"total_ms\":%.3f,\"response_bytes\":%llu}",
+                 (double)(now - x->t_start_us) / 1000.0, (unsigned long long)x->response_bytes);
     if (b.failed) {
         bg_sbuf_free(&b);
         return;
@@ -1048,7 +1060,8 @@ static void write_response_head(bg_session_t *s)
         evbuffer_add_printf(out,
                             "X-Bordergate-Route: %s\r\nX-Bordergate-Destination: %s\r\n"
                             "X-Bordergate-Geo: country=%s; region=%s; source=%s\r\n",
-                            x->route->id, x->dest_text, x->geo.country[0] ? x->geo.country : "unknown",
+                            x->route->id, x->dest_text,
+                            x->geo.country[0] ? x->geo.country : "unknown",
                             bg_geo_region_name(x->geo.region), x->geo.source);
     if (!s->keep_alive)
         evbuffer_add(out, "Connection: close\r\n", 19);
@@ -1077,8 +1090,8 @@ static void on_up_read(struct bufferevent *bev, void *arg)
             return;
         if (r == BG_HTTP_ERROR) {
             upstream_error(s, "invalid_response");
-            bg_warn("request %s: route %s: invalid response from upstream: %s", x->id,
-                    x->route->id, why);
+            bg_warn("request %s: route %s: invalid response from upstream: %s", x->id, x->route->id,
+                    why);
             refuse(s, 502, "invalid response from upstream", 0);
             return;
         }
@@ -1090,8 +1103,8 @@ static void on_up_read(struct bufferevent *bev, void *arg)
             evbuffer_drain(in, x->resp.head_len); /* interim response: skip */
             continue;
         }
-        const bg_http_header_t *te = bg_http_find_header(x->resp.headers, x->resp.nheaders,
-                                                         "transfer-encoding");
+        const bg_http_header_t *te =
+            bg_http_find_header(x->resp.headers, x->resp.nheaders, "transfer-encoding");
         if (te != NULL && !bg_util_ieq(te->value, te->value_len, "chunked")) {
             /* gzip, chunked etc.: relaying it as plain chunked would corrupt it. */
             refuse(s, 502, "upstream used a transfer coding other than chunked", 0);
@@ -1129,9 +1142,7 @@ static void relay_body(bg_session_t *s)
     struct evbuffer *out = bufferevent_get_output(s->cbev);
 
     switch (x->resp_mode) {
-    case BODY_NONE:
-        complete(s, x->resp.keep_alive && evbuffer_get_length(in) == 0);
-        return;
+    case BODY_NONE: complete(s, x->resp.keep_alive && evbuffer_get_length(in) == 0); return;
     case BODY_LENGTH: {
         size_t avail = evbuffer_get_length(in);
         size_t n = avail < x->resp_left ? avail : (size_t)x->resp_left;
@@ -1156,8 +1167,8 @@ static void relay_body(bg_session_t *s)
                 break;
             size_t data_len = 0;
             const char *why = "bad chunked framing";
-            ssize_t used = bg_http_chunked_step(&x->resp_chunked, v.iov_base, v.iov_len,
-                                                &data_len, &why);
+            ssize_t used =
+                bg_http_chunked_step(&x->resp_chunked, v.iov_base, v.iov_len, &data_len, &why);
             if (used == 0 && !x->resp_chunked.done && avail > v.iov_len) {
                 /* A framing line spans buffer segments: make it contiguous. */
                 size_t want = v.iov_len + BG_HTTP_CHUNK_LINE_MAX + BG_HTTP_TRAILER_MAX;
@@ -1166,7 +1177,8 @@ static void relay_body(bg_session_t *s)
                 used = bg_http_chunked_step(&x->resp_chunked, p, take, &data_len, &why);
             }
             if (used < 0) {
-                bg_warn("request %s: route %s: upstream chunked body: %s", x->id, x->route->id, why);
+                bg_warn("request %s: route %s: upstream chunked body: %s", x->id, x->route->id,
+                        why);
                 upstream_error(s, "invalid_response");
                 session_free(s);
                 return;
@@ -1183,9 +1195,7 @@ static void relay_body(bg_session_t *s)
             return;
         }
         break;
-    case BODY_EOF:
-        evbuffer_add_buffer(out, in);
-        break;
+    case BODY_EOF: evbuffer_add_buffer(out, in); break;
     }
     if (evbuffer_get_length(out) > CLIENT_HIGH_WATER && !x->paused_upstream) {
         x->paused_upstream = 1;
@@ -1243,17 +1253,18 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     }
     int sock_err = EVUTIL_SOCKET_ERROR();
     upstream_error(s, (what & BEV_EVENT_TIMEOUT) ? "timeout"
-                      : ssl_err != 0               ? "tls"
-                      : x->upstream_connecting     ? "connect"
-                                                   : "closed");
+                      : ssl_err != 0             ? "tls"
+                      : x->upstream_connecting   ? "connect"
+                                                 : "closed");
     if (what & BEV_EVENT_TIMEOUT) {
         refuse(s, 504, "upstream did not answer in time", 0);
     } else if (ssl_err != 0) {
-        bg_warn("request %s: route %s: upstream %s: TLS: %s", x->id, x->route->id, x->dest_text, ebuf);
+        bg_warn("request %s: route %s: upstream %s: TLS: %s", x->id, x->route->id, x->dest_text,
+                ebuf);
         refuse(s, 502, "upstream TLS handshake or certificate verification failed", 0);
     } else if (x->upstream_connecting) {
-        bg_warn("request %s: route %s: upstream %s: connect: %s", x->id, x->route->id,
-                x->dest_text, evutil_socket_error_to_string(sock_err));
+        bg_warn("request %s: route %s: upstream %s: connect: %s", x->id, x->route->id, x->dest_text,
+                evutil_socket_error_to_string(sock_err));
         refuse(s, 502, "cannot connect to upstream", 0);
     } else {
         bg_warn("request %s: route %s: upstream %s closed before answering", x->id, x->route->id,
@@ -1288,8 +1299,9 @@ static void complete(bg_session_t *s, int upstream_reusable)
         bg_debug("request %s route %s done in %llu us", x->id, x->route ? x->route->id : "-",
                  (unsigned long long)(bg_util_mono_us() - x->t_start_us));
         record_completion(s, x->response_started ? "ok"
-                             : x->ev.decided && x->ev.decision.outcome == BG_OUTCOME_BLOCK ? "blocked"
-                                                                                     : "refused");
+                             : x->ev.decided && x->ev.decision.outcome == BG_OUTCOME_BLOCK
+                                 ? "blocked"
+                                 : "refused");
     }
     exchange_free(s);
     if (!s->keep_alive || s->w->draining) {
@@ -1364,31 +1376,28 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     exchange_t *x = s->x;
     switch (s->state) {
     case ST_IDLE:
-    case ST_CLOSING:
-        session_free(s);
-        break;
-    case ST_HEAD:
-        refuse(s, 408, "request header timeout", 1);
-        break;
-    case ST_BODY:
-        refuse(s, 408, "request body timeout", 1);
-        break;
+    case ST_CLOSING: session_free(s); break;
+    case ST_HEAD: refuse(s, 408, "request header timeout", 1); break;
+    case ST_BODY: refuse(s, 408, "request body timeout", 1); break;
     case ST_RESOLVING:
         upstream_error(s, "resolve");
         refuse(s, 504, "upstream name resolution timed out", 0);
         break;
     case ST_RECORDING:
         s->w->stats.audit_refused++;
-        refuse(s, 503, "the audit log did not record this transfer in time; it was not forwarded", 0);
+        refuse(s, 503, "the audit log did not record this transfer in time; it was not forwarded",
+               0);
         break;
     case ST_UPSTREAM:
         upstream_error(s, "timeout");
         bg_warn("request %s: route %s: upstream %s: %s timeout", x->id, x->route->id, x->dest_text,
                 x->upstream_connecting ? "connect" : "response");
-        refuse(s, 504, x->upstream_connecting ? "upstream connect timed out" : "upstream did not answer in time", 0);
+        refuse(s, 504,
+               x->upstream_connecting ? "upstream connect timed out"
+                                      : "upstream did not answer in time",
+               0);
         break;
-    case ST_RELAY:
-        break;
+    case ST_RELAY: break;
     }
 }
 

@@ -23,18 +23,17 @@ typedef struct {
 
 static void sink_usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: bordergate sink [--listen ADDR] [--name NAME] [--record FILE]\n"
-            "                       [--tls-cert PEM --tls-key PEM] [--port-file FILE]\n"
-            "\n"
-            "A demo upstream: answers 200 with a small JSON body and, with --record,\n"
-            "appends one JSON line per request it received (method, target, headers,\n"
-            "body) to FILE. Special paths:\n"
-            "  /__sink/status/NNN   answer with status NNN\n"
-            "  /__sink/bytes/N      answer with N bytes (add ?chunked=1 for chunked)\n"
-            "  /__sink/delay/MS     answer after MS milliseconds\n"
-            "  /__sink/close        close the connection without answering\n"
-            "ADDR defaults to 127.0.0.1:0 (a free port, printed on stdout).\n");
+    fprintf(fp, "usage: bordergate sink [--listen ADDR] [--name NAME] [--record FILE]\n"
+                "                       [--tls-cert PEM --tls-key PEM] [--port-file FILE]\n"
+                "\n"
+                "A demo upstream: answers 200 with a small JSON body and, with --record,\n"
+                "appends one JSON line per request it received (method, target, headers,\n"
+                "body) to FILE. Special paths:\n"
+                "  /__sink/status/NNN   answer with status NNN\n"
+                "  /__sink/bytes/N      answer with N bytes (add ?chunked=1 for chunked)\n"
+                "  /__sink/delay/MS     answer after MS milliseconds\n"
+                "  /__sink/close        close the connection without answering\n"
+                "ADDR defaults to 127.0.0.1:0 (a free port, printed on stdout).\n");
 }
 
 static unsigned long long path_number(const char *target, size_t len, const char *prefix)
@@ -139,10 +138,10 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 int bg_sink_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'},   {"name", required_argument, NULL, 'n'},
-        {"record", required_argument, NULL, 'r'},   {"tls-cert", required_argument, NULL, 'c'},
-        {"tls-key", required_argument, NULL, 'k'},  {"port-file", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"listen", required_argument, NULL, 'l'},  {"name", required_argument, NULL, 'n'},
+        {"record", required_argument, NULL, 'r'},  {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'}, {"port-file", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     const char *listen = "127.0.0.1:0", *cert = NULL, *key = NULL, *port_file = NULL;
     const char *record = NULL;
@@ -173,7 +172,8 @@ int bg_sink_main(int argc, char **argv)
     }
     for (const char *p = sink.name; *p != '\0'; p++) {
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) {
-            fprintf(stderr, "bordergate sink: --name must not contain quotes or control characters\n");
+            fprintf(stderr,
+                    "bordergate sink: --name must not contain quotes or control characters\n");
             return 2;
         }
     }

@@ -95,11 +95,20 @@ void bg_pool_free(bg_pool_t *pool)
     free(pool);
 }
 
-int bg_pool_idle_count(const bg_pool_t *pool) { return pool->nidle; }
+int bg_pool_idle_count(const bg_pool_t *pool)
+{
+    return pool->nidle;
+}
 
 /* Any event or byte on an idle connection means it is no longer usable. */
-static void idle_read(struct bufferevent *bev, void *arg) { bg_upconn_close(arg); }
-static void idle_event(struct bufferevent *bev, short what, void *arg) { bg_upconn_close(arg); }
+static void idle_read(struct bufferevent *bev, void *arg)
+{
+    bg_upconn_close(arg);
+}
+static void idle_event(struct bufferevent *bev, short what, void *arg)
+{
+    bg_upconn_close(arg);
+}
 
 bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_name,
                          const struct sockaddr *addr, socklen_t addr_len, int *reused, char *err,
@@ -139,8 +148,8 @@ bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_nam
             goto fail;
         }
         /* takes ownership of ssl */
-        c->bev = bufferevent_openssl_socket_new(pool->w->base, -1, ssl,
-                                                BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+        c->bev = bufferevent_openssl_socket_new(pool->w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                BEV_OPT_CLOSE_ON_FREE);
         if (c->bev != NULL)
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     } else {

@@ -25,7 +25,7 @@ typedef struct bg_upconn {
     char *peer_name;
     struct sockaddr_storage addr;
     socklen_t addr_len;
-    unsigned uses;     /* requests sent on this connection */
+    unsigned uses; /* requests sent on this connection */
     int connected;
     int idle;
 } bg_upconn_t;

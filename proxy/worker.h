@@ -33,8 +33,8 @@ typedef struct {
     uint64_t upstream_errors;
     uint64_t upstream_reused;
     uint64_t upstream_connects;
-    uint64_t by_region[3]; /* indexed by bg_geo_region_t */
-    uint64_t blocked;      /* 451 */
+    uint64_t by_region[3];  /* indexed by bg_geo_region_t */
+    uint64_t blocked;       /* 451 */
     uint64_t audit_refused; /* 503: the record could not be made durable */
 } bg_worker_stats_t;
 
@@ -57,7 +57,7 @@ typedef struct bg_worker {
     bg_audit_client_t *audit;             /* this worker's handle on the audit writer */
     bg_counters_t *counters;              /* yearly counters (shared, thread-safe); NULL: none */
     bg_worker_stats_t stats;
-    struct bg_metrics *metrics; /* this worker's /metrics series (proxy/metrics.h) */
+    struct bg_metrics *metrics;  /* this worker's /metrics series (proxy/metrics.h) */
     struct bg_runtime *rt_cache; /* bg_runtime_acquire_cached: snapshot last seen */
 } bg_worker_t;
 

@@ -16,7 +16,6 @@
 #include "policy/decide.h"
 #include "policy/policy.h"
 
-
 static int parse_addr(const char *s, struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof *ss);

@@ -10,7 +10,7 @@ PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libjansson-dev
       tor-geoipdb libmaxmind-db-writer-perl mmdb-bin curl python3)
 if [ "${1:-}" = "--test" ]; then
     PKGS+=(python3-requests clang libclang-rt-14-dev valgrind wrk nginx-light
-           systemd procps iproute2 chromium cppcheck python3-yaml mandoc groff-base man-db)
+           systemd procps iproute2 chromium cppcheck clang-format python3-yaml mandoc groff-base man-db)
     # Node.js and npm may come from elsewhere (a nodesource build bundles npm,
     # and Debian's npm package then cannot be installed beside it): only ask
     # apt for them when the commands are missing.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what is missing, build, and run every test (as root on Debian 12):
-#   0. cppcheck over the sources (warnings are failures)
+#   0. formatting (clang-format, .clang-format) and cppcheck over the sources
+#      (warnings are failures)
 #   1. release build, warnings as errors: unit + integration tests (ctest)
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same tests
 #   3. libFuzzer targets, a short run each over the seed corpus
@@ -47,13 +48,20 @@ build() { # build DIR CMAKE_ARGS...
     cmake -S "$ROOT" -B "$dir" -DBG_WERROR=ON "$@" >/dev/null && cmake --build "$dir" -j"$JOBS"
 }
 
-phase "0. static analysis (cppcheck: warnings and portability)"
+phase "0. formatting (clang-format) and static analysis (cppcheck: warnings and portability)"
 static_analysis() {
     command -v cppcheck >/dev/null || { echo "cppcheck is not installed"; return 1; }
     cppcheck --quiet --enable=warning,portability --inline-suppr --std=c11 -I . -D_GNU_SOURCE \
         --error-exitcode=1 common config proxy geo inspect policy audit replay cli
 }
 step "cppcheck" static_analysis
+
+formatting() {
+    command -v clang-format >/dev/null || { echo "clang-format is not installed"; return 1; }
+    # shellcheck disable=SC2046
+    clang-format --dry-run -Werror $(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
+}
+step "clang-format" formatting
 
 phase "1. release build (warnings are errors) and tests"
 if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then

@@ -42,10 +42,9 @@ static char g_db[512];
 static int g_seq;
 
 /* The subject key (keys.subject and the registry's key: the same bytes). */
-static const uint8_t SUBJECT_KEY[32] = {0x42, 0x19, 0xa7, 0x03, 0x5e, 0x77, 0xc1, 0x8d,
-                                        0x10, 0x2f, 0x33, 0x4a, 0x95, 0xb6, 0xe0, 0x01,
-                                        0x7c, 0x88, 0x9d, 0xaa, 0x21, 0x3e, 0x54, 0x6f,
-                                        0x70, 0x81, 0x92, 0xa3, 0xb4, 0xc5, 0xd6, 0xe7};
+static const uint8_t SUBJECT_KEY[32] = {
+    0x42, 0x19, 0xa7, 0x03, 0x5e, 0x77, 0xc1, 0x8d, 0x10, 0x2f, 0x33, 0x4a, 0x95, 0xb6, 0xe0, 0x01,
+    0x7c, 0x88, 0x9d, 0xaa, 0x21, 0x3e, 0x54, 0x6f, 0x70, 0x81, 0x92, 0xa3, 0xb4, 0xc5, 0xd6, 0xe7};
 #define SUBJECT_KEY_HEX "4219a7035e77c18d102f334a95b6e0017c889daa213e546f708192a3b4c5d6e7"
 
 /* PI values used in payloads: none may ever appear in a record or a 451. */
@@ -60,25 +59,27 @@ static const uint8_t SUBJECT_KEY[32] = {0x42, 0x19, 0xa7, 0x03, 0x5e, 0x77, 0xc1
 
 #define RECIPIENTS                                                                                 \
     "  \"recipients\": {\n"                                                                        \
-    "    \"acme-us\": {\"legal_entity\": \"Acme Inc.\", \"relationship\": \"third_party\", "          \
+    "    \"acme-us\": {\"legal_entity\": \"Acme Inc.\", \"relationship\": \"third_party\", "       \
     "\"country\": \"US\",\n"                                                                       \
     "      \"purposes\": [\"delivery\", \"analytics\", \"support\", \"payroll\"],\n"               \
-    "      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": \"CAC-SC-2026-0042\", "     \
+    "      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": \"CAC-SC-2026-0042\", " \
     "\"expires\": \"2099-12-31\"}},\n"                                                             \
-    "    \"blocked-corp\": {\"legal_entity\": \"Blocked Corp\", \"relationship\": \"third_party\",\n" \
-    "      \"mechanism\": {\"type\": \"none\"}, \"denylisted\": \"CAC Art. 42 list 2026-3\"},\n"       \
-    "    \"no-mech\": {\"legal_entity\": \"No Mechanism Ltd\", \"relationship\": "                   \
+    "    \"blocked-corp\": {\"legal_entity\": \"Blocked Corp\", \"relationship\": "                \
+    "\"third_party\",\n"                                                                           \
+    "      \"mechanism\": {\"type\": \"none\"}, \"denylisted\": \"CAC Art. 42 list 2026-3\"},\n"   \
+    "    \"no-mech\": {\"legal_entity\": \"No Mechanism Ltd\", \"relationship\": "                 \
     "\"entrusted_processor\",\n"                                                                   \
-    "      \"mechanism\": {\"type\": \"none\"}},\n"                                                  \
-    "    \"old-mech\": {\"legal_entity\": \"Old Mechanism Ltd\", \"relationship\": \"affiliate\",\n" \
-    "      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": \"CAC-SC-2020-0001\", "     \
+    "      \"mechanism\": {\"type\": \"none\"}},\n"                                                \
+    "    \"old-mech\": {\"legal_entity\": \"Old Mechanism Ltd\", \"relationship\": "               \
+    "\"affiliate\",\n"                                                                             \
+    "      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": \"CAC-SC-2020-0001\", " \
     "\"expires\": \"2026-01-31\"}},\n"                                                             \
-    "    \"exempt-contract\": {\"legal_entity\": \"Shop Abroad Ltd\", \"relationship\": "            \
+    "    \"exempt-contract\": {\"legal_entity\": \"Shop Abroad Ltd\", \"relationship\": "          \
     "\"third_party\",\n"                                                                           \
-    "      \"mechanism\": {\"type\": \"none\"}, \"exemption\": \"contract_necessity\"},\n"           \
-    "    \"exempt-volume\": {\"legal_entity\": \"Small Volume Ltd\", \"relationship\": "             \
+    "      \"mechanism\": {\"type\": \"none\"}, \"exemption\": \"contract_necessity\"},\n"         \
+    "    \"exempt-volume\": {\"legal_entity\": \"Small Volume Ltd\", \"relationship\": "           \
     "\"third_party\",\n"                                                                           \
-    "      \"mechanism\": {\"type\": \"none\"}, \"exemption\": \"below_volume_threshold\"}\n"        \
+    "      \"mechanism\": {\"type\": \"none\"}, \"exemption\": \"below_volume_threshold\"}\n"      \
     "  },\n"
 
 /* A route: id (also its host), recipient, purpose, more terms. */
@@ -87,7 +88,8 @@ static const uint8_t SUBJECT_KEY[32] = {0x42, 0x19, 0xa7, 0x03, 0x5e, 0x77, 0xc1
     ".example\", \"recipient\": \"" rcp "\", \"purpose\": \"" purpose "\"" extra "}"
 #define SUBJECTS ", \"subjects\": {\"id\": \"$.user.id\"}"
 
-static bg_config_t *load(const char *policy, const char *extra, const char *rules, const char *routes)
+static bg_config_t *load(const char *policy, const char *extra, const char *rules,
+                         const char *routes)
 {
     size_t cap = 16384;
     char *text = malloc(cap);
@@ -96,15 +98,16 @@ static bg_config_t *load(const char *policy, const char *extra, const char *rule
                      "{\n"
                      "  \"geo\": {\"database\": \"%s\"},\n"
                      "  \"audit\": {\"directory\": \"%s/audit\"},\n"
-                     "  \"keys\": {\"subject\": {\"file\": \"%s/subject.key\"}, \"pseudonym\": {\"file\": \"%s/pn.key\"}},\n"
+                     "  \"keys\": {\"subject\": {\"file\": \"%s/subject.key\"}, \"pseudonym\": "
+                     "{\"file\": \"%s/pn.key\"}},\n"
                      "  \"consent\": {\"registry\": \"%s/consent.jsonl\"},\n"
                      "  \"policy\": {%s},\n"
                      "%s%s"
                      "  \"rules\": [\n%s\n  ],\n"
                      "  \"routes\": [\n%s\n  ]\n"
                      "}\n",
-                     g_db, g_dir, g_dir, g_dir, g_dir, policy, extra != NULL ? extra : "", RECIPIENTS,
-                     rules, routes);
+                     g_db, g_dir, g_dir, g_dir, g_dir, policy, extra != NULL ? extra : "",
+                     RECIPIENTS, rules, routes);
     assert_true(n > 0 && (size_t)n < cap);
     char path[700];
     snprintf(path, sizeof path, "%s/cfg-%02d.json", g_dir, ++g_seq);
@@ -139,7 +142,8 @@ static bg_consent_reg_t *open_reg(void)
     char *warning = NULL;
     snprintf(path, sizeof path, "%s/consent-%02d.jsonl", g_dir, ++g_seq);
     bg_consent_options_t o = {.create = 1, .check_interval_ms = -1};
-    bg_consent_reg_t *reg = bg_consent_open(path, SUBJECT_KEY, sizeof SUBJECT_KEY, &o, &warning, err, sizeof err);
+    bg_consent_reg_t *reg =
+        bg_consent_open(path, SUBJECT_KEY, sizeof SUBJECT_KEY, &o, &warning, err, sizeof err);
     if (reg == NULL)
         fprintf(stderr, "consent registry %s: %s\n", path, err);
     assert_non_null(reg);
@@ -155,7 +159,8 @@ typedef struct {
 } grant_t;
 
 /* Grant consent G to SUBJECT; the new consent's id goes to ID. */
-static void grant(bg_consent_reg_t *reg, const char *subject, grant_t g, char id[BG_CONSENT_ID_SIZE])
+static void grant(bg_consent_reg_t *reg, const char *subject, grant_t g,
+                  char id[BG_CONSENT_ID_SIZE])
 {
     char err[512];
     bg_consent_t out;
@@ -250,7 +255,9 @@ static void run(req_t *r, bg_config_t *cfg, const char *route, const char *body,
     r->in.body_len = strlen(r->body);
     const char *cc = o.country != NULL ? o.country : "US";
     snprintf(r->geo.country, sizeof r->geo.country, "%s", cc);
-    r->geo.region = cc[0] == '\0' ? BG_GEO_UNKNOWN : strcmp(cc, "CN") == 0 ? BG_GEO_DOMESTIC : BG_GEO_CROSS_BORDER;
+    r->geo.region = cc[0] == '\0'           ? BG_GEO_UNKNOWN
+                    : strcmp(cc, "CN") == 0 ? BG_GEO_DOMESTIC
+                                            : BG_GEO_CROSS_BORDER;
     snprintf(r->geo.source, sizeof r->geo.source, "test");
     const bg_policy_t *p = cfg->policy;
     if (bg_decide_needs_inspection(p, &r->geo)) {
@@ -284,20 +291,25 @@ static void done(req_t *r)
 static void dump(const req_t *r)
 {
     const bg_decision_t *d = &r->d;
-    fprintf(stderr, "decision: outcome %s, would %s, mechanism %s, records %d (%d allowed, %d deidentified, %d removed)\n",
+    fprintf(stderr,
+            "decision: outcome %s, would %s, mechanism %s, records %d (%d allowed, %d "
+            "deidentified, %d removed)\n",
             bg_outcome_name(d->outcome), bg_outcome_name(d->would), d->mechanism, d->records,
             d->records_allowed, d->records_deidentified, d->records_removed);
     for (size_t i = 0; i < d->nfd; i++) {
         const bg_finding_decision_t *x = &d->fd[i];
         const bg_finding_t *f = r->insp != NULL ? bg_inspection_finding(r->insp, x->finding) : NULL;
-        fprintf(stderr, "  %s %s: %s basis=%s op=%s rule=%s evidence='%s' why='%s' sensitive=%d subject=%d\n",
-                f ? f->path : "?", f ? bg_detect_category_id(f->category) : "?", bg_action_name(x->action),
-                bg_basis_name(x->basis), bg_op_name(x->op), x->rule ? x->rule : "(null)", x->evidence,
-                x->why, x->sensitive, x->subject);
+        fprintf(
+            stderr,
+            "  %s %s: %s basis=%s op=%s rule=%s evidence='%s' why='%s' sensitive=%d subject=%d\n",
+            f ? f->path : "?", f ? bg_detect_category_id(f->category) : "?",
+            bg_action_name(x->action), bg_basis_name(x->basis), bg_op_name(x->op),
+            x->rule ? x->rule : "(null)", x->evidence, x->why, x->sensitive, x->subject);
     }
     for (int i = 0; i < d->nreasons; i++)
         fprintf(stderr, "  reason %s rule=%s category=%s path=%s: %s\n", d->reasons[i].code,
-                d->reasons[i].rule, d->reasons[i].category, d->reasons[i].path, d->reasons[i].detail);
+                d->reasons[i].rule, d->reasons[i].category, d->reasons[i].path,
+                d->reasons[i].detail);
 }
 
 /* The decision about the finding at PATH. */
@@ -328,15 +340,17 @@ static void expect_fd(const req_t *r, const char *path, want_t w)
     int ok = x->action == w.action && x->basis == w.basis && x->rule != NULL &&
              strcmp(x->rule, w.rule) == 0;
     if (w.evidence != NULL)
-        ok &= w.evidence[0] == '\0' ? x->evidence[0] == '\0' : strstr(x->evidence, w.evidence) != NULL;
+        ok &= w.evidence[0] == '\0' ? x->evidence[0] == '\0'
+                                    : strstr(x->evidence, w.evidence) != NULL;
     if (w.why != NULL)
         ok &= strstr(x->why, w.why) != NULL;
     if (w.op >= 0)
         ok &= (int)x->op == w.op;
     if (!ok) {
         dump(r);
-        fail_msg("%s: want %s basis=%s rule=%s evidence~'%s' why~'%s' op=%d", path, bg_action_name(w.action),
-                 bg_basis_name(w.basis), w.rule, w.evidence ? w.evidence : "*", w.why ? w.why : "*", w.op);
+        fail_msg("%s: want %s basis=%s rule=%s evidence~'%s' why~'%s' op=%d", path,
+                 bg_action_name(w.action), bg_basis_name(w.basis), w.rule,
+                 w.evidence ? w.evidence : "*", w.why ? w.why : "*", w.op);
     }
 }
 
@@ -394,14 +408,15 @@ static void hmac_hex(const char *id, char out[65])
 {
     unsigned char mac[32];
     unsigned int ml = 0;
-    assert_non_null(HMAC(EVP_sha256(), SUBJECT_KEY, sizeof SUBJECT_KEY, (const unsigned char *)id, strlen(id), mac, &ml));
+    assert_non_null(HMAC(EVP_sha256(), SUBJECT_KEY, sizeof SUBJECT_KEY, (const unsigned char *)id,
+                         strlen(id), mac, &ml));
     for (int i = 0; i < 32; i++)
         sprintf(out + 2 * i, "%02x", mac[i]);
 }
 
 /* Rules most cases use. */
 #define RULE_MOBILE_CONSENT                                                                        \
-    "    {\"id\": \"mobile-consent\", \"clause\": \"PP 4.1\", \"categories\": [\"cn_mobile\"], "     \
+    "    {\"id\": \"mobile-consent\", \"clause\": \"PP 4.1\", \"categories\": [\"cn_mobile\"], "   \
     "\"bases\": [\"consent\"], \"fallback\": \"block\"}"
 
 #define BODY_USER "{\"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE "\"}}"
@@ -412,15 +427,19 @@ static void hmac_hex(const char *id, char out[65])
 static void test_domestic_allowed_without_inspection(void **state)
 {
     (void)state;
-    bg_config_t *cfg = load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
-    const char *body = "{\"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE "\"}, \"password\": \"hunter2\"}";
+    bg_config_t *cfg =
+        load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    const char *body =
+        "{\"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE "\"}, \"password\": \"hunter2\"}";
     req_t r;
 
     /* The same request abroad is blocked: no consent (no registry). */
     run(&r, cfg, "ship", body, (opts_t){.country = "US"});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
     assert_int_equal(r.d.cross_border, 1);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no consent registry configured", -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "",
+                       "no consent registry configured", -1});
     done(&r);
 
     /* An unknown country is abroad too. */
@@ -442,7 +461,8 @@ static void test_domestic_allowed_without_inspection(void **state)
     bg_config_unref(cfg);
 
     /* inspect_domestic: findings recorded, nothing changed. */
-    cfg = load("\"inspect_domestic\": true", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    cfg = load("\"inspect_domestic\": true", NULL, RULE_MOBILE_CONSENT,
+               RT("ship", "acme-us", "delivery", SUBJECTS));
     run(&r, cfg, "ship", body, (opts_t){.country = "CN"});
     assert_non_null(r.insp);
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
@@ -460,8 +480,9 @@ static void test_domestic_allowed_without_inspection(void **state)
 static void test_recipient_denylisted(void **state)
 {
     (void)state;
-    bg_config_t *cfg = load("", NULL, "    {\"id\": \"all\", \"categories\": [\"*\"], \"fallback\": \"remove\"}",
-                            RT("bad", "blocked-corp", "delivery", ""));
+    bg_config_t *cfg =
+        load("", NULL, "    {\"id\": \"all\", \"categories\": [\"*\"], \"fallback\": \"remove\"}",
+             RT("bad", "blocked-corp", "delivery", ""));
     req_t r;
     /* Even a body without any PI. */
     run(&r, cfg, "bad", "{\"sku\": \"A-1\", \"qty\": 2}", (opts_t){0});
@@ -482,7 +503,8 @@ static void test_recipient_denylisted(void **state)
 static void test_undecodable_body(void **state)
 {
     (void)state;
-    bg_config_t *cfg = load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    bg_config_t *cfg =
+        load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
     req_t r;
     run(&r, cfg, "ship", "{\"user\": {\"phone\": \"" MOBILE "\"", (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
@@ -498,8 +520,10 @@ static void test_undecodable_body(void **state)
     bg_config_unref(cfg);
 
     /* policy.undecodable = allow: such bodies "go abroad uninspected". */
-    cfg = load("\"undecodable\": \"allow\"", "  \"operators\": {\"cn_mobile\": {\"op\": \"mask\"}},\n",
-               "    {\"id\": \"mobile\", \"categories\": [\"cn_mobile\"], \"bases\": [\"consent\"], \"fallback\": \"deidentify\"}",
+    cfg = load("\"undecodable\": \"allow\"",
+               "  \"operators\": {\"cn_mobile\": {\"op\": \"mask\"}},\n",
+               "    {\"id\": \"mobile\", \"categories\": [\"cn_mobile\"], \"bases\": "
+               "[\"consent\"], \"fallback\": \"deidentify\"}",
                RT("ship", "acme-us", "delivery", SUBJECTS));
     run(&r, cfg, "ship", "{\"user\": {\"id\": \"x\" \"phone\": \"" MOBILE "\"}}", (opts_t){0});
     assert_int_equal(bg_inspection_body_kind(r.insp), BG_BODY_UNDECODABLE);
@@ -510,7 +534,8 @@ static void test_undecodable_body(void **state)
     assert_int_equal(bg_inspection_modified(r.insp), 0);
     done(&r);
     /* PI before the point where decoding failed (here a duplicate key). */
-    run(&r, cfg, "ship", "{\"user\": {\"phone\": \"" MOBILE "\"}, \"a\": 1, \"a\": 2}", (opts_t){0});
+    run(&r, cfg, "ship", "{\"user\": {\"phone\": \"" MOBILE "\"}, \"a\": 1, \"a\": 2}",
+        (opts_t){0});
     assert_int_equal(bg_inspection_body_kind(r.insp), BG_BODY_UNDECODABLE);
     /* Findings made before the decoder gave up are not acted on: the body
      * goes uninspected, nothing is rewritten and nothing is claimed. */
@@ -526,7 +551,8 @@ static void test_opaque_body(void **state)
 {
     (void)state;
     bg_config_t *cfg = load("", NULL, RULE_MOBILE_CONSENT,
-                            RT("img", "acme-us", "support", "") ",\n" RT("img-ok", "acme-us", "support", ", \"opaque_bodies\": \"allow\""));
+                            RT("img", "acme-us", "support", "") ",\n" RT(
+                                "img-ok", "acme-us", "support", ", \"opaque_bodies\": \"allow\""));
     req_t r;
     run(&r, cfg, "img", "\x89PNG\r\n\x1a\nIHDR", (opts_t){.ctype = "image/png"});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
@@ -552,28 +578,38 @@ static void test_never_export(void **state)
     (void)state;
     /* Even a route declaring a legal obligation and a rule taking every
      * category on it cannot send credentials. */
-    const char *rules = "    {\"id\": \"all\", \"categories\": [\"*\"], \"bases\": [\"legal_obligation\"], \"fallback\": \"block\"}";
-    const char *routes = RT("aml", "acme-us", "support", SUBJECTS ", \"bases\": {\"legal_obligation\": {\"reference\": \"AML Law Art. 16\"}}");
-    const char *body = "{\"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE "\"}, \"password\": \"hunter2\"}";
+    const char *rules = "    {\"id\": \"all\", \"categories\": [\"*\"], \"bases\": "
+                        "[\"legal_obligation\"], \"fallback\": \"block\"}";
+    const char *routes =
+        RT("aml", "acme-us", "support",
+           SUBJECTS ", \"bases\": {\"legal_obligation\": {\"reference\": \"AML Law Art. 16\"}}");
+    const char *body =
+        "{\"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE "\"}, \"password\": \"hunter2\"}";
     bg_config_t *cfg = load("", NULL, rules, routes);
     req_t r;
     run(&r, cfg, "aml", body, (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
-    expect_fd(&r, "$.password", (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "never_export", "", NULL, BG_OP_REDACT});
+    expect_fd(&r, "$.password",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "never_export", "", NULL, BG_OP_REDACT});
     assert_int_equal(fd_at(&r, "$.password")->anonymized, 1);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_LEGAL_OBLIGATION, "all", "AML Law Art. 16", NULL, -1});
+    expect_fd(
+        &r, "$.user.phone",
+        (want_t){BG_ACT_ALLOW, BG_BASIS_LEGAL_OBLIGATION, "all", "AML Law Art. 16", NULL, -1});
     json_t *j = apply_render(&r);
     assert_non_null(j);
     assert_null(json_object_get(j, "password"));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "user"), "phone")), MOBILE);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "user"), "phone")),
+                        MOBILE);
     json_decref(j);
     done(&r);
     bg_config_unref(cfg);
 
-    cfg = load("\"never_export\": {\"categories\": [\"credentials\"], \"action\": \"block\"}", NULL, rules, routes);
+    cfg = load("\"never_export\": {\"categories\": [\"credentials\"], \"action\": \"block\"}", NULL,
+               rules, routes);
     run(&r, cfg, "aml", body, (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.password", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "never_export", "", NULL, -1});
+    expect_fd(&r, "$.password",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "never_export", "", NULL, -1});
     const bg_reason_t *why = reason(&r, "never_export");
     assert_string_equal(why->rule, "never_export");
     assert_string_equal(why->category, "credentials");
@@ -589,19 +625,24 @@ static void test_never_export(void **state)
 static void test_legal_obligation_beats_consent(void **state)
 {
     (void)state;
-    const char *routes = RT("aml", "acme-us", "support", SUBJECTS ", \"bases\": {\"legal_obligation\": {\"reference\": \"AML Law Art. 16\"}}");
+    const char *routes =
+        RT("aml", "acme-us", "support",
+           SUBJECTS ", \"bases\": {\"legal_obligation\": {\"reference\": \"AML Law Art. 16\"}}");
     bg_consent_reg_t *reg = open_reg();
     char cid[BG_CONSENT_ID_SIZE];
     grant(reg, SUBJ, (grant_t){.purpose = "support"}, cid);
 
-    bg_config_t *cfg = load("", NULL,
-                            "    {\"id\": \"aml\", \"clause\": \"PP 6\", \"categories\": [\"cn_mobile\"], "
-                            "\"bases\": [\"consent\", \"legal_obligation\"], \"fallback\": \"block\"}",
-                            routes);
+    bg_config_t *cfg =
+        load("", NULL,
+             "    {\"id\": \"aml\", \"clause\": \"PP 6\", \"categories\": [\"cn_mobile\"], "
+             "\"bases\": [\"consent\", \"legal_obligation\"], \"fallback\": \"block\"}",
+             routes);
     req_t r;
     run(&r, cfg, "aml", BODY_USER, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_LEGAL_OBLIGATION, "aml", "AML Law Art. 16", NULL, -1});
+    expect_fd(
+        &r, "$.user.phone",
+        (want_t){BG_ACT_ALLOW, BG_BASIS_LEGAL_OBLIGATION, "aml", "AML Law Art. 16", NULL, -1});
     assert_string_equal(fd_at(&r, "$.user.phone")->clause, "PP 6");
     /* A legal obligation is not a CAC 2024 exemption: the contract is cited. */
     assert_string_equal(r.d.mechanism, "standard_contract:CAC-SC-2026-0042");
@@ -609,10 +650,14 @@ static void test_legal_obligation_beats_consent(void **state)
     bg_config_unref(cfg);
 
     /* Only the bases the rule lists count: the route's obligation is not one. */
-    cfg = load("", NULL, "    {\"id\": \"consent-only\", \"categories\": [\"cn_mobile\"], \"bases\": [\"consent\"], \"fallback\": \"block\"}", routes);
+    cfg = load("", NULL,
+               "    {\"id\": \"consent-only\", \"categories\": [\"cn_mobile\"], \"bases\": "
+               "[\"consent\"], \"fallback\": \"block\"}",
+               routes);
     run(&r, cfg, "aml", BODY_USER, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "consent-only", cid, NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "consent-only", cid, NULL, -1});
     done(&r);
     bg_config_unref(cfg);
     bg_consent_close(reg);
@@ -621,14 +666,18 @@ static void test_legal_obligation_beats_consent(void **state)
 static void test_hr_management_is_exempt(void **state)
 {
     (void)state;
-    bg_config_t *cfg = load("", NULL,
-                            "    {\"id\": \"hr\", \"categories\": [\"cn_resident_id\", \"bank_card\"], "
-                            "\"bases\": [\"hr_management\"], \"fallback\": \"block\"}",
-                            RT("payroll", "no-mech", "payroll", ", \"bases\": {\"hr_management\": {\"reference\": \"Employment contract 7.1\"}}"));
+    bg_config_t *cfg =
+        load("", NULL,
+             "    {\"id\": \"hr\", \"categories\": [\"cn_resident_id\", \"bank_card\"], "
+             "\"bases\": [\"hr_management\"], \"fallback\": \"block\"}",
+             RT("payroll", "no-mech", "payroll",
+                ", \"bases\": {\"hr_management\": {\"reference\": \"Employment contract 7.1\"}}"));
     req_t r;
     run(&r, cfg, "payroll", "{\"employee\": {\"id_no\": \"" ID_ADULT "\"}}", (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
-    expect_fd(&r, "$.employee.id_no", (want_t){BG_ACT_ALLOW, BG_BASIS_HR_MANAGEMENT, "hr", "Employment contract 7.1", NULL, -1});
+    expect_fd(
+        &r, "$.employee.id_no",
+        (want_t){BG_ACT_ALLOW, BG_BASIS_HR_MANAGEMENT, "hr", "Employment contract 7.1", NULL, -1});
     /* CAC 2024 Art. 5(2): no mechanism needed for HR transfers. */
     assert_string_equal(r.d.mechanism, "exempt:basis");
     done(&r);
@@ -639,44 +688,56 @@ static void test_hr_management_is_exempt(void **state)
 /* 4.4 Contract necessity                                                  */
 
 #define CONTRACT_TERMS                                                                             \
-    SUBJECTS ", \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": [\"cn_mobile\", " \
-             "\"address\"], \"necessary_fields\": [\"$.items[*].contact\"], \"reference\": \"$.order_id\"}}"
+    SUBJECTS                                                                                       \
+    ", \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": [\"cn_mobile\", "      \
+    "\"address\"], \"necessary_fields\": [\"$.items[*].contact\"], \"reference\": "                \
+    "\"$.order_id\"}}"
 
 static void test_contract_necessity(void **state)
 {
     (void)state;
-    const char *routes = RT("ship", "acme-us", "delivery", CONTRACT_TERMS) ",\n" RT("ship-nomech", "no-mech", "delivery", CONTRACT_TERMS);
+    const char *routes = RT("ship", "acme-us", "delivery", CONTRACT_TERMS) ",\n" RT(
+        "ship-nomech", "no-mech", "delivery", CONTRACT_TERMS);
     bg_consent_reg_t *reg = open_reg();
     char cid[BG_CONSENT_ID_SIZE];
     grant(reg, SUBJ, (grant_t){.purpose = "delivery"}, cid);
 
     /* Rule A: contract, then consent. */
     bg_config_t *cfg = load("", NULL,
-                            "    {\"id\": \"delivery\", \"clause\": \"PP 4.2.1(3)\", \"categories\": [\"cn_mobile\", \"email\"], "
+                            "    {\"id\": \"delivery\", \"clause\": \"PP 4.2.1(3)\", "
+                            "\"categories\": [\"cn_mobile\", \"email\"], "
                             "\"bases\": [\"contract\", \"consent\"], \"fallback\": \"block\"}",
                             routes);
     req_t r;
-    const char *with_ref = "{\"order_id\": \"ORD-2026-1\", \"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE "\"}}";
+    const char *with_ref = "{\"order_id\": \"ORD-2026-1\", \"user\": {\"id\": \"" SUBJ
+                           "\", \"phone\": \"" MOBILE "\"}}";
     run(&r, cfg, "ship", with_ref, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONTRACT, "delivery", "contract:delivery; reference at $.order_id", NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONTRACT, "delivery",
+                       "contract:delivery; reference at $.order_id", NULL, -1});
     assert_null(strstr(fd_at(&r, "$.user.phone")->evidence, "ORD-2026-1"));
     assert_string_equal(r.d.mechanism, "standard_contract:CAC-SC-2026-0042");
     done(&r);
     /* Contract transfers need no mechanism (CAC 2024 Art. 5(1)). */
     run(&r, cfg, "ship-nomech", with_ref, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONTRACT, "delivery", "contract:delivery", NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONTRACT, "delivery", "contract:delivery", NULL, -1});
     assert_string_equal(r.d.mechanism, "exempt:basis");
     done(&r);
     /* A necessary field (by path, any index). */
-    run(&r, cfg, "ship", "{\"order_id\": \"ORD-2026-1\", \"items\": [{\"sku\": \"A\", \"contact\": \"" EMAIL "\"}]}", (opts_t){.reg = reg});
-    expect_fd(&r, "$.items[0].contact", (want_t){BG_ACT_ALLOW, BG_BASIS_CONTRACT, "delivery", "contract:delivery", NULL, -1});
+    run(&r, cfg, "ship",
+        "{\"order_id\": \"ORD-2026-1\", \"items\": [{\"sku\": \"A\", \"contact\": \"" EMAIL "\"}]}",
+        (opts_t){.reg = reg});
+    expect_fd(&r, "$.items[0].contact",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONTRACT, "delivery", "contract:delivery", NULL, -1});
     done(&r);
     /* No order reference: falls through to consent. */
     run(&r, cfg, "ship", BODY_USER, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "delivery", cid, NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "delivery", cid, NULL, -1});
     done(&r);
     bg_config_unref(cfg);
 
@@ -687,7 +748,9 @@ static void test_contract_necessity(void **state)
                routes);
     run(&r, cfg, "ship", BODY_USER, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "delivery-contract", "", "contract reference missing at $.order_id", -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "delivery-contract", "",
+                       "contract reference missing at $.order_id", -1});
     const bg_reason_t *why = reason(&r, "no_basis");
     assert_string_equal(why->rule, "delivery-contract");
     assert_string_equal(why->category, "cn_mobile");
@@ -695,9 +758,14 @@ static void test_contract_necessity(void **state)
     assert_non_null(strstr(why->detail, "contract reference missing at $.order_id"));
     done(&r);
     /* A category the contract does not need. */
-    run(&r, cfg, "ship", "{\"order_id\": \"ORD-2026-1\", \"user\": {\"id\": \"" SUBJ "\", \"email\": \"" EMAIL "\"}}", (opts_t){.reg = reg});
+    run(&r, cfg, "ship",
+        "{\"order_id\": \"ORD-2026-1\", \"user\": {\"id\": \"" SUBJ "\", \"email\": \"" EMAIL
+        "\"}}",
+        (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.email", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "delivery-contract", "", "not necessary for the delivery contract", -1});
+    expect_fd(&r, "$.user.email",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "delivery-contract", "",
+                       "not necessary for the delivery contract", -1});
     done(&r);
     bg_config_unref(cfg);
     bg_consent_close(reg);
@@ -711,15 +779,18 @@ static void test_consent_basis(void **state)
     (void)state;
     bg_consent_reg_t *reg = open_reg();
     char cid[BG_CONSENT_ID_SIZE], other[BG_CONSENT_ID_SIZE];
-    grant(reg, SUBJ, (grant_t){.purpose = "delivery", .region = "US", .evidence = "app-form-v3"}, cid);
+    grant(reg, SUBJ, (grant_t){.purpose = "delivery", .region = "US", .evidence = "app-form-v3"},
+          cid);
     grant(reg, "subj-other", (grant_t){.recipient = "no-mech", .purpose = "delivery"}, other);
-    bg_config_t *cfg = load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    bg_config_t *cfg =
+        load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
     req_t r;
     run(&r, cfg, "ship", BODY_USER, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
     char ev[160];
     snprintf(ev, sizeof ev, "consent:%s; evidence app-form-v3", cid);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", ev, NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", ev, NULL, -1});
     assert_string_equal(r.d.mechanism, "standard_contract:CAC-SC-2026-0042");
     /* The subject is recorded as its keyed pseudonym. */
     char pn[65];
@@ -732,19 +803,28 @@ static void test_consent_basis(void **state)
     /* Another destination country than the consent names. */
     run(&r, cfg, "ship", BODY_USER, (opts_t){.reg = reg, .country = "SG"});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no consent (out-of-scope)", -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "",
+                       "no consent (out-of-scope)", -1});
     done(&r);
     /* A subject whose consent names another recipient. */
-    run(&r, cfg, "ship", "{\"user\": {\"id\": \"subj-other\", \"phone\": \"" MOBILE "\"}}", (opts_t){.reg = reg});
+    run(&r, cfg, "ship", "{\"user\": {\"id\": \"subj-other\", \"phone\": \"" MOBILE "\"}}",
+        (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no consent (out-of-scope)", -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "",
+                       "no consent (out-of-scope)", -1});
     done(&r);
     /* A subject without any consent; a request without a subject id. */
-    run(&r, cfg, "ship", "{\"user\": {\"id\": \"subj-none\", \"phone\": \"" MOBILE "\"}}", (opts_t){.reg = reg});
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no consent (no-consent)", -1});
+    run(&r, cfg, "ship", "{\"user\": {\"id\": \"subj-none\", \"phone\": \"" MOBILE "\"}}",
+        (opts_t){.reg = reg});
+    expect_fd(
+        &r, "$.user.phone",
+        (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no consent (no-consent)", -1});
     done(&r);
     run(&r, cfg, "ship", "{\"user\": {\"phone\": \"" MOBILE "\"}}", (opts_t){.reg = reg});
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no subject id", -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no subject id", -1});
     done(&r);
     bg_config_unref(cfg);
     bg_consent_close(reg);
@@ -758,12 +838,14 @@ static void test_consent_withdrawn(void **state)
     grant(reg, SUBJ, (grant_t){.purpose = "delivery"}, cid);
     const int64_t T = T0 + 2 * HOUR;
     assert_int_equal(bg_consent_withdraw(reg, cid, T, "test", NULL, err, sizeof err), 0);
-    bg_config_t *cfg = load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    bg_config_t *cfg =
+        load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
     req_t r;
     /* Before the withdrawal: still counts (past decisions stay explained). */
     run(&r, cfg, "ship", BODY_USER, (opts_t){.reg = reg, .now = T - SEC});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", cid, NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", cid, NULL, -1});
     done(&r);
     /* From the moment of withdrawal on: not any more. */
     run(&r, cfg, "ship", BODY_USER, (opts_t){.reg = reg, .now = T});
@@ -771,7 +853,9 @@ static void test_consent_withdrawn(void **state)
     done(&r);
     run(&r, cfg, "ship", BODY_USER, (opts_t){.reg = reg, .now = T + SEC});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no consent (withdrawn)", -1});
+    expect_fd(
+        &r, "$.user.phone",
+        (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no consent (withdrawn)", -1});
     assert_non_null(strstr(fd_at(&r, "$.user.phone")->why, cid));
     done(&r);
     bg_config_unref(cfg);
@@ -783,21 +867,29 @@ static void test_consent_expired(void **state)
     (void)state;
     bg_consent_reg_t *reg = open_reg();
     char cid[BG_CONSENT_ID_SIZE];
-    grant(reg, SUBJ, (grant_t){.purpose = "delivery", .granted = T0 - 400 * DAY, .expires = T0 - HOUR}, cid);
+    grant(reg, SUBJ,
+          (grant_t){.purpose = "delivery", .granted = T0 - 400 * DAY, .expires = T0 - HOUR}, cid);
     grant(reg, "subj-later", (grant_t){.purpose = "delivery", .granted = T0 + HOUR}, NULL);
-    bg_config_t *cfg = load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    bg_config_t *cfg =
+        load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
     req_t r;
     run(&r, cfg, "ship", BODY_USER, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no consent (expired)", -1});
+    expect_fd(
+        &r, "$.user.phone",
+        (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no consent (expired)", -1});
     done(&r);
     /* Still valid before it expired. */
     run(&r, cfg, "ship", BODY_USER, (opts_t){.reg = reg, .now = T0 - 2 * HOUR});
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", cid, NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", cid, NULL, -1});
     done(&r);
     /* Granted after the request. */
-    run(&r, cfg, "ship", "{\"user\": {\"id\": \"subj-later\", \"phone\": \"" MOBILE "\"}}", (opts_t){.reg = reg});
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no consent (not-yet-granted)", -1});
+    run(&r, cfg, "ship", "{\"user\": {\"id\": \"subj-later\", \"phone\": \"" MOBILE "\"}}",
+        (opts_t){.reg = reg});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "",
+                       "no consent (not-yet-granted)", -1});
     done(&r);
     bg_config_unref(cfg);
     bg_consent_close(reg);
@@ -810,13 +902,16 @@ static void test_sensitive_needs_sensitive_consent(void **state)
     char plain[BG_CONSENT_ID_SIZE], sens[BG_CONSENT_ID_SIZE];
     grant(reg, SUBJ, (grant_t){.purpose = "delivery"}, plain);
     bg_config_t *cfg = load("", NULL,
-                            "    {\"id\": \"ids\", \"categories\": [\"cn_resident_id\", \"cn_mobile\"], \"bases\": [\"consent\"], \"fallback\": \"block\"}",
+                            "    {\"id\": \"ids\", \"categories\": [\"cn_resident_id\", "
+                            "\"cn_mobile\"], \"bases\": [\"consent\"], \"fallback\": \"block\"}",
                             RT("ship", "acme-us", "delivery", SUBJECTS));
-    const char *body = "{\"user\": {\"id\": \"" SUBJ "\", \"id_no\": \"" ID_ADULT "\", \"phone\": \"" MOBILE "\"}}";
+    const char *body = "{\"user\": {\"id\": \"" SUBJ "\", \"id_no\": \"" ID_ADULT
+                       "\", \"phone\": \"" MOBILE "\"}}";
     req_t r;
     run(&r, cfg, "ship", body, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.id_no", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "ids", "", "no consent (not-sensitive)", -1});
+    expect_fd(&r, "$.user.id_no",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "ids", "", "no consent (not-sensitive)", -1});
     assert_int_equal(fd_at(&r, "$.user.id_no")->sensitive, 1);
     /* The same consent covers the non-sensitive phone. */
     expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "ids", plain, NULL, -1});
@@ -839,31 +934,40 @@ static void test_minor_from_birth_date(void **state)
     bg_consent_reg_t *reg = open_reg();
     char sens[BG_CONSENT_ID_SIZE], guardian[BG_CONSENT_ID_SIZE];
     grant(reg, "kid-1", (grant_t){.purpose = "delivery", .sensitive = 1}, sens);
-    bg_config_t *cfg = load("", NULL, RULE_MOBILE_CONSENT,
-                            RT("ship", "acme-us", "delivery", ", \"subjects\": {\"id\": \"$.user.id\", \"birth_date\": \"$.user.born\"}"));
+    bg_config_t *cfg =
+        load("", NULL, RULE_MOBILE_CONSENT,
+             RT("ship", "acme-us", "delivery",
+                ", \"subjects\": {\"id\": \"$.user.id\", \"birth_date\": \"$.user.born\"}"));
     char body[256];
     req_t r;
     /* Ten years old: even a consent covering sensitive PI is not enough. */
-    snprintf(body, sizeof body, "{\"user\": {\"id\": \"kid-1\", \"born\": \"2016-03-15\", \"phone\": \"" MOBILE "\"}}");
+    snprintf(body, sizeof body,
+             "{\"user\": {\"id\": \"kid-1\", \"born\": \"2016-03-15\", \"phone\": \"" MOBILE
+             "\"}}");
     run(&r, cfg, "ship", body, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
     assert_int_equal(r.d.subject_minor[0], 1);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "no consent (not-guardian)", -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "",
+                       "no consent (not-guardian)", -1});
     /* All of a minor's data counts as sensitive. */
     assert_int_equal(fd_at(&r, "$.user.phone")->sensitive, 1);
     done(&r);
     grant(reg, "kid-1", (grant_t){.purpose = "delivery", .sensitive = 1, .guardian = 1}, guardian);
     run(&r, cfg, "ship", body, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", guardian, NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", guardian, NULL, -1});
     done(&r);
 
     /* The 14th birthday, in China Standard Time: T0 is 2026-05-01 08:00 CST. */
     grant(reg, "teen", (grant_t){.purpose = "delivery", .sensitive = 1}, NULL);
-    snprintf(body, sizeof body, "{\"user\": {\"id\": \"teen\", \"born\": \"2012-05-01\", \"phone\": \"" MOBILE "\"}}");
+    snprintf(body, sizeof body,
+             "{\"user\": {\"id\": \"teen\", \"born\": \"2012-05-01\", \"phone\": \"" MOBILE "\"}}");
     run(&r, cfg, "ship", body, (opts_t){.reg = reg});
     assert_int_equal(r.d.subject_minor[0], 0);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", NULL, NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", NULL, NULL, -1});
     done(&r);
     /* 2026-04-30T23:00Z is already the birthday in China (07:00 CST). */
     run(&r, cfg, "ship", body, (opts_t){.reg = reg, .now = T0 - HOUR});
@@ -875,7 +979,8 @@ static void test_minor_from_birth_date(void **state)
     assert_int_equal(r.d.subject_minor[0], 1);
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
     done(&r);
-    snprintf(body, sizeof body, "{\"user\": {\"id\": \"teen\", \"born\": \"2012-05-02\", \"phone\": \"" MOBILE "\"}}");
+    snprintf(body, sizeof body,
+             "{\"user\": {\"id\": \"teen\", \"born\": \"2012-05-02\", \"phone\": \"" MOBILE "\"}}");
     run(&r, cfg, "ship", body, (opts_t){.reg = reg});
     assert_int_equal(r.d.subject_minor[0], 1);
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
@@ -893,47 +998,69 @@ static void test_minor_from_resident_id_and_subject_abroad(void **state)
     make_id(kid_id, "20160315", "123");
     bg_consent_reg_t *reg = open_reg();
     grant(reg, "kid-2", (grant_t){.purpose = "delivery", .sensitive = 1}, NULL);
-    bg_config_t *cfg = load("\"subject_abroad\": \"allow\"", NULL,
-                            "    {\"id\": \"abroad\", \"categories\": [\"cn_mobile\", \"cn_resident_id\"], "
-                            "\"bases\": [\"consent\", \"subject_abroad\"], \"fallback\": \"block\"}",
-                            RT("ship", "acme-us", "delivery", ", \"subjects\": {\"id\": \"$.user.id\", \"region\": \"$.user.cc\"}"));
+    bg_config_t *cfg =
+        load("\"subject_abroad\": \"allow\"", NULL,
+             "    {\"id\": \"abroad\", \"categories\": [\"cn_mobile\", \"cn_resident_id\"], "
+             "\"bases\": [\"consent\", \"subject_abroad\"], \"fallback\": \"block\"}",
+             RT("ship", "acme-us", "delivery",
+                ", \"subjects\": {\"id\": \"$.user.id\", \"region\": \"$.user.cc\"}"));
     char body[256];
     req_t r;
     /* A child living in the US: neither consent (not a guardian's) nor
      * subject_abroad (a minor needs a guardian's consent) holds. */
-    snprintf(body, sizeof body, "{\"user\": {\"id\": \"kid-2\", \"cc\": \"US\", \"id_no\": \"%s\", \"phone\": \"" MOBILE "\"}}", kid_id);
+    snprintf(
+        body, sizeof body,
+        "{\"user\": {\"id\": \"kid-2\", \"cc\": \"US\", \"id_no\": \"%s\", \"phone\": \"" MOBILE
+        "\"}}",
+        kid_id);
     run(&r, cfg, "ship", body, (opts_t){.reg = reg});
     assert_int_equal(r.d.subject_minor[0], 1);
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "abroad", "", "no consent (not-guardian)", -1});
-    expect_fd(&r, "$.user.id_no", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "abroad", "", "no consent (not-guardian)", -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "abroad", "", "no consent (not-guardian)", -1});
+    expect_fd(&r, "$.user.id_no",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "abroad", "", "no consent (not-guardian)", -1});
     assert_int_equal(fd_at(&r, "$.user.phone")->sensitive, 1);
     done(&r);
     /* An adult living in the US, no consent at all: subject_abroad. */
-    snprintf(body, sizeof body, "{\"user\": {\"id\": \"adult-1\", \"cc\": \"us\", \"id_no\": \"%s\", \"phone\": \"" MOBILE "\"}}", ID_ADULT);
+    snprintf(
+        body, sizeof body,
+        "{\"user\": {\"id\": \"adult-1\", \"cc\": \"us\", \"id_no\": \"%s\", \"phone\": \"" MOBILE
+        "\"}}",
+        ID_ADULT);
     run(&r, cfg, "ship", body, (opts_t){.reg = reg});
     assert_int_equal(r.d.subject_minor[0], 0);
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_SUBJECT_ABROAD, "abroad", "subject region US", NULL, -1});
-    expect_fd(&r, "$.user.id_no", (want_t){BG_ACT_ALLOW, BG_BASIS_SUBJECT_ABROAD, "abroad", "subject region US", NULL, -1});
+    expect_fd(
+        &r, "$.user.phone",
+        (want_t){BG_ACT_ALLOW, BG_BASIS_SUBJECT_ABROAD, "abroad", "subject region US", NULL, -1});
+    expect_fd(
+        &r, "$.user.id_no",
+        (want_t){BG_ACT_ALLOW, BG_BASIS_SUBJECT_ABROAD, "abroad", "subject region US", NULL, -1});
     assert_string_equal(r.d.mechanism, "standard_contract:CAC-SC-2026-0042");
     done(&r);
     /* ... living in China: no. */
-    snprintf(body, sizeof body, "{\"user\": {\"id\": \"adult-1\", \"cc\": \"CN\", \"phone\": \"" MOBILE "\"}}");
+    snprintf(body, sizeof body,
+             "{\"user\": {\"id\": \"adult-1\", \"cc\": \"CN\", \"phone\": \"" MOBILE "\"}}");
     run(&r, cfg, "ship", body, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "abroad", "", "no consent (no-consent)", -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "abroad", "", "no consent (no-consent)", -1});
     done(&r);
     bg_config_unref(cfg);
 
     /* The policy must enable the basis. */
     cfg = load("", NULL,
-               "    {\"id\": \"abroad\", \"categories\": [\"cn_mobile\"], \"bases\": [\"subject_abroad\"], \"fallback\": \"block\"}",
-               RT("ship", "acme-us", "delivery", ", \"subjects\": {\"id\": \"$.user.id\", \"region\": \"$.user.cc\"}"));
-    snprintf(body, sizeof body, "{\"user\": {\"id\": \"adult-1\", \"cc\": \"US\", \"phone\": \"" MOBILE "\"}}");
+               "    {\"id\": \"abroad\", \"categories\": [\"cn_mobile\"], \"bases\": "
+               "[\"subject_abroad\"], \"fallback\": \"block\"}",
+               RT("ship", "acme-us", "delivery",
+                  ", \"subjects\": {\"id\": \"$.user.id\", \"region\": \"$.user.cc\"}"));
+    snprintf(body, sizeof body,
+             "{\"user\": {\"id\": \"adult-1\", \"cc\": \"US\", \"phone\": \"" MOBILE "\"}}");
     run(&r, cfg, "ship", body, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "abroad", "", "no legal basis held", -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "abroad", "", "no legal basis held", -1});
     done(&r);
     bg_config_unref(cfg);
     bg_consent_close(reg);
@@ -949,30 +1076,38 @@ static void test_dnt_and_gpc(void **state)
     char cid[BG_CONSENT_ID_SIZE];
     grant(reg, SUBJ, (grant_t){.purpose = "*"}, cid);
     bg_config_t *cfg = load("\"honour_dnt_for\": [\"analytics\"]", NULL, RULE_MOBILE_CONSENT,
-                            RT("track", "acme-us", "analytics", SUBJECTS) ",\n" RT("ship", "acme-us", "delivery", SUBJECTS));
+                            RT("track", "acme-us", "analytics",
+                               SUBJECTS) ",\n" RT("ship", "acme-us", "delivery", SUBJECTS));
     req_t r;
     run(&r, cfg, "track", BODY_USER, (opts_t){.reg = reg});
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", cid, NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", cid, NULL, -1});
     assert_int_equal(r.d.dnt, 0);
     done(&r);
     run(&r, cfg, "track", BODY_USER, (opts_t){.reg = reg, .hdrs = {"DNT: 1"}});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
     assert_int_equal(r.d.dnt, 1);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "DNT/Sec-GPC opt-out for purpose analytics", -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "",
+                       "DNT/Sec-GPC opt-out for purpose analytics", -1});
     done(&r);
     run(&r, cfg, "track", BODY_USER, (opts_t){.reg = reg, .hdrs = {"Sec-GPC: 1"}});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
     assert_int_equal(r.d.dnt, 1);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "DNT/Sec-GPC opt-out", -1});
+    expect_fd(
+        &r, "$.user.phone",
+        (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", "DNT/Sec-GPC opt-out", -1});
     done(&r);
     run(&r, cfg, "track", BODY_USER, (opts_t){.reg = reg, .hdrs = {"DNT: 0"}});
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", cid, NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", cid, NULL, -1});
     done(&r);
     /* A purpose the policy does not name: the consent counts. */
     run(&r, cfg, "ship", BODY_USER, (opts_t){.reg = reg, .hdrs = {"DNT: 1", "Sec-GPC: 1"}});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
     assert_int_equal(r.d.dnt, 0);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", cid, NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "mobile-consent", cid, NULL, -1});
     done(&r);
     bg_config_unref(cfg);
     bg_consent_close(reg);
@@ -984,30 +1119,41 @@ static void test_dnt_and_gpc(void **state)
 static void test_fallbacks(void **state)
 {
     (void)state;
-    bg_config_t *cfg = load("",
-                            "  \"operators\": {\"cn_mobile\": {\"op\": \"mask\", \"keep_start\": 3, \"keep_end\": 4},\n"
-                            "                \"email\": {\"op\": \"replace\", \"replacement\": \"[email]\"}},\n",
-                            "    {\"id\": \"mobile\", \"categories\": [\"cn_mobile\"], \"bases\": [\"consent\"], \"fallback\": \"deidentify\"},\n"
-                            "    {\"id\": \"email\", \"categories\": [\"email\"], \"bases\": [\"consent\"],\n"
-                            "     \"fallback\": {\"action\": \"deidentify\", \"operator\": {\"op\": \"mask\", \"keep_start\": 1, \"keep_end\": 0}}},\n"
-                            "    {\"id\": \"ip\", \"categories\": [\"ip_address\"], \"bases\": [\"consent\"], \"fallback\": \"remove\"},\n"
-                            "    {\"id\": \"gps\", \"categories\": [\"gps_location\"], \"fallback\": \"deidentify\"}",
-                            RT("ship", "acme-us", "delivery", SUBJECTS));
+    bg_config_t *cfg = load(
+        "",
+        "  \"operators\": {\"cn_mobile\": {\"op\": \"mask\", \"keep_start\": 3, \"keep_end\": 4},\n"
+        "                \"email\": {\"op\": \"replace\", \"replacement\": \"[email]\"}},\n",
+        "    {\"id\": \"mobile\", \"categories\": [\"cn_mobile\"], \"bases\": [\"consent\"], "
+        "\"fallback\": \"deidentify\"},\n"
+        "    {\"id\": \"email\", \"categories\": [\"email\"], \"bases\": [\"consent\"],\n"
+        "     \"fallback\": {\"action\": \"deidentify\", \"operator\": {\"op\": \"mask\", "
+        "\"keep_start\": 1, \"keep_end\": 0}}},\n"
+        "    {\"id\": \"ip\", \"categories\": [\"ip_address\"], \"bases\": [\"consent\"], "
+        "\"fallback\": \"remove\"},\n"
+        "    {\"id\": \"gps\", \"categories\": [\"gps_location\"], \"fallback\": \"deidentify\"}",
+        RT("ship", "acme-us", "delivery", SUBJECTS));
     req_t r;
     run(&r, cfg, "ship",
-        "{\"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE "\", \"email\": \"" EMAIL "\", \"ip\": \"203.0.113.7\"},"
+        "{\"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE "\", \"email\": \"" EMAIL
+        "\", \"ip\": \"203.0.113.7\"},"
         " \"gps\": \"31.2304,121.4737\"}",
         (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
     /* The category's operator. */
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "mobile", "", "no consent registry configured", BG_OP_MASK});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "mobile", "",
+                       "no consent registry configured", BG_OP_MASK});
     assert_int_equal(fd_at(&r, "$.user.phone")->anonymized, 0);
     /* The rule's operator beats the category's. */
-    expect_fd(&r, "$.user.email", (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "email", "", NULL, BG_OP_MASK});
-    expect_fd(&r, "$.user.ip", (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "ip", "", NULL, BG_OP_REDACT});
+    expect_fd(&r, "$.user.email",
+              (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "email", "", NULL, BG_OP_MASK});
+    expect_fd(&r, "$.user.ip",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "ip", "", NULL, BG_OP_REDACT});
     assert_int_equal(fd_at(&r, "$.user.ip")->anonymized, 1);
     /* No operator for the category: the default (redact) removes it. */
-    expect_fd(&r, "$.gps", (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "gps", "", "no legal basis held", BG_OP_REDACT});
+    expect_fd(
+        &r, "$.gps",
+        (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "gps", "", "no legal basis held", BG_OP_REDACT});
     /* Masked PI is still PI: the mechanism is needed and cited. */
     assert_string_equal(r.d.mechanism, "standard_contract:CAC-SC-2026-0042");
     json_t *j = apply_render(&r);
@@ -1029,10 +1175,12 @@ static void test_fallbacks(void **state)
 static void test_default_fallback_operator(void **state)
 {
     (void)state;
-    bg_config_t *cfg = load("\"default_fallback\": {\"action\": \"deidentify\", \"operator\": {\"op\": \"replace\", \"replacement\": \"[pi]\"}}",
+    bg_config_t *cfg = load("\"default_fallback\": {\"action\": \"deidentify\", \"operator\": "
+                            "{\"op\": \"replace\", \"replacement\": \"[pi]\"}}",
                             NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
     req_t r;
-    run(&r, cfg, "ship", "{\"user\": {\"id\": \"" SUBJ "\", \"email\": \"" EMAIL "\"}}", (opts_t){0});
+    run(&r, cfg, "ship", "{\"user\": {\"id\": \"" SUBJ "\", \"email\": \"" EMAIL "\"}}",
+        (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
     const bg_finding_decision_t *x = fd_at(&r, "$.user.email");
     assert_string_equal(x->rule, "default");
@@ -1055,17 +1203,19 @@ static void test_batch_records(void **state)
     grant(reg, "u-3", (grant_t){.purpose = "analytics"}, NULL);
     grant(reg, "u-5", (grant_t){.purpose = "analytics"}, NULL);
     grant(reg, "u-4", (grant_t){.purpose = "delivery"}, NULL); /* another purpose */
-    bg_config_t *cfg = load("", NULL,
-                            "    {\"id\": \"events\", \"clause\": \"PP 5\", \"categories\": [\"cn_mobile\", \"account_id\"], "
-                            "\"bases\": [\"consent\"], \"fallback\": \"block\"}",
-                            RT("events", "acme-us", "analytics", ", \"subjects\": {\"records\": \"$.events[*]\", \"id\": \"$.uid\"}"));
-    const char *body =
-        "{\"batch\": \"b-77\", \"events\": ["
-        "{\"uid\": \"u-1\", \"phone\": \"13800000001\", \"n\": 1},"
-        "{\"uid\": \"u-2\", \"phone\": \"13800000002\", \"n\": 2},"
-        "{\"uid\": \"u-3\", \"phone\": \"13800000003\", \"n\": 3},"
-        "{\"uid\": \"u-4\", \"phone\": \"13800000004\", \"n\": 4},"
-        "{\"uid\": \"u-5\", \"phone\": \"13800000005\", \"n\": 5}]}";
+    bg_config_t *cfg =
+        load("", NULL,
+             "    {\"id\": \"events\", \"clause\": \"PP 5\", \"categories\": [\"cn_mobile\", "
+             "\"account_id\"], "
+             "\"bases\": [\"consent\"], \"fallback\": \"block\"}",
+             RT("events", "acme-us", "analytics",
+                ", \"subjects\": {\"records\": \"$.events[*]\", \"id\": \"$.uid\"}"));
+    const char *body = "{\"batch\": \"b-77\", \"events\": ["
+                       "{\"uid\": \"u-1\", \"phone\": \"13800000001\", \"n\": 1},"
+                       "{\"uid\": \"u-2\", \"phone\": \"13800000002\", \"n\": 2},"
+                       "{\"uid\": \"u-3\", \"phone\": \"13800000003\", \"n\": 3},"
+                       "{\"uid\": \"u-4\", \"phone\": \"13800000004\", \"n\": 4},"
+                       "{\"uid\": \"u-5\", \"phone\": \"13800000005\", \"n\": 5}]}";
     req_t r;
     run(&r, cfg, "events", body, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
@@ -1074,10 +1224,16 @@ static void test_batch_records(void **state)
     assert_int_equal(r.d.records_removed, 2);
     assert_int_equal(r.d.records_deidentified, 0);
     assert_int_equal(r.d.nreasons, 0); /* a removed record does not block */
-    expect_fd(&r, "$.events[0].phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "events", "consent:", NULL, -1});
-    expect_fd(&r, "$.events[1].phone", (want_t){BG_ACT_REMOVE_RECORD, BG_BASIS_NONE, "events", "", "no consent (no-consent)", -1});
-    expect_fd(&r, "$.events[3].phone", (want_t){BG_ACT_REMOVE_RECORD, BG_BASIS_NONE, "events", "", "no consent (out-of-scope)", -1});
-    expect_fd(&r, "$.events[4].phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "events", "consent:", NULL, -1});
+    expect_fd(&r, "$.events[0].phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "events", "consent:", NULL, -1});
+    expect_fd(
+        &r, "$.events[1].phone",
+        (want_t){BG_ACT_REMOVE_RECORD, BG_BASIS_NONE, "events", "", "no consent (no-consent)", -1});
+    expect_fd(&r, "$.events[3].phone",
+              (want_t){BG_ACT_REMOVE_RECORD, BG_BASIS_NONE, "events", "",
+                       "no consent (out-of-scope)", -1});
+    expect_fd(&r, "$.events[4].phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "events", "consent:", NULL, -1});
     /* Each record is its own subject. */
     assert_int_equal(r.d.nsubjects, 5);
     assert_int_equal(fd_at(&r, "$.events[2].phone")->subject, 2);
@@ -1111,17 +1267,23 @@ static void test_batch_removed_record_needs_no_mechanism(void **state)
     (void)state;
     bg_consent_reg_t *reg = open_reg();
     grant(reg, "u-1", (grant_t){.recipient = "no-mech", .purpose = "analytics"}, NULL);
-    bg_config_t *cfg = load("", NULL,
-                            "    {\"id\": \"events\", \"categories\": [\"cn_mobile\", \"cn_resident_id\", \"account_id\"], "
-                            "\"bases\": [\"consent\"], \"fallback\": \"block\"}",
-                            RT("events", "no-mech", "analytics", ", \"subjects\": {\"records\": \"$.events[*]\", \"id\": \"$.uid\"}"));
-    const char *body = "{\"events\": [{\"uid\": \"u-1\", \"phone\": \"" MOBILE "\", \"id_no\": \"" ID_ADULT "\"}, {\"n\": 2}]}";
+    bg_config_t *cfg =
+        load("", NULL,
+             "    {\"id\": \"events\", \"categories\": [\"cn_mobile\", \"cn_resident_id\", "
+             "\"account_id\"], "
+             "\"bases\": [\"consent\"], \"fallback\": \"block\"}",
+             RT("events", "no-mech", "analytics",
+                ", \"subjects\": {\"records\": \"$.events[*]\", \"id\": \"$.uid\"}"));
+    const char *body = "{\"events\": [{\"uid\": \"u-1\", \"phone\": \"" MOBILE
+                       "\", \"id_no\": \"" ID_ADULT "\"}, {\"n\": 2}]}";
     req_t r;
     run(&r, cfg, "events", body, (opts_t){.reg = reg});
     assert_int_equal(r.d.records_removed, 1);
     assert_int_equal(r.d.records_allowed, 1);
-    expect_fd(&r, "$.events[0].phone", (want_t){BG_ACT_REMOVE_RECORD, BG_BASIS_CONSENT, "events", NULL, NULL, -1});
-    expect_fd(&r, "$.events[0].id_no", (want_t){BG_ACT_REMOVE_RECORD, BG_BASIS_NONE, "events", "", "not-sensitive", -1});
+    expect_fd(&r, "$.events[0].phone",
+              (want_t){BG_ACT_REMOVE_RECORD, BG_BASIS_CONSENT, "events", NULL, NULL, -1});
+    expect_fd(&r, "$.events[0].id_no",
+              (want_t){BG_ACT_REMOVE_RECORD, BG_BASIS_NONE, "events", "", "not-sensitive", -1});
     /* No PI leaves once the record is removed: no mechanism needed (this
      * once blocked for want of one). */
     expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
@@ -1139,19 +1301,25 @@ static void test_transfer_mechanism(void **state)
     (void)state;
     bg_consent_reg_t *reg = open_reg();
     grant(reg, SUBJ, (grant_t){.recipient = "no-mech", .purpose = "delivery"}, NULL);
-    grant(reg, SUBJ, (grant_t){.recipient = "old-mech", .purpose = "delivery", .granted = T0 - 365 * DAY}, NULL);
+    grant(reg, SUBJ,
+          (grant_t){.recipient = "old-mech", .purpose = "delivery", .granted = T0 - 365 * DAY},
+          NULL);
     grant(reg, SUBJ, (grant_t){.recipient = "exempt-contract", .purpose = "delivery"}, NULL);
-    grant(reg, SUBJ, (grant_t){.recipient = "exempt-volume", .purpose = "delivery", .sensitive = 1}, NULL);
-    bg_config_t *cfg = load("", NULL,
-                            "    {\"id\": \"c\", \"categories\": [\"cn_mobile\", \"cn_resident_id\"], \"bases\": [\"consent\"], \"fallback\": \"block\"}",
-                            RT("nomech", "no-mech", "delivery", SUBJECTS) ",\n"
-                            RT("oldmech", "old-mech", "delivery", SUBJECTS) ",\n"
-                            RT("exc", "exempt-contract", "delivery", SUBJECTS) ",\n"
-                            RT("exv", "exempt-volume", "delivery", SUBJECTS));
+    grant(reg, SUBJ, (grant_t){.recipient = "exempt-volume", .purpose = "delivery", .sensitive = 1},
+          NULL);
+    bg_config_t *cfg = load(
+        "", NULL,
+        "    {\"id\": \"c\", \"categories\": [\"cn_mobile\", \"cn_resident_id\"], \"bases\": "
+        "[\"consent\"], \"fallback\": \"block\"}",
+        RT("nomech", "no-mech", "delivery", SUBJECTS) ",\n" RT(
+            "oldmech", "old-mech", "delivery",
+            SUBJECTS) ",\n" RT("exc", "exempt-contract", "delivery",
+                               SUBJECTS) ",\n" RT("exv", "exempt-volume", "delivery", SUBJECTS));
     req_t r;
     run(&r, cfg, "nomech", BODY_USER, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "c", "consent:", NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "c", "consent:", NULL, -1});
     assert_string_equal(r.d.mechanism, "missing");
     assert_non_null(strstr(reason(&r, "no_transfer_mechanism")->detail, "no-mech"));
     done(&r);
@@ -1177,9 +1345,11 @@ static void test_transfer_mechanism(void **state)
     assert_string_equal(r.d.mechanism, "exempt:below_volume_threshold");
     done(&r);
     /* The volume exemption never covers sensitive PI. */
-    run(&r, cfg, "exv", "{\"user\": {\"id\": \"" SUBJ "\", \"id_no\": \"" ID_ADULT "\"}}", (opts_t){.reg = reg});
+    run(&r, cfg, "exv", "{\"user\": {\"id\": \"" SUBJ "\", \"id_no\": \"" ID_ADULT "\"}}",
+        (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.id_no", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "c", "consent:", NULL, -1});
+    expect_fd(&r, "$.user.id_no",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "c", "consent:", NULL, -1});
     assert_string_equal(r.d.mechanism, "missing");
     reason(&r, "no_transfer_mechanism");
     done(&r);
@@ -1190,26 +1360,37 @@ static void test_transfer_mechanism(void **state)
 static void test_pseudonymized_needs_mechanism(void **state)
 {
     (void)state;
-    bg_config_t *cfg = load("", "  \"operators\": {\"cn_mobile\": \"hash\", \"email\": \"replace\", \"gps_location\": \"generalize\",\n"
-                            "                \"ip_address\": \"redact\"},\n",
-                            "    {\"id\": \"deid\", \"categories\": [\"cn_mobile\", \"email\", \"gps_location\", \"ip_address\"], \"bases\": [\"consent\"], \"fallback\": \"deidentify\"}",
-                            RT("nomech", "no-mech", "delivery", SUBJECTS));
+    bg_config_t *cfg =
+        load("",
+             "  \"operators\": {\"cn_mobile\": \"hash\", \"email\": \"replace\", \"gps_location\": "
+             "\"generalize\",\n"
+             "                \"ip_address\": \"redact\"},\n",
+             "    {\"id\": \"deid\", \"categories\": [\"cn_mobile\", \"email\", \"gps_location\", "
+             "\"ip_address\"], \"bases\": [\"consent\"], \"fallback\": \"deidentify\"}",
+             RT("nomech", "no-mech", "delivery", SUBJECTS));
     req_t r;
     /* A keyed hash is a pseudonym: still PI, still needs a mechanism. */
     run(&r, cfg, "nomech", BODY_USER, (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "deid", "", NULL, BG_OP_HASH});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "deid", "", NULL, BG_OP_HASH});
     assert_int_equal(fd_at(&r, "$.user.phone")->anonymized, 0);
     assert_string_equal(r.d.mechanism, "missing");
     reason(&r, "no_transfer_mechanism");
     done(&r);
     /* Anonymized output (redact, replace, generalize) is no longer PI: no mechanism. */
-    run(&r, cfg, "nomech", "{\"user\": {\"id\": \"" SUBJ "\", \"email\": \"" EMAIL "\", \"ip\": \"203.0.113.7\"}, \"gps\": \"31.2304,121.4737\"}", (opts_t){0});
+    run(&r, cfg, "nomech",
+        "{\"user\": {\"id\": \"" SUBJ "\", \"email\": \"" EMAIL
+        "\", \"ip\": \"203.0.113.7\"}, \"gps\": \"31.2304,121.4737\"}",
+        (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
-    expect_fd(&r, "$.user.ip", (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "deid", "", NULL, BG_OP_REDACT});
+    expect_fd(&r, "$.user.ip",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "deid", "", NULL, BG_OP_REDACT});
     assert_int_equal(fd_at(&r, "$.user.ip")->anonymized, 1);
-    expect_fd(&r, "$.user.email", (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "deid", "", NULL, BG_OP_REPLACE});
-    expect_fd(&r, "$.gps", (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "deid", "", NULL, BG_OP_GENERALIZE});
+    expect_fd(&r, "$.user.email",
+              (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "deid", "", NULL, BG_OP_REPLACE});
+    expect_fd(&r, "$.gps",
+              (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "deid", "", NULL, BG_OP_GENERALIZE});
     assert_int_equal(fd_at(&r, "$.gps")->anonymized, 1);
     assert_string_equal(r.d.mechanism, "not_needed");
     assert_int_equal(r.d.nreasons, 0);
@@ -1217,7 +1398,8 @@ static void test_pseudonymized_needs_mechanism(void **state)
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "gps")), "31.23,121.47");
     assert_null(json_object_get(json_object_get(j, "user"), "ip"));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "user"), "email")), "[removed]");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "user"), "email")),
+                        "[removed]");
     json_decref(j);
     done(&r);
     bg_config_unref(cfg);
@@ -1226,14 +1408,18 @@ static void test_pseudonymized_needs_mechanism(void **state)
 static void test_no_recipient(void **state)
 {
     (void)state;
-    bg_config_t *cfg = load("", NULL,
-                            "    {\"id\": \"lo\", \"categories\": [\"cn_mobile\"], \"bases\": [\"legal_obligation\"], \"fallback\": \"block\"}",
-                            "{\"id\": \"anon\", \"match\": {\"host\": \"anon.example\"}, \"upstream\": \"https://anon.example\","
-                            " \"bases\": {\"legal_obligation\": {\"reference\": \"Tax Law Art. 9\"}}}");
+    bg_config_t *cfg =
+        load("", NULL,
+             "    {\"id\": \"lo\", \"categories\": [\"cn_mobile\"], \"bases\": "
+             "[\"legal_obligation\"], \"fallback\": \"block\"}",
+             "{\"id\": \"anon\", \"match\": {\"host\": \"anon.example\"}, \"upstream\": "
+             "\"https://anon.example\","
+             " \"bases\": {\"legal_obligation\": {\"reference\": \"Tax Law Art. 9\"}}}");
     req_t r;
     run(&r, cfg, "anon", BODY_USER, (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_LEGAL_OBLIGATION, "lo", "Tax Law Art. 9", NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_LEGAL_OBLIGATION, "lo", "Tax Law Art. 9", NULL, -1});
     assert_non_null(strstr(reason(&r, "no_recipient")->detail, "anon"));
     done(&r);
     bg_config_unref(cfg);
@@ -1245,15 +1431,19 @@ static void test_no_recipient(void **state)
 static void test_monitor_mode(void **state)
 {
     (void)state;
-    const char *body = "{\"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE "\"}, \"password\": \"hunter2\"}";
-    bg_config_t *cfg = load("\"mode\": \"monitor\"", NULL, RULE_MOBILE_CONSENT,
-                            RT("ship", "acme-us", "delivery", SUBJECTS) ",\n" RT("ship-enforced", "acme-us", "delivery", SUBJECTS ", \"mode\": \"enforce\""));
+    const char *body =
+        "{\"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE "\"}, \"password\": \"hunter2\"}";
+    bg_config_t *cfg =
+        load("\"mode\": \"monitor\"", NULL, RULE_MOBILE_CONSENT,
+             RT("ship", "acme-us", "delivery", SUBJECTS) ",\n" RT(
+                 "ship-enforced", "acme-us", "delivery", SUBJECTS ", \"mode\": \"enforce\""));
     req_t r;
     run(&r, cfg, "ship", body, (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_BLOCK);
     assert_int_equal(r.d.monitor, 1);
     assert_string_equal(reason(&r, "no_basis")->path, "$.user.phone");
-    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", NULL, -1});
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "mobile-consent", "", NULL, -1});
     done(&r);
     /* A route may enforce in a monitoring policy, and the reverse. */
     run(&r, cfg, "ship-enforced", body, (opts_t){0});
@@ -1262,7 +1452,8 @@ static void test_monitor_mode(void **state)
     done(&r);
     bg_config_unref(cfg);
 
-    cfg = load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS ", \"mode\": \"monitor\""));
+    cfg = load("", NULL, RULE_MOBILE_CONSENT,
+               RT("ship", "acme-us", "delivery", SUBJECTS ", \"mode\": \"monitor\""));
     run(&r, cfg, "ship", body, (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_BLOCK);
     done(&r);
@@ -1279,8 +1470,8 @@ static void test_monitor_mode(void **state)
 
 static void assert_no_values(const char *s)
 {
-    static const char *const values[] = {MOBILE, MOBILE2, EMAIL, ID_ADULT, SUBJ, "hunter2", "13800000002", "张伟",
-                                         "ORD-2026-9"};
+    static const char *const values[] = {MOBILE,    MOBILE2,       EMAIL,  ID_ADULT,    SUBJ,
+                                         "hunter2", "13800000002", "张伟", "ORD-2026-9"};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         if (strstr(s, values[i]) != NULL) {
             fprintf(stderr, "value '%s' leaked into: %s\n", values[i], s);
@@ -1292,13 +1483,17 @@ static void assert_no_values(const char *s)
 static void test_block_body(void **state)
 {
     (void)state;
-    bg_config_t *cfg = load("\"version\": \"wadesk-2026-11\"", NULL,
-                            "    {\"id\": \"wadesk-sensitive\", \"clause\": \"WADesk 4.2.1 / 1.3\", \"categories\": [\"cn_resident_id\"], "
-                            "\"bases\": [\"consent\"], \"fallback\": \"block\"},\n"
-                            "    {\"id\": \"wadesk-contact\", \"categories\": [\"cn_mobile\"], \"bases\": [\"consent\"], \"fallback\": \"block\"}",
-                            RT("logistics", "acme-us", "delivery", ", \"subjects\": {\"id\": \"$.customer.id\"}"));
+    bg_config_t *cfg =
+        load("\"version\": \"wadesk-2026-11\"", NULL,
+             "    {\"id\": \"wadesk-sensitive\", \"clause\": \"WADesk 4.2.1 / 1.3\", "
+             "\"categories\": [\"cn_resident_id\"], "
+             "\"bases\": [\"consent\"], \"fallback\": \"block\"},\n"
+             "    {\"id\": \"wadesk-contact\", \"categories\": [\"cn_mobile\"], \"bases\": "
+             "[\"consent\"], \"fallback\": \"block\"}",
+             RT("logistics", "acme-us", "delivery", ", \"subjects\": {\"id\": \"$.customer.id\"}"));
     req_t r;
-    const char *body = "{\"order\": \"ORD-2026-9\", \"customer\": {\"id\": \"" SUBJ "\", \"id_no\": \"" ID_ADULT "\","
+    const char *body = "{\"order\": \"ORD-2026-9\", \"customer\": {\"id\": \"" SUBJ
+                       "\", \"id_no\": \"" ID_ADULT "\","
                        " \"phone\": \"" MOBILE "\", \"name\": \"张伟\", \"alt\": \"" MOBILE2 "\"}}";
     run(&r, cfg, "logistics", body, (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
@@ -1308,7 +1503,8 @@ static void test_block_body(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "decision_id")), id);
     assert_string_equal(json_string_value(json_object_get(o, "outcome")), "block");
     assert_string_equal(json_string_value(json_object_get(o, "policy_version")), "wadesk-2026-11");
-    assert_string_equal(json_string_value(json_object_get(o, "help")), "docs/policy.md#why-was-a-request-blocked");
+    assert_string_equal(json_string_value(json_object_get(o, "help")),
+                        "docs/policy.md#why-was-a-request-blocked");
     json_t *rs = json_object_get(o, "reasons");
     /* One reason per (code, rule, category): the two phone numbers give one;
      * the customer's name, which no rule covers, falls to the default. */
@@ -1345,19 +1541,27 @@ static void test_decision_json_has_no_values(void **state)
     (void)state;
     bg_consent_reg_t *reg = open_reg();
     grant(reg, SUBJ, (grant_t){.purpose = "delivery", .evidence = "form-v3"}, NULL);
-    bg_config_t *cfg = load("", "  \"operators\": {\"email\": \"hash\"},\n",
-                            "    {\"id\": \"contact\", \"categories\": [\"cn_mobile\", \"email\"], \"bases\": [\"consent\"], \"fallback\": \"deidentify\"},\n"
-                            "    {\"id\": \"ids\", \"categories\": [\"cn_resident_id\"], \"bases\": [\"consent\"], \"fallback\": \"remove\"},\n"
-                            "    {\"id\": \"ev\", \"categories\": [\"account_id\"], \"fallback\": \"remove\"}",
-                            RT("ship", "acme-us", "delivery", ", \"subjects\": {\"id\": \"$.customer.uid\"}") ",\n"
-                            RT("batch", "acme-us", "delivery", ", \"subjects\": {\"records\": \"$.rows[*]\", \"id\": \"$.who\"}"));
+    bg_config_t *cfg = load(
+        "", "  \"operators\": {\"email\": \"hash\"},\n",
+        "    {\"id\": \"contact\", \"categories\": [\"cn_mobile\", \"email\"], \"bases\": "
+        "[\"consent\"], \"fallback\": \"deidentify\"},\n"
+        "    {\"id\": \"ids\", \"categories\": [\"cn_resident_id\"], \"bases\": [\"consent\"], "
+        "\"fallback\": \"remove\"},\n"
+        "    {\"id\": \"ev\", \"categories\": [\"account_id\"], \"fallback\": \"remove\"}",
+        RT("ship", "acme-us", "delivery", ", \"subjects\": {\"id\": \"$.customer.uid\"}") ",\n" RT(
+            "batch", "acme-us", "delivery",
+            ", \"subjects\": {\"records\": \"$.rows[*]\", \"id\": \"$.who\"}"));
     req_t r;
-    const char *body = "{\"order\": \"ORD-2026-9\", \"customer\": {\"uid\": \"" SUBJ "\", \"id_no\": \"" ID_ADULT "\","
-                       " \"phone\": \"" MOBILE "\", \"mail\": \"" EMAIL "\", \"password\": \"hunter2\"}}";
+    const char *body =
+        "{\"order\": \"ORD-2026-9\", \"customer\": {\"uid\": \"" SUBJ "\", \"id_no\": \"" ID_ADULT
+        "\","
+        " \"phone\": \"" MOBILE "\", \"mail\": \"" EMAIL "\", \"password\": \"hunter2\"}}";
     run(&r, cfg, "ship", body, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
-    expect_fd(&r, "$.customer.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "contact", "; evidence form-v3", NULL, -1});
-    expect_fd(&r, "$.customer.id_no", (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "ids", "", "no consent (not-sensitive)", -1});
+    expect_fd(&r, "$.customer.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "contact", "; evidence form-v3", NULL, -1});
+    expect_fd(&r, "$.customer.id_no",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "ids", "", "no consent (not-sensitive)", -1});
     json_t *j = apply_render(&r);
     assert_non_null(j);
     json_decref(j);
@@ -1375,7 +1579,8 @@ static void test_decision_json_has_no_values(void **state)
 
     /* A batch, with a removed record. */
     run(&r, cfg, "batch",
-        "{\"rows\": [{\"who\": \"" SUBJ "\", \"phone\": \"" MOBILE "\"}, {\"who\": \"13800000002\", \"phone\": \"" MOBILE2 "\","
+        "{\"rows\": [{\"who\": \"" SUBJ "\", \"phone\": \"" MOBILE
+        "\"}, {\"who\": \"13800000002\", \"phone\": \"" MOBILE2 "\","
         " \"id_no\": \"" ID_ADULT "\"}]}",
         (opts_t){.reg = reg});
     o = bg_decision_json(&r.d, r.insp);

@@ -1086,9 +1086,8 @@ static void test_container_findings(void **state)
     (void)state;
     bg_inspect_rules_t *r = default_rules();
     bg_inspect_rules_t *fr = field_rules();
-    const char *body =
-        "{\"consignee\":{\"name\":\"张三\",\"phone\":\"13812345678\","
-        "\"id_no\":\"11010519491231002X\",\"city\":\"北京\"},\"order\":\"A1\"}";
+    const char *body = "{\"consignee\":{\"name\":\"张三\",\"phone\":\"13812345678\","
+                       "\"id_no\":\"11010519491231002X\",\"city\":\"北京\"},\"order\":\"A1\"}";
     req_t q = {JSON, body};
     held_t hd;
     bg_inspection_t *x = run(r, &q, &hd);

@@ -26,7 +26,10 @@
 /* ---------------------------------------------------------------------- */
 /* Helpers                                                                 */
 
-static bg_jsonpos_t *build(const char *s) { return bg_jsonpos_build(s, strlen(s)); }
+static bg_jsonpos_t *build(const char *s)
+{
+    return bg_jsonpos_build(s, strlen(s));
+}
 
 /* Lookup PATH and require RC, LINE and COL; names the path on failure. */
 static void expect_at(const bg_jsonpos_t *m, int key, const char *path, int rc, int line, int col)
@@ -34,8 +37,8 @@ static void expect_at(const bg_jsonpos_t *m, int key, const char *path, int rc, 
     int l = -7, c = -7;
     int got = key ? bg_jsonpos_lookup_key(m, path, &l, &c) : bg_jsonpos_lookup(m, path, &l, &c);
     if (got != rc || l != line || c != col) {
-        print_error("%s %s: got rc %d at %d:%d, want rc %d at %d:%d\n", key ? "key" : "value",
-                    path, got, l, c, rc, line, col);
+        print_error("%s %s: got rc %d at %d:%d, want rc %d at %d:%d\n", key ? "key" : "value", path,
+                    got, l, c, rc, line, col);
         fail();
     }
 }
@@ -142,21 +145,43 @@ static void walk(xcheck_t *x, json_t *v, char *path, size_t cap, size_t len)
     if (p == NULL)
         xfail(path, "position outside the text");
     switch (json_typeof(v)) {
-    case JSON_OBJECT: if (*p != '{') xfail(path, "not at '{'"); break;
-    case JSON_ARRAY: if (*p != '[') xfail(path, "not at '['"); break;
-    case JSON_STRING: if (*p != '"') xfail(path, "not at '\"'"); break;
+    case JSON_OBJECT:
+        if (*p != '{')
+            xfail(path, "not at '{'");
+        break;
+    case JSON_ARRAY:
+        if (*p != '[')
+            xfail(path, "not at '['");
+        break;
+    case JSON_STRING:
+        if (*p != '"')
+            xfail(path, "not at '\"'");
+        break;
     case JSON_INTEGER:
-    case JSON_REAL: if (*p != '-' && (*p < '0' || *p > '9')) xfail(path, "not at a number"); break;
-    case JSON_TRUE: if (strncmp(p, "true", 4) != 0) xfail(path, "not at true"); break;
-    case JSON_FALSE: if (strncmp(p, "false", 5) != 0) xfail(path, "not at false"); break;
-    case JSON_NULL: if (strncmp(p, "null", 4) != 0) xfail(path, "not at null"); break;
+    case JSON_REAL:
+        if (*p != '-' && (*p < '0' || *p > '9'))
+            xfail(path, "not at a number");
+        break;
+    case JSON_TRUE:
+        if (strncmp(p, "true", 4) != 0)
+            xfail(path, "not at true");
+        break;
+    case JSON_FALSE:
+        if (strncmp(p, "false", 5) != 0)
+            xfail(path, "not at false");
+        break;
+    case JSON_NULL:
+        if (strncmp(p, "null", 4) != 0)
+            xfail(path, "not at null");
+        break;
     }
     x->values++;
 
     if (json_is_object(v)) {
         const char *key;
         json_t *child;
-        json_object_foreach(v, key, child) {
+        json_object_foreach(v, key, child)
+        {
             size_t n = bg_jsonpos_path_append_key(path, cap, len, key);
             if (bg_jsonpos_lookup_key(x->map, path, &line, &col) != BG_JSONPOS_EXACT)
                 xfail(path, "key not found");
@@ -216,18 +241,18 @@ static double now_ms(void)
 /* Position map                                                            */
 
 static const char *const POLICY =
-    "{\n"                                                  /* 1 */
-    "  \"listen\": \"127.0.0.1:8080\",\n"                  /* 2 */
-    "  \"routes\": [\n"                                    /* 3 */
-    "    {\n"                                              /* 4 */
-    "      \"host\": \"api.partner.com\",\n"               /* 5 */
-    "      \"upstream\": \"https://api.partner.com\",\n"   /* 6 */
-    "      \"recipient\": \"partner\"\n"                   /* 7 */
-    "    },\n"                                             /* 8 */
-    "    { \"host\": \"b\", \"tls\": { \"verify\": true } }\n" /* 9 */
-    "  ],\n"                                               /* 10 */
+    "{\n"                                                                      /* 1 */
+    "  \"listen\": \"127.0.0.1:8080\",\n"                                      /* 2 */
+    "  \"routes\": [\n"                                                        /* 3 */
+    "    {\n"                                                                  /* 4 */
+    "      \"host\": \"api.partner.com\",\n"                                   /* 5 */
+    "      \"upstream\": \"https://api.partner.com\",\n"                       /* 6 */
+    "      \"recipient\": \"partner\"\n"                                       /* 7 */
+    "    },\n"                                                                 /* 8 */
+    "    { \"host\": \"b\", \"tls\": { \"verify\": true } }\n"                 /* 9 */
+    "  ],\n"                                                                   /* 10 */
     "  \"recipients\": {\"partner\": {\"country\": \"US\", \"n\": -1.5e3}},\n" /* 11 */
-    "  \"empty\": [[], {}, null, false]\n"                 /* 12 */
+    "  \"empty\": [[], {}, null, false]\n"                                     /* 12 */
     "}\n";
 
 static void test_nested_positions(void **state)
@@ -332,7 +357,9 @@ static void test_escaped_keys(void **state)
         {"tab\there", "$[\"tab\\there\"]", "\"tab\\there\""},
         {"x-y_z9", "$.x-y_z9", "\"x-y_z9\""},
         {"😀", "$.😀", "\"\\ud83d"},
-        {"a\xE3\x80\x80" "b", "$[\"a\\u3000b\"]", "\"a\\u3000b\""},
+        {"a\xE3\x80\x80"
+         "b",
+         "$[\"a\\u3000b\"]", "\"a\\u3000b\""},
         {"[0]", "$[\"[0]\"]", "\"[0]\""},
         {"中．文", "$[\"中．文\"]", "\"中．文\""},
         {"a\\b", "$[\"a\\\\b\"]", "\"a\\\\b\""},
@@ -519,11 +546,40 @@ static void test_malformed(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", "   \n", "{", "[", "]", "}", "[1,", "[1 2]", "[1,]", "[,1]", "{\"a\"", "{\"a\":}",
-        "{\"a\" 1}", "{\"a\":1,}", "{,}", "{1:2}", "{\"a\":1 \"b\":2}", "\"abc", "\"abc\\",
-        "{\"a\\", "{\"a\\q\":1}", "{\"\\u12\":1}", "{\"\\u0000\":1}", "{\"\\ud800\":1}",
-        "{\"\\udc00\":1}", "{\"\\ud800\\u0041\":1}", "[]]", "[] []", "1 2", "{\"a\":1}}",
-        "[:]", "{\"a\"::1}", "[1]x", "[\"a\"\"b\"]",
+        "",
+        "   \n",
+        "{",
+        "[",
+        "]",
+        "}",
+        "[1,",
+        "[1 2]",
+        "[1,]",
+        "[,1]",
+        "{\"a\"",
+        "{\"a\":}",
+        "{\"a\" 1}",
+        "{\"a\":1,}",
+        "{,}",
+        "{1:2}",
+        "{\"a\":1 \"b\":2}",
+        "\"abc",
+        "\"abc\\",
+        "{\"a\\",
+        "{\"a\\q\":1}",
+        "{\"\\u12\":1}",
+        "{\"\\u0000\":1}",
+        "{\"\\ud800\":1}",
+        "{\"\\udc00\":1}",
+        "{\"\\ud800\\u0041\":1}",
+        "[]]",
+        "[] []",
+        "1 2",
+        "{\"a\":1}}",
+        "[:]",
+        "{\"a\"::1}",
+        "[1]x",
+        "[\"a\"\"b\"]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         errno = 0;
@@ -619,9 +675,9 @@ static char *make_large(size_t min, size_t *len, size_t *routes)
                                " s:b, s:{s:i, s:f}, s:n}",
                                "id", id, "host", host, "path_prefix", prefix, "upstream", up,
                                "recipient", who, "purposes", "support", "billing", "fields",
-                               "手机号", "mobile", "身份证号", "id_number", "user.email",
-                               "email", "monitor", (int)(i % 2), "limits", "max_body",
-                               1048576, "timeout_ms", 2500.5, "note"));
+                               "手机号", "mobile", "身份证号", "id_number", "user.email", "email",
+                               "monitor", (int)(i % 2), "limits", "max_body", 1048576, "timeout_ms",
+                               2500.5, "note"));
             if (i < 97)
                 json_object_set_new(rcp, who,
                                     json_pack("{s:s, s:s, s:[s]}", "entity", "Partner GmbH",
@@ -725,9 +781,8 @@ static void test_cfgerr_lines(void **state)
     assert_int_equal(bg_cfgerr_addf(e, m, BG_CFGERR_ERROR, "$.routes[1].upstream", 0,
                                     "required key \"upstream\" is missing"),
                      0);
-    assert_int_equal(bg_cfgerr_addf(e, m, BG_CFGERR_WARNING, "$.listen", 0,
-                                    "listening on loopback only"),
-                     0);
+    assert_int_equal(
+        bg_cfgerr_addf(e, m, BG_CFGERR_WARNING, "$.listen", 0, "listening on loopback only"), 0);
     bg_cfgerr_add(e, BG_CFGERR_ERROR, 0, 0, NULL, "no route for the health check");
     assert_int_equal(bg_cfgerr_errors(e), 4);
     assert_int_equal(bg_cfgerr_warnings(e), 1);
@@ -784,8 +839,8 @@ static void test_cfgerr_json_and_escaping(void **state)
     json_t *jline, *jcol;
     int approx;
     assert_int_equal(json_unpack(json_array_get(arr, 1), "{s:s, s:s, s:o, s:o, s:s, s:s, s:b}",
-                                 "severity", &sev, "file", &file, "line", &jline, "column",
-                                 &jcol, "path", &path, "message", &msg, "approximate", &approx),
+                                 "severity", &sev, "file", &file, "line", &jline, "column", &jcol,
+                                 "path", &path, "message", &msg, "approximate", &approx),
                      0);
     assert_string_equal(sev, "warning");
     assert_string_equal(file, "dir/policy.json");
@@ -794,9 +849,9 @@ static void test_cfgerr_json_and_escaping(void **state)
     assert_string_equal(path, "$.routes[0].host");
     assert_string_equal(msg, "bad byte \xEF\xBF\xBD here");
     assert_false(approx);
-    assert_int_equal(json_unpack(json_array_get(arr, 0), "{s:s, s:b}", "message", &msg,
-                                 "approximate", &approx),
-                     0);
+    assert_int_equal(
+        json_unpack(json_array_get(arr, 0), "{s:s, s:b}", "message", &msg, "approximate", &approx),
+        0);
     assert_string_equal(msg, "unknown key \"a\nb\x1b\"");
     assert_true(approx);
     /* It must serialise: every string is valid UTF-8. */

@@ -99,8 +99,9 @@ static void test_workers_are_summed_into_one_series(void **state)
     f->d.outcome = BG_OUTCOME_BLOCK;
     count(f, 1, "orders", 1);
     char *s = render(f);
-    assert_non_null(strstr(s, "bordergate_requests_total{route=\"orders\",recipient=\"\",country=\"US\","
-                              "region=\"cross-border\",decision=\"allow\",mode=\"enforce\"} 5\n"));
+    assert_non_null(
+        strstr(s, "bordergate_requests_total{route=\"orders\",recipient=\"\",country=\"US\","
+                  "region=\"cross-border\",decision=\"allow\",mode=\"enforce\"} 5\n"));
     assert_non_null(strstr(s, "decision=\"block\",mode=\"enforce\"} 1\n"));
     /* blocked with no reason recorded still counts, under "unspecified" */
     assert_non_null(strstr(s, "bordergate_blocked_total{reason=\"unspecified\"} 1\n"));
@@ -138,9 +139,10 @@ static void test_a_full_table_counts_drops_instead_of_growing(void **state)
 static void test_histograms_are_cumulative_and_added_excludes_upstream(void **state)
 {
     fixture_t *f = *state;
-    bg_metrics_request_done(f->workers[0].metrics, 50, 0);               /* 50 us, all ours */
-    bg_metrics_request_done(f->workers[1].metrics, 2000000, 1999000);    /* 2 s, 1 ms ours */
-    bg_metrics_request_done(f->workers[1].metrics, 20000000, 20000000);  /* 20 s, above every bound */
+    bg_metrics_request_done(f->workers[0].metrics, 50, 0);            /* 50 us, all ours */
+    bg_metrics_request_done(f->workers[1].metrics, 2000000, 1999000); /* 2 s, 1 ms ours */
+    bg_metrics_request_done(f->workers[1].metrics, 20000000,
+                            20000000); /* 20 s, above every bound */
     char *s = render(f);
     assert_non_null(strstr(s, "bordergate_request_duration_seconds_bucket{le=\"0.0001\"} 1\n"));
     assert_non_null(strstr(s, "bordergate_request_duration_seconds_bucket{le=\"2.5\"} 2\n"));

@@ -62,42 +62,44 @@ typedef struct {
 } case_t;
 
 /* The parts most cases share. Line numbers: HEAD is lines 1-3. */
-#define HEAD                                                                                      \
-    "{\n"                                                                                         \
-    "  \"geo\": {\"database\": \"@DB@\"},\n"                                                    \
+#define HEAD                                                                                       \
+    "{\n"                                                                                          \
+    "  \"geo\": {\"database\": \"@DB@\"},\n"                                                       \
     "  \"audit\": {\"directory\": \"@DIR@/audit\"},\n"
 
-#define RECIP_BODY(extra, mech)                                                                   \
-    "    \"acme-hk\": {\n"                                                                        \
-    "      \"legal_entity\": \"Acme Logistics Ltd (Hong Kong)\",\n"                               \
-    "      \"relationship\": \"third_party\",\n"                                                  \
-    "      \"country\": \"HK\",\n"                                                                \
-    "      \"purposes\": [\"delivery\", \"analytics\"]" extra mech "\n"                             \
+#define RECIP_BODY(extra, mech)                                                                    \
+    "    \"acme-hk\": {\n"                                                                         \
+    "      \"legal_entity\": \"Acme Logistics Ltd (Hong Kong)\",\n"                                \
+    "      \"relationship\": \"third_party\",\n"                                                   \
+    "      \"country\": \"HK\",\n"                                                                 \
+    "      \"purposes\": [\"delivery\", \"analytics\"]" extra mech "\n"                            \
     "    }\n"
 
-#define MECH_OK                                                                                   \
-    ",\n      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": \"CAC-SC-2025-0012\", " \
+#define MECH_OK                                                                                    \
+    ",\n      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": "                    \
+    "\"CAC-SC-2025-0012\", "                                                                       \
     "\"expires\": \"2099-12-31\"}"
 
 #define RECIPS(extra) "  \"recipients\": {\n" RECIP_BODY(extra, MECH_OK) "  },\n"
 #define RECIP_OK RECIPS("")
 
-#define RULE_DELIVERY                                                                             \
-    "    {\"id\": \"delivery\", \"clause\": \"Privacy policy 4.2\", \"categories\": [\"cn_mobile\", " \
-    "\"person_name\"],\n"                                                                         \
-    "     \"recipients\": [\"acme-hk\"], \"purposes\": [\"delivery\"], \"bases\": [\"contract\", "   \
-    "\"consent\"],\n"                                                                             \
+#define RULE_DELIVERY                                                                              \
+    "    {\"id\": \"delivery\", \"clause\": \"Privacy policy 4.2\", \"categories\": "              \
+    "[\"cn_mobile\", "                                                                             \
+    "\"person_name\"],\n"                                                                          \
+    "     \"recipients\": [\"acme-hk\"], \"purposes\": [\"delivery\"], \"bases\": [\"contract\", " \
+    "\"consent\"],\n"                                                                              \
     "     \"fallback\": \"block\"}"
 
 #define RULES(...) "  \"rules\": [\n" __VA_ARGS__ "\n  ],\n"
 #define RULES_OK RULES(RULE_DELIVERY)
 
-#define ROUTE(extra)                                                                              \
-    "  \"routes\": [\n"                                                                           \
+#define ROUTE(extra)                                                                               \
+    "  \"routes\": [\n"                                                                            \
     "    {\"id\": \"ship\", \"match\": {\"host\": \"api.acme.example\"}, \"upstream\": "           \
-    "\"https://api.acme.example\",\n"                                                             \
-    "     \"recipient\": \"acme-hk\", \"purpose\": \"delivery\"" extra "}\n"                        \
-    "  ]\n"                                                                                       \
+    "\"https://api.acme.example\",\n"                                                              \
+    "     \"recipient\": \"acme-hk\", \"purpose\": \"delivery\"" extra "}\n"                       \
+    "  ]\n"                                                                                        \
     "}\n"
 #define ROUTE_OK ROUTE("")
 
@@ -109,97 +111,120 @@ static const case_t cases[] = {
     {"ok_everything",
      HEAD
      "  \"policy\": {\"version\": \"t-1\", \"mode\": \"enforce\", \"min_confidence\": \"high\",\n"
-     "             \"never_export\": {\"categories\": [\"credentials\", \"biometrics\"], \"action\": \"block\"},\n"
-     "             \"honour_dnt_for\": [\"analytics\"], \"subject_abroad\": \"allow\", \"minor_age\": 14,\n"
+     "             \"never_export\": {\"categories\": [\"credentials\", \"biometrics\"], "
+     "\"action\": \"block\"},\n"
+     "             \"honour_dnt_for\": [\"analytics\"], \"subject_abroad\": \"allow\", "
+     "\"minor_age\": 14,\n"
      "             \"sensitive\": {\"cn_resident_id\": false}, \"default_fallback\": \"remove\",\n"
      "             \"default_operator\": \"redact\"},\n"
-     "  \"keys\": {\"pseudonym\": {\"file\": \"@DIR@/pn.key\"}, \"token\": {\"file\": \"@DIR@/tok.key\"},\n"
+     "  \"keys\": {\"pseudonym\": {\"file\": \"@DIR@/pn.key\"}, \"token\": {\"file\": "
+     "\"@DIR@/tok.key\"},\n"
      "           \"subject\": {\"file\": \"@DIR@/subject.key\"}},\n"
      "  \"consent\": {\"registry\": \"@DIR@/consent.jsonl\"},\n"
      "  \"operators\": {\"cn_mobile\": {\"op\": \"mask\", \"keep_start\": 3, \"keep_end\": 4},\n"
-     "                \"device_id\": \"hash\", \"bank_card\": \"tokenize\", \"birth_date\": \"generalize\",\n"
+     "                \"device_id\": \"hash\", \"bank_card\": \"tokenize\", \"birth_date\": "
+     "\"generalize\",\n"
      "                \"person_name\": {\"op\": \"replace\", \"replacement\": \"[name]\"}},\n"
-     "  \"field_rules\": [{\"id\": \"wx\", \"key\": \"wechat_openid\", \"category\": \"financial_account\"}],\n"
-     RECIP_OK
-     RULES(RULE_DELIVERY ",\n"
-           "    {\"id\": \"devices\", \"categories\": [\"device_id\", \"bank_card\"], \"bases\": [\"consent\"],\n"
-           "     \"fallback\": {\"action\": \"deidentify\", \"operator\": \"redact\"}}")
-     ROUTE(",\n     \"mode\": \"monitor\", \"opaque_bodies\": \"allow\",\n"
-           "     \"bases\": {\"legal_obligation\": {\"reference\": \"AML Law Art. 16\"},\n"
-           "               \"contract\": {\"purpose\": \"delivery\", \"necessary\": [\"cn_mobile\", \"address\"],\n"
-           "                            \"necessary_fields\": [\"$.items[*].phone\"], \"reference\": \"$.order_id\"}},\n"
-           "     \"subjects\": {\"id\": \"$.user.id\", \"region\": \"$.user.cc\", \"birth_date\": \"$.user.dob\"},\n"
-           "     \"inspect\": {\"headers\": [\"x-user-phone\"], \"cookies\": [\"uid\"], \"query\": true}"),
+     "  \"field_rules\": [{\"id\": \"wx\", \"key\": \"wechat_openid\", \"category\": "
+     "\"financial_account\"}],\n" RECIP_OK RULES(
+         RULE_DELIVERY ",\n"
+                       "    {\"id\": \"devices\", \"categories\": [\"device_id\", \"bank_card\"], "
+                       "\"bases\": [\"consent\"],\n"
+                       "     \"fallback\": {\"action\": \"deidentify\", \"operator\": \"redact\"}}")
+         ROUTE(",\n     \"mode\": \"monitor\", \"opaque_bodies\": \"allow\",\n"
+               "     \"bases\": {\"legal_obligation\": {\"reference\": \"AML Law Art. 16\"},\n"
+               "               \"contract\": {\"purpose\": \"delivery\", \"necessary\": "
+               "[\"cn_mobile\", \"address\"],\n"
+               "                            \"necessary_fields\": [\"$.items[*].phone\"], "
+               "\"reference\": \"$.order_id\"}},\n"
+               "     \"subjects\": {\"id\": \"$.user.id\", \"region\": \"$.user.cc\", "
+               "\"birth_date\": \"$.user.dob\"},\n"
+               "     \"inspect\": {\"headers\": [\"x-user-phone\"], \"cookies\": [\"uid\"], "
+               "\"query\": true}"),
      {{NULL}}},
 
     /* ---- unknown keys, every level ---- */
-    {"unknown_key_root", HEAD "  \"bogus\": true,\n" RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", NULL, 0, 0, 4, 3, "$.bogus", "unknown key \"bogus\" (allowed here: $schema, version"}}},
-    {"unknown_key_recipient", HEAD RECIPS(",\n      \"colour\": \"red\"") RULES_OK ROUTE_OK,
+    {"unknown_key_root",
+     HEAD "  \"bogus\": true,\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", NULL, 0, 0, 4, 3, "$.bogus",
+       "unknown key \"bogus\" (allowed here: $schema, version"}}},
+    {"unknown_key_recipient",
+     HEAD RECIPS(",\n      \"colour\": \"red\"") RULES_OK ROUTE_OK,
      {{"error", "\"colour\"", 1, 0, 0, 0, "$.recipients.acme-hk.colour",
        "unknown key \"colour\" (allowed here: legal_entity, relationship"}}},
     {"unknown_key_mechanism",
-     HEAD "  \"recipients\": {\n"
-     RECIP_BODY("", ",\n      \"mechanism\": {\"type\": \"certification\", \"reference\": \"CERT-1\", \"filed\": true}")
-     "  },\n" RULES_OK ROUTE_OK,
+     HEAD "  \"recipients\": {\n" RECIP_BODY(
+         "", ",\n      \"mechanism\": {\"type\": \"certification\", \"reference\": \"CERT-1\", "
+             "\"filed\": true}") "  },\n" RULES_OK ROUTE_OK,
      {{"error", "\"filed\"", 1, 0, 0, 0, "$.recipients.acme-hk.mechanism.filed",
        "unknown key \"filed\" (allowed here: type, reference, expires)"}}},
     {"unknown_key_rule",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"when\": \"always\", \"fallback\": \"block\"}")
-     ROUTE_OK,
-     {{"error", "\"when\"", 1, 0, 0, 0, "$.rules[0].when", "unknown key \"when\" (allowed here: id, clause"}}},
+     HEAD RECIP_OK RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"when\": "
+                         "\"always\", \"fallback\": \"block\"}") ROUTE_OK,
+     {{"error", "\"when\"", 1, 0, 0, 0, "$.rules[0].when",
+       "unknown key \"when\" (allowed here: id, clause"}}},
     {"unknown_key_fallback",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"],\n"
-           "     \"fallback\": {\"action\": \"deidentify\", \"operator\": \"redact\", \"then\": \"block\"}}")
-     ROUTE_OK,
-     {{"error", "\"then\"", 1, 0, 0, 0, "$.rules[0].fallback.then", "unknown key \"then\" (allowed here: action, operator)"}}},
-    {"unknown_key_route", HEAD RECIP_OK RULES_OK ROUTE(", \"priority\": 1"),
+     HEAD RECIP_OK RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"],\n"
+                         "     \"fallback\": {\"action\": \"deidentify\", \"operator\": "
+                         "\"redact\", \"then\": \"block\"}}") ROUTE_OK,
+     {{"error", "\"then\"", 1, 0, 0, 0, "$.rules[0].fallback.then",
+       "unknown key \"then\" (allowed here: action, operator)"}}},
+    {"unknown_key_route",
+     HEAD RECIP_OK RULES_OK ROUTE(", \"priority\": 1"),
      {{"error", "\"priority\"", 1, 0, 0, 0, "$.routes[0].priority", "unknown key \"priority\""}}},
     {"unknown_key_route_bases",
-     HEAD RECIP_OK RULES_OK ROUTE(",\n     \"bases\": {\"legitimate_interest\": {\"reference\": \"GDPR 6(1)(f)\"}}"),
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ",\n     \"bases\": {\"legitimate_interest\": {\"reference\": \"GDPR 6(1)(f)\"}}"),
      {{"error", "\"legitimate_interest\"", 1, 0, 0, 0, "$.routes[0].bases.legitimate_interest",
-       "unknown key \"legitimate_interest\" (allowed here: legal_obligation, hr_management, emergency, contract)"}}},
+       "unknown key \"legitimate_interest\" (allowed here: legal_obligation, hr_management, "
+       "emergency, contract)"}}},
     {"unknown_key_declared_basis",
-     HEAD RECIP_OK RULES_OK
-     ROUTE(",\n     \"bases\": {\"legal_obligation\": {\"reference\": \"AML Law Art. 16\", \"law\": \"AML\"}}"),
+     HEAD RECIP_OK RULES_OK ROUTE(",\n     \"bases\": {\"legal_obligation\": {\"reference\": \"AML "
+                                  "Law Art. 16\", \"law\": \"AML\"}}"),
      {{"error", "\"law\"", 1, 0, 0, 0, "$.routes[0].bases.legal_obligation.law",
        "unknown key \"law\" (allowed here: reference)"}}},
     {"unknown_key_contract",
-     HEAD RECIP_OK RULES_OK
-     ROUTE(",\n     \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": [\"cn_mobile\"],\n"
-           "                            \"optional\": [\"email\"]}}"),
+     HEAD RECIP_OK RULES_OK ROUTE(",\n     \"bases\": {\"contract\": {\"purpose\": \"delivery\", "
+                                  "\"necessary\": [\"cn_mobile\"],\n"
+                                  "                            \"optional\": [\"email\"]}}"),
      {{"error", "\"optional\"", 1, 0, 0, 0, "$.routes[0].bases.contract.optional",
-       "unknown key \"optional\" (allowed here: purpose, necessary, necessary_fields, reference, reference_required)"}}},
+       "unknown key \"optional\" (allowed here: purpose, necessary, necessary_fields, reference, "
+       "reference_required)"}}},
     {"unknown_key_subjects",
-     HEAD RECIP_OK RULES_OK
-     ROUTE(",\n     \"subjects\": {\"id\": \"$.user.id\", \"nationality\": \"$.user.cc\"}"),
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ",\n     \"subjects\": {\"id\": \"$.user.id\", \"nationality\": \"$.user.cc\"}"),
      {{"error", "\"nationality\"", 1, 0, 0, 0, "$.routes[0].subjects.nationality",
        "unknown key \"nationality\" (allowed here: id, records, region, birth_date)"}}},
     {"unknown_key_inspect",
-     HEAD RECIP_OK RULES_OK ROUTE(",\n     \"inspect\": {\"headers\": [\"x-user\"], \"body\": false}"),
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ",\n     \"inspect\": {\"headers\": [\"x-user\"], \"body\": false}"),
      {{"error", "\"body\"", 1, 0, 0, 0, "$.routes[0].inspect.body",
        "unknown key \"body\" (allowed here: headers, cookies, query)"}}},
     {"unknown_key_operator",
-     HEAD "  \"operators\": {\"cn_mobile\": {\"op\": \"mask\", \"keep_start\": 3, \"keep_middle\": 2}},\n"
-     RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", NULL, 0, 0, 4, 62, "$.operators.cn_mobile.keep_middle", "unknown key \"keep_middle\" (allowed here: op, keep_start"}}},
+     HEAD "  \"operators\": {\"cn_mobile\": {\"op\": \"mask\", \"keep_start\": 3, \"keep_middle\": "
+          "2}},\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", NULL, 0, 0, 4, 62, "$.operators.cn_mobile.keep_middle",
+       "unknown key \"keep_middle\" (allowed here: op, keep_start"}}},
     {"unknown_key_policy",
      HEAD "  \"policy\": {\"mode\": \"enforce\", \"strict\": true,\n"
-     "             \"never_export\": {\"categories\": [\"credentials\"], \"notify\": true}},\n"
-     RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", "\"strict\"", 1, 0, 0, 0, "$.policy.strict", "unknown key \"strict\" (allowed here: version, mode"},
+          "             \"never_export\": {\"categories\": [\"credentials\"], \"notify\": "
+          "true}},\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"strict\"", 1, 0, 0, 0, "$.policy.strict",
+       "unknown key \"strict\" (allowed here: version, mode"},
       {"error", "\"notify\"", 1, 0, 0, 0, "$.policy.never_export.notify",
        "unknown key \"notify\" (allowed here: categories, action)"}}},
     {"unknown_key_keys_consent_field_rules",
-     HEAD "  \"keys\": {\"subject\": {\"file\": \"@DIR@/subject.key\", \"rotate\": true}, \"master\": {\"env\": \"X\"}},\n"
-     "  \"consent\": {\"registry\": \"@DIR@/c.jsonl\", \"backend\": \"redis\"},\n"
-     "  \"field_rules\": [{\"id\": \"wx\", \"key\": \"wechat_openid\", \"category\": \"account_id\", \"depth\": 2}],\n"
-     RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", "\"rotate\"", 1, 0, 0, 0, "$.keys.subject.rotate", "unknown key \"rotate\" (allowed here: file, env)"},
-      {"error", "\"master\"", 1, 0, 0, 0, "$.keys.master", "unknown key \"master\" (allowed here: pseudonym, token, subject, audit)"},
-      {"error", "\"backend\"", 1, 0, 0, 0, "$.consent.backend", "unknown key \"backend\" (allowed here: registry)"},
+     HEAD "  \"keys\": {\"subject\": {\"file\": \"@DIR@/subject.key\", \"rotate\": true}, "
+          "\"master\": {\"env\": \"X\"}},\n"
+          "  \"consent\": {\"registry\": \"@DIR@/c.jsonl\", \"backend\": \"redis\"},\n"
+          "  \"field_rules\": [{\"id\": \"wx\", \"key\": \"wechat_openid\", \"category\": "
+          "\"account_id\", \"depth\": 2}],\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"rotate\"", 1, 0, 0, 0, "$.keys.subject.rotate",
+       "unknown key \"rotate\" (allowed here: file, env)"},
+      {"error", "\"master\"", 1, 0, 0, 0, "$.keys.master",
+       "unknown key \"master\" (allowed here: pseudonym, token, subject, audit)"},
+      {"error", "\"backend\"", 1, 0, 0, 0, "$.consent.backend",
+       "unknown key \"backend\" (allowed here: registry)"},
       {"error", "\"depth\"", 1, 0, 0, 0, "$.field_rules[0].depth", "unknown key \"depth\""}}},
 
     /* ---- categories of the policy's own (policy.categories) ---- */
@@ -207,258 +232,309 @@ static const case_t cases[] = {
      HEAD
      "  \"policy\": {\"categories\": {\n"
      "    \"loyalty_no\": {\"label\": {\"en\": \"Loyalty member number\", \"zh\": \"会员号\"},\n"
-     "                   \"group\": \"account\", \"parent\": \"account_id\", \"sensitive\": false,\n"
+     "                   \"group\": \"account\", \"parent\": \"account_id\", \"sensitive\": "
+     "false,\n"
      "                   \"citations\": [\"PIPL Art. 4 (identifies a member)\"]},\n"
-     "    \"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": \"薪资\"}, \"group\": \"financial\",\n"
-     "               \"sensitive\": true, \"citations\": [\"GB/T 35273-2020 Appendix B (个人财产信息)\"],\n"
+     "    \"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": \"薪资\"}, \"group\": "
+     "\"financial\",\n"
+     "               \"sensitive\": true, \"citations\": [\"GB/T 35273-2020 Appendix B "
+     "(个人财产信息)\"],\n"
      "               \"note\": \"Payroll data\"}},\n"
      "    \"sensitive\": {\"loyalty_no\": true}},\n"
-     "  \"field_rules\": [{\"id\": \"member\", \"key\": \"member_no\", \"category\": \"loyalty_no\"},\n"
-     "                  {\"id\": \"pay\", \"path\": \"$.employee.salary\", \"category\": \"salary\"}],\n"
-     "  \"operators\": {\"account_id\": {\"op\": \"mask\", \"keep_start\": 2}, \"salary\": \"redact\"},\n"
-     RECIP_OK
-     RULES(RULE_DELIVERY ",\n"
-           "    {\"id\": \"accounts\", \"categories\": [\"account_id\"], \"bases\": [\"consent\"], \"fallback\": \"block\"},\n"
-           "    {\"id\": \"pay\", \"categories\": [\"salary\"], \"bases\": [\"consent\"], \"fallback\": \"block\"}")
-     ROUTE(",\n     \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": [\"salary\"]}}"),
+     "  \"field_rules\": [{\"id\": \"member\", \"key\": \"member_no\", \"category\": "
+     "\"loyalty_no\"},\n"
+     "                  {\"id\": \"pay\", \"path\": \"$.employee.salary\", \"category\": "
+     "\"salary\"}],\n"
+     "  \"operators\": {\"account_id\": {\"op\": \"mask\", \"keep_start\": 2}, \"salary\": "
+     "\"redact\"},\n" RECIP_OK RULES(RULE_DELIVERY
+                                     ",\n"
+                                     "    {\"id\": \"accounts\", \"categories\": [\"account_id\"], "
+                                     "\"bases\": [\"consent\"], \"fallback\": \"block\"},\n"
+                                     "    {\"id\": \"pay\", \"categories\": [\"salary\"], "
+                                     "\"bases\": [\"consent\"], \"fallback\": \"block\"}")
+         ROUTE(",\n     \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": "
+               "[\"salary\"]}}"),
      {{NULL}}},
     {"policy_category_builtin_duplicate",
-     HEAD "  \"policy\": {\"categories\": {\"email\": {\"label\": {\"en\": \"E-mail\", \"zh\": \"邮箱\"},\n"
-     "    \"sensitive\": false, \"citations\": [\"PIPL Art. 4\"]}}},\n"
-     RECIP_OK RULES_OK ROUTE_OK,
+     HEAD
+     "  \"policy\": {\"categories\": {\"email\": {\"label\": {\"en\": \"E-mail\", \"zh\": "
+     "\"邮箱\"},\n"
+     "    \"sensitive\": false, \"citations\": [\"PIPL Art. 4\"]}}},\n" RECIP_OK RULES_OK ROUTE_OK,
      {{"error", "\"email\"", 1, 0, 0, 0, "$.policy.categories.email",
        "\"email\" is a built-in category (docs/categories.md): to change whether it is sensitive, "
        "use $.policy.sensitive"}}},
     {"policy_category_bad_sensitivity",
-     HEAD "  \"policy\": {\"categories\": {\"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": \"薪资\"},\n"
-     "    \"sensitive\": \"yes\", \"citations\": [\"GB/T 35273-2020 Appendix B\"]}}},\n"
-     RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", "\"yes\"", 1, 0, 0, 0, "$.policy.categories.salary.sensitive", "must be true or false"}}},
+     HEAD
+     "  \"policy\": {\"categories\": {\"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": "
+     "\"薪资\"},\n"
+     "    \"sensitive\": \"yes\", \"citations\": [\"GB/T 35273-2020 Appendix B\"]}}},\n" RECIP_OK
+         RULES_OK ROUTE_OK,
+     {{"error", "\"yes\"", 1, 0, 0, 0, "$.policy.categories.salary.sensitive",
+       "must be true or false"}}},
     {"policy_category_no_citation",
-     HEAD "  \"policy\": {\"categories\": {\"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": \"薪资\"},\n"
-     "    \"parent\": \"payroll\", \"sensitive\": true}}},\n"
-     RECIP_OK RULES_OK ROUTE_OK,
+     HEAD "  \"policy\": {\"categories\": {\"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": "
+          "\"薪资\"},\n"
+          "    \"parent\": \"payroll\", \"sensitive\": true}}},\n" RECIP_OK RULES_OK ROUTE_OK,
      {{"error", "{\"label\"", 1, 0, 0, 0, "$.policy.categories.salary",
        "missing \"citations\": name the provision that makes it PI"}}},
     {"policy_category_unknown_parent",
-     HEAD "  \"policy\": {\"categories\": {\"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": \"薪资\"},\n"
-     "    \"parent\": \"payroll\", \"sensitive\": true, \"citations\": [\"GB/T 35273-2020 Appendix B\"]}}},\n"
-     "  \"field_rules\": [{\"id\": \"pay\", \"key\": \"salary\", \"category\": \"salary\"}],\n"
-     RECIP_OK RULES_OK ROUTE_OK,
+     HEAD "  \"policy\": {\"categories\": {\"salary\": {\"label\": {\"en\": \"Salary\", \"zh\": "
+          "\"薪资\"},\n"
+          "    \"parent\": \"payroll\", \"sensitive\": true, \"citations\": [\"GB/T 35273-2020 "
+          "Appendix B\"]}}},\n"
+          "  \"field_rules\": [{\"id\": \"pay\", \"key\": \"salary\", \"category\": "
+          "\"salary\"}],\n" RECIP_OK RULES_OK ROUTE_OK,
      {{"error", "\"payroll\"", 1, 0, 0, 0, "$.policy.categories.salary.parent",
        "unknown category \"payroll\": a parent must be a built-in category"},
-      {"error", "\"salary\"}", 1, 0, 0, 0, "$.field_rules[0].category", "unknown data category \"salary\""}}},
+      {"error", "\"salary\"}", 1, 0, 0, 0, "$.field_rules[0].category",
+       "unknown data category \"salary\""}}},
 
     /* ---- unknown categories ---- */
     {"unknown_category_rule",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\", \"mobile_phone\"], \"fallback\": \"block\"}")
-     ROUTE_OK,
+     HEAD RECIP_OK RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\", "
+                         "\"mobile_phone\"], \"fallback\": \"block\"}") ROUTE_OK,
      {{"error", NULL, 0, 0, 14, 52, "$.rules[0].categories[1]",
        "unknown data category \"mobile_phone\" (built-in ones: docs/categories.md; a category of "
        "the policy's own is defined in $.policy.categories)"}}},
     {"unknown_category_field_rule",
-     HEAD "  \"field_rules\": [{\"id\": \"wx\", \"key\": \"wechat_openid\", \"category\": \"wechat_id\"}],\n"
-     RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", "\"wechat_id\"", 1, 0, 0, 0, "$.field_rules[0].category", "unknown data category \"wechat_id\""}}},
+     HEAD "  \"field_rules\": [{\"id\": \"wx\", \"key\": \"wechat_openid\", \"category\": "
+          "\"wechat_id\"}],\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"wechat_id\"", 1, 0, 0, 0, "$.field_rules[0].category",
+       "unknown data category \"wechat_id\""}}},
     {"unknown_category_operators",
-     HEAD "  \"operators\": {\"cn_mobile\": \"mask\", \"mobile_phone\": \"mask\"},\n" RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", "\"mask\"", 2, 0, 0, 0, "$.operators.mobile_phone", "unknown data category \"mobile_phone\""}}},
+     HEAD
+     "  \"operators\": {\"cn_mobile\": \"mask\", \"mobile_phone\": \"mask\"},\n" RECIP_OK RULES_OK
+         ROUTE_OK,
+     {{"error", "\"mask\"", 2, 0, 0, 0, "$.operators.mobile_phone",
+       "unknown data category \"mobile_phone\""}}},
     {"unknown_category_never_export",
-     HEAD "  \"policy\": {\"never_export\": {\"categories\": [\"credentials\", \"passwords\"]}},\n"
-     RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", "\"passwords\"", 1, 0, 0, 0, "$.policy.never_export.categories[1]", "unknown data category \"passwords\""}}},
+     HEAD "  \"policy\": {\"never_export\": {\"categories\": [\"credentials\", "
+          "\"passwords\"]}},\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"passwords\"", 1, 0, 0, 0, "$.policy.never_export.categories[1]",
+       "unknown data category \"passwords\""}}},
     {"unknown_category_sensitive_override",
-     HEAD "  \"policy\": {\"sensitive\": {\"cn_resident_id\": false, \"salary\": true}},\n"
-     RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", "true}", 1, 0, 0, 0, "$.policy.sensitive.salary", "unknown data category \"salary\""}}},
+     HEAD "  \"policy\": {\"sensitive\": {\"cn_resident_id\": false, \"salary\": true}},\n" RECIP_OK
+         RULES_OK ROUTE_OK,
+     {{"error", "true}", 1, 0, 0, 0, "$.policy.sensitive.salary",
+       "unknown data category \"salary\""}}},
     {"unknown_category_contract_necessary",
-     HEAD RECIP_OK RULES_OK
-     ROUTE(",\n     \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": [\"address\", \"shipping_address\"]}}"),
+     HEAD RECIP_OK RULES_OK ROUTE(",\n     \"bases\": {\"contract\": {\"purpose\": \"delivery\", "
+                                  "\"necessary\": [\"address\", \"shipping_address\"]}}"),
      {{"error", "\"shipping_address\"", 1, 0, 0, 0, "$.routes[0].bases.contract.necessary[1]",
        "unknown data category \"shipping_address\""}}},
 
     /* ---- recipients and purposes ---- */
     {"unknown_recipient_in_rule",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"us-only\", \"categories\": [\"cn_mobile\"], \"recipients\": [\"acme-hk\", \"acme-us\"],\n"
-           "     \"fallback\": \"block\"}")
-     ROUTE_OK,
+     HEAD RECIP_OK RULES("    {\"id\": \"us-only\", \"categories\": [\"cn_mobile\"], "
+                         "\"recipients\": [\"acme-hk\", \"acme-us\"],\n"
+                         "     \"fallback\": \"block\"}") ROUTE_OK,
      {{"error", "\"acme-us\"", 1, 0, 0, 0, "$.rules[0].recipients[1]",
        "unknown recipient \"acme-us\" (not in $.recipients)"}}},
     {"unknown_recipient_on_route",
-     HEAD RECIP_OK RULES_OK
-     "  \"routes\": [\n"
-     "    {\"id\": \"ship\", \"match\": {\"host\": \"api.acme.example\"}, \"upstream\": \"https://api.acme.example\",\n"
-     "     \"recipient\": \"acme-us\", \"purpose\": \"delivery\"}\n"
-     "  ]\n"
-     "}\n",
-     {{"warning", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]", "rule \"delivery\" applies to no configured route"},
+     HEAD RECIP_OK RULES_OK "  \"routes\": [\n"
+                            "    {\"id\": \"ship\", \"match\": {\"host\": \"api.acme.example\"}, "
+                            "\"upstream\": \"https://api.acme.example\",\n"
+                            "     \"recipient\": \"acme-us\", \"purpose\": \"delivery\"}\n"
+                            "  ]\n"
+                            "}\n",
+     {{"warning", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]",
+       "rule \"delivery\" applies to no configured route"},
       {"error", "\"acme-us\"", 1, 0, 0, 0, "$.routes[0].recipient",
        "unknown recipient \"acme-us\" (declare it in $.recipients)"}}},
     {"route_purpose_not_declared",
-     HEAD RECIP_OK RULES_OK
-     "  \"routes\": [\n"
-     "    {\"id\": \"ship\", \"match\": {\"host\": \"api.acme.example\"}, \"upstream\": \"https://api.acme.example\",\n"
-     "     \"recipient\": \"acme-hk\", \"purpose\": \"marketing\"}\n"
-     "  ]\n"
-     "}\n",
-     {{"warning", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]", "rule \"delivery\" applies to no configured route"},
+     HEAD RECIP_OK RULES_OK "  \"routes\": [\n"
+                            "    {\"id\": \"ship\", \"match\": {\"host\": \"api.acme.example\"}, "
+                            "\"upstream\": \"https://api.acme.example\",\n"
+                            "     \"recipient\": \"acme-hk\", \"purpose\": \"marketing\"}\n"
+                            "  ]\n"
+                            "}\n",
+     {{"warning", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]",
+       "rule \"delivery\" applies to no configured route"},
       {"error", "\"marketing\"", 1, 0, 0, 0, "$.routes[0].purpose",
        "recipient \"acme-hk\" does not declare the purpose \"marketing\""}}},
 
     /* ---- bases, fallbacks, operators ---- */
     {"unknown_basis",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"bases\": [\"consent\", \"legitimate_interest\", \"none\"],\n"
-           "     \"fallback\": \"block\"}")
-     ROUTE_OK,
+     HEAD RECIP_OK RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"bases\": "
+                         "[\"consent\", \"legitimate_interest\", \"none\"],\n"
+                         "     \"fallback\": \"block\"}") ROUTE_OK,
      {{"error", "\"legitimate_interest\"", 1, 0, 0, 0, "$.rules[0].bases[1]",
-       "unknown legal basis \"legitimate_interest\" (one of legal_obligation, hr_management, emergency, contract, consent, subject_abroad)"},
+       "unknown legal basis \"legitimate_interest\" (one of legal_obligation, hr_management, "
+       "emergency, contract, consent, subject_abroad)"},
       {"error", "\"none\"", 1, 0, 0, 0, "$.rules[0].bases[2]", "unknown legal basis \"none\""}}},
     {"bad_fallback_action",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"fallback\": \"ignore\"}")
-     ROUTE_OK,
-     {{"error", "\"ignore\"", 1, 0, 0, 0, "$.rules[0].fallback", "action must be \"block\", \"deidentify\" or \"remove\""}}},
+     HEAD RECIP_OK RULES(
+         "    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"fallback\": \"ignore\"}")
+         ROUTE_OK,
+     {{"error", "\"ignore\"", 1, 0, 0, 0, "$.rules[0].fallback",
+       "action must be \"block\", \"deidentify\" or \"remove\""}}},
     {"bad_fallback_type",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"fallback\": 42}")
-     ROUTE_OK,
+     HEAD RECIP_OK RULES(
+         "    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"fallback\": 42}") ROUTE_OK,
      {{"error", "42}", 1, 0, 0, 0, "$.rules[0].fallback",
        "must be \"block\", \"deidentify\", \"remove\" or {\"action\": ..., \"operator\": ...}"}}},
     {"missing_fallback_and_categories",
      HEAD RECIP_OK RULES("    {\"id\": \"delivery\", \"recipients\": [\"acme-hk\"]}") ROUTE_OK,
-     {{"error", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]", "needs \"categories\" (ids, \"sensitive\" or \"*\")"},
-      {"error", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]", "needs \"fallback\": what happens when no basis holds"},
-      {"warning", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]", "rule \"delivery\" applies to no configured route"}}},
+     {{"error", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]",
+       "needs \"categories\" (ids, \"sensitive\" or \"*\")"},
+      {"error", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]",
+       "needs \"fallback\": what happens when no basis holds"},
+      {"warning", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]",
+       "rule \"delivery\" applies to no configured route"}}},
     {"bad_operator_name",
      HEAD "  \"operators\": {\"cn_mobile\": \"scramble\"},\n" RECIP_OK RULES_OK ROUTE_OK,
      {{"error", "\"scramble\"", 1, 0, 0, 0, "$.operators.cn_mobile",
        "unknown operator \"scramble\" (redact, mask, hash, tokenize, generalize, replace)"}}},
     {"bad_operator_object",
-     HEAD "  \"operators\": {\"cn_mobile\": {\"op\": \"blur\"}, \"email\": {\"op\": \"mask\", \"mask_char\": \"**\"},\n"
-     "                \"gps_location\": {\"op\": \"generalize\", \"decimals\": 12}},\n"
-     RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", "{\"op\": \"blur\"", 1, 0, 0, 0, "$.operators.cn_mobile", "needs \"op\": one of redact, mask"},
+     HEAD
+     "  \"operators\": {\"cn_mobile\": {\"op\": \"blur\"}, \"email\": {\"op\": \"mask\", "
+     "\"mask_char\": \"**\"},\n"
+     "                \"gps_location\": {\"op\": \"generalize\", \"decimals\": 12}},\n" RECIP_OK
+         RULES_OK ROUTE_OK,
+     {{"error", "{\"op\": \"blur\"", 1, 0, 0, 0, "$.operators.cn_mobile",
+       "needs \"op\": one of redact, mask"},
       {"error", "\"**\"", 1, 0, 0, 0, "$.operators.email.mask_char", "must be one ASCII character"},
-      {"error", "12}", 1, 0, 0, 0, "$.operators.gps_location.decimals", "must be between 0 and 8"}}},
+      {"error", "12}", 1, 0, 0, 0, "$.operators.gps_location.decimals",
+       "must be between 0 and 8"}}},
     {"bad_rule_operator",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"],\n"
-           "     \"fallback\": {\"action\": \"deidentify\", \"operator\": \"scramble\"}}")
-     ROUTE_OK,
-     {{"error", "\"scramble\"", 1, 0, 0, 0, "$.rules[0].fallback.operator", "unknown operator \"scramble\""}}},
+     HEAD RECIP_OK RULES(
+         "    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"],\n"
+         "     \"fallback\": {\"action\": \"deidentify\", \"operator\": \"scramble\"}}") ROUTE_OK,
+     {{"error", "\"scramble\"", 1, 0, 0, 0, "$.rules[0].fallback.operator",
+       "unknown operator \"scramble\""}}},
     {"duplicate_rule_id",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"fallback\": \"block\"},\n"
-           "    {\"id\": \"delivery\", \"categories\": [\"email\"], \"fallback\": \"block\"}")
-     ROUTE_OK,
+     HEAD RECIP_OK RULES(
+         "    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"fallback\": \"block\"},\n"
+         "    {\"id\": \"delivery\", \"categories\": [\"email\"], \"fallback\": \"block\"}")
+         ROUTE_OK,
      {{"error", "\"delivery\"", 3, 0, 0, 0, "$.rules[1].id", "duplicate rule id \"delivery\""}}},
 
     /* ---- transfer mechanism ---- */
     {"missing_mechanism",
      HEAD "  \"recipients\": {\n" RECIP_BODY("", "") "  },\n" RULES_OK ROUTE_OK,
-     {{"error", "{\n      \"legal_entity\"", 1, 0, 0, 0, "$.recipients.acme-hk", "needs \"mechanism\": the transfer mechanism in place"}}},
+     {{"error", "{\n      \"legal_entity\"", 1, 0, 0, 0, "$.recipients.acme-hk",
+       "needs \"mechanism\": the transfer mechanism in place"}}},
     {"standard_contract_without_reference",
-     HEAD "  \"recipients\": {\n"
-     RECIP_BODY("", ",\n      \"mechanism\": {\"type\": \"standard_contract\", \"expires\": \"2099-12-31\"}")
-     "  },\n" RULES_OK ROUTE_OK,
+     HEAD "  \"recipients\": {\n" RECIP_BODY(
+         "", ",\n      \"mechanism\": {\"type\": \"standard_contract\", \"expires\": "
+             "\"2099-12-31\"}") "  },\n" RULES_OK ROUTE_OK,
      {{"error", "{\"type\"", 1, 0, 0, 0, "$.recipients.acme-hk.mechanism",
        "a standard_contract needs its \"reference\" (filing or certificate number)"}}},
     {"mechanism_bad_type",
-     HEAD "  \"recipients\": {\n"
-     RECIP_BODY("", ",\n      \"mechanism\": {\"type\": \"binding_corporate_rules\", \"reference\": \"BCR-1\"}")
-     "  },\n" RULES_OK ROUTE_OK,
+     HEAD "  \"recipients\": {\n" RECIP_BODY(
+         "", ",\n      \"mechanism\": {\"type\": \"binding_corporate_rules\", \"reference\": "
+             "\"BCR-1\"}") "  },\n" RULES_OK ROUTE_OK,
      {{"error", "{\"type\"", 1, 0, 0, 0, "$.recipients.acme-hk.mechanism",
        "\"type\" must be one of none, standard_contract, certification, security_assessment"}}},
     {"mechanism_bad_expiry",
-     HEAD "  \"recipients\": {\n"
-     RECIP_BODY("", ",\n      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": \"SC-1\", \"expires\": \"31/12/2027\"}")
-     "  },\n" RULES_OK ROUTE_OK,
-     {{"error", "\"31/12/2027\"", 1, 0, 0, 0, "$.recipients.acme-hk.mechanism.expires", "must be a real date like \"2027-12-31\""}}},
+     HEAD "  \"recipients\": {\n" RECIP_BODY(
+         "", ",\n      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": \"SC-1\", "
+             "\"expires\": \"31/12/2027\"}") "  },\n" RULES_OK ROUTE_OK,
+     {{"error", "\"31/12/2027\"", 1, 0, 0, 0, "$.recipients.acme-hk.mechanism.expires",
+       "must be a real date like \"2027-12-31\""}}},
     {"mechanism_expired_warns",
-     HEAD "  \"recipients\": {\n"
-     RECIP_BODY("", ",\n      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": \"SC-1\", \"expires\": \"2020-06-30\"}")
-     "  },\n" RULES_OK ROUTE_OK,
+     HEAD "  \"recipients\": {\n" RECIP_BODY(
+         "", ",\n      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": \"SC-1\", "
+             "\"expires\": \"2020-06-30\"}") "  },\n" RULES_OK ROUTE_OK,
      {{"warning", "\"2020-06-30\"", 1, 0, 0, 0, "$.recipients.acme-hk.mechanism.expires",
-       "the standard_contract has expired: transfers of personal information to acme-hk are blocked until it is renewed"}}},
+       "the standard_contract has expired: transfers of personal information to acme-hk are "
+       "blocked until it is renewed"}}},
     {"recipient_bad_fields",
      HEAD RECIPS(",\n      \"exemption\": \"small_business\", \"denylisted\": 3") RULES_OK ROUTE_OK,
      {{"error", "\"small_business\"", 1, 0, 0, 0, "$.recipients.acme-hk.exemption",
-       "must be one of none, contract_necessity, hr_management, emergency, below_volume_threshold (CAC 2024 Provisions Art. 5)"},
-      {"error", "3,\n", 1, 0, 0, 0, "$.recipients.acme-hk.denylisted", "must be true/false or the list reference (PIPL Art. 42)"}}},
+       "must be one of none, contract_necessity, hr_management, emergency, below_volume_threshold "
+       "(CAC 2024 Provisions Art. 5)"},
+      {"error", "3,\n", 1, 0, 0, 0, "$.recipients.acme-hk.denylisted",
+       "must be true/false or the list reference (PIPL Art. 42)"}}},
 
     /* ---- rule reachability ---- */
     {"unreachable_rule",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"all-to-hk\", \"categories\": [\"*\"], \"recipients\": [\"acme-hk\"], \"bases\": [\"consent\"],\n"
-           "     \"fallback\": \"block\"},\n"
-           "    {\"id\": \"hk-delivery-mobile\", \"categories\": [\"cn_mobile\"], \"recipients\": [\"acme-hk\"],\n"
-           "     \"purposes\": [\"delivery\"], \"bases\": [\"contract\"], \"fallback\": \"remove\"}")
-     ROUTE_OK,
+     HEAD RECIP_OK RULES(
+         "    {\"id\": \"all-to-hk\", \"categories\": [\"*\"], \"recipients\": [\"acme-hk\"], "
+         "\"bases\": [\"consent\"],\n"
+         "     \"fallback\": \"block\"},\n"
+         "    {\"id\": \"hk-delivery-mobile\", \"categories\": [\"cn_mobile\"], \"recipients\": "
+         "[\"acme-hk\"],\n"
+         "     \"purposes\": [\"delivery\"], \"bases\": [\"contract\"], \"fallback\": \"remove\"}")
+         ROUTE_OK,
      {{"error", "{\"id\": \"hk-delivery-mobile\"", 1, 0, 0, 0, "$.rules[1]",
-       "rule \"hk-delivery-mobile\" can never apply: rule \"all-to-hk\" before it covers all its categories, recipients and purposes"},
+       "rule \"hk-delivery-mobile\" can never apply: rule \"all-to-hk\" before it covers all its "
+       "categories, recipients and purposes"},
       {"warning", "{\"id\": \"hk-delivery-mobile\"", 1, 0, 0, 0, "$.rules[1]",
        "rule \"hk-delivery-mobile\" applies to no configured route"}}},
     {"unreachable_rule_sensitive",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"sensitive\", \"categories\": [\"sensitive\"], \"fallback\": \"block\"},\n"
-           "    {\"id\": \"ids\", \"categories\": [\"cn_resident_id\", \"bank_card\"], \"fallback\": \"remove\"},\n"
-           "    {\"id\": \"rest\", \"categories\": [\"*\"], \"fallback\": \"remove\"}")
-     ROUTE_OK,
+     HEAD RECIP_OK RULES(
+         "    {\"id\": \"sensitive\", \"categories\": [\"sensitive\"], \"fallback\": \"block\"},\n"
+         "    {\"id\": \"ids\", \"categories\": [\"cn_resident_id\", \"bank_card\"], \"fallback\": "
+         "\"remove\"},\n"
+         "    {\"id\": \"rest\", \"categories\": [\"*\"], \"fallback\": \"remove\"}") ROUTE_OK,
      {{"error", "{\"id\": \"ids\"", 1, 0, 0, 0, "$.rules[1]",
        "rule \"ids\" can never apply: rule \"sensitive\" before it covers"},
-      {"warning", "{\"id\": \"ids\"", 1, 0, 0, 0, "$.rules[1]", "rule \"ids\" applies to no configured route"}}},
+      {"warning", "{\"id\": \"ids\"", 1, 0, 0, 0, "$.rules[1]",
+       "rule \"ids\" applies to no configured route"}}},
     /* Not covered: the earlier rule is narrower in category, purpose or
      * sensitivity (the policy says cn_resident_id is not sensitive). */
     {"reachable_rules",
-     HEAD "  \"policy\": {\"sensitive\": {\"cn_resident_id\": false}},\n" RECIP_OK
-     RULES("    {\"id\": \"sensitive\", \"categories\": [\"sensitive\"], \"fallback\": \"block\"},\n"
-           "    {\"id\": \"ids\", \"categories\": [\"cn_resident_id\"], \"fallback\": \"remove\"},\n"
-           "    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"purposes\": [\"delivery\"], \"fallback\": \"remove\"},\n"
-           "    {\"id\": \"mobile-any-purpose\", \"categories\": [\"cn_mobile\", \"email\"], \"fallback\": \"block\"}")
-     ROUTE_OK,
+     HEAD "  \"policy\": {\"sensitive\": {\"cn_resident_id\": false}},\n" RECIP_OK RULES(
+         "    {\"id\": \"sensitive\", \"categories\": [\"sensitive\"], \"fallback\": \"block\"},\n"
+         "    {\"id\": \"ids\", \"categories\": [\"cn_resident_id\"], \"fallback\": \"remove\"},\n"
+         "    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"purposes\": "
+         "[\"delivery\"], \"fallback\": \"remove\"},\n"
+         "    {\"id\": \"mobile-any-purpose\", \"categories\": [\"cn_mobile\", \"email\"], "
+         "\"fallback\": \"block\"}") ROUTE_OK,
      {{NULL}}},
     {"rule_applies_to_no_route",
-     HEAD RECIP_OK
-     RULES(RULE_DELIVERY ",\n"
-           "    {\"id\": \"analytics\", \"categories\": [\"device_id\"], \"recipients\": [\"acme-hk\"],\n"
-           "     \"purposes\": [\"analytics\"], \"bases\": [\"consent\"], \"fallback\": \"remove\"}")
-     ROUTE_OK,
-     {{"warning", "{\"id\": \"analytics\"", 1, 0, 0, 0, "$.rules[1]", "rule \"analytics\" applies to no configured route"}}},
+     HEAD RECIP_OK RULES(
+         RULE_DELIVERY
+         ",\n"
+         "    {\"id\": \"analytics\", \"categories\": [\"device_id\"], \"recipients\": "
+         "[\"acme-hk\"],\n"
+         "     \"purposes\": [\"analytics\"], \"bases\": [\"consent\"], \"fallback\": \"remove\"}")
+         ROUTE_OK,
+     {{"warning", "{\"id\": \"analytics\"", 1, 0, 0, 0, "$.rules[1]",
+       "rule \"analytics\" applies to no configured route"}}},
 
     /* ---- keys ---- */
     {"hash_without_pseudonym_key",
      HEAD "  \"operators\": {\"device_id\": \"hash\"},\n" RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", NULL, 0, 0, 1, 1, "$", "the hash operator is used but $.keys.pseudonym is not set"}}},
+     {{"error", NULL, 0, 0, 1, 1, "$",
+       "the hash operator is used but $.keys.pseudonym is not set"}}},
     {"tokenize_without_token_key",
      HEAD "  \"operators\": {\"bank_card\": \"tokenize\"},\n" RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", NULL, 0, 0, 1, 1, "$", "the tokenize operator is used but $.keys.token is not set"}}},
+     {{"error", NULL, 0, 0, 1, 1, "$",
+       "the tokenize operator is used but $.keys.token is not set"}}},
     {"rule_hash_without_pseudonym_key",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"],\n"
-           "     \"fallback\": {\"action\": \"deidentify\", \"operator\": {\"op\": \"hash\"}}}")
-     ROUTE_OK,
-     {{"error", NULL, 0, 0, 1, 1, "$", "the hash operator is used but $.keys.pseudonym is not set"}}},
+     HEAD RECIP_OK RULES(
+         "    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"],\n"
+         "     \"fallback\": {\"action\": \"deidentify\", \"operator\": {\"op\": \"hash\"}}}")
+         ROUTE_OK,
+     {{"error", NULL, 0, 0, 1, 1, "$",
+       "the hash operator is used but $.keys.pseudonym is not set"}}},
     {"default_operator_tokenize_without_key",
      HEAD "  \"policy\": {\"default_operator\": \"tokenize\"},\n" RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", NULL, 0, 0, 1, 1, "$", "the tokenize operator is used but $.keys.token is not set"}}},
+     {{"error", NULL, 0, 0, 1, 1, "$",
+       "the tokenize operator is used but $.keys.token is not set"}}},
     {"hash_with_pseudonym_key",
-     HEAD KEY_PN "  \"operators\": {\"device_id\": \"hash\"},\n" RECIP_OK RULES_OK ROUTE_OK, {{NULL}}},
+     HEAD KEY_PN "  \"operators\": {\"device_id\": \"hash\"},\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{NULL}}},
     {"key_file_too_short_hex",
-     HEAD "  \"keys\": {\"pseudonym\": {\"file\": \"@DIR@/short-hex.key\"}},\n" RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", "{\"file\"", 1, 0, 0, 0, "$.keys.pseudonym", "short-hex.key: key shorter than 32 bytes"}}},
+     HEAD "  \"keys\": {\"pseudonym\": {\"file\": \"@DIR@/short-hex.key\"}},\n" RECIP_OK RULES_OK
+         ROUTE_OK,
+     {{"error", "{\"file\"", 1, 0, 0, 0, "$.keys.pseudonym",
+       "short-hex.key: key shorter than 32 bytes"}}},
     {"key_file_too_short_raw",
      HEAD "  \"keys\": {\"token\": {\"file\": \"@DIR@/short-raw.key\"}},\n"
-     "  \"operators\": {\"bank_card\": \"tokenize\"},\n" RECIP_OK RULES_OK ROUTE_OK,
+          "  \"operators\": {\"bank_card\": \"tokenize\"},\n" RECIP_OK RULES_OK ROUTE_OK,
      /* One error: the key that failed, not also "not set". */
-     {{"error", "{\"file\"", 1, 0, 0, 0, "$.keys.token", "short-raw.key: key shorter than 32 bytes"}}},
+     {{"error", "{\"file\"", 1, 0, 0, 0, "$.keys.token",
+       "short-raw.key: key shorter than 32 bytes"}}},
     {"key_missing_file_and_env",
-     HEAD "  \"keys\": {\"subject\": {\"file\": \"@DIR@/no-such.key\"}, \"pseudonym\": {\"env\": \"BG_TEST_UNSET_KEY_VAR\"},\n"
-     "           \"token\": {}},\n" RECIP_OK RULES_OK ROUTE_OK,
+     HEAD "  \"keys\": {\"subject\": {\"file\": \"@DIR@/no-such.key\"}, \"pseudonym\": {\"env\": "
+          "\"BG_TEST_UNSET_KEY_VAR\"},\n"
+          "           \"token\": {}},\n" RECIP_OK RULES_OK ROUTE_OK,
      {{"error", "{\"file\"", 1, 0, 0, 0, "$.keys.subject", "no-such.key: cannot read key file"},
-      {"error", "{\"env\"", 1, 0, 0, 0, "$.keys.pseudonym", "environment variable BG_TEST_UNSET_KEY_VAR (key) is not set"},
+      {"error", "{\"env\"", 1, 0, 0, 0, "$.keys.pseudonym",
+       "environment variable BG_TEST_UNSET_KEY_VAR (key) is not set"},
       {"error", "{}", 1, 0, 0, 0, "$.keys.token", "give exactly one of \"file\" or \"env\""}}},
     {"consent_registry_without_subject_key",
      HEAD "  \"consent\": {\"registry\": \"@DIR@/consent.jsonl\"},\n" RECIP_OK RULES_OK ROUTE_OK,
@@ -466,62 +542,68 @@ static const case_t cases[] = {
        "a consent registry needs $.keys.subject (subject ids are stored as keyed pseudonyms)"}}},
     {"consent_registry_with_subject_key",
      HEAD "  \"keys\": {\"subject\": {\"file\": \"@DIR@/subject.key\"}},\n"
-     "  \"consent\": {\"registry\": \"@DIR@/consent.jsonl\"},\n" RECIP_OK RULES_OK ROUTE_OK,
+          "  \"consent\": {\"registry\": \"@DIR@/consent.jsonl\"},\n" RECIP_OK RULES_OK ROUTE_OK,
      {{NULL}}},
 
     /* ---- PIPL Art. 73: pseudonymized is still PI ---- */
     {"art73_category_operator_hash",
-     HEAD KEY_PN "  \"operators\": {\"cn_resident_id\": \"hash\"},\n" RECIP_OK
-     RULES("    {\"id\": \"ids\", \"clause\": \"4.2.1\", \"categories\": [\"cn_mobile\", \"cn_resident_id\"],\n"
-           "     \"bases\": [\"consent\"], \"fallback\": \"deidentify\"}")
-     ROUTE_OK,
+     HEAD KEY_PN "  \"operators\": {\"cn_resident_id\": \"hash\"},\n" RECIP_OK RULES(
+         "    {\"id\": \"ids\", \"clause\": \"4.2.1\", \"categories\": [\"cn_mobile\", "
+         "\"cn_resident_id\"],\n"
+         "     \"bases\": [\"consent\"], \"fallback\": \"deidentify\"}") ROUTE_OK,
      {{"warning", "{\"id\": \"ids\"", 1, 0, 0, 0, "$.rules[0]",
-       "rule \"ids\" falls back to hash for sensitive category cn_resident_id when no basis holds: pseudonymized data is still personal information (PIPL Art. 73)"}}},
+       "rule \"ids\" falls back to hash for sensitive category cn_resident_id when no basis holds: "
+       "pseudonymized data is still personal information (PIPL Art. 73)"}}},
     {"art73_rule_operator_mask",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"cards\", \"categories\": [\"sensitive\"], \"bases\": [\"consent\"],\n"
-           "     \"fallback\": {\"action\": \"deidentify\", \"operator\": {\"op\": \"mask\", \"keep_end\": 4}}}")
-     ROUTE_OK,
+     HEAD RECIP_OK RULES(
+         "    {\"id\": \"cards\", \"categories\": [\"sensitive\"], \"bases\": [\"consent\"],\n"
+         "     \"fallback\": {\"action\": \"deidentify\", \"operator\": {\"op\": \"mask\", "
+         "\"keep_end\": 4}}}") ROUTE_OK,
      {{"warning", "{\"id\": \"cards\"", 1, 0, 0, 0, "$.rules[0]",
        "rule \"cards\" falls back to mask for sensitive category cn_resident_id"}}},
     /* Anonymizing operators, or pseudonymizing only non-sensitive PI: no warning. */
     {"art73_anonymizing_no_warning",
-     HEAD KEY_PN "  \"operators\": {\"cn_mobile\": \"hash\", \"gps_location\": \"generalize\"},\n" RECIP_OK
-     RULES("    {\"id\": \"mixed\", \"categories\": [\"cn_mobile\", \"gps_location\", \"cn_resident_id\"],\n"
-           "     \"bases\": [\"consent\"], \"fallback\": \"deidentify\"}")
-     ROUTE_OK,
+     HEAD KEY_PN
+     "  \"operators\": {\"cn_mobile\": \"hash\", \"gps_location\": \"generalize\"},\n" RECIP_OK
+         RULES("    {\"id\": \"mixed\", \"categories\": [\"cn_mobile\", \"gps_location\", "
+               "\"cn_resident_id\"],\n"
+               "     \"bases\": [\"consent\"], \"fallback\": \"deidentify\"}") ROUTE_OK,
      {{NULL}}},
 
     /* ---- audit retention ---- */
     {"retention_days_too_short",
      "{\n"
      "  \"geo\": {\"database\": \"@DB@\"},\n"
-     "  \"audit\": {\"directory\": \"@DIR@/audit\", \"retention_days\": 182},\n" RECIP_OK RULES_OK ROUTE_OK,
-     {{"error", "182}", 1, 0, 0, 0, "$.audit.retention_days", "must be at least 183 days: the Cybersecurity Law requires network logs for six months"}}},
+     "  \"audit\": {\"directory\": \"@DIR@/audit\", \"retention_days\": 182},\n" RECIP_OK RULES_OK
+         ROUTE_OK,
+     {{"error", "182}", 1, 0, 0, 0, "$.audit.retention_days",
+       "must be at least 183 days: the Cybersecurity Law requires network logs for six months"}}},
     {"retention_days_six_months",
      "{\n"
      "  \"geo\": {\"database\": \"@DB@\"},\n"
-     "  \"audit\": {\"directory\": \"@DIR@/audit\", \"retention_days\": 183},\n" RECIP_OK RULES_OK ROUTE_OK,
+     "  \"audit\": {\"directory\": \"@DIR@/audit\", \"retention_days\": 183},\n" RECIP_OK RULES_OK
+         ROUTE_OK,
      {{NULL}}},
 
     /* ---- duplicate keys and syntax ---- */
     {"duplicate_key_in_rule",
-     HEAD RECIP_OK
-     RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], \"fallback\": \"deidentify\",\n"
-           "     \"bases\": [\"consent\"], \"fallback\": \"block\"}")
-     ROUTE_OK,
+     HEAD RECIP_OK RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], "
+                         "\"fallback\": \"deidentify\",\n"
+                         "     \"bases\": [\"consent\"], \"fallback\": \"block\"}") ROUTE_OK,
      {{"error", "\"fallback\"", 2, 0, 0, 0, "$.rules[0].fallback",
-       "duplicate key: it silently replaces the definition at line %d, column %d", "\"fallback\"", 1}}},
+       "duplicate key: it silently replaces the definition at line %d, column %d", "\"fallback\"",
+       1}}},
     {"duplicate_recipient",
-     HEAD "  \"recipients\": {\n" RECIP_BODY("", MECH_OK) ",\n" RECIP_BODY("", MECH_OK) "  },\n" RULES_OK ROUTE_OK,
+     HEAD "  \"recipients\": {\n" RECIP_BODY("", MECH_OK) ",\n" RECIP_BODY(
+         "", MECH_OK) "  },\n" RULES_OK ROUTE_OK,
      {{"error", NULL, 0, 0, 13, 5, "$.recipients.acme-hk",
        "duplicate key: it silently replaces the definition at line 5, column 5"}}},
     {"syntax_error",
-     HEAD RECIP_OK RULES_OK
-     "  \"routes\": [\n"
-     "    {\"id\": \"ship\", \"match\": {\"host\": \"api.acme.example\"}, \"upstream\": \"https://api.acme.example\",},\n"
-     "  ]\n"
-     "}\n",
+     HEAD RECIP_OK RULES_OK "  \"routes\": [\n"
+                            "    {\"id\": \"ship\", \"match\": {\"host\": \"api.acme.example\"}, "
+                            "\"upstream\": \"https://api.acme.example\",},\n"
+                            "  ]\n"
+                            "}\n",
      /* jansson's own position: the '}' after the trailing comma. */
      {{"error", "\",}", 1, 2, 0, 0, NULL, "string or '}' expected near '}'"}}},
 };
@@ -530,10 +612,11 @@ static const case_t cases[] = {
 static const case_t bug_cases[] = {
     /* parse_date took "2027-02-30" as 2027-03-02 (strptime + timegm). */
     {"mechanism_nonexistent_expiry",
-     HEAD "  \"recipients\": {\n"
-     RECIP_BODY("", ",\n      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": \"SC-1\", \"expires\": \"2027-02-30\"}")
-     "  },\n" RULES_OK ROUTE_OK,
-     {{"error", "\"2027-02-30\"", 1, 0, 0, 0, "$.recipients.acme-hk.mechanism.expires", "must be a real date like \"2027-12-31\""}}},
+     HEAD "  \"recipients\": {\n" RECIP_BODY(
+         "", ",\n      \"mechanism\": {\"type\": \"standard_contract\", \"reference\": \"SC-1\", "
+             "\"expires\": \"2027-02-30\"}") "  },\n" RULES_OK ROUTE_OK,
+     {{"error", "\"2027-02-30\"", 1, 0, 0, 0, "$.recipients.acme-hk.mechanism.expires",
+       "must be a real date like \"2027-12-31\""}}},
 };
 
 /* ---------------------------------------------------------------------- */
@@ -917,9 +1000,11 @@ static int setup(void **state)
     snprintf(g_dir, sizeof g_dir, "/tmp/bg-policy-check-XXXXXX");
     if (mkdtemp(g_dir) == NULL)
         return -1;
-    static const char hex32[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+    static const char hex32[] =
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
     write_file("pn.key", hex32, strlen(hex32));
-    write_file("subject.key", "4219a7035e77c18d102f334a95b6e0017c889daa213e546f708192a3b4c5d6e7\n", 65);
+    write_file("subject.key", "4219a7035e77c18d102f334a95b6e0017c889daa213e546f708192a3b4c5d6e7\n",
+               65);
     write_file("tok.key", "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100", 64);
     /* 32 hex digits: 16 bytes of key, though the file has 32 characters. */
     write_file("short-hex.key", "00112233445566778899aabbccddeeff", 32);

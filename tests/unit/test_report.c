@@ -577,20 +577,22 @@ static void write_reasons_log(char *dir, size_t cap)
     snprintf(p2, sizeof p2, "%s/audit-20260302-000000-000002.jsonl", dir);
     FILE *f = fopen(p1, "w");
     /* B1: 2026-03-01 23:30 China time, blocked: two no_basis reasons and a never_export. */
-    fprintf(f, "{\"seq\":1,\"time\":\"2026-03-01T15:30:00.000Z\",\"type\":\"decision\","
-               "\"decision_id\":\"b1000000000000000000000000000001\",\"route\":\"pay\","
-               "\"recipient\":{\"id\":\"payco\"},\"destination\":{\"country\":\"SG\","
-               "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"block\","
-               "\"would\":\"block\",\"findings\":["
-               "{\"path\":\"$.card\",\"category\":\"bank_card\",\"rule\":\"r1\",\"action\":\"block\"},"
-               "{\"path\":\"$.phone\",\"category\":\"cn_mobile\",\"rule\":\"r1\",\"action\":\"block\","
-               "\"evidence\":\"EVIDENCE-NOT-SHOWN\"},"
-               "{\"path\":\"$.pw\",\"category\":\"credentials\",\"rule\":\"never_export\","
-               "\"action\":\"block\"}],\"reasons\":["
-               "{\"code\":\"no_basis\",\"rule\":\"r1\",\"category\":\"bank_card\",\"path\":\"$.card\"},"
-               "{\"code\":\"no_basis\",\"rule\":\"r1\",\"category\":\"cn_mobile\",\"path\":\"$.phone\"},"
-               "{\"code\":\"never_export\",\"rule\":\"never_export\",\"category\":\"credentials\","
-               "\"path\":\"$.pw\"}],\"policy\":{\"version\":\"v7\"}}\n");
+    fprintf(
+        f,
+        "{\"seq\":1,\"time\":\"2026-03-01T15:30:00.000Z\",\"type\":\"decision\","
+        "\"decision_id\":\"b1000000000000000000000000000001\",\"route\":\"pay\","
+        "\"recipient\":{\"id\":\"payco\"},\"destination\":{\"country\":\"SG\","
+        "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"block\","
+        "\"would\":\"block\",\"findings\":["
+        "{\"path\":\"$.card\",\"category\":\"bank_card\",\"rule\":\"r1\",\"action\":\"block\"},"
+        "{\"path\":\"$.phone\",\"category\":\"cn_mobile\",\"rule\":\"r1\",\"action\":\"block\","
+        "\"evidence\":\"EVIDENCE-NOT-SHOWN\"},"
+        "{\"path\":\"$.pw\",\"category\":\"credentials\",\"rule\":\"never_export\","
+        "\"action\":\"block\"}],\"reasons\":["
+        "{\"code\":\"no_basis\",\"rule\":\"r1\",\"category\":\"bank_card\",\"path\":\"$.card\"},"
+        "{\"code\":\"no_basis\",\"rule\":\"r1\",\"category\":\"cn_mobile\",\"path\":\"$.phone\"},"
+        "{\"code\":\"never_export\",\"rule\":\"never_export\",\"category\":\"credentials\","
+        "\"path\":\"$.pw\"}],\"policy\":{\"version\":\"v7\"}}\n");
     /* A1: 2026-03-02 00:30 China time, de-identified by rule r2, no reason. */
     fprintf(f, "{\"seq\":2,\"time\":\"2026-03-01T16:30:00.000Z\",\"type\":\"decision\","
                "\"decision_id\":\"a1000000000000000000000000000001\",\"route\":\"crm\","
@@ -617,7 +619,8 @@ static void write_reasons_log(char *dir, size_t cap)
 
 static const char *key_at(const json_t *doc, size_t i)
 {
-    return json_string_value(json_object_get(json_array_get(json_object_get(doc, "groups"), i), "key"));
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(doc, "groups"), i), "key"));
 }
 
 static void test_report_time_reason_rule_and_blocked(void **state)
@@ -731,10 +734,9 @@ static void test_report_time_reason_rule_and_blocked(void **state)
 static void test_prune_files_before_the_window(void **state)
 {
     (void)state;
-    const char *names[] = {"d/audit-20260101-000000-000001.jsonl",
-                           "d/audit-20260105-000000-000002.jsonl",
-                           "d/audit-20260110-120000-000003.jsonl",
-                           "d/audit-20260120-000000-000004.jsonl"};
+    const char *names[] = {
+        "d/audit-20260101-000000-000001.jsonl", "d/audit-20260105-000000-000002.jsonl",
+        "d/audit-20260110-120000-000003.jsonl", "d/audit-20260120-000000-000004.jsonl"};
     int64_t from;
     for (int round = 0; round < 4; round++) {
         char *paths[5];
@@ -808,9 +810,8 @@ static void test_many_in_slices_equals_the_single_reports(void **state)
     for (size_t i = 0; i < 5; i++) {
         json_t *one = run_report(dir, bys[i], NULL, NULL, &st);
         const char *name = bg_report_by_name(bys[i]);
-        assert_true(json_equal(json_object_get(json_object_get(doc, "reports"),
-                                               name != NULL ? name : "totals"),
-                               one));
+        assert_true(json_equal(
+            json_object_get(json_object_get(doc, "reports"), name != NULL ? name : "totals"), one));
         json_decref(one);
     }
     json_t *b = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME,
