@@ -38,6 +38,39 @@ void bg_sbuf_adds(bg_sbuf_t *b, const char *s)
     bg_sbuf_add(b, s, strlen(s));
 }
 
+void bg_sbuf_addu(bg_sbuf_t *b, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    bg_sbuf_add(b, tmp + i, sizeof tmp - i);
+}
+
+void bg_sbuf_addi(bg_sbuf_t *b, long long v)
+{
+    if (v < 0) {
+        bg_sbuf_add(b, "-", 1);
+        bg_sbuf_addu(b, (uint64_t)0 - (uint64_t)v);
+    } else {
+        bg_sbuf_addu(b, (uint64_t)v);
+    }
+}
+
+void bg_sbuf_addms(bg_sbuf_t *b, uint64_t us)
+{
+    char frac[4];
+    uint64_t f = us % 1000;
+    bg_sbuf_addu(b, us / 1000);
+    frac[0] = '.';
+    frac[1] = (char)('0' + f / 100);
+    frac[2] = (char)('0' + f / 10 % 10);
+    frac[3] = (char)('0' + f % 10);
+    bg_sbuf_add(b, frac, 4);
+}
+
 void bg_sbuf_addf(bg_sbuf_t *b, const char *fmt, ...)
 {
     char tmp[512];

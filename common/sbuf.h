@@ -18,6 +18,12 @@ typedef struct {
 void bg_sbuf_add(bg_sbuf_t *b, const char *s, size_t n);
 void bg_sbuf_adds(bg_sbuf_t *b, const char *s);
 void bg_sbuf_addf(bg_sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* V in decimal (no printf: the audit hot path). */
+void bg_sbuf_addu(bg_sbuf_t *b, uint64_t v);
+void bg_sbuf_addi(bg_sbuf_t *b, long long v);
+/* US microseconds as milliseconds with three decimals ("12.345"), what
+ * printf's "%.3f" of US / 1000.0 gives. */
+void bg_sbuf_addms(bg_sbuf_t *b, uint64_t us);
 /* S (N bytes of UTF-8) as a JSON string literal, quotes included; invalid
  * UTF-8 bytes become U+FFFD so the output is always valid JSON. */
 void bg_sbuf_json_str(bg_sbuf_t *b, const char *s, size_t n);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +62,34 @@ uint64_t bg_util_wall_ms(void)
 
 void bg_util_format_time(uint64_t wall_ms, char *out, size_t cap)
 {
-    time_t sec = (time_t)(wall_ms / 1000);
-    struct tm tm;
-    char base[24];
-    gmtime_r(&sec, &tm);
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03uZ", base, (unsigned)(wall_ms % 1000));
+    /* Every record carries a time: the calendar part is worked out once a
+     * second per thread, the milliseconds are three digits. */
+    static _Thread_local uint64_t cached_sec = UINT64_MAX;
+    static _Thread_local char base[24];
+    uint64_t sec = wall_ms / 1000;
+    if (sec != cached_sec) {
+        time_t t = (time_t)sec;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = sec;
+    }
+    char tail[6];
+    unsigned ms = (unsigned)(wall_ms % 1000);
+    tail[0] = '.';
+    tail[1] = (char)('0' + ms / 100);
+    tail[2] = (char)('0' + ms / 10 % 10);
+    tail[3] = (char)('0' + ms % 10);
+    tail[4] = 'Z';
+    tail[5] = '\0';
+    size_t bl = strlen(base);
+    if (cap == 0)
+        return;
+    size_t n = bl < cap - 1 ? bl : cap - 1;
+    memcpy(out, base, n);
+    for (size_t i = 0; n < cap - 1 && i < 5; i++)
+        out[n++] = tail[i];
+    out[n] = '\0';
 }
 
 static int lower(int c)

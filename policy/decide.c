@@ -737,11 +737,13 @@ void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t 
         bg_sbuf_adds(b, i ? ",{" : "{");
         bg_sbuf_json_kv(b, 1, "path", f->path);
         bg_sbuf_json_kv(b, 0, "category", bg_detect_category_id(f->category));
-        bg_sbuf_addf(b, ",\"sensitive\":%s", x->sensitive ? "true" : "false");
+        bg_sbuf_adds(b, x->sensitive ? ",\"sensitive\":true" : ",\"sensitive\":false");
         bg_sbuf_json_kv(b, 0, "source", f->source ? f->source : "");
         bg_sbuf_json_kv(b, 0, "confidence", bg_detect_confidence_name(f->confidence));
-        if (f->record >= 0)
-            bg_sbuf_addf(b, ",\"record\":%d", f->record);
+        if (f->record >= 0) {
+            bg_sbuf_adds(b, ",\"record\":");
+            bg_sbuf_addi(b, f->record);
+        }
         bg_sbuf_json_kv(b, 0, "rule", x->rule ? x->rule : "");
         bg_sbuf_json_kv(b, 0, "basis", bg_basis_name(x->basis));
         if (x->evidence[0])
@@ -750,7 +752,7 @@ void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t 
         if (x->action == BG_ACT_DEIDENTIFY || x->action == BG_ACT_REMOVE)
             bg_sbuf_json_kv(b, 0, "operator", bg_op_name(x->op));
         if (x->action != BG_ACT_ALLOW)
-            bg_sbuf_addf(b, ",\"anonymized\":%s", x->anonymized ? "true" : "false");
+            bg_sbuf_adds(b, x->anonymized ? ",\"anonymized\":true" : ",\"anonymized\":false");
         if (x->why[0] && x->basis == BG_BASIS_NONE)
             bg_sbuf_json_kv(b, 0, "why", x->why);
         if (x->subject >= 0 && x->subject < d->nsubjects && d->subjects[x->subject][0])

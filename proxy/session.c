@@ -664,8 +664,11 @@ static char *decision_record(bg_session_t *s, size_t *len)
     bg_sbuf_t b = {0};
     char ts[40], a[INET6_ADDRSTRLEN], built[40];
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
-    bg_sbuf_addf(&b, "{\"time\":\"%s\",\"type\":\"decision\",\"decision_id\":\"%s\",\"caller\":{",
-                 ts, x->id);
+    bg_sbuf_adds(&b, "{\"time\":\"");
+    bg_sbuf_adds(&b, ts);
+    bg_sbuf_adds(&b, "\",\"type\":\"decision\",\"decision_id\":\"");
+    bg_sbuf_adds(&b, x->id);
+    bg_sbuf_adds(&b, "\",\"caller\":{");
     bg_sbuf_json_kv(&b, 1, "address", s->peer_text);
     bg_sbuf_adds(&b, "}");
     bg_sbuf_json_kv(&b, 0, "route", x->route->id);
@@ -687,7 +690,9 @@ static char *decision_record(bg_session_t *s, size_t *len)
     bg_util_addr_string((struct sockaddr *)&x->dest, a, sizeof a);
     bg_sbuf_adds(&b, ",\"destination\":{");
     bg_sbuf_json_kv(&b, 1, "address", a);
-    bg_sbuf_addf(&b, ",\"port\":%d,\"country\":", bg_util_addr_port((struct sockaddr *)&x->dest));
+    bg_sbuf_adds(&b, ",\"port\":");
+    bg_sbuf_addi(&b, bg_util_addr_port((struct sockaddr *)&x->dest));
+    bg_sbuf_adds(&b, ",\"country\":");
     bg_sbuf_json_cstr(&b, x->geo.country[0] ? x->geo.country : NULL);
     bg_sbuf_json_kv(&b, 0, "region", bg_geo_region_name(x->geo.region));
     bg_sbuf_json_kv(&b, 0, "geo_source", x->geo.source);
@@ -696,16 +701,18 @@ static char *decision_record(bg_session_t *s, size_t *len)
     built[10] = '\0';
     bg_sbuf_json_kv(&b, 0, "geo_db", built);
     bg_sbuf_json_kv(&b, 0, "mode", x->ev.decision.monitor ? "monitor" : "enforce");
-    bg_sbuf_addf(&b, ",\"inspected\":%s", x->ev.insp != NULL ? "true" : "false");
+    bg_sbuf_adds(&b, x->ev.insp != NULL ? ",\"inspected\":true" : ",\"inspected\":false");
     if (x->ev.insp != NULL)
         bg_sbuf_json_kv(&b, 0, "body", bg_body_kind_name(bg_inspection_body_kind(x->ev.insp)));
     bg_decision_write(&x->ev.decision, x->ev.insp, &b);
     bg_sbuf_adds(&b, ",\"policy\":{\"version\":");
     bg_sbuf_json_cstr(&b, p->version);
     bg_sbuf_json_kv(&b, 0, "sha256", p->hash);
-    bg_sbuf_addf(&b, "},\"bytes\":{\"request\":%zu,\"forwarded\":%zu}}",
-                 evbuffer_get_length(x->body),
-                 x->ev.rw.body_changed ? x->ev.rw.body_len : evbuffer_get_length(x->body));
+    bg_sbuf_adds(&b, "},\"bytes\":{\"request\":");
+    bg_sbuf_addu(&b, evbuffer_get_length(x->body));
+    bg_sbuf_adds(&b, ",\"forwarded\":");
+    bg_sbuf_addu(&b, x->ev.rw.body_changed ? x->ev.rw.body_len : evbuffer_get_length(x->body));
+    bg_sbuf_adds(&b, "}}");
     if (b.failed) {
         bg_sbuf_free(&b);
         return NULL;
@@ -852,15 +859,26 @@ static void record_completion(bg_session_t *s, const char *result)
     char ts[40];
     uint64_t now = bg_util_mono_us();
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
-    bg_sbuf_addf(
-        &b, "{\"time\":\"%s\",\"type\":\"completion\",\"decision_id\":\"%s\",\"result\":\"%s\"", ts,
-        x->id, result);
-    if (x->response_started)
-        bg_sbuf_addf(&b, ",\"upstream_status\":%d", x->resp.status);
-    if (x->t_forward_us > 0)
-        bg_sbuf_addf(&b, ",\"upstream_ms\":%.3f", (double)(now - x->t_forward_us) / 1000.0);
-    bg_sbuf_addf(&b, ",\"total_ms\":%.3f,\"response_bytes\":%llu}",
-                 (double)(now - x->t_start_us) / 1000.0, (unsigned long long)x->response_bytes);
+    bg_sbuf_adds(&b, "{\"time\":\"");
+    bg_sbuf_adds(&b, ts);
+    bg_sbuf_adds(&b, "\",\"type\":\"completion\",\"decision_id\":\"");
+    bg_sbuf_adds(&b, x->id);
+    bg_sbuf_adds(&b, "\",\"result\":\"");
+    bg_sbuf_adds(&b, result);
+    bg_sbuf_adds(&b, "\"");
+    if (x->response_started) {
+        bg_sbuf_adds(&b, ",\"upstream_status\":");
+        bg_sbuf_addi(&b, x->resp.status);
+    }
+    if (x->t_forward_us > 0) {
+        bg_sbuf_adds(&b, ",\"upstream_ms\":");
+        bg_sbuf_addms(&b, now - x->t_forward_us);
+    }
+    bg_sbuf_adds(&b, ",\"total_ms\":");
+    bg_sbuf_addms(&b, now - x->t_start_us);
+    bg_sbuf_adds(&b, ",\"response_bytes\":");
+    bg_sbuf_addu(&b, x->response_bytes);
+    bg_sbuf_adds(&b, "}");
     if (b.failed) {
         bg_sbuf_free(&b);
         return;
@@ -1021,6 +1039,32 @@ static void stage_forward(bg_session_t *s)
 /* ------------------------------------------------------------------------ */
 /* Response                                                                 */
 
+/* A response head collected in one buffer, flushed to OUT when full. */
+typedef struct {
+    struct evbuffer *out;
+    size_t n;
+    char buf[2048];
+} head_t;
+
+static void head_put(head_t *h, const char *p, size_t len)
+{
+    if (h->n + len > sizeof h->buf) {
+        evbuffer_add(h->out, h->buf, h->n);
+        h->n = 0;
+        if (len > sizeof h->buf) {
+            evbuffer_add(h->out, p, len);
+            return;
+        }
+    }
+    memcpy(h->buf + h->n, p, len);
+    h->n += len;
+}
+
+static void head_puts(head_t *h, const char *z)
+{
+    head_put(h, z, strlen(z));
+}
+
 static void write_response_head(bg_session_t *s)
 {
     exchange_t *x = s->x;
@@ -1033,41 +1077,62 @@ static void write_response_head(bg_session_t *s)
         s->keep_alive = 0;
     x->resp_dechunk = x->resp_mode == BODY_CHUNKED && client10;
 
-    evbuffer_add_printf(out, "HTTP/1.1 %d ", r->status);
-    evbuffer_add(out, r->reason, r->reason_len);
-    evbuffer_add(out, "\r\n", 2);
+    /* The head is put together in one buffer and added once (no printf:
+     * every response passes here). */
+    head_t h = {out, 0, {0}};
+    char st[5] = {' ', ' ', ' ', ' ', 0};
+    st[0] = (char)('0' + r->status / 100 % 10);
+    st[1] = (char)('0' + r->status / 10 % 10);
+    st[2] = (char)('0' + r->status % 10);
+    head_put(&h, "HTTP/1.1 ", 9);
+    head_put(&h, st, 4);
+    head_put(&h, r->reason, r->reason_len);
+    head_put(&h, "\r\n", 2);
     for (size_t i = 0; i < r->nheaders; i++) {
-        const bg_http_header_t *h = &r->headers[i];
-        if (bg_http_is_hop_by_hop(h->name, h->name_len, conn ? conn->value : NULL,
+        const bg_http_header_t *hd = &r->headers[i];
+        if (bg_http_is_hop_by_hop(hd->name, hd->name_len, conn ? conn->value : NULL,
                                   conn ? conn->value_len : 0))
             continue;
-        if (header_named(h, "x-bordergate-id"))
+        if (header_named(hd, "x-bordergate-id"))
             continue;
-        evbuffer_add(out, h->name, h->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, h->value, h->value_len);
-        evbuffer_add(out, "\r\n", 2);
+        head_put(&h, hd->name, hd->name_len);
+        head_put(&h, ": ", 2);
+        head_put(&h, hd->value, hd->value_len);
+        head_put(&h, "\r\n", 2);
     }
     if (x->resp_mode == BODY_CHUNKED && !client10)
-        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
-    evbuffer_add_printf(out, "X-Bordergate-Id: %s\r\n", x->id);
-    if (x->ev.decided)
-        evbuffer_add_printf(out, "X-Bordergate-Decision: %s%s%s\r\n",
-                            bg_outcome_name(x->ev.decision.outcome),
-                            x->ev.decision.monitor ? "; monitor; would=" : "",
-                            x->ev.decision.monitor ? bg_outcome_name(x->ev.decision.would) : "");
-    if (x->rt->cfg->debug_headers)
-        evbuffer_add_printf(out,
-                            "X-Bordergate-Route: %s\r\nX-Bordergate-Destination: %s\r\n"
-                            "X-Bordergate-Geo: country=%s; region=%s; source=%s\r\n",
-                            x->route->id, x->dest_text,
-                            x->geo.country[0] ? x->geo.country : "unknown",
-                            bg_geo_region_name(x->geo.region), x->geo.source);
+        head_puts(&h, "Transfer-Encoding: chunked\r\n");
+    head_puts(&h, "X-Bordergate-Id: ");
+    head_puts(&h, x->id);
+    head_puts(&h, "\r\n");
+    if (x->ev.decided) {
+        head_puts(&h, "X-Bordergate-Decision: ");
+        head_puts(&h, bg_outcome_name(x->ev.decision.outcome));
+        if (x->ev.decision.monitor) {
+            head_puts(&h, "; monitor; would=");
+            head_puts(&h, bg_outcome_name(x->ev.decision.would));
+        }
+        head_puts(&h, "\r\n");
+    }
+    if (x->rt->cfg->debug_headers) {
+        head_puts(&h, "X-Bordergate-Route: ");
+        head_puts(&h, x->route->id);
+        head_puts(&h, "\r\nX-Bordergate-Destination: ");
+        head_puts(&h, x->dest_text);
+        head_puts(&h, "\r\nX-Bordergate-Geo: country=");
+        head_puts(&h, x->geo.country[0] ? x->geo.country : "unknown");
+        head_puts(&h, "; region=");
+        head_puts(&h, bg_geo_region_name(x->geo.region));
+        head_puts(&h, "; source=");
+        head_puts(&h, x->geo.source);
+        head_puts(&h, "\r\n");
+    }
     if (!s->keep_alive)
-        evbuffer_add(out, "Connection: close\r\n", 19);
+        head_puts(&h, "Connection: close\r\n");
     else if (client10)
-        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-    evbuffer_add(out, "\r\n", 2);
+        head_puts(&h, "Connection: keep-alive\r\n");
+    head_put(&h, "\r\n", 2);
+    evbuffer_add(out, h.buf, h.n);
     x->response_started = 1;
     s->w->stats.responses_by_class[r->status / 100 % 6]++;
 }

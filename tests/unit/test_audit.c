@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+
+#include "common/sbuf.h"
 #include <jansson.h>
 #include <openssl/evp.h>
 
@@ -1677,9 +1679,55 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The record writers' printf-free number and time formatting gives what
+ * printf and strftime give. */
+static void test_record_number_and_time_formatting(void **state)
+{
+    (void)state;
+    static const uint64_t us[] = {
+        0, 1, 9, 999, 1000, 1001, 12345, 999999, 1000000, 86400000123ull, UINT64_MAX};
+    for (size_t i = 0; i < sizeof us / sizeof us[0]; i++) {
+        bg_sbuf_t b = {0};
+        char want[64];
+        bg_sbuf_addu(&b, us[i]);
+        bg_sbuf_add(&b, " ", 1);
+        bg_sbuf_addms(&b, us[i]);
+        bg_sbuf_add(&b, " ", 1);
+        bg_sbuf_addi(&b, -(long long)(us[i] % 100000));
+        bg_sbuf_add(&b, "", 1);
+        snprintf(want, sizeof want, "%" PRIu64 " %" PRIu64 ".%03u %lld", us[i], us[i] / 1000,
+                 (unsigned)(us[i] % 1000), -(long long)(us[i] % 100000));
+        assert_false(b.failed);
+        assert_string_equal(b.p, want);
+        bg_sbuf_free(&b);
+    }
+    static const uint64_t ms[] = {0,
+                                  999,
+                                  1718000000000ull,
+                                  1718000000001ull,
+                                  1718000000999ull,
+                                  1718000001000ull,
+                                  1767225599999ull,
+                                  1767225600000ull};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        char got[40], base[32], want[40];
+        time_t t = (time_t)(ms[i] / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want, sizeof want, "%s.%03uZ", base, (unsigned)(ms[i] % 1000));
+        bg_util_format_time(ms[i], got, sizeof got);
+        assert_string_equal(got, want);
+    }
+    char small[11];
+    bg_util_format_time(1718000000123ull, small, sizeof small);
+    assert_string_equal(small, "2024-06-10");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_record_number_and_time_formatting),
         cmocka_unit_test(test_chain_written_and_verified),
         cmocka_unit_test(test_every_byte_is_covered),
         cmocka_unit_test(test_unusual_content_verifies),
