@@ -61,6 +61,9 @@ Try, in another terminal (from $ROOT):
   build/bordergate audit verify $OUT/audit --key $OUT/keys/audit.key
   curl -s http://127.0.0.1:9901/healthz ; curl -s http://127.0.0.1:9901/stats
 
+  # 7. What compliance sees: the dashboard (open in a browser) and the metrics.
+  #    http://127.0.0.1:9901/dashboard/        curl -s http://127.0.0.1:9901/metrics
+
 Press Ctrl-C to stop.
 TXT
 "$BIN" run --config config/quickstart.json &
