@@ -81,36 +81,6 @@ with open(sys.argv[1], "w") as f:
             'wrk.headers["Host"] = "api.partner.example"\n' % json.dumps(body))
 PY
 
-# bg_config NAME WORKERS PORT DURABILITY -> writes $BENCH_TMP/NAME.json
-bg_config() {
-cat > "$BENCH_TMP/$1.json" <<JSON
-{
-  "listen": "127.0.0.1:$3",
-  "workers": $2,
-  "audit": {"durability": "$4"},
-  "resolve": {"api.partner.example": "127.0.0.1", "api.domestic.example": "127.0.0.2"},
-  "geo": {"overrides": {"cidrs": {"127.0.0.1/32": "US", "127.0.0.2/32": "CN"}}},
-  "recipients": {"partner": {"legal_entity": "Partner Inc", "relationship": "third_party",
-      "country": "US", "purposes": ["delivery"],
-      "mechanism": {"type": "standard_contract", "reference": "BENCH-SC-1"}}},
-  "operators": {"cn_mobile": {"op": "mask", "keep_start": 3, "keep_end": 4},
-                "email": {"op": "mask", "keep_start": 1, "keep_end": 0}},
-  "rules": [{"id": "delivery", "categories": ["person_name", "address"], "bases": ["contract"],
-             "fallback": "deidentify"},
-            {"id": "contact", "categories": ["cn_mobile", "email"], "bases": ["consent"],
-             "fallback": "deidentify"}],
-  "routes": [{"id": "bench", "match": {"host": "api.partner.example"},
-              "upstream": "http://api.partner.example:$SINK_PORT",
-              "allow_private_addresses": true, "recipient": "partner", "purpose": "delivery",
-              "bases": {"contract": {"purpose": "delivery", "necessary": ["person_name", "address"],
-                                     "reference": "\$.order_id"}}},
-             {"id": "domestic", "match": {"host": "api.domestic.example"},
-              "upstream": "http://api.domestic.example:$SINK_PORT",
-              "allow_private_addresses": true}],
-  "log": {"level": "warn"}
-}
-JSON
-}
 
 declare -A RPS P99 CPU
 for W in 1 2; do

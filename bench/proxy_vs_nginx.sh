@@ -22,32 +22,7 @@ SINK_PORT=$(free_port); BG_PORT=$(free_port); NGX_PORT=$(free_port)
 "$BG_BIN" sink --listen 127.0.0.2:$SINK_PORT >/dev/null 2>&1 & BENCH_PIDS+=($!)
 wait_port $SINK_PORT
 
-cat > "$BENCH_TMP/bg.json" <<JSON
-{
-  "listen": "127.0.0.1:$BG_PORT",
-  "workers": 1,
-  "resolve": {"api.partner.example": "127.0.0.1", "api.domestic.example": "127.0.0.2"},
-  "geo": {"overrides": {"cidrs": {"127.0.0.1/32": "US", "127.0.0.2/32": "CN"}}},
-  "recipients": {"partner": {"legal_entity": "Partner Inc", "relationship": "third_party",
-      "country": "US", "purposes": ["delivery"],
-      "mechanism": {"type": "standard_contract", "reference": "BENCH-SC-1"}}},
-  "operators": {"cn_mobile": {"op": "mask", "keep_start": 3, "keep_end": 4},
-                "email": {"op": "mask", "keep_start": 1, "keep_end": 0}},
-  "rules": [{"id": "delivery", "categories": ["person_name", "address"], "bases": ["contract"],
-             "fallback": "deidentify"},
-            {"id": "contact", "categories": ["cn_mobile", "email"], "bases": ["consent"],
-             "fallback": "deidentify"}],
-  "routes": [{"id": "bench", "match": {"host": "api.partner.example"},
-              "upstream": "http://api.partner.example:$SINK_PORT",
-              "allow_private_addresses": true, "recipient": "partner", "purpose": "delivery",
-              "bases": {"contract": {"purpose": "delivery", "necessary": ["person_name", "address"],
-                                     "reference": "\$.order_id"}}},
-             {"id": "domestic", "match": {"host": "api.domestic.example"},
-              "upstream": "http://api.domestic.example:$SINK_PORT",
-              "allow_private_addresses": true}],
-  "log": {"level": "warn"}
-}
-JSON
+bg_config bg 1 "$BG_PORT" strict
 mkdir -p "$BENCH_TMP/nginx"
 cat > "$BENCH_TMP/nginx.conf" <<CONF
 worker_processes 1;
