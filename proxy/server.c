@@ -753,7 +753,8 @@ int bg_server_run(const char *config_path)
         bg_info("bordergate %s listening on %s (%d worker%s, %d routes)", BG_VERSION,
                 cfg->listen[i].text, srv.nworkers, srv.nworkers > 1 ? "s" : "", cfg->nroutes);
     if (cfg->has_admin)
-        bg_info("admin listener on %s (/healthz, /readyz, /metrics, /stats, /dashboard/)", cfg->admin.text);
+        bg_info("admin listener on %s (/healthz, /readyz, /metrics, /stats, /dashboard/)",
+                cfg->admin.text);
     log_geo(cfg);
 
     event_base_dispatch(srv.base); /* until SIGTERM/SIGINT */
