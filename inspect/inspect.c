@@ -522,8 +522,8 @@ struct bg_inspection {
     size_t text_len;
     int text_modified;
 
-    int person_ctx;            /* the innermost JSON object being walked stands for a
-                                  person ("customer": {...}, "passengers": [{...}]) */
+    const char *holder_key;    /* the key the innermost JSON object being walked sits */
+    size_t holder_len;         /* under (an array's for its elements), or NULL */
     bg_detect_cat_t cover_cat; /* category of the innermost object/array the walk is
                                   inside that is a finding as a whole, or NONE */
     int records_container;     /* containers[] index of the records array, -1 */
@@ -764,8 +764,8 @@ static void scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, b
         key_info(x, key, key_len, &ki);
     /* "name" alone is a product, file or app name as often as a person's:
      * it counts as a person's name inside an object that stands for one. */
-    if (ki.category == BG_CAT_PERSON_NAME && ki.confidence < BG_CONF_MEDIUM && x->person_ctx &&
-        loc == BG_LOC_BODY)
+    if (ki.category == BG_CAT_PERSON_NAME && ki.confidence < BG_CONF_MEDIUM && loc == BG_LOC_BODY &&
+        person_holder(x->holder_key, x->holder_len))
         ki.confidence = BG_CONF_HIGH;
     size_t n = len > 0 ? bg_detect_scan(NULL, &ki, s, len, out, SCAN_CAP) : 0;
     if (n > SCAN_CAP) {
@@ -1477,12 +1477,17 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
     if (ch == '{' || ch == '[') {
         if (whole_only && !c->dry)
             x->cover_cat = ru != NULL ? ru->category : kc;
-        int saved_person = x->person_ctx;
-        if (ch == '{' && !c->dry)
-            x->person_ctx =
-                person_holder(key != NULL ? key : hint_key, key != NULL ? key_len : hint_len);
+        /* Whose object this is, judged only when a bare "name" asks
+         * (scan_text): the key stays valid while its value is walked. */
+        const char *saved_holder = x->holder_key;
+        size_t saved_holder_len = x->holder_len;
+        if (ch == '{' && !c->dry) {
+            x->holder_key = key != NULL ? key : hint_key;
+            x->holder_len = key != NULL ? key_len : hint_len;
+        }
         r = ch == '{' ? jobject(c, record) : jarray(c, hint_key, hint_len, record);
-        x->person_ctx = saved_person;
+        x->holder_key = saved_holder;
+        x->holder_len = saved_holder_len;
         x->cover_cat = saved_cover;
     } else if (ch == '"') {
         const char *txt;
