@@ -828,6 +828,19 @@ class TestCase(unittest.TestCase):
             config = make_config(routes or [], **kw)
         return Proxy(self, config, name=name, env=env)
 
+    def small_tmpfs(self, size="2m"):
+        """A tmpfs of SIZE mounted in the test's directory (a disk that fills
+        up), unmounted at cleanup; skips the test where mounting needs a
+        privilege the run does not have."""
+        mnt = os.path.join(self.tmpdir, "mnt")
+        os.mkdir(mnt)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", mnt],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if p.returncode != 0:
+            self.skipTest("cannot mount a %s tmpfs (needs root or CAP_SYS_ADMIN): %s" % (size, p.stdout.strip()))
+        self.addCleanup(subprocess.run, ["umount", "-l", mnt])
+        return mnt
+
     def raw(self, px_or_port, host="127.0.0.1"):
         port = px_or_port.port if isinstance(px_or_port, Proxy) else px_or_port
         r = Raw(port, host=host)

@@ -331,18 +331,8 @@ class CrashTest(AuditTestBase):
 
 class DiskFullTest(AuditTestBase):
 
-    def mount_small_fs(self):
-        mnt = os.path.join(self.tmpdir, "mnt")
-        os.mkdir(mnt)
-        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if p.returncode != 0:
-            self.skipTest("cannot mount a 2 MiB tmpfs (needs root or CAP_SYS_ADMIN): %s" % p.stdout.strip())
-        self.addCleanup(subprocess.run, ["umount", "-l", mnt])
-        return mnt
-
     def test_full_disk_refuses_pi_abroad_and_resumes_by_itself(self):
-        mnt = self.mount_small_fs()
+        mnt = self.small_tmpfs()
         px = self.start(audit_dir=os.path.join(mnt, "audit"))
         r = self.send(px, "/ok/0", body("u-f-0", phone(7000)))
         self.assertEqual(r.status_code, 200, r.text)
@@ -396,7 +386,7 @@ class DiskFullTest(AuditTestBase):
         """Monitor mode forwards the payload unchanged, so an e-mail whose
         enforced fate would be redaction still leaves as PI: with the audit
         disk full it must be refused like any other transfer of PI abroad."""
-        mnt = self.mount_small_fs()
+        mnt = self.small_tmpfs()
         self.up = self.sink("us", host="127.0.0.2")
         self.audit_dir = os.path.join(mnt, "audit")
         cfg = self.config(self.up, self.audit_dir)

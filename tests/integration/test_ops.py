@@ -86,13 +86,7 @@ class ReadinessTest(AuditTestBase):
         self.assertEqual(ready_gauge(px), 1)
 
     def test_not_ready_while_the_audit_log_cannot_be_written(self):
-        mnt = os.path.join(self.tmpdir, "mnt")
-        os.mkdir(mnt)
-        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if p.returncode != 0:
-            self.skipTest("cannot mount a 2 MiB tmpfs (needs root or CAP_SYS_ADMIN): %s" % p.stdout.strip())
-        self.addCleanup(subprocess.run, ["umount", "-l", mnt])
+        mnt = self.small_tmpfs()
         px = self.start(audit_dir=os.path.join(mnt, "audit"))
         self.assertEqual(self.send(px, "/ok", body("u-r-0", phone(100))).status_code, 200)
         self.assertEqual(px.admin("GET", "/readyz")[0], 200)
