@@ -31,14 +31,7 @@
 
 #include "audit/audit.h"
 #include "audit/chain.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz/fuzz.h"
 
 static const unsigned char KEY[32] = "fuzz-fuzz-fuzz-fuzz-fuzz-fuzz-32";
 

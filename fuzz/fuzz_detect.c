@@ -21,14 +21,7 @@
 #include <string.h>
 
 #include "inspect/detect.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz/fuzz.h"
 
 #define CAP 64
 

@@ -13,14 +13,7 @@
 #include <string.h>
 
 #include "proxy/http.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz/fuzz.h"
 
 #define MAX_HEAD 8192
 

@@ -29,14 +29,7 @@
 #include <zlib.h>
 
 #include "inspect/inspect.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz/fuzz.h"
 
 #define BOUNDARY "bgfuzz"
 

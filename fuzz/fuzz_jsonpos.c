@@ -14,14 +14,7 @@
 
 #include "config/cfgerr.h"
 #include "config/jsonpos.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz/fuzz.h"
 
 /* Characters (UTF-8 lead or ASCII bytes) on each line of the text. */
 static size_t *line_widths(const uint8_t *data, size_t size, size_t *nlines)
