@@ -711,7 +711,11 @@ static char *decision_record(bg_session_t *s, size_t *len)
     bg_sbuf_adds(&b, "},\"bytes\":{\"request\":");
     bg_sbuf_addu(&b, evbuffer_get_length(x->body));
     bg_sbuf_adds(&b, ",\"forwarded\":");
-    bg_sbuf_addu(&b, x->ev.rw.body_changed ? x->ev.rw.body_len : evbuffer_get_length(x->body));
+    /* What leaves: nothing when blocked (monitor mode forwards unchanged). */
+    if (x->ev.decision.outcome == BG_OUTCOME_BLOCK)
+        bg_sbuf_addu(&b, 0);
+    else
+        bg_sbuf_addu(&b, x->ev.rw.body_changed ? x->ev.rw.body_len : evbuffer_get_length(x->body));
     bg_sbuf_adds(&b, "}}");
     if (b.failed) {
         bg_sbuf_free(&b);
@@ -904,7 +908,11 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
     const bg_http_header_t *conn = bg_http_find_header(q->headers, q->nheaders, "connection");
     int fw_off = strcmp(cfg->forwarded, "off") == 0;
     int fw_replace = strcmp(cfg->forwarded, "replace") == 0;
-    const bg_http_header_t *xff = NULL, *fwd = NULL;
+    /* The caller's X-Forwarded-For / Forwarded values as they will leave:
+     * after de-identification, which may have rewritten or removed them
+     * (the record says what left, so this must be what left). */
+    const char *xff = NULL, *fwd = NULL;
+    size_t xff_len = 0, fwd_len = 0;
 
     const char *path = x->ev.rw.target_changed ? x->ev.rw.target : x->path;
     size_t path_len = x->ev.rw.target_changed ? x->ev.rw.target_len : x->path_len;
@@ -951,12 +959,12 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
         if (!fw_off) {
             if (header_named(h, "x-forwarded-for")) {
                 if (xff == NULL)
-                    xff = h;
+                    xff = hv, xff_len = hvl;
                 continue;
             }
             if (header_named(h, "forwarded")) {
                 if (fwd == NULL)
-                    fwd = h;
+                    fwd = hv, fwd_len = hvl;
                 continue;
             }
             if (header_named(h, "x-forwarded-proto") || header_named(h, "x-forwarded-host"))
@@ -969,22 +977,26 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
     }
     if (!fw_off) {
         int v6 = s->peer.ss_family == AF_INET6;
+        /* The caller's Host is echoed only when the route was matched by it:
+         * on a route matched by path alone it is whatever the caller wrote,
+         * uninspected text that must not leave. */
+        int echo_host = x->host[0] != '\0' && r->match_host != NULL;
         if (xff != NULL && !fw_replace)
-            evbuffer_add_printf(out, "X-Forwarded-For: %.*s, %s\r\n", (int)xff->value_len,
-                                xff->value, s->peer_text);
+            evbuffer_add_printf(out, "X-Forwarded-For: %.*s, %s\r\n", (int)xff_len, xff,
+                                s->peer_text);
         else
             evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", s->peer_text);
         if (fwd != NULL && !fw_replace)
-            evbuffer_add_printf(out, "Forwarded: %.*s, ", (int)fwd->value_len, fwd->value);
+            evbuffer_add_printf(out, "Forwarded: %.*s, ", (int)fwd_len, fwd);
         else
             evbuffer_add(out, "Forwarded: ", 11);
         evbuffer_add_printf(out, "for=%s%s%s;proto=http", v6 ? "\"[" : "", s->peer_text,
                             v6 ? "]\"" : "");
-        if (x->host[0] != '\0')
+        if (echo_host)
             evbuffer_add_printf(out, ";host=\"%s\"", x->host);
         evbuffer_add(out, "\r\n", 2);
         evbuffer_add(out, "X-Forwarded-Proto: http\r\n", 25);
-        if (x->host[0] != '\0')
+        if (echo_host)
             evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", x->host);
     }
     if (x->ev.rw.body_changed) {

@@ -248,6 +248,9 @@ class RecordTest(AuditTestBase):
         self.assertEqual(d2["outcome"], "block")
         self.assertEqual(d2["reasons"][0]["code"], "no_basis")
         self.assertEqual(len(self.up.records()), 1)
+        # The record says what left: nothing.
+        self.assertEqual(d2["bytes"]["request"], len(body("u-a-2002", phone(2002))))
+        self.assertEqual(d2["bytes"]["forwarded"], 0)
 
         # No PI value anywhere: not in the log, not in the counters, not in the proxy's own log.
         self.assertNoValues(self.audit_dir, [uid, tel, id_no, email, "u-a-2002", phone(2002)],

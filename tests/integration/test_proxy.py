@@ -63,6 +63,17 @@ class Routing(bgtest.TestCase):
         self.assertEqual(hashlib.sha256(rec.body).hexdigest(), hashlib.sha256(body).hexdigest())
         self.assertNothingForwarded(self.a)
 
+    def test_caller_host_not_echoed_on_a_route_matched_by_path(self):
+        # On a route matched by path alone the caller's Host is text nobody
+        # matched or inspected: it must not leave in X-Forwarded-Host or
+        # Forwarded: host= (a mobile number in it would reach the partner).
+        r = self.get(self.px, "/partner/x", host="13812345678.example")
+        self.assertEqual(r.status_code, 200)
+        rec = self.b.records()[0]
+        self.assertIsNone(rec.header("x-forwarded-host"))
+        self.assertEqual(rec.header("forwarded"), "for=127.0.0.1;proto=http")
+        self.assertNotIn("13812345678", repr(rec.headers))
+
     def test_prefix_exact_and_with_query(self):
         self.assertEqual(self.get(self.px, "/partner", host="x").status_code, 200)
         self.assertEqual(self.get(self.px, "/partner?q=1", host="x").status_code, 200)
