@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "geo/geo.h"
 #include "inspect/inspect.h"
+#include "inspect/redact.h"
 #include "policy/decide.h"
 #include "policy/policy.h"
 #include "proxy/evaluate.h"
@@ -624,28 +625,11 @@ static void refuse_blocked(bg_session_t *s)
     complete(s, 0);
 }
 
-/* The path for the record: query parameter names kept, values dropped. */
+/* The path for the record: no value (inspect/redact.h). */
 static void write_path_without_values(bg_sbuf_t *b, const char *p, size_t n)
 {
     char buf[2048];
-    size_t o = 0;
-    int in_value = 0, in_query = 0;
-    for (size_t i = 0; i < n && o + 2 < sizeof buf; i++) {
-        char c = p[i];
-        if (!in_query) {
-            if (c == '?')
-                in_query = 1;
-            buf[o++] = c;
-        } else if (c == '&') {
-            in_value = 0;
-            buf[o++] = c;
-        } else if (c == '=') {
-            in_value = 1;
-            buf[o++] = c;
-        } else if (!in_value) {
-            buf[o++] = c;
-        }
-    }
+    size_t o = bg_redact_target(p, n, buf, sizeof buf);
     bg_sbuf_json_str(b, buf, o);
 }
 

@@ -13,6 +13,7 @@
 
 #include "common/sbuf.h"
 #include "common/util.h"
+#include "inspect/redact.h"
 #include "policy/decide.h"
 #include "policy/policy.h"
 
@@ -209,30 +210,7 @@ const char *bg_replay_decision(const bg_replay_result_t *res)
 
 void bg_replay_url_without_values(const char *url, char *out, size_t cap)
 {
-    size_t o = 0;
-    int in_query = 0, in_value = 0;
-    if (cap == 0)
-        return;
-    for (const char *p = url; *p != '\0' && o + 1 < cap; p++) {
-        char c = *p;
-        if (c == '#')
-            break;
-        if (!in_query) {
-            if (c == '?')
-                in_query = 1;
-            out[o++] = c;
-        } else if (c == '&') {
-            in_value = 0;
-            out[o++] = c;
-        } else if (c == '=') {
-            if (!in_value)
-                out[o++] = c;
-            in_value = 1;
-        } else if (!in_value) {
-            out[o++] = c;
-        }
-    }
-    out[o] = '\0';
+    bg_redact_target(url, strlen(url), out, cap);
 }
 
 /* ,"rules":[...]: every rule id named by a finding or a reason, once. */

@@ -355,6 +355,14 @@ static void test_url_without_values(void **state)
     assert_string_equal(out, "https://h.example/p/q?a=&b=&c&d=");
     bg_replay_url_without_values("http://h/", out, sizeof out);
     assert_string_equal(out, "http://h/");
+    /* A path segment or query name that is PI is not kept either. */
+    bg_replay_url_without_values("/users/13812345678/orders?110101199003078515=1&page=2", out,
+                                 sizeof out);
+    assert_string_equal(out, "/users/*/orders?*=&page=");
+    bg_replay_url_without_values("/u/%31%33%38%31%32%33%34%35%36%37%38;v=1/x", out, sizeof out);
+    assert_string_equal(out, "/u/*/x");
+    bg_replay_url_without_values("/api/v1.2/orders/20240101/items", out, sizeof out);
+    assert_string_equal(out, "/api/v1.2/orders/20240101/items");
 }
 
 /* Playwright recordHar: content "attach" keeps bodies in files next to the
