@@ -1247,6 +1247,12 @@ static size_t try_ipv4(scan_t *s, size_t i)
     int conf = ip_conf(s, ipv4_local(a), &flags);
     if (small && conf > BG_CONF_LOW && !(flags & BG_DETECT_F_KEY_HINT))
         conf = BG_CONF_LOW;
+    /* "Chrome/131.0.0.0", "Version/17.4.1.0": a product's version after
+     * "NAME/" (a URL's host follows "//" instead), or a quad ending in .0,
+     * which names a network, not a host: low. */
+    if (conf > BG_CONF_LOW && !(flags & BG_DETECT_F_KEY_HINT) &&
+        (a[3] == 0 || (ch(s, i - 1) == '/' && is_an(ch(s, i - 2)))))
+        conf = BG_CONF_LOW;
     return emit(s, i, j, BG_CAT_IP_ADDRESS, BG_CAT_NONE, BG_DET_IPV4, conf, flags);
 }
 

@@ -9,6 +9,7 @@
  * never shift under an edit that has not been made yet.
  */
 #include "inspect/inspect.h"
+#include "inspect/sniff.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -400,8 +401,9 @@ void bg_inspect_rules_free(bg_inspect_rules_t *r)
 /* ------------------------------------------------------------------------ */
 /* The inspection                                                            */
 
-typedef enum { N_JSON, N_FIELD, N_HEADER, N_TEXT } node_kind_t;
-typedef enum { FS_FORM, FS_QUERY, FS_COOKIE, FS_PART } field_set_t;
+/* N_FIXED: text that is read but cannot be rewritten (finding.fixed). */
+typedef enum { N_JSON, N_FIELD, N_HEADER, N_TEXT, N_FIXED } node_kind_t;
+typedef enum { FS_FORM, FS_QUERY, FS_COOKIE, FS_PART, FS_PATH } field_set_t;
 
 /*
  * A JSON node is a byte span of its document's text: rewriting splices new
@@ -457,6 +459,8 @@ typedef struct {
     char *part_head;   /* FS_PART: raw part headers (owned) */
     size_t part_head_len;
     int is_file;
+    int seg;                 /* FS_PATH: segment index ("path[SEG]") */
+    size_t raw_off, raw_len; /* FS_PATH: the segment as written in the target */
 } field_t;
 
 typedef struct {
@@ -533,6 +537,15 @@ struct bg_inspection {
     size_t *record_findings; /* [2r, 2r+1]: findings[] range of record r (ditto) */
     int modified;
     int overflow;
+    int fixed_scan;   /* findings added now are fixed (bg_finding_t.fixed) */
+    int content_only; /* the key names no category (headers the policy did not
+                         list: "Authorization" is the caller's credential, not
+                         a person's) */
+    char opaque[160]; /* why part of the request is opaque, or "" */
+    char *transcoded; /* the body transcoded to UTF-8 (owned) */
+    char *decoded2;   /* a second inflation (gzip inside gzip) (owned) */
+    char **extra;     /* decoded copies that findings' nodes point into (owned) */
+    size_t nextra;
 };
 
 /* Strings decoded during the scan live until the inspection is freed. */
@@ -649,6 +662,7 @@ static bg_finding_t *add_finding(bg_inspection_t *x, node_spec_t *sp, const char
     f->span_off = off;
     f->span_len = len;
     f->internal = (unsigned)node;
+    f->fixed = x->fixed_scan || x->nodes[node].kind == N_FIXED;
     return f;
 }
 
@@ -764,6 +778,10 @@ static void scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, b
         key_info(x, key, key_len, &ki);
     /* "name" alone is a product, file or app name as often as a person's:
      * it counts as a person's name inside an object that stands for one. */
+    if (x->content_only) {
+        ki.category = BG_CAT_NONE;
+        ki.confidence = 0;
+    }
     if (ki.category == BG_CAT_PERSON_NAME && ki.confidence < BG_CONF_MEDIUM && loc == BG_LOC_BODY &&
         person_holder(x->holder_key, x->holder_len))
         ki.confidence = BG_CONF_HIGH;
@@ -1797,6 +1815,7 @@ static const char *field_prefix(field_set_t set)
     case FS_QUERY: return "query.";
     case FS_COOKIE: return "cookie.";
     case FS_PART: return "multipart.";
+    case FS_PATH: return "path";
     }
     return "";
 }
@@ -1804,6 +1823,10 @@ static const char *field_prefix(field_set_t set)
 /* Build "form.NAME" (NAME escaped for display: no control characters). */
 static void field_path(const field_t *f, char *out, size_t cap)
 {
+    if (f->set == FS_PATH) {
+        snprintf(out, cap, "path[%d]", f->seg);
+        return;
+    }
     size_t n = (size_t)snprintf(out, cap, "%s", field_prefix(f->set));
     for (size_t i = 0; i < f->name_len && n + 2 < cap; i++) {
         unsigned char c = (unsigned char)f->name[i];
@@ -1821,7 +1844,13 @@ static void scan_field(bg_inspection_t *x, int fi)
     node_spec_t n = spec_of(N_FIELD, fi);
     bg_loc_t loc = f->set == FS_QUERY    ? BG_LOC_QUERY
                    : f->set == FS_COOKIE ? BG_LOC_COOKIE
+                   : f->set == FS_PATH   ? BG_LOC_PATH
                                          : BG_LOC_BODY;
+    if (f->set == FS_PATH) {
+        field_path(f, path, sizeof path);
+        scan_text(x, &n, path, loc, NULL, 0, f->value, f->value_len);
+        return;
+    }
     bg_detect_finding_t nf;
     if (name_pi(x, f->name, f->name_len, &nf)) {
         snprintf(path, sizeof path, "%s<%s>", field_prefix(f->set),
@@ -1841,6 +1870,122 @@ static void scan_field(bg_inspection_t *x, int fi)
         try_nested_field(x, fi, path))
         return;
     scan_text(x, &n, path, loc, f->name, f->name_len, f->value, f->value_len);
+}
+
+/* Text read for content only, not rewritable (the method, part headers,
+ * multipart preamble and epilogue, decoded copies). */
+static void scan_fixed(bg_inspection_t *x, const char *path, bg_loc_t loc, const char *s,
+                       size_t len)
+{
+    node_spec_t n = spec_of(N_FIXED, -1);
+    n.n.text = s; /* outlives the inspection's findings: input or owned copies */
+    n.n.text_len = len;
+    int co = x->content_only;
+    x->content_only = 1;
+    scan_text(x, &n, path, loc, NULL, 0, s, len);
+    x->content_only = co;
+}
+
+/* Keep a decoded copy alive as long as the inspection (findings' nodes may
+ * point into it). Takes ownership of P; -1 (P freed) when out of memory. */
+static int keep_extra(bg_inspection_t *x, char *p)
+{
+    char **ne = realloc(x->extra, (x->nextra + 1) * sizeof *ne);
+    if (ne == NULL) {
+        free(p);
+        return -1;
+    }
+    x->extra = ne;
+    x->extra[x->nextra++] = p;
+    return 0;
+}
+
+/* Every segment of the path ("/a/b;c=d/e": "a", "b;c=d", "e"),
+ * percent-decoded, as field path[i] (rewritten in place when PI is
+ * de-identified). A segment that does not percent-decode is read as written. */
+static void parse_path(bg_inspection_t *x)
+{
+    const char *t = x->in.target;
+    size_t n = x->in.target_len;
+    const char *q = memchr(t, '?', n);
+    if (q != NULL)
+        n = (size_t)(q - t);
+    const char *hash = memchr(t, '#', n);
+    if (hash != NULL)
+        n = (size_t)(hash - t);
+    size_t i = 0;
+    int seg = 0;
+    while (i < n) {
+        if (t[i] == '/') {
+            i++;
+            continue;
+        }
+        size_t e = i;
+        while (e < n && t[e] != '/')
+            e++;
+        int fi = add_field(x, FS_PATH, "", 0, t + i, e - i, 1, 0);
+        if (fi == -2)
+            fi = add_field(x, FS_PATH, "", 0, t + i, e - i, 0, 0);
+        if (fi < 0) {
+            x->overflow = 1;
+            return;
+        }
+        x->fields[fi].seg = seg++;
+        x->fields[fi].raw_off = i;
+        x->fields[fi].raw_len = e - i;
+        scan_field(x, fi);
+        i = e;
+    }
+}
+
+/* JSON-style \uXXXX escapes in text that is not walked as JSON: read the
+ * unescaped text too (findings there are fixed). */
+static void scan_unescaped(bg_inspection_t *x, const char *path, const char *s, size_t len)
+{
+    if (memmem(s, len, "\\u", 2) == NULL)
+        return;
+    char *o = malloc(len + 1);
+    if (o == NULL) {
+        x->overflow = 1;
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int a, b, c, d;
+        if (s[i] == '\\' && i + 5 < len && (s[i + 1] == 'u' || s[i + 1] == 'U') &&
+            (a = hexval((unsigned char)s[i + 2])) >= 0 &&
+            (b = hexval((unsigned char)s[i + 3])) >= 0 &&
+            (c = hexval((unsigned char)s[i + 4])) >= 0 &&
+            (d = hexval((unsigned char)s[i + 5])) >= 0) {
+            unsigned cp = (unsigned)(a << 12 | b << 8 | c << 4 | d);
+            /* UTF-8 of CP (surrogates as they are: the detectors skip them) */
+            if (cp < 0x80) {
+                o[n++] = (char)cp;
+            } else if (cp < 0x800) {
+                o[n++] = (char)(0xc0 | cp >> 6);
+                o[n++] = (char)(0x80 | (cp & 0x3f));
+            } else {
+                o[n++] = (char)(0xe0 | cp >> 12);
+                o[n++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                o[n++] = (char)(0x80 | (cp & 0x3f));
+            }
+            i += 5;
+        } else {
+            o[n++] = s[i];
+        }
+    }
+    o[n] = '\0';
+    if (keep_extra(x, o) != 0) {
+        x->overflow = 1;
+        return;
+    }
+    scan_fixed(x, path, BG_LOC_BODY, o, n);
+}
+
+static void set_opaque(bg_inspection_t *x, const char *why)
+{
+    if (x->opaque[0] == '\0')
+        snprintf(x->opaque, sizeof x->opaque, "%s", why);
 }
 
 static int parse_cookies(bg_inspection_t *x)
@@ -1870,8 +2015,13 @@ static int parse_cookies(bg_inspection_t *x)
                 if (fi < 0)
                     return -1;
                 x->fields[fi].cookie_header = (int)h;
-                if (wanted)
-                    scan_field(x, fi);
+                /* Every cookie is read; only the named ones by their name. */
+                x->content_only = !wanted;
+                scan_field(x, fi);
+                x->content_only = 0;
+            } else if (e > i) {
+                /* A crumb without '=': read, and not rewritable. */
+                scan_fixed(x, "header.cookie", BG_LOC_COOKIE, s + i, e - i);
             }
             i = e + 1;
         }
@@ -1895,19 +2045,49 @@ static int header_wanted(const char *name, size_t nl, const char *pat)
     return bg_util_ieq(name, nl, pat);
 }
 
+/* Headers whose value is framing that proxy/http.c has already validated
+ * to a fixed syntax (digits, tokens), or that bordergate replaces: read by
+ * nothing else, never forwarded as written. Every other header is read. */
+static int header_structural(const char *name, size_t nl)
+{
+    static const char *const names[] = {
+        "host",    "content-length", "transfer-encoding", "connection",       "te", "trailer",
+        "upgrade", "expect",         "keep-alive",        "proxy-connection", NULL};
+    for (const char *const *n = names; *n; n++)
+        if (bg_util_ieq(name, nl, *n))
+            return 1;
+    return 0;
+}
+
+/*
+ * Every header: its name (a name that is itself PI is removed with the
+ * header), and its value. Headers the policy lists (inspect.headers,
+ * default "x-*") are read like fields: the name's category counts
+ * ("X-User-Phone"), field rules apply. The others are read for content only:
+ * a value a detector validates is PI wherever it travels (Authorization,
+ * Referer, User-Agent, a custom "Phone:"), but the name says nothing
+ * ("Authorization" is the caller's own credential, not a person's).
+ * Cookies the policy names are read field by field (parse_cookies); the
+ * rest of a Cookie header is read for content as one value.
+ */
 static void scan_headers(bg_inspection_t *x)
 {
     const bg_inspect_rules_t *r = x->rules;
     for (size_t h = 0; h < x->in.nheaders; h++) {
         const bg_http_header_t *hd = &x->in.headers[h];
+        if (header_structural(hd->name, hd->name_len))
+            continue;
         int wanted = 0;
         for (size_t k = 0; !wanted && k < r->nheaders; k++)
             wanted = header_wanted(hd->name, hd->name_len, r->headers[k]);
-        if (!wanted)
-            continue;
+        int is_cookie = bg_util_ieq(hd->name, hd->name_len, "cookie");
+        if (is_cookie && (r->all_cookies || r->ncookies > 0))
+            continue; /* parse_cookies reads every cookie */
         hdr_t *nh = grow(x->hdrs, &x->caphdrs, x->nhdrs, sizeof *nh);
-        if (nh == NULL)
+        if (nh == NULL) {
+            x->overflow = 1; /* fail closed: unread is not clean */
             return;
+        }
         x->hdrs = nh;
         hdr_t *e = &x->hdrs[x->nhdrs];
         memset(e, 0, sizeof *e);
@@ -1920,6 +2100,7 @@ static void scan_headers(bg_inspection_t *x)
         if (e->name == NULL || e->value == NULL) {
             free(e->name);
             free(e->value);
+            x->overflow = 1;
             return;
         }
         int slot = (int)x->nhdrs++;
@@ -1934,11 +2115,14 @@ static void scan_headers(bg_inspection_t *x)
             snprintf(path, sizeof path, "header.%s", e->name);
         }
         const rule_t *ru = match_rule(x, NULL, 0, e->name, strlen(e->name));
-        if (ru != NULL)
+        if (ru != NULL) {
             add_finding(x, &n, path, BG_LOC_HEADER, ru->category, BG_CONF_HIGH, ru->id, 1, 0,
                         e->value_len);
-        else
+        } else {
+            x->content_only = !wanted;
             scan_text(x, &n, path, BG_LOC_HEADER, e->name, strlen(e->name), e->value, e->value_len);
+            x->content_only = 0;
+        }
     }
 }
 
@@ -1961,6 +2145,16 @@ static void media_type(const bg_inspect_input_t *in, char *out, size_t cap, cons
             out[n++] = (char)tolower((unsigned char)c);
     }
     out[n] = '\0';
+}
+
+/* Case-insensitive search of NEEDLE in H[0..HL). */
+static const char *imemmem(const char *h, size_t hl, const char *needle)
+{
+    size_t nl = strlen(needle);
+    for (size_t i = 0; i + nl <= hl; i++)
+        if (bg_util_iprefix(h + i, hl - i, needle))
+            return h + i;
+    return NULL;
 }
 
 /* The boundary parameter of multipart/form-data. */
@@ -1989,6 +2183,10 @@ static int boundary_param(const bg_inspect_input_t *in, const char *params, char
             n = (size_t)(p - s);
             if (n == 0 || n + 1 > cap || n > 70)
                 return -1;
+            /* A second boundary= parameter: readers disagree on which
+             * counts, so the body is not read as either. */
+            if (imemmem(p, (size_t)(end - p), "boundary=") != NULL)
+                return -1;
             memcpy(out, s, n);
             out[n] = '\0';
             return 0;
@@ -1997,16 +2195,6 @@ static int boundary_param(const bg_inspect_input_t *in, const char *params, char
             p++;
     }
     return -1;
-}
-
-/* Case-insensitive search of NEEDLE in H[0..HL). */
-static const char *imemmem(const char *h, size_t hl, const char *needle)
-{
-    size_t nl = strlen(needle);
-    for (size_t i = 0; i + nl <= hl; i++)
-        if (bg_util_iprefix(h + i, hl - i, needle))
-            return h + i;
-    return NULL;
 }
 
 /* Value of PARAM="..." in a Content-Disposition header block. */
@@ -2045,6 +2233,108 @@ static int disposition_param(const char *head, size_t hl, const char *param, con
     return 0;
 }
 
+/* MIME base64 (line breaks allowed) through OpenSSL's decoder; -1 when
+ * invalid. *OUT is malloc'd and NUL-ended. */
+static int mime_base64(const char *s, size_t n, char **out, size_t *outlen)
+{
+    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+    char *o = malloc(n / 4 * 3 + 4);
+    int l1 = 0, l2 = 0;
+    if (ctx == NULL || o == NULL || n > INT_MAX) {
+        EVP_ENCODE_CTX_free(ctx);
+        free(o);
+        return -1;
+    }
+    EVP_DecodeInit(ctx);
+    int rc = EVP_DecodeUpdate(ctx, (unsigned char *)o, &l1, (const unsigned char *)s, (int)n);
+    if (rc < 0 || EVP_DecodeFinal(ctx, (unsigned char *)o + l1, &l2) < 0) {
+        EVP_ENCODE_CTX_free(ctx);
+        free(o);
+        return -1;
+    }
+    EVP_ENCODE_CTX_free(ctx);
+    o[l1 + l2] = '\0';
+    *out = o;
+    *outlen = (size_t)(l1 + l2);
+    return 0;
+}
+
+/* Quoted-printable (RFC 2045): "=XX" and soft line breaks "=\r\n". */
+static char *quoted_printable(const char *s, size_t n, size_t *outlen)
+{
+    char *o = malloc(n + 1);
+    size_t k = 0;
+    if (o == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '=') {
+            o[k++] = s[i];
+            continue;
+        }
+        if (i + 1 < n && s[i + 1] == '\n') {
+            i += 1;
+        } else if (i + 2 < n && s[i + 1] == '\r' && s[i + 2] == '\n') {
+            i += 2;
+        } else if (i + 2 < n && hexval((unsigned char)s[i + 1]) >= 0 &&
+                   hexval((unsigned char)s[i + 2]) >= 0) {
+            o[k++] = (char)(hexval((unsigned char)s[i + 1]) << 4 | hexval((unsigned char)s[i + 2]));
+            i += 2;
+        } else {
+            o[k++] = s[i];
+        }
+    }
+    o[k] = '\0';
+    *outlen = k;
+    return o;
+}
+
+/* The value of header NAME ("content-transfer-encoding:") in a part's
+ * header block, trimmed, or NULL. */
+static const char *part_header(const char *head, size_t hl, const char *name, size_t *vl)
+{
+    const char *h = imemmem(head, hl, name);
+    if (h == NULL || (h != head && h[-1] != '\n'))
+        return NULL;
+    h += strlen(name);
+    const char *end = head + hl;
+    while (h < end && (*h == ' ' || *h == '\t'))
+        h++;
+    const char *e = h;
+    while (e < end && *e != '\r' && *e != '\n')
+        e++;
+    while (e > h && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    *vl = (size_t)(e - h);
+    return h;
+}
+
+/* Read a preamble, an epilogue or a decoded part as text (fixed findings);
+ * bytes that are not text make the request opaque. */
+static void scan_loose(bg_inspection_t *x, const char *path, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && isspace((unsigned char)s[i]))
+        i++;
+    if (i == n)
+        return;
+    if (!bg_sniff_is_text(s, n)) {
+        char why[160];
+        snprintf(why, sizeof why, "%.120s is binary", path);
+        set_opaque(x, why);
+        return;
+    }
+    scan_fixed(x, path, BG_LOC_BODY, s, n);
+}
+
+/*
+ * multipart/form-data, read whole: the preamble and the epilogue (after
+ * the close delimiter, where a decoy "--boundary--" would hide parts from
+ * a reader that stops early), each part's headers (names, filenames), and
+ * each part's content whatever its declared type: text is read as a field
+ * (rewritten in place), JSON as a document, base64 and quoted-printable
+ * content transfer encodings decoded and read (fixed findings); a part
+ * whose bytes are binary or compressed, or a nested multipart, is opaque.
+ */
 static int parse_multipart(bg_inspection_t *x)
 {
     char delim[90];
@@ -2053,10 +2343,14 @@ static int parse_multipart(bg_inspection_t *x)
     const char *p = memmem(b, x->body_len, delim, (size_t)dl);
     if (p == NULL)
         return -1;
+    scan_loose(x, "multipart.preamble", b, (size_t)(p - b));
     p += dl;
     for (;;) {
-        if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
+            p += 2;
+            scan_loose(x, "multipart.epilogue", p, (size_t)(end - p));
             return 0; /* closing delimiter */
+        }
         if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
             return -1;
         p += 2;
@@ -2069,28 +2363,68 @@ static int parse_multipart(bg_inspection_t *x)
         const char *next = memmem(body, (size_t)(end - body), dl2, (size_t)dl2n);
         if (next == NULL)
             return -1;
+        size_t hl = (size_t)(hend - p);
         const char *name = NULL, *fname = NULL;
         size_t nl = 0, fnl = 0;
-        if (disposition_param(p, (size_t)(hend - p), "name", &name, &nl) != 0)
+        if (disposition_param(p, hl, "name", &name, &nl) != 0)
             name = "", nl = 0;
-        int is_file = disposition_param(p, (size_t)(hend - p), "filename", &fname, &fnl) == 0;
-        const char *ct = imemmem(p, (size_t)(hend - p), "content-type:");
-        int textual = 1;
-        if (ct != NULL) {
-            ct += 13;
-            while (*ct == ' ')
-                ct++;
-            textual = bg_util_iprefix(ct, (size_t)(hend - ct), "text/") ||
-                      bg_util_iprefix(ct, (size_t)(hend - ct), "application/json") ||
-                      bg_util_iprefix(ct, (size_t)(hend - ct), "application/x-www-form-urlencoded");
-        }
-        int fi = add_field(x, FS_PART, name, nl, body, (size_t)(next - body), 0, 0);
+        int is_file = disposition_param(p, hl, "filename", &fname, &fnl) == 0;
+        size_t ctl = 0, tel = 0;
+        const char *ct = part_header(p, hl, "content-type:", &ctl);
+        const char *te = part_header(p, hl, "content-transfer-encoding:", &tel);
+        size_t blen = (size_t)(next - body);
+        int fi = add_field(x, FS_PART, name, nl, body, blen, 0, 0);
         if (fi < 0)
             return -1;
         field_t *f = &x->fields[fi];
-        f->part_head = strndup(p, (size_t)(hend - p));
-        f->part_head_len = (size_t)(hend - p);
-        f->is_file = is_file && !textual;
+        f->part_head = strndup(p, hl);
+        f->part_head_len = hl;
+        if (f->part_head == NULL)
+            return -1;
+        char path[PATH_MAX_LEN];
+        field_path(f, path, sizeof path);
+        char hpath[PATH_MAX_LEN + 10];
+        snprintf(hpath, sizeof hpath, "%s.headers", path);
+        scan_fixed(x, hpath, BG_LOC_BODY, f->part_head, hl);
+        (void)is_file;
+        (void)fnl;
+        int encoded = te != NULL &&
+                      (bg_util_ieq(te, tel, "base64") || bg_util_ieq(te, tel, "quoted-printable"));
+        if (ct != NULL && bg_util_iprefix(ct, ctl, "multipart/")) {
+            set_opaque(x, "a multipart part is itself multipart");
+            f->is_file = 1;
+        } else if (encoded) {
+            char *dec = NULL;
+            size_t decl = 0;
+            if (bg_util_ieq(te, tel, "base64")) {
+                if (mime_base64(body, blen, &dec, &decl) != 0)
+                    dec = NULL;
+            } else {
+                dec = quoted_printable(body, blen, &decl);
+            }
+            if (dec == NULL || keep_extra(x, dec) != 0) {
+                set_opaque(x, "a multipart part's transfer encoding does not decode");
+                f->is_file = 1;
+            } else {
+                char dpath[PATH_MAX_LEN + 10];
+                snprintf(dpath, sizeof dpath, "%s(decoded)", path);
+                bg_sniff_t sn = bg_sniff(dec, decl, NULL);
+                if (sn == BG_SNIFF_UTF8 || sn == BG_SNIFF_EMPTY)
+                    scan_fixed(x, dpath, BG_LOC_BODY, dec, decl);
+                else {
+                    char why[160];
+                    snprintf(why, sizeof why, "%.120s is binary", dpath);
+                    set_opaque(x, why);
+                }
+            }
+        } else if (bg_sniff_binary_format(body, blen) != NULL || !bg_sniff_is_text(body, blen)) {
+            const char *fmt = bg_sniff_binary_format(body, blen);
+            char why[160];
+            snprintf(why, sizeof why, "%.120s is binary (%s)", path,
+                     fmt != NULL ? fmt : "not text");
+            set_opaque(x, why);
+            f->is_file = 1;
+        }
         scan_field(x, fi);
         p = next + dl2n;
     }
@@ -2107,7 +2441,9 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
     x->body = in->body;
     x->body_len = in->body_len;
 
-    /* Query string. */
+    /* The method token, every path segment, the query string. */
+    scan_fixed(x, "method", BG_LOC_METHOD, in->method, in->method_len);
+    parse_path(x);
     const char *q = memchr(in->target, '?', in->target_len);
     if (q != NULL && !rules->skip_query) {
         size_t ql = in->target_len - (size_t)(q + 1 - in->target);
@@ -2160,35 +2496,112 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
         x->body = x->decoded;
         x->body_len = dl;
     }
+    /* Sniff: compression the label did not name (gzip inside gzip, a gzip
+     * stream labelled text/plain) is undone once more; a stream that
+     * starts like gzip but does not inflate is undecodable. A rewrite is
+     * sent as identity either way. */
+    {
+        bg_sniff_t sn = bg_sniff(x->body, x->body_len, NULL);
+        if (sn == BG_SNIFF_GZIP || sn == BG_SNIFF_ZLIB) {
+            const char *why = NULL;
+            size_t dl = 0;
+            char *out = NULL;
+            if (inflate_body(x->body, x->body_len, sn == BG_SNIFF_GZIP ? 15 + 16 : 15,
+                             rules->max_decoded, &out, &dl, &why) == 0) {
+                if (bg_sniff(out, dl, NULL) == BG_SNIFF_GZIP) {
+                    free(out);
+                    set_undecodable(x, "%s", "compressed more than twice");
+                    goto done;
+                }
+                x->decoded2 = out;
+                x->body = out;
+                x->body_len = dl;
+            } else if (sn == BG_SNIFF_GZIP) {
+                set_undecodable(x, "the body starts as gzip but does not inflate (%s)", why);
+                goto done;
+            }
+        }
+    }
 
     char mt[128];
     const char *params;
     media_type(in, mt, sizeof mt, &params);
+    /* Charset: a byte-order mark or the zero-byte pattern of UTF-16/32
+     * wins over any label; else the label's charset. Transcoded text is read
+     * as UTF-8 and cannot be rewritten in place (its findings are fixed). */
+    {
+        size_t bom = 0;
+        bg_sniff_t sn = bg_sniff(x->body, x->body_len, &bom);
+        const char *from = NULL;
+        int unknown = 0;
+        if (sn == BG_SNIFF_UTF16LE)
+            from = "UTF-16LE";
+        else if (sn == BG_SNIFF_UTF16BE)
+            from = "UTF-16BE";
+        else if (sn == BG_SNIFF_UTF32LE)
+            from = "UTF-32LE";
+        else if (sn == BG_SNIFF_UTF32BE)
+            from = "UTF-32BE";
+        else if (params != NULL && strncmp(mt, "multipart/", 10) != 0) {
+            const bg_http_header_t *ct = find_hdr(in, "content-type");
+            const char *cs =
+                imemmem(params, (size_t)(ct->value + ct->value_len - params), "charset=");
+            if (cs != NULL) {
+                cs += 8;
+                const char *ce2 = ct->value + ct->value_len;
+                if (cs < ce2 && *cs == '"')
+                    cs++;
+                size_t cl = 0;
+                while (cs + cl < ce2 && cs[cl] != ';' && cs[cl] != '"' && cs[cl] != ' ')
+                    cl++;
+                from = bg_sniff_charset(cs, cl, &unknown);
+            }
+        }
+        if (unknown) {
+            set_opaque(x, "the body's charset is not one bordergate reads");
+            x->kind = BG_BODY_OTHER;
+            goto done;
+        }
+        if (from != NULL) {
+            char *out = NULL;
+            size_t ol = 0;
+            if (bg_sniff_transcode(x->body + bom, x->body_len - bom, from, rules->max_decoded, &out,
+                                   &ol) != 0) {
+                set_opaque(x, "the body is not valid text in its charset");
+                x->kind = BG_BODY_OTHER;
+                goto done;
+            }
+            x->transcoded = out;
+            x->body = out;
+            x->body_len = ol;
+            x->fixed_scan = 1;
+        } else if (bom == 3) {
+            x->body += 3; /* UTF-8 BOM: read after it (the rewrite drops it) */
+            x->body_len -= 3;
+        }
+    }
+
     size_t mtl = strlen(mt);
     int json_type = strcmp(mt, "application/json") == 0 || strcmp(mt, "text/json") == 0 ||
                     (mtl > 5 && strcmp(mt + mtl - 5, "+json") == 0);
-    if (mt[0] == '\0') {
-        /* No Content-Type: sniff rather than skip (fail towards looking). */
+    if (!json_type && strcmp(mt, "multipart/form-data") != 0) {
+        /* JSON under any other label (text/plain from sendBeacon, XML, a
+         * form type, octet-stream, none): walked as JSON when it is JSON,
+         * whatever the label says. A top-level JSON string counts. */
         size_t i = 0;
         while (i < x->body_len && isspace((unsigned char)x->body[i]))
             i++;
-        json_type = i < x->body_len && (x->body[i] == '{' || x->body[i] == '[');
-        if (!json_type)
-            strcpy(mt, memchr(x->body, '=', x->body_len) != NULL &&
-                               memchr(x->body, ' ', x->body_len) == NULL
-                           ? "application/x-www-form-urlencoded"
-                           : "text/plain");
-    }
-    if (!json_type && strncmp(mt, "text/", 5) == 0) {
-        /* JSON labelled as text (sendBeacon posts text/plain): scanned as
-         * one text, its keys (names, addresses) and \u escapes would go
-         * unseen. Walked as JSON when it is JSON. */
-        size_t i = 0;
-        while (i < x->body_len && isspace((unsigned char)x->body[i]))
-            i++;
-        json_type = i < x->body_len && (x->body[i] == '{' || x->body[i] == '[') &&
+        json_type = i < x->body_len &&
+                    (x->body[i] == '{' || x->body[i] == '[' || x->body[i] == '"') &&
                     jvalid(x, x->body, x->body_len);
     }
+    if (mt[0] == '\0' && !json_type)
+        snprintf(mt, sizeof mt, "%s",
+                 memchr(x->body, '=', x->body_len) != NULL &&
+                         memchr(x->body, ' ', x->body_len) == NULL &&
+                         bg_sniff_is_text(x->body, x->body_len)
+                     ? "application/x-www-form-urlencoded"
+                     : "text/plain");
     if (json_type) {
         x->kind = BG_BODY_JSON;
         int d = add_doc(x, x->body, x->body_len, -1, -1, 0);
@@ -2215,7 +2628,9 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
         if (boundary_param(in, params, x->boundary, sizeof x->boundary) != 0 ||
             parse_multipart(x) != 0)
             set_undecodable(x, "malformed %s body", "multipart/form-data");
-    } else if (strncmp(mt, "text/", 5) == 0 || strcmp(mt, "application/xml") == 0) {
+    } else if (bg_sniff_binary_format(x->body, x->body_len) == NULL &&
+               bg_sniff_is_text(x->body, x->body_len)) {
+        /* Text under any label (text/..., XML, CSV as octet-stream): read. */
         x->kind = BG_BODY_TEXT;
         x->text = malloc(x->body_len + 1);
         if (x->text == NULL) {
@@ -2225,9 +2640,16 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
         memcpy(x->text, x->body, x->body_len);
         x->text[x->body_len] = '\0';
         x->text_len = x->body_len;
-        node_spec_t n = spec_of(N_TEXT, -1);
+        node_spec_t n = spec_of(x->fixed_scan ? N_FIXED : N_TEXT, -1);
+        n.n.text = x->text;
+        n.n.text_len = x->text_len;
         scan_text(x, &n, "body", BG_LOC_BODY, NULL, 0, x->text, x->text_len);
+        scan_unescaped(x, "body", x->text, x->text_len);
     } else {
+        const char *fmt = bg_sniff_binary_format(x->body, x->body_len);
+        char why[96];
+        snprintf(why, sizeof why, "the body is binary (%s)", fmt != NULL ? fmt : "not text");
+        set_opaque(x, why);
         x->kind = BG_BODY_OTHER;
     }
 done:
@@ -2239,6 +2661,10 @@ done:
 bg_body_kind_t bg_inspection_body_kind(const bg_inspection_t *x)
 {
     return x->kind;
+}
+const char *bg_inspection_opaque(const bg_inspection_t *x)
+{
+    return x->opaque[0] != '\0' ? x->opaque : NULL;
 }
 const char *bg_inspection_undecodable(const bg_inspection_t *x)
 {
@@ -2301,6 +2727,11 @@ void bg_inspection_free(bg_inspection_t *x)
     free(x->hdrs);
     free(x->text);
     free(x->decoded);
+    free(x->decoded2);
+    free(x->transcoded);
+    for (size_t i = 0; i < x->nextra; i++)
+        free(x->extra[i]);
+    free(x->extra);
     free(x);
 }
 
@@ -2512,6 +2943,7 @@ static const char *node_text(const bg_inspection_t *x, const node_t *n, size_t *
     case N_FIELD: *len = x->fields[n->slot].value_len; return x->fields[n->slot].value;
     case N_HEADER: *len = x->hdrs[n->slot].value_len; return x->hdrs[n->slot].value;
     case N_TEXT: *len = x->text_len; return x->text;
+    case N_FIXED: *len = n->text_len; return n->text;
     }
     return NULL;
 }
@@ -2574,6 +3006,13 @@ int bg_inspection_apply(bg_inspection_t *x, size_t i, const bg_op_t *op, const b
         return -1;
     }
     bg_finding_t *f = &x->findings[i];
+    if (f->fixed) {
+        snprintf(err, errcap,
+                 "%.60s cannot be rewritten where it was found (method, header name, part "
+                 "headers, or encoded or transcoded text)",
+                 f->path);
+        return -1;
+    }
     x->pending[i].op = *op;
     if (keys != NULL)
         x->pending[i].keys = *keys;
@@ -3152,6 +3591,7 @@ static void render_node(bg_inspection_t *x, size_t ni, size_t *idx, size_t n, sp
         }
     }
     switch (nd->kind) {
+    case N_FIXED: break; /* bg_inspection_apply refuses fixed findings */
     case N_JSON:
         if (drop) {
             mark_removed(x, nd, sp);
@@ -3400,7 +3840,7 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
 
     /* Body. */
     strbuf_t sb = {0};
-    int form_mod = 0, query_mod = 0, part_mod = 0;
+    int form_mod = 0, query_mod = 0, part_mod = 0, path_mod = 0;
     for (size_t i = 0; i < x->nfields; i++) {
         field_t *f = &x->fields[i];
         if (!f->modified && !f->removed)
@@ -3408,6 +3848,7 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
         form_mod |= f->set == FS_FORM;
         query_mod |= f->set == FS_QUERY;
         part_mod |= f->set == FS_PART;
+        path_mod |= f->set == FS_PATH;
     }
     if (x->kind == BG_BODY_JSON && top != NULL) {
         out->body = top;
@@ -3449,19 +3890,42 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
         if (x->kind != BG_BODY_JSON)
             out->body_len = strlen(out->body);
     }
-    /* Target. */
-    if (query_mod) {
+    /* Target: de-identified path segments re-encoded, the others as
+     * written; the query re-encoded when a parameter changed. */
+    if (query_mod || path_mod) {
         const char *q = memchr(x->in.target, '?', x->in.target_len);
         size_t pl = q != NULL ? (size_t)(q - x->in.target) : x->in.target_len;
         strbuf_t tb = {0};
-        sb_add(&tb, x->in.target, pl);
-        strbuf_t qb = {0};
-        encode_fields(x, FS_QUERY, &qb);
-        if (qb.n > 0) {
-            sb_add(&tb, "?", 1);
-            sb_add(&tb, qb.p, qb.n);
+        if (path_mod) {
+            size_t cur = 0;
+            for (size_t i = 0; i < x->nfields; i++) {
+                field_t *f = &x->fields[i];
+                if (f->set != FS_PATH)
+                    continue;
+                sb_add(&tb, x->in.target + cur, f->raw_off - cur);
+                if (f->removed)
+                    sb_add(&tb, "-", 1); /* the segment stays, its value goes */
+                else if (f->modified)
+                    pct_encode(&tb, f->value, f->value_len);
+                else
+                    sb_add(&tb, x->in.target + f->raw_off, f->raw_len);
+                cur = f->raw_off + f->raw_len;
+            }
+            sb_add(&tb, x->in.target + cur, pl - cur);
+        } else {
+            sb_add(&tb, x->in.target, pl);
         }
-        free(qb.p);
+        if (query_mod) {
+            strbuf_t qb = {0};
+            encode_fields(x, FS_QUERY, &qb);
+            if (qb.n > 0) {
+                sb_add(&tb, "?", 1);
+                sb_add(&tb, qb.p, qb.n);
+            }
+            free(qb.p);
+        } else if (q != NULL) {
+            sb_add(&tb, q, x->in.target_len - pl);
+        }
         out->target = tb.p;
         out->target_len = tb.n;
         out->target_changed = 1;

@@ -53,7 +53,14 @@ typedef enum {
     BG_BODY_UNDECODABLE,
 } bg_body_kind_t;
 
-typedef enum { BG_LOC_BODY = 0, BG_LOC_QUERY, BG_LOC_HEADER, BG_LOC_COOKIE } bg_loc_t;
+typedef enum {
+    BG_LOC_BODY = 0,
+    BG_LOC_QUERY,
+    BG_LOC_HEADER,
+    BG_LOC_COOKIE,
+    BG_LOC_PATH,   /* a path segment ("path[2]") */
+    BG_LOC_METHOD, /* the request method token */
+} bg_loc_t;
 
 typedef struct {
     char *path; /* see above; owned by the inspection */
@@ -69,6 +76,11 @@ typedef struct {
     const char *op;            /* operator applied, or NULL */
     int anonymized;            /* output is no longer PI (PIPL Art. 73(4)) */
     int removed;               /* the field (or its record) was removed */
+    int fixed;                 /* cannot be rewritten where it was found (the method,
+                                  a header name, multipart part headers, text that
+                                  was transcoded, decoded from base64 or quoted-
+                                  printable, or \u-unescaped): applying an operator
+                                  fails, so de-identifying it blocks the request */
     unsigned internal;         /* private: index of the node it refers to */
 } bg_finding_t;
 
@@ -132,6 +144,12 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
 void bg_inspection_free(bg_inspection_t *insp);
 
 bg_body_kind_t bg_inspection_body_kind(const bg_inspection_t *insp);
+/* Why part of the request is opaque (read neither as text nor as a format
+ * bordergate decodes: a binary file part, an unknown charset, nesting
+ * deeper than the bound), or NULL. A body of kind BG_BODY_OTHER is opaque
+ * as a whole. Never quotes the body. Opaque data abroad is blocked unless
+ * the route allows opaque bodies (policy: opaque_bodies). */
+const char *bg_inspection_opaque(const bg_inspection_t *insp);
 /* Why the body could not be decoded ("invalid JSON at line 1 column 9",
  * "unsupported Content-Encoding br", ...), or NULL. Never quotes the body. */
 const char *bg_inspection_undecodable(const bg_inspection_t *insp);

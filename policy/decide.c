@@ -300,10 +300,11 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
         out = BG_OUTCOME_ALLOW;
         goto done;
     }
-    if (kind == BG_BODY_OTHER && !rp->opaque_allow) {
+    const char *opaque = bg_inspection_opaque(in->insp);
+    if ((kind == BG_BODY_OTHER || opaque != NULL) && !rp->opaque_allow) {
         add_reason(d, "opaque_body", NULL, NULL, NULL,
-                   "the body's content type is not inspected; the route does not allow opaque "
-                   "bodies abroad");
+                   "%s; the route does not allow opaque data abroad",
+                   opaque != NULL ? opaque : "the body's content type is not inspected");
         out = BG_OUTCOME_BLOCK;
         goto done;
     }

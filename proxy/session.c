@@ -723,7 +723,8 @@ static int transfers_pi_abroad(const exchange_t *x)
             return 1;
     /* Undecodable or opaque bodies going abroad under an "allow" policy. */
     bg_body_kind_t k = bg_inspection_body_kind(x->ev.insp);
-    return k == BG_BODY_UNDECODABLE || k == BG_BODY_OTHER;
+    return k == BG_BODY_UNDECODABLE || k == BG_BODY_OTHER ||
+           bg_inspection_opaque(x->ev.insp) != NULL;
 }
 
 static void after_record(bg_session_t *s)

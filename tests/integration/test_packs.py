@@ -38,6 +38,7 @@ if fictitious): they name entries, paths and categories only.
 """
 import hashlib
 import hmac
+import base64
 import http.client
 import json
 import os
@@ -64,6 +65,16 @@ KEY_ENV = {"BG_PSEUDONYM_KEY": PSEUDONYM_KEY, "BG_SUBJECT_KEY": SUBJECT_KEY, "BG
 
 # Request headers the test sets itself (or that describe the HAR's framing).
 SKIP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
+
+
+def har_body(req):
+    """A HAR request's body as bytes (postData.encoding "base64" for binary)."""
+    if "postData" not in req:
+        return None
+    pd = req["postData"]
+    if pd.get("encoding") == "base64":
+        return base64.b64decode(pd["text"])
+    return pd["text"].encode("utf-8")
 
 
 def load(name):
@@ -287,7 +298,7 @@ class PackRun:
         req = self.entries[i]["request"]
         u = urllib.parse.urlsplit(req["url"])
         target = u.path + ("?" + u.query if u.query else "")
-        body = req["postData"]["text"].encode("utf-8") if "postData" in req else None
+        body = har_body(req)
         c = http.client.HTTPConnection("127.0.0.1", self.px.port, timeout=t(30))
         try:
             c.putrequest(req["method"], target, skip_host=True, skip_accept_encoding=True)
@@ -313,8 +324,13 @@ class PackTraffic(bgtest.TestCase):
     # -- helpers ------------------------------------------------------------
 
     def original_body(self, entry):
-        req = entry["request"]
-        return req["postData"]["text"] if "postData" in req else None
+        body = har_body(entry["request"])
+        if body is None:
+            return None
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            return body.decode("latin-1")
 
     @staticmethod
     def original_target(entry):
@@ -590,8 +606,8 @@ class PackTraffic(bgtest.TestCase):
                     self.assertEqual(headers.get("x-bordergate-decision"),
                                      "allow; monitor; would=%s" % xp["outcome"], where)
                     rec = sink.wait_records(before[self.authority(run, sink)] + 1)[-1]
-                    orig = self.original_body(entry)
-                    self.assertTrue(rec.body == (orig.encode("utf-8") if orig is not None else b""),
+                    orig = har_body(entry["request"])
+                    self.assertTrue(rec.body == (orig if orig is not None else b""),
                                     "%s: monitor mode changed the body (%s)" % (where, fingerprint(rec.body)))
                     self.assertTrue(rec.target == self.original_target(entry),
                                     "%s: monitor mode changed the target" % where)
@@ -658,7 +674,7 @@ class PackTraffic(bgtest.TestCase):
         self.assertEqual((status, headers.get("x-bordergate-decision")), (200, "allow"))
         before_id = headers["x-bordergate-id"]
         first = sink.wait_records(1)[0]
-        original = run.entries[i]["request"]["postData"]["text"].encode("utf-8")
+        original = har_body(run.entries[i]["request"])
         self.assertTrue(first.body == original, "allowed before the withdrawal: unchanged")
 
         (cid,) = run.consent_ids[subject]

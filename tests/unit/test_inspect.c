@@ -170,6 +170,8 @@ static char *describe(bg_inspection_t *x)
         n += (size_t)snprintf(s + n, cap - n, "%s %s %s %s%s\n", f->path,
                               bg_detect_category_id(f->category), f->source, span, rec);
     }
+    if (bg_inspection_opaque(x) != NULL)
+        snprintf(s + n, cap - n, "opaque: %s\n", bg_inspection_opaque(x));
     return s;
 }
 
@@ -380,9 +382,10 @@ static const fcase_t FCASES[] = {
       {"X-User-Phone: 138 1234 5678", "X-Trace: 5f0c1a2b", "User-Agent: 13812345678",
        "Cookie: sid=abc; em=zhang.san@example.com; m=13912345678"}},
      "header.x-user-phone cn_mobile cn_mobile whole\n"
+     "header.user-agent cn_mobile cn_mobile whole\n"
      "cookie.em email email whole\n"
      "cookie.m cn_mobile cn_mobile whole\n"},
-    {"headers and cookies named by the policy only",
+    {"every header and cookie is read for content; names count for the policy's only",
      1,
      {JSON,
       "{}",
@@ -392,7 +395,15 @@ static const fcase_t FCASES[] = {
      "header.x-member-no account_id hdr-member whole\n"
      "header.authorization cn_mobile cn_mobile 7+11\n"
      "cookie.sid cn_mobile cn_mobile whole\n"
+     "cookie.other cn_mobile cn_mobile whole\n"
      "cookie.uid account_id key whole\n"},
+    {"Authorization is read for content, not named a credential",
+     0,
+     {JSON,
+      "{}",
+      "/",
+      {"Authorization: Bearer abc.def.ghi", "Referer: https://a.example/?m=13812345678"}},
+     "header.referer cn_mobile cn_mobile 21+11\n"},
     {"form body, + and percent-decoding",
      0,
      {FORM, "name=ok&real_name=%E5%BC%A0%E4%B8%89&mobile=138+1234+5678&note=hi"},
@@ -432,7 +443,19 @@ static const fcase_t FCASES[] = {
      0,
      {"application/vnd.api+json", "{\"mobile\":\"13812345678\"}"},
      "$.mobile cn_mobile cn_mobile whole\n"},
-    {"opaque body is not scanned", 0, {"application/octet-stream", "13812345678"}, ""},
+    {"text under octet-stream is read",
+     0,
+     {"application/octet-stream", "13812345678"},
+     "body cn_mobile cn_mobile whole\n"},
+    {"a binary body is opaque",
+     0,
+     {"application/octet-stream", "\x89PNG\r\n\x1a\n13812345678"},
+     "opaque: the body is binary (png)\n"},
+    {"path segments and the method are read",
+     0,
+     {JSON, "{}", "/users/13812345678/x;id=13912345678"},
+     "path[1] cn_mobile cn_mobile whole\n"
+     "path[2] cn_mobile cn_mobile 5+11\n"},
     {"multipart: text part scanned, JSON part walked, file part not scanned",
      0,
      {MP, "preamble\r\n--XyZ\r\n"
@@ -449,7 +472,8 @@ static const fcase_t FCASES[] = {
           "call 13912345678\r\n--XyZ--\r\n"},
      "multipart.mobile cn_mobile cn_mobile whole\n"
      "multipart.meta.user.email email email whole\n"
-     "multipart.notes cn_mobile cn_mobile 5+11\n"},
+     "multipart.notes cn_mobile cn_mobile 5+11\n"
+     "opaque: multipart.photo is binary (not text)\n"},
     {"field rules: path with ['name'], [*], .*, ..name, [0]; key rule in any case",
      1,
      {JSON, "{\"customer\":{\"身份证号\":\"not-an-id\"},\"events\":[{\"uid\":\"u1\"},{\"uid\":"

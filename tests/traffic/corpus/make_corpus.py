@@ -1040,7 +1040,7 @@ def bypass():
           text='{"order_id":"%s","customer":{"id":"%s"}}' % (order(), cust(23)),
           comment="Content-Encoding br (not supported) -> undecodable, blocked")
     h.add(qs, "/v1/charges", mime="application/octet-stream", text='{"order_id":"%s","customer":{"id":"%s","id_no":"%s"}}' % (order(), cust(24), P[24]["id_no"]),
-          comment="JSON labelled application/octet-stream -> opaque body abroad, blocked")
+          comment="JSON labelled application/octet-stream: the bytes are read as JSON whatever the label; the ID number is blocked abroad")
     card = unionpay(19)
     h.add(qs, "/v1/charges", json_body={"order_id": order(), "customer": {"id": cust(25), "name": P[25]["name"]},
                                         "card": {"pan": " ".join(card[k:k + 4] for k in range(0, 19, 4))}},
