@@ -31,6 +31,9 @@
 #define SCAN_CAP 64         /* findings per value */
 #define PATH_MAX_LEN 1024
 
+/* ------------------------------------------------------------------------ */
+/* Compiled JSON paths (jsonpath.c)                                          */
+
 typedef enum { SEG_KEY, SEG_INDEX, SEG_ANY_INDEX, SEG_ANY_KEY, SEG_RECURSIVE } seg_kind_t;
 
 typedef struct {
@@ -51,6 +54,9 @@ typedef struct {
     size_t key_len;
     size_t index;
 } frame_t;
+
+/* ------------------------------------------------------------------------ */
+/* Rules (rules.c)                                                           */
 
 typedef struct {
     char *id;
@@ -74,6 +80,9 @@ struct bg_inspect_rules {
     uint8_t sensitive[BG_CAT_MAX];
     size_t max_decoded;
 };
+
+/* ------------------------------------------------------------------------ */
+/* The inspection (inspect.c)                                                */
 
 typedef enum { N_JSON, N_FIELD, N_HEADER, N_TEXT } node_kind_t;
 typedef enum { FS_FORM, FS_QUERY, FS_COOKIE, FS_PART } field_set_t;
@@ -216,12 +225,17 @@ typedef struct {
     int node; /* -1 until created */
 } node_spec_t;
 
+/* One walk over a document: its frames (for rule paths) and its path
+ * text (for findings). */
 typedef struct {
     frame_t frames[MAX_DEPTH + 1];
     size_t nframes;
     char path[PATH_MAX_LEN];
     size_t path_len;
 } walk_t;
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers on the hot path                                             */
 
 /* Strings decoded during the scan live until the inspection is freed. */
 static inline char *bg_insp_arena_alloc(bg_inspection_t *x, size_t n)
@@ -243,6 +257,9 @@ static inline char *bg_insp_arena_alloc(bg_inspection_t *x, size_t n)
     return p;
 }
 
+/* Room for element N of array P (*CAP elements of SIZE bytes): P, or P
+ * reallocated to twice the size with the new tail zeroed and *CAP updated;
+ * NULL when the allocation fails (P is still valid and owned by the caller). */
 static inline void *bg_insp_grow(void *p, size_t *cap, size_t n, size_t size)
 {
     if (n < *cap)
@@ -256,6 +273,8 @@ static inline void *bg_insp_grow(void *p, size_t *cap, size_t n, size_t size)
     return q;
 }
 
+/* The node SP stands for, created on first use: its nodes[] index, or -1
+ * when the allocation fails. */
 static inline int bg_insp_ensure_node(bg_inspection_t *x, node_spec_t *sp)
 {
     if (sp->node >= 0)
@@ -269,6 +288,8 @@ static inline int bg_insp_ensure_node(bg_inspection_t *x, node_spec_t *sp)
     return sp->node;
 }
 
+/* A node of KIND at SLOT (fields[] or hdrs[] index, -1 for none), not yet
+ * created. */
 static inline node_spec_t bg_insp_spec_of(node_kind_t kind, int slot)
 {
     node_spec_t sp;
@@ -289,12 +310,14 @@ static inline int bg_insp_key_only_category(bg_detect_cat_t c)
     return c >= BG_CAT_PERSON_NAME && c < BG_CAT_MAX;
 }
 
+/* The request's first header named NAME (case-insensitive), or NULL. */
 static inline const bg_http_header_t *bg_insp_find_hdr(const bg_inspect_input_t *in,
                                                        const char *name)
 {
     return bg_http_find_header(in->headers, in->nheaders, name);
 }
 
+/* The value of hex digit C, or -1. */
 static inline int bg_insp_hexval(int c)
 {
     if (c >= '0' && c <= '9')
@@ -306,7 +329,7 @@ static inline int bg_insp_hexval(int c)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Shared between the files (contracts above each definition)               */
+/* Shared between the files (contracts above each definition)                */
 
 /* jsonpath.c: compiled JSON paths */
 void bg_insp_jpath_free(jpath_t *p);
