@@ -2,8 +2,8 @@
  * Decoders: Content-Encoding inflate (zlib, bounded output),
  * percent-decoding, application/x-www-form-urlencoded bodies and the query
  * string, cookies, the named headers, the media type and
- * multipart/form-data. Each one adds fields or header nodes to the
- * inspection and scans them.
+ * multipart/form-data. The parsers add fields (or header nodes) to the
+ * inspection and scan them.
  */
 #include "inspect/inspect_int.h"
 

@@ -1,8 +1,7 @@
 /*
  * Values: the raw value at a path (bg_inspection_value: subject ids,
- * references, birth dates for the policy) and at a finding
- * (bg_inspection_finding_value). Values go to the decision only, never to
- * logs or records.
+ * references, birth dates, the subject's region) and at a finding
+ * (bg_inspection_finding_value). What these return is PI: never log it.
  */
 #include "inspect/inspect_int.h"
 
