@@ -11,9 +11,9 @@
  *                        by the request; freed with bg_inspection_free.
  *
  * What is decoded: Content-Encoding gzip/deflate (zlib, bounded output);
- * application/json and +json (jansson, duplicate keys refused: a later
- * duplicate could hide the value the upstream reads); JSON nested in JSON
- * strings up to 3 levels; application/x-www-form-urlencoded;
+ * application/json and +json (the strict scanner in jscan.c, duplicate keys
+ * refused: a later duplicate could hide the value the upstream reads); JSON
+ * nested in JSON strings up to 3 levels; application/x-www-form-urlencoded;
  * multipart/form-data (text and JSON parts inspected, file parts listed by
  * type); the query string; named headers and cookies. A body that cannot be
  * decoded is reported (bg_inspection_undecodable) so the policy can fail

@@ -1,0 +1,863 @@
+/*
+ * The strict JSON scanner and walker: RFC 8259 over the raw text, no tree
+ * built. Walks the body and JSON nested in strings, form fields and
+ * multipart parts (bg_insp_jdocument), validates without findings
+ * (bg_insp_jvalid), seeks one scalar by path (bg_insp_jseek).
+ */
+#include "inspect/inspect_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/jsonpos.h"
+
+/*
+ * The JSON scanner: strict RFC 8259 (UTF-8 validated, no NUL, no lone
+ * surrogates, duplicate keys refused), recursive descent over the raw text.
+ * With DRY set it only validates (used before walking JSON nested in a
+ * string, so a string that merely looks like JSON leaves no findings).
+ */
+typedef struct {
+    bg_inspection_t *x;
+    walk_t *w;
+    int doc;
+    const unsigned char *s;
+    size_t n, i;
+    int dry;
+    int depth;
+    const char *err;
+} jctx_t;
+
+#define JFAIL(c, msg)                                                                              \
+    do {                                                                                           \
+        if ((c)->err == NULL)                                                                      \
+            (c)->err = (msg);                                                                      \
+        return -1;                                                                                 \
+    } while (0)
+
+static inline void jws(jctx_t *c)
+{
+    while (c->i < c->n) {
+        unsigned char ch = c->s[c->i];
+        if (ch != ' ' && ch != '\n' && ch != '\r' && ch != '\t')
+            break;
+        c->i++;
+    }
+}
+
+static int hex4(const unsigned char *p)
+{
+    int v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = bg_insp_hexval(p[k]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | h;
+    }
+    return v;
+}
+
+/* Length of a valid UTF-8 sequence at P (at most AVAIL bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t avail)
+{
+    unsigned char b = p[0];
+    if (b < 0x80)
+        return 1;
+    if (b >= 0xC2 && b <= 0xDF)
+        return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (b >= 0xE0 && b <= 0xEF) {
+        if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        if ((b == 0xE0 && p[1] < 0xA0) || (b == 0xED && p[1] >= 0xA0))
+            return 0; /* overlong, or a UTF-16 surrogate */
+        return 3;
+    }
+    if (b >= 0xF0 && b <= 0xF4) {
+        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        if ((b == 0xF0 && p[1] < 0x90) || (b == 0xF4 && p[1] >= 0x90))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12);
+        o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | cp >> 18);
+    o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/*
+ * A string token at c->i ('"'). *OUT gets its decoded text: a pointer into
+ * the source when it has no escapes (unless COPY, which always gives a
+ * NUL-terminated arena copy), else into the arena.
+ */
+static int jstring(jctx_t *c, int copy, const char **out, size_t *outlen)
+{
+    size_t start = ++c->i;
+    int escapes = 0;
+    while (c->i < c->n) {
+        unsigned char ch = c->s[c->i];
+        if (ch == '"')
+            break;
+        if (ch == '\\') {
+            escapes = 1;
+            c->i += 2;
+            continue;
+        }
+        if (ch < 0x20)
+            JFAIL(c, "control character in a string");
+        if (ch >= 0x80) {
+            size_t l = utf8_len(c->s + c->i, c->n - c->i);
+            if (l == 0)
+                JFAIL(c, "invalid UTF-8 in a string");
+            c->i += l;
+            continue;
+        }
+        c->i++;
+    }
+    if (c->i >= c->n)
+        JFAIL(c, "unterminated string");
+    size_t end = c->i++; /* past the closing quote */
+    if (!escapes && !copy) {
+        *out = (const char *)c->s + start;
+        *outlen = end - start;
+        return 0;
+    }
+    if (c->dry && !copy) {
+        /* Validate the escapes without keeping the text. */
+        for (size_t k = start; k < end; k++) {
+            if (c->s[k] != '\\')
+                continue;
+            unsigned char e = c->s[++k];
+            if (e == 'u') {
+                if (k + 4 >= end)
+                    JFAIL(c, "bad \\u escape");
+                int cp = hex4(c->s + k + 1);
+                if (cp <= 0)
+                    JFAIL(c, cp == 0 ? "\\u0000 in a string" : "bad \\u escape");
+                k += 4;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (k + 6 >= end || c->s[k + 1] != '\\' || c->s[k + 2] != 'u')
+                        JFAIL(c, "lone surrogate");
+                    int lo = hex4(c->s + k + 3);
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        JFAIL(c, "lone surrogate");
+                    k += 6;
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    JFAIL(c, "lone surrogate");
+                }
+            } else if (!strchr("\"\\/bfnrt", e) || e == 0) {
+                JFAIL(c, "bad escape");
+            }
+        }
+        *out = NULL;
+        *outlen = 0;
+        return 0;
+    }
+    char *o = bg_insp_arena_alloc(c->x, end - start + 1);
+    if (o == NULL)
+        JFAIL(c, "out of memory");
+    size_t n = 0;
+    for (size_t k = start; k < end; k++) {
+        unsigned char ch = c->s[k];
+        if (ch != '\\') {
+            o[n++] = (char)ch;
+            continue;
+        }
+        unsigned char e = c->s[++k];
+        switch (e) {
+        case '"': o[n++] = '"'; break;
+        case '\\': o[n++] = '\\'; break;
+        case '/': o[n++] = '/'; break;
+        case 'b': o[n++] = '\b'; break;
+        case 'f': o[n++] = '\f'; break;
+        case 'n': o[n++] = '\n'; break;
+        case 'r': o[n++] = '\r'; break;
+        case 't': o[n++] = '\t'; break;
+        case 'u': {
+            if (k + 4 >= end)
+                JFAIL(c, "bad \\u escape");
+            int cp = hex4(c->s + k + 1);
+            if (cp < 0)
+                JFAIL(c, "bad \\u escape");
+            if (cp == 0)
+                JFAIL(c, "\\u0000 in a string");
+            k += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (k + 6 >= end || c->s[k + 1] != '\\' || c->s[k + 2] != 'u')
+                    JFAIL(c, "lone surrogate");
+                int lo = hex4(c->s + k + 3);
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    JFAIL(c, "lone surrogate");
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                k += 6;
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                JFAIL(c, "lone surrogate");
+            }
+            n += put_utf8(o + n, (unsigned)cp);
+            break;
+        }
+        default: JFAIL(c, "bad escape");
+        }
+    }
+    o[n] = '\0';
+    *out = o;
+    *outlen = n;
+    return 0;
+}
+
+static int jnumber(jctx_t *c, int *is_integer)
+{
+    const unsigned char *s = c->s;
+    size_t i = c->i;
+    *is_integer = 1;
+    if (i < c->n && s[i] == '-')
+        i++;
+    if (i >= c->n)
+        JFAIL(c, "bad number");
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < c->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    } else {
+        JFAIL(c, "bad number");
+    }
+    if (i < c->n && s[i] == '.') {
+        *is_integer = 0;
+        i++;
+        if (i >= c->n || s[i] < '0' || s[i] > '9')
+            JFAIL(c, "bad number");
+        while (i < c->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    if (i < c->n && (s[i] == 'e' || s[i] == 'E')) {
+        *is_integer = 0;
+        i++;
+        if (i < c->n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= c->n || s[i] < '0' || s[i] > '9')
+            JFAIL(c, "bad number");
+        while (i < c->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    c->i = i;
+    return 0;
+}
+
+static int add_member(bg_inspection_t *x, int container, uint32_t start, uint32_t end)
+{
+    member_t *nm = bg_insp_grow(x->members, &x->capmembers, x->nmembers, sizeof *nm);
+    if (nm == NULL)
+        return -1;
+    x->members = nm;
+    member_t *m = &x->members[x->nmembers];
+    m->container = container;
+    m->start = start;
+    m->end = end;
+    m->removed = 0;
+    return (int)x->nmembers++;
+}
+
+static int add_container(bg_inspection_t *x, int doc)
+{
+    container_t *nc = bg_insp_grow(x->containers, &x->capcontainers, x->ncontainers, sizeof *nc);
+    if (nc == NULL)
+        return -1;
+    x->containers = nc;
+    x->containers[x->ncontainers].doc = doc;
+    x->containers[x->ncontainers].has_removal = 0;
+    return (int)x->ncontainers++;
+}
+
+static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, size_t key_len,
+                  const char *hint_key, size_t hint_len, int record);
+
+/* Push member K; a name that is itself PI goes into the path as the
+ * placeholder ".<CATEGORY>" (a real key "<...>" is always quoted). */
+static void path_push_key(walk_t *w, const char *k, size_t kl, const char *placeholder,
+                          size_t *saved)
+{
+    *saved = w->path_len;
+    if (placeholder != NULL) {
+        int n = snprintf(w->path + w->path_len, sizeof w->path - w->path_len, ".<%s>", placeholder);
+        w->path_len = n < 0 ? w->path_len : w->path_len + (size_t)n;
+    } else {
+        w->path_len = bg_jsonpos_path_append_key(w->path, sizeof w->path, w->path_len, k);
+    }
+    if (w->path_len >= sizeof w->path)
+        w->path_len = sizeof w->path - 1;
+    w->frames[w->nframes].key = k;
+    w->frames[w->nframes].key_len = kl;
+    w->nframes++;
+}
+
+static void path_push_index(walk_t *w, size_t i, size_t *saved)
+{
+    *saved = w->path_len;
+    w->path_len = bg_jsonpos_path_append_index(w->path, sizeof w->path, w->path_len, i);
+    if (w->path_len >= sizeof w->path)
+        w->path_len = sizeof w->path - 1;
+    w->frames[w->nframes].key = NULL;
+    w->frames[w->nframes].key_len = 0;
+    w->frames[w->nframes].index = i;
+    w->nframes++;
+}
+
+static void path_pop(walk_t *w, size_t saved)
+{
+    w->nframes--;
+    w->path_len = saved;
+    w->path[saved] = '\0';
+}
+
+typedef struct {
+    const char *k;
+    size_t l;
+} keyref_t;
+
+static int cmp_keyref(const void *a, const void *b)
+{
+    const keyref_t *x = a, *y = b;
+    size_t m = x->l < y->l ? x->l : y->l;
+    int r = memcmp(x->k, y->k, m);
+    return r != 0 ? r : (x->l > y->l) - (x->l < y->l);
+}
+
+static node_spec_t jspec(jctx_t *c, int member, uint32_t vstart, char vtype, int record);
+
+/*
+ * A member whose name is PI: a finding on the whole member [MSTART, end of
+ * its value), the member jvalue() has just added. Any operator removes it:
+ * rewriting the value alone would send the name as it was.
+ */
+static void member_name_finding(jctx_t *c, int container, uint32_t mstart, const char *k, size_t kl,
+                                const bg_detect_finding_t *kf, int record)
+{
+    bg_inspection_t *x = c->x;
+    int m = (int)x->nmembers - 1;
+    if (m < 0 || x->members[m].container != container || x->members[m].start != mstart) {
+        bg_insp_set_undecodable(
+            x, "%s", "internal error: no member for a name holding personal information");
+        return;
+    }
+    node_spec_t sp = jspec(c, m, mstart, 'k', record);
+    sp.n.text = k;
+    sp.n.text_len = kl;
+    bg_insp_add_name_finding(x, &sp, c->w->path, BG_LOC_BODY, kf, kl);
+}
+
+static int jobject(jctx_t *c, int record)
+{
+    int self = c->dry ? -1 : add_container(c->x, c->doc);
+    keyref_t small[32];
+    keyref_t *keys = small;
+    size_t nkeys = 0, capkeys = 32;
+    int rc = -1;
+    c->i++; /* '{' */
+    jws(c);
+    if (c->i < c->n && c->s[c->i] == '}') {
+        c->i++;
+        return 0;
+    }
+    for (;;) {
+        jws(c);
+        if (c->i >= c->n || c->s[c->i] != '"') {
+            c->err = c->err ? c->err : "expected a member name";
+            goto out;
+        }
+        uint32_t mstart = (uint32_t)c->i;
+        const char *k;
+        size_t kl;
+        if (jstring(c, !c->dry, &k, &kl) != 0)
+            goto out;
+        if (!c->dry) {
+            /* Duplicates: a later one could hide what the upstream reads. */
+            if (nkeys <= 32) {
+                for (size_t j = 0; j < nkeys; j++) {
+                    if (keys[j].l == kl && memcmp(keys[j].k, k, kl) == 0) {
+                        c->err = "duplicate object key";
+                        goto out;
+                    }
+                }
+            }
+            if (nkeys == capkeys) {
+                keyref_t *nk = malloc(2 * capkeys * sizeof *nk);
+                if (nk == NULL) {
+                    c->err = "out of memory";
+                    goto out;
+                }
+                memcpy(nk, keys, nkeys * sizeof *nk);
+                if (keys != small)
+                    free(keys);
+                keys = nk;
+                capkeys *= 2;
+            }
+            keys[nkeys].k = k;
+            keys[nkeys].l = kl;
+            nkeys++;
+        }
+        jws(c);
+        if (c->i >= c->n || c->s[c->i] != ':') {
+            c->err = c->err ? c->err : "expected ':'";
+            goto out;
+        }
+        c->i++;
+        size_t saved = 0;
+        bg_detect_finding_t kf;
+        int kpi = !c->dry && bg_insp_name_pi(c->x, k, kl, &kf);
+        if (!c->dry)
+            path_push_key(c->w, k, kl, kpi ? bg_detect_category_id(kf.category) : NULL, &saved);
+        int r = jvalue(c, self, mstart, k, kl, k, kl, record);
+        if (r == 0 && kpi)
+            member_name_finding(c, self, mstart, k, kl, &kf, record);
+        if (!c->dry)
+            path_pop(c->w, saved);
+        if (r != 0)
+            goto out;
+        jws(c);
+        if (c->i < c->n && c->s[c->i] == ',') {
+            c->i++;
+            continue;
+        }
+        if (c->i < c->n && c->s[c->i] == '}') {
+            c->i++;
+            break;
+        }
+        c->err = c->err ? c->err : "expected ',' or '}'";
+        goto out;
+    }
+    if (nkeys > 32) {
+        qsort(keys, nkeys, sizeof *keys, cmp_keyref);
+        for (size_t j = 1; j < nkeys; j++) {
+            if (cmp_keyref(&keys[j - 1], &keys[j]) == 0) {
+                c->err = "duplicate object key";
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+out:
+    if (keys != small)
+        free(keys);
+    return rc;
+}
+
+static int jarray(jctx_t *c, const char *hint_key, size_t hint_len, int record)
+{
+    bg_inspection_t *x = c->x;
+    int self = c->dry ? -1 : add_container(x, c->doc);
+    /* The records array: each element is one data subject. */
+    int is_records =
+        !c->dry && c->doc == 0 && x->records_container < 0 && x->rules->records.n > 0 &&
+        bg_insp_jpath_match_from(&(jpath_t){x->rules->records.segs, x->rules->records.n - 1}, 0,
+                                 c->w->frames, c->w->nframes, 0);
+    if (is_records)
+        x->records_container = self;
+    c->i++; /* '[' */
+    jws(c);
+    if (c->i < c->n && c->s[c->i] == ']') {
+        c->i++;
+        return 0;
+    }
+    for (size_t idx = 0;; idx++) {
+        jws(c);
+        size_t saved = 0;
+        if (!c->dry)
+            path_push_index(c->w, idx, &saved);
+        /* Counted before the walk: a record whose text turns out invalid
+         * still has findings, and callers size arrays by the count. */
+        if (is_records)
+            x->nrecords = (int)idx + 1;
+        /* Elements inherit the array's key for hints ("phones": [...]). */
+        int r = jvalue(c, self, (uint32_t)c->i, NULL, 0, hint_key, hint_len,
+                       is_records ? (int)idx : record);
+        if (!c->dry)
+            path_pop(c->w, saved);
+        if (r != 0)
+            return -1;
+        jws(c);
+        if (c->i < c->n && c->s[c->i] == ',') {
+            c->i++;
+            continue;
+        }
+        if (c->i < c->n && c->s[c->i] == ']') {
+            c->i++;
+            return 0;
+        }
+        JFAIL(c, "expected ',' or ']'");
+    }
+}
+
+/* Walk a document of its own (the body, or JSON nested in a string); its
+ * values belong to RECORD (the record holding the string, or -1). */
+int bg_insp_jdocument(bg_inspection_t *x, walk_t *w, int doc, int record)
+{
+    jctx_t c;
+    memset(&c, 0, sizeof c);
+    c.x = x;
+    c.w = w;
+    c.doc = doc;
+    c.s = (const unsigned char *)x->docs[doc].text;
+    c.n = x->docs[doc].len;
+    jws(&c);
+    if (jvalue(&c, -1, (uint32_t)c.i, NULL, 0, NULL, 0, record) != 0)
+        goto bad;
+    jws(&c);
+    if (c.i != c.n) {
+        c.err = "data after the JSON value";
+        goto bad;
+    }
+    return 0;
+bad:
+    bg_insp_set_undecodable(x, "invalid JSON: %s at byte %zu%s%s", c.err ? c.err : "syntax error",
+                            c.i, doc > 0 ? " of JSON nested in a string at " : "",
+                            doc > 0 ? w->path : "");
+    return -1;
+}
+
+/*
+ * JSON nested in a string at W's path: document D, walked with a walk of
+ * its own. Rule paths inside match from its root, and the outer walk's
+ * frames stay intact for the members after the string (sharing them made
+ * rules miss every later sibling). Not inlined: the walk is 2.6 KB of
+ * stack, paid once per nesting level rather than in every jvalue frame.
+ */
+static __attribute__((noinline)) void jnested(bg_inspection_t *x, const walk_t *w, int d,
+                                              int record)
+{
+    walk_t nw;
+    nw.nframes = 0;
+    nw.path_len = w->path_len;
+    memcpy(nw.path, w->path, w->path_len + 1);
+    if (nw.path_len + 6 < sizeof nw.path) {
+        memcpy(nw.path + nw.path_len, "(json)", 7);
+        nw.path_len += 6;
+    }
+    bg_insp_jdocument(x, &nw, d, record);
+}
+
+int bg_insp_jvalid(bg_inspection_t *x, const char *s, size_t len)
+{
+    jctx_t c;
+    memset(&c, 0, sizeof c);
+    c.x = x;
+    c.dry = 1;
+    c.s = (const unsigned char *)s;
+    c.n = len;
+    jws(&c);
+    if (jvalue(&c, -1, 0, NULL, 0, NULL, 0, -1) != 0)
+        return 0;
+    jws(&c);
+    return c.i == c.n;
+}
+
+/* A JSON node at [vstart, c->i) for the finding machinery. */
+static node_spec_t jspec(jctx_t *c, int member, uint32_t vstart, char vtype, int record)
+{
+    node_spec_t sp = bg_insp_spec_of(N_JSON, -1);
+    sp.n.doc = c->doc;
+    sp.n.vstart = vstart;
+    sp.n.vend = (uint32_t)c->i;
+    sp.n.member = member;
+    sp.n.vtype = vtype;
+    sp.n.record = record;
+    return sp;
+}
+
+static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, size_t key_len,
+                  const char *hint_key, size_t hint_len, int record)
+{
+    bg_inspection_t *x = c->x;
+    walk_t *w = c->w;
+    if (c->depth >= MAX_DEPTH)
+        JFAIL(c, "nested deeper than 64 levels");
+    jws(c);
+    if (c->i >= c->n)
+        JFAIL(c, "unexpected end");
+    uint32_t vstart = (uint32_t)c->i;
+    unsigned char ch = c->s[c->i];
+    const rule_t *ru = NULL;
+    if (!c->dry && w->nframes > 0)
+        ru = bg_insp_match_rule(x, w->frames, w->nframes, key, key_len);
+    bg_detect_cat_t kc = BG_CAT_NONE;
+    if (!c->dry && ru == NULL && key != NULL && (ch == '{' || ch == '['))
+        kc = bg_insp_key_category(x, key, key_len);
+    /* A rule or a key that names a category for a whole object or array
+     * ("consignee": {...}, "installed_apps": [...]): the container is one
+     * finding AND the walk goes on inside it, so what it holds (an ID
+     * number in a consignee) is found and decided on its own. The
+     * container's operator covers everything inside (render: the larger
+     * splice wins); inner key-only findings of the container's own
+     * category add nothing to it and are not repeated (cover_cat). */
+    int whole_only = ru != NULL || (bg_insp_key_only_category(kc) && kc != x->cover_cat);
+    bg_detect_cat_t saved_cover = x->cover_cat;
+    size_t first_inner = x->nfind;
+    int r = 0;
+
+    c->depth++;
+    if (ch == '{' || ch == '[') {
+        if (whole_only && !c->dry)
+            x->cover_cat = ru != NULL ? ru->category : kc;
+        /* Whose object this is, judged only when a bare "name" asks
+         * (bg_insp_scan_text): the key stays valid while its value is walked. */
+        const char *saved_holder = x->holder_key;
+        size_t saved_holder_len = x->holder_len;
+        if (ch == '{' && !c->dry) {
+            x->holder_key = key != NULL ? key : hint_key;
+            x->holder_len = key != NULL ? key_len : hint_len;
+        }
+        r = ch == '{' ? jobject(c, record) : jarray(c, hint_key, hint_len, record);
+        x->holder_key = saved_holder;
+        x->holder_len = saved_holder_len;
+        x->cover_cat = saved_cover;
+    } else if (ch == '"') {
+        const char *txt;
+        size_t tl;
+        r = jstring(c, 0, &txt, &tl);
+        if (r == 0 && !c->dry) {
+            int m = container >= 0 ? add_member(x, container, mstart, (uint32_t)c->i) : -1;
+            node_spec_t sp = jspec(c, m, vstart, 's', record);
+            sp.n.text = txt;
+            sp.n.text_len = tl;
+            if (ru != NULL) {
+                bg_insp_add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH,
+                                    ru->id, 1, 0, tl);
+            } else {
+                size_t k = 0;
+                while (k < tl &&
+                       (txt[k] == ' ' || txt[k] == '\t' || txt[k] == '\r' || txt[k] == '\n'))
+                    k++;
+                int nested = 0;
+                if (k < tl && (txt[k] == '{' || txt[k] == '[') && bg_insp_jvalid(x, txt, tl)) {
+                    if (x->docs[c->doc].depth >= MAX_NEST) {
+                        /* Not walked, and not passed as text either: keys
+                         * (names, addresses) would go unseen. */
+                        bg_insp_set_undecodable(
+                            x, "JSON nested in strings deeper than %d levels at %s", MAX_NEST,
+                            w->path);
+                        nested = 1;
+                    } else {
+                        int n = bg_insp_ensure_node(x, &sp);
+                        int d = n >= 0
+                                    ? bg_insp_add_doc(x, txt, tl, n, -1, x->docs[c->doc].depth + 1)
+                                    : -1;
+                        if (d >= 0) {
+                            jnested(x, w, d, record);
+                            nested = 1;
+                        }
+                    }
+                }
+                if (!nested)
+                    bg_insp_scan_text(x, &sp, w->path, BG_LOC_BODY, hint_key, hint_len, txt, tl);
+            }
+        }
+        c->depth--;
+        return r;
+    } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+        int is_int = 0;
+        r = jnumber(c, &is_int);
+        if (r == 0 && !c->dry) {
+            int m = container >= 0 ? add_member(x, container, mstart, (uint32_t)c->i) : -1;
+            node_spec_t sp = jspec(c, m, vstart, 'n', record);
+            sp.n.text = (const char *)c->s + vstart;
+            sp.n.text_len = c->i - vstart;
+            sp.n.is_integer = is_int;
+            if (ru != NULL) {
+                bg_insp_add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH,
+                                    ru->id, 1, 0, sp.n.text_len);
+            } else if (is_int) {
+                bg_insp_scan_text(x, &sp, w->path, BG_LOC_BODY, hint_key, hint_len, sp.n.text,
+                                  sp.n.text_len);
+            } else if (hint_key != NULL) {
+                bg_detect_cat_t hc = bg_insp_key_category(x, hint_key, hint_len);
+                if (hc != BG_CAT_NONE && hc != x->cover_cat)
+                    bg_insp_add_finding(x, &sp, w->path, BG_LOC_BODY, hc, BG_CONF_HIGH, "key", 1, 0,
+                                        sp.n.text_len);
+            }
+        }
+        c->depth--;
+        return r;
+    } else if (ch == 't' || ch == 'f' || ch == 'n') {
+        const char *lit = ch == 't' ? "true" : ch == 'f' ? "false" : "null";
+        size_t ll = strlen(lit);
+        if (c->n - c->i < ll || memcmp(c->s + c->i, lit, ll) != 0) {
+            c->depth--;
+            JFAIL(c, "bad literal");
+        }
+        c->i += ll;
+        if (!c->dry && container >= 0)
+            add_member(x, container, mstart, (uint32_t)c->i);
+        c->depth--;
+        return 0;
+    } else {
+        c->depth--;
+        JFAIL(c, "unexpected character");
+    }
+    c->depth--;
+    if (r != 0 || c->dry)
+        return r;
+    /* Objects and arrays: their own member entry once their end is known. */
+    int m = container >= 0 ? add_member(x, container, mstart, (uint32_t)c->i) : -1;
+    if (whole_only && c->i > vstart + 2) {
+        node_spec_t sp = jspec(c, m, vstart, ch == '{' ? 'o' : 'a', record);
+        bg_finding_t *f;
+        if (ru != NULL)
+            f = bg_insp_add_finding(x, &sp, w->path, BG_LOC_BODY, ru->category, BG_CONF_HIGH,
+                                    ru->id, 1, 0, 0);
+        else
+            f = bg_insp_add_finding(x, &sp, w->path, BG_LOC_BODY, kc, BG_CONF_HIGH, "key", 1, 0, 0);
+        if (f != NULL && first_inner < x->nfind - 1) {
+            /* Document order: the container before what it holds (a 451
+             * names "$.consignee" before "$.consignee.name"). Nothing is
+             * applied yet, so pending[] is all zero and stays aligned. */
+            bg_finding_t cf = *f;
+            memmove(&x->findings[first_inner + 1], &x->findings[first_inner],
+                    (x->nfind - 1 - first_inner) * sizeof *x->findings);
+            x->findings[first_inner] = cf;
+        }
+    }
+    return 0;
+}
+
+/* JSON held in a form field or multipart part: a document of its own. */
+int bg_insp_try_nested_field(bg_inspection_t *x, int fi, const char *path)
+{
+    field_t *f = &x->fields[fi];
+    size_t k = 0;
+    while (k < f->value_len && (f->value[k] == ' ' || f->value[k] == '\n' || f->value[k] == '\r' ||
+                                f->value[k] == '\t'))
+        k++;
+    if (k >= f->value_len || (f->value[k] != '{' && f->value[k] != '[') ||
+        !bg_insp_jvalid(x, f->value, f->value_len))
+        return 0;
+    int d = bg_insp_add_doc(x, f->value, f->value_len, -1, fi, 1);
+    if (d < 0)
+        return 0;
+    walk_t w;
+    memset(&w, 0, sizeof w);
+    w.path_len = strlen(path);
+    memcpy(w.path, path, w.path_len + 1);
+    bg_insp_jdocument(x, &w, d, -1);
+    return 1;
+}
+
+/*
+ * The scalar at path P in the body, found by walking the raw text and
+ * skipping what is not on the path (no tree is built). Text into OUT.
+ */
+int bg_insp_jseek(bg_inspection_t *x, const jpath_t *p, char *out, size_t cap)
+{
+    jctx_t c;
+    memset(&c, 0, sizeof c);
+    c.x = x;
+    c.s = (const unsigned char *)x->docs[0].text;
+    c.n = x->docs[0].len;
+    for (size_t si = 0; si < p->n; si++) {
+        const seg_t *sg = &p->segs[si];
+        jws(&c);
+        if (c.i >= c.n)
+            return -1;
+        if (sg->kind == SEG_KEY) {
+            if (c.s[c.i] != '{')
+                return -1;
+            c.i++;
+            int found = 0;
+            for (;;) {
+                jws(&c);
+                if (c.i >= c.n || c.s[c.i] != '"')
+                    return -1;
+                const char *k;
+                size_t kl;
+                if (jstring(&c, 0, &k, &kl) != 0)
+                    return -1;
+                jws(&c);
+                if (c.i >= c.n || c.s[c.i] != ':')
+                    return -1;
+                c.i++;
+                if (kl == sg->key_len && memcmp(k, sg->key, kl) == 0) {
+                    found = 1;
+                    break;
+                }
+                c.dry = 1;
+                if (jvalue(&c, -1, 0, NULL, 0, NULL, 0, -1) != 0)
+                    return -1;
+                c.dry = 0;
+                jws(&c);
+                if (c.i < c.n && c.s[c.i] == ',') {
+                    c.i++;
+                    continue;
+                }
+                return -1;
+            }
+            if (!found)
+                return -1;
+        } else if (sg->kind == SEG_INDEX) {
+            if (c.s[c.i] != '[')
+                return -1;
+            c.i++;
+            for (size_t k = 0; k < sg->index; k++) {
+                c.dry = 1;
+                if (jvalue(&c, -1, 0, NULL, 0, NULL, 0, -1) != 0)
+                    return -1;
+                c.dry = 0;
+                jws(&c);
+                if (c.i >= c.n || c.s[c.i] != ',')
+                    return -1;
+                c.i++;
+            }
+        } else {
+            return -1; /* wildcards select no single value */
+        }
+    }
+    jws(&c);
+    if (c.i >= c.n)
+        return -1;
+    if (c.s[c.i] == '"') {
+        const char *t;
+        size_t tl;
+        if (jstring(&c, 0, &t, &tl) != 0)
+            return -1;
+        return bg_insp_value_out(out, cap, t, tl);
+    }
+    if (c.s[c.i] == '-' || (c.s[c.i] >= '0' && c.s[c.i] <= '9')) {
+        size_t st = c.i;
+        int is_int;
+        if (jnumber(&c, &is_int) != 0)
+            return -1;
+        return bg_insp_value_out(out, cap, (const char *)c.s + st, c.i - st);
+    }
+    return -1;
+}
+
+/* Whether S is one JSON number (what may be spliced in unquoted). */
+int bg_insp_json_number_text(const char *s)
+{
+    jctx_t c;
+    int is_int;
+    memset(&c, 0, sizeof c);
+    c.s = (const unsigned char *)s;
+    c.n = strlen(s);
+    return c.n > 0 && jnumber(&c, &is_int) == 0 && c.i == c.n;
+}
