@@ -75,8 +75,11 @@ class Corpus:
 
     def add(self, family, why, method="POST", target="/v1/data", headers=None, body=None,
             body_bytes=None, secrets=(), status=None, host=HOST, nothing_arrives=False,
-            content_type=None):
-        """One entry; Host goes first unless HEADERS already has one."""
+            content_type=None, consumed=False):
+        """One entry; Host goes first unless HEADERS already has one. CONSUMED:
+        the value sits in something an HTTP proxy consumes rather than
+        forwards (hop-by-hop fields, chunk framing, its own X-Forwarded-Host),
+        so even an uninspecting proxy need not pass it on."""
         fam = self.families.setdefault(family, [])
         hs = [list(h) for h in (headers or [])]
         if host is not None and not any(h[0].lower() == "host" for h in hs):
@@ -95,6 +98,8 @@ class Corpus:
              "secrets": secrets, "expect": {"status": list(status)}}
         if nothing_arrives:
             e["expect"]["nothing_arrives"] = True
+        if consumed:
+            e["expect"]["consumed_by_proxy"] = True
         fam.append(e)
         return e
 
@@ -340,8 +345,10 @@ def fam_headers(c):
     c.add(f, "Digest username= carrying the mobile", g, "/me",
           headers=[["Authorization", 'Digest username="%s", realm="api", nonce="abc", uri="/me", '
                     'response="0123456789abcdef0123456789abcdef"' % m[9]]], secrets=[m[9]])
+    # Hop-by-hop: a proxy may consume it (200, nothing leaves) or block; never forward it.
     c.add(f, "Proxy-Authorization: Basic with the ID number", g, "/ping",
-          headers=[["Proxy-Authorization", "Basic " + b64("%s:x" % i[9])]], secrets=[i[9]])
+          headers=[["Proxy-Authorization", "Basic " + b64("%s:x" % i[9])]], secrets=[i[9]], status=[200, 451],
+          consumed=True)
     c.add(f, "Origin naming a per-user subdomain", g, "/ping",
           headers=[["Origin", "https://%s.users.example" % m[0]]], secrets=[m[0]])
     c.add(f, "Warning header with a quoted ID number", g, "/ping",
@@ -382,12 +389,12 @@ def fam_method_host(c):
           "http://%s.partner.example%sping" % (m[4], PFX), host=PHOST, secrets=[m[4]], status=[200, 400, 451])
     c.add(f, "client-sent X-Forwarded-Host with the ID number", "GET", PFX + "ping",
           headers=[["Host", PHOST], ["X-Forwarded-Host", "%s.example" % i[5]]], host=None, secrets=[i[5]],
-          status=[400, 451])
+          status=[200, 400, 451], consumed=True)
     c.add(f, "client-sent Forwarded: host= with the mobile", "GET", PFX + "ping",
           headers=[["Host", PHOST], ["Forwarded", "host=%s.example;proto=http" % m[5]]], host=None,
           secrets=[m[5]], status=[200, 400, 451])
     c.add(f, "Host with the ID number on the host route's sibling name", "GET", "/ping",
-          host="%s.%s" % (i[6], HOST), secrets=[i[6]], status=[400, 404, 451])
+          host="%s.%s" % (i[6], HOST), secrets=[i[6]], status=[400, 404, 421, 451])
     c.add(f, "the mobile as a lower-case method on the prefix route", m[6].lower(), PFX + "x", host=PHOST,
           secrets=[m[6]], status=[200] + st_m)
     c.add(f, "method token with the ID number on the prefix route", "POST_" + i[7], PFX + "x", host=PHOST,
@@ -558,14 +565,16 @@ def fam_content_encoding(c):
         gz(("idno=%s" % i[1]).encode()), [i[1]], [["Content-Type", FORM]])
     c.add(f, "chunk extension carrying the ID number", "POST", "/ingest",
           headers=[["Content-Type", JSON], ["Transfer-Encoding", "chunked"]],
-          body="b;id=%s\r\n{\"ok\":true}\r\n0\r\n\r\n" % i[2], secrets=[i[2]], status=[400, 451])
+          body="b;id=%s\r\n{\"ok\":true}\r\n0\r\n\r\n" % i[2], secrets=[i[2]], status=[200, 400, 451],
+          consumed=True)
     c.add(f, "chunked trailer field carrying the ID number", "POST", "/ingest",
           headers=[["Content-Type", JSON], ["Transfer-Encoding", "chunked"], ["Trailer", "X-Id"]],
-          body="b\r\n{\"ok\":true}\r\n0\r\nX-Id: %s\r\n\r\n" % i[3], secrets=[i[3]], status=[400, 451])
+          body="b\r\n{\"ok\":true}\r\n0\r\nX-Id: %s\r\n\r\n" % i[3], secrets=[i[3]], status=[200, 400, 451],
+          consumed=True)
     c.add(f, "Transfer-Encoding: gzip, chunked (transfer-coding compression)", "POST", "/ingest",
           headers=[["Content-Type", JSON], ["Transfer-Encoding", "gzip, chunked"]],
           body_bytes=(("%x\r\n" % len(gz(doc("id_no", i[4])))).encode() + gz(doc("id_no", i[4])) +
-                      b"\r\n0\r\n\r\n"), secrets=[i[4]], status=[400, 451])
+                      b"\r\n0\r\n\r\n"), secrets=[i[4]], status=[400, 451, 501])
 
 
 def fam_charset(c):

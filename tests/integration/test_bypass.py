@@ -126,6 +126,17 @@ class Recorder:
                 per[n] = per.get(n, b"") + b
         return b"".join(per.values())
 
+    def wait_quiet(self, quiet, limit=2.0):
+        """Return once no byte has arrived for QUIET seconds (at most LIMIT)."""
+        deadline = time.monotonic() + limit
+        last = self.mark()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = self.mark()
+            if now == last:
+                return
+            last = now
+
     def _accept(self):
         n = 0
         while not self.stopping:
@@ -269,11 +280,13 @@ class Outcome:
 
 
 def run_corpus(px, up, corpus):
+    """Send each entry in turn; what reaches the upstream from its send until
+    the upstream has been quiet for a moment is its arrival."""
     out = []
     for e in corpus:
         mark = up.mark()
         status = send(px.port, request_bytes(e["request"]))
-        time.sleep(0.01)  # bytes the proxy wrote just before its answer
+        up.wait_quiet(t(0.03))
         arrived = up.since(mark)
         out.append(Outcome(e, status, arrived, leakscan.scan(arrived, e["secrets"])))
     return out
@@ -381,9 +394,11 @@ class BypassCorpusLive(bgtest.TestCase):
         """Soundness: under `policy.mode: monitor` the proxy forwards every
         request unchanged, so every entry it forwards must be reported as a
         leak of every one of its values. An entry reported clean here would be
-        one the live test cannot catch."""
+        one the live test cannot catch. (Entries marked consumed_by_proxy hide
+        their value where a proxy drops it: hop-by-hop fields, chunk framing.)"""
         px = self.start(mode="monitor")
-        outcomes = run_corpus(px, self.up, [e for e in load_corpus() if e["secrets"]])
+        outcomes = run_corpus(px, self.up, [e for e in load_corpus()
+                                            if e["secrets"] and not e["expect"].get("consumed_by_proxy")])
         forwarded = [o for o in outcomes if o.arrived]
         blind = [o.entry["id"] for o in forwarded if set(o.leaks) != set(o.entry["secrets"])]
         sys.stderr.write("\nmonitor mode: %d of %d entries forwarded, %d reported as leaks\n"
