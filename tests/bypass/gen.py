@@ -73,6 +73,22 @@ class Corpus:
     def __init__(self):
         self.families = {}
 
+    @staticmethod
+    def only_in_caller_host(req, secrets):
+        """Every secret sits only in the Host header or an absolute-form
+        authority: bordergate sends the route's own Host upstream and echoes
+        the caller's only on routes matched by Host, so a proxy that passes
+        everything else unchanged still does not forward it."""
+        if not secrets:
+            return False
+        t = req["target"]
+        authority = t.split("/")[2] if t.startswith("http://") or t.startswith("https://") else ""
+        rest = [req["method"], t[len(t.split("/")[0]) + 2 + len(authority):] if authority else t,
+                req.get("body", ""), req.get("body_b64", "")]
+        rest += [n + ":" + v for n, v in req["headers"] if n.lower() != "host"]
+        hosts = [v for n, v in req["headers"] if n.lower() == "host"] + [authority]
+        return all(any(x in h for h in hosts) and not any(x in r for r in rest) for x in secrets)
+
     def add(self, family, why, method="POST", target="/v1/data", headers=None, body=None,
             body_bytes=None, secrets=(), status=None, host=HOST, nothing_arrives=False,
             content_type=None, consumed=False):
@@ -98,7 +114,7 @@ class Corpus:
              "secrets": secrets, "expect": {"status": list(status)}}
         if nothing_arrives:
             e["expect"]["nothing_arrives"] = True
-        if consumed:
+        if consumed or self.only_in_caller_host(req, secrets):
             e["expect"]["consumed_by_proxy"] = True
         fam.append(e)
         return e
