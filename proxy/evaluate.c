@@ -271,33 +271,71 @@ int bg_target_repeated_field(const bg_http_header_t *h, size_t n, const char **w
     return 0;
 }
 
-/* P[0..N) with percent-encoded unreserved characters (RFC 3986 2.3)
- * decoded and every other escape's hex digits upper-cased (the syntax-based
- * normalisation of RFC 3986 6.2.2), into OUT (room for N bytes); the query
- * is copied as it is. Returns the length. */
-static size_t path_normalise(const char *p, size_t n, char *out)
+/* 1 for the bytes a path keeps literal in its canonical form: unreserved
+ * (RFC 3986 2.3), sub-delims, ':', '@' and '/'. */
+static int path_literal(unsigned char c)
 {
-    const char *q = memchr(p, '?', n);
-    size_t end = q != NULL ? (size_t)(q - p) : n, o = 0, i = 0;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("-._~!$&'()*+,;=:@/", c) != NULL);
+}
+
+/* Canonical form of the path part P[0..PART) followed by the query
+ * Q[0..QN) unchanged, into OUT (room for 3 * PART + QN): bytes that
+ * path_literal keeps are written as they are, every other byte as %XX in
+ * upper case. Returns the length. */
+static size_t path_canonical(const char *p, size_t part, const char *q, size_t qn, char *out)
+{
     static const char hex[] = "0123456789ABCDEF";
-    while (i < end) {
-        int v = pct_at(p + i, end - i);
-        if (v < 0) {
-            out[o++] = p[i++];
-            continue;
-        }
-        if ((v >= 'a' && v <= 'z') || (v >= 'A' && v <= 'Z') || (v >= '0' && v <= '9') ||
-            v == '-' || v == '.' || v == '_' || v == '~') {
-            out[o++] = (char)v;
+    size_t o = 0;
+    for (size_t i = 0; i < part; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (path_literal(c)) {
+            out[o++] = (char)c;
         } else {
             out[o++] = '%';
-            out[o++] = hex[v >> 4];
-            out[o++] = hex[v & 15];
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
         }
-        i += 3;
     }
-    memcpy(out + o, p + end, n - end);
-    return o + n - end;
+    memcpy(out + o, q, qn);
+    return o + qn;
+}
+
+/*
+ * 0 when the canonical forms of OUT's path decoded once and twice match
+ * OUT->route, as its raw bytes did; else 400 (or 503) with *WHY. Upstreams
+ * route on the decoded path, so "/%61dmin" is "/admin" to them.
+ */
+static int route_stable(const bg_config_t *cfg, const bg_target_t *out, const char **why)
+{
+    const char *q = memchr(out->path, '?', out->path_len);
+    size_t part = q != NULL ? (size_t)(q - out->path) : out->path_len;
+    size_t qn = out->path_len - part, k = 0;
+    while (k < part && out->path[k] != '%' && path_literal((unsigned char)out->path[k]))
+        k++;
+    if (k == part)
+        return 0; /* already canonical */
+    char stack[TARGET_STACK];
+    size_t need = part + 3 * part + qn;
+    char *buf = need <= sizeof stack ? stack : malloc(need);
+    if (buf == NULL) {
+        *why = "out of memory";
+        return 503;
+    }
+    char *dec = buf, *key = buf + part;
+    memcpy(dec, out->path, part);
+    int status = 0;
+    for (int level = 0; level < 2 && status == 0; level++) {
+        part = pct_decode(dec, part, dec);
+        size_t n = path_canonical(dec, part, out->path + out->path_len - qn, qn, key);
+        if (bg_config_match_route(cfg, out->host, out->host_len, key, n) != out->route) {
+            *why = "percent-encoded characters in the path would change its route";
+            status = 400;
+        }
+    }
+    if (buf != stack)
+        free(buf);
+    return status;
 }
 
 int bg_target_route(const bg_config_t *cfg, const char *target, size_t target_len, const char *host,
@@ -315,24 +353,7 @@ int bg_target_route(const bg_config_t *cfg, const char *target, size_t target_le
                "destinations";
         return 421;
     }
-    const char *pct = memchr(out->path, '%', out->path_len);
-    if (pct == NULL)
-        return 0;
-    char stack[TARGET_STACK];
-    char *buf = out->path_len <= sizeof stack ? stack : malloc(out->path_len);
-    if (buf == NULL) {
-        *why = "out of memory";
-        return 503;
-    }
-    size_t nl = path_normalise(out->path, out->path_len, buf);
-    const bg_route_t *alt = bg_config_match_route(cfg, out->host, out->host_len, buf, nl);
-    if (buf != stack)
-        free(buf);
-    if (alt != out->route) {
-        *why = "percent-encoded characters in the path would change its route";
-        return 400;
-    }
-    return 0;
+    return route_stable(cfg, out, why);
 }
 
 int bg_evaluate(const bg_eval_input_t *in, bg_eval_t *out, const char **why)

@@ -63,11 +63,16 @@ int bg_target_repeated_field(const bg_http_header_t *headers, size_t n, const ch
 /*
  * Everything the ROUTE stage refuses, in order, for the daemon and replay
  * alike: bg_target_parse (400), bg_target_repeated_field (400), no
- * matching route (421), and a path whose normal form (percent-encoded
- * unreserved characters decoded, other escapes in upper case, RFC 3986
- * 6.2.2) would match another route than its raw bytes (400: "/%61dmin"
- * must not slip past the "/admin" route into a catch-all). 0 with
- * OUT->route set, or the status and *WHY; 503 when out of memory.
+ * matching route (421), and a path whose canonical form decoded once or
+ * twice (every escape decoded, then every byte other than unreserved
+ * characters, sub-delims, ':', '@' and '/' written as %XX in upper case)
+ * would match another route than its raw bytes (400: "/%61dmin" or
+ * "/%2561dmin" must not slip past the "/admin" route into a catch-all).
+ * Route prefixes are compared as written, so write them in that canonical
+ * form ("/files/%E4%B8%AD", not "/files/%e4%b8%ad" or "/%61pi"). 0 with
+ * OUT->route set, or the status and *WHY; 503 when out of memory. Cost:
+ * linear in the path; two more route look-ups when the path is not
+ * already canonical.
  */
 int bg_target_route(const bg_config_t *cfg, const char *target, size_t target_len,
                     const char *host_hdr, size_t host_len, const bg_http_header_t *headers,

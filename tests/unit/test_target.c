@@ -310,7 +310,13 @@ static const route_case_t route_cases[] = {
     {"/files/%E4%B8%AD/x", "a.example", 0, "zh"},
     {"/%61dmin/users", "a.example", 400, NULL},
     {"/admi%6E", "a.example", 400, NULL},
+    {"/%2561dmin", "a.example", 400, NULL},            /* "admin" once decoded twice */
+    {"/%252561dmin", "a.example", 0, "all"},           /* three times: not followed */
+    {"/admin%3Fx", "a.example", 0, "all"},             /* the segment "admin?x" */
+    {"/admin%3B", "a.example", 0, "all"},              /* the segment "admin;" */
+    {"/files/\xe4\xb8\xad/x", "a.example", 400, NULL}, /* raw UTF-8 spelling of the prefix */
     {"/%41dmin", "a.example", 0, "all"}, /* 'A': another path (paths are case-sensitive) */
+    {"/%2541dmin", "a.example", 0, "all"},
     {"/files/%e4%b8%ad/x", "a.example", 400, NULL},
     {"/admin/../other", "a.example", 400, NULL},
     {"/admin%2f..%2fother", "a.example", 400, NULL},
