@@ -58,14 +58,22 @@ static void open_registry(void)
     atexit(cleanup);
 }
 
-/* IN[0..N) with every "SUBJ" replaced by RAW_SUBJECT, NUL-terminated. */
+/* IN[0..N) with every "SUBJ" that is a subject's value ("subject":"SUBJ
+ * in a body, subject=SUBJ in a query) replaced by RAW_SUBJECT,
+ * NUL-terminated. Other fields (purpose, evidence) are echoed by design,
+ * so the raw subject id is only ever put where a subject goes. */
 static char *expand(const char *in, size_t n, size_t *len)
 {
+    static const char json_key[] = "\"subject\":\"", query_key[] = "subject=";
     size_t cap = n * (sizeof RAW_SUBJECT) / 4 + n + 1, o = 0;
     char *out = malloc(cap);
     CHECK(out != NULL);
     for (size_t i = 0; i < n;) {
-        if (n - i >= 4 && memcmp(in + i, "SUBJ", 4) == 0) {
+        int after_key = (o >= sizeof json_key - 1 && memcmp(out + o - (sizeof json_key - 1),
+                                                            json_key, sizeof json_key - 1) == 0) ||
+                        (o >= sizeof query_key - 1 && memcmp(out + o - (sizeof query_key - 1),
+                                                             query_key, sizeof query_key - 1) == 0);
+        if (after_key && n - i >= 4 && memcmp(in + i, "SUBJ", 4) == 0) {
             memcpy(out + o, RAW_SUBJECT, sizeof RAW_SUBJECT - 1);
             o += sizeof RAW_SUBJECT - 1;
             i += 4;
@@ -140,8 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (g_reg == NULL)
         open_registry();
-    if (size == 0)
-        return 0;
+    if (size == 0 || memmem(data, size, "Zq9Secret", 9) != NULL)
+        return 0; /* the raw subject only ever comes from expand */
     size_t len = 0;
     char *rest = expand((const char *)data + 1, size - 1, &len);
     char path[2048];
