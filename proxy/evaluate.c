@@ -247,6 +247,11 @@ int bg_target_parse(const char *t, size_t tl, const char *host, size_t host_len,
         }
         for (size_t i = 0; i < end; i++) {
             char c = host[i];
+            if ((unsigned char)c <= ' ' || c == 0x7f) {
+                /* proxy/http.c never lets these through; replay might */
+                *why = "invalid character in Host";
+                return 400;
+            }
             out->host[hn++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
         }
     }

@@ -178,6 +178,7 @@ static const target_bad_t target_bad[] = {
     {"letters", "/x", "a.example:http", PORT_WHY},
     {"IPv6 :0", "/x", "[::1]:0", PORT_WHY},
     {"IPv6 junk after ]", "/x", "[::1]x", PORT_WHY},
+    {"space in Host", "/x", "a.example b", "invalid character"},
     {"absolute-form :0", "http://a.example:0/x", "a.example", PORT_WHY},
     {"absolute-form :65536", "http://a.example:65536/x", "a.example", PORT_WHY},
 };
@@ -194,6 +195,7 @@ static void test_targets_refused(void **state)
         if (st != 400 || why == NULL || strstr(why, c->why) == NULL)
             fprintf(stderr, "case %zu (%s): %d %s\n", i, c->what, st, why != NULL ? why : "-");
         assert_int_equal(st, 400);
+        assert_non_null(why);
         assert_non_null(strstr(why, c->why));
     }
 }
@@ -213,6 +215,19 @@ static void test_long_paths(void **state)
     memcpy(p + n, "/%252e%252ex", 13);
     assert_int_equal(bg_target_unsafe_path(p, n + 12), 0);
     free(p);
+}
+
+/* A NUL or control byte in the Host (replay could hand one over) is 400. */
+static void test_host_bytes(void **state)
+{
+    (void)state;
+    bg_target_t tg;
+    const char *why = NULL;
+    assert_int_equal(bg_target_parse("/x", 2, "a.example\0b", 11, &tg, &why), 400);
+    assert_non_null(strstr(why, "invalid character"));
+    assert_int_equal(bg_target_parse("/x", 2, "a.exa\x7fmple", 10, &tg, &why), 400);
+    assert_int_equal(bg_target_parse("/x", 2, "a.exa\tmple", 10, &tg, &why), 400);
+    assert_int_equal(bg_target_parse("/x", 2, "xn--fiq228c.example", 19, &tg, &why), 0);
 }
 
 /* ------------------------------------------------------------------------
@@ -357,8 +372,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_targets_accepted), cmocka_unit_test(test_targets_refused),
-        cmocka_unit_test(test_long_paths),       cmocka_unit_test(test_repeated_fields),
-        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_long_paths),       cmocka_unit_test(test_host_bytes),
+        cmocka_unit_test(test_repeated_fields),  cmocka_unit_test(test_routes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
