@@ -2,44 +2,196 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "common/util.h"
 
-int bg_target_unsafe_path(const char *p, size_t n)
+/* ------------------------------------------------------------------------
+ * Request targets: what the ROUTE stage refuses before matching a route.
+ *
+ * A path-prefix route promises that only paths under its prefix reach its
+ * upstream. Upstreams and the frameworks behind them decode the path once
+ * or twice, treat '\' as '/', drop ";params" from segments and resolve dot
+ * segments after that, so the raw bytes bordergate matched are not the
+ * path the application sees. We therefore refuse every target whose path,
+ * raw or decoded once or twice, could mean something else to an upstream
+ * than the bytes say, and match routes on a form in which percent-encoded
+ * letters cannot pick a different route than the one the upstream sees.
+ * ---------------------------------------------------------------------- */
+
+/* Paths up to this length are decoded on the stack; longer ones on the
+ * heap (the head limit bounds them). */
+#define TARGET_STACK 2048
+
+static int hexval(unsigned char c)
 {
-    size_t end = n;
-    const char *q = memchr(p, '?', n);
-    if (q != NULL)
-        end = (size_t)(q - p);
-    if (memchr(p, '#', n) != NULL)
-        return 1;
-    size_t i = 0;
-    while (i < end) {
-        if (p[i] != '/') {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Byte value of "%XX" at P (N bytes available), or -1 when P does not
+ * start with a percent and two hex digits. */
+static int pct_at(const char *p, size_t n)
+{
+    if (n < 3 || p[0] != '%')
+        return -1;
+    int hi = hexval((unsigned char)p[1]), lo = hexval((unsigned char)p[2]);
+    return hi < 0 || lo < 0 ? -1 : hi << 4 | lo;
+}
+
+/* One percent-decoding pass over P[0..N) into OUT (room for N bytes; OUT
+ * may be P, decoding only shrinks); malformed escapes are copied as they
+ * are, as upstream decoders do. Returns the decoded length. */
+static size_t pct_decode(const char *p, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        int v = pct_at(p + i, n - i);
+        if (v >= 0) {
+            out[o++] = (char)v;
+            i += 3;
+        } else {
+            out[o++] = p[i++];
+        }
+    }
+    return o;
+}
+
+/* 1 for a byte an upstream may take as a dot, separator, parameter start,
+ * escape or terminator when it finds it spelled as overlong UTF-8. */
+static int overlong_target_char(unsigned cp)
+{
+    return cp == '.' || cp == '/' || cp == '\\' || cp == ';' || cp == '%' || cp == 0;
+}
+
+/* Length of an overlong UTF-8 spelling of one of overlong_target_char's
+ * characters at P (N bytes available; also the 5- and 6-byte forms old
+ * decoders accept, e.g. %c0%ae for '.'), or 0. */
+static size_t overlong_at(const unsigned char *p, size_t n)
+{
+    size_t len;
+    unsigned cp;
+    if (p[0] >= 0xc0 && p[0] <= 0xdf)
+        len = 2, cp = p[0] & 0x1fu;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        len = 3, cp = p[0] & 0x0fu;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf7)
+        len = 4, cp = p[0] & 0x07u;
+    else if (p[0] >= 0xf8 && p[0] <= 0xfb)
+        len = 5, cp = p[0] & 0x03u;
+    else if (p[0] >= 0xfc && p[0] <= 0xfd)
+        len = 6, cp = p[0] & 0x01u;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[k] & 0x3fu);
+        if (cp >= 0x80)
+            return 0; /* a real (not overlong-ASCII) character */
+    }
+    return overlong_target_char(cp) ? len : 0;
+}
+
+/*
+ * 1 when one form of a path (no query) is unsafe: an encoded '/', '\' or
+ * NUL (%2F, %5C, %00), an IIS-style %uXXXX escape, a NUL byte, an overlong
+ * UTF-8 dot/separator, or a dot segment: a segment between '/' or '\'
+ * separators whose name (the part before a ';') is only dots, '.' or
+ * "%2e" spelled either way ("..", ".%2e", "..;x", ".;", "...").
+ */
+static int path_form_unsafe(const char *p, size_t n)
+{
+    size_t dots = 0, other = 0;
+    int in_params = 0;
+    for (size_t i = 0; i <= n;) {
+        if (i == n || p[i] == '/' || p[i] == '\\') {
+            if (dots > 0 && other == 0)
+                return 1;
+            dots = other = 0;
+            in_params = 0;
             i++;
             continue;
         }
-        size_t j = i + 1, dots = 0, other = 0;
-        while (j < end && p[j] != '/') {
-            if (p[j] == '.') {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '\0')
+            return 1;
+        if (c == '%') {
+            int v = pct_at(p + i, n - i);
+            if (v == '/' || v == '\\' || v == 0)
+                return 1;
+            if (n - i >= 6 && (p[i + 1] == 'u' || p[i + 1] == 'U') &&
+                hexval((unsigned char)p[i + 2]) >= 0 && hexval((unsigned char)p[i + 3]) >= 0 &&
+                hexval((unsigned char)p[i + 4]) >= 0 && hexval((unsigned char)p[i + 5]) >= 0)
+                return 1;
+            if (v == '.' && !in_params) {
                 dots++;
-                j++;
-            } else if (p[j] == '%' && j + 2 < end && p[j + 1] == '2' &&
-                       (p[j + 2] == 'e' || p[j + 2] == 'E')) {
-                dots++;
-                j += 3;
-            } else {
-                other = 1;
-                j++;
+                i += 3;
+                continue;
             }
         }
-        if (!other && (dots == 1 || dots == 2))
+        if (c >= 0xc0 && overlong_at((const unsigned char *)p + i, n - i) > 0)
             return 1;
-        i = j;
+        if (!in_params) {
+            if (c == ';')
+                in_params = 1;
+            else if (c == '.')
+                dots++;
+            else
+                other++;
+        }
+        i++;
     }
     return 0;
+}
+
+int bg_target_unsafe_path(const char *p, size_t n)
+{
+    if (memchr(p, '#', n) != NULL)
+        return 1;
+    const char *q = memchr(p, '?', n);
+    size_t end = q != NULL ? (size_t)(q - p) : n;
+    if (path_form_unsafe(p, end))
+        return 1;
+    if (memchr(p, '%', end) == NULL)
+        return 0; /* nothing to decode: the raw form is every form */
+    char stack[TARGET_STACK];
+    char *buf = end <= sizeof stack ? stack : malloc(end);
+    if (buf == NULL)
+        return 1; /* out of memory: fail closed */
+    size_t n1 = pct_decode(p, end, buf);
+    int unsafe = path_form_unsafe(buf, n1);
+    if (!unsafe && memchr(buf, '%', n1) != NULL) {
+        size_t n2 = pct_decode(buf, n1, buf);
+        unsafe = path_form_unsafe(buf, n2);
+    }
+    if (buf != stack)
+        free(buf);
+    return unsafe;
+}
+
+/* Port after ':' in a Host or authority: 1*5DIGIT with a value in 1-65535
+ * (RFC 9110 4.2.1 allows an empty port; we refuse it, as documented). */
+static int port_valid(const char *p, size_t n)
+{
+    if (n == 0 || n > 5)
+        return 0;
+    unsigned v = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (p[k] < '0' || p[k] > '9')
+            return 0;
+        v = v * 10 + (unsigned)(p[k] - '0');
+    }
+    return v >= 1 && v <= 65535;
 }
 
 int bg_target_parse(const char *t, size_t tl, const char *host, size_t host_len, bg_target_t *out,
@@ -68,10 +220,11 @@ int bg_target_parse(const char *t, size_t tl, const char *host, size_t host_len,
         return 400;
     }
     if (bg_target_unsafe_path(out->path, out->path_len)) {
-        *why = "request path with dot segments or a fragment: routes match literal paths only";
+        *why = "request path with dot segments, encoded separators or a fragment: routes match "
+               "literal paths only";
         return 400;
     }
-    /* Host without port, lowercased; the port must be digits. */
+    /* Host without port, lowercased; the port must be 1-65535. */
     size_t hn = 0;
     if (host != NULL) {
         size_t end = host_len;
@@ -83,17 +236,10 @@ int bg_target_parse(const char *t, size_t tl, const char *host, size_t host_len,
             if (colon != NULL)
                 end = (size_t)(colon - host);
         }
-        if (end < host_len) {
-            size_t p = end;
-            if (host[p] == ']')
-                p++;
-            int ok = p < host_len && host[p] == ':' && p + 1 < host_len && p + 6 >= host_len;
-            for (size_t k = p + 1; ok && k < host_len; k++)
-                ok = host[k] >= '0' && host[k] <= '9';
-            if (!ok) {
-                *why = "invalid port in Host";
-                return 400;
-            }
+        if (end < host_len &&
+            (host[end] != ':' || !port_valid(host + end + 1, host_len - end - 1))) {
+            *why = "invalid port in Host";
+            return 400;
         }
         if (end >= sizeof out->host) {
             *why = "Host header too long";
@@ -101,12 +247,118 @@ int bg_target_parse(const char *t, size_t tl, const char *host, size_t host_len,
         }
         for (size_t i = 0; i < end; i++) {
             char c = host[i];
+            if ((unsigned char)c <= ' ' || c == 0x7f) {
+                /* proxy/http.c never lets these through; replay might */
+                *why = "invalid character in Host";
+                return 400;
+            }
             out->host[hn++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
         }
     }
     out->host[hn] = '\0';
     out->host_len = hn;
     return 0;
+}
+
+int bg_target_repeated_field(const bg_http_header_t *h, size_t n, const char **why)
+{
+    static const char *const once[] = {"content-type", "content-encoding"};
+    for (size_t k = 0; k < sizeof once / sizeof once[0]; k++) {
+        size_t seen = 0;
+        for (size_t i = 0; i < n; i++)
+            seen += bg_util_ieq(h[i].name, h[i].name_len, once[k]) != 0;
+        if (seen > 1) {
+            *why = k == 0 ? "more than one Content-Type field"
+                          : "more than one Content-Encoding field";
+            return 400;
+        }
+    }
+    return 0;
+}
+
+/* 1 for the bytes a path keeps literal in its canonical form: unreserved
+ * (RFC 3986 2.3), sub-delims, ':', '@' and '/'. */
+static int path_literal(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("-._~!$&'()*+,;=:@/", c) != NULL);
+}
+
+/* Canonical form of the path part P[0..PART) followed by the query
+ * Q[0..QN) unchanged, into OUT (room for 3 * PART + QN): bytes that
+ * path_literal keeps are written as they are, every other byte as %XX in
+ * upper case. Returns the length. */
+static size_t path_canonical(const char *p, size_t part, const char *q, size_t qn, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < part; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (path_literal(c)) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    memcpy(out + o, q, qn);
+    return o + qn;
+}
+
+/*
+ * 0 when the canonical forms of OUT's path decoded once and twice match
+ * OUT->route, as its raw bytes did; else 400 (or 503) with *WHY. Upstreams
+ * route on the decoded path, so "/%61dmin" is "/admin" to them.
+ */
+static int route_stable(const bg_config_t *cfg, const bg_target_t *out, const char **why)
+{
+    const char *q = memchr(out->path, '?', out->path_len);
+    size_t part = q != NULL ? (size_t)(q - out->path) : out->path_len;
+    size_t qn = out->path_len - part, k = 0;
+    while (k < part && out->path[k] != '%' && path_literal((unsigned char)out->path[k]))
+        k++;
+    if (k == part)
+        return 0; /* already canonical */
+    char stack[TARGET_STACK];
+    size_t need = part + 3 * part + qn;
+    char *buf = need <= sizeof stack ? stack : malloc(need);
+    if (buf == NULL) {
+        *why = "out of memory";
+        return 503;
+    }
+    char *dec = buf, *key = buf + part;
+    memcpy(dec, out->path, part);
+    int status = 0;
+    for (int level = 0; level < 2 && status == 0; level++) {
+        part = pct_decode(dec, part, dec);
+        size_t n = path_canonical(dec, part, out->path + out->path_len - qn, qn, key);
+        if (bg_config_match_route(cfg, out->host, out->host_len, key, n) != out->route) {
+            *why = "percent-encoded characters in the path would change its route";
+            status = 400;
+        }
+    }
+    if (buf != stack)
+        free(buf);
+    return status;
+}
+
+int bg_target_route(const bg_config_t *cfg, const char *target, size_t target_len, const char *host,
+                    size_t host_len, const bg_http_header_t *headers, size_t nheaders,
+                    bg_target_t *out, const char **why)
+{
+    int status = bg_target_parse(target, target_len, host, host_len, out, why);
+    if (status == 0)
+        status = bg_target_repeated_field(headers, nheaders, why);
+    if (status != 0)
+        return status;
+    out->route = bg_config_match_route(cfg, out->host, out->host_len, out->path, out->path_len);
+    if (out->route == NULL) {
+        *why = "no route for this host and path: bordergate only forwards to configured "
+               "destinations";
+        return 421;
+    }
+    return route_stable(cfg, out, why);
 }
 
 int bg_evaluate(const bg_eval_input_t *in, bg_eval_t *out, const char **why)

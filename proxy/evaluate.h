@@ -25,19 +25,58 @@ typedef struct {
     size_t host_len;
     const char *path; /* origin-form path and query, pointing into the target */
     size_t path_len;
+    const bg_route_t *route; /* set by bg_target_route, NULL otherwise */
 } bg_target_t;
 
 /*
  * Host and path of a request as the ROUTE stage sees them: origin-form or
- * absolute-form target (its authority wins over HOST_HDR), port checked and
- * dropped, host lowercased, paths with dot segments (also %2e) or a
- * fragment refused. 0, or the HTTP status to refuse with and *WHY.
+ * absolute-form target (its authority wins over HOST_HDR), port checked
+ * (1-65535) and dropped, host lowercased, unsafe paths refused (see
+ * bg_target_unsafe_path). 0, or the HTTP status (400) to refuse with and
+ * *WHY (a static string that never quotes the request).
  */
 int bg_target_parse(const char *target, size_t target_len, const char *host_hdr, size_t host_len,
                     bg_target_t *out, const char **why);
 
-/* 1 when the path has "." or ".." segments (also percent-encoded) or a '#'. */
+/*
+ * 1 when the path part of P[0..N) (up to the first '?') could mean another
+ * path to an upstream than its bytes say, in its raw, once- or
+ * twice-percent-decoded form: a dot segment ('.', '..' or only dots, also
+ * as %2e, between '/' or '\' separators, the name before a ';' counting:
+ * "..;x"), an encoded '/', '\' or NUL (%2F, %5C, %00, hence %252F too),
+ * an IIS %uXXXX escape, a NUL byte, or an overlong UTF-8 spelling of '.',
+ * '/', '\', ';', '%' or NUL (%c0%ae). Also 1 for a '#' anywhere, and when
+ * out of memory (fail closed). Legitimate names ("/a.b", "/...txt", %20,
+ * UTF-8 such as %E4%B8%AD) pass. Linear in N; paths over 2 kB allocate.
+ */
 int bg_target_unsafe_path(const char *p, size_t n);
+
+/*
+ * 400 with *WHY when the request repeats a field only the first of which
+ * would be inspected while every copy is forwarded (Content-Type,
+ * Content-Encoding); else 0. Content-Length and Transfer-Encoding are
+ * proxy/http.c's: differing or listed Content-Lengths are 400, identical
+ * ones are forwarded as one, more than one Transfer-Encoding is 501.
+ */
+int bg_target_repeated_field(const bg_http_header_t *headers, size_t n, const char **why);
+
+/*
+ * Everything the ROUTE stage refuses, in order, for the daemon and replay
+ * alike: bg_target_parse (400), bg_target_repeated_field (400), no
+ * matching route (421), and a path whose canonical form decoded once or
+ * twice (every escape decoded, then every byte other than unreserved
+ * characters, sub-delims, ':', '@' and '/' written as %XX in upper case)
+ * would match another route than its raw bytes (400: "/%61dmin" or
+ * "/%2561dmin" must not slip past the "/admin" route into a catch-all).
+ * Route prefixes are compared as written, so write them in that canonical
+ * form ("/files/%E4%B8%AD", not "/files/%e4%b8%ad" or "/%61pi"). 0 with
+ * OUT->route set, or the status and *WHY; 503 when out of memory. Cost:
+ * linear in the path; two more route look-ups when the path is not
+ * already canonical.
+ */
+int bg_target_route(const bg_config_t *cfg, const char *target, size_t target_len,
+                    const char *host_hdr, size_t host_len, const bg_http_header_t *headers,
+                    size_t nheaders, bg_target_t *out, const char **why);
 
 struct sockaddr_storage;
 /* Whether SS is an address a route must not reach unless it allows private

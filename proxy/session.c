@@ -336,26 +336,23 @@ static void stage_route(bg_session_t *s)
     }
     bg_target_t tg;
     const char *why = NULL;
-    int status = bg_target_parse(t, tl, x->req.host, x->req.host_len, &tg, &why);
+    int status = bg_target_route(cfg, t, tl, x->req.host, x->req.host_len, x->req.headers,
+                                 x->req.nheaders, &tg, &why);
+    if (status == 421) {
+        s->w->stats.refused_route++;
+        refuse(s, 421, why, x->has_body);
+        return;
+    }
     if (status != 0) {
-        s->w->stats.refused_parse++;
+        if (status == 400)
+            s->w->stats.refused_parse++;
         refuse(s, status, why, 1);
         return;
     }
     x->path = tg.path;
     x->path_len = tg.path_len;
     memcpy(x->host, tg.host, tg.host_len + 1);
-    size_t hn = tg.host_len;
-
-    x->route = bg_config_match_route(cfg, x->host, hn, x->path, x->path_len);
-    if (x->route == NULL) {
-        s->w->stats.refused_route++;
-        refuse(
-            s, 421,
-            "no route for this host and path: bordergate only forwards to configured destinations",
-            x->has_body);
-        return;
-    }
+    x->route = tg.route;
     if (x->req.content_length > 0 && (uint64_t)x->req.content_length > cfg->max_body_bytes) {
         refuse(s, 413, "request body larger than limits.max_body_bytes", 1);
         return;

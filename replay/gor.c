@@ -182,9 +182,12 @@ static int gor_request(const char *p, size_t n, bg_replay_req_t *out, char *err,
                      (long long)req.content_length);
             return -1;
         }
-        out->body = strndup(body, blen);
+        /* not strndup: a binary body may hold NUL bytes */
+        out->body = malloc(blen + 1);
         if (out->body == NULL)
             goto oom;
+        memcpy(out->body, body, blen);
+        out->body[blen] = '\0';
         out->body_len = blen;
     }
     /* target: origin-form, or absolute-form whose authority wins */

@@ -149,19 +149,13 @@ int bg_replay_eval(const bg_replay_ctx_t *ctx, const bg_replay_req_t *req, bg_re
     }
     bg_target_t tg;
     const char *why = NULL;
-    int status = bg_target_parse(req->target, strlen(req->target), req->authority,
-                                 strlen(req->authority), &tg, &why);
+    int status = bg_target_route(cfg, req->target, strlen(req->target), req->authority,
+                                 strlen(req->authority), out->headers, out->nheaders, &tg, &why);
     if (status != 0) {
         refuse(out, status, why);
         return 0;
     }
-    out->route = bg_config_match_route(cfg, tg.host, tg.host_len, tg.path, tg.path_len);
-    if (out->route == NULL) {
-        refuse(
-            out, 421,
-            "no route for this host and path: bordergate only forwards to configured destinations");
-        return 0;
-    }
+    out->route = tg.route;
     if (req->body_len > cfg->max_body_bytes) {
         refuse(out, 413, "request body larger than limits.max_body_bytes");
         return 0;

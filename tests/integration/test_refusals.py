@@ -5,11 +5,14 @@ is the X-Bordergate-Id header, nothing forwarded to the upstream, and no
 crash. Malformed shapes are sent as exact bytes over a raw socket.
 """
 import os
+import json
 import random
 import socket
+import subprocess
 import sys
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bgtest  # noqa: E402
@@ -440,16 +443,171 @@ class RouteScope(bgtest.TestCase):
         self.assertNothingForwarded(self.public)
 
 
+# Targets that could mean another path to an upstream that decodes once or
+# twice, treats '\\' as '/', or drops ";params" before resolving dot
+# segments (each tried under the public prefix, aiming at /partner/private).
+ESCAPES = [
+    "/partner/public/..%2fprivate/upload",
+    "/partner/public%2f..%2fprivate/upload",
+    "/partner/public/%2e%2e%2fprivate/upload",
+    "/partner/public/%252e%252e/private/upload",
+    "/partner/public/%252E%252E%252Fprivate/upload",
+    "/partner/public/%25%32%65%25%32%65/private/upload",
+    "/partner/public/..;/private/upload",
+    "/partner/public/.;/../private/upload",
+    "/partner/public/..;jsessionid=1/private/upload",
+    "/partner/public/..\\private/upload",
+    "/partner/public\\..\\private/upload",
+    "/partner/public/%5c..%5cprivate/upload",
+    "/partner/public/%255c..%255cprivate/upload",
+    "/partner/public/..%00/private/upload",
+    "/partner/public/x%00.json",
+    "/partner/public/%c0%ae%c0%ae/private/upload",
+    "/partner/public/%c0%ae%c0%ae%c0%afprivate/upload",
+    "/partner/public/%e0%80%ae%e0%80%ae/private/upload",
+    "/partner/public/%u002e%u002e/private/upload",
+    "/partner/public/.../private/upload",
+    "http://any.example/partner/public/..;/private/upload",
+    # spellings of the private prefix that only decode to it
+    "/partner/%70rivate/upload",
+    "/partner/%2570rivate/upload",
+    "/%70artner/private/upload",
+]
+
+# Names that only look like dots, escapes or non-ASCII: forwarded unchanged.
+LEGITIMATE = [
+    "/partner/public/a.b/c",
+    "/partner/public/v1.2/x",
+    "/partner/public/files/...txt",
+    "/partner/public/.well-known/x",
+    "/partner/public/a%20b",
+    "/partner/public/%E4%B8%AD%E6%96%87",
+    "/partner/public/50%25off",
+    "/partner/public/x;v=1/y",
+    "/partner/public/x?next=../../private&u=%2F",
+]
+
+
+class RouteBoundaries(bgtest.TestCase):
+    """Nothing reaches a path-prefix route's upstream, nor a neighbour's,
+    through a spelling of a path outside its prefix."""
+
+    def setUp(self):
+        super().setUp()
+        self.public = self.sink("public")
+        self.private = self.sink("private")
+        self.rest = self.sink("rest")
+        self.px = self.proxy(routes=[
+            route("public", self.public.origin + "/v2", prefix="/partner/public"),
+            route("private", self.private.origin, prefix="/partner/private"),
+            route("rest", self.rest.origin, prefix="/"),
+        ])
+
+    def test_escapes_are_refused_400_and_nothing_arrives(self):
+        for path in ESCAPES:
+            with self.subTest(path):
+                c = self.raw(self.px)
+                c.send("POST %s HTTP/1.1\r\nHost: a.example\r\nContent-Length: 2\r\n\r\nhi" % path)
+                r = c.read_response()
+                doc = self.assertRefusal(r, 400)
+                self.assertEqual(r.header("connection"), "close")
+                # the refusal never echoes the target
+                self.assertNotIn("private", doc["error"])
+        self.assertNothingForwarded(self.public, self.private, self.rest)
+        st = self.px.stats()
+        self.assertEqual(st["refused_malformed"], len(ESCAPES))
+        self.assertEqual(st["upstream_connects"], 0)
+        m = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.px.admin_port,
+                                   timeout=t(10)).read().decode()
+        self.assertIn('bordergate_refusals_total{status="400"} %d' % len(ESCAPES), m)
+
+    def test_legitimate_names_are_forwarded_unchanged(self):
+        for path in LEGITIMATE:
+            with self.subTest(path):
+                c = self.raw(self.px)
+                c.send("GET %s HTTP/1.1\r\nHost: a.example\r\n\r\n" % path)
+                self.assertEqual(c.read_response().status, 200)
+                self.assertEqual(self.public.records()[-1].target,
+                                 "/v2" + path[len("/partner/public"):])
+        self.assertNothingForwarded(self.private, self.rest)
+
+    def test_prefix_in_canonical_spelling_still_routes(self):
+        # "/partner/private" written with an escaped unreserved character is
+        # refused above; the same path plainly spelt goes to its own route.
+        r = self.post(self.px, "/partner/private/upload", b"{}", host="a.example")
+        self.assertEqual(r.status_code, 200)
+        self.assertEqual(self.private.records()[-1].target, "/partner/private/upload")
+        self.assertNothingForwarded(self.public, self.rest)
+
+    def test_replay_refuses_the_same_targets(self):
+        sep = "\n\U0001F435\U0001F648\U0001F649\n".encode()
+        payloads = []
+        for i, path in enumerate(ESCAPES + LEGITIMATE[:2]):
+            payloads.append(("1 %040x 1700000000%09d 0\n" % (i, i)).encode() +
+                            ("GET %s HTTP/1.1\r\nHost: a.example\r\n\r\n" % path).encode("latin-1"))
+        p = os.path.join(self.tmpdir, "t.gor")
+        with open(p, "wb") as f:
+            f.write(sep.join(payloads) + sep)
+        r = subprocess.run([bgtest.BIN, "replay", "--config", self.px.config_path, "--gor", p],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=t(60))
+        out = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+        self.assertEqual(len(out), len(ESCAPES) + 2, r.stderr)
+        for o, path in zip(out, ESCAPES):
+            with self.subTest(path):
+                self.assertEqual((o["decision"], o["status"]), ("refused", 400))
+        self.assertEqual([o["route"] for o in out[len(ESCAPES):]], ["public", "public"])
+
+
+class RepeatedFields(bgtest.TestCase):
+    """Only the first Content-Type / Content-Encoding would be inspected
+    while every copy is forwarded: such requests are refused."""
+
+    def test_repeated_content_type_or_encoding_400(self):
+        up = self.sink()
+        px = self.proxy(routes=[route("a", up.origin, host="a.example")])
+        body = '{"phone": "13812345678"}'
+        for name, extra in (
+                ("two content types", "Content-Type: text/plain\r\nContent-Type: application/json\r\n"),
+                ("same content type twice",
+                 "Content-Type: application/json\r\ncontent-type: application/json\r\n"),
+                ("two content encodings",
+                 "Content-Encoding: identity\r\nContent-Encoding: identity\r\n")):
+            with self.subTest(name):
+                c = self.raw(px)
+                c.send("POST /x HTTP/1.1\r\nHost: a.example\r\n%sContent-Length: %d\r\n\r\n%s"
+                       % (extra, len(body), body))
+                doc = self.assertRefusal(c.read_response(), 400, "more than one Content-")
+                self.assertNotIn("13812345678", json.dumps(doc))
+        self.assertNothingForwarded(up)
+        # one of each is fine
+        c = self.raw(px)
+        c.send("POST /x HTTP/1.1\r\nHost: a.example\r\nContent-Type: application/json\r\n"
+               "Content-Encoding: identity\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.assertEqual(c.read_response().status, 200)
+        self.assertEqual(len(up.records()), 1)
+
+
 class HostSyntax(bgtest.TestCase):
     def test_invalid_host_port_400(self):
         up = self.sink()
         px = self.proxy(routes=[route("a", up.origin, host="a.example")])
-        for host in ("a.example:abc", "a.example:80:80", "a.example:-1"):
+        for host in ("a.example:abc", "a.example:80:80", "a.example:-1", "a.example:0",
+                     "a.example:00000", "a.example:65536", "a.example:99999", "a.example:+80",
+                     "a.example:", "[::1]:0"):
             with self.subTest(host):
                 c = self.raw(px)
                 c.send("GET /x HTTP/1.1\r\nHost: %s\r\n\r\n" % host)
-                self.assertRefusal(c.read_response(), 400)
+                self.assertRefusal(c.read_response(), 400, "invalid port")
+        c = self.raw(px)
+        c.send("GET http://a.example:65536/x HTTP/1.1\r\nHost: a.example\r\n\r\n")
+        self.assertRefusal(c.read_response(), 400, "invalid port")
         self.assertNothingForwarded(up)
+        for host in ("a.example:1", "a.example:65535"):
+            with self.subTest(host):
+                c = self.raw(px)
+                c.send("GET /x HTTP/1.1\r\nHost: %s\r\n\r\n" % host)
+                self.assertEqual(c.read_response().status, 200)
+        self.assertEqual(len(up.records()), 2)
 
     def test_host_with_userinfo_or_path_or_list_is_not_routed(self):
         up = self.sink()

@@ -484,6 +484,24 @@ static void test_gor(void **state)
     bg_gor_close(g);
 }
 
+/* A binary body keeps every byte, NULs included (body_len bytes readable). */
+static void test_gor_binary_body(void **state)
+{
+    (void)state;
+    static const char doc[] = "1 b1 1 0\nPOST /bin HTTP/1.1\r\nHost: a\r\nContent-Length: "
+                              "5\r\n\r\nx\0y\0z";
+    bg_gor_reader_t *g = bg_gor_open_mem(doc, sizeof doc - 1, 0);
+    assert_non_null(g);
+    bg_replay_req_t r;
+    memset(&r, 0, sizeof r);
+    char err[512];
+    assert_int_equal(bg_gor_next(g, &r, err, sizeof err), 1);
+    assert_int_equal(r.body_len, 5);
+    assert_memory_equal(r.body, "x\0y\0z", 5);
+    bg_replay_req_clear(&r);
+    bg_gor_close(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_url_without_values),
         cmocka_unit_test(test_playwright_attach_and_omit),
         cmocka_unit_test(test_gor),
+        cmocka_unit_test(test_gor_binary_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
