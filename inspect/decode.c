@@ -354,6 +354,86 @@ void bg_insp_set_opaque(bg_inspection_t *x, const char *why)
         snprintf(x->opaque, sizeof x->opaque, "%s", why);
 }
 
+/* The text fields of a gzip member's header (RFC 1952: FNAME, FCOMMENT,
+ * FEXTRA) travel with the compressed bytes but are not part of what
+ * inflates: read them (fixed findings). */
+void bg_insp_scan_gzip_header(bg_inspection_t *x, const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    if (n < 10 || u[0] != 0x1f || u[1] != 0x8b)
+        return;
+    unsigned flg = u[3];
+    size_t i = 10;
+    if (flg & 4) { /* FEXTRA */
+        if (i + 2 > n)
+            return;
+        size_t xlen = (size_t)u[i] | (size_t)u[i + 1] << 8;
+        i += 2;
+        if (i + xlen > n)
+            return;
+        bg_insp_scan_fixed(x, "body(gzip header extra)", BG_LOC_BODY, p + i, xlen);
+        i += xlen;
+    }
+    static const struct {
+        unsigned bit;
+        const char *path;
+    } strs[] = {{8, "body(gzip file name)"}, {16, "body(gzip comment)"}};
+    for (size_t k = 0; k < 2; k++) {
+        if (!(flg & strs[k].bit))
+            continue;
+        const char *z = memchr(p + i, 0, n - i);
+        if (z == NULL)
+            return;
+        bg_insp_scan_fixed(x, strs[k].path, BG_LOC_BODY, p + i, (size_t)(z - (p + i)));
+        i = (size_t)(z - p) + 1;
+    }
+}
+
+/* A value split across path segments ("/1101011990/03078515"): the decoded
+ * path read as one text; only what crosses a '/' is new (fixed). */
+void bg_insp_scan_path_whole(bg_inspection_t *x)
+{
+    char buf[2048];
+    size_t n = 0;
+    const char *t = x->in.target;
+    size_t tl = x->in.target_len;
+    for (size_t i = 0; i < tl && t[i] != '?' && t[i] != '#' && n < sizeof buf; i++) {
+        int hi, lo;
+        if (t[i] == '%' && i + 2 < tl && (hi = bg_insp_hexval((unsigned char)t[i + 1])) >= 0 &&
+            (lo = bg_insp_hexval((unsigned char)t[i + 2])) >= 0) {
+            buf[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            buf[n++] = t[i];
+        }
+    }
+    if (memchr(buf, '/', n) == NULL)
+        return;
+    bg_detect_finding_t f[16];
+    size_t nf = bg_detect_scan(NULL, NULL, buf, n, f, 16);
+    if (nf > 16) {
+        x->overflow = 1;
+        nf = 16;
+    }
+    for (size_t i = 0; i < nf; i++) {
+        if (f[i].confidence < x->rules->min_conf ||
+            memchr(buf + f[i].offset, '/', f[i].length) == NULL)
+            continue;
+        char *copy = malloc(n + 1);
+        if (copy == NULL || bg_insp_keep_extra(x, copy) != 0) {
+            x->overflow = 1;
+            return;
+        }
+        memcpy(copy, buf, n);
+        copy[n] = '\0';
+        node_spec_t sp = bg_insp_spec_of(N_FIXED, -1);
+        sp.n.text = copy;
+        sp.n.text_len = n;
+        bg_insp_add_finding(x, &sp, "path", BG_LOC_PATH, f[i].category, f[i].confidence,
+                            bg_detect_detector_name(f[i].detector), 0, f[i].offset, f[i].length);
+    }
+}
+
 int bg_insp_parse_cookies(bg_inspection_t *x)
 {
     const bg_inspect_rules_t *r = x->rules;

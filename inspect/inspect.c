@@ -293,6 +293,7 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
     /* The method token, every path segment, the query string. */
     bg_insp_scan_fixed(x, "method", BG_LOC_METHOD, in->method, in->method_len);
     bg_insp_parse_path(x);
+    bg_insp_scan_path_whole(x);
     const char *q = memchr(in->target, '?', in->target_len);
     if (q != NULL && !rules->skip_query) {
         size_t ql = in->target_len - (size_t)(q + 1 - in->target);
@@ -333,6 +334,7 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
         }
         const char *why = NULL;
         size_t dl = 0;
+        bg_insp_scan_gzip_header(x, in->body, in->body_len);
         if (bg_insp_inflate_body(in->body, in->body_len, window, rules->max_decoded, &x->decoded,
                                  &dl, &why) != 0) {
             if (window == 15 &&
@@ -353,6 +355,7 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
     {
         bg_sniff_t sn = bg_sniff(x->body, x->body_len, NULL);
         if (sn == BG_SNIFF_GZIP || sn == BG_SNIFF_ZLIB) {
+            bg_insp_scan_gzip_header(x, x->body, x->body_len);
             const char *why = NULL;
             size_t dl = 0;
             char *out = NULL;

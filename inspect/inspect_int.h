@@ -383,6 +383,8 @@ void bg_insp_media_type(const bg_inspect_input_t *in, char *out, size_t cap, con
 int bg_insp_boundary_param(const bg_inspect_input_t *in, const char *params, char *out, size_t cap);
 int bg_insp_parse_multipart(bg_inspection_t *x);
 void bg_insp_parse_path(bg_inspection_t *x);
+void bg_insp_scan_path_whole(bg_inspection_t *x);
+void bg_insp_scan_gzip_header(bg_inspection_t *x, const char *p, size_t n);
 void bg_insp_scan_fixed(bg_inspection_t *x, const char *path, bg_loc_t loc, const char *s,
                         size_t len);
 void bg_insp_scan_unescaped(bg_inspection_t *x, const char *path, const char *s, size_t len);

@@ -116,6 +116,8 @@ class Corpus:
             e["expect"]["nothing_arrives"] = True
         if consumed or self.only_in_caller_host(req, secrets):
             e["expect"]["consumed_by_proxy"] = True
+        if self.only_in_caller_host(req, secrets) and 200 not in e["expect"]["status"]:
+            e["expect"]["status"].append(200)  # forwarded without the caller's Host
         fam.append(e)
         return e
 
