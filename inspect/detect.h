@@ -149,7 +149,18 @@ typedef enum {
 #define BG_DETECT_F_SEPARATED 0x04   /* digits were split by ' ' or '-' */
 #define BG_DETECT_F_NO_CHECKSUM 0x08 /* checksum failed or does not exist */
 #define BG_DETECT_F_LOCAL_ADDR 0x10  /* private, loopback or reserved address */
-#define BG_DETECT_F_NONPI_KEY 0x20   /* made low: the key names an order id, version... */
+#define BG_DETECT_F_NONPI_KEY 0x20   /* made low: the key names an order id, version... and
+                                        the value is only weakly validated */
+/* The value was written encoded inside the string. With ENCODED alone
+ * (percent escapes, character references) the span covers the escapes
+ * that spell the value and can be rewritten like any other span. With
+ * NOT_REWRITABLE too, the value is inside a base64 or hex run: the span is
+ * the WHOLE run (its category, detector and confidence are those of the
+ * most confident finding in the decoded bytes) and the value cannot be
+ * rewritten in place; policy blocks such findings abroad. */
+#define BG_DETECT_F_ENCODED 0x40
+#define BG_DETECT_F_NOT_REWRITABLE 0x80
+#define BG_DETECT_F_GLUED 0x100 /* the number touches letters ("tel13812345678") */
 
 typedef struct {
     size_t offset;            /* first byte of the match in the value */

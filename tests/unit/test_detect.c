@@ -276,18 +276,23 @@ static void test_resident_id(void **state)
          "cn_resident_id", HIGH, WHOLE},
         {NULL, "身份证11010519491231002X。", "cn_resident_id", HIGH, 9, 18},
         {NULL, "id=11010519491231002X&x=1", "cn_resident_id", HIGH, 3, 18},
-        {NULL, "A11010519491231002X", NULL, 0, 0, 0},
+        /* glued to letters: the checksum decides */
+        {NULL, "A11010519491231002X", "cn_resident_id", HIGH, 1, 18},
         {NULL, "11010519491231002X1", NULL, 0, 0, 0},
-        {NULL, "11010519491231002XA", NULL, 0, 0, 0},
+        {NULL, "11010519491231002XA", "cn_resident_id", HIGH, 0, 18},
+        {NULL, "ID110101199003071234end", NULL, 0, 0, 0}, /* bad check digit */
         {NULL, "911010519491231002X", NULL, 0, 0, 0},
         {NULL, "0.11010519491231002", NULL, 0, 0, 0},
         /* a typo'd number is still an ID number under an ID key */
         {"id_card", "110105194912310021", "cn_resident_id", MED, WHOLE},
         {"身份证号", "110105194912310021", "cn_resident_id", MED, WHOLE},
         {"身份证号", "110105194912320021", NULL, 0, 0, 0}, /* no such day */
-        /* 15-digit first-generation numbers: under an ID key only */
+        /* 15-digit first-generation numbers: high under an ID key, low alone
+         * (1 % of random 15-digit numbers pass), medium in its 6-6-3 grouping */
         {"idCardNo", "110105491231002", "cn_resident_id", HIGH, WHOLE},
-        {NULL, "110105491231002", NULL, 0, 0, 0},
+        {NULL, "110105491231002", "cn_resident_id", LOW, WHOLE},
+        {NULL, "110105 491231 002", "cn_resident_id", MED, WHOLE},
+        {NULL, "110105491331002", NULL, 0, 0, 0}, /* month 13 */
         {"idCardNo", "110105491331002", NULL, 0, 0, 0},
     };
     RUN(v);
@@ -347,12 +352,15 @@ static void test_mobile(void **state)
         {NULL, "请拨打13812345678联系", "cn_mobile", MED, 9, 11},
         {NULL, "tel:13812345678", "cn_mobile", MED, 4, 11},
         {NULL, "phone=13812345678&a=1", "cn_mobile", MED, 6, 11},
-        {NULL, "(+86)13812345678", "cn_mobile", MED, 5, 11},
+        {NULL, "(+86)13812345678", "cn_mobile", HIGH, 1, 15},
         {NULL, "call 13812345678.", "cn_mobile", MED, 5, 11},
         /* key, and keys that say the opposite */
         {"mobile", "13812345678", "cn_mobile", HIGH, WHOLE},
         {"手机号", "13812345678", "cn_mobile", HIGH, WHOLE},
-        {"order_id", "13812345678", "cn_mobile", LOW, WHOLE},
+        /* the sender chooses the key: a valid value is not lowered by it */
+        {"order_id", "13812345678", "cn_mobile", MED, WHOLE},
+        {"trace_id", "138 1234 5678", "cn_mobile", HIGH, WHOLE},
+        {"order_id", "15412345678", "cn_mobile", LOW, WHOLE},
         /* weak shapes: unallocated prefix, US-style grouping */
         {NULL, "15412345678", "cn_mobile", LOW, WHOLE},
         {NULL, "1-800-555-1234", "cn_mobile", LOW, WHOLE},
@@ -366,13 +374,15 @@ static void test_mobile(void **state)
         {NULL, "1700000000", NULL, 0, 0, 0},            /* s timestamp */
         {NULL, "13812345678901234567", NULL, 0, 0, 0},  /* 20-digit order id */
         {NULL, "202311151381234567800", NULL, 0, 0, 0}, /* inside a longer run */
-        {NULL, "a13812345678", NULL, 0, 0, 0},
-        {NULL, "13812345678a", NULL, 0, 0, 0},
+        /* glued to letters: medium, low next to upper-case code letters */
+        {NULL, "a13812345678", "cn_mobile", MED, 1, 11},
+        {NULL, "13812345678a", "cn_mobile", MED, 0, 11},
+        {NULL, "SF13812345678", "cn_mobile", LOW, 2, 11},
         {NULL, "3.13812345678", NULL, 0, 0, 0},
         {NULL, "13812345678.5", NULL, 0, 0, 0},
         {NULL, "+1 381 234 5678", NULL, 0, 0, 0},
         {NULL, "+44 7911 123456", NULL, 0, 0, 0},
-        {NULL, "v13812345678", NULL, 0, 0, 0},
+        {NULL, "v13812345678", "cn_mobile", MED, 1, 11},
     };
     RUN(v);
 
@@ -495,12 +505,15 @@ static void test_bank_card(void **state)
         /* lengths */
         {NULL, "411111111111", NULL, 0, 0, 0},
         {NULL, "41111111111111111111", NULL, 0, 0, 0},
-        {NULL, "4111111111111111a", NULL, 0, 0, 0},
+        {NULL, "4111111111111111a", NULL, 0, 0, 0}, /* 16+ hex digits: a hash, an id */
+        {NULL, "4111111111111111x", "bank_card", MED, 0, 16}, /* glued: Luhn decides */
+        {NULL, "ORD4111111111111111", "bank_card", LOW, 3, 16},
         {NULL, "0000000000000000", NULL, 0, 0, 0},
     };
     RUN(v);
 
-    /* UnionPay 62: Luhn is extra confidence, not a requirement */
+    /* UnionPay 62: Luhn is extra confidence, not a requirement; under a
+     * card key it is a card at the key's confidence */
     char card[32];
     for (unsigned len = 16; len <= 19; len++) {
         snprintf(card, sizeof card, "621700%0*u", (int)(len - 7), 123456789u % 1000000000u);
@@ -509,8 +522,9 @@ static void test_bank_card(void **state)
         expect_one(NULL, card, "bank_card", HIGH);
         card[len - 1] = (char)('0' + (card[len - 1] - '0' + 1) % 10);
         expect_one(NULL, card, "bank_card", LOW);
-        expect_one("bank_card", card, "bank_card", MED);
+        expect_one("bank_card", card, "bank_card", HIGH);
     }
+    expect_one("bank_card", "4111111111111112", "bank_card", MED); /* Visa without Luhn */
     /* every Visa 16 with the right check digit passes, every other fails */
     for (unsigned i = 0; i < 50; i++) {
         snprintf(card, sizeof card, "4%014u", 31337u * i + 7u);
