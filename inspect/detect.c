@@ -1823,7 +1823,7 @@ __attribute__((noinline)) static size_t scan_windows(scan_t *s, const unsigned c
 /* ---------------------------------------------------------------------- */
 /* Encoded runs: base64 and hex                                           */
 
-#define B64_MIN 16   /* shortest base64 run decoded (12 bytes) */
+#define B64_MIN 15 /* shortest base64 run decoded (11 bytes: a mobile number) */
 #define HEX_MIN 22   /* shortest hex run decoded (11 bytes: a mobile number) */
 #define DEC_CHUNK 1536 /* bytes decoded at a time (a multiple of 3) */
 #define DEC_OVERLAP 128 /* characters consecutive chunks share (a multiple of 4) */

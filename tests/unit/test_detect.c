@@ -1126,6 +1126,154 @@ static void test_names(void **state)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Bypass spellings (issue 13)                                             */
+
+/* One finding of category CAT in V with all of FLAGS set, spanning
+ * [OFF, OFF+LEN) (OFF < 0: the whole value), at confidence >= CONF. */
+static void expect_flags(const char *key, const char *v, const char *cat, int conf, int off,
+                         size_t len, unsigned flags)
+{
+    bg_detect_finding_t f[MAXF];
+    size_t n = scan(key, v, f);
+    size_t o = off < 0 ? 0 : (size_t)off, l = off < 0 ? strlen(v) : len;
+    int ok = n == 1 && strcmp(bg_detect_category_id(f[0].category), cat) == 0 &&
+             (int)f[0].confidence >= conf && f[0].offset == o && f[0].length == l &&
+             (f[0].flags & flags) == flags;
+    if (!ok) {
+        print_error("want %s >= %d at %zu+%zu flags 0x%x\n", cat, conf, o, l, flags);
+        dump(key, v, f, n);
+        fail();
+    }
+}
+
+static void test_separators(void **state)
+{
+    (void)state;
+    static const vec_t v[] = {
+        /* mobiles through the separators people type */
+        {NULL, "138.1234.5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138/1234/5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138_1234_5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138,1234,5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "(138)1234-5678", "cn_mobile", HIGH, 1, 13},
+        {NULL, "138 1234  5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138\t1234\t5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138\r\n1234\r\n5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138 - 1234 - 5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "1-3-8-1-2-3-4-5-6-7-8", "cn_mobile", MED, WHOLE},
+        {NULL, "1 3 8 1 2 3 4 5 6 7 8", "cn_mobile", MED, WHOLE},
+        {NULL, "1.3.8.1.2.3.4.5.6.7.8", "cn_mobile", MED, WHOLE},
+        {NULL, "+86-13812345678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "+86(138)1234-5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "+86.138.1234.5678", "cn_mobile", HIGH, WHOLE},
+        /* more than three separators apart: two numbers */
+        {NULL, "138    12345678", NULL, 0, 0, 0},
+        /* other groupings through dots and commas are counts, versions */
+        {NULL, "13,812,345,678", "cn_mobile", LOW, WHOLE},
+        {NULL, "13.8.1234.5678", "cn_mobile", LOW, WHOLE},
+        {NULL, "1,380,123.45", NULL, 0, 0, 0},
+        {NULL, "13812345678.5", NULL, 0, 0, 0},
+        {NULL, "2024/01/01", NULL, 0, 0, 0},
+        /* ID numbers and cards */
+        {NULL, "110105.19491231.002X", "cn_resident_id", HIGH, WHOLE},
+        {NULL, "110105/1949/1231/002X", "cn_resident_id", HIGH, WHOLE},
+        {NULL, "11010519,491231002X", "cn_resident_id", MED, WHOLE},
+        {NULL, "4111.1111.1111.1111", "bank_card", HIGH, WHOLE},
+        {NULL, "4111_1111_1111_1111", "bank_card", HIGH, WHOLE},
+        {NULL, "41.11111111.111111", "bank_card", LOW, WHOLE},
+    };
+    RUN(v);
+
+    /* a CSV file: every mobile in its column */
+    bg_detect_finding_t f[MAXF];
+    const char *csv = "id,phone\n1,13812345678\n2,13912345678\n";
+    assert_int_equal(scan(NULL, csv, f), 2);
+    assert_int_equal(f[0].offset, 11);
+    assert_int_equal(f[1].offset, 25);
+}
+
+static void test_unicode_spellings(void **state)
+{
+    (void)state;
+    /* every script's digits, math, circled, superscripts; invisible marks */
+    static const char *const mobiles[] = {
+        "\xd9\xa1\xd9\xa3\xd9\xa8\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4\xd9\xa5\xd9\xa6\xd9\xa7\xd9\xa8",
+        "\xe0\xa5\xa7\xe0\xa5\xa9\xe0\xa5\xae\xe0\xa5\xa7\xe0\xa5\xa8\xe0\xa5\xa9\xe0\xa5\xaa\xe0"
+        "\xa5\xab\xe0\xa5\xac\xe0\xa5\xad\xe0\xa5\xae", /* Devanagari */
+        "\xe0\xb9\x91\xe0\xb9\x93\xe0\xb9\x98\xe0\xb9\x91\xe0\xb9\x92\xe0\xb9\x93\xe0\xb9\x94\xe0"
+        "\xb9\x95\xe0\xb9\x96\xe0\xb9\x97\xe0\xb9\x98", /* Thai */
+        "\xf0\x9d\x9f\x8f\xf0\x9d\x9f\x91\xf0\x9d\x9f\x96\xf0\x9d\x9f\x8f\xf0\x9d\x9f\x90\xf0\x9d"
+        "\x9f\x91\xf0\x9d\x9f\x92\xf0\x9d\x9f\x93\xf0\x9d\x9f\x94\xf0\x9d\x9f\x95\xf0\x9d\x9f\x96",
+        "\xe2\x91\xa0\xe2\x91\xa2\xe2\x91\xa7\xe2\x91\xa0\xe2\x91\xa1\xe2\x91\xa2\xe2\x91\xa3\xe2"
+        "\x91\xa4\xe2\x91\xa5\xe2\x91\xa6\xe2\x91\xa7", /* circled */
+        "\xc2\xb9\xc2\xb3\xe2\x81\xb8\xc2\xb9\xc2\xb2\xc2\xb3\xe2\x81\xb4\xe2\x81\xb5\xe2\x81\xb6"
+        "\xe2\x81\xb7\xe2\x81\xb8", /* superscripts */
+        "1\xf3\xa0\x80\xb1" "3\xf3\xa0\x80\xb1" "8\xf3\xa0\x80\xb1" "12345678", /* tags */
+        "1\xef\xb8\x8f" "3\xef\xb8\x8f" "8\xef\xb8\x8f" "12345678", /* variation selectors */
+        "1\xcc\x81" "38\xcc\x81" "12345678",                         /* combining marks */
+        "1\xe3\x85\xa4" "38\xe2\x80\xae" "1234\xe2\x81\xa0" "5678",   /* U+3164, bidi, WJ */
+        "1\xe2\xa0\x80" "3812345678",                                  /* braille blank */
+    };
+    for (size_t i = 0; i < sizeof mobiles / sizeof mobiles[0]; i++)
+        expect_flags(NULL, mobiles[i], "cn_mobile", MED, -1, 0, BG_DETECT_F_NORMALIZED);
+    /* text without digits of any script stays silent */
+    expect_none(NULL, "\xe8\xae\xa2\xe5\x8d\x95\xe5\xb7\xb2\xe5\x8f\x91\xe8\xb4\xa7");
+}
+
+static void test_glued(void **state)
+{
+    (void)state;
+    static const vec_t v[] = {
+        {NULL, "abc13812345678xyz", "cn_mobile", MED, 3, 11},
+        {NULL, "tel13812345678", "cn_mobile", MED, 3, 11},
+        {NULL, "ID11010519491231002Xend", "cn_resident_id", HIGH, 2, 18},
+        {NULL, "JDVA13812345678", "cn_mobile", LOW, 4, 11},
+        {NULL, "13812345678CN", "cn_mobile", LOW, 0, 11},
+        /* hex tokens of 16+ characters are hashes and trace ids */
+        {NULL, "abc13812345678ef", NULL, 0, 0, 0},
+        {NULL, "a1cc4d82d5b5bf8e32b6db542def85b55587d93cc3fca1980aea8aa179e44d29", NULL, 0, 0,
+         0},
+        {NULL, "abc1381234567xyz", NULL, 0, 0, 0},
+    };
+    RUN(v);
+}
+
+static void test_encoded(void **state)
+{
+    (void)state;
+    const unsigned enc = BG_DETECT_F_ENCODED, nr = BG_DETECT_F_ENCODED | BG_DETECT_F_NOT_REWRITABLE;
+    /* percent escapes (once and twice) and character references: the span is
+     * the escapes, rewritable */
+    expect_flags(NULL, "%31%33%38%31%32%33%34%35%36%37%38", "cn_mobile", MED, -1, 0, enc);
+    expect_flags(NULL, "p=%2531%2533%2538%2531%2532%2533%2534%2535%2536%2537%2538", "cn_mobile", MED,
+                 2, 55, enc);
+    expect_flags(NULL, "&#49;&#51;&#56;&#49;&#50;&#51;&#52;&#53;&#54;&#55;&#56;", "cn_mobile", MED,
+                 -1, 0, enc);
+    expect_flags(NULL, "&#x31;&#x33;&#X38;12345678", "cn_mobile", MED, -1, 0, enc);
+    expect_flags(NULL, "&amp;#49;38 1234 5678", "cn_mobile", HIGH, -1, 0, enc);
+    expect_flags(NULL, "%EF%BC%91" "3812345678", "cn_mobile", MED, -1, 0, enc);
+    /* base64 (padded, unpadded, URL-safe, twice) and hex: the whole run,
+     * not rewritable */
+    expect_flags(NULL, "MTM4MTIzNDU2Nzg=", "cn_mobile", MED, -1, 0, nr);
+    expect_flags(NULL, "Basic MTM4MTIzNDU2Nzg6cGFzcw==", "cn_mobile", MED, 6, 24, nr);
+    expect_flags(NULL, "x eyJwaG9uZSI6IjEzODEyMzQ1Njc4In0 y", "cn_mobile", MED, 2, 31, nr);
+    expect_flags(NULL, "TVRFd01UQTFNVGswT1RFeU16RXdNREpZCg==", "cn_resident_id", HIGH, -1, 0, nr);
+    expect_flags(NULL, "3133383132333435363738", "cn_mobile", MED, -1, 0, nr);
+    /* a JWT: each dot-separated part is decoded; the payload holds the ID */
+    expect_flags(NULL,
+                 "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMTAxMDUxOTQ5MTIzMTAwMlgifQ.c2lnbmF0dXJl",
+                 "cn_resident_id", HIGH, 21, 38, nr);
+    /* a path of base64 segments */
+    expect_flags(NULL, "/api/v1/users/MTM4MTIzNDU2Nzg", "cn_mobile", MED, 14, 15, nr);
+    /* base64 and hex of things that are not PI */
+    expect_none(NULL, "eyJvcmRlcl9pZCI6IjIwMjQwMTAxMTIzNDU2Nzg5In0");
+    expect_none(NULL, "OWUU2p1juqmLwCRz8eYesEUOv+5iIigDDSsMuR+IeEU=");
+    expect_none(NULL, "internationalization_and_localization");
+    /* depth: base64 of base64 of base64 is not decoded */
+    expect_none(NULL, "VFZSRmQwMVVRVEZOVkdzd1QxUkZlVTE2UlhkTlJFcFpDZz09");
+}
+
+/* ---------------------------------------------------------------------- */
 /* False-positive corpus                                                   */
 
 /*
@@ -1204,7 +1352,9 @@ int main(void)
         cmocka_unit_test(test_ip),          cmocka_unit_test(test_gps),
         cmocka_unit_test(test_documents),   cmocka_unit_test(test_spans_and_caps),
         cmocka_unit_test(test_long_values), cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_names),       cmocka_unit_test(test_false_positive_corpus),
+        cmocka_unit_test(test_names),       cmocka_unit_test(test_separators),
+        cmocka_unit_test(test_unicode_spellings), cmocka_unit_test(test_glued),
+        cmocka_unit_test(test_encoded),     cmocka_unit_test(test_false_positive_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
