@@ -259,15 +259,16 @@ typedef struct {
     uint32_t today; /* YYYYMMDD, computed on first need */
     bg_detect_finding_t *out;
     size_t cap, count;
-    size_t last_end;          /* original offset where the last finding ended */
-    const unsigned char *v;   /* the value (original bytes) */
-    unsigned depth;           /* 0: the value; 1, 2: decoded base64/hex inside it */
-    bg_detect_finding_t *best; /* not NULL: keep only the most confident finding
-                                  here (a decoded run reports one) */
-    int glued;                /* the number touches letters: see try_glued() */
-    int glued_cap;            /* then the highest confidence it may get */
+    size_t last_end;                  /* original offset where the last finding ended */
+    const unsigned char *v;           /* the value (original bytes) */
+    unsigned depth;                   /* 0: the value; 1, 2: decoded base64/hex inside it */
+    int esc;                          /* decode percent escapes and character references */
+    bg_detect_finding_t *best;        /* not NULL: keep only the most confident finding
+                                         here (a decoded run reports one) */
+    int glued;                        /* the number touches letters: see try_glued() */
+    int glued_cap;                    /* then the highest confidence it may get */
     bg_detect_finding_t enc[ENC_MAX]; /* findings in encoded runs, by offset */
-    size_t nenc, enc_i;       /* how many; the next one to merge */
+    size_t nenc, enc_i;               /* how many; the next one to merge */
 } scan_t;
 
 /* Bounds-checked read: 0 (a boundary) outside [0, n). i - 1 at i = 0 wraps
@@ -393,8 +394,7 @@ static size_t emit(scan_t *s, size_t b, size_t e, bg_detect_cat_t cat, bg_detect
     }
     s->floor = e;
     flush_enc(s, ob);
-    if ((s->count > 0 && ob < s->last_end) ||
-        (s->enc_i < s->nenc && s->enc[s->enc_i].offset < oe))
+    if ((s->count > 0 && ob < s->last_end) || (s->enc_i < s->nenc && s->enc[s->enc_i].offset < oe))
         return e; /* inside an encoded run that reports it */
     bg_detect_finding_t f = {ob, oe - ob, cat, also, det, (bg_detect_conf_t)conf, flags};
     put(s, &f);
@@ -405,16 +405,18 @@ static size_t emit(scan_t *s, size_t b, size_t e, bg_detect_cat_t cat, bg_detect
 /* Normalization                                                           */
 
 /* Normalize V[O, LEN) into NB/MO/ML until WIN bytes are written or the value
- * ends (bg_norm_next(): Unicode folding, invisible characters dropped,
- * percent escapes and character references decoded). Sets *N to the bytes
+ * ends (bg_norm_next(): Unicode folding, invisible characters dropped;
+ * percent escapes and character references decoded when ESC, that is when
+ * the value holds one that spells a digit, '@', ':' or non-ASCII: then the
+ * ASCII and the normalizing path read a value alike). Sets *N to the bytes
  * written; returns the offset after the last character consumed. */
-static size_t fill_window(const unsigned char *v, size_t len, size_t o, unsigned char *nb,
+static size_t fill_window(const unsigned char *v, size_t len, size_t o, int esc, unsigned char *nb,
                           size_t *mo, uint8_t *ml, size_t *n)
 {
     size_t k = 0;
     while (o < len && k < WIN) {
         unsigned c = v[o];
-        if (c < 0x80 && c != '%' && c != '&') {
+        if (c < 0x80 && (!esc || (c != '%' && c != '&'))) {
             nb[k] = (unsigned char)c, mo[k] = o, ml[k] = 1, k++;
             o++;
             continue;
@@ -1755,8 +1757,7 @@ static size_t scan_text(scan_t *s, size_t i, size_t limit)
             while (te < s->n && (cls[t[te]] & K_AN))
                 te++;
             for (; i < te && i < limit; i++) {
-                if (is_d(t[i]) && (i == tb || is_a(t[i - 1])) &&
-                    (m = try_glued(s, i, tb, te)) > i)
+                if (is_d(t[i]) && (i == tb || is_a(t[i - 1])) && (m = try_glued(s, i, tb, te)) > i)
                     break;
             }
             if (m > i)
@@ -1802,7 +1803,7 @@ __attribute__((noinline)) static size_t scan_windows(scan_t *s, const unsigned c
     size_t o = 0, resume = 0;
     for (;;) {
         size_t n;
-        size_t next = fill_window(v, len, o, nb, mo, ml, &n);
+        size_t next = fill_window(v, len, o, s->esc, nb, mo, ml, &n);
         int final = next >= len;
         s->n = n;
         s->floor = 0;
@@ -1823,9 +1824,9 @@ __attribute__((noinline)) static size_t scan_windows(scan_t *s, const unsigned c
 /* ---------------------------------------------------------------------- */
 /* Encoded runs: base64 and hex                                           */
 
-#define B64_MIN 15 /* shortest base64 run decoded (11 bytes: a mobile number) */
-#define HEX_MIN 22   /* shortest hex run decoded (11 bytes: a mobile number) */
-#define DEC_CHUNK 1536 /* bytes decoded at a time (a multiple of 3) */
+#define B64_MIN 15      /* shortest base64 run decoded (11 bytes: a mobile number) */
+#define HEX_MIN 22      /* shortest hex run decoded (11 bytes: a mobile number) */
+#define DEC_CHUNK 1536  /* bytes decoded at a time (a multiple of 3) */
 #define DEC_OVERLAP 128 /* characters consecutive chunks share (a multiple of 4) */
 
 static size_t scan_value(scan_t *s, const unsigned char *v, size_t len);
@@ -1936,11 +1937,11 @@ static size_t scan_value(scan_t *s, const unsigned char *v, size_t len)
     s->v = v;
     unsigned pf = prefilter(v, len);
     int keyhex = (s->hints & (BG_HINT_DEVICE | BG_HINT_ANDROID | BG_HINT_MAC)) != 0;
-    int esc = (pf & PF_ESC) && bg_norm_has_escape(v, len);
+    s->esc = (pf & PF_ESC) && bg_norm_has_escape(v, len);
     if ((pf & PF_B64) && s->depth < ENC_DEPTH)
         find_encoded(s, v, len);
-    if ((pf & PF_TRIG) || esc || keyhex) {
-        if (!(pf & PF_HI) && !esc) {
+    if ((pf & PF_TRIG) || s->esc || keyhex) {
+        if (!(pf & PF_HI) && !s->esc) {
             s->t = v;
             s->n = len;
             scan_text(s, 0, len);

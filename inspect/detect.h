@@ -149,8 +149,9 @@ typedef enum {
 #define BG_DETECT_F_SEPARATED 0x04   /* digits were split by ' ' or '-' */
 #define BG_DETECT_F_NO_CHECKSUM 0x08 /* checksum failed or does not exist */
 #define BG_DETECT_F_LOCAL_ADDR 0x10  /* private, loopback or reserved address */
-#define BG_DETECT_F_NONPI_KEY 0x20   /* made low: the key names an order id, version... and
-                                        the value is only weakly validated */
+#define BG_DETECT_F_NONPI_KEY                                                                      \
+    0x20 /* made low: the key names an order id, version... and                                    \
+            the value is only weakly validated */
 /* The value was written encoded inside the string. With ENCODED alone
  * (percent escapes, character references) the span covers the escapes
  * that spell the value and can be rewritten like any other span. With

@@ -505,7 +505,7 @@ static void test_bank_card(void **state)
         /* lengths */
         {NULL, "411111111111", NULL, 0, 0, 0},
         {NULL, "41111111111111111111", NULL, 0, 0, 0},
-        {NULL, "4111111111111111a", NULL, 0, 0, 0}, /* 16+ hex digits: a hash, an id */
+        {NULL, "4111111111111111a", NULL, 0, 0, 0},           /* 16+ hex digits: a hash, an id */
         {NULL, "4111111111111111x", "bank_card", MED, 0, 16}, /* glued: Luhn decides */
         {NULL, "ORD4111111111111111", "bank_card", LOW, 3, 16},
         {NULL, "0000000000000000", NULL, 0, 0, 0},
@@ -1208,11 +1208,23 @@ static void test_unicode_spellings(void **state)
         "\x91\xa4\xe2\x91\xa5\xe2\x91\xa6\xe2\x91\xa7", /* circled */
         "\xc2\xb9\xc2\xb3\xe2\x81\xb8\xc2\xb9\xc2\xb2\xc2\xb3\xe2\x81\xb4\xe2\x81\xb5\xe2\x81\xb6"
         "\xe2\x81\xb7\xe2\x81\xb8", /* superscripts */
-        "1\xf3\xa0\x80\xb1" "3\xf3\xa0\x80\xb1" "8\xf3\xa0\x80\xb1" "12345678", /* tags */
-        "1\xef\xb8\x8f" "3\xef\xb8\x8f" "8\xef\xb8\x8f" "12345678", /* variation selectors */
-        "1\xcc\x81" "38\xcc\x81" "12345678",                         /* combining marks */
-        "1\xe3\x85\xa4" "38\xe2\x80\xae" "1234\xe2\x81\xa0" "5678",   /* U+3164, bidi, WJ */
-        "1\xe2\xa0\x80" "3812345678",                                  /* braille blank */
+        "1\xf3\xa0\x80\xb1"
+        "3\xf3\xa0\x80\xb1"
+        "8\xf3\xa0\x80\xb1"
+        "12345678", /* tags */
+        "1\xef\xb8\x8f"
+        "3\xef\xb8\x8f"
+        "8\xef\xb8\x8f"
+        "12345678", /* variation selectors */
+        "1\xcc\x81"
+        "38\xcc\x81"
+        "12345678", /* combining marks */
+        "1\xe3\x85\xa4"
+        "38\xe2\x80\xae"
+        "1234\xe2\x81\xa0"
+        "5678", /* U+3164, bidi, WJ */
+        "1\xe2\xa0\x80"
+        "3812345678", /* braille blank */
     };
     for (size_t i = 0; i < sizeof mobiles / sizeof mobiles[0]; i++)
         expect_flags(NULL, mobiles[i], "cn_mobile", MED, -1, 0, BG_DETECT_F_NORMALIZED);
@@ -1231,8 +1243,7 @@ static void test_glued(void **state)
         {NULL, "13812345678CN", "cn_mobile", LOW, 0, 11},
         /* hex tokens of 16+ characters are hashes and trace ids */
         {NULL, "abc13812345678ef", NULL, 0, 0, 0},
-        {NULL, "a1cc4d82d5b5bf8e32b6db542def85b55587d93cc3fca1980aea8aa179e44d29", NULL, 0, 0,
-         0},
+        {NULL, "a1cc4d82d5b5bf8e32b6db542def85b55587d93cc3fca1980aea8aa179e44d29", NULL, 0, 0, 0},
         {NULL, "abc1381234567xyz", NULL, 0, 0, 0},
     };
     RUN(v);
@@ -1245,13 +1256,16 @@ static void test_encoded(void **state)
     /* percent escapes (once and twice) and character references: the span is
      * the escapes, rewritable */
     expect_flags(NULL, "%31%33%38%31%32%33%34%35%36%37%38", "cn_mobile", MED, -1, 0, enc);
-    expect_flags(NULL, "p=%2531%2533%2538%2531%2532%2533%2534%2535%2536%2537%2538", "cn_mobile", MED,
-                 2, 55, enc);
+    expect_flags(NULL, "p=%2531%2533%2538%2531%2532%2533%2534%2535%2536%2537%2538", "cn_mobile",
+                 MED, 2, 55, enc);
     expect_flags(NULL, "&#49;&#51;&#56;&#49;&#50;&#51;&#52;&#53;&#54;&#55;&#56;", "cn_mobile", MED,
                  -1, 0, enc);
     expect_flags(NULL, "&#x31;&#x33;&#X38;12345678", "cn_mobile", MED, -1, 0, enc);
     expect_flags(NULL, "&amp;#49;38 1234 5678", "cn_mobile", HIGH, -1, 0, enc);
-    expect_flags(NULL, "%EF%BC%91" "3812345678", "cn_mobile", MED, -1, 0, enc);
+    expect_flags(NULL,
+                 "%EF%BC%91"
+                 "3812345678",
+                 "cn_mobile", MED, -1, 0, enc);
     /* base64 (padded, unpadded, URL-safe, twice) and hex: the whole run,
      * not rewritable */
     expect_flags(NULL, "MTM4MTIzNDU2Nzg=", "cn_mobile", MED, -1, 0, nr);
@@ -1260,8 +1274,7 @@ static void test_encoded(void **state)
     expect_flags(NULL, "TVRFd01UQTFNVGswT1RFeU16RXdNREpZCg==", "cn_resident_id", HIGH, -1, 0, nr);
     expect_flags(NULL, "3133383132333435363738", "cn_mobile", MED, -1, 0, nr);
     /* a JWT: each dot-separated part is decoded; the payload holds the ID */
-    expect_flags(NULL,
-                 "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMTAxMDUxOTQ5MTIzMTAwMlgifQ.c2lnbmF0dXJl",
+    expect_flags(NULL, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMTAxMDUxOTQ5MTIzMTAwMlgifQ.c2lnbmF0dXJl",
                  "cn_resident_id", HIGH, 21, 38, nr);
     /* a path of base64 segments */
     expect_flags(NULL, "/api/v1/users/MTM4MTIzNDU2Nzg", "cn_mobile", MED, 14, 15, nr);
@@ -1346,15 +1359,24 @@ static void test_false_positive_corpus(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_resident_id), cmocka_unit_test(test_mobile),
-        cmocka_unit_test(test_email),       cmocka_unit_test(test_bank_card),
-        cmocka_unit_test(test_imei_imsi),   cmocka_unit_test(test_device_ids),
-        cmocka_unit_test(test_ip),          cmocka_unit_test(test_gps),
-        cmocka_unit_test(test_documents),   cmocka_unit_test(test_spans_and_caps),
-        cmocka_unit_test(test_long_values), cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_names),       cmocka_unit_test(test_separators),
-        cmocka_unit_test(test_unicode_spellings), cmocka_unit_test(test_glued),
-        cmocka_unit_test(test_encoded),     cmocka_unit_test(test_false_positive_corpus),
+        cmocka_unit_test(test_resident_id),
+        cmocka_unit_test(test_mobile),
+        cmocka_unit_test(test_email),
+        cmocka_unit_test(test_bank_card),
+        cmocka_unit_test(test_imei_imsi),
+        cmocka_unit_test(test_device_ids),
+        cmocka_unit_test(test_ip),
+        cmocka_unit_test(test_gps),
+        cmocka_unit_test(test_documents),
+        cmocka_unit_test(test_spans_and_caps),
+        cmocka_unit_test(test_long_values),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_separators),
+        cmocka_unit_test(test_unicode_spellings),
+        cmocka_unit_test(test_glued),
+        cmocka_unit_test(test_encoded),
+        cmocka_unit_test(test_false_positive_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,10 +18,9 @@ static void test_fold_digits(void **state)
 {
     (void)state;
     /* the zero of a few Nd scripts; every digit of each follows it */
-    static const uint32_t zeros[] = {0x30,    0x660,   0x6F0,   0x966,   0x9E6,   0xE50,
-                                     0xED0,   0xF20,   0x1040,  0x17E0,  0x1810,  0xFF10,
-                                     0x104A0, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6,
-                                     0x1FBF0};
+    static const uint32_t zeros[] = {0x30,    0x660,   0x6F0,   0x966,   0x9E6,  0xE50,   0xED0,
+                                     0xF20,   0x1040,  0x17E0,  0x1810,  0xFF10, 0x104A0, 0x1D7CE,
+                                     0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1FBF0};
     for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++)
         for (uint32_t d = 0; d < 10; d++)
             assert_int_equal(bg_norm_fold(zeros[i] + d), '0' + d);
@@ -45,9 +44,9 @@ static void test_fold_digits(void **state)
 static void test_fold_invisible(void **state)
 {
     (void)state;
-    static const uint32_t gone[] = {0x00AD, 0x034F, 0x0301, 0x0600, 0x115F, 0x1160, 0x180E,
-                                    0x200B, 0x200C, 0x200D, 0x200E, 0x202E, 0x2060, 0x2064,
-                                    0x2800, 0x3164, 0xFE00, 0xFE0F, 0xFEFF, 0xFFA0, 0x20DD,
+    static const uint32_t gone[] = {0x00AD,  0x034F,  0x0301,  0x0600,  0x115F, 0x1160, 0x180E,
+                                    0x200B,  0x200C,  0x200D,  0x200E,  0x202E, 0x2060, 0x2064,
+                                    0x2800,  0x3164,  0xFE00,  0xFE0F,  0xFEFF, 0xFFA0, 0x20DD,
                                     0xE0001, 0xE0031, 0xE007F, 0xE0100, 0xE01EF};
     for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
         assert_int_equal(bg_norm_fold(gone[i]), 0);
@@ -107,8 +106,8 @@ static void test_decoders(void **state)
     (void)state;
     unsigned char out[64];
     size_t used;
-    size_t n = bg_norm_b64_decode((const unsigned char *)"MTM4MTIzNDU2Nzg=", 16, out, sizeof out,
-                                  &used);
+    size_t n =
+        bg_norm_b64_decode((const unsigned char *)"MTM4MTIzNDU2Nzg=", 16, out, sizeof out, &used);
     assert_int_equal(n, 11);
     assert_int_equal(used, 15);
     assert_memory_equal(out, "13812345678", 11);
