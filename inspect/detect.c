@@ -1832,6 +1832,40 @@ __attribute__((noinline)) static size_t scan_windows(scan_t *s, const unsigned c
 static size_t scan_value(scan_t *s, const unsigned char *v, size_t len);
 
 /*
+ * Can decoded bytes B[0, K) hold anything a detector finds, at nesting
+ * DEPTH? Every number detector needs 7+ digits, an e-mail '@'; escapes,
+ * Unicode digits and (below ENC_DEPTH) another base64 run are the other
+ * ways in. Most runs of letters that are not base64 decode to bytes that
+ * fail this cheap test and are not scanned.
+ */
+static int worth_scanning(const unsigned char *b, size_t k, unsigned depth)
+{
+    unsigned digits = 0, run = 0, maxrun = 0;
+    int hi = 0;
+    for (size_t i = 0; i < k; i++) {
+        unsigned c = b[i];
+        if (c == '@' || c == '%' || c == '&')
+            return 1;
+        digits += is_d(c);
+        hi |= c >= 0x80;
+        run = bg_norm_b64_val[c] ? run + 1 : 0;
+        maxrun = run > maxrun ? run : maxrun;
+    }
+    if (digits >= 7 || (depth < ENC_DEPTH && maxrun >= 15))
+        return 1;
+    for (size_t i = 0; hi && i < k; i++) {
+        if (b[i] < 0x80)
+            continue;
+        uint32_t cp;
+        size_t l = bg_norm_utf8_decode(b + i, k - i, &cp);
+        if (cp != UINT32_MAX && bg_norm_fold(cp) - '0' <= 10u)
+            return 1;
+        i += l - 1;
+    }
+    return 0;
+}
+
+/*
  * Decode the run R[0, N) (HEX, or base64) chunk by chunk and scan the bytes
  * at the next depth. Returns 1 and the most confident finding in *BEST when
  * there is one. Chunks overlap by DEC_OVERLAP characters, so a value on a
@@ -1853,6 +1887,8 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
         }
         if (k == 0)
             break;
+        if (!worth_scanning(buf, k, s->depth + 1))
+            goto next;
         scan_t ns;
         memset(&ns, 0, sizeof ns);
         ns.hints = s->hints;
@@ -1865,6 +1901,7 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
             *best = f;
             found = 1;
         }
+    next:
         if (pos + used >= n || used <= DEC_OVERLAP)
             break;
         pos += used - DEC_OVERLAP;
@@ -1890,9 +1927,10 @@ static void find_encoded(scan_t *s, const unsigned char *v, size_t len)
             continue;
         }
         size_t b = i;
-        int hex = 1, digits = 1, slash = 0;
+        int hex = 1, digits = 1, slash = 0, dash = 0;
         for (; i < len && bg_norm_b64_val[v[i]]; i++) {
-            hex &= is_x(v[i]);
+            hex &= is_x(v[i]) || v[i] == '-';
+            dash |= v[i] == '-';
             digits &= is_d(v[i]);
             slash |= v[i] == '/';
         }
@@ -1902,9 +1940,10 @@ static void find_encoded(scan_t *s, const unsigned char *v, size_t len)
         size_t n = e - b;
         bg_detect_finding_t f;
         int found = 0;
-        if (hex && n >= HEX_MIN && n % 2 == 0)
+        /* hex digits and dashes (UUIDs, dashed hashes) are not base64 */
+        if (hex && !dash && n >= HEX_MIN && n % 2 == 0)
             found = scan_decoded(s, v + b, n, 1, &f);
-        else if (!digits && n >= B64_MIN)
+        else if (!digits && !hex && n >= B64_MIN)
             found = scan_decoded(s, v + b, n, 0, &f);
         size_t fb = b, fe = i;
         if (!found && slash && !hex) {
