@@ -1651,14 +1651,14 @@ static int dots_twice(const scan_t *s, size_t i)
 /*
  * Digits glued to letters: "tel13812345678", "abc13812345678xyz",
  * "ID110101199003071234end". The run at J (inside the alphanumeric token
- * [TB, TE)) is classified like a free-standing number when a letter touches
+ * that starts at TB) is classified like a free-standing number when a letter touches
  * it, with these limits: a token of 16+ hex digits is a hash or trace id
  * and never looked into; an ID number keeps what its checksum gives; any
  * other number is at most medium, and low when the letters it touches are
  * upper case (codes like "JDVA13812345678", "SF...", "...CN" that
  * logistics and order systems print).
  */
-static size_t try_glued(scan_t *s, size_t j, size_t tb, size_t te)
+static size_t try_glued(scan_t *s, size_t j, size_t tb)
 {
     numrun_t r;
     numrun_read(s, j, &r);
@@ -1668,6 +1668,9 @@ static size_t try_glued(scan_t *s, size_t j, size_t tb, size_t te)
     int left = j > tb && is_a(lc), right = is_a(rc);
     if (!left && !right)
         return 0;
+    size_t te = r.e;
+    while (te < s->n && (cls[s->t[te]] & K_AN))
+        te++;
     if (te - tb >= 16) {
         size_t k = tb;
         while (k < te && is_x(ch(s, k)))
@@ -1753,12 +1756,20 @@ static size_t scan_text(scan_t *s, size_t i, size_t limit)
             }
             /* no token starts inside a run of letters and digits, but a
              * number glued to letters may be there */
-            size_t tb = i, te = i;
-            while (te < s->n && (cls[t[te]] & K_AN))
-                te++;
-            for (; i < te && i < limit; i++) {
-                if (is_d(t[i]) && (i == tb || is_a(t[i - 1])) && (m = try_glued(s, i, tb, te)) > i)
-                    break;
+            size_t tb = i;
+            m = 0;
+            if (is_d(t[i])) { /* digits first: glued on the right only */
+                size_t q = i + 1;
+                while (q < s->n && is_d(t[q]))
+                    q++;
+                if (q - i >= 11 && q < s->n && is_a(t[q]))
+                    m = try_glued(s, i, tb);
+            }
+            if (m <= i) {
+                do
+                    i++;
+                while (i < limit && (cls[t[i]] & K_AN) &&
+                       !(is_d(t[i]) && is_a(t[i - 1]) && (m = try_glued(s, i, tb)) > i));
             }
             if (m > i)
                 i = m;
@@ -1927,12 +1938,16 @@ static void find_encoded(scan_t *s, const unsigned char *v, size_t len)
             continue;
         }
         size_t b = i;
+        while (i < len && bg_norm_b64_val[v[i]])
+            i++;
+        if (i - b < B64_MIN)
+            continue;
         int hex = 1, digits = 1, slash = 0, dash = 0;
-        for (; i < len && bg_norm_b64_val[v[i]]; i++) {
-            hex &= is_x(v[i]) || v[i] == '-';
-            dash |= v[i] == '-';
-            digits &= is_d(v[i]);
-            slash |= v[i] == '/';
+        for (size_t k = b; k < i; k++) {
+            hex &= is_x(v[k]) || v[k] == '-';
+            dash |= v[k] == '-';
+            digits &= is_d(v[k]);
+            slash |= v[k] == '/';
         }
         size_t e = i;
         while (i < len && v[i] == '=' && i - e < 2)
@@ -1977,7 +1992,7 @@ static size_t scan_value(scan_t *s, const unsigned char *v, size_t len)
     unsigned pf = prefilter(v, len);
     int keyhex = (s->hints & (BG_HINT_DEVICE | BG_HINT_ANDROID | BG_HINT_MAC)) != 0;
     s->esc = (pf & PF_ESC) && bg_norm_has_escape(v, len);
-    if ((pf & PF_B64) && s->depth < ENC_DEPTH)
+    if ((pf & PF_B64) && len >= B64_MIN && s->depth < ENC_DEPTH)
         find_encoded(s, v, len);
     if ((pf & PF_TRIG) || s->esc || keyhex) {
         if (!(pf & PF_HI) && !s->esc) {
