@@ -24,6 +24,7 @@
  * checked, so a detector can be wrong but never read out of bounds.
  */
 #include "inspect/detect.h"
+#include "inspect/normalize.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -241,6 +242,10 @@ static const unsigned char cls[256] = {
 #define WIN 2048
 #define MAX_MATCH 400
 #define CTX 128
+/* Encoded runs (base64, hex) per value that can report a finding: more are
+ * not decoded (the value already carries PI); nesting depth of decoding. */
+#define ENC_MAX 8
+#define ENC_DEPTH 2
 
 typedef struct {
     const unsigned char *t; /* the value, or a normalized window */
@@ -254,7 +259,16 @@ typedef struct {
     uint32_t today; /* YYYYMMDD, computed on first need */
     bg_detect_finding_t *out;
     size_t cap, count;
-    size_t last_end; /* original offset where the last finding ended */
+    size_t last_end;                  /* original offset where the last finding ended */
+    const unsigned char *v;           /* the value (original bytes) */
+    unsigned depth;                   /* 0: the value; 1, 2: decoded base64/hex inside it */
+    int esc;                          /* decode percent escapes and character references */
+    bg_detect_finding_t *best;        /* not NULL: keep only the most confident finding
+                                         here (a decoded run reports one) */
+    int glued;                        /* the number touches letters: see try_glued() */
+    int glued_cap;                    /* then the highest confidence it may get */
+    bg_detect_finding_t enc[ENC_MAX]; /* findings in encoded runs, by offset */
+    size_t nenc, enc_i;               /* how many; the next one to merge */
 } scan_t;
 
 /* Bounds-checked read: 0 (a boundary) outside [0, n). i - 1 at i = 0 wraps
@@ -301,130 +315,114 @@ static unsigned num(const char *d, unsigned n)
     return v;
 }
 
+/* A detector whose validation is full (checksum, allocated prefix,
+ * dot-atom with a TLD): its value is PI whatever the key says. */
+static int fully_validated(bg_detect_id_t det, unsigned flags)
+{
+    if (flags & BG_DETECT_F_NO_CHECKSUM)
+        return 0;
+    switch (det) {
+    case BG_DET_RESIDENT_ID:
+    case BG_DET_CN_MOBILE:
+    case BG_DET_BANK_CARD:
+    case BG_DET_IMEI:
+    case BG_DET_EMAIL:
+    case BG_DET_HK_ID:
+    case BG_DET_TW_ID: return 1;
+    default: return 0;
+    }
+}
+
+/* Store F (or keep it as the best, in best mode). */
+static void put(scan_t *s, const bg_detect_finding_t *f)
+{
+    if (s->best != NULL) {
+        if (s->count == 0 || f->confidence > s->best->confidence)
+            *s->best = *f;
+    } else if (s->count < s->cap) {
+        s->out[s->count] = *f;
+    }
+    s->count++;
+    s->last_end = f->offset + f->length;
+}
+
+/* Merge the findings of encoded runs that start before original offset OB
+ * (one that overlaps a finding already stored is dropped). */
+static void flush_enc(scan_t *s, size_t ob)
+{
+    while (s->enc_i < s->nenc && s->enc[s->enc_i].offset < ob) {
+        const bg_detect_finding_t *f = &s->enc[s->enc_i++];
+        if (s->count > 0 && f->offset < s->last_end)
+            continue;
+        put(s, f);
+    }
+}
+
 /*
  * Record a finding for t[b, e). Under a key that names non-PI (order ids,
- * versions, prices...) the finding is only a review signal: low.
- * Returns e, so detectors can "return emit(...)".
+ * versions, prices...) a finding is only a review signal (low) unless it
+ * passes full validation at medium or above: the sender chooses key names,
+ * so context may raise confidence but never hides a valid value. A number
+ * glued to letters gets at most s->glued_cap (ID numbers: their checksum
+ * decides). Returns e, so detectors can "return emit(...)".
  */
 static size_t emit(scan_t *s, size_t b, size_t e, bg_detect_cat_t cat, bg_detect_cat_t also,
                    bg_detect_id_t det, int conf, unsigned flags)
 {
-    if ((s->hints & BG_HINT_NONPI) && !(flags & BG_DETECT_F_KEY_HINT)) {
+    if (s->glued) {
+        flags |= BG_DETECT_F_GLUED;
+        if (det != BG_DET_RESIDENT_ID || (flags & BG_DETECT_F_NO_CHECKSUM))
+            conf = conf < s->glued_cap ? conf : s->glued_cap;
+    }
+    if ((s->hints & BG_HINT_NONPI) && !(flags & BG_DETECT_F_KEY_HINT) &&
+        !(conf >= BG_CONF_MEDIUM && fully_validated(det, flags))) {
         conf = BG_CONF_LOW;
         flags |= BG_DETECT_F_NONPI_KEY;
     }
     size_t ob = s->mo ? s->mo[b] : b;
     size_t oe = s->mo ? s->mo[e - 1] + s->ml[e - 1] : e;
-    if (s->mo && oe - ob != e - b)
-        flags |= BG_DETECT_F_NORMALIZED;
-    if (s->count < s->cap) {
-        bg_detect_finding_t *f = &s->out[s->count];
-        f->offset = ob;
-        f->length = oe - ob;
-        f->category = cat;
-        f->also = also;
-        f->detector = det;
-        f->confidence = (bg_detect_conf_t)conf;
-        f->flags = flags;
+    if (s->mo) {
+        if (oe - ob != e - b)
+            flags |= BG_DETECT_F_NORMALIZED;
+        for (size_t k = b; k < e; k++) {
+            unsigned c = s->v[s->mo[k]];
+            if ((c == '%' || c == '&') && s->t[k] != c) {
+                flags |= BG_DETECT_F_ENCODED;
+                break;
+            }
+        }
     }
-    s->count++;
-    s->last_end = oe;
     s->floor = e;
+    flush_enc(s, ob);
+    if ((s->count > 0 && ob < s->last_end) || (s->enc_i < s->nenc && s->enc[s->enc_i].offset < oe))
+        return e; /* inside an encoded run that reports it */
+    bg_detect_finding_t f = {ob, oe - ob, cat, also, det, (bg_detect_conf_t)conf, flags};
+    put(s, &f);
     return e;
 }
 
 /* ---------------------------------------------------------------------- */
 /* Normalization                                                           */
 
-/* Decode one UTF-8 character at P (N > 0 bytes available). Returns its
- * length; *CP is the code point, or UINT32_MAX for an invalid sequence
- * (then the length is 1: the bad byte alone). Strict: no overlongs, no
- * surrogates, nothing above U+10FFFF. */
-static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
-{
-    unsigned c = p[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        len = 2, v = c & 0x1F, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3, v = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        *cp = UINT32_MAX;
-        return 1;
-    }
-    if (n < len) {
-        *cp = UINT32_MAX;
-        return 1;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            *cp = UINT32_MAX;
-            return 1;
-        }
-        v = (v << 6) | (p[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
-        *cp = UINT32_MAX;
-        return 1;
-    }
-    *cp = v;
-    return len;
-}
-
-/* The ASCII byte a character reads as; 0 to drop it (invisible); 0x80 for
- * anything else (a boundary no detector accepts). */
-static unsigned fold_cp(uint32_t cp)
-{
-    if (cp >= 0xFF01 && cp <= 0xFF5E) /* full-width ASCII */
-        return cp - 0xFF01 + 0x21;
-    if (cp >= 0x2000 && cp <= 0x200A) /* en quad .. hair space */
-        return ' ';
-    if (cp >= 0x2010 && cp <= 0x2015) /* hyphen .. horizontal bar */
-        return '-';
-    switch (cp) {
-    case 0x00A0: /* no-break space */
-    case 0x202F: /* narrow no-break space */
-    case 0x205F: /* medium mathematical space */
-    case 0x3000: /* ideographic space */ return ' ';
-    case 0x2212: /* minus sign */
-    case 0xFE58: /* small em dash */
-    case 0xFE63: /* small hyphen-minus */ return '-';
-    case 0x3002: /* ideographic full stop */
-    case 0xFF61: /* halfwidth ideographic full stop */ return '.';
-    case 0x00AD: /* soft hyphen */
-    case 0x180E: /* Mongolian vowel separator */
-    case 0x200B: /* zero width space */
-    case 0x200C: /* zero width non-joiner */
-    case 0x200D: /* zero width joiner */
-    case 0x2060: /* word joiner */
-    case 0xFEFF: /* zero width no-break space (BOM) */ return 0;
-    }
-    return 0x80;
-}
-
 /* Normalize V[O, LEN) into NB/MO/ML until WIN bytes are written or the value
- * ends. Sets *N to the bytes written; returns the offset after the last
- * character consumed. */
-static size_t fill_window(const unsigned char *v, size_t len, size_t o, unsigned char *nb,
+ * ends (bg_norm_next(): Unicode folding, invisible characters dropped;
+ * percent escapes and character references decoded when ESC, that is when
+ * the value holds one that spells a digit, '@', ':' or non-ASCII: then the
+ * ASCII and the normalizing path read a value alike). Sets *N to the bytes
+ * written; returns the offset after the last character consumed. */
+static size_t fill_window(const unsigned char *v, size_t len, size_t o, int esc, unsigned char *nb,
                           size_t *mo, uint8_t *ml, size_t *n)
 {
     size_t k = 0;
     while (o < len && k < WIN) {
         unsigned c = v[o];
-        if (c < 0x80) {
+        if (c < 0x80 && (!esc || (c != '%' && c != '&'))) {
             nb[k] = (unsigned char)c, mo[k] = o, ml[k] = 1, k++;
             o++;
             continue;
         }
-        uint32_t cp;
-        size_t l = utf8_decode(v + o, len - o, &cp);
-        unsigned a = cp == UINT32_MAX ? 0x80 : fold_cp(cp);
+        unsigned a, how;
+        size_t l = bg_norm_next(v, len, o, &a, &how);
         if (a != 0)
             nb[k] = (unsigned char)a, mo[k] = o, ml[k] = (uint8_t)l, k++;
         o += l;
@@ -447,39 +445,67 @@ static inline uint64_t has_zero(uint64_t x)
     return (x - ONES) & ~x & HIGHS;
 }
 
-/*
- * Pre-filter. Returns 0 when nothing in V can start a finding (no ASCII
- * digit, ':' or '@', no full-width digit, ':' or '@'); sets *HI when V has
- * any non-ASCII byte (so it needs the normalizing path). Eight bytes at a
- * time: '0'..'9' and ':' are the contiguous 0x30..0x3A.
- */
-static int prefilter(const unsigned char *v, size_t len, int *hi)
+/* What the pre-filter found (bits). */
+#define PF_TRIG 1 /* a character a detector starts at: scan */
+#define PF_HI 2   /* a non-ASCII byte: the normalizing path */
+#define PF_ESC 4  /* '%' or '&': maybe an escape (the normalizing path if so) */
+#define PF_B64 8  /* eight aligned base64-alphabet bytes: maybe an encoded run */
+
+/* Per byte of X, the high bit when the byte is in the base64 alphabets
+ * (A-Z a-z 0-9 + / - _), possibly also for some bytes that are not
+ * (has_zero() may flag a byte above a true match): a superset is fine for
+ * a trigger. */
+static inline uint64_t b64_bytes(uint64_t x)
 {
-    uint64_t acc = 0, trig = 0;
+    return has_between(x, 0x2F, 0x3A) | has_between(x, 0x40, 0x5B) | has_between(x, 0x60, 0x7B) |
+           has_zero(x ^ (ONES * '+')) | has_zero(x ^ (ONES * '/')) | has_zero(x ^ (ONES * '-')) |
+           has_zero(x ^ (ONES * '_'));
+}
+
+/*
+ * Pre-filter, eight bytes at a time ('0'..'9' and ':' are the contiguous
+ * 0x30..0x3A). Returns PF_* bits: PF_TRIG when an ASCII digit, ':' or '@'
+ * occurs, or a non-ASCII character that folds to one (any script's digit,
+ * full-width '@'/':'); PF_HI for non-ASCII bytes; PF_ESC for '%'/'&';
+ * PF_B64 when an aligned 8-byte word is all base64 alphabet (every run of
+ * 16 such bytes holds one). Non-ASCII characters are only decoded when no
+ * ASCII byte triggered.
+ */
+static unsigned prefilter(const unsigned char *v, size_t len)
+{
+    uint64_t acc = 0, trig = 0, esc = 0;
+    int b64 = 0;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
         uint64_t w;
         memcpy(&w, v + i, 8);
         acc |= w;
         trig |= has_between(w, 0x2F, 0x3B) | has_zero(w ^ (ONES * '@'));
+        esc |= has_zero(w ^ (ONES * '%')) | has_zero(w ^ (ONES * '&'));
+        b64 |= (b64_bytes(w) & HIGHS) == HIGHS;
     }
     for (; i < len; i++) {
         acc |= v[i];
         trig |= (v[i] - 0x30u <= 10u) || v[i] == '@';
+        esc |= v[i] == '%' || v[i] == '&';
     }
-    *hi = (acc & HIGHS) != 0;
-    if (trig)
-        return 1;
-    if (!*hi)
-        return 0;
-    /* U+FF10..U+FF1A (digits, ':') are EF BC 90..9A; U+FF20 '@' is EF BC A0 */
-    const unsigned char *p = v, *end = v + len;
-    while ((p = memchr(p, 0xEF, (size_t)(end - p))) != NULL) {
-        if (end - p >= 3 && p[1] == 0xBC && ((p[2] >= 0x90 && p[2] <= 0x9A) || p[2] == 0xA0))
-            return 1;
-        p++;
+    unsigned r = (trig ? PF_TRIG : 0) | (esc ? PF_ESC : 0) | (b64 ? PF_B64 : 0);
+    if ((acc & HIGHS) == 0)
+        return r;
+    r |= PF_HI;
+    if (r & PF_TRIG)
+        return r;
+    for (i = 0; i < len; i++) {
+        if (v[i] < 0x80)
+            continue;
+        uint32_t cp;
+        size_t l = bg_norm_utf8_decode(v + i, len - i, &cp);
+        unsigned a = cp == UINT32_MAX ? 0x80 : bg_norm_fold(cp);
+        if (a - '0' <= 10u || a == '@')
+            return r | PF_TRIG;
+        i += l - 1;
     }
-    return 0;
+    return r;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -523,21 +549,49 @@ typedef struct {
     unsigned nd;             /* digits read */
     char d[NR_MAX];          /* the digits */
     size_t dend[NR_MAX + 1]; /* dend[k]: position just after the k-th digit */
-    uint32_t cuts;           /* bit k: a ' ' or '-' follows the k-th digit */
+    uint32_t cuts;           /* bit k: separators follow the k-th digit */
+    uint32_t xcuts;          /* bit k: and they are not one ' ' or '-' */
     int x;                   /* 17 digits then 'X'/'x' (an ID check character) */
     int over;                /* more digits than NR_MAX */
     size_t e;                /* end of the run (after the 'X') */
     int rb;                  /* the run ends at a boundary */
 } numrun_t;
 
-/* Read digits from I, allowing single ' ' or '-' between two digits. */
+/* Characters people put between the digits of one number: spaces, dashes,
+ * dots, slashes, underscores, commas, parentheses, tabs and line breaks
+ * (Unicode spaces and dashes are ' ' and '-' after normalization). */
+static inline int is_numsep(unsigned c)
+{
+    switch (c) {
+    case ' ':
+    case '-':
+    case '.':
+    case '/':
+    case '_':
+    case ',':
+    case '(':
+    case ')':
+    case '\t':
+    case '\n':
+    case '\r': return 1;
+    }
+    return 0;
+}
+
+/* At most this many separator characters between two digits ("\r\n",
+ * " - ", ") "): keeps the read linear and unrelated numbers apart. */
+#define SEP_MAX 3
+
+/* Read digits from I, allowing 1..SEP_MAX separators between two digits. */
 static void numrun_read(const scan_t *s, size_t i, numrun_t *r)
 {
     r->nd = 0;
     r->cuts = 0;
+    r->xcuts = 0;
     r->x = 0;
     r->over = 0;
     r->dend[0] = i;
+    unsigned ncuts = 0, dot_at = 0;
     for (;;) {
         unsigned c = ch(s, i);
         if (is_d(c)) {
@@ -547,12 +601,31 @@ static void numrun_read(const scan_t *s, size_t i, numrun_t *r)
             }
             r->d[r->nd++] = (char)c;
             r->dend[r->nd] = ++i;
-        } else if ((c == ' ' || c == '-') && r->nd > 0 && is_d(ch(s, i + 1))) {
+        } else if (r->nd > 0 && is_numsep(c)) {
+            size_t j = i + 1;
+            while (j - i < SEP_MAX && is_numsep(ch(s, j)))
+                j++;
+            if (!is_d(ch(s, j)))
+                break;
             r->cuts |= 1u << r->nd;
-            i++;
+            if (j - i > 1 || (c != ' ' && c != '-'))
+                r->xcuts |= 1u << r->nd;
+            if (ncuts++ == 0 && j - i == 1 && c == '.')
+                dot_at = r->nd;
+            i = j;
         } else {
             break;
         }
+    }
+    if (ncuts == 1 && dot_at > 0) {
+        /* one lone dot: a decimal fraction ("13812345678.5"), not a
+         * number written in groups; the digits before it do not end at a
+         * boundary */
+        r->nd = dot_at;
+        r->cuts = r->xcuts = 0;
+        r->e = r->dend[dot_at];
+        r->rb = 0;
+        return;
     }
     if (r->nd == 17 && (ch(s, i) | 0x20) == 'x') {
         r->x = 1;
@@ -571,9 +644,22 @@ static int cuts_in(uint32_t cuts, unsigned from, unsigned to, uint32_t allowed)
     return (inner & ~allowed) == 0;
 }
 
+/* A separator between every two digits of (FROM, TO): "1-3-8-1-2-...". */
+static int cuts_every(uint32_t cuts, unsigned from, unsigned to)
+{
+    uint32_t want = ((1u << (to - from)) - 1u) & ~1u;
+    return to - from >= 2 && ((cuts >> from) & want) == want;
+}
+
 static int has_cuts(const numrun_t *r, unsigned nd)
 {
     return (r->cuts & ((1u << nd) - 1u)) != 0;
+}
+
+/* Separators other than one ' ' or '-' inside the first ND digits. */
+static int has_xcuts(const numrun_t *r, unsigned nd)
+{
+    return (r->xcuts & ((1u << nd) - 1u) & ~1u) != 0;
 }
 
 static int luhn(const char *d, unsigned n)
@@ -669,7 +755,12 @@ static size_t det_resident_id(scan_t *s, const numrun_t *r, unsigned nd, size_t 
     if (rd == 0)
         return 0;
     char cc = x ? 'X' : r->d[17];
-    int conf = BG_CONF_HIGH;
+    /* through dots, slashes, commas...: the groupings people write (6-8-4,
+     * 6-4-4-4, one digit at a time) keep full confidence, others medium */
+    int conf = !has_xcuts(r, nd) || cuts_every(r->cuts, 0, nd) ||
+                       cuts_in(r->cuts, 0, nd, (1u << 6) | (1u << 10) | (1u << 14))
+                   ? BG_CONF_HIGH
+                   : BG_CONF_MEDIUM;
     if (id_check_char(r->d) != cc) {
         if (!key) /* a typo'd number under an ID key is still one */
             return 0;
@@ -680,6 +771,23 @@ static size_t det_resident_id(scan_t *s, const numrun_t *r, unsigned nd, size_t 
         return emit(s, b, e, BG_CAT_HMT_RESIDENCE_PERMIT, BG_CAT_CN_RESIDENT_ID, BG_DET_RESIDENT_ID,
                     conf, flags);
     return emit(s, b, e, BG_CAT_CN_RESIDENT_ID, BG_CAT_NONE, BG_DET_RESIDENT_ID, conf, flags);
+}
+
+/*
+ * The 15-digit first-generation number (issued 1984-2004, valid until
+ * 2013, still in old records) outside an ID key: a mainland region code and
+ * a real 19YYMMDD birth date, no check digit. About 1 % of random 15-digit
+ * numbers pass that, so alone it is low; written in its 6-6-3 grouping it is
+ * medium. Tried after IMSI and IMEI, which validate better.
+ */
+static size_t det_legacy_id(scan_t *s, const numrun_t *r, unsigned nd, size_t b, size_t e)
+{
+    if (nd != 15 || (nd == r->nd && r->x) || id_region_date(s, r->d, 1) != 1 || all_same(r->d, nd))
+        return 0;
+    int grouped = has_cuts(r, nd) && cuts_in(r->cuts, 0, nd, (1u << 6) | (1u << 12));
+    unsigned flags = BG_DETECT_F_NO_CHECKSUM | (has_cuts(r, nd) ? BG_DETECT_F_SEPARATED : 0);
+    return emit(s, b, e, BG_CAT_CN_RESIDENT_ID, BG_CAT_NONE, BG_DET_RESIDENT_ID,
+                grouped ? BG_CONF_MEDIUM : BG_CONF_LOW, flags);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -739,7 +847,9 @@ static size_t det_mobile(scan_t *s, const numrun_t *r, unsigned nd, size_t b, si
     } else if (strong) {
         conf = BG_CONF_HIGH;
     } else if (!regular) {
-        conf = BG_CONF_LOW;
+        /* one digit at a time is deliberate; other groupings are not a
+         * mobile number's (counts, prices, "13,812,345,678") */
+        conf = cuts_every(r->cuts, off, nd) ? BG_CONF_MEDIUM : BG_CONF_LOW;
     } else {
         conf = sep ? BG_CONF_HIGH : BG_CONF_MEDIUM;
     }
@@ -784,7 +894,8 @@ static size_t det_bank_card(scan_t *s, const numrun_t *r, unsigned nd, size_t b,
     unsigned flags = has_cuts(r, nd) ? BG_DETECT_F_SEPARATED : 0;
     int conf;
     if (s->hints & BG_HINT_CARD) {
-        conf = lu ? BG_CONF_HIGH : BG_CONF_MEDIUM;
+        /* UnionPay 62 (16-19 digits): some domestic debit cards fail Luhn */
+        conf = lu || card_network(r->d, nd) == 2 ? BG_CONF_HIGH : BG_CONF_MEDIUM;
         flags |= BG_DETECT_F_KEY_HINT;
     } else {
         switch (card_network(r->d, nd)) {
@@ -801,6 +912,11 @@ static size_t det_bank_card(scan_t *s, const numrun_t *r, unsigned nd, size_t b,
         flags |= BG_DETECT_F_NO_CHECKSUM;
     if (all_same(r->d, nd))
         return 0;
+    /* through dots, commas...: only the groupings cards are printed in */
+    if (!(s->hints & BG_HINT_CARD) && has_xcuts(r, nd) && !cuts_every(r->cuts, 0, nd) &&
+        !cuts_in(r->cuts, 0, nd, (1u << 4) | (1u << 8) | (1u << 12) | (1u << 16)) &&
+        !((nd == 14 || nd == 15) && cuts_in(r->cuts, 0, nd, (1u << 4) | (1u << 10))))
+        conf = BG_CONF_LOW;
     return emit(s, b, e, BG_CAT_BANK_CARD, BG_CAT_NONE, BG_DET_BANK_CARD, conf, flags);
 }
 
@@ -834,7 +950,8 @@ static size_t det_imei(scan_t *s, const numrun_t *r, unsigned nd, size_t b, size
                         lu ? BG_CONF_HIGH : BG_CONF_MEDIUM,
                         flags | BG_DETECT_F_KEY_HINT | (lu ? 0 : BG_DETECT_F_NO_CHECKSUM));
         if (lu && imei_rbi(r->d))
-            return emit(s, b, e, BG_CAT_IMEI, BG_CAT_NONE, BG_DET_IMEI, BG_CONF_MEDIUM, flags);
+            return emit(s, b, e, BG_CAT_IMEI, BG_CAT_NONE, BG_DET_IMEI,
+                        has_xcuts(r, nd) ? BG_CONF_LOW : BG_CONF_MEDIUM, flags);
         return 0;
     }
     /* 14 digits (no check digit) or 16 (IMEISV): under an IMEI key only */
@@ -854,7 +971,7 @@ static size_t det_imsi(scan_t *s, const numrun_t *r, unsigned nd, size_t b, size
     if (!(mnc <= 9 || mnc == 11 || mnc == 15 || mnc == 20))
         return 0;
     unsigned flags = BG_DETECT_F_NO_CHECKSUM | (has_cuts(r, nd) ? BG_DETECT_F_SEPARATED : 0);
-    int conf = BG_CONF_MEDIUM;
+    int conf = has_xcuts(r, nd) ? BG_CONF_LOW : BG_CONF_MEDIUM;
     if (s->hints & (BG_HINT_IMSI | BG_HINT_DEVICE)) {
         conf = BG_CONF_HIGH;
         flags |= BG_DETECT_F_KEY_HINT;
@@ -885,6 +1002,8 @@ static size_t classify_number(scan_t *s, const numrun_t *r, unsigned nd, size_t 
         return m;
     if (on(s, BG_DET_BANK_CARD) && (m = det_bank_card(s, r, nd, b, e)))
         return m;
+    if (on(s, BG_DET_RESIDENT_ID) && (m = det_legacy_id(s, r, nd, b, e)))
+        return m;
     /* shapes that are only identifiers when the key says so */
     const unsigned fl = BG_DETECT_F_KEY_HINT | BG_DETECT_F_NO_CHECKSUM |
                         (has_cuts(r, nd) ? BG_DETECT_F_SEPARATED : 0);
@@ -904,7 +1023,7 @@ static size_t classify_number(scan_t *s, const numrun_t *r, unsigned nd, size_t 
 static size_t classify_run(scan_t *s, const numrun_t *r, size_t b, int plus)
 {
     size_t m;
-    if (r->rb && (m = classify_number(s, r, r->nd, b, r->e, plus)))
+    if ((r->rb || (s->glued && !r->over)) && (m = classify_number(s, r, r->nd, b, r->e, plus)))
         return m;
     for (unsigned k = r->nd; k-- > 11;)
         if ((r->cuts & (1u << k)) && (m = classify_number(s, r, k, b, r->dend[k], plus)))
@@ -919,9 +1038,10 @@ static size_t try_number(scan_t *s, size_t i)
     numrun_read(s, i, &r);
     /* Macao identity card "1234567(8)": [1578], 6 digits, check digit in
      * parentheses (the algorithm is not published: shape only) */
-    if (r.nd == 7 && r.cuts == 0 && !r.x && strchr("1578", r.d[0]) && ch(s, r.e) == '(' &&
-        is_d(ch(s, r.e + 1)) && ch(s, r.e + 2) == ')' && right_ok(s, r.e + 3) &&
+    if (r.nd == 8 && r.cuts == (1u << 7) && r.dend[7] == i + 7 && strchr("1578", r.d[0]) &&
+        ch(s, i + 7) == '(' && r.e == i + 9 && ch(s, r.e) == ')' && right_ok(s, r.e + 1) &&
         on(s, BG_DET_MO_ID)) {
+        r.e = i + 7;
         int key = (s->hints & BG_HINT_MO_ID) != 0;
         return emit(s, i, r.e + 3, BG_CAT_MO_ID, BG_CAT_NONE, BG_DET_MO_ID,
                     key ? BG_CONF_HIGH : BG_CONF_MEDIUM,
@@ -1522,6 +1642,56 @@ static int dot_soon(const scan_t *s, size_t i)
     return 0;
 }
 
+/* A run of digits from I holds two separated groups after the first
+ * (a decimal "3.14159" has one). */
+static int dots_twice(const scan_t *s, size_t i)
+{
+    numrun_t r;
+    numrun_read(s, i, &r);
+    unsigned n = 0;
+    for (uint32_t c = r.cuts; c; c &= c - 1)
+        n++;
+    return n >= 2;
+}
+
+/*
+ * Digits glued to letters: "tel13812345678", "abc13812345678xyz",
+ * "ID110101199003071234end". The run at J (inside the alphanumeric token
+ * that starts at TB) is classified like a free-standing number when a letter touches
+ * it, with these limits: a token of 16+ hex digits is a hash or trace id
+ * and never looked into; an ID number keeps what its checksum gives; any
+ * other number is at most medium, and low when the letters it touches are
+ * upper case (codes like "JDVA13812345678", "SF...", "...CN" that
+ * logistics and order systems print).
+ */
+static size_t try_glued(scan_t *s, size_t j, size_t tb)
+{
+    numrun_t r;
+    numrun_read(s, j, &r);
+    if (r.nd < 11 || r.over)
+        return 0;
+    unsigned lc = ch(s, j - 1), rc = ch(s, r.e);
+    int left = j > tb && is_a(lc), right = is_a(rc);
+    if (!left && !right)
+        return 0;
+    size_t te = r.e;
+    while (te < s->n && (cls[s->t[te]] & K_AN))
+        te++;
+    if (te - tb >= 16) {
+        size_t k = tb;
+        while (k < te && is_x(ch(s, k)))
+            k++;
+        if (k == te)
+            return 0;
+    }
+    int code = (!left || lc - 'A' < 26u) && (!right || rc - 'A' < 26u);
+    s->glued = 1;
+    s->glued_cap = code ? BG_CONF_LOW : BG_CONF_MEDIUM;
+    size_t m = classify_run(s, &r, j, 0);
+    s->glued = 0;
+    return m;
+}
+
 /* The detectors that can start at the token start I, most specific shape
  * first. Returns the end of what was consumed (a finding, or a UUID or
  * placeholder skipped whole), or 0. */
@@ -1545,7 +1715,10 @@ static size_t try_token(scan_t *s, size_t i)
                 return m;
             if (on(s, BG_DET_GPS_PAIR) && (m = try_gps(s, i)))
                 return m;
-            return 0; /* a decimal or a dotted run: no number detector wants it */
+            /* "138.1234.5678": a number through dots; "3.14159" (a single
+             * dot) is a decimal and no number detector wants it */
+            if (!left_ok(s, i) || !dots_twice(s, i))
+                return 0;
         }
         if (!left_ok(s, i))
             return 0;
@@ -1585,11 +1758,27 @@ static size_t scan_text(scan_t *s, size_t i, size_t limit)
                 m = try_token(s, i);
             if (m > i) {
                 i = m;
-            } else { /* no token starts inside a run of letters and digits */
+                continue;
+            }
+            /* no token starts inside a run of letters and digits, but a
+             * number glued to letters may be there */
+            size_t tb = i;
+            m = 0;
+            if (is_d(t[i])) { /* digits first: glued on the right only */
+                size_t q = i + 1;
+                while (q < s->n && is_d(t[q]))
+                    q++;
+                if (q - i >= 11 && q < s->n && is_a(t[q]))
+                    m = try_glued(s, i, tb);
+            }
+            if (m <= i) {
                 do
                     i++;
-                while (i < limit && (cls[t[i]] & K_AN));
+                while (i < limit && (cls[t[i]] & K_AN) &&
+                       !(is_d(t[i]) && is_a(t[i - 1]) && (m = try_glued(s, i, tb)) > i));
             }
+            if (m > i)
+                i = m;
             continue;
         }
         switch (t[i]) {
@@ -1631,7 +1820,7 @@ __attribute__((noinline)) static size_t scan_windows(scan_t *s, const unsigned c
     size_t o = 0, resume = 0;
     for (;;) {
         size_t n;
-        size_t next = fill_window(v, len, o, nb, mo, ml, &n);
+        size_t next = fill_window(v, len, o, s->esc, nb, mo, ml, &n);
         int final = next >= len;
         s->n = n;
         s->floor = 0;
@@ -1649,6 +1838,181 @@ __attribute__((noinline)) static size_t scan_windows(scan_t *s, const unsigned c
     return s->count;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Encoded runs: base64 and hex                                           */
+
+#define B64_MIN 15      /* shortest base64 run decoded (11 bytes: a mobile number) */
+#define HEX_MIN 22      /* shortest hex run decoded (11 bytes: a mobile number) */
+#define DEC_CHUNK 1536  /* bytes decoded at a time (a multiple of 3) */
+#define DEC_OVERLAP 128 /* characters consecutive chunks share (a multiple of 4) */
+
+static size_t scan_value(scan_t *s, const unsigned char *v, size_t len);
+
+/*
+ * Can decoded bytes B[0, K) hold anything a detector finds, at nesting
+ * DEPTH? Every number detector needs 7+ digits, an e-mail '@'; escapes,
+ * Unicode digits and (below ENC_DEPTH) another base64 run are the other
+ * ways in. Most runs of letters that are not base64 decode to bytes that
+ * fail this cheap test and are not scanned.
+ */
+static int worth_scanning(const unsigned char *b, size_t k, unsigned depth)
+{
+    unsigned digits = 0, run = 0, maxrun = 0;
+    int hi = 0;
+    for (size_t i = 0; i < k; i++) {
+        unsigned c = b[i];
+        if (c == '@' || c == '%' || c == '&')
+            return 1;
+        digits += is_d(c);
+        hi |= c >= 0x80;
+        run = bg_norm_b64_val[c] ? run + 1 : 0;
+        maxrun = run > maxrun ? run : maxrun;
+    }
+    if (digits >= 7 || (depth < ENC_DEPTH && maxrun >= 15))
+        return 1;
+    for (size_t i = 0; hi && i < k; i++) {
+        if (b[i] < 0x80)
+            continue;
+        uint32_t cp;
+        size_t l = bg_norm_utf8_decode(b + i, k - i, &cp);
+        if (cp != UINT32_MAX && bg_norm_fold(cp) - '0' <= 10u)
+            return 1;
+        i += l - 1;
+    }
+    return 0;
+}
+
+/*
+ * Decode the run R[0, N) (HEX, or base64) chunk by chunk and scan the bytes
+ * at the next depth. Returns 1 and the most confident finding in *BEST when
+ * there is one. Chunks overlap by DEC_OVERLAP characters, so a value on a
+ * chunk boundary is seen whole; the work is linear in N.
+ */
+static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int hex,
+                        bg_detect_finding_t *best)
+{
+    unsigned char buf[DEC_CHUNK];
+    size_t pos = 0;
+    int found = 0;
+    for (;;) {
+        size_t used, k;
+        if (hex) {
+            k = bg_norm_hex_decode(r + pos, n - pos, buf, DEC_CHUNK);
+            used = 2 * k;
+        } else {
+            k = bg_norm_b64_decode(r + pos, n - pos, buf, DEC_CHUNK, &used);
+        }
+        if (k == 0)
+            break;
+        if (!worth_scanning(buf, k, s->depth + 1))
+            goto next;
+        scan_t ns;
+        memset(&ns, 0, sizeof ns);
+        ns.hints = s->hints;
+        ns.disabled = s->disabled;
+        ns.today = s->today;
+        ns.depth = s->depth + 1;
+        bg_detect_finding_t f;
+        ns.best = &f;
+        if (scan_value(&ns, buf, k) > 0 && (!found || f.confidence > best->confidence)) {
+            *best = f;
+            found = 1;
+        }
+    next:
+        if (pos + used >= n || used <= DEC_OVERLAP)
+            break;
+        pos += used - DEC_OVERLAP;
+    }
+    return found;
+}
+
+/*
+ * Find the base64 and hex runs of V and what their decoded bytes hold,
+ * into s->enc (at most ENC_MAX findings, in order). A run is a maximal
+ * stretch of base64-alphabet characters (and up to two '=' of padding):
+ * 22+ hex digits of even length are hex, 16+ other characters base64
+ * (standard or URL-safe; not digits only: those are numbers). A run that
+ * reports nothing as a whole is tried again after each '/' (a path of
+ * base64 segments). JWTs are three base64url runs split by dots.
+ */
+static void find_encoded(scan_t *s, const unsigned char *v, size_t len)
+{
+    size_t i = 0;
+    while (i < len && s->nenc < ENC_MAX) {
+        if (bg_norm_b64_val[v[i]] == 0) {
+            i++;
+            continue;
+        }
+        size_t b = i;
+        while (i < len && bg_norm_b64_val[v[i]])
+            i++;
+        if (i - b < B64_MIN)
+            continue;
+        int hex = 1, digits = 1, slash = 0, dash = 0;
+        for (size_t k = b; k < i; k++) {
+            hex &= is_x(v[k]) || v[k] == '-';
+            dash |= v[k] == '-';
+            digits &= is_d(v[k]);
+            slash |= v[k] == '/';
+        }
+        size_t e = i;
+        while (i < len && v[i] == '=' && i - e < 2)
+            i++;
+        size_t n = e - b;
+        bg_detect_finding_t f;
+        int found = 0;
+        /* hex digits and dashes (UUIDs, dashed hashes) are not base64 */
+        if (hex && !dash && n >= HEX_MIN && n % 2 == 0)
+            found = scan_decoded(s, v + b, n, 1, &f);
+        else if (!digits && !hex && n >= B64_MIN)
+            found = scan_decoded(s, v + b, n, 0, &f);
+        size_t fb = b, fe = i;
+        if (!found && slash && !hex) {
+            for (size_t k = b; k < e && !found; k++) {
+                if (v[k] != '/')
+                    continue;
+                size_t q = k + 1;
+                while (q < e && v[q] != '/')
+                    q++;
+                if (q - k - 1 >= B64_MIN && (found = scan_decoded(s, v + k + 1, q - k - 1, 0, &f)))
+                    fb = k + 1, fe = q == e ? i : q;
+            }
+        }
+        if (found) {
+            f.offset = fb;
+            f.length = fe - fb;
+            f.flags |= BG_DETECT_F_ENCODED | BG_DETECT_F_NOT_REWRITABLE;
+            s->enc[s->nenc++] = f;
+        }
+    }
+}
+
+/*
+ * Scan the value V into s: pre-filter, encoded runs (below ENC_DEPTH),
+ * then the ASCII path in place or the normalizing window path; encoded
+ * findings are merged in offset order.
+ */
+static size_t scan_value(scan_t *s, const unsigned char *v, size_t len)
+{
+    s->v = v;
+    unsigned pf = prefilter(v, len);
+    int keyhex = (s->hints & (BG_HINT_DEVICE | BG_HINT_ANDROID | BG_HINT_MAC)) != 0;
+    s->esc = (pf & PF_ESC) && bg_norm_has_escape(v, len);
+    if ((pf & PF_B64) && len >= B64_MIN && s->depth < ENC_DEPTH)
+        find_encoded(s, v, len);
+    if ((pf & PF_TRIG) || s->esc || keyhex) {
+        if (!(pf & PF_HI) && !s->esc) {
+            s->t = v;
+            s->n = len;
+            scan_text(s, 0, len);
+        } else {
+            scan_windows(s, v, len);
+        }
+    }
+    flush_enc(s, SIZE_MAX);
+    return s->count;
+}
+
 size_t bg_detect_scan(const bg_detect_opts_t *opts, const bg_detect_key_t *key, const char *str,
                       size_t len, bg_detect_finding_t *out, size_t cap)
 {
@@ -1663,18 +2027,7 @@ size_t bg_detect_scan(const bg_detect_opts_t *opts, const bg_detect_key_t *key, 
     s.today = opts ? opts->today : 0;
     s.out = out;
     s.cap = cap;
-
-    const unsigned char *v = (const unsigned char *)str;
-    int hi;
-    if (!prefilter(v, len, &hi) && !(s.hints & (BG_HINT_DEVICE | BG_HINT_ANDROID | BG_HINT_MAC)))
-        return 0;
-    if (!hi) {
-        s.t = v;
-        s.n = len;
-        scan_text(&s, 0, len);
-        return s.count;
-    }
-    return scan_windows(&s, v, len);
+    return scan_value(&s, (const unsigned char *)str, len);
 }
 
 size_t bg_detect_value(const bg_detect_opts_t *opts, const char *key, size_t keylen, const char *s,
@@ -2155,7 +2508,7 @@ static void key_normalize(const char *key, size_t len, nkey_t *k)
     size_t i = 0;
     while (i < len) {
         uint32_t cp;
-        size_t l = utf8_decode(p + i, len - i, &cp);
+        size_t l = bg_norm_utf8_decode(p + i, len - i, &cp);
         unsigned c = cp < 0x80 ? cp : (cp >= 0xFF01 && cp <= 0xFF5E) ? cp - 0xFF01 + 0x21 : 0;
         if (c == 0 && cp != UINT32_MAX) { /* non-ASCII: a word of its own for u */
             memcpy(k->u + k->un, p + i, l);

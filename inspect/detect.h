@@ -10,7 +10,8 @@
  *
  * What it finds (docs/categories.md has the validation rules and limits):
  *   cn_resident_id          GB 11643 18-character number: province code, a
- *                           real birth date, ISO 7064 MOD 11-2 check
+ *                           real birth date, ISO 7064 MOD 11-2 check; the
+ *                           15-digit first generation (low alone)
  *   hmt_residence_permit    the same number with region 810000/820000/830000
  *   cn_mobile               1[3-9] + 9 digits; +86 / 0086 / 86, separators
  *   email                   dot-atom subset, dotted domain, alphabetic TLD
@@ -28,28 +29,40 @@
  * Names, addresses and the other categories a value cannot reveal are found
  * by key only: bg_detect_key_info().
  *
- * Bypass resistance: before matching, the value is normalized the way a
- * reader would read it: full-width forms U+FF01..U+FF5E become ASCII,
- * ideographic and other Unicode spaces become ' ', Unicode dashes and minus
- * '-', U+3002/U+FF61 '.', and zero-width characters (U+200B-U+200D, U+2060,
- * U+FEFF, U+00AD, U+180E) are skipped. Digits may be grouped with single
- * ' ' or '-' separators; groupings people really write (mobile 3-4-4, cards
- * in fours, ID 6-8-4) keep full confidence, any other grouping is still
- * reported, one level lower. Spans always refer to the caller's original
- * bytes and include the skipped characters inside them.
+ * Bypass resistance (inspect/normalize.h; docs/categories.md has the
+ * details): before matching, the value is read the way a reader reads it.
+ * Every Unicode digit (Nd in every script, mathematical, full-width,
+ * circled, parenthesized, superscript/subscript) reads as its value;
+ * full-width ASCII as ASCII; Unicode spaces ' ', dashes '-', ideographic
+ * full stops '.'; invisible characters (Cf, Mn, Me, variation selectors,
+ * tag characters, Hangul/braille blanks) are dropped; percent escapes (once
+ * or twice) and character references are decoded when a value holds one
+ * that spells a digit, '@', ':' or non-ASCII. Digits may be separated by
+ * 1-3 of ' ' '\t' '\n' '\r' '-' '.' '/' '_' ',' '(' ')'; groupings people
+ * really write (mobile 3-4-4, cards in fours, ID 6-8-4) keep full
+ * confidence, others are lower. Numbers glued to letters ("tel138...") are
+ * read too (BG_DETECT_F_GLUED). Base64 (15+ characters) and hex (22+ digits)
+ * runs are decoded to a depth of 2 and scanned; what they hold is reported
+ * over the whole run (BG_DETECT_F_ENCODED | BG_DETECT_F_NOT_REWRITABLE).
+ * Spans always refer to the caller's original bytes and include the
+ * skipped characters inside them.
  *
  * False positives: a number is only reported when it stands alone (not
- * inside a longer run of letters/digits, not a decimal fraction, not a
- * dotted version) and passes its checksum or structural validation; weakly
- * validated shapes come out at BG_CONF_LOW so policy can ignore them (the
- * recommended threshold is BG_CONF_MEDIUM). tests/data/false_positives.txt
- * measures this.
+ * inside a longer digit run or a 16+ hex token, not a decimal fraction, not
+ * a dotted version) and passes its checksum or structural validation;
+ * weakly validated shapes come out at BG_CONF_LOW so policy can ignore them
+ * (the recommended threshold is BG_CONF_MEDIUM). A key naming non-PI lowers
+ * only weakly validated findings: it never lowers a fully validated value.
+ * tests/data/false_positives.txt measures this.
  *
- * Cost: one pass over the value. Values without an ASCII digit, '@', ':' or
- * a full-width digit/'@'/':' are rejected by a byte pre-filter (unless the
- * key allows letter-only identifiers: MAC, Android ID, device id). ASCII-only
- * values are scanned in place; others are normalized through a bounded stack
- * window (about 20 KB, no heap). No allocation, no locks, no regex;
+ * Cost: one pass over the value. Values without an ASCII digit, '@', ':',
+ * a character that folds to one, an escape or 8 aligned base64-alphabet
+ * bytes are rejected by a word-at-a-time pre-filter (unless the key allows
+ * letter-only identifiers: MAC, Android ID, device id). ASCII-only values
+ * are scanned in place; others are normalized through a bounded stack
+ * window (about 20 KB, no heap); base64/hex runs are decoded through a
+ * 1.5 KB stack buffer, chunk by chunk (work linear in the run), each
+ * nesting level adding one window. No allocation, no locks, no regex;
  * thread-safe.
  */
 #ifndef BG_DETECT_H
@@ -115,7 +128,7 @@ typedef enum {
 
 /* The detectors; a finding names the one that produced it. */
 typedef enum {
-    BG_DET_RESIDENT_ID = 0, /* GB 11643 (and 15-digit legacy under an ID key) */
+    BG_DET_RESIDENT_ID = 0, /* GB 11643 (and the 15-digit legacy number) */
     BG_DET_CN_MOBILE,
     BG_DET_EMAIL,
     BG_DET_BANK_CARD,
@@ -146,10 +159,22 @@ typedef enum {
 /* Finding flags: why the confidence is what it is (for audit and review). */
 #define BG_DETECT_F_KEY_HINT 0x01    /* the key name confirmed the category */
 #define BG_DETECT_F_NORMALIZED 0x02  /* full-width, invisible or Unicode dash/space inside */
-#define BG_DETECT_F_SEPARATED 0x04   /* digits were split by ' ' or '-' */
+#define BG_DETECT_F_SEPARATED 0x04   /* digits were split by separators */
 #define BG_DETECT_F_NO_CHECKSUM 0x08 /* checksum failed or does not exist */
 #define BG_DETECT_F_LOCAL_ADDR 0x10  /* private, loopback or reserved address */
-#define BG_DETECT_F_NONPI_KEY 0x20   /* made low: the key names an order id, version... */
+#define BG_DETECT_F_NONPI_KEY                                                                      \
+    0x20 /* made low: the key names an order id, version... and                                    \
+            the value is only weakly validated */
+/* The value was written encoded inside the string. With ENCODED alone
+ * (percent escapes, character references) the span covers the escapes
+ * that spell the value and can be rewritten like any other span. With
+ * NOT_REWRITABLE too, the value is inside a base64 or hex run: the span is
+ * the WHOLE run (its category, detector and confidence are those of the
+ * most confident finding in the decoded bytes) and the value cannot be
+ * rewritten in place; policy blocks such findings abroad. */
+#define BG_DETECT_F_ENCODED 0x40
+#define BG_DETECT_F_NOT_REWRITABLE 0x80
+#define BG_DETECT_F_GLUED 0x100 /* the number touches letters ("tel13812345678") */
 
 typedef struct {
     size_t offset;            /* first byte of the match in the value */
@@ -168,7 +193,8 @@ typedef struct {
  * bg_detect_key_info(); a field rule that knows better may set them too.
  *   RESIDENT_ID  allows 15-digit legacy IDs; reports bad check characters (typos)
  *   PHONE        any mobile grouping at full confidence
- *   CARD         bank card: any issuer prefix, Luhn optional
+ *   CARD         bank card: any issuer prefix, Luhn optional (UnionPay 62
+ *                16-19 digits high without it)
  *   IMEI         any 15-digit Luhn number is an IMEI (also 14 and 16 digits)
  *   MAC          allows 12 bare hex digits
  *   ANDROID      allows 15-16 hex digits
@@ -176,8 +202,8 @@ typedef struct {
  *   PASSPORT     allows 1-2 letters + 7-9 digits, and 8-9 digits
  *   MO_ID        allows 8 bare digits
  *   PERMIT       travel permit; allows Taiwan's 8 (10) digits
- *   NONPI        order/trace/request id, version, timestamp, price...: content
- *                findings under it become low
+ *   NONPI        order/trace/request id, version, timestamp, price...: weakly
+ *                validated content findings under it become low
  *   IMSI, IP, GEO, HK_ID, TW_ID, EMAIL raise the confidence of their detector */
 #define BG_HINT_RESIDENT_ID 0x0001
 #define BG_HINT_PHONE 0x0002

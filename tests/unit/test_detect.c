@@ -276,18 +276,23 @@ static void test_resident_id(void **state)
          "cn_resident_id", HIGH, WHOLE},
         {NULL, "身份证11010519491231002X。", "cn_resident_id", HIGH, 9, 18},
         {NULL, "id=11010519491231002X&x=1", "cn_resident_id", HIGH, 3, 18},
-        {NULL, "A11010519491231002X", NULL, 0, 0, 0},
+        /* glued to letters: the checksum decides */
+        {NULL, "A11010519491231002X", "cn_resident_id", HIGH, 1, 18},
         {NULL, "11010519491231002X1", NULL, 0, 0, 0},
-        {NULL, "11010519491231002XA", NULL, 0, 0, 0},
+        {NULL, "11010519491231002XA", "cn_resident_id", HIGH, 0, 18},
+        {NULL, "ID110101199003071234end", NULL, 0, 0, 0}, /* bad check digit */
         {NULL, "911010519491231002X", NULL, 0, 0, 0},
         {NULL, "0.11010519491231002", NULL, 0, 0, 0},
         /* a typo'd number is still an ID number under an ID key */
         {"id_card", "110105194912310021", "cn_resident_id", MED, WHOLE},
         {"身份证号", "110105194912310021", "cn_resident_id", MED, WHOLE},
         {"身份证号", "110105194912320021", NULL, 0, 0, 0}, /* no such day */
-        /* 15-digit first-generation numbers: under an ID key only */
+        /* 15-digit first-generation numbers: high under an ID key, low alone
+         * (1 % of random 15-digit numbers pass), medium in its 6-6-3 grouping */
         {"idCardNo", "110105491231002", "cn_resident_id", HIGH, WHOLE},
-        {NULL, "110105491231002", NULL, 0, 0, 0},
+        {NULL, "110105491231002", "cn_resident_id", LOW, WHOLE},
+        {NULL, "110105 491231 002", "cn_resident_id", MED, WHOLE},
+        {NULL, "110105491331002", NULL, 0, 0, 0}, /* month 13 */
         {"idCardNo", "110105491331002", NULL, 0, 0, 0},
     };
     RUN(v);
@@ -347,12 +352,15 @@ static void test_mobile(void **state)
         {NULL, "请拨打13812345678联系", "cn_mobile", MED, 9, 11},
         {NULL, "tel:13812345678", "cn_mobile", MED, 4, 11},
         {NULL, "phone=13812345678&a=1", "cn_mobile", MED, 6, 11},
-        {NULL, "(+86)13812345678", "cn_mobile", MED, 5, 11},
+        {NULL, "(+86)13812345678", "cn_mobile", HIGH, 1, 15},
         {NULL, "call 13812345678.", "cn_mobile", MED, 5, 11},
         /* key, and keys that say the opposite */
         {"mobile", "13812345678", "cn_mobile", HIGH, WHOLE},
         {"手机号", "13812345678", "cn_mobile", HIGH, WHOLE},
-        {"order_id", "13812345678", "cn_mobile", LOW, WHOLE},
+        /* the sender chooses the key: a valid value is not lowered by it */
+        {"order_id", "13812345678", "cn_mobile", MED, WHOLE},
+        {"trace_id", "138 1234 5678", "cn_mobile", HIGH, WHOLE},
+        {"order_id", "15412345678", "cn_mobile", LOW, WHOLE},
         /* weak shapes: unallocated prefix, US-style grouping */
         {NULL, "15412345678", "cn_mobile", LOW, WHOLE},
         {NULL, "1-800-555-1234", "cn_mobile", LOW, WHOLE},
@@ -366,13 +374,15 @@ static void test_mobile(void **state)
         {NULL, "1700000000", NULL, 0, 0, 0},            /* s timestamp */
         {NULL, "13812345678901234567", NULL, 0, 0, 0},  /* 20-digit order id */
         {NULL, "202311151381234567800", NULL, 0, 0, 0}, /* inside a longer run */
-        {NULL, "a13812345678", NULL, 0, 0, 0},
-        {NULL, "13812345678a", NULL, 0, 0, 0},
+        /* glued to letters: medium, low next to upper-case code letters */
+        {NULL, "a13812345678", "cn_mobile", MED, 1, 11},
+        {NULL, "13812345678a", "cn_mobile", MED, 0, 11},
+        {NULL, "SF13812345678", "cn_mobile", LOW, 2, 11},
         {NULL, "3.13812345678", NULL, 0, 0, 0},
         {NULL, "13812345678.5", NULL, 0, 0, 0},
         {NULL, "+1 381 234 5678", NULL, 0, 0, 0},
         {NULL, "+44 7911 123456", NULL, 0, 0, 0},
-        {NULL, "v13812345678", NULL, 0, 0, 0},
+        {NULL, "v13812345678", "cn_mobile", MED, 1, 11},
     };
     RUN(v);
 
@@ -495,12 +505,15 @@ static void test_bank_card(void **state)
         /* lengths */
         {NULL, "411111111111", NULL, 0, 0, 0},
         {NULL, "41111111111111111111", NULL, 0, 0, 0},
-        {NULL, "4111111111111111a", NULL, 0, 0, 0},
+        {NULL, "4111111111111111a", NULL, 0, 0, 0},           /* 16+ hex digits: a hash, an id */
+        {NULL, "4111111111111111x", "bank_card", MED, 0, 16}, /* glued: Luhn decides */
+        {NULL, "ORD4111111111111111", "bank_card", LOW, 3, 16},
         {NULL, "0000000000000000", NULL, 0, 0, 0},
     };
     RUN(v);
 
-    /* UnionPay 62: Luhn is extra confidence, not a requirement */
+    /* UnionPay 62: Luhn is extra confidence, not a requirement; under a
+     * card key it is a card at the key's confidence */
     char card[32];
     for (unsigned len = 16; len <= 19; len++) {
         snprintf(card, sizeof card, "621700%0*u", (int)(len - 7), 123456789u % 1000000000u);
@@ -509,8 +522,9 @@ static void test_bank_card(void **state)
         expect_one(NULL, card, "bank_card", HIGH);
         card[len - 1] = (char)('0' + (card[len - 1] - '0' + 1) % 10);
         expect_one(NULL, card, "bank_card", LOW);
-        expect_one("bank_card", card, "bank_card", MED);
+        expect_one("bank_card", card, "bank_card", HIGH);
     }
+    expect_one("bank_card", "4111111111111112", "bank_card", MED); /* Visa without Luhn */
     /* every Visa 16 with the right check digit passes, every other fails */
     for (unsigned i = 0; i < 50; i++) {
         snprintf(card, sizeof card, "4%014u", 31337u * i + 7u);
@@ -1112,6 +1126,167 @@ static void test_names(void **state)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Bypass spellings (issue 13)                                             */
+
+/* One finding of category CAT in V with all of FLAGS set, spanning
+ * [OFF, OFF+LEN) (OFF < 0: the whole value), at confidence >= CONF. */
+static void expect_flags(const char *key, const char *v, const char *cat, int conf, int off,
+                         size_t len, unsigned flags)
+{
+    bg_detect_finding_t f[MAXF];
+    size_t n = scan(key, v, f);
+    size_t o = off < 0 ? 0 : (size_t)off, l = off < 0 ? strlen(v) : len;
+    int ok = n == 1 && strcmp(bg_detect_category_id(f[0].category), cat) == 0 &&
+             (int)f[0].confidence >= conf && f[0].offset == o && f[0].length == l &&
+             (f[0].flags & flags) == flags;
+    if (!ok) {
+        print_error("want %s >= %d at %zu+%zu flags 0x%x\n", cat, conf, o, l, flags);
+        dump(key, v, f, n);
+        fail();
+    }
+}
+
+static void test_separators(void **state)
+{
+    (void)state;
+    static const vec_t v[] = {
+        /* mobiles through the separators people type */
+        {NULL, "138.1234.5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138/1234/5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138_1234_5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138,1234,5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "(138)1234-5678", "cn_mobile", HIGH, 1, 13},
+        {NULL, "138 1234  5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138\t1234\t5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138\r\n1234\r\n5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "138 - 1234 - 5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "1-3-8-1-2-3-4-5-6-7-8", "cn_mobile", MED, WHOLE},
+        {NULL, "1 3 8 1 2 3 4 5 6 7 8", "cn_mobile", MED, WHOLE},
+        {NULL, "1.3.8.1.2.3.4.5.6.7.8", "cn_mobile", MED, WHOLE},
+        {NULL, "+86-13812345678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "+86(138)1234-5678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "+86.138.1234.5678", "cn_mobile", HIGH, WHOLE},
+        /* more than three separators apart: two numbers */
+        {NULL, "138    12345678", NULL, 0, 0, 0},
+        /* other groupings through dots and commas are counts, versions */
+        {NULL, "13,812,345,678", "cn_mobile", LOW, WHOLE},
+        {NULL, "13.8.1234.5678", "cn_mobile", LOW, WHOLE},
+        {NULL, "1,380,123.45", NULL, 0, 0, 0},
+        {NULL, "13812345678.5", NULL, 0, 0, 0},
+        {NULL, "2024/01/01", NULL, 0, 0, 0},
+        /* ID numbers and cards */
+        {NULL, "110105.19491231.002X", "cn_resident_id", HIGH, WHOLE},
+        {NULL, "110105/1949/1231/002X", "cn_resident_id", HIGH, WHOLE},
+        {NULL, "11010519,491231002X", "cn_resident_id", MED, WHOLE},
+        {NULL, "4111.1111.1111.1111", "bank_card", HIGH, WHOLE},
+        {NULL, "4111_1111_1111_1111", "bank_card", HIGH, WHOLE},
+        {NULL, "41.11111111.111111", "bank_card", LOW, WHOLE},
+    };
+    RUN(v);
+
+    /* a CSV file: every mobile in its column */
+    bg_detect_finding_t f[MAXF];
+    const char *csv = "id,phone\n1,13812345678\n2,13912345678\n";
+    assert_int_equal(scan(NULL, csv, f), 2);
+    assert_int_equal(f[0].offset, 11);
+    assert_int_equal(f[1].offset, 25);
+}
+
+static void test_unicode_spellings(void **state)
+{
+    (void)state;
+    /* every script's digits, math, circled, superscripts; invisible marks */
+    static const char *const mobiles[] = {
+        "\xd9\xa1\xd9\xa3\xd9\xa8\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4\xd9\xa5\xd9\xa6\xd9\xa7\xd9\xa8",
+        "\xe0\xa5\xa7\xe0\xa5\xa9\xe0\xa5\xae\xe0\xa5\xa7\xe0\xa5\xa8\xe0\xa5\xa9\xe0\xa5\xaa\xe0"
+        "\xa5\xab\xe0\xa5\xac\xe0\xa5\xad\xe0\xa5\xae", /* Devanagari */
+        "\xe0\xb9\x91\xe0\xb9\x93\xe0\xb9\x98\xe0\xb9\x91\xe0\xb9\x92\xe0\xb9\x93\xe0\xb9\x94\xe0"
+        "\xb9\x95\xe0\xb9\x96\xe0\xb9\x97\xe0\xb9\x98", /* Thai */
+        "\xf0\x9d\x9f\x8f\xf0\x9d\x9f\x91\xf0\x9d\x9f\x96\xf0\x9d\x9f\x8f\xf0\x9d\x9f\x90\xf0\x9d"
+        "\x9f\x91\xf0\x9d\x9f\x92\xf0\x9d\x9f\x93\xf0\x9d\x9f\x94\xf0\x9d\x9f\x95\xf0\x9d\x9f\x96",
+        "\xe2\x91\xa0\xe2\x91\xa2\xe2\x91\xa7\xe2\x91\xa0\xe2\x91\xa1\xe2\x91\xa2\xe2\x91\xa3\xe2"
+        "\x91\xa4\xe2\x91\xa5\xe2\x91\xa6\xe2\x91\xa7", /* circled */
+        "\xc2\xb9\xc2\xb3\xe2\x81\xb8\xc2\xb9\xc2\xb2\xc2\xb3\xe2\x81\xb4\xe2\x81\xb5\xe2\x81\xb6"
+        "\xe2\x81\xb7\xe2\x81\xb8", /* superscripts */
+        "1\xf3\xa0\x80\xb1"
+        "3\xf3\xa0\x80\xb1"
+        "8\xf3\xa0\x80\xb1"
+        "12345678", /* tags */
+        "1\xef\xb8\x8f"
+        "3\xef\xb8\x8f"
+        "8\xef\xb8\x8f"
+        "12345678", /* variation selectors */
+        "1\xcc\x81"
+        "38\xcc\x81"
+        "12345678", /* combining marks */
+        "1\xe3\x85\xa4"
+        "38\xe2\x80\xae"
+        "1234\xe2\x81\xa0"
+        "5678", /* U+3164, bidi, WJ */
+        "1\xe2\xa0\x80"
+        "3812345678", /* braille blank */
+    };
+    for (size_t i = 0; i < sizeof mobiles / sizeof mobiles[0]; i++)
+        expect_flags(NULL, mobiles[i], "cn_mobile", MED, -1, 0, BG_DETECT_F_NORMALIZED);
+    /* text without digits of any script stays silent */
+    expect_none(NULL, "\xe8\xae\xa2\xe5\x8d\x95\xe5\xb7\xb2\xe5\x8f\x91\xe8\xb4\xa7");
+}
+
+static void test_glued(void **state)
+{
+    (void)state;
+    static const vec_t v[] = {
+        {NULL, "abc13812345678xyz", "cn_mobile", MED, 3, 11},
+        {NULL, "tel13812345678", "cn_mobile", MED, 3, 11},
+        {NULL, "ID11010519491231002Xend", "cn_resident_id", HIGH, 2, 18},
+        {NULL, "JDVA13812345678", "cn_mobile", LOW, 4, 11},
+        {NULL, "13812345678CN", "cn_mobile", LOW, 0, 11},
+        /* hex tokens of 16+ characters are hashes and trace ids */
+        {NULL, "abc13812345678ef", NULL, 0, 0, 0},
+        {NULL, "a1cc4d82d5b5bf8e32b6db542def85b55587d93cc3fca1980aea8aa179e44d29", NULL, 0, 0, 0},
+        {NULL, "abc1381234567xyz", NULL, 0, 0, 0},
+    };
+    RUN(v);
+}
+
+static void test_encoded(void **state)
+{
+    (void)state;
+    const unsigned enc = BG_DETECT_F_ENCODED, nr = BG_DETECT_F_ENCODED | BG_DETECT_F_NOT_REWRITABLE;
+    /* percent escapes (once and twice) and character references: the span is
+     * the escapes, rewritable */
+    expect_flags(NULL, "%31%33%38%31%32%33%34%35%36%37%38", "cn_mobile", MED, -1, 0, enc);
+    expect_flags(NULL, "p=%2531%2533%2538%2531%2532%2533%2534%2535%2536%2537%2538", "cn_mobile",
+                 MED, 2, 55, enc);
+    expect_flags(NULL, "&#49;&#51;&#56;&#49;&#50;&#51;&#52;&#53;&#54;&#55;&#56;", "cn_mobile", MED,
+                 -1, 0, enc);
+    expect_flags(NULL, "&#x31;&#x33;&#X38;12345678", "cn_mobile", MED, -1, 0, enc);
+    expect_flags(NULL, "&amp;#49;38 1234 5678", "cn_mobile", HIGH, -1, 0, enc);
+    expect_flags(NULL,
+                 "%EF%BC%91"
+                 "3812345678",
+                 "cn_mobile", MED, -1, 0, enc);
+    /* base64 (padded, unpadded, URL-safe, twice) and hex: the whole run,
+     * not rewritable */
+    expect_flags(NULL, "MTM4MTIzNDU2Nzg=", "cn_mobile", MED, -1, 0, nr);
+    expect_flags(NULL, "Basic MTM4MTIzNDU2Nzg6cGFzcw==", "cn_mobile", MED, 6, 24, nr);
+    expect_flags(NULL, "x eyJwaG9uZSI6IjEzODEyMzQ1Njc4In0 y", "cn_mobile", MED, 2, 31, nr);
+    expect_flags(NULL, "TVRFd01UQTFNVGswT1RFeU16RXdNREpZCg==", "cn_resident_id", HIGH, -1, 0, nr);
+    expect_flags(NULL, "3133383132333435363738", "cn_mobile", MED, -1, 0, nr);
+    /* a JWT: each dot-separated part is decoded; the payload holds the ID */
+    expect_flags(NULL, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMTAxMDUxOTQ5MTIzMTAwMlgifQ.c2lnbmF0dXJl",
+                 "cn_resident_id", HIGH, 21, 38, nr);
+    /* a path of base64 segments */
+    expect_flags(NULL, "/api/v1/users/MTM4MTIzNDU2Nzg", "cn_mobile", MED, 14, 15, nr);
+    /* base64 and hex of things that are not PI */
+    expect_none(NULL, "eyJvcmRlcl9pZCI6IjIwMjQwMTAxMTIzNDU2Nzg5In0");
+    expect_none(NULL, "OWUU2p1juqmLwCRz8eYesEUOv+5iIigDDSsMuR+IeEU=");
+    expect_none(NULL, "internationalization_and_localization");
+    /* depth: base64 of base64 of base64 is not decoded */
+    expect_none(NULL, "VFZSRmQwMVVRVEZOVkdzd1QxUkZlVTE2UlhkTlJFcFpDZz09");
+}
+
+/* ---------------------------------------------------------------------- */
 /* False-positive corpus                                                   */
 
 /*
@@ -1184,13 +1359,24 @@ static void test_false_positive_corpus(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_resident_id), cmocka_unit_test(test_mobile),
-        cmocka_unit_test(test_email),       cmocka_unit_test(test_bank_card),
-        cmocka_unit_test(test_imei_imsi),   cmocka_unit_test(test_device_ids),
-        cmocka_unit_test(test_ip),          cmocka_unit_test(test_gps),
-        cmocka_unit_test(test_documents),   cmocka_unit_test(test_spans_and_caps),
-        cmocka_unit_test(test_long_values), cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_names),       cmocka_unit_test(test_false_positive_corpus),
+        cmocka_unit_test(test_resident_id),
+        cmocka_unit_test(test_mobile),
+        cmocka_unit_test(test_email),
+        cmocka_unit_test(test_bank_card),
+        cmocka_unit_test(test_imei_imsi),
+        cmocka_unit_test(test_device_ids),
+        cmocka_unit_test(test_ip),
+        cmocka_unit_test(test_gps),
+        cmocka_unit_test(test_documents),
+        cmocka_unit_test(test_spans_and_caps),
+        cmocka_unit_test(test_long_values),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_separators),
+        cmocka_unit_test(test_unicode_spellings),
+        cmocka_unit_test(test_glued),
+        cmocka_unit_test(test_encoded),
+        cmocka_unit_test(test_false_positive_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

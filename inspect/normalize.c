@@ -1,0 +1,304 @@
+/*
+ * Normalisation for the content detectors (see normalize.h for the
+ * contract). The Unicode folding table is generated: unicode_fold.c.
+ */
+#include "inspect/normalize.h"
+
+#include <string.h>
+
+size_t bg_norm_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    unsigned c = p[0];
+    size_t len;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+        len = 2, v = c & 0x1F, min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3, v = c & 0x0F, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        *cp = UINT32_MAX;
+        return 1;
+    }
+    if (n < len) {
+        *cp = UINT32_MAX;
+        return 1;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            *cp = UINT32_MAX;
+            return 1;
+        }
+        v = (v << 6) | (p[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
+        *cp = UINT32_MAX;
+        return 1;
+    }
+    *cp = v;
+    return len;
+}
+
+/* An ASCII digit. */
+static inline int dig(unsigned c)
+{
+    return c - '0' < 10u;
+}
+
+static int hexval(unsigned c)
+{
+    if (c - '0' < 10u)
+        return (int)(c - '0');
+    c |= 0x20;
+    if (c - 'a' < 6u)
+        return (int)(c - 'a' + 10);
+    return -1;
+}
+
+/* A percent escape at V[O]: %XX, or %25XX (double). Returns its length and
+ * the byte in *B, or 0. */
+static size_t pct_at(const unsigned char *v, size_t len, size_t o, unsigned *b)
+{
+    if (o + 3 > len || v[o] != '%')
+        return 0;
+    int h = hexval(v[o + 1]), l = hexval(v[o + 2]);
+    if (h < 0 || l < 0)
+        return 0;
+    if (h == 2 && l == 5 && o + 5 <= len) { /* %25XX: '%' then XX */
+        int h2 = hexval(v[o + 3]), l2 = hexval(v[o + 4]);
+        if (h2 >= 0 && l2 >= 0) {
+            *b = (unsigned)(h2 * 16 + l2);
+            return 5;
+        }
+    }
+    *b = (unsigned)(h * 16 + l);
+    return 3;
+}
+
+/* A character reference at V[O]: &#D+; &#xH+; (&amp; before the '#' too).
+ * Returns its length and the code point in *CP, or 0. */
+static size_t ent_at(const unsigned char *v, size_t len, size_t o, uint32_t *cp)
+{
+    size_t j = o + 1;
+    if (j < len && v[j] == '#') {
+        j++;
+    } else if (o + 6 < len && memcmp(v + o + 1, "amp;#", 5) == 0) {
+        j = o + 6;
+    } else {
+        return 0;
+    }
+    int hex = j < len && (v[j] | 0x20) == 'x';
+    j += (size_t)hex;
+    uint32_t val = 0;
+    unsigned nd = 0;
+    for (; j < len && nd <= 7; j++, nd++) {
+        int d = hex ? hexval(v[j]) : (dig(v[j]) ? v[j] - '0' : -1);
+        if (d < 0)
+            break;
+        val = val * (hex ? 16u : 10u) + (uint32_t)d;
+    }
+    if (nd == 0 || nd > 7 || j >= len || v[j] != ';' || val > 0x10FFFF)
+        return 0;
+    *cp = val;
+    return j + 1 - o;
+}
+
+size_t bg_norm_next(const unsigned char *v, size_t len, size_t o, unsigned *out, unsigned *how)
+{
+    unsigned c = v[o];
+    *how = 0;
+    if (c == '%') {
+        unsigned b;
+        size_t l = pct_at(v, len, o, &b);
+        if (l == 0) {
+            *out = '%';
+            return 1;
+        }
+        *how = BG_NORM_ESCAPED;
+        if (b < 0x80) {
+            *out = b;
+            return l;
+        }
+        /* a UTF-8 sequence spelled as escapes: %EF%BC%91 */
+        unsigned char u[4];
+        size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1, k = 1, j = o + l;
+        u[0] = (unsigned char)b;
+        while (k < need) {
+            size_t l2 = pct_at(v, len, j, &b);
+            if (l2 == 0)
+                break;
+            u[k++] = (unsigned char)b;
+            j += l2;
+        }
+        uint32_t cp;
+        if (k == need && bg_norm_utf8_decode(u, k, &cp) == k && cp != UINT32_MAX) {
+            *out = bg_norm_fold(cp);
+            return j - o;
+        }
+        *out = 0x80;
+        return l;
+    }
+    if (c == '&') {
+        uint32_t cp;
+        size_t l = ent_at(v, len, o, &cp);
+        if (l == 0) {
+            *out = '&';
+            return 1;
+        }
+        *how = BG_NORM_ESCAPED;
+        *out = (cp >= 0xD800 && cp <= 0xDFFF) ? 0x80 : bg_norm_fold(cp);
+        return l;
+    }
+    if (c < 0x80) {
+        *out = c;
+        return 1;
+    }
+    uint32_t cp;
+    size_t l = bg_norm_utf8_decode(v + o, len - o, &cp);
+    *out = cp == UINT32_MAX ? 0x80 : bg_norm_fold(cp);
+    return l;
+}
+
+int bg_norm_has_escape(const unsigned char *v, size_t len)
+{
+    for (size_t o = 0; o < len; o++) {
+        if (v[o] != '%' && v[o] != '&')
+            continue;
+        unsigned out, how;
+        size_t l = bg_norm_next(v, len, o, &out, &how);
+        if (how && (out - '0' < 10u || out == '@' || out == ':' || out == '%' || out >= 0x80))
+            return 1;
+        o += l - 1;
+    }
+    return 0;
+}
+
+/* clang-format off */
+const unsigned char bg_norm_b64_val[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
+    ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['-'] = 63,
+    ['/'] = 64, ['_'] = 64,
+};
+/* clang-format on */
+
+size_t bg_norm_b64_decode(const unsigned char *s, size_t n, unsigned char *out, size_t cap,
+                          size_t *used)
+{
+    size_t i = 0, k = 0;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    while (i < n && k < cap) {
+        unsigned v = bg_norm_b64_val[s[i]];
+        if (v == 0)
+            break;
+        acc = (acc << 6) | (v - 1);
+        bits += 6;
+        i++;
+        if (bits >= 8) {
+            bits -= 8;
+            out[k++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1u;
+        }
+    }
+    *used = i;
+    return k;
+}
+
+size_t bg_norm_hex_decode(const unsigned char *s, size_t n, unsigned char *out, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i + 1 < n && k < cap; i += 2) {
+        int h = hexval(s[i]), l = hexval(s[i + 1]);
+        if (h < 0 || l < 0)
+            break;
+        out[k++] = (unsigned char)(h * 16 + l);
+    }
+    return k;
+}
+
+#define JNUM_DIGITS 40
+
+int bg_normalize_json_number(const char *str, size_t n, char *out, size_t cap)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    int neg = 0;
+    if (s == NULL || out == NULL)
+        return -1;
+    if (i < n && s[i] == '-')
+        neg = 1, i++;
+    /* mantissa digits, without the point; where the point was */
+    char m[JNUM_DIGITS];
+    size_t nm = 0, ip = 0;
+    int point = 0, exp_seen = 0;
+    if (i >= n || !dig(s[i]) || (s[i] == '0' && i + 1 < n && dig(s[i + 1])))
+        return -1; /* JSON: a digit first, no leading zeros */
+    for (; i < n && dig(s[i]); i++) {
+        if (nm == JNUM_DIGITS)
+            return -1;
+        m[nm++] = (char)s[i];
+    }
+    ip = nm;
+    if (i < n && s[i] == '.') {
+        point = 1;
+        i++;
+        size_t f0 = nm;
+        for (; i < n && dig(s[i]); i++) {
+            if (nm == JNUM_DIGITS)
+                return -1;
+            m[nm++] = (char)s[i];
+        }
+        if (nm == f0)
+            return -1;
+    }
+    long e = 0;
+    if (i < n && (s[i] | 0x20) == 'e') {
+        exp_seen = 1;
+        i++;
+        int eneg = 0;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            eneg = s[i] == '-', i++;
+        size_t e0 = i;
+        for (; i < n && dig(s[i]); i++) {
+            if (e > 1000)
+                return -1;
+            e = e * 10 + (s[i] - '0');
+        }
+        if (i == e0)
+            return -1;
+        if (eneg)
+            e = -e;
+    }
+    if (i != n || (!point && !exp_seen))
+        return -1;
+    /* the value is 0.m[0..nm) * 10^(ip + e): integer digits are the first
+     * ip + e of m (padded with zeros), the rest must all be zero */
+    long pos = (long)ip + e;
+    if (pos < 1 || pos > JNUM_DIGITS)
+        return -1;
+    for (long k = pos; k < (long)nm; k++)
+        if (m[k] != '0')
+            return -1;
+    size_t o = 0;
+    if ((size_t)pos + (size_t)neg + 1 > cap)
+        return -1;
+    if (neg)
+        out[o++] = '-';
+    size_t lead = 0; /* "0.5e1" has integer part "5" after a leading zero */
+    while (lead + 1 < (size_t)pos && lead < nm && m[lead] == '0')
+        lead++;
+    for (long k = (long)lead; k < pos; k++)
+        out[o++] = k < (long)nm ? m[k] : '0';
+    out[o] = '\0';
+    return (int)o;
+}

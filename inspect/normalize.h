@@ -1,0 +1,103 @@
+/*
+ * Normalisation for the content detectors: how a reader reads a character.
+ *
+ * The detectors (inspect/detect.c) match ASCII shapes; this module turns
+ * what a sender may write instead into those ASCII bytes, one character at
+ * a time, so that the detectors' spans still map back to the caller's
+ * original bytes:
+ *
+ *   - bg_norm_fold(): a code point -> the ASCII byte it reads as. Every
+ *     Unicode digit (Nd in every script, mathematical, full-width; circled,
+ *     parenthesized, full-stop, dingbat, superscript and subscript digits)
+ *     -> '0'..'9'; full-width ASCII -> ASCII; Unicode spaces -> ' ';
+ *     dashes/minus -> '-'; ideographic full stops -> '.'; invisible
+ *     characters (Cf, Mn, Me: zero-width, bidi controls, variation
+ *     selectors, tag characters, combining marks; Hangul and braille
+ *     blanks, U+034F) -> 0 (dropped); anything else -> 0x80. The table is
+ *     generated (scripts/gen-unicode-tables.py -> unicode_fold.c).
+ *   - bg_norm_next(): one character of a value as a reader sees it, with
+ *     percent escapes (once or twice: %31, %2531, UTF-8 as %EF%BC%91) and
+ *     HTML/XML character references (&#49; &#x31; &#X31; &amp;#49;)
+ *     decoded first.
+ *   - bg_norm_b64_decode() / bg_norm_hex_decode(): the decoders the
+ *     detectors use on base64 (standard or URL-safe) and hex runs.
+ *   - bg_normalize_json_number(): a JSON number that is an integer in
+ *     disguise (13812345678.0, 1.3812345678e10) -> its digits.
+ *
+ * Everything here is bounded, allocation-free and reentrant.
+ */
+#ifndef BG_NORMALIZE_H
+#define BG_NORMALIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The generated table (unicode_fold.c): stage 1 maps cp >> 7 to a block of
+ * stage 2; code points at or above bg_norm_fold_limit fold to 0x80. */
+extern const uint32_t bg_norm_fold_limit;
+extern const uint8_t bg_norm_fold_stage1[];
+extern const uint8_t bg_norm_fold_stage2[][128];
+
+/* The byte code point CP reads as: an ASCII byte, 0 (invisible: drop it)
+ * or 0x80 (any other character). O(1). */
+static inline unsigned bg_norm_fold(uint32_t cp)
+{
+    if (cp >= bg_norm_fold_limit)
+        return 0x80;
+    return bg_norm_fold_stage2[bg_norm_fold_stage1[cp >> 7]][cp & 127];
+}
+
+/* Decode one UTF-8 character at P (N > 0 bytes available). Returns its
+ * length; *CP is the code point, or UINT32_MAX for an invalid sequence (the
+ * length is then 1: the bad byte alone). Strict: no overlongs, no
+ * surrogates, nothing above U+10FFFF. */
+size_t bg_norm_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
+
+/* How bg_norm_next() read a character. */
+#define BG_NORM_ESCAPED 1 /* from a percent escape or a character reference */
+
+/*
+ * Read the character at V[O] (O < LEN) as a reader would. Returns the
+ * bytes consumed (>= 1); *OUT is its bg_norm_fold() byte (0: invisible).
+ * *HOW gets BG_NORM_ESCAPED when the character was escaped. Recognised:
+ *   %XX and %25XX (XX a byte; a UTF-8 lead byte takes the continuation
+ *   bytes from the escapes that follow), &#D...; and &#xH...; / &#XH...;
+ *   (at most 7 digits, a code point up to U+10FFFF), the same after
+ *   "&amp;" (double encoding). Anything else is read as UTF-8 (an invalid
+ *   byte is one 0x80). O(1): at most 64 bytes are examined.
+ */
+size_t bg_norm_next(const unsigned char *v, size_t len, size_t o, unsigned *out, unsigned *how);
+
+/* Does V[0, LEN) hold an escape bg_norm_next() would decode to something
+ * a detector reads (a digit, '@', ':', '%' or non-ASCII)? O(LEN). */
+int bg_norm_has_escape(const unsigned char *v, size_t len);
+
+/* The base64 alphabets (standard and URL-safe): 1 + the value of
+ * A-Z a-z 0-9 + / - _; 0 for every other byte ('=' included). */
+extern const unsigned char bg_norm_b64_val[256];
+
+/*
+ * Decode base64 S[0, N) (standard or URL-safe, mixed; no padding needed;
+ * stops at the first character outside the alphabet, '=' included) into
+ * OUT, at most CAP bytes. Returns the bytes written. Sets *USED to the
+ * characters consumed (a multiple of 4 unless the input ended).
+ */
+size_t bg_norm_b64_decode(const unsigned char *s, size_t n, unsigned char *out, size_t cap,
+                          size_t *used);
+
+/* Decode hex pairs S[0, N) (N even; case-insensitive) into OUT (CAP bytes).
+ * Returns the bytes written (stops at a non-hex character or CAP). */
+size_t bg_norm_hex_decode(const unsigned char *s, size_t n, unsigned char *out, size_t cap);
+
+/*
+ * A JSON number token S[0, N) that is an integer in disguise: a fraction of
+ * zeros ("13812345678.0"), or an exponent that leaves no fraction
+ * ("1.3812345678e10", "1.3812345678E+10", "138123456780e-1"). Writes the
+ * integer's decimal digits (with a leading '-' if negative) and a NUL to OUT
+ * and returns their length; -1 when S is not such a number, is a plain
+ * integer already, has more than 40 digits, or OUT (CAP bytes) is too
+ * small. O(N).
+ */
+int bg_normalize_json_number(const char *s, size_t n, char *out, size_t cap);
+
+#endif
