@@ -1047,7 +1047,17 @@ static size_t try_number(scan_t *s, size_t i)
                     key ? BG_CONF_HIGH : BG_CONF_MEDIUM,
                     BG_DETECT_F_NO_CHECKSUM | (key ? BG_DETECT_F_KEY_HINT : 0));
     }
-    return classify_run(s, &r, i, 0);
+    /* "SKU-139-0712-4581", "ORD_13812345678": a number that continues a
+     * code of letters joined by '-' or '_' is read like a number glued to
+     * those letters (try_glued()) */
+    unsigned p = ch(s, i - 1), l = ch(s, i - 2);
+    if (!((p == '-' || p == '_') && is_a(l)))
+        return classify_run(s, &r, i, 0);
+    s->glued = 1;
+    s->glued_cap = l - 'A' < 26u ? BG_CONF_LOW : BG_CONF_MEDIUM;
+    size_t m = classify_run(s, &r, i, 0);
+    s->glued = 0;
+    return m;
 }
 
 /* "+86 138 1234 5678": the span includes the '+'. Other country codes are

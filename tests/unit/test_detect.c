@@ -1241,6 +1241,11 @@ static void test_glued(void **state)
         {NULL, "ID11010519491231002Xend", "cn_resident_id", HIGH, 2, 18},
         {NULL, "JDVA13812345678", "cn_mobile", LOW, 4, 11},
         {NULL, "13812345678CN", "cn_mobile", LOW, 0, 11},
+        /* continuing a code of letters joined by '-' or '_' */
+        {"sku", "SKU-139-0712-4581", "cn_mobile", LOW, 4, 13},
+        {NULL, "ORD_13812345678", "cn_mobile", LOW, 4, 11},
+        {NULL, "tel-13812345678", "cn_mobile", MED, 4, 11},
+        {NULL, "ID-11010519491231002X", "cn_resident_id", HIGH, 3, 18},
         /* hex tokens of 16+ characters are hashes and trace ids */
         {NULL, "abc13812345678ef", NULL, 0, 0, 0},
         {NULL, "a1cc4d82d5b5bf8e32b6db542def85b55587d93cc3fca1980aea8aa179e44d29", NULL, 0, 0, 0},
