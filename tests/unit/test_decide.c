@@ -25,6 +25,7 @@
 
 #include "config/config.h"
 #include "inspect/inspect.h"
+#include "policy/attribute.h"
 #include "policy/consent.h"
 #include "policy/decide.h"
 #include "policy/policy.h"
@@ -926,6 +927,206 @@ static void test_sensitive_needs_sensitive_consent(void **state)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Whose data: a consent covers its own subject only                       */
+
+/* The attribution rule itself, on paths (policy/attribute.h). */
+static void test_attribution_paths(void **state)
+{
+    (void)state;
+    /* The nearest person object enclosing a value. */
+    assert_int_equal(bg_attribute_owner("$.phone", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("$.user.phone", NULL, 0), strlen("$.user"));
+    assert_int_equal(bg_attribute_owner("$.user.emergency_contact.phone", NULL, 0),
+                     strlen("$.user.emergency_contact"));
+    assert_int_equal(bg_attribute_owner("$.order.spouseInfo.id_no", NULL, 0),
+                     strlen("$.order.spouseInfo"));
+    assert_int_equal(bg_attribute_owner("$.passengers[2].id_no", NULL, 0),
+                     strlen("$.passengers[2]"));
+    assert_int_equal(bg_attribute_owner("$[\"收件人\"].phone", NULL, 0), strlen("$[\"收件人\"]"));
+    assert_int_equal(bg_attribute_owner("$.payload(json).customer.email", NULL, 0),
+                     strlen("$.payload(json).customer"));
+    /* A scalar under a person key is not an object of its own. */
+    assert_int_equal(bg_attribute_owner("$.customer", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("$.customer", NULL, 1), strlen("$.customer"));
+    /* Things are not persons: a device, an order, the card's number. */
+    assert_int_equal(bg_attribute_owner("$.device.imei", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("$.card.number", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("$.customs.buyer_id_no", NULL, 0), 0);
+    /* Records are persons, and persons nest inside them. */
+    assert_int_equal(bg_attribute_owner("$.events[3].device.imei", "$.events[*]", 0),
+                     strlen("$.events[3]"));
+    assert_int_equal(bg_attribute_owner("$.tickets[1].assignee.email", "$.tickets[*]", 0),
+                     strlen("$.tickets[1].assignee"));
+    assert_int_equal(bg_attribute_record_prefix("$.tickets[12].x", "$.tickets[*]"),
+                     strlen("$.tickets[12]"));
+    assert_int_equal(bg_attribute_record_prefix("$.ticketsx[1]", "$.tickets[*]"), 0);
+    /* Query, header, cookie and form values belong to the request. */
+    assert_int_equal(bg_attribute_owner("query.user", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("form.contact_phone", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("multipart.meta$.user.phone", NULL, 0),
+                     strlen("multipart.meta$.user"));
+    /* Enclosing: the object itself or one around it; never a sibling. */
+    assert_true(bg_attribute_covers("", 0, "$.user", 6));
+    assert_true(bg_attribute_covers("$.user", 6, "$.user", 6));
+    assert_false(bg_attribute_covers("$.user.spouse", 13, "$.user", 6));
+    assert_false(bg_attribute_covers("$.users", 7, "$.user", 6));
+    assert_false(bg_attribute_covers("$.user", 6, "$.users", 7));
+    assert_true(bg_attribute_person_key("emergency_contact", 17));
+    assert_true(bg_attribute_person_key("guardianInfo", 12));
+    assert_false(bg_attribute_person_key("device", 6));
+    assert_false(bg_attribute_person_key("metadata", 8));
+}
+
+#define RULE_IDS_CONSENT                                                                           \
+    "    {\"id\": \"ids\", \"clause\": \"PP 4.2\", \"categories\": [\"cn_resident_id\", "          \
+    "\"cn_mobile\"], \"bases\": [\"consent\"], \"fallback\": \"block\"}"
+
+/* The defect of issue 14: one subject's consent let another person's ID
+ * number and mobile, nested in the same request, leave in clear. */
+static void test_consent_covers_only_its_subject(void **state)
+{
+    (void)state;
+    char other_id[19];
+    make_id(other_id, "19800102", "051");
+    bg_consent_reg_t *reg = open_reg();
+    char cid[BG_CONSENT_ID_SIZE];
+    grant(reg, SUBJ, (grant_t){.purpose = "delivery", .sensitive = 1}, cid);
+    bg_config_t *cfg =
+        load("", NULL, RULE_IDS_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"user\": {\"id\": \"" SUBJ "\", \"id_no\": \"" ID_ADULT "\", \"phone\": \"" MOBILE
+             "\", \"emergency_contact\": {\"id_no\": \"%s\", \"phone\": \"" MOBILE2 "\"}}}",
+             other_id);
+    req_t r;
+    run(&r, cfg, "ship", body, (opts_t){.reg = reg});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "ids", cid, NULL, -1});
+    expect_fd(&r, "$.user.id_no", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "ids", cid, NULL, -1});
+    expect_fd(&r, "$.user.emergency_contact.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "ids", "",
+                       "belongs to another person ($.user.emergency_contact)", -1});
+    expect_fd(&r, "$.user.emergency_contact.id_no",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "ids", "", "belongs to another person", -1});
+    assert_int_equal(fd_at(&r, "$.user.phone")->subject, 0);
+    assert_int_equal(fd_at(&r, "$.user.emergency_contact.phone")->subject, -1);
+    /* The record says whose each finding is: the other person's carry no
+     * subject pseudonym (nobody's the route can name). */
+    json_t *j = bg_decision_json(&r.d, r.insp);
+    json_t *fs = json_object_get(j, "findings");
+    int with_subject = 0, without = 0;
+    for (size_t i = 0; i < json_array_size(fs); i++) {
+        json_t *e = json_array_get(fs, i);
+        const char *path = json_string_value(json_object_get(e, "path"));
+        int has = json_object_get(e, "subject") != NULL;
+        if (strstr(path, "emergency_contact") != NULL)
+            without += !has;
+        else
+            with_subject += has;
+    }
+    assert_int_equal(with_subject, 2);
+    assert_int_equal(without, 2);
+    json_decref(j);
+    done(&r);
+
+    /* Under a de-identifying fallback the other person's values are
+     * changed while the subject's leave on the consent. */
+    bg_config_t *cfg2 =
+        load("", NULL,
+             "    {\"id\": \"ids\", \"categories\": [\"cn_resident_id\", \"cn_mobile\", "
+             "\"account_id\"], \"bases\": [\"consent\"], \"fallback\": \"remove\"}",
+             RT("ship", "acme-us", "delivery", ", \"subjects\": {\"id\": \"$.user_id\"}"));
+    snprintf(body, sizeof body,
+             "{\"user_id\": \"" SUBJ "\", \"phone\": \"" MOBILE
+             "\", \"spouse\": {\"id_no\": \"%s\", \"mobile\": \"" MOBILE2 "\"}}",
+             other_id);
+    run(&r, cfg2, "ship", body, (opts_t){.reg = reg});
+    expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
+    expect_fd(&r, "$.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "ids", cid, NULL, -1});
+    expect_fd(&r, "$.spouse.mobile",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "ids", "", "belongs to another person", -1});
+    expect_fd(&r, "$.spouse.id_no",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "ids", "", "belongs to another person", -1});
+    j = apply_render(&r);
+    assert_non_null(j);
+    char *text = json_dumps(j, 0);
+    assert_non_null(text);
+    assert_non_null(strstr(text, MOBILE));
+    assert_null(strstr(text, MOBILE2));
+    assert_null(strstr(text, other_id));
+    free(text);
+    json_decref(j);
+    done(&r);
+    bg_config_unref(cfg2);
+    bg_config_unref(cfg);
+    bg_consent_close(reg);
+}
+
+/* In a batch, a record's requester is its subject; the assignee and the
+ * witness nested in the same record are other people. */
+static void test_consent_in_a_record_covers_only_its_subject(void **state)
+{
+    (void)state;
+    bg_consent_reg_t *reg = open_reg();
+    grant(reg, "req-1", (grant_t){.purpose = "support"}, NULL);
+    bg_config_t *cfg = load("", NULL,
+                            "    {\"id\": \"tickets\", \"categories\": [\"cn_mobile\", \"email\"], "
+                            "\"bases\": [\"consent\"], \"fallback\": \"remove\"}",
+                            RT("desk", "acme-us", "support",
+                               ", \"subjects\": {\"records\": \"$.tickets[*]\", \"id\": "
+                               "\"$.requester.external_id\"}"));
+    const char *body = "{\"tickets\": [{\"requester\": {\"external_id\": \"req-1\", \"email\": "
+                       "\"a@example.cn\"}, \"callback\": \"13800000001\", \"assignee\": "
+                       "{\"email\": \"b@example.cn\", \"phone\": \"13800000002\"}}]}";
+    req_t r;
+    run(&r, cfg, "desk", body, (opts_t){.reg = reg});
+    expect_fd(&r, "$.tickets[0].requester.email",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "tickets", "consent:", NULL, -1});
+    /* Around the subject's object, in its own record: the subject's. */
+    expect_fd(&r, "$.tickets[0].callback",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "tickets", "consent:", NULL, -1});
+    expect_fd(&r, "$.tickets[0].assignee.email",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "tickets", "",
+                       "belongs to another person ($.tickets[0].assignee)", -1});
+    expect_fd(&r, "$.tickets[0].assignee.phone",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "tickets", "", "another person", -1});
+    assert_int_equal(fd_at(&r, "$.tickets[0].requester.email")->subject, 0);
+    assert_int_equal(fd_at(&r, "$.tickets[0].assignee.email")->subject, -1);
+    done(&r);
+    bg_config_unref(cfg);
+    bg_consent_close(reg);
+}
+
+/* Another person's resident ID number does not decide the subject's age:
+ * an adult's consent is not refused because their child's ID is nested in
+ * the request, and the child's data does not ride on it. */
+static void test_age_from_the_subjects_own_id_number(void **state)
+{
+    (void)state;
+    char kid_id[19];
+    make_id(kid_id, "20160315", "123");
+    bg_consent_reg_t *reg = open_reg();
+    grant(reg, SUBJ, (grant_t){.purpose = "delivery", .sensitive = 1}, NULL);
+    bg_config_t *cfg =
+        load("", NULL, RULE_IDS_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE
+             "\", \"child\": {\"id_no\": \"%s\"}}}",
+             kid_id);
+    req_t r;
+    run(&r, cfg, "ship", body, (opts_t){.reg = reg});
+    assert_int_equal(r.d.subject_minor[0], 0);
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "ids", "consent:", NULL, -1});
+    expect_fd(&r, "$.user.child.id_no",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "ids", "", "another person", -1});
+    done(&r);
+    bg_config_unref(cfg);
+    bg_consent_close(reg);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Minors                                                                  */
 
 static void test_minor_from_birth_date(void **state)
@@ -1648,6 +1849,10 @@ int main(void)
         cmocka_unit_test(test_consent_withdrawn),
         cmocka_unit_test(test_consent_expired),
         cmocka_unit_test(test_sensitive_needs_sensitive_consent),
+        cmocka_unit_test(test_attribution_paths),
+        cmocka_unit_test(test_consent_covers_only_its_subject),
+        cmocka_unit_test(test_consent_in_a_record_covers_only_its_subject),
+        cmocka_unit_test(test_age_from_the_subjects_own_id_number),
         cmocka_unit_test(test_minor_from_birth_date),
         cmocka_unit_test(test_minor_from_resident_id_and_subject_abroad),
         cmocka_unit_test(test_dnt_and_gpc),
