@@ -161,6 +161,78 @@ static int in_list(char **l, int n, const char *s)
     return 0;
 }
 
+/*
+ * Categories docs/categories.md and config/categories.json list that no
+ * detector reports (inspect/detect.h has no value for them): found by field
+ * rules, named by rules, operators and sensitivity like any built-in one.
+ * Each policy registers them first (register_documented), through the same
+ * process-wide interning as the policy's own categories, so they take 7 of
+ * the BG_CAT_MAX - BG_CAT__COUNT values. Sensitivity as categories.json
+ * says (tests/unit/test_policy_check.c keeps the two equal).
+ */
+static const struct {
+    const char *id;
+    uint8_t sensitive;
+} documented[] = {
+    {"accommodation", 1},  /* GB/T 35273-2020 B.1 住宿信息 */
+    {"credit_record", 1},  /* GB/T 35273-2020 B.1 信贷记录、征信信息 */
+    {"education_work", 0}, /* GB/T 35273-2020 A.1 个人教育工作信息 */
+    {"family_relationship", 0},
+    {"id_document_image", 1}, /* GB/T 45574-2025 A: the ID card image stays sensitive */
+    {"marital_status", 1},    /* GB/T 35273-2020 B.1 婚史 */
+    {"property", 1},          /* GB/T 35273-2020 B.1 个人财产信息 */
+};
+#define NDOCUMENTED (sizeof documented / sizeof documented[0])
+
+/* Whether ID is a documented category without a detector value. */
+static int documented_category(const char *id)
+{
+    for (size_t i = 0; i < NDOCUMENTED; i++)
+        if (strcmp(documented[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Give the documented categories their values in P (before anything may
+ * name them). An error only when every value is taken by policy categories
+ * of earlier reloads. */
+static void register_documented(bg_cfg_ctx_t *ctx, bg_policy_t *p)
+{
+    for (size_t i = 0; i < NDOCUMENTED; i++) {
+        bg_detect_cat_t c = bg_detect_category_intern(documented[i].id, strlen(documented[i].id));
+        char *id = strdup(documented[i].id);
+        if (c == BG_CAT_NONE || id == NULL || p->next >= BG_CAT_MAX - BG_CAT__COUNT) {
+            free(id);
+            bg_cfg_err(ctx, "$.policy.categories", 0,
+                       "cannot register the documented category \"%s\": too many categories "
+                       "for the life of the process",
+                       documented[i].id);
+            continue;
+        }
+        p->ext[p->next].id = id;
+        p->ext[p->next].cat = c;
+        p->ext[p->next].parent = BG_CAT_NONE;
+        p->next++;
+        p->sensitive[c] = documented[i].sensitive;
+    }
+}
+
+int bg_policy_documented_category(const char *id, int *sensitive)
+{
+    for (size_t i = 0; i < NDOCUMENTED; i++)
+        if (strcmp(documented[i].id, id) == 0) {
+            if (sensitive != NULL)
+                *sensitive = documented[i].sensitive;
+            return 1;
+        }
+    return 0;
+}
+
+const char *bg_policy_documented_at(size_t i)
+{
+    return i < NDOCUMENTED ? documented[i].id : NULL;
+}
+
 /* A policy category's value, or BG_CAT_NONE. */
 static bg_detect_cat_t own_category(const bg_policy_t *p, const char *id)
 {
@@ -819,7 +891,7 @@ static uint64_t parse_categories(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *cats
     {
         char kp[512];
         bg_cfg_path_key(kp, sizeof kp, base, id);
-        if (bg_detect_category_from_id(id, strlen(id)) != BG_CAT_NONE) {
+        if (bg_detect_category_from_id(id, strlen(id)) != BG_CAT_NONE || documented_category(id)) {
             bg_cfg_err(ctx, kp, 1,
                        "\"%s\" is a built-in category (docs/categories.md): to change whether "
                        "it is sensitive, use $.policy.sensitive",
@@ -850,6 +922,8 @@ static uint64_t parse_categories(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *cats
         bg_detect_cat_t parent = BG_CAT_NONE;
         if (tc->parent[0] != '\0') {
             parent = bg_detect_category_from_id(tc->parent, strlen(tc->parent));
+            if (parent == BG_CAT_NONE && documented_category(tc->parent))
+                parent = own_category(p, tc->parent);
             if (parent == BG_CAT_NONE) {
                 bg_cfg_err(ctx, pp, 0,
                            "unknown category \"%s\": a parent must be a built-in category "
@@ -901,6 +975,7 @@ static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
     p->default_op.kind = BG_OP_REDACT;
     for (int c = 0; c < BG_CAT_MAX; c++)
         p->sensitive[c] = 0;
+    register_documented(ctx, p);
     if (g == NULL)
         return;
     if (!json_is_object(g)) {

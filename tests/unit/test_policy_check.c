@@ -29,6 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "config/config.h"
 #include "policy/policy.h"
 
@@ -920,7 +922,11 @@ static void test_policy_categories(void **state)
     assert_string_equal(out, "");
     assert_int_equal(nerrors, 0);
     const bg_policy_t *p = cfg->policy;
-    assert_int_equal(p->next, 2);
+    /* Two of its own, after the documented categories every policy has. */
+    size_t ndoc = 0;
+    while (bg_policy_documented_at(ndoc) != NULL)
+        ndoc++;
+    assert_int_equal(p->next, 2 + (int)ndoc);
     bg_detect_cat_t loyalty = BG_CAT_NONE, salary = BG_CAT_NONE;
     for (int k = 0; k < p->next; k++) {
         if (strcmp(p->ext[k].id, "loyalty_no") == 0)
@@ -1022,6 +1028,126 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Documentation and code agree on the categories (issue 14)               */
+
+#define MAX_IDS 96
+
+/* The category ids of docs/categories.md's "## The categories" tables. */
+static size_t documented_ids(char ids[MAX_IDS][64])
+{
+    const char *src = getenv("BG_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/docs/categories.md", src != NULL ? src : ".");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[8192];
+    int in = 0;
+    size_t n = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "## ", 3) == 0)
+            in = strcmp(line, "## The categories\n") == 0;
+        if (!in || strncmp(line, "| `", 3) != 0)
+            continue;
+        const char *end = strchr(line + 3, '`');
+        assert_non_null(end);
+        assert_true(n < MAX_IDS);
+        snprintf(ids[n++], 64, "%.*s", (int)(end - line - 3), line + 3);
+    }
+    fclose(f);
+    return n;
+}
+
+static int has_id(char ids[][64], size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ids[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every category the docs list is accepted by `check` (in a rule, an
+ * operator and a sensitivity override) with the sensitivity
+ * config/categories.json gives it; every category the code knows (the
+ * detectors' and the documented key-only ones) is in the docs and in
+ * categories.json. */
+static void test_documented_categories_are_real(void **state)
+{
+    (void)state;
+    static char docs[MAX_IDS][64];
+    size_t nd = documented_ids(docs);
+    assert_true(nd >= 50);
+    const char *src = getenv("BG_SOURCE_DIR");
+    char jpath[4096];
+    snprintf(jpath, sizeof jpath, "%s/config/categories.json", src != NULL ? src : ".");
+    json_error_t jerr;
+    json_t *tax = json_load_file(jpath, 0, &jerr);
+    assert_non_null(tax);
+    json_t *cats = json_object_get(tax, "categories");
+    assert_int_equal(json_object_size(cats), nd);
+
+    /* What the code knows is documented. */
+    for (int c = 1; c < BG_CAT__COUNT; c++) {
+        const char *id = bg_detect_category_id((bg_detect_cat_t)c);
+        if (!has_id(docs, nd, id))
+            fail_msg("category %s (detectors) is not in docs/categories.md", id);
+    }
+    for (size_t i = 0; bg_policy_documented_at(i) != NULL; i++)
+        if (!has_id(docs, nd, bg_policy_documented_at(i)))
+            fail_msg("category %s is not in docs/categories.md", bg_policy_documented_at(i));
+
+    /* What the docs list is accepted, with its documented sensitivity. */
+    for (size_t i = 0; i < nd; i++) {
+        const char *id = docs[i];
+        json_t *jc = json_object_get(cats, id);
+        if (jc == NULL)
+            fail_msg("%s: in docs/categories.md, not in config/categories.json", id);
+        int sens = json_is_true(json_object_get(jc, "sensitive"));
+        int never = json_is_true(json_object_get(jc, "never_export"));
+        char text[4096];
+        snprintf(text, sizeof text,
+                 HEAD "  \"policy\": {\"sensitive\": {\"%s\": %s}},\n"
+                      "  \"operators\": {\"%s\": \"redact\"},\n" RECIP_OK "  \"rules\": [\n"
+                      "    {\"id\": \"r\", \"clause\": \"PP 1\", \"categories\": [\"%s\"], "
+                      "\"bases\": [\"contract\"], \"fallback\": \"block\"}\n  ],\n" ROUTE_OK,
+                 id, sens ? "true" : "false", id, id);
+        char path[700];
+        char *t = NULL;
+        bg_config_t *cfg = NULL;
+        int nerrors = -1;
+        char *out = check_text("doc-category", text, &cfg, &nerrors, path, sizeof path, &t);
+        if (nerrors != 0 || cfg == NULL)
+            fail_msg("docs/categories.md lists %s but check refuses it:\n%s", id, out);
+        /* Without the override, the policy's default is the file's. */
+        bg_config_unref(cfg);
+        free(out);
+        free(t);
+        snprintf(text, sizeof text,
+                 HEAD RECIP_OK
+                 "  \"rules\": [\n"
+                 "    {\"id\": \"r\", \"clause\": \"PP 1\", \"categories\": [\"%s\"], "
+                 "\"bases\": [\"contract\"], \"fallback\": \"block\"}\n  ],\n" ROUTE_OK,
+                 id);
+        out = check_text("doc-category", text, &cfg, &nerrors, path, sizeof path, &t);
+        assert_non_null(cfg);
+        const bg_policy_t *p = cfg->policy;
+        bg_detect_cat_t c = bg_detect_category_from_id(id, strlen(id));
+        for (int k = 0; c == BG_CAT_NONE && k < p->next; k++)
+            if (strcmp(p->ext[k].id, id) == 0)
+                c = p->ext[k].cat;
+        assert_int_not_equal(c, BG_CAT_NONE);
+        if (p->sensitive[c] != sens)
+            fail_msg("%s: categories.json says sensitive=%d, the policy's default is %d", id, sens,
+                     p->sensitive[c]);
+        if (never)
+            assert_true(p->never_export >> c & 1);
+        bg_config_unref(cfg);
+        free(out);
+        free(t);
+    }
+    json_decref(tax);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1030,6 +1156,7 @@ int main(void)
         cmocka_unit_test(test_loaded_policy),
         cmocka_unit_test(test_policy_categories),
         cmocka_unit_test(test_known_bugs),
+        cmocka_unit_test(test_documented_categories_are_real),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
