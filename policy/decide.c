@@ -466,7 +466,17 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             if (!contract_necessary(rp, f)) {
                 why_add(x, "not necessary for the %s contract", rp->contract.purpose);
             } else if (rp->contract.reference_required && !reference_present(in, rp, rec)) {
-                why_add(x, "contract reference missing at %s", rp->contract.reference_path);
+                /* A "$." reference cannot be found in a form, nor "form."
+                 * in a JSON body: say so, the policy is wrong, not the
+                 * request (bordergate check warns where it can tell). */
+                const char *ref = rp->contract.reference_path;
+                bg_body_kind_t bk = bg_inspection_body_kind(in->insp);
+                int wrong_kind = (ref[0] == '$' && bk == BG_BODY_FORM) ||
+                                 (strncmp(ref, "form.", 5) == 0 && bk == BG_BODY_JSON);
+                why_add(x, "contract reference missing at %s%s", ref,
+                        !wrong_kind          ? ""
+                        : bk == BG_BODY_FORM ? " (the body is a form: the reference is form.NAME)"
+                                             : " (the body is JSON: the reference is a $. path)");
             } else {
                 x->basis = BG_BASIS_CONTRACT;
                 snprintf(x->evidence, sizeof x->evidence, "contract:%s%s%s", rp->contract.purpose,

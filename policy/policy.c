@@ -713,6 +713,157 @@ static void parse_declared(bg_cfg_ctx_t *ctx, json_t *bases, const char *path, c
         bg_cfg_err(ctx, p, 0, "needs \"reference\": the law, contract or procedure relied on");
 }
 
+/*
+ * Whether S can select a value at run time (bg_inspection_value): a JSON
+ * path ("$..."), or, when OTHERS, "header.NAME", "query.NAME", "form.NAME",
+ * "cookie.NAME" with a non-empty NAME.
+ */
+static int selector_valid(const char *s, int others)
+{
+    static const char *const prefixes[] = {"header.", "query.", "form.", "cookie.", NULL};
+    if (s[0] == '$')
+        return 1;
+    for (const char *const *pf = prefixes; others && *pf != NULL; pf++) {
+        size_t n = strlen(*pf);
+        if (strncmp(s, *pf, n) == 0 && s[n] != '\0')
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * A route's selectors address one body: a JSON body ("$.order_id") or a
+ * form ("form.order_id"), never both. A contract reference of the one kind
+ * next to subject or necessary-field selectors of the other is never found
+ * in one of them: contract necessity would silently fail (or the subject be
+ * unknown). Warned at the reference, naming the other selector.
+ */
+static void check_body_kinds(bg_cfg_ctx_t *ctx, const bg_route_policy_t *rp, const char *path)
+{
+    const char *ref = rp->contract.reference_path;
+    if (ref == NULL || (ref[0] != '$' && strncmp(ref, "form.", 5) != 0))
+        return;
+    int ref_json = ref[0] == '$';
+    const char *others[4 + 64];
+    const char *names[4 + 64];
+    int n = 0;
+    others[n] = rp->subject_id, names[n++] = "subjects.id";
+    others[n] = rp->subject_region, names[n++] = "subjects.region";
+    others[n] = rp->birth_date, names[n++] = "subjects.birth_date";
+    for (int i = 0; i < rp->contract.nnecessary_paths && n < 4 + 64; i++)
+        others[n] = rp->contract.necessary_paths[i], names[n++] = "bases.contract.necessary_fields";
+    for (int i = 0; i < n; i++) {
+        const char *o = others[i];
+        if (o == NULL || rp->records != NULL)
+            continue;
+        int o_json = o[0] == '$', o_form = strncmp(o, "form.", 5) == 0;
+        if ((ref_json && o_form) || (!ref_json && o_json)) {
+            char cp[512], bp[512], rpth[512];
+            bg_cfg_path_key(bp, sizeof bp, path, "bases");
+            bg_cfg_path_key(cp, sizeof cp, bp, "contract");
+            bg_cfg_path_key(rpth, sizeof rpth, cp, "reference");
+            bg_cfg_warn(ctx, rpth,
+                        "\"%s\" looks in a %s body but %s \"%s\" in a %s: a request has one "
+                        "body, so the contract reference (or the other selector) is never found "
+                        "and contract necessity never holds on this route",
+                        ref, ref_json ? "JSON" : "form", names[i], o,
+                        o_json ? "JSON body" : "form");
+            return;
+        }
+    }
+}
+
+/* Levenshtein distance of A and B, capped at 9 (ids are short). */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return 9;
+    int row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb] > 9 ? 9 : row[lb];
+}
+
+/* The purpose of P (a route's or a recipient's) closest to WANT within two
+ * edits, or NULL. */
+static const char *near_purpose(const bg_policy_t *p, const char *want)
+{
+    const char *best = NULL;
+    int bd = 3;
+    for (int r = 0; r < p->nroutes; r++)
+        if (p->routes[r].purpose != NULL && edit_distance(p->routes[r].purpose, want) < bd) {
+            best = p->routes[r].purpose;
+            bd = edit_distance(best, want);
+        }
+    for (int r = 0; r < p->nrecipients; r++)
+        for (int k = 0; k < p->recipients[r].npurposes; k++)
+            if (edit_distance(p->recipients[r].purposes[k], want) < bd) {
+                best = p->recipients[r].purposes[k];
+                bd = edit_distance(best, want);
+            }
+    return best;
+}
+
+/*
+ * Each purpose in policy.honour_dnt_for should be a purpose some route or
+ * recipient has: a misspelt one ("analytic") would silently leave DNT and
+ * Sec-GPC unhonoured for the real purpose. Within two edits of a real
+ * purpose it is an error naming it; otherwise a warning (a purpose the
+ * policy may route later honours nothing yet).
+ */
+static void check_dnt_purposes(bg_cfg_ctx_t *ctx, const bg_policy_t *p)
+{
+    for (int i = 0; i < p->ndnt_purposes; i++) {
+        const char *want = p->dnt_purposes[i];
+        int known = 0;
+        for (int r = 0; r < p->nroutes && !known; r++)
+            known = p->routes[r].purpose != NULL && strcmp(p->routes[r].purpose, want) == 0;
+        for (int r = 0; r < p->nrecipients && !known; r++)
+            known = in_list(p->recipients[r].purposes, p->recipients[r].npurposes, want);
+        if (known)
+            continue;
+        char hp[512];
+        bg_cfg_path_index(hp, sizeof hp, "$.policy.honour_dnt_for", (size_t)i);
+        char list[400] = "";
+        size_t o = 0;
+        for (int r = 0; r < p->nrecipients; r++)
+            for (int k = 0; k < p->recipients[r].npurposes && o + 2 < sizeof list; k++) {
+                const char *pu = p->recipients[r].purposes[k];
+                if (strstr(list, pu) != NULL)
+                    continue;
+                int w = snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", pu);
+                if (w > 0)
+                    o += (size_t)w < sizeof list - o ? (size_t)w : sizeof list - o - 1;
+            }
+        const char *near = near_purpose(p, want);
+        if (near != NULL)
+            bg_cfg_err(ctx, hp, 0,
+                       "no route or recipient has the purpose \"%s\": did you mean \"%s\"? "
+                       "DNT/Sec-GPC would never be honoured for it (purposes: %s)",
+                       want, near, list);
+        else
+            bg_cfg_warn(ctx, hp,
+                        "no route or recipient has the purpose \"%s\": DNT/Sec-GPC is honoured "
+                        "for nothing under it (purposes: %s)",
+                        want, o > 0 ? list : "none declared");
+    }
+}
+
 static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, const char *path,
                               const bg_route_t *route, bg_route_policy_t *rp,
                               const bg_field_rule_spec_t *frules, size_t nfrules)
@@ -808,6 +959,18 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
         const char *paths[] = {rp->subject_id, rp->records, rp->subject_region, rp->birth_date};
         const char *names[] = {"id", "records", "region", "birth_date"};
         for (int i = 0; i < 4; i++) {
+            if (paths[i] != NULL && !selector_valid(paths[i], i != 1)) {
+                /* "user.id" names nothing at run time: consent, region or
+                 * age would silently never be found. */
+                bg_cfg_path_key(kp, sizeof kp, sp, names[i]);
+                bg_cfg_err(ctx, kp, 0,
+                           i == 1 ? "must be a JSON path to an array (\"$.events[*]\")"
+                                  : "\"%s\" names nothing: give a JSON path (\"$.user.id\"; "
+                                    "relative to the record with \"records\") or header.NAME, "
+                                    "query.NAME, form.NAME, cookie.NAME",
+                           paths[i]);
+                continue;
+            }
             if (paths[i] == NULL || paths[i][0] != '$')
                 continue;
             if (bg_inspect_path_valid(paths[i], err, sizeof err) != 0) {
@@ -1298,7 +1461,10 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         json_t *rv = json_array_get(routes, (size_t)i);
         if (json_is_object(rv))
             parse_route_terms(ctx, p, rv, path, &cfg->routes[i], &p->routes[i], frules, nfr);
+        if (json_is_object(rv))
+            check_body_kinds(ctx, &p->routes[i], path);
     }
+    check_dnt_purposes(ctx, p);
     for (int i = 0; i < p->nrules; i++) {
         int used = 0;
         for (int r = 0; r < p->nroutes && !used; r++)

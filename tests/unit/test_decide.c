@@ -758,6 +758,17 @@ static void test_contract_necessity(void **state)
     assert_string_equal(why->path, "$.user.phone");
     assert_non_null(strstr(why->detail, "contract reference missing at $.order_id"));
     done(&r);
+    /* The same reference on a form: the record says the policy looks in
+     * the wrong kind of body (bordergate check warns where it can tell). */
+    run(&r, cfg, "ship", "order_id=ORD-2026-1&phone=" MOBILE,
+        (opts_t){.reg = reg, .ctype = "application/x-www-form-urlencoded"});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    expect_fd(&r, "form.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "delivery-contract", "",
+                       "contract reference missing at $.order_id (the body is a form: the "
+                       "reference is form.NAME)",
+                       -1});
+    done(&r);
     /* A category the contract does not need. */
     run(&r, cfg, "ship",
         "{\"order_id\": \"ORD-2026-1\", \"user\": {\"id\": \"" SUBJ "\", \"email\": \"" EMAIL

@@ -587,6 +587,40 @@ static const case_t cases[] = {
          ROUTE_OK,
      {{NULL}}},
 
+    /* ---- silent traps (issue 14): each would disable consent, contract
+     * necessity or DNT at run time without a word ---- */
+    {"subjects_id_without_dollar",
+     HEAD RECIP_OK RULES_OK ROUTE(", \"subjects\": {\"id\": \"user.id\"}"),
+     {{"error", "\"user.id\"", 1, 0, 0, 0, "$.routes[0].subjects.id",
+       "\"user.id\" names nothing: give a JSON path"}}},
+    {"subjects_region_without_dollar",
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ", \"subjects\": {\"id\": \"header.X-User-Id\", \"region\": \"user.region\"}"),
+     {{"error", "\"user.region\"", 1, 0, 0, 0, "$.routes[0].subjects.region", "names nothing"}}},
+    {"contract_reference_json_on_a_form_route",
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ", \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": "
+         "[\"cn_mobile\"], \"reference\": \"$.order_id\"}},\n"
+         "     \"subjects\": {\"id\": \"form.uid\"}"),
+     {{"warning", "\"$.order_id\"", 1, 0, 0, 0, "$.routes[0].bases.contract.reference",
+       "\"$.order_id\" looks in a JSON body but subjects.id \"form.uid\" in a form"}}},
+    {"dnt_purpose_misspelt",
+     HEAD "  \"policy\": {\"honour_dnt_for\": [\"delivry\"]},\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"delivry\"", 1, 0, 0, 0, "$.policy.honour_dnt_for[0]",
+       "no route or recipient has the purpose \"delivry\": did you mean \"delivery\"?"}}},
+    {"dnt_purpose_not_routed",
+     HEAD "  \"policy\": {\"honour_dnt_for\": [\"delivery\", \"marketing\"]},\n" RECIP_OK RULES_OK
+         ROUTE_OK,
+     {{"warning", "\"marketing\"", 1, 0, 0, 0, "$.policy.honour_dnt_for[1]",
+       "no route or recipient has the purpose \"marketing\": DNT/Sec-GPC is honoured for "
+       "nothing"}}},
+    {"selectors_that_work",
+     HEAD "  \"policy\": {\"honour_dnt_for\": [\"analytics\"]},\n" RECIP_OK RULES_OK ROUTE(
+         ", \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": "
+         "[\"cn_mobile\"], \"reference\": \"form.order_id\"}},\n"
+         "     \"subjects\": {\"id\": \"form.uid\", \"region\": \"header.X-Region\"}"),
+     {{NULL}}},
+
     /* ---- duplicate keys and syntax ---- */
     {"duplicate_key_in_rule",
      HEAD RECIP_OK RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], "
