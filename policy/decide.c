@@ -740,7 +740,8 @@ json_t *bg_decision_block_body(const bg_decision_t *d, const char *decision_id,
     }
     json_object_set_new(o, "reasons", rs);
     json_object_set_new(o, "policy_version", json_string(p->version ? p->version : p->hash));
-    json_object_set_new(o, "help", json_string("docs/policy.md#why-was-a-request-blocked"));
+    if (p->help_url != NULL) /* the policy's page; no repository path */
+        json_object_set_new(o, "help", json_string(p->help_url));
     return o;
 }
 

@@ -1120,13 +1120,11 @@ out:
 
 static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
 {
-    static const char *const keys[] = {"version",          "mode",
-                                       "inspect_domestic", "min_confidence",
-                                       "undecodable",      "never_export",
-                                       "honour_dnt_for",   "subject_abroad",
-                                       "minor_age",        "sensitive",
-                                       "categories",       "default_fallback",
-                                       "default_operator", NULL};
+    static const char *const keys[] = {"version",          "mode",           "inspect_domestic",
+                                       "min_confidence",   "undecodable",    "never_export",
+                                       "honour_dnt_for",   "subject_abroad", "minor_age",
+                                       "sensitive",        "categories",     "default_fallback",
+                                       "default_operator", "help_url",       NULL};
     static const char *const ne_keys[] = {"categories", "action", NULL};
     const char *path = "$.policy";
 
@@ -1149,6 +1147,21 @@ static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
     /* First: everything below may name the policy's own categories. */
     uint64_t own_never = parse_categories(ctx, p, json_object_get(g, "categories"));
     p->version = bg_cfg_dup(bg_cfg_get_string(ctx, g, path, "version"));
+    /* Where a blocked caller reads why (the compliance team's page): an
+     * absolute URL, never a path into the source tree. */
+    const char *help = bg_cfg_get_string(ctx, g, path, "help_url");
+    if (help != NULL) {
+        int ok = (strncmp(help, "https://", 8) == 0 && help[8] != '\0') ||
+                 (strncmp(help, "http://", 7) == 0 && help[7] != '\0');
+        for (const char *c = help; ok && *c != '\0'; c++)
+            ok = (unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f && *c != '"';
+        if (!ok)
+            bg_cfg_err(ctx, "$.policy.help_url", 0,
+                       "must be an absolute http:// or https:// URL without spaces (the page "
+                       "a blocked caller is sent to)");
+        else
+            p->help_url = bg_cfg_dup(help);
+    }
     const char *mode = bg_cfg_get_string(ctx, g, path, "mode");
     if (mode != NULL && strcmp(mode, "enforce") != 0 && strcmp(mode, "monitor") != 0)
         bg_cfg_err(ctx, "$.policy.mode", 0, "must be \"enforce\" or \"monitor\"");
@@ -1485,6 +1498,7 @@ void bg_policy_free(bg_policy_t *p)
     if (p == NULL)
         return;
     free(p->version);
+    free(p->help_url);
     for (int k = 0; k < p->next; k++)
         free(p->ext[k].id);
     free_list(p->dnt_purposes, p->ndnt_purposes);

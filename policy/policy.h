@@ -116,9 +116,10 @@ typedef struct {
 } bg_route_policy_t;
 
 typedef struct bg_policy {
-    char *version; /* the policy's own version string */
-    char hash[65]; /* SHA-256 of the configuration file: the record's policy version */
-    int monitor;   /* global mode */
+    char *version;  /* the policy's own version string */
+    char *help_url; /* policy.help_url: the 451 body's "help" (http/https), or NULL */
+    char hash[65];  /* SHA-256 of the configuration file: the record's policy version */
+    int monitor;    /* global mode */
     int inspect_domestic;
     bg_detect_conf_t min_confidence;
     int undecodable_allow;

@@ -1696,7 +1696,9 @@ static void test_block_body(void **state)
 {
     (void)state;
     bg_config_t *cfg =
-        load("\"version\": \"wadesk-2026-11\"", NULL,
+        load("\"version\": \"wadesk-2026-11\", \"help_url\": "
+             "\"https://privacy.example.cn/transfers#blocked\"",
+             NULL,
              "    {\"id\": \"wadesk-sensitive\", \"clause\": \"WADesk 4.2.1 / 1.3\", "
              "\"categories\": [\"cn_resident_id\"], "
              "\"bases\": [\"consent\"], \"fallback\": \"block\"},\n"
@@ -1715,8 +1717,9 @@ static void test_block_body(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "decision_id")), id);
     assert_string_equal(json_string_value(json_object_get(o, "outcome")), "block");
     assert_string_equal(json_string_value(json_object_get(o, "policy_version")), "wadesk-2026-11");
+    /* The page the policy names, not a path into bordergate's sources. */
     assert_string_equal(json_string_value(json_object_get(o, "help")),
-                        "docs/policy.md#why-was-a-request-blocked");
+                        "https://privacy.example.cn/transfers#blocked");
     json_t *rs = json_object_get(o, "reasons");
     /* One reason per (code, rule, category): the two phone numbers give one;
      * the customer's name, which no rule covers, falls to the default. */
@@ -1743,6 +1746,15 @@ static void test_block_body(void **state)
     assert_non_null(s);
     assert_no_values(s);
     free(s);
+    json_decref(o);
+    done(&r);
+    bg_config_unref(cfg);
+    /* Without policy.help_url there is no "help" at all. */
+    cfg = load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    run(&r, cfg, "ship", BODY_USER, (opts_t){0});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    o = bg_decision_block_body(&r.d, id, cfg->policy);
+    assert_null(json_object_get(o, "help"));
     json_decref(o);
     done(&r);
     bg_config_unref(cfg);

@@ -614,6 +614,10 @@ static const case_t cases[] = {
      {{"warning", "\"marketing\"", 1, 0, 0, 0, "$.policy.honour_dnt_for[1]",
        "no route or recipient has the purpose \"marketing\": DNT/Sec-GPC is honoured for "
        "nothing"}}},
+    {"help_url_is_a_repository_path",
+     HEAD "  \"policy\": {\"help_url\": \"docs/policy.md#why\"},\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"docs/policy.md#why\"", 1, 0, 0, 0, "$.policy.help_url",
+       "must be an absolute http:// or https:// URL"}}},
     {"selectors_that_work",
      HEAD "  \"policy\": {\"honour_dnt_for\": [\"analytics\"]},\n" RECIP_OK RULES_OK ROUTE(
          ", \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": "
