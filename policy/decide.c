@@ -537,6 +537,23 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             snprintf(x->why, sizeof x->why,
                      rule != NULL ? "no legal basis held" : "no rule covers this category");
         bg_fallback_t fb = rule != NULL ? rule->fallback : p->default_fallback;
+        const bg_op_t *fop = rule != NULL && rule->has_op ? &rule->op
+                             : rule == NULL && p->has_default_fallback_op
+                                 ? &p->default_fallback_op
+                                 : bg_policy_operator(p, f->category);
+        if (fb == BG_FALLBACK_DEIDENTIFY && !bg_op_anonymizes(fop->kind)) {
+            /* Pseudonymized output is still PI (PIPL Art. 73): without a
+             * basis it may leave only where the rule says so explicitly. */
+            if (rule != NULL && rule->accept_pseudonymized) {
+                x->pseudonymized_accepted = 1;
+            } else {
+                why_add(x,
+                        "%s output is still personal information (PIPL Art. 73) and %s does not "
+                        "accept pseudonymized transfers without a basis",
+                        bg_op_name(fop->kind), rule != NULL ? "the rule" : "the default fallback");
+                fb = BG_FALLBACK_BLOCK;
+            }
+        }
         if (fb == BG_FALLBACK_BLOCK) {
             if (rec >= 0) {
                 x->action = BG_ACT_REMOVE_RECORD;
@@ -555,10 +572,7 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             if (rec >= 0)
                 record_changed[rec] = 1;
         } else {
-            const bg_op_t *op = rule != NULL && rule->has_op ? &rule->op
-                                : rule == NULL && p->has_default_fallback_op
-                                    ? &p->default_fallback_op
-                                    : bg_policy_operator(p, f->category);
+            const bg_op_t *op = fop;
             x->action = op->kind == BG_OP_REDACT ? BG_ACT_REMOVE : BG_ACT_DEIDENTIFY;
             x->op = op->kind;
             x->anonymized = bg_op_anonymizes(op->kind);
@@ -771,6 +785,8 @@ json_t *bg_decision_json(const bg_decision_t *d, bg_inspection_t *insp)
             json_object_set_new(e, "operator", json_string(bg_op_name(x->op)));
         if (x->action != BG_ACT_ALLOW)
             json_object_set_new(e, "anonymized", json_boolean(x->anonymized));
+        if (x->pseudonymized_accepted && x->action == BG_ACT_DEIDENTIFY)
+            json_object_set_new(e, "pseudonymized_without_basis", json_string("accepted_by_rule"));
         if (x->why[0] && x->basis == BG_BASIS_NONE)
             json_object_set_new(e, "why", json_string(x->why));
         if (x->subject >= 0 && x->subject < d->nsubjects && d->subjects[x->subject][0])
@@ -844,6 +860,8 @@ void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t 
             bg_sbuf_json_kv(b, 0, "operator", bg_op_name(x->op));
         if (x->action != BG_ACT_ALLOW)
             bg_sbuf_adds(b, x->anonymized ? ",\"anonymized\":true" : ",\"anonymized\":false");
+        if (x->pseudonymized_accepted && x->action == BG_ACT_DEIDENTIFY)
+            bg_sbuf_json_kv(b, 0, "pseudonymized_without_basis", "accepted_by_rule");
         if (x->why[0] && x->basis == BG_BASIS_NONE)
             bg_sbuf_json_kv(b, 0, "why", x->why);
         if (x->subject >= 0 && x->subject < d->nsubjects && d->subjects[x->subject][0])

@@ -565,9 +565,9 @@ static int parse_fallback(bg_cfg_ctx_t *ctx, json_t *v, const char *path, bg_fal
 
 static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
 {
-    static const char *const keys[] = {"id",         "clause",     "description",
-                                       "categories", "recipients", "purposes",
-                                       "bases",      "fallback",   NULL};
+    static const char *const keys[] = {
+        "id",       "clause", "description", "categories",           "recipients",
+        "purposes", "bases",  "fallback",    "accept_pseudonymized", NULL};
     if (rules == NULL)
         return;
     if (!json_is_array(rules)) {
@@ -638,6 +638,7 @@ static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
                 "needs \"fallback\": what happens when no basis holds (block, deidentify, remove)");
         else
             parse_fallback(ctx, fb, fp, &x->fallback, &x->op, &x->has_op);
+        x->accept_pseudonymized = bg_cfg_get_bool(ctx, r, path, "accept_pseudonymized", 0);
     }
 }
 
@@ -1441,27 +1442,46 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         bg_cfg_err(ctx, "$", 0, "the hash operator is used but $.keys.pseudonym is not set");
     if (need_tok && !p->has_token_key && !token_configured)
         bg_cfg_err(ctx, "$", 0, "the tokenize operator is used but $.keys.token is not set");
-    /* PIPL Art. 73: pseudonymized data is still personal information. */
+    /* PIPL Art. 73: pseudonymized data is still personal information. A
+     * pseudonymizing fallback without the rule's explicit acceptance
+     * blocks at run time (docs/policy.md); say so for every category,
+     * sensitive or not, and for the default fallback. */
     for (int i = 0; i < p->nrules; i++) {
         bg_rule_t *r = &p->rules[i];
-        if (r->fallback != BG_FALLBACK_DEIDENTIFY)
+        if (r->fallback != BG_FALLBACK_DEIDENTIFY || r->accept_pseudonymized)
             continue;
         for (int c = 1; c < BG_CAT_MAX; c++) {
             int covered = r->all_categories || (r->categories >> c & 1) ||
                           (r->sensitive_only && p->sensitive[c]);
-            if (!covered || !p->sensitive[c])
+            if (!covered || (p->never_export >> c & 1))
                 continue;
             const bg_op_t *op = r->has_op ? &r->op : bg_policy_operator(p, (bg_detect_cat_t)c);
             if (!bg_op_anonymizes(op->kind)) {
                 char rp[512];
                 bg_cfg_path_index(rp, sizeof rp, "$.rules", (size_t)i);
                 bg_cfg_warn(ctx, rp,
-                            "rule \"%s\" falls back to %s for sensitive category %s when no basis "
-                            "holds: pseudonymized data is still personal information (PIPL Art. "
-                            "73), so it still leaves without a basis",
-                            r->id, bg_op_name(op->kind), bg_detect_category_id((bg_detect_cat_t)c));
+                            "rule \"%s\" falls back to %s for %s%s when no basis holds: "
+                            "pseudonymized data is still personal information (PIPL Art. 73), "
+                            "so without a basis the request is blocked; use an anonymizing "
+                            "operator (redact, replace, generalize) or set "
+                            "\"accept_pseudonymized\": true",
+                            r->id, bg_op_name(op->kind),
+                            p->sensitive[c] ? "sensitive category " : "category ",
+                            bg_detect_category_id((bg_detect_cat_t)c));
                 break;
             }
+        }
+    }
+    for (int c = 1; c < BG_CAT_MAX && p->default_fallback == BG_FALLBACK_DEIDENTIFY; c++) {
+        const bg_op_t *op = p->has_default_fallback_op ? &p->default_fallback_op
+                                                       : bg_policy_operator(p, (bg_detect_cat_t)c);
+        if (!bg_op_anonymizes(op->kind) && !(p->never_export >> c & 1)) {
+            bg_cfg_warn(ctx, "$.policy.default_fallback",
+                        "the default fallback pseudonymizes (%s, for %s) when no rule applies: "
+                        "pseudonymized data is still personal information (PIPL Art. 73) and no "
+                        "rule accepts it without a basis, so such requests are blocked",
+                        bg_op_name(op->kind), bg_detect_category_id((bg_detect_cat_t)c));
+            break;
         }
     }
     /* Route terms. */

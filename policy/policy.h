@@ -82,6 +82,8 @@ typedef struct {
     bg_fallback_t fallback;
     int has_op; /* fallback operator given on the rule */
     bg_op_t op;
+    int accept_pseudonymized; /* "accept_pseudonymized": a pseudonymizing fallback (mask, hash,
+                                 tokenize) may leave without a basis (PIPL Art. 73: still PI) */
 } bg_rule_t;
 
 typedef struct {

@@ -1336,10 +1336,10 @@ static void test_fallbacks(void **state)
         "  \"operators\": {\"cn_mobile\": {\"op\": \"mask\", \"keep_start\": 3, \"keep_end\": 4},\n"
         "                \"email\": {\"op\": \"replace\", \"replacement\": \"[email]\"}},\n",
         "    {\"id\": \"mobile\", \"categories\": [\"cn_mobile\"], \"bases\": [\"consent\"], "
-        "\"fallback\": \"deidentify\"},\n"
+        "\"fallback\": \"deidentify\", \"accept_pseudonymized\": true},\n"
         "    {\"id\": \"email\", \"categories\": [\"email\"], \"bases\": [\"consent\"],\n"
         "     \"fallback\": {\"action\": \"deidentify\", \"operator\": {\"op\": \"mask\", "
-        "\"keep_start\": 1, \"keep_end\": 0}}},\n"
+        "\"keep_start\": 1, \"keep_end\": 0}}, \"accept_pseudonymized\": true},\n"
         "    {\"id\": \"ip\", \"categories\": [\"ip_address\"], \"bases\": [\"consent\"], "
         "\"fallback\": \"remove\"},\n"
         "    {\"id\": \"gps\", \"categories\": [\"gps_location\"], \"fallback\": \"deidentify\"}",
@@ -1356,6 +1356,7 @@ static void test_fallbacks(void **state)
               (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "mobile", "",
                        "no consent registry configured", BG_OP_MASK});
     assert_int_equal(fd_at(&r, "$.user.phone")->anonymized, 0);
+    assert_int_equal(fd_at(&r, "$.user.phone")->pseudonymized_accepted, 1);
     /* The rule's operator beats the category's. */
     expect_fd(&r, "$.user.email",
               (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "email", "", NULL, BG_OP_MASK});
@@ -1581,7 +1582,29 @@ static void test_pseudonymized_needs_mechanism(void **state)
              "\"ip_address\"], \"bases\": [\"consent\"], \"fallback\": \"deidentify\"}",
              RT("nomech", "no-mech", "delivery", SUBJECTS));
     req_t r;
-    /* A keyed hash is a pseudonym: still PI, still needs a mechanism. */
+    /* A keyed hash is a pseudonym: still PI (PIPL Art. 73). Without a
+     * basis it may not leave unless the rule accepts that explicitly. */
+    run(&r, cfg, "nomech", BODY_USER, (opts_t){0});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "deid", "",
+                       "hash output is still personal information (PIPL Art. 73) and the rule "
+                       "does not accept pseudonymized transfers without a basis",
+                       -1});
+    assert_non_null(strstr(reason(&r, "no_basis")->detail, "PIPL Art. 73"));
+    done(&r);
+    bg_config_unref(cfg);
+    /* Accepted by the rule: it leaves hashed, still needs a mechanism, and
+     * the record says the rule accepted it. */
+    cfg = load("",
+               "  \"operators\": {\"cn_mobile\": \"hash\", \"email\": \"replace\", "
+               "\"gps_location\": \"generalize\",\n"
+               "                \"ip_address\": \"redact\"},\n",
+               "    {\"id\": \"deid\", \"categories\": [\"cn_mobile\", \"email\", "
+               "\"gps_location\", \"ip_address\"], \"bases\": [\"consent\"], \"fallback\": "
+               "\"deidentify\", \"accept_pseudonymized\": true}",
+               RT("nomech", "no-mech", "delivery", SUBJECTS) ",\n" RT("ship", "acme-us", "delivery",
+                                                                      SUBJECTS));
     run(&r, cfg, "nomech", BODY_USER, (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
     expect_fd(&r, "$.user.phone",
@@ -1589,6 +1612,15 @@ static void test_pseudonymized_needs_mechanism(void **state)
     assert_int_equal(fd_at(&r, "$.user.phone")->anonymized, 0);
     assert_string_equal(r.d.mechanism, "missing");
     reason(&r, "no_transfer_mechanism");
+    done(&r);
+    run(&r, cfg, "ship", BODY_USER, (opts_t){0});
+    expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
+    json_t *rec = bg_decision_json(&r.d, r.insp);
+    json_t *f0 = json_array_get(json_object_get(rec, "findings"), 0);
+    assert_string_equal(json_string_value(json_object_get(f0, "path")), "$.user.phone");
+    assert_string_equal(json_string_value(json_object_get(f0, "pseudonymized_without_basis")),
+                        "accepted_by_rule");
+    json_decref(rec);
     done(&r);
     /* Anonymized output (redact, replace, generalize) is no longer PI: no mechanism. */
     run(&r, cfg, "nomech",

@@ -510,8 +510,9 @@ static const case_t cases[] = {
          "    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"],\n"
          "     \"fallback\": {\"action\": \"deidentify\", \"operator\": {\"op\": \"hash\"}}}")
          ROUTE_OK,
-     {{"error", NULL, 0, 0, 1, 1, "$",
-       "the hash operator is used but $.keys.pseudonym is not set"}}},
+     {{"error", NULL, 0, 0, 1, 1, "$", "the hash operator is used but $.keys.pseudonym is not set"},
+      {"warning", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]",
+       "rule \"delivery\" falls back to hash for category cn_mobile"}}},
     {"default_operator_tokenize_without_key",
      HEAD "  \"policy\": {\"default_operator\": \"tokenize\"},\n" RECIP_OK RULES_OK ROUTE_OK,
      {{"error", NULL, 0, 0, 1, 1, "$",
@@ -563,13 +564,24 @@ static const case_t cases[] = {
          "\"keep_end\": 4}}}") ROUTE_OK,
      {{"warning", "{\"id\": \"cards\"", 1, 0, 0, 0, "$.rules[0]",
        "rule \"cards\" falls back to mask for sensitive category cn_resident_id"}}},
-    /* Anonymizing operators, or pseudonymizing only non-sensitive PI: no warning. */
-    {"art73_anonymizing_no_warning",
+    /* Pseudonymizing non-sensitive PI is still PI: warned too (issue 14). */
+    {"art73_non_sensitive_warns",
      HEAD KEY_PN
      "  \"operators\": {\"cn_mobile\": \"hash\", \"gps_location\": \"generalize\"},\n" RECIP_OK
          RULES("    {\"id\": \"mixed\", \"categories\": [\"cn_mobile\", \"gps_location\", "
                "\"cn_resident_id\"],\n"
                "     \"bases\": [\"consent\"], \"fallback\": \"deidentify\"}") ROUTE_OK,
+     {{"warning", "{\"id\": \"mixed\"", 1, 0, 0, 0, "$.rules[0]",
+       "rule \"mixed\" falls back to hash for category cn_mobile when no basis holds"}}},
+    /* Anonymizing operators, or a rule that accepts pseudonymized transfers
+     * without a basis explicitly: no warning. */
+    {"art73_accepted_or_anonymizing_no_warning",
+     HEAD KEY_PN
+     "  \"operators\": {\"cn_mobile\": \"hash\", \"gps_location\": \"generalize\"},\n" RECIP_OK
+         RULES("    {\"id\": \"mixed\", \"categories\": [\"cn_mobile\", \"gps_location\", "
+               "\"cn_resident_id\"],\n"
+               "     \"bases\": [\"consent\"], \"fallback\": \"deidentify\", "
+               "\"accept_pseudonymized\": true}") ROUTE_OK,
      {{NULL}}},
 
     /* ---- audit retention ---- */
