@@ -29,7 +29,7 @@ run_mode() { # run_mode NAME AUDIT_JSON CONNS -> "RPS P99 FSYNC_P50 FSYNC_P99 BA
   "operators": {"cn_mobile": {"op": "mask", "keep_start": 3, "keep_end": 4},
                 "email": {"op": "mask", "keep_start": 1, "keep_end": 0}},
   "rules": [{"id": "delivery", "categories": ["person_name", "address"], "bases": ["contract"], "fallback": "deidentify"},
-            {"id": "contact", "categories": ["cn_mobile", "email"], "bases": ["consent"], "fallback": "deidentify"}],
+            {"id": "contact", "categories": ["cn_mobile", "email"], "bases": ["consent"], "fallback": "deidentify", "accept_pseudonymized": true}],
   "routes": [{"id": "bench", "match": {"host": "api.partner.example"},
               "upstream": "http://api.partner.example:$SINK_PORT", "allow_private_addresses": true,
               "recipient": "partner", "purpose": "delivery",

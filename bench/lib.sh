@@ -59,7 +59,7 @@ cat > "$BENCH_TMP/$1.json" <<JSON
   "rules": [{"id": "delivery", "categories": ["person_name", "address"], "bases": ["contract"],
              "fallback": "deidentify"},
             {"id": "contact", "categories": ["cn_mobile", "email"], "bases": ["consent"],
-             "fallback": "deidentify"}],
+             "fallback": "deidentify", "accept_pseudonymized": true}],
   "routes": [{"id": "bench", "match": {"host": "api.partner.example"},
               "upstream": "http://api.partner.example:$SINK_PORT",
               "allow_private_addresses": true, "recipient": "partner", "purpose": "delivery",

@@ -10,6 +10,7 @@
 #include <openssl/hmac.h>
 
 #include "common/util.h"
+#include "policy/attribute.h"
 
 static const char *const outcome_names[] = {"allow", "deidentify", "block"};
 static const char *const action_names[] = {"allow", "deidentify", "remove", "remove_record",
@@ -140,9 +141,11 @@ typedef struct {
     char region[8];
 } subject_info_t;
 
-/* Subject of record R (-1: the whole request). */
+/* Subject of record R (-1: the whole request). ATTR[i] is the subject
+ * finding i is attributed to (attribute_findings): only the subject's own
+ * resident ID number tells its age, never a guardian's or a spouse's. */
 static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp, int r,
-                       subject_info_t *s)
+                       const int *attr, subject_info_t *s)
 {
     char buf[64];
     memset(s, 0, sizeof s->raw_len + sizeof s->raw + sizeof s->minor + sizeof s->region);
@@ -182,7 +185,7 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
             bg_finding_t *f = bg_inspection_finding(in->insp, i);
             if ((f->category != BG_CAT_CN_RESIDENT_ID &&
                  f->category != BG_CAT_HMT_RESIDENCE_PERMIT) ||
-                (r >= 0 && f->record != r))
+                attr[i] != (r >= 0 ? r : 0))
                 continue;
             char id[64];
             int n = bg_inspection_finding_value(in->insp, f, id, sizeof id);
@@ -201,6 +204,67 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
         }
     }
     s->minor = age >= 0 && age < in->policy->minor_age;
+}
+
+/* The selector that anchors the route's subject: where its id is, else its
+ * region, else its birth date (NULL: the request or record itself). */
+static const char *subject_selector(const bg_route_policy_t *rp)
+{
+    return rp->subject_id != NULL       ? rp->subject_id
+           : rp->subject_region != NULL ? rp->subject_region
+                                        : rp->birth_date;
+}
+
+/*
+ * Attribute every finding to a subject (policy/attribute.h): ATTR[i] is the
+ * subject index (the record in a batch, 0 for the request) when finding i
+ * sits in the subject's own person object or around it, -1 when it sits in
+ * another person's object or outside every record. OWNER[i] is the length of
+ * the prefix of its path naming its person object (for the record). O(n).
+ */
+static void attribute_findings(const bg_decide_input_t *in, const bg_route_policy_t *rp,
+                               int records, int *attr, size_t *owner)
+{
+    size_t nf = bg_inspection_count(in->insp);
+    const char *sel = subject_selector(rp);
+    /* The subject's person object inside its record (or the request):
+     * "$.requester" for "$.requester.external_id", "" for "$.uid". */
+    size_t sel_owner = sel != NULL ? bg_attribute_owner(sel, NULL, 0) : 0;
+    for (size_t i = 0; i < nf; i++) {
+        bg_finding_t *f = bg_inspection_finding(in->insp, i);
+        /* Findings inside a whole-object finding follow it directly. */
+        int container = 0;
+        if (i + 1 < nf) {
+            const char *next = bg_inspection_finding(in->insp, i + 1)->path;
+            size_t pl = strlen(f->path);
+            container = strncmp(next, f->path, pl) == 0 &&
+                        (next[pl] == '.' || next[pl] == '[' || next[pl] == '(');
+        }
+        owner[i] = bg_attribute_owner(f->path, records > 0 ? rp->records : NULL, container);
+        if (records > 0 && (f->record < 0 || f->record >= records)) {
+            attr[i] = -1;
+            continue;
+        }
+        char anchor[512];
+        size_t alen = 0;
+        if (records > 0) {
+            alen = bg_attribute_record_prefix(f->path, rp->records);
+            if (alen == 0 || alen >= sizeof anchor) {
+                attr[i] = -1;
+                continue;
+            }
+            memcpy(anchor, f->path, alen);
+        }
+        if (sel_owner > 1 && alen + sel_owner < sizeof anchor) {
+            /* In a record, the selector's part after its "$". */
+            size_t skip = records > 0 ? 1 : 0;
+            memcpy(anchor + alen, sel + skip, sel_owner - skip);
+            alen += sel_owner - skip;
+        }
+        anchor[alen] = '\0';
+        int mine = bg_attribute_covers(f->path, owner[i], anchor, alen);
+        attr[i] = mine ? (records > 0 ? f->record : 0) : -1;
+    }
 }
 
 /* Add a reason a basis did not hold; the earlier ones stay (the 451 should
@@ -330,8 +394,17 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
         return -1;
     }
     d->nsubjects = nsub;
+    int *attr = malloc((nf + 1) * sizeof *attr);
+    size_t *owner = malloc((nf + 1) * sizeof *owner);
+    if (attr == NULL || owner == NULL) {
+        free(attr);
+        free(owner);
+        free(subs);
+        return -1;
+    }
+    attribute_findings(in, rp, d->records, attr, owner);
     for (int s = 0; s < nsub; s++) {
-        subject_of(in, rp, d->records > 0 ? s : -1, &subs[s]);
+        subject_of(in, rp, d->records > 0 ? s : -1, attr, &subs[s]);
         if (subs[s].raw_len > 0)
             pseudonym(p, subs[s].raw, subs[s].raw_len, d->subjects[s]);
         d->subject_minor[s] = subs[s].minor;
@@ -340,6 +413,8 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
     uint8_t *record_changed = calloc((size_t)nsub, 1);
     if (record_removed == NULL || record_changed == NULL) {
         free(subs);
+        free(attr);
+        free(owner);
         free(record_removed);
         free(record_changed);
         return -1;
@@ -349,7 +424,7 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
     for (size_t i = 0; i < nf; i++) {
         bg_finding_t *f = bg_inspection_finding(in->insp, i);
         bg_finding_decision_t *x = &d->fd[d->nfd++];
-        int si = d->records > 0 ? (f->record >= 0 ? f->record : -1) : 0;
+        int si = attr[i];
         const char *cat = bg_detect_category_id(f->category);
         x->finding = i;
         x->subject = si;
@@ -392,7 +467,17 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             if (!contract_necessary(rp, f)) {
                 why_add(x, "not necessary for the %s contract", rp->contract.purpose);
             } else if (rp->contract.reference_required && !reference_present(in, rp, rec)) {
-                why_add(x, "contract reference missing at %s", rp->contract.reference_path);
+                /* A "$." reference cannot be found in a form, nor "form."
+                 * in a JSON body: say so, the policy is wrong, not the
+                 * request (bordergate check warns where it can tell). */
+                const char *ref = rp->contract.reference_path;
+                bg_body_kind_t bk = bg_inspection_body_kind(in->insp);
+                int wrong_kind = (ref[0] == '$' && bk == BG_BODY_FORM) ||
+                                 (strncmp(ref, "form.", 5) == 0 && bk == BG_BODY_JSON);
+                why_add(x, "contract reference missing at %s%s", ref,
+                        !wrong_kind          ? ""
+                        : bk == BG_BODY_FORM ? " (the body is a form: the reference is form.NAME)"
+                                             : " (the body is JSON: the reference is a $. path)");
             } else {
                 x->basis = BG_BASIS_CONTRACT;
                 snprintf(x->evidence, sizeof x->evidence, "contract:%s%s%s", rp->contract.purpose,
@@ -405,6 +490,9 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
                 why_add(x, "DNT/Sec-GPC opt-out for purpose %s", rp->purpose);
             } else if (in->consent == NULL) {
                 why_add(x, "no consent registry configured");
+            } else if (si < 0 && owner[i] > 0) {
+                why_add(x, "belongs to another person (%.*s) than the route's subject",
+                        (int)(owner[i] < 100 ? owner[i] : 100), f->path);
             } else if (si < 0 || subs[si].raw_len == 0) {
                 why_add(x, "no subject id (route subjects.id) to look consent up");
             } else {
@@ -450,6 +538,23 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             snprintf(x->why, sizeof x->why,
                      rule != NULL ? "no legal basis held" : "no rule covers this category");
         bg_fallback_t fb = rule != NULL ? rule->fallback : p->default_fallback;
+        const bg_op_t *fop = rule != NULL && rule->has_op ? &rule->op
+                             : rule == NULL && p->has_default_fallback_op
+                                 ? &p->default_fallback_op
+                                 : bg_policy_operator(p, f->category);
+        if (fb == BG_FALLBACK_DEIDENTIFY && !bg_op_anonymizes(fop->kind)) {
+            /* Pseudonymized output is still PI (PIPL Art. 73): without a
+             * basis it may leave only where the rule says so explicitly. */
+            if (rule != NULL && rule->accept_pseudonymized) {
+                x->pseudonymized_accepted = 1;
+            } else {
+                why_add(x,
+                        "%s output is still personal information (PIPL Art. 73) and %s does not "
+                        "accept pseudonymized transfers without a basis",
+                        bg_op_name(fop->kind), rule != NULL ? "the rule" : "the default fallback");
+                fb = BG_FALLBACK_BLOCK;
+            }
+        }
         if (fb == BG_FALLBACK_BLOCK) {
             if (rec >= 0) {
                 x->action = BG_ACT_REMOVE_RECORD;
@@ -468,10 +573,7 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             if (rec >= 0)
                 record_changed[rec] = 1;
         } else {
-            const bg_op_t *op = rule != NULL && rule->has_op ? &rule->op
-                                : rule == NULL && p->has_default_fallback_op
-                                    ? &p->default_fallback_op
-                                    : bg_policy_operator(p, f->category);
+            const bg_op_t *op = fop;
             x->action = op->kind == BG_OP_REDACT ? BG_ACT_REMOVE : BG_ACT_DEIDENTIFY;
             x->op = op->kind;
             x->anonymized = bg_op_anonymizes(op->kind);
@@ -562,6 +664,8 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
     for (int s = 0; s < nsub; s++)
         bg_util_wipe(subs[s].raw, sizeof subs[s].raw);
     free(subs);
+    free(attr);
+    free(owner);
     free(record_removed);
     free(record_changed);
 done:
@@ -651,7 +755,8 @@ json_t *bg_decision_block_body(const bg_decision_t *d, const char *decision_id,
     }
     json_object_set_new(o, "reasons", rs);
     json_object_set_new(o, "policy_version", json_string(p->version ? p->version : p->hash));
-    json_object_set_new(o, "help", json_string("docs/policy.md#why-was-a-request-blocked"));
+    if (p->help_url != NULL) /* the policy's page; no repository path */
+        json_object_set_new(o, "help", json_string(p->help_url));
     return o;
 }
 
@@ -681,6 +786,8 @@ json_t *bg_decision_json(const bg_decision_t *d, bg_inspection_t *insp)
             json_object_set_new(e, "operator", json_string(bg_op_name(x->op)));
         if (x->action != BG_ACT_ALLOW)
             json_object_set_new(e, "anonymized", json_boolean(x->anonymized));
+        if (x->pseudonymized_accepted && x->action == BG_ACT_DEIDENTIFY)
+            json_object_set_new(e, "pseudonymized_without_basis", json_string("accepted_by_rule"));
         if (x->why[0] && x->basis == BG_BASIS_NONE)
             json_object_set_new(e, "why", json_string(x->why));
         if (x->subject >= 0 && x->subject < d->nsubjects && d->subjects[x->subject][0])
@@ -754,6 +861,8 @@ void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t 
             bg_sbuf_json_kv(b, 0, "operator", bg_op_name(x->op));
         if (x->action != BG_ACT_ALLOW)
             bg_sbuf_adds(b, x->anonymized ? ",\"anonymized\":true" : ",\"anonymized\":false");
+        if (x->pseudonymized_accepted && x->action == BG_ACT_DEIDENTIFY)
+            bg_sbuf_json_kv(b, 0, "pseudonymized_without_basis", "accepted_by_rule");
         if (x->why[0] && x->basis == BG_BASIS_NONE)
             bg_sbuf_json_kv(b, 0, "why", x->why);
         if (x->subject >= 0 && x->subject < d->nsubjects && d->subjects[x->subject][0])

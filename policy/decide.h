@@ -18,7 +18,9 @@
  *      DNT / Sec-GPC withdraws it for the purposes the policy names)
  *   7. the subject is outside mainland China (if the policy allows it)
  *   8. otherwise the rule's fallback: de-identify, remove, or block (in a
- *      batch, block removes that subject's record)
+ *      batch, block removes that subject's record); a pseudonymizing
+ *      de-identification (mask, hash, tokenize: still PI, PIPL Art. 73)
+ *      counts as a block unless the rule sets accept_pseudonymized
  *   then: PI still leaving needs the recipient's transfer mechanism (standard
  *   contract, certification, security assessment, unexpired) unless an
  *   exemption applies (CAC 2024 Provisions Art. 5).
@@ -52,13 +54,14 @@ typedef struct {
     bg_basis_t basis;
     char evidence[160]; /* consent id, contract purpose, obligation reference */
     bg_action_t action;
-    bg_op_kind_t op;    /* for DEIDENTIFY / REMOVE */
-    int anonymized;     /* the output is no longer PI */
-    const char *rule;   /* rule id, "default", "never_export" */
-    const char *clause; /* the rule's clause, or NULL */
-    char why[160];      /* when no basis held, each basis tried and why it failed */
-    int subject;        /* index into subjects, -1 */
-    int sensitive;      /* as decided (minors make everything sensitive) */
+    bg_op_kind_t op;            /* for DEIDENTIFY / REMOVE */
+    int anonymized;             /* the output is no longer PI */
+    const char *rule;           /* rule id, "default", "never_export" */
+    const char *clause;         /* the rule's clause, or NULL */
+    char why[160];              /* when no basis held, each basis tried and why it failed */
+    int subject;                /* index into subjects, -1 */
+    int sensitive;              /* as decided (minors make everything sensitive) */
+    int pseudonymized_accepted; /* left pseudonymized without a basis: the rule accepts it */
 } bg_finding_decision_t;
 
 typedef struct {

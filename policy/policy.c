@@ -161,6 +161,78 @@ static int in_list(char **l, int n, const char *s)
     return 0;
 }
 
+/*
+ * Categories docs/categories.md and config/categories.json list that no
+ * detector reports (inspect/detect.h has no value for them): found by field
+ * rules, named by rules, operators and sensitivity like any built-in one.
+ * Each policy registers them first (register_documented), through the same
+ * process-wide interning as the policy's own categories, so they take 7 of
+ * the BG_CAT_MAX - BG_CAT__COUNT values. Sensitivity as categories.json
+ * says (tests/unit/test_policy_check.c keeps the two equal).
+ */
+static const struct {
+    const char *id;
+    uint8_t sensitive;
+} documented[] = {
+    {"accommodation", 1},  /* GB/T 35273-2020 B.1 住宿信息 */
+    {"credit_record", 1},  /* GB/T 35273-2020 B.1 信贷记录、征信信息 */
+    {"education_work", 0}, /* GB/T 35273-2020 A.1 个人教育工作信息 */
+    {"family_relationship", 0},
+    {"id_document_image", 1}, /* GB/T 45574-2025 A: the ID card image stays sensitive */
+    {"marital_status", 1},    /* GB/T 35273-2020 B.1 婚史 */
+    {"property", 1},          /* GB/T 35273-2020 B.1 个人财产信息 */
+};
+#define NDOCUMENTED (sizeof documented / sizeof documented[0])
+
+/* Whether ID is a documented category without a detector value. */
+static int documented_category(const char *id)
+{
+    for (size_t i = 0; i < NDOCUMENTED; i++)
+        if (strcmp(documented[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Give the documented categories their values in P (before anything may
+ * name them). An error only when every value is taken by policy categories
+ * of earlier reloads. */
+static void register_documented(bg_cfg_ctx_t *ctx, bg_policy_t *p)
+{
+    for (size_t i = 0; i < NDOCUMENTED; i++) {
+        bg_detect_cat_t c = bg_detect_category_intern(documented[i].id, strlen(documented[i].id));
+        char *id = strdup(documented[i].id);
+        if (c == BG_CAT_NONE || id == NULL || p->next >= BG_CAT_MAX - BG_CAT__COUNT) {
+            free(id);
+            bg_cfg_err(ctx, "$.policy.categories", 0,
+                       "cannot register the documented category \"%s\": too many categories "
+                       "for the life of the process",
+                       documented[i].id);
+            continue;
+        }
+        p->ext[p->next].id = id;
+        p->ext[p->next].cat = c;
+        p->ext[p->next].parent = BG_CAT_NONE;
+        p->next++;
+        p->sensitive[c] = documented[i].sensitive;
+    }
+}
+
+int bg_policy_documented_category(const char *id, int *sensitive)
+{
+    for (size_t i = 0; i < NDOCUMENTED; i++)
+        if (strcmp(documented[i].id, id) == 0) {
+            if (sensitive != NULL)
+                *sensitive = documented[i].sensitive;
+            return 1;
+        }
+    return 0;
+}
+
+const char *bg_policy_documented_at(size_t i)
+{
+    return i < NDOCUMENTED ? documented[i].id : NULL;
+}
+
 /* A policy category's value, or BG_CAT_NONE. */
 static bg_detect_cat_t own_category(const bg_policy_t *p, const char *id)
 {
@@ -493,9 +565,9 @@ static int parse_fallback(bg_cfg_ctx_t *ctx, json_t *v, const char *path, bg_fal
 
 static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
 {
-    static const char *const keys[] = {"id",         "clause",     "description",
-                                       "categories", "recipients", "purposes",
-                                       "bases",      "fallback",   NULL};
+    static const char *const keys[] = {
+        "id",       "clause", "description", "categories",           "recipients",
+        "purposes", "bases",  "fallback",    "accept_pseudonymized", NULL};
     if (rules == NULL)
         return;
     if (!json_is_array(rules)) {
@@ -566,6 +638,7 @@ static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
                 "needs \"fallback\": what happens when no basis holds (block, deidentify, remove)");
         else
             parse_fallback(ctx, fb, fp, &x->fallback, &x->op, &x->has_op);
+        x->accept_pseudonymized = bg_cfg_get_bool(ctx, r, path, "accept_pseudonymized", 0);
     }
 }
 
@@ -639,6 +712,157 @@ static void parse_declared(bg_cfg_ctx_t *ctx, json_t *bases, const char *path, c
     d->reference = bg_cfg_dup(bg_cfg_get_string(ctx, v, p, "reference"));
     if (d->reference == NULL)
         bg_cfg_err(ctx, p, 0, "needs \"reference\": the law, contract or procedure relied on");
+}
+
+/*
+ * Whether S can select a value at run time (bg_inspection_value): a JSON
+ * path ("$..."), or, when OTHERS, "header.NAME", "query.NAME", "form.NAME",
+ * "cookie.NAME" with a non-empty NAME.
+ */
+static int selector_valid(const char *s, int others)
+{
+    static const char *const prefixes[] = {"header.", "query.", "form.", "cookie.", NULL};
+    if (s[0] == '$')
+        return 1;
+    for (const char *const *pf = prefixes; others && *pf != NULL; pf++) {
+        size_t n = strlen(*pf);
+        if (strncmp(s, *pf, n) == 0 && s[n] != '\0')
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * A route's selectors address one body: a JSON body ("$.order_id") or a
+ * form ("form.order_id"), never both. A contract reference of the one kind
+ * next to subject or necessary-field selectors of the other is never found
+ * in one of them: contract necessity would silently fail (or the subject be
+ * unknown). Warned at the reference, naming the other selector.
+ */
+static void check_body_kinds(bg_cfg_ctx_t *ctx, const bg_route_policy_t *rp, const char *path)
+{
+    const char *ref = rp->contract.reference_path;
+    if (ref == NULL || (ref[0] != '$' && strncmp(ref, "form.", 5) != 0))
+        return;
+    int ref_json = ref[0] == '$';
+    const char *others[4 + 64];
+    const char *names[4 + 64];
+    int n = 0;
+    others[n] = rp->subject_id, names[n++] = "subjects.id";
+    others[n] = rp->subject_region, names[n++] = "subjects.region";
+    others[n] = rp->birth_date, names[n++] = "subjects.birth_date";
+    for (int i = 0; i < rp->contract.nnecessary_paths && n < 4 + 64; i++)
+        others[n] = rp->contract.necessary_paths[i], names[n++] = "bases.contract.necessary_fields";
+    for (int i = 0; i < n; i++) {
+        const char *o = others[i];
+        if (o == NULL || rp->records != NULL)
+            continue;
+        int o_json = o[0] == '$', o_form = strncmp(o, "form.", 5) == 0;
+        if ((ref_json && o_form) || (!ref_json && o_json)) {
+            char cp[512], bp[512], rpth[512];
+            bg_cfg_path_key(bp, sizeof bp, path, "bases");
+            bg_cfg_path_key(cp, sizeof cp, bp, "contract");
+            bg_cfg_path_key(rpth, sizeof rpth, cp, "reference");
+            bg_cfg_warn(ctx, rpth,
+                        "\"%s\" looks in a %s body but %s \"%s\" in a %s: a request has one "
+                        "body, so the contract reference (or the other selector) is never found "
+                        "and contract necessity never holds on this route",
+                        ref, ref_json ? "JSON" : "form", names[i], o,
+                        o_json ? "JSON body" : "form");
+            return;
+        }
+    }
+}
+
+/* Levenshtein distance of A and B, capped at 9 (ids are short). */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return 9;
+    int row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb] > 9 ? 9 : row[lb];
+}
+
+/* The purpose of P (a route's or a recipient's) closest to WANT within two
+ * edits, or NULL. */
+static const char *near_purpose(const bg_policy_t *p, const char *want)
+{
+    const char *best = NULL;
+    int bd = 3;
+    for (int r = 0; r < p->nroutes; r++)
+        if (p->routes[r].purpose != NULL && edit_distance(p->routes[r].purpose, want) < bd) {
+            best = p->routes[r].purpose;
+            bd = edit_distance(best, want);
+        }
+    for (int r = 0; r < p->nrecipients; r++)
+        for (int k = 0; k < p->recipients[r].npurposes; k++)
+            if (edit_distance(p->recipients[r].purposes[k], want) < bd) {
+                best = p->recipients[r].purposes[k];
+                bd = edit_distance(best, want);
+            }
+    return best;
+}
+
+/*
+ * Each purpose in policy.honour_dnt_for should be a purpose some route or
+ * recipient has: a misspelt one ("analytic") would silently leave DNT and
+ * Sec-GPC unhonoured for the real purpose. Within two edits of a real
+ * purpose it is an error naming it; otherwise a warning (a purpose the
+ * policy may route later honours nothing yet).
+ */
+static void check_dnt_purposes(bg_cfg_ctx_t *ctx, const bg_policy_t *p)
+{
+    for (int i = 0; i < p->ndnt_purposes; i++) {
+        const char *want = p->dnt_purposes[i];
+        int known = 0;
+        for (int r = 0; r < p->nroutes && !known; r++)
+            known = p->routes[r].purpose != NULL && strcmp(p->routes[r].purpose, want) == 0;
+        for (int r = 0; r < p->nrecipients && !known; r++)
+            known = in_list(p->recipients[r].purposes, p->recipients[r].npurposes, want);
+        if (known)
+            continue;
+        char hp[512];
+        bg_cfg_path_index(hp, sizeof hp, "$.policy.honour_dnt_for", (size_t)i);
+        char list[400] = "";
+        size_t o = 0;
+        for (int r = 0; r < p->nrecipients; r++)
+            for (int k = 0; k < p->recipients[r].npurposes && o + 2 < sizeof list; k++) {
+                const char *pu = p->recipients[r].purposes[k];
+                if (strstr(list, pu) != NULL)
+                    continue;
+                int w = snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", pu);
+                if (w > 0)
+                    o += (size_t)w < sizeof list - o ? (size_t)w : sizeof list - o - 1;
+            }
+        const char *near = near_purpose(p, want);
+        if (near != NULL)
+            bg_cfg_err(ctx, hp, 0,
+                       "no route or recipient has the purpose \"%s\": did you mean \"%s\"? "
+                       "DNT/Sec-GPC would never be honoured for it (purposes: %s)",
+                       want, near, list);
+        else
+            bg_cfg_warn(ctx, hp,
+                        "no route or recipient has the purpose \"%s\": DNT/Sec-GPC is honoured "
+                        "for nothing under it (purposes: %s)",
+                        want, o > 0 ? list : "none declared");
+    }
 }
 
 static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, const char *path,
@@ -736,6 +960,18 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
         const char *paths[] = {rp->subject_id, rp->records, rp->subject_region, rp->birth_date};
         const char *names[] = {"id", "records", "region", "birth_date"};
         for (int i = 0; i < 4; i++) {
+            if (paths[i] != NULL && !selector_valid(paths[i], i != 1)) {
+                /* "user.id" names nothing at run time: consent, region or
+                 * age would silently never be found. */
+                bg_cfg_path_key(kp, sizeof kp, sp, names[i]);
+                bg_cfg_err(ctx, kp, 0,
+                           i == 1 ? "must be a JSON path to an array (\"$.events[*]\")"
+                                  : "\"%s\" names nothing: give a JSON path (\"$.user.id\"; "
+                                    "relative to the record with \"records\") or header.NAME, "
+                                    "query.NAME, form.NAME, cookie.NAME",
+                           paths[i]);
+                continue;
+            }
             if (paths[i] == NULL || paths[i][0] != '$')
                 continue;
             if (bg_inspect_path_valid(paths[i], err, sizeof err) != 0) {
@@ -819,7 +1055,7 @@ static uint64_t parse_categories(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *cats
     {
         char kp[512];
         bg_cfg_path_key(kp, sizeof kp, base, id);
-        if (bg_detect_category_from_id(id, strlen(id)) != BG_CAT_NONE) {
+        if (bg_detect_category_from_id(id, strlen(id)) != BG_CAT_NONE || documented_category(id)) {
             bg_cfg_err(ctx, kp, 1,
                        "\"%s\" is a built-in category (docs/categories.md): to change whether "
                        "it is sensitive, use $.policy.sensitive",
@@ -850,6 +1086,8 @@ static uint64_t parse_categories(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *cats
         bg_detect_cat_t parent = BG_CAT_NONE;
         if (tc->parent[0] != '\0') {
             parent = bg_detect_category_from_id(tc->parent, strlen(tc->parent));
+            if (parent == BG_CAT_NONE && documented_category(tc->parent))
+                parent = own_category(p, tc->parent);
             if (parent == BG_CAT_NONE) {
                 bg_cfg_err(ctx, pp, 0,
                            "unknown category \"%s\": a parent must be a built-in category "
@@ -883,13 +1121,11 @@ out:
 
 static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
 {
-    static const char *const keys[] = {"version",          "mode",
-                                       "inspect_domestic", "min_confidence",
-                                       "undecodable",      "never_export",
-                                       "honour_dnt_for",   "subject_abroad",
-                                       "minor_age",        "sensitive",
-                                       "categories",       "default_fallback",
-                                       "default_operator", NULL};
+    static const char *const keys[] = {"version",          "mode",           "inspect_domestic",
+                                       "min_confidence",   "undecodable",    "never_export",
+                                       "honour_dnt_for",   "subject_abroad", "minor_age",
+                                       "sensitive",        "categories",     "default_fallback",
+                                       "default_operator", "help_url",       NULL};
     static const char *const ne_keys[] = {"categories", "action", NULL};
     const char *path = "$.policy";
 
@@ -901,6 +1137,7 @@ static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
     p->default_op.kind = BG_OP_REDACT;
     for (int c = 0; c < BG_CAT_MAX; c++)
         p->sensitive[c] = 0;
+    register_documented(ctx, p);
     if (g == NULL)
         return;
     if (!json_is_object(g)) {
@@ -911,6 +1148,21 @@ static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
     /* First: everything below may name the policy's own categories. */
     uint64_t own_never = parse_categories(ctx, p, json_object_get(g, "categories"));
     p->version = bg_cfg_dup(bg_cfg_get_string(ctx, g, path, "version"));
+    /* Where a blocked caller reads why (the compliance team's page): an
+     * absolute URL, never a path into the source tree. */
+    const char *help = bg_cfg_get_string(ctx, g, path, "help_url");
+    if (help != NULL) {
+        int ok = (strncmp(help, "https://", 8) == 0 && help[8] != '\0') ||
+                 (strncmp(help, "http://", 7) == 0 && help[7] != '\0');
+        for (const char *c = help; ok && *c != '\0'; c++)
+            ok = (unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f && *c != '"';
+        if (!ok)
+            bg_cfg_err(ctx, "$.policy.help_url", 0,
+                       "must be an absolute http:// or https:// URL without spaces (the page "
+                       "a blocked caller is sent to)");
+        else
+            p->help_url = bg_cfg_dup(help);
+    }
     const char *mode = bg_cfg_get_string(ctx, g, path, "mode");
     if (mode != NULL && strcmp(mode, "enforce") != 0 && strcmp(mode, "monitor") != 0)
         bg_cfg_err(ctx, "$.policy.mode", 0, "must be \"enforce\" or \"monitor\"");
@@ -1190,27 +1442,46 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         bg_cfg_err(ctx, "$", 0, "the hash operator is used but $.keys.pseudonym is not set");
     if (need_tok && !p->has_token_key && !token_configured)
         bg_cfg_err(ctx, "$", 0, "the tokenize operator is used but $.keys.token is not set");
-    /* PIPL Art. 73: pseudonymized data is still personal information. */
+    /* PIPL Art. 73: pseudonymized data is still personal information. A
+     * pseudonymizing fallback without the rule's explicit acceptance
+     * blocks at run time (docs/policy.md); say so for every category,
+     * sensitive or not, and for the default fallback. */
     for (int i = 0; i < p->nrules; i++) {
         bg_rule_t *r = &p->rules[i];
-        if (r->fallback != BG_FALLBACK_DEIDENTIFY)
+        if (r->fallback != BG_FALLBACK_DEIDENTIFY || r->accept_pseudonymized)
             continue;
         for (int c = 1; c < BG_CAT_MAX; c++) {
             int covered = r->all_categories || (r->categories >> c & 1) ||
                           (r->sensitive_only && p->sensitive[c]);
-            if (!covered || !p->sensitive[c])
+            if (!covered || (p->never_export >> c & 1))
                 continue;
             const bg_op_t *op = r->has_op ? &r->op : bg_policy_operator(p, (bg_detect_cat_t)c);
             if (!bg_op_anonymizes(op->kind)) {
                 char rp[512];
                 bg_cfg_path_index(rp, sizeof rp, "$.rules", (size_t)i);
                 bg_cfg_warn(ctx, rp,
-                            "rule \"%s\" falls back to %s for sensitive category %s when no basis "
-                            "holds: pseudonymized data is still personal information (PIPL Art. "
-                            "73), so it still leaves without a basis",
-                            r->id, bg_op_name(op->kind), bg_detect_category_id((bg_detect_cat_t)c));
+                            "rule \"%s\" falls back to %s for %s%s when no basis holds: "
+                            "pseudonymized data is still personal information (PIPL Art. 73), "
+                            "so without a basis the request is blocked; use an anonymizing "
+                            "operator (redact, replace, generalize) or set "
+                            "\"accept_pseudonymized\": true",
+                            r->id, bg_op_name(op->kind),
+                            p->sensitive[c] ? "sensitive category " : "category ",
+                            bg_detect_category_id((bg_detect_cat_t)c));
                 break;
             }
+        }
+    }
+    for (int c = 1; c < BG_CAT_MAX && p->default_fallback == BG_FALLBACK_DEIDENTIFY; c++) {
+        const bg_op_t *op = p->has_default_fallback_op ? &p->default_fallback_op
+                                                       : bg_policy_operator(p, (bg_detect_cat_t)c);
+        if (!bg_op_anonymizes(op->kind) && !(p->never_export >> c & 1)) {
+            bg_cfg_warn(ctx, "$.policy.default_fallback",
+                        "the default fallback pseudonymizes (%s, for %s) when no rule applies: "
+                        "pseudonymized data is still personal information (PIPL Art. 73) and no "
+                        "rule accepts it without a basis, so such requests are blocked",
+                        bg_op_name(op->kind), bg_detect_category_id((bg_detect_cat_t)c));
+            break;
         }
     }
     /* Route terms. */
@@ -1223,7 +1494,10 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         json_t *rv = json_array_get(routes, (size_t)i);
         if (json_is_object(rv))
             parse_route_terms(ctx, p, rv, path, &cfg->routes[i], &p->routes[i], frules, nfr);
+        if (json_is_object(rv))
+            check_body_kinds(ctx, &p->routes[i], path);
     }
+    check_dnt_purposes(ctx, p);
     for (int i = 0; i < p->nrules; i++) {
         int used = 0;
         for (int r = 0; r < p->nroutes && !used; r++)
@@ -1244,6 +1518,7 @@ void bg_policy_free(bg_policy_t *p)
     if (p == NULL)
         return;
     free(p->version);
+    free(p->help_url);
     for (int k = 0; k < p->next; k++)
         free(p->ext[k].id);
     free_list(p->dnt_purposes, p->ndnt_purposes);

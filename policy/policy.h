@@ -82,6 +82,8 @@ typedef struct {
     bg_fallback_t fallback;
     int has_op; /* fallback operator given on the rule */
     bg_op_t op;
+    int accept_pseudonymized; /* "accept_pseudonymized": a pseudonymizing fallback (mask, hash,
+                                 tokenize) may leave without a basis (PIPL Art. 73: still PI) */
 } bg_rule_t;
 
 typedef struct {
@@ -116,9 +118,10 @@ typedef struct {
 } bg_route_policy_t;
 
 typedef struct bg_policy {
-    char *version; /* the policy's own version string */
-    char hash[65]; /* SHA-256 of the configuration file: the record's policy version */
-    int monitor;   /* global mode */
+    char *version;  /* the policy's own version string */
+    char *help_url; /* policy.help_url: the 451 body's "help" (http/https), or NULL */
+    char hash[65];  /* SHA-256 of the configuration file: the record's policy version */
+    int monitor;    /* global mode */
     int inspect_domestic;
     bg_detect_conf_t min_confidence;
     int undecodable_allow;
@@ -182,5 +185,13 @@ const bg_recipient_t *bg_policy_recipient(const bg_policy_t *p, const char *id);
 /* The operator for CAT (policy table, else the default). */
 const bg_op_t *bg_policy_operator(const bg_policy_t *p, bg_detect_cat_t cat);
 bg_op_keys_t bg_policy_keys(const bg_policy_t *p);
+
+/* Documented categories that no detector reports (docs/categories.md:
+ * accommodation, credit_record, ...): whether ID is one (its default
+ * sensitivity into *SENSITIVE, may be NULL), and the I-th id (NULL past the
+ * end). Every policy knows them: rules, operators, field rules and
+ * $.policy.sensitive may name them like a built-in category. */
+int bg_policy_documented_category(const char *id, int *sensitive);
+const char *bg_policy_documented_at(size_t i);
 
 #endif

@@ -30,6 +30,7 @@
 #include "proxy/serve.h"
 #include "proxy/upstream.h"
 #include "audit/audit.h"
+#include "audit/refusal.h"
 #include "audit/counters.h"
 
 #define RESP_MAX_HEAD 65536
@@ -194,6 +195,42 @@ static void start_closing(bg_session_t *s)
 }
 
 /*
+ * The refusal record of a request answered before any decision (421, 400,
+ * 405, 408, 413, 501, 503): audit/refusal.h. Nothing waits for it; it
+ * names no request value (query values are "*").
+ */
+static void on_completion_recorded(void *arg, int status, uint64_t seq, const char *reason);
+
+static void record_refusal(bg_session_t *s, const char *id, int status, const char *error)
+{
+    exchange_t *x = s->x;
+    if (s->w->audit == NULL)
+        return;
+    const bg_policy_t *p = x != NULL && x->rt != NULL ? x->rt->cfg->policy : NULL;
+    bg_refusal_t r = {
+        .id = id,
+        .caller = s->peer_text,
+        .status = status,
+        .error = error,
+        .method = x != NULL && x->head != NULL ? x->req.method : NULL,
+        .method_len = x != NULL && x->head != NULL ? x->req.method_len : 0,
+        .host = x != NULL && x->path != NULL ? x->host : NULL,
+        .path = x != NULL ? x->path : NULL,
+        .path_len = x != NULL ? x->path_len : 0,
+        .route = x != NULL && x->route != NULL ? x->route->id : NULL,
+        .policy_version = p != NULL ? p->version : NULL,
+        .policy_sha256 = p != NULL ? p->hash : NULL,
+    };
+    char ts[40];
+    size_t len = 0;
+    bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
+    char *rec = bg_refusal_record(&r, ts, &len);
+    if (rec == NULL ||
+        bg_audit_submit_text(s->w->audit, rec, len, 1, on_completion_recorded, NULL) == NULL)
+        bg_warn("request %s: refusal record not queued", id);
+}
+
+/*
  * Answer the current request with STATUS and a short JSON body naming the
  * problem and the request id; never echoes request data. CLOSE forces the
  * connection closed (framing may be unknown). Returns after the session may
@@ -220,6 +257,8 @@ static void refuse(bg_session_t *s, int status, const char *error, int close)
         close = 1;
     if (!s->keep_alive)
         close = 1;
+    if (x == NULL || !x->ev.decided)
+        record_refusal(s, id, status, error);
     int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"request_id\":\"%s\"}\n", error, id);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"

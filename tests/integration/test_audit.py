@@ -115,8 +115,11 @@ class AuditTestBase(bgtest.TestCase):
             rules=[
                 {"id": "phone-legal", "categories": ["cn_mobile"], "recipients": ["partner-us"],
                  "bases": ["legal_obligation"], "fallback": "block"},
+                # The hashed ID number leaves without a basis only because the
+                # rule accepts pseudonymized transfers explicitly (PIPL Art. 73).
                 {"id": "id-hashed", "categories": ["cn_resident_id"], "recipients": ["partner-us"],
-                 "bases": ["consent"], "fallback": {"action": "deidentify", "operator": {"op": "hash"}}},
+                 "bases": ["consent"], "fallback": {"action": "deidentify", "operator": {"op": "hash"}},
+                 "accept_pseudonymized": True},
                 {"id": "email-redacted", "categories": ["email"], "recipients": ["partner-us"],
                  "bases": ["consent"], "fallback": "deidentify"},
             ],

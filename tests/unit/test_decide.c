@@ -25,6 +25,7 @@
 
 #include "config/config.h"
 #include "inspect/inspect.h"
+#include "policy/attribute.h"
 #include "policy/consent.h"
 #include "policy/decide.h"
 #include "policy/policy.h"
@@ -762,6 +763,17 @@ static void test_contract_necessity(void **state)
     assert_string_equal(why->path, "$.user.phone");
     assert_non_null(strstr(why->detail, "contract reference missing at $.order_id"));
     done(&r);
+    /* The same reference on a form: the record says the policy looks in
+     * the wrong kind of body (bordergate check warns where it can tell). */
+    run(&r, cfg, "ship", "order_id=ORD-2026-1&phone=" MOBILE,
+        (opts_t){.reg = reg, .ctype = "application/x-www-form-urlencoded"});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    expect_fd(&r, "form.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "delivery-contract", "",
+                       "contract reference missing at $.order_id (the body is a form: the "
+                       "reference is form.NAME)",
+                       -1});
+    done(&r);
     /* A category the contract does not need. */
     run(&r, cfg, "ship",
         "{\"order_id\": \"ORD-2026-1\", \"user\": {\"id\": \"" SUBJ "\", \"email\": \"" EMAIL
@@ -925,6 +937,206 @@ static void test_sensitive_needs_sensitive_consent(void **state)
     run(&r, cfg, "ship", body, (opts_t){.reg = reg});
     expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
     expect_fd(&r, "$.user.id_no", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "ids", sens, NULL, -1});
+    done(&r);
+    bg_config_unref(cfg);
+    bg_consent_close(reg);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Whose data: a consent covers its own subject only                       */
+
+/* The attribution rule itself, on paths (policy/attribute.h). */
+static void test_attribution_paths(void **state)
+{
+    (void)state;
+    /* The nearest person object enclosing a value. */
+    assert_int_equal(bg_attribute_owner("$.phone", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("$.user.phone", NULL, 0), strlen("$.user"));
+    assert_int_equal(bg_attribute_owner("$.user.emergency_contact.phone", NULL, 0),
+                     strlen("$.user.emergency_contact"));
+    assert_int_equal(bg_attribute_owner("$.order.spouseInfo.id_no", NULL, 0),
+                     strlen("$.order.spouseInfo"));
+    assert_int_equal(bg_attribute_owner("$.passengers[2].id_no", NULL, 0),
+                     strlen("$.passengers[2]"));
+    assert_int_equal(bg_attribute_owner("$[\"收件人\"].phone", NULL, 0), strlen("$[\"收件人\"]"));
+    assert_int_equal(bg_attribute_owner("$.payload(json).customer.email", NULL, 0),
+                     strlen("$.payload(json).customer"));
+    /* A scalar under a person key is not an object of its own. */
+    assert_int_equal(bg_attribute_owner("$.customer", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("$.customer", NULL, 1), strlen("$.customer"));
+    /* Things are not persons: a device, an order, the card's number. */
+    assert_int_equal(bg_attribute_owner("$.device.imei", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("$.card.number", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("$.customs.buyer_id_no", NULL, 0), 0);
+    /* Records are persons, and persons nest inside them. */
+    assert_int_equal(bg_attribute_owner("$.events[3].device.imei", "$.events[*]", 0),
+                     strlen("$.events[3]"));
+    assert_int_equal(bg_attribute_owner("$.tickets[1].assignee.email", "$.tickets[*]", 0),
+                     strlen("$.tickets[1].assignee"));
+    assert_int_equal(bg_attribute_record_prefix("$.tickets[12].x", "$.tickets[*]"),
+                     strlen("$.tickets[12]"));
+    assert_int_equal(bg_attribute_record_prefix("$.ticketsx[1]", "$.tickets[*]"), 0);
+    /* Query, header, cookie and form values belong to the request. */
+    assert_int_equal(bg_attribute_owner("query.user", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("form.contact_phone", NULL, 0), 0);
+    assert_int_equal(bg_attribute_owner("multipart.meta$.user.phone", NULL, 0),
+                     strlen("multipart.meta$.user"));
+    /* Enclosing: the object itself or one around it; never a sibling. */
+    assert_true(bg_attribute_covers("", 0, "$.user", 6));
+    assert_true(bg_attribute_covers("$.user", 6, "$.user", 6));
+    assert_false(bg_attribute_covers("$.user.spouse", 13, "$.user", 6));
+    assert_false(bg_attribute_covers("$.users", 7, "$.user", 6));
+    assert_false(bg_attribute_covers("$.user", 6, "$.users", 7));
+    assert_true(bg_attribute_person_key("emergency_contact", 17));
+    assert_true(bg_attribute_person_key("guardianInfo", 12));
+    assert_false(bg_attribute_person_key("device", 6));
+    assert_false(bg_attribute_person_key("metadata", 8));
+}
+
+#define RULE_IDS_CONSENT                                                                           \
+    "    {\"id\": \"ids\", \"clause\": \"PP 4.2\", \"categories\": [\"cn_resident_id\", "          \
+    "\"cn_mobile\"], \"bases\": [\"consent\"], \"fallback\": \"block\"}"
+
+/* The defect of issue 14: one subject's consent let another person's ID
+ * number and mobile, nested in the same request, leave in clear. */
+static void test_consent_covers_only_its_subject(void **state)
+{
+    (void)state;
+    char other_id[19];
+    make_id(other_id, "19800102", "051");
+    bg_consent_reg_t *reg = open_reg();
+    char cid[BG_CONSENT_ID_SIZE];
+    grant(reg, SUBJ, (grant_t){.purpose = "delivery", .sensitive = 1}, cid);
+    bg_config_t *cfg =
+        load("", NULL, RULE_IDS_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"user\": {\"id\": \"" SUBJ "\", \"id_no\": \"" ID_ADULT "\", \"phone\": \"" MOBILE
+             "\", \"emergency_contact\": {\"id_no\": \"%s\", \"phone\": \"" MOBILE2 "\"}}}",
+             other_id);
+    req_t r;
+    run(&r, cfg, "ship", body, (opts_t){.reg = reg});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    expect_fd(&r, "$.user.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "ids", cid, NULL, -1});
+    expect_fd(&r, "$.user.id_no", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "ids", cid, NULL, -1});
+    expect_fd(&r, "$.user.emergency_contact.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "ids", "",
+                       "belongs to another person ($.user.emergency_contact)", -1});
+    expect_fd(&r, "$.user.emergency_contact.id_no",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "ids", "", "belongs to another person", -1});
+    assert_int_equal(fd_at(&r, "$.user.phone")->subject, 0);
+    assert_int_equal(fd_at(&r, "$.user.emergency_contact.phone")->subject, -1);
+    /* The record says whose each finding is: the other person's carry no
+     * subject pseudonym (nobody's the route can name). */
+    json_t *j = bg_decision_json(&r.d, r.insp);
+    json_t *fs = json_object_get(j, "findings");
+    int with_subject = 0, without = 0;
+    for (size_t i = 0; i < json_array_size(fs); i++) {
+        json_t *e = json_array_get(fs, i);
+        const char *path = json_string_value(json_object_get(e, "path"));
+        int has = json_object_get(e, "subject") != NULL;
+        if (strstr(path, "emergency_contact") != NULL)
+            without += !has;
+        else
+            with_subject += has;
+    }
+    assert_int_equal(with_subject, 2);
+    assert_int_equal(without, 2);
+    json_decref(j);
+    done(&r);
+
+    /* Under a de-identifying fallback the other person's values are
+     * changed while the subject's leave on the consent. */
+    bg_config_t *cfg2 =
+        load("", NULL,
+             "    {\"id\": \"ids\", \"categories\": [\"cn_resident_id\", \"cn_mobile\", "
+             "\"account_id\"], \"bases\": [\"consent\"], \"fallback\": \"remove\"}",
+             RT("ship", "acme-us", "delivery", ", \"subjects\": {\"id\": \"$.user_id\"}"));
+    snprintf(body, sizeof body,
+             "{\"user_id\": \"" SUBJ "\", \"phone\": \"" MOBILE
+             "\", \"spouse\": {\"id_no\": \"%s\", \"mobile\": \"" MOBILE2 "\"}}",
+             other_id);
+    run(&r, cfg2, "ship", body, (opts_t){.reg = reg});
+    expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
+    expect_fd(&r, "$.phone", (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "ids", cid, NULL, -1});
+    expect_fd(&r, "$.spouse.mobile",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "ids", "", "belongs to another person", -1});
+    expect_fd(&r, "$.spouse.id_no",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "ids", "", "belongs to another person", -1});
+    j = apply_render(&r);
+    assert_non_null(j);
+    char *text = json_dumps(j, 0);
+    assert_non_null(text);
+    assert_non_null(strstr(text, MOBILE));
+    assert_null(strstr(text, MOBILE2));
+    assert_null(strstr(text, other_id));
+    free(text);
+    json_decref(j);
+    done(&r);
+    bg_config_unref(cfg2);
+    bg_config_unref(cfg);
+    bg_consent_close(reg);
+}
+
+/* In a batch, a record's requester is its subject; the assignee and the
+ * witness nested in the same record are other people. */
+static void test_consent_in_a_record_covers_only_its_subject(void **state)
+{
+    (void)state;
+    bg_consent_reg_t *reg = open_reg();
+    grant(reg, "req-1", (grant_t){.purpose = "support"}, NULL);
+    bg_config_t *cfg = load("", NULL,
+                            "    {\"id\": \"tickets\", \"categories\": [\"cn_mobile\", \"email\"], "
+                            "\"bases\": [\"consent\"], \"fallback\": \"remove\"}",
+                            RT("desk", "acme-us", "support",
+                               ", \"subjects\": {\"records\": \"$.tickets[*]\", \"id\": "
+                               "\"$.requester.external_id\"}"));
+    const char *body = "{\"tickets\": [{\"requester\": {\"external_id\": \"req-1\", \"email\": "
+                       "\"a@example.cn\"}, \"callback\": \"13800000001\", \"assignee\": "
+                       "{\"email\": \"b@example.cn\", \"phone\": \"13800000002\"}}]}";
+    req_t r;
+    run(&r, cfg, "desk", body, (opts_t){.reg = reg});
+    expect_fd(&r, "$.tickets[0].requester.email",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "tickets", "consent:", NULL, -1});
+    /* Around the subject's object, in its own record: the subject's. */
+    expect_fd(&r, "$.tickets[0].callback",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "tickets", "consent:", NULL, -1});
+    expect_fd(&r, "$.tickets[0].assignee.email",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "tickets", "",
+                       "belongs to another person ($.tickets[0].assignee)", -1});
+    expect_fd(&r, "$.tickets[0].assignee.phone",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "tickets", "", "another person", -1});
+    assert_int_equal(fd_at(&r, "$.tickets[0].requester.email")->subject, 0);
+    assert_int_equal(fd_at(&r, "$.tickets[0].assignee.email")->subject, -1);
+    done(&r);
+    bg_config_unref(cfg);
+    bg_consent_close(reg);
+}
+
+/* Another person's resident ID number does not decide the subject's age:
+ * an adult's consent is not refused because their child's ID is nested in
+ * the request, and the child's data does not ride on it. */
+static void test_age_from_the_subjects_own_id_number(void **state)
+{
+    (void)state;
+    char kid_id[19];
+    make_id(kid_id, "20160315", "123");
+    bg_consent_reg_t *reg = open_reg();
+    grant(reg, SUBJ, (grant_t){.purpose = "delivery", .sensitive = 1}, NULL);
+    bg_config_t *cfg =
+        load("", NULL, RULE_IDS_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"user\": {\"id\": \"" SUBJ "\", \"phone\": \"" MOBILE
+             "\", \"child\": {\"id_no\": \"%s\"}}}",
+             kid_id);
+    req_t r;
+    run(&r, cfg, "ship", body, (opts_t){.reg = reg});
+    assert_int_equal(r.d.subject_minor[0], 0);
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "ids", "consent:", NULL, -1});
+    expect_fd(&r, "$.user.child.id_no",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "ids", "", "another person", -1});
     done(&r);
     bg_config_unref(cfg);
     bg_consent_close(reg);
@@ -1129,10 +1341,10 @@ static void test_fallbacks(void **state)
         "  \"operators\": {\"cn_mobile\": {\"op\": \"mask\", \"keep_start\": 3, \"keep_end\": 4},\n"
         "                \"email\": {\"op\": \"replace\", \"replacement\": \"[email]\"}},\n",
         "    {\"id\": \"mobile\", \"categories\": [\"cn_mobile\"], \"bases\": [\"consent\"], "
-        "\"fallback\": \"deidentify\"},\n"
+        "\"fallback\": \"deidentify\", \"accept_pseudonymized\": true},\n"
         "    {\"id\": \"email\", \"categories\": [\"email\"], \"bases\": [\"consent\"],\n"
         "     \"fallback\": {\"action\": \"deidentify\", \"operator\": {\"op\": \"mask\", "
-        "\"keep_start\": 1, \"keep_end\": 0}}},\n"
+        "\"keep_start\": 1, \"keep_end\": 0}}, \"accept_pseudonymized\": true},\n"
         "    {\"id\": \"ip\", \"categories\": [\"ip_address\"], \"bases\": [\"consent\"], "
         "\"fallback\": \"remove\"},\n"
         "    {\"id\": \"gps\", \"categories\": [\"gps_location\"], \"fallback\": \"deidentify\"}",
@@ -1149,6 +1361,7 @@ static void test_fallbacks(void **state)
               (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "mobile", "",
                        "no consent registry configured", BG_OP_MASK});
     assert_int_equal(fd_at(&r, "$.user.phone")->anonymized, 0);
+    assert_int_equal(fd_at(&r, "$.user.phone")->pseudonymized_accepted, 1);
     /* The rule's operator beats the category's. */
     expect_fd(&r, "$.user.email",
               (want_t){BG_ACT_DEIDENTIFY, BG_BASIS_NONE, "email", "", NULL, BG_OP_MASK});
@@ -1374,7 +1587,29 @@ static void test_pseudonymized_needs_mechanism(void **state)
              "\"ip_address\"], \"bases\": [\"consent\"], \"fallback\": \"deidentify\"}",
              RT("nomech", "no-mech", "delivery", SUBJECTS));
     req_t r;
-    /* A keyed hash is a pseudonym: still PI, still needs a mechanism. */
+    /* A keyed hash is a pseudonym: still PI (PIPL Art. 73). Without a
+     * basis it may not leave unless the rule accepts that explicitly. */
+    run(&r, cfg, "nomech", BODY_USER, (opts_t){0});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "deid", "",
+                       "hash output is still personal information (PIPL Art. 73) and the rule "
+                       "does not accept pseudonymized transfers without a basis",
+                       -1});
+    assert_non_null(strstr(reason(&r, "no_basis")->detail, "PIPL Art. 73"));
+    done(&r);
+    bg_config_unref(cfg);
+    /* Accepted by the rule: it leaves hashed, still needs a mechanism, and
+     * the record says the rule accepted it. */
+    cfg = load("",
+               "  \"operators\": {\"cn_mobile\": \"hash\", \"email\": \"replace\", "
+               "\"gps_location\": \"generalize\",\n"
+               "                \"ip_address\": \"redact\"},\n",
+               "    {\"id\": \"deid\", \"categories\": [\"cn_mobile\", \"email\", "
+               "\"gps_location\", \"ip_address\"], \"bases\": [\"consent\"], \"fallback\": "
+               "\"deidentify\", \"accept_pseudonymized\": true}",
+               RT("nomech", "no-mech", "delivery", SUBJECTS) ",\n" RT("ship", "acme-us", "delivery",
+                                                                      SUBJECTS));
     run(&r, cfg, "nomech", BODY_USER, (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
     expect_fd(&r, "$.user.phone",
@@ -1382,6 +1617,15 @@ static void test_pseudonymized_needs_mechanism(void **state)
     assert_int_equal(fd_at(&r, "$.user.phone")->anonymized, 0);
     assert_string_equal(r.d.mechanism, "missing");
     reason(&r, "no_transfer_mechanism");
+    done(&r);
+    run(&r, cfg, "ship", BODY_USER, (opts_t){0});
+    expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
+    json_t *rec = bg_decision_json(&r.d, r.insp);
+    json_t *f0 = json_array_get(json_object_get(rec, "findings"), 0);
+    assert_string_equal(json_string_value(json_object_get(f0, "path")), "$.user.phone");
+    assert_string_equal(json_string_value(json_object_get(f0, "pseudonymized_without_basis")),
+                        "accepted_by_rule");
+    json_decref(rec);
     done(&r);
     /* Anonymized output (redact, replace, generalize) is no longer PI: no mechanism. */
     run(&r, cfg, "nomech",
@@ -1489,7 +1733,9 @@ static void test_block_body(void **state)
 {
     (void)state;
     bg_config_t *cfg =
-        load("\"version\": \"wadesk-2026-11\"", NULL,
+        load("\"version\": \"wadesk-2026-11\", \"help_url\": "
+             "\"https://privacy.example.cn/transfers#blocked\"",
+             NULL,
              "    {\"id\": \"wadesk-sensitive\", \"clause\": \"WADesk 4.2.1 / 1.3\", "
              "\"categories\": [\"cn_resident_id\"], "
              "\"bases\": [\"consent\"], \"fallback\": \"block\"},\n"
@@ -1508,8 +1754,9 @@ static void test_block_body(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "decision_id")), id);
     assert_string_equal(json_string_value(json_object_get(o, "outcome")), "block");
     assert_string_equal(json_string_value(json_object_get(o, "policy_version")), "wadesk-2026-11");
+    /* The page the policy names, not a path into bordergate's sources. */
     assert_string_equal(json_string_value(json_object_get(o, "help")),
-                        "docs/policy.md#why-was-a-request-blocked");
+                        "https://privacy.example.cn/transfers#blocked");
     json_t *rs = json_object_get(o, "reasons");
     /* One reason per (code, rule, category): the two phone numbers give one;
      * the customer's name, which no rule covers, falls to the default. */
@@ -1536,6 +1783,15 @@ static void test_block_body(void **state)
     assert_non_null(s);
     assert_no_values(s);
     free(s);
+    json_decref(o);
+    done(&r);
+    bg_config_unref(cfg);
+    /* Without policy.help_url there is no "help" at all. */
+    cfg = load("", NULL, RULE_MOBILE_CONSENT, RT("ship", "acme-us", "delivery", SUBJECTS));
+    run(&r, cfg, "ship", BODY_USER, (opts_t){0});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    o = bg_decision_block_body(&r.d, id, cfg->policy);
+    assert_null(json_object_get(o, "help"));
     json_decref(o);
     done(&r);
     bg_config_unref(cfg);
@@ -1653,6 +1909,10 @@ int main(void)
         cmocka_unit_test(test_consent_withdrawn),
         cmocka_unit_test(test_consent_expired),
         cmocka_unit_test(test_sensitive_needs_sensitive_consent),
+        cmocka_unit_test(test_attribution_paths),
+        cmocka_unit_test(test_consent_covers_only_its_subject),
+        cmocka_unit_test(test_consent_in_a_record_covers_only_its_subject),
+        cmocka_unit_test(test_age_from_the_subjects_own_id_number),
         cmocka_unit_test(test_minor_from_birth_date),
         cmocka_unit_test(test_minor_from_resident_id_and_subject_abroad),
         cmocka_unit_test(test_dnt_and_gpc),

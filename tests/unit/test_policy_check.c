@@ -29,6 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "config/config.h"
 #include "policy/policy.h"
 
@@ -508,8 +510,9 @@ static const case_t cases[] = {
          "    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"],\n"
          "     \"fallback\": {\"action\": \"deidentify\", \"operator\": {\"op\": \"hash\"}}}")
          ROUTE_OK,
-     {{"error", NULL, 0, 0, 1, 1, "$",
-       "the hash operator is used but $.keys.pseudonym is not set"}}},
+     {{"error", NULL, 0, 0, 1, 1, "$", "the hash operator is used but $.keys.pseudonym is not set"},
+      {"warning", "{\"id\": \"delivery\"", 1, 0, 0, 0, "$.rules[0]",
+       "rule \"delivery\" falls back to hash for category cn_mobile"}}},
     {"default_operator_tokenize_without_key",
      HEAD "  \"policy\": {\"default_operator\": \"tokenize\"},\n" RECIP_OK RULES_OK ROUTE_OK,
      {{"error", NULL, 0, 0, 1, 1, "$",
@@ -561,13 +564,24 @@ static const case_t cases[] = {
          "\"keep_end\": 4}}}") ROUTE_OK,
      {{"warning", "{\"id\": \"cards\"", 1, 0, 0, 0, "$.rules[0]",
        "rule \"cards\" falls back to mask for sensitive category cn_resident_id"}}},
-    /* Anonymizing operators, or pseudonymizing only non-sensitive PI: no warning. */
-    {"art73_anonymizing_no_warning",
+    /* Pseudonymizing non-sensitive PI is still PI: warned too (issue 14). */
+    {"art73_non_sensitive_warns",
      HEAD KEY_PN
      "  \"operators\": {\"cn_mobile\": \"hash\", \"gps_location\": \"generalize\"},\n" RECIP_OK
          RULES("    {\"id\": \"mixed\", \"categories\": [\"cn_mobile\", \"gps_location\", "
                "\"cn_resident_id\"],\n"
                "     \"bases\": [\"consent\"], \"fallback\": \"deidentify\"}") ROUTE_OK,
+     {{"warning", "{\"id\": \"mixed\"", 1, 0, 0, 0, "$.rules[0]",
+       "rule \"mixed\" falls back to hash for category cn_mobile when no basis holds"}}},
+    /* Anonymizing operators, or a rule that accepts pseudonymized transfers
+     * without a basis explicitly: no warning. */
+    {"art73_accepted_or_anonymizing_no_warning",
+     HEAD KEY_PN
+     "  \"operators\": {\"cn_mobile\": \"hash\", \"gps_location\": \"generalize\"},\n" RECIP_OK
+         RULES("    {\"id\": \"mixed\", \"categories\": [\"cn_mobile\", \"gps_location\", "
+               "\"cn_resident_id\"],\n"
+               "     \"bases\": [\"consent\"], \"fallback\": \"deidentify\", "
+               "\"accept_pseudonymized\": true}") ROUTE_OK,
      {{NULL}}},
 
     /* ---- audit retention ---- */
@@ -583,6 +597,44 @@ static const case_t cases[] = {
      "  \"geo\": {\"database\": \"@DB@\"},\n"
      "  \"audit\": {\"directory\": \"@DIR@/audit\", \"retention_days\": 183},\n" RECIP_OK RULES_OK
          ROUTE_OK,
+     {{NULL}}},
+
+    /* ---- silent traps (issue 14): each would disable consent, contract
+     * necessity or DNT at run time without a word ---- */
+    {"subjects_id_without_dollar",
+     HEAD RECIP_OK RULES_OK ROUTE(", \"subjects\": {\"id\": \"user.id\"}"),
+     {{"error", "\"user.id\"", 1, 0, 0, 0, "$.routes[0].subjects.id",
+       "\"user.id\" names nothing: give a JSON path"}}},
+    {"subjects_region_without_dollar",
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ", \"subjects\": {\"id\": \"header.X-User-Id\", \"region\": \"user.region\"}"),
+     {{"error", "\"user.region\"", 1, 0, 0, 0, "$.routes[0].subjects.region", "names nothing"}}},
+    {"contract_reference_json_on_a_form_route",
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ", \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": "
+         "[\"cn_mobile\"], \"reference\": \"$.order_id\"}},\n"
+         "     \"subjects\": {\"id\": \"form.uid\"}"),
+     {{"warning", "\"$.order_id\"", 1, 0, 0, 0, "$.routes[0].bases.contract.reference",
+       "\"$.order_id\" looks in a JSON body but subjects.id \"form.uid\" in a form"}}},
+    {"dnt_purpose_misspelt",
+     HEAD "  \"policy\": {\"honour_dnt_for\": [\"delivry\"]},\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"delivry\"", 1, 0, 0, 0, "$.policy.honour_dnt_for[0]",
+       "no route or recipient has the purpose \"delivry\": did you mean \"delivery\"?"}}},
+    {"dnt_purpose_not_routed",
+     HEAD "  \"policy\": {\"honour_dnt_for\": [\"delivery\", \"marketing\"]},\n" RECIP_OK RULES_OK
+         ROUTE_OK,
+     {{"warning", "\"marketing\"", 1, 0, 0, 0, "$.policy.honour_dnt_for[1]",
+       "no route or recipient has the purpose \"marketing\": DNT/Sec-GPC is honoured for "
+       "nothing"}}},
+    {"help_url_is_a_repository_path",
+     HEAD "  \"policy\": {\"help_url\": \"docs/policy.md#why\"},\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"docs/policy.md#why\"", 1, 0, 0, 0, "$.policy.help_url",
+       "must be an absolute http:// or https:// URL"}}},
+    {"selectors_that_work",
+     HEAD "  \"policy\": {\"honour_dnt_for\": [\"analytics\"]},\n" RECIP_OK RULES_OK ROUTE(
+         ", \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": "
+         "[\"cn_mobile\"], \"reference\": \"form.order_id\"}},\n"
+         "     \"subjects\": {\"id\": \"form.uid\", \"region\": \"header.X-Region\"}"),
      {{NULL}}},
 
     /* ---- duplicate keys and syntax ---- */
@@ -920,7 +972,11 @@ static void test_policy_categories(void **state)
     assert_string_equal(out, "");
     assert_int_equal(nerrors, 0);
     const bg_policy_t *p = cfg->policy;
-    assert_int_equal(p->next, 2);
+    /* Two of its own, after the documented categories every policy has. */
+    size_t ndoc = 0;
+    while (bg_policy_documented_at(ndoc) != NULL)
+        ndoc++;
+    assert_int_equal(p->next, 2 + (int)ndoc);
     bg_detect_cat_t loyalty = BG_CAT_NONE, salary = BG_CAT_NONE;
     for (int k = 0; k < p->next; k++) {
         if (strcmp(p->ext[k].id, "loyalty_no") == 0)
@@ -1022,6 +1078,126 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Documentation and code agree on the categories (issue 14)               */
+
+#define MAX_IDS 96
+
+/* The category ids of docs/categories.md's "## The categories" tables. */
+static size_t documented_ids(char ids[MAX_IDS][64])
+{
+    const char *src = getenv("BG_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/docs/categories.md", src != NULL ? src : ".");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[8192];
+    int in = 0;
+    size_t n = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "## ", 3) == 0)
+            in = strcmp(line, "## The categories\n") == 0;
+        if (!in || strncmp(line, "| `", 3) != 0)
+            continue;
+        const char *end = strchr(line + 3, '`');
+        assert_non_null(end);
+        assert_true(n < MAX_IDS);
+        snprintf(ids[n++], 64, "%.*s", (int)(end - line - 3), line + 3);
+    }
+    fclose(f);
+    return n;
+}
+
+static int has_id(char ids[][64], size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ids[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every category the docs list is accepted by `check` (in a rule, an
+ * operator and a sensitivity override) with the sensitivity
+ * config/categories.json gives it; every category the code knows (the
+ * detectors' and the documented key-only ones) is in the docs and in
+ * categories.json. */
+static void test_documented_categories_are_real(void **state)
+{
+    (void)state;
+    static char docs[MAX_IDS][64];
+    size_t nd = documented_ids(docs);
+    assert_true(nd >= 50);
+    const char *src = getenv("BG_SOURCE_DIR");
+    char jpath[4096];
+    snprintf(jpath, sizeof jpath, "%s/config/categories.json", src != NULL ? src : ".");
+    json_error_t jerr;
+    json_t *tax = json_load_file(jpath, 0, &jerr);
+    assert_non_null(tax);
+    json_t *cats = json_object_get(tax, "categories");
+    assert_int_equal(json_object_size(cats), nd);
+
+    /* What the code knows is documented. */
+    for (int c = 1; c < BG_CAT__COUNT; c++) {
+        const char *id = bg_detect_category_id((bg_detect_cat_t)c);
+        if (!has_id(docs, nd, id))
+            fail_msg("category %s (detectors) is not in docs/categories.md", id);
+    }
+    for (size_t i = 0; bg_policy_documented_at(i) != NULL; i++)
+        if (!has_id(docs, nd, bg_policy_documented_at(i)))
+            fail_msg("category %s is not in docs/categories.md", bg_policy_documented_at(i));
+
+    /* What the docs list is accepted, with its documented sensitivity. */
+    for (size_t i = 0; i < nd; i++) {
+        const char *id = docs[i];
+        json_t *jc = json_object_get(cats, id);
+        if (jc == NULL)
+            fail_msg("%s: in docs/categories.md, not in config/categories.json", id);
+        int sens = json_is_true(json_object_get(jc, "sensitive"));
+        int never = json_is_true(json_object_get(jc, "never_export"));
+        char text[4096];
+        snprintf(text, sizeof text,
+                 HEAD "  \"policy\": {\"sensitive\": {\"%s\": %s}},\n"
+                      "  \"operators\": {\"%s\": \"redact\"},\n" RECIP_OK "  \"rules\": [\n"
+                      "    {\"id\": \"r\", \"clause\": \"PP 1\", \"categories\": [\"%s\"], "
+                      "\"bases\": [\"contract\"], \"fallback\": \"block\"}\n  ],\n" ROUTE_OK,
+                 id, sens ? "true" : "false", id, id);
+        char path[700];
+        char *t = NULL;
+        bg_config_t *cfg = NULL;
+        int nerrors = -1;
+        char *out = check_text("doc-category", text, &cfg, &nerrors, path, sizeof path, &t);
+        if (nerrors != 0 || cfg == NULL)
+            fail_msg("docs/categories.md lists %s but check refuses it:\n%s", id, out);
+        /* Without the override, the policy's default is the file's. */
+        bg_config_unref(cfg);
+        free(out);
+        free(t);
+        snprintf(text, sizeof text,
+                 HEAD RECIP_OK
+                 "  \"rules\": [\n"
+                 "    {\"id\": \"r\", \"clause\": \"PP 1\", \"categories\": [\"%s\"], "
+                 "\"bases\": [\"contract\"], \"fallback\": \"block\"}\n  ],\n" ROUTE_OK,
+                 id);
+        out = check_text("doc-category", text, &cfg, &nerrors, path, sizeof path, &t);
+        assert_non_null(cfg);
+        const bg_policy_t *p = cfg->policy;
+        bg_detect_cat_t c = bg_detect_category_from_id(id, strlen(id));
+        for (int k = 0; c == BG_CAT_NONE && k < p->next; k++)
+            if (strcmp(p->ext[k].id, id) == 0)
+                c = p->ext[k].cat;
+        assert_int_not_equal(c, BG_CAT_NONE);
+        if (p->sensitive[c] != sens)
+            fail_msg("%s: categories.json says sensitive=%d, the policy's default is %d", id, sens,
+                     p->sensitive[c]);
+        if (never)
+            assert_true(p->never_export >> c & 1);
+        bg_config_unref(cfg);
+        free(out);
+        free(t);
+    }
+    json_decref(tax);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1030,6 +1206,7 @@ int main(void)
         cmocka_unit_test(test_loaded_policy),
         cmocka_unit_test(test_policy_categories),
         cmocka_unit_test(test_known_bugs),
+        cmocka_unit_test(test_documented_categories_are_real),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

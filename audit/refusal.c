@@ -1,0 +1,100 @@
+/*
+ * Refusal records (see refusal.h): built as text on the session's thread,
+ * like decision records, and written through the same chained writer.
+ */
+#include "audit/refusal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sbuf.h"
+
+const char *bg_refusal_code(int status)
+{
+    switch (status) {
+    case 400: return "bad_request";
+    case 403: return "private_upstream";
+    case 405: return "connect";
+    case 408: return "timeout";
+    case 413: return "body_too_large";
+    case 417: return "expectation";
+    case 421: return "no_route";
+    case 431: return "header_too_large";
+    case 501: return "not_implemented";
+    case 502: return "upstream_unavailable";
+    case 503: return "unavailable";
+    case 504: return "upstream_timeout";
+    case 505: return "http_version";
+    default: return "refused";
+    }
+}
+
+/* P (N bytes, path?query#fragment) as a JSON string: the path as sent, each
+ * query value "*" (an empty value stays empty), no fragment. Bounded: a
+ * longer path is cut (the record says what was refused, not every byte). */
+static void path_with_stars(bg_sbuf_t *b, const char *p, size_t n)
+{
+    char buf[2048];
+    size_t o = 0;
+    int in_query = 0, in_value = 0;
+    for (size_t i = 0; i < n && o + 2 < sizeof buf; i++) {
+        char c = p[i];
+        if (c == '#')
+            break;
+        if (!in_query) {
+            in_query = c == '?';
+            buf[o++] = c;
+        } else if (c == '&' || c == ';') {
+            in_value = 0;
+            buf[o++] = c;
+        } else if (c == '=' && !in_value) {
+            in_value = 1;
+            buf[o++] = c;
+            if (i + 1 < n && p[i + 1] != '&' && p[i + 1] != ';' && p[i + 1] != '#')
+                buf[o++] = '*';
+        } else if (!in_value) {
+            buf[o++] = c;
+        }
+    }
+    bg_sbuf_json_str(b, buf, o);
+}
+
+char *bg_refusal_record(const bg_refusal_t *r, const char *time_text, size_t *len)
+{
+    bg_sbuf_t b = {0};
+    bg_sbuf_adds(&b, "{\"time\":");
+    bg_sbuf_json_cstr(&b, time_text);
+    bg_sbuf_json_kv(&b, 0, "type", "refusal");
+    bg_sbuf_json_kv(&b, 0, "decision_id", r->id != NULL ? r->id : "");
+    bg_sbuf_adds(&b, ",\"caller\":{");
+    bg_sbuf_json_kv(&b, 1, "address", r->caller != NULL ? r->caller : "");
+    bg_sbuf_adds(&b, "},\"status\":");
+    bg_sbuf_addi(&b, r->status);
+    bg_sbuf_json_kv(&b, 0, "code", bg_refusal_code(r->status));
+    bg_sbuf_json_kv(&b, 0, "error", r->error != NULL ? r->error : "");
+    if (r->method != NULL) {
+        bg_sbuf_adds(&b, ",\"method\":");
+        bg_sbuf_json_str(&b, r->method, r->method_len);
+    }
+    if (r->host != NULL && r->host[0] != '\0')
+        bg_sbuf_json_kv(&b, 0, "host", r->host);
+    if (r->path != NULL) {
+        bg_sbuf_adds(&b, ",\"path\":");
+        path_with_stars(&b, r->path, r->path_len);
+    }
+    if (r->route != NULL)
+        bg_sbuf_json_kv(&b, 0, "route", r->route);
+    if (r->policy_sha256 != NULL) {
+        bg_sbuf_adds(&b, ",\"policy\":{\"version\":");
+        bg_sbuf_json_cstr(&b, r->policy_version);
+        bg_sbuf_json_kv(&b, 0, "sha256", r->policy_sha256);
+        bg_sbuf_adds(&b, "}");
+    }
+    bg_sbuf_adds(&b, "}");
+    if (b.failed) {
+        bg_sbuf_free(&b);
+        return NULL;
+    }
+    *len = b.n;
+    return b.p;
+}
