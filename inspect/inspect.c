@@ -194,9 +194,12 @@ void bg_insp_scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, 
         if (out[i].confidence < x->rules->min_conf)
             continue;
         int whole = out[i].offset == 0 && out[i].length == len;
-        bg_insp_add_finding(x, node, path, loc, out[i].category, out[i].confidence,
-                            bg_detect_detector_name(out[i].detector), whole, out[i].offset,
-                            out[i].length);
+        bg_finding_t *nf = bg_insp_add_finding(
+            x, node, path, loc, out[i].category, out[i].confidence,
+            bg_detect_detector_name(out[i].detector), whole, out[i].offset, out[i].length);
+        /* Inside base64 or hex: the value cannot be rewritten in place. */
+        if (nf != NULL && (out[i].flags & BG_DETECT_F_NOT_REWRITABLE))
+            nf->fixed = 1;
         reported++;
     }
     if (reported == 0 && ki.category != BG_CAT_NONE && ki.category != x->cover_cat && len > 0 &&

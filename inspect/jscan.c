@@ -5,6 +5,7 @@
  * (bg_insp_jvalid), seeks one scalar by path (bg_insp_jseek).
  */
 #include "inspect/inspect_int.h"
+#include "inspect/normalize.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -586,6 +587,29 @@ static node_spec_t jspec(jctx_t *c, int member, uint32_t vstart, char vtype, int
     return sp;
 }
 
+/* A JSON number with a fraction or exponent that is an integer in disguise
+ * ("13812345678.0", "1.3812345678e10": what a JavaScript client sends for a
+ * phone kept as a number): its digits are scanned, and what they hold is a
+ * finding on the whole number (rewritten as a string). 1 when found. */
+static int json_number_pi(bg_inspection_t *x, node_spec_t *sp, const char *path)
+{
+    char digits[48];
+    int dn = bg_normalize_json_number(sp->n.text, sp->n.text_len, digits, sizeof digits);
+    if (dn <= 0)
+        return 0;
+    bg_detect_finding_t f[4];
+    size_t k = bg_detect_scan(NULL, NULL, digits, (size_t)dn, f, 4);
+    int found = 0;
+    for (size_t i = 0; i < k && i < 4; i++) {
+        if (f[i].confidence < x->rules->min_conf)
+            continue;
+        bg_insp_add_finding(x, sp, path, BG_LOC_BODY, f[i].category, f[i].confidence,
+                            bg_detect_detector_name(f[i].detector), 1, 0, sp->n.text_len);
+        found = 1;
+    }
+    return found;
+}
+
 static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, size_t key_len,
                   const char *hint_key, size_t hint_len, int record)
 {
@@ -690,6 +714,8 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
             } else if (is_int) {
                 bg_insp_scan_text(x, &sp, w->path, BG_LOC_BODY, hint_key, hint_len, sp.n.text,
                                   sp.n.text_len);
+            } else if (json_number_pi(x, &sp, w->path)) {
+                /* an integer in disguise (13812345678.0, 1.3812345678e10) */
             } else if (hint_key != NULL) {
                 bg_detect_cat_t hc = bg_insp_key_category(x, hint_key, hint_len);
                 if (hc != BG_CAT_NONE && hc != x->cover_cat)

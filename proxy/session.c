@@ -379,6 +379,9 @@ static void stage_route(bg_session_t *s)
                                  x->req.nheaders, &tg, &why);
     if (status == 421) {
         s->w->stats.refused_route++;
+        x->path = tg.path; /* parsed: the refusal record names host and path */
+        x->path_len = tg.path_len;
+        memcpy(x->host, tg.host, tg.host_len + 1);
         refuse(s, 421, why, x->has_body);
         return;
     }
