@@ -84,6 +84,8 @@ typedef struct {
     int up_reused;
     int retried;
     int upstream_connecting;
+    size_t up_request_len; /* bytes of the request queued on x->up */
+    const char *result;    /* completion result when not derived (complete()) */
 
     bg_http_response_t resp;
     body_mode_t resp_mode;
@@ -1013,7 +1015,7 @@ static void stage_forward(bg_session_t *s)
     SSL_CTX *tls = x->route->upstream_tls ? x->rt->client_tls : NULL;
 
     x->up = bg_pool_get(s->w->pool, tls, x->route->upstream_host, (struct sockaddr *)&x->dest,
-                        x->dest_len, &x->up_reused, err, sizeof err);
+                        x->dest_len, x->retried, &x->up_reused, err, sizeof err);
     if (x->up == NULL) {
         upstream_error(s, "connect");
         bg_warn("request %s: route %s: upstream %s: %s", x->id, x->route->id, x->dest_text, err);
@@ -1030,6 +1032,7 @@ static void stage_forward(bg_session_t *s)
     x->upstream_connecting = !x->up_reused;
     bufferevent_setcb(x->up->bev, on_up_read, on_up_write, on_up_event, s);
     build_upstream_request(s, bufferevent_get_output(x->up->bev));
+    x->up_request_len = evbuffer_get_length(bufferevent_get_output(x->up->bev));
     bufferevent_enable(x->up->bev, EV_READ | EV_WRITE);
     s->state = ST_UPSTREAM;
     evtimer_del(&s->timer);
@@ -1275,6 +1278,32 @@ static void on_up_write(struct bufferevent *bev, void *arg)
     (void)arg;
 }
 
+/*
+ * Has any byte of the request left for the upstream (been accepted by the
+ * socket or TLS layer)? Until then the exchange can be retried whatever
+ * the method: the upstream cannot have seen it.
+ */
+static int request_left(const exchange_t *x)
+{
+    return x->up != NULL &&
+           evbuffer_get_length(bufferevent_get_output(x->up->bev)) < x->up_request_len;
+}
+
+/*
+ * May this request be sent again after it (maybe) reached the upstream?
+ * Only idempotent methods (RFC 9110 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT,
+ * DELETE) whose body can be resent: ours always can, since the whole body
+ * (or its rewrite) is kept in the exchange until it ends.
+ */
+static int retry_safe(const exchange_t *x)
+{
+    static const char *const idempotent[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    for (size_t i = 0; i < sizeof idempotent / sizeof idempotent[0]; i++)
+        if (bg_util_ieq(x->req.method, x->req.method_len, idempotent[i]))
+            return 1;
+    return 0;
+}
+
 static void on_up_event(struct bufferevent *bev, short what, void *arg)
 {
     bg_session_t *s = arg;
@@ -1300,9 +1329,12 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     }
     /* ST_UPSTREAM: nothing of the response has arrived yet. */
     int got_bytes = evbuffer_get_length(bufferevent_get_input(bev)) > 0;
-    if (x->up_reused && !x->retried && !got_bytes && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
-        /* The pooled connection was closed by the upstream before it read
-         * our request (keep-alive race): retry once on a fresh connection. */
+    int left = request_left(x);
+    if (!x->upstream_connecting && !x->retried && !got_bytes &&
+        (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && (!left || (x->up_reused && retry_safe(x)))) {
+        /* The request provably never left, or the keep-alive race on a
+         * pooled connection hit a request that may be sent twice: retry
+         * once, on a fresh connection. */
         x->retried = 1;
         bg_upconn_close(x->up);
         x->up = NULL;
@@ -1315,6 +1347,21 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         ERR_error_string_n(ssl_err, ebuf, sizeof ebuf);
         while (bufferevent_get_openssl_error(bev) != 0)
             ;
+    }
+    if (left && !(what & BEV_EVENT_TIMEOUT)) {
+        /* It left and no answer came: the upstream may have acted on it.
+         * Not retried (RFC 9110 9.2.2); the caller decides. */
+        upstream_error(s, "outcome_unknown");
+        bg_warn("request %s: route %s: upstream %s: connection %s after the request was sent, "
+                "before an answer: upstream outcome unknown (not retried)%s%s",
+                x->id, x->route->id, x->dest_text, ssl_err != 0 ? "failed" : "closed",
+                ssl_err != 0 ? ": TLS: " : "", ebuf);
+        x->result = "upstream_outcome_unknown";
+        refuse(s, 502,
+               "upstream closed the connection after receiving the request; whether it acted on "
+               "it is unknown, and it was not sent again",
+               0);
+        return;
     }
     int sock_err = EVUTIL_SOCKET_ERROR();
     upstream_error(s, (what & BEV_EVENT_TIMEOUT) ? "timeout"
@@ -1363,7 +1410,8 @@ static void complete(bg_session_t *s, int upstream_reusable)
         }
         bg_debug("request %s route %s done in %llu us", x->id, x->route ? x->route->id : "-",
                  (unsigned long long)(bg_util_mono_us() - x->t_start_us));
-        record_completion(s, x->response_started ? "ok"
+        record_completion(s, x->result != NULL     ? x->result
+                             : x->response_started ? "ok"
                              : x->ev.decided && x->ev.decision.outcome == BG_OUTCOME_BLOCK
                                  ? "blocked"
                                  : "refused");
@@ -1455,6 +1503,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         break;
     case ST_UPSTREAM:
         upstream_error(s, "timeout");
+        if (!x->upstream_connecting && request_left(x))
+            x->result = "upstream_outcome_unknown"; /* sent, never answered */
         bg_warn("request %s: route %s: upstream %s: %s timeout", x->id, x->route->id, x->dest_text,
                 x->upstream_connecting ? "connect" : "response");
         refuse(s, 504,
