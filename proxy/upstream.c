@@ -82,6 +82,7 @@ void bg_upconn_close(bg_upconn_t *c)
     if (c->bev != NULL)
         bufferevent_free(c->bev);
     free(c->peer_name);
+    bg_worker_descriptor_released(c->pool != NULL ? c->pool->w : NULL);
     free(c);
 }
 

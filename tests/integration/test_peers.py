@@ -252,5 +252,79 @@ class NeverDeliverTwice(bgtest.TestCase):
         self.assertEqual(len(up.seen), 200)
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of PID so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+class OutOfDescriptors(bgtest.TestCase):
+    def test_every_listener_accepts_again_without_busy_loop(self):
+        up = self.sink()
+        px = self.proxy(routes=[route("a", up.origin, host="a.example")], workers=2)
+        self.assertEqual(self.get(px, "/warm", host="a.example").status_code, 200)
+        # A keep-alive admin connection opened before the descriptors run out.
+        hold = http.client.HTTPConnection("127.0.0.1", px.admin_port, timeout=t(10))
+        self.addCleanup(hold.close)
+
+        def admin_on_hold(path):
+            hold.request("GET", path)
+            r = hold.getresponse()
+            return r.status, r.read()
+
+        self.assertEqual(admin_on_hold("/readyz")[0], 200)
+        limit = open_fds(px.pid) + 16
+        subprocess.run(["prlimit", "--pid", str(px.pid), "--nofile=%d:%d" % (limit, limit)], check=True)
+        socks = []
+
+        def connect(port, n, send=None):
+            for _ in range(n):
+                c = socket.create_connection(("127.0.0.1", port), timeout=t(5))
+                if send:
+                    c.sendall(send)
+                socks.append(c)
+
+        try:
+            # The admin listener takes what is left, then hits EMFILE; then
+            # both workers do, with no connection of their own to close.
+            connect(px.admin_port, 40)
+            time.sleep(0.3)
+            connect(px.port, 24, b"GET /x HTTP/1.1\r\nHost: a.example\r\n\r\n")
+            wait_for(lambda: open_fds(px.pid) >= limit, t(5), "descriptors to run out")
+            time.sleep(0.5)
+            # No busy loop: almost no CPU and no stream of log lines.
+            lines0, cpu0 = len(px.log().splitlines()), cpu_seconds(px.pid)
+            time.sleep(1.0)
+            cpu = cpu_seconds(px.pid) - cpu0
+            lines = len(px.log().splitlines()) - lines0
+            self.assertLess(cpu, 0.2, "daemon CPU time while out of descriptors")
+            self.assertLess(lines, 10, "log lines per second while out of descriptors")
+            status, body = admin_on_hold("/readyz")
+            self.assertEqual(status, 503, body)
+            self.assertRegex(body.decode(), r"worker \d: cannot accept connections: out of file descriptors")
+            self.assertIn("Too many open files", px.log())
+        finally:
+            for c in socks:
+                c.close()
+        t0 = time.monotonic()
+        # Every listener accepts again within a second: the admin one, and
+        # both workers (SO_REUSEPORT spreads 16 new connections over them;
+        # /readyz names any worker still paused).
+        wait_for(lambda: admin_on_hold("/readyz")[0] == 200, t(1), "/readyz to be 200 again")
+        self.assertEqual(px.healthz()["_status"], 200)
+        for i in range(16):
+            r = bgtest.Raw(px.port, timeout=t(1))
+            r.send("GET /after/%d HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n" % i)
+            self.assertEqual(r.read_response().status, 200)
+            r.close()
+        self.assertLess(time.monotonic() - t0, t(1.5))
+        self.assertGreaterEqual(px.stats()["accept_errors"], 1)
+
+
 if __name__ == "__main__":
     bgtest.main()
