@@ -495,6 +495,18 @@ static json_t *stats_json(bg_server_t *srv)
         json_object_set_new(reg, bg_geo_region_name((bg_geo_region_t)k),
                             json_integer((json_int_t)t.by_region[k]));
     json_object_set_new(o, "destinations_by_region", reg);
+    bg_runtime_t *rt = bg_runtime_acquire();
+    if (rt != NULL && rt->cfg->route_inflight != NULL) {
+        /* Requests in flight upstream per route of the running
+         * configuration (routes[].max_upstream_concurrency). */
+        json_t *inflight = json_object();
+        for (int i = 0; i < rt->cfg->nroutes; i++)
+            json_object_set_new(
+                inflight, rt->cfg->routes[i].id,
+                json_integer(__atomic_load_n(&rt->cfg->route_inflight[i], __ATOMIC_RELAXED)));
+        json_object_set_new(o, "upstream_in_flight", inflight);
+    }
+    bg_runtime_unref(rt);
     if (srv->counters != NULL) {
         bg_counters_snapshot_t cs;
         bg_counters_snapshot(srv->counters, (int64_t)bg_util_wall_ms(), &cs);

@@ -34,6 +34,7 @@
 #define RESP_MAX_HEAD 65536
 #define CLIENT_HIGH_WATER (256 * 1024) /* pause the upstream above this */
 #define CLIENT_LOW_WATER (64 * 1024)
+#define PIPELINE_MAX (64 * 1024) /* request bytes buffered while one is in flight */
 
 typedef enum {
     ST_IDLE,      /* between requests: idle timeout */
@@ -85,6 +86,7 @@ typedef struct {
     int retried;
     int upstream_connecting;
     size_t up_request_len; /* bytes of the request queued on x->up */
+    int holds_slot;        /* counted in the route's in-flight requests */
     const char *result;    /* completion result when not derived (complete()) */
 
     bg_http_response_t resp;
@@ -157,6 +159,9 @@ static void exchange_free(bg_session_t *s)
                             x->t_forward_us > 0 ? end_us - x->t_forward_us : 0);
     if (x->up != NULL)
         bg_upconn_close(x->up);
+    if (x->holds_slot)
+        __atomic_sub_fetch(&x->rt->cfg->route_inflight[x->route - x->rt->cfg->routes], 1,
+                           __ATOMIC_RELAXED);
     bg_eval_free(&x->ev);
     if (x->body != NULL)
         evbuffer_free(x->body);
@@ -422,9 +427,12 @@ static void process_body(bg_session_t *s)
             }
         }
     }
-    /* Whole request read: stop reading (pipelined bytes wait in the buffer). */
+    /* Whole request read. Keep reading, so that a client that leaves while
+     * the request is in flight is noticed at once (on_client_event cancels
+     * the upstream exchange); pipelined bytes wait in the buffer, reading
+     * pauses once PIPELINE_MAX of them are there. */
     x->body_consumed = 1;
-    bufferevent_disable(s->cbev, EV_READ);
+    bufferevent_setwatermark(s->cbev, EV_READ, 0, PIPELINE_MAX);
     evtimer_del(&s->timer);
     stage_resolve(s);
 }
@@ -1007,12 +1015,46 @@ static void on_up_read(struct bufferevent *bev, void *arg);
 static void on_up_write(struct bufferevent *bev, void *arg);
 static void on_up_event(struct bufferevent *bev, short what, void *arg);
 
+/*
+ * Take one of the route's upstream slots (routes[].max_upstream_concurrency;
+ * unset: half of limits.max_connections, so one dead partner cannot hold
+ * every connection). Counted across workers with one atomic per route;
+ * released in exchange_free. Returns 0, or -1 when the route is full.
+ */
+static int take_route_slot(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    const bg_config_t *cfg = x->rt->cfg;
+    if (x->holds_slot || cfg->route_inflight == NULL)
+        return 0;
+    int limit = x->route->max_upstream_concurrency;
+    if (limit < 0)
+        limit = cfg->max_connections > 1 ? cfg->max_connections / 2 : 1;
+    int *n = &cfg->route_inflight[x->route - cfg->routes];
+    if (__atomic_add_fetch(n, 1, __ATOMIC_RELAXED) > limit && limit > 0) {
+        __atomic_sub_fetch(n, 1, __ATOMIC_RELAXED);
+        return -1;
+    }
+    x->holds_slot = 1;
+    return 0;
+}
+
 static void stage_forward(bg_session_t *s)
 {
     exchange_t *x = s->x;
     const bg_config_t *cfg = x->rt->cfg;
     char err[160];
     SSL_CTX *tls = x->route->upstream_tls ? x->rt->client_tls : NULL;
+
+    if (take_route_slot(s) != 0) {
+        s->w->stats.refused_concurrency++;
+        bg_metrics_upstream_error(s->w->metrics, x->route->id, "concurrency");
+        refuse(s, 503,
+               "too many requests in flight to this route's upstream "
+               "(routes[].max_upstream_concurrency); try again later",
+               0);
+        return;
+    }
 
     x->up = bg_pool_get(s->w->pool, tls, x->route->upstream_host, (struct sockaddr *)&x->dest,
                         x->dest_len, x->retried, &x->up_reused, err, sizeof err);
@@ -1417,6 +1459,7 @@ static void complete(bg_session_t *s, int upstream_reusable)
                                  : "refused");
     }
     exchange_free(s);
+    bufferevent_setwatermark(s->cbev, EV_READ, 0, 0);
     if (!s->keep_alive || s->w->draining) {
         start_closing(s);
         return;
@@ -1428,6 +1471,7 @@ static void complete(bg_session_t *s, int upstream_reusable)
         /* A client that pipelines but does not read gets no more work until
          * it drains what it was sent (bounded memory). */
         s->waiting_drain = 1;
+        bufferevent_disable(s->cbev, EV_READ);
         bufferevent_setwatermark(s->cbev, EV_WRITE, CLIENT_LOW_WATER, 0);
         return;
     }
@@ -1479,6 +1523,13 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_TIMEOUT) {
         /* send_ms passed with bytes still unsent: the client stopped reading */
         bg_debug("client %s stopped reading; closing", s->peer_text);
+    } else if (s->x != NULL && s->x->body_consumed && s->state != ST_CLOSING) {
+        /* The client left (EOF or reset) while its request was in flight:
+         * cancel the upstream exchange and free everything now, not at
+         * the response timeout. */
+        s->w->stats.client_aborts++;
+        bg_debug("request %s: client %s left; upstream exchange cancelled", s->x->id, s->peer_text);
+        record_completion(s, "client_aborted");
     }
     session_free(s);
 }

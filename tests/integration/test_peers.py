@@ -57,6 +57,8 @@ class Upstream:
         self.seen = {}
         self.accepted = 0
         self.closed_by_peer = 0
+        self.hanging = 0
+        self.max_hanging = 0
         self.open_conns = set()
         self.srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -118,9 +120,15 @@ class Upstream:
                     reset(s)
                     return
                 if what == "hang":
+                    with self.lock:
+                        self.hanging += 1
+                        self.max_hanging = max(self.max_hanging, self.hanging)
                     s.settimeout(None)
-                    if s.recv(1) == b"":
+                    try:
+                        s.recv(1)
+                    finally:
                         with self.lock:
+                            self.hanging -= 1
                             self.closed_by_peer += 1
                     return
                 s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n")
@@ -324,6 +332,97 @@ class OutOfDescriptors(bgtest.TestCase):
             r.close()
         self.assertLess(time.monotonic() - t0, t(1.5))
         self.assertGreaterEqual(px.stats()["accept_errors"], 1)
+
+
+class ClientLeaves(bgtest.TestCase):
+    def test_client_abort_while_upstream_hangs_releases_at_once(self):
+        up = Upstream(self, lambda n, k, head: "hang")
+        px = self.proxy(routes=[route("dead", up.origin, host="dead.example")],
+                        timeouts={"response_ms": 60000})
+        n = 20
+        clients = []
+        for i in range(n):
+            c = socket.create_connection(("127.0.0.1", px.port), timeout=t(5))
+            c.sendall(b"POST /wait/%d HTTP/1.1\r\nHost: dead.example\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 2\r\n\r\n{}" % i)
+            clients.append(c)
+        wait_for(lambda: len(up.seen) == n, t(5), "every request at the hanging upstream")
+        self.assertEqual(px.stats()["connections_open"], n)
+        # Half leave with a FIN, half with a reset.
+        t0 = time.monotonic()
+        for i, c in enumerate(clients):
+            if i % 2:
+                reset(c)
+            else:
+                c.close()
+        wait_for(lambda: px.stats()["connections_open"] == 0, t(5), "connections to be released", interval=0.005)
+        released = time.monotonic() - t0
+        wait_for(lambda: up.closed_by_peer == n, t(5), "upstream exchanges to be cancelled", interval=0.005)
+        cancelled = time.monotonic() - t0
+        self.assertLess(released, t(0.1), "client connections released %.3f s after the clients left" % released)
+        self.assertLess(cancelled, t(0.1), "upstream exchanges cancelled %.3f s after the clients left" % cancelled)
+        self.assertEqual(px.stats()["client_aborts"], n)
+        recs = wait_for(lambda: (lambda c: c if len(c) >= n else None)(completions(px)), t(10), "completion records")
+        self.assertEqual([r["result"] for r in recs], ["client_aborted"] * n)
+        self.assertEqual(up.duplicates(), {})
+
+
+def percentile(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(len(v) * p / 100.0))]
+
+
+class RouteConcurrency(bgtest.TestCase):
+    def test_dead_partner_does_not_stop_a_healthy_route(self, limit=4):
+        dead = Upstream(self, lambda n, k, head: "hang")
+        ok = self.sink("ok")
+        px = self.proxy(routes=[route("dead", dead.origin, host="dead.example", max_upstream_concurrency=limit),
+                                route("ok", ok.origin, host="ok.example")],
+                        limits={"max_connections": 32}, timeouts={"response_ms": 60000})
+        stop = threading.Event()
+        statuses = []
+
+        def hammer():
+            # Callers of the dead partner: each waits up to 0.3 s, then
+            # gives up (closes) and tries again.
+            while not stop.is_set():
+                try:
+                    c = socket.create_connection(("127.0.0.1", px.port), timeout=0.3)
+                    c.sendall(b"POST /x HTTP/1.1\r\nHost: dead.example\r\nContent-Length: 2\r\n\r\n{}")
+                    statuses.append(c.recv(12)[9:12])
+                except OSError:
+                    statuses.append(b"timeout")
+                finally:
+                    c.close()
+
+        ths = [threading.Thread(target=hammer, daemon=True) for _ in range(40)]
+        for th in ths:
+            th.start()
+        self.addCleanup(stop.set)
+        wait_for(lambda: dead.max_hanging >= limit, t(5), "the dead partner to hold its share")
+        lat = []
+        in_flight = []
+        for i in range(200):
+            if i % 10 == 0:
+                in_flight.append(px.stats()["upstream_in_flight"]["dead"])
+            t0 = time.monotonic()
+            r = bgtest.Raw(px.port, timeout=t(5))
+            r.send("GET /probe/%d HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n" % i)
+            self.assertEqual(r.read_response().status, 200)
+            r.close()
+            lat.append((time.monotonic() - t0) * 1000)
+        stop.set()
+        for th in ths:
+            th.join(t(5))
+        p99 = percentile(lat, 99)
+        sys.stderr.write("\n[healthy route probe] p50 %.1f ms, p99 %.1f ms, max %.1f ms\n"
+                         % (percentile(lat, 50), p99, max(lat)))
+        self.assertLess(p99, 150 * bgtest.SCALE, "p99 of the healthy route's probes (ms)")
+        self.assertEqual(max(in_flight), limit, "requests in flight to the dead partner")
+        self.assertIn(b"503", statuses)
+        self.assertGreater(px.stats()["refused_concurrency"], 0)
+        # Its callers who gave up released their share at once.
+        wait_for(lambda: px.stats()["upstream_in_flight"]["dead"] == 0, t(2), "slots of aborted callers")
 
 
 if __name__ == "__main__":
