@@ -1,6 +1,7 @@
 #include "proxy/server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -120,9 +121,40 @@ void bg_worker_descriptor_released(bg_worker_t *w)
         worker_try_unblock(w);
 }
 
+/* After a burst (TRIM_PEAK connections open at once) has drained to
+ * TRIM_LOW, memory freed by its exchanges goes back to the system. */
+#define TRIM_PEAK 256
+#define TRIM_LOW 16
+
+#define TRIM_DELAY_MS 500
+
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    (void)arg;
+    malloc_trim(0);
+}
+
+/*
+ * Give memory freed after a burst back to the system. glibc keeps freed
+ * heap memory (in every thread's arena) for reuse, so after a burst of
+ * thousands of connections resident memory would stay near the peak.
+ * malloc_trim walks every arena: a few milliseconds, once per burst, run
+ * TRIM_DELAY_MS after the burst drained so that the audit writer has
+ * written (and freed) the burst's records too.
+ */
+static void trim_after_burst(bg_worker_t *w)
+{
+    if (w->trim_peak < TRIM_PEAK || w->nconns > TRIM_LOW)
+        return;
+    w->trim_peak = (uint64_t)w->nconns;
+    struct timeval tv = {0, TRIM_DELAY_MS * 1000};
+    event_base_once(w->base, -1, EV_TIMEOUT, on_trim, NULL, &tv);
+}
+
 void bg_worker_connection_closed(bg_worker_t *w)
 {
     w->nconns--;
+    trim_after_burst(w);
     bg_worker_descriptor_released(w);
     if (w->listeners_paused)
         worker_resume_listeners(w);
@@ -136,6 +168,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bg_worker_t *w = arg;
     w->stats.connections_accepted++;
     w->nconns++;
+    if ((uint64_t)w->nconns > w->trim_peak)
+        w->trim_peak = (uint64_t)w->nconns;
     if (w->nconns >= w->max_connections && !w->listeners_paused) {
         /* Further clients wait in the kernel backlog until one closes. */
         worker_pause_listeners(w);

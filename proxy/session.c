@@ -1017,9 +1017,9 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg);
 
 /*
  * Take one of the route's upstream slots (routes[].max_upstream_concurrency;
- * unset: half of limits.max_connections, so one dead partner cannot hold
- * every connection). Counted across workers with one atomic per route;
- * released in exchange_free. Returns 0, or -1 when the route is full.
+ * unset: half of limits.max_connections when there are other routes, so one
+ * dead partner cannot hold every connection; unlimited for a lone route). Counted across workers
+ * with one atomic per route; released in exchange_free. Returns 0, or -1 when the route is full.
  */
 static int take_route_slot(bg_session_t *s)
 {
@@ -1028,8 +1028,8 @@ static int take_route_slot(bg_session_t *s)
     if (x->holds_slot || cfg->route_inflight == NULL)
         return 0;
     int limit = x->route->max_upstream_concurrency;
-    if (limit < 0)
-        limit = cfg->max_connections > 1 ? cfg->max_connections / 2 : 1;
+    if (limit < 0) /* one route: nobody to protect; else half the connections */
+        limit = cfg->nroutes > 1 ? (cfg->max_connections > 1 ? cfg->max_connections / 2 : 1) : 0;
     int *n = &cfg->route_inflight[x->route - cfg->routes];
     if (__atomic_add_fetch(n, 1, __ATOMIC_RELAXED) > limit && limit > 0) {
         __atomic_sub_fetch(n, 1, __ATOMIC_RELAXED);
