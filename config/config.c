@@ -105,10 +105,20 @@ static void parse_upstream(bg_cfg_ctx_t *ctx, bg_route_t *r, const char *url, co
 
 static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
 {
-    static const char *const route_keys[] = {
-        "id",          "match",         "upstream", "recipient", "allow_private_addresses",
-        "description", "purpose",       "mode",     "bases",     "subjects",
-        "inspect",     "opaque_bodies", NULL};
+    static const char *const route_keys[] = {"id",
+                                             "match",
+                                             "upstream",
+                                             "recipient",
+                                             "allow_private_addresses",
+                                             "description",
+                                             "purpose",
+                                             "mode",
+                                             "bases",
+                                             "subjects",
+                                             "inspect",
+                                             "opaque_bodies",
+                                             "max_upstream_concurrency",
+                                             NULL};
     static const char *const match_keys[] = {"host", "path_prefix", NULL};
     size_t i;
     json_t *rv;
@@ -118,6 +128,11 @@ static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
         return;
     }
     cfg->routes = calloc(json_array_size(routes) + 1, sizeof *cfg->routes);
+    cfg->route_inflight = calloc(json_array_size(routes) + 1, sizeof *cfg->route_inflight);
+    if (cfg->routes == NULL || cfg->route_inflight == NULL) {
+        bg_cfg_err(ctx, "$.routes", 0, "out of memory");
+        return;
+    }
     json_array_foreach(routes, i, rv)
     {
         char p[512], pp[512];
@@ -178,6 +193,8 @@ static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
         r->recipient = bg_cfg_dup(bg_cfg_get_string(ctx, rv, p, "recipient"));
         bg_cfg_get_string(ctx, rv, p, "description");
         r->allow_private = bg_cfg_get_bool(ctx, rv, p, "allow_private_addresses", 0);
+        r->max_upstream_concurrency =
+            (int)bg_cfg_get_int(ctx, rv, p, "max_upstream_concurrency", -1, 0, 1000000);
     }
 }
 
@@ -684,6 +701,7 @@ static void config_free(bg_config_t *cfg)
         free(r->recipient);
     }
     free(cfg->routes);
+    free(cfg->route_inflight);
     for (int i = 0; i < cfg->nresolve; i++)
         free(cfg->resolve[i].host);
     free(cfg->resolve);

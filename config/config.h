@@ -35,10 +35,12 @@ typedef struct {
     int upstream_tls;   /* https:// */
     char *upstream_host;
     int upstream_port;
-    char *upstream_path; /* replaces path_prefix when not NULL */
-    char *host_header;   /* "host[:port]" sent upstream */
-    char *recipient;     /* id of the receiving party (policy issue) */
-    int allow_private;   /* may connect to private/loopback addresses */
+    char *upstream_path;          /* replaces path_prefix when not NULL */
+    char *host_header;            /* "host[:port]" sent upstream */
+    char *recipient;              /* id of the receiving party (policy issue) */
+    int allow_private;            /* may connect to private/loopback addresses */
+    int max_upstream_concurrency; /* requests in flight upstream at once; 0: unlimited,
+                                     -1: not set (half of limits.max_connections) */
 } bg_route_t;
 
 typedef struct {
@@ -61,6 +63,8 @@ typedef struct bg_config {
 
     size_t max_header_bytes;
     size_t max_body_bytes;
+    int *route_inflight; /* per route (same index): requests in flight upstream now, all
+                            workers (atomic); the only part of a loaded config that changes */
     int max_connections;
     int max_idle_upstream; /* idle pooled connections per destination */
 

@@ -1,9 +1,11 @@
 #include "proxy/serve.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -15,6 +17,8 @@
 
 #define SERVE_MAX_HEAD 16384
 #define SERVE_STREAM_SLICE 65536
+#define SERVE_ACCEPT_RETRY_MS 200              /* paused accept: probe this often */
+#define SERVE_ACCEPT_WARN_US (10 * 1000000ull) /* at most one accept warning per 10 s */
 
 typedef enum {
     CONN_HEAD,
@@ -60,7 +64,13 @@ struct bg_serve {
     bg_serve_handler_fn fn;
     void *arg;
     serve_conn_t *conns;
+    int accept_paused;          /* accept() failed (EMFILE...): listener disabled */
+    struct event *accept_retry; /* probes for a free descriptor while paused */
+    uint64_t accept_warned_us;
+    unsigned accept_suppressed;
 };
+
+static void accept_try_resume(bg_serve_t *srv);
 
 const char *bg_serve_reason(int code)
 {
@@ -124,6 +134,7 @@ static void conn_free(serve_conn_t *c)
         evbuffer_free(c->reply.body);
     free(c->head);
     free(c);
+    accept_try_resume(srv); /* a descriptor was released */
 }
 
 static void conn_process(serve_conn_t *c);
@@ -482,6 +493,60 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+/* While paused: accept again as soon as a descriptor is free (probed by
+ * duplicating the listening socket, which fails exactly when accept would
+ * for lack of descriptors). */
+static void accept_try_resume(bg_serve_t *srv)
+{
+    if (!srv->accept_paused)
+        return;
+    int fd = fcntl(evconnlistener_get_fd(srv->listener), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    close(fd);
+    srv->accept_paused = 0;
+    evtimer_del(srv->accept_retry);
+    evconnlistener_enable(srv->listener);
+    bg_info("serve: descriptors available again; accepting");
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    bg_serve_t *srv = arg;
+    accept_try_resume(srv);
+    if (srv->accept_paused) {
+        struct timeval tv = {0, SERVE_ACCEPT_RETRY_MS * 1000};
+        evtimer_add(srv->accept_retry, &tv);
+    }
+}
+
+/*
+ * accept() failed in a way libevent does not retry (EMFILE, ENFILE,
+ * ENOBUFS...): the connection stays in the backlog, so an enabled listener
+ * would spin on it. Pause; resume when a connection of ours closes or a
+ * probe every SERVE_ACCEPT_RETRY_MS finds a descriptor. Warnings are
+ * rate-limited (one per 10 s, with the count of those not logged).
+ */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    bg_serve_t *srv = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    uint64_t now = bg_util_mono_us();
+    if (srv->accept_warned_us == 0 || now - srv->accept_warned_us >= SERVE_ACCEPT_WARN_US) {
+        bg_error("serve: accept: %s; pausing accept, retrying every %d ms (%u more accept errors "
+                 "since the last warning)",
+                 evutil_socket_error_to_string(err), SERVE_ACCEPT_RETRY_MS, srv->accept_suppressed);
+        srv->accept_warned_us = now;
+        srv->accept_suppressed = 0;
+    } else {
+        srv->accept_suppressed++;
+    }
+    evconnlistener_disable(l);
+    srv->accept_paused = 1;
+    struct timeval tv = {0, SERVE_ACCEPT_RETRY_MS * 1000};
+    evtimer_add(srv->accept_retry, &tv);
+}
+
 bg_serve_t *bg_serve_new(struct event_base *base, const struct sockaddr *addr, socklen_t len,
                          SSL_CTX *ssl_ctx, size_t max_body, bg_serve_handler_fn fn, void *arg,
                          char *err, size_t errcap)
@@ -496,6 +561,12 @@ bg_serve_t *bg_serve_new(struct event_base *base, const struct sockaddr *addr, s
     srv->max_body = max_body;
     srv->fn = fn;
     srv->arg = arg;
+    srv->accept_retry = evtimer_new(base, on_accept_retry, srv);
+    if (srv->accept_retry == NULL) {
+        snprintf(err, errcap, "out of memory");
+        free(srv);
+        return NULL;
+    }
     srv->listener = evconnlistener_new_bind(
         base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
         1024, addr, (int)len);
@@ -504,9 +575,11 @@ bg_serve_t *bg_serve_new(struct event_base *base, const struct sockaddr *addr, s
         bg_util_addr_string(addr, a, sizeof a);
         snprintf(err, errcap, "cannot listen on %s:%d: %s", a, bg_util_addr_port(addr),
                  strerror(errno));
+        event_free(srv->accept_retry);
         free(srv);
         return NULL;
     }
+    evconnlistener_set_error_cb(srv->listener, on_accept_error);
     return srv;
 }
 
@@ -523,8 +596,10 @@ void bg_serve_free(bg_serve_t *srv)
 {
     if (srv == NULL)
         return;
+    srv->accept_paused = 0; /* no probes while tearing down */
     while (srv->conns != NULL)
         conn_free(srv->conns);
     evconnlistener_free(srv->listener);
+    event_free(srv->accept_retry);
     free(srv);
 }

@@ -1,6 +1,8 @@
 #include "proxy/server.h"
 
 #include <errno.h>
+#include <malloc.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,19 +53,110 @@ static worker_pipe_t *pipes;
 /* ------------------------------------------------------------------------ */
 /* Workers                                                                  */
 
+/* Accepting paused for lack of descriptors is retried this often. */
+#define ACCEPT_RETRY_MS 200
+/* At most one accept-error warning per worker this often (the rest are
+ * counted and reported with the next one). */
+#define ACCEPT_WARN_US (10 * 1000000ull)
+
+static void worker_pause_listeners(bg_worker_t *w)
+{
+    if (w->listeners_paused)
+        return;
+    for (int i = 0; i < w->nlisteners; i++)
+        evconnlistener_disable(w->listeners[i]);
+    w->listeners_paused = 1;
+}
+
+/* Accept again unless something still stands in the way: draining, the
+ * connection limit, or no descriptor to accept into. */
 static void worker_resume_listeners(bg_worker_t *w)
 {
-    if (!w->listeners_paused || w->draining)
+    if (!w->listeners_paused || w->draining || w->nconns >= w->max_connections ||
+        __atomic_load_n(&w->accept_blocked, __ATOMIC_RELAXED))
         return;
     for (int i = 0; i < w->nlisteners; i++)
         evconnlistener_enable(w->listeners[i]);
     w->listeners_paused = 0;
 }
 
+/*
+ * Is a descriptor free now? Duplicating one (and closing the copy) is the
+ * cheapest honest probe: it fails with EMFILE/ENFILE exactly when accept()
+ * would.
+ */
+static int descriptor_available(const bg_worker_t *w)
+{
+    int fd = fcntl(evconnlistener_get_fd(w->listeners[0]), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+/* While accept_blocked: resume as soon as a descriptor is free. */
+static void worker_try_unblock(bg_worker_t *w)
+{
+    if (!__atomic_load_n(&w->accept_blocked, __ATOMIC_RELAXED) || !descriptor_available(w))
+        return;
+    __atomic_store_n(&w->accept_blocked, 0, __ATOMIC_RELAXED);
+    evtimer_del(w->accept_retry);
+    bg_info("worker %d: descriptors available again; accepting", w->index);
+    worker_resume_listeners(w);
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    bg_worker_t *w = arg;
+    worker_try_unblock(w);
+    if (__atomic_load_n(&w->accept_blocked, __ATOMIC_RELAXED)) {
+        struct timeval tv = {0, ACCEPT_RETRY_MS * 1000};
+        evtimer_add(w->accept_retry, &tv);
+    }
+}
+
+void bg_worker_descriptor_released(bg_worker_t *w)
+{
+    if (w != NULL && __atomic_load_n(&w->accept_blocked, __ATOMIC_RELAXED))
+        worker_try_unblock(w);
+}
+
+/* After a burst (TRIM_PEAK connections open at once) has drained to
+ * TRIM_LOW, memory freed by its exchanges goes back to the system. */
+#define TRIM_PEAK 256
+#define TRIM_LOW 16
+
+#define TRIM_DELAY_MS 500
+
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    (void)arg;
+    malloc_trim(0);
+}
+
+/*
+ * Give memory freed after a burst back to the system. glibc keeps freed
+ * heap memory (in every thread's arena) for reuse, so after a burst of
+ * thousands of connections resident memory would stay near the peak.
+ * malloc_trim walks every arena: a few milliseconds, once per burst, run
+ * TRIM_DELAY_MS after the burst drained so that the audit writer has
+ * written (and freed) the burst's records too.
+ */
+static void trim_after_burst(bg_worker_t *w)
+{
+    if (w->trim_peak < TRIM_PEAK || w->nconns > TRIM_LOW)
+        return;
+    w->trim_peak = (uint64_t)w->nconns;
+    struct timeval tv = {0, TRIM_DELAY_MS * 1000};
+    event_base_once(w->base, -1, EV_TIMEOUT, on_trim, NULL, &tv);
+}
+
 void bg_worker_connection_closed(bg_worker_t *w)
 {
     w->nconns--;
-    if (w->listeners_paused && w->nconns < w->max_connections)
+    trim_after_burst(w);
+    bg_worker_descriptor_released(w);
+    if (w->listeners_paused)
         worker_resume_listeners(w);
     if (w->draining && w->nconns == 0)
         event_base_loopexit(w->base, NULL);
@@ -75,11 +168,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bg_worker_t *w = arg;
     w->stats.connections_accepted++;
     w->nconns++;
+    if ((uint64_t)w->nconns > w->trim_peak)
+        w->trim_peak = (uint64_t)w->nconns;
     if (w->nconns >= w->max_connections && !w->listeners_paused) {
         /* Further clients wait in the kernel backlog until one closes. */
-        for (int i = 0; i < w->nlisteners; i++)
-            evconnlistener_disable(w->listeners[i]);
-        w->listeners_paused = 1;
+        worker_pause_listeners(w);
         w->stats.connections_refused++;
         bg_warn("worker %d: limits.max_connections reached (%d); pausing accept", w->index,
                 w->max_connections);
@@ -87,17 +180,34 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bg_session_start(w, fd, sa, (socklen_t)salen);
 }
 
+/*
+ * accept() failed with an error libevent does not retry by itself (EMFILE,
+ * ENFILE, ENOBUFS, ENOMEM...): the pending connection stays in the
+ * backlog, so a listener left enabled would spin. Pause, and resume when a
+ * descriptor is released or, at the latest, on the next ACCEPT_RETRY_MS
+ * probe that finds one free. /readyz reports the worker meanwhile; the
+ * warning is rate-limited.
+ */
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
     bg_worker_t *w = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    bg_error("worker %d: accept: %s", w->index, evutil_socket_error_to_string(err));
-    if (err == EMFILE || err == ENFILE) {
-        /* Out of descriptors: pause accepting until a connection closes. */
-        for (int i = 0; i < w->nlisteners; i++)
-            evconnlistener_disable(w->listeners[i]);
-        w->listeners_paused = 1;
+    uint64_t now = bg_util_mono_us();
+    w->stats.accept_errors++;
+    if (w->accept_warned_us == 0 || now - w->accept_warned_us >= ACCEPT_WARN_US) {
+        bg_error("worker %d: accept: %s; pausing accept, retrying every %d ms (%u more accept "
+                 "errors since the last warning)",
+                 w->index, evutil_socket_error_to_string(err), ACCEPT_RETRY_MS,
+                 w->accept_suppressed);
+        w->accept_warned_us = now;
+        w->accept_suppressed = 0;
+    } else {
+        w->accept_suppressed++;
     }
+    __atomic_store_n(&w->accept_blocked, 1, __ATOMIC_RELAXED);
+    worker_pause_listeners(w);
+    struct timeval tv = {0, ACCEPT_RETRY_MS * 1000};
+    evtimer_add(w->accept_retry, &tv);
 }
 
 static void on_control(evutil_socket_t fd, short what, void *arg)
@@ -108,8 +218,7 @@ static void on_control(evutil_socket_t fd, short what, void *arg)
         return;
     if (cmd == 'd' && !w->draining) {
         w->draining = 1;
-        for (int i = 0; i < w->nlisteners; i++)
-            evconnlistener_disable(w->listeners[i]);
+        worker_pause_listeners(w);
         bg_session_drain_all(w);
         if (w->nconns == 0)
             event_base_loopexit(w->base, NULL);
@@ -164,7 +273,8 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
     w->max_connections = cfg->max_connections / srv->nworkers;
     if (w->max_connections < 1)
         w->max_connections = 1;
-    if (w->resolver == NULL || w->pool == NULL)
+    w->accept_retry = evtimer_new(w->base, on_accept_retry, w);
+    if (w->resolver == NULL || w->pool == NULL || w->accept_retry == NULL)
         return -1;
     for (int i = 0; i < cfg->nlisten; i++) {
         const bg_listen_addr_t *a = &cfg->listen[i];
@@ -186,10 +296,13 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
 static void worker_destroy(bg_worker_t *w)
 {
     /* The client belongs to the worker's thread, which has exited. */
+    w->accept_blocked = 0; /* no more probes: the listeners go first */
     if (w->audit != NULL)
         bg_audit_client_free(w->audit);
     for (int i = 0; i < w->nlisteners; i++)
         evconnlistener_free(w->listeners[i]);
+    if (w->accept_retry != NULL)
+        event_free(w->accept_retry);
     bg_pool_free(w->pool);
     bg_metrics_free(w->metrics);
     bg_runtime_unref(w->rt_cache);
@@ -361,6 +474,9 @@ static json_t *stats_json(bg_server_t *srv)
         t.upstream_connects += __atomic_load_n(&s->upstream_connects, __ATOMIC_RELAXED);
         t.blocked += __atomic_load_n(&s->blocked, __ATOMIC_RELAXED);
         t.audit_refused += __atomic_load_n(&s->audit_refused, __ATOMIC_RELAXED);
+        t.accept_errors += __atomic_load_n(&s->accept_errors, __ATOMIC_RELAXED);
+        t.client_aborts += __atomic_load_n(&s->client_aborts, __ATOMIC_RELAXED);
+        t.refused_concurrency += __atomic_load_n(&s->refused_concurrency, __ATOMIC_RELAXED);
         for (int k = 0; k < 3; k++)
             t.by_region[k] += __atomic_load_n(&s->by_region[k], __ATOMIC_RELAXED);
         conns += __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
@@ -388,6 +504,9 @@ static json_t *stats_json(bg_server_t *srv)
     json_object_set_new(o, "upstream_idle", json_integer(idle));
     json_object_set_new(o, "blocked", json_integer((json_int_t)t.blocked));
     json_object_set_new(o, "audit_refused", json_integer((json_int_t)t.audit_refused));
+    json_object_set_new(o, "accept_errors", json_integer((json_int_t)t.accept_errors));
+    json_object_set_new(o, "client_aborts", json_integer((json_int_t)t.client_aborts));
+    json_object_set_new(o, "refused_concurrency", json_integer((json_int_t)t.refused_concurrency));
     if (srv->audit != NULL) {
         bg_audit_stats_t as;
         bg_audit_stats(srv->audit, &as);
@@ -410,6 +529,18 @@ static json_t *stats_json(bg_server_t *srv)
         json_object_set_new(reg, bg_geo_region_name((bg_geo_region_t)k),
                             json_integer((json_int_t)t.by_region[k]));
     json_object_set_new(o, "destinations_by_region", reg);
+    bg_runtime_t *rt = bg_runtime_acquire();
+    if (rt != NULL && rt->cfg->route_inflight != NULL) {
+        /* Requests in flight upstream per route of the running
+         * configuration (routes[].max_upstream_concurrency). */
+        json_t *inflight = json_object();
+        for (int i = 0; i < rt->cfg->nroutes; i++)
+            json_object_set_new(
+                inflight, rt->cfg->routes[i].id,
+                json_integer(__atomic_load_n(&rt->cfg->route_inflight[i], __ATOMIC_RELAXED)));
+        json_object_set_new(o, "upstream_in_flight", inflight);
+    }
+    bg_runtime_unref(rt);
     if (srv->counters != NULL) {
         bg_counters_snapshot_t cs;
         bg_counters_snapshot(srv->counters, (int64_t)bg_util_wall_ms(), &cs);
@@ -422,7 +553,8 @@ static json_t *stats_json(bg_server_t *srv)
 /*
  * Readiness (/readyz): the policy is loaded, the country database is open
  * and its file still there (a restart or reload would need it), the audit
- * log is writable (its last write and fsync succeeded), and we are not
+ * log is writable (its last write and fsync succeeded), every worker can
+ * accept (none is paused for lack of descriptors), and we are not
  * stopping. Returns 1 when ready; else 0 with one line per problem appended
  * to NOT_READY (a JSON array).
  */
@@ -432,6 +564,16 @@ static int readiness(bg_server_t *srv, const bg_runtime_t *rt, json_t *not_ready
         json_array_append_new(not_ready, json_string("stopping: draining connections"));
     if (rt == NULL || rt->cfg->policy == NULL)
         json_array_append_new(not_ready, json_string("policy: not loaded"));
+    for (int i = 0; i < srv->nworkers; i++) {
+        if (__atomic_load_n(&srv->workers[i].accept_blocked, __ATOMIC_RELAXED)) {
+            char line[160];
+            snprintf(line, sizeof line,
+                     "worker %d: cannot accept connections: out of file descriptors (retrying "
+                     "every %d ms)",
+                     i, ACCEPT_RETRY_MS);
+            json_array_append_new(not_ready, json_string(line));
+        }
+    }
     if (rt != NULL && (rt->cfg->geo_db == NULL || access(rt->cfg->geo_db_path, R_OK) != 0))
         json_array_append_new(
             not_ready, json_string("geo: the country database file is missing or unreadable"));
@@ -666,21 +808,41 @@ static int open_counters(bg_server_t *srv, const bg_config_t *cfg)
     return 0;
 }
 
-/* Each client may hold an upstream connection too: ask for twice the
- * connection limit plus slack, up to the hard limit. */
-static void raise_fd_limit(int max_connections)
+/*
+ * Descriptors the configuration needs: each client connection may hold an
+ * upstream one (2 x limits.max_connections), idle pooled upstream
+ * connections (at most max_idle_upstream per route and worker, and never
+ * more than max_connections of them in practice), per worker its listeners
+ * plus about 8 for the event loop, control pipe and DNS, and 64 for the
+ * rest of the process (admin connections, audit and log files, the
+ * country database).
+ */
+static rlim_t fds_needed(const bg_config_t *cfg)
+{
+    rlim_t idle = (rlim_t)cfg->max_idle_upstream * (rlim_t)cfg->nroutes * (rlim_t)cfg->workers;
+    if (idle > (rlim_t)cfg->max_connections)
+        idle = (rlim_t)cfg->max_connections;
+    return (rlim_t)cfg->max_connections * 2 + idle + (rlim_t)cfg->workers * (cfg->nlisten + 8) + 64;
+}
+
+/* Raise the soft open-file limit to what the configuration needs (up to
+ * the hard limit); one warning when that is not enough. */
+static void raise_fd_limit(const bg_config_t *cfg)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    rlim_t want = (rlim_t)max_connections * 2 + 256;
+    rlim_t want = fds_needed(cfg);
     if (rl.rlim_cur >= want)
         return;
     rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < (rlim_t)max_connections + 256)
-        bg_warn("open-file limit %llu is below limits.max_connections + 256; raise LimitNOFILE",
-                (unsigned long long)rl.rlim_cur);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        rl.rlim_cur = 0;
+    if (rl.rlim_cur < want)
+        bg_warn("open-file limit %llu is below the %llu descriptors this configuration needs "
+                "(2 x limits.max_connections %d, idle upstream connections, listeners, files): "
+                "raise LimitNOFILE or lower limits.max_connections",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)want, cfg->max_connections);
 }
 
 int bg_server_run(const char *config_path)
@@ -710,7 +872,7 @@ int bg_server_run(const char *config_path)
     cfg = rt->cfg;
 
     signal(SIGPIPE, SIG_IGN);
-    raise_fd_limit(cfg->max_connections);
+    raise_fd_limit(cfg);
     if (open_audit(&srv, cfg) != 0 || open_counters(&srv, cfg) != 0)
         goto done;
     srv.nworkers = cfg->workers;

@@ -36,6 +36,7 @@
 #define RESP_MAX_HEAD 65536
 #define CLIENT_HIGH_WATER (256 * 1024) /* pause the upstream above this */
 #define CLIENT_LOW_WATER (64 * 1024)
+#define PIPELINE_MAX (64 * 1024) /* request bytes buffered while one is in flight */
 
 typedef enum {
     ST_IDLE,      /* between requests: idle timeout */
@@ -86,6 +87,9 @@ typedef struct {
     int up_reused;
     int retried;
     int upstream_connecting;
+    size_t up_request_len; /* bytes of the request queued on x->up */
+    int holds_slot;        /* counted in the route's in-flight requests */
+    const char *result;    /* completion result when not derived (complete()) */
 
     bg_http_response_t resp;
     body_mode_t resp_mode;
@@ -157,6 +161,9 @@ static void exchange_free(bg_session_t *s)
                             x->t_forward_us > 0 ? end_us - x->t_forward_us : 0);
     if (x->up != NULL)
         bg_upconn_close(x->up);
+    if (x->holds_slot)
+        __atomic_sub_fetch(&x->rt->cfg->route_inflight[x->route - x->rt->cfg->routes], 1,
+                           __ATOMIC_RELAXED);
     bg_eval_free(&x->ev);
     if (x->body != NULL)
         evbuffer_free(x->body);
@@ -460,9 +467,12 @@ static void process_body(bg_session_t *s)
             }
         }
     }
-    /* Whole request read: stop reading (pipelined bytes wait in the buffer). */
+    /* Whole request read. Keep reading, so that a client that leaves while
+     * the request is in flight is noticed at once (on_client_event cancels
+     * the upstream exchange); pipelined bytes wait in the buffer, reading
+     * pauses once PIPELINE_MAX of them are there. */
     x->body_consumed = 1;
-    bufferevent_disable(s->cbev, EV_READ);
+    bufferevent_setwatermark(s->cbev, EV_READ, 0, PIPELINE_MAX);
     evtimer_del(&s->timer);
     stage_resolve(s);
 }
@@ -1041,6 +1051,30 @@ static void on_up_read(struct bufferevent *bev, void *arg);
 static void on_up_write(struct bufferevent *bev, void *arg);
 static void on_up_event(struct bufferevent *bev, short what, void *arg);
 
+/*
+ * Take one of the route's upstream slots (routes[].max_upstream_concurrency;
+ * unset: half of limits.max_connections when there are other routes, so one
+ * dead partner cannot hold every connection; unlimited for a lone route). Counted across workers
+ * with one atomic per route; released in exchange_free. Returns 0, or -1 when the route is full.
+ */
+static int take_route_slot(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    const bg_config_t *cfg = x->rt->cfg;
+    if (x->holds_slot || cfg->route_inflight == NULL)
+        return 0;
+    int limit = x->route->max_upstream_concurrency;
+    if (limit < 0) /* one route: nobody to protect; else half the connections */
+        limit = cfg->nroutes > 1 ? (cfg->max_connections > 1 ? cfg->max_connections / 2 : 1) : 0;
+    int *n = &cfg->route_inflight[x->route - cfg->routes];
+    if (__atomic_add_fetch(n, 1, __ATOMIC_RELAXED) > limit && limit > 0) {
+        __atomic_sub_fetch(n, 1, __ATOMIC_RELAXED);
+        return -1;
+    }
+    x->holds_slot = 1;
+    return 0;
+}
+
 static void stage_forward(bg_session_t *s)
 {
     exchange_t *x = s->x;
@@ -1048,8 +1082,18 @@ static void stage_forward(bg_session_t *s)
     char err[160];
     SSL_CTX *tls = x->route->upstream_tls ? x->rt->client_tls : NULL;
 
+    if (take_route_slot(s) != 0) {
+        s->w->stats.refused_concurrency++;
+        bg_metrics_upstream_error(s->w->metrics, x->route->id, "concurrency");
+        refuse(s, 503,
+               "too many requests in flight to this route's upstream "
+               "(routes[].max_upstream_concurrency); try again later",
+               0);
+        return;
+    }
+
     x->up = bg_pool_get(s->w->pool, tls, x->route->upstream_host, (struct sockaddr *)&x->dest,
-                        x->dest_len, &x->up_reused, err, sizeof err);
+                        x->dest_len, x->retried, &x->up_reused, err, sizeof err);
     if (x->up == NULL) {
         upstream_error(s, "connect");
         bg_warn("request %s: route %s: upstream %s: %s", x->id, x->route->id, x->dest_text, err);
@@ -1066,6 +1110,7 @@ static void stage_forward(bg_session_t *s)
     x->upstream_connecting = !x->up_reused;
     bufferevent_setcb(x->up->bev, on_up_read, on_up_write, on_up_event, s);
     build_upstream_request(s, bufferevent_get_output(x->up->bev));
+    x->up_request_len = evbuffer_get_length(bufferevent_get_output(x->up->bev));
     bufferevent_enable(x->up->bev, EV_READ | EV_WRITE);
     s->state = ST_UPSTREAM;
     evtimer_del(&s->timer);
@@ -1311,6 +1356,32 @@ static void on_up_write(struct bufferevent *bev, void *arg)
     (void)arg;
 }
 
+/*
+ * Has any byte of the request left for the upstream (been accepted by the
+ * socket or TLS layer)? Until then the exchange can be retried whatever
+ * the method: the upstream cannot have seen it.
+ */
+static int request_left(const exchange_t *x)
+{
+    return x->up != NULL &&
+           evbuffer_get_length(bufferevent_get_output(x->up->bev)) < x->up_request_len;
+}
+
+/*
+ * May this request be sent again after it (maybe) reached the upstream?
+ * Only idempotent methods (RFC 9110 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT,
+ * DELETE) whose body can be resent: ours always can, since the whole body
+ * (or its rewrite) is kept in the exchange until it ends.
+ */
+static int retry_safe(const exchange_t *x)
+{
+    static const char *const idempotent[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    for (size_t i = 0; i < sizeof idempotent / sizeof idempotent[0]; i++)
+        if (bg_util_ieq(x->req.method, x->req.method_len, idempotent[i]))
+            return 1;
+    return 0;
+}
+
 static void on_up_event(struct bufferevent *bev, short what, void *arg)
 {
     bg_session_t *s = arg;
@@ -1336,9 +1407,12 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     }
     /* ST_UPSTREAM: nothing of the response has arrived yet. */
     int got_bytes = evbuffer_get_length(bufferevent_get_input(bev)) > 0;
-    if (x->up_reused && !x->retried && !got_bytes && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
-        /* The pooled connection was closed by the upstream before it read
-         * our request (keep-alive race): retry once on a fresh connection. */
+    int left = request_left(x);
+    if (!x->upstream_connecting && !x->retried && !got_bytes &&
+        (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && (!left || (x->up_reused && retry_safe(x)))) {
+        /* The request provably never left, or the keep-alive race on a
+         * pooled connection hit a request that may be sent twice: retry
+         * once, on a fresh connection. */
         x->retried = 1;
         bg_upconn_close(x->up);
         x->up = NULL;
@@ -1351,6 +1425,21 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         ERR_error_string_n(ssl_err, ebuf, sizeof ebuf);
         while (bufferevent_get_openssl_error(bev) != 0)
             ;
+    }
+    if (left && !(what & BEV_EVENT_TIMEOUT)) {
+        /* It left and no answer came: the upstream may have acted on it.
+         * Not retried (RFC 9110 9.2.2); the caller decides. */
+        upstream_error(s, "outcome_unknown");
+        bg_warn("request %s: route %s: upstream %s: connection %s after the request was sent, "
+                "before an answer: upstream outcome unknown (not retried)%s%s",
+                x->id, x->route->id, x->dest_text, ssl_err != 0 ? "failed" : "closed",
+                ssl_err != 0 ? ": TLS: " : "", ebuf);
+        x->result = "upstream_outcome_unknown";
+        refuse(s, 502,
+               "upstream closed the connection after receiving the request; whether it acted on "
+               "it is unknown, and it was not sent again",
+               0);
+        return;
     }
     int sock_err = EVUTIL_SOCKET_ERROR();
     upstream_error(s, (what & BEV_EVENT_TIMEOUT) ? "timeout"
@@ -1399,12 +1488,14 @@ static void complete(bg_session_t *s, int upstream_reusable)
         }
         bg_debug("request %s route %s done in %llu us", x->id, x->route ? x->route->id : "-",
                  (unsigned long long)(bg_util_mono_us() - x->t_start_us));
-        record_completion(s, x->response_started ? "ok"
+        record_completion(s, x->result != NULL     ? x->result
+                             : x->response_started ? "ok"
                              : x->ev.decided && x->ev.decision.outcome == BG_OUTCOME_BLOCK
                                  ? "blocked"
                                  : "refused");
     }
     exchange_free(s);
+    bufferevent_setwatermark(s->cbev, EV_READ, 0, 0);
     if (!s->keep_alive || s->w->draining) {
         start_closing(s);
         return;
@@ -1416,6 +1507,7 @@ static void complete(bg_session_t *s, int upstream_reusable)
         /* A client that pipelines but does not read gets no more work until
          * it drains what it was sent (bounded memory). */
         s->waiting_drain = 1;
+        bufferevent_disable(s->cbev, EV_READ);
         bufferevent_setwatermark(s->cbev, EV_WRITE, CLIENT_LOW_WATER, 0);
         return;
     }
@@ -1467,6 +1559,13 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_TIMEOUT) {
         /* send_ms passed with bytes still unsent: the client stopped reading */
         bg_debug("client %s stopped reading; closing", s->peer_text);
+    } else if (s->x != NULL && s->x->body_consumed && s->state != ST_CLOSING) {
+        /* The client left (EOF or reset) while its request was in flight:
+         * cancel the upstream exchange and free everything now, not at
+         * the response timeout. */
+        s->w->stats.client_aborts++;
+        bg_debug("request %s: client %s left; upstream exchange cancelled", s->x->id, s->peer_text);
+        record_completion(s, "client_aborted");
     }
     session_free(s);
 }
@@ -1491,6 +1590,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         break;
     case ST_UPSTREAM:
         upstream_error(s, "timeout");
+        if (!x->upstream_connecting && request_left(x))
+            x->result = "upstream_outcome_unknown"; /* sent, never answered */
         bg_warn("request %s: route %s: upstream %s: %s timeout", x->id, x->route->id, x->dest_text,
                 x->upstream_connecting ? "connect" : "response");
         refuse(s, 504,

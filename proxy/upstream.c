@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -81,6 +82,7 @@ void bg_upconn_close(bg_upconn_t *c)
     if (c->bev != NULL)
         bufferevent_free(c->bev);
     free(c->peer_name);
+    bg_worker_descriptor_released(c->pool != NULL ? c->pool->w : NULL);
     free(c);
 }
 
@@ -110,9 +112,31 @@ static void idle_event(struct bufferevent *bev, short what, void *arg)
     bg_upconn_close(arg);
 }
 
+/*
+ * Is idle connection C still usable? A peek at the socket, without
+ * reading: EOF or an error (reset) means the upstream closed it, possibly
+ * a moment ago with the event not yet delivered. Bytes on a plain
+ * connection that nobody asked for mean it is out of step. TLS records
+ * (a session ticket, a close_notify) cannot be told apart here: only EOF
+ * and errors count for TLS. One system call per reuse.
+ */
+static int still_open(const bg_upconn_t *c)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    char b;
+    if (fd < 0)
+        return 0;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0)
+        return 0;
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    return c->tls;
+}
+
 bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_name,
-                         const struct sockaddr *addr, socklen_t addr_len, int *reused, char *err,
-                         size_t errcap)
+                         const struct sockaddr *addr, socklen_t addr_len, int fresh, int *reused,
+                         char *err, size_t errcap)
 {
     int tls = tls_ctx != NULL;
     struct sockaddr_storage key;
@@ -120,8 +144,14 @@ bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_nam
     memcpy(&key, addr, addr_len);
     unsigned b = key_hash(tls, peer_name, &key);
 
-    for (bg_upconn_t *c = pool->idle[b]; c != NULL; c = c->next) {
+    bg_upconn_t *next;
+    for (bg_upconn_t *c = fresh ? NULL : pool->idle[b]; c != NULL; c = next) {
+        next = c->next;
         if (c->tls == tls && same_addr(&c->addr, addr) && strcmp(c->peer_name, peer_name) == 0) {
+            if (!still_open(c)) {
+                bg_upconn_close(c); /* closed while idle: never written to */
+                continue;
+            }
             idle_unlink(c);
             bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
             bufferevent_set_timeouts(c->bev, NULL, NULL);

@@ -36,13 +36,17 @@ void bg_pool_free(bg_pool_t *pool);
 
 /*
  * An idle pooled connection for this destination, or a new one (connect in
- * progress, TLS handshake started when TLS_CTX is not NULL). The caller
- * owns the result until release/close, and must install its callbacks.
- * *REUSED tells which. NULL on failure (ERR filled).
+ * progress, TLS handshake started when TLS_CTX is not NULL). FRESH: never
+ * an idle one (a retry after a pooled connection failed). A pooled
+ * connection is only handed out after a non-blocking peek found it still
+ * open (no EOF, no reset, no stray bytes), so "found closed before any
+ * byte was written" is decided here and not after the request went out.
+ * The caller owns the result until release/close, and must install its
+ * callbacks. *REUSED tells which. NULL on failure (ERR filled).
  */
 bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_name,
-                         const struct sockaddr *addr, socklen_t addr_len, int *reused, char *err,
-                         size_t errcap);
+                         const struct sockaddr *addr, socklen_t addr_len, int fresh, int *reused,
+                         char *err, size_t errcap);
 /* Return a healthy connection whose last response was fully read. */
 void bg_pool_release(bg_upconn_t *c, int idle_timeout_ms, int max_idle);
 /* Close and free. */

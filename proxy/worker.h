@@ -33,9 +33,12 @@ typedef struct {
     uint64_t upstream_errors;
     uint64_t upstream_reused;
     uint64_t upstream_connects;
-    uint64_t by_region[3];  /* indexed by bg_geo_region_t */
-    uint64_t blocked;       /* 451 */
-    uint64_t audit_refused; /* 503: the record could not be made durable */
+    uint64_t by_region[3];        /* indexed by bg_geo_region_t */
+    uint64_t blocked;             /* 451 */
+    uint64_t audit_refused;       /* 503: the record could not be made durable */
+    uint64_t accept_errors;       /* accept() failures (EMFILE...): accepting paused */
+    uint64_t client_aborts;       /* clients that left while their request was in flight */
+    uint64_t refused_concurrency; /* 503: route over max_upstream_concurrency */
 } bg_worker_stats_t;
 
 typedef struct bg_worker {
@@ -48,6 +51,11 @@ typedef struct bg_worker {
     struct evconnlistener *listeners[BG_MAX_LISTEN];
     int nlisteners;
     int listeners_paused;
+    int accept_blocked;         /* accept() fails (out of descriptors); atomic: /readyz reads it */
+    struct event *accept_retry; /* while accept_blocked: probe and resume every ACCEPT_RETRY_MS */
+    uint64_t accept_warned_us;  /* rate limit of the accept-error warning */
+    unsigned accept_suppressed; /* accept errors not logged since that warning */
+    uint64_t trim_peak;         /* connections open at the peak since the last malloc_trim */
     int nconns;
     int max_connections;
     int draining;
@@ -63,5 +71,10 @@ typedef struct bg_worker {
 
 /* Called by sessions when a client connection ends. */
 void bg_worker_connection_closed(bg_worker_t *w);
+
+/* Called when the worker closed any descriptor (an upstream connection):
+ * a listener paused for lack of descriptors may accept again. Cheap when
+ * nothing is paused. Worker thread only. */
+void bg_worker_descriptor_released(bg_worker_t *w);
 
 #endif

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Resident memory after bursts of connections (issue 19).
+
+Starts its own sink and bordergate, takes the idle RSS (after a few warm-up
+requests), then runs BURSTS bursts: COUNT client connections opened at once,
+one POST sent on each before any answer is read (so that many exchanges are
+in flight together), every answer read, every connection closed. After each
+burst it waits for the daemon to settle and reads RSS again. Prints the idle,
+peak (VmHWM) and after-burst figures and the bar: after-burst RSS within
+2x of idle.
+
+    bench/burst_rss.py                    # 3 bursts of 8,000
+    bench/burst_rss.py --count 4000 --bursts 5
+"""
+import argparse
+import json
+import os
+import resource
+import selectors
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("BG_BIN", os.path.join(ROOT, "build", "bordergate"))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listening on {port}")
+
+
+def status_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def burst(port, count):
+    """COUNT connections, a POST on each, then every answer; returns the
+    number of 200s."""
+    body = b'{"order":{"id":"A-1","items":[{"sku":"x","qty":1}]},"note":"burst"}'
+    req = (b"POST /burst HTTP/1.1\r\nHost: burst.example\r\nContent-Type: application/json\r\n"
+           b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(req)
+        socks.append(s)
+    sel = selectors.DefaultSelector()
+    got = {}
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        got[s] = b""
+    ok = 0
+    deadline = time.time() + 120
+    pending = len(socks)
+    while pending > 0 and time.time() < deadline:
+        for key, _ in sel.select(timeout=1.0):
+            s = key.fileobj
+            try:
+                chunk = s.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                chunk = b""
+            if chunk:
+                got[s] += chunk
+                continue
+            sel.unregister(s)
+            pending -= 1
+            if got[s].startswith(b"HTTP/1.1 200"):
+                ok += 1
+    for s in socks:
+        s.close()
+    sel.close()
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=8000)
+    ap.add_argument("--bursts", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--settle", type=float, default=2.0, help="seconds to wait after a burst")
+    args = ap.parse_args()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = args.count * 2 + 1000
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+
+    tmp = tempfile.mkdtemp(prefix="bg-burst-")
+    sink_port, bg_port = free_port(), free_port()
+    procs = []
+    try:
+        procs.append(subprocess.Popen([BIN, "sink", "--listen", f"127.0.0.1:{sink_port}"],
+                                      stdout=subprocess.DEVNULL))
+        wait_port(sink_port)
+        cfg = {
+            "listen": f"127.0.0.1:{bg_port}",
+            "workers": args.workers,
+            "limits": {"max_connections": args.count + 500},
+            "routes": [{"id": "burst", "match": {"path_prefix": "/"},
+                        "upstream": f"http://127.0.0.1:{sink_port}",
+                        "allow_private_addresses": True}],
+            "geo": {"overrides": {"cidrs": {"127.0.0.0/8": "CN"}}},
+            "audit": {"directory": os.path.join(tmp, "audit")},
+            "log": {"level": "error"},
+        }
+        path = os.path.join(tmp, "bg.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        bg = subprocess.Popen([BIN, "run", "--config", path])
+        procs.append(bg)
+        wait_port(bg_port)
+        burst(bg_port, 20)
+        time.sleep(args.settle)
+        idle = status_kb(bg.pid, "VmRSS")
+        print(f"idle RSS: {idle / 1024:.1f} MB")
+        after = idle
+        for i in range(args.bursts):
+            t0 = time.time()
+            ok = burst(bg_port, args.count)
+            took = time.time() - t0
+            time.sleep(args.settle)
+            after = status_kb(bg.pid, "VmRSS")
+            print(f"burst {i + 1}: {args.count} connections, {ok} answered 200 in {took:.1f} s; "
+                  f"peak {status_kb(bg.pid, 'VmHWM') / 1024:.1f} MB, after {after / 1024:.1f} MB")
+        peak = status_kb(bg.pid, "VmHWM")
+        ratio = after / idle if idle else 0
+        print(f"idle {idle / 1024:.1f} MB, peak {peak / 1024:.1f} MB, after bursts {after / 1024:.1f} MB "
+              f"({ratio:.2f}x idle)")
+        ok = ratio <= 2.0
+        print(f"bar: after-burst RSS within 2x of idle -> {'PASS' if ok else 'FAIL'}")
+        return 0 if ok else 1
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
