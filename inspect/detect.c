@@ -386,7 +386,7 @@ static size_t emit(scan_t *s, size_t b, size_t e, bg_detect_cat_t cat, bg_detect
             flags |= BG_DETECT_F_NORMALIZED;
         for (size_t k = b; k < e; k++) {
             unsigned c = s->v[s->mo[k]];
-            if ((c == '%' || c == '&') && s->t[k] != c) {
+            if ((c == '%' || c == '&' || c == '\\' || c == '=') && s->t[k] != c) {
                 flags |= BG_DETECT_F_ENCODED;
                 break;
             }
@@ -406,7 +406,8 @@ static size_t emit(scan_t *s, size_t b, size_t e, bg_detect_cat_t cat, bg_detect
 
 /* Normalize V[O, LEN) into NB/MO/ML until WIN bytes are written or the value
  * ends (bg_norm_next(): Unicode folding, invisible characters dropped;
- * percent escapes and character references decoded when ESC, that is when
+ * percent escapes, character references, backslash escapes and quoted-
+ * printable digit runs decoded when ESC, that is when
  * the value holds one that spells a digit, '@', ':' or non-ASCII: then the
  * ASCII and the normalizing path read a value alike). Sets *N to the bytes
  * written; returns the offset after the last character consumed. */
@@ -416,7 +417,7 @@ static size_t fill_window(const unsigned char *v, size_t len, size_t o, int esc,
     size_t k = 0;
     while (o < len && k < WIN) {
         unsigned c = v[o];
-        if (c < 0x80 && (!esc || (c != '%' && c != '&'))) {
+        if (c < 0x80 && (!esc || (c != '%' && c != '&' && c != '\\' && c != '='))) {
             nb[k] = (unsigned char)c, mo[k] = o, ml[k] = 1, k++;
             o++;
             continue;
@@ -448,7 +449,7 @@ static inline uint64_t has_zero(uint64_t x)
 /* What the pre-filter found (bits). */
 #define PF_TRIG 1 /* a character a detector starts at: scan */
 #define PF_HI 2   /* a non-ASCII byte: the normalizing path */
-#define PF_ESC 4  /* '%' or '&': maybe an escape (the normalizing path if so) */
+#define PF_ESC 4  /* '%', '&', '\\' or '=': maybe an escape (the normalizing path if so) */
 #define PF_B64 8  /* eight aligned base64-alphabet bytes: maybe an encoded run */
 
 /* Per byte of X, the high bit when the byte is in the base64 alphabets
@@ -481,13 +482,14 @@ static unsigned prefilter(const unsigned char *v, size_t len)
         memcpy(&w, v + i, 8);
         acc |= w;
         trig |= has_between(w, 0x2F, 0x3B) | has_zero(w ^ (ONES * '@'));
-        esc |= has_zero(w ^ (ONES * '%')) | has_zero(w ^ (ONES * '&'));
+        esc |= has_zero(w ^ (ONES * '%')) | has_zero(w ^ (ONES * '&')) |
+               has_zero(w ^ (ONES * '\\')) | has_zero(w ^ (ONES * '='));
         b64 |= (b64_bytes(w) & HIGHS) == HIGHS;
     }
     for (; i < len; i++) {
         acc |= v[i];
         trig |= (v[i] - 0x30u <= 10u) || v[i] == '@';
-        esc |= v[i] == '%' || v[i] == '&';
+        esc |= v[i] == '%' || v[i] == '&' || v[i] == '\\' || v[i] == '=';
     }
     unsigned r = (trig ? PF_TRIG : 0) | (esc ? PF_ESC : 0) | (b64 ? PF_B64 : 0);
     if ((acc & HIGHS) == 0)
@@ -620,11 +622,15 @@ static void numrun_read(const scan_t *s, size_t i, numrun_t *r)
     if (ncuts == 1 && dot_at > 0) {
         /* one lone dot: a decimal fraction ("13812345678.5"), not a
          * number written in groups; the digits before it do not end at a
-         * boundary */
+         * boundary - unless the fraction is zeros: "13812345678.0" is the
+         * integer a float-typed field or a spreadsheet export writes */
+        int zeros = 1;
+        for (unsigned k = dot_at; k < r->nd; k++)
+            zeros &= r->d[k] == '0';
         r->nd = dot_at;
         r->cuts = r->xcuts = 0;
         r->e = r->dend[dot_at];
-        r->rb = 0;
+        r->rb = zeros && !r->over && right_ok(s, i);
         return;
     }
     if (r->nd == 17 && (ch(s, i) | 0x20) == 'x') {
@@ -777,17 +783,22 @@ static size_t det_resident_id(scan_t *s, const numrun_t *r, unsigned nd, size_t 
  * The 15-digit first-generation number (issued 1984-2004, valid until
  * 2013, still in old records) outside an ID key: a mainland region code and
  * a real 19YYMMDD birth date, no check digit. About 1 % of random 15-digit
- * numbers pass that, so alone it is low; written in its 6-6-3 grouping it is
- * medium. Tried after IMSI and IMEI, which validate better.
+ * numbers pass that, yet the number is what old records and scanned cards
+ * carry, and it is a person's identity number when it is one: standing
+ * alone it is medium (decided on), like a bare mobile number; under a key
+ * that names an order, trace or tracking number (BG_HINT_NONPI, the
+ * sender's context for a weakly validated shape) it is low. Tried after
+ * IMSI and IMEI, which validate better. The false-positive corpus holds
+ * 15-digit order, tracking and timestamp numbers that fail the region or
+ * date check.
  */
 static size_t det_legacy_id(scan_t *s, const numrun_t *r, unsigned nd, size_t b, size_t e)
 {
     if (nd != 15 || (nd == r->nd && r->x) || id_region_date(s, r->d, 1) != 1 || all_same(r->d, nd))
         return 0;
-    int grouped = has_cuts(r, nd) && cuts_in(r->cuts, 0, nd, (1u << 6) | (1u << 12));
     unsigned flags = BG_DETECT_F_NO_CHECKSUM | (has_cuts(r, nd) ? BG_DETECT_F_SEPARATED : 0);
     return emit(s, b, e, BG_CAT_CN_RESIDENT_ID, BG_CAT_NONE, BG_DET_RESIDENT_ID,
-                grouped ? BG_CONF_MEDIUM : BG_CONF_LOW, flags);
+                (s->hints & BG_HINT_NONPI) ? BG_CONF_LOW : BG_CONF_MEDIUM, flags);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -830,6 +841,8 @@ static size_t det_mobile(scan_t *s, const numrun_t *r, unsigned nd, size_t b, si
         off = 0;
     else if (nd == 15 && memcmp(d, "0086", 4) == 0)
         off = 4, strong = 1;
+    else if (nd == 12 && d[0] == '0' && d[1] == '1')
+        off = 1; /* the trunk prefix dialled before a mobile from a landline */
     else
         return 0;
     if (d[off] != '1' || d[off + 1] < '3')
@@ -1674,11 +1687,15 @@ static int dots_twice(const scan_t *s, size_t i)
  * upper case (codes like "JDVA13812345678", "SF...", "...CN" that
  * logistics and order systems print).
  */
+static size_t try_id_window(scan_t *s, size_t i);
+
 static size_t try_glued(scan_t *s, size_t j, size_t tb)
 {
     numrun_t r;
     numrun_read(s, j, &r);
-    if (r.nd < 11 || r.over)
+    if (r.over)
+        return try_id_window(s, j);
+    if (r.nd < 11)
         return 0;
     unsigned lc = ch(s, j - 1), rc = ch(s, r.e);
     int left = j > tb && is_a(lc), right = is_a(rc);
@@ -1699,7 +1716,51 @@ static size_t try_glued(scan_t *s, size_t j, size_t tb)
     s->glued_cap = code ? BG_CONF_LOW : BG_CONF_MEDIUM;
     size_t m = classify_run(s, &r, j, 0);
     s->glued = 0;
-    return m;
+    return m ? m : try_id_window(s, j);
+}
+
+/*
+ * An ID number inside a longer run of digits, or after a dotted prefix:
+ * "1700000000" + ID (a timestamp glued on), an ID written twice, "k" + ID +
+ * "0001", "GA1.2." + ID. The plain digit run from I is searched window by
+ * window for 17 digits + check character with a real region code, a real
+ * birth date and a matching GB 11643 check character: together about one
+ * random 18-digit window in 10^5 passes, so this is medium (decided on).
+ * Mobile numbers are not searched this way: every long number holds an
+ * 11-digit stretch starting 13-19. O(run length). Returns the end of the
+ * last finding, or 0.
+ */
+static size_t try_id_window(scan_t *s, size_t i)
+{
+    if (!on(s, BG_DET_RESIDENT_ID))
+        return 0;
+    size_t q = i;
+    while (q < s->n && is_d(s->t[q]))
+        q++;
+    size_t end = q;
+    if (q < s->n && (s->t[q] | 0x20) == 'x')
+        end = q + 1; /* the last window may end in the check character X */
+    if (end - i < 18 || (end - i == 18 && left_ok(s, i)))
+        return 0; /* exactly one number's length: the ordinary and glued paths' */
+    size_t last = 0;
+    for (size_t w = i; w + 18 <= end; w++) {
+        const char *d = (const char *)s->t + w;
+        char cc = (char)(s->t[w + 17] == 'x' ? 'X' : s->t[w + 17]);
+        int rd;
+        if ((rd = id_region_date(s, d, 0)) == 0 || id_check_char(d) != cc)
+            continue;
+        int g = s->glued;
+        s->glued = 0;
+        size_t m = emit(s, w, w + 18, rd == 2 ? BG_CAT_HMT_RESIDENCE_PERMIT : BG_CAT_CN_RESIDENT_ID,
+                        rd == 2 ? BG_CAT_CN_RESIDENT_ID : BG_CAT_NONE, BG_DET_RESIDENT_ID,
+                        BG_CONF_MEDIUM, BG_DETECT_F_GLUED);
+        s->glued = g;
+        if (m == 0)
+            break;
+        last = m;
+        w = m - 1; /* the next window after this number (an ID written twice) */
+    }
+    return last;
 }
 
 /* The detectors that can start at the token start I, most specific shape
@@ -1728,11 +1789,13 @@ static size_t try_token(scan_t *s, size_t i)
             /* "138.1234.5678": a number through dots; "3.14159" (a single
              * dot) is a decimal and no number detector wants it */
             if (!left_ok(s, i) || !dots_twice(s, i))
-                return 0;
+                return try_id_window(s, i);
         }
         if (!left_ok(s, i))
-            return 0;
-        return try_number(s, i);
+            return try_id_window(s, i);
+        if ((m = try_number(s, i)))
+            return m;
+        return try_id_window(s, i);
     }
     return try_letters(s, i);
 }
@@ -1871,7 +1934,7 @@ static int worth_scanning(const unsigned char *b, size_t k, unsigned depth)
     int hi = 0;
     for (size_t i = 0; i < k; i++) {
         unsigned c = b[i];
-        if (c == '@' || c == '%' || c == '&')
+        if (c == '@' || c == '%' || c == '&' || c == '\\')
             return 1;
         digits += is_d(c);
         hi |= c >= 0x80;
@@ -1890,6 +1953,36 @@ static int worth_scanning(const unsigned char *b, size_t k, unsigned depth)
         i += l - 1;
     }
     return 0;
+}
+
+/* Decoded bytes that are UTF-16 text of mostly ASCII (a BOM, or a zero in
+ * every other byte: what Windows and .NET clients encode before base64):
+ * the zero bytes (and a BOM) are dropped in place so the detectors read the
+ * characters. Returns the new length; other bytes are left as they are. */
+static size_t utf16_to_ascii(unsigned char *b, size_t k)
+{
+    if (k < 8)
+        return k;
+    size_t start = 0;
+    if ((b[0] == 0xff && b[1] == 0xfe) || (b[0] == 0xfe && b[1] == 0xff))
+        start = 2;
+    size_t zo = 0, ze = 0, m = k - start;
+    for (size_t i = start; i < k; i++)
+        if (b[i] == 0) {
+            if ((i - start) & 1)
+                zo++;
+            else
+                ze++;
+        }
+    /* LE: zeros at odd offsets; BE: at even ones. Nearly all of one half. */
+    int le = zo * 10 >= m / 2 * 9 && ze == 0, be = ze * 10 >= m / 2 * 9 && zo == 0;
+    if (!le && !be)
+        return k;
+    size_t n = 0;
+    for (size_t i = start; i < k; i++)
+        if (b[i] != 0)
+            b[n++] = b[i];
+    return n;
 }
 
 /*
@@ -1914,6 +2007,7 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
         }
         if (k == 0)
             break;
+        k = utf16_to_ascii(buf, k);
         if (!worth_scanning(buf, k, s->depth + 1))
             goto next;
         scan_t ns;

@@ -295,6 +295,13 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
 
     /* The method token, every path segment, the query string. */
     bg_insp_scan_fixed(x, "method", BG_LOC_METHOD, in->method, in->method_len);
+    /* Methods are words (GET, PROPFIND, VERSION-CONTROL); digits in one are
+     * data riding in a place nothing reads as data: opaque. */
+    for (size_t i = 0; i < in->method_len; i++)
+        if (in->method[i] >= '0' && in->method[i] <= '9') {
+            bg_insp_set_opaque(x, "the request method carries digits");
+            break;
+        }
     bg_insp_parse_path(x);
     bg_insp_scan_path_whole(x);
     const char *q = memchr(in->target, '?', in->target_len);

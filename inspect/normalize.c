@@ -107,10 +107,92 @@ static size_t ent_at(const unsigned char *v, size_t len, size_t o, uint32_t *cp)
     return j + 1 - o;
 }
 
+/* Four hex digits at V[O]; the value or -1. */
+static long hex4(const unsigned char *v, size_t len, size_t o)
+{
+    if (o + 4 > len)
+        return -1;
+    long r = 0;
+    for (size_t i = 0; i < 4; i++) {
+        int h = hexval(v[o + i]);
+        if (h < 0)
+            return -1;
+        r = r * 16 + h;
+    }
+    return r;
+}
+
+/* A backslash escape at V[O] as C, JavaScript and JSON write them outside
+ * a JSON string's own decoding (double-escaped JSON, form fields, text):
+ * \uXXXX (a surrogate pair too) and \xXX. Returns its length and the code
+ * point in *CP, or 0. */
+static size_t bs_at(const unsigned char *v, size_t len, size_t o, uint32_t *cp)
+{
+    if (o + 1 >= len || v[o] != '\\')
+        return 0;
+    if ((v[o + 1] | 0x20) == 'x' && o + 4 <= len) {
+        int h = hexval(v[o + 2]), l = hexval(v[o + 3]);
+        if (h < 0 || l < 0)
+            return 0;
+        *cp = (uint32_t)(h * 16 + l);
+        return 4;
+    }
+    if ((v[o + 1] | 0x20) != 'u')
+        return 0;
+    long u = hex4(v, len, o + 2);
+    if (u < 0)
+        return 0;
+    if (u >= 0xD800 && u <= 0xDBFF && o + 12 <= len && v[o + 6] == '\\' &&
+        (v[o + 7] | 0x20) == 'u') {
+        long lo = hex4(v, len, o + 8);
+        if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            *cp = (uint32_t)(0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00));
+            return 12;
+        }
+    }
+    *cp = (uint32_t)u;
+    return 6;
+}
+
+/* Quoted-printable digits: "=3D" where D is a digit, counted only inside a
+ * run of at least two ("=31=33=38..."), so "a=31" in ordinary text still
+ * reads as it is written. Returns 3 and the digit in *OUT, or 0. */
+static size_t qp_at(const unsigned char *v, size_t len, size_t o, unsigned *out)
+{
+    if (o + 3 > len || v[o] != '=' || v[o + 1] != '3' || !dig(v[o + 2]))
+        return 0;
+    int next = o + 6 <= len && v[o + 3] == '=' && v[o + 4] == '3' && dig(v[o + 5]);
+    int prev = o >= 3 && v[o - 3] == '=' && v[o - 2] == '3' && dig(v[o - 1]);
+    if (!next && !prev)
+        return 0;
+    *out = v[o + 2];
+    return 3;
+}
+
 size_t bg_norm_next(const unsigned char *v, size_t len, size_t o, unsigned *out, unsigned *how)
 {
     unsigned c = v[o];
     *how = 0;
+    if (c == '\\') {
+        uint32_t cp;
+        size_t l = bs_at(v, len, o, &cp);
+        if (l == 0) {
+            *out = '\\';
+            return 1;
+        }
+        *how = BG_NORM_ESCAPED;
+        *out = (cp >= 0xD800 && cp <= 0xDFFF) ? 0x80 : bg_norm_fold(cp);
+        return l;
+    }
+    if (c == '=') {
+        size_t l = qp_at(v, len, o, out);
+        if (l == 0) {
+            *out = '=';
+            return 1;
+        }
+        *how = BG_NORM_ESCAPED;
+        return l;
+    }
     if (c == '%') {
         unsigned b;
         size_t l = pct_at(v, len, o, &b);
@@ -166,7 +248,7 @@ size_t bg_norm_next(const unsigned char *v, size_t len, size_t o, unsigned *out,
 int bg_norm_has_escape(const unsigned char *v, size_t len)
 {
     for (size_t o = 0; o < len; o++) {
-        if (v[o] != '%' && v[o] != '&')
+        if (v[o] != '%' && v[o] != '&' && v[o] != '\\' && v[o] != '=')
             continue;
         unsigned out, how;
         size_t l = bg_norm_next(v, len, o, &out, &how);

@@ -14,7 +14,8 @@ Every code point folds to one byte:
             and the Numeric_Type=Digit characters: circled, parenthesized,
             full-stop and dingbat digits, superscripts, subscripts)
   ASCII     full-width ASCII U+FF01..U+FF5E; Unicode spaces -> ' ';
-            dashes and minus signs -> '-'; ideographic full stops -> '.'
+            dashes and minus signs -> '-'; ideographic full stops, middle
+            dots and bullets -> '.'
   0x00      dropped (invisible): general categories Cf, Mn, Me (this
             includes variation selectors and tag characters), and the
             blank fillers U+115F, U+1160, U+3164, U+FFA0, U+2800, U+034F
@@ -31,7 +32,9 @@ BLOCK = 128
 DROP_EXTRA = {0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800, 0x034F}
 SPACES = {0x00A0, 0x1680, 0x202F, 0x205F, 0x3000} | set(range(0x2000, 0x200B))
 DASHES = set(range(0x2010, 0x2016)) | {0x2212, 0xFE58, 0xFE63, 0x2E3A, 0x2E3B, 0x301C, 0x30FC}
-DOTS = {0x3002, 0xFF61, 0xFE52}
+# ideographic full stops, and the middle dots and bullets people put between
+# digit groups (138·1234·5678)
+DOTS = {0x3002, 0xFF61, 0xFE52, 0x00B7, 0x2022, 0x2027, 0x2219, 0x22C5, 0x30FB, 0xFF65}
 
 
 def fold(cp):

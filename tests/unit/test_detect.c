@@ -281,16 +281,23 @@ static void test_resident_id(void **state)
         {NULL, "11010519491231002X1", NULL, 0, 0, 0},
         {NULL, "11010519491231002XA", "cn_resident_id", HIGH, 0, 18},
         {NULL, "ID110101199003071234end", NULL, 0, 0, 0}, /* bad check digit */
-        {NULL, "911010519491231002X", NULL, 0, 0, 0},
+        /* inside a longer digit run or after a dotted prefix: a window with
+         * region, date and check character is one (medium) */
+        {NULL, "911010519491231002X", "cn_resident_id", MED, 1, 18},
+        {NULL, "170000000011010519491231002X", "cn_resident_id", MED, 10, 18},
+        {NULL, "GA1.2.11010519491231002X", "cn_resident_id", MED, 6, 18},
+        {NULL, "1101051949123100211101051949123100", NULL, 0, 0, 0}, /* no valid window */
         {NULL, "0.11010519491231002", NULL, 0, 0, 0},
         /* a typo'd number is still an ID number under an ID key */
         {"id_card", "110105194912310021", "cn_resident_id", MED, WHOLE},
         {"身份证号", "110105194912310021", "cn_resident_id", MED, WHOLE},
         {"身份证号", "110105194912320021", NULL, 0, 0, 0}, /* no such day */
-        /* 15-digit first-generation numbers: high under an ID key, low alone
-         * (1 % of random 15-digit numbers pass), medium in its 6-6-3 grouping */
+        /* 15-digit first-generation numbers: high under an ID key, medium
+         * alone (decided on), low under an order/trace key (no checksum: the
+         * sender's context may lower a weakly validated shape) */
         {"idCardNo", "110105491231002", "cn_resident_id", HIGH, WHOLE},
-        {NULL, "110105491231002", "cn_resident_id", LOW, WHOLE},
+        {NULL, "110105491231002", "cn_resident_id", MED, WHOLE},
+        {"order_no", "110105491231002", "cn_resident_id", LOW, WHOLE},
         {NULL, "110105 491231 002", "cn_resident_id", MED, WHOLE},
         {NULL, "110105491331002", NULL, 0, 0, 0}, /* month 13 */
         {"idCardNo", "110105491331002", NULL, 0, 0, 0},
@@ -315,6 +322,10 @@ static void test_mobile(void **state)
         {NULL, "+86-138-1234-5678", "cn_mobile", HIGH, WHOLE},
         {NULL, "0086 138 1234 5678", "cn_mobile", HIGH, WHOLE},
         {NULL, "008613812345678", "cn_mobile", HIGH, WHOLE},
+        {NULL, "13812345678.0", "cn_mobile", MED, 0, 11}, /* a float export of the integer */
+        {NULL, "13812345678.00,", "cn_mobile", MED, 0, 11},
+        {NULL, "016623456780", "cn_mobile", MED, WHOLE}, /* trunk 0 before the mobile */
+        {NULL, "012023456780", NULL, 0, 0, 0},
         {NULL, "8613812345678", "cn_mobile", MED, WHOLE},
         {NULL, "138 1234 5678", "cn_mobile", HIGH, WHOLE},
         {NULL, "138-1234-5678", "cn_mobile", HIGH, WHOLE},
@@ -1283,6 +1294,15 @@ static void test_encoded(void **state)
                  "cn_resident_id", HIGH, 21, 38, nr);
     /* a path of base64 segments */
     expect_flags(NULL, "/api/v1/users/MTM4MTIzNDU2Nzg", "cn_mobile", MED, 14, 15, nr);
+    /* base64 of UTF-16LE text (what .NET and Windows clients encode) */
+    expect_flags(NULL, "MQAzADgAMQAyADMANAA1ADYANwA4AA==", "cn_mobile", MED, -1, 0, nr);
+    /* backslash escapes and quoted-printable digit runs: rewritable escapes */
+    expect_flags(NULL,
+                 "\\u0031\\u0033\\u0038\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037\\u0038",
+                 "cn_mobile", MED, -1, 0, enc);
+    expect_flags(NULL, "\\x31\\x33\\x38\\x31\\x32\\x33\\x34\\x35\\x36\\x37\\x38", "cn_mobile", MED,
+                 -1, 0, enc);
+    expect_flags(NULL, "=31=33=38=31=32=33=34=35=36=37=38", "cn_mobile", MED, -1, 0, enc);
     /* base64 and hex of things that are not PI */
     expect_none(NULL, "eyJvcmRlcl9pZCI6IjIwMjQwMTAxMTIzNDU2Nzg5In0");
     expect_none(NULL, "OWUU2p1juqmLwCRz8eYesEUOv+5iIigDDSsMuR+IeEU=");

@@ -99,6 +99,24 @@ static void test_escapes(void **state)
     assert_string_equal(out, "&#1114112;");
     assert_true(bg_norm_has_escape((const unsigned char *)"a%31", 4));
     assert_false(bg_norm_has_escape((const unsigned char *)"a%20b&amp;c", 11));
+    /* backslash escapes: \u (a surrogate pair: U+1D7CF MATHEMATICAL BOLD
+     * DIGIT ONE) and \x */
+    read_all("\\u0031\\U0033\\x38\\uD835\\uDFCF", out, &esc);
+    assert_string_equal(out, "1381");
+    assert_true(esc & BG_NORM_ESCAPED);
+    /* quoted-printable digits in a run of two or more; one alone is text */
+    read_all("=31=33=38 a=31", out, &esc);
+    assert_string_equal(out, "138 a=31");
+    read_all("\\n \\u00 \\xZ1 x=3", out, &esc);
+    assert_string_equal(out, "\\n \\u00 \\xZ1 x=3");
+    assert_int_equal(esc, 0);
+    assert_true(bg_norm_has_escape((const unsigned char *)"a\\u0031", 7));
+    /* middle dots and bullets read as '.' (a separator between groups) */
+    read_all("138\xc2\xb7"
+             "1234\xe2\x80\xa2"
+             "5678",
+             out, &esc);
+    assert_string_equal(out, "138.1234.5678");
 }
 
 static void test_decoders(void **state)
