@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/sbuf.h"
+#include "inspect/redact.h"
 
 const char *bg_refusal_code(int status)
 {
@@ -29,33 +30,13 @@ const char *bg_refusal_code(int status)
     }
 }
 
-/* P (N bytes, path?query#fragment) as a JSON string: the path as sent, each
- * query value "*" (an empty value stays empty), no fragment. Bounded: a
- * longer path is cut (the record says what was refused, not every byte). */
-static void path_with_stars(bg_sbuf_t *b, const char *p, size_t n)
+/* P (N bytes, path?query#fragment) as a JSON string, as decision records
+ * write it (inspect/redact.h): path segments that hold PI and every query
+ * value dropped, no fragment. Bounded: a longer path is cut. */
+static void path_without_values(bg_sbuf_t *b, const char *p, size_t n)
 {
     char buf[2048];
-    size_t o = 0;
-    int in_query = 0, in_value = 0;
-    for (size_t i = 0; i < n && o + 2 < sizeof buf; i++) {
-        char c = p[i];
-        if (c == '#')
-            break;
-        if (!in_query) {
-            in_query = c == '?';
-            buf[o++] = c;
-        } else if (c == '&' || c == ';') {
-            in_value = 0;
-            buf[o++] = c;
-        } else if (c == '=' && !in_value) {
-            in_value = 1;
-            buf[o++] = c;
-            if (i + 1 < n && p[i + 1] != '&' && p[i + 1] != ';' && p[i + 1] != '#')
-                buf[o++] = '*';
-        } else if (!in_value) {
-            buf[o++] = c;
-        }
-    }
+    size_t o = bg_redact_target(p, n, buf, sizeof buf);
     bg_sbuf_json_str(b, buf, o);
 }
 
@@ -80,7 +61,7 @@ char *bg_refusal_record(const bg_refusal_t *r, const char *time_text, size_t *le
         bg_sbuf_json_kv(&b, 0, "host", r->host);
     if (r->path != NULL) {
         bg_sbuf_adds(&b, ",\"path\":");
-        path_with_stars(&b, r->path, r->path_len);
+        path_without_values(&b, r->path, r->path_len);
     }
     if (r->route != NULL)
         bg_sbuf_json_kv(&b, 0, "route", r->route);
