@@ -407,7 +407,7 @@ void bg_insp_scan_path_whole(bg_inspection_t *x)
             buf[n++] = t[i];
         }
     }
-    if (memchr(buf, '/', n) == NULL)
+    if (n == 0 || memchr(buf, '/', n) == NULL)
         return;
     bg_detect_finding_t f[16];
     size_t nf = bg_detect_scan(NULL, NULL, buf, n, f, 16);
