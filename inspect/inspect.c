@@ -363,7 +363,7 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
      * starts like gzip but does not inflate is undecodable. A rewrite is
      * sent as identity either way. */
     {
-        bg_sniff_t sn = bg_sniff(x->body, x->body_len, NULL);
+        bg_sniff_t sn = bg_sniff_prefix(x->body, x->body_len, NULL);
         if (sn == BG_SNIFF_GZIP || sn == BG_SNIFF_ZLIB) {
             bg_insp_scan_gzip_header(x, x->body, x->body_len);
             const char *why = NULL;
@@ -371,7 +371,7 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
             char *out = NULL;
             if (bg_insp_inflate_body(x->body, x->body_len, sn == BG_SNIFF_GZIP ? 15 + 16 : 15,
                                      rules->max_decoded, &out, &dl, &why) == 0) {
-                if (bg_sniff(out, dl, NULL) == BG_SNIFF_GZIP) {
+                if (bg_sniff_prefix(out, dl, NULL) == BG_SNIFF_GZIP) {
                     free(out);
                     bg_insp_set_undecodable(x, "%s", "compressed more than twice");
                     goto done;
@@ -395,7 +395,7 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
      * as UTF-8 and cannot be rewritten in place (its findings are fixed). */
     {
         size_t bom = 0;
-        bg_sniff_t sn = bg_sniff(x->body, x->body_len, &bom);
+        bg_sniff_t sn = bg_sniff_prefix(x->body, x->body_len, &bom);
         const char *from = NULL;
         int unknown = 0;
         if (sn == BG_SNIFF_UTF16LE)

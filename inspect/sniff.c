@@ -185,6 +185,28 @@ bg_sniff_t bg_sniff(const char *p, size_t n, size_t *bom)
     return BG_SNIFF_BINARY;
 }
 
+bg_sniff_t bg_sniff_prefix(const char *p, size_t n, size_t *bom)
+{
+    size_t m = n < SNIFF_WINDOW ? n : SNIFF_WINDOW;
+    size_t dummy;
+    if (bom == NULL)
+        bom = &dummy;
+    *bom = 0;
+    if (n == 0)
+        return BG_SNIFF_EMPTY;
+    if (memchr(p, 0, m) == NULL) {
+        /* no zero byte: only magic or a BOM can say anything */
+        const unsigned char *u = (const unsigned char *)p;
+        if (n >= 2 && ((u[0] == 0x1f && u[1] == 0x8b) || (u[0] & 0x0f) == 8 || u[0] >= 0xef)) {
+            bg_sniff_t r = bg_sniff(p, n < 4 ? n : 4, bom);
+            return r == BG_SNIFF_UTF8 || r == BG_SNIFF_BINARY ? BG_SNIFF_EMPTY : r;
+        }
+        return BG_SNIFF_EMPTY;
+    }
+    bg_sniff_t r = bg_sniff(p, m - m % 4, bom);
+    return r == BG_SNIFF_UTF8 || r == BG_SNIFF_BINARY ? BG_SNIFF_EMPTY : r;
+}
+
 int bg_sniff_transcode(const char *p, size_t n, const char *from, size_t maxout, char **out,
                        size_t *outlen)
 {

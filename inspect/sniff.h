@@ -44,6 +44,16 @@ typedef enum {
  */
 bg_sniff_t bg_sniff(const char *p, size_t n, size_t *bom);
 
+/*
+ * What the first bytes say, without reading the rest: compression magic,
+ * a byte-order mark, or the zero-byte pattern of unmarked UTF-16/UTF-32
+ * (looked for only when a zero byte occurs in the first 1 KiB). Anything
+ * else is BG_SNIFF_EMPTY ("nothing to undo"): whether the bytes are text or
+ * binary is bg_sniff_is_text()'s question. O(1) for ordinary text, at most
+ * 1 KiB examined.
+ */
+bg_sniff_t bg_sniff_prefix(const char *p, size_t n, size_t *bom);
+
 /* The name of a well-known binary format at P ("png", "pdf", "zip", ...),
  * or NULL. */
 const char *bg_sniff_binary_format(const char *p, size_t n);

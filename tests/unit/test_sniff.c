@@ -111,6 +111,31 @@ static void test_transcode(void **state)
     assert_int_equal(bg_sniff_transcode("x", 1, "NO-SUCH-CHARSET", 16, &out, &n), -1);
 }
 
+static void test_prefix_only(void **state)
+{
+    (void)state;
+    size_t bom = 9;
+    /* ordinary text and JSON: nothing to undo, and no pass over the body */
+    assert_int_equal(bg_sniff_prefix("{\"a\":1}", 7, &bom), BG_SNIFF_EMPTY);
+    assert_int_equal(bom, 0);
+    assert_int_equal(bg_sniff_prefix("\x1f\x8b\x08\x00rest", 8, &bom), BG_SNIFF_GZIP);
+    assert_int_equal(bg_sniff_prefix("\x78\x9c\x01\x02", 4, &bom), BG_SNIFF_ZLIB);
+    assert_int_equal(bg_sniff_prefix("\xef\xbb\xbf{}", 5, &bom), BG_SNIFF_EMPTY);
+    assert_int_equal(bom, 3);
+    assert_int_equal(bg_sniff_prefix("\xff\xfe"
+                                     "1\0"
+                                     "3\0",
+                                     6, &bom),
+                     BG_SNIFF_UTF16LE);
+    assert_int_equal(bg_sniff_prefix("{\0\"\0"
+                                     "a\0\"\0:\0"
+                                     "1\0}\0",
+                                     14, &bom),
+                     BG_SNIFF_UTF16LE);
+    /* a PNG is not "undone" here: binary is bg_sniff_is_text's question */
+    assert_int_equal(bg_sniff_prefix("\x89PNG\r\n\x1a\n", 8, &bom), BG_SNIFF_EMPTY);
+}
+
 static void test_charset_names(void **state)
 {
     (void)state;
@@ -131,6 +156,7 @@ int main(void)
         cmocka_unit_test(test_unmarked_utf16_and_utf32),
         cmocka_unit_test(test_binary_formats_and_text),
         cmocka_unit_test(test_transcode),
+        cmocka_unit_test(test_prefix_only),
         cmocka_unit_test(test_charset_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
