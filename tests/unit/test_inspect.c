@@ -1703,6 +1703,23 @@ static void test_render_target_headers(void **state)
     bg_inspection_free(x);
     held_free(&hd);
 
+    /* Path segments are rewritten in place; the others stay as written
+     * (matrix parameters, escapes), and the query is kept when unchanged. */
+    req_t q3 = {NULL, NULL, "/u/13812345678/a%20b;v=1/%31%33%39%31%32%33%34%35%36%37%38?k=1"};
+    bg_op_t ops3[] = {MASK34, RED};
+    x = run_apply(r, &q3, &hd, ops3, 2);
+    d = describe(x);
+    expect_text("path findings", d,
+                "path[1] cn_mobile cn_mobile whole\n"
+                "path[3] cn_mobile cn_mobile whole\n");
+    free(d);
+    assert_int_equal(bg_inspection_finding(x, 0)->loc, BG_LOC_PATH);
+    assert_int_equal(bg_inspection_render(x, &rw), 0);
+    expect_text("target", rw.target, "/u/138%2A%2A%2A%2A5678/a%20b;v=1/-?k=1");
+    bg_rewrite_free(&rw);
+    bg_inspection_free(x);
+    held_free(&hd);
+
     /* The query is not inspected when the policy says so. */
     bg_inspect_rules_spec_t spec;
     char err[100];
