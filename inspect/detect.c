@@ -1739,6 +1739,35 @@ static size_t try_glued(scan_t *s, size_t j, size_t tb)
 }
 
 /*
+ * A number zero-padded into a fixed-width field ("00000000000000000000013598761234",
+ * a decimal trace id; "000013812345678"): two or more leading zeros, then
+ * exactly a mobile's 11 or an ID number's 18 significant characters ending
+ * at a boundary, read as if they stood alone. Returns the end of the
+ * finding, or 0.
+ */
+static size_t try_zero_padded(scan_t *s, size_t i)
+{
+    size_t j = i;
+    while (j < s->n && s->t[j] == '0')
+        j++;
+    if (j - i < 2 || j >= s->n || !is_d(s->t[j]))
+        return 0;
+    size_t q = j;
+    while (q < s->n && is_d(s->t[q]))
+        q++;
+    if (q < s->n && (s->t[q] | 0x20) == 'x')
+        q++;
+    if ((q - j != 11 && q - j != 18) || !right_ok(s, q))
+        return 0;
+    numrun_t r;
+    numrun_read(s, j, &r);
+    unsigned nd = (unsigned)(q - j);
+    if (r.nd < nd - (s->t[q - 1] > '9') || (r.cuts & ((1u << nd) - 1)) != 0)
+        return 0;
+    return classify_number(s, &r, nd - (s->t[q - 1] > '9'), j, q, 0);
+}
+
+/*
  * An ID number inside a longer run of digits, or after a dotted prefix:
  * "1700000000" + ID (a timestamp glued on), an ID written twice, "k" + ID +
  * "0001", "GA1.2." + ID. The plain digit run from I is searched window by
@@ -1813,6 +1842,8 @@ static size_t try_token(scan_t *s, size_t i)
         if (!left_ok(s, i))
             return try_id_window(s, i);
         if ((m = try_number(s, i)))
+            return m;
+        if (c == '0' && (m = try_zero_padded(s, i)))
             return m;
         return try_id_window(s, i);
     }

@@ -390,6 +390,10 @@ static void test_mobile(void **state)
         {NULL, "13812345678a", "cn_mobile", MED, 0, 11},
         {NULL, "SF13812345678", "cn_mobile", LOW, 2, 11},
         /* capitals that label the number (one letter, TEL, CNY...) are no code */
+        /* zero-padded into a fixed-width field (a decimal trace id) */
+        {NULL, "00000000000000000000013598761234", "cn_mobile", MED, 21, 11},
+        {NULL, "00000000000000000000000000000001", NULL, 0, 0, 0},
+        {NULL, "0000000000001234567890", NULL, 0, 0, 0},
         {NULL, "M17712345678", "cn_mobile", MED, 1, 11},
         {NULL, "CNY15067891234.00", "cn_mobile", MED, 3, 11},
         {NULL, "3.13812345678", NULL, 0, 0, 0},
