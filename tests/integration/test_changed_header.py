@@ -71,7 +71,8 @@ class ChangedHeader(AuditTestBase):
         px = self.start_proxy()
         tel_path, tel_query, tel_hdr, tel_body = phone(3001), phone(3002), phone(3003), phone(3004)
         id_no, email = resident_id(31), "changed.person@example.org"
-        doc = {"user": {"id": UID, "phone": tel_body, "id_no": id_no, "email": email}}
+        tel_cn = phone(3006)
+        doc = {"user": {"id": UID, "phone": tel_body, "id_no": id_no, "email": email, "手机号": tel_cn}}
         resp = self.post(px, "/v1/users/%s/notes?mobile=%s&lang=zh" % (tel_path, tel_query), json.dumps(doc),
                          host="us.example",
                          headers={"Content-Type": "application/json", "X-User-Phone": tel_hdr})
@@ -79,8 +80,11 @@ class ChangedHeader(AuditTestBase):
         self.assertEqual(resp.headers.get("X-Bordergate-Decision"), "deidentify")
         value = resp.headers.get("X-Bordergate-Changed")
         self.assertIsNotNone(value, "a de-identified response names what changed")
-        for v in (tel_path, tel_query, tel_hdr, tel_body, id_no, email, UID):
+        for v in (tel_path, tel_query, tel_hdr, tel_body, tel_cn, id_no, email, UID):
             self.assertNotIn(v, value)
+        # a valid header value: printable ASCII, the Chinese key %XX-encoded
+        self.assertRegex(value, r"^[\x21-\x7e ]+$")
+        self.assertIn("$.user.%E6%89%8B%E6%9C%BA%E5%8F%B7=mask", value)
         got = dict(changed_entries(value))
         self.assertEqual(got.get("$.user.phone"), "mask")
         self.assertEqual(got.get("$.user.id_no"), "hash")
@@ -95,7 +99,7 @@ class ChangedHeader(AuditTestBase):
         # And it is true: none of the changed values reached the upstream.
         arrived = self.up.wait_records(1)[0]
         raw = json.dumps(arrived.__dict__, default=str)
-        for v in (tel_path, tel_query, tel_hdr, tel_body, id_no, email):
+        for v in (tel_path, tel_query, tel_hdr, tel_body, tel_cn, id_no, email):
             self.assertNotIn(v, raw)
 
     def test_unchanged_requests_carry_no_header(self):
