@@ -1175,7 +1175,8 @@ static void write_response_head(bg_session_t *s)
         if (bg_http_is_hop_by_hop(hd->name, hd->name_len, conn ? conn->value : NULL,
                                   conn ? conn->value_len : 0))
             continue;
-        if (header_named(hd, "x-bordergate-id") || header_named(hd, "x-bordergate-changed"))
+        if (header_named(hd, "x-bordergate-id") || header_named(hd, "x-bordergate-changed") ||
+            header_named(hd, "x-bordergate-decision"))
             continue;
         head_put(&h, hd->name, hd->name_len);
         head_put(&h, ": ", 2);

@@ -120,7 +120,7 @@ class ChangedHeader(AuditTestBase):
         def handler(conn, n):
             conn.read_request()
             conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Bordergate-Changed: $.forged=mask\r\n"
-                      b"Connection: close\r\n\r\nok")
+                      b"X-Bordergate-Decision: deidentify\r\nConnection: close\r\n\r\nok")
         up = bgtest.ScriptedUpstream(self, handler, host="127.0.0.2")
         up.host = "127.0.0.2"
         px = self.start_proxy(up)
@@ -128,6 +128,8 @@ class ChangedHeader(AuditTestBase):
                          headers={"Content-Type": "application/json"})
         self.assertEqual(resp.status_code, 200, resp.text)
         self.assertNotIn("X-Bordergate-Changed", resp.headers)
+        # Nor the decision: the caller sees bordergate's own, once.
+        self.assertEqual(resp.headers.get("X-Bordergate-Decision"), "allow")
         resp = self.post(px, "/v1/x", json.dumps({"user": {"id": UID, "phone": phone(3010)}}),
                          host="us.example", headers={"Content-Type": "application/json"})
         self.assertEqual(resp.status_code, 200, resp.text)
