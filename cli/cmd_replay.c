@@ -33,6 +33,8 @@
 #include "proxy/http.h"
 #include "replay/har.h"
 #include "replay/replay.h"
+#include "replay/upstream.h"
+#include "inspect/redact.h"
 
 #define MAX_SINK_LOGS 32
 
@@ -433,6 +435,9 @@ typedef struct {
     char port[8];
     FILE *logs[MAX_SINK_LOGS];
     int nlogs;
+    const bg_config_t *cfg; /* the offline policy */
+    char peer[64];          /* our address as the daemon sees it (last send) */
+    int peer_v6;
 } live_t;
 
 static int live_add_log(live_t *lv, const char *path)
@@ -451,9 +456,10 @@ static int live_add_log(live_t *lv, const char *path)
     return 0;
 }
 
-static int live_open(live_t *lv, const char *url, const opts_t *o)
+static int live_open(live_t *lv, const char *url, const opts_t *o, const bg_config_t *cfg)
 {
     memset(lv, 0, sizeof *lv);
+    lv->cfg = cfg;
     const char *a = url;
     if (strncmp(a, "http://", 7) == 0)
         a += 7;
@@ -533,6 +539,14 @@ static int live_send(live_t *lv, const bg_replay_req_t *req, char *decision, siz
         return -1;
     }
     freeaddrinfo(ai);
+    /* The caller address the daemon will put into X-Forwarded-For. */
+    struct sockaddr_storage me;
+    socklen_t mel = sizeof me;
+    lv->peer[0] = '\0';
+    if (getsockname(fd, (struct sockaddr *)&me, &mel) == 0) {
+        bg_util_addr_string((struct sockaddr *)&me, lv->peer, sizeof lv->peer);
+        lv->peer_v6 = me.ss_family == AF_INET6;
+    }
     size_t cap = 4096 + req->body_len + strlen(req->target) + strlen(req->authority);
     for (size_t i = 0; i < req->nheaders; i++)
         cap += strlen(req->names[i]) + strlen(req->values[i]) + 4;
@@ -640,14 +654,151 @@ static int record_body_equals(json_t *rec, const char *b, size_t n)
     return 1;
 }
 
+/* A header name for a message: as it is, or "*" when a detector finds
+ * personal information in it (inspect/redact.h: never a value). */
+static void safe_header_name(const char *name, char *out, size_t cap)
+{
+    char t[300], r[300];
+    snprintf(t, sizeof t, "/%.250s", name);
+    bg_redact_target(t, strlen(t), r, sizeof r);
+    snprintf(out, cap, "%s", r[0] == '/' ? r + 1 : r);
+}
+
+/* Was header NAME one the offline decision rewrote or removed? */
+static int offline_changed_header(const bg_replay_result_t *res, const char *name)
+{
+    for (size_t k = 0; k < res->ev.rw.nheaders; k++) {
+        size_t i = res->ev.rw.header_index[k];
+        if (i < res->nheaders && bg_util_ieq(res->headers[i].name, res->headers[i].name_len, name))
+            return 1;
+    }
+    return 0;
+}
+
+/* Was NAME: VALUE a field the caller sent (so it left in clear)? */
+static int caller_sent(const bg_replay_result_t *res, const char *name, const char *value)
+{
+    for (size_t i = 0; i < res->nheaders; i++)
+        if (bg_util_ieq(res->headers[i].name, res->headers[i].name_len, name) &&
+            res->headers[i].value_len == strlen(value) &&
+            memcmp(res->headers[i].value, value, res->headers[i].value_len) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * What one upstream received (sink record REC) against what the offline
+ * evaluation says leaves (replay/upstream.h): the method, the path, the
+ * query, every header field (as a multiset: names without case, values
+ * byte for byte) and the body. Each difference names the part and, for a
+ * header, its name (or "*"), never a value.
+ */
+static void live_compare_arrival(live_t *lv, print_ctx_t *pc, const bg_replay_req_t *req,
+                                 const bg_replay_result_t *res, json_t *rec)
+{
+    char msg[512], hn[300];
+    const bg_decision_t *dd = &res->ev.decision;
+    bg_replay_upstream_t up;
+    if (bg_replay_upstream(lv->cfg, req, res, lv->peer, lv->peer_v6, "close", &up) != 0) {
+        print_diff(pc, "live: cannot derive the offline upstream request (out of memory)");
+        return;
+    }
+    const char *what = res->ev.rewritten && !dd->monitor ? "de-identified" : "original";
+    if (strcmp(jstr(rec, "method"), req->method) != 0)
+        print_diff(pc, "live: the method that arrived upstream differs from the offline one");
+    const char *rt = jstr(rec, "target");
+    size_t p1 = strcspn(up.target, "?"), p2 = strcspn(rt, "?");
+    if (p1 != p2 || memcmp(up.target, rt, p1) != 0) {
+        snprintf(msg, sizeof msg,
+                 "live: the path that arrived upstream differs from the offline %s path", what);
+        print_diff(pc, msg);
+    }
+    if (strcmp(up.target + p1, rt + p2) != 0) {
+        snprintf(msg, sizeof msg,
+                 "live: the query that arrived upstream differs from the offline %s query", what);
+        print_diff(pc, msg);
+    }
+    /* Header fields: pair equal ones first, then name what is left. */
+    json_t *hs = json_object_get(rec, "headers");
+    size_t nh = json_array_size(hs);
+    char *used = calloc(nh + 1, 1);
+    int matched[BG_REPLAY_UP_MAX_HEADERS] = {0};
+    if (used == NULL) {
+        print_diff(pc, "live: out of memory comparing headers");
+        bg_replay_upstream_free(&up);
+        return;
+    }
+    for (size_t e = 0; e < up.nheaders; e++) {
+        for (size_t i = 0; i < nh && !matched[e]; i++) {
+            json_t *pair = json_array_get(hs, i);
+            const char *n = json_string_value(json_array_get(pair, 0));
+            const char *v = json_string_value(json_array_get(pair, 1));
+            if (!used[i] && n != NULL && v != NULL && strcasecmp(n, up.names[e]) == 0 &&
+                strcmp(v, up.values[e]) == 0)
+                used[i] = 1, matched[e] = 1;
+        }
+    }
+    for (size_t e = 0; e < up.nheaders; e++) {
+        if (matched[e])
+            continue;
+        /* the same name arrived with another value? */
+        const char *other = NULL;
+        for (size_t i = 0; i < nh && other == NULL; i++) {
+            json_t *pair = json_array_get(hs, i);
+            const char *n = json_string_value(json_array_get(pair, 0));
+            if (!used[i] && n != NULL && strcasecmp(n, up.names[e]) == 0) {
+                used[i] = 1;
+                other = json_string_value(json_array_get(pair, 1));
+                other = other != NULL ? other : "";
+            }
+        }
+        safe_header_name(up.names[e], hn, sizeof hn);
+        if (other == NULL)
+            snprintf(msg, sizeof msg, "live: header %s did not arrive upstream, offline it leaves",
+                     hn);
+        else if (offline_changed_header(res, up.names[e]) && caller_sent(res, up.names[e], other))
+            snprintf(msg, sizeof msg,
+                     "live: header %s arrived upstream as the caller sent it, offline it was "
+                     "de-identified",
+                     hn);
+        else
+            snprintf(msg, sizeof msg,
+                     "live: header %s arrived upstream with another value than the offline %s one",
+                     hn, what);
+        print_diff(pc, msg);
+    }
+    for (size_t i = 0; i < nh; i++) {
+        if (used[i])
+            continue;
+        json_t *pair = json_array_get(hs, i);
+        const char *n = json_string_value(json_array_get(pair, 0));
+        safe_header_name(n != NULL ? n : "?", hn, sizeof hn);
+        if (n != NULL && offline_changed_header(res, n))
+            snprintf(msg, sizeof msg, "live: header %s arrived upstream, offline it was removed",
+                     hn);
+        else
+            snprintf(msg, sizeof msg, "live: header %s arrived upstream, offline it does not leave",
+                     hn);
+        print_diff(pc, msg);
+    }
+    free(used);
+    if (!record_body_equals(rec, up.body, up.body_len)) {
+        snprintf(msg, sizeof msg,
+                 "live: the body that arrived upstream differs from the offline %s body", what);
+        print_diff(pc, msg);
+    }
+    bg_replay_upstream_free(&up);
+}
+
 /*
  * --live: the running daemon must agree with the offline decision.
  *   refused     same status, nothing upstream
  *   block       451 and X-Bordergate-Decision: block, nothing upstream
  *   allow       X-Bordergate-Decision: allow; with sink logs: exactly one
- *               request arrived, body and target byte for byte
- *   deidentify  X-Bordergate-Decision: deidentify; with sink logs: the body
- *               and target arrived as the offline rendering
+ *               request arrived, as replay/upstream.h derives it: method,
+ *               path, query, every header field and the body
+ *   deidentify  X-Bordergate-Decision: deidentify; with sink logs: the same
+ *               against the offline de-identified rendering
  *   monitor     "allow; monitor; would=X", arrived unchanged
  */
 static void live_check(live_t *lv, const bg_replay_req_t *req, const bg_replay_result_t *res,
@@ -700,36 +851,7 @@ static void live_check(live_t *lv, const bg_replay_req_t *req, const bg_replay_r
                      arrived);
             print_diff(&pc, msg);
         } else if (should_arrive) {
-            const char *body = req->body != NULL ? req->body : "";
-            size_t blen = req->body_len;
-            const char *target = req->target;
-            size_t tlen = strlen(req->target);
-            if (res->ev.rewritten && !dd->monitor) {
-                if (res->ev.rw.body_changed) {
-                    body = res->ev.rw.body;
-                    blen = res->ev.rw.body_len;
-                }
-                if (res->ev.rw.target_changed) {
-                    target = res->ev.rw.target;
-                    tlen = res->ev.rw.target_len;
-                }
-            }
-            if (!record_body_equals(rec, body, blen)) {
-                snprintf(msg, sizeof msg,
-                         "live: the body that arrived upstream differs from the offline %s body",
-                         res->ev.rewritten ? "de-identified" : "original");
-                print_diff(&pc, msg);
-            }
-            /* the route may rewrite the path prefix: compare the query part and length-agnostic
-             * tail */
-            const char *rt = jstr(rec, "target");
-            const char *q1 = memchr(target, '?', tlen), *q2 = strchr(rt, '?');
-            size_t l1 = q1 ? tlen - (size_t)(q1 - target) : 0, l2 = q2 ? strlen(q2) : 0;
-            if (l1 != l2 || (l1 > 0 && memcmp(q1, q2, l1) != 0)) {
-                snprintf(msg, sizeof msg,
-                         "live: the query that arrived upstream differs from the offline one");
-                print_diff(&pc, msg);
-            }
+            live_compare_arrival(lv, &pc, req, res, rec);
         }
     }
     json_decref(rec);
@@ -916,7 +1038,7 @@ int bg_cli_replay(int argc, char **argv)
         }
     }
     if (o.live != NULL) {
-        if (live_open(&lv, o.live, &o) != 0)
+        if (live_open(&lv, o.live, &o, pa.cfg) != 0)
             goto out;
         live_ready = 1;
     }

@@ -1712,11 +1712,59 @@ static size_t try_glued(scan_t *s, size_t j, size_t tb)
             return 0;
     }
     int code = (!left || lc - 'A' < 26u) && (!right || rc - 'A' < 26u);
+    /* Capitals glued on the left only that label the number rather than
+     * make it a code: one letter ("M177...", "T138..."), or a word people
+     * put before a phone number or an amount ("TEL", "MOB", "CNY", "RMB").
+     * Other capitals ("SF", "ORD", "JDVA", "...CN") are order and tracking
+     * codes and stay low. */
+    if (code && left && !right && j - tb <= 3) {
+        static const char *const labels[] = {"TEL", "MOB", "PH", "CEL", "CNY", "RMB", "HKD",
+                                             "USD", "NO",  "NR", "CN",  "ID",  NULL};
+        char w[4] = {0};
+        int caps = 1;
+        for (size_t k = tb; k < j; k++) {
+            caps &= ch(s, k) - 'A' < 26u;
+            w[k - tb] = (char)ch(s, k);
+        }
+        int label = j - tb == 1;
+        for (const char *const *l = labels; *l && !label; l++)
+            label = strcmp(w, *l) == 0;
+        code = !(caps && label);
+    }
     s->glued = 1;
     s->glued_cap = code ? BG_CONF_LOW : BG_CONF_MEDIUM;
     size_t m = classify_run(s, &r, j, 0);
     s->glued = 0;
     return m ? m : try_id_window(s, j);
+}
+
+/*
+ * A number zero-padded into a fixed-width field ("00000000000000000000013598761234",
+ * a decimal trace id; "000013812345678"): two or more leading zeros, then
+ * exactly a mobile's 11 or an ID number's 18 significant characters ending
+ * at a boundary, read as if they stood alone. Returns the end of the
+ * finding, or 0.
+ */
+static size_t try_zero_padded(scan_t *s, size_t i)
+{
+    size_t j = i;
+    while (j < s->n && s->t[j] == '0')
+        j++;
+    if (j - i < 2 || j >= s->n || !is_d(s->t[j]))
+        return 0;
+    size_t q = j;
+    while (q < s->n && is_d(s->t[q]))
+        q++;
+    if (q < s->n && (s->t[q] | 0x20) == 'x')
+        q++;
+    if ((q - j != 11 && q - j != 18) || !right_ok(s, q))
+        return 0;
+    numrun_t r;
+    numrun_read(s, j, &r);
+    unsigned nd = (unsigned)(q - j);
+    if (r.nd < nd - (s->t[q - 1] > '9') || (r.cuts & ((1u << nd) - 1)) != 0)
+        return 0;
+    return classify_number(s, &r, nd - (s->t[q - 1] > '9'), j, q, 0);
 }
 
 /*
@@ -1794,6 +1842,8 @@ static size_t try_token(scan_t *s, size_t i)
         if (!left_ok(s, i))
             return try_id_window(s, i);
         if ((m = try_number(s, i)))
+            return m;
+        if (c == '0' && (m = try_zero_padded(s, i)))
             return m;
         return try_id_window(s, i);
     }
@@ -2092,6 +2142,45 @@ static void find_encoded(scan_t *s, const unsigned char *v, size_t len)
 }
 
 /*
+ * A value that is base64 broken into lines (MIME's 76 characters, or any
+ * width down to 4: "SUQg\nNDIw\n..."): only base64 characters, padding and
+ * line breaks, at least two breaks. The lines are joined (up to 6 KiB of
+ * text) and decoded as one run; a finding covers the whole value, not
+ * rewritable.
+ */
+static void find_broken_base64(scan_t *s, const unsigned char *v, size_t len)
+{
+    unsigned char joined[6144];
+    size_t n = 0, breaks = 0;
+    if (len > sizeof joined * 2 || s->nenc >= ENC_MAX)
+        return;
+    for (size_t i = 0; i < len; i++) {
+        unsigned c = v[i];
+        if (c == '\n') {
+            breaks++;
+        } else if (c == '\r' || c == ' ') {
+            continue;
+        } else if (bg_norm_b64_val[c] || c == '=') {
+            if (n == sizeof joined)
+                return;
+            if (c != '=')
+                joined[n++] = (unsigned char)c;
+        } else {
+            return;
+        }
+    }
+    if (breaks < 2 || n < B64_MIN)
+        return;
+    bg_detect_finding_t f;
+    if (scan_decoded(s, joined, n, 0, &f)) {
+        f.offset = 0;
+        f.length = len;
+        f.flags |= BG_DETECT_F_ENCODED | BG_DETECT_F_NOT_REWRITABLE;
+        s->enc[s->nenc++] = f;
+    }
+}
+
+/*
  * Scan the value V into s: pre-filter, encoded runs (below ENC_DEPTH),
  * then the ASCII path in place or the normalizing window path; encoded
  * findings are merged in offset order.
@@ -2104,6 +2193,8 @@ static size_t scan_value(scan_t *s, const unsigned char *v, size_t len)
     s->esc = (pf & PF_ESC) && bg_norm_has_escape(v, len);
     if ((pf & PF_B64) && len >= B64_MIN && s->depth < ENC_DEPTH)
         find_encoded(s, v, len);
+    if (len >= B64_MIN && s->depth < ENC_DEPTH && s->nenc == 0 && memchr(v, '\n', len))
+        find_broken_base64(s, v, len);
     if ((pf & PF_TRIG) || s->esc || keyhex) {
         if (!(pf & PF_HI) && !s->esc) {
             s->t = v;

@@ -652,6 +652,50 @@ static int address_book(const bg_inspection_t *x, const char *path, size_t arr, 
     return all;
 }
 
+/* A short array of small integers whose digits, read in order, are a number
+ * ([138, 1234, 5678], [440305, 20000229, 1638]): a mobile or ID number split
+ * into JSON numbers. The array as a whole is the finding (an operator
+ * covers it). At most 6 elements of 1-12 digits, 11-19 digits in all. */
+static void int_array_pi(bg_inspection_t *x, jctx_t *c, int m, uint32_t vstart, int record,
+                         const char *path)
+{
+    char d[24];
+    size_t nd = 0, nel = 0, i = vstart + 1;
+    const unsigned char *s = c->s;
+    for (;;) {
+        while (i < c->i && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+            i++;
+        size_t b = i;
+        while (i < c->i && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == b || i - b > 12 || nd + (i - b) > 19 || ++nel > 6)
+            return;
+        memcpy(d + nd, s + b, i - b);
+        nd += i - b;
+        while (i < c->i && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+            i++;
+        if (i < c->i && s[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < c->i && s[i] == ']')
+            break;
+        return;
+    }
+    if (nel < 2 || nd < 11)
+        return;
+    bg_detect_finding_t f[2];
+    size_t k = bg_detect_scan(NULL, NULL, d, nd, f, 2);
+    for (size_t j = 0; j < k && j < 2; j++) {
+        if (f[j].confidence < x->rules->min_conf || f[j].length != nd)
+            continue;
+        node_spec_t sp = jspec(c, m, vstart, 'a', record);
+        bg_insp_add_finding(x, &sp, path, BG_LOC_BODY, f[j].category, f[j].confidence,
+                            bg_detect_detector_name(f[j].detector), 1, 0, 0);
+        return;
+    }
+}
+
 static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, size_t key_len,
                   const char *hint_key, size_t hint_len, int record)
 {
@@ -810,6 +854,8 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
         whole_only = 1;
         kc = BG_CAT_CONTACTS;
     }
+    if (!whole_only && ch == '[' && c->i - vstart <= 64)
+        int_array_pi(x, c, m, vstart, record, w->path);
     if (whole_only && c->i > vstart + 2) {
         node_spec_t sp = jspec(c, m, vstart, ch == '{' ? 'o' : 'a', record);
         bg_finding_t *f;

@@ -22,6 +22,7 @@
 #include "inspect/redact.h"
 #include "policy/decide.h"
 #include "policy/policy.h"
+#include "proxy/changed.h"
 #include "proxy/evaluate.h"
 #include "proxy/http.h"
 #include "proxy/metrics.h"
@@ -1174,7 +1175,7 @@ static void write_response_head(bg_session_t *s)
         if (bg_http_is_hop_by_hop(hd->name, hd->name_len, conn ? conn->value : NULL,
                                   conn ? conn->value_len : 0))
             continue;
-        if (header_named(hd, "x-bordergate-id"))
+        if (header_named(hd, "x-bordergate-id") || header_named(hd, "x-bordergate-changed"))
             continue;
         head_put(&h, hd->name, hd->name_len);
         head_put(&h, ": ", 2);
@@ -1193,6 +1194,14 @@ static void write_response_head(bg_session_t *s)
             head_puts(&h, "; monitor; would=");
             head_puts(&h, bg_outcome_name(x->ev.decision.would));
         }
+        head_puts(&h, "\r\n");
+    }
+    /* A de-identified request: which paths changed and how (proxy/changed.h;
+     * paths and operators, never values). */
+    char changed[BG_CHANGED_MAX];
+    if (x->ev.decided && bg_changed_header(&x->ev.decision, x->ev.insp, changed, sizeof changed)) {
+        head_puts(&h, "X-Bordergate-Changed: ");
+        head_puts(&h, changed);
         head_puts(&h, "\r\n");
     }
     if (x->rt->cfg->debug_headers) {

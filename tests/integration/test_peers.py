@@ -423,7 +423,13 @@ class RouteConcurrency(bgtest.TestCase):
         p99 = percentile(lat, 99)
         sys.stderr.write("\n[healthy route probe] p50 %.1f ms, p99 %.1f ms, max %.1f ms\n"
                          % (percentile(lat, 50), p99, max(lat)))
-        self.assertLess(p99, 150 * bgtest.SCALE, "p99 of the healthy route's probes (ms)")
+        # The figure is printed; the assertion only guards against probes that
+        # wait on the dead partner (its callers give up after 0.3 s, its
+        # response timeout is 60 s). Timing bars belong in bench/: on this
+        # shared 2-core machine p99 moves between 30 and 160 ms with load.
+        # What tells a limited route from an unlimited one is asserted below:
+        # the dead partner never holds more than its share, the rest get 503.
+        self.assertLess(p99, 1000 * bgtest.SCALE, "p99 of the healthy route's probes (ms)")
         self.assertEqual(max(in_flight), limit, "requests in flight to the dead partner")
         self.assertIn(b"503", statuses)
         self.assertGreater(px.stats()["refused_concurrency"], 0)

@@ -11,6 +11,7 @@ basis, action and operator. Assertion messages name entries and paths only.
 """
 import json
 import os
+import re
 import subprocess
 import urllib.parse
 
@@ -250,6 +251,140 @@ class Replay(bgtest.TestCase):
         for i in blocked:
             self.assertRegex(r.stdout, r"entry %d [^\n]*live: block offline, but 1 request\(s\) arrived" % i)
         self.assertRegex(r.stdout, r"live: \d+ of %d entries disagree" % len(run.entries))
+
+    def header_policy(self, sink, inspect_headers=None):
+        """One route abroad (the sink pinned to US) whose rules hash an
+        account id and mask a mobile, both accepted pseudonymized."""
+        r = bgtest.route("us", sink.origin, host="api.partner.example", recipient="partner-us",
+                         purpose="support", subjects={"id": "$.user.id"})
+        if inspect_headers is not None:
+            r["inspect"] = {"headers": inspect_headers}
+        return bgtest.make_config(
+            [r], geo={"overrides": {"cidrs": {"%s/32" % sink.host: "US"}}},
+            keys={"pseudonym": {"env": "BG_PSEUDONYM_KEY"}, "subject": {"env": "BG_SUBJECT_KEY"},
+                  "audit": {"env": "BG_AUDIT_KEY"}},
+            policy={"version": "hdr-1", "mode": "enforce", "default_fallback": "block",
+                    "default_operator": "redact"},
+            recipients={"partner-us": {"legal_entity": "Partner US Inc.", "relationship": "third_party",
+                                       "country": "US", "purposes": ["support"],
+                                       "mechanism": {"type": "standard_contract", "reference": "SC-HDR-1",
+                                                     "expires": "2030-12-31"}}},
+            rules=[{"id": "ids-hashed", "categories": ["account_id"], "recipients": ["partner-us"],
+                    "bases": ["consent"], "fallback": {"action": "deidentify", "operator": {"op": "hash"}},
+                    "accept_pseudonymized": True},
+                   {"id": "mobile-masked", "categories": ["cn_mobile"], "recipients": ["partner-us"],
+                    "bases": ["consent"], "fallback": {"action": "deidentify", "operator": {"op": "mask"}},
+                    "accept_pseudonymized": True},
+                   {"id": "ip-generalized", "categories": ["ip_address"], "recipients": ["partner-us"],
+                    "bases": ["consent"], "fallback": {"action": "deidentify", "operator": {"op": "generalize"}}}],
+            audit={"directory": os.path.join(self.tmpdir, "audit-%s" % sink.name)})
+
+    def test_live_compares_every_header_path_query_and_body(self):
+        """A daemon that decides "deidentify" like the offline policy but
+        forwards a header in clear that the offline decision hashed (its
+        route reads no header by name) is reported: the header by name,
+        never its value; the same daemon with the offline policy agrees,
+        field for field (X-Forwarded-*, Forwarded, Host, Content-Length
+        included)."""
+        openid, mobile = "oK7hG2kq91xZ", "13912345678"
+        har = {"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": [
+            {"startedDateTime": "2026-01-01T00:00:00Z", "serverIPAddress": "127.0.0.2",
+             "request": {"method": "POST", "url": "http://api.partner.example/v1/tickets?lang=zh",
+                         "httpVersion": "HTTP/1.1",
+                         "headers": [{"name": "Content-Type", "value": "application/json"},
+                                     {"name": "User-Agent", "value": "test/1"},
+                                     {"name": "X-Openid", "value": openid},
+                                     {"name": "X-Forwarded-For", "value": "10.1.2.3"}],
+                         "postData": {"mimeType": "application/json",
+                                      "text": json.dumps({"user": {"id": "u-1", "phone": mobile}})}}}]}}
+        hp = self.write("hdr.har", har)
+        for name, daemon_inspect, want_rc in (("honest", None, 0), ("clear", ["x-none"], 1)):
+            with self.subTest(daemon=name):
+                sink = self.sink(name, host="127.0.0.2")
+                open(sink.record_path, "a").close()
+                offline = self.write("offline-%s.json" % name, self.header_policy(sink))
+                px = self.proxy(self.header_policy(sink, daemon_inspect), env=test_packs.KEY_ENV,
+                                name="proxy-%s" % name)
+                r = self.replay("--config", offline, "--har", hp, "--live", "http://127.0.0.1:%d" % px.port,
+                                "--sink-log", sink.record_path)
+                out = r.stdout + r.stderr
+                self.assertEqual(r.returncode, want_rc, out)
+                for v in (openid, mobile):
+                    self.assertNotIn(v, out)
+                got = sink.records()
+                self.assertEqual(len(got), 1)
+                if name == "honest":
+                    self.assertIn("live: all 1 entries agree", r.stdout)
+                    self.assertNotEqual(got[0].header("X-Openid"), openid)  # hashed offline and live
+                    self.assertNotIn(mobile.encode(), got[0].body)
+                else:
+                    self.assertEqual(got[0].header("X-Openid"), openid)
+                    self.assertRegex(r.stdout, r"entry 0 [^\n]*live: header X-Openid arrived upstream as the "
+                                               r"caller sent it, offline it was de-identified")
+                    self.assertIn("live: 1 of 1 entries disagree", r.stdout)
+                    self.assertEqual(len(re.findall(r"live: ", r.stdout)), 2, r.stdout)
+
+    def test_live_names_a_changed_path_query_or_added_header(self):
+        """What arrived is compared with what offline says left, part by
+        part: a sink record altered in its path, query, an added header, a
+        removed one and the body is reported once for each (the record is
+        what the upstream received; the daemon is honest here, the record
+        stands in for one that is not)."""
+        sink = self.sink("alt", host="127.0.0.2")
+        log = os.path.join(self.tmpdir, "altered.jsonl")
+        open(log, "a").close()
+        cfg = self.header_policy(sink)
+        offline = self.write("offline-alt.json", cfg)
+        # Replay talks to a stand-in for the daemon that answers like
+        # bordergate and writes an altered sink record of what "arrived".
+        import http.server
+        import threading
+
+        class Fake(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n).decode()
+                hs = [["Host", "api.partner.example"], ["User-Agent", "test/1"], ["X-Extra", "1"],
+                      ["X-Forwarded-For", "127.0.0.1"], ["X-Forwarded-Proto", "http"],
+                      ["X-Forwarded-Host", "api.partner.example"],
+                      ["Forwarded", 'for=127.0.0.1;proto=http;host="api.partner.example"'],
+                      ["Content-Length", str(len(body) + 1)]]
+                with open(log, "a") as f:
+                    f.write(json.dumps({"method": "POST", "target": "/v2/ping?b=2", "headers": hs,
+                                        "body": body + " "}) + "\n")
+                # recorded before answering, as a sink does
+                self.send_response(200)
+                self.send_header("X-Bordergate-Decision", "allow")
+                self.send_header("Content-Length", "0")
+                self.send_header("Connection", "close")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.HTTPServer(("127.0.0.1", 0), Fake)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        har = {"log": {"version": "1.2", "entries": [
+            {"startedDateTime": "2026-01-01T00:00:00Z", "serverIPAddress": "127.0.0.2",
+             "request": {"method": "POST", "url": "http://api.partner.example/v1/ping?a=1",
+                         "httpVersion": "HTTP/1.1",
+                         "headers": [{"name": "User-Agent", "value": "test/1"},
+                                     {"name": "Accept", "value": "*/*"}],
+                         "postData": {"mimeType": "text/plain", "text": "ping"}}}]}}
+        hp = self.write("alt.har", har)
+        r = self.replay("--config", offline, "--har", hp, "--live", "http://127.0.0.1:%d" % srv.server_port,
+                        "--sink-log", log)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        for m in ("the path that arrived upstream differs", "the query that arrived upstream differs",
+                  "header X-Extra arrived upstream, offline it does not leave",
+                  "header Accept did not arrive upstream, offline it leaves",
+                  "header Content-Length arrived upstream with another value",
+                  "the body that arrived upstream differs"):
+            self.assertIn(m, r.stdout)
 
     # -- inputs --------------------------------------------------------------------------
 

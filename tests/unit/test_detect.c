@@ -389,6 +389,13 @@ static void test_mobile(void **state)
         {NULL, "a13812345678", "cn_mobile", MED, 1, 11},
         {NULL, "13812345678a", "cn_mobile", MED, 0, 11},
         {NULL, "SF13812345678", "cn_mobile", LOW, 2, 11},
+        /* capitals that label the number (one letter, TEL, CNY...) are no code */
+        /* zero-padded into a fixed-width field (a decimal trace id) */
+        {NULL, "00000000000000000000013598761234", "cn_mobile", MED, 21, 11},
+        {NULL, "00000000000000000000000000000001", NULL, 0, 0, 0},
+        {NULL, "0000000000001234567890", NULL, 0, 0, 0},
+        {NULL, "M17712345678", "cn_mobile", MED, 1, 11},
+        {NULL, "CNY15067891234.00", "cn_mobile", MED, 3, 11},
         {NULL, "3.13812345678", NULL, 0, 0, 0},
         {NULL, "13812345678.5", NULL, 0, 0, 0},
         {NULL, "+1 381 234 5678", NULL, 0, 0, 0},
@@ -1316,6 +1323,9 @@ static void test_encoded(void **state)
                  "cn_resident_id", HIGH, 21, 38, nr);
     /* a path of base64 segments */
     expect_flags(NULL, "/api/v1/users/MTM4MTIzNDU2Nzg", "cn_mobile", MED, 14, 15, nr);
+    /* base64 broken into lines (MIME, or 4 characters a line) */
+    expect_flags(NULL, "SUQg\nNDIw\nMTEx\nMTk4\nODA1\nMTI2\nNjEy", "cn_resident_id", HIGH, -1, 0,
+                 nr);
     /* base64 of UTF-16LE text (what .NET and Windows clients encode) */
     expect_flags(NULL, "MQAzADgAMQAyADMANAA1ADYANwA4AA==", "cn_mobile", MED, -1, 0, nr);
     /* backslash escapes and quoted-printable digit runs: rewritable escapes */

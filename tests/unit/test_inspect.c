@@ -443,6 +443,10 @@ static const fcase_t FCASES[] = {
      0,
      {"application/vnd.api+json", "{\"mobile\":\"13812345678\"}"},
      "$.mobile cn_mobile cn_mobile whole\n"},
+    {"a number split into a short array of integers",
+     0,
+     {JSON, "{\"p\":[138,1234,5678],\"d\":[2024,11,20],\"s\":[1,2,3]}"},
+     "$.p cn_mobile cn_mobile whole\n"},
     {"text under octet-stream is read",
      0,
      {"application/octet-stream", "13812345678"},
@@ -1820,6 +1824,23 @@ static void test_render_target_headers(void **state)
     x = run_apply(r, &q2, &hd, ops2, 1);
     assert_int_equal(bg_inspection_render(x, &rw), 0);
     expect_text("target", rw.target, "/p");
+    bg_rewrite_free(&rw);
+    bg_inspection_free(x);
+    held_free(&hd);
+
+    /* Path segments are rewritten in place; the others stay as written
+     * (matrix parameters, escapes), and the query is kept when unchanged. */
+    req_t q3 = {NULL, NULL, "/u/13812345678/a%20b;v=1/%31%33%39%31%32%33%34%35%36%37%38?k=1"};
+    bg_op_t ops3[] = {MASK34, RED};
+    x = run_apply(r, &q3, &hd, ops3, 2);
+    d = describe(x);
+    expect_text("path findings", d,
+                "path[1] cn_mobile cn_mobile whole\n"
+                "path[3] cn_mobile cn_mobile whole\n");
+    free(d);
+    assert_int_equal(bg_inspection_finding(x, 0)->loc, BG_LOC_PATH);
+    assert_int_equal(bg_inspection_render(x, &rw), 0);
+    expect_text("target", rw.target, "/u/138%2A%2A%2A%2A5678/a%20b;v=1/-?k=1");
     bg_rewrite_free(&rw);
     bg_inspection_free(x);
     held_free(&hd);

@@ -1083,6 +1083,63 @@ def bypass():
           comment="ID number smuggled into a free-text remark of a shipment -> blocked")
 
 
+
+def truthful():
+    """Issue 14's defects, each an exchange whose expected decision was
+    written from the quick-start policy's words and the law before any run
+    (truthful.*.expect.json; the packs refuse these hosts, 421)."""
+    h = family("truthful", "Truthful decisions: forwarding headers, consent per person, blocks",
+               "Requests on which a decision record once said something that did not happen "
+               "(issue 14): PI in X-Forwarded-For and Forwarded, another person nested next to a "
+               "consented subject, a blocked request that must leave nothing.")
+    qs = "api.payments-partner.example"
+    p = PEOPLE[50]
+    h.add(qs, "/v1/charges", json_body={
+        "order_id": "ORD-2026-11-031900", "amount": 6600, "currency": "CNY",
+        "customer": {"id": "qs-c-1901", "name": p["name"]},
+        "card": {"number": unionpay(), "exp_month": 4, "exp_year": 2029}},
+        headers=[auth("sk_live"), ("X-Forwarded-For", p["mobile"])], ua="java",
+        comment="a gateway put the caller's mobile into X-Forwarded-For: contact-details has no consent "
+                "for qs-c-1901, so the header leaves masked (and the record says so); card and name on "
+                "the contract -> deidentify")
+    p = PEOPLE[51]
+    h.add(qs, "/v1/charges", json_body={
+        "order_id": "ORD-2026-11-031901", "amount": 7700, "currency": "CNY",
+        "customer": {"id": "qs-c-1902", "name": p["name"]},
+        "card": {"number": unionpay(), "exp_month": 5, "exp_year": 2029}},
+        headers=[auth("sk_live"), ("Forwarded", "for=_gw7;proto=https;x-caller=%s" % p["mobile"])],
+        ua="java",
+        comment="a mobile inside a Forwarded: header (RFC 7239 extension pair): inspected like any "
+                "header, masked (contact-details fallback) -> deidentify")
+    own, other = PEOPLE[7], PEOPLE[52]
+    h.add(qs, "/v1/charges", json_body={
+        "order_id": "ORD-2026-11-031902", "amount": 8800, "currency": "CNY",
+        "customer": {"id": "qs-c-1008", "name": own["name"], "email": own["email"], "phone": own["mobile"],
+                     "emergency_contact": {"phone": other["mobile"]}},
+        "card": {"number": unionpay(), "exp_month": 6, "exp_year": 2029}},
+        headers=[auth("sk_live")], ua="java",
+        comment="qs-c-1008 consented to contact details going to the provider: their e-mail and mobile "
+                "leave on consent; the emergency contact is another person whose mobile does not ride "
+                "on that consent -> masked; card and name on the contract -> deidentify")
+    other = PEOPLE[53]
+    h.add(qs, "/v1/charges", json_body={
+        "order_id": "ORD-2026-11-031903", "amount": 9900, "currency": "CNY",
+        "customer": {"id": "qs-c-1008", "name": own["name"], "phone": own["mobile"],
+                     "emergency_contact": {"id_card_no": other["id_no"]}},
+        "card": {"number": unionpay(), "exp_month": 7, "exp_year": 2029}},
+        headers=[auth("sk_live")], ua="java",
+        comment="the consented customer with another person's resident ID number nested: identity "
+                "documents leave only on that person's own separate consent (PIPL Arts. 29, 39) -> "
+                "blocked, nothing forwarded (bytes.forwarded 0)")
+    p = PEOPLE[54]
+    h.add(qs, "/v1/charges", json_body={
+        "amount": 15800, "currency": "CNY", "description": "no order reference",
+        "customer": {"id": "qs-c-1905", "name": p["name"], "phone": p["mobile"]},
+        "card": {"number": unionpay(), "exp_month": 8, "exp_year": 2029}},
+        headers=[auth("sk_live"), ("X-Forwarded-For", p["mobile"])], ua="java",
+        comment="no order reference: card and name have no basis (payment-contract falls back to "
+                "block) -> blocked; the mobiles in the body and X-Forwarded-For leave nowhere")
+
 # ---------------------------------------------------------------------------
 
 # The consent registry the expectations assume, per policy: the test grants
@@ -1127,7 +1184,7 @@ def build():
     del FILES[:]
     RNG.seed(20261123)
     for f in (payments, logistics, analytics, crm_support, advertising, cloud_storage, hr, sms,
-              meetings_devices, bypass):
+              meetings_devices, bypass, truthful):
         f()
     out = {}
     for h in FILES:
