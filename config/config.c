@@ -117,6 +117,7 @@ static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
                                              "subjects",
                                              "inspect",
                                              "opaque_bodies",
+                                             "field_rules",
                                              "max_upstream_concurrency",
                                              NULL};
     static const char *const match_keys[] = {"host", "path_prefix", NULL};

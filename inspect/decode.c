@@ -226,7 +226,7 @@ void bg_insp_scan_field(bg_inspection_t *x, int fi)
         field_path(f, path, sizeof path);
     }
     const rule_t *ru = bg_insp_match_rule(x, NULL, 0, f->name, f->name_len);
-    if (ru != NULL) {
+    if (ru != NULL && ru->category != BG_CAT_NONE) {
         if (f->value_len > 0)
             bg_insp_add_finding(x, &n, path, loc, ru->category, BG_CONF_HIGH, ru->id, 1, 0,
                                 f->value_len);
@@ -235,7 +235,27 @@ void bg_insp_scan_field(bg_inspection_t *x, int fi)
     if ((f->set == FS_PART || f->set == FS_FORM || f->set == FS_QUERY) &&
         bg_insp_try_nested_field(x, fi, path))
         return;
-    bg_insp_scan_text(x, &n, path, loc, f->name, f->name_len, f->value, f->value_len);
+    /* "recipient[name]", "recipient.name": the field's prefix is whose name
+     * it is, as the key an object sits under is in JSON. */
+    const char *saved_holder = x->holder_key;
+    size_t saved_len = x->holder_len;
+    if (f->set == FS_FORM || f->set == FS_PART) {
+        size_t k = f->name_len;
+        while (k > 0 && f->name[k - 1] != '[' && f->name[k - 1] != '.')
+            k--;
+        x->holder_key = k > 1 ? f->name : NULL;
+        x->holder_len = k > 1 ? k - 1 : 0;
+    }
+    /* A field rule with category "none": the name says nothing (content
+     * detectors still read the value). */
+    int co = x->content_only;
+    if (ru != NULL)
+        x->content_only = 1;
+    bg_insp_scan_text(x, &n, path, loc, ru != NULL ? NULL : f->name, ru != NULL ? 0 : f->name_len,
+                      f->value, f->value_len);
+    x->content_only = co;
+    x->holder_key = saved_holder;
+    x->holder_len = saved_len;
 }
 
 /* Text read for content only, not rewritable (the method, part headers,
@@ -561,7 +581,13 @@ void bg_insp_scan_headers(bg_inspection_t *x)
             snprintf(path, sizeof path, "header.%s", e->name);
         }
         const rule_t *ru = bg_insp_match_rule(x, NULL, 0, e->name, strlen(e->name));
-        if (ru != NULL) {
+        if (ru != NULL && ru->category == BG_CAT_NONE) {
+            /* a field rule "none": content only, as for unlisted headers */
+            x->content_only = 1;
+            bg_insp_scan_text(x, &n, path, BG_LOC_HEADER, e->name, strlen(e->name), e->value,
+                              e->value_len);
+            x->content_only = 0;
+        } else if (ru != NULL) {
             bg_insp_add_finding(x, &n, path, BG_LOC_HEADER, ru->category, BG_CONF_HIGH, ru->id, 1,
                                 0, e->value_len);
         } else {

@@ -2259,6 +2259,7 @@ typedef struct {
 #define WH(t, c, f, h) {t, K_WORD, BG_CAT_##c, f, h}
 #define P(t, c, f) {t, K_PART, BG_CAT_##c, f, 0}
 #define X(t, c, f) {t, K_EXACT, BG_CAT_##c, f, 0}
+#define XH(t, c, f, h) {t, K_EXACT, BG_CAT_##c, f, h}
 #define C(t, c, f) {t, K_CJK, BG_CAT_##c, f, 0}
 #define CH(t, c, f, h) {t, K_CJK, BG_CAT_##c, f, h}
 #define NONPI(t) {t, K_WORD, BG_CAT_NONE, 0, BG_HINT_NONPI}
@@ -2319,6 +2320,9 @@ static const key_entry_t key_table[] = {
     P("debitcard", BANK_CARD, H_), W("yhkh", BANK_CARD, H_),
     WH("cardno", NONE, 0, BG_HINT_CARD), WH("cardnum", NONE, 0, BG_HINT_CARD),
     WH("cardnumber", NONE, 0, BG_HINT_CARD), WH("pan", NONE, 0, BG_HINT_CARD),
+    /* "card" alone (a payment form's card field): the whole key only, so
+     * sim_card, gift_card and vip_card numbers keep the strict checks */
+    XH("card", NONE, 0, BG_HINT_CARD),
     WH("bankaccount", FINANCIAL_ACCOUNT, H_, BG_HINT_CARD),
     WH("bankaccountno", FINANCIAL_ACCOUNT, H_, BG_HINT_CARD),
     WH("bankaccountnumber", FINANCIAL_ACCOUNT, H_, BG_HINT_CARD),
@@ -2578,6 +2582,7 @@ static const key_entry_t key_table[] = {
 #undef WH
 #undef P
 #undef X
+#undef XH
 #undef C
 #undef CH
 #undef NONPI

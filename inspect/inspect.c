@@ -164,8 +164,47 @@ static int person_holder(const char *k, size_t kl)
 }
 
 /*
+ * Whether key K (the whole key) names a person so plainly that a scalar
+ * under it is the person's name ("recipient": "张三", form field
+ * recipient=...): the addressee words of person_holder, not the ones that
+ * also name accounts or organisations (user, member, payee, owner).
+ */
+static int person_key(const char *k, size_t kl)
+{
+    static const char *const words[] = {"recipient", "receiver", "consignee", "addressee", NULL};
+    static const char *const cjk[] = {"收件人", "收货人", "寄件人", "发件人", NULL};
+    if (k == NULL || kl == 0 || kl > 32)
+        return 0;
+    for (const char *const *w = words; *w; w++)
+        if (bg_util_ieq(k, kl, *w))
+            return 1;
+    for (const char *const *t = cjk; *t; t++)
+        if (kl == strlen(*t) && memcmp(k, *t, kl) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether S (LEN bytes) can be a person's name: 1-64 bytes, some letter
+ * (or non-ASCII), no ASCII digit, '@', ':' or '/' (ids, e-mails, URLs). */
+static int name_like(const char *s, size_t len)
+{
+    int letter = 0;
+    if (len == 0 || len > 64)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= '0' && c <= '9') || c == '@' || c == ':' || c == '/')
+            return 0;
+        letter |= c >= 0x80 || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+    }
+    return letter;
+}
+
+/*
  * Scan one text value at NODE: detectors with the key's hints; when they
  * find nothing, the key's own category (names, addresses, birth dates...).
+ * An address-book key (contacts, 通讯录) names no category for a scalar:
+ * the contacts category needs evidence (jscan.c, address_book()).
  */
 void bg_insp_scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, bg_loc_t loc,
                        const char *key, size_t key_len, const char *s, size_t len)
@@ -184,6 +223,16 @@ void bg_insp_scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, 
     if (ki.category == BG_CAT_PERSON_NAME && ki.confidence < BG_CONF_MEDIUM && loc == BG_LOC_BODY &&
         person_holder(x->holder_key, x->holder_len))
         ki.confidence = BG_CONF_HIGH;
+    if (ki.category == BG_CAT_CONTACTS) {
+        ki.category = BG_CAT_NONE;
+        ki.confidence = 0;
+    }
+    /* "recipient": "张三" (JSON, form field or multipart part alike) */
+    if (ki.category == BG_CAT_NONE && loc == BG_LOC_BODY && !x->content_only &&
+        person_key(key, key_len) && name_like(s, len)) {
+        ki.category = BG_CAT_PERSON_NAME;
+        ki.confidence = BG_CONF_MEDIUM;
+    }
     size_t n = len > 0 ? bg_detect_scan(NULL, &ki, s, len, out, SCAN_CAP) : 0;
     if (n > SCAN_CAP) {
         x->overflow = 1;

@@ -89,8 +89,10 @@ typedef struct {
 typedef struct {
     const char *id; /* shown as the finding's source */
     const char *path; /* "$.user.phone", "$.users[*].id_no", "$..phone", "$['身份证号']" or NULL */
-    const char *key; /* a key name matched at any depth (case-insensitive) or NULL */
-    bg_detect_cat_t category;
+    const char *key;          /* a key name matched at any depth (case-insensitive) or NULL */
+    bg_detect_cat_t category; /* BG_CAT_NONE: the key names no category here (no key
+                                 finding, no container finding, no hints); content
+                                 detectors still read the value */
 } bg_field_rule_spec_t;
 
 typedef struct {
@@ -105,6 +107,11 @@ typedef struct {
     const char *records_path;        /* "$.events[*]": one record per subject, or NULL */
     const uint8_t *sensitive;        /* [BG_CAT_MAX] 1 = sensitive; NULL = built-in */
     size_t max_decoded_bytes;        /* gzip output bound (default 64 MiB) */
+    /* The route carries users' address books: an array under an address-
+     * book key (contacts, address_book, 通讯录...) whose every entry holds a
+     * name and a phone or e-mail is the contacts category. Without it (and
+     * without a field rule) no key alone makes anything contacts. */
+    int address_books;
 } bg_inspect_rules_spec_t;
 
 /* Compile SPEC (copied). NULL with ERR ("field rule 'r3': path: ...") on a

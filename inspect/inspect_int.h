@@ -79,6 +79,7 @@ struct bg_inspect_rules {
     jpath_t records;
     uint8_t sensitive[BG_CAT_MAX];
     size_t max_decoded;
+    int address_books; /* address-book keys may name the contacts category */
 };
 
 /* ------------------------------------------------------------------------ */

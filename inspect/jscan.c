@@ -610,6 +610,48 @@ static int json_number_pi(bg_inspection_t *x, node_spec_t *sp, const char *path)
     return found;
 }
 
+/*
+ * Whether the array just walked at PATH (containers[ARR], its elements the
+ * members from FIRST_MEMBER on, its findings from FIRST_FINDING on) has the
+ * shape of an address book: at least one element, and every element holds
+ * a person's name and a phone number or e-mail address. Only asked for an
+ * address-book key (contacts, address_book, 通讯录) on a route whose policy
+ * says it carries address books (inspect.address_books): a batch of
+ * customer records has the same shape. Cost: O(elements + findings).
+ */
+static int address_book(const bg_inspection_t *x, const char *path, size_t arr, size_t first_member,
+                        size_t first_finding)
+{
+    size_t n = 0;
+    for (size_t i = first_member; i < x->nmembers; i++)
+        n += x->members[i].container == (int)arr;
+    if (n == 0 || arr >= x->ncontainers)
+        return 0;
+    uint8_t *has = calloc(n, 1); /* bit 1: a name, bit 2: a phone or e-mail */
+    if (has == NULL)
+        return 0;
+    size_t pl = strlen(path);
+    for (size_t i = first_finding; i < x->nfind; i++) {
+        const bg_finding_t *f = &x->findings[i];
+        if (strncmp(f->path, path, pl) != 0 || f->path[pl] != '[')
+            continue;
+        char *end = NULL;
+        unsigned long idx = strtoul(f->path + pl + 1, &end, 10);
+        if (end == NULL || *end != ']' || idx >= n)
+            continue;
+        if (f->category == BG_CAT_PERSON_NAME)
+            has[idx] |= 1;
+        else if (f->category == BG_CAT_CN_MOBILE || f->category == BG_CAT_PHONE_NUMBER ||
+                 f->category == BG_CAT_EMAIL)
+            has[idx] |= 2;
+    }
+    int all = 1;
+    for (size_t i = 0; i < n && all; i++)
+        all = has[i] == 3;
+    free(has);
+    return all;
+}
+
 /* A short array of small integers whose digits, read in order, are a number
  * ([138, 1234, 5678], [440305, 20000229, 1638]): a mobile or ID number split
  * into JSON numbers. The array as a whole is the finding (an operator
@@ -669,9 +711,23 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
     const rule_t *ru = NULL;
     if (!c->dry && w->nframes > 0)
         ru = bg_insp_match_rule(x, w->frames, w->nframes, key, key_len);
+    /* A field rule with category "none": the key says nothing here (no
+     * category, no hints); content detectors still read what is inside. */
+    int none_rule = ru != NULL && ru->category == BG_CAT_NONE;
+    if (none_rule) {
+        ru = NULL;
+        hint_key = NULL;
+        hint_len = 0;
+    }
     bg_detect_cat_t kc = BG_CAT_NONE;
-    if (!c->dry && ru == NULL && key != NULL && (ch == '{' || ch == '['))
+    if (!c->dry && ru == NULL && !none_rule && key != NULL && (ch == '{' || ch == '['))
         kc = bg_insp_key_category(x, key, key_len);
+    /* An address-book key (contacts, 通讯录) alone is no evidence: a batch of
+     * customer records is sent under "contacts" too. See address_book(). */
+    int book = kc == BG_CAT_CONTACTS && ch == '[' && x->rules->address_books;
+    if (kc == BG_CAT_CONTACTS)
+        kc = BG_CAT_NONE;
+    size_t book_container = x->ncontainers, book_members = x->nmembers;
     /* A rule or a key that names a category for a whole object or array
      * ("consignee": {...}, "installed_apps": [...]): the container is one
      * finding AND the walk goes on inside it, so what it holds (an ID
@@ -737,8 +793,12 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
                         }
                     }
                 }
-                if (!nested)
+                if (!nested) {
+                    int co = x->content_only;
+                    x->content_only |= none_rule;
                     bg_insp_scan_text(x, &sp, w->path, BG_LOC_BODY, hint_key, hint_len, txt, tl);
+                    x->content_only = co;
+                }
             }
         }
         c->depth--;
@@ -762,7 +822,7 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
                 /* an integer in disguise (13812345678.0, 1.3812345678e10) */
             } else if (hint_key != NULL) {
                 bg_detect_cat_t hc = bg_insp_key_category(x, hint_key, hint_len);
-                if (hc != BG_CAT_NONE && hc != x->cover_cat)
+                if (hc != BG_CAT_NONE && hc != BG_CAT_CONTACTS && hc != x->cover_cat)
                     bg_insp_add_finding(x, &sp, w->path, BG_LOC_BODY, hc, BG_CONF_HIGH, "key", 1, 0,
                                         sp.n.text_len);
             }
@@ -790,6 +850,10 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
         return r;
     /* Objects and arrays: their own member entry once their end is known. */
     int m = container >= 0 ? add_member(x, container, mstart, (uint32_t)c->i) : -1;
+    if (book && address_book(x, w->path, book_container, book_members, first_inner)) {
+        whole_only = 1;
+        kc = BG_CAT_CONTACTS;
+    }
     if (!whole_only && ch == '[' && c->i - vstart <= 64)
         int_array_pi(x, c, m, vstart, record, w->path);
     if (whole_only && c->i > vstart + 2) {

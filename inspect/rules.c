@@ -96,6 +96,7 @@ bg_inspect_rules_t *bg_inspect_rules_new(const bg_inspect_rules_spec_t *spec, ch
             r->cookies[r->ncookies++] = strdup(spec->cookies[i]);
     }
     r->skip_query = spec->skip_query;
+    r->address_books = spec->address_books;
     r->min_conf = spec->min_confidence != 0 ? spec->min_confidence : BG_CONF_MEDIUM;
     r->max_decoded = spec->max_decoded_bytes != 0 ? spec->max_decoded_bytes : (64u << 20);
     if (spec->records_path != NULL) {

@@ -137,8 +137,11 @@ static void pseudonym(const bg_policy_t *p, const char *id, size_t len, char out
 typedef struct {
     char raw[256]; /* the subject id: PI, kept only for the consent look-up */
     size_t raw_len;
-    int minor;
-    char region[8];
+    int minor;         /* younger than policy.minor_age */
+    int guardian;      /* younger than policy.guardian_consent_age */
+    char region[8];    /* ISO 3166 alpha-2, "" when unknown */
+    int region_caller; /* the region was written by the caller (subjects.region),
+                          not set by the gateway (subjects.region_header) */
 } subject_info_t;
 
 /* Subject of record R (-1: the whole request). ATTR[i] is the subject
@@ -148,10 +151,11 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
                        const int *attr, subject_info_t *s)
 {
     char buf[64];
-    memset(s, 0, sizeof s->raw_len + sizeof s->raw + sizeof s->minor + sizeof s->region);
     s->raw_len = 0;
     s->minor = 0;
+    s->guardian = 0;
     s->region[0] = '\0';
+    s->region_caller = 0;
     if (in->insp == NULL)
         return;
     if (rp->subject_id != NULL) {
@@ -160,7 +164,18 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
             n = bg_inspection_value(in->insp, rp->subject_id, -1, s->raw, sizeof s->raw);
         s->raw_len = n > 0 ? (size_t)n : 0;
     }
-    if (rp->subject_region != NULL) {
+    /* The gateway's header speaks for the request's one subject; in a
+     * batch each record's own region is read (and is the caller's word). */
+    const bg_http_header_t *gh =
+        rp->region_header != NULL && r < 0
+            ? bg_http_find_header(in->headers, in->nheaders, rp->region_header)
+            : NULL;
+    if (gh != NULL && gh->value_len == 2 && isalpha((unsigned char)gh->value[0]) &&
+        isalpha((unsigned char)gh->value[1])) {
+        s->region[0] = (char)toupper((unsigned char)gh->value[0]);
+        s->region[1] = (char)toupper((unsigned char)gh->value[1]);
+        s->region[2] = '\0';
+    } else if (rp->subject_region != NULL) {
         int n = bg_inspection_value(in->insp, rp->subject_region, r, buf, sizeof buf);
         if (n < 0 && r >= 0)
             n = bg_inspection_value(in->insp, rp->subject_region, -1, buf, sizeof buf);
@@ -168,6 +183,7 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
             s->region[0] = (char)toupper((unsigned char)buf[0]);
             s->region[1] = (char)toupper((unsigned char)buf[1]);
             s->region[2] = '\0';
+            s->region_caller = 1;
         }
     }
     int age = -1;
@@ -204,6 +220,7 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
         }
     }
     s->minor = age >= 0 && age < in->policy->minor_age;
+    s->guardian = age >= 0 && (age < in->policy->guardian_age || s->minor);
 }
 
 /* The selector that anchors the route's subject: where its id is, else its
@@ -387,9 +404,11 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
     subject_info_t *subs = calloc((size_t)nsub, sizeof *subs);
     d->subjects = calloc((size_t)nsub, sizeof *d->subjects);
     d->subject_minor = calloc((size_t)nsub, sizeof *d->subject_minor);
+    d->subject_guardian = calloc((size_t)nsub, sizeof *d->subject_guardian);
     size_t nf = bg_inspection_count(in->insp);
     d->fd = calloc(nf + 1, sizeof *d->fd);
-    if (subs == NULL || d->subjects == NULL || d->subject_minor == NULL || d->fd == NULL) {
+    if (subs == NULL || d->subjects == NULL || d->subject_minor == NULL ||
+        d->subject_guardian == NULL || d->fd == NULL) {
         free(subs);
         return -1;
     }
@@ -408,6 +427,7 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
         if (subs[s].raw_len > 0)
             pseudonym(p, subs[s].raw, subs[s].raw_len, d->subjects[s]);
         d->subject_minor[s] = subs[s].minor;
+        d->subject_guardian[s] = subs[s].guardian;
     }
     uint8_t *record_removed = calloc((size_t)nsub, 1);
     uint8_t *record_changed = calloc((size_t)nsub, 1);
@@ -505,7 +525,7 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
                 q.purpose = rp->purpose != NULL ? rp->purpose : "";
                 q.country = in->geo->country[0] ? in->geo->country : "ZZ";
                 q.need_sensitive = x->sensitive;
-                q.need_guardian = subs[si].minor;
+                q.need_guardian = subs[si].guardian;
                 q.at = in->now_ms;
                 memset(&m, 0, sizeof m);
                 if (bg_consent_find(in->consent, &q, &m) == 1) {
@@ -520,10 +540,22 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
         }
         if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_SUBJECT_ABROAD) &&
             p->subject_abroad_allowed && si >= 0 && subs[si].region[0] != '\0' &&
-            strcmp(subs[si].region, "CN") != 0 &&
-            !subs[si].minor) { /* a child abroad still needs a guardian's consent */
-            x->basis = BG_BASIS_SUBJECT_ABROAD;
-            snprintf(x->evidence, sizeof x->evidence, "subject region %s", subs[si].region);
+            strcmp(subs[si].region, "CN") != 0) {
+            if (subs[si].guardian) {
+                /* a child abroad still needs a guardian's consent */
+                why_add(x, "subject abroad does not apply: the subject needs a guardian's "
+                           "consent (policy guardian_consent_age)");
+            } else if (subs[si].region_caller && p->region_gateway_only) {
+                why_add(x,
+                        "subject region asserted by the caller (%s); the policy takes it only "
+                        "from the gateway header%s%s",
+                        rp->subject_region, rp->region_header ? " " : "",
+                        rp->region_header ? rp->region_header : "");
+            } else {
+                x->basis = BG_BASIS_SUBJECT_ABROAD;
+                x->asserted_by = subs[si].region_caller ? "caller" : "gateway";
+                snprintf(x->evidence, sizeof x->evidence, "subject region %s", subs[si].region);
+            }
         }
         if (x->basis != BG_BASIS_NONE) {
             x->action = BG_ACT_ALLOW;
@@ -679,6 +711,7 @@ void bg_decision_free(bg_decision_t *d)
     free(d->fd);
     free(d->subjects);
     free(d->subject_minor);
+    free(d->subject_guardian);
     memset(d, 0, sizeof *d);
 }
 
@@ -781,6 +814,8 @@ json_t *bg_decision_json(const bg_decision_t *d, bg_inspection_t *insp)
         json_object_set_new(e, "basis", json_string(bg_basis_name(x->basis)));
         if (x->evidence[0])
             json_object_set_new(e, "evidence", json_string(x->evidence));
+        if (x->asserted_by != NULL && x->basis != BG_BASIS_NONE)
+            json_object_set_new(e, "basis_asserted_by", json_string(x->asserted_by));
         json_object_set_new(e, "action", json_string(bg_action_name(x->action)));
         if (x->action == BG_ACT_DEIDENTIFY || x->action == BG_ACT_REMOVE)
             json_object_set_new(e, "operator", json_string(bg_op_name(x->op)));
@@ -803,6 +838,8 @@ json_t *bg_decision_json(const bg_decision_t *d, bg_inspection_t *insp)
         json_object_set_new(e, "pseudonym", json_string(d->subjects[s]));
         if (d->subject_minor[s])
             json_object_set_new(e, "minor", json_true());
+        if (d->subject_guardian[s])
+            json_object_set_new(e, "guardian_consent_required", json_true());
         json_array_append_new(subs, e);
     }
     json_object_set_new(o, "subjects", subs);
@@ -856,6 +893,8 @@ void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t 
         bg_sbuf_json_kv(b, 0, "basis", bg_basis_name(x->basis));
         if (x->evidence[0])
             bg_sbuf_json_kv(b, 0, "evidence", x->evidence);
+        if (x->asserted_by != NULL && x->basis != BG_BASIS_NONE)
+            bg_sbuf_json_kv(b, 0, "basis_asserted_by", x->asserted_by);
         bg_sbuf_json_kv(b, 0, "action", bg_action_name(x->action));
         if (x->action == BG_ACT_DEIDENTIFY || x->action == BG_ACT_REMOVE)
             bg_sbuf_json_kv(b, 0, "operator", bg_op_name(x->op));
@@ -879,6 +918,8 @@ void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t 
         bg_sbuf_json_kv(b, 1, "pseudonym", d->subjects[s]);
         if (d->subject_minor[s])
             bg_sbuf_adds(b, ",\"minor\":true");
+        if (d->subject_guardian[s])
+            bg_sbuf_adds(b, ",\"guardian_consent_required\":true");
         bg_sbuf_adds(b, "}");
     }
     bg_sbuf_adds(b, "]");

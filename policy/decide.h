@@ -62,6 +62,10 @@ typedef struct {
     int subject;                /* index into subjects, -1 */
     int sensitive;              /* as decided (minors make everything sensitive) */
     int pseudonymized_accepted; /* left pseudonymized without a basis: the rule accepts it */
+    const char *asserted_by;    /* the basis rests on a fact about the subject that the
+                                   "caller" wrote in the request (subjects.region) or the
+                                   calling service's "gateway" set (subjects.region_header);
+                                   NULL: no such fact. Recorded as "basis_asserted_by". */
 } bg_finding_decision_t;
 
 typedef struct {
@@ -89,6 +93,7 @@ typedef struct {
     int records, records_allowed, records_deidentified, records_removed;
     char (*subjects)[65]; /* pseudonyms (HMAC-SHA-256 hex), "" when unknown */
     int *subject_minor;
+    int *subject_guardian; /* needs a guardian's consent (policy guardian_consent_age) */
     int nsubjects;
     char mechanism[160]; /* "standard_contract:REF", "exempt:contract_necessity", "not_needed",
                             "missing", "expired" */

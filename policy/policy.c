@@ -8,6 +8,7 @@
  */
 #include "policy/policy.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -719,6 +720,20 @@ static void parse_declared(bg_cfg_ctx_t *ctx, json_t *bases, const char *path, c
  * path ("$..."), or, when OTHERS, "header.NAME", "query.NAME", "form.NAME",
  * "cookie.NAME" with a non-empty NAME.
  */
+/* Whether S is an HTTP header name (RFC 9110 token, 1-64 characters). */
+static int header_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && strchr("!#$%&'*+-.^_`|~", c) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
 static int selector_valid(const char *s, int others)
 {
     static const char *const prefixes[] = {"header.", "query.", "form.", "cookie.", NULL};
@@ -865,6 +880,68 @@ static void check_dnt_purposes(bg_cfg_ctx_t *ctx, const bg_policy_t *p)
     }
 }
 
+/*
+ * The field rules at BASE ("$.field_rules", or a route's
+ * "$.routes[2].field_rules"): an array of N specs (strings borrowed from
+ * FR), or NULL when there are none. Category "none" says the key or path is
+ * not personal information (BG_CAT_NONE: no key finding, no hints; content
+ * detectors still read the value).
+ */
+static bg_field_rule_spec_t *parse_field_rules(bg_cfg_ctx_t *ctx, const bg_policy_t *p, json_t *fr,
+                                               const char *base, size_t *n)
+{
+    static const char *const keys[] = {"id", "path", "key", "category", "description", NULL};
+    *n = 0;
+    if (fr == NULL)
+        return NULL;
+    if (!json_is_array(fr)) {
+        bg_cfg_err(ctx, base, 0, "must be a list");
+        return NULL;
+    }
+    bg_field_rule_spec_t *out = calloc(json_array_size(fr) + 1, sizeof *out);
+    if (out == NULL) {
+        bg_cfg_err(ctx, base, 0, "out of memory");
+        return NULL;
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(fr, i, r)
+    {
+        char path[512], err[256];
+        bg_cfg_path_index(path, sizeof path, base, i);
+        if (!json_is_object(r)) {
+            bg_cfg_err(ctx, path, 0, "must be an object");
+            continue;
+        }
+        bg_cfg_check_keys(ctx, r, path, keys);
+        bg_field_rule_spec_t *x = &out[(*n)++];
+        x->id = bg_cfg_get_string(ctx, r, path, "id");
+        x->path = bg_cfg_get_string(ctx, r, path, "path");
+        x->key = bg_cfg_get_string(ctx, r, path, "key");
+        if ((x->path == NULL) == (x->key == NULL))
+            bg_cfg_err(
+                ctx, path, 0,
+                "give exactly one of \"path\" (a JSON path) or \"key\" (a key name at any depth)");
+        if (x->path != NULL && bg_inspect_path_valid(x->path, err, sizeof err) != 0) {
+            char pp[512];
+            bg_cfg_path_key(pp, sizeof pp, path, "path");
+            bg_cfg_err(ctx, pp, 0, "%s", err);
+        }
+        const char *cat = bg_cfg_get_string(ctx, r, path, "category");
+        char cp[512];
+        bg_cfg_path_key(cp, sizeof cp, path, "category");
+        if (cat == NULL)
+            bg_cfg_err(ctx, path, 0, "needs \"category\"");
+        else if (strcmp(cat, "none") == 0)
+            x->category = BG_CAT_NONE; /* "this key is not personal information" */
+        else
+            x->category = category(ctx, p, cp, cat);
+        if (x->id == NULL)
+            x->id = x->path != NULL ? x->path : x->key;
+    }
+    return out;
+}
+
 static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, const char *path,
                               const bg_route_t *route, bg_route_policy_t *rp,
                               const bg_field_rule_spec_t *frules, size_t nfrules)
@@ -873,8 +950,9 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
                                              "contract", NULL};
     static const char *const contract_keys[] = {
         "purpose", "necessary", "necessary_fields", "reference", "reference_required", NULL};
-    static const char *const subj_keys[] = {"id", "records", "region", "birth_date", NULL};
-    static const char *const insp_keys[] = {"headers", "cookies", "query", NULL};
+    static const char *const subj_keys[] = {"id",         "records",       "region",
+                                            "birth_date", "region_header", NULL};
+    static const char *const insp_keys[] = {"headers", "cookies", "query", "address_books", NULL};
     char kp[512], err[256];
 
     if (route->recipient != NULL) {
@@ -957,6 +1035,19 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
         rp->records = bg_cfg_dup(bg_cfg_get_string(ctx, subj, sp, "records"));
         rp->subject_region = bg_cfg_dup(bg_cfg_get_string(ctx, subj, sp, "region"));
         rp->birth_date = bg_cfg_dup(bg_cfg_get_string(ctx, subj, sp, "birth_date"));
+        rp->region_header = bg_cfg_dup(bg_cfg_get_string(ctx, subj, sp, "region_header"));
+        if (rp->region_header != NULL && !header_name_valid(rp->region_header)) {
+            bg_cfg_path_key(kp, sizeof kp, sp, "region_header");
+            bg_cfg_err(ctx, kp, 0, "must be a header name (\"X-Subject-Region\")");
+        }
+        if (p->region_gateway_only && p->subject_abroad_allowed && rp->subject_region != NULL &&
+            rp->region_header == NULL) {
+            bg_cfg_path_key(kp, sizeof kp, sp, "region");
+            bg_cfg_warn(ctx, kp,
+                        "the caller writes this region and policy.subject_region_from is "
+                        "\"gateway_header\": subject_abroad never holds on this route; set "
+                        "subjects.region_header to the header the calling service's gateway sets");
+        }
         const char *paths[] = {rp->subject_id, rp->records, rp->subject_region, rp->birth_date};
         const char *names[] = {"id", "records", "region", "birth_date"};
         for (int i = 0; i < 4; i++) {
@@ -986,7 +1077,7 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
     const char *default_cookies[] = {"*"};
     int nh = 0, nc = 0;
     char **hl = NULL, **cl = NULL;
-    int query = 1;
+    int query = 1, books = 0;
     json_t *insp = bg_cfg_get_typed(ctx, rv, path, "inspect", JSON_OBJECT, "an object");
     if (insp != NULL) {
         char ip[512];
@@ -995,11 +1086,32 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
         hl = string_list(ctx, insp, ip, "headers", &nh, NULL);
         cl = string_list(ctx, insp, ip, "cookies", &nc, NULL);
         query = bg_cfg_get_bool(ctx, insp, ip, "query", 1);
+        books = bg_cfg_get_bool(ctx, insp, ip, "address_books", 0);
     }
+    /* The route's own field rules come first: they override the global
+     * ones (and the key table) for this route only. */
+    char frp[512];
+    bg_cfg_path_key(frp, sizeof frp, path, "field_rules");
+    size_t nown = 0;
+    bg_field_rule_spec_t *own =
+        parse_field_rules(ctx, p, json_object_get(rv, "field_rules"), frp, &nown);
+    bg_field_rule_spec_t *all = calloc(nown + nfrules + 1, sizeof *all);
+    if (all == NULL) {
+        bg_cfg_err(ctx, path, 0, "out of memory");
+        free(own);
+        free_list(hl, nh);
+        free_list(cl, nc);
+        return;
+    }
+    if (nown > 0)
+        memcpy(all, own, nown * sizeof *all);
+    if (nfrules > 0)
+        memcpy(all + nown, frules, nfrules * sizeof *all);
     bg_inspect_rules_spec_t spec;
     memset(&spec, 0, sizeof spec);
-    spec.rules = frules;
-    spec.nrules = nfrules;
+    spec.rules = all;
+    spec.nrules = nown + nfrules;
+    spec.address_books = books;
     spec.headers = hl != NULL ? (const char *const *)hl : default_headers;
     spec.nheaders = hl != NULL ? (size_t)nh : 1;
     spec.cookies = cl != NULL ? (const char *const *)cl : default_cookies;
@@ -1015,6 +1127,8 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
     }
     free_list(hl, nh);
     free_list(cl, nc);
+    free(all);
+    free(own);
 
     /* The first rule that applies, per category, for this route. */
     const char *recip = rp->recipient != NULL ? rp->recipient->id : NULL;
@@ -1121,16 +1235,29 @@ out:
 
 static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
 {
-    static const char *const keys[] = {"version",          "mode",           "inspect_domestic",
-                                       "min_confidence",   "undecodable",    "never_export",
-                                       "honour_dnt_for",   "subject_abroad", "minor_age",
-                                       "sensitive",        "categories",     "default_fallback",
-                                       "default_operator", "help_url",       NULL};
+    static const char *const keys[] = {"version",
+                                       "mode",
+                                       "inspect_domestic",
+                                       "min_confidence",
+                                       "undecodable",
+                                       "never_export",
+                                       "honour_dnt_for",
+                                       "subject_abroad",
+                                       "minor_age",
+                                       "sensitive",
+                                       "categories",
+                                       "default_fallback",
+                                       "default_operator",
+                                       "help_url",
+                                       "guardian_consent_age",
+                                       "subject_region_from",
+                                       NULL};
     static const char *const ne_keys[] = {"categories", "action", NULL};
     const char *path = "$.policy";
 
     p->min_confidence = BG_CONF_MEDIUM;
     p->minor_age = 14;
+    p->guardian_age = 14;
     p->never_export = 1ull << BG_CAT_CREDENTIALS;
     p->never_export_block = 0;
     p->default_fallback = BG_FALLBACK_BLOCK;
@@ -1196,6 +1323,21 @@ static void parse_global(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
         bg_cfg_err(ctx, "$.policy.subject_abroad", 0, "must be \"allow\" or \"ignore\"");
     p->subject_abroad_allowed = sa != NULL && strcmp(sa, "allow") == 0;
     p->minor_age = (int)bg_cfg_get_int(ctx, g, path, "minor_age", 14, 1, 18);
+    /* PIPL Art. 31: under 14, a guardian consents; a privacy policy may
+     * promise more (the Weidijia seed: every minor, i.e. under 18). */
+    p->guardian_age = (int)bg_cfg_get_int(ctx, g, path, "guardian_consent_age",
+                                          p->minor_age > 14 ? p->minor_age : 14, 1, 18);
+    if (p->guardian_age < p->minor_age)
+        bg_cfg_err(ctx, "$.policy.guardian_consent_age", 0,
+                   "must be at least minor_age (%d): a minor's data always needs a guardian's "
+                   "consent (PIPL Art. 31)",
+                   p->minor_age);
+    const char *rf = bg_cfg_get_string(ctx, g, path, "subject_region_from");
+    if (rf != NULL && strcmp(rf, "request") != 0 && strcmp(rf, "gateway_header") != 0)
+        bg_cfg_err(ctx, "$.policy.subject_region_from", 0,
+                   "must be \"request\" (any subjects.region selector, asserted by the caller) "
+                   "or \"gateway_header\" (only subjects.region_header)");
+    p->region_gateway_only = rf != NULL && strcmp(rf, "gateway_header") == 0;
     json_t *fb = json_object_get(g, "default_fallback");
     if (fb != NULL)
         parse_fallback(ctx, fb, "$.policy.default_fallback", &p->default_fallback,
@@ -1228,55 +1370,6 @@ static void parse_sensitivity(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *g)
         if (c != BG_CAT_NONE)
             p->sensitive[c] = json_is_true(v);
     }
-}
-
-static bg_field_rule_spec_t *parse_field_rules(bg_cfg_ctx_t *ctx, const bg_policy_t *p, json_t *fr,
-                                               size_t *n)
-{
-    static const char *const keys[] = {"id", "path", "key", "category", "description", NULL};
-    *n = 0;
-    if (fr == NULL)
-        return NULL;
-    if (!json_is_array(fr)) {
-        bg_cfg_err(ctx, "$.field_rules", 0, "must be a list");
-        return NULL;
-    }
-    bg_field_rule_spec_t *out = calloc(json_array_size(fr) + 1, sizeof *out);
-    size_t i;
-    json_t *r;
-    json_array_foreach(fr, i, r)
-    {
-        char path[512], err[256];
-        bg_cfg_path_index(path, sizeof path, "$.field_rules", i);
-        if (!json_is_object(r)) {
-            bg_cfg_err(ctx, path, 0, "must be an object");
-            continue;
-        }
-        bg_cfg_check_keys(ctx, r, path, keys);
-        bg_field_rule_spec_t *x = &out[(*n)++];
-        x->id = bg_cfg_get_string(ctx, r, path, "id");
-        x->path = bg_cfg_get_string(ctx, r, path, "path");
-        x->key = bg_cfg_get_string(ctx, r, path, "key");
-        if ((x->path == NULL) == (x->key == NULL))
-            bg_cfg_err(
-                ctx, path, 0,
-                "give exactly one of \"path\" (a JSON path) or \"key\" (a key name at any depth)");
-        if (x->path != NULL && bg_inspect_path_valid(x->path, err, sizeof err) != 0) {
-            char pp[512];
-            bg_cfg_path_key(pp, sizeof pp, path, "path");
-            bg_cfg_err(ctx, pp, 0, "%s", err);
-        }
-        const char *cat = bg_cfg_get_string(ctx, r, path, "category");
-        char cp[512];
-        bg_cfg_path_key(cp, sizeof cp, path, "category");
-        if (cat == NULL)
-            bg_cfg_err(ctx, path, 0, "needs \"category\"");
-        else
-            x->category = category(ctx, p, cp, cat);
-        if (x->id == NULL)
-            x->id = x->path != NULL ? x->path : x->key;
-    }
-    return out;
 }
 
 static void parse_operators(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *ops)
@@ -1400,7 +1493,7 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
     parse_rules(ctx, p, json_object_get(root, "rules"));
     size_t nfr = 0;
     bg_field_rule_spec_t *frules =
-        parse_field_rules(ctx, p, json_object_get(root, "field_rules"), &nfr);
+        parse_field_rules(ctx, p, json_object_get(root, "field_rules"), "$.field_rules", &nfr);
 
     /* Unreachable rules: an earlier rule takes all their cases. */
     for (int i = 0; i < p->nrules; i++) {
@@ -1552,6 +1645,7 @@ void bg_policy_free(bg_policy_t *p)
         free(r->subject_id);
         free(r->records);
         free(r->subject_region);
+        free(r->region_header);
         free(r->birth_date);
         bg_inspect_rules_free(r->inspect);
     }

@@ -112,6 +112,8 @@ typedef struct {
     char *records;        /* "$.events[*]" */
     char *subject_region; /* where the subject's country/region is */
     char *birth_date;     /* where a birth date is */
+    char *region_header;  /* subjects.region_header: the subject's region as set by the
+                             calling service's gateway (trusted; NULL: none) */
     int opaque_allow;     /* forward bodies of types we do not decode */
     bg_inspect_rules_t *inspect;  /* compiled: field rules + this route's extras */
     int16_t rule_for[BG_CAT_MAX]; /* first matching rule index, -1: default fallback */
@@ -130,7 +132,11 @@ typedef struct bg_policy {
     char **dnt_purposes;
     int ndnt_purposes;
     int subject_abroad_allowed;
-    int minor_age;
+    int minor_age;           /* younger: a minor, all of whose data is sensitive (PIPL Art. 28) */
+    int guardian_age;        /* younger: only a guardian's consent counts (guardian_consent_age;
+                                default 14, PIPL Art. 31; never below minor_age) */
+    int region_gateway_only; /* subject_region_from "gateway_header": a region the
+                                caller wrote in the request never gives subject_abroad */
     uint8_t sensitive[BG_CAT_MAX];
     bg_op_t operators[BG_CAT_MAX];
     uint8_t has_operator[BG_CAT_MAX];

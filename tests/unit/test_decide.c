@@ -1206,6 +1206,155 @@ static void test_minor_from_birth_date(void **state)
     bg_consent_close(reg);
 }
 
+/* Issue 14: a policy may promise guardian consent beyond PIPL Art. 31's
+ * under-14 rule (the Weidijia seed: a minor who has reached 14 also needs
+ * a guardian's consent). guardian_consent_age 18 makes a 16-year-old's own
+ * consent insufficient, without making all their data sensitive. */
+static void test_guardian_consent_age_band(void **state)
+{
+    (void)state;
+    bg_consent_reg_t *reg = open_reg();
+    char guardian[BG_CONSENT_ID_SIZE];
+    grant(reg, "teen-16", (grant_t){.purpose = "delivery"}, NULL);
+    const char *route =
+        RT("ship", "acme-us", "delivery",
+           ", \"subjects\": {\"id\": \"$.user.id\", \"birth_date\": \"$.user.born\", "
+           "\"region\": \"$.user.cc\"}");
+    const char *rules = "    {\"id\": \"abroad\", \"categories\": [\"cn_mobile\"], \"bases\": "
+                        "[\"consent\", \"subject_abroad\"], \"fallback\": \"block\"}";
+    const char *body = "{\"user\": {\"id\": \"teen-16\", \"born\": \"2010-03-15\", \"cc\": \"US\", "
+                       "\"phone\": \"" MOBILE "\"}}";
+    /* PIPL's default (14): the 16-year-old's own consent holds. */
+    bg_config_t *cfg = load("\"subject_abroad\": \"allow\"", NULL, rules, route);
+    req_t r;
+    run(&r, cfg, "ship", body, (opts_t){.reg = reg});
+    expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "abroad", "consent:", NULL, -1});
+    assert_int_equal(r.d.subject_guardian[0], 0);
+    done(&r);
+    bg_config_unref(cfg);
+
+    /* guardian_consent_age 18: neither their own consent nor living
+     * abroad is enough; the data is not made sensitive (not under 14). */
+    cfg = load("\"subject_abroad\": \"allow\", \"guardian_consent_age\": 18", NULL, rules, route);
+    run(&r, cfg, "ship", body, (opts_t){.reg = reg});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "abroad", "", "no consent (not-guardian)", -1});
+    assert_int_equal(r.d.subject_minor[0], 0);
+    assert_int_equal(r.d.subject_guardian[0], 1);
+    assert_int_equal(fd_at(&r, "$.user.phone")->sensitive, 0);
+    json_t *j = bg_decision_json(&r.d, r.insp);
+    json_t *sj = json_array_get(json_object_get(j, "subjects"), 0);
+    assert_true(json_is_true(json_object_get(sj, "guardian_consent_required")));
+    assert_null(json_object_get(sj, "minor"));
+    json_decref(j);
+    done(&r);
+    /* A guardian's consent does. */
+    grant(reg, "teen-16", (grant_t){.purpose = "delivery", .guardian = 1}, guardian);
+    run(&r, cfg, "ship", body, (opts_t){.reg = reg});
+    expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "abroad", guardian, NULL, -1});
+    done(&r);
+    /* Eighteen: an adult again. */
+    run(&r, cfg, "ship",
+        "{\"user\": {\"id\": \"adult-18\", \"born\": \"2008-03-15\", \"cc\": \"US\", \"phone\": "
+        "\"" MOBILE "\"}}",
+        (opts_t){.reg = reg});
+    expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
+    expect_fd(
+        &r, "$.user.phone",
+        (want_t){BG_ACT_ALLOW, BG_BASIS_SUBJECT_ABROAD, "abroad", "subject region US", NULL, -1});
+    assert_int_equal(r.d.subject_guardian[0], 0);
+    done(&r);
+    bg_config_unref(cfg);
+    bg_consent_close(reg);
+}
+
+/* The record's "basis_asserted_by" of the finding at PATH, or NULL. */
+static const char *asserted_by(const req_t *r, const char *path, char *out, size_t cap)
+{
+    json_t *j = bg_decision_json(&r->d, r->insp);
+    json_t *fs = json_object_get(j, "findings");
+    size_t i;
+    json_t *e;
+    const char *res = NULL;
+    json_array_foreach(fs, i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "path")), path) != 0)
+            continue;
+        const char *v = json_string_value(json_object_get(e, "basis_asserted_by"));
+        if (v != NULL) {
+            snprintf(out, cap, "%s", v);
+            res = out;
+        }
+    }
+    json_decref(j);
+    return res;
+}
+
+/* Issue 14: "subject abroad" rests on a region the caller writes. The
+ * record says who asserted it; the calling service's gateway header wins
+ * over the body; a policy may refuse regions the caller wrote. */
+static void test_region_asserted_by_caller(void **state)
+{
+    (void)state;
+    const char *route = RT("ship", "acme-us", "delivery",
+                           ", \"subjects\": {\"id\": \"$.user.id\", \"region\": \"$.user.cc\", "
+                           "\"region_header\": \"X-Subject-Region\"}");
+    const char *rules = "    {\"id\": \"abroad\", \"categories\": [\"cn_mobile\"], \"bases\": "
+                        "[\"subject_abroad\"], \"fallback\": \"block\"}";
+    const char *in_us = "{\"user\": {\"id\": \"u1\", \"cc\": \"US\", \"phone\": \"" MOBILE "\"}}";
+    const char *in_cn = "{\"user\": {\"id\": \"u1\", \"cc\": \"CN\", \"phone\": \"" MOBILE "\"}}";
+    char buf[32];
+    bg_config_t *cfg = load("\"subject_abroad\": \"allow\"", NULL, rules, route);
+    req_t r;
+    /* The caller's word: allowed, and recorded as the caller's. */
+    run(&r, cfg, "ship", in_us, (opts_t){0});
+    expect_fd(
+        &r, "$.user.phone",
+        (want_t){BG_ACT_ALLOW, BG_BASIS_SUBJECT_ABROAD, "abroad", "subject region US", NULL, -1});
+    assert_string_equal(fd_at(&r, "$.user.phone")->asserted_by, "caller");
+    assert_string_equal(asserted_by(&r, "$.user.phone", buf, sizeof buf), "caller");
+    done(&r);
+    /* The gateway says CN: the body's US does not count. */
+    run(&r, cfg, "ship", in_us, (opts_t){.hdrs = {"X-Subject-Region: CN"}});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    done(&r);
+    /* The gateway says US although the body says CN: allowed, the gateway's. */
+    run(&r, cfg, "ship", in_cn, (opts_t){.hdrs = {"x-subject-region: us"}});
+    expect_fd(
+        &r, "$.user.phone",
+        (want_t){BG_ACT_ALLOW, BG_BASIS_SUBJECT_ABROAD, "abroad", "subject region US", NULL, -1});
+    assert_string_equal(asserted_by(&r, "$.user.phone", buf, sizeof buf), "gateway");
+    done(&r);
+    bg_config_unref(cfg);
+
+    /* subject_region_from gateway_header: the caller's word is refused. */
+    cfg = load("\"subject_abroad\": \"allow\", \"subject_region_from\": \"gateway_header\"", NULL,
+               rules, route);
+    run(&r, cfg, "ship", in_us, (opts_t){0});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    expect_fd(&r, "$.user.phone",
+              (want_t){BG_ACT_BLOCK, BG_BASIS_NONE, "abroad", "",
+                       "subject region asserted by the caller ($.user.cc)", -1});
+    assert_null(asserted_by(&r, "$.user.phone", buf, sizeof buf));
+    done(&r);
+    run(&r, cfg, "ship", in_us, (opts_t){.hdrs = {"X-Subject-Region: DE"}});
+    expect_fd(
+        &r, "$.user.phone",
+        (want_t){BG_ACT_ALLOW, BG_BASIS_SUBJECT_ABROAD, "abroad", "subject region DE", NULL, -1});
+    assert_string_equal(asserted_by(&r, "$.user.phone", buf, sizeof buf), "gateway");
+    done(&r);
+    /* Not a region code: ignored, and the caller's word is still refused. */
+    run(&r, cfg, "ship", in_us, (opts_t){.hdrs = {"X-Subject-Region: USA"}});
+    expect_outcome(&r, BG_OUTCOME_BLOCK, BG_OUTCOME_BLOCK);
+    done(&r);
+    bg_config_unref(cfg);
+}
+
 static void test_minor_from_resident_id_and_subject_abroad(void **state)
 {
     (void)state;
@@ -1915,6 +2064,8 @@ int main(void)
         cmocka_unit_test(test_age_from_the_subjects_own_id_number),
         cmocka_unit_test(test_minor_from_birth_date),
         cmocka_unit_test(test_minor_from_resident_id_and_subject_abroad),
+        cmocka_unit_test(test_guardian_consent_age_band),
+        cmocka_unit_test(test_region_asserted_by_caller),
         cmocka_unit_test(test_dnt_and_gpc),
         cmocka_unit_test(test_fallbacks),
         cmocka_unit_test(test_default_fallback_operator),

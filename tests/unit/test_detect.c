@@ -1101,6 +1101,28 @@ static void test_keys(void **state)
     assert_false(k.hints & BG_HINT_PASSPORT);
     bg_detect_key_info("card_no", 7, &k);
     assert_true(k.hints & BG_HINT_CARD);
+    /* Issue 14: every card key gives the hint, "card" alone included (as
+     * the whole key only: a gift or SIM card number is not a bank card). */
+    static const char *const card_keys[] = {"card",     "Card", "card_no", "cardNumber",
+                                            "银行卡号", "卡号", "card2"};
+    for (size_t i = 0; i < sizeof card_keys / sizeof card_keys[0]; i++) {
+        bg_detect_key_info(card_keys[i], strlen(card_keys[i]), &k);
+        if (!(k.hints & BG_HINT_CARD))
+            fail_msg("%s: no card hint", card_keys[i]);
+    }
+    static const char *const not_card[] = {"gift_card", "sim_card", "vip_card", "cards"};
+    for (size_t i = 0; i < sizeof not_card / sizeof not_card[0]; i++) {
+        bg_detect_key_info(not_card[i], strlen(not_card[i]), &k);
+        if (k.hints & BG_HINT_CARD)
+            fail_msg("%s: card hint", not_card[i]);
+    }
+    /* With the hint, a UnionPay debit card that fails Luhn is high. */
+    bg_detect_finding_t cf[2];
+    assert_int_equal(bg_detect_value(NULL, "card", 4, "6222021234567890", 16, cf, 2), 1);
+    assert_int_equal(cf[0].category, BG_CAT_BANK_CARD);
+    assert_int_equal(cf[0].confidence, BG_CONF_HIGH);
+    assert_int_equal(bg_detect_value(NULL, "ref", 3, "6222021234567890", 16, cf, 2), 1);
+    assert_int_equal(cf[0].confidence, BG_CONF_LOW);
     bg_detect_key_info(NULL, 0, &k);
     assert_int_equal(k.category, BG_CAT_NONE);
     assert_int_equal(k.hints, 0);

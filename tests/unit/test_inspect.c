@@ -1109,6 +1109,131 @@ static void test_array_edits(void **state)
  * the walk did not enter such a container, so wrapping an ID number in an
  * object under a name-ish key hid it.
  */
+/* Rules for issue 14's misclassification cases: a route whose policy says
+ * it carries address books (or not), with field rules saying "this key is
+ * not PI" (BG_CAT_NONE) and "this key is contacts". */
+static bg_inspect_rules_t *book_rules(int books, int with_rules)
+{
+    static const bg_field_rule_spec_t rules[] = {
+        {"crm-not-pi", NULL, "customers", BG_CAT_NONE},
+        {"ref-not-pi", NULL, "card", BG_CAT_NONE},
+        {"roster-is-book", "$.roster", NULL, BG_CAT_CONTACTS},
+    };
+    bg_inspect_rules_spec_t spec;
+    char err[256];
+    memset(&spec, 0, sizeof spec);
+    spec.headers = X_HEADERS;
+    spec.nheaders = 1;
+    spec.rules = with_rules ? rules : NULL;
+    spec.nrules = with_rules ? sizeof rules / sizeof rules[0] : 0;
+    spec.address_books = books;
+    bg_inspect_rules_t *r = bg_inspect_rules_new(&spec, err, sizeof err);
+    assert_non_null(r);
+    return r;
+}
+
+static void expect_case(const bg_inspect_rules_t *r, const char *what, const char *ctype,
+                        const char *body, const char *want)
+{
+    req_t q = {ctype, body};
+    held_t hd;
+    bg_inspection_t *x = run(r, &q, &hd);
+    expect_findings(what, x, want);
+    bg_inspection_free(x);
+    held_free(&hd);
+}
+
+/* Issue 14, "missed and misclassified PI": each case is a request a
+ * compliance officer classified by hand. */
+static void test_misclassified(void **state)
+{
+    (void)state;
+    bg_inspect_rules_t *r = default_rules();
+    /* A UnionPay debit card that fails Luhn (62 + 14 digits) is a card
+     * under every card key, "card" alone included; without a card key it
+     * stays a low-confidence signal (dropped at the default threshold). */
+    static const char *const card_keys[] = {"card", "card_no", "cardNumber", "银行卡号", "Card"};
+    for (size_t i = 0; i < sizeof card_keys / sizeof card_keys[0]; i++) {
+        char body[128], want[128];
+        snprintf(body, sizeof body, "{\"%s\":\"6222021234567890\"}", card_keys[i]);
+        snprintf(want, sizeof want, "$.%s bank_card luhn_bank_card whole\n", card_keys[i]);
+        expect_case(r, card_keys[i], JSON, body, want);
+    }
+    expect_case(r, "19-digit UnionPay under card", JSON, "{\"card\":\"6217 0012 3456 7890 123\"}",
+                "$.card bank_card luhn_bank_card whole\n");
+    expect_case(r, "UnionPay without a card key", JSON, "{\"ref\":\"6222021234567890\"}", "");
+    /* "card" is the whole key only: a gift card number keeps the strict checks. */
+    expect_case(r, "gift_card", JSON, "{\"gift_card\":\"1234567812345678\"}", "");
+
+    /* A consignee's name in a form, a multipart part and JSON alike. */
+    expect_case(r, "form recipient", "application/x-www-form-urlencoded",
+                "recipient=%E5%BC%A0%E4%B8%89&order_id=A1&recipient%5Bname%5D=Wang+Wu&"
+                "consignee=Li+Si&recipient_name=Zhao",
+                "form.recipient person_name key whole\n"
+                "form.recipient[name] person_name key whole\n"
+                "form.consignee person_name key whole\n"
+                "form.recipient_name person_name key whole\n");
+    expect_case(r, "multipart recipient", "multipart/form-data; boundary=XyZ",
+                "--XyZ\r\nContent-Disposition: form-data; name=\"recipient\"\r\n\r\n"
+                "张三\r\n--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n"
+                "leave at door\r\n--XyZ--\r\n",
+                "multipart.recipient person_name key whole\n");
+    expect_case(r, "JSON recipient", JSON, "{\"recipient\":\"张三\",\"收件人\":\"李四\"}",
+                "$.recipient person_name key whole\n$.收件人 person_name key whole\n");
+    /* Not a name: an id, an e-mail (found as such), a URL. */
+    expect_case(r, "recipient ids", JSON,
+                "{\"recipient\":\"U12345\",\"receiver\":\"https://hooks.example/x\"}", "");
+
+    /* A batch of customer records under "contacts" is not an address book:
+     * its names and phones are found one by one, never "contacts". */
+    const char *crm = "{\"contacts\":[{\"name\":\"张三\",\"phone\":\"13812345678\"},"
+                      "{\"name\":\"李四\",\"phone\":\"13912345678\"}]}";
+    const char *crm_want = "$.contacts[0].name person_name key whole\n"
+                           "$.contacts[0].phone cn_mobile cn_mobile whole\n"
+                           "$.contacts[1].name person_name key whole\n"
+                           "$.contacts[1].phone cn_mobile cn_mobile whole\n";
+    expect_case(r, "contacts without evidence", JSON, crm, crm_want);
+    expect_case(r, "contacts string", JSON, "{\"contacts\":\"see CRM\"}", "");
+    bg_inspect_rules_free(r);
+
+    /* The route says it carries address books: the same shape is one. */
+    r = book_rules(1, 0);
+    expect_case(r, "address book on an address-book route", JSON, crm,
+                "$.contacts contacts key whole\n" /**/
+                "$.contacts[0].name person_name key whole\n"
+                "$.contacts[0].phone cn_mobile cn_mobile whole\n"
+                "$.contacts[1].name person_name key whole\n"
+                "$.contacts[1].phone cn_mobile cn_mobile whole\n");
+    expect_case(r, "通讯录 with e-mails", JSON,
+                "{\"通讯录\":[{\"姓名\":\"张三\",\"email\":\"zs@example.com\"}]}",
+                "$.通讯录 contacts key whole\n"
+                "$.通讯录[0].姓名 person_name key whole\n"
+                "$.通讯录[0].email email email whole\n");
+    /* An entry without a phone: not the shape of an address book. */
+    expect_case(
+        r, "entry without a phone", JSON,
+        "{\"contacts\":[{\"name\":\"张三\",\"phone\":\"13812345678\"},{\"name\":\"李四\"}]}",
+        "$.contacts[0].name person_name key whole\n"
+        "$.contacts[0].phone cn_mobile cn_mobile whole\n"
+        "$.contacts[1].name person_name key whole\n");
+    expect_case(r, "empty list", JSON, "{\"contacts\":[]}", "");
+    bg_inspect_rules_free(r);
+
+    /* Field rules: "none" takes the key's category and hints away (content
+     * detectors still read the value); a rule names contacts outright. */
+    r = book_rules(0, 1);
+    expect_case(r, "rule none on an object key", JSON,
+                "{\"customers\":{\"name\":\"张三\",\"note\":\"x\"},\"roster\":[{\"n\":\"a\"}]}",
+                "$.customers.name person_name key whole\n$.roster contacts roster-is-book whole\n");
+    expect_case(r, "rule none drops the card hint, not validated content", JSON,
+                "{\"card\":\"6222021234567890\",\"x\":{\"card\":\"4111111111111111\"}}",
+                "$.x.card bank_card luhn_bank_card whole\n");
+    expect_case(r, "rule none in a form", "application/x-www-form-urlencoded",
+                "card=6222021234567890&customers=13812345678",
+                "form.customers cn_mobile cn_mobile whole\n");
+    bg_inspect_rules_free(r);
+}
+
 static void test_container_findings(void **state)
 {
     (void)state;
@@ -2010,6 +2135,7 @@ int main(void)
         cmocka_unit_test(test_render_json_exact),
         cmocka_unit_test(test_array_edits),
         cmocka_unit_test(test_container_findings),
+        cmocka_unit_test(test_misclassified),
         cmocka_unit_test(test_partial_apply),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_tokenize),

@@ -196,12 +196,13 @@ static const case_t cases[] = {
      HEAD RECIP_OK RULES_OK ROUTE(
          ",\n     \"subjects\": {\"id\": \"$.user.id\", \"nationality\": \"$.user.cc\"}"),
      {{"error", "\"nationality\"", 1, 0, 0, 0, "$.routes[0].subjects.nationality",
-       "unknown key \"nationality\" (allowed here: id, records, region, birth_date)"}}},
+       "unknown key \"nationality\" (allowed here: id, records, region, birth_date, "
+       "region_header)"}}},
     {"unknown_key_inspect",
      HEAD RECIP_OK RULES_OK ROUTE(
          ",\n     \"inspect\": {\"headers\": [\"x-user\"], \"body\": false}"),
      {{"error", "\"body\"", 1, 0, 0, 0, "$.routes[0].inspect.body",
-       "unknown key \"body\" (allowed here: headers, cookies, query)"}}},
+       "unknown key \"body\" (allowed here: headers, cookies, query, address_books)"}}},
     {"unknown_key_operator",
      HEAD "  \"operators\": {\"cn_mobile\": {\"op\": \"mask\", \"keep_start\": 3, \"keep_middle\": "
           "2}},\n" RECIP_OK RULES_OK ROUTE_OK,
@@ -637,6 +638,45 @@ static const case_t cases[] = {
          "     \"subjects\": {\"id\": \"form.uid\", \"region\": \"header.X-Region\"}"),
      {{NULL}}},
 
+    /* ---- route field rules, address books, caller-asserted regions, guardians ---- */
+    {"ok_route_field_rules_none",
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ",\n     \"field_rules\": [{\"key\": \"contacts\", \"category\": \"none\"},\n"
+         "                     {\"path\": \"$.recipient\", \"category\": \"person_name\"}],\n"
+         "     \"inspect\": {\"address_books\": true},\n"
+         "     \"subjects\": {\"region\": \"$.region\", \"region_header\": \"X-Subject-Region\"}"),
+     {{NULL}}},
+    {"route_field_rule_bad_category",
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ",\n     \"field_rules\": [{\"key\": \"contacts\", \"category\": \"nothing\"}]"),
+     {{"error", "\"nothing\"", 1, 0, 0, 0, "$.routes[0].field_rules[0].category",
+       "unknown data category \"nothing\""}}},
+    {"route_field_rule_no_key",
+     HEAD RECIP_OK RULES_OK ROUTE(",\n     \"field_rules\": [{\"category\": \"none\"}]"),
+     {{"error", "{\"category\"", 1, 0, 0, 0, "$.routes[0].field_rules[0]",
+       "give exactly one of \"path\""}}},
+    {"region_header_not_a_name",
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ",\n     \"subjects\": {\"region\": \"$.region\", \"region_header\": \"X Region\"}"),
+     {{"error", "\"X Region\"", 1, 0, 0, 0, "$.routes[0].subjects.region_header",
+       "must be a header name"}}},
+    {"subject_region_from_bad",
+     HEAD "  \"policy\": {\"subject_region_from\": \"body\"},\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "\"body\"", 1, 0, 0, 0, "$.policy.subject_region_from", "must be \"request\""}}},
+    {"caller_region_under_gateway_only",
+     HEAD "  \"policy\": {\"subject_abroad\": \"allow\", \"subject_region_from\": "
+          "\"gateway_header\"},\n" RECIP_OK RULES_OK ROUTE(
+              ",\n     \"subjects\": {\"region\": \"$.region\"}"),
+     {{"warning", "\"$.region\"", 1, 0, 0, 0, "$.routes[0].subjects.region",
+       "subject_abroad never holds on this route"}}},
+    {"guardian_age_below_minor_age",
+     HEAD "  \"policy\": {\"minor_age\": 16, \"guardian_consent_age\": 14},\n" RECIP_OK RULES_OK
+         ROUTE_OK,
+     {{"error", "14}", 1, 0, 0, 0, "$.policy.guardian_consent_age",
+       "must be at least minor_age (16)"}}},
+    {"guardian_age_above_18",
+     HEAD "  \"policy\": {\"guardian_consent_age\": 21},\n" RECIP_OK RULES_OK ROUTE_OK,
+     {{"error", "21}", 1, 0, 0, 0, "$.policy.guardian_consent_age", "18"}}},
     /* ---- duplicate keys and syntax ---- */
     {"duplicate_key_in_rule",
      HEAD RECIP_OK RULES("    {\"id\": \"delivery\", \"categories\": [\"cn_mobile\"], "
