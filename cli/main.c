@@ -12,6 +12,7 @@
 #include "audit/report.h"
 #include "cli/cli.h"
 #include "config/config.h"
+#include "policy/policy.h"
 #include "policy/consent.h"
 #include "proxy/server.h"
 #include "proxy/sink.h"
@@ -158,6 +159,56 @@ static int audit_volumes(int argc, char **argv)
     return rc;
 }
 
+/*
+ * `audit report` and `audit blocked` with --config POLICY: the clauses of
+ * the policy's rules, for records that do not carry their own. The rest of
+ * ARGV goes to FN unchanged.
+ */
+static int audit_with_policy(int argc, char **argv,
+                             int (*fn)(int, char **, const bg_report_policy_t *))
+{
+    const char *path = NULL;
+    char **av = calloc((size_t)argc + 1, sizeof *av);
+    int ac = 0, rc;
+    if (av == NULL)
+        return 1;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "bordergate audit %s: --config needs a file\n", argv[0]);
+                free(av);
+                return 2;
+            }
+            path = argv[++i];
+            continue;
+        }
+        av[ac++] = argv[i];
+    }
+    if (path == NULL) {
+        rc = fn(ac, av, NULL);
+        free(av);
+        return rc;
+    }
+    int nerr = 0;
+    bg_config_t *cfg = bg_config_load(path, stderr, &nerr);
+    if (cfg == NULL) {
+        free(av);
+        return 1;
+    }
+    json_t *clauses = bg_report_policy_clauses(cfg->policy);
+    if (clauses == NULL) {
+        fprintf(stderr, "bordergate audit %s: out of memory\n", argv[0]);
+        rc = 1;
+    } else {
+        bg_report_policy_t pol = {clauses, cfg->policy != NULL ? cfg->policy->hash : NULL};
+        rc = fn(ac, av, &pol);
+    }
+    json_decref(clauses);
+    bg_config_unref(cfg);
+    free(av);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -181,17 +232,17 @@ int main(int argc, char **argv)
         if (argc >= 3 && strcmp(argv[2], "verify") == 0)
             return bg_audit_cli_verify(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "report") == 0)
-            return bg_report_cli(argc - 2, argv + 2);
+            return audit_with_policy(argc - 2, argv + 2, bg_report_cli);
         if (argc >= 3 && strcmp(argv[2], "subject") == 0)
             return bg_report_cli_subject(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "volumes") == 0)
             return audit_volumes(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "blocked") == 0)
-            return bg_report_cli_blocked(argc - 2, argv + 2);
+            return audit_with_policy(argc - 2, argv + 2, bg_report_cli_blocked);
         fprintf(
             stderr,
             "usage: bordergate audit verify [--key FILE] FILE|DIR...\n"
-            "       bordergate audit report [--from DATE] [--to DATE] [--by KEY] [--json] "
+            "       bordergate audit report [--from DATE] [--to DATE] [--by KEY[,KEY...]] [--json] "
             "DIR|FILE...\n"
             "       bordergate audit subject (ID|- --key FILE | --pseudonym HEX) [--json] "
             "DIR|FILE...\n"

@@ -437,6 +437,19 @@ static void test_subject_lookup(void **state)
     free(files);
 }
 
+/* The policy the commands were given with --config (cli/main.c builds it). */
+static const bg_report_policy_t *g_pol;
+
+static int report_cli(int argc, char **argv)
+{
+    return bg_report_cli(argc, argv, g_pol);
+}
+
+static int blocked_cli(int argc, char **argv)
+{
+    return bg_report_cli_blocked(argc, argv, g_pol);
+}
+
 static char *capture(int (*fn)(int, char **), int argc, char **argv, const char *in, int *rc)
 {
     char out[600], inp[600];
@@ -481,7 +494,7 @@ static void test_commands(void **state)
 
     char *a1[] = {"report", "--by",       "recipient", "--from", "2026-03-01",
                   "--to",   "2026-03-31", dir,         NULL};
-    char *out = capture(bg_report_cli, 8, a1, NULL, &rc);
+    char *out = capture(report_cli, 8, a1, NULL, &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "RECIPIENT"));
     assert_non_null(strstr(out, "partner-us"));
@@ -491,7 +504,7 @@ static void test_commands(void **state)
     free(out);
 
     char *a2[] = {"report", "--by", "category", "--json", dir, NULL};
-    out = capture(bg_report_cli, 5, a2, NULL, &rc);
+    out = capture(report_cli, 5, a2, NULL, &rc);
     assert_int_equal(rc, 0);
     json_t *doc = json_loads(out, 0, NULL);
     assert_non_null(doc);
@@ -500,11 +513,11 @@ static void test_commands(void **state)
     free(out);
 
     char *a3[] = {"report", "--by", "colour", dir, NULL};
-    out = capture(bg_report_cli, 4, a3, NULL, &rc);
+    out = capture(report_cli, 4, a3, NULL, &rc);
     assert_int_equal(rc, 2);
     free(out);
     char *a4[] = {"report", "--from", "2026-13-01", dir, NULL};
-    out = capture(bg_report_cli, 4, a4, NULL, &rc);
+    out = capture(report_cli, 4, a4, NULL, &rc);
     assert_int_equal(rc, 2);
     free(out);
 
@@ -670,7 +683,7 @@ static void test_report_time_reason_rule_and_blocked(void **state)
     char *ops[] = {dir};
     assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
     doc = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 10,
-                            &st, err, sizeof err);
+                            NULL, &st, err, sizeof err);
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "format")),
                         "bordergate-audit-blocked/1");
@@ -695,7 +708,7 @@ static void test_report_time_reason_rule_and_blocked(void **state)
 
     /* LIMIT keeps the newest; the window counts in China days. */
     doc = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 1,
-                            &st, err, sizeof err);
+                            NULL, &st, err, sizeof err);
     assert_int_equal(iget(doc, "blocked"), 2);
     assert_int_equal(json_array_size(json_object_get(doc, "decisions")), 1);
     assert_string_equal(json_string_value(json_object_get(
@@ -704,8 +717,8 @@ static void test_report_time_reason_rule_and_blocked(void **state)
     json_decref(doc);
     int64_t from;
     assert_int_equal(bg_report_parse_date("2026-03-02", 0, &from), 0);
-    doc = bg_report_blocked((const char *const *)files, n, from, BG_REPORT_NO_TIME, 10, &st, err,
-                            sizeof err);
+    doc = bg_report_blocked((const char *const *)files, n, from, BG_REPORT_NO_TIME, 10, NULL, &st,
+                            err, sizeof err);
     assert_int_equal(iget(doc, "blocked"), 1); /* B1 was on 1 March, China time */
     json_decref(doc);
     for (size_t i = 0; i < n; i++)
@@ -714,16 +727,16 @@ static void test_report_time_reason_rule_and_blocked(void **state)
 
     int rc;
     char *a1[] = {"blocked", "--limit", "0", dir, NULL};
-    free(capture(bg_report_cli_blocked, 4, a1, NULL, &rc));
+    free(capture(blocked_cli, 4, a1, NULL, &rc));
     assert_int_equal(rc, 2);
     char *a2[] = {"blocked", "--limit", "5", dir, NULL};
-    char *out = capture(bg_report_cli_blocked, 4, a2, NULL, &rc);
+    char *out = capture(blocked_cli, 4, a2, NULL, &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "2 blocked decision(s)"));
     assert_non_null(strstr(out, "reason no_basis, rule r1, category bank_card at $.card"));
     free(out);
     char *a3[] = {"report", "--by", "hour", dir, NULL};
-    out = capture(bg_report_cli, 4, a3, NULL, &rc);
+    out = capture(report_cli, 4, a3, NULL, &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "2026-03-01T23"));
     assert_non_null(strstr(out, "Hours in China time"));
@@ -797,8 +810,13 @@ static void test_many_in_slices_equals_the_single_reports(void **state)
     assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
     const bg_report_by_t bys[] = {BG_REPORT_BY_COUNTRY, BG_REPORT_BY_DAY, BG_REPORT_BY_REASON,
                                   BG_REPORT_BY_RULE, BG_REPORT_BY_NONE};
-    bg_report_many_t *m = bg_report_many_new((const char *const *)files, n, bys, 5,
-                                             BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 3);
+    bg_report_dims_t dims[5];
+    for (size_t i = 0; i < 5; i++) {
+        dims[i].ndims = bys[i] != BG_REPORT_BY_NONE;
+        dims[i].dims[0] = bys[i];
+    }
+    bg_report_many_t *m = bg_report_many_new((const char *const *)files, n, dims, 5,
+                                             BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 3, NULL);
     assert_non_null(m);
     int rc, steps = 0;
     while ((rc = bg_report_many_step(m, 1, err, sizeof err)) > 0)
@@ -815,7 +833,7 @@ static void test_many_in_slices_equals_the_single_reports(void **state)
         json_decref(one);
     }
     json_t *b = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME,
-                                  BG_REPORT_NO_TIME, 3, NULL, err, sizeof err);
+                                  BG_REPORT_NO_TIME, 3, NULL, NULL, err, sizeof err);
     assert_true(json_equal(json_object_get(doc, "blocked"), b));
     json_decref(b);
     json_decref(doc);
