@@ -11,6 +11,7 @@
 #include "audit/report.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1180,36 +1181,56 @@ static void print_counts(FILE *out, const counts_t *c)
             c->sensitive, c->left, (uint64_t)c->subjects.n, (uint64_t)c->subjects_left.n);
 }
 
-/* "standard_contract:SC-1 (3), exempt:basis (1)" and "r1: WADesk 4.2.1 (2)". */
-static void print_extras(FILE *out, const counts_t *c)
+/* Append to BUF (CAP bytes, at *O) as snprintf would, never past the end. */
+static void bufcat(char *buf, size_t cap, size_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void bufcat(char *buf, size_t cap, size_t *o, const char *fmt, ...)
 {
-    size_t i;
+    if (*o >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *o, cap - *o, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *o = *o + (size_t)n < cap ? *o + (size_t)n : cap - 1;
+}
+
+/* The row's mechanisms, "standard_contract:SC-1 (3), exempt:basis (1)"
+ * (counts only when several), into BUF. */
+static void mech_text(const counts_t *c, char *buf, size_t cap)
+{
+    size_t i, o = 0;
     const json_t *e;
-    if (c->mech != NULL) {
-        json_t *a = mech_json(c->mech);
-        fprintf(out, "  ");
-        json_array_foreach(a, i, e)
-        {
-            fprintf(out, "%s%s", i ? ", " : "", json_string_value(json_object_get(e, "mechanism")));
-            if (json_array_size(a) > 1)
-                fprintf(out, " (%" JSON_INTEGER_FORMAT ")",
-                        json_integer_value(json_object_get(e, "decisions")));
-        }
-        json_decref(a);
+    buf[0] = '\0';
+    json_t *a = mech_json(c->mech);
+    json_array_foreach(a, i, e)
+    {
+        bufcat(buf, cap, &o, "%s%s", i ? ", " : "",
+               json_string_value(json_object_get(e, "mechanism")));
+        if (json_array_size(a) > 1)
+            bufcat(buf, cap, &o, " (%" JSON_INTEGER_FORMAT ")",
+                   json_integer_value(json_object_get(e, "decisions")));
     }
-    if (c->rules != NULL) {
-        json_t *a = rules_json(c->rules);
-        fprintf(out, "  ");
-        json_array_foreach(a, i, e)
-        {
-            const char *cl = json_string_value(json_object_get(e, "clause"));
-            const char *cf = json_string_value(json_object_get(e, "clause_from"));
-            fprintf(out, "%s%s: %s%s", i ? "; " : "", json_string_value(json_object_get(e, "rule")),
-                    cl != NULL ? cl : "(no clause)",
-                    cf != NULL && strcmp(cf, "other_policy") == 0 ? " [from another policy]" : "");
-        }
-        json_decref(a);
+    json_decref(a);
+}
+
+/* The row's rules and clauses, "r1: WADesk 4.2.1; r2: (no clause)", into BUF. */
+static void rules_text(const counts_t *c, char *buf, size_t cap)
+{
+    size_t i, o = 0;
+    const json_t *e;
+    buf[0] = '\0';
+    json_t *a = rules_json(c->rules);
+    json_array_foreach(a, i, e)
+    {
+        const char *cl = json_string_value(json_object_get(e, "clause"));
+        const char *cf = json_string_value(json_object_get(e, "clause_from"));
+        bufcat(buf, cap, &o, "%s%s: %s%s", i ? "; " : "",
+               json_string_value(json_object_get(e, "rule")), cl != NULL ? cl : "(no clause)",
+               cf != NULL && strcmp(cf, "other_policy") == 0 ? " [from another policy]" : "");
     }
+    json_decref(a);
 }
 
 void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, FILE *out)
@@ -1244,6 +1265,13 @@ void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, F
     }
     if (nd == 0)
         w[0] = 14;
+    int mw = 9; /* "MECHANISM" */
+    char text[512];
+    for (size_t i = 0; r->want_mech && i < r->ngroups; i++) {
+        mech_text(&r->groups[i].c, text, sizeof text);
+        if ((int)strlen(text) > mw)
+            mw = strlen(text) < 60 ? (int)strlen(text) : 60;
+    }
     size_t ncol = nd > 0 ? nd : 1;
     for (size_t k = 0; k < ncol; k++) {
         char head[64];
@@ -1257,7 +1285,7 @@ void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, F
             "DEIDENTIFY", "BLOCK", "FINDINGS", "SENSITIVE", "LEFT AS PI", "SUBJECTS",
             "THEIR PI LEFT");
     if (r->want_mech)
-        fprintf(out, "  MECHANISM");
+        fprintf(out, "  %-*s", mw, "MECHANISM");
     if (r->want_rules)
         fprintf(out, "  RULE: CLAUSE");
     fprintf(out, "\n");
@@ -1270,7 +1298,14 @@ void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, F
                         key ? key : no_key_label(r->dims.dims[k]));
             }
             print_counts(out, &r->groups[i].c);
-            print_extras(out, &r->groups[i].c);
+            if (r->want_mech) {
+                mech_text(&r->groups[i].c, text, sizeof text);
+                fprintf(out, "  %-*s", mw, text);
+            }
+            if (r->want_rules) {
+                rules_text(&r->groups[i].c, text, sizeof text);
+                fprintf(out, "  %s", text);
+            }
             fprintf(out, "\n");
         }
     }

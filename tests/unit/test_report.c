@@ -796,6 +796,276 @@ static void test_prune_files_before_the_window(void **state)
         free(paths[i]);
 }
 
+/*
+ * A log for --by with several dimensions: two recipients, several
+ * mechanisms, rules under two policy files, a clause carried by one record.
+ */
+static void write_dims_log(char *dir, size_t cap)
+{
+    case_path(dir, cap, "dims");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char p1[700];
+    snprintf(p1, sizeof p1, "%s/audit-20260301-000000-000001.jsonl", dir);
+    FILE *f = fopen(p1, "w");
+    /* E1: cs under policy file aa: mobile on consent (S2), mobile hashed
+     * without basis (S3), e-mail on consent with the clause recorded. */
+    fprintf(f, "{\"seq\":1,\"time\":\"2026-03-01T01:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"e1000000000000000000000000000001\",\"route\":\"crm\","
+               "\"recipient\":{\"id\":\"cs\"},\"destination\":{\"country\":\"US\","
+               "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"deidentify\","
+               "\"would\":\"deidentify\",\"findings\":["
+               "{\"path\":\"$.a.phone\",\"category\":\"cn_mobile\",\"rule\":\"r-contact\","
+               "\"basis\":\"consent\",\"action\":\"allow\",\"subject\":\"" S2 "\"},"
+               "{\"path\":\"$.b.phone\",\"category\":\"cn_mobile\",\"rule\":\"r-contact\","
+               "\"basis\":\"none\",\"action\":\"deidentify\",\"operator\":\"hash\","
+               "\"anonymized\":false,\"subject\":\"" S3 "\"},"
+               "{\"path\":\"$.a.email\",\"category\":\"email\",\"rule\":\"r-contact\","
+               "\"clause\":\"Privacy 3.1 (recorded)\",\"basis\":\"consent\",\"action\":\"allow\","
+               "\"subject\":\"" S2 "\"}],\"subjects\":[],\"mechanism\":\"standard_contract:SC-9\","
+               "\"policy\":{\"version\":\"v1\",\"sha256\":\"aa\"}}\n");
+    /* E2: cs under policy file bb: mobile on contract necessity. */
+    fprintf(f, "{\"seq\":2,\"time\":\"2026-03-01T02:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"e2000000000000000000000000000002\",\"route\":\"ship\","
+               "\"recipient\":{\"id\":\"cs\"},\"destination\":{\"country\":\"US\","
+               "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"allow\","
+               "\"would\":\"allow\",\"findings\":["
+               "{\"path\":\"$.phone\",\"category\":\"cn_mobile\",\"rule\":\"r-ship\","
+               "\"basis\":\"contract\",\"action\":\"allow\",\"subject\":\"" S3 "\"}],"
+               "\"subjects\":[],\"mechanism\":\"exempt:basis\","
+               "\"policy\":{\"version\":\"v0\",\"sha256\":\"bb\"}}\n");
+    /* E3: gp: mobile on consent. */
+    fprintf(f, "{\"seq\":3,\"time\":\"2026-03-01T03:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"e3000000000000000000000000000003\",\"route\":\"pay\","
+               "\"recipient\":{\"id\":\"gp\"},\"destination\":{\"country\":\"SG\","
+               "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"allow\","
+               "\"would\":\"allow\",\"findings\":["
+               "{\"path\":\"$.phone\",\"category\":\"cn_mobile\",\"rule\":\"r-contact\","
+               "\"basis\":\"consent\",\"action\":\"allow\",\"subject\":\"" S2 "\"}],"
+               "\"subjects\":[],\"mechanism\":\"standard_contract:SC-2\","
+               "\"policy\":{\"version\":\"v1\",\"sha256\":\"aa\"}}\n");
+    /* E4: cs, nothing found. */
+    fprintf(f, "{\"seq\":4,\"time\":\"2026-03-01T04:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"e4000000000000000000000000000004\",\"route\":\"crm\","
+               "\"recipient\":{\"id\":\"cs\"},\"destination\":{\"country\":\"US\","
+               "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"allow\","
+               "\"would\":\"allow\",\"findings\":[],\"subjects\":[],\"mechanism\":\"not_needed\","
+               "\"policy\":{\"version\":\"v1\",\"sha256\":\"aa\"}}\n");
+    fclose(f);
+}
+
+/* The group whose key array is K0, K1, K2 (NULL: a null key). */
+static const json_t *group3(const json_t *doc, const char *k0, const char *k1, const char *k2)
+{
+    const char *want[3] = {k0, k1, k2};
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(doc, "groups"), i, g)
+    {
+        const json_t *key = json_object_get(g, "key");
+        size_t k = 0;
+        for (; k < 3; k++) {
+            const json_t *v = json_array_get(key, k);
+            if (want[k] == NULL ? !json_is_null(v)
+                                : !json_is_string(v) || strcmp(json_string_value(v), want[k]))
+                break;
+        }
+        if (k == 3 && json_array_size(key) == 3)
+            return g;
+    }
+    fail_msg("no group %s,%s,%s", k0 ? k0 : "null", k1 ? k1 : "null", k2 ? k2 : "null");
+    return NULL;
+}
+
+static const char *sget(const json_t *o, const char *member)
+{
+    return json_string_value(json_object_get(o, member));
+}
+
+static json_t *run_dims(const char *dir, const char *by, const bg_report_policy_t *pol)
+{
+    char **files;
+    size_t n;
+    char err[256];
+    char *ops[] = {(char *)dir};
+    bg_report_dims_t d;
+    assert_int_equal(bg_report_dims_parse(by, &d, err, sizeof err), 0);
+    assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
+    json_t *doc = bg_report_run_dims((const char *const *)files, n, &d, BG_REPORT_NO_TIME,
+                                     BG_REPORT_NO_TIME, pol, err, sizeof err);
+    assert_non_null(doc);
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+    return doc;
+}
+
+/* `--by recipient,category,basis`: one row per combination, each finding
+ * in the row of its own values, the mechanism and the rule's clause per
+ * row, from the record or from the policy given (marked when the decision
+ * was taken under another policy file). */
+static void test_report_several_dimensions(void **state)
+{
+    (void)state;
+    char dir[600], err[256];
+    write_dims_log(dir, sizeof dir);
+    json_t *clauses = json_pack("{s:s, s:s}", "r-contact", "Privacy 2.4", "r-ship", "Privacy 5.1");
+    bg_report_policy_t pol = {clauses, "aa"};
+
+    json_t *doc = run_dims(dir, "recipient,category,basis", &pol);
+    const json_t *by = json_object_get(doc, "by");
+    assert_int_equal(json_array_size(by), 3);
+    assert_string_equal(json_string_value(json_array_get(by, 2)), "basis");
+    assert_int_equal(iget(doc, "totals.decisions"), 4);
+    assert_int_equal(json_array_size(json_object_get(doc, "groups")), 6);
+    /* Rows in key order, a missing value last. */
+    const json_t *first = json_array_get(json_object_get(doc, "groups"), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(first, "key"), 2)),
+                        "consent");
+    const json_t *g = group3(doc, "cs", "cn_mobile", "consent");
+    assert_ptr_equal(g, first);
+    assert_int_equal(iget(g, "decisions"), 1);
+    assert_int_equal(iget(g, "findings"), 1);
+    assert_int_equal(iget(g, "subjects"), 1);
+    const json_t *m = json_object_get(g, "mechanisms");
+    assert_int_equal(json_array_size(m), 1);
+    assert_string_equal(sget(json_array_get(m, 0), "mechanism"), "standard_contract:SC-9");
+    const json_t *r = json_array_get(json_object_get(g, "rules"), 0);
+    assert_string_equal(sget(r, "rule"), "r-contact");
+    assert_string_equal(sget(r, "clause"), "Privacy 2.4");
+    assert_string_equal(sget(r, "clause_from"), "policy");
+    assert_int_equal(iget(r, "findings"), 1);
+
+    g = group3(doc, "cs", "cn_mobile", "none");
+    assert_int_equal(iget(g, "findings_left_as_pi"), 1); /* hashed: still PI */
+    assert_int_equal(iget(g, "findings_by_action.deidentify"), 1);
+
+    g = group3(doc, "cs", "cn_mobile", "contract");
+    assert_string_equal(sget(json_array_get(json_object_get(g, "mechanisms"), 0), "mechanism"),
+                        "exempt:basis");
+    r = json_array_get(json_object_get(g, "rules"), 0);
+    assert_string_equal(sget(r, "clause"), "Privacy 5.1");
+    assert_string_equal(sget(r, "clause_from"), "other_policy"); /* decided under bb */
+
+    g = group3(doc, "cs", "email", "consent");
+    r = json_array_get(json_object_get(g, "rules"), 0);
+    assert_string_equal(sget(r, "clause"), "Privacy 3.1 (recorded)");
+    assert_string_equal(sget(r, "clause_from"), "record");
+
+    g = group3(doc, "cs", NULL, NULL); /* E4: no findings */
+    assert_int_equal(iget(g, "decisions"), 1);
+    assert_int_equal(json_array_size(json_object_get(g, "rules")), 0);
+    assert_string_equal(sget(json_array_get(json_object_get(g, "mechanisms"), 0), "mechanism"),
+                        "not_needed");
+    assert_int_equal(iget(group3(doc, "gp", "cn_mobile", "consent"), "decisions"), 1);
+
+    /* Every finding is in exactly one row. */
+    json_int_t sum = 0;
+    size_t i;
+    json_array_foreach(json_object_get(doc, "groups"), i, g)
+    {
+        sum += iget(g, "findings");
+    }
+    assert_int_equal(sum, iget(doc, "totals.findings"));
+    json_decref(doc);
+
+    /* Without a policy only the recorded clause is known. */
+    doc = run_dims(dir, "recipient,category,basis", NULL);
+    r = json_array_get(json_object_get(group3(doc, "cs", "cn_mobile", "consent"), "rules"), 0);
+    assert_true(json_is_null(json_object_get(r, "clause")));
+    r = json_array_get(json_object_get(group3(doc, "cs", "email", "consent"), "rules"), 0);
+    assert_string_equal(sget(r, "clause"), "Privacy 3.1 (recorded)");
+    json_decref(doc);
+
+    /* Two decision-level dimensions: a decision in one row; no rules. */
+    doc = run_dims(dir, "recipient,country", &pol);
+    assert_int_equal(json_array_size(json_object_get(doc, "groups")), 2);
+    assert_null(json_object_get(json_array_get(json_object_get(doc, "groups"), 0), "rules"));
+    json_decref(doc);
+
+    /* A single dimension keeps its document: "by" and "key" are strings. */
+    doc = run_dims(dir, "rule", &pol);
+    assert_string_equal(sget(doc, "by"), "rule");
+    g = group(doc, "r-contact");
+    assert_int_equal(iget(g, "findings"), 4);
+    assert_null(json_object_get(g, "mechanisms"));
+    json_decref(doc);
+
+    bg_report_dims_t d;
+    static const char *const bad[] = {"reason,category", "recipient,recipient", "recipient,",
+                                      ",recipient",      "recipient,colour",    "",
+                                      "a,b,c,d,e"};
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(bg_report_dims_parse(bad[i], &d, err, sizeof err), -1);
+    assert_int_equal(bg_report_dims_parse("reason,recipient,day", &d, err, sizeof err), 0);
+    char name[64];
+    bg_report_dims_name(&d, name, sizeof name);
+    assert_string_equal(name, "reason,recipient,day");
+
+    /* The table: one column per dimension, the mechanism and the clause. */
+    int rc;
+    g_pol = &pol;
+    char *a1[] = {"report", "--by", "recipient,category,basis", dir, NULL};
+    char *out = capture(report_cli, 4, a1, NULL, &rc);
+    g_pol = NULL;
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "RECIPIENT"));
+    assert_non_null(strstr(out, "CATEGORY"));
+    assert_non_null(strstr(out, "BASIS"));
+    assert_non_null(strstr(out, "MECHANISM"));
+    assert_non_null(strstr(out, "exempt:basis"));
+    assert_non_null(strstr(out, "r-contact: Privacy 2.4"));
+    assert_non_null(strstr(out, "r-ship: Privacy 5.1 [from another policy]"));
+    free(out);
+    char *a2[] = {"report", "--by", "reason,basis", dir, NULL};
+    free(capture(report_cli, 4, a2, NULL, &rc));
+    assert_int_equal(rc, 2);
+    json_decref(clauses);
+}
+
+/* `audit blocked`: each reason's clause (from the policy given, marked
+ * when the decision was taken under another file) and its detail. */
+static void test_blocked_clause_and_detail(void **state)
+{
+    (void)state;
+    char dir[600], err[256];
+    write_reasons_log(dir, sizeof dir);
+    json_t *clauses = json_pack("{s:s}", "r1", "Terms 7.2");
+    bg_report_policy_t pol = {clauses, "cc"};
+    char **files;
+    size_t n;
+    char *ops[] = {dir};
+    assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
+    json_t *doc = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME,
+                                    BG_REPORT_NO_TIME, 10, &pol, NULL, err, sizeof err);
+    assert_non_null(doc);
+    const json_t *b1 = json_array_get(json_object_get(doc, "decisions"), 1);
+    const json_t *r0 = json_array_get(json_object_get(b1, "reasons"), 0);
+    assert_string_equal(sget(r0, "clause"), "Terms 7.2");
+    assert_string_equal(sget(r0, "clause_from"), "other_policy"); /* B1 names no sha256 */
+    const json_t *r2 = json_array_get(json_object_get(b1, "reasons"), 2);
+    assert_true(json_is_null(json_object_get(r2, "clause"))); /* never_export: no clause */
+    assert_string_equal(sget(json_array_get(json_object_get(b1, "findings"), 0), "clause"),
+                        "Terms 7.2");
+    const json_t *b2 = json_array_get(json_object_get(doc, "decisions"), 0);
+    assert_string_equal(sget(json_array_get(json_object_get(b2, "reasons"), 0), "detail"),
+                        "invalid JSON");
+    json_decref(doc);
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+
+    int rc;
+    g_pol = &pol;
+    char *a1[] = {"blocked", dir, NULL};
+    char *out = capture(blocked_cli, 2, a1, NULL, &rc);
+    g_pol = NULL;
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "clause  Terms 7.2 (from the policy given"));
+    assert_non_null(strstr(out, "detail  invalid JSON"));
+    free(out);
+    json_decref(clauses);
+}
+
 /* The dashboard's one pass in slices of one line gives exactly the CLI's
  * documents. */
 static void test_many_in_slices_equals_the_single_reports(void **state)
@@ -855,6 +1125,8 @@ int main(void)
         cmocka_unit_test(test_report_time_reason_rule_and_blocked),
         cmocka_unit_test(test_prune_files_before_the_window),
         cmocka_unit_test(test_many_in_slices_equals_the_single_reports),
+        cmocka_unit_test(test_report_several_dimensions),
+        cmocka_unit_test(test_blocked_clause_and_detail),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
