@@ -1383,7 +1383,8 @@ int bg_report_pseudonym(const unsigned char *key, size_t keylen, const char *id,
 }
 
 typedef struct {
-    char pseudonym[65];
+    char (*ps)[65]; /* the person's pseudonyms (one per identifier form) */
+    size_t nps;
     int64_t from, to;
     json_t *decisions; /* the entries, in log order */
     json_t *by_id;     /* decision_id -> entry (borrowed) */
@@ -1393,8 +1394,9 @@ typedef struct {
 static int subject_want(void *arg, const char *line, size_t len)
 {
     subject_ctx_t *x = arg;
-    if (memmem(line, len, x->pseudonym, 64) != NULL)
-        return 1;
+    for (size_t i = 0; i < x->nps; i++)
+        if (memmem(line, len, x->ps[i], 64) != NULL)
+            return 1;
     if (json_object_size(x->by_id) == 0 || memmem(line, len, "\"type\":\"completion\"", 19) == NULL)
         return 0;
     const char *p = memmem(line, len, "\"decision_id\":\"", 15);
@@ -1413,7 +1415,25 @@ static void copy_member(json_t *dst, const json_t *src, const char *name)
         json_object_set(dst, name, v);
 }
 
-static json_t *subject_entry(const json_t *rec, const char *pseudonym)
+/* Is S one of the person's pseudonyms (a finding's "subject" or
+ * "value_pseudonym", a subjects[] entry)? */
+static int is_theirs(const subject_ctx_t *x, const char *s)
+{
+    for (size_t i = 0; s != NULL && i < x->nps; i++)
+        if (strcmp(s, x->ps[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* A finding of the person: attributed to them ("subject"), or - when the
+ * record carries it - its own value's keyed pseudonym is one of theirs. */
+static int finding_is_theirs(const subject_ctx_t *x, const json_t *f)
+{
+    return is_theirs(x, json_string_value(json_object_get(f, "subject"))) ||
+           is_theirs(x, json_string_value(json_object_get(f, "value_pseudonym")));
+}
+
+static json_t *subject_entry(const json_t *rec, const subject_ctx_t *x)
 {
     json_t *e = json_object();
     copy_member(e, rec, "time");
@@ -1446,8 +1466,7 @@ static json_t *subject_entry(const json_t *rec, const char *pseudonym)
     const json_t *s;
     json_array_foreach(json_object_get(rec, "subjects"), i, s)
     {
-        if (str_or_null(json_object_get(s, "pseudonym")) != NULL &&
-            strcmp(json_string_value(json_object_get(s, "pseudonym")), pseudonym) == 0)
+        if (is_theirs(x, str_or_null(json_object_get(s, "pseudonym"))))
             minor |= json_is_true(json_object_get(s, "minor"));
     }
     if (minor)
@@ -1457,8 +1476,7 @@ static json_t *subject_entry(const json_t *rec, const char *pseudonym)
     const json_t *f;
     json_array_foreach(json_object_get(rec, "findings"), i, f)
     {
-        const char *fsub = json_string_value(json_object_get(f, "subject"));
-        if (fsub == NULL || strcmp(fsub, pseudonym) != 0)
+        if (!finding_is_theirs(x, f))
             continue;
         json_t *o = json_object();
         static const char *const keep[] = {"path",       "category", "sensitive", "basis",
@@ -1477,23 +1495,23 @@ static json_t *subject_entry(const json_t *rec, const char *pseudonym)
     return e;
 }
 
-static int names_subject(const json_t *rec, const char *p)
+/* The pseudonym (of X's) a decision record names: in subjects[], or in a finding. */
+static const char *names_subject(const json_t *rec, const subject_ctx_t *x)
 {
     size_t i;
     const json_t *v;
     json_array_foreach(json_object_get(rec, "subjects"), i, v)
     {
         const char *s = json_string_value(json_object_get(v, "pseudonym"));
-        if (s != NULL && strcmp(s, p) == 0)
-            return 1;
+        if (is_theirs(x, s))
+            return s;
     }
     json_array_foreach(json_object_get(rec, "findings"), i, v)
     {
-        const char *s = json_string_value(json_object_get(v, "subject"));
-        if (s != NULL && strcmp(s, p) == 0)
-            return 1;
+        if (finding_is_theirs(x, v))
+            return "finding";
     }
-    return 0;
+    return NULL;
 }
 
 static int subject_record(void *arg, const json_t *rec)
@@ -1514,13 +1532,13 @@ static int subject_record(void *arg, const json_t *rec)
         }
         return 0;
     }
-    if (strcmp(type, "decision") != 0 || !names_subject(rec, x->pseudonym))
+    if (strcmp(type, "decision") != 0 || names_subject(rec, x) == NULL)
         return 0;
     int64_t t = bg_report_record_time(rec);
     if ((x->from != BG_REPORT_NO_TIME && (t == BG_REPORT_NO_TIME || t < x->from)) ||
         (x->to != BG_REPORT_NO_TIME && (t == BG_REPORT_NO_TIME || t >= x->to)))
         return 0;
-    json_t *e = subject_entry(rec, x->pseudonym);
+    json_t *e = subject_entry(rec, x);
     if (e == NULL || json_array_append_new(x->decisions, e) != 0 ||
         json_object_set(x->by_id, id, e) != 0)
         x->oom = 1;
@@ -1583,26 +1601,46 @@ static json_t *subject_summary(const json_t *decisions)
     return s;
 }
 
-json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudonym,
-                          int64_t from_ms, int64_t to_ms, bg_report_scan_stats_t *st, char *err,
-                          size_t errcap)
+/* Lowercase 64-hex copy of S into OUT; -1 when S is not 64 hex digits. */
+static int hex64(const char *s, char out[65])
+{
+    if (strlen(s) != 64)
+        return -1;
+    for (size_t i = 0; i < 64; i++) {
+        char ch = s[i];
+        if (ch >= 'A' && ch <= 'F')
+            ch = (char)(ch + 32);
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+            return -1;
+        out[i] = ch;
+    }
+    out[64] = '\0';
+    return 0;
+}
+
+json_t *bg_report_subject_many(const char *const *paths, size_t n, const char *const *pseudonyms,
+                               size_t np, int64_t from_ms, int64_t to_ms,
+                               bg_report_scan_stats_t *st, char *err, size_t errcap)
 {
     subject_ctx_t x;
     memset(&x, 0, sizeof x);
-    size_t pl = strlen(pseudonym);
-    if (pl != 64) {
-        snprintf(err, errcap, "a subject pseudonym is 64 hex digits");
+    if (np == 0) {
+        snprintf(err, errcap, "no subject pseudonym given");
         return NULL;
     }
-    for (size_t i = 0; i < 64; i++) {
-        char ch = pseudonym[i];
-        if (ch >= 'A' && ch <= 'F')
-            ch = (char)(ch + 32);
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+    if ((x.ps = calloc(np, sizeof *x.ps)) == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < np; i++) {
+        char h[65];
+        if (hex64(pseudonyms[i], h) != 0) {
             snprintf(err, errcap, "a subject pseudonym is 64 hex digits");
+            free(x.ps);
             return NULL;
         }
-        x.pseudonym[i] = ch;
+        if (!is_theirs(&x, h))
+            memcpy(x.ps[x.nps++], h, 65);
     }
     x.from = from_ms;
     x.to = to_ms;
@@ -1621,18 +1659,110 @@ json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudo
     json_t *doc = json_object();
     json_object_set_new(doc, "format", json_string("bordergate-audit-subject/1"));
     json_t *subj = json_object();
-    json_object_set_new(subj, "pseudonym", json_string(x.pseudonym));
+    json_object_set_new(subj, "pseudonym", json_string(x.ps[0]));
+    json_t *all = json_array();
+    for (size_t i = 0; i < x.nps; i++)
+        json_array_append_new(all, json_string(x.ps[i]));
+    json_object_set_new(subj, "pseudonyms", all);
     json_object_set_new(doc, "subject", subj);
     json_object_set_new(doc, "from", utc_or_null(from_ms));
     json_object_set_new(doc, "to", utc_or_null(to_ms));
     json_object_set_new(doc, "summary", subject_summary(x.decisions));
     json_object_set_new(doc, "decisions", x.decisions);
     json_decref(x.by_id);
+    free(x.ps);
     return doc;
 fail:
     json_decref(x.decisions);
     json_decref(x.by_id);
+    free(x.ps);
     return NULL;
+}
+
+json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudonym,
+                          int64_t from_ms, int64_t to_ms, bg_report_scan_stats_t *st, char *err,
+                          size_t errcap)
+{
+    return bg_report_subject_many(paths, n, &pseudonym, 1, from_ms, to_ms, st, err, errcap);
+}
+
+/* Add OUT (a candidate form of an identifier, LEN bytes) to FORMS unless
+ * it is there already. */
+static void add_form(char forms[][BG_REPORT_ID_MAX], size_t *n, size_t max, const char *s,
+                     size_t len)
+{
+    if (len == 0 || len >= BG_REPORT_ID_MAX || *n >= max)
+        return;
+    for (size_t i = 0; i < *n; i++)
+        if (strlen(forms[i]) == len && memcmp(forms[i], s, len) == 0)
+            return;
+    memcpy(forms[*n], s, len);
+    forms[*n][len] = '\0';
+    (*n)++;
+}
+
+size_t bg_report_identifier_forms(const char *id, char forms[][BG_REPORT_ID_MAX], size_t max)
+{
+    size_t n = 0, len = strlen(id);
+    char buf[BG_REPORT_ID_MAX];
+    add_form(forms, &n, max, id, len); /* as given: what a subjects.id field usually holds */
+    if (len >= BG_REPORT_ID_MAX)
+        return n;
+    /* Surrounding white space. */
+    size_t b = 0, e = len;
+    while (b < e && (id[b] == ' ' || id[b] == '\t'))
+        b++;
+    while (e > b && (id[e - 1] == ' ' || id[e - 1] == '\t'))
+        e--;
+    add_form(forms, &n, max, id + b, e - b);
+    /* An e-mail address: the domain is case-insensitive, and in practice
+     * the whole address is compared without case. */
+    if (memchr(id + b, '@', e - b) != NULL) {
+        for (size_t i = b; i < e; i++)
+            buf[i - b] = (char)(id[i] >= 'A' && id[i] <= 'Z' ? id[i] + 32 : id[i]);
+        add_form(forms, &n, max, buf, e - b);
+        return n;
+    }
+    /* A phone number: digits without separators; a mainland mobile also
+     * with and without its country code (+86 / 0086 / 86). */
+    size_t d = 0;
+    int plus = id[b] == '+', other = 0;
+    for (size_t i = b + (size_t)plus; i < e; i++) {
+        if (id[i] >= '0' && id[i] <= '9')
+            buf[d++] = id[i];
+        else if (id[i] != ' ' && id[i] != '-' && id[i] != '(' && id[i] != ')' && id[i] != '.')
+            other = 1;
+    }
+    if (!other && d >= 5) {
+        add_form(forms, &n, max, buf, d);
+        const char *nat = NULL;
+        if (d == 11 && buf[0] == '1')
+            nat = buf;
+        else if (d == 13 && memcmp(buf, "86", 2) == 0 && buf[2] == '1')
+            nat = buf + 2;
+        else if (d == 15 && memcmp(buf, "0086", 4) == 0 && buf[4] == '1')
+            nat = buf + 4;
+        if (nat != NULL) {
+            char f[32];
+            add_form(forms, &n, max, nat, 11);
+            snprintf(f, sizeof f, "+86%.11s", nat);
+            add_form(forms, &n, max, f, strlen(f));
+            snprintf(f, sizeof f, "86%.11s", nat);
+            add_form(forms, &n, max, f, strlen(f));
+        }
+        return n;
+    }
+    /* A resident ID number: its check character X in either case. */
+    if (e - b == 18) {
+        memcpy(buf, id + b, 18);
+        if (buf[17] == 'x' || buf[17] == 'X') {
+            buf[17] = 'X';
+            add_form(forms, &n, max, buf, 18);
+            buf[17] = 'x';
+            add_form(forms, &n, max, buf, 18);
+        }
+    }
+    return n;
 }
 
 static void print_subject(const json_t *doc, FILE *out)
@@ -1640,7 +1770,11 @@ static void print_subject(const json_t *doc, FILE *out)
     const json_t *subj = json_object_get(doc, "subject");
     const json_t *sum = json_object_get(doc, "summary");
     const char *kid = json_string_value(json_object_get(subj, "key_id"));
+    const json_t *all = json_object_get(subj, "pseudonyms");
     fprintf(out, "Data subject %s", json_string_value(json_object_get(subj, "pseudonym")));
+    if (json_array_size(all) > 1)
+        fprintf(out, " and %zu other pseudonym(s) of the identifiers given",
+                json_array_size(all) - 1);
     if (kid != NULL)
         fprintf(out, " (subject key id %s)", kid);
     fprintf(out,
@@ -2088,15 +2222,20 @@ static void report_usage(FILE *fp)
 
 static void subject_usage(FILE *fp)
 {
-    fprintf(fp, "usage: bordergate audit subject (ID|-) (--key FILE | --key-env NAME) DIR|FILE...\n"
-                "       bordergate audit subject --pseudonym HEX DIR|FILE...\n"
-                "           [--from DATE] [--to DATE] [--prefix P] [--json]\n"
-                "\n"
-                "Every decision record naming one data subject: when, to which recipient and\n"
-                "country, which categories, on which basis and evidence, what was done. The id\n"
-                "is pseudonymized with the policy's subject key (keys.subject) exactly as the\n"
-                "proxy does; it is never printed. \"-\" reads the id from the first line of\n"
-                "standard input, which keeps it out of the shell history and process list.\n");
+    fprintf(fp,
+            "usage: bordergate audit subject (ID|-) [--id ID]... (--key FILE | --key-env NAME)\n"
+            "           DIR|FILE...\n"
+            "       bordergate audit subject --pseudonym HEX [--pseudonym HEX]... DIR|FILE...\n"
+            "           [--from DATE] [--to DATE] [--prefix P] [--json]\n"
+            "\n"
+            "Every decision record naming one data subject under ANY of their identifiers\n"
+            "(account id, phone, e-mail, ID number...): when, to which recipient and\n"
+            "country, which categories, on which basis and evidence, what was done. Each\n"
+            "identifier is pseudonymized with the policy's subject key (keys.subject)\n"
+            "exactly as the proxy does, in its usual written forms (a phone with and\n"
+            "without +86 and separators, an e-mail in lower case); none is printed.\n"
+            "\"-\" reads the identifiers from standard input, one a line, which keeps\n"
+            "them out of the shell history and process list.\n");
 }
 
 static int emit_json(json_t *doc)
@@ -2218,15 +2357,49 @@ out:
     return rc;
 }
 
+#define SUBJECT_MAX_IDS 32
+#define SUBJECT_MAX_FORMS 8
+
+/*
+ * Read the identifiers of "-": every non-empty line of standard input (CR
+ * LF or LF), at most SUBJECT_MAX_IDS, into IDS (pointers into BUF).
+ * Returns how many, or -1 when there are too many or a line is too long.
+ */
+static int read_ids(char *buf, size_t cap, const char **ids, size_t *nids)
+{
+    size_t used = 0;
+    char line[BG_REPORT_ID_MAX + 2];
+    while (fgets(line, sizeof line, stdin) != NULL) {
+        size_t l = strlen(line);
+        if (l == sizeof line - 1 && line[l - 1] != '\n')
+            return -1;
+        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+            line[--l] = '\0';
+        if (l == 0)
+            continue;
+        if (*nids == SUBJECT_MAX_IDS || used + l + 1 > cap)
+            return -1;
+        memcpy(buf + used, line, l + 1);
+        ids[(*nids)++] = buf + used;
+        used += l + 1;
+    }
+    bg_util_wipe(line, sizeof line);
+    return 0;
+}
+
 int bg_report_cli_subject(int argc, char **argv)
 {
     int64_t from = BG_REPORT_NO_TIME, to = BG_REPORT_NO_TIME;
-    const char *prefix = "audit", *keyfile = NULL, *keyenv = NULL, *pseudo = NULL;
-    int json = 0, rc = 2;
+    const char *prefix = "audit", *keyfile = NULL, *keyenv = NULL;
+    int json = 0, rc = 2, stdin_ids = 0;
     char **ops = calloc((size_t)argc + 1, sizeof *ops), **files = NULL;
-    size_t nops = 0, nfiles = 0;
-    char err[512], hex[65], kid[17] = "";
-    char idbuf[1024];
+    size_t nops = 0, nfiles = 0, nids = 0, npseudo = 0, nhex = 0;
+    const char *ids[SUBJECT_MAX_IDS], *pseudo[SUBJECT_MAX_IDS];
+    char err[512], kid[17] = "";
+    static char idbuf[SUBJECT_MAX_IDS * (BG_REPORT_ID_MAX + 1)];
+    static char forms[SUBJECT_MAX_FORMS][BG_REPORT_ID_MAX];
+    static char hex[SUBJECT_MAX_IDS * SUBJECT_MAX_FORMS][65];
+    const char *hexp[SUBJECT_MAX_IDS * SUBJECT_MAX_FORMS];
     unsigned char key[64];
     size_t keylen = 0;
     json_t *doc = NULL;
@@ -2247,8 +2420,20 @@ int bg_report_cli_subject(int argc, char **argv)
             keyfile = argv[++i];
         } else if (strcmp(a, "--key-env") == 0 && i + 1 < argc) {
             keyenv = argv[++i];
+        } else if (strcmp(a, "--id") == 0 && i + 1 < argc) {
+            if (nids == SUBJECT_MAX_IDS) {
+                fprintf(stderr, "bordergate audit subject: at most %d identifiers\n",
+                        SUBJECT_MAX_IDS);
+                goto out;
+            }
+            ids[nids++] = argv[++i];
         } else if (strcmp(a, "--pseudonym") == 0 && i + 1 < argc) {
-            pseudo = argv[++i];
+            if (npseudo == SUBJECT_MAX_IDS) {
+                fprintf(stderr, "bordergate audit subject: at most %d pseudonyms\n",
+                        SUBJECT_MAX_IDS);
+                goto out;
+            }
+            pseudo[npseudo++] = argv[++i];
         } else if (strcmp(a, "--prefix") == 0 && i + 1 < argc) {
             prefix = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
@@ -2261,47 +2446,56 @@ int bg_report_cli_subject(int argc, char **argv)
             ops[nops++] = argv[i];
         }
     }
-    size_t first_path = pseudo != NULL ? 0 : 1;
+    /* Without --pseudonym the first operand is an identifier (or "-");
+     * --id adds more. */
+    size_t first_path = npseudo == 0 ? 1 : 0;
     if (nops <= first_path) {
         fprintf(stderr, "bordergate audit subject: give %sthe audit directory or files\n",
-                pseudo != NULL ? "" : "the subject id (or - for standard input) and ");
+                first_path ? "the subject's identifier (or - for standard input) and " : "");
         subject_usage(stderr);
         goto out;
     }
-    if (pseudo != NULL && (keyfile != NULL || keyenv != NULL)) {
-        fprintf(stderr, "bordergate audit subject: --pseudonym needs no key\n");
+    if (first_path) {
+        if (strcmp(ops[0], "-") == 0) {
+            stdin_ids = 1;
+        } else if (nids == SUBJECT_MAX_IDS) {
+            fprintf(stderr, "bordergate audit subject: at most %d identifiers\n", SUBJECT_MAX_IDS);
+            goto out;
+        } else { /* the operand first: it names the document's "pseudonym" */
+            memmove(ids + 1, ids, nids * sizeof *ids);
+            ids[0] = ops[0];
+            nids++;
+        }
+    }
+    if (npseudo > 0 && (nids > 0 || stdin_ids || keyfile != NULL || keyenv != NULL)) {
+        fprintf(stderr, "bordergate audit subject: --pseudonym takes no identifier and no key\n");
         goto out;
     }
-    if (pseudo == NULL && (keyfile == NULL) == (keyenv == NULL)) {
+    if (npseudo == 0 && (keyfile == NULL) == (keyenv == NULL)) {
         fprintf(stderr,
                 "bordergate audit subject: give the subject key: --key FILE or --key-env NAME "
                 "(the policy's keys.subject)\n");
         goto out;
     }
     rc = 1;
-    if (pseudo != NULL) {
-        snprintf(hex, sizeof hex, "%s", pseudo);
-        if (strlen(pseudo) != 64) {
+    for (size_t i = 0; i < npseudo; i++) {
+        if (hex64(pseudo[i], hex[nhex]) != 0) {
             fprintf(stderr, "bordergate audit subject: --pseudonym must be 64 hex digits\n");
             rc = 2;
             goto out;
         }
-    } else {
-        const char *id = ops[0];
-        size_t idlen = strlen(id);
-        if (strcmp(id, "-") == 0) {
-            if (fgets(idbuf, sizeof idbuf, stdin) == NULL) {
-                fprintf(stderr, "bordergate audit subject: no subject id on standard input\n");
-                goto out;
-            }
-            idlen = strlen(idbuf);
-            if (idlen > 0 && idbuf[idlen - 1] == '\n')
-                idbuf[--idlen] = '\0';
-            if (idlen > 0 && idbuf[idlen - 1] == '\r')
-                idbuf[--idlen] = '\0';
-            id = idbuf;
+        hexp[nhex] = hex[nhex];
+        nhex++;
+    }
+    if (npseudo == 0) {
+        if (stdin_ids && read_ids(idbuf, sizeof idbuf, ids, &nids) != 0) {
+            fprintf(stderr,
+                    "bordergate audit subject: at most %d identifiers of at most %d bytes, one a "
+                    "line\n",
+                    SUBJECT_MAX_IDS, BG_REPORT_ID_MAX - 1);
+            goto out;
         }
-        if (idlen == 0) {
+        if (nids == 0) {
             fprintf(stderr, "bordergate audit subject: the subject id is empty\n");
             goto out;
         }
@@ -2309,11 +2503,23 @@ int bg_report_cli_subject(int argc, char **argv)
             fprintf(stderr, "bordergate audit subject: %s\n", err);
             goto out;
         }
-        int prc = bg_report_pseudonym(key, keylen, id, idlen, hex);
-        bg_util_wipe(idbuf, sizeof idbuf);
-        if (prc != 0) {
-            fprintf(stderr, "bordergate audit subject: cannot compute the pseudonym\n");
-            goto out;
+        for (size_t i = 0; i < nids; i++) {
+            size_t nf = bg_report_identifier_forms(ids[i], forms, SUBJECT_MAX_FORMS);
+            if (ids[i][0] == '\0' || nf == 0) {
+                fprintf(stderr,
+                        "bordergate audit subject: an identifier is empty or longer than "
+                        "%d bytes\n",
+                        BG_REPORT_ID_MAX - 1);
+                goto out;
+            }
+            for (size_t k = 0; k < nf; k++) {
+                if (bg_report_pseudonym(key, keylen, forms[k], strlen(forms[k]), hex[nhex]) != 0) {
+                    fprintf(stderr, "bordergate audit subject: cannot compute the pseudonym\n");
+                    goto out;
+                }
+                hexp[nhex] = hex[nhex];
+                nhex++;
+            }
         }
     }
     if (bg_report_expand(ops + first_path, nops - first_path, prefix, &files, &nfiles, err,
@@ -2323,14 +2529,15 @@ int bg_report_cli_subject(int argc, char **argv)
     }
     bg_report_scan_stats_t st;
     memset(&st, 0, sizeof st);
-    doc =
-        bg_report_subject((const char *const *)files, nfiles, hex, from, to, &st, err, sizeof err);
+    doc = bg_report_subject_many((const char *const *)files, nfiles, hexp, nhex, from, to, &st, err,
+                                 sizeof err);
     if (doc == NULL) {
         fprintf(stderr, "bordergate audit subject: %s\n", err);
         goto out;
     }
-    json_object_set_new(json_object_get(doc, "subject"), "key_id",
-                        kid[0] ? json_string(kid) : json_null());
+    json_t *subj = json_object_get(doc, "subject");
+    json_object_set_new(subj, "key_id", kid[0] ? json_string(kid) : json_null());
+    json_object_set_new(subj, "identifiers", json_integer((json_int_t)(npseudo ? npseudo : nids)));
     json_t *in = json_object();
     json_object_set_new(in, "files", json_integer((json_int_t)st.files));
     json_object_set_new(in, "lines", json_integer((json_int_t)st.lines));
@@ -2351,6 +2558,8 @@ int bg_report_cli_subject(int argc, char **argv)
     }
 out:
     bg_util_wipe(key, sizeof key);
+    bg_util_wipe(idbuf, sizeof idbuf);
+    bg_util_wipe(forms, sizeof forms);
     json_decref(doc);
     if (files != NULL)
         bg_audit_free_list(files, nfiles);

@@ -210,6 +210,30 @@ json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudo
                           int64_t from_ms, int64_t to_ms, bg_report_scan_stats_t *st, char *err,
                           size_t errcap);
 
+/*
+ * The same for a person known by several identifiers: every decision
+ * record naming ANY of PSEUDONYMS[0..NP) (in "subjects", in a finding's
+ * "subject", or in a finding's "value_pseudonym" when records carry it).
+ * The document's "subject" holds "pseudonym" (the first) and "pseudonyms"
+ * (all, duplicates dropped); each decision's findings are the person's
+ * under any of them.
+ */
+json_t *bg_report_subject_many(const char *const *paths, size_t n, const char *const *pseudonyms,
+                               size_t np, int64_t from_ms, int64_t to_ms,
+                               bg_report_scan_stats_t *st, char *err, size_t errcap);
+
+/*
+ * The forms under which identifier ID may have been pseudonymized, ID
+ * itself first: trimmed; an e-mail address in lower case; a phone number
+ * as digits only, a mainland mobile also as 11 digits, "+86..." and
+ * "86..."; a resident ID number with its check character X in both cases.
+ * (A subjects.id field is pseudonymized exactly as the request carried it,
+ * so the same person can appear under any of these.) Returns how many were
+ * written to FORMS (at most MAX).
+ */
+#define BG_REPORT_ID_MAX 256
+size_t bg_report_identifier_forms(const char *id, char forms[][BG_REPORT_ID_MAX], size_t max);
+
 /* ------------------------------------------------------------------------
  * The latest blocked decisions
  * ------------------------------------------------------------------------ */

@@ -1066,6 +1066,123 @@ static void test_blocked_clause_and_detail(void **state)
     json_decref(clauses);
 }
 
+/* The keyed pseudonym (key 0x6b x 32) of ID, as the proxy records it. */
+static void pseudo_of(const char *id, char out[65])
+{
+    unsigned char key[32];
+    memset(key, 0x6b, sizeof key);
+    assert_int_equal(bg_report_pseudonym(key, sizeof key, id, strlen(id), out), 0);
+}
+
+static void test_identifier_forms(void **state)
+{
+    (void)state;
+    char f[8][BG_REPORT_ID_MAX];
+    size_t n = bg_report_identifier_forms("+86 138-0013-8000", f, 8);
+    assert_int_equal(n, 4);
+    assert_string_equal(f[0], "+86 138-0013-8000"); /* as given first */
+    assert_string_equal(f[1], "8613800138000");
+    assert_string_equal(f[2], "13800138000");
+    assert_string_equal(f[3], "+8613800138000");
+    n = bg_report_identifier_forms("13800138000", f, 8);
+    assert_int_equal(n, 3); /* itself, +86..., 86... */
+    n = bg_report_identifier_forms(" Li@Example.CN ", f, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(f[1], "Li@Example.CN");
+    assert_string_equal(f[2], "li@example.cn");
+    n = bg_report_identifier_forms("11010519491231002x", f, 8);
+    assert_int_equal(n, 2);
+    assert_string_equal(f[1], "11010519491231002X");
+    n = bg_report_identifier_forms("u-1001", f, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(bg_report_identifier_forms("13800138000", f, 2), 2); /* MAX holds */
+}
+
+/*
+ * `audit subject` by several identifiers: an account id, a phone number
+ * as the person writes it and an e-mail address in another case find the
+ * records that named the person under any of them (as a subjects.id, or as
+ * a finding's value_pseudonym), and no raw identifier is printed.
+ */
+static void test_subject_by_any_identifier(void **state)
+{
+    (void)state;
+    char dir[600], key[600], p1[700], phone[65], mail[65], other[65];
+    int rc;
+    pseudo_of("13800138000", phone);  /* a route whose subjects.id is the phone */
+    pseudo_of("li@example.cn", mail); /* a route whose subjects.id is the e-mail */
+    pseudo_of("someone-else", other);
+    case_path(dir, sizeof dir, "anyid");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(p1, sizeof p1, "%s/audit-20260301-000000-000001.jsonl", dir);
+    FILE *f = fopen(p1, "w");
+    static const char *const fmt =
+        "{\"seq\":%d,\"time\":\"2026-03-01T0%d:00:00.000Z\",\"type\":\"decision\","
+        "\"decision_id\":\"f%031d\",\"route\":\"r%d\",\"recipient\":{\"id\":\"cs\"},"
+        "\"destination\":{\"country\":\"US\",\"region\":\"cross-border\"},\"mode\":\"enforce\","
+        "\"outcome\":\"allow\",\"would\":\"allow\",\"findings\":[{\"path\":\"$.x\","
+        "\"category\":\"cn_mobile\",\"basis\":\"consent\",\"action\":\"allow\","
+        "\"subject\":\"%s\"%s%s%s}],\"subjects\":[{\"pseudonym\":\"%s\"}],"
+        "\"mechanism\":\"standard_contract:SC-1\"}\n";
+    fprintf(f, fmt, 1, 1, 1, 1, U1001, "", "", "", U1001);
+    fprintf(f, fmt, 2, 2, 2, 2, phone, "", "", "", phone);
+    fprintf(f, fmt, 3, 3, 3, 3, mail, "", "", "", mail);
+    /* Someone else's request in which the person's phone appeared (a
+     * record that carries the finding's own keyed pseudonym). */
+    fprintf(f, fmt, 4, 4, 4, 4, other, ",\"value_pseudonym\":\"", phone, "\"", other);
+    fprintf(f, fmt, 5, 5, 5, 5, other, "", "", "", other); /* not theirs */
+    fclose(f);
+    case_path(key, sizeof key, "anyid.key");
+    f = fopen(key, "w");
+    fprintf(f, "%s\n", KEY_HEX);
+    fclose(f);
+    chmod(key, 0600);
+
+    char *a1[] = {"subject", "u-1001",        "--id",  "+86 138-0013-8000",
+                  "--id",    "Li@Example.CN", "--key", key,
+                  dir,       "--json",        NULL};
+    char *out = capture(bg_report_cli_subject, 10, a1, NULL, &rc);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(out, "138"));
+    assert_null(strstr(out, "xample"));
+    assert_null(strstr(out, "u-1001"));
+    json_t *doc = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(doc);
+    const json_t *subj = json_object_get(doc, "subject");
+    assert_string_equal(sget(subj, "pseudonym"), U1001);
+    assert_int_equal(iget(subj, "identifiers"), 3);
+    assert_int_equal(json_array_size(json_object_get(subj, "pseudonyms")), 7);
+    const json_t *ds = json_object_get(doc, "decisions");
+    assert_int_equal(json_array_size(ds), 4); /* f1..f4, not f5 */
+    assert_int_equal(iget(doc, "summary.transfers"), 4);
+    const json_t *d4 = json_array_get(ds, 3);
+    assert_string_equal(sget(d4, "route"), "r4");
+    assert_int_equal(json_array_size(json_object_get(d4, "findings")), 1);
+    json_decref(doc);
+
+    /* One identifier a line on standard input; text output. */
+    char *a2[] = {"subject", "-", "--key", key, dir, NULL};
+    out = capture(bg_report_cli_subject, 5, a2, "13800138000\r\n\nli@example.cn\n", &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "3 decision(s) name this subject"));
+    assert_non_null(strstr(out, "other pseudonym(s) of the identifiers given"));
+    assert_null(strstr(out, "13800138000"));
+    free(out);
+
+    /* Several pseudonyms, no key. */
+    char *a3[] = {"subject", "--pseudonym", phone, "--pseudonym", mail, dir, "--json", NULL};
+    out = capture(bg_report_cli_subject, 7, a3, NULL, &rc);
+    assert_int_equal(rc, 0);
+    doc = json_loads(out, 0, NULL);
+    free(out);
+    assert_int_equal(json_array_size(json_object_get(doc, "decisions")), 3); /* f2, f3, f4 */
+    json_decref(doc);
+    char *a4[] = {"subject", "--pseudonym", phone, "--id", "x", dir, NULL};
+    free(capture(bg_report_cli_subject, 6, a4, NULL, &rc));
+    assert_int_equal(rc, 2);
+}
+
 /* The dashboard's one pass in slices of one line gives exactly the CLI's
  * documents. */
 static void test_many_in_slices_equals_the_single_reports(void **state)
@@ -1127,6 +1244,8 @@ int main(void)
         cmocka_unit_test(test_many_in_slices_equals_the_single_reports),
         cmocka_unit_test(test_report_several_dimensions),
         cmocka_unit_test(test_blocked_clause_and_detail),
+        cmocka_unit_test(test_identifier_forms),
+        cmocka_unit_test(test_subject_by_any_identifier),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
