@@ -992,8 +992,10 @@ static void volumes_print(const bg_counters_snapshot_t *s, const char *source, F
             fprintf(out, "%-28s %14s %12s %12s  %-46s %-46s %s\n",
                     r->recipient[0] ? r->recipient : "(none)",
                     grouped(r->non_sensitive, a, sizeof a), grouped(r->sensitive, b, sizeof b),
-                    grouped(r->people, d, sizeof d), level_text(r->level), level_text(r->own_level),
-                    grouped(r->exempt_people, x, sizeof x));
+                    grouped(r->people, d, sizeof d),
+                    r->people == 0 ? "none: exempt transfers only (Art. 5(1)-(3))"
+                                   : level_text(r->level),
+                    level_text(r->own_level), grouped(r->exempt_people, x, sizeof x));
         }
     }
     fprintf(out,
