@@ -621,6 +621,52 @@ json_t *bg_report_policy_clauses(const struct bg_policy *policy)
     return o;
 }
 
+int bg_report_policy_read(const char *path, json_t **clauses, char sha256[65], char *err,
+                          size_t errcap)
+{
+    static const char hx[] = "0123456789abcdef";
+    size_t len = 0;
+    *clauses = NULL;
+    char *text = bg_util_read_file(path, &len);
+    if (text == NULL) {
+        snprintf(err, errcap, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)text, len, d);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        sha256[2 * i] = hx[d[i] >> 4];
+        sha256[2 * i + 1] = hx[d[i] & 15];
+    }
+    sha256[64] = '\0';
+    json_error_t je;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!json_is_object(root)) {
+        snprintf(err, errcap, "%s:%d:%d: %s", path, je.line, je.column,
+                 root == NULL ? je.text : "not a JSON object");
+        json_decref(root);
+        return -1;
+    }
+    json_t *o = json_object();
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(root, "rules"), i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "id"));
+        const char *cl = json_string_value(json_object_get(r, "clause"));
+        if (o != NULL && id != NULL && cl != NULL)
+            json_object_set_new(o, id, json_string(cl));
+    }
+    json_decref(root);
+    if (o == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    *clauses = o;
+    return 0;
+}
+
 bg_report_t *bg_report_new_dims(const bg_report_dims_t *d, int64_t from_ms, int64_t to_ms,
                                 const bg_report_policy_t *pol)
 {

@@ -156,6 +156,16 @@ typedef struct {
 struct bg_policy;
 json_t *bg_report_policy_clauses(const struct bg_policy *policy);
 
+/*
+ * The same from the configuration file PATH without loading it (no key is
+ * needed, nothing is validated: `bordergate check` does that): its rules'
+ * ids and clauses (rules[].id/clause) into *CLAUSES (new reference)
+ * and the file's SHA-256 - what the daemon records as policy.sha256 - into
+ * SHA256. 0, or -1 with ERR filled.
+ */
+int bg_report_policy_read(const char *path, json_t **clauses, char sha256[65], char *err,
+                          size_t errcap);
+
 typedef struct bg_report bg_report_t;
 
 /* A report over the window [FROM_MS, TO_MS) (BG_REPORT_NO_TIME: open). */

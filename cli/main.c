@@ -12,7 +12,6 @@
 #include "audit/report.h"
 #include "cli/cli.h"
 #include "config/config.h"
-#include "policy/policy.h"
 #include "policy/consent.h"
 #include "proxy/server.h"
 #include "proxy/sink.h"
@@ -161,8 +160,9 @@ static int audit_volumes(int argc, char **argv)
 
 /*
  * `audit report` and `audit blocked` with --config POLICY: the clauses of
- * the policy's rules, for records that do not carry their own. The rest of
- * ARGV goes to FN unchanged.
+ * the policy's rules, for records that do not carry their own, read from
+ * the file without loading it (an auditor need not hold the keys it
+ * names). The rest of ARGV goes to FN unchanged.
  */
 static int audit_with_policy(int argc, char **argv,
                              int (*fn)(int, char **, const bg_report_policy_t *))
@@ -189,22 +189,16 @@ static int audit_with_policy(int argc, char **argv,
         free(av);
         return rc;
     }
-    int nerr = 0;
-    bg_config_t *cfg = bg_config_load(path, stderr, &nerr);
-    if (cfg == NULL) {
+    json_t *clauses = NULL;
+    char sha[65], err[512];
+    if (bg_report_policy_read(path, &clauses, sha, err, sizeof err) != 0) {
+        fprintf(stderr, "bordergate audit %s: --config: %s\n", argv[0], err);
         free(av);
         return 1;
     }
-    json_t *clauses = bg_report_policy_clauses(cfg->policy);
-    if (clauses == NULL) {
-        fprintf(stderr, "bordergate audit %s: out of memory\n", argv[0]);
-        rc = 1;
-    } else {
-        bg_report_policy_t pol = {clauses, cfg->policy != NULL ? cfg->policy->hash : NULL};
-        rc = fn(ac, av, &pol);
-    }
+    bg_report_policy_t pol = {clauses, sha};
+    rc = fn(ac, av, &pol);
     json_decref(clauses);
-    bg_config_unref(cfg);
     free(av);
     return rc;
 }

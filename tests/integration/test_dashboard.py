@@ -157,7 +157,7 @@ class Dashboard(bgtest.TestCase):
                             for g in doc["groups"]))
         clauses = {r["rule"]: r["clause"] for g in doc["groups"] for r in g["rules"] if r["clause"]}
         with open(px.config_path) as f:
-            declared = {r["id"]: r["clause"] for r in json.load(f)["policy"]["rules"] if "clause" in r}
+            declared = {r["id"]: r["clause"] for r in json.load(f)["rules"] if "clause" in r}
         self.assertTrue(clauses, "no clause shown")
         for rule, clause in clauses.items():
             self.assertEqual(clause, declared[rule])
