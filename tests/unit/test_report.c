@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/sha.h>
 
 #include "audit/report.h"
 #include "common/util.h"
@@ -1183,6 +1184,38 @@ static void test_subject_by_any_identifier(void **state)
     assert_int_equal(rc, 2);
 }
 
+/* --config: the rules' clauses and the file's SHA-256 (what records name
+ * as policy.sha256), read without loading the configuration. */
+static void test_policy_read(void **state)
+{
+    (void)state;
+    char path[600], err[256], sha[65];
+    static const char text[] = "{\"keys\":{\"subject\":{\"env\":\"NOT_SET_ANYWHERE\"}},\"rules\":["
+                               "{\"id\":\"r1\",\"clause\":\"Terms 7.2\"},{\"id\":\"r2\"}]}\n";
+    case_path(path, sizeof path, "policy.json");
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    json_t *cl = NULL;
+    assert_int_equal(bg_report_policy_read(path, &cl, sha, err, sizeof err), 0);
+    assert_int_equal(json_object_size(cl), 1);
+    assert_string_equal(json_string_value(json_object_get(cl, "r1")), "Terms 7.2");
+    json_decref(cl);
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    char want[65];
+    SHA256((const unsigned char *)text, strlen(text), d);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(want + 2 * i, 3, "%02x", d[i]);
+    assert_string_equal(sha, want);
+    f = fopen(path, "w");
+    fputs("{\"rules\": [", f);
+    fclose(f);
+    assert_int_equal(bg_report_policy_read(path, &cl, sha, err, sizeof err), -1);
+    assert_null(cl);
+    assert_non_null(strstr(err, path));
+    assert_int_equal(bg_report_policy_read("/nonexistent/x.json", &cl, sha, err, sizeof err), -1);
+}
+
 /* The dashboard's one pass in slices of one line gives exactly the CLI's
  * documents. */
 static void test_many_in_slices_equals_the_single_reports(void **state)
@@ -1246,6 +1279,7 @@ int main(void)
         cmocka_unit_test(test_blocked_clause_and_detail),
         cmocka_unit_test(test_identifier_forms),
         cmocka_unit_test(test_subject_by_any_identifier),
+        cmocka_unit_test(test_policy_read),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
