@@ -40,6 +40,10 @@
 #define MAX_RCPT 1024 /* recipient ids beyond this are counted under "(other)" */
 #define KIND_NS 1
 #define KIND_S 2
+#define KIND_XNS 4 /* exempt (Art. 5(1)-(3)): not counted towards the thresholds */
+#define KIND_XS 8
+#define KINDS_COUNTED (KIND_NS | KIND_S)
+#define KINDS_EXEMPT (KIND_XNS | KIND_XS)
 #define CHINA_OFFSET_MS (8LL * 3600 * 1000)
 
 /* ------------------------------------------------------------------------
@@ -104,6 +108,13 @@ int bg_counters_finding_counts(int cross_border, int blocked, int monitor, int a
     return action_allow || (action_deidentify && !anonymized);
 }
 
+int bg_counters_basis_exempt(const char *basis)
+{
+    return basis != NULL &&
+           (strcmp(basis, "contract") == 0 || strcmp(basis, "hr_management") == 0 ||
+            strcmp(basis, "emergency") == 0);
+}
+
 static int str_is(const json_t *v, const char *s)
 {
     const char *t = json_string_value(v);
@@ -142,7 +153,8 @@ typedef struct {
 } __attribute__((aligned(64))) stripe_t;
 
 typedef struct {
-    uint64_t ns, s, people;
+    uint64_t ns, s, people;    /* counted towards the thresholds */
+    uint64_t xns, xs, xpeople; /* exempt (Art. 5(1)-(3)) */
 } tally_t;
 
 struct bg_counters {
@@ -320,6 +332,17 @@ static void note_error(bg_counters_t *c, const char *fmt, ...)
                  c->path, msg);
 }
 
+/* The file's name of KIND. */
+static const char *kind_name(int kind)
+{
+    switch (kind) {
+    case KIND_S: return "sensitive";
+    case KIND_XNS: return "exempt_non_sensitive";
+    case KIND_XS: return "exempt_sensitive";
+    default: return "non_sensitive";
+    }
+}
+
 /* Append one line for a newly seen (year, recipient, kind, subject).
  * 0, or -1 (nothing of it stays in the file). */
 static int append_line(bg_counters_t *c, int year, int kind, const char *rname, const char *hex,
@@ -327,9 +350,8 @@ static int append_line(bg_counters_t *c, int year, int kind, const char *rname, 
 {
     char ts[40];
     bg_util_format_time((uint64_t)t_ms, ts, sizeof ts);
-    json_t *o = json_pack("{s:i, s:s, s:s?, s:s, s:s}", "year", year, "kind",
-                          kind == KIND_S ? "sensitive" : "non_sensitive", "recipient",
-                          rname[0] != '\0' ? rname : NULL, "subject", hex, "time", ts);
+    json_t *o = json_pack("{s:i, s:s, s:s?, s:s, s:s}", "year", year, "kind", kind_name(kind),
+                          "recipient", rname[0] != '\0' ? rname : NULL, "subject", hex, "time", ts);
     char *line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (line == NULL) {
@@ -440,8 +462,9 @@ static int count(bg_counters_t *c, const uint8_t id[16], const char *hex, int ye
             pthread_mutex_unlock(&st->mu);
             return -1;
         }
-        int new_person = e->flags == 0;
-        if (new_person) {
+        int group = kind & KINDS_EXEMPT ? KINDS_EXEMPT : KINDS_COUNTED;
+        int new_person = (e->flags & group) == 0; /* new in the counted (or exempt) people */
+        if (e->flags == 0) {
             memcpy(e->id, id, sizeof e->id);
             e->year = (uint16_t)year;
             e->rcpt = (uint16_t)rcpt;
@@ -453,10 +476,16 @@ static int count(bg_counters_t *c, const uint8_t id[16], const char *hex, int ye
         pthread_mutex_lock(&c->meta_mu);
         if (c->year == year) {
             tally_t *t = rcpt == 0 ? &c->total : &c->rtally[rcpt];
-            uint64_t *k = kind == KIND_S ? &t->s : &t->ns;
+            uint64_t *k = kind == KIND_S     ? &t->s
+                          : kind == KIND_XNS ? &t->xns
+                          : kind == KIND_XS  ? &t->xs
+                                             : &t->ns;
             uint64_t before = (*k)++;
-            t->people += (uint64_t)new_person;
-            if (rcpt == 0 && persist)
+            if (group == KINDS_EXEMPT)
+                t->xpeople += (uint64_t)new_person;
+            else
+                t->people += (uint64_t)new_person;
+            if (rcpt == 0 && persist && group == KINDS_COUNTED)
                 check_crossing(c, &x, kind, before, *k);
         }
         pthread_mutex_unlock(&c->meta_mu);
@@ -469,6 +498,12 @@ static int count(bg_counters_t *c, const uint8_t id[16], const char *hex, int ye
 
 int bg_counters_add(bg_counters_t *c, const char *recipient, const char *pseudonym_hex,
                     int sensitive, int64_t t_ms)
+{
+    return bg_counters_add_ex(c, recipient, pseudonym_hex, sensitive, 0, t_ms);
+}
+
+int bg_counters_add_ex(bg_counters_t *c, const char *recipient, const char *pseudonym_hex,
+                       int sensitive, int exempt, int64_t t_ms)
 {
     char hex[65];
     uint8_t id[16];
@@ -486,7 +521,8 @@ int bg_counters_add(bg_counters_t *c, const char *recipient, const char *pseudon
         errno = ENOMEM;
         return -1;
     }
-    return count(c, id, hex, year, r, sensitive ? KIND_S : KIND_NS, 1, t_ms);
+    int kind = exempt ? (sensitive ? KIND_XS : KIND_XNS) : (sensitive ? KIND_S : KIND_NS);
+    return count(c, id, hex, year, r, kind, 1, t_ms);
 }
 
 int bg_counters_add_decision(bg_counters_t *c, const json_t *record)
@@ -507,7 +543,9 @@ int bg_counters_add_decision(bg_counters_t *c, const json_t *record)
         const char *subj = json_string_value(json_object_get(f, "subject"));
         if (subj == NULL || !bg_counters_json_finding_counts(record, f))
             continue;
-        if (bg_counters_add(c, rid, subj, json_is_true(json_object_get(f, "sensitive")), t) == 1)
+        int exempt = bg_counters_basis_exempt(json_string_value(json_object_get(f, "basis")));
+        if (bg_counters_add_ex(c, rid, subj, json_is_true(json_object_get(f, "sensitive")), exempt,
+                               t) == 1)
             n++;
     }
     return n;
@@ -530,10 +568,12 @@ static int load_line(bg_counters_t *c, const char *line, size_t len, int year)
     const char *kind = json_string_value(json_object_get(o, "kind"));
     const json_t *rv = json_object_get(o, "recipient");
     const char *subj = json_string_value(json_object_get(o, "subject"));
-    int k = kind == NULL                         ? 0
-            : strcmp(kind, "sensitive") == 0     ? KIND_S
-            : strcmp(kind, "non_sensitive") == 0 ? KIND_NS
-                                                 : 0;
+    int k = kind == NULL                                ? 0
+            : strcmp(kind, "sensitive") == 0            ? KIND_S
+            : strcmp(kind, "non_sensitive") == 0        ? KIND_NS
+            : strcmp(kind, "exempt_sensitive") == 0     ? KIND_XS
+            : strcmp(kind, "exempt_non_sensitive") == 0 ? KIND_XNS
+                                                        : 0;
     char hex[65];
     uint8_t id[16];
     int rc = -1;
@@ -781,13 +821,16 @@ void bg_counters_snapshot(bg_counters_t *c, int64_t t_ms, bg_counters_snapshot_t
         out->non_sensitive = c->total.ns;
         out->sensitive = c->total.s;
         out->people = c->total.people;
+        out->exempt_non_sensitive = c->total.xns;
+        out->exempt_sensitive = c->total.xs;
+        out->exempt_people = c->total.xpeople;
         size_t n = 0;
         for (int i = 1; i <= c->nrcpt; i++)
-            n += c->rtally[i].people > 0;
+            n += c->rtally[i].people > 0 || c->rtally[i].xpeople > 0;
         out->recipients = n > 0 ? calloc(n, sizeof *out->recipients) : NULL;
         for (int i = 1; out->recipients != NULL && i <= c->nrcpt; i++) {
             const tally_t *t = &c->rtally[i];
-            if (t->people == 0)
+            if (t->people == 0 && t->xpeople == 0)
                 continue;
             bg_counters_recipient_t *r = &out->recipients[out->nrecipients];
             r->recipient = strdup(c->rname[i]);
@@ -796,6 +839,9 @@ void bg_counters_snapshot(bg_counters_t *c, int64_t t_ms, bg_counters_snapshot_t
             r->non_sensitive = t->ns;
             r->sensitive = t->s;
             r->people = t->people;
+            r->exempt_non_sensitive = t->xns;
+            r->exempt_sensitive = t->xs;
+            r->exempt_people = t->xpeople;
             out->nrecipients++;
         }
     }
@@ -804,9 +850,12 @@ void bg_counters_snapshot(bg_counters_t *c, int64_t t_ms, bg_counters_snapshot_t
     for (size_t i = 0; i < out->nrecipients; i++) {
         bg_counters_recipient_t *r = &out->recipients[i];
         r->own_level = bg_counters_level(&out->thresholds, r->non_sensitive, r->sensitive);
-        /* Any PI that left needs the mechanism the handler's total calls for
-         * (at least this recipient's own). */
-        r->level = out->level > r->own_level ? out->level : r->own_level;
+        /* Any PI that left (outside the exemptions) needs the mechanism the
+         * handler's total calls for (at least this recipient's own); a
+         * recipient that received only exempt transfers needs none. */
+        r->level = r->people == 0              ? BG_VOLUME_NONE
+                   : out->level > r->own_level ? out->level
+                                               : r->own_level;
     }
     if (out->nrecipients > 1)
         qsort(out->recipients, out->nrecipients, sizeof *out->recipients, by_people);
@@ -821,6 +870,13 @@ void bg_counters_snapshot_free(bg_counters_snapshot_t *s)
     s->nrecipients = 0;
 }
 
+/* {"non_sensitive", "sensitive", "people"} of the exempt transfers. */
+static json_t *exempt_json(uint64_t ns, uint64_t se, uint64_t people)
+{
+    return json_pack("{s:I, s:I, s:I}", "non_sensitive", (json_int_t)ns, "sensitive",
+                     (json_int_t)se, "people", (json_int_t)people);
+}
+
 json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_recipients)
 {
     json_t *o = json_object();
@@ -829,6 +885,10 @@ json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_reci
     json_object_set_new(o, "sensitive", json_integer((json_int_t)s->sensitive));
     json_object_set_new(o, "people", json_integer((json_int_t)s->people));
     json_object_set_new(o, "status", json_string(bg_volume_level_name(s->level)));
+    if (with_recipients) /* the volumes document; /stats keeps its members */
+        json_object_set_new(
+            o, "exempt",
+            exempt_json(s->exempt_non_sensitive, s->exempt_sensitive, s->exempt_people));
     json_t *t = json_object();
     json_object_set_new(t, "contract_non_sensitive",
                         json_integer((json_int_t)s->thresholds.contract_non_sensitive));
@@ -852,6 +912,9 @@ json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_reci
             json_object_set_new(e, "status", json_string(bg_volume_level_name(r->level)));
             json_object_set_new(e, "own_volume_status",
                                 json_string(bg_volume_level_name(r->own_level)));
+            json_object_set_new(
+                e, "exempt",
+                exempt_json(r->exempt_non_sensitive, r->exempt_sensitive, r->exempt_people));
             json_array_append_new(a, e);
         }
         json_object_set_new(o, "recipients", a);
@@ -916,15 +979,23 @@ static void volumes_print(const bg_counters_snapshot_t *s, const char *source, F
     fprintf(out, "%-28s %14s %12s %12s  %s\n", "all recipients",
             grouped(s->non_sensitive, a, sizeof a), grouped(s->sensitive, b, sizeof b),
             grouped(s->people, d, sizeof d), level_text(s->level));
+    fprintf(out, "%-28s %14s %12s %12s  %s\n", "exempt (Art. 5(1)-(3))",
+            grouped(s->exempt_non_sensitive, a, sizeof a),
+            grouped(s->exempt_sensitive, b, sizeof b), grouped(s->exempt_people, d, sizeof d),
+            "not counted towards the thresholds");
     if (s->nrecipients > 0) {
-        fprintf(out, "\n%-28s %14s %12s %12s  %-46s %s\n", "RECIPIENT", "NON-SENSITIVE",
-                "SENSITIVE", "PEOPLE", "CALLS FOR", "ITS OWN VOLUME ALONE");
+        fprintf(out, "\n%-28s %14s %12s %12s  %-46s %-46s %s\n", "RECIPIENT", "NON-SENSITIVE",
+                "SENSITIVE", "PEOPLE", "CALLS FOR", "ITS OWN VOLUME ALONE", "EXEMPT PEOPLE");
         for (size_t i = 0; i < s->nrecipients; i++) {
             const bg_counters_recipient_t *r = &s->recipients[i];
-            fprintf(
-                out, "%-28s %14s %12s %12s  %-46s %s\n", r->recipient[0] ? r->recipient : "(none)",
-                grouped(r->non_sensitive, a, sizeof a), grouped(r->sensitive, b, sizeof b),
-                grouped(r->people, d, sizeof d), level_text(r->level), level_text(r->own_level));
+            char x[32];
+            fprintf(out, "%-28s %14s %12s %12s  %-46s %-46s %s\n",
+                    r->recipient[0] ? r->recipient : "(none)",
+                    grouped(r->non_sensitive, a, sizeof a), grouped(r->sensitive, b, sizeof b),
+                    grouped(r->people, d, sizeof d),
+                    r->people == 0 ? "none: exempt transfers only (Art. 5(1)-(3))"
+                                   : level_text(r->level),
+                    level_text(r->own_level), grouped(r->exempt_people, x, sizeof x));
         }
     }
     fprintf(out,
@@ -940,7 +1011,10 @@ static void volumes_print(const bg_counters_snapshot_t *s, const char *source, F
             "The thresholds apply to the data handler's total: every recipient that received PI\n"
             "needs the mechanism the total calls for. A person whose non-sensitive and sensitive\n"
             "PI both went abroad counts in both columns (once in PEOPLE). Critical information\n"
-            "infrastructure operators need a security assessment for any PI (Art. 7(1)).\n");
+            "infrastructure operators need a security assessment for any PI (Art. 7(1)).\n"
+            "Exempt: PI that left on a contract with the individual, cross-border HR management\n"
+            "or an emergency basis (Art. 5(1)-(3)) needs no mechanism and is counted apart; a\n"
+            "person who also left on another basis is counted above as well.\n");
 }
 
 typedef struct {

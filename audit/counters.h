@@ -85,6 +85,15 @@ int bg_counters_finding_counts(int cross_border, int blocked, int monitor, int a
  * (both audit decision records). */
 int bg_counters_json_finding_counts(const json_t *decision, const json_t *finding);
 
+/*
+ * Is a transfer on BASIS (a decision record's basis name) exempt from the
+ * volume thresholds? contract (necessary for a contract with the
+ * individual, Art. 5(1)), hr_management (Art. 5(2)) and emergency (Art.
+ * 5(3)) are: those transfers need no mechanism, and people whose PI left
+ * only on them are counted apart ("exempt"), not towards Arts. 5(4), 7, 8.
+ */
+int bg_counters_basis_exempt(const char *basis);
+
 typedef struct {
     const char *path; /* the counters file; NULL: in memory only */
     int readonly;     /* load PATH, never write it (tools) */
@@ -126,6 +135,12 @@ void bg_counters_set_thresholds(bg_counters_t *c, const bg_counters_thresholds_t
  */
 int bg_counters_add(bg_counters_t *c, const char *recipient, const char *pseudonym_hex,
                     int sensitive, int64_t now_ms);
+/* The same for a transfer that is EXEMPT (bg_counters_basis_exempt) or not:
+ * exempt ones are counted in the exempt numbers only (file kinds
+ * "exempt_non_sensitive" / "exempt_sensitive") and never cross a
+ * threshold. bg_counters_add is EXEMPT 0. */
+int bg_counters_add_ex(bg_counters_t *c, const char *recipient, const char *pseudonym_hex,
+                       int sensitive, int exempt, int64_t now_ms);
 
 /*
  * Count every subject of an audit decision RECORD whose PI left as PI
@@ -135,8 +150,9 @@ int bg_counters_add(bg_counters_t *c, const char *recipient, const char *pseudon
 int bg_counters_add_decision(bg_counters_t *c, const json_t *record);
 
 typedef struct {
-    char *recipient; /* "" when the route declares no recipient */
-    uint64_t non_sensitive, sensitive, people;
+    char *recipient;                           /* "" when the route declares no recipient */
+    uint64_t non_sensitive, sensitive, people; /* counted towards the thresholds */
+    uint64_t exempt_non_sensitive, exempt_sensitive, exempt_people; /* Art. 5(1)-(3) */
     bg_volume_level_t level;     /* what the year's TOTAL calls for, for a recipient that
                                   * received PI this year (the thresholds are per data
                                   * handler, Arts. 7-8); NONE when it received none */
@@ -145,7 +161,8 @@ typedef struct {
 
 typedef struct {
     int year;
-    uint64_t non_sensitive, sensitive, people;
+    uint64_t non_sensitive, sensitive, people; /* counted towards the thresholds */
+    uint64_t exempt_non_sensitive, exempt_sensitive, exempt_people; /* Art. 5(1)-(3) */
     bg_counters_thresholds_t thresholds;
     bg_volume_level_t level;
     bg_counters_recipient_t *recipients; /* by people, descending */
@@ -162,10 +179,11 @@ void bg_counters_snapshot_free(bg_counters_snapshot_t *s);
 /*
  * The snapshot as JSON (docs/audit.md "Yearly counters"):
  *   {"year", "non_sensitive", "sensitive", "people", "status",
+ *    "exempt": {"non_sensitive", "sensitive", "people"},   (WITH_RECIPIENTS)
  *    "thresholds": {"contract_non_sensitive", "assessment_non_sensitive",
  *                   "contract_sensitive", "assessment_sensitive"},
  *    "recipients": [{"recipient", "non_sensitive", "sensitive", "people",
- *                    "status", "own_volume_status"}]}   (WITH_RECIPIENTS)
+ *                    "status", "own_volume_status", "exempt": {...}}]}   (WITH_RECIPIENTS)
  */
 json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_recipients);
 

@@ -11,6 +11,7 @@
 #include "audit/report.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "audit/counters.h"
 #include "common/keys.h"
 #include "common/util.h"
+#include "policy/policy.h"
 
 #define CHINA_OFFSET_S (8 * 3600)
 
@@ -493,15 +495,21 @@ typedef struct {
     uint64_t action[NACT];
     idset_t subjects, subjects_left;
     uint64_t serial; /* the last decision counted (finding-level groups) */
+    json_t *mech;    /* groups with a recipient dimension: {mechanism: decisions} */
+    json_t *rules;   /* groups with a per-finding dimension: {rule: {findings, clause...}} */
 } counts_t;
 
 typedef struct {
-    char *key; /* NULL: no value (no recipient, unknown country, no findings) */
+    char *key[BG_REPORT_MAX_DIMS]; /* NULL: no value (no recipient, unknown country, ...) */
     counts_t c;
 } group_t;
 
 struct bg_report {
-    bg_report_by_t by;
+    bg_report_by_t by; /* the first dimension (BY_NONE: no grouping) */
+    bg_report_dims_t dims;
+    int finding_dims, reason_dim; /* the set holds per-finding dimensions / reason */
+    int want_mech, want_rules;    /* rows carry "mechanisms" / "rules" */
+    bg_report_policy_t pol;       /* pol.rules NULL: no policy given */
     int64_t from, to;
     counts_t total;
     group_t *groups;
@@ -530,21 +538,170 @@ const char *bg_report_by_name(bg_report_by_t by)
     return (int)by > 0 && (size_t)by < sizeof BY_NAMES / sizeof BY_NAMES[0] ? BY_NAMES[by] : NULL;
 }
 
-bg_report_t *bg_report_new(bg_report_by_t by, int64_t from_ms, int64_t to_ms)
+static int finding_dim(bg_report_by_t b)
+{
+    return b == BG_REPORT_BY_CATEGORY || b == BG_REPORT_BY_BASIS || b == BG_REPORT_BY_RULE;
+}
+
+int bg_report_dims_parse(const char *s, bg_report_dims_t *d, char *err, size_t errcap)
+{
+    memset(d, 0, sizeof *d);
+    const char *p = s;
+    int fd = 0, rd = 0;
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        char name[32];
+        bg_report_by_t b;
+        if (len == 0 || len >= sizeof name) {
+            snprintf(err, errcap, "an empty or unknown dimension in '%s'", s);
+            return -1;
+        }
+        memcpy(name, p, len);
+        name[len] = '\0';
+        if (bg_report_by_parse(name, &b) != 0) {
+            snprintf(err, errcap,
+                     "'%s' is not a dimension (recipient, country, category, basis, rule, "
+                     "outcome, route, reason, day, hour)",
+                     name);
+            return -1;
+        }
+        for (size_t i = 0; i < d->ndims; i++) {
+            if (d->dims[i] == b) {
+                snprintf(err, errcap, "'%s' is given twice", name);
+                return -1;
+            }
+        }
+        if (d->ndims == BG_REPORT_MAX_DIMS) {
+            snprintf(err, errcap, "at most %d dimensions at once", BG_REPORT_MAX_DIMS);
+            return -1;
+        }
+        fd |= finding_dim(b);
+        rd |= b == BG_REPORT_BY_REASON;
+        d->dims[d->ndims++] = b;
+        p += len;
+        if (*p == ',' && *++p == '\0') {
+            snprintf(err, errcap, "'%s' ends with a comma", s);
+            return -1;
+        }
+    }
+    if (d->ndims == 0) {
+        snprintf(err, errcap, "no dimension given");
+        return -1;
+    }
+    if (fd && rd) {
+        snprintf(err, errcap,
+                 "reason cannot be combined with category, basis or rule (reasons and findings "
+                 "are different lists)");
+        return -1;
+    }
+    return 0;
+}
+
+void bg_report_dims_name(const bg_report_dims_t *d, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < d->ndims && o < cap; i++) {
+        int n = snprintf(out + o, cap - o, "%s%s", i ? "," : "", bg_report_by_name(d->dims[i]));
+        if (n < 0)
+            break;
+        o += (size_t)n;
+    }
+}
+
+json_t *bg_report_policy_clauses(const struct bg_policy *policy)
+{
+    json_t *o = json_object();
+    for (int i = 0; o != NULL && policy != NULL && i < policy->nrules; i++) {
+        const bg_rule_t *r = &policy->rules[i];
+        if (r->id != NULL && r->clause != NULL)
+            json_object_set_new(o, r->id, json_string(r->clause));
+    }
+    return o;
+}
+
+int bg_report_policy_read(const char *path, json_t **clauses, char sha256[65], char *err,
+                          size_t errcap)
+{
+    static const char hx[] = "0123456789abcdef";
+    size_t len = 0;
+    *clauses = NULL;
+    char *text = bg_util_read_file(path, &len);
+    if (text == NULL) {
+        snprintf(err, errcap, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)text, len, d);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        sha256[2 * i] = hx[d[i] >> 4];
+        sha256[2 * i + 1] = hx[d[i] & 15];
+    }
+    sha256[64] = '\0';
+    json_error_t je;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!json_is_object(root)) {
+        snprintf(err, errcap, "%s:%d:%d: %s", path, je.line, je.column,
+                 root == NULL ? je.text : "not a JSON object");
+        json_decref(root);
+        return -1;
+    }
+    json_t *o = json_object();
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(root, "rules"), i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "id"));
+        const char *cl = json_string_value(json_object_get(r, "clause"));
+        if (o != NULL && id != NULL && cl != NULL)
+            json_object_set_new(o, id, json_string(cl));
+    }
+    json_decref(root);
+    if (o == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    *clauses = o;
+    return 0;
+}
+
+bg_report_t *bg_report_new_dims(const bg_report_dims_t *d, int64_t from_ms, int64_t to_ms,
+                                const bg_report_policy_t *pol)
 {
     bg_report_t *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
-    r->by = by;
+    if (d != NULL && d->ndims <= BG_REPORT_MAX_DIMS)
+        r->dims = *d;
+    for (size_t i = 0; i < r->dims.ndims; i++) {
+        r->finding_dims |= finding_dim(r->dims.dims[i]);
+        r->reason_dim |= r->dims.dims[i] == BG_REPORT_BY_REASON;
+        r->want_mech |= r->dims.dims[i] == BG_REPORT_BY_RECIPIENT;
+    }
+    r->want_rules = r->finding_dims;
+    r->by = r->dims.ndims > 0 ? r->dims.dims[0] : BG_REPORT_BY_NONE;
+    if (pol != NULL)
+        r->pol = *pol;
     r->from = from_ms;
     r->to = to_ms;
     return r;
+}
+
+bg_report_t *bg_report_new(bg_report_by_t by, int64_t from_ms, int64_t to_ms)
+{
+    bg_report_dims_t d = {.ndims = by != BG_REPORT_BY_NONE};
+    d.dims[0] = by;
+    return bg_report_new_dims(&d, from_ms, to_ms, NULL);
 }
 
 static void counts_free(counts_t *c)
 {
     free(c->subjects.keys);
     free(c->subjects_left.keys);
+    json_decref(c->mech);
+    json_decref(c->rules);
 }
 
 void bg_report_free(bg_report_t *r)
@@ -553,7 +710,8 @@ void bg_report_free(bg_report_t *r)
         return;
     counts_free(&r->total);
     for (size_t i = 0; i < r->ngroups; i++) {
-        free(r->groups[i].key);
+        for (size_t k = 0; k < BG_REPORT_MAX_DIMS; k++)
+            free(r->groups[i].key[k]);
         counts_free(&r->groups[i].c);
     }
     free(r->groups);
@@ -569,13 +727,22 @@ static int name_index(const char *const *names, int n, const json_t *v)
     return -1;
 }
 
-/* The group of KEY (NULL allowed). O(groups): fine for the few hundred
- * recipients, countries, categories or routes a log names. */
-static group_t *group_of(bg_report_t *r, const char *key)
+static int key_eq(const char *a, const char *b)
 {
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The group of the combination KEYS[0..r->dims.ndims) (NULLs allowed).
+ * O(groups): fine for the few thousand combinations of recipients,
+ * categories and bases a log names. */
+static group_t *group_of_keys(bg_report_t *r, const char *const *keys)
+{
+    size_t nd = r->dims.ndims;
     for (size_t i = 0; i < r->ngroups; i++) {
-        const char *k = r->groups[i].key;
-        if ((k == NULL && key == NULL) || (k != NULL && key != NULL && strcmp(k, key) == 0))
+        size_t k = 0;
+        while (k < nd && key_eq(r->groups[i].key[k], keys[k]))
+            k++;
+        if (k == nd)
             return &r->groups[i];
     }
     if (r->ngroups == r->cap) {
@@ -588,10 +755,47 @@ static group_t *group_of(bg_report_t *r, const char *key)
     }
     group_t *g = &r->groups[r->ngroups];
     memset(g, 0, sizeof *g);
-    if (key != NULL && (g->key = strdup(key)) == NULL)
+    for (size_t k = 0; k < nd; k++) {
+        if (keys[k] != NULL && (g->key[k] = strdup(keys[k])) == NULL) {
+            for (size_t j = 0; j < k; j++)
+                free(g->key[j]);
+            return NULL;
+        }
+    }
+    if ((r->want_mech && (g->c.mech = json_object()) == NULL) ||
+        (r->want_rules && (g->c.rules = json_object()) == NULL)) {
+        for (size_t k = 0; k < nd; k++)
+            free(g->key[k]);
+        json_decref(g->c.mech);
         return NULL;
+    }
     r->ngroups++;
     return g;
+}
+
+/*
+ * The clause of ITEM (a finding or a reason of decision REC): the item's own
+ * "clause" when the record carries one, else the clause POL gives its rule.
+ * *FROM: "record", "policy" (POL is the file the decision was taken under:
+ * same SHA-256) or "other_policy" (the same rule id in another file: the
+ * clause may have changed since). NULL when none is known.
+ */
+static const char *clause_of(const bg_report_policy_t *pol, const json_t *rec, const json_t *item,
+                             const char **from)
+{
+    const char *c = json_string_value(json_object_get(item, "clause"));
+    if (c != NULL) {
+        *from = "record";
+        return c;
+    }
+    const char *rule = json_string_value(json_object_get(item, "rule"));
+    if (pol == NULL || pol->rules == NULL || rule == NULL ||
+        (c = json_string_value(json_object_get(pol->rules, rule))) == NULL)
+        return NULL;
+    const char *sha = json_string_value(json_object_get(json_object_get(rec, "policy"), "sha256"));
+    *from = sha != NULL && pol->sha256 != NULL && strcmp(sha, pol->sha256) == 0 ? "policy"
+                                                                                : "other_policy";
+    return c;
 }
 
 static void count_decision(counts_t *c, const json_t *rec)
@@ -608,9 +812,15 @@ static void count_decision(counts_t *c, const json_t *rec)
         c->outcome[o]++;
     if (w >= 0)
         c->would[w]++;
+    if (c->mech != NULL) {
+        const char *m = json_string_value(json_object_get(rec, "mechanism"));
+        m = m != NULL ? m : "(none recorded)";
+        json_t *v = json_object_get(c->mech, m);
+        json_object_set_new(c->mech, m, json_integer(json_integer_value(v) + 1));
+    }
 }
 
-static int count_finding(counts_t *c, const json_t *rec, const json_t *f)
+static int count_finding(const bg_report_t *r, counts_t *c, const json_t *rec, const json_t *f)
 {
     uint8_t k[16];
     c->findings++;
@@ -620,6 +830,24 @@ static int count_finding(counts_t *c, const json_t *rec, const json_t *f)
         c->action[a]++;
     int left = bg_counters_json_finding_counts(rec, f);
     c->left += (uint64_t)left;
+    if (c->rules != NULL) {
+        const char *rule = json_string_value(json_object_get(f, "rule"));
+        rule = rule != NULL && rule[0] ? rule : "(none recorded)";
+        json_t *e = json_object_get(c->rules, rule);
+        if (e == NULL) {
+            if ((e = json_object()) == NULL || json_object_set_new(c->rules, rule, e) != 0)
+                return -1;
+            json_object_set_new(e, "findings", json_integer(0));
+        }
+        json_object_set_new(e, "findings",
+                            json_integer(json_integer_value(json_object_get(e, "findings")) + 1));
+        const char *from = NULL, *cl = NULL;
+        if (!json_is_string(json_object_get(e, "clause")) &&
+            (cl = clause_of(&r->pol, rec, f, &from)) != NULL) {
+            json_object_set_new(e, "clause", json_string(cl));
+            json_object_set_new(e, "clause_from", json_string(from));
+        }
+    }
     const char *subj = json_string_value(json_object_get(f, "subject"));
     if (subj == NULL)
         return 0;
@@ -647,7 +875,7 @@ static int count_subjects(counts_t *c, const json_t *rec)
 }
 
 /* Everything of REC into C (totals, or a decision-level group). */
-static int count_all(counts_t *c, const json_t *rec)
+static int count_all(const bg_report_t *r, counts_t *c, const json_t *rec)
 {
     size_t i;
     const json_t *f;
@@ -655,7 +883,7 @@ static int count_all(counts_t *c, const json_t *rec)
     count_decision(c, rec);
     json_array_foreach(json_object_get(rec, "findings"), i, f)
     {
-        rc |= count_finding(c, rec, f);
+        rc |= count_finding(r, c, rec, f);
     }
     return rc | count_subjects(c, rec);
 }
@@ -663,6 +891,96 @@ static int count_all(counts_t *c, const json_t *rec)
 static const char *str_or_null(const json_t *v)
 {
     return json_string_value(v);
+}
+
+/* The value of decision-level dimension B for REC; T its time. KEY is the
+ * buffer for time keys. NULL: no value. */
+static const char *decision_value(bg_report_by_t b, const json_t *rec, int64_t t, char *key,
+                                  size_t cap)
+{
+    switch (b) {
+    case BG_REPORT_BY_RECIPIENT:
+        return str_or_null(json_object_get(json_object_get(rec, "recipient"), "id"));
+    case BG_REPORT_BY_COUNTRY:
+        return str_or_null(json_object_get(json_object_get(rec, "destination"), "country"));
+    case BG_REPORT_BY_OUTCOME: return str_or_null(json_object_get(rec, "outcome"));
+    case BG_REPORT_BY_ROUTE: return str_or_null(json_object_get(rec, "route"));
+    case BG_REPORT_BY_DAY:
+    case BG_REPORT_BY_HOUR:
+        if (t == BG_REPORT_NO_TIME)
+            return NULL;
+        china_time(t, key, cap);
+        key[b == BG_REPORT_BY_DAY ? 10 : 13] = '\0';
+        return key;
+    default: return NULL;
+    }
+}
+
+static const char *finding_member(bg_report_by_t b)
+{
+    return b == BG_REPORT_BY_CATEGORY ? "category" : b == BG_REPORT_BY_BASIS ? "basis" : "rule";
+}
+
+/*
+ * Count REC in the groups of the dimension set. KEYS holds the
+ * decision-level values already; the per-finding (or reason) positions are
+ * filled here. A decision counts once per group it reaches (serial).
+ */
+static int add_to_groups(bg_report_t *r, const json_t *rec, const char **keys)
+{
+    size_t nd = r->dims.ndims, i, k;
+    const json_t *x;
+    int rc = 0;
+    if (r->finding_dims) {
+        const json_t *fs = json_object_get(rec, "findings");
+        if (json_array_size(fs) == 0) { /* decisions without findings */
+            for (k = 0; k < nd; k++)
+                if (finding_dim(r->dims.dims[k]))
+                    keys[k] = NULL;
+            group_t *g = group_of_keys(r, keys);
+            return g == NULL ? -1 : count_all(r, &g->c, rec);
+        }
+        json_array_foreach(fs, i, x)
+        {
+            for (k = 0; k < nd; k++)
+                if (finding_dim(r->dims.dims[k]))
+                    keys[k] = str_or_null(json_object_get(x, finding_member(r->dims.dims[k])));
+            group_t *g = group_of_keys(r, keys);
+            if (g == NULL)
+                return -1;
+            if (g->c.serial != r->serial) {
+                g->c.serial = r->serial;
+                count_decision(&g->c, rec);
+            }
+            rc |= count_finding(r, &g->c, rec, x);
+        }
+        return rc;
+    }
+    if (r->reason_dim) {
+        const json_t *rs = json_object_get(rec, "reasons");
+        size_t pos = 0;
+        while (r->dims.dims[pos] != BG_REPORT_BY_REASON)
+            pos++;
+        if (json_array_size(rs) == 0) { /* decisions without a reason */
+            keys[pos] = NULL;
+            group_t *g = group_of_keys(r, keys);
+            return g == NULL ? -1 : count_all(r, &g->c, rec);
+        }
+        json_array_foreach(rs, i, x)
+        {
+            keys[pos] = str_or_null(json_object_get(x, "code"));
+            group_t *g = group_of_keys(r, keys);
+            if (g == NULL)
+                return -1;
+            if (g->c.serial != r->serial) { /* once per code and decision */
+                g->c.serial = r->serial;
+                rc |= count_all(r, &g->c, rec);
+            }
+        }
+        return rc;
+    }
+    group_t *g = group_of_keys(r, keys);
+    return g == NULL ? -1 : count_all(r, &g->c, rec);
 }
 
 int bg_report_add(bg_report_t *r, const json_t *rec)
@@ -676,88 +994,14 @@ int bg_report_add(bg_report_t *r, const json_t *rec)
     if ((r->from != BG_REPORT_NO_TIME && t < r->from) || (r->to != BG_REPORT_NO_TIME && t >= r->to))
         return 0;
     r->serial++;
-    int rc = count_all(&r->total, rec);
-    const json_t *fs = json_object_get(rec, "findings");
-    group_t *g = NULL;
-    switch (r->by) {
-    case BG_REPORT_BY_NONE: break;
-    case BG_REPORT_BY_RECIPIENT:
-        g = group_of(r, str_or_null(json_object_get(json_object_get(rec, "recipient"), "id")));
-        break;
-    case BG_REPORT_BY_COUNTRY:
-        g = group_of(r,
-                     str_or_null(json_object_get(json_object_get(rec, "destination"), "country")));
-        break;
-    case BG_REPORT_BY_OUTCOME: g = group_of(r, str_or_null(json_object_get(rec, "outcome"))); break;
-    case BG_REPORT_BY_ROUTE: g = group_of(r, str_or_null(json_object_get(rec, "route"))); break;
-    case BG_REPORT_BY_DAY:
-    case BG_REPORT_BY_HOUR: {
-        char key[40] = "";
-        if (t != BG_REPORT_NO_TIME) {
-            china_time(t, key, sizeof key);
-            key[r->by == BG_REPORT_BY_DAY ? 10 : 13] = '\0';
-        }
-        g = group_of(r, t != BG_REPORT_NO_TIME ? key : NULL);
-        break;
+    int rc = count_all(r, &r->total, rec);
+    if (r->dims.ndims > 0) {
+        const char *keys[BG_REPORT_MAX_DIMS] = {NULL};
+        char tkey[BG_REPORT_MAX_DIMS][40];
+        for (size_t k = 0; k < r->dims.ndims; k++)
+            keys[k] = decision_value(r->dims.dims[k], rec, t, tkey[k], sizeof tkey[k]);
+        rc |= add_to_groups(r, rec, keys);
     }
-    case BG_REPORT_BY_REASON: {
-        const json_t *rs = json_object_get(rec, "reasons");
-        size_t i;
-        const json_t *x;
-        if (json_array_size(rs) == 0) {
-            g = group_of(r, NULL); /* decisions without a reason */
-            break;
-        }
-        json_array_foreach(rs, i, x)
-        {
-            group_t *rg = group_of(r, str_or_null(json_object_get(x, "code")));
-            if (rg == NULL) {
-                rc = -1;
-                break;
-            }
-            if (rg->c.serial != r->serial) { /* once per code and decision */
-                rg->c.serial = r->serial;
-                rc |= count_all(&rg->c, rec);
-            }
-        }
-        break;
-    }
-    case BG_REPORT_BY_CATEGORY:
-    case BG_REPORT_BY_BASIS:
-    case BG_REPORT_BY_RULE: {
-        const char *member = r->by == BG_REPORT_BY_CATEGORY ? "category"
-                             : r->by == BG_REPORT_BY_BASIS  ? "basis"
-                                                            : "rule";
-        size_t i;
-        const json_t *f;
-        if (json_array_size(fs) == 0) {
-            g = group_of(r, NULL); /* decisions without findings */
-            break;
-        }
-        json_array_foreach(fs, i, f)
-        {
-            group_t *fg = group_of(r, str_or_null(json_object_get(f, member)));
-            if (fg == NULL) {
-                rc = -1;
-                break;
-            }
-            if (fg->c.serial != r->serial) {
-                fg->c.serial = r->serial;
-                count_decision(&fg->c, rec);
-            }
-            rc |= count_finding(&fg->c, rec, f);
-        }
-        break;
-    }
-    }
-    int multi = r->by == BG_REPORT_BY_CATEGORY || r->by == BG_REPORT_BY_BASIS ||
-                r->by == BG_REPORT_BY_RULE || r->by == BG_REPORT_BY_REASON;
-    int empty = r->by == BG_REPORT_BY_REASON ? json_array_size(json_object_get(rec, "reasons")) == 0
-                                             : json_array_size(fs) == 0;
-    if (g != NULL)
-        rc |= count_all(&g->c, rec);
-    else if ((r->by != BG_REPORT_BY_NONE && !multi) || (multi && empty))
-        rc = -1; /* group_of ran out of memory */
     if (rc != 0)
         r->oom = 1;
     return rc != 0 ? -1 : 1;
@@ -769,6 +1013,53 @@ static json_t *names_json(const char *const *names, int n, const uint64_t *v)
     for (int i = 0; i < n; i++)
         json_object_set_new(o, names[i], json_integer((json_int_t)v[i]));
     return o;
+}
+
+/* {"mechanism": n, ...} -> [{"mechanism", "decisions"}], most decisions first. */
+static json_t *mech_json(const json_t *m)
+{
+    json_t *a = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)m, k, v)
+    {
+        size_t i, n = json_array_size(a);
+        for (i = 0; i < n; i++) {
+            json_int_t c = json_integer_value(json_object_get(json_array_get(a, i), "decisions"));
+            if (c < json_integer_value(v))
+                break;
+        }
+        json_array_insert_new(a, i,
+                              json_pack("{s:s, s:I}", "mechanism", k, "decisions",
+                                        (json_int_t)json_integer_value(v)));
+    }
+    return a;
+}
+
+/* {"rule": {findings, clause, clause_from}} -> [{"rule", "clause", "clause_from",
+ * "findings"}], most findings first; clause null when unknown. */
+static json_t *rules_json(const json_t *m)
+{
+    json_t *a = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)m, k, v)
+    {
+        json_int_t c = json_integer_value(json_object_get(v, "findings"));
+        size_t i, n = json_array_size(a);
+        for (i = 0; i < n; i++)
+            if (json_integer_value(json_object_get(json_array_get(a, i), "findings")) < c)
+                break;
+        json_t *e = json_object();
+        json_object_set_new(e, "rule", json_string(k));
+        json_t *cl = json_object_get(v, "clause");
+        json_object_set(e, "clause", cl != NULL ? cl : json_null());
+        json_t *cf = json_object_get(v, "clause_from");
+        json_object_set(e, "clause_from", cf != NULL ? cf : json_null());
+        json_object_set_new(e, "findings", json_integer(c));
+        json_array_insert_new(a, i, e);
+    }
+    return a;
 }
 
 /* The counts object (docs/audit.md "Reports"), into O. */
@@ -785,45 +1076,68 @@ static void counts_json(json_t *o, const counts_t *c)
     json_object_set_new(o, "findings_left_as_pi", json_integer((json_int_t)c->left));
     json_object_set_new(o, "subjects", json_integer((json_int_t)c->subjects.n));
     json_object_set_new(o, "subjects_left_as_pi", json_integer((json_int_t)c->subjects_left.n));
+    if (c->mech != NULL)
+        json_object_set_new(o, "mechanisms", mech_json(c->mech));
+    if (c->rules != NULL)
+        json_object_set_new(o, "rules", rules_json(c->rules));
 }
 
-/* Groups by decisions (descending), then key; the no-value group last. */
+/* Single dimension: groups by decisions (descending), then key; the
+ * no-value group last. */
 static int group_order(const void *a, const void *b)
 {
     const group_t *x = a, *y = b;
-    if ((x->key == NULL) != (y->key == NULL))
-        return x->key == NULL ? 1 : -1;
+    if ((x->key[0] == NULL) != (y->key[0] == NULL))
+        return x->key[0] == NULL ? 1 : -1;
     if (x->c.decisions != y->c.decisions)
         return x->c.decisions < y->c.decisions ? 1 : -1;
     if (x->c.findings != y->c.findings)
         return x->c.findings < y->c.findings ? 1 : -1;
-    return x->key != NULL ? strcmp(x->key, y->key) : 0;
+    return x->key[0] != NULL ? strcmp(x->key[0], y->key[0]) : 0;
 }
 
-/* Time groups: oldest first (keys sort as times), the no-time group last. */
-static int group_order_time(const void *a, const void *b)
+/* Time groups, and combinations of dimensions: by their keys, position by
+ * position (times sort as times), a missing value after every value. */
+static int group_order_keys(const void *a, const void *b)
 {
     const group_t *x = a, *y = b;
-    if ((x->key == NULL) != (y->key == NULL))
-        return x->key == NULL ? 1 : -1;
-    return x->key != NULL ? strcmp(x->key, y->key) : 0;
+    for (size_t k = 0; k < BG_REPORT_MAX_DIMS; k++) {
+        if ((x->key[k] == NULL) != (y->key[k] == NULL))
+            return x->key[k] == NULL ? 1 : -1;
+        int c = x->key[k] != NULL ? strcmp(x->key[k], y->key[k]) : 0;
+        if (c != 0)
+            return c;
+    }
+    return 0;
 }
 
 static void sort_groups(const bg_report_t *r)
 {
-    int by_time = r->by == BG_REPORT_BY_DAY || r->by == BG_REPORT_BY_HOUR;
+    int by_keys = r->dims.ndims > 1 || r->by == BG_REPORT_BY_DAY || r->by == BG_REPORT_BY_HOUR;
     if (r->ngroups > 1)
-        qsort(r->groups, r->ngroups, sizeof *r->groups, by_time ? group_order_time : group_order);
+        qsort(r->groups, r->ngroups, sizeof *r->groups, by_keys ? group_order_keys : group_order);
+}
+
+static json_t *str_json(const char *s)
+{
+    return s != NULL ? json_string(s) : json_null();
 }
 
 json_t *bg_report_json(const bg_report_t *r, const bg_report_scan_stats_t *scan)
 {
     json_t *o = json_object();
+    size_t nd = r->dims.ndims;
     json_object_set_new(o, "format", json_string("bordergate-audit-report/1"));
     json_object_set_new(o, "from", utc_or_null(r->from));
     json_object_set_new(o, "to", utc_or_null(r->to));
-    const char *by = bg_report_by_name(r->by);
-    json_object_set_new(o, "by", by != NULL ? json_string(by) : json_null());
+    if (nd > 1) {
+        json_t *by = json_array();
+        for (size_t k = 0; k < nd; k++)
+            json_array_append_new(by, json_string(bg_report_by_name(r->dims.dims[k])));
+        json_object_set_new(o, "by", by);
+    } else {
+        json_object_set_new(o, "by", str_json(bg_report_by_name(r->by)));
+    }
     json_t *in = json_object();
     json_object_set_new(in, "files", json_integer(scan ? (json_int_t)scan->files : 0));
     json_object_set_new(in, "lines", json_integer(scan ? (json_int_t)scan->lines : 0));
@@ -834,13 +1148,19 @@ json_t *bg_report_json(const bg_report_t *r, const bg_report_scan_stats_t *scan)
     json_t *tot = json_object();
     counts_json(tot, &r->total);
     json_object_set_new(o, "totals", tot);
-    if (r->by != BG_REPORT_BY_NONE) {
+    if (nd > 0) {
         sort_groups(r);
         json_t *gs = json_array();
         for (size_t i = 0; i < r->ngroups; i++) {
             json_t *g = json_object();
-            json_object_set_new(g, "key",
-                                r->groups[i].key ? json_string(r->groups[i].key) : json_null());
+            if (nd > 1) {
+                json_t *key = json_array();
+                for (size_t k = 0; k < nd; k++)
+                    json_array_append_new(key, str_json(r->groups[i].key[k]));
+                json_object_set_new(g, "key", key);
+            } else {
+                json_object_set_new(g, "key", str_json(r->groups[i].key[0]));
+            }
             counts_json(g, &r->groups[i].c);
             json_array_append_new(gs, g);
         }
@@ -851,12 +1171,13 @@ json_t *bg_report_json(const bg_report_t *r, const bg_report_scan_stats_t *scan)
 
 static int report_record(void *arg, const json_t *rec);
 
-json_t *bg_report_run(const char *const *paths, size_t n, bg_report_by_t by, int64_t from_ms,
-                      int64_t to_ms, char *err, size_t errcap)
+json_t *bg_report_run_dims(const char *const *paths, size_t n, const bg_report_dims_t *d,
+                           int64_t from_ms, int64_t to_ms, const bg_report_policy_t *pol, char *err,
+                           size_t errcap)
 {
     bg_report_scan_stats_t st;
     memset(&st, 0, sizeof st);
-    bg_report_t *r = bg_report_new(by, from_ms, to_ms);
+    bg_report_t *r = bg_report_new_dims(d, from_ms, to_ms, pol);
     json_t *doc = NULL;
     if (r == NULL) {
         snprintf(err, errcap, "out of memory");
@@ -874,6 +1195,14 @@ out:
     return doc;
 }
 
+json_t *bg_report_run(const char *const *paths, size_t n, bg_report_by_t by, int64_t from_ms,
+                      int64_t to_ms, char *err, size_t errcap)
+{
+    bg_report_dims_t d = {.ndims = by != BG_REPORT_BY_NONE};
+    d.dims[0] = by;
+    return bg_report_run_dims(paths, n, &d, from_ms, to_ms, NULL, err, errcap);
+}
+
 static const char *no_key_label(bg_report_by_t by)
 {
     switch (by) {
@@ -889,19 +1218,71 @@ static const char *no_key_label(bg_report_by_t by)
     }
 }
 
-static void print_row(FILE *out, int w, const char *key, const counts_t *c)
+static void print_counts(FILE *out, const counts_t *c)
 {
     fprintf(out,
-            "%-*s %9" PRIu64 " %7" PRIu64 " %7" PRIu64 " %10" PRIu64 " %6" PRIu64 " %9" PRIu64
-            " %9" PRIu64 " %10" PRIu64 " %9" PRIu64 " %13" PRIu64 "\n",
-            w, key, c->decisions, c->cross_border, c->outcome[0], c->outcome[1], c->outcome[2],
-            c->findings, c->sensitive, c->left, (uint64_t)c->subjects.n,
-            (uint64_t)c->subjects_left.n);
+            " %9" PRIu64 " %7" PRIu64 " %7" PRIu64 " %10" PRIu64 " %6" PRIu64 " %9" PRIu64
+            " %9" PRIu64 " %10" PRIu64 " %9" PRIu64 " %13" PRIu64,
+            c->decisions, c->cross_border, c->outcome[0], c->outcome[1], c->outcome[2], c->findings,
+            c->sensitive, c->left, (uint64_t)c->subjects.n, (uint64_t)c->subjects_left.n);
+}
+
+/* Append to BUF (CAP bytes, at *O) as snprintf would, never past the end. */
+static void bufcat(char *buf, size_t cap, size_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void bufcat(char *buf, size_t cap, size_t *o, const char *fmt, ...)
+{
+    if (*o >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *o, cap - *o, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *o = *o + (size_t)n < cap ? *o + (size_t)n : cap - 1;
+}
+
+/* The row's mechanisms, "standard_contract:SC-1 (3), exempt:basis (1)"
+ * (counts only when several), into BUF. */
+static void mech_text(const counts_t *c, char *buf, size_t cap)
+{
+    size_t i, o = 0;
+    const json_t *e;
+    buf[0] = '\0';
+    json_t *a = mech_json(c->mech);
+    json_array_foreach(a, i, e)
+    {
+        bufcat(buf, cap, &o, "%s%s", i ? ", " : "",
+               json_string_value(json_object_get(e, "mechanism")));
+        if (json_array_size(a) > 1)
+            bufcat(buf, cap, &o, " (%" JSON_INTEGER_FORMAT ")",
+                   json_integer_value(json_object_get(e, "decisions")));
+    }
+    json_decref(a);
+}
+
+/* The row's rules and clauses, "r1: WADesk 4.2.1; r2: (no clause)", into BUF. */
+static void rules_text(const counts_t *c, char *buf, size_t cap)
+{
+    size_t i, o = 0;
+    const json_t *e;
+    buf[0] = '\0';
+    json_t *a = rules_json(c->rules);
+    json_array_foreach(a, i, e)
+    {
+        const char *cl = json_string_value(json_object_get(e, "clause"));
+        const char *cf = json_string_value(json_object_get(e, "clause_from"));
+        bufcat(buf, cap, &o, "%s%s: %s%s", i ? "; " : "",
+               json_string_value(json_object_get(e, "rule")), cl != NULL ? cl : "(no clause)",
+               cf != NULL && strcmp(cf, "other_policy") == 0 ? " [from another policy]" : "");
+    }
+    json_decref(a);
 }
 
 void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, FILE *out)
 {
     char a[40], b[40];
+    size_t nd = r->dims.ndims;
     if (r->from != BG_REPORT_NO_TIME)
         china_time(r->from, a, sizeof a);
     if (r->to != BG_REPORT_NO_TIME)
@@ -915,44 +1296,99 @@ void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, F
                 " decision(s) in the window\n",
                 scan->files, scan->lines, r->total.decisions);
     fprintf(out, "\n");
-    const char *by = bg_report_by_name(r->by);
-    int w = 14;
-    for (size_t i = 0; i < r->ngroups; i++) {
-        int l = (int)strlen(r->groups[i].key ? r->groups[i].key : no_key_label(r->by));
-        if (l > w)
-            w = l < 48 ? l : 48;
+    int w[BG_REPORT_MAX_DIMS] = {14};
+    for (size_t k = 0; k < nd; k++) {
+        const char *name = bg_report_by_name(r->dims.dims[k]);
+        w[k] = nd > 1 ? (int)strlen(name) : 14;
+        if (k == 0 && w[0] < 5)
+            w[0] = 5; /* "TOTAL" */
+        for (size_t i = 0; i < r->ngroups; i++) {
+            const char *key = r->groups[i].key[k];
+            int l = (int)strlen(key ? key : no_key_label(r->dims.dims[k]));
+            if (l > w[k])
+                w[k] = l < 48 ? l : 48;
+        }
     }
-    char head[64];
-    snprintf(head, sizeof head, "%s", by != NULL ? by : "");
-    for (char *p = head; *p; p++)
-        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-    fprintf(out, "%-*s %9s %7s %7s %10s %6s %9s %9s %10s %9s %13s\n", w, head, "DECISIONS",
-            "ABROAD", "ALLOW", "DEIDENTIFY", "BLOCK", "FINDINGS", "SENSITIVE", "LEFT AS PI",
-            "SUBJECTS", "THEIR PI LEFT");
-    if (r->by != BG_REPORT_BY_NONE) {
+    if (nd == 0)
+        w[0] = 14;
+    int mw = 9; /* "MECHANISM" */
+    char text[512];
+    for (size_t i = 0; r->want_mech && i < r->ngroups; i++) {
+        mech_text(&r->groups[i].c, text, sizeof text);
+        if ((int)strlen(text) > mw)
+            mw = strlen(text) < 60 ? (int)strlen(text) : 60;
+    }
+    size_t ncol = nd > 0 ? nd : 1;
+    for (size_t k = 0; k < ncol; k++) {
+        char head[64];
+        const char *by = nd > 0 ? bg_report_by_name(r->dims.dims[k]) : "";
+        snprintf(head, sizeof head, "%s", by);
+        for (char *p = head; *p; p++)
+            *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        fprintf(out, "%s%-*s", k ? " " : "", w[k], head);
+    }
+    fprintf(out, " %9s %7s %7s %10s %6s %9s %9s %10s %9s %13s", "DECISIONS", "ABROAD", "ALLOW",
+            "DEIDENTIFY", "BLOCK", "FINDINGS", "SENSITIVE", "LEFT AS PI", "SUBJECTS",
+            "THEIR PI LEFT");
+    if (r->want_mech)
+        fprintf(out, "  %-*s", mw, "MECHANISM");
+    if (r->want_rules)
+        fprintf(out, "  RULE: CLAUSE");
+    fprintf(out, "\n");
+    if (nd > 0) {
         sort_groups(r);
-        for (size_t i = 0; i < r->ngroups; i++)
-            print_row(out, w, r->groups[i].key ? r->groups[i].key : no_key_label(r->by),
-                      &r->groups[i].c);
+        for (size_t i = 0; i < r->ngroups; i++) {
+            for (size_t k = 0; k < nd; k++) {
+                const char *key = r->groups[i].key[k];
+                fprintf(out, "%s%-*s", k ? " " : "", w[k],
+                        key ? key : no_key_label(r->dims.dims[k]));
+            }
+            print_counts(out, &r->groups[i].c);
+            if (r->want_mech) {
+                mech_text(&r->groups[i].c, text, sizeof text);
+                fprintf(out, "  %-*s", mw, text);
+            }
+            if (r->want_rules) {
+                rules_text(&r->groups[i].c, text, sizeof text);
+                fprintf(out, "  %s", text);
+            }
+            fprintf(out, "\n");
+        }
     }
-    print_row(out, w, "TOTAL", &r->total);
+    fprintf(out, "%-*s", w[0], "TOTAL");
+    for (size_t k = 1; k < ncol; k++)
+        fprintf(out, " %-*s", w[k], "");
+    print_counts(out, &r->total);
+    fprintf(out, "\n");
     fprintf(out,
             "\nABROAD: destination outside mainland China (an unknown country counts as abroad).\n"
             "ALLOW / DEIDENTIFY / BLOCK: what happened to the request. LEFT AS PI: findings that\n"
             "left as personal information (allowed, pseudonymized, or forwarded in monitor mode).\n"
             "SUBJECTS: distinct data subjects (pseudonyms); THEIR PI LEFT: those whose PI left as\n"
             "PI (what the yearly counters count). TOTAL counts each subject once.\n");
-    if (r->by == BG_REPORT_BY_CATEGORY || r->by == BG_REPORT_BY_BASIS || r->by == BG_REPORT_BY_RULE)
+    if (r->want_mech)
+        fprintf(out, "MECHANISM: the transfer mechanism the row's decisions relied on (decisions "
+                     "per mechanism when several).\n");
+    if (r->want_rules)
+        fprintf(out,
+                "RULE: CLAUSE: the policy rules applied to the row's findings and the clause each\n"
+                "enforces (from the record, else from the policy given with --config).\n");
+    if (nd == 1 && finding_dim(r->by))
         fprintf(out, "A decision with findings in several %s counts once in each.\n",
                 r->by == BG_REPORT_BY_CATEGORY ? "categories"
                 : r->by == BG_REPORT_BY_BASIS  ? "bases"
                                                : "rules");
-    if (r->by == BG_REPORT_BY_REASON)
+    if (nd > 1 && r->finding_dims)
+        fprintf(out, "Each finding counts in the row of its own values; a decision counts once in "
+                     "each row its findings reach.\n");
+    if (r->reason_dim)
         fprintf(out,
                 "REASON: the reason codes of blocks and fallbacks (docs/policy.md); a decision\n"
                 "with several codes counts once in each.\n");
-    if (r->by == BG_REPORT_BY_DAY || r->by == BG_REPORT_BY_HOUR)
-        fprintf(out, "%s in China time (UTC+8).\n", r->by == BG_REPORT_BY_DAY ? "Days" : "Hours");
+    for (size_t k = 0; k < nd; k++)
+        if (r->dims.dims[k] == BG_REPORT_BY_DAY || r->dims.dims[k] == BG_REPORT_BY_HOUR)
+            fprintf(out, "%s in China time (UTC+8).\n",
+                    r->dims.dims[k] == BG_REPORT_BY_DAY ? "Days" : "Hours");
     if (r->total.monitor > 0)
         fprintf(out,
                 "%" PRIu64
@@ -993,7 +1429,8 @@ int bg_report_pseudonym(const unsigned char *key, size_t keylen, const char *id,
 }
 
 typedef struct {
-    char pseudonym[65];
+    char (*ps)[65]; /* the person's pseudonyms (one per identifier form) */
+    size_t nps;
     int64_t from, to;
     json_t *decisions; /* the entries, in log order */
     json_t *by_id;     /* decision_id -> entry (borrowed) */
@@ -1003,8 +1440,9 @@ typedef struct {
 static int subject_want(void *arg, const char *line, size_t len)
 {
     subject_ctx_t *x = arg;
-    if (memmem(line, len, x->pseudonym, 64) != NULL)
-        return 1;
+    for (size_t i = 0; i < x->nps; i++)
+        if (memmem(line, len, x->ps[i], 64) != NULL)
+            return 1;
     if (json_object_size(x->by_id) == 0 || memmem(line, len, "\"type\":\"completion\"", 19) == NULL)
         return 0;
     const char *p = memmem(line, len, "\"decision_id\":\"", 15);
@@ -1023,7 +1461,25 @@ static void copy_member(json_t *dst, const json_t *src, const char *name)
         json_object_set(dst, name, v);
 }
 
-static json_t *subject_entry(const json_t *rec, const char *pseudonym)
+/* Is S one of the person's pseudonyms (a finding's "subject" or
+ * "value_pseudonym", a subjects[] entry)? */
+static int is_theirs(const subject_ctx_t *x, const char *s)
+{
+    for (size_t i = 0; s != NULL && i < x->nps; i++)
+        if (strcmp(s, x->ps[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* A finding of the person: attributed to them ("subject"), or - when the
+ * record carries it - its own value's keyed pseudonym is one of theirs. */
+static int finding_is_theirs(const subject_ctx_t *x, const json_t *f)
+{
+    return is_theirs(x, json_string_value(json_object_get(f, "subject"))) ||
+           is_theirs(x, json_string_value(json_object_get(f, "value_pseudonym")));
+}
+
+static json_t *subject_entry(const json_t *rec, const subject_ctx_t *x)
 {
     json_t *e = json_object();
     copy_member(e, rec, "time");
@@ -1056,8 +1512,7 @@ static json_t *subject_entry(const json_t *rec, const char *pseudonym)
     const json_t *s;
     json_array_foreach(json_object_get(rec, "subjects"), i, s)
     {
-        if (str_or_null(json_object_get(s, "pseudonym")) != NULL &&
-            strcmp(json_string_value(json_object_get(s, "pseudonym")), pseudonym) == 0)
+        if (is_theirs(x, str_or_null(json_object_get(s, "pseudonym"))))
             minor |= json_is_true(json_object_get(s, "minor"));
     }
     if (minor)
@@ -1067,8 +1522,7 @@ static json_t *subject_entry(const json_t *rec, const char *pseudonym)
     const json_t *f;
     json_array_foreach(json_object_get(rec, "findings"), i, f)
     {
-        const char *fsub = json_string_value(json_object_get(f, "subject"));
-        if (fsub == NULL || strcmp(fsub, pseudonym) != 0)
+        if (!finding_is_theirs(x, f))
             continue;
         json_t *o = json_object();
         static const char *const keep[] = {"path",       "category", "sensitive", "basis",
@@ -1087,23 +1541,23 @@ static json_t *subject_entry(const json_t *rec, const char *pseudonym)
     return e;
 }
 
-static int names_subject(const json_t *rec, const char *p)
+/* The pseudonym (of X's) a decision record names: in subjects[], or in a finding. */
+static const char *names_subject(const json_t *rec, const subject_ctx_t *x)
 {
     size_t i;
     const json_t *v;
     json_array_foreach(json_object_get(rec, "subjects"), i, v)
     {
         const char *s = json_string_value(json_object_get(v, "pseudonym"));
-        if (s != NULL && strcmp(s, p) == 0)
-            return 1;
+        if (is_theirs(x, s))
+            return s;
     }
     json_array_foreach(json_object_get(rec, "findings"), i, v)
     {
-        const char *s = json_string_value(json_object_get(v, "subject"));
-        if (s != NULL && strcmp(s, p) == 0)
-            return 1;
+        if (finding_is_theirs(x, v))
+            return "finding";
     }
-    return 0;
+    return NULL;
 }
 
 static int subject_record(void *arg, const json_t *rec)
@@ -1124,13 +1578,13 @@ static int subject_record(void *arg, const json_t *rec)
         }
         return 0;
     }
-    if (strcmp(type, "decision") != 0 || !names_subject(rec, x->pseudonym))
+    if (strcmp(type, "decision") != 0 || names_subject(rec, x) == NULL)
         return 0;
     int64_t t = bg_report_record_time(rec);
     if ((x->from != BG_REPORT_NO_TIME && (t == BG_REPORT_NO_TIME || t < x->from)) ||
         (x->to != BG_REPORT_NO_TIME && (t == BG_REPORT_NO_TIME || t >= x->to)))
         return 0;
-    json_t *e = subject_entry(rec, x->pseudonym);
+    json_t *e = subject_entry(rec, x);
     if (e == NULL || json_array_append_new(x->decisions, e) != 0 ||
         json_object_set(x->by_id, id, e) != 0)
         x->oom = 1;
@@ -1193,26 +1647,46 @@ static json_t *subject_summary(const json_t *decisions)
     return s;
 }
 
-json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudonym,
-                          int64_t from_ms, int64_t to_ms, bg_report_scan_stats_t *st, char *err,
-                          size_t errcap)
+/* Lowercase 64-hex copy of S into OUT; -1 when S is not 64 hex digits. */
+static int hex64(const char *s, char out[65])
+{
+    if (strlen(s) != 64)
+        return -1;
+    for (size_t i = 0; i < 64; i++) {
+        char ch = s[i];
+        if (ch >= 'A' && ch <= 'F')
+            ch = (char)(ch + 32);
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+            return -1;
+        out[i] = ch;
+    }
+    out[64] = '\0';
+    return 0;
+}
+
+json_t *bg_report_subject_many(const char *const *paths, size_t n, const char *const *pseudonyms,
+                               size_t np, int64_t from_ms, int64_t to_ms,
+                               bg_report_scan_stats_t *st, char *err, size_t errcap)
 {
     subject_ctx_t x;
     memset(&x, 0, sizeof x);
-    size_t pl = strlen(pseudonym);
-    if (pl != 64) {
-        snprintf(err, errcap, "a subject pseudonym is 64 hex digits");
+    if (np == 0) {
+        snprintf(err, errcap, "no subject pseudonym given");
         return NULL;
     }
-    for (size_t i = 0; i < 64; i++) {
-        char ch = pseudonym[i];
-        if (ch >= 'A' && ch <= 'F')
-            ch = (char)(ch + 32);
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+    if ((x.ps = calloc(np, sizeof *x.ps)) == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < np; i++) {
+        char h[65];
+        if (hex64(pseudonyms[i], h) != 0) {
             snprintf(err, errcap, "a subject pseudonym is 64 hex digits");
+            free(x.ps);
             return NULL;
         }
-        x.pseudonym[i] = ch;
+        if (!is_theirs(&x, h))
+            memcpy(x.ps[x.nps++], h, 65);
     }
     x.from = from_ms;
     x.to = to_ms;
@@ -1231,18 +1705,110 @@ json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudo
     json_t *doc = json_object();
     json_object_set_new(doc, "format", json_string("bordergate-audit-subject/1"));
     json_t *subj = json_object();
-    json_object_set_new(subj, "pseudonym", json_string(x.pseudonym));
+    json_object_set_new(subj, "pseudonym", json_string(x.ps[0]));
+    json_t *all = json_array();
+    for (size_t i = 0; i < x.nps; i++)
+        json_array_append_new(all, json_string(x.ps[i]));
+    json_object_set_new(subj, "pseudonyms", all);
     json_object_set_new(doc, "subject", subj);
     json_object_set_new(doc, "from", utc_or_null(from_ms));
     json_object_set_new(doc, "to", utc_or_null(to_ms));
     json_object_set_new(doc, "summary", subject_summary(x.decisions));
     json_object_set_new(doc, "decisions", x.decisions);
     json_decref(x.by_id);
+    free(x.ps);
     return doc;
 fail:
     json_decref(x.decisions);
     json_decref(x.by_id);
+    free(x.ps);
     return NULL;
+}
+
+json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudonym,
+                          int64_t from_ms, int64_t to_ms, bg_report_scan_stats_t *st, char *err,
+                          size_t errcap)
+{
+    return bg_report_subject_many(paths, n, &pseudonym, 1, from_ms, to_ms, st, err, errcap);
+}
+
+/* Add OUT (a candidate form of an identifier, LEN bytes) to FORMS unless
+ * it is there already. */
+static void add_form(char forms[][BG_REPORT_ID_MAX], size_t *n, size_t max, const char *s,
+                     size_t len)
+{
+    if (len == 0 || len >= BG_REPORT_ID_MAX || *n >= max)
+        return;
+    for (size_t i = 0; i < *n; i++)
+        if (strlen(forms[i]) == len && memcmp(forms[i], s, len) == 0)
+            return;
+    memcpy(forms[*n], s, len);
+    forms[*n][len] = '\0';
+    (*n)++;
+}
+
+size_t bg_report_identifier_forms(const char *id, char forms[][BG_REPORT_ID_MAX], size_t max)
+{
+    size_t n = 0, len = strlen(id);
+    char buf[BG_REPORT_ID_MAX];
+    add_form(forms, &n, max, id, len); /* as given: what a subjects.id field usually holds */
+    if (len >= BG_REPORT_ID_MAX)
+        return n;
+    /* Surrounding white space. */
+    size_t b = 0, e = len;
+    while (b < e && (id[b] == ' ' || id[b] == '\t'))
+        b++;
+    while (e > b && (id[e - 1] == ' ' || id[e - 1] == '\t'))
+        e--;
+    add_form(forms, &n, max, id + b, e - b);
+    /* An e-mail address: the domain is case-insensitive, and in practice
+     * the whole address is compared without case. */
+    if (memchr(id + b, '@', e - b) != NULL) {
+        for (size_t i = b; i < e; i++)
+            buf[i - b] = (char)(id[i] >= 'A' && id[i] <= 'Z' ? id[i] + 32 : id[i]);
+        add_form(forms, &n, max, buf, e - b);
+        return n;
+    }
+    /* A phone number: digits without separators; a mainland mobile also
+     * with and without its country code (+86 / 0086 / 86). */
+    size_t d = 0;
+    int plus = id[b] == '+', other = 0;
+    for (size_t i = b + (size_t)plus; i < e; i++) {
+        if (id[i] >= '0' && id[i] <= '9')
+            buf[d++] = id[i];
+        else if (id[i] != ' ' && id[i] != '-' && id[i] != '(' && id[i] != ')' && id[i] != '.')
+            other = 1;
+    }
+    if (!other && d >= 5) {
+        add_form(forms, &n, max, buf, d);
+        const char *nat = NULL;
+        if (d == 11 && buf[0] == '1')
+            nat = buf;
+        else if (d == 13 && memcmp(buf, "86", 2) == 0 && buf[2] == '1')
+            nat = buf + 2;
+        else if (d == 15 && memcmp(buf, "0086", 4) == 0 && buf[4] == '1')
+            nat = buf + 4;
+        if (nat != NULL) {
+            char f[32];
+            add_form(forms, &n, max, nat, 11);
+            snprintf(f, sizeof f, "+86%.11s", nat);
+            add_form(forms, &n, max, f, strlen(f));
+            snprintf(f, sizeof f, "86%.11s", nat);
+            add_form(forms, &n, max, f, strlen(f));
+        }
+        return n;
+    }
+    /* A resident ID number: its check character X in either case. */
+    if (e - b == 18) {
+        memcpy(buf, id + b, 18);
+        if (buf[17] == 'x' || buf[17] == 'X') {
+            buf[17] = 'X';
+            add_form(forms, &n, max, buf, 18);
+            buf[17] = 'x';
+            add_form(forms, &n, max, buf, 18);
+        }
+    }
+    return n;
 }
 
 static void print_subject(const json_t *doc, FILE *out)
@@ -1250,7 +1816,11 @@ static void print_subject(const json_t *doc, FILE *out)
     const json_t *subj = json_object_get(doc, "subject");
     const json_t *sum = json_object_get(doc, "summary");
     const char *kid = json_string_value(json_object_get(subj, "key_id"));
+    const json_t *all = json_object_get(subj, "pseudonyms");
     fprintf(out, "Data subject %s", json_string_value(json_object_get(subj, "pseudonym")));
+    if (json_array_size(all) > 1)
+        fprintf(out, " and %zu other pseudonym(s) of the identifiers given",
+                json_array_size(all) - 1);
     if (kid != NULL)
         fprintf(out, " (subject key id %s)", kid);
     fprintf(out,
@@ -1349,6 +1919,7 @@ static void print_subject(const json_t *doc, FILE *out)
 typedef struct {
     int64_t from, to;
     int limit;
+    const bg_report_policy_t *pol; /* clauses the records do not carry; may be NULL */
     json_t **ring; /* the LIMIT latest summaries; ring[(next - 1) % limit] is the newest */
     uint64_t next, total;
     int oom;
@@ -1366,8 +1937,19 @@ static json_t *pick_strings(const json_t *src, const char *const *names, size_t 
     return o;
 }
 
+/* ITEM's clause (clause_of) into O as "clause" and "clause_from" (both
+ * null when unknown). */
+static void set_clause(json_t *o, const bg_report_policy_t *pol, const json_t *rec,
+                       const json_t *item)
+{
+    const char *from = NULL;
+    const char *c = clause_of(pol, rec, item, &from);
+    json_object_set_new(o, "clause", str_json(c));
+    json_object_set_new(o, "clause_from", str_json(c != NULL ? from : NULL));
+}
+
 /* What a person needs to see of one blocked decision: never a value. */
-static json_t *blocked_entry(const json_t *rec)
+static json_t *blocked_entry(const json_t *rec, const bg_report_policy_t *pol)
 {
     static const char *const top[] = {"decision_id", "time", "route",   "method", "host",
                                       "path",        "mode", "outcome", "would",  "mechanism"};
@@ -1382,23 +1964,26 @@ static json_t *blocked_entry(const json_t *rec)
     const json_t *dst = json_object_get(rec, "destination");
     static const char *const dn[] = {"country", "region"};
     json_object_set_new(e, "destination", pick_strings(dst, dn, 2));
-    const json_t *pol = json_object_get(rec, "policy");
+    const json_t *rp = json_object_get(rec, "policy");
     json_object_set_new(e, "policy_version",
-                        json_is_string(json_object_get(pol, "version"))
-                            ? json_string(json_string_value(json_object_get(pol, "version")))
+                        json_is_string(json_object_get(rp, "version"))
+                            ? json_string(json_string_value(json_object_get(rp, "version")))
                             : json_null());
     json_t *rs = json_array(), *fs = json_array();
     size_t i;
     const json_t *x;
     json_array_foreach(json_object_get(rec, "reasons"), i, x)
     {
-        json_array_append_new(rs, pick_strings(x, rsn, sizeof rsn / sizeof rsn[0]));
+        json_t *r = pick_strings(x, rsn, sizeof rsn / sizeof rsn[0]);
+        set_clause(r, pol, rec, x);
+        json_array_append_new(rs, r);
     }
     json_array_foreach(json_object_get(rec, "findings"), i, x)
     {
         json_t *f = pick_strings(x, fnd, sizeof fnd / sizeof fnd[0]);
         json_object_set_new(f, "sensitive",
                             json_boolean(json_is_true(json_object_get(x, "sensitive"))));
+        set_clause(f, pol, rec, x);
         json_array_append_new(fs, f);
     }
     json_object_set_new(e, "reasons", rs);
@@ -1419,7 +2004,7 @@ static int blocked_record(void *arg, const json_t *rec)
         return 0;
     if ((b->from != BG_REPORT_NO_TIME && t < b->from) || (b->to != BG_REPORT_NO_TIME && t >= b->to))
         return 0;
-    json_t *e = blocked_entry(rec);
+    json_t *e = blocked_entry(rec, b->pol);
     if (e == NULL) {
         b->oom = 1;
         return 0;
@@ -1436,10 +2021,12 @@ static json_t *blocked_json(const blocked_ctx_t *b, int64_t from_ms, int64_t to_
                             const bg_report_scan_stats_t *st);
 
 json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, int64_t to_ms,
-                          int limit, bg_report_scan_stats_t *st, char *err, size_t errcap)
+                          int limit, const bg_report_policy_t *pol, bg_report_scan_stats_t *st,
+                          char *err, size_t errcap)
 {
     blocked_ctx_t b;
     memset(&b, 0, sizeof b);
+    b.pol = pol;
     b.from = from_ms;
     b.to = to_ms;
     b.limit = limit < 1 ? 1 : limit > BG_REPORT_BLOCKED_MAX ? BG_REPORT_BLOCKED_MAX : limit;
@@ -1495,7 +2082,7 @@ static json_t *blocked_json(const blocked_ctx_t *bp, int64_t from_ms, int64_t to
 
 struct bg_report_many {
     bg_report_t **reports;
-    bg_report_by_t *bys;
+    bg_report_dims_t *dims;
     size_t n;
     blocked_ctx_t b;
     int with_blocked;
@@ -1521,32 +2108,35 @@ void bg_report_many_free(bg_report_many_t *m)
     for (size_t i = 0; m->reports != NULL && i < m->n; i++)
         bg_report_free(m->reports[i]);
     free(m->reports);
-    free(m->bys);
+    free(m->dims);
     for (int i = 0; m->b.ring != NULL && i < m->b.limit; i++)
         json_decref(m->b.ring[i]);
     free(m->b.ring);
     free(m);
 }
 
-bg_report_many_t *bg_report_many_new(const char *const *paths, size_t n, const bg_report_by_t *bys,
-                                     size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit)
+bg_report_many_t *bg_report_many_new(const char *const *paths, size_t n,
+                                     const bg_report_dims_t *dims, size_t ndims, int64_t from_ms,
+                                     int64_t to_ms, int blocked_limit,
+                                     const bg_report_policy_t *pol)
 {
     bg_report_many_t *m = calloc(1, sizeof *m);
     if (m == NULL)
         return NULL;
     m->from = from_ms;
     m->to = to_ms;
-    m->reports = calloc(nby + 1, sizeof *m->reports);
-    m->bys = calloc(nby + 1, sizeof *m->bys);
-    if (m->reports == NULL || m->bys == NULL)
+    m->reports = calloc(ndims + 1, sizeof *m->reports);
+    m->dims = calloc(ndims + 1, sizeof *m->dims);
+    if (m->reports == NULL || m->dims == NULL)
         goto fail;
-    for (; m->n < nby; m->n++) {
-        m->bys[m->n] = bys[m->n];
-        if ((m->reports[m->n] = bg_report_new(bys[m->n], from_ms, to_ms)) == NULL)
+    for (; m->n < ndims; m->n++) {
+        m->dims[m->n] = dims[m->n];
+        if ((m->reports[m->n] = bg_report_new_dims(&dims[m->n], from_ms, to_ms, pol)) == NULL)
             goto fail;
     }
     if (blocked_limit > 0) {
         m->with_blocked = 1;
+        m->b.pol = pol;
         m->b.from = from_ms;
         m->b.to = to_ms;
         m->b.limit = blocked_limit > BG_REPORT_BLOCKED_MAX ? BG_REPORT_BLOCKED_MAX : blocked_limit;
@@ -1578,20 +2168,21 @@ json_t *bg_report_many_json(const bg_report_many_t *m, char *err, size_t errcap)
             snprintf(err, errcap, "out of memory");
             return NULL;
         }
-        const char *name = bg_report_by_name(m->bys[i]);
-        json_object_set_new(reports, name != NULL ? name : "totals",
-                            bg_report_json(m->reports[i], st));
+        char name[128];
+        bg_report_dims_name(&m->dims[i], name, sizeof name);
+        json_object_set_new(reports, name[0] ? name : "totals", bg_report_json(m->reports[i], st));
     }
     if (m->with_blocked)
         json_object_set_new(doc, "blocked", blocked_json(&m->b, m->from, m->to, st));
     return doc;
 }
 
-json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_by_t *bys,
-                           size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit, char *err,
-                           size_t errcap)
+json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_dims_t *dims,
+                           size_t ndims, int64_t from_ms, int64_t to_ms, int blocked_limit,
+                           const bg_report_policy_t *pol, char *err, size_t errcap)
 {
-    bg_report_many_t *m = bg_report_many_new(paths, n, bys, nby, from_ms, to_ms, blocked_limit);
+    bg_report_many_t *m =
+        bg_report_many_new(paths, n, dims, ndims, from_ms, to_ms, blocked_limit, pol);
     json_t *doc = NULL;
     int rc;
     if (m == NULL) {
@@ -1630,9 +2221,19 @@ static void blocked_print(const json_t *doc, FILE *out)
             const char *rule = json_string_value(json_object_get(x, "rule"));
             const char *cat = json_string_value(json_object_get(x, "category"));
             const char *path = json_string_value(json_object_get(x, "path"));
+            const char *clause = json_string_value(json_object_get(x, "clause"));
+            const char *cfrom = json_string_value(json_object_get(x, "clause_from"));
+            const char *detail = json_string_value(json_object_get(x, "detail"));
             fprintf(out, "  reason %s%s%s%s%s%s%s\n", json_string_value(json_object_get(x, "code")),
                     rule ? ", rule " : "", rule ? rule : "", cat ? ", category " : "",
                     cat ? cat : "", path ? " at " : "", path ? path : "");
+            if (clause != NULL)
+                fprintf(out, "    clause  %s%s\n", clause,
+                        cfrom != NULL && strcmp(cfrom, "other_policy") == 0
+                            ? " (from the policy given, not the one the decision was taken under)"
+                            : "");
+            if (detail != NULL)
+                fprintf(out, "    detail  %s\n", detail);
         }
     }
 }
@@ -1649,31 +2250,38 @@ static int report_record(void *arg, const json_t *rec)
 
 static void report_usage(FILE *fp)
 {
-    fprintf(
-        fp,
-        "usage: bordergate audit report [--from DATE] [--to DATE]\n"
-        "           [--by recipient|country|category|basis|rule|outcome|route|reason|day|hour]\n"
-        "           [--json]\n"
-        "           [--prefix P] DIR|FILE...\n"
-        "\n"
-        "Counts the decision records of the window: transfers, outcomes, findings,\n"
-        "sensitive findings, distinct data subjects (pseudonyms), grouped by KEY.\n"
-        "DATE: YYYY-MM-DD (China time; --to includes that day) or\n"
-        "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] (China time without a zone); --to is exclusive.\n"
-        "A directory stands for its PREFIX-*.jsonl files (prefix \"audit\").\n");
+    fprintf(fp, "usage: bordergate audit report [--from DATE] [--to DATE]\n"
+                "           [--by KEY[,KEY...]] [--config POLICY] [--json]\n"
+                "           [--prefix P] DIR|FILE...\n"
+                "\n"
+                "Counts the decision records of the window: transfers, outcomes, findings,\n"
+                "sensitive findings, distinct data subjects (pseudonyms), grouped by KEY or by\n"
+                "every combination of several KEYs (\"--by recipient,category,basis\"):\n"
+                "recipient, country, category, basis, rule, outcome, route, reason, day, hour.\n"
+                "Rows grouped by recipient show the transfer mechanisms; rows grouped by\n"
+                "category, basis or rule show the rules applied and their clauses (from the\n"
+                "record, else from --config POLICY).\n"
+                "DATE: YYYY-MM-DD (China time; --to includes that day) or\n"
+                "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] (China time without a zone); --to is exclusive.\n"
+                "A directory stands for its PREFIX-*.jsonl files (prefix \"audit\").\n");
 }
 
 static void subject_usage(FILE *fp)
 {
-    fprintf(fp, "usage: bordergate audit subject (ID|-) (--key FILE | --key-env NAME) DIR|FILE...\n"
-                "       bordergate audit subject --pseudonym HEX DIR|FILE...\n"
-                "           [--from DATE] [--to DATE] [--prefix P] [--json]\n"
-                "\n"
-                "Every decision record naming one data subject: when, to which recipient and\n"
-                "country, which categories, on which basis and evidence, what was done. The id\n"
-                "is pseudonymized with the policy's subject key (keys.subject) exactly as the\n"
-                "proxy does; it is never printed. \"-\" reads the id from the first line of\n"
-                "standard input, which keeps it out of the shell history and process list.\n");
+    fprintf(fp,
+            "usage: bordergate audit subject (ID|-) [--id ID]... (--key FILE | --key-env NAME)\n"
+            "           DIR|FILE...\n"
+            "       bordergate audit subject --pseudonym HEX [--pseudonym HEX]... DIR|FILE...\n"
+            "           [--from DATE] [--to DATE] [--prefix P] [--json]\n"
+            "\n"
+            "Every decision record naming one data subject under ANY of their identifiers\n"
+            "(account id, phone, e-mail, ID number...): when, to which recipient and\n"
+            "country, which categories, on which basis and evidence, what was done. Each\n"
+            "identifier is pseudonymized with the policy's subject key (keys.subject)\n"
+            "exactly as the proxy does, in its usual written forms (a phone with and\n"
+            "without +86 and separators, an e-mail in lower case); none is printed.\n"
+            "\"-\" reads the identifiers from standard input, one a line, which keeps\n"
+            "them out of the shell history and process list.\n");
 }
 
 static int emit_json(json_t *doc)
@@ -1712,10 +2320,10 @@ static int window_opt(const char *cmd, int argc, char **argv, int *i, int64_t *f
     return 0;
 }
 
-int bg_report_cli(int argc, char **argv)
+int bg_report_cli(int argc, char **argv, const bg_report_policy_t *pol)
 {
     int64_t from = BG_REPORT_NO_TIME, to = BG_REPORT_NO_TIME;
-    bg_report_by_t by = BG_REPORT_BY_NONE;
+    bg_report_dims_t dims = {.ndims = 0};
     const char *prefix = "audit";
     int json = 0, rc = 2;
     char **ops = calloc((size_t)argc + 1, sizeof *ops), **files = NULL;
@@ -1736,10 +2344,8 @@ int bg_report_cli(int argc, char **argv)
             rc = 0;
             goto out;
         } else if (strcmp(a, "--by") == 0 && i + 1 < argc) {
-            if (bg_report_by_parse(argv[++i], &by) != 0) {
-                fprintf(stderr,
-                        "bordergate audit report: --by must be recipient, country, category, "
-                        "basis, rule, outcome, route, reason, day or hour\n");
+            if (bg_report_dims_parse(argv[++i], &dims, err, sizeof err) != 0) {
+                fprintf(stderr, "bordergate audit report: --by: %s\n", err);
                 goto out;
             }
         } else if (strcmp(a, "--prefix") == 0 && i + 1 < argc) {
@@ -1769,7 +2375,7 @@ int bg_report_cli(int argc, char **argv)
         goto out;
     }
     bg_report_prune(files, &nfiles, prefix, from);
-    r = bg_report_new(by, from, to);
+    r = bg_report_new_dims(&dims, from, to, pol);
     if (r == NULL) {
         fprintf(stderr, "bordergate audit report: out of memory\n");
         goto out;
@@ -1797,15 +2403,49 @@ out:
     return rc;
 }
 
+#define SUBJECT_MAX_IDS 32
+#define SUBJECT_MAX_FORMS 8
+
+/*
+ * Read the identifiers of "-": every non-empty line of standard input (CR
+ * LF or LF), at most SUBJECT_MAX_IDS, into IDS (pointers into BUF).
+ * Returns how many, or -1 when there are too many or a line is too long.
+ */
+static int read_ids(char *buf, size_t cap, const char **ids, size_t *nids)
+{
+    size_t used = 0;
+    char line[BG_REPORT_ID_MAX + 2];
+    while (fgets(line, sizeof line, stdin) != NULL) {
+        size_t l = strlen(line);
+        if (l == sizeof line - 1 && line[l - 1] != '\n')
+            return -1;
+        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+            line[--l] = '\0';
+        if (l == 0)
+            continue;
+        if (*nids == SUBJECT_MAX_IDS || used + l + 1 > cap)
+            return -1;
+        memcpy(buf + used, line, l + 1);
+        ids[(*nids)++] = buf + used;
+        used += l + 1;
+    }
+    bg_util_wipe(line, sizeof line);
+    return 0;
+}
+
 int bg_report_cli_subject(int argc, char **argv)
 {
     int64_t from = BG_REPORT_NO_TIME, to = BG_REPORT_NO_TIME;
-    const char *prefix = "audit", *keyfile = NULL, *keyenv = NULL, *pseudo = NULL;
-    int json = 0, rc = 2;
+    const char *prefix = "audit", *keyfile = NULL, *keyenv = NULL;
+    int json = 0, rc = 2, stdin_ids = 0;
     char **ops = calloc((size_t)argc + 1, sizeof *ops), **files = NULL;
-    size_t nops = 0, nfiles = 0;
-    char err[512], hex[65], kid[17] = "";
-    char idbuf[1024];
+    size_t nops = 0, nfiles = 0, nids = 0, npseudo = 0, nhex = 0;
+    const char *ids[SUBJECT_MAX_IDS], *pseudo[SUBJECT_MAX_IDS];
+    char err[512], kid[17] = "";
+    static char idbuf[SUBJECT_MAX_IDS * (BG_REPORT_ID_MAX + 1)];
+    static char forms[SUBJECT_MAX_FORMS][BG_REPORT_ID_MAX];
+    static char hex[SUBJECT_MAX_IDS * SUBJECT_MAX_FORMS][65];
+    const char *hexp[SUBJECT_MAX_IDS * SUBJECT_MAX_FORMS];
     unsigned char key[64];
     size_t keylen = 0;
     json_t *doc = NULL;
@@ -1826,8 +2466,20 @@ int bg_report_cli_subject(int argc, char **argv)
             keyfile = argv[++i];
         } else if (strcmp(a, "--key-env") == 0 && i + 1 < argc) {
             keyenv = argv[++i];
+        } else if (strcmp(a, "--id") == 0 && i + 1 < argc) {
+            if (nids == SUBJECT_MAX_IDS) {
+                fprintf(stderr, "bordergate audit subject: at most %d identifiers\n",
+                        SUBJECT_MAX_IDS);
+                goto out;
+            }
+            ids[nids++] = argv[++i];
         } else if (strcmp(a, "--pseudonym") == 0 && i + 1 < argc) {
-            pseudo = argv[++i];
+            if (npseudo == SUBJECT_MAX_IDS) {
+                fprintf(stderr, "bordergate audit subject: at most %d pseudonyms\n",
+                        SUBJECT_MAX_IDS);
+                goto out;
+            }
+            pseudo[npseudo++] = argv[++i];
         } else if (strcmp(a, "--prefix") == 0 && i + 1 < argc) {
             prefix = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
@@ -1840,47 +2492,56 @@ int bg_report_cli_subject(int argc, char **argv)
             ops[nops++] = argv[i];
         }
     }
-    size_t first_path = pseudo != NULL ? 0 : 1;
+    /* Without --pseudonym the first operand is an identifier (or "-");
+     * --id adds more. */
+    size_t first_path = npseudo == 0 ? 1 : 0;
     if (nops <= first_path) {
         fprintf(stderr, "bordergate audit subject: give %sthe audit directory or files\n",
-                pseudo != NULL ? "" : "the subject id (or - for standard input) and ");
+                first_path ? "the subject's identifier (or - for standard input) and " : "");
         subject_usage(stderr);
         goto out;
     }
-    if (pseudo != NULL && (keyfile != NULL || keyenv != NULL)) {
-        fprintf(stderr, "bordergate audit subject: --pseudonym needs no key\n");
+    if (first_path) {
+        if (strcmp(ops[0], "-") == 0) {
+            stdin_ids = 1;
+        } else if (nids == SUBJECT_MAX_IDS) {
+            fprintf(stderr, "bordergate audit subject: at most %d identifiers\n", SUBJECT_MAX_IDS);
+            goto out;
+        } else { /* the operand first: it names the document's "pseudonym" */
+            memmove(ids + 1, ids, nids * sizeof *ids);
+            ids[0] = ops[0];
+            nids++;
+        }
+    }
+    if (npseudo > 0 && (nids > 0 || stdin_ids || keyfile != NULL || keyenv != NULL)) {
+        fprintf(stderr, "bordergate audit subject: --pseudonym takes no identifier and no key\n");
         goto out;
     }
-    if (pseudo == NULL && (keyfile == NULL) == (keyenv == NULL)) {
+    if (npseudo == 0 && (keyfile == NULL) == (keyenv == NULL)) {
         fprintf(stderr,
                 "bordergate audit subject: give the subject key: --key FILE or --key-env NAME "
                 "(the policy's keys.subject)\n");
         goto out;
     }
     rc = 1;
-    if (pseudo != NULL) {
-        snprintf(hex, sizeof hex, "%s", pseudo);
-        if (strlen(pseudo) != 64) {
+    for (size_t i = 0; i < npseudo; i++) {
+        if (hex64(pseudo[i], hex[nhex]) != 0) {
             fprintf(stderr, "bordergate audit subject: --pseudonym must be 64 hex digits\n");
             rc = 2;
             goto out;
         }
-    } else {
-        const char *id = ops[0];
-        size_t idlen = strlen(id);
-        if (strcmp(id, "-") == 0) {
-            if (fgets(idbuf, sizeof idbuf, stdin) == NULL) {
-                fprintf(stderr, "bordergate audit subject: no subject id on standard input\n");
-                goto out;
-            }
-            idlen = strlen(idbuf);
-            if (idlen > 0 && idbuf[idlen - 1] == '\n')
-                idbuf[--idlen] = '\0';
-            if (idlen > 0 && idbuf[idlen - 1] == '\r')
-                idbuf[--idlen] = '\0';
-            id = idbuf;
+        hexp[nhex] = hex[nhex];
+        nhex++;
+    }
+    if (npseudo == 0) {
+        if (stdin_ids && read_ids(idbuf, sizeof idbuf, ids, &nids) != 0) {
+            fprintf(stderr,
+                    "bordergate audit subject: at most %d identifiers of at most %d bytes, one a "
+                    "line\n",
+                    SUBJECT_MAX_IDS, BG_REPORT_ID_MAX - 1);
+            goto out;
         }
-        if (idlen == 0) {
+        if (nids == 0) {
             fprintf(stderr, "bordergate audit subject: the subject id is empty\n");
             goto out;
         }
@@ -1888,11 +2549,23 @@ int bg_report_cli_subject(int argc, char **argv)
             fprintf(stderr, "bordergate audit subject: %s\n", err);
             goto out;
         }
-        int prc = bg_report_pseudonym(key, keylen, id, idlen, hex);
-        bg_util_wipe(idbuf, sizeof idbuf);
-        if (prc != 0) {
-            fprintf(stderr, "bordergate audit subject: cannot compute the pseudonym\n");
-            goto out;
+        for (size_t i = 0; i < nids; i++) {
+            size_t nf = bg_report_identifier_forms(ids[i], forms, SUBJECT_MAX_FORMS);
+            if (ids[i][0] == '\0' || nf == 0) {
+                fprintf(stderr,
+                        "bordergate audit subject: an identifier is empty or longer than "
+                        "%d bytes\n",
+                        BG_REPORT_ID_MAX - 1);
+                goto out;
+            }
+            for (size_t k = 0; k < nf; k++) {
+                if (bg_report_pseudonym(key, keylen, forms[k], strlen(forms[k]), hex[nhex]) != 0) {
+                    fprintf(stderr, "bordergate audit subject: cannot compute the pseudonym\n");
+                    goto out;
+                }
+                hexp[nhex] = hex[nhex];
+                nhex++;
+            }
         }
     }
     if (bg_report_expand(ops + first_path, nops - first_path, prefix, &files, &nfiles, err,
@@ -1902,14 +2575,15 @@ int bg_report_cli_subject(int argc, char **argv)
     }
     bg_report_scan_stats_t st;
     memset(&st, 0, sizeof st);
-    doc =
-        bg_report_subject((const char *const *)files, nfiles, hex, from, to, &st, err, sizeof err);
+    doc = bg_report_subject_many((const char *const *)files, nfiles, hexp, nhex, from, to, &st, err,
+                                 sizeof err);
     if (doc == NULL) {
         fprintf(stderr, "bordergate audit subject: %s\n", err);
         goto out;
     }
-    json_object_set_new(json_object_get(doc, "subject"), "key_id",
-                        kid[0] ? json_string(kid) : json_null());
+    json_t *subj = json_object_get(doc, "subject");
+    json_object_set_new(subj, "key_id", kid[0] ? json_string(kid) : json_null());
+    json_object_set_new(subj, "identifiers", json_integer((json_int_t)(npseudo ? npseudo : nids)));
     json_t *in = json_object();
     json_object_set_new(in, "files", json_integer((json_int_t)st.files));
     json_object_set_new(in, "lines", json_integer((json_int_t)st.lines));
@@ -1930,6 +2604,8 @@ int bg_report_cli_subject(int argc, char **argv)
     }
 out:
     bg_util_wipe(key, sizeof key);
+    bg_util_wipe(idbuf, sizeof idbuf);
+    bg_util_wipe(forms, sizeof forms);
     json_decref(doc);
     if (files != NULL)
         bg_audit_free_list(files, nfiles);
@@ -1941,15 +2617,16 @@ static void blocked_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: bordergate audit blocked [--limit N] [--from DATE] [--to DATE] [--json]\n"
-            "           [--prefix P] DIR|FILE...\n"
+            "           [--config POLICY] [--prefix P] DIR|FILE...\n"
             "\n"
             "The latest N (default 20, at most %d) blocked decisions of the window, newest\n"
             "first: decision id, time, route, recipient, destination and the reasons\n"
-            "(codes, rules, categories, paths). Never a value.\n",
+            "(codes, rules, clauses, categories, paths, details). Never a value. A clause\n"
+            "the record does not carry is read from --config POLICY.\n",
             BG_REPORT_BLOCKED_MAX);
 }
 
-int bg_report_cli_blocked(int argc, char **argv)
+int bg_report_cli_blocked(int argc, char **argv, const bg_report_policy_t *pol)
 {
     int64_t from = BG_REPORT_NO_TIME, to = BG_REPORT_NO_TIME;
     const char *prefix = "audit";
@@ -2007,7 +2684,7 @@ int bg_report_cli_blocked(int argc, char **argv)
         goto out;
     }
     bg_report_prune(files, &nfiles, prefix, from);
-    doc = bg_report_blocked((const char *const *)files, nfiles, from, to, limit, NULL, err,
+    doc = bg_report_blocked((const char *const *)files, nfiles, from, to, limit, pol, NULL, err,
                             sizeof err);
     if (doc == NULL) {
         fprintf(stderr, "bordergate audit blocked: %s\n", err);

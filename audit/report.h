@@ -116,10 +116,64 @@ typedef enum {
 int bg_report_by_parse(const char *s, bg_report_by_t *by);
 const char *bg_report_by_name(bg_report_by_t by);
 
+/*
+ * A set of dimensions, `--by recipient,category,basis`: one group per
+ * combination of their values. Decision-level dimensions (recipient,
+ * country, outcome, route, day, hour) combine with at most one family of
+ * per-item dimensions: the per-finding ones (category, basis, rule - a
+ * finding counts in the combination of its own values, a decision once in
+ * each combination its findings reach) or reason (a decision once per
+ * distinct code). reason together with a per-finding dimension is refused:
+ * reasons and findings are different lists, their product would count
+ * things twice. ndims 0 = no grouping.
+ */
+#define BG_REPORT_MAX_DIMS 4
+typedef struct {
+    bg_report_by_t dims[BG_REPORT_MAX_DIMS];
+    size_t ndims;
+} bg_report_dims_t;
+
+/* "recipient,category,basis" (comma-separated, no repeats) -> D. 0, or -1
+ * with ERR filled. */
+int bg_report_dims_parse(const char *s, bg_report_dims_t *d, char *err, size_t errcap);
+/* "recipient,category,basis"; "" for no grouping. */
+void bg_report_dims_name(const bg_report_dims_t *d, char *out, size_t cap);
+
+/*
+ * The clauses of a policy's rules, for records that do not carry their own
+ * (docs/audit.md "Clauses"): RULES {"rule id": "clause", ...} (borrowed),
+ * SHA256 the policy file's SHA-256 (what decision records name in
+ * policy.sha256; borrowed). A record decided under another file gets the
+ * clause marked "clause_from": "other_policy".
+ */
+typedef struct {
+    const json_t *rules;
+    const char *sha256;
+} bg_report_policy_t;
+
+/* RULES for POLICY's rules that have a clause (new reference); the daemon's
+ * and the CLI's --config path build it the same way. */
+struct bg_policy;
+json_t *bg_report_policy_clauses(const struct bg_policy *policy);
+
+/*
+ * The same from the configuration file PATH without loading it (no key is
+ * needed, nothing is validated: `bordergate check` does that): its rules'
+ * ids and clauses (rules[].id/clause) into *CLAUSES (new reference)
+ * and the file's SHA-256 - what the daemon records as policy.sha256 - into
+ * SHA256. 0, or -1 with ERR filled.
+ */
+int bg_report_policy_read(const char *path, json_t **clauses, char sha256[65], char *err,
+                          size_t errcap);
+
 typedef struct bg_report bg_report_t;
 
 /* A report over the window [FROM_MS, TO_MS) (BG_REPORT_NO_TIME: open). */
 bg_report_t *bg_report_new(bg_report_by_t by, int64_t from_ms, int64_t to_ms);
+/* The same by a set of dimensions; POL (may be NULL, borrowed for the
+ * report's life) supplies clauses the records do not carry. */
+bg_report_t *bg_report_new_dims(const bg_report_dims_t *d, int64_t from_ms, int64_t to_ms,
+                                const bg_report_policy_t *pol);
 /* Count one record: decision records inside the window; others are ignored.
  * Returns 1 when counted, 0 when not, -1 when out of memory. */
 int bg_report_add(bg_report_t *r, const json_t *record);
@@ -136,6 +190,10 @@ json_t *bg_report_json(const bg_report_t *r, const bg_report_scan_stats_t *scan)
  */
 json_t *bg_report_run(const char *const *paths, size_t n, bg_report_by_t by, int64_t from_ms,
                       int64_t to_ms, char *err, size_t errcap);
+/* The same by a set of dimensions (POL may be NULL). */
+json_t *bg_report_run_dims(const char *const *paths, size_t n, const bg_report_dims_t *d,
+                           int64_t from_ms, int64_t to_ms, const bg_report_policy_t *pol, char *err,
+                           size_t errcap);
 /* The table for people. */
 void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, FILE *out);
 void bg_report_free(bg_report_t *r);
@@ -162,6 +220,30 @@ json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudo
                           int64_t from_ms, int64_t to_ms, bg_report_scan_stats_t *st, char *err,
                           size_t errcap);
 
+/*
+ * The same for a person known by several identifiers: every decision
+ * record naming ANY of PSEUDONYMS[0..NP) (in "subjects", in a finding's
+ * "subject", or in a finding's "value_pseudonym" when records carry it).
+ * The document's "subject" holds "pseudonym" (the first) and "pseudonyms"
+ * (all, duplicates dropped); each decision's findings are the person's
+ * under any of them.
+ */
+json_t *bg_report_subject_many(const char *const *paths, size_t n, const char *const *pseudonyms,
+                               size_t np, int64_t from_ms, int64_t to_ms,
+                               bg_report_scan_stats_t *st, char *err, size_t errcap);
+
+/*
+ * The forms under which identifier ID may have been pseudonymized, ID
+ * itself first: trimmed; an e-mail address in lower case; a phone number
+ * as digits only, a mainland mobile also as 11 digits, "+86..." and
+ * "86..."; a resident ID number with its check character X in both cases.
+ * (A subjects.id field is pseudonymized exactly as the request carried it,
+ * so the same person can appear under any of these.) Returns how many were
+ * written to FORMS (at most MAX).
+ */
+#define BG_REPORT_ID_MAX 256
+size_t bg_report_identifier_forms(const char *id, char forms[][BG_REPORT_ID_MAX], size_t max);
+
 /* ------------------------------------------------------------------------
  * The latest blocked decisions
  * ------------------------------------------------------------------------ */
@@ -173,40 +255,49 @@ json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudo
  * outcome "block" in [FROM_MS, TO_MS), newest first, as a JSON document
  * (docs/audit.md "audit blocked", format "bordergate-audit-blocked/1"):
  * decision id, time, route, recipient, destination, mode, reasons (code,
- * rule, category, path) and findings (path, category, action) - never a
- * value (records hold none). Memory: LIMIT summaries. NULL with ERR filled
- * on a read error.
+ * rule, clause, category, path, detail) and findings (path, category,
+ * action, rule, clause) - never a value (records hold none). A clause comes
+ * from the record when it carries one, else from POL (may be NULL).
+ * Memory: LIMIT summaries. NULL with ERR filled on a read error.
  */
 json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, int64_t to_ms,
-                          int limit, bg_report_scan_stats_t *st, char *err, size_t errcap);
+                          int limit, const bg_report_policy_t *pol, bg_report_scan_stats_t *st,
+                          char *err, size_t errcap);
 
 /*
  * Several documents over PATHS in ONE pass (the dashboard): for each of
- * BYS[0..NBY) the `audit report --json --by BY` document, and with
+ * DIMS[0..NDIMS) the `audit report --json --by D` document, and with
  * BLOCKED_LIMIT > 0 the `audit blocked --json --limit N` document, each
- * exactly as those commands print it for the same window:
- *   {"reports": {"country": {...}, "day": {...}, ...}, "blocked": {...}}
- * (BG_REPORT_BY_NONE is keyed "totals"). NULL with ERR filled.
+ * exactly as those commands print it for the same window (and the same
+ * policy POL, may be NULL, given to them with --config):
+ *   {"reports": {"country": {...}, "recipient,category": {...}, ...}, "blocked": {...}}
+ * (keyed by bg_report_dims_name; no grouping is keyed "totals"). NULL with
+ * ERR filled.
  */
-json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_by_t *bys,
-                           size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit, char *err,
-                           size_t errcap);
+json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_dims_t *dims,
+                           size_t ndims, int64_t from_ms, int64_t to_ms, int blocked_limit,
+                           const bg_report_policy_t *pol, char *err, size_t errcap);
 
 /* The same in slices (bg_report_many_step as bg_report_scanner_step; PATHS
- * borrowed until bg_report_many_free). NULL when out of memory. */
+ * and POL borrowed until bg_report_many_free). NULL when out of memory. */
 typedef struct bg_report_many bg_report_many_t;
-bg_report_many_t *bg_report_many_new(const char *const *paths, size_t n, const bg_report_by_t *bys,
-                                     size_t nby, int64_t from_ms, int64_t to_ms, int blocked_limit);
+bg_report_many_t *bg_report_many_new(const char *const *paths, size_t n,
+                                     const bg_report_dims_t *dims, size_t ndims, int64_t from_ms,
+                                     int64_t to_ms, int blocked_limit,
+                                     const bg_report_policy_t *pol);
 int bg_report_many_step(bg_report_many_t *m, size_t max_lines, char *err, size_t errcap);
 /* After the last step: the document (as bg_report_run_many). */
 json_t *bg_report_many_json(const bg_report_many_t *m, char *err, size_t errcap);
 void bg_report_many_free(bg_report_many_t *m);
 
-/* `bordergate audit blocked ...`; ARGV[0] is "blocked". 0, 1 on errors, 2 usage. */
-int bg_report_cli_blocked(int argc, char **argv);
+/* `bordergate audit blocked ...`; ARGV[0] is "blocked". POL: the clauses of
+ * the policy given with --config (cli/main.c reads it), or NULL. 0, 1 on
+ * errors, 2 usage. */
+int bg_report_cli_blocked(int argc, char **argv, const bg_report_policy_t *pol);
 
-/* `bordergate audit report ...`; ARGV[0] is "report". 0, 1 on errors, 2 usage. */
-int bg_report_cli(int argc, char **argv);
+/* `bordergate audit report ...`; ARGV[0] is "report"; POL as above. 0, 1 on
+ * errors, 2 usage. */
+int bg_report_cli(int argc, char **argv, const bg_report_policy_t *pol);
 /* `bordergate audit subject ...`; ARGV[0] is "subject". 0 (also when no record
  * names the subject), 1 on errors, 2 usage. */
 int bg_report_cli_subject(int argc, char **argv);

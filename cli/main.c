@@ -158,6 +158,51 @@ static int audit_volumes(int argc, char **argv)
     return rc;
 }
 
+/*
+ * `audit report` and `audit blocked` with --config POLICY: the clauses of
+ * the policy's rules, for records that do not carry their own, read from
+ * the file without loading it (an auditor need not hold the keys it
+ * names). The rest of ARGV goes to FN unchanged.
+ */
+static int audit_with_policy(int argc, char **argv,
+                             int (*fn)(int, char **, const bg_report_policy_t *))
+{
+    const char *path = NULL;
+    char **av = calloc((size_t)argc + 1, sizeof *av);
+    int ac = 0, rc;
+    if (av == NULL)
+        return 1;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "bordergate audit %s: --config needs a file\n", argv[0]);
+                free(av);
+                return 2;
+            }
+            path = argv[++i];
+            continue;
+        }
+        av[ac++] = argv[i];
+    }
+    if (path == NULL) {
+        rc = fn(ac, av, NULL);
+        free(av);
+        return rc;
+    }
+    json_t *clauses = NULL;
+    char sha[65], err[512];
+    if (bg_report_policy_read(path, &clauses, sha, err, sizeof err) != 0) {
+        fprintf(stderr, "bordergate audit %s: --config: %s\n", argv[0], err);
+        free(av);
+        return 1;
+    }
+    bg_report_policy_t pol = {clauses, sha};
+    rc = fn(ac, av, &pol);
+    json_decref(clauses);
+    free(av);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -181,17 +226,17 @@ int main(int argc, char **argv)
         if (argc >= 3 && strcmp(argv[2], "verify") == 0)
             return bg_audit_cli_verify(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "report") == 0)
-            return bg_report_cli(argc - 2, argv + 2);
+            return audit_with_policy(argc - 2, argv + 2, bg_report_cli);
         if (argc >= 3 && strcmp(argv[2], "subject") == 0)
             return bg_report_cli_subject(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "volumes") == 0)
             return audit_volumes(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "blocked") == 0)
-            return bg_report_cli_blocked(argc - 2, argv + 2);
+            return audit_with_policy(argc - 2, argv + 2, bg_report_cli_blocked);
         fprintf(
             stderr,
             "usage: bordergate audit verify [--key FILE] FILE|DIR...\n"
-            "       bordergate audit report [--from DATE] [--to DATE] [--by KEY] [--json] "
+            "       bordergate audit report [--from DATE] [--to DATE] [--by KEY[,KEY...]] [--json] "
             "DIR|FILE...\n"
             "       bordergate audit subject (ID|- --key FILE | --pseudonym HEX) [--json] "
             "DIR|FILE...\n"

@@ -283,11 +283,15 @@
         el('td', { class: 'num', text: fmt(r.sensitive) }),
         el('td', { class: 'num', text: fmt(r.people) }),
         el('td', { text: STATUS[r.status] || r.status }),
+        el('td', { class: 'num', 'data-testid': 'volume-recipient-exempt', text: fmt(r.exempt ? r.exempt.people : 0) }),
       ]));
     }
     if ((doc.recipients || []).length === 0) {
-      body.appendChild(el('tr', {}, [el('td', { class: 'empty', text: 'No personal information went abroad this year.', colSpan: 5 })]));
+      body.appendChild(el('tr', {}, [el('td', { class: 'empty', text: 'No personal information went abroad this year.', colSpan: 6 })]));
     }
+    const x = doc.exempt || { people: 0, non_sensitive: 0, sensitive: 0 };
+    T('volumes-exempt').textContent = fmt(x.people);
+    T('volumes-exempt').setAttribute('data-value', x.people);
   }
 
   function drawBlocked(doc) {
@@ -300,10 +304,20 @@
       body.appendChild(el('tr', {}, [el('td', { class: 'empty', text: 'Nothing was blocked in the period.', colSpan: 6 })]));
     }
     for (const d of doc.decisions) {
+      // Each reason: code · category · path, then the rule's clause (from the
+      // record, or the policy in force; marked when the decision was taken
+      // under another policy file) and the engine's human-readable detail.
       const reasons = el('td', {}, d.reasons.map((r) => el('div', {
         'data-testid': 'blocked-reason', 'data-code': r.code,
-        text: [r.code, r.category, r.path].filter(Boolean).join(' · '),
-      })));
+      }, [
+        el('div', { text: [r.code, r.category, r.path].filter(Boolean).join(' · ') }),
+        r.clause ? el('div', {
+          class: 'muted', 'data-testid': 'blocked-clause', 'data-clause': r.clause, 'data-clause-from': r.clause_from,
+          text: 'rule ' + (r.rule || '') + ': ' + r.clause +
+            (r.clause_from === 'other_policy' ? ' (current policy; the decision was taken under another)' : ''),
+        }) : null,
+        r.detail ? el('div', { class: 'muted', 'data-testid': 'blocked-detail', text: r.detail }) : null,
+      ])));
       body.appendChild(el('tr', { 'data-testid': 'blocked-row', 'data-decision-id': d.decision_id }, [
         el('td', { text: chinaTime(d.time) }),
         el('td', { class: 'mono', text: d.decision_id }),

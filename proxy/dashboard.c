@@ -215,6 +215,11 @@ typedef struct {
     bg_report_many_t *m;
     bg_serve_pending_t *pending;
     struct event *ev;
+    /* The clauses of the policy in force when the job started (the runtime
+     * may be swapped by a reload while the job runs): owned. */
+    json_t *clauses;
+    char sha256[65];
+    bg_report_policy_t pol;
 } job_t;
 
 static void job_free(job_t *j)
@@ -222,6 +227,7 @@ static void job_free(job_t *j)
     if (j->ev != NULL)
         event_free(j->ev);
     bg_report_many_free(j->m);
+    json_decref(j->clauses);
     if (j->files != NULL)
         bg_audit_free_list(j->files, j->nfiles);
     free(j);
@@ -271,7 +277,7 @@ static void job_run(evutil_socket_t fd, short what, void *arg)
 
 /* Start the scan of the configured audit log for REQ; the reply follows. */
 static void job_start(const bg_config_t *cfg, const bg_serve_req_t *req, bg_serve_reply_t *reply,
-                      job_kind_t kind, const bg_report_by_t *bys, size_t nby, int64_t from,
+                      job_kind_t kind, const bg_report_dims_t *dims, size_t ndims, int64_t from,
                       int64_t to, int limit)
 {
     char err[512];
@@ -281,12 +287,24 @@ static void job_start(const bg_config_t *cfg, const bg_serve_req_t *req, bg_serv
         return;
     }
     j->kind = kind;
+    /* The same clauses `audit report|blocked --config` reads from the file. */
+    if ((j->clauses = bg_report_policy_clauses(cfg->policy)) == NULL) {
+        free(j);
+        reply_error(reply, 500, "out of memory");
+        return;
+    }
+    if (cfg->policy != NULL)
+        snprintf(j->sha256, sizeof j->sha256, "%s", cfg->policy->hash);
+    j->pol.rules = j->clauses;
+    j->pol.sha256 = cfg->policy != NULL ? j->sha256 : NULL;
     if (audit_files(cfg, from, &j->files, &j->nfiles, err, sizeof err) != 0) {
+        json_decref(j->clauses);
         free(j);
         reply_error(reply, 500, err);
         return;
     }
-    j->m = bg_report_many_new((const char *const *)j->files, j->nfiles, bys, nby, from, to, limit);
+    j->m = bg_report_many_new((const char *const *)j->files, j->nfiles, dims, ndims, from, to,
+                              limit, &j->pol);
     j->ev = evtimer_new(bg_serve_req_base(req), job_run, j);
     if (j->m == NULL || j->ev == NULL ||
         (j->pending = bg_serve_defer(req, job_cancel, j)) == NULL) {
@@ -307,7 +325,7 @@ static void api_report(const bg_config_t *cfg, const bg_serve_req_t *req, const 
     int np = 0;
     char err[512];
     int64_t from, to;
-    bg_report_by_t by = BG_REPORT_BY_NONE;
+    bg_report_dims_t dims = {.ndims = 0};
     long limit = 20;
     if (parse_query(q, ql, blocked ? blocked_params : report_params, p, &np, err, sizeof err) !=
             0 ||
@@ -316,10 +334,10 @@ static void api_report(const bg_config_t *cfg, const bg_serve_req_t *req, const 
         return;
     }
     const char *b = param(p, np, "by");
-    if (b != NULL && bg_report_by_parse(b, &by) != 0) {
-        reply_error(reply, 400,
-                    "by: must be recipient, country, category, basis, rule, outcome, "
-                    "route, reason, day or hour");
+    if (b != NULL && bg_report_dims_parse(b, &dims, err, sizeof err) != 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "by: %s", err);
+        reply_error(reply, 400, msg);
         return;
     }
     const char *l = param(p, np, "limit");
@@ -332,7 +350,7 @@ static void api_report(const bg_config_t *cfg, const bg_serve_req_t *req, const 
             return;
         }
     }
-    job_start(cfg, req, reply, blocked ? JOB_BLOCKED : JOB_REPORT, &by, blocked ? 0 : 1, from, to,
+    job_start(cfg, req, reply, blocked ? JOB_BLOCKED : JOB_REPORT, &dims, blocked ? 0 : 1, from, to,
               blocked ? (int)limit : 0);
 }
 
@@ -363,10 +381,13 @@ static void api_dashboard(const bg_config_t *cfg, const bg_serve_req_t *req, con
             return;
         }
     }
-    bg_report_by_t bys[] = {BG_REPORT_BY_COUNTRY, BG_REPORT_BY_DAY, BG_REPORT_BY_CATEGORY,
-                            BG_REPORT_BY_REASON, BG_REPORT_BY_RULE};
+    bg_report_dims_t bys[] = {{{BG_REPORT_BY_COUNTRY}, 1},
+                              {{BG_REPORT_BY_DAY}, 1},
+                              {{BG_REPORT_BY_CATEGORY}, 1},
+                              {{BG_REPORT_BY_REASON}, 1},
+                              {{BG_REPORT_BY_RULE}, 1}};
     if (tm != NULL && strcmp(tm, "hour") == 0)
-        bys[1] = BG_REPORT_BY_HOUR;
+        bys[1].dims[0] = BG_REPORT_BY_HOUR;
     else if (tm != NULL && strcmp(tm, "day") != 0) {
         reply_error(reply, 400, "time: must be day or hour");
         return;

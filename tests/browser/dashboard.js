@@ -78,9 +78,15 @@ async function main() {
         blocked: q('[data-testid="blocked-row"]').map((e) => ({
           decision_id: e.getAttribute('data-decision-id'),
           codes: [...e.querySelectorAll('[data-testid="blocked-reason"]')].map((r) => r.getAttribute('data-code')),
+          details: [...e.querySelectorAll('[data-testid="blocked-reason"]')].map((r) => {
+            const d = r.querySelector('[data-testid="blocked-detail"]');
+            return d ? d.textContent : null;
+          }),
+          clauses: [...e.querySelectorAll('[data-testid="blocked-clause"]')].map((c) => c.getAttribute('data-clause')),
         })),
         volumes: {
           status: tid('volumes-status').getAttribute('data-status'),
+          exempt: num(tid('volumes-exempt'), 'data-value'),
           non_sensitive: num(tid('volumes-non-sensitive'), 'data-people'),
           sensitive: num(tid('volumes-sensitive'), 'data-people'),
           recipients: q('[data-testid="volume-recipient"]').map((e) => ({

@@ -133,21 +133,45 @@ class Dashboard(bgtest.TestCase):
     def test_api_documents_are_the_cli_documents_and_bad_parameters_get_400(self):
         run, day_from, day_to = self.run_traffic()
         px, audit = run.px, run.audit_dir
+        # The daemon reads the clauses of rules from the policy in force; the
+        # CLI from the policy given with --config: the same file here.
+        pol = ("--config", px.config_path)
         q = "from=%s&to=%s" % (day_from, day_to)
-        for by in ("country", "category", "reason", "rule", "day", "hour", "recipient", "outcome"):
+        for by in ("country", "category", "reason", "rule", "day", "hour", "recipient", "outcome",
+                   "recipient,category,basis", "recipient,rule", "reason,day"):
             with self.subTest(by=by):
-                status, doc, hdr = self.api(px, "/api/report?by=%s&%s" % (by, q))
+                status, doc, hdr = self.api(px, "/api/report?by=%s&%s" % (urllib.parse.quote(by), q))
                 self.assertEqual(status, 200)
                 self.assertEqual(hdr.get("cache-control"), "no-store")
                 self.assertEqual(doc, self.cli("report", "--json", "--by", by, "--from", day_from,
-                                               "--to", day_to, audit))
+                                               "--to", day_to, *pol, audit))
         status, doc, _ = self.api(px, "/api/report?" + q)
         self.assertEqual(doc, self.cli("report", "--json", "--from", day_from, "--to", day_to, audit))
         self.assertEqual(doc["totals"]["decisions"], len(run.entries))
+        # Several dimensions: one row per combination, every finding in one
+        # row, the mechanism per recipient and the clause of the WADesk rules.
+        status, doc, _ = self.api(px, "/api/report?by=recipient,category,basis&" + q)
+        self.assertEqual(doc["by"], ["recipient", "category", "basis"])
+        self.assertEqual(sum(g["findings"] for g in doc["groups"]), doc["totals"]["findings"])
+        self.assertTrue(all(len(g["key"]) == 3 and "mechanisms" in g and "rules" in g
+                            for g in doc["groups"]))
+        clauses = {r["rule"]: r["clause"] for g in doc["groups"] for r in g["rules"] if r["clause"]}
+        with open(px.config_path) as f:
+            declared = {r["id"]: r["clause"] for r in json.load(f)["rules"] if "clause" in r}
+        self.assertTrue(clauses, "no clause shown")
+        for rule, clause in clauses.items():
+            self.assertEqual(clause, declared[rule])
+        self.assertTrue(all(r["clause_from"] == "policy" for g in doc["groups"] for r in g["rules"]
+                            if r["clause"]))
         status, doc, _ = self.api(px, "/api/blocked?limit=5&" + q)
         self.assertEqual(status, 200)
         self.assertEqual(doc, self.cli("blocked", "--json", "--limit", "5", "--from", day_from,
-                                       "--to", day_to, audit))
+                                       "--to", day_to, *pol, audit))
+        # Each blocked reason with its detail, and the clause of its rule.
+        reasons = [r for d in doc["decisions"] for r in d["reasons"]]
+        self.assertTrue(reasons and all(r["detail"] for r in reasons))
+        self.assertTrue(any(r["clause"] == declared.get(r["rule"]) for r in reasons if r["clause"]))
+        self.assertTrue(all(r["clause"] == declared.get(r["rule"]) for r in reasons))
         self.assertEqual(doc["blocked"], sum(1 for x in run.expect["entries"] if x["outcome"] == "block"))
         self.assertEqual(len(doc["decisions"]), 5)
         # The page's one-pass document: each member is the CLI's.
@@ -156,9 +180,9 @@ class Dashboard(bgtest.TestCase):
         self.assertEqual(sorted(doc["reports"]), ["category", "country", "day", "reason", "rule"])
         for by, rep in doc["reports"].items():
             self.assertEqual(rep, self.cli("report", "--json", "--by", by, "--from", day_from,
-                                           "--to", day_to, audit), by)
+                                           "--to", day_to, *pol, audit), by)
         self.assertEqual(doc["blocked"], self.cli("blocked", "--json", "--limit", "5", "--from",
-                                                  day_from, "--to", day_to, audit))
+                                                  day_from, "--to", day_to, *pol, audit))
         status, doc, _ = self.api(px, "/api/dashboard?time=hour&" + q)
         self.assertEqual(doc["reports"]["hour"], self.cli("report", "--json", "--by", "hour", "--from",
                                                           day_from, "--to", day_to, audit))
@@ -167,6 +191,7 @@ class Dashboard(bgtest.TestCase):
         self.assertEqual(doc, self.cli("volumes", "--json", "--counters",
                                        os.path.join(audit, "counters.jsonl")))
         self.assertGreater(doc["people"], 0)
+        self.assertEqual(set(doc["exempt"]), {"non_sensitive", "sensitive", "people"})
         # A window with nothing in it: zeros, not an error.
         status, doc, _ = self.api(px, "/api/report?from=2020-01-01&to=2020-01-31&by=country")
         self.assertEqual((status, doc["totals"]["decisions"], doc["groups"]), (200, 0, []))
@@ -180,6 +205,8 @@ class Dashboard(bgtest.TestCase):
             ("/api/report?to=2026-02-30", "to"),
             ("/api/report?from=2026-03-02&to=2026-03-01", "after"),
             ("/api/report?by=colour", "by"),
+            ("/api/report?by=reason,category", "reason cannot be combined"),
+            ("/api/report?by=recipient,recipient", "twice"),
             ("/api/report?country=US", "unknown query parameter"),
             ("/api/report?by=day&by=hour", "twice"),
             ("/api/report?from=%00", "from"),
@@ -288,7 +315,7 @@ class Dashboard(bgtest.TestCase):
         by_category = self.cli("report", "--json", "--by", "category", *win)
         by_reason = self.cli("report", "--json", "--by", "reason", *win)
         by_rule = self.cli("report", "--json", "--by", "rule", *win)
-        blocked = self.cli("blocked", "--json", "--limit", "20", *win)
+        blocked = self.cli("blocked", "--json", "--limit", "20", "--config", px.config_path, *win)
         volumes = self.cli("volumes", "--json", "--counters", os.path.join(audit, "counters.jsonl"))
 
         url = "http://127.0.0.1:%d/dashboard/?from=%s&to=%s" % (px.admin_port, day_from, day_to)
@@ -346,8 +373,15 @@ class Dashboard(bgtest.TestCase):
                          [d["decision_id"] for d in blocked["decisions"]])
         self.assertEqual([b["codes"] for b in page["blocked"]],
                          [[r["code"] for r in d["reasons"]] for d in blocked["decisions"]])
+        # Each reason's detail, and its rule's clause, as `audit blocked` gives them.
+        self.assertEqual([b["details"] for b in page["blocked"]],
+                         [[r["detail"] for r in d["reasons"]] for d in blocked["decisions"]])
+        self.assertEqual([b["clauses"] for b in page["blocked"]],
+                         [[r["clause"] for r in d["reasons"] if r["clause"]] for d in blocked["decisions"]])
+        self.assertTrue(any(b["clauses"] for b in page["blocked"]))
 
         self.assertEqual(page["volumes"]["status"], volumes["status"])
+        self.assertEqual(page["volumes"]["exempt"], volumes["exempt"]["people"])
         self.assertEqual((page["volumes"]["non_sensitive"], page["volumes"]["sensitive"]),
                          (volumes["non_sensitive"], volumes["sensitive"]))
         self.assertEqual(page["volumes"]["recipients"],

@@ -653,6 +653,116 @@ static void test_volumes_from_the_audit_log_and_the_counters_file_agree(void **s
     free(out);
 }
 
+/*
+ * Transfers on an Art. 5(1)-(3) basis (contract with the individual, HR
+ * management, emergency) are counted apart and never reach a threshold; a
+ * person who also left on another basis counts in both; the audit log's
+ * recount and the counters file (written with bg_counters_add_ex) agree.
+ */
+static void test_exempt_transfers_are_counted_apart(void **state)
+{
+    (void)state;
+    char audit[600], cpath[600], a[65], b[65], h[65];
+    case_path(audit, sizeof audit, "audit-20260301-000000-000001.jsonl");
+    case_path(cpath, sizeof cpath, "exempt-counters.jsonl");
+    pseudo(41, a);
+    pseudo(42, b);
+    pseudo(43, h);
+    assert_true(bg_counters_basis_exempt("contract"));
+    assert_true(bg_counters_basis_exempt("hr_management"));
+    assert_true(bg_counters_basis_exempt("emergency"));
+    assert_false(bg_counters_basis_exempt("consent"));
+    assert_false(bg_counters_basis_exempt("legal_obligation"));
+    assert_false(bg_counters_basis_exempt("none"));
+    assert_false(bg_counters_basis_exempt(NULL));
+    FILE *fp = fopen(audit, "w");
+    static const char *const fmt =
+        "{\"seq\":%d,\"time\":\"2026-03-0%dT01:00:00.000Z\",\"type\":\"decision\","
+        "\"recipient\":{\"id\":\"%s\"},\"destination\":{\"country\":\"US\","
+        "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"allow\",\"findings\":["
+        "{\"category\":\"%s\",\"sensitive\":%s,\"basis\":\"%s\",\"action\":\"allow\","
+        "\"subject\":\"%s\"}]}\n";
+    /* a: a parcel's consignee, contract necessity (exempt), sensitive too */
+    fprintf(fp, fmt, 1, 1, "ship", "cn_mobile", "false", "contract", a);
+    fprintf(fp, fmt, 2, 1, "ship", "cn_resident_id", "true", "contract", a);
+    /* h: an employee's record to the group's HR system (exempt) */
+    fprintf(fp, fmt, 3, 2, "hr", "cn_mobile", "false", "hr_management", h);
+    /* b: exempt to ship and on consent to crm: counts */
+    fprintf(fp, fmt, 4, 2, "ship", "cn_mobile", "false", "emergency", b);
+    fprintf(fp, fmt, 5, 3, "crm", "email", "false", "consent", b);
+    fclose(fp);
+
+    char *argv1[] = {"volumes", audit, "--year", "2026", "--json", NULL};
+    int rc;
+    char *out = capture(volumes_cli, 5, argv1, &rc);
+    assert_int_equal(rc, 0);
+    json_t *doc = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(doc);
+    /* Only b counts towards the thresholds: one non-sensitive person, no
+     * sensitive PI outside the exemptions, so no mechanism by volume. */
+    assert_int_equal(json_integer_value(json_object_get(doc, "non_sensitive")), 1);
+    assert_int_equal(json_integer_value(json_object_get(doc, "sensitive")), 0);
+    assert_int_equal(json_integer_value(json_object_get(doc, "people")), 1);
+    assert_string_equal(json_string_value(json_object_get(doc, "status")), "none");
+    const json_t *x = json_object_get(doc, "exempt");
+    assert_int_equal(json_integer_value(json_object_get(x, "non_sensitive")), 3); /* a, h, b */
+    assert_int_equal(json_integer_value(json_object_get(x, "sensitive")), 1);     /* a */
+    assert_int_equal(json_integer_value(json_object_get(x, "people")), 3);
+    const json_t *rs = json_object_get(doc, "recipients");
+    assert_int_equal(json_array_size(rs), 3);
+    size_t i;
+    const json_t *r;
+    json_array_foreach(rs, i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "recipient"));
+        json_int_t people = json_integer_value(json_object_get(r, "people"));
+        json_int_t xp = json_integer_value(json_object_get(json_object_get(r, "exempt"), "people"));
+        if (strcmp(id, "crm") == 0) {
+            assert_int_equal(people, 1);
+            assert_int_equal(xp, 0);
+        } else if (strcmp(id, "ship") == 0) {
+            assert_int_equal(people, 0);
+            assert_int_equal(xp, 2); /* a, b */
+            assert_string_equal(json_string_value(json_object_get(r, "status")), "none");
+        } else {
+            assert_string_equal(id, "hr");
+            assert_int_equal(xp, 1);
+        }
+    }
+    json_t *from_log = doc;
+
+    /* The daemon's way, with the basis: the counters file agrees. */
+    bg_counters_t *c = open_year(cpath, 2026);
+    assert_int_equal(bg_counters_add_ex(c, "ship", a, 0, 1, t_of("2026-03-01T09:00")), 1);
+    assert_int_equal(bg_counters_add_ex(c, "ship", a, 1, 1, t_of("2026-03-01T09:00")), 1);
+    assert_int_equal(bg_counters_add_ex(c, "hr", h, 0, 1, t_of("2026-03-02T09:00")), 1);
+    assert_int_equal(bg_counters_add_ex(c, "ship", b, 0, 1, t_of("2026-03-02T09:00")), 1);
+    assert_int_equal(bg_counters_add_ex(c, "crm", b, 0, 0, t_of("2026-03-03T09:00")), 1);
+    assert_int_equal(bg_counters_add_ex(c, "crm", b, 0, 0, t_of("2026-03-03T09:00")), 0);
+    bg_counters_close(c);
+    char *argv2[] = {"volumes", "--counters", cpath, "--year", "2026", "--json", NULL};
+    out = capture(volumes_cli, 6, argv2, &rc);
+    assert_int_equal(rc, 0);
+    doc = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(doc);
+    static const char *const same[] = {"non_sensitive", "sensitive", "people", "status", "exempt"};
+    for (i = 0; i < sizeof same / sizeof same[0]; i++)
+        assert_true(json_equal(json_object_get(doc, same[i]), json_object_get(from_log, same[i])));
+    json_decref(doc);
+    json_decref(from_log);
+
+    /* The table says what is exempt and why. */
+    char *argv3[] = {"volumes", audit, "--year", "2026", NULL};
+    out = capture(volumes_cli, 4, argv3, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "exempt (Art. 5(1)-(3))"));
+    assert_non_null(strstr(out, "not counted towards the thresholds"));
+    assert_non_null(strstr(out, "EXEMPT PEOPLE"));
+    free(out);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -686,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_threads_count_each_person_once),
         cmocka_unit_test(test_write_failure_does_not_count_and_leaves_no_partial_line),
         cmocka_unit_test(test_volumes_from_the_audit_log_and_the_counters_file_agree),
+        cmocka_unit_test(test_exempt_transfers_are_counted_apart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/sha.h>
 
 #include "audit/report.h"
 #include "common/util.h"
@@ -437,6 +438,19 @@ static void test_subject_lookup(void **state)
     free(files);
 }
 
+/* The policy the commands were given with --config (cli/main.c builds it). */
+static const bg_report_policy_t *g_pol;
+
+static int report_cli(int argc, char **argv)
+{
+    return bg_report_cli(argc, argv, g_pol);
+}
+
+static int blocked_cli(int argc, char **argv)
+{
+    return bg_report_cli_blocked(argc, argv, g_pol);
+}
+
 static char *capture(int (*fn)(int, char **), int argc, char **argv, const char *in, int *rc)
 {
     char out[600], inp[600];
@@ -481,7 +495,7 @@ static void test_commands(void **state)
 
     char *a1[] = {"report", "--by",       "recipient", "--from", "2026-03-01",
                   "--to",   "2026-03-31", dir,         NULL};
-    char *out = capture(bg_report_cli, 8, a1, NULL, &rc);
+    char *out = capture(report_cli, 8, a1, NULL, &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "RECIPIENT"));
     assert_non_null(strstr(out, "partner-us"));
@@ -491,7 +505,7 @@ static void test_commands(void **state)
     free(out);
 
     char *a2[] = {"report", "--by", "category", "--json", dir, NULL};
-    out = capture(bg_report_cli, 5, a2, NULL, &rc);
+    out = capture(report_cli, 5, a2, NULL, &rc);
     assert_int_equal(rc, 0);
     json_t *doc = json_loads(out, 0, NULL);
     assert_non_null(doc);
@@ -500,11 +514,11 @@ static void test_commands(void **state)
     free(out);
 
     char *a3[] = {"report", "--by", "colour", dir, NULL};
-    out = capture(bg_report_cli, 4, a3, NULL, &rc);
+    out = capture(report_cli, 4, a3, NULL, &rc);
     assert_int_equal(rc, 2);
     free(out);
     char *a4[] = {"report", "--from", "2026-13-01", dir, NULL};
-    out = capture(bg_report_cli, 4, a4, NULL, &rc);
+    out = capture(report_cli, 4, a4, NULL, &rc);
     assert_int_equal(rc, 2);
     free(out);
 
@@ -670,7 +684,7 @@ static void test_report_time_reason_rule_and_blocked(void **state)
     char *ops[] = {dir};
     assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
     doc = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 10,
-                            &st, err, sizeof err);
+                            NULL, &st, err, sizeof err);
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "format")),
                         "bordergate-audit-blocked/1");
@@ -695,7 +709,7 @@ static void test_report_time_reason_rule_and_blocked(void **state)
 
     /* LIMIT keeps the newest; the window counts in China days. */
     doc = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 1,
-                            &st, err, sizeof err);
+                            NULL, &st, err, sizeof err);
     assert_int_equal(iget(doc, "blocked"), 2);
     assert_int_equal(json_array_size(json_object_get(doc, "decisions")), 1);
     assert_string_equal(json_string_value(json_object_get(
@@ -704,8 +718,8 @@ static void test_report_time_reason_rule_and_blocked(void **state)
     json_decref(doc);
     int64_t from;
     assert_int_equal(bg_report_parse_date("2026-03-02", 0, &from), 0);
-    doc = bg_report_blocked((const char *const *)files, n, from, BG_REPORT_NO_TIME, 10, &st, err,
-                            sizeof err);
+    doc = bg_report_blocked((const char *const *)files, n, from, BG_REPORT_NO_TIME, 10, NULL, &st,
+                            err, sizeof err);
     assert_int_equal(iget(doc, "blocked"), 1); /* B1 was on 1 March, China time */
     json_decref(doc);
     for (size_t i = 0; i < n; i++)
@@ -714,16 +728,16 @@ static void test_report_time_reason_rule_and_blocked(void **state)
 
     int rc;
     char *a1[] = {"blocked", "--limit", "0", dir, NULL};
-    free(capture(bg_report_cli_blocked, 4, a1, NULL, &rc));
+    free(capture(blocked_cli, 4, a1, NULL, &rc));
     assert_int_equal(rc, 2);
     char *a2[] = {"blocked", "--limit", "5", dir, NULL};
-    char *out = capture(bg_report_cli_blocked, 4, a2, NULL, &rc);
+    char *out = capture(blocked_cli, 4, a2, NULL, &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "2 blocked decision(s)"));
     assert_non_null(strstr(out, "reason no_basis, rule r1, category bank_card at $.card"));
     free(out);
     char *a3[] = {"report", "--by", "hour", dir, NULL};
-    out = capture(bg_report_cli, 4, a3, NULL, &rc);
+    out = capture(report_cli, 4, a3, NULL, &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "2026-03-01T23"));
     assert_non_null(strstr(out, "Hours in China time"));
@@ -783,6 +797,425 @@ static void test_prune_files_before_the_window(void **state)
         free(paths[i]);
 }
 
+/*
+ * A log for --by with several dimensions: two recipients, several
+ * mechanisms, rules under two policy files, a clause carried by one record.
+ */
+static void write_dims_log(char *dir, size_t cap)
+{
+    case_path(dir, cap, "dims");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char p1[700];
+    snprintf(p1, sizeof p1, "%s/audit-20260301-000000-000001.jsonl", dir);
+    FILE *f = fopen(p1, "w");
+    /* E1: cs under policy file aa: mobile on consent (S2), mobile hashed
+     * without basis (S3), e-mail on consent with the clause recorded. */
+    fprintf(f, "{\"seq\":1,\"time\":\"2026-03-01T01:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"e1000000000000000000000000000001\",\"route\":\"crm\","
+               "\"recipient\":{\"id\":\"cs\"},\"destination\":{\"country\":\"US\","
+               "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"deidentify\","
+               "\"would\":\"deidentify\",\"findings\":["
+               "{\"path\":\"$.a.phone\",\"category\":\"cn_mobile\",\"rule\":\"r-contact\","
+               "\"basis\":\"consent\",\"action\":\"allow\",\"subject\":\"" S2 "\"},"
+               "{\"path\":\"$.b.phone\",\"category\":\"cn_mobile\",\"rule\":\"r-contact\","
+               "\"basis\":\"none\",\"action\":\"deidentify\",\"operator\":\"hash\","
+               "\"anonymized\":false,\"subject\":\"" S3 "\"},"
+               "{\"path\":\"$.a.email\",\"category\":\"email\",\"rule\":\"r-contact\","
+               "\"clause\":\"Privacy 3.1 (recorded)\",\"basis\":\"consent\",\"action\":\"allow\","
+               "\"subject\":\"" S2 "\"}],\"subjects\":[],\"mechanism\":\"standard_contract:SC-9\","
+               "\"policy\":{\"version\":\"v1\",\"sha256\":\"aa\"}}\n");
+    /* E2: cs under policy file bb: mobile on contract necessity. */
+    fprintf(f, "{\"seq\":2,\"time\":\"2026-03-01T02:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"e2000000000000000000000000000002\",\"route\":\"ship\","
+               "\"recipient\":{\"id\":\"cs\"},\"destination\":{\"country\":\"US\","
+               "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"allow\","
+               "\"would\":\"allow\",\"findings\":["
+               "{\"path\":\"$.phone\",\"category\":\"cn_mobile\",\"rule\":\"r-ship\","
+               "\"basis\":\"contract\",\"action\":\"allow\",\"subject\":\"" S3 "\"}],"
+               "\"subjects\":[],\"mechanism\":\"exempt:basis\","
+               "\"policy\":{\"version\":\"v0\",\"sha256\":\"bb\"}}\n");
+    /* E3: gp: mobile on consent. */
+    fprintf(f, "{\"seq\":3,\"time\":\"2026-03-01T03:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"e3000000000000000000000000000003\",\"route\":\"pay\","
+               "\"recipient\":{\"id\":\"gp\"},\"destination\":{\"country\":\"SG\","
+               "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"allow\","
+               "\"would\":\"allow\",\"findings\":["
+               "{\"path\":\"$.phone\",\"category\":\"cn_mobile\",\"rule\":\"r-contact\","
+               "\"basis\":\"consent\",\"action\":\"allow\",\"subject\":\"" S2 "\"}],"
+               "\"subjects\":[],\"mechanism\":\"standard_contract:SC-2\","
+               "\"policy\":{\"version\":\"v1\",\"sha256\":\"aa\"}}\n");
+    /* E4: cs, nothing found. */
+    fprintf(f, "{\"seq\":4,\"time\":\"2026-03-01T04:00:00.000Z\",\"type\":\"decision\","
+               "\"decision_id\":\"e4000000000000000000000000000004\",\"route\":\"crm\","
+               "\"recipient\":{\"id\":\"cs\"},\"destination\":{\"country\":\"US\","
+               "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"allow\","
+               "\"would\":\"allow\",\"findings\":[],\"subjects\":[],\"mechanism\":\"not_needed\","
+               "\"policy\":{\"version\":\"v1\",\"sha256\":\"aa\"}}\n");
+    fclose(f);
+}
+
+/* The group whose key array is K0, K1, K2 (NULL: a null key). */
+static const json_t *group3(const json_t *doc, const char *k0, const char *k1, const char *k2)
+{
+    const char *want[3] = {k0, k1, k2};
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(doc, "groups"), i, g)
+    {
+        const json_t *key = json_object_get(g, "key");
+        size_t k = 0;
+        for (; k < 3; k++) {
+            const json_t *v = json_array_get(key, k);
+            if (want[k] == NULL ? !json_is_null(v)
+                                : !json_is_string(v) || strcmp(json_string_value(v), want[k]))
+                break;
+        }
+        if (k == 3 && json_array_size(key) == 3)
+            return g;
+    }
+    fail_msg("no group %s,%s,%s", k0 ? k0 : "null", k1 ? k1 : "null", k2 ? k2 : "null");
+    return NULL;
+}
+
+static const char *sget(const json_t *o, const char *member)
+{
+    return json_string_value(json_object_get(o, member));
+}
+
+static json_t *run_dims(const char *dir, const char *by, const bg_report_policy_t *pol)
+{
+    char **files;
+    size_t n;
+    char err[256];
+    char *ops[] = {(char *)dir};
+    bg_report_dims_t d;
+    assert_int_equal(bg_report_dims_parse(by, &d, err, sizeof err), 0);
+    assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
+    json_t *doc = bg_report_run_dims((const char *const *)files, n, &d, BG_REPORT_NO_TIME,
+                                     BG_REPORT_NO_TIME, pol, err, sizeof err);
+    assert_non_null(doc);
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+    return doc;
+}
+
+/* `--by recipient,category,basis`: one row per combination, each finding
+ * in the row of its own values, the mechanism and the rule's clause per
+ * row, from the record or from the policy given (marked when the decision
+ * was taken under another policy file). */
+static void test_report_several_dimensions(void **state)
+{
+    (void)state;
+    char dir[600], err[256];
+    write_dims_log(dir, sizeof dir);
+    json_t *clauses = json_pack("{s:s, s:s}", "r-contact", "Privacy 2.4", "r-ship", "Privacy 5.1");
+    bg_report_policy_t pol = {clauses, "aa"};
+
+    json_t *doc = run_dims(dir, "recipient,category,basis", &pol);
+    const json_t *by = json_object_get(doc, "by");
+    assert_int_equal(json_array_size(by), 3);
+    assert_string_equal(json_string_value(json_array_get(by, 2)), "basis");
+    assert_int_equal(iget(doc, "totals.decisions"), 4);
+    assert_int_equal(json_array_size(json_object_get(doc, "groups")), 6);
+    /* Rows in key order, a missing value last. */
+    const json_t *first = json_array_get(json_object_get(doc, "groups"), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(first, "key"), 2)),
+                        "consent");
+    const json_t *g = group3(doc, "cs", "cn_mobile", "consent");
+    assert_ptr_equal(g, first);
+    assert_int_equal(iget(g, "decisions"), 1);
+    assert_int_equal(iget(g, "findings"), 1);
+    assert_int_equal(iget(g, "subjects"), 1);
+    const json_t *m = json_object_get(g, "mechanisms");
+    assert_int_equal(json_array_size(m), 1);
+    assert_string_equal(sget(json_array_get(m, 0), "mechanism"), "standard_contract:SC-9");
+    const json_t *r = json_array_get(json_object_get(g, "rules"), 0);
+    assert_string_equal(sget(r, "rule"), "r-contact");
+    assert_string_equal(sget(r, "clause"), "Privacy 2.4");
+    assert_string_equal(sget(r, "clause_from"), "policy");
+    assert_int_equal(iget(r, "findings"), 1);
+
+    g = group3(doc, "cs", "cn_mobile", "none");
+    assert_int_equal(iget(g, "findings_left_as_pi"), 1); /* hashed: still PI */
+    assert_int_equal(iget(g, "findings_by_action.deidentify"), 1);
+
+    g = group3(doc, "cs", "cn_mobile", "contract");
+    assert_string_equal(sget(json_array_get(json_object_get(g, "mechanisms"), 0), "mechanism"),
+                        "exempt:basis");
+    r = json_array_get(json_object_get(g, "rules"), 0);
+    assert_string_equal(sget(r, "clause"), "Privacy 5.1");
+    assert_string_equal(sget(r, "clause_from"), "other_policy"); /* decided under bb */
+
+    g = group3(doc, "cs", "email", "consent");
+    r = json_array_get(json_object_get(g, "rules"), 0);
+    assert_string_equal(sget(r, "clause"), "Privacy 3.1 (recorded)");
+    assert_string_equal(sget(r, "clause_from"), "record");
+
+    g = group3(doc, "cs", NULL, NULL); /* E4: no findings */
+    assert_int_equal(iget(g, "decisions"), 1);
+    assert_int_equal(json_array_size(json_object_get(g, "rules")), 0);
+    assert_string_equal(sget(json_array_get(json_object_get(g, "mechanisms"), 0), "mechanism"),
+                        "not_needed");
+    assert_int_equal(iget(group3(doc, "gp", "cn_mobile", "consent"), "decisions"), 1);
+
+    /* Every finding is in exactly one row. */
+    json_int_t sum = 0;
+    size_t i;
+    json_array_foreach(json_object_get(doc, "groups"), i, g)
+    {
+        sum += iget(g, "findings");
+    }
+    assert_int_equal(sum, iget(doc, "totals.findings"));
+    json_decref(doc);
+
+    /* Without a policy only the recorded clause is known. */
+    doc = run_dims(dir, "recipient,category,basis", NULL);
+    r = json_array_get(json_object_get(group3(doc, "cs", "cn_mobile", "consent"), "rules"), 0);
+    assert_true(json_is_null(json_object_get(r, "clause")));
+    r = json_array_get(json_object_get(group3(doc, "cs", "email", "consent"), "rules"), 0);
+    assert_string_equal(sget(r, "clause"), "Privacy 3.1 (recorded)");
+    json_decref(doc);
+
+    /* Two decision-level dimensions: a decision in one row; no rules. */
+    doc = run_dims(dir, "recipient,country", &pol);
+    assert_int_equal(json_array_size(json_object_get(doc, "groups")), 2);
+    assert_null(json_object_get(json_array_get(json_object_get(doc, "groups"), 0), "rules"));
+    json_decref(doc);
+
+    /* A single dimension keeps its document: "by" and "key" are strings. */
+    doc = run_dims(dir, "rule", &pol);
+    assert_string_equal(sget(doc, "by"), "rule");
+    g = group(doc, "r-contact");
+    assert_int_equal(iget(g, "findings"), 4);
+    assert_null(json_object_get(g, "mechanisms"));
+    json_decref(doc);
+
+    bg_report_dims_t d;
+    static const char *const bad[] = {"reason,category", "recipient,recipient", "recipient,",
+                                      ",recipient",      "recipient,colour",    "",
+                                      "a,b,c,d,e"};
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(bg_report_dims_parse(bad[i], &d, err, sizeof err), -1);
+    assert_int_equal(bg_report_dims_parse("reason,recipient,day", &d, err, sizeof err), 0);
+    char name[64];
+    bg_report_dims_name(&d, name, sizeof name);
+    assert_string_equal(name, "reason,recipient,day");
+
+    /* The table: one column per dimension, the mechanism and the clause. */
+    int rc;
+    g_pol = &pol;
+    char *a1[] = {"report", "--by", "recipient,category,basis", dir, NULL};
+    char *out = capture(report_cli, 4, a1, NULL, &rc);
+    g_pol = NULL;
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "RECIPIENT"));
+    assert_non_null(strstr(out, "CATEGORY"));
+    assert_non_null(strstr(out, "BASIS"));
+    assert_non_null(strstr(out, "MECHANISM"));
+    assert_non_null(strstr(out, "exempt:basis"));
+    assert_non_null(strstr(out, "r-contact: Privacy 2.4"));
+    assert_non_null(strstr(out, "r-ship: Privacy 5.1 [from another policy]"));
+    free(out);
+    char *a2[] = {"report", "--by", "reason,basis", dir, NULL};
+    free(capture(report_cli, 4, a2, NULL, &rc));
+    assert_int_equal(rc, 2);
+    json_decref(clauses);
+}
+
+/* `audit blocked`: each reason's clause (from the policy given, marked
+ * when the decision was taken under another file) and its detail. */
+static void test_blocked_clause_and_detail(void **state)
+{
+    (void)state;
+    char dir[600], err[256];
+    write_reasons_log(dir, sizeof dir);
+    json_t *clauses = json_pack("{s:s}", "r1", "Terms 7.2");
+    bg_report_policy_t pol = {clauses, "cc"};
+    char **files;
+    size_t n;
+    char *ops[] = {dir};
+    assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
+    json_t *doc = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME,
+                                    BG_REPORT_NO_TIME, 10, &pol, NULL, err, sizeof err);
+    assert_non_null(doc);
+    const json_t *b1 = json_array_get(json_object_get(doc, "decisions"), 1);
+    const json_t *r0 = json_array_get(json_object_get(b1, "reasons"), 0);
+    assert_string_equal(sget(r0, "clause"), "Terms 7.2");
+    assert_string_equal(sget(r0, "clause_from"), "other_policy"); /* B1 names no sha256 */
+    const json_t *r2 = json_array_get(json_object_get(b1, "reasons"), 2);
+    assert_true(json_is_null(json_object_get(r2, "clause"))); /* never_export: no clause */
+    assert_string_equal(sget(json_array_get(json_object_get(b1, "findings"), 0), "clause"),
+                        "Terms 7.2");
+    const json_t *b2 = json_array_get(json_object_get(doc, "decisions"), 0);
+    assert_string_equal(sget(json_array_get(json_object_get(b2, "reasons"), 0), "detail"),
+                        "invalid JSON");
+    json_decref(doc);
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+
+    int rc;
+    g_pol = &pol;
+    char *a1[] = {"blocked", dir, NULL};
+    char *out = capture(blocked_cli, 2, a1, NULL, &rc);
+    g_pol = NULL;
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "clause  Terms 7.2 (from the policy given"));
+    assert_non_null(strstr(out, "detail  invalid JSON"));
+    free(out);
+    json_decref(clauses);
+}
+
+/* The keyed pseudonym (key 0x6b x 32) of ID, as the proxy records it. */
+static void pseudo_of(const char *id, char out[65])
+{
+    unsigned char key[32];
+    memset(key, 0x6b, sizeof key);
+    assert_int_equal(bg_report_pseudonym(key, sizeof key, id, strlen(id), out), 0);
+}
+
+static void test_identifier_forms(void **state)
+{
+    (void)state;
+    char f[8][BG_REPORT_ID_MAX];
+    size_t n = bg_report_identifier_forms("+86 138-0013-8000", f, 8);
+    assert_int_equal(n, 4);
+    assert_string_equal(f[0], "+86 138-0013-8000"); /* as given first */
+    assert_string_equal(f[1], "8613800138000");
+    assert_string_equal(f[2], "13800138000");
+    assert_string_equal(f[3], "+8613800138000");
+    n = bg_report_identifier_forms("13800138000", f, 8);
+    assert_int_equal(n, 3); /* itself, +86..., 86... */
+    n = bg_report_identifier_forms(" Li@Example.CN ", f, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(f[1], "Li@Example.CN");
+    assert_string_equal(f[2], "li@example.cn");
+    n = bg_report_identifier_forms("11010519491231002x", f, 8);
+    assert_int_equal(n, 2);
+    assert_string_equal(f[1], "11010519491231002X");
+    n = bg_report_identifier_forms("u-1001", f, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(bg_report_identifier_forms("13800138000", f, 2), 2); /* MAX holds */
+}
+
+/*
+ * `audit subject` by several identifiers: an account id, a phone number
+ * as the person writes it and an e-mail address in another case find the
+ * records that named the person under any of them (as a subjects.id, or as
+ * a finding's value_pseudonym), and no raw identifier is printed.
+ */
+static void test_subject_by_any_identifier(void **state)
+{
+    (void)state;
+    char dir[600], key[600], p1[700], phone[65], mail[65], other[65];
+    int rc;
+    pseudo_of("13800138000", phone);  /* a route whose subjects.id is the phone */
+    pseudo_of("li@example.cn", mail); /* a route whose subjects.id is the e-mail */
+    pseudo_of("someone-else", other);
+    case_path(dir, sizeof dir, "anyid");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(p1, sizeof p1, "%s/audit-20260301-000000-000001.jsonl", dir);
+    FILE *f = fopen(p1, "w");
+    static const char *const fmt =
+        "{\"seq\":%d,\"time\":\"2026-03-01T0%d:00:00.000Z\",\"type\":\"decision\","
+        "\"decision_id\":\"f%031d\",\"route\":\"r%d\",\"recipient\":{\"id\":\"cs\"},"
+        "\"destination\":{\"country\":\"US\",\"region\":\"cross-border\"},\"mode\":\"enforce\","
+        "\"outcome\":\"allow\",\"would\":\"allow\",\"findings\":[{\"path\":\"$.x\","
+        "\"category\":\"cn_mobile\",\"basis\":\"consent\",\"action\":\"allow\","
+        "\"subject\":\"%s\"%s%s%s}],\"subjects\":[{\"pseudonym\":\"%s\"}],"
+        "\"mechanism\":\"standard_contract:SC-1\"}\n";
+    fprintf(f, fmt, 1, 1, 1, 1, U1001, "", "", "", U1001);
+    fprintf(f, fmt, 2, 2, 2, 2, phone, "", "", "", phone);
+    fprintf(f, fmt, 3, 3, 3, 3, mail, "", "", "", mail);
+    /* Someone else's request in which the person's phone appeared (a
+     * record that carries the finding's own keyed pseudonym). */
+    fprintf(f, fmt, 4, 4, 4, 4, other, ",\"value_pseudonym\":\"", phone, "\"", other);
+    fprintf(f, fmt, 5, 5, 5, 5, other, "", "", "", other); /* not theirs */
+    fclose(f);
+    case_path(key, sizeof key, "anyid.key");
+    f = fopen(key, "w");
+    fprintf(f, "%s\n", KEY_HEX);
+    fclose(f);
+    chmod(key, 0600);
+
+    char *a1[] = {"subject", "u-1001",        "--id",  "+86 138-0013-8000",
+                  "--id",    "Li@Example.CN", "--key", key,
+                  dir,       "--json",        NULL};
+    char *out = capture(bg_report_cli_subject, 10, a1, NULL, &rc);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(out, "138"));
+    assert_null(strstr(out, "xample"));
+    assert_null(strstr(out, "u-1001"));
+    json_t *doc = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(doc);
+    const json_t *subj = json_object_get(doc, "subject");
+    assert_string_equal(sget(subj, "pseudonym"), U1001);
+    assert_int_equal(iget(subj, "identifiers"), 3);
+    assert_int_equal(json_array_size(json_object_get(subj, "pseudonyms")), 7);
+    const json_t *ds = json_object_get(doc, "decisions");
+    assert_int_equal(json_array_size(ds), 4); /* f1..f4, not f5 */
+    assert_int_equal(iget(doc, "summary.transfers"), 4);
+    const json_t *d4 = json_array_get(ds, 3);
+    assert_string_equal(sget(d4, "route"), "r4");
+    assert_int_equal(json_array_size(json_object_get(d4, "findings")), 1);
+    json_decref(doc);
+
+    /* One identifier a line on standard input; text output. */
+    char *a2[] = {"subject", "-", "--key", key, dir, NULL};
+    out = capture(bg_report_cli_subject, 5, a2, "13800138000\r\n\nli@example.cn\n", &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "3 decision(s) name this subject"));
+    assert_non_null(strstr(out, "other pseudonym(s) of the identifiers given"));
+    assert_null(strstr(out, "13800138000"));
+    free(out);
+
+    /* Several pseudonyms, no key. */
+    char *a3[] = {"subject", "--pseudonym", phone, "--pseudonym", mail, dir, "--json", NULL};
+    out = capture(bg_report_cli_subject, 7, a3, NULL, &rc);
+    assert_int_equal(rc, 0);
+    doc = json_loads(out, 0, NULL);
+    free(out);
+    assert_int_equal(json_array_size(json_object_get(doc, "decisions")), 3); /* f2, f3, f4 */
+    json_decref(doc);
+    char *a4[] = {"subject", "--pseudonym", phone, "--id", "x", dir, NULL};
+    free(capture(bg_report_cli_subject, 6, a4, NULL, &rc));
+    assert_int_equal(rc, 2);
+}
+
+/* --config: the rules' clauses and the file's SHA-256 (what records name
+ * as policy.sha256), read without loading the configuration. */
+static void test_policy_read(void **state)
+{
+    (void)state;
+    char path[600], err[256], sha[65];
+    static const char text[] = "{\"keys\":{\"subject\":{\"env\":\"NOT_SET_ANYWHERE\"}},\"rules\":["
+                               "{\"id\":\"r1\",\"clause\":\"Terms 7.2\"},{\"id\":\"r2\"}]}\n";
+    case_path(path, sizeof path, "policy.json");
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    json_t *cl = NULL;
+    assert_int_equal(bg_report_policy_read(path, &cl, sha, err, sizeof err), 0);
+    assert_int_equal(json_object_size(cl), 1);
+    assert_string_equal(json_string_value(json_object_get(cl, "r1")), "Terms 7.2");
+    json_decref(cl);
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    char want[65];
+    SHA256((const unsigned char *)text, strlen(text), d);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(want + 2 * i, 3, "%02x", d[i]);
+    assert_string_equal(sha, want);
+    f = fopen(path, "w");
+    fputs("{\"rules\": [", f);
+    fclose(f);
+    assert_int_equal(bg_report_policy_read(path, &cl, sha, err, sizeof err), -1);
+    assert_null(cl);
+    assert_non_null(strstr(err, path));
+    assert_int_equal(bg_report_policy_read("/nonexistent/x.json", &cl, sha, err, sizeof err), -1);
+}
+
 /* The dashboard's one pass in slices of one line gives exactly the CLI's
  * documents. */
 static void test_many_in_slices_equals_the_single_reports(void **state)
@@ -797,8 +1230,13 @@ static void test_many_in_slices_equals_the_single_reports(void **state)
     assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
     const bg_report_by_t bys[] = {BG_REPORT_BY_COUNTRY, BG_REPORT_BY_DAY, BG_REPORT_BY_REASON,
                                   BG_REPORT_BY_RULE, BG_REPORT_BY_NONE};
-    bg_report_many_t *m = bg_report_many_new((const char *const *)files, n, bys, 5,
-                                             BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 3);
+    bg_report_dims_t dims[5];
+    for (size_t i = 0; i < 5; i++) {
+        dims[i].ndims = bys[i] != BG_REPORT_BY_NONE;
+        dims[i].dims[0] = bys[i];
+    }
+    bg_report_many_t *m = bg_report_many_new((const char *const *)files, n, dims, 5,
+                                             BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 3, NULL);
     assert_non_null(m);
     int rc, steps = 0;
     while ((rc = bg_report_many_step(m, 1, err, sizeof err)) > 0)
@@ -815,7 +1253,7 @@ static void test_many_in_slices_equals_the_single_reports(void **state)
         json_decref(one);
     }
     json_t *b = bg_report_blocked((const char *const *)files, n, BG_REPORT_NO_TIME,
-                                  BG_REPORT_NO_TIME, 3, NULL, err, sizeof err);
+                                  BG_REPORT_NO_TIME, 3, NULL, NULL, err, sizeof err);
     assert_true(json_equal(json_object_get(doc, "blocked"), b));
     json_decref(b);
     json_decref(doc);
@@ -837,6 +1275,11 @@ int main(void)
         cmocka_unit_test(test_report_time_reason_rule_and_blocked),
         cmocka_unit_test(test_prune_files_before_the_window),
         cmocka_unit_test(test_many_in_slices_equals_the_single_reports),
+        cmocka_unit_test(test_report_several_dimensions),
+        cmocka_unit_test(test_blocked_clause_and_detail),
+        cmocka_unit_test(test_identifier_forms),
+        cmocka_unit_test(test_subject_by_any_identifier),
+        cmocka_unit_test(test_policy_read),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
