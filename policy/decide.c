@@ -134,6 +134,56 @@ static void pseudonym(const bg_policy_t *p, const char *id, size_t len, char out
         sprintf(out + 2 * i, "%02x", mac[i]);
 }
 
+/*
+ * The canonical form of an identifier, as `audit subject --id` writes the
+ * identifiers it is given (audit/report.c bg_report_identifier_forms): a
+ * mobile number as its 11 digits, an e-mail in lower case, an ID number with
+ * an upper-case X, anything else as found, trimmed. Returns the length
+ * written into OUT, 0 when the category is not one a person is looked up by.
+ */
+static size_t canonical_identifier(bg_detect_cat_t cat, const char *v, size_t n, char *out,
+                                   size_t cap)
+{
+    size_t o = 0;
+    switch (cat) {
+    case BG_CAT_CN_MOBILE:
+    case BG_CAT_PHONE_NUMBER:
+        for (size_t i = 0; i < n && o + 1 < cap; i++)
+            if (v[i] >= '0' && v[i] <= '9')
+                out[o++] = v[i];
+        if (cat == BG_CAT_CN_MOBILE && o > 11) { /* 86 / 0086 prefix */
+            memmove(out, out + o - 11, 11);
+            o = 11;
+        }
+        return o;
+    case BG_CAT_EMAIL:
+    case BG_CAT_CN_RESIDENT_ID:
+    case BG_CAT_HMT_RESIDENCE_PERMIT:
+    case BG_CAT_PASSPORT:
+    case BG_CAT_HK_ID:
+    case BG_CAT_TW_ID:
+    case BG_CAT_MO_ID:
+    case BG_CAT_MAINLAND_TRAVEL_PERMIT:
+    case BG_CAT_BANK_CARD:
+    case BG_CAT_ACCOUNT_ID:
+    case BG_CAT_IDENTITY_DOCUMENT:
+        while (n > 0 && (*v == ' ' || *v == '\t'))
+            v++, n--;
+        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            n--;
+        for (size_t i = 0; i < n && o + 1 < cap; i++) {
+            char c = v[i];
+            if (cat == BG_CAT_EMAIL && c >= 'A' && c <= 'Z')
+                c = (char)(c + 32);
+            else if (cat != BG_CAT_EMAIL && cat != BG_CAT_ACCOUNT_ID && c == 'x')
+                c = 'X';
+            out[o++] = c;
+        }
+        return o;
+    default: return 0;
+    }
+}
+
 typedef struct {
     char raw[256]; /* the subject id: PI, kept only for the consent look-up */
     size_t raw_len;
@@ -450,6 +500,18 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
         x->subject = si;
         x->sensitive = f->sensitive || (si >= 0 && subs[si].minor);
         x->basis = BG_BASIS_NONE;
+        {
+            /* The value is PI: it lives on this stack frame only. */
+            char v[256], canon[256];
+            int vl = bg_inspection_finding_value(in->insp, f, v, sizeof v);
+            size_t cl = vl > 0 ? canonical_identifier(f->category, v, (size_t)vl, canon,
+                                                      sizeof canon)
+                               : 0;
+            if (cl > 0)
+                pseudonym(p, canon, cl, x->value_pseudonym);
+            bg_util_wipe(v, sizeof v);
+            bg_util_wipe(canon, sizeof canon);
+        }
 
         if (p->never_export >> f->category & 1) {
             x->rule = "never_export";
@@ -890,6 +952,10 @@ void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t 
             bg_sbuf_addi(b, f->record);
         }
         bg_sbuf_json_kv(b, 0, "rule", x->rule ? x->rule : "");
+        if (x->clause != NULL)
+            bg_sbuf_json_kv(b, 0, "clause", x->clause);
+        if (x->value_pseudonym[0])
+            bg_sbuf_json_kv(b, 0, "value_pseudonym", x->value_pseudonym);
         bg_sbuf_json_kv(b, 0, "basis", bg_basis_name(x->basis));
         if (x->evidence[0])
             bg_sbuf_json_kv(b, 0, "evidence", x->evidence);

@@ -62,6 +62,9 @@ typedef struct {
     int subject;                /* index into subjects, -1 */
     int sensitive;              /* as decided (minors make everything sensitive) */
     int pseudonymized_accepted; /* left pseudonymized without a basis: the rule accepts it */
+    char value_pseudonym[65];   /* keyed pseudonym (subject key) of the finding's value in
+                                   its canonical form, for identifiers a person can be
+                                   looked up by (audit subject --id); "" otherwise */
     const char *asserted_by;    /* the basis rests on a fact about the subject that the
                                    "caller" wrote in the request (subjects.region) or the
                                    calling service's "gateway" set (subjects.region_header);

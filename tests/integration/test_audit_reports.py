@@ -64,6 +64,10 @@ class AuditorReports(AuditTestBase):
         px.stop()
         recs = {d["route"]: d for d in self.decisions()}
         self.assertEqual(recs["ship"]["findings"][0]["basis"], "contract")
+        # Each identifying finding carries the keyed pseudonym of its value in
+        # canonical form (the mobile's 11 digits): found by any identifier.
+        self.assertEqual(recs["ship"]["findings"][0]["value_pseudonym"], pseudonym(p2))
+        self.assertEqual(recs["blocked"]["findings"][0]["value_pseudonym"], pseudonym(p3))
 
         # -- report by three dimensions, clauses from the policy file --------
         pol = ("--config", px.config_path)
@@ -74,8 +78,9 @@ class AuditorReports(AuditTestBase):
         us = rows[("partner-us", "cn_mobile", "legal_obligation")]
         self.assertEqual((us["decisions"], us["findings"], us["findings_left_as_pi"]), (1, 1, 1))
         self.assertEqual(us["mechanisms"], [{"mechanism": recs["us"]["mechanism"], "decisions": 1}])
+        # The decision record carries the clause in force: it is what counts.
         self.assertEqual(us["rules"], [{"rule": "phone-legal", "clause": CLAUSE_LEGAL,
-                                        "clause_from": "policy", "findings": 1}])
+                                        "clause_from": "record", "findings": 1}])
         ship = rows[("parcel", "cn_mobile", "contract")]
         self.assertEqual((ship["decisions"], ship["subjects"]), (2, 2))
         self.assertEqual(ship["mechanisms"], [{"mechanism": recs["ship"]["mechanism"], "decisions": 2}])
@@ -86,9 +91,12 @@ class AuditorReports(AuditTestBase):
         text = self.cli("report", "--by", "recipient,category,basis", *pol, self.audit_dir).stdout
         self.assertIn("MECHANISM", text)
         self.assertIn("phone-ship: " + CLAUSE_SHIP, text)
-        # Without the policy only what the records carry: no clause.
+        # Without the policy only what the records carry: the clause each
+        # finding's rule had when it was decided.
         bare = json.loads(self.cli("report", "--by", "recipient,rule", "--json", self.audit_dir).stdout)
-        self.assertTrue(all(r["clause"] is None for g in bare["groups"] for r in g["rules"]))
+        bare_rules = [r for g in bare["groups"] for r in g["rules"]]
+        self.assertTrue(all(r["clause_from"] == "record" for r in bare_rules if r["clause"]))
+        self.assertIn(CLAUSE_SHIP, [r["clause"] for r in bare_rules])
         # A combination that would count twice is refused.
         p = self.cli("report", "--by", "reason,category", self.audit_dir, check=False)
         self.assertEqual(p.returncode, 2)

@@ -161,8 +161,8 @@ class Dashboard(bgtest.TestCase):
         self.assertTrue(clauses, "no clause shown")
         for rule, clause in clauses.items():
             self.assertEqual(clause, declared[rule])
-        self.assertTrue(all(r["clause_from"] == "policy" for g in doc["groups"] for r in g["rules"]
-                            if r["clause"]))
+        self.assertTrue(all(r["clause_from"] in ("record", "policy") for g in doc["groups"]
+                            for r in g["rules"] if r["clause"]))
         status, doc, _ = self.api(px, "/api/blocked?limit=5&" + q)
         self.assertEqual(status, 200)
         self.assertEqual(doc, self.cli("blocked", "--json", "--limit", "5", "--from", day_from,
