@@ -799,7 +799,8 @@ static void count_subjects(bg_session_t *s)
         return;
     const bg_config_t *cfg = x->rt->cfg;
     const bg_route_policy_t *rp = &cfg->policy->routes[x->route - cfg->routes];
-    uint8_t seen_small[64], *seen = seen_small; /* bit 1: non-sensitive, 2: sensitive */
+    uint8_t seen_small[64], *seen = seen_small; /* bits 1/2: non-sensitive/sensitive,
+                                                  4/8: the same, exempt */
     if (d->nsubjects > (int)sizeof seen_small && (seen = calloc((size_t)d->nsubjects, 1)) == NULL)
         return;
     if (seen == seen_small)
@@ -807,7 +808,10 @@ static void count_subjects(bg_session_t *s)
     int64_t now = (int64_t)bg_util_wall_ms();
     for (size_t i = 0; i < d->nfd; i++) {
         const bg_finding_decision_t *f = &d->fd[i];
-        uint8_t bit = f->sensitive ? 2 : 1;
+        /* Exempt transfers (contract, HR management, emergency: CAC 2024
+         * Art. 5) are counted apart from those the thresholds apply to. */
+        int exempt = bg_counters_basis_exempt(bg_basis_name(f->basis));
+        uint8_t bit = (uint8_t)((f->sensitive ? 2 : 1) << (exempt ? 2 : 0));
         if (f->subject < 0 || f->subject >= d->nsubjects || d->subjects[f->subject][0] == '\0' ||
             (seen[f->subject] & bit) ||
             !bg_counters_finding_counts(d->cross_border, d->outcome == BG_OUTCOME_BLOCK, d->monitor,
@@ -815,8 +819,8 @@ static void count_subjects(bg_session_t *s)
                                         f->anonymized))
             continue;
         seen[f->subject] |= bit;
-        bg_counters_add(s->w->counters, rp->recipient != NULL ? rp->recipient->id : NULL,
-                        d->subjects[f->subject], f->sensitive, now);
+        bg_counters_add_ex(s->w->counters, rp->recipient != NULL ? rp->recipient->id : NULL,
+                           d->subjects[f->subject], f->sensitive, exempt, now);
     }
     if (seen != seen_small)
         free(seen);
