@@ -108,13 +108,15 @@ bg_detect_cat_t bg_insp_key_category(bg_inspection_t *x, const char *k, size_t k
 
 /*
  * Whether an object under key K (or the elements of an array under K)
- * stands for a person, so that its "name" is a person's name: K's last word,
+ * stands for a person (inspect.h, bg_inspect_person_key): K's last word,
  * without an "info"/"profile"/"details" tail or a plural "s", is one of a
  * fixed list ("customer", "billing_contact", "passengers", "userInfo"), or K
  * holds one of the Chinese terms for such a person. Words that also name
- * things ("client", "driver", "parent") are left out on purpose.
+ * things ("client", "driver", "parent") are left out for names; RELATIONS
+ * adds the words that name another person without being a role ("spouse",
+ * "parent", "child", "agent"), for deciding whose data a finding is.
  */
-static int person_holder(const char *k, size_t kl)
+int bg_inspect_person_key(const char *k, size_t kl, int relations)
 {
     static const char *const words[] = {
         "user",        "customer",   "consignee",    "recipient",   "receiver",  "sender",
@@ -124,12 +126,18 @@ static int person_holder(const char *k, size_t kl)
         "requester",   "requestor",  "assignee",     "reporter",    "traveler",  "traveller",
         "beneficiary", "author",     "attendee",     "participant", "candidate", "subscriber",
         "addressee",   "insured",    "policyholder", "claimant",    "visitor",   NULL};
+    static const char *const relation_words[] = {
+        "spouse",    "parent",    "father", "mother",  "child",    "children", "relative", "kin",
+        "dependent", "dependant", "friend", "referee", "referrer", "witness",  "agent",    "driver",
+        "speaker",   "caller",    "callee", "teacher", "doctor",   "nominee",  "heir",     NULL};
     static const char *const cjk[] = {"用户",   "客户",   "收件人", "收货人", "寄件人", "发件人",
                                       "联系人", "会员",   "员工",   "乘客",   "患者",   "学生",
                                       "监护人", "持卡人", "申请人", "买家",   "旅客",   NULL};
-    if (k == NULL || kl == 0 || kl > 64)
+    static const char *const relation_cjk[] = {"配偶", "父亲", "母亲", "子女",
+                                               "亲属", "家属", "紧急", NULL};
+    if (k == NULL || kl == 0 || kl > 96)
         return 0;
-    char a[65];
+    char a[97];
     size_t n = 0;
     int high = 0;
     for (size_t i = 0; i < kl; i++) {
@@ -141,9 +149,10 @@ static int person_holder(const char *k, size_t kl)
     }
     a[n] = 0;
     if (high) {
-        for (const char *const *t = cjk; *t; t++)
-            if (memmem(k, kl, *t, strlen(*t)) != NULL)
-                return 1;
+        for (int pass = 0; pass < 1 + (relations != 0); pass++)
+            for (const char *const *t = pass ? relation_cjk : cjk; *t; t++)
+                if (memmem(k, kl, *t, strlen(*t)) != NULL)
+                    return 1;
     }
     static const char *const tails[] = {"info", "profile", "details", "detail", "data", NULL};
     for (const char *const *t = tails; *t; t++) {
@@ -155,12 +164,19 @@ static int person_holder(const char *k, size_t kl)
     }
     if (n > 3 && a[n - 1] == 's')
         n--;
-    for (const char *const *w = words; *w; w++) {
-        size_t wl = strlen(*w);
-        if (n >= wl && memcmp(a + n - wl, *w, wl) == 0)
-            return 1;
+    for (int pass = 0; pass < 1 + (relations != 0); pass++) {
+        for (const char *const *w = pass ? relation_words : words; *w; w++) {
+            size_t wl = strlen(*w);
+            if (n >= wl && memcmp(a + n - wl, *w, wl) == 0)
+                return 1;
+        }
     }
     return 0;
+}
+
+static int person_holder(const char *k, size_t kl)
+{
+    return kl <= 64 && bg_inspect_person_key(k, kl, 0);
 }
 
 /*

@@ -125,6 +125,13 @@ void bg_inspect_rules_free(bg_inspect_rules_t *rules);
  * config/categories.json by tests/unit/test_sensitivity.c. */
 int bg_inspect_default_sensitive(bg_detect_cat_t cat);
 
+/* Whether key K (KL bytes) names an object that stands for a person
+ * ("customer", "billing_contact", "passengers", "用户信息"); with RELATIONS
+ * also the words for another person who is not a role ("spouse", "parent",
+ * "emergency_contact", "配偶"). One list for inspection (whose "name" is a
+ * person's) and policy/attribute.c (whose data a finding is). */
+int bg_inspect_person_key(const char *k, size_t kl, int relations);
+
 /* Parse a JSON path as used in rules and subject selectors; 0 or -1 with ERR. */
 int bg_inspect_path_valid(const char *path, char *err, size_t errcap);
 

@@ -9,67 +9,19 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "inspect/inspect.h"
+
 /*
- * The word list is inspect's person-holder list (inspect/inspect.c
- * person_holder(), which decides when a bare "name" is a person's) plus
- * relations that name another person without being a role ("spouse",
- * "parent", "child", "agent"). Inspect keeps "parent" and "driver" out
- * because a product's "parent" has a "name"; here a false person object
- * only withholds consent from data that may be someone else's, the safe
- * side. To become one list once inspect exports its judgement.
+ * Inspect's person-holder list (bg_inspect_person_key(), which also decides
+ * when a bare "name" is a person's) with the relations that name another
+ * person without being a role ("spouse", "parent", "child", "agent").
+ * Inspect leaves "parent" and "driver" out for names because a product's
+ * "parent" has a "name"; here a false person object only withholds consent
+ * from data that may be someone else's, the safe side.
  */
 int bg_attribute_person_key(const char *k, size_t kl)
 {
-    static const char *const words[] = {
-        "user",        "customer",   "consignee",    "recipient",   "receiver",  "sender",
-        "shipper",     "contact",    "buyer",        "member",      "employee",  "staff",
-        "patient",     "student",    "guardian",     "passenger",   "guest",     "applicant",
-        "holder",      "cardholder", "payer",        "payee",       "person",    "owner",
-        "requester",   "requestor",  "assignee",     "reporter",    "traveler",  "traveller",
-        "beneficiary", "author",     "attendee",     "participant", "candidate", "subscriber",
-        "addressee",   "insured",    "policyholder", "claimant",    "visitor",   "spouse",
-        "parent",      "father",     "mother",       "child",       "children",  "relative",
-        "kin",         "dependent",  "dependant",    "friend",      "referee",   "referrer",
-        "witness",     "agent",      "driver",       "speaker",     "caller",    "callee",
-        "teacher",     "doctor",     "nominee",      "heir",        NULL};
-    static const char *const cjk[] = {
-        "用户", "客户", "收件人", "收货人", "寄件人", "发件人", "联系人", "会员", "员工",
-        "乘客", "患者", "学生",   "监护人", "持卡人", "申请人", "买家",   "旅客", "配偶",
-        "父亲", "母亲", "子女",   "亲属",   "家属",   "紧急",   NULL};
-    if (k == NULL || kl == 0 || kl > 96)
-        return 0;
-    char a[97];
-    size_t n = 0;
-    int high = 0;
-    for (size_t i = 0; i < kl; i++) {
-        unsigned char ch = (unsigned char)k[i];
-        if (ch >= 0x80)
-            high = 1;
-        else if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z')
-            a[n++] = (char)(ch | 0x20);
-    }
-    a[n] = 0;
-    if (high) {
-        for (const char *const *t = cjk; *t; t++)
-            if (memmem(k, kl, *t, strlen(*t)) != NULL)
-                return 1;
-    }
-    static const char *const tails[] = {"info", "profile", "details", "detail", "data", NULL};
-    for (const char *const *t = tails; *t; t++) {
-        size_t tl = strlen(*t);
-        if (n > tl + 2 && memcmp(a + n - tl, *t, tl) == 0) {
-            n -= tl;
-            break;
-        }
-    }
-    if (n > 3 && a[n - 1] == 's')
-        n--;
-    for (const char *const *w = words; *w; w++) {
-        size_t wl = strlen(*w);
-        if (n >= wl && memcmp(a + n - wl, *w, wl) == 0)
-            return 1;
-    }
-    return 0;
+    return bg_inspect_person_key(k, kl, 1);
 }
 
 typedef enum { SEG_END = 0, SEG_KEY, SEG_INDEX, SEG_OTHER } seg_kind_t;
