@@ -122,10 +122,9 @@ void bg_worker_descriptor_released(bg_worker_t *w)
         worker_try_unblock(w);
 }
 
-/* After a burst (TRIM_PEAK connections open at once) has drained to
- * TRIM_LOW, memory freed by its exchanges goes back to the system. */
-#define TRIM_PEAK 256
-#define TRIM_LOW 16
+/* A burst: at least TRIM_BURST more connections open at once than remain
+ * now; it has drained once at most a quarter of its peak is left. */
+#define TRIM_BURST 256
 
 #define TRIM_DELAY_MS 500
 
@@ -139,15 +138,21 @@ static void on_trim(evutil_socket_t fd, short what, void *arg)
  * Give memory freed after a burst back to the system. glibc keeps freed
  * heap memory (in every thread's arena) for reuse, so after a burst of
  * thousands of connections resident memory would stay near the peak.
- * malloc_trim walks every arena: a few milliseconds, once per burst, run
- * TRIM_DELAY_MS after the burst drained so that the audit writer has
- * written (and freed) the burst's records too.
+ * A burst counts as drained relative to its peak, not when the worker is
+ * nearly empty: with a few hundred long-lived keep-alive clients a worker
+ * never empties, and its memory would never be returned (issue 19:
+ * bench/burst_rss.py --hold 400). A large burst is trimmed in steps (at a
+ * quarter of the peak, then a quarter of that, while each step frees
+ * TRIM_BURST connections or more). malloc_trim walks every arena: a few
+ * milliseconds per step, run TRIM_DELAY_MS later so that the audit writer
+ * has written (and freed) the burst's records too.
  */
 static void trim_after_burst(bg_worker_t *w)
 {
-    if (w->trim_peak < TRIM_PEAK || w->nconns > TRIM_LOW)
+    uint64_t n = (uint64_t)w->nconns;
+    if (w->trim_peak < n + TRIM_BURST || n > w->trim_peak / 4)
         return;
-    w->trim_peak = (uint64_t)w->nconns;
+    w->trim_peak = n;
     struct timeval tv = {0, TRIM_DELAY_MS * 1000};
     event_base_once(w->base, -1, EV_TIMEOUT, on_trim, NULL, &tv);
 }
