@@ -273,9 +273,9 @@ static void fd_slot_quiet(int severity, const char *msg)
  * buffers; each one then pins a page that malloc_trim cannot return, and
  * resident memory stays near the burst's peak (issue 19: 9 MB idle, 35 MB
  * after three bursts of 8,000 connections). Made here, they sit together
- * in the main arena: about 40 bytes per descriptor per worker (0.8 MB a
- * worker for the default 10,000 connections), which a full load would
- * allocate anyway.
+ * in the main arena: about 40 bytes per descriptor per worker (0.8 to
+ * 1.2 MB a worker for the default 10,000 connections), which a full load
+ * would allocate anyway.
  *
  * How: an event is added and deleted for each number. For a number that
  * is not open the add fails (EBADF) after the slot was made; for an open
