@@ -280,10 +280,12 @@ static void fd_slot_quiet(int severity, const char *msg)
  * How: an event is added and deleted for each number. For a number that
  * is not open the add fails (EBADF) after the slot was made; for an open
  * socket or pipe it is registered and removed at once (no loop runs yet).
- * libevent's warnings for the failed adds are silenced meanwhile; the
- * process installs no libevent log callback of its own, so the default is
- * restored after. Cost: one or two system calls per descriptor, a few
- * milliseconds at start-up.
+ * libevent's warnings for the failed adds are silenced meanwhile (no
+ * other thread runs libevent yet: the workers start after this, and the
+ * audit writer only writes to eventfds); the process installs no libevent
+ * log callback of its own, so the default is restored after. A reload
+ * that raises limits.max_connections gets its new slots lazily. Cost: one or two system calls per
+ * descriptor, a few milliseconds at start-up.
  */
 static void worker_reserve_fd_slots(bg_worker_t *w, const bg_config_t *cfg)
 {
