@@ -9,8 +9,13 @@ burst it waits for the daemon to settle and reads RSS again. Prints the idle,
 peak (VmHWM) and after-burst figures and the bar: after-burst RSS within
 2x of idle.
 
+With --hold N, N keep-alive client connections are opened after the
+warm-up, used once and kept open (idle) throughout: the idle figure includes
+them, and the daemon never drains to nothing after a burst.
+
     bench/burst_rss.py                    # 3 bursts of 8,000
     bench/burst_rss.py --count 4000 --bursts 5
+    bench/burst_rss.py --hold 400         # with 400 idle keep-alive clients
 """
 import argparse
 import json
@@ -97,16 +102,36 @@ def burst(port, count):
     return ok
 
 
+def hold(port, count):
+    """COUNT keep-alive connections, one GET answered on each, left open."""
+    req = b"GET /hold HTTP/1.1\r\nHost: burst.example\r\n\r\n"
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(req)
+        socks.append(s)
+    for s in socks:
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise SystemExit("a held connection was closed")
+            got += chunk
+    return socks
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=8000)
     ap.add_argument("--bursts", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--settle", type=float, default=2.0, help="seconds to wait after a burst")
+    ap.add_argument("--hold", type=int, default=0,
+                    help="idle keep-alive connections kept open throughout")
     args = ap.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = args.count * 2 + 1000
+    need = (args.count + args.hold) * 2 + 1000
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
 
@@ -120,7 +145,7 @@ def main():
         cfg = {
             "listen": f"127.0.0.1:{bg_port}",
             "workers": args.workers,
-            "limits": {"max_connections": args.count + 500},
+            "limits": {"max_connections": args.count + args.hold + 500},
             "routes": [{"id": "burst", "match": {"path_prefix": "/"},
                         "upstream": f"http://127.0.0.1:{sink_port}",
                         "allow_private_addresses": True}],
@@ -135,9 +160,11 @@ def main():
         procs.append(bg)
         wait_port(bg_port)
         burst(bg_port, 20)
+        held = hold(bg_port, args.hold)
         time.sleep(args.settle)
         idle = status_kb(bg.pid, "VmRSS")
-        print(f"idle RSS: {idle / 1024:.1f} MB")
+        print(f"idle RSS: {idle / 1024:.1f} MB" +
+              (f" ({len(held)} idle keep-alive connections held)" if held else ""))
         after = idle
         for i in range(args.bursts):
             t0 = time.time()

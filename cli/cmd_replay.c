@@ -585,7 +585,8 @@ static int live_send(live_t *lv, const bg_replay_req_t *req, char *decision, siz
         if (r <= 0)
             break;
         got += (size_t)r;
-        bg_http_response_t resp;
+        bg_http_header_t fields[BG_HTTP_MAX_HEADERS];
+        bg_http_response_t resp = {.headers = fields, .max_headers = BG_HTTP_MAX_HEADERS};
         const char *why = NULL;
         bg_http_result_t pr = bg_http_parse_response(buf, got, cap, &resp, &why);
         if (pr == BG_HTTP_ERROR) {

@@ -17,8 +17,9 @@
 
 #define MAX_HEAD 8192
 
-static bg_http_request_t req;
-static bg_http_response_t resp;
+static bg_http_header_t req_fields[BG_HTTP_MAX_HEADERS], resp_fields[BG_HTTP_MAX_HEADERS];
+static bg_http_request_t req = {.headers = req_fields, .max_headers = BG_HTTP_MAX_HEADERS};
+static bg_http_response_t resp = {.headers = resp_fields, .max_headers = BG_HTTP_MAX_HEADERS};
 
 static int inside(const char *p, size_t n, const char *buf, size_t len)
 {
@@ -103,8 +104,10 @@ static void fuzz_request(const char *buf, size_t len, size_t max_head)
         CHECK(inside(req.host, req.host_len, buf, hl));
     check_lookup(req.headers, req.nheaders);
 
-    /* The same head, alone and with any limit it fits in. */
-    bg_http_request_t again;
+    /* The same head, alone and with any limit it fits in, into exactly as
+     * much field room as it needs (what the proxy keeps per exchange). */
+    static bg_http_header_t again_fields[BG_HTTP_MAX_HEADERS];
+    bg_http_request_t again = {.headers = again_fields, .max_headers = req.nheaders};
     int st = 0;
     CHECK(bg_http_parse_request(buf, hl, hl, &again, &st, NULL) == BG_HTTP_OK);
     CHECK(again.head_len == hl && again.nheaders == req.nheaders &&
@@ -112,6 +115,10 @@ static void fuzz_request(const char *buf, size_t len, size_t max_head)
           again.keep_alive == req.keep_alive);
     CHECK(bg_http_parse_request(buf, hl - 1, max_head, &again, &st, NULL) == BG_HTTP_INCOMPLETE);
     CHECK(bg_http_parse_request(buf, len, hl - 1, &again, &st, NULL) == BG_HTTP_ERROR && st == 431);
+    if (req.nheaders > 0) {
+        again.max_headers = req.nheaders - 1; /* one field short of room: 431 */
+        CHECK(bg_http_parse_request(buf, hl, hl, &again, &st, NULL) == BG_HTTP_ERROR && st == 431);
+    }
 }
 
 static void fuzz_response(const char *buf, size_t len, size_t max_head)

@@ -198,15 +198,19 @@ static int http_parse_version(const unsigned char **pp, const unsigned char *end
 
 /*
  * Field lines from *PP through the empty line that ends the head. Fills
- * HDRS[0..*NHDRS); on OK *PP is just past the final CRLF. Syntax errors are
- * 400, the 101st field is 431.
+ * HDRS[0..*NHDRS) (room for MAX fields); on OK *PP is just past the final
+ * CRLF. Syntax errors are 400; a field beyond MAX, or beyond
+ * BG_HTTP_MAX_HEADERS whatever the room, is 431.
  */
 static int http_parse_fields(const unsigned char **pp, const unsigned char *end,
-                             bg_http_header_t *hdrs, size_t *nhdrs, http_err_t *err)
+                             bg_http_header_t *hdrs, size_t max, size_t *nhdrs, http_err_t *err)
 {
     const unsigned char *p = *pp;
     size_t n = 0;
     int r;
+
+    if (hdrs == NULL || max > BG_HTTP_MAX_HEADERS)
+        max = hdrs == NULL ? 0 : BG_HTTP_MAX_HEADERS;
 
     for (;;) {
         if (p == end)
@@ -219,7 +223,7 @@ static int http_parse_fields(const unsigned char **pp, const unsigned char *end,
             }
             return r;
         }
-        if (n == BG_HTTP_MAX_HEADERS)
+        if (n == max)
             return http_fail(err, 431, "too many header fields");
 
         const unsigned char *name = p;
@@ -612,7 +616,7 @@ bg_http_result_t bg_http_parse_request(const char *buf, size_t len, size_t max_h
         const unsigned char *end = start + scan;
         r = http_parse_request_line(&p, end, req, &err);
         if (r == BG_HTTP_OK)
-            r = http_parse_fields(&p, end, req->headers, &req->nheaders, &err);
+            r = http_parse_fields(&p, end, req->headers, req->max_headers, &req->nheaders, &err);
         if (r == BG_HTTP_OK) {
             req->head_len = (size_t)(p - start);
             r = http_derive_request(req, &err);
@@ -652,7 +656,7 @@ bg_http_result_t bg_http_parse_response(const char *buf, size_t len, size_t max_
         const unsigned char *end = start + scan;
         r = http_parse_status_line(&p, end, resp, &err);
         if (r == BG_HTTP_OK)
-            r = http_parse_fields(&p, end, resp->headers, &resp->nheaders, &err);
+            r = http_parse_fields(&p, end, resp->headers, resp->max_headers, &resp->nheaders, &err);
         if (r == BG_HTTP_OK) {
             resp->head_len = (size_t)(p - start);
             r = http_derive_response(resp, &err);

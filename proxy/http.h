@@ -2,9 +2,14 @@
  * Strict HTTP/1.1 message-head parser and chunked-body decoder.
  *
  * Zero-copy: parsed fields point into the caller's buffer, which must stay
- * unchanged while the result is used. No allocation. The parser is
- * re-entrant and may be called again on a longer buffer when it returned
- * BG_HTTP_INCOMPLETE (the head is re-scanned; heads are small and bounded).
+ * unchanged while the result is used. No allocation: the caller gives the
+ * storage for the header fields (HEADERS and MAX_HEADERS of the request or
+ * response, set before parsing), so a message costs what its caller
+ * budgets for it. A proxy can parse into a BG_HTTP_MAX_HEADERS scratch array
+ * and keep an exactly sized copy (parse again into NHEADERS fields: the same
+ * bytes give the same result). The parser is re-entrant and may be called
+ * again on a longer buffer when it returned BG_HTTP_INCOMPLETE (the head is
+ * re-scanned; heads are small and bounded).
  *
  * Strictness (each refusal carries the HTTP status to answer with and a
  * short static reason that never quotes the input):
@@ -22,8 +27,9 @@
  *     HTTP/1.0 request: 400;
  *   - HTTP/1.1 request without Host, or more than one Host: 400;
  *   - Expect other than "100-continue": 417;
- *   - head longer than MAX_HEAD bytes or more than BG_HTTP_MAX_HEADERS
- *     fields: 431 for requests (responses: error, the proxy answers 502).
+ *   - head longer than MAX_HEAD bytes or more fields than the caller's
+ *     MAX_HEADERS (never more than BG_HTTP_MAX_HEADERS): 431 for requests
+ *     (responses: error, the proxy answers 502).
  */
 #ifndef BG_HTTP_H
 #define BG_HTTP_H
@@ -55,8 +61,10 @@ typedef struct {
     size_t target_len;
     int version_minor; /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
 
-    bg_http_header_t headers[BG_HTTP_MAX_HEADERS];
-    size_t nheaders;
+    /* Set by the caller before parsing: room for MAX_HEADERS fields. */
+    bg_http_header_t *headers;
+    size_t max_headers;
+    size_t nheaders; /* fields parsed into headers[0..nheaders) */
 
     /* Derived from the headers. */
     int64_t content_length; /* -1 when absent */
@@ -77,8 +85,10 @@ typedef struct {
     const char *reason;
     size_t reason_len;
 
-    bg_http_header_t headers[BG_HTTP_MAX_HEADERS];
-    size_t nheaders;
+    /* Set by the caller before parsing: room for MAX_HEADERS fields. */
+    bg_http_header_t *headers;
+    size_t max_headers;
+    size_t nheaders; /* fields parsed into headers[0..nheaders) */
 
     int64_t content_length; /* -1 when absent */
     int chunked;            /* last transfer coding is chunked */
@@ -87,7 +97,10 @@ typedef struct {
 } bg_http_response_t;
 
 /*
- * Parse a request head at the start of BUF[0..LEN). MAX_HEAD bounds the
+ * Parse a request head at the start of BUF[0..LEN) into REQ, whose HEADERS
+ * and MAX_HEADERS the caller has set (the other members are written; a
+ * field beyond MAX_HEADERS is 431, as is any when HEADERS is NULL, so pass
+ * BG_HTTP_MAX_HEADERS of room for the documented limit). MAX_HEAD bounds the
  * head size: when LEN >= MAX_HEAD and no end of head was found, the result is
  * BG_HTTP_ERROR with status 431. On error *STATUS is set (400, 417, 431, 501,
  * 505) and *WHY to a static string such as "bare LF in header".
@@ -96,7 +109,8 @@ bg_http_result_t bg_http_parse_request(const char *buf, size_t len, size_t max_h
                                        bg_http_request_t *req, int *status, const char **why);
 
 /*
- * Parse a response head. Framing rules for the caller (RFC 9112 6.3): no body
+ * Parse a response head into RESP, whose HEADERS and MAX_HEADERS the caller
+ * has set, as for requests. Framing rules for the caller (RFC 9112 6.3): no body
  * for 1xx/204/304 or a response to HEAD; TE+CL in one response is an error
  * here (the proxy answers 502). Errors set *WHY only.
  */

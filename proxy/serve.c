@@ -38,6 +38,7 @@ typedef struct serve_conn {
 
     char *head; /* copy of the request head; req points into it */
     bg_http_request_t req;
+    bg_http_header_t fields[BG_HTTP_MAX_HEADERS]; /* req's header fields */
     struct evbuffer *body;
     uint64_t body_left;
     bg_http_chunked_t chunked;
@@ -328,6 +329,8 @@ static void conn_process(serve_conn_t *c)
             const char *p = (const char *)evbuffer_pullup(in, (ssize_t)take);
             int status = 400;
             const char *why = "bad request";
+            c->req.headers = c->fields;
+            c->req.max_headers = BG_HTTP_MAX_HEADERS;
             bg_http_result_t r =
                 bg_http_parse_request(p, take, SERVE_MAX_HEAD, &c->req, &status, &why);
             if (r == BG_HTTP_INCOMPLETE)

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/listener.h>
 #include <jansson.h>
 
@@ -121,10 +122,9 @@ void bg_worker_descriptor_released(bg_worker_t *w)
         worker_try_unblock(w);
 }
 
-/* After a burst (TRIM_PEAK connections open at once) has drained to
- * TRIM_LOW, memory freed by its exchanges goes back to the system. */
-#define TRIM_PEAK 256
-#define TRIM_LOW 16
+/* A burst: at least TRIM_BURST more connections open at once than remain
+ * now; it has drained once at most a quarter of its peak is left. */
+#define TRIM_BURST 256
 
 #define TRIM_DELAY_MS 500
 
@@ -138,15 +138,21 @@ static void on_trim(evutil_socket_t fd, short what, void *arg)
  * Give memory freed after a burst back to the system. glibc keeps freed
  * heap memory (in every thread's arena) for reuse, so after a burst of
  * thousands of connections resident memory would stay near the peak.
- * malloc_trim walks every arena: a few milliseconds, once per burst, run
- * TRIM_DELAY_MS after the burst drained so that the audit writer has
- * written (and freed) the burst's records too.
+ * A burst counts as drained relative to its peak, not when the worker is
+ * nearly empty: with a few hundred long-lived keep-alive clients a worker
+ * never empties, and its memory would never be returned (issue 19:
+ * bench/burst_rss.py --hold 400). A large burst is trimmed in steps (at a
+ * quarter of the peak, then a quarter of that, while each step frees
+ * TRIM_BURST connections or more). malloc_trim walks every arena: a few
+ * milliseconds per step, run TRIM_DELAY_MS later so that the audit writer
+ * has written (and freed) the burst's records too.
  */
 static void trim_after_burst(bg_worker_t *w)
 {
-    if (w->trim_peak < TRIM_PEAK || w->nconns > TRIM_LOW)
+    uint64_t n = (uint64_t)w->nconns;
+    if (w->trim_peak < n + TRIM_BURST || n > w->trim_peak / 4)
         return;
-    w->trim_peak = (uint64_t)w->nconns;
+    w->trim_peak = n;
     struct timeval tv = {0, TRIM_DELAY_MS * 1000};
     event_base_once(w->base, -1, EV_TIMEOUT, on_trim, NULL, &tv);
 }
@@ -240,6 +246,64 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static rlim_t fds_needed(const bg_config_t *cfg);
+
+static void fd_slot_noop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static void fd_slot_quiet(int severity, const char *msg)
+{
+    (void)severity;
+    (void)msg;
+}
+
+/*
+ * Give W's event loop its per-descriptor slots for every descriptor number
+ * the process may use (what the configuration needs, at most the open-file
+ * limit), now, on the main thread, before any traffic.
+ *
+ * Why: libevent allocates a small record per descriptor number the first
+ * time an event is added for it and keeps it for the life of the loop.
+ * Left to traffic, the first burst allocates thousands of them in the
+ * worker's malloc arena between the burst's large, short-lived session
+ * buffers; each one then pins a page that malloc_trim cannot return, and
+ * resident memory stays near the burst's peak (issue 19: 9 MB idle, 35 MB
+ * after three bursts of 8,000 connections). Made here, they sit together
+ * in the main arena: about 40 bytes per descriptor per worker (0.8 to
+ * 1.2 MB a worker for the default 10,000 connections), which a full load
+ * would allocate anyway.
+ *
+ * How: an event is added and deleted for each number. For a number that
+ * is not open the add fails (EBADF) after the slot was made; for an open
+ * socket or pipe it is registered and removed at once (no loop runs yet).
+ * libevent's warnings for the failed adds are silenced meanwhile (no
+ * other thread runs libevent yet: the workers start after this, and the
+ * audit writer only writes to eventfds); the process installs no libevent
+ * log callback of its own, so the default is restored after. A reload
+ * that raises limits.max_connections gets its new slots lazily. Cost: one or two system calls per
+ * descriptor, a few milliseconds at start-up.
+ */
+static void worker_reserve_fd_slots(bg_worker_t *w, const bg_config_t *cfg)
+{
+    rlim_t n = fds_needed(cfg);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < n)
+        n = rl.rlim_cur;
+    struct event ev;
+    event_set_log_callback(fd_slot_quiet);
+    for (rlim_t fd = 0; fd < n; fd++) {
+        if (event_assign(&ev, w->base, (evutil_socket_t)fd, EV_READ, fd_slot_noop, NULL) != 0)
+            break;
+        if (event_add(&ev, NULL) == 0)
+            event_del(&ev);
+    }
+    event_set_log_callback(NULL);
+}
+
 static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_config_t *cfg)
 {
     w->index = index;
@@ -273,6 +337,7 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
     w->max_connections = cfg->max_connections / srv->nworkers;
     if (w->max_connections < 1)
         w->max_connections = 1;
+    worker_reserve_fd_slots(w, cfg);
     w->accept_retry = evtimer_new(w->base, on_accept_retry, w);
     if (w->resolver == NULL || w->pool == NULL || w->accept_retry == NULL)
         return -1;

@@ -59,9 +59,10 @@ typedef struct {
     char id[BG_ID_LEN + 1];
     uint64_t t_start_us;
 
-    char *head; /* owned copy of the request head; req points into it */
-    bg_http_request_t req;
-    char host[256]; /* lowercase Host without port */
+    char *head;            /* owned copy of the request head and, after it, the
+                              room for its header fields (head_copy) */
+    bg_http_request_t req; /* points into head */
+    char host[256];        /* lowercase Host without port */
     const char *path;
     size_t path_len;
     int has_body;
@@ -92,7 +93,8 @@ typedef struct {
     int holds_slot;        /* counted in the route's in-flight requests */
     const char *result;    /* completion result when not derived (complete()) */
 
-    bg_http_response_t resp;
+    bg_http_response_t resp; /* headers: the thread's resp_fields, valid until
+                                the head has been written (on_up_read) */
     body_mode_t resp_mode;
     uint64_t resp_left;
     bg_http_chunked_t resp_chunked;
@@ -306,6 +308,25 @@ static void begin_exchange(bg_session_t *s)
     s->w->stats.requests++;
 }
 
+/*
+ * Move the request head (HL bytes) from IN into one allocation owned by X:
+ * the bytes, NUL-terminated, then room for exactly NFIELDS header fields,
+ * which x->req is pointed at. 0, or -1 when out of memory (IN untouched).
+ */
+static int head_copy(exchange_t *x, struct evbuffer *in, size_t hl, size_t nfields)
+{
+    const size_t align = _Alignof(bg_http_header_t);
+    size_t off = (hl + 1 + align - 1) / align * align;
+    x->head = malloc(off + nfields * sizeof(bg_http_header_t));
+    if (x->head == NULL)
+        return -1;
+    evbuffer_remove(in, x->head, hl);
+    x->head[hl] = '\0';
+    x->req.headers = (bg_http_header_t *)(void *)(x->head + off);
+    x->req.max_headers = nfields;
+    return 0;
+}
+
 static void process_head(bg_session_t *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->cbev);
@@ -339,7 +360,11 @@ static void process_head(bg_session_t *s)
     int status = 400;
     const char *why = "malformed request";
     x->head_scanned = take;
-    bg_http_result_t r = bg_http_parse_request(p, take, max, &x->req, &status, &why);
+    /* Parsed into scratch room for the most fields allowed; the exchange
+     * keeps only what this head needs (below). */
+    bg_http_header_t scratch[BG_HTTP_MAX_HEADERS];
+    bg_http_request_t req = {.headers = scratch, .max_headers = BG_HTTP_MAX_HEADERS};
+    bg_http_result_t r = bg_http_parse_request(p, take, max, &req, &status, &why);
     if (r == BG_HTTP_INCOMPLETE)
         return;
     if (r == BG_HTTP_ERROR) {
@@ -347,14 +372,11 @@ static void process_head(bg_session_t *s)
         refuse(s, status, why, 1);
         return;
     }
-    size_t hl = x->req.head_len;
-    x->head = malloc(hl + 1);
-    if (x->head == NULL) {
+    size_t hl = req.head_len;
+    if (head_copy(x, in, hl, req.nheaders) != 0) {
         refuse(s, 503, "out of memory", 1);
         return;
     }
-    evbuffer_remove(in, x->head, hl);
-    x->head[hl] = '\0';
     /* Re-point every field into our copy (same bytes, same result). */
     bg_http_parse_request(x->head, hl, hl + 1, &x->req, &status, &why);
     s->keep_alive = x->req.keep_alive && !s->w->draining;
@@ -1232,6 +1254,11 @@ static void write_response_head(bg_session_t *s)
     s->w->stats.responses_by_class[r->status / 100 % 6]++;
 }
 
+/* Header fields of the response head being read: needed only until that
+ * head has been written to the client, so one array per worker thread
+ * serves every exchange instead of one per exchange. */
+static _Thread_local bg_http_header_t resp_fields[BG_HTTP_MAX_HEADERS];
+
 static void on_up_read(struct bufferevent *bev, void *arg)
 {
     bg_session_t *s = arg;
@@ -1245,6 +1272,8 @@ static void on_up_read(struct bufferevent *bev, void *arg)
         size_t take = avail < RESP_MAX_HEAD ? avail : RESP_MAX_HEAD;
         const char *p = (const char *)evbuffer_pullup(in, (ssize_t)take);
         const char *why = "invalid response";
+        x->resp.headers = resp_fields;
+        x->resp.max_headers = BG_HTTP_MAX_HEADERS;
         bg_http_result_t r = bg_http_parse_response(p, take, RESP_MAX_HEAD, &x->resp, &why);
         if (r == BG_HTTP_INCOMPLETE)
             return;

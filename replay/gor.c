@@ -137,7 +137,8 @@ static uint64_t count_lines(const char *p, size_t n)
 /* One request payload (after the meta line) into OUT. */
 static int gor_request(const char *p, size_t n, bg_replay_req_t *out, char *err, size_t errcap)
 {
-    bg_http_request_t req;
+    bg_http_header_t fields[BG_HTTP_MAX_HEADERS];
+    bg_http_request_t req = {.headers = fields, .max_headers = BG_HTTP_MAX_HEADERS};
     int status = 0;
     const char *why = "malformed request";
     bg_http_result_t rc = bg_http_parse_request(p, n, n + 1, &req, &status, &why);

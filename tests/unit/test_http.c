@@ -122,6 +122,10 @@ static const req_ok_t req_ok[] = {
      "GET", "/", 1, 2, -1, 0, 1, 0, 0, "a", "!#$%&'*+-.^_`|~09azaz", "v"},
 };
 
+/* Field room for the parses below: the most the parser allows. */
+static bg_http_header_t req_fields[BG_HTTP_MAX_HEADERS];
+static bg_http_header_t resp_fields[BG_HTTP_MAX_HEADERS];
+
 static void check_request(const req_ok_t *c, const bg_http_request_t *r, size_t head_len)
 {
     assert_int_equal(r->head_len, head_len);
@@ -155,7 +159,7 @@ static void check_request(const req_ok_t *c, const bg_http_request_t *r, size_t 
 static void test_request_ok(void **state)
 {
     (void)state;
-    static bg_http_request_t req;
+    static bg_http_request_t req = {.headers = req_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     for (size_t i = 0; i < sizeof req_ok / sizeof req_ok[0]; i++) {
         const req_ok_t *c = &req_ok[i];
         size_t hl = strlen(c->head), tl = strlen(c->tail);
@@ -182,7 +186,7 @@ static void test_request_ok(void **state)
 static void test_request_prefixes_incomplete(void **state)
 {
     (void)state;
-    static bg_http_request_t req;
+    static bg_http_request_t req = {.headers = req_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     for (size_t i = 0; i < sizeof req_ok / sizeof req_ok[0]; i++) {
         const req_ok_t *c = &req_ok[i];
         size_t hl = strlen(c->head);
@@ -205,7 +209,7 @@ static void test_request_prefixes_incomplete(void **state)
 static void test_request_head_limit(void **state)
 {
     (void)state;
-    static bg_http_request_t req;
+    static bg_http_request_t req = {.headers = req_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     for (size_t i = 0; i < sizeof req_ok / sizeof req_ok[0]; i++) {
         const char *h = req_ok[i].head;
         size_t hl = strlen(h);
@@ -334,7 +338,7 @@ static const char *const MARKER = "4711";
 static void test_request_refused(void **state)
 {
     (void)state;
-    static bg_http_request_t req;
+    static bg_http_request_t req = {.headers = req_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     for (size_t i = 0; i < sizeof req_bad / sizeof req_bad[0]; i++) {
         const req_bad_t *c = &req_bad[i];
         char *buf = malloc(c->len);
@@ -367,7 +371,7 @@ static void test_request_refused(void **state)
 static void test_request_why_is_static(void **state)
 {
     (void)state;
-    static bg_http_request_t req;
+    static bg_http_request_t req = {.headers = req_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     static const char raw[] = "GET / HTTP/1.1\r\nHost: a\r\nX-Id: 4711\x01\r\n\r\n";
     int status = 0;
     const char *why = NULL;
@@ -391,7 +395,7 @@ static size_t build_many_fields(char *buf, size_t cap, size_t n)
 static void test_request_field_count(void **state)
 {
     (void)state;
-    static bg_http_request_t req;
+    static bg_http_request_t req = {.headers = req_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     static char buf[8192];
     int status = 0;
     const char *why = NULL;
@@ -416,10 +420,57 @@ static void test_request_field_count(void **state)
     assert_int_equal(status, 431);
 }
 
+/* The caller's room bounds the fields: a head parses into exactly as many
+ * fields as it has (what the proxy keeps per exchange), one more than the
+ * room is 431 at any count, and no room at all refuses any field. */
+static void test_field_room(void **state)
+{
+    (void)state;
+    static const char raw[] = "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-B: 2\r\n\r\n";
+    bg_http_header_t room[3];
+    bg_http_request_t req = {.headers = room, .max_headers = 3};
+    int status = 0;
+    const char *why = NULL;
+    assert_int_equal(bg_http_parse_request(raw, sizeof raw - 1, MAX_HEAD, &req, &status, &why),
+                     BG_HTTP_OK);
+    assert_int_equal(req.nheaders, 3);
+    const bg_http_header_t *h = bg_http_find_header(req.headers, req.nheaders, "x-b");
+    assert_non_null(h);
+    assert_memory_equal(h->value, "2", 1);
+
+    req.max_headers = 2;
+    assert_int_equal(bg_http_parse_request(raw, sizeof raw - 1, MAX_HEAD, &req, &status, &why),
+                     BG_HTTP_ERROR);
+    assert_int_equal(status, 431);
+
+    bg_http_request_t none = {.headers = NULL, .max_headers = 5};
+    assert_int_equal(bg_http_parse_request(raw, sizeof raw - 1, MAX_HEAD, &none, &status, &why),
+                     BG_HTTP_ERROR);
+    assert_int_equal(status, 431);
+
+    /* More room than the documented limit does not lift the limit. */
+    static bg_http_header_t big[BG_HTTP_MAX_HEADERS + 10];
+    static char buf[8192];
+    bg_http_request_t wide = {.headers = big, .max_headers = BG_HTTP_MAX_HEADERS + 10};
+    size_t len = build_many_fields(buf, sizeof buf, BG_HTTP_MAX_HEADERS + 1);
+    assert_int_equal(bg_http_parse_request(buf, len, sizeof buf, &wide, &status, &why),
+                     BG_HTTP_ERROR);
+    assert_int_equal(status, 431);
+
+    static const char rraw[] = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n";
+    bg_http_response_t resp = {.headers = room, .max_headers = 2};
+    assert_int_equal(bg_http_parse_response(rraw, sizeof rraw - 1, MAX_HEAD, &resp, &why),
+                     BG_HTTP_OK);
+    assert_int_equal(resp.nheaders, 2);
+    resp.max_headers = 1;
+    assert_int_equal(bg_http_parse_response(rraw, sizeof rraw - 1, MAX_HEAD, &resp, &why),
+                     BG_HTTP_ERROR);
+}
+
 static void test_request_head_too_large(void **state)
 {
     (void)state;
-    static bg_http_request_t req;
+    static bg_http_request_t req = {.headers = req_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     static char buf[4096];
     int status = 0;
     const char *why = NULL;
@@ -446,7 +497,7 @@ static void test_request_head_too_large(void **state)
 static void test_request_value_bytes(void **state)
 {
     (void)state;
-    static bg_http_request_t req;
+    static bg_http_request_t req = {.headers = req_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     static const char pre[] = "GET / HTTP/1.1\r\nHost: a\r\nX-V: ";
     char buf[128];
     for (unsigned b = 0; b < 256; b++) {
@@ -526,7 +577,7 @@ static const resp_ok_t resp_ok[] = {
 static void test_response_ok(void **state)
 {
     (void)state;
-    static bg_http_response_t resp;
+    static bg_http_response_t resp = {.headers = resp_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     for (size_t i = 0; i < sizeof resp_ok / sizeof resp_ok[0]; i++) {
         const resp_ok_t *c = &resp_ok[i];
         size_t hl = strlen(c->head), tl = strlen(c->tail);
@@ -598,7 +649,7 @@ static const resp_bad_t resp_bad[] = {
 static void test_response_refused(void **state)
 {
     (void)state;
-    static bg_http_response_t resp;
+    static bg_http_response_t resp = {.headers = resp_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     for (size_t i = 0; i < sizeof resp_bad / sizeof resp_bad[0]; i++) {
         const resp_bad_t *c = &resp_bad[i];
         char *buf = malloc(c->len);
@@ -621,7 +672,7 @@ static void test_response_refused(void **state)
 static void test_response_limits(void **state)
 {
     (void)state;
-    static bg_http_response_t resp;
+    static bg_http_response_t resp = {.headers = resp_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     static char buf[8192];
     const char *why = NULL;
     size_t len = (size_t)snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\n");
@@ -651,7 +702,7 @@ static void test_response_limits(void **state)
 static void test_find_header(void **state)
 {
     (void)state;
-    static bg_http_request_t req;
+    static bg_http_request_t req = {.headers = req_fields, .max_headers = BG_HTTP_MAX_HEADERS};
     static const char raw[] = "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-a: 2\r\nX-AB: 3\r\n\r\n";
     assert_int_equal(bg_http_parse_request(raw, sizeof raw - 1, MAX_HEAD, &req, NULL, NULL),
                      BG_HTTP_OK);
@@ -958,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_request_refused),
         cmocka_unit_test(test_request_why_is_static),
         cmocka_unit_test(test_request_field_count),
+        cmocka_unit_test(test_field_room),
         cmocka_unit_test(test_request_head_too_large),
         cmocka_unit_test(test_request_value_bytes),
         cmocka_unit_test(test_response_ok),
