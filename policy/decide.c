@@ -1003,6 +1003,14 @@ void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t 
         bg_sbuf_json_kv(b, 1, "code", r->code);
         if (r->rule[0])
             bg_sbuf_json_kv(b, 0, "rule", r->rule);
+        /* The rule's clause, as its findings carry it. */
+        for (size_t k = 0; r->rule[0] && k < d->nfd; k++) {
+            if (d->fd[k].clause != NULL && d->fd[k].rule != NULL &&
+                strcmp(d->fd[k].rule, r->rule) == 0) {
+                bg_sbuf_json_kv(b, 0, "clause", d->fd[k].clause);
+                break;
+            }
+        }
         if (r->category[0])
             bg_sbuf_json_kv(b, 0, "category", r->category);
         if (r->path[0])

@@ -113,7 +113,7 @@ class AuditorReports(AuditTestBase):
         self.assertEqual(bdoc["blocked"], 1)
         reason = bdoc["decisions"][0]["reasons"][0]
         self.assertEqual((reason["code"], reason["rule"]), ("no_basis", "phone-blocked"))
-        self.assertEqual((reason["clause"], reason["clause_from"]), (CLAUSE_BLOCKED, "policy"))
+        self.assertEqual((reason["clause"], reason["clause_from"]), (CLAUSE_BLOCKED, "record"))
         self.assertEqual(reason["detail"], recs["blocked"]["reasons"][0]["detail"])
         self.assertTrue(reason["detail"])
         text = self.cli("blocked", *pol, self.audit_dir).stdout
