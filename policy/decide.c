@@ -504,9 +504,8 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             /* The value is PI: it lives on this stack frame only. */
             char v[256], canon[256];
             int vl = bg_inspection_finding_value(in->insp, f, v, sizeof v);
-            size_t cl = vl > 0 ? canonical_identifier(f->category, v, (size_t)vl, canon,
-                                                      sizeof canon)
-                               : 0;
+            size_t cl =
+                vl > 0 ? canonical_identifier(f->category, v, (size_t)vl, canon, sizeof canon) : 0;
             if (cl > 0)
                 pseudonym(p, canon, cl, x->value_pseudonym);
             bg_util_wipe(v, sizeof v);

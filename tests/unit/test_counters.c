@@ -676,12 +676,12 @@ static void test_exempt_transfers_are_counted_apart(void **state)
     assert_false(bg_counters_basis_exempt("none"));
     assert_false(bg_counters_basis_exempt(NULL));
     FILE *fp = fopen(audit, "w");
-    static const char *const fmt =
-        "{\"seq\":%d,\"time\":\"2026-03-0%dT01:00:00.000Z\",\"type\":\"decision\","
-        "\"recipient\":{\"id\":\"%s\"},\"destination\":{\"country\":\"US\","
-        "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"allow\",\"findings\":["
-        "{\"category\":\"%s\",\"sensitive\":%s,\"basis\":\"%s\",\"action\":\"allow\","
-        "\"subject\":\"%s\"}]}\n";
+#define fmt                                                                                        \
+    "{\"seq\":%d,\"time\":\"2026-03-0%dT01:00:00.000Z\",\"type\":\"decision\","                    \
+    "\"recipient\":{\"id\":\"%s\"},\"destination\":{\"country\":\"US\","                           \
+    "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"allow\",\"findings\":["       \
+    "{\"category\":\"%s\",\"sensitive\":%s,\"basis\":\"%s\",\"action\":\"allow\","                 \
+    "\"subject\":\"%s\"}]}\n"
     /* a: a parcel's consignee, contract necessity (exempt), sensitive too */
     fprintf(fp, fmt, 1, 1, "ship", "cn_mobile", "false", "contract", a);
     fprintf(fp, fmt, 2, 1, "ship", "cn_resident_id", "true", "contract", a);
@@ -690,6 +690,7 @@ static void test_exempt_transfers_are_counted_apart(void **state)
     /* b: exempt to ship and on consent to crm: counts */
     fprintf(fp, fmt, 4, 2, "ship", "cn_mobile", "false", "emergency", b);
     fprintf(fp, fmt, 5, 3, "crm", "email", "false", "consent", b);
+#undef fmt
     fclose(fp);
 
     char *argv1[] = {"volumes", audit, "--year", "2026", "--json", NULL};

@@ -1117,14 +1117,14 @@ static void test_subject_by_any_identifier(void **state)
     assert_int_equal(mkdir(dir, 0700), 0);
     snprintf(p1, sizeof p1, "%s/audit-20260301-000000-000001.jsonl", dir);
     FILE *f = fopen(p1, "w");
-    static const char *const fmt =
-        "{\"seq\":%d,\"time\":\"2026-03-01T0%d:00:00.000Z\",\"type\":\"decision\","
-        "\"decision_id\":\"f%031d\",\"route\":\"r%d\",\"recipient\":{\"id\":\"cs\"},"
-        "\"destination\":{\"country\":\"US\",\"region\":\"cross-border\"},\"mode\":\"enforce\","
-        "\"outcome\":\"allow\",\"would\":\"allow\",\"findings\":[{\"path\":\"$.x\","
-        "\"category\":\"cn_mobile\",\"basis\":\"consent\",\"action\":\"allow\","
-        "\"subject\":\"%s\"%s%s%s}],\"subjects\":[{\"pseudonym\":\"%s\"}],"
-        "\"mechanism\":\"standard_contract:SC-1\"}\n";
+#define fmt                                                                                        \
+    "{\"seq\":%d,\"time\":\"2026-03-01T0%d:00:00.000Z\",\"type\":\"decision\","                    \
+    "\"decision_id\":\"f%031d\",\"route\":\"r%d\",\"recipient\":{\"id\":\"cs\"},"                  \
+    "\"destination\":{\"country\":\"US\",\"region\":\"cross-border\"},\"mode\":\"enforce\","       \
+    "\"outcome\":\"allow\",\"would\":\"allow\",\"findings\":[{\"path\":\"$.x\","                   \
+    "\"category\":\"cn_mobile\",\"basis\":\"consent\",\"action\":\"allow\","                       \
+    "\"subject\":\"%s\"%s%s%s}],\"subjects\":[{\"pseudonym\":\"%s\"}],"                            \
+    "\"mechanism\":\"standard_contract:SC-1\"}\n"
     fprintf(f, fmt, 1, 1, 1, 1, U1001, "", "", "", U1001);
     fprintf(f, fmt, 2, 2, 2, 2, phone, "", "", "", phone);
     fprintf(f, fmt, 3, 3, 3, 3, mail, "", "", "", mail);
@@ -1132,6 +1132,7 @@ static void test_subject_by_any_identifier(void **state)
      * record that carries the finding's own keyed pseudonym). */
     fprintf(f, fmt, 4, 4, 4, 4, other, ",\"value_pseudonym\":\"", phone, "\"", other);
     fprintf(f, fmt, 5, 5, 5, 5, other, "", "", "", other); /* not theirs */
+#undef fmt
     fclose(f);
     case_path(key, sizeof key, "anyid.key");
     f = fopen(key, "w");
