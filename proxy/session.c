@@ -92,6 +92,8 @@ typedef struct {
     size_t up_request_len; /* bytes of the request queued on x->up */
     int holds_slot;        /* counted in the route's in-flight requests */
     const char *result;    /* completion result when not derived (complete()) */
+    int completed;         /* the completion record was made (record_completion) */
+    int response_done;     /* complete() was reached: nothing was cut short */
 
     bg_http_response_t resp; /* headers: the thread's resp_fields, valid until
                                 the head has been written (on_up_read) */
@@ -127,6 +129,8 @@ static void stage_record(bg_session_t *s);
 static void stage_forward(bg_session_t *s);
 static void relay_body(bg_session_t *s);
 static void complete(bg_session_t *s, int upstream_reusable);
+static void record_completion(bg_session_t *s, const char *result);
+static const char *completion_result(const exchange_t *x);
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
@@ -154,6 +158,11 @@ static void exchange_free(bg_session_t *s)
     exchange_t *x = s->x;
     if (x == NULL)
         return;
+    /* Every decided exchange gets its completion record, however it ends:
+     * a refusal that closes the connection, a response cut mid-body, a
+     * session freed with the exchange in flight. */
+    if (x->ev.decided && !x->completed)
+        record_completion(s, completion_result(x));
     if (x->query != NULL)
         bg_resolve_cancel(x->query);
     if (x->ticket != NULL)
@@ -915,11 +924,24 @@ static void stage_record(bg_session_t *s)
 }
 
 /* The completion record: what came back, linked by decision id. */
+/* What a completion record says happened (docs/audit.md, "result"). */
+static const char *completion_result(const exchange_t *x)
+{
+    if (x->result != NULL)
+        return x->result;
+    if (x->response_started)
+        return x->response_done ? "ok" : "interrupted";
+    if (x->ev.decided && x->ev.decision.outcome == BG_OUTCOME_BLOCK)
+        return "blocked";
+    return "refused";
+}
+
 static void record_completion(bg_session_t *s, const char *result)
 {
     exchange_t *x = s->x;
-    if (x == NULL || !x->ev.decided || s->w->audit == NULL)
+    if (x == NULL || !x->ev.decided || s->w->audit == NULL || x->completed)
         return;
+    x->completed = 1;
     bg_sbuf_t b = {0};
     char ts[40];
     uint64_t now = bg_util_mono_us();
@@ -1531,11 +1553,8 @@ static void complete(bg_session_t *s, int upstream_reusable)
         }
         bg_debug("request %s route %s done in %llu us", x->id, x->route ? x->route->id : "-",
                  (unsigned long long)(bg_util_mono_us() - x->t_start_us));
-        record_completion(s, x->result != NULL     ? x->result
-                             : x->response_started ? "ok"
-                             : x->ev.decided && x->ev.decision.outcome == BG_OUTCOME_BLOCK
-                                 ? "blocked"
-                                 : "refused");
+        x->response_done = 1; /* complete(): the exchange ended normally */
+        record_completion(s, completion_result(x));
     }
     exchange_free(s);
     bufferevent_setwatermark(s->cbev, EV_READ, 0, 0);

@@ -29,6 +29,32 @@ class RefusalRecords(AuditTestBase):
             if sum(1 for r in audit_records(self.audit_dir) if r.get("type") == "refusal") >= n
             else None, t(10), "%d refusal record(s)" % n)
 
+    def test_a_refusal_after_the_decision_that_closes_still_gets_its_completion(self):
+        # The partner is gone: the decision is recorded, then the upstream
+        # connection fails (502). With "Connection: close" the exchange ends
+        # by closing, not by complete(): its completion must be written all
+        # the same ("every decision recorded", and how it ended).
+        px = self.start()
+        self.up.proc.stop()
+        ids = []
+        for conn in ("close", "keep-alive"):
+            c = self.raw(px)
+            c.send("POST /v1/x HTTP/1.1\r\nHost: us.example\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 2\r\nConnection: %s\r\n\r\n{}" % conn)
+            r = c.read_response()
+            self.assertEqual(r.status, 502)
+            ids.append(r.header("x-bordergate-id"))
+            c.close()
+        done = bgtest.wait_for(
+            lambda: [x for x in audit_records(self.audit_dir) if x.get("type") == "completion"
+                     and x.get("decision_id") in ids] if sum(
+                1 for x in audit_records(self.audit_dir) if x.get("type") == "completion"
+                and x.get("decision_id") in ids) == 2 else None, t(10), "both completion records")
+        self.assertEqual(sorted(x["result"] for x in done), ["refused", "refused"])
+        decided = [x for x in audit_records(self.audit_dir) if x.get("type") == "decision"
+                   and x.get("decision_id") in ids]
+        self.assertEqual(len(decided), 2)
+
     def test_pre_decision_refusals_are_recorded_without_values(self):
         px = self.start()
         # 421: a destination no route names, with PI in its query and body.
