@@ -7,8 +7,9 @@
  * ones bordergate takes without a policy decision.
  *
  * Like every record it holds no personal-information value: the caller's
- * address, method, the destination host asked for, and the path with every
- * query value replaced by "*" ("/v1/u?uid=*&t=*"); the raw target, query
+ * address, method, the destination host asked for, and the path as
+ * decision records write it (inspect/redact.h: query values dropped,
+ * "/v1/u?uid=&t=", a segment holding PI "*"); the raw target, query
  * values, headers and body are never written.
  */
 #ifndef BG_AUDIT_REFUSAL_H

@@ -1,6 +1,6 @@
 /*
  * bg_runtime_t: everything a request needs that a reload can replace
- * (configuration, upstream TLS context; later geo database and policy),
+ * (configuration with its geo database and policy, upstream TLS context, consent registry),
  * bundled in one reference-counted snapshot. A request takes one reference
  * when it starts and drops it when it ends; SIGHUP builds a new snapshot,
  * validates it whole and publishes it with one atomic pointer swap.

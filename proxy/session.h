@@ -7,7 +7,7 @@
  *
  * A stage either finishes and calls the next one, suspends (waiting for
  * DNS, the audit writer, the upstream) and is resumed from a callback, or
- * ends the exchange with a refusal (bg_session_refuse). The session owns the
+ * ends the exchange with a refusal (refuse() in session.c). The session owns the
  * client bufferevent, the request buffers and, while a request is in
  * flight, the upstream connection; everything is freed in session_free.
  */
