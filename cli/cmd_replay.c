@@ -932,6 +932,19 @@ static void write_expectation(FILE *fp, json_t *x, int first)
 
 /* ------------------------------------------------------------------------ */
 
+/* --max-entry-mb V: a whole decimal number of MiB in 1..4096 (nothing after
+ * the digits) into *BYTES. 0, or -1 leaving *BYTES alone. */
+static int parse_mb(const char *v, size_t *bytes)
+{
+    char *end = NULL;
+    errno = 0;
+    long mb = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || mb < 1 || mb > 4096)
+        return -1;
+    *bytes = (size_t)mb << 20;
+    return 0;
+}
+
 static int parse_opts(int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof *o);
@@ -969,9 +982,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
                    (strcmp(v, "json") == 0 || strcmp(v, "table") == 0)) {
             o->table = strcmp(v, "table") == 0;
             i++;
-        } else if (strcmp(a, "--max-entry-mb") == 0 && v != NULL && atoi(v) > 0 &&
-                   atoi(v) <= 4096) {
-            o->max_entry = (size_t)atoi(v) << 20;
+        } else if (strcmp(a, "--max-entry-mb") == 0 && v != NULL &&
+                   parse_mb(v, &o->max_entry) == 0) {
             i++;
         } else {
             fprintf(stderr, "bordergate replay: unknown or incomplete option '%s'\n", a);

@@ -74,20 +74,22 @@ int bg_key_load(const char *file, const char *env, unsigned char *key, size_t ca
             return -1;
         }
     }
+    /* TEXT is wiped by its length N: a raw key may hold NUL bytes, so strlen
+     * would leave the rest of it in freed memory. */
     long h = from_hex(text, n, key, cap);
     if (h < 0) {
         if (env != NULL) {
             snprintf(err, errcap, "%s: key must be hex", what);
+            bg_util_wipe(key, cap); /* what from_hex decoded before the non-hex */
             bg_util_wipe(text, n);
             free(text);
             return -1;
         }
-        if (n > cap)
-            n = cap;
-        memcpy(key, text, n); /* raw bytes */
-        h = (long)n;
+        size_t raw = n < cap ? n : cap;
+        memcpy(key, text, raw); /* raw bytes */
+        h = (long)raw;
     }
-    bg_util_wipe(text, strlen(text));
+    bg_util_wipe(text, n);
     free(text);
     if (h < 32) {
         snprintf(err, errcap, "%s: key shorter than 32 bytes", what);

@@ -192,6 +192,13 @@ int bg_util_addr_port(const struct sockaddr *sa)
     return 0;
 }
 
+/* Free BUF after wiping its first N bytes (key files pass through here). */
+static void wipe_free(char *buf, size_t n)
+{
+    bg_util_wipe(buf, n);
+    free(buf);
+}
+
 char *bg_util_read_file(const char *path, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -217,23 +224,36 @@ char *bg_util_read_file(const char *path, size_t *len)
         return NULL;
     }
     for (;;) {
+        char more;
+        ssize_t r;
         if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                free(buf);
-                close(fd);
-                errno = ENOMEM;
-                return NULL;
+            /* Full at the size fstat gave: normally the end. Grow only when
+             * there is more, by copy and wipe rather than realloc, so that no
+             * copy of a key file's bytes is left behind in freed memory. */
+            r = read(fd, &more, 1);
+            if (r == 1) {
+                char *nb = cap <= SIZE_MAX / 2 ? malloc(cap * 2) : NULL;
+                if (nb == NULL) {
+                    wipe_free(buf, n);
+                    close(fd);
+                    errno = ENOMEM;
+                    return NULL;
+                }
+                memcpy(nb, buf, n);
+                wipe_free(buf, n);
+                buf = nb;
+                cap *= 2;
+                buf[n++] = more;
+                continue;
             }
-            buf = nb;
-            cap *= 2;
+        } else {
+            r = read(fd, buf + n, cap - n - 1);
         }
-        ssize_t r = read(fd, buf + n, cap - n - 1);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             int e = errno;
-            free(buf);
+            wipe_free(buf, n);
             close(fd);
             errno = e;
             return NULL;

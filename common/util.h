@@ -35,7 +35,11 @@ void bg_util_addr_string(const struct sockaddr *sa, char *out, size_t cap);
 /* Port of SA in host order. */
 int bg_util_addr_port(const struct sockaddr *sa);
 
-/* Read a whole file; caller frees. NULL with errno set on failure. */
+/* Read a whole file into a NUL-terminated buffer, *LEN its length (the file
+ * may hold NUL bytes); caller frees, wiping *LEN bytes first when it is a
+ * secret. No other copy is left in freed memory (the buffer grows by copy
+ * and wipe, and only when the file outgrew its fstat size). NULL with errno
+ * set on failure. */
 char *bg_util_read_file(const char *path, size_t *len);
 
 /* Overwrite N bytes of P in a way the compiler will not elide. */

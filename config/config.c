@@ -404,11 +404,12 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         if (stem > 5 && strcmp(base + stem - 5, ".json") == 0)
             stem -= 5;
         size_t dl = (size_t)(base - cfg->path);
-        cfg->audit_dir = malloc(dl + stem + 8);
+        static const char suffix[] = "-audit";
+        cfg->audit_dir = malloc(dl + stem + sizeof suffix);
         if (cfg->audit_dir != NULL) {
             memcpy(cfg->audit_dir, cfg->path, dl);
             memcpy(cfg->audit_dir + dl, base, stem);
-            strcpy(cfg->audit_dir + dl + stem, "-audit");
+            memcpy(cfg->audit_dir + dl + stem, suffix, sizeof suffix); /* with its NUL */
         }
     }
     cfg->audit_prefix = bg_cfg_dup(bg_cfg_get_string(ctx, a, "$.audit", "prefix"));

@@ -329,10 +329,17 @@ char *bg_insp_op_text(const pending_t *p, bg_detect_cat_t cat, const char *s, si
         memcpy(buf, nonce, 12);
         memcpy(buf + 12 + l1 + l2, tag, 16);
         size_t total = 12 + (size_t)l1 + (size_t)l2 + 16;
-        o = malloc(strlen(kid) + total * 2 + 16);
+        /* "tok:" KID ":" and the base64url of TOTAL bytes (4/3 of it) */
+        size_t cap = strlen(kid) + total * 2 + 16;
+        o = malloc(cap);
         if (o != NULL) {
-            int hl = sprintf(o, "tok:%s:", kid);
-            b64url(buf, total, o + hl);
+            int hl = snprintf(o, cap, "tok:%s:", kid);
+            if (hl >= 0 && (size_t)hl < cap - (total + 2) / 3 * 4) {
+                b64url(buf, total, o + hl);
+            } else {
+                free(o);
+                o = NULL;
+            }
         }
     tok_done:
         EVP_CIPHER_CTX_free(c);

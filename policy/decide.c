@@ -131,7 +131,7 @@ static void pseudonym(const bg_policy_t *p, const char *id, size_t len, char out
         HMAC(EVP_sha256(), key, (int)kl, (const unsigned char *)id, len, mac, &ml) == NULL)
         return; /* no key: the record says the subject is unknown rather than hold a raw id */
     for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", mac[i]);
+        snprintf(out + 2 * i, 3, "%02x", mac[i]);
 }
 
 /*

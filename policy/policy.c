@@ -1432,7 +1432,7 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, len, d);
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        sprintf(p->hash + 2 * i, "%02x", d[i]);
+        snprintf(p->hash + 2 * i, 3, "%02x", d[i]);
 
     json_t *g = json_object_get(root, "policy");
     parse_global(ctx, p, g);

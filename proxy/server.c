@@ -424,7 +424,9 @@ static int reload(bg_server_t *srv)
     if (rt == NULL) {
         srv->reloads_failed++;
         bg_error("reload of %s failed; the running configuration stays in force", srv->config_path);
-        for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n"))
+        char *save = NULL;
+        for (char *line = buf != NULL ? strtok_r(buf, "\n", &save) : NULL; line != NULL;
+             line = strtok_r(NULL, "\n", &save))
             bg_error("%s", line);
         free(buf);
         return -1;

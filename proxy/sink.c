@@ -83,7 +83,7 @@ static void record_request(sink_t *sink, const bg_serve_req_t *req)
         char *hex = malloc(blen * 2 + 1);
         if (hex != NULL) {
             for (size_t i = 0; i < blen; i++)
-                sprintf(hex + 2 * i, "%02x", (unsigned char)b[i]);
+                snprintf(hex + 2 * i, 3, "%02x", (unsigned char)b[i]);
             hex[blen * 2] = '\0';
             json_object_set_new(o, "body_hex", json_string(hex));
             free(hex);

@@ -48,7 +48,7 @@ build() { # build DIR CMAKE_ARGS...
     cmake -S "$ROOT" -B "$dir" -DBG_WERROR=ON "$@" >/dev/null && cmake --build "$dir" -j"$JOBS"
 }
 
-phase "0. formatting (clang-format) and static analysis (cppcheck: warnings and portability)"
+phase "0. formatting (clang-format), static analysis (cppcheck: warnings and portability), banned functions"
 static_analysis() {
     command -v cppcheck >/dev/null || { echo "cppcheck is not installed"; return 1; }
     cppcheck --quiet --enable=warning,portability --inline-suppr --std=c11 -I . -D_GNU_SOURCE \
@@ -62,6 +62,14 @@ formatting() {
     clang-format --dry-run -Werror $(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
 }
 step "clang-format" formatting
+
+# strcpy, sprintf, strcat, atoi, strtok in product code (comments and string
+# literals aside): each has a bounded or checked form. The self-test first,
+# so that a broken pattern cannot pass everything.
+banned_functions() {
+    python3 scripts/check-banned.py --self-test && python3 scripts/check-banned.py
+}
+step "banned functions" banned_functions
 
 phase "1. release build (warnings are errors) and tests"
 if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then

@@ -619,12 +619,18 @@ class ReloadAndStop(bgtest.TestCase):
         self.assertEqual(self.get(px, "/old", host="b.example").status_code, 200)
         self.assertIn("reload of %s failed" % px.config_path, px.log())
 
-        # A semantically invalid config is refused the same way.
+        # A semantically invalid config is refused the same way, each of its
+        # errors logged on a line of its own for the operator.
         bad = dict(cfg2)
-        bad["routes"] = [route("c", "ftp://nope", host="c.example")]
+        bad["routes"] = [route("c", "ftp://nope", host="c.example"),
+                         route("d", "gopher://x", host="d.example")]
         h = px.reload(bad, expect_ok=False)
         self.assertEqual((h["config_generation"], h["reloads_failed"]), (2, 2))
         self.assertEqual(self.get(px, "/still", host="b.example").status_code, 200)
+        errs = [ln for ln in px.log().splitlines() if "upstream must start with" in ln]
+        self.assertEqual(len(errs), 2, errs)
+        self.assertIn("$.routes[0].upstream", errs[0])
+        self.assertIn("$.routes[1].upstream", errs[1])
 
     def test_admin_post_reload(self):
         a = self.sink("a")

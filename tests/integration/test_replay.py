@@ -416,6 +416,30 @@ class Replay(bgtest.TestCase):
         r = self.replay("--har", p)
         self.assertEqual(r.returncode, 2)
 
+    def test_max_entry_mb_bounds_an_entry_and_takes_only_a_whole_number(self):
+        run = test_packs.PackRun(self, "wking")
+        with open(har_path("wking")) as f:
+            har = json.load(f)
+        entry = har["log"]["entries"][0]
+        entry["request"]["postData"] = {"mimeType": "text/plain", "text": "a" * (3 << 19)}
+        har["log"]["entries"] = [entry]
+        p = self.write("big.har", har)
+        # a 1.5 MiB entry: over a 1 MiB limit (named, exit 2), within 2 MiB
+        r = self.replay("--config", run.px.config_path, "--har", p, "--max-entry-mb", "1")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("entry larger than %d bytes (the per-entry limit)" % (1 << 20), r.stderr)
+        self.assertEqual(self.lines(r), [])
+        r = self.replay("--config", run.px.config_path, "--har", p, "--max-entry-mb", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(self.lines(r)), 1)
+        # the value is a whole number of MiB in 1..4096, nothing else
+        for bad in ["0", "4097", "-1", "1x", "x", "", "99999999999999999999"]:
+            r = self.replay("--config", run.px.config_path, "--har", p, "--max-entry-mb", bad)
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertIn("unknown or incomplete option '--max-entry-mb'", r.stderr, bad)
+        r = self.replay("--config", run.px.config_path, "--har", p, "--max-entry-mb", "4096")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_refusals_before_deciding(self):
         run = test_packs.PackRun(self, "wking")
         e0 = run.entries[0]
