@@ -418,6 +418,13 @@ static int reload(bg_server_t *srv)
     char *buf = NULL;
     size_t len = 0;
     FILE *errs = open_memstream(&buf, &len);
+    if (errs == NULL) {
+        /* Out of memory on SIGHUP: keep the running configuration. */
+        srv->reloads_failed++;
+        bg_error("reload of %s failed: out of memory; the running configuration stays in force",
+                 srv->config_path);
+        return -1;
+    }
     bg_config_t *cfg = bg_config_load(srv->config_path, errs, &nerr);
     bg_runtime_t *rt = cfg != NULL ? bg_runtime_new(cfg, errs) : NULL;
     fclose(errs);
