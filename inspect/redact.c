@@ -3,14 +3,7 @@
 #include <string.h>
 
 #include "inspect/detect.h"
-
-static int hexv(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
+#include "inspect/inspect_int.h"
 
 /* Percent-decode S (LEN) into OUT (CAP); invalid escapes stay as they are.
  * Returns the length written. */
@@ -19,8 +12,8 @@ static size_t pct(const char *s, size_t len, char *out, size_t cap)
     size_t o = 0;
     for (size_t i = 0; i < len && o < cap; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = hexv((unsigned char)s[i + 1])) >= 0 &&
-            (lo = hexv((unsigned char)s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (hi = bg_insp_hexval((unsigned char)s[i + 1])) >= 0 &&
+            (lo = bg_insp_hexval((unsigned char)s[i + 2])) >= 0) {
             out[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else if (s[i] == '+') {

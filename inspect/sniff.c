@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "inspect/normalize.h"
 
 /* Bytes looked at by the UTF-16/UTF-32 heuristics: enough for a verdict,
  * bounded whatever the body's size. */
@@ -56,35 +57,6 @@ const char *bg_sniff_binary_format(const char *p, size_t n)
     return NULL;
 }
 
-/* Length of the valid UTF-8 sequence at P (AVAIL bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned c = p[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, min = 0x10000;
-    else
-        return 0;
-    if (avail < n)
-        return 0;
-    unsigned cp = c & (0x7f >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 int bg_sniff_is_text(const char *p, size_t n)
 {
     const unsigned char *u = (const unsigned char *)p;
@@ -101,8 +73,9 @@ int bg_sniff_is_text(const char *p, size_t n)
             i++;
             continue;
         }
-        size_t l = utf8_len(u + i, n - i);
-        if (l == 0)
+        uint32_t cp;
+        size_t l = bg_norm_utf8_decode(u + i, n - i, &cp);
+        if (cp == UINT32_MAX)
             return 0;
         i += l;
     }
