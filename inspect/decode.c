@@ -324,50 +324,6 @@ void bg_insp_parse_path(bg_inspection_t *x)
     }
 }
 
-/* JSON-style \uXXXX escapes in text that is not walked as JSON: read the
- * unescaped text too (findings there are fixed). */
-void bg_insp_scan_unescaped(bg_inspection_t *x, const char *path, const char *s, size_t len)
-{
-    if (memmem(s, len, "\\u", 2) == NULL)
-        return;
-    char *o = malloc(len + 1);
-    if (o == NULL) {
-        x->overflow = 1;
-        return;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int a, b, c, d;
-        if (s[i] == '\\' && i + 5 < len && (s[i + 1] == 'u' || s[i + 1] == 'U') &&
-            (a = bg_insp_hexval((unsigned char)s[i + 2])) >= 0 &&
-            (b = bg_insp_hexval((unsigned char)s[i + 3])) >= 0 &&
-            (c = bg_insp_hexval((unsigned char)s[i + 4])) >= 0 &&
-            (d = bg_insp_hexval((unsigned char)s[i + 5])) >= 0) {
-            unsigned cp = (unsigned)(a << 12 | b << 8 | c << 4 | d);
-            /* UTF-8 of CP (surrogates as they are: the detectors skip them) */
-            if (cp < 0x80) {
-                o[n++] = (char)cp;
-            } else if (cp < 0x800) {
-                o[n++] = (char)(0xc0 | cp >> 6);
-                o[n++] = (char)(0x80 | (cp & 0x3f));
-            } else {
-                o[n++] = (char)(0xe0 | cp >> 12);
-                o[n++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                o[n++] = (char)(0x80 | (cp & 0x3f));
-            }
-            i += 5;
-        } else {
-            o[n++] = s[i];
-        }
-    }
-    o[n] = '\0';
-    if (bg_insp_keep_extra(x, o) != 0) {
-        x->overflow = 1;
-        return;
-    }
-    bg_insp_scan_fixed(x, path, BG_LOC_BODY, o, n);
-}
-
 void bg_insp_set_opaque(bg_inspection_t *x, const char *why)
 {
     if (x->opaque[0] == '\0')

@@ -573,7 +573,6 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
         n.n.text = x->text;
         n.n.text_len = x->text_len;
         bg_insp_scan_text(x, &n, "body", BG_LOC_BODY, NULL, 0, x->text, x->text_len);
-        bg_insp_scan_unescaped(x, "body", x->text, x->text_len);
     } else {
         const char *fmt = bg_sniff_binary_format(x->body, x->body_len);
         char why[96];

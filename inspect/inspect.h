@@ -78,8 +78,8 @@ typedef struct {
     int removed;               /* the field (or its record) was removed */
     int fixed;                 /* cannot be rewritten where it was found (the method,
                                   a header name, multipart part headers, text that
-                                  was transcoded, decoded from base64 or quoted-
-                                  printable, or \u-unescaped): applying an operator
+                                  was transcoded, or decoded from base64, hex or
+                                  quoted-printable): applying an operator
                                   fails, so de-identifying it blocks the request */
     unsigned internal;         /* private: index of the node it refers to */
 } bg_finding_t;

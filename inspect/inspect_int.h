@@ -388,7 +388,6 @@ void bg_insp_scan_path_whole(bg_inspection_t *x);
 void bg_insp_scan_gzip_header(bg_inspection_t *x, const char *p, size_t n);
 void bg_insp_scan_fixed(bg_inspection_t *x, const char *path, bg_loc_t loc, const char *s,
                         size_t len);
-void bg_insp_scan_unescaped(bg_inspection_t *x, const char *path, const char *s, size_t len);
 void bg_insp_set_opaque(bg_inspection_t *x, const char *why);
 int bg_insp_keep_extra(bg_inspection_t *x, char *p);
 const char *bg_insp_imemmem(const char *h, size_t hl, const char *needle);
