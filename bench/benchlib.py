@@ -2,7 +2,9 @@
 where the binary is, free loopback ports, waiting for a listener, and a
 process's memory from /proc."""
 import os
+import resource
 import socket
+import subprocess
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,3 +39,17 @@ def status_kb(pid, field="VmRSS"):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def raise_nofile(need):
+    """Raise this process's descriptor limit to NEED (at most the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+
+
+def start_sink(port):
+    """`bordergate sink` on 127.0.0.1:PORT, listening when this returns."""
+    p = subprocess.Popen([BIN, "sink", "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL)
+    wait_port(port)
+    return p

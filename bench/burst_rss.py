@@ -20,7 +20,6 @@ them, and the daemon never drains to nothing after a burst.
 import argparse
 import json
 import os
-import resource
 import selectors
 import shutil
 import socket
@@ -30,7 +29,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BIN, free_port, status_kb, wait_port  # noqa: E402
+from benchlib import BIN, free_port, raise_nofile, start_sink, status_kb, wait_port  # noqa: E402
 
 
 
@@ -104,18 +103,13 @@ def main():
                     help="idle keep-alive connections kept open throughout")
     args = ap.parse_args()
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = (args.count + args.hold) * 2 + 1000
-    if soft < need:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    raise_nofile((args.count + args.hold) * 2 + 1000)
 
     tmp = tempfile.mkdtemp(prefix="bg-burst-")
     sink_port, bg_port = free_port(), free_port()
     procs = []
     try:
-        procs.append(subprocess.Popen([BIN, "sink", "--listen", f"127.0.0.1:{sink_port}"],
-                                      stdout=subprocess.DEVNULL))
-        wait_port(sink_port)
+        procs.append(start_sink(sink_port))
         cfg = {
             "listen": f"127.0.0.1:{bg_port}",
             "workers": args.workers,

@@ -12,7 +12,6 @@ sits idle in keep-alive), then reads the daemon's resident memory from
 import argparse
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BIN, free_port, status_kb, wait_port  # noqa: E402
+from benchlib import BIN, free_port, raise_nofile, start_sink, status_kb, wait_port  # noqa: E402
 
 
 def rss_kb(pid):
@@ -34,18 +33,13 @@ def main():
     ap.add_argument("--bar-mb", type=float, default=50.0)
     args = ap.parse_args()
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = args.count * 2 + 1000
-    if soft < need:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    raise_nofile(args.count * 2 + 1000)
 
     tmp = tempfile.mkdtemp(prefix="bg-idle-")
     sink_port, bg_port = free_port(), free_port()
     procs = []
     try:
-        procs.append(subprocess.Popen([BIN, "sink", "--listen", f"127.0.0.1:{sink_port}"],
-                                      stdout=subprocess.DEVNULL))
-        wait_port(sink_port)
+        procs.append(start_sink(sink_port))
         cfg = {
             "listen": f"127.0.0.1:{bg_port}",
             "limits": {"max_connections": args.count + 100},
