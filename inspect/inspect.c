@@ -347,6 +347,214 @@ int bg_insp_add_doc(bg_inspection_t *x, const char *text, size_t len, int contai
     return (int)x->ndocs++;
 }
 
+/* Undo compression: the Content-Encoding the request names, then once more
+ * what the bytes show (gzip inside gzip, a gzip stream labelled text/plain;
+ * zlib only when it inflates). A stream that starts like gzip but does not
+ * inflate is undecodable. The text fields of each gzip header are read. A
+ * rewrite is sent as identity either way. -1 when the body is undecodable. */
+static int undo_compression(bg_inspection_t *x)
+{
+    const bg_inspect_rules_t *rules = x->rules;
+    const bg_inspect_input_t *in = &x->in;
+    const bg_http_header_t *ce = bg_insp_find_hdr(in, "content-encoding");
+    if (ce != NULL && !bg_util_ieq(ce->value, ce->value_len, "identity")) {
+        int window;
+        if (bg_util_ieq(ce->value, ce->value_len, "gzip") ||
+            bg_util_ieq(ce->value, ce->value_len, "x-gzip"))
+            window = 15 + 16;
+        else if (bg_util_ieq(ce->value, ce->value_len, "deflate"))
+            window = 15; /* zlib wrapper per RFC 9110; raw deflate tried below */
+        else {
+            bg_insp_set_undecodable(x, "unsupported Content-Encoding (%s)",
+                                    "only gzip and deflate are decoded");
+            return -1;
+        }
+        const char *why = NULL;
+        size_t dl = 0;
+        bg_insp_scan_gzip_header(x, in->body, in->body_len);
+        if (bg_insp_inflate_body(in->body, in->body_len, window, rules->max_decoded, &x->decoded,
+                                 &dl, &why) != 0) {
+            if (window == 15 &&
+                bg_insp_inflate_body(in->body, in->body_len, -15, rules->max_decoded, &x->decoded,
+                                     &dl, &why) == 0)
+                goto inflated;
+            bg_insp_set_undecodable(x, "Content-Encoding: %s", why);
+            return -1;
+        }
+    inflated:
+        x->body = x->decoded;
+        x->body_len = dl;
+    }
+    {
+        bg_sniff_t sn = bg_sniff_prefix(x->body, x->body_len, NULL);
+        if (sn == BG_SNIFF_GZIP || sn == BG_SNIFF_ZLIB) {
+            bg_insp_scan_gzip_header(x, x->body, x->body_len);
+            const char *why = NULL;
+            size_t dl = 0;
+            char *out = NULL;
+            if (bg_insp_inflate_body(x->body, x->body_len, sn == BG_SNIFF_GZIP ? 15 + 16 : 15,
+                                     rules->max_decoded, &out, &dl, &why) == 0) {
+                if (bg_sniff_prefix(out, dl, NULL) == BG_SNIFF_GZIP) {
+                    free(out);
+                    bg_insp_set_undecodable(x, "%s", "compressed more than twice");
+                    return -1;
+                }
+                x->decoded2 = out;
+                x->body = out;
+                x->body_len = dl;
+            } else if (sn == BG_SNIFF_GZIP) {
+                bg_insp_set_undecodable(x, "the body starts as gzip but does not inflate (%s)",
+                                        why);
+                return -1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+/* Charset: a byte-order mark or the zero-byte pattern of UTF-16/32 wins
+ * over any label; else the label's charset (MT, PARAMS: the media type and
+ * its parameters). Transcoded text is read as UTF-8 and cannot be rewritten
+ * in place (its findings are fixed). -1 when the body is opaque (a charset
+ * bordergate does not read, or bytes invalid in it). */
+static int to_utf8(bg_inspection_t *x, const char *mt, const char *params)
+{
+    const bg_inspect_rules_t *rules = x->rules;
+    const bg_inspect_input_t *in = &x->in;
+    {
+        size_t bom = 0;
+        bg_sniff_t sn = bg_sniff_prefix(x->body, x->body_len, &bom);
+        const char *from = NULL;
+        int unknown = 0;
+        if (sn == BG_SNIFF_UTF16LE)
+            from = "UTF-16LE";
+        else if (sn == BG_SNIFF_UTF16BE)
+            from = "UTF-16BE";
+        else if (sn == BG_SNIFF_UTF32LE)
+            from = "UTF-32LE";
+        else if (sn == BG_SNIFF_UTF32BE)
+            from = "UTF-32BE";
+        else if (params != NULL && strncmp(mt, "multipart/", 10) != 0) {
+            const bg_http_header_t *ct = bg_insp_find_hdr(in, "content-type");
+            const char *cs =
+                bg_insp_imemmem(params, (size_t)(ct->value + ct->value_len - params), "charset=");
+            if (cs != NULL) {
+                cs += 8;
+                const char *ce2 = ct->value + ct->value_len;
+                if (cs < ce2 && *cs == '"')
+                    cs++;
+                size_t cl = 0;
+                while (cs + cl < ce2 && cs[cl] != ';' && cs[cl] != '"' && cs[cl] != ' ')
+                    cl++;
+                from = bg_sniff_charset(cs, cl, &unknown);
+            }
+        }
+        if (unknown) {
+            bg_insp_set_opaque(x, "the body's charset is not one bordergate reads");
+            x->kind = BG_BODY_OTHER;
+            return -1;
+        }
+        if (from != NULL) {
+            char *out = NULL;
+            size_t ol = 0;
+            if (bg_sniff_transcode(x->body + bom, x->body_len - bom, from, rules->max_decoded, &out,
+                                   &ol) != 0) {
+                bg_insp_set_opaque(x, "the body is not valid text in its charset");
+                x->kind = BG_BODY_OTHER;
+                return -1;
+            }
+            x->transcoded = out;
+            x->body = out;
+            x->body_len = ol;
+            x->fixed_scan = 1;
+        } else if (bom == 3) {
+            x->body += 3; /* UTF-8 BOM: read after it (the rewrite drops it) */
+            x->body_len -= 3;
+        }
+    }
+
+    return 0;
+}
+
+/* Read the body as what it is: JSON under any label, a form, multipart,
+ * text under any label, or opaque binary. MT (CAP bytes, may be rewritten
+ * when empty) and PARAMS come from Content-Type. */
+static void read_body(bg_inspection_t *x, char *mt, size_t cap, const char *params)
+{
+    const bg_inspect_input_t *in = &x->in;
+    size_t mtl = strlen(mt);
+    int json_type = strcmp(mt, "application/json") == 0 || strcmp(mt, "text/json") == 0 ||
+                    (mtl > 5 && strcmp(mt + mtl - 5, "+json") == 0);
+    if (!json_type && strcmp(mt, "multipart/form-data") != 0) {
+        /* JSON under any other label (text/plain from sendBeacon, XML, a
+         * form type, octet-stream, none): walked as JSON when it is JSON,
+         * whatever the label says. A top-level JSON string counts. */
+        size_t i = 0;
+        while (i < x->body_len && isspace((unsigned char)x->body[i]))
+            i++;
+        json_type = i < x->body_len &&
+                    (x->body[i] == '{' || x->body[i] == '[' || x->body[i] == '"') &&
+                    bg_insp_jvalid(x, x->body, x->body_len);
+    }
+    if (mt[0] == '\0' && !json_type)
+        snprintf(mt, cap, "%s",
+                 memchr(x->body, '=', x->body_len) != NULL &&
+                         memchr(x->body, ' ', x->body_len) == NULL &&
+                         bg_sniff_is_text(x->body, x->body_len)
+                     ? "application/x-www-form-urlencoded"
+                     : "text/plain");
+    if (json_type) {
+        x->kind = BG_BODY_JSON;
+        int d = bg_insp_add_doc(x, x->body, x->body_len, -1, -1, 0);
+        if (d < 0) {
+            bg_insp_set_undecodable(x, "%s", "out of memory");
+            return;
+        }
+        walk_t w;
+        memset(&w, 0, sizeof w);
+        w.path[0] = '$';
+        w.path_len = 1;
+        bg_insp_jdocument(x, &w, d, -1);
+    } else if (strcmp(mt, "application/x-www-form-urlencoded") == 0) {
+        x->kind = BG_BODY_FORM;
+        size_t first = x->nfields;
+        if (bg_insp_parse_urlencoded(x, FS_FORM, x->body, x->body_len) != 0) {
+            bg_insp_set_undecodable(x, "malformed percent-encoding in the %s", "form body");
+            return;
+        }
+        for (size_t i = first; i < x->nfields; i++)
+            bg_insp_scan_field(x, (int)i);
+    } else if (strcmp(mt, "multipart/form-data") == 0) {
+        x->kind = BG_BODY_MULTIPART;
+        if (bg_insp_boundary_param(in, params, x->boundary, sizeof x->boundary) != 0 ||
+            bg_insp_parse_multipart(x) != 0)
+            bg_insp_set_undecodable(x, "malformed %s body", "multipart/form-data");
+    } else if (bg_sniff_binary_format(x->body, x->body_len) == NULL &&
+               bg_sniff_is_text(x->body, x->body_len)) {
+        /* Text under any label (text/..., XML, CSV as octet-stream): read. */
+        x->kind = BG_BODY_TEXT;
+        x->text = malloc(x->body_len + 1);
+        if (x->text == NULL) {
+            bg_insp_set_undecodable(x, "%s", "out of memory");
+            return;
+        }
+        memcpy(x->text, x->body, x->body_len);
+        x->text[x->body_len] = '\0';
+        x->text_len = x->body_len;
+        node_spec_t n = bg_insp_spec_of(x->fixed_scan ? N_FIXED : N_TEXT, -1);
+        n.n.text = x->text;
+        n.n.text_len = x->text_len;
+        bg_insp_scan_text(x, &n, "body", BG_LOC_BODY, NULL, 0, x->text, x->text_len);
+    } else {
+        const char *fmt = bg_sniff_binary_format(x->body, x->body_len);
+        char why[96];
+        snprintf(why, sizeof why, "the body is binary (%s)", fmt != NULL ? fmt : "not text");
+        bg_insp_set_opaque(x, why);
+        x->kind = BG_BODY_OTHER;
+    }
+}
+
 bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_input_t *in)
 {
     bg_inspection_t *x = calloc(1, sizeof *x);
@@ -394,192 +602,14 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
             x->kind = BG_BODY_NONE;
         goto done;
     }
-    const bg_http_header_t *ce = bg_insp_find_hdr(in, "content-encoding");
-    if (ce != NULL && !bg_util_ieq(ce->value, ce->value_len, "identity")) {
-        int window;
-        if (bg_util_ieq(ce->value, ce->value_len, "gzip") ||
-            bg_util_ieq(ce->value, ce->value_len, "x-gzip"))
-            window = 15 + 16;
-        else if (bg_util_ieq(ce->value, ce->value_len, "deflate"))
-            window = 15; /* zlib wrapper per RFC 9110; raw deflate tried below */
-        else {
-            bg_insp_set_undecodable(x, "unsupported Content-Encoding (%s)",
-                                    "only gzip and deflate are decoded");
-            goto done;
-        }
-        const char *why = NULL;
-        size_t dl = 0;
-        bg_insp_scan_gzip_header(x, in->body, in->body_len);
-        if (bg_insp_inflate_body(in->body, in->body_len, window, rules->max_decoded, &x->decoded,
-                                 &dl, &why) != 0) {
-            if (window == 15 &&
-                bg_insp_inflate_body(in->body, in->body_len, -15, rules->max_decoded, &x->decoded,
-                                     &dl, &why) == 0)
-                goto inflated;
-            bg_insp_set_undecodable(x, "Content-Encoding: %s", why);
-            goto done;
-        }
-    inflated:
-        x->body = x->decoded;
-        x->body_len = dl;
-    }
-    /* Sniff: compression the label did not name (gzip inside gzip, a gzip
-     * stream labelled text/plain) is undone once more; a stream that
-     * starts like gzip but does not inflate is undecodable. A rewrite is
-     * sent as identity either way. */
-    {
-        bg_sniff_t sn = bg_sniff_prefix(x->body, x->body_len, NULL);
-        if (sn == BG_SNIFF_GZIP || sn == BG_SNIFF_ZLIB) {
-            bg_insp_scan_gzip_header(x, x->body, x->body_len);
-            const char *why = NULL;
-            size_t dl = 0;
-            char *out = NULL;
-            if (bg_insp_inflate_body(x->body, x->body_len, sn == BG_SNIFF_GZIP ? 15 + 16 : 15,
-                                     rules->max_decoded, &out, &dl, &why) == 0) {
-                if (bg_sniff_prefix(out, dl, NULL) == BG_SNIFF_GZIP) {
-                    free(out);
-                    bg_insp_set_undecodable(x, "%s", "compressed more than twice");
-                    goto done;
-                }
-                x->decoded2 = out;
-                x->body = out;
-                x->body_len = dl;
-            } else if (sn == BG_SNIFF_GZIP) {
-                bg_insp_set_undecodable(x, "the body starts as gzip but does not inflate (%s)",
-                                        why);
-                goto done;
-            }
-        }
-    }
-
+    if (undo_compression(x) != 0)
+        goto done;
     char mt[128];
     const char *params;
     bg_insp_media_type(in, mt, sizeof mt, &params);
-    /* Charset: a byte-order mark or the zero-byte pattern of UTF-16/32
-     * wins over any label; else the label's charset. Transcoded text is read
-     * as UTF-8 and cannot be rewritten in place (its findings are fixed). */
-    {
-        size_t bom = 0;
-        bg_sniff_t sn = bg_sniff_prefix(x->body, x->body_len, &bom);
-        const char *from = NULL;
-        int unknown = 0;
-        if (sn == BG_SNIFF_UTF16LE)
-            from = "UTF-16LE";
-        else if (sn == BG_SNIFF_UTF16BE)
-            from = "UTF-16BE";
-        else if (sn == BG_SNIFF_UTF32LE)
-            from = "UTF-32LE";
-        else if (sn == BG_SNIFF_UTF32BE)
-            from = "UTF-32BE";
-        else if (params != NULL && strncmp(mt, "multipart/", 10) != 0) {
-            const bg_http_header_t *ct = bg_insp_find_hdr(in, "content-type");
-            const char *cs =
-                bg_insp_imemmem(params, (size_t)(ct->value + ct->value_len - params), "charset=");
-            if (cs != NULL) {
-                cs += 8;
-                const char *ce2 = ct->value + ct->value_len;
-                if (cs < ce2 && *cs == '"')
-                    cs++;
-                size_t cl = 0;
-                while (cs + cl < ce2 && cs[cl] != ';' && cs[cl] != '"' && cs[cl] != ' ')
-                    cl++;
-                from = bg_sniff_charset(cs, cl, &unknown);
-            }
-        }
-        if (unknown) {
-            bg_insp_set_opaque(x, "the body's charset is not one bordergate reads");
-            x->kind = BG_BODY_OTHER;
-            goto done;
-        }
-        if (from != NULL) {
-            char *out = NULL;
-            size_t ol = 0;
-            if (bg_sniff_transcode(x->body + bom, x->body_len - bom, from, rules->max_decoded, &out,
-                                   &ol) != 0) {
-                bg_insp_set_opaque(x, "the body is not valid text in its charset");
-                x->kind = BG_BODY_OTHER;
-                goto done;
-            }
-            x->transcoded = out;
-            x->body = out;
-            x->body_len = ol;
-            x->fixed_scan = 1;
-        } else if (bom == 3) {
-            x->body += 3; /* UTF-8 BOM: read after it (the rewrite drops it) */
-            x->body_len -= 3;
-        }
-    }
-
-    size_t mtl = strlen(mt);
-    int json_type = strcmp(mt, "application/json") == 0 || strcmp(mt, "text/json") == 0 ||
-                    (mtl > 5 && strcmp(mt + mtl - 5, "+json") == 0);
-    if (!json_type && strcmp(mt, "multipart/form-data") != 0) {
-        /* JSON under any other label (text/plain from sendBeacon, XML, a
-         * form type, octet-stream, none): walked as JSON when it is JSON,
-         * whatever the label says. A top-level JSON string counts. */
-        size_t i = 0;
-        while (i < x->body_len && isspace((unsigned char)x->body[i]))
-            i++;
-        json_type = i < x->body_len &&
-                    (x->body[i] == '{' || x->body[i] == '[' || x->body[i] == '"') &&
-                    bg_insp_jvalid(x, x->body, x->body_len);
-    }
-    if (mt[0] == '\0' && !json_type)
-        snprintf(mt, sizeof mt, "%s",
-                 memchr(x->body, '=', x->body_len) != NULL &&
-                         memchr(x->body, ' ', x->body_len) == NULL &&
-                         bg_sniff_is_text(x->body, x->body_len)
-                     ? "application/x-www-form-urlencoded"
-                     : "text/plain");
-    if (json_type) {
-        x->kind = BG_BODY_JSON;
-        int d = bg_insp_add_doc(x, x->body, x->body_len, -1, -1, 0);
-        if (d < 0) {
-            bg_insp_set_undecodable(x, "%s", "out of memory");
-            goto done;
-        }
-        walk_t w;
-        memset(&w, 0, sizeof w);
-        w.path[0] = '$';
-        w.path_len = 1;
-        bg_insp_jdocument(x, &w, d, -1);
-    } else if (strcmp(mt, "application/x-www-form-urlencoded") == 0) {
-        x->kind = BG_BODY_FORM;
-        size_t first = x->nfields;
-        if (bg_insp_parse_urlencoded(x, FS_FORM, x->body, x->body_len) != 0) {
-            bg_insp_set_undecodable(x, "malformed percent-encoding in the %s", "form body");
-            goto done;
-        }
-        for (size_t i = first; i < x->nfields; i++)
-            bg_insp_scan_field(x, (int)i);
-    } else if (strcmp(mt, "multipart/form-data") == 0) {
-        x->kind = BG_BODY_MULTIPART;
-        if (bg_insp_boundary_param(in, params, x->boundary, sizeof x->boundary) != 0 ||
-            bg_insp_parse_multipart(x) != 0)
-            bg_insp_set_undecodable(x, "malformed %s body", "multipart/form-data");
-    } else if (bg_sniff_binary_format(x->body, x->body_len) == NULL &&
-               bg_sniff_is_text(x->body, x->body_len)) {
-        /* Text under any label (text/..., XML, CSV as octet-stream): read. */
-        x->kind = BG_BODY_TEXT;
-        x->text = malloc(x->body_len + 1);
-        if (x->text == NULL) {
-            bg_insp_set_undecodable(x, "%s", "out of memory");
-            goto done;
-        }
-        memcpy(x->text, x->body, x->body_len);
-        x->text[x->body_len] = '\0';
-        x->text_len = x->body_len;
-        node_spec_t n = bg_insp_spec_of(x->fixed_scan ? N_FIXED : N_TEXT, -1);
-        n.n.text = x->text;
-        n.n.text_len = x->text_len;
-        bg_insp_scan_text(x, &n, "body", BG_LOC_BODY, NULL, 0, x->text, x->text_len);
-    } else {
-        const char *fmt = bg_sniff_binary_format(x->body, x->body_len);
-        char why[96];
-        snprintf(why, sizeof why, "the body is binary (%s)", fmt != NULL ? fmt : "not text");
-        bg_insp_set_opaque(x, why);
-        x->kind = BG_BODY_OTHER;
-    }
+    if (to_utf8(x, mt, params) != 0)
+        goto done;
+    read_body(x, mt, sizeof mt, params);
 done:
     if (x->overflow)
         bg_insp_set_undecodable(x, "%s", "too many findings to inspect reliably");
