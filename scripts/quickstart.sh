@@ -66,6 +66,10 @@ Try, in another terminal (from $ROOT):
 
 Press Ctrl-C to stop.
 TXT
+# Each proxied request holds two descriptors (client and upstream): raise the
+# soft open-file limit to the hard one, as the systemd unit does with
+# LimitNOFILE, so the default limits.max_connections fits.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 "$BIN" run --config config/quickstart.json &
 PIDS+=($!)
 wait "${PIDS[-1]}"
