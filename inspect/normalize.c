@@ -124,8 +124,8 @@ static long hex4(const unsigned char *v, size_t len, size_t o)
 
 /* A backslash escape at V[O] as C, JavaScript and JSON write them outside
  * a JSON string's own decoding (double-escaped JSON, form fields, text):
- * \uXXXX (a surrogate pair too) and \xXX. Returns its length and the code
- * point in *CP, or 0. */
+ * \uXXXX (a surrogate pair too), \u{X...} (ES2015), \xXX and \ooo
+ * (C octal). Returns its length and the code point in *CP, or 0. */
 static size_t bs_at(const unsigned char *v, size_t len, size_t o, uint32_t *cp)
 {
     if (o + 1 >= len || v[o] != '\\')
@@ -137,8 +137,24 @@ static size_t bs_at(const unsigned char *v, size_t len, size_t o, uint32_t *cp)
         *cp = (uint32_t)(h * 16 + l);
         return 4;
     }
+    if (v[o + 1] >= '0' && v[o + 1] <= '3' && o + 4 <= len && v[o + 2] >= '0' && v[o + 2] <= '7' &&
+        v[o + 3] >= '0' && v[o + 3] <= '7') { /* \ooo (C octal) */
+        *cp = (uint32_t)((v[o + 1] - '0') * 64 + (v[o + 2] - '0') * 8 + (v[o + 3] - '0'));
+        return 4;
+    }
     if ((v[o + 1] | 0x20) != 'u')
         return 0;
+    if (o + 2 < len && v[o + 2] == '{') { /* \u{1F600} (ES2015) */
+        uint32_t val = 0;
+        size_t j = o + 3, nd = 0;
+        int h;
+        while (j < len && nd < 6 && (h = hexval(v[j])) >= 0)
+            val = val * 16 + (uint32_t)h, j++, nd++;
+        if (nd == 0 || j >= len || v[j] != '}' || val > 0x10FFFF)
+            return 0;
+        *cp = val;
+        return j + 1 - o;
+    }
     long u = hex4(v, len, o + 2);
     if (u < 0)
         return 0;

@@ -18,7 +18,7 @@
  *   - bg_norm_next(): one character of a value as a reader sees it, with
  *     percent escapes (once or twice: %31, %2531, UTF-8 as %EF%BC%91),
  *     HTML/XML character references (&#49; &#x31; &#X31; &amp;#49;),
- *     backslash escapes (\\u0031, \\x31) and quoted-printable digit runs
+ *     backslash escapes (\u0031, \u{31}, \x31, \061) and quoted-printable digit runs
  *     (=31=33) decoded first.
  *   - bg_norm_b64_decode() / bg_norm_hex_decode(): the decoders the
  *     detectors use on base64 (standard or URL-safe) and hex runs.
@@ -64,9 +64,9 @@ size_t bg_norm_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
  *   %XX and %25XX (XX a byte; a UTF-8 lead byte takes the continuation
  *   bytes from the escapes that follow), &#D...; and &#xH...; / &#XH...;
  *   (at most 7 digits, a code point up to U+10FFFF), the same after
- *   "&amp;" (double encoding), backslash escapes \\uXXXX (surrogate pairs
- *   too) and \\xXX, quoted-printable digits (=3D) inside a run of two or
- *   more. Anything else is read as UTF-8 (an invalid
+ *   "&amp;" (double encoding), backslash escapes \uXXXX (surrogate pairs
+ *   too), \u{X...}, \xXX and octal \ooo, quoted-printable digits (=3D)
+ *   inside a run of two or more. Anything else is read as UTF-8 (an invalid
  *   byte is one 0x80). O(1): at most 64 bytes are examined.
  */
 size_t bg_norm_next(const unsigned char *v, size_t len, size_t o, unsigned *out, unsigned *how);

@@ -830,6 +830,21 @@ def fam_string_encodings(c):
     add("percent-encoded once in a header value", '{"ok":1}', [i[6]], headers=[["X-Q", pct_all(i[6])]])
     add("HTML entities in a Referer-like header", '{"ok":1}', [m[6]],
         headers=[["X-Ref", "".join("&#%d;" % ord(ch) for ch in m[6])]])
+    # A second pass, spellings the first did not think of.
+    add("base32 (RFC 4648) of the mobile in a JSON string",
+        js({"b32": base64.b32encode(m[7].encode()).decode()}), [m[7]])
+    add("C octal escapes in text/plain", "tel " + "".join("\\%03o" % ord(ch) for ch in m[8]), [m[8]], ct=TEXT)
+    add("ES6 \\u{..} escapes in text/plain", "id " + "".join("\\u{%x}" % ord(ch) for ch in i[7]), [i[7]],
+        ct=TEXT)
+    add("HTML entities with leading zeros", js({"n": "".join("&#00%d;" % ord(ch) for ch in m[9])}), [m[9]])
+    add("the mobile in Chinese numerals", js({"note": "电话" + "".join(
+        "〇一二三四五六七八九"[int(ch)] for ch in m[0])}), [m[0]])
+    c.add(f, "IIS %u escapes in a query parameter", "POST",
+          "/submit?q=" + "".join("%%u%04x" % ord(ch) for ch in i[8]), body='{"ok":1}',
+          content_type=JSON, secrets=[i[8]])
+    add("data: URI with base64 in a JSON string",
+        js({"att": "data:text/plain;base64," + b64("id " + i[9])}), [i[9]])
+    add("the mobile in an XML attribute", '<c tel="%s"/>' % m[1], [m[1]], ct="application/xml")
 
 
 def fam_numbers(c):

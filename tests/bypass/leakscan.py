@@ -57,6 +57,12 @@ _HEX_SEP = re.compile(r"(?:[0-9a-fA-F]{2}[ :\-]){7,}[0-9a-fA-F]{2}")
 _JSON_U = re.compile(r"\\u([0-9a-fA-F]{4})")
 _IIS_U = re.compile(r"%u([0-9a-fA-F]{4})")
 _C_X = re.compile(r"\\x([0-9a-fA-F]{2})")
+_C_OCT = re.compile(r"\\([0-7]{3})")
+_ES6_U = re.compile(r"\\u\{([0-9a-fA-F]{1,6})\}")
+_B32 = re.compile(r"[A-Z2-7]{16,}={0,6}")
+# Chinese numerals people write digits with (〇/零 一 二 ... 九).
+_CJK_DIGITS = {"〇": "0", "零": "0", "一": "1", "二": "2", "三": "3", "四": "4", "五": "5",
+               "六": "6", "七": "7", "八": "8", "九": "9"}
 _PCT = re.compile(r"%([0-9a-fA-F]{2})")
 _GZ = b"\x1f\x8b\x08"
 
@@ -95,7 +101,7 @@ def fold(text):
         if cat in ("Cf", "Mn", "Me") or ch in _INVISIBLE_LO:
             continue
         d = unicodedata.digit(ch, None)
-        out.append(str(d) if d is not None else ch)
+        out.append(str(d) if d is not None else _CJK_DIGITS.get(ch, ch))
     return "".join(out)
 
 
@@ -224,6 +230,8 @@ class _Scan:
             self.push("t", _json_unescape(s), d, how + "+json")
             self.push("b", _C_X.sub(lambda m: chr(int(m.group(1), 16)), s).encode("latin-1", "ignore"), d,
                       how + "+\\x")
+            self.push("t", _C_OCT.sub(lambda m: chr(int(m.group(1), 8)), s), d, how + "+octal")
+            self.push("t", _ES6_U.sub(lambda m: chr(min(int(m.group(1), 16), 0x10FFFF)), s), d, how + "+\\u{}")
         if "=" in s and re.search(r"=[0-9A-Fa-f]{2}|=\r?\n", s):
             try:
                 self.push("b", quopri.decodestring(s.encode("latin-1", "ignore")), d, how + "+qp")
@@ -234,6 +242,12 @@ class _Scan:
             for m in _B64.finditer(src):
                 for b in _b64_decode(m.group(0)):
                     self.push("b", b, d, how + "+b64")
+            for m in _B32.finditer(src):
+                tok = m.group(0).rstrip("=")
+                try:
+                    self.push("b", base64.b32decode(tok + "=" * (-len(tok) % 8)), d, how + "+b32")
+                except (ValueError, binascii.Error):
+                    pass
             for m in _HEX.finditer(src):
                 self.push("b", bytes.fromhex(m.group(0)), d, how + "+hex")
             for m in _HEX_SEP.finditer(src):

@@ -104,6 +104,11 @@ static void test_escapes(void **state)
     read_all("\\u0031\\U0033\\x38\\uD835\\uDFCF", out, &esc);
     assert_string_equal(out, "1381");
     assert_true(esc & BG_NORM_ESCAPED);
+    /* ES2015 \\u{..} and C octal escapes */
+    read_all("\\u{31}\\u{1D7D1}\\070\\061", out, &esc);
+    assert_string_equal(out, "1381");
+    read_all("\\u{} \\u{110000} \\089 \\400", out, &esc);
+    assert_string_equal(out, "\\u{} \\u{110000} \\089 \\400");
     /* quoted-printable digits in a run of two or more; one alone is text */
     read_all("=31=33=38 a=31", out, &esc);
     assert_string_equal(out, "138 a=31");
