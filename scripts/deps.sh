@@ -7,10 +7,12 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libjansson-dev
       libmaxminddb-dev zlib1g-dev libcmocka-dev openssl ca-certificates
-      tor-geoipdb libmaxmind-db-writer-perl mmdb-bin curl python3)
+      tor-geoipdb libmaxmind-db-writer-perl mmdb-bin curl python3
+      libhiredis-dev libsystemd-dev)
 if [ "${1:-}" = "--test" ]; then
     PKGS+=(python3-requests clang libclang-rt-14-dev valgrind wrk nginx-light
-           systemd procps iproute2 chromium cppcheck clang-format python3-yaml mandoc groff-base man-db)
+           systemd procps iproute2 chromium cppcheck clang-format python3-yaml mandoc groff-base man-db
+           redis-server prometheus)
     # Node.js and npm may come from elsewhere (a nodesource build bundles npm,
     # and Debian's npm package then cannot be installed beside it): only ask
     # apt for them when the commands are missing.
@@ -37,6 +39,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     if printf '%s\n' "${missing[@]}" | grep -qx nginx-light; then
         (systemctl stop nginx 2>/dev/null || service nginx stop 2>/dev/null || pkill -x nginx || true) >/dev/null 2>&1
     fi
+    # Likewise redis-server and prometheus start system services; the fleet
+    # tests run their own redis-server on a loopback port, promtool is a CLI.
+    for svc in redis-server prometheus prometheus-node-exporter; do
+        if printf '%s\n' "${missing[@]}" | grep -qx "${svc%%-node-exporter}"; then
+            (systemctl stop "$svc" 2>/dev/null || service "$svc" stop 2>/dev/null || true) >/dev/null 2>&1
+        fi
+    done
 fi
 
 # Browser tests drive Debian's chromium with playwright-core from the npm
