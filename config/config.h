@@ -17,6 +17,7 @@
 #include "geo/geo.h"
 
 struct bg_policy;
+struct bg_redis_cfg; /* store/redis.h */
 
 #define BG_MAX_LISTEN 8
 #define BG_MAX_RESOLVE_ADDRS 8
@@ -117,6 +118,9 @@ typedef struct bg_config {
     char *audit_key_file;
     char *audit_key_env;
     char *audit_counters_file; /* yearly counters (audit/counters.h); default DIR/counters.jsonl */
+
+    /* store.redis: the shared store for consent and fleet counters; NULL: local files only */
+    struct bg_redis_cfg *store_redis;
 } bg_config_t;
 
 /* The embedded database's path when the configuration names none: the copy

@@ -376,4 +376,19 @@ bg_consent_backend_t *bg_consent_file_open(const char *path, const char *key_che
                                            const bg_consent_options_t *opts, char **warning,
                                            char *err, size_t errcap);
 
+/*
+ * The Redis backend (policy/consent_redis.c, docs/consent.md "Redis
+ * backend") on the store CFG (store/redis.h; copied). SUBSCRIBE: keep a
+ * look-up cache invalidated by pub/sub (the daemon); 0 for a one-shot
+ * handle without cache (the CLI). KEY_CHECK as for the file backend: a
+ * different key recorded in the store fails the open (a daemon that cannot
+ * reach the store yet starts anyway and answers registry-unavailable).
+ */
+struct bg_redis_cfg;
+bg_consent_backend_t *bg_consent_redis_open(const struct bg_redis_cfg *cfg, const char *key_check,
+                                            int subscribe, char *err, size_t errcap);
+/* bg_consent_open for the Redis backend: KEY as there. */
+bg_consent_reg_t *bg_consent_open_redis(const struct bg_redis_cfg *cfg, const void *key,
+                                        size_t keylen, int subscribe, char *err, size_t errcap);
+
 #endif

@@ -627,7 +627,8 @@ static json_t *stats_json(bg_server_t *srv)
 /*
  * Readiness (/readyz): the policy is loaded, the country database is open
  * and its file still there (a restart or reload would need it), the audit
- * log is writable (its last write and fsync succeeded), every worker can
+ * log is writable (its last write and fsync succeeded), the consent
+ * registry answers look-ups (a shared store is reachable), every worker can
  * accept (none is paused for lack of descriptors), and we are not
  * stopping. Returns 1 when ready; else 0 with one line per problem appended
  * to NOT_READY (a JSON array).
@@ -647,6 +648,12 @@ static int readiness(bg_server_t *srv, const bg_runtime_t *rt, json_t *not_ready
                      i, ACCEPT_RETRY_MS);
             json_array_append_new(not_ready, json_string(line));
         }
+    }
+    char why[400];
+    if (rt != NULL && rt->consent != NULL && bg_consent_health(rt->consent, why, sizeof why) != 0) {
+        char line[480];
+        snprintf(line, sizeof line, "consent: %s", why);
+        json_array_append_new(not_ready, json_string(line));
     }
     if (rt != NULL && (rt->cfg->geo_db == NULL || access(rt->cfg->geo_db_path, R_OK) != 0))
         json_array_append_new(
