@@ -122,8 +122,9 @@ static int audit_volumes(int argc, char **argv)
             continue;
         }
         int valued = strcmp(argv[i], "--counters") == 0 || strcmp(argv[i], "--year") == 0 ||
-                     strcmp(argv[i], "--prefix") == 0;
-        if (i > 0 && (strcmp(argv[i], "--counters") == 0 || argv[i][0] != '-'))
+                     strcmp(argv[i], "--prefix") == 0 || strcmp(argv[i], "--redis") == 0;
+        if (i > 0 && (strcmp(argv[i], "--counters") == 0 || strcmp(argv[i], "--redis") == 0 ||
+                      argv[i][0] != '-'))
             sources++;
         av[ac++] = argv[i];
         if (valued && i + 1 < argc)

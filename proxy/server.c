@@ -35,8 +35,9 @@
 struct bg_server {
     const char *config_path;
     bg_audit_t *audit;
-    bg_counters_t *counters; /* yearly counters of people whose PI went abroad */
-    struct event_base *base; /* control thread */
+    bg_counters_t *counters;    /* yearly counters of people whose PI went abroad */
+    bg_counters_fleet_t *fleet; /* their copy in the shared store (store.redis); NULL: none */
+    struct event_base *base;    /* control thread */
     bg_worker_t *workers;
     int nworkers;
     bg_serve_t *admin;
@@ -621,6 +622,15 @@ static json_t *stats_json(bg_server_t *srv)
         json_object_set_new(o, "yearly_subjects", bg_counters_snapshot_json(&cs, 0));
         bg_counters_snapshot_free(&cs);
     }
+    if (srv->fleet != NULL) {
+        int up;
+        long long pending;
+        unsigned long long lines;
+        bg_counters_fleet_stats(srv->fleet, &up, &pending, &lines);
+        json_object_set_new(o, "fleet_counters",
+                            json_pack("{s:b, s:I, s:I}", "store_reachable", up, "pending_bytes",
+                                      (json_int_t)pending, "lines_pushed", (json_int_t)lines));
+    }
     return o;
 }
 
@@ -886,6 +896,12 @@ static int open_counters(bg_server_t *srv, const bg_config_t *cfg)
     bg_counters_thresholds_t t;
     bg_config_thresholds(cfg, &t);
     bg_counters_set_thresholds(srv->counters, &t);
+    if (cfg->store_redis != NULL &&
+        (srv->fleet = bg_counters_fleet_start(cfg->audit_counters_file, cfg->store_redis, err,
+                                              sizeof err)) == NULL) {
+        fprintf(stderr, "bordergate: fleet counters: %s\n", err);
+        return -1;
+    }
     return 0;
 }
 
@@ -1039,7 +1055,8 @@ done:
     free(pipes);
     if (srv.audit != NULL)
         bg_audit_close(srv.audit);
-    bg_counters_close(srv.counters); /* after the workers: they count */
+    bg_counters_close(srv.counters);   /* after the workers: they count */
+    bg_counters_fleet_stop(srv.fleet); /* after the counters: their last lines are pushed */
     if (srv.base != NULL)
         event_base_free(srv.base);
     bg_runtime_publish_final();
