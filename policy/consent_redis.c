@@ -713,6 +713,14 @@ static int rbe_health(bg_consent_backend_t *self, char *buf, size_t cap)
         snprintf(buf, cap, "%s", bg_redis_up(b->r) ? "ok" : "shared store unreachable");
         return bg_redis_up(b->r) ? 0 : -1;
     }
+    if (atomic_load(&b->sub_up) && !bg_redis_up(b->r)) {
+        /* Probe (within the backoff) so readiness recovers without traffic. */
+        char err[256];
+        const char *av[1] = {"PING"};
+        redisReply *rep = bg_redis_cmd(b->r, 1, av, NULL, err, sizeof err);
+        if (rep != NULL)
+            freeReplyObject(rep);
+    }
     if (!atomic_load(&b->sub_up) || !bg_redis_up(b->r)) {
         snprintf(buf, cap,
                  "shared store %s unreachable: consent look-ups answer registry-unavailable",

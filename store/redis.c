@@ -214,6 +214,17 @@ int bg_redis_pipeline(bg_redis_t *r, int n, const int *argc, const char *const *
 {
     int i, got = 0;
     pthread_mutex_lock(&r->lock);
+    if (r->c != NULL) {
+        /* An idle command connection never has anything to read: readable
+         * (or hung up) means the server closed it (a restart). Reconnect now
+         * rather than fail one command, and never resend a command. */
+        struct pollfd pfd = {.fd = r->c->fd, .events = POLLIN | POLLRDHUP};
+        if (poll(&pfd, 1, 0) != 0) {
+            redisFree(r->c);
+            r->c = NULL;
+            r->retry_at_us = 0;
+        }
+    }
     if (r->c == NULL) {
         if ((long long)bg_util_mono_us() < r->retry_at_us) {
             snprintf(err, errcap, "%s unreachable: %s", r->cfg.display, r->last_err);
