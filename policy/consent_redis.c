@@ -446,7 +446,7 @@ static int rbe_find(bg_consent_backend_t *self, const bg_consent_query_t *q,
 
 typedef struct {
     redisContext *c; /* subscribed to the ack channel; NULL: not waiting */
-    char nonce[BG_CONSENT_ID_SIZE];
+    char nonce[33];  /* bg_util_random_id: 32 hex + NUL */
 } ackwait_t;
 
 /* Subscribe to a fresh ack channel before the change is published. Failing
