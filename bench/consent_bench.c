@@ -87,41 +87,43 @@ int main(int argc, char **argv)
     const char *url = argc > 1 ? argv[1] : "redis://127.0.0.1:6379/15";
     int n = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 20000;
     uint8_t key[32];
-    char err[512];
+    char err[512] = "";
+    int rc = 1;
+    bg_consent_reg_t *file = NULL, *redis = NULL;
+    bg_redis_cfg_t cfg = {0};
     memset(key, 0x6b, sizeof key);
+    if (n < 100)
+        return 2;
     double *v = calloc((size_t)n, sizeof *v);
-    if (v == NULL || n < 100)
+    if (v == NULL)
         return 1;
 
     /* File backend: N consents in a journal, every look-up in memory (+ one stat). */
     char path[] = "/tmp/consent_bench_XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0)
-        return 1;
+        goto out;
     close(fd);
     unlink(path);
     bg_consent_options_t o = {.create = 1};
-    bg_consent_reg_t *file = bg_consent_open(path, key, sizeof key, &o, NULL, err, sizeof err);
+    file = bg_consent_open(path, key, sizeof key, &o, NULL, err, sizeof err);
     if (file == NULL || fill(file, n) != 0) {
         fprintf(stderr, "file backend: %s\n", err);
-        return 1;
+        goto out;
     }
     int found = run(file, 0, n, n, v);
     report("file", v, n);
-    bg_consent_close(file);
-    unlink(path);
     if (found != n)
         fprintf(stderr, "file: only %d of %d found\n", found, n);
 
-    bg_redis_cfg_t rc;
-    if (bg_redis_parse_url(url, &rc, err, sizeof err) != 0) {
+    if (bg_redis_parse_url(url, &cfg, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", url, err);
-        return 1;
+        goto out;
     }
-    bg_consent_reg_t *redis = bg_consent_open_redis(&rc, key, sizeof key, 1, err, sizeof err);
+    redis = bg_consent_open_redis(&cfg, key, sizeof key, 1, err, sizeof err);
     if (redis == NULL || fill(redis, n) != 0) {
         fprintf(stderr, "redis backend: %s\n", err);
-        return 1;
+        goto out;
     }
     for (int i = 0; i < 200 && bg_consent_health(redis, err, sizeof err) != 0; i++)
         usleep(10000); /* wait for the subscription */
@@ -133,8 +135,12 @@ int main(int argc, char **argv)
     /* Cached: the same subjects again, now in the cache. */
     run(redis, 0, n, n, v);
     report("redis, cached (hit)", v, n);
+    rc = 0;
+out:
     bg_consent_close(redis);
-    bg_redis_cfg_clear(&rc);
+    bg_consent_close(file);
+    unlink(path);
+    bg_redis_cfg_clear(&cfg);
     free(v);
-    return 0;
+    return rc;
 }
