@@ -97,7 +97,24 @@ typedef struct {
     atomic_int sub_up;  /* subscriber confirmed: the cache may be trusted */
     atomic_ullong hits; /* look-ups answered from the cache */
     atomic_ullong misses;
+    char key_check[BG_CONSENT_KEY_CHECK_SIZE]; /* "" when the handle has no key */
+    atomic_int key_ok;                         /* the store's key check was compared and matched */
 } rbe_t;
+
+static int check_key(rbe_t *b, const char *key_check, char *err, size_t errcap);
+
+/* Before the first read or write that depends on the key: compare it with
+ * the store's (a daemon that started while Redis was down could not). 0, or
+ * -1 with ERR (unreachable, or another key: then nothing is answered). */
+static int key_verified(rbe_t *b, char *err, size_t errcap)
+{
+    if (b->key_check[0] == '\0' || atomic_load(&b->key_ok))
+        return 0;
+    if (check_key(b, b->key_check, err, errcap) != 0)
+        return -1;
+    atomic_store(&b->key_ok, 1);
+    return 0;
+}
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -410,7 +427,8 @@ static int rbe_find(bg_consent_backend_t *self, const bg_consent_query_t *q,
     bg_consent_t *v;
     size_t n;
     char err[512];
-    if (fetch_subject(b, q->pseudonym, &v, &n, err, sizeof err) != 0) {
+    if (key_verified(b, err, sizeof err) != 0 ||
+        fetch_subject(b, q->pseudonym, &v, &n, err, sizeof err) != 0) {
         out->miss = BG_CONSENT_MISS_UNAVAILABLE;
         return -1;
     }
@@ -554,6 +572,8 @@ static int rbe_grant(bg_consent_backend_t *self, const bg_consent_t *c, char *er
     snprintf(ea, sizeof ea, "%lld", (long long)c->expires_at);
     snprintf(sens, sizeof sens, "%d", c->sensitive ? 1 : 0);
     snprintf(guard, sizeof guard, "%d", c->guardian ? 1 : 0);
+    if (key_verified(b, err, errcap) != 0)
+        return BG_CONSENT_EKEY;
     ack_begin(b, &w);
     snprintf(msg, sizeof msg, "%s %s", c->subject, w.c != NULL ? w.nonce : "-");
     const char *av[] = {"EVAL",
@@ -721,6 +741,11 @@ static int rbe_health(bg_consent_backend_t *self, char *buf, size_t cap)
         if (rep != NULL)
             freeReplyObject(rep);
     }
+    char kerr[512];
+    if (atomic_load(&b->sub_up) && key_verified(b, kerr, sizeof kerr) != 0 && bg_redis_up(b->r)) {
+        snprintf(buf, cap, "%s: consent look-ups answer registry-unavailable", kerr);
+        return -1;
+    }
     if (!atomic_load(&b->sub_up) || !bg_redis_up(b->r)) {
         snprintf(buf, cap,
                  "shared store %s unreachable: consent look-ups answer registry-unavailable",
@@ -807,11 +832,13 @@ bg_consent_backend_t *bg_consent_redis_open(const struct bg_redis_cfg *cfg, cons
         return NULL;
     }
     /* Check the key when the store is reachable now; a daemon that starts
-     * while Redis is down still starts (look-ups fail closed until it is up),
-     * a CLI fails. */
+     * while Redis is down still starts (look-ups fail closed until it is up
+     * and the key matched: key_verified), a CLI fails. */
     if (key_check != NULL) {
         char kerr[512];
-        if (check_key(b, key_check, kerr, sizeof kerr) != 0 && (!subscribe || bg_redis_up(b->r))) {
+        snprintf(b->key_check, sizeof b->key_check, "%s", key_check);
+        int rc = key_verified(b, kerr, sizeof kerr);
+        if (rc != 0 && (!subscribe || bg_redis_up(b->r))) {
             snprintf(err, errcap, "%s", kerr);
             rbe_close(&b->be);
             return NULL;

@@ -241,6 +241,16 @@ class Fleet(AuditTestBase):
             self.consent_cli("withdraw", "--id", cid, registry=registry)
             self.assertFalse(self.send_email(a, uid, i), "allowed after the CLI withdrew (file backend)")
 
+    def test_a_daemon_with_another_subject_key_refuses_the_registry(self):
+        self.daemon("a")  # records the key's check value in the store
+        cfg = self.config(self.up, os.path.join(self.tmpdir, "audit-x"))
+        cfg["consent"] = {"registry": os.path.join(self.tmpdir, "unused.jsonl")}
+        cfg["store"] = {"redis": {"url": self.redis.url}}
+        env = dict(KEY_ENV, BG_SUBJECT_KEY="3c" * 32)
+        with self.assertRaises(AssertionError) as ctx:
+            self.proxy(cfg, env=env, name="x")
+        self.assertIn("subject key does not match the registry", str(ctx.exception))
+
     # -- counters -------------------------------------------------------
 
     def test_counters_across_daemons_count_each_person_once(self):
