@@ -851,6 +851,12 @@ bg_consent_backend_t *bg_consent_redis_open(const struct bg_redis_cfg *cfg, cons
             rbe_close(&b->be);
             return NULL;
         }
+        /* A reload publishes this registry as soon as it returns: wait (a
+         * few ms) for the subscription so requests after a reload are not
+         * answered registry-unavailable meanwhile. Not when Redis is down. */
+        int tmo = cfg->timeout_ms > 0 ? cfg->timeout_ms : 500;
+        for (int i = 0; i < tmo && bg_redis_up(b->r) && !atomic_load(&b->sub_up); i++)
+            poll(NULL, 0, 1);
     } else {
         atomic_store(&b->sub_up, 1); /* a CLI: no cache kept between calls */
     }

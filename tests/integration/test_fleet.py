@@ -241,6 +241,14 @@ class Fleet(AuditTestBase):
             self.consent_cli("withdraw", "--id", cid, registry=registry)
             self.assertFalse(self.send_email(a, uid, i), "allowed after the CLI withdrew (file backend)")
 
+    def test_a_reload_does_not_interrupt_consent_look_ups(self):
+        a = self.daemon("a")
+        uid = "u-reload"
+        self.grant_api(a, uid)
+        for i in range(3):
+            a.reload(a.config)  # a new registry handle, subscribed before it is published
+            self.assertTrue(self.send_email(a, uid, i), "the consent was not honoured right after a reload")
+
     def test_a_daemon_with_another_subject_key_refuses_the_registry(self):
         self.daemon("a")  # records the key's check value in the store
         cfg = self.config(self.up, os.path.join(self.tmpdir, "audit-x"))
