@@ -245,9 +245,38 @@ class Fleet(AuditTestBase):
         a = self.daemon("a")
         uid = "u-reload"
         self.grant_api(a, uid)
-        for i in range(3):
-            a.reload(a.config)  # a new registry handle, subscribed before it is published
-            self.assertTrue(self.send_email(a, uid, i), "the consent was not honoured right after a reload")
+        stop = threading.Event()
+        sent, failed = [], []
+
+        def load(k):
+            s = self.session()
+            n = 0
+            while not stop.is_set():
+                addr = "t%d-%d@example.org" % (k, n)
+                resp = self.send(a, "/v1/tickets", json.dumps({"user": {"id": uid, "email": addr}}), session=s)
+                (sent if resp.status_code == 200 else failed).append(addr)
+                n += 1
+
+        threads = [threading.Thread(target=load, args=(k,)) for k in range(3)]
+        for th in threads:
+            th.start()
+        try:
+            for _ in range(5):  # each reload opens a new registry handle
+                a.reload(a.config)
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            for th in threads:
+                th.join()
+        self.assertEqual(failed, [])
+        arrived = set()
+        for rec in self.up.records():
+            e = json.loads(rec.body)["user"].get("email")
+            if e:
+                arrived.add(e)
+        refused = [e for e in sent if e not in arrived]
+        self.assertGreater(len(sent), 20)
+        self.assertEqual(refused, [], "requests right after a reload were not answered from the registry")
 
     def test_a_daemon_with_another_subject_key_refuses_the_registry(self):
         self.daemon("a")  # records the key's check value in the store
