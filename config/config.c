@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/keys.h"
 #include "common/util.h"
 #include "config/cfgerr.h"
 #include "config/cfgutil.h"
@@ -536,8 +537,10 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             const char *tf = json_string_value(json_object_get(tok, "file"));
             const char *te = json_string_value(json_object_get(tok, "env"));
             char *text = NULL;
+            char resolved[4096];
             if (tf != NULL) {
-                text = bg_util_read_file(tf, NULL);
+                const char *rp = bg_key_file_path(tf, resolved, sizeof resolved);
+                text = rp != NULL ? bg_util_read_file(rp, NULL) : NULL;
                 if (text == NULL)
                     bg_cfg_err(ctx, "$.admin.token.file", 0, "cannot read %s: %s", tf,
                                strerror(errno));

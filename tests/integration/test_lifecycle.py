@@ -336,6 +336,47 @@ class SystemdTest(bgtest.TestCase):
         self.assertFalse(any(l.startswith("<") for l in px.log().splitlines()))
 
 
+class CredentialsTest(AuditTestBase):
+    """Keys handed over by systemd's LoadCredential= (the shipped unit loads
+    the key directory as credentials keys_NAME)."""
+
+    def credential_config(self):
+        self.up = self.sink("us", host="127.0.0.2")
+        self.audit_dir = os.path.join(self.tmpdir, "audit")
+        cfg = self.config(self.up, self.audit_dir)
+        cfg["keys"] = {n: {"file": "$CREDENTIALS_DIRECTORY/keys_%s.key" % n}
+                       for n in ("pseudonym", "subject", "audit")}
+        creds = os.path.join(self.tmpdir, "credentials")
+        os.mkdir(creds, 0o700)
+        for n, v in (("pseudonym", KEY_ENV["BG_PSEUDONYM_KEY"]), ("subject", KEY_ENV["BG_SUBJECT_KEY"]),
+                     ("audit", KEY_ENV["BG_AUDIT_KEY"])):
+            with open(os.path.join(creds, "keys_%s.key" % n), "w") as f:
+                f.write(v + "\n")
+            os.chmod(os.path.join(creds, "keys_%s.key" % n), 0o400)
+        return cfg, creds
+
+    def test_key_files_under_credentials_directory(self):
+        cfg, creds = self.credential_config()
+        px = self.proxy(cfg, env={"CREDENTIALS_DIRECTORY": creds})
+        self.assertIn("signed checkpoints", px.log())
+        self.assertEqual(self.send(px, "/c", body("u-cred", phone(800))).status_code, 200)
+        self.assertEqual(px.stop(), 0)
+        r = subprocess.run([bgtest.BIN, "audit", "verify", "--key", os.path.join(creds, "keys_audit.key"),
+                            self.audit_dir], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_without_credentials_directory_check_names_the_variable(self):
+        cfg, _creds = self.credential_config()
+        path = os.path.join(self.tmpdir, "cred.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
+        r = subprocess.run([bgtest.BIN, "check", "--config", path], capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("$CREDENTIALS_DIRECTORY/keys_pseudonym.key", r.stdout + r.stderr)
+        self.assertIn("LoadCredential=", r.stdout + r.stderr)
+
+
 class FullDiskTest(AuditTestBase):
 
     def test_refusals_logged_once_then_counted_and_readyz_recovers_without_traffic(self):
@@ -408,6 +449,46 @@ class ProbeTest(bgtest.TestCase):
         r = self.probe("--timeout", "300", "http://127.0.0.1:%d/healthz" % srv.getsockname()[1])
         self.assertEqual(r.returncode, 1)
         self.assertLess(time.monotonic() - t0, t(3))
+
+
+class ContainerImageTest(bgtest.TestCase):
+    """The image's binary: stripped, with its debug information split off.
+    Docker cannot build here; the Dockerfile's own commands run on a copy
+    of the built binary."""
+
+    def test_dockerfile_strip_commands_split_the_debug_information(self):
+        with open(os.path.join(bgtest.SOURCE_DIR, "deploy", "docker", "Dockerfile")) as f:
+            text = re.sub(r"\\\n", " ", f.read())
+        run = [l for l in text.splitlines() if l.startswith("RUN") and "--only-keep-debug" in l]
+        self.assertEqual(len(run), 1)
+        script = run[0][run[0].index("id=$(readelf"):]
+        stage, debug = os.path.join(self.tmpdir, "stage"), os.path.join(self.tmpdir, "debug")
+        os.makedirs(os.path.join(stage, "usr", "bin"))
+        binary = os.path.join(stage, "usr", "bin", "bordergate")
+        subprocess.run(["cp", bgtest.BIN, binary], check=True)
+        script = script.replace("/stage/", stage + "/").replace("/debug/", debug + "/")
+        r = subprocess.run(["sh", "-ec", script], capture_output=True, text=True, timeout=t(60))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"^bordergate \S+")
+
+        def sections(path):
+            out = subprocess.run(["readelf", "-S", "-W", path], capture_output=True, text=True,
+                                 check=True).stdout
+            return set(re.findall(r"\]\s+(\.\S+)", out))
+
+        stripped = sections(binary)
+        self.assertNotIn(".debug_info", stripped)
+        self.assertNotIn(".symtab", stripped)
+        self.assertIn(".gnu_debuglink", stripped)
+        dbg = [os.path.join(dp, f) for dp, _d, fs in os.walk(debug) for f in fs]
+        self.assertEqual(len(dbg), 1, dbg)
+        build_id = re.search(r"Build ID: (\w+)", subprocess.run(["readelf", "-n", binary], capture_output=True,
+                                                                text=True).stdout).group(1)
+        self.assertTrue(dbg[0].endswith("/.build-id/%s/%s.debug" % (build_id[:2], build_id[2:])), dbg[0])
+        self.assertIn(".symtab", sections(dbg[0]))
+        if ".debug_info" in sections(bgtest.BIN):  # RelWithDebInfo/Debug builds
+            self.assertIn(".debug_info", sections(dbg[0]))
+        self.assertLess(os.path.getsize(binary), os.path.getsize(bgtest.BIN))
 
 
 if __name__ == "__main__":
