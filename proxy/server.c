@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -47,6 +48,7 @@ struct bg_server {
     struct event *tick;
     uint64_t watchdog_us; /* WATCHDOG=1 this often; 0: no watchdog */
     uint64_t watchdog_last_us;
+    uint64_t tick_us; /* the tick's period */
     bg_audit_t *audit;
     bg_counters_t *counters; /* yearly counters of people whose PI went abroad */
     struct event_base *base; /* control thread */
@@ -640,7 +642,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         bg_audit_probe(srv->audit);
     if (srv->watchdog_us > 0) {
         uint64_t now = bg_util_mono_us();
-        if (now - srv->watchdog_last_us >= srv->watchdog_us / 2) {
+        /* Send on the last tick before half the interval has passed. */
+        if (now - srv->watchdog_last_us + srv->tick_us >= srv->watchdog_us / 2) {
             bg_notify("WATCHDOG=1");
             srv->watchdog_last_us = now;
         }
@@ -1224,6 +1227,27 @@ static void state_file_remove(bg_server_t *srv)
 }
 
 /*
+ * Is the audit directory's lock (audit/audit.c: AUDIT_DIR/.PREFIX.lock,
+ * flock) held by a live process? The run-state file is written only by
+ * the lock's holder and removed before it lets go, so a held lock is what
+ * makes the file's pid trustworthy (a stale file from a crash may name a
+ * pid reused by an unrelated process, which must never get our SIGTERM).
+ */
+static int audit_lock_held(const bg_config_t *cfg)
+{
+    const char *prefix = cfg->audit_prefix != NULL ? cfg->audit_prefix : "audit";
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/.%s.lock", cfg->audit_dir, prefix) >= sizeof path)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd); /* releases the lock if we took it */
+    return held;
+}
+
+/*
  * Before binding: refuse to start beside a process that listens on one of
  * our addresses (exit 1, one line), unless BG_SERVER_TAKEOVER asks for a
  * binary upgrade's hand-over, which needs the running bordergate's
@@ -1268,7 +1292,8 @@ static int check_listen_free(bg_server_t *srv, const bg_config_t *cfg, pid_t *ol
                 "bordergate: --takeover: %s is in use, and without an audit log there is no "
                 "run-state file to learn the running policy version from\n",
                 busy);
-    else if (st == NULL || pid <= 1 || ver == NULL || kill((pid_t)pid, 0) != 0)
+    else if (st == NULL || pid <= 1 || ver == NULL || !audit_lock_held(cfg) ||
+             kill((pid_t)pid, 0) != 0)
         fprintf(stderr,
                 "bordergate: --takeover: %s is in use, but not by a bordergate writing to %s "
                 "(no valid run-state file %s)\n",
@@ -1372,6 +1397,7 @@ int bg_server_run(const char *config_path, unsigned flags)
     int tick_ms = TICK_MS;
     if (srv.watchdog_us > 0 && srv.watchdog_us / 4000 < (uint64_t)tick_ms)
         tick_ms = srv.watchdog_us / 4000 > 0 ? (int)(srv.watchdog_us / 4000) : 1;
+    srv.tick_us = (uint64_t)tick_ms * 1000;
     struct timeval tick_tv = ms_tv(tick_ms);
     event_add(srv.tick, &tick_tv);
 
