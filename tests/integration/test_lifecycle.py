@@ -199,7 +199,7 @@ class CoBindingTest(AuditTestBase):
         # A crash left the run-state file; its pid now belongs to another
         # process, and the port is held by something else entirely.
         bystander = subprocess.Popen(["sleep", "60"])
-        self.addCleanup(bystander.kill)
+        self.addCleanup(lambda: (bystander.kill(), bystander.wait()))
         holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.addCleanup(holder.close)
         holder.bind(("127.0.0.1", 0))
