@@ -243,6 +243,41 @@ void bg_log_limited(bg_log_limit_t *l, bg_log_level_t level, const char *fmt, ..
                BG_LOG_LIMIT_EVERY_S);
 }
 
+/* The limiters of bg_log_limited_cause, made on first use (under
+ * log_lock); the last one is shared by causes beyond the table. */
+static bg_log_limit_t cause_limits[BG_LOG_LIMIT_CAUSES];
+static char cause_texts[BG_LOG_LIMIT_CAUSES][96];
+
+static bg_log_limit_t *cause_limit(const char *cause, bg_log_level_t level)
+{
+    pthread_mutex_lock(&log_lock);
+    bg_log_limit_t *l = &cause_limits[BG_LOG_LIMIT_CAUSES - 1];
+    for (int i = 0; i < BG_LOG_LIMIT_CAUSES; i++) {
+        if (cause_limits[i].what == NULL) {
+            snprintf(cause_texts[i], sizeof cause_texts[i], "%s",
+                     i == BG_LOG_LIMIT_CAUSES - 1 ? "other causes" : cause);
+            cause_limits[i].what = cause_texts[i];
+            cause_limits[i].level = level;
+        }
+        if (strncmp(cause_texts[i], cause, sizeof cause_texts[i] - 1) == 0) {
+            l = &cause_limits[i];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&log_lock);
+    return l;
+}
+
+void bg_log_limited_cause(const char *cause, bg_log_level_t level, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    bg_log_limited(cause_limit(cause, level), level, "%s", msg);
+}
+
 void bg_log_limits_flush(void)
 {
     uint64_t now = bg_util_mono_us();

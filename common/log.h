@@ -73,6 +73,12 @@ typedef struct bg_log_limit {
  * left out), else only count it. */
 void bg_log_limited(bg_log_limit_t *limit, bg_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with a limiter per CAUSE (a constant text, compared by value,
+ * e.g. a refusal's reason): the first BG_LOG_LIMIT_CAUSES causes get their
+ * own limiter, later ones share one. */
+#define BG_LOG_LIMIT_CAUSES 32
+void bg_log_limited_cause(const char *cause, bg_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Report the counts of every limiter whose interval has passed. */
 void bg_log_limits_flush(void);
 

@@ -289,8 +289,8 @@ static void refuse(bg_session_t *s, int status, const char *error, int close)
         evbuffer_add(out, body, (size_t)n);
     s->w->stats.responses_by_class[status / 100 % 6]++;
     bg_metrics_refusal(s->w->metrics, status);
-    if (status >= 500)
-        bg_info("request %s refused: %d %s", id, status, error);
+    if (status >= 500) /* once per cause, then counts: a full disk refuses every request */
+        bg_log_limited_cause(error, BG_LOG_INFO, "request %s refused: %d %s", id, status, error);
     else
         bg_debug("request %s refused: %d %s", id, status, error);
     if (close) {

@@ -410,6 +410,7 @@ class FullDiskTest(AuditTestBase):
         mnt = self.small_tmpfs()
         px = self.start(audit_dir=os.path.join(mnt, "audit"))
         self.assertEqual(self.send(px, "/ok", body("u-q-0", phone(500))).status_code, 200)
+        lines_before = len(px.log().splitlines())
         filler = os.path.join(mnt, "filler")
         with open(filler, "wb") as f:
             try:
@@ -424,8 +425,14 @@ class FullDiskTest(AuditTestBase):
                 refused += 1
         self.assertGreaterEqual(refused, 50, "the full disk refused only %d of 79" % refused)
         log = px.log()
+        added = log.splitlines()[lines_before:]
+        # Today's cost of a full disk: the writer's error, the first
+        # refusal's reason and its 503 line (a refusal record that cannot
+        # be queued may add one); the other refusals are only counted.
+        self.assertLessEqual(len(added), 4, "\n".join(added))
         self.assertEqual(len(re.findall(r"decision record not durable", log)), 1,
                          "one line for the first refusal, the rest counted")
+        self.assertEqual(len(re.findall(r"refused: 503", log)), 1)
         self.assertLessEqual(len(re.findall(r"refusal record not queued", log)), 1)
         status, doc = px.admin("GET", "/readyz")
         self.assertEqual(status, 503)
@@ -443,6 +450,14 @@ class FullDiskTest(AuditTestBase):
         self.assertLess(time.monotonic() - t0, t(1.0))
         self.assertIn("writable again (probe)", px.log())
         self.assertEqual(self.send(px, "/again", body("u-q-again", phone(599))).status_code, 200)
+        # The refusals left out are reported as counts, once the 10 s
+        # since the first line have passed, even with no further refusal.
+        m = bgtest.wait_for(lambda: re.search(r"transfers refused: decision record not durable: (\d+) more "
+                                              r"in the last 10 s", px.log()), t(12), "the count line")
+        self.assertEqual(int(m.group(1)), refused - 1)
+        m = re.search(r"the audit log cannot record this transfer; it was not forwarded: (\d+) more", px.log())
+        self.assertIsNotNone(m, "the 503 lines' count")
+        self.assertEqual(int(m.group(1)), refused - 1)
 
 
 class ProbeTest(bgtest.TestCase):
