@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/keys.h"
 #include "common/util.h"
 #include "config/cfgerr.h"
 #include "config/cfgutil.h"
@@ -554,9 +555,9 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     static const char *const admin_keys[] = {"listen", "token", NULL};
     static const char *const limit_keys[] = {"max_header_bytes", "max_body_bytes",
                                              "max_connections", "max_idle_upstream", NULL};
-    static const char *const timeout_keys[] = {"header_ms",        "body_ms", "connect_ms",
-                                               "response_ms",      "idle_ms", "send_ms",
-                                               "upstream_idle_ms", NULL};
+    static const char *const timeout_keys[] = {
+        "header_ms", "body_ms",          "connect_ms", "response_ms",    "idle_ms",
+        "send_ms",   "upstream_idle_ms", "drain_ms",   "drain_delay_ms", NULL};
     static const char *const tls_keys[] = {"ca_file", "verify", NULL};
     static const char *const log_keys[] = {"level", "file", "format", NULL};
     json_t *v;
@@ -610,8 +611,10 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             const char *tf = json_string_value(json_object_get(tok, "file"));
             const char *te = json_string_value(json_object_get(tok, "env"));
             char *text = NULL;
+            char resolved[4096];
             if (tf != NULL) {
-                text = bg_util_read_file(tf, NULL);
+                const char *rp = bg_key_file_path(tf, resolved, sizeof resolved);
+                text = rp != NULL ? bg_util_read_file(rp, NULL) : NULL;
                 if (text == NULL)
                     bg_cfg_err(ctx, "$.admin.token.file", 0, "cannot read %s: %s", tf,
                                strerror(errno));
@@ -673,6 +676,12 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     cfg->send_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "send_ms", 60000, 1, day);
     cfg->upstream_idle_ms =
         (int)bg_cfg_get_int(ctx, to, "$.timeouts", "upstream_idle_ms", 30000, 1, day);
+    /* SIGTERM: keep accepting for drain_delay_ms (answering Connection:
+     * close), then close the listeners and give requests in flight
+     * drain_ms before their connections are closed. */
+    cfg->drain_delay_ms =
+        (int)bg_cfg_get_int(ctx, to, "$.timeouts", "drain_delay_ms", 0, 0, 3600000);
+    cfg->drain_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "drain_ms", 10000, 0, day);
 
     json_t *tls = bg_cfg_get_typed(ctx, root, "$", "upstream_tls", JSON_OBJECT, "an object");
     cfg->tls_verify = 1;

@@ -77,6 +77,9 @@ typedef struct bg_config {
     int send_timeout_ms;
     int upstream_idle_ms;
 
+    int drain_delay_ms;   /* timeouts.drain_delay_ms: keep accepting after SIGTERM (0) */
+    int drain_timeout_ms; /* timeouts.drain_ms: then finish requests in flight (10000) */
+
     char *ca_file;   /* NULL: system store */
     int tls_verify;  /* 1 unless explicitly disabled (refused outside tests) */
     char *forwarded; /* "append" (default), "replace", "off" */
