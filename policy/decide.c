@@ -10,6 +10,7 @@
 #include <openssl/hmac.h>
 
 #include "common/util.h"
+#include "common/http_header.h"
 #include "policy/attribute.h"
 
 int bg_decide_needs_inspection(const bg_policy_t *p, const bg_geo_answer_t *geo)

@@ -669,24 +669,6 @@ bg_http_result_t bg_http_parse_response(const char *buf, size_t len, size_t max_
     return (bg_http_result_t)r;
 }
 
-/* O(n) over the fields; NAME is the caller's constant, not input. */
-const bg_http_header_t *bg_http_find_header(const bg_http_header_t *headers, size_t n,
-                                            const char *name)
-{
-    size_t len = strlen(name);
-    for (size_t i = 0; i < n; i++) {
-        if (headers[i].name_len != len)
-            continue;
-        size_t j = 0;
-        while (j < len &&
-               http_lower((unsigned char)headers[i].name[j]) == http_lower((unsigned char)name[j]))
-            j++;
-        if (j == len)
-            return &headers[i];
-    }
-    return NULL;
-}
-
 int bg_http_is_hop_by_hop(const char *name, size_t name_len, const char *connection_value,
                           size_t connection_len)
 {
