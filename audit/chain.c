@@ -3,6 +3,7 @@
  * for the exact bytes that are hashed.
  */
 #include "audit/chain.h"
+#include "common/hex.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -72,16 +73,6 @@ void bg_audit_buf_free(bg_audit_buf_t *b)
 /* ------------------------------------------------------------------------
  * Hex
  * ------------------------------------------------------------------------ */
-
-void bg_audit_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 int bg_audit_is_hex(const char *s, size_t n)
 {
@@ -163,7 +154,7 @@ static int chain_digest(bg_audit_chain_t *c, const char *prev, const char *cover
         EVP_DigestUpdate(c->md, "}", 1) != 1 || EVP_DigestFinal_ex(c->md, md, &mdlen) != 1 ||
         mdlen != 32)
         return -1;
-    bg_audit_hex(md, 32, hex);
+    bg_hex_encode(md, 32, hex);
     return 0;
 }
 
@@ -273,7 +264,7 @@ int bg_audit_chain_hmac(const unsigned char *key, size_t keylen, const char *cha
     if (keylen > INT32_MAX ||
         HMAC(EVP_sha256(), key, (int)keylen, msg, sizeof msg, md, &mdlen) == NULL || mdlen != 32)
         return -1;
-    bg_audit_hex(md, 32, hex_out);
+    bg_hex_encode(md, 32, hex_out);
     return 0;
 }
 
@@ -286,6 +277,6 @@ void bg_audit_chain_key_id(const unsigned char *key, size_t keylen, char *out)
         memcpy(out, "00000000", 9);
         return;
     }
-    bg_audit_hex(md, 4, hex);
+    bg_hex_encode(md, 4, hex);
     memcpy(out, hex, 9);
 }

@@ -86,8 +86,6 @@ int bg_audit_chain_rehash(bg_audit_chain_t *c, const char *line, const bg_audit_
 int bg_audit_chain_hmac(const unsigned char *key, size_t keylen, const char *chain_hex,
                         char *hex_out);
 
-/* Lowercase hex of N bytes into OUT (2N+1 bytes). */
-void bg_audit_hex(const unsigned char *in, size_t n, char *out);
 /* 1 when S[0..N) is lowercase hex. */
 int bg_audit_is_hex(const char *s, size_t n);
 /* Constant-time equality of two N-byte strings. */

@@ -7,11 +7,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/hmac.h>
-
 #include "common/util.h"
 #include "common/http_header.h"
 #include "policy/attribute.h"
+#include "common/chinatime.h"
+#include "common/pseudonym.h"
 
 int bg_decide_needs_inspection(const bg_policy_t *p, const bg_geo_answer_t *geo)
 {
@@ -99,27 +99,22 @@ static int age_from(const char *s, int64_t now_ms)
     digits[8] = '\0';
     if (sscanf(digits, "%4d%2d%2d", &y, &m, &d) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
         return -1;
-    time_t t = (time_t)(now_ms / 1000) + 8 * 3600; /* China Standard Time */
     struct tm tm;
-    gmtime_r(&t, &tm);
+    if (bg_china_tm(now_ms, &tm) != 0)
+        return -1;
     int age = tm.tm_year + 1900 - y;
     if (tm.tm_mon + 1 < m || (tm.tm_mon + 1 == m && tm.tm_mday < d))
         age--;
     return age;
 }
 
+/* The pseudonym of ID under the policy's subject key (the pseudonym key
+ * when it has none); "" without a key. */
 static void pseudonym(const bg_policy_t *p, const char *id, size_t len, char out[65])
 {
-    unsigned char mac[32];
-    unsigned int ml = 0;
     const unsigned char *key = p->subject_key_len > 0 ? p->subject_key : p->pseudonym_key;
     size_t kl = p->subject_key_len > 0 ? p->subject_key_len : p->pseudonym_key_len;
-    out[0] = '\0';
-    if (kl == 0 ||
-        HMAC(EVP_sha256(), key, (int)kl, (const unsigned char *)id, len, mac, &ml) == NULL)
-        return; /* no key: the record says the subject is unknown rather than hold a raw id */
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+    bg_pseudonym(key, kl, id, len, out);
 }
 
 /*
