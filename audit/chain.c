@@ -23,7 +23,8 @@ static const char CKPT_DOMAIN[] = "bordergate-audit-checkpoint-v1\n";
  * Buffer
  * ------------------------------------------------------------------------ */
 
-int bg_audit_buf_reserve(bg_audit_buf_t *b, size_t extra)
+/* Room for EXTRA more bytes in B. 0, or -1 (ENOMEM). */
+static int buf_reserve(bg_audit_buf_t *b, size_t extra)
 {
     if (b->cap - b->len >= extra && b->data != NULL)
         return 0;
@@ -50,17 +51,12 @@ int bg_audit_buf_reserve(bg_audit_buf_t *b, size_t extra)
 
 int bg_audit_buf_add(bg_audit_buf_t *b, const void *p, size_t n)
 {
-    if (bg_audit_buf_reserve(b, n) != 0)
+    if (buf_reserve(b, n) != 0)
         return -1;
     if (n > 0)
         memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;
-}
-
-int bg_audit_buf_str(bg_audit_buf_t *b, const char *s)
-{
-    return bg_audit_buf_add(b, s, strlen(s));
 }
 
 void bg_audit_buf_free(bg_audit_buf_t *b)
@@ -74,7 +70,8 @@ void bg_audit_buf_free(bg_audit_buf_t *b)
  * Hex
  * ------------------------------------------------------------------------ */
 
-int bg_audit_is_hex(const char *s, size_t n)
+/* 1 when S[0..N) is lowercase hex (the only form a record carries). */
+static int is_lower_hex(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
@@ -168,7 +165,7 @@ int bg_audit_chain_append(bg_audit_chain_t *c, bg_audit_buf_t *out, const char *
     for (size_t i = 0; i < nparts; i++)
         need += lens[i] + 1;
     size_t start = out->len;
-    if (bg_audit_buf_reserve(out, need) != 0)
+    if (buf_reserve(out, need) != 0)
         return -1;
     memcpy(out->data + out->len, head, (size_t)hn);
     out->len += (size_t)hn;
@@ -225,7 +222,7 @@ int bg_audit_chain_parse_line(const char *line, size_t len, bg_audit_line_t *out
     if (memcmp(line + i, prevkey, pl) != 0)
         return -1;
     i += pl;
-    if (!bg_audit_is_hex(line + i, BG_AUDIT_HEX_LEN) || line[i + BG_AUDIT_HEX_LEN] != '"')
+    if (!is_lower_hex(line + i, BG_AUDIT_HEX_LEN) || line[i + BG_AUDIT_HEX_LEN] != '"')
         return -1;
     memcpy(out->prev, line + i, BG_AUDIT_HEX_LEN);
     out->prev[BG_AUDIT_HEX_LEN] = '\0';
@@ -233,7 +230,7 @@ int bg_audit_chain_parse_line(const char *line, size_t len, bg_audit_line_t *out
 
     size_t t = len - BG_AUDIT_HASH_TAIL_LEN;
     if (t < i || memcmp(line + t, ",\"hash\":\"", 9) != 0 ||
-        !bg_audit_is_hex(line + t + 9, BG_AUDIT_HEX_LEN) ||
+        !is_lower_hex(line + t + 9, BG_AUDIT_HEX_LEN) ||
         memcmp(line + t + 9 + BG_AUDIT_HEX_LEN, "\"}", 2) != 0)
         return -1;
     memcpy(out->hash, line + t + 9, BG_AUDIT_HEX_LEN);

@@ -117,7 +117,10 @@ static size_t json_escape(char *out, size_t cap, const char *s)
     return n;
 }
 
-void bg_logv(bg_log_level_t level, const char *fmt, va_list ap)
+static void logv(bg_log_level_t level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void logv(bg_log_level_t level, const char *fmt, va_list ap)
 {
     char msg[2048];
     char esc[4200];
@@ -157,7 +160,7 @@ void bg_log(bg_log_level_t level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    bg_logv(level, fmt, ap);
+    logv(level, fmt, ap);
     va_end(ap);
 }
 

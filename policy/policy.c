@@ -220,17 +220,6 @@ static void register_documented(bg_cfg_ctx_t *ctx, bg_policy_t *p)
     }
 }
 
-int bg_policy_documented_category(const char *id, int *sensitive)
-{
-    for (size_t i = 0; i < NDOCUMENTED; i++)
-        if (strcmp(documented[i].id, id) == 0) {
-            if (sensitive != NULL)
-                *sensitive = documented[i].sensitive;
-            return 1;
-        }
-    return 0;
-}
-
 const char *bg_policy_documented_at(size_t i)
 {
     return i < NDOCUMENTED ? documented[i].id : NULL;
