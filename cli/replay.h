@@ -74,6 +74,10 @@ typedef struct {
 } bg_cli_replay_diffs_t;
 void bg_cli_replay_diff(void *arg, const char *msg); /* ARG: bg_cli_replay_diffs_t */
 
+/* 1 whatever the options: a mode's needs_tree when it always reads the
+ * record's members. */
+int bg_cli_replay_always(const bg_cli_replay_opts_t *o);
+
 /* LINE as one compact JSON line on stdout (member order kept). */
 void bg_cli_replay_print_json(json_t *line);
 

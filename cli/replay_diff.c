@@ -93,12 +93,6 @@ static int diff_wanted(const bg_cli_replay_opts_t *o)
     return o->diff_config != NULL;
 }
 
-static int diff_needs_tree(const bg_cli_replay_opts_t *o)
-{
-    (void)o;
-    return 1;
-}
-
 static int diff_open(const bg_cli_replay_run_t *run, void **state)
 {
     diffcfg_t *d = calloc(1, sizeof *d);
@@ -186,7 +180,7 @@ static void diff_close(void *state)
 
 const bg_cli_replay_mode_t bg_cli_replay_diff_mode = {
     .wanted = diff_wanted,
-    .needs_tree = diff_needs_tree,
+    .needs_tree = bg_cli_replay_always,
     .open = diff_open,
     .entry = diff_entry,
     .summary = diff_summary,

@@ -143,12 +143,6 @@ static int expect_wanted(const bg_cli_replay_opts_t *o)
     return o->expect != NULL;
 }
 
-static int expect_needs_tree(const bg_cli_replay_opts_t *o)
-{
-    (void)o;
-    return 1;
-}
-
 static int expect_open(const bg_cli_replay_run_t *run, void **state)
 {
     const char *path = run->o->expect;
@@ -175,6 +169,14 @@ static int expect_open(const bg_cli_replay_run_t *run, void **state)
     return 0;
 }
 
+/* The entry number expectation X names: "entry", or a pack's "index". */
+static json_int_t entry_number(json_t *x)
+{
+    json_t *k =
+        json_object_get(x, "entry") ? json_object_get(x, "entry") : json_object_get(x, "index");
+    return json_integer_value(k);
+}
+
 /* The expectation for entry INDEX: by position first, else by the entry
  * number it names ("entry", or a pack's "index"); NULL when none. */
 static json_t *expectation_for(json_t *xs, size_t index)
@@ -186,9 +188,7 @@ static json_t *expectation_for(json_t *xs, size_t index)
     size_t i;
     json_array_foreach(xs, i, x)
     {
-        json_t *k =
-            json_object_get(x, "entry") ? json_object_get(x, "entry") : json_object_get(x, "index");
-        if (json_integer_value(k) == (json_int_t)index)
+        if (entry_number(x) == (json_int_t)index)
             return x;
     }
     return NULL;
@@ -216,11 +216,10 @@ static void expect_end(void *state, bg_cli_replay_counts_t *c)
     json_t *x = NULL;
     json_array_foreach(json_object_get(ex->expect, "entries"), i, x)
     {
-        json_t *k =
-            json_object_get(x, "entry") ? json_object_get(x, "entry") : json_object_get(x, "index");
-        if ((size_t)json_integer_value(k) >= c->entries + c->errors) {
+        json_int_t k = entry_number(x);
+        if ((size_t)k >= c->entries + c->errors) {
             printf("entry %lld: expected (%s), but the recording has only %zu entries\n",
-                   (long long)json_integer_value(k),
+                   (long long)k,
                    json_object_get(x, "decision") ? bg_cli_replay_jstr(x, "decision")
                                                   : bg_cli_replay_jstr(x, "outcome"),
                    c->entries + c->errors);
@@ -260,7 +259,7 @@ static void expect_close(void *state)
 
 const bg_cli_replay_mode_t bg_cli_replay_expect_mode = {
     .wanted = expect_wanted,
-    .needs_tree = expect_needs_tree,
+    .needs_tree = bg_cli_replay_always,
     .open = expect_open,
     .entry = expect_entry,
     .end = expect_end,

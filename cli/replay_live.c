@@ -463,12 +463,6 @@ static int live_wanted(const bg_cli_replay_opts_t *o)
     return o->live != NULL;
 }
 
-static int live_needs_tree(const bg_cli_replay_opts_t *o)
-{
-    (void)o;
-    return 1;
-}
-
 static int live_mode_open(const bg_cli_replay_run_t *run, void **state)
 {
     live_t *lv = malloc(sizeof *lv);
@@ -511,7 +505,7 @@ static void live_mode_close(void *state)
 
 const bg_cli_replay_mode_t bg_cli_replay_live_mode = {
     .wanted = live_wanted,
-    .needs_tree = live_needs_tree,
+    .needs_tree = bg_cli_replay_always,
     .open = live_mode_open,
     .entry = live_entry,
     .summary = live_summary,

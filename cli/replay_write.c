@@ -73,12 +73,6 @@ static int write_wanted(const bg_cli_replay_opts_t *o)
     return o->write_expect != NULL;
 }
 
-static int write_needs_tree(const bg_cli_replay_opts_t *o)
-{
-    (void)o;
-    return 1;
-}
-
 /* Creates the file and writes its header (format, config, traffic, now). */
 static int write_open(const bg_cli_replay_run_t *run, void **state)
 {
@@ -142,7 +136,7 @@ static void write_close(void *state)
 
 const bg_cli_replay_mode_t bg_cli_replay_write_mode = {
     .wanted = write_wanted,
-    .needs_tree = write_needs_tree,
+    .needs_tree = bg_cli_replay_always,
     .open = write_open,
     .entry = write_entry,
     .end = write_end,

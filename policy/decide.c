@@ -390,28 +390,29 @@ typedef struct {
  * sets x->basis and x->evidence; one that does not hold may say why
  * (why_add), so the 451 lists every basis tried.
  */
+/* A basis the route declares with a reference (legal obligation, HR
+ * management, emergency): it holds when declared. */
+static void declared(finding_ctx_t *fc, const bg_declared_basis_t *b, bg_basis_t basis)
+{
+    if (!b->present)
+        return;
+    fc->x->basis = basis;
+    snprintf(fc->x->evidence, sizeof fc->x->evidence, "%s", b->reference);
+}
+
 static void legal_obligation(decide_ctx_t *c, finding_ctx_t *fc)
 {
-    if (!c->rp->legal_obligation.present)
-        return;
-    fc->x->basis = BG_BASIS_LEGAL_OBLIGATION;
-    snprintf(fc->x->evidence, sizeof fc->x->evidence, "%s", c->rp->legal_obligation.reference);
+    declared(fc, &c->rp->legal_obligation, BG_BASIS_LEGAL_OBLIGATION);
 }
 
 static void hr(decide_ctx_t *c, finding_ctx_t *fc)
 {
-    if (!c->rp->hr.present)
-        return;
-    fc->x->basis = BG_BASIS_HR_MANAGEMENT;
-    snprintf(fc->x->evidence, sizeof fc->x->evidence, "%s", c->rp->hr.reference);
+    declared(fc, &c->rp->hr, BG_BASIS_HR_MANAGEMENT);
 }
 
 static void emergency(decide_ctx_t *c, finding_ctx_t *fc)
 {
-    if (!c->rp->emergency.present)
-        return;
-    fc->x->basis = BG_BASIS_EMERGENCY;
-    snprintf(fc->x->evidence, sizeof fc->x->evidence, "%s", c->rp->emergency.reference);
+    declared(fc, &c->rp->emergency, BG_BASIS_EMERGENCY);
 }
 
 /* Contract necessity: the route declares a contract, the finding is
