@@ -616,8 +616,8 @@ static int find_subjects(decide_ctx_t *c)
     d->subject_minor = calloc((size_t)nsub, sizeof *d->subject_minor);
     d->subject_guardian = calloc((size_t)nsub, sizeof *d->subject_guardian);
     d->fd = calloc(nf + 1, sizeof *d->fd);
-    c->attr = malloc((nf + 1) * sizeof *c->attr);
-    c->owner = malloc((nf + 1) * sizeof *c->owner);
+    c->attr = calloc(nf + 1, sizeof *c->attr);
+    c->owner = calloc(nf + 1, sizeof *c->owner);
     c->record_removed = calloc((size_t)nsub, 1);
     c->record_changed = calloc((size_t)nsub, 1);
     if (c->subs == NULL || d->subjects == NULL || d->subject_minor == NULL ||
