@@ -19,6 +19,15 @@ void bg_hex_encode(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+size_t bg_hex_pct(unsigned char c, char *out)
+{
+    static const char hx[] = "0123456789ABCDEF";
+    out[0] = '%';
+    out[1] = hx[c >> 4];
+    out[2] = hx[c & 15];
+    return 3;
+}
+
 /* ASCII white space, as isspace() in the C locale, without the locale. */
 static int is_space(int c)
 {

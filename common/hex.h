@@ -15,6 +15,10 @@ int bg_hex_digit(int c);
  * at least 2N+1 bytes. */
 void bg_hex_encode(const unsigned char *in, size_t n, char *out);
 
+/* Byte C as a percent-escape "%XX" (upper-case digits, RFC 3986 2.1) into
+ * OUT (3 bytes, not NUL-terminated). Returns 3. */
+size_t bg_hex_pct(unsigned char c, char *out);
+
 /* Hex text S[0..N) (either case) into OUT (CAP bytes). With SKIP_SPACE,
  * white space anywhere (key files wrap lines) is skipped. Returns the bytes
  * written, or -1 when a character is not hex, the digits are odd in number,

@@ -282,17 +282,13 @@ static int path_literal(unsigned char c)
  * upper case. Returns the length. */
 static size_t path_canonical(const char *p, size_t part, const char *q, size_t qn, char *out)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
     for (size_t i = 0; i < part; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (path_literal(c)) {
+        if (path_literal(c))
             out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
+        else
+            o += bg_hex_pct(c, out + o);
     }
     memcpy(out + o, q, qn);
     return o + qn;

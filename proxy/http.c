@@ -18,6 +18,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "common/hex.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -753,16 +755,6 @@ static ssize_t http_chunk_fail(bg_http_chunked_t *c, const char **why, const cha
     return -1;
 }
 
-static inline int http_hex(unsigned c)
-{
-    if (c - '0' < 10u)
-        return (int)(c - '0');
-    c |= 0x20u;
-    if (c - 'a' < 6u)
-        return (int)(c - 'a' + 10);
-    return -1;
-}
-
 ssize_t bg_http_chunked_step(bg_http_chunked_t *c, const char *buf, size_t len, size_t *data_len,
                              const char **why)
 {
@@ -797,14 +789,14 @@ ssize_t bg_http_chunked_step(bg_http_chunked_t *c, const char *buf, size_t len, 
 
         switch (c->state) {
         case CH_SIZE_START:
-            if ((h = http_hex(ch)) < 0)
+            if ((h = bg_hex_digit(ch)) < 0)
                 return http_chunk_fail(
                     c, why, ch == '\n' ? "bare LF in chunked framing" : "invalid chunk size");
             c->remaining = (uint64_t)h;
             c->state = CH_SIZE;
             break;
         case CH_SIZE:
-            if ((h = http_hex(ch)) >= 0) {
+            if ((h = bg_hex_digit(ch)) >= 0) {
                 /* remaining <= 2^53 here, so the shift cannot overflow. */
                 c->remaining = (c->remaining << 4) | (uint64_t)h;
                 if (c->remaining > HTTP_MAX_LENGTH)

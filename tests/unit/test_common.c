@@ -56,6 +56,12 @@ static void test_hex(void **state)
         assert_int_equal(bg_hex_digit(c), want);
     }
     assert_int_equal(bg_hex_digit(-1), -1); /* a signed char above 0x7f */
+    /* Percent-escapes are upper case (RFC 3986 2.1: what routes compare). */
+    char pct[4] = "";
+    assert_int_equal(bg_hex_pct(0x2f, pct), 3);
+    assert_string_equal(pct, "%2F");
+    assert_int_equal(bg_hex_pct(0xe4, pct), 3);
+    assert_string_equal(pct, "%E4");
 }
 
 static void test_utf8_decode(void **state)
