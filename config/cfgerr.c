@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
+#include "common/hex.h"
+#include "common/utf8.h"
+
 typedef struct {
     bg_cfgerr_item_t pub; /* first: bg_cfgerr_item() hands out &pub */
     size_t file_id;       /* sort key: order in which files were named */
@@ -20,39 +24,11 @@ struct bg_cfgerr {
     size_t errors, warnings;
     size_t unstored;
     char **files; /* every file named so far; items point into these */
-    size_t nfiles, cur_file;
+    size_t nfiles, files_cap, cur_file;
 };
 
 /* ---------------------------------------------------------------------- */
 /* Strings                                                                 */
-
-/* Length of the valid UTF-8 sequence at P (at most N bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, v = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, v = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, v = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (p[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    return len;
-}
 
 /* Copy of S with every byte that is not valid UTF-8 replaced by U+FFFD, so
  * that jansson can put it in a JSON string. NULL on ENOMEM. */
@@ -60,11 +36,14 @@ static char *utf8_copy(const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     size_t n = strlen((const char *)p);
+    if (n > (SIZE_MAX - 1) / 3)
+        return NULL;
     char *out = malloc(3 * n + 1), *o = out;
     if (out == NULL)
         return NULL;
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_len(p + i, n - i);
+        uint32_t cp;
+        size_t l = bg_utf8_decode(p + i, n - i, &cp);
         if (l == 0) {
             memcpy(o, "\xEF\xBF\xBD", 3);
             o += 3;
@@ -120,12 +99,14 @@ int bg_cfgerr_set_file(bg_cfgerr_t *e, const char *file)
             return 0;
         }
     }
-    char **files = realloc(e->files, (e->nfiles + 1) * sizeof *files);
-    if (files == NULL)
+    char *copy = utf8_copy(file);
+    char **files = copy ? bg_grow(e->files, &e->files_cap, e->nfiles + 1, sizeof *files, 4) : NULL;
+    if (files == NULL) {
+        free(copy);
         return -1;
+    }
     e->files = files;
-    if ((files[e->nfiles] = utf8_copy(file)) == NULL)
-        return -1;
+    files[e->nfiles] = copy;
     e->cur_file = e->nfiles++;
     return 0;
 }
@@ -145,14 +126,10 @@ static int add_item(bg_cfgerr_t *e, bg_cfgerr_severity_t sev, int line, int col,
         e->errors++;
     if (e->limit != 0 && e->n >= e->limit)
         goto unstored;
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 16;
-        item_t *items = realloc(e->items, cap * sizeof *items);
-        if (items == NULL)
-            goto unstored;
-        e->items = items;
-        e->cap = cap;
-    }
+    item_t *items = bg_grow(e->items, &e->cap, e->n + 1, sizeof *items, 16);
+    if (items == NULL)
+        goto unstored;
+    e->items = items;
     char *p = utf8_copy(path);
     char *m = utf8_copy(message);
     if (p == NULL || m == NULL) {
@@ -304,7 +281,6 @@ static void out_s(out_t *o, const char *s)
 /* S with control characters escaped: one item stays one line. */
 static void out_clean(out_t *o, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p >= 0x20 && *p != 0x7F) {
             out_c(o, (char)*p);
@@ -315,10 +291,13 @@ static void out_clean(out_t *o, const char *s)
         case '\n': out_c(o, 'n'); break;
         case '\r': out_c(o, 'r'); break;
         case '\t': out_c(o, 't'); break;
-        default:
+        default: {
+            char x[3];
+            bg_hex_encode(p, 1, x);
             out_c(o, 'x');
-            out_c(o, hex[*p >> 4]);
-            out_c(o, hex[*p & 15]);
+            out_c(o, x[0]);
+            out_c(o, x[1]);
+        }
         }
     }
 }

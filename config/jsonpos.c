@@ -38,8 +38,13 @@
 #include "config/jsonpos.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/grow.h"
+#include "common/hex.h"
+#include "common/utf8.h"
 
 #define NO_ENTRY UINT32_MAX
 #define FNV_OFFSET 0xcbf29ce484222325ULL
@@ -129,39 +134,6 @@ static void sink_end(sink_t *s)
         s->buf[s->len < s->cap ? s->len : s->cap - 1] = '\0';
 }
 
-/* Strict UTF-8: length of the sequence at P (1-4) with *CP, or 0 when P
- * does not start a valid, shortest-form, non-surrogate sequence. */
-static size_t utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
-{
-    unsigned char c = p[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2, v = c & 0x1F, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3, v = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (p[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return len;
-}
-
 /* Characters a reader cannot see or tell apart from a space: written as
  * \uXXXX inside brackets, so "a\u3000b" does not look like "a b". */
 static int invisible(uint32_t cp)
@@ -193,7 +165,7 @@ static int is_word(const unsigned char *k, size_t n)
             continue;
         }
         uint32_t cp;
-        size_t l = utf8_next(k + i, n - i, &cp);
+        size_t l = bg_utf8_decode(k + i, n - i, &cp);
         if (l == 0 || invisible(cp) || confusable(cp))
             return 0;
         i += l;
@@ -203,10 +175,10 @@ static int is_word(const unsigned char *k, size_t n)
 
 static void put_u4(sink_t *s, uint32_t cp)
 {
-    static const char hex[] = "0123456789abcdef";
-    char u[6] = {'\\',        'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
-                 hex[cp & 15]};
-    puts_n(s, u, sizeof u);
+    const unsigned char be[2] = {(unsigned char)(cp >> 8), (unsigned char)cp};
+    char u[7] = {'\\', 'u'};
+    bg_hex_encode(be, 2, u + 2);
+    puts_n(s, u, 6);
 }
 
 static void write_key_segment(sink_t *s, const unsigned char *k, size_t n)
@@ -220,7 +192,7 @@ static void write_key_segment(sink_t *s, const unsigned char *k, size_t n)
     put(s, '"');
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t l = utf8_next(k + i, n - i, &cp);
+        size_t l = bg_utf8_decode(k + i, n - i, &cp);
         if (l == 0) {
             /* Only reachable from text jansson rejects; keep paths UTF-8. */
             put_u4(s, 0xFFFD);
@@ -341,15 +313,11 @@ static uint32_t find_member(const bg_jsonpos_t *m, uint32_t parent, uint64_t h, 
 
 static int record_dup(bg_jsonpos_t *m, const entry_t *old, size_t now)
 {
-    if (m->ndups == m->dups_cap) {
-        size_t cap = m->dups_cap ? m->dups_cap * 2 : 8;
-        bg_jsonpos_dup_t *d = realloc(m->dups, cap * sizeof *d);
-        if (d == NULL)
-            return -1;
-        m->dups = d;
-        m->dups_cap = cap;
-    }
-    bg_jsonpos_dup_t *d = &m->dups[m->ndups++];
+    bg_jsonpos_dup_t *d = bg_grow(m->dups, &m->dups_cap, m->ndups + 1, sizeof *d, 8);
+    if (d == NULL)
+        return -1;
+    m->dups = d;
+    d = &m->dups[m->ndups++];
     d->entry = now;
     d->line = m->entries[now].key_line;
     d->col = m->entries[now].key_col;
@@ -362,14 +330,10 @@ static int record_dup(bg_jsonpos_t *m, const entry_t *old, size_t now)
  * or it is a member (NEED_HASH): scalars in arrays never need one. */
 static int add_entry(bg_jsonpos_t *m, entry_t *e, int need_hash)
 {
-    if (m->n == m->cap) {
-        size_t cap = m->cap * 2;
-        entry_t *ne = realloc(m->entries, cap * sizeof *ne);
-        if (ne == NULL)
-            return -1;
-        m->entries = ne;
-        m->cap = cap;
-    }
+    entry_t *ne = bg_grow(m->entries, &m->cap, m->n + 1, sizeof *ne, 64);
+    if (ne == NULL)
+        return -1;
+    m->entries = ne;
     e->hash = 0;
     if (need_hash || e->kind != SEG_INDEX) {
         char tmp[INDEX_SEG_MAX];
@@ -489,17 +453,6 @@ static int skip_scalar(scan_t *s)
     return s->p > start ? 0 : SCAN_SYNTAX;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The 4 hex digits after "\u" at P, or -1. */
 static long read_u4(scan_t *s)
 {
@@ -507,7 +460,7 @@ static long read_u4(scan_t *s)
         return -1;
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(s->p[i]);
+        int h = bg_hex_digit(s->p[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;
@@ -530,12 +483,10 @@ static int read_key(scan_t *s, size_t *len)
         /* A key never decodes longer than its text: 4 bytes of UTF-8 at
          * most for the 12 of "\uD83D\uDE00", 3 for the 6 of "\u4E2D". */
         if (n + 4 > s->key_cap) {
-            size_t cap = s->key_cap * 2 + 64;
-            unsigned char *k = realloc(s->key, cap);
+            unsigned char *k = bg_grow(s->key, &s->key_cap, n + 4, 1, 64);
             if (k == NULL)
                 return SCAN_NOMEM;
             s->key = k;
-            s->key_cap = cap;
         }
         unsigned char c = *s->p;
         step(s);
@@ -574,21 +525,7 @@ static int read_key(scan_t *s, size_t *len)
                 return SCAN_SYNTAX;
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
         }
-        if (cp < 0x80) {
-            s->key[n++] = (unsigned char)cp;
-        } else if (cp < 0x800) {
-            s->key[n++] = (unsigned char)(0xC0 | (cp >> 6));
-            s->key[n++] = (unsigned char)(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            s->key[n++] = (unsigned char)(0xE0 | (cp >> 12));
-            s->key[n++] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-            s->key[n++] = (unsigned char)(0x80 | (cp & 0x3F));
-        } else {
-            s->key[n++] = (unsigned char)(0xF0 | (cp >> 18));
-            s->key[n++] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-            s->key[n++] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-            s->key[n++] = (unsigned char)(0x80 | (cp & 0x3F));
-        }
+        n += bg_utf8_encode((uint32_t)cp, (char *)s->key + n); /* valid: checked above */
     }
     *len = n;
     return 0;
@@ -598,14 +535,14 @@ static int read_key(scan_t *s, size_t *len)
 static int store_key_segment(bg_jsonpos_t *m, const unsigned char *k, size_t n, entry_t *e)
 {
     /* Worst case: "[\"" + 6 bytes per input byte ("\u00XX") + "\"]". */
+    if (n > (SIZE_MAX - 4 - m->keys_len) / 6)
+        return SCAN_NOMEM;
     size_t need = m->keys_len + 6 * n + 4;
     if (need > m->keys_cap) {
-        size_t cap = m->keys_cap * 2 > need ? m->keys_cap * 2 : need;
-        char *keys = realloc(m->keys, cap);
+        char *keys = bg_grow(m->keys, &m->keys_cap, need, 1, 256);
         if (keys == NULL)
             return SCAN_NOMEM;
         m->keys = keys;
-        m->keys_cap = cap;
     }
     sink_t s = {m->keys + m->keys_len, m->keys_cap - m->keys_len + 1, 0};
     write_key_segment(&s, k, n);
@@ -617,14 +554,10 @@ static int store_key_segment(bg_jsonpos_t *m, const unsigned char *k, size_t n, 
 
 static int push(scan_t *s, uint32_t entry, int is_object)
 {
-    if (s->depth == s->stack_cap) {
-        size_t cap = s->stack_cap * 2 + 16;
-        frame_t *st = realloc(s->stack, cap * sizeof *st);
-        if (st == NULL)
-            return SCAN_NOMEM;
-        s->stack = st;
-        s->stack_cap = cap;
-    }
+    frame_t *st = bg_grow(s->stack, &s->stack_cap, s->depth + 1, sizeof *st, 16);
+    if (st == NULL)
+        return SCAN_NOMEM;
+    s->stack = st;
     s->stack[s->depth].entry = entry;
     s->stack[s->depth].next_index = 0;
     s->stack[s->depth].is_object = is_object;
@@ -635,14 +568,10 @@ static int push(scan_t *s, uint32_t entry, int is_object)
 /* Note element ENTRY of the innermost open array. */
 static int push_element(scan_t *s, uint32_t entry)
 {
-    if (s->npend == s->pend_cap) {
-        size_t cap = s->pend_cap * 2 + 64;
-        uint32_t *p = realloc(s->pend, cap * sizeof *p);
-        if (p == NULL)
-            return SCAN_NOMEM;
-        s->pend = p;
-        s->pend_cap = cap;
-    }
+    uint32_t *p = bg_grow(s->pend, &s->pend_cap, s->npend + 1, sizeof *p, 64);
+    if (p == NULL)
+        return SCAN_NOMEM;
+    s->pend = p;
     s->pend[s->npend++] = entry;
     return 0;
 }
@@ -658,16 +587,10 @@ static int close_container(scan_t *s)
     step(s);
     if (top->is_object || n == 0)
         return 0;
-    if (m->elems_len + n > m->elems_cap) {
-        size_t cap = m->elems_cap * 2 + 64;
-        if (cap < m->elems_len + n)
-            cap = m->elems_len + n;
-        uint32_t *el = realloc(m->elems, cap * sizeof *el);
-        if (el == NULL)
-            return SCAN_NOMEM;
-        m->elems = el;
-        m->elems_cap = cap;
-    }
+    uint32_t *el = bg_grow(m->elems, &m->elems_cap, m->elems_len + n, sizeof *el, 64);
+    if (el == NULL)
+        return SCAN_NOMEM;
+    m->elems = el;
     memcpy(m->elems + m->elems_len, s->pend + s->npend - n, n * sizeof *m->elems);
     m->entries[top->entry].elems = (uint32_t)m->elems_len;
     m->entries[top->entry].nelems = (uint32_t)n;
