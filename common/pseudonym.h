@@ -19,4 +19,24 @@
 int bg_pseudonym(const unsigned char *key, size_t keylen, const char *id, size_t len,
                  char out[BG_PSEUDONYM_LEN + 1]);
 
+/* A pseudonym key prepared once for many pseudonyms: the consent look-up
+ * computes one per request in every worker thread. The SHA-256 states after
+ * the inner and outer key blocks are precomputed (RFC 2104) and copied per
+ * call, so a pseudonym costs two compressions and no allocation; the key
+ * itself is not kept. Opaque; one per key. */
+typedef struct bg_pseudonym_key bg_pseudonym_key_t;
+
+/* Prepare KEY[0..KEYLEN) (KEYLEN > 0). NULL on ENOMEM or a digest failure;
+ * the caller wipes its own copy of the key. */
+bg_pseudonym_key_t *bg_pseudonym_key_new(const void *key, size_t keylen);
+
+/* HMAC-SHA256(key, MSG[0..LEN)) as 32 raw bytes into OUT: the bytes whose
+ * hex is bg_pseudonym() under the same key. 0/-1. Thread-safe: K is only
+ * read. */
+int bg_pseudonym_mac(const bg_pseudonym_key_t *k, const void *msg, size_t len,
+                     unsigned char out[32]);
+
+/* Wipe and free K (NULL is fine). */
+void bg_pseudonym_key_free(bg_pseudonym_key_t *k);
+
 #endif

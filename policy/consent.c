@@ -5,20 +5,6 @@
  */
 #include "policy/consent.h"
 
-/*
- * Subject pseudonyms are computed on every look-up, in every worker thread.
- * OpenSSL 3's EVP digests are the wrong tool for that: each EVP_MD_CTX copy
- * allocates and takes a reference on the one process-wide EVP_MD, and with
- * two threads HMAC became slower than with one (0.28 -> 0.68 us per call).
- * SHA256_CTX is a plain struct: the precomputed key states are copied with
- * memcpy (0.15 us, no shared writes). Those functions are deprecated in
- * OpenSSL 3 but still built by every distribution; an OpenSSL configured
- * with no-deprecated gets the EVP code below instead.
- */
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/evp.h>
-#include <openssl/sha.h>
-
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,23 +17,14 @@
 
 #include <jansson.h>
 
+#include "common/hex.h"
+#include "common/pseudonym.h"
+#include "common/utf8.h"
 #include "common/util.h"
-
-/* HMAC-SHA-256 with a fixed key, precomputed (RFC 2104): the SHA-256
- * states after the inner (key ^ ipad) and outer (key ^ opad) blocks. The
- * key itself is not kept. */
-typedef struct {
-    int set;
-#ifndef OPENSSL_NO_DEPRECATED_3_0
-    SHA256_CTX inner, outer;
-#else
-    EVP_MD_CTX *inner, *outer;
-#endif
-} hmac_key_t;
 
 struct bg_consent_reg {
     bg_consent_backend_t *be; /* owned */
-    hmac_key_t key;           /* unset when opened without a key */
+    bg_pseudonym_key_t *key;  /* NULL when opened without a key */
 };
 
 #define KEY_CHECK_LABEL "bordergate consent key check v1"
@@ -56,135 +33,45 @@ struct bg_consent_reg {
 #define TIME_MAX_MS 253402300799999LL
 
 /* ------------------------------------------------------------------------
- * HMAC-SHA-256
+ * Pseudonyms
  * ------------------------------------------------------------------------ */
-
-static void hmac_free(hmac_key_t *h)
-{
-#ifdef OPENSSL_NO_DEPRECATED_3_0
-    EVP_MD_CTX_free(h->inner); /* cleanses the key-derived state */
-    EVP_MD_CTX_free(h->outer);
-#endif
-    bg_util_wipe(h, sizeof *h);
-}
-
-static int hmac_init(hmac_key_t *h, const void *key, size_t keylen)
-{
-    unsigned char k[64], pad[2][64];
-    int ok = 0;
-    memset(h, 0, sizeof *h);
-    memset(k, 0, sizeof k);
-    if (keylen > sizeof k) {
-        unsigned int n = 0;
-        if (EVP_Digest(key, keylen, k, &n, EVP_sha256(), NULL) != 1)
-            goto done;
-    } else {
-        memcpy(k, key, keylen);
-    }
-    for (size_t i = 0; i < sizeof k; i++) {
-        pad[0][i] = k[i] ^ 0x36;
-        pad[1][i] = k[i] ^ 0x5c;
-    }
-#ifndef OPENSSL_NO_DEPRECATED_3_0
-    ok = SHA256_Init(&h->inner) == 1 && SHA256_Update(&h->inner, pad[0], 64) == 1 &&
-         SHA256_Init(&h->outer) == 1 && SHA256_Update(&h->outer, pad[1], 64) == 1;
-#else
-    h->inner = EVP_MD_CTX_new();
-    h->outer = EVP_MD_CTX_new();
-    ok = h->inner != NULL && h->outer != NULL &&
-         EVP_DigestInit_ex(h->inner, EVP_sha256(), NULL) == 1 &&
-         EVP_DigestUpdate(h->inner, pad[0], 64) == 1 &&
-         EVP_DigestInit_ex(h->outer, EVP_sha256(), NULL) == 1 &&
-         EVP_DigestUpdate(h->outer, pad[1], 64) == 1;
-#endif
-done:
-    bg_util_wipe(k, sizeof k);
-    bg_util_wipe(pad, sizeof pad);
-    if (!ok) {
-        hmac_free(h);
-        return -1;
-    }
-    h->set = 1;
-    return 0;
-}
-
-/* Thread-safe: the shared states are only read. */
-static int hmac_run(const hmac_key_t *h, const void *msg, size_t len,
-                    uint8_t out[BG_CONSENT_PSEUDONYM_LEN])
-{
-    unsigned char ih[32];
-    int ok;
-#ifndef OPENSSL_NO_DEPRECATED_3_0
-    SHA256_CTX c = h->inner;
-    ok = SHA256_Update(&c, msg, len) == 1 && SHA256_Final(ih, &c) == 1;
-    c = h->outer;
-    ok = ok && SHA256_Update(&c, ih, sizeof ih) == 1 && SHA256_Final(out, &c) == 1;
-    bg_util_wipe(&c, sizeof c);
-#else
-    unsigned int n = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    ok = c != NULL && EVP_MD_CTX_copy_ex(c, h->inner) == 1 && EVP_DigestUpdate(c, msg, len) == 1 &&
-         EVP_DigestFinal_ex(c, ih, &n) == 1 && EVP_MD_CTX_copy_ex(c, h->outer) == 1 &&
-         EVP_DigestUpdate(c, ih, sizeof ih) == 1 && EVP_DigestFinal_ex(c, out, &n) == 1;
-    EVP_MD_CTX_free(c);
-#endif
-    bg_util_wipe(ih, sizeof ih);
-    return ok ? 0 : -1;
-}
-
-static void hex_encode(const uint8_t *in, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hex_val(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Exactly N lowercase hex digits. */
 static int is_lower_hex(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+        if (bg_hex_digit((unsigned char)s[i]) < 0 || (s[i] >= 'A' && s[i] <= 'F'))
             return 0;
     }
     return s[n] == '\0';
 }
 
-int bg_consent_key_check(const void *key, size_t keylen, char out[BG_CONSENT_KEY_CHECK_SIZE])
+/* The key check of KEY (KEYLEN bytes) into OUT: 16 hex digits of
+ * HMAC(key, KEY_CHECK_LABEL), which a store keeps so that opening it with
+ * another key fails instead of finding nothing. 0, or -1 when the length is
+ * out of range or HMAC failed. */
+static int key_check(const void *key, size_t keylen, char out[BG_CONSENT_KEY_CHECK_SIZE])
 {
-    hmac_key_t h;
     uint8_t mac[BG_CONSENT_PSEUDONYM_LEN];
     if (key == NULL || keylen < BG_CONSENT_KEY_MIN || keylen > BG_CONSENT_KEY_MAX)
         return -1;
-    if (hmac_init(&h, key, keylen) != 0)
+    bg_pseudonym_key_t *h = bg_pseudonym_key_new(key, keylen);
+    if (h == NULL)
         return -1;
-    int rc = hmac_run(&h, KEY_CHECK_LABEL, strlen(KEY_CHECK_LABEL), mac);
-    hmac_free(&h);
+    int rc = bg_pseudonym_mac(h, KEY_CHECK_LABEL, strlen(KEY_CHECK_LABEL), mac);
+    bg_pseudonym_key_free(h);
     if (rc != 0)
         return -1;
-    hex_encode(mac, 8, out);
+    bg_hex_encode(mac, 8, out);
     return 0;
 }
 
 int bg_consent_pseudonymize(const bg_consent_reg_t *reg, const char *subject, size_t len,
                             uint8_t out[BG_CONSENT_PSEUDONYM_LEN])
 {
-    if (!reg->key.set || subject == NULL)
+    if (reg->key == NULL || subject == NULL)
         return -1;
-    return hmac_run(&reg->key, subject, len, out);
+    return bg_pseudonym_mac(reg->key, subject, len, out);
 }
 
 /* ------------------------------------------------------------------------
@@ -232,7 +119,7 @@ int bg_consent_key_load(const char *path, uint8_t *key, size_t cap, char *warn, 
         e--;
     int all_hex = e > b && (e - b) % 2 == 0;
     for (size_t i = b; all_hex && i < e; i++)
-        all_hex = hex_val((unsigned char)text[i]) >= 0;
+        all_hex = bg_hex_digit((unsigned char)text[i]) >= 0;
     if (all_hex && e - b >= 2 * BG_CONSENT_KEY_MIN) {
         size_t kl = (e - b) / 2;
         if (kl > cap || kl > BG_CONSENT_KEY_MAX) {
@@ -240,10 +127,7 @@ int bg_consent_key_load(const char *path, uint8_t *key, size_t cap, char *warn, 
                      BG_CONSENT_KEY_MAX);
             goto done;
         }
-        for (size_t i = 0; i < kl; i++)
-            key[i] = (uint8_t)(hex_val((unsigned char)text[b + 2 * i]) << 4 |
-                               hex_val((unsigned char)text[b + 2 * i + 1]));
-        n = (int)kl;
+        n = (int)bg_hex_decode(text + b, e - b, key, kl, 0); /* all hex: cannot fail */
     } else if (len >= BG_CONSENT_KEY_MIN && !all_hex) {
         if (len > cap || len > BG_CONSENT_KEY_MAX) {
             snprintf(err, errcap, "key file %s: key longer than %d bytes", path,
@@ -286,29 +170,10 @@ int bg_consent_text_ok(const char *s, size_t max, int empty_ok)
             i++;
             continue;
         }
-        size_t len;
-        unsigned cp;
-        if ((c & 0xE0) == 0xC0) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (i + len > n)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (p[i + k] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0))
+        /* Valid UTF-8, and no C1 control characters (U+0080-U+009F). */
+        uint32_t cp;
+        size_t len = bg_utf8_decode(p + i, n - i, &cp);
+        if (len == 0 || cp < 0xA0)
             return 0;
         i += len;
     }
@@ -448,22 +313,6 @@ const char *bg_consent_miss_name(bg_consent_miss_t miss)
     return "unknown";
 }
 
-const char *bg_consent_strerror(int rc)
-{
-    switch (rc) {
-    case BG_CONSENT_OK: return "ok";
-    case BG_CONSENT_ERR: return "input/output or internal error";
-    case BG_CONSENT_EINVAL: return "invalid argument";
-    case BG_CONSENT_ENOENT: return "no such consent";
-    case BG_CONSENT_EALREADY: return "consent already withdrawn";
-    case BG_CONSENT_ECORRUPT: return "consent journal corrupt";
-    case BG_CONSENT_EKEY: return "wrong or missing subject key";
-    case BG_CONSENT_EREADONLY: return "registry opened read-only";
-    case BG_CONSENT_EEXIST: return "consent id already used";
-    }
-    return "unknown error";
-}
-
 /* ------------------------------------------------------------------------
  * Times
  * ------------------------------------------------------------------------ */
@@ -574,8 +423,11 @@ json_t *bg_consent_to_json(const bg_consent_t *c, int64_t now)
  * Registry
  * ------------------------------------------------------------------------ */
 
-bg_consent_reg_t *bg_consent_open_backend(bg_consent_backend_t *backend, const void *key,
-                                          size_t keylen, char *err, size_t errcap)
+/* Wrap BACKEND (owned from the call on, closed on failure) with the subject
+ * key: what bg_consent_open() and bg_consent_open_redis() return. NULL with
+ * ERR filled when the key is out of range or out of memory. */
+static bg_consent_reg_t *open_backend(bg_consent_backend_t *backend, const void *key, size_t keylen,
+                                      char *err, size_t errcap)
 {
     bg_consent_reg_t *reg = calloc(1, sizeof *reg);
     if (reg == NULL) {
@@ -591,7 +443,7 @@ bg_consent_reg_t *bg_consent_open_backend(bg_consent_backend_t *backend, const v
             bg_consent_close(reg);
             return NULL;
         }
-        if (hmac_init(&reg->key, key, keylen) != 0) {
+        if ((reg->key = bg_pseudonym_key_new(key, keylen)) == NULL) {
             snprintf(err, errcap, "cannot set up HMAC-SHA-256 for the subject key");
             bg_consent_close(reg);
             return NULL;
@@ -607,7 +459,7 @@ bg_consent_reg_t *bg_consent_open(const char *path, const void *key, size_t keyl
     char check[BG_CONSENT_KEY_CHECK_SIZE];
     if (warning != NULL)
         *warning = NULL;
-    if (key != NULL && bg_consent_key_check(key, keylen, check) != 0) {
+    if (key != NULL && key_check(key, keylen, check) != 0) {
         snprintf(err, errcap, "subject key must be %d to %d bytes", BG_CONSENT_KEY_MIN,
                  BG_CONSENT_KEY_MAX);
         return NULL;
@@ -616,7 +468,7 @@ bg_consent_reg_t *bg_consent_open(const char *path, const void *key, size_t keyl
         bg_consent_file_open(path, key != NULL ? check : NULL, opts, warning, err, errcap);
     if (be == NULL)
         return NULL;
-    bg_consent_reg_t *reg = bg_consent_open_backend(be, key, keylen, err, errcap);
+    bg_consent_reg_t *reg = open_backend(be, key, keylen, err, errcap);
     if (reg == NULL && warning != NULL) {
         free(*warning);
         *warning = NULL;
@@ -628,7 +480,7 @@ bg_consent_reg_t *bg_consent_open_redis(const struct bg_redis_cfg *cfg, const vo
                                         size_t keylen, int subscribe, char *err, size_t errcap)
 {
     char check[BG_CONSENT_KEY_CHECK_SIZE];
-    if (key != NULL && bg_consent_key_check(key, keylen, check) != 0) {
+    if (key != NULL && key_check(key, keylen, check) != 0) {
         snprintf(err, errcap, "subject key must be %d to %d bytes", BG_CONSENT_KEY_MIN,
                  BG_CONSENT_KEY_MAX);
         return NULL;
@@ -637,7 +489,7 @@ bg_consent_reg_t *bg_consent_open_redis(const struct bg_redis_cfg *cfg, const vo
         bg_consent_redis_open(cfg, key != NULL ? check : NULL, subscribe, err, errcap);
     if (be == NULL)
         return NULL;
-    return bg_consent_open_backend(be, key, keylen, err, errcap);
+    return open_backend(be, key, keylen, err, errcap);
 }
 
 void bg_consent_close(bg_consent_reg_t *reg)
@@ -646,7 +498,7 @@ void bg_consent_close(bg_consent_reg_t *reg)
         return;
     if (reg->be != NULL)
         reg->be->close(reg->be);
-    hmac_free(&reg->key);
+    bg_pseudonym_key_free(reg->key);
     free(reg);
 }
 
@@ -683,7 +535,7 @@ int bg_consent_grant(bg_consent_reg_t *reg, const bg_consent_grant_t *g, bg_cons
 {
     bg_consent_t c;
     memset(&c, 0, sizeof c);
-    if (!reg->key.set) {
+    if (reg->key == NULL) {
         snprintf(err, errcap, "granting needs the subject key");
         return BG_CONSENT_EKEY;
     }
@@ -697,7 +549,7 @@ int bg_consent_grant(bg_consent_reg_t *reg, const bg_consent_grant_t *g, bg_cons
             snprintf(err, errcap, "cannot pseudonymize the subject");
             return BG_CONSENT_ERR;
         }
-        hex_encode(p, sizeof p, c.subject);
+        bg_hex_encode(p, sizeof p, c.subject);
     } else if (g->subject_pseudonym != NULL && strlen(g->subject_pseudonym) == 64) {
         for (int i = 0; i < 64; i++)
             c.subject[i] = (char)tolower((unsigned char)g->subject_pseudonym[i]);
@@ -739,7 +591,7 @@ int bg_consent_grant(bg_consent_reg_t *reg, const bg_consent_grant_t *g, bg_cons
         }
         c.id[0] = 'c';
         c.id[1] = '-';
-        hex_encode(raw, sizeof raw, c.id + 2);
+        bg_hex_encode(raw, sizeof raw, c.id + 2);
         if ((rc = bg_consent_validate(&c, err, errcap)) != BG_CONSENT_OK)
             return rc;
         rc = reg->be->grant(reg->be, &c, err, errcap);
@@ -796,7 +648,7 @@ int bg_consent_compact(bg_consent_reg_t *reg, char *err, size_t errcap)
 
 int bg_consent_health(bg_consent_reg_t *reg, char *buf, size_t cap)
 {
-    if (!reg->key.set) {
+    if (reg->key == NULL) {
         snprintf(buf, cap, "no subject key: look-ups cannot be answered");
         return -1;
     }

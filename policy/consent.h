@@ -255,8 +255,6 @@ const char *bg_consent_backend_name(const bg_consent_reg_t *reg);
 const char *bg_consent_status(const bg_consent_t *c, int64_t now);
 /* "no-consent", "out-of-scope", ... (docs/consent.md); "" for NONE. */
 const char *bg_consent_miss_name(bg_consent_miss_t miss);
-/* Message for an rc ("no such consent", ...). */
-const char *bg_consent_strerror(int rc);
 
 /* RFC 3339 date-time ("2026-05-01T12:00:00Z", fractions, "+08:00" offsets)
  * to milliseconds. 0, or -1 when malformed or before 1970. */
@@ -362,14 +360,11 @@ struct bg_consent_backend {
 };
 
 /*
- * Wrap BACKEND (ownership passes to the registry, closed by
- * bg_consent_close) with subject key KEY. NULL with ERR on failure (BACKEND
- * is then closed too).
+ * A backend's open function hands it to the registry through
+ * bg_consent_open() / bg_consent_open_redis(), which compute the key's check
+ * value (16 hex, as the journal header records it), open the backend with
+ * it and wrap it with the subject key (the registry then owns the backend).
  */
-bg_consent_reg_t *bg_consent_open_backend(bg_consent_backend_t *backend, const void *key,
-                                          size_t keylen, char *err, size_t errcap);
-/* The key's check value (16 hex) as the journal header records it. */
-int bg_consent_key_check(const void *key, size_t keylen, char out[BG_CONSENT_KEY_CHECK_SIZE]);
 
 /*
  * The file backend. KEY_CHECK (NULL: not verified; grants then refused by

@@ -240,6 +240,38 @@ static void test_pseudonym(void **state)
         assert_int_equal(bg_report_pseudonym(key, sizeof key, ids[i], strlen(ids[i]), theirs), 0);
         assert_string_equal(out, theirs);
     }
+    /* The prepared key the consent registry looks subjects up with gives
+     * the same bytes: a consent granted for a subject is found for the
+     * pseudonym a record shows. A key longer than a block (RFC 4231 case 6)
+     * is hashed first. */
+    unsigned char long_key[131];
+    memset(long_key, 0xaa, sizeof long_key);
+    const struct {
+        const unsigned char *k;
+        size_t kl;
+    } keys[] = {{key, sizeof key}, {long_key, sizeof long_key}};
+    for (size_t j = 0; j < 2; j++) {
+        bg_pseudonym_key_t *pk = bg_pseudonym_key_new(keys[j].k, keys[j].kl);
+        assert_non_null(pk);
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+            unsigned char mac[32];
+            char hex[65];
+            assert_int_equal(bg_pseudonym_mac(pk, ids[i], strlen(ids[i]), mac), 0);
+            bg_hex_encode(mac, sizeof mac, hex);
+            assert_int_equal(bg_pseudonym(keys[j].k, keys[j].kl, ids[i], strlen(ids[i]), out), 0);
+            assert_string_equal(hex, out);
+        }
+        bg_pseudonym_key_free(pk);
+    }
+    const char *t6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    bg_pseudonym_key_t *pk = bg_pseudonym_key_new(long_key, sizeof long_key);
+    unsigned char mac[32];
+    char hex[65];
+    assert_int_equal(bg_pseudonym_mac(pk, t6, strlen(t6), mac), 0);
+    bg_hex_encode(mac, sizeof mac, hex);
+    assert_string_equal(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    bg_pseudonym_key_free(pk);
+    assert_null(bg_pseudonym_key_new(key, 0)); /* no key: no pseudonyms */
 }
 
 static void test_china_time(void **state)
