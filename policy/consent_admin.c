@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "common/util.h"
 #include "policy/consent.h"
 
@@ -47,14 +48,6 @@ static int reply_rc(int *status, char **out, int rc, const char *err)
     }
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /*
  * The value of parameter NAME in query string Q (form encoding: %XX, '+' is
  * a space) into OUT. 1 found, 0 absent, -1 malformed or too long.
@@ -71,8 +64,8 @@ static int query_param(const char *q, const char *name, char *out, size_t cap, s
                 int c = (unsigned char)q[i];
                 if (c == '%') {
                     int h, l;
-                    if (i + 2 >= seg || (h = hexval((unsigned char)q[i + 1])) < 0 ||
-                        (l = hexval((unsigned char)q[i + 2])) < 0)
+                    if (i + 2 >= seg || (h = bg_hex_digit((unsigned char)q[i + 1])) < 0 ||
+                        (l = bg_hex_digit((unsigned char)q[i + 2])) < 0)
                         return -1;
                     c = h << 4 | l;
                     i += 2;
@@ -108,13 +101,10 @@ static int parse_hex32(const char *s, uint8_t out[BG_CONSENT_PSEUDONYM_LEN])
 {
     if (s == NULL || strlen(s) != 2 * BG_CONSENT_PSEUDONYM_LEN)
         return -1;
-    for (int i = 0; i < BG_CONSENT_PSEUDONYM_LEN; i++) {
-        int h = hexval((unsigned char)s[2 * i]), l = hexval((unsigned char)s[2 * i + 1]);
-        if (h < 0 || l < 0)
-            return -1;
-        out[i] = (uint8_t)(h << 4 | l);
-    }
-    return 0;
+    return bg_hex_decode(s, 2 * BG_CONSENT_PSEUDONYM_LEN, out, BG_CONSENT_PSEUDONYM_LEN, 0) ==
+                   BG_CONSENT_PSEUDONYM_LEN
+               ? 0
+               : -1;
 }
 
 /* Parse BODY as a JSON object whose keys are all in ALLOWED; empty body is
@@ -294,25 +284,31 @@ static int do_withdraw(bg_consent_reg_t *reg, const char *id, const char *body, 
 typedef struct {
     json_t *array;
     int64_t now;
+    int failed; /* out of memory: the list is incomplete */
 } collect_t;
 
+/* Append C to the list; stops the listing when out of memory. */
 static int collect(void *arg, const bg_consent_t *c)
 {
     collect_t *k = arg;
-    json_array_append_new(k->array, bg_consent_to_json(c, k->now));
+    if (json_array_append_new(k->array, bg_consent_to_json(c, k->now)) != 0) {
+        k->failed = 1;
+        return -1;
+    }
     return 0;
 }
 
 static int do_subject(bg_consent_reg_t *reg, const uint8_t *p, int *status, char **out)
 {
     char hex[BG_CONSENT_PSEUDONYM_SIZE], err[256];
-    collect_t k = {json_array(), (int64_t)bg_util_wall_ms()};
-    for (int i = 0; i < BG_CONSENT_PSEUDONYM_LEN; i++)
-        snprintf(hex + 2 * i, 3, "%02x", p[i]);
+    collect_t k = {json_array(), (int64_t)bg_util_wall_ms(), 0};
+    if (k.array == NULL)
+        return reply(status, out, 500, NULL); /* out of memory */
+    bg_hex_encode(p, BG_CONSENT_PSEUDONYM_LEN, hex);
     int rc = bg_consent_list(reg, p, collect, &k, err, sizeof err);
-    if (rc != 0) {
+    if (rc != 0 || k.failed) {
         json_decref(k.array);
-        return reply_rc(status, out, rc, err);
+        return k.failed ? reply(status, out, 500, NULL) : reply_rc(status, out, rc, err);
     }
     return reply(status, out, 200, json_pack("{s:s, s:o}", "subject", hex, "consents", k.array));
 }

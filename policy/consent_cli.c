@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hex.h"
 #include "common/util.h"
 #include "policy/consent.h"
 #include "store/redis.h"
@@ -253,13 +254,16 @@ static int parse_time_opt(const char *name, const char *s, int64_t *out)
     return 0;
 }
 
-static void print_json(json_t *o)
+/* Print O (NULL: out of memory building it) as one line and release it.
+ * 0, or -1 when it could not be built or written: the output would be
+ * missing or incomplete, so the command must not exit 0. */
+static int print_json(json_t *o)
 {
     char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (s != NULL)
-        printf("%s\n", s);
+    int rc = s != NULL && printf("%s\n", s) >= 0 ? 0 : -1;
     free(s);
     json_decref(o);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------
@@ -272,6 +276,7 @@ typedef struct {
     int64_t now;
     size_t n;
     json_t *array; /* show --json collects here */
+    int failed;    /* out of memory: the output is incomplete */
 } print_ctx_t;
 
 static void fmt_time(int64_t ms, char *out, size_t cap)
@@ -287,11 +292,13 @@ static int print_one(void *arg, const bg_consent_t *c)
     print_ctx_t *p = arg;
     p->n++;
     if (p->array != NULL) {
-        json_array_append_new(p->array, bg_consent_to_json(c, p->now));
+        if (json_array_append_new(p->array, bg_consent_to_json(c, p->now)) != 0)
+            goto fail;
         return 0;
     }
     if (p->json) {
-        print_json(bg_consent_to_json(c, p->now));
+        if (print_json(bg_consent_to_json(c, p->now)) != 0)
+            goto fail;
         return 0;
     }
     char g[40], e[40], w[40];
@@ -313,6 +320,9 @@ static int print_one(void *arg, const bg_consent_t *c)
     printf("%-9s %-6s %-10s %-24s %-24s %-24s %s / %s / %s\n", bg_consent_status(c, p->now),
            c->region, flags, g, e, w, c->recipient, c->purpose, c->evidence[0] ? c->evidence : "-");
     return 0;
+fail:
+    p->failed = 1;
+    return -1;
 }
 
 /* ------------------------------------------------------------------------
@@ -354,9 +364,12 @@ static int cmd_grant(const cli_args_t *a)
         fprintf(stderr, "bordergate consent grant: %s\n", err);
         return rc == BG_CONSENT_EINVAL ? 2 : 1;
     }
-    if (a->json)
-        print_json(bg_consent_to_json(&c, (int64_t)bg_util_wall_ms()));
-    else
+    if (a->json && print_json(bg_consent_to_json(&c, (int64_t)bg_util_wall_ms())) != 0) {
+        fprintf(stderr, "bordergate consent grant: granted %s, but out of memory writing it\n",
+                c.id);
+        return 1;
+    }
+    if (!a->json)
         printf("%s\n", c.id);
     return 0;
 }
@@ -383,7 +396,12 @@ static int cmd_withdraw(const cli_args_t *a)
         return rc == BG_CONSENT_EINVAL ? 2 : 1;
     }
     if (a->json) {
-        print_json(bg_consent_to_json(&c, (int64_t)bg_util_wall_ms()));
+        if (print_json(bg_consent_to_json(&c, (int64_t)bg_util_wall_ms())) != 0) {
+            fprintf(stderr,
+                    "bordergate consent withdraw: withdrew %s, but out of memory writing it\n",
+                    c.id);
+            return 1;
+        }
     } else {
         bg_consent_time_format(c.withdrawn_at, when, sizeof when);
         printf("%s withdrawn, effective %s\n", c.id, when);
@@ -411,23 +429,28 @@ static int cmd_show(const cli_args_t *a)
         fprintf(stderr, "bordergate consent show: cannot pseudonymize the subject\n");
         return 1;
     }
-    for (int i = 0; i < BG_CONSENT_PSEUDONYM_LEN; i++)
-        snprintf(hex + 2 * i, 3, "%02x", p[i]);
+    bg_hex_encode(p, BG_CONSENT_PSEUDONYM_LEN, hex);
     print_ctx_t ctx = {.json = a->json, .now = (int64_t)bg_util_wall_ms()};
-    if (a->json)
-        ctx.array = json_array();
-    else
+    if (a->json && (ctx.array = json_array()) == NULL) {
+        bg_consent_close(reg);
+        fprintf(stderr, "bordergate consent show: out of memory\n");
+        return 1;
+    }
+    if (!a->json)
         printf("subject %s\n", hex);
     rc = bg_consent_list(reg, p, print_one, &ctx, err, sizeof err);
     bg_consent_close(reg);
-    if (rc != 0) {
+    if (rc != 0 || ctx.failed) {
         json_decref(ctx.array);
-        fprintf(stderr, "bordergate consent show: %s\n", err);
+        fprintf(stderr, "bordergate consent show: %s\n", rc != 0 ? err : "out of memory");
         return 1;
     }
-    if (a->json)
-        print_json(json_pack("{s:s, s:o}", "subject", hex, "consents", ctx.array));
-    else if (ctx.n == 0)
+    if (a->json) {
+        if (print_json(json_pack("{s:s, s:o}", "subject", hex, "consents", ctx.array)) != 0) {
+            fprintf(stderr, "bordergate consent show: out of memory\n");
+            return 1;
+        }
+    } else if (ctx.n == 0)
         printf("no consents\n");
     return 0;
 }
@@ -441,8 +464,8 @@ static int cmd_list(const cli_args_t *a)
     print_ctx_t ctx = {.json = a->json, .with_subject = 1, .now = (int64_t)bg_util_wall_ms()};
     int rc = bg_consent_list(reg, NULL, print_one, &ctx, err, sizeof err);
     bg_consent_close(reg);
-    if (rc != 0) {
-        fprintf(stderr, "bordergate consent list: %s\n", err);
+    if (rc != 0 || ctx.failed) {
+        fprintf(stderr, "bordergate consent list: %s\n", rc != 0 ? err : "out of memory");
         return 1;
     }
     if (!a->json && ctx.n == 0)
@@ -492,8 +515,7 @@ static int cmd_keygen(const cli_args_t *a)
         fprintf(stderr, "bordergate consent keygen: no randomness\n");
         return 1;
     }
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    bg_hex_encode(raw, sizeof raw, hex);
     hex[2 * sizeof raw] = '\n';
     hex[2 * sizeof raw + 1] = '\0';
     int fd = open(a->positional, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
