@@ -21,7 +21,7 @@
  * Only the io holder mutates the state, so it may read the state without
  * the rwlock.
  */
-#include "policy/consent.h"
+#include "policy/consent_file_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,782 +37,14 @@
 
 #include <jansson.h>
 
+#include "common/grow.h"
 #include "common/log.h"
 #include "common/util.h"
 
-/* ------------------------------------------------------------------------
- * Big-reader lock: one writer-preferring rwlock per cache line; a thread
- * read-locks its own shard, a writer locks them all. Look-ups on different
- * cores then never write to a shared cache line (a single rwlock's reader
- * count made two threads slower than one). Writers are rare: a grant, a
- * withdrawal, a reload.
- * ------------------------------------------------------------------------ */
-
-#define BR_SHARDS 32
-
-typedef struct {
-    _Alignas(64) pthread_rwlock_t l;
-} br_shard_t;
-
-typedef struct {
-    br_shard_t shard[BR_SHARDS];
-} brlock_t;
-
-static _Thread_local int t_shard = -1;
-static atomic_int g_next_shard;
-
-static void br_init(brlock_t *b)
-{
-    pthread_rwlockattr_t ra;
-    pthread_rwlockattr_init(&ra);
-    /* Writers must not starve behind a steady stream of look-ups. */
-    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    for (int i = 0; i < BR_SHARDS; i++)
-        pthread_rwlock_init(&b->shard[i].l, &ra);
-    pthread_rwlockattr_destroy(&ra);
-}
-
-static void br_destroy(brlock_t *b)
-{
-    for (int i = 0; i < BR_SHARDS; i++)
-        pthread_rwlock_destroy(&b->shard[i].l);
-}
-
-/* Returns the shard to pass to br_rdunlock. */
-static int br_rdlock(brlock_t *b)
-{
-    if (t_shard < 0)
-        t_shard = atomic_fetch_add(&g_next_shard, 1) % BR_SHARDS;
-    pthread_rwlock_rdlock(&b->shard[t_shard].l);
-    return t_shard;
-}
-
-static void br_rdunlock(brlock_t *b, int shard)
-{
-    pthread_rwlock_unlock(&b->shard[shard].l);
-}
-
-static void br_wrlock(brlock_t *b)
-{
-    for (int i = 0; i < BR_SHARDS; i++) /* always in this order */
-        pthread_rwlock_wrlock(&b->shard[i].l);
-}
-
-static void br_wrunlock(brlock_t *b)
-{
-    for (int i = BR_SHARDS - 1; i >= 0; i--)
-        pthread_rwlock_unlock(&b->shard[i].l);
-}
-
-#define JOURNAL_FORMAT "bordergate-consent"
-#define JOURNAL_VERSION 1
-#define LINE_MAX_BYTES 16384
 #define DEFAULT_INTERVAL_MS 1000
 #define DEFAULT_RATIO 1.5
 #define DEFAULT_MIN_LINES 1000
 #define DEFAULT_RETAIN_MS (1095LL * 24 * 3600 * 1000)
-
-/* ------------------------------------------------------------------------
- * In-memory state
- * ------------------------------------------------------------------------ */
-
-typedef struct fentry {
-    struct fentry *snext; /* chain in the subject table */
-    struct fentry *inext; /* chain in the id table */
-    size_t seq;           /* position in grant order */
-    uint8_t subject[BG_CONSENT_PSEUDONYM_LEN];
-    char id[BG_CONSENT_ID_SIZE];
-    char region[3];
-    bg_consent_scope_t scope; /* recipient/purpose/region point into this entry */
-    const char *evidence;
-    const char *recorded_by;
-    char *withdrawn_by; /* own allocation; NULL unless withdrawn */
-    char text[];        /* recipient, purpose, evidence, recorded_by; NUL-separated */
-} fentry_t;
-
-typedef struct {
-    fentry_t **v; /* grant order; owns the entries */
-    size_t n, cap;
-    fentry_t **sb; /* subject table */
-    fentry_t **ib; /* id table */
-    size_t nb;     /* buckets in each, a power of two */
-    size_t ops;    /* grant and withdraw lines read or written */
-    int has_header;
-    char key_check[BG_CONSENT_KEY_CHECK_SIZE];
-    char created_at[40];
-} fstate_t;
-
-static uint64_t subject_hash(const uint8_t *s)
-{
-    uint64_t h; /* an HMAC output: any eight bytes are uniform */
-    memcpy(&h, s, sizeof h);
-    return h;
-}
-
-static uint64_t id_hash(const char *id)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-    return h;
-}
-
-static fstate_t *state_new(void)
-{
-    return calloc(1, sizeof(fstate_t));
-}
-
-static void entry_free(fentry_t *e)
-{
-    if (e == NULL)
-        return;
-    free(e->withdrawn_by);
-    free(e);
-}
-
-static void state_free(fstate_t *st)
-{
-    if (st == NULL)
-        return;
-    for (size_t i = 0; i < st->n; i++)
-        entry_free(st->v[i]);
-    free(st->v);
-    free(st->sb);
-    free(st->ib);
-    free(st);
-}
-
-static fentry_t *state_find_id(const fstate_t *st, const char *id)
-{
-    if (st->nb == 0)
-        return NULL;
-    for (fentry_t *e = st->ib[id_hash(id) & (st->nb - 1)]; e != NULL; e = e->inext) {
-        if (strcmp(e->id, id) == 0)
-            return e;
-    }
-    return NULL;
-}
-
-/* Make room for one more entry (vector and tables). 0/-1 (ENOMEM). Call
- * under the write lock when the state is shared. */
-static int state_reserve(fstate_t *st)
-{
-    if (st->n == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 64;
-        fentry_t **v = realloc(st->v, cap * sizeof *v);
-        if (v == NULL)
-            return -1;
-        st->v = v;
-        st->cap = cap;
-    }
-    if (st->n + 1 > st->nb) {
-        size_t nb = st->nb ? st->nb * 2 : 64;
-        fentry_t **sb = calloc(nb, sizeof *sb), **ib = calloc(nb, sizeof *ib);
-        if (sb == NULL || ib == NULL) {
-            free(sb);
-            free(ib);
-            return -1;
-        }
-        for (size_t i = 0; i < st->n; i++) {
-            fentry_t *e = st->v[i];
-            size_t s = subject_hash(e->subject) & (nb - 1), k = id_hash(e->id) & (nb - 1);
-            e->snext = sb[s];
-            sb[s] = e;
-            e->inext = ib[k];
-            ib[k] = e;
-        }
-        free(st->sb);
-        free(st->ib);
-        st->sb = sb;
-        st->ib = ib;
-        st->nb = nb;
-    }
-    return 0;
-}
-
-/* Insert E (takes ownership). state_reserve must have succeeded. */
-static void state_insert(fstate_t *st, fentry_t *e)
-{
-    size_t s = subject_hash(e->subject) & (st->nb - 1), k = id_hash(e->id) & (st->nb - 1);
-    e->seq = st->n;
-    st->v[st->n++] = e;
-    e->snext = st->sb[s];
-    st->sb[s] = e;
-    e->inext = st->ib[k];
-    st->ib[k] = e;
-}
-
-static int unhex(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Entry from a validated consent. NULL on ENOMEM. */
-static fentry_t *entry_new(const bg_consent_t *c)
-{
-    size_t lr = strlen(c->recipient) + 1, lp = strlen(c->purpose) + 1, le = strlen(c->evidence) + 1,
-           lb = strlen(c->recorded_by) + 1;
-    fentry_t *e = calloc(1, sizeof *e + lr + lp + le + lb);
-    if (e == NULL)
-        return NULL;
-    if (c->withdrawn_by[0] != '\0' && (e->withdrawn_by = strdup(c->withdrawn_by)) == NULL) {
-        free(e);
-        return NULL;
-    }
-    for (int i = 0; i < BG_CONSENT_PSEUDONYM_LEN; i++)
-        e->subject[i] = (uint8_t)((unhex(c->subject[2 * i]) & 15) << 4 |
-                                  (unhex(c->subject[2 * i + 1]) & 15)); /* validated hex */
-    memcpy(e->id, c->id, sizeof e->id);
-    memcpy(e->region, c->region, sizeof e->region);
-    char *p = e->text;
-    memcpy(p, c->recipient, lr);
-    e->scope.recipient = p;
-    p += lr;
-    memcpy(p, c->purpose, lp);
-    e->scope.purpose = p;
-    p += lp;
-    memcpy(p, c->evidence, le);
-    e->evidence = p;
-    p += le;
-    memcpy(p, c->recorded_by, lb);
-    e->recorded_by = p;
-    e->scope.region = e->region;
-    e->scope.sensitive = c->sensitive;
-    e->scope.guardian = c->guardian;
-    e->scope.granted_at = c->granted_at;
-    e->scope.expires_at = c->expires_at;
-    e->scope.withdrawn_at = c->withdrawn_at;
-    return e;
-}
-
-/* Bounded copy; entries were length-checked when made, so no truncation. */
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t n = strnlen(src, cap - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
-/* On every look-up that finds a consent: no memset, no printf. */
-static void entry_export(const fentry_t *e, bg_consent_t *c)
-{
-    static const char hex[] = "0123456789abcdef";
-    memcpy(c->id, e->id, sizeof c->id);
-    for (int i = 0; i < BG_CONSENT_PSEUDONYM_LEN; i++) {
-        c->subject[2 * i] = hex[e->subject[i] >> 4];
-        c->subject[2 * i + 1] = hex[e->subject[i] & 15];
-    }
-    c->subject[2 * BG_CONSENT_PSEUDONYM_LEN] = '\0';
-    copy_str(c->recipient, sizeof c->recipient, e->scope.recipient);
-    copy_str(c->purpose, sizeof c->purpose, e->scope.purpose);
-    memcpy(c->region, e->region, sizeof c->region);
-    c->sensitive = e->scope.sensitive;
-    c->guardian = e->scope.guardian;
-    c->granted_at = e->scope.granted_at;
-    c->expires_at = e->scope.expires_at;
-    c->withdrawn_at = e->scope.withdrawn_at;
-    copy_str(c->evidence, sizeof c->evidence, e->evidence);
-    copy_str(c->recorded_by, sizeof c->recorded_by, e->recorded_by);
-    copy_str(c->withdrawn_by, sizeof c->withdrawn_by,
-             e->withdrawn_by != NULL ? e->withdrawn_by : "");
-}
-
-/* ------------------------------------------------------------------------
- * Journal lines
- * ------------------------------------------------------------------------ */
-
-enum { OP_HEADER, OP_GRANT, OP_WITHDRAW };
-
-typedef struct {
-    int kind;
-    fentry_t *grant; /* OP_GRANT; owned until applied */
-    char id[BG_CONSENT_ID_SIZE];
-    int64_t at;
-    char *by; /* OP_WITHDRAW; owned until applied */
-    char key_check[BG_CONSENT_KEY_CHECK_SIZE];
-    char created_at[40];
-} fop_t;
-
-static void op_clear(fop_t *op)
-{
-    entry_free(op->grant);
-    free(op->by);
-    op->grant = NULL;
-    op->by = NULL;
-}
-
-/* A field name fit to repeat in a message: short lowercase identifier. */
-static const char *safe_key(const char *k)
-{
-    size_t n = 0;
-    for (; k[n] != '\0'; n++) {
-        if (n >= 24 || !((k[n] >= 'a' && k[n] <= 'z') || k[n] == '_'))
-            return "(unprintable)";
-    }
-    return n > 0 ? k : "(empty)";
-}
-
-static int only_keys(json_t *o, const char *const *allowed, char *why, size_t cap)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        int ok = 0;
-        for (const char *const *a = allowed; *a != NULL && !ok; a++)
-            ok = strcmp(k, *a) == 0;
-        if (!ok) {
-            snprintf(why, cap, "unknown field \"%s\"", safe_key(k));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* String field KEY into DST (CAP bytes). Absent: "" unless REQUIRED. */
-static int get_str(json_t *o, const char *key, int required, char *dst, size_t cap, char *why,
-                   size_t whycap)
-{
-    json_t *v = json_object_get(o, key);
-    dst[0] = '\0';
-    if (v == NULL && !required)
-        return 0;
-    if (!json_is_string(v)) {
-        snprintf(why, whycap, "\"%s\" must be a string%s", key, required ? " and is required" : "");
-        return -1;
-    }
-    if (json_string_length(v) >= cap) {
-        snprintf(why, whycap, "\"%s\" is longer than %zu bytes", key, cap - 1);
-        return -1;
-    }
-    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
-    return 0;
-}
-
-static int get_time(json_t *o, const char *key, int required, int64_t *out, char *why,
-                    size_t whycap)
-{
-    char buf[48];
-    *out = 0;
-    if (json_object_get(o, key) == NULL && !required)
-        return 0;
-    if (get_str(o, key, 1, buf, sizeof buf, why, whycap) != 0)
-        return -1;
-    if (bg_consent_time_parse(buf, out) != 0) {
-        snprintf(why, whycap, "\"%s\" is not an RFC 3339 time", key);
-        return -1;
-    }
-    return 0;
-}
-
-static int get_bool(json_t *o, const char *key, int *out, char *why, size_t whycap)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_boolean(v)) {
-        snprintf(why, whycap, "\"%s\" must be true or false", key);
-        return -1;
-    }
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* Parse one line (without its newline) into OP. 0, or -1 with WHY (never
- * quoting the line's values). */
-static int op_parse(const char *line, size_t len, fop_t *op, char *why, size_t cap)
-{
-    static const char *const header_keys[] = {"op",        "format",     "version",
-                                              "key_check", "created_at", NULL};
-    static const char *const grant_keys[] = {
-        "op",       "id",          "subject",      "recipient",    "purpose",
-        "region",   "sensitive",   "guardian",     "granted_at",   "expires_at",
-        "evidence", "recorded_by", "withdrawn_at", "withdrawn_by", NULL};
-    static const char *const withdraw_keys[] = {"op", "id", "at", "by", NULL};
-    json_error_t je;
-    char name[16];
-    int rc = -1;
-    memset(op, 0, sizeof *op);
-    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
-    if (o == NULL) {
-        /* jansson's text may quote the input: give the column only. */
-        snprintf(why, cap, "not valid JSON (column %d)", je.column);
-        return -1;
-    }
-    if (!json_is_object(o)) {
-        snprintf(why, cap, "not a JSON object");
-        goto done;
-    }
-    if (get_str(o, "op", 1, name, sizeof name, why, cap) != 0)
-        goto done;
-    if (strcmp(name, "journal") == 0) {
-        char fmt[32];
-        json_t *ver = json_object_get(o, "version");
-        int64_t created;
-        op->kind = OP_HEADER;
-        if (only_keys(o, header_keys, why, cap) != 0 ||
-            get_str(o, "format", 1, fmt, sizeof fmt, why, cap) != 0)
-            goto done;
-        if (strcmp(fmt, JOURNAL_FORMAT) != 0) {
-            snprintf(why, cap, "not a %s journal", JOURNAL_FORMAT);
-            goto done;
-        }
-        if (!json_is_integer(ver) || json_integer_value(ver) != JOURNAL_VERSION) {
-            snprintf(why, cap, "journal version is not %d (written by a newer bordergate?)",
-                     JOURNAL_VERSION);
-            goto done;
-        }
-        if (get_str(o, "key_check", 1, op->key_check, sizeof op->key_check, why, cap) != 0 ||
-            get_str(o, "created_at", 1, op->created_at, sizeof op->created_at, why, cap) != 0)
-            goto done;
-        if (strlen(op->key_check) != 16 || strspn(op->key_check, "0123456789abcdef") != 16) {
-            snprintf(why, cap, "\"key_check\" must be 16 lowercase hex digits");
-            goto done;
-        }
-        if (bg_consent_time_parse(op->created_at, &created) != 0) {
-            snprintf(why, cap, "\"created_at\" is not an RFC 3339 time");
-            goto done;
-        }
-        rc = 0;
-    } else if (strcmp(name, "grant") == 0) {
-        bg_consent_t c;
-        memset(&c, 0, sizeof c);
-        op->kind = OP_GRANT;
-        if (only_keys(o, grant_keys, why, cap) != 0 ||
-            get_str(o, "id", 1, c.id, sizeof c.id, why, cap) != 0 ||
-            get_str(o, "subject", 1, c.subject, sizeof c.subject, why, cap) != 0 ||
-            get_str(o, "recipient", 1, c.recipient, sizeof c.recipient, why, cap) != 0 ||
-            get_str(o, "purpose", 1, c.purpose, sizeof c.purpose, why, cap) != 0 ||
-            get_str(o, "region", 1, c.region, sizeof c.region, why, cap) != 0 ||
-            get_bool(o, "sensitive", &c.sensitive, why, cap) != 0 ||
-            get_bool(o, "guardian", &c.guardian, why, cap) != 0 ||
-            get_time(o, "granted_at", 1, &c.granted_at, why, cap) != 0 ||
-            get_time(o, "expires_at", 0, &c.expires_at, why, cap) != 0 ||
-            get_str(o, "evidence", 0, c.evidence, sizeof c.evidence, why, cap) != 0 ||
-            get_str(o, "recorded_by", 1, c.recorded_by, sizeof c.recorded_by, why, cap) != 0 ||
-            get_time(o, "withdrawn_at", 0, &c.withdrawn_at, why, cap) != 0 ||
-            get_str(o, "withdrawn_by", c.withdrawn_at != 0, c.withdrawn_by, sizeof c.withdrawn_by,
-                    why, cap) != 0)
-            goto done;
-        if (bg_consent_validate(&c, why, cap) != BG_CONSENT_OK)
-            goto done;
-        if ((op->grant = entry_new(&c)) == NULL) {
-            snprintf(why, cap, "out of memory");
-            goto done;
-        }
-        rc = 0;
-    } else if (strcmp(name, "withdraw") == 0) {
-        char by[BG_CONSENT_BY_MAX + 1];
-        op->kind = OP_WITHDRAW;
-        if (only_keys(o, withdraw_keys, why, cap) != 0 ||
-            get_str(o, "id", 1, op->id, sizeof op->id, why, cap) != 0 ||
-            get_time(o, "at", 1, &op->at, why, cap) != 0 ||
-            get_str(o, "by", 1, by, sizeof by, why, cap) != 0)
-            goto done;
-        if (strlen(op->id) != BG_CONSENT_ID_SIZE - 1 || strncmp(op->id, "c-", 2) != 0 ||
-            strspn(op->id + 2, "0123456789abcdef") != 16) {
-            snprintf(why, cap, "\"id\" is not a consent id");
-            goto done;
-        }
-        if (!bg_consent_text_ok(by, BG_CONSENT_BY_MAX, 0)) {
-            snprintf(why, cap, "\"by\" must be 1-128 bytes of text");
-            goto done;
-        }
-        if ((op->by = strdup(by)) == NULL) {
-            snprintf(why, cap, "out of memory");
-            goto done;
-        }
-        rc = 0;
-    } else {
-        snprintf(why, cap, "unknown \"op\" (expected journal, grant or withdraw)");
-    }
-done:
-    json_decref(o);
-    if (rc != 0)
-        op_clear(op);
-    return rc;
-}
-
-/*
- * Can OP follow the journal read so far into ST? WANT_CHECK (may be NULL)
- * is the key check the caller holds. 0, or an rc with WHY.
- */
-static int op_check(const fstate_t *st, const fop_t *op, const char *want_check, char *why,
-                    size_t cap)
-{
-    switch (op->kind) {
-    case OP_HEADER:
-        if (st->has_header || st->ops > 0) {
-            snprintf(why, cap, "journal header in the middle of the journal");
-            return BG_CONSENT_ECORRUPT;
-        }
-        if (want_check != NULL && strcmp(want_check, op->key_check) != 0) {
-            snprintf(why, cap,
-                     "journal was written with another subject key (key check %s, this key %s)",
-                     op->key_check, want_check);
-            return BG_CONSENT_EKEY;
-        }
-        return 0;
-    case OP_GRANT:
-        if (!st->has_header)
-            break;
-        if (state_find_id(st, op->grant->id) != NULL) {
-            snprintf(why, cap, "consent %s is granted twice", op->grant->id);
-            return BG_CONSENT_ECORRUPT;
-        }
-        return 0;
-    case OP_WITHDRAW: {
-        if (!st->has_header)
-            break;
-        const fentry_t *e = state_find_id(st, op->id);
-        if (e == NULL) {
-            snprintf(why, cap, "withdrawal of consent %s, which was never granted", op->id);
-            return BG_CONSENT_ECORRUPT;
-        }
-        if (e->scope.withdrawn_at != 0) {
-            snprintf(why, cap, "consent %s is withdrawn twice", op->id);
-            return BG_CONSENT_ECORRUPT;
-        }
-        if (op->at < e->scope.granted_at) {
-            snprintf(why, cap, "consent %s is withdrawn before it was granted", op->id);
-            return BG_CONSENT_ECORRUPT;
-        }
-        return 0;
-    }
-    }
-    snprintf(why, cap, "no journal header: not a bordergate consent journal");
-    return BG_CONSENT_ECORRUPT;
-}
-
-/* Apply a checked OP (ownership of its allocations passes to ST).
- * state_reserve must have succeeded for a grant. */
-static void op_apply(fstate_t *st, fop_t *op)
-{
-    switch (op->kind) {
-    case OP_HEADER:
-        st->has_header = 1;
-        memcpy(st->key_check, op->key_check, sizeof st->key_check);
-        memcpy(st->created_at, op->created_at, sizeof st->created_at);
-        break;
-    case OP_GRANT:
-        state_insert(st, op->grant);
-        op->grant = NULL;
-        st->ops++;
-        break;
-    case OP_WITHDRAW: {
-        fentry_t *e = state_find_id(st, op->id);
-        e->scope.withdrawn_at = op->at;
-        free(e->withdrawn_by);
-        e->withdrawn_by = op->by;
-        op->by = NULL;
-        st->ops++;
-        break;
-    }
-    }
-}
-
-/*
- * Read the complete lines of BUF (LEN bytes) into ST, which is private to
- * the caller or write-locked via LOCK (may be NULL). *LINE_NO is the number
- * of lines before BUF and advances; *CONSUMED receives the bytes of the
- * lines applied. Stops at the first bad line: 0, or an rc with ERR naming
- * NAME:LINE.
- */
-static int state_load(fstate_t *st, brlock_t *lock, const char *buf, size_t len, const char *name,
-                      const char *want_check, size_t *line_no, size_t *consumed, char *err,
-                      size_t errcap)
-{
-    size_t pos = 0;
-    int rc = 0;
-    char why[300];
-    *consumed = 0;
-    while (pos < len) {
-        const char *nl = memchr(buf + pos, '\n', len - pos);
-        if (nl == NULL)
-            break; /* unterminated: a write in progress or a tear */
-        size_t n = (size_t)(nl - (buf + pos));
-        size_t line = *line_no + 1;
-        fop_t op;
-        if (n == 0) {
-            /* an empty line carries nothing */
-        } else if (n > LINE_MAX_BYTES) {
-            snprintf(err, errcap, "%s:%zu: line longer than %d bytes", name, line, LINE_MAX_BYTES);
-            return BG_CONSENT_ECORRUPT;
-        } else if (op_parse(buf + pos, n, &op, why, sizeof why) != 0) {
-            snprintf(err, errcap, "%s:%zu: %s", name, line, why);
-            return BG_CONSENT_ECORRUPT;
-        } else {
-            if (lock != NULL)
-                br_wrlock(lock);
-            rc = op_check(st, &op, want_check, why, sizeof why);
-            if (rc == 0 && op.kind == OP_GRANT && state_reserve(st) != 0) {
-                snprintf(why, sizeof why, "out of memory");
-                rc = BG_CONSENT_ERR;
-            }
-            if (rc == 0)
-                op_apply(st, &op);
-            if (lock != NULL)
-                br_wrunlock(lock);
-            op_clear(&op);
-            if (rc != 0) {
-                snprintf(err, errcap, "%s:%zu: %s", name, line, why);
-                return rc;
-            }
-        }
-        pos += n + 1;
-        *line_no = line;
-        *consumed = pos;
-    }
-    return 0;
-}
-
-/* Growable text buffer. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf_t;
-
-static void sbuf_add(sbuf_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-/* Append O as one JSON line; consumes O. */
-static void sbuf_json_line(sbuf_t *b, json_t *o)
-{
-    char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (s == NULL) {
-        b->oom = 1;
-        return;
-    }
-    sbuf_add(b, s, strlen(s));
-    sbuf_add(b, "\n", 1);
-    free(s);
-}
-
-static json_t *time_json(int64_t ms)
-{
-    char buf[40];
-    bg_consent_time_format(ms, buf, sizeof buf);
-    return json_string(buf);
-}
-
-static json_t *header_json(const char *key_check, const char *created_at)
-{
-    return json_pack("{s:s, s:s, s:i, s:s, s:s}", "op", "journal", "format", JOURNAL_FORMAT,
-                     "version", JOURNAL_VERSION, "key_check", key_check, "created_at", created_at);
-}
-
-/* The grant line of C, withdrawal folded in when present. */
-static json_t *grant_json(const bg_consent_t *c)
-{
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "op", "grant", "id",
-                          c->id, "subject", c->subject, "recipient", c->recipient, "purpose",
-                          c->purpose, "region", c->region, "sensitive", c->sensitive, "guardian",
-                          c->guardian, "granted_at", time_json(c->granted_at));
-    if (o == NULL)
-        return NULL;
-    if (c->expires_at != 0)
-        json_object_set_new(o, "expires_at", time_json(c->expires_at));
-    if (c->evidence[0] != '\0')
-        json_object_set_new(o, "evidence", json_string(c->evidence));
-    json_object_set_new(o, "recorded_by", json_string(c->recorded_by));
-    if (c->withdrawn_at != 0) {
-        json_object_set_new(o, "withdrawn_at", time_json(c->withdrawn_at));
-        json_object_set_new(o, "withdrawn_by", json_string(c->withdrawn_by));
-    }
-    return o;
-}
-
-/* Is E gone for good: ended (withdrawn or expired) more than RETAIN ago? */
-static int entry_expired_for_good(const fentry_t *e, int64_t now, int64_t retain)
-{
-    if (retain < 0)
-        return 0;
-    int64_t end = e->scope.withdrawn_at;
-    if (e->scope.expires_at != 0 && (end == 0 || e->scope.expires_at < end))
-        end = e->scope.expires_at;
-    return end != 0 && end <= now - retain;
-}
-
-/* The compacted journal of ST: header, then one grant line per kept
- * consent. KEY_CHECK is used when ST has no header. NULL on ENOMEM or when
- * there is no key check to write. *KEPT receives the consents written. */
-static char *state_serialize(const fstate_t *st, const char *key_check, int64_t now, int64_t retain,
-                             size_t *len, size_t *kept)
-{
-    sbuf_t b = {0};
-    char created[40];
-    const char *check = st->has_header ? st->key_check : key_check;
-    if (check == NULL)
-        return NULL;
-    if (st->has_header) {
-        snprintf(created, sizeof created, "%s", st->created_at);
-    } else {
-        bg_consent_time_format(now, created, sizeof created);
-    }
-    sbuf_json_line(&b, header_json(check, created));
-    *kept = 0;
-    for (size_t i = 0; i < st->n && !b.oom; i++) {
-        bg_consent_t c;
-        if (entry_expired_for_good(st->v[i], now, retain))
-            continue;
-        entry_export(st->v[i], &c);
-        sbuf_json_line(&b, grant_json(&c));
-        (*kept)++;
-    }
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.n;
-    return b.p;
-}
-
-long bg_consent_journal_check(const char *buf, size_t len, const char *name, size_t *torn,
-                              char **roundtrip, char *err, size_t errcap)
-{
-    size_t line_no = 0, consumed = 0;
-    long n = -1;
-    fstate_t *st = state_new();
-    if (roundtrip != NULL)
-        *roundtrip = NULL;
-    if (st == NULL) {
-        snprintf(err, errcap, "out of memory");
-        return -1;
-    }
-    if (state_load(st, NULL, buf, len, name, NULL, &line_no, &consumed, err, errcap) == 0) {
-        n = (long)st->n;
-        if (torn != NULL)
-            *torn = len - consumed;
-        if (roundtrip != NULL && st->has_header) {
-            size_t rlen, kept;
-            *roundtrip = state_serialize(st, NULL, 0, -1, &rlen, &kept);
-            if (*roundtrip == NULL) {
-                snprintf(err, errcap, "out of memory");
-                n = -1;
-            }
-        }
-    }
-    state_free(st);
-    return n;
-}
 
 /* ------------------------------------------------------------------------
  * The backend
@@ -826,7 +58,7 @@ typedef struct {
     char want_check[BG_CONSENT_KEY_CHECK_SIZE];
     int has_want;
 
-    brlock_t lock; /* guards st */
+    bg_brlock_t lock; /* guards st */
     fstate_t *st;
 
     pthread_mutex_t io; /* guards the rest */
@@ -905,19 +137,16 @@ static int write_all(int fd, const char *p, size_t n)
 /* Bytes of FD from OFF to its end, malloc'd (NUL-terminated). */
 static char *read_from(int fd, size_t off, size_t *len)
 {
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    if (buf == NULL)
-        return NULL;
+    size_t cap = 0, n = 0;
+    char *buf = NULL;
     for (;;) {
         if (n + 1 >= cap) {
-            char *p = realloc(buf, cap * 2);
+            char *p = bg_grow(buf, &cap, n + 2, 1, 65536);
             if (p == NULL) {
                 free(buf);
                 return NULL;
             }
             buf = p;
-            cap *= 2;
         }
         ssize_t r = pread(fd, buf + n, cap - n - 1, (off_t)(off + n));
         if (r < 0) {
@@ -966,24 +195,24 @@ static int full_reload(fbe_t *b, char *err, size_t errcap)
         close(fd);
         return BG_CONSENT_ERR;
     }
-    fstate_t *st = state_new();
+    fstate_t *st = bg_cindex_new();
     int rc = st == NULL
                  ? BG_CONSENT_ERR
-                 : state_load(st, NULL, buf, len, b->path, b->has_want ? b->want_check : NULL,
-                              &line_no, &consumed, err, errcap);
+                 : bg_cjournal_load(st, NULL, buf, len, b->path, b->has_want ? b->want_check : NULL,
+                                    &line_no, &consumed, err, errcap);
     free(buf);
     if (st == NULL)
         snprintf(err, errcap, "out of memory");
     if (rc != 0) {
-        state_free(st);
+        bg_cindex_free(st);
         close(fd);
         return rc;
     }
-    br_wrlock(&b->lock);
+    bg_brlock_wrlock(&b->lock);
     fstate_t *old = b->st;
     b->st = st;
-    br_wrunlock(&b->lock);
-    state_free(old);
+    bg_brlock_wrunlock(&b->lock);
+    bg_cindex_free(old);
     if (b->fd >= 0)
         close(b->fd);
     b->fd = fd;
@@ -1014,8 +243,8 @@ static int read_appended(fbe_t *b, int *reload, char *err, size_t errcap)
         p++;
         len--;
     }
-    int rc = state_load(b->st, &b->lock, p, len, b->path, b->has_want ? b->want_check : NULL,
-                        &b->line_no, &consumed, err, errcap);
+    int rc = bg_cjournal_load(b->st, &b->lock, p, len, b->path, b->has_want ? b->want_check : NULL,
+                              &b->line_no, &consumed, err, errcap);
     b->offset += consumed;
     note_seen(b, b->fd, b->offset + (len - consumed));
     free(buf);
@@ -1192,7 +421,7 @@ static void end_write(fbe_t *b, int changed)
 static int append_durably(fbe_t *b, const char *text, size_t len, size_t lines, char *err,
                           size_t errcap)
 {
-    sbuf_t s = {0};
+    bg_sbuf_t s = {0};
     size_t nlines = lines;
     if (!b->st->has_header) {
         char created[40];
@@ -1202,11 +431,11 @@ static int append_durably(fbe_t *b, const char *text, size_t len, size_t lines, 
             snprintf(err, errcap, "%s has no header and no subject key was given", b->path);
             return BG_CONSENT_EKEY;
         }
-        sbuf_json_line(&s, header_json(check, created));
+        bg_cjournal_add_json(&s, bg_cjournal_header(check, created));
         nlines++;
     }
-    sbuf_add(&s, text, len);
-    if (s.oom) {
+    bg_sbuf_add(&s, text, len);
+    if (s.failed) {
         free(s.p);
         snprintf(err, errcap, "out of memory");
         return BG_CONSENT_ERR;
@@ -1223,11 +452,11 @@ static int append_durably(fbe_t *b, const char *text, size_t len, size_t lines, 
     if (!b->st->has_header && s.n > len) {
         fop_t op;
         char why[300];
-        if (op_parse(s.p, s.n - len - 1, &op, why, sizeof why) == 0) {
-            br_wrlock(&b->lock);
-            op_apply(b->st, &op);
-            br_wrunlock(&b->lock);
-            op_clear(&op);
+        if (bg_cjournal_op_parse(s.p, s.n - len - 1, &op, why, sizeof why) == 0) {
+            bg_brlock_wrlock(&b->lock);
+            bg_cjournal_op_apply(b->st, &op);
+            bg_brlock_wrunlock(&b->lock);
+            bg_cjournal_op_clear(&op);
         }
     }
     b->offset += s.n;
@@ -1240,47 +469,47 @@ static int append_durably(fbe_t *b, const char *text, size_t len, size_t lines, 
 static int fbe_grant(bg_consent_backend_t *self, const bg_consent_t *c, char *err, size_t errcap)
 {
     fbe_t *b = (fbe_t *)self;
-    sbuf_t line = {0};
+    bg_sbuf_t line = {0};
     int rc;
     if (!b->has_want) {
         snprintf(err, errcap, "granting needs the subject key");
         return BG_CONSENT_EKEY;
     }
-    fentry_t *e = entry_new(c);
+    fentry_t *e = bg_cindex_entry_new(c);
     if (e == NULL) {
         snprintf(err, errcap, "out of memory");
         return BG_CONSENT_ERR;
     }
-    sbuf_json_line(&line, grant_json(c));
+    bg_cjournal_add_json(&line, bg_cjournal_grant(c));
     pthread_mutex_lock(&b->io);
     if ((rc = begin_write(b, err, errcap)) != 0)
         goto out;
-    if (state_find_id(b->st, c->id) != NULL) {
+    if (bg_cindex_find_id(b->st, c->id) != NULL) {
         rc = BG_CONSENT_EEXIST;
         snprintf(err, errcap, "consent id %s is taken", c->id);
-    } else if (line.oom) {
+    } else if (line.failed) {
         rc = BG_CONSENT_ERR;
         snprintf(err, errcap, "out of memory");
     } else {
-        br_wrlock(&b->lock);
-        rc = state_reserve(b->st) == 0 ? 0 : BG_CONSENT_ERR;
-        br_wrunlock(&b->lock);
+        bg_brlock_wrlock(&b->lock);
+        rc = bg_cindex_reserve(b->st) == 0 ? 0 : BG_CONSENT_ERR;
+        bg_brlock_wrunlock(&b->lock);
         if (rc != 0)
             snprintf(err, errcap, "out of memory");
         else
             rc = append_durably(b, line.p, line.n, 1, err, errcap);
         if (rc == 0) {
             fop_t op = {.kind = OP_GRANT, .grant = e};
-            br_wrlock(&b->lock);
-            op_apply(b->st, &op); /* takes E */
-            br_wrunlock(&b->lock);
+            bg_brlock_wrlock(&b->lock);
+            bg_cjournal_op_apply(b->st, &op); /* takes E */
+            bg_brlock_wrunlock(&b->lock);
             e = NULL;
         }
     }
     end_write(b, rc == 0);
 out:
     pthread_mutex_unlock(&b->io);
-    entry_free(e);
+    bg_cindex_entry_free(e);
     free(line.p);
     return rc;
 }
@@ -1295,9 +524,9 @@ static int fbe_withdraw(bg_consent_backend_t *self, const char *id, int64_t at, 
     bg_consent_time_format(at, atbuf, sizeof atbuf);
     json_t *o =
         json_pack("{s:s, s:s, s:s, s:s}", "op", "withdraw", "id", id, "at", atbuf, "by", by);
-    sbuf_t line = {0};
-    sbuf_json_line(&line, o);
-    if (bycopy == NULL || line.oom) {
+    bg_sbuf_t line = {0};
+    bg_cjournal_add_json(&line, o);
+    if (bycopy == NULL || line.failed) {
         free(bycopy);
         free(line.p);
         snprintf(err, errcap, "out of memory");
@@ -1306,7 +535,7 @@ static int fbe_withdraw(bg_consent_backend_t *self, const char *id, int64_t at, 
     pthread_mutex_lock(&b->io);
     if ((rc = begin_write(b, err, errcap)) != 0)
         goto out;
-    fentry_t *e = state_find_id(b->st, id);
+    fentry_t *e = bg_cindex_find_id(b->st, id);
     if (e == NULL) {
         rc = BG_CONSENT_ENOENT;
         snprintf(err, errcap, "no consent %s in %s", id, b->path);
@@ -1321,12 +550,12 @@ static int fbe_withdraw(bg_consent_backend_t *self, const char *id, int64_t at, 
     } else if ((rc = append_durably(b, line.p, line.n, 1, err, errcap)) == 0) {
         fop_t op = {.kind = OP_WITHDRAW, .at = at, .by = bycopy};
         memcpy(op.id, id, sizeof op.id);
-        br_wrlock(&b->lock);
-        op_apply(b->st, &op); /* takes BYCOPY */
-        br_wrunlock(&b->lock);
+        bg_brlock_wrlock(&b->lock);
+        bg_cjournal_op_apply(b->st, &op); /* takes BYCOPY */
+        bg_brlock_wrunlock(&b->lock);
         bycopy = NULL;
         if (out != NULL)
-            entry_export(e, out);
+            bg_cindex_entry_export(e, out);
     }
     end_write(b, rc == 0);
 out:
@@ -1350,17 +579,17 @@ static int compact_locked(fbe_t *b, char *err, size_t errcap)
     char tmp[4096];
     int fd = -1, rc = BG_CONSENT_ERR;
     fstate_t *ns = NULL;
-    char *text = state_serialize(b->st, b->has_want ? b->want_check : NULL, now,
-                                 b->opts.retain_ended_ms, &len, &kept);
+    char *text = bg_cjournal_serialize(b->st, b->has_want ? b->want_check : NULL, now,
+                                       b->opts.retain_ended_ms, &len, &kept);
     if (text == NULL) {
         snprintf(err, errcap, "out of memory, or no key check to write");
         return BG_CONSENT_ERR;
     }
     /* Parse what we are about to install: the new state comes from the new
      * file's very bytes. */
-    if ((ns = state_new()) == NULL ||
-        state_load(ns, NULL, text, len, "compacted journal", NULL, &line_no, &consumed, err,
-                   errcap) != 0 ||
+    if ((ns = bg_cindex_new()) == NULL ||
+        bg_cjournal_load(ns, NULL, text, len, "compacted journal", NULL, &line_no, &consumed, err,
+                         errcap) != 0 ||
         consumed != len)
         goto fail;
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.compact", b->path) >= sizeof tmp) {
@@ -1380,11 +609,11 @@ static int compact_locked(fbe_t *b, char *err, size_t errcap)
         bg_warn("consent registry: fsync of %s failed: %s", b->dir, strerror(errno));
     }
     size_t before = b->offset;
-    br_wrlock(&b->lock);
+    bg_brlock_wrlock(&b->lock);
     fstate_t *old = b->st;
     b->st = ns;
-    br_wrunlock(&b->lock);
-    state_free(old);
+    bg_brlock_wrunlock(&b->lock);
+    bg_cindex_free(old);
     close(b->fd); /* drops the old file's lock: waiting writers retry */
     b->fd = fd;   /* its lock is held; end_write releases it */
     b->offset = len;
@@ -1397,7 +626,7 @@ static int compact_locked(fbe_t *b, char *err, size_t errcap)
 fail:
     if (fd >= 0)
         close(fd);
-    state_free(ns);
+    bg_cindex_free(ns);
     free(text);
     return rc;
 }
@@ -1441,11 +670,11 @@ static int fbe_find(bg_consent_backend_t *self, const bg_consent_query_t *q,
     }
     const fentry_t *best = NULL, *closest = NULL;
     bg_consent_miss_t deepest = BG_CONSENT_MISS_NO_CONSENT;
-    int shard = br_rdlock(&b->lock);
+    int shard = bg_brlock_rdlock(&b->lock);
     const fstate_t *st = b->st;
     if (st->nb > 0) {
-        for (const fentry_t *e = st->sb[subject_hash(q->pseudonym) & (st->nb - 1)]; e != NULL;
-             e = e->snext) {
+        for (const fentry_t *e = st->sb[bg_cindex_subject_hash(q->pseudonym) & (st->nb - 1)];
+             e != NULL; e = e->snext) {
             if (memcmp(e->subject, q->pseudonym, BG_CONSENT_PSEUDONYM_LEN) != 0)
                 continue;
             bg_consent_miss_t m = bg_consent_scope_eval(&e->scope, q);
@@ -1459,14 +688,14 @@ static int fbe_find(bg_consent_backend_t *self, const bg_consent_query_t *q,
         }
     }
     if (best != NULL) {
-        entry_export(best, &out->consent);
+        bg_cindex_entry_export(best, &out->consent);
         out->miss = BG_CONSENT_MISS_NONE;
     } else {
         out->miss = deepest;
         if (closest != NULL && deepest != BG_CONSENT_MISS_SCOPE)
             memcpy(out->miss_id, closest->id, sizeof out->miss_id);
     }
-    br_rdunlock(&b->lock, shard);
+    bg_brlock_rdunlock(&b->lock, shard);
     return best != NULL;
 }
 
@@ -1474,11 +703,11 @@ static int fbe_get(bg_consent_backend_t *self, const char *id, bg_consent_t *out
 {
     fbe_t *b = (fbe_t *)self;
     maybe_check(b);
-    int shard = br_rdlock(&b->lock);
-    const fentry_t *e = state_find_id(b->st, id);
+    int shard = bg_brlock_rdlock(&b->lock);
+    const fentry_t *e = bg_cindex_find_id(b->st, id);
     if (e != NULL)
-        entry_export(e, out);
-    br_rdunlock(&b->lock, shard);
+        bg_cindex_entry_export(e, out);
+    bg_brlock_rdunlock(&b->lock, shard);
     return e != NULL ? BG_CONSENT_OK : BG_CONSENT_ENOENT;
 }
 
@@ -1495,50 +724,42 @@ static int fbe_list(bg_consent_backend_t *self, const uint8_t *pseudonym, bg_con
     bg_consent_t c;
     int rc = 0;
     maybe_check(b);
-    int shard = br_rdlock(&b->lock);
+    int shard = bg_brlock_rdlock(&b->lock);
     const fstate_t *st = b->st;
     if (pseudonym == NULL) {
         for (size_t i = 0; i < st->n; i++) {
-            entry_export(st->v[i], &c);
+            bg_cindex_entry_export(st->v[i], &c);
             if (fn(arg, &c) != 0)
                 break;
         }
     } else if (st->nb > 0) {
         /* The subject's chain, put back in grant order. */
-        size_t n = 0, cap = 16;
-        const fentry_t **v = malloc(cap * sizeof *v);
-        const fentry_t *e = st->sb[subject_hash(pseudonym) & (st->nb - 1)];
-        if (v == NULL) {
-            snprintf(err, errcap, "out of memory");
-            rc = BG_CONSENT_ERR;
-            e = NULL;
-        }
+        size_t n = 0, cap = 0;
+        const fentry_t **v = NULL;
+        const fentry_t *e = st->sb[bg_cindex_subject_hash(pseudonym) & (st->nb - 1)];
         for (; e != NULL; e = e->snext) {
             if (memcmp(e->subject, pseudonym, BG_CONSENT_PSEUDONYM_LEN) != 0)
                 continue;
-            if (n == cap) {
-                const fentry_t **nv = realloc(v, cap * 2 * sizeof *v);
-                if (nv == NULL) {
-                    snprintf(err, errcap, "out of memory");
-                    rc = BG_CONSENT_ERR;
-                    break;
-                }
-                v = nv;
-                cap *= 2;
+            const fentry_t **nv = bg_grow(v, &cap, n + 1, sizeof *v, 16);
+            if (nv == NULL) {
+                snprintf(err, errcap, "out of memory");
+                rc = BG_CONSENT_ERR;
+                break;
             }
+            v = nv;
             v[n++] = e;
         }
-        if (rc == 0) {
+        if (rc == 0 && n > 0) {
             qsort(v, n, sizeof *v, cmp_seq);
             for (size_t i = 0; i < n; i++) {
-                entry_export(v[i], &c);
+                bg_cindex_entry_export(v[i], &c);
                 if (fn(arg, &c) != 0)
                     break;
             }
         }
         free(v);
     }
-    br_rdunlock(&b->lock, shard);
+    bg_brlock_rdunlock(&b->lock, shard);
     return rc;
 }
 
@@ -1566,9 +787,9 @@ static int fbe_health(bg_consent_backend_t *self, char *buf, size_t cap)
 static size_t fbe_count(bg_consent_backend_t *self)
 {
     fbe_t *b = (fbe_t *)self;
-    int shard = br_rdlock(&b->lock);
+    int shard = bg_brlock_rdlock(&b->lock);
     size_t n = b->st->n;
-    br_rdunlock(&b->lock, shard);
+    bg_brlock_rdunlock(&b->lock, shard);
     return n;
 }
 
@@ -1579,8 +800,8 @@ static void fbe_close(bg_consent_backend_t *self)
         return;
     if (b->fd >= 0)
         close(b->fd);
-    state_free(b->st);
-    br_destroy(&b->lock);
+    bg_cindex_free(b->st);
+    bg_brlock_destroy(&b->lock);
     pthread_mutex_destroy(&b->io);
     free(b->path);
     free(b->dir);
@@ -1618,7 +839,7 @@ bg_consent_backend_t *bg_consent_file_open(const char *path, const char *key_che
         .count = fbe_count,
         .close = fbe_close,
     };
-    br_init(&b->lock);
+    bg_brlock_init(&b->lock);
     pthread_mutex_init(&b->io, NULL);
     if (opts != NULL)
         b->opts = *opts;
@@ -1638,7 +859,7 @@ bg_consent_backend_t *bg_consent_file_open(const char *path, const char *key_che
     char *tmp = strdup(path);
     b->dir = tmp != NULL ? strdup(dirname(tmp)) : NULL;
     free(tmp);
-    if (b->path == NULL || b->dir == NULL || (b->st = state_new()) == NULL) {
+    if (b->path == NULL || b->dir == NULL || (b->st = bg_cindex_new()) == NULL) {
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
@@ -1666,7 +887,8 @@ bg_consent_backend_t *bg_consent_file_open(const char *path, const char *key_che
         snprintf(err, errcap, "%s: cannot read: %s", path, strerror(errno));
         goto fail;
     }
-    if (state_load(b->st, NULL, buf, len, path, key_check, &line_no, &consumed, err, errcap) != 0)
+    if (bg_cjournal_load(b->st, NULL, buf, len, path, key_check, &line_no, &consumed, err,
+                         errcap) != 0)
         goto fail;
     b->offset = consumed;
     b->line_no = line_no;
