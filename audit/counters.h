@@ -63,6 +63,11 @@ typedef struct {
 } bg_counters_thresholds_t;
 
 void bg_counters_thresholds_default(bg_counters_thresholds_t *t);
+/* The thresholds CFG applies: audit.thresholds over the defaults (the
+ * daemon, the dashboard and `audit volumes --config`). In
+ * audit/counters_config.c, so that config/ does not depend on audit/. */
+struct bg_config;
+void bg_config_thresholds(const struct bg_config *cfg, bg_counters_thresholds_t *t);
 bg_volume_level_t bg_counters_level(const bg_counters_thresholds_t *t, uint64_t non_sensitive,
                                     uint64_t sensitive);
 /* "none", "standard_contract_or_certification", "security_assessment". */

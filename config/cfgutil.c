@@ -1,6 +1,7 @@
 #include "config/cfgutil.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,9 +62,45 @@ void bg_cfg_check_keys(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, const c
     }
 }
 
+/* Allocation failures of this thread's loads (bg_cfg_oom_count). */
+static _Thread_local unsigned long t_oom;
+
 char *bg_cfg_dup(const char *s)
 {
-    return s != NULL ? strdup(s) : NULL;
+    char *d = s != NULL ? strdup(s) : NULL;
+    if (s != NULL && d == NULL)
+        t_oom++;
+    return d;
+}
+
+char *bg_cfg_ndup(const char *s, size_t n)
+{
+    char *d = strndup(s, n);
+    if (d == NULL)
+        t_oom++;
+    return d;
+}
+
+void *bg_cfg_alloc(size_t n, size_t size)
+{
+    if (size > 0 && n > SIZE_MAX / size) {
+        t_oom++;
+        return NULL;
+    }
+    void *p = calloc(n > 0 ? n : 1, size > 0 ? size : 1);
+    if (p == NULL)
+        t_oom++;
+    return p;
+}
+
+void bg_cfg_oom(void)
+{
+    t_oom++;
+}
+
+unsigned long bg_cfg_oom_count(void)
+{
+    return t_oom;
 }
 
 json_t *bg_cfg_get_typed(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key,

@@ -32,7 +32,25 @@ void bg_cfg_path_index(char *out, size_t cap, const char *parent, size_t index);
 /* Report keys of OBJ not in ALLOWED (NULL-terminated). */
 void bg_cfg_check_keys(bg_cfg_ctx_t *ctx, json_t *obj, const char *path,
                        const char *const *allowed);
+/*
+ * Allocation for a loaded configuration or policy. Every failure is counted
+ * per thread (bg_cfg_oom_count): the loader compares the count before and
+ * after a load and fails the whole load when it grew, so out of memory
+ * during a reload (SIGHUP) keeps the running configuration instead of
+ * applying one with a field missing. Callers still check for NULL where
+ * they would dereference it.
+ */
+/* A copy of S; NULL for NULL, or (counted) on ENOMEM. */
 char *bg_cfg_dup(const char *s);
+/* A copy of the N bytes at S, NUL-terminated; NULL (counted) on ENOMEM. */
+char *bg_cfg_ndup(const char *s, size_t n);
+/* N zeroed elements of SIZE bytes (calloc, at least one byte); NULL
+ * (counted) on ENOMEM or overflow. */
+void *bg_cfg_alloc(size_t n, size_t size);
+/* Count a failure of an allocation made elsewhere (a jansson value). */
+void bg_cfg_oom(void);
+/* Allocation failures counted so far on this thread. */
+unsigned long bg_cfg_oom_count(void);
 /* OBJ.KEY if it has TYPE (JSON_TRUE means any boolean); NULL when absent or
  * of another type (then an error "must be TYPE_NAME" is added). */
 json_t *bg_cfg_get_typed(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, const char *key,

@@ -14,8 +14,8 @@
 #include "common/util.h"
 #include "config/cfgerr.h"
 #include "config/cfgutil.h"
+#include "config/config_parse.h"
 #include "config/jsonpos.h"
-#include "policy/policy.h"
 #include "store/redis.h"
 
 static void parse_listen_addr(bg_cfg_ctx_t *ctx, const char *text, const char *path,
@@ -74,7 +74,9 @@ static void parse_upstream(bg_cfg_ctx_t *ctx, bg_route_t *r, const char *url, co
         bg_cfg_err(ctx, path, 0, "upstream must not carry a query or fragment");
         return;
     }
-    r->upstream_host = strndup(host_start, (size_t)(host_end - host_start));
+    r->upstream_host = bg_cfg_ndup(host_start, (size_t)(host_end - host_start));
+    if (r->upstream_host == NULL)
+        return; /* counted: the load fails */
     str_lower(r->upstream_host);
     for (const char *h = r->upstream_host; *h != '\0'; h++) {
         if (!(isalnum((unsigned char)*h) || *h == '-' || *h == '.' || *h == ':' || *h == '_')) {
@@ -93,7 +95,7 @@ static void parse_upstream(bg_cfg_ctx_t *ctx, bg_route_t *r, const char *url, co
         r->upstream_port = (int)port;
     }
     if (*p == '/' && p[1] != '\0')
-        r->upstream_path = strdup(p);
+        r->upstream_path = bg_cfg_dup(p);
     int dflt = r->upstream_port == (r->upstream_tls ? 443 : 80);
     int v6 = strchr(r->upstream_host, ':') != NULL;
     char hh[300];
@@ -102,7 +104,7 @@ static void parse_upstream(bg_cfg_ctx_t *ctx, bg_route_t *r, const char *url, co
     if (!dflt)
         snprintf(hh, sizeof hh, "%s%s%s:%d", v6 ? "[" : "", r->upstream_host, v6 ? "]" : "",
                  r->upstream_port);
-    r->host_header = strdup(hh);
+    r->host_header = bg_cfg_dup(hh);
 }
 
 static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
@@ -130,8 +132,8 @@ static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
         bg_cfg_err(ctx, "$.routes", 0, "must be a list of routes");
         return;
     }
-    cfg->routes = calloc(json_array_size(routes) + 1, sizeof *cfg->routes);
-    cfg->route_inflight = calloc(json_array_size(routes) + 1, sizeof *cfg->route_inflight);
+    cfg->routes = bg_cfg_alloc(json_array_size(routes) + 1, sizeof *cfg->routes);
+    cfg->route_inflight = bg_cfg_alloc(json_array_size(routes) + 1, sizeof *cfg->route_inflight);
     if (cfg->routes == NULL || cfg->route_inflight == NULL) {
         bg_cfg_err(ctx, "$.routes", 0, "out of memory");
         return;
@@ -150,7 +152,7 @@ static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
         if (id == NULL || *id == '\0') {
             bg_cfg_err(ctx, p, 0, "route needs an \"id\"");
         } else {
-            r->id = strdup(id);
+            r->id = bg_cfg_dup(id);
             for (int j = 0; j < cfg->nroutes - 1; j++) {
                 if (cfg->routes[j].id != NULL && strcmp(cfg->routes[j].id, id) == 0) {
                     bg_cfg_path_key(pp, sizeof pp, p, "id");
@@ -170,9 +172,10 @@ static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
             if (host == NULL && prefix == NULL)
                 bg_cfg_err(ctx, pp, 0, "match needs \"host\" or \"path_prefix\"");
             if (host != NULL) {
-                r->match_host = strdup(host);
-                str_lower(r->match_host);
-                char *colon = strrchr(r->match_host, ':');
+                r->match_host = bg_cfg_dup(host);
+                char *colon = r->match_host != NULL ? strrchr(r->match_host, ':') : NULL;
+                if (r->match_host != NULL)
+                    str_lower(r->match_host);
                 if (colon != NULL && strchr(r->match_host, ']') == NULL &&
                     colon == strchr(r->match_host, ':'))
                     *colon = '\0'; /* Host is matched without its port */
@@ -182,7 +185,7 @@ static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
                 bg_cfg_path_key(kp, sizeof kp, pp, "path_prefix");
                 bg_cfg_err(ctx, kp, 0, "path_prefix must start with '/'");
             }
-            r->path_prefix = strdup(prefix != NULL ? prefix : "/");
+            r->path_prefix = bg_cfg_dup(prefix != NULL ? prefix : "/");
         }
         const char *up = bg_cfg_get_string(ctx, rv, p, "upstream");
         bg_cfg_path_key(pp, sizeof pp, p, "upstream");
@@ -190,7 +193,7 @@ static void parse_routes(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *routes)
             if (json_object_get(rv, "upstream") == NULL)
                 bg_cfg_err(ctx, p, 0, "route needs an \"upstream\" URL");
         } else {
-            r->upstream_url = strdup(up);
+            r->upstream_url = bg_cfg_dup(up);
             parse_upstream(ctx, r, up, pp);
         }
         r->recipient = bg_cfg_dup(bg_cfg_get_string(ctx, rv, p, "recipient"));
@@ -209,19 +212,23 @@ static void parse_resolve(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *res)
         bg_cfg_err(ctx, "$.resolve", 0, "must be an object mapping host names to addresses");
         return;
     }
-    cfg->resolve = calloc(json_object_size(res) + 1, sizeof *cfg->resolve);
+    cfg->resolve = bg_cfg_alloc(json_object_size(res) + 1, sizeof *cfg->resolve);
+    if (cfg->resolve == NULL)
+        return; /* counted: the load fails */
     json_object_foreach(res, host, v)
     {
         char p[512];
         bg_resolve_entry_t *e = &cfg->resolve[cfg->nresolve++];
         bg_cfg_path_key(p, sizeof p, "$.resolve", host);
-        e->host = strdup(host);
+        if ((e->host = bg_cfg_dup(host)) == NULL)
+            continue; /* counted: the load fails */
         str_lower(e->host);
         json_t *list = v;
         json_t *tmp = NULL;
         if (json_is_string(v)) {
             tmp = json_array();
-            json_array_append(tmp, v);
+            if (tmp == NULL || json_array_append(tmp, v) != 0)
+                bg_cfg_oom(); /* the load fails */
             list = tmp;
         }
         if (!json_is_array(list) || json_array_size(list) == 0) {
@@ -359,7 +366,7 @@ static void parse_geo(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *geo)
             return;
         }
     }
-    cfg->geo_db_path = strdup(db);
+    cfg->geo_db_path = bg_cfg_dup(db);
     cfg->geo_db = bg_geo_db_open(db, err, sizeof err);
     if (cfg->geo_db == NULL)
         bg_cfg_err(ctx,
@@ -386,6 +393,8 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
                                        NULL};
     json_t *a = bg_cfg_get_typed(ctx, root, "$", "audit", JSON_OBJECT, "an object");
     json_t *empty = json_object();
+    if (empty == NULL)
+        bg_cfg_oom(); /* the sections then read as absent; the load fails */
     if (a == NULL)
         a = empty;
     bg_cfg_check_keys(ctx, a, "$.audit", keys);
@@ -396,7 +405,7 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
                     "never in production)");
     const char *dir = bg_cfg_get_string(ctx, a, "$.audit", "directory");
     if (dir != NULL) {
-        cfg->audit_dir = strdup(dir);
+        cfg->audit_dir = bg_cfg_dup(dir);
     } else {
         /* "NAME-audit" beside NAME.json: one log per configuration, so two
          * daemons never share (and fight over) a directory. */
@@ -407,7 +416,7 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             stem -= 5;
         size_t dl = (size_t)(base - cfg->path);
         static const char suffix[] = "-audit";
-        cfg->audit_dir = malloc(dl + stem + sizeof suffix);
+        cfg->audit_dir = bg_cfg_alloc(1, dl + stem + sizeof suffix);
         if (cfg->audit_dir != NULL) {
             memcpy(cfg->audit_dir, cfg->path, dl);
             memcpy(cfg->audit_dir + dl, base, stem);
@@ -454,10 +463,10 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     }
     const char *cf = bg_cfg_get_string(ctx, a, "$.audit", "counters_file");
     if (cf != NULL) {
-        cfg->audit_counters_file = strdup(cf);
+        cfg->audit_counters_file = bg_cfg_dup(cf);
     } else if (cfg->audit_dir != NULL) {
         size_t dl = strlen(cfg->audit_dir);
-        cfg->audit_counters_file = malloc(dl + sizeof "/counters.jsonl");
+        cfg->audit_counters_file = bg_cfg_alloc(1, dl + sizeof "/counters.jsonl");
         if (cfg->audit_counters_file != NULL)
             snprintf(cfg->audit_counters_file, dl + sizeof "/counters.jsonl", "%s/counters.jsonl",
                      cfg->audit_dir);
@@ -494,7 +503,7 @@ static void parse_store(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             bg_cfg_err(ctx, "$.store.redis", 0, "needs \"url\": \"redis://host:port/db\"");
         return;
     }
-    bg_redis_cfg_t *rc = calloc(1, sizeof *rc);
+    bg_redis_cfg_t *rc = bg_cfg_alloc(1, sizeof *rc);
     char err[256];
     if (rc == NULL) {
         bg_cfg_err(ctx, "$.store.redis", 0, "out of memory");
@@ -523,7 +532,7 @@ static void parse_store(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
                 bg_cfg_err(ctx, "$.store.redis.password.file", 0, "cannot read %s: %s", pf,
                            strerror(errno));
         } else if (pe != NULL && getenv(pe) != NULL) {
-            text = strdup(getenv(pe));
+            text = bg_cfg_dup(getenv(pe));
         } else {
             bg_cfg_err(ctx, "$.store.redis.password", 0, "give \"file\" or a set \"env\" variable");
         }
@@ -619,7 +628,7 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
                     bg_cfg_err(ctx, "$.admin.token.file", 0, "cannot read %s: %s", tf,
                                strerror(errno));
             } else if (te != NULL && getenv(te) != NULL) {
-                text = strdup(getenv(te));
+                text = bg_cfg_dup(getenv(te));
             } else {
                 bg_cfg_err(ctx, "$.admin.token", 0, "give \"file\" or a set \"env\" variable");
             }
@@ -649,6 +658,8 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 
     json_t *lim = bg_cfg_get_typed(ctx, root, "$", "limits", JSON_OBJECT, "an object");
     json_t *empty = json_object();
+    if (empty == NULL)
+        bg_cfg_oom(); /* the sections then read as absent; the load fails */
     if (lim == NULL)
         lim = empty;
     bg_cfg_check_keys(ctx, lim, "$.limits", limit_keys);
@@ -698,7 +709,7 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     if (fw != NULL && strcmp(fw, "append") != 0 && strcmp(fw, "replace") != 0 &&
         strcmp(fw, "off") != 0)
         bg_cfg_err(ctx, "$.forwarded_headers", 0, "must be \"append\", \"replace\" or \"off\"");
-    cfg->forwarded = strdup(fw != NULL ? fw : "append");
+    cfg->forwarded = bg_cfg_dup(fw != NULL ? fw : "append");
     cfg->debug_headers = bg_cfg_get_bool(ctx, root, "$", "debug_headers", 0);
 
     json_t *res = json_object_get(root, "resolve");
@@ -739,7 +750,7 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         } else if (ns != NULL) {
             size_t i;
             json_t *a;
-            cfg->nameservers = calloc(json_array_size(ns) + 1, sizeof(char *));
+            cfg->nameservers = bg_cfg_alloc(json_array_size(ns) + 1, sizeof(char *));
             json_array_foreach(ns, i, a)
             {
                 char p[512], e[256];
@@ -760,11 +771,13 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
                     else
                         snprintf(with_port, sizeof with_port, "%s", nsv);
                 }
+                if (cfg->nameservers == NULL)
+                    break; /* counted: the load fails */
                 if (nsv == NULL || bg_util_parse_sockaddr(with_port, &ss, &sl, e, sizeof e) != 0) {
                     bg_cfg_err(ctx, p, 0, "must be a numeric address, optionally with :port");
                     continue;
                 }
-                cfg->nameservers[cfg->nnameservers++] = strdup(with_port);
+                cfg->nameservers[cfg->nnameservers++] = bg_cfg_dup(with_port);
             }
         }
     }
@@ -802,7 +815,8 @@ static void config_free(bg_config_t *cfg)
     for (int i = 0; i < cfg->nnameservers; i++)
         free(cfg->nameservers[i]);
     free(cfg->nameservers);
-    bg_policy_free(cfg->policy);
+    if (cfg->policy_free != NULL)
+        cfg->policy_free(cfg->policy);
     free(cfg->audit_dir);
     free(cfg->audit_prefix);
     free(cfg->audit_key_file);
@@ -821,62 +835,18 @@ static void config_free(bg_config_t *cfg)
     free(cfg);
 }
 
-bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
+bg_config_t *bg_config_parse(bg_cfg_ctx_t *ctx, const char *path, json_t *root)
 {
-    size_t len = 0;
-    json_error_t jerr;
-    bg_config_t *cfg = NULL;
-    bg_cfg_ctx_t ctx = {.file = path};
-    *nerrors = 0;
-
-    char *text = bg_util_read_file(path, &len);
-    if (text == NULL) {
-        fprintf(errs, "%s: error: cannot read: %s\n", path, strerror(errno));
-        *nerrors = 1;
+    bg_config_t *cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL)
+        return NULL;
+    if ((cfg->path = strdup(path)) == NULL) {
+        free(cfg);
         return NULL;
     }
-    ctx.errs = bg_cfgerr_new(path);
-    json_t *root = json_loadb(text, len, 0, &jerr);
-    if (root == NULL || ctx.errs == NULL) {
-        if (ctx.errs != NULL) {
-            bg_cfgerr_add_json_error(ctx.errs, &jerr);
-            bg_cfgerr_print(ctx.errs, errs);
-            bg_cfgerr_free(ctx.errs);
-        }
-        json_decref(root);
-        *nerrors = 1;
-        free(text);
-        return NULL;
-    }
-    ctx.pos = bg_jsonpos_build(text, len);
-    /* A repeated key silently overrides the first one: always an error in a
-     * document people review. */
-    bg_cfgerr_add_duplicates(ctx.errs, ctx.pos);
-    cfg = calloc(1, sizeof *cfg);
     cfg->refs = 1;
-    cfg->path = strdup(path);
-    cfg->root = root;
-    parse_root(&ctx, cfg, root);
-    cfg->policy = bg_policy_load(&ctx, root, cfg, text, len);
-    if (cfg->policy == NULL)
-        bg_cfg_err(&ctx, "$", 0, "out of memory loading the policy");
-
-    *nerrors = (int)bg_cfgerr_errors(ctx.errs);
-    bg_cfgerr_sort(ctx.errs);
-    bg_cfgerr_print(ctx.errs, errs);
-    bg_cfgerr_free(ctx.errs);
-    bg_jsonpos_free(ctx.pos);
-    free(text);
-    if (*nerrors > 0) {
-        config_free(cfg);
-        return NULL;
-    }
-    return cfg;
-}
-
-bg_config_t *bg_config_ref(bg_config_t *cfg)
-{
-    __atomic_add_fetch(&cfg->refs, 1, __ATOMIC_RELAXED);
+    cfg->root = root; /* owned from here on */
+    parse_root(ctx, cfg, root);
     return cfg;
 }
 
@@ -922,15 +892,4 @@ const bg_resolve_entry_t *bg_config_find_resolve(const bg_config_t *cfg, const c
             return &cfg->resolve[i];
     }
     return NULL;
-}
-
-void bg_config_thresholds(const bg_config_t *cfg, bg_counters_thresholds_t *t)
-{
-    bg_counters_thresholds_default(t);
-    if (cfg->thr_contract_non_sensitive > 0)
-        t->contract_non_sensitive = (uint64_t)cfg->thr_contract_non_sensitive;
-    if (cfg->thr_assessment_non_sensitive > 0)
-        t->assessment_non_sensitive = (uint64_t)cfg->thr_assessment_non_sensitive;
-    if (cfg->thr_assessment_sensitive > 0)
-        t->assessment_sensitive = (uint64_t)cfg->thr_assessment_sensitive;
 }

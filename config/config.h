@@ -13,7 +13,6 @@
 
 #include <jansson.h>
 
-#include "audit/counters.h"
 #include "geo/geo.h"
 
 struct bg_policy;
@@ -51,7 +50,7 @@ typedef struct {
 } bg_resolve_entry_t;
 
 typedef struct bg_config {
-    int refs; /* atomic; see bg_config_ref/unref */
+    int refs; /* atomic; see bg_config_unref */
     char *path;
     json_t *root; /* the parsed document, kept for later stages */
 
@@ -103,7 +102,9 @@ typedef struct bg_config {
     bg_geo_overrides_t *geo_overrides; /* owned; never NULL once loaded */
     int geo_max_age_days;
 
-    struct bg_policy *policy; /* owned; see policy/policy.h */
+    struct bg_policy *policy;                      /* owned; see policy/policy.h */
+    void (*policy_free)(struct bg_policy *policy); /* set with it by the loader: config/ does
+                                                      not call into policy/, above it */
 
     /* audit: durable decision records (audit/audit.h); restart to change */
     int audit_enabled;  /* 0 only for benchmarks: nothing is recorded */
@@ -133,24 +134,23 @@ typedef struct bg_config {
 const char *bg_config_default_geo_db(void);
 
 /*
- * Load and validate PATH. On success returns a config with one reference.
- * On failure returns NULL and writes one line per problem to ERRS
- * ("FILE:LINE:COL: error: $.json.path: message"); *NERRORS gets the count.
+ * Load and validate PATH, the policy included. On success returns a config
+ * with one reference. On failure returns NULL and writes one line per
+ * problem to ERRS ("FILE:LINE:COL: error: $.json.path: message"); *NERRORS
+ * gets the count. Out of memory anywhere in the load is such a failure (a
+ * reload then keeps the running configuration). Defined in
+ * policy/config_load.c: the loader joins config/ and policy/, so it lives
+ * above both.
  */
 bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors);
 
-bg_config_t *bg_config_ref(bg_config_t *cfg);
+/* Drop a reference; the last one frees CFG (NULL is fine). */
 void bg_config_unref(bg_config_t *cfg);
 
 /* First route matching HOST (lowercase, no port) and PATH, or NULL.
  * O(routes): fine for hundreds of routes. */
 const bg_route_t *bg_config_match_route(const bg_config_t *cfg, const char *host, size_t host_len,
                                         const char *path, size_t path_len);
-
-/* The yearly volume thresholds CFG applies: audit.thresholds over the CAC
- * 2024 defaults (used by the daemon, the dashboard and `audit volumes
- * --config`). */
-void bg_config_thresholds(const bg_config_t *cfg, bg_counters_thresholds_t *t);
 
 /* Static resolve entry for HOST, or NULL. */
 const bg_resolve_entry_t *bg_config_find_resolve(const bg_config_t *cfg, const char *host);

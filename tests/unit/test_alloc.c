@@ -1,10 +1,15 @@
 /*
- * bg_grow (common/grow.c): every growing array in the configuration loader
- * and the consent store doubles through it. What a user relies on: a list
- * of any length loads (the elements survive every move), and a size that
- * would wrap around size_t fails cleanly instead of handing back a small
- * buffer the caller then overruns (a SIGHUP reload keeps the old
- * configuration).
+ * Allocation in the configuration loader and the consent store.
+ *
+ * bg_grow (common/grow.c): every growing array there doubles through it.
+ * What a user relies on: a list of any length loads (the elements survive
+ * every move), and a size that would wrap around size_t fails cleanly
+ * instead of handing back a small buffer the caller then overruns.
+ *
+ * bg_cfg_alloc / bg_cfg_dup (config/cfgutil.c): a failed allocation during
+ * a load is counted, and bg_config_load fails the whole load when the count
+ * grew, so a reload (SIGHUP) that runs out of memory keeps the running
+ * configuration rather than applying one with a route or a key missing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +22,7 @@
 #include <stdlib.h>
 
 #include "common/grow.h"
+#include "config/cfgutil.h"
 
 static void test_grow_keeps_elements(void **state)
 {
@@ -63,11 +69,33 @@ static void test_grow_overflow(void **state)
     free(p);
 }
 
+static void test_cfg_alloc_counted(void **state)
+{
+    (void)state;
+    unsigned long before = bg_cfg_oom_count();
+    /* Success is not counted; NULL in is NULL out, not a failure. */
+    char *d = bg_cfg_dup("route-1");
+    assert_string_equal(d, "route-1");
+    free(d);
+    assert_null(bg_cfg_dup(NULL));
+    void *z = bg_cfg_alloc(0, 8); /* calloc(0) may be NULL: never for a config */
+    assert_non_null(z);
+    free(z);
+    assert_int_equal(bg_cfg_oom_count(), before);
+    /* A size that wraps is refused before calloc, and counted. */
+    assert_null(bg_cfg_alloc(SIZE_MAX / 4, 8));
+    assert_int_equal(bg_cfg_oom_count(), before + 1);
+    /* A jansson value the loader could not make is counted too. */
+    bg_cfg_oom();
+    assert_int_equal(bg_cfg_oom_count(), before + 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grow_keeps_elements),
         cmocka_unit_test(test_grow_overflow),
+        cmocka_unit_test(test_cfg_alloc_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
