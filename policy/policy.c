@@ -19,6 +19,7 @@
 #include "common/keys.h"
 #include "common/util.h"
 #include "config/config.h"
+#include "policy/policy_int.h"
 #include "inspect/taxonomy.h"
 #include "common/chinatime.h"
 #include "common/hex.h"
@@ -130,7 +131,11 @@ static char **string_list(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, cons
         json_decref(v);
         return NULL;
     }
-    char **out = calloc(json_array_size(v) + 1, sizeof *out);
+    char **out = bg_cfg_alloc(json_array_size(v) + 1, sizeof *out);
+    if (out == NULL) {
+        json_decref(v);
+        return NULL; /* counted: the load fails */
+    }
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e)
@@ -143,7 +148,9 @@ static char **string_list(bg_cfg_ctx_t *ctx, json_t *obj, const char *path, cons
         }
         if (any != NULL && strcmp(json_string_value(e), "*") == 0)
             *any = 1;
-        out[(*count)++] = strdup(json_string_value(e));
+        char *d = bg_cfg_dup(json_string_value(e));
+        if (d != NULL) /* else counted: the load fails */
+            out[(*count)++] = d;
     }
     json_decref(v);
     return out;
@@ -156,7 +163,7 @@ static void free_list(char **l, int n)
     free(l);
 }
 
-static int in_list(char **l, int n, const char *s)
+int bg_policy_in_list(char **l, int n, const char *s)
 {
     for (int i = 0; i < n; i++)
         if (strcmp(l[i], s) == 0)
@@ -203,7 +210,7 @@ static void register_documented(bg_cfg_ctx_t *ctx, bg_policy_t *p)
 {
     for (size_t i = 0; i < NDOCUMENTED; i++) {
         bg_detect_cat_t c = bg_detect_category_intern(documented[i].id, strlen(documented[i].id));
-        char *id = strdup(documented[i].id);
+        char *id = bg_cfg_dup(documented[i].id);
         if (c == BG_CAT_NONE || id == NULL || p->next >= BG_CAT_MAX - BG_CAT__COUNT) {
             free(id);
             bg_cfg_err(ctx, "$.policy.categories", 0,
@@ -387,7 +394,9 @@ static void parse_recipients(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rs)
         bg_cfg_err(ctx, "$.recipients", 0, "must be an object: recipient id -> its description");
         return;
     }
-    p->recipients = calloc(json_object_size(rs) + 1, sizeof *p->recipients);
+    p->recipients = bg_cfg_alloc(json_object_size(rs) + 1, sizeof *p->recipients);
+    if (p->recipients == NULL)
+        return; /* counted: the load fails */
     json_object_foreach(rs, id, r)
     {
         char path[512];
@@ -396,9 +405,11 @@ static void parse_recipients(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rs)
             bg_cfg_err(ctx, path, 0, "must be an object");
             continue;
         }
-        bg_recipient_t *x = &p->recipients[p->nrecipients++];
+        bg_recipient_t *x = &p->recipients[p->nrecipients];
+        if ((x->id = bg_cfg_dup(id)) == NULL)
+            continue; /* counted: the load fails */
+        p->nrecipients++;
         bg_cfg_check_keys(ctx, r, path, keys);
-        x->id = strdup(id);
         x->legal_entity = bg_cfg_dup(bg_cfg_get_string(ctx, r, path, "legal_entity"));
         if (x->legal_entity == NULL)
             bg_cfg_err(ctx, path, 0, "needs \"legal_entity\" (the receiving party's legal name)");
@@ -417,7 +428,7 @@ static void parse_recipients(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rs)
             bg_cfg_path_key(kp, sizeof kp, path, "country");
             if (!bg_geo_country_valid(cc))
                 bg_cfg_err(ctx, kp, 0, "must be a two-letter ISO 3166 code such as \"US\"");
-            x->country = strdup(cc);
+            x->country = bg_cfg_dup(cc);
         }
         x->purposes = string_list(ctx, r, path, "purposes", &x->npurposes, NULL);
         json_t *m = json_object_get(r, "mechanism");
@@ -477,7 +488,7 @@ static void parse_recipients(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rs)
             bg_cfg_path_key(dp, sizeof dp, path, "denylisted");
             if (json_is_string(dl)) {
                 x->denylisted = 1;
-                x->denylist_ref = strdup(json_string_value(dl));
+                x->denylist_ref = bg_cfg_dup(json_string_value(dl));
             } else if (json_is_boolean(dl)) {
                 x->denylisted = json_is_true(dl);
             } else {
@@ -566,7 +577,9 @@ static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
         bg_cfg_err(ctx, "$.rules", 0, "must be a list of rules");
         return;
     }
-    p->rules = calloc(json_array_size(rules) + 1, sizeof *p->rules);
+    p->rules = bg_cfg_alloc(json_array_size(rules) + 1, sizeof *p->rules);
+    if (p->rules == NULL)
+        return; /* counted: the load fails */
     size_t i;
     json_t *r;
     json_array_foreach(rules, i, r)
@@ -577,12 +590,14 @@ static void parse_rules(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rules)
             bg_cfg_err(ctx, path, 0, "a rule must be an object");
             continue;
         }
-        bg_rule_t *x = &p->rules[p->nrules++];
+        bg_rule_t *x = &p->rules[p->nrules];
         bg_cfg_check_keys(ctx, r, path, keys);
         const char *id = bg_cfg_get_string(ctx, r, path, "id");
         char gen[32];
         snprintf(gen, sizeof gen, "rule-%zu", i + 1);
-        x->id = strdup(id != NULL ? id : gen);
+        if ((x->id = bg_cfg_dup(id != NULL ? id : gen)) == NULL)
+            continue; /* counted: the load fails */
+        p->nrules++;
         for (int k = 0; k < p->nrules - 1; k++) {
             if (strcmp(p->rules[k].id, x->id) == 0) {
                 char ip[512];
@@ -643,46 +658,11 @@ static int rule_applies(const bg_policy_t *p, const bg_rule_t *r, bg_detect_cat_
     if (!cat_ok)
         return 0;
     if (r->recipients != NULL &&
-        (recipient == NULL || !in_list(r->recipients, r->nrecipients, recipient)))
+        (recipient == NULL || !bg_policy_in_list(r->recipients, r->nrecipients, recipient)))
         return 0;
-    if (r->purposes != NULL && (purpose == NULL || !in_list(r->purposes, r->npurposes, purpose)))
+    if (r->purposes != NULL &&
+        (purpose == NULL || !bg_policy_in_list(r->purposes, r->npurposes, purpose)))
         return 0;
-    return 1;
-}
-
-/* Rule J takes every case of rule I (J earlier): then I is unreachable. */
-static int rule_covers(const bg_policy_t *p, const bg_rule_t *j, const bg_rule_t *i)
-{
-    if (!j->all_categories) {
-        if (i->all_categories)
-            return 0;
-        uint64_t jc = j->categories;
-        if (j->sensitive_only)
-            for (int c = 0; c < BG_CAT_MAX; c++)
-                if (p->sensitive[c])
-                    jc |= 1ull << c;
-        uint64_t ic = i->categories;
-        if (i->sensitive_only)
-            for (int c = 0; c < BG_CAT_MAX; c++)
-                if (p->sensitive[c])
-                    ic |= 1ull << c;
-        if ((ic & ~jc) != 0)
-            return 0;
-    }
-    if (j->recipients != NULL) {
-        if (i->recipients == NULL)
-            return 0;
-        for (int k = 0; k < i->nrecipients; k++)
-            if (!in_list(j->recipients, j->nrecipients, i->recipients[k]))
-                return 0;
-    }
-    if (j->purposes != NULL) {
-        if (i->purposes == NULL)
-            return 0;
-        for (int k = 0; k < i->npurposes; k++)
-            if (!in_list(j->purposes, j->npurposes, i->purposes[k]))
-                return 0;
-    }
     return 1;
 }
 
@@ -780,97 +760,6 @@ static void check_body_kinds(bg_cfg_ctx_t *ctx, const bg_route_policy_t *rp, con
     }
 }
 
-/* Levenshtein distance of A and B, capped at 9 (ids are short). */
-static int edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return 9;
-    int row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb] > 9 ? 9 : row[lb];
-}
-
-/* The purpose of P (a route's or a recipient's) closest to WANT within two
- * edits, or NULL. */
-static const char *near_purpose(const bg_policy_t *p, const char *want)
-{
-    const char *best = NULL;
-    int bd = 3;
-    for (int r = 0; r < p->nroutes; r++)
-        if (p->routes[r].purpose != NULL && edit_distance(p->routes[r].purpose, want) < bd) {
-            best = p->routes[r].purpose;
-            bd = edit_distance(best, want);
-        }
-    for (int r = 0; r < p->nrecipients; r++)
-        for (int k = 0; k < p->recipients[r].npurposes; k++)
-            if (edit_distance(p->recipients[r].purposes[k], want) < bd) {
-                best = p->recipients[r].purposes[k];
-                bd = edit_distance(best, want);
-            }
-    return best;
-}
-
-/*
- * Each purpose in policy.honour_dnt_for should be a purpose some route or
- * recipient has: a misspelt one ("analytic") would silently leave DNT and
- * Sec-GPC unhonoured for the real purpose. Within two edits of a real
- * purpose it is an error naming it; otherwise a warning (a purpose the
- * policy may route later honours nothing yet).
- */
-static void check_dnt_purposes(bg_cfg_ctx_t *ctx, const bg_policy_t *p)
-{
-    for (int i = 0; i < p->ndnt_purposes; i++) {
-        const char *want = p->dnt_purposes[i];
-        int known = 0;
-        for (int r = 0; r < p->nroutes && !known; r++)
-            known = p->routes[r].purpose != NULL && strcmp(p->routes[r].purpose, want) == 0;
-        for (int r = 0; r < p->nrecipients && !known; r++)
-            known = in_list(p->recipients[r].purposes, p->recipients[r].npurposes, want);
-        if (known)
-            continue;
-        char hp[512];
-        bg_cfg_path_index(hp, sizeof hp, "$.policy.honour_dnt_for", (size_t)i);
-        char list[400] = "";
-        size_t o = 0;
-        for (int r = 0; r < p->nrecipients; r++)
-            for (int k = 0; k < p->recipients[r].npurposes && o + 2 < sizeof list; k++) {
-                const char *pu = p->recipients[r].purposes[k];
-                if (strstr(list, pu) != NULL)
-                    continue;
-                int w = snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", pu);
-                if (w > 0)
-                    o += (size_t)w < sizeof list - o ? (size_t)w : sizeof list - o - 1;
-            }
-        const char *near = near_purpose(p, want);
-        if (near != NULL)
-            bg_cfg_err(ctx, hp, 0,
-                       "no route or recipient has the purpose \"%s\": did you mean \"%s\"? "
-                       "DNT/Sec-GPC would never be honoured for it (purposes: %s)",
-                       want, near, list);
-        else
-            bg_cfg_warn(ctx, hp,
-                        "no route or recipient has the purpose \"%s\": DNT/Sec-GPC is honoured "
-                        "for nothing under it (purposes: %s)",
-                        want, o > 0 ? list : "none declared");
-    }
-}
-
 /*
  * The field rules at BASE ("$.field_rules", or a route's
  * "$.routes[2].field_rules"): an array of N specs (strings borrowed from
@@ -956,7 +845,7 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
     }
     rp->purpose = bg_cfg_dup(bg_cfg_get_string(ctx, rv, path, "purpose"));
     if (rp->purpose != NULL && rp->recipient != NULL && rp->recipient->npurposes > 0 &&
-        !in_list(rp->recipient->purposes, rp->recipient->npurposes, rp->purpose)) {
+        !bg_policy_in_list(rp->recipient->purposes, rp->recipient->npurposes, rp->purpose)) {
         bg_cfg_path_key(kp, sizeof kp, path, "purpose");
         bg_cfg_err(ctx, kp, 0, "recipient \"%s\" does not declare the purpose \"%s\"",
                    rp->recipient->id, rp->purpose);
@@ -1211,7 +1100,8 @@ static uint64_t parse_categories(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *cats
                        BG_CAT_MAX - BG_CAT__COUNT);
             continue;
         }
-        p->ext[p->next].id = strdup(tc->id);
+        if ((p->ext[p->next].id = bg_cfg_dup(tc->id)) == NULL)
+            continue; /* counted: the load fails */
         p->ext[p->next].cat = c;
         p->ext[p->next].parent = parent;
         p->next++;
@@ -1409,11 +1299,6 @@ bg_op_keys_t bg_policy_keys(const bg_policy_t *p)
     return k;
 }
 
-static int op_needs_key(const bg_op_t *op, int token)
-{
-    return op->kind == (token ? BG_OP_TOKENIZE : BG_OP_HASH);
-}
-
 bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *cfg,
                             const char *text, size_t len)
 {
@@ -1485,93 +1370,14 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
     bg_field_rule_spec_t *frules =
         parse_field_rules(ctx, p, json_object_get(root, "field_rules"), "$.field_rules", &nfr);
 
-    /* Unreachable rules: an earlier rule takes all their cases. */
-    for (int i = 0; i < p->nrules; i++) {
-        for (int j = 0; j < i; j++) {
-            if (rule_covers(p, &p->rules[j], &p->rules[i])) {
-                char rp[512];
-                bg_cfg_path_index(rp, sizeof rp, "$.rules", (size_t)i);
-                bg_cfg_err(ctx, rp, 0,
-                           "rule \"%s\" can never apply: rule \"%s\" before it covers all its "
-                           "categories, recipients and purposes",
-                           p->rules[i].id, p->rules[j].id);
-                break;
-            }
-        }
-    }
-    /* Operators that need keys. */
-    int need_hash = op_needs_key(&p->default_op, 0), need_tok = op_needs_key(&p->default_op, 1);
-    if (p->has_default_fallback_op) {
-        need_hash |= op_needs_key(&p->default_fallback_op, 0);
-        need_tok |= op_needs_key(&p->default_fallback_op, 1);
-    }
-    for (int c = 0; c < BG_CAT_MAX; c++) {
-        if (p->has_operator[c]) {
-            need_hash |= op_needs_key(&p->operators[c], 0);
-            need_tok |= op_needs_key(&p->operators[c], 1);
-        }
-    }
-    for (int i = 0; i < p->nrules; i++) {
-        if (p->rules[i].has_op) {
-            need_hash |= op_needs_key(&p->rules[i].op, 0);
-            need_tok |= op_needs_key(&p->rules[i].op, 1);
-        }
-    }
-    json_t *kobj = json_object_get(root, "keys");
-    int hash_configured = json_is_object(kobj) && json_object_get(kobj, "pseudonym") != NULL;
-    int token_configured = json_is_object(kobj) && json_object_get(kobj, "token") != NULL;
-    /* A configured key that failed to load was reported already. */
-    if (need_hash && p->pseudonym_key_len == 0 && !hash_configured)
-        bg_cfg_err(ctx, "$", 0, "the hash operator is used but $.keys.pseudonym is not set");
-    if (need_tok && !p->has_token_key && !token_configured)
-        bg_cfg_err(ctx, "$", 0, "the tokenize operator is used but $.keys.token is not set");
-    /* PIPL Art. 73: pseudonymized data is still personal information. A
-     * pseudonymizing fallback without the rule's explicit acceptance
-     * blocks at run time (docs/policy.md); say so for every category,
-     * sensitive or not, and for the default fallback. */
-    for (int i = 0; i < p->nrules; i++) {
-        bg_rule_t *r = &p->rules[i];
-        if (r->fallback != BG_FALLBACK_DEIDENTIFY || r->accept_pseudonymized)
-            continue;
-        for (int c = 1; c < BG_CAT_MAX; c++) {
-            int covered = r->all_categories || (r->categories >> c & 1) ||
-                          (r->sensitive_only && p->sensitive[c]);
-            if (!covered || (p->never_export >> c & 1))
-                continue;
-            const bg_op_t *op = r->has_op ? &r->op : bg_policy_operator(p, (bg_detect_cat_t)c);
-            if (!bg_op_anonymizes(op->kind)) {
-                char rp[512];
-                bg_cfg_path_index(rp, sizeof rp, "$.rules", (size_t)i);
-                bg_cfg_warn(ctx, rp,
-                            "rule \"%s\" falls back to %s for %s%s when no basis holds: "
-                            "pseudonymized data is still personal information (PIPL Art. 73), "
-                            "so without a basis the request is blocked; use an anonymizing "
-                            "operator (redact, replace, generalize) or set "
-                            "\"accept_pseudonymized\": true",
-                            r->id, bg_op_name(op->kind),
-                            p->sensitive[c] ? "sensitive category " : "category ",
-                            bg_detect_category_id((bg_detect_cat_t)c));
-                break;
-            }
-        }
-    }
-    for (int c = 1; c < BG_CAT_MAX && p->default_fallback == BG_FALLBACK_DEIDENTIFY; c++) {
-        const bg_op_t *op = p->has_default_fallback_op ? &p->default_fallback_op
-                                                       : bg_policy_operator(p, (bg_detect_cat_t)c);
-        if (!bg_op_anonymizes(op->kind) && !(p->never_export >> c & 1)) {
-            bg_cfg_warn(ctx, "$.policy.default_fallback",
-                        "the default fallback pseudonymizes (%s, for %s) when no rule applies: "
-                        "pseudonymized data is still personal information (PIPL Art. 73) and no "
-                        "rule accepts it without a basis, so such requests are blocked",
-                        bg_op_name(op->kind), bg_detect_category_id((bg_detect_cat_t)c));
-            break;
-        }
-    }
+    bg_policy_check_rules(ctx, p, root);
     /* Route terms. */
     json_t *routes = json_object_get(root, "routes");
     p->nroutes = cfg->nroutes;
-    p->routes = calloc((size_t)cfg->nroutes + 1, sizeof *p->routes);
-    for (int i = 0; i < cfg->nroutes && json_is_array(routes); i++) {
+    p->routes = bg_cfg_alloc((size_t)cfg->nroutes + 1, sizeof *p->routes);
+    if (p->routes == NULL)
+        p->nroutes = 0; /* counted: the load fails */
+    for (int i = 0; i < p->nroutes && json_is_array(routes); i++) {
         char path[512];
         bg_cfg_path_index(path, sizeof path, "$.routes", (size_t)i);
         json_t *rv = json_array_get(routes, (size_t)i);
@@ -1580,18 +1386,7 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         if (json_is_object(rv))
             check_body_kinds(ctx, &p->routes[i], path);
     }
-    check_dnt_purposes(ctx, p);
-    for (int i = 0; i < p->nrules; i++) {
-        int used = 0;
-        for (int r = 0; r < p->nroutes && !used; r++)
-            for (int c = 0; c < BG_CAT_MAX && !used; c++)
-                used = p->routes[r].rule_for[c] == i;
-        if (!used && p->nroutes > 0) {
-            char rp[512];
-            bg_cfg_path_index(rp, sizeof rp, "$.rules", (size_t)i);
-            bg_cfg_warn(ctx, rp, "rule \"%s\" applies to no configured route", p->rules[i].id);
-        }
-    }
+    bg_policy_check_usage(ctx, p);
     free(frules);
     return p;
 }
