@@ -9,6 +9,7 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,36 +20,36 @@
 #include "config/jsonpos.h"
 #include "policy/policy.h"
 
-bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
+/*
+ * Load PATH with its policy. Every diagnostic goes to *DIAG (sorted; the
+ * caller frees it; NULL only when even that could not be allocated).
+ * Returns the config with one reference, or NULL with *NERRORS > 0.
+ */
+static bg_config_t *load(const char *path, bg_cfgerr_t **diag, int *nerrors)
 {
     size_t len = 0;
     json_error_t jerr;
     bg_cfg_ctx_t ctx = {.file = path};
-    *nerrors = 0;
-
+    *nerrors = 1;
+    *diag = ctx.errs = bg_cfgerr_new(path);
+    if (ctx.errs == NULL)
+        return NULL;
     char *text = bg_util_read_file(path, &len);
     if (text == NULL) {
-        fprintf(errs, "%s: error: cannot read: %s\n", path, strerror(errno));
-        *nerrors = 1;
+        char msg[256];
+        snprintf(msg, sizeof msg, "cannot read: %s", strerror(errno));
+        bg_cfgerr_add(ctx.errs, BG_CFGERR_ERROR, 0, 0, NULL, msg);
         return NULL;
     }
-    ctx.errs = bg_cfgerr_new(path);
     json_t *root = json_loadb(text, len, 0, &jerr);
-    if (root == NULL || ctx.errs == NULL) {
-        if (ctx.errs != NULL) {
-            bg_cfgerr_add_json_error(ctx.errs, &jerr);
-            bg_cfgerr_print(ctx.errs, errs);
-            bg_cfgerr_free(ctx.errs);
-        } else {
-            fprintf(errs, "%s: error: out of memory\n", path);
-        }
-        json_decref(root);
-        *nerrors = 1;
+    if (root == NULL) {
+        bg_cfgerr_add_json_error(ctx.errs, &jerr);
         free(text);
         return NULL;
     }
     /* Every allocation of the load is counted: a failed one fails the load
-     * even where the parser carried on without the value. */
+     * even where the parser carried on without the value, so a reload that
+     * runs out of memory keeps the running configuration. */
     unsigned long oom = bg_cfg_oom_count();
     ctx.pos = bg_jsonpos_build(text, len); /* NULL (ENOMEM): errors lose their line:col */
     /* A repeated key silently overrides the first one: always an error in a
@@ -69,13 +70,25 @@ bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
 
     *nerrors = (int)bg_cfgerr_errors(ctx.errs);
     bg_cfgerr_sort(ctx.errs);
-    bg_cfgerr_print(ctx.errs, errs);
-    bg_cfgerr_free(ctx.errs);
     bg_jsonpos_free(ctx.pos);
     free(text);
     if (*nerrors > 0) {
         bg_config_unref(cfg);
         return NULL;
     }
+    return cfg;
+}
+
+bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
+{
+    bg_cfgerr_t *diag = NULL;
+    bg_config_t *cfg = load(path, &diag, nerrors);
+    if (diag == NULL) {
+        fprintf(errs, "%s: error: out of memory\n", path);
+        *nerrors = 1;
+        return NULL; /* cfg is NULL too: no sink, nothing loaded */
+    }
+    bg_cfgerr_print(diag, errs);
+    bg_cfgerr_free(diag);
     return cfg;
 }
