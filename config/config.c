@@ -476,7 +476,8 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         "workers",       "limits",    "timeouts",    "upstream_tls", "forwarded_headers",
         "debug_headers", "resolve",   "routes",      "log",          "geo",
         "dns",           "policy",    "keys",        "consent",      "recipients",
-        "field_rules",   "operators", "rules",       "audit",        NULL};
+        "field_rules",   "operators", "rules",       "audit",        "access_log",
+        "metrics",       NULL};
     static const char *const admin_keys[] = {"listen", "token", NULL};
     static const char *const limit_keys[] = {"max_header_bytes", "max_body_bytes",
                                              "max_connections", "max_idle_upstream", NULL};
@@ -644,6 +645,22 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     parse_geo(ctx, cfg, json_object_get(root, "geo"));
     parse_audit(ctx, cfg, root);
 
+    /* access_log (proxy/accesslog.h) and metrics: restart to change. */
+    static const char *const access_keys[] = {"path", NULL};
+    json_t *al = bg_cfg_get_typed(ctx, root, "$", "access_log", JSON_OBJECT, "an object");
+    if (al != NULL) {
+        bg_cfg_check_keys(ctx, al, "$.access_log", access_keys);
+        cfg->access_log_path = bg_cfg_dup(bg_cfg_get_string(ctx, al, "$.access_log", "path"));
+    }
+    static const char *const metrics_keys[] = {"max_series", NULL};
+    json_t *mo = bg_cfg_get_typed(ctx, root, "$", "metrics", JSON_OBJECT, "an object");
+    cfg->metrics_max_series = 2048;
+    if (mo != NULL) {
+        bg_cfg_check_keys(ctx, mo, "$.metrics", metrics_keys);
+        cfg->metrics_max_series =
+            (int)bg_cfg_get_int(ctx, mo, "$.metrics", "max_series", 2048, 64, 1 << 20);
+    }
+
     static const char *const dns_keys[] = {"nameservers", NULL};
     json_t *dns = bg_cfg_get_typed(ctx, root, "$", "dns", JSON_OBJECT, "an object");
     if (dns != NULL) {
@@ -714,6 +731,7 @@ static void config_free(bg_config_t *cfg)
     free(cfg->forwarded);
     free(cfg->log_level);
     free(cfg->log_file);
+    free(cfg->access_log_path);
     free(cfg->log_format);
     for (int i = 0; i < cfg->nnameservers; i++)
         free(cfg->nameservers[i]);

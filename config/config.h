@@ -88,7 +88,9 @@ typedef struct bg_config {
 
     char *log_level;
     char *log_file;
-    char *log_format; /* "json" (default) or "text" */
+    char *log_format;       /* "json" (default) or "text" */
+    char *access_log_path;  /* access_log.path (proxy/accesslog.h); NULL: no access log */
+    int metrics_max_series; /* metrics.max_series: labelled series per worker (default 2048) */
 
     /* DNS servers ("addr" or "addr:port"); none: /etc/resolv.conf */
     char **nameservers;

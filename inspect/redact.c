@@ -1,5 +1,6 @@
 #include "inspect/redact.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "inspect/detect.h"
@@ -48,6 +49,57 @@ static int holds_pi(const char *s, size_t len)
     return 0;
 }
 
+#define JOIN_SEGS 64
+#define JOIN_CAP 2048
+
+/*
+ * A value split over path segments ("/users/110101199/003078515"): each
+ * half is no identifier, the whole is, and an upstream may well join them.
+ * The segments' text (as written, percent-decoded once, twice) is joined
+ * without separators and scanned once per form; every segment a finding at
+ * medium or above overlaps gets its bit in *HIT (bit I: segment I). Fails
+ * closed: too many findings marks every segment. NSEG <= JOIN_SEGS.
+ */
+static void joined_pi(const char *t, const size_t *start, const size_t *len, int nseg,
+                      uint64_t *hit)
+{
+    char cur[JOIN_CAP];
+    size_t js[JOIN_SEGS + 1];
+    bg_detect_finding_t f[16];
+    for (int form = 0; form < 3; form++) {
+        size_t o = 0;
+        for (int i = 0; i < nseg; i++) {
+            js[i] = o;
+            char a[JOIN_CAP];
+            size_t an = len[i] < sizeof a ? len[i] : sizeof a;
+            memcpy(a, t + start[i], an);
+            for (int k = 0; k < form; k++) {
+                char b[JOIN_CAP];
+                size_t bn = pct(a, an, b, sizeof b);
+                memcpy(a, b, bn);
+                an = bn;
+            }
+            if (o + an > sizeof cur)
+                an = sizeof cur - o;
+            memcpy(cur + o, a, an);
+            o += an;
+        }
+        js[nseg] = o;
+        size_t nf = bg_detect_scan(NULL, NULL, cur, o, f, 16);
+        if (nf > 16) {
+            *hit = ~(uint64_t)0;
+            return;
+        }
+        for (size_t k = 0; k < nf; k++) {
+            if (f[k].confidence < BG_CONF_MEDIUM)
+                continue;
+            for (int i = 0; i < nseg; i++)
+                if (js[i] < f[k].offset + f[k].length && f[k].offset < js[i + 1])
+                    *hit |= (uint64_t)1 << i;
+        }
+    }
+}
+
 static void put(char *out, size_t cap, size_t *o, const char *s, size_t n)
 {
     for (size_t i = 0; i < n && *o + 1 < cap; i++)
@@ -65,7 +117,22 @@ size_t bg_redact_target(const char *t, size_t n, char *out, size_t cap)
     const char *q = memchr(t, '?', n);
     size_t pend = q != NULL ? (size_t)(q - t) : n;
     /* Path: segment by segment ('/' and '\\' both separate: a segment is
-     * whatever an upstream might read as one). */
+     * whatever an upstream might read as one), alone and joined. */
+    size_t sstart[JOIN_SEGS], slen[JOIN_SEGS];
+    int nseg = 0, seg = 0;
+    uint64_t hit = 0;
+    for (size_t i = 0; i < pend;) {
+        size_t e = i;
+        while (e < pend && t[e] != '/' && t[e] != '\\')
+            e++;
+        if (e > i && nseg < JOIN_SEGS) {
+            sstart[nseg] = i;
+            slen[nseg++] = e - i;
+        }
+        i = e > i ? e : i + 1;
+    }
+    if (nseg > 1)
+        joined_pi(t, sstart, slen, nseg, &hit);
     size_t i = 0;
     while (i < pend) {
         if (t[i] == '/' || t[i] == '\\') {
@@ -76,7 +143,9 @@ size_t bg_redact_target(const char *t, size_t n, char *out, size_t cap)
         size_t e = i;
         while (e < pend && t[e] != '/' && t[e] != '\\')
             e++;
-        if (holds_pi(t + i, e - i))
+        int joined_hit = seg < JOIN_SEGS && (hit >> seg & 1);
+        seg++;
+        if (joined_hit || holds_pi(t + i, e - i))
             put(out, cap, &o, "*", 1);
         else
             put(out, cap, &o, t + i, e - i);

@@ -4,7 +4,10 @@
  *
  *   path segments    kept, except a segment in which a content detector
  *                    finds personal information (after percent-decoding,
- *                    twice) at medium confidence or above: "*"
+ *                    twice) at medium confidence or above: "*"; also each
+ *                    segment a value split over several segments touches
+ *                    ("/u/110101199/003078515": both, the segments joined
+ *                    without separators are scanned too; first 64)
  *   query            parameter names kept (a name that is itself PI: "*"),
  *                    values dropped ("?a=&b=": the value is everything
  *                    after the first '=')

@@ -87,18 +87,33 @@ typedef struct {
 } hist_t;
 
 struct bg_metrics {
-    slot_t slots[BG_METRICS_SLOTS];
+    slot_t *slots;
+    size_t nslots; /* a power of two, fixed for the table's life */
     uint64_t dropped;
     hist_t total, added;
 };
 
-bg_metrics_t *bg_metrics_new(void)
+bg_metrics_t *bg_metrics_new(int max_series)
 {
-    return calloc(1, sizeof(bg_metrics_t));
+    bg_metrics_t *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    size_t want = max_series > 0 ? (size_t)max_series : BG_METRICS_DEFAULT_SERIES;
+    m->nslots = 64;
+    while (m->nslots < want)
+        m->nslots *= 2;
+    m->slots = calloc(m->nslots, sizeof *m->slots);
+    if (m->slots == NULL) {
+        free(m);
+        return NULL;
+    }
+    return m;
 }
 
 void bg_metrics_free(bg_metrics_t *m)
 {
+    if (m != NULL)
+        free(m->slots);
     free(m);
 }
 
@@ -124,8 +139,8 @@ static void count_key(bg_metrics_t *m, int family, const char *key, size_t len, 
         return;
     }
     uint32_t h = fnv1a(key, len) ^ (uint32_t)family * 0x9E3779B1u;
-    for (size_t probe = 0; probe < BG_METRICS_SLOTS; probe++) {
-        slot_t *s = &m->slots[(h + probe) & (BG_METRICS_SLOTS - 1)];
+    for (size_t probe = 0; probe < m->nslots; probe++) {
+        slot_t *s = &m->slots[(h + probe) & (m->nslots - 1)];
         if (!s->ready) {
             /* Only this worker writes: fill, then publish. */
             s->hash = h;
@@ -318,7 +333,7 @@ static void render_families(const bg_metrics_scrape_t *src, struct evbuffer *out
         if (m == NULL)
             continue;
         *dropped += __atomic_load_n(&m->dropped, __ATOMIC_RELAXED);
-        for (size_t i = 0; i < BG_METRICS_SLOTS; i++) {
+        for (size_t i = 0; i < m->nslots; i++) {
             slot_t *s = &m->slots[i];
             if (!__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE))
                 continue;
@@ -579,7 +594,8 @@ void bg_metrics_render(const bg_metrics_scrape_t *src, struct evbuffer *out)
     render_audit(src, out);
     render_state(src, out);
     render_yearly(src, out);
-    put_counter(out, "bordergate_metrics_dropped_total",
-                "Increments lost because a worker's series table was full (raise BG_METRICS_SLOTS)",
-                dropped);
+    put_counter(
+        out, "bordergate_metrics_dropped_total",
+        "Increments lost because a worker's series table was full (raise metrics.max_series)",
+        dropped);
 }

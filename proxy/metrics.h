@@ -10,7 +10,8 @@
  * once its key is written. Label values come only from the policy (route,
  * recipient, category, operator and reason ids), ISO country codes or
  * "unknown", and fixed enums: never a request value, never a subject id.
- * The table bounds cardinality: BG_METRICS_SLOTS series per worker; a
+ * The table bounds cardinality: metrics.max_series series per worker
+ * (rounded up to a power of two, fixed at start: restart to change); a
  * series that does not fit is counted in bordergate_metrics_dropped_total.
  * After a reload, new label values simply become new series; the old ones
  * keep their totals (counters never go backwards).
@@ -30,15 +31,18 @@
 #include "inspect/inspect.h"
 #include "policy/decide.h"
 
-#define BG_METRICS_SLOTS 2048
+/* metrics.max_series when the configuration sets none. */
+#define BG_METRICS_DEFAULT_SERIES 2048
 
 typedef struct bg_metrics bg_metrics_t;
 typedef struct bg_worker bg_worker_t;
 typedef struct bg_audit bg_audit_t;
 
-/* A worker's counters; NULL when out of memory (the worker then counts
- * nothing: every bg_metrics_* call accepts NULL). */
-bg_metrics_t *bg_metrics_new(void);
+/* A worker's counters with room for MAX_SERIES labelled series (<= 0:
+ * BG_METRICS_DEFAULT_SERIES; rounded up to a power of two); NULL when out
+ * of memory (the worker then counts nothing: every bg_metrics_* call
+ * accepts NULL). */
+bg_metrics_t *bg_metrics_new(int max_series);
 void bg_metrics_free(bg_metrics_t *m);
 
 /*

@@ -26,6 +26,7 @@
 #include "proxy/serve.h"
 #include "proxy/session.h"
 #include "proxy/upstream.h"
+#include "proxy/accesslog.h"
 #include "proxy/metrics.h"
 #include "proxy/worker.h"
 #include "policy/consent.h"
@@ -43,6 +44,7 @@ struct bg_server {
     uint64_t started_ms;
     int stopping;
     unsigned reloads_ok, reloads_failed;
+    bg_accesslog_t *accesslog; /* NULL: no access log */
 };
 
 typedef struct {
@@ -327,7 +329,8 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
                 index);
     w->resolver = bg_resolver_new(w);
     w->pool = bg_pool_new(w);
-    w->metrics = bg_metrics_new();
+    w->metrics = bg_metrics_new(cfg->metrics_max_series);
+    w->accesslog = srv->accesslog;
     w->audit = srv->audit != NULL ? bg_audit_client_new(srv->audit, w->base) : NULL;
     w->counters = srv->counters;
     if (srv->audit != NULL && w->audit == NULL) {
@@ -503,6 +506,7 @@ static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
         bg_error("cannot reopen the log file: %s; still writing to the old one", strerror(errno));
     else
         bg_info("log file reopened");
+    bg_accesslog_reopen(((bg_server_t *)arg)->accesslog); /* reports itself */
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -949,6 +953,14 @@ int bg_server_run(const char *config_path)
     raise_fd_limit(cfg);
     if (open_audit(&srv, cfg) != 0 || open_counters(&srv, cfg) != 0)
         goto done;
+    if (cfg->access_log_path != NULL) {
+        char err[512];
+        srv.accesslog = bg_accesslog_open(cfg->access_log_path, err, sizeof err);
+        if (srv.accesslog == NULL) {
+            fprintf(stderr, "bordergate: access log: %s\n", err);
+            goto done;
+        }
+    }
     srv.nworkers = cfg->workers;
     srv.workers = calloc((size_t)srv.nworkers, sizeof *srv.workers);
     pipes = calloc((size_t)srv.nworkers, sizeof *pipes);
@@ -1032,7 +1044,8 @@ done:
     free(pipes);
     if (srv.audit != NULL)
         bg_audit_close(srv.audit);
-    bg_counters_close(srv.counters); /* after the workers: they count */
+    bg_counters_close(srv.counters);   /* after the workers: they count */
+    bg_accesslog_close(srv.accesslog); /* after the workers: they write */
     if (srv.base != NULL)
         event_base_free(srv.base);
     bg_runtime_publish_final();

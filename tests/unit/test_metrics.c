@@ -44,7 +44,7 @@ static int setup(void **state)
     f->rt.cfg = &f->cfg;
     f->rt.generation = 1;
     for (int i = 0; i < 2; i++)
-        f->workers[i].metrics = bg_metrics_new();
+        f->workers[i].metrics = bg_metrics_new(BG_METRICS_DEFAULT_SERIES);
     memcpy(f->geo.country, "US", 3);
     f->geo.region = BG_GEO_CROSS_BORDER;
     f->d.outcome = BG_OUTCOME_ALLOW;
@@ -124,7 +124,7 @@ static void test_a_full_table_counts_drops_instead_of_growing(void **state)
 {
     fixture_t *f = *state;
     char id[32];
-    for (int i = 0; i < BG_METRICS_SLOTS + 10; i++) {
+    for (int i = 0; i < BG_METRICS_DEFAULT_SERIES + 10; i++) {
         snprintf(id, sizeof id, "r%d", i);
         count(f, 0, id, 1);
     }
