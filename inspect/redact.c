@@ -100,10 +100,79 @@ static void joined_pi(const char *t, const size_t *start, const size_t *len, int
     }
 }
 
+const char *bg_redact_method(const char *m, size_t n, size_t *out_len)
+{
+    static const char *const known[] = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
+                                        "CONNECT", "OPTIONS", "TRACE", "PATCH", NULL};
+    for (int i = 0; known[i] != NULL; i++) {
+        if (strlen(known[i]) == n && memcmp(known[i], m, n) == 0) {
+            *out_len = n;
+            return m;
+        }
+    }
+    *out_len = 1;
+    return "*";
+}
+
 static void put(char *out, size_t cap, size_t *o, const char *s, size_t n)
 {
     for (size_t i = 0; i < n && *o + 1 < cap; i++)
         out[(*o)++] = s[i];
+}
+
+static int is_sep(char c, const char *seps)
+{
+    return c != '\0' && strchr(seps, c) != NULL;
+}
+
+/* T[0..N) into OUT at *O, each run between SEPS characters kept unless it
+ * holds PI alone or as part of a value split over several runs ("*"). */
+static void redact_segments(const char *t, size_t n, const char *seps, char *out, size_t cap,
+                            size_t *o)
+{
+    size_t sstart[JOIN_SEGS], slen[JOIN_SEGS];
+    int nseg = 0, seg = 0;
+    uint64_t hit = 0;
+    for (size_t i = 0; i < n;) {
+        size_t e = i;
+        while (e < n && !is_sep(t[e], seps))
+            e++;
+        if (e > i && nseg < JOIN_SEGS) {
+            sstart[nseg] = i;
+            slen[nseg++] = e - i;
+        }
+        i = e > i ? e : i + 1;
+    }
+    if (nseg > 1)
+        joined_pi(t, sstart, slen, nseg, &hit);
+    size_t i = 0;
+    while (i < n) {
+        if (is_sep(t[i], seps)) {
+            put(out, cap, o, t + i, 1);
+            i++;
+            continue;
+        }
+        size_t e = i;
+        while (e < n && !is_sep(t[e], seps))
+            e++;
+        int joined_hit = seg < JOIN_SEGS && (hit >> seg & 1);
+        seg++;
+        if (joined_hit || holds_pi(t + i, e - i))
+            put(out, cap, o, "*", 1);
+        else
+            put(out, cap, o, t + i, e - i);
+        i = e;
+    }
+}
+
+size_t bg_redact_host(const char *h, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    if (cap == 0)
+        return 0;
+    redact_segments(h, n, ".", out, cap, &o);
+    out[o] = '\0';
+    return o;
 }
 
 size_t bg_redact_target(const char *t, size_t n, char *out, size_t cap)
@@ -118,42 +187,10 @@ size_t bg_redact_target(const char *t, size_t n, char *out, size_t cap)
     size_t pend = q != NULL ? (size_t)(q - t) : n;
     /* Path: segment by segment ('/' and '\\' both separate: a segment is
      * whatever an upstream might read as one), alone and joined. */
-    size_t sstart[JOIN_SEGS], slen[JOIN_SEGS];
-    int nseg = 0, seg = 0;
-    uint64_t hit = 0;
-    for (size_t i = 0; i < pend;) {
-        size_t e = i;
-        while (e < pend && t[e] != '/' && t[e] != '\\')
-            e++;
-        if (e > i && nseg < JOIN_SEGS) {
-            sstart[nseg] = i;
-            slen[nseg++] = e - i;
-        }
-        i = e > i ? e : i + 1;
-    }
-    if (nseg > 1)
-        joined_pi(t, sstart, slen, nseg, &hit);
-    size_t i = 0;
-    while (i < pend) {
-        if (t[i] == '/' || t[i] == '\\') {
-            put(out, cap, &o, t + i, 1);
-            i++;
-            continue;
-        }
-        size_t e = i;
-        while (e < pend && t[e] != '/' && t[e] != '\\')
-            e++;
-        int joined_hit = seg < JOIN_SEGS && (hit >> seg & 1);
-        seg++;
-        if (joined_hit || holds_pi(t + i, e - i))
-            put(out, cap, &o, "*", 1);
-        else
-            put(out, cap, &o, t + i, e - i);
-        i = e;
-    }
+    redact_segments(t, pend, "/\\", out, cap, &o);
     if (q != NULL) {
         put(out, cap, &o, "?", 1);
-        i = pend + 1;
+        size_t i = pend + 1;
         while (i <= n) {
             size_t e = i;
             while (e < n && t[e] != '&')

@@ -21,6 +21,18 @@
 
 #include <stddef.h>
 
+/* A request method as records may keep it: a registered method (RFC 9110,
+ * PATCH) as is, any other token "*" (a method is a client-chosen token and
+ * may carry a value: "13812345678 /x HTTP/1.1" parses). Returns M or a
+ * static "*"; its length in *OUT_LEN. */
+const char *bg_redact_method(const char *m, size_t n, size_t *out_len);
+
+/* A host name asked for (421 refusal records): each dot-separated label
+ * in which a detector finds PI, alone or split over labels, "*"
+ * ("13812345678.api.example" -> "*.api.example"). NUL-ended into OUT
+ * (truncated to CAP > 0); returns the length written. */
+size_t bg_redact_host(const char *h, size_t n, char *out, size_t cap);
+
 /* Write T[0..N) redacted into OUT (NUL-ended, truncated to CAP > 0);
  * returns the length written. */
 size_t bg_redact_target(const char *t, size_t n, char *out, size_t cap);

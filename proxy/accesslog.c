@@ -147,24 +147,16 @@ fail:
     return NULL;
 }
 
-/* The method as written: a registered method (RFC 9110, PATCH) as is, any
- * other token "*" (a method is a client-chosen token and may carry a
- * value: "13812345678 /x HTTP/1.1" parses). */
+/* The method as records write it (inspect/redact.h). */
 static void put_method(bg_sbuf_t *b, const char *m, size_t n)
 {
-    static const char *const known[] = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
-                                        "CONNECT", "OPTIONS", "TRACE", "PATCH", NULL};
     if (m == NULL) {
         bg_sbuf_adds(b, "null");
         return;
     }
-    for (int i = 0; known[i] != NULL; i++) {
-        if (strlen(known[i]) == n && memcmp(known[i], m, n) == 0) {
-            bg_sbuf_json_str(b, m, n);
-            return;
-        }
-    }
-    bg_sbuf_adds(b, "\"*\"");
+    size_t rn;
+    const char *r = bg_redact_method(m, n, &rn);
+    bg_sbuf_json_str(b, r, rn);
 }
 
 /* The line for A (with its newline) into B. */

@@ -793,7 +793,9 @@ static char *decision_record(bg_session_t *s, size_t *len)
     if (rp->purpose != NULL)
         bg_sbuf_json_kv(&b, 0, "purpose", rp->purpose);
     bg_sbuf_adds(&b, ",\"method\":");
-    bg_sbuf_json_str(&b, x->req.method, x->req.method_len);
+    size_t mlen;
+    const char *method = bg_redact_method(x->req.method, x->req.method_len, &mlen);
+    bg_sbuf_json_str(&b, method, mlen); /* no value: inspect/redact.h */
     bg_sbuf_json_kv(&b, 0, "host", x->route->upstream_host);
     bg_sbuf_adds(&b, ",\"path\":");
     write_path_without_values(&b, x->path, x->path_len);
