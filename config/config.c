@@ -751,30 +751,27 @@ static void config_free(bg_config_t *cfg)
     free(cfg);
 }
 
-bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
+bg_config_t *bg_config_check(const char *path, const bg_config_opts_t *opts, bg_cfgerr_t **diag,
+                             int *nerrors)
 {
     size_t len = 0;
     json_error_t jerr;
     bg_config_t *cfg = NULL;
-    bg_cfg_ctx_t ctx = {.file = path};
-    *nerrors = 0;
-
+    bg_cfg_ctx_t ctx = {.file = path, .no_keys = opts != NULL && opts->no_keys};
+    *nerrors = 1;
+    *diag = ctx.errs = bg_cfgerr_new(path);
+    if (ctx.errs == NULL)
+        return NULL;
     char *text = bg_util_read_file(path, &len);
     if (text == NULL) {
-        fprintf(errs, "%s: error: cannot read: %s\n", path, strerror(errno));
-        *nerrors = 1;
+        char msg[256];
+        snprintf(msg, sizeof msg, "cannot read: %s", strerror(errno));
+        bg_cfgerr_add(ctx.errs, BG_CFGERR_ERROR, 0, 0, NULL, msg);
         return NULL;
     }
-    ctx.errs = bg_cfgerr_new(path);
     json_t *root = json_loadb(text, len, 0, &jerr);
-    if (root == NULL || ctx.errs == NULL) {
-        if (ctx.errs != NULL) {
-            bg_cfgerr_add_json_error(ctx.errs, &jerr);
-            bg_cfgerr_print(ctx.errs, errs);
-            bg_cfgerr_free(ctx.errs);
-        }
-        json_decref(root);
-        *nerrors = 1;
+    if (root == NULL) {
+        bg_cfgerr_add_json_error(ctx.errs, &jerr);
         free(text);
         return NULL;
     }
@@ -783,6 +780,13 @@ bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
      * document people review. */
     bg_cfgerr_add_duplicates(ctx.errs, ctx.pos);
     cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL) {
+        bg_cfgerr_add(ctx.errs, BG_CFGERR_ERROR, 0, 0, NULL, "out of memory");
+        json_decref(root);
+        bg_jsonpos_free(ctx.pos);
+        free(text);
+        return NULL;
+    }
     cfg->refs = 1;
     cfg->path = strdup(path);
     cfg->root = root;
@@ -793,14 +797,26 @@ bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
 
     *nerrors = (int)bg_cfgerr_errors(ctx.errs);
     bg_cfgerr_sort(ctx.errs);
-    bg_cfgerr_print(ctx.errs, errs);
-    bg_cfgerr_free(ctx.errs);
     bg_jsonpos_free(ctx.pos);
     free(text);
     if (*nerrors > 0) {
         config_free(cfg);
         return NULL;
     }
+    return cfg;
+}
+
+bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
+{
+    bg_cfgerr_t *diag = NULL;
+    bg_config_t *cfg = bg_config_check(path, NULL, &diag, nerrors);
+    if (diag == NULL) {
+        fprintf(errs, "%s: error: out of memory\n", path);
+        *nerrors = 1;
+        return NULL; /* cfg is NULL too: no sink, nothing loaded */
+    }
+    bg_cfgerr_print(diag, errs);
+    bg_cfgerr_free(diag);
     return cfg;
 }
 

@@ -134,6 +134,23 @@ const char *bg_config_default_geo_db(void);
  */
 bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors);
 
+struct bg_cfgerr;
+
+/* How bg_config_check loads. */
+typedef struct {
+    int no_keys; /* keys: check their shape, read no key file or variable */
+} bg_config_opts_t;
+
+/*
+ * Load and validate PATH like bg_config_load, with OPTS (NULL: defaults),
+ * handing every diagnostic (errors and warnings, sorted by position) to the
+ * caller in *DIAG (free with bg_cfgerr_free; NULL only when out of memory)
+ * instead of printing them. A config loaded with no_keys holds stand-in
+ * keys: for `check` only, never to serve traffic.
+ */
+bg_config_t *bg_config_check(const char *path, const bg_config_opts_t *opts,
+                             struct bg_cfgerr **diag, int *nerrors);
+
 bg_config_t *bg_config_ref(bg_config_t *cfg);
 void bg_config_unref(bg_config_t *cfg);
 

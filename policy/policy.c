@@ -377,6 +377,14 @@ static void load_key(bg_cfg_ctx_t *ctx, json_t *keys, const char *name, unsigned
         bg_cfg_err(ctx, p, 0, "give exactly one of \"file\" or \"env\"");
         return;
     }
+    if (ctx->no_keys) {
+        /* `check --no-keys` (CI holds no production keys): a stand-in of
+         * the right size, never used to protect anything. */
+        *len = cap < 32 ? cap : 32;
+        memset(key, 0, *len);
+        bg_key_id(key, *len, id);
+        return;
+    }
     if (bg_key_load(file, env, key, cap, len, id, err, sizeof err) != 0)
         bg_cfg_err(ctx, p, 0, "%s", err);
 }
