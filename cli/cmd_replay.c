@@ -58,6 +58,11 @@ static void replay_usage(FILE *fp)
                 "                          directory of them (*.jsonl): also check what arrived\n"
                 "                          upstream (repeatable)\n"
                 "  --max-entry-mb N        largest HAR entry accepted (default 64)\n"
+                "  --proxy HOST:PORT       a URL naming this address was recorded in front of\n"
+                "                          bordergate: its Host header is the destination\n"
+                "                          (repeatable; the policy's listen addresses always)\n"
+                "  --compare-recorded      compare each decision with the response's recorded\n"
+                "                          X-Bordergate-Decision; exit 1 on any difference\n"
                 "\n"
                 "Exit status: 0 ok, 1 differences (expect, diff-config, live), 2 usage or\n"
                 "input errors (each reported as FILE: entry N (line L, byte B): problem).\n");
@@ -67,6 +72,9 @@ typedef struct {
     const char *config, *har, *gor, *expect, *write_expect, *diff_config, *live, *now, *consents;
     const char *sink_logs[MAX_SINK_LOGS];
     int nsink;
+    const char *proxies[MAX_SINK_LOGS + BG_MAX_LISTEN + 1]; /* NULL-terminated */
+    int nproxy;
+    int compare_recorded;
     int table;
     size_t max_entry;
 } opts_t;
@@ -79,7 +87,7 @@ typedef struct {
 
 typedef struct {
     size_t entries, allow, deidentify, block, refused, monitor, errors, differences, changed,
-        skipped, live_ok, live_diffs;
+        skipped, live_ok, live_diffs, recorded_diffs;
 } counts_t;
 
 /* ------------------------------------------------------------------------ */
@@ -978,6 +986,12 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         if (strcmp(a, "--sink-log") == 0 && v != NULL && o->nsink < MAX_SINK_LOGS) {
             o->sink_logs[o->nsink++] = v;
             i++;
+        } else if (strcmp(a, "--proxy") == 0 && v != NULL && strchr(v, ':') != NULL &&
+                   o->nproxy < MAX_SINK_LOGS) {
+            o->proxies[o->nproxy++] = v;
+            i++;
+        } else if (strcmp(a, "--compare-recorded") == 0) {
+            o->compare_recorded = 1;
         } else if (strcmp(a, "--format") == 0 && v != NULL &&
                    (strcmp(v, "json") == 0 || strcmp(v, "table") == 0)) {
             o->table = strcmp(v, "table") == 0;
@@ -1055,6 +1069,10 @@ int bg_cli_replay(int argc, char **argv)
             goto out;
         live_ready = 1;
     }
+    /* The proxy's own addresses: recordings made in front of it. */
+    for (int i = 0; i < pa.cfg->nlisten; i++)
+        o.proxies[o.nproxy++] = pa.cfg->listen[i].text;
+    o.proxies[o.nproxy] = NULL;
     char err[1024];
     if (o.har != NULL)
         src.har = bg_har_open(o.har, 0, o.max_entry, err, sizeof err);
@@ -1101,6 +1119,11 @@ int bg_cli_replay(int argc, char **argv)
             continue;
         }
         c.entries++;
+        if (bg_replay_req_behind_proxy(&req, o.proxies) < 0) {
+            fprintf(stderr, "bordergate replay: entry %zu: out of memory\n", req.index);
+            c.errors++;
+            continue;
+        }
         bg_replay_result_t res;
         char eerr[200];
         if (bg_replay_eval(&pa.ctx, &req, &res, eerr, sizeof eerr) != 0) {
@@ -1133,6 +1156,15 @@ int bg_cli_replay(int argc, char **argv)
             c.refused++;
         if (res.evaluated && res.ev.decided && res.ev.decision.monitor)
             c.monitor++;
+        if (o.compare_recorded && req.recorded_decision != NULL) {
+            /* "block", or "allow; monitor; would=block": the outcome first */
+            size_t rl = strcspn(req.recorded_decision, "; ");
+            if (strlen(d) != rl || strncmp(d, req.recorded_decision, rl) != 0) {
+                printf("entry %zu: recorded X-Bordergate-Decision %.*s, decided offline %s\n",
+                       req.index, (int)rl, req.recorded_decision, d);
+                c.recorded_diffs++;
+            }
+        }
         if (o.diff_config != NULL) {
             bg_replay_result_t rb;
             if (bg_replay_eval(&pb.ctx, &req, &rb, eerr, sizeof eerr) != 0) {
@@ -1252,6 +1284,9 @@ int bg_cli_replay(int argc, char **argv)
                  ",\"differences\":%zu,\"skipped\":%zu", c.differences, c.skipped);
     if (o.diff_config != NULL)
         snprintf(sum + strlen(sum), sizeof sum - strlen(sum), ",\"changed\":%zu", c.changed);
+    if (o.compare_recorded)
+        snprintf(sum + strlen(sum), sizeof sum - strlen(sum), ",\"recorded_differences\":%zu",
+                 c.recorded_diffs);
     if (live_ready)
         snprintf(sum + strlen(sum), sizeof sum - strlen(sum), ",\"live_agree\":%zu", c.live_ok);
     if (o.table) {
@@ -1283,7 +1318,7 @@ int bg_cli_replay(int argc, char **argv)
     else if (live_ready)
         printf("live: %zu of %zu entries disagree with the offline decisions\n",
                c.entries - c.live_ok, c.entries);
-    rc = c.errors > 0 ? 2 : (c.differences > 0 || c.changed > 0) ? 1 : 0;
+    rc = c.errors > 0 ? 2 : (c.differences > 0 || c.changed > 0 || c.recorded_diffs > 0) ? 1 : 0;
 out:
     if (wx != NULL)
         fclose(wx);
