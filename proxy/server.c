@@ -44,7 +44,9 @@ struct bg_server {
     uint64_t started_ms;
     int stopping;
     unsigned reloads_ok, reloads_failed;
-    bg_accesslog_t *accesslog; /* NULL: no access log */
+    int last_reload_failed;     /* the last reload failed (metrics) */
+    uint64_t last_reload_ok_ms; /* the configuration in force was loaded then */
+    bg_accesslog_t *accesslog;  /* NULL: no access log */
 };
 
 typedef struct {
@@ -424,6 +426,7 @@ static int reload(bg_server_t *srv)
     if (errs == NULL) {
         /* Out of memory on SIGHUP: keep the running configuration. */
         srv->reloads_failed++;
+        srv->last_reload_failed = 1;
         bg_error("reload of %s failed: out of memory; the running configuration stays in force",
                  srv->config_path);
         return -1;
@@ -433,6 +436,7 @@ static int reload(bg_server_t *srv)
     fclose(errs);
     if (rt == NULL) {
         srv->reloads_failed++;
+        srv->last_reload_failed = 1;
         bg_error("reload of %s failed; the running configuration stays in force", srv->config_path);
         char *save = NULL;
         for (char *line = buf != NULL ? strtok_r(buf, "\n", &save) : NULL; line != NULL;
@@ -452,6 +456,8 @@ static int reload(bg_server_t *srv)
                  strerror(errno));
     log_geo(cfg);
     srv->reloads_ok++;
+    srv->last_reload_failed = 0;
+    srv->last_reload_ok_ms = bg_util_wall_ms();
     bg_info("configuration reloaded from %s (generation %u, %d routes)", srv->config_path,
             rt->generation, cfg->nroutes);
     return 0;
@@ -748,6 +754,10 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
         sc.uptime_s = (bg_util_wall_ms() - srv->started_ms) / 1000;
         sc.reloads_ok = srv->reloads_ok;
         sc.reloads_failed = srv->reloads_failed;
+        sc.started_ms = srv->started_ms;
+        sc.last_reload_ok = !srv->last_reload_failed;
+        sc.last_reload_ok_ms = srv->last_reload_ok_ms;
+        sc.accesslog = srv->accesslog;
         sc.ready = readiness(srv, rt, problems);
         json_decref(problems);
         reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -932,6 +942,7 @@ int bg_server_run(const char *config_path)
     memset(&srv, 0, sizeof srv);
     srv.config_path = config_path;
     srv.started_ms = bg_util_wall_ms();
+    srv.last_reload_ok_ms = srv.started_ms;
     bg_log_set_component("proxy");
 
     bg_config_t *cfg = bg_config_load(config_path, stderr, &nerr);

@@ -84,6 +84,7 @@ typedef struct {
     bg_audit_ticket_t *ticket; /* RECORD in flight */
     uint64_t audit_seq;
     uint64_t t_forward_us;
+    uint64_t t_connect_us; /* a new upstream connection was started (metrics) */
     uint64_t response_bytes;
     uint64_t own_bytes; /* body bytes of an answer bordergate made itself (access log) */
     int status;         /* status answered to the client; 0: none yet (access log) */
@@ -156,8 +157,9 @@ static const bg_config_t *cfg_of(bg_session_t *s)
     return s->x != NULL ? s->x->rt->cfg : NULL;
 }
 
-/* The access log line of the exchange ending (proxy/accesslog.h): once
- * per exchange, from exchange_free. No value: the path is redacted there. */
+/* The access log line of the exchange ending (proxy/accesslog.h) and its
+ * bytes per route (metrics): once per exchange, from exchange_free. No
+ * value: the path is redacted there. */
 static void log_access(bg_session_t *s)
 {
     exchange_t *x = s->x;
@@ -180,6 +182,8 @@ static void log_access(bg_session_t *s)
         .total_us = end_us - x->t_start_us,
     };
     bg_accesslog_write(s->w->accesslog, &a);
+    if (a.route != NULL)
+        bg_metrics_route_bytes(s->w->metrics, a.route, a.bytes_in, a.bytes_out);
 }
 
 static void exchange_free(bg_session_t *s)
@@ -1204,6 +1208,7 @@ static void stage_forward(bg_session_t *s)
     if (x->t_forward_us == 0)
         x->t_forward_us = bg_util_mono_us();
     x->upstream_connecting = !x->up_reused;
+    x->t_connect_us = x->up_reused ? 0 : bg_util_mono_us();
     bufferevent_setcb(x->up->bev, on_up_read, on_up_write, on_up_event, s);
     build_upstream_request(s, bufferevent_get_output(x->up->bev));
     x->up_request_len = evbuffer_get_length(bufferevent_get_output(x->up->bev));
@@ -1321,6 +1326,8 @@ static void write_response_head(bg_session_t *s)
     evbuffer_add(out, h.buf, h.n);
     x->response_started = 1;
     x->status = r->status;
+    bg_metrics_upstream_response(s->w->metrics, x->route->id, r->status,
+                                 bg_util_mono_us() - x->t_forward_us);
     s->w->stats.responses_by_class[r->status / 100 % 6]++;
 }
 
@@ -1502,6 +1509,8 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
 
     if (what & BEV_EVENT_CONNECTED) {
         x->upstream_connecting = 0;
+        bg_metrics_upstream_connect(s->w->metrics, x->route->id,
+                                    bg_util_mono_us() - x->t_connect_us);
         evtimer_del(&s->timer);
         arm_timer(s, x->rt->cfg->response_timeout_ms);
         return;
