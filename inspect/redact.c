@@ -66,7 +66,12 @@ static void joined_pi(const char *t, const size_t *start, const size_t *len, int
     char cur[JOIN_CAP];
     size_t js[JOIN_SEGS + 1];
     bg_detect_finding_t f[16];
-    for (int form = 0; form < 3; form++) {
+    /* Without '%' or '+' the decoded forms are the text itself: one scan. */
+    int forms = 1;
+    for (int i = 0; i < nseg && forms == 1; i++)
+        if (memchr(t + start[i], '%', len[i]) != NULL || memchr(t + start[i], '+', len[i]) != NULL)
+            forms = 3;
+    for (int form = 0; form < forms; form++) {
         size_t o = 0;
         for (int i = 0; i < nseg; i++) {
             js[i] = o;
