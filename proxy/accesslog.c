@@ -186,6 +186,8 @@ static void format_line(bg_sbuf_t *b, const bg_access_t *a)
     bg_sbuf_addi(b, a->status);
     bg_sbuf_adds(b, ",\"outcome\":");
     bg_sbuf_json_cstr(b, a->outcome);
+    bg_sbuf_adds(b, ",\"result\":");
+    bg_sbuf_json_cstr(b, a->result);
     bg_sbuf_adds(b, ",\"bytes_in\":");
     bg_sbuf_addu(b, a->bytes_in);
     bg_sbuf_adds(b, ",\"bytes_out\":");

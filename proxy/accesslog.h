@@ -2,7 +2,7 @@
  * The access log (docs/operations.md, "Access log"): one JSON line per
  * request that reached bordergate, refusals included, for the operator
  * (nginx's access_log): time, request id (the audit record's decision_id),
- * client address, method, route, path, status, outcome, bytes in and out,
+ * client address, method, route, path, status, outcome, result, bytes in and out,
  * upstream and total time.
  *
  * No personal information: the path is written as audit records write it
@@ -39,6 +39,8 @@ typedef struct {
     size_t path_len;
     int status;           /* status answered; 0: none (client left, connection cut) */
     const char *outcome;  /* allow / deidentify / block / refused / ...; NULL: none */
+    const char *result;   /* how it ended, the completion record's words (ok, blocked,
+                             refused, interrupted, client_aborted, ...) */
     uint64_t bytes_in;    /* request body bytes read from the client */
     uint64_t bytes_out;   /* response body bytes sent to the client */
     uint64_t upstream_us; /* request sent upstream to end; 0: never forwarded */

@@ -176,6 +176,7 @@ static void log_access(bg_session_t *s)
         .outcome = x->ev.decided    ? bg_outcome_name(x->ev.decision.outcome)
                    : x->status != 0 ? "refused"
                                     : NULL,
+        .result = x->status == 0 ? "client_aborted" : completion_result(x),
         .bytes_in = x->body != NULL ? evbuffer_get_length(x->body) : 0,
         .bytes_out = x->response_bytes + x->own_bytes,
         .upstream_us = x->t_forward_us > 0 ? end_us - x->t_forward_us : 0,
@@ -330,6 +331,7 @@ static void refuse(bg_session_t *s, int status, const char *error, int close)
                          .client = s->peer_text,
                          .status = status,
                          .outcome = "refused",
+                         .result = "refused",
                          .bytes_out = (uint64_t)n};
         bg_accesslog_write(s->w->accesslog, &a);
     }

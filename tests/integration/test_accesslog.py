@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import unittest
 
 import bgtest
@@ -99,14 +100,16 @@ class AccessLogTest(bgtest.TestCase):
             if rid:
                 self.assertEqual(by_id[rid]["status"], st, e["id"])
         ok = by_id[id_ok]
-        self.assertEqual((ok["route"], ok["method"], ok["path"], ok["outcome"], ok["bytes_out"]),
-                         ("abroad", "GET", "/v1/ping", "allow", 11))
+        self.assertEqual((ok["route"], ok["method"], ok["path"], ok["outcome"], ok["result"], ok["bytes_out"]),
+                         ("abroad", "GET", "/v1/ping", "allow", "ok", 11))
         self.assertIsNotNone(ok["upstream_ms"])
         self.assertGreaterEqual(ok["total_ms"], ok["upstream_ms"])
         self.assertEqual(ok["client"], "127.0.0.1")
         r421 = by_id[id_421]
-        self.assertEqual((r421["route"], r421["outcome"], r421["path"], r421["upstream_ms"]),
-                         (None, "refused", "/x?phone=", None))
+        self.assertEqual((r421["route"], r421["outcome"], r421["result"], r421["path"], r421["upstream_ms"]),
+                         (None, "refused", "refused", "/x?phone=", None))
+        blocked = [ln for ln in lines if ln["status"] == 451]
+        self.assertTrue(blocked and all((ln["outcome"], ln["result"]) == ("block", "blocked") for ln in blocked))
         self.assertEqual(by_id[id_405]["status"], 405)
         statuses = {ln["status"] for ln in lines}
         for s in (200, 400, 421, 451):
@@ -137,6 +140,40 @@ class AccessLogTest(bgtest.TestCase):
         self.assertEqual(px.stop(), 0, px.log())
         secrets = sorted({s for e in corpus for s in e["secrets"]})
         self.assertEqual(leakscan.scan(audit_text(self.tmpdir), secrets), {})
+
+    def test_lines_say_how_each_exchange_ended(self):
+        up = test_bypass.Recorder(self)
+        hold = threading.Event()
+
+        def silent(conn, n):  # reads the request, never answers
+            conn.read_request()
+            hold.wait(t(10))
+        slow = bgtest.ScriptedUpstream(self, silent)
+        self.addCleanup(hold.set)
+        dead = "http://127.0.0.1:%d" % bgtest.free_port()
+        cfg = test_bypass.policy_config(up)
+        cfg["routes"] += [route("dead", dead, host="dead.example"), route("slow", slow.origin, host="slow.example")]
+        cfg["geo"]["overrides"]["cidrs"]["127.0.0.1/32"] = "CN"
+        cfg["access_log"] = {"path": os.path.join(self.tmpdir, "access.log")}
+        px = bgtest.Proxy(self, cfg)
+        st, id_dead = exchange(px.port, b"POST /v1/x HTTP/1.1\r\nHost: dead.example\r\nContent-Length: 2\r\n\r\n{}")
+        self.assertEqual(st, 502)
+        c = bgtest.Raw(px.port)
+        c.send(b"GET /v1/wait HTTP/1.1\r\nHost: slow.example\r\n\r\n")
+        bgtest.wait_for(lambda: slow.heads, t(5), "the request at the slow upstream")
+        c.close()  # the client leaves before any answer
+        bgtest.wait_for(lambda: px.stats()["client_aborts"] >= 1, t(5), "the abort to be seen")
+        self.assertEqual(px.stop(), 0, px.log())
+        _, lines = read_lines(cfg["access_log"]["path"])
+        by_id = {ln["id"]: ln for ln in lines}
+        d = by_id[id_dead]
+        self.assertEqual((d["route"], d["status"], d["outcome"], d["result"], d["bytes_in"]),
+                         ("dead", 502, "allow", "refused", 2))
+        aborted = [ln for ln in lines if ln["route"] == "slow"]
+        self.assertEqual(len(aborted), 1, lines)
+        self.assertEqual((aborted[0]["status"], aborted[0]["result"], aborted[0]["bytes_out"]),
+                         (0, "client_aborted", 0))
+        self.assertIsNotNone(aborted[0]["upstream_ms"])
 
     def test_the_sweep_sees_a_value_it_should(self):
         # Control for the sweep above: leakscan finds a raw mobile in a line.
