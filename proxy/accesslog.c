@@ -79,24 +79,27 @@ static void do_reopen(bg_accesslog_t *l)
     bg_info("access log reopened");
 }
 
-/* The writer: swap the pending buffer out under the lock, write it
- * without. Exits once stopped and nothing is pending. */
+/* The writer: every ACCESSLOG_FLUSH_MS (sooner above
+ * ACCESSLOG_WAKE_BYTES), swap the pending buffer out under the lock and
+ * write it without. Exits once stopped and nothing is pending. */
 static void *writer_main(void *arg)
 {
     bg_accesslog_t *l = arg;
     bg_sbuf_t mine = {0};
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        if (l->pending.n == 0 && !l->reopen && !l->stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += ACCESSLOG_FLUSH_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+        /* Batch: one write per period, or at once when a lot is pending,
+         * a reopen is asked for or the log is closing. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += ACCESSLOG_FLUSH_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
         }
+        while (l->pending.n < ACCESSLOG_WAKE_BYTES && !l->reopen && !l->stop)
+            if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
+                break;
         bg_sbuf_t t = l->pending;
         l->pending = mine;
         l->pending.n = 0;
