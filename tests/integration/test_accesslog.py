@@ -175,6 +175,32 @@ class AccessLogTest(bgtest.TestCase):
                          (0, "client_aborted", 0))
         self.assertIsNotNone(aborted[0]["upstream_ms"])
 
+    def test_two_workers_and_concurrent_clients_lose_no_line(self):
+        import requests
+        up = test_bypass.Recorder(self)
+        px, path = self.start(up, workers=2)
+        got, lock = [], threading.Lock()
+
+        def client(k):
+            s = requests.Session()
+            mine = []
+            for i in range(150):
+                r = s.get(px.url("/v1/c/%d/%d" % (k, i)), headers={"Host": test_bypass.HOST}, timeout=t(20))
+                mine.append((r.status_code, r.headers["X-Bordergate-Id"]))
+            s.close()
+            with lock:
+                got.extend(mine)
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self.assertEqual(px.stop(), 0, px.log())
+        _, lines = read_lines(path)
+        self.assertEqual(len(got), 600)
+        self.assertEqual(sorted(ln["id"] for ln in lines), sorted(rid for _, rid in got))
+        self.assertEqual({ln["status"] for ln in lines}, {200})
+
     def test_the_sweep_sees_a_value_it_should(self):
         # Control for the sweep above: leakscan finds a raw mobile in a line.
         line = b'{"path":"/x?phone=13812345678"}\n'
