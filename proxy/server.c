@@ -449,6 +449,11 @@ static int reload(bg_server_t *srv)
     bg_runtime_t *old = bg_runtime_acquire();
     if (old != NULL && (old->cfg->nlisten != cfg->nlisten || old->cfg->workers != cfg->workers))
         bg_warn("reload: changes to listen addresses or workers take effect after a restart");
+    if (old != NULL && (old->cfg->metrics_max_series != cfg->metrics_max_series ||
+                        (old->cfg->access_log_path == NULL) != (cfg->access_log_path == NULL) ||
+                        (cfg->access_log_path != NULL &&
+                         strcmp(old->cfg->access_log_path, cfg->access_log_path) != 0)))
+        bg_warn("reload: changes to access_log or metrics take effect after a restart");
     bg_runtime_unref(old);
     bg_runtime_publish(rt);
     if (apply_log(cfg) != 0)
