@@ -26,6 +26,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +48,16 @@
 #define RETRY_MS 1000 /* internal records after a failed commit */
 #define RETENTION_EVERY_MS (3600u * 1000)
 #define ERROR_LOG_EVERY_MS 10000
+/* Hysteresis of the "writable" state (/readyz): after a failed write it
+ * turns back to writable only once HEALTHY_HOLD_MS have passed without
+ * another failure, so a nearly full disk on which one small commit fits
+ * and the next does not is "not writable", not flapping between the two
+ * within milliseconds. */
+#define HEALTHY_HOLD_MS 500
+/* bg_audit_probe: free space that counts as writable again (a margin
+ * above the odd record), the probe file's size */
+#define PROBE_FREE_BYTES (256u * 1024)
+#define PROBE_BYTES 4096
 #define FSYNC_RING 1024
 #define NAME_MAX_LEN 128
 
@@ -146,6 +157,7 @@ struct bg_audit {
     /* Counters. */
     pthread_mutex_t stats_lock;
     bg_audit_stats_t st;
+    uint64_t last_fail_mono; /* of the last failed commit (us); under stats_lock */
     uint32_t ring[FSYNC_RING];
     size_t ring_n, ring_pos;
 };
@@ -221,6 +233,7 @@ static void set_error(bg_audit_t *a, const char *reason)
     pthread_mutex_lock(&a->stats_lock);
     int was_healthy = a->st.healthy;
     a->st.healthy = 0;
+    a->last_fail_mono = now;
     snprintf(a->st.last_error, sizeof a->st.last_error, "%s", reason);
     a->st.last_error_ms = wall_ms(a);
     pthread_mutex_unlock(&a->stats_lock);
@@ -234,14 +247,63 @@ static void set_error(bg_audit_t *a, const char *reason)
     }
 }
 
+/* A commit succeeded: writable again, unless the last failure is less
+ * than HEALTHY_HOLD_MS old (then bg_audit_probe or a later commit says
+ * so). */
 static void set_healthy(bg_audit_t *a)
 {
+    uint64_t now = bg_util_mono_us();
     pthread_mutex_lock(&a->stats_lock);
     int was = a->st.healthy;
-    a->st.healthy = 1;
+    if (!was && now - a->last_fail_mono >= (uint64_t)HEALTHY_HOLD_MS * 1000)
+        a->st.healthy = 1;
+    int now_healthy = a->st.healthy;
     pthread_mutex_unlock(&a->stats_lock);
-    if (!was && a->st.last_error[0] != '\0')
+    if (!was && now_healthy && a->st.last_error[0] != '\0')
         bg_info("audit: writing works again (%s)", a->cur_name);
+}
+
+/* Can the audit directory take a write now? Free space above
+ * PROBE_FREE_BYTES (statvfs, so that probing a full disk takes nothing
+ * from it), then a PROBE_BYTES file written, synced and removed. */
+static int directory_writable(bg_audit_t *a)
+{
+    struct statvfs vfs;
+    if (fstatvfs(a->dirfd, &vfs) != 0 || (vfs.f_flag & ST_RDONLY) != 0 ||
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < PROBE_FREE_BYTES)
+        return 0;
+    char name[NAME_MAX_LEN + 16];
+    snprintf(name, sizeof name, ".%s.probe", a->prefix);
+    int fd = openat(a->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 0;
+    static const char zeros[PROBE_BYTES];
+    int ok = write(fd, zeros, sizeof zeros) == (ssize_t)sizeof zeros && fsync(fd) == 0;
+    close(fd);
+    unlinkat(a->dirfd, name, 0);
+    return ok;
+}
+
+int bg_audit_probe(bg_audit_t *a)
+{
+    uint64_t now = bg_util_mono_us();
+    pthread_mutex_lock(&a->stats_lock);
+    int healthy = a->st.healthy;
+    uint64_t last_fail = a->last_fail_mono;
+    pthread_mutex_unlock(&a->stats_lock);
+    if (healthy)
+        return 1;
+    if (now - last_fail < (uint64_t)HEALTHY_HOLD_MS * 1000 || !directory_writable(a))
+        return 0;
+    pthread_mutex_lock(&a->stats_lock);
+    /* A commit may have failed while we probed: its failure wins. */
+    int set = a->last_fail_mono == last_fail;
+    if (set)
+        a->st.healthy = 1;
+    pthread_mutex_unlock(&a->stats_lock);
+    if (set)
+        bg_info("audit: %s is writable again (probe)", a->dir);
+    return set;
 }
 
 static void stat_fsync(bg_audit_t *a, uint64_t us)

@@ -204,6 +204,17 @@ typedef struct {
  * sort for the percentiles). */
 void bg_audit_stats(bg_audit_t *a, bg_audit_stats_t *out);
 
+/*
+ * While the log is not writable (stats.healthy 0): check whether the
+ * directory takes writes again, without waiting for traffic (a periodic
+ * caller, the daemon's control loop, makes /readyz recover within a
+ * second of space returning). Writable means free space with a margin
+ * and a small file written and synced; the state returns to healthy only
+ * after HEALTHY_HOLD_MS (500 ms) without a failed commit (no flapping).
+ * Returns stats.healthy after the probe. Any thread; cheap while healthy.
+ */
+int bg_audit_probe(bg_audit_t *a);
+
 /* ------------------------------------------------------------------------
  * Verification
  * ------------------------------------------------------------------------ */

@@ -35,6 +35,7 @@
 #include "audit/report.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "store/redis.h"
 
 #define STRIPES 64
 #define MAX_RCPT 1024 /* recipient ids beyond this are counted under "(other)" */
@@ -928,7 +929,8 @@ json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_reci
 
 static void volumes_usage(FILE *fp)
 {
-    fprintf(fp, "usage: bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y]\n"
+    fprintf(fp, "usage: bordergate audit volumes [--counters FILE | --redis URL | DIR|FILE...]\n"
+                "                                [--year Y]\n"
                 "                                [--prefix P] [--json] [--config POLICY]\n"
                 "\n"
                 "Distinct people whose personal information went abroad in year Y (default:\n"
@@ -937,6 +939,8 @@ static void volumes_usage(FILE *fp)
                 "(CAC 2024 Provisions on Cross-Border Data Flows, Arts. 5, 7, 8).\n"
                 "  DIR|FILE...      recount from the audit log's decision records (auditable)\n"
                 "  --counters FILE  read the daemon's counters file (fast)\n"
+                "  --redis URL      the fleet figure from the shared store (redis://host:port/db;\n"
+                "                   password from $BG_REDIS_PASSWORD): every instance's people\n"
                 "  --config POLICY  the policy's audit.thresholds, and its counters file (or\n"
                 "                   audit directory) when neither is given\n");
 }
@@ -1111,9 +1115,52 @@ json_t *bg_counters_volumes_json(const char *counters, const char *audit_dir, co
     return doc;
 }
 
+/* `audit volumes --redis URL`: the fleet figure. 0, or 1 with a message. */
+static int volumes_redis(const char *url, int year, const bg_counters_thresholds_t *thresholds,
+                         int json)
+{
+    bg_redis_cfg_t rc;
+    char err[700];
+    if (bg_redis_parse_url(url, &rc, err, sizeof err) != 0) {
+        fprintf(stderr, "bordergate audit volumes: --redis: %s\n", err);
+        return 1;
+    }
+    const char *pw = getenv("BG_REDIS_PASSWORD");
+    if (pw != NULL && (rc.password = strdup(pw)) == NULL) {
+        fprintf(stderr, "bordergate audit volumes: out of memory\n");
+        return 1;
+    }
+    if (year == 0)
+        year = bg_counters_year_of((int64_t)bg_util_wall_ms());
+    bg_counters_snapshot_t s;
+    int r = bg_counters_fleet_snapshot(&rc, year, thresholds, &s, err, sizeof err);
+    if (r != 0) {
+        fprintf(stderr, "bordergate audit volumes: %s\n", err);
+        bg_redis_cfg_clear(&rc);
+        return 1;
+    }
+    if (json) {
+        json_t *doc = bg_counters_snapshot_json(&s, 1);
+        json_object_set_new(doc, "source", json_string("redis"));
+        json_object_set_new(doc, "store", json_string(rc.display));
+        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_decref(doc);
+        if (text != NULL)
+            printf("%s\n", text);
+        free(text);
+    } else {
+        char source[400];
+        snprintf(source, sizeof source, "shared store %s (every instance)", rc.display);
+        volumes_print(&s, source, stdout);
+    }
+    bg_counters_snapshot_free(&s);
+    bg_redis_cfg_clear(&rc);
+    return 0;
+}
+
 int bg_counters_cli_volumes(int argc, char **argv, const bg_counters_thresholds_t *thresholds)
 {
-    const char *counters = NULL, *prefix = "audit";
+    const char *counters = NULL, *prefix = "audit", *redis = NULL;
     int year = 0, json = 0, rc = 2;
     char **ops = calloc((size_t)argc + 1, sizeof *ops);
     size_t nops = 0;
@@ -1131,6 +1178,8 @@ int bg_counters_cli_volumes(int argc, char **argv, const bg_counters_thresholds_
             goto out;
         } else if (strcmp(a, "--counters") == 0 && i + 1 < argc) {
             counters = argv[++i];
+        } else if (strcmp(a, "--redis") == 0 && i + 1 < argc) {
+            redis = argv[++i];
         } else if (strcmp(a, "--year") == 0 && i + 1 < argc) {
             char *end;
             long y = strtol(argv[++i], &end, 10);
@@ -1150,6 +1199,14 @@ int bg_counters_cli_volumes(int argc, char **argv, const bg_counters_thresholds_
         } else {
             ops[nops++] = argv[i];
         }
+    }
+    if (redis != NULL) {
+        if (counters != NULL || nops > 0) {
+            fprintf(stderr, "bordergate audit volumes: --redis takes no other source\n");
+            goto out;
+        }
+        rc = volumes_redis(redis, year, thresholds, json);
+        goto out;
     }
     if ((counters == NULL) == (nops == 0)) {
         fprintf(stderr,

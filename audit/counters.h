@@ -210,4 +210,40 @@ json_t *bg_counters_volumes_json(const char *counters, const char *audit_dir, co
  */
 int bg_counters_cli_volumes(int argc, char **argv, const bg_counters_thresholds_t *thresholds);
 
+/* ------------------------------------------------------------------------
+ * Fleet (audit/counters_redis.c): the same counts across every instance,
+ * in Redis sets of pseudonyms (exact: a person counted by several
+ * instances is one member). The local counters file stays the journal.
+ * ------------------------------------------------------------------------ */
+
+struct bg_redis_cfg; /* store/redis.h */
+typedef struct bg_counters_fleet bg_counters_fleet_t;
+
+/*
+ * Start copying the lines of COUNTERS_FILE (the daemon's counters journal)
+ * into the store CFG: a thread tails the file every 100 ms and pushes new
+ * lines; while the store is unreachable they wait in the file (nothing is
+ * lost), and a start pushes the whole file again (SADD is idempotent).
+ * NULL with ERR on failure (memory, thread).
+ */
+bg_counters_fleet_t *bg_counters_fleet_start(const char *counters_file,
+                                             const struct bg_redis_cfg *cfg, char *err,
+                                             size_t errcap);
+/* One last push attempt, stop the thread, free. NULL is ignored. */
+void bg_counters_fleet_stop(bg_counters_fleet_t *f);
+/* Store reachable, bytes of complete lines not pushed yet, lines pushed. */
+void bg_counters_fleet_stats(bg_counters_fleet_t *f, int *up, long long *pending_bytes,
+                             unsigned long long *lines);
+/* The fleet's counts for YEAR (> 0) from the store CFG, levels computed
+ * with THRESHOLDS (NULL: CAC defaults). 0, or -1 with ERR. Free OUT with
+ * bg_counters_snapshot_free. */
+int bg_counters_fleet_snapshot(const struct bg_redis_cfg *cfg, int year,
+                               const bg_counters_thresholds_t *thresholds,
+                               bg_counters_snapshot_t *out, char *err, size_t errcap);
+/* The `audit volumes --json` document of the fleet figure for YEAR (0:
+ * this year), "source": "redis". NULL with ERR. */
+json_t *bg_counters_fleet_volumes_json(const struct bg_redis_cfg *cfg, int year,
+                                       const bg_counters_thresholds_t *thresholds, char *err,
+                                       size_t errcap);
+
 #endif

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/keys.h"
 #include "common/log.h"
 
 void bg_audit_key_wipe(bg_audit_key_t *key)
@@ -85,8 +86,10 @@ int bg_audit_key_from_bytes(const void *data, size_t len, bg_audit_key_t *key, c
 int bg_audit_key_from_file(const char *path, bg_audit_key_t *key, char *err, size_t errcap)
 {
     unsigned char buf[2 * BG_AUDIT_KEY_MAX + 4];
+    char resolved[4096];
     memset(key, 0, sizeof *key);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *rp = bg_key_file_path(path, resolved, sizeof resolved); /* LoadCredential= */
+    int fd = rp != NULL ? open(rp, O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0) {
         snprintf(err, errcap, "cannot open key file %s: %s", path, strerror(errno));
         return -1;

@@ -11,5 +11,7 @@ int bg_cli_scan(int argc, char **argv);
 int bg_cli_replay(int argc, char **argv);
 /* bordergate detokenize --key FILE TOKEN... */
 int bg_cli_detokenize(int argc, char **argv);
+/* bordergate probe [--timeout MS] URL: exit 0 on a 2xx answer (cli/cmd_probe.c) */
+int bg_cli_probe(int argc, char **argv);
 
 #endif

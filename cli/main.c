@@ -26,7 +26,8 @@ static void usage(FILE *fp)
         "usage: bordergate <command> [options]\n"
         "\n"
         "commands:\n"
-        "  run --config FILE      run the egress proxy (SIGHUP reloads FILE)\n"
+        "  run --config FILE      run the egress proxy (SIGHUP reloads FILE; --takeover:\n"
+        "                         binary upgrade, replaces the running one)\n"
         "  check --config FILE    validate a configuration; prints \"configuration OK\"\n"
         "                         or one FILE:LINE:COLUMN: error line per problem on\n"
         "                         stderr (--format json, --strict, --no-keys)\n"
@@ -44,6 +45,7 @@ static void usage(FILE *fp)
         "                         and the transfer mechanism the volume calls for\n"
         "  audit blocked DIR      the latest blocked decisions: ids, reasons (--json)\n"
         "  sink [options]         a demo/test upstream that records what it receives\n"
+        "  probe URL              GET an http:// URL; exit 0 on 2xx (container health check)\n"
         "  help                   this text\n"
         "  --version              print the version\n"
         "\n"
@@ -175,10 +177,25 @@ static int cmd_check(int argc, char **argv)
 static int cmd_run(int argc, char **argv)
 {
     const char *path;
-    int rc = config_arg(argc, argv, "run", &path);
+    unsigned flags = 0;
+    char **av = calloc((size_t)argc + 1, sizeof *av);
+    int ac = 0;
+    if (av == NULL)
+        return 1;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--takeover") == 0)
+            flags |= BG_SERVER_TAKEOVER;
+        else
+            av[ac++] = argv[i];
+    }
+    int rc = config_arg(ac, av, "run", &path);
+    free(av);
+    if (rc == 1)
+        printf("       --takeover   hand over from a running bordergate on the same address\n"
+               "                    (binary upgrade; same policy version required)\n");
     if (rc != 0)
         return rc == 1 ? 0 : rc;
-    return bg_server_run(path);
+    return bg_server_run(path, flags);
 }
 
 /*
@@ -204,8 +221,9 @@ static int audit_volumes(int argc, char **argv)
             continue;
         }
         int valued = strcmp(argv[i], "--counters") == 0 || strcmp(argv[i], "--year") == 0 ||
-                     strcmp(argv[i], "--prefix") == 0;
-        if (i > 0 && (strcmp(argv[i], "--counters") == 0 || argv[i][0] != '-'))
+                     strcmp(argv[i], "--prefix") == 0 || strcmp(argv[i], "--redis") == 0;
+        if (i > 0 && (strcmp(argv[i], "--counters") == 0 || strcmp(argv[i], "--redis") == 0 ||
+                      argv[i][0] != '-'))
             sources++;
         av[ac++] = argv[i];
         if (valued && i + 1 < argc)
@@ -345,6 +363,8 @@ int main(int argc, char **argv)
         return bg_cli_geo(argc - 1, argv + 1);
     if (strcmp(cmd, "sink") == 0)
         return bg_sink_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "probe") == 0)
+        return bg_cli_probe(argc - 1, argv + 1);
     fprintf(stderr, "bordergate: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

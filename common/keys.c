@@ -10,6 +10,23 @@
 
 #include "common/util.h"
 
+const char *bg_key_file_path(const char *path, char *buf, size_t cap)
+{
+    size_t pl = sizeof BG_KEY_CREDENTIALS_PREFIX - 1;
+    if (strncmp(path, BG_KEY_CREDENTIALS_PREFIX, pl) != 0)
+        return path;
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    if (dir == NULL || dir[0] == '\0') {
+        errno = ENOENT;
+        return NULL;
+    }
+    if ((size_t)snprintf(buf, cap, "%s/%s", dir, path + pl) >= cap) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    return buf;
+}
+
 void bg_key_id(const unsigned char *key, size_t len, char *id)
 {
     static const char hx[] = "0123456789abcdef";
@@ -55,8 +72,14 @@ int bg_key_load(const char *file, const char *env, unsigned char *key, size_t ca
     size_t n = 0;
     char *text = NULL;
     const char *what = file != NULL ? file : env;
+    char resolved[4096];
+    if (file != NULL && bg_key_file_path(file, resolved, sizeof resolved) == NULL) {
+        snprintf(err, errcap, "%s: %s (CREDENTIALS_DIRECTORY is set by systemd's LoadCredential=)",
+                 file, strerror(errno));
+        return -1;
+    }
     if (file != NULL) {
-        text = bg_util_read_file(file, &n);
+        text = bg_util_read_file(bg_key_file_path(file, resolved, sizeof resolved), &n);
         if (text == NULL) {
             snprintf(err, errcap, "%s: cannot read key file: %s", file, strerror(errno));
             return -1;

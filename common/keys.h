@@ -15,6 +15,17 @@
 int bg_key_load(const char *file, const char *env, unsigned char *key, size_t cap, size_t *len,
                 char *id, char *err, size_t errcap);
 
+/*
+ * A key file path as written in the configuration, resolved: a path that
+ * starts with "$CREDENTIALS_DIRECTORY/" names a systemd credential
+ * (LoadCredential= in the unit; systemd sets CREDENTIALS_DIRECTORY for the
+ * service) and becomes that directory's file. Other paths are returned
+ * as they are. Returns PATH or BUF (CAP bytes); NULL with errno ENOENT
+ * when the variable is not set, ENAMETOOLONG when BUF is too small.
+ */
+#define BG_KEY_CREDENTIALS_PREFIX "$CREDENTIALS_DIRECTORY/"
+const char *bg_key_file_path(const char *path, char *buf, size_t cap);
+
 /* The key id of KEY. */
 void bg_key_id(const unsigned char *key, size_t len, char *id);
 

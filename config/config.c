@@ -10,11 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/keys.h"
 #include "common/util.h"
 #include "config/cfgerr.h"
 #include "config/cfgutil.h"
 #include "config/jsonpos.h"
 #include "policy/policy.h"
+#include "store/redis.h"
 
 static void parse_listen_addr(bg_cfg_ctx_t *ctx, const char *text, const char *path,
                               bg_listen_addr_t *out)
@@ -469,6 +471,72 @@ static void parse_audit(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     json_decref(empty);
 }
 
+/*
+ * store: {"redis": {"url": "redis://host:port/db", "password": {"env"|"file"},
+ * "timeout_ms": N, "tls": ...}}. The shared store for consent and fleet
+ * counters (store/redis.h); absent: everything stays on local files.
+ */
+static void parse_store(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+{
+    static const char *const store_keys[] = {"redis", NULL};
+    static const char *const redis_keys[] = {"url", "password", "timeout_ms", "tls", NULL};
+    json_t *store = bg_cfg_get_typed(ctx, root, "$", "store", JSON_OBJECT, "an object");
+    if (store == NULL)
+        return;
+    bg_cfg_check_keys(ctx, store, "$.store", store_keys);
+    json_t *rd = bg_cfg_get_typed(ctx, store, "$.store", "redis", JSON_OBJECT, "an object");
+    if (rd == NULL)
+        return;
+    bg_cfg_check_keys(ctx, rd, "$.store.redis", redis_keys);
+    const char *url = bg_cfg_get_string(ctx, rd, "$.store.redis", "url");
+    if (url == NULL) {
+        if (json_object_get(rd, "url") == NULL)
+            bg_cfg_err(ctx, "$.store.redis", 0, "needs \"url\": \"redis://host:port/db\"");
+        return;
+    }
+    bg_redis_cfg_t *rc = calloc(1, sizeof *rc);
+    char err[256];
+    if (rc == NULL) {
+        bg_cfg_err(ctx, "$.store.redis", 0, "out of memory");
+        return;
+    }
+    if (bg_redis_parse_url(url, rc, err, sizeof err) != 0) {
+        bg_cfg_err(ctx, "$.store.redis.url", 0, "%s", err);
+        free(rc);
+        return;
+    }
+    rc->timeout_ms = (int)bg_cfg_get_int(ctx, rd, "$.store.redis", "timeout_ms", 500, 10, 60000);
+    if (json_object_get(rd, "tls") != NULL)
+        bg_cfg_err(ctx, "$.store.redis.tls", 1,
+                   "TLS to Redis needs hiredis >= 1.0 (this build has hiredis %d.%d): reach "
+                   "Redis over a private network or a local TLS tunnel (stunnel) instead",
+                   HIREDIS_MAJOR, HIREDIS_MINOR);
+    json_t *pw = bg_cfg_get_typed(ctx, rd, "$.store.redis", "password", JSON_OBJECT,
+                                  "{\"file\": PATH} or {\"env\": VARIABLE}");
+    if (pw != NULL) {
+        const char *pf = json_string_value(json_object_get(pw, "file"));
+        const char *pe = json_string_value(json_object_get(pw, "env"));
+        char *text = NULL;
+        if (pf != NULL) {
+            text = bg_util_read_file(pf, NULL);
+            if (text == NULL)
+                bg_cfg_err(ctx, "$.store.redis.password.file", 0, "cannot read %s: %s", pf,
+                           strerror(errno));
+        } else if (pe != NULL && getenv(pe) != NULL) {
+            text = strdup(getenv(pe));
+        } else {
+            bg_cfg_err(ctx, "$.store.redis.password", 0, "give \"file\" or a set \"env\" variable");
+        }
+        if (text != NULL) {
+            size_t n = strlen(text);
+            while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+                text[--n] = '\0';
+            rc->password = text;
+        }
+    }
+    cfg->store_redis = rc;
+}
+
 static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
     static const char *const root_keys[] = {
@@ -476,14 +544,14 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         "workers",       "limits",    "timeouts",    "upstream_tls", "forwarded_headers",
         "debug_headers", "resolve",   "routes",      "log",          "geo",
         "dns",           "policy",    "keys",        "consent",      "recipients",
-        "field_rules",   "operators", "rules",       "audit",        "access_log",
-        "metrics",       NULL};
+        "field_rules",   "operators", "rules",       "audit",        "store",
+        "access_log",    "metrics",   NULL};
     static const char *const admin_keys[] = {"listen", "token", NULL};
     static const char *const limit_keys[] = {"max_header_bytes", "max_body_bytes",
                                              "max_connections", "max_idle_upstream", NULL};
-    static const char *const timeout_keys[] = {"header_ms",        "body_ms", "connect_ms",
-                                               "response_ms",      "idle_ms", "send_ms",
-                                               "upstream_idle_ms", NULL};
+    static const char *const timeout_keys[] = {
+        "header_ms", "body_ms",          "connect_ms", "response_ms",    "idle_ms",
+        "send_ms",   "upstream_idle_ms", "drain_ms",   "drain_delay_ms", NULL};
     static const char *const tls_keys[] = {"ca_file", "verify", NULL};
     static const char *const log_keys[] = {"level", "file", "format", NULL};
     json_t *v;
@@ -537,8 +605,10 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             const char *tf = json_string_value(json_object_get(tok, "file"));
             const char *te = json_string_value(json_object_get(tok, "env"));
             char *text = NULL;
+            char resolved[4096];
             if (tf != NULL) {
-                text = bg_util_read_file(tf, NULL);
+                const char *rp = bg_key_file_path(tf, resolved, sizeof resolved);
+                text = rp != NULL ? bg_util_read_file(rp, NULL) : NULL;
                 if (text == NULL)
                     bg_cfg_err(ctx, "$.admin.token.file", 0, "cannot read %s: %s", tf,
                                strerror(errno));
@@ -600,6 +670,12 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     cfg->send_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "send_ms", 60000, 1, day);
     cfg->upstream_idle_ms =
         (int)bg_cfg_get_int(ctx, to, "$.timeouts", "upstream_idle_ms", 30000, 1, day);
+    /* SIGTERM: keep accepting for drain_delay_ms (answering Connection:
+     * close), then close the listeners and give requests in flight
+     * drain_ms before their connections are closed. */
+    cfg->drain_delay_ms =
+        (int)bg_cfg_get_int(ctx, to, "$.timeouts", "drain_delay_ms", 0, 0, 3600000);
+    cfg->drain_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "drain_ms", 10000, 0, day);
 
     json_t *tls = bg_cfg_get_typed(ctx, root, "$", "upstream_tls", JSON_OBJECT, "an object");
     cfg->tls_verify = 1;
@@ -644,6 +720,7 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     }
     parse_geo(ctx, cfg, json_object_get(root, "geo"));
     parse_audit(ctx, cfg, root);
+    parse_store(ctx, cfg, root);
 
     /* access_log (proxy/accesslog.h) and metrics: restart to change. */
     static const char *const access_keys[] = {"path", NULL};
@@ -742,6 +819,10 @@ static void config_free(bg_config_t *cfg)
     free(cfg->audit_key_file);
     free(cfg->audit_key_env);
     free(cfg->audit_counters_file);
+    if (cfg->store_redis != NULL) {
+        bg_redis_cfg_clear(cfg->store_redis);
+        free(cfg->store_redis);
+    }
     free(cfg->geo_db_path);
     bg_geo_db_unref(cfg->geo_db);
     bg_geo_overrides_free(cfg->geo_overrides);

@@ -17,6 +17,7 @@
 #include "geo/geo.h"
 
 struct bg_policy;
+struct bg_redis_cfg; /* store/redis.h */
 
 #define BG_MAX_LISTEN 8
 #define BG_MAX_RESOLVE_ADDRS 8
@@ -76,6 +77,9 @@ typedef struct bg_config {
     int send_timeout_ms;
     int upstream_idle_ms;
 
+    int drain_delay_ms;   /* timeouts.drain_delay_ms: keep accepting after SIGTERM (0) */
+    int drain_timeout_ms; /* timeouts.drain_ms: then finish requests in flight (10000) */
+
     char *ca_file;   /* NULL: system store */
     int tls_verify;  /* 1 unless explicitly disabled (refused outside tests) */
     char *forwarded; /* "append" (default), "replace", "off" */
@@ -119,6 +123,9 @@ typedef struct bg_config {
     char *audit_key_file;
     char *audit_key_env;
     char *audit_counters_file; /* yearly counters (audit/counters.h); default DIR/counters.jsonl */
+
+    /* store.redis: the shared store for consent and fleet counters; NULL: local files only */
+    struct bg_redis_cfg *store_redis;
 } bg_config_t;
 
 /* The embedded database's path when the configuration names none: the copy

@@ -624,6 +624,22 @@ bg_consent_reg_t *bg_consent_open(const char *path, const void *key, size_t keyl
     return reg;
 }
 
+bg_consent_reg_t *bg_consent_open_redis(const struct bg_redis_cfg *cfg, const void *key,
+                                        size_t keylen, int subscribe, char *err, size_t errcap)
+{
+    char check[BG_CONSENT_KEY_CHECK_SIZE];
+    if (key != NULL && bg_consent_key_check(key, keylen, check) != 0) {
+        snprintf(err, errcap, "subject key must be %d to %d bytes", BG_CONSENT_KEY_MIN,
+                 BG_CONSENT_KEY_MAX);
+        return NULL;
+    }
+    bg_consent_backend_t *be =
+        bg_consent_redis_open(cfg, key != NULL ? check : NULL, subscribe, err, errcap);
+    if (be == NULL)
+        return NULL;
+    return bg_consent_open_backend(be, key, keylen, err, errcap);
+}
+
 void bg_consent_close(bg_consent_reg_t *reg)
 {
     if (reg == NULL)

@@ -22,7 +22,9 @@
  * at once; grant/withdraw/refresh/compact from any thread too (writers are
  * serialised inside). A change made through one handle is visible to the
  * next bg_consent_find on every thread; a change made by another process is
- * visible within check_interval_ms (default 1 s) plus the time to read it.
+ * visible to every look-up that starts after that process's change returned
+ * (the file backend stat()s the journal before each look-up; the Redis
+ * backend's writers wait until every instance dropped its cached copy).
  *
  * Times are milliseconds since the Unix epoch (UTC); 0 means "none".
  */
@@ -140,8 +142,9 @@ typedef struct {
 typedef struct {
     int readonly;             /* never write: no create, no tear repair */
     int create;               /* create the journal (mode 0600) if missing */
-    int check_interval_ms;    /* look-ups check the file for outside changes
-                                 at most this often; 0: 1000; < 0: never
+    int check_interval_ms;    /* a failed registry is retried at most this
+                                 often; 0: 1000. Look-ups stat() the file for
+                                 outside changes every time; < 0: never
                                  (call bg_consent_refresh yourself) */
     double compact_ratio;     /* compact when journal lines exceed this many
                                  times the consents kept; 0: 1.5 */
@@ -190,7 +193,8 @@ int bg_consent_key_load(const char *path, uint8_t *key, size_t cap, char *warn, 
                         char *err, size_t errcap);
 
 /* ------------------------------------------------------------------------
- * Look-up (hot path: hash + one hash-table probe under a read lock)
+ * Look-up (hot path: hash + one stat() + one hash-table probe under a read
+ * lock; Redis backend: hash + cache probe, or one round trip on a miss)
  * ------------------------------------------------------------------------ */
 
 /*
@@ -375,5 +379,20 @@ int bg_consent_key_check(const void *key, size_t keylen, char out[BG_CONSENT_KEY
 bg_consent_backend_t *bg_consent_file_open(const char *path, const char *key_check,
                                            const bg_consent_options_t *opts, char **warning,
                                            char *err, size_t errcap);
+
+/*
+ * The Redis backend (policy/consent_redis.c, docs/consent.md "Redis
+ * backend") on the store CFG (store/redis.h; copied). SUBSCRIBE: keep a
+ * look-up cache invalidated by pub/sub (the daemon); 0 for a one-shot
+ * handle without cache (the CLI). KEY_CHECK as for the file backend: a
+ * different key recorded in the store fails the open (a daemon that cannot
+ * reach the store yet starts anyway and answers registry-unavailable).
+ */
+struct bg_redis_cfg;
+bg_consent_backend_t *bg_consent_redis_open(const struct bg_redis_cfg *cfg, const char *key_check,
+                                            int subscribe, char *err, size_t errcap);
+/* bg_consent_open for the Redis backend: KEY as there. */
+bg_consent_reg_t *bg_consent_open_redis(const struct bg_redis_cfg *cfg, const void *key,
+                                        size_t keylen, int subscribe, char *err, size_t errcap);
 
 #endif

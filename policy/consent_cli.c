@@ -1,8 +1,11 @@
 /*
  * `bordergate consent ...`: change and inspect the consent registry from a
  * shell. Changes go through the same journal, locks and fsyncs as the
- * daemon's admin API; a running daemon picks them up within its check
- * interval (docs/consent.md).
+ * daemon's admin API (or the same Redis scripts, with --redis). A running
+ * daemon honours a change on every look-up that starts after the command
+ * returned: the file backend stats the journal before each look-up, and the
+ * Redis backend waits for every subscribed daemon's acknowledgement
+ * (docs/consent.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,9 +18,11 @@
 
 #include "common/util.h"
 #include "policy/consent.h"
+#include "store/redis.h"
 
 typedef struct {
     const char *registry;
+    const char *redis; /* store URL: the registry is in Redis, not a journal */
     const char *key;
     const char *subject;
     const char *recipient;
@@ -51,6 +56,9 @@ static void usage(FILE *fp)
                 "\n"
                 "common options:\n"
                 "  --registry FILE   the consent journal ($BG_CONSENT_REGISTRY)\n"
+                "  --redis URL       the shared registry in Redis instead (redis://host:port/db,\n"
+                "                    $BG_CONSENT_REDIS; password from $BG_REDIS_PASSWORD): every\n"
+                "                    daemon has dropped its cached copy when a change returns\n"
                 "  --key FILE        the subject key ($BG_CONSENT_KEY); needed by grant and show,\n"
                 "                    checked against the journal when given to the others\n"
                 "\n"
@@ -85,6 +93,7 @@ static int parse_args(int argc, char **argv, cli_args_t *a)
         const char **dst;
     } vals[] = {
         {"--registry", &a->registry},
+        {"--redis", &a->redis},
         {"--key", &a->key},
         {"--subject", &a->subject},
         {"--recipient", &a->recipient},
@@ -99,6 +108,7 @@ static int parse_args(int argc, char **argv, cli_args_t *a)
     };
     memset(a, 0, sizeof *a);
     a->registry = getenv("BG_CONSENT_REGISTRY");
+    a->redis = getenv("BG_CONSENT_REDIS");
     a->key = getenv("BG_CONSENT_KEY");
     for (int i = 2; i < argc; i++) {
         int matched = 0;
@@ -162,12 +172,34 @@ static int subject_arg(const char *arg, char *buf, size_t cap, const char **out,
     return 0;
 }
 
+/* The registry in Redis at A->redis (password: $BG_REDIS_PASSWORD). Wipes KEY. */
+static bg_consent_reg_t *open_redis(const cli_args_t *a, uint8_t *key, size_t keylen)
+{
+    bg_redis_cfg_t rc;
+    char err[1024];
+    bg_consent_reg_t *reg = NULL;
+    if (bg_redis_parse_url(a->redis, &rc, err, sizeof err) != 0) {
+        fprintf(stderr, "bordergate consent: --redis: %s\n", err);
+    } else {
+        const char *pw = getenv("BG_REDIS_PASSWORD");
+        rc.password = pw != NULL ? strdup(pw) : NULL;
+        if (pw != NULL && rc.password == NULL)
+            fprintf(stderr, "bordergate consent: out of memory\n");
+        else if ((reg = bg_consent_open_redis(&rc, key, keylen, 0, err, sizeof err)) == NULL)
+            fprintf(stderr, "bordergate consent: %s\n", err);
+        bg_redis_cfg_clear(&rc);
+    }
+    if (key != NULL)
+        bg_util_wipe(key, keylen);
+    return reg;
+}
+
 static bg_consent_reg_t *open_registry(const cli_args_t *a, int need_key, int readonly, int create)
 {
     uint8_t key[BG_CONSENT_KEY_MAX];
     char err[1024], warn[512];
     int keylen = 0;
-    if (a->registry == NULL) {
+    if (a->registry == NULL && a->redis == NULL) {
         fprintf(stderr,
                 "bordergate consent: --registry FILE (or $BG_CONSENT_REGISTRY) is required\n");
         return NULL;
@@ -185,6 +217,8 @@ static bg_consent_reg_t *open_registry(const cli_args_t *a, int need_key, int re
         if (warn[0] != '\0')
             fprintf(stderr, "bordergate consent: warning: %s\n", warn);
     }
+    if (a->redis != NULL)
+        return open_redis(a, a->key != NULL ? key : NULL, (size_t)keylen);
     bg_consent_options_t opts = {.readonly = readonly, .create = create, .check_interval_ms = -1};
     int existed = access(a->registry, F_OK) == 0;
     char *warning = NULL;
@@ -421,7 +455,8 @@ static int cmd_verify(const cli_args_t *a)
     bg_consent_reg_t *reg = open_registry(a, 0, 1, 0); /* prints errors and tears */
     if (reg == NULL)
         return 1;
-    printf("%s: consent journal OK (%zu consent%s)\n", a->registry, bg_consent_count(reg),
+    printf("%s: consent %s OK (%zu consent%s)\n", a->redis != NULL ? a->redis : a->registry,
+           a->redis != NULL ? "registry" : "journal", bg_consent_count(reg),
            bg_consent_count(reg) == 1 ? "" : "s");
     bg_consent_close(reg);
     return 0;
@@ -440,7 +475,8 @@ static int cmd_compact(const cli_args_t *a)
         fprintf(stderr, "bordergate consent compact: %s\n", err);
         return 1;
     }
-    printf("%s: compacted (%zu consent%s kept)\n", a->registry, n, n == 1 ? "" : "s");
+    printf("%s: compacted (%zu consent%s kept)\n", a->redis != NULL ? a->redis : a->registry, n,
+           n == 1 ? "" : "s");
     return 0;
 }
 

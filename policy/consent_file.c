@@ -840,7 +840,26 @@ typedef struct {
     char fail[512]; /* "" while healthy */
     atomic_int failed;
     atomic_llong next_check_us;
+    atomic_ullong seen_sig; /* stat_sig of the journal as last seen (read without the io lock) */
 } fbe_t;
+
+/* A digest of what stat() says about the journal: inode, size, mtime. Any
+ * change (an appended line, a compaction's rename, a rewrite) changes it. */
+static unsigned long long stat_sig(dev_t dev, ino_t ino, size_t size, const struct timespec *m)
+{
+    unsigned long long h = 1469598103934665603ULL;
+    unsigned long long v[5] = {(unsigned long long)dev, (unsigned long long)ino,
+                               (unsigned long long)size, (unsigned long long)m->tv_sec,
+                               (unsigned long long)m->tv_nsec};
+    for (int i = 0; i < 5; i++)
+        h = (h ^ v[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void publish_seen(fbe_t *b)
+{
+    atomic_store(&b->seen_sig, stat_sig(b->seen_dev, b->seen_ino, b->seen_size, &b->seen_mtime));
+}
 
 static void set_fail(fbe_t *b, const char *msg)
 {
@@ -925,6 +944,7 @@ static void note_seen(fbe_t *b, int fd, size_t observed)
         b->seen_mtime = st.st_mtim;
     }
     b->seen_size = observed;
+    publish_seen(b);
 }
 
 /*
@@ -1050,6 +1070,7 @@ static int refresh_locked(fbe_t *b, int force, char *err, size_t errcap)
         b->seen_ino = st.st_ino;
         b->seen_size = (size_t)st.st_size;
         b->seen_mtime = st.st_mtim;
+        publish_seen(b);
     }
     if (rc != 0) {
         set_fail(b, err);
@@ -1059,21 +1080,38 @@ static int refresh_locked(fbe_t *b, int force, char *err, size_t errcap)
     return 0;
 }
 
-/* Look-ups call this: at most once per interval, one thread, no waiting. */
+/*
+ * Look-ups call this first. One stat() of the journal, compared with what
+ * was last read: unchanged (the common case) returns at once; changed (the
+ * CLI or another process wrote it) reads the change under the io lock before
+ * this look-up answers, so a withdrawal made by any process is honoured by
+ * every look-up that starts after that process's write returned. A failed
+ * registry is retried at most once per interval, by one thread.
+ */
 static void maybe_check(fbe_t *b)
 {
     if (b->opts.check_interval_ms < 0)
         return;
+    struct stat st;
+    int failed = atomic_load(&b->failed);
+    if (!failed && stat(b->path, &st) == 0 &&
+        stat_sig(st.st_dev, st.st_ino, (size_t)st.st_size, &st.st_mtim) ==
+            atomic_load_explicit(&b->seen_sig, memory_order_acquire))
+        return;
+    char err[512];
+    if (!failed) {
+        pthread_mutex_lock(&b->io);            /* wait: this look-up must see the change */
+        refresh_locked(b, 0, err, sizeof err); /* logs its own failures */
+        pthread_mutex_unlock(&b->io);
+        return;
+    }
     long long now = (long long)bg_util_mono_us();
     if (now < atomic_load_explicit(&b->next_check_us, memory_order_relaxed))
         return;
     if (pthread_mutex_trylock(&b->io) != 0)
         return; /* another thread is checking */
     if (now >= atomic_load(&b->next_check_us)) {
-        char err[512];
-        refresh_locked(b, 0, err, sizeof err); /* logs its own failures */
-        /* From the start of this check: a change completed before it was
-         * seen; one completed after it is seen by the next. */
+        refresh_locked(b, 0, err, sizeof err);
         atomic_store(&b->next_check_us, now + (long long)b->opts.check_interval_ms * 1000);
     }
     pthread_mutex_unlock(&b->io);

@@ -420,9 +420,13 @@ static void api_volumes(const bg_config_t *cfg, const char *q, size_t ql, bg_ser
      * applies the same). */
     bg_counters_thresholds_t t;
     bg_config_thresholds(cfg, &t);
-    json_t *doc = bg_counters_volumes_json(cfg->audit_counters_file,
-                                           cfg->audit_counters_file == NULL ? cfg->audit_dir : NULL,
-                                           cfg->audit_prefix, (int)year, &t, err, sizeof err);
+    /* With a shared store: the fleet figure (every instance's people once). */
+    json_t *doc =
+        cfg->store_redis != NULL
+            ? bg_counters_fleet_volumes_json(cfg->store_redis, (int)year, &t, err, sizeof err)
+            : bg_counters_volumes_json(cfg->audit_counters_file,
+                                       cfg->audit_counters_file == NULL ? cfg->audit_dir : NULL,
+                                       cfg->audit_prefix, (int)year, &t, err, sizeof err);
     if (doc == NULL) {
         reply_error(reply, 500, err);
         return;

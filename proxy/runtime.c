@@ -34,9 +34,13 @@ bg_runtime_t *bg_runtime_new(bg_config_t *cfg, FILE *errs)
         char *warning = NULL;
         bg_consent_options_t opts;
         memset(&opts, 0, sizeof opts);
-        opts.create = 1; /* a new deployment starts with an empty registry */
-        rt->consent = bg_consent_open(p->consent_registry, p->subject_key, p->subject_key_len,
-                                      &opts, &warning, err, sizeof err);
+        opts.create = 1;              /* a new deployment starts with an empty registry */
+        if (cfg->store_redis != NULL) /* store.redis: the fleet's shared registry */
+            rt->consent = bg_consent_open_redis(cfg->store_redis, p->subject_key,
+                                                p->subject_key_len, 1, err, sizeof err);
+        else
+            rt->consent = bg_consent_open(p->consent_registry, p->subject_key, p->subject_key_len,
+                                          &opts, &warning, err, sizeof err);
         if (rt->consent == NULL) {
             fprintf(errs, "%s: error: $.consent.registry: %s\n", cfg->path, err);
             bg_runtime_unref(rt);

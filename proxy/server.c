@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -18,6 +20,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/util.h"
 #include "geo/geo.h"
 #include "proxy/dashboard.h"
@@ -30,14 +33,27 @@
 #include "proxy/metrics.h"
 #include "proxy/worker.h"
 #include "policy/consent.h"
+#include "policy/policy.h"
 
-#define DRAIN_DEADLINE_S 10
+/* The control loop's housekeeping tick: rate-limited log counts, the audit
+ * writability probe, the systemd watchdog (at most half its interval). */
+#define TICK_MS 250
 
 struct bg_server {
     const char *config_path;
+    unsigned flags;     /* BG_SERVER_* */
+    int drain_delay_ms; /* of the configuration started with (restart to change) */
+    int drain_timeout_ms;
+    int (*listen_fds)[BG_MAX_LISTEN]; /* per worker, bound before the workers exist */
+    char *state_path;                 /* the run-state file in the audit directory; NULL: none */
+    struct event *tick;
+    uint64_t watchdog_us; /* WATCHDOG=1 this often; 0: no watchdog */
+    uint64_t watchdog_last_us;
+    uint64_t tick_us; /* the tick's period */
     bg_audit_t *audit;
-    bg_counters_t *counters; /* yearly counters of people whose PI went abroad */
-    struct event_base *base; /* control thread */
+    bg_counters_t *counters;    /* yearly counters of people whose PI went abroad */
+    bg_counters_fleet_t *fleet; /* their copy in the shared store (store.redis); NULL: none */
+    struct event_base *base;    /* control thread */
     bg_worker_t *workers;
     int nworkers;
     bg_serve_t *admin;
@@ -73,11 +89,12 @@ static void worker_pause_listeners(bg_worker_t *w)
     w->listeners_paused = 1;
 }
 
-/* Accept again unless something still stands in the way: draining, the
- * connection limit, or no descriptor to accept into. */
+/* Accept again unless something still stands in the way: the connection
+ * limit, or no descriptor to accept into. (Draining closes the listeners,
+ * after timeouts.drain_delay_ms; until then they accept.) */
 static void worker_resume_listeners(bg_worker_t *w)
 {
-    if (!w->listeners_paused || w->draining || w->nconns >= w->max_connections ||
+    if (!w->listeners_paused || w->nconns >= w->max_connections ||
         __atomic_load_n(&w->accept_blocked, __ATOMIC_RELAXED))
         return;
     for (int i = 0; i < w->nlisteners; i++)
@@ -92,6 +109,8 @@ static void worker_resume_listeners(bg_worker_t *w)
  */
 static int descriptor_available(const bg_worker_t *w)
 {
+    if (w->nlisteners == 0)
+        return 1;
     int fd = fcntl(evconnlistener_get_fd(w->listeners[0]), F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
         return 0;
@@ -161,6 +180,30 @@ static void trim_after_burst(bg_worker_t *w)
     event_base_once(w->base, -1, EV_TIMEOUT, on_trim, NULL, &tv);
 }
 
+/* A draining worker whose listeners are closed ends its loop with its last
+ * connection. */
+static void worker_exit_if_drained(bg_worker_t *w)
+{
+    if (w->draining && w->nlisteners == 0 && w->nconns == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+/*
+ * Close the listening sockets now, so that the kernel refuses new clients
+ * (ECONNREFUSED: they retry another instance) instead of queueing them in
+ * a backlog no one will accept from. Connections already in this socket's
+ * backlog are reset by the kernel. Worker thread only.
+ */
+static void worker_close_listeners(bg_worker_t *w)
+{
+    __atomic_store_n(&w->accept_blocked, 0, __ATOMIC_RELAXED);
+    evtimer_del(w->accept_retry);
+    for (int i = 0; i < w->nlisteners; i++)
+        evconnlistener_free(w->listeners[i]);
+    w->nlisteners = 0;
+    w->listeners_paused = 0;
+}
+
 void bg_worker_connection_closed(bg_worker_t *w)
 {
     w->nconns--;
@@ -168,8 +211,7 @@ void bg_worker_connection_closed(bg_worker_t *w)
     bg_worker_descriptor_released(w);
     if (w->listeners_paused)
         worker_resume_listeners(w);
-    if (w->draining && w->nconns == 0)
-        event_base_loopexit(w->base, NULL);
+    worker_exit_if_drained(w);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -220,6 +262,12 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     evtimer_add(w->accept_retry, &tv);
 }
 
+/*
+ * Commands from the control thread, one byte each: 'd' drain (idle
+ * connections close, every response from now on says Connection: close),
+ * 'c' close the listeners (after 'd'; at once, or after
+ * timeouts.drain_delay_ms), 'q' close everything now (the drain deadline).
+ */
 static void on_control(evutil_socket_t fd, short what, void *arg)
 {
     bg_worker_t *w = arg;
@@ -228,10 +276,10 @@ static void on_control(evutil_socket_t fd, short what, void *arg)
         return;
     if (cmd == 'd' && !w->draining) {
         w->draining = 1;
-        worker_pause_listeners(w);
         bg_session_drain_all(w);
-        if (w->nconns == 0)
-            event_base_loopexit(w->base, NULL);
+    } else if (cmd == 'c') {
+        worker_close_listeners(w);
+        worker_exit_if_drained(w);
     } else if (cmd == 'q') {
         bg_session_close_all(w);
         event_base_loopexit(w->base, NULL);
@@ -347,16 +395,17 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
     if (w->resolver == NULL || w->pool == NULL || w->accept_retry == NULL)
         return -1;
     for (int i = 0; i < cfg->nlisten; i++) {
-        const bg_listen_addr_t *a = &cfg->listen[i];
-        w->listeners[i] =
-            evconnlistener_new_bind(w->base, on_accept, w,
-                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                        LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
-                                    4096, (const struct sockaddr *)&a->addr, (int)a->len);
+        /* The socket is bound and listening already (listen_bind_all);
+         * from here the listener owns it. */
+        int lfd = srv->listen_fds[index][i];
+        w->listeners[i] = evconnlistener_new(w->base, on_accept, w,
+                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, lfd);
         if (w->listeners[i] == NULL) {
-            fprintf(stderr, "bordergate: cannot listen on %s: %s\n", a->text, strerror(errno));
+            fprintf(stderr, "bordergate: cannot listen on %s: %s\n", cfg->listen[i].text,
+                    strerror(errno));
             return -1;
         }
+        srv->listen_fds[index][i] = -1;
         evconnlistener_set_error_cb(w->listeners[i], on_accept_error);
         w->nlisteners++;
     }
@@ -400,6 +449,7 @@ static void notify_workers(bg_server_t *srv, char cmd)
 /* Control: reload, stop, admin                                             */
 
 static void log_geo(const bg_config_t *cfg);
+static const char *policy_version(const bg_config_t *cfg);
 
 /* The operational log's level, format and destination from CFG. The file is
  * (re)opened by path, so a reload also picks up a rotated file. -1 when the
@@ -417,7 +467,21 @@ static int apply_log(const bg_config_t *cfg)
     return bg_log_set_file(cfg->log_file);
 }
 
+static int reload_config(bg_server_t *srv);
+
+/* Reload the configuration, telling systemd (RELOADING=1 with the time,
+ * then READY=1 whatever the outcome: the old configuration stays in force
+ * when the new one is refused). 0, or -1 when it was refused. */
 static int reload(bg_server_t *srv)
+{
+    bg_notify_reloading();
+    int rc = reload_config(srv);
+    bg_notify(rc == 0 ? "READY=1\nSTATUS=configuration reloaded"
+                      : "READY=1\nSTATUS=reload refused; the running configuration stays");
+    return rc;
+}
+
+static int reload_config(bg_server_t *srv)
 {
     int nerr = 0;
     char *buf = NULL;
@@ -523,10 +587,35 @@ static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     bg_server_t *srv = arg;
-    bg_warn("drain deadline (%d s) passed; closing remaining connections", DRAIN_DEADLINE_S);
+    bg_warn("drain deadline (timeouts.drain_ms %d) passed; closing remaining connections",
+            srv->drain_timeout_ms);
     notify_workers(srv, 'q');
 }
 
+static void on_drain_delay(evutil_socket_t fd, short what, void *arg)
+{
+    bg_server_t *srv = arg;
+    bg_info("drain delay (timeouts.drain_delay_ms %d) passed; closing the listeners",
+            srv->drain_delay_ms);
+    notify_workers(srv, 'c');
+}
+
+static struct timeval ms_tv(int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+/*
+ * SIGTERM/SIGINT: stop without losing a request. Every response from now
+ * on closes its connection and idle connections close at once; the
+ * listeners close at once (new clients get ECONNREFUSED and go to another
+ * instance) or, with timeouts.drain_delay_ms, after that delay (for load
+ * balancers that keep sending for a while after /readyz turns 503, e.g.
+ * a Kubernetes Service while its endpoints update); requests in flight
+ * then have timeouts.drain_ms before their connections are closed. A
+ * second signal closes everything at once.
+ */
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
     bg_server_t *srv = arg;
@@ -535,12 +624,46 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
         return;
     }
     srv->stopping = 1;
-    bg_info("stopping: finishing requests in flight (at most %d s)", DRAIN_DEADLINE_S);
+    bg_notify("STOPPING=1\nSTATUS=draining");
     notify_workers(srv, 'd');
-    struct timeval tv = {DRAIN_DEADLINE_S, 0};
+    if (srv->drain_delay_ms > 0) {
+        bg_info("stopping: accepting for %d ms more (Connection: close), then finishing "
+                "requests in flight (at most %d ms)",
+                srv->drain_delay_ms, srv->drain_timeout_ms);
+        struct timeval tv = ms_tv(srv->drain_delay_ms);
+        event_base_once(srv->base, -1, EV_TIMEOUT, on_drain_delay, srv, &tv);
+    } else {
+        bg_info("stopping: listeners closed; finishing requests in flight (at most %d ms)",
+                srv->drain_timeout_ms);
+        notify_workers(srv, 'c');
+    }
+    struct timeval tv = ms_tv(srv->drain_delay_ms + srv->drain_timeout_ms);
     event_base_once(srv->base, -1, EV_TIMEOUT, on_deadline, srv, &tv);
     /* The control loop ends when the workers have been joined (see below). */
     event_base_loopexit(srv->base, NULL);
+}
+
+/*
+ * The control loop's tick (every TICK_MS): report the counts of
+ * rate-limited log lines that are due, let the audit writer probe a disk
+ * it could not write to (so /readyz recovers without traffic), and feed
+ * the systemd watchdog: a control loop that stops ticking (deadlocked,
+ * stuck) stops the WATCHDOG=1 messages and systemd restarts the service.
+ */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    bg_server_t *srv = arg;
+    bg_log_limits_flush();
+    if (srv->audit != NULL)
+        bg_audit_probe(srv->audit);
+    if (srv->watchdog_us > 0) {
+        uint64_t now = bg_util_mono_us();
+        /* Send on the last tick before half the interval has passed. */
+        if (now - srv->watchdog_last_us + srv->tick_us >= srv->watchdog_us / 2) {
+            bg_notify("WATCHDOG=1");
+            srv->watchdog_last_us = now;
+        }
+    }
 }
 
 static json_t *stats_json(bg_server_t *srv)
@@ -636,13 +759,23 @@ static json_t *stats_json(bg_server_t *srv)
         json_object_set_new(o, "yearly_subjects", bg_counters_snapshot_json(&cs, 0));
         bg_counters_snapshot_free(&cs);
     }
+    if (srv->fleet != NULL) {
+        int up;
+        long long pending;
+        unsigned long long lines;
+        bg_counters_fleet_stats(srv->fleet, &up, &pending, &lines);
+        json_object_set_new(o, "fleet_counters",
+                            json_pack("{s:b, s:I, s:I}", "store_reachable", up, "pending_bytes",
+                                      (json_int_t)pending, "lines_pushed", (json_int_t)lines));
+    }
     return o;
 }
 
 /*
  * Readiness (/readyz): the policy is loaded, the country database is open
  * and its file still there (a restart or reload would need it), the audit
- * log is writable (its last write and fsync succeeded), every worker can
+ * log is writable (its last write and fsync succeeded), the consent
+ * registry answers look-ups (a shared store is reachable), every worker can
  * accept (none is paused for lack of descriptors), and we are not
  * stopping. Returns 1 when ready; else 0 with one line per problem appended
  * to NOT_READY (a JSON array).
@@ -662,6 +795,12 @@ static int readiness(bg_server_t *srv, const bg_runtime_t *rt, json_t *not_ready
                      i, ACCEPT_RETRY_MS);
             json_array_append_new(not_ready, json_string(line));
         }
+    }
+    char why[400];
+    if (rt != NULL && rt->consent != NULL && bg_consent_health(rt->consent, why, sizeof why) != 0) {
+        char line[480];
+        snprintf(line, sizeof line, "consent: %s", why);
+        json_array_append_new(not_ready, json_string(line));
     }
     if (rt != NULL && (rt->cfg->geo_db == NULL || access(rt->cfg->geo_db_path, R_OK) != 0))
         json_array_append_new(
@@ -721,6 +860,7 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
         json_object_set_new(o, "config", json_string(srv->config_path));
         json_object_set_new(o, "config_generation", json_integer(rt ? rt->generation : 0));
         json_object_set_new(o, "routes", json_integer(rt ? rt->cfg->nroutes : 0));
+        json_object_set_new(o, "policy_version", json_string(rt ? policy_version(rt->cfg) : ""));
         json_object_set_new(o, "workers", json_integer(srv->nworkers));
         json_object_set_new(o, "reloads_ok", json_integer(srv->reloads_ok));
         json_object_set_new(o, "reloads_failed", json_integer(srv->reloads_failed));
@@ -833,8 +973,9 @@ send:;
     json_decref(o);
 }
 
-/* The one audit writer of this process (restart to change its settings). */
-static int open_audit(bg_server_t *srv, const bg_config_t *cfg)
+/* The one audit writer of this process (restart to change its settings).
+ * QUIET: a failure to open the log is not printed (it will be retried). */
+static int open_audit(bg_server_t *srv, const bg_config_t *cfg, int quiet)
 {
     bg_audit_options_t opt;
     bg_audit_key_t key;
@@ -874,7 +1015,8 @@ static int open_audit(bg_server_t *srv, const bg_config_t *cfg)
     srv->audit = bg_audit_open(&opt, err, sizeof err);
     bg_audit_key_wipe(&key);
     if (srv->audit == NULL) {
-        fprintf(stderr, "bordergate: audit log %s: %s\n", cfg->audit_dir, err);
+        if (!quiet)
+            fprintf(stderr, "bordergate: audit log %s: %s\n", cfg->audit_dir, err);
         return -1;
     }
     bg_info("audit log in %s (%s durability%s, retention %d days)", cfg->audit_dir,
@@ -885,20 +1027,55 @@ static int open_audit(bg_server_t *srv, const bg_config_t *cfg)
 
 /* The yearly counters (audit/counters.h), beside the audit log; restart to
  * change. None when the audit log is disabled. */
-static int open_counters(bg_server_t *srv, const bg_config_t *cfg)
+static int open_counters(bg_server_t *srv, const bg_config_t *cfg, int quiet)
 {
     char err[512];
     if (srv->audit == NULL || cfg->audit_counters_file == NULL)
         return 0;
     srv->counters = bg_counters_open(cfg->audit_counters_file, err, sizeof err);
     if (srv->counters == NULL) {
-        fprintf(stderr, "bordergate: yearly counters: %s\n", err);
+        if (!quiet)
+            fprintf(stderr, "bordergate: yearly counters: %s\n", err);
         return -1;
     }
     bg_counters_thresholds_t t;
     bg_config_thresholds(cfg, &t);
     bg_counters_set_thresholds(srv->counters, &t);
+    if (cfg->store_redis != NULL &&
+        (srv->fleet = bg_counters_fleet_start(cfg->audit_counters_file, cfg->store_redis, err,
+                                              sizeof err)) == NULL) {
+        fprintf(stderr, "bordergate: fleet counters: %s\n", err);
+        return -1;
+    }
     return 0;
+}
+
+/*
+ * Open the audit writer, then the yearly counters. In a take-over
+ * (WAIT_MS > 0) the old process holds their locks until it has drained:
+ * each is retried every 50 ms for up to WAIT_MS in all (new connections
+ * wait in our listen backlog meanwhile), and only the last failure is
+ * printed. 0, or -1 after printing why.
+ */
+static int open_stores(bg_server_t *srv, const bg_config_t *cfg, long long wait_ms)
+{
+    uint64_t until = bg_util_mono_us() + (uint64_t)wait_ms * 1000;
+    for (;;) {
+        int last = bg_util_mono_us() >= until;
+        if (open_audit(srv, cfg, !last) == 0)
+            break;
+        if (last)
+            return -1;
+        usleep(50000);
+    }
+    for (;;) {
+        int last = bg_util_mono_us() >= until;
+        if (open_counters(srv, cfg, !last) == 0)
+            return 0;
+        if (last)
+            return -1;
+        usleep(50000);
+    }
 }
 
 /*
@@ -938,7 +1115,247 @@ static void raise_fd_limit(const bg_config_t *cfg)
                 (unsigned long long)rl.rlim_cur, (unsigned long long)want, cfg->max_connections);
 }
 
-int bg_server_run(const char *config_path)
+/* ------------------------------------------------------------------------ */
+/* Listening sockets, co-binding and take-over                              */
+
+/*
+ * Is ADDR being listened on already, by any process? The workers' sockets
+ * use SO_REUSEPORT (one per worker), which would let a second bordergate
+ * of the same user bind beside a running one and silently take part of
+ * its traffic under another policy. A probe socket with SO_REUSEADDR but
+ * without SO_REUSEPORT cannot bind beside a listening socket: EADDRINUSE
+ * means someone listens. 1 in use, 0 free, -1 (errno set) other errors.
+ * (Two processes starting in the same millisecond could both find the
+ * address free; the audit directory's lock still stops the second when
+ * they share it.)
+ */
+static int address_in_use(const bg_listen_addr_t *a)
+{
+    int fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(fd, (const struct sockaddr *)&a->addr, a->len) == 0 ? 0
+             : errno == EADDRINUSE                                    ? 1
+                                                                      : -1;
+    int err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+}
+
+/* One listening socket for A that shares its port with the other workers'
+ * (SO_REUSEPORT: the kernel spreads connections over them). -1 (errno). */
+static int listen_socket(const bg_listen_addr_t *a)
+{
+    int fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, (const struct sockaddr *)&a->addr, a->len) != 0 || listen(fd, 4096) != 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+/* Bind every worker's listening sockets (before the workers exist, so that
+ * a take-over holds the port before the old process lets it go). 0, or -1
+ * with one line on stderr. */
+static int listen_bind_all(bg_server_t *srv, const bg_config_t *cfg)
+{
+    srv->listen_fds = calloc((size_t)srv->nworkers, sizeof *srv->listen_fds);
+    if (srv->listen_fds == NULL)
+        return -1;
+    for (int w = 0; w < srv->nworkers; w++)
+        for (int i = 0; i < BG_MAX_LISTEN; i++)
+            srv->listen_fds[w][i] = -1;
+    for (int w = 0; w < srv->nworkers; w++) {
+        for (int i = 0; i < cfg->nlisten; i++) {
+            srv->listen_fds[w][i] = listen_socket(&cfg->listen[i]);
+            if (srv->listen_fds[w][i] < 0) {
+                fprintf(stderr, "bordergate: cannot listen on %s: %s\n", cfg->listen[i].text,
+                        strerror(errno));
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Close the sockets no worker took (start-up failed half-way). */
+static void listen_close_unused(bg_server_t *srv)
+{
+    for (int w = 0; srv->listen_fds != NULL && w < srv->nworkers; w++)
+        for (int i = 0; i < BG_MAX_LISTEN; i++)
+            if (srv->listen_fds[w][i] >= 0)
+                close(srv->listen_fds[w][i]);
+    free(srv->listen_fds);
+    srv->listen_fds = NULL;
+}
+
+/* The policy version records carry: the policy's own, else the SHA-256
+ * of the configuration file. */
+static const char *policy_version(const bg_config_t *cfg)
+{
+    const bg_policy_t *p = cfg->policy;
+    if (p == NULL)
+        return "";
+    return p->version != NULL ? p->version : p->hash;
+}
+
+/* AUDIT_DIR/.PREFIX.run.json: the run-state file of the process that holds
+ * the audit directory's lock. Caller frees; NULL without an audit log. */
+static char *state_file_path(const bg_config_t *cfg)
+{
+    if (!cfg->audit_enabled || cfg->audit_dir == NULL)
+        return NULL;
+    const char *prefix = cfg->audit_prefix != NULL ? cfg->audit_prefix : "audit";
+    size_t n = strlen(cfg->audit_dir) + strlen(prefix) + 16;
+    char *p = malloc(n);
+    if (p != NULL)
+        snprintf(p, n, "%s/.%s.run.json", cfg->audit_dir, prefix);
+    return p;
+}
+
+/*
+ * Write the run-state file: this process's pid, policy version and drain
+ * budget, and its listen addresses, for `run --takeover` of a binary
+ * upgrade to check and signal. Written (atomically: temporary file and
+ * rename) once the audit directory's lock is ours, removed before it is
+ * released, so the file names the process that holds the lock.
+ */
+static void state_file_write(bg_server_t *srv, const bg_config_t *cfg)
+{
+    srv->state_path = state_file_path(cfg);
+    if (srv->state_path == NULL)
+        return;
+    json_t *o = json_object();
+    json_t *l = json_array();
+    for (int i = 0; i < cfg->nlisten; i++)
+        json_array_append_new(l, json_string(cfg->listen[i].text));
+    json_object_set_new(o, "pid", json_integer((json_int_t)getpid()));
+    json_object_set_new(o, "version", json_string(BG_VERSION));
+    json_object_set_new(o, "policy_version", json_string(policy_version(cfg)));
+    json_object_set_new(o, "config", json_string(srv->config_path));
+    json_object_set_new(o, "listen", l);
+    json_object_set_new(o, "drain_ms",
+                        json_integer((json_int_t)cfg->drain_delay_ms + cfg->drain_timeout_ms));
+    size_t n = strlen(srv->state_path) + 5;
+    char *tmp = malloc(n);
+    if (tmp != NULL) {
+        snprintf(tmp, n, "%s.tmp", srv->state_path);
+        if (json_dump_file(o, tmp, JSON_COMPACT) != 0 || rename(tmp, srv->state_path) != 0) {
+            bg_warn("cannot write %s: %s (a later `run --takeover` cannot hand over)",
+                    srv->state_path, strerror(errno));
+            unlink(tmp);
+        }
+        free(tmp);
+    }
+    json_decref(o);
+}
+
+static void state_file_remove(bg_server_t *srv)
+{
+    if (srv->state_path != NULL)
+        unlink(srv->state_path);
+    free(srv->state_path);
+    srv->state_path = NULL;
+}
+
+/*
+ * Is the audit directory's lock (audit/audit.c: AUDIT_DIR/.PREFIX.lock,
+ * flock) held by a live process? The run-state file is written only by
+ * the lock's holder and removed before it lets go, so a held lock is what
+ * makes the file's pid trustworthy (a stale file from a crash may name a
+ * pid reused by an unrelated process, which must never get our SIGTERM).
+ */
+static int audit_lock_held(const bg_config_t *cfg)
+{
+    const char *prefix = cfg->audit_prefix != NULL ? cfg->audit_prefix : "audit";
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/.%s.lock", cfg->audit_dir, prefix) >= sizeof path)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd); /* releases the lock if we took it */
+    return held;
+}
+
+/*
+ * Before binding: refuse to start beside a process that listens on one of
+ * our addresses (exit 1, one line), unless BG_SERVER_TAKEOVER asks for a
+ * binary upgrade's hand-over, which needs the running bordergate's
+ * run-state file in the same audit directory and the same policy version.
+ * Returns 0 to go on (*OLD_PID the process to stop once our sockets are
+ * bound, 0 for none; *OLD_DRAIN_MS its drain budget), or -1 after printing
+ * the reason.
+ */
+static int check_listen_free(bg_server_t *srv, const bg_config_t *cfg, pid_t *old_pid,
+                             long long *old_drain_ms)
+{
+    const char *busy = NULL;
+    *old_pid = 0;
+    *old_drain_ms = 0;
+    for (int i = 0; i < cfg->nlisten && busy == NULL; i++) {
+        int r = address_in_use(&cfg->listen[i]);
+        if (r == 1)
+            busy = cfg->listen[i].text;
+        else if (r < 0) {
+            fprintf(stderr, "bordergate: cannot listen on %s: %s\n", cfg->listen[i].text,
+                    strerror(errno));
+            return -1;
+        }
+    }
+    if (busy == NULL)
+        return 0;
+    if (!(srv->flags & BG_SERVER_TAKEOVER)) {
+        fprintf(stderr,
+                "bordergate: cannot listen on %s: the address is in use (another bordergate "
+                "running? a binary upgrade hands over with `bordergate run --takeover`)\n",
+                busy);
+        return -1;
+    }
+    char *path = state_file_path(cfg);
+    json_error_t jerr;
+    json_t *st = path != NULL ? json_load_file(path, 0, &jerr) : NULL;
+    json_int_t pid = json_integer_value(json_object_get(st, "pid"));
+    const char *ver = json_string_value(json_object_get(st, "policy_version"));
+    int rc = -1;
+    if (path == NULL)
+        fprintf(stderr,
+                "bordergate: --takeover: %s is in use, and without an audit log there is no "
+                "run-state file to learn the running policy version from\n",
+                busy);
+    else if (st == NULL || pid <= 1 || ver == NULL || !audit_lock_held(cfg) ||
+             kill((pid_t)pid, 0) != 0)
+        fprintf(stderr,
+                "bordergate: --takeover: %s is in use, but not by a bordergate writing to %s "
+                "(no valid run-state file %s)\n",
+                busy, cfg->audit_dir, path);
+    else if (strcmp(ver, policy_version(cfg)) != 0)
+        fprintf(stderr,
+                "bordergate: --takeover refused: the running process (pid %lld) enforces policy "
+                "version %s, this configuration %s; stop it first to change the policy\n",
+                (long long)pid, ver, policy_version(cfg));
+    else {
+        *old_pid = (pid_t)pid;
+        *old_drain_ms = json_integer_value(json_object_get(st, "drain_ms"));
+        rc = 0;
+    }
+    json_decref(st);
+    free(path);
+    return rc;
+}
+
+int bg_server_run(const char *config_path, unsigned flags)
 {
     bg_server_t srv;
     int nerr = 0, rc = 1;
@@ -946,6 +1363,7 @@ int bg_server_run(const char *config_path)
 
     memset(&srv, 0, sizeof srv);
     srv.config_path = config_path;
+    srv.flags = flags;
     srv.started_ms = bg_util_wall_ms();
     srv.last_reload_ok_ms = srv.started_ms;
     bg_log_set_component("proxy");
@@ -966,8 +1384,25 @@ int bg_server_run(const char *config_path)
     cfg = rt->cfg;
 
     signal(SIGPIPE, SIG_IGN);
+    srv.nworkers = cfg->workers;
+    srv.drain_delay_ms = cfg->drain_delay_ms;
+    srv.drain_timeout_ms = cfg->drain_timeout_ms;
+    pid_t old_pid = 0;
+    long long old_drain_ms = 0;
+    if (check_listen_free(&srv, cfg, &old_pid, &old_drain_ms) != 0)
+        goto done;
     raise_fd_limit(cfg);
-    if (open_audit(&srv, cfg) != 0 || open_counters(&srv, cfg) != 0)
+    if (listen_bind_all(&srv, cfg) != 0)
+        goto done;
+    if (old_pid != 0) {
+        /* Our sockets share the port now: new connections queue for us
+         * while the old process stops accepting and drains. */
+        bg_info("take-over: listening beside pid %d (same policy version %s); stopping it",
+                (int)old_pid, policy_version(cfg));
+        if (kill(old_pid, SIGTERM) != 0)
+            bg_warn("take-over: cannot signal pid %d: %s", (int)old_pid, strerror(errno));
+    }
+    if (open_stores(&srv, cfg, old_pid != 0 ? old_drain_ms + 5000 : 0) != 0)
         goto done;
     if (cfg->access_log_path != NULL) {
         char err[512];
@@ -977,7 +1412,7 @@ int bg_server_run(const char *config_path)
             goto done;
         }
     }
-    srv.nworkers = cfg->workers;
+    state_file_write(&srv, cfg);
     srv.workers = calloc((size_t)srv.nworkers, sizeof *srv.workers);
     pipes = calloc((size_t)srv.nworkers, sizeof *pipes);
     srv.base = event_base_new();
@@ -1006,6 +1441,16 @@ int bg_server_run(const char *config_path)
     evsignal_add(sighup, NULL);
     evsignal_add(sigterm, NULL);
     evsignal_add(sigint, NULL);
+    srv.watchdog_us = bg_notify_watchdog_usec();
+    srv.tick = event_new(srv.base, -1, EV_PERSIST, on_tick, &srv);
+    if (srv.tick == NULL)
+        goto done;
+    int tick_ms = TICK_MS;
+    if (srv.watchdog_us > 0 && srv.watchdog_us / 4000 < (uint64_t)tick_ms)
+        tick_ms = srv.watchdog_us / 4000 > 0 ? (int)(srv.watchdog_us / 4000) : 1;
+    srv.tick_us = (uint64_t)tick_ms * 1000;
+    struct timeval tick_tv = ms_tv(tick_ms);
+    event_add(srv.tick, &tick_tv);
 
     for (int i = 0; i < srv.nworkers; i++) {
         if (pthread_create(&srv.workers[i].thread, NULL, worker_main, &srv.workers[i]) != 0) {
@@ -1020,6 +1465,8 @@ int bg_server_run(const char *config_path)
         bg_info("admin listener on %s (/healthz, /readyz, /metrics, /stats, /dashboard/)",
                 cfg->admin.text);
     log_geo(cfg);
+    /* Listening, the audit log open, the workers running. */
+    bg_notify("READY=1\nSTATUS=serving");
 
     event_base_dispatch(srv.base); /* until SIGTERM/SIGINT */
 
@@ -1048,7 +1495,10 @@ done:
         event_free(sigterm);
     if (sigint != NULL)
         event_free(sigint);
+    if (srv.tick != NULL)
+        event_free(srv.tick);
     bg_serve_free(srv.admin);
+    listen_close_unused(&srv);
     for (int i = 0; srv.workers != NULL && i < srv.nworkers; i++) {
         worker_destroy(&srv.workers[i]);
         if (pipes[i].fd[0] > 0) {
@@ -1058,10 +1508,12 @@ done:
     }
     free(srv.workers);
     free(pipes);
+    state_file_remove(&srv); /* before the audit lock goes: a take-over writes its own */
     if (srv.audit != NULL)
         bg_audit_close(srv.audit);
     bg_counters_close(srv.counters);   /* after the workers: they count */
     bg_accesslog_close(srv.accesslog); /* after the workers: they write */
+    bg_counters_fleet_stop(srv.fleet); /* after the counters: their last lines are pushed */
     if (srv.base != NULL)
         event_base_free(srv.base);
     bg_runtime_publish_final();

@@ -279,9 +279,10 @@ static void record_refusal(bg_session_t *s, const char *id, int status, const ch
     size_t len = 0;
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
     char *rec = bg_refusal_record(&r, ts, &len);
+    static bg_log_limit_t not_queued = BG_LOG_LIMIT(BG_LOG_WARN, "refusal records not queued");
     if (rec == NULL ||
         bg_audit_submit_text(s->w->audit, rec, len, 1, on_completion_recorded, NULL) == NULL)
-        bg_warn("request %s: refusal record not queued", id);
+        bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: refusal record not queued", id);
 }
 
 /*
@@ -337,8 +338,8 @@ static void refuse(bg_session_t *s, int status, const char *error, int close)
     }
     s->w->stats.responses_by_class[status / 100 % 6]++;
     bg_metrics_refusal(s->w->metrics, status);
-    if (status >= 500)
-        bg_info("request %s refused: %d %s", id, status, error);
+    if (status >= 500) /* once per cause, then counts: a full disk refuses every request */
+        bg_log_limited_cause(error, BG_LOG_INFO, "request %s refused: %d %s", id, status, error);
     else
         bg_debug("request %s refused: %d %s", id, status, error);
     if (close) {
@@ -924,14 +925,20 @@ static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
     }
     if (x->ev.decision.outcome != BG_OUTCOME_BLOCK && transfers_pi_abroad(x)) {
         /* No durable record, no transfer (fail closed). */
+        /* One line per cause, then counts (a full disk refuses every
+         * request: no log flood onto the same disk). */
+        static bg_log_limit_t refused =
+            BG_LOG_LIMIT(BG_LOG_ERROR, "transfers refused: decision record not durable");
         s->w->stats.audit_refused++;
-        bg_error("request %s: decision record not durable (%s): transfer refused", x->id,
-                 reason != NULL ? reason : "unknown");
+        bg_log_limited(&refused, BG_LOG_ERROR,
+                       "request %s: decision record not durable (%s): transfer refused", x->id,
+                       reason != NULL ? reason : "unknown");
         refuse(s, 503, "the audit log cannot record this transfer; it was not forwarded", 0);
         return;
     }
-    bg_warn("request %s: decision record not durable (%s)", x->id,
-            reason != NULL ? reason : "unknown");
+    static bg_log_limit_t not_durable = BG_LOG_LIMIT(BG_LOG_WARN, "decision records not durable");
+    bg_log_limited(&not_durable, BG_LOG_WARN, "request %s: decision record not durable (%s)", x->id,
+                   reason != NULL ? reason : "unknown");
     after_record(s);
 }
 
@@ -961,8 +968,10 @@ static void stage_record(bg_session_t *s)
          * fsync (docs/audit.md, "Write before forward"). */
         bg_audit_ticket_t *t =
             bg_audit_submit_text(s->w->audit, rec, len, 1, on_completion_recorded, NULL);
+        static bg_log_limit_t not_queued = BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
         if (t == NULL)
-            bg_warn("request %s: decision record not queued", x->id);
+            bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: decision record not queued",
+                           x->id);
         after_record(s);
         return;
     }

@@ -52,7 +52,7 @@ phase "0. formatting (clang-format), static analysis (cppcheck: warnings and por
 static_analysis() {
     command -v cppcheck >/dev/null || { echo "cppcheck is not installed"; return 1; }
     cppcheck --quiet --enable=warning,portability --inline-suppr --std=c11 -I . -D_GNU_SOURCE \
-        --error-exitcode=1 common config proxy geo inspect policy audit replay cli
+        --error-exitcode=1 common config proxy geo inspect policy audit replay cli store
 }
 step "cppcheck" static_analysis
 

@@ -294,7 +294,7 @@ class Cli(bgtest.TestCase):
     def test_every_command_accepts_h(self):
         cmds = [["run"], ["check"], ["geo"], ["geo", "lookup"], ["scan"], ["replay"], ["detokenize"],
                 ["consent"], ["sink"], ["audit"], ["audit", "verify"], ["audit", "report"],
-                ["audit", "subject"], ["audit", "volumes"], ["audit", "blocked"]]
+                ["audit", "subject"], ["audit", "volumes"], ["audit", "blocked"], ["probe"]]
         for c in cmds:
             for h in ("-h", "--help"):
                 r = self.run_bg(*(c + [h]))

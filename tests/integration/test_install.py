@@ -171,7 +171,8 @@ class InstalledLayout(bgtest.TestCase):
                     "share/bordergate/bordergate-country.mmdb",
                     "share/bordergate/bordergate.schema.json", "share/bordergate/categories.json",
                     "lib/systemd/system/bordergate.service", "lib/sysusers.d/bordergate.conf",
-                    "lib/tmpfiles.d/bordergate.conf", "share/doc/bordergate/README.md",
+                    "lib/tmpfiles.d/bordergate.conf", "etc/logrotate.d/bordergate",
+                    "share/doc/bordergate/README.md",
                     "share/doc/bordergate/docs/configuration.md",
                     "share/doc/bordergate/examples/systemd/bordergate.service",
                     "share/doc/bordergate/examples/docker/Dockerfile",
@@ -660,13 +661,20 @@ class Dockerfile(bgtest.TestCase):
         return pkgs
 
     def test_multi_stage_non_root_healthcheck(self):
-        build, run = self.stages()
-        self.assertEqual(build["from"], "debian:12 AS build")
-        self.assertEqual(run["from"], "debian:12-slim")
+        build, _debug, run = self.stages()
+        # Base images come from build arguments (pinned by digest in a
+        # release), with Debian 12 tags as the defaults.
+        with open(os.path.join(DEPLOY, "docker", "Dockerfile")) as f:
+            args = dict(re.findall(r"^ARG (\w+)=(\S+)$", f.read(), re.M))
+        self.assertEqual((args.get("BUILD_IMAGE"), args.get("RUNTIME_IMAGE")), ("debian:12", "debian:12-slim"))
+        self.assertEqual(build["from"], "${BUILD_IMAGE} AS build")
+        self.assertEqual(run["from"], "${RUNTIME_IMAGE}")
         user = [r for i, r in run["lines"] if i == "USER"]
         self.assertEqual(len(user), 1)
         self.assertNotIn(user[0].split(":")[0], ("0", "root"))
         health = [r for i, r in run["lines"] if i == "HEALTHCHECK"][0]
+        self.assertIn('"/usr/bin/bordergate", "probe"', health)
+        self.assertNotIn("curl", " ".join(r for _i, r in run["lines"]))
         with open(os.path.join(DEPLOY, "docker", "bordergate.json")) as f:
             cfg = json.load(f)
         self.assertIn("http://127.0.0.1:%d/healthz" % admin_port(cfg), health)
@@ -681,7 +689,7 @@ class Dockerfile(bgtest.TestCase):
         # The image's binary gets the hardening from CMakeLists.txt: an
         # optimised build type (FORTIFY needs optimisation), no sanitizers,
         # and no compiler or linker flags of its own to drop any of it.
-        build, _run = self.stages()
+        build, _debug, _run = self.stages()
         cmake = " ".join(r for i, r in build["lines"] if i == "RUN" and "cmake -S" in r)
         m = re.search(r"-DCMAKE_BUILD_TYPE=(\w+)", cmake)
         self.assertIsNotNone(m, cmake)
@@ -691,7 +699,7 @@ class Dockerfile(bgtest.TestCase):
             self.assertNotIn(flag, cmake)
 
     def test_packages_match_deps_and_linked_libraries(self):
-        build, run = self.stages()
+        build, _debug, run = self.stages()
         with open(os.path.join(SOURCE_DIR, "scripts", "deps.sh")) as f:
             m = re.search(r"^PKGS=\(([^)]*)\)", f.read(), re.M)
         dev = {p for p in m.group(1).split() if p.endswith("-dev") and p != "libcmocka-dev"}
@@ -717,6 +725,8 @@ class Dockerfile(bgtest.TestCase):
         if bgtest.ASAN:
             base.add("libstdc++6")  # libasan's, not bordergate's
         self.assertEqual(needed - runtime - base, set(), "run stage lacks runtime libraries")
+        self.assertEqual(runtime - needed - {"ca-certificates"}, set(),
+                         "run stage installs libraries the binary does not link")
 
 
 if __name__ == "__main__":

@@ -1412,8 +1412,14 @@ static void test_disk_full(void **state)
     free(data);
     assert_true(verify_dir(dir).ok);
 
-    /* Space comes back: the next records succeed by themselves. */
+    /* Space comes back: the probe (the daemon's control loop calls it)
+     * sees it without any record written, once the state has held for
+     * the hysteresis interval; the next records succeed by themselves. */
     assert_int_equal(unlink(filler), 0);
+    usleep(600 * 1000);
+    assert_int_equal(bg_audit_probe(a), 1);
+    bg_audit_stats(a, &st);
+    assert_int_equal(st.healthy, 1);
     for (int i = 200; i < 210; i++)
         assert_non_null(bg_audit_submit(c, big_rec(i), on_done, &w));
     wait_done(&w, 35);
