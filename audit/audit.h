@@ -256,11 +256,6 @@ int bg_audit_verify_mem(const char *const *names, const char *const *data, const
                         size_t n, const bg_audit_verify_options_t *opt,
                         bg_audit_verify_result_t *res);
 
-/* Convenience: one key (or none), report to REPORT (may be NULL). 0 intact,
- * non-zero otherwise. */
-int bg_audit_verify(const char *const *files, size_t n, const unsigned char *key, size_t keylen,
-                    FILE *report);
-
 /*
  * Paths ("DIR/name") of the log files of PREFIX (NULL = "audit") in DIR, in
  * log order (by file index). *OUT is NULL-terminated; free with

@@ -3,6 +3,7 @@
  * for the exact bytes that are hashed.
  */
 #include "audit/chain.h"
+#include "common/hex.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -22,7 +23,8 @@ static const char CKPT_DOMAIN[] = "bordergate-audit-checkpoint-v1\n";
  * Buffer
  * ------------------------------------------------------------------------ */
 
-int bg_audit_buf_reserve(bg_audit_buf_t *b, size_t extra)
+/* Room for EXTRA more bytes in B. 0, or -1 (ENOMEM). */
+static int buf_reserve(bg_audit_buf_t *b, size_t extra)
 {
     if (b->cap - b->len >= extra && b->data != NULL)
         return 0;
@@ -49,17 +51,12 @@ int bg_audit_buf_reserve(bg_audit_buf_t *b, size_t extra)
 
 int bg_audit_buf_add(bg_audit_buf_t *b, const void *p, size_t n)
 {
-    if (bg_audit_buf_reserve(b, n) != 0)
+    if (buf_reserve(b, n) != 0)
         return -1;
     if (n > 0)
         memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;
-}
-
-int bg_audit_buf_str(bg_audit_buf_t *b, const char *s)
-{
-    return bg_audit_buf_add(b, s, strlen(s));
 }
 
 void bg_audit_buf_free(bg_audit_buf_t *b)
@@ -73,17 +70,8 @@ void bg_audit_buf_free(bg_audit_buf_t *b)
  * Hex
  * ------------------------------------------------------------------------ */
 
-void bg_audit_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-int bg_audit_is_hex(const char *s, size_t n)
+/* 1 when S[0..N) is lowercase hex (the only form a record carries). */
+static int is_lower_hex(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
@@ -163,7 +151,7 @@ static int chain_digest(bg_audit_chain_t *c, const char *prev, const char *cover
         EVP_DigestUpdate(c->md, "}", 1) != 1 || EVP_DigestFinal_ex(c->md, md, &mdlen) != 1 ||
         mdlen != 32)
         return -1;
-    bg_audit_hex(md, 32, hex);
+    bg_hex_encode(md, 32, hex);
     return 0;
 }
 
@@ -177,7 +165,7 @@ int bg_audit_chain_append(bg_audit_chain_t *c, bg_audit_buf_t *out, const char *
     for (size_t i = 0; i < nparts; i++)
         need += lens[i] + 1;
     size_t start = out->len;
-    if (bg_audit_buf_reserve(out, need) != 0)
+    if (buf_reserve(out, need) != 0)
         return -1;
     memcpy(out->data + out->len, head, (size_t)hn);
     out->len += (size_t)hn;
@@ -234,7 +222,7 @@ int bg_audit_chain_parse_line(const char *line, size_t len, bg_audit_line_t *out
     if (memcmp(line + i, prevkey, pl) != 0)
         return -1;
     i += pl;
-    if (!bg_audit_is_hex(line + i, BG_AUDIT_HEX_LEN) || line[i + BG_AUDIT_HEX_LEN] != '"')
+    if (!is_lower_hex(line + i, BG_AUDIT_HEX_LEN) || line[i + BG_AUDIT_HEX_LEN] != '"')
         return -1;
     memcpy(out->prev, line + i, BG_AUDIT_HEX_LEN);
     out->prev[BG_AUDIT_HEX_LEN] = '\0';
@@ -242,7 +230,7 @@ int bg_audit_chain_parse_line(const char *line, size_t len, bg_audit_line_t *out
 
     size_t t = len - BG_AUDIT_HASH_TAIL_LEN;
     if (t < i || memcmp(line + t, ",\"hash\":\"", 9) != 0 ||
-        !bg_audit_is_hex(line + t + 9, BG_AUDIT_HEX_LEN) ||
+        !is_lower_hex(line + t + 9, BG_AUDIT_HEX_LEN) ||
         memcmp(line + t + 9 + BG_AUDIT_HEX_LEN, "\"}", 2) != 0)
         return -1;
     memcpy(out->hash, line + t + 9, BG_AUDIT_HEX_LEN);
@@ -273,7 +261,7 @@ int bg_audit_chain_hmac(const unsigned char *key, size_t keylen, const char *cha
     if (keylen > INT32_MAX ||
         HMAC(EVP_sha256(), key, (int)keylen, msg, sizeof msg, md, &mdlen) == NULL || mdlen != 32)
         return -1;
-    bg_audit_hex(md, 32, hex_out);
+    bg_hex_encode(md, 32, hex_out);
     return 0;
 }
 
@@ -286,6 +274,6 @@ void bg_audit_chain_key_id(const unsigned char *key, size_t keylen, char *out)
         memcpy(out, "00000000", 9);
         return;
     }
-    bg_audit_hex(md, 4, hex);
+    bg_hex_encode(md, 4, hex);
     memcpy(out, hex, 9);
 }

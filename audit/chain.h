@@ -34,9 +34,7 @@ typedef struct {
     size_t len, cap;
 } bg_audit_buf_t;
 
-int bg_audit_buf_reserve(bg_audit_buf_t *b, size_t extra); /* 0/-1 (ENOMEM) */
 int bg_audit_buf_add(bg_audit_buf_t *b, const void *p, size_t n);
-int bg_audit_buf_str(bg_audit_buf_t *b, const char *s);
 void bg_audit_buf_free(bg_audit_buf_t *b);
 
 /* Chain position plus a reusable digest context. Not thread-safe: one per
@@ -86,10 +84,6 @@ int bg_audit_chain_rehash(bg_audit_chain_t *c, const char *line, const bg_audit_
 int bg_audit_chain_hmac(const unsigned char *key, size_t keylen, const char *chain_hex,
                         char *hex_out);
 
-/* Lowercase hex of N bytes into OUT (2N+1 bytes). */
-void bg_audit_hex(const unsigned char *in, size_t n, char *out);
-/* 1 when S[0..N) is lowercase hex. */
-int bg_audit_is_hex(const char *s, size_t n);
 /* Constant-time equality of two N-byte strings. */
 int bg_audit_ct_equal(const char *a, const char *b, size_t n);
 

@@ -15,6 +15,7 @@
 
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/hex.h"
 
 void bg_audit_key_wipe(bg_audit_key_t *key)
 {
@@ -23,24 +24,13 @@ void bg_audit_key_wipe(bg_audit_key_t *key)
     explicit_bzero(key, sizeof *key);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* 1 when S[0..N) is an even number (>= 64) of hex digits. */
 static int looks_hex(const unsigned char *s, size_t n)
 {
     if (n < 2 * BG_AUDIT_KEY_MIN || n % 2 != 0)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (hexval(s[i]) < 0)
+        if (bg_hex_digit(s[i]) < 0)
             return 0;
     return 1;
 }
@@ -63,7 +53,8 @@ int bg_audit_key_from_bytes(const void *data, size_t len, bg_audit_key_t *key, c
             return -1;
         }
         for (size_t i = 0; i < hn / 2; i++)
-            key->bytes[i] = (unsigned char)(hexval(p[2 * i]) * 16 + hexval(p[2 * i + 1]));
+            key->bytes[i] =
+                (unsigned char)(bg_hex_digit(p[2 * i]) * 16 + bg_hex_digit(p[2 * i + 1]));
         key->len = hn / 2;
     } else {
         if (n < BG_AUDIT_KEY_MIN) {

@@ -10,7 +10,13 @@
 #include "common/sbuf.h"
 #include "inspect/redact.h"
 
-const char *bg_refusal_code(int status)
+/* The refusal's code (docs/audit.md, "Refusal record"): "no_route" (421),
+ * "bad_request" (400), "private_upstream" (403), "connect" (405),
+ * "timeout" (408), "body_too_large" (413), "expectation" (417),
+ * "header_too_large" (431), "not_implemented" (501, upgrades and transfer
+ * codings), "upstream_unavailable" (502), "unavailable" (503),
+ * "upstream_timeout" (504), "http_version" (505), else "refused". */
+static const char *refusal_code(int status)
 {
     switch (status) {
     case 400: return "bad_request";
@@ -51,7 +57,7 @@ char *bg_refusal_record(const bg_refusal_t *r, const char *time_text, size_t *le
     bg_sbuf_json_kv(&b, 1, "address", r->caller != NULL ? r->caller : "");
     bg_sbuf_adds(&b, "},\"status\":");
     bg_sbuf_addi(&b, r->status);
-    bg_sbuf_json_kv(&b, 0, "code", bg_refusal_code(r->status));
+    bg_sbuf_json_kv(&b, 0, "code", refusal_code(r->status));
     bg_sbuf_json_kv(&b, 0, "error", r->error != NULL ? r->error : "");
     if (r->method != NULL) {
         size_t mlen;

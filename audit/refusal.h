@@ -33,14 +33,6 @@ typedef struct {
     const char *policy_sha256;  /* may be NULL */
 } bg_refusal_t;
 
-/* The refusal's code (docs/audit.md, "Refusal record"): "no_route" (421),
- * "bad_request" (400), "private_upstream" (403), "connect" (405),
- * "timeout" (408), "body_too_large" (413), "expectation" (417),
- * "header_too_large" (431), "not_implemented" (501, upgrades and transfer
- * codings), "upstream_unavailable" (502), "unavailable" (503),
- * "upstream_timeout" (504), "http_version" (505), else "refused". */
-const char *bg_refusal_code(int status);
-
 /* The record as one JSON line without storage fields (the audit writer adds
  * seq, prev and hash); allocated, its length in *LEN. NULL when out of
  * memory. TIME_TEXT is the UTC time of the refusal. */

@@ -750,28 +750,6 @@ int bg_audit_verify_files(const char *const *files, size_t n, const bg_audit_ver
     return verifier_done(&v, rc < 0 ? -1 : 0);
 }
 
-int bg_audit_verify(const char *const *files, size_t n, const unsigned char *key, size_t keylen,
-                    FILE *report)
-{
-    bg_audit_key_t k;
-    bg_audit_verify_options_t opt = {.report = report};
-    bg_audit_verify_result_t res;
-    if (key != NULL) {
-        memset(&k, 0, sizeof k);
-        if (keylen > BG_AUDIT_KEY_MAX)
-            return -1;
-        memcpy(k.bytes, key, keylen);
-        k.len = keylen;
-        bg_audit_chain_key_id(key, keylen, k.id);
-        opt.keys = &k;
-        opt.nkeys = 1;
-    }
-    int rc = bg_audit_verify_files(files, n, &opt, &res);
-    if (key != NULL)
-        bg_audit_key_wipe(&k);
-    return rc;
-}
-
 /* ------------------------------------------------------------------------
  * Listing and the CLI
  * ------------------------------------------------------------------------ */

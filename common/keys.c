@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include "common/util.h"
+#include "common/hex.h"
 
 const char *bg_key_file_path(const char *path, char *buf, size_t cap)
 {
@@ -29,41 +30,9 @@ const char *bg_key_file_path(const char *path, char *buf, size_t cap)
 
 void bg_key_id(const unsigned char *key, size_t len, char *id)
 {
-    static const char hx[] = "0123456789abcdef";
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256(key, len, d);
-    for (int i = 0; i < 8; i++) {
-        id[2 * i] = hx[d[i] >> 4];
-        id[2 * i + 1] = hx[d[i] & 15];
-    }
-    id[16] = '\0';
-}
-
-/* Hex text (whitespace allowed) into OUT; -1 when not hex. */
-static long from_hex(const char *s, size_t n, unsigned char *out, size_t cap)
-{
-    size_t o = 0;
-    int hi = -1;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i], v;
-        if (isspace(c))
-            continue;
-        if (c >= '0' && c <= '9')
-            v = c - '0';
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            v = (c | 0x20) - 'a' + 10;
-        else
-            return -1;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            if (o >= cap)
-                return -1;
-            out[o++] = (unsigned char)(hi << 4 | v);
-            hi = -1;
-        }
-    }
-    return hi < 0 ? (long)o : -1;
+    bg_hex_encode(d, 8, id);
 }
 
 int bg_key_load(const char *file, const char *env, unsigned char *key, size_t cap, size_t *len,
@@ -99,11 +68,11 @@ int bg_key_load(const char *file, const char *env, unsigned char *key, size_t ca
     }
     /* TEXT is wiped by its length N: a raw key may hold NUL bytes, so strlen
      * would leave the rest of it in freed memory. */
-    long h = from_hex(text, n, key, cap);
+    long h = bg_hex_decode(text, n, key, cap, 1);
     if (h < 0) {
         if (env != NULL) {
             snprintf(err, errcap, "%s: key must be hex", what);
-            bg_util_wipe(key, cap); /* what from_hex decoded before the non-hex */
+            bg_util_wipe(key, cap); /* what bg_hex_decode decoded before the non-hex */
             bg_util_wipe(text, n);
             free(text);
             return -1;

@@ -145,7 +145,10 @@ static size_t json_escape(char *out, size_t cap, const char *s)
     return n;
 }
 
-void bg_logv(bg_log_level_t level, const char *fmt, va_list ap)
+static void logv(bg_log_level_t level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void logv(bg_log_level_t level, const char *fmt, va_list ap)
 {
     char msg[2048];
     char esc[4200];
@@ -187,7 +190,7 @@ void bg_log(bg_log_level_t level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    bg_logv(level, fmt, ap);
+    logv(level, fmt, ap);
     va_end(ap);
 }
 

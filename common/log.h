@@ -39,8 +39,6 @@ int bg_log_reopen(void);
 void bg_log_set_component(const char *component);
 
 void bg_log(bg_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void bg_logv(bg_log_level_t level, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
 
 /* Drain OpenSSL's error queue into the log with CONTEXT. */
 void bg_log_openssl(bg_log_level_t level, const char *context);

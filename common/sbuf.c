@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 static int reserve(bg_sbuf_t *b, size_t more)
 {
     if (b->failed)
@@ -106,12 +108,11 @@ void bg_sbuf_json_str(bg_sbuf_t *b, const char *s, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            /* Keep valid UTF-8 as is; replace anything else. */
-            size_t l = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
-            int ok = l > 0 && i + l <= n;
-            for (size_t k = 1; ok && k < l; k++)
-                ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
-            if (ok) {
+            /* Keep valid UTF-8 as is; replace anything else (overlong forms
+             * and surrogates too: jansson refuses them in a record). */
+            uint32_t cp;
+            size_t l = bg_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+            if (l > 0) {
                 i += l;
                 continue;
             }

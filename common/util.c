@@ -1,4 +1,5 @@
 #include "common/util.h"
+#include "common/hex.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,7 +31,6 @@ int bg_util_random_bytes(void *buf, size_t n)
 
 void bg_util_random_id(char *out)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char raw[BG_ID_LEN / 2];
     if (bg_util_random_bytes(raw, sizeof raw) != 0) {
         /* getrandom cannot fail once the pool is initialised; fall back to
@@ -39,11 +39,7 @@ void bg_util_random_id(char *out)
         for (size_t i = 0; i < sizeof raw; i++)
             raw[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)(i * 131);
     }
-    for (size_t i = 0; i < sizeof raw; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[BG_ID_LEN] = '\0';
+    bg_hex_encode(raw, sizeof raw, out);
 }
 
 uint64_t bg_util_mono_us(void)

@@ -32,6 +32,7 @@
 #include "audit/audit.h"
 #include "audit/chain.h"
 #include "fuzz/fuzz.h"
+#include "common/hex.h"
 
 static const unsigned char KEY[32] = "fuzz-fuzz-fuzz-fuzz-fuzz-fuzz-32";
 
@@ -142,7 +143,7 @@ static char *record_members(const uint8_t *chunk, size_t len)
         char *hex = malloc(2 * len + 1);
         if (hex == NULL)
             return NULL;
-        bg_audit_hex(chunk, len, hex);
+        bg_hex_encode(chunk, len, hex);
         v = json_string(hex);
         free(hex);
     }

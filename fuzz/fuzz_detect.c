@@ -20,38 +20,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "inspect/detect.h"
 #include "fuzz/fuzz.h"
 
 #define CAP 64
 
+/* P[0..N) is valid UTF-8 (strict: common/utf8.h). */
 static int valid_utf8(const uint8_t *p, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        size_t len;
-        uint32_t v, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2, v = c & 0x1F, min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3, v = c & 0x0F, min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4, v = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (i + len > n)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return 0;
-            v = (v << 6) | (p[i + k] & 0x3F);
-        }
-        if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t len = bg_utf8_decode(p + i, n - i, &cp);
+        if (len == 0)
             return 0;
         i += len;
     }

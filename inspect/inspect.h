@@ -38,7 +38,7 @@
 #include <jansson.h>
 
 #include "inspect/detect.h"
-#include "proxy/http.h"
+#include "common/http_header.h"
 
 typedef struct bg_inspect_rules bg_inspect_rules_t;
 typedef struct bg_inspection bg_inspection_t;

@@ -7,23 +7,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/hmac.h>
-
 #include "common/util.h"
+#include "common/http_header.h"
 #include "policy/attribute.h"
-
-static const char *const outcome_names[] = {"allow", "deidentify", "block"};
-static const char *const action_names[] = {"allow", "deidentify", "remove", "remove_record",
-                                           "block"};
-
-const char *bg_outcome_name(bg_outcome_t o)
-{
-    return (unsigned)o < 3 ? outcome_names[o] : "?";
-}
-const char *bg_action_name(bg_action_t a)
-{
-    return (unsigned)a < 5 ? action_names[a] : "?";
-}
+#include "common/chinatime.h"
+#include "common/pseudonym.h"
 
 int bg_decide_needs_inspection(const bg_policy_t *p, const bg_geo_answer_t *geo)
 {
@@ -111,27 +99,22 @@ static int age_from(const char *s, int64_t now_ms)
     digits[8] = '\0';
     if (sscanf(digits, "%4d%2d%2d", &y, &m, &d) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
         return -1;
-    time_t t = (time_t)(now_ms / 1000) + 8 * 3600; /* China Standard Time */
     struct tm tm;
-    gmtime_r(&t, &tm);
+    if (bg_china_tm(now_ms, &tm) != 0)
+        return -1;
     int age = tm.tm_year + 1900 - y;
     if (tm.tm_mon + 1 < m || (tm.tm_mon + 1 == m && tm.tm_mday < d))
         age--;
     return age;
 }
 
+/* The pseudonym of ID under the policy's subject key (the pseudonym key
+ * when it has none); "" without a key. */
 static void pseudonym(const bg_policy_t *p, const char *id, size_t len, char out[65])
 {
-    unsigned char mac[32];
-    unsigned int ml = 0;
     const unsigned char *key = p->subject_key_len > 0 ? p->subject_key : p->pseudonym_key;
     size_t kl = p->subject_key_len > 0 ? p->subject_key_len : p->pseudonym_key_len;
-    out[0] = '\0';
-    if (kl == 0 ||
-        HMAC(EVP_sha256(), key, (int)kl, (const unsigned char *)id, len, mac, &ml) == NULL)
-        return; /* no key: the record says the subject is unknown rather than hold a raw id */
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+    bg_pseudonym(key, kl, id, len, out);
 }
 
 /*
@@ -373,337 +356,450 @@ static int reference_present(const bg_decide_input_t *in, const bg_route_policy_
     return n > 0;
 }
 
-int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
+/* What bg_decide's steps share: the inputs, the decision being built, and
+ * the per-subject and per-record state of a cross-border request. */
+typedef struct {
+    const bg_decide_input_t *in;
+    bg_decision_t *d;
+    const bg_policy_t *p;
+    const bg_route_policy_t *rp;
+    const bg_recipient_t *rcp;
+    const char *recip_id;
+    subject_info_t *subs;    /* nsubjects entries; raw ids wiped before free */
+    int *attr;               /* per finding: its subject (attribute_findings) */
+    size_t *owner;           /* per finding: the other person's path length, 0 */
+    uint8_t *record_removed; /* per record */
+    uint8_t *record_changed; /* per record */
+    bg_outcome_t out;        /* the outcome so far */
+} decide_ctx_t;
+
+/* One finding being decided: its decision, the finding, its subject (-1:
+ * none), the record it is in (-1: not a batch) and the rule's bases. */
+typedef struct {
+    bg_finding_decision_t *x;
+    const bg_finding_t *f;
+    size_t index;
+    int si;
+    int rec;
+    const bg_rule_t *rule;
+} finding_ctx_t;
+
+/*
+ * The legal bases, each one function, tried in the documented order
+ * (docs/policy.md, "How a decision is made", step 4): the first that holds
+ * sets x->basis and x->evidence; one that does not hold may say why
+ * (why_add), so the 451 lists every basis tried.
+ */
+/* A basis the route declares with a reference (legal obligation, HR
+ * management, emergency): it holds when declared. */
+static void declared(finding_ctx_t *fc, const bg_declared_basis_t *b, bg_basis_t basis)
 {
-    const bg_policy_t *p = in->policy;
-    const bg_route_policy_t *rp = &p->routes[in->route_index];
-    const bg_recipient_t *rcp = rp->recipient;
-    const char *recip_id = rcp != NULL ? rcp->id : "(none)";
+    if (!b->present)
+        return;
+    fc->x->basis = basis;
+    snprintf(fc->x->evidence, sizeof fc->x->evidence, "%s", b->reference);
+}
 
-    memset(d, 0, sizeof *d);
-    d->monitor = rp->monitor;
-    d->cross_border = bg_geo_is_cross_border(in->geo);
-    d->inspected = in->insp != NULL;
-    snprintf(d->mechanism, sizeof d->mechanism, "not_needed");
-    bg_outcome_t out = BG_OUTCOME_ALLOW;
+static void legal_obligation(decide_ctx_t *c, finding_ctx_t *fc)
+{
+    declared(fc, &c->rp->legal_obligation, BG_BASIS_LEGAL_OBLIGATION);
+}
 
-    if (!d->cross_border) {
-        /* Domestic: not a cross-border transfer. Findings (if inspected)
-         * are recorded, nothing is changed. */
-        size_t nf = in->insp != NULL ? bg_inspection_count(in->insp) : 0;
-        d->fd = calloc(nf + 1, sizeof *d->fd);
-        if (d->fd == NULL)
-            return -1;
-        for (size_t i = 0; i < nf; i++) {
-            bg_finding_decision_t *x = &d->fd[d->nfd++];
-            x->finding = i;
-            x->action = BG_ACT_ALLOW;
-            x->rule = "domestic";
-            x->subject = -1;
-            x->sensitive = bg_inspection_finding(in->insp, i)->sensitive;
-        }
-        d->would = d->outcome = BG_OUTCOME_ALLOW;
-        return 0;
+static void hr(decide_ctx_t *c, finding_ctx_t *fc)
+{
+    declared(fc, &c->rp->hr, BG_BASIS_HR_MANAGEMENT);
+}
+
+static void emergency(decide_ctx_t *c, finding_ctx_t *fc)
+{
+    declared(fc, &c->rp->emergency, BG_BASIS_EMERGENCY);
+}
+
+/* Contract necessity: the route declares a contract, the finding is
+ * necessary for it, and the contract's reference is in the request. */
+static void contract(decide_ctx_t *c, finding_ctx_t *fc)
+{
+    const bg_route_policy_t *rp = c->rp;
+    bg_finding_decision_t *x = fc->x;
+    if (!rp->contract.present)
+        return;
+    if (!contract_necessary(rp, fc->f)) {
+        why_add(x, "not necessary for the %s contract", rp->contract.purpose);
+    } else if (rp->contract.reference_required && !reference_present(c->in, rp, fc->rec)) {
+        /* A "$." reference cannot be found in a form, nor "form."
+         * in a JSON body: say so, the policy is wrong, not the
+         * request (bordergate check warns where it can tell). */
+        const char *ref = rp->contract.reference_path;
+        bg_body_kind_t bk = bg_inspection_body_kind(c->in->insp);
+        int wrong_kind = (ref[0] == '$' && bk == BG_BODY_FORM) ||
+                         (strncmp(ref, "form.", 5) == 0 && bk == BG_BODY_JSON);
+        why_add(x, "contract reference missing at %s%s", ref,
+                !wrong_kind          ? ""
+                : bk == BG_BODY_FORM ? " (the body is a form: the reference is form.NAME)"
+                                     : " (the body is JSON: the reference is a $. path)");
+    } else {
+        x->basis = BG_BASIS_CONTRACT;
+        snprintf(x->evidence, sizeof x->evidence, "contract:%s%s%s", rp->contract.purpose,
+                 rp->contract.reference_path ? "; reference at " : "",
+                 rp->contract.reference_path ? rp->contract.reference_path : "");
     }
-    if (rcp != NULL && rcp->denylisted) {
+}
+
+/* Separate consent in the registry for the finding's own subject. */
+static void consent(decide_ctx_t *c, finding_ctx_t *fc)
+{
+    const bg_decide_input_t *in = c->in;
+    const bg_route_policy_t *rp = c->rp;
+    bg_finding_decision_t *x = fc->x;
+    int si = fc->si;
+    if (c->d->dnt) {
+        why_add(x, "DNT/Sec-GPC opt-out for purpose %s", rp->purpose);
+    } else if (in->consent == NULL) {
+        why_add(x, "no consent registry configured");
+    } else if (si < 0 && c->owner[fc->index] > 0) {
+        size_t own = c->owner[fc->index];
+        why_add(x, "belongs to another person (%.*s) than the route's subject",
+                (int)(own < 100 ? own : 100), fc->f->path);
+    } else if (si < 0 || c->subs[si].raw_len == 0) {
+        why_add(x, "no subject id (route subjects.id) to look consent up");
+    } else {
+        bg_consent_query_t q;
+        bg_consent_match_t m;
+        memset(&q, 0, sizeof q);
+        q.subject = c->subs[si].raw;
+        q.subject_len = c->subs[si].raw_len;
+        q.recipient = c->recip_id;
+        q.purpose = rp->purpose != NULL ? rp->purpose : "";
+        q.country = in->geo->country[0] ? in->geo->country : "ZZ";
+        q.need_sensitive = x->sensitive;
+        q.need_guardian = c->subs[si].guardian;
+        q.at = in->now_ms;
+        memset(&m, 0, sizeof m);
+        if (bg_consent_find(in->consent, &q, &m) == 1) {
+            x->basis = BG_BASIS_CONSENT;
+            snprintf(x->evidence, sizeof x->evidence, "consent:%s%s%.100s", m.consent.id,
+                     m.consent.evidence[0] ? "; evidence " : "", m.consent.evidence);
+        } else {
+            why_add(x, "no consent (%s)%s%s", bg_consent_miss_name(m.miss),
+                    m.miss_id[0] ? ", closest " : "", m.miss_id);
+        }
+    }
+}
+
+/* The subject is outside mainland China, where the policy allows it. */
+static void subject_abroad(decide_ctx_t *c, finding_ctx_t *fc)
+{
+    const subject_info_t *s = fc->si >= 0 ? &c->subs[fc->si] : NULL;
+    bg_finding_decision_t *x = fc->x;
+    if (!c->p->subject_abroad_allowed || s == NULL || s->region[0] == '\0' ||
+        strcmp(s->region, "CN") == 0)
+        return;
+    if (s->guardian) {
+        /* a child abroad still needs a guardian's consent */
+        why_add(x, "subject abroad does not apply: the subject needs a guardian's "
+                   "consent (policy guardian_consent_age)");
+    } else if (s->region_caller && c->p->region_gateway_only) {
+        why_add(x,
+                "subject region asserted by the caller (%s); the policy takes it only "
+                "from the gateway header%s%s",
+                c->rp->subject_region, c->rp->region_header ? " " : "",
+                c->rp->region_header ? c->rp->region_header : "");
+    } else {
+        x->basis = BG_BASIS_SUBJECT_ABROAD;
+        x->asserted_by = s->region_caller ? "caller" : "gateway";
+        snprintf(x->evidence, sizeof x->evidence, "subject region %s", s->region);
+    }
+}
+
+/* The documented order; a rule's bases (a bit per bg_basis_t) say which are
+ * tried at all. */
+static const struct {
+    bg_basis_t basis;
+    void (*holds)(decide_ctx_t *c, finding_ctx_t *fc);
+} legal_bases[] = {
+    {BG_BASIS_LEGAL_OBLIGATION, legal_obligation},
+    {BG_BASIS_HR_MANAGEMENT, hr},
+    {BG_BASIS_EMERGENCY, emergency},
+    {BG_BASIS_CONTRACT, contract},
+    {BG_BASIS_CONSENT, consent},
+    {BG_BASIS_SUBJECT_ABROAD, subject_abroad},
+};
+
+/* Step 0: a domestic destination is not a cross-border transfer. Findings
+ * (if inspected) are recorded, nothing is changed. Returns -1 out of memory. */
+static int decide_domestic(const bg_decide_input_t *in, bg_decision_t *d)
+{
+    size_t nf = in->insp != NULL ? bg_inspection_count(in->insp) : 0;
+    d->fd = calloc(nf + 1, sizeof *d->fd);
+    if (d->fd == NULL)
+        return -1;
+    for (size_t i = 0; i < nf; i++) {
+        bg_finding_decision_t *x = &d->fd[d->nfd++];
+        x->finding = i;
+        x->action = BG_ACT_ALLOW;
+        x->rule = "domestic";
+        x->subject = -1;
+        x->sensitive = bg_inspection_finding(in->insp, i)->sensitive;
+    }
+    d->would = d->outcome = BG_OUTCOME_ALLOW;
+    return 0;
+}
+
+/* Steps 1-2: what is refused (or allowed) before any finding is looked at:
+ * a denylisted recipient, a request not inspected, a body bordergate cannot
+ * read. Returns 1 when the outcome is settled (in c->out), 0 to go on. */
+static int refuse_unreadable(decide_ctx_t *c)
+{
+    const bg_decide_input_t *in = c->in;
+    bg_decision_t *d = c->d;
+    if (c->rcp != NULL && c->rcp->denylisted) {
         add_reason(d, "recipient_denylisted", NULL, NULL, NULL,
-                   "recipient %s is on a list under PIPL Art. 42%s%s", recip_id,
-                   rcp->denylist_ref ? ": " : "", rcp->denylist_ref ? rcp->denylist_ref : "");
-        out = BG_OUTCOME_BLOCK;
-        goto done;
+                   "recipient %s is on a list under PIPL Art. 42%s%s", c->recip_id,
+                   c->rcp->denylist_ref ? ": " : "",
+                   c->rcp->denylist_ref ? c->rcp->denylist_ref : "");
+        c->out = BG_OUTCOME_BLOCK;
+        return 1;
     }
     if (in->insp == NULL) {
         add_reason(d, "not_inspected", NULL, NULL, NULL, "cross-border request was not inspected");
-        out = BG_OUTCOME_BLOCK;
-        goto done;
+        c->out = BG_OUTCOME_BLOCK;
+        return 1;
     }
     bg_body_kind_t kind = bg_inspection_body_kind(in->insp);
-    if (kind == BG_BODY_UNDECODABLE && !p->undecodable_allow) {
+    if (kind == BG_BODY_UNDECODABLE && !c->p->undecodable_allow) {
         add_reason(d, "undecodable", NULL, NULL, NULL, "%s", bg_inspection_undecodable(in->insp));
-        out = BG_OUTCOME_BLOCK;
-        goto done;
+        c->out = BG_OUTCOME_BLOCK;
+        return 1;
     }
     if (kind == BG_BODY_UNDECODABLE) {
         /* Allowed by policy: the body goes uninspected. Findings made before
          * decoding failed are not acted on (nothing would be rewritten). */
         add_reason(d, "undecodable_allowed", NULL, NULL, NULL, "%s (policy.undecodable is allow)",
                    bg_inspection_undecodable(in->insp));
-        out = BG_OUTCOME_ALLOW;
-        goto done;
+        c->out = BG_OUTCOME_ALLOW;
+        return 1;
     }
     const char *opaque = bg_inspection_opaque(in->insp);
-    if ((kind == BG_BODY_OTHER || opaque != NULL) && !rp->opaque_allow) {
+    if ((kind == BG_BODY_OTHER || opaque != NULL) && !c->rp->opaque_allow) {
         add_reason(d, "opaque_body", NULL, NULL, NULL,
                    "%s; the route does not allow opaque data abroad",
                    opaque != NULL ? opaque : "the body's content type is not inspected");
-        out = BG_OUTCOME_BLOCK;
-        goto done;
+        c->out = BG_OUTCOME_BLOCK;
+        return 1;
     }
+    return 0;
+}
 
-    d->dnt = opted_out(in) && rp->purpose != NULL;
-    if (d->dnt) {
-        int honoured = 0;
-        for (int i = 0; i < p->ndnt_purposes; i++)
-            honoured |= strcmp(p->dnt_purposes[i], rp->purpose) == 0;
-        d->dnt = honoured;
-    }
+/* DNT / Sec-GPC withdraws consent for the purposes the policy names. */
+static void honour_opt_out(decide_ctx_t *c)
+{
+    const char *purpose = c->rp->purpose;
+    int honoured = 0;
+    if (!opted_out(c->in) || purpose == NULL)
+        return;
+    for (int i = 0; i < c->p->ndnt_purposes; i++)
+        honoured |= strcmp(c->p->dnt_purposes[i], purpose) == 0;
+    c->d->dnt = honoured;
+}
 
-    /* Subjects: one per record, or one for the request. */
-    d->records = bg_inspection_records(in->insp);
+/* The subjects (one per record, or one for the request), their pseudonyms,
+ * and whose each finding is. Allocates what c and d own; -1 out of memory
+ * (the caller frees). */
+static int find_subjects(decide_ctx_t *c)
+{
+    bg_decision_t *d = c->d;
+    d->records = bg_inspection_records(c->in->insp);
     int nsub = d->records > 0 ? d->records : 1;
-    subject_info_t *subs = calloc((size_t)nsub, sizeof *subs);
+    size_t nf = bg_inspection_count(c->in->insp);
+    c->subs = calloc((size_t)nsub, sizeof *c->subs);
     d->subjects = calloc((size_t)nsub, sizeof *d->subjects);
     d->subject_minor = calloc((size_t)nsub, sizeof *d->subject_minor);
     d->subject_guardian = calloc((size_t)nsub, sizeof *d->subject_guardian);
-    size_t nf = bg_inspection_count(in->insp);
     d->fd = calloc(nf + 1, sizeof *d->fd);
-    if (subs == NULL || d->subjects == NULL || d->subject_minor == NULL ||
-        d->subject_guardian == NULL || d->fd == NULL) {
-        free(subs);
+    c->attr = calloc(nf + 1, sizeof *c->attr);
+    c->owner = calloc(nf + 1, sizeof *c->owner);
+    c->record_removed = calloc((size_t)nsub, 1);
+    c->record_changed = calloc((size_t)nsub, 1);
+    if (c->subs == NULL || d->subjects == NULL || d->subject_minor == NULL ||
+        d->subject_guardian == NULL || d->fd == NULL || c->attr == NULL || c->owner == NULL ||
+        c->record_removed == NULL || c->record_changed == NULL)
         return -1;
-    }
     d->nsubjects = nsub;
-    int *attr = malloc((nf + 1) * sizeof *attr);
-    size_t *owner = malloc((nf + 1) * sizeof *owner);
-    if (attr == NULL || owner == NULL) {
-        free(attr);
-        free(owner);
-        free(subs);
-        return -1;
-    }
-    attribute_findings(in, rp, d->records, attr, owner);
+    attribute_findings(c->in, c->rp, d->records, c->attr, c->owner);
     for (int s = 0; s < nsub; s++) {
-        subject_of(in, rp, d->records > 0 ? s : -1, attr, &subs[s]);
-        if (subs[s].raw_len > 0)
-            pseudonym(p, subs[s].raw, subs[s].raw_len, d->subjects[s]);
-        d->subject_minor[s] = subs[s].minor;
-        d->subject_guardian[s] = subs[s].guardian;
+        subject_info_t *si = &c->subs[s];
+        subject_of(c->in, c->rp, d->records > 0 ? s : -1, c->attr, si);
+        if (si->raw_len > 0)
+            pseudonym(c->p, si->raw, si->raw_len, d->subjects[s]);
+        d->subject_minor[s] = si->minor;
+        d->subject_guardian[s] = si->guardian;
     }
-    uint8_t *record_removed = calloc((size_t)nsub, 1);
-    uint8_t *record_changed = calloc((size_t)nsub, 1);
-    if (record_removed == NULL || record_changed == NULL) {
-        free(subs);
-        free(attr);
-        free(owner);
-        free(record_removed);
-        free(record_changed);
-        return -1;
+    return 0;
+}
+
+/* The finding's value as its pseudonym (the raw value lives on this stack
+ * frame only and is wiped). */
+static void pseudonymize_value(decide_ctx_t *c, const bg_finding_t *f, bg_finding_decision_t *x)
+{
+    char v[256], canon[256];
+    int vl = bg_inspection_finding_value(c->in->insp, f, v, sizeof v);
+    size_t cl = vl > 0 ? canonical_identifier(f->category, v, (size_t)vl, canon, sizeof canon) : 0;
+    if (cl > 0)
+        pseudonym(c->p, canon, cl, x->value_pseudonym);
+    bg_util_wipe(v, sizeof v);
+    bg_util_wipe(canon, sizeof canon);
+}
+
+/* Step 3: never-export categories are removed, or block the request. */
+static void never_export(decide_ctx_t *c, finding_ctx_t *fc)
+{
+    bg_finding_decision_t *x = fc->x;
+    const char *cat = bg_detect_category_id(fc->f->category);
+    x->rule = "never_export";
+    if (c->p->never_export_block) {
+        x->action = BG_ACT_BLOCK;
+        add_reason(c->d, "never_export", "never_export", cat, fc->f->path, "%s may never leave",
+                   cat);
+        c->out = BG_OUTCOME_BLOCK;
+    } else {
+        x->action = BG_ACT_REMOVE;
+        x->op = BG_OP_REDACT;
+        x->anonymized = 1;
     }
-    int pi_leaving = 0, leaving_sensitive = 0, leaving_needs_mechanism = 0;
+}
 
-    for (size_t i = 0; i < nf; i++) {
-        bg_finding_t *f = bg_inspection_finding(in->insp, i);
-        bg_finding_decision_t *x = &d->fd[d->nfd++];
-        int si = attr[i];
-        const char *cat = bg_detect_category_id(f->category);
-        x->finding = i;
-        x->subject = si;
-        x->sensitive = f->sensitive || (si >= 0 && subs[si].minor);
-        x->basis = BG_BASIS_NONE;
-        {
-            /* The value is PI: it lives on this stack frame only. */
-            char v[256], canon[256];
-            int vl = bg_inspection_finding_value(in->insp, f, v, sizeof v);
-            size_t cl =
-                vl > 0 ? canonical_identifier(f->category, v, (size_t)vl, canon, sizeof canon) : 0;
-            if (cl > 0)
-                pseudonym(p, canon, cl, x->value_pseudonym);
-            bg_util_wipe(v, sizeof v);
-            bg_util_wipe(canon, sizeof canon);
-        }
-
-        if (p->never_export >> f->category & 1) {
-            x->rule = "never_export";
-            if (p->never_export_block) {
-                x->action = BG_ACT_BLOCK;
-                add_reason(d, "never_export", "never_export", cat, f->path, "%s may never leave",
-                           cat);
-                out = BG_OUTCOME_BLOCK;
-            } else {
-                x->action = BG_ACT_REMOVE;
-                x->op = BG_OP_REDACT;
-                x->anonymized = 1;
-            }
-            continue;
-        }
-        int ri = rp->rule_for[f->category];
-        const bg_rule_t *rule = ri >= 0 ? &p->rules[ri] : NULL;
-        x->rule = rule != NULL ? rule->id : "default";
-        x->clause = rule != NULL ? rule->clause : NULL;
-        unsigned bases = rule != NULL ? rule->bases : 0;
-        int rec = d->records > 0 ? f->record : -1;
-
-        if ((bases & 1u << BG_BASIS_LEGAL_OBLIGATION) && rp->legal_obligation.present) {
-            x->basis = BG_BASIS_LEGAL_OBLIGATION;
-            snprintf(x->evidence, sizeof x->evidence, "%s", rp->legal_obligation.reference);
-        } else if ((bases & 1u << BG_BASIS_HR_MANAGEMENT) && rp->hr.present) {
-            x->basis = BG_BASIS_HR_MANAGEMENT;
-            snprintf(x->evidence, sizeof x->evidence, "%s", rp->hr.reference);
-        } else if ((bases & 1u << BG_BASIS_EMERGENCY) && rp->emergency.present) {
-            x->basis = BG_BASIS_EMERGENCY;
-            snprintf(x->evidence, sizeof x->evidence, "%s", rp->emergency.reference);
-        }
-        if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_CONTRACT) &&
-            rp->contract.present) {
-            if (!contract_necessary(rp, f)) {
-                why_add(x, "not necessary for the %s contract", rp->contract.purpose);
-            } else if (rp->contract.reference_required && !reference_present(in, rp, rec)) {
-                /* A "$." reference cannot be found in a form, nor "form."
-                 * in a JSON body: say so, the policy is wrong, not the
-                 * request (bordergate check warns where it can tell). */
-                const char *ref = rp->contract.reference_path;
-                bg_body_kind_t bk = bg_inspection_body_kind(in->insp);
-                int wrong_kind = (ref[0] == '$' && bk == BG_BODY_FORM) ||
-                                 (strncmp(ref, "form.", 5) == 0 && bk == BG_BODY_JSON);
-                why_add(x, "contract reference missing at %s%s", ref,
-                        !wrong_kind          ? ""
-                        : bk == BG_BODY_FORM ? " (the body is a form: the reference is form.NAME)"
-                                             : " (the body is JSON: the reference is a $. path)");
-            } else {
-                x->basis = BG_BASIS_CONTRACT;
-                snprintf(x->evidence, sizeof x->evidence, "contract:%s%s%s", rp->contract.purpose,
-                         rp->contract.reference_path ? "; reference at " : "",
-                         rp->contract.reference_path ? rp->contract.reference_path : "");
-            }
-        }
-        if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_CONSENT)) {
-            if (d->dnt) {
-                why_add(x, "DNT/Sec-GPC opt-out for purpose %s", rp->purpose);
-            } else if (in->consent == NULL) {
-                why_add(x, "no consent registry configured");
-            } else if (si < 0 && owner[i] > 0) {
-                why_add(x, "belongs to another person (%.*s) than the route's subject",
-                        (int)(owner[i] < 100 ? owner[i] : 100), f->path);
-            } else if (si < 0 || subs[si].raw_len == 0) {
-                why_add(x, "no subject id (route subjects.id) to look consent up");
-            } else {
-                bg_consent_query_t q;
-                bg_consent_match_t m;
-                memset(&q, 0, sizeof q);
-                q.subject = subs[si].raw;
-                q.subject_len = subs[si].raw_len;
-                q.recipient = recip_id;
-                q.purpose = rp->purpose != NULL ? rp->purpose : "";
-                q.country = in->geo->country[0] ? in->geo->country : "ZZ";
-                q.need_sensitive = x->sensitive;
-                q.need_guardian = subs[si].guardian;
-                q.at = in->now_ms;
-                memset(&m, 0, sizeof m);
-                if (bg_consent_find(in->consent, &q, &m) == 1) {
-                    x->basis = BG_BASIS_CONSENT;
-                    snprintf(x->evidence, sizeof x->evidence, "consent:%s%s%.100s", m.consent.id,
-                             m.consent.evidence[0] ? "; evidence " : "", m.consent.evidence);
-                } else {
-                    why_add(x, "no consent (%s)%s%s", bg_consent_miss_name(m.miss),
-                            m.miss_id[0] ? ", closest " : "", m.miss_id);
-                }
-            }
-        }
-        if (x->basis == BG_BASIS_NONE && (bases & 1u << BG_BASIS_SUBJECT_ABROAD) &&
-            p->subject_abroad_allowed && si >= 0 && subs[si].region[0] != '\0' &&
-            strcmp(subs[si].region, "CN") != 0) {
-            if (subs[si].guardian) {
-                /* a child abroad still needs a guardian's consent */
-                why_add(x, "subject abroad does not apply: the subject needs a guardian's "
-                           "consent (policy guardian_consent_age)");
-            } else if (subs[si].region_caller && p->region_gateway_only) {
-                why_add(x,
-                        "subject region asserted by the caller (%s); the policy takes it only "
-                        "from the gateway header%s%s",
-                        rp->subject_region, rp->region_header ? " " : "",
-                        rp->region_header ? rp->region_header : "");
-            } else {
-                x->basis = BG_BASIS_SUBJECT_ABROAD;
-                x->asserted_by = subs[si].region_caller ? "caller" : "gateway";
-                snprintf(x->evidence, sizeof x->evidence, "subject region %s", subs[si].region);
-            }
-        }
-        if (x->basis != BG_BASIS_NONE) {
-            x->action = BG_ACT_ALLOW;
-            pi_leaving = 1;
-            leaving_sensitive |= x->sensitive;
-            if (x->basis == BG_BASIS_CONSENT || x->basis == BG_BASIS_SUBJECT_ABROAD ||
-                x->basis == BG_BASIS_LEGAL_OBLIGATION)
-                leaving_needs_mechanism = 1;
-            continue;
-        }
-        if (x->why[0] == '\0')
-            snprintf(x->why, sizeof x->why,
-                     rule != NULL ? "no legal basis held" : "no rule covers this category");
-        bg_fallback_t fb = rule != NULL ? rule->fallback : p->default_fallback;
-        const bg_op_t *fop = rule != NULL && rule->has_op ? &rule->op
-                             : rule == NULL && p->has_default_fallback_op
-                                 ? &p->default_fallback_op
-                                 : bg_policy_operator(p, f->category);
-        if (fb == BG_FALLBACK_DEIDENTIFY && !bg_op_anonymizes(fop->kind)) {
-            /* Pseudonymized output is still PI (PIPL Art. 73): without a
-             * basis it may leave only where the rule says so explicitly. */
-            if (rule != NULL && rule->accept_pseudonymized) {
-                x->pseudonymized_accepted = 1;
-            } else {
-                why_add(x,
-                        "%s output is still personal information (PIPL Art. 73) and %s does not "
-                        "accept pseudonymized transfers without a basis",
-                        bg_op_name(fop->kind), rule != NULL ? "the rule" : "the default fallback");
-                fb = BG_FALLBACK_BLOCK;
-            }
-        }
-        if (fb == BG_FALLBACK_BLOCK) {
-            if (rec >= 0) {
-                x->action = BG_ACT_REMOVE_RECORD;
-                x->anonymized = 1;
-                record_removed[rec] = 1;
-            } else {
-                x->action = BG_ACT_BLOCK;
-                add_reason(d, "no_basis", x->rule, cat, f->path, "%s to %s: %s", cat, recip_id,
-                           x->why);
-                out = BG_OUTCOME_BLOCK;
-            }
-        } else if (fb == BG_FALLBACK_REMOVE) {
-            x->action = BG_ACT_REMOVE;
-            x->op = BG_OP_REDACT;
-            x->anonymized = 1;
-            if (rec >= 0)
-                record_changed[rec] = 1;
+/* Step 8: no basis held; the rule's fallback (or the policy's default)
+ * de-identifies, removes the field or the record, or blocks. */
+static void apply_fallback(decide_ctx_t *c, finding_ctx_t *fc)
+{
+    const bg_policy_t *p = c->p;
+    const bg_rule_t *rule = fc->rule;
+    bg_finding_decision_t *x = fc->x;
+    int rec = fc->rec;
+    if (x->why[0] == '\0')
+        snprintf(x->why, sizeof x->why,
+                 rule != NULL ? "no legal basis held" : "no rule covers this category");
+    bg_fallback_t fb = rule != NULL ? rule->fallback : p->default_fallback;
+    const bg_op_t *fop = rule != NULL && rule->has_op ? &rule->op
+                         : rule == NULL && p->has_default_fallback_op
+                             ? &p->default_fallback_op
+                             : bg_policy_operator(p, fc->f->category);
+    if (fb == BG_FALLBACK_DEIDENTIFY && !bg_op_anonymizes(fop->kind)) {
+        /* Pseudonymized output is still PI (PIPL Art. 73): without a
+         * basis it may leave only where the rule says so explicitly. */
+        if (rule != NULL && rule->accept_pseudonymized) {
+            x->pseudonymized_accepted = 1;
         } else {
-            const bg_op_t *op = fop;
-            x->action = op->kind == BG_OP_REDACT ? BG_ACT_REMOVE : BG_ACT_DEIDENTIFY;
-            x->op = op->kind;
-            x->anonymized = bg_op_anonymizes(op->kind);
-            if (!x->anonymized) {
-                /* Pseudonymized output is still PI (PIPL Art. 73). */
-                pi_leaving = 1;
-                leaving_sensitive |= x->sensitive;
-                leaving_needs_mechanism = 1;
-            }
-            if (rec >= 0)
-                record_changed[rec] = 1;
+            why_add(x,
+                    "%s output is still personal information (PIPL Art. 73) and %s does not "
+                    "accept pseudonymized transfers without a basis",
+                    bg_op_name(fop->kind), rule != NULL ? "the rule" : "the default fallback");
+            fb = BG_FALLBACK_BLOCK;
         }
     }
-    /* Findings in removed records are gone with them. */
+    if (fb == BG_FALLBACK_BLOCK) {
+        if (rec >= 0) {
+            x->action = BG_ACT_REMOVE_RECORD;
+            x->anonymized = 1;
+            c->record_removed[rec] = 1;
+        } else {
+            const char *cat = bg_detect_category_id(fc->f->category);
+            x->action = BG_ACT_BLOCK;
+            add_reason(c->d, "no_basis", x->rule, cat, fc->f->path, "%s to %s: %s", cat,
+                       c->recip_id, x->why);
+            c->out = BG_OUTCOME_BLOCK;
+        }
+    } else if (fb == BG_FALLBACK_REMOVE) {
+        x->action = BG_ACT_REMOVE;
+        x->op = BG_OP_REDACT;
+        x->anonymized = 1;
+        if (rec >= 0)
+            c->record_changed[rec] = 1;
+    } else {
+        x->action = fop->kind == BG_OP_REDACT ? BG_ACT_REMOVE : BG_ACT_DEIDENTIFY;
+        x->op = fop->kind;
+        x->anonymized = bg_op_anonymizes(fop->kind);
+        if (rec >= 0)
+            c->record_changed[rec] = 1;
+    }
+}
+
+/* Steps 3-8 for finding I: never-export, then the legal bases in order,
+ * then the fallback. */
+static void decide_finding(decide_ctx_t *c, size_t i)
+{
+    bg_decision_t *d = c->d;
+    finding_ctx_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.index = i;
+    fc.f = bg_inspection_finding(c->in->insp, i);
+    fc.x = &d->fd[d->nfd++];
+    fc.si = c->attr[i];
+    fc.rec = d->records > 0 ? fc.f->record : -1;
+    bg_finding_decision_t *x = fc.x;
+    x->finding = i;
+    x->subject = fc.si;
+    x->sensitive = fc.f->sensitive || (fc.si >= 0 && c->subs[fc.si].minor);
+    x->basis = BG_BASIS_NONE;
+    pseudonymize_value(c, fc.f, x);
+
+    if (c->p->never_export >> fc.f->category & 1) {
+        never_export(c, &fc);
+        return;
+    }
+    int ri = c->rp->rule_for[fc.f->category];
+    fc.rule = ri >= 0 ? &c->p->rules[ri] : NULL;
+    x->rule = fc.rule != NULL ? fc.rule->id : "default";
+    x->clause = fc.rule != NULL ? fc.rule->clause : NULL;
+    unsigned bases = fc.rule != NULL ? fc.rule->bases : 0;
+    for (size_t b = 0; b < sizeof legal_bases / sizeof legal_bases[0]; b++) {
+        if (x->basis != BG_BASIS_NONE)
+            break;
+        if (bases & 1u << legal_bases[b].basis)
+            legal_bases[b].holds(c, &fc);
+    }
+    if (x->basis != BG_BASIS_NONE) {
+        x->action = BG_ACT_ALLOW;
+        return;
+    }
+    apply_fallback(c, &fc);
+}
+
+/* Findings in removed records are gone with them; count the records by
+ * what happened to them. */
+static void settle_records(decide_ctx_t *c)
+{
+    bg_decision_t *d = c->d;
     for (size_t i = 0; i < d->nfd; i++) {
-        bg_finding_t *f = bg_inspection_finding(in->insp, d->fd[i].finding);
-        if (d->records > 0 && f->record >= 0 && record_removed[f->record] &&
+        bg_finding_t *f = bg_inspection_finding(c->in->insp, d->fd[i].finding);
+        if (d->records > 0 && f->record >= 0 && c->record_removed[f->record] &&
             d->fd[i].action != BG_ACT_REMOVE_RECORD) {
             d->fd[i].action = BG_ACT_REMOVE_RECORD;
             d->fd[i].anonymized = 1;
         }
     }
     for (int r = 0; r < d->records; r++) {
-        if (record_removed[r])
+        if (c->record_removed[r])
             d->records_removed++;
-        else if (record_changed[r])
+        else if (c->record_changed[r])
             d->records_deidentified++;
         else
             d->records_allowed++;
     }
     if (d->records > 0 && d->records_removed == d->records) {
         /* Every record removed: an empty batch would still go; say so. */
-        add_reason(d, "all_records_removed", NULL, NULL, rp->records,
+        add_reason(d, "all_records_removed", NULL, NULL, c->rp->records,
                    "no record had a legal basis");
     }
-    /* What still leaves as PI, now that removed records are gone. */
-    pi_leaving = leaving_sensitive = leaving_needs_mechanism = 0;
+}
+
+/* The transfer mechanism for PI that still leaves, now that removed records
+ * are gone (pseudonymized output is still PI, PIPL Art. 73). */
+static void require_mechanism(decide_ctx_t *c)
+{
+    bg_decision_t *d = c->d;
+    const bg_recipient_t *rcp = c->rcp;
+    int pi_leaving = 0, leaving_sensitive = 0, leaving_needs_mechanism = 0;
     for (size_t i = 0; i < d->nfd; i++) {
         const bg_finding_decision_t *x = &d->fd[i];
         int leaves =
@@ -716,54 +812,91 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
             x->basis == BG_BASIS_SUBJECT_ABROAD || x->basis == BG_BASIS_LEGAL_OBLIGATION)
             leaving_needs_mechanism = 1;
     }
-    /* Transfer mechanism for PI that still leaves. */
-    if (pi_leaving && out != BG_OUTCOME_BLOCK) {
-        if (rcp == NULL) {
-            add_reason(d, "no_recipient", NULL, NULL, NULL,
-                       "personal information would leave on route %s, which declares no recipient",
-                       in->route->id);
-            out = BG_OUTCOME_BLOCK;
-        } else if (rcp->mechanism != BG_MECH_NONE &&
-                   (rcp->mechanism_expires_ms == 0 || rcp->mechanism_expires_ms > in->now_ms)) {
-            snprintf(d->mechanism, sizeof d->mechanism, "%s:%s", bg_mechanism_name(rcp->mechanism),
-                     rcp->mechanism_ref ? rcp->mechanism_ref : "");
-        } else if (rcp->exemption != BG_EXEMPT_NONE &&
-                   !(rcp->exemption == BG_EXEMPT_VOLUME && leaving_sensitive)) {
-            snprintf(d->mechanism, sizeof d->mechanism, "exempt:%s",
-                     bg_exemption_name(rcp->exemption));
-        } else if (!leaving_needs_mechanism) {
-            /* Contract, HR and emergency transfers are exempt (CAC 2024 Art. 5). */
-            snprintf(d->mechanism, sizeof d->mechanism, "exempt:basis");
-        } else if (rcp->mechanism != BG_MECH_NONE) {
-            snprintf(d->mechanism, sizeof d->mechanism, "expired");
-            add_reason(d, "transfer_mechanism_expired", NULL, NULL, NULL,
-                       "the %s with %s (%s) has expired", bg_mechanism_name(rcp->mechanism),
-                       recip_id, rcp->mechanism_ref ? rcp->mechanism_ref : "");
-            out = BG_OUTCOME_BLOCK;
-        } else {
-            snprintf(d->mechanism, sizeof d->mechanism, "missing");
-            add_reason(
-                d, "no_transfer_mechanism", NULL, NULL, NULL,
-                "no standard contract, certification or security assessment is in place with %s",
-                recip_id);
-            out = BG_OUTCOME_BLOCK;
+    if (!pi_leaving || c->out == BG_OUTCOME_BLOCK)
+        return;
+    if (rcp == NULL) {
+        add_reason(d, "no_recipient", NULL, NULL, NULL,
+                   "personal information would leave on route %s, which declares no recipient",
+                   c->in->route->id);
+        c->out = BG_OUTCOME_BLOCK;
+    } else if (rcp->mechanism != BG_MECH_NONE &&
+               (rcp->mechanism_expires_ms == 0 || rcp->mechanism_expires_ms > c->in->now_ms)) {
+        snprintf(d->mechanism, sizeof d->mechanism, "%s:%s", bg_mechanism_name(rcp->mechanism),
+                 rcp->mechanism_ref ? rcp->mechanism_ref : "");
+    } else if (rcp->exemption != BG_EXEMPT_NONE &&
+               !(rcp->exemption == BG_EXEMPT_VOLUME && leaving_sensitive)) {
+        snprintf(d->mechanism, sizeof d->mechanism, "exempt:%s", bg_exemption_name(rcp->exemption));
+    } else if (!leaving_needs_mechanism) {
+        /* Contract, HR and emergency transfers are exempt (CAC 2024 Art. 5). */
+        snprintf(d->mechanism, sizeof d->mechanism, "exempt:basis");
+    } else if (rcp->mechanism != BG_MECH_NONE) {
+        snprintf(d->mechanism, sizeof d->mechanism, "expired");
+        add_reason(d, "transfer_mechanism_expired", NULL, NULL, NULL,
+                   "the %s with %s (%s) has expired", bg_mechanism_name(rcp->mechanism),
+                   c->recip_id, rcp->mechanism_ref ? rcp->mechanism_ref : "");
+        c->out = BG_OUTCOME_BLOCK;
+    } else {
+        snprintf(d->mechanism, sizeof d->mechanism, "missing");
+        add_reason(d, "no_transfer_mechanism", NULL, NULL, NULL,
+                   "no standard contract, certification or security assessment is in place with %s",
+                   c->recip_id);
+        c->out = BG_OUTCOME_BLOCK;
+    }
+}
+
+/* Frees what find_subjects allocated in C (not what the decision owns),
+ * wiping the raw subject ids first. */
+static void decide_ctx_free(decide_ctx_t *c)
+{
+    for (int s = 0; c->subs != NULL && s < c->d->nsubjects; s++)
+        bg_util_wipe(c->subs[s].raw, sizeof c->subs[s].raw);
+    free(c->subs);
+    free(c->attr);
+    free(c->owner);
+    free(c->record_removed);
+    free(c->record_changed);
+}
+
+int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
+{
+    decide_ctx_t c;
+    memset(&c, 0, sizeof c);
+    c.in = in;
+    c.d = d;
+    c.p = in->policy;
+    c.rp = &c.p->routes[in->route_index];
+    c.rcp = c.rp->recipient;
+    c.recip_id = c.rcp != NULL ? c.rcp->id : "(none)";
+    c.out = BG_OUTCOME_ALLOW;
+
+    memset(d, 0, sizeof *d);
+    d->monitor = c.rp->monitor;
+    d->cross_border = bg_geo_is_cross_border(in->geo);
+    d->inspected = in->insp != NULL;
+    snprintf(d->mechanism, sizeof d->mechanism, "not_needed");
+
+    if (!d->cross_border)
+        return decide_domestic(in, d);
+    if (!refuse_unreadable(&c)) {
+        honour_opt_out(&c);
+        if (find_subjects(&c) != 0) {
+            decide_ctx_free(&c);
+            return -1;
         }
+        size_t nf = bg_inspection_count(in->insp);
+        for (size_t i = 0; i < nf; i++)
+            decide_finding(&c, i);
+        settle_records(&c);
+        require_mechanism(&c);
+        if (c.out != BG_OUTCOME_BLOCK) {
+            for (size_t i = 0; i < d->nfd; i++)
+                if (d->fd[i].action != BG_ACT_ALLOW)
+                    c.out = BG_OUTCOME_DEIDENTIFY;
+        }
+        decide_ctx_free(&c);
     }
-    if (out != BG_OUTCOME_BLOCK) {
-        for (size_t i = 0; i < d->nfd; i++)
-            if (d->fd[i].action != BG_ACT_ALLOW)
-                out = BG_OUTCOME_DEIDENTIFY;
-    }
-    for (int s = 0; s < nsub; s++)
-        bg_util_wipe(subs[s].raw, sizeof subs[s].raw);
-    free(subs);
-    free(attr);
-    free(owner);
-    free(record_removed);
-    free(record_changed);
-done:
-    d->would = out;
-    d->outcome = d->monitor ? BG_OUTCOME_ALLOW : out;
+    d->would = c.out;
+    d->outcome = d->monitor ? BG_OUTCOME_ALLOW : c.out;
     return 0;
 }
 
@@ -820,202 +953,4 @@ fail:
     if (!d->monitor)
         d->outcome = BG_OUTCOME_BLOCK;
     return -1;
-}
-
-json_t *bg_decision_block_body(const bg_decision_t *d, const char *decision_id,
-                               const bg_policy_t *p)
-{
-    json_t *o = json_object();
-    json_t *rs = json_array();
-    json_object_set_new(o, "error", json_string("transfer blocked by the data-residency policy"));
-    json_object_set_new(o, "decision_id", json_string(decision_id));
-    json_object_set_new(o, "request_id", json_string(decision_id));
-    json_object_set_new(o, "outcome", json_string("block"));
-    for (int i = 0; i < d->nreasons; i++) {
-        const bg_reason_t *r = &d->reasons[i];
-        json_t *e = json_object();
-        json_object_set_new(e, "code", json_string(r->code));
-        if (r->rule[0])
-            json_object_set_new(e, "rule", json_string(r->rule));
-        for (int k = 0; k < p->nrules && r->rule[0]; k++)
-            if (strcmp(p->rules[k].id, r->rule) == 0 && p->rules[k].clause != NULL)
-                json_object_set_new(e, "clause", json_string(p->rules[k].clause));
-        if (r->category[0])
-            json_object_set_new(e, "category", json_string(r->category));
-        if (r->path[0])
-            json_object_set_new(e, "path", json_string(r->path));
-        json_object_set_new(e, "detail", json_string(r->detail));
-        json_array_append_new(rs, e);
-    }
-    json_object_set_new(o, "reasons", rs);
-    json_object_set_new(o, "policy_version", json_string(p->version ? p->version : p->hash));
-    if (p->help_url != NULL) /* the policy's page; no repository path */
-        json_object_set_new(o, "help", json_string(p->help_url));
-    return o;
-}
-
-json_t *bg_decision_json(const bg_decision_t *d, bg_inspection_t *insp)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "outcome", json_string(bg_outcome_name(d->outcome)));
-    json_object_set_new(o, "would", json_string(bg_outcome_name(d->would)));
-    json_t *fs = json_array();
-    for (size_t i = 0; insp != NULL && i < d->nfd; i++) {
-        const bg_finding_decision_t *x = &d->fd[i];
-        bg_finding_t *f = bg_inspection_finding(insp, x->finding);
-        json_t *e = json_object();
-        json_object_set_new(e, "path", json_string(f->path));
-        json_object_set_new(e, "category", json_string(bg_detect_category_id(f->category)));
-        json_object_set_new(e, "sensitive", json_boolean(x->sensitive));
-        json_object_set_new(e, "source", json_string(f->source ? f->source : ""));
-        json_object_set_new(e, "confidence", json_string(bg_detect_confidence_name(f->confidence)));
-        if (f->record >= 0)
-            json_object_set_new(e, "record", json_integer(f->record));
-        json_object_set_new(e, "rule", json_string(x->rule ? x->rule : ""));
-        json_object_set_new(e, "basis", json_string(bg_basis_name(x->basis)));
-        if (x->evidence[0])
-            json_object_set_new(e, "evidence", json_string(x->evidence));
-        if (x->asserted_by != NULL && x->basis != BG_BASIS_NONE)
-            json_object_set_new(e, "basis_asserted_by", json_string(x->asserted_by));
-        json_object_set_new(e, "action", json_string(bg_action_name(x->action)));
-        if (x->action == BG_ACT_DEIDENTIFY || x->action == BG_ACT_REMOVE)
-            json_object_set_new(e, "operator", json_string(bg_op_name(x->op)));
-        if (x->action != BG_ACT_ALLOW)
-            json_object_set_new(e, "anonymized", json_boolean(x->anonymized));
-        if (x->pseudonymized_accepted && x->action == BG_ACT_DEIDENTIFY)
-            json_object_set_new(e, "pseudonymized_without_basis", json_string("accepted_by_rule"));
-        if (x->why[0] && x->basis == BG_BASIS_NONE)
-            json_object_set_new(e, "why", json_string(x->why));
-        if (x->subject >= 0 && x->subject < d->nsubjects && d->subjects[x->subject][0])
-            json_object_set_new(e, "subject", json_string(d->subjects[x->subject]));
-        json_array_append_new(fs, e);
-    }
-    json_object_set_new(o, "findings", fs);
-    json_t *subs = json_array();
-    for (int s = 0; s < d->nsubjects; s++) {
-        if (d->subjects[s][0] == '\0')
-            continue;
-        json_t *e = json_object();
-        json_object_set_new(e, "pseudonym", json_string(d->subjects[s]));
-        if (d->subject_minor[s])
-            json_object_set_new(e, "minor", json_true());
-        if (d->subject_guardian[s])
-            json_object_set_new(e, "guardian_consent_required", json_true());
-        json_array_append_new(subs, e);
-    }
-    json_object_set_new(o, "subjects", subs);
-    if (d->records > 0) {
-        json_t *r = json_object();
-        json_object_set_new(r, "total", json_integer(d->records));
-        json_object_set_new(r, "allowed", json_integer(d->records_allowed));
-        json_object_set_new(r, "deidentified", json_integer(d->records_deidentified));
-        json_object_set_new(r, "removed", json_integer(d->records_removed));
-        json_object_set_new(o, "records", r);
-    }
-    json_object_set_new(o, "mechanism", json_string(d->mechanism));
-    if (d->dnt)
-        json_object_set_new(o, "dnt", json_true());
-    json_t *rs = json_array();
-    for (int i = 0; i < d->nreasons; i++) {
-        json_t *e = json_object();
-        json_object_set_new(e, "code", json_string(d->reasons[i].code));
-        if (d->reasons[i].rule[0])
-            json_object_set_new(e, "rule", json_string(d->reasons[i].rule));
-        if (d->reasons[i].category[0])
-            json_object_set_new(e, "category", json_string(d->reasons[i].category));
-        if (d->reasons[i].path[0])
-            json_object_set_new(e, "path", json_string(d->reasons[i].path));
-        json_object_set_new(e, "detail", json_string(d->reasons[i].detail));
-        json_array_append_new(rs, e);
-    }
-    json_object_set_new(o, "reasons", rs);
-    return o;
-}
-
-void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t *b)
-{
-    bg_sbuf_json_kv(b, 0, "outcome", bg_outcome_name(d->outcome));
-    bg_sbuf_json_kv(b, 0, "would", bg_outcome_name(d->would));
-    bg_sbuf_adds(b, ",\"findings\":[");
-    for (size_t i = 0; insp != NULL && i < d->nfd; i++) {
-        const bg_finding_decision_t *x = &d->fd[i];
-        bg_finding_t *f = bg_inspection_finding(insp, x->finding);
-        bg_sbuf_adds(b, i ? ",{" : "{");
-        bg_sbuf_json_kv(b, 1, "path", f->path);
-        bg_sbuf_json_kv(b, 0, "category", bg_detect_category_id(f->category));
-        bg_sbuf_adds(b, x->sensitive ? ",\"sensitive\":true" : ",\"sensitive\":false");
-        bg_sbuf_json_kv(b, 0, "source", f->source ? f->source : "");
-        bg_sbuf_json_kv(b, 0, "confidence", bg_detect_confidence_name(f->confidence));
-        if (f->record >= 0) {
-            bg_sbuf_adds(b, ",\"record\":");
-            bg_sbuf_addi(b, f->record);
-        }
-        bg_sbuf_json_kv(b, 0, "rule", x->rule ? x->rule : "");
-        if (x->clause != NULL)
-            bg_sbuf_json_kv(b, 0, "clause", x->clause);
-        if (x->value_pseudonym[0])
-            bg_sbuf_json_kv(b, 0, "value_pseudonym", x->value_pseudonym);
-        bg_sbuf_json_kv(b, 0, "basis", bg_basis_name(x->basis));
-        if (x->evidence[0])
-            bg_sbuf_json_kv(b, 0, "evidence", x->evidence);
-        if (x->asserted_by != NULL && x->basis != BG_BASIS_NONE)
-            bg_sbuf_json_kv(b, 0, "basis_asserted_by", x->asserted_by);
-        bg_sbuf_json_kv(b, 0, "action", bg_action_name(x->action));
-        if (x->action == BG_ACT_DEIDENTIFY || x->action == BG_ACT_REMOVE)
-            bg_sbuf_json_kv(b, 0, "operator", bg_op_name(x->op));
-        if (x->action != BG_ACT_ALLOW)
-            bg_sbuf_adds(b, x->anonymized ? ",\"anonymized\":true" : ",\"anonymized\":false");
-        if (x->pseudonymized_accepted && x->action == BG_ACT_DEIDENTIFY)
-            bg_sbuf_json_kv(b, 0, "pseudonymized_without_basis", "accepted_by_rule");
-        if (x->why[0] && x->basis == BG_BASIS_NONE)
-            bg_sbuf_json_kv(b, 0, "why", x->why);
-        if (x->subject >= 0 && x->subject < d->nsubjects && d->subjects[x->subject][0])
-            bg_sbuf_json_kv(b, 0, "subject", d->subjects[x->subject]);
-        bg_sbuf_adds(b, "}");
-    }
-    bg_sbuf_adds(b, "],\"subjects\":[");
-    int first = 1;
-    for (int s = 0; s < d->nsubjects; s++) {
-        if (d->subjects[s][0] == '\0')
-            continue;
-        bg_sbuf_adds(b, first ? "{" : ",{");
-        first = 0;
-        bg_sbuf_json_kv(b, 1, "pseudonym", d->subjects[s]);
-        if (d->subject_minor[s])
-            bg_sbuf_adds(b, ",\"minor\":true");
-        if (d->subject_guardian[s])
-            bg_sbuf_adds(b, ",\"guardian_consent_required\":true");
-        bg_sbuf_adds(b, "}");
-    }
-    bg_sbuf_adds(b, "]");
-    if (d->records > 0)
-        bg_sbuf_addf(
-            b, ",\"records\":{\"total\":%d,\"allowed\":%d,\"deidentified\":%d,\"removed\":%d}",
-            d->records, d->records_allowed, d->records_deidentified, d->records_removed);
-    bg_sbuf_json_kv(b, 0, "mechanism", d->mechanism);
-    if (d->dnt)
-        bg_sbuf_adds(b, ",\"dnt\":true");
-    bg_sbuf_adds(b, ",\"reasons\":[");
-    for (int i = 0; i < d->nreasons; i++) {
-        const bg_reason_t *r = &d->reasons[i];
-        bg_sbuf_adds(b, i ? ",{" : "{");
-        bg_sbuf_json_kv(b, 1, "code", r->code);
-        if (r->rule[0])
-            bg_sbuf_json_kv(b, 0, "rule", r->rule);
-        /* The rule's clause, as its findings carry it. */
-        for (size_t k = 0; r->rule[0] && k < d->nfd; k++) {
-            if (d->fd[k].clause != NULL && d->fd[k].rule != NULL &&
-                strcmp(d->fd[k].rule, r->rule) == 0) {
-                bg_sbuf_json_kv(b, 0, "clause", d->fd[k].clause);
-                break;
-            }
-        }
-        if (r->category[0])
-            bg_sbuf_json_kv(b, 0, "category", r->category);
-        if (r->path[0])
-            bg_sbuf_json_kv(b, 0, "path", r->path);
-        bg_sbuf_json_kv(b, 0, "detail", r->detail);
-        bg_sbuf_adds(b, "}");
-    }
-    bg_sbuf_adds(b, "]");
 }

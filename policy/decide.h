@@ -134,11 +134,10 @@ const char *bg_action_name(bg_action_t a);
  * never values). */
 json_t *bg_decision_block_body(const bg_decision_t *d, const char *decision_id,
                                const bg_policy_t *p);
-/* The decision's part of an audit record: findings with basis, evidence and
- * action; subjects as pseudonyms; record counts; mechanism; reasons. */
-json_t *bg_decision_json(const bg_decision_t *d, bg_inspection_t *insp);
-/* The same members written as JSON text (no braces, leading comma) onto B:
- * the audit hot path, without building a tree. */
+/* The decision's part of an audit record (policy/decision_fmt.c), written
+ * as JSON members (no braces, leading comma) onto B: findings with basis,
+ * evidence and action; subjects as pseudonyms; record counts; mechanism;
+ * reasons. The daemon's and replay's records both come from here. */
 void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t *b);
 
 #endif

@@ -20,6 +20,8 @@
 #include "common/util.h"
 #include "config/config.h"
 #include "inspect/taxonomy.h"
+#include "common/chinatime.h"
+#include "common/hex.h"
 
 static const char *const basis_names[] = {"none",          "legal_obligation", "hr_management",
                                           "emergency",     "contract",         "consent",
@@ -103,7 +105,7 @@ static int64_t parse_date(const char *s)
         mi > 59 || se > 59)
         return -1; /* 2027-02-30 and the like */
     if (bare)
-        t -= 8 * 3600; /* 23:59:59 China Standard Time */
+        t -= BG_CHINA_OFFSET_S; /* 23:59:59 China Standard Time */
     return (int64_t)t * 1000;
 }
 
@@ -216,17 +218,6 @@ static void register_documented(bg_cfg_ctx_t *ctx, bg_policy_t *p)
         p->next++;
         p->sensitive[c] = documented[i].sensitive;
     }
-}
-
-int bg_policy_documented_category(const char *id, int *sensitive)
-{
-    for (size_t i = 0; i < NDOCUMENTED; i++)
-        if (strcmp(documented[i].id, id) == 0) {
-            if (sensitive != NULL)
-                *sensitive = documented[i].sensitive;
-            return 1;
-        }
-    return 0;
 }
 
 const char *bg_policy_documented_at(size_t i)
@@ -1439,8 +1430,7 @@ bg_policy_t *bg_policy_load(bg_cfg_ctx_t *ctx, json_t *root, const bg_config_t *
         return NULL;
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, len, d);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(p->hash + 2 * i, 3, "%02x", d[i]);
+    bg_hex_encode(d, sizeof d, p->hash);
 
     json_t *g = json_object_get(root, "policy");
     parse_global(ctx, p, g);

@@ -193,11 +193,9 @@ const bg_op_t *bg_policy_operator(const bg_policy_t *p, bg_detect_cat_t cat);
 bg_op_keys_t bg_policy_keys(const bg_policy_t *p);
 
 /* Documented categories that no detector reports (docs/categories.md:
- * accommodation, credit_record, ...): whether ID is one (its default
- * sensitivity into *SENSITIVE, may be NULL), and the I-th id (NULL past the
- * end). Every policy knows them: rules, operators, field rules and
+ * accommodation, credit_record, ...): the I-th id (NULL past the end).
+ * Every policy knows them: rules, operators, field rules and
  * $.policy.sensitive may name them like a built-in category. */
-int bg_policy_documented_category(const char *id, int *sensitive);
 const char *bg_policy_documented_at(size_t i);
 
 #endif

@@ -1,4 +1,5 @@
 #include "proxy/changed.h"
+#include "common/hex.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,19 +21,15 @@ static const char *changed_op(const bg_finding_decision_t *x)
  * length, or 0 when it does not fit. */
 static size_t changed_entry(const char *path, const char *op, char *out, size_t cap)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
         int plain = *p > 0x20 && *p < 0x7f && *p != '%' && *p != ',';
         if (n + (plain ? 1 : 3) >= cap)
             return 0;
-        if (plain) {
+        if (plain)
             out[n++] = (char)*p;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[*p >> 4];
-            out[n++] = hex[*p & 15];
-        }
+        else
+            n += bg_hex_pct(*p, out + n);
     }
     int w = snprintf(out + n, cap - n, "=%s", op);
     if (w < 0 || (size_t)w >= cap - n)

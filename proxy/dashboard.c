@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "policy/policy.h"
 #include "proxy/runtime.h"
+#include "common/hex.h"
 
 #define QUERY_MAX_PARAMS 8
 #define QUERY_MAX_VALUE 64
@@ -59,14 +60,6 @@ static void reply_error(bg_serve_reply_t *reply, int status, const char *msg)
     reply_json(reply, status, json_pack("{s:s}", "error", msg));
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decode [S, S+LEN) into OUT (CAP bytes, NUL-terminated). '+' stays
  * '+' (dates carry "+08:00"). -1 when malformed, too long or holding NUL. */
 static int decode(const char *s, size_t len, char *out, size_t cap)
@@ -76,7 +69,8 @@ static int decode(const char *s, size_t len, char *out, size_t cap)
         char c = s[i];
         if (c == '%') {
             int h, l;
-            if (i + 2 >= len || (h = hexval(s[i + 1])) < 0 || (l = hexval(s[i + 2])) < 0)
+            if (i + 2 >= len || (h = bg_hex_digit(s[i + 1])) < 0 ||
+                (l = bg_hex_digit(s[i + 2])) < 0)
                 return -1;
             c = (char)(h << 4 | l);
             i += 2;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "common/util.h"
+#include "common/hex.h"
 
 /* ------------------------------------------------------------------------
  * Request targets: what the ROUTE stage refuses before matching a route.
@@ -25,24 +26,13 @@
  * heap (the head limit bounds them). */
 #define TARGET_STACK 2048
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Byte value of "%XX" at P (N bytes available), or -1 when P does not
  * start with a percent and two hex digits. */
 static int pct_at(const char *p, size_t n)
 {
     if (n < 3 || p[0] != '%')
         return -1;
-    int hi = hexval((unsigned char)p[1]), lo = hexval((unsigned char)p[2]);
+    int hi = bg_hex_digit((unsigned char)p[1]), lo = bg_hex_digit((unsigned char)p[2]);
     return hi < 0 || lo < 0 ? -1 : hi << 4 | lo;
 }
 
@@ -130,8 +120,10 @@ static int path_form_unsafe(const char *p, size_t n)
             if (v == '/' || v == '\\' || v == 0)
                 return 1;
             if (n - i >= 6 && (p[i + 1] == 'u' || p[i + 1] == 'U') &&
-                hexval((unsigned char)p[i + 2]) >= 0 && hexval((unsigned char)p[i + 3]) >= 0 &&
-                hexval((unsigned char)p[i + 4]) >= 0 && hexval((unsigned char)p[i + 5]) >= 0)
+                bg_hex_digit((unsigned char)p[i + 2]) >= 0 &&
+                bg_hex_digit((unsigned char)p[i + 3]) >= 0 &&
+                bg_hex_digit((unsigned char)p[i + 4]) >= 0 &&
+                bg_hex_digit((unsigned char)p[i + 5]) >= 0)
                 return 1;
             if (v == '.' && !in_params) {
                 dots++;
@@ -290,17 +282,13 @@ static int path_literal(unsigned char c)
  * upper case. Returns the length. */
 static size_t path_canonical(const char *p, size_t part, const char *q, size_t qn, char *out)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
     for (size_t i = 0; i < part; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (path_literal(c)) {
+        if (path_literal(c))
             out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
+        else
+            o += bg_hex_pct(c, out + o);
     }
     memcpy(out + o, q, qn);
     return o + qn;

@@ -18,6 +18,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "common/hex.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -669,24 +671,6 @@ bg_http_result_t bg_http_parse_response(const char *buf, size_t len, size_t max_
     return (bg_http_result_t)r;
 }
 
-/* O(n) over the fields; NAME is the caller's constant, not input. */
-const bg_http_header_t *bg_http_find_header(const bg_http_header_t *headers, size_t n,
-                                            const char *name)
-{
-    size_t len = strlen(name);
-    for (size_t i = 0; i < n; i++) {
-        if (headers[i].name_len != len)
-            continue;
-        size_t j = 0;
-        while (j < len &&
-               http_lower((unsigned char)headers[i].name[j]) == http_lower((unsigned char)name[j]))
-            j++;
-        if (j == len)
-            return &headers[i];
-    }
-    return NULL;
-}
-
 int bg_http_is_hop_by_hop(const char *name, size_t name_len, const char *connection_value,
                           size_t connection_len)
 {
@@ -771,16 +755,6 @@ static ssize_t http_chunk_fail(bg_http_chunked_t *c, const char **why, const cha
     return -1;
 }
 
-static inline int http_hex(unsigned c)
-{
-    if (c - '0' < 10u)
-        return (int)(c - '0');
-    c |= 0x20u;
-    if (c - 'a' < 6u)
-        return (int)(c - 'a' + 10);
-    return -1;
-}
-
 ssize_t bg_http_chunked_step(bg_http_chunked_t *c, const char *buf, size_t len, size_t *data_len,
                              const char **why)
 {
@@ -815,14 +789,14 @@ ssize_t bg_http_chunked_step(bg_http_chunked_t *c, const char *buf, size_t len, 
 
         switch (c->state) {
         case CH_SIZE_START:
-            if ((h = http_hex(ch)) < 0)
+            if ((h = bg_hex_digit(ch)) < 0)
                 return http_chunk_fail(
                     c, why, ch == '\n' ? "bare LF in chunked framing" : "invalid chunk size");
             c->remaining = (uint64_t)h;
             c->state = CH_SIZE;
             break;
         case CH_SIZE:
-            if ((h = http_hex(ch)) >= 0) {
+            if ((h = bg_hex_digit(ch)) >= 0) {
                 /* remaining <= 2^53 here, so the shift cannot overflow. */
                 c->remaining = (c->remaining << 4) | (uint64_t)h;
                 if (c->remaining > HTTP_MAX_LENGTH)

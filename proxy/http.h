@@ -38,6 +38,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/http_header.h" /* bg_http_header_t, bg_http_find_header */
+
 #define BG_HTTP_MAX_HEADERS 100
 #define BG_HTTP_MAX_EMPTY_LINES 4
 
@@ -46,13 +48,6 @@ typedef enum {
     BG_HTTP_INCOMPLETE = 0, /* no error so far; need more bytes */
     BG_HTTP_ERROR = -1,     /* malformed; see status and why */
 } bg_http_result_t;
-
-typedef struct {
-    const char *name;
-    size_t name_len;
-    const char *value; /* leading and trailing OWS removed */
-    size_t value_len;
-} bg_http_header_t;
 
 typedef struct {
     const char *method;
@@ -116,10 +111,6 @@ bg_http_result_t bg_http_parse_request(const char *buf, size_t len, size_t max_h
  */
 bg_http_result_t bg_http_parse_response(const char *buf, size_t len, size_t max_head,
                                         bg_http_response_t *resp, const char **why);
-
-/* First header named NAME (case-insensitive) or NULL. */
-const bg_http_header_t *bg_http_find_header(const bg_http_header_t *headers, size_t n,
-                                            const char *name);
 
 /*
  * True for the hop-by-hop fields a proxy must not forward (Connection,

@@ -54,7 +54,9 @@ bg_runtime_t *bg_runtime_new(bg_config_t *cfg, FILE *errs)
     return rt;
 }
 
-bg_runtime_t *bg_runtime_ref(bg_runtime_t *rt)
+/* One more reference to RT (relaxed: the caller already holds one, or the
+ * lock that publishes it). */
+static bg_runtime_t *runtime_ref(bg_runtime_t *rt)
 {
     __atomic_add_fetch(&rt->refs, 1, __ATOMIC_RELAXED);
     return rt;
@@ -76,7 +78,7 @@ void bg_runtime_unref(bg_runtime_t *rt)
 bg_runtime_t *bg_runtime_acquire(void)
 {
     pthread_mutex_lock(&current_lock);
-    bg_runtime_t *rt = current != NULL ? bg_runtime_ref(current) : NULL;
+    bg_runtime_t *rt = current != NULL ? runtime_ref(current) : NULL;
     pthread_mutex_unlock(&current_lock);
     return rt;
 }
@@ -91,7 +93,7 @@ bg_runtime_t *bg_runtime_acquire_cached(bg_runtime_t **cache)
         if (c == NULL)
             return NULL;
     }
-    return bg_runtime_ref(c);
+    return runtime_ref(c);
 }
 
 void bg_runtime_publish(bg_runtime_t *rt)

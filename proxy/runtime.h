@@ -26,7 +26,6 @@ typedef struct bg_runtime {
 /* Build a runtime from a loaded config (takes ownership of CFG's reference).
  * NULL with one line per problem written to ERRS. */
 bg_runtime_t *bg_runtime_new(bg_config_t *cfg, FILE *errs);
-bg_runtime_t *bg_runtime_ref(bg_runtime_t *rt);
 void bg_runtime_unref(bg_runtime_t *rt);
 
 /* The published snapshot: acquire returns a new reference. */

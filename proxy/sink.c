@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proxy/serve.h"
+#include "common/hex.h"
 
 typedef struct {
     const char *name;
@@ -82,9 +83,7 @@ static void record_request(sink_t *sink, const bg_serve_req_t *req)
         /* Not text: hex keeps the record exact without another dependency. */
         char *hex = malloc(blen * 2 + 1);
         if (hex != NULL) {
-            for (size_t i = 0; i < blen; i++)
-                snprintf(hex + 2 * i, 3, "%02x", (unsigned char)b[i]);
-            hex[blen * 2] = '\0';
+            bg_hex_encode((const unsigned char *)b, blen, hex);
             json_object_set_new(o, "body_hex", json_string(hex));
             free(hex);
         }

@@ -219,7 +219,7 @@ static int gor_request(const char *p, size_t n, bg_replay_req_t *out, char *err,
     snprintf(out->url, ul, "http://%.*s%.*s", (int)hl, host, (int)tl, t);
     for (size_t i = 0; i < req.nheaders; i++) {
         const bg_http_header_t *h = &req.headers[i];
-#define IS(z) (h->name_len == sizeof z - 1 && strncasecmp(h->name, z, sizeof z - 1) == 0)
+#define IS(z) (h->name_len == sizeof(z) - 1 && strncasecmp(h->name, (z), sizeof(z) - 1) == 0)
         if (IS("host") || IS("content-length") || IS("transfer-encoding") || IS("connection") ||
             IS("keep-alive") || IS("proxy-connection") || IS("te") || IS("trailer"))
             continue;
@@ -266,6 +266,10 @@ int bg_gor_next(bg_gor_reader_t *r, bg_replay_req_t *out, char *err, size_t errc
             }
             if (rc > 0)
                 continue;
+            /* gor_fill may have moved the data to the start of the buffer
+             * (or to a new buffer) before it found the end of the file */
+            p = r->buf + r->start;
+            avail = r->len - r->start;
             /* end of file: a last payload without separator still counts */
             while (avail > 0 && (p[0] == '\n' || p[0] == '\r')) {
                 p++;

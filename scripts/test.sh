@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what is missing, build, and run every test (as root on Debian 12):
 #   0. formatting (clang-format, .clang-format) and cppcheck over the sources
-#      (warnings are failures)
+#      (warnings are failures), banned functions, folder layering
 #   1. release build, warnings as errors: unit + integration tests (ctest)
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same tests
 #   3. libFuzzer targets, a short run each over the seed corpus
@@ -70,6 +70,13 @@ banned_functions() {
     python3 scripts/check-banned.py --self-test && python3 scripts/check-banned.py
 }
 step "banned functions" banned_functions
+
+# Folder layering: no cycle among the product folders (#include "dir/..."),
+# the known back edges aside (scripts/check-layers.py lists them and why).
+layering() {
+    python3 scripts/check-layers.py --self-test && python3 scripts/check-layers.py
+}
+step "folder layering" layering
 
 phase "1. release build (warnings are errors) and tests"
 if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then

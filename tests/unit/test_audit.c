@@ -36,6 +36,7 @@
 #include "audit/audit.h"
 #include "audit/chain.h"
 #include "common/util.h"
+#include "common/hex.h"
 
 static char g_root[600]; /* per-run temporary directory */
 static int g_case;       /* counter for per-test subdirectories */
@@ -1570,7 +1571,7 @@ static void test_keys(void **state)
     /* Hex with a newline. */
     snprintf(path, sizeof path, "%s/hex", dir);
     char hex[80];
-    bg_audit_hex(KEY, sizeof KEY, hex);
+    bg_hex_encode(KEY, sizeof KEY, hex);
     strcat(hex, "\n");
     spit(path, hex, strlen(hex));
     assert_int_equal(bg_audit_key_from_file(path, &k, err, sizeof err), 0);
@@ -1581,7 +1582,7 @@ static void test_keys(void **state)
     unsigned int mdlen;
     EVP_Digest(KEY, sizeof KEY, md, &mdlen, EVP_sha256(), NULL);
     char mdhex[65];
-    bg_audit_hex(md, 4, mdhex);
+    bg_hex_encode(md, 4, mdhex);
     assert_string_equal(k.id, mdhex);
     bg_audit_key_wipe(&k);
     static const unsigned char zero[sizeof k] = {0};
@@ -1642,7 +1643,7 @@ static void test_cli_verify(void **state)
     write_log(dir, 30, 10);
     snprintf(keyfile, sizeof keyfile, "%s.key", dir);
     char hex[80];
-    bg_audit_hex(KEY, sizeof KEY, hex);
+    bg_hex_encode(KEY, sizeof KEY, hex);
     spit(keyfile, hex, strlen(hex));
     char *argv[] = {"verify", "--key", keyfile, dir, NULL};
     assert_int_equal(run_cli(4, argv, out, sizeof out), 0);

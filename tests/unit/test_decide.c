@@ -29,6 +29,7 @@
 #include "policy/consent.h"
 #include "policy/decide.h"
 #include "policy/policy.h"
+#include "common/sbuf.h"
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
@@ -403,6 +404,23 @@ static void make_id(char out[19], const char *birth, const char *seq)
         s += (out[i] - '0') * w[i];
     out[17] = check[s % 11];
     out[18] = '\0';
+}
+
+/* The decision's members of the audit record, parsed: written by
+ * bg_decision_write, the writer the daemon and replay use. */
+static json_t *decision_json(const bg_decision_t *d, bg_inspection_t *insp)
+{
+    bg_sbuf_t b;
+    memset(&b, 0, sizeof b);
+    bg_sbuf_adds(&b, "{\"record\":true");
+    bg_decision_write(d, insp, &b);
+    bg_sbuf_adds(&b, "}");
+    assert_false(b.failed);
+    json_error_t err;
+    json_t *o = json_loadb(b.p, b.n, 0, &err);
+    bg_sbuf_free(&b);
+    assert_non_null(o);
+    return o;
 }
 
 static void hmac_hex(const char *id, char out[65])
@@ -1028,7 +1046,7 @@ static void test_consent_covers_only_its_subject(void **state)
     assert_int_equal(fd_at(&r, "$.user.emergency_contact.phone")->subject, -1);
     /* The record says whose each finding is: the other person's carry no
      * subject pseudonym (nobody's the route can name). */
-    json_t *j = bg_decision_json(&r.d, r.insp);
+    json_t *j = decision_json(&r.d, r.insp);
     json_t *fs = json_object_get(j, "findings");
     int with_subject = 0, without = 0;
     for (size_t i = 0; i < json_array_size(fs); i++) {
@@ -1245,7 +1263,7 @@ static void test_guardian_consent_age_band(void **state)
     assert_int_equal(r.d.subject_minor[0], 0);
     assert_int_equal(r.d.subject_guardian[0], 1);
     assert_int_equal(fd_at(&r, "$.user.phone")->sensitive, 0);
-    json_t *j = bg_decision_json(&r.d, r.insp);
+    json_t *j = decision_json(&r.d, r.insp);
     json_t *sj = json_array_get(json_object_get(j, "subjects"), 0);
     assert_true(json_is_true(json_object_get(sj, "guardian_consent_required")));
     assert_null(json_object_get(sj, "minor"));
@@ -1276,7 +1294,7 @@ static void test_guardian_consent_age_band(void **state)
 /* The record's "basis_asserted_by" of the finding at PATH, or NULL. */
 static const char *asserted_by(const req_t *r, const char *path, char *out, size_t cap)
 {
-    json_t *j = bg_decision_json(&r->d, r->insp);
+    json_t *j = decision_json(&r->d, r->insp);
     json_t *fs = json_object_get(j, "findings");
     size_t i;
     json_t *e;
@@ -1769,7 +1787,7 @@ static void test_pseudonymized_needs_mechanism(void **state)
     done(&r);
     run(&r, cfg, "ship", BODY_USER, (opts_t){0});
     expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
-    json_t *rec = bg_decision_json(&r.d, r.insp);
+    json_t *rec = decision_json(&r.d, r.insp);
     json_t *f0 = json_array_get(json_object_get(rec, "findings"), 0);
     assert_string_equal(json_string_value(json_object_get(f0, "path")), "$.user.phone");
     assert_string_equal(json_string_value(json_object_get(f0, "pseudonymized_without_basis")),
@@ -1975,7 +1993,7 @@ static void test_decision_json_has_no_values(void **state)
     json_t *j = apply_render(&r);
     assert_non_null(j);
     json_decref(j);
-    json_t *o = bg_decision_json(&r.d, r.insp);
+    json_t *o = decision_json(&r.d, r.insp);
     char *s = json_dumps(o, JSON_COMPACT);
     assert_non_null(s);
     assert_no_values(s);
@@ -1993,7 +2011,7 @@ static void test_decision_json_has_no_values(void **state)
         "\"}, {\"who\": \"13800000002\", \"phone\": \"" MOBILE2 "\","
         " \"id_no\": \"" ID_ADULT "\"}]}",
         (opts_t){.reg = reg});
-    o = bg_decision_json(&r.d, r.insp);
+    o = decision_json(&r.d, r.insp);
     s = json_dumps(o, JSON_COMPACT);
     assert_non_null(s);
     assert_no_values(s);

@@ -484,6 +484,42 @@ static void test_gor(void **state)
     bg_gor_close(g);
 }
 
+/* A file whose last payload has no separator and is longer than what came
+ * before it: read from the file (not memory), so the reader compacts its
+ * buffer when it reaches the end, and the last request must still be read
+ * whole from where the data now is. */
+static void test_gor_file_last_payload(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/bg-test-gor-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *fp = fdopen(fd, "w");
+    assert_non_null(fp);
+    fputs("1 a 1 0\nGET /first HTTP/1.1\r\nHost: f.example\r\n\r\n" SEP, fp);
+    fputs("1 b 1 0\nPOST /last HTTP/1.1\r\nHost: l.example\r\nContent-Length: 3000\r\n\r\n", fp);
+    for (int i = 0; i < 3000; i++)
+        fputc('q', fp);
+    assert_int_equal(fclose(fp), 0);
+    char err[512];
+    bg_gor_reader_t *g = bg_gor_open(path, 1 << 20, err, sizeof err);
+    assert_non_null(g);
+    bg_replay_req_t r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(bg_gor_next(g, &r, err, sizeof err), 1);
+    assert_string_equal(r.target, "/first");
+    assert_int_equal(bg_gor_next(g, &r, err, sizeof err), 1);
+    assert_string_equal(r.method, "POST");
+    assert_string_equal(r.target, "/last");
+    assert_int_equal(r.body_len, 3000);
+    for (size_t i = 0; i < r.body_len; i++)
+        assert_int_equal(r.body[i], 'q');
+    assert_int_equal(bg_gor_next(g, &r, err, sizeof err), 0);
+    bg_replay_req_clear(&r);
+    bg_gor_close(g);
+    unlink(path);
+}
+
 /* A binary body keeps every byte, NULs included (body_len bytes readable). */
 static void test_gor_binary_body(void **state)
 {
@@ -515,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_playwright_attach_and_omit),
         cmocka_unit_test(test_gor),
         cmocka_unit_test(test_gor_binary_body),
+        cmocka_unit_test(test_gor_file_last_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,58 @@
+#include "common/hex.h"
+
+int bg_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+        return (c | 0x20) - 'a' + 10;
+    return -1;
+}
+
+void bg_hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[in[i] >> 4];
+        out[2 * i + 1] = hx[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+size_t bg_hex_pct(unsigned char c, char *out)
+{
+    static const char hx[] = "0123456789ABCDEF";
+    out[0] = '%';
+    out[1] = hx[c >> 4];
+    out[2] = hx[c & 15];
+    return 3;
+}
+
+/* ASCII white space, as isspace() in the C locale, without the locale. */
+static int is_space(int c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+long bg_hex_decode(const char *s, size_t n, unsigned char *out, size_t cap, int skip_space)
+{
+    size_t o = 0;
+    int hi = -1;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (skip_space && is_space(c))
+            continue;
+        int v = bg_hex_digit(c);
+        if (v < 0)
+            return -1;
+        if (hi < 0) {
+            hi = v;
+            continue;
+        }
+        if (o >= cap)
+            return -1;
+        out[o++] = (unsigned char)(hi << 4 | v);
+        hi = -1;
+    }
+    return hi < 0 ? (long)o : -1;
+}

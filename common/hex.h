@@ -1,0 +1,29 @@
+/*
+ * Hexadecimal, the one home for it (issue 18): ids, key ids, digests and
+ * pseudonyms are written in lower-case hex; keys and percent-escapes are
+ * read from either case.
+ */
+#ifndef BG_HEX_H
+#define BG_HEX_H
+
+#include <stddef.h>
+
+/* The value of hex digit C (either case), or -1. */
+int bg_hex_digit(int c);
+
+/* IN[0..N) as 2N lower-case hex digits into OUT, NUL-terminated: OUT holds
+ * at least 2N+1 bytes. */
+void bg_hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* Byte C as a percent-escape "%XX" (upper-case digits, RFC 3986 2.1) into
+ * OUT (3 bytes, not NUL-terminated). Returns 3. */
+size_t bg_hex_pct(unsigned char c, char *out);
+
+/* Hex text S[0..N) (either case) into OUT (CAP bytes). With SKIP_SPACE,
+ * white space anywhere (key files wrap lines) is skipped. Returns the bytes
+ * written, or -1 when a character is not hex, the digits are odd in number,
+ * or OUT is too small. On -1, OUT may hold what was decoded before: a
+ * caller reading a secret wipes it. */
+long bg_hex_decode(const char *s, size_t n, unsigned char *out, size_t cap, int skip_space);
+
+#endif

@@ -1,0 +1,279 @@
+/*
+ * The shared helpers in common/ (issue 18: one home per helper): hex,
+ * UTF-8, JSON string escaping, base64, pseudonyms and China time. Every
+ * module that writes a record, reads a key or decodes a body goes through
+ * these, so their edge cases are what users see: a key file wrapped over
+ * lines, a recorded body in URL-safe base64 without padding, a record that
+ * must load as JSON whatever bytes a path held, a birthday at midnight in
+ * Beijing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "audit/report.h"
+#include "common/base64.h"
+#include "common/chinatime.h"
+#include "common/hex.h"
+#include "common/pseudonym.h"
+#include "common/sbuf.h"
+#include "common/utf8.h"
+
+static void test_hex(void **state)
+{
+    (void)state;
+    char out[16];
+    bg_hex_encode((const unsigned char *)"\x00\x9f\xa0\xff", 4, out);
+    assert_string_equal(out, "009fa0ff");
+    bg_hex_encode((const unsigned char *)"", 0, out);
+    assert_string_equal(out, "");
+
+    unsigned char b[8];
+    assert_int_equal(bg_hex_decode("009FA0ff", 8, b, sizeof b, 0), 4);
+    assert_memory_equal(b, "\x00\x9f\xa0\xff", 4);
+    /* A key file wrapped over lines reads the same, only when asked. */
+    assert_int_equal(bg_hex_decode("00 9f\n a0\r\n\tff\n", 15, b, sizeof b, 1), 4);
+    assert_memory_equal(b, "\x00\x9f\xa0\xff", 4);
+    assert_int_equal(bg_hex_decode("00 9f", 5, b, sizeof b, 0), -1);
+    assert_int_equal(bg_hex_decode("009", 3, b, sizeof b, 0), -1); /* odd */
+    assert_int_equal(bg_hex_decode("0g", 2, b, sizeof b, 0), -1);  /* not hex */
+    assert_int_equal(bg_hex_decode("0011", 4, b, 1, 0), -1);       /* too long */
+    assert_int_equal(bg_hex_decode("", 0, b, sizeof b, 0), 0);
+    for (int c = 0; c < 256; c++) {
+        int want = c >= '0' && c <= '9'   ? c - '0'
+                   : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                   : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                          : -1;
+        assert_int_equal(bg_hex_digit(c), want);
+    }
+    assert_int_equal(bg_hex_digit(-1), -1); /* a signed char above 0x7f */
+    /* Percent-escapes are upper case (RFC 3986 2.1: what routes compare). */
+    char pct[4] = "";
+    assert_int_equal(bg_hex_pct(0x2f, pct), 3);
+    assert_string_equal(pct, "%2F");
+    assert_int_equal(bg_hex_pct(0xe4, pct), 3);
+    assert_string_equal(pct, "%E4");
+}
+
+static void test_utf8_decode(void **state)
+{
+    (void)state;
+    uint32_t cp;
+    assert_int_equal(bg_utf8_decode((const unsigned char *)"A", 1, &cp), 1);
+    assert_int_equal(cp, 'A');
+    assert_int_equal(bg_utf8_decode((const unsigned char *)"\xc3\xa9", 2, &cp), 2);
+    assert_int_equal(cp, 0xE9);
+    assert_int_equal(bg_utf8_decode((const unsigned char *)"\xe4\xb8\xad", 3, &cp), 3);
+    assert_int_equal(cp, 0x4E2D); /* 中 */
+    assert_int_equal(bg_utf8_decode((const unsigned char *)"\xf0\x9f\x98\x80", 4, &cp), 4);
+    assert_int_equal(cp, 0x1F600);
+    /* Overlong forms, surrogates, beyond U+10FFFF, truncated, stray
+     * continuation bytes: refused. */
+    static const char *const bad[] = {
+        "\xc0\x80",         "\xc1\xbf",         "\xe0\x80\x80", "\xed\xa0\x80",
+        "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\x80",         "\xff"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(bg_utf8_decode((const unsigned char *)bad[i], strlen(bad[i]), &cp), 0);
+        assert_int_equal(cp, UINT32_MAX);
+    }
+    assert_int_equal(bg_utf8_decode((const unsigned char *)"\xe4\xb8", 2, &cp), 0);
+    assert_int_equal(bg_utf8_decode((const unsigned char *)"\xe4\x41\xad", 3, &cp), 0);
+}
+
+static void test_utf8_round_trip(void **state)
+{
+    (void)state;
+    /* Every scalar value encodes and decodes back to itself; surrogates and
+     * values beyond U+10FFFF do not encode. */
+    for (uint32_t c = 0; c <= 0x110000; c++) {
+        char o[4];
+        size_t n = bg_utf8_encode(c, o);
+        if ((c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF) {
+            assert_int_equal(n, 0);
+            continue;
+        }
+        assert_true(n >= 1 && n <= 4);
+        uint32_t back;
+        assert_int_equal(bg_utf8_decode((const unsigned char *)o, n, &back), n);
+        assert_int_equal(back, c);
+    }
+}
+
+/* S as bg_sbuf_json_str writes it, NUL-terminated (caller frees). */
+static char *json_string_of(const char *s, size_t n)
+{
+    bg_sbuf_t b;
+    memset(&b, 0, sizeof b);
+    bg_sbuf_json_str(&b, s, n);
+    bg_sbuf_add(&b, "", 1);
+    assert_false(b.failed);
+    return b.p;
+}
+
+static void test_json_escaping(void **state)
+{
+    (void)state;
+    char *j = json_string_of("a\"b\\c\n\t\r\x01 中", strlen("a\"b\\c\n\t\r\x01 中"));
+    assert_string_equal(j, "\"a\\\"b\\\\c\\n\\t\\r\\u0001 中\"");
+    free(j);
+    /* Whatever bytes a path held, the record loads as JSON: an overlong
+     * form, an encoded surrogate, a truncated sequence and a lone byte each
+     * become U+FFFD, valid text around them stays as it was. */
+    static const char raw[] = "x\xc0\x80y\xed\xa0\x80z\xe4\xb8w\xff中";
+    j = json_string_of(raw, sizeof raw - 1);
+    json_error_t err;
+    json_t *v = json_loads(j, JSON_DECODE_ANY, &err);
+    assert_non_null(v);
+    assert_string_equal(json_string_value(v),
+                        "x\xef\xbf\xbd\xef\xbf\xbdy\xef\xbf\xbd\xef\xbf\xbd"
+                        "\xef\xbf\xbdz\xef\xbf\xbd\xef\xbf\xbdw\xef\xbf\xbd中");
+    json_decref(v);
+    free(j);
+}
+
+static void test_base64_vectors(void **state)
+{
+    (void)state;
+    /* RFC 4648 section 10. */
+    static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (size_t i = 0; i < 7; i++) {
+        char o[16];
+        unsigned char d[16];
+        size_t n = strlen(plain[i]);
+        assert_int_equal(bg_base64_encoded_len(n), strlen(enc[i]));
+        assert_int_equal(bg_base64_encode((const unsigned char *)plain[i], n, o, 0),
+                         strlen(enc[i]));
+        assert_string_equal(o, enc[i]);
+        assert_int_equal(bg_base64_decode(enc[i], strlen(enc[i]), d, sizeof d, 0), (long)n);
+        assert_memory_equal(d, plain[i], n);
+        /* Padding is optional on input. */
+        size_t unpadded = strcspn(enc[i], "=");
+        assert_int_equal(bg_base64_decode(enc[i], unpadded, d, sizeof d, 0), (long)n);
+        assert_memory_equal(d, plain[i], n);
+    }
+}
+
+static void test_base64_forms(void **state)
+{
+    (void)state;
+    unsigned char d[16];
+    char o[16];
+    /* "\xfb\xff\xbf" is "+/+/" in the standard alphabet, "-_-_" in the URL one. */
+    assert_int_equal(bg_base64_encode((const unsigned char *)"\xfb\xff\xbf", 3, o, 0), 4);
+    assert_string_equal(o, "+/+/");
+    assert_int_equal(bg_base64_encode((const unsigned char *)"\xfb\xff\xbf\xfb", 4, o, BG_B64_URL),
+                     6); /* no padding */
+    assert_string_equal(o, "-_-_-w");
+    assert_int_equal(bg_base64_decode("-_-_-w", 6, d, sizeof d, BG_B64_URL | BG_B64_NO_PAD), 4);
+    assert_memory_equal(d, "\xfb\xff\xbf\xfb", 4);
+    /* One alphabet at a time unless told otherwise. */
+    assert_int_equal(bg_base64_decode("-_-_", 4, d, sizeof d, 0), -1);
+    assert_int_equal(bg_base64_decode("+/+/", 4, d, sizeof d, BG_B64_URL), -1);
+    assert_int_equal(bg_base64_decode("+_-/", 4, d, sizeof d, BG_B64_ANY), 3);
+    assert_memory_equal(d, "\xfb\xff\xbf", 3);
+    /* Tokens are written without '=': one there is malformed. */
+    assert_int_equal(bg_base64_decode("Zg==", 4, d, sizeof d, BG_B64_URL | BG_B64_NO_PAD), -1);
+    /* White space only where the caller reads wrapped text. */
+    assert_int_equal(bg_base64_decode("Zm9v\r\nYmFy\n", 11, d, sizeof d, 0), -1);
+    assert_int_equal(bg_base64_decode("Zm9v\r\nYm Fy\n", 12, d, sizeof d, BG_B64_SKIP_SPACE), 6);
+    assert_memory_equal(d, "foobar", 6);
+    /* Malformed: a lone last character, '=' inside, too much padding,
+     * padding that does not complete a group, a character outside. */
+    static const char *const bad[] = {
+        "Z", "Zm9vY", "Zg=a", "Z===", "Zg===", "Zm9=v", "Zm8==", "Zm9v=", "Zm.v"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(bg_base64_decode(bad[i], strlen(bad[i]), d, sizeof d, BG_B64_ANY), -1);
+    /* OUT too small: refused, not truncated. */
+    assert_int_equal(bg_base64_decode("Zm9vYmFy", 8, d, 5, 0), -1);
+    assert_int_equal(bg_base64_decode("Zm9vYmFy", 8, d, 6, 0), 6);
+}
+
+static void test_base64_round_trip(void **state)
+{
+    (void)state;
+    /* Every length from 0 to 600 bytes, both alphabets: decode(encode(x)) is x. */
+    unsigned char in[600], back[600];
+    char text[820];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (unsigned char)(i * 151 + 7);
+    for (size_t n = 0; n <= sizeof in; n++) {
+        for (unsigned f = 0; f <= BG_B64_URL; f += BG_B64_URL) {
+            size_t tl = bg_base64_encode(in, n, text, f);
+            assert_true(tl <= bg_base64_encoded_len(n));
+            assert_int_equal(strlen(text), tl);
+            assert_int_equal(bg_base64_decode(text, tl, back, n, f), (long)n);
+            assert_memory_equal(back, in, n);
+        }
+    }
+}
+
+static void test_pseudonym(void **state)
+{
+    (void)state;
+    char out[BG_PSEUDONYM_LEN + 1];
+    /* RFC 4231 test case 2: HMAC-SHA256 in lower-case hex. */
+    assert_int_equal(
+        bg_pseudonym((const unsigned char *)"Jefe", 4, "what do ya want for nothing?", 28, out), 0);
+    assert_string_equal(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    /* No key: no pseudonym, never the raw identifier. */
+    assert_int_equal(bg_pseudonym((const unsigned char *)"", 0, "13812345678", 11, out), -1);
+    assert_string_equal(out, "");
+    /* `audit subject` (audit/report.c) finds the people the decision
+     * recorded only while both compute the same pseudonym. */
+    static const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
+    static const char *const ids[] = {"13812345678", "user@example.cn", "11010519491231002X",
+                                      "中文"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char theirs[65];
+        assert_int_equal(bg_pseudonym(key, sizeof key, ids[i], strlen(ids[i]), out), 0);
+        assert_int_equal(bg_report_pseudonym(key, sizeof key, ids[i], strlen(ids[i]), theirs), 0);
+        assert_string_equal(out, theirs);
+    }
+}
+
+static void test_china_time(void **state)
+{
+    (void)state;
+    /* 2026-12-31T16:00:00Z is midnight, 1 January 2027, in Beijing. */
+    const int64_t midnight = 1798732800000LL;
+    assert_int_equal(bg_china_yyyymmdd(midnight), 20270101);
+    assert_int_equal(bg_china_yyyymmdd(midnight - 1), 20261231);
+    struct tm tm;
+    assert_int_equal(bg_china_tm(midnight - 1, &tm), 0);
+    assert_int_equal(tm.tm_hour, 23);
+    assert_int_equal(tm.tm_min, 59);
+    assert_int_equal(tm.tm_sec, 59);
+    /* Before the epoch the second rounds down, not towards zero. */
+    assert_int_equal(bg_china_tm(-1, &tm), 0);
+    assert_int_equal(tm.tm_year, 70);
+    assert_int_equal(tm.tm_hour, 7);
+    assert_int_equal(tm.tm_sec, 59);
+    assert_int_equal(BG_CHINA_OFFSET_S, 28800);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_utf8_decode),
+        cmocka_unit_test(test_utf8_round_trip),
+        cmocka_unit_test(test_json_escaping),
+        cmocka_unit_test(test_base64_vectors),
+        cmocka_unit_test(test_base64_forms),
+        cmocka_unit_test(test_base64_round_trip),
+        cmocka_unit_test(test_pseudonym),
+        cmocka_unit_test(test_china_time),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
