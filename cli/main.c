@@ -10,6 +10,7 @@
 #include "audit/audit.h"
 #include "audit/counters.h"
 #include "audit/report.h"
+#include "audit/rollup.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "policy/consent.h"
@@ -233,6 +234,8 @@ int main(int argc, char **argv)
             return audit_volumes(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "blocked") == 0)
             return audit_with_policy(argc - 2, argv + 2, bg_report_cli_blocked);
+        if (argc >= 3 && strcmp(argv[2], "rebuild") == 0)
+            return bg_rollup_cli_rebuild(argc - 2, argv + 2);
         fprintf(
             stderr,
             "usage: bordergate audit verify [--key FILE] FILE|DIR...\n"
@@ -242,7 +245,8 @@ int main(int argc, char **argv)
             "DIR|FILE...\n"
             "       bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y] [--json]\n"
             "       bordergate audit blocked [--limit N] [--from DATE] [--to DATE] [--json] "
-            "DIR|FILE...\n");
+            "DIR|FILE...\n"
+            "       bordergate audit rebuild [--prefix P] DIR...\n");
         return 2;
     }
     if (strcmp(cmd, "scan") == 0)
