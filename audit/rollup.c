@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
 #include "audit/audit.h"
 
 #define HOUR_MS 3600000LL
@@ -31,11 +33,23 @@ typedef struct {
     char *text; /* the record, compact JSON */
 } blk_t;
 
+/* The lines of one day: decision shapes ("HOUR_MS REDUCED_JSON") with
+ * their weights, by index, and people ("INDEX PSEUDONYM FINDINGS X": the
+ * shape's findings naming the person, "0,3" or "-", and X 1 when the
+ * decision's subjects list names them). */
+typedef struct {
+    json_t *ix;   /* {"HOUR_MS JSON": index} */
+    json_t *keys; /* ["HOUR_MS JSON", ...] */
+    uint64_t *n;  /* weights by index */
+    size_t cap;
+    json_t *people; /* {"INDEX PSEUDONYM FINDINGS X": true} */
+} tab_t;
+
 /* What this update read for one day, not saved yet. */
 typedef struct {
     char name[DAY_NAME];
     uint64_t through; /* the saved file holds every record up to this seq */
-    json_t *agg;      /* {"HOUR_MS REDUCED_JSON": weight} */
+    tab_t tab;
     blk_t *blk;
     size_t nblk, capblk;
 } day_t;
@@ -47,6 +61,7 @@ typedef struct {
 
 struct bg_rollup {
     char *dir;  /* DIR/PREFIX.rollup */
+    char *adir; /* DIR */
     int mode;   /* BG_ROLLUP_* */
     int lockfd; /* -1: no rollup directory (read mode) */
     int reset;  /* the saved rollups do not match the raw log: ignore, then replace them */
@@ -119,18 +134,35 @@ static void copy(json_t *dst, const json_t *src, const char *name)
         json_object_set(dst, name, v);
 }
 
-/* A pseudonym as reports compare it: the first 32 hex digits (16 bytes). */
+/*
+ * A pseudonym as reports compare it (audit/report.c subject_key): its first
+ * 16 bytes when it starts with 32 hex digits, else the first 16 bytes of
+ * its SHA-256 - written as 32 lowercase hex digits, which reports read
+ * back as the same 16 bytes. Not a string: left out.
+ */
 static void copy_pseudonym(json_t *dst, const json_t *src, const char *name)
 {
-    json_t *v = json_object_get(src, name);
-    const char *s = json_string_value(v);
+    static const char hx[] = "0123456789abcdef";
+    const char *s = json_string_value(json_object_get(src, name));
+    char out[33];
     size_t i = 0;
-    while (s != NULL && i < 32 && strchr("0123456789abcdefABCDEF", s[i]) != NULL && s[i] != '\0')
+    if (s == NULL)
+        return;
+    while (i < 32 && s[i] != '\0' && strchr("0123456789abcdefABCDEF", s[i]) != NULL)
         i++;
-    if (s != NULL && i == 32)
-        json_object_set_new(dst, name, json_stringn(s, 32));
-    else if (v != NULL)
-        json_object_set(dst, name, v);
+    if (i == 32) {
+        for (i = 0; i < 32; i++)
+            out[i] = (char)(s[i] | 0x20);
+    } else {
+        unsigned char d[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *)s, strlen(s), d);
+        for (i = 0; i < 16; i++) {
+            out[2 * i] = hx[d[i] >> 4];
+            out[2 * i + 1] = hx[d[i] & 15];
+        }
+    }
+    out[32] = '\0';
+    json_object_set_new(dst, name, json_string(out));
 }
 
 static json_t *pick(const json_t *src, const char *const *names)
@@ -206,9 +238,66 @@ static json_t *reduce(const json_t *rec, const char *hour)
  * Day files
  * ------------------------------------------------------------------------ */
 
+static int tab_init(tab_t *t)
+{
+    memset(t, 0, sizeof *t);
+    t->ix = json_object();
+    t->keys = json_array();
+    t->people = json_object();
+    return t->ix != NULL && t->keys != NULL && t->people != NULL ? 0 : -1;
+}
+
+static void tab_free(tab_t *t)
+{
+    json_decref(t->ix);
+    json_decref(t->keys);
+    json_decref(t->people);
+    free(t->n);
+    memset(t, 0, sizeof *t);
+}
+
+/* Shape KEY ("HOUR_MS JSON") gains N decisions; its index in *IDX. */
+static int tab_shape(tab_t *t, const char *key, uint64_t n, size_t *idx)
+{
+    json_t *v = json_object_get(t->ix, key);
+    if (v != NULL) {
+        *idx = (size_t)json_integer_value(v);
+        t->n[*idx] += n;
+        return 0;
+    }
+    size_t i = json_array_size(t->keys);
+    if (i == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 64;
+        uint64_t *nn = realloc(t->n, nc * sizeof *nn);
+        if (nn == NULL)
+            return -1;
+        t->n = nn;
+        t->cap = nc;
+    }
+    if (json_array_append_new(t->keys, json_string(key)) != 0 ||
+        json_object_set_new(t->ix, key, json_integer((json_int_t)i)) != 0)
+        return -1;
+    t->n[i] = n;
+    *idx = i;
+    return 0;
+}
+
+/* A person ("PSEUDONYM FINDINGS X") of shape IDX. */
+static int tab_person(tab_t *t, size_t idx, const char *rest)
+{
+    size_t kl = strlen(rest) + 24;
+    char *k = malloc(kl);
+    if (k == NULL)
+        return -1;
+    snprintf(k, kl, "%zu %s", idx, rest);
+    int rc = json_object_set_new(t->people, k, json_true());
+    free(k);
+    return rc;
+}
+
 static void day_free(day_t *d)
 {
-    json_decref(d->agg);
+    tab_free(&d->tab);
     for (size_t i = 0; i < d->nblk; i++)
         free(d->blk[i].text);
     free(d->blk);
@@ -233,20 +322,23 @@ static int blk_add(day_t *d, uint64_t seq, int64_t h, const char *text, size_t l
     return 0;
 }
 
-static int agg_add(json_t *agg, const char *key, uint64_t n)
-{
-    json_t *v = json_object_get(agg, key);
-    return json_object_set_new(agg, key, json_integer(json_integer_value(v) + (json_int_t)n));
-}
-
-/* One line of a day file: 'A' or 'S' (aggregate: *N weight, KEY "H JSON") or 'B'
- * (blocked: *N seq, *H, *JSON); 0 for the header or a malformed line. LINE
- * is modified. */
+/*
+ * One line of a day file: 'A' (a shape: *N weight, *KEY "H JSON", *H,
+ * *JSON), 'S' (a person: *N the shape's index, *KEY the rest) or 'B' (a
+ * blocked decision: *N seq, *H, *JSON); 0 for the header or a malformed
+ * line. LINE is not modified.
+ */
 static int parse_line(char *line, uint64_t *n, int64_t *h, char **key, char **json)
 {
     char *end;
     if ((line[0] != 'A' && line[0] != 'B' && line[0] != 'S') || line[1] != ' ')
         return 0;
+    if (line[0] == 'S') {
+        errno = 0;
+        *n = strtoull(line + 2, &end, 10);
+        *key = end + 1;
+        return errno == 0 && *end == ' ' ? 'S' : 0;
+    }
     errno = 0;
     *n = strtoull(line + 2, &end, 10);
     if (errno != 0 || *end != ' ')
@@ -289,12 +381,14 @@ static day_t *day_get(bg_rollup_t *u, const char *name)
     day_t *d = &u->days[u->ndays];
     memset(d, 0, sizeof *d);
     snprintf(d->name, sizeof d->name, "%s", name);
-    if ((d->agg = json_object()) == NULL)
+    if (tab_init(&d->tab) != 0) {
+        tab_free(&d->tab);
         return NULL;
+    }
     if (!u->reset && u->lockfd >= 0) {
         char *p = path_join(u->dir, name);
         if (p == NULL) {
-            json_decref(d->agg);
+            tab_free(&d->tab);
             return NULL;
         }
         d->through = day_through(p);
@@ -318,10 +412,11 @@ static int blk_order(const void *a, const void *b)
 static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
 {
     char *path = path_join(u->dir, d->name), *tmp = NULL, *line = NULL;
-    size_t cap = 0;
+    size_t cap = 0, *map = NULL, nmap = 0, capmap = 0;
     FILE *in = NULL, *out = NULL;
+    tab_t m; /* the saved file's lines, then this update's */
     int rc = -1;
-    if (path == NULL || (tmp = malloc(strlen(path) + 5)) == NULL)
+    if (tab_init(&m) != 0 || path == NULL || (tmp = malloc(strlen(path) + 5)) == NULL)
         goto oom;
     snprintf(tmp, strlen(path) + 5, "%s.tmp", path);
     if (!u->reset && (in = fopen(path, "r")) != NULL) {
@@ -333,12 +428,47 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
             if (line[len - 1] == '\n')
                 line[--len] = '\0';
             int kind = parse_line(line, &n, &h, &key, &json);
-            if (((kind == 'A' || kind == 'S') && agg_add(d->agg, key, n) != 0) ||
-                (kind == 'B' && blk_add(d, n, h, json, strlen(json)) != 0))
+            if (kind == 'A') {
+                if (nmap == capmap) {
+                    size_t nc = capmap ? capmap * 2 : 64, *nm = realloc(map, nc * sizeof *nm);
+                    if (nm == NULL)
+                        goto oom;
+                    map = nm;
+                    capmap = nc;
+                }
+                if (tab_shape(&m, key, n, &map[nmap++]) != 0)
+                    goto oom;
+            } else if (kind == 'S' && n < nmap && tab_person(&m, map[n], key) != 0) {
                 goto oom;
+            } else if (kind == 'B' && blk_add(d, n, h, json, strlen(json)) != 0) {
+                goto oom;
+            }
         }
         fclose(in);
         in = NULL;
+    }
+    /* This update's shapes and people, renumbered into M. */
+    nmap = 0;
+    for (size_t i = 0; i < json_array_size(d->tab.keys); i++) {
+        if (nmap == capmap) {
+            size_t nc = capmap ? capmap * 2 : 64, *nm = realloc(map, nc * sizeof *nm);
+            if (nm == NULL)
+                goto oom;
+            map = nm;
+            capmap = nc;
+        }
+        if (tab_shape(&m, json_string_value(json_array_get(d->tab.keys, i)), d->tab.n[i],
+                      &map[nmap++]) != 0)
+            goto oom;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(d->tab.people, k, v)
+    {
+        char *end;
+        unsigned long long idx = strtoull(k, &end, 10);
+        if (*end == ' ' && idx < nmap && tab_person(&m, map[idx], end + 1) != 0)
+            goto oom;
     }
     qsort(d->blk, d->nblk, sizeof *d->blk, blk_order);
     if ((out = fopen(tmp, "w")) == NULL) {
@@ -346,22 +476,16 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
         goto out;
     }
     fprintf(out, DAY_FORMAT "%llu\n", (unsigned long long)u->seq);
-    const char *k;
-    json_t *v;
-    json_object_foreach(d->agg, k, v)
+    for (size_t i = 0; i < json_array_size(m.keys); i++)
+        fprintf(out, "A %llu %s\n", (unsigned long long)m.n[i],
+                json_string_value(json_array_get(m.keys, i)));
+    json_object_foreach(m.people, k, v)
     {
-        json_int_t n = json_integer_value(v);
-        fprintf(out, "%c %lld %s\n", n > 0 ? 'A' : 'S', (long long)n, k);
+        fprintf(out, "S %s\n", k);
     }
-    for (size_t i = 0; i < d->nblk; i++) {
-        /* Newer records of the same hour beyond the cap: skip this one. */
-        size_t newer = 0;
-        for (size_t j = i + 1; j < d->nblk && newer < BG_REPORT_BLOCKED_MAX; j++)
-            newer += d->blk[j].h == d->blk[i].h;
-        if (newer < BG_REPORT_BLOCKED_MAX)
-            fprintf(out, "B %llu %lld %s\n", (unsigned long long)d->blk[i].seq,
-                    (long long)d->blk[i].h, d->blk[i].text);
-    }
+    for (size_t i = 0; i < d->nblk; i++)
+        fprintf(out, "B %llu %lld %s\n", (unsigned long long)d->blk[i].seq, (long long)d->blk[i].h,
+                d->blk[i].text);
     if (fclose(out) != 0) {
         out = NULL;
         snprintf(err, errcap, "cannot write %s: %s", tmp, strerror(errno));
@@ -383,6 +507,8 @@ out:
         fclose(out);
         unlink(tmp);
     }
+    tab_free(&m);
+    free(map);
     free(line);
     free(tmp);
     free(path);
@@ -486,6 +612,7 @@ void bg_rollup_free(bg_rollup_t *u)
         bg_audit_free_list(u->paths, u->npaths);
     free(u->line);
     free(u->dir);
+    free(u->adir);
     free(u);
 }
 
@@ -502,6 +629,8 @@ bg_rollup_t *bg_rollup_open(const char *dir, const char *prefix, int mode, char 
     if ((u->dir = malloc(n)) == NULL)
         goto oom;
     snprintf(u->dir, n, "%s/%s.rollup", dir, prefix);
+    if ((u->adir = strdup(dir)) == NULL)
+        goto oom;
     if (mode != BG_ROLLUP_READ && mkdir(u->dir, 0750) != 0 && errno != EEXIST) {
         snprintf(err, errcap, "cannot create %s: %s", u->dir, strerror(errno));
         goto fail;
@@ -549,95 +678,86 @@ static int want_decision(const char *line, size_t len)
     return memmem(line, len, "\"type\":\"decision\"", 17) != NULL;
 }
 
-/* Add R (a reduced record, or a part of it) of hour H to D with weight N
- * (0: a subject line). */
-static int put(day_t *d, const json_t *r, int64_t h, uint64_t n)
-{
-    char *s = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
-    if (s == NULL)
-        return -1;
-    size_t kl = strlen(s) + 32;
-    char *key = malloc(kl);
-    int rc = -1;
-    if (key != NULL) {
-        snprintf(key, kl, "%lld %s", (long long)h, s);
-        rc = agg_add(d->agg, key, n);
-    }
-    free(key);
-    free(s);
-    return rc;
-}
-
-/* Keep in R's findings only the subject SUBJ (NULL: none) and in its
- * subjects only SUBJ. */
-static void keep_subject(json_t *r, const char *subj)
-{
-    size_t i;
-    json_t *x;
-    json_array_foreach(json_object_get(r, "findings"), i, x)
-    {
-        const char *s = json_string_value(json_object_get(x, "subject"));
-        if (subj == NULL || (s != NULL && strcmp(s, subj) != 0) ||
-            (s == NULL && json_object_get(x, "subject") != NULL))
-            json_object_del(x, "subject");
-    }
-    json_t *ss = json_object_get(r, "subjects");
-    for (i = json_array_size(ss); i-- > 0;) {
-        const char *s = json_string_value(json_object_get(json_array_get(ss, i), "pseudonym"));
-        if (subj == NULL || s == NULL || strcmp(s, subj) != 0)
-            json_array_remove(ss, i);
-    }
-}
-
 /*
- * The reduced record R of hour H into D as (1) its counts: R without any
- * subject, weight 1, and (2) one line per person it names: R keeping only
- * that person, weight 0 - they add the person to the sets of the groups
- * the decision reaches and count nothing. Identical lines of an hour
- * collapse, so counts cost the distinct shapes of decisions, sets the
- * distinct (person, shape) pairs, not the traffic.
+ * The reduced record R of hour H into D as (1) its shape: R without any
+ * person, counting 1 decision, and (2) for each person it names, which of
+ * the shape's findings name them and whether its subjects list does. The
+ * same shape of an hour is one line, the same person in it one line, so
+ * counts cost the distinct shapes of decisions and the distinct-people
+ * sets the distinct (person, shape) pairs, not the traffic.
  */
 static int split(day_t *d, const json_t *r, int64_t h)
 {
-    json_t *names = json_object(), *c = json_deep_copy(r);
-    size_t i;
-    json_t *x;
-    int rc = names != NULL && c != NULL ? 0 : -1;
-    json_array_foreach(json_object_get(r, "findings"), i, x)
+    json_t *c = json_deep_copy(r), *names = json_object(), *x;
+    char *s = NULL, *key = NULL, *rest = NULL;
+    size_t i, idx, nf = json_array_size(json_object_get(r, "findings"));
+    int rc = -1;
+    if (c == NULL || names == NULL)
+        goto out;
+    json_array_foreach(json_object_get(c, "findings"), i, x)
     {
-        const char *s = json_string_value(json_object_get(x, "subject"));
-        if (s != NULL && names != NULL)
-            json_object_set_new(names, s, json_true());
-    }
-    json_array_foreach(json_object_get(r, "subjects"), i, x)
-    {
-        const char *s = json_string_value(json_object_get(x, "pseudonym"));
-        if (s != NULL && names != NULL)
-            json_object_set_new(names, s, json_true());
-    }
-    if (rc == 0) {
-        keep_subject(c, NULL);
-        rc = put(d, c, h, 1);
-    }
-    const char *s;
-    json_object_foreach(names, s, x)
-    {
-        json_t *one = json_deep_copy(r);
-        if (one == NULL) {
-            rc = -1;
-            break;
+        const char *p = json_string_value(json_object_get(x, "subject"));
+        json_t *e;
+        if (p != NULL && (e = json_object_get(names, p)) == NULL) {
+            e = json_pack("{s:[], s:b}", "f", "x", 0);
+            if (e == NULL || json_object_set_new(names, p, e) != 0)
+                goto out;
         }
-        keep_subject(one, s);
-        rc |= put(d, one, h, 0);
-        json_decref(one);
+        if (p != NULL &&
+            json_array_append_new(json_object_get(e, "f"), json_integer((json_int_t)i)))
+            goto out;
+        json_object_del(x, "subject");
     }
-    json_decref(c);
+    json_t *ss = json_object_get(c, "subjects");
+    json_array_foreach(ss, i, x)
+    {
+        const char *p = json_string_value(json_object_get(x, "pseudonym"));
+        json_t *e;
+        if (p != NULL && (e = json_object_get(names, p)) == NULL) {
+            e = json_pack("{s:[], s:b}", "f", "x", 0);
+            if (e == NULL || json_object_set_new(names, p, e) != 0)
+                goto out;
+        }
+        if (p != NULL)
+            json_object_set_new(e, "x", json_true());
+    }
+    if (ss != NULL)
+        json_array_clear(ss);
+    if ((s = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+        goto out;
+    size_t kl = strlen(s) + 32, rl = 21 * nf + 64;
+    if ((key = malloc(kl)) == NULL || (rest = malloc(rl)) == NULL)
+        goto out;
+    snprintf(key, kl, "%lld %s", (long long)h, s);
+    if (tab_shape(&d->tab, key, 1, &idx) != 0)
+        goto out;
+    const char *p;
+    json_object_foreach(names, p, x)
+    {
+        size_t o = (size_t)snprintf(rest, rl, "%s ", p), k;
+        json_t *f;
+        json_array_foreach(json_object_get(x, "f"), k, f)
+        {
+            o += (size_t)snprintf(rest + o, rl - o, "%s%lld", k ? "," : "",
+                                  (long long)json_integer_value(f));
+        }
+        snprintf(rest + o, rl - o, "%s %d", k ? "" : "-", json_is_true(json_object_get(x, "x")));
+        if (tab_person(&d->tab, idx, rest) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(rest);
+    free(key);
+    free(s);
     json_decref(names);
+    json_decref(c);
     return rc;
 }
 
-/* Count decision record REC (line SEQ, raw text LINE) into this update. */
-static int take(bg_rollup_t *u, const json_t *rec, uint64_t seq, const char *line, size_t len)
+/* Count decision record REC (line SEQ, at byte OFFSET of the file being
+ * read) into this update. */
+static int take(bg_rollup_t *u, const json_t *rec, uint64_t seq, uint64_t offset)
 {
     const char *type = json_string_value(json_object_get(rec, "type"));
     if (type == NULL || strcmp(type, "decision") != 0)
@@ -662,8 +782,12 @@ static int take(bg_rollup_t *u, const json_t *rec, uint64_t seq, const char *lin
     int rc = r != NULL ? split(d, r, h) : -1;
     json_decref(r);
     const char *outcome = json_string_value(json_object_get(rec, "outcome"));
-    if (rc == 0 && outcome != NULL && strcmp(outcome, "block") == 0)
-        rc = blk_add(d, seq, h, line, len);
+    if (rc == 0 && outcome != NULL && strcmp(outcome, "block") == 0) {
+        char where[300];
+        int wl = snprintf(where, sizeof where, "%llu %s", (unsigned long long)offset,
+                          u->files[u->fi].name);
+        rc = wl > 0 && (size_t)wl < sizeof where ? blk_add(d, seq, h, where, (size_t)wl) : -1;
+    }
     return rc;
 }
 
@@ -699,6 +823,7 @@ int bg_rollup_step(bg_rollup_t *u, size_t max_lines, char *err, size_t errcap)
             continue;
         }
         taken++;
+        uint64_t offset = f->bytes;
         f->bytes += (uint64_t)len;
         f->lines++;
         u->seq++;
@@ -707,7 +832,7 @@ int bg_rollup_step(bg_rollup_t *u, size_t max_lines, char *err, size_t errcap)
         json_t *rec = json_loadb(u->line, (size_t)len - 1, 0, NULL);
         if (!json_is_object(rec)) {
             u->unparsable++;
-        } else if (take(u, rec, u->seq, u->line, (size_t)len - 1) != 0) {
+        } else if (take(u, rec, u->seq, offset) != 0) {
             json_decref(rec);
             snprintf(err, errcap, "out of memory");
             return -1;
@@ -776,7 +901,7 @@ int bg_rollup_window_ok(int64_t from_ms, int64_t to_ms)
 typedef struct {
     int64_t from, to;
     char first[DAY_NAME], last[DAY_NAME]; /* day names in the window ("" open) */
-    int with_blocked;
+    int blocked_limit;
     bg_rollup_entry_cb cb;
     void *arg;
     blk_t *blk; /* seq: the order over all directories */
@@ -800,22 +925,80 @@ static int day_in_window(const query_t *q, const char *name)
            (q->last[0] == '\0' || strcmp(name, q->last) <= 0);
 }
 
-/* One aggregate KEY ("H JSON") of weight N. */
-static int q_agg(query_t *q, const char *json, int64_t h, uint64_t n)
+/* Shapes of one day file or update being read: parsed, by index (NULL:
+ * outside the window or damaged). */
+typedef struct {
+    json_t **shape;
+    size_t n, cap;
+} shapes_t;
+
+static void shapes_free(shapes_t *sh)
 {
-    if (!in_window(q, h) || q->stop)
+    for (size_t i = 0; i < sh->n; i++)
+        json_decref(sh->shape[i]);
+    free(sh->shape);
+    memset(sh, 0, sizeof *sh);
+}
+
+/* Shape KEY ("H JSON") of weight N: handed to the callback when in the
+ * window, and kept as the next index of SH for the people lines. */
+static int q_shape(query_t *q, shapes_t *sh, const char *key, uint64_t n)
+{
+    char *end;
+    int64_t h = strtoll(key, &end, 10);
+    json_t *rec = NULL;
+    if (sh->n == sh->cap) {
+        size_t nc = sh->cap ? sh->cap * 2 : 64;
+        json_t **ns = realloc(sh->shape, nc * sizeof *ns);
+        if (ns == NULL)
+            return -1;
+        sh->shape = ns;
+        sh->cap = nc;
+    }
+    if (*end == ' ' && in_window(q, h) && (rec = json_loads(end + 1, 0, NULL)) != NULL && !q->stop)
+        q->stop = q->cb(q->arg, rec, n, 0, 0) != 0;
+    sh->shape[sh->n++] = rec; /* NULL when damaged: `audit rebuild` recomputes it */
+    return 0;
+}
+
+/* A person line ("IDX PSEUDONYM FINDINGS X") of the shapes SH: the shape
+ * with that person only, weight 0 (it adds the person, counts nothing). */
+static int q_person(query_t *q, const shapes_t *sh, uint64_t idx, const char *rest)
+{
+    const char *sp1 = strchr(rest, ' '), *sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
+    char pseud[40];
+    if (idx >= sh->n || sh->shape[idx] == NULL || q->stop || sp2 == NULL ||
+        (size_t)(sp1 - rest) >= sizeof pseud)
         return 0;
-    json_t *rec = json_loads(json, 0, NULL);
-    if (rec == NULL)
-        return 0; /* a damaged line: `audit rebuild` recomputes it */
-    q->stop = q->cb(q->arg, rec, n, 0, 0) != 0;
-    json_decref(rec);
+    memcpy(pseud, rest, (size_t)(sp1 - rest));
+    pseud[sp1 - rest] = '\0';
+    const char *fl = sp1 + 1;
+    int x = sp2[1] == '1';
+    json_t *r = json_deep_copy(sh->shape[idx]);
+    if (r == NULL)
+        return -1;
+    json_t *fs = json_object_get(r, "findings");
+    for (const char *p = fl; p < sp2 && *p != '-';) {
+        char *end;
+        unsigned long k = strtoul(p, &end, 10);
+        json_t *f = json_array_get(fs, k);
+        if (f != NULL)
+            json_object_set_new(f, "subject", json_string(pseud));
+        p = *end == ',' ? end + 1 : end;
+        if (end == p && *p != '\0')
+            break;
+    }
+    if (x)
+        json_array_append_new(json_object_get(r, "subjects"),
+                              json_pack("{s:s}", "pseudonym", pseud));
+    q->stop = q->cb(q->arg, r, 0, 0, 0) != 0;
+    json_decref(r);
     return 0;
 }
 
 static int q_blk(query_t *q, uint64_t order, int64_t h, const char *json)
 {
-    if (!q->with_blocked || !in_window(q, h))
+    if (q->blocked_limit <= 0 || !in_window(q, h))
         return 0;
     day_t tmp = {.blk = q->blk, .nblk = q->nblk, .capblk = q->capblk};
     int rc = blk_add(&tmp, order, h, json, strlen(json));
@@ -831,6 +1014,7 @@ static int q_file(query_t *q, const char *path, uint64_t base)
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
+    shapes_t sh = {NULL, 0, 0};
     int rc = 0;
     if (fp == NULL)
         return errno == ENOENT ? 0 : -1;
@@ -841,12 +1025,13 @@ static int q_file(query_t *q, const char *path, uint64_t base)
         if (line[len - 1] == '\n')
             line[--len] = '\0';
         switch (parse_line(line, &n, &h, &key, &json)) {
-        case 'A':
-        case 'S': rc = q_agg(q, json, h, n); break;
+        case 'A': rc = q_shape(q, &sh, key, n); break;
+        case 'S': rc = q_person(q, &sh, n, key); break;
         case 'B': rc = q_blk(q, base | n, h, json); break;
         default: break;
         }
     }
+    shapes_free(&sh);
     free(line);
     fclose(fp);
     return rc;
@@ -873,27 +1058,60 @@ static int q_rollup(query_t *q, const bg_rollup_t *u, uint64_t base)
     }
     for (size_t i = 0; i < u->ndays && !q->stop; i++) {
         const day_t *d = &u->days[i];
-        const char *k;
+        shapes_t sh = {NULL, 0, 0};
+        int rc = 0;
+        if (!day_in_window(q, d->name))
+            continue;
+        for (size_t k = 0; rc == 0 && k < json_array_size(d->tab.keys); k++)
+            rc = q_shape(q, &sh, json_string_value(json_array_get(d->tab.keys, k)), d->tab.n[k]);
+        const char *key;
         json_t *v;
-        json_object_foreach(d->agg, k, v)
+        json_object_foreach(d->tab.people, key, v)
         {
             char *end;
-            int64_t h = strtoll(k, &end, 10);
-            if (*end == ' ' && q_agg(q, end + 1, h, (uint64_t)json_integer_value(v)) != 0)
-                return -1;
+            uint64_t idx = strtoull(key, &end, 10);
+            if (rc == 0 && *end == ' ')
+                rc = q_person(q, &sh, idx, end + 1);
         }
-        for (size_t j = 0; j < d->nblk; j++)
-            if (q_blk(q, base | d->blk[j].seq, d->blk[j].h, d->blk[j].text) != 0)
-                return -1;
+        shapes_free(&sh);
+        for (size_t j = 0; rc == 0 && j < d->nblk; j++)
+            rc = q_blk(q, base | d->blk[j].seq, d->blk[j].h, d->blk[j].text);
+        if (rc != 0)
+            return -1;
     }
     return 0;
 }
 
+/* The record at WHERE ("OFFSET NAME") in audit directory DIR; NULL when it
+ * cannot be read (the raw file is gone: `audit rebuild`). */
+static json_t *raw_record(const char *dir, const char *where)
+{
+    char *end, *line = NULL;
+    size_t cap = 0;
+    unsigned long long off = strtoull(where, &end, 10);
+    if (*end != ' ' || strchr(end + 1, '/') != NULL)
+        return NULL;
+    char *path = path_join(dir, end + 1);
+    FILE *fp = path != NULL ? fopen(path, "r") : NULL;
+    json_t *rec = NULL;
+    if (fp != NULL && fseeko(fp, (off_t)off, SEEK_SET) == 0) {
+        ssize_t len = getline(&line, &cap, fp);
+        if (len > 1 && line[len - 1] == '\n')
+            rec = json_loadb(line, (size_t)len - 1, 0, NULL);
+    }
+    if (fp != NULL)
+        fclose(fp);
+    free(line);
+    free(path);
+    return rec;
+}
+
 int bg_rollup_query(bg_rollup_t *const *us, size_t n, int64_t from_ms, int64_t to_ms,
-                    int with_blocked, bg_rollup_entry_cb cb, void *arg, bg_report_scan_stats_t *st,
+                    int blocked_limit, bg_rollup_entry_cb cb, void *arg, bg_report_scan_stats_t *st,
                     char *err, size_t errcap)
 {
-    query_t q = {.from = from_ms, .to = to_ms, .with_blocked = with_blocked, .cb = cb, .arg = arg};
+    query_t q = {
+        .from = from_ms, .to = to_ms, .blocked_limit = blocked_limit, .cb = cb, .arg = arg};
     int rc = 0;
     if (!bg_rollup_window_ok(from_ms, to_ms)) {
         snprintf(err, errcap, "the window's bounds are not whole hours");
@@ -918,8 +1136,9 @@ int bg_rollup_query(bg_rollup_t *const *us, size_t n, int64_t from_ms, int64_t t
     if (rc != 0)
         snprintf(err, errcap, "cannot read the rollups: %s", strerror(errno));
     qsort(q.blk, q.nblk, sizeof *q.blk, blk_order);
-    for (size_t i = 0; rc == 0 && !q.stop && i < q.nblk; i++) {
-        json_t *rec = json_loads(q.blk[i].text, 0, NULL);
+    size_t first = q.nblk > (size_t)blocked_limit ? q.nblk - (size_t)blocked_limit : 0;
+    for (size_t i = first; rc == 0 && !q.stop && i < q.nblk; i++) {
+        json_t *rec = raw_record(us[q.blk[i].seq >> 48]->adir, q.blk[i].text);
         if (rec != NULL)
             q.stop = cb(arg, rec, 1, q.blk[i].seq, 1) != 0;
         json_decref(rec);

@@ -22,9 +22,8 @@
  *                "S 0 HOUR_MS JSON": a person (pseudonym cut to the 32 hex
  *                digits reports compare) named by decisions of that hour of
  *                that reduced shape, for the distinct-people counts; and
- *                "B SEQ HOUR_MS JSON": a blocked decision whole
- *                (the newest BG_REPORT_BLOCKED_MAX of each hour), for the
- *                dashboard's latest-blocked list
+ *                "B SEQ HOUR_MS OFFSET FILE": where a blocked decision
+ *                is in the raw log, for the dashboard's latest-blocked list
  *   none         the same for records without a time
  *   lock         flock: updates take it exclusively, readers shared
  *
@@ -96,12 +95,13 @@ typedef int (*bg_rollup_entry_cb)(void *arg, const json_t *rec, uint64_t weight,
 /*
  * Hand CB every entry of rollups US[0..N) (each stepped to 0) inside
  * [FROM_MS, TO_MS) - bg_rollup_window_ok must hold - the saved ones and
- * those still in memory. WITH_BLOCKED: also the blocked records. ST (may be
+ * those still in memory; then the BLOCKED_LIMIT (0: none) latest blocked
+ * decisions of the window, read whole from the raw log. ST (may be
  * NULL) gets the raw log's counts (files, lines, unparsable, incomplete)
  * over all of it. 0, or -1 with ERR filled.
  */
 int bg_rollup_query(bg_rollup_t *const *us, size_t n, int64_t from_ms, int64_t to_ms,
-                    int with_blocked, bg_rollup_entry_cb cb, void *arg, bg_report_scan_stats_t *st,
+                    int blocked_limit, bg_rollup_entry_cb cb, void *arg, bg_report_scan_stats_t *st,
                     char *err, size_t errcap);
 
 void bg_rollup_free(bg_rollup_t *u);

@@ -291,8 +291,7 @@ static int job_rollup_step(job_t *j, char *err, size_t errcap)
         return rc < 0 ? -1 : 1;
     }
     bg_report_scan_stats_t st;
-    if (bg_rollup_query(&j->ru, 1, j->from, j->to, j->limit > 0, job_feed, j->m, &st, err,
-                        errcap) != 0)
+    if (bg_rollup_query(&j->ru, 1, j->from, j->to, j->limit, job_feed, j->m, &st, err, errcap) != 0)
         return -1;
     bg_report_many_feed_done(j->m, &st);
     return 0;
