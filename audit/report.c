@@ -1025,7 +1025,9 @@ static json_t *names_json(const char *const *names, int n, const uint64_t *v)
     return o;
 }
 
-/* {"mechanism": n, ...} -> [{"mechanism", "decisions"}], most decisions first. */
+/* {"mechanism": n, ...} -> [{"mechanism", "decisions"}], most decisions first,
+ * then by name (the order never depends on the order records were read:
+ * rollups and merged instances read them in another). */
 static json_t *mech_json(const json_t *m)
 {
     json_t *a = json_array();
@@ -1035,8 +1037,11 @@ static json_t *mech_json(const json_t *m)
     {
         size_t i, n = json_array_size(a);
         for (i = 0; i < n; i++) {
-            json_int_t c = json_integer_value(json_object_get(json_array_get(a, i), "decisions"));
-            if (c < json_integer_value(v))
+            const json_t *e = json_array_get(a, i);
+            json_int_t c = json_integer_value(json_object_get(e, "decisions"));
+            if (c < json_integer_value(v) ||
+                (c == json_integer_value(v) &&
+                 strcmp(json_string_value(json_object_get(e, "mechanism")), k) > 0))
                 break;
         }
         json_array_insert_new(a, i,
@@ -1047,7 +1052,7 @@ static json_t *mech_json(const json_t *m)
 }
 
 /* {"rule": {findings, clause, clause_from}} -> [{"rule", "clause", "clause_from",
- * "findings"}], most findings first; clause null when unknown. */
+ * "findings"}], most findings first, then by rule; clause null when unknown. */
 static json_t *rules_json(const json_t *m)
 {
     json_t *a = json_array();
@@ -1057,9 +1062,12 @@ static json_t *rules_json(const json_t *m)
     {
         json_int_t c = json_integer_value(json_object_get(v, "findings"));
         size_t i, n = json_array_size(a);
-        for (i = 0; i < n; i++)
-            if (json_integer_value(json_object_get(json_array_get(a, i), "findings")) < c)
+        for (i = 0; i < n; i++) {
+            const json_t *e = json_array_get(a, i);
+            json_int_t ci = json_integer_value(json_object_get(e, "findings"));
+            if (ci < c || (ci == c && strcmp(json_string_value(json_object_get(e, "rule")), k) > 0))
                 break;
+        }
         json_t *e = json_object();
         json_object_set_new(e, "rule", json_string(k));
         json_t *cl = json_object_get(v, "clause");
@@ -2294,6 +2302,49 @@ static int report_record(void *arg, const json_t *rec)
     return 0;
 }
 
+/*
+ * bg_report_expand + bg_report_prune, each operand on its own: several
+ * directories are several instances' logs, and one instance's files say
+ * nothing about when another's were written. 0, or -1 with ERR filled.
+ */
+static int expand_pruned(char *const *ops, size_t n, const char *prefix, int64_t from,
+                         char ***files, size_t *nfiles, char *err, size_t errcap)
+{
+    char **all = NULL;
+    size_t nall = 0;
+    *files = NULL;
+    *nfiles = 0;
+    for (size_t i = 0; i < n; i++) {
+        char **one;
+        size_t none;
+        if (bg_report_expand(&ops[i], 1, prefix, &one, &none, err, errcap) != 0)
+            goto fail;
+        bg_report_prune(one, &none, prefix, from);
+        char **na = realloc(all, (nall + none + 1) * sizeof *na);
+        if (na == NULL) {
+            bg_audit_free_list(one, none);
+            snprintf(err, errcap, "out of memory");
+            goto fail;
+        }
+        all = na;
+        memcpy(all + nall, one, none * sizeof *one);
+        nall += none;
+        all[nall] = NULL;
+        free(one);
+    }
+    if (all == NULL && (all = calloc(1, sizeof *all)) == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    *files = all;
+    *nfiles = nall;
+    return 0;
+fail:
+    if (all != NULL)
+        bg_audit_free_list(all, nall);
+    return -1;
+}
+
 static int rollup_record(void *arg, const json_t *rec, uint64_t weight, uint64_t order, int blocked)
 {
     (void)order;
@@ -2483,12 +2534,10 @@ int bg_report_cli(int argc, char **argv, const bg_report_policy_t *pol)
             goto out;
         }
     }
-    if (ru == 0 && bg_report_expand(ops, nops, prefix, &files, &nfiles, err, sizeof err) != 0) {
+    if (ru == 0 && expand_pruned(ops, nops, prefix, from, &files, &nfiles, err, sizeof err) != 0) {
         fprintf(stderr, "bordergate audit report: %s\n", err);
         goto out;
     }
-    if (ru == 0)
-        bg_report_prune(files, &nfiles, prefix, from);
     if (ru == 0 && bg_report_scan((const char *const *)files, nfiles, want_decision, report_record,
                                   r, &st, err, sizeof err) != 0) {
         fprintf(stderr, "bordergate audit report: %s\n", err);

@@ -57,11 +57,13 @@ typedef struct {
 typedef struct {
     char *name; /* base name */
     uint64_t bytes, lines;
+    uint64_t unparsable, torn; /* torn: a last line cut by a crash, never completed */
 } rawfile_t;
 
 struct bg_rollup {
     char *dir;  /* DIR/PREFIX.rollup */
     char *adir; /* DIR */
+    char *prefix;
     int mode;   /* BG_ROLLUP_* */
     int lockfd; /* -1: no rollup directory (read mode) */
     int reset;  /* the saved rollups do not match the raw log: ignore, then replace them */
@@ -539,6 +541,8 @@ static void state_load(bg_rollup_t *u)
         const char *name = json_string_value(json_object_get(f, "name"));
         json_int_t bytes = json_integer_value(json_object_get(f, "bytes"));
         json_int_t lines = json_integer_value(json_object_get(f, "lines"));
+        json_int_t unp = json_integer_value(json_object_get(f, "unparsable"));
+        json_int_t torn = json_integer_value(json_object_get(f, "torn"));
         struct stat sb;
         if (name == NULL || strcmp(name, u->files[i].name) != 0 || bytes < 0 || lines < 0 ||
             stat(u->paths[i], &sb) != 0 || (uint64_t)sb.st_size < (uint64_t)bytes) {
@@ -547,11 +551,13 @@ static void state_load(bg_rollup_t *u)
         }
         u->files[i].bytes = (uint64_t)bytes;
         u->files[i].lines = (uint64_t)lines;
+        u->files[i].unparsable = (uint64_t)unp;
+        u->files[i].torn = (uint64_t)torn;
         seq += (uint64_t)lines;
     }
     if (u->reset) {
         for (size_t i = 0; i < u->npaths; i++)
-            u->files[i].bytes = u->files[i].lines = 0;
+            u->files[i].bytes = u->files[i].lines = u->files[i].unparsable = u->files[i].torn = 0;
     } else {
         u->seq = seq;
         u->unparsable = (uint64_t)json_integer_value(json_object_get(st, "unparsable"));
@@ -573,9 +579,11 @@ static int state_save(bg_rollup_t *u, char *err, size_t errcap)
     json_object_set_new(st, "seq", json_integer((json_int_t)u->seq));
     json_object_set_new(st, "unparsable", json_integer((json_int_t)u->unparsable));
     for (size_t i = 0; i < u->npaths; i++)
-        json_array_append_new(fs, json_pack("{s:s, s:I, s:I}", "name", u->files[i].name, "bytes",
-                                            (json_int_t)u->files[i].bytes, "lines",
-                                            (json_int_t)u->files[i].lines));
+        json_array_append_new(fs, json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", u->files[i].name,
+                                            "bytes", (json_int_t)u->files[i].bytes, "lines",
+                                            (json_int_t)u->files[i].lines, "unparsable",
+                                            (json_int_t)u->files[i].unparsable, "torn",
+                                            (json_int_t)u->files[i].torn));
     json_object_set_new(st, "files", fs);
     if (json_dump_file(st, tmp, JSON_COMPACT) != 0 || rename(tmp, p) != 0) {
         snprintf(err, errcap, "cannot write %s: %s", p, strerror(errno));
@@ -613,6 +621,7 @@ void bg_rollup_free(bg_rollup_t *u)
     free(u->line);
     free(u->dir);
     free(u->adir);
+    free(u->prefix);
     free(u);
 }
 
@@ -629,7 +638,7 @@ bg_rollup_t *bg_rollup_open(const char *dir, const char *prefix, int mode, char 
     if ((u->dir = malloc(n)) == NULL)
         goto oom;
     snprintf(u->dir, n, "%s/%s.rollup", dir, prefix);
-    if ((u->adir = strdup(dir)) == NULL)
+    if ((u->adir = strdup(dir)) == NULL || (u->prefix = strdup(prefix)) == NULL)
         goto oom;
     if (mode != BG_ROLLUP_READ && mkdir(u->dir, 0750) != 0 && errno != EEXIST) {
         snprintf(err, errcap, "cannot create %s: %s", u->dir, strerror(errno));
@@ -816,8 +825,10 @@ int bg_rollup_step(bg_rollup_t *u, size_t max_lines, char *err, size_t errcap)
                 snprintf(err, errcap, "read error in %s", u->paths[u->fi]);
                 return -1;
             }
-            if (len > 0 && !last) /* torn by a crash, never completed: not a record */
+            if (len > 0 && !last) { /* torn by a crash, never completed: not a record */
                 f->bytes += (uint64_t)len;
+                f->torn++;
+            }
             u->torn += len > 0 && last; /* being written: read it next time */
             u->fi++;
             continue;
@@ -832,6 +843,7 @@ int bg_rollup_step(bg_rollup_t *u, size_t max_lines, char *err, size_t errcap)
         json_t *rec = json_loadb(u->line, (size_t)len - 1, 0, NULL);
         if (!json_is_object(rec)) {
             u->unparsable++;
+            f->unparsable++;
         } else if (take(u, rec, u->seq, offset) != 0) {
             json_decref(rec);
             snprintf(err, errcap, "out of memory");
@@ -1082,6 +1094,33 @@ static int q_rollup(query_t *q, const bg_rollup_t *u, uint64_t base)
     return 0;
 }
 
+/* Add to ST what the raw scan of U's files from FROM_MS on (after
+ * bg_report_prune) would count. */
+static int input_counts(const bg_rollup_t *u, int64_t from_ms, bg_report_scan_stats_t *st)
+{
+    char **dup = calloc(u->npaths + 1, sizeof *dup);
+    size_t n = u->npaths, k;
+    if (dup == NULL)
+        return -1;
+    for (k = 0; k < u->npaths; k++) {
+        if ((dup[k] = strdup(u->paths[k])) == NULL) {
+            bg_audit_free_list(dup, k);
+            return -1;
+        }
+    }
+    size_t dropped = bg_report_prune(dup, &n, u->prefix, from_ms);
+    bg_audit_free_list(dup, n);
+    for (k = dropped; k < u->npaths; k++) {
+        st->files++;
+        st->lines += u->files[k].lines + u->files[k].torn;
+        st->unparsable += u->files[k].unparsable;
+        st->torn += u->files[k].torn;
+    }
+    st->lines += u->torn;
+    st->torn += u->torn;
+    return 0;
+}
+
 /* The record at WHERE ("OFFSET NAME") in audit directory DIR; NULL when it
  * cannot be read (the raw file is gone: `audit rebuild`). */
 static json_t *raw_record(const char *dir, const char *where)
@@ -1126,12 +1165,8 @@ int bg_rollup_query(bg_rollup_t *const *us, size_t n, int64_t from_ms, int64_t t
     for (size_t i = 0; i < n && rc == 0; i++) {
         /* Blocked records order by directory, then by line: 16 bits, 48 bits. */
         rc = q_rollup(&q, us[i], (uint64_t)i << 48);
-        if (st != NULL) {
-            st->files += us[i]->npaths;
-            st->lines += us[i]->seq;
-            st->unparsable += us[i]->unparsable;
-            st->torn += us[i]->torn;
-        }
+        if (st != NULL && rc == 0)
+            rc = input_counts(us[i], from_ms, st);
     }
     if (rc != 0)
         snprintf(err, errcap, "cannot read the rollups: %s", strerror(errno));
