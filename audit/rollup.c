@@ -1049,49 +1049,67 @@ static int q_file(query_t *q, const char *path, uint64_t base)
     return rc;
 }
 
-static int q_rollup(query_t *q, const bg_rollup_t *u, uint64_t base)
+/* The entries of day D of this update (not saved yet) inside the window. */
+static int q_pending(query_t *q, const day_t *d, uint64_t base)
 {
-    if (!u->reset && u->lockfd >= 0) {
-        DIR *d = opendir(u->dir);
-        struct dirent *e;
-        while (d != NULL && !q->stop && (e = readdir(d)) != NULL) {
-            if (!is_day_file(e->d_name) || !day_in_window(q, e->d_name))
-                continue;
-            char *p = path_join(u->dir, e->d_name);
-            int rc = p != NULL ? q_file(q, p, base) : -1;
-            free(p);
-            if (rc != 0) {
-                closedir(d);
-                return -1;
-            }
-        }
-        if (d != NULL)
-            closedir(d);
+    shapes_t sh = {NULL, 0, 0};
+    int rc = 0;
+    if (!day_in_window(q, d->name))
+        return 0;
+    for (size_t k = 0; rc == 0 && k < json_array_size(d->tab.keys); k++)
+        rc = q_shape(q, &sh, json_string_value(json_array_get(d->tab.keys, k)), d->tab.n[k]);
+    const char *key;
+    json_t *v;
+    json_object_foreach(d->tab.people, key, v)
+    {
+        char *end;
+        uint64_t idx = strtoull(key, &end, 10);
+        if (rc == 0 && *end == ' ')
+            rc = q_person(q, &sh, idx, end + 1);
     }
-    for (size_t i = 0; i < u->ndays && !q->stop; i++) {
-        const day_t *d = &u->days[i];
-        shapes_t sh = {NULL, 0, 0};
-        int rc = 0;
-        if (!day_in_window(q, d->name))
+    shapes_free(&sh);
+    for (size_t j = 0; rc == 0 && j < d->nblk; j++)
+        rc = q_blk(q, base | d->blk[j].seq, d->blk[j].h, d->blk[j].text);
+    return rc;
+}
+
+static int name_order(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The saved day files of U inside the window, by name (oldest first). */
+static int q_list(const query_t *q, const bg_rollup_t *u, char ***names, size_t *n)
+{
+    size_t cap = 0;
+    *names = NULL;
+    *n = 0;
+    if (u->reset || u->lockfd < 0)
+        return 0;
+    DIR *d = opendir(u->dir);
+    struct dirent *e;
+    if (d == NULL)
+        return errno == ENOENT ? 0 : -1;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_day_file(e->d_name) || !day_in_window(q, e->d_name))
             continue;
-        for (size_t k = 0; rc == 0 && k < json_array_size(d->tab.keys); k++)
-            rc = q_shape(q, &sh, json_string_value(json_array_get(d->tab.keys, k)), d->tab.n[k]);
-        const char *key;
-        json_t *v;
-        json_object_foreach(d->tab.people, key, v)
-        {
-            char *end;
-            uint64_t idx = strtoull(key, &end, 10);
-            if (rc == 0 && *end == ' ')
-                rc = q_person(q, &sh, idx, end + 1);
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 32;
+            char **nn = realloc(*names, nc * sizeof *nn);
+            if (nn == NULL)
+                break;
+            *names = nn;
+            cap = nc;
         }
-        shapes_free(&sh);
-        for (size_t j = 0; rc == 0 && j < d->nblk; j++)
-            rc = q_blk(q, base | d->blk[j].seq, d->blk[j].h, d->blk[j].text);
-        if (rc != 0)
-            return -1;
+        if (((*names)[*n] = path_join(u->dir, e->d_name)) == NULL)
+            break;
+        ++*n;
     }
-    return 0;
+    int rc = e == NULL ? 0 : -1;
+    closedir(d);
+    if (*n > 1)
+        qsort(*names, *n, sizeof **names, name_order);
+    return rc;
 }
 
 /* Add to ST what the raw scan of U's files from FROM_MS on (after
@@ -1145,42 +1163,128 @@ static json_t *raw_record(const char *dir, const char *where)
     return rec;
 }
 
+struct bg_rollup_query {
+    query_t q;
+    bg_rollup_t *const *us;
+    size_t n, ui;      /* the rollup being read */
+    char **files;      /* its saved day files in the window */
+    size_t nfiles, fi; /* ... and the next one */
+    size_t di;         /* its next day not saved yet */
+    int listed, done;
+    bg_report_scan_stats_t st;
+};
+
+bg_rollup_query_t *bg_rollup_query_new(bg_rollup_t *const *us, size_t n, int64_t from_ms,
+                                       int64_t to_ms, int blocked_limit, bg_rollup_entry_cb cb,
+                                       void *arg, char *err, size_t errcap)
+{
+    if (!bg_rollup_window_ok(from_ms, to_ms)) {
+        snprintf(err, errcap, "the window's bounds are not whole hours");
+        return NULL;
+    }
+    bg_rollup_query_t *x = calloc(1, sizeof *x);
+    if (x == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    x->q = (query_t){
+        .from = from_ms, .to = to_ms, .blocked_limit = blocked_limit, .cb = cb, .arg = arg};
+    if (from_ms != BG_REPORT_NO_TIME)
+        day_name(from_ms, x->q.first);
+    if (to_ms != BG_REPORT_NO_TIME)
+        day_name(to_ms - 1, x->q.last);
+    x->us = us;
+    x->n = n;
+    return x;
+}
+
+static void free_files(bg_rollup_query_t *x)
+{
+    for (size_t i = 0; i < x->nfiles; i++)
+        free(x->files[i]);
+    free(x->files);
+    x->files = NULL;
+    x->nfiles = x->fi = 0;
+}
+
+/* The latest blocked decisions, read from the raw log, oldest first. */
+static void q_blocked(bg_rollup_query_t *x)
+{
+    query_t *q = &x->q;
+    qsort(q->blk, q->nblk, sizeof *q->blk, blk_order);
+    size_t first = q->nblk > (size_t)q->blocked_limit ? q->nblk - (size_t)q->blocked_limit : 0;
+    for (size_t i = first; !q->stop && i < q->nblk; i++) {
+        json_t *rec = raw_record(x->us[q->blk[i].seq >> 48]->adir, q->blk[i].text);
+        if (rec != NULL)
+            q->stop = q->cb(q->arg, rec, 1, q->blk[i].seq, 1) != 0;
+        json_decref(rec);
+    }
+}
+
+int bg_rollup_query_step(bg_rollup_query_t *x, char *err, size_t errcap)
+{
+    if (x->done)
+        return 0;
+    if (x->ui == x->n || x->q.stop) {
+        q_blocked(x);
+        x->done = 1;
+        return 0;
+    }
+    const bg_rollup_t *u = x->us[x->ui];
+    /* Blocked records order by directory, then by line: 16 bits, 48 bits. */
+    uint64_t base = (uint64_t)x->ui << 48;
+    int rc = 0;
+    if (!x->listed) {
+        rc = q_list(&x->q, u, &x->files, &x->nfiles);
+        x->listed = 1;
+    } else if (x->fi < x->nfiles) {
+        rc = q_file(&x->q, x->files[x->fi++], base);
+    } else if (x->di < u->ndays) {
+        rc = q_pending(&x->q, &u->days[x->di++], base);
+    } else {
+        rc = input_counts(u, x->q.from, &x->st);
+        free_files(x);
+        x->listed = 0;
+        x->di = 0;
+        x->ui++;
+    }
+    if (rc != 0) {
+        snprintf(err, errcap, "cannot read the rollups of %s: %s", u->dir, strerror(errno));
+        return -1;
+    }
+    return 1;
+}
+
+const bg_report_scan_stats_t *bg_rollup_query_stats(const bg_rollup_query_t *x)
+{
+    return &x->st;
+}
+
+void bg_rollup_query_free(bg_rollup_query_t *x)
+{
+    if (x == NULL)
+        return;
+    free_files(x);
+    for (size_t i = 0; i < x->q.nblk; i++)
+        free(x->q.blk[i].text);
+    free(x->q.blk);
+    free(x);
+}
+
 int bg_rollup_query(bg_rollup_t *const *us, size_t n, int64_t from_ms, int64_t to_ms,
                     int blocked_limit, bg_rollup_entry_cb cb, void *arg, bg_report_scan_stats_t *st,
                     char *err, size_t errcap)
 {
-    query_t q = {
-        .from = from_ms, .to = to_ms, .blocked_limit = blocked_limit, .cb = cb, .arg = arg};
-    int rc = 0;
-    if (!bg_rollup_window_ok(from_ms, to_ms)) {
-        snprintf(err, errcap, "the window's bounds are not whole hours");
+    bg_rollup_query_t *x =
+        bg_rollup_query_new(us, n, from_ms, to_ms, blocked_limit, cb, arg, err, errcap);
+    int rc;
+    if (x == NULL)
         return -1;
-    }
-    if (from_ms != BG_REPORT_NO_TIME)
-        day_name(from_ms, q.first);
-    if (to_ms != BG_REPORT_NO_TIME)
-        day_name(to_ms - 1, q.last);
-    if (st != NULL)
-        memset(st, 0, sizeof *st);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        /* Blocked records order by directory, then by line: 16 bits, 48 bits. */
-        rc = q_rollup(&q, us[i], (uint64_t)i << 48);
-        if (st != NULL && rc == 0)
-            rc = input_counts(us[i], from_ms, st);
-    }
-    if (rc != 0)
-        snprintf(err, errcap, "cannot read the rollups: %s", strerror(errno));
-    qsort(q.blk, q.nblk, sizeof *q.blk, blk_order);
-    size_t first = q.nblk > (size_t)blocked_limit ? q.nblk - (size_t)blocked_limit : 0;
-    for (size_t i = first; rc == 0 && !q.stop && i < q.nblk; i++) {
-        json_t *rec = raw_record(us[q.blk[i].seq >> 48]->adir, q.blk[i].text);
-        if (rec != NULL)
-            q.stop = cb(arg, rec, 1, q.blk[i].seq, 1) != 0;
-        json_decref(rec);
-    }
-    for (size_t i = 0; i < q.nblk; i++)
-        free(q.blk[i].text);
-    free(q.blk);
+    while ((rc = bg_rollup_query_step(x, err, errcap)) > 0)
+        ;
+    if (rc == 0 && st != NULL)
+        *st = x->st;
+    bg_rollup_query_free(x);
     return rc;
 }
 

@@ -104,6 +104,18 @@ int bg_rollup_query(bg_rollup_t *const *us, size_t n, int64_t from_ms, int64_t t
                     int blocked_limit, bg_rollup_entry_cb cb, void *arg, bg_report_scan_stats_t *st,
                     char *err, size_t errcap);
 
+/* The same in steps, for an event loop (the dashboard): each step reads one
+ * day file (or one day of the update in memory); 1 more, 0 done, -1 with
+ * ERR filled. US (borrowed) must outlive the query. Stats after the last
+ * step. */
+typedef struct bg_rollup_query bg_rollup_query_t;
+bg_rollup_query_t *bg_rollup_query_new(bg_rollup_t *const *us, size_t n, int64_t from_ms,
+                                       int64_t to_ms, int blocked_limit, bg_rollup_entry_cb cb,
+                                       void *arg, char *err, size_t errcap);
+int bg_rollup_query_step(bg_rollup_query_t *x, char *err, size_t errcap);
+const bg_report_scan_stats_t *bg_rollup_query_stats(const bg_rollup_query_t *x);
+void bg_rollup_query_free(bg_rollup_query_t *x);
+
 void bg_rollup_free(bg_rollup_t *u);
 
 /* `bordergate audit rebuild [--prefix P] DIR...`; ARGV[0] is "rebuild".

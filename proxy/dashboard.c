@@ -219,6 +219,7 @@ typedef struct {
     char **files;
     size_t nfiles;
     bg_rollup_t *ru;
+    bg_rollup_query_t *rq; /* reading the rollups, once they are up to date */
     bg_report_dims_t dims[JOB_MAX_REPORTS];
     size_t ndims;
     int64_t from, to;
@@ -238,6 +239,7 @@ static void job_free(job_t *j)
     if (j->ev != NULL)
         event_free(j->ev);
     bg_report_many_free(j->m);
+    bg_rollup_query_free(j->rq);
     bg_rollup_free(j->ru);
     json_decref(j->clauses);
     if (j->files != NULL)
@@ -276,10 +278,16 @@ static int job_raw(job_t *j, const bg_config_t *cfg, char *err, size_t errcap)
     return 0;
 }
 
-/* One slice of the rollups' update; when it is done, save it and answer
- * from the rollups. As bg_report_many_step. */
+/* One slice of the rollups' update; when it is done, save it, then read
+ * the rollups one day file a slice. As bg_report_many_step. */
 static int job_rollup_step(job_t *j, char *err, size_t errcap)
 {
+    if (j->rq != NULL) {
+        int rc = bg_rollup_query_step(j->rq, err, errcap);
+        if (rc == 0)
+            bg_report_many_feed_done(j->m, bg_rollup_query_stats(j->rq));
+        return rc;
+    }
     int rc = bg_rollup_step(j->ru, SLICE_LINES, err, errcap);
     if (rc != 0)
         return rc;
@@ -290,11 +298,8 @@ static int job_rollup_step(job_t *j, char *err, size_t errcap)
         bg_runtime_unref(rt);
         return rc < 0 ? -1 : 1;
     }
-    bg_report_scan_stats_t st;
-    if (bg_rollup_query(&j->ru, 1, j->from, j->to, j->limit, job_feed, j->m, &st, err, errcap) != 0)
-        return -1;
-    bg_report_many_feed_done(j->m, &st);
-    return 0;
+    j->rq = bg_rollup_query_new(&j->ru, 1, j->from, j->to, j->limit, job_feed, j->m, err, errcap);
+    return j->rq != NULL ? 1 : -1;
 }
 
 static void job_run(evutil_socket_t fd, short what, void *arg)
