@@ -320,7 +320,10 @@ static int blk_add(day_t *d, uint64_t seq, int64_t h, const char *text, size_t l
         return -1;
     memcpy(t, text, len);
     t[len] = '\0';
-    d->blk[d->nblk++] = (blk_t){seq, h, t};
+    blk_t *b = &d->blk[d->nblk++];
+    b->seq = seq;
+    b->h = h;
+    b->text = t; /* owned by D */
     return 0;
 }
 
