@@ -336,8 +336,12 @@ static int blk_add(day_t *d, uint64_t seq, int64_t h, const char *text, size_t l
 static int parse_line(char *line, uint64_t *n, int64_t *h, char **key, char **json)
 {
     char *end;
-    if ((line[0] != 'A' && line[0] != 'B' && line[0] != 'S') || line[1] != ' ')
+    if ((line[0] != 'A' && line[0] != 'B' && line[0] != 'S' && line[0] != 'T') || line[1] != ' ')
         return 0;
+    if (line[0] == 'T') {
+        *json = line + 2;
+        return 'T';
+    }
     if (line[0] == 'S') {
         errno = 0;
         *n = strtoull(line + 2, &end, 10);
@@ -420,8 +424,11 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
     size_t cap = 0, *map = NULL, nmap = 0, capmap = 0;
     FILE *in = NULL, *out = NULL;
     tab_t m; /* the saved file's lines, then this update's */
+    json_t *tl = json_array(), *tix = json_object(); /* shapes: the T lines, their index */
+    char *kbuf = NULL;
     int rc = -1;
-    if (tab_init(&m) != 0 || path == NULL || (tmp = malloc(strlen(path) + 5)) == NULL)
+    if (tab_init(&m) != 0 || tl == NULL || tix == NULL || path == NULL ||
+        (tmp = malloc(strlen(path) + 5)) == NULL)
         goto oom;
     snprintf(tmp, strlen(path) + 5, "%s.tmp", path);
     if (!u->reset && (in = fopen(path, "r")) != NULL) {
@@ -433,7 +440,19 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
             if (line[len - 1] == '\n')
                 line[--len] = '\0';
             int kind = parse_line(line, &n, &h, &key, &json);
+            if (kind == 'T' && json_array_append_new(tl, json_string(json)) != 0)
+                goto oom;
             if (kind == 'A') {
+                /* "A N H SHAPE_INDEX" -> the key "H SHAPE_JSON" */
+                const char *shape = json_string_value(json_array_get(tl, strtoull(json, NULL, 10)));
+                size_t kl = shape != NULL ? strlen(shape) + 32 : 0;
+                char *nk = shape != NULL ? realloc(kbuf, kl) : NULL;
+                if (shape == NULL)
+                    continue; /* damaged: `audit rebuild` */
+                if (nk == NULL)
+                    goto oom;
+                kbuf = nk;
+                snprintf(kbuf, kl, "%lld %s", (long long)h, shape);
                 if (nmap == capmap) {
                     size_t nc = capmap ? capmap * 2 : 64, *nm = realloc(map, nc * sizeof *nm);
                     if (nm == NULL)
@@ -441,7 +460,7 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
                     map = nm;
                     capmap = nc;
                 }
-                if (tab_shape(&m, key, n, &map[nmap++]) != 0)
+                if (tab_shape(&m, kbuf, n, &map[nmap++]) != 0)
                     goto oom;
             } else if (kind == 'S' && n < nmap && tab_person(&m, map[n], key) != 0) {
                 goto oom;
@@ -481,9 +500,30 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
         goto out;
     }
     fprintf(out, DAY_FORMAT "%llu\n", (unsigned long long)u->seq);
+    /* Each shape of the day once ("T JSON", numbered from 0), then each
+     * (hour, shape) with its weight ("A N H SHAPE_INDEX"). */
+    json_array_clear(tl);
+    size_t *sidx = calloc(json_array_size(m.keys) + 1, sizeof *sidx);
+    if (sidx == NULL)
+        goto oom;
+    for (size_t i = 0; i < json_array_size(m.keys); i++) {
+        const char *sp = strchr(json_string_value(json_array_get(m.keys, i)), ' ');
+        json_t *ix = json_object_get(tix, sp + 1);
+        if (ix == NULL) {
+            ix = json_integer((json_int_t)json_array_size(tl));
+            if (json_object_set_new(tix, sp + 1, ix) != 0) {
+                free(sidx);
+                goto oom;
+            }
+            json_array_append_new(tl, json_string(sp + 1));
+            fprintf(out, "T %s\n", sp + 1);
+        }
+        sidx[i] = (size_t)json_integer_value(ix);
+    }
     for (size_t i = 0; i < json_array_size(m.keys); i++)
-        fprintf(out, "A %llu %s\n", (unsigned long long)m.n[i],
-                json_string_value(json_array_get(m.keys, i)));
+        fprintf(out, "A %llu %lld %zu\n", (unsigned long long)m.n[i],
+                strtoll(json_string_value(json_array_get(m.keys, i)), NULL, 10), sidx[i]);
+    free(sidx);
     json_object_foreach(m.people, k, v)
     {
         fprintf(out, "S %s\n", k);
@@ -513,6 +553,9 @@ out:
         unlink(tmp);
     }
     tab_free(&m);
+    json_decref(tl);
+    json_decref(tix);
+    free(kbuf);
     free(map);
     free(line);
     free(tmp);
@@ -775,14 +818,10 @@ static int take(bg_rollup_t *u, const json_t *rec, uint64_t seq, uint64_t offset
     if (type == NULL || strcmp(type, "decision") != 0)
         return 0;
     int64_t t = bg_report_record_time(rec), h = BG_REPORT_NO_TIME;
-    char name[DAY_NAME], hour[40];
+    char name[DAY_NAME];
     snprintf(name, sizeof name, "%s", NO_DAY);
     if (t != BG_REPORT_NO_TIME) {
         h = hour_of(t);
-        time_t s = (time_t)(h / 1000);
-        struct tm tm;
-        gmtime_r(&s, &tm);
-        strftime(hour, sizeof hour, "%Y-%m-%dT%H:00:00Z", &tm);
         day_name(h, name);
     }
     day_t *d = day_get(u, name);
@@ -790,7 +829,7 @@ static int take(bg_rollup_t *u, const json_t *rec, uint64_t seq, uint64_t offset
         return -1;
     if (seq <= d->through) /* saved by an update that crashed before its state */
         return 0;
-    json_t *r = reduce(rec, t != BG_REPORT_NO_TIME ? hour : NULL);
+    json_t *r = reduce(rec, NULL); /* the hour is beside it: shapes repeat over the day */
     int rc = r != NULL ? split(d, r, h) : -1;
     json_decref(r);
     const char *outcome = json_string_value(json_object_get(rec, "outcome"));
@@ -940,74 +979,107 @@ static int day_in_window(const query_t *q, const char *name)
            (q->last[0] == '\0' || strcmp(name, q->last) <= 0);
 }
 
-/* Shapes of one day file or update being read: parsed, by index (NULL:
- * outside the window or damaged). */
+/* The (hour, shape) entries of one day file or update being read, by
+ * index: the shape parsed (a reference; NULL when damaged or outside the
+ * window) and its hour. */
 typedef struct {
-    json_t **shape;
+    json_t **rec;
+    int64_t *h;
     size_t n, cap;
 } shapes_t;
 
 static void shapes_free(shapes_t *sh)
 {
     for (size_t i = 0; i < sh->n; i++)
-        json_decref(sh->shape[i]);
-    free(sh->shape);
+        json_decref(sh->rec[i]);
+    free(sh->rec);
+    free(sh->h);
     memset(sh, 0, sizeof *sh);
 }
 
-/* Shape KEY ("H JSON") of weight N: handed to the callback when in the
- * window, and kept as the next index of SH for the people lines. */
-static int q_shape(query_t *q, shapes_t *sh, const char *key, uint64_t n)
+/* REC's "time": hour H (RFC 3339), or none. */
+static void set_time(json_t *rec, int64_t h)
 {
-    char *end;
-    int64_t h = strtoll(key, &end, 10);
-    json_t *rec = NULL;
+    if (h == BG_REPORT_NO_TIME) {
+        json_object_del(rec, "time");
+        return;
+    }
+    char hour[40];
+    time_t s = (time_t)(h / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(hour, sizeof hour, "%Y-%m-%dT%H:00:00Z", &tm);
+    json_object_set_new(rec, "time", json_string(hour));
+}
+
+/* Entry (hour H, shape REC - borrowed) of weight N: handed to the callback
+ * when in the window, and kept as the next index of SH for the people. */
+static int q_entry(query_t *q, shapes_t *sh, int64_t h, json_t *rec, uint64_t n)
+{
     if (sh->n == sh->cap) {
         size_t nc = sh->cap ? sh->cap * 2 : 64;
-        json_t **ns = realloc(sh->shape, nc * sizeof *ns);
-        if (ns == NULL)
+        json_t **nr = realloc(sh->rec, nc * sizeof *nr);
+        if (nr == NULL)
             return -1;
-        sh->shape = ns;
+        sh->rec = nr;
+        int64_t *nh = realloc(sh->h, nc * sizeof *nh);
+        if (nh == NULL)
+            return -1;
+        sh->h = nh;
         sh->cap = nc;
     }
-    if (*end == ' ' && in_window(q, h) && (rec = json_loads(end + 1, 0, NULL)) != NULL && !q->stop)
+    if (rec != NULL && !in_window(q, h))
+        rec = NULL;
+    if (rec != NULL && !q->stop) {
+        set_time(rec, h);
         q->stop = q->cb(q->arg, rec, n, 0, 0) != 0;
-    sh->shape[sh->n++] = rec; /* NULL when damaged: `audit rebuild` recomputes it */
+    }
+    sh->rec[sh->n] = json_incref(rec); /* NULL: damaged or outside: `audit rebuild` */
+    sh->h[sh->n++] = h;
     return 0;
 }
 
-/* A person line ("IDX PSEUDONYM FINDINGS X") of the shapes SH: the shape
- * with that person only, weight 0 (it adds the person, counts nothing). */
+/* A person line ("IDX PSEUDONYM FINDINGS X") of the entries SH: the shape
+ * with that person only, weight 0 (it adds the person, counts nothing).
+ * The shared shape is changed for the call and put back. */
 static int q_person(query_t *q, const shapes_t *sh, uint64_t idx, const char *rest)
 {
     const char *sp1 = strchr(rest, ' '), *sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
     char pseud[40];
-    if (idx >= sh->n || sh->shape[idx] == NULL || q->stop || sp2 == NULL ||
+    if (idx >= sh->n || sh->rec[idx] == NULL || q->stop || sp2 == NULL ||
         (size_t)(sp1 - rest) >= sizeof pseud)
         return 0;
     memcpy(pseud, rest, (size_t)(sp1 - rest));
     pseud[sp1 - rest] = '\0';
     const char *fl = sp1 + 1;
     int x = sp2[1] == '1';
-    json_t *r = json_deep_copy(sh->shape[idx]);
-    if (r == NULL)
+    json_t *r = sh->rec[idx], *fs = json_object_get(r, "findings");
+    json_t *ss = json_object_get(r, "subjects"), *name = json_string(pseud);
+    if (name == NULL)
         return -1;
-    json_t *fs = json_object_get(r, "findings");
+    set_time(r, sh->h[idx]);
     for (const char *p = fl; p < sp2 && *p != '-';) {
         char *end;
         unsigned long k = strtoul(p, &end, 10);
         json_t *f = json_array_get(fs, k);
         if (f != NULL)
-            json_object_set_new(f, "subject", json_string(pseud));
+            json_object_set(f, "subject", name);
         p = *end == ',' ? end + 1 : end;
         if (end == p && *p != '\0')
             break;
     }
-    if (x)
-        json_array_append_new(json_object_get(r, "subjects"),
-                              json_pack("{s:s}", "pseudonym", pseud));
+    if (x && ss != NULL)
+        json_array_append_new(ss, json_pack("{s:O}", "pseudonym", name));
     q->stop = q->cb(q->arg, r, 0, 0, 0) != 0;
-    json_decref(r);
+    size_t i;
+    json_t *f;
+    json_array_foreach(fs, i, f)
+    {
+        json_object_del(f, "subject");
+    }
+    if (ss != NULL)
+        json_array_clear(ss);
+    json_decref(name);
     return 0;
 }
 
@@ -1029,10 +1101,13 @@ static int q_file(query_t *q, const char *path, uint64_t base)
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    shapes_t sh = {NULL, 0, 0};
-    int rc = 0;
-    if (fp == NULL)
+    shapes_t sh = {NULL, NULL, 0, 0};
+    json_t *shapes = json_array(); /* the T lines, parsed */
+    int rc = shapes != NULL ? 0 : -1;
+    if (fp == NULL) {
+        json_decref(shapes);
         return errno == ENOENT ? 0 : -1;
+    }
     while (rc == 0 && !q->stop && (len = getline(&line, &cap, fp)) > 0) {
         uint64_t n;
         int64_t h;
@@ -1040,13 +1115,23 @@ static int q_file(query_t *q, const char *path, uint64_t base)
         if (line[len - 1] == '\n')
             line[--len] = '\0';
         switch (parse_line(line, &n, &h, &key, &json)) {
-        case 'A': rc = q_shape(q, &sh, key, n); break;
+        case 'T': {
+            json_t *r = json_loads(json, 0, NULL);
+            rc = json_array_append_new(shapes, r != NULL ? r : json_null());
+            break;
+        }
+        case 'A': {
+            json_t *r = json_array_get(shapes, strtoull(json, NULL, 10));
+            rc = q_entry(q, &sh, h, json_is_object(r) ? r : NULL, n);
+            break;
+        }
         case 'S': rc = q_person(q, &sh, n, key); break;
         case 'B': rc = q_blk(q, base | n, h, json); break;
         default: break;
         }
     }
     shapes_free(&sh);
+    json_decref(shapes);
     free(line);
     fclose(fp);
     return rc;
@@ -1055,12 +1140,18 @@ static int q_file(query_t *q, const char *path, uint64_t base)
 /* The entries of day D of this update (not saved yet) inside the window. */
 static int q_pending(query_t *q, const day_t *d, uint64_t base)
 {
-    shapes_t sh = {NULL, 0, 0};
+    shapes_t sh = {NULL, NULL, 0, 0};
     int rc = 0;
     if (!day_in_window(q, d->name))
         return 0;
-    for (size_t k = 0; rc == 0 && k < json_array_size(d->tab.keys); k++)
-        rc = q_shape(q, &sh, json_string_value(json_array_get(d->tab.keys, k)), d->tab.n[k]);
+    for (size_t k = 0; rc == 0 && k < json_array_size(d->tab.keys); k++) {
+        char *end;
+        const char *key = json_string_value(json_array_get(d->tab.keys, k));
+        int64_t h = strtoll(key, &end, 10);
+        json_t *r = json_loads(end + 1, 0, NULL);
+        rc = q_entry(q, &sh, h, r, d->tab.n[k]);
+        json_decref(r);
+    }
     const char *key;
     json_t *v;
     json_object_foreach(d->tab.people, key, v)

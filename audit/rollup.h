@@ -17,24 +17,33 @@
  *                sequence number reached (seq: lines over all files)
  *   YYYY-MM-DD   one file per China-time day (UTC+8, the reports' days):
  *                "# bordergate-rollup/1 through=SEQ", then lines
- *                "A N HOUR_MS JSON": N decisions of that hour whose reduced
- *                record (only the members reports read, no person) is JSON;
- *                "S 0 HOUR_MS JSON": a person (pseudonym cut to the 32 hex
- *                digits reports compare) named by decisions of that hour of
- *                that reduced shape, for the distinct-people counts; and
+ *                "T JSON": each decision shape of the day once (the
+ *                reduced record: only the members reports read, no person,
+ *                no time), numbered from 0;
+ *                "A N HOUR_MS T": N decisions of that hour had shape T;
+ *                "S A PSEUDONYM FINDINGS X": a person (pseudonym as the 32
+ *                hex digits reports compare) named by the decisions of
+ *                entry A (the A lines numbered from 0): FINDINGS the
+ *                shape's findings naming them ("0,3" or "-"), X 1 when its
+ *                subjects list does - for the distinct-people counts;
  *                "B SEQ HOUR_MS OFFSET FILE": where a blocked decision
  *                is in the raw log, for the dashboard's latest-blocked list
  *   none         the same for records without a time
  *   lock         flock: updates take it exclusively, readers shared
  *
- * Identical lines of one hour collapse, so the size is that of the distinct
- * decision shapes (recipient, country, outcome, findings' categories,
- * rules...) and of the distinct (person, shape) pairs per hour, not of the
- * traffic: a report over a year reads 8760 hours of those. Exact counts of
- * distinct people cannot cost less than the distinct people counted. A day file holds every record
- * with a sequence number up to its "through": an update that crashed between renaming day files and
- * the state re-reads those records and skips them for the days already written, so nothing counts
- * twice.
+ * Shapes repeat over a day and identical lines of an hour collapse, so the
+ * size is that of the distinct decision shapes (recipient, country,
+ * outcome, findings' categories, rules...) per day, their hours, and the
+ * distinct (person, shape) pairs per hour - not of the traffic. Exact
+ * counts of distinct people cannot cost less than the people counted: at a
+ * few decisions an hour, each naming new people, the rollups are a third of
+ * the log and save little; at a steady rate with returning people they are
+ * about 1% of it (bench/dashboard_bench.py).
+ *
+ * A day file holds every record with a sequence number up to its
+ * "through": an update that crashed between renaming day files and the
+ * state re-reads those records and skips them for the days already
+ * written, so nothing counts twice.
  *
  * Reports over rollups are exact (identical to the raw scan) for windows
  * whose bounds are whole hours (dates, HH:00) or open; other windows read
