@@ -77,8 +77,13 @@ struct bg_rollup {
     size_t linecap;
     day_t *days;
     size_t ndays, capdays;
+    uint64_t unsaved; /* lines read since the last save */
     int done;
 };
+
+/* A writer saves every FLUSH_LINES lines, so a long backlog (the first page
+ * load over an old log, a rebuild) does not hold it all in memory. */
+#define FLUSH_LINES 200000
 
 /* ------------------------------------------------------------------------
  * Times and names
@@ -876,6 +881,7 @@ int bg_rollup_step(bg_rollup_t *u, size_t max_lines, char *err, size_t errcap)
             continue;
         }
         taken++;
+        u->unsaved++;
         uint64_t offset = f->bytes;
         f->bytes += (uint64_t)len;
         f->lines++;
@@ -893,6 +899,9 @@ int bg_rollup_step(bg_rollup_t *u, size_t max_lines, char *err, size_t errcap)
         }
         json_decref(rec);
     }
+    if (!u->done && u->mode != BG_ROLLUP_READ && u->unsaved >= FLUSH_LINES &&
+        bg_rollup_save(u, err, errcap) < 0)
+        return -1;
     return u->done ? 0 : 1;
 }
 
@@ -939,6 +948,7 @@ int bg_rollup_save(bg_rollup_t *u, char *err, size_t errcap)
         day_free(&u->days[i]);
     u->ndays = 0;
     u->reset = 0;
+    u->unsaved = 0;
     return 0;
 }
 
@@ -1419,10 +1429,9 @@ int bg_rollup_cli_rebuild(int argc, char **argv)
         int s = u != NULL ? 1 : -1;
         while (s > 0)
             s = bg_rollup_step(u, SIZE_MAX, err, sizeof err);
-        size_t days = u != NULL ? u->ndays : 0;
         if (s == 0 && bg_rollup_save(u, err, sizeof err) == 0) {
-            printf("%s: rollups rebuilt from %zu files, %llu lines (%zu days)\n", argv[i],
-                   u->npaths, (unsigned long long)u->seq, days);
+            printf("%s: rollups rebuilt from %zu files, %llu lines\n", argv[i], u->npaths,
+                   (unsigned long long)u->seq);
         } else {
             fprintf(stderr, "bordergate audit rebuild: %s\n", err);
             rc = 1;

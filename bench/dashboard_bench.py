@@ -56,7 +56,7 @@ def write_log(d, n, days=7):
     now = time.time()
     countries = ["US", "HK", "SG", "DE"]
     cats = ["cn_mobile", "email", "person_name", "cn_resident_id", "bank_card"]
-    path = os.path.join(d, "audit-20000101-000000-000000.jsonl")  # before the daemon's file
+    path = os.path.join(d, "audit-20260101-000000-000001.jsonl")  # sorts before the daemon's file
     with open(path, "w") as f:
         for i in range(n):
             t = now - days * 86400 * (n - i) / n

@@ -289,10 +289,12 @@ static int job_rollup_step(job_t *j, char *err, size_t errcap)
         return rc;
     }
     int rc = bg_rollup_step(j->ru, SLICE_LINES, err, errcap);
-    if (rc != 0)
+    if (rc > 0)
         return rc;
-    /* 1: another process holds the lock; the update stays in memory. */
-    if (bg_rollup_save(j->ru, err, errcap) < 0) {
+    /* Rollups that cannot be read or saved (a full disk...): the raw log
+     * answers. Save 1: another process holds the lock; the update stays in
+     * memory. */
+    if (rc < 0 || bg_rollup_save(j->ru, err, errcap) < 0) {
         bg_runtime_t *rt = bg_runtime_acquire();
         rc = job_raw(j, rt->cfg, err, errcap);
         bg_runtime_unref(rt);
