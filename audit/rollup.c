@@ -1105,45 +1105,66 @@ static int q_blk(query_t *q, uint64_t order, int64_t h, const char *json)
     return rc;
 }
 
-static int q_file(query_t *q, const char *path, uint64_t base)
+/* A day file being read, in steps. */
+typedef struct {
+    FILE *fp;
+    char *line;
+    size_t cap;
+    shapes_t sh;
+    json_t *shapes; /* the T lines, parsed */
+} qfile_t;
+
+static void qfile_close(qfile_t *f)
 {
-    FILE *fp = fopen(path, "r");
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    shapes_t sh = {NULL, NULL, 0, 0};
-    json_t *shapes = json_array(); /* the T lines, parsed */
-    int rc = shapes != NULL ? 0 : -1;
-    if (fp == NULL) {
-        json_decref(shapes);
-        return errno == ENOENT ? 0 : -1;
+    if (f->fp != NULL)
+        fclose(f->fp);
+    shapes_free(&f->sh);
+    json_decref(f->shapes);
+    free(f->line);
+    memset(f, 0, sizeof *f);
+}
+
+/* Read at most MAX_LINES lines of day file PATH (opened on the first call)
+ * into Q. 1 more to read, 0 done (F closed), -1 error. */
+static int q_file(query_t *q, qfile_t *f, const char *path, uint64_t base, size_t max_lines)
+{
+    ssize_t len = 0;
+    int rc = 0;
+    if (f->fp == NULL) {
+        if ((f->fp = fopen(path, "r")) == NULL)
+            return errno == ENOENT ? 0 : -1;
+        if ((f->shapes = json_array()) == NULL) {
+            qfile_close(f);
+            return -1;
+        }
     }
-    while (rc == 0 && !q->stop && (len = getline(&line, &cap, fp)) > 0) {
+    for (size_t k = 0; rc == 0 && !q->stop && k < max_lines; k++) {
+        if ((len = getline(&f->line, &f->cap, f->fp)) <= 0)
+            break;
         uint64_t n;
         int64_t h;
-        char *key, *json;
+        char *key, *json, *line = f->line;
         if (line[len - 1] == '\n')
             line[--len] = '\0';
         switch (parse_line(line, &n, &h, &key, &json)) {
         case 'T': {
             json_t *r = json_loads(json, 0, NULL);
-            rc = json_array_append_new(shapes, r != NULL ? r : json_null());
+            rc = json_array_append_new(f->shapes, r != NULL ? r : json_null());
             break;
         }
         case 'A': {
-            json_t *r = json_array_get(shapes, strtoull(json, NULL, 10));
-            rc = q_entry(q, &sh, h, json_is_object(r) ? r : NULL, n);
+            json_t *r = json_array_get(f->shapes, strtoull(json, NULL, 10));
+            rc = q_entry(q, &f->sh, h, json_is_object(r) ? r : NULL, n);
             break;
         }
-        case 'S': rc = q_person(q, &sh, n, key); break;
+        case 'S': rc = q_person(q, &f->sh, n, key); break;
         case 'B': rc = q_blk(q, base | n, h, json); break;
         default: break;
         }
     }
-    shapes_free(&sh);
-    json_decref(shapes);
-    free(line);
-    fclose(fp);
+    if (rc == 0 && len > 0 && !q->stop)
+        return 1;
+    qfile_close(f);
     return rc;
 }
 
@@ -1267,6 +1288,9 @@ static json_t *raw_record(const char *dir, const char *where)
     return rec;
 }
 
+/* Lines of a day file read per query step: about a millisecond's worth. */
+#define QUERY_SLICE_LINES 200
+
 struct bg_rollup_query {
     query_t q;
     bg_rollup_t *const *us;
@@ -1274,6 +1298,7 @@ struct bg_rollup_query {
     char **files;      /* its saved day files in the window */
     size_t nfiles, fi; /* ... and the next one */
     size_t di;         /* its next day not saved yet */
+    qfile_t file;      /* the day file being read */
     int listed, done;
     bg_report_scan_stats_t st;
 };
@@ -1342,7 +1367,10 @@ int bg_rollup_query_step(bg_rollup_query_t *x, char *err, size_t errcap)
         rc = q_list(&x->q, u, &x->files, &x->nfiles);
         x->listed = 1;
     } else if (x->fi < x->nfiles) {
-        rc = q_file(&x->q, x->files[x->fi++], base);
+        rc = q_file(&x->q, &x->file, x->files[x->fi], base, QUERY_SLICE_LINES);
+        if (rc == 0)
+            x->fi++;
+        rc = rc < 0 ? -1 : 0;
     } else if (x->di < u->ndays) {
         rc = q_pending(&x->q, &u->days[x->di++], base);
     } else {
@@ -1369,6 +1397,7 @@ void bg_rollup_query_free(bg_rollup_query_t *x)
     if (x == NULL)
         return;
     free_files(x);
+    qfile_close(&x->file);
     for (size_t i = 0; i < x->q.nblk; i++)
         free(x->q.blk[i].text);
     free(x->q.blk);

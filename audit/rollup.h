@@ -113,8 +113,8 @@ int bg_rollup_query(bg_rollup_t *const *us, size_t n, int64_t from_ms, int64_t t
                     int blocked_limit, bg_rollup_entry_cb cb, void *arg, bg_report_scan_stats_t *st,
                     char *err, size_t errcap);
 
-/* The same in steps, for an event loop (the dashboard): each step reads one
- * day file (or one day of the update in memory); 1 more, 0 done, -1 with
+/* The same in steps, for an event loop (the dashboard): each step reads a
+ * few hundred lines of a day file (or one day of the update in memory); 1 more, 0 done, -1 with
  * ERR filled. US (borrowed) must outlive the query. Stats after the last
  * step. */
 typedef struct bg_rollup_query bg_rollup_query_t;

@@ -279,7 +279,7 @@ static int job_raw(job_t *j, const bg_config_t *cfg, char *err, size_t errcap)
 }
 
 /* One slice of the rollups' update; when it is done, save it, then read
- * the rollups one day file a slice. As bg_report_many_step. */
+ * the rollups a few hundred lines at a time. As bg_report_many_step. */
 static int job_rollup_step(job_t *j, char *err, size_t errcap)
 {
     if (j->rq != NULL) {
