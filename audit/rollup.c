@@ -499,7 +499,8 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
         if (*end == ' ' && idx < nmap && tab_person(&m, map[idx], end + 1) != 0)
             goto oom;
     }
-    qsort(d->blk, d->nblk, sizeof *d->blk, blk_order);
+    if (d->nblk > 1)
+        qsort(d->blk, d->nblk, sizeof *d->blk, blk_order);
     if ((out = fopen(tmp, "w")) == NULL) {
         snprintf(err, errcap, "cannot write %s: %s", tmp, strerror(errno));
         goto out;
@@ -1340,7 +1341,8 @@ static void free_files(bg_rollup_query_t *x)
 static void q_blocked(bg_rollup_query_t *x)
 {
     query_t *q = &x->q;
-    qsort(q->blk, q->nblk, sizeof *q->blk, blk_order);
+    if (q->nblk > 1)
+        qsort(q->blk, q->nblk, sizeof *q->blk, blk_order);
     size_t first = q->nblk > (size_t)q->blocked_limit ? q->nblk - (size_t)q->blocked_limit : 0;
     for (size_t i = first; !q->stop && i < q->nblk; i++) {
         json_t *rec = raw_record(x->us[q->blk[i].seq >> 48]->adir, q->blk[i].text);
