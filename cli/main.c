@@ -10,6 +10,7 @@
 #include "audit/audit.h"
 #include "audit/counters.h"
 #include "audit/report.h"
+#include "audit/rollup.h"
 #include "cli/cli.h"
 #include "config/cfgerr.h"
 #include "config/config.h"
@@ -337,7 +338,9 @@ int main(int argc, char **argv)
             return audit_volumes(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "blocked") == 0)
             return audit_with_policy(argc - 2, argv + 2, bg_report_cli_blocked);
-        int help = argc == 3 && strcmp(argv[2], "--help") == 0;
+        if (argc >= 3 && strcmp(argv[2], "rebuild") == 0)
+            return bg_rollup_cli_rebuild(argc - 2, argv + 2);
+        int help = argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
         fprintf(
             help ? stdout : stderr,
             "usage: bordergate audit verify [--key FILE] FILE|DIR...\n"
@@ -348,6 +351,7 @@ int main(int argc, char **argv)
             "       bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y] [--json]\n"
             "       bordergate audit blocked [--limit N] [--from DATE] [--to DATE] [--json] "
             "DIR|FILE...\n"
+            "       bordergate audit rebuild [--prefix P] DIR...\n"
             "Run 'bordergate audit <command> --help' for a command's options.\n");
         return help ? 0 : 2;
     }
