@@ -904,8 +904,9 @@ static void count_subjects(bg_session_t *s)
                                         f->anonymized))
             continue;
         seen[f->subject] |= bit;
-        bg_counters_add_ex(s->w->counters, rp->recipient != NULL ? rp->recipient->id : NULL,
-                           d->subjects[f->subject], f->sensitive, exempt, now);
+        bg_counters_add_subject(s->w->counters, rp->recipient != NULL ? rp->recipient->id : NULL,
+                                d->subjects[f->subject], f->sensitive, exempt,
+                                d->subject_by_device[f->subject], now);
     }
     if (seen != seen_small)
         free(seen);
