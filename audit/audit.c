@@ -971,6 +971,7 @@ static int prepare_file(bg_audit_t *a, char *reason, size_t cap)
         a->cur_closed = 1;
         pthread_mutex_lock(&a->stats_lock);
         a->st.checkpoints++;
+        a->st.last_checkpoint_ms = wall_ms(a);
         a->st.internal_records++;
         pthread_mutex_unlock(&a->stats_lock);
     }
@@ -1050,6 +1051,8 @@ static int commit(bg_audit_t *a, bg_audit_ticket_t *tickets, const char *ckpt_re
     a->st.records_written += nrec;
     a->st.internal_records += nint + nckpt;
     a->st.checkpoints += nckpt;
+    if (nckpt > 0)
+        a->st.last_checkpoint_ms = wall_ms(a);
     if (nrec > 0)
         a->st.batches++;
     if (nrec > a->st.max_batch_records)

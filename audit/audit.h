@@ -196,6 +196,7 @@ typedef struct {
     int healthy;          /* 1 when the last write/sync succeeded */
     char last_error[192]; /* "" when none yet */
     uint64_t last_error_ms;
+    uint64_t last_checkpoint_ms; /* wall clock of the last checkpoint written; 0: none */
     char current_file[160];
 } bg_audit_stats_t;
 

@@ -3,7 +3,9 @@
  *
  * Layout. One hash table split into STRIPES stripes, each with its own
  * mutex and open-addressing array. An entry is (first 16 bytes of the
- * pseudonym, year, recipient index) -> kinds seen (bit NS, bit S).
+ * pseudonym, year, recipient index) -> kinds seen (bit NS, bit S, the
+ * exempt kinds) and whether the person was counted by a device identifier
+ * (subjects.device_id: the device stands for the person).
  * Recipient index 0 is "all recipients" (the yearly totals); 1.. are the
  * interned recipient ids. Each add looks up the recipient's entry and the
  * totals entry: two uncontended stripe locks and no I/O once a person is
@@ -45,6 +47,8 @@
 #define KIND_XS 8
 #define KINDS_COUNTED (KIND_NS | KIND_S)
 #define KINDS_EXEMPT (KIND_XNS | KIND_XS)
+#define DEV_COUNTED 16 /* counted (towards the thresholds) by a device identifier */
+#define DEV_EXEMPT 32  /* the same in the exempt numbers */
 #define CHINA_OFFSET_MS (8LL * 3600 * 1000)
 
 /* ------------------------------------------------------------------------
@@ -143,7 +147,7 @@ typedef struct {
     uint8_t id[16];
     uint16_t year;
     uint16_t rcpt;
-    uint8_t flags; /* KIND_NS | KIND_S; 0 = empty slot */
+    uint8_t flags; /* KIND_* | DEV_*; 0 = empty slot */
 } entry_t;
 
 typedef struct {
@@ -156,6 +160,7 @@ typedef struct {
 typedef struct {
     uint64_t ns, s, people;    /* counted towards the thresholds */
     uint64_t xns, xs, xpeople; /* exempt (Art. 5(1)-(3)) */
+    uint64_t dev, xdev;        /* of PEOPLE / XPEOPLE: counted by a device identifier */
 } tally_t;
 
 struct bg_counters {
@@ -344,15 +349,19 @@ static const char *kind_name(int kind)
     }
 }
 
-/* Append one line for a newly seen (year, recipient, kind, subject).
- * 0, or -1 (nothing of it stays in the file). */
+/* Append one line for a newly seen (year, recipient, kind, subject);
+ * BY_DEVICE adds "by": "device". 0, or -1 (nothing of it stays in the file). */
 static int append_line(bg_counters_t *c, int year, int kind, const char *rname, const char *hex,
-                       int64_t t_ms)
+                       int by_device, int64_t t_ms)
 {
     char ts[40];
     bg_util_format_time((uint64_t)t_ms, ts, sizeof ts);
     json_t *o = json_pack("{s:i, s:s, s:s?, s:s, s:s}", "year", year, "kind", kind_name(kind),
                           "recipient", rname[0] != '\0' ? rname : NULL, "subject", hex, "time", ts);
+    if (o != NULL && by_device && json_object_set_new(o, "by", json_string("device")) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
     char *line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (line == NULL) {
@@ -425,11 +434,13 @@ static void check_crossing(bg_counters_t *c, crossings_t *x, int kind, uint64_t 
 /*
  * Count (ID, YEAR, recipient R) for KIND; when PERSIST, write the line
  * first (the entry is marked only when the line is in the file). Then the
- * totals entry. Returns 1 when newly counted for R, 0 when already, -1 on
- * errors.
+ * totals entry. BY_DEVICE: the pseudonym is of a device identifier; a
+ * person is "by device" in a group (counted or exempt) when a kind of that
+ * group was newly counted by device. Returns 1 when newly counted for R, 0
+ * when already, -1 on errors.
  */
 static int count(bg_counters_t *c, const uint8_t id[16], const char *hex, int year, int r, int kind,
-                 int persist, int64_t t_ms)
+                 int by_device, int persist, int64_t t_ms)
 {
     crossings_t x = {0};
     int newly = 0;
@@ -459,19 +470,21 @@ static int count(bg_counters_t *c, const uint8_t id[16], const char *hex, int ye
             return newly;
         }
         if (pass == 0 && persist && c->fd >= 0 &&
-            append_line(c, year, kind, c->rname[r], hex, t_ms) != 0) {
+            append_line(c, year, kind, c->rname[r], hex, by_device, t_ms) != 0) {
             pthread_mutex_unlock(&st->mu);
             return -1;
         }
         int group = kind & KINDS_EXEMPT ? KINDS_EXEMPT : KINDS_COUNTED;
         int new_person = (e->flags & group) == 0; /* new in the counted (or exempt) people */
+        int devbit = group == KINDS_EXEMPT ? DEV_EXEMPT : DEV_COUNTED;
+        int new_dev = by_device && (e->flags & devbit) == 0;
         if (e->flags == 0) {
             memcpy(e->id, id, sizeof e->id);
             e->year = (uint16_t)year;
             e->rcpt = (uint16_t)rcpt;
             st->n++;
         }
-        e->flags |= (uint8_t)kind;
+        e->flags |= (uint8_t)(kind | (by_device ? devbit : 0));
         pthread_mutex_unlock(&st->mu);
 
         pthread_mutex_lock(&c->meta_mu);
@@ -482,10 +495,13 @@ static int count(bg_counters_t *c, const uint8_t id[16], const char *hex, int ye
                           : kind == KIND_XS  ? &t->xs
                                              : &t->ns;
             uint64_t before = (*k)++;
-            if (group == KINDS_EXEMPT)
+            if (group == KINDS_EXEMPT) {
                 t->xpeople += (uint64_t)new_person;
-            else
+                t->xdev += (uint64_t)new_dev;
+            } else {
                 t->people += (uint64_t)new_person;
+                t->dev += (uint64_t)new_dev;
+            }
             if (rcpt == 0 && persist && group == KINDS_COUNTED)
                 check_crossing(c, &x, kind, before, *k);
         }
@@ -500,11 +516,17 @@ static int count(bg_counters_t *c, const uint8_t id[16], const char *hex, int ye
 int bg_counters_add(bg_counters_t *c, const char *recipient, const char *pseudonym_hex,
                     int sensitive, int64_t t_ms)
 {
-    return bg_counters_add_ex(c, recipient, pseudonym_hex, sensitive, 0, t_ms);
+    return bg_counters_add_subject(c, recipient, pseudonym_hex, sensitive, 0, 0, t_ms);
 }
 
 int bg_counters_add_ex(bg_counters_t *c, const char *recipient, const char *pseudonym_hex,
                        int sensitive, int exempt, int64_t t_ms)
+{
+    return bg_counters_add_subject(c, recipient, pseudonym_hex, sensitive, exempt, 0, t_ms);
+}
+
+int bg_counters_add_subject(bg_counters_t *c, const char *recipient, const char *pseudonym_hex,
+                            int sensitive, int exempt, int by_device, int64_t t_ms)
 {
     char hex[65];
     uint8_t id[16];
@@ -523,7 +545,21 @@ int bg_counters_add_ex(bg_counters_t *c, const char *recipient, const char *pseu
         return -1;
     }
     int kind = exempt ? (sensitive ? KIND_XS : KIND_XNS) : (sensitive ? KIND_S : KIND_NS);
-    return count(c, id, hex, year, r, kind, 1, t_ms);
+    return count(c, id, hex, year, r, kind, by_device != 0, 1, t_ms);
+}
+
+/* Whether SUBJECTS (a decision record's "subjects") names PSEUDONYM as
+ * identified by its device ("by": "device"). O(subjects). */
+static int subject_by_device(const json_t *subjects, const char *pseudonym)
+{
+    size_t i;
+    const json_t *s;
+    json_array_foreach(subjects, i, s)
+    {
+        if (str_is(json_object_get(s, "pseudonym"), pseudonym))
+            return str_is(json_object_get(s, "by"), "device");
+    }
+    return 0;
 }
 
 int bg_counters_add_decision(bg_counters_t *c, const json_t *record)
@@ -536,6 +572,7 @@ int bg_counters_add_decision(bg_counters_t *c, const json_t *record)
     const char *rid =
         json_string_value(json_object_get(json_object_get(record, "recipient"), "id"));
     const json_t *fs = json_object_get(record, "findings");
+    const json_t *subjects = json_object_get(record, "subjects");
     size_t i;
     const json_t *f;
     int n = 0;
@@ -545,8 +582,8 @@ int bg_counters_add_decision(bg_counters_t *c, const json_t *record)
         if (subj == NULL || !bg_counters_json_finding_counts(record, f))
             continue;
         int exempt = bg_counters_basis_exempt(json_string_value(json_object_get(f, "basis")));
-        if (bg_counters_add_ex(c, rid, subj, json_is_true(json_object_get(f, "sensitive")), exempt,
-                               t) == 1)
+        if (bg_counters_add_subject(c, rid, subj, json_is_true(json_object_get(f, "sensitive")),
+                                    exempt, subject_by_device(subjects, subj), t) == 1)
             n++;
     }
     return n;
@@ -585,7 +622,8 @@ static int load_line(bg_counters_t *c, const char *line, size_t len, int year)
     if (json_integer_value(y) != year)
         goto out;
     int r = intern(c, json_is_string(rv) ? json_string_value(rv) : "");
-    if (r < 0 || count(c, id, hex, year, r, k, 0, 0) < 0)
+    int by_device = str_is(json_object_get(o, "by"), "device");
+    if (r < 0 || count(c, id, hex, year, r, k, by_device, 0, 0) < 0)
         rc = -1;
 out:
     json_decref(o);
@@ -825,6 +863,8 @@ void bg_counters_snapshot(bg_counters_t *c, int64_t t_ms, bg_counters_snapshot_t
         out->exempt_non_sensitive = c->total.xns;
         out->exempt_sensitive = c->total.xs;
         out->exempt_people = c->total.xpeople;
+        out->people_by_device = c->total.dev;
+        out->exempt_people_by_device = c->total.xdev;
         size_t n = 0;
         for (int i = 1; i <= c->nrcpt; i++)
             n += c->rtally[i].people > 0 || c->rtally[i].xpeople > 0;
@@ -843,6 +883,8 @@ void bg_counters_snapshot(bg_counters_t *c, int64_t t_ms, bg_counters_snapshot_t
             r->exempt_non_sensitive = t->xns;
             r->exempt_sensitive = t->xs;
             r->exempt_people = t->xpeople;
+            r->people_by_device = t->dev;
+            r->exempt_people_by_device = t->xdev;
             out->nrecipients++;
         }
     }
@@ -871,11 +913,13 @@ void bg_counters_snapshot_free(bg_counters_snapshot_t *s)
     s->nrecipients = 0;
 }
 
-/* {"non_sensitive", "sensitive", "people"} of the exempt transfers. */
-static json_t *exempt_json(uint64_t ns, uint64_t se, uint64_t people)
+/* {"non_sensitive", "sensitive", "people", "people_by_device"} of the
+ * exempt transfers. */
+static json_t *exempt_json(uint64_t ns, uint64_t se, uint64_t people, uint64_t by_device)
 {
-    return json_pack("{s:I, s:I, s:I}", "non_sensitive", (json_int_t)ns, "sensitive",
-                     (json_int_t)se, "people", (json_int_t)people);
+    return json_pack("{s:I, s:I, s:I, s:I}", "non_sensitive", (json_int_t)ns, "sensitive",
+                     (json_int_t)se, "people", (json_int_t)people, "people_by_device",
+                     (json_int_t)by_device);
 }
 
 json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_recipients)
@@ -885,11 +929,12 @@ json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_reci
     json_object_set_new(o, "non_sensitive", json_integer((json_int_t)s->non_sensitive));
     json_object_set_new(o, "sensitive", json_integer((json_int_t)s->sensitive));
     json_object_set_new(o, "people", json_integer((json_int_t)s->people));
+    json_object_set_new(o, "people_by_device", json_integer((json_int_t)s->people_by_device));
     json_object_set_new(o, "status", json_string(bg_volume_level_name(s->level)));
     if (with_recipients) /* the volumes document; /stats keeps its members */
-        json_object_set_new(
-            o, "exempt",
-            exempt_json(s->exempt_non_sensitive, s->exempt_sensitive, s->exempt_people));
+        json_object_set_new(o, "exempt",
+                            exempt_json(s->exempt_non_sensitive, s->exempt_sensitive,
+                                        s->exempt_people, s->exempt_people_by_device));
     json_t *t = json_object();
     json_object_set_new(t, "contract_non_sensitive",
                         json_integer((json_int_t)s->thresholds.contract_non_sensitive));
@@ -910,12 +955,14 @@ json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_reci
             json_object_set_new(e, "non_sensitive", json_integer((json_int_t)r->non_sensitive));
             json_object_set_new(e, "sensitive", json_integer((json_int_t)r->sensitive));
             json_object_set_new(e, "people", json_integer((json_int_t)r->people));
+            json_object_set_new(e, "people_by_device",
+                                json_integer((json_int_t)r->people_by_device));
             json_object_set_new(e, "status", json_string(bg_volume_level_name(r->level)));
             json_object_set_new(e, "own_volume_status",
                                 json_string(bg_volume_level_name(r->own_level)));
-            json_object_set_new(
-                e, "exempt",
-                exempt_json(r->exempt_non_sensitive, r->exempt_sensitive, r->exempt_people));
+            json_object_set_new(e, "exempt",
+                                exempt_json(r->exempt_non_sensitive, r->exempt_sensitive,
+                                            r->exempt_people, r->exempt_people_by_device));
             json_array_append_new(a, e);
         }
         json_object_set_new(o, "recipients", a);
@@ -972,31 +1019,33 @@ static const char *level_text(bg_volume_level_t l)
 
 static void volumes_print(const bg_counters_snapshot_t *s, const char *source, FILE *out)
 {
-    char a[32], b[32], d[32];
+    char a[32], b[32], d[32], v[32];
     fprintf(out,
             "Yearly volumes %d: people whose personal information went abroad since 1 January %d "
             "(China time)\n",
             s->year, s->year);
     fprintf(out, "source: %s\n\n", source);
-    fprintf(out, "%-28s %14s %12s %12s  %s\n", "", "NON-SENSITIVE", "SENSITIVE", "PEOPLE",
-            "CALLS FOR");
-    fprintf(out, "%-28s %14s %12s %12s  %s\n", "all recipients",
+    fprintf(out, "%-28s %14s %12s %12s %10s  %s\n", "", "NON-SENSITIVE", "SENSITIVE", "PEOPLE",
+            "BY DEVICE", "CALLS FOR");
+    fprintf(out, "%-28s %14s %12s %12s %10s  %s\n", "all recipients",
             grouped(s->non_sensitive, a, sizeof a), grouped(s->sensitive, b, sizeof b),
-            grouped(s->people, d, sizeof d), level_text(s->level));
-    fprintf(out, "%-28s %14s %12s %12s  %s\n", "exempt (Art. 5(1)-(3))",
+            grouped(s->people, d, sizeof d), grouped(s->people_by_device, v, sizeof v),
+            level_text(s->level));
+    fprintf(out, "%-28s %14s %12s %12s %10s  %s\n", "exempt (Art. 5(1)-(3))",
             grouped(s->exempt_non_sensitive, a, sizeof a),
             grouped(s->exempt_sensitive, b, sizeof b), grouped(s->exempt_people, d, sizeof d),
-            "not counted towards the thresholds");
+            grouped(s->exempt_people_by_device, v, sizeof v), "not counted towards the thresholds");
     if (s->nrecipients > 0) {
-        fprintf(out, "\n%-28s %14s %12s %12s  %-46s %-46s %s\n", "RECIPIENT", "NON-SENSITIVE",
-                "SENSITIVE", "PEOPLE", "CALLS FOR", "ITS OWN VOLUME ALONE", "EXEMPT PEOPLE");
+        fprintf(out, "\n%-28s %14s %12s %12s %10s  %-46s %-46s %s\n", "RECIPIENT", "NON-SENSITIVE",
+                "SENSITIVE", "PEOPLE", "BY DEVICE", "CALLS FOR", "ITS OWN VOLUME ALONE",
+                "EXEMPT PEOPLE");
         for (size_t i = 0; i < s->nrecipients; i++) {
             const bg_counters_recipient_t *r = &s->recipients[i];
             char x[32];
-            fprintf(out, "%-28s %14s %12s %12s  %-46s %-46s %s\n",
+            fprintf(out, "%-28s %14s %12s %12s %10s  %-46s %-46s %s\n",
                     r->recipient[0] ? r->recipient : "(none)",
                     grouped(r->non_sensitive, a, sizeof a), grouped(r->sensitive, b, sizeof b),
-                    grouped(r->people, d, sizeof d),
+                    grouped(r->people, d, sizeof d), grouped(r->people_by_device, v, sizeof v),
                     r->people == 0 ? "none: exempt transfers only (Art. 5(1)-(3))"
                                    : level_text(r->level),
                     level_text(r->own_level), grouped(r->exempt_people, x, sizeof x));
@@ -1018,7 +1067,11 @@ static void volumes_print(const bg_counters_snapshot_t *s, const char *source, F
             "infrastructure operators need a security assessment for any PI (Art. 7(1)).\n"
             "Exempt: PI that left on a contract with the individual, cross-border HR management\n"
             "or an emergency basis (Art. 5(1)-(3)) needs no mechanism and is counted apart; a\n"
-            "person who also left on another basis is counted above as well.\n");
+            "person who also left on another basis is counted above as well.\n"
+            "BY DEVICE: of PEOPLE, those identified by a device identifier (the route's\n"
+            "subjects.device_id, no account id in the request): one device counts as one person,\n"
+            "so a person with two devices counts twice (an upper bound: the conservative\n"
+            "direction for the thresholds).\n");
 }
 
 typedef struct {

@@ -20,6 +20,8 @@
  * Persistence. An append-only file, one JSON line per newly seen
  * (year, recipient, kind, pseudonym):
  *   {"year":2026,"kind":"sensitive","recipient":"cloudscribe","subject":"<64 hex>","time":"..."}
+ * plus "by":"device" when the subject was identified by a device
+ * identifier (bg_counters_add_subject).
  * loaded at open (the current year's lines only), a torn last line cut. The
  * audit log stays the source of truth: `bordergate audit volumes DIR`
  * recomputes the same numbers from the decision records.
@@ -146,6 +148,15 @@ int bg_counters_add(bg_counters_t *c, const char *recipient, const char *pseudon
  * threshold. bg_counters_add is EXEMPT 0. */
 int bg_counters_add_ex(bg_counters_t *c, const char *recipient, const char *pseudonym_hex,
                        int sensitive, int exempt, int64_t now_ms);
+/* The same for a subject identified BY_DEVICE (the decision's
+ * subject_by_device: the pseudonym is of a device identifier, the route's
+ * subjects.device_id, because the request had no subjects.id value). The
+ * device stands for one person: counted like any person, and also in
+ * "people_by_device" (the file's line says "by": "device"). A person with
+ * two devices counts twice: an upper bound, the conservative direction for
+ * the thresholds. bg_counters_add_ex is BY_DEVICE 0. */
+int bg_counters_add_subject(bg_counters_t *c, const char *recipient, const char *pseudonym_hex,
+                            int sensitive, int exempt, int by_device, int64_t now_ms);
 
 /*
  * Count every subject of an audit decision RECORD whose PI left as PI
@@ -158,6 +169,8 @@ typedef struct {
     char *recipient;                           /* "" when the route declares no recipient */
     uint64_t non_sensitive, sensitive, people; /* counted towards the thresholds */
     uint64_t exempt_non_sensitive, exempt_sensitive, exempt_people; /* Art. 5(1)-(3) */
+    uint64_t people_by_device, exempt_people_by_device; /* of people / exempt_people: counted
+                                                           by a device identifier */
     bg_volume_level_t level;     /* what the year's TOTAL calls for, for a recipient that
                                   * received PI this year (the thresholds are per data
                                   * handler, Arts. 7-8); NONE when it received none */
@@ -168,6 +181,8 @@ typedef struct {
     int year;
     uint64_t non_sensitive, sensitive, people; /* counted towards the thresholds */
     uint64_t exempt_non_sensitive, exempt_sensitive, exempt_people; /* Art. 5(1)-(3) */
+    uint64_t people_by_device, exempt_people_by_device; /* of people / exempt_people: counted
+                                                           by a device identifier */
     bg_counters_thresholds_t thresholds;
     bg_volume_level_t level;
     bg_counters_recipient_t *recipients; /* by people, descending */
@@ -183,12 +198,14 @@ void bg_counters_snapshot_free(bg_counters_snapshot_t *s);
 
 /*
  * The snapshot as JSON (docs/audit.md "Yearly counters"):
- *   {"year", "non_sensitive", "sensitive", "people", "status",
- *    "exempt": {"non_sensitive", "sensitive", "people"},   (WITH_RECIPIENTS)
+ *   {"year", "non_sensitive", "sensitive", "people", "people_by_device", "status",
+ *    "exempt": {"non_sensitive", "sensitive", "people", "people_by_device"},
+ *                                                          (WITH_RECIPIENTS)
  *    "thresholds": {"contract_non_sensitive", "assessment_non_sensitive",
  *                   "contract_sensitive", "assessment_sensitive"},
  *    "recipients": [{"recipient", "non_sensitive", "sensitive", "people",
- *                    "status", "own_volume_status", "exempt": {...}}]}   (WITH_RECIPIENTS)
+ *                    "people_by_device", "status", "own_volume_status",
+ *                    "exempt": {...}}]}   (WITH_RECIPIENTS)
  */
 json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_recipients);
 

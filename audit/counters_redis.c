@@ -11,6 +11,9 @@
  *   bg:vol:Y:K             bg:vol:Y:K:r:R         the kind's people
  *   bg:vol:Y:people        bg:vol:Y:people:r:R    union of the two counted kinds
  *   bg:vol:Y:xpeople       bg:vol:Y:xpeople:r:R   union of the two exempt kinds
+ *   bg:vol:Y:people_by_device   bg:vol:Y:people_by_device:r:R    of people, those
+ *   bg:vol:Y:xpeople_by_device  bg:vol:Y:xpeople_by_device:r:R   whose line says
+ *                          "by":"device" (identified by a device identifier)
  *   bg:vol:Y:recipients    the recipients seen
  *
  * The journal is the write-ahead log: a line is pushed after it was
@@ -38,7 +41,7 @@
 
 #define PUSH_INTERVAL_MS 100
 #define BATCH_LINES 256
-#define CMDS_PER_LINE 5
+#define CMDS_PER_LINE 7 /* at most: 5, and 2 more for a line "by":"device" */
 #define READ_CHUNK 65536
 
 struct bg_counters_fleet {
@@ -54,15 +57,17 @@ struct bg_counters_fleet {
     size_t len, cap;
 };
 
-/* The five SADDs of one journal line (the strings live in the struct). */
+/* The SADDs of one journal line (the strings live in the struct). */
 typedef struct {
+    int n; /* commands used */
     char k[CMDS_PER_LINE][400];
     const char *argv[CMDS_PER_LINE][3];
     char subject[65];
     char recipient[256];
 } line_cmds_t;
 
-/* Parse one journal line into LC. 0, or -1 when it is not a counters line. */
+/* Parse one journal line into LC (LC->n commands). 0, or -1 when it is
+ * not a counters line. */
 static int line_to_cmds(const char *line, size_t len, line_cmds_t *lc)
 {
     json_error_t je;
@@ -88,7 +93,15 @@ static int line_to_cmds(const char *line, size_t len, line_cmds_t *lc)
         snprintf(lc->k[2], sizeof lc->k[2], "bg:vol:%lld:%s", y, union_set);
         snprintf(lc->k[3], sizeof lc->k[3], "bg:vol:%lld:%s:r:%s", y, union_set, rcpt);
         snprintf(lc->k[4], sizeof lc->k[4], "bg:vol:%lld:recipients", y);
-        for (int i = 0; i < CMDS_PER_LINE; i++) {
+        lc->n = 5;
+        const char *by = json_string_value(json_object_get(o, "by"));
+        if (by != NULL && strcmp(by, "device") == 0) {
+            snprintf(lc->k[5], sizeof lc->k[5], "bg:vol:%lld:%s_by_device", y, union_set);
+            snprintf(lc->k[6], sizeof lc->k[6], "bg:vol:%lld:%s_by_device:r:%s", y, union_set,
+                     rcpt);
+            lc->n = 7;
+        }
+        for (int i = 0; i < lc->n; i++) {
             lc->argv[i][0] = "SADD";
             lc->argv[i][1] = lc->k[i];
             lc->argv[i][2] = i == 4 ? lc->recipient : lc->subject;
@@ -118,7 +131,7 @@ static long push_batch(bg_counters_fleet_t *f)
             break;
         size_t ll = (size_t)(nlp - (f->buf + used));
         if (ll > 0 && line_to_cmds(f->buf + used, ll, &lc[nl]) == 0) {
-            for (int i = 0; i < CMDS_PER_LINE; i++) {
+            for (int i = 0; i < lc[nl].n; i++) {
                 argc[nc] = 3;
                 argv[nc] = lc[nl].argv[i];
                 nc++;
@@ -276,11 +289,14 @@ static int scard_all(bg_redis_t *r, char keys[][400], int n, uint64_t *out, char
     return rc;
 }
 
+#define NKEYS 8
+
 static void fill_keys(char keys[][400], int year, const char *r)
 {
-    static const char *const names[6] = {"non_sensitive",        "sensitive",        "people",
-                                         "exempt_non_sensitive", "exempt_sensitive", "xpeople"};
-    for (int i = 0; i < 6; i++) {
+    static const char *const names[NKEYS] = {"non_sensitive",        "sensitive",        "people",
+                                             "exempt_non_sensitive", "exempt_sensitive", "xpeople",
+                                             "people_by_device",     "xpeople_by_device"};
+    for (int i = 0; i < NKEYS; i++) {
         if (r == NULL)
             snprintf(keys[i], 400, "bg:vol:%d:%s", year, names[i]);
         else
@@ -311,11 +327,11 @@ int bg_counters_fleet_snapshot(const struct bg_redis_cfg *cfg, int year,
         snprintf(err, errcap, "out of memory");
         return -1;
     }
-    char keys[6][400];
-    uint64_t v[6];
+    char keys[NKEYS][400];
+    uint64_t v[NKEYS];
     int rc = -1;
     fill_keys(keys, year, NULL);
-    if (scard_all(r, keys, 6, v, err, errcap) != 0)
+    if (scard_all(r, keys, NKEYS, v, err, errcap) != 0)
         goto out;
     out->non_sensitive = v[0];
     out->sensitive = v[1];
@@ -323,6 +339,8 @@ int bg_counters_fleet_snapshot(const struct bg_redis_cfg *cfg, int year,
     out->exempt_non_sensitive = v[3];
     out->exempt_sensitive = v[4];
     out->exempt_people = v[5];
+    out->people_by_device = v[6];
+    out->exempt_people_by_device = v[7];
     char rk[64];
     snprintf(rk, sizeof rk, "bg:vol:%d:recipients", year);
     const char *sm[2] = {"SMEMBERS", rk};
@@ -342,7 +360,7 @@ int bg_counters_fleet_snapshot(const struct bg_redis_cfg *cfg, int year,
         if (e->type != REDIS_REPLY_STRING || e->len >= 256)
             continue;
         fill_keys(keys, year, e->str);
-        if (scard_all(r, keys, 6, v, err, errcap) != 0) {
+        if (scard_all(r, keys, NKEYS, v, err, errcap) != 0) {
             freeReplyObject(mem);
             goto out;
         }
@@ -355,6 +373,8 @@ int bg_counters_fleet_snapshot(const struct bg_redis_cfg *cfg, int year,
         rc_->exempt_non_sensitive = v[3];
         rc_->exempt_sensitive = v[4];
         rc_->exempt_people = v[5];
+        rc_->people_by_device = v[6];
+        rc_->exempt_people_by_device = v[7];
         out->nrecipients++;
     }
     freeReplyObject(mem);

@@ -60,11 +60,17 @@ char *bg_refusal_record(const bg_refusal_t *r, const char *time_text, size_t *le
     bg_sbuf_json_kv(&b, 0, "code", refusal_code(r->status));
     bg_sbuf_json_kv(&b, 0, "error", r->error != NULL ? r->error : "");
     if (r->method != NULL) {
+        size_t mlen;
+        const char *m = bg_redact_method(r->method, r->method_len, &mlen);
         bg_sbuf_adds(&b, ",\"method\":");
-        bg_sbuf_json_str(&b, r->method, r->method_len);
+        bg_sbuf_json_str(&b, m, mlen); /* no value: inspect/redact.h */
     }
-    if (r->host != NULL && r->host[0] != '\0')
-        bg_sbuf_json_kv(&b, 0, "host", r->host);
+    if (r->host != NULL && r->host[0] != '\0') {
+        char host[512];
+        size_t hn = bg_redact_host(r->host, strlen(r->host), host, sizeof host);
+        bg_sbuf_adds(&b, ",\"host\":");
+        bg_sbuf_json_str(&b, host, hn); /* a label holding PI: "*" */
+    }
     if (r->path != NULL) {
         bg_sbuf_adds(&b, ",\"path\":");
         path_without_values(&b, r->path, r->path_len);

@@ -7,7 +7,8 @@
  * ones bordergate takes without a policy decision.
  *
  * Like every record it holds no personal-information value: the caller's
- * address, method, the destination host asked for, and the path as
+ * address, method, the destination host asked for (a label holding PI
+ * "*"), and the path as
  * decision records write it (inspect/redact.h: query values dropped,
  * "/v1/u?uid=&t=", a segment holding PI "*"); the raw target, query
  * values, headers and body are never written.

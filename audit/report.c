@@ -9,6 +9,7 @@
  * verbatim) before jansson parses them.
  */
 #include "audit/report.h"
+#include "audit/rollup.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -515,6 +516,7 @@ struct bg_report {
     group_t *groups;
     size_t ngroups, cap;
     uint64_t serial;
+    uint64_t weight; /* how many decisions the record being added stands for */
     int oom;
 };
 
@@ -798,38 +800,39 @@ static const char *clause_of(const bg_report_policy_t *pol, const json_t *rec, c
     return c;
 }
 
-static void count_decision(counts_t *c, const json_t *rec)
+static void count_decision(counts_t *c, const json_t *rec, uint64_t w)
 {
-    c->decisions++;
+    c->decisions += w;
     const json_t *dst = json_object_get(rec, "destination");
     const char *region = json_string_value(json_object_get(dst, "region"));
-    c->cross_border += region == NULL || strcmp(region, "domestic") != 0;
+    c->cross_border += w * (region == NULL || strcmp(region, "domestic") != 0);
     const char *mode = json_string_value(json_object_get(rec, "mode"));
-    c->monitor += mode != NULL && strcmp(mode, "monitor") == 0;
+    c->monitor += w * (mode != NULL && strcmp(mode, "monitor") == 0);
     int o = name_index(OUTCOMES, NOUT, json_object_get(rec, "outcome"));
-    int w = name_index(OUTCOMES, NOUT, json_object_get(rec, "would"));
+    int wd = name_index(OUTCOMES, NOUT, json_object_get(rec, "would"));
     if (o >= 0)
-        c->outcome[o]++;
-    if (w >= 0)
-        c->would[w]++;
+        c->outcome[o] += w;
+    if (wd >= 0)
+        c->would[wd] += w;
     if (c->mech != NULL) {
         const char *m = json_string_value(json_object_get(rec, "mechanism"));
         m = m != NULL ? m : "(none recorded)";
         json_t *v = json_object_get(c->mech, m);
-        json_object_set_new(c->mech, m, json_integer(json_integer_value(v) + 1));
+        json_object_set_new(c->mech, m, json_integer(json_integer_value(v) + (json_int_t)w));
     }
 }
 
 static int count_finding(const bg_report_t *r, counts_t *c, const json_t *rec, const json_t *f)
 {
     uint8_t k[16];
-    c->findings++;
-    c->sensitive += json_is_true(json_object_get(f, "sensitive"));
+    uint64_t w = r->weight;
+    c->findings += w;
+    c->sensitive += w * json_is_true(json_object_get(f, "sensitive"));
     int a = name_index(ACTIONS, NACT, json_object_get(f, "action"));
     if (a >= 0)
-        c->action[a]++;
+        c->action[a] += w;
     int left = bg_counters_json_finding_counts(rec, f);
-    c->left += (uint64_t)left;
+    c->left += w * (uint64_t)left;
     if (c->rules != NULL) {
         const char *rule = json_string_value(json_object_get(f, "rule"));
         rule = rule != NULL && rule[0] ? rule : "(none recorded)";
@@ -839,8 +842,9 @@ static int count_finding(const bg_report_t *r, counts_t *c, const json_t *rec, c
                 return -1;
             json_object_set_new(e, "findings", json_integer(0));
         }
-        json_object_set_new(e, "findings",
-                            json_integer(json_integer_value(json_object_get(e, "findings")) + 1));
+        json_object_set_new(
+            e, "findings",
+            json_integer(json_integer_value(json_object_get(e, "findings")) + (json_int_t)w));
         const char *from = NULL, *cl = NULL;
         if (!json_is_string(json_object_get(e, "clause")) &&
             (cl = clause_of(&r->pol, rec, f, &from)) != NULL) {
@@ -880,7 +884,7 @@ static int count_all(const bg_report_t *r, counts_t *c, const json_t *rec)
     size_t i;
     const json_t *f;
     int rc = 0;
-    count_decision(c, rec);
+    count_decision(c, rec, r->weight);
     json_array_foreach(json_object_get(rec, "findings"), i, f)
     {
         rc |= count_finding(r, c, rec, f);
@@ -950,7 +954,7 @@ static int add_to_groups(bg_report_t *r, const json_t *rec, const char **keys)
                 return -1;
             if (g->c.serial != r->serial) {
                 g->c.serial = r->serial;
-                count_decision(&g->c, rec);
+                count_decision(&g->c, rec, r->weight);
             }
             rc |= count_finding(r, &g->c, rec, x);
         }
@@ -985,6 +989,11 @@ static int add_to_groups(bg_report_t *r, const json_t *rec, const char **keys)
 
 int bg_report_add(bg_report_t *r, const json_t *rec)
 {
+    return bg_report_add_weighted(r, rec, 1);
+}
+
+int bg_report_add_weighted(bg_report_t *r, const json_t *rec, uint64_t weight)
+{
     const char *type = json_string_value(json_object_get(rec, "type"));
     if (type == NULL || strcmp(type, "decision") != 0)
         return 0;
@@ -994,6 +1003,7 @@ int bg_report_add(bg_report_t *r, const json_t *rec)
     if ((r->from != BG_REPORT_NO_TIME && t < r->from) || (r->to != BG_REPORT_NO_TIME && t >= r->to))
         return 0;
     r->serial++;
+    r->weight = weight;
     int rc = count_all(r, &r->total, rec);
     if (r->dims.ndims > 0) {
         const char *keys[BG_REPORT_MAX_DIMS] = {NULL};
@@ -1015,7 +1025,9 @@ static json_t *names_json(const char *const *names, int n, const uint64_t *v)
     return o;
 }
 
-/* {"mechanism": n, ...} -> [{"mechanism", "decisions"}], most decisions first. */
+/* {"mechanism": n, ...} -> [{"mechanism", "decisions"}], most decisions first,
+ * then by name (the order never depends on the order records were read:
+ * rollups and merged instances read them in another). */
 static json_t *mech_json(const json_t *m)
 {
     json_t *a = json_array();
@@ -1025,8 +1037,11 @@ static json_t *mech_json(const json_t *m)
     {
         size_t i, n = json_array_size(a);
         for (i = 0; i < n; i++) {
-            json_int_t c = json_integer_value(json_object_get(json_array_get(a, i), "decisions"));
-            if (c < json_integer_value(v))
+            const json_t *e = json_array_get(a, i);
+            json_int_t c = json_integer_value(json_object_get(e, "decisions"));
+            if (c < json_integer_value(v) ||
+                (c == json_integer_value(v) &&
+                 strcmp(json_string_value(json_object_get(e, "mechanism")), k) > 0))
                 break;
         }
         json_array_insert_new(a, i,
@@ -1037,7 +1052,7 @@ static json_t *mech_json(const json_t *m)
 }
 
 /* {"rule": {findings, clause, clause_from}} -> [{"rule", "clause", "clause_from",
- * "findings"}], most findings first; clause null when unknown. */
+ * "findings"}], most findings first, then by rule; clause null when unknown. */
 static json_t *rules_json(const json_t *m)
 {
     json_t *a = json_array();
@@ -1047,9 +1062,12 @@ static json_t *rules_json(const json_t *m)
     {
         json_int_t c = json_integer_value(json_object_get(v, "findings"));
         size_t i, n = json_array_size(a);
-        for (i = 0; i < n; i++)
-            if (json_integer_value(json_object_get(json_array_get(a, i), "findings")) < c)
+        for (i = 0; i < n; i++) {
+            const json_t *e = json_array_get(a, i);
+            json_int_t ci = json_integer_value(json_object_get(e, "findings"));
+            if (ci < c || (ci == c && strcmp(json_string_value(json_object_get(e, "rule")), k) > 0))
                 break;
+        }
         json_t *e = json_object();
         json_object_set_new(e, "rule", json_string(k));
         json_t *cl = json_object_get(v, "clause");
@@ -1991,9 +2009,10 @@ static json_t *blocked_entry(const json_t *rec, const bg_report_policy_t *pol)
     return e;
 }
 
-static int blocked_record(void *arg, const json_t *rec)
+/* REC into the ring when it is a blocked decision of the window; COUNT: it
+ * counts in the total too (1 when it did, else 0). */
+static int blocked_keep(blocked_ctx_t *b, const json_t *rec, int count)
 {
-    blocked_ctx_t *b = arg;
     const char *type = json_string_value(json_object_get(rec, "type"));
     const char *outcome = json_string_value(json_object_get(rec, "outcome"));
     if (type == NULL || strcmp(type, "decision") != 0 || outcome == NULL ||
@@ -2013,7 +2032,13 @@ static int blocked_record(void *arg, const json_t *rec)
     json_decref(b->ring[slot]);
     b->ring[slot] = e;
     b->next++;
-    b->total++;
+    b->total += (uint64_t)count;
+    return count;
+}
+
+static int blocked_record(void *arg, const json_t *rec)
+{
+    blocked_keep(arg, rec, 1);
     return 0;
 }
 
@@ -2088,6 +2113,8 @@ struct bg_report_many {
     int with_blocked;
     int64_t from, to;
     bg_report_scanner_t *scan;
+    bg_report_scan_stats_t input; /* fed from rollups: the counts bg_report_many_feed_done gave */
+    int fed;
 };
 
 static int many_record(void *arg, const json_t *rec)
@@ -2158,7 +2185,7 @@ int bg_report_many_step(bg_report_many_t *m, size_t max_lines, char *err, size_t
 
 json_t *bg_report_many_json(const bg_report_many_t *m, char *err, size_t errcap)
 {
-    const bg_report_scan_stats_t *st = bg_report_scanner_stats(m->scan);
+    const bg_report_scan_stats_t *st = m->fed ? &m->input : bg_report_scanner_stats(m->scan);
     json_t *doc = json_object();
     json_t *reports = json_object();
     json_object_set_new(doc, "reports", reports);
@@ -2175,6 +2202,33 @@ json_t *bg_report_many_json(const bg_report_many_t *m, char *err, size_t errcap)
     if (m->with_blocked)
         json_object_set_new(doc, "blocked", blocked_json(&m->b, m->from, m->to, st));
     return doc;
+}
+
+int bg_report_many_feed(bg_report_many_t *m, const json_t *rec, uint64_t weight, int blocked)
+{
+    int rc = 0;
+    m->fed = 1;
+    if (blocked)
+        return m->with_blocked && blocked_keep(&m->b, rec, 0) < 0 ? -1 : 0;
+    for (size_t i = 0; i < m->n; i++)
+        rc |= bg_report_add_weighted(m->reports[i], rec, weight) < 0;
+    /* The blocked total counts every blocked decision, kept whole or not. */
+    const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+    if (m->with_blocked && outcome != NULL && strcmp(outcome, "block") == 0) {
+        int64_t t = bg_report_record_time(rec);
+        int open = m->from == BG_REPORT_NO_TIME && m->to == BG_REPORT_NO_TIME;
+        if (open || (t != BG_REPORT_NO_TIME && (m->from == BG_REPORT_NO_TIME || t >= m->from) &&
+                     (m->to == BG_REPORT_NO_TIME || t < m->to)))
+            m->b.total += weight;
+    }
+    return rc ? -1 : 0;
+}
+
+void bg_report_many_feed_done(bg_report_many_t *m, const bg_report_scan_stats_t *input)
+{
+    m->fed = 1;
+    if (input != NULL)
+        m->input = *input;
 }
 
 json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_dims_t *dims,
@@ -2248,11 +2302,97 @@ static int report_record(void *arg, const json_t *rec)
     return 0;
 }
 
+/*
+ * bg_report_expand + bg_report_prune, each operand on its own: several
+ * directories are several instances' logs, and one instance's files say
+ * nothing about when another's were written. 0, or -1 with ERR filled.
+ */
+static int expand_pruned(char *const *ops, size_t n, const char *prefix, int64_t from,
+                         char ***files, size_t *nfiles, char *err, size_t errcap)
+{
+    char **all = NULL;
+    size_t nall = 0;
+    *files = NULL;
+    *nfiles = 0;
+    for (size_t i = 0; i < n; i++) {
+        char **one;
+        size_t none;
+        if (bg_report_expand(&ops[i], 1, prefix, &one, &none, err, errcap) != 0)
+            goto fail;
+        bg_report_prune(one, &none, prefix, from);
+        char **na = realloc(all, (nall + none + 1) * sizeof *na);
+        if (na == NULL) {
+            bg_audit_free_list(one, none);
+            snprintf(err, errcap, "out of memory");
+            goto fail;
+        }
+        all = na;
+        memcpy(all + nall, one, none * sizeof *one);
+        nall += none;
+        all[nall] = NULL;
+        free(one);
+    }
+    if (all == NULL && (all = calloc(1, sizeof *all)) == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    *files = all;
+    *nfiles = nall;
+    return 0;
+fail:
+    if (all != NULL)
+        bg_audit_free_list(all, nall);
+    return -1;
+}
+
+static int rollup_record(void *arg, const json_t *rec, uint64_t weight, uint64_t order, int blocked)
+{
+    (void)order;
+    if (!blocked && bg_report_add_weighted(arg, rec, weight) < 0)
+        return 1;
+    return 0;
+}
+
+/*
+ * Count R from the rollups of the directories OPS[0..N) (audit/rollup.h),
+ * brought up to date in memory (the daemon saves them). 1 when answered
+ * (ST filled), 0 when the rollups cannot answer (an operand is a file, the
+ * window's bounds are not whole hours, a rebuild holds the lock): read the
+ * raw log. -1 with ERR filled.
+ */
+static int report_from_rollups(bg_report_t *r, char *const *ops, size_t n, const char *prefix,
+                               bg_report_scan_stats_t *st, char *err, size_t errcap)
+{
+    bg_rollup_t **us = calloc(n + 1, sizeof *us);
+    int rc = 0;
+    if (us == NULL || !bg_rollup_window_ok(r->from, r->to))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        struct stat sb;
+        if (stat(ops[i], &sb) != 0 || !S_ISDIR(sb.st_mode) ||
+            (us[i] = bg_rollup_open(ops[i], prefix, BG_ROLLUP_READ, err, errcap)) == NULL)
+            goto out;
+        int s;
+        while ((s = bg_rollup_step(us[i], SIZE_MAX, err, errcap)) > 0)
+            ;
+        if (s < 0) {
+            rc = -1;
+            goto out;
+        }
+    }
+    rc = bg_rollup_query(us, n, r->from, r->to, 0, rollup_record, r, st, err, errcap) == 0 ? 1 : -1;
+out:
+    for (size_t i = 0; us != NULL && i < n; i++)
+        bg_rollup_free(us[i]);
+    free(us);
+    return rc;
+}
+
 static void report_usage(FILE *fp)
 {
     fprintf(fp, "usage: bordergate audit report [--from DATE] [--to DATE]\n"
                 "           [--by KEY[,KEY...]] [--config POLICY] [--json]\n"
-                "           [--prefix P] DIR|FILE...\n"
+                "           [--prefix P] [--raw] DIR|FILE...\n"
                 "\n"
                 "Counts the decision records of the window: transfers, outcomes, findings,\n"
                 "sensitive findings, distinct data subjects (pseudonyms), grouped by KEY or by\n"
@@ -2263,7 +2403,10 @@ static void report_usage(FILE *fp)
                 "record, else from --config POLICY).\n"
                 "DATE: YYYY-MM-DD (China time; --to includes that day) or\n"
                 "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] (China time without a zone); --to is exclusive.\n"
-                "A directory stands for its PREFIX-*.jsonl files (prefix \"audit\").\n");
+                "A directory stands for its PREFIX-*.jsonl files (prefix \"audit\").\n"
+                "Directories are read through their rollups (DIR/PREFIX.rollup/, kept by the\n"
+                "daemon) when the window's bounds are whole hours; several directories (one\n"
+                "per instance) are merged. --raw reads every raw record instead.\n");
 }
 
 static void subject_usage(FILE *fp)
@@ -2325,7 +2468,7 @@ int bg_report_cli(int argc, char **argv, const bg_report_policy_t *pol)
     int64_t from = BG_REPORT_NO_TIME, to = BG_REPORT_NO_TIME;
     bg_report_dims_t dims = {.ndims = 0};
     const char *prefix = "audit";
-    int json = 0, rc = 2;
+    int json = 0, raw = 0, rc = 2;
     char **ops = calloc((size_t)argc + 1, sizeof *ops), **files = NULL;
     size_t nops = 0, nfiles = 0;
     char err[512];
@@ -2352,6 +2495,8 @@ int bg_report_cli(int argc, char **argv, const bg_report_policy_t *pol)
             prefix = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
+        } else if (strcmp(a, "--raw") == 0) {
+            raw = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "bordergate audit report: unknown option '%s'\n", a);
             report_usage(stderr);
@@ -2370,11 +2515,6 @@ int bg_report_cli(int argc, char **argv, const bg_report_policy_t *pol)
         goto out;
     }
     rc = 1;
-    if (bg_report_expand(ops, nops, prefix, &files, &nfiles, err, sizeof err) != 0) {
-        fprintf(stderr, "bordergate audit report: %s\n", err);
-        goto out;
-    }
-    bg_report_prune(files, &nfiles, prefix, from);
     r = bg_report_new_dims(&dims, from, to, pol);
     if (r == NULL) {
         fprintf(stderr, "bordergate audit report: out of memory\n");
@@ -2382,8 +2522,24 @@ int bg_report_cli(int argc, char **argv, const bg_report_policy_t *pol)
     }
     bg_report_scan_stats_t st;
     memset(&st, 0, sizeof st);
-    if (bg_report_scan((const char *const *)files, nfiles, want_decision, report_record, r, &st,
-                       err, sizeof err) != 0) {
+    int ru = raw ? 0 : report_from_rollups(r, ops, nops, prefix, &st, err, sizeof err);
+    if (ru < 0) {
+        fprintf(stderr, "bordergate audit report: %s\n", err);
+        goto out;
+    }
+    if (ru == 0 && r->serial > 0) { /* partly counted from rollups: start again */
+        bg_report_free(r);
+        if ((r = bg_report_new_dims(&dims, from, to, pol)) == NULL) {
+            fprintf(stderr, "bordergate audit report: out of memory\n");
+            goto out;
+        }
+    }
+    if (ru == 0 && expand_pruned(ops, nops, prefix, from, &files, &nfiles, err, sizeof err) != 0) {
+        fprintf(stderr, "bordergate audit report: %s\n", err);
+        goto out;
+    }
+    if (ru == 0 && bg_report_scan((const char *const *)files, nfiles, want_decision, report_record,
+                                  r, &st, err, sizeof err) != 0) {
         fprintf(stderr, "bordergate audit report: %s\n", err);
         goto out;
     }

@@ -177,6 +177,9 @@ bg_report_t *bg_report_new_dims(const bg_report_dims_t *d, int64_t from_ms, int6
 /* Count one record: decision records inside the window; others are ignored.
  * Returns 1 when counted, 0 when not, -1 when out of memory. */
 int bg_report_add(bg_report_t *r, const json_t *record);
+/* The same for a record standing for WEIGHT decisions (a rollup entry,
+ * audit/rollup.h): every count grows by WEIGHT, sets of subjects once. */
+int bg_report_add_weighted(bg_report_t *r, const json_t *record, uint64_t weight);
 /*
  * The report as JSON (docs/audit.md "Reports", format
  * "bordergate-audit-report/1"): window, input counts, "totals" and, with a
@@ -289,6 +292,15 @@ int bg_report_many_step(bg_report_many_t *m, size_t max_lines, char *err, size_t
 /* After the last step: the document (as bg_report_run_many). */
 json_t *bg_report_many_json(const bg_report_many_t *m, char *err, size_t errcap);
 void bg_report_many_free(bg_report_many_t *m);
+/*
+ * Feeding a bg_report_many_t made over no paths from rollups instead of the
+ * raw log: a reduced decision standing for WEIGHT decisions, or with BLOCKED
+ * one whole blocked decision for the latest-blocked list (oldest first;
+ * the blocked total comes from the reduced decisions). 0, or -1 when out of
+ * memory. bg_report_many_feed_done gives the "input" counts to report.
+ */
+int bg_report_many_feed(bg_report_many_t *m, const json_t *rec, uint64_t weight, int blocked);
+void bg_report_many_feed_done(bg_report_many_t *m, const bg_report_scan_stats_t *input);
 
 /* `bordergate audit blocked ...`; ARGV[0] is "blocked". POL: the clauses of
  * the policy given with --config (cli/main.c reads it), or NULL. 0, 1 on

@@ -2,12 +2,20 @@
 """Dashboard cost: how long the admin listener spends reading the audit log,
 and whether proxied requests are delayed meanwhile.
 
-    bench/dashboard_bench.py [RECORDS] [BIN]     (default 200000, build/bordergate)
+    bench/dashboard_bench.py [RECORDS] [BIN] [DAYS]   (default 200000, build/bordergate, 7)
 
 Starts `bordergate run` on a temporary audit directory with a `bordergate
 sink` upstream (a domestic route), then writes RECORDS synthetic decision
 records beside the daemon's own file (the writer's shape: 5 findings, 3
-subjects, reasons on blocks; spread over 7 days, 4 countries), and prints:
+subjects out of 20,000 people, reasons on blocks; spread over DAYS days, 8
+routes each with its recipient and country), and prints:
+
+  * rollups (audit/rollup.h): the first page load, which reads the whole
+    log into the rollups and saves them, their size, and then a page load
+    (/api/dashboard) over the last day and over the whole log, from the
+    rollups and from the raw log (a window starting at HH:30 cannot be
+    answered from hourly rollups, so it reads the raw log - the cost every
+    page load had before rollups);
 
   * `bordergate audit report --json --by country` wall time (the CLI);
   * GET /api/report?by=country, and one page load: /api/dashboard (the
@@ -43,18 +51,18 @@ def free_port():
     return p
 
 
-def write_log(d, n):
+def write_log(d, n, days=7):
     rnd = random.Random(7)
     now = time.time()
     countries = ["US", "HK", "SG", "DE"]
     cats = ["cn_mobile", "email", "person_name", "cn_resident_id", "bank_card"]
-    path = os.path.join(d, "audit-20260101-000000-000001.jsonl")
+    path = os.path.join(d, "audit-20260101-000000-000001.jsonl")  # sorts before the daemon's file
     with open(path, "w") as f:
         for i in range(n):
-            t = now - 7 * 86400 * (n - i) / n
+            t = now - days * 86400 * (n - i) / n
             ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".000Z"
             outcome = rnd.choice(["allow", "allow", "deidentify", "block"])
-            subj = ["%064x" % rnd.randrange(1 << 40) for _ in range(3)]
+            subj = ["%064x" % rnd.randrange(20000) for _ in range(3)]
             findings = [{"path": "$.user[%d].%s" % (k, c), "category": c, "sensitive": c == "cn_resident_id",
                          "source": "detector", "confidence": "high", "rule": "r-%s" % c, "basis": "consent",
                          "evidence": "c-%016x" % i, "action": "allow" if outcome == "allow" else "deidentify",
@@ -62,9 +70,9 @@ def write_log(d, n):
                          "subject": subj[k % 3]} for k, c in enumerate(cats)]
             rec = {"seq": i + 1, "prev": "%064x" % i, "time": ts, "type": "decision",
                    "decision_id": "%032x" % i, "caller": {"address": "10.0.0.1"}, "route": "r%d" % (i % 8),
-                   "recipient": {"id": "partner-%d" % (i % 5), "legal_entity": "P", "relationship": "processor"},
+                   "recipient": {"id": "partner-%d" % (i % 8 % 5), "legal_entity": "P", "relationship": "processor"},
                    "purpose": "support", "method": "POST", "host": "api.partner.example", "path": "/v1/x",
-                   "destination": {"address": "1.2.3.4", "port": 443, "country": rnd.choice(countries),
+                   "destination": {"address": "1.2.3.4", "port": 443, "country": countries[i % 8 % 4],
                                    "region": "cross-border", "geo_source": "db"},
                    "mode": "enforce", "inspected": True, "body": "json", "outcome": outcome, "would": outcome,
                    "findings": findings, "subjects": [{"pseudonym": s} for s in subj],
@@ -100,6 +108,7 @@ def pct(xs, p):
 def main():
     N = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
     BIN = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "build", "bordergate")
+    DAYS = int(sys.argv[3]) if len(sys.argv) > 3 else 7
     d = tempfile.mkdtemp(prefix="bg-dashbench-")
     procs = []
     try:
@@ -126,8 +135,24 @@ def main():
                 time.sleep(0.05)
         # Written after the daemon opened (and checked) its own file: the
         # synthetic records are not hash-chained, and reports do not check.
-        size = write_log(audit, N)
-        print("audit log: %d decision records, %.1f MB" % (N, size / 1e6))
+        size = write_log(audit, N, DAYS)
+        print("audit log: %d decision records over %d days, %.1f MB" % (N, DAYS, size / 1e6))
+
+        # Rollups: the first load reads the whole log into them.
+        first, status = get(admin, "/api/dashboard?limit=20")
+        assert status == 200
+        rdir = os.path.join(audit, "audit.rollup")
+        rsize = sum(os.path.getsize(os.path.join(rdir, x)) for x in os.listdir(rdir))
+        print("first page load (builds the rollups from the whole log): %.2f s (%.0f records/s);"
+              " rollups %.1f MB (%.0f%% of the log)" % (first, N / first, rsize / 1e6, 100 * rsize / size))
+        now = time.time()
+        day = time.strftime("%Y-%m-%dT%H:00Z", time.gmtime(now - 86400))
+        whole = time.strftime("%Y-%m-%dT%H:00Z", time.gmtime(now - (DAYS + 1) * 86400))
+        for label, frm in (("last day", day), ("whole log (%d days)" % DAYS, whole)):
+            runs = [get(admin, "/api/dashboard?limit=20&from=" + frm)[0] for _ in range(3)]
+            raw = get(admin, "/api/dashboard?limit=20&from=" + frm.replace(":00Z", ":30Z"))[0]
+            print("page load, %-22s from rollups: %.3f s (best of 3)   from the raw log: %.2f s"
+                  % (label + ":", min(runs), raw))
 
         t0 = time.perf_counter()
         subprocess.run([BIN, "audit", "report", "--json", "--by", "country", audit], check=True,

@@ -44,6 +44,11 @@ static void replay_usage(FILE *fp)
                 "                          directory of them (*.jsonl): also check what arrived\n"
                 "                          upstream (repeatable)\n"
                 "  --max-entry-mb N        largest HAR entry accepted (default 64)\n"
+                "  --proxy HOST:PORT       a URL naming this address was recorded in front of\n"
+                "                          bordergate: its Host header is the destination\n"
+                "                          (repeatable; the policy's listen addresses always)\n"
+                "  --compare-recorded      compare each decision with the response's recorded\n"
+                "                          X-Bordergate-Decision; exit 1 on any difference\n"
                 "\n"
                 "Exit status: 0 ok, 1 differences (expect, diff-config, live), 2 usage or\n"
                 "input errors (each reported as FILE: entry N (line L, byte B): problem).\n");
@@ -52,7 +57,7 @@ static void replay_usage(FILE *fp)
 /* The modes, in the order each entry visits them (cli/replay.h). */
 static const bg_cli_replay_mode_t *const modes[] = {
     &bg_cli_replay_diff_mode,  &bg_cli_replay_expect_mode, &bg_cli_replay_print_mode,
-    &bg_cli_replay_write_mode, &bg_cli_replay_live_mode,
+    &bg_cli_replay_write_mode, &bg_cli_replay_live_mode,   &bg_cli_replay_recorded_mode,
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 
@@ -120,6 +125,12 @@ static int parse_opts(int argc, char **argv, bg_cli_replay_opts_t *o)
         if (strcmp(a, "--sink-log") == 0 && v != NULL && o->nsink < BG_CLI_REPLAY_MAX_SINK_LOGS) {
             o->sink_logs[o->nsink++] = v;
             i++;
+        } else if (strcmp(a, "--proxy") == 0 && v != NULL && strchr(v, ':') != NULL &&
+                   o->nproxy < BG_CLI_REPLAY_MAX_SINK_LOGS) {
+            o->proxies[o->nproxy++] = v;
+            i++;
+        } else if (strcmp(a, "--compare-recorded") == 0) {
+            o->compare_recorded = 1;
         } else if (strcmp(a, "--format") == 0 && v != NULL &&
                    (strcmp(v, "json") == 0 || strcmp(v, "table") == 0)) {
             o->table = strcmp(v, "table") == 0;
@@ -242,6 +253,10 @@ int bg_cli_replay(int argc, char **argv)
     bg_cli_replay_policy_t pa;
     if (bg_cli_replay_load_policy(o.config, o.consents, now, &pa) != 0)
         return 2;
+    /* The proxy's own addresses: recordings made in front of it. */
+    for (int i = 0; i < pa.cfg->nlisten; i++)
+        o.proxies[o.nproxy++] = pa.cfg->listen[i].text;
+    o.proxies[o.nproxy] = NULL;
     void *state[NMODES] = {0};
     int active[NMODES] = {0}, need_tree = 0;
     bg_cli_replay_counts_t c;
@@ -283,6 +298,11 @@ int bg_cli_replay(int argc, char **argv)
                 break;
             continue;
         }
+        if (bg_replay_req_behind_proxy(&req, o.proxies) < 0) {
+            fprintf(stderr, "bordergate replay: entry %zu: out of memory\n", req.index);
+            c.errors++;
+            continue;
+        }
         replay_entry(&pa, &req, state, active, need_tree, &ob, &c);
     }
     bg_replay_req_clear(&req);
@@ -291,7 +311,7 @@ int bg_cli_replay(int argc, char **argv)
         if (active[m] && modes[m]->end != NULL)
             modes[m]->end(state[m], &c);
     replay_summary(&o, state, active, &c);
-    rc = c.errors > 0 ? 2 : (c.differences > 0 || c.changed > 0) ? 1 : 0;
+    rc = c.errors > 0 ? 2 : (c.differences > 0 || c.changed > 0 || c.recorded_diffs > 0) ? 1 : 0;
 out:
     for (size_t m = 0; m < NMODES; m++)
         if (active[m] && modes[m]->close != NULL)

@@ -10,7 +10,9 @@
 #include "audit/audit.h"
 #include "audit/counters.h"
 #include "audit/report.h"
+#include "audit/rollup.h"
 #include "cli/cli.h"
+#include "config/cfgerr.h"
 #include "config/config.h"
 #include "policy/consent.h"
 #include "proxy/server.h"
@@ -28,7 +30,8 @@ static void usage(FILE *fp)
         "  run --config FILE      run the egress proxy (SIGHUP reloads FILE; --takeover:\n"
         "                         binary upgrade, replaces the running one)\n"
         "  check --config FILE    validate a configuration; prints \"configuration OK\"\n"
-        "                         or one FILE:LINE:COLUMN: error line per problem\n"
+        "                         or one FILE:LINE:COLUMN: error line per problem on\n"
+        "                         stderr (--format json, --strict, --no-keys)\n"
         "  geo lookup <ip|host>   country, region and source of each address\n"
         "  scan [FILE|-]          find personal information in a payload (--apply: de-identify)\n"
         "  replay --config P --har F   decide recorded traffic offline (--expect,\n"
@@ -75,21 +78,101 @@ static int config_arg(int argc, char **argv, const char *cmd, const char **path)
     return 0;
 }
 
+static const char check_usage[] =
+    "usage: bordergate check --config FILE [--format text|json] [--strict] [--no-keys]\n"
+    "  --format json  one JSON document on stdout: {\"file\", \"ok\", \"errors\",\n"
+    "                 \"warnings\", \"routes\", \"diagnostics\": [...]}\n"
+    "  --strict       warnings fail the check too (exit 1)\n"
+    "  --no-keys      check the keys' configuration without reading key files\n"
+    "                 or variables (CI does not hold production keys)\n"
+    "Exit status: 0 valid, 1 invalid, 2 usage error. In text form the\n"
+    "diagnostics go to stderr, \"configuration OK\" to stdout.\n";
+
+/* `check` as JSON (--format json) on stdout. */
+static void check_json(const char *path, const bg_cfgerr_t *diag, const bg_config_t *cfg, int ok)
+{
+    json_t *o = json_object();
+    json_t *items = diag != NULL ? bg_cfgerr_to_json(diag) : json_array();
+    json_object_set_new(o, "file", json_string(path));
+    json_object_set_new(o, "ok", json_boolean(ok));
+    json_object_set_new(o, "errors",
+                        json_integer(diag != NULL ? (json_int_t)bg_cfgerr_errors(diag) : 1));
+    json_object_set_new(o, "warnings",
+                        json_integer(diag != NULL ? (json_int_t)bg_cfgerr_warnings(diag) : 0));
+    json_object_set_new(o, "routes", cfg != NULL ? json_integer(cfg->nroutes) : json_null());
+    json_object_set_new(o, "diagnostics", items != NULL ? items : json_array());
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    if (text != NULL)
+        printf("%s\n", text);
+    free(text);
+    json_decref(o);
+}
+
+/*
+ * `bordergate check`: validate a configuration for people (diagnostics on
+ * stderr, "configuration OK" on stdout) or CI (--format json). Exit 0
+ * valid, 1 errors (or warnings with --strict), 2 usage.
+ */
 static int cmd_check(int argc, char **argv)
 {
-    const char *path;
-    int rc = config_arg(argc, argv, "check", &path);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
-    int nerr = 0;
-    bg_config_t *cfg = bg_config_load(path, stdout, &nerr);
-    if (cfg == NULL) {
-        printf("%s: %d error%s\n", path, nerr, nerr == 1 ? "" : "s");
-        return 1;
+    const char *path = NULL, *format = "text";
+    int strict = 0;
+    bg_config_opts_t opts = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(check_usage, stdout);
+            return 0;
+        } else if ((strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) && i + 1 < argc) {
+            path = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            path = a + 9;
+        } else if (strcmp(a, "--format") == 0 && i + 1 < argc) {
+            format = argv[++i];
+        } else if (strncmp(a, "--format=", 9) == 0) {
+            format = a + 9;
+        } else if (strcmp(a, "--strict") == 0) {
+            strict = 1;
+        } else if (strcmp(a, "--no-keys") == 0) {
+            opts.no_keys = 1;
+        } else {
+            fprintf(stderr, "bordergate check: unexpected argument '%s'\n", a);
+            return 2;
+        }
     }
-    printf("%s: configuration OK (%d route%s)\n", path, cfg->nroutes, cfg->nroutes == 1 ? "" : "s");
-    bg_config_unref(cfg);
-    return 0;
+    if (path == NULL) {
+        fprintf(stderr, "bordergate check: --config FILE is required\n");
+        return 2;
+    }
+    int json = strcmp(format, "json") == 0;
+    if (!json && strcmp(format, "text") != 0) {
+        fprintf(stderr, "bordergate check: --format must be text or json\n");
+        return 2;
+    }
+    int nerr = 0;
+    bg_cfgerr_t *diag = NULL;
+    bg_config_t *cfg = bg_config_check(path, &opts, &diag, &nerr);
+    size_t nwarn = diag != NULL ? bg_cfgerr_warnings(diag) : 0;
+    int ok = cfg != NULL && !(strict && nwarn > 0);
+    if (json) {
+        check_json(path, diag, cfg, ok);
+    } else {
+        if (diag != NULL)
+            bg_cfgerr_print(diag, stderr);
+        else
+            fprintf(stderr, "%s: error: out of memory\n", path);
+        if (cfg == NULL)
+            fprintf(stderr, "%s: %d error%s\n", path, nerr, nerr == 1 ? "" : "s");
+        else if (!ok)
+            fprintf(stderr, "%s: %zu warning%s (--strict)\n", path, nwarn, nwarn == 1 ? "" : "s");
+        else
+            printf("%s: configuration OK (%d route%s)%s\n", path, cfg->nroutes,
+                   cfg->nroutes == 1 ? "" : "s", opts.no_keys ? ", keys not read" : "");
+    }
+    if (cfg != NULL)
+        bg_config_unref(cfg);
+    bg_cfgerr_free(diag);
+    return ok ? 0 : 1;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -236,6 +319,10 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    /* -h is --help for every command (each one parses --help). */
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0)
+            argv[i] = (char *)"--help";
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
@@ -251,8 +338,11 @@ int main(int argc, char **argv)
             return audit_volumes(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "blocked") == 0)
             return audit_with_policy(argc - 2, argv + 2, bg_report_cli_blocked);
+        if (argc >= 3 && strcmp(argv[2], "rebuild") == 0)
+            return bg_rollup_cli_rebuild(argc - 2, argv + 2);
+        int help = argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
         fprintf(
-            stderr,
+            help ? stdout : stderr,
             "usage: bordergate audit verify [--key FILE] FILE|DIR...\n"
             "       bordergate audit report [--from DATE] [--to DATE] [--by KEY[,KEY...]] [--json] "
             "DIR|FILE...\n"
@@ -260,8 +350,10 @@ int main(int argc, char **argv)
             "DIR|FILE...\n"
             "       bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y] [--json]\n"
             "       bordergate audit blocked [--limit N] [--from DATE] [--to DATE] [--json] "
-            "DIR|FILE...\n");
-        return 2;
+            "DIR|FILE...\n"
+            "       bordergate audit rebuild [--prefix P] DIR...\n"
+            "Run 'bordergate audit <command> --help' for a command's options.\n");
+        return help ? 0 : 2;
     }
     if (strcmp(cmd, "scan") == 0)
         return bg_cli_scan(argc - 1, argv + 1);

@@ -34,12 +34,17 @@ typedef struct {
     int nsink;
     int table;
     size_t max_entry;
+    /* --proxy and the policy's listen addresses: a URL naming one of them was
+     * recorded in front of bordergate (bg_replay_req_behind_proxy); NULL-ended */
+    const char *proxies[BG_CLI_REPLAY_MAX_SINK_LOGS + BG_MAX_LISTEN + 1];
+    int nproxy;
+    int compare_recorded; /* --compare-recorded */
 } bg_cli_replay_opts_t;
 
 /* What the run counted; modes add to their members. */
 typedef struct {
     size_t entries, allow, deidentify, block, refused, monitor, errors, differences, changed,
-        skipped, live_ok, live_diffs;
+        skipped, live_ok, live_diffs, recorded_diffs;
 } bg_cli_replay_counts_t;
 
 /* One policy to decide with: its configuration, consent registry and the
@@ -117,10 +122,11 @@ typedef struct {
     void (*close)(void *state);
 } bg_cli_replay_mode_t;
 
-extern const bg_cli_replay_mode_t bg_cli_replay_print_mode;  /* no other mode: every record */
-extern const bg_cli_replay_mode_t bg_cli_replay_expect_mode; /* --expect FILE */
-extern const bg_cli_replay_mode_t bg_cli_replay_diff_mode;   /* --diff-config OTHER */
-extern const bg_cli_replay_mode_t bg_cli_replay_write_mode;  /* --write-expect FILE */
-extern const bg_cli_replay_mode_t bg_cli_replay_live_mode;   /* --live URL [--sink-log ...] */
+extern const bg_cli_replay_mode_t bg_cli_replay_recorded_mode; /* --compare-recorded */
+extern const bg_cli_replay_mode_t bg_cli_replay_print_mode;    /* no other mode: every record */
+extern const bg_cli_replay_mode_t bg_cli_replay_expect_mode;   /* --expect FILE */
+extern const bg_cli_replay_mode_t bg_cli_replay_diff_mode;     /* --diff-config OTHER */
+extern const bg_cli_replay_mode_t bg_cli_replay_write_mode;    /* --write-expect FILE */
+extern const bg_cli_replay_mode_t bg_cli_replay_live_mode;     /* --live URL [--sink-log ...] */
 
 #endif

@@ -18,6 +18,7 @@ typedef struct {
     const char *file;
     bg_jsonpos_t *pos;
     bg_cfgerr_t *errs;
+    int no_keys; /* check without key files: keys' shape only (bg_config_check) */
 } bg_cfg_ctx_t;
 
 /* An error about PATH (at its key when AT_KEY). */

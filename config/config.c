@@ -548,19 +548,13 @@ static void parse_store(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 
 static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
-    static const char *const root_keys[] = {"$schema",       "version",
-                                            "description",   "listen",
-                                            "admin",         "workers",
-                                            "limits",        "timeouts",
-                                            "upstream_tls",  "forwarded_headers",
-                                            "debug_headers", "resolve",
-                                            "routes",        "log",
-                                            "geo",           "dns",
-                                            "policy",        "keys",
-                                            "consent",       "recipients",
-                                            "field_rules",   "operators",
-                                            "rules",         "audit",
-                                            "store",         NULL};
+    static const char *const root_keys[] = {
+        "$schema",       "version",   "description", "listen",       "admin",
+        "workers",       "limits",    "timeouts",    "upstream_tls", "forwarded_headers",
+        "debug_headers", "resolve",   "routes",      "log",          "geo",
+        "dns",           "policy",    "keys",        "consent",      "recipients",
+        "field_rules",   "operators", "rules",       "audit",        "store",
+        "access_log",    "metrics",   NULL};
     static const char *const admin_keys[] = {"listen", "token", NULL};
     static const char *const limit_keys[] = {"max_header_bytes", "max_body_bytes",
                                              "max_connections", "max_idle_upstream", NULL};
@@ -739,6 +733,22 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     parse_audit(ctx, cfg, root);
     parse_store(ctx, cfg, root);
 
+    /* access_log (proxy/accesslog.h) and metrics: restart to change. */
+    static const char *const access_keys[] = {"path", NULL};
+    json_t *al = bg_cfg_get_typed(ctx, root, "$", "access_log", JSON_OBJECT, "an object");
+    if (al != NULL) {
+        bg_cfg_check_keys(ctx, al, "$.access_log", access_keys);
+        cfg->access_log_path = bg_cfg_dup(bg_cfg_get_string(ctx, al, "$.access_log", "path"));
+    }
+    static const char *const metrics_keys[] = {"max_series", NULL};
+    json_t *mo = bg_cfg_get_typed(ctx, root, "$", "metrics", JSON_OBJECT, "an object");
+    cfg->metrics_max_series = 2048;
+    if (mo != NULL) {
+        bg_cfg_check_keys(ctx, mo, "$.metrics", metrics_keys);
+        cfg->metrics_max_series =
+            (int)bg_cfg_get_int(ctx, mo, "$.metrics", "max_series", 2048, 64, 1 << 20);
+    }
+
     static const char *const dns_keys[] = {"nameservers", NULL};
     json_t *dns = bg_cfg_get_typed(ctx, root, "$", "dns", JSON_OBJECT, "an object");
     if (dns != NULL) {
@@ -811,6 +821,7 @@ static void config_free(bg_config_t *cfg)
     free(cfg->forwarded);
     free(cfg->log_level);
     free(cfg->log_file);
+    free(cfg->access_log_path);
     free(cfg->log_format);
     for (int i = 0; i < cfg->nnameservers; i++)
         free(cfg->nameservers[i]);

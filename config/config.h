@@ -91,7 +91,9 @@ typedef struct bg_config {
 
     char *log_level;
     char *log_file;
-    char *log_format; /* "json" (default) or "text" */
+    char *log_format;       /* "json" (default) or "text" */
+    char *access_log_path;  /* access_log.path (proxy/accesslog.h); NULL: no access log */
+    int metrics_max_series; /* metrics.max_series: labelled series per worker (default 2048) */
 
     /* DNS servers ("addr" or "addr:port"); none: /etc/resolv.conf */
     char **nameservers;
@@ -143,6 +145,24 @@ const char *bg_config_default_geo_db(void);
  * above both.
  */
 bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors);
+
+struct bg_cfgerr;
+
+/* How bg_config_check loads. */
+typedef struct {
+    int no_keys; /* keys: check their shape, read no key file or variable */
+} bg_config_opts_t;
+
+/*
+ * Load and validate PATH like bg_config_load, with OPTS (NULL: defaults),
+ * handing every diagnostic (errors and warnings, sorted by position) to the
+ * caller in *DIAG (free with bg_cfgerr_free; NULL only when out of memory)
+ * instead of printing them. A config loaded with no_keys holds stand-in
+ * keys: for `check` only, never to serve traffic. In policy/config_load.c
+ * with bg_config_load.
+ */
+bg_config_t *bg_config_check(const char *path, const bg_config_opts_t *opts,
+                             struct bg_cfgerr **diag, int *nerrors);
 
 /* Drop a reference; the last one frees CFG (NULL is fine). */
 void bg_config_unref(bg_config_t *cfg);

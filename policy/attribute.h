@@ -14,8 +14,8 @@
  *   - else the request itself (the root, "").
  *
  * The route's subject is anchored the same way at the path of subjects.id
- * (else subjects.region, else subjects.birth_date; relative to its record in
- * a batch): a finding is the subject's when its person object is the
+ * (else subjects.device_id, else subjects.region, else subjects.birth_date;
+ * relative to its record in a batch): a finding is the subject's when its person object is the
  * subject's anchor or encloses it (data at the top level of a request about
  * one user is that user's). A finding inside ANOTHER person object is
  * nobody's the route can name: no consent, region or age of the subject

@@ -4,7 +4,7 @@
  * here, above both, so that config/ never calls into the policy that reads
  * it: config/ parses its sections (bg_config_parse), the policy loader adds
  * the policy, and every problem from either goes to one list, sorted by
- * position and printed once.
+ * position (bg_config_check hands it over, bg_config_load prints it).
  */
 #include "config/config.h"
 
@@ -20,16 +20,12 @@
 #include "config/jsonpos.h"
 #include "policy/policy.h"
 
-/*
- * Load PATH with its policy. Every diagnostic goes to *DIAG (sorted; the
- * caller frees it; NULL only when even that could not be allocated).
- * Returns the config with one reference, or NULL with *NERRORS > 0.
- */
-static bg_config_t *load(const char *path, bg_cfgerr_t **diag, int *nerrors)
+bg_config_t *bg_config_check(const char *path, const bg_config_opts_t *opts, bg_cfgerr_t **diag,
+                             int *nerrors)
 {
     size_t len = 0;
     json_error_t jerr;
-    bg_cfg_ctx_t ctx = {.file = path};
+    bg_cfg_ctx_t ctx = {.file = path, .no_keys = opts != NULL && opts->no_keys};
     *nerrors = 1;
     *diag = ctx.errs = bg_cfgerr_new(path);
     if (ctx.errs == NULL)
@@ -82,7 +78,7 @@ static bg_config_t *load(const char *path, bg_cfgerr_t **diag, int *nerrors)
 bg_config_t *bg_config_load(const char *path, FILE *errs, int *nerrors)
 {
     bg_cfgerr_t *diag = NULL;
-    bg_config_t *cfg = load(path, &diag, nerrors);
+    bg_config_t *cfg = bg_config_check(path, NULL, &diag, nerrors);
     if (diag == NULL) {
         fprintf(errs, "%s: error: out of memory\n", path);
         *nerrors = 1;

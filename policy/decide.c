@@ -170,6 +170,7 @@ static size_t canonical_identifier(bg_detect_cat_t cat, const char *v, size_t n,
 typedef struct {
     char raw[256]; /* the subject id: PI, kept only for the consent look-up */
     size_t raw_len;
+    int by_device;     /* RAW is the device identifier (subjects.device_id) */
     int minor;         /* younger than policy.minor_age */
     int guardian;      /* younger than policy.guardian_consent_age */
     char region[8];    /* ISO 3166 alpha-2, "" when unknown */
@@ -185,6 +186,7 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
 {
     char buf[64];
     s->raw_len = 0;
+    s->by_device = 0;
     s->minor = 0;
     s->guardian = 0;
     s->region[0] = '\0';
@@ -196,6 +198,16 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
         if (n < 0 && r >= 0)
             n = bg_inspection_value(in->insp, rp->subject_id, -1, s->raw, sizeof s->raw);
         s->raw_len = n > 0 ? (size_t)n : 0;
+    }
+    /* No account id: the device stands for its person (one person per
+     * device, an upper bound on the people counted). The user id wins
+     * whenever there is one. */
+    if (s->raw_len == 0 && rp->subject_device != NULL) {
+        int n = bg_inspection_value(in->insp, rp->subject_device, r, s->raw, sizeof s->raw);
+        if (n < 0 && r >= 0)
+            n = bg_inspection_value(in->insp, rp->subject_device, -1, s->raw, sizeof s->raw);
+        s->raw_len = n > 0 ? (size_t)n : 0;
+        s->by_device = s->raw_len > 0;
     }
     /* The gateway's header speaks for the request's one subject; in a
      * batch each record's own region is read (and is the caller's word). */
@@ -257,10 +269,12 @@ static void subject_of(const bg_decide_input_t *in, const bg_route_policy_t *rp,
 }
 
 /* The selector that anchors the route's subject: where its id is, else its
- * region, else its birth date (NULL: the request or record itself). */
+ * device id, else its region, else its birth date (NULL: the request or
+ * record itself). */
 static const char *subject_selector(const bg_route_policy_t *rp)
 {
     return rp->subject_id != NULL       ? rp->subject_id
+           : rp->subject_device != NULL ? rp->subject_device
            : rp->subject_region != NULL ? rp->subject_region
                                         : rp->birth_date;
 }
@@ -461,7 +475,7 @@ static void consent(decide_ctx_t *c, finding_ctx_t *fc)
         why_add(x, "belongs to another person (%.*s) than the route's subject",
                 (int)(own < 100 ? own : 100), fc->f->path);
     } else if (si < 0 || c->subs[si].raw_len == 0) {
-        why_add(x, "no subject id (route subjects.id) to look consent up");
+        why_add(x, "no subject id (route subjects.id or subjects.device_id) to look consent up");
     } else {
         bg_consent_query_t q;
         bg_consent_match_t m;
@@ -615,14 +629,16 @@ static int find_subjects(decide_ctx_t *c)
     d->subjects = calloc((size_t)nsub, sizeof *d->subjects);
     d->subject_minor = calloc((size_t)nsub, sizeof *d->subject_minor);
     d->subject_guardian = calloc((size_t)nsub, sizeof *d->subject_guardian);
+    d->subject_by_device = calloc((size_t)nsub, sizeof *d->subject_by_device);
     d->fd = calloc(nf + 1, sizeof *d->fd);
     c->attr = calloc(nf + 1, sizeof *c->attr);
     c->owner = calloc(nf + 1, sizeof *c->owner);
     c->record_removed = calloc((size_t)nsub, 1);
     c->record_changed = calloc((size_t)nsub, 1);
     if (c->subs == NULL || d->subjects == NULL || d->subject_minor == NULL ||
-        d->subject_guardian == NULL || d->fd == NULL || c->attr == NULL || c->owner == NULL ||
-        c->record_removed == NULL || c->record_changed == NULL)
+        d->subject_guardian == NULL || d->subject_by_device == NULL || d->fd == NULL ||
+        c->attr == NULL || c->owner == NULL || c->record_removed == NULL ||
+        c->record_changed == NULL)
         return -1;
     d->nsubjects = nsub;
     attribute_findings(c->in, c->rp, d->records, c->attr, c->owner);
@@ -631,6 +647,7 @@ static int find_subjects(decide_ctx_t *c)
         subject_of(c->in, c->rp, d->records > 0 ? s : -1, c->attr, si);
         if (si->raw_len > 0)
             pseudonym(c->p, si->raw, si->raw_len, d->subjects[s]);
+        d->subject_by_device[s] = si->by_device;
         d->subject_minor[s] = si->minor;
         d->subject_guardian[s] = si->guardian;
     }
@@ -906,6 +923,7 @@ void bg_decision_free(bg_decision_t *d)
     free(d->subjects);
     free(d->subject_minor);
     free(d->subject_guardian);
+    free(d->subject_by_device);
     memset(d, 0, sizeof *d);
 }
 

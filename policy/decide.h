@@ -96,7 +96,9 @@ typedef struct {
     int records, records_allowed, records_deidentified, records_removed;
     char (*subjects)[65]; /* pseudonyms (HMAC-SHA-256 hex), "" when unknown */
     int *subject_minor;
-    int *subject_guardian; /* needs a guardian's consent (policy guardian_consent_age) */
+    int *subject_guardian;  /* needs a guardian's consent (policy guardian_consent_age) */
+    int *subject_by_device; /* the pseudonym is of the device identifier (subjects.device_id):
+                               no subjects.id value; recorded as "by": "device" */
     int nsubjects;
     char mechanism[160]; /* "standard_contract:REF", "exempt:contract_necessity", "not_needed",
                             "missing", "expired" */

@@ -103,6 +103,8 @@ void bg_decision_write(const bg_decision_t *d, bg_inspection_t *insp, bg_sbuf_t 
         bg_sbuf_adds(b, first ? "{" : ",{");
         first = 0;
         bg_sbuf_json_kv(b, 1, "pseudonym", d->subjects[s]);
+        if (d->subject_by_device != NULL && d->subject_by_device[s])
+            bg_sbuf_adds(b, ",\"by\":\"device\"");
         if (d->subject_minor[s])
             bg_sbuf_adds(b, ",\"minor\":true");
         if (d->subject_guardian[s])

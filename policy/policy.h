@@ -109,6 +109,8 @@ typedef struct {
     bg_declared_basis_t legal_obligation, hr, emergency;
     bg_contract_t contract;
     char *subject_id;     /* JSON path / header.X / query.X; relative to a record when records */
+    char *subject_device; /* subjects.device_id: the same forms; a device identifier that
+                             stands for its person when subject_id selects nothing */
     char *records;        /* "$.events[*]" */
     char *subject_region; /* where the subject's country/region is */
     char *birth_date;     /* where a birth date is */

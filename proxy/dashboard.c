@@ -14,6 +14,7 @@
 #include "audit/audit.h"
 #include "audit/counters.h"
 #include "audit/report.h"
+#include "audit/rollup.h"
 #include "common/util.h"
 #include "policy/policy.h"
 #include "proxy/runtime.h"
@@ -200,12 +201,23 @@ static int audit_files(const bg_config_t *cfg, int64_t from, char ***files, size
 }
 
 typedef enum { JOB_REPORT, JOB_BLOCKED, JOB_DASHBOARD } job_kind_t;
+#define JOB_MAX_REPORTS 8
 
-/* One report being computed in slices; its reply waits in the serve layer. */
+/* One report being computed in slices; its reply waits in the serve layer.
+ * With RU, the slices bring the rollups up to date (reading only the log
+ * written since the last page load), then the report is read from them;
+ * without, the slices read the raw log (a window that is not whole hours,
+ * or rollups that cannot be used). */
 typedef struct {
     job_kind_t kind;
     char **files;
     size_t nfiles;
+    bg_rollup_t *ru;
+    bg_rollup_query_t *rq; /* reading the rollups, once they are up to date */
+    bg_report_dims_t dims[JOB_MAX_REPORTS];
+    size_t ndims;
+    int64_t from, to;
+    int limit;
     bg_report_many_t *m;
     bg_serve_pending_t *pending;
     struct event *ev;
@@ -221,6 +233,8 @@ static void job_free(job_t *j)
     if (j->ev != NULL)
         event_free(j->ev);
     bg_report_many_free(j->m);
+    bg_rollup_query_free(j->rq);
+    bg_rollup_free(j->ru);
     json_decref(j->clauses);
     if (j->files != NULL)
         bg_audit_free_list(j->files, j->nfiles);
@@ -233,6 +247,57 @@ static void job_cancel(void *arg)
     job_free(arg);
 }
 
+static int job_feed(void *arg, const json_t *rec, uint64_t weight, uint64_t order, int blocked)
+{
+    (void)order;
+    return bg_report_many_feed(arg, rec, weight, blocked) != 0;
+}
+
+/* Read the raw log instead of the rollups (they could not be saved). 0, or
+ * -1 with ERR filled. */
+static int job_raw(job_t *j, const bg_config_t *cfg, char *err, size_t errcap)
+{
+    bg_rollup_free(j->ru);
+    j->ru = NULL;
+    bg_report_many_free(j->m);
+    j->m = NULL;
+    if (audit_files(cfg, j->from, &j->files, &j->nfiles, err, errcap) != 0)
+        return -1;
+    j->m = bg_report_many_new((const char *const *)j->files, j->nfiles, j->dims, j->ndims, j->from,
+                              j->to, j->limit, &j->pol);
+    if (j->m == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* One slice of the rollups' update; when it is done, save it, then read
+ * the rollups a few hundred lines at a time. As bg_report_many_step. */
+static int job_rollup_step(job_t *j, char *err, size_t errcap)
+{
+    if (j->rq != NULL) {
+        int rc = bg_rollup_query_step(j->rq, err, errcap);
+        if (rc == 0)
+            bg_report_many_feed_done(j->m, bg_rollup_query_stats(j->rq));
+        return rc;
+    }
+    int rc = bg_rollup_step(j->ru, SLICE_LINES, err, errcap);
+    if (rc > 0)
+        return rc;
+    /* Rollups that cannot be read or saved (a full disk...): the raw log
+     * answers. Save 1: another process holds the lock; the update stays in
+     * memory. */
+    if (rc < 0 || bg_rollup_save(j->ru, err, errcap) < 0) {
+        bg_runtime_t *rt = bg_runtime_acquire();
+        rc = job_raw(j, rt->cfg, err, errcap);
+        bg_runtime_unref(rt);
+        return rc < 0 ? -1 : 1;
+    }
+    j->rq = bg_rollup_query_new(&j->ru, 1, j->from, j->to, j->limit, job_feed, j->m, err, errcap);
+    return j->rq != NULL ? 1 : -1;
+}
+
 static void job_run(evutil_socket_t fd, short what, void *arg)
 {
     job_t *j = arg;
@@ -240,7 +305,8 @@ static void job_run(evutil_socket_t fd, short what, void *arg)
     uint64_t start = bg_util_mono_us();
     int rc;
     do
-        rc = bg_report_many_step(j->m, SLICE_LINES, err, sizeof err);
+        rc = j->ru != NULL ? job_rollup_step(j, err, sizeof err)
+                           : bg_report_many_step(j->m, SLICE_LINES, err, sizeof err);
     while (rc > 0 && bg_util_mono_us() - start < SLICE_US);
     if (rc > 0) {
         /* A zero timer runs after the loop has polled for I/O again. */
@@ -291,14 +357,22 @@ static void job_start(const bg_config_t *cfg, const bg_serve_req_t *req, bg_serv
         snprintf(j->sha256, sizeof j->sha256, "%s", cfg->policy->hash);
     j->pol.rules = j->clauses;
     j->pol.sha256 = cfg->policy != NULL ? j->sha256 : NULL;
-    if (audit_files(cfg, from, &j->files, &j->nfiles, err, sizeof err) != 0) {
-        json_decref(j->clauses);
-        free(j);
+    j->ndims = ndims < JOB_MAX_REPORTS ? ndims : JOB_MAX_REPORTS;
+    memcpy(j->dims, dims, j->ndims * sizeof *dims);
+    j->from = from;
+    j->to = to;
+    j->limit = limit;
+    /* Rollups when they can answer exactly; when they cannot be opened
+     * (busy with a rebuild, an unwritable directory), the raw log. */
+    if (bg_rollup_window_ok(from, to))
+        j->ru = bg_rollup_open(cfg->audit_dir, cfg->audit_prefix, BG_ROLLUP_WRITE, err, sizeof err);
+    if (j->ru != NULL) {
+        j->m = bg_report_many_new(NULL, 0, dims, ndims, from, to, limit, &j->pol);
+    } else if (job_raw(j, cfg, err, sizeof err) != 0) {
+        job_free(j);
         reply_error(reply, 500, err);
         return;
     }
-    j->m = bg_report_many_new((const char *const *)j->files, j->nfiles, dims, ndims, from, to,
-                              limit, &j->pol);
     j->ev = evtimer_new(bg_serve_req_base(req), job_run, j);
     if (j->m == NULL || j->ev == NULL ||
         (j->pending = bg_serve_defer(req, job_cancel, j)) == NULL) {

@@ -1,8 +1,10 @@
 #include "proxy/metrics.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "audit/audit.h"
@@ -11,6 +13,7 @@
 #include "inspect/detect.h"
 #include "policy/consent.h"
 #include "policy/policy.h"
+#include "proxy/accesslog.h"
 #include "proxy/runtime.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -24,6 +27,12 @@ enum {
     FAM_REFUSALS,
     FAM_WOULD,
     FAM_UPSTREAM,
+    FAM_UPSTREAM_RESPONSES,
+    FAM_REQUEST_BYTES,
+    FAM_RESPONSE_BYTES,
+    FAM_COUNTERS, /* the families above are counters, the ones below histograms */
+    FAM_H_UPSTREAM_RESPONSE = FAM_COUNTERS,
+    FAM_H_UPSTREAM_CONNECT,
     FAM_COUNT
 };
 
@@ -35,7 +44,7 @@ typedef struct {
 } family_t;
 
 static const family_t families[FAM_COUNT] = {
-    {"bordergate_requests_total",
+    {"bordergate_decisions_total",
      "Decided requests (one per decision record handed to the audit writer) by route, recipient, "
      "destination country and region, outcome and mode",
      6,
@@ -62,7 +71,38 @@ static const family_t families[FAM_COUNT] = {
      "closed, lost)",
      2,
      {"route", "kind"}},
+    {"bordergate_upstream_responses_total",
+     "Responses from upstreams, by route and status class",
+     2,
+     {"route", "class"}},
+    {"bordergate_request_bytes_total",
+     "Request body bytes read from clients, by route (decoded, before de-identification)",
+     1,
+     {"route"}},
+    {"bordergate_response_bytes_total",
+     "Response body bytes sent to clients, by route (bordergate's own answers included)",
+     1,
+     {"route"}},
+    {"bordergate_upstream_response_seconds",
+     "Time from forwarding a request (connecting included) to the upstream's response head, by "
+     "route",
+     1,
+     {"route"}},
+    {"bordergate_upstream_connect_seconds",
+     "Time to establish a new upstream connection (TCP, and the TLS handshake when used), by route",
+     1,
+     {"route"}},
 };
+
+/* Upstream histograms' bucket bounds (seconds); +Inf is implicit. Each
+ * bucket a route uses costs one series per worker (created on first use),
+ * plus one for the sum. */
+static const double up_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+static const double connect_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,   0.1,   0.25,   0.5,   1,    2.5};
+#define UP_N (sizeof up_bounds / sizeof up_bounds[0])
+#define CONNECT_N (sizeof connect_bounds / sizeof connect_bounds[0])
+#define HIST_SUM_CODE 's' /* key suffix of a histogram's sum (bucket B: 'a' + B) */
 
 #define KEY_MAX 150 /* label values joined by \x1f */
 #define SEP '\x1f'
@@ -87,18 +127,33 @@ typedef struct {
 } hist_t;
 
 struct bg_metrics {
-    slot_t slots[BG_METRICS_SLOTS];
+    slot_t *slots;
+    size_t nslots; /* a power of two, fixed for the table's life */
     uint64_t dropped;
     hist_t total, added;
 };
 
-bg_metrics_t *bg_metrics_new(void)
+bg_metrics_t *bg_metrics_new(int max_series)
 {
-    return calloc(1, sizeof(bg_metrics_t));
+    bg_metrics_t *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    size_t want = max_series > 0 ? (size_t)max_series : BG_METRICS_DEFAULT_SERIES;
+    m->nslots = 64;
+    while (m->nslots < want)
+        m->nslots *= 2;
+    m->slots = calloc(m->nslots, sizeof *m->slots);
+    if (m->slots == NULL) {
+        free(m);
+        return NULL;
+    }
+    return m;
 }
 
 void bg_metrics_free(bg_metrics_t *m)
 {
+    if (m != NULL)
+        free(m->slots);
     free(m);
 }
 
@@ -124,8 +179,8 @@ static void count_key(bg_metrics_t *m, int family, const char *key, size_t len, 
         return;
     }
     uint32_t h = fnv1a(key, len) ^ (uint32_t)family * 0x9E3779B1u;
-    for (size_t probe = 0; probe < BG_METRICS_SLOTS; probe++) {
-        slot_t *s = &m->slots[(h + probe) & (BG_METRICS_SLOTS - 1)];
+    for (size_t probe = 0; probe < m->nslots; probe++) {
+        slot_t *s = &m->slots[(h + probe) & (m->nslots - 1)];
         if (!s->ready) {
             /* Only this worker writes: fill, then publish. */
             s->hash = h;
@@ -227,6 +282,58 @@ void bg_metrics_refusal(bg_metrics_t *m, int status)
     count1(m, FAM_REFUSALS, s);
 }
 
+/* Observe US in the labelled histogram FAMILY{route=ROUTE}: the bucket's
+ * series and the sum's (microseconds), keys "ROUTE<SEP><code>". */
+static void count_hist(bg_metrics_t *m, int family, const char *route, const double *bounds,
+                       size_t nb, uint64_t us)
+{
+    char key[KEY_MAX + 3];
+    size_t n = 0;
+    key_add(key, &n, route, 1);
+    double sec = (double)us / 1e6;
+    size_t b = 0;
+    while (b < nb && sec > bounds[b])
+        b++;
+    key[n] = SEP;
+    key[n + 1] = (char)('a' + b);
+    count_key(m, family, key, n + 2, 1);
+    key[n + 1] = HIST_SUM_CODE;
+    count_key(m, family, key, n + 2, us);
+}
+
+void bg_metrics_upstream_response(bg_metrics_t *m, const char *route, int status, uint64_t us)
+{
+    if (m == NULL)
+        return;
+    static const char *const classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    char key[KEY_MAX + 1];
+    size_t n = 0;
+    key_add(key, &n, route, 1);
+    key_add(key, &n, classes[status >= 100 && status <= 599 ? status / 100 : 0], 0);
+    count_key(m, FAM_UPSTREAM_RESPONSES, key, n, 1);
+    count_hist(m, FAM_H_UPSTREAM_RESPONSE, route, up_bounds, UP_N, us);
+}
+
+void bg_metrics_upstream_connect(bg_metrics_t *m, const char *route, uint64_t us)
+{
+    if (m == NULL)
+        return;
+    count_hist(m, FAM_H_UPSTREAM_CONNECT, route, connect_bounds, CONNECT_N, us);
+}
+
+void bg_metrics_route_bytes(bg_metrics_t *m, const char *route, uint64_t in, uint64_t out)
+{
+    if (m == NULL)
+        return;
+    char key[KEY_MAX + 1];
+    size_t n = 0;
+    key_add(key, &n, route, 1);
+    if (in > 0)
+        count_key(m, FAM_REQUEST_BYTES, key, n, in);
+    if (out > 0)
+        count_key(m, FAM_RESPONSE_BYTES, key, n, out);
+}
+
 static void hist_observe(hist_t *h, uint64_t us)
 {
     double s = (double)us / 1e6;
@@ -309,6 +416,52 @@ static void put_gauge(struct evbuffer *out, const char *name, const char *help, 
     evbuffer_add_printf(out, "%s %.17g\n", name, v);
 }
 
+/* The labelled histogram FAMILY from ROWS[*I..] (sorted; every worker's
+ * series, so equal keys are summed): per route its buckets (cumulative),
+ * +Inf, _sum and _count. Advances *I past the family. */
+static void render_route_hist(struct evbuffer *out, int family, const double *bounds, size_t nb,
+                              const row_t *rows, size_t n, size_t *i)
+{
+    const family_t *f = &families[family];
+    head(out, f->name, "histogram", f->help);
+    while (*i < n && rows[*i].family == family) {
+        const char *k = rows[*i].key;
+        size_t pl = strlen(k) - 1; /* the route and SEP; then one code byte */
+        uint64_t bucket[16] = {0}, sum = 0, count = 0;
+        while (*i < n && rows[*i].family == family && strlen(rows[*i].key) == pl + 1 &&
+               memcmp(rows[*i].key, k, pl) == 0) {
+            char c = rows[*i].key[pl];
+            if (c == HIST_SUM_CODE)
+                sum += rows[*i].value;
+            else if (c >= 'a' && (size_t)(c - 'a') <= nb)
+                bucket[c - 'a'] += rows[*i].value;
+            (*i)++;
+        }
+        char route[KEY_MAX + 1];
+        size_t rl = pl > 0 ? pl - 1 : 0;
+        memcpy(route, k, rl);
+        route[rl] = '\0';
+        for (size_t b = 0; b <= nb; b++)
+            count += bucket[b];
+        uint64_t cum = 0;
+        for (size_t b = 0; b <= nb; b++) {
+            cum += bucket[b];
+            evbuffer_add_printf(out, "%s_bucket{route=\"", f->name);
+            put_label_value(out, route, rl);
+            if (b < nb)
+                evbuffer_add_printf(out, "\",le=\"%g\"} %llu\n", bounds[b],
+                                    (unsigned long long)cum);
+            else
+                evbuffer_add_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        }
+        evbuffer_add_printf(out, "%s_sum{route=\"", f->name);
+        put_label_value(out, route, rl);
+        evbuffer_add_printf(out, "\"} %.6f\n%s_count{route=\"", (double)sum / 1e6, f->name);
+        put_label_value(out, route, rl);
+        evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)count);
+    }
+}
+
 static void render_families(const bg_metrics_scrape_t *src, struct evbuffer *out, uint64_t *dropped)
 {
     size_t cap = 0, n = 0;
@@ -318,7 +471,7 @@ static void render_families(const bg_metrics_scrape_t *src, struct evbuffer *out
         if (m == NULL)
             continue;
         *dropped += __atomic_load_n(&m->dropped, __ATOMIC_RELAXED);
-        for (size_t i = 0; i < BG_METRICS_SLOTS; i++) {
+        for (size_t i = 0; i < m->nslots; i++) {
             slot_t *s = &m->slots[i];
             if (!__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE))
                 continue;
@@ -340,7 +493,7 @@ emit:
     if (n > 0)
         qsort(rows, n, sizeof *rows, row_cmp);
     size_t i = 0;
-    for (int f = 0; f < FAM_COUNT; f++) {
+    for (int f = 0; f < FAM_COUNTERS; f++) {
         head(out, families[f].name, "counter", families[f].help);
         while (i < n && rows[i].family == f) {
             uint64_t v = rows[i].value;
@@ -353,6 +506,8 @@ emit:
             i = j;
         }
     }
+    render_route_hist(out, FAM_H_UPSTREAM_RESPONSE, up_bounds, UP_N, rows, n, &i);
+    render_route_hist(out, FAM_H_UPSTREAM_CONNECT, connect_bounds, CONNECT_N, rows, n, &i);
     free(rows);
 }
 
@@ -422,8 +577,10 @@ static void render_workers(const bg_metrics_scrape_t *src, struct evbuffer *out)
             t.by_region[k] += __atomic_load_n(&s->by_region[k], __ATOMIC_RELAXED);
         open += __atomic_load_n(&src->workers[i].nconns, __ATOMIC_RELAXED);
     }
-    put_counter(out, "bordergate_http_requests_total",
-                "Requests received (every exchange, decided or refused)", t.requests);
+    put_counter(out, "bordergate_requests_total",
+                "Requests received (every exchange, decided or refused); decisions are in "
+                "bordergate_decisions_total",
+                t.requests);
     head(out, "bordergate_responses_total", "counter", "Responses sent, by status class");
     for (int k = 1; k < 6; k++)
         evbuffer_add_printf(out, "bordergate_responses_total{class=\"%dxx\"} %llu\n", k,
@@ -452,6 +609,20 @@ static void render_workers(const bg_metrics_scrape_t *src, struct evbuffer *out)
     put_counter(out, "bordergate_connection_limit_hits_total",
                 "Times a worker paused accepting at limits.max_connections", t.connections_refused);
     put_gauge(out, "bordergate_connections_open", "Client connections open now", (double)open);
+    long live = 0, idle = 0;
+    for (int i = 0; i < src->nworkers; i++) {
+        const bg_pool_t *p = src->workers[i].pool;
+        if (p != NULL) {
+            live += bg_pool_live_count(p);
+            idle += bg_pool_idle_count(p);
+        }
+    }
+    head(out, "bordergate_upstream_connections_open", "gauge",
+         "Upstream connections open now: active (serving a request) or idle (pooled)");
+    evbuffer_add_printf(out,
+                        "bordergate_upstream_connections_open{state=\"active\"} %ld\n"
+                        "bordergate_upstream_connections_open{state=\"idle\"} %ld\n",
+                        live > idle ? live - idle : 0, idle);
 }
 
 static void render_audit(const bg_metrics_scrape_t *src, struct evbuffer *out)
@@ -486,6 +657,23 @@ static void render_audit(const bg_metrics_scrape_t *src, struct evbuffer *out)
     put_hist_us(out, "bordergate_audit_fsync_seconds",
                 "Audit log fsync latency (one per group commit)", as.fsync_hist, bounds,
                 BG_AUDIT_FSYNC_BUCKETS - 1, as.fsync_us_sum, count);
+    head(out, "bordergate_audit_records_per_commit", "summary",
+         "Records per successful group commit (sum: records, count: commits)");
+    evbuffer_add_printf(out,
+                        "bordergate_audit_records_per_commit_sum %llu\n"
+                        "bordergate_audit_records_per_commit_count %llu\n",
+                        (unsigned long long)as.records_written, (unsigned long long)as.batches);
+    put_gauge(out, "bordergate_audit_records_per_commit_max", "Largest group commit so far",
+              (double)as.max_batch_records);
+    if (as.last_checkpoint_ms > 0) {
+        uint64_t now = bg_util_wall_ms();
+        put_gauge(out, "bordergate_audit_last_checkpoint_timestamp_seconds",
+                  "When the audit writer last wrote a checkpoint (Unix time)",
+                  (double)as.last_checkpoint_ms / 1000.0);
+        put_gauge(out, "bordergate_audit_last_checkpoint_age_seconds",
+                  "Seconds since the audit writer last wrote a checkpoint",
+                  now > as.last_checkpoint_ms ? (double)(now - as.last_checkpoint_ms) / 1000.0 : 0);
+    }
 }
 
 static void render_state(const bg_metrics_scrape_t *src, struct evbuffer *out)
@@ -508,6 +696,12 @@ static void render_state(const bg_metrics_scrape_t *src, struct evbuffer *out)
                         "bordergate_reloads_total{result=\"ok\"} %u\n"
                         "bordergate_reloads_total{result=\"failed\"} %u\n",
                         src->reloads_ok, src->reloads_failed);
+    put_gauge(out, "bordergate_config_last_reload_successful",
+              "1 when the last reload (or the start) succeeded, 0 when it failed",
+              src->last_reload_ok);
+    put_gauge(out, "bordergate_config_last_reload_success_timestamp_seconds",
+              "When the configuration in force was loaded (Unix time)",
+              (double)src->last_reload_ok_ms / 1000.0);
     put_gauge(out, "bordergate_routes", "Configured routes", cfg->nroutes);
     uint64_t now = bg_util_wall_ms() / 1000;
     put_gauge(out, "bordergate_geo_database_age_seconds",
@@ -570,6 +764,44 @@ static void render_yearly(const bg_metrics_scrape_t *src, struct evbuffer *out)
     bg_counters_snapshot_free(&cs);
 }
 
+/* The process_* series every Prometheus exporter has (Linux /proc). */
+static void render_process(const bg_metrics_scrape_t *src, struct evbuffer *out)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        head(out, "process_cpu_seconds_total", "counter", "User and system CPU time spent");
+        evbuffer_add_printf(out, "process_cpu_seconds_total %.6f\n", cpu);
+    }
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%llu %llu", &size, &resident) == 2) {
+            double page = (double)sysconf(_SC_PAGESIZE);
+            put_gauge(out, "process_resident_memory_bytes", "Resident memory size",
+                      (double)resident * page);
+            put_gauge(out, "process_virtual_memory_bytes", "Virtual memory size",
+                      (double)size * page);
+        }
+        fclose(f);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d != NULL) {
+        long n = 0;
+        for (struct dirent *e = readdir(d); e != NULL; e = readdir(d))
+            n += e->d_name[0] != '.';
+        closedir(d);
+        put_gauge(out, "process_open_fds", "Open file descriptors", (double)(n - 1)); /* not d's */
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        put_gauge(out, "process_max_fds", "Open file descriptor limit (soft)",
+                  rl.rlim_cur == RLIM_INFINITY ? -1 : (double)rl.rlim_cur);
+    put_gauge(out, "process_start_time_seconds", "Start time of the process (Unix time)",
+              (double)src->started_ms / 1000.0);
+}
+
 void bg_metrics_render(const bg_metrics_scrape_t *src, struct evbuffer *out)
 {
     uint64_t dropped = 0;
@@ -579,7 +811,13 @@ void bg_metrics_render(const bg_metrics_scrape_t *src, struct evbuffer *out)
     render_audit(src, out);
     render_state(src, out);
     render_yearly(src, out);
-    put_counter(out, "bordergate_metrics_dropped_total",
-                "Increments lost because a worker's series table was full (raise BG_METRICS_SLOTS)",
-                dropped);
+    render_process(src, out);
+    if (src->accesslog != NULL)
+        put_counter(out, "bordergate_access_log_dropped_total",
+                    "Access log lines dropped because the writer fell behind or failed",
+                    bg_accesslog_dropped(src->accesslog));
+    put_counter(
+        out, "bordergate_metrics_dropped_total",
+        "Increments lost because a worker's series table was full (raise metrics.max_series)",
+        dropped);
 }

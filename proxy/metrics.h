@@ -10,7 +10,8 @@
  * once its key is written. Label values come only from the policy (route,
  * recipient, category, operator and reason ids), ISO country codes or
  * "unknown", and fixed enums: never a request value, never a subject id.
- * The table bounds cardinality: BG_METRICS_SLOTS series per worker; a
+ * The table bounds cardinality: metrics.max_series series per worker
+ * (rounded up to a power of two, fixed at start: restart to change); a
  * series that does not fit is counted in bordergate_metrics_dropped_total.
  * After a reload, new label values simply become new series; the old ones
  * keep their totals (counters never go backwards).
@@ -30,15 +31,18 @@
 #include "inspect/inspect.h"
 #include "policy/decide.h"
 
-#define BG_METRICS_SLOTS 2048
+/* metrics.max_series when the configuration sets none. */
+#define BG_METRICS_DEFAULT_SERIES 2048
 
 typedef struct bg_metrics bg_metrics_t;
 typedef struct bg_worker bg_worker_t;
 typedef struct bg_audit bg_audit_t;
 
-/* A worker's counters; NULL when out of memory (the worker then counts
- * nothing: every bg_metrics_* call accepts NULL). */
-bg_metrics_t *bg_metrics_new(void);
+/* A worker's counters with room for MAX_SERIES labelled series (<= 0:
+ * BG_METRICS_DEFAULT_SERIES; rounded up to a power of two); NULL when out
+ * of memory (the worker then counts nothing: every bg_metrics_* call
+ * accepts NULL). */
+bg_metrics_t *bg_metrics_new(int max_series);
 void bg_metrics_free(bg_metrics_t *m);
 
 /*
@@ -57,6 +61,20 @@ void bg_metrics_upstream_error(bg_metrics_t *m, const char *route, const char *k
 /* A request answered by bordergate itself with STATUS (4xx/5xx, not 451). */
 void bg_metrics_refusal(bg_metrics_t *m, int status);
 
+/* The upstream answered ROUTE with STATUS, its response head US
+ * microseconds after the request was forwarded (connecting included):
+ * bordergate_upstream_responses_total{route,class} and the
+ * bordergate_upstream_response_seconds{route} histogram. */
+void bg_metrics_upstream_response(bg_metrics_t *m, const char *route, int status, uint64_t us);
+
+/* A new upstream connection for ROUTE was established (TCP, and TLS when
+ * used) in US microseconds. */
+void bg_metrics_upstream_connect(bg_metrics_t *m, const char *route, uint64_t us);
+
+/* One exchange's body bytes on ROUTE: IN read from the client, OUT sent to
+ * it. */
+void bg_metrics_route_bytes(bg_metrics_t *m, const char *route, uint64_t in, uint64_t out);
+
 /* A finished exchange: total time and time spent waiting on the upstream
  * (0 when never forwarded), microseconds. */
 void bg_metrics_request_done(bg_metrics_t *m, uint64_t total_us, uint64_t upstream_us);
@@ -69,7 +87,11 @@ typedef struct {
     struct bg_counters *counters; /* NULL: none */
     const struct bg_runtime *rt;  /* current snapshot (not NULL) */
     uint64_t uptime_s;
+    uint64_t started_ms; /* wall clock at start */
     unsigned reloads_ok, reloads_failed;
+    int last_reload_ok;             /* 1: the last reload (or the start) succeeded */
+    uint64_t last_reload_ok_ms;     /* wall clock of the configuration in force */
+    struct bg_accesslog *accesslog; /* NULL: no access log */
     int ready;
 } bg_metrics_scrape_t;
 

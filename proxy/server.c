@@ -29,6 +29,7 @@
 #include "proxy/serve.h"
 #include "proxy/session.h"
 #include "proxy/upstream.h"
+#include "proxy/accesslog.h"
 #include "proxy/metrics.h"
 #include "proxy/worker.h"
 #include "policy/consent.h"
@@ -59,6 +60,9 @@ struct bg_server {
     uint64_t started_ms;
     int stopping;
     unsigned reloads_ok, reloads_failed;
+    int last_reload_failed;     /* the last reload failed (metrics) */
+    uint64_t last_reload_ok_ms; /* the configuration in force was loaded then */
+    bg_accesslog_t *accesslog;  /* NULL: no access log */
 };
 
 typedef struct {
@@ -375,7 +379,8 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
                 index);
     w->resolver = bg_resolver_new(w);
     w->pool = bg_pool_new(w);
-    w->metrics = bg_metrics_new();
+    w->metrics = bg_metrics_new(cfg->metrics_max_series);
+    w->accesslog = srv->accesslog;
     w->audit = srv->audit != NULL ? bg_audit_client_new(srv->audit, w->base) : NULL;
     w->counters = srv->counters;
     if (srv->audit != NULL && w->audit == NULL) {
@@ -485,6 +490,7 @@ static int reload_config(bg_server_t *srv)
     if (errs == NULL) {
         /* Out of memory on SIGHUP: keep the running configuration. */
         srv->reloads_failed++;
+        srv->last_reload_failed = 1;
         bg_error("reload of %s failed: out of memory; the running configuration stays in force",
                  srv->config_path);
         return -1;
@@ -494,6 +500,7 @@ static int reload_config(bg_server_t *srv)
     fclose(errs);
     if (rt == NULL) {
         srv->reloads_failed++;
+        srv->last_reload_failed = 1;
         bg_error("reload of %s failed; the running configuration stays in force", srv->config_path);
         char *save = NULL;
         for (char *line = buf != NULL ? strtok_r(buf, "\n", &save) : NULL; line != NULL;
@@ -506,6 +513,11 @@ static int reload_config(bg_server_t *srv)
     bg_runtime_t *old = bg_runtime_acquire();
     if (old != NULL && (old->cfg->nlisten != cfg->nlisten || old->cfg->workers != cfg->workers))
         bg_warn("reload: changes to listen addresses or workers take effect after a restart");
+    if (old != NULL && (old->cfg->metrics_max_series != cfg->metrics_max_series ||
+                        (old->cfg->access_log_path == NULL) != (cfg->access_log_path == NULL) ||
+                        (cfg->access_log_path != NULL &&
+                         strcmp(old->cfg->access_log_path, cfg->access_log_path) != 0)))
+        bg_warn("reload: changes to access_log or metrics take effect after a restart");
     bg_runtime_unref(old);
     bg_runtime_publish(rt);
     if (apply_log(cfg) != 0)
@@ -513,6 +525,8 @@ static int reload_config(bg_server_t *srv)
                  strerror(errno));
     log_geo(cfg);
     srv->reloads_ok++;
+    srv->last_reload_failed = 0;
+    srv->last_reload_ok_ms = bg_util_wall_ms();
     bg_info("configuration reloaded from %s (generation %u, %d routes)", srv->config_path,
             rt->generation, cfg->nroutes);
     return 0;
@@ -567,6 +581,7 @@ static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
         bg_error("cannot reopen the log file: %s; still writing to the old one", strerror(errno));
     else
         bg_info("log file reopened");
+    bg_accesslog_reopen(((bg_server_t *)arg)->accesslog); /* reports itself */
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -884,6 +899,10 @@ static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t 
         sc.uptime_s = (bg_util_wall_ms() - srv->started_ms) / 1000;
         sc.reloads_ok = srv->reloads_ok;
         sc.reloads_failed = srv->reloads_failed;
+        sc.started_ms = srv->started_ms;
+        sc.last_reload_ok = !srv->last_reload_failed;
+        sc.last_reload_ok_ms = srv->last_reload_ok_ms;
+        sc.accesslog = srv->accesslog;
         sc.ready = readiness(srv, rt, problems);
         json_decref(problems);
         reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -1346,6 +1365,7 @@ int bg_server_run(const char *config_path, unsigned flags)
     srv.config_path = config_path;
     srv.flags = flags;
     srv.started_ms = bg_util_wall_ms();
+    srv.last_reload_ok_ms = srv.started_ms;
     bg_log_set_component("proxy");
 
     bg_config_t *cfg = bg_config_load(config_path, stderr, &nerr);
@@ -1384,6 +1404,14 @@ int bg_server_run(const char *config_path, unsigned flags)
     }
     if (open_stores(&srv, cfg, old_pid != 0 ? old_drain_ms + 5000 : 0) != 0)
         goto done;
+    if (cfg->access_log_path != NULL) {
+        char err[512];
+        srv.accesslog = bg_accesslog_open(cfg->access_log_path, err, sizeof err);
+        if (srv.accesslog == NULL) {
+            fprintf(stderr, "bordergate: access log: %s\n", err);
+            goto done;
+        }
+    }
     state_file_write(&srv, cfg);
     srv.workers = calloc((size_t)srv.nworkers, sizeof *srv.workers);
     pipes = calloc((size_t)srv.nworkers, sizeof *pipes);
@@ -1484,6 +1512,7 @@ done:
     if (srv.audit != NULL)
         bg_audit_close(srv.audit);
     bg_counters_close(srv.counters);   /* after the workers: they count */
+    bg_accesslog_close(srv.accesslog); /* after the workers: they write */
     bg_counters_fleet_stop(srv.fleet); /* after the counters: their last lines are pushed */
     if (srv.base != NULL)
         event_base_free(srv.base);

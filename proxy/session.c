@@ -22,6 +22,7 @@
 #include "inspect/redact.h"
 #include "policy/decide.h"
 #include "policy/policy.h"
+#include "proxy/accesslog.h"
 #include "proxy/changed.h"
 #include "proxy/evaluate.h"
 #include "proxy/http.h"
@@ -83,7 +84,10 @@ typedef struct {
     bg_audit_ticket_t *ticket; /* RECORD in flight */
     uint64_t audit_seq;
     uint64_t t_forward_us;
+    uint64_t t_connect_us; /* a new upstream connection was started (metrics) */
     uint64_t response_bytes;
+    uint64_t own_bytes; /* body bytes of an answer bordergate made itself (access log) */
+    int status;         /* status answered to the client; 0: none yet (access log) */
 
     bg_upconn_t *up;
     int up_reused;
@@ -153,6 +157,36 @@ static const bg_config_t *cfg_of(bg_session_t *s)
     return s->x != NULL ? s->x->rt->cfg : NULL;
 }
 
+/* The access log line of the exchange ending (proxy/accesslog.h) and its
+ * bytes per route (metrics): once per exchange, from exchange_free. No
+ * value: the path is redacted there. */
+static void log_access(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    uint64_t end_us = bg_util_mono_us();
+    bg_access_t a = {
+        .id = x->id,
+        .client = s->peer_text,
+        .method = x->head != NULL ? x->req.method : NULL,
+        .method_len = x->head != NULL ? x->req.method_len : 0,
+        .route = x->route != NULL ? x->route->id : NULL,
+        .path = x->path,
+        .path_len = x->path_len,
+        .status = x->status,
+        .outcome = x->ev.decided    ? bg_outcome_name(x->ev.decision.outcome)
+                   : x->status != 0 ? "refused"
+                                    : NULL,
+        .result = x->status == 0 ? "client_aborted" : completion_result(x),
+        .bytes_in = x->body != NULL ? evbuffer_get_length(x->body) : 0,
+        .bytes_out = x->response_bytes + x->own_bytes,
+        .upstream_us = x->t_forward_us > 0 ? end_us - x->t_forward_us : 0,
+        .total_us = end_us - x->t_start_us,
+    };
+    bg_accesslog_write(s->w->accesslog, &a);
+    if (a.route != NULL)
+        bg_metrics_route_bytes(s->w->metrics, a.route, a.bytes_in, a.bytes_out);
+}
+
 static void exchange_free(bg_session_t *s)
 {
     exchange_t *x = s->x;
@@ -163,6 +197,7 @@ static void exchange_free(bg_session_t *s)
      * session freed with the exchange in flight. */
     if (x->ev.decided && !x->completed)
         record_completion(s, completion_result(x));
+    log_access(s);
     if (x->query != NULL)
         bg_resolve_cancel(x->query);
     if (x->ticket != NULL)
@@ -285,8 +320,22 @@ static void refuse(bg_session_t *s, int status, const char *error, int close)
                         "Content-Length: %d\r\nX-Bordergate-Id: %s\r\n%s\r\n",
                         status, bg_serve_reason(status), n, id,
                         close ? "Connection: close\r\n" : "");
-    if (x == NULL || x->head == NULL || !bg_util_ieq(x->req.method, x->req.method_len, "HEAD"))
+    int has_body =
+        x == NULL || x->head == NULL || !bg_util_ieq(x->req.method, x->req.method_len, "HEAD");
+    if (has_body)
         evbuffer_add(out, body, (size_t)n);
+    if (x != NULL) {
+        x->status = status;
+        x->own_bytes = has_body ? (uint64_t)n : 0;
+    } else {
+        bg_access_t a = {.id = id,
+                         .client = s->peer_text,
+                         .status = status,
+                         .outcome = "refused",
+                         .result = "refused",
+                         .bytes_out = (uint64_t)n};
+        bg_accesslog_write(s->w->accesslog, &a);
+    }
     s->w->stats.responses_by_class[status / 100 % 6]++;
     bg_metrics_refusal(s->w->metrics, status);
     if (status >= 500) /* once per cause, then counts: a full disk refuses every request */
@@ -697,9 +746,11 @@ static void refuse_blocked(bg_session_t *s)
         "HTTP/1.1 451 Unavailable For Legal Reasons\r\nContent-Type: application/json\r\n"
         "Content-Length: %zu\r\nX-Bordergate-Id: %s\r\nX-Bordergate-Decision: block\r\n%s\r\n",
         n + 1, x->id, s->keep_alive ? "" : "Connection: close\r\n");
+    x->status = 451;
     if (!bg_util_ieq(x->req.method, x->req.method_len, "HEAD")) {
         evbuffer_add(out, body != NULL ? body : "", n);
         evbuffer_add(out, "\n", 1);
+        x->own_bytes = n + 1;
     }
     free(body);
     s->w->stats.responses_by_class[4]++;
@@ -749,7 +800,9 @@ static char *decision_record(bg_session_t *s, size_t *len)
     if (rp->purpose != NULL)
         bg_sbuf_json_kv(&b, 0, "purpose", rp->purpose);
     bg_sbuf_adds(&b, ",\"method\":");
-    bg_sbuf_json_str(&b, x->req.method, x->req.method_len);
+    size_t mlen;
+    const char *method = bg_redact_method(x->req.method, x->req.method_len, &mlen);
+    bg_sbuf_json_str(&b, method, mlen); /* no value: inspect/redact.h */
     bg_sbuf_json_kv(&b, 0, "host", x->route->upstream_host);
     bg_sbuf_adds(&b, ",\"path\":");
     write_path_without_values(&b, x->path, x->path_len);
@@ -851,8 +904,9 @@ static void count_subjects(bg_session_t *s)
                                         f->anonymized))
             continue;
         seen[f->subject] |= bit;
-        bg_counters_add_ex(s->w->counters, rp->recipient != NULL ? rp->recipient->id : NULL,
-                           d->subjects[f->subject], f->sensitive, exempt, now);
+        bg_counters_add_subject(s->w->counters, rp->recipient != NULL ? rp->recipient->id : NULL,
+                                d->subjects[f->subject], f->sensitive, exempt,
+                                d->subject_by_device[f->subject], now);
     }
     if (seen != seen_small)
         free(seen);
@@ -1166,6 +1220,7 @@ static void stage_forward(bg_session_t *s)
     if (x->t_forward_us == 0)
         x->t_forward_us = bg_util_mono_us();
     x->upstream_connecting = !x->up_reused;
+    x->t_connect_us = x->up_reused ? 0 : bg_util_mono_us();
     bufferevent_setcb(x->up->bev, on_up_read, on_up_write, on_up_event, s);
     build_upstream_request(s, bufferevent_get_output(x->up->bev));
     x->up_request_len = evbuffer_get_length(bufferevent_get_output(x->up->bev));
@@ -1282,6 +1337,9 @@ static void write_response_head(bg_session_t *s)
     head_put(&h, "\r\n", 2);
     evbuffer_add(out, h.buf, h.n);
     x->response_started = 1;
+    x->status = r->status;
+    bg_metrics_upstream_response(s->w->metrics, x->route->id, r->status,
+                                 bg_util_mono_us() - x->t_forward_us);
     s->w->stats.responses_by_class[r->status / 100 % 6]++;
 }
 
@@ -1463,6 +1521,8 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
 
     if (what & BEV_EVENT_CONNECTED) {
         x->upstream_connecting = 0;
+        bg_metrics_upstream_connect(s->w->metrics, x->route->id,
+                                    bg_util_mono_us() - x->t_connect_us);
         evtimer_del(&s->timer);
         arm_timer(s, x->rt->cfg->response_timeout_ms);
         return;

@@ -21,6 +21,7 @@ struct bg_pool {
     bg_worker_t *w;
     bg_upconn_t *idle[POOL_BUCKETS]; /* doubly linked idle lists by key hash */
     int nidle;
+    int nlive; /* connections open, idle or in use (atomic: the scrape reads it) */
 };
 
 static unsigned key_hash(int tls, const char *name, const struct sockaddr_storage *a)
@@ -83,6 +84,8 @@ void bg_upconn_close(bg_upconn_t *c)
         bufferevent_free(c->bev);
     free(c->peer_name);
     bg_worker_descriptor_released(c->pool != NULL ? c->pool->w : NULL);
+    if (c->pool != NULL)
+        __atomic_sub_fetch(&c->pool->nlive, 1, __ATOMIC_RELAXED);
     free(c);
 }
 
@@ -99,7 +102,12 @@ void bg_pool_free(bg_pool_t *pool)
 
 int bg_pool_idle_count(const bg_pool_t *pool)
 {
-    return pool->nidle;
+    return __atomic_load_n(&pool->nidle, __ATOMIC_RELAXED);
+}
+
+int bg_pool_live_count(const bg_pool_t *pool)
+{
+    return __atomic_load_n(&pool->nlive, __ATOMIC_RELAXED);
 }
 
 /* Any event or byte on an idle connection means it is no longer usable. */
@@ -167,7 +175,8 @@ bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_nam
         snprintf(err, errcap, "out of memory");
         return NULL;
     }
-    c->pool = pool;
+    c->pool = pool; /* counted live from here: bg_upconn_close uncounts it */
+    __atomic_add_fetch(&pool->nlive, 1, __ATOMIC_RELAXED);
     c->tls = tls;
     c->addr = key;
     c->addr_len = addr_len;

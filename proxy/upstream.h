@@ -54,5 +54,7 @@ void bg_upconn_close(bg_upconn_t *c);
 
 /* Number of idle pooled connections (for metrics). */
 int bg_pool_idle_count(const bg_pool_t *pool);
+/* Upstream connections open now, idle or in use (for metrics; any thread). */
+int bg_pool_live_count(const bg_pool_t *pool);
 
 #endif

@@ -65,8 +65,9 @@ typedef struct bg_worker {
     bg_audit_client_t *audit;             /* this worker's handle on the audit writer */
     bg_counters_t *counters;              /* yearly counters (shared, thread-safe); NULL: none */
     bg_worker_stats_t stats;
-    struct bg_metrics *metrics;  /* this worker's /metrics series (proxy/metrics.h) */
-    struct bg_runtime *rt_cache; /* bg_runtime_acquire_cached: snapshot last seen */
+    struct bg_metrics *metrics;     /* this worker's /metrics series (proxy/metrics.h) */
+    struct bg_accesslog *accesslog; /* shared access log (proxy/accesslog.h); NULL: none */
+    struct bg_runtime *rt_cache;    /* bg_runtime_acquire_cached: snapshot last seen */
 } bg_worker_t;
 
 /* Called by sessions when a client connection ends. */

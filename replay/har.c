@@ -15,7 +15,16 @@
 #define MAX_DEPTH 2048
 #define DEFAULT_CHUNK ((size_t)1 << 20)
 
-enum { KEY_OTHER = 0, KEY_LOG, KEY_ENTRIES, KEY_REQUEST, KEY_SERVER_IP, KEY_STARTED };
+enum {
+    KEY_OTHER = 0,
+    KEY_LOG,
+    KEY_ENTRIES,
+    KEY_REQUEST,
+    KEY_SERVER_IP,
+    KEY_STARTED,
+    KEY_RESPONSE,
+    KEY_HEADERS
+};
 
 struct bg_har_reader {
     FILE *fp;
@@ -42,6 +51,7 @@ struct bg_har_reader {
 
     /* the entry being captured */
     int capturing, skipping;
+    int skip_depth; /* the skipped member's object is at this depth */
     char *cap;
     size_t cap_len, cap_cap;
     uint64_t cap_off, cap_line;
@@ -59,6 +69,8 @@ void bg_replay_req_clear(bg_replay_req_t *r)
         free(r->values[i]);
     }
     free(r->body);
+    free(r->host_header);
+    free(r->recorded_decision);
     memset(r, 0, sizeof *r);
 }
 
@@ -205,6 +217,10 @@ static int keyid(const char *k, size_t n)
         return KEY_SERVER_IP;
     if (n == 15 && memcmp(k, "startedDateTime", 15) == 0)
         return KEY_STARTED;
+    if (n == 8 && memcmp(k, "response", 8) == 0)
+        return KEY_RESPONSE;
+    if (n == 7 && memcmp(k, "headers", 7) == 0)
+        return KEY_HEADERS;
     return KEY_OTHER;
 }
 
@@ -352,7 +368,7 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
                     r->buf_pos = i;
                     return fail(r, err, errcap, what);
                 }
-                if (r->skipping && r->depth == 4)
+                if (r->skipping && r->depth == r->skip_depth)
                     r->skipping = 0;
                 if (c == ']' && !r->capturing && in_entries(r)) {
                     r->done = 1;
@@ -365,20 +381,24 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
                     ending = 1;
                 break;
             case ',':
-                if (r->skipping && r->depth == 4)
+                if (r->skipping && r->depth == r->skip_depth)
                     r->skipping = 0;
                 if (r->depth > 0 && r->type[r->depth - 1] == '{')
                     r->expect_key[r->depth - 1] = 1;
                 break;
             case ':':
-                if (r->capturing && !r->skipping && r->depth == 4 && r->key[3] != KEY_REQUEST &&
-                    r->key[3] != KEY_SERVER_IP && r->key[3] != KEY_STARTED) {
-                    /* the response, timings, initiator stacks... are not
-                     * needed: keep their newlines only, so error lines stay
-                     * exact */
+                if (r->capturing && !r->skipping &&
+                    ((r->depth == 4 && r->key[3] != KEY_REQUEST && r->key[3] != KEY_SERVER_IP &&
+                      r->key[3] != KEY_STARTED && r->key[3] != KEY_RESPONSE) ||
+                     (r->depth == 5 && r->key[3] == KEY_RESPONSE && r->key[4] != KEY_HEADERS))) {
+                    /* timings, initiator stacks, the response's content...
+                     * are not needed (of the response only its headers:
+                     * X-Bordergate-Decision): keep their newlines only, so
+                     * error lines stay exact */
                     if (cap_add(r, ":null", 5) != 0)
                         goto too_big;
                     r->skipping = 1;
+                    r->skip_depth = r->depth;
                     r->off++;
                     i++;
                     continue;
@@ -808,6 +828,7 @@ static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_repl
     size_t i;
     json_t *h = NULL;
     char *host = NULL;
+    long long clen = -1; /* recorded Content-Length */
     json_array_foreach(hdrs, i, h)
     {
         const char *name = json_string_value(json_object_get(h, "name"));
@@ -827,6 +848,12 @@ static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_repl
                 host = strdup(value);
             continue;
         }
+        if (ieq(name, "content-length")) {
+            char *end;
+            long long v = strtoll(value, &end, 10);
+            if (end != value && *end == '\0' && v >= 0)
+                clen = v;
+        }
         /* framing belongs to the recording, not to the request replayed */
         if (ieq(name, "content-length") || ieq(name, "transfer-encoding") ||
             ieq(name, "connection") || ieq(name, "keep-alive") || ieq(name, "proxy-connection") ||
@@ -842,7 +869,34 @@ static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_repl
             return -1;
         }
     }
-    free(host); /* the URL's authority is where the request was going */
+    /* The URL's authority is where the request was going; the Host header
+     * is kept for recordings made in front of the proxy
+     * (bg_replay_req_behind_proxy). */
+    out->host_header = host;
+    if (clen > 0 && out->body_len == 0) {
+        /* Chromium's sendBeacon and Blob uploads: the request had a body
+         * the recording left out; deciding on an empty one would not be
+         * the daemon's decision. */
+        snprintf(err, errcap,
+                 "request body not recorded (Content-Length %lld, no postData text): record it "
+                 "with the content embedded, or leave the entry out",
+                 clen);
+        return -1;
+    }
+    json_t *rh = json_object_get(json_object_get(e, "response"), "headers");
+    json_array_foreach(rh, i, h)
+    {
+        const char *name = json_string_value(json_object_get(h, "name"));
+        const char *value = json_string_value(json_object_get(h, "value"));
+        if (name != NULL && value != NULL && ieq(name, "x-bordergate-decision")) {
+            out->recorded_decision = strdup(value);
+            if (out->recorded_decision == NULL) {
+                snprintf(err, errcap, "out of memory");
+                return -1;
+            }
+            break;
+        }
+    }
     const char *mime =
         json_is_object(post) ? json_string_value(json_object_get(post, "mimeType")) : NULL;
     if (!have_ctype && mime != NULL && mime[0] != '\0' && out->body != NULL)
@@ -850,11 +904,50 @@ static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_repl
     return 0;
 }
 
+/* Does AUTH (host[:port], default port DPORT) name the proxy P ("host:port")? */
+static int authority_is(const char *auth, const char *dport, const char *p)
+{
+    const char *pc = strrchr(p, ':');
+    if (pc == NULL)
+        return 0;
+    const char *ac = strrchr(auth, ':');
+    if (ac != NULL && strchr(auth, ']') != NULL && ac < strchr(auth, ']'))
+        ac = NULL; /* "[::1]" without a port */
+    size_t ahl = ac != NULL ? (size_t)(ac - auth) : strlen(auth);
+    const char *aport = ac != NULL ? ac + 1 : dport;
+    if (strcmp(aport, pc + 1) != 0)
+        return 0;
+    size_t phl = (size_t)(pc - p);
+    if ((phl == 7 && memcmp(p, "0.0.0.0", 7) == 0) || (phl == 1 && p[0] == '*') ||
+        (phl == 4 && memcmp(p, "[::]", 4) == 0))
+        return 1;
+    return phl == ahl && strncasecmp(p, auth, ahl) == 0;
+}
+
+int bg_replay_req_behind_proxy(bg_replay_req_t *r, const char *const *proxies)
+{
+    if (r->host_header == NULL || r->host_header[0] == '\0' || r->authority == NULL ||
+        proxies == NULL)
+        return 0;
+    const char *dport = r->url != NULL && strncasecmp(r->url, "https:", 6) == 0 ? "443" : "80";
+    for (size_t i = 0; proxies[i] != NULL; i++) {
+        if (!authority_is(r->authority, dport, proxies[i]))
+            continue;
+        char *a = strdup(r->host_header);
+        if (a == NULL)
+            return -1;
+        free(r->authority);
+        r->authority = a;
+        return 1;
+    }
+    return 0;
+}
+
 int bg_har_entry_parse(const char *json, size_t len, bg_replay_req_t *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof *out);
     json_error_t je;
-    json_t *e = json_loadb(json, len, 0, &je);
+    json_t *e = json_loadb(json, len, JSON_ALLOW_NUL, &je);
     if (e == NULL) {
         snprintf(err, errcap, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
         return -1;
@@ -909,7 +1002,7 @@ static json_t *load_entry(const char *buf, size_t len, json_error_t *je)
         arena.base = malloc(ARENA_SIZE);
     arena.used = 0;
     json_set_alloc_funcs(arena_malloc, arena_free);
-    return json_loadb(buf, len, 0, je);
+    return json_loadb(buf, len, JSON_ALLOW_NUL, je); /* "\u0000" in recorded text */
 }
 
 static void unload_entry(json_t *e)

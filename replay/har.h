@@ -4,10 +4,12 @@
  *
  * HAR: the file is scanned in chunks by a small string-aware tokenizer that
  * finds the "log" -> "entries" array and hands each entry object's bytes
- * to jansson: only its "request", "serverIPAddress" and "startedDateTime"
- * members (every other member's value, the response above all, becomes
- * null while it is read, so big responses and initiator stacks cost
- * nothing), at most BG_HAR_MAX_ENTRY bytes. Memory is one read chunk plus
+ * to jansson: only its "request", "serverIPAddress", "startedDateTime" and
+ * "response.headers" members (every other member's value, the response's
+ * content above all, becomes null while it is read, so big responses and
+ * initiator stacks cost nothing), at most BG_HAR_MAX_ENTRY bytes. Recorded
+ * text may hold "\u0000" (a body keeps it; a header value or URL ends
+ * there). Memory is one read chunk plus
  * one entry's request, whatever the file size. Accepted shapes: Chromium and Firefox
  * devtools, Playwright recordHar, mitmproxy, Charles and Fiddler exports
  * (UTF-8 BOM, HTTP/2 pseudo-headers, missing optional members, base64
@@ -37,8 +39,11 @@ typedef struct {
     size_t nheaders; /* without pseudo-headers, Host and framing headers */
     char *body;      /* decoded postData (NULL: none) */
     size_t body_len;
-    char server_ip[64]; /* serverIPAddress without brackets, "" if absent */
-    char started[40];   /* startedDateTime as recorded, "" if absent */
+    char *host_header;       /* recorded Host (or :authority), NULL if none */
+    char *recorded_decision; /* the response's X-Bordergate-Decision as
+                                recorded (recorded through bordergate), or NULL */
+    char server_ip[64];      /* serverIPAddress without brackets, "" if absent */
+    char started[40];        /* startedDateTime as recorded, "" if absent */
 } bg_replay_req_t;
 
 void bg_replay_req_clear(bg_replay_req_t *r);
@@ -68,6 +73,17 @@ int bg_har_next(bg_har_reader_t *r, bg_replay_req_t *out, char *err, size_t errc
 
 /* 1 after an error that ends the file (syntax, I/O, size): stop reading. */
 int bg_har_failed(const bg_har_reader_t *r);
+
+/*
+ * Recordings made in front of bordergate (mitmproxy in reverse mode, a
+ * capture at the proxy): the URL names the proxy, the recorded Host header
+ * the destination. When the URL's host:port (default port by scheme) is one
+ * of PROXIES (NULL-terminated "host:port" texts; host "0.0.0.0", "*" or
+ * "[::]" matches any host on that port) and a Host header was recorded,
+ * the request's authority becomes that Host. 1: retargeted, 0: not, -1:
+ * out of memory.
+ */
+int bg_replay_req_behind_proxy(bg_replay_req_t *r, const char *const *proxies);
 
 /* Convert one HAR entry's JSON text (already isolated) into OUT. 0 or -1
  * with ERR (the problem only). Exposed for tests. */

@@ -27,6 +27,9 @@ Environment:
     BG_TIME_SCALE  multiply every client-side wait by this (default 1, 10
                    under valgrind, 3 for an AddressSanitizer build)
     BG_KEEP=1      keep temporary directories (their paths are printed)
+    BG_ACCESS_LOG=1  give every Proxy an access log (access_log.path) and
+                   check it when the test ends: valid JSON lines, every
+                   request id once, a line for every request /stats counted
 """
 
 import atexit
@@ -53,6 +56,7 @@ BUILD_DIR = os.environ.get("BG_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
 BIN = os.environ.get("BG_BIN") or os.path.join(BUILD_DIR, "bordergate")
 VALGRIND = os.environ.get("BG_VALGRIND") == "1"
 KEEP = os.environ.get("BG_KEEP") == "1"
+ACCESS_LOG = os.environ.get("BG_ACCESS_LOG") == "1"
 
 
 def _is_asan(path):
@@ -483,6 +487,10 @@ class Proxy:
             self.env.update(env)
         orig = dict(config)
         orig.setdefault("log", {"level": "info"})
+        self.access_log = None
+        if ACCESS_LOG and "access_log" not in orig:
+            self.access_log = os.path.join(tc.tmpdir, "%s.access.log" % name)
+            orig["access_log"] = {"path": self.access_log}
         last = None
         for _attempt in range(3):
             self.port = free_port()
@@ -542,10 +550,31 @@ class Proxy:
         if self.exit_checked:  # the test stopped it and looked at the exit code
             self.proc.kill()
             return
+        requests_seen = None
+        if self.access_log is not None and self.alive():
+            try:
+                requests_seen = self.stats()["requests"]
+            except (OSError, ValueError, KeyError):
+                pass
         rc = self._stop()
         if rc != 0:
             raise AssertionError("proxy exited with %s after SIGTERM (sanitizer/valgrind error or crash):\n%s"
                                  % (rc, self.proc.log_tail(80)))
+        if requests_seen is not None:
+            self.check_access_log(requests_seen)
+
+    def check_access_log(self, requests_seen):
+        """BG_ACCESS_LOG=1: one valid line per request, each id once."""
+        lines = []
+        if os.path.exists(self.access_log):
+            with open(self.access_log, encoding="utf-8") as f:
+                lines = [json.loads(ln) for ln in f if ln.strip()]
+        ids = [ln["id"] for ln in lines]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise AssertionError("access log: request ids logged more than once: %s" % dup[:5])
+        if len(lines) < requests_seen:
+            raise AssertionError("access log: %d lines for %d requests" % (len(lines), requests_seen))
 
     def stop(self, timeout=None):
         """SIGTERM and wait; the exit code is the caller's to check."""

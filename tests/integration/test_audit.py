@@ -532,7 +532,7 @@ class ReportTest(AuditTestBase):
             self.assertEqual([r["recipient"] for r in doc["recipients"]], ["partner-us"])
         self.assertEqual({k: v for k, v in px.stats()["yearly_subjects"].items() if k != "thresholds"},
                          {"year": from_log["year"], "non_sensitive": 2, "sensitive": 1, "people": 2,
-                          "status": "standard_contract_or_certification"})
+                          "people_by_device": 0, "status": "standard_contract_or_certification"})
 
 
 class CountersTest(AuditTestBase):

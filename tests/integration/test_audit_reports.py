@@ -142,7 +142,8 @@ class AuditorReports(AuditTestBase):
         # -- volumes: the contract-necessity transfers are exempt -------------
         vol = json.loads(self.cli("volumes", self.audit_dir, "--json").stdout)
         self.assertEqual((vol["non_sensitive"], vol["people"]), (1, 1))  # u-r1 on a legal obligation
-        self.assertEqual(vol["exempt"], {"non_sensitive": 2, "sensitive": 0, "people": 2})
+        self.assertEqual(vol["exempt"], {"non_sensitive": 2, "sensitive": 0, "people": 2,
+                                         "people_by_device": 0})
         by_rcpt = {r["recipient"]: r for r in vol["recipients"]}
         self.assertEqual((by_rcpt["parcel"]["people"], by_rcpt["parcel"]["exempt"]["people"]), (0, 2))
         self.assertEqual(by_rcpt["parcel"]["status"], "none")

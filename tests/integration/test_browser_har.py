@@ -241,6 +241,12 @@ class BrowserHar(bgtest.TestCase):
                 else:
                     self.assertEqual(offline[i]["decision"], live.split(";")[0], "entry %d (%s): offline vs live" % (i, path))
 
+        # The same comparison, made by `replay --compare-recorded` itself.
+        rc = subprocess.run([bgtest.BIN, "replay", "--config", px.config_path, "--har", har_path, "--compare-recorded"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=t(60))
+        self.assertEqual(rc.returncode, 0, rc.stdout[-3000:] + rc.stderr[-3000:])
+        self.assertIn('"recorded_differences":0', rc.stderr)
+
         # What the sinks received agrees with the decisions, in order.
         forwarded = {"payments": [], "sms": []}
         for i, e in api:

@@ -4,6 +4,7 @@ The command line: --version, help, `check` (configuration OK, or one
 "FILE:LINE:COL: error: $.path: message" line per problem at the right
 position, exit 1) and `run` failing clearly.
 """
+import json
 import os
 import re
 import subprocess
@@ -66,15 +67,16 @@ class Cli(bgtest.TestCase):
         """EXPECTED: list of (line, col, path, message regex), in order."""
         path, r = self.check(name, text)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        lines = r.stdout.splitlines()
+        self.assertEqual(r.stdout, "", "diagnostics go to stderr")
+        lines = r.stderr.splitlines()
         self.assertEqual(lines[-1], "%s: %d error%s" % (path, len(expected), "" if len(expected) == 1 else "s"))
         errs = lines[:-1]
-        self.assertEqual(len(errs), len(expected), r.stdout)
+        self.assertEqual(len(errs), len(expected), r.stderr)
         for got, (line, col, jpath, msg) in zip(errs, expected):
             prefix = "%s:%d:%d: error: %s" % (path, line, col, jpath + ": " if jpath else "")
             self.assertTrue(got.startswith(prefix), "%r does not start with %r" % (got, prefix))
             self.assertRegex(got[len(prefix):], msg)
-        self.assertNotIn("configuration OK", r.stdout)
+        self.assertNotIn("configuration OK", r.stdout + r.stderr)
         return r
 
     # -- version and help -------------------------------------------------
@@ -182,8 +184,8 @@ class Cli(bgtest.TestCase):
         self.assertEqual((line, col), (10, 78))
         path, r = self.check("syntax.json", text)
         self.assertEqual(r.returncode, 1)
-        lines = r.stdout.splitlines()
-        self.assertEqual(len(lines), 2, r.stdout)
+        lines = r.stderr.splitlines()
+        self.assertEqual(len(lines), 2, r.stderr)
         self.assertTrue(lines[0].startswith("%s:10:78: error: " % path), lines[0])
         self.assertEqual(lines[1], "%s: 1 error" % path)
 
@@ -192,7 +194,7 @@ class Cli(bgtest.TestCase):
         path, r = self.check("trunc.json", text)
         self.assertEqual(r.returncode, 1)
         self.assertEqual(text.count("\n"), 7)  # the file ends on line 8
-        self.assertRegex(r.stdout.splitlines()[0], r"^%s:8:\d+: error: .*end of file" % re.escape(path))
+        self.assertRegex(r.stderr.splitlines()[0], r"^%s:8:\d+: error: .*end of file" % re.escape(path))
 
     def test_check_several_errors_sorted_by_position(self):
         text = GOOD.replace('"max_body_bytes": 1048576', '"max_body_bytes": "1 MB"') \
@@ -203,23 +205,103 @@ class Cli(bgtest.TestCase):
             (5, 32, "$.limits.max_body_bytes", r"^must be a whole number$"),
             (11, 65, "$.routes[1].upstream", r"^upstream must start with"),
         ])
-        self.assertEqual(r.stderr, "")
+        self.assertEqual(r.stdout, "")
 
     def test_check_missing_routes(self):
         path, r = self.check("noroutes.json", '{"listen": "127.0.0.1:1"}\n')
         self.assertEqual(r.returncode, 1)
-        self.assertRegex(r.stdout.splitlines()[0], r"^%s:1:1: error: \$: no \"routes\"" % re.escape(path))
+        self.assertRegex(r.stderr.splitlines()[0], r"^%s:1:1: error: \$: no \"routes\"" % re.escape(path))
 
     def test_check_missing_file(self):
         r = self.run_bg("check", "--config", "does-not-exist.json")
         self.assertEqual(r.returncode, 1)
-        self.assertEqual(r.stdout.splitlines()[0], "does-not-exist.json: error: cannot read: No such file or directory")
+        self.assertEqual(r.stderr.splitlines()[0], "does-not-exist.json: error: cannot read: No such file or directory")
 
     def test_check_does_not_quote_secrets_of_unknown_keys_values(self):
         text = GOOD.replace('"description": "Partner API"}', '"description": "Partner API", "api_key": "s3cr3t-value"}')
         path, r = self.check("secret.json", text)
         self.assertEqual(r.returncode, 1)
         self.assertNotIn("s3cr3t-value", r.stdout + r.stderr)
+
+    # -- check for CI: --format json, --strict, --no-keys -------------------
+
+    def test_check_json_lists_every_diagnostic(self):
+        text = GOOD.replace('"max_body_bytes": 1048576', '"max_body_bytes": "1 MB"') \
+                   .replace('"version": 1,', '"version": 1, "bogus": true,')
+        path = self.write("many.json", text)
+        r = self.run_bg("check", "--config", path, "--format", "json")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr, "")
+        doc = json.loads(r.stdout)
+        self.assertEqual((doc["file"], doc["ok"], doc["errors"], doc["warnings"], doc["routes"]),
+                         (path, False, 2, 0, None))
+        got = [(d["severity"], d["line"], d["column"], d["path"]) for d in doc["diagnostics"]]
+        self.assertEqual(got, [("error", 2, 17, "$.bogus"), ("error", 5, 32, "$.limits.max_body_bytes")])
+        r = self.run_bg("check", "--config=" + self.write("good.json", GOOD), "--format=json")
+        doc = json.loads(r.stdout)
+        self.assertEqual((r.returncode, doc["ok"], doc["errors"], doc["routes"], doc["diagnostics"]),
+                         (0, True, 0, 2, []))
+        r = self.run_bg("check", "--config", "missing.json", "--format", "json")
+        doc = json.loads(r.stdout)
+        self.assertEqual((r.returncode, doc["ok"], doc["diagnostics"][0]["line"]), (1, False, None))
+        self.assertIn("cannot read", doc["diagnostics"][0]["message"])
+
+    def test_check_strict_fails_on_warnings(self):
+        # audit.enabled false warns (nothing is recorded): valid, not clean.
+        cfg = json.loads(GOOD)
+        cfg["audit"] = {"enabled": False}
+        path = self.write("warn.json", json.dumps(cfg, indent=2))
+        r = self.run_bg("check", "--config", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration OK", r.stdout)
+        self.assertRegex(r.stderr, r"warning: \$\.audit\.enabled")
+        r = self.run_bg("check", "--config", path, "--strict")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertNotIn("configuration OK", r.stdout)
+        self.assertRegex(r.stderr, r"warning: \$\.audit\.enabled")
+        self.assertIn("1 warning (--strict)", r.stderr)
+        doc = json.loads(self.run_bg("check", "--config", path, "--strict", "--format", "json").stdout)
+        self.assertEqual((doc["ok"], doc["errors"], doc["warnings"]), (False, 0, 1))
+        self.assertEqual(self.run_bg("check", "--config", self.write("g.json", GOOD), "--strict").returncode, 0)
+
+    def test_check_no_keys_checks_a_policy_without_its_key_files(self):
+        cfg = json.loads(GOOD)
+        cfg["keys"] = {"pseudonym": {"file": "/nonexistent/pseudonym.key"},
+                       "token": {"env": "BG_TEST_NO_SUCH_VARIABLE"}}
+        path = self.write("keys.json", json.dumps(cfg, indent=2))
+        r = self.run_bg("check", "--config", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("$.keys.pseudonym", r.stderr)
+        r = self.run_bg("check", "--config", path, "--no-keys")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "%s: configuration OK (2 routes), keys not read\n" % path)
+        # The keys' shape is still checked, and so is everything else.
+        cfg["keys"]["pseudonym"] = {"file": "a", "env": "B"}
+        r = self.run_bg("check", "--config", self.write("k2.json", json.dumps(cfg, indent=2)), "--no-keys")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('give exactly one of "file" or "env"', r.stderr)
+        cfg["keys"]["pseudonym"] = {"file": "a"}
+        cfg["bogus"] = 1
+        r = self.run_bg("check", "--config", self.write("k3.json", json.dumps(cfg, indent=2)), "--no-keys")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("$.bogus", r.stderr)
+
+    def test_check_bad_format_is_a_usage_error(self):
+        r = self.run_bg("check", "--config", "x.json", "--format", "yaml")
+        self.assertEqual((r.returncode, r.stdout), (2, ""))
+        self.assertIn("--format must be text or json", r.stderr)
+
+    def test_every_command_accepts_h(self):
+        cmds = [["run"], ["check"], ["geo"], ["geo", "lookup"], ["scan"], ["replay"], ["detokenize"],
+                ["consent"], ["sink"], ["audit"], ["audit", "verify"], ["audit", "report"],
+                ["audit", "subject"], ["audit", "volumes"], ["audit", "blocked"], ["probe"]]
+        for c in cmds:
+            for h in ("-h", "--help"):
+                r = self.run_bg(*(c + [h]))
+                self.assertEqual(r.returncode, 0, "%s %s: %s" % (" ".join(c), h, r.stderr))
+                self.assertIn("usage", r.stdout.lower(), "%s %s" % (" ".join(c), h))
+                self.assertEqual(r.stderr, "", "%s %s" % (" ".join(c), h))
+        self.assertEqual(self.run_bg("audit").returncode, 2)  # no subcommand: still a usage error
 
     # -- run --------------------------------------------------------------
 

@@ -191,7 +191,7 @@ class Dashboard(bgtest.TestCase):
         self.assertEqual(doc, self.cli("volumes", "--json", "--counters",
                                        os.path.join(audit, "counters.jsonl")))
         self.assertGreater(doc["people"], 0)
-        self.assertEqual(set(doc["exempt"]), {"non_sensitive", "sensitive", "people"})
+        self.assertEqual(set(doc["exempt"]), {"non_sensitive", "sensitive", "people", "people_by_device"})
         # A window with nothing in it: zeros, not an error.
         status, doc, _ = self.api(px, "/api/report?from=2020-01-01&to=2020-01-31&by=country")
         self.assertEqual((status, doc["totals"]["decisions"], doc["groups"]), (200, 0, []))

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.parse
 import urllib.request
 
 import yaml
@@ -467,7 +468,7 @@ class Kubernetes(bgtest.TestCase):
         self.assertEqual(sorted(kust["resources"] + ["kustomization.yaml"]), files)
 
     def test_deployment(self):
-        dep = self.one("Deployment", "bordergate")
+        dep = self.one("StatefulSet", "bordergate")
         cfg = self.policy()
         spec = dep["spec"]
         self.assertEqual(spec["replicas"], 2)
@@ -495,8 +496,12 @@ class Kubernetes(bgtest.TestCase):
         self.assertEqual(vols["policy"]["configMap"]["name"], "bordergate-policy")
         self.assertEqual(gw["args"], ["run", "--config", mounts["policy"]["mountPath"] + "/bordergate.json"])
         secret = self.one("Secret", vols["keys"]["secret"]["secretName"])
-        claim = vols["audit"]["persistentVolumeClaim"]["claimName"]
-        self.one("PersistentVolumeClaim", claim)
+        # The audit volume is each replica's own claim (volumeClaimTemplates),
+        # re-attached to the pod of the same name after a rollout.
+        self.assertNotIn("audit", vols)
+        claims = {c["metadata"]["name"]: c for c in spec["volumeClaimTemplates"]}
+        self.assertEqual(claims["audit"]["spec"]["accessModes"], ["ReadWriteOnce"])
+        self.assertEqual(spec["persistentVolumeClaimRetentionPolicy"]["whenScaled"], "Retain")
         self.assertTrue(cfg["audit"]["directory"].startswith(mounts["audit"]["mountPath"] + "/"))
         self.assertEqual(mounts["audit"]["subPathExpr"], "$(POD_NAME)", "one audit directory per pod")
         # Every key file the policy names is in the Secret's mount.
@@ -508,6 +513,60 @@ class Kubernetes(bgtest.TestCase):
         svc = self.one("Service", "bordergate")
         self.assertEqual(svc["spec"]["selector"], spec["selector"]["matchLabels"])
         self.assertEqual([p["targetPort"] for p in svc["spec"]["ports"]], ["proxy"])
+        headless = self.one("Service", spec["serviceName"])
+        self.assertEqual(headless["spec"]["clusterIP"], "None")
+
+    def test_fleet_rollouts_disruptions_and_redis(self):
+        """Issue 16: replicas on different nodes and spread over zones, a
+        PodDisruptionBudget, a preStop delay shorter than the grace period,
+        and the Redis store wired from the ConfigMap to a Service, a Secret
+        and a NetworkPolicy, with an append-only file that fsyncs."""
+        sts = self.one("StatefulSet", "bordergate")
+        pod = sts["spec"]["template"]["spec"]
+        sel = sts["spec"]["selector"]["matchLabels"]
+        anti = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        self.assertEqual([(a["topologyKey"], a["labelSelector"]["matchLabels"]) for a in anti],
+                         [("kubernetes.io/hostname", sel)])
+        spread = pod["topologySpreadConstraints"]
+        self.assertEqual([(c["topologyKey"], c["labelSelector"]["matchLabels"]) for c in spread],
+                         [("topology.kubernetes.io/zone", sel)])
+        pdb = self.one("PodDisruptionBudget", "bordergate")
+        self.assertEqual(pdb["spec"]["selector"]["matchLabels"], sel)
+        self.assertLess(pdb["spec"]["maxUnavailable"], sts["spec"]["replicas"])
+        gw = [c for c in pod["containers"] if c["name"] == "bordergate"][0]
+        cmd = gw["lifecycle"]["preStop"]["exec"]["command"]
+        self.assertEqual(cmd[0], "sleep")
+        self.assertLess(int(cmd[1]) + 10, pod["terminationGracePeriodSeconds"],
+                        "preStop, then up to 10 s of draining, inside the grace period")
+        # store.redis: the URL names the Redis Service; the password env var
+        # comes from the Secret Redis itself uses.
+        store = self.policy()["store"]["redis"]
+        url = urllib.parse.urlparse(store["url"])
+        svc = self.one("Service", url.hostname)
+        self.assertEqual([p["port"] for p in svc["spec"]["ports"]], [url.port])
+        env = {e["name"]: e for e in gw["env"]}
+        ref = env[store["password"]["env"]]["valueFrom"]["secretKeyRef"]
+        self.assertIn(ref["key"], self.one("Secret", ref["name"])["stringData"])
+        redis = self.one("StatefulSet", "redis")
+        self.assertEqual(redis["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"],
+                         svc["spec"]["selector"]["app.kubernetes.io/name"])
+        renv = redis["spec"]["template"]["spec"]["containers"][0]["env"]
+        self.assertIn(ref, [e["valueFrom"]["secretKeyRef"] for e in renv])
+        conf = dict(l.split(None, 1) for l in self.one("ConfigMap", "redis-config")["data"]["redis.conf"]
+                    .splitlines() if l.strip() and not l.startswith("#") and not l.startswith("save"))
+        self.assertEqual(conf["appendonly"], "yes")
+        self.assertIn(conf["appendfsync"], ("always", "everysec"))
+        self.assertEqual(conf["maxmemory-policy"], "noeviction")
+        self.assertTrue(redis["spec"]["volumeClaimTemplates"])
+        # The gateway may reach Redis, and only the gateway may.
+        gwnp = self.one("NetworkPolicy", "bordergate-gateway")
+        to_redis = [r for r in gwnp["spec"]["egress"]
+                    for p in r["to"] if p.get("podSelector", {}).get("matchLabels") ==
+                    redis["spec"]["selector"]["matchLabels"]]
+        self.assertEqual([p["port"] for p in to_redis[0]["ports"]], [url.port])
+        rnp = self.one("NetworkPolicy", "redis")
+        self.assertEqual([p["podSelector"]["matchLabels"] for r in rnp["spec"]["ingress"] for p in r["from"]],
+                         [sel])
 
     def test_log_shipping_tails_the_audit_directory_unchanged(self):
         cfg = self.policy()
@@ -520,7 +579,7 @@ class Kubernetes(bgtest.TestCase):
         self.assertTrue(ship["data_dir"].startswith("/archive/"), "read positions survive restarts")
 
     def test_network_policies(self):
-        dep = self.one("Deployment", "bordergate")
+        dep = self.one("StatefulSet", "bordergate")
         gw_labels = dep["spec"]["template"]["metadata"]["labels"]
         gw_ns = dep["metadata"]["namespace"]
         app = self.one("NetworkPolicy", "egress-only-via-bordergate")
@@ -554,6 +613,8 @@ class Kubernetes(bgtest.TestCase):
         Deployment uses answer 200 on its admin listener; the audit log it
         writes verifies with the Secret's audit key."""
         cfg = self.policy()
+        # No Redis here: the fleet store is tested where a redis-server runs.
+        cfg.pop("store", None)
         keydir = os.path.join(self.tmpdir, "keys")
         os.makedirs(keydir)
         secret = self.one("Secret", "bordergate-keys")["stringData"]
@@ -580,7 +641,7 @@ class Kubernetes(bgtest.TestCase):
         r = check()
         self.assertEqual(r.returncode, 0, r.stdout.decode())
         d = Daemon(self, cfg, "k8s")
-        gw = [c for c in self.one("Deployment", "bordergate")["spec"]["template"]["spec"]["containers"]
+        gw = [c for c in self.one("StatefulSet", "bordergate")["spec"]["template"]["spec"]["containers"]
               if c["name"] == "bordergate"][0]
         for probe in ("livenessProbe", "readinessProbe"):
             status, body = d.get_admin(gw[probe]["httpGet"]["path"])

@@ -5,7 +5,7 @@ and outcomes (allowed on a legal basis, de-identified, blocked, monitored,
 domestic, refused for want of a route), while another thread scrapes
 /metrics continuously. Afterwards:
 
-  * bordergate_requests_total by route, recipient, country, region, decision
+  * bordergate_decisions_total by route, recipient, country, region, decision
     and mode equals the decision records in the audit files, series by
     series; findings by category, de-identified fields by operator and
     blocked transfers by reason equal what those records say;
@@ -23,7 +23,10 @@ import http.client
 import json
 import os
 import re
+import shutil
+import subprocess
 import threading
+import time
 
 import requests
 
@@ -45,7 +48,7 @@ def parse(text):
             continue
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split(" ")
-            assert kind in ("counter", "gauge", "histogram"), line
+            assert kind in ("counter", "gauge", "histogram", "summary"), line
             typed.add(name)
             continue
         m = SAMPLE.match(line)
@@ -75,6 +78,20 @@ def scrape(px):
         return text
     finally:
         c.close()
+
+
+def promtool_clean(tc, text):
+    """`promtool check metrics` finds nothing to say about TEXT (lint
+    included: names, units, HELP). promtool is a test dependency
+    (scripts/deps.sh: Debian's prometheus)."""
+    exe = shutil.which("promtool")
+    tc.assertIsNotNone(exe, "promtool is not installed (scripts/deps.sh)")
+    r = subprocess.run([exe, "check", "metrics"], input=text, capture_output=True, text=True, timeout=t(30))
+    tc.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""), "promtool check metrics")
+
+
+def one(m, name, **labels):
+    return m[(name, frozenset(labels.items()))]
 
 
 class MetricsTest(AuditTestBase):
@@ -177,7 +194,7 @@ class MetricsTest(AuditTestBase):
             self.assertNotIn(v, final, "a PI value or subject id appeared in /metrics")
 
         # Histograms count every request once.
-        reqs = m[("bordergate_http_requests_total", frozenset())]
+        reqs = m[("bordergate_requests_total", frozenset())]
         self.assertEqual(reqs, total)
         for h in ("bordergate_request_duration_seconds", "bordergate_added_latency_seconds"):
             self.assertEqual(m[(h + "_count", frozenset())], total, h)
@@ -212,7 +229,7 @@ class MetricsTest(AuditTestBase):
             if d["outcome"] == "block":
                 for code in {r["code"] for r in d["reasons"]}:
                     reasons[frozenset({("reason", code)})] += 1
-        got = series(m, "bordergate_requests_total")
+        got = series(m, "bordergate_decisions_total")
         self.assertEqual(got, dict(want))
         self.assertEqual(series(m, "bordergate_findings_total"), dict(cats))
         self.assertEqual(series(m, "bordergate_deidentified_fields_total"), dict(ops))
@@ -227,7 +244,10 @@ class MetricsTest(AuditTestBase):
                                     ("cn", "allow", "enforce")})
         self.assertIn(frozenset({("route", "cn"), ("recipient", ""), ("country", "CN"),
                                  ("region", "domestic"), ("decision", "allow"), ("mode", "enforce")}), got)
-        self.assertLess(len(m), 200, "label cardinality grew with the traffic")
+        # Bounded by the policy: 5 routes x outcomes, and per forwarded route
+        # two histograms of 13 buckets: not by the traffic.
+        self.assertLess(len(m), 320, "label cardinality grew with the traffic")
+        promtool_clean(self, final)
 
     def test_upstream_errors_are_counted_by_route_and_kind(self):
         us = self.sink("us", host="127.0.0.2")
@@ -251,7 +271,7 @@ class MetricsTest(AuditTestBase):
         px = self.proxy(cfg, env=KEY_ENV)
         for i in range(5):
             self.assertEqual(self.send(px, "/a/%d" % i, body("u-rl-%d" % i, phone(i))).status_code, 200)
-        before = series(parse(scrape(px)), "bordergate_requests_total")
+        before = series(parse(scrape(px)), "bordergate_decisions_total")
         old = frozenset({("route", "us"), ("recipient", "partner-us"), ("country", "US"),
                          ("region", "cross-border"), ("decision", "allow"), ("mode", "enforce")})
         self.assertEqual(before[old], 5)
@@ -262,11 +282,122 @@ class MetricsTest(AuditTestBase):
         for i in range(3):
             self.assertEqual(self.send(px, "/b/%d" % i, body("u-rl-b%d" % i, phone(50 + i))).status_code, 200)
         m = parse(scrape(px))
-        after = series(m, "bordergate_requests_total")
+        after = series(m, "bordergate_decisions_total")
         self.assertEqual(after[old], 5)
         self.assertEqual(after[old - {("route", "us")} | {("route", "us-v2")}], 3)
         self.assertEqual(m[("bordergate_config_generation", frozenset())], 2)
         self.assertEqual(m[("bordergate_reloads_total", frozenset({("result", "ok")}))], 1)
+
+
+    def test_upstream_process_reload_and_audit_series_an_sre_looks_for(self):
+        us = self.sink("us", host="127.0.0.2")
+        cn = self.sink("cn", host="127.0.0.3")
+        cfg = self.config_all(us, cn)
+        cfg["audit"]["checkpoint_every"] = 4
+        t_start = time.time()
+        px = self.proxy(cfg, env=KEY_ENV)
+        s = requests.Session()  # keep-alive: the upstream connection is pooled
+        sent_in, got_out = 0, 0
+        for i in range(6):
+            data = body("u-sre-%d" % i, phone(700 + i))
+            r = self.send(px, "/s/%d" % i, data, session=s)
+            self.assertEqual(r.status_code, 200)
+            sent_in += len(data.encode())
+            got_out += len(r.content)
+        s.close()
+        m = parse(scrape(px))
+        # Upstream: every forwarded request answered 2xx, timed once; new
+        # connections timed when made (pooled ones are not new).
+        self.assertEqual(one(m, "bordergate_upstream_responses_total", route="us", **{"class": "2xx"}), 6)
+        self.assertEqual(one(m, "bordergate_upstream_response_seconds_count", route="us"), 6)
+        self.assertEqual(one(m, "bordergate_upstream_response_seconds_bucket", route="us", le="+Inf"), 6)
+        self.assertGreater(one(m, "bordergate_upstream_response_seconds_sum", route="us"), 0)
+        connects = one(m, "bordergate_upstream_connect_seconds_count", route="us")
+        self.assertGreaterEqual(connects, 1)
+        self.assertLessEqual(connects, 2, "keep-alive: the connection is reused")
+        self.assertEqual(connects, m[("bordergate_upstream_connections_total", frozenset({("kind", "new")}))])
+        # Bytes per route, as the client counted them.
+        self.assertEqual(one(m, "bordergate_request_bytes_total", route="us"), sent_in)
+        self.assertEqual(one(m, "bordergate_response_bytes_total", route="us"), got_out)
+        # Nothing in flight now: the pooled connection is idle.
+        self.assertEqual(one(m, "bordergate_upstream_connections_open", state="active"), 0)
+        self.assertGreaterEqual(one(m, "bordergate_upstream_connections_open", state="idle"), 1)
+        # process_*
+        self.assertGreater(m[("process_open_fds", frozenset())], 5)
+        self.assertGreater(m[("process_max_fds", frozenset())], m[("process_open_fds", frozenset())])
+        self.assertGreater(m[("process_resident_memory_bytes", frozenset())], 1 << 20)
+        self.assertGreater(m[("process_cpu_seconds_total", frozenset())], 0)
+        started = m[("process_start_time_seconds", frozenset())]
+        self.assertTrue(t_start - 1 <= started <= time.time(), started)
+        # Audit: records per commit (sum = records, count = commits) and the
+        # checkpoint written every 4 records.
+        m = bgtest.wait_for(lambda: (lambda x: x if x[("bordergate_audit_records_per_commit_sum", frozenset())]
+                                     >= 6 else None)(parse(scrape(px))), t(10), "records acknowledged")
+        self.assertEqual(m[("bordergate_audit_records_per_commit_sum", frozenset())],
+                         m[("bordergate_audit_records_total", frozenset())])
+        # (each exchange has a decision and a completion record: 12)
+        commits = m[("bordergate_audit_records_per_commit_count", frozenset())]
+        self.assertTrue(1 <= commits <= m[("bordergate_audit_records_total", frozenset())], commits)
+        self.assertGreaterEqual(m[("bordergate_audit_records_per_commit_max", frozenset())], 1)
+        age = m[("bordergate_audit_last_checkpoint_age_seconds", frozenset())]
+        self.assertTrue(0 <= age < 60, age)
+        self.assertTrue(t_start - 1 <= m[("bordergate_audit_last_checkpoint_timestamp_seconds", frozenset())]
+                        <= time.time())
+        # Reloads: success and its time; a failed one says so and keeps the time.
+        self.assertEqual(m[("bordergate_config_last_reload_successful", frozenset())], 1)
+        loaded = m[("bordergate_config_last_reload_success_timestamp_seconds", frozenset())]
+        self.assertAlmostEqual(loaded, started, delta=1)
+        px.reload("{ not json", expect_ok=False)
+        m = parse(scrape(px))
+        self.assertEqual(m[("bordergate_config_last_reload_successful", frozenset())], 0)
+        self.assertEqual(m[("bordergate_config_last_reload_success_timestamp_seconds", frozenset())], loaded)
+        time.sleep(0.01)
+        px.reload(cfg)
+        text = scrape(px)
+        m = parse(text)
+        self.assertEqual(m[("bordergate_config_last_reload_successful", frozenset())], 1)
+        self.assertGreater(m[("bordergate_config_last_reload_success_timestamp_seconds", frozenset())], loaded)
+        promtool_clean(self, text)
+
+    def test_series_table_size_is_a_configuration_key(self):
+        us = self.sink("us", host="127.0.0.2")
+        cn = self.sink("cn", host="127.0.0.3")
+        cfg = self.config_all(us, cn)
+        cfg["workers"] = 1
+        cfg["metrics"] = {"max_series": 64}
+        px = self.proxy(cfg, env=KEY_ENV)
+        # Labels come only from the policy: each reload below renames the
+        # routes, so each round adds its decisions, upstream responses,
+        # bytes and histogram series; five rounds overflow a 64-series
+        # table, and the overflow is counted, the table does not grow.
+        for k in range(5):
+            if k > 0:
+                c2 = json.loads(json.dumps(cfg))
+                for r in c2["routes"]:
+                    r["id"] = "%s-%d" % (r["id"], k)
+                px.reload(c2)
+            self.send(px, "/t/%d" % k, body("u-ms-%d" % k, phone(900 + k), email="ms.%d@example.cn" % k))
+            self.send(px, "/t/%d" % k, body("u-ms-%d" % k, phone(900 + k)), host="blocked.example")
+            self.send(px, "/t/%d" % k, body("u-ms-%d" % k, email="m.%d@example.cn" % k), host="monitor.example")
+            self.send(px, "/t/%d" % k, body("u-ms-%d" % k), host="cn.example")
+        text = scrape(px)
+        if os.environ.get("BG_VERBOSE"):
+            print(text)
+        m = parse(text)
+        series_kept = sum(1 for (n, lab) in m if lab and n.startswith("bordergate_") and
+                          not n.startswith("bordergate_upstream_connections") and
+                          n not in ("bordergate_responses_total", "bordergate_destinations_total",
+                                    "bordergate_reloads_total", "bordergate_info") and
+                          not n.startswith("bordergate_yearly") and not n.endswith("_bucket"))
+        self.assertGreater(m[("bordergate_metrics_dropped_total", frozenset())], 0)
+        self.assertLessEqual(series_kept, 64)
+        bad = dict(cfg, metrics={"max_series": 10})
+        p = os.path.join(self.tmpdir, "bad.json")
+        with open(p, "w") as f:
+            json.dump(bad, f)
+        r = subprocess.run([bgtest.BIN, "check", "--config", p, "--no-keys"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("$.metrics.max_series", r.stderr)
 
 
 if __name__ == "__main__":

@@ -574,6 +574,19 @@ class PackTraffic(bgtest.TestCase):
             self.assertIn(want_r["code"], codes, "%s: reason codes" % where)
         if any(f.get("minor") for f in want):
             self.assertTrue(any(sj.get("minor") for sj in rec.get("subjects", [])), "%s: a minor subject" % where)
+        if xp.get("subjects_by"):
+            # How each subject was identified: its account id ("id") or, with
+            # none in the request, the route's subjects.device_id ("device"),
+            # whose value's pseudonym is then the subject's.
+            subs = rec.get("subjects", [])
+            self.assertEqual([sj.get("by", "id") for sj in subs], xp["subjects_by"], "%s: subjects" % where)
+            route = next(r for r in run.pack["routes"] if r["id"] == xp["route"])
+            dev = route.get("subjects", {}).get("device_id")
+            for k, sj in enumerate(subs):
+                f = next((f for f in want if f["path"] == dev), None)
+                if sj.get("by") == "device" and f is not None:
+                    self.assertEqual(sj["pseudonym"], subject_pseudonym(self.original_value(run.entries[i], f)),
+                                     "%s: the device's pseudonym is the subject" % where)
         # No personal-information value in the record.
         entry = run.entries[i]
         for f in want:

@@ -528,5 +528,179 @@ class Replay(bgtest.TestCase):
         self.assertRegex(r.stdout, r"\n30 entries: \d+ allow, \d+ deidentify, \d+ block, 0 refused\n")
 
 
+# -- HAR from any tool (issue 17) ------------------------------------------
+#
+# A hand-written HAR in the shape Chromium's devtools and Playwright write
+# (HTTP/2 pseudo-headers, _initiator, response content, timings) and one in
+# the shape mitmproxy's HAR export writes for a reverse-mode recording made
+# in front of bordergate (the URL names the proxy, Host the destination),
+# plus hand-edited variants of both.
+
+ABROAD = "api.abroad.example"
+
+
+def chromium_entry(method, url, headers=(), body=None, mime="application/json", decision=None,
+                   body_size=None):
+    host = url.split("/")[2]
+    req_headers = [{"name": ":method", "value": method}, {"name": ":authority", "value": host},
+                   {"name": ":scheme", "value": "https"}, {"name": ":path", "value": "/" + url.split("/", 3)[3]},
+                   {"name": "accept", "value": "*/*"}, {"name": "user-agent", "value": "Mozilla/5.0 HeadlessChrome"}]
+    req_headers += [{"name": k, "value": v} for k, v in headers]
+    req = {"method": method, "url": url, "httpVersion": "http/2.0", "headers": req_headers,
+           "queryString": [], "cookies": [], "headersSize": -1,
+           "bodySize": len(body.encode()) if body is not None else (body_size or 0)}
+    if body is not None:
+        req["postData"] = {"mimeType": mime, "text": body}
+    resp_headers = [{"name": "content-type", "value": "application/json"}]
+    if decision is not None:
+        resp_headers.append({"name": "x-bordergate-decision", "value": decision})
+    return {"_initiator": {"type": "script", "stack": {"callFrames": [{"functionName": "send", "url": "x.js"}]}},
+            "_priority": "High", "_resourceType": "fetch", "cache": {}, "connection": "443",
+            "request": req,
+            "response": {"status": 200, "statusText": "", "httpVersion": "http/2.0", "headers": resp_headers,
+                         "cookies": [], "content": {"size": 11, "mimeType": "application/json",
+                                                    "text": "{\"ok\":true}"},
+                         "redirectURL": "", "headersSize": -1, "bodySize": -1, "_transferSize": 100},
+            "serverIPAddress": "203.0.113.10", "startedDateTime": "2026-11-30T10:00:00.000Z", "time": 12.5,
+            "timings": {"blocked": 1, "dns": -1, "ssl": -1, "connect": -1, "send": 0, "wait": 10, "receive": 1}}
+
+
+def mitmproxy_entry(method, proxy, host, path, body=None, decision=None):
+    headers = [{"name": "Host", "value": host}, {"name": "User-Agent", "value": "okhttp/4.12.0"}]
+    if body is not None:
+        headers.append({"name": "Content-Type", "value": "application/json"})
+        headers.append({"name": "Content-Length", "value": str(len(body.encode()))})
+    req = {"method": method, "url": "http://%s%s" % (proxy, path), "httpVersion": "HTTP/1.1",
+           "cookies": [], "headers": headers, "queryString": [], "headersSize": 120,
+           "bodySize": len(body.encode()) if body is not None else 0}
+    if body is not None:
+        req["postData"] = {"mimeType": "application/json", "text": body, "params": []}
+    resp_headers = [{"name": "Content-Type", "value": "application/json"}]
+    if decision is not None:
+        resp_headers.append({"name": "X-Bordergate-Decision", "value": decision})
+    return {"startedDateTime": "2026-11-30T10:00:00.000000+00:00", "time": 3.1, "request": req,
+            "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "cookies": [],
+                         "headers": resp_headers,
+                         "content": {"mimeType": "application/json", "text": "{\"ok\":true}", "size": 11},
+                         "redirectURL": "", "headersSize": 90, "bodySize": 11},
+            "cache": {}, "timings": {"send": 0.1, "receive": 0.2, "wait": 2.8, "connect": -1, "ssl": -1},
+            "serverIPAddress": "127.0.0.1"}
+
+
+class HarFromAnyTool(bgtest.TestCase):
+    PROXY = "127.0.0.1:18080"
+
+    def setUp(self):
+        super().setUp()
+        import test_bypass
+
+        class Up:  # the destination is never contacted offline
+            host, origin = "203.0.113.10", "http://%s:443" % ABROAD
+        cfg = test_bypass.policy_config(Up())
+        cfg["listen"] = self.PROXY
+        cfg["resolve"] = {ABROAD: "203.0.113.10"}
+        for r in cfg["routes"]:
+            r.pop("allow_private_addresses", None)
+        self.config = os.path.join(self.tmpdir, "policy.json")
+        with open(self.config, "w") as f:
+            json.dump(cfg, f, indent=1)
+
+    def har(self, name, entries):
+        p = os.path.join(self.tmpdir, name)
+        with open(p, "w") as f:
+            json.dump({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"},
+                               "pages": [], "entries": entries}}, f, indent=2)
+        return p
+
+    def replay(self, *args):
+        r = subprocess.run([BIN, "replay", "--config", self.config] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=t(60))
+        return r, [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+
+    def test_chromium_har_with_nul_in_recorded_text(self):
+        # "\u0000" in postData.text is a NUL byte the request carried: the
+        # entry is read (not "invalid JSON") and decided as the daemon
+        # decides such a body: a JSON body with a raw control character is
+        # undecodable (blocked), a form keeps its fields and is inspected.
+        p = self.har("chromium.har", [
+            chromium_entry("POST", "https://%s/v1/profile" % ABROAD, [("content-type", "application/json")],
+                           '{"note":"a\u0000b","phone":"13812345678"}'),
+            chromium_entry("POST", "https://%s/v1/form" % ABROAD,
+                           [("content-type", "application/x-www-form-urlencoded")],
+                           "note=a\u0000b&phone=13812345678", mime="application/x-www-form-urlencoded"),
+            chromium_entry("GET", "https://%s/v1/ping" % ABROAD),
+        ])
+        with open(p) as f:
+            self.assertIn("\\u0000", f.read())  # as the recorder wrote it
+        r, out = self.replay("--har", p)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([(o["route"], o["decision"]) for o in out],
+                         [("abroad", "block"), ("abroad", "deidentify"), ("abroad", "allow")])
+        self.assertEqual([x["code"] for x in out[0]["reasons"]], ["undecodable"])
+        self.assertEqual([f["category"] for f in out[1]["findings"]], ["cn_mobile"])
+
+    def test_body_left_out_by_the_recording_is_flagged_not_decided(self):
+        # Chromium's sendBeacon / Blob uploads: Content-Length 42, no postData.
+        beacon = chromium_entry("POST", "https://%s/v1/beacon" % ABROAD,
+                                [("content-type", "text/plain;charset=UTF-8"), ("content-length", "42")])
+        self.assertNotIn("postData", beacon["request"])
+        p = self.har("beacon.har", [beacon, chromium_entry("GET", "https://%s/v1/ping" % ABROAD)])
+        r, out = self.replay("--har", p)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertRegex(r.stderr, r"beacon\.har: entry 0 \(line \d+, byte \d+\): request body not recorded "
+                                   r"\(Content-Length 42")
+        self.assertEqual([o["entry"] for o in out], [1], "only the entry with its body is decided")
+        # Hand-edited: the same with an empty postData text; and Content-Length 0 is no body.
+        beacon["request"]["postData"] = {"mimeType": "text/plain", "text": ""}
+        r, out = self.replay("--har", self.har("b2.har", [beacon]))
+        self.assertEqual((r.returncode, out), (2, []))
+        beacon["request"]["headers"] = [h for h in beacon["request"]["headers"] if h["name"] != "content-length"]
+        beacon["request"]["headers"].append({"name": "content-length", "value": "0"})
+        r, out = self.replay("--har", self.har("b3.har", [beacon]))
+        self.assertEqual((r.returncode, [o["decision"] for o in out]), (0, ["allow"]), r.stderr)
+
+    def test_mitmproxy_reverse_mode_recording_goes_where_host_says(self):
+        body = '{"phone":"13812345678"}'
+        entries = [mitmproxy_entry("POST", self.PROXY, ABROAD, "/v1/profile", body),
+                   mitmproxy_entry("GET", self.PROXY, ABROAD, "/v1/ping")]
+        p = self.har("mitm.har", entries)
+        r, out = self.replay("--har", p)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([(o["route"], o["decision"]) for o in out], [("abroad", "deidentify"), ("abroad", "allow")])
+        # Recorded at another name for the proxy: --proxy says so; without it
+        # the URL's authority is the destination, and no route takes it.
+        other = [mitmproxy_entry("GET", "bordergate.internal:8080", ABROAD, "/v1/ping")]
+        p = self.har("mitm2.har", other)
+        r, out = self.replay("--har", p)
+        self.assertEqual([(o["decision"], o.get("status")) for o in out], [("refused", 421)])
+        r, out = self.replay("--har", p, "--proxy", "bordergate.internal:8080")
+        self.assertEqual([(o["route"], o["decision"]) for o in out], [("abroad", "allow")], r.stderr)
+        # A Chromium recording is untouched: URL and :authority agree.
+        r, out = self.replay("--har", self.har("c.har", [chromium_entry("GET", "https://%s/v1/ping" % ABROAD)]),
+                             "--proxy", "%s:443" % ABROAD)
+        self.assertEqual([o["route"] for o in out], ["abroad"])
+
+    def test_compare_with_the_recorded_decision_header(self):
+        body = '{"phone":"13812345678"}'
+        entries = [mitmproxy_entry("POST", self.PROXY, ABROAD, "/v1/profile", body, decision="deidentify"),
+                   mitmproxy_entry("GET", self.PROXY, ABROAD, "/v1/ping", decision="allow"),
+                   chromium_entry("GET", "https://%s/v1/ping" % ABROAD, decision="allow; monitor; would=block"),
+                   chromium_entry("GET", "https://%s/v1/ping" % ABROAD)]  # not recorded: not compared
+        p = self.har("recorded.har", entries)
+        r, _ = self.replay("--har", p, "--compare-recorded")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('"recorded_differences":0', r.stderr)
+        # Hand-edited: the recording says the daemon allowed what this policy de-identifies.
+        entries[0]["response"]["headers"][-1]["value"] = "allow"
+        p = self.har("edited.har", entries)
+        r, _ = self.replay("--har", p, "--compare-recorded")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("entry 0: recorded X-Bordergate-Decision allow, decided offline deidentify", r.stdout)
+        self.assertIn('"recorded_differences":1', r.stderr)
+        r, _ = self.replay("--har", p)  # only when asked
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+
 if __name__ == "__main__":
     bgtest.main()

@@ -764,6 +764,98 @@ static void test_exempt_transfers_are_counted_apart(void **state)
     free(out);
 }
 
+/*
+ * People identified by a device (subjects.device_id): one device is one
+ * person, counted like anyone in PEOPLE and also in people_by_device; the
+ * audit log's "by":"device", the counters file and a reopened file agree.
+ */
+static void test_people_counted_by_device(void **state)
+{
+    (void)state;
+    char audit[600], cpath[600], u[65], d1[65], d2[65];
+    case_path(audit, sizeof audit, "audit-20260401-000000-000001.jsonl");
+    case_path(cpath, sizeof cpath, "device-counters.jsonl");
+    pseudo(51, u);  /* an account id */
+    pseudo(52, d1); /* a phone's OAID, no account id */
+    pseudo(53, d2); /* another device */
+    FILE *fp = fopen(audit, "w");
+    assert_non_null(fp);
+#define fmt                                                                                        \
+    "{\"seq\":%d,\"time\":\"2026-04-0%dT01:00:00.000Z\",\"type\":\"decision\","                    \
+    "\"recipient\":{\"id\":\"sdk\"},\"destination\":{\"country\":\"US\","                          \
+    "\"region\":\"cross-border\"},\"mode\":\"enforce\",\"outcome\":\"deidentify\",\"findings\":["  \
+    "{\"category\":\"oaid\",\"sensitive\":false,\"basis\":\"%s\",\"action\":\"%s\","               \
+    "\"operator\":\"hash\",\"anonymized\":false,\"subject\":\"%s\"}],"                             \
+    "\"subjects\":[{\"pseudonym\":\"%s\"%s}]}\n"
+    fprintf(fp, fmt, 1, 1, "none", "deidentify", u, u, "");
+    fprintf(fp, fmt, 2, 1, "none", "deidentify", d1, d1, ",\"by\":\"device\"");
+    fprintf(fp, fmt, 3, 2, "none", "deidentify", d1, d1, ",\"by\":\"device\""); /* again */
+    fprintf(fp, fmt, 4, 3, "contract", "allow", d2, d2, ",\"by\":\"device\"");  /* exempt */
+#undef fmt
+    fclose(fp);
+
+    char *argv1[] = {"volumes", audit, "--year", "2026", "--json", NULL};
+    int rc;
+    char *out = capture(volumes_cli, 5, argv1, &rc);
+    assert_int_equal(rc, 0);
+    json_t *from_log = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(from_log);
+    assert_int_equal(json_integer_value(json_object_get(from_log, "people")), 2); /* u, d1 */
+    assert_int_equal(json_integer_value(json_object_get(from_log, "people_by_device")), 1);
+    const json_t *x = json_object_get(from_log, "exempt");
+    assert_int_equal(json_integer_value(json_object_get(x, "people")), 1);
+    assert_int_equal(json_integer_value(json_object_get(x, "people_by_device")), 1);
+    const json_t *r = json_array_get(json_object_get(from_log, "recipients"), 0);
+    assert_string_equal(json_string_value(json_object_get(r, "recipient")), "sdk");
+    assert_int_equal(json_integer_value(json_object_get(r, "people_by_device")), 1);
+
+    /* The daemon's way: the counters file says "by":"device" on the
+     * device's lines only, and reopened it gives the same numbers. */
+    bg_counters_t *c = open_year(cpath, 2026);
+    assert_int_equal(bg_counters_add_subject(c, "sdk", u, 0, 0, 0, t_of("2026-04-01T09:00")), 1);
+    assert_int_equal(bg_counters_add_subject(c, "sdk", d1, 0, 0, 1, t_of("2026-04-01T09:00")), 1);
+    assert_int_equal(bg_counters_add_subject(c, "sdk", d1, 0, 0, 1, t_of("2026-04-02T09:00")), 0);
+    assert_int_equal(bg_counters_add_subject(c, "sdk", d2, 0, 1, 1, t_of("2026-04-03T09:00")), 1);
+    bg_counters_snapshot_t snap;
+    bg_counters_snapshot(c, 0, &snap);
+    assert_int_equal(snap.people, 2);
+    assert_int_equal(snap.people_by_device, 1);
+    assert_int_equal(snap.exempt_people_by_device, 1);
+    bg_counters_snapshot_free(&snap);
+    bg_counters_close(c);
+    size_t len = 0;
+    char *file = bg_util_read_file(cpath, &len);
+    assert_non_null(file);
+    assert_int_equal(count_lines(cpath), 3);
+    char *line_u = strstr(file, u), *line_d1 = strstr(file, d1);
+    assert_non_null(line_u);
+    assert_non_null(line_d1);
+    assert_null(memmem(line_u, (size_t)(strchr(line_u, '\n') - line_u), "\"by\"", 4));
+    assert_non_null(
+        memmem(line_d1, (size_t)(strchr(line_d1, '\n') - line_d1), "\"by\":\"device\"", 13));
+    free(file);
+    char *argv2[] = {"volumes", "--counters", cpath, "--year", "2026", "--json", NULL};
+    out = capture(volumes_cli, 6, argv2, &rc);
+    assert_int_equal(rc, 0);
+    json_t *doc = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(doc);
+    static const char *const same[] = {"people", "people_by_device", "exempt", "recipients"};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+        assert_true(json_equal(json_object_get(doc, same[i]), json_object_get(from_log, same[i])));
+    json_decref(doc);
+    json_decref(from_log);
+
+    /* The table has the column and says what it means. */
+    char *argv3[] = {"volumes", "--counters", cpath, "--year", "2026", NULL};
+    out = capture(volumes_cli, 5, argv3, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "BY DEVICE"));
+    assert_non_null(strstr(out, "upper bound"));
+    free(out);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -798,6 +890,7 @@ int main(void)
         cmocka_unit_test(test_write_failure_does_not_count_and_leaves_no_partial_line),
         cmocka_unit_test(test_volumes_from_the_audit_log_and_the_counters_file_agree),
         cmocka_unit_test(test_exempt_transfers_are_counted_apart),
+        cmocka_unit_test(test_people_counted_by_device),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

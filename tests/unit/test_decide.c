@@ -865,6 +865,127 @@ static void test_consent_basis(void **state)
     bg_consent_close(reg);
 }
 
+/*
+ * subjects.device_id: a request with no account id but a device id is the
+ * device's person. The subject pseudonym is the device id's (the same
+ * function as ids), so the device's own consent applies and the record says
+ * "by": "device"; with an account id present the account wins; in a batch
+ * each record's own device id is read.
+ */
+#define OAID1 "b081ef84-4457-4d2d-8830-e32819b8d202"
+#define OAID2 "9079ecdf-bb77-4b57-81af-2dd1425288cb"
+#define RULE_DEVICE_CONSENT                                                                        \
+    "    {\"id\": \"device-consent\", \"categories\": [\"device_id\", \"account_id\"], "           \
+    "\"bases\": [\"consent\"], \"fallback\": \"deidentify\", \"accept_pseudonymized\": true}"
+
+static void test_device_subject(void **state)
+{
+    (void)state;
+    bg_consent_reg_t *reg = open_reg();
+    char cid[BG_CONSENT_ID_SIZE];
+    grant(reg, OAID1, (grant_t){.purpose = "analytics"}, cid);
+    bg_config_t *cfg = load("", NULL, RULE_DEVICE_CONSENT,
+                            RT("sdk", "acme-us", "analytics",
+                               ", \"subjects\": {\"id\": \"$.uid\", \"device_id\": "
+                               "\"$.device.oaid\"}") ",\n" RT("batch", "acme-us", "analytics",
+                                                              ", \"subjects\": {\"records\": "
+                                                              "\"$.events[*]\", \"id\": \"$.uid\", "
+                                                              "\"device_id\": "
+                                                              "\"$.device.oaid\"}") ",\n" RT("noid",
+                                                                                             "acme-"
+                                                                                             "us",
+                                                                                             "analy"
+                                                                                             "tics",
+                                                                                             ", "
+                                                                                             "\"sub"
+                                                                                             "jects"
+                                                                                             "\": "
+                                                                                             "{\"id"
+                                                                                             "\": "
+                                                                                             "\"$."
+                                                                                             "uid\""
+                                                                                             "}"));
+    char pn1[65], pn2[65], pu[65];
+    hmac_hex(OAID1, pn1);
+    hmac_hex(OAID2, pn2);
+    hmac_hex("u-7781", pu);
+    req_t r;
+
+    /* Device only: the device's person, on the device's own consent. */
+    run(&r, cfg, "sdk", "{\"event\": \"open\", \"device\": {\"oaid\": \"" OAID1 "\"}}",
+        (opts_t){.reg = reg});
+    expect_outcome(&r, BG_OUTCOME_ALLOW, BG_OUTCOME_ALLOW);
+    expect_fd(&r, "$.device.oaid",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "device-consent", cid, NULL, -1});
+    assert_int_equal(r.d.nsubjects, 1);
+    assert_string_equal(r.d.subjects[0], pn1);
+    assert_int_equal(r.d.subject_by_device[0], 1);
+    assert_int_equal(fd_at(&r, "$.device.oaid")->subject, 0);
+    json_t *rec = decision_json(&r.d, r.insp);
+    json_t *sj = json_array_get(json_object_get(rec, "subjects"), 0);
+    assert_string_equal(json_string_value(json_object_get(sj, "pseudonym")), pn1);
+    assert_string_equal(json_string_value(json_object_get(sj, "by")), "device");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(rec, "findings"), 0), "subject")),
+                        pn1);
+    char *text = json_dumps(rec, JSON_COMPACT);
+    assert_non_null(text);
+    assert_null(strstr(text, OAID1)); /* the pseudonym, never the device id */
+    free(text);
+    json_decref(rec);
+    done(&r);
+
+    /* Another device, without consent: removed (the default operator for
+     * device ids), still its person. */
+    run(&r, cfg, "sdk", "{\"device\": {\"oaid\": \"" OAID2 "\"}}", (opts_t){.reg = reg});
+    expect_outcome(&r, BG_OUTCOME_DEIDENTIFY, BG_OUTCOME_DEIDENTIFY);
+    expect_fd(&r, "$.device.oaid",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "device-consent", "",
+                       "no consent (no-consent)", -1});
+    assert_string_equal(r.d.subjects[0], pn2);
+    assert_int_equal(r.d.subject_by_device[0], 1);
+    done(&r);
+
+    /* The user id wins: the account is the person, and the device's
+     * consent is not the account's. */
+    run(&r, cfg, "sdk", "{\"uid\": \"u-7781\", \"device\": {\"oaid\": \"" OAID1 "\"}}",
+        (opts_t){.reg = reg});
+    assert_string_equal(r.d.subjects[0], pu);
+    assert_int_equal(r.d.subject_by_device[0], 0);
+    expect_fd(&r, "$.device.oaid",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "device-consent", "",
+                       "no consent (no-consent)", -1});
+    rec = decision_json(&r.d, r.insp);
+    assert_null(json_object_get(json_array_get(json_object_get(rec, "subjects"), 0), "by"));
+    json_decref(rec);
+    done(&r);
+
+    /* A batch: each record's own subject, by account or by device. */
+    run(&r, cfg, "batch",
+        "{\"events\": [{\"uid\": \"u-7781\", \"device\": {\"oaid\": \"" OAID2 "\"}},"
+        " {\"device\": {\"oaid\": \"" OAID1 "\"}}]}",
+        (opts_t){.reg = reg});
+    assert_int_equal(r.d.nsubjects, 2);
+    assert_string_equal(r.d.subjects[0], pu);
+    assert_int_equal(r.d.subject_by_device[0], 0);
+    assert_string_equal(r.d.subjects[1], pn1);
+    assert_int_equal(r.d.subject_by_device[1], 1);
+    expect_fd(&r, "$.events[1].device.oaid",
+              (want_t){BG_ACT_ALLOW, BG_BASIS_CONSENT, "device-consent", cid, NULL, -1});
+    expect_fd(&r, "$.events[0].device.oaid",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "device-consent", "", NULL, -1});
+    done(&r);
+
+    /* Without subjects.device_id the device's person is nobody. */
+    run(&r, cfg, "noid", "{\"device\": {\"oaid\": \"" OAID1 "\"}}", (opts_t){.reg = reg});
+    assert_string_equal(r.d.subjects[0], "");
+    expect_fd(&r, "$.device.oaid",
+              (want_t){BG_ACT_REMOVE, BG_BASIS_NONE, "device-consent", "", "no subject id", -1});
+    done(&r);
+    bg_config_unref(cfg);
+    bg_consent_close(reg);
+}
+
 static void test_consent_withdrawn(void **state)
 {
     (void)state;
@@ -2095,6 +2216,7 @@ int main(void)
         cmocka_unit_test(test_monitor_mode),
         cmocka_unit_test(test_block_body),
         cmocka_unit_test(test_decision_json_has_no_values),
+        cmocka_unit_test(test_device_subject),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -44,7 +44,7 @@ static int setup(void **state)
     f->rt.cfg = &f->cfg;
     f->rt.generation = 1;
     for (int i = 0; i < 2; i++)
-        f->workers[i].metrics = bg_metrics_new();
+        f->workers[i].metrics = bg_metrics_new(BG_METRICS_DEFAULT_SERIES);
     memcpy(f->geo.country, "US", 3);
     f->geo.region = BG_GEO_CROSS_BORDER;
     f->d.outcome = BG_OUTCOME_ALLOW;
@@ -100,7 +100,7 @@ static void test_workers_are_summed_into_one_series(void **state)
     count(f, 1, "orders", 1);
     char *s = render(f);
     assert_non_null(
-        strstr(s, "bordergate_requests_total{route=\"orders\",recipient=\"\",country=\"US\","
+        strstr(s, "bordergate_decisions_total{route=\"orders\",recipient=\"\",country=\"US\","
                   "region=\"cross-border\",decision=\"allow\",mode=\"enforce\"} 5\n"));
     assert_non_null(strstr(s, "decision=\"block\",mode=\"enforce\"} 1\n"));
     /* blocked with no reason recorded still counts, under "unspecified" */
@@ -124,7 +124,7 @@ static void test_a_full_table_counts_drops_instead_of_growing(void **state)
 {
     fixture_t *f = *state;
     char id[32];
-    for (int i = 0; i < BG_METRICS_SLOTS + 10; i++) {
+    for (int i = 0; i < BG_METRICS_DEFAULT_SERIES + 10; i++) {
         snprintf(id, sizeof id, "r%d", i);
         count(f, 0, id, 1);
     }
@@ -159,6 +159,42 @@ static void test_histograms_are_cumulative_and_added_excludes_upstream(void **st
 
 /* Every line is a comment (HELP/TYPE) or "name{labels} value"; every name
  * has a TYPE before its first sample. */
+static void test_route_histograms_sum_workers_per_route(void **state)
+{
+    fixture_t *f = *state;
+    bg_metrics_upstream_response(f->workers[0].metrics, "orders", 200, 3000);   /* 0.003 s */
+    bg_metrics_upstream_response(f->workers[1].metrics, "orders", 503, 40000);  /* 0.04 s */
+    bg_metrics_upstream_response(f->workers[1].metrics, "orders", 204, 900000); /* 0.9 s */
+    bg_metrics_upstream_response(f->workers[0].metrics, "ord", 200, 60000000);  /* above 30 s */
+    bg_metrics_upstream_connect(f->workers[0].metrics, "orders", 700);
+    bg_metrics_route_bytes(f->workers[0].metrics, "orders", 10, 20);
+    bg_metrics_route_bytes(f->workers[1].metrics, "orders", 5, 0);
+    char *s = render(f);
+    const char *want[] = {
+        "bordergate_upstream_response_seconds_bucket{route=\"orders\",le=\"0.005\"} 1\n",
+        "bordergate_upstream_response_seconds_bucket{route=\"orders\",le=\"0.025\"} 1\n",
+        "bordergate_upstream_response_seconds_bucket{route=\"orders\",le=\"0.05\"} 2\n",
+        "bordergate_upstream_response_seconds_bucket{route=\"orders\",le=\"1\"} 3\n",
+        "bordergate_upstream_response_seconds_bucket{route=\"orders\",le=\"+Inf\"} 3\n",
+        "bordergate_upstream_response_seconds_sum{route=\"orders\"} 0.943000\n",
+        "bordergate_upstream_response_seconds_count{route=\"orders\"} 3\n",
+        "bordergate_upstream_response_seconds_bucket{route=\"ord\",le=\"30\"} 0\n",
+        "bordergate_upstream_response_seconds_bucket{route=\"ord\",le=\"+Inf\"} 1\n",
+        "bordergate_upstream_responses_total{route=\"orders\",class=\"2xx\"} 2\n",
+        "bordergate_upstream_responses_total{route=\"orders\",class=\"5xx\"} 1\n",
+        "bordergate_upstream_connect_seconds_bucket{route=\"orders\",le=\"0.0005\"} 0\n",
+        "bordergate_upstream_connect_seconds_bucket{route=\"orders\",le=\"0.001\"} 1\n",
+        "bordergate_upstream_connect_seconds_count{route=\"orders\"} 1\n",
+        "bordergate_request_bytes_total{route=\"orders\"} 15\n",
+        "bordergate_response_bytes_total{route=\"orders\"} 20\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (strstr(s, want[i]) == NULL)
+            fail_msg("missing: %s", want[i]);
+    }
+    free(s);
+}
+
 static void test_every_line_is_valid_exposition(void **state)
 {
     fixture_t *f = *state;
@@ -213,6 +249,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_histograms_are_cumulative_and_added_excludes_upstream,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_histograms_sum_workers_per_route, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_every_line_is_valid_exposition, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

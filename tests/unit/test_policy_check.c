@@ -196,7 +196,7 @@ static const case_t cases[] = {
      HEAD RECIP_OK RULES_OK ROUTE(
          ",\n     \"subjects\": {\"id\": \"$.user.id\", \"nationality\": \"$.user.cc\"}"),
      {{"error", "\"nationality\"", 1, 0, 0, 0, "$.routes[0].subjects.nationality",
-       "unknown key \"nationality\" (allowed here: id, records, region, birth_date, "
+       "unknown key \"nationality\" (allowed here: id, device_id, records, region, birth_date, "
        "region_header)"}}},
     {"unknown_key_inspect",
      HEAD RECIP_OK RULES_OK ROUTE(
@@ -610,6 +610,26 @@ static const case_t cases[] = {
      HEAD RECIP_OK RULES_OK ROUTE(
          ", \"subjects\": {\"id\": \"header.X-User-Id\", \"region\": \"user.region\"}"),
      {{"error", "\"user.region\"", 1, 0, 0, 0, "$.routes[0].subjects.region", "names nothing"}}},
+    {"subjects_device_id_without_dollar",
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ", \"subjects\": {\"id\": \"$.uid\", \"device_id\": \"device.oaid\"}"),
+     {{"error", "\"device.oaid\"", 1, 0, 0, 0, "$.routes[0].subjects.device_id",
+       "\"device.oaid\" names nothing: give a JSON path"}}},
+    {"subjects_device_id_bad_path",
+     HEAD RECIP_OK RULES_OK ROUTE(", \"subjects\": {\"device_id\": \"$.device[\"}"),
+     {{"error", "\"$.device[\"", 1, 0, 0, 0, "$.routes[0].subjects.device_id", ""}}},
+    {"ok_subjects_device_id",
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ", \"subjects\": {\"records\": \"$.events[*]\", \"id\": \"$.uid\", "
+         "\"device_id\": \"$.device.oaid\"}"),
+     {{NULL}}},
+    {"subjects_device_id_json_next_to_a_form_reference",
+     HEAD RECIP_OK RULES_OK ROUTE(
+         ", \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": "
+         "[\"cn_mobile\"], \"reference\": \"form.order_id\"}},\n"
+         "     \"subjects\": {\"device_id\": \"$.oaid\"}"),
+     {{"warning", "\"form.order_id\"", 1, 0, 0, 0, "$.routes[0].bases.contract.reference",
+       "subjects.device_id \"$.oaid\""}}},
     {"contract_reference_json_on_a_form_route",
      HEAD RECIP_OK RULES_OK ROUTE(
          ", \"bases\": {\"contract\": {\"purpose\": \"delivery\", \"necessary\": "
