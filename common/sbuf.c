@@ -1,28 +1,28 @@
 #include "common/sbuf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "common/utf8.h"
 
 static int reserve(bg_sbuf_t *b, size_t more)
 {
     if (b->failed)
         return -1;
-    if (b->n + more + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->n + more + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
+    if (more > SIZE_MAX - 1 - b->n) { /* would wrap: as good as out of memory */
+        b->failed = 1;
+        return -1;
+    }
+    char *p = bg_grow(b->p, &b->cap, b->n + more + 1, 1, 1024);
     if (p == NULL) {
         b->failed = 1;
         return -1;
     }
     b->p = p;
-    b->cap = cap;
     return 0;
 }
 
