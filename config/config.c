@@ -546,35 +546,10 @@ static void parse_store(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     cfg->store_redis = rc;
 }
 
-static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+/* $.listen: one "address:port" or a list of them (default 127.0.0.1:8080). */
+static void parse_listen(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
 {
-    static const char *const root_keys[] = {
-        "$schema",       "version",   "description", "listen",       "admin",
-        "workers",       "limits",    "timeouts",    "upstream_tls", "forwarded_headers",
-        "debug_headers", "resolve",   "routes",      "log",          "geo",
-        "dns",           "policy",    "keys",        "consent",      "recipients",
-        "field_rules",   "operators", "rules",       "audit",        "store",
-        "access_log",    "metrics",   NULL};
-    static const char *const admin_keys[] = {"listen", "token", NULL};
-    static const char *const limit_keys[] = {"max_header_bytes", "max_body_bytes",
-                                             "max_connections", "max_idle_upstream", NULL};
-    static const char *const timeout_keys[] = {
-        "header_ms", "body_ms",          "connect_ms", "response_ms",    "idle_ms",
-        "send_ms",   "upstream_idle_ms", "drain_ms",   "drain_delay_ms", NULL};
-    static const char *const tls_keys[] = {"ca_file", "verify", NULL};
-    static const char *const log_keys[] = {"level", "file", "format", NULL};
     json_t *v;
-
-    if (!json_is_object(root)) {
-        bg_cfg_err(ctx, "$", 0, "the configuration must be a JSON object");
-        return;
-    }
-    bg_cfg_check_keys(ctx, root, "$", root_keys);
-    long long version = bg_cfg_get_int(ctx, root, "$", "version", 1, 1, 1);
-    (void)version;
-    bg_cfg_get_string(ctx, root, "$", "description");
-    bg_cfg_get_string(ctx, root, "$", "$schema");
-
     v = json_object_get(root, "listen");
     if (v == NULL) {
         cfg->nlisten = 1;
@@ -599,7 +574,13 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         bg_cfg_err(ctx, "$.listen", 0, "must be \"address:port\" or a list of 1-%d of them",
                    BG_MAX_LISTEN);
     }
+}
 
+/* $.admin: the admin listener and its bearer token (from a file or the
+ * environment, at least 16 characters). */
+static void parse_admin(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+{
+    static const char *const admin_keys[] = {"listen", "token", NULL};
     json_t *admin = bg_cfg_get_typed(ctx, root, "$", "admin", JSON_OBJECT, "an object");
     if (admin != NULL) {
         bg_cfg_check_keys(ctx, admin, "$.admin", admin_keys);
@@ -637,6 +618,11 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             }
         }
     }
+}
+
+/* $.workers: 1-64, or "auto" (one per online core). */
+static void parse_workers(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+{
     json_t *wk = json_object_get(root, "workers");
     if (json_is_string(wk) && strcmp(json_string_value(wk), "auto") == 0) {
         /* One worker per online core (each its own event loop and listener). */
@@ -649,7 +635,16 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     } else {
         cfg->workers = (int)bg_cfg_get_int(ctx, root, "$", "workers", 1, 1, 64);
     }
+}
 
+/* $.limits and $.timeouts, each with its defaults when absent. */
+static void parse_limits(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+{
+    static const char *const limit_keys[] = {"max_header_bytes", "max_body_bytes",
+                                             "max_connections", "max_idle_upstream", NULL};
+    static const char *const timeout_keys[] = {
+        "header_ms", "body_ms",          "connect_ms", "response_ms",    "idle_ms",
+        "send_ms",   "upstream_idle_ms", "drain_ms",   "drain_delay_ms", NULL};
     json_t *lim = bg_cfg_get_typed(ctx, root, "$", "limits", JSON_OBJECT, "an object");
     json_t *empty = json_object();
     if (empty == NULL)
@@ -687,7 +682,13 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     cfg->drain_delay_ms =
         (int)bg_cfg_get_int(ctx, to, "$.timeouts", "drain_delay_ms", 0, 0, 3600000);
     cfg->drain_timeout_ms = (int)bg_cfg_get_int(ctx, to, "$.timeouts", "drain_ms", 10000, 0, day);
+    json_decref(empty);
+}
 
+/* $.upstream_tls: the CA file and verification (on unless disabled). */
+static void parse_upstream_tls(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+{
+    static const char *const tls_keys[] = {"ca_file", "verify", NULL};
     json_t *tls = bg_cfg_get_typed(ctx, root, "$", "upstream_tls", JSON_OBJECT, "an object");
     cfg->tls_verify = 1;
     if (tls != NULL) {
@@ -698,23 +699,12 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             bg_cfg_err(ctx, "$.upstream_tls.ca_file", 0, "cannot read %s: %s", cfg->ca_file,
                        strerror(errno));
     }
+}
 
-    const char *fw = bg_cfg_get_string(ctx, root, "$", "forwarded_headers");
-    if (fw != NULL && strcmp(fw, "append") != 0 && strcmp(fw, "replace") != 0 &&
-        strcmp(fw, "off") != 0)
-        bg_cfg_err(ctx, "$.forwarded_headers", 0, "must be \"append\", \"replace\" or \"off\"");
-    cfg->forwarded = bg_cfg_dup(fw != NULL ? fw : "append");
-    cfg->debug_headers = bg_cfg_get_bool(ctx, root, "$", "debug_headers", 0);
-
-    json_t *res = json_object_get(root, "resolve");
-    if (res != NULL)
-        parse_resolve(ctx, cfg, res);
-    json_t *routes = json_object_get(root, "routes");
-    if (routes == NULL)
-        bg_cfg_err(ctx, "$", 0, "no \"routes\": bordergate forwards only to configured routes");
-    else
-        parse_routes(ctx, cfg, routes);
-
+/* $.log: level, file and format of the operational log. */
+static void parse_log(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+{
+    static const char *const log_keys[] = {"level", "file", "format", NULL};
     json_t *log = bg_cfg_get_typed(ctx, root, "$", "log", JSON_OBJECT, "an object");
     if (log != NULL) {
         bg_cfg_check_keys(ctx, log, "$.log", log_keys);
@@ -729,10 +719,11 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             bg_cfg_err(ctx, "$.log.format", 0, "must be json or text");
         cfg->log_format = bg_cfg_dup(fmt);
     }
-    parse_geo(ctx, cfg, json_object_get(root, "geo"));
-    parse_audit(ctx, cfg, root);
-    parse_store(ctx, cfg, root);
+}
 
+/* $.access_log and $.metrics. */
+static void parse_outputs(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+{
     /* access_log (proxy/accesslog.h) and metrics: restart to change. */
     static const char *const access_keys[] = {"path", NULL};
     json_t *al = bg_cfg_get_typed(ctx, root, "$", "access_log", JSON_OBJECT, "an object");
@@ -748,7 +739,12 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
         cfg->metrics_max_series =
             (int)bg_cfg_get_int(ctx, mo, "$.metrics", "max_series", 2048, 64, 1 << 20);
     }
+}
 
+/* $.dns.nameservers: at most 8 numeric "address[:port]" (port 53 when
+ * none); none: /etc/resolv.conf. */
+static void parse_dns(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+{
     static const char *const dns_keys[] = {"nameservers", NULL};
     json_t *dns = bg_cfg_get_typed(ctx, root, "$", "dns", JSON_OBJECT, "an object");
     if (dns != NULL) {
@@ -791,7 +787,55 @@ static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
             }
         }
     }
-    json_decref(empty);
+}
+
+static void parse_root(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
+{
+    static const char *const root_keys[] = {
+        "$schema",       "version",   "description", "listen",       "admin",
+        "workers",       "limits",    "timeouts",    "upstream_tls", "forwarded_headers",
+        "debug_headers", "resolve",   "routes",      "log",          "geo",
+        "dns",           "policy",    "keys",        "consent",      "recipients",
+        "field_rules",   "operators", "rules",       "audit",        "store",
+        "access_log",    "metrics",   NULL};
+
+    if (!json_is_object(root)) {
+        bg_cfg_err(ctx, "$", 0, "the configuration must be a JSON object");
+        return;
+    }
+    bg_cfg_check_keys(ctx, root, "$", root_keys);
+    long long version = bg_cfg_get_int(ctx, root, "$", "version", 1, 1, 1);
+    (void)version;
+    bg_cfg_get_string(ctx, root, "$", "description");
+    bg_cfg_get_string(ctx, root, "$", "$schema");
+
+    parse_listen(ctx, cfg, root);
+    parse_admin(ctx, cfg, root);
+    parse_workers(ctx, cfg, root);
+    parse_limits(ctx, cfg, root);
+    parse_upstream_tls(ctx, cfg, root);
+    const char *fw = bg_cfg_get_string(ctx, root, "$", "forwarded_headers");
+    if (fw != NULL && strcmp(fw, "append") != 0 && strcmp(fw, "replace") != 0 &&
+        strcmp(fw, "off") != 0)
+        bg_cfg_err(ctx, "$.forwarded_headers", 0, "must be \"append\", \"replace\" or \"off\"");
+    cfg->forwarded = bg_cfg_dup(fw != NULL ? fw : "append");
+    cfg->debug_headers = bg_cfg_get_bool(ctx, root, "$", "debug_headers", 0);
+
+    json_t *res = json_object_get(root, "resolve");
+    if (res != NULL)
+        parse_resolve(ctx, cfg, res);
+    json_t *routes = json_object_get(root, "routes");
+    if (routes == NULL)
+        bg_cfg_err(ctx, "$", 0, "no \"routes\": bordergate forwards only to configured routes");
+    else
+        parse_routes(ctx, cfg, routes);
+
+    parse_log(ctx, cfg, root);
+    parse_geo(ctx, cfg, json_object_get(root, "geo"));
+    parse_audit(ctx, cfg, root);
+    parse_store(ctx, cfg, root);
+    parse_outputs(ctx, cfg, root);
+    parse_dns(ctx, cfg, root);
 }
 
 static void config_free(bg_config_t *cfg)
