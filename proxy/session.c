@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event_struct.h>
 #include <openssl/err.h>
 
@@ -1096,6 +1097,35 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
         evbuffer_add_buffer_reference(out, x->body);
 }
 
+/*
+ * Write BEV's pending output to its socket now, in this pass of the event
+ * loop, rather than the libevent way (an epoll_ctl to arm EPOLLOUT, a pass
+ * through epoll_wait, the writev, an epoll_ctl to disarm). Plain sockets
+ * only, and never one still connecting: the caller checks. What the socket
+ * does not take stays in the output for libevent to write as before; an
+ * error (or EAGAIN) is left for libevent's write callback to meet. When the
+ * output is empty the write event is removed, as libevent's own write
+ * callback does; with the worker's epoll changelist the arm and the disarm
+ * then cancel out and cost no system call. No write callback runs for the
+ * bytes written here: callers use it where none is awaited.
+ */
+static void flush_now(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd < 0 || evbuffer_get_length(out) == 0 || !(bufferevent_get_enabled(bev) & EV_WRITE))
+        return;
+    /* libevent keeps the front of a socket bufferevent's output frozen
+     * outside its own write callback; thaw it for this write as that does. */
+    evbuffer_unfreeze(out, 1);
+    int n = evbuffer_write(out, fd);
+    evbuffer_freeze(out, 1);
+    if (n < 0)
+        return;
+    if (evbuffer_get_length(out) == 0)
+        event_del(&bev->ev_write);
+}
+
 static void on_up_read(struct bufferevent *bev, void *arg);
 static void on_up_write(struct bufferevent *bev, void *arg);
 static void on_up_event(struct bufferevent *bev, short what, void *arg);
@@ -1161,6 +1191,8 @@ static void stage_forward(bg_session_t *s)
     build_upstream_request(s, bufferevent_get_output(x->up->bev));
     x->up_request_len = evbuffer_get_length(bufferevent_get_output(x->up->bev));
     bufferevent_enable(x->up->bev, EV_READ | EV_WRITE);
+    if (x->up_reused && !x->up->tls)
+        flush_now(x->up->bev); /* one writev now: head and body */
     s->state = ST_UPSTREAM;
     evtimer_del(&s->timer);
     arm_timer(s, x->upstream_connecting ? cfg->connect_timeout_ms : cfg->response_timeout_ms);
@@ -1540,6 +1572,7 @@ static void complete(bg_session_t *s, int upstream_reusable)
 {
     exchange_t *x = s->x;
     int idle_ms = 60000;
+    flush_now(s->cbev); /* the response (head and body) in one writev, now */
     if (x != NULL) {
         const bg_config_t *cfg = x->rt->cfg;
         idle_ms = cfg->idle_timeout_ms;
