@@ -217,10 +217,9 @@ static void start_closing(bg_session_t *s)
 /*
  * The refusal record of a request answered before any decision (421, 400,
  * 405, 408, 413, 501, 503): audit/refusal.h. Nothing waits for it; it
- * names no request value (query values are "*").
+ * names no request value (query values are "*"). Queued lazily (no
+ * callback): it rides with the next waited-for record (audit.h).
  */
-static void on_completion_recorded(void *arg, int status, uint64_t seq, const char *reason);
-
 static void record_refusal(bg_session_t *s, const char *id, int status, const char *error)
 {
     exchange_t *x = s->x;
@@ -245,8 +244,7 @@ static void record_refusal(bg_session_t *s, const char *id, int status, const ch
     size_t len = 0;
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
     char *rec = bg_refusal_record(&r, ts, &len);
-    if (rec == NULL ||
-        bg_audit_submit_text(s->w->audit, rec, len, 1, on_completion_recorded, NULL) == NULL)
+    if (rec == NULL || bg_audit_submit_text(s->w->audit, rec, len, 1, NULL, NULL) == NULL)
         bg_warn("request %s: refusal record not queued", id);
 }
 
@@ -883,14 +881,6 @@ static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
     after_record(s);
 }
 
-static void on_completion_recorded(void *arg, int status, uint64_t seq, const char *reason)
-{
-    (void)arg;
-    (void)status;
-    (void)seq;
-    (void)reason;
-}
-
 /* RECORD: make the decision record durable before anything leaves. */
 static void stage_record(bg_session_t *s)
 {
@@ -907,8 +897,7 @@ static void stage_record(bg_session_t *s)
         /* No personal information leaves the country: the record goes into
          * the same group commit, but the request does not wait for the
          * fsync (docs/audit.md, "Write before forward"). */
-        bg_audit_ticket_t *t =
-            bg_audit_submit_text(s->w->audit, rec, len, 1, on_completion_recorded, NULL);
+        bg_audit_ticket_t *t = bg_audit_submit_text(s->w->audit, rec, len, 1, NULL, NULL);
         if (t == NULL)
             bg_warn("request %s: decision record not queued", x->id);
         after_record(s);
@@ -971,7 +960,7 @@ static void record_completion(bg_session_t *s, const char *result)
         bg_sbuf_free(&b);
         return;
     }
-    bg_audit_submit_text(s->w->audit, b.p, b.n, 1, on_completion_recorded, NULL);
+    bg_audit_submit_text(s->w->audit, b.p, b.n, 1, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
