@@ -997,6 +997,30 @@ static int header_named(const bg_http_header_t *h, const char *name)
     return bg_util_ieq(h->name, h->name_len, name);
 }
 
+/* Append the C string Z to OUT (the request head is built without printf:
+ * it runs once per forwarded request). */
+static void add_str(struct evbuffer *out, const char *z)
+{
+    evbuffer_add(out, z, strlen(z));
+}
+
+/* Append "Content-Length: N\r\n" to OUT. */
+static void add_content_length(struct evbuffer *out, size_t n)
+{
+    char tmp[48] = "Content-Length: ";
+    char digits[24];
+    size_t i = sizeof digits, k = 16;
+    do {
+        digits[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    while (i < sizeof digits)
+        tmp[k++] = digits[i++];
+    tmp[k++] = '\r';
+    tmp[k++] = '\n';
+    evbuffer_add(out, tmp, k);
+}
+
 /* Write the upstream request head and body into OUT. */
 static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
 {
@@ -1031,7 +1055,9 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
     } else {
         evbuffer_add(out, path, path_len);
     }
-    evbuffer_add_printf(out, " HTTP/1.1\r\nHost: %s\r\n", r->host_header);
+    evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
+    add_str(out, r->host_header);
+    evbuffer_add(out, "\r\n", 2);
 
     for (size_t i = 0; i < q->nheaders; i++) {
         const bg_http_header_t *h = &q->headers[i];
@@ -1080,32 +1106,42 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
          * on a route matched by path alone it is whatever the caller wrote,
          * uninspected text that must not leave. */
         int echo_host = x->host[0] != '\0' && r->match_host != NULL;
-        if (xff != NULL && !fw_replace)
-            evbuffer_add_printf(out, "X-Forwarded-For: %.*s, %s\r\n", (int)xff_len, xff,
-                                s->peer_text);
-        else
-            evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", s->peer_text);
-        if (fwd != NULL && !fw_replace)
-            evbuffer_add_printf(out, "Forwarded: %.*s, ", (int)fwd_len, fwd);
-        else
-            evbuffer_add(out, "Forwarded: ", 11);
-        evbuffer_add_printf(out, "for=%s%s%s;proto=http", v6 ? "\"[" : "", s->peer_text,
-                            v6 ? "]\"" : "");
-        if (echo_host)
-            evbuffer_add_printf(out, ";host=\"%s\"", x->host);
+        evbuffer_add(out, "X-Forwarded-For: ", 17);
+        if (xff != NULL && !fw_replace) {
+            evbuffer_add(out, xff, xff_len);
+            evbuffer_add(out, ", ", 2);
+        }
+        add_str(out, s->peer_text);
+        evbuffer_add(out, "\r\nForwarded: ", 13);
+        if (fwd != NULL && !fw_replace) {
+            evbuffer_add(out, fwd, fwd_len);
+            evbuffer_add(out, ", ", 2);
+        }
+        add_str(out, v6 ? "for=\"[" : "for=");
+        add_str(out, s->peer_text);
+        add_str(out, v6 ? "]\";proto=http" : ";proto=http");
+        if (echo_host) {
+            evbuffer_add(out, ";host=\"", 7);
+            add_str(out, x->host);
+            evbuffer_add(out, "\"", 1);
+        }
         evbuffer_add(out, "\r\n", 2);
         evbuffer_add(out, "X-Forwarded-Proto: http\r\n", 25);
-        if (echo_host)
-            evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", x->host);
+        if (echo_host) {
+            evbuffer_add(out, "X-Forwarded-Host: ", 18);
+            add_str(out, x->host);
+            evbuffer_add(out, "\r\n", 2);
+        }
     }
     if (x->ev.rw.body_changed) {
-        evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", x->ev.rw.body_len);
+        add_content_length(out, x->ev.rw.body_len);
+        evbuffer_add(out, "\r\n", 2);
         evbuffer_add(out, x->ev.rw.body, x->ev.rw.body_len);
         return;
     }
     size_t blen = evbuffer_get_length(x->body);
     if (x->has_body || blen > 0 || q->content_length == 0)
-        evbuffer_add_printf(out, "Content-Length: %zu\r\n", blen);
+        add_content_length(out, blen);
     evbuffer_add(out, "\r\n", 2);
     /* A reference, not a move: the body stays ours for a retry. */
     if (blen > 0)
