@@ -107,6 +107,32 @@ def wait_for(pred, timeout, what, interval=0.02):
         time.sleep(interval)
 
 
+def wait_audit_settled(audit_dir, quiet=0.15, timeout=None):
+    """Wait until no file of AUDIT_DIR has grown for QUIET seconds. Records
+    that no request waits for (completions, refusals, decisions that send
+    no personal information abroad) reach the log up to 10 ms after the
+    answer (docs/audit.md, "Write before forward"); a test that compares
+    the log with what it sent waits for them first."""
+    def sizes():
+        out = {}
+        for root, _dirs, files in os.walk(audit_dir):
+            for f in files:
+                try:
+                    out[os.path.join(root, f)] = os.path.getsize(os.path.join(root, f))
+                except OSError:
+                    pass
+        return out
+    deadline = time.monotonic() + (timeout or t(20))
+    last, since = sizes(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise AssertionError("audit log in %s still growing after the timeout" % audit_dir)
+        time.sleep(0.02)
+        now = sizes()
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 # The pattern `bordergate sink` streams for /__sink/bytes/N: 4096-byte blocks,
 # each the 63-byte filler repeated from its start (proxy/serve.c fill_stream).
 _FILLER = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\n"
