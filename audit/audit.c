@@ -96,6 +96,10 @@ struct bg_audit_client {
     /* Submitted during this pass of the event loop, not yet handed to the
      * writer (client thread only): one lock and one wake-up per pass. */
     struct event *flush_ev;
+    int flush_pending; /* flush_ev is active */
+    /* Records without a completion callback (lazy) wait here for the next
+     * flush, or at most BG_AUDIT_LAZY_MS (lazy_ev): no wake-up of their own. */
+    struct event *lazy_ev;
     bg_audit_ticket_t *local_head, *local_tail;
     size_t local_bytes;
 };
@@ -376,16 +380,17 @@ static void client_destroy(bg_audit_client_t *c)
     free(c);
 }
 
-/* Writer side: hand T back to its client. */
+/* Writer side: hand T back to its client; a lazy ticket (no callback) is
+ * freed here, without waking the client. */
 static void post_done(bg_audit_ticket_t *t)
 {
     bg_audit_client_t *c = t->client;
     int wake = 0, destroy = 0;
     t->next = NULL;
     pthread_mutex_lock(&c->lock);
-    if (c->closing) {
+    if (c->closing || t->cb == NULL) {
         c->outstanding--;
-        destroy = c->outstanding == 0;
+        destroy = c->closing && c->outstanding == 0;
     } else {
         if (c->done_tail != NULL)
             c->done_tail->next = t;
@@ -437,6 +442,10 @@ static void client_release(bg_audit_client_t *c)
     if (c->flush_ev != NULL) {
         event_free(c->flush_ev);
         c->flush_ev = NULL;
+    }
+    if (c->lazy_ev != NULL) {
+        event_free(c->lazy_ev);
+        c->lazy_ev = NULL;
     }
     if (c->ev != NULL) {
         event_free(c->ev);
@@ -496,11 +505,15 @@ static void client_on_done(evutil_socket_t fd, short what, void *arg)
         client_release(c);
 }
 
-/* Hand the records submitted during this loop pass to the writer. */
+/* Hand the records submitted during this loop pass (and the lazy ones
+ * before them) to the writer: one lock, one wake-up. */
 static void client_flush(bg_audit_client_t *c)
 {
     bg_audit_t *a = c->audit;
     bg_audit_ticket_t *list = c->local_head;
+    c->flush_pending = 0;
+    if (c->lazy_ev != NULL)
+        event_del(c->lazy_ev); /* a timer: no system call */
     if (list == NULL)
         return;
     size_t n = 0, bytes = c->local_bytes;
@@ -560,11 +573,14 @@ bg_audit_client_t *bg_audit_client_new(bg_audit_t *a, struct event_base *base)
     }
     c->ev = event_new(base, c->efd, EV_READ | EV_PERSIST, client_on_done, c);
     c->flush_ev = event_new(base, -1, 0, client_on_flush, c);
-    if (c->ev == NULL || c->flush_ev == NULL || event_add(c->ev, NULL) != 0) {
+    c->lazy_ev = evtimer_new(base, client_on_flush, c);
+    if (c->ev == NULL || c->flush_ev == NULL || c->lazy_ev == NULL || event_add(c->ev, NULL) != 0) {
         if (c->ev != NULL)
             event_free(c->ev);
         if (c->flush_ev != NULL)
             event_free(c->flush_ev);
+        if (c->lazy_ev != NULL)
+            event_free(c->lazy_ev);
         client_destroy(c);
         errno = ENOMEM;
         return NULL;
@@ -680,7 +696,8 @@ static bg_audit_ticket_t *submit_body(bg_audit_client_t *c, char *body, size_t l
         return NULL;
     }
     /* Batched per loop pass (client_flush); a full queue is reported as a
-     * failed completion then. */
+     * failed completion then. A lazy record waits for the next flush, or
+     * at most BG_AUDIT_LAZY_MS. */
     t->next = NULL;
     if (c->local_tail != NULL)
         c->local_tail->next = t;
@@ -688,8 +705,15 @@ static bg_audit_ticket_t *submit_body(bg_audit_client_t *c, char *body, size_t l
         c->local_head = t;
     c->local_tail = t;
     c->local_bytes += len;
-    if (c->local_head == t)
-        event_active(c->flush_ev, EV_TIMEOUT, 1);
+    if (cb != NULL) {
+        if (!c->flush_pending) {
+            c->flush_pending = 1;
+            event_active(c->flush_ev, EV_TIMEOUT, 1);
+        }
+    } else if (!c->flush_pending && !evtimer_pending(c->lazy_ev, NULL)) {
+        struct timeval tv = {0, BG_AUDIT_LAZY_MS * 1000};
+        evtimer_add(c->lazy_ev, &tv);
+    }
     return t;
 }
 

@@ -133,6 +133,10 @@ void bg_audit_client_free(bg_audit_client_t *c);
  */
 typedef void (*bg_audit_done_cb)(void *arg, int status, uint64_t seq, const char *reason);
 
+/* The longest a record without a completion callback waits in its client
+ * before it is handed to the writer (milliseconds). */
+#define BG_AUDIT_LAZY_MS 10
+
 /*
  * Queue RECORD (a JSON object; takes ownership in every case) for writing.
  * It is serialized here, on the caller's thread, compactly with keys in
@@ -149,6 +153,12 @@ typedef void (*bg_audit_done_cb)(void *arg, int status, uint64_t seq, const char
  * pass (one lock, one wake-up); a queue over max_queue_bytes then fails them
  * with the reason "audit queue full" through CB.
  * CB runs exactly once on the client's base unless the ticket is forgotten.
+ *
+ * CB NULL: a lazy record that nobody waits for (a completion record): it
+ * causes no wake-up of its own. It is handed to the writer together with
+ * the next record that has a callback, or after BG_AUDIT_LAZY_MS, and the
+ * writer frees its ticket; the returned pointer then only says "queued"
+ * and must not be used (not even forgotten).
  */
 bg_audit_ticket_t *bg_audit_submit(bg_audit_client_t *c, json_t *record, bg_audit_done_cb cb,
                                    void *arg);

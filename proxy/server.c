@@ -360,7 +360,15 @@ static int worker_init(bg_server_t *srv, bg_worker_t *w, int index, const bg_con
 {
     w->index = index;
     w->server = srv;
-    w->base = event_base_new();
+    /* The epoll changelist folds the changes of one loop pass into one
+     * epoll_ctl per descriptor, or none when they cancel out (session.c
+     * flush_now: EPOLLOUT armed and disarmed in the same pass). */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg == NULL)
+        return -1;
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
     if (w->base == NULL)
         return -1;
     if (cfg->nnameservers > 0) {

@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event_struct.h>
 #include <openssl/err.h>
 
@@ -251,10 +252,9 @@ static void start_closing(bg_session_t *s)
 /*
  * The refusal record of a request answered before any decision (421, 400,
  * 405, 408, 413, 501, 503): audit/refusal.h. Nothing waits for it; it
- * names no request value (query values are "*").
+ * names no request value (query values are "*"). Queued lazily (no
+ * callback): it rides with the next waited-for record (audit.h).
  */
-static void on_completion_recorded(void *arg, int status, uint64_t seq, const char *reason);
-
 static void record_refusal(bg_session_t *s, const char *id, int status, const char *error)
 {
     exchange_t *x = s->x;
@@ -280,8 +280,7 @@ static void record_refusal(bg_session_t *s, const char *id, int status, const ch
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
     char *rec = bg_refusal_record(&r, ts, &len);
     static bg_log_limit_t not_queued = BG_LOG_LIMIT(BG_LOG_WARN, "refusal records not queued");
-    if (rec == NULL ||
-        bg_audit_submit_text(s->w->audit, rec, len, 1, on_completion_recorded, NULL) == NULL)
+    if (rec == NULL || bg_audit_submit_text(s->w->audit, rec, len, 1, NULL, NULL) == NULL)
         bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: refusal record not queued", id);
 }
 
@@ -353,6 +352,32 @@ static void refuse(bg_session_t *s, int status, const char *error, int close)
 /* ------------------------------------------------------------------------ */
 /* Client side: read the request                                            */
 
+/*
+ * A fresh request id in OUT (BG_ID_LEN + 1 bytes), as bg_util_random_id
+ * makes, but from a per-thread pool of random bytes refilled with one
+ * getrandom per 32 ids instead of one per request. The ids are public (a
+ * response header, the records), so pooled bytes in memory reveal nothing.
+ */
+static void exchange_id(char *out)
+{
+    static __thread unsigned char pool[BG_ID_LEN / 2 * 32];
+    static __thread size_t used = sizeof pool;
+    static const char hex[] = "0123456789abcdef";
+    if (used + BG_ID_LEN / 2 > sizeof pool) {
+        if (bg_util_random_bytes(pool, sizeof pool) != 0) {
+            bg_util_random_id(out);
+            return;
+        }
+        used = 0;
+    }
+    for (size_t i = 0; i < BG_ID_LEN / 2; i++) {
+        out[2 * i] = hex[pool[used + i] >> 4];
+        out[2 * i + 1] = hex[pool[used + i] & 15];
+    }
+    used += BG_ID_LEN / 2;
+    out[BG_ID_LEN] = '\0';
+}
+
 static void begin_exchange(bg_session_t *s)
 {
     exchange_t *x = calloc(1, sizeof *x);
@@ -362,7 +387,7 @@ static void begin_exchange(bg_session_t *s)
     }
     s->x = x;
     x->rt = bg_runtime_acquire_cached(&s->w->rt_cache);
-    bg_util_random_id(x->id);
+    exchange_id(x->id);
     x->t_start_us = bg_util_mono_us();
     s->w->stats.requests++;
 }
@@ -943,14 +968,6 @@ static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
     after_record(s);
 }
 
-static void on_completion_recorded(void *arg, int status, uint64_t seq, const char *reason)
-{
-    (void)arg;
-    (void)status;
-    (void)seq;
-    (void)reason;
-}
-
 /* RECORD: make the decision record durable before anything leaves. */
 static void stage_record(bg_session_t *s)
 {
@@ -967,8 +984,7 @@ static void stage_record(bg_session_t *s)
         /* No personal information leaves the country: the record goes into
          * the same group commit, but the request does not wait for the
          * fsync (docs/audit.md, "Write before forward"). */
-        bg_audit_ticket_t *t =
-            bg_audit_submit_text(s->w->audit, rec, len, 1, on_completion_recorded, NULL);
+        bg_audit_ticket_t *t = bg_audit_submit_text(s->w->audit, rec, len, 1, NULL, NULL);
         static bg_log_limit_t not_queued = BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
         if (t == NULL)
             bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: decision record not queued",
@@ -1033,7 +1049,7 @@ static void record_completion(bg_session_t *s, const char *result)
         bg_sbuf_free(&b);
         return;
     }
-    bg_audit_submit_text(s->w->audit, b.p, b.n, 1, on_completion_recorded, NULL);
+    bg_audit_submit_text(s->w->audit, b.p, b.n, 1, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1042,6 +1058,30 @@ static void record_completion(bg_session_t *s, const char *result)
 static int header_named(const bg_http_header_t *h, const char *name)
 {
     return bg_util_ieq(h->name, h->name_len, name);
+}
+
+/* Append the C string Z to OUT (the request head is built without printf:
+ * it runs once per forwarded request). */
+static void add_str(struct evbuffer *out, const char *z)
+{
+    evbuffer_add(out, z, strlen(z));
+}
+
+/* Append "Content-Length: N\r\n" to OUT. */
+static void add_content_length(struct evbuffer *out, size_t n)
+{
+    char tmp[48] = "Content-Length: ";
+    char digits[24];
+    size_t i = sizeof digits, k = 16;
+    do {
+        digits[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    while (i < sizeof digits)
+        tmp[k++] = digits[i++];
+    tmp[k++] = '\r';
+    tmp[k++] = '\n';
+    evbuffer_add(out, tmp, k);
 }
 
 /* Write the upstream request head and body into OUT. */
@@ -1078,7 +1118,9 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
     } else {
         evbuffer_add(out, path, path_len);
     }
-    evbuffer_add_printf(out, " HTTP/1.1\r\nHost: %s\r\n", r->host_header);
+    evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
+    add_str(out, r->host_header);
+    evbuffer_add(out, "\r\n", 2);
 
     for (size_t i = 0; i < q->nheaders; i++) {
         const bg_http_header_t *h = &q->headers[i];
@@ -1127,36 +1169,75 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
          * on a route matched by path alone it is whatever the caller wrote,
          * uninspected text that must not leave. */
         int echo_host = x->host[0] != '\0' && r->match_host != NULL;
-        if (xff != NULL && !fw_replace)
-            evbuffer_add_printf(out, "X-Forwarded-For: %.*s, %s\r\n", (int)xff_len, xff,
-                                s->peer_text);
-        else
-            evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", s->peer_text);
-        if (fwd != NULL && !fw_replace)
-            evbuffer_add_printf(out, "Forwarded: %.*s, ", (int)fwd_len, fwd);
-        else
-            evbuffer_add(out, "Forwarded: ", 11);
-        evbuffer_add_printf(out, "for=%s%s%s;proto=http", v6 ? "\"[" : "", s->peer_text,
-                            v6 ? "]\"" : "");
-        if (echo_host)
-            evbuffer_add_printf(out, ";host=\"%s\"", x->host);
+        evbuffer_add(out, "X-Forwarded-For: ", 17);
+        if (xff != NULL && !fw_replace) {
+            evbuffer_add(out, xff, xff_len);
+            evbuffer_add(out, ", ", 2);
+        }
+        add_str(out, s->peer_text);
+        evbuffer_add(out, "\r\nForwarded: ", 13);
+        if (fwd != NULL && !fw_replace) {
+            evbuffer_add(out, fwd, fwd_len);
+            evbuffer_add(out, ", ", 2);
+        }
+        add_str(out, v6 ? "for=\"[" : "for=");
+        add_str(out, s->peer_text);
+        add_str(out, v6 ? "]\";proto=http" : ";proto=http");
+        if (echo_host) {
+            evbuffer_add(out, ";host=\"", 7);
+            add_str(out, x->host);
+            evbuffer_add(out, "\"", 1);
+        }
         evbuffer_add(out, "\r\n", 2);
         evbuffer_add(out, "X-Forwarded-Proto: http\r\n", 25);
-        if (echo_host)
-            evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", x->host);
+        if (echo_host) {
+            evbuffer_add(out, "X-Forwarded-Host: ", 18);
+            add_str(out, x->host);
+            evbuffer_add(out, "\r\n", 2);
+        }
     }
     if (x->ev.rw.body_changed) {
-        evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", x->ev.rw.body_len);
+        add_content_length(out, x->ev.rw.body_len);
+        evbuffer_add(out, "\r\n", 2);
         evbuffer_add(out, x->ev.rw.body, x->ev.rw.body_len);
         return;
     }
     size_t blen = evbuffer_get_length(x->body);
     if (x->has_body || blen > 0 || q->content_length == 0)
-        evbuffer_add_printf(out, "Content-Length: %zu\r\n", blen);
+        add_content_length(out, blen);
     evbuffer_add(out, "\r\n", 2);
     /* A reference, not a move: the body stays ours for a retry. */
     if (blen > 0)
         evbuffer_add_buffer_reference(out, x->body);
+}
+
+/*
+ * Write BEV's pending output to its socket now, in this pass of the event
+ * loop, rather than the libevent way (an epoll_ctl to arm EPOLLOUT, a pass
+ * through epoll_wait, the writev, an epoll_ctl to disarm). Plain sockets
+ * only, and never one still connecting: the caller checks. What the socket
+ * does not take stays in the output for libevent to write as before; an
+ * error (or EAGAIN) is left for libevent's write callback to meet. When the
+ * output is empty the write event is removed, as libevent's own write
+ * callback does; with the worker's epoll changelist the arm and the disarm
+ * then cancel out and cost no system call. No write callback runs for the
+ * bytes written here: callers use it where none is awaited.
+ */
+static void flush_now(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd < 0 || evbuffer_get_length(out) == 0 || !(bufferevent_get_enabled(bev) & EV_WRITE))
+        return;
+    /* libevent keeps the front of a socket bufferevent's output frozen
+     * outside its own write callback; thaw it for this write as that does. */
+    evbuffer_unfreeze(out, 1);
+    int n = evbuffer_write(out, fd);
+    evbuffer_freeze(out, 1);
+    if (n < 0)
+        return;
+    if (evbuffer_get_length(out) == 0)
+        event_del(&bev->ev_write);
 }
 
 static void on_up_read(struct bufferevent *bev, void *arg);
@@ -1225,6 +1306,8 @@ static void stage_forward(bg_session_t *s)
     build_upstream_request(s, bufferevent_get_output(x->up->bev));
     x->up_request_len = evbuffer_get_length(bufferevent_get_output(x->up->bev));
     bufferevent_enable(x->up->bev, EV_READ | EV_WRITE);
+    if (x->up_reused && !x->up->tls)
+        flush_now(x->up->bev); /* one writev now: head and body */
     s->state = ST_UPSTREAM;
     evtimer_del(&s->timer);
     arm_timer(s, x->upstream_connecting ? cfg->connect_timeout_ms : cfg->response_timeout_ms);
@@ -1609,6 +1692,7 @@ static void complete(bg_session_t *s, int upstream_reusable)
 {
     exchange_t *x = s->x;
     int idle_ms = 60000;
+    flush_now(s->cbev); /* the response (head and body) in one writev, now */
     if (x != NULL) {
         const bg_config_t *cfg = x->rt->cfg;
         idle_ms = cfg->idle_timeout_ms;

@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libjansson-dev
       libmaxminddb-dev zlib1g-dev libcmocka-dev openssl ca-certificates
       tor-geoipdb libmaxmind-db-writer-perl mmdb-bin curl python3
-      libhiredis-dev libsystemd-dev)
+      libhiredis-dev)
 if [ "${1:-}" = "--test" ]; then
     PKGS+=(python3-requests clang libclang-rt-14-dev valgrind wrk nginx-light
            systemd procps iproute2 chromium cppcheck clang-format python3-yaml mandoc groff-base man-db

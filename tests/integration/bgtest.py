@@ -27,9 +27,12 @@ Environment:
     BG_TIME_SCALE  multiply every client-side wait by this (default 1, 10
                    under valgrind, 3 for an AddressSanitizer build)
     BG_KEEP=1      keep temporary directories (their paths are printed)
-    BG_ACCESS_LOG=1  give every Proxy an access log (access_log.path) and
-                   check it when the test ends: valid JSON lines, every
-                   request id once, a line for every request /stats counted
+    BG_ACCESS_LOG=0  do not give every Proxy an access log; by default each
+                   gets one (access_log.path, unless the test sets its own)
+                   and it is checked when the test ends: valid JSON lines,
+                   every request id once, a line for every request /stats
+                   counted (issue 17: every request of the suite appears
+                   exactly once)
 """
 
 import atexit
@@ -56,7 +59,7 @@ BUILD_DIR = os.environ.get("BG_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
 BIN = os.environ.get("BG_BIN") or os.path.join(BUILD_DIR, "bordergate")
 VALGRIND = os.environ.get("BG_VALGRIND") == "1"
 KEEP = os.environ.get("BG_KEEP") == "1"
-ACCESS_LOG = os.environ.get("BG_ACCESS_LOG") == "1"
+ACCESS_LOG = os.environ.get("BG_ACCESS_LOG", "1") == "1"
 
 
 def _is_asan(path):
@@ -105,6 +108,32 @@ def wait_for(pred, timeout, what, interval=0.02):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def wait_audit_settled(audit_dir, quiet=0.15, timeout=None):
+    """Wait until no file of AUDIT_DIR has grown for QUIET seconds. Records
+    that no request waits for (completions, refusals, decisions that send
+    no personal information abroad) reach the log up to 10 ms after the
+    answer (docs/audit.md, "Write before forward"); a test that compares
+    the log with what it sent waits for them first."""
+    def sizes():
+        out = {}
+        for root, _dirs, files in os.walk(audit_dir):
+            for f in files:
+                try:
+                    out[os.path.join(root, f)] = os.path.getsize(os.path.join(root, f))
+                except OSError:
+                    pass
+        return out
+    deadline = time.monotonic() + (timeout or t(20))
+    last, since = sizes(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise AssertionError("audit log in %s still growing after the timeout" % audit_dir)
+        time.sleep(0.02)
+        now = sizes()
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 # The pattern `bordergate sink` streams for /__sink/bytes/N: 4096-byte blocks,
@@ -564,7 +593,7 @@ class Proxy:
             self.check_access_log(requests_seen)
 
     def check_access_log(self, requests_seen):
-        """BG_ACCESS_LOG=1: one valid line per request, each id once."""
+        """The access log (on unless BG_ACCESS_LOG=0): one valid line per request, each id once."""
         lines = []
         if os.path.exists(self.access_log):
             with open(self.access_log, encoding="utf-8") as f:

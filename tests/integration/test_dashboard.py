@@ -92,6 +92,7 @@ class Dashboard(bgtest.TestCase):
                            stderr=subprocess.PIPE, text=True, env=env, timeout=t(120))
         self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
         self.assertIn("live: all %d entries agree" % len(run.entries), r.stdout)
+        bgtest.wait_audit_settled(run.audit_dir)
         after = time.time()
         return run, china_date(before - 6 * 86400), china_date(after)
 

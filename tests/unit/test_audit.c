@@ -1210,6 +1210,72 @@ static void test_strict_acks_after_fsync(void **state)
     assert_true(verify_dir(dir).ok);
 }
 
+/*
+ * Records without a callback (the proxy's completion records) are lazy: they
+ * wake nobody, ride with the next waited-for record, in order, or leave on
+ * their own after BG_AUDIT_LAZY_MS, and freeing the client still writes them.
+ */
+static void test_lazy_records(void **state)
+{
+    char dir[700];
+    case_dir(dir, sizeof dir, "lazy");
+    bg_audit_options_t o;
+    base_opts(&o, dir);
+    char err[512];
+    bg_audit_t *a = bg_audit_open(&o, err, sizeof err);
+    assert_non_null(a);
+    waiter_t w = {.base = event_base_new(), .a = a};
+    bg_audit_client_t *c = bg_audit_client_new(a, w.base);
+    bg_audit_stats_t st;
+
+    /* Queued, not handed over: nothing reaches the writer in this pass. */
+    assert_non_null(bg_audit_submit(c, rec(1), NULL, NULL));
+    assert_non_null(bg_audit_submit(c, rec(2), NULL, NULL));
+    event_base_loop(w.base, EVLOOP_NONBLOCK);
+    bg_audit_stats(a, &st);
+    assert_int_equal(st.records_written + st.queued_records, 0);
+
+    /* A waited-for record takes them along, after them in the chain. */
+    submit_n(a, &w, c, 3, 1);
+    assert_int_equal(w.ok, 1);
+    bg_audit_stats(a, &st);
+    assert_int_equal(st.records_written, 3);
+    uint64_t seq3 = w.last_seq;
+
+    /* Alone, a lazy record leaves by itself within BG_AUDIT_LAZY_MS. */
+    assert_non_null(bg_audit_submit(c, rec(4), NULL, NULL));
+    uint64_t t0 = bg_util_mono_us();
+    do {
+        struct timeval tv = {0, 20000};
+        event_base_loopexit(w.base, &tv);
+        event_base_dispatch(w.base);
+        bg_audit_stats(a, &st);
+    } while (st.records_written < 4 && bg_util_mono_us() - t0 < 5000000u);
+    assert_int_equal(st.records_written, 4);
+
+    /* Freeing the client hands over what it still holds. */
+    assert_non_null(bg_audit_submit(c, rec(5), NULL, NULL));
+    bg_audit_client_free(c);
+    bg_audit_close(a);
+    event_base_free(w.base);
+
+    char file[1024];
+    only_file(dir, file, sizeof file);
+    size_t len = 0;
+    char *text = slurp(file, &len);
+    const char *p1 = strstr(text, "\"n\":1,"), *p2 = strstr(text, "\"n\":2,");
+    const char *p3 = strstr(text, "\"n\":3,"), *p5 = strstr(text, "\"n\":5,");
+    assert_true(p1 != NULL && p2 != NULL && p3 != NULL && p5 != NULL);
+    assert_true(p1 < p2 && p2 < p3 && p3 < p5);
+    char want[64];
+    snprintf(want, sizeof want, "{\"seq\":%llu,", (unsigned long long)seq3);
+    const char *line3 = strstr(text, want);
+    assert_non_null(line3);
+    assert_true(p2 < line3 && line3 < p3); /* the callback's seq is record 3's */
+    free(text);
+    assert_true(verify_dir(dir).ok);
+}
+
 typedef struct gc_thread gc_thread_t;
 static void gc_done(void *arg, int status, uint64_t seq, const char *reason);
 typedef struct {
@@ -1758,6 +1824,7 @@ int main(void)
         cmocka_unit_test(test_rotation_by_day),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_strict_acks_after_fsync),
+        cmocka_unit_test(test_lazy_records),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_forget_and_client_free),
