@@ -1852,8 +1852,9 @@ static size_t try_id_window(scan_t *s, size_t i)
  * shapes that are not an order id's: the same allocated mobile written two
  * to six times over ("1359876123413598761234": about one random run in
  * 10^10 repeats an 11-digit stretch), or, under a key that names a phone,
- * any allocated mobile inside a 12-24 digit run (a dialling prefix such as
- * 17951 before it, an extension after it; the key says it is a phone).
+ * an allocated mobile that starts a 12-24 digit run (an extension of up to
+ * 6 digits after it) or ends it after a prefix that is not an area code
+ * (a dialling prefix such as 17951; the key says it is a phone).
  * Other long runs are not searched: every order id, snowflake or decimal
  * trace id holds an 11-digit stretch starting 13-19. Each mobile found is
  * reported (medium, glued; high under a phone key). O(run length).
@@ -1884,8 +1885,10 @@ static size_t try_mobile_window(scan_t *s, size_t i)
         if (s->t[w] != '1' ||
             !mobile_prefix((unsigned)(s->t[w + 1] - '0'), (unsigned)(s->t[w + 2] - '0')))
             continue;
-        if (repeat && (w - i) % 11 != 0)
-            continue;
+        if (repeat ? (w - i) % 11 != 0
+                   : !((w == i && q - w - 11 <= 6) || (w + 11 == q && s->t[i] != '0')))
+            continue; /* under a phone key: extension after, or a dialling prefix
+                         before (not an area code: "021 3123 4567 89") */
         memcpy(r.d, s->t + w, 11);
         int g = s->glued, gc = s->glued_cap;
         s->glued = 1;
