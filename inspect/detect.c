@@ -405,20 +405,42 @@ static size_t emit(scan_t *s, size_t b, size_t e, bg_detect_cat_t cat, bg_detect
 /* ---------------------------------------------------------------------- */
 /* Normalization                                                           */
 
-/* ASCII digits (and the separators between them) just before V[O], up to
- * 32 bytes back: the start of a run that continues in Chinese numerals
- * ("138一二三四五六七八"). */
+/* Digits of any script (and the separators between them) just before
+ * V[O], up to 64 bytes back: the start of a run that continues in Chinese
+ * numerals ("138一二三四五六七八", "１３８一二三..."). */
 static unsigned digits_before(const unsigned char *v, size_t o)
 {
     unsigned n = 0;
-    for (size_t k = o; k > 0 && o - k < 32; k--) {
-        unsigned c = v[k - 1];
-        if (is_d(c))
-            n++;
-        else if (c != ' ' && c != '-' && c != '.' && c != '/' && c != '_' && c != ',')
+    size_t k = o;
+    while (k > 0 && o - k < 64) {
+        size_t b = k - 1;
+        while (b > 0 && k - b < 4 && (v[b] & 0xC0) == 0x80)
+            b--;
+        uint32_t cp;
+        if (bg_norm_utf8_decode(v + b, k - b, &cp) != k - b || cp == UINT32_MAX)
             break;
+        unsigned a = bg_norm_fold(cp);
+        if (is_d(a) || bg_norm_cjk_digit(cp))
+            n++;
+        else if (a != 0 && a != ' ' && a != '-' && a != '.' && a != '/' && a != '_' && a != ',')
+            break;
+        k = b;
     }
     return n;
+}
+
+/* An HTML/XML comment of at most 64 bytes at V[O] ("<!---->" between the
+ * groups of a number: a browser shows the digits together). Returns its
+ * length, or 0. */
+static size_t comment_at(const unsigned char *v, size_t len, size_t o)
+{
+    if (o + 7 > len || memcmp(v + o, "<!--", 4) != 0)
+        return 0;
+    size_t lim = len - o > 64 ? o + 64 : len;
+    for (size_t k = o + 4; k + 3 <= lim; k++)
+        if (v[k] == '-' && v[k + 1] == '-' && v[k + 2] == '>')
+            return k + 3 - o;
+    return 0;
 }
 
 /* Normalize V[O, LEN) into NB/MO/ML until WIN bytes are written or the value
@@ -426,7 +448,8 @@ static unsigned digits_before(const unsigned char *v, size_t o)
  * percent escapes, character references, backslash escapes and quoted-
  * printable digit runs decoded when ESC, that is when
  * the value holds one that spells a digit, '@', ':' or non-ASCII: then the
- * ASCII and the normalizing path read a value alike). Chinese numerals read
+ * ASCII and the normalizing path read a value alike). An HTML comment
+ * right after a digit is read as nothing. Chinese numerals read
  * as digits inside a run that bg_norm_cjk_run() accepts (S->cjk_end: the
  * end of the run being folded; S->cjk_skip: no run to look for before it;
  * both original offsets, kept across windows). Sets *N to the bytes
@@ -438,9 +461,14 @@ static size_t fill_window(scan_t *s, const unsigned char *v, size_t len, size_t 
     int esc = s->esc;
     while (o < len && k < WIN) {
         unsigned c = v[o];
-        if (c < 0x80 && (!esc || (c != '%' && c != '&' && c != '\\' && c != '='))) {
+        if (c < 0x80 && c != '<' && (!esc || (c != '%' && c != '&' && c != '\\' && c != '='))) {
             nb[k] = (unsigned char)c, mo[k] = o, ml[k] = 1, k++;
             o++;
+            continue;
+        }
+        size_t cl;
+        if (c == '<' && (cl = comment_at(v, len, o)) > 0 && k > 0 && is_d(nb[k - 1])) {
+            o += cl; /* between digits: read as nothing */
             continue;
         }
         unsigned a, how;
@@ -596,10 +624,15 @@ typedef struct {
 
 /* Characters people put between the digits of one number: spaces, dashes,
  * dots, slashes, underscores, commas, parentheses, tabs and line breaks
- * (Unicode spaces and dashes are ' ' and '-' after normalization). */
+ * (Unicode spaces and dashes are ' ' and '-' after normalization); and the
+ * quotes and '+' of a string concatenation in code or SQL ('138','1234',
+ * "138"+"1234"). */
 static inline int is_numsep(unsigned c)
 {
     switch (c) {
+    case '\'':
+    case '"':
+    case '+':
     case ' ':
     case '-':
     case '.':
@@ -2302,9 +2335,45 @@ static void find_broken_base64(scan_t *s, const unsigned char *v, size_t len)
 }
 
 /*
- * Scan the value V into s: pre-filter, encoded runs (below ENC_DEPTH),
- * then the ASCII path in place or the normalizing window path; encoded
- * findings are merged in offset order.
+ * A value that is a number in exponent form ("1.3812345678E10", a float
+ * written into a string field): its integer digits are scanned, and a
+ * finding covers the whole value, not rewritable. Values of 4-48 bytes
+ * with an 'e' and 10+ mantissa digits only.
+ */
+static void find_number_form(scan_t *s, const unsigned char *v, size_t len)
+{
+    if (len < 4 || len > 48 || s->nenc >= ENC_MAX || (!memchr(v, 'e', len) && !memchr(v, 'E', len)))
+        return;
+    /* the digits must be written out: 1.5e10 is a measurement, not a
+     * mobile number in disguise */
+    unsigned md = 0;
+    for (size_t k = 0; k < len && (v[k] | 0x20) != 'e'; k++)
+        md += is_d(v[k]);
+    char d[64];
+    int n = bg_normalize_json_number((const char *)v, len, d, sizeof d);
+    if (n < 11 || md < 10)
+        return;
+    scan_t ns;
+    memset(&ns, 0, sizeof ns);
+    ns.hints = s->hints;
+    ns.disabled = s->disabled;
+    ns.today = s->today;
+    ns.depth = ENC_DEPTH; /* digits only: nothing to decode */
+    bg_detect_finding_t f;
+    ns.best = &f;
+    if (scan_value(&ns, (const unsigned char *)d, (size_t)n) > 0) {
+        f.offset = 0;
+        f.length = len;
+        f.flags |= BG_DETECT_F_NORMALIZED | BG_DETECT_F_NOT_REWRITABLE;
+        s->enc[s->nenc++] = f;
+    }
+}
+
+/*
+ * Scan the value V into s: pre-filter, encoded runs (below ENC_DEPTH), a
+ * number in exponent form, then the ASCII path in place or the normalizing
+ * window path (non-ASCII, escapes, HTML comments); encoded findings are
+ * merged in offset order.
  */
 static size_t scan_value(scan_t *s, const unsigned char *v, size_t len)
 {
@@ -2316,8 +2385,10 @@ static size_t scan_value(scan_t *s, const unsigned char *v, size_t len)
         find_encoded(s, v, len);
     if (len >= B64_MIN && s->depth < ENC_DEPTH && s->nenc == 0 && memchr(v, '\n', len))
         find_broken_base64(s, v, len);
+    if ((pf & PF_TRIG) && s->depth < ENC_DEPTH)
+        find_number_form(s, v, len);
     if ((pf & PF_TRIG) || s->esc || keyhex) {
-        if (!(pf & PF_HI) && !s->esc) {
+        if (!(pf & PF_HI) && !s->esc && (len < 11 || !memmem(v, len, "<!--", 4))) {
             s->t = v;
             s->n = len;
             scan_text(s, 0, len);
