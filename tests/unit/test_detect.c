@@ -1277,6 +1277,13 @@ static void test_unicode_spellings(void **state)
     expect_flags(NULL, "壹叁捌壹贰叁肆伍陆柒捌", "cn_mobile", MED, -1, 0, 0);
     expect_flags(NULL, "138一二三四五六七八", "cn_mobile", MED, -1, 0, 0);
     expect_flags(NULL, "一一〇一〇五一九四九一二三一〇〇二X", "cn_resident_id", HIGH, -1, 0, 0);
+    /* full-width digits, then Chinese numerals; ideographic commas */
+    expect_one(NULL, "１３８一二三四五六七八", "cn_mobile", MED);
+    expect_one(NULL, "1、3、8、1、2、3、4、5、6、7、8", "cn_mobile", MED);
+    /* the check character X as its Cyrillic or Greek look-alike */
+    expect_one(NULL, "11010519491231002\xd0\xa5", "cn_resident_id", HIGH);
+    expect_flags(NULL, "id 11010519491231002\xce\xa7 ok", "cn_resident_id", HIGH, 3, 19,
+                 BG_DETECT_F_NORMALIZED);
     /* fewer than 11, or not a valid number: prose */
     expect_none(NULL, "二〇二六年一月一日起施行");
     expect_none(NULL, "一二三四五六七八九十");
@@ -1361,6 +1368,15 @@ static void test_encoded(void **state)
     expect_flags(NULL, "\\x31\\x33\\x38\\x31\\x32\\x33\\x34\\x35\\x36\\x37\\x38", "cn_mobile", MED,
                  -1, 0, enc);
     expect_flags(NULL, "=31=33=38=31=32=33=34=35=36=37=38", "cn_mobile", MED, -1, 0, enc);
+    /* string concatenation in code and SQL; HTML comments between groups */
+    expect_flags(NULL, "CONCAT('138','1234','5678')", "cn_mobile", MED, 8, 17, 0);
+    expect_flags(NULL, "var t = \"110105\"+\"19491231\"+\"002X\";", "cn_resident_id", MED, 9, 24,
+                 0);
+    expect_flags(NULL, "<p>138<!---->1234<!-- x -->5678</p>", "cn_mobile", MED, 3, 28, 0);
+    expect_none(NULL, "<td>2024</td><!-- year --><td>0315</td>");
+    /* a number in exponent form written into a string: the whole value */
+    expect_flags(NULL, "1.3812345678E10", "cn_mobile", MED, -1, 0, BG_DETECT_F_NOT_REWRITABLE);
+    expect_none(NULL, "1.5e10");
     /* base32 (RFC 4648): upper or lower case, padded or not */
     expect_flags(NULL, "GE3DMMRTGQ2TMNZYGA======", "cn_mobile", MED, -1, 0, nr);
     expect_flags(NULL, "b32=ge3dmmrtgq2tmnzyga&x=1", "cn_mobile", MED, 4, 18, nr);
