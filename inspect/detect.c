@@ -513,6 +513,7 @@ static inline uint64_t has_zero(uint64_t x)
 #define PF_HI 2   /* a non-ASCII byte: the normalizing path */
 #define PF_ESC 4  /* '%', '&', '\\' or '=': maybe an escape (the normalizing path if so) */
 #define PF_B64 8  /* eight aligned base64-alphabet bytes: maybe an encoded run */
+#define PF_LT 16  /* '<': maybe an HTML comment between digits */
 
 /* Per byte of X, the high bit when the byte is in the base64 alphabets
  * (A-Z a-z 0-9 + / - _), possibly also for some bytes that are not
@@ -529,13 +530,15 @@ static inline uint64_t b64_bytes(uint64_t x)
  * Pre-filter, eight bytes at a time ('0'..'9' and ':' are the contiguous
  * 0x30..0x3A). Returns PF_* bits: PF_TRIG when an ASCII digit, ':' or '@'
  * occurs, or a non-ASCII character that folds to one (any script's digit,
- * full-width '@'/':') or 11+ Chinese numerals are present; PF_HI for non-ASCII bytes; PF_ESC for
- * '%'/'&'; PF_B64 when an aligned 8-byte word is all base64 alphabet (every run of 16 such bytes
- * holds one). Non-ASCII characters are only decoded when no ASCII byte triggered.
+ * full-width '@'/':'), or 11+ Chinese numerals are present; PF_HI for
+ * non-ASCII bytes; PF_ESC for '%', '&', '\\' or '='; PF_LT for '<'; PF_B64
+ * when an aligned 8-byte word is all base64 alphabet (every run of 16 such
+ * bytes holds one). Non-ASCII characters are only decoded when no ASCII
+ * byte triggered.
  */
 static unsigned prefilter(const unsigned char *v, size_t len)
 {
-    uint64_t acc = 0, trig = 0, esc = 0;
+    uint64_t acc = 0, trig = 0, esc = 0, lt = 0;
     int b64 = 0;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
@@ -546,13 +549,15 @@ static unsigned prefilter(const unsigned char *v, size_t len)
         esc |= has_zero(w ^ (ONES * '%')) | has_zero(w ^ (ONES * '&')) |
                has_zero(w ^ (ONES * '\\')) | has_zero(w ^ (ONES * '='));
         b64 |= (b64_bytes(w) & HIGHS) == HIGHS;
+        lt |= has_zero(w ^ (ONES * '<'));
     }
     for (; i < len; i++) {
         acc |= v[i];
         trig |= (v[i] - 0x30u <= 10u) || v[i] == '@';
         esc |= v[i] == '%' || v[i] == '&' || v[i] == '\\' || v[i] == '=';
+        lt |= v[i] == '<';
     }
-    unsigned r = (trig ? PF_TRIG : 0) | (esc ? PF_ESC : 0) | (b64 ? PF_B64 : 0);
+    unsigned r = (trig ? PF_TRIG : 0) | (esc ? PF_ESC : 0) | (b64 ? PF_B64 : 0) | (lt ? PF_LT : 0);
     if ((acc & HIGHS) == 0)
         return r;
     r |= PF_HI;
@@ -2337,21 +2342,32 @@ static void find_broken_base64(scan_t *s, const unsigned char *v, size_t len)
 /*
  * A value that is a number in exponent form ("1.3812345678E10", a float
  * written into a string field): its integer digits are scanned, and a
- * finding covers the whole value, not rewritable. Values of 4-48 bytes
+ * finding covers the whole value, not rewritable. Values of 12-48 bytes
  * with an 'e' and 10+ mantissa digits only.
  */
 static void find_number_form(scan_t *s, const unsigned char *v, size_t len)
 {
-    if (len < 4 || len > 48 || s->nenc >= ENC_MAX || (!memchr(v, 'e', len) && !memchr(v, 'E', len)))
+    /* the digits must be written out (10+ before the 'e'): 1.5e10 is a
+     * measurement, not a mobile number in disguise. One pass that stops at
+     * the first character a number in exponent form cannot hold. */
+    if (len < 12 || len > 48 || s->nenc >= ENC_MAX)
         return;
-    /* the digits must be written out: 1.5e10 is a measurement, not a
-     * mobile number in disguise */
     unsigned md = 0;
-    for (size_t k = 0; k < len && (v[k] | 0x20) != 'e'; k++)
-        md += is_d(v[k]);
+    size_t k = v[0] == '-';
+    for (; k < len; k++) {
+        unsigned c = v[k];
+        if (is_d(c))
+            md++;
+        else if ((c | 0x20) == 'e')
+            break;
+        else if (c != '.')
+            return;
+    }
+    if (k == len || md < 10)
+        return;
     char d[64];
     int n = bg_normalize_json_number((const char *)v, len, d, sizeof d);
-    if (n < 11 || md < 10)
+    if (n < 11)
         return;
     scan_t ns;
     memset(&ns, 0, sizeof ns);
@@ -2388,7 +2404,7 @@ static size_t scan_value(scan_t *s, const unsigned char *v, size_t len)
     if ((pf & PF_TRIG) && s->depth < ENC_DEPTH)
         find_number_form(s, v, len);
     if ((pf & PF_TRIG) || s->esc || keyhex) {
-        if (!(pf & PF_HI) && !s->esc && (len < 11 || !memmem(v, len, "<!--", 4))) {
+        if (!(pf & PF_HI) && !s->esc && (!(pf & PF_LT) || !memmem(v, len, "<!--", 4))) {
             s->t = v;
             s->n = len;
             scan_text(s, 0, len);
