@@ -1902,6 +1902,8 @@ static size_t try_mobile_window(scan_t *s, size_t i)
 {
     if (!on(s, BG_DET_CN_MOBILE))
         return 0;
+    if (!(s->hints & BG_HINT_PHONE) && !is_d(ch(s, i + 21)))
+        return 0; /* neither a phone key nor room for two copies */
     size_t q = i;
     while (q < s->n && is_d(s->t[q]) && q - i <= 66)
         q++;
@@ -2351,6 +2353,11 @@ static void find_number_form(scan_t *s, const unsigned char *v, size_t len)
      * measurement, not a mobile number in disguise. One pass that stops at
      * the first character a number in exponent form cannot hold. */
     if (len < 12 || len > 48 || s->nenc >= ENC_MAX)
+        return;
+    int e = 0; /* the exponent is short: an 'e' among the last five bytes */
+    for (size_t k = len - 5; k < len - 1; k++)
+        e |= (v[k] | 0x20) == 'e';
+    if (!e)
         return;
     unsigned md = 0;
     size_t k = v[0] == '-';
