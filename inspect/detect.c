@@ -267,6 +267,7 @@ typedef struct {
                                          here (a decoded run reports one) */
     int glued;                        /* the number touches letters: see try_glued() */
     int glued_cap;                    /* then the highest confidence it may get */
+    size_t cjk_end, cjk_skip;         /* Chinese numerals: see fill_window() */
     bg_detect_finding_t enc[ENC_MAX]; /* findings in encoded runs, by offset */
     size_t nenc, enc_i;               /* how many; the next one to merge */
 } scan_t;
@@ -404,26 +405,87 @@ static size_t emit(scan_t *s, size_t b, size_t e, bg_detect_cat_t cat, bg_detect
 /* ---------------------------------------------------------------------- */
 /* Normalization                                                           */
 
+/* Digits of any script (and the separators between them) just before
+ * V[O], up to 64 bytes back: the start of a run that continues in Chinese
+ * numerals ("138一二三四五六七八", "１３８一二三..."). */
+static unsigned digits_before(const unsigned char *v, size_t o)
+{
+    unsigned n = 0;
+    size_t k = o;
+    while (k > 0 && o - k < 64) {
+        size_t b = k - 1;
+        while (b > 0 && k - b < 4 && (v[b] & 0xC0) == 0x80)
+            b--;
+        uint32_t cp;
+        if (bg_norm_utf8_decode(v + b, k - b, &cp) != k - b || cp == UINT32_MAX)
+            break;
+        unsigned a = bg_norm_fold(cp);
+        if (is_d(a) || bg_norm_cjk_digit(cp))
+            n++;
+        else if (a != 0 && a != ' ' && a != '-' && a != '.' && a != '/' && a != '_' && a != ',')
+            break;
+        k = b;
+    }
+    return n;
+}
+
+/* An HTML/XML comment of at most 64 bytes at V[O] ("<!---->" between the
+ * groups of a number: a browser shows the digits together). Returns its
+ * length, or 0. */
+static size_t comment_at(const unsigned char *v, size_t len, size_t o)
+{
+    if (o + 7 > len || memcmp(v + o, "<!--", 4) != 0)
+        return 0;
+    size_t lim = len - o > 64 ? o + 64 : len;
+    for (size_t k = o + 4; k + 3 <= lim; k++)
+        if (v[k] == '-' && v[k + 1] == '-' && v[k + 2] == '>')
+            return k + 3 - o;
+    return 0;
+}
+
 /* Normalize V[O, LEN) into NB/MO/ML until WIN bytes are written or the value
  * ends (bg_norm_next(): Unicode folding, invisible characters dropped;
  * percent escapes, character references, backslash escapes and quoted-
  * printable digit runs decoded when ESC, that is when
  * the value holds one that spells a digit, '@', ':' or non-ASCII: then the
- * ASCII and the normalizing path read a value alike). Sets *N to the bytes
+ * ASCII and the normalizing path read a value alike). An HTML comment
+ * right after a digit is read as nothing. Chinese numerals read
+ * as digits inside a run that bg_norm_cjk_run() accepts (S->cjk_end: the
+ * end of the run being folded; S->cjk_skip: no run to look for before it;
+ * both original offsets, kept across windows). Sets *N to the bytes
  * written; returns the offset after the last character consumed. */
-static size_t fill_window(const unsigned char *v, size_t len, size_t o, int esc, unsigned char *nb,
-                          size_t *mo, uint8_t *ml, size_t *n)
+static size_t fill_window(scan_t *s, const unsigned char *v, size_t len, size_t o,
+                          unsigned char *nb, size_t *mo, uint8_t *ml, size_t *n)
 {
     size_t k = 0;
+    int esc = s->esc;
     while (o < len && k < WIN) {
         unsigned c = v[o];
-        if (c < 0x80 && (!esc || (c != '%' && c != '&' && c != '\\' && c != '='))) {
+        if (c < 0x80 && c != '<' && (!esc || (c != '%' && c != '&' && c != '\\' && c != '='))) {
             nb[k] = (unsigned char)c, mo[k] = o, ml[k] = 1, k++;
             o++;
             continue;
         }
+        size_t cl;
+        if (c == '<' && (cl = comment_at(v, len, o)) > 0 && k > 0 && is_d(nb[k - 1])) {
+            o += cl; /* between digits: read as nothing */
+            continue;
+        }
         unsigned a, how;
         size_t l = bg_norm_next(v, len, o, &a, &how);
+        if (a == 0x80 && c >= 0xE0 && !how) {
+            uint32_t cp;
+            unsigned d;
+            if (bg_norm_utf8_decode(v + o, len - o, &cp) == l && (d = bg_norm_cjk_digit(cp))) {
+                if (o >= s->cjk_end && o >= s->cjk_skip) {
+                    size_t e = bg_norm_cjk_run(v, len, o, digits_before(v, o), &s->cjk_skip);
+                    if (e)
+                        s->cjk_end = e;
+                }
+                if (o < s->cjk_end)
+                    a = d;
+            }
+        }
         if (a != 0)
             nb[k] = (unsigned char)a, mo[k] = o, ml[k] = (uint8_t)l, k++;
         o += l;
@@ -451,6 +513,7 @@ static inline uint64_t has_zero(uint64_t x)
 #define PF_HI 2   /* a non-ASCII byte: the normalizing path */
 #define PF_ESC 4  /* '%', '&', '\\' or '=': maybe an escape (the normalizing path if so) */
 #define PF_B64 8  /* eight aligned base64-alphabet bytes: maybe an encoded run */
+#define PF_LT 16  /* '<': maybe an HTML comment between digits */
 
 /* Per byte of X, the high bit when the byte is in the base64 alphabets
  * (A-Z a-z 0-9 + / - _), possibly also for some bytes that are not
@@ -467,14 +530,15 @@ static inline uint64_t b64_bytes(uint64_t x)
  * Pre-filter, eight bytes at a time ('0'..'9' and ':' are the contiguous
  * 0x30..0x3A). Returns PF_* bits: PF_TRIG when an ASCII digit, ':' or '@'
  * occurs, or a non-ASCII character that folds to one (any script's digit,
- * full-width '@'/':'); PF_HI for non-ASCII bytes; PF_ESC for '%'/'&';
- * PF_B64 when an aligned 8-byte word is all base64 alphabet (every run of
- * 16 such bytes holds one). Non-ASCII characters are only decoded when no
- * ASCII byte triggered.
+ * full-width '@'/':'), or 11+ Chinese numerals are present; PF_HI for
+ * non-ASCII bytes; PF_ESC for '%', '&', '\\' or '='; PF_LT for '<'; PF_B64
+ * when an aligned 8-byte word is all base64 alphabet (every run of 16 such
+ * bytes holds one). Non-ASCII characters are only decoded when no ASCII
+ * byte triggered.
  */
 static unsigned prefilter(const unsigned char *v, size_t len)
 {
-    uint64_t acc = 0, trig = 0, esc = 0;
+    uint64_t acc = 0, trig = 0, esc = 0, lt = 0;
     int b64 = 0;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
@@ -485,25 +549,29 @@ static unsigned prefilter(const unsigned char *v, size_t len)
         esc |= has_zero(w ^ (ONES * '%')) | has_zero(w ^ (ONES * '&')) |
                has_zero(w ^ (ONES * '\\')) | has_zero(w ^ (ONES * '='));
         b64 |= (b64_bytes(w) & HIGHS) == HIGHS;
+        lt |= has_zero(w ^ (ONES * '<'));
     }
     for (; i < len; i++) {
         acc |= v[i];
         trig |= (v[i] - 0x30u <= 10u) || v[i] == '@';
         esc |= v[i] == '%' || v[i] == '&' || v[i] == '\\' || v[i] == '=';
+        lt |= v[i] == '<';
     }
-    unsigned r = (trig ? PF_TRIG : 0) | (esc ? PF_ESC : 0) | (b64 ? PF_B64 : 0);
+    unsigned r = (trig ? PF_TRIG : 0) | (esc ? PF_ESC : 0) | (b64 ? PF_B64 : 0) | (lt ? PF_LT : 0);
     if ((acc & HIGHS) == 0)
         return r;
     r |= PF_HI;
     if (r & PF_TRIG)
         return r;
+    unsigned cjk = 0;
     for (i = 0; i < len; i++) {
         if (v[i] < 0x80)
             continue;
         uint32_t cp;
         size_t l = bg_norm_utf8_decode(v + i, len - i, &cp);
         unsigned a = cp == UINT32_MAX ? 0x80 : bg_norm_fold(cp);
-        if (a - '0' <= 10u || a == '@')
+        if (a - '0' <= 10u || a == '@' ||
+            (a == 0x80 && bg_norm_cjk_digit(cp) && ++cjk >= BG_NORM_CJK_RUN_MIN))
             return r | PF_TRIG;
         i += l - 1;
     }
@@ -561,10 +629,15 @@ typedef struct {
 
 /* Characters people put between the digits of one number: spaces, dashes,
  * dots, slashes, underscores, commas, parentheses, tabs and line breaks
- * (Unicode spaces and dashes are ' ' and '-' after normalization). */
+ * (Unicode spaces and dashes are ' ' and '-' after normalization); and the
+ * quotes and '+' of a string concatenation in code or SQL ('138','1234',
+ * "138"+"1234"). */
 static inline int is_numsep(unsigned c)
 {
     switch (c) {
+    case '\'':
+    case '"':
+    case '+':
     case ' ':
     case '-':
     case '.':
@@ -1688,6 +1761,7 @@ static int dots_twice(const scan_t *s, size_t i)
  * logistics and order systems print).
  */
 static size_t try_id_window(scan_t *s, size_t i);
+static size_t try_windows(scan_t *s, size_t i);
 
 static size_t try_glued(scan_t *s, size_t j, size_t tb)
 {
@@ -1735,7 +1809,7 @@ static size_t try_glued(scan_t *s, size_t j, size_t tb)
     s->glued_cap = code ? BG_CONF_LOW : BG_CONF_MEDIUM;
     size_t m = classify_run(s, &r, j, 0);
     s->glued = 0;
-    return m ? m : try_id_window(s, j);
+    return m ? m : try_windows(s, j);
 }
 
 /*
@@ -1811,6 +1885,73 @@ static size_t try_id_window(scan_t *s, size_t i)
     return last;
 }
 
+/*
+ * A mobile number inside a longer plain run of digits from I, in the two
+ * shapes that are not an order id's: the same allocated mobile written two
+ * to six times over ("1359876123413598761234": about one random run in
+ * 10^10 repeats an 11-digit stretch), or, under a key that names a phone,
+ * an allocated mobile that starts a 12-24 digit run (an extension of up to
+ * 6 digits after it) or ends it after a prefix that is not an area code
+ * (a dialling prefix such as 17951; the key says it is a phone).
+ * Other long runs are not searched: every order id, snowflake or decimal
+ * trace id holds an 11-digit stretch starting 13-19. Each mobile found is
+ * reported (medium, glued; high under a phone key). O(run length).
+ * Returns the end of the last finding, or 0.
+ */
+static size_t try_mobile_window(scan_t *s, size_t i)
+{
+    if (!on(s, BG_DET_CN_MOBILE))
+        return 0;
+    if (!(s->hints & BG_HINT_PHONE) && !is_d(ch(s, i + 21)))
+        return 0; /* neither a phone key nor room for two copies */
+    size_t q = i;
+    while (q < s->n && is_d(s->t[q]) && q - i <= 66)
+        q++;
+    size_t len = q - i;
+    if (len <= 11)
+        return 0;
+    const unsigned char *d = s->t + i;
+    int repeat = len % 11 == 0 && len <= 66;
+    for (size_t k = 11; repeat && k < len; k++)
+        repeat = d[k] == d[k - 11];
+    int key = (s->hints & BG_HINT_PHONE) && len <= NR_MAX;
+    if (!repeat && !key)
+        return 0;
+    numrun_t r;
+    memset(&r, 0, sizeof r);
+    r.nd = 11;
+    size_t last = 0;
+    for (size_t w = i; w + 11 <= q; w++) {
+        if (s->t[w] != '1' ||
+            !mobile_prefix((unsigned)(s->t[w + 1] - '0'), (unsigned)(s->t[w + 2] - '0')))
+            continue;
+        if (repeat ? (w - i) % 11 != 0
+                   : !((w == i && q - w - 11 <= 6) || (w + 11 == q && s->t[i] != '0')))
+            continue; /* under a phone key: extension after, or a dialling prefix
+                         before (not an area code: "021 3123 4567 89") */
+        memcpy(r.d, s->t + w, 11);
+        int g = s->glued, gc = s->glued_cap;
+        s->glued = 1;
+        s->glued_cap = BG_CONF_MEDIUM;
+        size_t m = det_mobile(s, &r, 11, w, w + 11, 0);
+        s->glued = g;
+        s->glued_cap = gc;
+        if (m == 0)
+            break;
+        last = m;
+        w = m - 1;
+    }
+    return last;
+}
+
+/* A number inside a longer run: a mobile (try_mobile_window()), else an ID
+ * number (try_id_window()). */
+static size_t try_windows(scan_t *s, size_t i)
+{
+    size_t m = try_mobile_window(s, i);
+    return m ? m : try_id_window(s, i);
+}
+
 /* The detectors that can start at the token start I, most specific shape
  * first. Returns the end of what was consumed (a finding, or a UUID or
  * placeholder skipped whole), or 0. */
@@ -1845,7 +1986,7 @@ static size_t try_token(scan_t *s, size_t i)
             return m;
         if (c == '0' && (m = try_zero_padded(s, i)))
             return m;
-        return try_id_window(s, i);
+        return try_windows(s, i);
     }
     return try_letters(s, i);
 }
@@ -1943,7 +2084,7 @@ __attribute__((noinline)) static size_t scan_windows(scan_t *s, const unsigned c
     size_t o = 0, resume = 0;
     for (;;) {
         size_t n;
-        size_t next = fill_window(v, len, o, s->esc, nb, mo, ml, &n);
+        size_t next = fill_window(s, v, len, o, nb, mo, ml, &n);
         int final = next >= len;
         s->n = n;
         s->floor = 0;
@@ -1966,6 +2107,7 @@ __attribute__((noinline)) static size_t scan_windows(scan_t *s, const unsigned c
 
 #define B64_MIN 15      /* shortest base64 run decoded (11 bytes: a mobile number) */
 #define HEX_MIN 22      /* shortest hex run decoded (11 bytes: a mobile number) */
+#define B32_MIN 18      /* shortest base32 run decoded (11 bytes: a mobile number) */
 #define DEC_CHUNK 1536  /* bytes decoded at a time (a multiple of 3) */
 #define DEC_OVERLAP 128 /* characters consecutive chunks share (a multiple of 4) */
 
@@ -1998,7 +2140,7 @@ static int worth_scanning(const unsigned char *b, size_t k, unsigned depth)
             continue;
         uint32_t cp;
         size_t l = bg_norm_utf8_decode(b + i, k - i, &cp);
-        if (cp != UINT32_MAX && bg_norm_fold(cp) - '0' <= 10u)
+        if (cp != UINT32_MAX && (bg_norm_fold(cp) - '0' <= 10u || bg_norm_cjk_digit(cp)))
             return 1;
         i += l - 1;
     }
@@ -2035,13 +2177,16 @@ static size_t utf16_to_ascii(unsigned char *b, size_t k)
     return n;
 }
 
+/* How a run is encoded (scan_decoded()). */
+enum { ENC_B64, ENC_HEX, ENC_B32 };
+
 /*
- * Decode the run R[0, N) (HEX, or base64) chunk by chunk and scan the bytes
+ * Decode the run R[0, N) (ENC_*) chunk by chunk and scan the bytes
  * at the next depth. Returns 1 and the most confident finding in *BEST when
  * there is one. Chunks overlap by DEC_OVERLAP characters, so a value on a
  * chunk boundary is seen whole; the work is linear in N.
  */
-static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int hex,
+static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int how,
                         bg_detect_finding_t *best)
 {
     unsigned char buf[DEC_CHUNK];
@@ -2049,9 +2194,12 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
     int found = 0;
     for (;;) {
         size_t used, k;
-        if (hex) {
+        if (how == ENC_HEX) {
             k = bg_norm_hex_decode(r + pos, n - pos, buf, DEC_CHUNK);
             used = 2 * k;
+        } else if (how == ENC_B32) {
+            /* DEC_CHUNK - 1 bytes: a whole number of 8-character groups */
+            k = bg_norm_b32_decode(r + pos, n - pos, buf, DEC_CHUNK - 1, &used);
         } else {
             k = bg_norm_b64_decode(r + pos, n - pos, buf, DEC_CHUNK, &used);
         }
@@ -2087,7 +2235,10 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
  * 22+ hex digits of even length are hex, 16+ other characters base64
  * (standard or URL-safe; not digits only: those are numbers). A run that
  * reports nothing as a whole is tried again after each '/' (a path of
- * base64 segments). JWTs are three base64url runs split by dots.
+ * base64 segments). JWTs are three base64url runs split by dots. A run of
+ * 18+ characters of the base32 alphabet in one case (A-Z 2-7, or a-z 2-7;
+ * up to six '=' of padding) that reports nothing as base64 or hex is read
+ * as RFC 4648 base32.
  */
 static void find_encoded(scan_t *s, const unsigned char *v, size_t len)
 {
@@ -2102,25 +2253,34 @@ static void find_encoded(scan_t *s, const unsigned char *v, size_t len)
             i++;
         if (i - b < B64_MIN)
             continue;
-        int hex = 1, digits = 1, slash = 0, dash = 0;
+        int hex = 1, digits = 1, slash = 0, dash = 0, b32u = 1, b32l = 1;
         for (size_t k = b; k < i; k++) {
-            hex &= is_x(v[k]) || v[k] == '-';
-            dash |= v[k] == '-';
-            digits &= is_d(v[k]);
-            slash |= v[k] == '/';
+            unsigned c = v[k];
+            hex &= is_x(c) || c == '-';
+            dash |= c == '-';
+            digits &= is_d(c);
+            slash |= c == '/';
+            b32u &= c - 'A' < 26u || c - '2' < 6u;
+            b32l &= c - 'a' < 26u || c - '2' < 6u;
         }
         size_t e = i;
         while (i < len && v[i] == '=' && i - e < 2)
             i++;
+        size_t ep = i; /* base32 pads to 8 characters: up to six '=' */
+        while (ep < len && v[ep] == '=' && ep - e < 6)
+            ep++;
         size_t n = e - b;
         bg_detect_finding_t f;
         int found = 0;
         /* hex digits and dashes (UUIDs, dashed hashes) are not base64 */
         if (hex && !dash && n >= HEX_MIN && n % 2 == 0)
-            found = scan_decoded(s, v + b, n, 1, &f);
+            found = scan_decoded(s, v + b, n, ENC_HEX, &f);
         else if (!digits && !hex && n >= B64_MIN)
-            found = scan_decoded(s, v + b, n, 0, &f);
+            found = scan_decoded(s, v + b, n, ENC_B64, &f);
         size_t fb = b, fe = i;
+        if (!found && (b32u || b32l) && !digits && n >= B32_MIN &&
+            (found = scan_decoded(s, v + b, n, ENC_B32, &f)))
+            fe = i = ep;
         if (!found && slash && !hex) {
             for (size_t k = b; k < e && !found; k++) {
                 if (v[k] != '/')
@@ -2128,7 +2288,8 @@ static void find_encoded(scan_t *s, const unsigned char *v, size_t len)
                 size_t q = k + 1;
                 while (q < e && v[q] != '/')
                     q++;
-                if (q - k - 1 >= B64_MIN && (found = scan_decoded(s, v + k + 1, q - k - 1, 0, &f)))
+                if (q - k - 1 >= B64_MIN &&
+                    (found = scan_decoded(s, v + k + 1, q - k - 1, ENC_B64, &f)))
                     fb = k + 1, fe = q == e ? i : q;
             }
         }
@@ -2172,7 +2333,7 @@ static void find_broken_base64(scan_t *s, const unsigned char *v, size_t len)
     if (breaks < 2 || n < B64_MIN)
         return;
     bg_detect_finding_t f;
-    if (scan_decoded(s, joined, n, 0, &f)) {
+    if (scan_decoded(s, joined, n, ENC_B64, &f)) {
         f.offset = 0;
         f.length = len;
         f.flags |= BG_DETECT_F_ENCODED | BG_DETECT_F_NOT_REWRITABLE;
@@ -2181,9 +2342,61 @@ static void find_broken_base64(scan_t *s, const unsigned char *v, size_t len)
 }
 
 /*
- * Scan the value V into s: pre-filter, encoded runs (below ENC_DEPTH),
- * then the ASCII path in place or the normalizing window path; encoded
- * findings are merged in offset order.
+ * A value that is a number in exponent form ("1.3812345678E10", a float
+ * written into a string field): its integer digits are scanned, and a
+ * finding covers the whole value, not rewritable. Values of 12-48 bytes
+ * with an 'e' and 10+ mantissa digits only.
+ */
+static void find_number_form(scan_t *s, const unsigned char *v, size_t len)
+{
+    /* the digits must be written out (10+ before the 'e'): 1.5e10 is a
+     * measurement, not a mobile number in disguise. One pass that stops at
+     * the first character a number in exponent form cannot hold. */
+    if (len < 12 || len > 48 || s->nenc >= ENC_MAX)
+        return;
+    int e = 0; /* the exponent is short: an 'e' among the last five bytes */
+    for (size_t k = len - 5; k < len - 1; k++)
+        e |= (v[k] | 0x20) == 'e';
+    if (!e)
+        return;
+    unsigned md = 0;
+    size_t k = v[0] == '-';
+    for (; k < len; k++) {
+        unsigned c = v[k];
+        if (is_d(c))
+            md++;
+        else if ((c | 0x20) == 'e')
+            break;
+        else if (c != '.')
+            return;
+    }
+    if (k == len || md < 10)
+        return;
+    char d[64];
+    int n = bg_normalize_json_number((const char *)v, len, d, sizeof d);
+    if (n < 11)
+        return;
+    scan_t ns;
+    memset(&ns, 0, sizeof ns);
+    ns.hints = s->hints;
+    ns.disabled = s->disabled;
+    ns.today = s->today;
+    ns.depth = ENC_DEPTH; /* digits only: nothing to decode */
+    bg_detect_finding_t f;
+    ns.best = &f;
+    if (scan_value(&ns, (const unsigned char *)d, (size_t)n) > 0) {
+        f.offset = 0;
+        f.length = len;
+        f.flags |= BG_DETECT_F_NORMALIZED | BG_DETECT_F_NOT_REWRITABLE;
+        s->enc[s->nenc++] = f;
+    }
+}
+
+/*
+ * Scan the value V into s: pre-filter, encoded runs (below ENC_DEPTH), a
+ * number in exponent form, then the ASCII path in place or the normalizing
+ * window path (non-ASCII, escapes, HTML comments); encoded findings are
+ * merged in offset order.
  */
 static size_t scan_value(scan_t *s, const unsigned char *v, size_t len)
 {
@@ -2195,8 +2408,10 @@ static size_t scan_value(scan_t *s, const unsigned char *v, size_t len)
         find_encoded(s, v, len);
     if (len >= B64_MIN && s->depth < ENC_DEPTH && s->nenc == 0 && memchr(v, '\n', len))
         find_broken_base64(s, v, len);
+    if ((pf & PF_TRIG) && s->depth < ENC_DEPTH)
+        find_number_form(s, v, len);
     if ((pf & PF_TRIG) || s->esc || keyhex) {
-        if (!(pf & PF_HI) && !s->esc) {
+        if (!(pf & PF_HI) && !s->esc && (!(pf & PF_LT) || !memmem(v, len, "<!--", 4))) {
             s->t = v;
             s->n = len;
             scan_text(s, 0, len);

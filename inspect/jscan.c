@@ -652,29 +652,41 @@ static int address_book(const bg_inspection_t *x, const char *path, size_t arr, 
     return all;
 }
 
-/* A short array of small integers whose digits, read in order, are a number
- * ([138, 1234, 5678], [440305, 20000229, 1638]): a mobile or ID number split
- * into JSON numbers. The array as a whole is the finding (an operator
- * covers it). At most 6 elements of 1-12 digits, 11-19 digits in all. */
+/* A short array of small integers or digit strings whose digits, read in
+ * order, are a number ([138, 1234, 5678], [440305, 20000229, 1638],
+ * ["1101011990", "0307851X"], [1,3,8,1,2,3,4,5,6,7,8]): a mobile or ID
+ * number split into JSON values. The array as a whole is the finding (an
+ * operator covers it). At most 6 elements of 1-12 digits, 11-19 digits in
+ * all; or an ID number (region, date and checksum valid) as up to 18
+ * elements of one digit each - not a mobile: the answers of an 11-item
+ * 1-5 survey read as one about one time in eight. An ID number's check
+ * character X may end the last string. */
 static void int_array_pi(bg_inspection_t *x, jctx_t *c, int m, uint32_t vstart, int record,
                          const char *path)
 {
     char d[24];
-    size_t nd = 0, nel = 0, i = vstart + 1;
+    size_t nd = 0, nel = 0, maxw = 0, i = vstart + 1;
     const unsigned char *s = c->s;
     for (;;) {
         while (i < c->i && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
             i++;
+        int q = i < c->i && s[i] == '"';
+        i += (size_t)q;
         size_t b = i;
         while (i < c->i && s[i] >= '0' && s[i] <= '9')
             i++;
-        if (i == b || i - b > 12 || nd + (i - b) > 19 || ++nel > 6)
+        if (i == b || i - b > 12 || nd + (i - b) > 19 || ++nel > 19)
             return;
         memcpy(d + nd, s + b, i - b);
         nd += i - b;
+        maxw = i - b > maxw ? i - b : maxw;
+        if (q && i < c->i && (s[i] | 0x20) == 'x' && nd == 17)
+            d[nd++] = 'X', i++;
+        if (q && (i >= c->i || s[i++] != '"'))
+            return;
         while (i < c->i && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
             i++;
-        if (i < c->i && s[i] == ',') {
+        if (i < c->i && s[i] == ',' && d[nd - 1] != 'X') {
             i++;
             continue;
         }
@@ -682,12 +694,13 @@ static void int_array_pi(bg_inspection_t *x, jctx_t *c, int m, uint32_t vstart, 
             break;
         return;
     }
-    if (nel < 2 || nd < 11)
+    if (nel < 2 || nd < 11 || (nel > 6 && maxw > 1))
         return;
     bg_detect_finding_t f[2];
     size_t k = bg_detect_scan(NULL, NULL, d, nd, f, 2);
     for (size_t j = 0; j < k && j < 2; j++) {
-        if (f[j].confidence < x->rules->min_conf || f[j].length != nd)
+        if (f[j].confidence < x->rules->min_conf || f[j].length != nd ||
+            (nel > 6 && f[j].detector != BG_DET_RESIDENT_ID))
             continue;
         node_spec_t sp = jspec(c, m, vstart, 'a', record);
         bg_insp_add_finding(x, &sp, path, BG_LOC_BODY, f[j].category, f[j].confidence,
@@ -854,7 +867,7 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
         whole_only = 1;
         kc = BG_CAT_CONTACTS;
     }
-    if (!whole_only && ch == '[' && c->i - vstart <= 64)
+    if (!whole_only && ch == '[' && c->i - vstart <= 96)
         int_array_pi(x, c, m, vstart, record, w->path);
     if (whole_only && c->i > vstart + 2) {
         node_spec_t sp = jspec(c, m, vstart, ch == '{' ? 'o' : 'a', record);

@@ -312,6 +312,108 @@ size_t bg_norm_b64_decode(const unsigned char *s, size_t n, unsigned char *out, 
     return k;
 }
 
+/* clang-format off */
+const unsigned char bg_norm_b32_val[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
+    ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 1, ['b'] = 2, ['c'] = 3, ['d'] = 4, ['e'] = 5, ['f'] = 6,
+    ['g'] = 7, ['h'] = 8, ['i'] = 9, ['j'] = 10, ['k'] = 11, ['l'] = 12, ['m'] = 13, ['n'] = 14,
+    ['o'] = 15, ['p'] = 16, ['q'] = 17, ['r'] = 18, ['s'] = 19, ['t'] = 20, ['u'] = 21, ['v'] = 22,
+    ['w'] = 23, ['x'] = 24, ['y'] = 25, ['z'] = 26, ['2'] = 27, ['3'] = 28, ['4'] = 29, ['5'] = 30,
+    ['6'] = 31, ['7'] = 32,
+};
+/* clang-format on */
+
+size_t bg_norm_b32_decode(const unsigned char *s, size_t n, unsigned char *out, size_t cap,
+                          size_t *used)
+{
+    size_t i = 0, k = 0;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    while (i < n && k < cap) {
+        unsigned v = bg_norm_b32_val[s[i]];
+        if (v == 0)
+            break;
+        acc = (acc << 5) | (v - 1);
+        bits += 5;
+        i++;
+        if (bits >= 8) {
+            bits -= 8;
+            out[k++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1u;
+        }
+    }
+    *used = i;
+    return k;
+}
+
+unsigned bg_norm_cjk_digit(uint32_t cp)
+{
+    switch (cp) {
+    case 0x3007: /* 〇 */
+    case 0x96F6: /* 零 */ return '0';
+    case 0x4E00: /* 一 */
+    case 0x58F9: /* 壹 */
+    case 0x5E7A: /* 幺 */ return '1';
+    case 0x4E8C: /* 二 */
+    case 0x8D30: /* 贰 */
+    case 0x8CB3: /* 貳 */
+    case 0x4E24: /* 两 */ return '2';
+    case 0x4E09: /* 三 */
+    case 0x53C1: /* 叁 */
+    case 0x53C3: /* 參 */ return '3';
+    case 0x56DB: /* 四 */
+    case 0x8086: /* 肆 */ return '4';
+    case 0x4E94: /* 五 */
+    case 0x4F0D: /* 伍 */ return '5';
+    case 0x516D: /* 六 */
+    case 0x9646: /* 陆 */
+    case 0x9678: /* 陸 */ return '6';
+    case 0x4E03: /* 七 */
+    case 0x67D2: /* 柒 */ return '7';
+    case 0x516B: /* 八 */
+    case 0x634C: /* 捌 */ return '8';
+    case 0x4E5D: /* 九 */
+    case 0x7396: /* 玖 */ return '9';
+    }
+    return 0;
+}
+
+/* Separators a run of Chinese numerals may hold (after folding). */
+static int cjk_sep(unsigned a)
+{
+    return a == 0 || a == ' ' || a == '-' || a == '.' || a == '/' || a == '_' || a == ',' ||
+           a == '(' || a == ')' || a == '\t' || a == '\n' || a == '\r';
+}
+
+#define CJK_RUN_BYTES 256
+
+size_t bg_norm_cjk_run(const unsigned char *v, size_t len, size_t o, unsigned before, size_t *skip)
+{
+    size_t i = o, end = o, lim = len - o > CJK_RUN_BYTES ? o + CJK_RUN_BYTES : len;
+    unsigned digits = before, seps = 0;
+    while (i < lim) {
+        uint32_t cp;
+        size_t l = bg_norm_utf8_decode(v + i, lim - i, &cp);
+        if (cp == UINT32_MAX)
+            break;
+        unsigned a = bg_norm_fold(cp);
+        if (dig(a) || bg_norm_cjk_digit(cp)) {
+            digits++;
+            seps = 0;
+            end = i + l;
+        } else if (cjk_sep(a) && ++seps <= 3) {
+            /* between two digits, or trailing (then not part of the run) */
+        } else {
+            break;
+        }
+        i += l;
+    }
+    *skip = end > o ? end : o + 1;
+    return digits >= BG_NORM_CJK_RUN_MIN ? end : 0;
+}
+
 size_t bg_norm_hex_decode(const unsigned char *s, size_t n, unsigned char *out, size_t cap)
 {
     size_t k = 0;

@@ -20,8 +20,13 @@
  *     HTML/XML character references (&#49; &#x31; &#X31; &amp;#49;),
  *     backslash escapes (\u0031, \u{31}, \x31, \061) and quoted-printable digit runs
  *     (=31=33) decoded first.
- *   - bg_norm_b64_decode() / bg_norm_hex_decode(): the decoders the
- *     detectors use on base64 (standard or URL-safe) and hex runs.
+ *   - bg_norm_b64_decode() / bg_norm_b32_decode() / bg_norm_hex_decode():
+ *     the decoders the detectors use on base64 (standard or URL-safe),
+ *     base32 (RFC 4648, either case) and hex runs.
+ *   - bg_norm_cjk_digit() / bg_norm_cjk_run(): Chinese numerals
+ *     (〇零一二...九, the financial 壹贰叁..., 幺 for one as phone numbers
+ *     are spoken) read as digits, only inside a run long enough to be a
+ *     mobile or an ID number (prose keeps them as characters).
  *   - bg_normalize_json_number(): a JSON number that is an integer in
  *     disguise (13812345678.0, 1.3812345678e10) -> its digits.
  *
@@ -87,6 +92,42 @@ extern const unsigned char bg_norm_b64_val[256];
  */
 size_t bg_norm_b64_decode(const unsigned char *s, size_t n, unsigned char *out, size_t cap,
                           size_t *used);
+
+/* 1 + the value of an RFC 4648 base32 character (A-Z or a-z, 2-7); 0 for
+ * every other byte. */
+extern const unsigned char bg_norm_b32_val[256];
+
+/*
+ * Decode base32 S[0, N) (RFC 4648 alphabet, upper or lower case; no padding
+ * needed; stops at the first character outside the alphabet, '=' included)
+ * into OUT, at most CAP bytes. Returns the bytes written; *USED the
+ * characters consumed.
+ */
+size_t bg_norm_b32_decode(const unsigned char *s, size_t n, unsigned char *out, size_t cap,
+                          size_t *used);
+
+/* The digit ('0'..'9') a Chinese numeral CP reads as in a spoken or
+ * written-out number: 〇零一二三四五六七八九, 壹贰叁肆伍陆柒捌玖 (and the
+ * traditional 貳參陸), 幺 (one, as phone numbers are read aloud), 两 (two);
+ * 0 for any other code point. Ten, hundred... (十百千) are not digits. */
+unsigned bg_norm_cjk_digit(uint32_t cp);
+
+/* Digits a run must hold before its Chinese numerals read as digits: a
+ * mobile's 11. */
+#define BG_NORM_CJK_RUN_MIN 11
+
+/*
+ * Is V[O, LEN) (O at a Chinese numeral, as bg_norm_cjk_digit() reads it)
+ * the start of a run of digits - Chinese numerals, any character
+ * bg_norm_fold() reads as a digit, with separators (spaces, dashes, dots,
+ * slashes, invisible characters; at most 3 between two digits) - that holds
+ * at least BG_NORM_CJK_RUN_MIN digits counting BEFORE ASCII digits that
+ * precede O? Returns the end offset of the run (after its last digit) when
+ * it does, and 0 when it does not; *SKIP gets the end of the run either way
+ * (a caller need not ask again before it). Reads at most 256 bytes: longer
+ * runs are not one number. O(1).
+ */
+size_t bg_norm_cjk_run(const unsigned char *v, size_t len, size_t o, unsigned before, size_t *skip);
 
 /* Decode hex pairs S[0, N) (N even; case-insensitive) into OUT (CAP bytes).
  * Returns the bytes written (stops at a non-hex character or CAP). */

@@ -15,7 +15,9 @@ Every code point folds to one byte:
             full-stop and dingbat digits, superscripts, subscripts)
   ASCII     full-width ASCII U+FF01..U+FF5E; Unicode spaces -> ' ';
             dashes and minus signs -> '-'; ideographic full stops, middle
-            dots and bullets -> '.'
+            dots and bullets -> '.'; ideographic and small commas -> ',';
+            the Cyrillic and Greek letters that look like the ID number's
+            check character X (U+0425 U+0445 U+03A7 U+03C7) -> 'X'/'x'
   0x00      dropped (invisible): general categories Cf, Mn, Me (this
             includes variation selectors and tag characters), and the
             blank fillers U+115F, U+1160, U+3164, U+FFA0, U+2800, U+034F
@@ -35,6 +37,10 @@ DASHES = set(range(0x2010, 0x2016)) | {0x2212, 0xFE58, 0xFE63, 0x2E3A, 0x2E3B, 0
 # ideographic full stops, and the middle dots and bullets people put between
 # digit groups (138·1234·5678)
 DOTS = {0x3002, 0xFF61, 0xFE52, 0x00B7, 0x2022, 0x2027, 0x2219, 0x22C5, 0x30FB, 0xFF65}
+# the ideographic comma (1、3、8...), its half-width and small forms
+COMMAS = {0x3001, 0xFF64, 0xFE50, 0xFE51}
+# look-alikes of the check character X an ID number ends in
+X_LIKE = {0x0425: ord('X'), 0x03A7: ord('X'), 0x0445: ord('x'), 0x03C7: ord('x')}
 
 
 def fold(cp):
@@ -54,6 +60,10 @@ def fold(cp):
         return ord('-')
     if cp in DOTS:
         return ord('.')
+    if cp in COMMAS:
+        return ord(',')
+    if cp in X_LIKE:
+        return X_LIKE[cp]
     cat = unicodedata.category(c)
     if cat in ('Cf', 'Mn', 'Me') or cp in DROP_EXTRA:
         return 0

@@ -138,6 +138,10 @@ def pct_all(s):
     return "".join("%%%02X" % ord(c) for c in s)
 
 
+def pct_all_utf8(s):
+    return "".join("%%%02X" % b for b in s.encode("utf-8"))
+
+
 def pct_twice(s):
     return "".join("%%25%02X" % ord(c) for c in s)
 
@@ -1013,9 +1017,64 @@ def fam_route_escape(c):
     add("Host port negative", "/ping", host=HOST + ":-80")
 
 
+def fam_disguise(c):
+    """A third adversarial pass: shapes the first two families did not try."""
+    f = "disguise"
+    m, i = MOB, ID
+    cjk = "〇一二三四五六七八九"
+    fin = "零壹贰叁肆伍陆柒捌玖"
+
+    def add(why, body, sec, ct=JSON, target="/v1/profile", **kw):
+        c.add(f, why, "POST", target, body=body, content_type=ct, secrets=sec, **kw)
+
+    add("the ID number split over two strings of a JSON array", js({"idn": [i[0][:10], i[0][10:]]}), [i[0]])
+    add("the mobile as a JSON array of single digits", '{"d":[%s]}' % ",".join(m[0]), [m[0]])
+    add("the mobile as an array of digit strings", js({"d": list(m[1])}), [m[1]])
+    add("the ID number as a JSON array of single digits", js({"d": [int(ch) for ch in i[9]]}), [i[9]])
+    add("the ID number's check character X as Cyrillic \u0425", js({"doc": i[6][:17] + "\u0425"}), [i[6]])
+    add("the ID number's check character X as Greek \u03a7 in text",
+        "holder " + i[6][:17] + "\u03a7 verified", [i[6]], ct=TEXT)
+    add("HTML comments between the groups of a mobile", "<p>tel 138<!---->1234<!---->5678</p>".replace(
+        "138", m[2][:3]).replace("1234", m[2][3:7]).replace("5678", m[2][7:]), [m[2]], ct="text/html")
+    add("an SQL CONCAT of quoted groups", "UPDATE users SET phone = CONCAT('%s','%s','%s') WHERE id = 7;"
+        % (m[3][:3], m[3][3:7], m[3][7:]), [m[3]], ct=TEXT)
+    add("a JavaScript string concatenation", 'var t = "%s"+"%s"+"%s";' % (i[1][:6], i[1][6:14], i[1][14:]),
+        [i[1]], ct="application/javascript")
+    add("an SQL hex literal X'..' of the ID number", "INSERT INTO t VALUES (X'%s');" % i[2].encode().hex(),
+        [i[2]], ct=TEXT)
+    add("a callback URL in a JSON string, the mobile percent-encoded twice in its query",
+        js({"next": "https://cb.example/return?tel=" + pct_twice(m[4])}), [m[4]])
+    c.add(f, "a JWT whose payload holds the ID number, in a cookie", "GET", "/v1/profile",
+          headers=[["Cookie", "theme=dark; sid=" + jwt({"uid": 7, "idn": i[3]})]], secrets=[i[3]])
+    add("protobuf-like binary with the ID number's ASCII digits, as application/octet-stream",
+        None, [i[4]], ct="application/octet-stream",
+        body_bytes=b"\x08\x96\x01\x12\x12" + i[4].encode() + b"\x1a\x03abc\x20\x01")
+    c.add(f, "base64url without padding of the ID number as a path segment", "GET",
+          "/v1/people/" + b64(i[5], url=True, pad=False) + "/orders", secrets=[i[5]])
+    c.add(f, "Chinese numerals percent-encoded in a query parameter", "GET",
+          "/v1/lookup?q=" + pct_all_utf8("".join(cjk[int(ch)] for ch in m[5])), secrets=[m[5]])
+    add("full-width digits then Chinese numerals",
+        js({"note": "".join(chr(0xFF10 + int(ch)) for ch in m[6][:3]) + "".join(cjk[int(ch)] for ch in m[6][3:])}),
+        [m[6]])
+    add("the ID number in financial numerals in a form field",
+        "memo=" + "".join(fin[int(ch)] if ch.isdigit() else ch for ch in i[7]), [i[7]], ct=FORM)
+    add("the mobile as a JSON key", '{"%s": {"ok": true}}' % m[7], [m[7]])
+    add("JSON \\/ escapes between the groups", '{"t":"%s\\/%s\\/%s"}' % (m[8][:3], m[8][3:7], m[8][7:]), [m[8]])
+    add("exponent form inside a JSON string", js({"v": "%s.%sE10" % (m[9][0], m[9][1:])}), [m[9]])
+    add("ideographic commas between the digits", js({"n": "\u3001".join(m[0])}), [m[0]])
+    add("lower-case unpadded base32 of the mobile in a header", '{"ok":1}', [m[1]],
+        headers=[["X-Sig", base64.b32encode(m[1].encode()).decode().lower().rstrip("=")]])
+    c.add(f, "base32 of the ID number in a query parameter", "GET",
+          "/v1/lookup?k=" + base64.b32encode(i[8].encode()).decode().rstrip("="), secrets=[i[8]])
+    add("the mobile as a host label in a URL", js({"u": "http://%s.sms.example/hook" % m[2]}), [m[2]])
+    add("spoken digits: yao for one, in groups", js({"note": "手机 " + " ".join(
+        "".join("幺" if ch == "1" else cjk[int(ch)] for ch in g) for g in (m[3][:3], m[3][3:7], m[3][7:]))}),
+        [m[3]])
+
+
 FAMILIES = [fam_path, fam_query, fam_headers, fam_method_host, fam_multipart, fam_content_encoding,
             fam_charset, fam_json_shapes, fam_separators, fam_unicode, fam_string_encodings, fam_numbers,
-            fam_glued, fam_legacy_id, fam_context_keys, fam_route_escape]
+            fam_glued, fam_legacy_id, fam_context_keys, fam_route_escape, fam_disguise]
 
 
 def build():

@@ -14,10 +14,14 @@ would, and reports every secret it finds in any of those forms:
     entities, JSON `\\u` escapes (surrogate pairs included), `\\xNN`,
     quoted-printable;
   * tokens: base64 (standard and URL alphabet, padded or not, MIME lines
-    joined) and hex of 8 bytes or more, decoded and scanned again;
+    joined), base32 (either case) and hex of 8 bytes or more, decoded and
+    scanned again;
   * Unicode: every character with a digit value (unicodedata.digit: Nd,
-    circled, superscripts, mathematical...) folded to ASCII, NFKC, and the
-    invisible characters removed (Cf, Mn, Me, Hangul fillers);
+    circled, superscripts, mathematical...) folded to ASCII, Chinese
+    numerals (〇一二..., 壹贰叁..., 幺) too, Cyrillic and Greek look-alikes
+    of the check character X, NFKC, and the invisible characters removed
+    (Cf, Mn, Me, Hangul fillers);
+  * markup: HTML/XML comments removed (what a browser renders);
   * spelling: the secret's digits in order with up to MAX_SEP characters that
     are not ASCII letters or digits between any two (`138.1234.5678`,
     `1-3-8...`, `(138) 1234 5678`, `1.3812345678e10`); a check character X
@@ -59,10 +63,16 @@ _IIS_U = re.compile(r"%u([0-9a-fA-F]{4})")
 _C_X = re.compile(r"\\x([0-9a-fA-F]{2})")
 _C_OCT = re.compile(r"\\([0-7]{3})")
 _ES6_U = re.compile(r"\\u\{([0-9a-fA-F]{1,6})\}")
-_B32 = re.compile(r"[A-Z2-7]{16,}={0,6}")
-# Chinese numerals people write digits with (〇/零 一 二 ... 九).
+_B32 = re.compile(r"[A-Z2-7]{16,}={0,6}|[a-z2-7]{16,}={0,6}")
+# Chinese numerals people write digits with (〇/零 一 二 ... 九), the
+# financial forms (壹贰叁...), 幺 (one, as phone numbers are spoken), 两.
 _CJK_DIGITS = {"〇": "0", "零": "0", "一": "1", "二": "2", "三": "3", "四": "4", "五": "5",
-               "六": "6", "七": "7", "八": "8", "九": "9"}
+               "六": "6", "七": "7", "八": "8", "九": "9", "壹": "1", "贰": "2", "貳": "2",
+               "叁": "3", "參": "3", "肆": "4", "伍": "5", "陆": "6", "陸": "6", "柒": "7",
+               "捌": "8", "玖": "9", "幺": "1", "两": "2"}
+# Letters that look like the check character X (Cyrillic, Greek).
+_X_LIKE = {"\u0425": "X", "\u0445": "x", "\u03a7": "X", "\u03c7": "x"}
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _PCT = re.compile(r"%([0-9a-fA-F]{2})")
 _GZ = b"\x1f\x8b\x08"
 
@@ -101,7 +111,7 @@ def fold(text):
         if cat in ("Cf", "Mn", "Me") or ch in _INVISIBLE_LO:
             continue
         d = unicodedata.digit(ch, None)
-        out.append(str(d) if d is not None else _CJK_DIGITS.get(ch, ch))
+        out.append(str(d) if d is not None else _CJK_DIGITS.get(ch, _X_LIKE.get(ch, ch)))
     return "".join(out)
 
 
@@ -226,6 +236,8 @@ class _Scan:
             self.push("b", unquote_to_bytes(s.replace("+", " ")), d, how + "+pct+")
         if "&" in s:
             self.push("t", html.unescape(s), d, how + "+entities")
+        if "<!--" in s:
+            self.push("t", _COMMENT.sub("", s), d, how + "+uncomment")
         if "\\" in s:
             self.push("t", _json_unescape(s), d, how + "+json")
             self.push("b", _C_X.sub(lambda m: chr(int(m.group(1), 16)), s).encode("latin-1", "ignore"), d,
@@ -240,12 +252,16 @@ class _Scan:
         joined = re.sub(r"\s+", "", s)
         for src in (s, joined) if joined != s else (s,):
             for m in _B64.finditer(src):
-                for b in _b64_decode(m.group(0)):
-                    self.push("b", b, d, how + "+b64")
+                tok = m.group(0)
+                # a path of base64url segments: each segment alone too
+                toks = [tok] + [p for p in tok.split("/") if len(p) >= 12] if "/" in tok else [tok]
+                for tk in toks:
+                    for b in _b64_decode(tk):
+                        self.push("b", b, d, how + "+b64")
             for m in _B32.finditer(src):
                 tok = m.group(0).rstrip("=")
                 try:
-                    self.push("b", base64.b32decode(tok + "=" * (-len(tok) % 8)), d, how + "+b32")
+                    self.push("b", base64.b32decode(tok.upper() + "=" * (-len(tok) % 8)), d, how + "+b32")
                 except (ValueError, binascii.Error):
                     pass
             for m in _HEX.finditer(src):

@@ -1270,6 +1270,24 @@ static void test_unicode_spellings(void **state)
         expect_flags(NULL, mobiles[i], "cn_mobile", MED, -1, 0, BG_DETECT_F_NORMALIZED);
     /* text without digits of any script stays silent */
     expect_none(NULL, "\xe8\xae\xa2\xe5\x8d\x95\xe5\xb7\xb2\xe5\x8f\x91\xe8\xb4\xa7");
+    /* Chinese numerals, in a run of 11+: the span is the numerals */
+    expect_flags(NULL, "电话一三八一二三四五六七八", "cn_mobile", MED, 6, 33,
+                 BG_DETECT_F_NORMALIZED);
+    expect_flags(NULL, "幺三八 幺二三四 五六七八", "cn_mobile", HIGH, -1, 0, 0);
+    expect_flags(NULL, "壹叁捌壹贰叁肆伍陆柒捌", "cn_mobile", MED, -1, 0, 0);
+    expect_flags(NULL, "138一二三四五六七八", "cn_mobile", MED, -1, 0, 0);
+    expect_flags(NULL, "一一〇一〇五一九四九一二三一〇〇二X", "cn_resident_id", HIGH, -1, 0, 0);
+    /* full-width digits, then Chinese numerals; ideographic commas */
+    expect_one(NULL, "１３８一二三四五六七八", "cn_mobile", MED);
+    expect_one(NULL, "1、3、8、1、2、3、4、5、6、7、8", "cn_mobile", MED);
+    /* the check character X as its Cyrillic or Greek look-alike */
+    expect_one(NULL, "11010519491231002\xd0\xa5", "cn_resident_id", HIGH);
+    expect_flags(NULL, "id 11010519491231002\xce\xa7 ok", "cn_resident_id", HIGH, 3, 19,
+                 BG_DETECT_F_NORMALIZED);
+    /* fewer than 11, or not a valid number: prose */
+    expect_none(NULL, "二〇二六年一月一日起施行");
+    expect_none(NULL, "一二三四五六七八九十");
+    expect_none(NULL, "一二三四五六七八九〇一二");
 }
 
 static void test_glued(void **state)
@@ -1290,8 +1308,23 @@ static void test_glued(void **state)
         {NULL, "abc13812345678ef", NULL, 0, 0, 0},
         {NULL, "a1cc4d82d5b5bf8e32b6db542def85b55587d93cc3fca1980aea8aa179e44d29", NULL, 0, 0, 0},
         {NULL, "abc1381234567xyz", NULL, 0, 0, 0},
+        /* longer runs: only a mobile written twice, or under a phone key */
+        {"phone", "1795113812345678", "cn_mobile", MED, 5, 11},
+        {"tel", "13812345678123", "cn_mobile", MED, 0, 11},
+        {NULL, "20241591111222299", NULL, 0, 0, 0},
+        {"order_id", "2025021674627402912025", NULL, 0, 0, 0},
+        {"phone", "0213123456789", NULL, 0, 0, 0}, /* an area code: a landline */
     };
     RUN(v);
+    /* the mobile written twice: both copies */
+    bg_detect_finding_t f[MAXF];
+    size_t n = scan("note", "1359876123413598761234", f);
+    assert_int_equal(n, 2);
+    assert_int_equal(f[0].offset, 0);
+    assert_int_equal(f[1].offset, 11);
+    assert_int_equal(f[1].length, 11);
+    assert_true(f[1].confidence >= BG_CONF_MEDIUM);
+    assert_string_equal(bg_detect_category_id(f[1].category), "cn_mobile");
 }
 
 static void test_encoded(void **state)
@@ -1335,7 +1368,22 @@ static void test_encoded(void **state)
     expect_flags(NULL, "\\x31\\x33\\x38\\x31\\x32\\x33\\x34\\x35\\x36\\x37\\x38", "cn_mobile", MED,
                  -1, 0, enc);
     expect_flags(NULL, "=31=33=38=31=32=33=34=35=36=37=38", "cn_mobile", MED, -1, 0, enc);
+    /* string concatenation in code and SQL; HTML comments between groups */
+    expect_flags(NULL, "CONCAT('138','1234','5678')", "cn_mobile", MED, 8, 17, 0);
+    expect_flags(NULL, "var t = \"110105\"+\"19491231\"+\"002X\";", "cn_resident_id", MED, 9, 24,
+                 0);
+    expect_flags(NULL, "<p>138<!---->1234<!-- x -->5678</p>", "cn_mobile", MED, 3, 28, 0);
+    expect_none(NULL, "<td>2024</td><!-- year --><td>0315</td>");
+    /* a number in exponent form written into a string: the whole value */
+    expect_flags(NULL, "1.3812345678E10", "cn_mobile", MED, -1, 0, BG_DETECT_F_NOT_REWRITABLE);
+    expect_none(NULL, "1.5e10");
+    /* base32 (RFC 4648): upper or lower case, padded or not */
+    expect_flags(NULL, "GE3DMMRTGQ2TMNZYGA======", "cn_mobile", MED, -1, 0, nr);
+    expect_flags(NULL, "b32=ge3dmmrtgq2tmnzyga&x=1", "cn_mobile", MED, 4, 18, nr);
+    expect_flags(NULL, "GEYTAMJQGUYTSNBZGEZDGMJQGAZFQ", "cn_resident_id", HIGH, -1, 0, nr);
     /* base64 and hex of things that are not PI */
+    expect_none(NULL, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP");
+    expect_none(NULL, "ERR_CONNECTION_REFUSED_BY_PEER");
     expect_none(NULL, "eyJvcmRlcl9pZCI6IjIwMjQwMTAxMTIzNDU2Nzg5In0");
     expect_none(NULL, "OWUU2p1juqmLwCRz8eYesEUOv+5iIigDDSsMuR+IeEU=");
     expect_none(NULL, "internationalization_and_localization");

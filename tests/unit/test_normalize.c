@@ -142,6 +142,49 @@ static void test_decoders(void **state)
     n = bg_norm_hex_decode((const unsigned char *)"3133ZZ", 6, out, sizeof out);
     assert_int_equal(n, 2);
     assert_memory_equal(out, "13", 2);
+    /* base32: either case, stops at padding */
+    n = bg_norm_b32_decode((const unsigned char *)"GE3DMMRTGQ2TMNZYGA======", 24, out, sizeof out,
+                           &used);
+    assert_int_equal(n, 11);
+    assert_int_equal(used, 18);
+    assert_memory_equal(out, "16623456780", 11);
+    n = bg_norm_b32_decode((const unsigned char *)"ge3dmmrtgq2tmnzyga", 18, out, sizeof out, &used);
+    assert_int_equal(n, 11);
+    assert_memory_equal(out, "16623456780", 11);
+    n = bg_norm_b32_decode((const unsigned char *)"GE3D1", 5, out, sizeof out, &used);
+    assert_int_equal(used, 4); /* '1' is not base32 */
+}
+
+static void test_cjk_numerals(void **state)
+{
+    (void)state;
+    assert_int_equal(bg_norm_cjk_digit(0x3007), '0'); /* 〇 */
+    assert_int_equal(bg_norm_cjk_digit(0x96F6), '0'); /* 零 */
+    assert_int_equal(bg_norm_cjk_digit(0x4E00), '1'); /* 一 */
+    assert_int_equal(bg_norm_cjk_digit(0x5E7A), '1'); /* 幺 */
+    assert_int_equal(bg_norm_cjk_digit(0x8D30), '2'); /* 贰 */
+    assert_int_equal(bg_norm_cjk_digit(0x7396), '9'); /* 玖 */
+    assert_int_equal(bg_norm_cjk_digit(0x5341), 0);   /* 十: ten, not a digit */
+    assert_int_equal(bg_norm_cjk_digit('1'), 0);
+    /* the fold table itself keeps them as characters */
+    assert_int_equal(bg_norm_fold(0x4E00), 0x80);
+    static const char run[] = "一三八 一二三四-五六七八。";
+    size_t skip, len = strlen(run);
+    size_t e = bg_norm_cjk_run((const unsigned char *)run, len, 0, 0, &skip);
+    assert_int_equal(e, len - 3); /* before the full stop */
+    assert_int_equal(skip, e);
+    /* ten digits: not a run; SKIP still moves past it */
+    static const char ten[] = "一二三四五六七八九〇年";
+    e = bg_norm_cjk_run((const unsigned char *)ten, strlen(ten), 0, 0, &skip);
+    assert_int_equal(e, 0);
+    assert_int_equal(skip, 30);
+    /* ASCII digits before it count */
+    e = bg_norm_cjk_run((const unsigned char *)ten, strlen(ten), 0, 1, &skip);
+    assert_int_equal(e, 30);
+    /* four separators in a row end the run */
+    static const char gap[] = "一三八    一二三四五六七八";
+    e = bg_norm_cjk_run((const unsigned char *)gap, strlen(gap), 0, 0, &skip);
+    assert_int_equal(e, 0);
 }
 
 static void test_json_number(void **state)
@@ -192,9 +235,9 @@ static void test_json_number(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fold_digits), cmocka_unit_test(test_fold_invisible),
-        cmocka_unit_test(test_escapes),     cmocka_unit_test(test_decoders),
-        cmocka_unit_test(test_json_number),
+        cmocka_unit_test(test_fold_digits),  cmocka_unit_test(test_fold_invisible),
+        cmocka_unit_test(test_escapes),      cmocka_unit_test(test_decoders),
+        cmocka_unit_test(test_cjk_numerals), cmocka_unit_test(test_json_number),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

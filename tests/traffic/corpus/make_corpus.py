@@ -59,6 +59,10 @@ def luhn(body):
     return body + luhn_digit(body)
 
 
+def luhn_ok(number):
+    return luhn_digit(number[:-1]) == number[-1]
+
+
 def resident_id(region, birth):
     """GB 11643-1999: 6-digit region, YYYYMMDD, 3-digit sequence, check."""
     body = "%s%s%03d" % (region, birth, RNG.randrange(10, 999))
@@ -1087,11 +1091,13 @@ def bypass():
 def truthful():
     """Issue 14's defects, each an exchange whose expected decision was
     written from the quick-start policy's words and the law before any run
-    (truthful.*.expect.json; the packs refuse these hosts, 421)."""
+    (truthful.*.expect.json; each policy refuses the others' hosts, 421)."""
     h = family("truthful", "Truthful decisions: forwarding headers, consent per person, blocks",
                "Requests on which a decision record once said something that did not happen "
                "(issue 14): PI in X-Forwarded-For and Forwarded, another person nested next to a "
-               "consented subject, a blocked request that must leave nothing.")
+               "consented subject, a blocked request that must leave nothing; missed and "
+               "misclassified PI (a UnionPay card failing Luhn, a name under recipient in a form, "
+               "customer records under contacts) and a minor of 16 abroad.")
     qs = "api.payments-partner.example"
     p = PEOPLE[50]
     h.add(qs, "/v1/charges", json_body={
@@ -1139,6 +1145,41 @@ def truthful():
         headers=[auth("sk_live"), ("X-Forwarded-For", p["mobile"])], ua="java",
         comment="no order reference: card and name have no basis (payment-contract falls back to "
                 "block) -> blocked; the mobiles in the body and X-Forwarded-For leave nowhere")
+    # Misclassified and missed PI (issue 14), and the guardian-consent age band.
+    p = PEOPLE[55]
+    card = unionpay()
+    card = card[:-1] + str((int(card[-1]) + 1) % 10)  # a UnionPay 62 number that fails Luhn
+    assert not luhn_ok(card)
+    h.add(qs, "/v1/charges", json_body={
+        "order_id": "ORD-2026-11-031906", "amount": 4300, "currency": "CNY",
+        "customer": {"id": "qs-c-1906", "name": p["name"]}, "card": card},
+        headers=[auth("sk_live")], ua="java",
+        comment="a UnionPay debit card (IIN 62, 16 digits) that fails Luhn, under the key card: still a "
+                "bank card (some domestic UnionPay cards do not pass Luhn); card and name on the "
+                "contract -> allow, and the record lists the card")
+    p = PEOPLE[56]
+    h.add(qs, "/v1/payouts", form=[("payout_id", "PO-2026-11-0042"), ("amount", "1250.00"), ("currency", "CNY"),
+                                   ("recipient", p["name"]), ("memo", "refund")],
+          headers=[auth("sk_live")], ua="python",
+          comment="a consignee's name under recipient in a form: a person's name; a form body has no "
+                  "$.order_id, so the payment contract is no basis and payment-contract falls back to "
+                  "block -> blocked, nothing forwarded")
+    a, b = PEOPLE[57], PEOPLE[58]
+    h.add(qs, "/v1/customers/batch", json_body={
+        "order_id": "ORD-2026-11-031908",
+        "contacts": [{"name": a["name"], "phone": a["mobile"], "company": "Example Trading Co."},
+                     {"name": b["name"], "phone": b["mobile"], "company": "Example Logistics Ltd."}]},
+        headers=[auth("sk_live")], ua="node",
+        comment="customer records under the key contacts (not a user's address book; the quick start "
+                "declares no address-book route): names on the contract, mobiles masked (contact-details, "
+                "no consent) -> deidentify, not a block for the sensitive contacts category")
+    sg = "relay-sg.videopro.example"
+    h.add(sg, "/v1/meetings/977000111/join", json_body={"participant": {
+        "user_id": "wdj-u-7290", "display_name": "林小雨", "region": "SG", "birth_date": "2010-06-15"}},
+        ua="chrome", headers=[auth("vp")],
+        comment="a 16-year-old abroad: Weidijia's guardian_consent_age is 18, so the 14-17 band needs a "
+                "guardian's consent too and subject_abroad is no basis for a minor -> blocked (holds until "
+                "2028-06-15, the 18th birthday)")
 
 # ---------------------------------------------------------------------------
 
