@@ -185,11 +185,20 @@ static const char *field_prefix(field_set_t set)
     return "";
 }
 
-/* Build "form.NAME" (NAME escaped for display: no control characters). */
+/* Build "form.NAME" (NAME escaped for display: no control characters).
+ * A name in which any detector finds a value at any confidence is written
+ * "form.<category>" instead: paths go into records, opaque reasons and
+ * logs, which never hold a value (a multipart part named after a mobile
+ * number, "?13812345678=1"). */
 static void field_path(const field_t *f, char *out, size_t cap)
 {
     if (f->set == FS_PATH) {
         snprintf(out, cap, "path[%d]", f->seg);
+        return;
+    }
+    bg_detect_finding_t df[1];
+    if (f->name_len > 0 && bg_detect_scan(NULL, NULL, f->name, f->name_len, df, 1) > 0) {
+        snprintf(out, cap, "%s<%s>", field_prefix(f->set), bg_detect_category_id(df[0].category));
         return;
     }
     size_t n = (size_t)snprintf(out, cap, "%s", field_prefix(f->set));
