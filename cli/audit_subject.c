@@ -397,9 +397,7 @@ int bg_audit_cli_subject(int argc, char **argv)
     int rc = bg_audit_parse(&subject_cmd, argc, argv, &x);
     if (rc == BG_AUDIT_GO)
         rc = subject_check(&x, &first_path);
-    if (rc == BG_AUDIT_GO)
-        rc = subject_pseudonyms(&x);
-    if (rc == 0)
+    if (rc == BG_AUDIT_GO && (rc = subject_pseudonyms(&x)) == 0)
         rc = subject_run(&x, x.ops + first_path, x.nops - first_path);
     bg_util_wipe(idbuf, sizeof idbuf);
     bg_util_wipe(forms, sizeof forms);
