@@ -978,12 +978,6 @@ json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_reci
  * Yearly volumes (`audit volumes`, the dashboard's /api/volumes)
  * ------------------------------------------------------------------------ */
 
-static int want_decision(void *arg, const char *line, size_t len)
-{
-    (void)arg;
-    return memmem(line, len, "\"type\":\"decision\"", 17) != NULL;
-}
-
 static int vol_record(void *arg, const json_t *rec)
 {
     add_decision(arg, rec);
@@ -1014,8 +1008,8 @@ int bg_counters_volumes(const char *counters, char *const *ops, size_t nops, con
         return -1;
     if (counters == NULL) {
         if (bg_report_expand(ops, nops, prefix, &files, &nfiles, err, errcap) != 0 ||
-            bg_report_scan((const char *const *)files, nfiles, want_decision, vol_record, c, &st,
-                           err, errcap) != 0) {
+            bg_report_scan((const char *const *)files, nfiles, bg_report_want_decision, vol_record,
+                           c, &st, err, errcap) != 0) {
             if (files != NULL)
                 bg_audit_free_list(files, nfiles);
             bg_counters_close(c);

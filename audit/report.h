@@ -81,6 +81,10 @@ typedef int (*bg_report_want_cb)(void *arg, const char *line, size_t len);
 /* A parsed record (borrowed: valid during the call). Non-zero stops the scan. */
 typedef int (*bg_report_record_cb)(void *arg, const json_t *record);
 
+/* The pre-filter of decision records: the writer writes records compactly,
+ * so a decision's line holds "type":"decision" verbatim. ARG unused. */
+int bg_report_want_decision(void *arg, const char *line, size_t len);
+
 /*
  * Read PATHS in order, line by line; lines for which WANT (may be NULL)
  * returns non-zero are parsed and handed to CB. Counts in ST (may be NULL).

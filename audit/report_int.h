@@ -58,8 +58,6 @@ struct bg_report {
 void bg_report_china_time(int64_t ms, char *out, size_t cap);
 /* MS as RFC 3339 UTC, or JSON null for BG_REPORT_NO_TIME (new reference). */
 json_t *bg_report_utc_or_null(int64_t ms);
-/* The raw-line pre-filter of decision records (bg_report_want_cb). */
-int bg_report_want_decision(void *arg, const char *line, size_t len);
 
 /*
  * Reading in slices, for callers that must not block their event loop (the
