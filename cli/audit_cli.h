@@ -16,7 +16,7 @@
 #include "audit/report.h"
 
 /* A handler's answer: go on parsing; any other value is the exit status. */
-#define BG_AUDIT_GO (-1)
+#define BG_CLI_AUDIT_GO (-1)
 
 /*
  * One option of a subcommand. NEED NULL: a flag. NEED set: the option takes
@@ -29,42 +29,42 @@ typedef struct {
     int id; /* the subcommand's own code, given to its handler */
     const char *need;
     int strict;
-} bg_audit_opt_t;
+} bg_cli_audit_opt_t;
 
-/* "--help" (and "-h") in every table: the usage on stdout, exit 0. */
-#define BG_AUDIT_HELP (-1)
-
+/* "--help" (and "-h") need no entry: every subcommand prints its usage on
+ * stdout and exits 0. */
 typedef struct {
-    const char *cmd;            /* "report": messages say "bordergate audit report: ..." */
-    const bg_audit_opt_t *opts; /* ends with a NULL name */
+    const char *cmd;                /* "report": messages say "bordergate audit report: ..." */
+    const bg_cli_audit_opt_t *opts; /* ends with a NULL name */
     void (*usage)(FILE *fp);
-    /* An option ID (VALUE NULL for flags): BG_AUDIT_GO or an exit status. */
+    /* An option ID (VALUE NULL for flags): BG_CLI_AUDIT_GO or an exit status. */
     int (*option)(void *ctx, int id, const char *value);
-    /* An operand, in order: BG_AUDIT_GO or an exit status. */
+    /* An operand, in order: BG_CLI_AUDIT_GO or an exit status. */
     int (*operand)(void *ctx, const char *arg);
     /* An argument starting with '-' that is no option ("-" alone is an
      * operand unless DASH_IS_OPTION): NULL prints "unknown option" and the
      * usage on stderr, exit 2. */
     int (*unknown)(void *ctx, const char *arg);
     int dash_is_option;
-} bg_audit_cmd_t;
+} bg_cli_audit_cmd_t;
 
 /*
  * Parse ARGV[1..ARGC) (ARGV[0] is the subcommand) against C's table, in
- * order, handing options and operands to C's handlers. Returns BG_AUDIT_GO
+ * order, handing options and operands to C's handlers. Returns BG_CLI_AUDIT_GO
  * when every argument was taken, else the exit status to return.
  */
-int bg_audit_parse(const bg_audit_cmd_t *c, int argc, char **argv, void *ctx);
+int bg_cli_audit_parse(const bg_cli_audit_cmd_t *c, int argc, char **argv, void *ctx);
 
-/* `--from DATE` / `--to DATE` of CMD into *FROM / *TO (END: --to).
- * BG_AUDIT_GO, or 2 with the message printed. */
-int bg_audit_date(const char *cmd, const char *opt, const char *value, int64_t *from, int64_t *to);
+/* `--from DATE` / `--to DATE` (OPT) of CMD into *FROM / *TO.
+ * BG_CLI_AUDIT_GO, or 2 with the message printed. */
+int bg_cli_audit_date(const char *cmd, const char *opt, const char *value, int64_t *from,
+                      int64_t *to);
 
 /* Print DOC (taken) as indented JSON on stdout. 0, or 1 when out of memory. */
-int bg_audit_emit_json(json_t *doc);
+int bg_cli_audit_json(json_t *doc);
 
 /* The subcommands; ARGV[0] is the subcommand's name. */
-int bg_audit_cli_subject(int argc, char **argv);
-int bg_audit_cli_volumes(int argc, char **argv);
+int bg_cli_audit_subject(int argc, char **argv);
+int bg_cli_audit_volumes(int argc, char **argv);
 
 #endif

@@ -62,8 +62,8 @@ static int subject_option(void *arg, int id, const char *v)
 {
     subject_ctx_t *x = arg;
     switch (id) {
-    case S_FROM: return bg_audit_date("subject", "--from", v, &x->from, &x->to);
-    case S_TO: return bg_audit_date("subject", "--to", v, &x->from, &x->to);
+    case S_FROM: return bg_cli_audit_date("subject", "--from", v, &x->from, &x->to);
+    case S_TO: return bg_cli_audit_date("subject", "--to", v, &x->from, &x->to);
     case S_KEY: x->keyfile = v; break;
     case S_KEY_ENV: x->keyenv = v; break;
     case S_ID:
@@ -84,33 +84,33 @@ static int subject_option(void *arg, int id, const char *v)
     case S_JSON: x->json = 1; break;
     default: break;
     }
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
 static int subject_operand(void *arg, const char *a)
 {
     subject_ctx_t *x = arg;
     x->ops[x->nops++] = (char *)a;
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
-static const bg_audit_opt_t subject_opts[] = {{"--from", S_FROM, "a DATE", 1},
-                                              {"--to", S_TO, "a DATE", 1},
-                                              {"--key", S_KEY, "FILE", 0},
-                                              {"--key-env", S_KEY_ENV, "NAME", 0},
-                                              {"--id", S_ID, "ID", 0},
-                                              {"--pseudonym", S_PSEUDONYM, "HEX", 0},
-                                              {"--prefix", S_PREFIX, "P", 0},
-                                              {"--json", S_JSON, NULL, 0},
-                                              {NULL, 0, NULL, 0}};
+static const bg_cli_audit_opt_t subject_opts[] = {{"--from", S_FROM, "a DATE", 1},
+                                                  {"--to", S_TO, "a DATE", 1},
+                                                  {"--key", S_KEY, "FILE", 0},
+                                                  {"--key-env", S_KEY_ENV, "NAME", 0},
+                                                  {"--id", S_ID, "ID", 0},
+                                                  {"--pseudonym", S_PSEUDONYM, "HEX", 0},
+                                                  {"--prefix", S_PREFIX, "P", 0},
+                                                  {"--json", S_JSON, NULL, 0},
+                                                  {NULL, 0, NULL, 0}};
 
-static const bg_audit_cmd_t subject_cmd = {
+static const bg_cli_audit_cmd_t subject_cmd = {
     "subject", subject_opts, subject_usage, subject_option, subject_operand, NULL, 0};
 
 /*
  * After parsing: without --pseudonym the first operand is an identifier
  * (or "-"; --id adds more) and a key is needed; with it, neither.
- * BG_AUDIT_GO (*FIRST_PATH the first audit operand), or 2.
+ * BG_CLI_AUDIT_GO (*FIRST_PATH the first audit operand), or 2.
  */
 static int subject_check(subject_ctx_t *x, size_t *first_path)
 {
@@ -144,7 +144,7 @@ static int subject_check(subject_ctx_t *x, size_t *first_path)
                 "(the policy's keys.subject)\n");
         return 2;
     }
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
 /*
@@ -365,7 +365,7 @@ static int subject_run(subject_ctx_t *x, char *const *ops, size_t n)
     json_object_set_new(in, "incomplete_lines", json_integer((json_int_t)st.torn));
     json_object_set_new(doc, "input", in);
     if (x->json) {
-        rc = bg_audit_emit_json(doc);
+        rc = bg_cli_audit_json(doc);
         doc = NULL;
     } else {
         print_subject(doc, stdout);
@@ -385,7 +385,7 @@ out:
 
 /* `audit subject`: 0 (also when no record names the subject), 1 on
  * errors, 2 usage. */
-int bg_audit_cli_subject(int argc, char **argv)
+int bg_cli_audit_subject(int argc, char **argv)
 {
     subject_ctx_t x;
     size_t first_path = 0;
@@ -394,10 +394,10 @@ int bg_audit_cli_subject(int argc, char **argv)
     x.prefix = "audit";
     if ((x.ops = calloc((size_t)argc + 1, sizeof *x.ops)) == NULL)
         return 1;
-    int rc = bg_audit_parse(&subject_cmd, argc, argv, &x);
-    if (rc == BG_AUDIT_GO)
+    int rc = bg_cli_audit_parse(&subject_cmd, argc, argv, &x);
+    if (rc == BG_CLI_AUDIT_GO)
         rc = subject_check(&x, &first_path);
-    if (rc == BG_AUDIT_GO && (rc = subject_pseudonyms(&x)) == 0)
+    if (rc == BG_CLI_AUDIT_GO && (rc = subject_pseudonyms(&x)) == 0)
         rc = subject_run(&x, x.ops + first_path, x.nops - first_path);
     bg_util_wipe(idbuf, sizeof idbuf);
     bg_util_wipe(forms, sizeof forms);

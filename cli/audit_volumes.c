@@ -190,24 +190,24 @@ static int volumes_option(void *arg, int id, const char *v)
     case V_JSON: x->json = 1; break;
     default: break;
     }
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
 static int volumes_operand(void *arg, const char *a)
 {
     volumes_ctx_t *x = arg;
     x->ops[x->nops++] = (char *)a;
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
-static const bg_audit_opt_t volumes_opts[] = {{"--counters", V_COUNTERS, "FILE", 0},
-                                              {"--redis", V_REDIS, "URL", 0},
-                                              {"--year", V_YEAR, "Y", 0},
-                                              {"--prefix", V_PREFIX, "P", 0},
-                                              {"--json", V_JSON, NULL, 0},
-                                              {NULL, 0, NULL, 0}};
+static const bg_cli_audit_opt_t volumes_opts[] = {{"--counters", V_COUNTERS, "FILE", 0},
+                                                  {"--redis", V_REDIS, "URL", 0},
+                                                  {"--year", V_YEAR, "Y", 0},
+                                                  {"--prefix", V_PREFIX, "P", 0},
+                                                  {"--json", V_JSON, NULL, 0},
+                                                  {NULL, 0, NULL, 0}};
 
-static const bg_audit_cmd_t volumes_cmd = {
+static const bg_cli_audit_cmd_t volumes_cmd = {
     "volumes", volumes_opts, volumes_usage, volumes_option, volumes_operand, NULL, 0};
 
 /* The counts from the counters file or the audit operands, printed. 0, or
@@ -257,8 +257,8 @@ static int volumes_run(int argc, char **argv, const bg_counters_thresholds_t *th
     volumes_ctx_t x = {.prefix = "audit"};
     if ((x.ops = calloc((size_t)argc + 1, sizeof *x.ops)) == NULL)
         return 1;
-    int rc = bg_audit_parse(&volumes_cmd, argc, argv, &x);
-    if (rc != BG_AUDIT_GO)
+    int rc = bg_cli_audit_parse(&volumes_cmd, argc, argv, &x);
+    if (rc != BG_CLI_AUDIT_GO)
         goto out;
     rc = 2;
     if (x.redis != NULL) {
@@ -288,7 +288,7 @@ out:
  * taken out first (not as the value of --counters, --year, --prefix or
  * --redis) and the policy loaded before the rest is parsed.
  */
-int bg_audit_cli_volumes(int argc, char **argv)
+int bg_cli_audit_volumes(int argc, char **argv)
 {
     const char *path = NULL;
     char **av = calloc((size_t)argc + 5, sizeof *av);

@@ -17,8 +17,5 @@ int bg_cli_probe(int argc, char **argv);
 /* bordergate audit verify|report|subject|volumes|blocked|rebuild ...
  * (cli/cmd_audit.c); ARGV[0] is "audit". 0, 1 on errors, 2 usage. */
 int bg_cli_audit(int argc, char **argv);
-/* bordergate audit verify [--key FILE] [--key-env NAME] [--prefix P] FILE|DIR...;
- * ARGV[0] is "verify". 0 intact, 1 a problem (the first printed), 2 usage. */
-int bg_cli_audit_verify(int argc, char **argv);
 
 #endif

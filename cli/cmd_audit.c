@@ -24,7 +24,7 @@
  * The option parser
  * ------------------------------------------------------------------------ */
 
-static const bg_audit_opt_t *find_opt(const bg_audit_opt_t *opts, const char *a)
+static const bg_cli_audit_opt_t *find_opt(const bg_cli_audit_opt_t *opts, const char *a)
 {
     for (; opts->name != NULL; opts++)
         if (strcmp(opts->name, a) == 0)
@@ -32,11 +32,11 @@ static const bg_audit_opt_t *find_opt(const bg_audit_opt_t *opts, const char *a)
     return NULL;
 }
 
-int bg_audit_parse(const bg_audit_cmd_t *c, int argc, char **argv, void *ctx)
+int bg_cli_audit_parse(const bg_cli_audit_cmd_t *c, int argc, char **argv, void *ctx)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const bg_audit_opt_t *o = find_opt(c->opts, a);
+        const bg_cli_audit_opt_t *o = find_opt(c->opts, a);
         int r;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             c->usage(stdout);
@@ -58,13 +58,14 @@ int bg_audit_parse(const bg_audit_cmd_t *c, int argc, char **argv, void *ctx)
         } else {
             r = c->operand(ctx, a);
         }
-        if (r != BG_AUDIT_GO)
+        if (r != BG_CLI_AUDIT_GO)
             return r;
     }
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
-int bg_audit_date(const char *cmd, const char *opt, const char *value, int64_t *from, int64_t *to)
+int bg_cli_audit_date(const char *cmd, const char *opt, const char *value, int64_t *from,
+                      int64_t *to)
 {
     int end = strcmp(opt, "--to") == 0;
     if (bg_report_parse_date(value, end, end ? to : from) != 0) {
@@ -74,10 +75,10 @@ int bg_audit_date(const char *cmd, const char *opt, const char *value, int64_t *
             cmd, opt, value);
         return 2;
     }
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
-int bg_audit_emit_json(json_t *doc)
+int bg_cli_audit_json(json_t *doc)
 {
     char *text = json_dumps(doc, JSON_INDENT(2));
     json_decref(doc);
@@ -141,8 +142,8 @@ static int list_option(void *arg, int id, const char *v)
     char err[512], *end;
     long n;
     switch (id) {
-    case O_FROM: return bg_audit_date(x->cmd, "--from", v, &x->from, &x->to);
-    case O_TO: return bg_audit_date(x->cmd, "--to", v, &x->from, &x->to);
+    case O_FROM: return bg_cli_audit_date(x->cmd, "--from", v, &x->from, &x->to);
+    case O_TO: return bg_cli_audit_date(x->cmd, "--to", v, &x->from, &x->to);
     case O_BY:
         if (bg_report_dims_parse(v, &x->dims, err, sizeof err) != 0) {
             fprintf(stderr, "bordergate audit %s: --by: %s\n", x->cmd, err);
@@ -163,27 +164,27 @@ static int list_option(void *arg, int id, const char *v)
     case O_RAW: x->raw = 1; break;
     default: break;
     }
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
 static int list_operand(void *arg, const char *a)
 {
     list_ctx_t *x = arg;
     x->ops[x->nops++] = (char *)a;
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
 /* Parse report's or blocked's ARGV with C into X (OPS allocated, free it)
- * and check the operands and the window. BG_AUDIT_GO or an exit status. */
-static int list_parse(const bg_audit_cmd_t *c, int argc, char **argv, list_ctx_t *x)
+ * and check the operands and the window. BG_CLI_AUDIT_GO or an exit status. */
+static int list_parse(const bg_cli_audit_cmd_t *c, int argc, char **argv, list_ctx_t *x)
 {
     x->cmd = c->cmd;
     x->from = x->to = BG_REPORT_NO_TIME;
     x->prefix = "audit";
     if ((x->ops = calloc((size_t)argc + 1, sizeof *x->ops)) == NULL)
         return 1;
-    int rc = bg_audit_parse(c, argc, argv, x);
-    if (rc != BG_AUDIT_GO)
+    int rc = bg_cli_audit_parse(c, argc, argv, x);
+    if (rc != BG_CLI_AUDIT_GO)
         return rc;
     if (x->nops == 0) {
         fprintf(stderr, "bordergate audit %s: give the audit directory or files\n", c->cmd);
@@ -194,7 +195,7 @@ static int list_parse(const bg_audit_cmd_t *c, int argc, char **argv, list_ctx_t
         fprintf(stderr, "bordergate audit %s: --to must be after --from\n", c->cmd);
         return 2;
     }
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
 static void report_usage(FILE *fp)
@@ -218,15 +219,15 @@ static void report_usage(FILE *fp)
                 "per instance) are merged. --raw reads every raw record instead.\n");
 }
 
-static const bg_audit_opt_t report_opts[] = {{"--from", O_FROM, "a DATE", 1},
-                                             {"--to", O_TO, "a DATE", 1},
-                                             {"--by", O_BY, "KEYS", 0},
-                                             {"--prefix", O_PREFIX, "P", 0},
-                                             {"--json", O_JSON, NULL, 0},
-                                             {"--raw", O_RAW, NULL, 0},
-                                             {NULL, 0, NULL, 0}};
+static const bg_cli_audit_opt_t report_opts[] = {{"--from", O_FROM, "a DATE", 1},
+                                                 {"--to", O_TO, "a DATE", 1},
+                                                 {"--by", O_BY, "KEYS", 0},
+                                                 {"--prefix", O_PREFIX, "P", 0},
+                                                 {"--json", O_JSON, NULL, 0},
+                                                 {"--raw", O_RAW, NULL, 0},
+                                                 {NULL, 0, NULL, 0}};
 
-static const bg_audit_cmd_t report_cmd = {
+static const bg_cli_audit_cmd_t report_cmd = {
     "report", report_opts, report_usage, list_option, list_operand, NULL, 0};
 
 /* `audit report`: the counts of the window, as a table or --json. POL: the
@@ -238,7 +239,7 @@ static int cmd_report(int argc, char **argv, const bg_report_policy_t *pol)
     char err[512];
     bg_report_t *r = NULL;
     int rc = list_parse(&report_cmd, argc, argv, &x);
-    if (rc != BG_AUDIT_GO)
+    if (rc != BG_CLI_AUDIT_GO)
         goto out;
     r = bg_report_collect(&x.dims, x.from, x.to, pol, x.ops, x.nops, x.prefix, x.raw, &st, err,
                           sizeof err);
@@ -248,7 +249,7 @@ static int cmd_report(int argc, char **argv, const bg_report_policy_t *pol)
         goto out;
     }
     if (x.json) {
-        rc = bg_audit_emit_json(bg_report_json(r, &st));
+        rc = bg_cli_audit_json(bg_report_json(r, &st));
     } else {
         bg_report_print(r, &st, stdout);
         rc = 0;
@@ -274,11 +275,11 @@ static void blocked_usage(FILE *fp)
             BG_REPORT_BLOCKED_MAX);
 }
 
-static const bg_audit_opt_t blocked_opts[] = {
+static const bg_cli_audit_opt_t blocked_opts[] = {
     {"--from", O_FROM, "a DATE", 1}, {"--to", O_TO, "a DATE", 1}, {"--limit", O_LIMIT, "N", 0},
     {"--prefix", O_PREFIX, "P", 0},  {"--json", O_JSON, NULL, 0}, {NULL, 0, NULL, 0}};
 
-static const bg_audit_cmd_t blocked_cmd = {
+static const bg_cli_audit_cmd_t blocked_cmd = {
     "blocked", blocked_opts, blocked_usage, list_option, list_operand, NULL, 0};
 
 /* The `audit blocked` document DOC for people. */
@@ -333,7 +334,7 @@ static int cmd_blocked(int argc, char **argv, const bg_report_policy_t *pol)
     size_t nfiles = 0;
     json_t *doc = NULL;
     int rc = list_parse(&blocked_cmd, argc, argv, &x);
-    if (rc != BG_AUDIT_GO)
+    if (rc != BG_CLI_AUDIT_GO)
         goto out;
     rc = 1;
     if (bg_report_expand_pruned(x.ops, x.nops, x.prefix, x.from, &files, &nfiles, err,
@@ -348,7 +349,7 @@ static int cmd_blocked(int argc, char **argv, const bg_report_policy_t *pol)
         goto out;
     }
     if (x.json) {
-        rc = bg_audit_emit_json(doc);
+        rc = bg_cli_audit_json(doc);
         doc = NULL;
     } else {
         blocked_print(doc, stdout);
@@ -432,7 +433,7 @@ static int verify_option(void *arg, int id, const char *v)
     char err[512];
     if (id == O_PREFIX) {
         x->prefix = v;
-        return BG_AUDIT_GO;
+        return BG_CLI_AUDIT_GO;
     }
     if (x->nkeys == VERIFY_MAXKEYS) {
         fprintf(stderr, "bordergate audit verify: at most %d keys\n", VERIFY_MAXKEYS);
@@ -445,7 +446,7 @@ static int verify_option(void *arg, int id, const char *v)
         return 2;
     }
     x->nkeys++;
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
 /* An operand in order: a directory stands for its log files (listed now:
@@ -489,15 +490,15 @@ static int verify_operand(void *arg, const char *a)
     for (size_t k = 0; k < nadd; k++)
         x->paths[x->npaths++] = add[k];
     free(add);
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
-static const bg_audit_opt_t verify_opts[] = {{"--key", O_KEY, "FILE", 0},
-                                             {"--key-env", O_KEY_ENV, "NAME", 0},
-                                             {"--prefix", O_PREFIX, "P", 0},
-                                             {NULL, 0, NULL, 0}};
+static const bg_cli_audit_opt_t verify_opts[] = {{"--key", O_KEY, "FILE", 0},
+                                                 {"--key-env", O_KEY_ENV, "NAME", 0},
+                                                 {"--prefix", O_PREFIX, "P", 0},
+                                                 {NULL, 0, NULL, 0}};
 
-static const bg_audit_cmd_t verify_cmd = {
+static const bg_cli_audit_cmd_t verify_cmd = {
     "verify", verify_opts, verify_usage, verify_option, verify_operand, NULL, 0};
 
 /*
@@ -505,11 +506,11 @@ static const bg_audit_cmd_t verify_cmd = {
  * checkpoints verified" and exits 0, or prints the first problem and exits
  * 1; 2 for usage errors. One directory alone makes the check "complete".
  */
-int bg_cli_audit_verify(int argc, char **argv)
+static int cmd_verify(int argc, char **argv)
 {
     verify_ctx_t x = {.prefix = "audit"};
-    int rc = bg_audit_parse(&verify_cmd, argc, argv, &x);
-    if (rc != BG_AUDIT_GO)
+    int rc = bg_cli_audit_parse(&verify_cmd, argc, argv, &x);
+    if (rc != BG_CLI_AUDIT_GO)
         goto out;
     if (x.noperands == 0) {
         fprintf(stderr, "bordergate audit verify: no FILE or DIR given\n");
@@ -558,14 +559,14 @@ static int rebuild_option(void *arg, int id, const char *v)
 {
     (void)id;
     ((rebuild_ctx_t *)arg)->prefix = v;
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
 static int rebuild_operand(void *arg, const char *a)
 {
     rebuild_ctx_t *x = arg;
     x->dirs[x->ndirs++] = (char *)a;
-    return BG_AUDIT_GO;
+    return BG_CLI_AUDIT_GO;
 }
 
 /* Any other dash argument (even "-"): the usage, on standard output when it
@@ -577,9 +578,10 @@ static int rebuild_unknown(void *arg, const char *a)
     return 2;
 }
 
-static const bg_audit_opt_t rebuild_opts[] = {{"--prefix", O_PREFIX, "P", 0}, {NULL, 0, NULL, 0}};
+static const bg_cli_audit_opt_t rebuild_opts[] = {{"--prefix", O_PREFIX, "P", 0},
+                                                  {NULL, 0, NULL, 0}};
 
-static const bg_audit_cmd_t rebuild_cmd = {
+static const bg_cli_audit_cmd_t rebuild_cmd = {
     "rebuild", rebuild_opts, rebuild_usage, rebuild_option, rebuild_operand, rebuild_unknown, 1};
 
 /* `audit rebuild`: every directory's rollups recomputed; 1 when one failed. */
@@ -589,8 +591,8 @@ static int cmd_rebuild(int argc, char **argv)
     char err[512];
     if ((x.dirs = calloc((size_t)argc + 1, sizeof *x.dirs)) == NULL)
         return 1;
-    int rc = bg_audit_parse(&rebuild_cmd, argc, argv, &x);
-    if (rc != BG_AUDIT_GO)
+    int rc = bg_cli_audit_parse(&rebuild_cmd, argc, argv, &x);
+    if (rc != BG_CLI_AUDIT_GO)
         goto out;
     if (x.ndirs == 0) {
         fprintf(stderr, "bordergate audit rebuild: give the audit directory\n");
@@ -622,13 +624,13 @@ int bg_cli_audit(int argc, char **argv)
 {
     const char *sub = argc >= 2 ? argv[1] : "";
     if (strcmp(sub, "verify") == 0)
-        return bg_cli_audit_verify(argc - 1, argv + 1);
+        return cmd_verify(argc - 1, argv + 1);
     if (strcmp(sub, "report") == 0)
         return with_policy(argc - 1, argv + 1, cmd_report);
     if (strcmp(sub, "subject") == 0)
-        return bg_audit_cli_subject(argc - 1, argv + 1);
+        return bg_cli_audit_subject(argc - 1, argv + 1);
     if (strcmp(sub, "volumes") == 0)
-        return bg_audit_cli_volumes(argc - 1, argv + 1);
+        return bg_cli_audit_volumes(argc - 1, argv + 1);
     if (strcmp(sub, "blocked") == 0)
         return with_policy(argc - 1, argv + 1, cmd_blocked);
     if (strcmp(sub, "rebuild") == 0)
