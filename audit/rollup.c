@@ -1159,7 +1159,10 @@ static int q_file(query_t *q, qfile_t *f, const char *path, uint64_t base, size_
             break;
         }
         case 'S': rc = q_person(q, &f->sh, n, key); break;
-        case 'B': rc = q_blk(q, base | n, h, json); break;
+        case 'B': /* a line number this module wrote is below 2^48 (the order's
+                   * top 16 bits name the directory: q_blocked) */
+            rc = n >> 48 == 0 ? q_blk(q, base | n, h, json) : 0;
+            break;
         default: break;
         }
     }
@@ -1265,16 +1268,21 @@ static int input_counts(const bg_rollup_t *u, int64_t from_ms, bg_report_scan_st
     return 0;
 }
 
-/* The record at WHERE ("OFFSET NAME") in audit directory DIR; NULL when it
- * cannot be read (the raw file is gone: `audit rebuild`). */
-static json_t *raw_record(const char *dir, const char *where)
+/* The record at WHERE ("OFFSET NAME") in U's raw log; NULL when it cannot
+ * be read (the raw file is gone: `audit rebuild`) or WHERE names no raw
+ * file of U (a damaged day file: nothing else in the directory is read). */
+static json_t *raw_record(const bg_rollup_t *u, const char *where)
 {
     char *end, *line = NULL;
-    size_t cap = 0;
+    size_t cap = 0, i;
     unsigned long long off = strtoull(where, &end, 10);
-    if (*end != ' ' || strchr(end + 1, '/') != NULL)
+    if (*end != ' ')
         return NULL;
-    char *path = path_join(dir, end + 1);
+    for (i = 0; i < u->npaths && strcmp(u->files[i].name, end + 1) != 0; i++)
+        ;
+    if (i == u->npaths)
+        return NULL;
+    char *path = path_join(u->adir, end + 1);
     FILE *fp = path != NULL ? fopen(path, "r") : NULL;
     json_t *rec = NULL;
     if (fp != NULL && fseeko(fp, (off_t)off, SEEK_SET) == 0) {
@@ -1345,7 +1353,7 @@ static void q_blocked(bg_rollup_query_t *x)
         qsort(q->blk, q->nblk, sizeof *q->blk, blk_order);
     size_t first = q->nblk > (size_t)q->blocked_limit ? q->nblk - (size_t)q->blocked_limit : 0;
     for (size_t i = first; !q->stop && i < q->nblk; i++) {
-        json_t *rec = raw_record(x->us[q->blk[i].seq >> 48]->adir, q->blk[i].text);
+        json_t *rec = raw_record(x->us[q->blk[i].seq >> 48], q->blk[i].text);
         if (rec != NULL)
             q->stop = q->cb(q->arg, rec, 1, q->blk[i].seq, 1) != 0;
         json_decref(rec);
