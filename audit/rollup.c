@@ -289,6 +289,23 @@ static int tab_shape(tab_t *t, const char *key, uint64_t n, size_t *idx)
     return 0;
 }
 
+/* Is REST a person as split() writes one: "PSEUDONYM FINDINGS X", the
+ * pseudonym 32 hex digits, FINDINGS "-" or indexes joined by ',', X 0 or
+ * 1? A day file's line that is not is damaged and skipped (`audit
+ * rebuild`). */
+static int person_ok(const char *rest)
+{
+    const char *p = rest + 33;
+    if (strspn(rest, "0123456789abcdefABCDEF") != 32 || rest[32] != ' ')
+        return 0;
+    if (*p == '-')
+        p++;
+    else
+        while ((*p >= '0' && *p <= '9') || (*p == ',' && p[1] >= '0' && p[1] <= '9'))
+            p++;
+    return p > rest + 33 && p[0] == ' ' && (p[1] == '0' || p[1] == '1') && p[2] == '\0';
+}
+
 /* A person ("PSEUDONYM FINDINGS X") of shape IDX. */
 static int tab_person(tab_t *t, size_t idx, const char *rest)
 {
@@ -445,7 +462,9 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
             if (line[len - 1] == '\n')
                 line[--len] = '\0';
             int kind = parse_line(line, &n, &h, &key, &json);
-            if (kind == 'T' && json_array_append_new(tl, json_string(json)) != 0)
+            json_t *tv = kind == 'T' ? json_string(json) : NULL;
+            /* not UTF-8: a damaged line, a placeholder keeps the numbering */
+            if (kind == 'T' && json_array_append_new(tl, tv != NULL ? tv : json_null()) != 0)
                 goto oom;
             if (kind == 'A') {
                 /* "A N H SHAPE_INDEX" -> the key "H SHAPE_JSON" */
@@ -467,7 +486,8 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
                 }
                 if (tab_shape(&m, kbuf, n, &map[nmap++]) != 0)
                     goto oom;
-            } else if (kind == 'S' && n < nmap && tab_person(&m, map[n], key) != 0) {
+            } else if (kind == 'S' && n < nmap && person_ok(key) &&
+                       tab_person(&m, map[n], key) != 0) {
                 goto oom;
             } else if (kind == 'B' && blk_add(d, n, h, json, strlen(json)) != 0) {
                 goto oom;
@@ -1057,8 +1077,7 @@ static int q_person(query_t *q, const shapes_t *sh, uint64_t idx, const char *re
 {
     const char *sp1 = strchr(rest, ' '), *sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
     char pseud[40];
-    if (idx >= sh->n || sh->rec[idx] == NULL || q->stop || sp2 == NULL ||
-        (size_t)(sp1 - rest) >= sizeof pseud)
+    if (idx >= sh->n || sh->rec[idx] == NULL || q->stop || sp2 == NULL || !person_ok(rest))
         return 0;
     memcpy(pseud, rest, (size_t)(sp1 - rest));
     pseud[sp1 - rest] = '\0';

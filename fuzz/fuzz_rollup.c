@@ -19,16 +19,16 @@
  *     second half, bg_rollup_save - which merges the input with the update
  *     - then read the result as above.
  * Checks:
- *   - open, step, save and query return their documented codes (a query
- *     may refuse a damaged file with -1 and a message; the caller then
- *     reads the raw log);
+ *   - open and step succeed; a query and a save succeed whatever the day
+ *     file holds (a damaged line is skipped: `audit rebuild` recomputes
+ *     it from the raw log) - they fail only on memory or I/O errors;
  *   - every aggregate handed to the callback is a JSON object with a
  *     weight, never blocked;
  *   - every blocked decision handed out is a decision record, whole, equal
  *     to a line of the raw log (a day file cannot make the dashboard show
  *     a file that is not an audit file), with an order naming a directory
  *     of the query;
- *   - the day file a save wrote is read back without an error.
+ *   - what a save wrote over the input reads back without an error.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -183,13 +183,12 @@ static int query_all(void)
         memset(&st, 0, sizeof st);
         err[0] = '\0';
         int rc = bg_rollup_query(&u, 1, win[w][0], win[w][1], 4, feed, NULL, &st, err, sizeof err);
-        CHECK(rc == 0 || rc == -1);
-        CHECK(rc == 0 || err[0] != '\0');
+        if (rc != 0)
+            fprintf(stderr, "query: %s\n", err);
+        CHECK(rc == 0); /* damaged lines are skipped, not a failure */
         CHECK(!g_failed);
-        if (rc == 0) {
-            CHECK(st.files == 1 && st.lines == NREC);
-            ok++;
-        }
+        CHECK(st.files == 1 && st.lines == NREC);
+        ok++;
     }
     bg_rollup_free(u);
     return ok;
@@ -224,10 +223,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ;
         CHECK(s == 0);
         int rc = bg_rollup_save(u, err, sizeof err);
-        CHECK(rc == 0 || rc == -1);
+        if (rc != 0)
+            fprintf(stderr, "save: %s\n", err);
+        CHECK(rc == 0); /* a damaged saved file does not stop the next save */
         bg_rollup_free(u);
-        if (rc == 0)
-            CHECK(query_all() == 2);
+        CHECK(query_all() == 2);
     }
     return 0;
 }
