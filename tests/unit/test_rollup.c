@@ -208,6 +208,11 @@ static void test_hostile_day_file(void **state)
     fprintf(fp, "B 281474976710656000 %lld 0 audit-20260301-000000-000001.jsonl\n",
             (long long)(T0 + 24 * HOUR));
     fprintf(fp, "B 99999999 %lld 0 notaudit.jsonl\n", (long long)(T0 + 24 * HOUR));
+    /* A person and a shape that are not UTF-8: every query and every save
+     * failed on them ("Success", "out of memory") until a rebuild. */
+    fputs("S 0 0000000000\xd0\xca"
+          "0000000000000000000000 0 1\nT {\"x\":\"\xff\"}\n",
+          fp);
     fclose(fp);
     bg_rollup_t *u = bg_rollup_open(g_dir, "audit", BG_ROLLUP_READ, err, sizeof err);
     assert_non_null(u);
@@ -221,6 +226,16 @@ static void test_hostile_day_file(void **state)
                      0);
     assert_true(n[0] > 0); /* the real blocked decisions still come */
     assert_int_equal(n[1], 0);
+    bg_rollup_free(u);
+    /* An update of that day merges the damaged file and saves. */
+    write_lines("audit-20260303-000000-000003.jsonl", "w", 200, 2, NULL);
+    u = bg_rollup_open(g_dir, "audit", BG_ROLLUP_WRITE, err, sizeof err);
+    assert_non_null(u);
+    while ((rc = bg_rollup_step(u, 100, err, sizeof err)) > 0)
+        ;
+    assert_int_equal(rc, 0);
+    if (bg_rollup_save(u, err, sizeof err) != 0)
+        fail_msg("save: %s", err);
     bg_rollup_free(u);
 }
 
