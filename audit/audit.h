@@ -275,13 +275,4 @@ int bg_audit_list_files(const char *dir, const char *prefix, char ***out, size_t
                         size_t errcap);
 void bg_audit_free_list(char **paths, size_t n);
 
-/*
- * `bordergate audit verify [--key FILE] [--key-env NAME] [--prefix P] FILE|DIR...`
- * ARGV[0] is "verify". A directory stands for all its log files (and makes
- * the check "complete"). Prints "OK: N records in M files, chain intact, K
- * checkpoints verified" and exits 0, or prints the first problem and exits
- * 1; 2 for usage errors.
- */
-int bg_audit_cli_verify(int argc, char **argv);
-
 #endif

@@ -37,7 +37,6 @@
 #include "audit/report.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "store/redis.h"
 
 #define STRIPES 64
 #define MAX_RCPT 1024 /* recipient ids beyond this are counted under "(other)" */
@@ -562,7 +561,12 @@ static int subject_by_device(const json_t *subjects, const char *pseudonym)
     return 0;
 }
 
-int bg_counters_add_decision(bg_counters_t *c, const json_t *record)
+/*
+ * Count every subject of an audit decision RECORD whose PI left as PI
+ * (bg_counters_json_finding_counts), at the record's "time". Returns the
+ * number newly counted, or -1 when the record is not a decision.
+ */
+static int add_decision(bg_counters_t *c, const json_t *record)
 {
     if (!str_is(json_object_get(record, "type"), "decision"))
         return -1;
@@ -971,140 +975,24 @@ json_t *bg_counters_snapshot_json(const bg_counters_snapshot_t *s, int with_reci
 }
 
 /* ------------------------------------------------------------------------
- * `bordergate audit volumes`
+ * Yearly volumes (`audit volumes`, the dashboard's /api/volumes)
  * ------------------------------------------------------------------------ */
-
-static void volumes_usage(FILE *fp)
-{
-    fprintf(fp, "usage: bordergate audit volumes [--counters FILE | --redis URL | DIR|FILE...]\n"
-                "                                [--year Y]\n"
-                "                                [--prefix P] [--json] [--config POLICY]\n"
-                "\n"
-                "Distinct people whose personal information went abroad in year Y (default:\n"
-                "this year; years start on 1 January, China time), non-sensitive and sensitive,\n"
-                "in total and per recipient, and the transfer mechanism the volume calls for\n"
-                "(CAC 2024 Provisions on Cross-Border Data Flows, Arts. 5, 7, 8).\n"
-                "  DIR|FILE...      recount from the audit log's decision records (auditable)\n"
-                "  --counters FILE  read the daemon's counters file (fast)\n"
-                "  --redis URL      the fleet figure from the shared store (redis://host:port/db;\n"
-                "                   password from $BG_REDIS_PASSWORD): every instance's people\n"
-                "  --config POLICY  the policy's audit.thresholds, and its counters file (or\n"
-                "                   audit directory) when neither is given\n");
-}
-
-/* 1234567 -> "1,234,567" */
-static const char *grouped(uint64_t v, char *buf, size_t cap)
-{
-    char raw[32];
-    int n = snprintf(raw, sizeof raw, "%" PRIu64, v);
-    size_t o = 0;
-    for (int i = 0; i < n && o + 2 < cap; i++) {
-        if (i > 0 && (n - i) % 3 == 0)
-            buf[o++] = ',';
-        buf[o++] = raw[i];
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-static const char *level_text(bg_volume_level_t l)
-{
-    switch (l) {
-    case BG_VOLUME_CONTRACT: return "standard contract or certification (Art. 8)";
-    case BG_VOLUME_ASSESSMENT: return "security assessment (Art. 7)";
-    case BG_VOLUME_NONE: break;
-    }
-    return "none by volume (Art. 5(4))";
-}
-
-static void volumes_print(const bg_counters_snapshot_t *s, const char *source, FILE *out)
-{
-    char a[32], b[32], d[32], v[32];
-    fprintf(out,
-            "Yearly volumes %d: people whose personal information went abroad since 1 January %d "
-            "(China time)\n",
-            s->year, s->year);
-    fprintf(out, "source: %s\n\n", source);
-    fprintf(out, "%-28s %14s %12s %12s %10s  %s\n", "", "NON-SENSITIVE", "SENSITIVE", "PEOPLE",
-            "BY DEVICE", "CALLS FOR");
-    fprintf(out, "%-28s %14s %12s %12s %10s  %s\n", "all recipients",
-            grouped(s->non_sensitive, a, sizeof a), grouped(s->sensitive, b, sizeof b),
-            grouped(s->people, d, sizeof d), grouped(s->people_by_device, v, sizeof v),
-            level_text(s->level));
-    fprintf(out, "%-28s %14s %12s %12s %10s  %s\n", "exempt (Art. 5(1)-(3))",
-            grouped(s->exempt_non_sensitive, a, sizeof a),
-            grouped(s->exempt_sensitive, b, sizeof b), grouped(s->exempt_people, d, sizeof d),
-            grouped(s->exempt_people_by_device, v, sizeof v), "not counted towards the thresholds");
-    if (s->nrecipients > 0) {
-        fprintf(out, "\n%-28s %14s %12s %12s %10s  %-46s %-46s %s\n", "RECIPIENT", "NON-SENSITIVE",
-                "SENSITIVE", "PEOPLE", "BY DEVICE", "CALLS FOR", "ITS OWN VOLUME ALONE",
-                "EXEMPT PEOPLE");
-        for (size_t i = 0; i < s->nrecipients; i++) {
-            const bg_counters_recipient_t *r = &s->recipients[i];
-            char x[32];
-            fprintf(out, "%-28s %14s %12s %12s %10s  %-46s %-46s %s\n",
-                    r->recipient[0] ? r->recipient : "(none)",
-                    grouped(r->non_sensitive, a, sizeof a), grouped(r->sensitive, b, sizeof b),
-                    grouped(r->people, d, sizeof d), grouped(r->people_by_device, v, sizeof v),
-                    r->people == 0 ? "none: exempt transfers only (Art. 5(1)-(3))"
-                                   : level_text(r->level),
-                    level_text(r->own_level), grouped(r->exempt_people, x, sizeof x));
-        }
-    }
-    fprintf(out,
-            "\nthresholds (people since 1 January): non-sensitive %s -> standard contract or "
-            "certification, %s -> security assessment;\n",
-            grouped(s->thresholds.contract_non_sensitive, a, sizeof a),
-            grouped(s->thresholds.assessment_non_sensitive, b, sizeof b));
-    fprintf(out,
-            "  sensitive %s -> standard contract or certification, %s -> security assessment.\n",
-            grouped(s->thresholds.contract_sensitive, a, sizeof a),
-            grouped(s->thresholds.assessment_sensitive, b, sizeof b));
-    fprintf(out,
-            "The thresholds apply to the data handler's total: every recipient that received PI\n"
-            "needs the mechanism the total calls for. A person whose non-sensitive and sensitive\n"
-            "PI both went abroad counts in both columns (once in PEOPLE). Critical information\n"
-            "infrastructure operators need a security assessment for any PI (Art. 7(1)).\n"
-            "Exempt: PI that left on a contract with the individual, cross-border HR management\n"
-            "or an emergency basis (Art. 5(1)-(3)) needs no mechanism and is counted apart; a\n"
-            "person who also left on another basis is counted above as well.\n"
-            "BY DEVICE: of PEOPLE, those identified by a device identifier (the route's\n"
-            "subjects.device_id, no account id in the request): one device counts as one person,\n"
-            "so a person with two devices counts twice (an upper bound: the conservative\n"
-            "direction for the thresholds).\n");
-}
-
-typedef struct {
-    bg_counters_t *c;
-} vol_scan_t;
-
-static int want_decision(void *arg, const char *line, size_t len)
-{
-    (void)arg;
-    return memmem(line, len, "\"type\":\"decision\"", 17) != NULL;
-}
 
 static int vol_record(void *arg, const json_t *rec)
 {
-    vol_scan_t *v = arg;
-    bg_counters_add_decision(v->c, rec);
+    add_decision(arg, rec);
     return 0;
 }
 
-/*
- * Counters for YEAR (0: this year) loaded read-only from the counters file
- * COUNTERS, or recomputed from the audit OPERANDS (directories or files).
- * THRESHOLDS may be NULL (the CAC defaults). ST is filled for the audit
- * case (zeros otherwise). NULL with ERR filled.
- */
-static bg_counters_t *volumes_load(const char *counters, char *const *ops, size_t nops,
-                                   const char *prefix, int year,
-                                   const bg_counters_thresholds_t *thresholds,
-                                   bg_report_scan_stats_t *st, char *err, size_t errcap)
+int bg_counters_volumes(const char *counters, char *const *ops, size_t nops, const char *prefix,
+                        int year, const bg_counters_thresholds_t *thresholds,
+                        bg_counters_volumes_t *v, char *err, size_t errcap)
 {
     char **files = NULL;
     size_t nfiles = 0;
-    memset(st, 0, sizeof *st);
+    bg_report_scan_stats_t st;
+    memset(v, 0, sizeof *v);
+    memset(&st, 0, sizeof st);
     if (year == 0)
         year = bg_counters_year_of((int64_t)bg_util_wall_ms());
     bg_counters_options_t o;
@@ -1116,198 +1004,62 @@ static bg_counters_t *volumes_load(const char *counters, char *const *ops, size_
     if (thresholds != NULL)
         o.thresholds = *thresholds;
     bg_counters_t *c = bg_counters_open_ex(&o, err, errcap);
-    if (c == NULL || counters != NULL)
-        return c;
-    if (bg_report_expand(ops, nops, prefix, &files, &nfiles, err, errcap) != 0)
-        goto fail;
-    vol_scan_t v = {c};
-    if (bg_report_scan((const char *const *)files, nfiles, want_decision, vol_record, &v, st, err,
-                       errcap) != 0)
-        goto fail;
-    bg_audit_free_list(files, nfiles);
-    return c;
-fail:
-    if (files != NULL)
+    if (c == NULL)
+        return -1;
+    if (counters == NULL) {
+        if (bg_report_expand(ops, nops, prefix, &files, &nfiles, err, errcap) != 0 ||
+            bg_report_scan((const char *const *)files, nfiles, bg_report_want_decision, vol_record,
+                           c, &st, err, errcap) != 0) {
+            if (files != NULL)
+                bg_audit_free_list(files, nfiles);
+            bg_counters_close(c);
+            return -1;
+        }
         bg_audit_free_list(files, nfiles);
+    }
+    v->from_counters = counters != NULL;
+    v->year = c->opt.year;
+    v->lines_loaded = c->lines_loaded;
+    v->lines_skipped = c->lines_skipped;
+    v->files = st.files;
+    v->decisions = st.records;
+    v->unparsable = st.unparsable;
+    v->torn = st.torn;
+    bg_counters_snapshot(c, 0, &v->snap);
     bg_counters_close(c);
-    return NULL;
+    return 0;
 }
 
-/* The `audit volumes --json` document of C's snapshot S. */
-static json_t *volumes_doc(const bg_counters_t *c, const bg_counters_snapshot_t *s,
-                           int from_counters, const bg_report_scan_stats_t *st)
+json_t *bg_counters_volumes_doc(const bg_counters_volumes_t *v)
 {
-    json_t *doc = bg_counters_snapshot_json(s, 1);
-    json_object_set_new(doc, "source", json_string(from_counters ? "counters" : "audit"));
-    if (!from_counters) {
-        json_object_set_new(doc, "files", json_integer((json_int_t)st->files));
-        json_object_set_new(doc, "decisions", json_integer((json_int_t)st->records));
+    json_t *doc = bg_counters_snapshot_json(&v->snap, 1);
+    json_object_set_new(doc, "source", json_string(v->from_counters ? "counters" : "audit"));
+    if (!v->from_counters) {
+        json_object_set_new(doc, "files", json_integer((json_int_t)v->files));
+        json_object_set_new(doc, "decisions", json_integer((json_int_t)v->decisions));
     } else {
-        json_object_set_new(doc, "lines", json_integer((json_int_t)c->lines_loaded));
-        json_object_set_new(doc, "lines_skipped", json_integer((json_int_t)c->lines_skipped));
+        json_object_set_new(doc, "lines", json_integer((json_int_t)v->lines_loaded));
+        json_object_set_new(doc, "lines_skipped", json_integer((json_int_t)v->lines_skipped));
     }
     return doc;
+}
+
+void bg_counters_volumes_free(bg_counters_volumes_t *v)
+{
+    bg_counters_snapshot_free(&v->snap);
 }
 
 json_t *bg_counters_volumes_json(const char *counters, const char *audit_dir, const char *prefix,
                                  int year, const bg_counters_thresholds_t *thresholds, char *err,
                                  size_t errcap)
 {
-    bg_report_scan_stats_t st;
+    bg_counters_volumes_t v;
     char *ops[2] = {(char *)audit_dir, NULL};
-    bg_counters_t *c =
-        volumes_load(counters, ops, audit_dir != NULL ? 1 : 0, prefix != NULL ? prefix : "audit",
-                     year, thresholds, &st, err, errcap);
-    if (c == NULL)
+    if (bg_counters_volumes(counters, ops, audit_dir != NULL ? 1 : 0,
+                            prefix != NULL ? prefix : "audit", year, thresholds, &v, err,
+                            errcap) != 0)
         return NULL;
-    bg_counters_snapshot_t s;
-    bg_counters_snapshot(c, 0, &s);
-    json_t *doc = volumes_doc(c, &s, counters != NULL, &st);
-    bg_counters_snapshot_free(&s);
-    bg_counters_close(c);
+    json_t *doc = bg_counters_volumes_doc(&v);
+    bg_counters_volumes_free(&v);
     return doc;
-}
-
-/* `audit volumes --redis URL`: the fleet figure. 0, or 1 with a message. */
-static int volumes_redis(const char *url, int year, const bg_counters_thresholds_t *thresholds,
-                         int json)
-{
-    bg_redis_cfg_t rc;
-    char err[700];
-    if (bg_redis_parse_url(url, &rc, err, sizeof err) != 0) {
-        fprintf(stderr, "bordergate audit volumes: --redis: %s\n", err);
-        return 1;
-    }
-    const char *pw = getenv("BG_REDIS_PASSWORD");
-    if (pw != NULL && (rc.password = strdup(pw)) == NULL) {
-        fprintf(stderr, "bordergate audit volumes: out of memory\n");
-        return 1;
-    }
-    if (year == 0)
-        year = bg_counters_year_of((int64_t)bg_util_wall_ms());
-    bg_counters_snapshot_t s;
-    int r = bg_counters_fleet_snapshot(&rc, year, thresholds, &s, err, sizeof err);
-    if (r != 0) {
-        fprintf(stderr, "bordergate audit volumes: %s\n", err);
-        bg_redis_cfg_clear(&rc);
-        return 1;
-    }
-    if (json) {
-        json_t *doc = bg_counters_snapshot_json(&s, 1);
-        json_object_set_new(doc, "source", json_string("redis"));
-        json_object_set_new(doc, "store", json_string(rc.display));
-        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(doc);
-        if (text != NULL)
-            printf("%s\n", text);
-        free(text);
-    } else {
-        char source[400];
-        snprintf(source, sizeof source, "shared store %s (every instance)", rc.display);
-        volumes_print(&s, source, stdout);
-    }
-    bg_counters_snapshot_free(&s);
-    bg_redis_cfg_clear(&rc);
-    return 0;
-}
-
-int bg_counters_cli_volumes(int argc, char **argv, const bg_counters_thresholds_t *thresholds)
-{
-    const char *counters = NULL, *prefix = "audit", *redis = NULL;
-    int year = 0, json = 0, rc = 2;
-    char **ops = calloc((size_t)argc + 1, sizeof *ops);
-    size_t nops = 0;
-    char err[512];
-    char **files = NULL;
-    size_t nfiles = 0;
-    bg_counters_t *c = NULL;
-    if (ops == NULL)
-        return 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            volumes_usage(stdout);
-            rc = 0;
-            goto out;
-        } else if (strcmp(a, "--counters") == 0 && i + 1 < argc) {
-            counters = argv[++i];
-        } else if (strcmp(a, "--redis") == 0 && i + 1 < argc) {
-            redis = argv[++i];
-        } else if (strcmp(a, "--year") == 0 && i + 1 < argc) {
-            char *end;
-            long y = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || y < 1970 || y > 9999) {
-                fprintf(stderr, "bordergate audit volumes: --year must be a year such as 2026\n");
-                goto out;
-            }
-            year = (int)y;
-        } else if (strcmp(a, "--prefix") == 0 && i + 1 < argc) {
-            prefix = argv[++i];
-        } else if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "bordergate audit volumes: unknown option '%s'\n", a);
-            volumes_usage(stderr);
-            goto out;
-        } else {
-            ops[nops++] = argv[i];
-        }
-    }
-    if (redis != NULL) {
-        if (counters != NULL || nops > 0) {
-            fprintf(stderr, "bordergate audit volumes: --redis takes no other source\n");
-            goto out;
-        }
-        rc = volumes_redis(redis, year, thresholds, json);
-        goto out;
-    }
-    if ((counters == NULL) == (nops == 0)) {
-        fprintf(stderr,
-                "bordergate audit volumes: give either --counters FILE or audit DIR|FILE...\n");
-        volumes_usage(stderr);
-        goto out;
-    }
-    rc = 1;
-    bg_report_scan_stats_t st;
-    c = volumes_load(counters, ops, nops, prefix, year, thresholds, &st, err, sizeof err);
-    if (c == NULL) {
-        fprintf(stderr, "bordergate audit volumes: %s\n", err);
-        goto out;
-    }
-    char source[700];
-    if (counters == NULL)
-        snprintf(source, sizeof source,
-                 "audit log: %" PRIu64 " file(s), %" PRIu64 " decision record(s)", st.files,
-                 st.records);
-    else
-        snprintf(source, sizeof source, "counters file %s (%" PRIu64 " line(s) of %d)", counters,
-                 c->lines_loaded, c->opt.year);
-    bg_counters_snapshot_t s;
-    bg_counters_snapshot(c, 0, &s);
-    if (json) {
-        json_t *doc = volumes_doc(c, &s, counters != NULL, &st);
-        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(doc);
-        if (text != NULL)
-            printf("%s\n", text);
-        free(text);
-    } else {
-        volumes_print(&s, source, stdout);
-        if (c->lines_skipped > 0)
-            printf("note: %" PRIu64 " unreadable line(s) in the counters file were skipped\n",
-                   c->lines_skipped);
-    }
-    if (counters == NULL && (st.unparsable > 0 || st.torn > 0))
-        fprintf(stderr,
-                "note: %" PRIu64 " unparsable and %" PRIu64 " incomplete line(s) skipped; "
-                "run `bordergate audit verify`\n",
-                st.unparsable, st.torn);
-    bg_counters_snapshot_free(&s);
-    rc = 0;
-out:
-    bg_counters_close(c);
-    if (files != NULL)
-        bg_audit_free_list(files, nfiles);
-    free(ops);
-    return rc;
 }

@@ -158,13 +158,6 @@ int bg_counters_add_ex(bg_counters_t *c, const char *recipient, const char *pseu
 int bg_counters_add_subject(bg_counters_t *c, const char *recipient, const char *pseudonym_hex,
                             int sensitive, int exempt, int by_device, int64_t now_ms);
 
-/*
- * Count every subject of an audit decision RECORD whose PI left as PI
- * (bg_counters_json_finding_counts), at the record's "time". Returns the
- * number newly counted, or -1 when the record is not a decision.
- */
-int bg_counters_add_decision(bg_counters_t *c, const json_t *record);
-
 typedef struct {
     char *recipient;                           /* "" when the route declares no recipient */
     uint64_t non_sensitive, sensitive, people; /* counted towards the thresholds */
@@ -217,20 +210,36 @@ void bg_counters_close(bg_counters_t *c);
  * year): from the counters file COUNTERS (read-only, no lock: a running
  * daemon may hold it) when non-NULL, else recomputed from AUDIT_DIR's
  * PREFIX-*.jsonl decision records. THRESHOLDS NULL: the CAC defaults (what
- * the CLI uses). Shared by the CLI and the dashboard's /api/volumes. NULL
- * with ERR filled.
+ * the CLI uses). The dashboard's /api/volumes (bg_counters_volumes of one
+ * directory). NULL with ERR filled.
  */
 json_t *bg_counters_volumes_json(const char *counters, const char *audit_dir, const char *prefix,
                                  int year, const bg_counters_thresholds_t *thresholds, char *err,
                                  size_t errcap);
 
 /*
- * `bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y]
- * [--prefix P] [--json]`; ARGV[0] is "volumes". THRESHOLDS: the policy's
- * (cli/main.c reads --config), or NULL for the CAC defaults. 0, 1 on
- * errors, 2 usage.
+ * What `audit volumes` shows for YEAR (0: this year): the snapshot of the
+ * counters read-only from the counters file COUNTERS (no lock: a running
+ * daemon may hold it) when non-NULL, else recounted from the decision
+ * records of the audit OPERANDS[0..N) (directories stand for their
+ * PREFIX-*.jsonl files). THRESHOLDS NULL: the CAC defaults. 0 (free with
+ * bg_counters_volumes_free), or -1 with ERR filled.
  */
-int bg_counters_cli_volumes(int argc, char **argv, const bg_counters_thresholds_t *thresholds);
+typedef struct {
+    bg_counters_snapshot_t snap;
+    int from_counters;                    /* read from a counters file, else from the audit log */
+    int year;                             /* the counters' year */
+    uint64_t lines_loaded, lines_skipped; /* counters file lines read / unreadable */
+    uint64_t files, decisions;            /* audit log: files and decision records read */
+    uint64_t unparsable, torn;            /* audit log: lines skipped (bg_report_scan_stats_t) */
+} bg_counters_volumes_t;
+
+int bg_counters_volumes(const char *counters, char *const *operands, size_t n, const char *prefix,
+                        int year, const bg_counters_thresholds_t *thresholds,
+                        bg_counters_volumes_t *v, char *err, size_t errcap);
+/* The `audit volumes --json` document of V (new reference). */
+json_t *bg_counters_volumes_doc(const bg_counters_volumes_t *v);
+void bg_counters_volumes_free(bg_counters_volumes_t *v);
 
 /* ------------------------------------------------------------------------
  * Fleet (audit/counters_redis.c): the same counts across every instance,

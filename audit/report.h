@@ -60,6 +60,16 @@ int bg_report_expand(char *const *operands, size_t n, const char *prefix, char *
  */
 size_t bg_report_prune(char **paths, size_t *n, const char *prefix, int64_t from_ms);
 
+/*
+ * bg_report_expand + bg_report_prune, each operand on its own: several
+ * directories are several instances' logs, and one instance's files say
+ * nothing about when another's were written (pruning them together could
+ * drop an instance's last file). *OUT as bg_report_expand. 0, or -1 with
+ * ERR filled.
+ */
+int bg_report_expand_pruned(char *const *operands, size_t n, const char *prefix, int64_t from_ms,
+                            char ***out, size_t *nout, char *err, size_t errcap);
+
 typedef struct {
     uint64_t files, lines, records; /* records: lines handed to the callback */
     uint64_t unparsable;            /* complete lines that are not a JSON object */
@@ -71,19 +81,9 @@ typedef int (*bg_report_want_cb)(void *arg, const char *line, size_t len);
 /* A parsed record (borrowed: valid during the call). Non-zero stops the scan. */
 typedef int (*bg_report_record_cb)(void *arg, const json_t *record);
 
-/*
- * The same reading in slices, for callers that must not block their event
- * loop (the dashboard): bg_report_scanner_step reads at most MAX_LINES
- * lines and returns 1 (more to read), 0 (done) or -1 (ERR filled). PATHS
- * is borrowed until bg_report_scanner_free.
- */
-typedef struct bg_report_scanner bg_report_scanner_t;
-bg_report_scanner_t *bg_report_scanner_new(const char *const *paths, size_t n,
-                                           bg_report_want_cb want, bg_report_record_cb cb,
-                                           void *arg);
-int bg_report_scanner_step(bg_report_scanner_t *s, size_t max_lines, char *err, size_t errcap);
-const bg_report_scan_stats_t *bg_report_scanner_stats(const bg_report_scanner_t *s);
-void bg_report_scanner_free(bg_report_scanner_t *s);
+/* The pre-filter of decision records: the writer writes records compactly,
+ * so a decision's line holds "type":"decision" verbatim. ARG unused. */
+int bg_report_want_decision(void *arg, const char *line, size_t len);
 
 /*
  * Read PATHS in order, line by line; lines for which WANT (may be NULL)
@@ -112,8 +112,6 @@ typedef enum {
     BG_REPORT_BY_RULE,   /* per finding: the policy rule applied (rule id, default, never_export) */
 } bg_report_by_t;
 
-/* "recipient", ... -> BY; -1 when unknown. */
-int bg_report_by_parse(const char *s, bg_report_by_t *by);
 const char *bg_report_by_name(bg_report_by_t by);
 
 /*
@@ -187,18 +185,30 @@ int bg_report_add_weighted(bg_report_t *r, const json_t *record, uint64_t weight
  */
 json_t *bg_report_json(const bg_report_t *r, const bg_report_scan_stats_t *scan);
 /*
- * The whole `audit report --json` document over PATHS (read in order):
- * bg_report_new + bg_report_scan + bg_report_json. NULL with ERR filled on
- * a read error or when out of memory.
+ * The whole `audit report --json --raw` document over PATHS (read in
+ * order): bg_report_new_dims + bg_report_scan + bg_report_json (POL may be
+ * NULL). NULL with ERR filled on a read error or when out of memory.
  */
-json_t *bg_report_run(const char *const *paths, size_t n, bg_report_by_t by, int64_t from_ms,
-                      int64_t to_ms, char *err, size_t errcap);
-/* The same by a set of dimensions (POL may be NULL). */
 json_t *bg_report_run_dims(const char *const *paths, size_t n, const bg_report_dims_t *d,
                            int64_t from_ms, int64_t to_ms, const bg_report_policy_t *pol, char *err,
                            size_t errcap);
-/* The table for people. */
+/* The table for people (`audit report` without --json). */
 void bg_report_print(const bg_report_t *r, const bg_report_scan_stats_t *scan, FILE *out);
+/* Non-zero when R ran out of memory counting (some subjects not counted). */
+int bg_report_oom(const bg_report_t *r);
+/*
+ * The `audit report` count over OPERANDS[0..N) (directories or files, as
+ * bg_report_expand) in [FROM_MS, TO_MS) by D with POL (may be NULL): from
+ * the directories' rollups (audit/rollup.h, brought up to date in memory)
+ * when every operand is a directory, the window's bounds are whole hours,
+ * no rebuild holds the lock and RAW is 0; else from the raw records of the
+ * files bg_report_expand_pruned keeps. ST is filled. The report (free with
+ * bg_report_free), or NULL with ERR filled.
+ */
+bg_report_t *bg_report_collect(const bg_report_dims_t *d, int64_t from_ms, int64_t to_ms,
+                               const bg_report_policy_t *pol, char *const *operands, size_t n,
+                               const char *prefix, int raw, bg_report_scan_stats_t *st, char *err,
+                               size_t errcap);
 void bg_report_free(bg_report_t *r);
 
 /* ------------------------------------------------------------------------
@@ -206,34 +216,16 @@ void bg_report_free(bg_report_t *r);
  * ------------------------------------------------------------------------ */
 
 /*
- * The subject pseudonym of ID (LEN bytes) under KEY: lowercase hex of the
- * full HMAC-SHA-256, exactly as policy/decide.c records it. 0, or -1.
- */
-int bg_report_pseudonym(const unsigned char *key, size_t keylen, const char *id, size_t len,
-                        char out[65]);
-
-/*
- * Every decision record naming PSEUDONYM (in "subjects" or in a finding's
- * "subject"), in log order, as a JSON document (docs/audit.md "Reports",
- * format "bordergate-audit-subject/1"); completions of those decisions are
- * joined. Records outside [FROM_MS, TO_MS) are skipped. NULL with ERR
- * filled on a read error.
- */
-json_t *bg_report_subject(const char *const *paths, size_t n, const char *pseudonym,
-                          int64_t from_ms, int64_t to_ms, bg_report_scan_stats_t *st, char *err,
-                          size_t errcap);
-
-/*
- * The same for a person known by several identifiers: every decision
- * record naming ANY of PSEUDONYMS[0..NP) (in "subjects", in a finding's
+ * Every decision record naming ANY of PSEUDONYMS[0..NP) (64 hex digits,
+ * either case; a person known by several identifiers) (in "subjects", in a finding's
  * "subject", or in a finding's "value_pseudonym" when records carry it).
  * The document's "subject" holds "pseudonym" (the first) and "pseudonyms"
  * (all, duplicates dropped); each decision's findings are the person's
  * under any of them.
  */
-json_t *bg_report_subject_many(const char *const *paths, size_t n, const char *const *pseudonyms,
-                               size_t np, int64_t from_ms, int64_t to_ms,
-                               bg_report_scan_stats_t *st, char *err, size_t errcap);
+json_t *bg_report_subject(const char *const *paths, size_t n, const char *const *pseudonyms,
+                          size_t np, int64_t from_ms, int64_t to_ms, bg_report_scan_stats_t *st,
+                          char *err, size_t errcap);
 
 /*
  * The forms under which identifier ID may have been pseudonymized, ID
@@ -268,28 +260,24 @@ json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, i
                           char *err, size_t errcap);
 
 /*
- * Several documents over PATHS in ONE pass (the dashboard): for each of
- * DIMS[0..NDIMS) the `audit report --json --by D` document, and with
- * BLOCKED_LIMIT > 0 the `audit blocked --json --limit N` document, each
- * exactly as those commands print it for the same window (and the same
- * policy POL, may be NULL, given to them with --config):
+ * Several documents over PATHS in ONE pass (the dashboard), read in slices
+ * (bg_report_many_step reads at most MAX_LINES lines and returns 1 more to
+ * read, 0 done, -1 ERR filled): for each of DIMS[0..NDIMS) the `audit report
+ * --json --by D` document, and with BLOCKED_LIMIT > 0 the `audit blocked
+ * --json --limit N` document, each exactly as those commands print it for
+ * the same window (and the same policy POL, may be NULL, given to them with
+ * --config):
  *   {"reports": {"country": {...}, "recipient,category": {...}, ...}, "blocked": {...}}
- * (keyed by bg_report_dims_name; no grouping is keyed "totals"). NULL with
- * ERR filled.
+ * (keyed by bg_report_dims_name; no grouping is keyed "totals"). PATHS and
+ * POL borrowed until bg_report_many_free. NULL when out of memory.
  */
-json_t *bg_report_run_many(const char *const *paths, size_t n, const bg_report_dims_t *dims,
-                           size_t ndims, int64_t from_ms, int64_t to_ms, int blocked_limit,
-                           const bg_report_policy_t *pol, char *err, size_t errcap);
-
-/* The same in slices (bg_report_many_step as bg_report_scanner_step; PATHS
- * and POL borrowed until bg_report_many_free). NULL when out of memory. */
 typedef struct bg_report_many bg_report_many_t;
 bg_report_many_t *bg_report_many_new(const char *const *paths, size_t n,
                                      const bg_report_dims_t *dims, size_t ndims, int64_t from_ms,
                                      int64_t to_ms, int blocked_limit,
                                      const bg_report_policy_t *pol);
 int bg_report_many_step(bg_report_many_t *m, size_t max_lines, char *err, size_t errcap);
-/* After the last step: the document (as bg_report_run_many). */
+/* After the last step: the document. NULL with ERR filled. */
 json_t *bg_report_many_json(const bg_report_many_t *m, char *err, size_t errcap);
 void bg_report_many_free(bg_report_many_t *m);
 /*
@@ -301,17 +289,5 @@ void bg_report_many_free(bg_report_many_t *m);
  */
 int bg_report_many_feed(bg_report_many_t *m, const json_t *rec, uint64_t weight, int blocked);
 void bg_report_many_feed_done(bg_report_many_t *m, const bg_report_scan_stats_t *input);
-
-/* `bordergate audit blocked ...`; ARGV[0] is "blocked". POL: the clauses of
- * the policy given with --config (cli/main.c reads it), or NULL. 0, 1 on
- * errors, 2 usage. */
-int bg_report_cli_blocked(int argc, char **argv, const bg_report_policy_t *pol);
-
-/* `bordergate audit report ...`; ARGV[0] is "report"; POL as above. 0, 1 on
- * errors, 2 usage. */
-int bg_report_cli(int argc, char **argv, const bg_report_policy_t *pol);
-/* `bordergate audit subject ...`; ARGV[0] is "subject". 0 (also when no record
- * names the subject), 1 on errors, 2 usage. */
-int bg_report_cli_subject(int argc, char **argv);
 
 #endif

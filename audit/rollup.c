@@ -1451,50 +1451,22 @@ int bg_rollup_query(bg_rollup_t *const *us, size_t n, int64_t from_ms, int64_t t
 }
 
 /* ------------------------------------------------------------------------
- * The command
+ * Rebuilding (`audit rebuild`)
  * ------------------------------------------------------------------------ */
 
-int bg_rollup_cli_rebuild(int argc, char **argv)
+int bg_rollup_rebuild(const char *dir, const char *prefix, size_t *nfiles, uint64_t *nlines,
+                      char *err, size_t errcap)
 {
-    const char *prefix = "audit";
-    int ndirs = 0, rc = 0;
-    char err[512];
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--prefix") == 0 && i + 1 < argc) {
-            prefix = argv[++i];
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ||
-                   argv[i][0] == '-') {
-            fprintf(argv[i][1] == 'h' || argv[i][2] == 'h' ? stdout : stderr,
-                    "usage: bordergate audit rebuild [--prefix P] DIR...\n"
-                    "\n"
-                    "Recomputes the dashboard's rollups (DIR/P.rollup/) from the raw audit log.\n"
-                    "Run it as the daemon's user; the daemon keeps them up to date itself.\n");
-            return strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ? 0 : 2;
-        } else {
-            ndirs++;
-        }
+    bg_rollup_t *u = bg_rollup_open(dir, prefix, BG_ROLLUP_REBUILD, err, errcap);
+    int s = u != NULL ? 1 : -1;
+    while (s > 0)
+        s = bg_rollup_step(u, SIZE_MAX, err, errcap);
+    if (s == 0 && bg_rollup_save(u, err, errcap) == 0) {
+        *nfiles = u->npaths;
+        *nlines = u->seq;
+    } else {
+        s = -1;
     }
-    if (ndirs == 0) {
-        fprintf(stderr, "bordergate audit rebuild: give the audit directory\n");
-        return 2;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--prefix") == 0) {
-            i++;
-            continue;
-        }
-        bg_rollup_t *u = bg_rollup_open(argv[i], prefix, BG_ROLLUP_REBUILD, err, sizeof err);
-        int s = u != NULL ? 1 : -1;
-        while (s > 0)
-            s = bg_rollup_step(u, SIZE_MAX, err, sizeof err);
-        if (s == 0 && bg_rollup_save(u, err, sizeof err) == 0) {
-            printf("%s: rollups rebuilt from %zu files, %llu lines\n", argv[i], u->npaths,
-                   (unsigned long long)u->seq);
-        } else {
-            fprintf(stderr, "bordergate audit rebuild: %s\n", err);
-            rc = 1;
-        }
-        bg_rollup_free(u);
-    }
-    return rc;
+    bg_rollup_free(u);
+    return s;
 }

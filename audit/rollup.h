@@ -127,8 +127,12 @@ void bg_rollup_query_free(bg_rollup_query_t *x);
 
 void bg_rollup_free(bg_rollup_t *u);
 
-/* `bordergate audit rebuild [--prefix P] DIR...`; ARGV[0] is "rebuild".
- * 0, 1 on errors, 2 usage. */
-int bg_rollup_cli_rebuild(int argc, char **argv);
+/*
+ * Recompute DIR's rollups (DIR/PREFIX.rollup/) from its raw audit log and
+ * save them (`bordergate audit rebuild`; takes the rebuild lock). 0 with
+ * the files and lines read in *NFILES / *NLINES, or -1 with ERR filled.
+ */
+int bg_rollup_rebuild(const char *dir, const char *prefix, size_t *nfiles, uint64_t *nlines,
+                      char *err, size_t errcap);
 
 #endif

@@ -14,4 +14,8 @@ int bg_cli_detokenize(int argc, char **argv);
 /* bordergate probe [--timeout MS] URL: exit 0 on a 2xx answer (cli/cmd_probe.c) */
 int bg_cli_probe(int argc, char **argv);
 
+/* bordergate audit verify|report|subject|volumes|blocked|rebuild ...
+ * (cli/cmd_audit.c); ARGV[0] is "audit". 0, 1 on errors, 2 usage. */
+int bg_cli_audit(int argc, char **argv);
+
 #endif

@@ -7,10 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit/audit.h"
-#include "audit/counters.h"
-#include "audit/report.h"
-#include "audit/rollup.h"
 #include "cli/cli.h"
 #include "config/cfgerr.h"
 #include "config/config.h"
@@ -199,111 +195,6 @@ static int cmd_run(int argc, char **argv)
     return bg_server_run(path, flags);
 }
 
-/*
- * `audit volumes` with --config POLICY: the thresholds the daemon applies
- * (audit.thresholds) and, when no source is named, the policy's counters
- * file or audit directory. Without --config: the CAC defaults.
- */
-static int audit_volumes(int argc, char **argv)
-{
-    const char *path = NULL;
-    char **av = calloc((size_t)argc + 5, sizeof *av);
-    int ac = 0, sources = 0, rc = 2;
-    if (av == NULL)
-        return 1;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "bordergate audit volumes: --config needs a file\n");
-                free(av);
-                return 2;
-            }
-            path = argv[++i];
-            continue;
-        }
-        int valued = strcmp(argv[i], "--counters") == 0 || strcmp(argv[i], "--year") == 0 ||
-                     strcmp(argv[i], "--prefix") == 0 || strcmp(argv[i], "--redis") == 0;
-        if (i > 0 && (strcmp(argv[i], "--counters") == 0 || strcmp(argv[i], "--redis") == 0 ||
-                      argv[i][0] != '-'))
-            sources++;
-        av[ac++] = argv[i];
-        if (valued && i + 1 < argc)
-            av[ac++] = argv[++i];
-    }
-    if (path == NULL) {
-        rc = bg_counters_cli_volumes(ac, av, NULL);
-        free(av);
-        return rc;
-    }
-    int nerr = 0;
-    bg_config_t *cfg = bg_config_load(path, stderr, &nerr);
-    if (cfg == NULL) {
-        free(av);
-        return 1;
-    }
-    bg_counters_thresholds_t t;
-    bg_config_thresholds(cfg, &t);
-    if (sources == 0) {
-        if (cfg->audit_counters_file != NULL) {
-            av[ac++] = (char *)"--counters";
-            av[ac++] = cfg->audit_counters_file;
-        } else if (cfg->audit_dir != NULL) {
-            av[ac++] = (char *)"--prefix";
-            av[ac++] = cfg->audit_prefix;
-            av[ac++] = cfg->audit_dir;
-        }
-    }
-    rc = bg_counters_cli_volumes(ac, av, &t);
-    bg_config_unref(cfg);
-    free(av);
-    return rc;
-}
-
-/*
- * `audit report` and `audit blocked` with --config POLICY: the clauses of
- * the policy's rules, for records that do not carry their own, read from
- * the file without loading it (an auditor need not hold the keys it
- * names). The rest of ARGV goes to FN unchanged.
- */
-static int audit_with_policy(int argc, char **argv,
-                             int (*fn)(int, char **, const bg_report_policy_t *))
-{
-    const char *path = NULL;
-    char **av = calloc((size_t)argc + 1, sizeof *av);
-    int ac = 0, rc;
-    if (av == NULL)
-        return 1;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "bordergate audit %s: --config needs a file\n", argv[0]);
-                free(av);
-                return 2;
-            }
-            path = argv[++i];
-            continue;
-        }
-        av[ac++] = argv[i];
-    }
-    if (path == NULL) {
-        rc = fn(ac, av, NULL);
-        free(av);
-        return rc;
-    }
-    json_t *clauses = NULL;
-    char sha[65], err[512];
-    if (bg_report_policy_read(path, &clauses, sha, err, sizeof err) != 0) {
-        fprintf(stderr, "bordergate audit %s: --config: %s\n", argv[0], err);
-        free(av);
-        return 1;
-    }
-    bg_report_policy_t pol = {clauses, sha};
-    rc = fn(ac, av, &pol);
-    json_decref(clauses);
-    free(av);
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -327,34 +218,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 1, argv + 1);
-    if (strcmp(cmd, "audit") == 0) {
-        if (argc >= 3 && strcmp(argv[2], "verify") == 0)
-            return bg_audit_cli_verify(argc - 2, argv + 2);
-        if (argc >= 3 && strcmp(argv[2], "report") == 0)
-            return audit_with_policy(argc - 2, argv + 2, bg_report_cli);
-        if (argc >= 3 && strcmp(argv[2], "subject") == 0)
-            return bg_report_cli_subject(argc - 2, argv + 2);
-        if (argc >= 3 && strcmp(argv[2], "volumes") == 0)
-            return audit_volumes(argc - 2, argv + 2);
-        if (argc >= 3 && strcmp(argv[2], "blocked") == 0)
-            return audit_with_policy(argc - 2, argv + 2, bg_report_cli_blocked);
-        if (argc >= 3 && strcmp(argv[2], "rebuild") == 0)
-            return bg_rollup_cli_rebuild(argc - 2, argv + 2);
-        int help = argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
-        fprintf(
-            help ? stdout : stderr,
-            "usage: bordergate audit verify [--key FILE] FILE|DIR...\n"
-            "       bordergate audit report [--from DATE] [--to DATE] [--by KEY[,KEY...]] [--json] "
-            "DIR|FILE...\n"
-            "       bordergate audit subject (ID|- --key FILE | --pseudonym HEX) [--json] "
-            "DIR|FILE...\n"
-            "       bordergate audit volumes [--counters FILE | DIR|FILE...] [--year Y] [--json]\n"
-            "       bordergate audit blocked [--limit N] [--from DATE] [--to DATE] [--json] "
-            "DIR|FILE...\n"
-            "       bordergate audit rebuild [--prefix P] DIR...\n"
-            "Run 'bordergate audit <command> --help' for a command's options.\n");
-        return help ? 0 : 2;
-    }
+    if (strcmp(cmd, "audit") == 0)
+        return bg_cli_audit(argc - 1, argv + 1);
     if (strcmp(cmd, "scan") == 0)
         return bg_cli_scan(argc - 1, argv + 1);
     if (strcmp(cmd, "replay") == 0)

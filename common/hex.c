@@ -56,3 +56,17 @@ long bg_hex_decode(const char *s, size_t n, unsigned char *out, size_t cap, int 
     }
     return hi < 0 ? (long)o : -1;
 }
+
+int bg_hex_lower(const char *s, size_t nbytes, char *out)
+{
+    for (size_t i = 0; i < 2 * nbytes; i++) {
+        int v = s[i] != '\0' ? bg_hex_digit((unsigned char)s[i]) : -1;
+        if (v < 0)
+            return -1;
+        out[i] = "0123456789abcdef"[v];
+    }
+    if (s[2 * nbytes] != '\0')
+        return -1;
+    out[2 * nbytes] = '\0';
+    return 0;
+}

@@ -26,4 +26,9 @@ size_t bg_hex_pct(unsigned char c, char *out);
  * caller reading a secret wipes it. */
 long bg_hex_decode(const char *s, size_t n, unsigned char *out, size_t cap, int skip_space);
 
+/* S, exactly 2*NBYTES hex digits (either case) and nothing after, as
+ * lower-case hex into OUT (2*NBYTES+1 bytes, NUL-terminated): a pseudonym
+ * or digest given by a person. 0, or -1 when S is not such text. */
+int bg_hex_lower(const char *s, size_t nbytes, char *out);
+
 #endif

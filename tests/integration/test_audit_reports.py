@@ -15,6 +15,7 @@ The sink is on 127.0.0.2, pinned to the US; keys come from the environment.
 import json
 import os
 import subprocess
+import time
 
 import bgtest
 from bgtest import route
@@ -158,6 +159,48 @@ class AuditorReports(AuditTestBase):
     def decisions(self):
         from test_audit import decisions
         return decisions(self.audit_dir)
+
+
+class BlockedAcrossInstances(bgtest.TestCase):
+    """`audit blocked DIR1 DIR2 --from DATE`: two instances' logs. Each
+    directory's files are pruned by their names on their own: pruned as one
+    list, the second instance's older file name made the first instance's
+    only (last) file look finished before the window, and its blocked
+    decisions of the window were lost."""
+
+    def write_log(self, d, created, decision_id, when):
+        os.mkdir(d)
+        name = "audit-%s-000001.jsonl" % time.strftime("%Y%m%d-%H%M%S", time.gmtime(created))
+        rec = {"seq": 1, "time": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(when)),
+               "type": "decision", "decision_id": decision_id, "route": "pay",
+               "recipient": {"id": "psp"}, "method": "POST", "host": "pay.example", "path": "/v1",
+               "destination": {"country": "US", "region": "cross-border"}, "mode": "enforce",
+               "outcome": "block", "would": "block", "findings": [], "subjects": [],
+               "reasons": [{"code": "no_basis", "rule": "r1", "category": "cn_mobile",
+                            "path": "$.phone"}]}
+        with open(os.path.join(d, name), "w") as f:
+            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+    def test_each_instance_keeps_its_last_file(self):
+        now = time.time()
+        a, b = os.path.join(self.tmpdir, "pod-a"), os.path.join(self.tmpdir, "pod-b")
+        # pod-a's one file was created 10 days ago and is still written to;
+        # pod-b's one file was created 5 days ago; both hold a block of today.
+        self.write_log(a, now - 10 * 86400, "a" * 32, now - 3600)
+        self.write_log(b, now - 5 * 86400, "b" * 32, now - 1800)
+        since = time.strftime("%Y-%m-%d", time.gmtime(now - 86400 + 8 * 3600))
+        for dirs in ([a, b], [b, a]):
+            r = subprocess.run([bgtest.BIN, "audit", "blocked", "--json", "--from", since] + dirs,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            doc = json.loads(r.stdout)
+            self.assertEqual(doc["blocked"], 2, r.stdout)
+            self.assertEqual(sorted(d["decision_id"] for d in doc["decisions"]),
+                             ["a" * 32, "b" * 32])
+            text = subprocess.run([bgtest.BIN, "audit", "blocked", "--from", since] + dirs,
+                                  stdout=subprocess.PIPE, text=True, timeout=60).stdout
+            self.assertIn("2 blocked decision(s) in the window", text)
 
 
 if __name__ == "__main__":

@@ -1681,25 +1681,40 @@ static void test_keys(void **state)
     bg_audit_key_wipe(&k);
 }
 
-/* Run the CLI with stdout captured into OUT. */
+/* Run the installed-layout binary `bordergate audit ARGV...` (ARGV[0] is
+ * "verify"; the command line lives in cli/cmd_audit.c) with stdout
+ * captured into OUT; its exit status. */
 static int run_cli(int argc, char **argv, char *out, size_t cap)
 {
-    char path[800];
+    char path[800], bin[800];
+    const char *b = getenv("BG_BUILD_DIR");
+    snprintf(bin, sizeof bin, "%s/bordergate", b != NULL && b[0] ? b : ".");
     snprintf(path, sizeof path, "%s/cli-out", g_root);
+    char *av[16] = {bin, "audit"};
+    assert_true(argc + 3 <= 16);
+    for (int i = 0; i < argc; i++)
+        av[2 + i] = argv[i];
+    av[2 + argc] = NULL;
     fflush(stdout);
-    int saved = dup(1);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fd, 1);
-    close(fd);
-    int rc = bg_audit_cli_verify(argc, argv);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0)
+            _exit(127);
+        close(fd);
+        execv(bin, av);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_not_equal(WEXITSTATUS(status), 127);
     size_t len;
     char *s = slurp(path, &len);
     snprintf(out, cap, "%s", s);
     free(s);
-    return rc;
+    return WEXITSTATUS(status);
 }
 
 static void test_cli_verify(void **state)

@@ -19,8 +19,9 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
-#include "audit/report.h"
 #include "common/base64.h"
 #include "common/chinatime.h"
 #include "common/hex.h"
@@ -48,6 +49,14 @@ static void test_hex(void **state)
     assert_int_equal(bg_hex_decode("0g", 2, b, sizeof b, 0), -1);  /* not hex */
     assert_int_equal(bg_hex_decode("0011", 4, b, 1, 0), -1);       /* too long */
     assert_int_equal(bg_hex_decode("", 0, b, sizeof b, 0), 0);
+    /* A pseudonym typed by a person (`audit subject --pseudonym`): exactly
+     * 2N digits, either case, read as lower case. */
+    char low[9];
+    assert_int_equal(bg_hex_lower("009FA0ff", 4, low), 0);
+    assert_string_equal(low, "009fa0ff");
+    assert_int_equal(bg_hex_lower("009FA0f", 4, low), -1);   /* short */
+    assert_int_equal(bg_hex_lower("009FA0ff0", 4, low), -1); /* long */
+    assert_int_equal(bg_hex_lower("009FA0fg", 4, low), -1);  /* not hex */
     for (int c = 0; c < 256; c++) {
         int want = c >= '0' && c <= '9'   ? c - '0'
                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
@@ -229,15 +238,24 @@ static void test_pseudonym(void **state)
     /* No key: no pseudonym, never the raw identifier. */
     assert_int_equal(bg_pseudonym((const unsigned char *)"", 0, "13812345678", 11, out), -1);
     assert_string_equal(out, "");
-    /* `audit subject` (audit/report.c) finds the people the decision
-     * recorded only while both compute the same pseudonym. */
+    /* `audit subject` (cli/audit_subject.c) and the decision both call
+     * bg_pseudonym; it must be exactly HMAC-SHA256 in lower-case hex, as
+     * docs/audit.md tells an auditor who recomputes one: checked against
+     * OpenSSL's one-shot HMAC() formatted here, on identifiers of every
+     * kind (digits, e-mail, ID number with X, UTF-8). */
     static const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
     static const char *const ids[] = {"13812345678", "user@example.cn", "11010519491231002X",
                                       "中文"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         char theirs[65];
+        unsigned char mac[32];
+        unsigned int ml = 0;
         assert_int_equal(bg_pseudonym(key, sizeof key, ids[i], strlen(ids[i]), out), 0);
-        assert_int_equal(bg_report_pseudonym(key, sizeof key, ids[i], strlen(ids[i]), theirs), 0);
+        assert_non_null(HMAC(EVP_sha256(), key, (int)sizeof key, (const unsigned char *)ids[i],
+                             strlen(ids[i]), mac, &ml));
+        assert_int_equal(ml, 32);
+        for (size_t k = 0; k < 32; k++)
+            snprintf(theirs + 2 * k, 3, "%02x", mac[k]);
         assert_string_equal(out, theirs);
     }
     /* The prepared key the consent registry looks subjects up with gives

@@ -16,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/sha.h>
 
 #include "audit/report.h"
+#include "common/pseudonym.h"
 #include "common/util.h"
 
 static char g_root[512];
@@ -75,9 +77,9 @@ static void test_pseudonym_matches_the_proxy(void **state)
     unsigned char key[32];
     char out[65];
     memset(key, 0x6b, sizeof key);
-    assert_int_equal(bg_report_pseudonym(key, sizeof key, "u-1001", 6, out), 0);
+    assert_int_equal(bg_pseudonym(key, sizeof key, "u-1001", 6, out), 0);
     assert_string_equal(out, U1001);
-    assert_int_equal(bg_report_pseudonym(key, 0, "u-1001", 6, out), -1);
+    assert_int_equal(bg_pseudonym(key, 0, "u-1001", 6, out), -1);
 }
 
 /*
@@ -368,7 +370,8 @@ static void test_subject_lookup(void **state)
     assert_int_equal(bg_report_expand(ops, 1, "audit", &files, &n, err, sizeof err), 0);
     bg_report_scan_stats_t st;
     memset(&st, 0, sizeof st);
-    json_t *doc = bg_report_subject((const char *const *)files, n, U1001, BG_REPORT_NO_TIME,
+    const char *u1001 = U1001;
+    json_t *doc = bg_report_subject((const char *const *)files, n, &u1001, 1, BG_REPORT_NO_TIME,
                                     BG_REPORT_NO_TIME, &st, err, sizeof err);
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "format")),
@@ -418,37 +421,100 @@ static void test_subject_lookup(void **state)
     upper[64] = '\0';
     int64_t from;
     assert_int_equal(bg_report_parse_date("2026-03-01T01:30:00Z", 0, &from), 0);
-    doc = bg_report_subject((const char *const *)files, n, upper, from, BG_REPORT_NO_TIME, &st, err,
-                            sizeof err);
+    const char *up = upper;
+    doc = bg_report_subject((const char *const *)files, n, &up, 1, from, BG_REPORT_NO_TIME, &st,
+                            err, sizeof err);
     assert_non_null(doc);
     assert_int_equal(json_array_size(json_object_get(doc, "decisions")), 1);
     json_decref(doc);
 
     /* The monitor-mode transfer of S3 left; the blocked one did not. */
-    doc = bg_report_subject((const char *const *)files, n, S3, BG_REPORT_NO_TIME, BG_REPORT_NO_TIME,
-                            &st, err, sizeof err);
+    const char *s3 = S3, *abc = "abc";
+    doc = bg_report_subject((const char *const *)files, n, &s3, 1, BG_REPORT_NO_TIME,
+                            BG_REPORT_NO_TIME, &st, err, sizeof err);
     assert_int_equal(iget(json_object_get(doc, "summary"), "transfers"), 1);
     assert_int_equal(iget(json_object_get(doc, "summary"), "blocked"), 1);
     json_decref(doc);
 
-    assert_null(bg_report_subject((const char *const *)files, n, "abc", BG_REPORT_NO_TIME,
+    assert_null(bg_report_subject((const char *const *)files, n, &abc, 1, BG_REPORT_NO_TIME,
                                   BG_REPORT_NO_TIME, &st, err, sizeof err));
     for (size_t i = 0; i < n; i++)
         free(files[i]);
     free(files);
 }
 
-/* The policy the commands were given with --config (cli/main.c builds it). */
-static const bg_report_policy_t *g_pol;
+/* The policy file given to report and blocked with --config, or NULL. */
+static const char *g_conf;
 
-static int report_cli(int argc, char **argv)
+/* `bordergate audit ARGV...` (ARGV[0] the subcommand; the command line lives
+ * in cli/cmd_audit.c): the real binary with this process's stdin and
+ * stdout (capture redirects them), --config g_conf appended when set. Its
+ * exit status. */
+static int audit_bin(int argc, char **argv)
 {
-    return bg_report_cli(argc, argv, g_pol);
+    char bin[700];
+    const char *b = getenv("BG_BUILD_DIR");
+    snprintf(bin, sizeof bin, "%s/bordergate", b != NULL && b[0] ? b : ".");
+    char *av[24] = {bin, "audit"};
+    int ac = 2;
+    assert_true(argc + 5 <= 24);
+    for (int i = 0; i < argc; i++)
+        av[ac++] = argv[i];
+    if (g_conf != NULL) {
+        av[ac++] = "--config";
+        av[ac++] = (char *)g_conf;
+    }
+    av[ac] = NULL;
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execv(bin, av);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_not_equal(WEXITSTATUS(status), 127);
+    return WEXITSTATUS(status);
 }
 
-static int blocked_cli(int argc, char **argv)
+#define report_cli audit_bin
+#define blocked_cli audit_bin
+#define subject_cli audit_bin
+
+/* Write a policy file holding only RULES_JSON ("[{"id":..., "clause":...}]")
+ * to PATH and replace every "sha256":"OLD" in the log FILE by its SHA-256,
+ * so the records name the policy given with --config. */
+static void policy_for_log(const char *path, const char *rules_json, const char *file,
+                           const char *old)
 {
-    return bg_report_cli_blocked(argc, argv, g_pol);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"rules\":%s}\n", rules_json);
+    fclose(f);
+    json_t *cl = NULL;
+    char sha[65], err[256], from[80], to[100];
+    assert_int_equal(bg_report_policy_read(path, &cl, sha, err, sizeof err), 0);
+    json_decref(cl);
+    size_t len;
+    char *text = bg_util_read_file(file, &len);
+    assert_non_null(text);
+    snprintf(from, sizeof from, "\"sha256\":\"%s\"", old);
+    snprintf(to, sizeof to, "\"sha256\":\"%s\"", sha);
+    f = fopen(file, "w");
+    assert_non_null(f);
+    for (const char *p = text, *q; *p != '\0'; p = q + strlen(from)) {
+        q = strstr(p, from);
+        if (q == NULL) {
+            fputs(p, f);
+            break;
+        }
+        fwrite(p, 1, (size_t)(q - p), f);
+        fputs(to, f);
+    }
+    fclose(f);
+    free(text);
 }
 
 static char *capture(int (*fn)(int, char **), int argc, char **argv, const char *in, int *rc)
@@ -524,7 +590,7 @@ static void test_commands(void **state)
 
     /* The raw id from standard input; it never appears in the output. */
     char *a5[] = {"subject", "-", "--key", key, dir, "--json", NULL};
-    out = capture(bg_report_cli_subject, 6, a5, "u-1001\n", &rc);
+    out = capture(subject_cli, 6, a5, "u-1001\n", &rc);
     assert_int_equal(rc, 0);
     assert_null(strstr(out, "u-1001"));
     doc = json_loads(out, 0, NULL);
@@ -538,7 +604,7 @@ static void test_commands(void **state)
     free(out);
 
     char *a6[] = {"subject", "--pseudonym", U1001, dir, NULL};
-    out = capture(bg_report_cli_subject, 4, a6, NULL, &rc);
+    out = capture(subject_cli, 4, a6, NULL, &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "2 decision(s) name this subject"));
     assert_non_null(strstr(out, "Partner US Inc."));
@@ -548,14 +614,14 @@ static void test_commands(void **state)
 
     /* An unknown subject: no decisions, still a clean answer. */
     char *a7[] = {"subject", "nobody", "--key", key, dir, NULL};
-    out = capture(bg_report_cli_subject, 5, a7, NULL, &rc);
+    out = capture(subject_cli, 5, a7, NULL, &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "0 decision(s)"));
     assert_null(strstr(out, "nobody"));
     free(out);
 
     char *a8[] = {"subject", "u-1001", dir, NULL}; /* no key */
-    out = capture(bg_report_cli_subject, 3, a8, NULL, &rc);
+    out = capture(subject_cli, 3, a8, NULL, &rc);
     assert_int_equal(rc, 2);
     free(out);
 }
@@ -1004,10 +1070,17 @@ static void test_report_several_dimensions(void **state)
 
     /* The table: one column per dimension, the mechanism and the clause. */
     int rc;
-    g_pol = &pol;
+    char conf[700], log[700];
+    case_path(conf, sizeof conf, "dims-policy.json");
+    snprintf(log, sizeof log, "%s/audit-20260301-000000-000001.jsonl", dir);
+    policy_for_log(conf,
+                   "[{\"id\":\"r-contact\",\"clause\":\"Privacy 2.4\"},"
+                   "{\"id\":\"r-ship\",\"clause\":\"Privacy 5.1\"}]",
+                   log, "aa");
+    g_conf = conf;
     char *a1[] = {"report", "--by", "recipient,category,basis", dir, NULL};
     char *out = capture(report_cli, 4, a1, NULL, &rc);
-    g_pol = NULL;
+    g_conf = NULL;
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "RECIPIENT"));
     assert_non_null(strstr(out, "CATEGORY"));
@@ -1056,10 +1129,16 @@ static void test_blocked_clause_and_detail(void **state)
     free(files);
 
     int rc;
-    g_pol = &pol;
+    char conf[700];
+    case_path(conf, sizeof conf, "blocked-policy.json");
+    FILE *pf = fopen(conf, "w");
+    assert_non_null(pf);
+    fputs("{\"rules\":[{\"id\":\"r1\",\"clause\":\"Terms 7.2\"}]}\n", pf);
+    fclose(pf);
+    g_conf = conf;
     char *a1[] = {"blocked", dir, NULL};
     char *out = capture(blocked_cli, 2, a1, NULL, &rc);
-    g_pol = NULL;
+    g_conf = NULL;
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "clause  Terms 7.2 (from the policy given"));
     assert_non_null(strstr(out, "detail  invalid JSON"));
@@ -1072,7 +1151,7 @@ static void pseudo_of(const char *id, char out[65])
 {
     unsigned char key[32];
     memset(key, 0x6b, sizeof key);
-    assert_int_equal(bg_report_pseudonym(key, sizeof key, id, strlen(id), out), 0);
+    assert_int_equal(bg_pseudonym(key, sizeof key, id, strlen(id), out), 0);
 }
 
 static void test_identifier_forms(void **state)
@@ -1143,7 +1222,7 @@ static void test_subject_by_any_identifier(void **state)
     char *a1[] = {"subject", "u-1001",        "--id",  "+86 138-0013-8000",
                   "--id",    "Li@Example.CN", "--key", key,
                   dir,       "--json",        NULL};
-    char *out = capture(bg_report_cli_subject, 10, a1, NULL, &rc);
+    char *out = capture(subject_cli, 10, a1, NULL, &rc);
     assert_int_equal(rc, 0);
     assert_null(strstr(out, "138"));
     assert_null(strstr(out, "xample"));
@@ -1165,7 +1244,7 @@ static void test_subject_by_any_identifier(void **state)
 
     /* One identifier a line on standard input; text output. */
     char *a2[] = {"subject", "-", "--key", key, dir, NULL};
-    out = capture(bg_report_cli_subject, 5, a2, "13800138000\r\n\nli@example.cn\n", &rc);
+    out = capture(subject_cli, 5, a2, "13800138000\r\n\nli@example.cn\n", &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "3 decision(s) name this subject"));
     assert_non_null(strstr(out, "other pseudonym(s) of the identifiers given"));
@@ -1174,14 +1253,14 @@ static void test_subject_by_any_identifier(void **state)
 
     /* Several pseudonyms, no key. */
     char *a3[] = {"subject", "--pseudonym", phone, "--pseudonym", mail, dir, "--json", NULL};
-    out = capture(bg_report_cli_subject, 7, a3, NULL, &rc);
+    out = capture(subject_cli, 7, a3, NULL, &rc);
     assert_int_equal(rc, 0);
     doc = json_loads(out, 0, NULL);
     free(out);
     assert_int_equal(json_array_size(json_object_get(doc, "decisions")), 3); /* f2, f3, f4 */
     json_decref(doc);
     char *a4[] = {"subject", "--pseudonym", phone, "--id", "x", dir, NULL};
-    free(capture(bg_report_cli_subject, 6, a4, NULL, &rc));
+    free(capture(subject_cli, 6, a4, NULL, &rc));
     assert_int_equal(rc, 2);
 }
 
