@@ -34,6 +34,11 @@
 
 static char g_path[64];
 
+static void cleanup(void)
+{
+    unlink(g_path);
+}
+
 static void put(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
 {
     FILE *fp = fopen(g_path, "wb");
@@ -118,8 +123,10 @@ static int same_counts(const bg_counters_snapshot_t *a, const bg_counters_snapsh
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (g_path[0] == '\0')
+    if (g_path[0] == '\0') {
         snprintf(g_path, sizeof g_path, "/tmp/bg-fuzz-counters-%d.jsonl", (int)getpid());
+        atexit(cleanup);
+    }
 
     /* Read-only: every line accounted for. */
     size_t lines = 0, good = 0;

@@ -31,6 +31,7 @@
  *   - what a save wrote over the input reads back without an error.
  */
 #include <dirent.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,11 +112,26 @@ static void clear_rollups(void)
         closedir(d);
 }
 
+/* At exit: the temporary directory goes (a crash keeps it to look at). */
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void cleanup(void)
+{
+    nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void setup(void)
 {
     char err[256];
     snprintf(g_dir, sizeof g_dir, "/tmp/bg-fuzz-rollup-XXXXXX");
     CHECK(mkdtemp(g_dir) != NULL);
+    atexit(cleanup);
     snprintf(g_rdir, sizeof g_rdir, "%s/audit.rollup", g_dir);
     snprintf(g_raw, sizeof g_raw, "%s/" RAW, g_dir);
     g_recs = json_array();
