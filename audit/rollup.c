@@ -289,6 +289,23 @@ static int tab_shape(tab_t *t, const char *key, uint64_t n, size_t *idx)
     return 0;
 }
 
+/* Is REST a person as split() writes one: "PSEUDONYM FINDINGS X", the
+ * pseudonym 32 hex digits, FINDINGS "-" or indexes joined by ',', X 0 or
+ * 1? A day file's line that is not is damaged and skipped (`audit
+ * rebuild`). */
+static int person_ok(const char *rest)
+{
+    const char *p = rest + 33;
+    if (strspn(rest, "0123456789abcdefABCDEF") != 32 || rest[32] != ' ')
+        return 0;
+    if (*p == '-')
+        p++;
+    else
+        while ((*p >= '0' && *p <= '9') || (*p == ',' && p[1] >= '0' && p[1] <= '9'))
+            p++;
+    return p > rest + 33 && p[0] == ' ' && (p[1] == '0' || p[1] == '1') && p[2] == '\0';
+}
+
 /* A person ("PSEUDONYM FINDINGS X") of shape IDX. */
 static int tab_person(tab_t *t, size_t idx, const char *rest)
 {
@@ -445,7 +462,9 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
             if (line[len - 1] == '\n')
                 line[--len] = '\0';
             int kind = parse_line(line, &n, &h, &key, &json);
-            if (kind == 'T' && json_array_append_new(tl, json_string(json)) != 0)
+            json_t *tv = kind == 'T' ? json_string(json) : NULL;
+            /* not UTF-8: a damaged line, a placeholder keeps the numbering */
+            if (kind == 'T' && json_array_append_new(tl, tv != NULL ? tv : json_null()) != 0)
                 goto oom;
             if (kind == 'A') {
                 /* "A N H SHAPE_INDEX" -> the key "H SHAPE_JSON" */
@@ -467,7 +486,8 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
                 }
                 if (tab_shape(&m, kbuf, n, &map[nmap++]) != 0)
                     goto oom;
-            } else if (kind == 'S' && n < nmap && tab_person(&m, map[n], key) != 0) {
+            } else if (kind == 'S' && n < nmap && person_ok(key) &&
+                       tab_person(&m, map[n], key) != 0) {
                 goto oom;
             } else if (kind == 'B' && blk_add(d, n, h, json, strlen(json)) != 0) {
                 goto oom;
@@ -1057,8 +1077,7 @@ static int q_person(query_t *q, const shapes_t *sh, uint64_t idx, const char *re
 {
     const char *sp1 = strchr(rest, ' '), *sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
     char pseud[40];
-    if (idx >= sh->n || sh->rec[idx] == NULL || q->stop || sp2 == NULL ||
-        (size_t)(sp1 - rest) >= sizeof pseud)
+    if (idx >= sh->n || sh->rec[idx] == NULL || q->stop || sp2 == NULL || !person_ok(rest))
         return 0;
     memcpy(pseud, rest, (size_t)(sp1 - rest));
     pseud[sp1 - rest] = '\0';
@@ -1159,7 +1178,10 @@ static int q_file(query_t *q, qfile_t *f, const char *path, uint64_t base, size_
             break;
         }
         case 'S': rc = q_person(q, &f->sh, n, key); break;
-        case 'B': rc = q_blk(q, base | n, h, json); break;
+        case 'B': /* a line number this module wrote is below 2^48 (the order's
+                   * top 16 bits name the directory: q_blocked) */
+            rc = n >> 48 == 0 ? q_blk(q, base | n, h, json) : 0;
+            break;
         default: break;
         }
     }
@@ -1265,16 +1287,21 @@ static int input_counts(const bg_rollup_t *u, int64_t from_ms, bg_report_scan_st
     return 0;
 }
 
-/* The record at WHERE ("OFFSET NAME") in audit directory DIR; NULL when it
- * cannot be read (the raw file is gone: `audit rebuild`). */
-static json_t *raw_record(const char *dir, const char *where)
+/* The record at WHERE ("OFFSET NAME") in U's raw log; NULL when it cannot
+ * be read (the raw file is gone: `audit rebuild`) or WHERE names no raw
+ * file of U (a damaged day file: nothing else in the directory is read). */
+static json_t *raw_record(const bg_rollup_t *u, const char *where)
 {
     char *end, *line = NULL;
-    size_t cap = 0;
+    size_t cap = 0, i;
     unsigned long long off = strtoull(where, &end, 10);
-    if (*end != ' ' || strchr(end + 1, '/') != NULL)
+    if (*end != ' ')
         return NULL;
-    char *path = path_join(dir, end + 1);
+    for (i = 0; i < u->npaths && strcmp(u->files[i].name, end + 1) != 0; i++)
+        ;
+    if (i == u->npaths)
+        return NULL;
+    char *path = path_join(u->adir, end + 1);
     FILE *fp = path != NULL ? fopen(path, "r") : NULL;
     json_t *rec = NULL;
     if (fp != NULL && fseeko(fp, (off_t)off, SEEK_SET) == 0) {
@@ -1345,7 +1372,7 @@ static void q_blocked(bg_rollup_query_t *x)
         qsort(q->blk, q->nblk, sizeof *q->blk, blk_order);
     size_t first = q->nblk > (size_t)q->blocked_limit ? q->nblk - (size_t)q->blocked_limit : 0;
     for (size_t i = first; !q->stop && i < q->nblk; i++) {
-        json_t *rec = raw_record(x->us[q->blk[i].seq >> 48]->adir, q->blk[i].text);
+        json_t *rec = raw_record(x->us[q->blk[i].seq >> 48], q->blk[i].text);
         if (rec != NULL)
             q->stop = q->cb(q->arg, rec, 1, q->blk[i].seq, 1) != 0;
         json_decref(rec);

@@ -14,11 +14,20 @@
 
 #include "fuzz/fuzz.h"
 
+static char path[64];
+
+/* At exit: the temporary file goes. */
+static void cleanup(void)
+{
+    unlink(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
-    if (path[0] == '\0')
+    if (path[0] == '\0') {
         snprintf(path, sizeof path, "/tmp/bg-fuzz-config-%d.json", (int)getpid());
+        atexit(cleanup);
+    }
     FILE *fp = fopen(path, "wb");
     if (fp == NULL)
         return 0;

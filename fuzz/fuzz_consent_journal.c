@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the consent journal reader (policy/consent_file.c),
+ * libFuzzer target for the consent journal reader (policy/consent_journal.c),
  * through bg_consent_journal_check: the code that loads a journal at open,
  * re-reads it after another process changed it, and checks compaction.
  *

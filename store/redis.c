@@ -19,6 +19,11 @@
  * Configuration
  * ------------------------------------------------------------------------ */
 
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
 int bg_redis_parse_url(const char *url, bg_redis_cfg_t *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof *out);
@@ -39,14 +44,21 @@ int bg_redis_parse_url(const char *url, bg_redis_cfg_t *out, char *err, size_t e
         snprintf(err, errcap, "the URL names no host");
         return -1;
     }
+    for (size_t i = 0; i < hl; i++) {
+        if (h[i] <= 0x20 || h[i] >= 0x7f) { /* it goes into log lines */
+            snprintf(err, errcap, "the host in the URL has a space or a non-ASCII byte");
+            return -1;
+        }
+    }
     memcpy(out->host, h, hl);
     out->host[hl] = '\0';
     const char *p = h + hl;
     if (*p == ':') {
         char *end;
         errno = 0;
-        long port = strtol(p + 1, &end, 10);
-        if (end == p + 1 || errno != 0 || port < 1 || port > 65535 ||
+        /* digits only: strtol would also take " 7000" and "+7000" */
+        long port = is_digit(p[1]) ? strtol(p + 1, &end, 10) : 0;
+        if (!is_digit(p[1]) || errno != 0 || port < 1 || port > 65535 ||
             (*end != '\0' && *end != '/')) {
             snprintf(err, errcap, "bad port in the URL");
             return -1;
@@ -57,8 +69,8 @@ int bg_redis_parse_url(const char *url, bg_redis_cfg_t *out, char *err, size_t e
     if (*p == '/' && p[1] != '\0') {
         char *end;
         errno = 0;
-        long db = strtol(p + 1, &end, 10);
-        if (end == p + 1 || errno != 0 || *end != '\0' || db < 0 || db > 1000000) {
+        long db = is_digit(p[1]) ? strtol(p + 1, &end, 10) : -1;
+        if (db < 0 || errno != 0 || *end != '\0' || db > 1000000) {
             snprintf(err, errcap, "bad database number in the URL");
             return -1;
         }

@@ -41,7 +41,8 @@ typedef struct bg_redis_cfg {
 } bg_redis_cfg_t;
 
 /* Parse "redis://host[:port][/db]" (no user:password@ part: the password
- * comes from a file or the environment). 0, or -1 with ERR filled. */
+ * comes from a file or the environment; host printable ASCII, port and db
+ * decimal digits). 0, or -1 with ERR filled (never with the URL in it). */
 int bg_redis_parse_url(const char *url, bg_redis_cfg_t *out, char *err, size_t errcap);
 /* Deep copy (password included) into OUT. 0, or -1 on ENOMEM. */
 int bg_redis_cfg_copy(bg_redis_cfg_t *out, const bg_redis_cfg_t *in);

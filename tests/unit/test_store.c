@@ -56,6 +56,17 @@ static void test_url(void **state)
         {"redis://r/x", 0, NULL, 0, 0},
         {"redis://r/-1", 0, NULL, 0, 0},
         {"http://r", 0, NULL, 0, 0},
+        /* digits only (fuzz/fuzz_store_url.c): strtol took these */
+        {"redis://r:+7000", 0, NULL, 0, 0},
+        {"redis://r: 7000", 0, NULL, 0, 0},
+        {"redis://r/+2", 0, NULL, 0, 0},
+        {"redis://r/ 2", 0, NULL, 0, 0},
+        {"redis://r/-0", 0, NULL, 0, 0},
+        {"redis://r:007000/02", 1, "r", 7000, 2},
+        /* a host goes into log lines: printable ASCII */
+        {"redis://r x:7000", 0, NULL, 0, 0},
+        {"redis://r\n:7000", 0, NULL, 0, 0},
+        {"redis://r\xc3\xa9", 0, NULL, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bg_redis_cfg_t c;
