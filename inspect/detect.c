@@ -583,7 +583,17 @@ static unsigned prefilter(const unsigned char *v, size_t len)
         if (v[i] < 0x80)
             continue;
         uint32_t cp;
-        size_t l = bg_norm_utf8_decode(v + i, len - i, &cp);
+        size_t l;
+        if (v[i] >= 0xE1 && v[i] <= 0xEF && v[i] != 0xED && len - i >= 3 &&
+            (v[i + 1] & 0xC0) == 0x80 && (v[i + 2] & 0xC0) == 0x80) {
+            /* a 3-byte character (all of CJK) that needs no overlong or
+             * surrogate check: decoded here, as bg_norm_utf8_decode would */
+            cp = (uint32_t)(v[i] & 0x0F) << 12 | (uint32_t)(v[i + 1] & 0x3F) << 6 |
+                 (uint32_t)(v[i + 2] & 0x3F);
+            l = 3;
+        } else {
+            l = bg_norm_utf8_decode(v + i, len - i, &cp);
+        }
         unsigned a = cp == UINT32_MAX ? 0x80 : bg_norm_fold(cp);
         if (a - '0' <= 10u || a == '@' ||
             (a == 0x80 && bg_norm_cjk_digit(cp) && ++cjk >= BG_NORM_CJK_RUN_MIN))

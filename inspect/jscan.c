@@ -445,7 +445,8 @@ static int jobject(jctx_t *c, int record)
             /* Duplicates: a later one could hide what the upstream reads. */
             if (nkeys <= 32) {
                 for (size_t j = 0; j < nkeys; j++) {
-                    if (keys[j].l == kl && memcmp(keys[j].k, k, kl) == 0) {
+                    /* k[0]: both are NUL-terminated copies, so even "" */
+                    if (keys[j].l == kl && keys[j].k[0] == k[0] && memcmp(keys[j].k, k, kl) == 0) {
                         c->err = "duplicate object key";
                         goto out;
                     }
