@@ -3,6 +3,9 @@
  * bench/inspect_bench.sh, which builds a Release tree first):
  *
  *   build-rel/inspect_bench [RUNS]
+ *   build-rel/inspect_bench --only dense8|clean8|dense1|clean1|small [N]
+ *       (bg_inspect N times and nothing else, for a profiler:
+ *        valgrind --tool=callgrind --toggle-collect=bg_inspect ...)
  *
  * The bar (issue 13, tightened from issue 4's 1.5x): inspecting and
  * rewriting a 1 MB JSON document costs at most 1.0x what jansson takes to
@@ -19,7 +22,16 @@
  *   800 B    one order with its customer (the proxy benchmark's payload);
  *   1 MB no-PI  the same shape with the personal fields replaced by
  *            catalogue and logistics data: inspected only (nothing to
- *            rewrite).
+ *            rewrite);
+ *   8 MB     issue 15's detection speed: {"page":..,"data":[~10,000
+ *            records]} of a typical API: ISO and epoch timestamps, order
+ *            numbers, UUIDs, SKUs, prices, status enums, line-item titles
+ *            and a support note in English with Chinese phrases; PI-dense:
+ *            9 records in 10 carry a customer (Chinese name, mobile,
+ *            e-mail, resident ID) and a shipping address; PI-free: a
+ *            merchant block instead. MB/s = 10^6 bytes / median time of
+ *            bg_inspect() alone (the engine `bordergate scan` and the
+ *            daemon run), and of inspect + apply + render.
  *
  * Measured, each as the median of RUNS (default 30) timed runs after 3
  * warm-up runs, CLOCK_MONOTONIC, the same bytes for both sides, the sides
