@@ -92,13 +92,22 @@ static void key_info(bg_inspection_t *x, const char *k, size_t kl, bg_detect_key
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < kl; i++)
         h = (h ^ (unsigned char)k[i]) * 16777619u;
+    /* Two candidate slots: a key whose first slot is taken by another
+     * key of the document goes to its second, so the two do not evict each
+     * other on every record. */
     keycache_t *e = &x->keycache[h % KEYCACHE_SLOTS];
-    if (e->len1 == kl + 1 && e->hash == h && memcmp(e->key, k, kl) == 0) {
-        *out = e->info;
-        if (person != NULL)
-            *person = e->person;
-        return;
+    keycache_t *e2 = &x->keycache[(h >> 16) % KEYCACHE_SLOTS];
+    for (int probe = 0; probe < 2; probe++) {
+        keycache_t *p = probe ? e2 : e;
+        if (p->len1 == kl + 1 && p->hash == h && memcmp(p->key, k, kl) == 0) {
+            *out = p->info;
+            if (person != NULL)
+                *person = p->person;
+            return;
+        }
     }
+    if (e->len1 != 0 && e2->len1 == 0)
+        e = e2;
     bg_detect_key_info(k, kl, out);
     e->hash = h;
     e->len1 = (uint16_t)(kl + 1);

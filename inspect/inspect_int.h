@@ -162,9 +162,10 @@ typedef struct {
 
 /* What bg_detect_key_info() said about a key, and whether it names a
  * person plainly (inspect.c, person_key), remembered per inspection: a
- * batch repeats the same few dozen keys thousands of times. Direct-mapped;
- * 256 slots keep a document's few dozen distinct keys from evicting each
- * other (64 slots missed one look-up in 18 on a typical API batch). */
+ * batch repeats the same few dozen keys thousands of times. 256 slots, two
+ * candidates per key (inspect.c, key_info), keep a document's few dozen
+ * distinct keys from evicting each other (64 direct-mapped slots missed
+ * one look-up in 18 on a typical API batch). */
 #define KEYCACHE_SLOTS 256
 #define KEYCACHE_KEY 46
 typedef struct {
