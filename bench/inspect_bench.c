@@ -5,7 +5,8 @@
  *   build-rel/inspect_bench [RUNS]
  *   build-rel/inspect_bench --only dense8|clean8|dense1|clean1|small [N]
  *       (bg_inspect N times and nothing else, for a profiler:
- *        valgrind --tool=callgrind --toggle-collect=bg_inspect ...)
+ *        valgrind --tool=callgrind --toggle-collect=bg_inspect ...;
+ *        with INSPECT_BENCH_DUMP set it prints the document instead)
  *
  * The bar (issue 13, tightened from issue 4's 1.5x): inspecting and
  * rewriting a 1 MB JSON document costs at most 1.0x what jansson takes to
@@ -517,6 +518,10 @@ static int only(const docs_t *d, const char *which, int n)
     if (doc == NULL || n < 1) {
         fprintf(stderr, "inspect_bench: --only dense8|clean8|dense1|clean1|small N\n");
         return 2;
+    }
+    if (getenv("INSPECT_BENCH_DUMP") != NULL) { /* the document itself, to compare scans */
+        fwrite(doc, 1, len, stdout);
+        return 0;
     }
     size_t findings = 0;
     for (int i = 0; i < n; i++)
