@@ -3,6 +3,10 @@
  * bench/inspect_bench.sh, which builds a Release tree first):
  *
  *   build-rel/inspect_bench [RUNS]
+ *   build-rel/inspect_bench --only dense8|clean8|dense1|clean1|small [N]
+ *       (bg_inspect N times and nothing else, for a profiler:
+ *        valgrind --tool=callgrind --toggle-collect=bg_inspect ...;
+ *        with INSPECT_BENCH_DUMP set it prints the document instead)
  *
  * The bar (issue 13, tightened from issue 4's 1.5x): inspecting and
  * rewriting a 1 MB JSON document costs at most 1.0x what jansson takes to
@@ -19,7 +23,16 @@
  *   800 B    one order with its customer (the proxy benchmark's payload);
  *   1 MB no-PI  the same shape with the personal fields replaced by
  *            catalogue and logistics data: inspected only (nothing to
- *            rewrite).
+ *            rewrite);
+ *   8 MB     issue 15's detection speed: {"page":..,"data":[~10,000
+ *            records]} of a typical API: ISO and epoch timestamps, order
+ *            numbers, UUIDs, SKUs, prices, status enums, line-item titles
+ *            and a support note in English with Chinese phrases; PI-dense:
+ *            9 records in 10 carry a customer (Chinese name, mobile,
+ *            e-mail, resident ID) and a shipping address; PI-free: a
+ *            merchant block instead. MB/s = 10^6 bytes / median time of
+ *            bg_inspect() alone (the engine `bordergate scan` and the
+ *            daemon run), and of inspect + apply + render.
  *
  * Measured, each as the median of RUNS (default 30) timed runs after 3
  * warm-up runs, CLOCK_MONOTONIC, the same bytes for both sides, the sides
@@ -198,6 +211,90 @@ static char *batch(int records, int pi, size_t *len)
     return b.p;
 }
 
+/* Free text of a product catalogue or a support ticket: plain words, no PI. */
+static const char *const WORDS[] = {
+    "the",      "order",    "was",       "shipped",  "from",   "our",         "warehouse",
+    "and",      "will",     "arrive",    "within",   "two",    "business",    "days",
+    "please",   "check",    "tracking",  "page",     "for",    "updates",     "package",
+    "contains", "fragile",  "items",     "handle",   "with",   "care",        "stainless",
+    "steel",    "bottle",   "insulated", "keeps",    "drinks", "cold",        "hours",
+    "customer", "asked",    "about",     "delivery", "window", "replacement", "under",
+    "warranty", "colour",   "black",     "size",     "large",  "discount",    "applied",
+    "at",       "checkout", "return",    "policy",   "thirty", "refund",      "issued"};
+static const char *const ZH[] = {"商品",           "已发货", "请注意", "查收", "保温杯", "不锈钢",
+                                 "七天无理由退货", "客服",   "已处理", "物流", "配送中"};
+
+/* N words of plain text, a Chinese phrase now and then. */
+static void text(buf_t *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        out(b, "%s%s", i ? " " : "", rnd(6) == 0 ? ZH[rnd(11)] : WORDS[rnd(56)]);
+}
+
+/* One record of a typical API batch (an order with its line items, a
+ * support note, timestamps as ISO strings and epoch milliseconds, prices,
+ * status enums, ids). PI-dense: a customer with name, mobile, e-mail,
+ * resident ID and a shipping address in 9 records of 10 (the rest are guest
+ * orders); PI-free: a merchant/catalogue block instead. */
+static void api_record(buf_t *b, int i, int pi)
+{
+    char ev[37], id[19];
+    uuid(ev, 0);
+    out(b,
+        "%s{\"id\":\"%s\",\"type\":\"order.updated\",\"created_at\":\"2025-03-%02uT%02u:%02u:%02u."
+        "%03uZ\",\"ts\":%llu,\"order_no\":\"SO%010u\",\"status\":\"%s\",\"currency\":\"CNY\",",
+        i ? "," : "", ev, 1 + rnd(28), rnd(24), rnd(60), rnd(60), rnd(1000),
+        1741937003000ull + (unsigned long long)i * 1711u, rnd(2000000000),
+        rnd(2) ? "PAID" : "SHIPPED");
+    if (pi && rnd(10) != 0) {
+        resident_id(id);
+        out(b,
+            "\"customer\":{\"customer_id\":%u,\"name\":\"%s%s\",\"mobile\":\"1%u%09u\","
+            "\"email\":\"c%u.%s@example.com\",\"id_card\":\"%s\",\"vip\":%s},"
+            "\"shipping_address\":{\"province\":\"浙江省\",\"city\":\"杭州市\","
+            "\"detail\":\"西湖区文三路%u号%u室\",\"postcode\":\"310012\"},",
+            100000 + rnd(900000), SURNAMES[rnd(10)], GIVEN[rnd(10)], 3 + rnd(7), rnd(1000000000),
+            rnd(100000), WORDS[rnd(56)], id, rnd(2) ? "true" : "false", 1 + rnd(500),
+            100 + rnd(2000));
+    } else {
+        out(b,
+            "\"merchant\":{\"merchant_id\":%u,\"store\":\"Store-%04u\",\"category\":\"home_"
+            "kitchen\",\"rating\":%u.%u,\"verified\":%s},",
+            100000 + rnd(900000), rnd(10000), 3 + rnd(2), rnd(10), rnd(2) ? "true" : "false");
+    }
+    out(b, "\"lines\":[");
+    int nl = 1 + (int)rnd(3);
+    for (int l = 0; l < nl; l++) {
+        out(b, "%s{\"sku\":\"SKU-%08u\",\"title\":\"", l ? "," : "", rnd(100000000));
+        text(b, 4 + (int)rnd(6));
+        out(b, "\",\"qty\":%u,\"unit_price\":%u.%02u,\"tax_rate\":0.13}", 1 + rnd(4), rnd(3000),
+            rnd(100));
+    }
+    out(b, "],\"note\":\"");
+    text(b, 10 + (int)rnd(20));
+    out(b,
+        "\",\"total\":%u.%02u,\"updated_at\":\"2025-03-%02uT%02u:%02u:%02uZ\","
+        "\"tags\":[\"%s\",\"%s\"],\"request_id\":\"%08x%08x\"}",
+        rnd(9000), rnd(100), 1 + rnd(28), rnd(24), rnd(60), rnd(60), WORDS[rnd(56)], WORDS[rnd(56)],
+        rnd(0xffffffffu), rnd(0xffffffffu));
+}
+
+/* An API batch of at least MIN bytes: {"page":..,"data":[records]}. */
+static char *api_batch(size_t min, int pi, size_t *len, int *records)
+{
+    buf_t b = {malloc(min + (1 << 16)), 0, min + (1 << 16)};
+    if (b.p == NULL)
+        abort();
+    out(&b, "{\"page\":1,\"page_size\":0,\"has_more\":false,\"data\":[");
+    int i = 0;
+    while (b.n < min - 2)
+        api_record(&b, i++, pi);
+    out(&b, "]}");
+    *len = b.n;
+    *records = i;
+    return b.p;
+}
+
 static const char SMALL[] =
     "{\"order_id\":\"ORD-2026-000123456\",\"currency\":\"CNY\",\"amount\":1288.50,"
     "\"items\":[{\"sku\":\"SKU-0001\",\"qty\":2,\"price\":199.00},{\"sku\":\"SKU-0002\",\"qty\":1,"
@@ -320,20 +417,24 @@ static double time_run(side_t side, const char *doc, size_t len, int iters)
     return (now_us() - t0) / iters;
 }
 
-/* Median microseconds per document of each side over RUNS runs. The sides
- * take turns within every run, so a machine that gets busier or quieter
- * during the measurement weighs on all of them alike. */
-static void time_sides(const char *doc, size_t len, int runs, int iters, int nsides, double *med)
+/* Median microseconds per document of sides FIRST..NSIDES-1 over RUNS runs
+ * (MED is indexed by side). The sides take turns within every run, so a
+ * machine that gets busier or quieter during the measurement weighs on all
+ * of them alike. */
+static void time_sides(const char *doc, size_t len, int runs, int iters, side_t first, int nsides,
+                       double *med)
 {
     double *t = malloc((size_t)runs * NSIDES * sizeof *t);
+    if (t == NULL)
+        abort();
     for (int r = -WARMUP; r < runs; r++) {
-        for (int sd = 0; sd < nsides; sd++) {
+        for (int sd = first; sd < nsides; sd++) {
             double dt = time_run((side_t)sd, doc, len, iters);
             if (r >= 0)
                 t[sd * runs + r] = dt;
         }
     }
-    for (int sd = 0; sd < nsides; sd++)
+    for (int sd = first; sd < nsides; sd++)
         med[sd] = median(t + sd * runs, runs);
     free(t);
 }
@@ -351,7 +452,7 @@ static void report(const char *name, const char *doc, size_t len, int runs, int 
 {
     size_t findings = run_bordergate(doc, len, 0);
     double med[NSIDES];
-    time_sides(doc, len, runs, iters, rewrite ? 3 : 2, med);
+    time_sides(doc, len, runs, iters, SIDE_JANSSON, rewrite ? 3 : 2, med);
     double tj = med[SIDE_JANSSON], ti = med[SIDE_INSPECT], tr = rewrite ? med[SIDE_REWRITE] : ti;
     char a[32], b[32], c[32];
     fmt_time(tj, a, sizeof a);
@@ -365,14 +466,94 @@ static void report(const char *name, const char *doc, size_t len, int runs, int 
     printf("\n");
 }
 
-int main(int argc, char **argv)
+/* Issue 15's detection speed: one core's MB/s (10^6 bytes per second) of
+ * bg_inspect alone, and of inspect + apply + render when the document holds
+ * PI, from the median time of RUNS runs; the goal is printed beside it. */
+static void report_speed(const char *name, const char *doc, size_t len, int records, int runs,
+                         double goal)
 {
-    int runs = argc > 1 ? atoi(argv[1]) : 30;
-    if (runs < 20) {
-        fprintf(stderr, "inspect_bench: at least 20 runs for a meaningful median\n");
+    size_t findings = run_bordergate(doc, len, 0);
+    double med[NSIDES];
+    time_sides(doc, len, runs, 1, SIDE_INSPECT, findings ? 3 : 2, med);
+    double ti = med[SIDE_INSPECT];
+    char b[32], c[32] = "-";
+    fmt_time(ti, b, sizeof b);
+    if (findings)
+        snprintf(c, sizeof c, "%.0f", (double)len / med[SIDE_REWRITE]);
+    printf("%-22s %9zu %8d %8zu %12s %8.0f %14s   (goal >= %.0f MB/s: %s)\n", name, len, records,
+           findings, b, (double)len / ti, c, goal, (double)len / ti >= goal ? "met" : "MISSED");
+}
+
+/* The documents, generated once (deterministic: the same bytes every run). */
+typedef struct {
+    char *big, *clean, *dense8, *clean8;
+    size_t big_len, clean_len, dense8_len, clean8_len;
+    int dense8_records, clean8_records;
+} docs_t;
+
+static void make_docs(docs_t *d)
+{
+    d->big = batch(2000, 1, &d->big_len);
+    d->clean = batch(2000, 0, &d->clean_len);
+    d->dense8 = api_batch((size_t)8 << 20, 1, &d->dense8_len, &d->dense8_records);
+    d->clean8 = api_batch((size_t)8 << 20, 0, &d->clean8_len, &d->clean8_records);
+}
+
+/* --only DOC N: bg_inspect DOC N times and nothing else, for a profiler
+ * (valgrind --tool=callgrind, perf record) to count the engine's work. */
+static int only(const docs_t *d, const char *which, int n)
+{
+    const char *doc = NULL;
+    size_t len = 0;
+    if (strcmp(which, "dense8") == 0)
+        doc = d->dense8, len = d->dense8_len;
+    else if (strcmp(which, "clean8") == 0)
+        doc = d->clean8, len = d->clean8_len;
+    else if (strcmp(which, "dense1") == 0)
+        doc = d->big, len = d->big_len;
+    else if (strcmp(which, "clean1") == 0)
+        doc = d->clean, len = d->clean_len;
+    else if (strcmp(which, "small") == 0)
+        doc = SMALL, len = sizeof SMALL - 1;
+    if (doc == NULL || n < 1) {
+        fprintf(stderr, "inspect_bench: --only dense8|clean8|dense1|clean1|small N\n");
         return 2;
     }
-    /* What a route inspects by default: X- headers, cookies, the query. */
+    if (getenv("INSPECT_BENCH_DUMP") != NULL) { /* the document itself, to compare scans */
+        fwrite(doc, 1, len, stdout);
+        return 0;
+    }
+    size_t findings = 0;
+    for (int i = 0; i < n; i++)
+        findings += run_bordergate(doc, len, 0);
+    printf("%s: %zu bytes, %zu findings per document, %d documents\n", which, len,
+           findings / (size_t)n, n);
+    return 0;
+}
+
+static long arg_long(const char *s, long dflt)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return end == s || *end != '\0' ? dflt : v;
+}
+
+int main(int argc, char **argv)
+{
+    int runs = 30;
+    const char *only_doc = NULL;
+    if (argc > 2 && strcmp(argv[1], "--only") == 0) {
+        only_doc = argv[2];
+        runs = argc > 3 ? (int)arg_long(argv[3], -1) : 1;
+    } else if (argc > 1) {
+        runs = (int)arg_long(argv[1], -1);
+        if (runs < 20) {
+            fprintf(stderr, "inspect_bench: at least 20 runs for a meaningful median\n");
+            return 2;
+        }
+    }
+    /* What a route inspects by default: X- headers, cookies, the query
+     * (the rules `bordergate scan` uses, cli/cmd_scan.c). */
     static const char *const hdrs[] = {"x-*"};
     static const char *const cookies[] = {"*"};
     bg_inspect_rules_spec_t spec;
@@ -389,20 +570,32 @@ int main(int argc, char **argv)
     }
     RULES = rules;
 
-    size_t big_len, clean_len;
-    char *big = batch(2000, 1, &big_len);
-    char *clean = batch(2000, 0, &clean_len);
-
-    printf("inspect_bench: median of %d runs after %d warm-up runs; jansson = json_loadb + "
-           "json_dumps(COMPACT)\n",
-           runs, WARMUP);
-    printf("%-22s %9s %8s %12s %12s %14s %8s %8s\n", "document", "bytes", "findings", "jansson",
-           "inspect", "inspect+rewrite", "ratio", "MB/s");
-    report("1 MB, 2,000 records", big, big_len, runs, 1, 1, 1.0);
-    report("800 B order", SMALL, sizeof SMALL - 1, runs, 2000, 1, 0);
-    report("1 MB without PI", clean, clean_len, runs, 1, 0, 0);
-    free(big);
-    free(clean);
+    docs_t d;
+    make_docs(&d);
+    int rc = 0;
+    if (only_doc != NULL) {
+        rc = only(&d, only_doc, runs);
+    } else {
+        printf("inspect_bench: median of %d runs after %d warm-up runs; jansson = json_loadb + "
+               "json_dumps(COMPACT)\n",
+               runs, WARMUP);
+        printf("%-22s %9s %8s %12s %12s %14s %8s %8s\n", "document", "bytes", "findings", "jansson",
+               "inspect", "inspect+rewrite", "ratio", "MB/s");
+        report("1 MB, 2,000 records", d.big, d.big_len, runs, 1, 1, 1.0);
+        report("800 B order", SMALL, sizeof SMALL - 1, runs, 2000, 1, 0);
+        report("1 MB without PI", d.clean, d.clean_len, runs, 1, 0, 0);
+        printf("\ndetection speed (issue 15): bg_inspect, the engine of `bordergate scan` and "
+               "the daemon, one core, MB/s = 10^6 bytes / median second\n");
+        printf("%-22s %9s %8s %8s %12s %8s %14s\n", "document", "bytes", "records", "findings",
+               "inspect", "MB/s", "+rewrite MB/s");
+        report_speed("8 MB API JSON, no PI", d.clean8, d.clean8_len, d.clean8_records, runs, 200);
+        report_speed("8 MB API JSON, PI-dense", d.dense8, d.dense8_len, d.dense8_records, runs,
+                     100);
+    }
+    free(d.big);
+    free(d.clean);
+    free(d.dense8);
+    free(d.clean8);
     bg_inspect_rules_free(rules);
-    return sink == 0;
+    return rc ? rc : sink == 0 && only_doc == NULL;
 }

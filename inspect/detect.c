@@ -268,9 +268,18 @@ typedef struct {
     int glued;                        /* the number touches letters: see try_glued() */
     int glued_cap;                    /* then the highest confidence it may get */
     size_t cjk_end, cjk_skip;         /* Chinese numerals: see fill_window() */
-    bg_detect_finding_t enc[ENC_MAX]; /* findings in encoded runs, by offset */
-    size_t nenc, enc_i;               /* how many; the next one to merge */
+    size_t nenc, enc_i;               /* findings in enc[]; the next one to merge */
+    bg_detect_finding_t enc[ENC_MAX]; /* findings in encoded runs, by offset; last,
+                                         and only read below nenc: scan_init()
+                                         leaves it unwritten */
 } scan_t;
+
+/* A scan_t zeroed up to enc[] (most values are scanned without an encoded
+ * run: the array is written before it is read). */
+static inline void scan_init(scan_t *s)
+{
+    memset(s, 0, offsetof(scan_t, enc));
+}
 
 /* Bounds-checked read: 0 (a boundary) outside [0, n). i - 1 at i = 0 wraps
  * to SIZE_MAX and reads as a boundary too. */
@@ -551,11 +560,17 @@ static unsigned prefilter(const unsigned char *v, size_t len)
         b64 |= (b64_bytes(w) & HIGHS) == HIGHS;
         lt |= has_zero(w ^ (ONES * '<'));
     }
-    for (; i < len; i++) {
-        acc |= v[i];
-        trig |= (v[i] - 0x30u <= 10u) || v[i] == '@';
-        esc |= v[i] == '%' || v[i] == '&' || v[i] == '\\' || v[i] == '=';
-        lt |= v[i] == '<';
+    if (i < len) {
+        /* The last 1-7 bytes as one word padded with zero bytes, which
+         * match none of the tests and borrow from no neighbour: the same
+         * bits as byte by byte (no base64 test: that wants 8 bytes). */
+        uint64_t w = 0;
+        memcpy(&w, v + i, len - i);
+        acc |= w;
+        trig |= has_between(w, 0x2F, 0x3B) | has_zero(w ^ (ONES * '@'));
+        esc |= has_zero(w ^ (ONES * '%')) | has_zero(w ^ (ONES * '&')) |
+               has_zero(w ^ (ONES * '\\')) | has_zero(w ^ (ONES * '='));
+        lt |= has_zero(w ^ (ONES * '<'));
     }
     unsigned r = (trig ? PF_TRIG : 0) | (esc ? PF_ESC : 0) | (b64 ? PF_B64 : 0) | (lt ? PF_LT : 0);
     if ((acc & HIGHS) == 0)
@@ -568,7 +583,17 @@ static unsigned prefilter(const unsigned char *v, size_t len)
         if (v[i] < 0x80)
             continue;
         uint32_t cp;
-        size_t l = bg_norm_utf8_decode(v + i, len - i, &cp);
+        size_t l;
+        if (v[i] >= 0xE1 && v[i] <= 0xEF && v[i] != 0xED && len - i >= 3 &&
+            (v[i + 1] & 0xC0) == 0x80 && (v[i + 2] & 0xC0) == 0x80) {
+            /* a 3-byte character (all of CJK) that needs no overlong or
+             * surrogate check: decoded here, as bg_norm_utf8_decode would */
+            cp = (uint32_t)(v[i] & 0x0F) << 12 | (uint32_t)(v[i + 1] & 0x3F) << 6 |
+                 (uint32_t)(v[i + 2] & 0x3F);
+            l = 3;
+        } else {
+            l = bg_norm_utf8_decode(v + i, len - i, &cp);
+        }
         unsigned a = cp == UINT32_MAX ? 0x80 : bg_norm_fold(cp);
         if (a - '0' <= 10u || a == '@' ||
             (a == 0x80 && bg_norm_cjk_digit(cp) && ++cjk >= BG_NORM_CJK_RUN_MIN))
@@ -2209,7 +2234,7 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
         if (!worth_scanning(buf, k, s->depth + 1))
             goto next;
         scan_t ns;
-        memset(&ns, 0, sizeof ns);
+        scan_init(&ns);
         ns.hints = s->hints;
         ns.disabled = s->disabled;
         ns.today = s->today;
@@ -2377,7 +2402,7 @@ static void find_number_form(scan_t *s, const unsigned char *v, size_t len)
     if (n < 11)
         return;
     scan_t ns;
-    memset(&ns, 0, sizeof ns);
+    scan_init(&ns);
     ns.hints = s->hints;
     ns.disabled = s->disabled;
     ns.today = s->today;
@@ -2431,7 +2456,7 @@ size_t bg_detect_scan(const bg_detect_opts_t *opts, const bg_detect_key_t *key, 
     if (out == NULL)
         cap = 0;
     scan_t s;
-    memset(&s, 0, sizeof s);
+    scan_init(&s);
     s.hints = key ? key->hints : 0;
     s.disabled = opts ? opts->disabled : 0;
     s.today = opts ? opts->today : 0;

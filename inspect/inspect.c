@@ -72,37 +72,57 @@ bg_finding_t *bg_insp_add_finding(bg_inspection_t *x, node_spec_t *sp, const cha
     return f;
 }
 
+static int person_key(const char *k, size_t kl);
+
 /* bg_detect_key_info() through the inspection's cache (the result depends
- * on the key's bytes only). Small documents, with few keys and fewer
+ * on the key's bytes only); with PERSON non-NULL also person_key() of the
+ * key, from the same cache. Small documents, with few keys and fewer
  * repeats, do not pay for the cache: it starts after 64 look-ups. */
-static void key_info(bg_inspection_t *x, const char *k, size_t kl, bg_detect_key_t *out)
+static void key_info(bg_inspection_t *x, const char *k, size_t kl, bg_detect_key_t *out,
+                     int *person)
 {
     if (x->keycache == NULL && ++x->key_lookups > 64)
         x->keycache = calloc(KEYCACHE_SLOTS, sizeof *x->keycache);
     if (kl >= KEYCACHE_KEY || x->keycache == NULL) {
         bg_detect_key_info(k, kl, out);
+        if (person != NULL)
+            *person = person_key(k, kl);
         return;
     }
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < kl; i++)
         h = (h ^ (unsigned char)k[i]) * 16777619u;
+    /* Two candidate slots: a key whose first slot is taken by another
+     * key of the document goes to its second, so the two do not evict each
+     * other on every record. */
     keycache_t *e = &x->keycache[h % KEYCACHE_SLOTS];
-    if (e->len1 == kl + 1 && e->hash == h && memcmp(e->key, k, kl) == 0) {
-        *out = e->info;
-        return;
+    keycache_t *e2 = &x->keycache[(h >> 16) % KEYCACHE_SLOTS];
+    for (int probe = 0; probe < 2; probe++) {
+        keycache_t *p = probe ? e2 : e;
+        if (p->len1 == kl + 1 && p->hash == h && memcmp(p->key, k, kl) == 0) {
+            *out = p->info;
+            if (person != NULL)
+                *person = p->person;
+            return;
+        }
     }
+    if (e->len1 != 0 && e2->len1 == 0)
+        e = e2;
     bg_detect_key_info(k, kl, out);
     e->hash = h;
     e->len1 = (uint16_t)(kl + 1);
     memcpy(e->key, k, kl);
     e->info = *out;
+    e->person = (uint8_t)person_key(k, kl);
+    if (person != NULL)
+        *person = e->person;
 }
 
 /* bg_detect_key_category() through the cache: the same rule (detect.c). */
 bg_detect_cat_t bg_insp_key_category(bg_inspection_t *x, const char *k, size_t kl)
 {
     bg_detect_key_t ki;
-    key_info(x, k, kl, &ki);
+    key_info(x, k, kl, &ki, NULL);
     return ki.confidence >= BG_CONF_MEDIUM ? ki.category : BG_CAT_NONE;
 }
 
@@ -216,6 +236,21 @@ static int name_like(const char *s, size_t len)
     return letter;
 }
 
+/* Whether S (LEN bytes) is an integer of fewer than 7 digits ("qty": 2,
+ * "shop_id": 40213, "-15"). Every number detector needs 7 or more digits
+ * unless a key hints at a shape (detect.h; test_detect checks each such
+ * string finds nothing), so without a hint the detectors are not asked. */
+static int short_integer(const char *s, size_t len)
+{
+    size_t i = len > 0 && s[0] == '-';
+    if (len - i == 0 || len - i >= 7)
+        return 0;
+    for (; i < len; i++)
+        if ((unsigned)((unsigned char)s[i] - '0') >= 10u)
+            return 0;
+    return 1;
+}
+
 /*
  * Scan one text value at NODE: detectors with the key's hints; when they
  * find nothing, the key's own category (names, addresses, birth dates...).
@@ -227,9 +262,10 @@ void bg_insp_scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, 
 {
     bg_detect_finding_t out[SCAN_CAP];
     bg_detect_key_t ki;
+    int person = 0;
     memset(&ki, 0, sizeof ki);
     if (key != NULL)
-        key_info(x, key, key_len, &ki);
+        key_info(x, key, key_len, &ki, &person);
     /* "name" alone is a product, file or app name as often as a person's:
      * it counts as a person's name inside an object that stands for one. */
     if (x->content_only) {
@@ -244,12 +280,14 @@ void bg_insp_scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, 
         ki.confidence = 0;
     }
     /* "recipient": "张三" (JSON, form field or multipart part alike) */
-    if (ki.category == BG_CAT_NONE && loc == BG_LOC_BODY && !x->content_only &&
-        person_key(key, key_len) && name_like(s, len)) {
+    if (ki.category == BG_CAT_NONE && loc == BG_LOC_BODY && !x->content_only && person &&
+        name_like(s, len)) {
         ki.category = BG_CAT_PERSON_NAME;
         ki.confidence = BG_CONF_MEDIUM;
     }
-    size_t n = len > 0 ? bg_detect_scan(NULL, &ki, s, len, out, SCAN_CAP) : 0;
+    size_t n = len > 0 && !(ki.hints == 0 && short_integer(s, len))
+                   ? bg_detect_scan(NULL, &ki, s, len, out, SCAN_CAP)
+                   : 0;
     if (n > SCAN_CAP) {
         x->overflow = 1;
         n = SCAN_CAP;
@@ -272,6 +310,18 @@ void bg_insp_scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, 
         bg_insp_add_finding(x, node, path, loc, ki.category, ki.confidence, "key", 1, 0, len);
 }
 
+/* KEYC_* bits of each byte (inspect_int.h, bg_insp_key_classes). */
+const uint8_t bg_insp_keyclass[256] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 2, 2, 2, 2, 2,
+    3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0,
+    2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+};
+
 /*
  * Whether NAME (a member, field, header or cookie name) is itself personal
  * information ({"13812345678": {...}}, "?a.b@example.com=1"); the first
@@ -283,15 +333,15 @@ int bg_insp_name_pi(const bg_inspection_t *x, const char *s, size_t n, bg_detect
     /* Most names are ASCII words: without a digit, '@', ':' or a non-ASCII
      * byte (full-width forms) no detector can match (detect.h's pre-filter),
      * so skip the call. */
-    size_t i = 0;
-    while (i < n) {
-        unsigned char ch = (unsigned char)s[i];
-        if ((ch >= '0' && ch <= '9') || ch == '@' || ch == ':' || ch >= 0x80)
-            break;
-        i++;
-    }
-    if (i == n)
+    if (!(bg_insp_key_classes(s, n) & KEYC_TRIG))
         return 0;
+    return bg_insp_name_pi_scan(x, s, n, f);
+}
+
+/* bg_insp_name_pi() without the pre-filter: for a caller that has the
+ * name's bg_insp_key_classes() already and saw KEYC_TRIG. */
+int bg_insp_name_pi_scan(const bg_inspection_t *x, const char *s, size_t n, bg_detect_finding_t *f)
+{
     bg_detect_finding_t out[8];
     size_t k = bg_detect_scan(NULL, NULL, s, n, out, 8);
     for (size_t j = 0; j < k && j < 8; j++) {

@@ -160,14 +160,19 @@ typedef struct {
     bg_op_keys_t keys;
 } pending_t;
 
-/* What bg_detect_key_info() said about a key, remembered per inspection:
- * a batch repeats the same few dozen keys thousands of times. */
-#define KEYCACHE_SLOTS 64
+/* What bg_detect_key_info() said about a key, and whether it names a
+ * person plainly (inspect.c, person_key), remembered per inspection: a
+ * batch repeats the same few dozen keys thousands of times. 256 slots, two
+ * candidates per key (inspect.c, key_info), keep a document's few dozen
+ * distinct keys from evicting each other (64 direct-mapped slots missed
+ * one look-up in 18 on a typical API batch). */
+#define KEYCACHE_SLOTS 256
 #define KEYCACHE_KEY 46
 typedef struct {
     uint32_t hash;
     uint16_t len1; /* key length + 1; 0: empty slot */
     char key[KEYCACHE_KEY];
+    uint8_t person; /* person_key() of the key */
     bg_detect_key_t info;
 } keycache_t;
 
@@ -359,6 +364,23 @@ bg_detect_cat_t bg_insp_key_category(bg_inspection_t *x, const char *k, size_t k
 void bg_insp_scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, bg_loc_t loc,
                        const char *key, size_t key_len, const char *s, size_t len);
 int bg_insp_name_pi(const bg_inspection_t *x, const char *s, size_t n, bg_detect_finding_t *f);
+int bg_insp_name_pi_scan(const bg_inspection_t *x, const char *s, size_t n, bg_detect_finding_t *f);
+
+/* What a name's bytes hold, one table look-up a byte: KEYC_TRIG an ASCII
+ * digit, '@', ':' or a non-ASCII byte (without one no detector can match
+ * the name: detect.h's pre-filter); KEYC_NOTWORD a byte other than an
+ * ASCII letter, digit, '_' or '-' (config/jsonpos.c writes a name without
+ * one as ".name" in a path). */
+#define KEYC_TRIG 1u
+#define KEYC_NOTWORD 2u
+extern const uint8_t bg_insp_keyclass[256];
+static inline unsigned bg_insp_key_classes(const char *k, size_t kl)
+{
+    unsigned c = 0;
+    for (size_t i = 0; i < kl; i++)
+        c |= bg_insp_keyclass[(unsigned char)k[i]];
+    return c;
+}
 void bg_insp_add_name_finding(bg_inspection_t *x, node_spec_t *sp, const char *path, bg_loc_t loc,
                               const bg_detect_finding_t *f, size_t name_len);
 const rule_t *bg_insp_match_rule(const bg_inspection_t *x, const frame_t *fr, size_t nf,

@@ -108,16 +108,51 @@ static size_t put_utf8(char *o, unsigned cp)
     return 4;
 }
 
+/* Word-at-a-time (Bit Twiddling Hacks, as in detect.c's pre-filter): per
+ * byte of X the high bit when the byte is '"', '\\', below 0x20 or
+ * non-ASCII, i.e. anything a string's plain run stops at. A flag may also
+ * be set above a true one (borrows), never below: the lowest is exact. */
+#define JONES UINT64_C(0x0101010101010101)
+#define JHIGHS UINT64_C(0x8080808080808080)
+static inline uint64_t jstop_bytes(uint64_t x)
+{
+    uint64_t q = x ^ (JONES * '"'), b = x ^ (JONES * '\\');
+    return ((q - JONES) & ~q) | ((b - JONES) & ~b) | ((x - JONES * 0x20) & ~x) | x;
+}
+
+/* Bytes of plain string text (no quote, backslash, control or non-ASCII
+ * byte) from S[I] on, at most up to N: eight at a time. */
+static inline size_t jplain(const unsigned char *s, size_t i, size_t n)
+{
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t m = jstop_bytes(w) & JHIGHS;
+        if (m != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            i += (size_t)__builtin_ctzll(m) / 8;
+#endif
+            return i;
+        }
+        i += 8;
+    }
+    return i;
+}
+
 /*
  * A string token at c->i ('"'). *OUT gets its decoded text: a pointer into
  * the source when it has no escapes (unless COPY, which always gives a
- * NUL-terminated arena copy), else into the arena.
+ * NUL-terminated arena copy), else into the arena. Plain ASCII runs are
+ * stepped over eight bytes at a time.
  */
 static int jstring(jctx_t *c, int copy, const char **out, size_t *outlen)
 {
     size_t start = ++c->i;
     int escapes = 0;
     while (c->i < c->n) {
+        c->i = jplain(c->s, c->i, c->n);
+        if (c->i >= c->n)
+            break;
         unsigned char ch = c->s[c->i];
         if (ch == '"')
             break;
@@ -179,6 +214,13 @@ static int jstring(jctx_t *c, int copy, const char **out, size_t *outlen)
     char *o = bg_insp_arena_alloc(c->x, end - start + 1);
     if (o == NULL)
         JFAIL(c, "out of memory");
+    if (!escapes) { /* a member name: copied for its NUL */
+        memcpy(o, c->s + start, end - start);
+        o[end - start] = '\0';
+        *out = o;
+        *outlen = end - start;
+        return 0;
+    }
     size_t n = 0;
     for (size_t k = start; k < end; k++) {
         unsigned char ch = c->s[k];
@@ -297,13 +339,19 @@ static int jvalue(jctx_t *c, int container, uint32_t mstart, const char *key, si
 
 /* Push member K; a name that is itself PI goes into the path as the
  * placeholder ".<CATEGORY>" (a real key "<...>" is always quoted). */
-static void path_push_key(walk_t *w, const char *k, size_t kl, const char *placeholder,
-                          size_t *saved)
+static void path_push_key(walk_t *w, const char *k, size_t kl, unsigned kcls,
+                          const char *placeholder, size_t *saved)
 {
     *saved = w->path_len;
     if (placeholder != NULL) {
         int n = snprintf(w->path + w->path_len, sizeof w->path - w->path_len, ".<%s>", placeholder);
         w->path_len = n < 0 ? w->path_len : w->path_len + (size_t)n;
+    } else if (kl > 0 && !(kcls & KEYC_NOTWORD) && w->path_len + kl + 2 <= sizeof w->path) {
+        /* ".key": what bg_jsonpos_path_append_key writes for an ASCII word */
+        w->path[w->path_len] = '.';
+        memcpy(w->path + w->path_len + 1, k, kl);
+        w->path_len += kl + 1;
+        w->path[w->path_len] = '\0';
     } else {
         w->path_len = bg_jsonpos_path_append_key(w->path, sizeof w->path, w->path_len, k);
     }
@@ -397,7 +445,8 @@ static int jobject(jctx_t *c, int record)
             /* Duplicates: a later one could hide what the upstream reads. */
             if (nkeys <= 32) {
                 for (size_t j = 0; j < nkeys; j++) {
-                    if (keys[j].l == kl && memcmp(keys[j].k, k, kl) == 0) {
+                    /* k[0]: both are NUL-terminated copies, so even "" */
+                    if (keys[j].l == kl && keys[j].k[0] == k[0] && memcmp(keys[j].k, k, kl) == 0) {
                         c->err = "duplicate object key";
                         goto out;
                     }
@@ -427,9 +476,11 @@ static int jobject(jctx_t *c, int record)
         c->i++;
         size_t saved = 0;
         bg_detect_finding_t kf;
-        int kpi = !c->dry && bg_insp_name_pi(c->x, k, kl, &kf);
+        unsigned kcls = c->dry ? 0 : bg_insp_key_classes(k, kl);
+        int kpi = (kcls & KEYC_TRIG) && bg_insp_name_pi_scan(c->x, k, kl, &kf);
         if (!c->dry)
-            path_push_key(c->w, k, kl, kpi ? bg_detect_category_id(kf.category) : NULL, &saved);
+            path_push_key(c->w, k, kl, kcls, kpi ? bg_detect_category_id(kf.category) : NULL,
+                          &saved);
         int r = jvalue(c, self, mstart, k, kl, k, kl, record);
         if (r == 0 && kpi)
             member_name_finding(c, self, mstart, k, kl, &kf, record);

@@ -1461,6 +1461,28 @@ static void test_false_positive_corpus(void **state)
     assert_true(low_rate < LOW_MAX_PERCENT);
 }
 
+/* inspect.c skips the detectors for an integer of fewer than 7 digits under
+ * a key without hints (short_integer): that is only right while no such
+ * string, with or without a minus sign, is found by any detector. Every one
+ * of them is tried. */
+static void test_short_integers(void **state)
+{
+    (void)state;
+    char b[24];
+    bg_detect_finding_t f[4];
+    long lim = 1;
+    for (int len = 1; len <= 6; len++) {
+        lim *= 10;
+        for (long v = 0; v < lim; v++) {
+            b[0] = '-';
+            snprintf(b + 1, sizeof b - 1, "%0*ld", len, v);
+            if (bg_detect_scan(NULL, NULL, b + 1, (size_t)len, f, 4) != 0 ||
+                bg_detect_scan(NULL, NULL, b, (size_t)len + 1, f, 4) != 0)
+                fail_msg("a detector finds the %d-digit integer %s", len, b);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1482,6 +1504,7 @@ int main(void)
         cmocka_unit_test(test_glued),
         cmocka_unit_test(test_encoded),
         cmocka_unit_test(test_false_positive_corpus),
+        cmocka_unit_test(test_short_integers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
