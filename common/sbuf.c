@@ -16,14 +16,28 @@ static int reserve(bg_sbuf_t *b, size_t more)
     size_t cap = b->cap ? b->cap : 1024;
     while (cap < b->n + more + 1)
         cap *= 2;
-    char *p = realloc(b->p, cap);
+    char *p = b->borrowed ? malloc(cap) : realloc(b->p, cap);
     if (p == NULL) {
         b->failed = 1;
         return -1;
     }
+    if (b->borrowed) {
+        memcpy(p, b->p, b->n + 1);
+        b->borrowed = 0;
+    }
     b->p = p;
     b->cap = cap;
     return 0;
+}
+
+void bg_sbuf_init_buf(bg_sbuf_t *b, char *buf, size_t cap)
+{
+    b->p = buf;
+    b->n = 0;
+    b->cap = cap;
+    b->failed = 0;
+    b->borrowed = 1;
+    buf[0] = '\0';
 }
 
 void bg_sbuf_add(bg_sbuf_t *b, const char *s, size_t n)
@@ -151,16 +165,27 @@ void bg_sbuf_json_cstr(bg_sbuf_t *b, const char *s)
 
 void bg_sbuf_json_kv(bg_sbuf_t *b, int first, const char *key, const char *value)
 {
+    size_t kn = strlen(key);
+    if (reserve(b, kn + 4) != 0)
+        return;
+    char *o = b->p + b->n;
     if (!first)
-        bg_sbuf_add(b, ",", 1);
-    bg_sbuf_json_cstr(b, key);
-    bg_sbuf_add(b, ":", 1);
+        *o++ = ',';
+    *o++ = '"';
+    memcpy(o, key, kn);
+    o += kn;
+    *o++ = '"';
+    *o++ = ':';
+    *o = '\0';
+    b->n = (size_t)(o - b->p);
     bg_sbuf_json_cstr(b, value);
 }
 
 void bg_sbuf_free(bg_sbuf_t *b)
 {
-    free(b->p);
+    if (!b->borrowed)
+        free(b->p);
+    b->borrowed = 0;
     b->p = NULL;
     b->n = b->cap = 0;
 }

@@ -794,16 +794,17 @@ static void write_path_without_values(bg_sbuf_t *b, const char *p, size_t n)
 /*
  * The decision record (docs/audit.md): who called, where it went and why it
  * was allowed, changed or blocked. Paths, categories, pseudonyms and
- * evidence ids only; never a value. Written as text (no tree): this runs
- * once per request.
+ * evidence ids only; never a value. Written as text (no tree) into B
+ * (the caller's, usually on its stack): this runs once per request. 0, or
+ * -1 when out of memory (B is still the caller's to free).
  */
-static char *decision_record(bg_session_t *s, size_t *len)
+static int decision_record(bg_session_t *s, bg_sbuf_t *bp)
 {
     exchange_t *x = s->x;
     const bg_config_t *cfg = x->rt->cfg;
     const bg_policy_t *p = cfg->policy;
     const bg_route_policy_t *rp = &p->routes[x->route - cfg->routes];
-    bg_sbuf_t b = {0};
+    bg_sbuf_t b = *bp;
     char ts[40], a[INET6_ADDRSTRLEN], built[40];
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
     bg_sbuf_adds(&b, "{\"time\":\"");
@@ -861,12 +862,8 @@ static char *decision_record(bg_session_t *s, size_t *len)
     else
         bg_sbuf_addu(&b, x->ev.rw.body_changed ? x->ev.rw.body_len : evbuffer_get_length(x->body));
     bg_sbuf_adds(&b, "}}");
-    if (b.failed) {
-        bg_sbuf_free(&b);
-        return NULL;
-    }
-    *len = b.n;
-    return b.p;
+    *bp = b;
+    return b.failed ? -1 : 0;
 }
 
 /* Does this exchange move personal information abroad (so it must not
@@ -977,14 +974,20 @@ static void stage_record(bg_session_t *s)
         after_record(s);
         return;
     }
-    size_t len = 0;
-    char *rec = decision_record(s, &len);
+    /* Built on the stack and copied into the ticket: one allocation per
+     * record (a record with many findings moves to the heap as it grows). */
+    char recbuf[4096];
+    bg_sbuf_t b;
+    bg_sbuf_init_buf(&b, recbuf, sizeof recbuf);
+    const char *rec = decision_record(s, &b) == 0 ? b.p : NULL;
+    size_t len = b.n;
     if (rec != NULL && !x->rt->cfg->audit_wait_all && !transfers_pi_abroad(x) &&
         x->ev.decision.outcome != BG_OUTCOME_BLOCK) {
         /* No personal information leaves the country: the record goes into
          * the same group commit, but the request does not wait for the
          * fsync (docs/audit.md, "Write before forward"). */
-        bg_audit_ticket_t *t = bg_audit_submit_text(s->w->audit, rec, len, 1, NULL, NULL);
+        bg_audit_ticket_t *t = bg_audit_submit_copy(s->w->audit, rec, len, 1, NULL, NULL);
+        bg_sbuf_free(&b);
         static bg_log_limit_t not_queued = BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
         if (t == NULL)
             bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: decision record not queued",
@@ -992,7 +995,10 @@ static void stage_record(bg_session_t *s)
         after_record(s);
         return;
     }
-    x->ticket = rec != NULL ? bg_audit_submit_text(s->w->audit, rec, len, 1, on_recorded, s) : NULL;
+    x->ticket = rec != NULL ? bg_audit_submit_copy(s->w->audit, rec, len, 1, on_recorded, s) : NULL;
+    int e = errno;
+    bg_sbuf_free(&b);
+    errno = e;
     if (x->ticket == NULL) {
         on_recorded(s, -1, 0, errno == EAGAIN ? "audit queue full" : "cannot queue the record");
         return;
@@ -1021,7 +1027,9 @@ static void record_completion(bg_session_t *s, const char *result)
     if (x == NULL || !x->ev.decided || s->w->audit == NULL || x->completed)
         return;
     x->completed = 1;
-    bg_sbuf_t b = {0};
+    char recbuf[512];
+    bg_sbuf_t b;
+    bg_sbuf_init_buf(&b, recbuf, sizeof recbuf);
     char ts[40];
     uint64_t now = bg_util_mono_us();
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
@@ -1045,11 +1053,9 @@ static void record_completion(bg_session_t *s, const char *result)
     bg_sbuf_adds(&b, ",\"response_bytes\":");
     bg_sbuf_addu(&b, x->response_bytes);
     bg_sbuf_adds(&b, "}");
-    if (b.failed) {
-        bg_sbuf_free(&b);
-        return;
-    }
-    bg_audit_submit_text(s->w->audit, b.p, b.n, 1, NULL, NULL);
+    if (!b.failed)
+        bg_audit_submit_copy(s->w->audit, b.p, b.n, 1, NULL, NULL);
+    bg_sbuf_free(&b);
 }
 
 /* ------------------------------------------------------------------------ */
