@@ -153,17 +153,31 @@ static int chain_digest(const char *prev, const char *covered, size_t len, char 
 int bg_audit_chain_append(bg_audit_chain_t *c, bg_audit_buf_t *out, const char *const *parts,
                           const size_t *lens, size_t nparts, char *hash_out)
 {
-    char head[96];
-    int hn =
-        snprintf(head, sizeof head, "{\"seq\":%" PRIu64 ",\"prev\":\"%s\"", c->next_seq, c->prev);
-    size_t need = (size_t)hn + BG_AUDIT_HASH_TAIL_LEN + 1;
+    /* {"seq":N,"prev":"HEX" without printf (two records per request). */
+    char head[128], digits[24]; /* 7 + 20 + 9 + 64 + 1 bytes at most */
+    size_t nd = 0, hn = 0;
+    uint64_t v = c->next_seq;
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    memcpy(head, "{\"seq\":", 7);
+    hn = 7;
+    while (nd > 0)
+        head[hn++] = digits[--nd];
+    memcpy(head + hn, ",\"prev\":\"", 9);
+    hn += 9;
+    memcpy(head + hn, c->prev, BG_AUDIT_HEX_LEN);
+    hn += BG_AUDIT_HEX_LEN;
+    head[hn++] = '"';
+    size_t need = hn + BG_AUDIT_HASH_TAIL_LEN + 1;
     for (size_t i = 0; i < nparts; i++)
         need += lens[i] + 1;
     size_t start = out->len;
     if (buf_reserve(out, need) != 0)
         return -1;
-    memcpy(out->data + out->len, head, (size_t)hn);
-    out->len += (size_t)hn;
+    memcpy(out->data + out->len, head, hn);
+    out->len += hn;
     for (size_t i = 0; i < nparts; i++) {
         if (lens[i] == 0)
             continue;

@@ -113,8 +113,24 @@ void bg_sbuf_json_str(bg_sbuf_t *b, const char *s, size_t n)
     static const char hx[] = "0123456789abcdef";
     if (reserve(b, n + 2) != 0)
         return;
-    bg_sbuf_add(b, "\"", 1);
-    size_t run = 0, i = 0;
+    /* Fast path: printable ASCII needing no escape (nearly every value in
+     * a record) is copied in one piece. */
+    size_t i = 0;
+    while (i < n && (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x80 && s[i] != '"' &&
+           s[i] != '\\')
+        i++;
+    char *o = b->p + b->n;
+    *o++ = '"';
+    if (i > 0)
+        memcpy(o, s, i);
+    b->n += i + 1;
+    if (i == n) {
+        b->p[b->n++] = '"';
+        b->p[b->n] = '\0';
+        return;
+    }
+    b->p[b->n] = '\0';
+    size_t run = i;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
@@ -163,9 +179,8 @@ void bg_sbuf_json_cstr(bg_sbuf_t *b, const char *s)
         bg_sbuf_json_str(b, s, strlen(s));
 }
 
-void bg_sbuf_json_kv(bg_sbuf_t *b, int first, const char *key, const char *value)
+void bg_sbuf_json_kvn(bg_sbuf_t *b, int first, const char *key, size_t kn, const char *value)
 {
-    size_t kn = strlen(key);
     if (reserve(b, kn + 4) != 0)
         return;
     char *o = b->p + b->n;

@@ -35,10 +35,12 @@ void bg_sbuf_addms(bg_sbuf_t *b, uint64_t us);
  * UTF-8 bytes become U+FFFD so the output is always valid JSON. */
 void bg_sbuf_json_str(bg_sbuf_t *b, const char *s, size_t n);
 void bg_sbuf_json_cstr(bg_sbuf_t *b, const char *s); /* NULL: null */
-/* ,"KEY":"VALUE" (FIRST: no leading comma). KEY is written as is: a
- * literal of printable ASCII without '"' or '\\' (every caller's keys are
- * constants); VALUE is escaped. */
-void bg_sbuf_json_kv(bg_sbuf_t *b, int first, const char *key, const char *value);
+/* ,"KEY":"VALUE" (FIRST: no leading comma). KEY must be a string literal
+ * of printable ASCII without '"' or '\\' (written as is, its length known
+ * at compile time; anything else does not compile); VALUE is escaped. */
+#define bg_sbuf_json_kv(b, first, key, value)                                                      \
+    bg_sbuf_json_kvn((b), (first), "" key "", sizeof("" key "") - 1, (value))
+void bg_sbuf_json_kvn(bg_sbuf_t *b, int first, const char *key, size_t keylen, const char *value);
 void bg_sbuf_free(bg_sbuf_t *b);
 
 #endif
