@@ -77,6 +77,7 @@ typedef struct {
     struct sockaddr_storage dest;
     socklen_t dest_len;
     char dest_text[64];
+    char dest_addr[INET6_ADDRSTRLEN]; /* the address alone (decision record) */
     const char *resolve_source;
     bg_geo_answer_t geo; /* of the very address connected to */
 
@@ -685,10 +686,16 @@ static void resolve_done(bg_session_t *s, const bg_resolve_result_t *res)
     x->dest = res->addrs[index[chosen]];
     x->dest_len =
         x->dest.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    char a[INET6_ADDRSTRLEN];
-    bg_util_addr_string((struct sockaddr *)&x->dest, a, sizeof a);
-    snprintf(x->dest_text, sizeof x->dest_text, x->dest.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
-             a, bg_util_addr_port((struct sockaddr *)&x->dest));
+    bg_util_addr_string((struct sockaddr *)&x->dest, x->dest_addr, sizeof x->dest_addr);
+    /* "addr:port", "[addr6]:port" (once per request: no printf). */
+    bg_sbuf_t t;
+    bg_sbuf_init_buf(&t, x->dest_text, sizeof x->dest_text);
+    int v6 = x->dest.ss_family == AF_INET6;
+    bg_sbuf_add(&t, "[", (size_t)v6);
+    bg_sbuf_adds(&t, x->dest_addr);
+    bg_sbuf_adds(&t, v6 ? "]:" : ":");
+    bg_sbuf_addu(&t, (uint64_t)bg_util_addr_port((struct sockaddr *)&x->dest));
+    bg_sbuf_free(&t); /* cannot outgrow: 1 + 46 + 2 + 5 < 64 bytes */
     s->w->stats.by_region[x->geo.region]++;
     stage_inspect(s);
 }
@@ -791,6 +798,20 @@ static void write_path_without_values(bg_sbuf_t *b, const char *p, size_t n)
     bg_sbuf_json_str(b, buf, o);
 }
 
+/* The geo database's build date ("YYYY-MM-DD") for EPOCH (seconds), from a
+ * per-thread cache: it changes only when the database is reloaded. */
+static const char *geo_db_date(uint64_t epoch)
+{
+    static _Thread_local uint64_t cached_epoch;
+    static _Thread_local char cached[40];
+    if (cached[0] == '\0' || cached_epoch != epoch) {
+        bg_util_format_time(epoch * 1000, cached, sizeof cached);
+        cached[10] = '\0';
+        cached_epoch = epoch;
+    }
+    return cached;
+}
+
 /*
  * The decision record (docs/audit.md): who called, where it went and why it
  * was allowed, changed or blocked. Paths, categories, pseudonyms and
@@ -805,7 +826,7 @@ static int decision_record(bg_session_t *s, bg_sbuf_t *bp)
     const bg_policy_t *p = cfg->policy;
     const bg_route_policy_t *rp = &p->routes[x->route - cfg->routes];
     bg_sbuf_t b = *bp;
-    char ts[40], a[INET6_ADDRSTRLEN], built[40];
+    char ts[40];
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
     bg_sbuf_adds(&b, "{\"time\":\"");
     bg_sbuf_adds(&b, ts);
@@ -832,9 +853,8 @@ static int decision_record(bg_session_t *s, bg_sbuf_t *bp)
     bg_sbuf_json_kv(&b, 0, "host", x->route->upstream_host);
     bg_sbuf_adds(&b, ",\"path\":");
     write_path_without_values(&b, x->path, x->path_len);
-    bg_util_addr_string((struct sockaddr *)&x->dest, a, sizeof a);
     bg_sbuf_adds(&b, ",\"destination\":{");
-    bg_sbuf_json_kv(&b, 1, "address", a);
+    bg_sbuf_json_kv(&b, 1, "address", x->dest_addr);
     bg_sbuf_adds(&b, ",\"port\":");
     bg_sbuf_addi(&b, bg_util_addr_port((struct sockaddr *)&x->dest));
     bg_sbuf_adds(&b, ",\"country\":");
@@ -842,9 +862,7 @@ static int decision_record(bg_session_t *s, bg_sbuf_t *bp)
     bg_sbuf_json_kv(&b, 0, "region", bg_geo_region_name(x->geo.region));
     bg_sbuf_json_kv(&b, 0, "geo_source", x->geo.source);
     bg_sbuf_adds(&b, "}");
-    bg_util_format_time(bg_geo_db_build_epoch(cfg->geo_db) * 1000, built, sizeof built);
-    built[10] = '\0';
-    bg_sbuf_json_kv(&b, 0, "geo_db", built);
+    bg_sbuf_json_kv(&b, 0, "geo_db", geo_db_date(bg_geo_db_build_epoch(cfg->geo_db)));
     bg_sbuf_json_kv(&b, 0, "mode", x->ev.decision.monitor ? "monitor" : "enforce");
     bg_sbuf_adds(&b, x->ev.insp != NULL ? ",\"inspected\":true" : ",\"inspected\":false");
     if (x->ev.insp != NULL)
