@@ -214,19 +214,25 @@ static _Thread_local int exchange_nspares;
 /* A zeroed exchange, or NULL when out of memory. */
 static exchange_t *exchange_alloc(void)
 {
-    if (exchange_nspares == 0)
-        return calloc(1, sizeof(exchange_t));
-    exchange_t *x = exchange_spares[--exchange_nspares];
-    memset(x, 0, sizeof *x);
-    return x;
+#if EXCHANGE_KEEP > 0
+    if (exchange_nspares > 0) {
+        exchange_t *x = exchange_spares[--exchange_nspares];
+        memset(x, 0, sizeof *x);
+        return x;
+    }
+#endif
+    return calloc(1, sizeof(exchange_t));
 }
 
 static void exchange_release(exchange_t *x)
 {
-    if (exchange_nspares < EXCHANGE_KEEP)
+#if EXCHANGE_KEEP > 0
+    if (exchange_nspares < EXCHANGE_KEEP) {
         exchange_spares[exchange_nspares++] = x;
-    else
-        free(x);
+        return;
+    }
+#endif
+    free(x);
 }
 
 static void exchange_free(bg_session_t *s)
