@@ -80,6 +80,7 @@ struct bg_audit_ticket {
     char reason[160];
     /* Set by the client's thread only. */
     int forgotten;
+    char inline_body[]; /* BODY when copied in (bg_audit_submit_copy) */
 };
 
 struct bg_audit_client {
@@ -227,7 +228,8 @@ static void pending_free(pending_t *p)
 
 static void ticket_free(bg_audit_ticket_t *t)
 {
-    free(t->body);
+    if (t->body != t->inline_body)
+        free(t->body);
     free(t);
 }
 
@@ -614,6 +616,8 @@ static const char *const reserved_types[] = {"file_start", "checkpoint", "repair
 
 static bg_audit_ticket_t *submit_body(bg_audit_client_t *c, char *body, size_t len, int has_time,
                                       bg_audit_done_cb cb, void *arg);
+static bg_audit_ticket_t *submit_ticket(bg_audit_client_t *c, bg_audit_ticket_t *t, char *body,
+                                        size_t len, int has_time, bg_audit_done_cb cb, void *arg);
 
 bg_audit_ticket_t *bg_audit_submit(bg_audit_client_t *c, json_t *record, bg_audit_done_cb cb,
                                    void *arg)
@@ -655,6 +659,28 @@ bg_audit_ticket_t *bg_audit_submit_text(bg_audit_client_t *c, char *body, size_t
     return submit_body(c, body, len, has_time, cb, arg);
 }
 
+bg_audit_ticket_t *bg_audit_submit_copy(bg_audit_client_t *c, const char *body, size_t len,
+                                        int has_time, bg_audit_done_cb cb, void *arg)
+{
+    if (body == NULL || len < 2 || body[0] != '{' || body[len - 1] != '}') {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (len > c->audit->max_record_bytes) {
+        errno = EMSGSIZE;
+        return NULL;
+    }
+    bg_audit_ticket_t *t = malloc(sizeof *t + len + 1);
+    if (t == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(t, 0, sizeof *t);
+    memcpy(t->inline_body, body, len);
+    t->inline_body[len] = '\0';
+    return submit_ticket(c, t, t->inline_body, len, has_time, cb, arg);
+}
+
 /* Queue BODY (a compact JSON object, owned from here on). */
 static bg_audit_ticket_t *submit_body(bg_audit_client_t *c, char *body, size_t len, int has_time,
                                       bg_audit_done_cb cb, void *arg)
@@ -671,6 +697,15 @@ static bg_audit_ticket_t *submit_body(bg_audit_client_t *c, char *body, size_t l
         errno = ENOMEM;
         return NULL;
     }
+    return submit_ticket(c, t, body, len, has_time, cb, arg);
+}
+
+/* Queue T (zeroed, owned from here on) for BODY, which T owns: allocated
+ * with it or malloc'd. */
+static bg_audit_ticket_t *submit_ticket(bg_audit_client_t *c, bg_audit_ticket_t *t, char *body,
+                                        size_t len, int has_time, bg_audit_done_cb cb, void *arg)
+{
+    bg_audit_t *a = c->audit;
     t->client = c;
     t->cb = cb;
     t->arg = arg;

@@ -174,6 +174,14 @@ bg_audit_ticket_t *bg_audit_submit_text(bg_audit_client_t *c, char *body, size_t
                                         bg_audit_done_cb cb, void *arg);
 
 /*
+ * bg_audit_submit_text for a record the caller keeps: BODY (LEN bytes) is
+ * copied into the ticket's own allocation (one malloc per record), so the
+ * caller may build it in a stack or reused buffer.
+ */
+bg_audit_ticket_t *bg_audit_submit_copy(bg_audit_client_t *c, const char *body, size_t len,
+                                        int has_time, bg_audit_done_cb cb, void *arg);
+
+/*
  * The submitter went away: CB will never run for this ticket; the record is
  * still written. Call from the client's thread, only before CB has run.
  * The ticket is freed by the library.

@@ -2,6 +2,11 @@
  * The hash chain: line format, hashing, checkpoint signatures. See chain.h
  * for the exact bytes that are hashed.
  */
+/* SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP,
+ * but EVP_DigestInit allocates a provider context per call in 3.0 (and
+ * EVP_sha256() fetches per call): the chain hashes two records per request,
+ * so it uses the allocation-free low-level API. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "audit/chain.h"
 #include "common/hex.h"
 
@@ -13,6 +18,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 const char bg_audit_chain_genesis[BG_AUDIT_HEX_LEN + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -94,7 +100,6 @@ int bg_audit_ct_equal(const char *a, const char *b, size_t n)
  * ------------------------------------------------------------------------ */
 
 struct bg_audit_chain {
-    EVP_MD_CTX *md;
     uint64_t next_seq;
     char prev[BG_AUDIT_HEX_LEN + 1];
 };
@@ -104,12 +109,6 @@ bg_audit_chain_t *bg_audit_chain_new(uint64_t next_seq, const char *prev_hex)
     bg_audit_chain_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
-    c->md = EVP_MD_CTX_new();
-    if (c->md == NULL) {
-        free(c);
-        errno = ENOMEM;
-        return NULL;
-    }
     bg_audit_chain_set(c, next_seq, prev_hex);
     return c;
 }
@@ -118,7 +117,6 @@ void bg_audit_chain_free(bg_audit_chain_t *c)
 {
     if (c == NULL)
         return;
-    EVP_MD_CTX_free(c->md);
     free(c);
 }
 
@@ -139,17 +137,14 @@ void bg_audit_chain_set(bg_audit_chain_t *c, uint64_t next_seq, const char *prev
     c->prev[BG_AUDIT_HEX_LEN] = '\0';
 }
 
-/* SHA-256(prev "\n" covered "}") into HEX (65 bytes). 0/-1. */
-static int chain_digest(bg_audit_chain_t *c, const char *prev, const char *covered, size_t len,
-                        char *hex)
+/* SHA-256(prev "\n" covered "}") into HEX (65 bytes). 0/-1. No allocation. */
+static int chain_digest(const char *prev, const char *covered, size_t len, char *hex)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(c->md, prev, BG_AUDIT_HEX_LEN) != 1 ||
-        EVP_DigestUpdate(c->md, "\n", 1) != 1 || EVP_DigestUpdate(c->md, covered, len) != 1 ||
-        EVP_DigestUpdate(c->md, "}", 1) != 1 || EVP_DigestFinal_ex(c->md, md, &mdlen) != 1 ||
-        mdlen != 32)
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256_CTX ctx;
+    if (SHA256_Init(&ctx) != 1 || SHA256_Update(&ctx, prev, BG_AUDIT_HEX_LEN) != 1 ||
+        SHA256_Update(&ctx, "\n", 1) != 1 || SHA256_Update(&ctx, covered, len) != 1 ||
+        SHA256_Update(&ctx, "}", 1) != 1 || SHA256_Final(md, &ctx) != 1)
         return -1;
     bg_hex_encode(md, 32, hex);
     return 0;
@@ -158,17 +153,31 @@ static int chain_digest(bg_audit_chain_t *c, const char *prev, const char *cover
 int bg_audit_chain_append(bg_audit_chain_t *c, bg_audit_buf_t *out, const char *const *parts,
                           const size_t *lens, size_t nparts, char *hash_out)
 {
-    char head[96];
-    int hn =
-        snprintf(head, sizeof head, "{\"seq\":%" PRIu64 ",\"prev\":\"%s\"", c->next_seq, c->prev);
-    size_t need = (size_t)hn + BG_AUDIT_HASH_TAIL_LEN + 1;
+    /* {"seq":N,"prev":"HEX" without printf (two records per request). */
+    char head[128], digits[24]; /* 7 + 20 + 9 + 64 + 1 bytes at most */
+    size_t nd = 0, hn = 0;
+    uint64_t v = c->next_seq;
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    memcpy(head, "{\"seq\":", 7);
+    hn = 7;
+    while (nd > 0)
+        head[hn++] = digits[--nd];
+    memcpy(head + hn, ",\"prev\":\"", 9);
+    hn += 9;
+    memcpy(head + hn, c->prev, BG_AUDIT_HEX_LEN);
+    hn += BG_AUDIT_HEX_LEN;
+    head[hn++] = '"';
+    size_t need = hn + BG_AUDIT_HASH_TAIL_LEN + 1;
     for (size_t i = 0; i < nparts; i++)
         need += lens[i] + 1;
     size_t start = out->len;
     if (buf_reserve(out, need) != 0)
         return -1;
-    memcpy(out->data + out->len, head, (size_t)hn);
-    out->len += (size_t)hn;
+    memcpy(out->data + out->len, head, hn);
+    out->len += hn;
     for (size_t i = 0; i < nparts; i++) {
         if (lens[i] == 0)
             continue;
@@ -177,7 +186,7 @@ int bg_audit_chain_append(bg_audit_chain_t *c, bg_audit_buf_t *out, const char *
         out->len += lens[i];
     }
     char hex[BG_AUDIT_HEX_LEN + 1];
-    if (chain_digest(c, c->prev, out->data + start, out->len - start, hex) != 0) {
+    if (chain_digest(c->prev, out->data + start, out->len - start, hex) != 0) {
         out->len = start;
         errno = EIO;
         return -1;
@@ -243,7 +252,7 @@ int bg_audit_chain_parse_line(const char *line, size_t len, bg_audit_line_t *out
 int bg_audit_chain_rehash(bg_audit_chain_t *c, const char *line, const bg_audit_line_t *pl,
                           char *hex_out)
 {
-    if (chain_digest(c, pl->prev, line, pl->covered_len, hex_out) != 0) {
+    if (chain_digest(pl->prev, line, pl->covered_len, hex_out) != 0) {
         hex_out[0] = '\0';
         return 0;
     }

@@ -17,13 +17,34 @@ static int reserve(bg_sbuf_t *b, size_t more)
         b->failed = 1;
         return -1;
     }
-    char *p = bg_grow(b->p, &b->cap, b->n + more + 1, 1, 1024);
+    size_t need = b->n + more + 1;
+    if (need <= b->cap)
+        return 0;
+    /* A borrowed buffer (bg_sbuf_init_buf) is the caller's: move to the
+     * heap, never realloc or free it. */
+    size_t cap = b->borrowed ? 0 : b->cap;
+    char *p = bg_grow(b->borrowed ? NULL : b->p, &cap, need, 1, 1024);
     if (p == NULL) {
         b->failed = 1;
         return -1;
     }
+    if (b->borrowed) {
+        memcpy(p, b->p, b->n + 1);
+        b->borrowed = 0;
+    }
+    b->cap = cap;
     b->p = p;
     return 0;
+}
+
+void bg_sbuf_init_buf(bg_sbuf_t *b, char *buf, size_t cap)
+{
+    b->p = buf;
+    b->n = 0;
+    b->cap = cap;
+    b->failed = 0;
+    b->borrowed = 1;
+    buf[0] = '\0';
 }
 
 void bg_sbuf_add(bg_sbuf_t *b, const char *s, size_t n)
@@ -99,8 +120,24 @@ void bg_sbuf_json_str(bg_sbuf_t *b, const char *s, size_t n)
     static const char hx[] = "0123456789abcdef";
     if (reserve(b, n + 2) != 0)
         return;
-    bg_sbuf_add(b, "\"", 1);
-    size_t run = 0, i = 0;
+    /* Fast path: printable ASCII needing no escape (nearly every value in
+     * a record) is copied in one piece. */
+    size_t i = 0;
+    while (i < n && (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x80 && s[i] != '"' &&
+           s[i] != '\\')
+        i++;
+    char *o = b->p + b->n;
+    *o++ = '"';
+    if (i > 0)
+        memcpy(o, s, i);
+    b->n += i + 1;
+    if (i == n) {
+        b->p[b->n++] = '"';
+        b->p[b->n] = '\0';
+        return;
+    }
+    b->p[b->n] = '\0';
+    size_t run = i;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
@@ -149,18 +186,28 @@ void bg_sbuf_json_cstr(bg_sbuf_t *b, const char *s)
         bg_sbuf_json_str(b, s, strlen(s));
 }
 
-void bg_sbuf_json_kv(bg_sbuf_t *b, int first, const char *key, const char *value)
+void bg_sbuf_json_kvn(bg_sbuf_t *b, int first, const char *key, size_t kn, const char *value)
 {
+    if (reserve(b, kn + 4) != 0)
+        return;
+    char *o = b->p + b->n;
     if (!first)
-        bg_sbuf_add(b, ",", 1);
-    bg_sbuf_json_cstr(b, key);
-    bg_sbuf_add(b, ":", 1);
+        *o++ = ',';
+    *o++ = '"';
+    memcpy(o, key, kn);
+    o += kn;
+    *o++ = '"';
+    *o++ = ':';
+    *o = '\0';
+    b->n = (size_t)(o - b->p);
     bg_sbuf_json_cstr(b, value);
 }
 
 void bg_sbuf_free(bg_sbuf_t *b)
 {
-    free(b->p);
+    if (!b->borrowed)
+        free(b->p);
+    b->borrowed = 0;
     b->p = NULL;
     b->n = b->cap = 0;
 }

@@ -13,7 +13,14 @@ typedef struct {
     char *p;
     size_t n, cap;
     int failed;
+    int borrowed; /* P is the caller's storage (bg_sbuf_init_buf): not freed */
 } bg_sbuf_t;
+
+/* Start B empty on the caller's storage BUF (CAP bytes, CAP > 0): no
+ * allocation until the text outgrows it, then B moves to the heap (the
+ * bytes copied) and bg_sbuf_free frees only that. For records built once
+ * per request in a stack buffer. */
+void bg_sbuf_init_buf(bg_sbuf_t *b, char *buf, size_t cap);
 
 void bg_sbuf_add(bg_sbuf_t *b, const char *s, size_t n);
 void bg_sbuf_adds(bg_sbuf_t *b, const char *s);
@@ -28,8 +35,12 @@ void bg_sbuf_addms(bg_sbuf_t *b, uint64_t us);
  * UTF-8 bytes become U+FFFD so the output is always valid JSON. */
 void bg_sbuf_json_str(bg_sbuf_t *b, const char *s, size_t n);
 void bg_sbuf_json_cstr(bg_sbuf_t *b, const char *s); /* NULL: null */
-/* ,"KEY":"VALUE" (FIRST: no leading comma) */
-void bg_sbuf_json_kv(bg_sbuf_t *b, int first, const char *key, const char *value);
+/* ,"KEY":"VALUE" (FIRST: no leading comma). KEY must be a string literal
+ * of printable ASCII without '"' or '\\' (written as is, its length known
+ * at compile time; anything else does not compile); VALUE is escaped. */
+#define bg_sbuf_json_kv(b, first, key, value)                                                      \
+    bg_sbuf_json_kvn((b), (first), "" key "", sizeof("" key "") - 1, (value))
+void bg_sbuf_json_kvn(bg_sbuf_t *b, int first, const char *key, size_t keylen, const char *value);
 void bg_sbuf_free(bg_sbuf_t *b);
 
 #endif

@@ -77,6 +77,7 @@ typedef struct {
     struct sockaddr_storage dest;
     socklen_t dest_len;
     char dest_text[64];
+    char dest_addr[INET6_ADDRSTRLEN]; /* the address alone (decision record) */
     const char *resolve_source;
     bg_geo_answer_t geo; /* of the very address connected to */
 
@@ -188,6 +189,52 @@ static void log_access(bg_session_t *s)
         bg_metrics_route_bytes(s->w->metrics, a.route, a.bytes_in, a.bytes_out);
 }
 
+/*
+ * A few exchanges kept per worker thread for the next request: an exchange
+ * is ~10 KB (the evaluation's fixed arrays), past malloc's per-thread cache,
+ * so a fresh one per request costs a trip through the shared heap. At most
+ * EXCHANGE_SPARES per thread (idle connections hold none); emptied by
+ * bg_session_close_all on the worker's own thread. None under ASan, so it
+ * still sees any use of an exchange after its end.
+ */
+#define EXCHANGE_SPARES 8
+#if defined(__SANITIZE_ADDRESS__)
+#define EXCHANGE_KEEP 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EXCHANGE_KEEP 0
+#endif
+#endif
+#ifndef EXCHANGE_KEEP
+#define EXCHANGE_KEEP EXCHANGE_SPARES
+#endif
+static _Thread_local exchange_t *exchange_spares[EXCHANGE_SPARES];
+static _Thread_local int exchange_nspares;
+
+/* A zeroed exchange, or NULL when out of memory. */
+static exchange_t *exchange_alloc(void)
+{
+#if EXCHANGE_KEEP > 0
+    if (exchange_nspares > 0) {
+        exchange_t *x = exchange_spares[--exchange_nspares];
+        memset(x, 0, sizeof *x);
+        return x;
+    }
+#endif
+    return calloc(1, sizeof(exchange_t));
+}
+
+static void exchange_release(exchange_t *x)
+{
+#if EXCHANGE_KEEP > 0
+    if (exchange_nspares < EXCHANGE_KEEP) {
+        exchange_spares[exchange_nspares++] = x;
+        return;
+    }
+#endif
+    free(x);
+}
+
 static void exchange_free(bg_session_t *s)
 {
     exchange_t *x = s->x;
@@ -217,7 +264,7 @@ static void exchange_free(bg_session_t *s)
         evbuffer_free(x->body);
     free(x->head);
     bg_runtime_unref(x->rt);
-    free(x);
+    exchange_release(x);
     s->x = NULL;
 }
 
@@ -380,7 +427,7 @@ static void exchange_id(char *out)
 
 static void begin_exchange(bg_session_t *s)
 {
-    exchange_t *x = calloc(1, sizeof *x);
+    exchange_t *x = exchange_alloc();
     if (x == NULL) {
         refuse(s, 503, "out of memory", 1);
         return;
@@ -685,10 +732,16 @@ static void resolve_done(bg_session_t *s, const bg_resolve_result_t *res)
     x->dest = res->addrs[index[chosen]];
     x->dest_len =
         x->dest.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    char a[INET6_ADDRSTRLEN];
-    bg_util_addr_string((struct sockaddr *)&x->dest, a, sizeof a);
-    snprintf(x->dest_text, sizeof x->dest_text, x->dest.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
-             a, bg_util_addr_port((struct sockaddr *)&x->dest));
+    bg_util_addr_string((struct sockaddr *)&x->dest, x->dest_addr, sizeof x->dest_addr);
+    /* "addr:port", "[addr6]:port" (once per request: no printf). */
+    bg_sbuf_t t;
+    bg_sbuf_init_buf(&t, x->dest_text, sizeof x->dest_text);
+    int v6 = x->dest.ss_family == AF_INET6;
+    bg_sbuf_add(&t, "[", (size_t)v6);
+    bg_sbuf_adds(&t, x->dest_addr);
+    bg_sbuf_adds(&t, v6 ? "]:" : ":");
+    bg_sbuf_addu(&t, (uint64_t)bg_util_addr_port((struct sockaddr *)&x->dest));
+    bg_sbuf_free(&t); /* cannot outgrow: 1 + 46 + 2 + 5 < 64 bytes */
     s->w->stats.by_region[x->geo.region]++;
     stage_inspect(s);
 }
@@ -791,20 +844,35 @@ static void write_path_without_values(bg_sbuf_t *b, const char *p, size_t n)
     bg_sbuf_json_str(b, buf, o);
 }
 
+/* The geo database's build date ("YYYY-MM-DD") for EPOCH (seconds), from a
+ * per-thread cache: it changes only when the database is reloaded. */
+static const char *geo_db_date(uint64_t epoch)
+{
+    static _Thread_local uint64_t cached_epoch;
+    static _Thread_local char cached[40];
+    if (cached[0] == '\0' || cached_epoch != epoch) {
+        bg_util_format_time(epoch * 1000, cached, sizeof cached);
+        cached[10] = '\0';
+        cached_epoch = epoch;
+    }
+    return cached;
+}
+
 /*
  * The decision record (docs/audit.md): who called, where it went and why it
  * was allowed, changed or blocked. Paths, categories, pseudonyms and
- * evidence ids only; never a value. Written as text (no tree): this runs
- * once per request.
+ * evidence ids only; never a value. Written as text (no tree) into B
+ * (the caller's, usually on its stack): this runs once per request. 0, or
+ * -1 when out of memory (B is still the caller's to free).
  */
-static char *decision_record(bg_session_t *s, size_t *len)
+static int decision_record(bg_session_t *s, bg_sbuf_t *bp)
 {
     exchange_t *x = s->x;
     const bg_config_t *cfg = x->rt->cfg;
     const bg_policy_t *p = cfg->policy;
     const bg_route_policy_t *rp = &p->routes[x->route - cfg->routes];
-    bg_sbuf_t b = {0};
-    char ts[40], a[INET6_ADDRSTRLEN], built[40];
+    bg_sbuf_t b = *bp;
+    char ts[40];
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
     bg_sbuf_adds(&b, "{\"time\":\"");
     bg_sbuf_adds(&b, ts);
@@ -831,9 +899,8 @@ static char *decision_record(bg_session_t *s, size_t *len)
     bg_sbuf_json_kv(&b, 0, "host", x->route->upstream_host);
     bg_sbuf_adds(&b, ",\"path\":");
     write_path_without_values(&b, x->path, x->path_len);
-    bg_util_addr_string((struct sockaddr *)&x->dest, a, sizeof a);
     bg_sbuf_adds(&b, ",\"destination\":{");
-    bg_sbuf_json_kv(&b, 1, "address", a);
+    bg_sbuf_json_kv(&b, 1, "address", x->dest_addr);
     bg_sbuf_adds(&b, ",\"port\":");
     bg_sbuf_addi(&b, bg_util_addr_port((struct sockaddr *)&x->dest));
     bg_sbuf_adds(&b, ",\"country\":");
@@ -841,9 +908,7 @@ static char *decision_record(bg_session_t *s, size_t *len)
     bg_sbuf_json_kv(&b, 0, "region", bg_geo_region_name(x->geo.region));
     bg_sbuf_json_kv(&b, 0, "geo_source", x->geo.source);
     bg_sbuf_adds(&b, "}");
-    bg_util_format_time(bg_geo_db_build_epoch(cfg->geo_db) * 1000, built, sizeof built);
-    built[10] = '\0';
-    bg_sbuf_json_kv(&b, 0, "geo_db", built);
+    bg_sbuf_json_kv(&b, 0, "geo_db", geo_db_date(bg_geo_db_build_epoch(cfg->geo_db)));
     bg_sbuf_json_kv(&b, 0, "mode", x->ev.decision.monitor ? "monitor" : "enforce");
     bg_sbuf_adds(&b, x->ev.insp != NULL ? ",\"inspected\":true" : ",\"inspected\":false");
     if (x->ev.insp != NULL)
@@ -861,12 +926,8 @@ static char *decision_record(bg_session_t *s, size_t *len)
     else
         bg_sbuf_addu(&b, x->ev.rw.body_changed ? x->ev.rw.body_len : evbuffer_get_length(x->body));
     bg_sbuf_adds(&b, "}}");
-    if (b.failed) {
-        bg_sbuf_free(&b);
-        return NULL;
-    }
-    *len = b.n;
-    return b.p;
+    *bp = b;
+    return b.failed ? -1 : 0;
 }
 
 /* Does this exchange move personal information abroad (so it must not
@@ -977,14 +1038,20 @@ static void stage_record(bg_session_t *s)
         after_record(s);
         return;
     }
-    size_t len = 0;
-    char *rec = decision_record(s, &len);
+    /* Built on the stack and copied into the ticket: one allocation per
+     * record (a record with many findings moves to the heap as it grows). */
+    char recbuf[4096];
+    bg_sbuf_t b;
+    bg_sbuf_init_buf(&b, recbuf, sizeof recbuf);
+    const char *rec = decision_record(s, &b) == 0 ? b.p : NULL;
+    size_t len = b.n;
     if (rec != NULL && !x->rt->cfg->audit_wait_all && !transfers_pi_abroad(x) &&
         x->ev.decision.outcome != BG_OUTCOME_BLOCK) {
         /* No personal information leaves the country: the record goes into
          * the same group commit, but the request does not wait for the
          * fsync (docs/audit.md, "Write before forward"). */
-        bg_audit_ticket_t *t = bg_audit_submit_text(s->w->audit, rec, len, 1, NULL, NULL);
+        bg_audit_ticket_t *t = bg_audit_submit_copy(s->w->audit, rec, len, 1, NULL, NULL);
+        bg_sbuf_free(&b);
         static bg_log_limit_t not_queued = BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
         if (t == NULL)
             bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: decision record not queued",
@@ -992,7 +1059,10 @@ static void stage_record(bg_session_t *s)
         after_record(s);
         return;
     }
-    x->ticket = rec != NULL ? bg_audit_submit_text(s->w->audit, rec, len, 1, on_recorded, s) : NULL;
+    x->ticket = rec != NULL ? bg_audit_submit_copy(s->w->audit, rec, len, 1, on_recorded, s) : NULL;
+    int e = errno;
+    bg_sbuf_free(&b);
+    errno = e;
     if (x->ticket == NULL) {
         on_recorded(s, -1, 0, errno == EAGAIN ? "audit queue full" : "cannot queue the record");
         return;
@@ -1021,7 +1091,9 @@ static void record_completion(bg_session_t *s, const char *result)
     if (x == NULL || !x->ev.decided || s->w->audit == NULL || x->completed)
         return;
     x->completed = 1;
-    bg_sbuf_t b = {0};
+    char recbuf[512];
+    bg_sbuf_t b;
+    bg_sbuf_init_buf(&b, recbuf, sizeof recbuf);
     char ts[40];
     uint64_t now = bg_util_mono_us();
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
@@ -1045,11 +1117,9 @@ static void record_completion(bg_session_t *s, const char *result)
     bg_sbuf_adds(&b, ",\"response_bytes\":");
     bg_sbuf_addu(&b, x->response_bytes);
     bg_sbuf_adds(&b, "}");
-    if (b.failed) {
-        bg_sbuf_free(&b);
-        return;
-    }
-    bg_audit_submit_text(s->w->audit, b.p, b.n, 1, NULL, NULL);
+    if (!b.failed)
+        bg_audit_submit_copy(s->w->audit, b.p, b.n, 1, NULL, NULL);
+    bg_sbuf_free(&b);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1877,4 +1947,6 @@ void bg_session_close_all(bg_worker_t *w)
 {
     while (w->sessions != NULL)
         session_free(w->sessions);
+    while (exchange_nspares > 0)
+        free(exchange_spares[--exchange_nspares]);
 }

@@ -28,7 +28,8 @@ void bg_session_start(bg_worker_t *w, evutil_socket_t fd, const struct sockaddr 
  * current exchange. */
 void bg_session_drain_all(bg_worker_t *w);
 
-/* Close every connection at once (final shutdown). */
+/* Close every connection at once (final shutdown), and free this worker
+ * thread's spare exchanges: call it on the worker's thread. */
 void bg_session_close_all(bg_worker_t *w);
 
 #endif
