@@ -887,7 +887,8 @@ static void test_torn_line_repaired(void **state)
     case_dir(dir, sizeof dir, "repair");
     write_log(dir, 20, 1000);
     only_file(dir, file, sizeof file);
-    const char torn[] = "{\"seq\":25,\"prev\":\"3f2a\",\"type\":\"dec";
+    /* A marker no hash, signature or key can hold (not hex). */
+    const char torn[] = "{\"seq\":25,\"prev\":\"tornmarker\",\"type\":\"dec";
     FILE *fp = fopen(file, "ab");
     fwrite(torn, 1, sizeof torn - 1, fp);
     fclose(fp);
@@ -908,7 +909,7 @@ static void test_torn_line_repaired(void **state)
         assert_int_equal(json_integer_value(json_object_get(j, "cut_bytes")), sizeof torn - 1);
         assert_string_equal(json_string_value(json_object_get(j, "cut_reason")), "torn last line");
         /* The bytes themselves are not in the log. */
-        assert_null(strstr(ls.l[i], "3f2a"));
+        assert_null(strstr(ls.l[i], "tornmarker"));
         json_decref(j);
         found++;
     }
