@@ -6,41 +6,14 @@
 
 #include <string.h>
 
+#include "common/utf8.h"
+
 size_t bg_norm_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
 {
-    unsigned c = p[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        len = 2, v = c & 0x1F, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3, v = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        *cp = UINT32_MAX;
-        return 1;
-    }
-    if (n < len) {
-        *cp = UINT32_MAX;
-        return 1;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            *cp = UINT32_MAX;
-            return 1;
-        }
-        v = (v << 6) | (p[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) {
-        *cp = UINT32_MAX;
-        return 1;
-    }
-    *cp = v;
-    return len;
+    /* common/utf8.c decides; an invalid byte here is one step of its own
+     * (*cp UINT32_MAX) so that scanning always moves on. */
+    size_t l = bg_utf8_decode(p, n, cp);
+    return l > 0 ? l : 1;
 }
 
 /* An ASCII digit. */
@@ -289,18 +262,22 @@ const unsigned char bg_norm_b64_val[256] = {
 };
 /* clang-format on */
 
-size_t bg_norm_b64_decode(const unsigned char *s, size_t n, unsigned char *out, size_t cap,
-                          size_t *used)
+/* Decode a run of characters worth WIDTH bits each (VAL: value + 1, 0 for
+ * a character outside the alphabet) until the first outside it or CAP
+ * bytes; *USED says how many characters were read. Trailing bits that do
+ * not make a byte are dropped. */
+static size_t decode_bits(const unsigned char *val, unsigned width, const unsigned char *s,
+                          size_t n, unsigned char *out, size_t cap, size_t *used)
 {
     size_t i = 0, k = 0;
     uint32_t acc = 0;
     unsigned bits = 0;
     while (i < n && k < cap) {
-        unsigned v = bg_norm_b64_val[s[i]];
+        unsigned v = val[s[i]];
         if (v == 0)
             break;
-        acc = (acc << 6) | (v - 1);
-        bits += 6;
+        acc = (acc << width) | (v - 1);
+        bits += width;
         i++;
         if (bits >= 8) {
             bits -= 8;
@@ -310,6 +287,12 @@ size_t bg_norm_b64_decode(const unsigned char *s, size_t n, unsigned char *out, 
     }
     *used = i;
     return k;
+}
+
+size_t bg_norm_b64_decode(const unsigned char *s, size_t n, unsigned char *out, size_t cap,
+                          size_t *used)
+{
+    return decode_bits(bg_norm_b64_val, 6, s, n, out, cap, used);
 }
 
 /* clang-format off */
@@ -328,24 +311,7 @@ const unsigned char bg_norm_b32_val[256] = {
 size_t bg_norm_b32_decode(const unsigned char *s, size_t n, unsigned char *out, size_t cap,
                           size_t *used)
 {
-    size_t i = 0, k = 0;
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    while (i < n && k < cap) {
-        unsigned v = bg_norm_b32_val[s[i]];
-        if (v == 0)
-            break;
-        acc = (acc << 5) | (v - 1);
-        bits += 5;
-        i++;
-        if (bits >= 8) {
-            bits -= 8;
-            out[k++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1u;
-        }
-    }
-    *used = i;
-    return k;
+    return decode_bits(bg_norm_b32_val, 5, s, n, out, cap, used);
 }
 
 unsigned bg_norm_cjk_digit(uint32_t cp)
