@@ -257,6 +257,20 @@ void bg_counters_fleet_stats(bg_counters_fleet_t *f, int *up, long long *pending
     *lines = atomic_load(&f->lines);
 }
 
+/* The NKEYS set sizes in fill_keys' order into the totals or a recipient
+ * (both have the same members). */
+#define SET_COUNTS(dst, v)                                                                         \
+    do {                                                                                           \
+        (dst)->non_sensitive = (v)[0];                                                             \
+        (dst)->sensitive = (v)[1];                                                                 \
+        (dst)->people = (v)[2];                                                                    \
+        (dst)->exempt_non_sensitive = (v)[3];                                                      \
+        (dst)->exempt_sensitive = (v)[4];                                                          \
+        (dst)->exempt_people = (v)[5];                                                             \
+        (dst)->people_by_device = (v)[6];                                                          \
+        (dst)->exempt_people_by_device = (v)[7];                                                   \
+    } while (0)
+
 /* ------------------------------------------------------------------------
  * Reading the fleet figure
  * ------------------------------------------------------------------------ */
@@ -333,14 +347,7 @@ int bg_counters_fleet_snapshot(const struct bg_redis_cfg *cfg, int year,
     fill_keys(keys, year, NULL);
     if (scard_all(r, keys, NKEYS, v, err, errcap) != 0)
         goto out;
-    out->non_sensitive = v[0];
-    out->sensitive = v[1];
-    out->people = v[2];
-    out->exempt_non_sensitive = v[3];
-    out->exempt_sensitive = v[4];
-    out->exempt_people = v[5];
-    out->people_by_device = v[6];
-    out->exempt_people_by_device = v[7];
+    SET_COUNTS(out, v);
     char rk[64];
     snprintf(rk, sizeof rk, "bg:vol:%d:recipients", year);
     const char *sm[2] = {"SMEMBERS", rk};
@@ -365,16 +372,12 @@ int bg_counters_fleet_snapshot(const struct bg_redis_cfg *cfg, int year,
             goto out;
         }
         bg_counters_recipient_t *rc_ = &out->recipients[out->nrecipients];
-        if ((rc_->recipient = strdup(e->str)) == NULL)
-            break;
-        rc_->non_sensitive = v[0];
-        rc_->sensitive = v[1];
-        rc_->people = v[2];
-        rc_->exempt_non_sensitive = v[3];
-        rc_->exempt_sensitive = v[4];
-        rc_->exempt_people = v[5];
-        rc_->people_by_device = v[6];
-        rc_->exempt_people_by_device = v[7];
+        if ((rc_->recipient = strdup(e->str)) == NULL) { /* never a short fleet figure */
+            snprintf(err, errcap, "out of memory");
+            freeReplyObject(mem);
+            goto out;
+        }
+        SET_COUNTS(rc_, v);
         out->nrecipients++;
     }
     freeReplyObject(mem);
