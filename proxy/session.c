@@ -81,8 +81,6 @@ typedef struct {
     const char *resolve_source;
     bg_geo_answer_t geo; /* of the very address connected to */
 
-    bg_eval_t ev;              /* INSPECT + DECIDE: findings (referencing head and
-                                  body), decision, rewritten request */
     bg_audit_ticket_t *ticket; /* RECORD in flight */
     uint64_t audit_seq;
     uint64_t t_forward_us;
@@ -110,7 +108,15 @@ typedef struct {
     int response_started;
     int paused_upstream;
     size_t head_scanned; /* bytes of a partial head already parsed */
+    bg_eval_t ev;        /* INSPECT + DECIDE: findings (referencing head and body),
+                            decision, rewritten request. Last: see EXCHANGE_RESET_BYTES */
 } exchange_t;
+
+/* A reused exchange is zeroed except for its decision's reasons[] (8 kB
+ * that are only read below nreasons): BG_EVAL_RESET_BYTES. */
+#define EXCHANGE_RESET_BYTES (offsetof(exchange_t, ev) + BG_EVAL_RESET_BYTES)
+_Static_assert(offsetof(exchange_t, ev) + sizeof(bg_eval_t) == sizeof(exchange_t),
+               "ev must be the last member of exchange_t");
 
 struct bg_session {
     bg_worker_t *w;
@@ -211,13 +217,13 @@ static void log_access(bg_session_t *s)
 static _Thread_local exchange_t *exchange_spares[EXCHANGE_SPARES];
 static _Thread_local int exchange_nspares;
 
-/* A zeroed exchange, or NULL when out of memory. */
+/* A zeroed exchange (EXCHANGE_RESET_BYTES), or NULL when out of memory. */
 static exchange_t *exchange_alloc(void)
 {
 #if EXCHANGE_KEEP > 0
     if (exchange_nspares > 0) {
         exchange_t *x = exchange_spares[--exchange_nspares];
-        memset(x, 0, sizeof *x);
+        memset(x, 0, EXCHANGE_RESET_BYTES);
         return x;
     }
 #endif
