@@ -97,6 +97,10 @@ typedef struct {
     int holds_slot;        /* counted in the route's in-flight requests */
     const char *result;    /* completion result when not derived (complete()) */
     int completed;         /* the completion record was made (record_completion) */
+    char *held;            /* a decision record nothing waits for, kept to carry its
+                              completion (hold_record); malloc'd, HOLD_ROOM spare */
+    size_t held_len;       /* bytes of held, its closing '}' included */
+    uint64_t held_us;      /* when it was kept (flush_held_timer) */
     int response_done;     /* complete() was reached: nothing was cut short */
 
     bg_http_response_t resp; /* headers: the thread's resp_fields, valid until
@@ -142,6 +146,7 @@ static void stage_forward(bg_session_t *s);
 static void relay_body(bg_session_t *s);
 static void complete(bg_session_t *s, int upstream_reusable);
 static void record_completion(bg_session_t *s, const char *result);
+static void release_held(bg_session_t *s);
 static const char *completion_result(const exchange_t *x);
 
 /* ------------------------------------------------------------------------ */
@@ -251,6 +256,7 @@ static void exchange_free(bg_session_t *s)
      * session freed with the exchange in flight. */
     if (x->ev.decided && !x->completed)
         record_completion(s, completion_result(x));
+    release_held(s); /* none left after a completion: for safety */
     log_access(s);
     if (x->query != NULL)
         bg_resolve_cancel(x->query);
@@ -1035,6 +1041,70 @@ static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
     after_record(s);
 }
 
+/*
+ * Decision records nothing waits for (no personal information leaves the
+ * country) are kept by the exchange for a moment and written with their
+ * completion inside them ("completion": {...}, docs/audit.md): one record,
+ * one hash and one hand-off per request instead of two. A record kept
+ * HOLD_MS or more (a slow upstream, a long upload) is written alone by the
+ * worker's hold timer and its completion follows as a record of its own, so
+ * no decision waits on the network to reach the log.
+ */
+#define HOLD_MS 100
+#define HOLD_ROOM 256 /* ',"completion":{...}}': a result and four numbers */
+
+static void flush_held_timer(evutil_socket_t fd, short what, void *arg);
+
+/* Write the exchange's kept decision record alone, if it has one. */
+static void release_held(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    if (x->held == NULL)
+        return;
+    static bg_log_limit_t not_queued = BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
+    if (bg_audit_submit_text(s->w->audit, x->held, x->held_len, 1, NULL, NULL) == NULL)
+        bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: decision record not queued", x->id);
+    x->held = NULL; /* ownership passed, in every case */
+    s->w->held_records--;
+}
+
+/* Keep REC (LEN bytes, "{...}") in the exchange until its completion. 0, or
+ * -1 (out of memory): the caller submits it now. */
+static int hold_record(bg_session_t *s, const char *rec, size_t len)
+{
+    exchange_t *x = s->x;
+    bg_worker_t *w = s->w;
+    if (w->hold_timer == NULL &&
+        (w->hold_timer = evtimer_new(w->base, flush_held_timer, w)) == NULL)
+        return -1;
+    if ((x->held = malloc(len + HOLD_ROOM)) == NULL)
+        return -1;
+    memcpy(x->held, rec, len);
+    x->held_len = len;
+    x->held_us = bg_util_mono_us();
+    if (w->held_records++ == 0) {
+        struct timeval tv = {0, HOLD_MS * 1000};
+        evtimer_add(w->hold_timer, &tv);
+    }
+    return 0;
+}
+
+/* Every HOLD_MS while records are kept: write those kept HOLD_MS or more. */
+static void flush_held_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    bg_worker_t *w = arg;
+    uint64_t now = bg_util_mono_us();
+    for (bg_session_t *s = w->sessions; s != NULL && w->held_records > 0; s = s->next)
+        if (s->x != NULL && s->x->held != NULL && now - s->x->held_us >= HOLD_MS * 1000)
+            release_held(s);
+    if (w->held_records > 0) {
+        struct timeval tv = {0, HOLD_MS * 1000};
+        evtimer_add(w->hold_timer, &tv);
+    }
+}
+
 /* RECORD: make the decision record durable before anything leaves. */
 static void stage_record(bg_session_t *s)
 {
@@ -1056,12 +1126,15 @@ static void stage_record(bg_session_t *s)
         /* No personal information leaves the country: the record goes into
          * the same group commit, but the request does not wait for the
          * fsync (docs/audit.md, "Write before forward"). */
-        bg_audit_ticket_t *t = bg_audit_submit_copy(s->w->audit, rec, len, 1, NULL, NULL);
+        if (hold_record(s, rec, len) != 0) {
+            bg_audit_ticket_t *t = bg_audit_submit_copy(s->w->audit, rec, len, 1, NULL, NULL);
+            static bg_log_limit_t not_queued =
+                BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
+            if (t == NULL)
+                bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: decision record not queued",
+                               x->id);
+        }
         bg_sbuf_free(&b);
-        static bg_log_limit_t not_queued = BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
-        if (t == NULL)
-            bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: decision record not queued",
-                           x->id);
         after_record(s);
         return;
     }
@@ -1097,35 +1170,58 @@ static void record_completion(bg_session_t *s, const char *result)
     if (x == NULL || !x->ev.decided || s->w->audit == NULL || x->completed)
         return;
     x->completed = 1;
+    /* What came back: the same members alone or inside the decision. */
+    char fbuf[256];
+    bg_sbuf_t f;
+    bg_sbuf_init_buf(&f, fbuf, sizeof fbuf);
+    uint64_t now = bg_util_mono_us();
+    bg_sbuf_adds(&f, "\"result\":\"");
+    bg_sbuf_adds(&f, result);
+    bg_sbuf_adds(&f, "\"");
+    if (x->response_started) {
+        bg_sbuf_adds(&f, ",\"upstream_status\":");
+        bg_sbuf_addi(&f, x->resp.status);
+    }
+    if (x->t_forward_us > 0) {
+        bg_sbuf_adds(&f, ",\"upstream_ms\":");
+        bg_sbuf_addms(&f, now - x->t_forward_us);
+    }
+    bg_sbuf_adds(&f, ",\"total_ms\":");
+    bg_sbuf_addms(&f, now - x->t_start_us);
+    bg_sbuf_adds(&f, ",\"response_bytes\":");
+    bg_sbuf_addu(&f, x->response_bytes);
+    static const char inside[] = ",\"completion\":{";
+    if (x->held != NULL && !f.failed && sizeof inside - 1 + f.n + 2 <= HOLD_ROOM) {
+        /* Inside the kept decision record, over its closing brace. */
+        char *e = x->held + x->held_len - 1;
+        memcpy(e, inside, sizeof inside - 1);
+        e += sizeof inside - 1;
+        memcpy(e, f.p, f.n);
+        e += f.n;
+        *e++ = '}';
+        *e++ = '}';
+        x->held_len = (size_t)(e - x->held);
+        release_held(s);
+        bg_sbuf_free(&f);
+        return;
+    }
+    release_held(s);
     char recbuf[512];
     bg_sbuf_t b;
     bg_sbuf_init_buf(&b, recbuf, sizeof recbuf);
     char ts[40];
-    uint64_t now = bg_util_mono_us();
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
     bg_sbuf_adds(&b, "{\"time\":\"");
     bg_sbuf_adds(&b, ts);
     bg_sbuf_adds(&b, "\",\"type\":\"completion\",\"decision_id\":\"");
     bg_sbuf_adds(&b, x->id);
-    bg_sbuf_adds(&b, "\",\"result\":\"");
-    bg_sbuf_adds(&b, result);
-    bg_sbuf_adds(&b, "\"");
-    if (x->response_started) {
-        bg_sbuf_adds(&b, ",\"upstream_status\":");
-        bg_sbuf_addi(&b, x->resp.status);
-    }
-    if (x->t_forward_us > 0) {
-        bg_sbuf_adds(&b, ",\"upstream_ms\":");
-        bg_sbuf_addms(&b, now - x->t_forward_us);
-    }
-    bg_sbuf_adds(&b, ",\"total_ms\":");
-    bg_sbuf_addms(&b, now - x->t_start_us);
-    bg_sbuf_adds(&b, ",\"response_bytes\":");
-    bg_sbuf_addu(&b, x->response_bytes);
+    bg_sbuf_adds(&b, "\",");
+    bg_sbuf_add(&b, f.p, f.n);
     bg_sbuf_adds(&b, "}");
-    if (!b.failed)
+    if (!b.failed && !f.failed)
         bg_audit_submit_copy(s->w->audit, b.p, b.n, 1, NULL, NULL);
     bg_sbuf_free(&b);
+    bg_sbuf_free(&f);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1138,13 +1234,43 @@ static int header_named(const bg_http_header_t *h, const char *name)
 
 /* Append the C string Z to OUT (the request head is built without printf:
  * it runs once per forwarded request). */
-static void add_str(struct evbuffer *out, const char *z)
+/* A message head (request upstream, response to the client) collected in
+ * one buffer, flushed to OUT when full and at the end (head_end): one
+ * evbuffer_add instead of one per piece. */
+typedef struct {
+    struct evbuffer *out;
+    size_t n;
+    char buf[2048];
+} head_t;
+
+static void head_put(head_t *h, const char *p, size_t len)
 {
-    evbuffer_add(out, z, strlen(z));
+    if (h->n + len > sizeof h->buf) {
+        evbuffer_add(h->out, h->buf, h->n);
+        h->n = 0;
+        if (len > sizeof h->buf) {
+            evbuffer_add(h->out, p, len);
+            return;
+        }
+    }
+    memcpy(h->buf + h->n, p, len);
+    h->n += len;
 }
 
-/* Append "Content-Length: N\r\n" to OUT. */
-static void add_content_length(struct evbuffer *out, size_t n)
+static void head_puts(head_t *h, const char *z)
+{
+    head_put(h, z, strlen(z));
+}
+
+static void head_end(head_t *h)
+{
+    if (h->n > 0)
+        evbuffer_add(h->out, h->buf, h->n);
+    h->n = 0;
+}
+
+/* Put "Content-Length: N\r\n" into H. */
+static void head_content_length(head_t *h, size_t n)
 {
     char tmp[48] = "Content-Length: ";
     char digits[24];
@@ -1157,7 +1283,7 @@ static void add_content_length(struct evbuffer *out, size_t n)
         tmp[k++] = digits[i++];
     tmp[k++] = '\r';
     tmp[k++] = '\n';
-    evbuffer_add(out, tmp, k);
+    head_put(h, tmp, k);
 }
 
 /* Write the upstream request head and body into OUT. */
@@ -1176,10 +1302,13 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
     const char *xff = NULL, *fwd = NULL;
     size_t xff_len = 0, fwd_len = 0;
 
+    head_t hb, *hd = &hb; /* not an initializer: that would zero 2 kB */
+    hb.out = out;
+    hb.n = 0;
     const char *path = x->ev.rw.target_changed ? x->ev.rw.target : x->path;
     size_t path_len = x->ev.rw.target_changed ? x->ev.rw.target_len : x->path_len;
-    evbuffer_add(out, q->method, q->method_len);
-    evbuffer_add(out, " ", 1);
+    head_put(hd, q->method, q->method_len);
+    head_put(hd, " ", 1);
     if (r->upstream_path != NULL) {
         size_t pl = strlen(r->path_prefix);
         size_t up = strlen(r->upstream_path);
@@ -1189,14 +1318,14 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
             rest++;
             rest_len--;
         }
-        evbuffer_add(out, r->upstream_path, up);
-        evbuffer_add(out, rest, rest_len);
+        head_put(hd, r->upstream_path, up);
+        head_put(hd, rest, rest_len);
     } else {
-        evbuffer_add(out, path, path_len);
+        head_put(hd, path, path_len);
     }
-    evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
-    add_str(out, r->host_header);
-    evbuffer_add(out, "\r\n", 2);
+    head_put(hd, " HTTP/1.1\r\nHost: ", 17);
+    head_puts(hd, r->host_header);
+    head_put(hd, "\r\n", 2);
 
     for (size_t i = 0; i < q->nheaders; i++) {
         const bg_http_header_t *h = &q->headers[i];
@@ -1234,10 +1363,10 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
             if (header_named(h, "x-forwarded-proto") || header_named(h, "x-forwarded-host"))
                 continue;
         }
-        evbuffer_add(out, h->name, h->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, hv, hvl);
-        evbuffer_add(out, "\r\n", 2);
+        head_put(hd, h->name, h->name_len);
+        head_put(hd, ": ", 2);
+        head_put(hd, hv, hvl);
+        head_put(hd, "\r\n", 2);
     }
     if (!fw_off) {
         int v6 = s->peer.ss_family == AF_INET6;
@@ -1245,43 +1374,45 @@ static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
          * on a route matched by path alone it is whatever the caller wrote,
          * uninspected text that must not leave. */
         int echo_host = x->host[0] != '\0' && r->match_host != NULL;
-        evbuffer_add(out, "X-Forwarded-For: ", 17);
+        head_put(hd, "X-Forwarded-For: ", 17);
         if (xff != NULL && !fw_replace) {
-            evbuffer_add(out, xff, xff_len);
-            evbuffer_add(out, ", ", 2);
+            head_put(hd, xff, xff_len);
+            head_put(hd, ", ", 2);
         }
-        add_str(out, s->peer_text);
-        evbuffer_add(out, "\r\nForwarded: ", 13);
+        head_puts(hd, s->peer_text);
+        head_put(hd, "\r\nForwarded: ", 13);
         if (fwd != NULL && !fw_replace) {
-            evbuffer_add(out, fwd, fwd_len);
-            evbuffer_add(out, ", ", 2);
+            head_put(hd, fwd, fwd_len);
+            head_put(hd, ", ", 2);
         }
-        add_str(out, v6 ? "for=\"[" : "for=");
-        add_str(out, s->peer_text);
-        add_str(out, v6 ? "]\";proto=http" : ";proto=http");
+        head_puts(hd, v6 ? "for=\"[" : "for=");
+        head_puts(hd, s->peer_text);
+        head_puts(hd, v6 ? "]\";proto=http" : ";proto=http");
         if (echo_host) {
-            evbuffer_add(out, ";host=\"", 7);
-            add_str(out, x->host);
-            evbuffer_add(out, "\"", 1);
+            head_put(hd, ";host=\"", 7);
+            head_puts(hd, x->host);
+            head_put(hd, "\"", 1);
         }
-        evbuffer_add(out, "\r\n", 2);
-        evbuffer_add(out, "X-Forwarded-Proto: http\r\n", 25);
+        head_put(hd, "\r\n", 2);
+        head_put(hd, "X-Forwarded-Proto: http\r\n", 25);
         if (echo_host) {
-            evbuffer_add(out, "X-Forwarded-Host: ", 18);
-            add_str(out, x->host);
-            evbuffer_add(out, "\r\n", 2);
+            head_put(hd, "X-Forwarded-Host: ", 18);
+            head_puts(hd, x->host);
+            head_put(hd, "\r\n", 2);
         }
     }
     if (x->ev.rw.body_changed) {
-        add_content_length(out, x->ev.rw.body_len);
-        evbuffer_add(out, "\r\n", 2);
+        head_content_length(hd, x->ev.rw.body_len);
+        head_put(hd, "\r\n", 2);
+        head_end(hd);
         evbuffer_add(out, x->ev.rw.body, x->ev.rw.body_len);
         return;
     }
     size_t blen = evbuffer_get_length(x->body);
     if (x->has_body || blen > 0 || q->content_length == 0)
-        add_content_length(out, blen);
-    evbuffer_add(out, "\r\n", 2);
+        head_content_length(hd, blen);
+    head_put(hd, "\r\n", 2);
+    head_end(hd);
     /* A reference, not a move: the body stays ours for a retry. */
     if (blen > 0)
         evbuffer_add_buffer_reference(out, x->body);
@@ -1392,32 +1523,6 @@ static void stage_forward(bg_session_t *s)
 /* ------------------------------------------------------------------------ */
 /* Response                                                                 */
 
-/* A response head collected in one buffer, flushed to OUT when full. */
-typedef struct {
-    struct evbuffer *out;
-    size_t n;
-    char buf[2048];
-} head_t;
-
-static void head_put(head_t *h, const char *p, size_t len)
-{
-    if (h->n + len > sizeof h->buf) {
-        evbuffer_add(h->out, h->buf, h->n);
-        h->n = 0;
-        if (len > sizeof h->buf) {
-            evbuffer_add(h->out, p, len);
-            return;
-        }
-    }
-    memcpy(h->buf + h->n, p, len);
-    h->n += len;
-}
-
-static void head_puts(head_t *h, const char *z)
-{
-    head_put(h, z, strlen(z));
-}
-
 static void write_response_head(bg_session_t *s)
 {
     exchange_t *x = s->x;
@@ -1431,8 +1536,11 @@ static void write_response_head(bg_session_t *s)
     x->resp_dechunk = x->resp_mode == BODY_CHUNKED && client10;
 
     /* The head is put together in one buffer and added once (no printf:
-     * every response passes here). */
-    head_t h = {out, 0, {0}};
+     * every response passes here). Not an initializer: that would zero
+     * its 2 kB. */
+    head_t h;
+    h.out = out;
+    h.n = 0;
     char st[5] = {' ', ' ', ' ', ' ', 0};
     st[0] = (char)('0' + r->status / 100 % 10);
     st[1] = (char)('0' + r->status / 10 % 10);
@@ -1953,6 +2061,10 @@ void bg_session_close_all(bg_worker_t *w)
 {
     while (w->sessions != NULL)
         session_free(w->sessions);
+    if (w->hold_timer != NULL) { /* every kept record was written with its exchange */
+        event_free(w->hold_timer);
+        w->hold_timer = NULL;
+    }
     while (exchange_nspares > 0)
         free(exchange_spares[--exchange_nspares]);
 }
