@@ -36,104 +36,7 @@
 #include "audit/refusal.h"
 #include "audit/counters.h"
 
-#define RESP_MAX_HEAD 65536
-#define CLIENT_HIGH_WATER (256 * 1024) /* pause the upstream above this */
-#define CLIENT_LOW_WATER (64 * 1024)
-#define PIPELINE_MAX (64 * 1024) /* request bytes buffered while one is in flight */
-
-typedef enum {
-    ST_IDLE,      /* between requests: idle timeout */
-    ST_HEAD,      /* part of a request head received */
-    ST_BODY,      /* reading the request body */
-    ST_RESOLVING, /* waiting for DNS */
-    ST_RECORDING, /* waiting for the decision record to be durable */
-    ST_UPSTREAM,  /* request sent (or connecting), waiting for the response head */
-    ST_RELAY,     /* streaming the response body to the client */
-    ST_CLOSING,   /* flushing the last bytes, then free */
-} session_state_t;
-
-typedef enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_EOF } body_mode_t;
-
-/* Everything that exists only while one request is in flight. */
-typedef struct {
-    bg_runtime_t *rt; /* reference held for the whole exchange */
-    const bg_route_t *route;
-    char id[BG_ID_LEN + 1];
-    uint64_t t_start_us;
-
-    char *head;            /* owned copy of the request head and, after it, the
-                              room for its header fields (head_copy) */
-    bg_http_request_t req; /* points into head */
-    char host[256];        /* lowercase Host without port */
-    const char *path;
-    size_t path_len;
-    int has_body;
-    int body_consumed;     /* the whole request body has been read */
-    struct evbuffer *body; /* decoded request body */
-    uint64_t body_left;
-    bg_http_chunked_t chunked;
-
-    bg_resolve_query_t *query;
-    struct sockaddr_storage dest;
-    socklen_t dest_len;
-    char dest_text[64];
-    char dest_addr[INET6_ADDRSTRLEN]; /* the address alone (decision record) */
-    const char *resolve_source;
-    bg_geo_answer_t geo; /* of the very address connected to */
-
-    bg_audit_ticket_t *ticket; /* RECORD in flight */
-    uint64_t audit_seq;
-    uint64_t t_forward_us;
-    uint64_t t_connect_us; /* a new upstream connection was started (metrics) */
-    uint64_t response_bytes;
-    uint64_t own_bytes; /* body bytes of an answer bordergate made itself (access log) */
-    int status;         /* status answered to the client; 0: none yet (access log) */
-
-    bg_upconn_t *up;
-    int up_reused;
-    int retried;
-    int upstream_connecting;
-    size_t up_request_len; /* bytes of the request queued on x->up */
-    int holds_slot;        /* counted in the route's in-flight requests */
-    const char *result;    /* completion result when not derived (complete()) */
-    int completed;         /* the completion record was made (record_completion) */
-    char *held;            /* a decision record nothing waits for, kept to carry its
-                              completion (hold_record); malloc'd, HOLD_ROOM spare */
-    size_t held_len;       /* bytes of held, its closing '}' included */
-    uint64_t held_us;      /* when it was kept (flush_held_timer) */
-    int response_done;     /* complete() was reached: nothing was cut short */
-
-    bg_http_response_t resp; /* headers: the thread's resp_fields, valid until
-                                the head has been written (on_up_read) */
-    body_mode_t resp_mode;
-    uint64_t resp_left;
-    bg_http_chunked_t resp_chunked;
-    int resp_dechunk; /* chunked upstream, HTTP/1.0 client */
-    int response_started;
-    int paused_upstream;
-    size_t head_scanned; /* bytes of a partial head already parsed */
-    bg_eval_t ev;        /* INSPECT + DECIDE: findings (referencing head and body),
-                            decision, rewritten request. Last: see EXCHANGE_RESET_BYTES */
-} exchange_t;
-
-/* A reused exchange is zeroed except for its decision's reasons[] (8 kB
- * that are only read below nreasons): BG_EVAL_RESET_BYTES. */
-#define EXCHANGE_RESET_BYTES (offsetof(exchange_t, ev) + BG_EVAL_RESET_BYTES)
-_Static_assert(offsetof(exchange_t, ev) + sizeof(bg_eval_t) == sizeof(exchange_t),
-               "ev must be the last member of exchange_t");
-
-struct bg_session {
-    bg_worker_t *w;
-    struct bufferevent *cbev;
-    struct bg_session *prev, *next;
-    struct event timer;
-    session_state_t state;
-    struct sockaddr_storage peer;
-    char peer_text[64];
-    int keep_alive;
-    int waiting_drain; /* idle, but the client must read before we go on */
-    exchange_t *x;
-};
+#include "proxy/session_int.h"
 
 static void session_free(bg_session_t *s);
 static void process_head(bg_session_t *s);
@@ -145,9 +48,6 @@ static void stage_record(bg_session_t *s);
 static void stage_forward(bg_session_t *s);
 static void relay_body(bg_session_t *s);
 static void complete(bg_session_t *s, int upstream_reusable);
-static void record_completion(bg_session_t *s, const char *result);
-static void release_held(bg_session_t *s);
-static const char *completion_result(const exchange_t *x);
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
@@ -189,7 +89,7 @@ static void log_access(bg_session_t *s)
         .outcome = x->ev.decided    ? bg_outcome_name(x->ev.decision.outcome)
                    : x->status != 0 ? "refused"
                                     : NULL,
-        .result = x->status == 0 ? "client_aborted" : completion_result(x),
+        .result = x->status == 0 ? "client_aborted" : bg_sess_completion_result(x),
         .bytes_in = x->body != NULL ? evbuffer_get_length(x->body) : 0,
         .bytes_out = x->response_bytes + x->own_bytes,
         .upstream_us = x->t_forward_us > 0 ? end_us - x->t_forward_us : 0,
@@ -255,8 +155,8 @@ static void exchange_free(bg_session_t *s)
      * a refusal that closes the connection, a response cut mid-body, a
      * session freed with the exchange in flight. */
     if (x->ev.decided && !x->completed)
-        record_completion(s, completion_result(x));
-    release_held(s); /* none left after a completion: for safety */
+        bg_sess_record_completion(s, bg_sess_completion_result(x));
+    bg_sess_release_held(s); /* none left after a completion: for safety */
     log_access(s);
     if (x->query != NULL)
         bg_resolve_cancel(x->query);
@@ -848,118 +748,6 @@ static void refuse_blocked(bg_session_t *s)
     complete(s, 0);
 }
 
-/* The path for the record: no value (inspect/redact.h). */
-static void write_path_without_values(bg_sbuf_t *b, const char *p, size_t n)
-{
-    char buf[2048];
-    size_t o = bg_redact_target(p, n, buf, sizeof buf);
-    bg_sbuf_json_str(b, buf, o);
-}
-
-/* The geo database's build date ("YYYY-MM-DD") for EPOCH (seconds), from a
- * per-thread cache: it changes only when the database is reloaded. */
-static const char *geo_db_date(uint64_t epoch)
-{
-    static _Thread_local uint64_t cached_epoch;
-    static _Thread_local char cached[40];
-    if (cached[0] == '\0' || cached_epoch != epoch) {
-        bg_util_format_time(epoch * 1000, cached, sizeof cached);
-        cached[10] = '\0';
-        cached_epoch = epoch;
-    }
-    return cached;
-}
-
-/*
- * The decision record (docs/audit.md): who called, where it went and why it
- * was allowed, changed or blocked. Paths, categories, pseudonyms and
- * evidence ids only; never a value. Written as text (no tree) into B
- * (the caller's, usually on its stack): this runs once per request. 0, or
- * -1 when out of memory (B is still the caller's to free).
- */
-static int decision_record(bg_session_t *s, bg_sbuf_t *bp)
-{
-    exchange_t *x = s->x;
-    const bg_config_t *cfg = x->rt->cfg;
-    const bg_policy_t *p = cfg->policy;
-    const bg_route_policy_t *rp = &p->routes[x->route - cfg->routes];
-    bg_sbuf_t b = *bp;
-    char ts[40];
-    bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
-    bg_sbuf_adds(&b, "{\"time\":\"");
-    bg_sbuf_adds(&b, ts);
-    bg_sbuf_adds(&b, "\",\"type\":\"decision\",\"decision_id\":\"");
-    bg_sbuf_adds(&b, x->id);
-    bg_sbuf_adds(&b, "\",\"caller\":{");
-    bg_sbuf_json_kv(&b, 1, "address", s->peer_text);
-    bg_sbuf_adds(&b, "}");
-    bg_sbuf_json_kv(&b, 0, "route", x->route->id);
-    if (rp->recipient != NULL) {
-        bg_sbuf_adds(&b, ",\"recipient\":{");
-        bg_sbuf_json_kv(&b, 1, "id", rp->recipient->id);
-        bg_sbuf_json_kv(&b, 0, "legal_entity",
-                        rp->recipient->legal_entity ? rp->recipient->legal_entity : "");
-        bg_sbuf_json_kv(&b, 0, "relationship", bg_relationship_name(rp->recipient->relationship));
-        bg_sbuf_adds(&b, "}");
-    }
-    if (rp->purpose != NULL)
-        bg_sbuf_json_kv(&b, 0, "purpose", rp->purpose);
-    bg_sbuf_adds(&b, ",\"method\":");
-    size_t mlen;
-    const char *method = bg_redact_method(x->req.method, x->req.method_len, &mlen);
-    bg_sbuf_json_str(&b, method, mlen); /* no value: inspect/redact.h */
-    bg_sbuf_json_kv(&b, 0, "host", x->route->upstream_host);
-    bg_sbuf_adds(&b, ",\"path\":");
-    write_path_without_values(&b, x->path, x->path_len);
-    bg_sbuf_adds(&b, ",\"destination\":{");
-    bg_sbuf_json_kv(&b, 1, "address", x->dest_addr);
-    bg_sbuf_adds(&b, ",\"port\":");
-    bg_sbuf_addi(&b, bg_util_addr_port((struct sockaddr *)&x->dest));
-    bg_sbuf_adds(&b, ",\"country\":");
-    bg_sbuf_json_cstr(&b, x->geo.country[0] ? x->geo.country : NULL);
-    bg_sbuf_json_kv(&b, 0, "region", bg_geo_region_name(x->geo.region));
-    bg_sbuf_json_kv(&b, 0, "geo_source", x->geo.source);
-    bg_sbuf_adds(&b, "}");
-    bg_sbuf_json_kv(&b, 0, "geo_db", geo_db_date(bg_geo_db_build_epoch(cfg->geo_db)));
-    bg_sbuf_json_kv(&b, 0, "mode", x->ev.decision.monitor ? "monitor" : "enforce");
-    bg_sbuf_adds(&b, x->ev.insp != NULL ? ",\"inspected\":true" : ",\"inspected\":false");
-    if (x->ev.insp != NULL)
-        bg_sbuf_json_kv(&b, 0, "body", bg_body_kind_name(bg_inspection_body_kind(x->ev.insp)));
-    bg_decision_write(&x->ev.decision, x->ev.insp, &b);
-    bg_sbuf_adds(&b, ",\"policy\":{\"version\":");
-    bg_sbuf_json_cstr(&b, p->version);
-    bg_sbuf_json_kv(&b, 0, "sha256", p->hash);
-    bg_sbuf_adds(&b, "},\"bytes\":{\"request\":");
-    bg_sbuf_addu(&b, evbuffer_get_length(x->body));
-    bg_sbuf_adds(&b, ",\"forwarded\":");
-    /* What leaves: nothing when blocked (monitor mode forwards unchanged). */
-    if (x->ev.decision.outcome == BG_OUTCOME_BLOCK)
-        bg_sbuf_addu(&b, 0);
-    else
-        bg_sbuf_addu(&b, x->ev.rw.body_changed ? x->ev.rw.body_len : evbuffer_get_length(x->body));
-    bg_sbuf_adds(&b, "}}");
-    *bp = b;
-    return b.failed ? -1 : 0;
-}
-
-/* Does this exchange move personal information abroad (so it must not
- * happen without a durable record)? */
-static int transfers_pi_abroad(const exchange_t *x)
-{
-    if (!x->ev.decision.cross_border || x->ev.insp == NULL)
-        return 0;
-    /* Monitor mode forwards everything unchanged: any finding leaves. */
-    if (x->ev.decision.monitor && x->ev.decision.nfd > 0)
-        return 1;
-    for (size_t i = 0; i < x->ev.decision.nfd; i++)
-        if (x->ev.decision.fd[i].action == BG_ACT_ALLOW || !x->ev.decision.fd[i].anonymized)
-            return 1;
-    /* Undecodable or opaque bodies going abroad under an "allow" policy. */
-    bg_body_kind_t k = bg_inspection_body_kind(x->ev.insp);
-    return k == BG_BODY_UNDECODABLE || k == BG_BODY_OTHER ||
-           bg_inspection_opaque(x->ev.insp) != NULL;
-}
-
 static void after_record(bg_session_t *s)
 {
     exchange_t *x = s->x;
@@ -970,46 +758,6 @@ static void after_record(bg_session_t *s)
     stage_forward(s);
 }
 
-/* Yearly counters (audit/counters.h): once the decision record is durable,
- * count each data subject whose PI leaves as PI (each subject and kind once
- * per request). Cheap when the person was already counted this year: two
- * striped hash look-ups, no I/O. */
-static void count_subjects(bg_session_t *s)
-{
-    exchange_t *x = s->x;
-    const bg_decision_t *d = &x->ev.decision;
-    if (s->w->counters == NULL || x->ev.insp == NULL || d->nsubjects <= 0)
-        return;
-    const bg_config_t *cfg = x->rt->cfg;
-    const bg_route_policy_t *rp = &cfg->policy->routes[x->route - cfg->routes];
-    uint8_t seen_small[64], *seen = seen_small; /* bits 1/2: non-sensitive/sensitive,
-                                                  4/8: the same, exempt */
-    if (d->nsubjects > (int)sizeof seen_small && (seen = calloc((size_t)d->nsubjects, 1)) == NULL)
-        return;
-    if (seen == seen_small)
-        memset(seen_small, 0, sizeof seen_small);
-    int64_t now = (int64_t)bg_util_wall_ms();
-    for (size_t i = 0; i < d->nfd; i++) {
-        const bg_finding_decision_t *f = &d->fd[i];
-        /* Exempt transfers (contract, HR management, emergency: CAC 2024
-         * Art. 5) are counted apart from those the thresholds apply to. */
-        int exempt = bg_counters_basis_exempt(bg_basis_name(f->basis));
-        uint8_t bit = (uint8_t)((f->sensitive ? 2 : 1) << (exempt ? 2 : 0));
-        if (f->subject < 0 || f->subject >= d->nsubjects || d->subjects[f->subject][0] == '\0' ||
-            (seen[f->subject] & bit) ||
-            !bg_counters_finding_counts(d->cross_border, d->outcome == BG_OUTCOME_BLOCK, d->monitor,
-                                        f->action == BG_ACT_ALLOW, f->action == BG_ACT_DEIDENTIFY,
-                                        f->anonymized))
-            continue;
-        seen[f->subject] |= bit;
-        bg_counters_add_subject(s->w->counters, rp->recipient != NULL ? rp->recipient->id : NULL,
-                                d->subjects[f->subject], f->sensitive, exempt,
-                                d->subject_by_device[f->subject], now);
-    }
-    if (seen != seen_small)
-        free(seen);
-}
-
 static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
 {
     bg_session_t *s = arg;
@@ -1018,11 +766,11 @@ static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
     evtimer_del(&s->timer);
     if (status == 0) {
         x->audit_seq = seq;
-        count_subjects(s);
+        bg_sess_count_subjects(s);
         after_record(s);
         return;
     }
-    if (x->ev.decision.outcome != BG_OUTCOME_BLOCK && transfers_pi_abroad(x)) {
+    if (x->ev.decision.outcome != BG_OUTCOME_BLOCK && bg_sess_transfers_pi_abroad(x)) {
         /* No durable record, no transfer (fail closed). */
         /* One line per cause, then counts (a full disk refuses every
          * request: no log flood onto the same disk). */
@@ -1041,70 +789,6 @@ static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
     after_record(s);
 }
 
-/*
- * Decision records nothing waits for (no personal information leaves the
- * country) are kept by the exchange for a moment and written with their
- * completion inside them ("completion": {...}, docs/audit.md): one record,
- * one hash and one hand-off per request instead of two. A record kept
- * HOLD_MS or more (a slow upstream, a long upload) is written alone by the
- * worker's hold timer and its completion follows as a record of its own, so
- * no decision waits on the network to reach the log.
- */
-#define HOLD_MS 100
-#define HOLD_ROOM 256 /* ',"completion":{...}}': a result and four numbers */
-
-static void flush_held_timer(evutil_socket_t fd, short what, void *arg);
-
-/* Write the exchange's kept decision record alone, if it has one. */
-static void release_held(bg_session_t *s)
-{
-    exchange_t *x = s->x;
-    if (x->held == NULL)
-        return;
-    static bg_log_limit_t not_queued = BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
-    if (bg_audit_submit_text(s->w->audit, x->held, x->held_len, 1, NULL, NULL) == NULL)
-        bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: decision record not queued", x->id);
-    x->held = NULL; /* ownership passed, in every case */
-    s->w->held_records--;
-}
-
-/* Keep REC (LEN bytes, "{...}") in the exchange until its completion. 0, or
- * -1 (out of memory): the caller submits it now. */
-static int hold_record(bg_session_t *s, const char *rec, size_t len)
-{
-    exchange_t *x = s->x;
-    bg_worker_t *w = s->w;
-    if (w->hold_timer == NULL &&
-        (w->hold_timer = evtimer_new(w->base, flush_held_timer, w)) == NULL)
-        return -1;
-    if ((x->held = malloc(len + HOLD_ROOM)) == NULL)
-        return -1;
-    memcpy(x->held, rec, len);
-    x->held_len = len;
-    x->held_us = bg_util_mono_us();
-    if (w->held_records++ == 0) {
-        struct timeval tv = {0, HOLD_MS * 1000};
-        evtimer_add(w->hold_timer, &tv);
-    }
-    return 0;
-}
-
-/* Every HOLD_MS while records are kept: write those kept HOLD_MS or more. */
-static void flush_held_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    bg_worker_t *w = arg;
-    uint64_t now = bg_util_mono_us();
-    for (bg_session_t *s = w->sessions; s != NULL && w->held_records > 0; s = s->next)
-        if (s->x != NULL && s->x->held != NULL && now - s->x->held_us >= HOLD_MS * 1000)
-            release_held(s);
-    if (w->held_records > 0) {
-        struct timeval tv = {0, HOLD_MS * 1000};
-        evtimer_add(w->hold_timer, &tv);
-    }
-}
-
 /* RECORD: make the decision record durable before anything leaves. */
 static void stage_record(bg_session_t *s)
 {
@@ -1119,14 +803,14 @@ static void stage_record(bg_session_t *s)
     char recbuf[4096];
     bg_sbuf_t b;
     bg_sbuf_init_buf(&b, recbuf, sizeof recbuf);
-    const char *rec = decision_record(s, &b) == 0 ? b.p : NULL;
+    const char *rec = bg_sess_decision_record(s, &b) == 0 ? b.p : NULL;
     size_t len = b.n;
-    if (rec != NULL && !x->rt->cfg->audit_wait_all && !transfers_pi_abroad(x) &&
+    if (rec != NULL && !x->rt->cfg->audit_wait_all && !bg_sess_transfers_pi_abroad(x) &&
         x->ev.decision.outcome != BG_OUTCOME_BLOCK) {
         /* No personal information leaves the country: the record goes into
          * the same group commit, but the request does not wait for the
          * fsync (docs/audit.md, "Write before forward"). */
-        if (hold_record(s, rec, len) != 0) {
+        if (bg_sess_hold_record(s, rec, len) != 0) {
             bg_audit_ticket_t *t = bg_audit_submit_copy(s->w->audit, rec, len, 1, NULL, NULL);
             static bg_log_limit_t not_queued =
                 BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
@@ -1151,301 +835,8 @@ static void stage_record(bg_session_t *s)
     arm_timer(s, x->rt->cfg->response_timeout_ms);
 }
 
-/* The completion record: what came back, linked by decision id. */
-/* What a completion record says happened (docs/audit.md, "result"). */
-static const char *completion_result(const exchange_t *x)
-{
-    if (x->result != NULL)
-        return x->result;
-    if (x->response_started)
-        return x->response_done ? "ok" : "interrupted";
-    if (x->ev.decided && x->ev.decision.outcome == BG_OUTCOME_BLOCK)
-        return "blocked";
-    return "refused";
-}
-
-static void record_completion(bg_session_t *s, const char *result)
-{
-    exchange_t *x = s->x;
-    if (x == NULL || !x->ev.decided || s->w->audit == NULL || x->completed)
-        return;
-    x->completed = 1;
-    /* What came back: the same members alone or inside the decision. */
-    char fbuf[256];
-    bg_sbuf_t f;
-    bg_sbuf_init_buf(&f, fbuf, sizeof fbuf);
-    uint64_t now = bg_util_mono_us();
-    bg_sbuf_adds(&f, "\"result\":\"");
-    bg_sbuf_adds(&f, result);
-    bg_sbuf_adds(&f, "\"");
-    if (x->response_started) {
-        bg_sbuf_adds(&f, ",\"upstream_status\":");
-        bg_sbuf_addi(&f, x->resp.status);
-    }
-    if (x->t_forward_us > 0) {
-        bg_sbuf_adds(&f, ",\"upstream_ms\":");
-        bg_sbuf_addms(&f, now - x->t_forward_us);
-    }
-    bg_sbuf_adds(&f, ",\"total_ms\":");
-    bg_sbuf_addms(&f, now - x->t_start_us);
-    bg_sbuf_adds(&f, ",\"response_bytes\":");
-    bg_sbuf_addu(&f, x->response_bytes);
-    static const char inside[] = ",\"completion\":{";
-    if (x->held != NULL && !f.failed && sizeof inside - 1 + f.n + 2 <= HOLD_ROOM) {
-        /* Inside the kept decision record, over its closing brace. */
-        char *e = x->held + x->held_len - 1;
-        memcpy(e, inside, sizeof inside - 1);
-        e += sizeof inside - 1;
-        memcpy(e, f.p, f.n);
-        e += f.n;
-        *e++ = '}';
-        *e++ = '}';
-        x->held_len = (size_t)(e - x->held);
-        release_held(s);
-        bg_sbuf_free(&f);
-        return;
-    }
-    release_held(s);
-    char recbuf[512];
-    bg_sbuf_t b;
-    bg_sbuf_init_buf(&b, recbuf, sizeof recbuf);
-    char ts[40];
-    bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
-    bg_sbuf_adds(&b, "{\"time\":\"");
-    bg_sbuf_adds(&b, ts);
-    bg_sbuf_adds(&b, "\",\"type\":\"completion\",\"decision_id\":\"");
-    bg_sbuf_adds(&b, x->id);
-    bg_sbuf_adds(&b, "\",");
-    bg_sbuf_add(&b, f.p, f.n);
-    bg_sbuf_adds(&b, "}");
-    if (!b.failed && !f.failed)
-        bg_audit_submit_copy(s->w->audit, b.p, b.n, 1, NULL, NULL);
-    bg_sbuf_free(&b);
-    bg_sbuf_free(&f);
-}
-
 /* ------------------------------------------------------------------------ */
 /* FORWARD                                                                  */
-
-static int header_named(const bg_http_header_t *h, const char *name)
-{
-    return bg_util_ieq(h->name, h->name_len, name);
-}
-
-/* Append the C string Z to OUT (the request head is built without printf:
- * it runs once per forwarded request). */
-/* A message head (request upstream, response to the client) collected in
- * one buffer, flushed to OUT when full and at the end (head_end): one
- * evbuffer_add instead of one per piece. */
-typedef struct {
-    struct evbuffer *out;
-    size_t n;
-    char buf[2048];
-} head_t;
-
-static void head_put(head_t *h, const char *p, size_t len)
-{
-    if (h->n + len > sizeof h->buf) {
-        evbuffer_add(h->out, h->buf, h->n);
-        h->n = 0;
-        if (len > sizeof h->buf) {
-            evbuffer_add(h->out, p, len);
-            return;
-        }
-    }
-    memcpy(h->buf + h->n, p, len);
-    h->n += len;
-}
-
-static void head_puts(head_t *h, const char *z)
-{
-    head_put(h, z, strlen(z));
-}
-
-static void head_end(head_t *h)
-{
-    if (h->n > 0)
-        evbuffer_add(h->out, h->buf, h->n);
-    h->n = 0;
-}
-
-/* Put "Content-Length: N\r\n" into H. */
-static void head_content_length(head_t *h, size_t n)
-{
-    char tmp[48] = "Content-Length: ";
-    char digits[24];
-    size_t i = sizeof digits, k = 16;
-    do {
-        digits[--i] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n > 0);
-    while (i < sizeof digits)
-        tmp[k++] = digits[i++];
-    tmp[k++] = '\r';
-    tmp[k++] = '\n';
-    head_put(h, tmp, k);
-}
-
-/* Write the upstream request head and body into OUT. */
-static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
-{
-    exchange_t *x = s->x;
-    const bg_config_t *cfg = x->rt->cfg;
-    const bg_route_t *r = x->route;
-    const bg_http_request_t *q = &x->req;
-    const bg_http_header_t *conn = bg_http_find_header(q->headers, q->nheaders, "connection");
-    int fw_off = strcmp(cfg->forwarded, "off") == 0;
-    int fw_replace = strcmp(cfg->forwarded, "replace") == 0;
-    /* The caller's X-Forwarded-For / Forwarded values as they will leave:
-     * after de-identification, which may have rewritten or removed them
-     * (the record says what left, so this must be what left). */
-    const char *xff = NULL, *fwd = NULL;
-    size_t xff_len = 0, fwd_len = 0;
-
-    head_t hb, *hd = &hb; /* not an initializer: that would zero 2 kB */
-    hb.out = out;
-    hb.n = 0;
-    const char *path = x->ev.rw.target_changed ? x->ev.rw.target : x->path;
-    size_t path_len = x->ev.rw.target_changed ? x->ev.rw.target_len : x->path_len;
-    head_put(hd, q->method, q->method_len);
-    head_put(hd, " ", 1);
-    if (r->upstream_path != NULL) {
-        size_t pl = strlen(r->path_prefix);
-        size_t up = strlen(r->upstream_path);
-        const char *rest = path + pl;
-        size_t rest_len = path_len - pl;
-        if (up > 0 && r->upstream_path[up - 1] == '/' && rest_len > 0 && rest[0] == '/') {
-            rest++;
-            rest_len--;
-        }
-        head_put(hd, r->upstream_path, up);
-        head_put(hd, rest, rest_len);
-    } else {
-        head_put(hd, path, path_len);
-    }
-    head_put(hd, " HTTP/1.1\r\nHost: ", 17);
-    head_puts(hd, r->host_header);
-    head_put(hd, "\r\n", 2);
-
-    for (size_t i = 0; i < q->nheaders; i++) {
-        const bg_http_header_t *h = &q->headers[i];
-        if (bg_http_is_hop_by_hop(h->name, h->name_len, conn ? conn->value : NULL,
-                                  conn ? conn->value_len : 0))
-            continue;
-        if (header_named(h, "host") || header_named(h, "content-length") ||
-            header_named(h, "expect"))
-            continue;
-        if (x->ev.rw.body_changed && header_named(h, "content-encoding"))
-            continue; /* the rewritten body is sent as identity */
-        const char *hv = h->value;
-        size_t hvl = h->value_len;
-        int replaced = 0;
-        for (size_t k = 0; k < x->ev.rw.nheaders; k++) {
-            if (x->ev.rw.header_index[k] == i) {
-                replaced = 1;
-                hv = x->ev.rw.header_values[k];
-                hvl = hv != NULL ? strlen(hv) : 0;
-            }
-        }
-        if (replaced && hv == NULL)
-            continue;
-        if (!fw_off) {
-            if (header_named(h, "x-forwarded-for")) {
-                if (xff == NULL)
-                    xff = hv, xff_len = hvl;
-                continue;
-            }
-            if (header_named(h, "forwarded")) {
-                if (fwd == NULL)
-                    fwd = hv, fwd_len = hvl;
-                continue;
-            }
-            if (header_named(h, "x-forwarded-proto") || header_named(h, "x-forwarded-host"))
-                continue;
-        }
-        head_put(hd, h->name, h->name_len);
-        head_put(hd, ": ", 2);
-        head_put(hd, hv, hvl);
-        head_put(hd, "\r\n", 2);
-    }
-    if (!fw_off) {
-        int v6 = s->peer.ss_family == AF_INET6;
-        /* The caller's Host is echoed only when the route was matched by it:
-         * on a route matched by path alone it is whatever the caller wrote,
-         * uninspected text that must not leave. */
-        int echo_host = x->host[0] != '\0' && r->match_host != NULL;
-        head_put(hd, "X-Forwarded-For: ", 17);
-        if (xff != NULL && !fw_replace) {
-            head_put(hd, xff, xff_len);
-            head_put(hd, ", ", 2);
-        }
-        head_puts(hd, s->peer_text);
-        head_put(hd, "\r\nForwarded: ", 13);
-        if (fwd != NULL && !fw_replace) {
-            head_put(hd, fwd, fwd_len);
-            head_put(hd, ", ", 2);
-        }
-        head_puts(hd, v6 ? "for=\"[" : "for=");
-        head_puts(hd, s->peer_text);
-        head_puts(hd, v6 ? "]\";proto=http" : ";proto=http");
-        if (echo_host) {
-            head_put(hd, ";host=\"", 7);
-            head_puts(hd, x->host);
-            head_put(hd, "\"", 1);
-        }
-        head_put(hd, "\r\n", 2);
-        head_put(hd, "X-Forwarded-Proto: http\r\n", 25);
-        if (echo_host) {
-            head_put(hd, "X-Forwarded-Host: ", 18);
-            head_puts(hd, x->host);
-            head_put(hd, "\r\n", 2);
-        }
-    }
-    if (x->ev.rw.body_changed) {
-        head_content_length(hd, x->ev.rw.body_len);
-        head_put(hd, "\r\n", 2);
-        head_end(hd);
-        evbuffer_add(out, x->ev.rw.body, x->ev.rw.body_len);
-        return;
-    }
-    size_t blen = evbuffer_get_length(x->body);
-    if (x->has_body || blen > 0 || q->content_length == 0)
-        head_content_length(hd, blen);
-    head_put(hd, "\r\n", 2);
-    head_end(hd);
-    /* A reference, not a move: the body stays ours for a retry. */
-    if (blen > 0)
-        evbuffer_add_buffer_reference(out, x->body);
-}
-
-/*
- * Write BEV's pending output to its socket now, in this pass of the event
- * loop, rather than the libevent way (an epoll_ctl to arm EPOLLOUT, a pass
- * through epoll_wait, the writev, an epoll_ctl to disarm). Plain sockets
- * only, and never one still connecting: the caller checks. What the socket
- * does not take stays in the output for libevent to write as before; an
- * error (or EAGAIN) is left for libevent's write callback to meet. When the
- * output is empty the write event is removed, as libevent's own write
- * callback does; with the worker's epoll changelist the arm and the disarm
- * then cancel out and cost no system call. No write callback runs for the
- * bytes written here: callers use it where none is awaited.
- */
-static void flush_now(struct bufferevent *bev)
-{
-    struct evbuffer *out = bufferevent_get_output(bev);
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    if (fd < 0 || evbuffer_get_length(out) == 0 || !(bufferevent_get_enabled(bev) & EV_WRITE))
-        return;
-    /* libevent keeps the front of a socket bufferevent's output frozen
-     * outside its own write callback; thaw it for this write as that does. */
-    evbuffer_unfreeze(out, 1);
-    int n = evbuffer_write(out, fd);
-    evbuffer_freeze(out, 1);
-    if (n < 0)
-        return;
-    if (evbuffer_get_length(out) == 0)
-        event_del(&bev->ev_write);
-}
 
 static void on_up_read(struct bufferevent *bev, void *arg);
 static void on_up_write(struct bufferevent *bev, void *arg);
@@ -1510,11 +901,11 @@ static void stage_forward(bg_session_t *s)
     x->upstream_connecting = !x->up_reused;
     x->t_connect_us = x->up_reused ? 0 : bg_util_mono_us();
     bufferevent_setcb(x->up->bev, on_up_read, on_up_write, on_up_event, s);
-    build_upstream_request(s, bufferevent_get_output(x->up->bev));
+    bg_sess_build_upstream_request(s, bufferevent_get_output(x->up->bev));
     x->up_request_len = evbuffer_get_length(bufferevent_get_output(x->up->bev));
     bufferevent_enable(x->up->bev, EV_READ | EV_WRITE);
     if (x->up_reused && !x->up->tls)
-        flush_now(x->up->bev); /* one writev now: head and body */
+        bg_sess_flush_now(x->up->bev); /* one writev now: head and body */
     s->state = ST_UPSTREAM;
     evtimer_del(&s->timer);
     arm_timer(s, x->upstream_connecting ? cfg->connect_timeout_ms : cfg->response_timeout_ms);
@@ -1522,93 +913,6 @@ static void stage_forward(bg_session_t *s)
 
 /* ------------------------------------------------------------------------ */
 /* Response                                                                 */
-
-static void write_response_head(bg_session_t *s)
-{
-    exchange_t *x = s->x;
-    const bg_http_response_t *r = &x->resp;
-    struct evbuffer *out = bufferevent_get_output(s->cbev);
-    const bg_http_header_t *conn = bg_http_find_header(r->headers, r->nheaders, "connection");
-    int client10 = x->req.version_minor == 0;
-
-    if (x->resp_mode == BODY_EOF || (x->resp_mode == BODY_CHUNKED && client10))
-        s->keep_alive = 0;
-    x->resp_dechunk = x->resp_mode == BODY_CHUNKED && client10;
-
-    /* The head is put together in one buffer and added once (no printf:
-     * every response passes here). Not an initializer: that would zero
-     * its 2 kB. */
-    head_t h;
-    h.out = out;
-    h.n = 0;
-    char st[5] = {' ', ' ', ' ', ' ', 0};
-    st[0] = (char)('0' + r->status / 100 % 10);
-    st[1] = (char)('0' + r->status / 10 % 10);
-    st[2] = (char)('0' + r->status % 10);
-    head_put(&h, "HTTP/1.1 ", 9);
-    head_put(&h, st, 4);
-    head_put(&h, r->reason, r->reason_len);
-    head_put(&h, "\r\n", 2);
-    for (size_t i = 0; i < r->nheaders; i++) {
-        const bg_http_header_t *hd = &r->headers[i];
-        if (bg_http_is_hop_by_hop(hd->name, hd->name_len, conn ? conn->value : NULL,
-                                  conn ? conn->value_len : 0))
-            continue;
-        if (header_named(hd, "x-bordergate-id") || header_named(hd, "x-bordergate-changed") ||
-            header_named(hd, "x-bordergate-decision"))
-            continue;
-        head_put(&h, hd->name, hd->name_len);
-        head_put(&h, ": ", 2);
-        head_put(&h, hd->value, hd->value_len);
-        head_put(&h, "\r\n", 2);
-    }
-    if (x->resp_mode == BODY_CHUNKED && !client10)
-        head_puts(&h, "Transfer-Encoding: chunked\r\n");
-    head_puts(&h, "X-Bordergate-Id: ");
-    head_puts(&h, x->id);
-    head_puts(&h, "\r\n");
-    if (x->ev.decided) {
-        head_puts(&h, "X-Bordergate-Decision: ");
-        head_puts(&h, bg_outcome_name(x->ev.decision.outcome));
-        if (x->ev.decision.monitor) {
-            head_puts(&h, "; monitor; would=");
-            head_puts(&h, bg_outcome_name(x->ev.decision.would));
-        }
-        head_puts(&h, "\r\n");
-    }
-    /* A de-identified request: which paths changed and how (proxy/changed.h;
-     * paths and operators, never values). */
-    char changed[BG_CHANGED_MAX];
-    if (x->ev.decided && bg_changed_header(&x->ev.decision, x->ev.insp, changed, sizeof changed)) {
-        head_puts(&h, "X-Bordergate-Changed: ");
-        head_puts(&h, changed);
-        head_puts(&h, "\r\n");
-    }
-    if (x->rt->cfg->debug_headers) {
-        head_puts(&h, "X-Bordergate-Route: ");
-        head_puts(&h, x->route->id);
-        head_puts(&h, "\r\nX-Bordergate-Destination: ");
-        head_puts(&h, x->dest_text);
-        head_puts(&h, "\r\nX-Bordergate-Geo: country=");
-        head_puts(&h, x->geo.country[0] ? x->geo.country : "unknown");
-        head_puts(&h, "; region=");
-        head_puts(&h, bg_geo_region_name(x->geo.region));
-        head_puts(&h, "; source=");
-        head_puts(&h, x->geo.source);
-        head_puts(&h, "\r\n");
-    }
-    if (!s->keep_alive)
-        head_puts(&h, "Connection: close\r\n");
-    else if (client10)
-        head_puts(&h, "Connection: keep-alive\r\n");
-    head_put(&h, "\r\n", 2);
-    evbuffer_add(out, h.buf, h.n);
-    x->response_started = 1;
-    x->status = r->status;
-    bg_metrics_upstream_response(s->w->metrics, x->route->id, r->status,
-                                 bg_util_mono_us() - x->t_forward_us);
-    s->w->stats.responses_by_class[r->status / 100 % 6]++;
-}
 
 /* Header fields of the response head being read: needed only until that
  * head has been written to the client, so one array per worker thread
@@ -1667,7 +971,7 @@ static void on_up_read(struct bufferevent *bev, void *arg)
         x->resp_left = x->resp.content_length > 0 ? (uint64_t)x->resp.content_length : 0;
         if (x->resp_mode == BODY_CHUNKED)
             bg_http_chunked_init(&x->resp_chunked);
-        write_response_head(s);
+        bg_sess_write_response_head(s);
         evbuffer_drain(in, x->resp.head_len);
         s->state = ST_RELAY;
         evtimer_del(&s->timer);
@@ -1876,7 +1180,7 @@ static void complete(bg_session_t *s, int upstream_reusable)
 {
     exchange_t *x = s->x;
     int idle_ms = 60000;
-    flush_now(s->cbev); /* the response (head and body) in one writev, now */
+    bg_sess_flush_now(s->cbev); /* the response (head and body) in one writev, now */
     if (x != NULL) {
         const bg_config_t *cfg = x->rt->cfg;
         idle_ms = cfg->idle_timeout_ms;
@@ -1891,7 +1195,7 @@ static void complete(bg_session_t *s, int upstream_reusable)
         bg_debug("request %s route %s done in %llu us", x->id, x->route ? x->route->id : "-",
                  (unsigned long long)(bg_util_mono_us() - x->t_start_us));
         x->response_done = 1; /* complete(): the exchange ended normally */
-        record_completion(s, completion_result(x));
+        bg_sess_record_completion(s, bg_sess_completion_result(x));
     }
     exchange_free(s);
     bufferevent_setwatermark(s->cbev, EV_READ, 0, 0);
@@ -1964,7 +1268,7 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
          * the response timeout. */
         s->w->stats.client_aborts++;
         bg_debug("request %s: client %s left; upstream exchange cancelled", s->x->id, s->peer_text);
-        record_completion(s, "client_aborted");
+        bg_sess_record_completion(s, "client_aborted");
     }
     session_free(s);
 }
