@@ -116,6 +116,7 @@ struct bg_session {
     struct bufferevent *cbev;
     struct bg_session *prev, *next;
     struct event timer;
+    struct event next_request; /* a pipelined request waits its turn (complete()) */
     session_state_t state;
     struct sockaddr_storage peer;
     char peer_text[64];
