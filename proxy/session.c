@@ -1380,8 +1380,10 @@ void bg_session_drain_all(bg_worker_t *w)
 
 void bg_session_close_all(bg_worker_t *w)
 {
-    while (w->sessions != NULL)
-        session_free(w->sessions);
+    for (bg_session_t *s = w->sessions, *next; s != NULL; s = next) {
+        next = s->next; /* session_free unlinks S, and only S */
+        session_free(s);
+    }
     if (w->hold_timer != NULL) { /* every kept record was written with its exchange */
         event_free(w->hold_timer);
         w->hold_timer = NULL;
