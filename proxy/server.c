@@ -1011,45 +1011,44 @@ static int check_listen_free(bg_server_t *srv, const bg_config_t *cfg, pid_t *ol
     return rc;
 }
 
-int bg_server_run(const char *config_path, unsigned flags)
+/* Load the configuration named on the command line and publish its
+ * snapshot; the operational log goes where it says. Returns the
+ * configuration in force (the snapshot's), or NULL after printing why. */
+static const bg_config_t *server_load(bg_server_t *srv)
 {
-    bg_server_t srv;
-    int nerr = 0, rc = 1;
-    struct event *sighup = NULL, *sigterm = NULL, *sigint = NULL, *sigusr1 = NULL;
-
-    memset(&srv, 0, sizeof srv);
-    srv.config_path = config_path;
-    srv.flags = flags;
-    srv.started_ms = bg_util_wall_ms();
-    srv.last_reload_ok_ms = srv.started_ms;
-    bg_log_set_component("proxy");
-
-    bg_config_t *cfg = bg_config_load(config_path, stderr, &nerr);
+    int nerr = 0;
+    bg_config_t *cfg = bg_config_load(srv->config_path, stderr, &nerr);
     if (cfg == NULL)
-        return 1;
+        return NULL;
     if (apply_log(cfg) != 0) {
         fprintf(stderr, "bordergate: %s: cannot open log file: %s\n", cfg->log_file,
                 strerror(errno));
         bg_config_unref(cfg);
-        return 1;
+        return NULL;
     }
     bg_runtime_t *rt = bg_runtime_new(cfg, stderr);
     if (rt == NULL)
-        return 1;
+        return NULL;
     bg_runtime_publish(rt);
-    cfg = rt->cfg;
+    return rt->cfg;
+}
 
-    signal(SIGPIPE, SIG_IGN);
-    srv.nworkers = cfg->workers;
-    srv.drain_delay_ms = cfg->drain_delay_ms;
-    srv.drain_timeout_ms = cfg->drain_timeout_ms;
+/*
+ * Before any worker exists: refuse to start beside a process on our
+ * addresses (or take over from it), raise the descriptor limit, bind every
+ * listen address, stop the process taken over, open the audit writer and
+ * the counters, the access log and the run-state file. 0, or -1 after
+ * printing why.
+ */
+static int server_open(bg_server_t *srv, const bg_config_t *cfg)
+{
     pid_t old_pid = 0;
     long long old_drain_ms = 0;
-    if (check_listen_free(&srv, cfg, &old_pid, &old_drain_ms) != 0)
-        goto done;
+    if (check_listen_free(srv, cfg, &old_pid, &old_drain_ms) != 0)
+        return -1;
     raise_fd_limit(cfg);
-    if (listen_bind_all(&srv, cfg) != 0)
-        goto done;
+    if (listen_bind_all(srv, cfg) != 0)
+        return -1;
     if (old_pid != 0) {
         /* Our sockets share the port now: new connections queue for us
          * while the old process stops accepting and drains. */
@@ -1058,65 +1057,97 @@ int bg_server_run(const char *config_path, unsigned flags)
         if (kill(old_pid, SIGTERM) != 0)
             bg_warn("take-over: cannot signal pid %d: %s", (int)old_pid, strerror(errno));
     }
-    if (open_stores(&srv, cfg, old_pid != 0 ? old_drain_ms + 5000 : 0) != 0)
-        goto done;
+    if (open_stores(srv, cfg, old_pid != 0 ? old_drain_ms + 5000 : 0) != 0)
+        return -1;
     if (cfg->access_log_path != NULL) {
         char err[512];
-        srv.accesslog = bg_accesslog_open(cfg->access_log_path, err, sizeof err);
-        if (srv.accesslog == NULL) {
+        srv->accesslog = bg_accesslog_open(cfg->access_log_path, err, sizeof err);
+        if (srv->accesslog == NULL) {
             fprintf(stderr, "bordergate: access log: %s\n", err);
-            goto done;
+            return -1;
         }
     }
-    state_file_write(&srv, cfg);
-    srv.workers = calloc((size_t)srv.nworkers, sizeof *srv.workers);
-    pipes = calloc((size_t)srv.nworkers, sizeof *pipes);
-    srv.base = event_base_new();
-    if (srv.workers == NULL || pipes == NULL || srv.base == NULL)
-        goto done;
-    for (int i = 0; i < srv.nworkers; i++) {
+    state_file_write(srv, cfg);
+    return 0;
+}
+
+/* The control thread's signals, in srv->signals' order. */
+static const struct {
+    int signo;
+    event_callback_fn cb;
+} server_signals[4] = {
+    {SIGHUP, on_sighup},
+    {SIGUSR1, on_sigusr1},
+    {SIGTERM, on_stop},
+    {SIGINT, on_stop},
+};
+
+/*
+ * The control loop's parts, nothing running yet: the workers (each with
+ * its event loop, listeners and control pipe), the admin listener, the
+ * signal events and the housekeeping tick (every TICK_MS, or a quarter of
+ * the systemd watchdog interval when that is shorter). 0, or -1 (what was
+ * made is freed by server_close).
+ */
+static int server_prepare(bg_server_t *srv, const bg_config_t *cfg)
+{
+    srv->workers = calloc((size_t)srv->nworkers, sizeof *srv->workers);
+    pipes = calloc((size_t)srv->nworkers, sizeof *pipes);
+    srv->base = event_base_new();
+    if (srv->workers == NULL || pipes == NULL || srv->base == NULL)
+        return -1;
+    for (int i = 0; i < srv->nworkers; i++) {
         if (pipe(pipes[i].fd) != 0)
-            goto done;
-        if (worker_init(&srv, &srv.workers[i], i, cfg) != 0)
-            goto done;
+            return -1;
+        if (worker_init(srv, &srv->workers[i], i, cfg) != 0)
+            return -1;
     }
     if (cfg->has_admin) {
         char err[256];
-        srv.admin = bg_serve_new(srv.base, (struct sockaddr *)&cfg->admin.addr, cfg->admin.len,
-                                 NULL, 1 << 20, bg_admin_handle, &srv, err, sizeof err);
-        if (srv.admin == NULL) {
+        srv->admin = bg_serve_new(srv->base, (struct sockaddr *)&cfg->admin.addr, cfg->admin.len,
+                                  NULL, 1 << 20, bg_admin_handle, srv, err, sizeof err);
+        if (srv->admin == NULL) {
             fprintf(stderr, "bordergate: admin listener: %s\n", err);
-            goto done;
+            return -1;
         }
     }
-    sighup = evsignal_new(srv.base, SIGHUP, on_sighup, &srv);
-    sigusr1 = evsignal_new(srv.base, SIGUSR1, on_sigusr1, &srv);
-    evsignal_add(sigusr1, NULL);
-    sigterm = evsignal_new(srv.base, SIGTERM, on_stop, &srv);
-    sigint = evsignal_new(srv.base, SIGINT, on_stop, &srv);
-    evsignal_add(sighup, NULL);
-    evsignal_add(sigterm, NULL);
-    evsignal_add(sigint, NULL);
-    srv.watchdog_us = bg_notify_watchdog_usec();
-    srv.tick = event_new(srv.base, -1, EV_PERSIST, on_tick, &srv);
-    if (srv.tick == NULL)
-        goto done;
+    for (size_t i = 0; i < sizeof server_signals / sizeof server_signals[0]; i++) {
+        srv->signals[i] =
+            evsignal_new(srv->base, server_signals[i].signo, server_signals[i].cb, srv);
+        if (srv->signals[i] == NULL || evsignal_add(srv->signals[i], NULL) != 0)
+            return -1;
+    }
+    srv->watchdog_us = bg_notify_watchdog_usec();
+    srv->tick = event_new(srv->base, -1, EV_PERSIST, on_tick, srv);
+    if (srv->tick == NULL)
+        return -1;
     int tick_ms = TICK_MS;
-    if (srv.watchdog_us > 0 && srv.watchdog_us / 4000 < (uint64_t)tick_ms)
-        tick_ms = srv.watchdog_us / 4000 > 0 ? (int)(srv.watchdog_us / 4000) : 1;
-    srv.tick_us = (uint64_t)tick_ms * 1000;
+    if (srv->watchdog_us > 0 && srv->watchdog_us / 4000 < (uint64_t)tick_ms)
+        tick_ms = srv->watchdog_us / 4000 > 0 ? (int)(srv->watchdog_us / 4000) : 1;
+    srv->tick_us = (uint64_t)tick_ms * 1000;
     struct timeval tick_tv = ms_tv(tick_ms);
-    event_add(srv.tick, &tick_tv);
+    event_add(srv->tick, &tick_tv);
+    return 0;
+}
 
-    for (int i = 0; i < srv.nworkers; i++) {
-        if (pthread_create(&srv.workers[i].thread, NULL, worker_main, &srv.workers[i]) != 0) {
+/*
+ * Start the worker threads, say where we listen, tell systemd we are
+ * ready, and run the control loop until SIGTERM/SIGINT (on_stop); then
+ * join the workers while still serving signals (a second SIGTERM, the
+ * drain deadline). 0, or -1 when a worker cannot start (the ones started
+ * are stopped by server_close).
+ */
+static int server_serve(bg_server_t *srv, const bg_config_t *cfg)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
             bg_error("cannot start worker %d", i);
-            goto done;
+            return -1;
         }
     }
     for (int i = 0; i < cfg->nlisten; i++)
         bg_info("bordergate %s listening on %s (%d worker%s, %d routes)", BG_VERSION,
-                cfg->listen[i].text, srv.nworkers, srv.nworkers > 1 ? "s" : "", cfg->nroutes);
+                cfg->listen[i].text, srv->nworkers, srv->nworkers > 1 ? "s" : "", cfg->nroutes);
     if (cfg->has_admin)
         bg_info("admin listener on %s (/healthz, /readyz, /metrics, /stats, /dashboard/)",
                 cfg->admin.text);
@@ -1124,54 +1155,81 @@ int bg_server_run(const char *config_path, unsigned flags)
     /* Listening, the audit log open, the workers running. */
     bg_notify("READY=1\nSTATUS=serving");
 
-    event_base_dispatch(srv.base); /* until SIGTERM/SIGINT */
+    event_base_dispatch(srv->base); /* until SIGTERM/SIGINT */
 
     /* Keep serving signals (second SIGTERM, drain deadline) while joining. */
-    for (int i = 0; i < srv.nworkers; i++) {
-        while (pthread_tryjoin_np(srv.workers[i].thread, NULL) == EBUSY)
-            event_base_loop(srv.base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(10000);
-        srv.workers[i].thread = 0;
+    for (int i = 0; i < srv->nworkers; i++) {
+        while (pthread_tryjoin_np(srv->workers[i].thread, NULL) == EBUSY)
+            event_base_loop(srv->base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(10000);
+        srv->workers[i].thread = 0;
     }
     bg_info("stopped");
-    rc = 0;
-done:
+    return 0;
+}
+
+/* Free whatever the steps above made, whichever step failed (the lines
+ * say why their order). RC != 0: workers still running are told to quit
+ * and joined first. */
+static void server_close(bg_server_t *srv, int rc)
+{
     if (rc != 0) {
-        for (int i = 0; i < srv.nworkers; i++) {
-            if (srv.workers != NULL && srv.workers[i].thread != 0) {
-                notify_workers(&srv, 'q');
-                pthread_join(srv.workers[i].thread, NULL);
+        for (int i = 0; i < srv->nworkers; i++) {
+            if (srv->workers != NULL && srv->workers[i].thread != 0) {
+                notify_workers(srv, 'q');
+                pthread_join(srv->workers[i].thread, NULL);
             }
         }
     }
-    if (sighup != NULL)
-        event_free(sighup);
-    if (sigusr1 != NULL)
-        event_free(sigusr1);
-    if (sigterm != NULL)
-        event_free(sigterm);
-    if (sigint != NULL)
-        event_free(sigint);
-    if (srv.tick != NULL)
-        event_free(srv.tick);
-    bg_serve_free(srv.admin);
-    listen_close_unused(&srv);
-    for (int i = 0; srv.workers != NULL && i < srv.nworkers; i++) {
-        worker_destroy(&srv.workers[i]);
+    for (size_t i = 0; i < sizeof srv->signals / sizeof srv->signals[0]; i++) {
+        if (srv->signals[i] != NULL)
+            event_free(srv->signals[i]);
+    }
+    if (srv->tick != NULL)
+        event_free(srv->tick);
+    bg_serve_free(srv->admin);
+    listen_close_unused(srv);
+    for (int i = 0; srv->workers != NULL && i < srv->nworkers; i++) {
+        worker_destroy(&srv->workers[i]);
         if (pipes[i].fd[0] > 0) {
             close(pipes[i].fd[0]);
             close(pipes[i].fd[1]);
         }
     }
-    free(srv.workers);
+    free(srv->workers);
     free(pipes);
-    state_file_remove(&srv); /* before the audit lock goes: a take-over writes its own */
-    if (srv.audit != NULL)
-        bg_audit_close(srv.audit);
-    bg_counters_close(srv.counters);   /* after the workers: they count */
-    bg_accesslog_close(srv.accesslog); /* after the workers: they write */
-    bg_counters_fleet_stop(srv.fleet); /* after the counters: their last lines are pushed */
-    if (srv.base != NULL)
-        event_base_free(srv.base);
+    state_file_remove(srv); /* before the audit lock goes: a take-over writes its own */
+    if (srv->audit != NULL)
+        bg_audit_close(srv->audit);
+    bg_counters_close(srv->counters);   /* after the workers: they count */
+    bg_accesslog_close(srv->accesslog); /* after the workers: they write */
+    bg_counters_fleet_stop(srv->fleet); /* after the counters: their last lines are pushed */
+    if (srv->base != NULL)
+        event_base_free(srv->base);
     bg_runtime_publish_final();
+}
+
+/* Contract: proxy/server.h. The steps: load, open, prepare, serve, close. */
+int bg_server_run(const char *config_path, unsigned flags)
+{
+    bg_server_t srv;
+    memset(&srv, 0, sizeof srv);
+    srv.config_path = config_path;
+    srv.flags = flags;
+    srv.started_ms = bg_util_wall_ms();
+    srv.last_reload_ok_ms = srv.started_ms;
+    bg_log_set_component("proxy");
+
+    const bg_config_t *cfg = server_load(&srv);
+    if (cfg == NULL)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    srv.nworkers = cfg->workers;
+    srv.drain_delay_ms = cfg->drain_delay_ms;
+    srv.drain_timeout_ms = cfg->drain_timeout_ms;
+    int rc = 1;
+    if (server_open(&srv, cfg) == 0 && server_prepare(&srv, cfg) == 0 &&
+        server_serve(&srv, cfg) == 0)
+        rc = 0;
+    server_close(&srv, rc);
     return rc;
 }

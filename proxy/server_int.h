@@ -34,6 +34,7 @@ struct bg_server {
     int (*listen_fds)[BG_MAX_LISTEN]; /* per worker, bound before the workers exist */
     char *state_path;                 /* the run-state file in the audit directory; NULL: none */
     struct event *tick;
+    struct event *signals[4]; /* SIGHUP, SIGUSR1, SIGTERM, SIGINT (server_signals) */
     uint64_t watchdog_us;     /* WATCHDOG=1 this often; 0: no watchdog */
     uint64_t watchdog_last_us;
     uint64_t tick_us; /* the tick's period */
