@@ -216,12 +216,188 @@ static int admin_authorized(const bg_serve_req_t *req, const bg_config_t *cfg)
     return diff == 0;
 }
 
+/* Send O (taken) as REPLY's body: one line of compact JSON. */
+static void reply_json(bg_serve_reply_t *reply, json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+    evbuffer_add_printf(reply->body, "%s\n", s != NULL ? s : "{}");
+    free(s);
+    json_decref(o);
+}
+
+/* GET /healthz: liveness and what runs (version, uptime, configuration,
+ * reloads, the country database, whether the audit log is writable); 503
+ * while stopping. */
+static void admin_healthz(bg_server_t *srv, const bg_serve_req_t *req, bg_serve_reply_t *reply)
+{
+    (void)req;
+    bg_runtime_t *rt = bg_runtime_acquire();
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(srv->stopping ? "stopping" : "ok"));
+    json_object_set_new(o, "version", json_string(BG_VERSION));
+    json_object_set_new(o, "uptime_s",
+                        json_integer((json_int_t)((bg_util_wall_ms() - srv->started_ms) / 1000)));
+    json_object_set_new(o, "config", json_string(srv->config_path));
+    json_object_set_new(o, "config_generation", json_integer(rt ? rt->generation : 0));
+    json_object_set_new(o, "routes", json_integer(rt ? rt->cfg->nroutes : 0));
+    json_object_set_new(o, "policy_version",
+                        json_string(rt ? bg_server_policy_version(rt->cfg) : ""));
+    json_object_set_new(o, "workers", json_integer(srv->nworkers));
+    json_object_set_new(o, "reloads_ok", json_integer(srv->reloads_ok));
+    json_object_set_new(o, "reloads_failed", json_integer(srv->reloads_failed));
+    if (rt != NULL)
+        json_object_set_new(o, "geo", geo_json(rt->cfg));
+    if (srv->audit != NULL) {
+        bg_audit_stats_t as;
+        bg_audit_stats(srv->audit, &as);
+        json_object_set_new(o, "audit_writable", json_boolean(as.healthy));
+    } else {
+        json_object_set_new(o, "audit", json_string("disabled"));
+    }
+    bg_runtime_unref(rt);
+    if (srv->stopping)
+        reply->status = 503;
+    reply_json(reply, o);
+}
+
+/* GET /readyz: 200 when ready, else 503 with the reasons (readiness). */
+static void admin_readyz(bg_server_t *srv, const bg_serve_req_t *req, bg_serve_reply_t *reply)
+{
+    (void)req;
+    bg_runtime_t *rt = bg_runtime_acquire();
+    json_t *problems = json_array();
+    int ready = readiness(srv, rt, problems);
+    bg_runtime_unref(rt);
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(ready ? "ready" : "not ready"));
+    json_object_set_new(o, "not_ready", problems);
+    if (!ready)
+        reply->status = 503;
+    reply_json(reply, o);
+}
+
+/* GET /metrics: the Prometheus text format (proxy/metrics.c). */
+static void admin_metrics(bg_server_t *srv, const bg_serve_req_t *req, bg_serve_reply_t *reply)
+{
+    (void)req;
+    bg_runtime_t *rt = bg_runtime_acquire();
+    json_t *problems = json_array();
+    bg_metrics_scrape_t sc;
+    memset(&sc, 0, sizeof sc);
+    sc.workers = srv->workers;
+    sc.nworkers = srv->nworkers;
+    sc.audit = srv->audit;
+    sc.counters = srv->counters;
+    sc.rt = rt;
+    sc.uptime_s = (bg_util_wall_ms() - srv->started_ms) / 1000;
+    sc.reloads_ok = srv->reloads_ok;
+    sc.reloads_failed = srv->reloads_failed;
+    sc.started_ms = srv->started_ms;
+    sc.last_reload_ok = !srv->last_reload_failed;
+    sc.last_reload_ok_ms = srv->last_reload_ok_ms;
+    sc.accesslog = srv->accesslog;
+    sc.ready = readiness(srv, rt, problems);
+    json_decref(problems);
+    reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    bg_metrics_render(&sc, reply->body);
+    bg_runtime_unref(rt);
+}
+
+/* GET /stats: stats_json. */
+static void admin_stats(bg_server_t *srv, const bg_serve_req_t *req, bg_serve_reply_t *reply)
+{
+    (void)req;
+    reply_json(reply, stats_json(srv));
+}
+
+/* /consents...: the consent registry's admin API (policy/consent_admin.c),
+ * bearer token required; 404 without a registry or for an endpoint it does
+ * not know. */
+static void admin_consents(bg_server_t *srv, const bg_serve_req_t *req, bg_serve_reply_t *reply)
+{
+    (void)srv;
+    bg_runtime_t *rt = bg_runtime_acquire();
+    json_t *o;
+    if (!admin_authorized(req, rt->cfg)) {
+        reply->status = 401;
+        o = json_pack("{s:s}", "error",
+                      rt->cfg->admin_token == NULL
+                          ? "consent changes need admin.token in the configuration"
+                          : "missing or wrong bearer token");
+    } else if (rt->consent == NULL) {
+        reply->status = 404;
+        o = json_pack("{s:s}", "error", "no consent registry configured ($.consent.registry)");
+    } else {
+        char path[2048];
+        size_t bl = evbuffer_get_length(req->body);
+        const char *body = bl > 0 ? (const char *)evbuffer_pullup(req->body, -1) : "";
+        snprintf(path, sizeof path, "%.*s", (int)req->head->target_len, req->head->target);
+        char method[16];
+        snprintf(method, sizeof method, "%.*s", (int)req->head->method_len, req->head->method);
+        int status = 500;
+        char *out = NULL;
+        if (bg_consent_admin(rt->consent, method, path, body, bl, &status, &out) == 0) {
+            reply->status = status;
+            evbuffer_add_printf(reply->body, "%s\n", out != NULL ? out : "{}");
+            free(out);
+            bg_runtime_unref(rt);
+            return;
+        }
+        reply->status = 404;
+        o = json_pack("{s:s}", "error", "unknown consent endpoint");
+    }
+    bg_runtime_unref(rt);
+    reply_json(reply, o);
+}
+
+/* POST /reload: bg_server_reload; the bearer token when one is set. 422
+ * when the new configuration is refused. */
+static void admin_reload(bg_server_t *srv, const bg_serve_req_t *req, bg_serve_reply_t *reply)
+{
+    bg_runtime_t *rt = bg_runtime_acquire();
+    int authorized = rt->cfg->admin_token == NULL || admin_authorized(req, rt->cfg);
+    bg_runtime_unref(rt);
+    if (!authorized) {
+        reply->status = 401;
+        reply_json(reply, json_pack("{s:s}", "error", "missing or wrong bearer token"));
+        return;
+    }
+    int rc = bg_server_reload(srv);
+    json_t *o = json_object();
+    json_object_set_new(o, "reloaded", json_boolean(rc == 0));
+    if (rc != 0) {
+        reply->status = 422;
+        json_object_set_new(o, "error",
+                            json_string("the new configuration is invalid; see the "
+                                        "log. The running one stays in force"));
+    }
+    reply_json(reply, o);
+}
+
+enum { ADMIN_GET, ADMIN_POST, ADMIN_ANY }; /* ADMIN_GET: GET or HEAD */
+
+/* The endpoints, matched on the target's path (the query left out): the
+ * whole path, or its start for PREFIX. O(N), N = 6. */
+static const struct {
+    const char *path;
+    int prefix;
+    int method;
+    void (*fn)(bg_server_t *srv, const bg_serve_req_t *req, bg_serve_reply_t *reply);
+} admin_endpoints[] = {
+    {"/healthz", 0, ADMIN_GET, admin_healthz},   /* liveness */
+    {"/readyz", 0, ADMIN_GET, admin_readyz},     /* readiness */
+    {"/metrics", 0, ADMIN_GET, admin_metrics},   /* Prometheus */
+    {"/stats", 0, ADMIN_GET, admin_stats},       /* JSON counters */
+    {"/consents", 1, ADMIN_ANY, admin_consents}, /* /consents/...: the registry */
+    {"/reload", 0, ADMIN_POST, admin_reload},    /* the configuration */
+};
+
 /*
  * The admin listener (admin.listen; bg_serve_t calls it once a request is
- * complete). Read-only endpoints answer anyone who reaches the listener;
- * /consents needs the bearer token, /reload needs it when one is set.
- * REPLY's body gets a JSON object (text for /metrics); its status stays
- * 200 unless set.
+ * complete): the dashboard's paths first (proxy/dashboard.c), then
+ * admin_endpoints; anything else is a 404 that lists them. Read-only
+ * endpoints answer anyone who reaches the listener; /consents needs the
+ * bearer token, /reload needs it when one is set.
  */
 void bg_admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t *reply)
 {
@@ -231,134 +407,26 @@ void bg_admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t *rep
     const char *q = memchr(t, '?', tl);
     if (q != NULL)
         tl = (size_t)(q - t);
-    int get = bg_util_ieq(req->head->method, req->head->method_len, "GET") ||
-              bg_util_ieq(req->head->method, req->head->method_len, "HEAD");
-    int post = bg_util_ieq(req->head->method, req->head->method_len, "POST");
-    json_t *o = NULL;
+    const char *m = req->head->method;
+    size_t ml = req->head->method_len;
+    int get = bg_util_ieq(m, ml, "GET") || bg_util_ieq(m, ml, "HEAD");
+    int post = bg_util_ieq(m, ml, "POST");
 
     if (bg_dashboard_handle(req, reply, admin_authorized)) /* /dashboard/, /api/ */
         return;
-    if (tl == 8 && memcmp(t, "/healthz", 8) == 0 && get) {
-        bg_runtime_t *rt = bg_runtime_acquire();
-        o = json_object();
-        json_object_set_new(o, "status", json_string(srv->stopping ? "stopping" : "ok"));
-        json_object_set_new(o, "version", json_string(BG_VERSION));
-        json_object_set_new(
-            o, "uptime_s",
-            json_integer((json_int_t)((bg_util_wall_ms() - srv->started_ms) / 1000)));
-        json_object_set_new(o, "config", json_string(srv->config_path));
-        json_object_set_new(o, "config_generation", json_integer(rt ? rt->generation : 0));
-        json_object_set_new(o, "routes", json_integer(rt ? rt->cfg->nroutes : 0));
-        json_object_set_new(o, "policy_version",
-                            json_string(rt ? bg_server_policy_version(rt->cfg) : ""));
-        json_object_set_new(o, "workers", json_integer(srv->nworkers));
-        json_object_set_new(o, "reloads_ok", json_integer(srv->reloads_ok));
-        json_object_set_new(o, "reloads_failed", json_integer(srv->reloads_failed));
-        if (rt != NULL)
-            json_object_set_new(o, "geo", geo_json(rt->cfg));
-        if (srv->audit != NULL) {
-            bg_audit_stats_t as;
-            bg_audit_stats(srv->audit, &as);
-            json_object_set_new(o, "audit_writable", json_boolean(as.healthy));
-        } else {
-            json_object_set_new(o, "audit", json_string("disabled"));
+    for (size_t i = 0; i < sizeof admin_endpoints / sizeof admin_endpoints[0]; i++) {
+        size_t pl = strlen(admin_endpoints[i].path);
+        int method = admin_endpoints[i].method;
+        if ((admin_endpoints[i].prefix ? tl >= pl : tl == pl) &&
+            memcmp(t, admin_endpoints[i].path, pl) == 0 &&
+            (method == ADMIN_ANY || (method == ADMIN_GET && get) ||
+             (method == ADMIN_POST && post))) {
+            admin_endpoints[i].fn(srv, req, reply);
+            return;
         }
-        bg_runtime_unref(rt);
-        if (srv->stopping)
-            reply->status = 503;
-    } else if (tl == 7 && memcmp(t, "/readyz", 7) == 0 && get) {
-        bg_runtime_t *rt = bg_runtime_acquire();
-        json_t *problems = json_array();
-        int ready = readiness(srv, rt, problems);
-        bg_runtime_unref(rt);
-        o = json_object();
-        json_object_set_new(o, "status", json_string(ready ? "ready" : "not ready"));
-        json_object_set_new(o, "not_ready", problems);
-        if (!ready)
-            reply->status = 503;
-    } else if (tl == 8 && memcmp(t, "/metrics", 8) == 0 && get) {
-        bg_runtime_t *rt = bg_runtime_acquire();
-        json_t *problems = json_array();
-        bg_metrics_scrape_t sc;
-        memset(&sc, 0, sizeof sc);
-        sc.workers = srv->workers;
-        sc.nworkers = srv->nworkers;
-        sc.audit = srv->audit;
-        sc.counters = srv->counters;
-        sc.rt = rt;
-        sc.uptime_s = (bg_util_wall_ms() - srv->started_ms) / 1000;
-        sc.reloads_ok = srv->reloads_ok;
-        sc.reloads_failed = srv->reloads_failed;
-        sc.started_ms = srv->started_ms;
-        sc.last_reload_ok = !srv->last_reload_failed;
-        sc.last_reload_ok_ms = srv->last_reload_ok_ms;
-        sc.accesslog = srv->accesslog;
-        sc.ready = readiness(srv, rt, problems);
-        json_decref(problems);
-        reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
-        bg_metrics_render(&sc, reply->body);
-        bg_runtime_unref(rt);
-        return;
-    } else if (tl == 6 && memcmp(t, "/stats", 6) == 0 && get) {
-        o = stats_json(srv);
-    } else if (tl >= 9 && memcmp(t, "/consents", 9) == 0) {
-        bg_runtime_t *rt = bg_runtime_acquire();
-        if (!admin_authorized(req, rt->cfg)) {
-            reply->status = 401;
-            o = json_pack("{s:s}", "error",
-                          rt->cfg->admin_token == NULL
-                              ? "consent changes need admin.token in the configuration"
-                              : "missing or wrong bearer token");
-        } else if (rt->consent == NULL) {
-            reply->status = 404;
-            o = json_pack("{s:s}", "error", "no consent registry configured ($.consent.registry)");
-        } else {
-            char path[2048];
-            size_t bl = evbuffer_get_length(req->body);
-            const char *body = bl > 0 ? (const char *)evbuffer_pullup(req->body, -1) : "";
-            snprintf(path, sizeof path, "%.*s", (int)req->head->target_len, req->head->target);
-            char method[16];
-            snprintf(method, sizeof method, "%.*s", (int)req->head->method_len, req->head->method);
-            int status = 500;
-            char *out = NULL;
-            if (bg_consent_admin(rt->consent, method, path, body, bl, &status, &out) == 0) {
-                reply->status = status;
-                evbuffer_add_printf(reply->body, "%s\n", out != NULL ? out : "{}");
-                free(out);
-                bg_runtime_unref(rt);
-                return;
-            }
-            reply->status = 404;
-            o = json_pack("{s:s}", "error", "unknown consent endpoint");
-        }
-        bg_runtime_unref(rt);
-    } else if (tl == 7 && memcmp(t, "/reload", 7) == 0 && post) {
-        bg_runtime_t *rt = bg_runtime_acquire();
-        int authorized = rt->cfg->admin_token == NULL || admin_authorized(req, rt->cfg);
-        bg_runtime_unref(rt);
-        if (!authorized) {
-            reply->status = 401;
-            o = json_pack("{s:s}", "error", "missing or wrong bearer token");
-            goto send;
-        }
-        int rc = bg_server_reload(srv);
-        o = json_object();
-        json_object_set_new(o, "reloaded", json_boolean(rc == 0));
-        if (rc != 0) {
-            reply->status = 422;
-            json_object_set_new(o, "error",
-                                json_string("the new configuration is invalid; see the log. The "
-                                            "running one stays in force"));
-        }
-    } else {
-        reply->status = 404;
-        o = json_pack("{s:s}", "error",
-                      "unknown admin endpoint (try /healthz, /readyz, /metrics, /stats, POST "
-                      "/reload, /consents)");
     }
-send:;
-    char *s = json_dumps(o, JSON_COMPACT);
-    evbuffer_add_printf(reply->body, "%s\n", s != NULL ? s : "{}");
-    free(s);
-    json_decref(o);
+    reply->status = 404;
+    reply_json(reply, json_pack("{s:s}", "error",
+                                "unknown admin endpoint (try /healthz, /readyz, /metrics, "
+                                "/stats, POST /reload, /consents)"));
 }
