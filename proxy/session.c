@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -39,6 +40,8 @@
 #include "proxy/session_int.h"
 
 static void session_free(bg_session_t *s);
+static void client_read(bg_session_t *s, int want);
+static void client_read_high(bg_session_t *s, size_t high);
 static void process_head(bg_session_t *s);
 static void process_body(bg_session_t *s);
 static void stage_route(bg_session_t *s);
@@ -186,6 +189,9 @@ static void session_free(bg_session_t *s)
     exchange_free(s);
     evtimer_del(&s->timer);
     event_del(&s->next_request);
+    event_del(&s->rd);
+    if (s->rd_cb != NULL)
+        evbuffer_remove_cb_entry(bufferevent_get_input(s->cbev), s->rd_cb);
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -201,7 +207,7 @@ static void session_free(bg_session_t *s)
 static void start_closing(bg_session_t *s)
 {
     s->state = ST_CLOSING;
-    bufferevent_disable(s->cbev, EV_READ);
+    client_read(s, 0);
     struct timeval tv = {5, 0};
     evtimer_del(&s->timer);
     evtimer_add(&s->timer, &tv); /* a client that never reads is dropped */
@@ -539,7 +545,7 @@ static void process_body(bg_session_t *s)
      * the upstream exchange); pipelined bytes wait in the buffer, reading
      * pauses once PIPELINE_MAX of them are there. */
     x->body_consumed = 1;
-    bufferevent_setwatermark(s->cbev, EV_READ, 0, PIPELINE_MAX);
+    client_read_high(s, PIPELINE_MAX);
     evtimer_del(&s->timer);
     stage_resolve(s);
 }
@@ -1199,7 +1205,7 @@ static void complete(bg_session_t *s, int upstream_reusable)
         bg_sess_record_completion(s, bg_sess_completion_result(x));
     }
     exchange_free(s);
-    bufferevent_setwatermark(s->cbev, EV_READ, 0, 0);
+    client_read_high(s, 0);
     if (!s->keep_alive || s->w->draining) {
         start_closing(s);
         return;
@@ -1211,11 +1217,11 @@ static void complete(bg_session_t *s, int upstream_reusable)
         /* A client that pipelines but does not read gets no more work until
          * it drains what it was sent (bounded memory). */
         s->waiting_drain = 1;
-        bufferevent_disable(s->cbev, EV_READ);
+        client_read(s, 0);
         bufferevent_setwatermark(s->cbev, EV_WRITE, CLIENT_LOW_WATER, 0);
         return;
     }
-    bufferevent_enable(s->cbev, EV_READ);
+    client_read(s, 1);
     /* A pipelined request already read is taken in the next pass of the
      * loop, not from here: an exchange that completes at once (a refusal)
      * would otherwise call back into process_head, one stack frame deeper
@@ -1247,6 +1253,107 @@ static void on_client_read(struct bufferevent *bev, void *arg)
         process_body(s);
 }
 
+/*
+ * Client reads. The client's bufferevent only writes; its input buffer is
+ * filled here, by a persistent read event of the session's own: libevent's
+ * socket bufferevent asks the kernel how much is readable (an
+ * ioctl(FIONREAD)) before every read, one system call per request that a
+ * read of at most CLIENT_READ bytes does not need. client_read() says
+ * whether reading is wanted, client_read_high() caps what may wait in the
+ * input (a pipeline behind a request in flight), as the bufferevent's
+ * EV_READ and read watermark did; taking bytes out of the input resumes
+ * reading under the cap (on_client_input).
+ */
+#define CLIENT_READ 4096
+
+static void on_client_event(struct bufferevent *bev, short what, void *arg);
+
+static void client_read_update(bg_session_t *s)
+{
+    int on = s->rd_want &&
+             (s->rd_high == 0 || evbuffer_get_length(bufferevent_get_input(s->cbev)) < s->rd_high);
+    if (on == s->rd_on)
+        return;
+    s->rd_on = on;
+    if (on)
+        event_add(&s->rd, NULL);
+    else
+        event_del(&s->rd);
+}
+
+static void client_read(bg_session_t *s, int want)
+{
+    s->rd_want = want;
+    client_read_update(s);
+}
+
+static void client_read_high(bg_session_t *s, size_t high)
+{
+    s->rd_high = high;
+    client_read_update(s);
+}
+
+/* Bytes were taken from the input: below the cap, read again. */
+static void on_client_input(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)in;
+    bg_session_t *s = arg;
+    if (info->n_deleted > 0 && s->rd_want && !s->rd_on)
+        client_read_update(s);
+}
+
+static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    bg_session_t *s = arg;
+    struct evbuffer *in = bufferevent_get_input(s->cbev);
+    size_t have = evbuffer_get_length(in), want = CLIENT_READ;
+    if (s->rd_high > 0) {
+        if (have >= s->rd_high) {
+            client_read_update(s);
+            return;
+        }
+        if (s->rd_high - have < want)
+            want = s->rd_high - have;
+    }
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    /* The input's end is frozen outside the bufferevent's own reads. */
+    evbuffer_unfreeze(in, 0);
+    int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
+    ssize_t n = -1;
+    int e = ENOMEM;
+    if (nv > 0) {
+        for (int i = 0; i < nv; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len;
+        }
+        n = readv(fd, iov, nv);
+        e = errno;
+    }
+    if (n > 0) {
+        size_t left = (size_t)n;
+        int used = 0;
+        for (; used < nv && left > 0; used++) {
+            if (v[used].iov_len > left)
+                v[used].iov_len = left;
+            left -= v[used].iov_len;
+        }
+        evbuffer_commit_space(in, v, used);
+    }
+    evbuffer_freeze(in, 0);
+    if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK || e == EINTR))
+        return;
+    if (n <= 0) {
+        errno = e;
+        on_client_event(s->cbev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), s);
+        return;
+    }
+    if (s->rd_high > 0)
+        client_read_update(s); /* at the cap: stop until bytes are taken */
+    on_client_read(s->cbev, s);
+}
+
 static void on_client_write(struct bufferevent *bev, void *arg)
 {
     bg_session_t *s = arg;
@@ -1259,7 +1366,7 @@ static void on_client_write(struct bufferevent *bev, void *arg)
     if (s->state == ST_IDLE && s->waiting_drain) {
         s->waiting_drain = 0;
         bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
-        bufferevent_enable(s->cbev, EV_READ);
+        client_read(s, 1);
         if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
             process_head(s);
         return;
@@ -1359,8 +1466,11 @@ void bg_session_start(bg_worker_t *w, evutil_socket_t fd, const struct sockaddr 
     bg_runtime_unref(rt);
     struct timeval send_tv = {send_ms / 1000, (send_ms % 1000) * 1000};
     bufferevent_set_timeouts(s->cbev, NULL, &send_tv);
-    bufferevent_setcb(s->cbev, on_client_read, on_client_write, on_client_event, s);
-    bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
+    bufferevent_setcb(s->cbev, NULL, on_client_write, on_client_event, s);
+    bufferevent_enable(s->cbev, EV_WRITE);
+    event_assign(&s->rd, w->base, fd, EV_READ | EV_PERSIST, on_client_readable, s);
+    s->rd_cb = evbuffer_add_cb(bufferevent_get_input(s->cbev), on_client_input, s);
+    client_read(s, 1);
     /* The first request must start within the header timeout. */
     arm_timer(s, header_ms);
 }

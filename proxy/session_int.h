@@ -117,6 +117,13 @@ struct bg_session {
     struct bg_session *prev, *next;
     struct event timer;
     struct event next_request; /* a pipelined request waits its turn (complete()) */
+    /* Reading the client's bytes (session.c, "Client reads"): cbev only
+     * writes; its input buffer is filled by the session's own read event. */
+    struct event rd;
+    struct evbuffer_cb_entry *rd_cb; /* on the input: bytes taken, read again */
+    size_t rd_high;                  /* stop reading at this many buffered bytes; 0: no limit */
+    int rd_want;                     /* reading wanted (client_read) */
+    int rd_on;                       /* rd is added */
     session_state_t state;
     struct sockaddr_storage peer;
     char peer_text[64];
