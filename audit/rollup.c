@@ -26,6 +26,7 @@
 #define NO_DAY "none"
 #define DAY_FORMAT "# bordergate-rollup/1 through="
 #define STATE_FORMAT "bordergate-rollup-state/1"
+#define HOUR_FORMAT "# bordergate-rollup-hour/1"
 
 typedef struct {
     uint64_t seq; /* the record's line number over the whole log */
@@ -349,16 +350,38 @@ static int blk_add(day_t *d, uint64_t seq, int64_t h, const char *text, size_t l
     return 0;
 }
 
+/* "X N H REST" (A or B lines): 'X', or 0 when malformed. */
+static int parse_line_a(char *line, uint64_t *n, int64_t *h, char **key, char **json)
+{
+    char *end;
+    errno = 0;
+    *n = strtoull(line + 2, &end, 10);
+    if (errno != 0 || end == line + 2 || *end != ' ')
+        return 0;
+    *key = end + 1;
+    *h = strtoll(end + 1, &end, 10);
+    if (errno != 0 || end == *key || *end != ' ')
+        return 0;
+    *json = end + 1;
+    return line[0];
+}
+
 /*
  * One line of a day file: 'A' (a shape: *N weight, *KEY "H JSON", *H,
  * *JSON), 'S' (a person: *N the shape's index, *KEY the rest) or 'B' (a
- * blocked decision: *N seq, *H, *JSON); 0 for the header or a malformed
- * line. LINE is not modified.
+ * blocked decision: *N seq, *H, *JSON); 'a' for a damaged A line (it still
+ * takes its place in the numbering the S lines refer to: skipping it would
+ * give the people that follow to the wrong shape); 0 for the header or
+ * another malformed line. LINE is not modified.
  */
 static int parse_line(char *line, uint64_t *n, int64_t *h, char **key, char **json)
 {
     char *end;
-    if ((line[0] != 'A' && line[0] != 'B' && line[0] != 'S' && line[0] != 'T') || line[1] != ' ')
+    if (line[0] == 'A' && line[1] == ' ') {
+        int k = parse_line_a(line, n, h, key, json);
+        return k != 0 ? k : 'a';
+    }
+    if ((line[0] != 'B' && line[0] != 'S' && line[0] != 'T') || line[1] != ' ')
         return 0;
     if (line[0] == 'T') {
         *json = line + 2;
@@ -370,16 +393,7 @@ static int parse_line(char *line, uint64_t *n, int64_t *h, char **key, char **js
         *key = end + 1;
         return errno == 0 && *end == ' ' ? 'S' : 0;
     }
-    errno = 0;
-    *n = strtoull(line + 2, &end, 10);
-    if (errno != 0 || *end != ' ')
-        return 0;
-    *key = end + 1;
-    *h = strtoll(end + 1, &end, 10);
-    if (*end != ' ')
-        return 0;
-    *json = end + 1;
-    return line[0];
+    return parse_line_a(line, n, h, key, json);
 }
 
 /* The "through" of saved day file PATH; 0 when there is none. */
@@ -466,17 +480,18 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
             /* not UTF-8: a damaged line, a placeholder keeps the numbering */
             if (kind == 'T' && json_array_append_new(tl, tv != NULL ? tv : json_null()) != 0)
                 goto oom;
-            if (kind == 'A') {
-                /* "A N H SHAPE_INDEX" -> the key "H SHAPE_JSON" */
-                const char *shape = json_string_value(json_array_get(tl, strtoull(json, NULL, 10)));
+            if (kind == 'A' || kind == 'a') {
+                /* "A N H SHAPE_INDEX" -> the key "H SHAPE_JSON"; a damaged
+                 * line keeps its index, mapped to nothing (`audit rebuild`
+                 * recovers it): its people are dropped, not given to the
+                 * next shape */
+                const char *shape =
+                    kind == 'A' ? json_string_value(json_array_get(tl, strtoull(json, NULL, 10)))
+                                : NULL;
                 size_t kl = shape != NULL ? strlen(shape) + 32 : 0;
                 char *nk = shape != NULL ? realloc(kbuf, kl) : NULL;
-                if (shape == NULL)
-                    continue; /* damaged: `audit rebuild` */
-                if (nk == NULL)
+                if (shape != NULL && nk == NULL)
                     goto oom;
-                kbuf = nk;
-                snprintf(kbuf, kl, "%lld %s", (long long)h, shape);
                 if (nmap == capmap) {
                     size_t nc = capmap ? capmap * 2 : 64, *nm = realloc(map, nc * sizeof *nm);
                     if (nm == NULL)
@@ -484,9 +499,15 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
                     map = nm;
                     capmap = nc;
                 }
+                if (shape == NULL) {
+                    map[nmap++] = SIZE_MAX;
+                    continue;
+                }
+                kbuf = nk;
+                snprintf(kbuf, kl, "%lld %s", (long long)h, shape);
                 if (tab_shape(&m, kbuf, n, &map[nmap++]) != 0)
                     goto oom;
-            } else if (kind == 'S' && n < nmap && person_ok(key) &&
+            } else if (kind == 'S' && n < nmap && map[n] != SIZE_MAX && person_ok(key) &&
                        tab_person(&m, map[n], key) != 0) {
                 goto oom;
             } else if (kind == 'B' && blk_add(d, n, h, json, strlen(json)) != 0) {
@@ -1177,6 +1198,9 @@ static int q_file(query_t *q, qfile_t *f, const char *path, uint64_t base, size_
             rc = q_entry(q, &f->sh, h, json_is_object(r) ? r : NULL, n);
             break;
         }
+        case 'a': /* damaged: holds its index, so the people that follow stay with theirs */
+            rc = q_entry(q, &f->sh, BG_REPORT_NO_TIME, NULL, 0);
+            break;
         case 'S': rc = q_person(q, &f->sh, n, key); break;
         case 'B': /* a line number this module wrote is below 2^48 (the order's
                    * top 16 bits name the directory: q_blocked) */
@@ -1372,7 +1396,9 @@ static void q_blocked(bg_rollup_query_t *x)
         qsort(q->blk, q->nblk, sizeof *q->blk, blk_order);
     size_t first = q->nblk > (size_t)q->blocked_limit ? q->nblk - (size_t)q->blocked_limit : 0;
     for (size_t i = first; !q->stop && i < q->nblk; i++) {
-        json_t *rec = raw_record(x->us[q->blk[i].seq >> 48], q->blk[i].text);
+        /* rollups of the fleet (no directories) carry the records whole */
+        json_t *rec = x->n > 0 ? raw_record(x->us[q->blk[i].seq >> 48], q->blk[i].text)
+                               : json_loads(q->blk[i].text, 0, NULL);
         if (rec != NULL)
             q->stop = q->cb(q->arg, rec, 1, q->blk[i].seq, 1) != 0;
         json_decref(rec);
@@ -1392,6 +1418,7 @@ int bg_rollup_query_step(bg_rollup_query_t *x, char *err, size_t errcap)
     /* Blocked records order by directory, then by line: 16 bits, 48 bits. */
     uint64_t base = (uint64_t)x->ui << 48;
     int rc = 0;
+    errno = 0;
     if (!x->listed) {
         rc = q_list(&x->q, u, &x->files, &x->nfiles);
         x->listed = 1;
@@ -1410,7 +1437,10 @@ int bg_rollup_query_step(bg_rollup_query_t *x, char *err, size_t errcap)
         x->ui++;
     }
     if (rc != 0) {
-        snprintf(err, errcap, "cannot read the rollups of %s: %s", u->dir, strerror(errno));
+        /* errno names the failure of a file operation; the others (memory)
+         * leave it 0, and "Success" is no reason */
+        snprintf(err, errcap, "cannot read the rollups of %s: %s", u->dir,
+                 errno != 0 ? strerror(errno) : "out of memory");
         return -1;
     }
     return 1;
@@ -1448,6 +1478,289 @@ int bg_rollup_query(bg_rollup_t *const *us, size_t n, int64_t from_ms, int64_t t
         *st = x->st;
     bg_rollup_query_free(x);
     return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Hours as text, for the fleet (audit/rollup_fleet.c)
+ * ------------------------------------------------------------------------ */
+
+const char *bg_rollup_dir(const bg_rollup_t *u)
+{
+    return u->dir;
+}
+
+int bg_rollup_input(const bg_rollup_t *u, bg_report_scan_stats_t *st)
+{
+    return input_counts(u, BG_REPORT_NO_TIME, st);
+}
+
+typedef struct {
+    uint64_t n;
+    int64_t h;
+    size_t t; /* SIZE_MAX: damaged */
+} hent_t;
+
+typedef struct {
+    size_t a;
+    const char *rest;
+} hper_t;
+
+typedef struct {
+    int64_t h;
+    const char *where;
+} hblk_t;
+
+typedef struct {
+    char *buf; /* the day file, its lines split in place */
+    const char **t;
+    hent_t *a;
+    hper_t *s;
+    hblk_t *b;
+    size_t nt, na, ns, nb, ct, ca, cs, cb;
+} hday_t;
+
+static void hday_free(hday_t *d)
+{
+    free(d->buf);
+    free(d->t);
+    free(d->a);
+    free(d->s);
+    free(d->b);
+}
+
+/* Grow array *P (element size SZ, *CAP elements) to hold N + 1. */
+static int grow(void *p, size_t sz, size_t n, size_t *cap)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 64;
+    void *np = realloc(*(void **)p, nc * sz);
+    if (np == NULL)
+        return -1;
+    *(void **)p = np;
+    *cap = nc;
+    return 0;
+}
+
+/* Read day file PATH whole into D. 0, 1 when it does not exist, -1. */
+static int hday_load(hday_t *d, const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return errno == ENOENT ? 1 : -1;
+    size_t len = 0, cap = 0;
+    char *tmp;
+    size_t got;
+    do {
+        if (len + 65536 + 1 > cap) {
+            cap = cap ? cap * 2 : 131072;
+            if ((tmp = realloc(d->buf, cap)) == NULL) {
+                fclose(fp);
+                return -1;
+            }
+            d->buf = tmp;
+        }
+        got = fread(d->buf + len, 1, cap - len - 1, fp);
+        len += got;
+    } while (got > 0);
+    int bad = ferror(fp);
+    fclose(fp);
+    if (bad)
+        return -1;
+    d->buf[len] = '\0';
+    for (char *line = d->buf, *nl; *line != '\0'; line = nl + 1) {
+        if ((nl = strchr(line, '\n')) == NULL)
+            break; /* a last line without its newline: not written whole */
+        *nl = '\0';
+        uint64_t n;
+        int64_t h;
+        char *key, *json;
+        int kind = parse_line(line, &n, &h, &key, &json);
+        switch (kind) {
+        case 'T':
+            if (grow(&d->t, sizeof *d->t, d->nt, &d->ct) != 0)
+                return -1;
+            d->t[d->nt++] = json;
+            break;
+        case 'A':
+        case 'a':
+            if (grow(&d->a, sizeof *d->a, d->na, &d->ca) != 0)
+                return -1;
+            d->a[d->na].n = n;
+            d->a[d->na].h = h;
+            d->a[d->na].t = SIZE_MAX;
+            if (kind == 'A') {
+                unsigned long long t = strtoull(json, NULL, 10);
+                if (t < d->nt)
+                    d->a[d->na].t = (size_t)t;
+            }
+            d->na++;
+            break;
+        case 'S':
+            if (n < d->na && d->a[n].t != SIZE_MAX && person_ok(key)) {
+                if (grow(&d->s, sizeof *d->s, d->ns, &d->cs) != 0)
+                    return -1;
+                d->s[d->ns].a = (size_t)n;
+                d->s[d->ns++].rest = key;
+            }
+            break;
+        case 'B':
+            if (grow(&d->b, sizeof *d->b, d->nb, &d->cb) != 0)
+                return -1;
+            d->b[d->nb].h = h;
+            d->b[d->nb++].where = json;
+            break;
+        default: break;
+        }
+    }
+    return 0;
+}
+
+static int i64_order(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Hour H of day D as text into OUT (see rollup.h). 0, or -1. */
+static int hour_text(const bg_rollup_t *u, const hday_t *d, int64_t h, size_t *tloc, size_t *aloc,
+                     FILE *out)
+{
+    size_t lt = 0, la = 0;
+    for (size_t i = 0; i < d->nt; i++)
+        tloc[i] = SIZE_MAX;
+    fputs(HOUR_FORMAT "\n", out);
+    for (size_t i = 0; i < d->na; i++) {
+        aloc[i] = SIZE_MAX;
+        if (d->a[i].t == SIZE_MAX || d->a[i].h != h || tloc[d->a[i].t] != SIZE_MAX)
+            continue;
+        tloc[d->a[i].t] = lt++;
+        fprintf(out, "T %s\n", d->t[d->a[i].t]);
+    }
+    for (size_t i = 0; i < d->na; i++) {
+        if (d->a[i].t == SIZE_MAX || d->a[i].h != h)
+            continue;
+        aloc[i] = la++;
+        fprintf(out, "A %llu %lld %zu\n", (unsigned long long)d->a[i].n, (long long)h,
+                tloc[d->a[i].t]);
+    }
+    for (size_t i = 0; i < d->ns; i++)
+        if (aloc[d->s[i].a] != SIZE_MAX)
+            fprintf(out, "S %zu %s\n", aloc[d->s[i].a], d->s[i].rest);
+    for (size_t i = 0; i < d->nb; i++) {
+        if (d->b[i].h != h)
+            continue;
+        json_t *rec = raw_record(u, d->b[i].where);
+        char *js = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
+        int64_t t = rec != NULL ? bg_report_record_time(rec) : BG_REPORT_NO_TIME;
+        if (js != NULL && strchr(js, '\n') == NULL)
+            fprintf(out, "B %lld %lld %s\n", (long long)(t != BG_REPORT_NO_TIME && t >= 0 ? t : h),
+                    (long long)h, js);
+        free(js);
+        json_decref(rec);
+    }
+    return ferror(out) ? -1 : 0;
+}
+
+int bg_rollup_day_hours(const bg_rollup_t *u, const char *day, bg_rollup_hour_cb cb, void *arg,
+                        char *err, size_t errcap)
+{
+    hday_t d;
+    memset(&d, 0, sizeof d);
+    int64_t *hours = NULL;
+    size_t nh = 0, *tloc = NULL, *aloc = NULL;
+    char *path = path_join(u->dir, day), *text = NULL;
+    int rc = -1;
+    errno = 0;
+    int lr = path != NULL ? hday_load(&d, path) : -1;
+    if (lr != 0) {
+        if (lr > 0)
+            rc = 0;
+        else
+            snprintf(err, errcap, "cannot read %s: %s", path != NULL ? path : day,
+                     errno != 0 ? strerror(errno) : "out of memory");
+        goto out;
+    }
+    if ((hours = malloc((d.na + d.nb + 1) * sizeof *hours)) == NULL ||
+        (tloc = malloc((d.nt + 1) * sizeof *tloc)) == NULL ||
+        (aloc = malloc((d.na + 1) * sizeof *aloc)) == NULL)
+        goto oom;
+    for (size_t i = 0; i < d.na; i++)
+        if (d.a[i].t != SIZE_MAX)
+            hours[nh++] = d.a[i].h;
+    for (size_t i = 0; i < d.nb; i++)
+        hours[nh++] = d.b[i].h;
+    qsort(hours, nh, sizeof *hours, i64_order);
+    for (size_t i = 0; i < nh; i++) {
+        if (i > 0 && hours[i] == hours[i - 1])
+            continue;
+        size_t len = 0;
+        FILE *out = open_memstream(&text, &len);
+        if (out == NULL)
+            goto oom;
+        int hr = hour_text(u, &d, hours[i], tloc, aloc, out);
+        if (fclose(out) != 0 || hr != 0)
+            goto oom;
+        int stop = cb(arg, hours[i], text, len);
+        free(text);
+        text = NULL;
+        if (stop != 0) {
+            snprintf(err, errcap, "stopped");
+            goto out;
+        }
+    }
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, errcap, "out of memory");
+out:
+    free(text);
+    free(hours);
+    free(tloc);
+    free(aloc);
+    free(path);
+    hday_free(&d);
+    return rc;
+}
+
+int bg_rollup_query_text(bg_rollup_query_t *x, const char *text, size_t len, char *err,
+                         size_t errcap)
+{
+    qfile_t f;
+    memset(&f, 0, sizeof f);
+    if (len == 0)
+        return 0;
+    if (strncmp(text, HOUR_FORMAT "\n", strlen(HOUR_FORMAT) + 1) != 0) {
+        snprintf(err, errcap, "not a rollup hour (%s)", HOUR_FORMAT);
+        return -1;
+    }
+    /* q_file reads it as it reads a day file: the same lines */
+    if ((f.fp = fmemopen((void *)(uintptr_t)text, len, "r")) == NULL ||
+        (f.shapes = json_array()) == NULL) {
+        qfile_close(&f);
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    int rc;
+    while ((rc = q_file(&x->q, &f, NULL, 0, SIZE_MAX)) > 0)
+        ;
+    if (rc < 0)
+        snprintf(err, errcap, "out of memory");
+    return rc;
+}
+
+int bg_rollup_query_day_wanted(const bg_rollup_query_t *x, const char *day)
+{
+    return strcmp(day, NO_DAY) != 0 && is_day_file(day) && day_in_window(&x->q, day);
+}
+
+void bg_rollup_query_add_input(bg_rollup_query_t *x, const bg_report_scan_stats_t *st)
+{
+    x->st.files += st->files;
+    x->st.lines += st->lines;
+    x->st.records += st->records;
+    x->st.unparsable += st->unparsable;
+    x->st.torn += st->torn;
 }
 
 /* ------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "audit/rollup_fleet.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/util.h"
@@ -53,7 +54,9 @@ struct bg_server {
     bg_audit_t *audit;
     bg_counters_t *counters;    /* yearly counters of people whose PI went abroad */
     bg_counters_fleet_t *fleet; /* their copy in the shared store (store.redis); NULL: none */
-    struct event_base *base;    /* control thread */
+    /* the rollups published to the shared store (store.redis); NULL: none */
+    bg_rollup_fleet_t *rollfleet;
+    struct event_base *base; /* control thread */
     bg_worker_t *workers;
     int nworkers;
     bg_serve_t *admin;
@@ -1038,6 +1041,12 @@ static int open_audit(bg_server_t *srv, const bg_config_t *cfg, int quiet)
 static int open_counters(bg_server_t *srv, const bg_config_t *cfg, int quiet)
 {
     char err[512];
+    if (srv->audit != NULL && cfg->store_redis != NULL && srv->rollfleet == NULL &&
+        (srv->rollfleet = bg_rollup_fleet_start(cfg->audit_dir, cfg->audit_prefix, cfg->store_redis,
+                                                0, err, sizeof err)) == NULL) {
+        fprintf(stderr, "bordergate: fleet rollups: %s\n", err);
+        return -1;
+    }
     if (srv->audit == NULL || cfg->audit_counters_file == NULL)
         return 0;
     srv->counters = bg_counters_open(cfg->audit_counters_file, err, sizeof err);
@@ -1522,6 +1531,8 @@ done:
     bg_counters_close(srv.counters);   /* after the workers: they count */
     bg_accesslog_close(srv.accesslog); /* after the workers: they write */
     bg_counters_fleet_stop(srv.fleet); /* after the counters: their last lines are pushed */
+    /* after the audit log: its last records are published */
+    bg_rollup_fleet_stop(srv.rollfleet);
     if (srv.base != NULL)
         event_base_free(srv.base);
     bg_runtime_publish_final();

@@ -383,6 +383,70 @@ class Fleet(AuditTestBase):
         doc = self.wait_fleet_people(9)
         self.assertEqual(self.recount(a2.audit_dir)["people"], doc["people"])
 
+    # -- the fleet's dashboard ------------------------------------------
+
+    def dashboard(self, px):
+        status, doc = self.admin_get(px, "/api/dashboard?time=hour")
+        self.assertEqual(status, 200, doc)
+        return doc
+
+    def cli_report(self, *dirs):
+        r = subprocess.run([bgtest.BIN, "audit", "report", "--json", "--by", "country"] + list(dirs),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=t(60))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def wait_dashboard(self, px, decisions, subjects):
+        """PX's dashboard once its totals reach DECISIONS (the instances publish
+        every second); its totals must then be exactly these."""
+        doc = bgtest.wait_for(
+            lambda: (lambda d: d if d["reports"]["country"]["totals"]["decisions"] >= decisions else None)(
+                self.dashboard(px)), t(20), "the fleet dashboard to show %d decisions" % decisions)
+        totals = doc["reports"]["country"]["totals"]
+        self.assertEqual((totals["decisions"], totals["subjects"]), (decisions, subjects))
+        return doc
+
+    def test_dashboard_shows_the_fleet_and_each_person_once(self):
+        a, b = self.daemon("a"), self.daemon("b")
+        for n in range(0, 10):
+            self.assertEqual(self.send_phone(a, "u-dash-%d" % n, n), 200)
+        for n in range(5, 15):  # 5..9 seen by both daemons
+            self.assertEqual(self.send_phone(b, "u-dash-%d" % n, n), 200)
+        self.assertFalse(self.send_email(b, "u-dash-blocked", 1))  # de-identified: a finding more
+        # Each daemon's dashboard shows both daemons' traffic, people seen by
+        # both once: exactly what `audit report` says over both directories.
+        local = self.cli_report(a.audit_dir, b.audit_dir)["totals"]
+        self.assertEqual((local["decisions"], local["subjects"]), (21, 16))
+        for px in (a, b):
+            doc = self.wait_dashboard(px, 21, 16)
+            self.assertEqual(doc["scope"]["source"], "fleet")
+            self.assertEqual(doc["scope"]["instances"], 2)
+            self.assertEqual(doc["reports"]["country"]["totals"], local)
+            # every hour's figures, not only the totals
+            hours = {g["key"]: g["decisions"] for g in doc["reports"]["hour"]["groups"]}
+            self.assertEqual(sum(hours.values()), 21)
+        # A daemon killed and restarted publishes its hours again: nothing
+        # counts twice, and its new traffic joins the fleet's.
+        os.kill(b.pid, signal.SIGKILL)
+        b.proc.kill()
+        b.exit_checked = True
+        b2 = self.daemon("b")
+        for n in range(12, 17):  # 12..14 again, 15 and 16 new
+            self.assertEqual(self.send_phone(b2, "u-dash-%d" % n, n), 200)
+        local = self.cli_report(a.audit_dir, b2.audit_dir)["totals"]
+        self.assertEqual((local["decisions"], local["subjects"]), (26, 18))
+        doc = self.wait_dashboard(a, 26, 18)
+        self.assertEqual(doc["reports"]["country"]["totals"], local)
+        time.sleep(1.5)  # a few more publishing rounds: still no double count
+        self.assertEqual(self.dashboard(b2)["reports"]["country"]["totals"], local)
+        # The store gone: the dashboard answers with this instance's figures
+        # and says why.
+        self.redis.kill()
+        doc = self.dashboard(a)
+        self.assertEqual(doc["scope"]["source"], "instance")
+        self.assertTrue(doc["scope"]["fleet_error"])
+        self.assertEqual(doc["reports"]["country"]["totals"]["decisions"], 10)
+
 
 if __name__ == "__main__":
     unittest.main()
