@@ -288,6 +288,22 @@ class Fleet(AuditTestBase):
             self.proxy(cfg, env=env, name="x")
         self.assertIn("subject key does not match the registry", str(ctx.exception))
 
+    def test_consent_list_over_redis_lists_every_consent(self):
+        # More than one pipeline batch (512 consents a round trip).
+        a = self.daemon("a")
+        granted = [self.grant_api(a, "u-list-%d" % i) for i in range(530)]
+        status, doc = self.admin_post(a, "/consents/%s/withdraw" % granted[7], {"recorded_by": "fleet-test"})
+        self.assertEqual(status, 200, doc)
+        t0 = time.monotonic()
+        out = self.consent_cli("list", "--json")
+        took = time.monotonic() - t0
+        listed = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
+        self.assertEqual(sorted(c["id"] for c in listed), sorted(granted))
+        withdrawn = [c["id"] for c in listed if c.get("withdrawn_at")]
+        self.assertEqual(withdrawn, [granted[7]])
+        sys.stderr.write("\n[fleet] consent list over Redis: %d consents in %.0f ms\n"
+                         % (len(listed), took * 1000))
+
     # -- counters -------------------------------------------------------
 
     def test_counters_across_daemons_count_each_person_once(self):
