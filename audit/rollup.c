@@ -1013,7 +1013,40 @@ typedef struct {
     blk_t *blk; /* seq: the order over all directories */
     size_t nblk, capblk;
     int stop;
+    /* Shapes parsed so far, by their text: the same shape recurs in every
+     * day file and every hour of a fleet's text, and parsing it again each
+     * time was most of a long window's cost. Shared is safe: every use sets
+     * the entry's time first and puts back what it changes (q_person). */
+    json_t *shapes;
+    /* Person lines read but not handed out yet (q_person, q_flush). */
+    struct qperson *pbuf;
+    size_t npbuf, cappbuf;
 } query_t;
+
+typedef struct qperson {
+    size_t idx;
+    char *rest; /* "PSEUDONYM FINDINGS X", owned */
+} qperson_t;
+
+#define SHAPE_CACHE_MAX 65536
+
+/* The shape of T line JSON (a reference, NULL when not an object) */
+static json_t *q_shape(query_t *q, const char *json)
+{
+    json_t *r = q->shapes != NULL ? json_object_get(q->shapes, json) : NULL;
+    if (r != NULL)
+        return json_incref(r);
+    r = json_loads(json, 0, NULL);
+    if (!json_is_object(r)) {
+        json_decref(r);
+        return NULL;
+    }
+    if (q->shapes == NULL)
+        q->shapes = json_object();
+    if (q->shapes != NULL && json_object_size(q->shapes) < SHAPE_CACHE_MAX)
+        json_object_set(q->shapes, json, r); /* a failure only loses the cache */
+    return r;
+}
 
 static int in_window(const query_t *q, int64_t h)
 {
@@ -1091,47 +1124,98 @@ static int q_entry(query_t *q, shapes_t *sh, int64_t h, json_t *rec, uint64_t n)
     return 0;
 }
 
-/* A person line ("IDX PSEUDONYM FINDINGS X") of the entries SH: the shape
- * with that person only, weight 0 (it adds the person, counts nothing).
- * The shared shape is changed for the call and put back. */
+/* A person line ("IDX PSEUDONYM FINDINGS X") of the entries SH: kept until
+ * q_flush hands out the people of each entry together. */
 static int q_person(query_t *q, const shapes_t *sh, uint64_t idx, const char *rest)
 {
-    const char *sp1 = strchr(rest, ' '), *sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
-    char pseud[40];
-    if (idx >= sh->n || sh->rec[idx] == NULL || q->stop || sp2 == NULL || !person_ok(rest))
+    if (idx >= sh->n || sh->rec[idx] == NULL || q->stop || !person_ok(rest))
         return 0;
-    memcpy(pseud, rest, (size_t)(sp1 - rest));
-    pseud[sp1 - rest] = '\0';
-    const char *fl = sp1 + 1;
-    int x = sp2[1] == '1';
-    json_t *r = sh->rec[idx], *fs = json_object_get(r, "findings");
-    json_t *ss = json_object_get(r, "subjects"), *name = json_string(pseud);
+    if (q->npbuf == q->cappbuf) {
+        size_t nc = q->cappbuf ? q->cappbuf * 2 : 256;
+        qperson_t *np = realloc(q->pbuf, nc * sizeof *np);
+        if (np == NULL)
+            return -1;
+        q->pbuf = np;
+        q->cappbuf = nc;
+    }
+    char *r = strdup(rest);
+    if (r == NULL)
+        return -1;
+    q->pbuf[q->npbuf].idx = (size_t)idx;
+    q->pbuf[q->npbuf++].rest = r;
+    return 0;
+}
+
+static int qperson_order(const void *a, const void *b)
+{
+    const qperson_t *x = a, *y = b;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Add person REST ("PSEUDONYM FINDINGS X") to entry REC: for each finding
+ * of the shape naming them (among its first NF) a copy naming them, and
+ * them to the subjects list when X is 1. 0, or -1 when out of memory. */
+static int add_person(json_t *rec, size_t nf, const char *rest)
+{
+    const char *sp1 = strchr(rest, ' '), *sp2 = strchr(sp1 + 1, ' ');
+    json_t *fs = json_object_get(rec, "findings"), *ss = json_object_get(rec, "subjects");
+    json_t *name = json_stringn(rest, (size_t)(sp1 - rest));
     if (name == NULL)
         return -1;
-    set_time(r, sh->h[idx]);
-    for (const char *p = fl; p < sp2 && *p != '-';) {
+    for (const char *p = sp1 + 1; p < sp2 && *p != '-';) {
         char *end;
         unsigned long k = strtoul(p, &end, 10);
-        json_t *f = json_array_get(fs, k);
-        if (f != NULL)
-            json_object_set(f, "subject", name);
-        p = *end == ',' ? end + 1 : end;
-        if (end == p && *p != '\0')
+        json_t *f = k < nf ? json_array_get(fs, k) : NULL, *c;
+        if (json_is_object(f) && (c = json_copy(f)) != NULL) {
+            json_object_set(c, "subject", name);
+            json_array_append_new(fs, c);
+        }
+        if (end == p)
             break;
+        p = *end == ',' ? end + 1 : end;
     }
-    if (x && ss != NULL)
+    if (sp2[1] == '1' && json_is_array(ss))
         json_array_append_new(ss, json_pack("{s:O}", "pseudonym", name));
-    q->stop = q->cb(q->arg, r, 0, 0, 0) != 0;
-    size_t i;
-    json_t *f;
-    json_array_foreach(fs, i, f)
-    {
-        json_object_del(f, "subject");
-    }
-    if (ss != NULL)
-        json_array_clear(ss);
     json_decref(name);
     return 0;
+}
+
+/*
+ * Hand out the people kept by q_person: for each entry, ONE record of
+ * weight 0 (it adds people, counts nothing) - the shape, plus a copy of
+ * each finding per person it names, plus the people its subjects list
+ * names - instead of one record per person. The report unions sets, so
+ * any split of an entry's people gives the same figures; one record per
+ * entry saves the per-record work (time, group keys) for every person but
+ * one. The shared shape is changed for the call and put back.
+ */
+static int q_flush(query_t *q, const shapes_t *sh)
+{
+    int rc = 0;
+    if (q->npbuf > 1)
+        qsort(q->pbuf, q->npbuf, sizeof *q->pbuf, qperson_order);
+    for (size_t i = 0; i < q->npbuf;) {
+        size_t idx = q->pbuf[i].idx, j = i;
+        json_t *r = idx < sh->n ? sh->rec[idx] : NULL;
+        json_t *fs = json_object_get(r, "findings"), *ss = json_object_get(r, "subjects");
+        size_t nf = json_array_size(fs), ns = json_array_size(ss);
+        for (; j < q->npbuf && q->pbuf[j].idx == idx; j++)
+            if (r != NULL && rc == 0 && !q->stop)
+                rc = add_person(r, nf, q->pbuf[j].rest);
+        if (r != NULL && rc == 0 && !q->stop) {
+            set_time(r, sh->h[idx]);
+            q->stop = q->cb(q->arg, r, 0, 0, 0) != 0;
+        }
+        while (json_array_size(fs) > nf)
+            json_array_remove(fs, json_array_size(fs) - 1);
+        while (json_array_size(ss) > ns)
+            json_array_remove(ss, json_array_size(ss) - 1);
+        i = j;
+    }
+    for (size_t i = 0; i < q->npbuf; i++)
+        free(q->pbuf[i].rest);
+    q->npbuf = 0;
+    return rc;
 }
 
 static int q_blk(query_t *q, uint64_t order, int64_t h, const char *json)
@@ -1189,7 +1273,7 @@ static int q_file(query_t *q, qfile_t *f, const char *path, uint64_t base, size_
             line[--len] = '\0';
         switch (parse_line(line, &n, &h, &key, &json)) {
         case 'T': {
-            json_t *r = json_loads(json, 0, NULL);
+            json_t *r = q_shape(q, json);
             rc = json_array_append_new(f->shapes, r != NULL ? r : json_null());
             break;
         }
@@ -1209,6 +1293,8 @@ static int q_file(query_t *q, qfile_t *f, const char *path, uint64_t base, size_
         default: break;
         }
     }
+    if (rc == 0)
+        rc = q_flush(q, &f->sh);
     if (rc == 0 && len > 0 && !q->stop)
         return 1;
     qfile_close(f);
@@ -1239,6 +1325,8 @@ static int q_pending(query_t *q, const day_t *d, uint64_t base)
         if (rc == 0 && *end == ' ')
             rc = q_person(q, &sh, idx, end + 1);
     }
+    if (rc == 0)
+        rc = q_flush(q, &sh);
     shapes_free(&sh);
     for (size_t j = 0; rc == 0 && j < d->nblk; j++)
         rc = q_blk(q, base | d->blk[j].seq, d->blk[j].h, d->blk[j].text);
@@ -1455,6 +1543,10 @@ void bg_rollup_query_free(bg_rollup_query_t *x)
 {
     if (x == NULL)
         return;
+    json_decref(x->q.shapes);
+    for (size_t i = 0; i < x->q.npbuf; i++)
+        free(x->q.pbuf[i].rest);
+    free(x->q.pbuf);
     free_files(x);
     qfile_close(&x->file);
     for (size_t i = 0; i < x->q.nblk; i++)
