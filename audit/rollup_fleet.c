@@ -425,8 +425,14 @@ static int round_once(bg_rollup_fleet_t *f, char *err, size_t errcap)
     int rc = -1, s;
     if (u == NULL)
         return 1;
-    while ((s = bg_rollup_step(u, 4096, err, errcap)) > 0)
+    /* A stop abandons the round (nothing saved): a long backlog must not
+     * hold up the daemon's exit; the next start does it. */
+    while ((s = bg_rollup_step(u, 4096, err, errcap)) > 0 && !atomic_load(&f->stop))
         ;
+    if (s > 0) {
+        rc = 1;
+        goto out;
+    }
     if (s < 0)
         goto out;
     if ((s = bg_rollup_save(u, err, errcap)) != 0) {
@@ -472,7 +478,14 @@ static void *pub_main(void *arg)
     for (;;) {
         int final = atomic_load(&f->stop);
         char err[512];
+        uint64_t t0 = bg_util_mono_us();
         int rc = round_once(f, err, sizeof err);
+        /* A round re-reads the day files that changed: when that takes
+         * long (a busy day of new people), wait 9 times as long, so the
+         * publishing costs at most a tenth of a core. */
+        long long wait_ms = (long long)(bg_util_mono_us() - t0) * 9 / 1000;
+        if (wait_ms < f->interval_ms)
+            wait_ms = f->interval_ms;
         if (rc < 0 && was_up)
             bg_warn("fleet rollups: %s (retrying every %d ms)", err, f->interval_ms);
         if (rc == 0 && !was_up)
@@ -484,7 +497,7 @@ static void *pub_main(void *arg)
         atomic_fetch_add(&f->rounds, 1);
         if (final)
             break;
-        for (int i = 0; i < f->interval_ms / 20 && !atomic_load(&f->stop); i++)
+        for (long long i = 0; i < wait_ms / 20 && !atomic_load(&f->stop); i++)
             poll(NULL, 0, 20);
     }
     return NULL;

@@ -43,7 +43,9 @@ typedef struct bg_rollup_fleet bg_rollup_fleet_t;
 /*
  * Start publishing the rollups of audit directory DIR (files PREFIX-*.jsonl;
  * PREFIX NULL: "audit") to the store CFG (copied): a thread brings the
- * rollups up to date every INTERVAL_MS (0: 1000) and publishes what changed.
+ * rollups up to date every INTERVAL_MS (0: 1000; or 9 times the last
+ * round's duration when that is longer: at most a tenth of a core) and
+ * publishes what changed.
  * Redis unreachable: the rollups stay on disk and the next round that
  * reaches it publishes every day whole again. NULL with ERR filled (memory,
  * thread, the rollup directory or its instance file cannot be made).
@@ -51,7 +53,8 @@ typedef struct bg_rollup_fleet bg_rollup_fleet_t;
 bg_rollup_fleet_t *bg_rollup_fleet_start(const char *dir, const char *prefix,
                                          const struct bg_redis_cfg *cfg, int interval_ms, char *err,
                                          size_t errcap);
-/* One last round, stop the thread, free. NULL is ignored. */
+/* Stop the thread (a round in progress is abandoned: what it had not
+ * published is published at the next start), free. NULL is ignored. */
 void bg_rollup_fleet_stop(bg_rollup_fleet_t *f);
 /* The instance's name in the store (borrowed). */
 const char *bg_rollup_fleet_id(const bg_rollup_fleet_t *f);

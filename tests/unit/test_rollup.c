@@ -334,11 +334,12 @@ static int collect_people(void *arg, const json_t *rec, uint64_t weight, uint64_
     (void)blocked;
     size_t i;
     json_t *s;
-    if (weight == 0)
-        json_array_foreach(json_object_get(rec, "subjects"), i, s)
-        {
-            json_array_append(arg, json_object_get(s, "pseudonym"));
-        }
+    if (weight != 0)
+        return 0;
+    json_array_foreach(json_object_get(rec, "subjects"), i, s)
+    {
+        json_array_append(arg, json_object_get(s, "pseudonym"));
+    }
     return 0;
 }
 
