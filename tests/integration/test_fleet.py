@@ -429,18 +429,30 @@ class Fleet(AuditTestBase):
         for n in range(5, 15):  # 5..9 seen by both daemons
             self.assertEqual(self.send_phone(b, "u-dash-%d" % n, n), 200)
         self.assertFalse(self.send_email(b, "u-dash-blocked", 1))  # de-identified: a finding more
+        for px, n in ((a, 1), (b, 12)):  # a blocked request through each (people already counted)
+            resp = self.send(px, "/v1/blocked", json.dumps({"user": {"id": "u-dash-%d" % n, "phone": phone(n)}}),
+                             host="blocked.example")
+            self.assertEqual(resp.status_code, 451)
         # Each daemon's dashboard shows both daemons' traffic, people seen by
         # both once: exactly what `audit report` says over both directories.
         local = self.cli_report(a.audit_dir, b.audit_dir)["totals"]
-        self.assertEqual((local["decisions"], local["subjects"]), (21, 16))
+        self.assertEqual((local["decisions"], local["subjects"]), (23, 16))
+        r = subprocess.run([bgtest.BIN, "audit", "blocked", "--json", "--limit", "20", a.audit_dir, b.audit_dir],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=t(60))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        blocked = json.loads(r.stdout)
+        self.assertEqual(len(blocked["decisions"]), 2)
         for px in (a, b):
-            doc = self.wait_dashboard(px, 21, 16)
+            doc = self.wait_dashboard(px, 23, 16)
             self.assertEqual(doc["scope"]["source"], "fleet")
             self.assertEqual(doc["scope"]["instances"], 2)
             self.assertEqual(doc["reports"]["country"]["totals"], local)
             # every hour's figures, not only the totals
             hours = {g["key"]: g["decisions"] for g in doc["reports"]["hour"]["groups"]}
-            self.assertEqual(sum(hours.values()), 21)
+            self.assertEqual(sum(hours.values()), 23)
+            # the latest blocked decisions of both daemons, whole, newest first
+            self.assertEqual(doc["blocked"]["blocked"], 2)
+            self.assertEqual(doc["blocked"]["decisions"], blocked["decisions"])
         # A daemon killed and restarted publishes its hours again: nothing
         # counts twice, and its new traffic joins the fleet's.
         os.kill(b.pid, signal.SIGKILL)
@@ -450,8 +462,8 @@ class Fleet(AuditTestBase):
         for n in range(12, 17):  # 12..14 again, 15 and 16 new
             self.assertEqual(self.send_phone(b2, "u-dash-%d" % n, n), 200)
         local = self.cli_report(a.audit_dir, b2.audit_dir)["totals"]
-        self.assertEqual((local["decisions"], local["subjects"]), (26, 18))
-        doc = self.wait_dashboard(a, 26, 18)
+        self.assertEqual((local["decisions"], local["subjects"]), (28, 18))
+        doc = self.wait_dashboard(a, 28, 18)
         self.assertEqual(doc["reports"]["country"]["totals"], local)
         time.sleep(1.5)  # a few more publishing rounds: still no double count
         self.assertEqual(self.dashboard(b2)["reports"]["country"]["totals"], local)
@@ -461,7 +473,7 @@ class Fleet(AuditTestBase):
         doc = self.dashboard(a)
         self.assertEqual(doc["scope"]["source"], "instance")
         self.assertTrue(doc["scope"]["fleet_error"])
-        self.assertEqual(doc["reports"]["country"]["totals"]["decisions"], 10)
+        self.assertEqual(doc["reports"]["country"]["totals"]["decisions"], 11)  # its own only
 
 
 if __name__ == "__main__":
