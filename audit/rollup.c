@@ -1714,6 +1714,64 @@ static int i64_order(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Copy members NAMES of SRC into DST (those present). */
+static void copy_names(json_t *dst, const json_t *src, const char *const *names)
+{
+    for (size_t i = 0; names[i] != NULL; i++)
+        copy(dst, src, names[i]);
+}
+
+/* Each object of array SRC[NAME] reduced to NAMES, into DST[NAME]. */
+static void copy_items(json_t *dst, const json_t *src, const char *name, const char *const *names)
+{
+    const json_t *a = json_object_get(src, name), *x;
+    json_t *out = json_is_array(a) ? json_array() : NULL;
+    size_t i;
+    json_array_foreach(a, i, x)
+    {
+        json_t *o = json_object();
+        if (o != NULL)
+            copy_names(o, x, names);
+        json_array_append_new(out, o != NULL ? o : json_null());
+    }
+    if (out != NULL)
+        json_object_set_new(dst, name, out);
+}
+
+/*
+ * What the latest-blocked list (audit/report_blocked.c blocked_entry, and
+ * the clauses it looks up) reads of blocked decision REC: carried in the
+ * fleet's hours instead of the whole record (the chain's hashes, the
+ * caller, the findings' evidence... are a third of the bytes and nothing
+ * the list shows). New reference, NULL when out of memory.
+ */
+static json_t *blocked_view(const json_t *rec)
+{
+    static const char *const top[] = {"type",    "decision_id", "time",      "route",
+                                      "method",  "host",        "path",      "mode",
+                                      "outcome", "would",       "mechanism", NULL};
+    static const char *const rcpt[] = {"id", NULL};
+    static const char *const dst[] = {"country", "region", NULL};
+    static const char *const pol[] = {"version", "sha256", NULL};
+    static const char *const rsn[] = {"code", "rule", "category", "path", "detail", "clause", NULL};
+    static const char *const fnd[] = {"path", "category",  "basis",  "action",
+                                      "rule", "sensitive", "clause", NULL};
+    json_t *o = pick(rec, top);
+    if (o == NULL)
+        return NULL;
+    const json_t *r = json_object_get(rec, "recipient"), *d = json_object_get(rec, "destination"),
+                 *p = json_object_get(rec, "policy");
+    if (json_is_object(r))
+        json_object_set_new(o, "recipient", pick(r, rcpt));
+    if (json_is_object(d))
+        json_object_set_new(o, "destination", pick(d, dst));
+    if (json_is_object(p))
+        json_object_set_new(o, "policy", pick(p, pol));
+    copy_items(o, rec, "reasons", rsn);
+    copy_items(o, rec, "findings", fnd);
+    return o;
+}
+
 /* Hour H of day D as text into OUT (see rollup.h). 0, or -1. */
 static int hour_text(const bg_rollup_t *u, const hday_t *d, int64_t h, size_t *tloc, size_t *aloc,
                      FILE *out)
@@ -1743,7 +1801,9 @@ static int hour_text(const bg_rollup_t *u, const hday_t *d, int64_t h, size_t *t
         if (d->b[i].h != h)
             continue;
         json_t *rec = raw_record(u, d->b[i].where);
-        char *js = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
+        json_t *view = rec != NULL ? blocked_view(rec) : NULL;
+        char *js = view != NULL ? json_dumps(view, JSON_COMPACT) : NULL;
+        json_decref(view);
         int64_t t = rec != NULL ? bg_report_record_time(rec) : BG_REPORT_NO_TIME;
         if (js != NULL && strchr(js, '\n') == NULL)
             fprintf(out, "B %lld %lld %s\n", (long long)(t != BG_REPORT_NO_TIME && t >= 0 ? t : h),

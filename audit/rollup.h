@@ -141,8 +141,9 @@ int bg_rollup_rebuild(const char *dir, const char *prefix, size_t *nfiles, uint6
  * An hour's text is self-contained, in the day files' line format: the
  * header "# bordergate-rollup-hour/1", the shapes of that hour ("T",
  * numbered from 0), its entries ("A N HOUR_MS T"), their people ("S"), and
- * its blocked decisions whole ("B TIME_MS HOUR_MS RECORD": the record's
- * JSON, as no other instance can read this one's raw log).
+ * its blocked decisions ("B TIME_MS HOUR_MS RECORD": the members of the
+ * record the latest-blocked list reads, as no other instance can read this
+ * one's raw log).
  * ------------------------------------------------------------------------ */
 
 /* DIR/PREFIX.rollup of U (borrowed). */
