@@ -433,6 +433,8 @@ static void job_start(const bg_config_t *cfg, const bg_serve_req_t *req, bg_serv
         j->fq = j->m != NULL ? bg_rollup_fleet_query_new(cfg->store_redis, from, to, limit,
                                                          job_feed, j->m, err, sizeof err)
                              : NULL;
+        if (j->m == NULL)
+            snprintf(err, sizeof err, "out of memory");
         rc = j->fq != NULL ? 0 : -1;
     } else {
         rc = job_local(j, cfg, err, sizeof err);
