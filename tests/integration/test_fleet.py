@@ -475,6 +475,32 @@ class Fleet(AuditTestBase):
         self.assertTrue(doc["scope"]["fleet_error"])
         self.assertEqual(doc["reports"]["country"]["totals"]["decisions"], 11)  # its own only
 
+    def test_a_day_gone_from_the_disk_goes_from_the_fleet(self):
+        # What retention does to an old file: its days leave the rollups, and
+        # the store, so the fleet's figures stay those of the logs.
+        a = self.daemon("a")
+        for n in range(3):
+            self.assertEqual(self.send_phone(a, "u-ret-%d" % n, n), 200)
+        self.wait_dashboard(a, 3, 3)
+        old = os.path.join(a.audit_dir, "audit-20200101-000000-000001.jsonl")  # before the daemon's files
+        rec = {"type": "decision", "time": "2020-01-02T03:04:05.000Z", "route": "r", "outcome": "allow",
+               "destination": {"country": "US", "region": "cross-border"}, "mode": "enforce",
+               "findings": [], "subjects": [{"pseudonym": "ab" * 32}]}
+        with open(old, "w") as f:
+            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        self.wait_dashboard(a, 4, 4)
+        days = subprocess.run(["redis-cli", "-p", str(self.redis.port), "KEYS", "bg:roll:*:2020-01-02"],
+                              stdout=subprocess.PIPE, text=True).stdout.split()
+        self.assertEqual(len(days), 1, "the old day was published")
+        os.unlink(old)
+        doc = bgtest.wait_for(
+            lambda: (lambda d: d if d["reports"]["country"]["totals"]["decisions"] == 3 else None)(
+                self.dashboard(a)), t(20), "the removed day to leave the fleet's figures")
+        self.assertEqual(doc["reports"]["country"]["totals"]["subjects"], 3)
+        days = subprocess.run(["redis-cli", "-p", str(self.redis.port), "KEYS", "bg:roll:*:2020-01-02"],
+                              stdout=subprocess.PIPE, text=True).stdout.split()
+        self.assertEqual(days, [])
+
 
 if __name__ == "__main__":
     unittest.main()
