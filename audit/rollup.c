@@ -1801,7 +1801,9 @@ static int hour_text(const bg_rollup_t *u, const hday_t *d, int64_t h, size_t *t
         if (d->b[i].h != h)
             continue;
         json_t *rec = raw_record(u, d->b[i].where);
-        json_t *view = rec != NULL ? blocked_view(rec) : NULL;
+        const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+        /* a damaged day file may point at another record: only blocked ones */
+        json_t *view = outcome != NULL && strcmp(outcome, "block") == 0 ? blocked_view(rec) : NULL;
         char *js = view != NULL ? json_dumps(view, JSON_COMPACT) : NULL;
         json_decref(view);
         int64_t t = rec != NULL ? bg_report_record_time(rec) : BG_REPORT_NO_TIME;
