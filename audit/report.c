@@ -811,7 +811,7 @@ static int rollup_record(void *arg, const json_t *rec, uint64_t weight, uint64_t
 static int report_from_rollups(bg_report_t *r, char *const *ops, size_t n, const char *prefix,
                                bg_report_scan_stats_t *st, char *err, size_t errcap)
 {
-    bg_rollup_t **us = calloc(n + 1, sizeof *us);
+    bg_rollup_t **us = calloc(n + 1, sizeof(bg_rollup_t *));
     int rc = 0;
     if (us == NULL || !bg_rollup_window_ok(r->from, r->to))
         goto out;

@@ -19,6 +19,7 @@
 #include <openssl/sha.h>
 
 #include "audit/audit.h"
+#include "common/grow.h"
 
 #define HOUR_MS 3600000LL
 #define CHINA_OFFSET_S (8 * 3600)
@@ -269,18 +270,14 @@ static int tab_shape(tab_t *t, const char *key, uint64_t n, size_t *idx)
     json_t *v = json_object_get(t->ix, key);
     if (v != NULL) {
         *idx = (size_t)json_integer_value(v);
-        t->n[*idx] += n;
+        t->n[*idx] += n; // NOLINT(clang-analyzer-core.NullDereference): a key in ix has its n
         return 0;
     }
     size_t i = json_array_size(t->keys);
-    if (i == t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 64;
-        uint64_t *nn = realloc(t->n, nc * sizeof *nn);
-        if (nn == NULL)
-            return -1;
-        t->n = nn;
-        t->cap = nc;
-    }
+    uint64_t *nn = bg_grow(t->n, &t->cap, i + 1, sizeof *nn, 64);
+    if (nn == NULL)
+        return -1;
+    t->n = nn;
     if (json_array_append_new(t->keys, json_string(key)) != 0 ||
         json_object_set_new(t->ix, key, json_integer((json_int_t)i)) != 0)
         return -1;
@@ -547,6 +544,7 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
         sidx[i] = (size_t)json_integer_value(ix);
     }
     for (size_t i = 0; i < json_array_size(m.keys); i++)
+        // NOLINTNEXTLINE(clang-analyzer-core.NullDereference): each of m.keys has its m.n
         fprintf(out, "A %llu %lld %zu\n", (unsigned long long)m.n[i],
                 strtoll(json_string_value(json_array_get(m.keys, i)), NULL, 10), sidx[i]);
     free(sidx);
@@ -1049,7 +1047,7 @@ static int q_entry(query_t *q, shapes_t *sh, int64_t h, json_t *rec, uint64_t n)
 {
     if (sh->n == sh->cap) {
         size_t nc = sh->cap ? sh->cap * 2 : 64;
-        json_t **nr = realloc(sh->rec, nc * sizeof *nr);
+        json_t **nr = realloc(sh->rec, nc * sizeof(json_t *));
         if (nr == NULL)
             return -1;
         sh->rec = nr;

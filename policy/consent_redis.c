@@ -135,7 +135,7 @@ static int unhex32(const char *s, size_t len, uint8_t out[BG_CONSENT_PSEUDONYM_L
     if (len < 2 * BG_CONSENT_PSEUDONYM_LEN)
         return -1;
     for (int i = 0; i < 2 * BG_CONSENT_PSEUDONYM_LEN; i++) {
-        int c = s[i], v;
+        int c = (unsigned char)s[i], v;
         if (c >= '0' && c <= '9')
             v = c - '0';
         else if (c >= 'a' && c <= 'f')

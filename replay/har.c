@@ -6,6 +6,7 @@
 #include "replay/har.h"
 
 #include "common/base64.h"
+#include "common/grow.h"
 #include "common/hex.h"
 
 #include <errno.h>
@@ -538,14 +539,12 @@ static int unreserved(unsigned char c)
 static int append_enc(char **buf, size_t *len, size_t *cap, const char *s, int encode)
 {
     size_t n = strlen(s);
-    if (*len + n * 3 + 2 > *cap) {
-        size_t nc = (*len + n * 3 + 2) * 2;
-        char *p = realloc(*buf, nc);
-        if (p == NULL)
-            return -1;
-        *buf = p;
-        *cap = nc;
-    }
+    if (n > (SIZE_MAX - *len - 2) / 3)
+        return -1;
+    char *p = bg_grow(*buf, cap, *len + n * 3 + 2, 1, 64);
+    if (p == NULL)
+        return -1;
+    *buf = p;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!encode || unreserved(c))
