@@ -175,6 +175,36 @@ static void test_firefox_charles_fiddler(void **state)
         bg_replay_req_clear(&r[i]);
 }
 
+/* A base64 body as exporters write it: wrapped lines, the URL-safe
+ * alphabet, no padding; the same bytes each time. Padding that does not
+ * complete the last group is malformed (common/base64's rule). */
+static void test_base64_forms(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"AAEC/w==", "AAEC\\r\\n/w==", "AAEC_w", "AA EC\\n_w=="};
+    char json[512], err[256];
+    bg_replay_req_t r;
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        snprintf(json, sizeof json,
+                 "{\"request\": {\"method\": \"PUT\", \"url\": \"https://b.example/\", "
+                 "\"headers\": [], \"postData\": {\"encoding\": \"base64\", \"text\": \"%s\"}}}",
+                 texts[i]);
+        assert_int_equal(bg_har_entry_parse(json, strlen(json), &r, err, sizeof err), 0);
+        assert_int_equal(r.body_len, 4);
+        assert_memory_equal(r.body, "\x00\x01\x02\xff", 4);
+        bg_replay_req_clear(&r);
+    }
+    static const char *const bad[] = {"AAEC/w=", "AAE=C/w==", "AAEC/w===", "AAEC/"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(json, sizeof json,
+                 "{\"request\": {\"method\": \"PUT\", \"url\": \"https://b.example/\", "
+                 "\"headers\": [], \"postData\": {\"encoding\": \"base64\", \"text\": \"%s\"}}}",
+                 bad[i]);
+        assert_int_equal(bg_har_entry_parse(json, strlen(json), &r, err, sizeof err), -1);
+        assert_string_equal(err, "request.postData.text is not valid base64");
+    }
+}
+
 /* mitmproxy / Playwright: base64 bodies ("encoding" and "_encoding"),
  * userinfo in the URL, a URL without path. */
 static const char BASE64[] =
@@ -544,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_chromium),
         cmocka_unit_test(test_firefox_charles_fiddler),
         cmocka_unit_test(test_base64_bodies),
+        cmocka_unit_test(test_base64_forms),
         cmocka_unit_test(test_chunk_boundaries),
         cmocka_unit_test(test_response_not_kept),
         cmocka_unit_test(test_malformed),
