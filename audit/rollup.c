@@ -20,6 +20,7 @@
 
 #include "audit/audit.h"
 #include "common/grow.h"
+#include "common/hex.h"
 
 #define HOUR_MS 3600000LL
 #define CHINA_OFFSET_S (8 * 3600)
@@ -150,7 +151,6 @@ static void copy(json_t *dst, const json_t *src, const char *name)
  */
 static void copy_pseudonym(json_t *dst, const json_t *src, const char *name)
 {
-    static const char hx[] = "0123456789abcdef";
     const char *s = json_string_value(json_object_get(src, name));
     char out[33];
     size_t i = 0;
@@ -164,10 +164,7 @@ static void copy_pseudonym(json_t *dst, const json_t *src, const char *name)
     } else {
         unsigned char d[SHA256_DIGEST_LENGTH];
         SHA256((const unsigned char *)s, strlen(s), d);
-        for (i = 0; i < 16; i++) {
-            out[2 * i] = hx[d[i] >> 4];
-            out[2 * i + 1] = hx[d[i] & 15];
-        }
+        bg_hex_encode(d, 16, out);
     }
     out[32] = '\0';
     json_object_set_new(dst, name, json_string(out));
