@@ -17,7 +17,7 @@
 # positive is silenced on its line with NOLINT(check-name) and a reason
 # next to it.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 BUILD=${1:-build-tidy}
 JOBS=${CLANG_TIDY_JOBS:-2}
