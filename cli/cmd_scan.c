@@ -36,29 +36,6 @@ static void scan_usage(FILE *fp)
             "payload looks like JSON. Exit status: 0 nothing found, 1 findings, 2 error.\n");
 }
 
-static char *read_all(FILE *fp, size_t *len)
-{
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    while (buf != NULL) {
-        size_t r = fread(buf + n, 1, cap - n, fp);
-        n += r;
-        if (r == 0)
-            break;
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                free(buf);
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    *len = n;
-    return buf;
-}
-
 /* Built-in operators for --apply without a configuration. */
 static void default_op(bg_detect_cat_t c, bg_op_t *op)
 {
@@ -184,7 +161,8 @@ static const bg_inspect_rules_t *scan_rules(const scan_opts_t *o, bg_config_t **
 }
 
 /* FILE ("-" or NULL: standard input) whole, in a malloc'd buffer, its
- * length in *LEN. NULL after printing why. */
+ * length in *LEN. NULL after printing why (a directory or a read error is
+ * an error, not an empty payload). */
 static char *scan_read(const char *file, size_t *len)
 {
     FILE *fp = stdin;
@@ -195,11 +173,14 @@ static char *scan_read(const char *file, size_t *len)
             return NULL;
         }
     }
-    char *body = read_all(fp, len);
+    char *body = bg_util_read_stream(fp, 0, len);
+    int e = errno;
     if (fp != stdin)
         fclose(fp);
-    if (body == NULL)
+    if (body == NULL && e == ENOMEM)
         fprintf(stderr, "bordergate scan: out of memory\n");
+    else if (body == NULL)
+        fprintf(stderr, "bordergate scan: %s: %s\n", file != NULL ? file : "-", strerror(e));
     return body;
 }
 

@@ -8,6 +8,7 @@
 #include "common/base64.h"
 #include "common/grow.h"
 #include "common/hex.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -669,38 +670,20 @@ static int read_attachment(const char *dir, const char *name, size_t max, bg_rep
         snprintf(err, errcap, "request.postData._file %.200s: %s", name, strerror(errno));
         return -1;
     }
-    size_t cap = 65536, n = 0;
-    char *b = malloc(cap + 1);
-    while (b != NULL) {
-        size_t r = fread(b + n, 1, cap - n, fp);
-        n += r;
-        if (r == 0)
-            break;
-        if (n == cap) {
-            if (cap >= max) {
-                free(b);
-                b = NULL;
-                snprintf(err, errcap, "request.postData._file %.200s: larger than %zu bytes", name,
-                         max);
-                fclose(fp);
-                return -1;
-            }
-            char *nb = realloc(b, cap * 2 + 1);
-            if (nb == NULL) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-    }
+    size_t n = 0;
+    char *b = bg_util_read_stream(fp, max, &n);
+    int e = errno;
     fclose(fp);
     if (b == NULL) {
-        snprintf(err, errcap, "out of memory");
+        if (e == EFBIG)
+            snprintf(err, errcap, "request.postData._file %.200s: larger than %zu bytes", name,
+                     max);
+        else if (e == ENOMEM)
+            snprintf(err, errcap, "out of memory");
+        else
+            snprintf(err, errcap, "request.postData._file %.200s: %s", name, strerror(e));
         return -1;
     }
-    b[n] = '\0';
     out->body = b;
     out->body_len = n;
     return 0;
