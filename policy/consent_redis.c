@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "policy/consent.h"
@@ -120,22 +121,12 @@ static int key_verified(rbe_t *b, char *err, size_t errcap)
  * Small helpers
  * ------------------------------------------------------------------------ */
 
-static void hex32(const uint8_t *in, char out[BG_CONSENT_PSEUDONYM_SIZE])
-{
-    static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < BG_CONSENT_PSEUDONYM_LEN; i++) {
-        out[2 * i] = hx[in[i] >> 4];
-        out[2 * i + 1] = hx[in[i] & 15];
-    }
-    out[2 * BG_CONSENT_PSEUDONYM_LEN] = '\0';
-}
-
 static int unhex32(const char *s, size_t len, uint8_t out[BG_CONSENT_PSEUDONYM_LEN])
 {
     if (len < 2 * BG_CONSENT_PSEUDONYM_LEN)
         return -1;
     for (int i = 0; i < 2 * BG_CONSENT_PSEUDONYM_LEN; i++) {
-        int c = s[i], v;
+        int c = (unsigned char)s[i], v;
         if (c >= '0' && c <= '9')
             v = c - '0';
         else if (c >= 'a' && c <= 'f')
@@ -368,7 +359,7 @@ static int fetch_subject(rbe_t *b, const uint8_t *subject, bg_consent_t **v, siz
                          size_t errcap)
 {
     char hex[BG_CONSENT_PSEUDONYM_SIZE], key[96];
-    hex32(subject, hex);
+    bg_hex_encode(subject, BG_CONSENT_PSEUDONYM_LEN, hex);
     snprintf(key, sizeof key, K_SUBJECT "%s", hex);
     const char *av[5] = {"EVAL", FETCH_LUA, "1", key, K_CONSENT};
     *v = NULL;
