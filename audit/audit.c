@@ -574,9 +574,8 @@ static int checkpoint_due(const bg_audit_t *a, uint64_t now)
 static int commit(bg_audit_t *a, bg_audit_ticket_t *tickets, const char *ckpt_reason, int sync)
 {
     char reason[200] = "";
-    uint64_t seq0 = bg_audit_chain_next_seq(a->chain);
+    uint64_t seq0, since0, uncovered0; /* the chain and counts before the batch */
     char prev0[BG_AUDIT_HEX_LEN + 1] = "";
-    uint64_t since0 = a->since_ckpt, uncovered0 = a->uncovered_mono;
     size_t nrec = 0, nint = 0, nckpt = 0;
 
     if (prepare_file(a, reason, sizeof reason) != 0)

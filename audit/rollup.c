@@ -484,9 +484,12 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
                     kind == 'A' ? json_string_value(json_array_get(tl, strtoull(json, NULL, 10)))
                                 : NULL;
                 size_t kl = shape != NULL ? strlen(shape) + 32 : 0;
-                char *nk = shape != NULL ? realloc(kbuf, kl) : NULL;
-                if (shape != NULL && nk == NULL)
-                    goto oom;
+                if (shape != NULL) {
+                    char *nk = realloc(kbuf, kl);
+                    if (nk == NULL)
+                        goto oom;
+                    kbuf = nk; /* at once: the realloc may have moved it */
+                }
                 if (nmap == capmap) {
                     size_t nc = capmap ? capmap * 2 : 64, *nm = realloc(map, nc * sizeof *nm);
                     if (nm == NULL)
@@ -498,7 +501,6 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
                     map[nmap++] = SIZE_MAX;
                     continue;
                 }
-                kbuf = nk;
                 snprintf(kbuf, kl, "%lld %s", (long long)h, shape);
                 if (tab_shape(&m, kbuf, n, &map[nmap++]) != 0)
                     goto oom;

@@ -141,7 +141,9 @@ static void cmd_free(cmd_t *c)
         free(c->argv[i]);
     free(c->argv);
     free(c->lens);
-    memset(c, 0, sizeof *c);
+    c->argv = NULL;
+    c->lens = NULL;
+    c->argc = c->cap = 0;
 }
 
 static int cmd_add(cmd_t *c, const char *s, size_t len)
