@@ -73,36 +73,6 @@ static const bg_config_t *cfg_of(bg_session_t *s)
     return s->x != NULL ? s->x->rt->cfg : NULL;
 }
 
-/* The access log line of the exchange ending (proxy/accesslog.h) and its
- * bytes per route (metrics): once per exchange, from exchange_free. No
- * value: the path is redacted there. */
-static void log_access(bg_session_t *s)
-{
-    exchange_t *x = s->x;
-    uint64_t end_us = bg_util_mono_us();
-    bg_access_t a = {
-        .id = x->id,
-        .client = s->peer_text,
-        .method = x->head != NULL ? x->req.method : NULL,
-        .method_len = x->head != NULL ? x->req.method_len : 0,
-        .route = x->route != NULL ? x->route->id : NULL,
-        .path = x->path,
-        .path_len = x->path_len,
-        .status = x->status,
-        .outcome = x->ev.decided    ? bg_outcome_name(x->ev.decision.outcome)
-                   : x->status != 0 ? "refused"
-                                    : NULL,
-        .result = x->status == 0 ? "client_aborted" : bg_sess_completion_result(x),
-        .bytes_in = x->body != NULL ? evbuffer_get_length(x->body) : 0,
-        .bytes_out = x->response_bytes + x->own_bytes,
-        .upstream_us = x->t_forward_us > 0 ? end_us - x->t_forward_us : 0,
-        .total_us = end_us - x->t_start_us,
-    };
-    bg_accesslog_write(s->w->accesslog, &a);
-    if (a.route != NULL)
-        bg_metrics_route_bytes(s->w->metrics, a.route, a.bytes_in, a.bytes_out);
-}
-
 /*
  * A few exchanges kept per worker thread for the next request: an exchange
  * is ~10 KB (the evaluation's fixed arrays), past malloc's per-thread cache,
@@ -160,7 +130,7 @@ static void exchange_free(bg_session_t *s)
     if (x->ev.decided && !x->completed)
         bg_sess_record_completion(s, bg_sess_completion_result(x));
     bg_sess_release_held(s); /* none left after a completion: for safety */
-    log_access(s);
+    bg_sess_log_access(s);
     if (x->query != NULL)
         bg_resolve_cancel(x->query);
     if (x->ticket != NULL)

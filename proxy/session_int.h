@@ -153,6 +153,9 @@ const char *bg_sess_completion_result(const exchange_t *x);
 /* The exchange's completion (once): inside its kept decision record, or as
  * a record of its own. */
 void bg_sess_record_completion(bg_session_t *s, const char *result);
+/* The access log line of the exchange ending and its bytes per route
+ * (metrics): once per exchange, from exchange_free. */
+void bg_sess_log_access(bg_session_t *s);
 
 /* session_msg.c */
 

@@ -3,8 +3,8 @@
  * the decision record, written as text into the caller's buffer; keeping a
  * record nothing waits for until its completion (one record per request);
  * the completion, inside the kept record or as a record of its own; the
- * yearly counters of the people whose PI left. docs/audit.md says what each
- * field means.
+ * yearly counters of the people whose PI left; the access log line.
+ * docs/audit.md says what each field of the records means.
  */
 #include "proxy/session_int.h"
 
@@ -331,4 +331,34 @@ void bg_sess_record_completion(bg_session_t *s, const char *result)
         bg_audit_submit_copy(s->w->audit, b.p, b.n, 1, NULL, NULL);
     bg_sbuf_free(&b);
     bg_sbuf_free(&f);
+}
+
+/* The access log line of the exchange ending (proxy/accesslog.h) and its
+ * bytes per route (metrics): once per exchange, from exchange_free. No
+ * value: the path is redacted there. */
+void bg_sess_log_access(bg_session_t *s)
+{
+    exchange_t *x = s->x;
+    uint64_t end_us = bg_util_mono_us();
+    bg_access_t a = {
+        .id = x->id,
+        .client = s->peer_text,
+        .method = x->head != NULL ? x->req.method : NULL,
+        .method_len = x->head != NULL ? x->req.method_len : 0,
+        .route = x->route != NULL ? x->route->id : NULL,
+        .path = x->path,
+        .path_len = x->path_len,
+        .status = x->status,
+        .outcome = x->ev.decided    ? bg_outcome_name(x->ev.decision.outcome)
+                   : x->status != 0 ? "refused"
+                                    : NULL,
+        .result = x->status == 0 ? "client_aborted" : bg_sess_completion_result(x),
+        .bytes_in = x->body != NULL ? evbuffer_get_length(x->body) : 0,
+        .bytes_out = x->response_bytes + x->own_bytes,
+        .upstream_us = x->t_forward_us > 0 ? end_us - x->t_forward_us : 0,
+        .total_us = end_us - x->t_start_us,
+    };
+    bg_accesslog_write(s->w->accesslog, &a);
+    if (a.route != NULL)
+        bg_metrics_route_bytes(s->w->metrics, a.route, a.bytes_in, a.bytes_out);
 }
