@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
+#include "common/utf8.h"
 #include "config/jsonpos.h"
 
 /*
@@ -51,61 +53,12 @@ static int hex4(const unsigned char *p)
 {
     int v = 0;
     for (int k = 0; k < 4; k++) {
-        int h = bg_insp_hexval(p[k]);
+        int h = bg_hex_digit(p[k]);
         if (h < 0)
             return -1;
         v = v << 4 | h;
     }
     return v;
-}
-
-/* Length of a valid UTF-8 sequence at P (at most AVAIL bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned char b = p[0];
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xC2 && b <= 0xDF)
-        return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (b >= 0xE0 && b <= 0xEF) {
-        if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        if ((b == 0xE0 && p[1] < 0xA0) || (b == 0xED && p[1] >= 0xA0))
-            return 0; /* overlong, or a UTF-16 surrogate */
-        return 3;
-    }
-    if (b >= 0xF0 && b <= 0xF4) {
-        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        if ((b == 0xF0 && p[1] < 0x90) || (b == 0xF4 && p[1] >= 0x90))
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12);
-        o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* Word-at-a-time (Bit Twiddling Hacks, as in detect.c's pre-filter): per
@@ -164,7 +117,8 @@ static int jstring(jctx_t *c, int copy, const char **out, size_t *outlen)
         if (ch < 0x20)
             JFAIL(c, "control character in a string");
         if (ch >= 0x80) {
-            size_t l = utf8_len(c->s + c->i, c->n - c->i);
+            uint32_t cp;
+            size_t l = bg_utf8_decode(c->s + c->i, c->n - c->i, &cp);
             if (l == 0)
                 JFAIL(c, "invalid UTF-8 in a string");
             c->i += l;
@@ -258,7 +212,7 @@ static int jstring(jctx_t *c, int copy, const char **out, size_t *outlen)
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
                 JFAIL(c, "lone surrogate");
             }
-            n += put_utf8(o + n, (unsigned)cp);
+            n += bg_utf8_encode((uint32_t)cp, o + n); /* never a surrogate here */
             break;
         }
         default: JFAIL(c, "bad escape");

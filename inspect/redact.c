@@ -6,6 +6,8 @@
 #include "inspect/detect.h"
 #include "inspect/inspect_int.h"
 
+#include "common/hex.h"
+
 /* Percent-decode S (LEN) into OUT (CAP); invalid escapes stay as they are.
  * Returns the length written. */
 static size_t pct(const char *s, size_t len, char *out, size_t cap)
@@ -13,8 +15,8 @@ static size_t pct(const char *s, size_t len, char *out, size_t cap)
     size_t o = 0;
     for (size_t i = 0; i < len && o < cap; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = bg_insp_hexval((unsigned char)s[i + 1])) >= 0 &&
-            (lo = bg_insp_hexval((unsigned char)s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (hi = bg_hex_digit((unsigned char)s[i + 1])) >= 0 &&
+            (lo = bg_hex_digit((unsigned char)s[i + 2])) >= 0) {
             out[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else if (s[i] == '+') {

@@ -6,58 +6,33 @@
  */
 #include "inspect/inspect_int.h"
 
+#include "common/hex.h"
+#include "common/sbuf.h"
+
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct strbuf_s {
-    char *p;
-    size_t n, cap;
-    int oom; /* an append failed: the text is incomplete */
-} strbuf_t;
-
-static void sb_add(strbuf_t *sb, const char *s, size_t n)
+/* S as form encoding onto SB: unreserved characters as they are, ' ' as
+ * '+', every other byte as "%XX". */
+static void pct_encode(bg_sbuf_t *sb, const char *s, size_t n)
 {
-    if (n > SIZE_MAX / 4 || sb->n > SIZE_MAX / 4) { /* no such buffer: never wraps */
-        sb->oom = 1;
-        return;
-    }
-    if (sb->n + n + 1 > sb->cap) {
-        size_t nc = (sb->cap ? sb->cap * 2 : 256);
-        while (nc < sb->n + n + 1)
-            nc *= 2;
-        char *np = realloc(sb->p, nc);
-        if (np == NULL) {
-            sb->oom = 1;
-            return;
-        }
-        sb->p = np;
-        sb->cap = nc;
-    }
-    memcpy(sb->p + sb->n, s, n);
-    sb->n += n;
-    sb->p[sb->n] = '\0';
-}
-
-static void pct_encode(strbuf_t *sb, const char *s, size_t n)
-{
-    static const char hx[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            sb_add(sb, (const char *)&c, 1);
+            bg_sbuf_add(sb, (const char *)&c, 1);
         } else if (c == ' ') {
-            sb_add(sb, "+", 1);
+            bg_sbuf_add(sb, "+", 1);
         } else {
-            char e[3] = {'%', hx[c >> 4], hx[c & 15]};
-            sb_add(sb, e, 3);
+            char e[3];
+            bg_sbuf_add(sb, e, bg_hex_pct(c, e));
         }
     }
 }
 
-static void encode_fields(bg_inspection_t *x, field_set_t set, strbuf_t *sb)
+static void encode_fields(bg_inspection_t *x, field_set_t set, bg_sbuf_t *sb)
 {
     int first = 1;
     for (size_t i = 0; i < x->nfields; i++) {
@@ -65,42 +40,12 @@ static void encode_fields(bg_inspection_t *x, field_set_t set, strbuf_t *sb)
         if (f->set != set || f->removed)
             continue;
         if (!first)
-            sb_add(sb, "&", 1);
+            bg_sbuf_add(sb, "&", 1);
         first = 0;
         pct_encode(sb, f->name, f->name_len);
-        sb_add(sb, "=", 1);
+        bg_sbuf_add(sb, "=", 1);
         pct_encode(sb, f->value, f->value_len);
     }
-}
-
-/* S as a JSON string literal (quotes included) onto SB. */
-static void json_quote(strbuf_t *sb, const char *s, size_t n)
-{
-    static const char hx[] = "0123456789abcdef";
-    sb_add(sb, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        sb_add(sb, s + run, i - run);
-        run = i + 1;
-        char e[6] = {'\\', 'u', '0', '0', hx[c >> 4], hx[c & 15]};
-        if (c == '"' || c == '\\') {
-            e[1] = (char)c;
-            sb_add(sb, e, 2);
-        } else if (c == '\n') {
-            sb_add(sb, "\\n", 2);
-        } else if (c == '\t') {
-            sb_add(sb, "\\t", 2);
-        } else if (c == '\r') {
-            sb_add(sb, "\\r", 2);
-        } else {
-            sb_add(sb, e, 6);
-        }
-    }
-    sb_add(sb, s + run, n - run);
-    sb_add(sb, "\"", 1);
 }
 
 typedef struct {
@@ -135,9 +80,9 @@ static void add_splice(splices_t *sp, int doc, uint32_t start, uint32_t end, cha
 
 /* A replacement built in B (taken): a failed allocation must not turn into
  * a cut, which would leave "key": with no value. */
-static void add_repl(splices_t *sp, int doc, uint32_t start, uint32_t end, strbuf_t *b)
+static void add_repl(splices_t *sp, int doc, uint32_t start, uint32_t end, bg_sbuf_t *b)
 {
-    if (b->p == NULL || b->oom) {
+    if (b->p == NULL || b->failed) {
         sp->oom = 1;
         free(b->p);
         return;
@@ -173,8 +118,8 @@ static void mark_removed(bg_inspection_t *x, const node_t *nd, splices_t *sp)
         m->removed = 1;
         x->containers[m->container].has_removal = 1;
     } else {
-        strbuf_t b = {0};
-        sb_add(&b, "null", 4);
+        bg_sbuf_t b = {0};
+        bg_sbuf_add(&b, "null", 4);
         add_repl(sp, nd->doc, nd->vstart, nd->vend, &b);
     }
 }
@@ -259,12 +204,12 @@ static void render_node(bg_inspection_t *x, size_t ni, size_t *idx, size_t n, sp
         if (drop) {
             mark_removed(x, nd, sp);
         } else {
-            strbuf_t sb = {0};
+            bg_sbuf_t sb = {0};
             if (nd->vtype == 'n' && best != (size_t)-1 &&
                 x->pending[best].op.kind == BG_OP_GENERALIZE && bg_insp_json_number_text(out)) {
-                sb_add(&sb, out, strlen(out)); /* a generalized number stays a number */
+                bg_sbuf_add(&sb, out, strlen(out)); /* a generalized number stays a number */
             } else {
-                json_quote(&sb, out, strlen(out));
+                bg_sbuf_json_str(&sb, out, strlen(out));
             }
             add_repl(sp, nd->doc, nd->vstart, nd->vend, &sb);
         }
@@ -387,7 +332,7 @@ static char *apply_splices(const bg_inspection_t *x, const splice_t *mine, size_
                            size_t *outlen)
 {
     const doc_t *doc = &x->docs[d];
-    strbuf_t sb = {0};
+    bg_sbuf_t sb = {0};
     size_t need = doc->len + 1;
     for (size_t i = 0; i < count; i++)
         need += mine[i].len;
@@ -399,12 +344,12 @@ static char *apply_splices(const bg_inspection_t *x, const splice_t *mine, size_
     for (size_t i = 0; i < count; i++) {
         if (mine[i].start < cur)
             continue; /* inside a larger splice already made */
-        sb_add(&sb, doc->text + cur, mine[i].start - cur);
+        bg_sbuf_add(&sb, doc->text + cur, mine[i].start - cur);
         if (mine[i].repl != NULL)
-            sb_add(&sb, mine[i].repl, mine[i].len);
+            bg_sbuf_add(&sb, mine[i].repl, mine[i].len);
         cur = mine[i].end;
     }
-    sb_add(&sb, doc->text + cur, doc->len - cur);
+    bg_sbuf_add(&sb, doc->text + cur, doc->len - cur);
     *outlen = sb.n;
     return sb.p;
 }
@@ -477,8 +422,8 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
             }
             if (doc->container_node >= 0) {
                 const node_t *cn = &x->nodes[doc->container_node];
-                strbuf_t q = {0};
-                json_quote(&q, txt, nl);
+                bg_sbuf_t q = {0};
+                bg_sbuf_json_str(&q, txt, nl);
                 free(txt);
                 add_repl(&sp, cn->doc, cn->vstart, cn->vend, &q);
             } else if (doc->container_field >= 0) {
@@ -503,7 +448,7 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
     }
 
     /* Body. */
-    strbuf_t sb = {0};
+    bg_sbuf_t sb = {0};
     int form_mod = 0, query_mod = 0, part_mod = 0, path_mod = 0;
     for (size_t i = 0; i < x->nfields; i++) {
         field_t *f = &x->fields[i];
@@ -525,22 +470,22 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
         out->body_changed = 1;
         sb.p = NULL;
     } else if (x->kind == BG_BODY_MULTIPART && part_mod) {
-        strbuf_t mb = {0};
+        bg_sbuf_t mb = {0};
         for (size_t i = 0; i < x->nfields; i++) {
             field_t *f = &x->fields[i];
             if (f->set != FS_PART || f->removed)
                 continue;
-            sb_add(&mb, "--", 2);
-            sb_add(&mb, x->boundary, strlen(x->boundary));
-            sb_add(&mb, "\r\n", 2);
-            sb_add(&mb, f->part_head, f->part_head_len);
-            sb_add(&mb, "\r\n\r\n", 4);
-            sb_add(&mb, f->value, f->value_len);
-            sb_add(&mb, "\r\n", 2);
+            bg_sbuf_add(&mb, "--", 2);
+            bg_sbuf_add(&mb, x->boundary, strlen(x->boundary));
+            bg_sbuf_add(&mb, "\r\n", 2);
+            bg_sbuf_add(&mb, f->part_head, f->part_head_len);
+            bg_sbuf_add(&mb, "\r\n\r\n", 4);
+            bg_sbuf_add(&mb, f->value, f->value_len);
+            bg_sbuf_add(&mb, "\r\n", 2);
         }
-        sb_add(&mb, "--", 2);
-        sb_add(&mb, x->boundary, strlen(x->boundary));
-        sb_add(&mb, "--\r\n", 4);
+        bg_sbuf_add(&mb, "--", 2);
+        bg_sbuf_add(&mb, x->boundary, strlen(x->boundary));
+        bg_sbuf_add(&mb, "--\r\n", 4);
         out->body = mb.p;
         out->body_changed = 1;
     } else if (x->kind == BG_BODY_TEXT && x->text_modified) {
@@ -559,36 +504,36 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
     if (query_mod || path_mod) {
         const char *q = memchr(x->in.target, '?', x->in.target_len);
         size_t pl = q != NULL ? (size_t)(q - x->in.target) : x->in.target_len;
-        strbuf_t tb = {0};
+        bg_sbuf_t tb = {0};
         if (path_mod) {
             size_t cur = 0;
             for (size_t i = 0; i < x->nfields; i++) {
                 field_t *f = &x->fields[i];
                 if (f->set != FS_PATH)
                     continue;
-                sb_add(&tb, x->in.target + cur, f->raw_off - cur);
+                bg_sbuf_add(&tb, x->in.target + cur, f->raw_off - cur);
                 if (f->removed)
-                    sb_add(&tb, "-", 1); /* the segment stays, its value goes */
+                    bg_sbuf_add(&tb, "-", 1); /* the segment stays, its value goes */
                 else if (f->modified)
                     pct_encode(&tb, f->value, f->value_len);
                 else
-                    sb_add(&tb, x->in.target + f->raw_off, f->raw_len);
+                    bg_sbuf_add(&tb, x->in.target + f->raw_off, f->raw_len);
                 cur = f->raw_off + f->raw_len;
             }
-            sb_add(&tb, x->in.target + cur, pl - cur);
+            bg_sbuf_add(&tb, x->in.target + cur, pl - cur);
         } else {
-            sb_add(&tb, x->in.target, pl);
+            bg_sbuf_add(&tb, x->in.target, pl);
         }
         if (query_mod) {
-            strbuf_t qb = {0};
+            bg_sbuf_t qb = {0};
             encode_fields(x, FS_QUERY, &qb);
             if (qb.n > 0) {
-                sb_add(&tb, "?", 1);
-                sb_add(&tb, qb.p, qb.n);
+                bg_sbuf_add(&tb, "?", 1);
+                bg_sbuf_add(&tb, qb.p, qb.n);
             }
             free(qb.p);
         } else if (q != NULL) {
-            sb_add(&tb, q, x->in.target_len - pl);
+            bg_sbuf_add(&tb, q, x->in.target_len - pl);
         }
         out->target = tb.p;
         out->target_len = tb.n;
@@ -615,16 +560,16 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
             continue;
         if (out->nheaders == maxh)
             goto too_many;
-        strbuf_t cb = {0};
+        bg_sbuf_t cb = {0};
         for (size_t i = 0; i < x->nfields; i++) {
             field_t *f = &x->fields[i];
             if (f->set != FS_COOKIE || f->cookie_header != (int)hi || f->removed)
                 continue;
             if (cb.n > 0)
-                sb_add(&cb, "; ", 2);
-            sb_add(&cb, f->name, f->name_len);
-            sb_add(&cb, "=", 1);
-            sb_add(&cb, f->value, f->value_len);
+                bg_sbuf_add(&cb, "; ", 2);
+            bg_sbuf_add(&cb, f->name, f->name_len);
+            bg_sbuf_add(&cb, "=", 1);
+            bg_sbuf_add(&cb, f->value, f->value_len);
         }
         out->header_index[out->nheaders] = hi;
         out->header_values[out->nheaders++] = cb.p; /* NULL when every cookie went */
