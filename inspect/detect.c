@@ -54,7 +54,7 @@ static const unsigned char cls[256] = {
 /* clang-format on */
 
 /* ---------------------------------------------------------------------- */
-/* Scan state                                                             */
+/* Scan state                                                              */
 
 /* A detector whose validation is full (checksum, allocated prefix,
  * dot-atom with a TLD): its value is PI whatever the key says. */
@@ -363,18 +363,6 @@ static int dot_soon(const scan_t *s, size_t i)
     return 0;
 }
 
-/* A run of digits from I holds two separated groups after the first
- * (a decimal "3.14159" has one). */
-static int dots_twice(const scan_t *s, size_t i)
-{
-    numrun_t r;
-    bg_det_numrun_read(s, i, &r);
-    unsigned n = 0;
-    for (uint32_t c = r.cuts; c; c &= c - 1)
-        n++;
-    return n >= 2;
-}
-
 /* The detectors that can start at the token start I, most specific shape
  * first. Returns the end of what was consumed (a finding, or a UUID or
  * placeholder skipped whole), or 0. */
@@ -401,7 +389,7 @@ static size_t try_token(scan_t *s, size_t i)
                 return m;
             /* "138.1234.5678": a number through dots; "3.14159" (a single
              * dot) is a decimal and no number detector wants it */
-            if (!left_ok(s, i) || !dots_twice(s, i))
+            if (!left_ok(s, i) || !bg_det_dots_twice(s, i))
                 return bg_det_try_id_window(s, i);
         }
         if (!left_ok(s, i))
@@ -527,7 +515,7 @@ __attribute__((noinline)) static size_t scan_windows(scan_t *s, const unsigned c
 }
 
 /* ---------------------------------------------------------------------- */
-/* Values                                                                 */
+/* Values                                                                  */
 
 /*
  * Scan the value V into s: pre-filter, encoded runs (below ENC_DEPTH), a

@@ -155,30 +155,6 @@ static inline int left_ok(const scan_t *s, size_t i)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Digit runs (detect_numbers.c)                                           */
-
-/* Longest run read: 19 card digits + a few spare; longer runs are not
- * numbers any detector wants (order ids, nanosecond timestamps), but their
- * separator-delimited prefixes may be. */
-#define NR_MAX 24
-
-typedef struct {
-    unsigned nd;             /* digits read */
-    char d[NR_MAX];          /* the digits */
-    size_t dend[NR_MAX + 1]; /* dend[k]: position just after the k-th digit */
-    uint32_t cuts;           /* bit k: separators follow the k-th digit */
-    uint32_t xcuts;          /* bit k: and they are not one ' ' or '-' */
-    int x;                   /* 17 digits then 'X'/'x' (an ID check character) */
-    int over;                /* more digits than NR_MAX */
-    size_t e;                /* end of the run (after the 'X') */
-    int rb;                  /* the run ends at a boundary */
-} numrun_t;
-
-/* Read digits from I, allowing 1..SEP_MAX separators between two digits
- * (spaces, dashes, dots, ...: the ways people group a number). */
-void bg_det_numrun_read(const scan_t *s, size_t i, numrun_t *r);
-
-/* ---------------------------------------------------------------------- */
 /* The finding store and the recursion (detect.c)                          */
 
 /*
@@ -205,6 +181,9 @@ size_t bg_det_try_glued(scan_t *s, size_t j, size_t tb);
 size_t bg_det_try_zero_padded(scan_t *s, size_t i);
 size_t bg_det_try_id_window(scan_t *s, size_t i);
 size_t bg_det_try_windows(scan_t *s, size_t i);
+/* Whether the digit run from I holds two separated groups after the first
+ * ("138.1234.5678"; a decimal "3.14159" has one). */
+int bg_det_dots_twice(const scan_t *s, size_t i);
 
 /* detect_tokens.c */
 size_t bg_det_try_letters(scan_t *s, size_t i);

@@ -1,6 +1,6 @@
 /*
  * The numeric content detectors: a digit run read through the separators
- * people write (bg_det_numrun_read()), then classified in order of
+ * people write (numrun_read()), then classified in order of
  * specificity: resident identity card number (GB 11643-1999), mainland
  * mobile number, IMSI, IMEI, bank card (Luhn and card networks), the
  * first-generation 15-digit ID number, and the shapes only a key names
@@ -15,7 +15,7 @@
 #include <time.h>
 
 /* ---------------------------------------------------------------------- */
-/* Dates and digits                                                       */
+/* Dates and digits                                                        */
 
 static uint32_t today_cn(scan_t *s)
 {
@@ -50,7 +50,24 @@ static unsigned num(const char *d, unsigned n)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Digit runs                                                             */
+/* Digit runs                                                              */
+
+/* Longest run read: 19 card digits + a few spare; longer runs are not
+ * numbers any detector wants (order ids, nanosecond timestamps), but their
+ * separator-delimited prefixes may be. */
+#define NR_MAX 24
+
+typedef struct {
+    unsigned nd;             /* digits read */
+    char d[NR_MAX];          /* the digits */
+    size_t dend[NR_MAX + 1]; /* dend[k]: position just after the k-th digit */
+    uint32_t cuts;           /* bit k: separators follow the k-th digit */
+    uint32_t xcuts;          /* bit k: and they are not one ' ' or '-' */
+    int x;                   /* 17 digits then 'X'/'x' (an ID check character) */
+    int over;                /* more digits than NR_MAX */
+    size_t e;                /* end of the run (after the 'X') */
+    int rb;                  /* the run ends at a boundary */
+} numrun_t;
 
 /* Characters people put between the digits of one number: spaces, dashes,
  * dots, slashes, underscores, commas, parentheses, tabs and line breaks
@@ -83,7 +100,7 @@ static inline int is_numsep(unsigned c)
 #define SEP_MAX 3
 
 /* Read digits from I, allowing 1..SEP_MAX separators between two digits. */
-void bg_det_numrun_read(const scan_t *s, size_t i, numrun_t *r)
+static void numrun_read(const scan_t *s, size_t i, numrun_t *r)
 {
     r->nd = 0;
     r->cuts = 0;
@@ -187,6 +204,16 @@ static int all_same(const char *d, unsigned n)
         if (d[i] != d[0])
             return 0;
     return 1;
+}
+
+int bg_det_dots_twice(const scan_t *s, size_t i)
+{
+    numrun_t r;
+    numrun_read(s, i, &r);
+    unsigned n = 0;
+    for (uint32_t c = r.cuts; c; c &= c - 1)
+        n++;
+    return n >= 2;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -548,7 +575,7 @@ static size_t classify_run(scan_t *s, const numrun_t *r, size_t b, int plus)
 size_t bg_det_try_number(scan_t *s, size_t i)
 {
     numrun_t r;
-    bg_det_numrun_read(s, i, &r);
+    numrun_read(s, i, &r);
     /* Macao identity card "1234567(8)": [1578], 6 digits, check digit in
      * parentheses (the algorithm is not published: shape only) */
     if (r.nd == 8 && r.cuts == (1u << 7) && r.dend[7] == i + 7 && strchr("1578", r.d[0]) &&
@@ -580,12 +607,12 @@ size_t bg_det_try_plus(scan_t *s, size_t i)
     if (is_an(ch(s, i - 1)) || ch(s, i + 1) != '8' || ch(s, i + 2) != '6')
         return 0;
     numrun_t r;
-    bg_det_numrun_read(s, i + 1, &r);
+    numrun_read(s, i + 1, &r);
     return classify_run(s, &r, i, 1);
 }
 
 /* ---------------------------------------------------------------------- */
-/* Numbers glued to letters, inside longer runs                           */
+/* Numbers glued to letters, inside longer runs                            */
 
 /*
  * Digits glued to letters: "tel13812345678", "abc13812345678xyz",
@@ -601,7 +628,7 @@ size_t bg_det_try_plus(scan_t *s, size_t i)
 size_t bg_det_try_glued(scan_t *s, size_t j, size_t tb)
 {
     numrun_t r;
-    bg_det_numrun_read(s, j, &r);
+    numrun_read(s, j, &r);
     if (r.over)
         return bg_det_try_id_window(s, j);
     if (r.nd < 11)
@@ -669,7 +696,7 @@ size_t bg_det_try_zero_padded(scan_t *s, size_t i)
     if ((q - j != 11 && q - j != 18) || !right_ok(s, q))
         return 0;
     numrun_t r;
-    bg_det_numrun_read(s, j, &r);
+    numrun_read(s, j, &r);
     unsigned nd = (unsigned)(q - j);
     if (r.nd < nd - (s->t[q - 1] > '9') || (r.cuts & ((1u << nd) - 1)) != 0)
         return 0;

@@ -118,7 +118,7 @@ static int jstring(jctx_t *c, int copy, const char **out, size_t *outlen)
             JFAIL(c, "control character in a string");
         if (ch >= 0x80) {
             uint32_t cp;
-            size_t l = bg_utf8_decode(c->s + c->i, c->n - c->i, &cp);
+            size_t l = bg_utf8_decode_inline(c->s + c->i, c->n - c->i, &cp);
             if (l == 0)
                 JFAIL(c, "invalid UTF-8 in a string");
             c->i += l;
