@@ -92,6 +92,36 @@ static inline size_t jplain(const unsigned char *s, size_t i, size_t n)
     return i;
 }
 
+/* The \uXXXX escape whose 'u' is at c->s[*K] (the string's closing quote at
+ * END): its code point, a surrogate pair read as one; *K is left on its
+ * last hex digit. -1 (c->err set) when malformed, U+0000 or a lone
+ * surrogate. */
+static long jescape_u(jctx_t *c, size_t *kp, size_t end)
+{
+    size_t k = *kp;
+    if (k + 4 >= end)
+        JFAIL(c, "bad \\u escape");
+    int cp = hex4(c->s + k + 1);
+    if (cp < 0)
+        JFAIL(c, "bad \\u escape");
+    if (cp == 0)
+        JFAIL(c, "\\u0000 in a string");
+    k += 4;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (k + 6 >= end || c->s[k + 1] != '\\' || c->s[k + 2] != 'u')
+            JFAIL(c, "lone surrogate");
+        int lo = hex4(c->s + k + 3);
+        if (lo < 0xDC00 || lo > 0xDFFF)
+            JFAIL(c, "lone surrogate");
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        k += 6;
+    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+        JFAIL(c, "lone surrogate");
+    }
+    *kp = k;
+    return cp;
+}
+
 /*
  * A string token at c->i ('"'). *OUT gets its decoded text: a pointer into
  * the source when it has no escapes (unless COPY, which always gives a
@@ -141,22 +171,8 @@ static int jstring(jctx_t *c, int copy, const char **out, size_t *outlen)
                 continue;
             unsigned char e = c->s[++k];
             if (e == 'u') {
-                if (k + 4 >= end)
-                    JFAIL(c, "bad \\u escape");
-                int cp = hex4(c->s + k + 1);
-                if (cp <= 0)
-                    JFAIL(c, cp == 0 ? "\\u0000 in a string" : "bad \\u escape");
-                k += 4;
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (k + 6 >= end || c->s[k + 1] != '\\' || c->s[k + 2] != 'u')
-                        JFAIL(c, "lone surrogate");
-                    int lo = hex4(c->s + k + 3);
-                    if (lo < 0xDC00 || lo > 0xDFFF)
-                        JFAIL(c, "lone surrogate");
-                    k += 6;
-                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                    JFAIL(c, "lone surrogate");
-                }
+                if (jescape_u(c, &k, end) < 0)
+                    return -1;
             } else if (!strchr("\"\\/bfnrt", e) || e == 0) {
                 JFAIL(c, "bad escape");
             }
@@ -193,25 +209,9 @@ static int jstring(jctx_t *c, int copy, const char **out, size_t *outlen)
         case 'r': o[n++] = '\r'; break;
         case 't': o[n++] = '\t'; break;
         case 'u': {
-            if (k + 4 >= end)
-                JFAIL(c, "bad \\u escape");
-            int cp = hex4(c->s + k + 1);
+            long cp = jescape_u(c, &k, end);
             if (cp < 0)
-                JFAIL(c, "bad \\u escape");
-            if (cp == 0)
-                JFAIL(c, "\\u0000 in a string");
-            k += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (k + 6 >= end || c->s[k + 1] != '\\' || c->s[k + 2] != 'u')
-                    JFAIL(c, "lone surrogate");
-                int lo = hex4(c->s + k + 3);
-                if (lo < 0xDC00 || lo > 0xDFFF)
-                    JFAIL(c, "lone surrogate");
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                k += 6;
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                JFAIL(c, "lone surrogate");
-            }
+                return -1;
             n += bg_utf8_encode((uint32_t)cp, o + n); /* never a surrogate here */
             break;
         }
