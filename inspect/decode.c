@@ -90,31 +90,20 @@ int bg_insp_inflate_body(const char *in, size_t len, int window, size_t max, cha
     return 0;
 }
 
-/* Percent-decode S (LEN) into a new string; PLUS decodes '+' as space. */
+/* Percent-decode S (LEN) into a new string; PLUS decodes '+' as space.
+ * NULL when an escape is malformed (or out of memory). */
 static char *pct_decode(const char *s, size_t len, int plus, size_t *outlen)
 {
     char *o = malloc(len + 1);
-    size_t n = 0;
     if (o == NULL)
         return NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%') {
-            int hi = i + 1 < len ? bg_hex_digit((unsigned char)s[i + 1]) : -1;
-            int lo = i + 2 < len ? bg_hex_digit((unsigned char)s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                free(o);
-                return NULL;
-            }
-            o[n++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else if (s[i] == '+' && plus) {
-            o[n++] = ' ';
-        } else {
-            o[n++] = s[i];
-        }
+    long n = bg_hex_pct_decode(s, len, o, len, BG_PCT_STRICT | (plus ? BG_PCT_PLUS : 0));
+    if (n < 0) {
+        free(o);
+        return NULL;
     }
     o[n] = '\0';
-    *outlen = n;
+    *outlen = (size_t)n;
     return o;
 }
 
@@ -380,19 +369,11 @@ void bg_insp_scan_gzip_header(bg_inspection_t *x, const char *p, size_t n)
 void bg_insp_scan_path_whole(bg_inspection_t *x)
 {
     char buf[2048];
-    size_t n = 0;
     const char *t = x->in.target;
-    size_t tl = x->in.target_len;
-    for (size_t i = 0; i < tl && t[i] != '?' && t[i] != '#' && n < sizeof buf; i++) {
-        int hi, lo;
-        if (t[i] == '%' && i + 2 < tl && (hi = bg_hex_digit((unsigned char)t[i + 1])) >= 0 &&
-            (lo = bg_hex_digit((unsigned char)t[i + 2])) >= 0) {
-            buf[n++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            buf[n++] = t[i];
-        }
-    }
+    size_t pl = 0; /* the path: up to the query or the fragment */
+    while (pl < x->in.target_len && t[pl] != '?' && t[pl] != '#')
+        pl++;
+    size_t n = (size_t)bg_hex_pct_decode(t, pl, buf, sizeof buf, 0); /* lenient */
     if (n == 0 || memchr(buf, '/', n) == NULL)
         return;
     bg_detect_finding_t f[16];

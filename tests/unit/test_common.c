@@ -73,6 +73,41 @@ static void test_hex(void **state)
     assert_string_equal(pct, "%E4");
 }
 
+/* Percent-decoding: forms and queries read '+' as a space, a form field
+ * with a broken escape is refused (strict), while the record redactor and
+ * the path reader keep a broken escape as written (lenient) and stop at
+ * their buffer. */
+static void test_pct_decode(void **state)
+{
+    (void)state;
+    char o[32];
+    const char *s = "a%2Fb+c%e4%B8%ad";
+    long n = bg_hex_pct_decode(s, strlen(s), o, sizeof o, BG_PCT_PLUS);
+    assert_int_equal(n, 8);
+    assert_memory_equal(o, "a/b c\xe4\xb8\xad", 8);
+    assert_int_equal(bg_hex_pct_decode(s, strlen(s), o, sizeof o, 0), 8);
+    assert_memory_equal(o, "a/b+c", 5); /* '+' as written */
+    /* broken escapes: "%", "%4", "%zz", a '%' two from the end */
+    const char *bad[] = {"x%", "x%4", "%zz", "1%4g", "%%41"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t bl = strlen(bad[i]);
+        assert_int_equal(bg_hex_pct_decode(bad[i], bl, o, sizeof o, BG_PCT_STRICT), -1);
+        n = bg_hex_pct_decode(bad[i], bl, o, sizeof o, 0);
+        assert_true(n > 0);
+        assert_int_equal(o[0], bad[i][0]); /* kept as written */
+    }
+    n = bg_hex_pct_decode("%%41", 4, o, sizeof o, 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(o, "%A", 2);
+    /* the escape at the very end is read */
+    assert_int_equal(bg_hex_pct_decode("ab%41", 5, o, sizeof o, BG_PCT_STRICT), 3);
+    assert_memory_equal(o, "abA", 3);
+    /* a small buffer takes what fits */
+    assert_int_equal(bg_hex_pct_decode("%41%42%43", 9, o, 2, 0), 2);
+    assert_memory_equal(o, "AB", 2);
+    assert_int_equal(bg_hex_pct_decode("", 0, o, sizeof o, BG_PCT_STRICT), 0);
+}
+
 static void test_utf8_decode(void **state)
 {
     (void)state;
@@ -354,6 +389,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_pct_decode),
         cmocka_unit_test(test_utf8_decode),
         cmocka_unit_test(test_utf8_round_trip),
         cmocka_unit_test(test_json_escaping),
