@@ -1,8 +1,11 @@
 /*
  * Audit writer: one thread owns the files; worker threads queue serialized
- * records; the writer commits everything queued as one write + one
- * fdatasync (group commit) and posts completions back to each worker's
- * event_base through an eventfd.
+ * records (audit/audit_client.c); the writer commits everything queued as
+ * one write + one fdatasync (group commit) and posts completions back to
+ * each worker's event_base through an eventfd. This file is the writer's
+ * side: its files and rotation, the commit, retention, the thread, and
+ * open / close / stats; recovery of the newest file at open is
+ * audit/audit_recover.c. What they share: audit/audit_int.h.
  *
  * Lock order: audit->lock and client->lock are never held together;
  * audit->stats_lock is a leaf.
@@ -10,8 +13,7 @@
  * Data layout of a record line and hashing: audit/chain.h. Durability,
  * rotation, retention and repair: docs/audit.md.
  */
-#include "audit/audit.h"
-#include "audit/chain.h"
+#include "audit/audit_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,15 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <event2/event.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -58,114 +56,10 @@
  * above the odd record), the probe file's size */
 #define PROBE_FREE_BYTES (256u * 1024)
 #define PROBE_BYTES 4096
-#define FSYNC_RING 1024
-#define NAME_MAX_LEN 128
 
 const uint64_t bg_audit_fsync_bounds_us[BG_AUDIT_FSYNC_BUCKETS] = {
     50,    100,   250,    500,    1000,   2000,    5000,    10000,
     25000, 50000, 100000, 250000, 500000, 1000000, 5000000, UINT64_MAX};
-
-struct bg_audit_ticket {
-    bg_audit_ticket_t *next;
-    bg_audit_client_t *client;
-    bg_audit_done_cb cb;
-    void *arg;
-    char *body; /* "{...}" from json_dumps; the members are body[1..len-1) */
-    size_t body_len;
-    char time_member[48]; /* "time":"..." when the record had none */
-    size_t time_len;
-    /* Set by the writer before posting. */
-    int status;
-    uint64_t seq;
-    char reason[160];
-    /* Set by the client's thread only. */
-    int forgotten;
-    char inline_body[]; /* BODY when copied in (bg_audit_submit_copy) */
-};
-
-struct bg_audit_client {
-    bg_audit_t *audit;
-    struct event_base *base;
-    struct event *ev;
-    int efd;
-    pthread_mutex_t lock;
-    bg_audit_ticket_t *done_head, *done_tail; /* under lock */
-    size_t outstanding;                       /* under lock: submitted, not freed */
-    int signalled;                            /* under lock: eventfd written */
-    int closing;                              /* under lock: freed by its owner */
-    int in_drain, free_requested;             /* client thread only */
-    /* Submitted during this pass of the event loop, not yet handed to the
-     * writer (client thread only): one lock and one wake-up per pass. */
-    struct event *flush_ev;
-    int flush_pending; /* flush_ev is active */
-    /* Records without a completion callback (lazy) wait here for the next
-     * flush, or at most BG_AUDIT_LAZY_MS (lazy_ev): no wake-up of their own. */
-    struct event *lazy_ev;
-    bg_audit_ticket_t *local_head, *local_tail;
-    size_t local_bytes;
-};
-
-typedef struct {
-    char **items; /* members strings (no braces), malloc'd */
-    size_t n, cap;
-} pending_t;
-
-struct bg_audit {
-    /* Immutable after open. */
-    char *dir, *prefix;
-    uint64_t rotate_bytes;
-    int rotate_daily;
-    unsigned retention_days;
-    bg_audit_durability_t durability;
-    unsigned relaxed_ms, ckpt_every, ckpt_seconds;
-    size_t max_queue_bytes, max_record_bytes;
-    unsigned char key[BG_AUDIT_KEY_MAX];
-    size_t key_len;
-    char key_id[9];
-    uint64_t (*clock_ms)(void *);
-    void *clock_arg;
-    int dirfd, lockfd;
-    pthread_t thread;
-    int thread_started;
-
-    /* Submission queue. */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bg_audit_ticket_t *q_head, *q_tail;
-    size_t q_records, q_bytes;
-    int stopping;
-    int writer_waiting; /* the writer sleeps on COND: only then signal it */
-
-    /* Writer state: the writer thread only (the opening thread before it
-     * starts, the closing thread after it ends). */
-    int fd;
-    char cur_name[NAME_MAX_LEN];
-    char prev_file[NAME_MAX_LEN]; /* previous file, for file_start; "" = none */
-    uint64_t cur_index;
-    uint32_t cur_day;
-    uint64_t size;     /* bytes of good records in the current file */
-    int cur_closed;    /* its rotation checkpoint is written */
-    int need_truncate; /* a failed write left bytes past size */
-    bg_audit_chain_t *chain;
-    uint64_t since_ckpt;     /* records since the last checkpoint */
-    uint64_t uncovered_mono; /* when since_ckpt became non-zero (us) */
-    pending_t pending;       /* writer records waiting to be written */
-    uint64_t retry_mono;     /* no internal-only commit before this */
-    uint64_t last_sync_mono;
-    int dirty;            /* relaxed: written, not synced */
-    uint64_t written_seq; /* last seq written */
-    uint64_t next_retention_mono;
-    uint64_t last_error_log_mono;
-    uint64_t errors_since_log;
-    bg_audit_buf_t wbuf;
-
-    /* Counters. */
-    pthread_mutex_t stats_lock;
-    bg_audit_stats_t st;
-    uint64_t last_fail_mono; /* of the last failed commit (us); under stats_lock */
-    uint32_t ring[FSYNC_RING];
-    size_t ring_n, ring_pos;
-};
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -176,16 +70,14 @@ static uint64_t wall_ms(const bg_audit_t *a)
     return a->clock_ms != NULL ? a->clock_ms(a->clock_arg) : bg_util_wall_ms();
 }
 
-static void now_string(const bg_audit_t *a, char *out, size_t cap)
+/* Contract: audit/audit_int.h. */
+void bg_audit_now_string(const bg_audit_t *a, char *out, size_t cap)
 {
     bg_util_format_time(wall_ms(a), out, cap);
 }
 
-static int pending_add(pending_t *p, size_t at, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Insert a formatted members string at position AT (p->n = append). */
-static int pending_add(pending_t *p, size_t at, const char *fmt, ...)
+int bg_audit_pending_add(pending_t *p, size_t at, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -224,13 +116,6 @@ static void pending_free(pending_t *p)
     free(p->items);
     p->items = NULL;
     p->cap = 0;
-}
-
-static void ticket_free(bg_audit_ticket_t *t)
-{
-    if (t->body != t->inline_body)
-        free(t->body);
-    free(t);
 }
 
 static void set_error(bg_audit_t *a, const char *reason)
@@ -371,395 +256,13 @@ static void fail_reason(char *out, size_t cap, const char *what, int e)
 }
 
 /* ------------------------------------------------------------------------
- * Completions
- * ------------------------------------------------------------------------ */
-
-static void client_destroy(bg_audit_client_t *c)
-{
-    if (c->efd >= 0)
-        close(c->efd);
-    pthread_mutex_destroy(&c->lock);
-    free(c);
-}
-
-/* Writer side: hand T back to its client; a lazy ticket (no callback) is
- * freed here, without waking the client. */
-static void post_done(bg_audit_ticket_t *t)
-{
-    bg_audit_client_t *c = t->client;
-    int wake = 0, destroy = 0;
-    t->next = NULL;
-    pthread_mutex_lock(&c->lock);
-    if (c->closing || t->cb == NULL) {
-        c->outstanding--;
-        destroy = c->closing && c->outstanding == 0;
-    } else {
-        if (c->done_tail != NULL)
-            c->done_tail->next = t;
-        else
-            c->done_head = t;
-        c->done_tail = t;
-        if (!c->signalled) {
-            c->signalled = 1;
-            wake = 1;
-        }
-        t = NULL;
-    }
-    /* Written under the lock: once it is released the owner may free the
-     * client (and close the eventfd). */
-    if (wake) {
-        uint64_t one = 1;
-        ssize_t w;
-        do
-            w = write(c->efd, &one, sizeof one);
-        while (w < 0 && errno == EINTR);
-        /* EAGAIN: the counter is saturated, the reader is woken anyway. */
-    }
-    pthread_mutex_unlock(&c->lock);
-    if (t != NULL)
-        ticket_free(t);
-    if (destroy)
-        client_destroy(c);
-}
-
-static void post_list(bg_audit_ticket_t *list, int status, const char *reason)
-{
-    while (list != NULL) {
-        bg_audit_ticket_t *next = list->next;
-        list->status = status;
-        if (status != 0) {
-            list->seq = 0;
-            snprintf(list->reason, sizeof list->reason, "%s", reason);
-        }
-        post_done(list);
-        list = next;
-    }
-}
-
-static void client_flush(bg_audit_client_t *c);
-
-static void client_release(bg_audit_client_t *c)
-{
-    client_flush(c); /* what was submitted is still written */
-    if (c->flush_ev != NULL) {
-        event_free(c->flush_ev);
-        c->flush_ev = NULL;
-    }
-    if (c->lazy_ev != NULL) {
-        event_free(c->lazy_ev);
-        c->lazy_ev = NULL;
-    }
-    if (c->ev != NULL) {
-        event_free(c->ev);
-        c->ev = NULL;
-    }
-    pthread_mutex_lock(&c->lock);
-    c->closing = 1;
-    bg_audit_ticket_t *list = c->done_head;
-    c->done_head = c->done_tail = NULL;
-    size_t n = 0;
-    for (bg_audit_ticket_t *t = list; t != NULL; t = t->next)
-        n++;
-    c->outstanding -= n;
-    int destroy = c->outstanding == 0;
-    pthread_mutex_unlock(&c->lock);
-    while (list != NULL) {
-        bg_audit_ticket_t *next = list->next;
-        ticket_free(list);
-        list = next;
-    }
-    if (destroy)
-        client_destroy(c);
-}
-
-/* Client side: the eventfd became readable. */
-static void client_on_done(evutil_socket_t fd, short what, void *arg)
-{
-    bg_audit_client_t *c = arg;
-    uint64_t v;
-    ssize_t r;
-    do
-        r = read(fd, &v, sizeof v);
-    while (r < 0 && errno == EINTR);
-
-    pthread_mutex_lock(&c->lock);
-    bg_audit_ticket_t *list = c->done_head;
-    c->done_head = c->done_tail = NULL;
-    c->signalled = 0;
-    size_t n = 0;
-    for (bg_audit_ticket_t *t = list; t != NULL; t = t->next)
-        n++;
-    c->outstanding -= n;
-    pthread_mutex_unlock(&c->lock);
-
-    c->in_drain = 1;
-    while (list != NULL) {
-        bg_audit_ticket_t *next = list->next;
-        /* A callback may forget later tickets of this list or free the
-         * client; both are checked per ticket. */
-        if (!list->forgotten && !c->free_requested && list->cb != NULL)
-            list->cb(list->arg, list->status, list->seq, list->status == 0 ? NULL : list->reason);
-        ticket_free(list);
-        list = next;
-    }
-    c->in_drain = 0;
-    if (c->free_requested)
-        client_release(c);
-}
-
-/* Hand the records submitted during this loop pass (and the lazy ones
- * before them) to the writer: one lock, one wake-up. */
-static void client_flush(bg_audit_client_t *c)
-{
-    bg_audit_t *a = c->audit;
-    bg_audit_ticket_t *list = c->local_head;
-    c->flush_pending = 0;
-    if (c->lazy_ev != NULL)
-        event_del(c->lazy_ev); /* a timer: no system call */
-    if (list == NULL)
-        return;
-    size_t n = 0, bytes = c->local_bytes;
-    for (bg_audit_ticket_t *t = list; t != NULL; t = t->next)
-        n++;
-    bg_audit_ticket_t *tail = c->local_tail;
-    c->local_head = c->local_tail = NULL;
-    c->local_bytes = 0;
-    const char *refuse = NULL;
-    pthread_mutex_lock(&a->lock);
-    if (a->stopping) {
-        refuse = "audit log closing";
-    } else if (a->q_bytes + bytes > a->max_queue_bytes && a->q_records > 0) {
-        refuse = "audit queue full";
-    } else {
-        if (a->q_tail != NULL)
-            a->q_tail->next = list;
-        else
-            a->q_head = list;
-        a->q_tail = tail;
-        a->q_records += n;
-        a->q_bytes += bytes;
-        if (a->writer_waiting)
-            pthread_cond_signal(&a->cond);
-    }
-    pthread_mutex_unlock(&a->lock);
-    if (refuse != NULL)
-        post_list(list, -1, refuse); /* failed completions, on this thread's next pass */
-}
-
-static void client_on_flush(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    client_flush(arg);
-}
-
-bg_audit_client_t *bg_audit_client_new(bg_audit_t *a, struct event_base *base)
-{
-    bg_audit_client_t *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return NULL;
-    c->audit = a;
-    c->base = base;
-    c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (c->efd < 0) {
-        int e = errno;
-        free(c);
-        errno = e;
-        return NULL;
-    }
-    if (pthread_mutex_init(&c->lock, NULL) != 0) {
-        close(c->efd);
-        free(c);
-        errno = ENOMEM;
-        return NULL;
-    }
-    c->ev = event_new(base, c->efd, EV_READ | EV_PERSIST, client_on_done, c);
-    c->flush_ev = event_new(base, -1, 0, client_on_flush, c);
-    c->lazy_ev = evtimer_new(base, client_on_flush, c);
-    if (c->ev == NULL || c->flush_ev == NULL || c->lazy_ev == NULL || event_add(c->ev, NULL) != 0) {
-        if (c->ev != NULL)
-            event_free(c->ev);
-        if (c->flush_ev != NULL)
-            event_free(c->flush_ev);
-        if (c->lazy_ev != NULL)
-            event_free(c->lazy_ev);
-        client_destroy(c);
-        errno = ENOMEM;
-        return NULL;
-    }
-    return c;
-}
-
-void bg_audit_client_free(bg_audit_client_t *c)
-{
-    if (c == NULL)
-        return;
-    if (c->in_drain) {
-        c->free_requested = 1; /* finished by client_on_done */
-        return;
-    }
-    client_release(c);
-}
-
-void bg_audit_forget(bg_audit_ticket_t *t)
-{
-    if (t != NULL)
-        t->forgotten = 1;
-}
-
-/* ------------------------------------------------------------------------
- * Submission
- * ------------------------------------------------------------------------ */
-
-static const char *const reserved_types[] = {"file_start", "checkpoint", "repair", "writer_start",
-                                             "retention_delete"};
-
-static bg_audit_ticket_t *submit_body(bg_audit_client_t *c, char *body, size_t len, int has_time,
-                                      bg_audit_done_cb cb, void *arg);
-static bg_audit_ticket_t *submit_ticket(bg_audit_client_t *c, bg_audit_ticket_t *t, char *body,
-                                        size_t len, int has_time, bg_audit_done_cb cb, void *arg);
-
-bg_audit_ticket_t *bg_audit_submit(bg_audit_client_t *c, json_t *record, bg_audit_done_cb cb,
-                                   void *arg)
-{
-    if (!json_is_object(record) || json_object_get(record, "seq") != NULL ||
-        json_object_get(record, "prev") != NULL || json_object_get(record, "hash") != NULL) {
-        json_decref(record);
-        errno = EINVAL;
-        return NULL;
-    }
-    const char *type = json_string_value(json_object_get(record, "type"));
-    if (type != NULL) {
-        for (size_t i = 0; i < sizeof reserved_types / sizeof reserved_types[0]; i++) {
-            if (strcmp(type, reserved_types[i]) == 0) {
-                json_decref(record);
-                errno = EINVAL;
-                return NULL;
-            }
-        }
-    }
-    int has_time = json_object_get(record, "time") != NULL;
-    char *body = json_dumps(record, JSON_COMPACT);
-    json_decref(record);
-    if (body == NULL) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    return submit_body(c, body, strlen(body), has_time, cb, arg);
-}
-
-bg_audit_ticket_t *bg_audit_submit_text(bg_audit_client_t *c, char *body, size_t len, int has_time,
-                                        bg_audit_done_cb cb, void *arg)
-{
-    if (body == NULL || len < 2 || body[0] != '{' || body[len - 1] != '}') {
-        free(body);
-        errno = EINVAL;
-        return NULL;
-    }
-    return submit_body(c, body, len, has_time, cb, arg);
-}
-
-bg_audit_ticket_t *bg_audit_submit_copy(bg_audit_client_t *c, const char *body, size_t len,
-                                        int has_time, bg_audit_done_cb cb, void *arg)
-{
-    if (body == NULL || len < 2 || body[0] != '{' || body[len - 1] != '}') {
-        errno = EINVAL;
-        return NULL;
-    }
-    if (len > c->audit->max_record_bytes) {
-        errno = EMSGSIZE;
-        return NULL;
-    }
-    bg_audit_ticket_t *t = malloc(sizeof *t + len + 1);
-    if (t == NULL) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    memset(t, 0, sizeof *t);
-    memcpy(t->inline_body, body, len);
-    t->inline_body[len] = '\0';
-    return submit_ticket(c, t, t->inline_body, len, has_time, cb, arg);
-}
-
-/* Queue BODY (a compact JSON object, owned from here on). */
-static bg_audit_ticket_t *submit_body(bg_audit_client_t *c, char *body, size_t len, int has_time,
-                                      bg_audit_done_cb cb, void *arg)
-{
-    bg_audit_t *a = c->audit;
-    if (len > a->max_record_bytes) {
-        free(body);
-        errno = EMSGSIZE;
-        return NULL;
-    }
-    bg_audit_ticket_t *t = calloc(1, sizeof *t);
-    if (t == NULL) {
-        free(body);
-        errno = ENOMEM;
-        return NULL;
-    }
-    return submit_ticket(c, t, body, len, has_time, cb, arg);
-}
-
-/* Queue T (zeroed, owned from here on) for BODY, which T owns: allocated
- * with it or malloc'd. */
-static bg_audit_ticket_t *submit_ticket(bg_audit_client_t *c, bg_audit_ticket_t *t, char *body,
-                                        size_t len, int has_time, bg_audit_done_cb cb, void *arg)
-{
-    bg_audit_t *a = c->audit;
-    t->client = c;
-    t->cb = cb;
-    t->arg = arg;
-    t->body = body;
-    t->body_len = len;
-    if (!has_time) {
-        char ts[40];
-        now_string(a, ts, sizeof ts);
-        t->time_len =
-            (size_t)snprintf(t->time_member, sizeof t->time_member, "\"time\":\"%s\"", ts);
-    }
-
-    pthread_mutex_lock(&c->lock);
-    c->outstanding++;
-    pthread_mutex_unlock(&c->lock);
-
-    if (__atomic_load_n(&a->stopping, __ATOMIC_ACQUIRE)) {
-        pthread_mutex_lock(&c->lock);
-        c->outstanding--;
-        pthread_mutex_unlock(&c->lock);
-        ticket_free(t);
-        errno = ESHUTDOWN;
-        return NULL;
-    }
-    /* Batched per loop pass (client_flush); a full queue is reported as a
-     * failed completion then. A lazy record waits for the next flush, or
-     * at most BG_AUDIT_LAZY_MS. */
-    t->next = NULL;
-    if (c->local_tail != NULL)
-        c->local_tail->next = t;
-    else
-        c->local_head = t;
-    c->local_tail = t;
-    c->local_bytes += len;
-    if (cb != NULL) {
-        if (!c->flush_pending) {
-            c->flush_pending = 1;
-            event_active(c->flush_ev, EV_TIMEOUT, 1);
-        }
-    } else if (!c->flush_pending && !evtimer_pending(c->lazy_ev, NULL)) {
-        struct timeval tv = {0, BG_AUDIT_LAZY_MS * 1000};
-        evtimer_add(c->lazy_ev, &tv);
-    }
-    return t;
-}
-
-/* ------------------------------------------------------------------------
  * Writer: files
  * ------------------------------------------------------------------------ */
 
 /* Last complete line of NAME in the directory: its parsed fixed parts and,
  * when TIME_MS is not NULL, its "time". 0/-1 (ERR filled). */
-static int read_last_record(bg_audit_t *a, const char *name, bg_audit_line_t *pl, uint64_t *time_ms,
-                            char *err, size_t errcap)
+int bg_audit_read_last_record(bg_audit_t *a, const char *name, bg_audit_line_t *pl,
+                              uint64_t *time_ms, char *err, size_t errcap)
 {
     int fd = openat(a->dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -845,7 +348,7 @@ static int checkpoint_members(bg_audit_t *a, const char *reason, uint64_t record
 {
     char ts[40], mac[BG_AUDIT_HEX_LEN + 1];
     const char *chain = bg_audit_chain_prev(a->chain);
-    now_string(a, ts, sizeof ts);
+    bg_audit_now_string(a, ts, sizeof ts);
     if (a->key_len > 0) {
         if (bg_audit_chain_hmac(a->key, a->key_len, chain, mac) != 0)
             return -1;
@@ -928,9 +431,34 @@ static int write_buffer(bg_audit_t *a, int sync, char *reason, size_t cap)
     return 0;
 }
 
+/* Queue NAME's file_start record first (PREV_FILE NULL or "": none).
+ * Shared with recovery (a newest file that holds no record). 0/-1. */
+int bg_audit_pending_file_start(bg_audit_t *a, const char *name, uint64_t index,
+                                const char *prev_file)
+{
+    char ts[40];
+    bg_audit_now_string(a, ts, sizeof ts);
+    char prevf[NAME_MAX_LEN + 2];
+    if (prev_file != NULL && prev_file[0] != '\0')
+        snprintf(prevf, sizeof prevf, "\"%s\"", prev_file);
+    else
+        snprintf(prevf, sizeof prevf, "null");
+    char kid[16];
+    if (a->key_len > 0)
+        snprintf(kid, sizeof kid, "\"%s\"", a->key_id);
+    else
+        snprintf(kid, sizeof kid, "null");
+    return bg_audit_pending_add(
+        &a->pending, 0,
+        "\"type\":\"file_start\",\"time\":\"%s\",\"file\":\"%s\",\"file_index\":%" PRIu64
+        ",\"prev_file\":%s,\"format\":\"bordergate-audit/1\",\"checkpoint_every\":%u,"
+        "\"key_id\":%s",
+        ts, name, index, prevf, a->ckpt_every, kid);
+}
+
 /* Create the next file (index + 1) and make it current; queue its
  * file_start first. 0/-1 (REASON). */
-static int new_file(bg_audit_t *a, char *reason, size_t cap)
+int bg_audit_new_file(bg_audit_t *a, char *reason, size_t cap)
 {
     char name[NAME_MAX_LEN];
     uint64_t now = wall_ms(a);
@@ -948,24 +476,7 @@ static int new_file(bg_audit_t *a, char *reason, size_t cap)
         fail_reason(reason, cap, "directory sync", e);
         return -1;
     }
-    char ts[40];
-    now_string(a, ts, sizeof ts);
-    char prevf[NAME_MAX_LEN + 2];
-    if (a->cur_name[0] != '\0')
-        snprintf(prevf, sizeof prevf, "\"%s\"", a->cur_name);
-    else
-        snprintf(prevf, sizeof prevf, "null");
-    char kid[16];
-    if (a->key_len > 0)
-        snprintf(kid, sizeof kid, "\"%s\"", a->key_id);
-    else
-        snprintf(kid, sizeof kid, "null");
-    if (pending_add(
-            &a->pending, 0,
-            "\"type\":\"file_start\",\"time\":\"%s\",\"file\":\"%s\",\"file_index\":%" PRIu64
-            ",\"prev_file\":%s,\"format\":\"bordergate-audit/1\",\"checkpoint_every\":%u,"
-            "\"key_id\":%s",
-            ts, name, index, prevf, a->ckpt_every, kid) != 0) {
+    if (bg_audit_pending_file_start(a, name, index, a->cur_name) != 0) {
         close(fd);
         unlinkat(a->dirfd, name, 0);
         fail_reason(reason, cap, "", ENOMEM);
@@ -1034,7 +545,7 @@ static int prepare_file(bg_audit_t *a, char *reason, size_t cap)
         a->st.internal_records++;
         pthread_mutex_unlock(&a->stats_lock);
     }
-    if (new_file(a, reason, cap) != 0)
+    if (bg_audit_new_file(a, reason, cap) != 0)
         return -1;
     pthread_mutex_lock(&a->stats_lock);
     a->st.rotations++;
@@ -1118,7 +629,7 @@ static int commit(bg_audit_t *a, bg_audit_ticket_t *tickets, const char *ckpt_re
         a->st.max_batch_records = nrec;
     pthread_mutex_unlock(&a->stats_lock);
     set_healthy(a);
-    post_list(tickets, 0, NULL);
+    bg_audit_post_list(tickets, 0, NULL);
     return 0;
 
 fail_build:
@@ -1136,7 +647,7 @@ fail_early:
         a->st.failed_records++;
     a->st.failed_batches++;
     pthread_mutex_unlock(&a->stats_lock);
-    post_list(tickets, -1, reason);
+    bg_audit_post_list(tickets, -1, reason);
     return -1;
 }
 
@@ -1186,13 +697,13 @@ static void retention_run(bg_audit_t *a)
     size_t npend = a->pending.n;
     size_t ndel = 0;
     char ts[40], last_ts[40], err[256];
-    now_string(a, ts, sizeof ts);
+    bg_audit_now_string(a, ts, sizeof ts);
     for (size_t i = 0; i < n; i++) {
         if (strcmp(names[i], a->cur_name) == 0)
             break;
         bg_audit_line_t pl;
         uint64_t t;
-        if (read_last_record(a, names[i], &pl, &t, err, sizeof err) != 0) {
+        if (bg_audit_read_last_record(a, names[i], &pl, &t, err, sizeof err) != 0) {
             bg_warn("audit: retention stops at %s: %s", names[i], err);
             break;
         }
@@ -1201,11 +712,12 @@ static void retention_run(bg_audit_t *a)
         uint64_t idx = 0;
         bg_audit_files_parse_name(a->prefix, names[i], &idx, NULL);
         bg_util_format_time(t, last_ts, sizeof last_ts);
-        if (pending_add(&a->pending, a->pending.n,
-                        "\"type\":\"retention_delete\",\"time\":\"%s\",\"file\":\"%s\","
-                        "\"file_index\":%" PRIu64 ",\"last_seq\":%" PRIu64
-                        ",\"last_hash\":\"%s\",\"last_time\":\"%s\",\"retention_days\":%u",
-                        ts, names[i], idx, pl.seq, pl.hash, last_ts, a->retention_days) != 0)
+        if (bg_audit_pending_add(&a->pending, a->pending.n,
+                                 "\"type\":\"retention_delete\",\"time\":\"%s\",\"file\":\"%s\","
+                                 "\"file_index\":%" PRIu64 ",\"last_seq\":%" PRIu64
+                                 ",\"last_hash\":\"%s\",\"last_time\":\"%s\",\"retention_days\":%u",
+                                 ts, names[i], idx, pl.seq, pl.hash, last_ts,
+                                 a->retention_days) != 0)
             break;
         ndel++;
     }
@@ -1332,242 +844,6 @@ static void *writer_main(void *arg)
 }
 
 /* ------------------------------------------------------------------------
- * Open: recovery of the newest file
- * ------------------------------------------------------------------------ */
-
-typedef struct {
-    size_t good_len; /* bytes of valid records from the start */
-    uint64_t nrec, last_seq, since_ckpt;
-    char last_hash[BG_AUDIT_HEX_LEN + 1];
-    int last_close, last_rotate; /* the last record is such a checkpoint */
-    size_t cut;                  /* bytes after good_len to cut */
-    const char *cut_why;
-    int damaged;
-    char damage[300];
-} scan_t;
-
-/* Does [P, END) hold a line shaped like a record? */
-static int has_record_line(const char *p, const char *end)
-{
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t ll = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-        bg_audit_line_t pl;
-        if (bg_audit_chain_parse_line(p, ll, &pl) == 0)
-            return 1;
-        if (nl == NULL)
-            break;
-        p = nl + 1;
-    }
-    return 0;
-}
-
-/* Is the record on this line a writer checkpoint (type right after prev)? */
-static int line_is_checkpoint(const char *line, size_t len, const char *reason)
-{
-    static const char tag[] = "\"type\":\"checkpoint\"";
-    /* {"seq":N,"prev":"<64>", then the first member. */
-    const char *p = memmem(line, len, ",\"prev\":\"", 9);
-    if (p == NULL)
-        return 0;
-    p += 9 + BG_AUDIT_HEX_LEN + 1;
-    size_t rest = len - (size_t)(p - line);
-    if (rest < sizeof tag || p[0] != ',' || memcmp(p + 1, tag, sizeof tag - 1) != 0)
-        return 0;
-    if (reason == NULL)
-        return 1;
-    char want[48];
-    int n = snprintf(want, sizeof want, "\"reason\":\"%s\"", reason);
-    return memmem(line, len, want, (size_t)n) != NULL;
-}
-
-static void scan_file(bg_audit_chain_t *ch, const char *name, const char *data, size_t len,
-                      scan_t *s)
-{
-    memset(s, 0, sizeof *s);
-    size_t off = 0;
-    uint64_t lineno = 0;
-    while (off < len) {
-        lineno++;
-        const char *line = data + off;
-        const char *nl = memchr(line, '\n', len - off);
-        if (nl == NULL) {
-            s->cut = len - off;
-            s->cut_why = "torn last line";
-            return;
-        }
-        size_t ll = (size_t)(nl - line);
-        bg_audit_line_t pl;
-        char hx[BG_AUDIT_HEX_LEN + 1];
-        const char *why = NULL;
-        int shaped = bg_audit_chain_parse_line(line, ll, &pl) == 0;
-        if (!shaped)
-            why = "unparsable line";
-        else if (!bg_audit_chain_rehash(ch, line, &pl, hx))
-            why = "hash mismatch";
-        else if (s->nrec > 0 && (pl.seq != s->last_seq + 1 || strcmp(pl.prev, s->last_hash) != 0))
-            why = "chain broken";
-        if (why != NULL) {
-            if (!shaped && !has_record_line(nl + 1, data + len)) {
-                s->cut = len - off;
-                s->cut_why = "unparsable tail";
-                return;
-            }
-            s->damaged = 1;
-            snprintf(s->damage, sizeof s->damage, "%s:%" PRIu64 ": %s", name, lineno, why);
-            return;
-        }
-        s->nrec++;
-        s->last_seq = pl.seq;
-        memcpy(s->last_hash, pl.hash, sizeof s->last_hash);
-        s->last_close = s->last_rotate = 0;
-        if (line_is_checkpoint(line, ll, NULL)) {
-            s->since_ckpt = 0;
-            s->last_close = line_is_checkpoint(line, ll, "close");
-            s->last_rotate = line_is_checkpoint(line, ll, "rotate");
-        } else {
-            s->since_ckpt++;
-        }
-        off += ll + 1;
-        s->good_len = off;
-    }
-}
-
-static int recover(bg_audit_t *a, const char **shutdown, char *err, size_t errcap)
-{
-    char **names = NULL;
-    size_t n = 0;
-    int rc = -1;
-    char reason[200];
-    *shutdown = "none";
-    if (bg_audit_files_scan(a->dirfd, a->prefix, &names, &n) != 0) {
-        snprintf(err, errcap, "cannot list audit directory %s: %s", a->dir, strerror(errno));
-        return -1;
-    }
-    if (n == 0) {
-        if (new_file(a, reason, sizeof reason) != 0) {
-            snprintf(err, errcap, "%s: %s", a->dir, reason);
-            goto out;
-        }
-        rc = 0;
-        goto out;
-    }
-
-    const char *newest = names[n - 1];
-    uint64_t index = 0;
-    uint32_t day = 0;
-    bg_audit_files_parse_name(a->prefix, newest, &index, &day);
-    int fd = openat(a->dirfd, newest, O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errcap, "cannot open %s/%s: %s", a->dir, newest, strerror(errno));
-        goto out;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        snprintf(err, errcap, "cannot stat %s/%s: %s", a->dir, newest, strerror(errno));
-        close(fd);
-        goto out;
-    }
-    scan_t s;
-    memset(&s, 0, sizeof s);
-    if (st.st_size > 0) {
-        void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            snprintf(err, errcap, "cannot read %s/%s: %s", a->dir, newest, strerror(errno));
-            close(fd);
-            goto out;
-        }
-        scan_file(a->chain, newest, map, (size_t)st.st_size, &s);
-        munmap(map, (size_t)st.st_size);
-    }
-    if (s.damaged) {
-        snprintf(err, errcap,
-                 "audit file damaged other than at its tail: %s/%s (run 'bordergate audit verify "
-                 "%s'; to continue, move the file aside: a new file then continues the chain)",
-                 a->dir, s.damage, a->dir);
-        close(fd);
-        goto out;
-    }
-    if (s.cut > 0) {
-        if (ftruncate(fd, (off_t)s.good_len) != 0 || fdatasync(fd) != 0) {
-            snprintf(err, errcap, "cannot repair %s/%s: %s", a->dir, newest, strerror(errno));
-            close(fd);
-            goto out;
-        }
-        bg_warn("audit: %s: cut %zu bytes (%s) left by a crash", newest, s.cut, s.cut_why);
-        pthread_mutex_lock(&a->stats_lock);
-        a->st.repairs++;
-        pthread_mutex_unlock(&a->stats_lock);
-    }
-    a->fd = fd;
-    snprintf(a->cur_name, sizeof a->cur_name, "%s", newest);
-    a->cur_index = index;
-    a->cur_day = day;
-    a->size = s.good_len;
-    if (n >= 2)
-        snprintf(a->prev_file, sizeof a->prev_file, "%s", names[n - 2]);
-    pthread_mutex_lock(&a->stats_lock);
-    snprintf(a->st.current_file, sizeof a->st.current_file, "%s", newest);
-    pthread_mutex_unlock(&a->stats_lock);
-
-    if (s.nrec > 0) {
-        bg_audit_chain_set(a->chain, s.last_seq + 1, s.last_hash);
-        a->since_ckpt = s.since_ckpt;
-        a->cur_closed = s.last_rotate;
-        *shutdown = s.last_close ? "clean" : "unclean";
-    } else {
-        /* Nothing valid in the newest file (created, then a crash): it
-         * continues from the previous file's last record. */
-        *shutdown = "unclean";
-        if (n >= 2) {
-            bg_audit_line_t pl;
-            char sub[256];
-            if (read_last_record(a, names[n - 2], &pl, NULL, sub, sizeof sub) != 0) {
-                snprintf(err, errcap, "%s: %s", a->dir, sub);
-                goto out;
-            }
-            bg_audit_chain_set(a->chain, pl.seq + 1, pl.hash);
-        }
-        char ts[40], prevf[NAME_MAX_LEN + 2], kid[16];
-        now_string(a, ts, sizeof ts);
-        if (n >= 2)
-            snprintf(prevf, sizeof prevf, "\"%s\"", names[n - 2]);
-        else
-            snprintf(prevf, sizeof prevf, "null");
-        if (a->key_len > 0)
-            snprintf(kid, sizeof kid, "\"%s\"", a->key_id);
-        else
-            snprintf(kid, sizeof kid, "null");
-        if (pending_add(
-                &a->pending, 0,
-                "\"type\":\"file_start\",\"time\":\"%s\",\"file\":\"%s\",\"file_index\":%" PRIu64
-                ",\"prev_file\":%s,\"format\":\"bordergate-audit/1\",\"checkpoint_every\":%u,"
-                "\"key_id\":%s",
-                ts, newest, index, prevf, a->ckpt_every, kid) != 0) {
-            snprintf(err, errcap, "out of memory");
-            goto out;
-        }
-    }
-    if (s.since_ckpt > 0)
-        a->uncovered_mono = bg_util_mono_us();
-    if (s.cut > 0) {
-        char ts[40];
-        now_string(a, ts, sizeof ts);
-        if (pending_add(&a->pending, a->pending.n,
-                        "\"type\":\"repair\",\"time\":\"%s\",\"file\":\"%s\",\"cut_bytes\":%zu,"
-                        "\"cut_reason\":\"%s\",\"after_seq\":%" PRIu64,
-                        ts, newest, s.cut, s.cut_why, bg_audit_chain_next_seq(a->chain) - 1) != 0) {
-            snprintf(err, errcap, "out of memory");
-            goto out;
-        }
-    }
-    rc = 0;
-out:
-    bg_audit_files_free(names, n);
-    return rc;
-}
-
-/* ------------------------------------------------------------------------
  * Open / close / stats
  * ------------------------------------------------------------------------ */
 
@@ -1622,7 +898,7 @@ static void audit_destroy(bg_audit_t *a)
     /* Tickets still queued (open failed, or a submit raced close). */
     bg_audit_ticket_t *t = a->q_head;
     a->q_head = NULL;
-    post_list(t, -1, "audit log closed");
+    bg_audit_post_list(t, -1, "audit log closed");
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->cond);
     pthread_mutex_destroy(&a->stats_lock);
@@ -1716,21 +992,21 @@ bg_audit_t *bg_audit_open(const bg_audit_options_t *opt, char *err, size_t errca
     }
 
     const char *shutdown = "none";
-    if (recover(a, &shutdown, err, errcap) != 0)
+    if (bg_audit_recover(a, &shutdown, err, errcap) != 0)
         goto fail;
     char ts[40], kid[16];
-    now_string(a, ts, sizeof ts);
+    bg_audit_now_string(a, ts, sizeof ts);
     if (a->key_len > 0)
         snprintf(kid, sizeof kid, "\"%s\"", a->key_id);
     else
         snprintf(kid, sizeof kid, "null");
-    if (pending_add(&a->pending, a->pending.n,
-                    "\"type\":\"writer_start\",\"time\":\"%s\",\"version\":\"%s\",\"pid\":%ld,"
-                    "\"durability\":\"%s\",\"checkpoint_every\":%u,\"key_id\":%s,"
-                    "\"previous_shutdown\":\"%s\"",
-                    ts, BG_VERSION, (long)getpid(),
-                    a->durability == BG_AUDIT_STRICT ? "strict" : "relaxed", a->ckpt_every, kid,
-                    shutdown) != 0) {
+    if (bg_audit_pending_add(
+            &a->pending, a->pending.n,
+            "\"type\":\"writer_start\",\"time\":\"%s\",\"version\":\"%s\",\"pid\":%ld,"
+            "\"durability\":\"%s\",\"checkpoint_every\":%u,\"key_id\":%s,"
+            "\"previous_shutdown\":\"%s\"",
+            ts, BG_VERSION, (long)getpid(), a->durability == BG_AUDIT_STRICT ? "strict" : "relaxed",
+            a->ckpt_every, kid, shutdown) != 0) {
         snprintf(err, errcap, "out of memory");
         goto fail;
     }

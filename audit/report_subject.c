@@ -133,7 +133,18 @@ static json_t *subject_entry(const json_t *rec, const subject_ctx_t *x)
     }
     json_object_set_new(e, "findings", fs);
     json_object_set_new(e, "pi_left", json_boolean(left));
-    json_object_set_new(e, "completion", json_null());
+    /* A request nothing waited for carries its completion inside its
+     * decision record (docs/audit.md); the others get it from the
+     * completion record that follows (subject_record). */
+    const json_t *in = json_object_get(rec, "completion");
+    if (json_is_object(in)) {
+        json_t *c = json_object();
+        copy_member(c, in, "result");
+        copy_member(c, in, "upstream_status");
+        json_object_set_new(e, "completion", c);
+    } else {
+        json_object_set_new(e, "completion", json_null());
+    }
     return e;
 }
 

@@ -7,6 +7,9 @@
 # the proxy process (all threads), and B's CPU per request relative to A's.
 #
 #   bench/ab.sh BIN_A BIN_B [DURATION] [CONNECTIONS] [ROUNDS]   (default 6s 50 3)
+#
+# B_SED='sed expression' applies to B's policy only: the same build with a
+# setting changed, e.g. B_SED='s/"durability": "strict"/"durability": "relaxed"/'.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 A=$1; B=$2
@@ -27,6 +30,7 @@ for v in A B; do
     # Each build its own audit directory.
     sed "s|\"durability\": \"strict\"|\"durability\": \"strict\", \"directory\": \"$BENCH_TMP/$v/audit\"|" \
         "$BENCH_TMP/bg$v.json" > "$BENCH_TMP/$v/bg.json"
+    if [ $v = B ] && [ -n "${B_SED:-}" ]; then sed -i "$B_SED" "$BENCH_TMP/$v/bg.json"; fi
     bin=$A; [ $v = B ] && bin=$B
     (cd "$BENCH_TMP/$v" && exec "$bin" run --config "$BENCH_TMP/$v/bg.json" >"$BENCH_TMP/$v/bg.log" 2>&1) &
     PID[$v]=$!; BENCH_PIDS+=(${PID[$v]})

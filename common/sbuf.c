@@ -115,6 +115,29 @@ void bg_sbuf_addf(bg_sbuf_t *b, const char *fmt, ...)
     b->n += (size_t)n;
 }
 
+/* The length of the longest prefix of S[0..N) that JSON takes as it is:
+ * printable ASCII other than '"' and '\\'. Eight bytes at a time: a word
+ * with no byte below 0x20, none equal to either character and no high bit
+ * is all plain (the zero-byte tests below have no false negatives; a false
+ * positive only sends the rest of that word to the byte loop). */
+static size_t plain_prefix(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+        uint64_t bad = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w;
+        if (bad & high)
+            break;
+    }
+    while (i < n && (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x80 && s[i] != '"' &&
+           s[i] != '\\')
+        i++;
+    return i;
+}
+
 void bg_sbuf_json_str(bg_sbuf_t *b, const char *s, size_t n)
 {
     static const char hx[] = "0123456789abcdef";
@@ -122,10 +145,7 @@ void bg_sbuf_json_str(bg_sbuf_t *b, const char *s, size_t n)
         return;
     /* Fast path: printable ASCII needing no escape (nearly every value in
      * a record) is copied in one piece. */
-    size_t i = 0;
-    while (i < n && (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x80 && s[i] != '"' &&
-           s[i] != '\\')
-        i++;
+    size_t i = plain_prefix(s, n);
     char *o = b->p + b->n;
     *o++ = '"';
     if (i > 0)

@@ -161,7 +161,7 @@ typedef struct {
 } pending_t;
 
 /* What bg_detect_key_info() said about a key, and whether it names a
- * person plainly (inspect.c, person_key), remembered per inspection: a
+ * person plainly (inspect.c, person_key), remembered per thread (key_info): a
  * batch repeats the same few dozen keys thousands of times. 256 slots, two
  * candidates per key (inspect.c, key_info), keep a document's few dozen
  * distinct keys from evicting each other (64 direct-mapped slots missed
@@ -208,8 +208,6 @@ struct bg_inspection {
     pending_t *pending;
     size_t nfind, capfind;
     arena_chunk_t *arena;
-    keycache_t *keycache; /* allocated once a document has many keys */
-    unsigned key_lookups;
 
     char *text; /* BG_BODY_TEXT value (owned copy) */
     size_t text_len;

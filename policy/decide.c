@@ -886,7 +886,7 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
     c.recip_id = c.rcp != NULL ? c.rcp->id : "(none)";
     c.out = BG_OUTCOME_ALLOW;
 
-    memset(d, 0, sizeof *d);
+    memset(d, 0, BG_DECISION_RESET_BYTES);
     d->monitor = c.rp->monitor;
     d->cross_border = bg_geo_is_cross_border(in->geo);
     d->inspected = in->insp != NULL;
@@ -924,7 +924,7 @@ void bg_decision_free(bg_decision_t *d)
     free(d->subject_minor);
     free(d->subject_guardian);
     free(d->subject_by_device);
-    memset(d, 0, sizeof *d);
+    memset(d, 0, BG_DECISION_RESET_BYTES);
 }
 
 int bg_decision_apply(bg_decision_t *d, bg_inspection_t *insp, const bg_policy_t *p)

@@ -28,6 +28,7 @@
 #ifndef BG_DECIDE_H
 #define BG_DECIDE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -89,8 +90,7 @@ typedef struct {
     int monitor;
     int cross_border;
     int inspected;
-    bg_reason_t reasons[BG_MAX_REASONS];
-    int nreasons;
+    int nreasons; /* entries of reasons[] in use */
     bg_finding_decision_t *fd;
     size_t nfd;
     int records, records_allowed, records_deidentified, records_removed;
@@ -103,7 +103,17 @@ typedef struct {
     char mechanism[160]; /* "standard_contract:REF", "exempt:contract_necessity", "not_needed",
                             "missing", "expired" */
     int dnt;
+    /* Last, and not zeroed on reset (8 kB: zeroing it per request cost more
+     * than the rest of a pass-through decision): only entries below
+     * nreasons are read, and add_reason writes every field of a new one. */
+    bg_reason_t reasons[BG_MAX_REASONS];
 } bg_decision_t;
+
+/* The bytes of a bg_decision_t that a reset zeroes: all but reasons[]. */
+#define BG_DECISION_RESET_BYTES offsetof(bg_decision_t, reasons)
+_Static_assert(offsetof(bg_decision_t, reasons) + sizeof(((bg_decision_t *)0)->reasons) ==
+                   sizeof(bg_decision_t),
+               "reasons[] must be the last member of bg_decision_t");
 
 typedef struct {
     const bg_policy_t *policy;

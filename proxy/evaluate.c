@@ -355,7 +355,7 @@ int bg_evaluate(const bg_eval_input_t *in, bg_eval_t *out, const char **why)
     const bg_policy_t *p = cfg->policy;
     const bg_route_policy_t *rp = &p->routes[in->route - cfg->routes];
 
-    memset(out, 0, sizeof *out);
+    memset(out, 0, BG_EVAL_RESET_BYTES);
     /* INSPECT: only what goes abroad, unless the policy says otherwise. */
     if (bg_decide_needs_inspection(p, in->geo) && rp->inspect != NULL) {
         bg_inspect_input_t ii;

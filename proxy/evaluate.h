@@ -102,12 +102,18 @@ typedef struct {
 } bg_eval_input_t;
 
 typedef struct {
-    bg_inspection_t *insp;  /* NULL when not inspected; references the input */
-    bg_decision_t decision; /* valid when decided */
+    bg_inspection_t *insp; /* NULL when not inspected; references the input */
     int decided;
     bg_rewrite_t rw; /* de-identified body / target / headers */
     int rewritten;
+    bg_decision_t decision; /* valid when decided; last (BG_EVAL_RESET_BYTES) */
 } bg_eval_t;
+
+/* The bytes of a bg_eval_t that a reset zeroes: all but the decision's
+ * reasons[] (BG_DECISION_RESET_BYTES). */
+#define BG_EVAL_RESET_BYTES (offsetof(bg_eval_t, decision) + BG_DECISION_RESET_BYTES)
+_Static_assert(offsetof(bg_eval_t, decision) + sizeof(bg_decision_t) == sizeof(bg_eval_t),
+               "decision must be the last member of bg_eval_t");
 
 /*
  * INSPECT (when the request goes abroad, or the policy inspects domestic

@@ -600,8 +600,10 @@ void bg_serve_free(bg_serve_t *srv)
     if (srv == NULL)
         return;
     srv->accept_paused = 0; /* no probes while tearing down */
-    while (srv->conns != NULL)
-        conn_free(srv->conns);
+    for (serve_conn_t *c = srv->conns, *next; c != NULL; c = next) {
+        next = c->next; /* conn_free unlinks C, and only C */
+        conn_free(c);
+    }
     evconnlistener_free(srv->listener);
     event_free(srv->accept_retry);
     free(srv);

@@ -1,4 +1,12 @@
+/*
+ * The daemon (proxy/server.h): the control thread's loop (signals, reload,
+ * stop and drain, the housekeeping tick), the workers and their listeners,
+ * the audit writer and counters it opens, and bg_server_run. The admin
+ * listener's endpoints are proxy/admin.c; what the two share is
+ * proxy/server_int.h.
+ */
 #include "proxy/server.h"
+#include "proxy/server_int.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -12,7 +20,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -23,7 +30,6 @@
 #include "common/notify.h"
 #include "common/util.h"
 #include "geo/geo.h"
-#include "proxy/dashboard.h"
 #include "proxy/resolve.h"
 #include "proxy/runtime.h"
 #include "proxy/serve.h"
@@ -32,38 +38,11 @@
 #include "proxy/accesslog.h"
 #include "proxy/metrics.h"
 #include "proxy/worker.h"
-#include "policy/consent.h"
 #include "policy/policy.h"
 
 /* The control loop's housekeeping tick: rate-limited log counts, the audit
  * writability probe, the systemd watchdog (at most half its interval). */
 #define TICK_MS 250
-
-struct bg_server {
-    const char *config_path;
-    unsigned flags;     /* BG_SERVER_* */
-    int drain_delay_ms; /* of the configuration started with (restart to change) */
-    int drain_timeout_ms;
-    int (*listen_fds)[BG_MAX_LISTEN]; /* per worker, bound before the workers exist */
-    char *state_path;                 /* the run-state file in the audit directory; NULL: none */
-    struct event *tick;
-    uint64_t watchdog_us; /* WATCHDOG=1 this often; 0: no watchdog */
-    uint64_t watchdog_last_us;
-    uint64_t tick_us; /* the tick's period */
-    bg_audit_t *audit;
-    bg_counters_t *counters;    /* yearly counters of people whose PI went abroad */
-    bg_counters_fleet_t *fleet; /* their copy in the shared store (store.redis); NULL: none */
-    struct event_base *base;    /* control thread */
-    bg_worker_t *workers;
-    int nworkers;
-    bg_serve_t *admin;
-    uint64_t started_ms;
-    int stopping;
-    unsigned reloads_ok, reloads_failed;
-    int last_reload_failed;     /* the last reload failed (metrics) */
-    uint64_t last_reload_ok_ms; /* the configuration in force was loaded then */
-    bg_accesslog_t *accesslog;  /* NULL: no access log */
-};
 
 typedef struct {
     int fd[2]; /* control -> worker notifications */
@@ -74,8 +53,6 @@ static worker_pipe_t *pipes;
 /* ------------------------------------------------------------------------ */
 /* Workers                                                                  */
 
-/* Accepting paused for lack of descriptors is retried this often. */
-#define ACCEPT_RETRY_MS 200
 /* At most one accept-error warning per worker this often (the rest are
  * counted and reported with the next one). */
 #define ACCEPT_WARN_US (10 * 1000000ull)
@@ -454,10 +431,9 @@ static void notify_workers(bg_server_t *srv, char cmd)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Control: reload, stop, admin                                             */
+/* Control: reload, stop                                                    */
 
 static void log_geo(const bg_config_t *cfg);
-static const char *policy_version(const bg_config_t *cfg);
 
 /* The operational log's level, format and destination from CFG. The file is
  * (re)opened by path, so a reload also picks up a rotated file. -1 when the
@@ -480,7 +456,7 @@ static int reload_config(bg_server_t *srv);
 /* Reload the configuration, telling systemd (RELOADING=1 with the time,
  * then READY=1 whatever the outcome: the old configuration stays in force
  * when the new one is refused). 0, or -1 when it was refused. */
-static int reload(bg_server_t *srv)
+int bg_server_reload(bg_server_t *srv)
 {
     bg_notify_reloading();
     int rc = reload_config(srv);
@@ -540,27 +516,6 @@ static int reload_config(bg_server_t *srv)
     return 0;
 }
 
-/* Freshness of the country database, for /healthz and the log. */
-static json_t *geo_json(const bg_config_t *cfg)
-{
-    json_t *g = json_object();
-    const bg_geo_db_t *db = cfg->geo_db;
-    uint64_t now = bg_util_wall_ms() / 1000;
-    uint64_t age_days = bg_geo_db_age(db, now) / 86400;
-    char built[40];
-    bg_util_format_time(bg_geo_db_build_epoch(db) * 1000, built, sizeof built);
-    built[10] = '\0';
-    json_object_set_new(g, "database", json_string(cfg->geo_db_path));
-    json_object_set_new(g, "type", json_string(bg_geo_db_type(db)));
-    json_object_set_new(g, "build_date", json_string(built));
-    json_object_set_new(g, "age_days", json_integer((json_int_t)age_days));
-    json_object_set_new(g, "max_age_days", json_integer(cfg->geo_max_age_days));
-    json_object_set_new(g, "stale", json_boolean(age_days > (uint64_t)cfg->geo_max_age_days));
-    json_object_set_new(g, "overrides",
-                        json_integer((json_int_t)bg_geo_overrides_count(cfg->geo_overrides)));
-    return g;
-}
-
 static void log_geo(const bg_config_t *cfg)
 {
     const bg_geo_db_t *db = cfg->geo_db;
@@ -579,7 +534,7 @@ static void log_geo(const bg_config_t *cfg)
 
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
-    reload(arg);
+    bg_server_reload(arg);
 }
 
 /* SIGUSR1: reopen the log file only (after logrotate moved it). */
@@ -672,313 +627,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             srv->watchdog_last_us = now;
         }
     }
-}
-
-static json_t *stats_json(bg_server_t *srv)
-{
-    bg_worker_stats_t t;
-    memset(&t, 0, sizeof t);
-    int conns = 0, idle = 0;
-    for (int i = 0; i < srv->nworkers; i++) {
-        const bg_worker_t *w = &srv->workers[i];
-        const bg_worker_stats_t *s = &w->stats;
-        t.connections_accepted += __atomic_load_n(&s->connections_accepted, __ATOMIC_RELAXED);
-        t.connections_refused += __atomic_load_n(&s->connections_refused, __ATOMIC_RELAXED);
-        t.requests += __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
-        for (int k = 0; k < 6; k++)
-            t.responses_by_class[k] += __atomic_load_n(&s->responses_by_class[k], __ATOMIC_RELAXED);
-        t.refused_parse += __atomic_load_n(&s->refused_parse, __ATOMIC_RELAXED);
-        t.refused_route += __atomic_load_n(&s->refused_route, __ATOMIC_RELAXED);
-        t.upstream_errors += __atomic_load_n(&s->upstream_errors, __ATOMIC_RELAXED);
-        t.upstream_reused += __atomic_load_n(&s->upstream_reused, __ATOMIC_RELAXED);
-        t.upstream_connects += __atomic_load_n(&s->upstream_connects, __ATOMIC_RELAXED);
-        t.blocked += __atomic_load_n(&s->blocked, __ATOMIC_RELAXED);
-        t.audit_refused += __atomic_load_n(&s->audit_refused, __ATOMIC_RELAXED);
-        t.accept_errors += __atomic_load_n(&s->accept_errors, __ATOMIC_RELAXED);
-        t.client_aborts += __atomic_load_n(&s->client_aborts, __ATOMIC_RELAXED);
-        t.refused_concurrency += __atomic_load_n(&s->refused_concurrency, __ATOMIC_RELAXED);
-        for (int k = 0; k < 3; k++)
-            t.by_region[k] += __atomic_load_n(&s->by_region[k], __ATOMIC_RELAXED);
-        conns += __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
-        idle += w->pool != NULL ? bg_pool_idle_count(w->pool) : 0;
-    }
-    json_t *o = json_object();
-    json_object_set_new(o, "connections_open", json_integer(conns));
-    json_object_set_new(o, "connections_accepted",
-                        json_integer((json_int_t)t.connections_accepted));
-    json_object_set_new(o, "connection_limit_hits",
-                        json_integer((json_int_t)t.connections_refused));
-    json_object_set_new(o, "requests", json_integer((json_int_t)t.requests));
-    json_t *cls = json_object();
-    for (int k = 1; k < 6; k++) {
-        char name[8];
-        snprintf(name, sizeof name, "%dxx", k);
-        json_object_set_new(cls, name, json_integer((json_int_t)t.responses_by_class[k]));
-    }
-    json_object_set_new(o, "responses", cls);
-    json_object_set_new(o, "refused_malformed", json_integer((json_int_t)t.refused_parse));
-    json_object_set_new(o, "refused_no_route", json_integer((json_int_t)t.refused_route));
-    json_object_set_new(o, "upstream_errors", json_integer((json_int_t)t.upstream_errors));
-    json_object_set_new(o, "upstream_connects", json_integer((json_int_t)t.upstream_connects));
-    json_object_set_new(o, "upstream_reused", json_integer((json_int_t)t.upstream_reused));
-    json_object_set_new(o, "upstream_idle", json_integer(idle));
-    json_object_set_new(o, "blocked", json_integer((json_int_t)t.blocked));
-    json_object_set_new(o, "audit_refused", json_integer((json_int_t)t.audit_refused));
-    json_object_set_new(o, "accept_errors", json_integer((json_int_t)t.accept_errors));
-    json_object_set_new(o, "client_aborts", json_integer((json_int_t)t.client_aborts));
-    json_object_set_new(o, "refused_concurrency", json_integer((json_int_t)t.refused_concurrency));
-    if (srv->audit != NULL) {
-        bg_audit_stats_t as;
-        bg_audit_stats(srv->audit, &as);
-        json_t *a = json_object();
-        json_object_set_new(a, "healthy", json_boolean(as.healthy));
-        json_object_set_new(a, "records_written", json_integer((json_int_t)as.records_written));
-        json_object_set_new(a, "failed_records", json_integer((json_int_t)as.failed_records));
-        json_object_set_new(a, "batches", json_integer((json_int_t)as.batches));
-        json_object_set_new(a, "fsyncs", json_integer((json_int_t)as.fsyncs));
-        json_object_set_new(a, "max_batch_records", json_integer((json_int_t)as.max_batch_records));
-        json_object_set_new(a, "fsync_us_p50", json_integer((json_int_t)as.fsync_us_p50));
-        json_object_set_new(a, "fsync_us_p99", json_integer((json_int_t)as.fsync_us_p99));
-        json_object_set_new(a, "last_seq", json_integer((json_int_t)as.last_seq));
-        json_object_set_new(a, "last_error", json_string(as.last_error));
-        json_object_set_new(a, "current_file", json_string(as.current_file));
-        json_object_set_new(o, "audit", a);
-    }
-    json_t *reg = json_object();
-    for (int k = 0; k < 3; k++)
-        json_object_set_new(reg, bg_geo_region_name((bg_geo_region_t)k),
-                            json_integer((json_int_t)t.by_region[k]));
-    json_object_set_new(o, "destinations_by_region", reg);
-    bg_runtime_t *rt = bg_runtime_acquire();
-    if (rt != NULL && rt->cfg->route_inflight != NULL) {
-        /* Requests in flight upstream per route of the running
-         * configuration (routes[].max_upstream_concurrency). */
-        json_t *inflight = json_object();
-        for (int i = 0; i < rt->cfg->nroutes; i++)
-            json_object_set_new(
-                inflight, rt->cfg->routes[i].id,
-                json_integer(__atomic_load_n(&rt->cfg->route_inflight[i], __ATOMIC_RELAXED)));
-        json_object_set_new(o, "upstream_in_flight", inflight);
-    }
-    bg_runtime_unref(rt);
-    if (srv->counters != NULL) {
-        bg_counters_snapshot_t cs;
-        bg_counters_snapshot(srv->counters, (int64_t)bg_util_wall_ms(), &cs);
-        json_object_set_new(o, "yearly_subjects", bg_counters_snapshot_json(&cs, 0));
-        bg_counters_snapshot_free(&cs);
-    }
-    if (srv->fleet != NULL) {
-        int up;
-        long long pending;
-        unsigned long long lines;
-        bg_counters_fleet_stats(srv->fleet, &up, &pending, &lines);
-        json_object_set_new(o, "fleet_counters",
-                            json_pack("{s:b, s:I, s:I}", "store_reachable", up, "pending_bytes",
-                                      (json_int_t)pending, "lines_pushed", (json_int_t)lines));
-    }
-    return o;
-}
-
-/*
- * Readiness (/readyz): the policy is loaded, the country database is open
- * and its file still there (a restart or reload would need it), the audit
- * log is writable (its last write and fsync succeeded), the consent
- * registry answers look-ups (a shared store is reachable), every worker can
- * accept (none is paused for lack of descriptors), and we are not
- * stopping. Returns 1 when ready; else 0 with one line per problem appended
- * to NOT_READY (a JSON array).
- */
-static int readiness(bg_server_t *srv, const bg_runtime_t *rt, json_t *not_ready)
-{
-    if (srv->stopping)
-        json_array_append_new(not_ready, json_string("stopping: draining connections"));
-    if (rt == NULL || rt->cfg->policy == NULL)
-        json_array_append_new(not_ready, json_string("policy: not loaded"));
-    for (int i = 0; i < srv->nworkers; i++) {
-        if (__atomic_load_n(&srv->workers[i].accept_blocked, __ATOMIC_RELAXED)) {
-            char line[160];
-            snprintf(line, sizeof line,
-                     "worker %d: cannot accept connections: out of file descriptors (retrying "
-                     "every %d ms)",
-                     i, ACCEPT_RETRY_MS);
-            json_array_append_new(not_ready, json_string(line));
-        }
-    }
-    char why[400];
-    if (rt != NULL && rt->consent != NULL && bg_consent_health(rt->consent, why, sizeof why) != 0) {
-        char line[480];
-        snprintf(line, sizeof line, "consent: %s", why);
-        json_array_append_new(not_ready, json_string(line));
-    }
-    if (rt != NULL && (rt->cfg->geo_db == NULL || access(rt->cfg->geo_db_path, R_OK) != 0))
-        json_array_append_new(
-            not_ready, json_string("geo: the country database file is missing or unreadable"));
-    if (srv->audit != NULL) {
-        bg_audit_stats_t as;
-        bg_audit_stats(srv->audit, &as);
-        if (!as.healthy) {
-            char line[300];
-            snprintf(line, sizeof line, "audit: the log is not writable (%s)",
-                     as.last_error[0] ? as.last_error : "last write failed");
-            json_array_append_new(not_ready, json_string(line));
-        }
-    }
-    return json_array_size(not_ready) == 0;
-}
-
-/* "Authorization: Bearer TOKEN" equal to the configured token (constant
- * time). No token configured: every change is refused. */
-static int admin_authorized(const bg_serve_req_t *req, const bg_config_t *cfg)
-{
-    const bg_http_header_t *h =
-        bg_http_find_header(req->head->headers, req->head->nheaders, "authorization");
-    if (cfg->admin_token == NULL || h == NULL || h->value_len < 7 ||
-        !bg_util_iprefix(h->value, h->value_len, "bearer "))
-        return 0;
-    size_t tl = strlen(cfg->admin_token), gl = h->value_len - 7;
-    unsigned char diff = gl != tl;
-    for (size_t i = 0; i < tl; i++)
-        diff |= (unsigned char)(cfg->admin_token[i] ^ (i < gl ? h->value[7 + i] : 0));
-    return diff == 0;
-}
-
-static void admin_handle(void *arg, const bg_serve_req_t *req, bg_serve_reply_t *reply)
-{
-    bg_server_t *srv = arg;
-    const char *t = req->head->target;
-    size_t tl = req->head->target_len;
-    const char *q = memchr(t, '?', tl);
-    if (q != NULL)
-        tl = (size_t)(q - t);
-    int get = bg_util_ieq(req->head->method, req->head->method_len, "GET") ||
-              bg_util_ieq(req->head->method, req->head->method_len, "HEAD");
-    int post = bg_util_ieq(req->head->method, req->head->method_len, "POST");
-    json_t *o = NULL;
-
-    if (bg_dashboard_handle(req, reply, admin_authorized)) /* /dashboard/, /api/ */
-        return;
-    if (tl == 8 && memcmp(t, "/healthz", 8) == 0 && get) {
-        bg_runtime_t *rt = bg_runtime_acquire();
-        o = json_object();
-        json_object_set_new(o, "status", json_string(srv->stopping ? "stopping" : "ok"));
-        json_object_set_new(o, "version", json_string(BG_VERSION));
-        json_object_set_new(
-            o, "uptime_s",
-            json_integer((json_int_t)((bg_util_wall_ms() - srv->started_ms) / 1000)));
-        json_object_set_new(o, "config", json_string(srv->config_path));
-        json_object_set_new(o, "config_generation", json_integer(rt ? rt->generation : 0));
-        json_object_set_new(o, "routes", json_integer(rt ? rt->cfg->nroutes : 0));
-        json_object_set_new(o, "policy_version", json_string(rt ? policy_version(rt->cfg) : ""));
-        json_object_set_new(o, "workers", json_integer(srv->nworkers));
-        json_object_set_new(o, "reloads_ok", json_integer(srv->reloads_ok));
-        json_object_set_new(o, "reloads_failed", json_integer(srv->reloads_failed));
-        if (rt != NULL)
-            json_object_set_new(o, "geo", geo_json(rt->cfg));
-        if (srv->audit != NULL) {
-            bg_audit_stats_t as;
-            bg_audit_stats(srv->audit, &as);
-            json_object_set_new(o, "audit_writable", json_boolean(as.healthy));
-        } else {
-            json_object_set_new(o, "audit", json_string("disabled"));
-        }
-        bg_runtime_unref(rt);
-        if (srv->stopping)
-            reply->status = 503;
-    } else if (tl == 7 && memcmp(t, "/readyz", 7) == 0 && get) {
-        bg_runtime_t *rt = bg_runtime_acquire();
-        json_t *problems = json_array();
-        int ready = readiness(srv, rt, problems);
-        bg_runtime_unref(rt);
-        o = json_object();
-        json_object_set_new(o, "status", json_string(ready ? "ready" : "not ready"));
-        json_object_set_new(o, "not_ready", problems);
-        if (!ready)
-            reply->status = 503;
-    } else if (tl == 8 && memcmp(t, "/metrics", 8) == 0 && get) {
-        bg_runtime_t *rt = bg_runtime_acquire();
-        json_t *problems = json_array();
-        bg_metrics_scrape_t sc;
-        memset(&sc, 0, sizeof sc);
-        sc.workers = srv->workers;
-        sc.nworkers = srv->nworkers;
-        sc.audit = srv->audit;
-        sc.counters = srv->counters;
-        sc.rt = rt;
-        sc.uptime_s = (bg_util_wall_ms() - srv->started_ms) / 1000;
-        sc.reloads_ok = srv->reloads_ok;
-        sc.reloads_failed = srv->reloads_failed;
-        sc.started_ms = srv->started_ms;
-        sc.last_reload_ok = !srv->last_reload_failed;
-        sc.last_reload_ok_ms = srv->last_reload_ok_ms;
-        sc.accesslog = srv->accesslog;
-        sc.ready = readiness(srv, rt, problems);
-        json_decref(problems);
-        reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
-        bg_metrics_render(&sc, reply->body);
-        bg_runtime_unref(rt);
-        return;
-    } else if (tl == 6 && memcmp(t, "/stats", 6) == 0 && get) {
-        o = stats_json(srv);
-    } else if (tl >= 9 && memcmp(t, "/consents", 9) == 0) {
-        bg_runtime_t *rt = bg_runtime_acquire();
-        if (!admin_authorized(req, rt->cfg)) {
-            reply->status = 401;
-            o = json_pack("{s:s}", "error",
-                          rt->cfg->admin_token == NULL
-                              ? "consent changes need admin.token in the configuration"
-                              : "missing or wrong bearer token");
-        } else if (rt->consent == NULL) {
-            reply->status = 404;
-            o = json_pack("{s:s}", "error", "no consent registry configured ($.consent.registry)");
-        } else {
-            char path[2048];
-            size_t bl = evbuffer_get_length(req->body);
-            const char *body = bl > 0 ? (const char *)evbuffer_pullup(req->body, -1) : "";
-            snprintf(path, sizeof path, "%.*s", (int)req->head->target_len, req->head->target);
-            char method[16];
-            snprintf(method, sizeof method, "%.*s", (int)req->head->method_len, req->head->method);
-            int status = 500;
-            char *out = NULL;
-            if (bg_consent_admin(rt->consent, method, path, body, bl, &status, &out) == 0) {
-                reply->status = status;
-                evbuffer_add_printf(reply->body, "%s\n", out != NULL ? out : "{}");
-                free(out);
-                bg_runtime_unref(rt);
-                return;
-            }
-            reply->status = 404;
-            o = json_pack("{s:s}", "error", "unknown consent endpoint");
-        }
-        bg_runtime_unref(rt);
-    } else if (tl == 7 && memcmp(t, "/reload", 7) == 0 && post) {
-        bg_runtime_t *rt = bg_runtime_acquire();
-        int authorized = rt->cfg->admin_token == NULL || admin_authorized(req, rt->cfg);
-        bg_runtime_unref(rt);
-        if (!authorized) {
-            reply->status = 401;
-            o = json_pack("{s:s}", "error", "missing or wrong bearer token");
-            goto send;
-        }
-        int rc = reload(srv);
-        o = json_object();
-        json_object_set_new(o, "reloaded", json_boolean(rc == 0));
-        if (rc != 0) {
-            reply->status = 422;
-            json_object_set_new(o, "error",
-                                json_string("the new configuration is invalid; see the log. The "
-                                            "running one stays in force"));
-        }
-    } else {
-        reply->status = 404;
-        o = json_pack("{s:s}", "error",
-                      "unknown admin endpoint (try /healthz, /readyz, /metrics, /stats, POST "
-                      "/reload, /consents)");
-    }
-send:;
-    char *s = json_dumps(o, JSON_COMPACT);
-    evbuffer_add_printf(reply->body, "%s\n", s != NULL ? s : "{}");
-    free(s);
-    json_decref(o);
 }
 
 /* The one audit writer of this process (restart to change its settings).
@@ -1209,7 +857,7 @@ static void listen_close_unused(bg_server_t *srv)
 
 /* The policy version records carry: the policy's own, else the SHA-256
  * of the configuration file. */
-static const char *policy_version(const bg_config_t *cfg)
+const char *bg_server_policy_version(const bg_config_t *cfg)
 {
     const bg_policy_t *p = cfg->policy;
     if (p == NULL)
@@ -1249,7 +897,7 @@ static void state_file_write(bg_server_t *srv, const bg_config_t *cfg)
         json_array_append_new(l, json_string(cfg->listen[i].text));
     json_object_set_new(o, "pid", json_integer((json_int_t)getpid()));
     json_object_set_new(o, "version", json_string(BG_VERSION));
-    json_object_set_new(o, "policy_version", json_string(policy_version(cfg)));
+    json_object_set_new(o, "policy_version", json_string(bg_server_policy_version(cfg)));
     json_object_set_new(o, "config", json_string(srv->config_path));
     json_object_set_new(o, "listen", l);
     json_object_set_new(o, "drain_ms",
@@ -1348,11 +996,11 @@ static int check_listen_free(bg_server_t *srv, const bg_config_t *cfg, pid_t *ol
                 "bordergate: --takeover: %s is in use, but not by a bordergate writing to %s "
                 "(no valid run-state file %s)\n",
                 busy, cfg->audit_dir, path);
-    else if (strcmp(ver, policy_version(cfg)) != 0)
+    else if (strcmp(ver, bg_server_policy_version(cfg)) != 0)
         fprintf(stderr,
                 "bordergate: --takeover refused: the running process (pid %lld) enforces policy "
                 "version %s, this configuration %s; stop it first to change the policy\n",
-                (long long)pid, ver, policy_version(cfg));
+                (long long)pid, ver, bg_server_policy_version(cfg));
     else {
         *old_pid = (pid_t)pid;
         *old_drain_ms = json_integer_value(json_object_get(st, "drain_ms"));
@@ -1363,112 +1011,143 @@ static int check_listen_free(bg_server_t *srv, const bg_config_t *cfg, pid_t *ol
     return rc;
 }
 
-int bg_server_run(const char *config_path, unsigned flags)
+/* Load the configuration named on the command line and publish its
+ * snapshot; the operational log goes where it says. Returns the
+ * configuration in force (the snapshot's), or NULL after printing why. */
+static const bg_config_t *server_load(bg_server_t *srv)
 {
-    bg_server_t srv;
-    int nerr = 0, rc = 1;
-    struct event *sighup = NULL, *sigterm = NULL, *sigint = NULL, *sigusr1 = NULL;
-
-    memset(&srv, 0, sizeof srv);
-    srv.config_path = config_path;
-    srv.flags = flags;
-    srv.started_ms = bg_util_wall_ms();
-    srv.last_reload_ok_ms = srv.started_ms;
-    bg_log_set_component("proxy");
-
-    bg_config_t *cfg = bg_config_load(config_path, stderr, &nerr);
+    int nerr = 0;
+    bg_config_t *cfg = bg_config_load(srv->config_path, stderr, &nerr);
     if (cfg == NULL)
-        return 1;
+        return NULL;
     if (apply_log(cfg) != 0) {
         fprintf(stderr, "bordergate: %s: cannot open log file: %s\n", cfg->log_file,
                 strerror(errno));
         bg_config_unref(cfg);
-        return 1;
+        return NULL;
     }
     bg_runtime_t *rt = bg_runtime_new(cfg, stderr);
     if (rt == NULL)
-        return 1;
+        return NULL;
     bg_runtime_publish(rt);
-    cfg = rt->cfg;
+    return rt->cfg;
+}
 
-    signal(SIGPIPE, SIG_IGN);
-    srv.nworkers = cfg->workers;
-    srv.drain_delay_ms = cfg->drain_delay_ms;
-    srv.drain_timeout_ms = cfg->drain_timeout_ms;
+/*
+ * Before any worker exists: refuse to start beside a process on our
+ * addresses (or take over from it), raise the descriptor limit, bind every
+ * listen address, stop the process taken over, open the audit writer and
+ * the counters, the access log and the run-state file. 0, or -1 after
+ * printing why.
+ */
+static int server_open(bg_server_t *srv, const bg_config_t *cfg)
+{
     pid_t old_pid = 0;
     long long old_drain_ms = 0;
-    if (check_listen_free(&srv, cfg, &old_pid, &old_drain_ms) != 0)
-        goto done;
+    if (check_listen_free(srv, cfg, &old_pid, &old_drain_ms) != 0)
+        return -1;
     raise_fd_limit(cfg);
-    if (listen_bind_all(&srv, cfg) != 0)
-        goto done;
+    if (listen_bind_all(srv, cfg) != 0)
+        return -1;
     if (old_pid != 0) {
         /* Our sockets share the port now: new connections queue for us
          * while the old process stops accepting and drains. */
         bg_info("take-over: listening beside pid %d (same policy version %s); stopping it",
-                (int)old_pid, policy_version(cfg));
+                (int)old_pid, bg_server_policy_version(cfg));
         if (kill(old_pid, SIGTERM) != 0)
             bg_warn("take-over: cannot signal pid %d: %s", (int)old_pid, strerror(errno));
     }
-    if (open_stores(&srv, cfg, old_pid != 0 ? old_drain_ms + 5000 : 0) != 0)
-        goto done;
+    if (open_stores(srv, cfg, old_pid != 0 ? old_drain_ms + 5000 : 0) != 0)
+        return -1;
     if (cfg->access_log_path != NULL) {
         char err[512];
-        srv.accesslog = bg_accesslog_open(cfg->access_log_path, err, sizeof err);
-        if (srv.accesslog == NULL) {
+        srv->accesslog = bg_accesslog_open(cfg->access_log_path, err, sizeof err);
+        if (srv->accesslog == NULL) {
             fprintf(stderr, "bordergate: access log: %s\n", err);
-            goto done;
+            return -1;
         }
     }
-    state_file_write(&srv, cfg);
-    srv.workers = calloc((size_t)srv.nworkers, sizeof *srv.workers);
-    pipes = calloc((size_t)srv.nworkers, sizeof *pipes);
-    srv.base = event_base_new();
-    if (srv.workers == NULL || pipes == NULL || srv.base == NULL)
-        goto done;
-    for (int i = 0; i < srv.nworkers; i++) {
+    state_file_write(srv, cfg);
+    return 0;
+}
+
+/* The control thread's signals, in srv->signals' order. */
+static const struct {
+    int signo;
+    event_callback_fn cb;
+} server_signals[4] = {
+    {SIGHUP, on_sighup},
+    {SIGUSR1, on_sigusr1},
+    {SIGTERM, on_stop},
+    {SIGINT, on_stop},
+};
+
+/*
+ * The control loop's parts, nothing running yet: the workers (each with
+ * its event loop, listeners and control pipe), the admin listener, the
+ * signal events and the housekeeping tick (every TICK_MS, or a quarter of
+ * the systemd watchdog interval when that is shorter). 0, or -1 (what was
+ * made is freed by server_close).
+ */
+static int server_prepare(bg_server_t *srv, const bg_config_t *cfg)
+{
+    srv->workers = calloc((size_t)srv->nworkers, sizeof *srv->workers);
+    pipes = calloc((size_t)srv->nworkers, sizeof *pipes);
+    srv->base = event_base_new();
+    if (srv->workers == NULL || pipes == NULL || srv->base == NULL)
+        return -1;
+    for (int i = 0; i < srv->nworkers; i++) {
         if (pipe(pipes[i].fd) != 0)
-            goto done;
-        if (worker_init(&srv, &srv.workers[i], i, cfg) != 0)
-            goto done;
+            return -1;
+        if (worker_init(srv, &srv->workers[i], i, cfg) != 0)
+            return -1;
     }
     if (cfg->has_admin) {
         char err[256];
-        srv.admin = bg_serve_new(srv.base, (struct sockaddr *)&cfg->admin.addr, cfg->admin.len,
-                                 NULL, 1 << 20, admin_handle, &srv, err, sizeof err);
-        if (srv.admin == NULL) {
+        srv->admin = bg_serve_new(srv->base, (struct sockaddr *)&cfg->admin.addr, cfg->admin.len,
+                                  NULL, 1 << 20, bg_admin_handle, srv, err, sizeof err);
+        if (srv->admin == NULL) {
             fprintf(stderr, "bordergate: admin listener: %s\n", err);
-            goto done;
+            return -1;
         }
     }
-    sighup = evsignal_new(srv.base, SIGHUP, on_sighup, &srv);
-    sigusr1 = evsignal_new(srv.base, SIGUSR1, on_sigusr1, &srv);
-    evsignal_add(sigusr1, NULL);
-    sigterm = evsignal_new(srv.base, SIGTERM, on_stop, &srv);
-    sigint = evsignal_new(srv.base, SIGINT, on_stop, &srv);
-    evsignal_add(sighup, NULL);
-    evsignal_add(sigterm, NULL);
-    evsignal_add(sigint, NULL);
-    srv.watchdog_us = bg_notify_watchdog_usec();
-    srv.tick = event_new(srv.base, -1, EV_PERSIST, on_tick, &srv);
-    if (srv.tick == NULL)
-        goto done;
+    for (size_t i = 0; i < sizeof server_signals / sizeof server_signals[0]; i++) {
+        srv->signals[i] =
+            evsignal_new(srv->base, server_signals[i].signo, server_signals[i].cb, srv);
+        if (srv->signals[i] == NULL || evsignal_add(srv->signals[i], NULL) != 0)
+            return -1;
+    }
+    srv->watchdog_us = bg_notify_watchdog_usec();
+    srv->tick = event_new(srv->base, -1, EV_PERSIST, on_tick, srv);
+    if (srv->tick == NULL)
+        return -1;
     int tick_ms = TICK_MS;
-    if (srv.watchdog_us > 0 && srv.watchdog_us / 4000 < (uint64_t)tick_ms)
-        tick_ms = srv.watchdog_us / 4000 > 0 ? (int)(srv.watchdog_us / 4000) : 1;
-    srv.tick_us = (uint64_t)tick_ms * 1000;
+    if (srv->watchdog_us > 0 && srv->watchdog_us / 4000 < (uint64_t)tick_ms)
+        tick_ms = srv->watchdog_us / 4000 > 0 ? (int)(srv->watchdog_us / 4000) : 1;
+    srv->tick_us = (uint64_t)tick_ms * 1000;
     struct timeval tick_tv = ms_tv(tick_ms);
-    event_add(srv.tick, &tick_tv);
+    event_add(srv->tick, &tick_tv);
+    return 0;
+}
 
-    for (int i = 0; i < srv.nworkers; i++) {
-        if (pthread_create(&srv.workers[i].thread, NULL, worker_main, &srv.workers[i]) != 0) {
+/*
+ * Start the worker threads, say where we listen, tell systemd we are
+ * ready, and run the control loop until SIGTERM/SIGINT (on_stop); then
+ * join the workers while still serving signals (a second SIGTERM, the
+ * drain deadline). 0, or -1 when a worker cannot start (the ones started
+ * are stopped by server_close).
+ */
+static int server_serve(bg_server_t *srv, const bg_config_t *cfg)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
             bg_error("cannot start worker %d", i);
-            goto done;
+            return -1;
         }
     }
     for (int i = 0; i < cfg->nlisten; i++)
         bg_info("bordergate %s listening on %s (%d worker%s, %d routes)", BG_VERSION,
-                cfg->listen[i].text, srv.nworkers, srv.nworkers > 1 ? "s" : "", cfg->nroutes);
+                cfg->listen[i].text, srv->nworkers, srv->nworkers > 1 ? "s" : "", cfg->nroutes);
     if (cfg->has_admin)
         bg_info("admin listener on %s (/healthz, /readyz, /metrics, /stats, /dashboard/)",
                 cfg->admin.text);
@@ -1476,54 +1155,81 @@ int bg_server_run(const char *config_path, unsigned flags)
     /* Listening, the audit log open, the workers running. */
     bg_notify("READY=1\nSTATUS=serving");
 
-    event_base_dispatch(srv.base); /* until SIGTERM/SIGINT */
+    event_base_dispatch(srv->base); /* until SIGTERM/SIGINT */
 
     /* Keep serving signals (second SIGTERM, drain deadline) while joining. */
-    for (int i = 0; i < srv.nworkers; i++) {
-        while (pthread_tryjoin_np(srv.workers[i].thread, NULL) == EBUSY)
-            event_base_loop(srv.base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(10000);
-        srv.workers[i].thread = 0;
+    for (int i = 0; i < srv->nworkers; i++) {
+        while (pthread_tryjoin_np(srv->workers[i].thread, NULL) == EBUSY)
+            event_base_loop(srv->base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(10000);
+        srv->workers[i].thread = 0;
     }
     bg_info("stopped");
-    rc = 0;
-done:
+    return 0;
+}
+
+/* Free whatever the steps above made, whichever step failed (the lines
+ * say why their order). RC != 0: workers still running are told to quit
+ * and joined first. */
+static void server_close(bg_server_t *srv, int rc)
+{
     if (rc != 0) {
-        for (int i = 0; i < srv.nworkers; i++) {
-            if (srv.workers != NULL && srv.workers[i].thread != 0) {
-                notify_workers(&srv, 'q');
-                pthread_join(srv.workers[i].thread, NULL);
+        for (int i = 0; i < srv->nworkers; i++) {
+            if (srv->workers != NULL && srv->workers[i].thread != 0) {
+                notify_workers(srv, 'q');
+                pthread_join(srv->workers[i].thread, NULL);
             }
         }
     }
-    if (sighup != NULL)
-        event_free(sighup);
-    if (sigusr1 != NULL)
-        event_free(sigusr1);
-    if (sigterm != NULL)
-        event_free(sigterm);
-    if (sigint != NULL)
-        event_free(sigint);
-    if (srv.tick != NULL)
-        event_free(srv.tick);
-    bg_serve_free(srv.admin);
-    listen_close_unused(&srv);
-    for (int i = 0; srv.workers != NULL && i < srv.nworkers; i++) {
-        worker_destroy(&srv.workers[i]);
+    for (size_t i = 0; i < sizeof srv->signals / sizeof srv->signals[0]; i++) {
+        if (srv->signals[i] != NULL)
+            event_free(srv->signals[i]);
+    }
+    if (srv->tick != NULL)
+        event_free(srv->tick);
+    bg_serve_free(srv->admin);
+    listen_close_unused(srv);
+    for (int i = 0; srv->workers != NULL && i < srv->nworkers; i++) {
+        worker_destroy(&srv->workers[i]);
         if (pipes[i].fd[0] > 0) {
             close(pipes[i].fd[0]);
             close(pipes[i].fd[1]);
         }
     }
-    free(srv.workers);
+    free(srv->workers);
     free(pipes);
-    state_file_remove(&srv); /* before the audit lock goes: a take-over writes its own */
-    if (srv.audit != NULL)
-        bg_audit_close(srv.audit);
-    bg_counters_close(srv.counters);   /* after the workers: they count */
-    bg_accesslog_close(srv.accesslog); /* after the workers: they write */
-    bg_counters_fleet_stop(srv.fleet); /* after the counters: their last lines are pushed */
-    if (srv.base != NULL)
-        event_base_free(srv.base);
+    state_file_remove(srv); /* before the audit lock goes: a take-over writes its own */
+    if (srv->audit != NULL)
+        bg_audit_close(srv->audit);
+    bg_counters_close(srv->counters);   /* after the workers: they count */
+    bg_accesslog_close(srv->accesslog); /* after the workers: they write */
+    bg_counters_fleet_stop(srv->fleet); /* after the counters: their last lines are pushed */
+    if (srv->base != NULL)
+        event_base_free(srv->base);
     bg_runtime_publish_final();
+}
+
+/* Contract: proxy/server.h. The steps: load, open, prepare, serve, close. */
+int bg_server_run(const char *config_path, unsigned flags)
+{
+    bg_server_t srv;
+    memset(&srv, 0, sizeof srv);
+    srv.config_path = config_path;
+    srv.flags = flags;
+    srv.started_ms = bg_util_wall_ms();
+    srv.last_reload_ok_ms = srv.started_ms;
+    bg_log_set_component("proxy");
+
+    const bg_config_t *cfg = server_load(&srv);
+    if (cfg == NULL)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    srv.nworkers = cfg->workers;
+    srv.drain_delay_ms = cfg->drain_delay_ms;
+    srv.drain_timeout_ms = cfg->drain_timeout_ms;
+    int rc = 1;
+    if (server_open(&srv, cfg) == 0 && server_prepare(&srv, cfg) == 0 &&
+        server_serve(&srv, cfg) == 0)
+        rc = 0;
+    server_close(&srv, rc);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -36,96 +37,11 @@
 #include "audit/refusal.h"
 #include "audit/counters.h"
 
-#define RESP_MAX_HEAD 65536
-#define CLIENT_HIGH_WATER (256 * 1024) /* pause the upstream above this */
-#define CLIENT_LOW_WATER (64 * 1024)
-#define PIPELINE_MAX (64 * 1024) /* request bytes buffered while one is in flight */
-
-typedef enum {
-    ST_IDLE,      /* between requests: idle timeout */
-    ST_HEAD,      /* part of a request head received */
-    ST_BODY,      /* reading the request body */
-    ST_RESOLVING, /* waiting for DNS */
-    ST_RECORDING, /* waiting for the decision record to be durable */
-    ST_UPSTREAM,  /* request sent (or connecting), waiting for the response head */
-    ST_RELAY,     /* streaming the response body to the client */
-    ST_CLOSING,   /* flushing the last bytes, then free */
-} session_state_t;
-
-typedef enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_EOF } body_mode_t;
-
-/* Everything that exists only while one request is in flight. */
-typedef struct {
-    bg_runtime_t *rt; /* reference held for the whole exchange */
-    const bg_route_t *route;
-    char id[BG_ID_LEN + 1];
-    uint64_t t_start_us;
-
-    char *head;            /* owned copy of the request head and, after it, the
-                              room for its header fields (head_copy) */
-    bg_http_request_t req; /* points into head */
-    char host[256];        /* lowercase Host without port */
-    const char *path;
-    size_t path_len;
-    int has_body;
-    int body_consumed;     /* the whole request body has been read */
-    struct evbuffer *body; /* decoded request body */
-    uint64_t body_left;
-    bg_http_chunked_t chunked;
-
-    bg_resolve_query_t *query;
-    struct sockaddr_storage dest;
-    socklen_t dest_len;
-    char dest_text[64];
-    char dest_addr[INET6_ADDRSTRLEN]; /* the address alone (decision record) */
-    const char *resolve_source;
-    bg_geo_answer_t geo; /* of the very address connected to */
-
-    bg_eval_t ev;              /* INSPECT + DECIDE: findings (referencing head and
-                                  body), decision, rewritten request */
-    bg_audit_ticket_t *ticket; /* RECORD in flight */
-    uint64_t audit_seq;
-    uint64_t t_forward_us;
-    uint64_t t_connect_us; /* a new upstream connection was started (metrics) */
-    uint64_t response_bytes;
-    uint64_t own_bytes; /* body bytes of an answer bordergate made itself (access log) */
-    int status;         /* status answered to the client; 0: none yet (access log) */
-
-    bg_upconn_t *up;
-    int up_reused;
-    int retried;
-    int upstream_connecting;
-    size_t up_request_len; /* bytes of the request queued on x->up */
-    int holds_slot;        /* counted in the route's in-flight requests */
-    const char *result;    /* completion result when not derived (complete()) */
-    int completed;         /* the completion record was made (record_completion) */
-    int response_done;     /* complete() was reached: nothing was cut short */
-
-    bg_http_response_t resp; /* headers: the thread's resp_fields, valid until
-                                the head has been written (on_up_read) */
-    body_mode_t resp_mode;
-    uint64_t resp_left;
-    bg_http_chunked_t resp_chunked;
-    int resp_dechunk; /* chunked upstream, HTTP/1.0 client */
-    int response_started;
-    int paused_upstream;
-    size_t head_scanned; /* bytes of a partial head already parsed */
-} exchange_t;
-
-struct bg_session {
-    bg_worker_t *w;
-    struct bufferevent *cbev;
-    struct bg_session *prev, *next;
-    struct event timer;
-    session_state_t state;
-    struct sockaddr_storage peer;
-    char peer_text[64];
-    int keep_alive;
-    int waiting_drain; /* idle, but the client must read before we go on */
-    exchange_t *x;
-};
+#include "proxy/session_int.h"
 
 static void session_free(bg_session_t *s);
+static void client_read(bg_session_t *s, int want);
+static void client_read_high(bg_session_t *s, size_t high);
 static void process_head(bg_session_t *s);
 static void process_body(bg_session_t *s);
 static void stage_route(bg_session_t *s);
@@ -135,8 +51,6 @@ static void stage_record(bg_session_t *s);
 static void stage_forward(bg_session_t *s);
 static void relay_body(bg_session_t *s);
 static void complete(bg_session_t *s, int upstream_reusable);
-static void record_completion(bg_session_t *s, const char *result);
-static const char *completion_result(const exchange_t *x);
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
@@ -178,7 +92,7 @@ static void log_access(bg_session_t *s)
         .outcome = x->ev.decided    ? bg_outcome_name(x->ev.decision.outcome)
                    : x->status != 0 ? "refused"
                                     : NULL,
-        .result = x->status == 0 ? "client_aborted" : completion_result(x),
+        .result = x->status == 0 ? "client_aborted" : bg_sess_completion_result(x),
         .bytes_in = x->body != NULL ? evbuffer_get_length(x->body) : 0,
         .bytes_out = x->response_bytes + x->own_bytes,
         .upstream_us = x->t_forward_us > 0 ? end_us - x->t_forward_us : 0,
@@ -211,13 +125,13 @@ static void log_access(bg_session_t *s)
 static _Thread_local exchange_t *exchange_spares[EXCHANGE_SPARES];
 static _Thread_local int exchange_nspares;
 
-/* A zeroed exchange, or NULL when out of memory. */
+/* A zeroed exchange (EXCHANGE_RESET_BYTES), or NULL when out of memory. */
 static exchange_t *exchange_alloc(void)
 {
 #if EXCHANGE_KEEP > 0
     if (exchange_nspares > 0) {
         exchange_t *x = exchange_spares[--exchange_nspares];
-        memset(x, 0, sizeof *x);
+        memset(x, 0, EXCHANGE_RESET_BYTES);
         return x;
     }
 #endif
@@ -244,7 +158,8 @@ static void exchange_free(bg_session_t *s)
      * a refusal that closes the connection, a response cut mid-body, a
      * session freed with the exchange in flight. */
     if (x->ev.decided && !x->completed)
-        record_completion(s, completion_result(x));
+        bg_sess_record_completion(s, bg_sess_completion_result(x));
+    bg_sess_release_held(s); /* none left after a completion: for safety */
     log_access(s);
     if (x->query != NULL)
         bg_resolve_cancel(x->query);
@@ -273,6 +188,10 @@ static void session_free(bg_session_t *s)
     bg_worker_t *w = s->w;
     exchange_free(s);
     evtimer_del(&s->timer);
+    event_del(&s->next_request);
+    event_del(&s->rd);
+    if (s->rd_cb != NULL)
+        evbuffer_remove_cb_entry(bufferevent_get_input(s->cbev), s->rd_cb);
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -288,7 +207,7 @@ static void session_free(bg_session_t *s)
 static void start_closing(bg_session_t *s)
 {
     s->state = ST_CLOSING;
-    bufferevent_disable(s->cbev, EV_READ);
+    client_read(s, 0);
     struct timeval tv = {5, 0};
     evtimer_del(&s->timer);
     evtimer_add(&s->timer, &tv); /* a client that never reads is dropped */
@@ -626,7 +545,7 @@ static void process_body(bg_session_t *s)
      * the upstream exchange); pipelined bytes wait in the buffer, reading
      * pauses once PIPELINE_MAX of them are there. */
     x->body_consumed = 1;
-    bufferevent_setwatermark(s->cbev, EV_READ, 0, PIPELINE_MAX);
+    client_read_high(s, PIPELINE_MAX);
     evtimer_del(&s->timer);
     stage_resolve(s);
 }
@@ -836,118 +755,6 @@ static void refuse_blocked(bg_session_t *s)
     complete(s, 0);
 }
 
-/* The path for the record: no value (inspect/redact.h). */
-static void write_path_without_values(bg_sbuf_t *b, const char *p, size_t n)
-{
-    char buf[2048];
-    size_t o = bg_redact_target(p, n, buf, sizeof buf);
-    bg_sbuf_json_str(b, buf, o);
-}
-
-/* The geo database's build date ("YYYY-MM-DD") for EPOCH (seconds), from a
- * per-thread cache: it changes only when the database is reloaded. */
-static const char *geo_db_date(uint64_t epoch)
-{
-    static _Thread_local uint64_t cached_epoch;
-    static _Thread_local char cached[40];
-    if (cached[0] == '\0' || cached_epoch != epoch) {
-        bg_util_format_time(epoch * 1000, cached, sizeof cached);
-        cached[10] = '\0';
-        cached_epoch = epoch;
-    }
-    return cached;
-}
-
-/*
- * The decision record (docs/audit.md): who called, where it went and why it
- * was allowed, changed or blocked. Paths, categories, pseudonyms and
- * evidence ids only; never a value. Written as text (no tree) into B
- * (the caller's, usually on its stack): this runs once per request. 0, or
- * -1 when out of memory (B is still the caller's to free).
- */
-static int decision_record(bg_session_t *s, bg_sbuf_t *bp)
-{
-    exchange_t *x = s->x;
-    const bg_config_t *cfg = x->rt->cfg;
-    const bg_policy_t *p = cfg->policy;
-    const bg_route_policy_t *rp = &p->routes[x->route - cfg->routes];
-    bg_sbuf_t b = *bp;
-    char ts[40];
-    bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
-    bg_sbuf_adds(&b, "{\"time\":\"");
-    bg_sbuf_adds(&b, ts);
-    bg_sbuf_adds(&b, "\",\"type\":\"decision\",\"decision_id\":\"");
-    bg_sbuf_adds(&b, x->id);
-    bg_sbuf_adds(&b, "\",\"caller\":{");
-    bg_sbuf_json_kv(&b, 1, "address", s->peer_text);
-    bg_sbuf_adds(&b, "}");
-    bg_sbuf_json_kv(&b, 0, "route", x->route->id);
-    if (rp->recipient != NULL) {
-        bg_sbuf_adds(&b, ",\"recipient\":{");
-        bg_sbuf_json_kv(&b, 1, "id", rp->recipient->id);
-        bg_sbuf_json_kv(&b, 0, "legal_entity",
-                        rp->recipient->legal_entity ? rp->recipient->legal_entity : "");
-        bg_sbuf_json_kv(&b, 0, "relationship", bg_relationship_name(rp->recipient->relationship));
-        bg_sbuf_adds(&b, "}");
-    }
-    if (rp->purpose != NULL)
-        bg_sbuf_json_kv(&b, 0, "purpose", rp->purpose);
-    bg_sbuf_adds(&b, ",\"method\":");
-    size_t mlen;
-    const char *method = bg_redact_method(x->req.method, x->req.method_len, &mlen);
-    bg_sbuf_json_str(&b, method, mlen); /* no value: inspect/redact.h */
-    bg_sbuf_json_kv(&b, 0, "host", x->route->upstream_host);
-    bg_sbuf_adds(&b, ",\"path\":");
-    write_path_without_values(&b, x->path, x->path_len);
-    bg_sbuf_adds(&b, ",\"destination\":{");
-    bg_sbuf_json_kv(&b, 1, "address", x->dest_addr);
-    bg_sbuf_adds(&b, ",\"port\":");
-    bg_sbuf_addi(&b, bg_util_addr_port((struct sockaddr *)&x->dest));
-    bg_sbuf_adds(&b, ",\"country\":");
-    bg_sbuf_json_cstr(&b, x->geo.country[0] ? x->geo.country : NULL);
-    bg_sbuf_json_kv(&b, 0, "region", bg_geo_region_name(x->geo.region));
-    bg_sbuf_json_kv(&b, 0, "geo_source", x->geo.source);
-    bg_sbuf_adds(&b, "}");
-    bg_sbuf_json_kv(&b, 0, "geo_db", geo_db_date(bg_geo_db_build_epoch(cfg->geo_db)));
-    bg_sbuf_json_kv(&b, 0, "mode", x->ev.decision.monitor ? "monitor" : "enforce");
-    bg_sbuf_adds(&b, x->ev.insp != NULL ? ",\"inspected\":true" : ",\"inspected\":false");
-    if (x->ev.insp != NULL)
-        bg_sbuf_json_kv(&b, 0, "body", bg_body_kind_name(bg_inspection_body_kind(x->ev.insp)));
-    bg_decision_write(&x->ev.decision, x->ev.insp, &b);
-    bg_sbuf_adds(&b, ",\"policy\":{\"version\":");
-    bg_sbuf_json_cstr(&b, p->version);
-    bg_sbuf_json_kv(&b, 0, "sha256", p->hash);
-    bg_sbuf_adds(&b, "},\"bytes\":{\"request\":");
-    bg_sbuf_addu(&b, evbuffer_get_length(x->body));
-    bg_sbuf_adds(&b, ",\"forwarded\":");
-    /* What leaves: nothing when blocked (monitor mode forwards unchanged). */
-    if (x->ev.decision.outcome == BG_OUTCOME_BLOCK)
-        bg_sbuf_addu(&b, 0);
-    else
-        bg_sbuf_addu(&b, x->ev.rw.body_changed ? x->ev.rw.body_len : evbuffer_get_length(x->body));
-    bg_sbuf_adds(&b, "}}");
-    *bp = b;
-    return b.failed ? -1 : 0;
-}
-
-/* Does this exchange move personal information abroad (so it must not
- * happen without a durable record)? */
-static int transfers_pi_abroad(const exchange_t *x)
-{
-    if (!x->ev.decision.cross_border || x->ev.insp == NULL)
-        return 0;
-    /* Monitor mode forwards everything unchanged: any finding leaves. */
-    if (x->ev.decision.monitor && x->ev.decision.nfd > 0)
-        return 1;
-    for (size_t i = 0; i < x->ev.decision.nfd; i++)
-        if (x->ev.decision.fd[i].action == BG_ACT_ALLOW || !x->ev.decision.fd[i].anonymized)
-            return 1;
-    /* Undecodable or opaque bodies going abroad under an "allow" policy. */
-    bg_body_kind_t k = bg_inspection_body_kind(x->ev.insp);
-    return k == BG_BODY_UNDECODABLE || k == BG_BODY_OTHER ||
-           bg_inspection_opaque(x->ev.insp) != NULL;
-}
-
 static void after_record(bg_session_t *s)
 {
     exchange_t *x = s->x;
@@ -958,46 +765,6 @@ static void after_record(bg_session_t *s)
     stage_forward(s);
 }
 
-/* Yearly counters (audit/counters.h): once the decision record is durable,
- * count each data subject whose PI leaves as PI (each subject and kind once
- * per request). Cheap when the person was already counted this year: two
- * striped hash look-ups, no I/O. */
-static void count_subjects(bg_session_t *s)
-{
-    exchange_t *x = s->x;
-    const bg_decision_t *d = &x->ev.decision;
-    if (s->w->counters == NULL || x->ev.insp == NULL || d->nsubjects <= 0)
-        return;
-    const bg_config_t *cfg = x->rt->cfg;
-    const bg_route_policy_t *rp = &cfg->policy->routes[x->route - cfg->routes];
-    uint8_t seen_small[64], *seen = seen_small; /* bits 1/2: non-sensitive/sensitive,
-                                                  4/8: the same, exempt */
-    if (d->nsubjects > (int)sizeof seen_small && (seen = calloc((size_t)d->nsubjects, 1)) == NULL)
-        return;
-    if (seen == seen_small)
-        memset(seen_small, 0, sizeof seen_small);
-    int64_t now = (int64_t)bg_util_wall_ms();
-    for (size_t i = 0; i < d->nfd; i++) {
-        const bg_finding_decision_t *f = &d->fd[i];
-        /* Exempt transfers (contract, HR management, emergency: CAC 2024
-         * Art. 5) are counted apart from those the thresholds apply to. */
-        int exempt = bg_counters_basis_exempt(bg_basis_name(f->basis));
-        uint8_t bit = (uint8_t)((f->sensitive ? 2 : 1) << (exempt ? 2 : 0));
-        if (f->subject < 0 || f->subject >= d->nsubjects || d->subjects[f->subject][0] == '\0' ||
-            (seen[f->subject] & bit) ||
-            !bg_counters_finding_counts(d->cross_border, d->outcome == BG_OUTCOME_BLOCK, d->monitor,
-                                        f->action == BG_ACT_ALLOW, f->action == BG_ACT_DEIDENTIFY,
-                                        f->anonymized))
-            continue;
-        seen[f->subject] |= bit;
-        bg_counters_add_subject(s->w->counters, rp->recipient != NULL ? rp->recipient->id : NULL,
-                                d->subjects[f->subject], f->sensitive, exempt,
-                                d->subject_by_device[f->subject], now);
-    }
-    if (seen != seen_small)
-        free(seen);
-}
-
 static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
 {
     bg_session_t *s = arg;
@@ -1006,11 +773,11 @@ static void on_recorded(void *arg, int status, uint64_t seq, const char *reason)
     evtimer_del(&s->timer);
     if (status == 0) {
         x->audit_seq = seq;
-        count_subjects(s);
+        bg_sess_count_subjects(s);
         after_record(s);
         return;
     }
-    if (x->ev.decision.outcome != BG_OUTCOME_BLOCK && transfers_pi_abroad(x)) {
+    if (x->ev.decision.outcome != BG_OUTCOME_BLOCK && bg_sess_transfers_pi_abroad(x)) {
         /* No durable record, no transfer (fail closed). */
         /* One line per cause, then counts (a full disk refuses every
          * request: no log flood onto the same disk). */
@@ -1043,19 +810,22 @@ static void stage_record(bg_session_t *s)
     char recbuf[4096];
     bg_sbuf_t b;
     bg_sbuf_init_buf(&b, recbuf, sizeof recbuf);
-    const char *rec = decision_record(s, &b) == 0 ? b.p : NULL;
+    const char *rec = bg_sess_decision_record(s, &b) == 0 ? b.p : NULL;
     size_t len = b.n;
-    if (rec != NULL && !x->rt->cfg->audit_wait_all && !transfers_pi_abroad(x) &&
+    if (rec != NULL && !x->rt->cfg->audit_wait_all && !bg_sess_transfers_pi_abroad(x) &&
         x->ev.decision.outcome != BG_OUTCOME_BLOCK) {
         /* No personal information leaves the country: the record goes into
          * the same group commit, but the request does not wait for the
          * fsync (docs/audit.md, "Write before forward"). */
-        bg_audit_ticket_t *t = bg_audit_submit_copy(s->w->audit, rec, len, 1, NULL, NULL);
+        if (bg_sess_hold_record(s, rec, len) != 0) {
+            bg_audit_ticket_t *t = bg_audit_submit_copy(s->w->audit, rec, len, 1, NULL, NULL);
+            static bg_log_limit_t not_queued =
+                BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
+            if (t == NULL)
+                bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: decision record not queued",
+                               x->id);
+        }
         bg_sbuf_free(&b);
-        static bg_log_limit_t not_queued = BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
-        if (t == NULL)
-            bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: decision record not queued",
-                           x->id);
         after_record(s);
         return;
     }
@@ -1072,243 +842,8 @@ static void stage_record(bg_session_t *s)
     arm_timer(s, x->rt->cfg->response_timeout_ms);
 }
 
-/* The completion record: what came back, linked by decision id. */
-/* What a completion record says happened (docs/audit.md, "result"). */
-static const char *completion_result(const exchange_t *x)
-{
-    if (x->result != NULL)
-        return x->result;
-    if (x->response_started)
-        return x->response_done ? "ok" : "interrupted";
-    if (x->ev.decided && x->ev.decision.outcome == BG_OUTCOME_BLOCK)
-        return "blocked";
-    return "refused";
-}
-
-static void record_completion(bg_session_t *s, const char *result)
-{
-    exchange_t *x = s->x;
-    if (x == NULL || !x->ev.decided || s->w->audit == NULL || x->completed)
-        return;
-    x->completed = 1;
-    char recbuf[512];
-    bg_sbuf_t b;
-    bg_sbuf_init_buf(&b, recbuf, sizeof recbuf);
-    char ts[40];
-    uint64_t now = bg_util_mono_us();
-    bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
-    bg_sbuf_adds(&b, "{\"time\":\"");
-    bg_sbuf_adds(&b, ts);
-    bg_sbuf_adds(&b, "\",\"type\":\"completion\",\"decision_id\":\"");
-    bg_sbuf_adds(&b, x->id);
-    bg_sbuf_adds(&b, "\",\"result\":\"");
-    bg_sbuf_adds(&b, result);
-    bg_sbuf_adds(&b, "\"");
-    if (x->response_started) {
-        bg_sbuf_adds(&b, ",\"upstream_status\":");
-        bg_sbuf_addi(&b, x->resp.status);
-    }
-    if (x->t_forward_us > 0) {
-        bg_sbuf_adds(&b, ",\"upstream_ms\":");
-        bg_sbuf_addms(&b, now - x->t_forward_us);
-    }
-    bg_sbuf_adds(&b, ",\"total_ms\":");
-    bg_sbuf_addms(&b, now - x->t_start_us);
-    bg_sbuf_adds(&b, ",\"response_bytes\":");
-    bg_sbuf_addu(&b, x->response_bytes);
-    bg_sbuf_adds(&b, "}");
-    if (!b.failed)
-        bg_audit_submit_copy(s->w->audit, b.p, b.n, 1, NULL, NULL);
-    bg_sbuf_free(&b);
-}
-
 /* ------------------------------------------------------------------------ */
 /* FORWARD                                                                  */
-
-static int header_named(const bg_http_header_t *h, const char *name)
-{
-    return bg_util_ieq(h->name, h->name_len, name);
-}
-
-/* Append the C string Z to OUT (the request head is built without printf:
- * it runs once per forwarded request). */
-static void add_str(struct evbuffer *out, const char *z)
-{
-    evbuffer_add(out, z, strlen(z));
-}
-
-/* Append "Content-Length: N\r\n" to OUT. */
-static void add_content_length(struct evbuffer *out, size_t n)
-{
-    char tmp[48] = "Content-Length: ";
-    char digits[24];
-    size_t i = sizeof digits, k = 16;
-    do {
-        digits[--i] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n > 0);
-    while (i < sizeof digits)
-        tmp[k++] = digits[i++];
-    tmp[k++] = '\r';
-    tmp[k++] = '\n';
-    evbuffer_add(out, tmp, k);
-}
-
-/* Write the upstream request head and body into OUT. */
-static void build_upstream_request(bg_session_t *s, struct evbuffer *out)
-{
-    exchange_t *x = s->x;
-    const bg_config_t *cfg = x->rt->cfg;
-    const bg_route_t *r = x->route;
-    const bg_http_request_t *q = &x->req;
-    const bg_http_header_t *conn = bg_http_find_header(q->headers, q->nheaders, "connection");
-    int fw_off = strcmp(cfg->forwarded, "off") == 0;
-    int fw_replace = strcmp(cfg->forwarded, "replace") == 0;
-    /* The caller's X-Forwarded-For / Forwarded values as they will leave:
-     * after de-identification, which may have rewritten or removed them
-     * (the record says what left, so this must be what left). */
-    const char *xff = NULL, *fwd = NULL;
-    size_t xff_len = 0, fwd_len = 0;
-
-    const char *path = x->ev.rw.target_changed ? x->ev.rw.target : x->path;
-    size_t path_len = x->ev.rw.target_changed ? x->ev.rw.target_len : x->path_len;
-    evbuffer_add(out, q->method, q->method_len);
-    evbuffer_add(out, " ", 1);
-    if (r->upstream_path != NULL) {
-        size_t pl = strlen(r->path_prefix);
-        size_t up = strlen(r->upstream_path);
-        const char *rest = path + pl;
-        size_t rest_len = path_len - pl;
-        if (up > 0 && r->upstream_path[up - 1] == '/' && rest_len > 0 && rest[0] == '/') {
-            rest++;
-            rest_len--;
-        }
-        evbuffer_add(out, r->upstream_path, up);
-        evbuffer_add(out, rest, rest_len);
-    } else {
-        evbuffer_add(out, path, path_len);
-    }
-    evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
-    add_str(out, r->host_header);
-    evbuffer_add(out, "\r\n", 2);
-
-    for (size_t i = 0; i < q->nheaders; i++) {
-        const bg_http_header_t *h = &q->headers[i];
-        if (bg_http_is_hop_by_hop(h->name, h->name_len, conn ? conn->value : NULL,
-                                  conn ? conn->value_len : 0))
-            continue;
-        if (header_named(h, "host") || header_named(h, "content-length") ||
-            header_named(h, "expect"))
-            continue;
-        if (x->ev.rw.body_changed && header_named(h, "content-encoding"))
-            continue; /* the rewritten body is sent as identity */
-        const char *hv = h->value;
-        size_t hvl = h->value_len;
-        int replaced = 0;
-        for (size_t k = 0; k < x->ev.rw.nheaders; k++) {
-            if (x->ev.rw.header_index[k] == i) {
-                replaced = 1;
-                hv = x->ev.rw.header_values[k];
-                hvl = hv != NULL ? strlen(hv) : 0;
-            }
-        }
-        if (replaced && hv == NULL)
-            continue;
-        if (!fw_off) {
-            if (header_named(h, "x-forwarded-for")) {
-                if (xff == NULL)
-                    xff = hv, xff_len = hvl;
-                continue;
-            }
-            if (header_named(h, "forwarded")) {
-                if (fwd == NULL)
-                    fwd = hv, fwd_len = hvl;
-                continue;
-            }
-            if (header_named(h, "x-forwarded-proto") || header_named(h, "x-forwarded-host"))
-                continue;
-        }
-        evbuffer_add(out, h->name, h->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, hv, hvl);
-        evbuffer_add(out, "\r\n", 2);
-    }
-    if (!fw_off) {
-        int v6 = s->peer.ss_family == AF_INET6;
-        /* The caller's Host is echoed only when the route was matched by it:
-         * on a route matched by path alone it is whatever the caller wrote,
-         * uninspected text that must not leave. */
-        int echo_host = x->host[0] != '\0' && r->match_host != NULL;
-        evbuffer_add(out, "X-Forwarded-For: ", 17);
-        if (xff != NULL && !fw_replace) {
-            evbuffer_add(out, xff, xff_len);
-            evbuffer_add(out, ", ", 2);
-        }
-        add_str(out, s->peer_text);
-        evbuffer_add(out, "\r\nForwarded: ", 13);
-        if (fwd != NULL && !fw_replace) {
-            evbuffer_add(out, fwd, fwd_len);
-            evbuffer_add(out, ", ", 2);
-        }
-        add_str(out, v6 ? "for=\"[" : "for=");
-        add_str(out, s->peer_text);
-        add_str(out, v6 ? "]\";proto=http" : ";proto=http");
-        if (echo_host) {
-            evbuffer_add(out, ";host=\"", 7);
-            add_str(out, x->host);
-            evbuffer_add(out, "\"", 1);
-        }
-        evbuffer_add(out, "\r\n", 2);
-        evbuffer_add(out, "X-Forwarded-Proto: http\r\n", 25);
-        if (echo_host) {
-            evbuffer_add(out, "X-Forwarded-Host: ", 18);
-            add_str(out, x->host);
-            evbuffer_add(out, "\r\n", 2);
-        }
-    }
-    if (x->ev.rw.body_changed) {
-        add_content_length(out, x->ev.rw.body_len);
-        evbuffer_add(out, "\r\n", 2);
-        evbuffer_add(out, x->ev.rw.body, x->ev.rw.body_len);
-        return;
-    }
-    size_t blen = evbuffer_get_length(x->body);
-    if (x->has_body || blen > 0 || q->content_length == 0)
-        add_content_length(out, blen);
-    evbuffer_add(out, "\r\n", 2);
-    /* A reference, not a move: the body stays ours for a retry. */
-    if (blen > 0)
-        evbuffer_add_buffer_reference(out, x->body);
-}
-
-/*
- * Write BEV's pending output to its socket now, in this pass of the event
- * loop, rather than the libevent way (an epoll_ctl to arm EPOLLOUT, a pass
- * through epoll_wait, the writev, an epoll_ctl to disarm). Plain sockets
- * only, and never one still connecting: the caller checks. What the socket
- * does not take stays in the output for libevent to write as before; an
- * error (or EAGAIN) is left for libevent's write callback to meet. When the
- * output is empty the write event is removed, as libevent's own write
- * callback does; with the worker's epoll changelist the arm and the disarm
- * then cancel out and cost no system call. No write callback runs for the
- * bytes written here: callers use it where none is awaited.
- */
-static void flush_now(struct bufferevent *bev)
-{
-    struct evbuffer *out = bufferevent_get_output(bev);
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    if (fd < 0 || evbuffer_get_length(out) == 0 || !(bufferevent_get_enabled(bev) & EV_WRITE))
-        return;
-    /* libevent keeps the front of a socket bufferevent's output frozen
-     * outside its own write callback; thaw it for this write as that does. */
-    evbuffer_unfreeze(out, 1);
-    int n = evbuffer_write(out, fd);
-    evbuffer_freeze(out, 1);
-    if (n < 0)
-        return;
-    if (evbuffer_get_length(out) == 0)
-        event_del(&bev->ev_write);
-}
 
 static void on_up_read(struct bufferevent *bev, void *arg);
 static void on_up_write(struct bufferevent *bev, void *arg);
@@ -1373,11 +908,11 @@ static void stage_forward(bg_session_t *s)
     x->upstream_connecting = !x->up_reused;
     x->t_connect_us = x->up_reused ? 0 : bg_util_mono_us();
     bufferevent_setcb(x->up->bev, on_up_read, on_up_write, on_up_event, s);
-    build_upstream_request(s, bufferevent_get_output(x->up->bev));
+    bg_sess_build_upstream_request(s, bufferevent_get_output(x->up->bev));
     x->up_request_len = evbuffer_get_length(bufferevent_get_output(x->up->bev));
     bufferevent_enable(x->up->bev, EV_READ | EV_WRITE);
     if (x->up_reused && !x->up->tls)
-        flush_now(x->up->bev); /* one writev now: head and body */
+        bg_sess_flush_now(x->up->bev); /* one writev now: head and body */
     s->state = ST_UPSTREAM;
     evtimer_del(&s->timer);
     arm_timer(s, x->upstream_connecting ? cfg->connect_timeout_ms : cfg->response_timeout_ms);
@@ -1385,116 +920,6 @@ static void stage_forward(bg_session_t *s)
 
 /* ------------------------------------------------------------------------ */
 /* Response                                                                 */
-
-/* A response head collected in one buffer, flushed to OUT when full. */
-typedef struct {
-    struct evbuffer *out;
-    size_t n;
-    char buf[2048];
-} head_t;
-
-static void head_put(head_t *h, const char *p, size_t len)
-{
-    if (h->n + len > sizeof h->buf) {
-        evbuffer_add(h->out, h->buf, h->n);
-        h->n = 0;
-        if (len > sizeof h->buf) {
-            evbuffer_add(h->out, p, len);
-            return;
-        }
-    }
-    memcpy(h->buf + h->n, p, len);
-    h->n += len;
-}
-
-static void head_puts(head_t *h, const char *z)
-{
-    head_put(h, z, strlen(z));
-}
-
-static void write_response_head(bg_session_t *s)
-{
-    exchange_t *x = s->x;
-    const bg_http_response_t *r = &x->resp;
-    struct evbuffer *out = bufferevent_get_output(s->cbev);
-    const bg_http_header_t *conn = bg_http_find_header(r->headers, r->nheaders, "connection");
-    int client10 = x->req.version_minor == 0;
-
-    if (x->resp_mode == BODY_EOF || (x->resp_mode == BODY_CHUNKED && client10))
-        s->keep_alive = 0;
-    x->resp_dechunk = x->resp_mode == BODY_CHUNKED && client10;
-
-    /* The head is put together in one buffer and added once (no printf:
-     * every response passes here). */
-    head_t h = {out, 0, {0}};
-    char st[5] = {' ', ' ', ' ', ' ', 0};
-    st[0] = (char)('0' + r->status / 100 % 10);
-    st[1] = (char)('0' + r->status / 10 % 10);
-    st[2] = (char)('0' + r->status % 10);
-    head_put(&h, "HTTP/1.1 ", 9);
-    head_put(&h, st, 4);
-    head_put(&h, r->reason, r->reason_len);
-    head_put(&h, "\r\n", 2);
-    for (size_t i = 0; i < r->nheaders; i++) {
-        const bg_http_header_t *hd = &r->headers[i];
-        if (bg_http_is_hop_by_hop(hd->name, hd->name_len, conn ? conn->value : NULL,
-                                  conn ? conn->value_len : 0))
-            continue;
-        if (header_named(hd, "x-bordergate-id") || header_named(hd, "x-bordergate-changed") ||
-            header_named(hd, "x-bordergate-decision"))
-            continue;
-        head_put(&h, hd->name, hd->name_len);
-        head_put(&h, ": ", 2);
-        head_put(&h, hd->value, hd->value_len);
-        head_put(&h, "\r\n", 2);
-    }
-    if (x->resp_mode == BODY_CHUNKED && !client10)
-        head_puts(&h, "Transfer-Encoding: chunked\r\n");
-    head_puts(&h, "X-Bordergate-Id: ");
-    head_puts(&h, x->id);
-    head_puts(&h, "\r\n");
-    if (x->ev.decided) {
-        head_puts(&h, "X-Bordergate-Decision: ");
-        head_puts(&h, bg_outcome_name(x->ev.decision.outcome));
-        if (x->ev.decision.monitor) {
-            head_puts(&h, "; monitor; would=");
-            head_puts(&h, bg_outcome_name(x->ev.decision.would));
-        }
-        head_puts(&h, "\r\n");
-    }
-    /* A de-identified request: which paths changed and how (proxy/changed.h;
-     * paths and operators, never values). */
-    char changed[BG_CHANGED_MAX];
-    if (x->ev.decided && bg_changed_header(&x->ev.decision, x->ev.insp, changed, sizeof changed)) {
-        head_puts(&h, "X-Bordergate-Changed: ");
-        head_puts(&h, changed);
-        head_puts(&h, "\r\n");
-    }
-    if (x->rt->cfg->debug_headers) {
-        head_puts(&h, "X-Bordergate-Route: ");
-        head_puts(&h, x->route->id);
-        head_puts(&h, "\r\nX-Bordergate-Destination: ");
-        head_puts(&h, x->dest_text);
-        head_puts(&h, "\r\nX-Bordergate-Geo: country=");
-        head_puts(&h, x->geo.country[0] ? x->geo.country : "unknown");
-        head_puts(&h, "; region=");
-        head_puts(&h, bg_geo_region_name(x->geo.region));
-        head_puts(&h, "; source=");
-        head_puts(&h, x->geo.source);
-        head_puts(&h, "\r\n");
-    }
-    if (!s->keep_alive)
-        head_puts(&h, "Connection: close\r\n");
-    else if (client10)
-        head_puts(&h, "Connection: keep-alive\r\n");
-    head_put(&h, "\r\n", 2);
-    evbuffer_add(out, h.buf, h.n);
-    x->response_started = 1;
-    x->status = r->status;
-    bg_metrics_upstream_response(s->w->metrics, x->route->id, r->status,
-                                 bg_util_mono_us() - x->t_forward_us);
-    s->w->stats.responses_by_class[r->status / 100 % 6]++;
-}
 
 /* Header fields of the response head being read: needed only until that
  * head has been written to the client, so one array per worker thread
@@ -1553,7 +978,7 @@ static void on_up_read(struct bufferevent *bev, void *arg)
         x->resp_left = x->resp.content_length > 0 ? (uint64_t)x->resp.content_length : 0;
         if (x->resp_mode == BODY_CHUNKED)
             bg_http_chunked_init(&x->resp_chunked);
-        write_response_head(s);
+        bg_sess_write_response_head(s);
         evbuffer_drain(in, x->resp.head_len);
         s->state = ST_RELAY;
         evtimer_del(&s->timer);
@@ -1762,7 +1187,7 @@ static void complete(bg_session_t *s, int upstream_reusable)
 {
     exchange_t *x = s->x;
     int idle_ms = 60000;
-    flush_now(s->cbev); /* the response (head and body) in one writev, now */
+    bg_sess_flush_now(s->cbev); /* the response (head and body) in one writev, now */
     if (x != NULL) {
         const bg_config_t *cfg = x->rt->cfg;
         idle_ms = cfg->idle_timeout_ms;
@@ -1777,10 +1202,10 @@ static void complete(bg_session_t *s, int upstream_reusable)
         bg_debug("request %s route %s done in %llu us", x->id, x->route ? x->route->id : "-",
                  (unsigned long long)(bg_util_mono_us() - x->t_start_us));
         x->response_done = 1; /* complete(): the exchange ended normally */
-        record_completion(s, completion_result(x));
+        bg_sess_record_completion(s, bg_sess_completion_result(x));
     }
     exchange_free(s);
-    bufferevent_setwatermark(s->cbev, EV_READ, 0, 0);
+    client_read_high(s, 0);
     if (!s->keep_alive || s->w->draining) {
         start_closing(s);
         return;
@@ -1792,12 +1217,27 @@ static void complete(bg_session_t *s, int upstream_reusable)
         /* A client that pipelines but does not read gets no more work until
          * it drains what it was sent (bounded memory). */
         s->waiting_drain = 1;
-        bufferevent_disable(s->cbev, EV_READ);
+        client_read(s, 0);
         bufferevent_setwatermark(s->cbev, EV_WRITE, CLIENT_LOW_WATER, 0);
         return;
     }
-    bufferevent_enable(s->cbev, EV_READ);
+    client_read(s, 1);
+    /* A pipelined request already read is taken in the next pass of the
+     * loop, not from here: an exchange that completes at once (a refusal)
+     * would otherwise call back into process_head, one stack frame deeper
+     * per request of the pipeline. event_active costs no system call. */
     if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
+        event_active(&s->next_request, EV_TIMEOUT, 1);
+}
+
+/* The next pipelined request (complete()). */
+static void on_next_request(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    bg_session_t *s = arg;
+    if (s->state == ST_IDLE && !s->waiting_drain &&
+        evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
         process_head(s);
 }
 
@@ -1813,6 +1253,107 @@ static void on_client_read(struct bufferevent *bev, void *arg)
         process_body(s);
 }
 
+/*
+ * Client reads. The client's bufferevent only writes; its input buffer is
+ * filled here, by a persistent read event of the session's own: libevent's
+ * socket bufferevent asks the kernel how much is readable (an
+ * ioctl(FIONREAD)) before every read, one system call per request that a
+ * read of at most CLIENT_READ bytes does not need. client_read() says
+ * whether reading is wanted, client_read_high() caps what may wait in the
+ * input (a pipeline behind a request in flight), as the bufferevent's
+ * EV_READ and read watermark did; taking bytes out of the input resumes
+ * reading under the cap (on_client_input).
+ */
+#define CLIENT_READ 4096
+
+static void on_client_event(struct bufferevent *bev, short what, void *arg);
+
+static void client_read_update(bg_session_t *s)
+{
+    int on = s->rd_want &&
+             (s->rd_high == 0 || evbuffer_get_length(bufferevent_get_input(s->cbev)) < s->rd_high);
+    if (on == s->rd_on)
+        return;
+    s->rd_on = on;
+    if (on)
+        event_add(&s->rd, NULL);
+    else
+        event_del(&s->rd);
+}
+
+static void client_read(bg_session_t *s, int want)
+{
+    s->rd_want = want;
+    client_read_update(s);
+}
+
+static void client_read_high(bg_session_t *s, size_t high)
+{
+    s->rd_high = high;
+    client_read_update(s);
+}
+
+/* Bytes were taken from the input: below the cap, read again. */
+static void on_client_input(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)in;
+    bg_session_t *s = arg;
+    if (info->n_deleted > 0 && s->rd_want && !s->rd_on)
+        client_read_update(s);
+}
+
+static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    bg_session_t *s = arg;
+    struct evbuffer *in = bufferevent_get_input(s->cbev);
+    size_t have = evbuffer_get_length(in), want = CLIENT_READ;
+    if (s->rd_high > 0) {
+        if (have >= s->rd_high) {
+            client_read_update(s);
+            return;
+        }
+        if (s->rd_high - have < want)
+            want = s->rd_high - have;
+    }
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    /* The input's end is frozen outside the bufferevent's own reads. */
+    evbuffer_unfreeze(in, 0);
+    int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
+    ssize_t n = -1;
+    int e = ENOMEM;
+    if (nv > 0) {
+        for (int i = 0; i < nv; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len;
+        }
+        n = readv(fd, iov, nv);
+        e = errno;
+    }
+    if (n > 0) {
+        size_t left = (size_t)n;
+        int used = 0;
+        for (; used < nv && left > 0; used++) {
+            if (v[used].iov_len > left)
+                v[used].iov_len = left;
+            left -= v[used].iov_len;
+        }
+        evbuffer_commit_space(in, v, used);
+    }
+    evbuffer_freeze(in, 0);
+    if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK || e == EINTR))
+        return;
+    if (n <= 0) {
+        errno = e;
+        on_client_event(s->cbev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), s);
+        return;
+    }
+    if (s->rd_high > 0)
+        client_read_update(s); /* at the cap: stop until bytes are taken */
+    on_client_read(s->cbev, s);
+}
+
 static void on_client_write(struct bufferevent *bev, void *arg)
 {
     bg_session_t *s = arg;
@@ -1825,7 +1366,7 @@ static void on_client_write(struct bufferevent *bev, void *arg)
     if (s->state == ST_IDLE && s->waiting_drain) {
         s->waiting_drain = 0;
         bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
-        bufferevent_enable(s->cbev, EV_READ);
+        client_read(s, 1);
         if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
             process_head(s);
         return;
@@ -1850,7 +1391,7 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
          * the response timeout. */
         s->w->stats.client_aborts++;
         bg_debug("request %s: client %s left; upstream exchange cancelled", s->x->id, s->peer_text);
-        record_completion(s, "client_aborted");
+        bg_sess_record_completion(s, "client_aborted");
     }
     session_free(s);
 }
@@ -1911,6 +1452,7 @@ void bg_session_start(bg_worker_t *w, evutil_socket_t fd, const struct sockaddr 
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     evtimer_assign(&s->timer, w->base, on_timer, s);
+    event_assign(&s->next_request, w->base, -1, 0, on_next_request, s);
     s->next = w->sessions;
     if (w->sessions != NULL)
         w->sessions->prev = s;
@@ -1924,8 +1466,11 @@ void bg_session_start(bg_worker_t *w, evutil_socket_t fd, const struct sockaddr 
     bg_runtime_unref(rt);
     struct timeval send_tv = {send_ms / 1000, (send_ms % 1000) * 1000};
     bufferevent_set_timeouts(s->cbev, NULL, &send_tv);
-    bufferevent_setcb(s->cbev, on_client_read, on_client_write, on_client_event, s);
-    bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
+    bufferevent_setcb(s->cbev, NULL, on_client_write, on_client_event, s);
+    bufferevent_enable(s->cbev, EV_WRITE);
+    event_assign(&s->rd, w->base, fd, EV_READ | EV_PERSIST, on_client_readable, s);
+    s->rd_cb = evbuffer_add_cb(bufferevent_get_input(s->cbev), on_client_input, s);
+    client_read(s, 1);
     /* The first request must start within the header timeout. */
     arm_timer(s, header_ms);
 }
@@ -1945,8 +1490,14 @@ void bg_session_drain_all(bg_worker_t *w)
 
 void bg_session_close_all(bg_worker_t *w)
 {
-    while (w->sessions != NULL)
-        session_free(w->sessions);
+    for (bg_session_t *s = w->sessions, *next; s != NULL; s = next) {
+        next = s->next; /* session_free unlinks S, and only S */
+        session_free(s);
+    }
+    if (w->hold_timer != NULL) { /* every kept record was written with its exchange */
+        event_free(w->hold_timer);
+        w->hold_timer = NULL;
+    }
     while (exchange_nspares > 0)
         free(exchange_spares[--exchange_nspares]);
 }

@@ -156,7 +156,7 @@ int bg_sink_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': listen = optarg; break;
-        case 'n': sink.name = optarg; break;
+        case 'n': sink.name = optarg != NULL ? optarg : "sink"; break;
         case 'r': record = optarg; break;
         case 'c': cert = optarg; break;
         case 'k': key = optarg; break;

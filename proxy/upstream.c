@@ -94,8 +94,10 @@ void bg_pool_free(bg_pool_t *pool)
     if (pool == NULL)
         return;
     for (int i = 0; i < POOL_BUCKETS; i++) {
-        while (pool->idle[i] != NULL)
-            bg_upconn_close(pool->idle[i]);
+        for (bg_upconn_t *c = pool->idle[i], *next; c != NULL; c = next) {
+            next = c->next; /* closing C unlinks C, and only C */
+            bg_upconn_close(c);
+        }
     }
     free(pool);
 }

@@ -68,6 +68,8 @@ typedef struct bg_worker {
     struct bg_metrics *metrics;     /* this worker's /metrics series (proxy/metrics.h) */
     struct bg_accesslog *accesslog; /* shared access log (proxy/accesslog.h); NULL: none */
     struct bg_runtime *rt_cache;    /* bg_runtime_acquire_cached: snapshot last seen */
+    struct event *hold_timer;       /* session.c: decision records kept for their completion */
+    int held_records;               /* how many are kept now */
 } bg_worker_t;
 
 /* Called by sessions when a client connection ends. */

@@ -84,6 +84,26 @@ def decisions(directory):
     return [r for r in audit_records(directory) if r.get("type") == "decision"]
 
 
+def completions_of(records):
+    """The completion of every exchange that has one yet, as a completion
+    record: the records of type "completion", and the completions that ride
+    inside the decision record of a request nothing waited for (docs/audit.md,
+    "completion" member), with that record's seq and "inside": True."""
+    out = []
+    for r in records:
+        if r.get("type") == "completion":
+            out.append(r)
+        elif r.get("type") == "decision" and "completion" in r:
+            c = dict(r["completion"])
+            c.update({"type": "completion", "decision_id": r["decision_id"], "seq": r["seq"], "inside": True})
+            out.append(c)
+    return out
+
+
+def completions(directory):
+    return completions_of(audit_records(directory))
+
+
 class AuditTestBase(bgtest.TestCase):
 
     def config(self, sink, audit_dir, workers=1, **audit):
@@ -162,6 +182,44 @@ class AuditTestBase(bgtest.TestCase):
 
 
 class RecordTest(AuditTestBase):
+
+    def test_a_request_nothing_waits_for_is_one_record_with_its_completion(self):
+        """No PI abroad: the decision record is kept until the exchange ends
+        and carries its completion; one that outlasts 100 ms is written
+        alone first, and its completion follows as a record of its own."""
+        px = self.start()
+        r = self.send(px, "/quick", body("u-q1", note="nothing personal here"))
+        self.assertEqual(r.status_code, 200, r.text)
+        rid = self.assertRequestId(r)
+        mine = bgtest.wait_for(lambda: [x for x in audit_records(self.audit_dir) if x.get("decision_id") == rid],
+                               t(10), "the record of the quick request")
+        self.assertEqual([x["type"] for x in mine], ["decision"], "one record for the whole exchange")
+        c = mine[0]["completion"]
+        self.assertEqual((c["result"], c["upstream_status"], c["response_bytes"] > 0), ("ok", 200, True))
+        self.assertGreaterEqual(c["total_ms"], c["upstream_ms"])
+
+        delay_ms = int(t(1.5) * 1000)
+        result = {}
+        th = threading.Thread(target=lambda: result.update(
+            r=self.send(px, "/__sink/delay/%d" % delay_ms, body("u-q2", note="nothing personal here"))))
+        th.start()
+        self.up.wait_records(2)
+        # The upstream holds its answer: the decision is in the log alone by now.
+        alone = bgtest.wait_for(
+            lambda: [x for x in audit_records(self.audit_dir)
+                     if x.get("type") == "decision" and x.get("decision_id") != rid], t(5),
+            "the slow request's decision record, before its answer")
+        self.assertNotIn("completion", alone[0])
+        th.join(t(30))
+        self.assertEqual(result["r"].status_code, 200)
+        slow = alone[0]["decision_id"]
+        comp = bgtest.wait_for(lambda: [x for x in audit_records(self.audit_dir)
+                                        if x.get("type") == "completion" and x.get("decision_id") == slow],
+                               t(10), "the slow request's completion record")
+        self.assertEqual(len(comp), 1)
+        self.assertGreater(comp[0]["seq"], alone[0]["seq"])
+        self.assertGreaterEqual(comp[0]["upstream_ms"], delay_ms * 0.9)
+        self.assertEqual(self.verify(self.audit_dir).returncode, 0)
 
     def test_decision_record_is_durable_before_the_sink_sees_the_request(self):
         px = self.start()
@@ -439,7 +497,7 @@ class ReportTest(AuditTestBase):
             r = self.send(px, "/r/%d" % n, data, host=host)
             self.assertEqual(r.status_code, want, "entry %d: %s" % (n, r.text))
         # Completions are written after the answer: wait for the last one.
-        bgtest.wait_for(lambda: sum(1 for x in audit_records(self.audit_dir) if x["type"] == "completion") >= 5,
+        bgtest.wait_for(lambda: len(completions(self.audit_dir)) >= 5,
                         t(10), "five completion records")
 
     def test_report_subject_and_volumes_on_a_real_log(self):

@@ -58,6 +58,31 @@ class ReadinessTest(AuditTestBase):
         for ep in ("/healthz", "/readyz", "/metrics", "/stats", "/reload", "/consents"):
             self.assertIn(ep, doc["error"])
 
+    def test_each_admin_endpoint_answers_its_own_methods_only(self):
+        # A reload is a POST only (a crawler's or a probe's GET must not
+        # reload); the read-only endpoints take GET or HEAD, the query
+        # string left out of the match.
+        px = self.start()
+        status, doc = px.admin("GET", "/reload")
+        self.assertEqual(status, 404)
+        self.assertIn("POST /reload", doc["error"])
+        status, doc = px.admin("POST", "/healthz")
+        self.assertEqual(status, 404)
+        status, doc = px.admin("GET", "/healthz?probe=1")
+        self.assertEqual((status, doc["status"]), (200, "ok"))
+        self.assertEqual((doc["reloads_ok"], doc["reloads_failed"]), (0, 0))
+        c = http.client.HTTPConnection("127.0.0.1", px.admin_port, timeout=t(10))
+        try:
+            c.request("HEAD", "/readyz")
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+        finally:
+            c.close()
+        status, doc = px.admin("GET", "/stats?x=1")
+        self.assertEqual(status, 200)
+        self.assertIn("requests", doc)
+
     def test_not_ready_while_the_country_database_file_is_missing(self):
         spec = os.path.join(self.tmpdir, "spec.txt")
         db = os.path.join(self.tmpdir, "fixture.mmdb")

@@ -29,7 +29,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bgtest  # noqa: E402
 from bgtest import make_config, route, t, wait_for  # noqa: E402
-from test_audit import audit_records  # noqa: E402
+from test_audit import audit_records, completions_of  # noqa: E402
 
 
 def reset(sock):
@@ -167,7 +167,7 @@ class Upstream:
 
 def completions(px):
     d = os.path.splitext(px.config_path)[0] + "-audit"
-    return [r for r in audit_records(d) if r.get("type") == "completion"]
+    return completions_of(audit_records(d))
 
 
 def decisions_by_path(px):

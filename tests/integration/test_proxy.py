@@ -442,6 +442,25 @@ class KeepAliveAndPipelining(bgtest.TestCase):
         self.assertEqual(c.read_response().status, 200)
         self.assertEqual([r.target for r in self.up.records()], ["/2"])
 
+    def test_a_long_pipeline_of_refusals_is_answered_whole(self):
+        # Each 421 completes at once; the next request of the pipeline is
+        # taken by the loop, not by a call one stack frame deeper, so a
+        # pipeline as long as limits allow is answered in order and the
+        # worker survives it.
+        req = "GET /%d HTTP/1.1\r\nHost: nowhere.example\r\n\r\n"
+        n = 0
+        batch = ""
+        while len(batch) + len(req % n) < 60 * 1024:
+            batch += req % n
+            n += 1
+        batch += "GET /last HTTP/1.1\r\nHost: a.example\r\n\r\n"
+        c = self.raw(self.px)
+        c.send(batch)
+        statuses = [c.read_response().status for _ in range(n + 1)]
+        self.assertEqual(statuses, [421] * n + [200])
+        self.assertEqual([r.target for r in self.up.records()], ["/last"])
+        self.assertEqual(self.get(self.px, "/after", host="a.example").status_code, 200)
+
     def test_connection_close_from_client(self):
         c = self.raw(self.px)
         c.send("GET /c HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n")

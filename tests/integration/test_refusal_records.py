@@ -15,7 +15,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bgtest  # noqa: E402
 from bgtest import t  # noqa: E402
-from test_audit import AuditTestBase, audit_records, phone  # noqa: E402
+from test_audit import AuditTestBase, audit_records, completions, phone  # noqa: E402
 
 SECRET_MOBILE = phone(4242)
 SECRET_TOKEN = "tok-5f2a9c77e1"
@@ -46,10 +46,9 @@ class RefusalRecords(AuditTestBase):
             ids.append(r.header("x-bordergate-id"))
             c.close()
         done = bgtest.wait_for(
-            lambda: [x for x in audit_records(self.audit_dir) if x.get("type") == "completion"
-                     and x.get("decision_id") in ids] if sum(
-                1 for x in audit_records(self.audit_dir) if x.get("type") == "completion"
-                and x.get("decision_id") in ids) == 2 else None, t(10), "both completion records")
+            lambda: (lambda c: c if len(c) == 2 else None)(
+                [x for x in completions(self.audit_dir) if x.get("decision_id") in ids]),
+            t(10), "both completions")
         self.assertEqual(sorted(x["result"] for x in done), ["refused", "refused"])
         decided = [x for x in audit_records(self.audit_dir) if x.get("type") == "decision"
                    and x.get("decision_id") in ids]

@@ -184,6 +184,38 @@ static void test_json_escaping(void **state)
     free(j);
 }
 
+/* The word-at-a-time fast path stops at every byte that needs escaping
+ * whatever its place in the word: each byte value 0x00-0xff put at every
+ * offset 0-23 of plain text gives the string jansson reads back (escaped,
+ * or U+FFFD for a lone high byte), never the raw control byte. */
+static void test_json_escaping_every_byte_every_offset(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        for (size_t at = 0; at < 24; at++) {
+            char in[32];
+            memset(in, 'a', sizeof in);
+            in[at] = (char)c;
+            char *j = json_string_of(in, sizeof in);
+            for (const char *p = j; *p != '\0'; p++)
+                assert_true((unsigned char)*p >= 0x20); /* no raw control byte */
+            json_error_t err;
+            json_t *v = json_loads(j, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+            assert_non_null(v);
+            const char *got = json_string_value(v);
+            if (c < 0x80) {
+                assert_int_equal(json_string_length(v), sizeof in);
+                assert_memory_equal(got, in, sizeof in);
+            } else { /* a lone high byte: U+FFFD in its place */
+                assert_int_equal(json_string_length(v), sizeof in + 2);
+                assert_memory_equal(got + at, "\xef\xbf\xbd", 3);
+            }
+            json_decref(v);
+            free(j);
+        }
+    }
+}
+
 /* A record built on a caller's small buffer has the same bytes as one built
  * on the heap, across the move to the heap, and the caller's buffer is
  * never freed (ASan would report it). Plain values take the fast path,
@@ -393,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_utf8_decode),
         cmocka_unit_test(test_utf8_round_trip),
         cmocka_unit_test(test_json_escaping),
+        cmocka_unit_test(test_json_escaping_every_byte_every_offset),
         cmocka_unit_test(test_sbuf_borrowed),
         cmocka_unit_test(test_base64_vectors),
         cmocka_unit_test(test_base64_forms),
