@@ -133,6 +133,41 @@ static void test_utf8_decode(void **state)
     assert_int_equal(bg_utf8_decode((const unsigned char *)"\xe4\x41\xad", 3, &cp), 0);
 }
 
+/* Every sequence of up to three bytes, and every four-byte one with each
+ * lead byte F0-F4 and its continuation classes: accepted exactly when it
+ * is the shortest encoding of a scalar value (re-encoding what was
+ * decoded gives the same bytes back), and then its length is 1-4. */
+static void test_utf8_decode_every_sequence(void **state)
+{
+    (void)state;
+    unsigned char p[4] = {0};
+    size_t accepted = 0;
+    for (unsigned b0 = 0; b0 < 256; b0++)
+        for (unsigned b1 = 0; b1 < 256; b1++)
+            for (unsigned b2 = 0; b2 < 256; b2++) {
+                static const unsigned char b3s[] = {0x00, 0x7F, 0x80, 0xBF, 0xC0, 0xFF};
+                size_t nb3 = b0 >= 0xF0 && b0 <= 0xF4 ? sizeof b3s : 1;
+                for (size_t k = 0; k < nb3; k++) {
+                    p[0] = (unsigned char)b0, p[1] = (unsigned char)b1;
+                    p[2] = (unsigned char)b2, p[3] = b3s[k];
+                    size_t n = b0 >= 0xF0 ? 4 : 3;
+                    uint32_t cp;
+                    size_t l = bg_utf8_decode(p, n, &cp);
+                    if (l == 0) {
+                        assert_int_equal(cp, UINT32_MAX);
+                        continue;
+                    }
+                    char o[4];
+                    assert_int_equal(bg_utf8_encode(cp, o), l);
+                    assert_memory_equal(o, p, l);
+                    accepted += l == n;
+                }
+            }
+    /* the three-byte scalars (U+0800-U+FFFF less 2,048 surrogates) and
+     * the four-byte ones at the six chosen fourth bytes (two valid) */
+    assert_int_equal(accepted, (0x10000 - 0x800 - 0x800) + (0x110000 - 0x10000) / 64 * 2);
+}
+
 static void test_utf8_round_trip(void **state)
 {
     (void)state;
@@ -423,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_pct_decode),
         cmocka_unit_test(test_utf8_decode),
+        cmocka_unit_test(test_utf8_decode_every_sequence),
         cmocka_unit_test(test_utf8_round_trip),
         cmocka_unit_test(test_json_escaping),
         cmocka_unit_test(test_json_escaping_every_byte_every_offset),
