@@ -161,11 +161,11 @@ int bg_audit_chain_append(bg_audit_chain_t *c, bg_audit_buf_t *out, const char *
         digits[nd++] = (char)('0' + v % 10);
         v /= 10;
     } while (v > 0);
-    memcpy(head, "{\"seq\":", 7);
+    memcpy(head, "{\"seq\":", 7); // NOLINT(bugprone-not-null-terminated-result): counted by hn
     hn = 7;
     while (nd > 0)
         head[hn++] = digits[--nd];
-    memcpy(head + hn, ",\"prev\":\"", 9);
+    memcpy(head + hn, ",\"prev\":\"", 9); // NOLINT(bugprone-not-null-terminated-result): same
     hn += 9;
     memcpy(head + hn, c->prev, BG_AUDIT_HEX_LEN);
     hn += BG_AUDIT_HEX_LEN;

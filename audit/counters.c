@@ -860,6 +860,10 @@ void bg_counters_snapshot(bg_counters_t *c, int64_t t_ms, bg_counters_snapshot_t
     out->torn_bytes_cut = c->torn_cut;
     out->write_errors = c->write_errors;
     snprintf(out->last_error, sizeof out->last_error, "%s", c->last_error);
+    /* Still none (the memset): said again because clang's analyzer takes
+     * the snprintf into a member to overwrite all of *OUT. */
+    out->recipients = NULL;
+    out->nrecipients = 0;
     if (year == c->year) {
         out->non_sensitive = c->total.ns;
         out->sensitive = c->total.s;

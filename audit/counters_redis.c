@@ -330,12 +330,16 @@ int bg_counters_fleet_snapshot(const struct bg_redis_cfg *cfg, int year,
                                const bg_counters_thresholds_t *thresholds,
                                bg_counters_snapshot_t *out, char *err, size_t errcap)
 {
+    /* The defaults filled in a local: a call given a pointer into *OUT
+     * leaves clang's analyzer unsure of every member (recipients). */
+    bg_counters_thresholds_t th;
+    if (thresholds != NULL)
+        th = *thresholds;
+    else
+        bg_counters_thresholds_default(&th);
     memset(out, 0, sizeof *out);
     out->year = year;
-    if (thresholds != NULL)
-        out->thresholds = *thresholds;
-    else
-        bg_counters_thresholds_default(&out->thresholds);
+    out->thresholds = th;
     bg_redis_t *r = bg_redis_new(cfg);
     if (r == NULL) {
         snprintf(err, errcap, "out of memory");

@@ -197,7 +197,6 @@ json_t *bg_report_policy_clauses(const struct bg_policy *policy)
 int bg_report_policy_read(const char *path, json_t **clauses, char sha256[65], char *err,
                           size_t errcap)
 {
-    static const char hx[] = "0123456789abcdef";
     size_t len = 0;
     *clauses = NULL;
     char *text = bg_util_read_file(path, &len);
@@ -207,11 +206,7 @@ int bg_report_policy_read(const char *path, json_t **clauses, char sha256[65], c
     }
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)text, len, d);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        sha256[2 * i] = hx[d[i] >> 4];
-        sha256[2 * i + 1] = hx[d[i] & 15];
-    }
-    sha256[64] = '\0';
+    bg_hex_encode(d, SHA256_DIGEST_LENGTH, sha256);
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     free(text);
@@ -811,7 +806,7 @@ static int rollup_record(void *arg, const json_t *rec, uint64_t weight, uint64_t
 static int report_from_rollups(bg_report_t *r, char *const *ops, size_t n, const char *prefix,
                                bg_report_scan_stats_t *st, char *err, size_t errcap)
 {
-    bg_rollup_t **us = calloc(n + 1, sizeof *us);
+    bg_rollup_t **us = calloc(n + 1, sizeof(bg_rollup_t *));
     int rc = 0;
     if (us == NULL || !bg_rollup_window_ok(r->from, r->to))
         goto out;

@@ -144,7 +144,7 @@ json_t *bg_report_blocked(const char *const *paths, size_t n, int64_t from_ms, i
     b.from = from_ms;
     b.to = to_ms;
     b.limit = limit < 1 ? 1 : limit > BG_REPORT_BLOCKED_MAX ? BG_REPORT_BLOCKED_MAX : limit;
-    b.ring = calloc((size_t)b.limit, sizeof *b.ring);
+    b.ring = calloc((size_t)b.limit, sizeof(json_t *));
     json_t *doc = NULL;
     if (b.ring == NULL) {
         snprintf(err, errcap, "out of memory");
@@ -241,7 +241,7 @@ bg_report_many_t *bg_report_many_new(const char *const *paths, size_t n,
         return NULL;
     m->from = from_ms;
     m->to = to_ms;
-    m->reports = calloc(ndims + 1, sizeof *m->reports);
+    m->reports = calloc(ndims + 1, sizeof(bg_report_t *));
     m->dims = calloc(ndims + 1, sizeof *m->dims);
     if (m->reports == NULL || m->dims == NULL)
         goto fail;
@@ -256,7 +256,7 @@ bg_report_many_t *bg_report_many_new(const char *const *paths, size_t n,
         m->b.from = from_ms;
         m->b.to = to_ms;
         m->b.limit = blocked_limit > BG_REPORT_BLOCKED_MAX ? BG_REPORT_BLOCKED_MAX : blocked_limit;
-        if ((m->b.ring = calloc((size_t)m->b.limit, sizeof *m->b.ring)) == NULL)
+        if ((m->b.ring = calloc((size_t)m->b.limit, sizeof(json_t *))) == NULL)
             goto fail;
     }
     if ((m->scan = bg_report_scanner_new(paths, n, bg_report_want_decision, many_record, m)) ==

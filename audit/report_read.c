@@ -19,6 +19,7 @@
 #include "audit/report_int.h"
 #include "audit/rollup.h"
 #include "common/chinatime.h"
+#include "common/grow.h"
 #include "common/hex.h"
 #include "common/pseudonym.h"
 #include "common/util.h"
@@ -205,17 +206,13 @@ int bg_report_expand(char *const *operands, size_t n, const char *prefix, char *
             }
             nadd = 1;
         }
-        if (np + nadd + 1 > cap) {
-            size_t nc = (np + nadd + 1) * 2;
-            char **pp = realloc(paths, nc * sizeof *pp);
-            if (pp == NULL) {
-                bg_audit_free_list(add, nadd);
-                snprintf(err, errcap, "out of memory");
-                goto fail;
-            }
-            paths = pp;
-            cap = nc;
+        char **pp = bg_grow(paths, &cap, np + nadd + 1, sizeof *pp, 16);
+        if (pp == NULL) {
+            bg_audit_free_list(add, nadd);
+            snprintf(err, errcap, "out of memory");
+            goto fail;
         }
+        paths = pp;
         for (size_t k = 0; k < nadd; k++)
             paths[np++] = add[k];
         paths[np] = NULL;

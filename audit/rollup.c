@@ -19,6 +19,9 @@
 #include <openssl/sha.h>
 
 #include "audit/audit.h"
+#include "audit/rollup_int.h"
+#include "common/grow.h"
+#include "common/hex.h"
 
 #define HOUR_MS 3600000LL
 #define CHINA_OFFSET_S (8 * 3600)
@@ -26,6 +29,7 @@
 #define NO_DAY "none"
 #define DAY_FORMAT "# bordergate-rollup/1 through="
 #define STATE_FORMAT "bordergate-rollup-state/1"
+#define HOUR_FORMAT BG_ROLLUP_HOUR_FORMAT
 
 typedef struct {
     uint64_t seq; /* the record's line number over the whole log */
@@ -149,7 +153,6 @@ static void copy(json_t *dst, const json_t *src, const char *name)
  */
 static void copy_pseudonym(json_t *dst, const json_t *src, const char *name)
 {
-    static const char hx[] = "0123456789abcdef";
     const char *s = json_string_value(json_object_get(src, name));
     char out[33];
     size_t i = 0;
@@ -163,10 +166,7 @@ static void copy_pseudonym(json_t *dst, const json_t *src, const char *name)
     } else {
         unsigned char d[SHA256_DIGEST_LENGTH];
         SHA256((const unsigned char *)s, strlen(s), d);
-        for (i = 0; i < 16; i++) {
-            out[2 * i] = hx[d[i] >> 4];
-            out[2 * i + 1] = hx[d[i] & 15];
-        }
+        bg_hex_encode(d, 16, out);
     }
     out[32] = '\0';
     json_object_set_new(dst, name, json_string(out));
@@ -269,18 +269,14 @@ static int tab_shape(tab_t *t, const char *key, uint64_t n, size_t *idx)
     json_t *v = json_object_get(t->ix, key);
     if (v != NULL) {
         *idx = (size_t)json_integer_value(v);
-        t->n[*idx] += n;
+        t->n[*idx] += n; // NOLINT(clang-analyzer-core.NullDereference): a key in ix has its n
         return 0;
     }
     size_t i = json_array_size(t->keys);
-    if (i == t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 64;
-        uint64_t *nn = realloc(t->n, nc * sizeof *nn);
-        if (nn == NULL)
-            return -1;
-        t->n = nn;
-        t->cap = nc;
-    }
+    uint64_t *nn = bg_grow(t->n, &t->cap, i + 1, sizeof *nn, 64);
+    if (nn == NULL)
+        return -1;
+    t->n = nn;
     if (json_array_append_new(t->keys, json_string(key)) != 0 ||
         json_object_set_new(t->ix, key, json_integer((json_int_t)i)) != 0)
         return -1;
@@ -349,16 +345,38 @@ static int blk_add(day_t *d, uint64_t seq, int64_t h, const char *text, size_t l
     return 0;
 }
 
+/* "X N H REST" (A or B lines): 'X', or 0 when malformed. */
+static int parse_line_a(char *line, uint64_t *n, int64_t *h, char **key, char **json)
+{
+    char *end;
+    errno = 0;
+    *n = strtoull(line + 2, &end, 10);
+    if (errno != 0 || end == line + 2 || *end != ' ')
+        return 0;
+    *key = end + 1;
+    *h = strtoll(end + 1, &end, 10);
+    if (errno != 0 || end == *key || *end != ' ')
+        return 0;
+    *json = end + 1;
+    return line[0];
+}
+
 /*
  * One line of a day file: 'A' (a shape: *N weight, *KEY "H JSON", *H,
  * *JSON), 'S' (a person: *N the shape's index, *KEY the rest) or 'B' (a
- * blocked decision: *N seq, *H, *JSON); 0 for the header or a malformed
- * line. LINE is not modified.
+ * blocked decision: *N seq, *H, *JSON); 'a' for a damaged A line (it still
+ * takes its place in the numbering the S lines refer to: skipping it would
+ * give the people that follow to the wrong shape); 0 for the header or
+ * another malformed line. LINE is not modified.
  */
 static int parse_line(char *line, uint64_t *n, int64_t *h, char **key, char **json)
 {
     char *end;
-    if ((line[0] != 'A' && line[0] != 'B' && line[0] != 'S' && line[0] != 'T') || line[1] != ' ')
+    if (line[0] == 'A' && line[1] == ' ') {
+        int k = parse_line_a(line, n, h, key, json);
+        return k != 0 ? k : 'a';
+    }
+    if ((line[0] != 'B' && line[0] != 'S' && line[0] != 'T') || line[1] != ' ')
         return 0;
     if (line[0] == 'T') {
         *json = line + 2;
@@ -370,16 +388,7 @@ static int parse_line(char *line, uint64_t *n, int64_t *h, char **key, char **js
         *key = end + 1;
         return errno == 0 && *end == ' ' ? 'S' : 0;
     }
-    errno = 0;
-    *n = strtoull(line + 2, &end, 10);
-    if (errno != 0 || *end != ' ')
-        return 0;
-    *key = end + 1;
-    *h = strtoll(end + 1, &end, 10);
-    if (*end != ' ')
-        return 0;
-    *json = end + 1;
-    return line[0];
+    return parse_line_a(line, n, h, key, json);
 }
 
 /* The "through" of saved day file PATH; 0 when there is none. */
@@ -466,17 +475,18 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
             /* not UTF-8: a damaged line, a placeholder keeps the numbering */
             if (kind == 'T' && json_array_append_new(tl, tv != NULL ? tv : json_null()) != 0)
                 goto oom;
-            if (kind == 'A') {
-                /* "A N H SHAPE_INDEX" -> the key "H SHAPE_JSON" */
-                const char *shape = json_string_value(json_array_get(tl, strtoull(json, NULL, 10)));
+            if (kind == 'A' || kind == 'a') {
+                /* "A N H SHAPE_INDEX" -> the key "H SHAPE_JSON"; a damaged
+                 * line keeps its index, mapped to nothing (`audit rebuild`
+                 * recovers it): its people are dropped, not given to the
+                 * next shape */
+                const char *shape =
+                    kind == 'A' ? json_string_value(json_array_get(tl, strtoull(json, NULL, 10)))
+                                : NULL;
                 size_t kl = shape != NULL ? strlen(shape) + 32 : 0;
                 char *nk = shape != NULL ? realloc(kbuf, kl) : NULL;
-                if (shape == NULL)
-                    continue; /* damaged: `audit rebuild` */
-                if (nk == NULL)
+                if (shape != NULL && nk == NULL)
                     goto oom;
-                kbuf = nk;
-                snprintf(kbuf, kl, "%lld %s", (long long)h, shape);
                 if (nmap == capmap) {
                     size_t nc = capmap ? capmap * 2 : 64, *nm = realloc(map, nc * sizeof *nm);
                     if (nm == NULL)
@@ -484,9 +494,15 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
                     map = nm;
                     capmap = nc;
                 }
+                if (shape == NULL) {
+                    map[nmap++] = SIZE_MAX;
+                    continue;
+                }
+                kbuf = nk;
+                snprintf(kbuf, kl, "%lld %s", (long long)h, shape);
                 if (tab_shape(&m, kbuf, n, &map[nmap++]) != 0)
                     goto oom;
-            } else if (kind == 'S' && n < nmap && person_ok(key) &&
+            } else if (kind == 'S' && n < nmap && map[n] != SIZE_MAX && person_ok(key) &&
                        tab_person(&m, map[n], key) != 0) {
                 goto oom;
             } else if (kind == 'B' && blk_add(d, n, h, json, strlen(json)) != 0) {
@@ -547,6 +563,7 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
         sidx[i] = (size_t)json_integer_value(ix);
     }
     for (size_t i = 0; i < json_array_size(m.keys); i++)
+        // NOLINTNEXTLINE(clang-analyzer-core.NullDereference): each of m.keys has its m.n
         fprintf(out, "A %llu %lld %zu\n", (unsigned long long)m.n[i],
                 strtoll(json_string_value(json_array_get(m.keys, i)), NULL, 10), sidx[i]);
     free(sidx);
@@ -992,7 +1009,40 @@ typedef struct {
     blk_t *blk; /* seq: the order over all directories */
     size_t nblk, capblk;
     int stop;
+    /* Shapes parsed so far, by their text: the same shape recurs in every
+     * day file and every hour of a fleet's text, and parsing it again each
+     * time was most of a long window's cost. Shared is safe: every use sets
+     * the entry's time first and puts back what it changes (q_person). */
+    json_t *shapes;
+    /* Person lines read but not handed out yet (q_person, q_flush). */
+    struct qperson *pbuf;
+    size_t npbuf, cappbuf;
 } query_t;
+
+typedef struct qperson {
+    size_t idx;
+    char *rest; /* "PSEUDONYM FINDINGS X", owned */
+} qperson_t;
+
+#define SHAPE_CACHE_MAX 65536
+
+/* The shape of T line JSON (a reference, NULL when not an object) */
+static json_t *q_shape(query_t *q, const char *json)
+{
+    json_t *r = q->shapes != NULL ? json_object_get(q->shapes, json) : NULL;
+    if (r != NULL)
+        return json_incref(r);
+    r = json_loads(json, 0, NULL);
+    if (!json_is_object(r)) {
+        json_decref(r);
+        return NULL;
+    }
+    if (q->shapes == NULL)
+        q->shapes = json_object();
+    if (q->shapes != NULL && json_object_size(q->shapes) < SHAPE_CACHE_MAX)
+        json_object_set(q->shapes, json, r); /* a failure only loses the cache */
+    return r;
+}
 
 static int in_window(const query_t *q, int64_t h)
 {
@@ -1049,7 +1099,7 @@ static int q_entry(query_t *q, shapes_t *sh, int64_t h, json_t *rec, uint64_t n)
 {
     if (sh->n == sh->cap) {
         size_t nc = sh->cap ? sh->cap * 2 : 64;
-        json_t **nr = realloc(sh->rec, nc * sizeof *nr);
+        json_t **nr = realloc(sh->rec, nc * sizeof(json_t *));
         if (nr == NULL)
             return -1;
         sh->rec = nr;
@@ -1070,47 +1120,98 @@ static int q_entry(query_t *q, shapes_t *sh, int64_t h, json_t *rec, uint64_t n)
     return 0;
 }
 
-/* A person line ("IDX PSEUDONYM FINDINGS X") of the entries SH: the shape
- * with that person only, weight 0 (it adds the person, counts nothing).
- * The shared shape is changed for the call and put back. */
+/* A person line ("IDX PSEUDONYM FINDINGS X") of the entries SH: kept until
+ * q_flush hands out the people of each entry together. */
 static int q_person(query_t *q, const shapes_t *sh, uint64_t idx, const char *rest)
 {
-    const char *sp1 = strchr(rest, ' '), *sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
-    char pseud[40];
-    if (idx >= sh->n || sh->rec[idx] == NULL || q->stop || sp2 == NULL || !person_ok(rest))
+    if (idx >= sh->n || sh->rec[idx] == NULL || q->stop || !person_ok(rest))
         return 0;
-    memcpy(pseud, rest, (size_t)(sp1 - rest));
-    pseud[sp1 - rest] = '\0';
-    const char *fl = sp1 + 1;
-    int x = sp2[1] == '1';
-    json_t *r = sh->rec[idx], *fs = json_object_get(r, "findings");
-    json_t *ss = json_object_get(r, "subjects"), *name = json_string(pseud);
+    if (q->npbuf == q->cappbuf) {
+        size_t nc = q->cappbuf ? q->cappbuf * 2 : 256;
+        qperson_t *np = realloc(q->pbuf, nc * sizeof *np);
+        if (np == NULL)
+            return -1;
+        q->pbuf = np;
+        q->cappbuf = nc;
+    }
+    char *r = strdup(rest);
+    if (r == NULL)
+        return -1;
+    q->pbuf[q->npbuf].idx = (size_t)idx;
+    q->pbuf[q->npbuf++].rest = r;
+    return 0;
+}
+
+static int qperson_order(const void *a, const void *b)
+{
+    const qperson_t *x = a, *y = b;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Add person REST ("PSEUDONYM FINDINGS X") to entry REC: for each finding
+ * of the shape naming them (among its first NF) a copy naming them, and
+ * them to the subjects list when X is 1. 0, or -1 when out of memory. */
+static int add_person(json_t *rec, size_t nf, const char *rest)
+{
+    const char *sp1 = strchr(rest, ' '), *sp2 = strchr(sp1 + 1, ' ');
+    json_t *fs = json_object_get(rec, "findings"), *ss = json_object_get(rec, "subjects");
+    json_t *name = json_stringn(rest, (size_t)(sp1 - rest));
     if (name == NULL)
         return -1;
-    set_time(r, sh->h[idx]);
-    for (const char *p = fl; p < sp2 && *p != '-';) {
+    for (const char *p = sp1 + 1; p < sp2 && *p != '-';) {
         char *end;
         unsigned long k = strtoul(p, &end, 10);
-        json_t *f = json_array_get(fs, k);
-        if (f != NULL)
-            json_object_set(f, "subject", name);
-        p = *end == ',' ? end + 1 : end;
-        if (end == p && *p != '\0')
+        json_t *f = k < nf ? json_array_get(fs, k) : NULL, *c;
+        if (json_is_object(f) && (c = json_copy(f)) != NULL) {
+            json_object_set(c, "subject", name);
+            json_array_append_new(fs, c);
+        }
+        if (end == p)
             break;
+        p = *end == ',' ? end + 1 : end;
     }
-    if (x && ss != NULL)
+    if (sp2[1] == '1' && json_is_array(ss))
         json_array_append_new(ss, json_pack("{s:O}", "pseudonym", name));
-    q->stop = q->cb(q->arg, r, 0, 0, 0) != 0;
-    size_t i;
-    json_t *f;
-    json_array_foreach(fs, i, f)
-    {
-        json_object_del(f, "subject");
-    }
-    if (ss != NULL)
-        json_array_clear(ss);
     json_decref(name);
     return 0;
+}
+
+/*
+ * Hand out the people kept by q_person: for each entry, ONE record of
+ * weight 0 (it adds people, counts nothing) - the shape, plus a copy of
+ * each finding per person it names, plus the people its subjects list
+ * names - instead of one record per person. The report unions sets, so
+ * any split of an entry's people gives the same figures; one record per
+ * entry saves the per-record work (time, group keys) for every person but
+ * one. The shared shape is changed for the call and put back.
+ */
+static int q_flush(query_t *q, const shapes_t *sh)
+{
+    int rc = 0;
+    if (q->npbuf > 1)
+        qsort(q->pbuf, q->npbuf, sizeof *q->pbuf, qperson_order);
+    for (size_t i = 0; i < q->npbuf;) {
+        size_t idx = q->pbuf[i].idx, j = i;
+        json_t *r = idx < sh->n ? sh->rec[idx] : NULL;
+        json_t *fs = json_object_get(r, "findings"), *ss = json_object_get(r, "subjects");
+        size_t nf = json_array_size(fs), ns = json_array_size(ss);
+        for (; j < q->npbuf && q->pbuf[j].idx == idx; j++)
+            if (r != NULL && rc == 0 && !q->stop)
+                rc = add_person(r, nf, q->pbuf[j].rest);
+        if (r != NULL && rc == 0 && !q->stop) {
+            set_time(r, sh->h[idx]);
+            q->stop = q->cb(q->arg, r, 0, 0, 0) != 0;
+        }
+        while (json_array_size(fs) > nf)
+            json_array_remove(fs, json_array_size(fs) - 1);
+        while (json_array_size(ss) > ns)
+            json_array_remove(ss, json_array_size(ss) - 1);
+        i = j;
+    }
+    for (size_t i = 0; i < q->npbuf; i++)
+        free(q->pbuf[i].rest);
+    q->npbuf = 0;
+    return rc;
 }
 
 static int q_blk(query_t *q, uint64_t order, int64_t h, const char *json)
@@ -1168,7 +1269,7 @@ static int q_file(query_t *q, qfile_t *f, const char *path, uint64_t base, size_
             line[--len] = '\0';
         switch (parse_line(line, &n, &h, &key, &json)) {
         case 'T': {
-            json_t *r = json_loads(json, 0, NULL);
+            json_t *r = q_shape(q, json);
             rc = json_array_append_new(f->shapes, r != NULL ? r : json_null());
             break;
         }
@@ -1177,6 +1278,9 @@ static int q_file(query_t *q, qfile_t *f, const char *path, uint64_t base, size_
             rc = q_entry(q, &f->sh, h, json_is_object(r) ? r : NULL, n);
             break;
         }
+        case 'a': /* damaged: holds its index, so the people that follow stay with theirs */
+            rc = q_entry(q, &f->sh, BG_REPORT_NO_TIME, NULL, 0);
+            break;
         case 'S': rc = q_person(q, &f->sh, n, key); break;
         case 'B': /* a line number this module wrote is below 2^48 (the order's
                    * top 16 bits name the directory: q_blocked) */
@@ -1185,6 +1289,8 @@ static int q_file(query_t *q, qfile_t *f, const char *path, uint64_t base, size_
         default: break;
         }
     }
+    if (rc == 0)
+        rc = q_flush(q, &f->sh);
     if (rc == 0 && len > 0 && !q->stop)
         return 1;
     qfile_close(f);
@@ -1215,6 +1321,8 @@ static int q_pending(query_t *q, const day_t *d, uint64_t base)
         if (rc == 0 && *end == ' ')
             rc = q_person(q, &sh, idx, end + 1);
     }
+    if (rc == 0)
+        rc = q_flush(q, &sh);
     shapes_free(&sh);
     for (size_t j = 0; rc == 0 && j < d->nblk; j++)
         rc = q_blk(q, base | d->blk[j].seq, d->blk[j].h, d->blk[j].text);
@@ -1372,7 +1480,9 @@ static void q_blocked(bg_rollup_query_t *x)
         qsort(q->blk, q->nblk, sizeof *q->blk, blk_order);
     size_t first = q->nblk > (size_t)q->blocked_limit ? q->nblk - (size_t)q->blocked_limit : 0;
     for (size_t i = first; !q->stop && i < q->nblk; i++) {
-        json_t *rec = raw_record(x->us[q->blk[i].seq >> 48], q->blk[i].text);
+        /* rollups of the fleet (no directories) carry the records whole */
+        json_t *rec = x->n > 0 ? raw_record(x->us[q->blk[i].seq >> 48], q->blk[i].text)
+                               : json_loads(q->blk[i].text, 0, NULL);
         if (rec != NULL)
             q->stop = q->cb(q->arg, rec, 1, q->blk[i].seq, 1) != 0;
         json_decref(rec);
@@ -1392,6 +1502,7 @@ int bg_rollup_query_step(bg_rollup_query_t *x, char *err, size_t errcap)
     /* Blocked records order by directory, then by line: 16 bits, 48 bits. */
     uint64_t base = (uint64_t)x->ui << 48;
     int rc = 0;
+    errno = 0;
     if (!x->listed) {
         rc = q_list(&x->q, u, &x->files, &x->nfiles);
         x->listed = 1;
@@ -1410,7 +1521,10 @@ int bg_rollup_query_step(bg_rollup_query_t *x, char *err, size_t errcap)
         x->ui++;
     }
     if (rc != 0) {
-        snprintf(err, errcap, "cannot read the rollups of %s: %s", u->dir, strerror(errno));
+        /* errno names the failure of a file operation; the others (memory)
+         * leave it 0, and "Success" is no reason */
+        snprintf(err, errcap, "cannot read the rollups of %s: %s", u->dir,
+                 errno != 0 ? strerror(errno) : "out of memory");
         return -1;
     }
     return 1;
@@ -1425,6 +1539,10 @@ void bg_rollup_query_free(bg_rollup_query_t *x)
 {
     if (x == NULL)
         return;
+    json_decref(x->q.shapes);
+    for (size_t i = 0; i < x->q.npbuf; i++)
+        free(x->q.pbuf[i].rest);
+    free(x->q.pbuf);
     free_files(x);
     qfile_close(&x->file);
     for (size_t i = 0; i < x->q.nblk; i++)
@@ -1448,6 +1566,82 @@ int bg_rollup_query(bg_rollup_t *const *us, size_t n, int64_t from_ms, int64_t t
         *st = x->st;
     bg_rollup_query_free(x);
     return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Hours as text, for the fleet (audit/rollup_fleet.c)
+ * ------------------------------------------------------------------------ */
+
+const char *bg_rollup_dir(const bg_rollup_t *u)
+{
+    return u->dir;
+}
+
+int bg_rollup_input(const bg_rollup_t *u, bg_report_scan_stats_t *st)
+{
+    return input_counts(u, BG_REPORT_NO_TIME, st);
+}
+
+/* Internals for audit/rollup_hours.c (audit/rollup_int.h). */
+
+int bg_rollup_parse_line(char *line, uint64_t *n, int64_t *h, char **key, char **json)
+{
+    return parse_line(line, n, h, key, json);
+}
+
+int bg_rollup_person_ok(const char *rest)
+{
+    return person_ok(rest);
+}
+
+json_t *bg_rollup_raw_record(const bg_rollup_t *u, const char *where)
+{
+    return raw_record(u, where);
+}
+
+json_t *bg_rollup_pick(const json_t *src, const char *const *names)
+{
+    return pick(src, names);
+}
+
+int bg_rollup_query_text(bg_rollup_query_t *x, const char *text, size_t len, char *err,
+                         size_t errcap)
+{
+    qfile_t f;
+    memset(&f, 0, sizeof f);
+    if (len == 0)
+        return 0;
+    if (strncmp(text, HOUR_FORMAT "\n", strlen(HOUR_FORMAT) + 1) != 0) {
+        snprintf(err, errcap, "not a rollup hour (%s)", HOUR_FORMAT);
+        return -1;
+    }
+    /* q_file reads it as it reads a day file: the same lines */
+    if ((f.fp = fmemopen((void *)(uintptr_t)text, len, "r")) == NULL ||
+        (f.shapes = json_array()) == NULL) {
+        qfile_close(&f);
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    int rc;
+    while ((rc = q_file(&x->q, &f, NULL, 0, SIZE_MAX)) > 0)
+        ;
+    if (rc < 0)
+        snprintf(err, errcap, "out of memory");
+    return rc;
+}
+
+int bg_rollup_query_day_wanted(const bg_rollup_query_t *x, const char *day)
+{
+    return strcmp(day, NO_DAY) != 0 && is_day_file(day) && day_in_window(&x->q, day);
+}
+
+void bg_rollup_query_add_input(bg_rollup_query_t *x, const bg_report_scan_stats_t *st)
+{
+    x->st.files += st->files;
+    x->st.lines += st->lines;
+    x->st.records += st->records;
+    x->st.unparsable += st->unparsable;
+    x->st.torn += st->torn;
 }
 
 /* ------------------------------------------------------------------------

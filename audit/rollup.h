@@ -135,4 +135,44 @@ void bg_rollup_free(bg_rollup_t *u);
 int bg_rollup_rebuild(const char *dir, const char *prefix, size_t *nfiles, uint64_t *nlines,
                       char *err, size_t errcap);
 
+/* ------------------------------------------------------------------------
+ * For the fleet (audit/rollup_fleet.c): hours of rollups as text
+ *
+ * An hour's text is self-contained, in the day files' line format: the
+ * header "# bordergate-rollup-hour/1", the shapes of that hour ("T",
+ * numbered from 0), its entries ("A N HOUR_MS T"), their people ("S"), and
+ * its blocked decisions ("B TIME_MS HOUR_MS RECORD": the members of the
+ * record the latest-blocked list reads, as no other instance can read this
+ * one's raw log).
+ * ------------------------------------------------------------------------ */
+
+/* DIR/PREFIX.rollup of U (borrowed). */
+const char *bg_rollup_dir(const bg_rollup_t *u);
+/* Add U's raw log counts (all of it) to ST. 0, or -1 when out of memory. */
+int bg_rollup_input(const bg_rollup_t *u, bg_report_scan_stats_t *st);
+
+/* TEXT (LEN bytes, valid during the call) is hour HOUR_MS. Non-zero stops. */
+typedef int (*bg_rollup_hour_cb)(void *arg, int64_t hour_ms, const char *text, size_t len);
+/*
+ * Each hour of U's saved day file DAY ("YYYY-MM-DD") as text, oldest first
+ * (a day that is not saved has none). Reads the day file whole, and each
+ * blocked decision's record from the raw log. 0, or -1 with ERR filled.
+ */
+int bg_rollup_day_hours(const bg_rollup_t *u, const char *day, bg_rollup_hour_cb cb, void *arg,
+                        char *err, size_t errcap);
+
+/*
+ * A query made by bg_rollup_query_new over no rollups (US NULL, N 0) is
+ * fed hours as text: each entry of TEXT inside the window goes to the
+ * callback at once; the blocked decisions (ordered by their time) after the
+ * last bg_rollup_query_step. 0, or -1 with ERR filled (not an hour's text,
+ * out of memory). Damaged lines inside are skipped as in a day file.
+ */
+int bg_rollup_query_text(bg_rollup_query_t *x, const char *text, size_t len, char *err,
+                         size_t errcap);
+/* Non-zero when day DAY ("YYYY-MM-DD") can hold hours of X's window. */
+int bg_rollup_query_day_wanted(const bg_rollup_query_t *x, const char *day);
+/* Add ST to the input counts X reports. */
+void bg_rollup_query_add_input(bg_rollup_query_t *x, const bg_report_scan_stats_t *st);
+
 #endif

@@ -580,7 +580,10 @@ static int verify_file(verifier_t *v, const char *name, const char *data, size_t
         v->prev_ended_rotate =
             v->last_type != NULL && strcmp(v->last_type, "checkpoint:rotate") == 0;
         v->have_prev_file = 1;
-        /* The file_start was the first line: its index is the file's. */
+    }
+    if (rc == 0 && f.nlines > 0) {
+        /* The file_start was the first line (SIZE > 0: there is one): its
+         * index is the file's. */
         bg_audit_line_t pl;
         json_t *j = json_loadb(f.lines[0].p, f.lines[0].len, JSON_ALLOW_NUL, NULL);
         json_t *idx = json_object_get(j, "file_index");

@@ -2,7 +2,7 @@
 """Dashboard cost: how long the admin listener spends reading the audit log,
 and whether proxied requests are delayed meanwhile.
 
-    bench/dashboard_bench.py [RECORDS] [BIN] [DAYS]   (default 200000, build/bordergate, 7)
+    bench/dashboard_bench.py [--redis] [RECORDS] [BIN] [DAYS]   (default 200000, build/bordergate, 7)
 
 Starts `bordergate run` on a temporary audit directory with a `bordergate
 sink` upstream (a domestic route), then writes RECORDS synthetic decision
@@ -21,12 +21,19 @@ routes each with its recipient and country), and prints:
   * GET /api/report?by=country, and one page load: /api/dashboard (the
     reports by country, day, category, reason, rule and the latest blocked
     decisions in one pass) and /api/volumes;
+  * with --redis (needs redis-server): the fleet's dashboard (store.redis,
+    audit/rollup_fleet.h) - the same log split over 1 and then 3
+    instances, each publishing its hours to one Redis: how long until
+    everything is published, Redis's memory, and a page load on instance 0
+    over the last day, the last 7 days and the whole log;
+
   * proxied request latency (p50/max over sequential GETs through the
     proxy) while nothing else runs and while the page's requests run, and
     the admin listener's own /healthz latency meanwhile (reports are read
     in slices of at most 2 ms on its loop): the admin listener runs on the control thread, the
     workers on their own, so the figures should be alike.
 """
+import hashlib
 import http.client
 import json
 import os
@@ -41,6 +48,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+PEOPLE = [hashlib.sha256(b"person-%d" % k).hexdigest() for k in range(20000)]
 
 
 def free_port():
@@ -51,9 +59,11 @@ def free_port():
     return p
 
 
-def write_log(d, n, days=7):
+def write_log(d, n, days=7, part=0, parts=1, now=None):
+    """The synthetic log; with PARTS > 1 only the records i % PARTS == PART
+    (the same records as the whole log: a fleet of PARTS instances)."""
     rnd = random.Random(7)
-    now = time.time()
+    now = now or time.time()
     countries = ["US", "HK", "SG", "DE"]
     cats = ["cn_mobile", "email", "person_name", "cn_resident_id", "bank_card"]
     path = os.path.join(d, "audit-20260101-000000-000001.jsonl")  # sorts before the daemon's file
@@ -62,7 +72,10 @@ def write_log(d, n, days=7):
             t = now - days * 86400 * (n - i) / n
             ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".000Z"
             outcome = rnd.choice(["allow", "allow", "deidentify", "block"])
-            subj = ["%064x" % rnd.randrange(20000) for _ in range(3)]
+            # Pseudonyms look like the writer's (SHA-256 hex): reports compare
+            # their first 16 bytes, so "%064x" of a small number made every
+            # person the same one (the figures before 2026-12 counted 1 person).
+            subj = [PEOPLE[rnd.randrange(20000)] for _ in range(3)]
             findings = [{"path": "$.user[%d].%s" % (k, c), "category": c, "sensitive": c == "cn_resident_id",
                          "source": "detector", "confidence": "high", "rule": "r-%s" % c, "basis": "consent",
                          "evidence": "c-%016x" % i, "action": "allow" if outcome == "allow" else "deidentify",
@@ -81,7 +94,8 @@ def write_log(d, n, days=7):
             if outcome == "block":
                 rec["reasons"] = [{"code": "no_basis", "rule": "r-bank_card", "category": "bank_card",
                                    "path": "$.user[4].bank_card"}]
-            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+            if i % parts == part:
+                f.write(json.dumps(rec, separators=(",", ":")) + "\n")
     return os.path.getsize(path)
 
 
@@ -105,10 +119,105 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p))] * 1000
 
 
+def dashboard_totals(admin, frm=None):
+    c = http.client.HTTPConnection("127.0.0.1", admin, timeout=600)
+    c.request("GET", "/api/dashboard?limit=20" + ("&from=" + frm if frm else ""))
+    doc = json.loads(c.getresponse().read())
+    c.close()
+    return doc
+
+
+def fleet(BIN, d, N, DAYS):
+    """The fleet's dashboard (store.redis): the same synthetic log split over
+    1 and 3 instances, each publishing its hours to one redis-server; page
+    loads on instance 0 over the last day, the last 7 days and the whole log."""
+    redis = shutil.which("redis-server")
+    if redis is None:
+        print("fleet: redis-server is not installed; skipped")
+        return
+    rport = free_port()
+    rp = subprocess.Popen([redis, "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = []
+    now = time.time()
+    try:
+        for _ in range(100):
+            if subprocess.run(["redis-cli", "-p", str(rport), "PING"], stdout=subprocess.PIPE,
+                              text=True).stdout.strip() == "PONG":
+                break
+            time.sleep(0.05)
+        for ninst in (1, 3):
+            subprocess.run(["redis-cli", "-p", str(rport), "FLUSHALL"], stdout=subprocess.DEVNULL, check=True)
+            admins = []
+            for k in range(ninst):
+                audit = os.path.join(d, "fleet-%d-%d" % (ninst, k))
+                os.mkdir(audit)
+                port, admin = free_port(), free_port()
+                cfg = {"version": 1, "listen": "127.0.0.1:%d" % port, "admin": {"listen": "127.0.0.1:%d" % admin},
+                       "geo": {"overrides": {"cidrs": {"127.0.0.0/8": "CN"}}},
+                       "routes": [{"id": "sink", "match": {"host": "sink.example"},
+                                   "upstream": "http://127.0.0.1:9", "allow_private_addresses": True}],
+                       "audit": {"directory": audit}, "log": {"level": "warn"},
+                       "store": {"redis": {"url": "redis://127.0.0.1:%d/0" % rport}}}
+                cpath = os.path.join(d, "fleet-%d-%d.json" % (ninst, k))
+                with open(cpath, "w") as f:
+                    json.dump(cfg, f)
+                procs.append(subprocess.Popen([BIN, "run", "--config", cpath],
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                for _ in range(200):
+                    try:
+                        get(admin, "/healthz")
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+                # After the daemon opened its own file (the synthetic records
+                # are not chained); its publisher rebuilds over them.
+                write_log(audit, N, DAYS, part=k, parts=ninst, now=now)
+                admins.append(admin)
+            t0 = time.perf_counter()
+            while True:
+                try:
+                    doc = dashboard_totals(admins[0])
+                    if doc.get("scope", {}).get("instances") == ninst and \
+                            doc["reports"]["country"]["totals"]["decisions"] >= N:
+                        break
+                except (OSError, ValueError, KeyError):
+                    pass
+                time.sleep(0.5)
+            published = time.perf_counter() - t0
+            info = subprocess.run(["redis-cli", "-p", str(rport), "INFO", "memory"], stdout=subprocess.PIPE,
+                                  text=True).stdout
+            used = [ln.split(":")[1].strip() for ln in info.splitlines() if ln.startswith("used_memory_human:")]
+            print("fleet of %d instance(s): all %d records published in %.1f s (each instance builds its"
+                  " rollups and sends its hours); Redis uses %s" % (ninst, N, published, used[0] if used else "?"))
+            for label, back in (("last day", 1), ("last 7 days", 7), ("whole log (%d days)" % DAYS, DAYS + 1)):
+                frm = time.strftime("%Y-%m-%dT%H:00Z", time.gmtime(now - back * 86400))
+                runs = []
+                for _ in range(3):
+                    t1 = time.perf_counter()
+                    doc = dashboard_totals(admins[0], frm)
+                    runs.append(time.perf_counter() - t1)
+                    assert doc["scope"]["source"] == "fleet", doc.get("scope")
+                print("  fleet page load, %-22s %.3f s (best of 3; %d decisions, %d people)"
+                      % (label + ":", min(runs), doc["reports"]["country"]["totals"]["decisions"],
+                         doc["reports"]["country"]["totals"]["subjects"]))
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+                p.wait(60)
+            procs = []
+    finally:
+        for p in procs:
+            p.kill()
+        rp.kill()
+        rp.wait()
+
+
 def main():
-    N = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
-    BIN = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "build", "bordergate")
-    DAYS = int(sys.argv[3]) if len(sys.argv) > 3 else 7
+    args = [a for a in sys.argv[1:] if a != "--redis"]
+    with_redis = len(args) != len(sys.argv) - 1
+    N = int(args[0]) if len(args) > 0 else 200000
+    BIN = args[1] if len(args) > 1 else os.path.join(HERE, "..", "build", "bordergate")
+    DAYS = int(args[2]) if len(args) > 2 else 7
     d = tempfile.mkdtemp(prefix="bg-dashbench-")
     procs = []
     try:
@@ -198,6 +307,8 @@ def main():
         print("ratio p50 during/idle: %.2fx" % (pct(during, 0.5) / pct(base, 0.5)))
         print("admin /healthz during the scans: %d probes, p50 %.2f ms, max %.2f ms"
               % (len(probes), pct(probes, 0.5), max(probes) * 1000))
+        if with_redis:
+            fleet(BIN, d, N, DAYS)
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)

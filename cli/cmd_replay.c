@@ -95,7 +95,7 @@ static int parse_mb(const char *v, size_t *bytes)
 static int parse_opts(int argc, char **argv, bg_cli_replay_opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc && argv[i] != NULL; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define OPT(name, field)                                                                           \

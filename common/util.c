@@ -265,6 +265,48 @@ char *bg_util_read_file(const char *path, size_t *len)
     return buf;
 }
 
+char *bg_util_read_stream(FILE *fp, size_t max, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    if (buf == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (;;) {
+        errno = 0;
+        size_t r = fread(buf + n, 1, cap - n, fp);
+        n += r;
+        if (max > 0 && n > max) {
+            free(buf);
+            errno = EFBIG;
+            return NULL;
+        }
+        if (r == 0) {
+            if (ferror(fp)) {
+                int e = errno != 0 ? errno : EIO;
+                free(buf);
+                errno = e;
+                return NULL;
+            }
+            break;
+        }
+        if (n == cap) {
+            char *nb = cap <= (SIZE_MAX - 1) / 2 ? realloc(buf, cap * 2 + 1) : NULL;
+            if (nb == NULL) {
+                free(buf);
+                errno = ENOMEM;
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
 void bg_util_wipe(void *p, size_t n)
 {
     if (p != NULL)

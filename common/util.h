@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #define BG_ID_LEN 32 /* hex characters in a request/decision id */
@@ -41,6 +42,13 @@ int bg_util_addr_port(const struct sockaddr *sa);
  * and wipe, and only when the file outgrew its fstat size). NULL with errno
  * set on failure. */
 char *bg_util_read_file(const char *path, size_t *len);
+
+/* Read FP (a pipe, standard input, a file) to its end into a malloc'd
+ * NUL-terminated buffer, *LEN its length. MAX: the most bytes accepted (0:
+ * no limit). NULL with errno ENOMEM, EFBIG (more than MAX bytes) or the
+ * read's error; FP is left open either way. Not for secrets (the buffer
+ * grows by realloc). */
+char *bg_util_read_stream(FILE *fp, size_t max, size_t *len);
 
 /* Overwrite N bytes of P in a way the compiler will not elide. */
 void bg_util_wipe(void *p, size_t n);

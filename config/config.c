@@ -709,8 +709,8 @@ static void parse_log(bg_cfg_ctx_t *ctx, bg_config_t *cfg, json_t *root)
     if (log != NULL) {
         bg_cfg_check_keys(ctx, log, "$.log", log_keys);
         const char *lvl = bg_cfg_get_string(ctx, log, "$.log", "level");
-        if (lvl != NULL && strcmp(lvl, "debug") && strcmp(lvl, "info") && strcmp(lvl, "warn") &&
-            strcmp(lvl, "error"))
+        if (lvl != NULL && strcmp(lvl, "debug") != 0 && strcmp(lvl, "info") != 0 &&
+            strcmp(lvl, "warn") != 0 && strcmp(lvl, "error") != 0)
             bg_cfg_err(ctx, "$.log.level", 0, "must be debug, info, warn or error");
         cfg->log_level = bg_cfg_dup(lvl);
         cfg->log_file = bg_cfg_dup(bg_cfg_get_string(ctx, log, "$.log", "file"));

@@ -289,6 +289,9 @@
     if ((doc.recipients || []).length === 0) {
       body.appendChild(el('tr', {}, [el('td', { class: 'empty', text: 'No personal information went abroad this year.', colSpan: 6 })]));
     }
+    const dev = doc.people_by_device || 0;
+    T('volumes-by-device').textContent = fmt(dev);
+    T('volumes-by-device').setAttribute('data-value', dev);
     const x = doc.exempt || { people: 0, non_sensitive: 0, sensitive: 0 };
     T('volumes-exempt').textContent = fmt(x.people);
     T('volumes-exempt').setAttribute('data-value', x.people);
@@ -390,7 +393,14 @@
       drawVolumes(volumes);
       $('token').hidden = true;
       const inp = country.input;
-      $('status').textContent = 'Read ' + fmt(inp.files) + ' audit file(s), ' + fmt(inp.lines) + ' line(s)' +
+      // Whose traffic: the fleet's (every instance, through the shared store)
+      // or this instance's alone (no store, or the store could not be read).
+      const sc = all.scope || { source: 'instance', instances: 1 };
+      const scope = sc.source === 'fleet'
+        ? 'Fleet: ' + fmt(sc.instances) + ' instance(s). '
+        : 'This instance only' + (sc.fleet_error ? ' (the fleet\'s figures could not be read: ' + sc.fleet_error + ')' : '') + '. ';
+      $('status').setAttribute('data-scope', sc.source);
+      $('status').textContent = scope + 'Read ' + fmt(inp.files) + ' audit file(s), ' + fmt(inp.lines) + ' line(s)' +
         (inp.unparsable_lines + inp.incomplete_lines > 0
           ? '; ' + (inp.unparsable_lines + inp.incomplete_lines) + ' unreadable line(s) skipped (run bordergate audit verify)' : '') + '.';
       document.body.setAttribute('data-state', 'ready');

@@ -28,7 +28,10 @@
  *     to a line of the raw log (a day file cannot make the dashboard show
  *     a file that is not an audit file), with an order naming a directory
  *     of the query;
- *   - what a save wrote over the input reads back without an error.
+ *   - what a save wrote over the input reads back without an error;
+ *   - the day file split into hours as the fleet publishes them
+ *     (bg_rollup_day_hours) reads back as text without an error, its
+ *     blocked decisions parts of raw records that were blocked.
  */
 #include <dirent.h>
 #include <ftw.h>
@@ -158,7 +161,8 @@ static void setup(void)
     append_records(NREC / 2, NREC);
 }
 
-static int g_failed; /* the callback saw something wrong */
+static int g_failed;      /* the callback saw something wrong */
+static int g_failed_text; /* ... reading hours as text */
 
 static int feed(void *arg, const json_t *rec, uint64_t weight, uint64_t order, int blocked)
 {
@@ -178,6 +182,57 @@ static int feed(void *arg, const json_t *rec, uint64_t weight, uint64_t order, i
     if (!found || weight != 1 || (order >> 48) != 0)
         g_failed = 1;
     return 0;
+}
+
+/* The same for a query over hours as text: a blocked decision there is the
+ * part of a raw record the latest-blocked list reads. */
+static int feed_text(void *arg, const json_t *rec, uint64_t weight, uint64_t order, int blocked)
+{
+    (void)arg;
+    (void)order;
+    if (!json_is_object(rec))
+        g_failed_text = 1;
+    if (!blocked)
+        return 0;
+    int found = 0;
+    size_t i;
+    const json_t *r;
+    json_array_foreach(g_recs, i, r)
+    {
+        found |= json_equal(json_object_get(r, "time"), json_object_get(rec, "time")) &&
+                 json_equal(json_object_get(r, "route"), json_object_get(rec, "route")) &&
+                 json_equal(json_object_get(r, "reasons"), json_object_get(rec, "reasons"));
+    }
+    const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+    if (!found || weight != 1 || outcome == NULL || strcmp(outcome, "block") != 0)
+        g_failed_text = 1;
+    return 0;
+}
+
+/* An hour's text (bg_rollup_day_hours) read back as the fleet reads it. */
+static int feed_hour(void *arg, int64_t hour_ms, const char *text, size_t len)
+{
+    char err[256];
+    (void)hour_ms;
+    CHECK(bg_rollup_query_text(arg, text, len, err, sizeof err) == 0);
+    return 0;
+}
+
+/* The day file as the fleet publishes it: split into hours, each read back
+ * through a query over no rollups - whatever the day file holds. */
+static void hours_of_day(const bg_rollup_t *u)
+{
+    char err[256];
+    bg_rollup_query_t *x = bg_rollup_query_new(NULL, 0, BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 4,
+                                               feed_text, NULL, err, sizeof err);
+    CHECK(x != NULL);
+    CHECK(bg_rollup_day_hours(u, "2026-03-01", feed_hour, x, err, sizeof err) == 0);
+    int rc;
+    while ((rc = bg_rollup_query_step(x, err, sizeof err)) > 0)
+        ;
+    CHECK(rc == 0);
+    CHECK(!g_failed_text);
+    bg_rollup_query_free(x);
 }
 
 /* Query the rollups of the audit directory over an open window and one
@@ -206,6 +261,7 @@ static int query_all(void)
         CHECK(st.files == 1 && st.lines == NREC);
         ok++;
     }
+    hours_of_day(u);
     bg_rollup_free(u);
     return ok;
 }

@@ -740,7 +740,7 @@ static int fbe_list(bg_consent_backend_t *self, const uint8_t *pseudonym, bg_con
         for (; e != NULL; e = e->snext) {
             if (memcmp(e->subject, pseudonym, BG_CONSENT_PSEUDONYM_LEN) != 0)
                 continue;
-            const fentry_t **nv = bg_grow(v, &cap, n + 1, sizeof *v, 16);
+            const fentry_t **nv = bg_grow(v, &cap, n + 1, sizeof(const fentry_t *), 16);
             if (nv == NULL) {
                 snprintf(err, errcap, "out of memory");
                 rc = BG_CONSENT_ERR;
@@ -750,7 +750,7 @@ static int fbe_list(bg_consent_backend_t *self, const uint8_t *pseudonym, bg_con
             v[n++] = e;
         }
         if (rc == 0 && n > 0) {
-            qsort(v, n, sizeof *v, cmp_seq);
+            qsort(v, n, sizeof(const fentry_t *), cmp_seq);
             for (size_t i = 0; i < n; i++) {
                 bg_cindex_entry_export(v[i], &c);
                 if (fn(arg, &c) != 0)

@@ -117,7 +117,7 @@ fentry_t *bg_cindex_find_id(const fstate_t *st, const char *id)
  * under the write lock when the state is shared. */
 int bg_cindex_reserve(fstate_t *st)
 {
-    fentry_t **v = bg_grow(st->v, &st->cap, st->n + 1, sizeof *v, 64);
+    fentry_t **v = bg_grow(st->v, &st->cap, st->n + 1, sizeof(fentry_t *), 64);
     if (v == NULL)
         return -1;
     st->v = v;
@@ -125,7 +125,7 @@ int bg_cindex_reserve(fstate_t *st)
         if (st->nb > SIZE_MAX / 2 / sizeof(fentry_t *))
             return -1;
         size_t nb = st->nb ? st->nb * 2 : 64;
-        fentry_t **sb = calloc(nb, sizeof *sb), **ib = calloc(nb, sizeof *ib);
+        fentry_t **sb = calloc(nb, sizeof(fentry_t *)), **ib = calloc(nb, sizeof(fentry_t *));
         if (sb == NULL || ib == NULL) {
             free(sb);
             free(ib);

@@ -831,18 +831,12 @@ static bg_field_rule_spec_t *parse_field_rules(bg_cfg_ctx_t *ctx, const bg_polic
     return out;
 }
 
-static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, const char *path,
-                              const bg_route_t *route, bg_route_policy_t *rp,
-                              const bg_field_rule_spec_t *frules, size_t nfrules)
+/* A route's recipient (declared in $.recipients), purpose (one the
+ * recipient declares), mode and opaque_bodies. */
+static void route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, const char *path,
+                        const bg_route_t *route, bg_route_policy_t *rp)
 {
-    static const char *const bases_keys[] = {"legal_obligation", "hr_management", "emergency",
-                                             "contract", NULL};
-    static const char *const contract_keys[] = {
-        "purpose", "necessary", "necessary_fields", "reference", "reference_required", NULL};
-    static const char *const subj_keys[] = {"id",         "device_id",     "records", "region",
-                                            "birth_date", "region_header", NULL};
-    static const char *const insp_keys[] = {"headers", "cookies", "query", "address_books", NULL};
-    char kp[512], err[256];
+    char kp[512];
 
     if (route->recipient != NULL) {
         rp->recipient = bg_policy_recipient(p, route->recipient);
@@ -871,7 +865,59 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
         bg_cfg_err(ctx, kp, 0, "must be \"allow\" or \"block\"");
     }
     rp->opaque_allow = opaque != NULL && strcmp(opaque, "allow") == 0;
+}
 
+/* bases.contract: the contract's purpose, what is necessary for it
+ * (categories and/or field paths) and where its reference is. */
+static void route_contract(bg_cfg_ctx_t *ctx, const bg_policy_t *p, json_t *bases, const char *bp,
+                           bg_route_policy_t *rp)
+{
+    static const char *const contract_keys[] = {
+        "purpose", "necessary", "necessary_fields", "reference", "reference_required", NULL};
+    char err[256];
+    json_t *c = bg_cfg_get_typed(ctx, bases, bp, "contract", JSON_OBJECT, "an object");
+    if (c != NULL) {
+        char cp[512];
+        bg_cfg_path_key(cp, sizeof cp, bp, "contract");
+        bg_cfg_check_keys(ctx, c, cp, contract_keys);
+        rp->contract.present = 1;
+        rp->contract.purpose = bg_cfg_dup(bg_cfg_get_string(ctx, c, cp, "purpose"));
+        if (rp->contract.purpose == NULL)
+            bg_cfg_err(ctx, cp, 0,
+                       "needs \"purpose\": the contract the subject is party to "
+                       "(cross_border_shopping, delivery, payment, booking, ...)");
+        rp->contract.necessary = category_set(ctx, p, c, cp, "necessary", NULL, NULL);
+        rp->contract.necessary_paths =
+            string_list(ctx, c, cp, "necessary_fields", &rp->contract.nnecessary_paths, NULL);
+        for (int i = 0; i < rp->contract.nnecessary_paths; i++) {
+            if (bg_inspect_path_valid(rp->contract.necessary_paths[i], err, sizeof err) != 0) {
+                char np[512], ep[512];
+                bg_cfg_path_key(np, sizeof np, cp, "necessary_fields");
+                bg_cfg_path_index(ep, sizeof ep, np, (size_t)i);
+                bg_cfg_err(ctx, ep, 0, "%s", err);
+            }
+        }
+        if (rp->contract.necessary == 0 && rp->contract.nnecessary_paths == 0)
+            bg_cfg_err(ctx, cp, 0,
+                       "name what is necessary for the contract: \"necessary\" (categories) "
+                       "and/or \"necessary_fields\" (paths)");
+        rp->contract.reference_path = bg_cfg_dup(bg_cfg_get_string(ctx, c, cp, "reference"));
+        rp->contract.reference_required =
+            bg_cfg_get_bool(ctx, c, cp, "reference_required", rp->contract.reference_path != NULL);
+        if (rp->contract.reference_required && rp->contract.reference_path == NULL)
+            bg_cfg_err(ctx, cp, 0,
+                       "reference_required needs \"reference\": where the contract or order "
+                       "reference is");
+    }
+}
+
+/* A route's declared legal bases (legal_obligation, hr_management,
+ * emergency, contract). */
+static void route_bases(bg_cfg_ctx_t *ctx, const bg_policy_t *p, json_t *rv, const char *path,
+                        bg_route_policy_t *rp)
+{
+    static const char *const bases_keys[] = {"legal_obligation", "hr_management", "emergency",
+                                             "contract", NULL};
     json_t *bases = bg_cfg_get_typed(ctx, rv, path, "bases", JSON_OBJECT, "an object");
     if (bases != NULL) {
         char bp[512];
@@ -880,41 +926,18 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
         parse_declared(ctx, bases, bp, "legal_obligation", &rp->legal_obligation);
         parse_declared(ctx, bases, bp, "hr_management", &rp->hr);
         parse_declared(ctx, bases, bp, "emergency", &rp->emergency);
-        json_t *c = bg_cfg_get_typed(ctx, bases, bp, "contract", JSON_OBJECT, "an object");
-        if (c != NULL) {
-            char cp[512];
-            bg_cfg_path_key(cp, sizeof cp, bp, "contract");
-            bg_cfg_check_keys(ctx, c, cp, contract_keys);
-            rp->contract.present = 1;
-            rp->contract.purpose = bg_cfg_dup(bg_cfg_get_string(ctx, c, cp, "purpose"));
-            if (rp->contract.purpose == NULL)
-                bg_cfg_err(ctx, cp, 0,
-                           "needs \"purpose\": the contract the subject is party to "
-                           "(cross_border_shopping, delivery, payment, booking, ...)");
-            rp->contract.necessary = category_set(ctx, p, c, cp, "necessary", NULL, NULL);
-            rp->contract.necessary_paths =
-                string_list(ctx, c, cp, "necessary_fields", &rp->contract.nnecessary_paths, NULL);
-            for (int i = 0; i < rp->contract.nnecessary_paths; i++) {
-                if (bg_inspect_path_valid(rp->contract.necessary_paths[i], err, sizeof err) != 0) {
-                    char np[512], ep[512];
-                    bg_cfg_path_key(np, sizeof np, cp, "necessary_fields");
-                    bg_cfg_path_index(ep, sizeof ep, np, (size_t)i);
-                    bg_cfg_err(ctx, ep, 0, "%s", err);
-                }
-            }
-            if (rp->contract.necessary == 0 && rp->contract.nnecessary_paths == 0)
-                bg_cfg_err(ctx, cp, 0,
-                           "name what is necessary for the contract: \"necessary\" (categories) "
-                           "and/or \"necessary_fields\" (paths)");
-            rp->contract.reference_path = bg_cfg_dup(bg_cfg_get_string(ctx, c, cp, "reference"));
-            rp->contract.reference_required = bg_cfg_get_bool(ctx, c, cp, "reference_required",
-                                                              rp->contract.reference_path != NULL);
-            if (rp->contract.reference_required && rp->contract.reference_path == NULL)
-                bg_cfg_err(ctx, cp, 0,
-                           "reference_required needs \"reference\": where the contract or order "
-                           "reference is");
-        }
+        route_contract(ctx, p, bases, bp, rp);
     }
+}
+
+/* A route's subjects: where the subject's id, device, records, region and
+ * birth date are; each must name something at run time. */
+static void route_subjects(bg_cfg_ctx_t *ctx, const bg_policy_t *p, json_t *rv, const char *path,
+                           bg_route_policy_t *rp)
+{
+    static const char *const subj_keys[] = {"id",         "device_id",     "records", "region",
+                                            "birth_date", "region_header", NULL};
+    char kp[512], err[256];
     json_t *subj = bg_cfg_get_typed(ctx, rv, path, "subjects", JSON_OBJECT, "an object");
     if (subj != NULL) {
         char sp[512];
@@ -962,6 +985,15 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
             }
         }
     }
+}
+
+/* A route's inspection rules (rp->inspect): its inspect section and its
+ * own field rules ahead of the global FRULES[0..NFRULES). */
+static void route_inspect(bg_cfg_ctx_t *ctx, const bg_policy_t *p, json_t *rv, const char *path,
+                          bg_route_policy_t *rp, const bg_field_rule_spec_t *frules, size_t nfrules)
+{
+    static const char *const insp_keys[] = {"headers", "cookies", "query", "address_books", NULL};
+    char kp[512], err[256];
     /* What this route inspects beyond the body: default every X- header,
      * every cookie and the query string. */
     const char *default_headers[] = {"x-*"};
@@ -1020,6 +1052,18 @@ static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, con
     free_list(cl, nc);
     free(all);
     free(own);
+}
+
+/* The route's terms from route object RV at PATH into RP: one step per
+ * section, then the first policy rule that applies, per category. */
+static void parse_route_terms(bg_cfg_ctx_t *ctx, bg_policy_t *p, json_t *rv, const char *path,
+                              const bg_route_t *route, bg_route_policy_t *rp,
+                              const bg_field_rule_spec_t *frules, size_t nfrules)
+{
+    route_terms(ctx, p, rv, path, route, rp);
+    route_bases(ctx, p, rv, path, rp);
+    route_subjects(ctx, p, rv, path, rp);
+    route_inspect(ctx, p, rv, path, rp, frules, nfrules);
 
     /* The first rule that applies, per category, for this route. */
     const char *recip = rp->recipient != NULL ? rp->recipient->id : NULL;

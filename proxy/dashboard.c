@@ -15,6 +15,7 @@
 #include "audit/counters.h"
 #include "audit/report.h"
 #include "audit/rollup.h"
+#include "audit/rollup_fleet.h"
 #include "common/util.h"
 #include "policy/policy.h"
 #include "proxy/runtime.h"
@@ -214,6 +215,13 @@ typedef struct {
     size_t nfiles;
     bg_rollup_t *ru;
     bg_rollup_query_t *rq; /* reading the rollups, once they are up to date */
+    /* With store.redis: every instance's rollups from the store (the fleet's
+     * figures); when the store cannot be read, this instance's, and the
+     * reason in FLEET_ERR. */
+    bg_rollup_fleet_query_t *fq;
+    int fleet;
+    size_t instances;
+    char fleet_err[512];
     bg_report_dims_t dims[JOB_MAX_REPORTS];
     size_t ndims;
     int64_t from, to;
@@ -234,6 +242,7 @@ static void job_free(job_t *j)
         event_free(j->ev);
     bg_report_many_free(j->m);
     bg_rollup_query_free(j->rq);
+    bg_rollup_fleet_query_free(j->fq);
     bg_rollup_free(j->ru);
     json_decref(j->clauses);
     if (j->files != NULL)
@@ -298,6 +307,46 @@ static int job_rollup_step(job_t *j, char *err, size_t errcap)
     return j->rq != NULL ? 1 : -1;
 }
 
+/* Open this instance's rollups for J (a window of whole hours), or set up
+ * the raw log's scan when they cannot be opened. 0, or -1 with ERR. */
+static int job_local(job_t *j, const bg_config_t *cfg, char *err, size_t errcap)
+{
+    bg_report_many_free(j->m);
+    j->m = NULL;
+    j->ru = bg_rollup_open(cfg->audit_dir, cfg->audit_prefix, BG_ROLLUP_WRITE, err, errcap);
+    if (j->ru == NULL)
+        return job_raw(j, cfg, err, errcap);
+    j->m = bg_report_many_new(NULL, 0, j->dims, j->ndims, j->from, j->to, j->limit, &j->pol);
+    if (j->m == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* One step of the fleet's query; when the store cannot be read, this
+ * instance's figures answer instead (the page says so). As
+ * bg_report_many_step. */
+static int job_fleet_step(job_t *j, char *err, size_t errcap)
+{
+    int rc = bg_rollup_fleet_query_step(j->fq, err, errcap);
+    if (rc > 0)
+        return rc;
+    if (rc == 0) {
+        j->fleet = 1;
+        j->instances = bg_rollup_fleet_query_instances(j->fq);
+        bg_report_many_feed_done(j->m, bg_rollup_fleet_query_stats(j->fq));
+        return 0;
+    }
+    snprintf(j->fleet_err, sizeof j->fleet_err, "%s", err);
+    bg_rollup_fleet_query_free(j->fq);
+    j->fq = NULL;
+    bg_runtime_t *rt = bg_runtime_acquire();
+    rc = job_local(j, rt->cfg, err, errcap);
+    bg_runtime_unref(rt);
+    return rc < 0 ? -1 : 1;
+}
+
 static void job_run(evutil_socket_t fd, short what, void *arg)
 {
     job_t *j = arg;
@@ -305,8 +354,9 @@ static void job_run(evutil_socket_t fd, short what, void *arg)
     uint64_t start = bg_util_mono_us();
     int rc;
     do
-        rc = j->ru != NULL ? job_rollup_step(j, err, sizeof err)
-                           : bg_report_many_step(j->m, SLICE_LINES, err, sizeof err);
+        rc = j->fq != NULL   ? job_fleet_step(j, err, sizeof err)
+             : j->ru != NULL ? job_rollup_step(j, err, sizeof err)
+                             : bg_report_many_step(j->m, SLICE_LINES, err, sizeof err);
     while (rc > 0 && bg_util_mono_us() - start < SLICE_US);
     if (rc > 0) {
         /* A zero timer runs after the loop has polled for I/O again. */
@@ -320,6 +370,12 @@ static void job_run(evutil_socket_t fd, short what, void *arg)
         reply_error(reply, 500, err);
     } else if (j->kind == JOB_DASHBOARD) {
         json_object_set_new(doc, "format", json_string("bordergate-dashboard/1"));
+        /* Whose traffic the figures are: the fleet's (store.redis) or this
+         * instance's. */
+        json_object_set_new(doc, "scope",
+                            json_pack("{s:s, s:I, s:s?}", "source", j->fleet ? "fleet" : "instance",
+                                      "instances", (json_int_t)(j->fleet ? j->instances : 1),
+                                      "fleet_error", j->fleet_err[0] ? j->fleet_err : NULL));
         reply_json(reply, 200, doc);
     } else {
         json_t *one =
@@ -362,13 +418,28 @@ static void job_start(const bg_config_t *cfg, const bg_serve_req_t *req, bg_serv
     j->from = from;
     j->to = to;
     j->limit = limit;
-    /* Rollups when they can answer exactly; when they cannot be opened
-     * (busy with a rebuild, an unwritable directory), the raw log. */
-    if (bg_rollup_window_ok(from, to))
-        j->ru = bg_rollup_open(cfg->audit_dir, cfg->audit_prefix, BG_ROLLUP_WRITE, err, sizeof err);
-    if (j->ru != NULL) {
+    /* With a shared store, the fleet's rollups (the window in whole
+     * hours); else this instance's rollups when they can answer exactly;
+     * when they cannot be opened (busy with a rebuild, an unwritable
+     * directory), the raw log. */
+    int rc;
+    if (!bg_rollup_window_ok(from, to)) {
+        if (cfg->store_redis != NULL)
+            snprintf(j->fleet_err, sizeof j->fleet_err,
+                     "the fleet's figures need a window of whole hours");
+        rc = job_raw(j, cfg, err, sizeof err);
+    } else if (cfg->store_redis != NULL) {
         j->m = bg_report_many_new(NULL, 0, dims, ndims, from, to, limit, &j->pol);
-    } else if (job_raw(j, cfg, err, sizeof err) != 0) {
+        j->fq = j->m != NULL ? bg_rollup_fleet_query_new(cfg->store_redis, from, to, limit,
+                                                         job_feed, j->m, err, sizeof err)
+                             : NULL;
+        if (j->m == NULL)
+            snprintf(err, sizeof err, "out of memory");
+        rc = j->fq != NULL ? 0 : -1;
+    } else {
+        rc = job_local(j, cfg, err, sizeof err);
+    }
+    if (rc != 0) {
         job_free(j);
         reply_error(reply, 500, err);
         return;

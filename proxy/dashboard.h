@@ -17,6 +17,11 @@
  *                                        (--counters FILE when the daemon keeps
  *                                        counters, else the audit directory)
  *
+ * With store.redis, /api/dashboard, /api/report and /api/blocked are the
+ * fleet's: every instance's published rollups read from Redis
+ * (audit/rollup_fleet.h), "scope" in /api/dashboard saying so; when Redis
+ * cannot be read (or the window is not whole hours) this instance's own.
+ *
  * The /api/ endpoints reply with exactly the documents the CLI prints, made
  * by the same functions (audit/report.c, audit/counters.c). When admin.token
  * is configured they need "Authorization: Bearer TOKEN"; the static files

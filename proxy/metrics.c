@@ -726,9 +726,11 @@ static void render_yearly(const bg_metrics_scrape_t *src, struct evbuffer *out)
     evbuffer_add_printf(out,
                         "bordergate_yearly_subjects{year=\"%d\",kind=\"non_sensitive\"} %llu\n"
                         "bordergate_yearly_subjects{year=\"%d\",kind=\"sensitive\"} %llu\n"
-                        "bordergate_yearly_subjects{year=\"%d\",kind=\"people\"} %llu\n",
+                        "bordergate_yearly_subjects{year=\"%d\",kind=\"people\"} %llu\n"
+                        "bordergate_yearly_subjects{year=\"%d\",kind=\"people_by_device\"} %llu\n",
                         cs.year, (unsigned long long)cs.non_sensitive, cs.year,
-                        (unsigned long long)cs.sensitive, cs.year, (unsigned long long)cs.people);
+                        (unsigned long long)cs.sensitive, cs.year, (unsigned long long)cs.people,
+                        cs.year, (unsigned long long)cs.people_by_device);
     head(out, "bordergate_yearly_subjects_threshold", "gauge",
          "Thresholds the yearly counts are held against (audit.thresholds), by kind and mechanism");
     const bg_counters_thresholds_t *t = &cs.thresholds;

@@ -686,6 +686,12 @@ static int open_audit(bg_server_t *srv, const bg_config_t *cfg, int quiet)
 static int open_counters(bg_server_t *srv, const bg_config_t *cfg, int quiet)
 {
     char err[512];
+    if (srv->audit != NULL && cfg->store_redis != NULL && srv->rollfleet == NULL &&
+        (srv->rollfleet = bg_rollup_fleet_start(cfg->audit_dir, cfg->audit_prefix, cfg->store_redis,
+                                                0, err, sizeof err)) == NULL) {
+        fprintf(stderr, "bordergate: fleet rollups: %s\n", err);
+        return -1;
+    }
     if (srv->audit == NULL || cfg->audit_counters_file == NULL)
         return 0;
     srv->counters = bg_counters_open(cfg->audit_counters_file, err, sizeof err);
@@ -1203,6 +1209,8 @@ static void server_close(bg_server_t *srv, int rc)
     bg_counters_close(srv->counters);   /* after the workers: they count */
     bg_accesslog_close(srv->accesslog); /* after the workers: they write */
     bg_counters_fleet_stop(srv->fleet); /* after the counters: their last lines are pushed */
+    /* after the audit log: its last records are published */
+    bg_rollup_fleet_stop(srv->rollfleet);
     if (srv->base != NULL)
         event_base_free(srv->base);
     bg_runtime_publish_final();

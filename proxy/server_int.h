@@ -18,6 +18,7 @@
 
 #include "audit/audit.h"
 #include "audit/counters.h"
+#include "audit/rollup_fleet.h"
 #include "config/config.h"
 #include "proxy/accesslog.h"
 #include "proxy/serve.h"
@@ -41,7 +42,9 @@ struct bg_server {
     bg_audit_t *audit;
     bg_counters_t *counters;    /* yearly counters of people whose PI went abroad */
     bg_counters_fleet_t *fleet; /* their copy in the shared store (store.redis); NULL: none */
-    struct event_base *base;    /* control thread */
+    /* the rollups published to the shared store (store.redis); NULL: none */
+    bg_rollup_fleet_t *rollfleet;
+    struct event_base *base; /* control thread */
     bg_worker_t *workers;
     int nworkers;
     bg_serve_t *admin;

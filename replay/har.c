@@ -5,6 +5,11 @@
  */
 #include "replay/har.h"
 
+#include "common/base64.h"
+#include "common/grow.h"
+#include "common/hex.h"
+#include "common/util.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +249,221 @@ static int fail(bg_har_reader_t *r, char *err, size_t errcap, const char *msg)
 }
 
 /*
+ * The tokenizer is a byte-at-a-time state machine over the whole HAR: the
+ * state is the reader's (depth, the open containers and their keys, inside
+ * a string or not, capturing or skipping). scan_entry drives it; each kind
+ * of byte has one function below, which says what to do with the byte.
+ */
+enum {
+    TOK_KEEP,     /* copy the byte to the entry being captured, if any */
+    TOK_CONSUMED, /* the byte is fully handled (dropped, or copied its own way) */
+    TOK_START,    /* '{' opens an entry: capture from this byte on */
+    TOK_END,      /* '}' closes the entry: copy it, the entry is complete */
+    TOK_DONE,     /* ']' closes log.entries */
+    TOK_FAIL,     /* fail() has set the error */
+    TOK_TOO_BIG   /* the entry is over the per-entry limit */
+};
+
+/* The end of the input before an entry was complete: the error says how
+ * far the document got. Always -1. */
+static int scan_eof(bg_har_reader_t *r, char *err, size_t errcap)
+{
+    if (r->capturing)
+        return fail(r, err, errcap, "end of file inside the entry (truncated HAR)");
+    if (!r->started)
+        return fail(r, err, errcap, "empty file: not a HAR document");
+    if (!r->saw_entries)
+        return fail(r, err, errcap, "no log.entries array: not a HAR 1.2 document");
+    return fail(r, err, errcap, "end of file inside log.entries (truncated HAR)");
+}
+
+/* The entry grew over the per-entry limit at buffer position I. -1. */
+static int too_big(bg_har_reader_t *r, size_t i, char *err, size_t errcap)
+{
+    r->buf_pos = i;
+    char what[96];
+    snprintf(what, sizeof what, "entry larger than %zu bytes (the per-entry limit)", r->max_entry);
+    return fail(r, err, errcap, what);
+}
+
+/* Inside a string: a span of plain bytes at once (a value's text), else
+ * one byte (an escape, the closing quote, a newline, a key's byte) from
+ * B[*I]. Advances *I. 0, or -1 when the entry grows over its limit. */
+static int scan_string(bg_har_reader_t *r, const char *b, size_t *ip, size_t n)
+{
+    size_t i = *ip;
+    if (!r->esc && !r->str_is_key) {
+        size_t j = i;
+        while (j < n && b[j] != '"' && b[j] != '\\' && b[j] != '\n')
+            j++;
+        if (j > i) {
+            if (r->capturing && !r->skipping && cap_add(r, b + i, j - i) != 0)
+                return -1;
+            r->off += j - i;
+            *ip = j;
+            return 0;
+        }
+    }
+    char c = b[i];
+    if (r->esc) {
+        r->esc = 0;
+    } else if (c == '\\') {
+        r->esc = 1;
+    } else if (c == '"') {
+        r->in_str = 0;
+        if (r->str_is_key) {
+            r->key[r->depth - 1] =
+                (unsigned char)(r->keylen <= sizeof r->keybuf ? keyid(r->keybuf, r->keylen)
+                                                              : KEY_OTHER);
+            r->expect_key[r->depth - 1] = 0;
+        }
+    } else if (r->str_is_key && r->keylen < sizeof r->keybuf) {
+        r->keybuf[r->keylen++] = c;
+    } else if (r->str_is_key) {
+        r->keylen = sizeof r->keybuf + 1;
+    }
+    if (c == '\n')
+        r->line++;
+    if (r->capturing && (!r->skipping || c == '\n') && cap_put(r, c) != 0)
+        return -1;
+    r->off++;
+    *ip = i + 1;
+    return 0;
+}
+
+/* Before the document's first '{': a UTF-8 byte order mark (Fiddler, some
+ * Windows tools) is dropped, white space passes, anything else fails. */
+static int tok_prolog(bg_har_reader_t *r, char c, char *err, size_t errcap)
+{
+    if (((unsigned char)c == 0xEF || (unsigned char)c == 0xBB || (unsigned char)c == 0xBF) &&
+        r->off < 3)
+        return TOK_CONSUMED;
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+        if (c != '{') {
+            fail(r, err, errcap, "not a HAR document: expected a JSON object");
+            return TOK_FAIL;
+        }
+        r->started = 1;
+    }
+    return TOK_KEEP;
+}
+
+/* '{' or '[': one level deeper. An object directly in log.entries starts
+ * an entry; anything else there is not an entry. */
+static int tok_open(bg_har_reader_t *r, char c, char *err, size_t errcap)
+{
+    int step = TOK_KEEP;
+    if (r->depth >= MAX_DEPTH) {
+        fail(r, err, errcap, "JSON nested deeper than 2048 levels");
+        return TOK_FAIL;
+    }
+    if (c == '{' && !r->capturing && in_entries(r)) {
+        step = TOK_START;
+    } else if (c == '[' && !r->capturing && in_entries(r)) {
+        r->capturing = 1;
+        r->cap_off = r->off;
+        r->cap_line = r->line;
+        fail(r, err, errcap, "entry is not a JSON object");
+        return TOK_FAIL;
+    }
+    r->type[r->depth] = (unsigned char)c;
+    r->expect_key[r->depth] = c == '{';
+    r->key[r->depth] = KEY_OTHER;
+    r->depth++;
+    if (r->depth == 3 && in_entries(r))
+        r->saw_entries = 1;
+    return step;
+}
+
+/* '}' or ']': one level up, matching what was opened. It may end a
+ * skipped member, the entry, or log.entries. */
+static int tok_close(bg_har_reader_t *r, char c, char *err, size_t errcap)
+{
+    if (r->depth == 0 || r->type[r->depth - 1] != (c == '}' ? '{' : '[')) {
+        char what[96];
+        snprintf(what, sizeof what, "unbalanced '%c' at line %llu, byte %llu: not valid JSON", c,
+                 (unsigned long long)r->line, (unsigned long long)r->off);
+        fail(r, err, errcap, what);
+        return TOK_FAIL;
+    }
+    if (r->skipping && r->depth == r->skip_depth)
+        r->skipping = 0;
+    if (c == ']' && !r->capturing && in_entries(r))
+        return TOK_DONE;
+    r->depth--;
+    return r->capturing && r->depth == 3 ? TOK_END : TOK_KEEP;
+}
+
+/* ':' of an entry member the replay does not need: the timings, initiator
+ * stacks, the response's content... (of the response only its headers are
+ * read: X-Bordergate-Decision). Its value is captured as null and skipped,
+ * keeping only its newlines so that error lines stay exact. */
+static int tok_colon(bg_har_reader_t *r)
+{
+    if (r->capturing && !r->skipping &&
+        ((r->depth == 4 && r->key[3] != KEY_REQUEST && r->key[3] != KEY_SERVER_IP &&
+          r->key[3] != KEY_STARTED && r->key[3] != KEY_RESPONSE) ||
+         (r->depth == 5 && r->key[3] == KEY_RESPONSE && r->key[4] != KEY_HEADERS))) {
+        if (cap_add(r, ":null", 5) != 0)
+            return TOK_TOO_BIG;
+        r->skipping = 1;
+        r->skip_depth = r->depth;
+        return TOK_CONSUMED;
+    }
+    return TOK_KEEP;
+}
+
+/* Space, tab, CR: indentation costs jansson time and says nothing; one
+ * space stays after a scalar so that "1 2" is not "12". */
+static int tok_space(bg_har_reader_t *r)
+{
+    if (r->capturing && !r->skipping && r->cap_len > 0) {
+        char last = r->cap[r->cap_len - 1];
+        if ((((last | 32) >= 'a' && (last | 32) <= 'z') || (last >= '0' && last <= '9') ||
+             last == '.' || last == '+' || last == '-') &&
+            cap_put(r, ' ') != 0)
+            return TOK_TOO_BIG;
+    }
+    return TOK_CONSUMED;
+}
+
+/* One byte outside a string. */
+static int tok_byte(bg_har_reader_t *r, char c, char *err, size_t errcap)
+{
+    switch (c) {
+    case '"':
+        r->in_str = 1;
+        r->str_is_key = r->depth > 0 && r->type[r->depth - 1] == '{' && r->expect_key[r->depth - 1];
+        r->keylen = 0;
+        return TOK_KEEP;
+    case '{':
+    case '[': return tok_open(r, c, err, errcap);
+    case '}':
+    case ']': return tok_close(r, c, err, errcap);
+    case ',':
+        if (r->skipping && r->depth == r->skip_depth)
+            r->skipping = 0;
+        if (r->depth > 0 && r->type[r->depth - 1] == '{')
+            r->expect_key[r->depth - 1] = 1;
+        return TOK_KEEP;
+    case ':': return tok_colon(r);
+    case '\n': r->line++; return TOK_KEEP;
+    case ' ':
+    case '\t':
+    case '\r': return tok_space(r);
+    default:
+        if (!r->capturing && in_entries(r)) { /* a scalar in log.entries */
+            r->capturing = 1;
+            r->cap_off = r->off;
+            r->cap_line = r->line;
+            fail(r, err, errcap, "entry is not a JSON object");
+            return TOK_FAIL;
+        }
+        return TOK_KEEP;
+    }
+}
+
+/*
  * Run the tokenizer until one entry is captured (1), the entries array
  * ends (0), or an error (-1). Cost: linear in the bytes scanned; strings
  * are skipped a span at a time.
@@ -257,266 +477,58 @@ static int scan_entry(bg_har_reader_t *r, char *err, size_t errcap)
                 r->fatal = 1;
                 return -1;
             }
-            if (rc == 0) {
-                if (r->capturing)
-                    return fail(r, err, errcap, "end of file inside the entry (truncated HAR)");
-                if (!r->started)
-                    return fail(r, err, errcap, "empty file: not a HAR document");
-                if (!r->saw_entries)
-                    return fail(r, err, errcap, "no log.entries array: not a HAR 1.2 document");
-                return fail(r, err, errcap, "end of file inside log.entries (truncated HAR)");
-            }
+            if (rc == 0)
+                return scan_eof(r, err, errcap);
         }
         const char *b = r->buf;
         size_t i = r->buf_pos, n = r->buf_len;
         while (i < n) {
-            char c = b[i];
             if (r->in_str) {
-                /* a span of plain string bytes at once */
-                size_t j = i;
-                if (!r->esc && !r->str_is_key) {
-                    while (j < n && b[j] != '"' && b[j] != '\\' && b[j] != '\n')
-                        j++;
-                    if (j > i) {
-                        if (r->capturing && !r->skipping && cap_add(r, b + i, j - i) != 0)
-                            goto too_big;
-                        r->off += j - i;
-                        i = j;
-                        continue;
-                    }
-                }
-                if (r->esc) {
-                    r->esc = 0;
-                } else if (c == '\\') {
-                    r->esc = 1;
-                } else if (c == '"') {
-                    r->in_str = 0;
-                    if (r->str_is_key) {
-                        r->key[r->depth - 1] = (unsigned char)(r->keylen <= sizeof r->keybuf
-                                                                   ? keyid(r->keybuf, r->keylen)
-                                                                   : KEY_OTHER);
-                        r->expect_key[r->depth - 1] = 0;
-                    }
-                } else if (r->str_is_key && r->keylen < sizeof r->keybuf) {
-                    r->keybuf[r->keylen++] = c;
-                } else if (r->str_is_key) {
-                    r->keylen = sizeof r->keybuf + 1;
-                }
-                if (c == '\n')
-                    r->line++;
-                if (r->capturing && (!r->skipping || c == '\n') && cap_put(r, c) != 0)
-                    goto too_big;
+                if (scan_string(r, b, &i, n) != 0)
+                    return too_big(r, i, err, errcap);
+                continue;
+            }
+            char c = b[i];
+            int step = r->started ? TOK_KEEP : tok_prolog(r, c, err, errcap);
+            if (step == TOK_KEEP)
+                step = tok_byte(r, c, err, errcap);
+            switch (step) {
+            case TOK_FAIL: r->buf_pos = i; return -1;
+            case TOK_TOO_BIG: return too_big(r, i, err, errcap);
+            case TOK_CONSUMED:
                 r->off++;
                 i++;
                 continue;
-            }
-            if (!r->started) {
-                /* UTF-8 byte order mark (Fiddler, some Windows tools) */
-                if ((unsigned char)c == 0xEF || (unsigned char)c == 0xBB ||
-                    (unsigned char)c == 0xBF) {
-                    if (r->off < 3) {
-                        r->off++;
-                        i++;
-                        continue;
-                    }
-                }
-                if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-                    if (c != '{') {
-                        r->buf_pos = i;
-                        return fail(r, err, errcap, "not a HAR document: expected a JSON object");
-                    }
-                    r->started = 1;
-                }
-            }
-            int starting = 0, ending = 0;
-            switch (c) {
-            case '"':
-                r->in_str = 1;
-                r->str_is_key =
-                    r->depth > 0 && r->type[r->depth - 1] == '{' && r->expect_key[r->depth - 1];
-                r->keylen = 0;
-                break;
-            case '{':
-            case '[':
-                if (r->depth >= MAX_DEPTH) {
-                    r->buf_pos = i;
-                    return fail(r, err, errcap, "JSON nested deeper than 2048 levels");
-                }
-                if (c == '{' && !r->capturing && in_entries(r)) {
-                    starting = 1;
-                } else if (c == '[' && !r->capturing && in_entries(r)) {
-                    r->capturing = 1;
-                    r->cap_off = r->off;
-                    r->cap_line = r->line;
-                    r->buf_pos = i;
-                    return fail(r, err, errcap, "entry is not a JSON object");
-                }
-                r->type[r->depth] = (unsigned char)c;
-                r->expect_key[r->depth] = c == '{';
-                r->key[r->depth] = KEY_OTHER;
-                r->depth++;
-                if (r->depth == 3 && in_entries(r))
-                    r->saw_entries = 1;
-                break;
-            case '}':
-            case ']':
-                if (r->depth == 0 || r->type[r->depth - 1] != (c == '}' ? '{' : '[')) {
-                    char what[96];
-                    snprintf(what, sizeof what,
-                             "unbalanced '%c' at line %llu, byte %llu: not valid JSON", c,
-                             (unsigned long long)r->line, (unsigned long long)r->off);
-                    r->buf_pos = i;
-                    return fail(r, err, errcap, what);
-                }
-                if (r->skipping && r->depth == r->skip_depth)
-                    r->skipping = 0;
-                if (c == ']' && !r->capturing && in_entries(r)) {
-                    r->done = 1;
-                    r->off++;
-                    r->buf_pos = i + 1;
-                    return 0;
-                }
-                r->depth--;
-                if (r->capturing && r->depth == 3)
-                    ending = 1;
-                break;
-            case ',':
-                if (r->skipping && r->depth == r->skip_depth)
-                    r->skipping = 0;
-                if (r->depth > 0 && r->type[r->depth - 1] == '{')
-                    r->expect_key[r->depth - 1] = 1;
-                break;
-            case ':':
-                if (r->capturing && !r->skipping &&
-                    ((r->depth == 4 && r->key[3] != KEY_REQUEST && r->key[3] != KEY_SERVER_IP &&
-                      r->key[3] != KEY_STARTED && r->key[3] != KEY_RESPONSE) ||
-                     (r->depth == 5 && r->key[3] == KEY_RESPONSE && r->key[4] != KEY_HEADERS))) {
-                    /* timings, initiator stacks, the response's content...
-                     * are not needed (of the response only its headers:
-                     * X-Bordergate-Decision): keep their newlines only, so
-                     * error lines stay exact */
-                    if (cap_add(r, ":null", 5) != 0)
-                        goto too_big;
-                    r->skipping = 1;
-                    r->skip_depth = r->depth;
-                    r->off++;
-                    i++;
-                    continue;
-                }
-                break;
-            case '\n': r->line++; break;
-            case ' ':
-            case '\t':
-            case '\r':
-                /* indentation costs jansson time and says nothing; one
-                 * space stays after a scalar so that "1 2" is not "12" */
-                if (r->capturing && !r->skipping && r->cap_len > 0) {
-                    char last = r->cap[r->cap_len - 1];
-                    if (((last | 32) >= 'a' && (last | 32) <= 'z') ||
-                        (last >= '0' && last <= '9') || last == '.' || last == '+' || last == '-') {
-                        if (cap_put(r, ' ') != 0)
-                            goto too_big;
-                    }
-                }
+            case TOK_DONE:
+                r->done = 1;
                 r->off++;
-                i++;
-                continue;
-            default:
-                if (!r->capturing && in_entries(r)) {
-                    r->capturing = 1;
-                    r->cap_off = r->off;
-                    r->cap_line = r->line;
-                    r->buf_pos = i;
-                    return fail(r, err, errcap, "entry is not a JSON object");
-                }
-                break;
-            }
-            if (starting) {
+                r->buf_pos = i + 1;
+                return 0;
+            case TOK_START:
                 r->capturing = 1;
                 r->skipping = 0;
                 r->cap_len = 0;
                 r->cap_off = r->off;
                 r->cap_line = r->line;
+                break;
+            default: break;
             }
             if (r->capturing && (!r->skipping || c == '\n') && cap_put(r, c) != 0)
-                goto too_big;
+                return too_big(r, i, err, errcap);
             r->off++;
             i++;
-            if (ending) {
+            if (step == TOK_END) {
                 r->capturing = 0;
                 r->buf_pos = i;
                 return 1;
             }
         }
         r->buf_pos = i;
-        continue;
-    too_big:
-        r->buf_pos = i;
-        {
-            char what[96];
-            snprintf(what, sizeof what, "entry larger than %zu bytes (the per-entry limit)",
-                     r->max_entry);
-            return fail(r, err, errcap, what);
-        }
     }
 }
 
 /* ------------------------------------------------------------------------ */
 /* One entry's JSON to a request                                             */
-
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Standard or URL-safe base64, whitespace ignored, padding optional.
- * Returns a malloc'd buffer (NUL-terminated) or NULL when malformed. */
-static char *b64_decode(const char *s, size_t n, size_t *outlen)
-{
-    char *out = malloc(n / 4 * 3 + 4);
-    if (out == NULL)
-        return NULL;
-    uint32_t acc = 0;
-    int bits = 0, pad = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64val(c);
-        if (v < 0 || pad > 0) {
-            free(out);
-            return NULL;
-        }
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)(acc >> bits & 0xff);
-        }
-    }
-    if (pad > 2 || bits >= 6) {
-        free(out);
-        return NULL;
-    }
-    out[o] = '\0';
-    *outlen = o;
-    return out;
-}
 
 static int unreserved(unsigned char c)
 {
@@ -528,24 +540,18 @@ static int unreserved(unsigned char c)
 static int append_enc(char **buf, size_t *len, size_t *cap, const char *s, int encode)
 {
     size_t n = strlen(s);
-    if (*len + n * 3 + 2 > *cap) {
-        size_t nc = (*len + n * 3 + 2) * 2;
-        char *p = realloc(*buf, nc);
-        if (p == NULL)
-            return -1;
-        *buf = p;
-        *cap = nc;
-    }
+    if (n > (SIZE_MAX - *len - 2) / 3)
+        return -1;
+    char *p = bg_grow(*buf, cap, *len + n * 3 + 2, 1, 64);
+    if (p == NULL)
+        return -1;
+    *buf = p;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!encode || unreserved(c)) {
+        if (!encode || unreserved(c))
             (*buf)[(*len)++] = (char)c;
-        } else {
-            static const char hex[] = "0123456789ABCDEF";
-            (*buf)[(*len)++] = '%';
-            (*buf)[(*len)++] = hex[c >> 4];
-            (*buf)[(*len)++] = hex[c & 15];
-        }
+        else
+            *len += bg_hex_pct(c, *buf + *len);
     }
     (*buf)[*len] = '\0';
     return 0;
@@ -623,7 +629,6 @@ static int split_url(const char *url, char **authority, char **target)
     /* The target as a client sends it: some tools record URLs decoded
      * (spaces, non-ASCII); bytes a request line cannot carry are
      * percent-encoded, everything else is kept as recorded. */
-    static const char hex[] = "0123456789ABCDEF";
     char *t = malloc(rlen * 3 + 2);
     size_t o = 0;
     if (t != NULL) {
@@ -631,13 +636,10 @@ static int split_url(const char *url, char **authority, char **target)
             t[o++] = '/';
         for (size_t i = 0; i < rlen; i++) {
             unsigned char c = (unsigned char)rest[i];
-            if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c) != NULL) {
-                t[o++] = '%';
-                t[o++] = hex[c >> 4];
-                t[o++] = hex[c & 15];
-            } else {
+            if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c) != NULL)
+                o += bg_hex_pct(c, t + o);
+            else
                 t[o++] = (char)c;
-            }
         }
         t[o] = '\0';
     }
@@ -668,51 +670,38 @@ static int read_attachment(const char *dir, const char *name, size_t max, bg_rep
         snprintf(err, errcap, "request.postData._file %.200s: %s", name, strerror(errno));
         return -1;
     }
-    size_t cap = 65536, n = 0;
-    char *b = malloc(cap + 1);
-    while (b != NULL) {
-        size_t r = fread(b + n, 1, cap - n, fp);
-        n += r;
-        if (r == 0)
-            break;
-        if (n == cap) {
-            if (cap >= max) {
-                free(b);
-                b = NULL;
-                snprintf(err, errcap, "request.postData._file %.200s: larger than %zu bytes", name,
-                         max);
-                fclose(fp);
-                return -1;
-            }
-            char *nb = realloc(b, cap * 2 + 1);
-            if (nb == NULL) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-    }
+    size_t n = 0;
+    char *b = bg_util_read_stream(fp, max, &n);
+    int e = errno;
     fclose(fp);
     if (b == NULL) {
-        snprintf(err, errcap, "out of memory");
+        if (e == EFBIG)
+            snprintf(err, errcap, "request.postData._file %.200s: larger than %zu bytes", name,
+                     max);
+        else if (e == ENOMEM)
+            snprintf(err, errcap, "out of memory");
+        else
+            snprintf(err, errcap, "request.postData._file %.200s: %s", name, strerror(e));
         return -1;
     }
-    b[n] = '\0';
     out->body = b;
     out->body_len = n;
     return 0;
 }
 
-static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_replay_req_t *out,
-                           char *err, size_t errcap)
+/*
+ * One entry's JSON to a request, one function per HAR object level: the
+ * request line (request.method, url, queryString), the entry's recorded
+ * context (serverIPAddress, startedDateTime), request.postData, the
+ * request headers and the response headers. Each fills its part of OUT
+ * and returns 0, or -1 with ERR set (OUT is cleared by the caller).
+ */
+
+/* request.method and request.url (split into authority and target); a
+ * query listed only in queryString (some exporters leave it out of the
+ * URL) is appended to the target. */
+static int entry_request_line(json_t *req, bg_replay_req_t *out, char *err, size_t errcap)
 {
-    json_t *req = json_object_get(e, "request");
-    if (!json_is_object(req)) {
-        snprintf(err, errcap, "no request object");
-        return -1;
-    }
     const char *method = json_string_value(json_object_get(req, "method"));
     const char *url = json_string_value(json_object_get(req, "url"));
     if (method == NULL || method[0] == '\0') {
@@ -733,8 +722,6 @@ static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_repl
         snprintf(err, errcap, "request.url is not an absolute http(s) URL");
         return -1;
     }
-    /* Some exporters leave the query out of the URL and list it only in
-     * queryString. */
     json_t *qs = json_object_get(req, "queryString");
     if (strchr(out->target, '?') == NULL && json_is_array(qs) && json_array_size(qs) > 0) {
         size_t ql = 0;
@@ -753,6 +740,13 @@ static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_repl
             free(q);
         }
     }
+    return 0;
+}
+
+/* The entry's serverIPAddress ("[::1]" unbracketed; dropped when too long)
+ * and startedDateTime, both optional. */
+static void entry_context(json_t *e, bg_replay_req_t *out)
+{
     const char *ip = json_string_value(json_object_get(e, "serverIPAddress"));
     if (ip != NULL) {
         size_t n = strlen(ip);
@@ -768,59 +762,92 @@ static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_repl
     const char *started = json_string_value(json_object_get(e, "startedDateTime"));
     if (started != NULL)
         snprintf(out->started, sizeof out->started, "%s", started);
+}
 
-    json_t *post = json_object_get(req, "postData");
-    json_t *hdrs = json_object_get(req, "headers");
-    int base64 = 0, have_ctype = 0; /* base64: the body is the bytes on the wire */
-    if (json_is_object(post)) {
-        const char *text = json_string_value(json_object_get(post, "text"));
-        size_t tl = text != NULL ? json_string_length(json_object_get(post, "text")) : 0;
-        const char *enc = json_string_value(json_object_get(post, "encoding"));
-        const char *file = json_string_value(json_object_get(post, "_file"));
-        json_t *params = json_object_get(post, "params");
-        json_t *bsz = json_object_get(req, "bodySize");
-        if (enc == NULL)
-            enc = json_string_value(json_object_get(post, "_encoding"));
-        if (tl > 0 && enc != NULL && ieq(enc, "base64")) {
-            out->body = b64_decode(text, tl, &out->body_len);
-            if (out->body == NULL) {
-                snprintf(err, errcap, "request.postData.text is not valid base64");
-                return -1;
-            }
-            base64 = 1;
-        } else if (tl > 0) {
-            out->body = malloc(tl + 1);
-            if (out->body == NULL) {
-                snprintf(err, errcap, "out of memory");
-                return -1;
-            }
-            memcpy(out->body, text, tl);
-            out->body[tl] = '\0';
-            out->body_len = tl;
-        } else if (file != NULL && file[0] != '\0') {
-            /* Playwright recordHar content "attach": the body is a file
-             * next to the HAR, named by its SHA-1 */
-            if (read_attachment(dir, file, max_entry, out, err, errcap) != 0)
-                return -1;
-            base64 = 1;
-        } else if (json_is_array(params) && json_array_size(params) > 0) {
-            out->body = encode_pairs(params, &out->body_len);
-        } else if (json_is_integer(bsz) && json_integer_value(bsz) > 0) {
-            /* Playwright "omit", binary bodies under "embed": deciding on
-             * an empty body would not be the daemon's decision */
-            snprintf(err, errcap,
-                     "request body not recorded (bodySize %lld, postData without text): record it "
-                     "with the content embedded or attached",
-                     (long long)json_integer_value(bsz));
+/* Base64 text S[0..N) (either alphabet, white space skipped, padding
+ * optional) as a malloc'd NUL-terminated buffer, its length in *OUTLEN;
+ * NULL when malformed or out of memory. */
+static char *b64_body(const char *s, size_t n, size_t *outlen)
+{
+    size_t cap = n / 4 * 3 + 3;
+    char *out = malloc(cap + 1);
+    if (out == NULL)
+        return NULL;
+    long k = bg_base64_decode(s, n, (unsigned char *)out, cap, BG_B64_ANY | BG_B64_SKIP_SPACE);
+    if (k < 0) {
+        free(out);
+        return NULL;
+    }
+    out[k] = '\0';
+    *outlen = (size_t)k;
+    return out;
+}
+
+/* request.postData as the body, in the first form the entry has: text
+ * (base64 when "encoding" or "_encoding" says so), a Playwright attachment
+ * (_file), form params; a body the recording left out (bodySize > 0) is an
+ * error, not an empty body. *WIRE is set when the body is the bytes on the
+ * wire (base64, attachment): then a Content-Encoding header still applies. */
+static int entry_post_data(json_t *req, json_t *post, const char *dir, size_t max_entry,
+                           bg_replay_req_t *out, int *wire, char *err, size_t errcap)
+{
+    const char *text = json_string_value(json_object_get(post, "text"));
+    size_t tl = text != NULL ? json_string_length(json_object_get(post, "text")) : 0;
+    const char *enc = json_string_value(json_object_get(post, "encoding"));
+    const char *file = json_string_value(json_object_get(post, "_file"));
+    json_t *params = json_object_get(post, "params");
+    json_t *bsz = json_object_get(req, "bodySize");
+    if (enc == NULL)
+        enc = json_string_value(json_object_get(post, "_encoding"));
+    if (tl > 0 && enc != NULL && ieq(enc, "base64")) {
+        out->body = b64_body(text, tl, &out->body_len);
+        if (out->body == NULL) {
+            snprintf(err, errcap, "request.postData.text is not valid base64");
             return -1;
-        } else if (text != NULL) {
-            out->body = strdup("");
-            if (out->body == NULL) {
-                snprintf(err, errcap, "out of memory");
-                return -1;
-            }
+        }
+        *wire = 1;
+    } else if (tl > 0) {
+        out->body = malloc(tl + 1);
+        if (out->body == NULL) {
+            snprintf(err, errcap, "out of memory");
+            return -1;
+        }
+        memcpy(out->body, text, tl);
+        out->body[tl] = '\0';
+        out->body_len = tl;
+    } else if (file != NULL && file[0] != '\0') {
+        /* Playwright recordHar content "attach": the body is a file
+         * next to the HAR, named by its SHA-1 */
+        if (read_attachment(dir, file, max_entry, out, err, errcap) != 0)
+            return -1;
+        *wire = 1;
+    } else if (json_is_array(params) && json_array_size(params) > 0) {
+        out->body = encode_pairs(params, &out->body_len);
+    } else if (json_is_integer(bsz) && json_integer_value(bsz) > 0) {
+        /* Playwright "omit", binary bodies under "embed": deciding on
+         * an empty body would not be the daemon's decision */
+        snprintf(err, errcap,
+                 "request body not recorded (bodySize %lld, postData without text): record it "
+                 "with the content embedded or attached",
+                 (long long)json_integer_value(bsz));
+        return -1;
+    } else if (text != NULL) {
+        out->body = strdup("");
+        if (out->body == NULL) {
+            snprintf(err, errcap, "out of memory");
+            return -1;
         }
     }
+    return 0;
+}
+
+/* request.headers: Host (or HTTP/2's :authority) kept apart as
+ * out->host_header, framing headers dropped, Content-Encoding dropped
+ * unless WIRE. *HAVE_CTYPE says whether a Content-Type was kept; a
+ * recorded positive Content-Length with no body recorded is an error. */
+static int entry_headers(json_t *hdrs, int wire, bg_replay_req_t *out, int *have_ctype, char *err,
+                         size_t errcap)
+{
     if (hdrs != NULL && !json_is_array(hdrs)) {
         snprintf(err, errcap, "request.headers is not an array");
         return -1;
@@ -860,10 +887,10 @@ static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_repl
             ieq(name, "te") || ieq(name, "trailer"))
             continue;
         /* a text body is recorded decoded: its Content-Encoding no longer applies */
-        if (ieq(name, "content-encoding") && !base64)
+        if (ieq(name, "content-encoding") && !wire)
             continue;
         if (ieq(name, "content-type"))
-            have_ctype = 1;
+            *have_ctype = 1;
         if (add_header(out, name, value, err, errcap) != 0) {
             free(host);
             return -1;
@@ -883,6 +910,15 @@ static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_repl
                  clen);
         return -1;
     }
+    return 0;
+}
+
+/* response.headers: only X-Bordergate-Decision, the decision a recording
+ * made through bordergate carries (--compare-recorded). */
+static int entry_response(json_t *e, bg_replay_req_t *out, char *err, size_t errcap)
+{
+    size_t i;
+    json_t *h = NULL;
     json_t *rh = json_object_get(json_object_get(e, "response"), "headers");
     json_array_foreach(rh, i, h)
     {
@@ -897,6 +933,31 @@ static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_repl
             break;
         }
     }
+    return 0;
+}
+
+/* Entry E (a JSON object) to OUT. DIR is the HAR's directory for
+ * attachments (NULL when there is none), MAX_ENTRY an attachment's limit.
+ * 0, or -1 with ERR set. */
+static int entry_from_json(json_t *e, const char *dir, size_t max_entry, bg_replay_req_t *out,
+                           char *err, size_t errcap)
+{
+    json_t *req = json_object_get(e, "request");
+    if (!json_is_object(req)) {
+        snprintf(err, errcap, "no request object");
+        return -1;
+    }
+    if (entry_request_line(req, out, err, errcap) != 0)
+        return -1;
+    entry_context(e, out);
+    json_t *post = json_object_get(req, "postData");
+    int wire = 0, have_ctype = 0;
+    if (json_is_object(post) &&
+        entry_post_data(req, post, dir, max_entry, out, &wire, err, errcap) != 0)
+        return -1;
+    if (entry_headers(json_object_get(req, "headers"), wire, out, &have_ctype, err, errcap) != 0 ||
+        entry_response(e, out, err, errcap) != 0)
+        return -1;
     const char *mime =
         json_is_object(post) ? json_string_value(json_object_get(post, "mimeType")) : NULL;
     if (!have_ctype && mime != NULL && mime[0] != '\0' && out->body != NULL)

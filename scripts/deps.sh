@@ -11,7 +11,7 @@ PKGS=(build-essential cmake pkg-config libevent-dev libssl-dev libjansson-dev
       libhiredis-dev)
 if [ "${1:-}" = "--test" ]; then
     PKGS+=(python3-requests clang libclang-rt-14-dev valgrind wrk nginx-light
-           systemd procps iproute2 chromium cppcheck clang-format python3-yaml mandoc groff-base man-db
+           systemd procps iproute2 chromium cppcheck clang-format clang-tidy python3-yaml mandoc groff-base man-db
            redis-server prometheus)
     # Node.js and npm may come from elsewhere (a nodesource build bundles npm,
     # and Debian's npm package then cannot be installed beside it): only ask

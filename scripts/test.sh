@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what is missing, build, and run every test (as root on Debian 12):
-#   0. formatting (clang-format, .clang-format) and cppcheck over the sources
-#      (warnings are failures), banned functions, folder layering
+#   0. formatting (clang-format, .clang-format), cppcheck and clang-tidy
+#      (.clang-tidy) over the sources (warnings are failures), banned
+#      functions, folder layering
 #   1. release build, warnings as errors: unit + integration tests (ctest)
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same tests
 #   3. libFuzzer targets, a short run each over the seed corpus
@@ -48,13 +49,15 @@ build() { # build DIR CMAKE_ARGS...
     cmake -S "$ROOT" -B "$dir" -DBG_WERROR=ON "$@" >/dev/null && cmake --build "$dir" -j"$JOBS"
 }
 
-phase "0. formatting (clang-format), static analysis (cppcheck: warnings and portability), banned functions"
+phase "0. formatting (clang-format), static analysis (cppcheck: warnings and portability; clang-tidy: bugprone, analyzer), banned functions"
 static_analysis() {
     command -v cppcheck >/dev/null || { echo "cppcheck is not installed"; return 1; }
     cppcheck --quiet --enable=warning,portability --inline-suppr --std=c11 -I . -D_GNU_SOURCE \
         --error-exitcode=1 common config proxy geo inspect policy audit replay cli store
 }
 step "cppcheck" static_analysis
+# Its own configure-only tree for compile_commands.json; under 3 minutes on 2 idle cores.
+step "clang-tidy" scripts/clang-tidy.sh build-tidy
 
 formatting() {
     command -v clang-format >/dev/null || { echo "clang-format is not installed"; return 1; }

@@ -87,6 +87,7 @@ async function main() {
         volumes: {
           status: tid('volumes-status').getAttribute('data-status'),
           exempt: num(tid('volumes-exempt'), 'data-value'),
+          by_device: num(tid('volumes-by-device'), 'data-value'),
           non_sensitive: num(tid('volumes-non-sensitive'), 'data-people'),
           sensitive: num(tid('volumes-sensitive'), 'data-people'),
           recipients: q('[data-testid="volume-recipient"]').map((e) => ({

@@ -383,6 +383,7 @@ class Dashboard(bgtest.TestCase):
 
         self.assertEqual(page["volumes"]["status"], volumes["status"])
         self.assertEqual(page["volumes"]["exempt"], volumes["exempt"]["people"])
+        self.assertEqual(page["volumes"]["by_device"], volumes["people_by_device"])
         self.assertEqual((page["volumes"]["non_sensitive"], page["volumes"]["sensitive"]),
                          (volumes["non_sensitive"], volumes["sensitive"]))
         self.assertEqual(page["volumes"]["recipients"],

@@ -14,6 +14,7 @@ id but no account id is that device's person.
 Real daemon, real sink on 127.0.0.2 (pinned to the US), keys from the
 environment; the Redis case runs a real redis-server on a loopback port.
 """
+import http.client
 import json
 import os
 import subprocess
@@ -69,6 +70,14 @@ class DeviceSubjects(AuditTestBase):
         self.event(px, OAID3, uid=UID)  # an account id: the account is the person
         ys = px.stats()["yearly_subjects"]
         self.assertEqual((ys["people"], ys["people_by_device"]), (3, 2))
+        # The metric an alert can watch.
+        c = http.client.HTTPConnection("127.0.0.1", px.admin_port, timeout=t(10))
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        text = r.read().decode()
+        c.close()
+        self.assertEqual(r.status, 200)
+        self.assertRegex(text, r'bordergate_yearly_subjects\{year="\d+",kind="people_by_device"\} 2\n')
         px.stop()
 
         # -- the records ---------------------------------------------------

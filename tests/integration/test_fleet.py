@@ -288,6 +288,22 @@ class Fleet(AuditTestBase):
             self.proxy(cfg, env=env, name="x")
         self.assertIn("subject key does not match the registry", str(ctx.exception))
 
+    def test_consent_list_over_redis_lists_every_consent(self):
+        # More than one pipeline batch (512 consents a round trip).
+        a = self.daemon("a")
+        granted = [self.grant_api(a, "u-list-%d" % i) for i in range(530)]
+        status, doc = self.admin_post(a, "/consents/%s/withdraw" % granted[7], {"recorded_by": "fleet-test"})
+        self.assertEqual(status, 200, doc)
+        t0 = time.monotonic()
+        out = self.consent_cli("list", "--json")
+        took = time.monotonic() - t0
+        listed = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
+        self.assertEqual(sorted(c["id"] for c in listed), sorted(granted))
+        withdrawn = [c["id"] for c in listed if c.get("withdrawn_at")]
+        self.assertEqual(withdrawn, [granted[7]])
+        sys.stderr.write("\n[fleet] consent list over Redis: %d consents in %.0f ms\n"
+                         % (len(listed), took * 1000))
+
     # -- counters -------------------------------------------------------
 
     def test_counters_across_daemons_count_each_person_once(self):
@@ -382,6 +398,108 @@ class Fleet(AuditTestBase):
             self.assertEqual(self.send_phone(a2, "u-restart-%d" % n, n), 200)
         doc = self.wait_fleet_people(9)
         self.assertEqual(self.recount(a2.audit_dir)["people"], doc["people"])
+
+    # -- the fleet's dashboard ------------------------------------------
+
+    def dashboard(self, px):
+        status, doc = self.admin_get(px, "/api/dashboard?time=hour")
+        self.assertEqual(status, 200, doc)
+        return doc
+
+    def cli_report(self, *dirs):
+        r = subprocess.run([bgtest.BIN, "audit", "report", "--json", "--by", "country"] + list(dirs),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=t(60))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def wait_dashboard(self, px, decisions, subjects):
+        """PX's dashboard once its totals reach DECISIONS (the instances publish
+        every second); its totals must then be exactly these."""
+        doc = bgtest.wait_for(
+            lambda: (lambda d: d if d["reports"]["country"]["totals"]["decisions"] >= decisions else None)(
+                self.dashboard(px)), t(20), "the fleet dashboard to show %d decisions" % decisions)
+        totals = doc["reports"]["country"]["totals"]
+        self.assertEqual((totals["decisions"], totals["subjects"]), (decisions, subjects))
+        return doc
+
+    def test_dashboard_shows_the_fleet_and_each_person_once(self):
+        a, b = self.daemon("a"), self.daemon("b")
+        for n in range(0, 10):
+            self.assertEqual(self.send_phone(a, "u-dash-%d" % n, n), 200)
+        for n in range(5, 15):  # 5..9 seen by both daemons
+            self.assertEqual(self.send_phone(b, "u-dash-%d" % n, n), 200)
+        self.assertFalse(self.send_email(b, "u-dash-blocked", 1))  # de-identified: a finding more
+        for px, n in ((a, 1), (b, 12)):  # a blocked request through each (people already counted)
+            resp = self.send(px, "/v1/blocked", json.dumps({"user": {"id": "u-dash-%d" % n, "phone": phone(n)}}),
+                             host="blocked.example")
+            self.assertEqual(resp.status_code, 451)
+        # Each daemon's dashboard shows both daemons' traffic, people seen by
+        # both once: exactly what `audit report` says over both directories.
+        local = self.cli_report(a.audit_dir, b.audit_dir)["totals"]
+        self.assertEqual((local["decisions"], local["subjects"]), (23, 16))
+        r = subprocess.run([bgtest.BIN, "audit", "blocked", "--json", "--limit", "20", a.audit_dir, b.audit_dir],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=t(60))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        blocked = json.loads(r.stdout)
+        self.assertEqual(len(blocked["decisions"]), 2)
+        for px in (a, b):
+            doc = self.wait_dashboard(px, 23, 16)
+            self.assertEqual(doc["scope"]["source"], "fleet")
+            self.assertEqual(doc["scope"]["instances"], 2)
+            self.assertEqual(doc["reports"]["country"]["totals"], local)
+            # every hour's figures, not only the totals
+            hours = {g["key"]: g["decisions"] for g in doc["reports"]["hour"]["groups"]}
+            self.assertEqual(sum(hours.values()), 23)
+            # the latest blocked decisions of both daemons, whole, newest first
+            self.assertEqual(doc["blocked"]["blocked"], 2)
+            self.assertEqual(doc["blocked"]["decisions"], blocked["decisions"])
+        # A daemon killed and restarted publishes its hours again: nothing
+        # counts twice, and its new traffic joins the fleet's.
+        os.kill(b.pid, signal.SIGKILL)
+        b.proc.kill()
+        b.exit_checked = True
+        b2 = self.daemon("b")
+        for n in range(12, 17):  # 12..14 again, 15 and 16 new
+            self.assertEqual(self.send_phone(b2, "u-dash-%d" % n, n), 200)
+        local = self.cli_report(a.audit_dir, b2.audit_dir)["totals"]
+        self.assertEqual((local["decisions"], local["subjects"]), (28, 18))
+        doc = self.wait_dashboard(a, 28, 18)
+        self.assertEqual(doc["reports"]["country"]["totals"], local)
+        time.sleep(1.5)  # a few more publishing rounds: still no double count
+        self.assertEqual(self.dashboard(b2)["reports"]["country"]["totals"], local)
+        # The store gone: the dashboard answers with this instance's figures
+        # and says why.
+        self.redis.kill()
+        doc = self.dashboard(a)
+        self.assertEqual(doc["scope"]["source"], "instance")
+        self.assertTrue(doc["scope"]["fleet_error"])
+        self.assertEqual(doc["reports"]["country"]["totals"]["decisions"], 11)  # its own only
+
+    def test_a_day_gone_from_the_disk_goes_from_the_fleet(self):
+        # What retention does to an old file: its days leave the rollups, and
+        # the store, so the fleet's figures stay those of the logs.
+        a = self.daemon("a")
+        for n in range(3):
+            self.assertEqual(self.send_phone(a, "u-ret-%d" % n, n), 200)
+        self.wait_dashboard(a, 3, 3)
+        old = os.path.join(a.audit_dir, "audit-20200101-000000-000001.jsonl")  # before the daemon's files
+        rec = {"type": "decision", "time": "2020-01-02T03:04:05.000Z", "route": "r", "outcome": "allow",
+               "destination": {"country": "US", "region": "cross-border"}, "mode": "enforce",
+               "findings": [], "subjects": [{"pseudonym": "ab" * 32}]}
+        with open(old, "w") as f:
+            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        self.wait_dashboard(a, 4, 4)
+        days = subprocess.run(["redis-cli", "-p", str(self.redis.port), "KEYS", "bg:roll:*:2020-01-02"],
+                              stdout=subprocess.PIPE, text=True).stdout.split()
+        self.assertEqual(len(days), 1, "the old day was published")
+        os.unlink(old)
+        doc = bgtest.wait_for(
+            lambda: (lambda d: d if d["reports"]["country"]["totals"]["decisions"] == 3 else None)(
+                self.dashboard(a)), t(20), "the removed day to leave the fleet's figures")
+        self.assertEqual(doc["reports"]["country"]["totals"]["subjects"], 3)
+        days = subprocess.run(["redis-cli", "-p", str(self.redis.port), "KEYS", "bg:roll:*:2020-01-02"],
+                              stdout=subprocess.PIPE, text=True).stdout.split()
+        self.assertEqual(days, [])
 
 
 if __name__ == "__main__":

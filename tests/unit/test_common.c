@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "common/pseudonym.h"
 #include "common/sbuf.h"
 #include "common/utf8.h"
+#include "common/util.h"
 
 static void test_hex(void **state)
 {
@@ -452,6 +454,42 @@ static void test_china_time(void **state)
     assert_int_equal(BG_CHINA_OFFSET_S, 28800);
 }
 
+/* A stream read whole (`bordergate scan -`, HAR attachments): every byte
+ * past the first buffer's growth, NUL bytes kept, NUL-terminated; over MAX
+ * is EFBIG (exactly MAX is not); a directory is its read error, not an
+ * empty payload. */
+static void test_read_stream(void **state)
+{
+    (void)state;
+    FILE *fp = tmpfile();
+    assert_non_null(fp);
+    for (int i = 0; i < 200000; i++)
+        fputc(i % 251, fp);
+    size_t len = 0;
+    rewind(fp);
+    char *b = bg_util_read_stream(fp, 0, &len);
+    assert_non_null(b);
+    assert_int_equal(len, 200000);
+    assert_int_equal((unsigned char)b[0], 0);
+    assert_int_equal((unsigned char)b[199999], 199999 % 251);
+    assert_int_equal(b[200000], '\0');
+    free(b);
+    rewind(fp);
+    b = bg_util_read_stream(fp, 200000, &len);
+    assert_non_null(b);
+    free(b);
+    rewind(fp);
+    errno = 0;
+    assert_null(bg_util_read_stream(fp, 199999, &len));
+    assert_int_equal(errno, EFBIG);
+    fclose(fp);
+    fp = fopen("/", "rb");
+    assert_non_null(fp);
+    assert_null(bg_util_read_stream(fp, 0, &len));
+    assert_int_equal(errno, EISDIR);
+    fclose(fp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_base64_round_trip),
         cmocka_unit_test(test_pseudonym),
         cmocka_unit_test(test_china_time),
+        cmocka_unit_test(test_read_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -173,6 +174,36 @@ static void test_firefox_charles_fiddler(void **state)
     assert_string_equal(header(&r[2], "content-type"), "application/x-www-form-urlencoded");
     for (int i = 0; i < 3; i++)
         bg_replay_req_clear(&r[i]);
+}
+
+/* A base64 body as exporters write it: wrapped lines, the URL-safe
+ * alphabet, no padding; the same bytes each time. Padding that does not
+ * complete the last group is malformed (common/base64's rule). */
+static void test_base64_forms(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"AAEC/w==", "AAEC\\r\\n/w==", "AAEC_w", "AA EC\\n_w=="};
+    char json[512], err[256];
+    bg_replay_req_t r;
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        snprintf(json, sizeof json,
+                 "{\"request\": {\"method\": \"PUT\", \"url\": \"https://b.example/\", "
+                 "\"headers\": [], \"postData\": {\"encoding\": \"base64\", \"text\": \"%s\"}}}",
+                 texts[i]);
+        assert_int_equal(bg_har_entry_parse(json, strlen(json), &r, err, sizeof err), 0);
+        assert_int_equal(r.body_len, 4);
+        assert_memory_equal(r.body, "\x00\x01\x02\xff", 4);
+        bg_replay_req_clear(&r);
+    }
+    static const char *const bad[] = {"AAEC/w=", "AAE=C/w==", "AAEC/w===", "AAEC/"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(json, sizeof json,
+                 "{\"request\": {\"method\": \"PUT\", \"url\": \"https://b.example/\", "
+                 "\"headers\": [], \"postData\": {\"encoding\": \"base64\", \"text\": \"%s\"}}}",
+                 bad[i]);
+        assert_int_equal(bg_har_entry_parse(json, strlen(json), &r, err, sizeof err), -1);
+        assert_string_equal(err, "request.postData.text is not valid base64");
+    }
 }
 
 /* mitmproxy / Playwright: base64 bodies ("encoding" and "_encoding"),
@@ -434,6 +465,56 @@ static void test_playwright_attach_and_omit(void **state)
     rmdir(dir);
 }
 
+/* An attachment is held to the per-entry limit, and one that cannot be
+ * read (a directory) is an error, not an empty body. */
+static void test_attachment_limits(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_har.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], att[256], sub[256];
+    snprintf(att, sizeof att, "%s/big.bin", dir);
+    FILE *fp = fopen(att, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 5000; i++)
+        fputc('x', fp);
+    fclose(fp);
+    snprintf(sub, sizeof sub, "%s/adir", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(path, sizeof path, "%s/a.har", dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("{\"log\": {\"entries\": [\n"
+          "{\"request\": {\"method\": \"POST\", \"url\": \"http://a.example/x\", \"headers\": [], "
+          "\"postData\": {\"text\": \"\", \"_file\": \"big.bin\"}}},\n"
+          "{\"request\": {\"method\": \"POST\", \"url\": \"http://a.example/y\", \"headers\": [], "
+          "\"postData\": {\"text\": \"\", \"_file\": \"adir\"}}}\n"
+          "]}}\n",
+          fp);
+    fclose(fp);
+    char err[512];
+    bg_replay_req_t req;
+    memset(&req, 0, sizeof req);
+    bg_har_reader_t *r = bg_har_open(path, 0, 4096, err, sizeof err);
+    assert_non_null(r);
+    assert_int_equal(bg_har_next(r, &req, err, sizeof err), -1);
+    assert_non_null(strstr(err, "request.postData._file big.bin: larger than 4096 bytes"));
+    assert_int_equal(bg_har_next(r, &req, err, sizeof err), -1);
+    assert_non_null(strstr(err, "request.postData._file adir: Is a directory"));
+    assert_int_equal(bg_har_next(r, &req, err, sizeof err), 0);
+    bg_har_close(r);
+    r = bg_har_open(path, 0, 5000, err, sizeof err); /* exactly the limit */
+    assert_non_null(r);
+    assert_int_equal(bg_har_next(r, &req, err, sizeof err), 1);
+    assert_int_equal(req.body_len, 5000);
+    bg_replay_req_clear(&req);
+    bg_har_close(r);
+    unlink(att);
+    unlink(path);
+    rmdir(sub);
+    rmdir(dir);
+}
+
 /* ---------------------------------------------------------------- GoReplay */
 
 #define SEP "\n\xf0\x9f\x90\xb5\xf0\x9f\x99\x88\xf0\x9f\x99\x89\n"
@@ -544,6 +625,8 @@ int main(void)
         cmocka_unit_test(test_chromium),
         cmocka_unit_test(test_firefox_charles_fiddler),
         cmocka_unit_test(test_base64_bodies),
+        cmocka_unit_test(test_base64_forms),
+        cmocka_unit_test(test_attachment_limits),
         cmocka_unit_test(test_chunk_boundaries),
         cmocka_unit_test(test_response_not_kept),
         cmocka_unit_test(test_malformed),

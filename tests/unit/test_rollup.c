@@ -5,6 +5,7 @@
  * pseudonyms and in upper case, a record without a time, a torn last line,
  * and windows that are or are not whole hours.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -239,12 +240,153 @@ static void test_hostile_day_file(void **state)
     bg_rollup_free(u);
 }
 
+/* The hours of every saved day file of g_dir (bg_rollup_day_hours), fed
+ * as text to a query over no rollups (what the fleet's dashboard reads
+ * from Redis). */
+typedef struct {
+    bg_rollup_query_t *x;
+    int hours;
+} text_feed_t;
+
+static int feed_text(void *arg, int64_t hour_ms, const char *text, size_t len)
+{
+    text_feed_t *t = arg;
+    char err[256];
+    assert_int_equal(hour_ms % HOUR, 0);
+    if (bg_rollup_query_text(t->x, text, len, err, sizeof err) != 0)
+        fail_msg("hour text: %s", err);
+    t->hours++;
+    return 0;
+}
+
+static json_t *from_hours(const char *dims, int64_t from, int64_t to, int *nblocked)
+{
+    char err[256];
+    bg_report_dims_t d;
+    assert_int_equal(bg_report_dims_parse(dims, &d, err, sizeof err), 0);
+    bg_rollup_t *u = bg_rollup_open(g_dir, "audit", BG_ROLLUP_READ, err, sizeof err);
+    assert_non_null(u);
+    bg_report_t *r = bg_report_new_dims(&d, from, to, NULL);
+    int n[2] = {0, 0};
+    text_feed_t t = {bg_rollup_query_new(NULL, 0, from, to, 1000, feed, r, err, sizeof err), 0};
+    assert_non_null(t.x);
+    char path[512];
+    snprintf(path, sizeof path, "%s/audit.rollup", g_dir);
+    DIR *dir = opendir(path);
+    assert_non_null(dir);
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (strlen(e->d_name) != 10 || !bg_rollup_query_day_wanted(t.x, e->d_name))
+            continue;
+        assert_int_equal(bg_rollup_day_hours(u, e->d_name, feed_text, &t, err, sizeof err), 0);
+    }
+    closedir(dir);
+    assert_true(t.hours > 0);
+    int rc;
+    while ((rc = bg_rollup_query_step(t.x, err, sizeof err)) > 0)
+        ;
+    assert_int_equal(rc, 0);
+    bg_rollup_query_free(t.x);
+    /* the blocked decisions, carried whole in the text */
+    t.x = bg_rollup_query_new(NULL, 0, from, to, 1000, count_blocked, n, err, sizeof err);
+    dir = opendir(path);
+    while ((e = readdir(dir)) != NULL)
+        if (strlen(e->d_name) == 10 && bg_rollup_query_day_wanted(t.x, e->d_name))
+            assert_int_equal(bg_rollup_day_hours(u, e->d_name, feed_text, &t, err, sizeof err), 0);
+    closedir(dir);
+    while ((rc = bg_rollup_query_step(t.x, err, sizeof err)) > 0)
+        ;
+    bg_rollup_query_free(t.x);
+    *nblocked = n[0];
+    json_t *doc = bg_report_json(r, NULL);
+    bg_report_free(r);
+    bg_rollup_free(u);
+    json_object_del(doc, "input");
+    return doc;
+}
+
+/* What another instance reads of these rollups (their hours as text, the
+ * fleet's dashboard) is the report over the raw log, and the blocked
+ * decisions come whole. */
+static void test_hours_as_text_equal_the_raw_log(void **state)
+{
+    (void)state;
+    const int64_t from = T0 - 8 * HOUR, to = T0 + 40 * HOUR;
+    for (size_t i = 0; i < sizeof DIMS / sizeof DIMS[0]; i++) {
+        int nb;
+        json_t *a = from_hours(DIMS[i], from, to, &nb), *b = from_raw(DIMS[i], from, to);
+        if (!json_equal(a, b)) {
+            char *x = json_dumps(a, JSON_COMPACT), *y = json_dumps(b, JSON_COMPACT);
+            fail_msg("by %s: hours %s\nraw %s", DIMS[i], x, y);
+        }
+        assert_int_equal(nb,
+                         json_integer_value(json_object_get(
+                             json_object_get(json_object_get(b, "totals"), "outcomes"), "block")));
+        json_decref(a);
+        json_decref(b);
+    }
+}
+
+static int collect_people(void *arg, const json_t *rec, uint64_t weight, uint64_t order,
+                          int blocked)
+{
+    (void)order;
+    (void)blocked;
+    size_t i;
+    json_t *s;
+    if (weight != 0)
+        return 0;
+    json_array_foreach(json_object_get(rec, "subjects"), i, s)
+    {
+        json_array_append(arg, json_object_get(s, "pseudonym"));
+    }
+    return 0;
+}
+
+/* A damaged A line keeps its place in the numbering: the person lines
+ * after it stay with their own shapes (they used to shift onto the next
+ * shape, the last falling off). */
+static void test_damaged_entry_keeps_the_people_in_place(void **state)
+{
+    (void)state;
+    char err[256];
+    static const char text[] = "# bordergate-rollup-hour/1\n"
+                               "T {\"type\":\"decision\",\"outcome\":\"allow\",\"subjects\":[]}\n"
+                               "T {\"type\":\"decision\",\"outcome\":\"block\",\"subjects\":[]}\n"
+                               "A 1 1772323200000 0\n"
+                               "A 1 17723232zz000 1\n"
+                               "A 1 1772323200000 1\n"
+                               "S 0 aa000000000000000000000000000000 - 1\n"
+                               "S 1 bb000000000000000000000000000000 - 1\n"
+                               "S 2 cc000000000000000000000000000000 - 1\n";
+    json_t *people = json_array();
+    bg_rollup_query_t *x = bg_rollup_query_new(NULL, 0, BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 0,
+                                               collect_people, people, err, sizeof err);
+    assert_non_null(x);
+    assert_int_equal(bg_rollup_query_text(x, text, sizeof text - 1, err, sizeof err), 0);
+    bg_rollup_query_free(x);
+    assert_int_equal(json_array_size(people), 2);
+    assert_string_equal(json_string_value(json_array_get(people, 0)),
+                        "aa000000000000000000000000000000");
+    assert_string_equal(json_string_value(json_array_get(people, 1)),
+                        "cc000000000000000000000000000000");
+    json_decref(people);
+    /* Not an hour's text: refused, not read. */
+    x = bg_rollup_query_new(NULL, 0, BG_REPORT_NO_TIME, BG_REPORT_NO_TIME, 0, collect_people, NULL,
+                            err, sizeof err);
+    assert_int_equal(bg_rollup_query_text(x, "A 1 2 3\n", 8, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a rollup hour"));
+    bg_rollup_query_free(x);
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/bg-test-rollup-%d", (int)getpid());
     mkdir(g_dir, 0700);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rollups_equal_the_raw_log),
+        cmocka_unit_test(test_hours_as_text_equal_the_raw_log),
+        cmocka_unit_test(test_damaged_entry_keeps_the_people_in_place),
         cmocka_unit_test(test_window_ok),
         cmocka_unit_test(test_hostile_day_file),
     };
