@@ -744,7 +744,7 @@ static int jvalue_string(jctx_t *c, const jval_t *v)
     const char *txt;
     size_t tl;
     int r = jstring(c, 0, &txt, &tl);
-    if (r != 0 || c->dry)
+    if (r != 0 || c->dry || w == NULL) /* a walk has one unless dry */
         return r;
     int m = v->container >= 0 ? add_member(x, v->container, v->mstart, (uint32_t)c->i) : -1;
     node_spec_t sp = jspec(c, m, v->vstart, 's', v->record);
