@@ -28,6 +28,26 @@ size_t bg_hex_pct(unsigned char c, char *out)
     return 3;
 }
 
+long bg_hex_pct_decode(const char *s, size_t n, char *out, size_t cap, unsigned flags)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < cap; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = bg_hex_digit((unsigned char)s[i + 1])) >= 0 &&
+            (lo = bg_hex_digit((unsigned char)s[i + 2])) >= 0) {
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (s[i] == '%' && (flags & BG_PCT_STRICT)) {
+            return -1;
+        } else if (s[i] == '+' && (flags & BG_PCT_PLUS)) {
+            out[o++] = ' ';
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    return (long)o;
+}
+
 /* ASCII white space, as isspace() in the C locale, without the locale. */
 static int is_space(int c)
 {

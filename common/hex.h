@@ -19,6 +19,18 @@ void bg_hex_encode(const unsigned char *in, size_t n, char *out);
  * OUT (3 bytes, not NUL-terminated). Returns 3. */
 size_t bg_hex_pct(unsigned char c, char *out);
 
+/* Flags of bg_hex_pct_decode(). */
+enum {
+    BG_PCT_PLUS = 1,   /* '+' is a space (forms and query strings) */
+    BG_PCT_STRICT = 2, /* a '%' without two hex digits after it fails */
+};
+
+/* Percent-decoding: S[0..N) with its "%XX" escapes (either case) as bytes
+ * into OUT, at most CAP bytes (N always suffice; a smaller OUT takes what
+ * fits). A '%' without two hex digits after it stays as written, or with
+ * BG_PCT_STRICT fails the call. Returns the bytes written, or -1. */
+long bg_hex_pct_decode(const char *s, size_t n, char *out, size_t cap, unsigned flags);
+
 /* Hex text S[0..N) (either case) into OUT (CAP bytes). With SKIP_SPACE,
  * white space anywhere (key files wrap lines) is skipped. Returns the bytes
  * written, or -1 when a character is not hex, the digits are odd in number,

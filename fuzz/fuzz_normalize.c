@@ -15,7 +15,7 @@
  *     case, stops at the first byte outside the alphabet): the bytes
  *     written are floor(5 * used / 8) and never more than the capacity;
  *     decoding in chunks of a capacity that is a multiple of 5 (what
- *     inspect/detect.c's scan_decoded does) consumes whole 8-character
+ *     inspect/detect_encoded.c's scan_decoded does) consumes whole 8-character
  *     groups and gives the same bytes as one decode;
  *   - bg_norm_cjk_run(), at every Chinese numeral of the input: the run
  *     ends after a digit, on a character boundary, within 256 bytes and

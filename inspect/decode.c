@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <zlib.h>
 
+#include "common/base64.h"
+#include "common/hex.h"
 #include "common/util.h"
 
 /* Inflate gzip/zlib (WINDOW 15+32) or raw deflate (-15) into *OUT. */
@@ -89,31 +90,20 @@ int bg_insp_inflate_body(const char *in, size_t len, int window, size_t max, cha
     return 0;
 }
 
-/* Percent-decode S (LEN) into a new string; PLUS decodes '+' as space. */
+/* Percent-decode S (LEN) into a new string; PLUS decodes '+' as space.
+ * NULL when an escape is malformed (or out of memory). */
 static char *pct_decode(const char *s, size_t len, int plus, size_t *outlen)
 {
     char *o = malloc(len + 1);
-    size_t n = 0;
     if (o == NULL)
         return NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%') {
-            int hi = i + 1 < len ? bg_insp_hexval((unsigned char)s[i + 1]) : -1;
-            int lo = i + 2 < len ? bg_insp_hexval((unsigned char)s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                free(o);
-                return NULL;
-            }
-            o[n++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else if (s[i] == '+' && plus) {
-            o[n++] = ' ';
-        } else {
-            o[n++] = s[i];
-        }
+    long n = bg_hex_pct_decode(s, len, o, len, BG_PCT_STRICT | (plus ? BG_PCT_PLUS : 0));
+    if (n < 0) {
+        free(o);
+        return NULL;
     }
     o[n] = '\0';
-    *outlen = n;
+    *outlen = (size_t)n;
     return o;
 }
 
@@ -379,19 +369,11 @@ void bg_insp_scan_gzip_header(bg_inspection_t *x, const char *p, size_t n)
 void bg_insp_scan_path_whole(bg_inspection_t *x)
 {
     char buf[2048];
-    size_t n = 0;
     const char *t = x->in.target;
-    size_t tl = x->in.target_len;
-    for (size_t i = 0; i < tl && t[i] != '?' && t[i] != '#' && n < sizeof buf; i++) {
-        int hi, lo;
-        if (t[i] == '%' && i + 2 < tl && (hi = bg_insp_hexval((unsigned char)t[i + 1])) >= 0 &&
-            (lo = bg_insp_hexval((unsigned char)t[i + 2])) >= 0) {
-            buf[n++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            buf[n++] = t[i];
-        }
-    }
+    size_t pl = 0; /* the path: up to the query or the fragment */
+    while (pl < x->in.target_len && t[pl] != '?' && t[pl] != '#')
+        pl++;
+    size_t n = (size_t)bg_hex_pct_decode(t, pl, buf, sizeof buf, 0); /* lenient */
     if (n == 0 || memchr(buf, '/', n) == NULL)
         return;
     bg_detect_finding_t f[16];
@@ -671,29 +653,28 @@ static int disposition_param(const char *head, size_t hl, const char *param, con
     return 0;
 }
 
-/* MIME base64 (line breaks allowed) through OpenSSL's decoder; -1 when
- * invalid. *OUT is malloc'd and NUL-ended. */
+/* MIME base64 (RFC 2045: whole 4-character groups, padded; line breaks
+ * and spaces anywhere) through common/base64; -1 when invalid. *OUT is
+ * malloc'd and NUL-ended. */
 static int mime_base64(const char *s, size_t n, char **out, size_t *outlen)
 {
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    char *o = malloc(n / 4 * 3 + 4);
-    int l1 = 0, l2 = 0;
-    if (ctx == NULL || o == NULL || n > INT_MAX) {
-        EVP_ENCODE_CTX_free(ctx);
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++)
+        chars += s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n';
+    if (chars % 4 != 0)
+        return -1; /* a group cut short: not what a MIME encoder writes */
+    size_t cap = n / 4 * 3 + 3;
+    char *o = malloc(cap + 1);
+    if (o == NULL)
+        return -1;
+    long l = bg_base64_decode(s, n, (unsigned char *)o, cap, BG_B64_SKIP_SPACE);
+    if (l < 0) {
         free(o);
         return -1;
     }
-    EVP_DecodeInit(ctx);
-    int rc = EVP_DecodeUpdate(ctx, (unsigned char *)o, &l1, (const unsigned char *)s, (int)n);
-    if (rc < 0 || EVP_DecodeFinal(ctx, (unsigned char *)o + l1, &l2) < 0) {
-        EVP_ENCODE_CTX_free(ctx);
-        free(o);
-        return -1;
-    }
-    EVP_ENCODE_CTX_free(ctx);
-    o[l1 + l2] = '\0';
+    o[l] = '\0';
     *out = o;
-    *outlen = (size_t)(l1 + l2);
+    *outlen = (size_t)l;
     return 0;
 }
 
@@ -713,10 +694,10 @@ static char *quoted_printable(const char *s, size_t n, size_t *outlen)
             i += 1;
         } else if (i + 2 < n && s[i + 1] == '\r' && s[i + 2] == '\n') {
             i += 2;
-        } else if (i + 2 < n && bg_insp_hexval((unsigned char)s[i + 1]) >= 0 &&
-                   bg_insp_hexval((unsigned char)s[i + 2]) >= 0) {
-            o[k++] = (char)(bg_insp_hexval((unsigned char)s[i + 1]) << 4 |
-                            bg_insp_hexval((unsigned char)s[i + 2]));
+        } else if (i + 2 < n && bg_hex_digit((unsigned char)s[i + 1]) >= 0 &&
+                   bg_hex_digit((unsigned char)s[i + 2]) >= 0) {
+            o[k++] = (char)(bg_hex_digit((unsigned char)s[i + 1]) << 4 |
+                            bg_hex_digit((unsigned char)s[i + 2]));
             i += 2;
         } else {
             o[k++] = s[i];

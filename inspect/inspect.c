@@ -121,7 +121,7 @@ static void key_info(bg_inspection_t *x, const char *k, size_t kl, bg_detect_key
         *person = e->person;
 }
 
-/* bg_detect_key_category() through the cache: the same rule (detect.c). */
+/* bg_detect_key_category() through the cache: the same rule (detect_keys.c). */
 bg_detect_cat_t bg_insp_key_category(bg_inspection_t *x, const char *k, size_t kl)
 {
     bg_detect_key_t ki;

@@ -333,17 +333,6 @@ static inline const bg_http_header_t *bg_insp_find_hdr(const bg_inspect_input_t 
     return bg_http_find_header(in->headers, in->nheaders, name);
 }
 
-/* The value of hex digit C, or -1. */
-static inline int bg_insp_hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Shared between the files (contracts above each definition)                */
 

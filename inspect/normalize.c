@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "common/hex.h"
 #include "common/utf8.h"
 
 size_t bg_norm_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
@@ -22,27 +23,17 @@ static inline int dig(unsigned c)
     return c - '0' < 10u;
 }
 
-static int hexval(unsigned c)
-{
-    if (c - '0' < 10u)
-        return (int)(c - '0');
-    c |= 0x20;
-    if (c - 'a' < 6u)
-        return (int)(c - 'a' + 10);
-    return -1;
-}
-
 /* A percent escape at V[O]: %XX, or %25XX (double). Returns its length and
  * the byte in *B, or 0. */
 static size_t pct_at(const unsigned char *v, size_t len, size_t o, unsigned *b)
 {
     if (o + 3 > len || v[o] != '%')
         return 0;
-    int h = hexval(v[o + 1]), l = hexval(v[o + 2]);
+    int h = bg_hex_digit(v[o + 1]), l = bg_hex_digit(v[o + 2]);
     if (h < 0 || l < 0)
         return 0;
     if (h == 2 && l == 5 && o + 5 <= len) { /* %25XX: '%' then XX */
-        int h2 = hexval(v[o + 3]), l2 = hexval(v[o + 4]);
+        int h2 = bg_hex_digit(v[o + 3]), l2 = bg_hex_digit(v[o + 4]);
         if (h2 >= 0 && l2 >= 0) {
             *b = (unsigned)(h2 * 16 + l2);
             return 5;
@@ -69,7 +60,7 @@ static size_t ent_at(const unsigned char *v, size_t len, size_t o, uint32_t *cp)
     uint32_t val = 0;
     unsigned nd = 0;
     for (; j < len && nd <= 7; j++, nd++) {
-        int d = hex ? hexval(v[j]) : (dig(v[j]) ? v[j] - '0' : -1);
+        int d = hex ? bg_hex_digit(v[j]) : (dig(v[j]) ? v[j] - '0' : -1);
         if (d < 0)
             break;
         val = val * (hex ? 16u : 10u) + (uint32_t)d;
@@ -87,7 +78,7 @@ static long hex4(const unsigned char *v, size_t len, size_t o)
         return -1;
     long r = 0;
     for (size_t i = 0; i < 4; i++) {
-        int h = hexval(v[o + i]);
+        int h = bg_hex_digit(v[o + i]);
         if (h < 0)
             return -1;
         r = r * 16 + h;
@@ -104,7 +95,7 @@ static size_t bs_at(const unsigned char *v, size_t len, size_t o, uint32_t *cp)
     if (o + 1 >= len || v[o] != '\\')
         return 0;
     if ((v[o + 1] | 0x20) == 'x' && o + 4 <= len) {
-        int h = hexval(v[o + 2]), l = hexval(v[o + 3]);
+        int h = bg_hex_digit(v[o + 2]), l = bg_hex_digit(v[o + 3]);
         if (h < 0 || l < 0)
             return 0;
         *cp = (uint32_t)(h * 16 + l);
@@ -121,7 +112,7 @@ static size_t bs_at(const unsigned char *v, size_t len, size_t o, uint32_t *cp)
         uint32_t val = 0;
         size_t j = o + 3, nd = 0;
         int h;
-        while (j < len && nd < 6 && (h = hexval(v[j])) >= 0)
+        while (j < len && nd < 6 && (h = bg_hex_digit(v[j])) >= 0)
             val = val * 16 + (uint32_t)h, j++, nd++;
         if (nd == 0 || j >= len || v[j] != '}' || val > 0x10FFFF)
             return 0;
@@ -384,7 +375,7 @@ size_t bg_norm_hex_decode(const unsigned char *s, size_t n, unsigned char *out, 
 {
     size_t k = 0;
     for (size_t i = 0; i + 1 < n && k < cap; i += 2) {
-        int h = hexval(s[i]), l = hexval(s[i + 1]);
+        int h = bg_hex_digit(s[i]), l = bg_hex_digit(s[i + 1]);
         if (h < 0 || l < 0)
             break;
         out[k++] = (unsigned char)(h * 16 + l);

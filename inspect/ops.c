@@ -6,6 +6,9 @@
  */
 #include "inspect/inspect_int.h"
 
+#include "common/base64.h"
+#include "common/hex.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -122,64 +125,6 @@ int bg_inspection_remove_record(bg_inspection_t *x, int record)
         }
     }
     return 0;
-}
-
-static void to_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[in[i] >> 4];
-        out[2 * i + 1] = hx[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static void b64url(const unsigned char *in, size_t n, char *out)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
-                     (i + 2 < n ? in[i + 2] : 0);
-        out[o++] = a[v >> 18 & 63];
-        out[o++] = a[v >> 12 & 63];
-        if (i + 1 < n)
-            out[o++] = a[v >> 6 & 63];
-        if (i + 2 < n)
-            out[o++] = a[v & 63];
-    }
-    out[o] = '\0';
-}
-
-static int b64url_decode(const char *s, unsigned char *out, size_t cap)
-{
-    size_t n = 0;
-    unsigned v = 0;
-    int bits = 0;
-    for (; *s; s++) {
-        int c = *s, d;
-        if (c >= 'A' && c <= 'Z')
-            d = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            d = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            d = c - '0' + 52;
-        else if (c == '-')
-            d = 62;
-        else if (c == '_')
-            d = 63;
-        else
-            return -1;
-        v = v << 6 | (unsigned)d;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n >= cap)
-                return -1;
-            out[n++] = (unsigned char)(v >> bits);
-        }
-    }
-    return (int)n;
 }
 
 /* Generalize S as its category allows; NULL when it does not apply. */
@@ -306,7 +251,7 @@ char *bg_insp_op_text(const pending_t *p, bg_detect_cat_t cat, const char *s, si
                  (const unsigned char *)s, len, mac, &ml) == NULL)
             return NULL;
         char hex[65];
-        to_hex(mac, 16, hex);
+        bg_hex_encode(mac, 16, hex);
         char *o = malloc(120);
         if (o != NULL)
             snprintf(o, 120, "pn:%s:%s", p->keys.hash_key_id ? p->keys.hash_key_id : "k", hex);
@@ -335,7 +280,7 @@ char *bg_insp_op_text(const pending_t *p, bg_detect_cat_t cat, const char *s, si
         if (o != NULL) {
             int hl = snprintf(o, cap, "tok:%s:", kid);
             if (hl >= 0 && (size_t)hl < cap - (total + 2) / 3 * 4) {
-                b64url(buf, total, o + hl);
+                bg_base64_encode(buf, total, o + hl, BG_B64_URL);
             } else {
                 free(o);
                 o = NULL;
@@ -371,14 +316,14 @@ int bg_token_open(const char *token, const unsigned char *key, char *out, size_t
     unsigned char *raw = malloc(tl + 1);
     if (raw == NULL)
         return -1;
-    int n = b64url_decode(colon + 1, raw, tl + 1);
+    long n = bg_base64_decode(colon + 1, tl, raw, tl + 1, BG_B64_URL | BG_B64_NO_PAD);
     int rc = -1, l1 = 0, l2 = 0;
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     if (n < 28 || c == NULL || (size_t)(n - 28) >= cap)
         goto done;
     if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, raw) != 1 ||
         EVP_DecryptUpdate(c, NULL, &l1, (const unsigned char *)kids, (int)strlen(kids)) != 1 ||
-        EVP_DecryptUpdate(c, (unsigned char *)out, &l1, raw + 12, n - 28) != 1 ||
+        EVP_DecryptUpdate(c, (unsigned char *)out, &l1, raw + 12, (int)(n - 28)) != 1 ||
         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, raw + n - 16) != 1 ||
         EVP_DecryptFinal_ex(c, (unsigned char *)out + l1, &l2) != 1)
         goto done;

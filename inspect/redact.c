@@ -6,25 +6,7 @@
 #include "inspect/detect.h"
 #include "inspect/inspect_int.h"
 
-/* Percent-decode S (LEN) into OUT (CAP); invalid escapes stay as they are.
- * Returns the length written. */
-static size_t pct(const char *s, size_t len, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len && o < cap; i++) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = bg_insp_hexval((unsigned char)s[i + 1])) >= 0 &&
-            (lo = bg_insp_hexval((unsigned char)s[i + 2])) >= 0) {
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else if (s[i] == '+') {
-            out[o++] = ' ';
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    return o;
-}
+#include "common/hex.h"
 
 /* Does S (LEN), as written or percent-decoded once or twice, hold PI a
  * detector finds at medium confidence or above? */
@@ -34,8 +16,9 @@ static int holds_pi(const char *s, size_t len)
     bg_detect_finding_t f[8];
     if (len > sizeof a)
         return 1; /* too long to judge here: keep nothing of it */
-    size_t an = pct(s, len, a, sizeof a);
-    size_t bn = pct(a, an, b, sizeof b);
+    /* lenient: an invalid escape stays as written */
+    size_t an = (size_t)bg_hex_pct_decode(s, len, a, sizeof a, BG_PCT_PLUS);
+    size_t bn = (size_t)bg_hex_pct_decode(a, an, b, sizeof b, BG_PCT_PLUS);
     const char *forms[3] = {s, a, b};
     size_t lens[3] = {len, an, bn};
     for (int k = 0; k < 3; k++) {
@@ -80,7 +63,7 @@ static void joined_pi(const char *t, const size_t *start, const size_t *len, int
             memcpy(a, t + start[i], an);
             for (int k = 0; k < form; k++) {
                 char b[JOIN_CAP];
-                size_t bn = pct(a, an, b, sizeof b);
+                size_t bn = (size_t)bg_hex_pct_decode(a, an, b, sizeof b, BG_PCT_PLUS);
                 memcpy(a, b, bn);
                 an = bn;
             }

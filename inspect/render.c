@@ -6,101 +6,46 @@
  */
 #include "inspect/inspect_int.h"
 
+#include "common/hex.h"
+#include "common/sbuf.h"
+
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct strbuf_s {
-    char *p;
-    size_t n, cap;
-    int oom; /* an append failed: the text is incomplete */
-} strbuf_t;
-
-static void sb_add(strbuf_t *sb, const char *s, size_t n)
+/* S as form encoding onto SB: unreserved characters as they are, ' ' as
+ * '+', every other byte as "%XX". */
+static void pct_encode(bg_sbuf_t *sb, const char *s, size_t n)
 {
-    if (n > SIZE_MAX / 4 || sb->n > SIZE_MAX / 4) { /* no such buffer: never wraps */
-        sb->oom = 1;
-        return;
-    }
-    if (sb->n + n + 1 > sb->cap) {
-        size_t nc = (sb->cap ? sb->cap * 2 : 256);
-        while (nc < sb->n + n + 1)
-            nc *= 2;
-        char *np = realloc(sb->p, nc);
-        if (np == NULL) {
-            sb->oom = 1;
-            return;
-        }
-        sb->p = np;
-        sb->cap = nc;
-    }
-    memcpy(sb->p + sb->n, s, n);
-    sb->n += n;
-    sb->p[sb->n] = '\0';
-}
-
-static void pct_encode(strbuf_t *sb, const char *s, size_t n)
-{
-    static const char hx[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            sb_add(sb, (const char *)&c, 1);
+            bg_sbuf_add(sb, (const char *)&c, 1);
         } else if (c == ' ') {
-            sb_add(sb, "+", 1);
+            bg_sbuf_add(sb, "+", 1);
         } else {
-            char e[3] = {'%', hx[c >> 4], hx[c & 15]};
-            sb_add(sb, e, 3);
+            char e[3];
+            bg_sbuf_add(sb, e, bg_hex_pct(c, e));
         }
     }
 }
 
-static void encode_fields(bg_inspection_t *x, field_set_t set, strbuf_t *sb)
+static void encode_fields(const bg_inspection_t *x, field_set_t set, bg_sbuf_t *sb)
 {
     int first = 1;
     for (size_t i = 0; i < x->nfields; i++) {
-        field_t *f = &x->fields[i];
+        const field_t *f = &x->fields[i];
         if (f->set != set || f->removed)
             continue;
         if (!first)
-            sb_add(sb, "&", 1);
+            bg_sbuf_add(sb, "&", 1);
         first = 0;
         pct_encode(sb, f->name, f->name_len);
-        sb_add(sb, "=", 1);
+        bg_sbuf_add(sb, "=", 1);
         pct_encode(sb, f->value, f->value_len);
     }
-}
-
-/* S as a JSON string literal (quotes included) onto SB. */
-static void json_quote(strbuf_t *sb, const char *s, size_t n)
-{
-    static const char hx[] = "0123456789abcdef";
-    sb_add(sb, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        sb_add(sb, s + run, i - run);
-        run = i + 1;
-        char e[6] = {'\\', 'u', '0', '0', hx[c >> 4], hx[c & 15]};
-        if (c == '"' || c == '\\') {
-            e[1] = (char)c;
-            sb_add(sb, e, 2);
-        } else if (c == '\n') {
-            sb_add(sb, "\\n", 2);
-        } else if (c == '\t') {
-            sb_add(sb, "\\t", 2);
-        } else if (c == '\r') {
-            sb_add(sb, "\\r", 2);
-        } else {
-            sb_add(sb, e, 6);
-        }
-    }
-    sb_add(sb, s + run, n - run);
-    sb_add(sb, "\"", 1);
 }
 
 typedef struct {
@@ -135,9 +80,9 @@ static void add_splice(splices_t *sp, int doc, uint32_t start, uint32_t end, cha
 
 /* A replacement built in B (taken): a failed allocation must not turn into
  * a cut, which would leave "key": with no value. */
-static void add_repl(splices_t *sp, int doc, uint32_t start, uint32_t end, strbuf_t *b)
+static void add_repl(splices_t *sp, int doc, uint32_t start, uint32_t end, bg_sbuf_t *b)
 {
-    if (b->p == NULL || b->oom) {
+    if (b->p == NULL || b->failed) {
         sp->oom = 1;
         free(b->p);
         return;
@@ -173,8 +118,8 @@ static void mark_removed(bg_inspection_t *x, const node_t *nd, splices_t *sp)
         m->removed = 1;
         x->containers[m->container].has_removal = 1;
     } else {
-        strbuf_t b = {0};
-        sb_add(&b, "null", 4);
+        bg_sbuf_t b = {0};
+        bg_sbuf_add(&b, "null", 4);
         add_repl(sp, nd->doc, nd->vstart, nd->vend, &b);
     }
 }
@@ -259,12 +204,12 @@ static void render_node(bg_inspection_t *x, size_t ni, size_t *idx, size_t n, sp
         if (drop) {
             mark_removed(x, nd, sp);
         } else {
-            strbuf_t sb = {0};
+            bg_sbuf_t sb = {0};
             if (nd->vtype == 'n' && best != (size_t)-1 &&
                 x->pending[best].op.kind == BG_OP_GENERALIZE && bg_insp_json_number_text(out)) {
-                sb_add(&sb, out, strlen(out)); /* a generalized number stays a number */
+                bg_sbuf_add(&sb, out, strlen(out)); /* a generalized number stays a number */
             } else {
-                json_quote(&sb, out, strlen(out));
+                bg_sbuf_json_str(&sb, out, strlen(out));
             }
             add_repl(sp, nd->doc, nd->vstart, nd->vend, &sb);
         }
@@ -387,7 +332,7 @@ static char *apply_splices(const bg_inspection_t *x, const splice_t *mine, size_
                            size_t *outlen)
 {
     const doc_t *doc = &x->docs[d];
-    strbuf_t sb = {0};
+    bg_sbuf_t sb = {0};
     size_t need = doc->len + 1;
     for (size_t i = 0; i < count; i++)
         need += mine[i].len;
@@ -399,24 +344,25 @@ static char *apply_splices(const bg_inspection_t *x, const splice_t *mine, size_
     for (size_t i = 0; i < count; i++) {
         if (mine[i].start < cur)
             continue; /* inside a larger splice already made */
-        sb_add(&sb, doc->text + cur, mine[i].start - cur);
+        bg_sbuf_add(&sb, doc->text + cur, mine[i].start - cur);
         if (mine[i].repl != NULL)
-            sb_add(&sb, mine[i].repl, mine[i].len);
+            bg_sbuf_add(&sb, mine[i].repl, mine[i].len);
         cur = mine[i].end;
     }
-    sb_add(&sb, doc->text + cur, doc->len - cur);
+    bg_sbuf_add(&sb, doc->text + cur, doc->len - cur);
     *outlen = sb.n;
     return sb.p;
 }
 
-int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
+/* Step 1 of a render: the operators of every node that has applied
+ * findings, into SP (JSON splices) or into the fields, headers and text
+ * they rewrite. The findings are grouped by node with one counting sort.
+ * -1 when out of memory (SP then holds what was made so far). */
+static int render_nodes(bg_inspection_t *x, splices_t *sp)
 {
-    memset(out, 0, sizeof *out);
-    /* Group pending findings by node. */
     size_t *idx = malloc((x->nfind + 1) * sizeof *idx);
     size_t *start = calloc(x->nnodes + 1, sizeof *start);
     size_t *fill = calloc(x->nnodes + 1, sizeof *fill);
-    splices_t sp = {0};
     if (idx == NULL || start == NULL || fill == NULL) {
         free(idx);
         free(start);
@@ -435,52 +381,52 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
     }
     for (size_t n = 0; n < x->nnodes; n++)
         if (start[n + 1] > start[n])
-            render_node(x, n, idx + start[n], start[n + 1] - start[n], &sp);
+            render_node(x, n, idx + start[n], start[n + 1] - start[n], sp);
     free(idx);
     free(start);
     free(fill);
-    if (removal_splices(x, &sp) != 0) {
-        for (size_t i = 0; i < sp.n; i++)
-            free(sp.v[i].repl);
-        free(sp.v);
-        return -1;
-    }
+    return 0;
+}
 
-    /* Innermost documents first; each goes back into its container. */
+/* Step 2: the JSON documents with their splices applied, innermost first;
+ * each goes back into its container (a JSON string of the document
+ * around it, a form or multipart field) or, at the top, into *TOP (taken
+ * by the caller). Frees SP. -1 when a document could not be rebuilt: it
+ * must never go out as it was. */
+static int splice_documents(bg_inspection_t *x, splices_t *sp, char **top, size_t *top_len)
+{
     int maxdepth = 0;
     for (size_t d = 0; d < x->ndocs; d++)
         if (x->docs[d].depth > maxdepth)
             maxdepth = x->docs[d].depth;
-    char *top = NULL;
-    size_t top_len = 0;
     int failed = 0;
     for (int depth = maxdepth; depth >= 0; depth--) {
         /* Every splice of this depth's documents is known by now (their
          * own, and their nested documents' from the pass before): sorted by
          * document, each document's run is contiguous. Container splices
          * added below go after NSP, for the next pass. */
-        if (sp.n > 1)
-            qsort(sp.v, sp.n, sizeof *sp.v, cmp_splice);
-        size_t nsp = sp.n;
+        if (sp->n > 1)
+            qsort(sp->v, sp->n, sizeof *sp->v, cmp_splice);
+        size_t nsp = sp->n;
         for (size_t i = 0, j; i < nsp; i = j) {
-            int d = sp.v[i].doc;
-            for (j = i; j < nsp && sp.v[j].doc == d; j++)
+            int d = sp->v[i].doc;
+            for (j = i; j < nsp && sp->v[j].doc == d; j++)
                 ;
             doc_t *doc = &x->docs[d];
             if (doc->depth != depth)
                 continue;
             size_t nl = 0;
-            char *txt = apply_splices(x, sp.v + i, j - i, d, &nl);
+            char *txt = apply_splices(x, sp->v + i, j - i, d, &nl);
             if (txt == NULL) {
                 failed = 1; /* never send the document as it was */
                 continue;
             }
             if (doc->container_node >= 0) {
                 const node_t *cn = &x->nodes[doc->container_node];
-                strbuf_t q = {0};
-                json_quote(&q, txt, nl);
+                bg_sbuf_t q = {0};
+                bg_sbuf_json_str(&q, txt, nl);
                 free(txt);
-                add_repl(&sp, cn->doc, cn->vstart, cn->vend, &q);
+                add_repl(sp, cn->doc, cn->vstart, cn->vend, &q);
             } else if (doc->container_field >= 0) {
                 field_t *f = &x->fields[doc->container_field];
                 free(f->value);
@@ -488,153 +434,239 @@ int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
                 f->value_len = nl;
                 f->modified = 1;
             } else {
-                free(top);
-                top = txt;
-                top_len = nl;
+                free(*top);
+                *top = txt;
+                *top_len = nl;
             }
         }
     }
-    for (size_t i = 0; i < sp.n; i++)
-        free(sp.v[i].repl);
-    free(sp.v);
-    if (failed || sp.oom) {
-        free(top);
+    for (size_t i = 0; i < sp->n; i++)
+        free(sp->v[i].repl);
+    free(sp->v);
+    if (failed || sp->oom) {
+        free(*top);
+        *top = NULL;
         return -1;
     }
+    return 0;
+}
 
-    /* Body. */
-    strbuf_t sb = {0};
-    int form_mod = 0, query_mod = 0, part_mod = 0, path_mod = 0;
+/* The field sets (bit 1 << field_set_t) with a field modified or removed. */
+static unsigned modified_sets(const bg_inspection_t *x)
+{
+    unsigned sets = 0;
     for (size_t i = 0; i < x->nfields; i++) {
-        field_t *f = &x->fields[i];
-        if (!f->modified && !f->removed)
-            continue;
-        form_mod |= f->set == FS_FORM;
-        query_mod |= f->set == FS_QUERY;
-        part_mod |= f->set == FS_PART;
-        path_mod |= f->set == FS_PATH;
+        const field_t *f = &x->fields[i];
+        if (f->modified || f->removed)
+            sets |= 1u << f->set;
     }
+    return sets;
+}
+
+/* The multipart body again: every part that was not removed, with its
+ * headers as they came and its (maybe rewritten) content. */
+static void multipart_body(const bg_inspection_t *x, bg_sbuf_t *mb)
+{
+    for (size_t i = 0; i < x->nfields; i++) {
+        const field_t *f = &x->fields[i];
+        if (f->set != FS_PART || f->removed)
+            continue;
+        bg_sbuf_add(mb, "--", 2);
+        bg_sbuf_add(mb, x->boundary, strlen(x->boundary));
+        bg_sbuf_add(mb, "\r\n", 2);
+        bg_sbuf_add(mb, f->part_head, f->part_head_len);
+        bg_sbuf_add(mb, "\r\n\r\n", 4);
+        bg_sbuf_add(mb, f->value, f->value_len);
+        bg_sbuf_add(mb, "\r\n", 2);
+    }
+    bg_sbuf_add(mb, "--", 2);
+    bg_sbuf_add(mb, x->boundary, strlen(x->boundary));
+    bg_sbuf_add(mb, "--\r\n", 4);
+}
+
+/* Step 3: the body, when its kind's content changed: the rebuilt JSON
+ * document TOP (taken), the form or multipart fields encoded again, or the
+ * rewritten text. -1 when out of memory. */
+static int render_body(const bg_inspection_t *x, unsigned sets, char *top, size_t top_len,
+                       bg_rewrite_t *out)
+{
     if (x->kind == BG_BODY_JSON && top != NULL) {
         out->body = top;
         out->body_len = top_len;
         out->body_changed = 1;
-        top = NULL;
-    } else if (x->kind == BG_BODY_FORM && form_mod) {
-        encode_fields(x, FS_FORM, &sb);
-        out->body = sb.p != NULL ? sb.p : strdup("");
-        out->body_changed = 1;
-        sb.p = NULL;
-    } else if (x->kind == BG_BODY_MULTIPART && part_mod) {
-        strbuf_t mb = {0};
-        for (size_t i = 0; i < x->nfields; i++) {
-            field_t *f = &x->fields[i];
-            if (f->set != FS_PART || f->removed)
-                continue;
-            sb_add(&mb, "--", 2);
-            sb_add(&mb, x->boundary, strlen(x->boundary));
-            sb_add(&mb, "\r\n", 2);
-            sb_add(&mb, f->part_head, f->part_head_len);
-            sb_add(&mb, "\r\n\r\n", 4);
-            sb_add(&mb, f->value, f->value_len);
-            sb_add(&mb, "\r\n", 2);
-        }
-        sb_add(&mb, "--", 2);
-        sb_add(&mb, x->boundary, strlen(x->boundary));
-        sb_add(&mb, "--\r\n", 4);
-        out->body = mb.p;
-        out->body_changed = 1;
-    } else if (x->kind == BG_BODY_TEXT && x->text_modified) {
-        out->body = strdup(x->text);
-        out->body_changed = 1;
+        return 0;
     }
     free(top);
-    if (out->body_changed) {
-        if (out->body == NULL)
+    bg_sbuf_t sb = {0};
+    if (x->kind == BG_BODY_FORM && (sets & 1u << FS_FORM)) {
+        encode_fields(x, FS_FORM, &sb);
+        if (sb.failed) {
+            bg_sbuf_free(&sb);
             return -1;
-        if (x->kind != BG_BODY_JSON)
-            out->body_len = strlen(out->body);
-    }
-    /* Target: de-identified path segments re-encoded, the others as
-     * written; the query re-encoded when a parameter changed. */
-    if (query_mod || path_mod) {
-        const char *q = memchr(x->in.target, '?', x->in.target_len);
-        size_t pl = q != NULL ? (size_t)(q - x->in.target) : x->in.target_len;
-        strbuf_t tb = {0};
-        if (path_mod) {
-            size_t cur = 0;
-            for (size_t i = 0; i < x->nfields; i++) {
-                field_t *f = &x->fields[i];
-                if (f->set != FS_PATH)
-                    continue;
-                sb_add(&tb, x->in.target + cur, f->raw_off - cur);
-                if (f->removed)
-                    sb_add(&tb, "-", 1); /* the segment stays, its value goes */
-                else if (f->modified)
-                    pct_encode(&tb, f->value, f->value_len);
-                else
-                    sb_add(&tb, x->in.target + f->raw_off, f->raw_len);
-                cur = f->raw_off + f->raw_len;
-            }
-            sb_add(&tb, x->in.target + cur, pl - cur);
-        } else {
-            sb_add(&tb, x->in.target, pl);
         }
-        if (query_mod) {
-            strbuf_t qb = {0};
-            encode_fields(x, FS_QUERY, &qb);
-            if (qb.n > 0) {
-                sb_add(&tb, "?", 1);
-                sb_add(&tb, qb.p, qb.n);
-            }
-            free(qb.p);
-        } else if (q != NULL) {
-            sb_add(&tb, q, x->in.target_len - pl);
+        out->body = sb.p != NULL ? sb.p : strdup("");
+    } else if (x->kind == BG_BODY_MULTIPART && (sets & 1u << FS_PART)) {
+        multipart_body(x, &sb);
+        if (sb.failed) {
+            bg_sbuf_free(&sb);
+            return -1;
         }
-        out->target = tb.p;
-        out->target_len = tb.n;
-        out->target_changed = 1;
+        out->body = sb.p;
+    } else if (x->kind == BG_BODY_TEXT && x->text_modified) {
+        out->body = strdup(x->text);
+    } else {
+        return 0;
     }
-    /* Headers and cookies. More rewrites than bg_rewrite_t holds fail the
-     * render: silently dropping one would send its PI as it was. */
+    out->body_changed = 1;
+    if (out->body == NULL)
+        return -1;
+    out->body_len = strlen(out->body);
+    return 0;
+}
+
+/* Step 4: the target, when a path segment or a query parameter changed:
+ * de-identified path segments re-encoded, the others as written; the
+ * query re-encoded when a parameter changed. -1 when out of memory. */
+static int render_target(const bg_inspection_t *x, unsigned sets, bg_rewrite_t *out)
+{
+    int query_mod = (sets & 1u << FS_QUERY) != 0, path_mod = (sets & 1u << FS_PATH) != 0;
+    if (!query_mod && !path_mod)
+        return 0;
+    const char *q = memchr(x->in.target, '?', x->in.target_len);
+    size_t pl = q != NULL ? (size_t)(q - x->in.target) : x->in.target_len;
+    bg_sbuf_t tb = {0};
+    if (path_mod) {
+        size_t cur = 0;
+        for (size_t i = 0; i < x->nfields; i++) {
+            const field_t *f = &x->fields[i];
+            if (f->set != FS_PATH)
+                continue;
+            bg_sbuf_add(&tb, x->in.target + cur, f->raw_off - cur);
+            if (f->removed)
+                bg_sbuf_add(&tb, "-", 1); /* the segment stays, its value goes */
+            else if (f->modified)
+                pct_encode(&tb, f->value, f->value_len);
+            else
+                bg_sbuf_add(&tb, x->in.target + f->raw_off, f->raw_len);
+            cur = f->raw_off + f->raw_len;
+        }
+        bg_sbuf_add(&tb, x->in.target + cur, pl - cur);
+    } else {
+        bg_sbuf_add(&tb, x->in.target, pl);
+    }
+    if (query_mod) {
+        bg_sbuf_t qb = {0};
+        encode_fields(x, FS_QUERY, &qb);
+        if (qb.n > 0) {
+            bg_sbuf_add(&tb, "?", 1);
+            bg_sbuf_add(&tb, qb.p, qb.n);
+        }
+        tb.failed |= qb.failed;
+        bg_sbuf_free(&qb);
+    } else if (q != NULL) {
+        bg_sbuf_add(&tb, q, x->in.target_len - pl);
+    }
+    if (tb.failed) {
+        bg_sbuf_free(&tb);
+        return -1;
+    }
+    out->target = tb.p;
+    out->target_len = tb.n;
+    out->target_changed = 1;
+    return 0;
+}
+
+/* Header HI's Cookie value again without the removed cookies and with the
+ * rewritten ones, into *VALUE (NULL when every cookie went). 0 when none
+ * of its cookies changed, 1 when rewritten, -1 when out of memory. */
+static int cookie_header(const bg_inspection_t *x, size_t hi, char **value)
+{
+    int touched = 0;
+    for (size_t i = 0; i < x->nfields; i++)
+        touched |= x->fields[i].set == FS_COOKIE && x->fields[i].cookie_header == (int)hi &&
+                   (x->fields[i].modified || x->fields[i].removed);
+    if (!touched)
+        return 0;
+    bg_sbuf_t cb = {0};
+    for (size_t i = 0; i < x->nfields; i++) {
+        const field_t *f = &x->fields[i];
+        if (f->set != FS_COOKIE || f->cookie_header != (int)hi || f->removed)
+            continue;
+        if (cb.n > 0)
+            bg_sbuf_add(&cb, "; ", 2);
+        bg_sbuf_add(&cb, f->name, f->name_len);
+        bg_sbuf_add(&cb, "=", 1);
+        bg_sbuf_add(&cb, f->value, f->value_len);
+    }
+    if (cb.failed) {
+        bg_sbuf_free(&cb);
+        return -1;
+    }
+    *value = cb.p;
+    return 1;
+}
+
+/* Step 5: the headers and cookies rewritten. More rewrites than
+ * bg_rewrite_t holds fail the render: silently dropping one would send its
+ * PI as it was; so does a value that could not be copied. */
+static int render_headers(const bg_inspection_t *x, bg_rewrite_t *out)
+{
     const size_t maxh = sizeof out->header_index / sizeof out->header_index[0];
     for (size_t i = 0; i < x->nhdrs; i++) {
-        hdr_t *h = &x->hdrs[i];
+        const hdr_t *h = &x->hdrs[i];
         if (!h->modified && !h->removed)
             continue;
         if (out->nheaders == maxh)
-            goto too_many;
+            return -1;
+        char *v = h->removed ? NULL : strdup(h->value);
+        if (!h->removed && v == NULL)
+            return -1;
         out->header_index[out->nheaders] = h->header;
-        out->header_values[out->nheaders++] = h->removed ? NULL : strdup(h->value);
+        out->header_values[out->nheaders++] = v;
     }
     for (size_t hi = 0; hi < x->in.nheaders; hi++) {
-        int touched = 0;
-        for (size_t i = 0; i < x->nfields; i++)
-            touched |= x->fields[i].set == FS_COOKIE && x->fields[i].cookie_header == (int)hi &&
-                       (x->fields[i].modified || x->fields[i].removed);
-        if (!touched)
+        char *v = NULL;
+        int rc = cookie_header(x, hi, &v);
+        if (rc == 0)
             continue;
-        if (out->nheaders == maxh)
-            goto too_many;
-        strbuf_t cb = {0};
-        for (size_t i = 0; i < x->nfields; i++) {
-            field_t *f = &x->fields[i];
-            if (f->set != FS_COOKIE || f->cookie_header != (int)hi || f->removed)
-                continue;
-            if (cb.n > 0)
-                sb_add(&cb, "; ", 2);
-            sb_add(&cb, f->name, f->name_len);
-            sb_add(&cb, "=", 1);
-            sb_add(&cb, f->value, f->value_len);
+        if (rc < 0)
+            return -1;
+        if (out->nheaders == maxh) {
+            free(v);
+            return -1;
         }
         out->header_index[out->nheaders] = hi;
-        out->header_values[out->nheaders++] = cb.p; /* NULL when every cookie went */
+        out->header_values[out->nheaders++] = v; /* NULL when every cookie went */
     }
-    free(sb.p);
     return 0;
-too_many:
-    free(sb.p);
-    bg_rewrite_free(out);
-    return -1;
+}
+
+/*
+ * The rewritten request, in named steps: the operators per node, the cuts
+ * for removed members, the JSON documents rebuilt innermost first, then the
+ * body, the target and the headers. On failure OUT is freed and empty.
+ */
+int bg_inspection_render(bg_inspection_t *x, bg_rewrite_t *out)
+{
+    memset(out, 0, sizeof *out);
+    splices_t sp = {0};
+    if (render_nodes(x, &sp) != 0 || removal_splices(x, &sp) != 0) {
+        for (size_t i = 0; i < sp.n; i++)
+            free(sp.v[i].repl);
+        free(sp.v);
+        return -1;
+    }
+    char *top = NULL;
+    size_t top_len = 0;
+    if (splice_documents(x, &sp, &top, &top_len) != 0)
+        return -1;
+    unsigned sets = modified_sets(x);
+    if (render_body(x, sets, top, top_len, out) != 0 || render_target(x, sets, out) != 0 ||
+        render_headers(x, out) != 0) {
+        bg_rewrite_free(out);
+        return -1;
+    }
+    return 0;
 }
 
 void bg_rewrite_free(bg_rewrite_t *rw)

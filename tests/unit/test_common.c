@@ -75,6 +75,41 @@ static void test_hex(void **state)
     assert_string_equal(pct, "%E4");
 }
 
+/* Percent-decoding: forms and queries read '+' as a space, a form field
+ * with a broken escape is refused (strict), while the record redactor and
+ * the path reader keep a broken escape as written (lenient) and stop at
+ * their buffer. */
+static void test_pct_decode(void **state)
+{
+    (void)state;
+    char o[32];
+    const char *s = "a%2Fb+c%e4%B8%ad";
+    long n = bg_hex_pct_decode(s, strlen(s), o, sizeof o, BG_PCT_PLUS);
+    assert_int_equal(n, 8);
+    assert_memory_equal(o, "a/b c\xe4\xb8\xad", 8);
+    assert_int_equal(bg_hex_pct_decode(s, strlen(s), o, sizeof o, 0), 8);
+    assert_memory_equal(o, "a/b+c", 5); /* '+' as written */
+    /* broken escapes: "%", "%4", "%zz", a '%' two from the end */
+    const char *bad[] = {"x%", "x%4", "%zz", "1%4g", "%%41"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t bl = strlen(bad[i]);
+        assert_int_equal(bg_hex_pct_decode(bad[i], bl, o, sizeof o, BG_PCT_STRICT), -1);
+        n = bg_hex_pct_decode(bad[i], bl, o, sizeof o, 0);
+        assert_true(n > 0);
+        assert_int_equal(o[0], bad[i][0]); /* kept as written */
+    }
+    n = bg_hex_pct_decode("%%41", 4, o, sizeof o, 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(o, "%A", 2);
+    /* the escape at the very end is read */
+    assert_int_equal(bg_hex_pct_decode("ab%41", 5, o, sizeof o, BG_PCT_STRICT), 3);
+    assert_memory_equal(o, "abA", 3);
+    /* a small buffer takes what fits */
+    assert_int_equal(bg_hex_pct_decode("%41%42%43", 9, o, 2, 0), 2);
+    assert_memory_equal(o, "AB", 2);
+    assert_int_equal(bg_hex_pct_decode("", 0, o, sizeof o, BG_PCT_STRICT), 0);
+}
+
 static void test_utf8_decode(void **state)
 {
     (void)state;
@@ -98,6 +133,41 @@ static void test_utf8_decode(void **state)
     }
     assert_int_equal(bg_utf8_decode((const unsigned char *)"\xe4\xb8", 2, &cp), 0);
     assert_int_equal(bg_utf8_decode((const unsigned char *)"\xe4\x41\xad", 3, &cp), 0);
+}
+
+/* Every sequence of up to three bytes, and every four-byte one with each
+ * lead byte F0-F4 and its continuation classes: accepted exactly when it
+ * is the shortest encoding of a scalar value (re-encoding what was
+ * decoded gives the same bytes back), and then its length is 1-4. */
+static void test_utf8_decode_every_sequence(void **state)
+{
+    (void)state;
+    unsigned char p[4] = {0};
+    size_t accepted = 0;
+    for (unsigned b0 = 0; b0 < 256; b0++)
+        for (unsigned b1 = 0; b1 < 256; b1++)
+            for (unsigned b2 = 0; b2 < 256; b2++) {
+                static const unsigned char b3s[] = {0x00, 0x7F, 0x80, 0xBF, 0xC0, 0xFF};
+                size_t nb3 = b0 >= 0xF0 && b0 <= 0xF4 ? sizeof b3s : 1;
+                for (size_t k = 0; k < nb3; k++) {
+                    p[0] = (unsigned char)b0, p[1] = (unsigned char)b1;
+                    p[2] = (unsigned char)b2, p[3] = b3s[k];
+                    size_t n = b0 >= 0xF0 ? 4 : 3;
+                    uint32_t cp;
+                    size_t l = bg_utf8_decode(p, n, &cp);
+                    if (l == 0) {
+                        assert_int_equal(cp, UINT32_MAX);
+                        continue;
+                    }
+                    char o[4];
+                    assert_int_equal(bg_utf8_encode(cp, o), l);
+                    assert_memory_equal(o, p, l);
+                    accepted += l == n;
+                }
+            }
+    /* the three-byte scalars (U+0800-U+FFFF less 2,048 surrogates) and
+     * the four-byte ones at the six chosen fourth bytes (two valid) */
+    assert_int_equal(accepted, (0x10000 - 0x800 - 0x800) + (0x110000 - 0x10000) / 64 * 2);
 }
 
 static void test_utf8_round_trip(void **state)
@@ -424,7 +494,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_pct_decode),
         cmocka_unit_test(test_utf8_decode),
+        cmocka_unit_test(test_utf8_decode_every_sequence),
         cmocka_unit_test(test_utf8_round_trip),
         cmocka_unit_test(test_json_escaping),
         cmocka_unit_test(test_json_escaping_every_byte_every_offset),

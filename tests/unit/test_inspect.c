@@ -478,6 +478,17 @@ static const fcase_t FCASES[] = {
      "multipart.meta.user.email email email whole\n"
      "multipart.notes cn_mobile cn_mobile 5+11\n"
      "opaque: multipart.photo is binary (not text)\n"},
+    {"multipart: a base64 part decoded across line breaks; one cut short is opaque",
+     0,
+     {MP, "--XyZ\r\n"
+          "Content-Disposition: form-data; name=\"a\"\r\n"
+          "Content-Transfer-Encoding: base64\r\n\r\n"
+          "MTM4MTIz\r\nNDU2Nzg=\r\n--XyZ\r\n"
+          "Content-Disposition: form-data; name=\"b\"\r\n"
+          "Content-Transfer-Encoding: base64\r\n\r\n"
+          "aGVsbG8gd29ybGQ\r\n--XyZ--\r\n"},
+     "multipart.a(decoded) cn_mobile cn_mobile whole\n"
+     "opaque: a multipart part's transfer encoding does not decode\n"},
     {"field rules: path with ['name'], [*], .*, ..name, [0]; key rule in any case",
      1,
      {JSON, "{\"customer\":{\"身份证号\":\"not-an-id\"},\"events\":[{\"uid\":\"u1\"},{\"uid\":"
