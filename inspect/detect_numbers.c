@@ -102,6 +102,9 @@ static inline int is_numsep(unsigned c)
 /* Read digits from I, allowing 1..SEP_MAX separators between two digits. */
 static void numrun_read(const scan_t *s, size_t i, numrun_t *r)
 {
+    /* 24 bytes: the detectors read only d[0..nd), but the analyzer cannot
+     * tell, and a zeroed tail costs nothing. */
+    memset(r->d, 0, sizeof r->d);
     r->nd = 0;
     r->cuts = 0;
     r->xcuts = 0;

@@ -96,6 +96,7 @@ int bg_inspection_remove_record(bg_inspection_t *x, int record)
             x->record_findings = NULL;
             return -1;
         }
+        x->nrecord_members = 0; /* counted from here */
         for (size_t m = 0; m < x->nmembers && x->nrecord_members < x->nrecords; m++)
             if (x->members[m].container == x->records_container)
                 x->record_members[x->nrecord_members++] = (int)m;

@@ -292,8 +292,8 @@ static int add_categories(bg_taxonomy_t *tax, vctx_t *c, json_t *categories, con
     char p[512];
     size_t before = c->nerr;
     size_t n = json_object_size(categories);
-    bg_taxonomy_cat_t **fresh = calloc(n ? n : 1, sizeof *fresh);
-    json_t **docs = realloc(tax->docs, (tax->ndocs + 1) * sizeof *docs);
+    bg_taxonomy_cat_t **fresh = calloc(n ? n : 1, sizeof(bg_taxonomy_cat_t *));
+    json_t **docs = realloc(tax->docs, (tax->ndocs + 1) * sizeof(json_t *));
     bg_taxonomy_cat_t **all = NULL;
     if (docs != NULL)
         tax->docs = docs;
@@ -322,21 +322,21 @@ static int add_categories(bg_taxonomy_t *tax, vctx_t *c, json_t *categories, con
         }
     }
     if (c->nerr == before) {
-        all = realloc(tax->cats, (tax->ncats + k) * sizeof *all + 1);
+        all = realloc(tax->cats, (tax->ncats + k) * sizeof(bg_taxonomy_cat_t *) + 1);
         if (all == NULL)
             verr(c, base, 0, "out of memory");
     }
-    if (c->nerr != before) {
+    if (c->nerr != before || all == NULL) {
         for (size_t i = 0; i < k; i++)
             free(fresh[i]);
         free(fresh);
         return -1;
     }
     tax->cats = all;
-    memcpy(tax->cats + tax->ncats, fresh, k * sizeof *fresh);
+    memcpy(tax->cats + tax->ncats, fresh, k * sizeof(bg_taxonomy_cat_t *));
     tax->ncats += k;
     free(fresh);
-    qsort(tax->cats, tax->ncats, sizeof *tax->cats, cmp_cat);
+    qsort(tax->cats, tax->ncats, sizeof(bg_taxonomy_cat_t *), cmp_cat);
     for (size_t i = 0; i < tax->ncats; i++)
         if (tax->cats[i]->builtin != BG_CAT_NONE)
             tax->builtin[tax->cats[i]->builtin] = tax->cats[i];
