@@ -393,143 +393,190 @@ int bg_rollup_blk_order(const void *a, const void *b)
 }
 
 /*
- * Merge day D (this update) with its saved file and write it whole to a
- * temporary file, then rename it over the saved one. Each hour keeps its
- * newest BG_REPORT_BLOCKED_MAX blocked records. 0, or -1 with ERR.
+ * Add saved day file PATH to M (its shapes and people) and to D (its
+ * blocked decisions, after this update's). The file holds each shape once
+ * ("T JSON", numbered from 0), each (hour, shape) with its weight ("A N H
+ * SHAPE_INDEX", numbered from 0), the people of each A line ("S A_INDEX
+ * REST") and the blocked decisions ("B SEQ H WHERE"). A damaged A line
+ * keeps its number, mapped to nothing (`audit rebuild` recovers it): its
+ * people are dropped, not given to the next shape. No file adds nothing.
+ * 0, or -1 when out of memory.
  */
-static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
+static int day_merge_saved(const char *path, day_t *d, tab_t *m)
 {
-    char *path = bg_rollup_path_join(u->dir, d->name), *tmp = NULL, *line = NULL;
-    size_t cap = 0, *map = NULL, nmap = 0, capmap = 0;
-    FILE *in = NULL, *out = NULL;
-    tab_t m; /* the saved file's lines, then this update's */
-    json_t *tl = json_array(), *tix = json_object(); /* shapes: the T lines, their index */
-    char *kbuf = NULL;
+    FILE *in = fopen(path, "r");
+    json_t *tl = NULL; /* the T lines' shapes, by number; null: damaged */
+    char *line = NULL, *kbuf = NULL;
+    size_t cap = 0, *map = NULL, nmap = 0, capmap = 0; /* A line -> M's index */
+    ssize_t len;
     int rc = -1;
-    if (tab_init(&m) != 0 || tl == NULL || tix == NULL || path == NULL ||
-        (tmp = malloc(strlen(path) + 5)) == NULL)
-        goto oom;
-    snprintf(tmp, strlen(path) + 5, "%s.tmp", path);
-    if (!u->reset && (in = fopen(path, "r")) != NULL) {
-        ssize_t len;
-        while ((len = getline(&line, &cap, in)) > 0) {
-            uint64_t n;
-            int64_t h;
-            char *key, *json;
-            if (line[len - 1] == '\n')
-                line[--len] = '\0';
-            int kind = bg_rollup_parse_line(line, &n, &h, &key, &json);
-            json_t *tv = kind == 'T' ? json_string(json) : NULL;
-            /* not UTF-8: a damaged line, a placeholder keeps the numbering */
-            if (kind == 'T' && json_array_append_new(tl, tv != NULL ? tv : json_null()) != 0)
-                goto oom;
-            if (kind == 'A' || kind == 'a') {
-                /* "A N H SHAPE_INDEX" -> the key "H SHAPE_JSON"; a damaged
-                 * line keeps its index, mapped to nothing (`audit rebuild`
-                 * recovers it): its people are dropped, not given to the
-                 * next shape */
-                const char *shape =
-                    kind == 'A' ? json_string_value(json_array_get(tl, strtoull(json, NULL, 10)))
-                                : NULL;
-                size_t kl = shape != NULL ? strlen(shape) + 32 : 0;
-                if (shape != NULL) {
-                    char *nk = realloc(kbuf, kl);
-                    if (nk == NULL)
-                        goto oom;
-                    kbuf = nk; /* at once: the realloc may have moved it */
-                }
-                if (nmap == capmap) {
-                    size_t nc = capmap ? capmap * 2 : 64, *nm = realloc(map, nc * sizeof *nm);
-                    if (nm == NULL)
-                        goto oom;
-                    map = nm;
-                    capmap = nc;
-                }
-                if (shape == NULL) {
-                    map[nmap++] = SIZE_MAX;
-                    continue;
-                }
-                snprintf(kbuf, kl, "%lld %s", (long long)h, shape);
-                if (tab_shape(&m, kbuf, n, &map[nmap++]) != 0)
-                    goto oom;
-            } else if (kind == 'S' && n < nmap && map[n] != SIZE_MAX && bg_rollup_person_ok(key) &&
-                       tab_person(&m, map[n], key) != 0) {
-                goto oom;
-            } else if (kind == 'B' && bg_rollup_blk_add(d, n, h, json, strlen(json)) != 0) {
-                goto oom;
+    if (in == NULL)
+        return 0;
+    if ((tl = json_array()) == NULL)
+        goto out;
+    while ((len = getline(&line, &cap, in)) > 0) {
+        uint64_t n;
+        int64_t h;
+        char *key, *json;
+        if (line[len - 1] == '\n')
+            line[--len] = '\0';
+        int kind = bg_rollup_parse_line(line, &n, &h, &key, &json);
+        json_t *tv = kind == 'T' ? json_string(json) : NULL;
+        /* not UTF-8: a damaged line, a placeholder keeps the numbering */
+        if (kind == 'T' && json_array_append_new(tl, tv != NULL ? tv : json_null()) != 0)
+            goto out;
+        if (kind == 'A' || kind == 'a') {
+            /* "A N H SHAPE_INDEX" -> the key "H SHAPE_JSON" */
+            const char *shape =
+                kind == 'A' ? json_string_value(json_array_get(tl, strtoull(json, NULL, 10)))
+                            : NULL;
+            size_t kl = shape != NULL ? strlen(shape) + 32 : 0;
+            if (shape != NULL) {
+                char *nk = realloc(kbuf, kl);
+                if (nk == NULL)
+                    goto out;
+                kbuf = nk; /* at once: the realloc may have moved it */
             }
-        }
-        fclose(in);
-        in = NULL;
-    }
-    /* This update's shapes and people, renumbered into M. */
-    nmap = 0;
-    for (size_t i = 0; i < json_array_size(d->tab.keys); i++) {
-        if (nmap == capmap) {
-            size_t nc = capmap ? capmap * 2 : 64, *nm = realloc(map, nc * sizeof *nm);
+            size_t *nm = bg_grow(map, &capmap, nmap + 1, sizeof *map, 64);
             if (nm == NULL)
-                goto oom;
+                goto out;
             map = nm;
-            capmap = nc;
+            if (shape == NULL) {
+                map[nmap++] = SIZE_MAX;
+                continue;
+            }
+            snprintf(kbuf, kl, "%lld %s", (long long)h, shape);
+            if (tab_shape(m, kbuf, n, &map[nmap++]) != 0)
+                goto out;
+        } else if (kind == 'S' && n < nmap && map[n] != SIZE_MAX && bg_rollup_person_ok(key) &&
+                   tab_person(m, map[n], key) != 0) {
+            goto out;
+        } else if (kind == 'B' && bg_rollup_blk_add(d, n, h, json, strlen(json)) != 0) {
+            goto out;
         }
-        if (tab_shape(&m, json_string_value(json_array_get(d->tab.keys, i)), d->tab.n[i],
-                      &map[nmap++]) != 0)
-            goto oom;
     }
+    rc = 0;
+out:
+    fclose(in);
+    json_decref(tl);
+    free(kbuf);
+    free(map);
+    free(line);
+    return rc;
+}
+
+/* Add this update's shapes and people (D's table) to M: each shape gets
+ * its index in M, and its people follow it there. 0, or -1 when out of
+ * memory. */
+static int day_merge_update(const day_t *d, tab_t *m)
+{
+    size_t nk = json_array_size(d->tab.keys), *map = calloc(nk + 1, sizeof *map);
     const char *k;
     json_t *v;
+    int rc = -1;
+    if (map == NULL)
+        return -1;
+    for (size_t i = 0; i < nk; i++)
+        if (tab_shape(m, json_string_value(json_array_get(d->tab.keys, i)), d->tab.n[i], &map[i]) !=
+            0)
+            goto out;
     json_object_foreach(d->tab.people, k, v)
     {
         char *end;
         unsigned long long idx = strtoull(k, &end, 10);
-        if (*end == ' ' && idx < nmap && tab_person(&m, map[idx], end + 1) != 0)
-            goto oom;
+        if (*end == ' ' && idx < nk && tab_person(m, map[idx], end + 1) != 0)
+            goto out;
     }
-    if (d->nblk > 1)
-        qsort(d->blk, d->nblk, sizeof *d->blk, bg_rollup_blk_order);
+    rc = 0;
+out:
+    free(map);
+    return rc;
+}
+
+/*
+ * Write day file TMP: the header (every record up to THROUGH), then each
+ * shape of M once ("T JSON", numbered from 0), each (hour, shape) of M with
+ * its weight ("A N H SHAPE_INDEX"), M's people ("S A_INDEX PSEUDONYM
+ * FINDINGS X") and D's blocked decisions in their order ("B SEQ H WHERE").
+ * 0, or -1 with ERR; TMP is removed when a write fails before its close.
+ */
+static int day_write(const char *tmp, uint64_t through, const tab_t *m, const day_t *d, char *err,
+                     size_t errcap)
+{
+    size_t nk = json_array_size(m->keys), nt = 0;
+    size_t *sidx = calloc(nk + 1, sizeof *sidx); /* A line -> its T line */
+    json_t *tix = json_object();                 /* {SHAPE_JSON: its T line} */
+    const char *k;
+    json_t *v;
+    FILE *out = NULL;
+    int rc = -1;
+    if (sidx == NULL || tix == NULL) {
+        snprintf(err, errcap, "out of memory");
+        goto out;
+    }
     if ((out = fopen(tmp, "w")) == NULL) {
         snprintf(err, errcap, "cannot write %s: %s", tmp, strerror(errno));
         goto out;
     }
-    fprintf(out, DAY_FORMAT "%llu\n", (unsigned long long)u->seq);
-    /* Each shape of the day once ("T JSON", numbered from 0), then each
-     * (hour, shape) with its weight ("A N H SHAPE_INDEX"). */
-    json_array_clear(tl);
-    size_t *sidx = calloc(json_array_size(m.keys) + 1, sizeof *sidx);
-    if (sidx == NULL)
-        goto oom;
-    for (size_t i = 0; i < json_array_size(m.keys); i++) {
-        const char *sp = strchr(json_string_value(json_array_get(m.keys, i)), ' ');
+    fprintf(out, DAY_FORMAT "%llu\n", (unsigned long long)through);
+    for (size_t i = 0; i < nk; i++) {
+        const char *sp = strchr(json_string_value(json_array_get(m->keys, i)), ' ');
         json_t *ix = json_object_get(tix, sp + 1);
         if (ix == NULL) {
-            ix = json_integer((json_int_t)json_array_size(tl));
+            ix = json_integer((json_int_t)nt++);
             if (json_object_set_new(tix, sp + 1, ix) != 0) {
-                free(sidx);
-                goto oom;
+                snprintf(err, errcap, "out of memory");
+                goto out;
             }
-            json_array_append_new(tl, json_string(sp + 1));
             fprintf(out, "T %s\n", sp + 1);
         }
         sidx[i] = (size_t)json_integer_value(ix);
     }
-    for (size_t i = 0; i < json_array_size(m.keys); i++)
+    for (size_t i = 0; i < nk; i++)
         // NOLINTNEXTLINE(clang-analyzer-core.NullDereference): each of m.keys has its m.n
-        fprintf(out, "A %llu %lld %zu\n", (unsigned long long)m.n[i],
-                strtoll(json_string_value(json_array_get(m.keys, i)), NULL, 10), sidx[i]);
-    free(sidx);
-    json_object_foreach(m.people, k, v)
+        fprintf(out, "A %llu %lld %zu\n", (unsigned long long)m->n[i],
+                strtoll(json_string_value(json_array_get(m->keys, i)), NULL, 10), sidx[i]);
+    json_object_foreach(m->people, k, v)
     {
         fprintf(out, "S %s\n", k);
     }
     for (size_t i = 0; i < d->nblk; i++)
         fprintf(out, "B %llu %lld %s\n", (unsigned long long)d->blk[i].seq, (long long)d->blk[i].h,
                 d->blk[i].text);
-    if (fclose(out) != 0) {
-        out = NULL;
-        snprintf(err, errcap, "cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
+    rc = fclose(out) == 0 ? 0 : -1;
     out = NULL;
+    if (rc != 0)
+        snprintf(err, errcap, "cannot write %s: %s", tmp, strerror(errno));
+out:
+    if (out != NULL) {
+        fclose(out);
+        unlink(tmp);
+    }
+    json_decref(tix);
+    free(sidx);
+    return rc;
+}
+
+/*
+ * Save day D: its saved file (unless U is being reset) and this update
+ * merged, written whole to a temporary file, then renamed over the saved
+ * one. Every blocked decision is kept, ordered by seq (a query takes the
+ * latest). 0, or -1 with ERR.
+ */
+static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
+{
+    char *path = bg_rollup_path_join(u->dir, d->name), *tmp = NULL;
+    tab_t m; /* the saved file's lines, then this update's */
+    int rc = -1;
+    if (tab_init(&m) != 0 || path == NULL || (tmp = malloc(strlen(path) + 5)) == NULL)
+        goto oom;
+    snprintf(tmp, strlen(path) + 5, "%s.tmp", path);
+    if ((!u->reset && day_merge_saved(path, d, &m) != 0) || day_merge_update(d, &m) != 0)
+        goto oom;
+    if (d->nblk > 1)
+        qsort(d->blk, d->nblk, sizeof *d->blk, bg_rollup_blk_order);
+    if (day_write(tmp, u->seq, &m, d, err, errcap) != 0)
+        goto out;
     if (rename(tmp, path) != 0) {
         snprintf(err, errcap, "cannot rename %s: %s", tmp, strerror(errno));
         goto out;
@@ -539,18 +586,7 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
 oom:
     snprintf(err, errcap, "out of memory");
 out:
-    if (in != NULL)
-        fclose(in);
-    if (out != NULL) {
-        fclose(out);
-        unlink(tmp);
-    }
     tab_free(&m);
-    json_decref(tl);
-    json_decref(tix);
-    free(kbuf);
-    free(map);
-    free(line);
     free(tmp);
     free(path);
     return rc;
