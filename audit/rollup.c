@@ -1,7 +1,8 @@
 /*
  * Rollups of the audit log (audit/rollup.h): tailing the raw log into
- * per-hour aggregates, one file per China-time day, and reading them back
- * for reports.
+ * per-hour aggregates, one file per China-time day, and saving them.
+ * Reading them back for reports is audit/rollup_query.c; the day file's
+ * lines and the types both read are in audit/rollup_int.h.
  */
 #include "audit/rollup.h"
 
@@ -23,67 +24,12 @@
 #include "common/grow.h"
 #include "common/hex.h"
 
-#define HOUR_MS 3600000LL
+#define HOUR_MS BG_ROLLUP_HOUR_MS
 #define CHINA_OFFSET_S (8 * 3600)
-#define DAY_NAME 16
-#define NO_DAY "none"
+#define DAY_NAME BG_ROLLUP_DAY_NAME
+#define NO_DAY BG_ROLLUP_NO_DAY
 #define DAY_FORMAT "# bordergate-rollup/1 through="
 #define STATE_FORMAT "bordergate-rollup-state/1"
-#define HOUR_FORMAT BG_ROLLUP_HOUR_FORMAT
-
-typedef struct {
-    uint64_t seq; /* the record's line number over the whole log */
-    int64_t h;
-    char *text; /* the record, compact JSON */
-} blk_t;
-
-/* The lines of one day: decision shapes ("HOUR_MS REDUCED_JSON") with
- * their weights, by index, and people ("INDEX PSEUDONYM FINDINGS X": the
- * shape's findings naming the person, "0,3" or "-", and X 1 when the
- * decision's subjects list names them). */
-typedef struct {
-    json_t *ix;   /* {"HOUR_MS JSON": index} */
-    json_t *keys; /* ["HOUR_MS JSON", ...] */
-    uint64_t *n;  /* weights by index */
-    size_t cap;
-    json_t *people; /* {"INDEX PSEUDONYM FINDINGS X": true} */
-} tab_t;
-
-/* What this update read for one day, not saved yet. */
-typedef struct {
-    char name[DAY_NAME];
-    uint64_t through; /* the saved file holds every record up to this seq */
-    tab_t tab;
-    blk_t *blk;
-    size_t nblk, capblk;
-} day_t;
-
-typedef struct {
-    char *name; /* base name */
-    uint64_t bytes, lines;
-    uint64_t unparsable, torn; /* torn: a last line cut by a crash, never completed */
-} rawfile_t;
-
-struct bg_rollup {
-    char *dir;  /* DIR/PREFIX.rollup */
-    char *adir; /* DIR */
-    char *prefix;
-    int mode;   /* BG_ROLLUP_* */
-    int lockfd; /* -1: no rollup directory (read mode) */
-    int reset;  /* the saved rollups do not match the raw log: ignore, then replace them */
-    char **paths;
-    size_t npaths;
-    rawfile_t *files; /* one per path, what has been consumed */
-    uint64_t seq, unparsable, torn;
-    size_t fi; /* the file being read */
-    FILE *fp;
-    char *line;
-    size_t linecap;
-    day_t *days;
-    size_t ndays, capdays;
-    uint64_t unsaved; /* lines read since the last save */
-    int done;
-};
 
 /* A writer saves every FLUSH_LINES lines, so a long backlog (the first page
  * load over an old log, a rebuild) does not hold it all in memory. */
@@ -99,7 +45,7 @@ static int64_t hour_of(int64_t t)
 }
 
 /* The China-time date of T (ms) as "YYYY-MM-DD". */
-static void day_name(int64_t t, char out[DAY_NAME])
+void bg_rollup_day_name(int64_t t, char out[DAY_NAME])
 {
     time_t s = (time_t)((t - (((t % 1000) + 1000) % 1000)) / 1000) + CHINA_OFFSET_S;
     struct tm tm;
@@ -107,7 +53,7 @@ static void day_name(int64_t t, char out[DAY_NAME])
     strftime(out, DAY_NAME, "%Y-%m-%d", &tm);
 }
 
-static int is_day_file(const char *name)
+int bg_rollup_is_day_file(const char *name)
 {
     if (strcmp(name, NO_DAY) == 0)
         return 1;
@@ -119,7 +65,7 @@ static int is_day_file(const char *name)
     return 1;
 }
 
-static char *path_join(const char *a, const char *b)
+char *bg_rollup_path_join(const char *a, const char *b)
 {
     size_t n = strlen(a) + strlen(b) + 2;
     char *p = malloc(n);
@@ -172,7 +118,7 @@ static void copy_pseudonym(json_t *dst, const json_t *src, const char *name)
     json_object_set_new(dst, name, json_string(out));
 }
 
-static json_t *pick(const json_t *src, const char *const *names)
+json_t *bg_rollup_pick(const json_t *src, const char *const *names)
 {
     json_t *o = json_object();
     for (size_t i = 0; o != NULL && names[i] != NULL; i++)
@@ -195,24 +141,26 @@ static json_t *reduce(const json_t *rec, const char *hour)
     static const char *const reason[] = {"code", NULL};
     static const char *const finding[] = {"sensitive", "action",   "anonymized", "rule",
                                           "clause",    "category", "basis",      NULL};
-    json_t *o = pick(rec, top);
+    json_t *o = bg_rollup_pick(rec, top);
     if (o == NULL)
         return NULL;
     if (hour != NULL)
         json_object_set_new(o, "time", json_string(hour));
     if (json_object_get(rec, "destination") != NULL)
-        json_object_set_new(o, "destination", pick(json_object_get(rec, "destination"), dst));
+        json_object_set_new(o, "destination",
+                            bg_rollup_pick(json_object_get(rec, "destination"), dst));
     if (json_object_get(rec, "recipient") != NULL)
-        json_object_set_new(o, "recipient", pick(json_object_get(rec, "recipient"), rcpt));
+        json_object_set_new(o, "recipient",
+                            bg_rollup_pick(json_object_get(rec, "recipient"), rcpt));
     if (json_object_get(rec, "policy") != NULL)
-        json_object_set_new(o, "policy", pick(json_object_get(rec, "policy"), pol));
+        json_object_set_new(o, "policy", bg_rollup_pick(json_object_get(rec, "policy"), pol));
     size_t i;
     const json_t *x;
     if (json_is_array(json_object_get(rec, "reasons"))) {
         json_t *a = json_array();
         json_array_foreach(json_object_get(rec, "reasons"), i, x)
         {
-            json_array_append_new(a, pick(x, reason));
+            json_array_append_new(a, bg_rollup_pick(x, reason));
         }
         json_object_set_new(o, "reasons", a);
     }
@@ -220,7 +168,7 @@ static json_t *reduce(const json_t *rec, const char *hour)
         json_t *a = json_array();
         json_array_foreach(json_object_get(rec, "findings"), i, x)
         {
-            json_t *f = pick(x, finding);
+            json_t *f = bg_rollup_pick(x, finding);
             if (f != NULL)
                 copy_pseudonym(f, x, "subject");
             json_array_append_new(a, f);
@@ -289,7 +237,7 @@ static int tab_shape(tab_t *t, const char *key, uint64_t n, size_t *idx)
  * pseudonym 32 hex digits, FINDINGS "-" or indexes joined by ',', X 0 or
  * 1? A day file's line that is not is damaged and skipped (`audit
  * rebuild`). */
-static int person_ok(const char *rest)
+int bg_rollup_person_ok(const char *rest)
 {
     const char *p = rest + 33;
     if (strspn(rest, "0123456789abcdefABCDEF") != 32 || rest[32] != ' ')
@@ -323,7 +271,7 @@ static void day_free(day_t *d)
     free(d->blk);
 }
 
-static int blk_add(day_t *d, uint64_t seq, int64_t h, const char *text, size_t len)
+int bg_rollup_blk_add(day_t *d, uint64_t seq, int64_t h, const char *text, size_t len)
 {
     if (d->nblk == d->capblk) {
         size_t nc = d->capblk ? d->capblk * 2 : 16;
@@ -369,7 +317,7 @@ static int parse_line_a(char *line, uint64_t *n, int64_t *h, char **key, char **
  * give the people that follow to the wrong shape); 0 for the header or
  * another malformed line. LINE is not modified.
  */
-static int parse_line(char *line, uint64_t *n, int64_t *h, char **key, char **json)
+int bg_rollup_parse_line(char *line, uint64_t *n, int64_t *h, char **key, char **json)
 {
     char *end;
     if (line[0] == 'A' && line[1] == ' ') {
@@ -426,7 +374,7 @@ static day_t *day_get(bg_rollup_t *u, const char *name)
         return NULL;
     }
     if (!u->reset && u->lockfd >= 0) {
-        char *p = path_join(u->dir, name);
+        char *p = bg_rollup_path_join(u->dir, name);
         if (p == NULL) {
             tab_free(&d->tab);
             return NULL;
@@ -438,150 +386,197 @@ static day_t *day_get(bg_rollup_t *u, const char *name)
     return d;
 }
 
-static int blk_order(const void *a, const void *b)
+int bg_rollup_blk_order(const void *a, const void *b)
 {
     const blk_t *x = a, *y = b;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /*
- * Merge day D (this update) with its saved file and write it whole to a
- * temporary file, then rename it over the saved one. Each hour keeps its
- * newest BG_REPORT_BLOCKED_MAX blocked records. 0, or -1 with ERR.
+ * Add saved day file PATH to M (its shapes and people) and to D (its
+ * blocked decisions, after this update's). The file holds each shape once
+ * ("T JSON", numbered from 0), each (hour, shape) with its weight ("A N H
+ * SHAPE_INDEX", numbered from 0), the people of each A line ("S A_INDEX
+ * REST") and the blocked decisions ("B SEQ H WHERE"). A damaged A line
+ * keeps its number, mapped to nothing (`audit rebuild` recovers it): its
+ * people are dropped, not given to the next shape. No file adds nothing.
+ * 0, or -1 when out of memory.
  */
-static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
+static int day_merge_saved(const char *path, day_t *d, tab_t *m)
 {
-    char *path = path_join(u->dir, d->name), *tmp = NULL, *line = NULL;
-    size_t cap = 0, *map = NULL, nmap = 0, capmap = 0;
-    FILE *in = NULL, *out = NULL;
-    tab_t m; /* the saved file's lines, then this update's */
-    json_t *tl = json_array(), *tix = json_object(); /* shapes: the T lines, their index */
-    char *kbuf = NULL;
+    FILE *in = fopen(path, "r");
+    json_t *tl = NULL; /* the T lines' shapes, by number; null: damaged */
+    char *line = NULL, *kbuf = NULL;
+    size_t cap = 0, *map = NULL, nmap = 0, capmap = 0; /* A line -> M's index */
+    ssize_t len;
     int rc = -1;
-    if (tab_init(&m) != 0 || tl == NULL || tix == NULL || path == NULL ||
-        (tmp = malloc(strlen(path) + 5)) == NULL)
-        goto oom;
-    snprintf(tmp, strlen(path) + 5, "%s.tmp", path);
-    if (!u->reset && (in = fopen(path, "r")) != NULL) {
-        ssize_t len;
-        while ((len = getline(&line, &cap, in)) > 0) {
-            uint64_t n;
-            int64_t h;
-            char *key, *json;
-            if (line[len - 1] == '\n')
-                line[--len] = '\0';
-            int kind = parse_line(line, &n, &h, &key, &json);
-            json_t *tv = kind == 'T' ? json_string(json) : NULL;
-            /* not UTF-8: a damaged line, a placeholder keeps the numbering */
-            if (kind == 'T' && json_array_append_new(tl, tv != NULL ? tv : json_null()) != 0)
-                goto oom;
-            if (kind == 'A' || kind == 'a') {
-                /* "A N H SHAPE_INDEX" -> the key "H SHAPE_JSON"; a damaged
-                 * line keeps its index, mapped to nothing (`audit rebuild`
-                 * recovers it): its people are dropped, not given to the
-                 * next shape */
-                const char *shape =
-                    kind == 'A' ? json_string_value(json_array_get(tl, strtoull(json, NULL, 10)))
-                                : NULL;
-                size_t kl = shape != NULL ? strlen(shape) + 32 : 0;
-                if (shape != NULL) {
-                    char *nk = realloc(kbuf, kl);
-                    if (nk == NULL)
-                        goto oom;
-                    kbuf = nk; /* at once: the realloc may have moved it */
-                }
-                if (nmap == capmap) {
-                    size_t nc = capmap ? capmap * 2 : 64, *nm = realloc(map, nc * sizeof *nm);
-                    if (nm == NULL)
-                        goto oom;
-                    map = nm;
-                    capmap = nc;
-                }
-                if (shape == NULL) {
-                    map[nmap++] = SIZE_MAX;
-                    continue;
-                }
-                snprintf(kbuf, kl, "%lld %s", (long long)h, shape);
-                if (tab_shape(&m, kbuf, n, &map[nmap++]) != 0)
-                    goto oom;
-            } else if (kind == 'S' && n < nmap && map[n] != SIZE_MAX && person_ok(key) &&
-                       tab_person(&m, map[n], key) != 0) {
-                goto oom;
-            } else if (kind == 'B' && blk_add(d, n, h, json, strlen(json)) != 0) {
-                goto oom;
+    if (in == NULL)
+        return 0;
+    if ((tl = json_array()) == NULL)
+        goto out;
+    while ((len = getline(&line, &cap, in)) > 0) {
+        uint64_t n;
+        int64_t h;
+        char *key, *json;
+        if (line[len - 1] == '\n')
+            line[--len] = '\0';
+        int kind = bg_rollup_parse_line(line, &n, &h, &key, &json);
+        json_t *tv = kind == 'T' ? json_string(json) : NULL;
+        /* not UTF-8: a damaged line, a placeholder keeps the numbering */
+        if (kind == 'T' && json_array_append_new(tl, tv != NULL ? tv : json_null()) != 0)
+            goto out;
+        if (kind == 'A' || kind == 'a') {
+            /* "A N H SHAPE_INDEX" -> the key "H SHAPE_JSON" */
+            const char *shape =
+                kind == 'A' ? json_string_value(json_array_get(tl, strtoull(json, NULL, 10)))
+                            : NULL;
+            size_t kl = shape != NULL ? strlen(shape) + 32 : 0;
+            if (shape != NULL) {
+                char *nk = realloc(kbuf, kl);
+                if (nk == NULL)
+                    goto out;
+                kbuf = nk; /* at once: the realloc may have moved it */
             }
-        }
-        fclose(in);
-        in = NULL;
-    }
-    /* This update's shapes and people, renumbered into M. */
-    nmap = 0;
-    for (size_t i = 0; i < json_array_size(d->tab.keys); i++) {
-        if (nmap == capmap) {
-            size_t nc = capmap ? capmap * 2 : 64, *nm = realloc(map, nc * sizeof *nm);
+            size_t *nm = bg_grow(map, &capmap, nmap + 1, sizeof *map, 64);
             if (nm == NULL)
-                goto oom;
+                goto out;
             map = nm;
-            capmap = nc;
+            if (shape == NULL) {
+                map[nmap++] = SIZE_MAX;
+                continue;
+            }
+            snprintf(kbuf, kl, "%lld %s", (long long)h, shape);
+            if (tab_shape(m, kbuf, n, &map[nmap++]) != 0)
+                goto out;
+        } else if (kind == 'S' && n < nmap && map[n] != SIZE_MAX && bg_rollup_person_ok(key) &&
+                   tab_person(m, map[n], key) != 0) {
+            goto out;
+        } else if (kind == 'B' && bg_rollup_blk_add(d, n, h, json, strlen(json)) != 0) {
+            goto out;
         }
-        if (tab_shape(&m, json_string_value(json_array_get(d->tab.keys, i)), d->tab.n[i],
-                      &map[nmap++]) != 0)
-            goto oom;
     }
+    rc = 0;
+out:
+    fclose(in);
+    json_decref(tl);
+    free(kbuf);
+    free(map);
+    free(line);
+    return rc;
+}
+
+/* Add this update's shapes and people (D's table) to M: each shape gets
+ * its index in M, and its people follow it there. 0, or -1 when out of
+ * memory. */
+static int day_merge_update(const day_t *d, tab_t *m)
+{
+    size_t nk = json_array_size(d->tab.keys), *map = calloc(nk + 1, sizeof *map);
     const char *k;
     json_t *v;
+    int rc = -1;
+    if (map == NULL)
+        return -1;
+    for (size_t i = 0; i < nk; i++)
+        if (tab_shape(m, json_string_value(json_array_get(d->tab.keys, i)), d->tab.n[i], &map[i]) !=
+            0)
+            goto out;
     json_object_foreach(d->tab.people, k, v)
     {
         char *end;
         unsigned long long idx = strtoull(k, &end, 10);
-        if (*end == ' ' && idx < nmap && tab_person(&m, map[idx], end + 1) != 0)
-            goto oom;
+        if (*end == ' ' && idx < nk && tab_person(m, map[idx], end + 1) != 0)
+            goto out;
     }
-    if (d->nblk > 1)
-        qsort(d->blk, d->nblk, sizeof *d->blk, blk_order);
+    rc = 0;
+out:
+    free(map);
+    return rc;
+}
+
+/*
+ * Write day file TMP: the header (every record up to THROUGH), then each
+ * shape of M once ("T JSON", numbered from 0), each (hour, shape) of M with
+ * its weight ("A N H SHAPE_INDEX"), M's people ("S A_INDEX PSEUDONYM
+ * FINDINGS X") and D's blocked decisions in their order ("B SEQ H WHERE").
+ * 0, or -1 with ERR; TMP is removed when a write fails before its close.
+ */
+static int day_write(const char *tmp, uint64_t through, const tab_t *m, const day_t *d, char *err,
+                     size_t errcap)
+{
+    size_t nk = json_array_size(m->keys), nt = 0;
+    size_t *sidx = calloc(nk + 1, sizeof *sidx); /* A line -> its T line */
+    json_t *tix = json_object();                 /* {SHAPE_JSON: its T line} */
+    const char *k;
+    json_t *v;
+    FILE *out = NULL;
+    int rc = -1;
+    if (sidx == NULL || tix == NULL) {
+        snprintf(err, errcap, "out of memory");
+        goto out;
+    }
     if ((out = fopen(tmp, "w")) == NULL) {
         snprintf(err, errcap, "cannot write %s: %s", tmp, strerror(errno));
         goto out;
     }
-    fprintf(out, DAY_FORMAT "%llu\n", (unsigned long long)u->seq);
-    /* Each shape of the day once ("T JSON", numbered from 0), then each
-     * (hour, shape) with its weight ("A N H SHAPE_INDEX"). */
-    json_array_clear(tl);
-    size_t *sidx = calloc(json_array_size(m.keys) + 1, sizeof *sidx);
-    if (sidx == NULL)
-        goto oom;
-    for (size_t i = 0; i < json_array_size(m.keys); i++) {
-        const char *sp = strchr(json_string_value(json_array_get(m.keys, i)), ' ');
+    fprintf(out, DAY_FORMAT "%llu\n", (unsigned long long)through);
+    for (size_t i = 0; i < nk; i++) {
+        const char *sp = strchr(json_string_value(json_array_get(m->keys, i)), ' ');
         json_t *ix = json_object_get(tix, sp + 1);
         if (ix == NULL) {
-            ix = json_integer((json_int_t)json_array_size(tl));
+            ix = json_integer((json_int_t)nt++);
             if (json_object_set_new(tix, sp + 1, ix) != 0) {
-                free(sidx);
-                goto oom;
+                snprintf(err, errcap, "out of memory");
+                goto out;
             }
-            json_array_append_new(tl, json_string(sp + 1));
             fprintf(out, "T %s\n", sp + 1);
         }
         sidx[i] = (size_t)json_integer_value(ix);
     }
-    for (size_t i = 0; i < json_array_size(m.keys); i++)
+    for (size_t i = 0; i < nk; i++)
         // NOLINTNEXTLINE(clang-analyzer-core.NullDereference): each of m.keys has its m.n
-        fprintf(out, "A %llu %lld %zu\n", (unsigned long long)m.n[i],
-                strtoll(json_string_value(json_array_get(m.keys, i)), NULL, 10), sidx[i]);
-    free(sidx);
-    json_object_foreach(m.people, k, v)
+        fprintf(out, "A %llu %lld %zu\n", (unsigned long long)m->n[i],
+                strtoll(json_string_value(json_array_get(m->keys, i)), NULL, 10), sidx[i]);
+    json_object_foreach(m->people, k, v)
     {
         fprintf(out, "S %s\n", k);
     }
     for (size_t i = 0; i < d->nblk; i++)
         fprintf(out, "B %llu %lld %s\n", (unsigned long long)d->blk[i].seq, (long long)d->blk[i].h,
                 d->blk[i].text);
-    if (fclose(out) != 0) {
-        out = NULL;
-        snprintf(err, errcap, "cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
+    rc = fclose(out) == 0 ? 0 : -1;
     out = NULL;
+    if (rc != 0)
+        snprintf(err, errcap, "cannot write %s: %s", tmp, strerror(errno));
+out:
+    if (out != NULL) {
+        fclose(out);
+        unlink(tmp);
+    }
+    json_decref(tix);
+    free(sidx);
+    return rc;
+}
+
+/*
+ * Save day D: its saved file (unless U is being reset) and this update
+ * merged, written whole to a temporary file, then renamed over the saved
+ * one. Every blocked decision is kept, ordered by seq (a query takes the
+ * latest). 0, or -1 with ERR.
+ */
+static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
+{
+    char *path = bg_rollup_path_join(u->dir, d->name), *tmp = NULL;
+    tab_t m; /* the saved file's lines, then this update's */
+    int rc = -1;
+    if (tab_init(&m) != 0 || path == NULL || (tmp = malloc(strlen(path) + 5)) == NULL)
+        goto oom;
+    snprintf(tmp, strlen(path) + 5, "%s.tmp", path);
+    if ((!u->reset && day_merge_saved(path, d, &m) != 0) || day_merge_update(d, &m) != 0)
+        goto oom;
+    if (d->nblk > 1)
+        qsort(d->blk, d->nblk, sizeof *d->blk, bg_rollup_blk_order);
+    if (day_write(tmp, u->seq, &m, d, err, errcap) != 0)
+        goto out;
     if (rename(tmp, path) != 0) {
         snprintf(err, errcap, "cannot rename %s: %s", tmp, strerror(errno));
         goto out;
@@ -591,18 +586,7 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
 oom:
     snprintf(err, errcap, "out of memory");
 out:
-    if (in != NULL)
-        fclose(in);
-    if (out != NULL) {
-        fclose(out);
-        unlink(tmp);
-    }
     tab_free(&m);
-    json_decref(tl);
-    json_decref(tix);
-    free(kbuf);
-    free(map);
-    free(line);
     free(tmp);
     free(path);
     return rc;
@@ -616,7 +600,7 @@ out:
  * in the same order, none shorter than consumed); else set U->reset. */
 static void state_load(bg_rollup_t *u)
 {
-    char *p = path_join(u->dir, "state");
+    char *p = bg_rollup_path_join(u->dir, "state");
     json_t *st = p != NULL && u->lockfd >= 0 ? json_load_file(p, 0, NULL) : NULL;
     free(p);
     const char *fmt = json_string_value(json_object_get(st, "format"));
@@ -659,7 +643,7 @@ static void state_load(bg_rollup_t *u)
 static int state_save(bg_rollup_t *u, char *err, size_t errcap)
 {
     json_t *st = json_object(), *fs = json_array();
-    char *p = path_join(u->dir, "state"), *tmp = path_join(u->dir, "state.tmp");
+    char *p = bg_rollup_path_join(u->dir, "state"), *tmp = bg_rollup_path_join(u->dir, "state.tmp");
     int rc = -1;
     if (st == NULL || fs == NULL || p == NULL || tmp == NULL) {
         snprintf(err, errcap, "out of memory");
@@ -735,7 +719,7 @@ bg_rollup_t *bg_rollup_open(const char *dir, const char *prefix, int mode, char 
         snprintf(err, errcap, "cannot create %s: %s", u->dir, strerror(errno));
         goto fail;
     }
-    if ((lock = path_join(u->dir, "lock")) == NULL)
+    if ((lock = bg_rollup_path_join(u->dir, "lock")) == NULL)
         goto oom;
     u->lockfd = mode == BG_ROLLUP_READ ? open(lock, O_RDONLY | O_CLOEXEC)
                                        : open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
@@ -867,7 +851,7 @@ static int take(bg_rollup_t *u, const json_t *rec, uint64_t seq, uint64_t offset
     snprintf(name, sizeof name, "%s", NO_DAY);
     if (t != BG_REPORT_NO_TIME) {
         h = hour_of(t);
-        day_name(h, name);
+        bg_rollup_day_name(h, name);
     }
     day_t *d = day_get(u, name);
     if (d == NULL)
@@ -882,7 +866,8 @@ static int take(bg_rollup_t *u, const json_t *rec, uint64_t seq, uint64_t offset
         char where[300];
         int wl = snprintf(where, sizeof where, "%llu %s", (unsigned long long)offset,
                           u->files[u->fi].name);
-        rc = wl > 0 && (size_t)wl < sizeof where ? blk_add(d, seq, h, where, (size_t)wl) : -1;
+        rc = wl > 0 && (size_t)wl < sizeof where ? bg_rollup_blk_add(d, seq, h, where, (size_t)wl)
+                                                 : -1;
     }
     return rc;
 }
@@ -951,9 +936,9 @@ static void remove_saved(const bg_rollup_t *u)
     DIR *d = opendir(u->dir);
     struct dirent *e;
     while (d != NULL && (e = readdir(d)) != NULL) {
-        if (!is_day_file(e->d_name) && strcmp(e->d_name, "state") != 0)
+        if (!bg_rollup_is_day_file(e->d_name) && strcmp(e->d_name, "state") != 0)
             continue;
-        char *p = path_join(u->dir, e->d_name);
+        char *p = bg_rollup_path_join(u->dir, e->d_name);
         if (p != NULL)
             unlink(p);
         free(p);
@@ -993,657 +978,12 @@ int bg_rollup_save(bg_rollup_t *u, char *err, size_t errcap)
 }
 
 /* ------------------------------------------------------------------------
- * Queries
- * ------------------------------------------------------------------------ */
-
-int bg_rollup_window_ok(int64_t from_ms, int64_t to_ms)
-{
-    return (from_ms == BG_REPORT_NO_TIME || from_ms % HOUR_MS == 0) &&
-           (to_ms == BG_REPORT_NO_TIME || to_ms % HOUR_MS == 0);
-}
-
-typedef struct {
-    int64_t from, to;
-    char first[DAY_NAME], last[DAY_NAME]; /* day names in the window ("" open) */
-    int blocked_limit;
-    bg_rollup_entry_cb cb;
-    void *arg;
-    blk_t *blk; /* seq: the order over all directories */
-    size_t nblk, capblk;
-    int stop;
-    /* Shapes parsed so far, by their text: the same shape recurs in every
-     * day file and every hour of a fleet's text, and parsing it again each
-     * time was most of a long window's cost. Shared is safe: every use sets
-     * the entry's time first and puts back what it changes (q_person). */
-    json_t *shapes;
-    /* Person lines read but not handed out yet (q_person, q_flush). */
-    struct qperson *pbuf;
-    size_t npbuf, cappbuf;
-} query_t;
-
-typedef struct qperson {
-    size_t idx;
-    char *rest; /* "PSEUDONYM FINDINGS X", owned */
-} qperson_t;
-
-#define SHAPE_CACHE_MAX 65536
-
-/* The shape of T line JSON (a reference, NULL when not an object) */
-static json_t *q_shape(query_t *q, const char *json)
-{
-    json_t *r = q->shapes != NULL ? json_object_get(q->shapes, json) : NULL;
-    if (r != NULL)
-        return json_incref(r);
-    r = json_loads(json, 0, NULL);
-    if (!json_is_object(r)) {
-        json_decref(r);
-        return NULL;
-    }
-    if (q->shapes == NULL)
-        q->shapes = json_object();
-    if (q->shapes != NULL && json_object_size(q->shapes) < SHAPE_CACHE_MAX)
-        json_object_set(q->shapes, json, r); /* a failure only loses the cache */
-    return r;
-}
-
-static int in_window(const query_t *q, int64_t h)
-{
-    if (h == BG_REPORT_NO_TIME)
-        return q->from == BG_REPORT_NO_TIME && q->to == BG_REPORT_NO_TIME;
-    return (q->from == BG_REPORT_NO_TIME || h >= q->from) &&
-           (q->to == BG_REPORT_NO_TIME || h < q->to);
-}
-
-static int day_in_window(const query_t *q, const char *name)
-{
-    if (strcmp(name, NO_DAY) == 0)
-        return q->from == BG_REPORT_NO_TIME && q->to == BG_REPORT_NO_TIME;
-    return (q->first[0] == '\0' || strcmp(name, q->first) >= 0) &&
-           (q->last[0] == '\0' || strcmp(name, q->last) <= 0);
-}
-
-/* The (hour, shape) entries of one day file or update being read, by
- * index: the shape parsed (a reference; NULL when damaged or outside the
- * window) and its hour. */
-typedef struct {
-    json_t **rec;
-    int64_t *h;
-    size_t n, cap;
-} shapes_t;
-
-static void shapes_free(shapes_t *sh)
-{
-    for (size_t i = 0; i < sh->n; i++)
-        json_decref(sh->rec[i]);
-    free(sh->rec);
-    free(sh->h);
-    memset(sh, 0, sizeof *sh);
-}
-
-/* REC's "time": hour H (RFC 3339), or none. */
-static void set_time(json_t *rec, int64_t h)
-{
-    if (h == BG_REPORT_NO_TIME) {
-        json_object_del(rec, "time");
-        return;
-    }
-    char hour[40];
-    time_t s = (time_t)(h / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(hour, sizeof hour, "%Y-%m-%dT%H:00:00Z", &tm);
-    json_object_set_new(rec, "time", json_string(hour));
-}
-
-/* Entry (hour H, shape REC - borrowed) of weight N: handed to the callback
- * when in the window, and kept as the next index of SH for the people. */
-static int q_entry(query_t *q, shapes_t *sh, int64_t h, json_t *rec, uint64_t n)
-{
-    if (sh->n == sh->cap) {
-        size_t nc = sh->cap ? sh->cap * 2 : 64;
-        json_t **nr = realloc(sh->rec, nc * sizeof(json_t *));
-        if (nr == NULL)
-            return -1;
-        sh->rec = nr;
-        int64_t *nh = realloc(sh->h, nc * sizeof *nh);
-        if (nh == NULL)
-            return -1;
-        sh->h = nh;
-        sh->cap = nc;
-    }
-    if (rec != NULL && !in_window(q, h))
-        rec = NULL;
-    if (rec != NULL && !q->stop) {
-        set_time(rec, h);
-        q->stop = q->cb(q->arg, rec, n, 0, 0) != 0;
-    }
-    sh->rec[sh->n] = json_incref(rec); /* NULL: damaged or outside: `audit rebuild` */
-    sh->h[sh->n++] = h;
-    return 0;
-}
-
-/* A person line ("IDX PSEUDONYM FINDINGS X") of the entries SH: kept until
- * q_flush hands out the people of each entry together. */
-static int q_person(query_t *q, const shapes_t *sh, uint64_t idx, const char *rest)
-{
-    if (idx >= sh->n || sh->rec[idx] == NULL || q->stop || !person_ok(rest))
-        return 0;
-    if (q->npbuf == q->cappbuf) {
-        size_t nc = q->cappbuf ? q->cappbuf * 2 : 256;
-        qperson_t *np = realloc(q->pbuf, nc * sizeof *np);
-        if (np == NULL)
-            return -1;
-        q->pbuf = np;
-        q->cappbuf = nc;
-    }
-    char *r = strdup(rest);
-    if (r == NULL)
-        return -1;
-    q->pbuf[q->npbuf].idx = (size_t)idx;
-    q->pbuf[q->npbuf++].rest = r;
-    return 0;
-}
-
-static int qperson_order(const void *a, const void *b)
-{
-    const qperson_t *x = a, *y = b;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-/* Add person REST ("PSEUDONYM FINDINGS X") to entry REC: for each finding
- * of the shape naming them (among its first NF) a copy naming them, and
- * them to the subjects list when X is 1. 0, or -1 when out of memory. */
-static int add_person(json_t *rec, size_t nf, const char *rest)
-{
-    const char *sp1 = strchr(rest, ' '), *sp2 = strchr(sp1 + 1, ' ');
-    json_t *fs = json_object_get(rec, "findings"), *ss = json_object_get(rec, "subjects");
-    json_t *name = json_stringn(rest, (size_t)(sp1 - rest));
-    if (name == NULL)
-        return -1;
-    for (const char *p = sp1 + 1; p < sp2 && *p != '-';) {
-        char *end;
-        unsigned long k = strtoul(p, &end, 10);
-        json_t *f = k < nf ? json_array_get(fs, k) : NULL, *c;
-        if (json_is_object(f) && (c = json_copy(f)) != NULL) {
-            json_object_set(c, "subject", name);
-            json_array_append_new(fs, c);
-        }
-        if (end == p)
-            break;
-        p = *end == ',' ? end + 1 : end;
-    }
-    if (sp2[1] == '1' && json_is_array(ss))
-        json_array_append_new(ss, json_pack("{s:O}", "pseudonym", name));
-    json_decref(name);
-    return 0;
-}
-
-/*
- * Hand out the people kept by q_person: for each entry, ONE record of
- * weight 0 (it adds people, counts nothing) - the shape, plus a copy of
- * each finding per person it names, plus the people its subjects list
- * names - instead of one record per person. The report unions sets, so
- * any split of an entry's people gives the same figures; one record per
- * entry saves the per-record work (time, group keys) for every person but
- * one. The shared shape is changed for the call and put back.
- */
-static int q_flush(query_t *q, const shapes_t *sh)
-{
-    int rc = 0;
-    if (q->npbuf > 1)
-        qsort(q->pbuf, q->npbuf, sizeof *q->pbuf, qperson_order);
-    for (size_t i = 0; i < q->npbuf;) {
-        size_t idx = q->pbuf[i].idx, j = i;
-        json_t *r = idx < sh->n ? sh->rec[idx] : NULL;
-        json_t *fs = json_object_get(r, "findings"), *ss = json_object_get(r, "subjects");
-        size_t nf = json_array_size(fs), ns = json_array_size(ss);
-        for (; j < q->npbuf && q->pbuf[j].idx == idx; j++)
-            if (r != NULL && rc == 0 && !q->stop)
-                rc = add_person(r, nf, q->pbuf[j].rest);
-        if (r != NULL && rc == 0 && !q->stop) {
-            set_time(r, sh->h[idx]);
-            q->stop = q->cb(q->arg, r, 0, 0, 0) != 0;
-        }
-        while (json_array_size(fs) > nf)
-            json_array_remove(fs, json_array_size(fs) - 1);
-        while (json_array_size(ss) > ns)
-            json_array_remove(ss, json_array_size(ss) - 1);
-        i = j;
-    }
-    for (size_t i = 0; i < q->npbuf; i++)
-        free(q->pbuf[i].rest);
-    q->npbuf = 0;
-    return rc;
-}
-
-static int q_blk(query_t *q, uint64_t order, int64_t h, const char *json)
-{
-    if (q->blocked_limit <= 0 || !in_window(q, h))
-        return 0;
-    day_t tmp = {.blk = q->blk, .nblk = q->nblk, .capblk = q->capblk};
-    int rc = blk_add(&tmp, order, h, json, strlen(json));
-    q->blk = tmp.blk;
-    q->nblk = tmp.nblk;
-    q->capblk = tmp.capblk;
-    return rc;
-}
-
-/* A day file being read, in steps. */
-typedef struct {
-    FILE *fp;
-    char *line;
-    size_t cap;
-    shapes_t sh;
-    json_t *shapes; /* the T lines, parsed */
-} qfile_t;
-
-static void qfile_close(qfile_t *f)
-{
-    if (f->fp != NULL)
-        fclose(f->fp);
-    shapes_free(&f->sh);
-    json_decref(f->shapes);
-    free(f->line);
-    memset(f, 0, sizeof *f);
-}
-
-/* Read at most MAX_LINES lines of day file PATH (opened on the first call)
- * into Q. 1 more to read, 0 done (F closed), -1 error. */
-static int q_file(query_t *q, qfile_t *f, const char *path, uint64_t base, size_t max_lines)
-{
-    ssize_t len = 0;
-    int rc = 0;
-    if (f->fp == NULL) {
-        if ((f->fp = fopen(path, "r")) == NULL)
-            return errno == ENOENT ? 0 : -1;
-        if ((f->shapes = json_array()) == NULL) {
-            qfile_close(f);
-            return -1;
-        }
-    }
-    for (size_t k = 0; rc == 0 && !q->stop && k < max_lines; k++) {
-        if ((len = getline(&f->line, &f->cap, f->fp)) <= 0)
-            break;
-        uint64_t n;
-        int64_t h;
-        char *key, *json, *line = f->line;
-        if (line[len - 1] == '\n')
-            line[--len] = '\0';
-        switch (parse_line(line, &n, &h, &key, &json)) {
-        case 'T': {
-            json_t *r = q_shape(q, json);
-            rc = json_array_append_new(f->shapes, r != NULL ? r : json_null());
-            break;
-        }
-        case 'A': {
-            json_t *r = json_array_get(f->shapes, strtoull(json, NULL, 10));
-            rc = q_entry(q, &f->sh, h, json_is_object(r) ? r : NULL, n);
-            break;
-        }
-        case 'a': /* damaged: holds its index, so the people that follow stay with theirs */
-            rc = q_entry(q, &f->sh, BG_REPORT_NO_TIME, NULL, 0);
-            break;
-        case 'S': rc = q_person(q, &f->sh, n, key); break;
-        case 'B': /* a line number this module wrote is below 2^48 (the order's
-                   * top 16 bits name the directory: q_blocked) */
-            rc = n >> 48 == 0 ? q_blk(q, base | n, h, json) : 0;
-            break;
-        default: break;
-        }
-    }
-    if (rc == 0)
-        rc = q_flush(q, &f->sh);
-    if (rc == 0 && len > 0 && !q->stop)
-        return 1;
-    qfile_close(f);
-    return rc;
-}
-
-/* The entries of day D of this update (not saved yet) inside the window. */
-static int q_pending(query_t *q, const day_t *d, uint64_t base)
-{
-    shapes_t sh = {NULL, NULL, 0, 0};
-    int rc = 0;
-    if (!day_in_window(q, d->name))
-        return 0;
-    for (size_t k = 0; rc == 0 && k < json_array_size(d->tab.keys); k++) {
-        char *end;
-        const char *key = json_string_value(json_array_get(d->tab.keys, k));
-        int64_t h = strtoll(key, &end, 10);
-        json_t *r = json_loads(end + 1, 0, NULL);
-        rc = q_entry(q, &sh, h, r, d->tab.n[k]);
-        json_decref(r);
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(d->tab.people, key, v)
-    {
-        char *end;
-        uint64_t idx = strtoull(key, &end, 10);
-        if (rc == 0 && *end == ' ')
-            rc = q_person(q, &sh, idx, end + 1);
-    }
-    if (rc == 0)
-        rc = q_flush(q, &sh);
-    shapes_free(&sh);
-    for (size_t j = 0; rc == 0 && j < d->nblk; j++)
-        rc = q_blk(q, base | d->blk[j].seq, d->blk[j].h, d->blk[j].text);
-    return rc;
-}
-
-static int name_order(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The saved day files of U inside the window, by name (oldest first). */
-static int q_list(const query_t *q, const bg_rollup_t *u, char ***names, size_t *n)
-{
-    size_t cap = 0;
-    *names = NULL;
-    *n = 0;
-    if (u->reset || u->lockfd < 0)
-        return 0;
-    DIR *d = opendir(u->dir);
-    struct dirent *e;
-    if (d == NULL)
-        return errno == ENOENT ? 0 : -1;
-    while ((e = readdir(d)) != NULL) {
-        if (!is_day_file(e->d_name) || !day_in_window(q, e->d_name))
-            continue;
-        if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 32;
-            char **nn = realloc(*names, nc * sizeof *nn);
-            if (nn == NULL)
-                break;
-            *names = nn;
-            cap = nc;
-        }
-        if (((*names)[*n] = path_join(u->dir, e->d_name)) == NULL)
-            break;
-        ++*n;
-    }
-    int rc = e == NULL ? 0 : -1;
-    closedir(d);
-    if (*n > 1)
-        qsort(*names, *n, sizeof **names, name_order);
-    return rc;
-}
-
-/* Add to ST what the raw scan of U's files from FROM_MS on (after
- * bg_report_prune) would count. */
-static int input_counts(const bg_rollup_t *u, int64_t from_ms, bg_report_scan_stats_t *st)
-{
-    char **dup = calloc(u->npaths + 1, sizeof *dup);
-    size_t n = u->npaths, k;
-    if (dup == NULL)
-        return -1;
-    for (k = 0; k < u->npaths; k++) {
-        if ((dup[k] = strdup(u->paths[k])) == NULL) {
-            bg_audit_free_list(dup, k);
-            return -1;
-        }
-    }
-    size_t dropped = bg_report_prune(dup, &n, u->prefix, from_ms);
-    bg_audit_free_list(dup, n);
-    for (k = dropped; k < u->npaths; k++) {
-        st->files++;
-        st->lines += u->files[k].lines + u->files[k].torn;
-        st->unparsable += u->files[k].unparsable;
-        st->torn += u->files[k].torn;
-    }
-    st->lines += u->torn;
-    st->torn += u->torn;
-    return 0;
-}
-
-/* The record at WHERE ("OFFSET NAME") in U's raw log; NULL when it cannot
- * be read (the raw file is gone: `audit rebuild`) or WHERE names no raw
- * file of U (a damaged day file: nothing else in the directory is read). */
-static json_t *raw_record(const bg_rollup_t *u, const char *where)
-{
-    char *end, *line = NULL;
-    size_t cap = 0, i;
-    unsigned long long off = strtoull(where, &end, 10);
-    if (*end != ' ')
-        return NULL;
-    for (i = 0; i < u->npaths && strcmp(u->files[i].name, end + 1) != 0; i++)
-        ;
-    if (i == u->npaths)
-        return NULL;
-    char *path = path_join(u->adir, end + 1);
-    FILE *fp = path != NULL ? fopen(path, "r") : NULL;
-    json_t *rec = NULL;
-    if (fp != NULL && fseeko(fp, (off_t)off, SEEK_SET) == 0) {
-        ssize_t len = getline(&line, &cap, fp);
-        if (len > 1 && line[len - 1] == '\n')
-            rec = json_loadb(line, (size_t)len - 1, 0, NULL);
-    }
-    if (fp != NULL)
-        fclose(fp);
-    free(line);
-    free(path);
-    return rec;
-}
-
-/* Lines of a day file read per query step: about a millisecond's worth. */
-#define QUERY_SLICE_LINES 200
-
-struct bg_rollup_query {
-    query_t q;
-    bg_rollup_t *const *us;
-    size_t n, ui;      /* the rollup being read */
-    char **files;      /* its saved day files in the window */
-    size_t nfiles, fi; /* ... and the next one */
-    size_t di;         /* its next day not saved yet */
-    qfile_t file;      /* the day file being read */
-    int listed, done;
-    bg_report_scan_stats_t st;
-};
-
-bg_rollup_query_t *bg_rollup_query_new(bg_rollup_t *const *us, size_t n, int64_t from_ms,
-                                       int64_t to_ms, int blocked_limit, bg_rollup_entry_cb cb,
-                                       void *arg, char *err, size_t errcap)
-{
-    if (!bg_rollup_window_ok(from_ms, to_ms)) {
-        snprintf(err, errcap, "the window's bounds are not whole hours");
-        return NULL;
-    }
-    bg_rollup_query_t *x = calloc(1, sizeof *x);
-    if (x == NULL) {
-        snprintf(err, errcap, "out of memory");
-        return NULL;
-    }
-    x->q = (query_t){
-        .from = from_ms, .to = to_ms, .blocked_limit = blocked_limit, .cb = cb, .arg = arg};
-    if (from_ms != BG_REPORT_NO_TIME)
-        day_name(from_ms, x->q.first);
-    if (to_ms != BG_REPORT_NO_TIME)
-        day_name(to_ms - 1, x->q.last);
-    x->us = us;
-    x->n = n;
-    return x;
-}
-
-static void free_files(bg_rollup_query_t *x)
-{
-    for (size_t i = 0; i < x->nfiles; i++)
-        free(x->files[i]);
-    free(x->files);
-    x->files = NULL;
-    x->nfiles = x->fi = 0;
-}
-
-/* The latest blocked decisions, read from the raw log, oldest first. */
-static void q_blocked(bg_rollup_query_t *x)
-{
-    query_t *q = &x->q;
-    if (q->nblk > 1)
-        qsort(q->blk, q->nblk, sizeof *q->blk, blk_order);
-    size_t first = q->nblk > (size_t)q->blocked_limit ? q->nblk - (size_t)q->blocked_limit : 0;
-    for (size_t i = first; !q->stop && i < q->nblk; i++) {
-        /* rollups of the fleet (no directories) carry the records whole */
-        json_t *rec = x->n > 0 ? raw_record(x->us[q->blk[i].seq >> 48], q->blk[i].text)
-                               : json_loads(q->blk[i].text, 0, NULL);
-        if (rec != NULL)
-            q->stop = q->cb(q->arg, rec, 1, q->blk[i].seq, 1) != 0;
-        json_decref(rec);
-    }
-}
-
-int bg_rollup_query_step(bg_rollup_query_t *x, char *err, size_t errcap)
-{
-    if (x->done)
-        return 0;
-    if (x->ui == x->n || x->q.stop) {
-        q_blocked(x);
-        x->done = 1;
-        return 0;
-    }
-    const bg_rollup_t *u = x->us[x->ui];
-    /* Blocked records order by directory, then by line: 16 bits, 48 bits. */
-    uint64_t base = (uint64_t)x->ui << 48;
-    int rc = 0;
-    errno = 0;
-    if (!x->listed) {
-        rc = q_list(&x->q, u, &x->files, &x->nfiles);
-        x->listed = 1;
-    } else if (x->fi < x->nfiles) {
-        rc = q_file(&x->q, &x->file, x->files[x->fi], base, QUERY_SLICE_LINES);
-        if (rc == 0)
-            x->fi++;
-        rc = rc < 0 ? -1 : 0;
-    } else if (x->di < u->ndays) {
-        rc = q_pending(&x->q, &u->days[x->di++], base);
-    } else {
-        rc = input_counts(u, x->q.from, &x->st);
-        free_files(x);
-        x->listed = 0;
-        x->di = 0;
-        x->ui++;
-    }
-    if (rc != 0) {
-        /* errno names the failure of a file operation; the others (memory)
-         * leave it 0, and "Success" is no reason */
-        snprintf(err, errcap, "cannot read the rollups of %s: %s", u->dir,
-                 errno != 0 ? strerror(errno) : "out of memory");
-        return -1;
-    }
-    return 1;
-}
-
-const bg_report_scan_stats_t *bg_rollup_query_stats(const bg_rollup_query_t *x)
-{
-    return &x->st;
-}
-
-void bg_rollup_query_free(bg_rollup_query_t *x)
-{
-    if (x == NULL)
-        return;
-    json_decref(x->q.shapes);
-    for (size_t i = 0; i < x->q.npbuf; i++)
-        free(x->q.pbuf[i].rest);
-    free(x->q.pbuf);
-    free_files(x);
-    qfile_close(&x->file);
-    for (size_t i = 0; i < x->q.nblk; i++)
-        free(x->q.blk[i].text);
-    free(x->q.blk);
-    free(x);
-}
-
-int bg_rollup_query(bg_rollup_t *const *us, size_t n, int64_t from_ms, int64_t to_ms,
-                    int blocked_limit, bg_rollup_entry_cb cb, void *arg, bg_report_scan_stats_t *st,
-                    char *err, size_t errcap)
-{
-    bg_rollup_query_t *x =
-        bg_rollup_query_new(us, n, from_ms, to_ms, blocked_limit, cb, arg, err, errcap);
-    int rc;
-    if (x == NULL)
-        return -1;
-    while ((rc = bg_rollup_query_step(x, err, errcap)) > 0)
-        ;
-    if (rc == 0 && st != NULL)
-        *st = x->st;
-    bg_rollup_query_free(x);
-    return rc;
-}
-
-/* ------------------------------------------------------------------------
  * Hours as text, for the fleet (audit/rollup_fleet.c)
  * ------------------------------------------------------------------------ */
 
 const char *bg_rollup_dir(const bg_rollup_t *u)
 {
     return u->dir;
-}
-
-int bg_rollup_input(const bg_rollup_t *u, bg_report_scan_stats_t *st)
-{
-    return input_counts(u, BG_REPORT_NO_TIME, st);
-}
-
-/* Internals for audit/rollup_hours.c (audit/rollup_int.h). */
-
-int bg_rollup_parse_line(char *line, uint64_t *n, int64_t *h, char **key, char **json)
-{
-    return parse_line(line, n, h, key, json);
-}
-
-int bg_rollup_person_ok(const char *rest)
-{
-    return person_ok(rest);
-}
-
-json_t *bg_rollup_raw_record(const bg_rollup_t *u, const char *where)
-{
-    return raw_record(u, where);
-}
-
-json_t *bg_rollup_pick(const json_t *src, const char *const *names)
-{
-    return pick(src, names);
-}
-
-int bg_rollup_query_text(bg_rollup_query_t *x, const char *text, size_t len, char *err,
-                         size_t errcap)
-{
-    qfile_t f;
-    memset(&f, 0, sizeof f);
-    if (len == 0)
-        return 0;
-    if (strncmp(text, HOUR_FORMAT "\n", strlen(HOUR_FORMAT) + 1) != 0) {
-        snprintf(err, errcap, "not a rollup hour (%s)", HOUR_FORMAT);
-        return -1;
-    }
-    /* q_file reads it as it reads a day file: the same lines */
-    if ((f.fp = fmemopen((void *)(uintptr_t)text, len, "r")) == NULL ||
-        (f.shapes = json_array()) == NULL) {
-        qfile_close(&f);
-        snprintf(err, errcap, "out of memory");
-        return -1;
-    }
-    int rc;
-    while ((rc = q_file(&x->q, &f, NULL, 0, SIZE_MAX)) > 0)
-        ;
-    if (rc < 0)
-        snprintf(err, errcap, "out of memory");
-    return rc;
-}
-
-int bg_rollup_query_day_wanted(const bg_rollup_query_t *x, const char *day)
-{
-    return strcmp(day, NO_DAY) != 0 && is_day_file(day) && day_in_window(&x->q, day);
-}
-
-void bg_rollup_query_add_input(bg_rollup_query_t *x, const bg_report_scan_stats_t *st)
-{
-    x->st.files += st->files;
-    x->st.lines += st->lines;
-    x->st.records += st->records;
-    x->st.unparsable += st->unparsable;
-    x->st.torn += st->torn;
 }
 
 /* ------------------------------------------------------------------------
