@@ -1,7 +1,7 @@
 /*
  * The fleet's rollups in the shared store (docs/operations.md "Running a
  * fleet", docs/audit.md "Rollups"; the hours' text: audit/rollup_hours.c,
- * read back by audit/rollup.c): every instance publishes the per-hour
+ * read back by audit/rollup_query.c): every instance publishes the per-hour
  * rollups of its own audit log (audit/rollup.h) to Redis, and the dashboard
  * of any instance reads every instance's hours from there, so it shows the
  * fleet's traffic although each pod's audit directory is on its own volume.

@@ -1,7 +1,7 @@
 /*
  * A day of rollups split into hours as text (audit/rollup.h "For the
  * fleet"): what each instance publishes to the shared store
- * (audit/rollup_fleet.c). The reading side is audit/rollup.c
+ * (audit/rollup_fleet.c). The reading side is audit/rollup_query.c
  * (bg_rollup_query_text): the hours are in the day files' line format.
  */
 #include <errno.h>

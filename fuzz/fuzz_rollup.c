@@ -1,8 +1,7 @@
 /*
- * libFuzzer target for the rollup day files (audit/rollup.c) read back from
- * disk: a corrupt or hostile DIR/audit.rollup/YYYY-MM-DD must never crash
- * a report or the dashboard, and what the rollups hand out of the raw log
- * must come from the raw log.
+ * libFuzzer target for the rollup day files (audit/rollup.c, read back by audit/rollup_query.c)
+ * from disk: a corrupt or hostile DIR/audit.rollup/YYYY-MM-DD must never crash a report or the
+ * dashboard, and what the rollups hand out of the raw log must come from the raw log.
  *
  * Once per process: a temporary audit directory with one raw log of
  * decision records (some blocked, one without a time) and a file beside it
