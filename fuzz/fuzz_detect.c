@@ -14,7 +14,9 @@
  *   - the count is the same whatever the capacity (snprintf contract);
  *   - an ASCII value gives the same findings scanned in place as through
  *     the normalizing window path (forced by a leading CJK character, which
- *     is a boundary like the start of the value), shifted by 3 bytes.
+ *     is a boundary like the start of the value), shifted by 3 bytes; not
+ *     a value that may read as a whole number in exponent form (read so
+ *     only as the whole value).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -79,7 +81,16 @@ static void run(const bg_detect_key_t *key, const uint8_t *v, size_t len)
     int ascii = 1;
     for (size_t i = 0; i < len; i++)
         ascii &= v[i] < 0x80;
-    if (!ascii || n > CAP)
+    /* A whole value that may read as a number in exponent form
+     * ("1.3812345678E10": 12-48 bytes, an 'e' among its last five) is read
+     * so only when it is the whole value (inspect/detect_encoded.c,
+     * bg_det_find_number_form): with a character in front it is another
+     * value, and its findings may differ by design. */
+    int whole_number_form = 0;
+    if (len >= 12 && len <= 48)
+        for (size_t k = len - 5; k < len - 1; k++)
+            whole_number_form |= (v[k] | 0x20) == 'e';
+    if (!ascii || whole_number_form || n > CAP)
         return;
     uint8_t *w = malloc(len + 3);
     if (w == NULL)
