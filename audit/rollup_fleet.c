@@ -18,6 +18,7 @@
 
 #include <openssl/sha.h>
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "store/redis.h"
@@ -228,15 +229,10 @@ typedef struct {
 static int pub_hour(void *arg, int64_t hour_ms, const char *text, size_t len)
 {
     pub_t *p = arg;
-    static const char hx[] = "0123456789abcdef";
     unsigned char d[SHA256_DIGEST_LENGTH];
     char sha[2 * SHA256_DIGEST_LENGTH + 1], h[24];
     SHA256((const unsigned char *)text, len, d);
-    for (size_t i = 0; i < sizeof d; i++) {
-        sha[2 * i] = hx[d[i] >> 4];
-        sha[2 * i + 1] = hx[d[i] & 15];
-    }
-    sha[sizeof sha - 1] = '\0';
+    bg_hex_encode(d, sizeof d, sha);
     snprintf(h, sizeof h, "%lld", (long long)hour_ms);
     if (json_object_set_new(p->now, h, json_string(sha)) != 0) {
         p->fail = 1;

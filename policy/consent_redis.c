@@ -121,26 +121,6 @@ static int key_verified(rbe_t *b, char *err, size_t errcap)
  * Small helpers
  * ------------------------------------------------------------------------ */
 
-static int unhex32(const char *s, size_t len, uint8_t out[BG_CONSENT_PSEUDONYM_LEN])
-{
-    if (len < 2 * BG_CONSENT_PSEUDONYM_LEN)
-        return -1;
-    for (int i = 0; i < 2 * BG_CONSENT_PSEUDONYM_LEN; i++) {
-        int c = (unsigned char)s[i], v;
-        if (c >= '0' && c <= '9')
-            v = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            v = c - 'a' + 10;
-        else
-            return -1;
-        if (i % 2 == 0)
-            out[i / 2] = (uint8_t)(v << 4);
-        else
-            out[i / 2] |= (uint8_t)v;
-    }
-    return 0;
-}
-
 static unsigned bucket_of(const uint8_t *subject)
 {
     unsigned h;
@@ -269,7 +249,9 @@ static void on_message(void *arg, const char *channel, const char *msg, size_t l
 {
     rbe_t *b = arg;
     uint8_t subject[BG_CONSENT_PSEUDONYM_LEN];
-    int whole = unhex32(msg, len, subject) != 0;
+    int whole = len < 2 * BG_CONSENT_PSEUDONYM_LEN ||
+                bg_hex_decode(msg, 2 * BG_CONSENT_PSEUDONYM_LEN, subject, sizeof subject, 0) !=
+                    BG_CONSENT_PSEUDONYM_LEN;
     pthread_rwlock_wrlock(&b->lock);
     atomic_fetch_add(&b->epoch, 1);
     if (whole)

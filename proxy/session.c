@@ -16,6 +16,7 @@
 #include <event2/event_struct.h>
 #include <openssl/err.h>
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/sbuf.h"
 #include "common/util.h"
@@ -298,7 +299,6 @@ static void exchange_id(char *out)
 {
     static __thread unsigned char pool[BG_ID_LEN / 2 * 32];
     static __thread size_t used = sizeof pool;
-    static const char hex[] = "0123456789abcdef";
     if (used + BG_ID_LEN / 2 > sizeof pool) {
         if (bg_util_random_bytes(pool, sizeof pool) != 0) {
             bg_util_random_id(out);
@@ -306,12 +306,8 @@ static void exchange_id(char *out)
         }
         used = 0;
     }
-    for (size_t i = 0; i < BG_ID_LEN / 2; i++) {
-        out[2 * i] = hex[pool[used + i] >> 4];
-        out[2 * i + 1] = hex[pool[used + i] & 15];
-    }
+    bg_hex_encode(pool + used, BG_ID_LEN / 2, out); /* NUL-terminated */
     used += BG_ID_LEN / 2;
-    out[BG_ID_LEN] = '\0';
 }
 
 static void begin_exchange(bg_session_t *s)
