@@ -48,6 +48,31 @@ long bg_hex_pct_decode(const char *s, size_t n, char *out, size_t cap, unsigned 
     return (long)o;
 }
 
+long bg_hex_pct_decode_all(const char *s, size_t n, char *out, size_t cap, unsigned flags)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        char c = s[i];
+        if (c == '%' && i + 2 < n && (hi = bg_hex_digit((unsigned char)s[i + 1])) >= 0 &&
+            (lo = bg_hex_digit((unsigned char)s[i + 2])) >= 0) {
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (c == '%' && (flags & BG_PCT_STRICT)) {
+            return -1;
+        } else if (c == '+' && (flags & BG_PCT_PLUS)) {
+            c = ' ';
+        }
+        if (o + 1 >= cap)
+            return -1;
+        out[o++] = c;
+    }
+    if (cap == 0)
+        return -1;
+    out[o] = '\0';
+    return (long)o;
+}
+
 /* ASCII white space, as isspace() in the C locale, without the locale. */
 static int is_space(int c)
 {

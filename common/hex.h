@@ -31,6 +31,12 @@ enum {
  * BG_PCT_STRICT fails the call. Returns the bytes written, or -1. */
 long bg_hex_pct_decode(const char *s, size_t n, char *out, size_t cap, unsigned flags);
 
+/* The same for a whole value that must fit: all of S[0..N) decoded into OUT
+ * and NUL-terminated, or -1 when it does not fit in CAP bytes with its NUL
+ * (or, with BG_PCT_STRICT, holds a '%' without two hex digits). Returns the
+ * decoded length (a decoded NUL byte is the caller's to refuse). */
+long bg_hex_pct_decode_all(const char *s, size_t n, char *out, size_t cap, unsigned flags);
+
 /* Hex text S[0..N) (either case) into OUT (CAP bytes). With SKIP_SPACE,
  * white space anywhere (key files wrap lines) is skipped. Returns the bytes
  * written, or -1 when a character is not hex, the digits are odd in number,

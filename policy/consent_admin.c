@@ -59,25 +59,11 @@ static int query_param(const char *q, const char *name, char *out, size_t cap, s
         const char *end = strchr(q, '&');
         size_t seg = end != NULL ? (size_t)(end - q) : strlen(q);
         if (seg > nl && strncmp(q, name, nl) == 0 && q[nl] == '=') {
-            size_t n = 0;
-            for (size_t i = nl + 1; i < seg; i++) {
-                int c = (unsigned char)q[i];
-                if (c == '%') {
-                    int h, l;
-                    if (i + 2 >= seg || (h = bg_hex_digit((unsigned char)q[i + 1])) < 0 ||
-                        (l = bg_hex_digit((unsigned char)q[i + 2])) < 0)
-                        return -1;
-                    c = h << 4 | l;
-                    i += 2;
-                } else if (c == '+') {
-                    c = ' ';
-                }
-                if (n + 1 >= cap)
-                    return -1;
-                out[n++] = (char)c;
-            }
-            out[n] = '\0';
-            *len = n;
+            long n = bg_hex_pct_decode_all(q + nl + 1, seg - nl - 1, out, cap,
+                                           BG_PCT_STRICT | BG_PCT_PLUS);
+            if (n < 0)
+                return -1;
+            *len = (size_t)n;
             return 1;
         }
         q = end != NULL ? end + 1 : NULL;

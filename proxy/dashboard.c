@@ -66,25 +66,8 @@ static void reply_error(bg_serve_reply_t *reply, int status, const char *msg)
  * '+' (dates carry "+08:00"). -1 when malformed, too long or holding NUL. */
 static int decode(const char *s, size_t len, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '%') {
-            int h, l;
-            if (i + 2 >= len || (h = bg_hex_digit(s[i + 1])) < 0 ||
-                (l = bg_hex_digit(s[i + 2])) < 0)
-                return -1;
-            c = (char)(h << 4 | l);
-            i += 2;
-            if (c == '\0')
-                return -1;
-        }
-        if (o + 1 >= cap)
-            return -1;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return 0;
+    long n = bg_hex_pct_decode_all(s, len, out, cap, BG_PCT_STRICT);
+    return n < 0 || memchr(out, '\0', (size_t)n) != NULL ? -1 : 0;
 }
 
 /*

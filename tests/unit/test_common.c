@@ -79,6 +79,31 @@ static void test_hex(void **state)
  * with a broken escape is refused (strict), while the record redactor and
  * the path reader keep a broken escape as written (lenient) and stop at
  * their buffer. */
+/* A whole query value: decoded and NUL-terminated, refused when it does not
+ * fit with its NUL (counting decoded bytes: escapes shrink it) or, strict,
+ * when a '%' lacks two hex digits. */
+static void test_pct_decode_all(void **state)
+{
+    (void)state;
+    char o[8];
+    assert_int_equal(bg_hex_pct_decode_all("a%41+b", 6, o, sizeof o, BG_PCT_STRICT | BG_PCT_PLUS),
+                     4);
+    assert_string_equal(o, "aA b");
+    assert_int_equal(bg_hex_pct_decode_all("a+b", 3, o, sizeof o, BG_PCT_STRICT), 3);
+    assert_string_equal(o, "a+b"); /* '+' kept without BG_PCT_PLUS (dates: +08:00) */
+    /* 12 bytes that decode to 4 fit in 8; 8 plain bytes do not (no room for the NUL) */
+    assert_int_equal(bg_hex_pct_decode_all("%41%42%43%44", 12, o, sizeof o, BG_PCT_STRICT), 4);
+    assert_string_equal(o, "ABCD");
+    assert_int_equal(bg_hex_pct_decode_all("abcdefgh", 8, o, sizeof o, 0), -1);
+    assert_int_equal(bg_hex_pct_decode_all("abcdefg", 7, o, sizeof o, 0), 7);
+    assert_int_equal(bg_hex_pct_decode_all("a%4", 3, o, sizeof o, BG_PCT_STRICT), -1);
+    assert_int_equal(bg_hex_pct_decode_all("a%zz", 4, o, sizeof o, BG_PCT_STRICT), -1);
+    assert_int_equal(bg_hex_pct_decode_all("a%zz", 4, o, sizeof o, 0), 4); /* kept as written */
+    assert_int_equal(bg_hex_pct_decode_all("", 0, o, sizeof o, 0), 0);
+    assert_string_equal(o, "");
+    assert_int_equal(bg_hex_pct_decode_all("", 0, o, 0, 0), -1);
+}
+
 static void test_pct_decode(void **state)
 {
     (void)state;
@@ -495,6 +520,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_pct_decode),
+        cmocka_unit_test(test_pct_decode_all),
         cmocka_unit_test(test_utf8_decode),
         cmocka_unit_test(test_utf8_decode_every_sequence),
         cmocka_unit_test(test_utf8_round_trip),
