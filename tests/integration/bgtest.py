@@ -114,8 +114,8 @@ def wait_audit_settled(audit_dir, quiet=0.15, timeout=None):
     """Wait until no file of AUDIT_DIR has grown for QUIET seconds. Records
     that no request waits for (completions, refusals, decisions that send
     no personal information abroad) reach the log up to 10 ms after the
-    answer, and a decision kept for its completion up to 100 ms after the
-    decision (docs/audit.md, "Write before forward"); a test that compares
+    answer (a decision kept for its completion goes with it, when the
+    exchange ends; docs/audit.md, "Write before forward"); a test that compares
     the log with what it sent waits for them first."""
     def sizes():
         out = {}
