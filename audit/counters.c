@@ -125,17 +125,32 @@ static int str_is(const json_t *v, const char *s)
     return t != NULL && strcmp(t, s) == 0;
 }
 
-int bg_counters_json_finding_counts(const json_t *decision, const json_t *finding)
+#define PART_CROSS 1
+#define PART_BLOCKED 2
+#define PART_MONITOR 4
+
+int bg_counters_json_decision_part(const json_t *decision)
 {
     const json_t *dst = json_object_get(decision, "destination");
     /* Unknown region counts as cross-border; so does a record without one. */
-    int cross = !str_is(json_object_get(dst, "region"), "domestic");
-    int blocked = str_is(json_object_get(decision, "outcome"), "block");
-    int monitor = str_is(json_object_get(decision, "mode"), "monitor");
+    return (!str_is(json_object_get(dst, "region"), "domestic") ? PART_CROSS : 0) |
+           (str_is(json_object_get(decision, "outcome"), "block") ? PART_BLOCKED : 0) |
+           (str_is(json_object_get(decision, "mode"), "monitor") ? PART_MONITOR : 0);
+}
+
+int bg_counters_json_finding_part(int part, const json_t *finding)
+{
+    if (!(part & PART_CROSS) || (part & PART_BLOCKED))
+        return 0; /* the finding's members cannot change the answer */
     const json_t *act = json_object_get(finding, "action");
-    return bg_counters_finding_counts(cross, blocked, monitor, str_is(act, "allow"),
+    return bg_counters_finding_counts(1, 0, (part & PART_MONITOR) != 0, str_is(act, "allow"),
                                       str_is(act, "deidentify"),
                                       json_is_true(json_object_get(finding, "anonymized")));
+}
+
+int bg_counters_json_finding_counts(const json_t *decision, const json_t *finding)
+{
+    return bg_counters_json_finding_part(bg_counters_json_decision_part(decision), finding);
 }
 
 /* ------------------------------------------------------------------------

@@ -91,6 +91,11 @@ int bg_counters_finding_counts(int cross_border, int blocked, int monitor, int a
 /* The same rule applied to FINDING, one member of DECISION's "findings"
  * (both audit decision records). */
 int bg_counters_json_finding_counts(const json_t *decision, const json_t *finding);
+/* The same in two steps, for callers that test every finding of one
+ * decision: what the rule needs of DECISION (a value for the second step),
+ * then FINDING with it. */
+int bg_counters_json_decision_part(const json_t *decision);
+int bg_counters_json_finding_part(int decision_part, const json_t *finding);
 
 /*
  * Is a transfer on BASIS (a decision record's basis name) exempt from the

@@ -44,10 +44,40 @@ static void subject_key(const char *s, uint8_t out[16])
     memcpy(out, d, 16);
 }
 
+/* A 16-byte key as two words (a pair of loads, not a memcmp call: sets
+ * take millions of keys on a long window). */
+typedef struct {
+    uint64_t a, b;
+} key2_t;
+
+static key2_t key2(const uint8_t k[16])
+{
+    key2_t x;
+    memcpy(&x.a, k, 8);
+    memcpy(&x.b, k + 8, 8);
+    return x;
+}
+
+/* Put K (not zero) into the table KEYS of CAP slots (a power of two) that
+ * has room. 1 added, 0 already there. */
+static int idset_put(uint8_t (*keys)[16], size_t cap, key2_t k)
+{
+    for (size_t j = (size_t)k.a & (cap - 1);; j = (j + 1) & (cap - 1)) {
+        key2_t x = key2(keys[j]);
+        if (x.a == k.a && x.b == k.b)
+            return 0;
+        if ((x.a | x.b) == 0) {
+            memcpy(keys[j], &k.a, 8);
+            memcpy(keys[j] + 8, &k.b, 8);
+            return 1;
+        }
+    }
+}
+
 static int idset_add(idset_t *s, const uint8_t k[16])
 {
-    static const uint8_t zero[16];
-    if (memcmp(k, zero, 16) == 0) {
+    key2_t x = key2(k);
+    if ((x.a | x.b) == 0) {
         s->n += !s->has_zero;
         s->has_zero = 1;
         return 0;
@@ -58,30 +88,16 @@ static int idset_add(idset_t *s, const uint8_t k[16])
         if (nk == NULL)
             return -1;
         for (size_t i = 0; i < s->cap; i++) {
-            if (memcmp(s->keys[i], zero, 16) == 0)
-                continue;
-            uint64_t h;
-            memcpy(&h, s->keys[i], 8);
-            size_t j = (size_t)h & (nc - 1);
-            while (memcmp(nk[j], zero, 16) != 0)
-                j = (j + 1) & (nc - 1);
-            memcpy(nk[j], s->keys[i], 16);
+            key2_t y = key2(s->keys[i]);
+            if ((y.a | y.b) != 0)
+                idset_put(nk, nc, y);
         }
         free(s->keys);
         s->keys = nk;
         s->cap = nc;
     }
-    uint64_t h;
-    memcpy(&h, k, 8);
-    for (size_t j = (size_t)h & (s->cap - 1);; j = (j + 1) & (s->cap - 1)) {
-        if (memcmp(s->keys[j], k, 16) == 0)
-            return 0;
-        if (memcmp(s->keys[j], zero, 16) == 0) {
-            memcpy(s->keys[j], k, 16);
-            s->n++;
-            return 0;
-        }
-    }
+    s->n += (size_t)idset_put(s->keys, s->cap, x);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -397,7 +413,7 @@ static int count_finding(const bg_report_t *r, counts_t *c, const json_t *rec, c
     int a = name_index(ACTIONS, NACT, json_object_get(f, "action"));
     if (a >= 0)
         c->action[a] += w;
-    int left = bg_counters_json_finding_counts(rec, f);
+    int left = bg_counters_json_finding_part(r->part, f);
     c->left += w * (uint64_t)left;
     if (c->rules != NULL) {
         const char *rule = json_string_value(json_object_get(f, "rule"));
@@ -558,17 +574,26 @@ int bg_report_add(bg_report_t *r, const json_t *rec)
     return bg_report_add_weighted(r, rec, 1);
 }
 
-int bg_report_add_weighted(bg_report_t *r, const json_t *rec, uint64_t weight)
+/* Non-zero when REC is a decision inside R's window; *T its time. */
+static int counted(const bg_report_t *r, const json_t *rec, int64_t *t)
 {
     const char *type = json_string_value(json_object_get(rec, "type"));
     if (type == NULL || strcmp(type, "decision") != 0)
         return 0;
-    int64_t t = bg_report_record_time(rec);
-    if ((r->from != BG_REPORT_NO_TIME || r->to != BG_REPORT_NO_TIME) && t == BG_REPORT_NO_TIME)
+    *t = bg_report_record_time(rec);
+    if ((r->from != BG_REPORT_NO_TIME || r->to != BG_REPORT_NO_TIME) && *t == BG_REPORT_NO_TIME)
         return 0;
-    if ((r->from != BG_REPORT_NO_TIME && t < r->from) || (r->to != BG_REPORT_NO_TIME && t >= r->to))
+    return !((r->from != BG_REPORT_NO_TIME && *t < r->from) ||
+             (r->to != BG_REPORT_NO_TIME && *t >= r->to));
+}
+
+int bg_report_add_weighted(bg_report_t *r, const json_t *rec, uint64_t weight)
+{
+    int64_t t;
+    if (!counted(r, rec, &t))
         return 0;
     r->serial++;
+    r->part = bg_counters_json_decision_part(rec);
     r->weight = weight;
     int rc = count_all(r, &r->total, rec);
     if (r->dims.ndims > 0) {
@@ -578,6 +603,136 @@ int bg_report_add_weighted(bg_report_t *r, const json_t *rec, uint64_t weight)
             keys[k] = decision_value(r->dims.dims[k], rec, t, tkey[k], sizeof tkey[k]);
         rc |= add_to_groups(r, rec, keys);
     }
+    if (rc != 0)
+        r->oom = 1;
+    return rc != 0 ? -1 : 1;
+}
+
+/* ------------------------------------------------------------------------
+ * People of rollup entries (bg_report_add_people): what count_finding and
+ * count_subjects add for the copies of findings naming each person, done
+ * on the 16-byte keys directly.
+ * ------------------------------------------------------------------------ */
+
+/* Per finding of the entry: FIND_SKIP (not an object: no copy is made),
+ * else whether a finding of that kind counts as PI that left. */
+#define FIND_SKIP 2
+
+typedef struct {
+    const bg_report_person_t *ps;
+    size_t n;
+    const uint8_t *left; /* per finding: 0, 1 or FIND_SKIP */
+    size_t nf;
+    int listed_ok; /* the entry has a subjects list */
+} people_t;
+
+/* The people of P into C: those named by finding ONLY (SIZE_MAX: by any,
+ * and those its subjects list names, as count_all does). */
+static int people_into(counts_t *c, const people_t *p, size_t only)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const bg_report_person_t *x = &p->ps[i];
+        for (size_t k = 0; k < x->nfindings; k++) {
+            uint32_t f = x->findings[k];
+            if (f >= p->nf || p->left[f] == FIND_SKIP || (only != SIZE_MAX && f != only))
+                continue;
+            if (idset_add(&c->subjects, x->key) != 0 ||
+                (p->left[f] && idset_add(&c->subjects_left, x->key) != 0))
+                return -1;
+        }
+        if (only == SIZE_MAX && p->listed_ok && x->listed && idset_add(&c->subjects, x->key) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The groups of the entry's findings (per-finding dimensions), as
+ * add_to_groups reaches them with a copy of each finding. */
+static int people_by_finding(bg_report_t *r, const json_t *rec, const char **keys,
+                             const people_t *p)
+{
+    size_t nd = r->dims.ndims;
+    const json_t *fs = json_object_get(rec, "findings");
+    if (p->nf == 0) {
+        for (size_t k = 0; k < nd; k++)
+            if (bg_report_finding_dim(r->dims.dims[k]))
+                keys[k] = NULL;
+        group_t *g = group_of_keys(r, keys);
+        return g == NULL ? -1 : people_into(&g->c, p, SIZE_MAX);
+    }
+    for (size_t i = 0; i < p->nf; i++) {
+        const json_t *x = json_array_get(fs, i);
+        if (p->left[i] == FIND_SKIP)
+            continue;
+        for (size_t k = 0; k < nd; k++)
+            if (bg_report_finding_dim(r->dims.dims[k]))
+                keys[k] = str_or_null(json_object_get(x, finding_member(r->dims.dims[k])));
+        group_t *g = group_of_keys(r, keys);
+        if (g == NULL || people_into(&g->c, p, i) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The groups add_to_groups would count REC's people in. */
+static int people_to_groups(bg_report_t *r, const json_t *rec, const char **keys, const people_t *p)
+{
+    if (r->finding_dims)
+        return people_by_finding(r, rec, keys, p);
+    if (r->reason_dim) {
+        const json_t *rs = json_object_get(rec, "reasons"), *x;
+        size_t pos = 0, i;
+        while (r->dims.dims[pos] != BG_REPORT_BY_REASON)
+            pos++;
+        if (json_array_size(rs) == 0) {
+            keys[pos] = NULL;
+            group_t *g = group_of_keys(r, keys);
+            return g == NULL ? -1 : people_into(&g->c, p, SIZE_MAX);
+        }
+        json_array_foreach(rs, i, x)
+        {
+            keys[pos] = str_or_null(json_object_get(x, "code"));
+            group_t *g = group_of_keys(r, keys);
+            if (g == NULL || people_into(&g->c, p, SIZE_MAX) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    group_t *g = group_of_keys(r, keys);
+    return g == NULL ? -1 : people_into(&g->c, p, SIZE_MAX);
+}
+
+int bg_report_add_people(bg_report_t *r, const json_t *rec, const bg_report_person_t *ps, size_t n)
+{
+    int64_t t;
+    if (n == 0 || !counted(r, rec, &t))
+        return 0;
+    const json_t *fs = json_object_get(rec, "findings");
+    uint8_t small[64], *left = small;
+    people_t p = {ps, n, NULL, json_array_size(fs),
+                  json_is_array(json_object_get(rec, "subjects"))};
+    int part = bg_counters_json_decision_part(rec);
+    if (p.nf > sizeof small && (left = malloc(p.nf)) == NULL) {
+        r->oom = 1;
+        return -1;
+    }
+    for (size_t i = 0; i < p.nf; i++) {
+        const json_t *f = json_array_get(fs, i);
+        left[i] = !json_is_object(f) ? FIND_SKIP : bg_counters_json_finding_part(part, f) != 0;
+    }
+    p.left = left;
+    r->serial++;
+    r->part = part;
+    int rc = people_into(&r->total, &p, SIZE_MAX);
+    if (rc == 0 && r->dims.ndims > 0) {
+        const char *keys[BG_REPORT_MAX_DIMS] = {NULL};
+        char tkey[BG_REPORT_MAX_DIMS][40];
+        for (size_t k = 0; k < r->dims.ndims; k++)
+            keys[k] = decision_value(r->dims.dims[k], rec, t, tkey[k], sizeof tkey[k]);
+        rc = people_to_groups(r, rec, keys, &p);
+    }
+    if (left != small)
+        free(left);
     if (rc != 0)
         r->oom = 1;
     return rc != 0 ? -1 : 1;
@@ -796,6 +951,20 @@ static int rollup_record(void *arg, const json_t *rec, uint64_t weight, uint64_t
     return 0;
 }
 
+int bg_report_dims_hourly(const bg_report_dims_t *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < d[i].ndims; k++)
+            if (d[i].dims[k] == BG_REPORT_BY_HOUR)
+                return 1;
+    return 0;
+}
+
+static int rollup_people(void *arg, const json_t *rec, const bg_report_person_t *ps, size_t n)
+{
+    return bg_report_add_people(arg, rec, ps, n) < 0;
+}
+
 /*
  * Count R from the rollups of the directories OPS[0..N) (audit/rollup.h),
  * brought up to date in memory (the daemon saves them). 1 when answered
@@ -823,7 +992,20 @@ static int report_from_rollups(bg_report_t *r, char *const *ops, size_t n, const
             goto out;
         }
     }
-    rc = bg_rollup_query(us, n, r->from, r->to, 0, rollup_record, r, st, err, errcap) == 0 ? 1 : -1;
+    bg_rollup_query_t *x =
+        bg_rollup_query_new(us, n, r->from, r->to, 0, rollup_record, r, err, errcap);
+    int s = -1;
+    if (x != NULL) {
+        bg_rollup_query_set_people(x, rollup_people);
+        if (!bg_report_dims_hourly(&r->dims, 1))
+            bg_rollup_query_set_daily(x);
+        while ((s = bg_rollup_query_step(x, err, errcap)) > 0)
+            ;
+        if (s == 0)
+            *st = *bg_rollup_query_stats(x);
+        bg_rollup_query_free(x);
+    }
+    rc = s == 0 ? 1 : -1;
 out:
     for (size_t i = 0; us != NULL && i < n; i++)
         bg_rollup_free(us[i]);

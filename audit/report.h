@@ -136,6 +136,8 @@ typedef struct {
 int bg_report_dims_parse(const char *s, bg_report_dims_t *d, char *err, size_t errcap);
 /* "recipient,category,basis"; "" for no grouping. */
 void bg_report_dims_name(const bg_report_dims_t *d, char *out, size_t cap);
+/* Non-zero when one of D[0..N) groups by hour. */
+int bg_report_dims_hourly(const bg_report_dims_t *d, size_t n);
 
 /*
  * The clauses of a policy's rules, for records that do not carry their own
@@ -178,6 +180,26 @@ int bg_report_add(bg_report_t *r, const json_t *record);
 /* The same for a record standing for WEIGHT decisions (a rollup entry,
  * audit/rollup.h): every count grows by WEIGHT, sets of subjects once. */
 int bg_report_add_weighted(bg_report_t *r, const json_t *record, uint64_t weight);
+/*
+ * One person of a rollup entry (audit/rollup.h "S" lines): the 16 bytes
+ * reports compare, which of the entry's findings name them (indexes into
+ * its "findings"), and whether its subjects list does (LISTED).
+ */
+typedef struct {
+    uint8_t key[16];
+    const uint32_t *findings;
+    size_t nfindings;
+    int listed;
+} bg_report_person_t;
+/*
+ * The people PS[0..N) of one reduced decision REC (a rollup entry): the
+ * same as bg_report_add_weighted with weight 0 on REC carrying them (a copy
+ * of each finding naming a person, the person in its subjects list) - it
+ * counts nothing and adds the people to the distinct-subject sets - without
+ * building that record. 1 counted, 0 not (outside the window, not a
+ * decision), -1 out of memory.
+ */
+int bg_report_add_people(bg_report_t *r, const json_t *rec, const bg_report_person_t *ps, size_t n);
 /*
  * The report as JSON (docs/audit.md "Reports", format
  * "bordergate-audit-report/1"): window, input counts, "totals" and, with a
@@ -288,6 +310,9 @@ void bg_report_many_free(bg_report_many_t *m);
  * memory. bg_report_many_feed_done gives the "input" counts to report.
  */
 int bg_report_many_feed(bg_report_many_t *m, const json_t *rec, uint64_t weight, int blocked);
+/* The people of a reduced decision, for every document (bg_report_add_people). */
+int bg_report_many_feed_people(bg_report_many_t *m, const json_t *rec, const bg_report_person_t *ps,
+                               size_t n);
 void bg_report_many_feed_done(bg_report_many_t *m, const bg_report_scan_stats_t *input);
 
 #endif

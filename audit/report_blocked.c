@@ -314,6 +314,16 @@ int bg_report_many_feed(bg_report_many_t *m, const json_t *rec, uint64_t weight,
     return rc ? -1 : 0;
 }
 
+int bg_report_many_feed_people(bg_report_many_t *m, const json_t *rec, const bg_report_person_t *ps,
+                               size_t n)
+{
+    int rc = 0;
+    m->fed = 1;
+    for (size_t i = 0; i < m->n; i++)
+        rc |= bg_report_add_people(m->reports[i], rec, ps, n) < 0;
+    return rc ? -1 : 0;
+}
+
 void bg_report_many_feed_done(bg_report_many_t *m, const bg_report_scan_stats_t *input)
 {
     m->fed = 1;

@@ -51,6 +51,7 @@ struct bg_report {
     size_t ngroups, cap;
     uint64_t serial;
     uint64_t weight; /* how many decisions the record being added stands for */
+    int part;        /* bg_counters_json_decision_part of that record */
     int oom;
 };
 

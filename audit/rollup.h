@@ -124,6 +124,24 @@ bg_rollup_query_t *bg_rollup_query_new(bg_rollup_t *const *us, size_t n, int64_t
 int bg_rollup_query_step(bg_rollup_query_t *x, char *err, size_t errcap);
 const bg_report_scan_stats_t *bg_rollup_query_stats(const bg_rollup_query_t *x);
 void bg_rollup_query_free(bg_rollup_query_t *x);
+/*
+ * Hand the people of each entry to PCB (with ARG, the query's) instead of
+ * the entry callback's weight-0 record carrying them: the entry REC
+ * (borrowed, its time set) and its people, each once per call. What
+ * bg_report_add_people counts equals what that record counts, without
+ * building it (a long window's cost is its people). Before the first step.
+ */
+typedef int (*bg_rollup_people_cb)(void *arg, const json_t *rec, const bg_report_person_t *ps,
+                                   size_t n);
+void bg_rollup_query_set_people(bg_rollup_query_t *x, bg_rollup_people_cb pcb);
+/*
+ * Sum the entries of each shape per China day before handing them out
+ * (once per shape and day, at the first hour of the window it had, after
+ * the last day read): for consumers that need no hour - a report without
+ * the hour dimension counts the same, from fewer calls (a long window's
+ * shapes repeat every hour). Before the first step.
+ */
+void bg_rollup_query_set_daily(bg_rollup_query_t *x);
 
 void bg_rollup_free(bg_rollup_t *u);
 

@@ -656,6 +656,16 @@ bg_rollup_fleet_query_t *bg_rollup_fleet_query_new(const struct bg_redis_cfg *cf
     return q;
 }
 
+void bg_rollup_fleet_query_set_people(bg_rollup_fleet_query_t *q, bg_rollup_people_cb pcb)
+{
+    bg_rollup_query_set_people(q->x, pcb);
+}
+
+void bg_rollup_fleet_query_set_daily(bg_rollup_fleet_query_t *q)
+{
+    bg_rollup_query_set_daily(q->x);
+}
+
 /* The instance ids[ii]'s days in the window and its input counts. */
 static int list_days(bg_rollup_fleet_query_t *q, char *err, size_t errcap)
 {

@@ -75,6 +75,10 @@ bg_rollup_fleet_query_t *bg_rollup_fleet_query_new(const struct bg_redis_cfg *cf
                                                    int64_t to_ms, int blocked_limit,
                                                    bg_rollup_entry_cb cb, void *arg, char *err,
                                                    size_t errcap);
+/* People of each entry to PCB (bg_rollup_query_set_people). */
+void bg_rollup_fleet_query_set_people(bg_rollup_fleet_query_t *q, bg_rollup_people_cb pcb);
+/* Entries summed per shape and day (bg_rollup_query_set_daily). */
+void bg_rollup_fleet_query_set_daily(bg_rollup_fleet_query_t *q);
 /* 1 more, 0 done, -1 with ERR filled (Redis unreachable, a damaged hour). */
 int bg_rollup_fleet_query_step(bg_rollup_fleet_query_t *q, char *err, size_t errcap);
 const bg_report_scan_stats_t *bg_rollup_fleet_query_stats(const bg_rollup_fleet_query_t *q);

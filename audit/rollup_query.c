@@ -21,6 +21,7 @@
 #include "audit/audit.h"
 #include "audit/report.h"
 #include "audit/rollup_int.h"
+#include "common/hex.h"
 
 #define HOUR_MS BG_ROLLUP_HOUR_MS
 #define DAY_NAME BG_ROLLUP_DAY_NAME
@@ -50,7 +51,40 @@ typedef struct {
     /* Person lines read but not handed out yet (q_person, q_flush). */
     struct qperson *pbuf;
     size_t npbuf, cappbuf;
+    /* With a people callback: the same, parsed (q_person_fast). */
+    bg_rollup_people_cb pcb;
+    struct qfast *fbuf;
+    size_t nfbuf, capfbuf;
+    uint32_t *fidx; /* the findings' indexes of every person in fbuf */
+    size_t nfidx, capfidx;
+    bg_report_person_t *group; /* the people of one entry, for the callback */
+    size_t capgroup;
+    /* Daily (bg_rollup_query_set_daily): the entries inside the window,
+     * summed per (shape, China day) until the end of the query. */
+    int daily;
+    struct agg *agg;
+    size_t nagg, capagg;
+    size_t *aix; /* open addressing over agg: index + 1, 0 empty */
+    size_t capaix;
 } query_t;
+
+typedef struct agg {
+    json_t *rec; /* the shape (a reference) */
+    int64_t day; /* its China day (hour / day), or the hour itself without a time */
+    int64_t h;   /* the first hour of the window it was seen in */
+    uint64_t n;  /* decisions */
+} agg_t;
+
+/* Aggregates kept before they are handed out anyway: a bound on the
+ * memory of a window with more distinct shapes than the shape cache. */
+#define AGG_MAX (1u << 20)
+
+typedef struct qfast {
+    size_t idx;    /* the entry */
+    size_t off, n; /* the person's findings: fidx[off..off+n) */
+    uint8_t key[16];
+    int listed;
+} qfast_t;
 
 typedef struct qperson {
     size_t idx;
@@ -126,6 +160,75 @@ static void set_time(json_t *rec, int64_t h)
     json_object_set_new(rec, "time", json_string(hour));
 }
 
+/* Hand out the daily aggregates (each shape once per day, at the first
+ * hour it was seen in) and forget them. */
+static void agg_flush(query_t *q)
+{
+    for (size_t i = 0; i < q->nagg; i++) {
+        if (!q->stop) {
+            set_time(q->agg[i].rec, q->agg[i].h);
+            q->stop = q->cb(q->arg, q->agg[i].rec, q->agg[i].n, 0, 0) != 0;
+        }
+        json_decref(q->agg[i].rec);
+    }
+    q->nagg = 0;
+    if (q->aix != NULL)
+        memset(q->aix, 0, q->capaix * sizeof *q->aix);
+}
+
+static size_t agg_hash(const json_t *rec, int64_t day, size_t cap)
+{
+    uint64_t x = (uint64_t)(uintptr_t)rec ^ ((uint64_t)day * 0x9e3779b97f4a7c15ull);
+    x ^= x >> 29;
+    return (size_t)(x * 0xbf58476d1ce4e5b9ull >> 20) & (cap - 1);
+}
+
+/* Entry (hour H, shape REC - borrowed, in the window) of weight N into the
+ * daily aggregates. 0, or -1 when out of memory. */
+static int agg_add(query_t *q, json_t *rec, int64_t h, uint64_t n)
+{
+    const int64_t day_ms = 86400000, china = 8 * 3600000;
+    int64_t day = h == BG_REPORT_NO_TIME
+                      ? h
+                      : (h + china - ((h + china) % day_ms + day_ms) % day_ms) / day_ms;
+    if (q->nagg >= AGG_MAX)
+        agg_flush(q);
+    if ((q->nagg + 1) * 2 > q->capaix) {
+        size_t nc = q->capaix ? q->capaix * 2 : 1024;
+        size_t *ni = calloc(nc, sizeof *ni);
+        if (ni == NULL)
+            return -1;
+        for (size_t i = 0; i < q->nagg; i++) {
+            size_t j = agg_hash(q->agg[i].rec, q->agg[i].day, nc);
+            while (ni[j] != 0)
+                j = (j + 1) & (nc - 1);
+            ni[j] = i + 1;
+        }
+        free(q->aix);
+        q->aix = ni;
+        q->capaix = nc;
+    }
+    size_t j = agg_hash(rec, day, q->capaix);
+    for (; q->aix[j] != 0; j = (j + 1) & (q->capaix - 1)) {
+        agg_t *a = &q->agg[q->aix[j] - 1];
+        if (a->rec == rec && a->day == day) {
+            a->n += n;
+            return 0;
+        }
+    }
+    if (q->nagg == q->capagg) {
+        size_t nc = q->capagg ? q->capagg * 2 : 256;
+        agg_t *na = realloc(q->agg, nc * sizeof *na);
+        if (na == NULL)
+            return -1;
+        q->agg = na;
+        q->capagg = nc;
+    }
+    q->agg[q->nagg] = (agg_t){json_incref(rec), day, h, n};
+    q->aix[j] = ++q->nagg;
+    return 0;
+}
+
 /* Entry (hour H, shape REC - borrowed) of weight N: handed to the callback
  * when in the window, and kept as the next index of SH for the people. */
 static int q_entry(query_t *q, shapes_t *sh, int64_t h, json_t *rec, uint64_t n)
@@ -144,12 +247,58 @@ static int q_entry(query_t *q, shapes_t *sh, int64_t h, json_t *rec, uint64_t n)
     }
     if (rec != NULL && !in_window(q, h))
         rec = NULL;
-    if (rec != NULL && !q->stop) {
+    if (rec != NULL && !q->stop && q->daily) {
+        if (agg_add(q, rec, h, n) != 0)
+            return -1;
+    } else if (rec != NULL && !q->stop) {
         set_time(rec, h);
         q->stop = q->cb(q->arg, rec, n, 0, 0) != 0;
     }
     sh->rec[sh->n] = json_incref(rec); /* NULL: damaged or outside: `audit rebuild` */
     sh->h[sh->n++] = h;
+    return 0;
+}
+
+/* Make room for one more of N items of SIZE bytes in *BUF (capacity *CAP). */
+static int grow(void *buf, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 256;
+    while (nc <= n)
+        nc *= 2;
+    void *nb = realloc(*(void **)buf, nc * size);
+    if (nb == NULL)
+        return -1;
+    *(void **)buf = nb;
+    *cap = nc;
+    return 0;
+}
+
+/* Person REST ("PSEUDONYM FINDINGS X", bg_rollup_person_ok) of entry IDX,
+ * parsed for the people callback. */
+static int q_person_fast(query_t *q, size_t idx, const char *rest)
+{
+    if (grow(&q->fbuf, &q->capfbuf, q->nfbuf, sizeof *q->fbuf) != 0)
+        return -1;
+    qfast_t *x = &q->fbuf[q->nfbuf];
+    x->idx = idx;
+    x->off = q->nfidx;
+    x->n = 0;
+    if (bg_hex_decode(rest, 32, x->key, 16, 0) != 16)
+        return 0;
+    const char *p = rest + 33;
+    while (*p >= '0' && *p <= '9') {
+        char *end;
+        unsigned long k = strtoul(p, &end, 10);
+        if (grow(&q->fidx, &q->capfidx, q->nfidx, sizeof *q->fidx) != 0)
+            return -1;
+        q->fidx[q->nfidx++] = k > UINT32_MAX ? UINT32_MAX : (uint32_t)k;
+        x->n++;
+        p = *end == ',' ? end + 1 : end;
+    }
+    x->listed = p[0] == ' ' ? p[1] == '1' : p[0] == '-' && p[2] == '1';
+    q->nfbuf++;
     return 0;
 }
 
@@ -159,6 +308,8 @@ static int q_person(query_t *q, const shapes_t *sh, uint64_t idx, const char *re
 {
     if (idx >= sh->n || sh->rec[idx] == NULL || q->stop || !bg_rollup_person_ok(rest))
         return 0;
+    if (q->pcb != NULL)
+        return q_person_fast(q, (size_t)idx, rest);
     if (q->npbuf == q->cappbuf) {
         size_t nc = q->cappbuf ? q->cappbuf * 2 : 256;
         qperson_t *np = realloc(q->pbuf, nc * sizeof *np);
@@ -218,9 +369,48 @@ static int add_person(json_t *rec, size_t nf, const char *rest)
  * entry saves the per-record work (time, group keys) for every person but
  * one. The shared shape is changed for the call and put back.
  */
+static int qfast_order(const void *a, const void *b)
+{
+    const qfast_t *x = a, *y = b;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* q_flush with the people callback: each entry's people in one call. */
+static int q_flush_fast(query_t *q, const shapes_t *sh)
+{
+    int rc = 0;
+    if (q->nfbuf > 1)
+        qsort(q->fbuf, q->nfbuf, sizeof *q->fbuf, qfast_order);
+    for (size_t i = 0, j; rc == 0 && i < q->nfbuf; i = j) {
+        size_t idx = q->fbuf[i].idx;
+        for (j = i; j < q->nfbuf && q->fbuf[j].idx == idx; j++)
+            ;
+        json_t *r = idx < sh->n ? sh->rec[idx] : NULL;
+        if (r == NULL || q->stop)
+            continue;
+        if (grow(&q->group, &q->capgroup, j - i - 1, sizeof *q->group) != 0) {
+            rc = -1;
+            break;
+        }
+        for (size_t k = i; k < j; k++) {
+            bg_report_person_t *p = &q->group[k - i];
+            memcpy(p->key, q->fbuf[k].key, 16);
+            p->findings = q->fbuf[k].n > 0 ? q->fidx + q->fbuf[k].off : NULL;
+            p->nfindings = q->fbuf[k].n;
+            p->listed = q->fbuf[k].listed;
+        }
+        set_time(r, sh->h[idx]);
+        q->stop = q->pcb(q->arg, r, q->group, j - i) != 0;
+    }
+    q->nfbuf = q->nfidx = 0;
+    return rc;
+}
+
 static int q_flush(query_t *q, const shapes_t *sh)
 {
     int rc = 0;
+    if (q->pcb != NULL)
+        return q_flush_fast(q, sh);
     if (q->npbuf > 1)
         qsort(q->pbuf, q->npbuf, sizeof *q->pbuf, qperson_order);
     for (size_t i = 0; i < q->npbuf;) {
@@ -527,6 +717,7 @@ int bg_rollup_query_step(bg_rollup_query_t *x, char *err, size_t errcap)
     if (x->done)
         return 0;
     if (x->ui == x->n || x->q.stop) {
+        agg_flush(&x->q);
         q_blocked(x);
         x->done = 1;
         return 0;
@@ -568,10 +759,27 @@ const bg_report_scan_stats_t *bg_rollup_query_stats(const bg_rollup_query_t *x)
     return &x->st;
 }
 
+void bg_rollup_query_set_people(bg_rollup_query_t *x, bg_rollup_people_cb pcb)
+{
+    x->q.pcb = pcb;
+}
+
+void bg_rollup_query_set_daily(bg_rollup_query_t *x)
+{
+    x->q.daily = 1;
+}
+
 void bg_rollup_query_free(bg_rollup_query_t *x)
 {
     if (x == NULL)
         return;
+    x->q.stop = 1;
+    agg_flush(&x->q); /* only the references */
+    free(x->q.agg);
+    free(x->q.aix);
+    free(x->q.fbuf);
+    free(x->q.fidx);
+    free(x->q.group);
     json_decref(x->q.shapes);
     for (size_t i = 0; i < x->q.npbuf; i++)
         free(x->q.pbuf[i].rest);

@@ -1,7 +1,9 @@
 /*
  * libFuzzer target for the rollup day files (audit/rollup.c, read back by audit/rollup_query.c)
  * from disk: a corrupt or hostile DIR/audit.rollup/YYYY-MM-DD must never crash a report or the
- * dashboard, and what the rollups hand out of the raw log must come from the raw log.
+ * dashboard, what the rollups hand out of the raw log must come from the raw log, and the
+ * people callback (bg_rollup_query_set_people) and the daily sums (bg_rollup_query_set_daily)
+ * must count what the records they replace count.
  *
  * Once per process: a temporary audit directory with one raw log of
  * decision records (some blocked, one without a time) and a file beside it
@@ -13,7 +15,7 @@
  *     trusted, not reset);
  *   - read: bg_rollup_open (READ), step to the end, bg_rollup_query over an
  *     open window and over one day, asking for the latest blocked
- *     decisions;
+ *     decisions; every report (by several dimension sets) read both ways;
  *   - write (every other input): bg_rollup_open (WRITE), step over the
  *     second half, bg_rollup_save - which merges the input with the update
  *     - then read the result as above.
@@ -234,6 +236,67 @@ static void hours_of_day(const bg_rollup_t *u)
     bg_rollup_query_free(x);
 }
 
+static int report_feed(void *arg, const json_t *rec, uint64_t weight, uint64_t order, int blocked)
+{
+    (void)order;
+    if (!blocked)
+        CHECK(bg_report_add_weighted(arg, rec, weight) >= 0);
+    return 0;
+}
+
+static int report_people(void *arg, const json_t *rec, const bg_report_person_t *ps, size_t n)
+{
+    CHECK(bg_report_add_people(arg, rec, ps, n) >= 0);
+    return 0;
+}
+
+/* The report by D over [FROM, TO) of U, the people handed out as records
+ * or (HOW & 1) to the people callback, the entries one by one or (HOW & 2)
+ * summed per shape and day. */
+static json_t *report_of(bg_rollup_t *u, const char *d, int64_t from, int64_t to, int how)
+{
+    char err[256];
+    bg_report_dims_t dims;
+    CHECK(bg_report_dims_parse(d, &dims, err, sizeof err) == 0);
+    bg_report_t *r = bg_report_new_dims(&dims, from, to, NULL);
+    CHECK(r != NULL);
+    bg_rollup_query_t *x = bg_rollup_query_new(&u, 1, from, to, 0, report_feed, r, err, sizeof err);
+    CHECK(x != NULL);
+    if (how & 1)
+        bg_rollup_query_set_people(x, report_people);
+    if (how & 2)
+        bg_rollup_query_set_daily(x);
+    int rc;
+    while ((rc = bg_rollup_query_step(x, err, sizeof err)) > 0)
+        ;
+    CHECK(rc == 0);
+    json_t *doc = bg_report_json(r, bg_rollup_query_stats(x));
+    bg_rollup_query_free(x);
+    bg_report_free(r);
+    return doc;
+}
+
+/* The people callback counts what the records carrying the people count,
+ * and the daily sums what the entries one by one count (without the hour
+ * dimension), whatever the day file holds: every report is equal. */
+static void same_people(bg_rollup_t *u, int64_t from, int64_t to)
+{
+    static const char *const by[] = {"country", "category", "reason,route", "recipient,basis",
+                                     "day",     "outcome",  "rule,route",   "country,reason",
+                                     "hour"};
+    for (size_t i = 0; i < sizeof by / sizeof by[0]; i++) {
+        json_t *a = report_of(u, by[i], from, to, 0), *b = report_of(u, by[i], from, to, 1);
+        CHECK(a != NULL && b != NULL && json_equal(a, b));
+        json_decref(b);
+        if (strcmp(by[i], "hour") != 0) {
+            b = report_of(u, by[i], from, to, 3);
+            CHECK(b != NULL && json_equal(a, b));
+            json_decref(b);
+        }
+        json_decref(a);
+    }
+}
+
 /* Query the rollups of the audit directory over an open window and one
  * day. Returns the number of queries that succeeded. */
 static int query_all(void)
@@ -258,6 +321,7 @@ static int query_all(void)
         CHECK(rc == 0); /* damaged lines are skipped, not a failure */
         CHECK(!g_failed);
         CHECK(st.files == 1 && st.lines == NREC);
+        same_people(u, win[w][0], win[w][1]);
         ok++;
     }
     hours_of_day(u);

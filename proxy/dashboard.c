@@ -245,6 +245,11 @@ static int job_feed(void *arg, const json_t *rec, uint64_t weight, uint64_t orde
     return bg_report_many_feed(arg, rec, weight, blocked) != 0;
 }
 
+static int job_people(void *arg, const json_t *rec, const bg_report_person_t *ps, size_t n)
+{
+    return bg_report_many_feed_people(arg, rec, ps, n) != 0;
+}
+
 /* Read the raw log instead of the rollups (they could not be saved). 0, or
  * -1 with ERR filled. */
 static int job_raw(job_t *j, const bg_config_t *cfg, char *err, size_t errcap)
@@ -287,6 +292,11 @@ static int job_rollup_step(job_t *j, char *err, size_t errcap)
         return rc < 0 ? -1 : 1;
     }
     j->rq = bg_rollup_query_new(&j->ru, 1, j->from, j->to, j->limit, job_feed, j->m, err, errcap);
+    if (j->rq != NULL) {
+        bg_rollup_query_set_people(j->rq, job_people);
+        if (!bg_report_dims_hourly(j->dims, j->ndims))
+            bg_rollup_query_set_daily(j->rq);
+    }
     return j->rq != NULL ? 1 : -1;
 }
 
@@ -416,6 +426,11 @@ static void job_start(const bg_config_t *cfg, const bg_serve_req_t *req, bg_serv
         j->fq = j->m != NULL ? bg_rollup_fleet_query_new(cfg->store_redis, from, to, limit,
                                                          job_feed, j->m, err, sizeof err)
                              : NULL;
+        if (j->fq != NULL) {
+            bg_rollup_fleet_query_set_people(j->fq, job_people);
+            if (!bg_report_dims_hourly(dims, ndims))
+                bg_rollup_fleet_query_set_daily(j->fq);
+        }
         if (j->m == NULL)
             snprintf(err, sizeof err, "out of memory");
         rc = j->fq != NULL ? 0 : -1;
