@@ -224,6 +224,8 @@ void bg_insp_scan_field(bg_inspection_t *x, int fi)
     } else {
         field_path(f, path, sizeof path);
     }
+    if (f->set == FS_FORM || f->set == FS_QUERY) /* a number spelt over fields */
+        bg_insp_split_value(x, path, f->value, f->value_len, -1, 0, f->name, f->name_len);
     const rule_t *ru = bg_insp_match_rule(x, NULL, 0, f->name, f->name_len);
     if (ru != NULL && ru->category != BG_CAT_NONE) {
         if (f->value_len > 0)

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/util.h"
 
@@ -73,6 +74,17 @@ bg_finding_t *bg_insp_add_finding(bg_inspection_t *x, node_spec_t *sp, const cha
 }
 
 static int person_key(const char *k, size_t kl);
+
+/* Whether S holds "<!ENTITY" (in any case, as parsers that are lenient
+ * read it). */
+static int entity_decl(const char *s, size_t n)
+{
+    for (const char *p = s; (p = memchr(p, '<', n - (size_t)(p - s))) != NULL; p++) {
+        if (n - (size_t)(p - s) >= 8 && p[1] == '!' && strncasecmp(p + 2, "ENTITY", 6) == 0)
+            return 1;
+    }
+    return 0;
+}
 
 /* bg_detect_key_info() and person_key() of a key, remembered per thread
  * across inspections: the result depends on the key's bytes only (built-in
@@ -576,6 +588,7 @@ static void read_body(bg_inspection_t *x, char *mt, size_t cap, const char *para
             bg_insp_set_undecodable(x, "malformed percent-encoding in the %s", "form body");
             return;
         }
+        bg_insp_split_reset(x);
         for (size_t i = first; i < x->nfields; i++)
             bg_insp_scan_field(x, (int)i);
     } else if (strcmp(mt, "multipart/form-data") == 0) {
@@ -587,6 +600,15 @@ static void read_body(bg_inspection_t *x, char *mt, size_t cap, const char *para
                bg_sniff_is_text(x->body, x->body_len)) {
         /* Text under any label (text/..., XML, CSV as octet-stream): read. */
         x->kind = BG_BODY_TEXT;
+        /* An XML entity declaration makes "&a;" in the text stand for what
+         * the DTD says ("1381234"): the receiver reads text that is not
+         * written here. Not read, so opaque. */
+        if (entity_decl(x->body, x->body_len)) {
+            bg_insp_set_undecodable(x, "%s",
+                                    "an XML entity declaration (<!ENTITY): the text "
+                                    "the receiver reads is not the text sent");
+            return;
+        }
         x->text = malloc(x->body_len + 1);
         if (x->text == NULL) {
             bg_insp_set_undecodable(x, "%s", "out of memory");
@@ -640,6 +662,7 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
         if (bg_insp_parse_urlencoded(x, FS_QUERY, q + 1, ql) != 0) {
             bg_insp_set_undecodable(x, "malformed percent-encoding in the %s", "query string");
         } else {
+            bg_insp_split_reset(x);
             for (size_t i = first; i < x->nfields; i++)
                 bg_insp_scan_field(x, (int)i);
         }

@@ -182,8 +182,47 @@ typedef struct arena_chunk {
     char data[];
 } arena_chunk_t;
 
+/* ------------------------------------------------------------------------ */
+/* Values split over several JSON values (split.c)                          */
+
+#define SPLIT_MAX 18 /* an ID number as single digits */
+#define SPLIT_PENDING 8
+
+/* A digit-only value read: its digits (an ID's check character X may end
+ * it), the container it is a member of, whether it is an array element,
+ * whether its key names a phone, and whether another value (not digits)
+ * came between it and the one before. */
+typedef struct {
+    char d[18];
+    uint8_t len, in_array, gap;
+    int8_t phone; /* -1 not known yet (judged only when a window needs it) */
+    int container;
+    const char *key; /* its member name (lives as long as the inspection), or NULL */
+    size_t key_len;
+} split_leaf_t;
+
+/* A number found spelt over several values, kept until its containers end
+ * (a short array of digits is int_array_pi's, rewritable, finding). */
+typedef struct {
+    bg_detect_cat_t cat;
+    bg_detect_conf_t conf;
+    bg_detect_id_t det;
+    int container; /* every value is an element of this array, else -1 */
+    uint8_t nvals;
+    char path[192]; /* the last value's path, cut at a character */
+} split_hit_t;
+
+typedef struct {
+    split_leaf_t leaf[SPLIT_MAX]; /* the latest, oldest first */
+    size_t n;
+    int gap; /* a value that is not digits was read since the last leaf */
+    split_hit_t pending[SPLIT_PENDING];
+    size_t npending;
+} split_t;
+
 struct bg_inspection {
     const bg_inspect_rules_t *rules;
+    split_t split; /* split.c */
     bg_inspect_input_t in;
     bg_body_kind_t kind;
     char undecodable[200];
@@ -374,6 +413,18 @@ const rule_t *bg_insp_match_rule(const bg_inspection_t *x, const frame_t *fr, si
                                  const char *key, size_t key_len);
 int bg_insp_add_doc(bg_inspection_t *x, const char *text, size_t len, int container_node,
                     int container_field, int depth);
+
+/* split.c: a mobile or ID number spelt over several values. Start a new
+ * sequence (a new document). */
+void bg_insp_split_reset(bg_inspection_t *x);
+/* The value at PATH (its text TXT, TL bytes: a JSON string's content or
+ * integer, or NULL for any other value) of CONTAINER (IN_ARRAY: an array
+ * element), under KEY. */
+void bg_insp_split_value(bg_inspection_t *x, const char *path, const char *txt, size_t tl,
+                         int container, int in_array, const char *key, size_t kl);
+/* CONTAINER ended; ARRAY_FINDING: int_array_pi made its finding on it.
+ * Hands out the hits kept. */
+void bg_insp_split_end(bg_inspection_t *x, int container, int array_finding);
 
 /* jscan.c: the JSON scanner */
 int bg_insp_jdocument(bg_inspection_t *x, walk_t *w, int doc, int record);

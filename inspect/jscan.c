@@ -533,6 +533,8 @@ int bg_insp_jdocument(bg_inspection_t *x, walk_t *w, int doc, int record)
     c.doc = doc;
     c.s = (const unsigned char *)x->docs[doc].text;
     c.n = x->docs[doc].len;
+    if (x->docs[doc].container_node < 0)
+        bg_insp_split_reset(x); /* the body, a form field, a part: values of their own */
     jws(&c);
     if (jvalue(&c, -1, (uint32_t)c.i, NULL, 0, NULL, 0, record) != 0)
         goto bad;
@@ -747,6 +749,7 @@ static int jvalue_string(jctx_t *c, const jval_t *v)
     if (r != 0 || c->dry || w == NULL) /* a walk has one unless dry */
         return r;
     int m = v->container >= 0 ? add_member(x, v->container, v->mstart, (uint32_t)c->i) : -1;
+    bg_insp_split_value(x, w->path, txt, tl, v->container, v->key == NULL, v->key, v->key_len);
     node_spec_t sp = jspec(c, m, v->vstart, 's', v->record);
     sp.n.text = txt;
     sp.n.text_len = tl;
@@ -799,6 +802,8 @@ static int jvalue_number(jctx_t *c, const jval_t *v)
     sp.n.text = (const char *)c->s + v->vstart;
     sp.n.text_len = c->i - v->vstart;
     sp.n.is_integer = is_int;
+    bg_insp_split_value(x, w->path, is_int ? sp.n.text : NULL, sp.n.text_len, v->container,
+                        v->key == NULL, v->key, v->key_len);
     if (v->ru != NULL) {
         bg_insp_add_finding(x, &sp, w->path, BG_LOC_BODY, v->ru->category, BG_CONF_HIGH, v->ru->id,
                             1, 0, sp.n.text_len);
@@ -825,6 +830,8 @@ static int jvalue_literal(jctx_t *c, const jval_t *v)
     if (c->n - c->i < ll || memcmp(c->s + c->i, lit, ll) != 0)
         JFAIL(c, "bad literal");
     c->i += ll;
+    if (!c->dry)
+        bg_insp_split_value(c->x, c->w->path, NULL, 0, v->container, 0, NULL, 0);
     if (!c->dry && v->container >= 0)
         add_member(c->x, v->container, v->mstart, (uint32_t)c->i);
     return 0;
@@ -884,8 +891,10 @@ static int jvalue_container(jctx_t *c, const jval_t *v)
         whole_only = 1;
         kc = BG_CAT_CONTACTS;
     }
+    size_t nfind_before = x->nfind;
     if (!whole_only && ch == '[' && c->i - v->vstart <= 96)
         int_array_pi(x, c, m, v->vstart, v->record, w->path);
+    bg_insp_split_end(x, (int)book_container, x->nfind > nfind_before);
     if (whole_only && c->i > v->vstart + 2) {
         node_spec_t sp = jspec(c, m, v->vstart, ch == '{' ? 'o' : 'a', v->record);
         bg_finding_t *f;

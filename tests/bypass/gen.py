@@ -1072,9 +1072,77 @@ def fam_disguise(c):
         [m[3]])
 
 
+def fam_split(c):
+    """A fourth pass: the value cut into pieces, each piece a value of its
+    own (fields of an object, objects of an array, form fields, query
+    parameters), as legacy systems store an ID number's region, birth date
+    and sequence, or a form splits a phone into three boxes."""
+    f = "split"
+    m, i = MOB, ID
+
+    def add(why, body, sec, ct=JSON, target="/v1/profile", **kw):
+        c.add(f, why, "POST", target, body=body, content_type=ct, secrets=sec, **kw)
+
+    def cut(v, *at):
+        at = (0,) + at + (len(v),)
+        return [v[a:b] for a, b in zip(at, at[1:])]
+
+    r, b, q = cut(i[0], 6, 14)
+    add("the ID number as region, birth date and sequence fields", js({"id_region": r, "id_birth": b, "id_seq": q}),
+        [i[0]])
+    add("the ID number's pieces in an array of objects", js([{"v": p} for p in cut(i[1], 6, 14)]), [i[1]])
+    add("the ID number's pieces in sibling objects", js({"a": {"x": cut(i[2], 6, 14)[0]}, "b": {"x": cut(
+        i[2], 6, 14)[1]}, "c": {"x": cut(i[2], 6, 14)[2]}}), [i[2]])
+    p = cut(i[3], 6, 14)
+    add("the ID number's pieces with a name, a flag and null between them",
+        '{"region":"%s","name":"Li","birth":"%s","ok":true,"note":null,"seq":"%s"}' % tuple(p), [i[3]])
+    add("the ID number cut in two halves", js({"first": i[4][:9], "second": i[4][9:]}), [i[4]])
+    p = cut(i[5], 6, 14)
+    add("region and birth date as JSON integers, the sequence as a string",
+        '{"r":%s,"b":%s,"s":"%s"}' % tuple(p), [i[5]])
+    add("the ID number's pieces as form fields", "a=%s&b=%s&c=%s" % tuple(cut(i[6], 6, 14)), [i[6]], ct=FORM)
+    c.add(f, "the ID number's pieces as query parameters", "GET",
+          "/v1/lookup?r=%s&d=%s&s=%s" % tuple(cut(i[7], 6, 14)), secrets=[i[7]])
+    add("the ID number as eighteen one-character members", js({"c%02d" % k: ch for k, ch in enumerate(i[8])}),
+        [i[8]])
+    add("the ID number cut after two digits", js({"p": i[9][:2], "q": i[9][2:]}), [i[9]])
+    add("the ID number's pieces in an array of one-element arrays", js([[p] for p in cut(i[0], 6, 14)]), [i[0]])
+    add("a Hong Kong residence permit as region, birth date and sequence", js(dict(zip(
+        ("region", "birth", "seq"), cut(HMT[0], 6, 14)))), [HMT[0]])
+    add("a first-generation ID number as region, birth date and sequence", js(dict(zip(
+        ("region", "birth", "seq"), cut(LEGACY[0], 6, 12)))), [LEGACY[0]])
+    add("the ID number's pieces inside JSON held in a string", js({"data": js(dict(zip(
+        ("a", "b", "c"), cut(i[1], 6, 14))))}), [i[1]])
+    add("the ID number's pieces across records of a batch", js({"rows": [
+        {"k": "region", "v": cut(i[2], 6, 14)[0]}, {"k": "birth", "v": cut(i[2], 6, 14)[1]},
+        {"k": "seq", "v": cut(i[2], 6, 14)[2]}]}), [i[2]])
+    add("a mobile in three boxes named phone_*", js(dict(zip(
+        ("phone_prefix", "phone_mid", "phone_suffix"), cut(m[0], 3, 7)))), [m[0]])
+    add("a mobile as telHead (7 digits) and telTail (4)", js({"telHead": m[1][:7], "telTail": m[1][7:]}), [m[1]])
+    add("a mobile in three boxes with Chinese names", js(dict(zip(
+        ("手机前三位", "中间四位", "后四位"), cut(m[2], 3, 7)))), [m[2]])
+    add("the country code, the prefix and the number as three values",
+        js({"cc": "86", "area": m[3][:3], "num": m[3][3:]}), [m[3]])
+    add("a mobile's boxes as form fields tel1..tel3", "tel1=%s&tel2=%s&tel3=%s" % tuple(cut(m[4], 3, 7)), [m[4]],
+        ct=FORM)
+    c.add(f, "a mobile's boxes as query parameters phone1..phone3", "GET",
+          "/v1/lookup?phone1=%s&phone2=%s&phone3=%s" % tuple(cut(m[5], 3, 7)), secrets=[m[5]])
+    add("a mobile's boxes named phone_* with other fields between them",
+        '{"phone_a":"%s","note":"call after 6","phone_b":"%s","vip":false,"phone_c":"%s"}' % tuple(cut(m[6], 3, 7)),
+        [m[6]])
+    add("a mobile's boxes as JSON integers under mobile_*", '{"mobile_1":%s,"mobile_2":%s,"mobile_3":%s}'
+        % tuple(cut(m[7], 3, 7)), [m[7]])
+    add("the mobile cut between an XML internal entity and the text",
+        '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "%s">]><r><tel>&a;%s</tel></r>' % (m[0][:7], m[0][7:]),
+        [m[0]], ct="application/xml")
+    add("a mobile in three boxes under neutral keys", js(dict(zip(("a", "b", "c"), cut(m[8], 3, 7)))), [m[8]])
+    add("a mobile's boxes as form fields under neutral names", "p1=%s&p2=%s&p3=%s" % tuple(cut(m[9], 3, 7)),
+        [m[9]], ct=FORM)
+
+
 FAMILIES = [fam_path, fam_query, fam_headers, fam_method_host, fam_multipart, fam_content_encoding,
             fam_charset, fam_json_shapes, fam_separators, fam_unicode, fam_string_encodings, fam_numbers,
-            fam_glued, fam_legacy_id, fam_context_keys, fam_route_escape, fam_disguise]
+            fam_glued, fam_legacy_id, fam_context_keys, fam_route_escape, fam_disguise, fam_split]
 
 
 def build():

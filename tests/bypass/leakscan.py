@@ -21,7 +21,11 @@ would, and reports every secret it finds in any of those forms:
     numerals (〇一二..., 壹贰叁..., 幺) too, Cyrillic and Greek look-alikes
     of the check character X, NFKC, and the invisible characters removed
     (Cf, Mn, Me, Hangul fillers);
-  * markup: HTML/XML comments removed (what a browser renders);
+  * markup: HTML/XML comments removed (what a browser renders); XML
+    internal entities (`<!ENTITY a "1381234">` ... `&a;5678`) expanded;
+  * values in pieces: the digit-only values of a JSON document (in document
+    order, other values skipped) and of a form or query string, joined
+    (`{"region": "110105", "birth": "19491231", "seq": "002X"}`);
   * spelling: the secret's digits in order with up to MAX_SEP characters that
     are not ASCII letters or digits between any two (`138.1234.5678`,
     `1-3-8...`, `(138) 1234 5678`, `1.3812345678e10`); a check character X
@@ -178,6 +182,48 @@ def _b64_decode(tok):
     return outs
 
 
+_ENTITY_DECL = re.compile(r"""<!ENTITY\s+([A-Za-z_][\w.\-]*)\s+(?:"([^"]*)"|'([^']*)')""", re.I)
+_PIECE = re.compile(r"[0-9]{1,17}[Xx]?")
+
+
+def _json_leaves(v, out):
+    if isinstance(v, dict):
+        for x in v.values():
+            _json_leaves(x, out)
+    elif isinstance(v, list):
+        for x in v:
+            _json_leaves(x, out)
+    elif isinstance(v, bool) or v is None:
+        pass
+    elif isinstance(v, str) and v.lstrip()[:1] in ("{", "["):
+        try:
+            import json
+            _json_leaves(json.loads(v), out)  # JSON held in a string: its values
+        except (ValueError, RecursionError):
+            out.append(v)
+    elif isinstance(v, (int, str)):
+        out.append(str(v))
+
+
+def _pieces(text):
+    """The digit-only values of TEXT read as JSON or as a form / query
+    string, joined in order; None when it is neither or has fewer than 2."""
+    leaves = []
+    try:
+        import json
+        _json_leaves(json.loads(text), leaves)
+    except (ValueError, RecursionError):
+        if "=" not in text:
+            return None
+        line = re.match(r"[A-Za-z]+ (\S+) HTTP/", text)  # a request head: its target's query
+        query = line.group(1).split("?", 1)[-1] if line else text.split("?", 1)[-1]
+        for pair in re.split(r"[&;]", query):
+            if "=" in pair:
+                leaves.append(pair.split("=", 1)[1])
+    digits = [x for x in leaves if _PIECE.fullmatch(x)]
+    return "".join(digits) if len(digits) >= 2 else None
+
+
 def _json_unescape(text):
     """TEXT with JSON string escapes decoded (best effort)."""
     try:
@@ -238,6 +284,15 @@ class _Scan:
             self.push("t", html.unescape(s), d, how + "+entities")
         if "<!--" in s:
             self.push("t", _COMMENT.sub("", s), d, how + "+uncomment")
+        ents = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
+                for m in _ENTITY_DECL.finditer(s)}
+        if ents:
+            self.push("t", re.sub(r"&([A-Za-z_][\w.\-]*);", lambda m: ents.get(m.group(1), m.group(0)), s),
+                      d, how + "+dtd")
+        if depth <= 1:
+            joined_pieces = _pieces(s)
+            if joined_pieces:
+                self.push("t", joined_pieces, d, how + "+pieces")
         if "\\" in s:
             self.push("t", _json_unescape(s), d, how + "+json")
             self.push("b", _C_X.sub(lambda m: chr(int(m.group(1), 16)), s).encode("latin-1", "ignore"), d,

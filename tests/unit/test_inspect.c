@@ -447,6 +447,29 @@ static const fcase_t FCASES[] = {
      0,
      {JSON, "{\"p\":[138,1234,5678],\"d\":[2024,11,20],\"s\":[1,2,3]}"},
      "$.p cn_mobile cn_mobile whole\n"},
+    {"an ID number cut into fields, with other values between the pieces",
+     0,
+     {JSON, "{\"region\":\"110105\",\"name\":\"Li\",\"birth\":\"19491231\",\"ok\":true,"
+            "\"seq\":\"002X\",\"n\":[{\"v\":\"310104\"},{\"v\":\"19851122\"},{\"v\":\"4023\"}]}"},
+     "$.birth birth_date key whole\n"
+     "$.seq(split over 3 values) cn_resident_id gb11643 whole\n"
+     "$.n[2].v(split over 3 values) cn_resident_id gb11643 whole\n"},
+    {"a mobile in boxes: read when a key names a phone or 86 comes first, not under neutral keys",
+     0,
+     {JSON, "{\"phone_prefix\":\"138\",\"phone_mid\":\"1234\",\"phone_suffix\":\"5678\","
+            "\"x\":{\"cc\":\"86\",\"a\":\"139\",\"b\":\"12345678\"},"
+            "\"y\":{\"a\":\"150\",\"b\":\"6789\",\"c\":\"1234\"},"
+            "\"z\":{\"code\":\"139\",\"year\":\"2024\",\"qty\":\"1000\"}}"},
+     "$.phone_suffix(split over 3 values) cn_mobile cn_mobile whole\n"
+     "$.x.b(split over 3 values) cn_mobile cn_mobile whole\n"},
+    {"a number cut into form fields and query parameters",
+     0,
+     {FORM, "tel1=138&tel2=1234&tel3=5678&a=1", "/v1/x?r=110105&d=19491231&s=002X"},
+     "query.s(split over 3 values) cn_resident_id gb11643 whole\n"
+     "form.tel1 phone_number key whole\n"
+     "form.tel2 phone_number key whole\n"
+     "form.tel3(split over 3 values) cn_mobile cn_mobile whole\n"
+     "form.tel3 phone_number key whole\n"},
     {"text under octet-stream is read",
      0,
      {"application/octet-stream", "13812345678"},
