@@ -224,7 +224,7 @@ void bg_insp_scan_field(bg_inspection_t *x, int fi)
     } else {
         field_path(f, path, sizeof path);
     }
-    if (f->set == FS_FORM || f->set == FS_QUERY) /* a number spelt over fields */
+    if (f->set == FS_FORM || f->set == FS_QUERY || f->set == FS_PART) /* a number over fields */
         bg_insp_split_value(x, path, f->value, f->value_len, -1, 0, f->name, f->name_len);
     const rule_t *ru = bg_insp_match_rule(x, NULL, 0, f->name, f->name_len);
     if (ru != NULL && ru->category != BG_CAT_NONE) {
@@ -765,6 +765,7 @@ int bg_insp_parse_multipart(bg_inspection_t *x)
     const char *p = memmem(b, x->body_len, delim, (size_t)dl);
     if (p == NULL)
         return -1;
+    bg_insp_split_reset(x); /* the parts' values, in order */
     scan_loose(x, "multipart.preamble", b, (size_t)(p - b));
     p += dl;
     for (;;) {

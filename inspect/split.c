@@ -177,7 +177,9 @@ static void emit(bg_inspection_t *x, const split_hit_t *h)
     node_spec_t n = bg_insp_spec_of(N_FIXED, -1);
     n.n.text = "";
     n.n.text_len = 0;
-    bg_loc_t loc = strncmp(h->path, "query.", 6) == 0 ? BG_LOC_QUERY : BG_LOC_BODY;
+    bg_loc_t loc = strncmp(h->path, "query.", 6) == 0    ? BG_LOC_QUERY
+                   : strncmp(h->path, "header.", 7) == 0 ? BG_LOC_HEADER
+                                                         : BG_LOC_BODY;
     bg_insp_add_finding(x, &n, path, loc, h->cat, h->conf, bg_detect_detector_name(h->det), 1, 0,
                         0);
 }

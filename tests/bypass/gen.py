@@ -1138,6 +1138,14 @@ def fam_split(c):
     add("a mobile in three boxes under neutral keys", js(dict(zip(("a", "b", "c"), cut(m[8], 3, 7)))), [m[8]])
     add("a mobile's boxes as form fields under neutral names", "p1=%s&p2=%s&p3=%s" % tuple(cut(m[9], 3, 7)),
         [m[9]], ct=FORM)
+    mp = multipart("bgsplit", [([("Content-Disposition", 'form-data; name="%s"' % k)], v) for k, v in zip(
+        ("id_region", "id_birth", "id_seq"), cut(i[4], 6, 14))])
+    add("the ID number's pieces as multipart form-data fields", None, [i[4]],
+        ct="multipart/form-data; boundary=bgsplit", body_bytes=mp)
+    mp = multipart("bgsplit", [([("Content-Disposition", 'form-data; name="%s"' % k)], v) for k, v in zip(
+        ("tel1", "tel2", "tel3"), cut(m[1], 3, 7))])
+    add("a mobile's boxes as multipart form-data fields tel1..tel3", None, [m[1]],
+        ct="multipart/form-data; boundary=bgsplit", body_bytes=mp)
 
 
 FAMILIES = [fam_path, fam_query, fam_headers, fam_method_host, fam_multipart, fam_content_encoding,

@@ -213,11 +213,13 @@ def _pieces(text):
         import json
         _json_leaves(json.loads(text), leaves)
     except (ValueError, RecursionError):
-        if "=" not in text:
+        if "form-data" in text:  # multipart: each part's content
+            leaves = re.findall(r"form-data[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\n(.*?)\r?\n--", text, re.S)
+        if "=" not in text and not leaves:
             return None
         line = re.match(r"[A-Za-z]+ (\S+) HTTP/", text)  # a request head: its target's query
         query = line.group(1).split("?", 1)[-1] if line else text.split("?", 1)[-1]
-        for pair in re.split(r"[&;]", query):
+        for pair in re.split(r"[&;]", query) if not leaves else ():
             if "=" in pair:
                 leaves.append(pair.split("=", 1)[1])
     digits = [x for x in leaves if _PIECE.fullmatch(x)]
