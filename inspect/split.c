@@ -32,8 +32,15 @@
 #include <stdio.h>
 #include <string.h>
 
+static void emit(bg_inspection_t *x, const split_hit_t *h);
+
 void bg_insp_split_reset(bg_inspection_t *x)
 {
+    /* Hits still kept belong to a document whose walk stopped early (its
+     * JSON is invalid): handed out, not dropped. */
+    for (size_t i = 0; i < x->split.npending; i++)
+        emit(x, &x->split.pending[i]);
+    x->split.npending = 0;
     x->split.n = 0;
     x->split.gap = 0;
 }
