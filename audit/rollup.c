@@ -575,10 +575,13 @@ static int day_save(bg_rollup_t *u, day_t *d, char *err, size_t errcap)
         goto oom;
     if (d->nblk > 1)
         qsort(d->blk, d->nblk, sizeof *d->blk, bg_rollup_blk_order);
-    if (day_write(tmp, u->seq, &m, d, err, errcap) != 0)
+    if (day_write(tmp, u->seq, &m, d, err, errcap) != 0) {
+        unlink(tmp); /* a half-written file is no rollup: not left beside the days */
         goto out;
+    }
     if (rename(tmp, path) != 0) {
         snprintf(err, errcap, "cannot rename %s: %s", tmp, strerror(errno));
+        unlink(tmp);
         goto out;
     }
     rc = 0;

@@ -35,8 +35,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "inspect/detect.h"
 #include "common/http_header.h"
 
