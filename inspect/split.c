@@ -28,6 +28,7 @@
  * dropped when the array ends.
  */
 #include "inspect/inspect_int.h"
+#include "inspect/normalize.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -77,20 +78,42 @@ static int phone_word(const char *k, size_t kl)
     return 0;
 }
 
-/* TXT is digits only (1-17), an ID number's check character X may end it:
- * a piece. */
-static int piece(const char *txt, size_t tl)
+/* TXT as a piece: its digits as a reader reads them (other scripts'
+ * digits, escapes and invisible characters folded: inspect/normalize.h),
+ * the separators people write inside a number skipped ("1949-12-31",
+ * "138 1234"), a leading "+" dropped and "0086" read as "86"; an ID
+ * number's check character X may end it. 1 with the digits in OUT (at most
+ * 17, and the X), 0 when TXT holds anything else. */
+static int read_piece(const char *txt, size_t tl, char *out, size_t *olen)
 {
-    if (tl == 0 || tl > 17)
-        return 0;
-    for (size_t i = 0; i < tl; i++) {
-        if (txt[i] >= '0' && txt[i] <= '9')
+    const unsigned char *v = (const unsigned char *)txt;
+    size_t n = 0, o = 0;
+    if (tl == 0 || tl > 256 ||
+        !((v[0] >= '0' && v[0] <= '9') || v[0] >= 0x80 || v[0] == '+' || v[0] == '%' ||
+          v[0] == '&' || v[0] == '\\'))
+        return 0; /* most values: the first byte says it is no number */
+    while (o < tl && n < 17 && v[o] >= '0' && v[o] <= '9')
+        out[n++] = (char)v[o++]; /* the usual piece: ASCII digits only */
+    while (o < tl) {
+        unsigned c, how = 0;
+        o += bg_norm_next(v, tl, o, &c, &how);
+        if (c >= '0' && c <= '9' && n < 17)
+            out[n++] = (char)c;
+        else if (c == 0 || (n > 0 && (c == '-' || c == ' ' || c == '.' || c == '/')) ||
+                 (n == 0 && c == '+'))
             continue;
-        if (i == tl - 1 && (txt[i] | 0x20) == 'x' && i > 0)
-            continue;
-        return 0;
+        else if ((c | 0x20) == 'x' && n > 0 && o == tl)
+            out[n++] = 'X';
+        else
+            return 0;
     }
-    return 1;
+    if (n == 4 && memcmp(out, "0086", 4) == 0) {
+        out[0] = '8';
+        out[1] = '6';
+        n = 2;
+    }
+    *olen = n;
+    return n > 0;
 }
 
 /* Whether the window W[0..N) (oldest first) may spell a mobile: 2-3
@@ -246,7 +269,9 @@ void bg_insp_split_value(bg_inspection_t *x, const char *path, const char *txt, 
                          int container, int in_array, const char *key, size_t kl)
 {
     split_t *sp = &x->split;
-    if (txt == NULL || !piece(txt, tl)) {
+    char d[18];
+    size_t dl = 0;
+    if (txt == NULL || !read_piece(txt, tl, d, &dl)) {
         sp->gap = 1;
         return;
     }
@@ -255,8 +280,8 @@ void bg_insp_split_value(bg_inspection_t *x, const char *path, const char *txt, 
         sp->n--;
     }
     split_leaf_t *l = &sp->leaf[sp->n++];
-    memcpy(l->d, txt, tl);
-    l->len = (uint8_t)tl;
+    memcpy(l->d, d, dl);
+    l->len = (uint8_t)dl;
     l->in_array = (uint8_t)(in_array != 0);
     l->container = container;
     l->gap = (uint8_t)sp->gap;

@@ -1146,6 +1146,19 @@ def fam_split(c):
         ("tel1", "tel2", "tel3"), cut(m[1], 3, 7))])
     add("a mobile's boxes as multipart form-data fields tel1..tel3", None, [m[1]],
         ct="multipart/form-data; boundary=bgsplit", body_bytes=mp)
+    r, b, q = cut(i[6], 6, 14)
+    add("the birth date piece written as a date with dashes", js({"region": r, "birth": "%s-%s-%s" % (
+        b[:4], b[4:6], b[6:]), "seq": q}), [i[6]])
+    r, b, q = cut(i[7], 6, 14)
+    add("the birth date piece with slashes, the check character in lower case", js({
+        "region": r, "birth": "%s/%s/%s" % (b[:4], b[4:6], b[6:]), "seq": q.lower()}), [i[7]])
+    add("the country code written +86 before the prefix and the number",
+        js({"cc": "+86", "a": m[2][:3], "b": m[2][3:]}), [m[2]])
+    add("the country code written 0086 before three boxes", js(dict(zip(("cc", "a", "b", "c"), ["0086"] + cut(
+        m[3], 3, 7)))), [m[3]])
+    add("a mobile's boxes in full-width digits under phone_*", js(dict(zip(
+        ("phone_a", "phone_b", "phone_c"), ["".join(chr(0xFF10 + int(ch)) for ch in p) for p in cut(m[4], 3, 7)]))),
+        [m[4]])
 
 
 FAMILIES = [fam_path, fam_query, fam_headers, fam_method_host, fam_multipart, fam_content_encoding,

@@ -222,7 +222,10 @@ def _pieces(text):
         for pair in re.split(r"[&;]", query) if not leaves else ():
             if "=" in pair:
                 leaves.append(pair.split("=", 1)[1])
-    digits = [x for x in leaves if _PIECE.fullmatch(x)]
+    # as a reader reads a piece: other scripts' digits folded, the
+    # separators written inside a number and a leading "+" dropped
+    norm = [re.sub(r"[\-. /]", "", fold(x)).lstrip("+") for x in leaves]
+    digits = [x for x in norm if _PIECE.fullmatch(x)]
     return "".join(digits) if len(digits) >= 2 else None
 
 
