@@ -488,6 +488,7 @@ static int header_structural(const char *name, size_t nl)
 void bg_insp_scan_headers(bg_inspection_t *x)
 {
     const bg_inspect_rules_t *r = x->rules;
+    bg_insp_split_reset(x); /* a number cut over header values (split.c) */
     for (size_t h = 0; h < x->in.nheaders; h++) {
         const bg_http_header_t *hd = &x->in.headers[h];
         if (header_structural(hd->name, hd->name_len))
@@ -529,6 +530,7 @@ void bg_insp_scan_headers(bg_inspection_t *x)
         } else {
             snprintf(path, sizeof path, "header.%s", e->name);
         }
+        bg_insp_split_value(x, path, e->value, e->value_len, -1, 0, e->name, strlen(e->name));
         const rule_t *ru = bg_insp_match_rule(x, NULL, 0, e->name, strlen(e->name));
         if (ru != NULL && ru->category == BG_CAT_NONE) {
             /* a field rule "none": content only, as for unlisted headers */

@@ -1156,6 +1156,11 @@ def fam_split(c):
         js({"cc": "+86", "a": m[2][:3], "b": m[2][3:]}), [m[2]])
     add("the country code written 0086 before three boxes", js(dict(zip(("cc", "a", "b", "c"), ["0086"] + cut(
         m[3], 3, 7)))), [m[3]])
+    r, b, q = cut(i[8], 6, 14)
+    add("the ID number's pieces in three custom headers", '{"ok":1}', [i[8]],
+        headers=[["X-Id-Region", r], ["X-Id-Birth", b], ["X-Id-Seq", q]])
+    add("a mobile's boxes in three X-Phone-* headers", '{"ok":1}', [m[5]],
+        headers=[["X-Phone-1", m[5][:3]], ["X-Phone-2", m[5][3:7]], ["X-Phone-3", m[5][7:]]])
     add("a mobile's boxes in full-width digits under phone_*", js(dict(zip(
         ("phone_a", "phone_b", "phone_c"), ["".join(chr(0xFF10 + int(ch)) for ch in p) for p in cut(m[4], 3, 7)]))),
         [m[4]])

@@ -215,13 +215,16 @@ def _pieces(text):
     except (ValueError, RecursionError):
         if "form-data" in text:  # multipart: each part's content
             leaves = re.findall(r"form-data[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\n(.*?)\r?\n--", text, re.S)
-        if "=" not in text and not leaves:
+        if "=" not in text and not leaves and not re.match(r"[A-Za-z]+ \S+ HTTP/", text):
             return None
         line = re.match(r"[A-Za-z]+ (\S+) HTTP/", text)  # a request head: its target's query
         query = line.group(1).split("?", 1)[-1] if line else text.split("?", 1)[-1]
         for pair in re.split(r"[&;]", query) if not leaves else ():
             if "=" in pair:
                 leaves.append(pair.split("=", 1)[1])
+        if line:  # ... and its header values, in order
+            head = text.split("\r\n\r\n", 1)[0]
+            leaves += [m.group(1).strip() for m in re.finditer(r"\r?\n[^:\r\n]+:([^\r\n]*)", head)]
     # as a reader reads a piece: other scripts' digits folded, the
     # separators written inside a number and a leading "+" dropped
     norm = [re.sub(r"[\-. /]", "", fold(x)).lstrip("+") for x in leaves]
