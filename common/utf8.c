@@ -5,6 +5,24 @@ size_t bg_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
     return bg_utf8_decode_inline(p, n, cp);
 }
 
+int bg_utf8_valid(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t k = bg_utf8_decode_inline(s + i, n - i, &cp);
+        if (k == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
 size_t bg_utf8_encode(uint32_t cp, char out[4])
 {
     if (cp < 0x80) {

@@ -17,6 +17,7 @@
 
 #include "common/base64.h"
 #include "common/hex.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 /* Inflate gzip/zlib (WINDOW 15+32) or raw deflate (-15) into *OUT. */
@@ -490,6 +491,10 @@ void bg_insp_scan_headers(bg_inspection_t *x)
         const bg_http_header_t *hd = &x->in.headers[h];
         if (header_structural(hd->name, hd->name_len))
             continue;
+        /* obs-text (RFC 9110 5.5) is read as UTF-8: a value in another
+         * charset (GBK, Latin-1) cannot be read, so it is opaque. */
+        if (!bg_utf8_valid(hd->value, hd->value_len))
+            bg_insp_set_opaque(x, "a header value is not UTF-8 text");
         int wanted = 0;
         for (size_t k = 0; !wanted && k < r->nheaders; k++)
             wanted = header_wanted(hd->name, hd->name_len, r->headers[k]);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "common/util.h"
 
 void bg_insp_set_undecodable(bg_inspection_t *x, const char *fmt, ...)
@@ -628,6 +629,10 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
             bg_insp_set_opaque(x, "the request method carries digits");
             break;
         }
+    /* Bytes outside ASCII in the target (RFC 3986 wants them percent-encoded)
+     * are read as UTF-8; in another charset (GBK, Latin-1) they cannot be. */
+    if (!bg_utf8_valid(in->target, in->target_len))
+        bg_insp_set_opaque(x, "the request target has bytes that are not UTF-8");
     bg_insp_parse_path(x);
     bg_insp_scan_path_whole(x);
     const char *q = memchr(in->target, '?', in->target_len);
