@@ -7,7 +7,11 @@
  */
 #include "inspect/detect_int.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/utf8.h"
+#include "inspect/sniff.h"
 
 /*
  * Can decoded bytes B[0, K) hold anything a detector finds, at nesting
@@ -73,6 +77,33 @@ static size_t utf16_to_ascii(unsigned char *b, size_t k)
     return n;
 }
 
+/*
+ * Decoded bytes B[0, K) that are not UTF-8 but GB18030 (GBK) text, as
+ * legacy Chinese clients encode before base64 or hex (A3 B1 is a
+ * full-width 1): their UTF-8 reading in OUT (CAP bytes). Tried from the
+ * first and from the second byte (a chunk may start inside a two-byte
+ * character), with or without the last byte (one may end inside one).
+ * Returns the length read into OUT, or 0 (UTF-8 already, or not GB18030).
+ */
+static size_t gb18030_reading(const unsigned char *b, size_t k, unsigned char *out, size_t cap)
+{
+    if (bg_utf8_valid(b, k))
+        return 0;
+    for (size_t skip = 0; skip < 2 && skip < k; skip++) {
+        for (size_t cut = 0; cut < 2 && skip + cut < k; cut++) {
+            char *t = NULL;
+            size_t tl = 0;
+            if (bg_sniff_transcode((const char *)b + skip, k - skip - cut, "GB18030", cap, &t,
+                                   &tl) == 0) {
+                memcpy(out, t, tl);
+                free(t);
+                return tl;
+            }
+        }
+    }
+    return 0;
+}
+
 /* How a run is encoded (scan_decoded()). */
 enum { ENC_B64, ENC_HEX, ENC_B32 };
 
@@ -86,6 +117,7 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
                         bg_detect_finding_t *best)
 {
     unsigned char buf[DEC_CHUNK];
+    unsigned char gbuf[DEC_CHUNK * 2]; /* a GB18030 reading: at most 3 bytes for 2 */
     size_t pos = 0;
     int found = 0;
     for (;;) {
@@ -102,8 +134,14 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
         if (k == 0)
             break;
         k = utf16_to_ascii(buf, k);
-        if (!worth_scanning(buf, k, s->depth + 1))
-            goto next;
+        const unsigned char *sb = buf;
+        if (!worth_scanning(buf, k, s->depth + 1)) {
+            size_t gl = gb18030_reading(buf, k, gbuf, sizeof gbuf);
+            if (gl == 0 || !worth_scanning(gbuf, gl, s->depth + 1))
+                goto next;
+            sb = gbuf;
+            k = gl;
+        }
         scan_t ns;
         scan_init(&ns);
         ns.hints = s->hints;
@@ -112,7 +150,7 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
         ns.depth = s->depth + 1;
         bg_detect_finding_t f;
         ns.best = &f;
-        if (bg_det_scan_value(&ns, buf, k) > 0 && (!found || f.confidence > best->confidence)) {
+        if (bg_det_scan_value(&ns, sb, k) > 0 && (!found || f.confidence > best->confidence)) {
             *best = f;
             found = 1;
         }

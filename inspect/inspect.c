@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "common/utf8.h"
 #include "common/util.h"
 
@@ -256,6 +257,79 @@ static int short_integer(const char *s, size_t len)
 }
 
 /*
+ * The bytes of S[0..LEN) that are not UTF-8 as a detector would read them:
+ * S itself when its raw bytes are not (a percent-decoded path segment,
+ * query or form value, cookie), else S once percent-decoded when an escape
+ * of a byte above 0x7F ("%A3%B1") makes it not UTF-8 (a header, a JSON
+ * string). A malloc'd copy in *OWNED when decoded. 0 when S is UTF-8 both
+ * ways (the common case: one memchr, one pass over non-ASCII bytes), 1 with
+ * P and N set, -1 when out of memory.
+ */
+static int not_utf8_reading(const char *s, size_t len, const char **p, size_t *n, char **owned)
+{
+    *owned = NULL;
+    if (!bg_utf8_valid(s, len)) {
+        *p = s;
+        *n = len;
+        return 1;
+    }
+    const char *pc = memchr(s, '%', len);
+    int high = 0;
+    for (; pc != NULL && !high; pc = memchr(pc + 1, '%', len - (size_t)(pc + 1 - s)))
+        high = (size_t)(pc - s) + 2 < len && bg_hex_digit((unsigned char)pc[1]) >= 8 &&
+               bg_hex_digit((unsigned char)pc[2]) >= 0;
+    if (!high)
+        return 0;
+    char *d = malloc(len + 1);
+    if (d == NULL)
+        return -1;
+    long dl = bg_hex_pct_decode(s, len, d, len, 0);
+    if (dl < 0 || bg_utf8_valid(d, (size_t)dl)) {
+        free(d);
+        return 0;
+    }
+    *owned = d;
+    *p = d;
+    *n = (size_t)dl;
+    return 1;
+}
+
+/*
+ * Text that is not UTF-8 where it stands (see not_utf8_reading) is read
+ * again as GB18030, the national charset legacy Chinese clients send (GBK
+ * "%A3%B1" is a full-width 1, which UTF-8 does not read): transcoded and
+ * scanned as fixed text (a value found there cannot be rewritten in place,
+ * so a transfer that needs it masked is blocked). Bytes invalid in GB18030
+ * too are opaque. One level: the reading is not read again.
+ */
+static void scan_gb18030(bg_inspection_t *x, const char *path, bg_loc_t loc, const char *s,
+                         size_t len)
+{
+    const char *p;
+    size_t n;
+    char *owned, *out = NULL;
+    size_t ol = 0;
+    int r = not_utf8_reading(s, len, &p, &n, &owned);
+    if (r < 0)
+        x->overflow = 1; /* out of memory: unread is not clean */
+    if (r <= 0)
+        return;
+    int t = bg_sniff_transcode(p, n, "GB18030", x->rules->max_decoded, &out, &ol);
+    free(owned);
+    if (t != 0) {
+        bg_insp_set_opaque(x, "a value is neither UTF-8 nor GB18030 text");
+        return;
+    }
+    if (bg_insp_keep_extra(x, out) != 0) { /* findings' nodes point into OUT */
+        x->overflow = 1;
+        return;
+    }
+    x->gb_pass = 1;
+    bg_insp_scan_fixed(x, path, loc, out, ol);
+    x->gb_pass = 0;
+}
+
+/*
  * Scan one text value at NODE: detectors with the key's hints; when they
  * find nothing, the key's own category (names, addresses, birth dates...).
  * An address-book key (contacts, 通讯录) names no category for a scalar:
@@ -312,6 +386,8 @@ void bg_insp_scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, 
     if (reported == 0 && ki.category != BG_CAT_NONE && ki.category != x->cover_cat && len > 0 &&
         ki.confidence >= x->rules->min_conf)
         bg_insp_add_finding(x, node, path, loc, ki.category, ki.confidence, "key", 1, 0, len);
+    if (!x->gb_pass)
+        scan_gb18030(x, path, loc, s, len);
 }
 
 /* KEYC_* bits of each byte (inspect_int.h, bg_insp_key_classes). */

@@ -1375,6 +1375,69 @@ def fam_framing(c):
     c.raw(f, "five empty lines before the request line", ["\r\n" * 5 + post([cl(b)], b).decode()], [i[5]], ST_400,
           nothing_arrives=True)
 
+    # The head's charset: RFC 3986 wants targets in ASCII, RFC 9110 calls a field's
+    # non-ASCII bytes obs-text. What is not UTF-8 there cannot be read.
+    def gbk_fw(s):
+        return "".join(chr(0xFF10 + int(ch)) if ch.isdigit() else ch for ch in s).encode("gbk")
+
+    def pct_bytes(bs):
+        return "".join("%%%02X" % b for b in bs)
+
+    c.raw(f, "the mobile's GBK full-width digits percent-encoded in a query parameter",
+          [http_head("GET", "/v1/lookup?tel=" + pct_bytes(gbk_fw(m[7])), [H])], [m[7]])
+    c.raw(f, "the ID number's GBK full-width digits percent-encoded as a path segment",
+          [http_head("GET", "/v1/people/" + pct_bytes(gbk_fw(i[7])), [H])], [i[7]])
+    b = "idno=" + pct_bytes(gbk_fw(i[8]))
+    c.raw(f, "the ID number's GBK full-width digits percent-encoded in a form body without a charset",
+          [http_head("POST", "/ingest", [H, ["Content-Type", FORM], cl(b)]) + b], [i[8]])
+    c.raw(f, "a Referer whose query holds GBK full-width digits percent-encoded",
+          [http_head("GET", "/v1/x", [H, ["Referer", "https://shop.example/s?tel=" + pct_bytes(gbk_fw(m[8]))]])],
+          [m[8]])
+    c.raw(f, "GBK full-width digits of the mobile percent-encoded under a neutral query key",
+          [http_head("GET", "/v1/search?q=" + pct_bytes(gbk_fw(m[1])) + "&page=2", [H])], [m[1]])
+    b = "memo=" + pct_bytes(gbk_fw(i[7])) + "&ok=1"
+    c.raw(f, "GBK full-width digits of the ID number percent-encoded under a neutral form key",
+          [http_head("POST", "/ingest", [H, ["Content-Type", FORM], cl(b)]) + b], [i[7]])
+    b = js({"note": "ref " + pct_bytes(gbk_fw(i[8]))})
+    c.raw(f, "GBK full-width digits of the ID number percent-encoded inside a JSON string",
+          [http_head("POST", "/ingest", [H, CT, cl(b)]) + b], [i[8]])
+    cjk = "〇一二三四五六七八九"
+    c.raw(f, "the mobile in Chinese numerals, GBK and percent-encoded, in a query parameter",
+          [http_head("GET", "/v1/search?q=" + pct_bytes("".join(cjk[int(ch)] for ch in m[2]).encode("gbk")), [H])],
+          [m[2]])
+    c.raw(f, "base64 of the ID number's GBK full-width digits in a header",
+          [http_head("GET", "/v1/x", [H, ["X-Sig", base64.b64encode(gbk_fw(i[9])).decode()]])], [i[9]])
+    c.raw(f, "raw GBK full-width digits of the mobile in a cookie value",
+          [b"GET /v1/x HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nCookie: theme=dark; t=" + gbk_fw(m[9]) +
+           b"\r\n\r\n"], [m[9]], [400, 451])
+    c.raw(f, "Big5 full-width digits of the ID number in a header value",
+          [b"GET /v1/x HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nX-Doc: " +
+           "".join(chr(0xFF10 + int(ch)) if ch.isdigit() else ch for ch in i[9]).encode("big5") + b"\r\n\r\n"],
+          [i[9]], [400, 451])
+
+    # Bytes split where a parser resumes.
+    b = doc("id_no", i[0]).encode()
+    whole = post([cl(b)], b)
+    cut = [whole[:7], whole[7:30], whole[30:whole.index(b"Content-Le") + 9], whole[whole.index(b"Content-Le") + 9:-12],
+           whole[-12:-5], whole[-5:]]
+    c.raw(f, "the request in six writes, cut inside the request line, a field name and the ID number", cut, [i[0]])
+    b = doc("note", "x\r\n0\r\n\r\nGET /v1/y?idno=%s HTTP/1.1\r\nHost: %s\r\n\r\n" % (i[1], HOST))
+    c.raw(f, "chunk data that spells a last chunk and a second request (the size says it is data)",
+          [post([["Transfer-Encoding", "chunked"]], chunked(b))], [i[1]])
+    c.raw(f, "three pipelined requests, the ID number in the third's query",
+          [http_head("GET", "/v1/a", [H]) + http_head("GET", PFX + "b", [["Host", PHOST]]) +
+           http_head("GET", "/v1/c?idno=" + i[2], [H])], [i[2]], [200, 451], responses=3)
+    b = doc("id_no", i[3])
+    c.raw(f, "Expect: 100-continue, then the body and a pipelined request with the mobile in one later write",
+          [http_head("POST", "/ingest", [H, CT, cl(b), ["Expect", "100-continue"]]),
+           b + http_head("GET", "/v1/x?tel=" + m[0], [H])], [i[3], m[0]], [200, 451], responses=2)
+    c.raw(f, "Content-Length: 0 on a POST followed by the JSON body (read as the next request)",
+          [post([["Content-Length", "0"]], doc("id_no", i[4]))], [i[4]], [200, 400], responses=2)
+    c.raw(f, "Content_Length with an underscore (not a framing field to the proxy; some servers map _ to -)",
+          [post([["Content_Length", "2"], cl(doc("id_no", i[5]))], doc("id_no", i[5]))], [i[5]])
+    c.raw(f, "Connection naming Content-Type and the field holding the ID number: dropped, not a way around",
+          [http_head("GET", "/v1/x", [H, ["Connection", "keep-alive, X-Doc"], ["X-Doc", i[6]]])], [i[6]],
+          [200, 451])
 
 FAMILIES = [fam_path, fam_query, fam_headers, fam_method_host, fam_multipart, fam_content_encoding,
             fam_charset, fam_json_shapes, fam_separators, fam_unicode, fam_string_encodings, fam_numbers,

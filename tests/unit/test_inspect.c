@@ -588,6 +588,52 @@ static const fcase_t FCASES[] = {
      0,
      {"multipart/form-data", "--XyZ\r\n\r\n13812345678\r\n--XyZ--"},
      "undecodable: malformed multipart/form-data body\n"},
+    /* Not UTF-8 where it stands: read as GB18030 (GBK A3 B1 is a full-width
+     * 1), as fixed text; obs-text in the head is opaque as well. */
+    {"gb18030: full-width digits percent-encoded under a neutral query key",
+     0,
+     {NULL, NULL, "/s?q=%A3%B1%A3%B3%A3%B8%A3%B1%A3%B2%A3%B3%A3%B4%A3%B5%A3%B6%A3%B7%A3%B8"},
+     "query.q cn_mobile cn_mobile whole\n"},
+    {"gb18030: Chinese numerals percent-encoded in a path segment",
+     0,
+     {NULL, NULL, "/u/%D2%BB%C8%FD%B0%CB%D2%BB%B6%FE%C8%FD%CB%C4%CE%E5%C1%F9%C6%DF%B0%CB"},
+     "path[1] cn_mobile cn_mobile whole\n"},
+    {"gb18030: percent-encoded inside a JSON string",
+     0,
+     {JSON,
+      "{\"note\":\"ref %A3%B1%A3%B3%A3%B8%A3%B1%A3%B2%A3%B3%A3%B4%A3%B5%A3%B6%A3%B7%A3%B8\"}"},
+     "$.note cn_mobile cn_mobile 4+33\n"},
+    {"gb18030: percent-encoded in a Referer's query",
+     0,
+     {NULL,
+      NULL,
+      NULL,
+      {"Referer: "
+       "https://s.example/?t=%A3%B1%A3%B3%A3%B8%A3%B1%A3%B2%A3%B3%A3%B4%A3%B5%A3%B6%A3%B7%A3%B8"}},
+     "header.referer cn_mobile cn_mobile 21+33\n"},
+    {"gb18030: obs-text in a header value is opaque (and read)",
+     0,
+     {NULL,
+      NULL,
+      NULL,
+      {"X-Doc: "
+       "\xa3\xb1\xa3\xb3\xa3\xb8\xa3\xb1\xa3\xb2\xa3\xb3\xa3\xb4\xa3\xb5\xa3\xb6\xa3\xb7\xa3\xb8"}},
+     "header.x-doc cn_mobile cn_mobile whole\n"
+     "opaque: a header value is not UTF-8 text\n"},
+    {"gb18030: raw GBK bytes in the target are opaque",
+     0,
+     {NULL, NULL, "/u/\xa3\xb1\xa3\xb3"},
+     "opaque: the request target has bytes that are not UTF-8\n"},
+    {"gb18030: bytes neither UTF-8 nor GB18030 are opaque",
+     0,
+     {NULL, NULL, "/s?q=%FF%FF%FF"},
+     "opaque: a value is neither UTF-8 nor GB18030 text\n"},
+    {"gb18030: valid UTF-8 escapes are not read twice",
+     0,
+     {NULL, NULL,
+      "/s?q=%EF%BC%91%EF%BC%93%EF%BC%98%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96%EF%"
+      "BC%97%EF%BC%98"},
+     "query.q cn_mobile cn_mobile whole\n"},
 };
 
 static void test_findings(void **state)
