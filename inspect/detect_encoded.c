@@ -78,27 +78,69 @@ static size_t utf16_to_ascii(unsigned char *b, size_t k)
 }
 
 /*
+ * Length of the longest prefix of B[0, K) that is well-formed GB18030 text
+ * with at least one multi-byte character: printable ASCII (and tab, CR,
+ * LF), two-byte characters (lead 81-FE, trail 40-7E or 80-FE) and four-byte
+ * ones (81-FE 30-39 81-FE 30-39); a character cut off by the end of B is
+ * left out. 0 when a byte breaks the form (a control byte, a bad trail),
+ * which is what the decoded bytes of a random token (a hash, a signature)
+ * almost always hold: this test is what keeps iconv off the common path.
+ */
+static size_t gb18030_form(const unsigned char *b, size_t k)
+{
+    size_t i = 0;
+    int multi = 0;
+    while (i < k) {
+        unsigned c = b[i];
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\t' && c != '\r' && c != '\n')
+                return 0;
+            if (c == 0x7f)
+                return 0;
+            i++;
+            continue;
+        }
+        if (c == 0x80 || c == 0xff)
+            return 0;
+        if (i + 1 >= k)
+            break; /* cut off */
+        unsigned t = b[i + 1];
+        if (t >= 0x30 && t <= 0x39) {
+            if (i + 3 >= k)
+                break;
+            if (b[i + 2] < 0x81 || b[i + 2] > 0xfe || b[i + 3] < 0x30 || b[i + 3] > 0x39)
+                return 0;
+            i += 4;
+        } else if (t >= 0x40 && t <= 0xfe && t != 0x7f) {
+            i += 2;
+        } else {
+            return 0;
+        }
+        multi = 1;
+    }
+    return multi ? i : 0;
+}
+
+/*
  * Decoded bytes B[0, K) that are not UTF-8 but GB18030 (GBK) text, as
  * legacy Chinese clients encode before base64 or hex (A3 B1 is a
  * full-width 1): their UTF-8 reading in OUT (CAP bytes). Tried from the
  * first and from the second byte (a chunk may start inside a two-byte
- * character), with or without the last byte (one may end inside one).
- * Returns the length read into OUT, or 0 (UTF-8 already, or not GB18030).
+ * character). Returns the length read into OUT, or 0 (UTF-8 already, or
+ * not GB18030 text).
  */
 static size_t gb18030_reading(const unsigned char *b, size_t k, unsigned char *out, size_t cap)
 {
     if (bg_utf8_valid(b, k))
         return 0;
     for (size_t skip = 0; skip < 2 && skip < k; skip++) {
-        for (size_t cut = 0; cut < 2 && skip + cut < k; cut++) {
-            char *t = NULL;
-            size_t tl = 0;
-            if (bg_sniff_transcode((const char *)b + skip, k - skip - cut, "GB18030", cap, &t,
-                                   &tl) == 0) {
-                memcpy(out, t, tl);
-                free(t);
-                return tl;
-            }
+        size_t n = gb18030_form(b + skip, k - skip);
+        char *t = NULL;
+        size_t tl = 0;
+        if (n > 0 && bg_sniff_transcode((const char *)b + skip, n, "GB18030", cap, &t, &tl) == 0) {
+            memcpy(out, t, tl);
+            free(t);
+            return tl;
         }
     }
     return 0;
