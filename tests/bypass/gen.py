@@ -1417,6 +1417,18 @@ def fam_framing(c):
            "".join(chr(0xFF10 + int(ch)) if ch.isdigit() else ch for ch in i[9]).encode("big5") + b"\r\n\r\n"],
           [i[9]], [400, 451])
 
+    # Field lines a recipient may combine (RFC 9110 5.3): one value over several lines.
+    c.raw(f, "the ID number split over two field lines of one custom header (combined: a, b)",
+          [http_head("GET", "/v1/x", [H, ["X-Doc", i[2][:12]], ["X-Doc", i[2][12:]]])], [i[2]])
+    c.raw(f, "the ID number split over two If-None-Match lines (a list field, read for content only)",
+          [http_head("GET", "/v1/x", [H, ["If-None-Match", '"%s"' % i[3][:9]], ["If-None-Match", '"%s"' % i[3][9:]]])],
+          [i[3]])
+    c.raw(f, "the mobile in three field lines of one header, a group each",
+          [http_head("GET", "/v1/x", [H, ["X-P", m[3][:3]], ["X-P", m[3][3:7]], ["X-P", m[3][7:]]])], [m[3]])
+    c.raw(f, "the ID number split over two Accept-Language lines with another field between them",
+          [http_head("GET", "/v1/x", [H, ["Accept-Language", "zh-CN;q=0.9, " + i[4][:10]], ["User-Agent", "t/1"],
+                                      ["Accept-Language", i[4][10:] + ";q=0.1"]])], [i[4]])
+
     # Bytes split where a parser resumes.
     b = doc("id_no", i[0]).encode()
     whole = post([cl(b)], b)
