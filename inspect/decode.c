@@ -519,7 +519,7 @@ static void scan_combined(bg_inspection_t *x, size_t first)
         return;
     }
     size_t len = 0, li = 0;
-    for (size_t k = first; k < n; k++) {
+    for (size_t k = first; k < n && li < lines; k++) {
         if (!same_name(hs[k].name, hs[k].name_len, f->name, f->name_len))
             continue;
         if (len > 0) {
@@ -562,9 +562,9 @@ static void scan_combined(bg_inspection_t *x, size_t first)
     node.n.text_len = len;
     for (size_t i = 0; i < nfound; i++) {
         size_t b = out[i].offset, e = b + out[i].length, k = 0;
-        while (k < lines && ends[k] <= b)
+        while (k < li && ends[k] <= b)
             k++;
-        if (k == lines || e <= ends[k] || out[i].confidence < x->rules->min_conf)
+        if (k == li || e <= ends[k] || out[i].confidence < x->rules->min_conf)
             continue; /* inside one line: that line reported it */
         bg_finding_t *r =
             bg_insp_add_finding(x, &node, path, BG_LOC_HEADER, out[i].category, out[i].confidence,
