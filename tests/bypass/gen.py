@@ -1119,25 +1119,39 @@ def chunked(data, size=None):
     return out + b"0\r\n\r\n"
 
 
-def fam_framing(c):
-    """HTTP/1.1 message framing (RFC 9112), as a smuggler attacks a proxy:
-    make the proxy and the upstream see different requests, hide a second
-    request where only one was inspected, open a tunnel, or send what the
-    proxy has not finished reading."""
-    f = "framing"
-    m, i = MOB, ID
-    H = ["Host", HOST]
-    CT = ["Content-Type", JSON]
-    doc = lambda k, v: js({k: v})  # noqa: E731
+# The framing family's helpers: a JSON POST to the host route, written by hand.
+FR_H = ["Host", HOST]
+FR_CT = ["Content-Type", JSON]
 
-    def post(headers, body, target="/ingest", version="HTTP/1.1"):
-        body = body.encode() if isinstance(body, str) else body
-        return http_head("POST", target, [H, CT] + headers, version).encode() + body
 
-    def cl(b):
-        return ["Content-Length", str(len(b))]
+def fr_doc(k, v):
+    return js({k: v})
 
-    # Smuggling: the framing headers disagree, or say something two parsers read differently.
+
+def fr_post(headers, body, target="/ingest", version="HTTP/1.1"):
+    """A POST to the host route with a JSON type, HEADERS after them, BODY as is."""
+    body = body.encode() if isinstance(body, str) else body
+    return http_head("POST", target, [FR_H, FR_CT] + headers, version).encode() + body
+
+
+def fr_cl(b):
+    return ["Content-Length", str(len(b))]
+
+
+def gbk_fw(s):
+    """S with its digits as full-width digits, in GBK (A3 B0-B9)."""
+    return "".join(chr(0xFF10 + int(ch)) if ch.isdigit() else ch for ch in s).encode("gbk")
+
+
+def pct_bytes(bs):
+    return "".join("%%%02X" % b for b in bs)
+
+
+# Smuggling: the framing headers disagree, or say something two parsers read differently.
+def framing_smuggling(c, f, m, i):
+    """Each framing_* writes one part of the family F (in order: entry ids
+    follow it), with the mobiles M and ID numbers I."""
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
     b = doc("id_no", i[0])
     c.raw(f, "Content-Length and Transfer-Encoding: chunked together (CL.TE desync)",
           [post([["Content-Length", "4"], ["Transfer-Encoding", "chunked"]], chunked(b))], [i[0]], ST_400,
@@ -1218,7 +1232,10 @@ def fam_framing(c):
     c.raw(f, "\"Transfer-Encoding : chunked\" (space before the colon) next to a Content-Length",
           [post([["Transfer-Encoding ", "chunked"], cl(b)], b)], [i[3]], ST_400, nothing_arrives=True)
 
-    # A second request where only one was read.
+
+# A second request where only one was read.
+def framing_hidden_requests(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
     inner = post([], doc("id_no", i[4]))
     inner = inner.replace(b"\r\n\r\n", b"\r\nContent-Length: %d\r\n\r\n" % len(doc("id_no", i[4])), 1)
     c.raw(f, "a short Content-Length: the rest of the body is a whole second request with the ID number",
@@ -1253,7 +1270,10 @@ def fam_framing(c):
                                                                        ["Content-Length", "40"]]) + "{\"a\":"],
           [i[1]], [200], consumed=True)
 
-    # Interim responses, upgrades and tunnels.
+
+# Interim responses, upgrades and tunnels.
+def framing_tunnels(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
     b = doc("id_no", i[2])
     c.raw(f, "Expect: 100-continue, the body with the ID number sent after the head in a second write",
           [http_head("POST", "/ingest", [H, CT, cl(b), ["Expect", "100-continue"]]), b], [i[2]])
@@ -1295,7 +1315,10 @@ def fam_framing(c):
           [h2.replace(doc("id_no", i[6]).encode(), doc("id_no", i[3]).encode())], [i[3]], [400, 505],
           nothing_arrives=True)
 
-    # Version tokens and request targets.
+
+# Version tokens and request targets.
+def framing_versions_targets(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
     c.raw(f, "an HTTP/0.9 simple request (no version) with the mobile in the query",
           ["GET /v1/lookup?tel=%s\r\n" % m[3]], [m[3]], ST_400, nothing_arrives=True)
     b = doc("id_no", i[4])
@@ -1330,7 +1353,10 @@ def fam_framing(c):
           [b"GET /v1/x HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nX-Doc: " + gbk + b"\r\n\r\n"], [i[2]],
           [400, 451])
 
-    # Sizes and cut bodies.
+
+# Sizes and cut bodies.
+def framing_sizes(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
     c.raw(f, "the ID number at the end of a 15 kB header value (the head stays under the 16 kB limit)",
           [http_head("GET", "/v1/x", [H, ["X-Pad", "a" * 15000 + " " + i[3]]])], [i[3]])
     c.raw(f, "the ID number at the end of a head over the 16 kB limit",
@@ -1377,14 +1403,11 @@ def fam_framing(c):
     c.raw(f, "five empty lines before the request line", ["\r\n" * 5 + post([cl(b)], b).decode()], [i[5]], ST_400,
           nothing_arrives=True)
 
-    # The head's charset: RFC 3986 wants targets in ASCII, RFC 9110 calls a field's
-    # non-ASCII bytes obs-text. What is not UTF-8 there cannot be read.
-    def gbk_fw(s):
-        return "".join(chr(0xFF10 + int(ch)) if ch.isdigit() else ch for ch in s).encode("gbk")
 
-    def pct_bytes(bs):
-        return "".join("%%%02X" % b for b in bs)
-
+# The head's charset: RFC 3986 wants targets in ASCII, RFC 9110 calls a field's
+# non-ASCII bytes obs-text. What is not UTF-8 there cannot be read.
+def framing_head_charset(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
     c.raw(f, "the mobile's GBK full-width digits percent-encoded in a query parameter",
           [http_head("GET", "/v1/lookup?tel=" + pct_bytes(gbk_fw(m[7])), [H])], [m[7]])
     c.raw(f, "the ID number's GBK full-width digits percent-encoded as a path segment",
@@ -1417,7 +1440,10 @@ def fam_framing(c):
            "".join(chr(0xFF10 + int(ch)) if ch.isdigit() else ch for ch in i[9]).encode("big5") + b"\r\n\r\n"],
           [i[9]], [400, 451])
 
-    # Field lines a recipient may combine (RFC 9110 5.3): one value over several lines.
+
+# Field lines a recipient may combine (RFC 9110 5.3): one value over several lines.
+def framing_repeated_fields(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
     c.raw(f, "the ID number split over two field lines of one custom header (combined: a, b)",
           [http_head("GET", "/v1/x", [H, ["X-Doc", i[2][:12]], ["X-Doc", i[2][12:]]])], [i[2]])
     c.raw(f, "the ID number split over two If-None-Match lines (a list field, read for content only)",
@@ -1429,7 +1455,10 @@ def fam_framing(c):
           [http_head("GET", "/v1/x", [H, ["Accept-Language", "zh-CN;q=0.9, " + i[4][:10]], ["User-Agent", "t/1"],
                                       ["Accept-Language", i[4][10:] + ";q=0.1"]])], [i[4]])
 
-    # Bytes split where a parser resumes.
+
+# Bytes split where a parser resumes.
+def framing_split_writes(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
     b = doc("id_no", i[0]).encode()
     whole = post([cl(b)], b)
     cut = [whole[:7], whole[7:30], whole[30:whole.index(b"Content-Le") + 9], whole[whole.index(b"Content-Le") + 9:-12],
@@ -1453,6 +1482,17 @@ def fam_framing(c):
     c.raw(f, "Connection naming the field that holds the ID number (hop-by-hop: dropped, not a way around)",
           [http_head("GET", "/v1/x", [H, ["Connection", "keep-alive, X-Doc"], ["X-Doc", i[6]]])], [i[6]],
           [200, 451], consumed=True)
+
+
+def fam_framing(c):
+    """HTTP/1.1 message framing (RFC 9112), as a smuggler attacks a proxy:
+    make the proxy and the upstream see different requests, hide a second
+    request where only one was inspected, open a tunnel, or send what the
+    proxy has not finished reading."""
+    for part in (framing_smuggling, framing_hidden_requests, framing_tunnels, framing_versions_targets,
+                 framing_sizes, framing_head_charset, framing_repeated_fields, framing_split_writes):
+        part(c, "framing", MOB, ID)
+
 
 FAMILIES = [fam_path, fam_query, fam_headers, fam_method_host, fam_multipart, fam_content_encoding,
             fam_charset, fam_json_shapes, fam_separators, fam_unicode, fam_string_encodings, fam_numbers,
