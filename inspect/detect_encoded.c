@@ -146,6 +146,32 @@ static size_t gb18030_reading(const unsigned char *b, size_t k, unsigned char *o
     return 0;
 }
 
+/* Whether B[0, K), not UTF-8, holds a Latin-1 digit (superscripts B9 B2 B3). */
+static int latin1_digits(const unsigned char *b, size_t k)
+{
+    return (memchr(b, 0xB9, k) != NULL || memchr(b, 0xB2, k) != NULL ||
+            memchr(b, 0xB3, k) != NULL) &&
+           !bg_utf8_valid(b, k);
+}
+
+/* B[0, K) read as Latin-1 into OUT (CAP >= 2K bytes) as UTF-8 when it holds
+ * a Latin-1 digit and is not UTF-8; its length, or 0. */
+static size_t latin1_reading(const unsigned char *b, size_t k, unsigned char *out, size_t cap)
+{
+    if (!latin1_digits(b, k) || cap < 2 * k)
+        return 0;
+    size_t o = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (b[i] < 0x80) {
+            out[o++] = b[i];
+        } else {
+            out[o++] = (unsigned char)(0xC0 | b[i] >> 6);
+            out[o++] = (unsigned char)(0x80 | (b[i] & 0x3F));
+        }
+    }
+    return o;
+}
+
 /* How a run is encoded (scan_decoded()). */
 enum { ENC_B64, ENC_HEX, ENC_B32 };
 
@@ -160,6 +186,7 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
 {
     unsigned char buf[DEC_CHUNK];
     unsigned char gbuf[DEC_CHUNK * 2]; /* a GB18030 reading: at most 3 bytes for 2 */
+    unsigned char lbuf[DEC_CHUNK * 2]; /* a Latin-1 reading: at most 2 bytes for 1 */
     size_t pos = 0;
     int found = 0;
     for (;;) {
@@ -176,27 +203,33 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
         if (k == 0)
             break;
         k = utf16_to_ascii(buf, k);
-        const unsigned char *sb = buf;
-        if (!worth_scanning(buf, k, s->depth + 1)) {
-            size_t gl = gb18030_reading(buf, k, gbuf, sizeof gbuf);
-            if (gl == 0 || !worth_scanning(gbuf, gl, s->depth + 1))
-                goto next;
-            sb = gbuf;
-            k = gl;
+        /* The bytes, and when they are not UTF-8 their GB18030 and Latin-1
+         * readings: each view worth it is scanned, the best finding kept. */
+        const unsigned char *view[3];
+        size_t vlen[3], nv = 0;
+        if (worth_scanning(buf, k, s->depth + 1))
+            view[nv] = buf, vlen[nv++] = k;
+        size_t gl = gb18030_reading(buf, k, gbuf, sizeof gbuf);
+        if (gl > 0 && worth_scanning(gbuf, gl, s->depth + 1))
+            view[nv] = gbuf, vlen[nv++] = gl;
+        size_t ll = latin1_reading(buf, k, lbuf, sizeof lbuf);
+        if (ll > 0 && worth_scanning(lbuf, ll, s->depth + 1))
+            view[nv] = lbuf, vlen[nv++] = ll;
+        for (size_t v = 0; v < nv; v++) {
+            scan_t ns;
+            scan_init(&ns);
+            ns.hints = s->hints;
+            ns.disabled = s->disabled;
+            ns.today = s->today;
+            ns.depth = s->depth + 1;
+            bg_detect_finding_t f;
+            ns.best = &f;
+            if (bg_det_scan_value(&ns, view[v], vlen[v]) > 0 &&
+                (!found || f.confidence > best->confidence)) {
+                *best = f;
+                found = 1;
+            }
         }
-        scan_t ns;
-        scan_init(&ns);
-        ns.hints = s->hints;
-        ns.disabled = s->disabled;
-        ns.today = s->today;
-        ns.depth = s->depth + 1;
-        bg_detect_finding_t f;
-        ns.best = &f;
-        if (bg_det_scan_value(&ns, sb, k) > 0 && (!found || f.confidence > best->confidence)) {
-            *best = f;
-            found = 1;
-        }
-    next:
         if (pos + used >= n || used <= DEC_OVERLAP)
             break;
         pos += used - DEC_OVERLAP;

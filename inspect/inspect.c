@@ -294,39 +294,50 @@ static int not_utf8_reading(const char *s, size_t len, const char **p, size_t *n
     return 1;
 }
 
+/* Scan the UTF-8 reading of P[0..N) in the charset FROM as fixed text
+ * (kept alive with the inspection: findings point into it). */
+static void scan_reading(bg_inspection_t *x, const char *path, bg_loc_t loc, const char *p,
+                         size_t n, const char *from)
+{
+    char *out = NULL;
+    size_t ol = 0;
+    if (bg_sniff_transcode(p, n, from, x->rules->max_decoded, &out, &ol) != 0)
+        return; /* not text in FROM */
+    if (bg_insp_keep_extra(x, out) != 0) {
+        x->overflow = 1; /* out of memory: unread is not clean */
+        return;
+    }
+    x->gb_pass = 1;
+    bg_insp_scan_fixed(x, path, loc, out, ol);
+    x->gb_pass = 0;
+}
+
 /*
- * Text that is not UTF-8 where it stands (see not_utf8_reading) is read
- * again as GB18030, the national charset legacy Chinese clients send (GBK
- * "%A3%B1" is a full-width 1, which UTF-8 does not read): transcoded and
+ * Text that is not UTF-8 where it stands (see not_utf8_reading) is read in
+ * the legacy charsets a client may have written it in, each reading
  * scanned as fixed text (a value found there cannot be rewritten in place,
- * so a transfer that needs it masked is blocked). Bytes invalid in GB18030
- * too are opaque. One level: the reading is not read again.
+ * so a transfer that needs it masked is blocked): GB18030, the national
+ * charset legacy Chinese clients send (GBK "%A3%B1" is a full-width 1,
+ * "%D2%BB" is 一), when the bytes are valid in it; and Latin-1 when they
+ * hold one of its digits (superscripts B9 B2 B3: "%B93812345678" is
+ * 13812345678 to a reader). Bytes can be both: each reading is scanned. One
+ * level: a reading is not read again.
  */
 static void scan_gb18030(bg_inspection_t *x, const char *path, bg_loc_t loc, const char *s,
                          size_t len)
 {
     const char *p;
     size_t n;
-    char *owned, *out = NULL;
-    size_t ol = 0;
+    char *owned;
     int r = not_utf8_reading(s, len, &p, &n, &owned);
     if (r < 0)
         x->overflow = 1; /* out of memory: unread is not clean */
     if (r <= 0)
         return;
-    int t = bg_sniff_transcode(p, n, "GB18030", x->rules->max_decoded, &out, &ol);
+    scan_reading(x, path, loc, p, n, "GB18030");
+    if (memchr(p, 0xB9, n) != NULL || memchr(p, 0xB2, n) != NULL || memchr(p, 0xB3, n) != NULL)
+        scan_reading(x, path, loc, p, n, "ISO-8859-1");
     free(owned);
-    if (t != 0) {
-        bg_insp_set_opaque(x, "a value is neither UTF-8 nor GB18030 text");
-        return;
-    }
-    if (bg_insp_keep_extra(x, out) != 0) { /* findings' nodes point into OUT */
-        x->overflow = 1;
-        return;
-    }
-    x->gb_pass = 1;
-    bg_insp_scan_fixed(x, path, loc, out, ol);
-    x->gb_pass = 0;
 }
 
 /*

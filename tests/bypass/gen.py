@@ -1430,6 +1430,11 @@ def framing_head_charset(c, f, m, i):
     c.raw(f, "the mobile in Chinese numerals, GBK and percent-encoded, in a query parameter",
           [http_head("GET", "/v1/search?q=" + pct_bytes("".join(cjk[int(ch)] for ch in m[2]).encode("gbk")), [H])],
           [m[2]])
+    c.raw(f, "a Latin-1 superscript one percent-encoded before the mobile's other ten digits",
+          [http_head("GET", "/v1/search?q=%B9" + m[4][1:], [H])], [m[4]])
+    c.raw(f, "base64 of Latin-1 text: the mobile with superscript digits for its 1s and 3s",
+          [http_head("GET", "/v1/x", [H, ["X-Sig", base64.b64encode(
+              m[5].replace("1", "\u00b9").replace("3", "\u00b3").encode("latin-1")).decode()]])], [m[5]])
     c.raw(f, "base64 of the ID number's GBK full-width digits in a header",
           [http_head("GET", "/v1/x", [H, ["X-Sig", base64.b64encode(gbk_fw(i[9])).decode()]])], [i[9]])
     c.raw(f, "raw GBK full-width digits of the mobile in a cookie value",

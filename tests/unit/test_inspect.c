@@ -624,10 +624,14 @@ static const fcase_t FCASES[] = {
      0,
      {NULL, NULL, "/u/\xa3\xb1\xa3\xb3"},
      "opaque: the request target has bytes that are not UTF-8\n"},
-    {"gb18030: bytes neither UTF-8 nor GB18030 are opaque",
+    {"latin-1: a superscript one percent-encoded before ten digits",
+     0,
+     {NULL, NULL, "/s?q=%B93812345678"},
+     "query.q cn_mobile cn_mobile whole\n"},
+    {"latin-1: bytes neither UTF-8 nor GB18030 are read as Latin-1, no digit in them",
      0,
      {NULL, NULL, "/s?q=%FF%FF%FF"},
-     "opaque: a value is neither UTF-8 nor GB18030 text\n"},
+     ""},
     /* A field over several lines is one value to a recipient that combines
      * them: what crosses a line is found (fixed), what one line holds is
      * that line's. */
