@@ -77,26 +77,45 @@ static size_t utf16_to_ascii(unsigned char *b, size_t k)
     return n;
 }
 
+/* Is the GBK pair A B a character that reads as a digit: a full-width digit
+ * (A3 B0-B9), a digit of the A2 row (circled, parenthesized, with a full
+ * stop: A2 B1-E2) or a Chinese numeral (〇一二三四五六七八九, 零壹贰叁肆伍陆柒捌玖,
+ * 幺, 两)? */
+static int gbk_digit(unsigned a, unsigned b)
+{
+    static const unsigned short numerals[] = {
+        0xA996, 0xD2BB, 0xB6FE, 0xC8FD, 0xCBC4, 0xCEE5, 0xC1F9, 0xC6DF, 0xB0CB, 0xBEC5, 0xC1E3,
+        0xD2BC, 0xB7A1, 0xC8FE, 0xCBC1, 0xCEE9, 0xC2BD, 0xC6E2, 0xB0C6, 0xBEC1, 0xE7DB, 0xC1BD};
+    if ((a == 0xA3 && b >= 0xB0 && b <= 0xB9) || (a == 0xA2 && b >= 0xB1 && b <= 0xE2))
+        return 1;
+    unsigned v = a << 8 | b;
+    for (size_t i = 0; i < sizeof numerals / sizeof numerals[0]; i++)
+        if (numerals[i] == v)
+            return 1;
+    return 0;
+}
+
 /*
  * Length of the longest prefix of B[0, K) that is well-formed GB18030 text
- * with at least one multi-byte character: printable ASCII (and tab, CR,
- * LF), two-byte characters (lead 81-FE, trail 40-7E or 80-FE) and four-byte
- * ones (81-FE 30-39 81-FE 30-39); a character cut off by the end of B is
- * left out. 0 when a byte breaks the form (a control byte, a bad trail),
- * which is what the decoded bytes of a random token (a hash, a signature)
- * almost always hold: this test is what keeps iconv off the common path.
+ * holding at least 7 characters that read as digits (what every number
+ * detector needs): printable ASCII (and tab, CR, LF), two-byte characters
+ * (lead 81-FE, trail 40-7E or 80-FE; gbk_digit() counts) and four-byte ones
+ * (81-FE 30-39 81-FE 30-39: other scripts' digits live there, each counts);
+ * a character cut off by the end of B is left out. 0 otherwise: the decoded
+ * bytes of a random token (a hash, a signature) break the form or hold no
+ * such digits, and this test is what keeps iconv off the common path.
  */
 static size_t gb18030_form(const unsigned char *b, size_t k)
 {
     size_t i = 0;
+    unsigned digits = 0;
     int multi = 0;
     while (i < k) {
         unsigned c = b[i];
         if (c < 0x80) {
-            if (c < 0x20 && c != '\t' && c != '\r' && c != '\n')
+            if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
                 return 0;
-            if (c == 0x7f)
-                return 0;
+            digits += c - '0' < 10u;
             i++;
             continue;
         }
@@ -110,15 +129,17 @@ static size_t gb18030_form(const unsigned char *b, size_t k)
                 break;
             if (b[i + 2] < 0x81 || b[i + 2] > 0xfe || b[i + 3] < 0x30 || b[i + 3] > 0x39)
                 return 0;
+            digits++;
             i += 4;
         } else if (t >= 0x40 && t <= 0xfe && t != 0x7f) {
+            digits += (unsigned)gbk_digit(c, t);
             i += 2;
         } else {
             return 0;
         }
         multi = 1;
     }
-    return multi ? i : 0;
+    return multi && digits >= 7 ? i : 0;
 }
 
 /*
@@ -126,13 +147,11 @@ static size_t gb18030_form(const unsigned char *b, size_t k)
  * legacy Chinese clients encode before base64 or hex (A3 B1 is a
  * full-width 1): their UTF-8 reading in OUT (CAP bytes). Tried from the
  * first and from the second byte (a chunk may start inside a two-byte
- * character). Returns the length read into OUT, or 0 (UTF-8 already, or
- * not GB18030 text).
+ * character). B is not UTF-8 (the caller checked). Returns the length read
+ * into OUT, or 0 (not GB18030 text).
  */
 static size_t gb18030_reading(const unsigned char *b, size_t k, unsigned char *out, size_t cap)
 {
-    if (bg_utf8_valid(b, k))
-        return 0;
     for (size_t skip = 0; skip < 2 && skip < k; skip++) {
         size_t n = gb18030_form(b + skip, k - skip);
         char *t = NULL;
@@ -146,16 +165,20 @@ static size_t gb18030_reading(const unsigned char *b, size_t k, unsigned char *o
     return 0;
 }
 
-/* Whether B[0, K), not UTF-8, holds a Latin-1 digit (superscripts B9 B2 B3). */
+/* Whether B[0, K) read as Latin-1 holds a superscript digit (B9 B2 B3) and
+ * 7 digits in all (what every number detector needs). */
 static int latin1_digits(const unsigned char *b, size_t k)
 {
-    return (memchr(b, 0xB9, k) != NULL || memchr(b, 0xB2, k) != NULL ||
-            memchr(b, 0xB3, k) != NULL) &&
-           !bg_utf8_valid(b, k);
+    unsigned digits = 0, sup = 0;
+    for (size_t i = 0; i < k; i++) {
+        digits += b[i] - (unsigned)'0' < 10u;
+        sup += b[i] == 0xB9 || b[i] == 0xB2 || b[i] == 0xB3;
+    }
+    return sup > 0 && digits + sup >= 7;
 }
 
-/* B[0, K) read as Latin-1 into OUT (CAP >= 2K bytes) as UTF-8 when it holds
- * a Latin-1 digit and is not UTF-8; its length, or 0. */
+/* B[0, K) (not UTF-8) read as Latin-1 into OUT (CAP >= 2K bytes) as UTF-8
+ * when it holds a Latin-1 digit; its length, or 0. */
 static size_t latin1_reading(const unsigned char *b, size_t k, unsigned char *out, size_t cap)
 {
     if (!latin1_digits(b, k) || cap < 2 * k)
@@ -209,12 +232,14 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
         size_t vlen[3], nv = 0;
         if (worth_scanning(buf, k, s->depth + 1))
             view[nv] = buf, vlen[nv++] = k;
-        size_t gl = gb18030_reading(buf, k, gbuf, sizeof gbuf);
-        if (gl > 0 && worth_scanning(gbuf, gl, s->depth + 1))
-            view[nv] = gbuf, vlen[nv++] = gl;
-        size_t ll = latin1_reading(buf, k, lbuf, sizeof lbuf);
-        if (ll > 0 && worth_scanning(lbuf, ll, s->depth + 1))
-            view[nv] = lbuf, vlen[nv++] = ll;
+        if (!bg_utf8_valid(buf, k)) {
+            size_t gl = gb18030_reading(buf, k, gbuf, sizeof gbuf);
+            if (gl > 0 && worth_scanning(gbuf, gl, s->depth + 1))
+                view[nv] = gbuf, vlen[nv++] = gl;
+            size_t ll = latin1_reading(buf, k, lbuf, sizeof lbuf);
+            if (ll > 0 && worth_scanning(lbuf, ll, s->depth + 1))
+                view[nv] = lbuf, vlen[nv++] = ll;
+        }
         for (size_t v = 0; v < nv; v++) {
             scan_t ns;
             scan_init(&ns);

@@ -259,16 +259,18 @@ static int short_integer(const char *s, size_t len)
 /*
  * The bytes of S[0..LEN) that are not UTF-8 as a detector would read them:
  * S itself when its raw bytes are not (a percent-decoded path segment,
- * query or form value, cookie), else S once percent-decoded when an escape
- * of a byte above 0x7F ("%A3%B1") makes it not UTF-8 (a header, a JSON
- * string). A malloc'd copy in *OWNED when decoded. 0 when S is UTF-8 both
- * ways (the common case: one memchr, one pass over non-ASCII bytes), 1 with
- * P and N set, -1 when out of memory.
+ * query or form value, cookie; KNOWN_UTF8 says they are, as for a JSON
+ * string), else S once percent-decoded when an escape of a byte above 0x7F
+ * ("%A3%B1") makes it not UTF-8 (a header, a JSON string). A malloc'd copy
+ * in *OWNED when decoded. 0 when S is UTF-8 both ways (the common case: one
+ * memchr, one pass over the bytes), 1 with P and N set, -1 when out of
+ * memory.
  */
-static int not_utf8_reading(const char *s, size_t len, const char **p, size_t *n, char **owned)
+static int not_utf8_reading(const char *s, size_t len, int known_utf8, const char **p, size_t *n,
+                            char **owned)
 {
     *owned = NULL;
-    if (!bg_utf8_valid(s, len)) {
+    if (!known_utf8 && !bg_utf8_valid(s, len)) {
         *p = s;
         *n = len;
         return 1;
@@ -324,12 +326,12 @@ static void scan_reading(bg_inspection_t *x, const char *path, bg_loc_t loc, con
  * level: a reading is not read again.
  */
 static void scan_gb18030(bg_inspection_t *x, const char *path, bg_loc_t loc, const char *s,
-                         size_t len)
+                         size_t len, int known_utf8)
 {
     const char *p;
     size_t n;
     char *owned;
-    int r = not_utf8_reading(s, len, &p, &n, &owned);
+    int r = not_utf8_reading(s, len, known_utf8, &p, &n, &owned);
     if (r < 0)
         x->overflow = 1; /* out of memory: unread is not clean */
     if (r <= 0)
@@ -397,8 +399,8 @@ void bg_insp_scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, 
     if (reported == 0 && ki.category != BG_CAT_NONE && ki.category != x->cover_cat && len > 0 &&
         ki.confidence >= x->rules->min_conf)
         bg_insp_add_finding(x, node, path, loc, ki.category, ki.confidence, "key", 1, 0, len);
-    if (!x->gb_pass)
-        scan_gb18030(x, path, loc, s, len);
+    if (!x->gb_pass) /* a JSON string is UTF-8 already (jscan.c checked) */
+        scan_gb18030(x, path, loc, s, len, node->n.kind == N_JSON);
 }
 
 /* KEYC_* bits of each byte (inspect_int.h, bg_insp_key_classes). */
