@@ -14,6 +14,10 @@
  * UINT32_MAX). */
 size_t bg_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 
+/* 1 when P[0..N) is valid UTF-8 as bg_utf8_decode reads it (an empty span
+ * is), else 0. ASCII runs cost one compare a byte. */
+int bg_utf8_valid(const void *p, size_t n);
+
 /* Code point CP as UTF-8 into OUT (4 bytes); its length, or 0 when CP is a
  * surrogate or above U+10FFFF. */
 size_t bg_utf8_encode(uint32_t cp, char out[4]);

@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <zlib.h>
 
 #include "common/base64.h"
 #include "common/hex.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 /* Inflate gzip/zlib (WINDOW 15+32) or raw deflate (-15) into *OUT. */
@@ -474,6 +476,107 @@ static int header_structural(const char *name, size_t nl)
     return 0;
 }
 
+/* Two field names equal but for ASCII case. */
+static int same_name(const char *a, size_t al, const char *b, size_t bl)
+{
+    return al == bl && strncasecmp(a, b, al) == 0;
+}
+
+/*
+ * A field that the request repeats, from its first line FIRST: a recipient
+ * may combine the lines into one value (RFC 9110 5.3: "a, b"; Cookie lines
+ * "a; b"; a quoted element read inside its quotes), so a value split over
+ * them is whole there. The combined value is
+ * read for content, and what is found across a line boundary (a value no
+ * one line holds, so none can be rewritten: fixed) is reported on the
+ * field; what one line holds was found on that line. O(fields^2) name
+ * compares at most (100 fields).
+ */
+static void scan_combined(bg_inspection_t *x, size_t first)
+{
+    const bg_http_header_t *hs = x->in.headers, *f = &hs[first];
+    size_t n = x->in.nheaders, total = f->value_len, lines = 1;
+    if (header_structural(f->name, f->name_len))
+        return;
+    for (size_t k = 0; k < first; k++)
+        if (same_name(hs[k].name, hs[k].name_len, f->name, f->name_len))
+            return; /* not its first line */
+    for (size_t k = first + 1; k < n; k++)
+        if (same_name(hs[k].name, hs[k].name_len, f->name, f->name_len)) {
+            total += 2 + hs[k].value_len;
+            lines++;
+        }
+    if (lines == 1)
+        return;
+    int cookie = bg_util_ieq(f->name, f->name_len, "cookie");
+    /* Out of memory: unread is not clean (overflow fails the request). */
+    char *c = malloc(total + 1);
+    if (c == NULL || bg_insp_keep_extra(x, c) != 0) { /* it takes C (frees it on failure) */
+        x->overflow = 1;
+        return;
+    }
+    size_t *ends = malloc(lines * sizeof *ends); /* where each line's value ends */
+    if (ends == NULL) {
+        x->overflow = 1;
+        return;
+    }
+    size_t len = 0, li = 0;
+    for (size_t k = first; k < n && li < lines; k++) {
+        if (!same_name(hs[k].name, hs[k].name_len, f->name, f->name_len))
+            continue;
+        if (len > 0) {
+            c[len++] = cookie ? ';' : ',';
+            c[len++] = ' ';
+        }
+        /* A quoted element ("etag", W/"etag") is the text inside its quotes. */
+        const char *v = hs[k].value;
+        size_t vl = hs[k].value_len;
+        size_t q = vl >= 4 && v[0] == 'W' && v[1] == '/' ? 2 : 0;
+        if (vl >= q + 2 && v[q] == '"' && v[vl - 1] == '"') {
+            v += q + 1;
+            vl -= q + 2;
+        }
+        memcpy(c + len, v, vl);
+        len += vl;
+        ends[li++] = len;
+    }
+    c[len] = '\0';
+
+    char path[300];
+    bg_detect_finding_t nf;
+    if (bg_insp_name_pi(x, f->name, f->name_len, &nf))
+        snprintf(path, sizeof path, "header.<%s>", bg_detect_category_id(nf.category));
+    else
+        snprintf(path, sizeof path, "header.%.*s", (int)f->name_len, f->name);
+    for (char *p = path + 7; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+
+    bg_detect_key_t ki;
+    memset(&ki, 0, sizeof ki);
+    bg_detect_finding_t out[SCAN_CAP];
+    size_t nfound = bg_detect_scan(NULL, &ki, c, len, out, SCAN_CAP);
+    if (nfound > SCAN_CAP) {
+        x->overflow = 1;
+        nfound = SCAN_CAP;
+    }
+    node_spec_t node = bg_insp_spec_of(N_FIXED, -1);
+    node.n.text = c; /* kept alive with the inspection (bg_insp_keep_extra) */
+    node.n.text_len = len;
+    for (size_t i = 0; i < nfound; i++) {
+        size_t b = out[i].offset, e = b + out[i].length, k = 0;
+        while (k < li && ends[k] <= b)
+            k++;
+        if (k == li || e <= ends[k] || out[i].confidence < x->rules->min_conf)
+            continue; /* inside one line: that line reported it */
+        bg_finding_t *r =
+            bg_insp_add_finding(x, &node, path, BG_LOC_HEADER, out[i].category, out[i].confidence,
+                                bg_detect_detector_name(out[i].detector), 0, b, out[i].length);
+        if (r != NULL)
+            r->fixed = 1;
+    }
+    free(ends);
+}
+
 /*
  * Every header: its name (a name that is itself PI is removed with the
  * header), and its value. Headers the policy lists (inspect.headers,
@@ -493,6 +596,10 @@ void bg_insp_scan_headers(bg_inspection_t *x)
         const bg_http_header_t *hd = &x->in.headers[h];
         if (header_structural(hd->name, hd->name_len))
             continue;
+        /* obs-text (RFC 9110 5.5) is read as UTF-8: a value in another
+         * charset (GBK, Latin-1) cannot be read, so it is opaque. */
+        if (!bg_utf8_valid(hd->value, hd->value_len))
+            bg_insp_set_opaque(x, "a header value is not UTF-8 text");
         int wanted = 0;
         for (size_t k = 0; !wanted && k < r->nheaders; k++)
             wanted = header_wanted(hd->name, hd->name_len, r->headers[k]);
@@ -548,6 +655,8 @@ void bg_insp_scan_headers(bg_inspection_t *x)
             x->content_only = 0;
         }
     }
+    for (size_t h = 0; h < x->in.nheaders && !x->overflow; h++)
+        scan_combined(x, h);
 }
 
 /* Media type of Content-Type, lowercased, without parameters. */

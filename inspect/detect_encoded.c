@@ -7,7 +7,11 @@
  */
 #include "inspect/detect_int.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/utf8.h"
+#include "inspect/sniff.h"
 
 /*
  * Can decoded bytes B[0, K) hold anything a detector finds, at nesting
@@ -73,6 +77,124 @@ static size_t utf16_to_ascii(unsigned char *b, size_t k)
     return n;
 }
 
+/* Is the GBK pair A B a character that reads as a digit: a full-width digit
+ * (A3 B0-B9), a digit of the A2 row (circled, parenthesized, with a full
+ * stop: A2 B1-E2) or a Chinese numeral (〇一二三四五六七八九, 零壹贰叁肆伍陆柒捌玖,
+ * 幺, 两)? */
+static int gbk_digit(unsigned a, unsigned b)
+{
+    static const unsigned short numerals[] = {
+        0xA996, 0xD2BB, 0xB6FE, 0xC8FD, 0xCBC4, 0xCEE5, 0xC1F9, 0xC6DF, 0xB0CB, 0xBEC5, 0xC1E3,
+        0xD2BC, 0xB7A1, 0xC8FE, 0xCBC1, 0xCEE9, 0xC2BD, 0xC6E2, 0xB0C6, 0xBEC1, 0xE7DB, 0xC1BD};
+    if ((a == 0xA3 && b >= 0xB0 && b <= 0xB9) || (a == 0xA2 && b >= 0xB1 && b <= 0xE2))
+        return 1;
+    unsigned v = a << 8 | b;
+    for (size_t i = 0; i < sizeof numerals / sizeof numerals[0]; i++)
+        if (numerals[i] == v)
+            return 1;
+    return 0;
+}
+
+/*
+ * Length of the longest prefix of B[0, K) that is well-formed GB18030 text
+ * holding at least 7 characters that read as digits (what every number
+ * detector needs): printable ASCII (and tab, CR, LF), two-byte characters
+ * (lead 81-FE, trail 40-7E or 80-FE; gbk_digit() counts) and four-byte ones
+ * (81-FE 30-39 81-FE 30-39: other scripts' digits live there, each counts);
+ * a character cut off by the end of B is left out. 0 otherwise: the decoded
+ * bytes of a random token (a hash, a signature) break the form or hold no
+ * such digits, and this test is what keeps iconv off the common path.
+ */
+static size_t gb18030_form(const unsigned char *b, size_t k)
+{
+    size_t i = 0;
+    unsigned digits = 0;
+    int multi = 0;
+    while (i < k) {
+        unsigned c = b[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
+                return 0;
+            digits += c - '0' < 10u;
+            i++;
+            continue;
+        }
+        if (c == 0x80 || c == 0xff)
+            return 0;
+        if (i + 1 >= k)
+            break; /* cut off */
+        unsigned t = b[i + 1];
+        if (t >= 0x30 && t <= 0x39) {
+            if (i + 3 >= k)
+                break;
+            if (b[i + 2] < 0x81 || b[i + 2] > 0xfe || b[i + 3] < 0x30 || b[i + 3] > 0x39)
+                return 0;
+            digits++;
+            i += 4;
+        } else if (t >= 0x40 && t <= 0xfe && t != 0x7f) {
+            digits += (unsigned)gbk_digit(c, t);
+            i += 2;
+        } else {
+            return 0;
+        }
+        multi = 1;
+    }
+    return multi && digits >= 7 ? i : 0;
+}
+
+/*
+ * Decoded bytes B[0, K) that are not UTF-8 but GB18030 (GBK) text, as
+ * legacy Chinese clients encode before base64 or hex (A3 B1 is a
+ * full-width 1): their UTF-8 reading in OUT (CAP bytes). Tried from the
+ * first and from the second byte (a chunk may start inside a two-byte
+ * character). B is not UTF-8 (the caller checked). Returns the length read
+ * into OUT, or 0 (not GB18030 text).
+ */
+static size_t gb18030_reading(const unsigned char *b, size_t k, unsigned char *out, size_t cap)
+{
+    for (size_t skip = 0; skip < 2 && skip < k; skip++) {
+        size_t n = gb18030_form(b + skip, k - skip);
+        char *t = NULL;
+        size_t tl = 0;
+        if (n > 0 && bg_sniff_transcode((const char *)b + skip, n, "GB18030", cap, &t, &tl) == 0) {
+            memcpy(out, t, tl);
+            free(t);
+            return tl;
+        }
+    }
+    return 0;
+}
+
+/* Whether B[0, K) read as Latin-1 holds a superscript digit (B9 B2 B3) and
+ * 7 digits in all (what every number detector needs). */
+static int latin1_digits(const unsigned char *b, size_t k)
+{
+    unsigned digits = 0, sup = 0;
+    for (size_t i = 0; i < k; i++) {
+        digits += b[i] - (unsigned)'0' < 10u;
+        sup += b[i] == 0xB9 || b[i] == 0xB2 || b[i] == 0xB3;
+    }
+    return sup > 0 && digits + sup >= 7;
+}
+
+/* B[0, K) (not UTF-8) read as Latin-1 into OUT (CAP >= 2K bytes) as UTF-8
+ * when it holds a Latin-1 digit; its length, or 0. */
+static size_t latin1_reading(const unsigned char *b, size_t k, unsigned char *out, size_t cap)
+{
+    if (!latin1_digits(b, k) || cap < 2 * k)
+        return 0;
+    size_t o = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (b[i] < 0x80) {
+            out[o++] = b[i];
+        } else {
+            out[o++] = (unsigned char)(0xC0 | b[i] >> 6);
+            out[o++] = (unsigned char)(0x80 | (b[i] & 0x3F));
+        }
+    }
+    return o;
+}
+
 /* How a run is encoded (scan_decoded()). */
 enum { ENC_B64, ENC_HEX, ENC_B32 };
 
@@ -86,6 +208,8 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
                         bg_detect_finding_t *best)
 {
     unsigned char buf[DEC_CHUNK];
+    unsigned char gbuf[DEC_CHUNK * 2]; /* a GB18030 reading: at most 3 bytes for 2 */
+    unsigned char lbuf[DEC_CHUNK * 2]; /* a Latin-1 reading: at most 2 bytes for 1 */
     size_t pos = 0;
     int found = 0;
     for (;;) {
@@ -102,21 +226,35 @@ static int scan_decoded(const scan_t *s, const unsigned char *r, size_t n, int h
         if (k == 0)
             break;
         k = utf16_to_ascii(buf, k);
-        if (!worth_scanning(buf, k, s->depth + 1))
-            goto next;
-        scan_t ns;
-        scan_init(&ns);
-        ns.hints = s->hints;
-        ns.disabled = s->disabled;
-        ns.today = s->today;
-        ns.depth = s->depth + 1;
-        bg_detect_finding_t f;
-        ns.best = &f;
-        if (bg_det_scan_value(&ns, buf, k) > 0 && (!found || f.confidence > best->confidence)) {
-            *best = f;
-            found = 1;
+        /* The bytes, and when they are not UTF-8 their GB18030 and Latin-1
+         * readings: each view worth it is scanned, the best finding kept. */
+        const unsigned char *view[3];
+        size_t vlen[3], nv = 0;
+        if (worth_scanning(buf, k, s->depth + 1))
+            view[nv] = buf, vlen[nv++] = k;
+        if (!bg_utf8_valid(buf, k)) {
+            size_t gl = gb18030_reading(buf, k, gbuf, sizeof gbuf);
+            if (gl > 0 && worth_scanning(gbuf, gl, s->depth + 1))
+                view[nv] = gbuf, vlen[nv++] = gl;
+            size_t ll = latin1_reading(buf, k, lbuf, sizeof lbuf);
+            if (ll > 0 && worth_scanning(lbuf, ll, s->depth + 1))
+                view[nv] = lbuf, vlen[nv++] = ll;
         }
-    next:
+        for (size_t v = 0; v < nv; v++) {
+            scan_t ns;
+            scan_init(&ns);
+            ns.hints = s->hints;
+            ns.disabled = s->disabled;
+            ns.today = s->today;
+            ns.depth = s->depth + 1;
+            bg_detect_finding_t f;
+            ns.best = &f;
+            if (bg_det_scan_value(&ns, view[v], vlen[v]) > 0 &&
+                (!found || f.confidence > best->confidence)) {
+                *best = f;
+                found = 1;
+            }
+        }
         if (pos + used >= n || used <= DEC_OVERLAP)
             break;
         pos += used - DEC_OVERLAP;

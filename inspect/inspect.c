@@ -21,6 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/hex.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 void bg_insp_set_undecodable(bg_inspection_t *x, const char *fmt, ...)
@@ -267,6 +269,92 @@ static int short_integer(const char *s, size_t len)
 }
 
 /*
+ * The bytes of S[0..LEN) that are not UTF-8 as a detector would read them:
+ * S itself when its raw bytes are not (a percent-decoded path segment,
+ * query or form value, cookie; KNOWN_UTF8 says they are, as for a JSON
+ * string), else S once percent-decoded when an escape of a byte above 0x7F
+ * ("%A3%B1") makes it not UTF-8 (a header, a JSON string). A malloc'd copy
+ * in *OWNED when decoded. 0 when S is UTF-8 both ways (the common case: one
+ * memchr, one pass over the bytes), 1 with P and N set, -1 when out of
+ * memory.
+ */
+static int not_utf8_reading(const char *s, size_t len, int known_utf8, const char **p, size_t *n,
+                            char **owned)
+{
+    *owned = NULL;
+    if (!known_utf8 && !bg_utf8_valid(s, len)) {
+        *p = s;
+        *n = len;
+        return 1;
+    }
+    const char *pc = memchr(s, '%', len);
+    int high = 0;
+    for (; pc != NULL && !high; pc = memchr(pc + 1, '%', len - (size_t)(pc + 1 - s)))
+        high = (size_t)(pc - s) + 2 < len && bg_hex_digit((unsigned char)pc[1]) >= 8 &&
+               bg_hex_digit((unsigned char)pc[2]) >= 0;
+    if (!high)
+        return 0;
+    char *d = malloc(len + 1);
+    if (d == NULL)
+        return -1;
+    long dl = bg_hex_pct_decode(s, len, d, len, 0);
+    if (dl < 0 || bg_utf8_valid(d, (size_t)dl)) {
+        free(d);
+        return 0;
+    }
+    *owned = d;
+    *p = d;
+    *n = (size_t)dl;
+    return 1;
+}
+
+/* Scan the UTF-8 reading of P[0..N) in the charset FROM as fixed text
+ * (kept alive with the inspection: findings point into it). */
+static void scan_reading(bg_inspection_t *x, const char *path, bg_loc_t loc, const char *p,
+                         size_t n, const char *from)
+{
+    char *out = NULL;
+    size_t ol = 0;
+    if (bg_sniff_transcode(p, n, from, x->rules->max_decoded, &out, &ol) != 0)
+        return; /* not text in FROM */
+    if (bg_insp_keep_extra(x, out) != 0) {
+        x->overflow = 1; /* out of memory: unread is not clean */
+        return;
+    }
+    x->gb_pass = 1;
+    bg_insp_scan_fixed(x, path, loc, out, ol);
+    x->gb_pass = 0;
+}
+
+/*
+ * Text that is not UTF-8 where it stands (see not_utf8_reading) is read in
+ * the legacy charsets a client may have written it in, each reading
+ * scanned as fixed text (a value found there cannot be rewritten in place,
+ * so a transfer that needs it masked is blocked): GB18030, the national
+ * charset legacy Chinese clients send (GBK "%A3%B1" is a full-width 1,
+ * "%D2%BB" is 一), when the bytes are valid in it; and Latin-1 when they
+ * hold one of its digits (superscripts B9 B2 B3: "%B93812345678" is
+ * 13812345678 to a reader). Bytes can be both: each reading is scanned. One
+ * level: a reading is not read again.
+ */
+static void scan_gb18030(bg_inspection_t *x, const char *path, bg_loc_t loc, const char *s,
+                         size_t len, int known_utf8)
+{
+    const char *p;
+    size_t n;
+    char *owned;
+    int r = not_utf8_reading(s, len, known_utf8, &p, &n, &owned);
+    if (r < 0)
+        x->overflow = 1; /* out of memory: unread is not clean */
+    if (r <= 0)
+        return;
+    scan_reading(x, path, loc, p, n, "GB18030");
+    if (memchr(p, 0xB9, n) != NULL || memchr(p, 0xB2, n) != NULL || memchr(p, 0xB3, n) != NULL)
+        scan_reading(x, path, loc, p, n, "ISO-8859-1");
+    free(owned);
+}
+
+/*
  * Scan one text value at NODE: detectors with the key's hints; when they
  * find nothing, the key's own category (names, addresses, birth dates...).
  * An address-book key (contacts, 通讯录) names no category for a scalar:
@@ -323,6 +411,8 @@ void bg_insp_scan_text(bg_inspection_t *x, node_spec_t *node, const char *path, 
     if (reported == 0 && ki.category != BG_CAT_NONE && ki.category != x->cover_cat && len > 0 &&
         ki.confidence >= x->rules->min_conf)
         bg_insp_add_finding(x, node, path, loc, ki.category, ki.confidence, "key", 1, 0, len);
+    if (!x->gb_pass) /* a JSON string is UTF-8 already (jscan.c checked) */
+        scan_gb18030(x, path, loc, s, len, node->n.kind == N_JSON);
 }
 
 /* KEYC_* bits of each byte (inspect_int.h, bg_insp_key_classes). */
@@ -650,6 +740,10 @@ bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_in
             bg_insp_set_opaque(x, "the request method carries digits");
             break;
         }
+    /* Bytes outside ASCII in the target (RFC 3986 wants them percent-encoded)
+     * are read as UTF-8; in another charset (GBK, Latin-1) they cannot be. */
+    if (!bg_utf8_valid(in->target, in->target_len))
+        bg_insp_set_opaque(x, "the request target has bytes that are not UTF-8");
     bg_insp_parse_path(x);
     bg_insp_scan_path_whole(x);
     const char *q = memchr(in->target, '?', in->target_len);

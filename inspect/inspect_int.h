@@ -272,6 +272,7 @@ struct bg_inspection {
     char *decoded2;   /* a second inflation (gzip inside gzip) (owned) */
     char **extra;     /* decoded copies that findings' nodes point into (owned) */
     size_t nextra;
+    int gb_pass; /* scanning a GB18030 reading (bg_insp_scan_text): no deeper */
 };
 
 /* What a node would be; it is only created when a finding needs it. */

@@ -7,9 +7,12 @@
 #include "inspect/inspect_int.h"
 
 #include "common/hex.h"
+#include "common/utf8.h"
 
 /* Does S (LEN), as written or percent-decoded once or twice, hold PI a
- * detector finds at medium confidence or above? */
+ * detector finds at medium confidence or above? Text that is not UTF-8 in
+ * one of those forms (GBK "%A3%B1", raw obs-text) is not read here, so it
+ * counts as holding PI: a record keeps only what it could judge. */
 static int holds_pi(const char *s, size_t len)
 {
     char a[1024], b[1024];
@@ -21,6 +24,9 @@ static int holds_pi(const char *s, size_t len)
     size_t bn = (size_t)bg_hex_pct_decode(a, an, b, sizeof b, BG_PCT_PLUS);
     const char *forms[3] = {s, a, b};
     size_t lens[3] = {len, an, bn};
+    for (int k = 0; k < 3; k++)
+        if (!bg_utf8_valid(forms[k], lens[k]))
+            return 1;
     for (int k = 0; k < 3; k++) {
         size_t nf = bg_detect_scan(NULL, NULL, forms[k], lens[k], f, 8);
         for (size_t i = 0; i < nf && i < 8; i++)

@@ -4,7 +4,8 @@
  *
  *   path segments    kept, except a segment in which a content detector
  *                    finds personal information (after percent-decoding,
- *                    twice) at medium confidence or above: "*"; also each
+ *                    twice) at medium confidence or above, or that is not
+ *                    UTF-8 in one of those forms (GBK "%A3%B1"): "*"; also each
  *                    segment a value split over several segments touches
  *                    ("/u/110101199/003078515": both, the segments joined
  *                    without separators are scanned too; first 64)

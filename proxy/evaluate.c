@@ -171,6 +171,23 @@ int bg_target_unsafe_path(const char *p, size_t n)
     return unsafe;
 }
 
+/*
+ * May C appear in the host part of a Host field or authority (RFC 3986
+ * 3.2.2: reg-name is unreserved, pct-encoded and sub-delims; an IP literal
+ * is brackets around hex digits, ':' and '.', or IPvFuture's unreserved,
+ * sub-delims and ':')? Nothing else is a host: not '@' (userinfo, which RFC
+ * 9110 4.2.4 says to treat as an error), '/', '?', '#', '\\', '"', '<', '>',
+ * or bytes outside ASCII (an international name travels as xn--).
+ */
+static int host_char(char c, int literal)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    if (c != '\0' && strchr("-._~!$&'()*+,;=%", c) != NULL)
+        return 1;
+    return literal && (c == '[' || c == ']' || c == ':');
+}
+
 /* Port after ':' in a Host or authority: 1*5DIGIT with a value in 1-65535
  * (RFC 9110 4.2.1 allows an empty port; we refuse it, as documented). */
 static int port_valid(const char *p, size_t n)
@@ -219,6 +236,10 @@ int bg_target_parse(const char *t, size_t tl, const char *host, size_t host_len,
     /* Host without port, lowercased; the port must be 1-65535. */
     size_t hn = 0;
     if (host != NULL) {
+        if (memchr(host, '@', host_len) != NULL) {
+            *why = "userinfo (user@) in Host or in the target's authority";
+            return 400;
+        }
         size_t end = host_len;
         if (host_len > 0 && host[0] == '[') {
             const char *rb = memchr(host, ']', host_len);
@@ -241,6 +262,10 @@ int bg_target_parse(const char *t, size_t tl, const char *host, size_t host_len,
             char c = host[i];
             if ((unsigned char)c <= ' ' || c == 0x7f) {
                 /* proxy/http.c never lets these through; replay might */
+                *why = "invalid character in Host";
+                return 400;
+            }
+            if (!host_char(c, host[0] == '[')) {
                 *why = "invalid character in Host";
                 return 400;
             }

@@ -342,12 +342,18 @@ static void http_connection_tokens(const bg_http_header_t *h, http_facts_t *f)
     }
 }
 
+/* The codings of one Transfer-Encoding list; a coding's name is what comes
+ * before its parameters ("chunked;q=1" is chunked with a parameter). */
 static void http_te_codings(const bg_http_header_t *h, http_facts_t *f)
 {
     const char *p = h->value, *end = h->value + h->value_len, *e;
     size_t n;
     while (http_list_next(&p, end, &e, &n)) {
-        f->te_final_chunked = HTTP_IEQ(e, n, "chunked");
+        const char *semi = memchr(e, ';', n);
+        size_t name = semi != NULL ? (size_t)(semi - e) : n;
+        while (name > 0 && (e[name - 1] == ' ' || e[name - 1] == '\t'))
+            name--;
+        f->te_final_chunked = HTTP_IEQ(e, name, "chunked");
         f->te_nchunked += f->te_final_chunked;
     }
 }
@@ -438,8 +444,15 @@ static int http_derive_request(bg_http_request_t *req, http_err_t *err)
             return http_fail(err, 400, "both Transfer-Encoding and Content-Length");
         if (req->version_minor == 0)
             return http_fail(err, 400, "Transfer-Encoding in HTTP/1.0 request");
-        /* Only a single, bare "chunked": anything else would need a coding we
-         * do not implement, and lists invite disagreement with the upstream. */
+        /* RFC 9112 6.3: when chunked is not the final coding the body's
+         * length cannot be known (400, whatever the other codings are);
+         * chunked twice is faulty framing (6.1). A final chunked after
+         * other codings is well framed but needs a coding we do not
+         * implement (501). */
+        if (!f.te_final_chunked)
+            return http_fail(err, 400, "Transfer-Encoding whose final coding is not chunked");
+        if (f.te_nchunked > 1)
+            return http_fail(err, 400, "chunked applied more than once");
         if (f.nte != 1 || !HTTP_IEQ(f.te->value, f.te->value_len, "chunked"))
             return http_fail(err, 501, "unsupported Transfer-Encoding");
     }

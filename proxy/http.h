@@ -22,9 +22,12 @@
  *   - field values: VCHAR, SP, HTAB, obs-text; other CTLs are 400;
  *   - Content-Length: digits only, no sign, <= 2^53; duplicates must be
  *     identical, else 400; "1, 1" lists are 400;
- *   - Transfer-Encoding with Content-Length: 400; request TE other than
- *     exactly "chunked" (case-insensitive, OWS allowed): 501; TE in a
- *     HTTP/1.0 request: 400;
+ *   - Transfer-Encoding with Content-Length: 400; TE in a HTTP/1.0
+ *     request: 400; request TE whose final coding is not chunked
+ *     ("chunked, identity", "xchunked", "identity", empty) or that applies
+ *     chunked more than once (also over two fields): 400 (RFC 9112 6.1,
+ *     6.3); any other TE than exactly one "chunked" (case-insensitive, OWS
+ *     allowed), i.e. a coding before a final chunked: 501;
  *   - HTTP/1.1 request without Host, or more than one Host: 400;
  *   - Expect other than "100-continue": 417;
  *   - head longer than MAX_HEAD bytes or more fields than the caller's

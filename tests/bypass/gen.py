@@ -125,6 +125,38 @@ class Corpus:
         fam.append(e)
         return e
 
+    def raw(self, family, why, writes, secrets=(), status=None, nothing_arrives=False, half_close=False,
+            responses=None, expand=None, consumed=False):
+        """One entry sent as exact bytes: WRITES (str or bytes each) are sent
+        one after the other with a short pause, so nothing is added or
+        normalised (bare LF, obs-fold, odd versions, pipelines, a body after
+        100 Continue). HALF_CLOSE: the client shuts its side after the last
+        write. RESPONSES: how many responses to read (a pipeline). EXPAND:
+        (marker, unit, count), each marker replaced by UNIT * COUNT when sent."""
+        fam = self.families.setdefault(family, [])
+        bs = [w.encode("utf-8") if isinstance(w, str) else w for w in writes]
+        try:
+            req = {"raw": [b.decode("utf-8") for b in bs]}
+        except UnicodeDecodeError:
+            req = {"raw_b64": [base64.b64encode(b).decode("ascii") for b in bs]}
+        if half_close:
+            req["half_close"] = True
+        if responses is not None:
+            req["responses"] = responses
+        if expand is not None:
+            req["expand"] = {"marker": expand[0], "unit": expand[1], "count": expand[2]}
+        secrets = list(secrets)
+        if status is None:
+            status = ST_ID if any(len(x) >= 15 for x in secrets) else ST_MOB
+        e = {"id": "%s-%03d" % (family, len(fam) + 1), "family": family, "why": why, "request": req,
+             "secrets": secrets, "expect": {"status": list(status)}}
+        if nothing_arrives:
+            e["expect"]["nothing_arrives"] = True
+        if consumed:
+            e["expect"]["consumed_by_proxy"] = True
+        fam.append(e)
+        return e
+
 
 def js(o):
     return json.dumps(o, ensure_ascii=False)
@@ -1073,7 +1105,7 @@ def fam_disguise(c):
 
 
 def fam_split(c):
-    """A fourth pass: the value cut into pieces, each piece a value of its
+    """A fifth pass: the value cut into pieces, each piece a value of its
     own (fields of an object, objects of an array, form fields, query
     parameters), as legacy systems store an ID number's region, birth date
     and sequence, or a form splits a phone into three boxes."""
@@ -1166,9 +1198,405 @@ def fam_split(c):
         [m[4]])
 
 
+def http_head(method, target, headers, version="HTTP/1.1", nl="\r\n"):
+    """A request head written by hand: NL ends every line (bare LF when "\\n")."""
+    return "%s %s %s%s" % (method, target, version, nl) + "".join("%s: %s%s" % (k, v, nl) for k, v in headers) + nl
+
+
+def chunked(data, size=None):
+    """DATA as chunks of SIZE bytes (one chunk when None), then the last chunk."""
+    data = data.encode() if isinstance(data, str) else data
+    size = size or max(len(data), 1)
+    out = b""
+    for k in range(0, len(data), size):
+        out += b"%x\r\n" % len(data[k:k + size]) + data[k:k + size] + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+# The framing family's helpers: a JSON POST to the host route, written by hand.
+FR_H = ["Host", HOST]
+FR_CT = ["Content-Type", JSON]
+
+
+def fr_doc(k, v):
+    return js({k: v})
+
+
+def fr_post(headers, body, target="/ingest", version="HTTP/1.1"):
+    """A POST to the host route with a JSON type, HEADERS after them, BODY as is."""
+    body = body.encode() if isinstance(body, str) else body
+    return http_head("POST", target, [FR_H, FR_CT] + headers, version).encode() + body
+
+
+def fr_cl(b):
+    return ["Content-Length", str(len(b))]
+
+
+def gbk_fw(s):
+    """S with its digits as full-width digits, in GBK (A3 B0-B9)."""
+    return "".join(chr(0xFF10 + int(ch)) if ch.isdigit() else ch for ch in s).encode("gbk")
+
+
+def pct_bytes(bs):
+    return "".join("%%%02X" % b for b in bs)
+
+
+# Smuggling: the framing headers disagree, or say something two parsers read differently.
+def framing_smuggling(c, f, m, i):
+    """Each framing_* writes one part of the family F (in order: entry ids
+    follow it), with the mobiles M and ID numbers I."""
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
+    b = doc("id_no", i[0])
+    c.raw(f, "Content-Length and Transfer-Encoding: chunked together (CL.TE desync)",
+          [post([["Content-Length", "4"], ["Transfer-Encoding", "chunked"]], chunked(b))], [i[0]], ST_400,
+          nothing_arrives=True)
+    b = doc("id_no", i[1])
+    c.raw(f, "Transfer-Encoding: chunked then Content-Length (TE.CL desync)",
+          [post([["Transfer-Encoding", "chunked"], cl(chunked(b))], chunked(b))], [i[1]], ST_400,
+          nothing_arrives=True)
+    b = doc("id_no", i[2])
+    c.raw(f, "two different Content-Length fields: a short one first, the real length second",
+          [post([["Content-Length", "2"], cl(b)], b)], [i[2]], ST_400, nothing_arrives=True)
+    b = doc("id_no", i[3])
+    c.raw(f, "two identical Content-Length fields (one length: forwarded as one, inspected)",
+          [post([cl(b), cl(b)], b)], [i[3]])
+    b = doc("id_no", i[4])
+    c.raw(f, "Content-Length with a plus sign", [post([["Content-Length", "+%d" % len(b)]], b)], [i[4]], ST_400,
+          nothing_arrives=True)
+    b = doc("id_no", i[5])
+    c.raw(f, "Content-Length with leading zeros (1*DIGIT: the same length, inspected)",
+          [post([["Content-Length", "000%d" % len(b)]], b)], [i[5]])
+    b = doc("id_no", i[6])
+    c.raw(f, "Content-Length written twice inside one field, space separated",
+          [post([["Content-Length", "%d %d" % (len(b), len(b))]], b)], [i[6]], ST_400, nothing_arrives=True)
+    b = doc("id_no", i[7])
+    c.raw(f, "Content-Length as a list \"N, N\"", [post([["Content-Length", "%d, %d" % (len(b), len(b))]], b)],
+          [i[7]], ST_400, nothing_arrives=True)
+    b = doc("id_no", i[8])
+    c.raw(f, "Content-Length of 2^64 + N (wraps to N in a 64-bit parser that does not check)",
+          [post([["Content-Length", str(2 ** 64 + len(b))]], b)], [i[8]], [400, 413], nothing_arrives=True)
+    b = doc("id_no", i[9])
+    c.raw(f, "Content-Length in hexadecimal", [post([["Content-Length", hex(len(b))]], b)], [i[9]], ST_400,
+          nothing_arrives=True)
+    b = doc("id_no", i[0])
+    c.raw(f, "Transfer-Encoding: chunked, identity (chunked not the final coding)",
+          [post([["Transfer-Encoding", "chunked, identity"]], chunked(b))], [i[0]], ST_400, nothing_arrives=True)
+    b = doc("id_no", i[1])
+    c.raw(f, "Transfer-Encoding: xchunked (a parser that looks for the substring sees chunked)",
+          [post([["Transfer-Encoding", "xchunked"]], chunked(b))], [i[1]], ST_400, nothing_arrives=True)
+    b = doc("id_no", i[2])
+    c.raw(f, "Transfer-Encoding: identity alone (RFC 2616's, removed since): no framing a proxy can trust",
+          [post([["Transfer-Encoding", "identity"]], b)], [i[2]], ST_400, nothing_arrives=True)
+    b = doc("id_no", i[3])
+    c.raw(f, "two Transfer-Encoding: chunked fields (chunked applied twice)",
+          [post([["Transfer-Encoding", "chunked"], ["Transfer-Encoding", "chunked"]], chunked(chunked(b)))],
+          [i[3]], ST_400, nothing_arrives=True)
+    b = doc("id_no", i[4])
+    c.raw(f, "Transfer-Encoding: deflate then a second field chunked (a coding the proxy cannot undo)",
+          [post([["Transfer-Encoding", "deflate"], ["Transfer-Encoding", "chunked"]],
+                chunked(zlib.compress(b.encode())))], [i[4]], [501], nothing_arrives=True)
+    b = doc("id_no", i[5])
+    c.raw(f, "Transfer-Encoding: chunked in an HTTP/1.0 request (1.0 has no chunked: faulty framing)",
+          [post([["Transfer-Encoding", "chunked"]], chunked(b), version="HTTP/1.0")], [i[5]], ST_400,
+          nothing_arrives=True)
+    b = doc("id_no", i[6])
+    c.raw(f, "Transfer-Encoding: Chunked in another case with a trailing tab (valid: decoded and inspected)",
+          [post([["Transfer-Encoding", "Chunked\t"]], chunked(b))], [i[6]])
+    b = doc("id_no", i[7])
+    c.raw(f, "Transfer-Encoding folded onto a continuation line (obs-fold)",
+          [post([["Transfer-Encoding", "\r\n chunked"]], chunked(b))], [i[7]], ST_400, nothing_arrives=True)
+    c.raw(f, "obs-fold continuation line carrying the ID number under a custom header",
+          [post([["X-Note", "holder\r\n\t%s" % i[8]]], "{}")], [i[8]], ST_400, nothing_arrives=True)
+    b = doc("id_no", i[9])
+    c.raw(f, "obs-fold hiding a Content-Length line inside the previous field",
+          [post([["X-Note", "a\r\n Content-Length: 2"], cl(b)], b)], [i[9]], ST_400, nothing_arrives=True)
+    b = doc("phone", m[0])
+    c.raw(f, "the whole request with bare LF line endings",
+          [http_head("POST", "/ingest", [H, CT, cl(b)], nl="\n") + b], [m[0]], ST_400, nothing_arrives=True)
+    c.raw(f, "one header line ended by a bare LF, the ID number on the next line",
+          ["POST /ingest HTTP/1.1\r\nHost: %s\r\nX-A: 1\nX-Doc: %s\r\nContent-Length: 2\r\n\r\n{}" % (HOST, i[0])],
+          [i[0]], ST_400, nothing_arrives=True)
+    c.raw(f, "a bare CR inside a header value splitting the ID number",
+          ["GET /v1/x HTTP/1.1\r\nHost: %s\r\nX-Doc: %s\r%s\r\n\r\n" % (HOST, i[1][:9], i[1][9:])], [i[1]], ST_400,
+          nothing_arrives=True)
+    c.raw(f, "a NUL inside a header value before the ID number (C strings stop there)",
+          ["GET /v1/x HTTP/1.1\r\nHost: %s\r\nX-Doc: a\x00%s\r\n\r\n" % (HOST, i[2])], [i[2]], ST_400,
+          nothing_arrives=True)
+    b = doc("id_no", i[3])
+    c.raw(f, "\"Transfer-Encoding : chunked\" (space before the colon) next to a Content-Length",
+          [post([["Transfer-Encoding ", "chunked"], cl(b)], b)], [i[3]], ST_400, nothing_arrives=True)
+
+
+# A second request where only one was read.
+def framing_hidden_requests(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
+    inner = post([], doc("id_no", i[4]))
+    inner = inner.replace(b"\r\n\r\n", b"\r\nContent-Length: %d\r\n\r\n" % len(doc("id_no", i[4])), 1)
+    c.raw(f, "a short Content-Length: the rest of the body is a whole second request with the ID number",
+          [post([["Content-Length", "2"]], b"{}" + inner)], [i[4]], [200, 451], responses=2)
+    c.raw(f, "a short Content-Length: the rest of the body is not a request but holds the ID number",
+          [post([["Content-Length", "2"]], b"{}" + doc("id_no", i[5]).encode())], [i[5]], [200, 400], responses=2,
+          consumed=True)
+    c.raw(f, "a request smuggled after the last chunk: the mobile in its path",
+          [post([["Transfer-Encoding", "chunked"]], chunked("{}")) +
+           http_head("GET", "/users/" + m[1], [H]).encode()], [m[1]], [200, 451], responses=2)
+    c.raw(f, "pipelined: first to the path-only route, then one to the host route with the ID in a header",
+          [http_head("GET", PFX + "ping", [["Host", PHOST]]) + http_head("GET", "/v1/x", [H, ["X-Doc", i[6]]])],
+          [i[6]], [200, 451], responses=2)
+    c.raw(f, "pipelined: first refused with 421 (no route, keep-alive), then the ID number in a query",
+          [http_head("GET", "/x", [["Host", "nowhere.example"]]) + http_head("GET", "/v1/x?idno=" + i[7], [H])],
+          [i[7]], [421, 451], responses=2)
+    c.raw(f, "pipelined after Connection: close: the second request (ID number in a header) is never read",
+          [http_head("GET", "/v1/a", [H, ["Connection", "close"]]) + http_head("GET", "/v1/b", [H, ["X-Doc", i[8]]])],
+          [i[8]], [200], responses=2, consumed=True)
+    c.raw(f, "GET with a body but neither Content-Length nor Transfer-Encoding: the body is the next 'request'",
+          [http_head("GET", "/v1/x", [H, CT]) + doc("id_no", i[9])], [i[9]], [200, 400], responses=2,
+          consumed=True)
+    c.raw(f, "HTTP/1.0 keep-alive pipeline: the mobile in the second request's query",
+          [http_head("GET", "/v1/a", [H, ["Connection", "keep-alive"]], "HTTP/1.0") +
+           http_head("GET", "/v1/b?tel=" + m[2], [H, ["Connection", "keep-alive"]], "HTTP/1.0")],
+          [m[2]], [200, 451], responses=2)
+    b = doc("id_no", i[0])
+    c.raw(f, "HEAD with a Content-Length body holding the ID number",
+          [http_head("HEAD", "/v1/x", [H, CT, cl(b)]) + b], [i[0]])
+    c.raw(f, "pipelined: a complete request, then a second whose body never comes (ID number in its head)",
+          [http_head("GET", "/v1/a", [H]) + http_head("POST", "/v1/b", [H, CT, ["X-Doc", i[1]],
+                                                                       ["Content-Length", "40"]]) + "{\"a\":"],
+          [i[1]], [200], consumed=True)
+
+
+# Interim responses, upgrades and tunnels.
+def framing_tunnels(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
+    b = doc("id_no", i[2])
+    c.raw(f, "Expect: 100-continue, the body with the ID number sent after the head in a second write",
+          [http_head("POST", "/ingest", [H, CT, cl(b), ["Expect", "100-continue"]]), b], [i[2]])
+    c.raw(f, "Expect: 100-continue with the ID number in a header, the body never sent (client half-closes)",
+          [http_head("POST", "/ingest", [H, CT, ["X-Doc", i[3]], ["Content-Length", "30"],
+                                          ["Expect", "100-continue"]])], [i[3]], [0, 400], nothing_arrives=True,
+          half_close=True)
+    b = doc("id_no", i[4])
+    c.raw(f, "an Expect other than 100-continue", [post([cl(b), ["Expect", "100-continue, x-fast"]], b)], [i[4]],
+          [417], nothing_arrives=True)
+    ws = b"\x81" + bytes([len(doc("id_no", i[5]))]) + doc("id_no", i[5]).encode()
+    c.raw(f, "Upgrade: websocket, then a WebSocket text frame with the ID number",
+          [http_head("GET", "/v1/ws", [H, ["Connection", "Upgrade"], ["Upgrade", "websocket"],
+                                       ["Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="],
+                                       ["Sec-WebSocket-Version", "13"]]).encode() + ws],
+          [i[5]], [501], nothing_arrives=True)
+    h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x1a\x00\x01\x00\x00\x00\x01" + doc("id_no", i[6]).encode()
+    c.raw(f, "Upgrade: h2c with HTTP2-Settings, then the HTTP/2 preface and a DATA frame with the ID number",
+          [http_head("GET", "/v1/x", [H, ["Connection", "Upgrade, HTTP2-Settings"], ["Upgrade", "h2c"],
+                                      ["HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA"]]).encode() + h2],
+          [i[6]], [501], nothing_arrives=True)
+    c.raw(f, "Connection: Upgrade without an Upgrade field, then raw bytes with the ID number",
+          [http_head("GET", "/v1/x", [H, ["Connection", "Upgrade"]]) + "id %s\r\n" % i[7]], [i[7]], [501],
+          nothing_arrives=True)
+    c.raw(f, "CONNECT to the foreign host's port 443, then raw bytes with the ID number",
+          [http_head("CONNECT", HOST + ":443", [["Host", HOST + ":443"]]) + "id %s\r\n" % i[8]], [i[8]], [405],
+          nothing_arrives=True)
+    c.raw(f, "CONNECT with the ID number as the authority's host",
+          [http_head("CONNECT", "%s.%s:443" % (i[9], HOST), [["Host", "%s.%s:443" % (i[9], HOST)]])], [i[9]],
+          [400, 405], nothing_arrives=True)
+    c.raw(f, "the upstream (an accomplice) answers 101 to a plain GET; the client then sends raw bytes",
+          [http_head("GET", "/accomplice/switch", [H]), "\x81\x13" + doc("i", i[0])], [i[0]], [400, 502],
+          responses=2, consumed=True)
+    c.raw(f, "OPTIONS * with the ID number in a header", [http_head("OPTIONS", "*", [H, ["X-Doc", i[1]]])], [i[1]],
+          ST_400, nothing_arrives=True)
+    c.raw(f, "TRACE with the ID number in a header (the upstream echoes the request back)",
+          [http_head("TRACE", "/v1/x", [H, ["X-Doc", i[2]]])], [i[2]])
+    c.raw(f, "the HTTP/2 connection preface, then a frame with the ID number",
+          [h2.replace(doc("id_no", i[6]).encode(), doc("id_no", i[3]).encode())], [i[3]], [400, 505],
+          nothing_arrives=True)
+
+
+# Version tokens and request targets.
+def framing_versions_targets(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
+    c.raw(f, "an HTTP/0.9 simple request (no version) with the mobile in the query",
+          ["GET /v1/lookup?tel=%s\r\n" % m[3]], [m[3]], ST_400, nothing_arrives=True)
+    b = doc("id_no", i[4])
+    c.raw(f, "HTTP/1.2 (a higher minor version: processed as 1.1 or refused)", [post([cl(b)], b, version="HTTP/1.2")],
+          [i[4]], [451, 505])
+    c.raw(f, "HTTP/2.0 in an HTTP/1 request line, the ID number in a header",
+          [http_head("GET", "/v1/x", [H, ["X-Doc", i[5]]], "HTTP/2.0")], [i[5]], [505], nothing_arrives=True)
+    c.raw(f, "the version in lower case", [http_head("GET", "/v1/x", [H, ["X-Doc", i[6]]], "http/1.1")], [i[6]],
+          ST_400, nothing_arrives=True)
+    c.raw(f, "a two-digit minor version HTTP/1.10", [http_head("GET", "/v1/x", [H, ["X-Doc", i[7]]], "HTTP/1.10")],
+          [i[7]], ST_400, nothing_arrives=True)
+    c.raw(f, "two spaces between method and target", ["GET  /v1/x HTTP/1.1\r\nHost: %s\r\nX-Doc: %s\r\n\r\n"
+                                                      % (HOST, i[8])], [i[8]], ST_400, nothing_arrives=True)
+    c.raw(f, "absolute-form target with the mobile as userinfo, on the path-only route",
+          [http_head("GET", "http://%s@%s%sping" % (m[4], PHOST, PFX), [["Host", PHOST]])], [m[4]], ST_400,
+          nothing_arrives=True)
+    c.raw(f, "absolute-form target with user:ID-number@ on the host route",
+          [http_head("GET", "http://u:%s@%s/v1/x" % (i[9], HOST), [H])], [i[9]], ST_400, nothing_arrives=True)
+    c.raw(f, "Host with the mobile as userinfo on the path-only route",
+          [http_head("GET", PFX + "ping", [["Host", "%s@%s" % (m[5], PHOST)]])], [m[5]], ST_400,
+          nothing_arrives=True)
+    c.raw(f, "a fragment carrying the ID number in the request target",
+          [http_head("GET", "/v1/x#idno=" + i[0], [H])], [i[0]], ST_400, nothing_arrives=True)
+    c.raw(f, "authority-form target (host:port) in a POST with the ID number in the body",
+          [http_head("POST", HOST + ":80", [H, CT, cl(doc("id_no", i[1]))]) + doc("id_no", i[1])], [i[1]], ST_400,
+          nothing_arrives=True)
+    gbk = "".join(chr(0xFF10 + int(ch)) for ch in m[6]).encode("gbk")
+    c.raw(f, "raw GBK bytes (full-width digits of the mobile) in the request target, not percent-encoded",
+          [b"GET /v1/users/" + gbk + b" HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n\r\n"], [m[6]], [200, 400, 451])
+    gbk = "".join(chr(0xFF10 + int(ch)) if ch.isdigit() else ch for ch in i[2]).encode("gbk")
+    c.raw(f, "obs-text in a header value: the ID number in GBK full-width digits",
+          [b"GET /v1/x HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nX-Doc: " + gbk + b"\r\n\r\n"], [i[2]],
+          [400, 451])
+
+
+# Sizes and cut bodies.
+def framing_sizes(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
+    c.raw(f, "the ID number at the end of a 15 kB header value (the head stays under the 16 kB limit)",
+          [http_head("GET", "/v1/x", [H, ["X-Pad", "a" * 15000 + " " + i[3]]])], [i[3]])
+    c.raw(f, "the ID number at the end of a head over the 16 kB limit",
+          [http_head("GET", "/v1/x", [H, ["X-Pad", "a" * 17000 + " " + i[4]]])], [i[4]], [431],
+          nothing_arrives=True)
+    c.raw(f, "101 header fields, the ID number in the last one",
+          [http_head("GET", "/v1/x", [H] + [["X-F%d" % k, "v"] for k in range(99)] + [["X-Doc", i[5]]])], [i[5]],
+          [431], nothing_arrives=True)
+    b = doc("id_no", i[6])
+    c.raw(f, "the JSON body in one-byte chunks", [post([["Transfer-Encoding", "chunked"]], chunked(b, 1))], [i[6]])
+    b = doc("id_no", i[7]).encode()
+    c.raw(f, "a chunk size with leading zeros", [post([["Transfer-Encoding", "chunked"]],
+                                                      b"0000000%x\r\n" % len(b) + b + b"\r\n0\r\n\r\n")], [i[7]])
+    b = doc("id_no", i[8]).encode()
+    c.raw(f, "a chunk size written 0x.. (a parser using strtol base 0 reads it)",
+          [post([["Transfer-Encoding", "chunked"]], b"0x%x\r\n" % len(b) + b + b"\r\n0\r\n\r\n")], [i[8]], ST_400,
+          nothing_arrives=True)
+    b = doc("id_no", i[9]).encode()
+    c.raw(f, "a chunk size past 2^64 (wraps in a parser that does not check)",
+          [post([["Transfer-Encoding", "chunked"]], b"1%016x\r\n" % len(b) + b + b"\r\n0\r\n\r\n")], [i[9]],
+          ST_400, nothing_arrives=True)
+    b = doc("id_no", i[0]).encode()
+    c.raw(f, "a chunked body whose last chunk never comes: the client half-closes after the data",
+          [post([["Transfer-Encoding", "chunked"]], b"%x\r\n" % len(b) + b + b"\r\n")], [i[0]], [0, 400],
+          nothing_arrives=True, half_close=True)
+    b = doc("id_no", i[1]).encode()
+    c.raw(f, "a Content-Length body cut short: the client half-closes before the last bytes",
+          [post([["Content-Length", str(len(b) + 10)]], b)], [i[1]], [0, 400], nothing_arrives=True,
+          half_close=True)
+    b = doc("id_no", i[2])
+    c.raw(f, "a Content-Length over limits.max_body_bytes: the ID number in the bytes that do come",
+          [post([["Content-Length", "20000000"]], b)], [i[2]], [413], nothing_arrives=True)
+    pad = "@@PAD@@"
+    b = ('{"pad":"%s","id_no":"%s"}' % (pad, i[3])).encode()
+    c.raw(f, "a chunked body growing past limits.max_body_bytes (10 MiB), the ID number at its very end",
+          [post([["Transfer-Encoding", "chunked"]], b"%x\r\n" % (len(b) - len(pad) + 11 * 2 ** 20) + b +
+                b"\r\n0\r\n\r\n")], [i[3]], [0, 413], nothing_arrives=True, expand=(pad, "a", 11 * 2 ** 20))
+    b = ('{"pad":"%s","id_no":"%s"}' % (pad, i[4])).encode()
+    c.raw(f, "a 1 MiB JSON body, the ID number at its very end",
+          [post([["Content-Length", str(len(b) - len(pad) + 2 ** 20)]], b)], [i[4]], expand=(pad, "a", 2 ** 20))
+    b = doc("id_no", i[5])
+    c.raw(f, "four empty lines before the request line (allowed), the ID number in the body",
+          ["\r\n" * 4 + post([cl(b)], b).decode()], [i[5]])
+    c.raw(f, "five empty lines before the request line", ["\r\n" * 5 + post([cl(b)], b).decode()], [i[5]], ST_400,
+          nothing_arrives=True)
+
+
+# The head's charset: RFC 3986 wants targets in ASCII, RFC 9110 calls a field's
+# non-ASCII bytes obs-text. What is not UTF-8 there cannot be read.
+def framing_head_charset(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
+    c.raw(f, "the mobile's GBK full-width digits percent-encoded in a query parameter",
+          [http_head("GET", "/v1/lookup?tel=" + pct_bytes(gbk_fw(m[7])), [H])], [m[7]])
+    c.raw(f, "the ID number's GBK full-width digits percent-encoded as a path segment",
+          [http_head("GET", "/v1/people/" + pct_bytes(gbk_fw(i[7])), [H])], [i[7]])
+    b = "idno=" + pct_bytes(gbk_fw(i[8]))
+    c.raw(f, "the ID number's GBK full-width digits percent-encoded in a form body without a charset",
+          [http_head("POST", "/ingest", [H, ["Content-Type", FORM], cl(b)]) + b], [i[8]])
+    c.raw(f, "a Referer whose query holds GBK full-width digits percent-encoded",
+          [http_head("GET", "/v1/x", [H, ["Referer", "https://shop.example/s?tel=" + pct_bytes(gbk_fw(m[8]))]])],
+          [m[8]])
+    c.raw(f, "GBK full-width digits of the mobile percent-encoded under a neutral query key",
+          [http_head("GET", "/v1/search?q=" + pct_bytes(gbk_fw(m[1])) + "&page=2", [H])], [m[1]])
+    b = "memo=" + pct_bytes(gbk_fw(i[7])) + "&ok=1"
+    c.raw(f, "GBK full-width digits of the ID number percent-encoded under a neutral form key",
+          [http_head("POST", "/ingest", [H, ["Content-Type", FORM], cl(b)]) + b], [i[7]])
+    b = js({"note": "ref " + pct_bytes(gbk_fw(i[8]))})
+    c.raw(f, "GBK full-width digits of the ID number percent-encoded inside a JSON string",
+          [http_head("POST", "/ingest", [H, CT, cl(b)]) + b], [i[8]])
+    cjk = "〇一二三四五六七八九"
+    c.raw(f, "the mobile in Chinese numerals, GBK and percent-encoded, in a query parameter",
+          [http_head("GET", "/v1/search?q=" + pct_bytes("".join(cjk[int(ch)] for ch in m[2]).encode("gbk")), [H])],
+          [m[2]])
+    c.raw(f, "a Latin-1 superscript one percent-encoded before the mobile's other ten digits",
+          [http_head("GET", "/v1/search?q=%B9" + m[4][1:], [H])], [m[4]])
+    c.raw(f, "base64 of Latin-1 text: the mobile with superscript digits for its 1s and 3s",
+          [http_head("GET", "/v1/x", [H, ["X-Sig", base64.b64encode(
+              m[5].replace("1", "\u00b9").replace("3", "\u00b3").encode("latin-1")).decode()]])], [m[5]])
+    c.raw(f, "base64 of the ID number's GBK full-width digits in a header",
+          [http_head("GET", "/v1/x", [H, ["X-Sig", base64.b64encode(gbk_fw(i[9])).decode()]])], [i[9]])
+    c.raw(f, "raw GBK full-width digits of the mobile in a cookie value",
+          [b"GET /v1/x HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nCookie: theme=dark; t=" + gbk_fw(m[9]) +
+           b"\r\n\r\n"], [m[9]], [400, 451])
+    c.raw(f, "Big5 full-width digits of the ID number in a header value",
+          [b"GET /v1/x HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nX-Doc: " +
+           "".join(chr(0xFF10 + int(ch)) if ch.isdigit() else ch for ch in i[9]).encode("big5") + b"\r\n\r\n"],
+          [i[9]], [400, 451])
+
+
+# Field lines a recipient may combine (RFC 9110 5.3): one value over several lines.
+def framing_repeated_fields(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
+    c.raw(f, "the ID number split over two field lines of one custom header (combined: a, b)",
+          [http_head("GET", "/v1/x", [H, ["X-Doc", i[2][:12]], ["X-Doc", i[2][12:]]])], [i[2]])
+    c.raw(f, "the ID number split over two If-None-Match lines (a list field, read for content only)",
+          [http_head("GET", "/v1/x", [H, ["If-None-Match", '"%s"' % i[3][:9]], ["If-None-Match", '"%s"' % i[3][9:]]])],
+          [i[3]])
+    c.raw(f, "the mobile in three field lines of one header, a group each",
+          [http_head("GET", "/v1/x", [H, ["X-P", m[3][:3]], ["X-P", m[3][3:7]], ["X-P", m[3][7:]]])], [m[3]])
+    c.raw(f, "the ID number split over two Accept-Language lines with another field between them",
+          [http_head("GET", "/v1/x", [H, ["Accept-Language", "zh-CN;q=0.9, " + i[4][:10]], ["User-Agent", "t/1"],
+                                      ["Accept-Language", i[4][10:] + ";q=0.1"]])], [i[4]])
+
+
+# Bytes split where a parser resumes.
+def framing_split_writes(c, f, m, i):
+    H, CT, doc, post, cl = FR_H, FR_CT, fr_doc, fr_post, fr_cl
+    b = doc("id_no", i[0]).encode()
+    whole = post([cl(b)], b)
+    cut = [whole[:7], whole[7:30], whole[30:whole.index(b"Content-Le") + 9], whole[whole.index(b"Content-Le") + 9:-12],
+           whole[-12:-5], whole[-5:]]
+    c.raw(f, "the request in six writes, cut inside the request line, a field name and the ID number", cut, [i[0]])
+    b = doc("note", "x\r\n0\r\n\r\nGET /v1/y?idno=%s HTTP/1.1\r\nHost: %s\r\n\r\n" % (i[1], HOST))
+    c.raw(f, "chunk data that spells a last chunk and a second request (the size says it is data)",
+          [post([["Transfer-Encoding", "chunked"]], chunked(b))], [i[1]])
+    c.raw(f, "three pipelined requests, the ID number in the third's query",
+          [http_head("GET", "/v1/a", [H]) + http_head("GET", PFX + "b", [["Host", PHOST]]) +
+           http_head("GET", "/v1/c?idno=" + i[2], [H])], [i[2]], [200, 451], responses=3)
+    b = doc("id_no", i[3])
+    c.raw(f, "Expect: 100-continue, then the body and a pipelined request with the mobile in one later write",
+          [http_head("POST", "/ingest", [H, CT, cl(b), ["Expect", "100-continue"]]),
+           b + http_head("GET", "/v1/x?tel=" + m[0], [H])], [i[3], m[0]], [200, 451], responses=2)
+    c.raw(f, "Content-Length: 0 on a POST followed by the JSON body (read as the next request)",
+          [post([["Content-Length", "0"]], doc("id_no", i[4]))], [i[4]], [200, 400], responses=2,
+          consumed=True)
+    c.raw(f, "Content_Length with an underscore (not a framing field to the proxy; some servers map _ to -)",
+          [post([["Content_Length", "2"], cl(doc("id_no", i[5]))], doc("id_no", i[5]))], [i[5]])
+    c.raw(f, "Connection naming the field that holds the ID number (hop-by-hop: dropped, not a way around)",
+          [http_head("GET", "/v1/x", [H, ["Connection", "keep-alive, X-Doc"], ["X-Doc", i[6]]])], [i[6]],
+          [200, 451], consumed=True)
+
+
+def fam_framing(c):
+    """HTTP/1.1 message framing (RFC 9112), as a smuggler attacks a proxy:
+    make the proxy and the upstream see different requests, hide a second
+    request where only one was inspected, open a tunnel, or send what the
+    proxy has not finished reading."""
+    for part in (framing_smuggling, framing_hidden_requests, framing_tunnels, framing_versions_targets,
+                 framing_sizes, framing_head_charset, framing_repeated_fields, framing_split_writes):
+        part(c, "framing", MOB, ID)
+
+
 FAMILIES = [fam_path, fam_query, fam_headers, fam_method_host, fam_multipart, fam_content_encoding,
             fam_charset, fam_json_shapes, fam_separators, fam_unicode, fam_string_encodings, fam_numbers,
-            fam_glued, fam_legacy_id, fam_context_keys, fam_route_escape, fam_disguise, fam_split]
+            fam_glued, fam_legacy_id, fam_context_keys, fam_route_escape, fam_disguise, fam_framing,
+            fam_split]
 
 
 def build():

@@ -6,7 +6,8 @@ bytes an upstream received and the secrets that were embedded in the
 request, it decodes what arrived the way an accomplice on the far side
 would, and reports every secret it finds in any of those forms:
 
-  * HTTP framing: the head and the body apart, chunked bodies de-chunked;
+  * HTTP framing: the head and the body apart, chunked bodies de-chunked,
+    the fields a head repeats combined as a recipient may (RFC 9110 5.3);
   * compression: gzip (nested, multi-member, at any offset), zlib, raw deflate;
   * charsets: UTF-8, UTF-16LE/BE and UTF-32LE/BE (every alignment), GB18030
     (GBK), Big5, Shift_JIS, UTF-7, EBCDIC (cp037), Latin-1;
@@ -351,6 +352,26 @@ class _Scan:
                 self.push("t", b[off:].decode(cs, "ignore"), depth, how + "+" + cs)
 
 
+_HEAD = re.compile(rb"(?:^|\r\n\r\n)([A-Za-z]+ [^\r\n]* HTTP/1\.[01]\r\n(?:[^\r\n]+\r\n)*)")
+
+
+def combined_fields(data):
+    """Every field a request head in DATA repeats, as a recipient may combine
+    it (RFC 9110 5.3: the values in order, joined by ", "; Cookie by "; "),
+    one line each: a value split over two field lines is whole again."""
+    out = []
+    for m in _HEAD.finditer(data):
+        fields = collections.OrderedDict()
+        for line in m.group(1).split(b"\r\n")[1:]:
+            name, sep, value = line.partition(b":")
+            if sep:
+                fields.setdefault(name.strip().lower(), []).append(value.strip())
+        for name, values in fields.items():
+            if len(values) > 1:
+                out.append(name + b": " + (b"; " if name == b"cookie" else b", ").join(values))
+    return b"\n".join(out)
+
+
 def scan(data, secrets):
     """{secret: how it was recovered} for each of SECRETS found in DATA (bytes
     that arrived upstream, possibly several requests); {} when none is."""
@@ -358,6 +379,10 @@ def scan(data, secrets):
         return {}
     sc = _Scan(secrets)
     sc.push("b", data, 0, "raw")
+    # Repeated fields combined, as the recipient may read them.
+    combined = combined_fields(data)
+    if combined:
+        sc.push("b", combined, 0, "combined")
     # Each request's body apart, de-chunked: framing bytes can sit between digits.
     for part in re.split(rb"\r?\n\r?\n", data, maxsplit=1)[1:]:
         sc.push("b", _dechunk(part), 0, "dechunked")

@@ -10,6 +10,7 @@ recoverable form) finds none of the corpus's secrets in it.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -42,15 +43,18 @@ def read_lines(path):
     return data, lines
 
 
-def exchange(port, data):
+def exchange(port, data, half_close=False):
     """Send DATA on its own connection: (status, X-Bordergate-Id), or
-    (0, None) when no response came."""
+    (0, None) when no response came. HALF_CLOSE: shut the client's side
+    after sending (an entry whose body is cut short)."""
     try:
         r = bgtest.Raw(port, timeout=t(15))
     except OSError:
         return 0, None
     try:
         r.send(data)
+        if half_close:
+            r.sock.shutdown(socket.SHUT_WR)
         resp = r.read_response()
         return resp.status, resp.header("x-bordergate-id")
     except (EOFError, OSError, AssertionError, ValueError):
@@ -74,7 +78,8 @@ class AccessLogTest(bgtest.TestCase):
         self.assertGreater(len(corpus), 300, "the bypass corpus is missing")
         answered = []  # (entry, status, id)
         for e in corpus:
-            st, rid = exchange(px.port, test_bypass.request_bytes(e["request"]))
+            st, rid = exchange(px.port, test_bypass.request_bytes(e["request"]),
+                               half_close=e["request"].get("half_close", False))
             answered.append((e, st, rid))
         # A few every operator sees: forwarded, unknown destination, CONNECT.
         plain = b"GET /v1/ping HTTP/1.1\r\nHost: %s\r\n\r\n" % test_bypass.HOST.encode()
@@ -131,7 +136,7 @@ class AccessLogTest(bgtest.TestCase):
         px, _ = self.start(up)
         corpus = test_bypass.load_corpus()
         for e in corpus:
-            exchange(px.port, test_bypass.request_bytes(e["request"]))
+            exchange(px.port, test_bypass.request_bytes(e["request"]), half_close=e["request"].get("half_close", False))
         self.assertEqual(px.stop(), 0, px.log())
         secrets = sorted({s for e in corpus for s in e["secrets"]})
         self.assertEqual(leakscan.scan(audit_text(self.tmpdir), secrets), {})

@@ -160,6 +160,23 @@ static void test_utf8_decode(void **state)
     assert_int_equal(bg_utf8_decode((const unsigned char *)"\xe4\x41\xad", 3, &cp), 0);
 }
 
+/* bg_utf8_valid: a whole span or nothing; GBK and Latin-1 bytes (what an
+ * HTTP head's obs-text may carry) are not UTF-8. */
+static void test_utf8_valid(void **state)
+{
+    (void)state;
+    assert_int_equal(bg_utf8_valid("", 0), 1);
+    assert_int_equal(bg_utf8_valid("plain ascii", 11), 1);
+    assert_int_equal(bg_utf8_valid("caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80", 14), 1);
+    assert_int_equal(bg_utf8_valid("\xef\xbc\x91\xef\xbc\x93", 6), 1); /* full-width 13 */
+    assert_int_equal(bg_utf8_valid("\xa3\xb1\xa3\xb3", 4), 0);         /* the same in GBK */
+    assert_int_equal(bg_utf8_valid("caf\xe9", 4), 0);                  /* Latin-1 */
+    assert_int_equal(bg_utf8_valid("ok\xe4\xb8", 4), 0);               /* cut short */
+    assert_int_equal(bg_utf8_valid("\xc0\xae", 2), 0);                 /* overlong */
+    /* the length is respected: valid up to N, whatever follows */
+    assert_int_equal(bg_utf8_valid("ab\xff", 2), 1);
+}
+
 /* Every sequence of up to three bytes, and every four-byte one with each
  * lead byte F0-F4 and its continuation classes: accepted exactly when it
  * is the shortest encoding of a scalar value (re-encoding what was
@@ -522,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_pct_decode),
         cmocka_unit_test(test_pct_decode_all),
         cmocka_unit_test(test_utf8_decode),
+        cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_utf8_decode_every_sequence),
         cmocka_unit_test(test_utf8_round_trip),
         cmocka_unit_test(test_json_escaping),

@@ -1361,6 +1361,14 @@ static void test_encoded(void **state)
                  nr);
     /* base64 of UTF-16LE text (what .NET and Windows clients encode) */
     expect_flags(NULL, "MQAzADgAMQAyADMANAA1ADYANwA4AA==", "cn_mobile", MED, -1, 0, nr);
+    /* base64 and hex of GBK text (legacy Chinese clients): read as GB18030
+     * when the bytes are not UTF-8: full-width digits, Chinese numerals */
+    expect_flags(NULL, "o7Gjs6O4o7GjsqOzo7SjtaO2o7ejuA==", "cn_mobile", MED, -1, 0, nr);
+    expect_flags(NULL, "k=a3b1a3b3a3b8a3b1a3b2a3b3a3b4a3b5a3b6a3b7a3b8", "cn_mobile", MED, 2, 44,
+                 nr);
+    expect_flags(NULL, "0rvI/bDL0ru2/sj9y8TO5cH5xt+wyw==", "cn_mobile", MED, -1, 0, nr);
+    /* ... and Latin-1 with a superscript digit: 0xB9 is ¹ */
+    expect_flags(NULL, "uTM4MTIzNDU2Nzg=", "cn_mobile", MED, -1, 0, nr);
     /* backslash escapes and quoted-printable digit runs: rewritable escapes */
     expect_flags(NULL,
                  "\\u0031\\u0033\\u0038\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037\\u0038",

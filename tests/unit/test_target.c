@@ -64,6 +64,9 @@ static const target_ok_t target_ok[] = {
     {"/x", "a.example:00080", "a.example", "/x"},
     {"/x", "[::1]", "[::1]", "/x"},
     {"/x", "[::1]:8443", "[::1]", "/x"},
+    {"/x", "[v1.fe80::a+en1]", "[v1.fe80::a+en1]", "/x"},
+    {"/x", "a_b-c~d.example", "a_b-c~d.example", "/x"},
+    {"/x", "caf%C3%A9.example", "caf%c3%a9.example", "/x"},
     {"/x", NULL, "", "/x"},
     /* absolute-form: the authority wins over Host */
     {"http://B.Example:8080/p?q", "a.example", "b.example", "/p?q"},
@@ -179,6 +182,18 @@ static const target_bad_t target_bad[] = {
     {"IPv6 :0", "/x", "[::1]:0", PORT_WHY},
     {"IPv6 junk after ]", "/x", "[::1]x", PORT_WHY},
     {"space in Host", "/x", "a.example b", "invalid character"},
+    /* userinfo (RFC 9110 4.2.4: an error) and bytes no host has */
+    {"userinfo in Host", "/x", "13812345678@a.example", "userinfo"},
+    {"user:password in Host", "/x", "u:p@a.example:8080", "userinfo"},
+    {"absolute-form userinfo", "http://13812345678@a.example/x", "a.example", "userinfo"},
+    {"absolute-form user:password", "https://u:p@a.example:443/x", "a.example", "userinfo"},
+    {"userinfo in an IP literal", "/x", "[u@::1]", "userinfo"},
+    {"backslash in Host", "/x", "a.example\\b", "invalid character"},
+    {"query in the authority", "http://a.example?x=1", "a.example", "invalid character"},
+    {"quote in Host", "/x", "a\"b.example", "invalid character"},
+    {"GBK bytes in Host", "/x", "\xa3\xb1.example", "invalid character"},
+    {"raw UTF-8 in Host", "/x", "\xe4\xb8\xad.example", "invalid character"},
+    {"':' inside a reg-name", "/x", "a:b:c.example", PORT_WHY},
     {"absolute-form :0", "http://a.example:0/x", "a.example", PORT_WHY},
     {"absolute-form :65536", "http://a.example:65536/x", "a.example", PORT_WHY},
 };
