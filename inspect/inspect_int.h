@@ -213,7 +213,9 @@ typedef struct {
 } split_hit_t;
 
 typedef struct {
-    split_leaf_t leaf[SPLIT_MAX]; /* the latest, oldest first */
+    /* the latest, oldest first; twice the window so that the leaves are
+     * moved down once every SPLIT_MAX values, not at every value */
+    split_leaf_t leaf[2 * SPLIT_MAX];
     size_t n;
     int gap; /* a value that is not digits was read since the last leaf */
     split_hit_t pending[SPLIT_PENDING];

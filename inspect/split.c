@@ -96,7 +96,10 @@ static int read_piece(const char *txt, size_t tl, char *out, size_t *olen)
         out[n++] = (char)v[o++]; /* the usual piece: ASCII digits only */
     while (o < tl) {
         unsigned c, how = 0;
-        o += bg_norm_next(v, tl, o, &c, &how);
+        if (v[o] < 0x80 && v[o] != '%' && v[o] != '&' && v[o] != '\\' && v[o] != '=')
+            c = v[o++]; /* plain ASCII reads as itself */
+        else
+            o += bg_norm_next(v, tl, o, &c, &how);
         if (c >= '0' && c <= '9' && n < 17)
             out[n++] = (char)c;
         else if (c == 0 || (n > 0 && (c == '-' || c == ' ' || c == '.' || c == '/')) ||
@@ -220,7 +223,7 @@ static void try_windows(bg_inspection_t *x, const char *path)
 {
     split_t *sp = &x->split;
     char d[24];
-    for (size_t n = 2; n <= sp->n; n++) {
+    for (size_t n = 2; n <= sp->n && n <= SPLIT_MAX; n++) {
         split_leaf_t *w = &sp->leaf[sp->n - n];
         size_t nd = 0;
         for (size_t k = 0; k < n; k++)
@@ -275,9 +278,9 @@ void bg_insp_split_value(bg_inspection_t *x, const char *path, const char *txt, 
         sp->gap = 1;
         return;
     }
-    if (sp->n == SPLIT_MAX) {
-        memmove(sp->leaf, sp->leaf + 1, (SPLIT_MAX - 1) * sizeof sp->leaf[0]);
-        sp->n--;
+    if (sp->n == 2 * SPLIT_MAX) {
+        memmove(sp->leaf, sp->leaf + SPLIT_MAX + 1, (SPLIT_MAX - 1) * sizeof sp->leaf[0]);
+        sp->n = SPLIT_MAX - 1;
     }
     split_leaf_t *l = &sp->leaf[sp->n++];
     memcpy(l->d, d, dl);
