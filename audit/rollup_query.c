@@ -21,6 +21,7 @@
 #include "audit/audit.h"
 #include "audit/report.h"
 #include "audit/rollup_int.h"
+#include "common/grow.h"
 #include "common/hex.h"
 
 #define HOUR_MS BG_ROLLUP_HOUR_MS
@@ -216,14 +217,10 @@ static int agg_add(query_t *q, json_t *rec, int64_t h, uint64_t n)
             return 0;
         }
     }
-    if (q->nagg == q->capagg) {
-        size_t nc = q->capagg ? q->capagg * 2 : 256;
-        agg_t *na = realloc(q->agg, nc * sizeof *na);
-        if (na == NULL)
-            return -1;
-        q->agg = na;
-        q->capagg = nc;
-    }
+    agg_t *na = bg_grow(q->agg, &q->capagg, q->nagg + 1, sizeof *na, 256);
+    if (na == NULL)
+        return -1;
+    q->agg = na;
     q->agg[q->nagg] = (agg_t){json_incref(rec), day, h, n};
     q->aix[j] = ++q->nagg;
     return 0;
@@ -259,28 +256,14 @@ static int q_entry(query_t *q, shapes_t *sh, int64_t h, json_t *rec, uint64_t n)
     return 0;
 }
 
-/* Make room for one more of N items of SIZE bytes in *BUF (capacity *CAP). */
-static int grow(void *buf, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 256;
-    while (nc <= n)
-        nc *= 2;
-    void *nb = realloc(*(void **)buf, nc * size);
-    if (nb == NULL)
-        return -1;
-    *(void **)buf = nb;
-    *cap = nc;
-    return 0;
-}
-
 /* Person REST ("PSEUDONYM FINDINGS X", bg_rollup_person_ok) of entry IDX,
  * parsed for the people callback. */
 static int q_person_fast(query_t *q, size_t idx, const char *rest)
 {
-    if (grow(&q->fbuf, &q->capfbuf, q->nfbuf, sizeof *q->fbuf) != 0)
+    qfast_t *fb = bg_grow(q->fbuf, &q->capfbuf, q->nfbuf + 1, sizeof *fb, 256);
+    if (fb == NULL)
         return -1;
+    q->fbuf = fb;
     qfast_t *x = &q->fbuf[q->nfbuf];
     x->idx = idx;
     x->off = q->nfidx;
@@ -291,8 +274,10 @@ static int q_person_fast(query_t *q, size_t idx, const char *rest)
     while (*p >= '0' && *p <= '9') {
         char *end;
         unsigned long k = strtoul(p, &end, 10);
-        if (grow(&q->fidx, &q->capfidx, q->nfidx, sizeof *q->fidx) != 0)
+        uint32_t *fi = bg_grow(q->fidx, &q->capfidx, q->nfidx + 1, sizeof *fi, 256);
+        if (fi == NULL)
             return -1;
+        q->fidx = fi;
         q->fidx[q->nfidx++] = k > UINT32_MAX ? UINT32_MAX : (uint32_t)k;
         x->n++;
         p = *end == ',' ? end + 1 : end;
@@ -310,14 +295,10 @@ static int q_person(query_t *q, const shapes_t *sh, uint64_t idx, const char *re
         return 0;
     if (q->pcb != NULL)
         return q_person_fast(q, (size_t)idx, rest);
-    if (q->npbuf == q->cappbuf) {
-        size_t nc = q->cappbuf ? q->cappbuf * 2 : 256;
-        qperson_t *np = realloc(q->pbuf, nc * sizeof *np);
-        if (np == NULL)
-            return -1;
-        q->pbuf = np;
-        q->cappbuf = nc;
-    }
+    qperson_t *np = bg_grow(q->pbuf, &q->cappbuf, q->npbuf + 1, sizeof *np, 256);
+    if (np == NULL)
+        return -1;
+    q->pbuf = np;
     char *r = strdup(rest);
     if (r == NULL)
         return -1;
@@ -388,10 +369,12 @@ static int q_flush_fast(query_t *q, const shapes_t *sh)
         json_t *r = idx < sh->n ? sh->rec[idx] : NULL;
         if (r == NULL || q->stop)
             continue;
-        if (grow(&q->group, &q->capgroup, j - i - 1, sizeof *q->group) != 0) {
+        bg_report_person_t *g = bg_grow(q->group, &q->capgroup, j - i, sizeof *g, 256);
+        if (g == NULL) {
             rc = -1;
             break;
         }
+        q->group = g;
         for (size_t k = i; k < j; k++) {
             bg_report_person_t *p = &q->group[k - i];
             memcpy(p->key, q->fbuf[k].key, 16);
