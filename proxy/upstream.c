@@ -17,9 +17,25 @@
 
 #define POOL_BUCKETS 64
 
+/*
+ * One destination (scheme, TLS peer name, address:port) and its idle
+ * connections, most recently released first. Shared by every connection to
+ * it (REFS), so taking and returning a connection is a look-up of the key
+ * and a push or pop, not a walk comparing names along the idle list.
+ */
+typedef struct pool_key {
+    struct pool_key *next; /* bucket chain */
+    int tls;
+    char *peer_name;
+    struct sockaddr_storage addr;
+    bg_upconn_t *idle; /* doubly linked through the connections' next/prev */
+    int nidle;
+    int refs; /* connections (idle or in use) to this destination */
+} pool_key_t;
+
 struct bg_pool {
     bg_worker_t *w;
-    bg_upconn_t *idle[POOL_BUCKETS]; /* doubly linked idle lists by key hash */
+    pool_key_t *keys[POOL_BUCKETS]; /* by key hash */
     int nidle;
     int nlive; /* connections open, idle or in use (atomic: the scrape reads it) */
 };
@@ -51,6 +67,47 @@ static int same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
            memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
 }
 
+/* The key for (TLS, PEER_NAME, KEY_ADDR), created when CREATE; NULL when
+ * absent (or out of memory). */
+static pool_key_t *key_find(bg_pool_t *pool, int tls, const char *peer_name,
+                            const struct sockaddr_storage *key_addr, int create)
+{
+    unsigned b = key_hash(tls, peer_name, key_addr);
+    for (pool_key_t *k = pool->keys[b]; k != NULL; k = k->next) {
+        if (k->tls == tls && same_addr(&k->addr, (const struct sockaddr *)key_addr) &&
+            strcmp(k->peer_name, peer_name) == 0)
+            return k;
+    }
+    if (!create)
+        return NULL;
+    pool_key_t *k = calloc(1, sizeof *k);
+    if (k == NULL || (k->peer_name = strdup(peer_name)) == NULL) {
+        free(k);
+        return NULL;
+    }
+    k->tls = tls;
+    k->addr = *key_addr;
+    k->next = pool->keys[b];
+    pool->keys[b] = k;
+    return k;
+}
+
+/* Drop C's hold on its key; the last connection to a destination frees it. */
+static void key_put(bg_pool_t *pool, pool_key_t *k)
+{
+    if (k == NULL || --k->refs > 0)
+        return;
+    unsigned b = key_hash(k->tls, k->peer_name, &k->addr);
+    for (pool_key_t **pp = &pool->keys[b]; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == k) {
+            *pp = k->next;
+            break;
+        }
+    }
+    free(k->peer_name);
+    free(k);
+}
+
 bg_pool_t *bg_pool_new(bg_worker_t *w)
 {
     bg_pool_t *p = calloc(1, sizeof *p);
@@ -62,16 +119,18 @@ bg_pool_t *bg_pool_new(bg_worker_t *w)
 static void idle_unlink(bg_upconn_t *c)
 {
     bg_pool_t *p = c->pool;
+    pool_key_t *k = c->key;
     if (!c->idle)
         return;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
-        p->idle[key_hash(c->tls, c->peer_name, &c->addr)] = c->next;
+        k->idle = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
     c->next = c->prev = NULL;
     c->idle = 0;
+    k->nidle--;
     p->nidle--;
 }
 
@@ -82,7 +141,8 @@ void bg_upconn_close(bg_upconn_t *c)
     idle_unlink(c);
     if (c->bev != NULL)
         bufferevent_free(c->bev);
-    free(c->peer_name);
+    if (c->pool != NULL)
+        key_put(c->pool, c->key);
     bg_worker_descriptor_released(c->pool != NULL ? c->pool->w : NULL);
     if (c->pool != NULL)
         __atomic_sub_fetch(&c->pool->nlive, 1, __ATOMIC_RELAXED);
@@ -94,9 +154,16 @@ void bg_pool_free(bg_pool_t *pool)
     if (pool == NULL)
         return;
     for (int i = 0; i < POOL_BUCKETS; i++) {
-        for (bg_upconn_t *c = pool->idle[i], *next; c != NULL; c = next) {
-            next = c->next; /* closing C unlinks C, and only C */
-            bg_upconn_close(c);
+        for (pool_key_t *k = pool->keys[i], *knext; k != NULL; k = knext) {
+            knext = k->next;
+            /* Closing the last idle connection of a key frees the key
+             * when no connection in use holds it. */
+            while (k->idle != NULL) {
+                int last = k->refs == 1;
+                bg_upconn_close(k->idle);
+                if (last)
+                    break;
+            }
         }
     }
     free(pool);
@@ -149,39 +216,48 @@ bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_nam
                          char *err, size_t errcap)
 {
     int tls = tls_ctx != NULL;
-    struct sockaddr_storage key;
-    memset(&key, 0, sizeof key);
-    memcpy(&key, addr, addr_len);
-    unsigned b = key_hash(tls, peer_name, &key);
+    struct sockaddr_storage key_addr;
+    memset(&key_addr, 0, sizeof key_addr);
+    memcpy(&key_addr, addr, addr_len);
+    pool_key_t *k = key_find(pool, tls, peer_name, &key_addr, 0);
 
-    bg_upconn_t *next;
-    for (bg_upconn_t *c = fresh ? NULL : pool->idle[b]; c != NULL; c = next) {
-        next = c->next;
-        if (c->tls == tls && same_addr(&c->addr, addr) && strcmp(c->peer_name, peer_name) == 0) {
-            if (!still_open(c)) {
-                bg_upconn_close(c); /* closed while idle: never written to */
-                continue;
-            }
-            idle_unlink(c);
-            bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-            bufferevent_set_timeouts(c->bev, NULL, NULL);
-            *reused = 1;
-            return c;
+    while (!fresh && k != NULL && k->idle != NULL) {
+        bg_upconn_t *c = k->idle;
+        if (!still_open(c)) {
+            /* Closed while idle: never written to. The key stays held by
+             * the connections after it, or goes with the last one. */
+            int last = k->refs == 1;
+            bg_upconn_close(c);
+            if (last)
+                k = NULL;
+            continue;
         }
+        idle_unlink(c);
+        bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+        bufferevent_set_timeouts(c->bev, NULL, NULL);
+        *reused = 1;
+        return c;
     }
 
     *reused = 0;
+    if (k == NULL && (k = key_find(pool, tls, peer_name, &key_addr, 1)) == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
     bg_upconn_t *c = calloc(1, sizeof *c);
-    if (c == NULL || (c->peer_name = strdup(peer_name)) == NULL) {
-        free(c);
+    if (c == NULL) {
+        if (k->refs == 0) { /* made for this connection: drop it again */
+            k->refs = 1;
+            key_put(pool, k);
+        }
         snprintf(err, errcap, "out of memory");
         return NULL;
     }
     c->pool = pool; /* counted live from here: bg_upconn_close uncounts it */
+    c->key = k;
+    k->refs++;
     __atomic_add_fetch(&pool->nlive, 1, __ATOMIC_RELAXED);
     c->tls = tls;
-    c->addr = key;
-    c->addr_len = addr_len;
     if (tls) {
         SSL *ssl = bg_tls_client_ssl_new(tls_ctx, peer_name);
         if (ssl == NULL) {
@@ -218,27 +294,19 @@ fail:
 void bg_pool_release(bg_upconn_t *c, int idle_timeout_ms, int max_idle)
 {
     bg_pool_t *p = c->pool;
-    if (max_idle <= 0 || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
-        bg_upconn_close(c);
-        return;
-    }
-    unsigned b = key_hash(c->tls, c->peer_name, &c->addr);
-    int same = 0;
-    for (bg_upconn_t *x = p->idle[b]; x != NULL; x = x->next) {
-        if (x->tls == c->tls && same_addr(&x->addr, (struct sockaddr *)&c->addr) &&
-            strcmp(x->peer_name, c->peer_name) == 0)
-            same++;
-    }
-    if (same >= max_idle) {
+    pool_key_t *k = c->key;
+    if (max_idle <= 0 || k->nidle >= max_idle ||
+        evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
         bg_upconn_close(c);
         return;
     }
     c->idle = 1;
     c->prev = NULL;
-    c->next = p->idle[b];
+    c->next = k->idle;
     if (c->next != NULL)
         c->next->prev = c;
-    p->idle[b] = c;
+    k->idle = c;
+    k->nidle++;
     p->nidle++;
     struct timeval tv = {idle_timeout_ms / 1000, (idle_timeout_ms % 1000) * 1000};
     bufferevent_set_timeouts(c->bev, &tv, NULL);

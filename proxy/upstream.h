@@ -21,10 +21,8 @@ typedef struct bg_upconn {
     struct bufferevent *bev;
     bg_pool_t *pool;
     struct bg_upconn *next, *prev; /* idle list links */
+    struct pool_key *key;          /* its destination (upstream.c) */
     int tls;
-    char *peer_name;
-    struct sockaddr_storage addr;
-    socklen_t addr_len;
     unsigned uses; /* requests sent on this connection */
     int connected;
     int idle;
