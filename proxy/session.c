@@ -884,7 +884,8 @@ static void stage_forward(bg_session_t *s)
     bufferevent_setcb(x->up->bev, on_up_read, on_up_write, on_up_event, s);
     bg_sess_build_upstream_request(s, bufferevent_get_output(x->up->bev));
     x->up_request_len = evbuffer_get_length(bufferevent_get_output(x->up->bev));
-    bufferevent_enable(x->up->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(x->up->bev, EV_WRITE);
+    bg_upconn_read(x->up, 1);
     if (x->up_reused && !x->up->tls)
         bg_sess_flush_now(x->up->bev); /* one writev now: head and body */
     s->state = ST_UPSTREAM;
@@ -958,7 +959,7 @@ static void on_up_read(struct bufferevent *bev, void *arg)
         evtimer_del(&s->timer);
         int ms = x->rt->cfg->response_timeout_ms;
         struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-        bufferevent_set_timeouts(bev, &tv, NULL);
+        bg_upconn_read_timeout(x->up, &tv);
     }
     if (s->state == ST_RELAY)
         relay_body(s);
@@ -1029,7 +1030,7 @@ static void relay_body(bg_session_t *s)
     }
     if (evbuffer_get_length(out) > CLIENT_HIGH_WATER && !x->paused_upstream) {
         x->paused_upstream = 1;
-        bufferevent_disable(x->up->bev, EV_READ);
+        bg_upconn_read(x->up, 0);
         bufferevent_setwatermark(s->cbev, EV_WRITE, CLIENT_LOW_WATER, 0);
     }
 }
@@ -1350,7 +1351,7 @@ static void on_client_write(struct bufferevent *bev, void *arg)
     if (s->state == ST_RELAY && x != NULL && x->paused_upstream) {
         x->paused_upstream = 0;
         bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
-        bufferevent_enable(x->up->bev, EV_READ);
+        bg_upconn_read(x->up, 1);
         relay_body(s);
     }
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -139,6 +140,8 @@ void bg_upconn_close(bg_upconn_t *c)
     if (c == NULL)
         return;
     idle_unlink(c);
+    if (c->own_read)
+        event_del(&c->rd);
     if (c->bev != NULL)
         bufferevent_free(c->bev);
     if (c->pool != NULL)
@@ -234,7 +237,15 @@ bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_nam
         }
         idle_unlink(c);
         bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-        bufferevent_set_timeouts(c->bev, NULL, NULL);
+        if (c->own_read) {
+            /* RD stays added (no system call): only its idle timeout
+             * goes. Reading is on, as bg_upconn_read(c, 1) would leave it. */
+            event_remove_timer(&c->rd);
+            c->rd_on = 1;
+            c->rd_tv.tv_sec = c->rd_tv.tv_usec = 0;
+        } else {
+            bufferevent_set_timeouts(c->bev, NULL, NULL);
+        }
         *reused = 1;
         return c;
     }
@@ -291,6 +302,117 @@ fail:
     return NULL;
 }
 
+/* Read up to WANT bytes from FD onto the end of IN (a socket bufferevent's
+ * input, whose end is frozen outside the bufferevent's own reads). One
+ * recv when the space is one segment. Returns what recv returns; errno
+ * kept. */
+static ssize_t read_into(evutil_socket_t fd, struct evbuffer *in, size_t want)
+{
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    evbuffer_unfreeze(in, 0);
+    int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
+    ssize_t n = -1;
+    int e = ENOMEM;
+    if (nv > 0) {
+        for (int i = 0; i < nv; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len;
+        }
+        n = nv == 1 ? recv(fd, iov[0].iov_base, iov[0].iov_len, 0) : readv(fd, iov, nv);
+        e = errno;
+    }
+    if (n > 0) {
+        size_t left = (size_t)n;
+        int used = 0;
+        for (; used < nv && left > 0; used++) {
+            if (v[used].iov_len > left)
+                v[used].iov_len = left;
+            left -= v[used].iov_len;
+        }
+        evbuffer_commit_space(in, v, used);
+    }
+    evbuffer_freeze(in, 0);
+    errno = e;
+    return n;
+}
+
+#define UP_READ 16384
+
+/* RD fired. Idle: any byte, EOF or the idle timeout ends the connection.
+ * In use: the bytes go to the bufferevent's input and its read callback,
+ * EOF and errors to its event callback, as the bufferevent would. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    bg_upconn_t *c = arg;
+    if (c->idle) {
+        bg_upconn_close(c);
+        return;
+    }
+    bufferevent_data_cb readcb = NULL;
+    bufferevent_event_cb eventcb = NULL;
+    void *cbarg = NULL;
+    bufferevent_getcb(c->bev, &readcb, NULL, &eventcb, &cbarg);
+    if (what & EV_TIMEOUT) {
+        bg_upconn_read(c, 0);
+        if (eventcb != NULL)
+            eventcb(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, cbarg);
+        return;
+    }
+    ssize_t n = read_into(fd, bufferevent_get_input(c->bev), UP_READ);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        int e = errno;
+        bg_upconn_read(c, 0); /* as the bufferevent does: no more reading */
+        errno = e;
+        if (eventcb != NULL)
+            eventcb(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR),
+                    cbarg);
+        return;
+    }
+    if (readcb != NULL)
+        readcb(c->bev, cbarg); /* may free C */
+}
+
+void bg_upconn_read(bg_upconn_t *c, int on)
+{
+    if (!c->own_read) {
+        if (on)
+            bufferevent_enable(c->bev, EV_READ);
+        else
+            bufferevent_disable(c->bev, EV_READ);
+        return;
+    }
+    if (on == c->rd_on)
+        return;
+    c->rd_on = on;
+    if (!on)
+        event_del(&c->rd);
+    else if (c->rd_tv.tv_sec != 0 || c->rd_tv.tv_usec != 0)
+        event_add(&c->rd, &c->rd_tv);
+    else
+        event_add(&c->rd, NULL);
+}
+
+void bg_upconn_read_timeout(bg_upconn_t *c, const struct timeval *tv)
+{
+    if (!c->own_read) {
+        bufferevent_set_timeouts(c->bev, tv, NULL);
+        return;
+    }
+    if (tv != NULL)
+        c->rd_tv = *tv;
+    else
+        c->rd_tv.tv_sec = c->rd_tv.tv_usec = 0;
+    if (!c->rd_on)
+        return;
+    if (tv != NULL)
+        event_add(&c->rd, tv);
+    else
+        event_remove_timer(&c->rd);
+}
+
 void bg_pool_release(bg_upconn_t *c, int idle_timeout_ms, int max_idle)
 {
     bg_pool_t *p = c->pool;
@@ -300,6 +422,17 @@ void bg_pool_release(bg_upconn_t *c, int idle_timeout_ms, int max_idle)
         bg_upconn_close(c);
         return;
     }
+    struct timeval tv = {idle_timeout_ms / 1000, (idle_timeout_ms % 1000) * 1000};
+    if (!c->tls && !c->own_read) {
+        /* From now on read by RD (bg_upconn_read): once per connection. */
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        bufferevent_disable(c->bev, EV_READ);
+        bufferevent_set_timeouts(c->bev, NULL, NULL);
+        if (fd >= 0 && event_assign(&c->rd, p->w->base, fd, EV_READ | EV_PERSIST, on_readable, c) == 0) {
+            c->own_read = 1;
+            c->rd_on = 0;
+        }
+    }
     c->idle = 1;
     c->prev = NULL;
     c->next = k->idle;
@@ -308,7 +441,12 @@ void bg_pool_release(bg_upconn_t *c, int idle_timeout_ms, int max_idle)
     k->idle = c;
     k->nidle++;
     p->nidle++;
-    struct timeval tv = {idle_timeout_ms / 1000, (idle_timeout_ms % 1000) * 1000};
+    if (c->own_read) {
+        bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+        c->rd_on = 1;
+        event_add(&c->rd, &tv); /* already added: only the timeout changes */
+        return;
+    }
     bufferevent_set_timeouts(c->bev, &tv, NULL);
     bufferevent_setcb(c->bev, idle_read, NULL, idle_event, c);
     bufferevent_enable(c->bev, EV_READ);

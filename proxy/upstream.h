@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include <event2/bufferevent.h>
+#include <event2/event_struct.h>
 #include <openssl/ssl.h>
 
 #include "proxy/worker.h"
@@ -24,8 +25,13 @@ typedef struct bg_upconn {
     struct pool_key *key;          /* its destination (upstream.c) */
     int tls;
     unsigned uses; /* requests sent on this connection */
-    int connected;
     int idle;
+    /* Plain connections, once back in the pool after their first exchange,
+     * are read by RD (see bg_upconn_read) instead of the bufferevent. */
+    int own_read;
+    int rd_on;             /* RD is added */
+    struct timeval rd_tv;  /* its timeout while in use (0: none) */
+    struct event rd;
 } bg_upconn_t;
 
 bg_pool_t *bg_pool_new(bg_worker_t *w);
@@ -49,6 +55,21 @@ bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_nam
 void bg_pool_release(bg_upconn_t *c, int idle_timeout_ms, int max_idle);
 /* Close and free. */
 void bg_upconn_close(bg_upconn_t *c);
+
+/*
+ * Reading the response. The caller installs its callbacks with
+ * bufferevent_setcb and reads the bufferevent's input as usual; these turn
+ * reading on and off (ON) and set the read timeout (TV NULL: none; the
+ * event callback gets BEV_EVENT_READING|BEV_EVENT_TIMEOUT), in place of
+ * bufferevent_enable/disable(EV_READ) and bufferevent_set_timeouts. A
+ * plain connection that has been in the pool is read by a persistent
+ * event of its own, kept for its whole life: libevent's socket bufferevent
+ * asks the kernel how much is readable (an ioctl(FIONREAD)) before every
+ * read, and switching between its read event and another on the same
+ * descriptor would cost epoll_ctl calls instead.
+ */
+void bg_upconn_read(bg_upconn_t *c, int on);
+void bg_upconn_read_timeout(bg_upconn_t *c, const struct timeval *tv);
 
 /* Number of idle pooled connections (for metrics). */
 int bg_pool_idle_count(const bg_pool_t *pool);
