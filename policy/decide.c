@@ -544,7 +544,10 @@ static const struct {
 static int decide_domestic(const bg_decide_input_t *in, bg_decision_t *d)
 {
     size_t nf = in->insp != NULL ? bg_inspection_count(in->insp) : 0;
-    d->fd = calloc(nf + 1, sizeof *d->fd);
+    d->would = d->outcome = BG_OUTCOME_ALLOW;
+    if (nf == 0)
+        return 0; /* nothing to list (fd stays NULL, nfd 0) */
+    d->fd = calloc(nf, sizeof *d->fd);
     if (d->fd == NULL)
         return -1;
     for (size_t i = 0; i < nf; i++) {
@@ -555,7 +558,6 @@ static int decide_domestic(const bg_decide_input_t *in, bg_decision_t *d)
         x->subject = -1;
         x->sensitive = bg_inspection_finding(in->insp, i)->sensitive;
     }
-    d->would = d->outcome = BG_OUTCOME_ALLOW;
     return 0;
 }
 

@@ -367,8 +367,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         bg_upconn_read(c, 0); /* as the bufferevent does: no more reading */
         errno = e;
         if (eventcb != NULL)
-            eventcb(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR),
-                    cbarg);
+            eventcb(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), cbarg);
         return;
     }
     if (readcb != NULL)
@@ -428,7 +427,8 @@ void bg_pool_release(bg_upconn_t *c, int idle_timeout_ms, int max_idle)
         evutil_socket_t fd = bufferevent_getfd(c->bev);
         bufferevent_disable(c->bev, EV_READ);
         bufferevent_set_timeouts(c->bev, NULL, NULL);
-        if (fd >= 0 && event_assign(&c->rd, p->w->base, fd, EV_READ | EV_PERSIST, on_readable, c) == 0) {
+        if (fd >= 0 &&
+            event_assign(&c->rd, p->w->base, fd, EV_READ | EV_PERSIST, on_readable, c) == 0) {
             c->own_read = 1;
             c->rd_on = 0;
         }

@@ -29,8 +29,8 @@ typedef struct bg_upconn {
     /* Plain connections, once back in the pool after their first exchange,
      * are read by RD (see bg_upconn_read) instead of the bufferevent. */
     int own_read;
-    int rd_on;             /* RD is added */
-    struct timeval rd_tv;  /* its timeout while in use (0: none) */
+    int rd_on;            /* RD is added */
+    struct timeval rd_tv; /* its timeout while in use (0: none) */
     struct event rd;
 } bg_upconn_t;
 
