@@ -48,19 +48,24 @@ bg_finding_t *bg_insp_add_finding(bg_inspection_t *x, node_spec_t *sp, const cha
         return NULL;
     }
     size_t cap = x->capfind;
-    bg_finding_t *nf = bg_insp_grow(x->findings, &cap, x->nfind, sizeof *nf);
+    bg_finding_t *nf = bg_insp_grow_raw(x->findings, &cap, x->nfind, sizeof *nf);
     if (nf == NULL)
         return NULL;
     x->findings = nf;
     size_t cap2 = x->capfind;
-    pending_t *np = bg_insp_grow(x->pending, &cap2, x->nfind, sizeof *np);
+    pending_t *np = bg_insp_grow_raw(x->pending, &cap2, x->nfind, sizeof *np);
     if (np == NULL)
         return NULL;
     x->pending = np;
     x->capfind = cap;
+    memset(&x->pending[x->nfind], 0, sizeof *x->pending); /* no operation yet */
     bg_finding_t *f = &x->findings[x->nfind++];
     memset(f, 0, sizeof *f);
-    f->path = strdup(path);
+    /* The path lives as long as the inspection: in its arena, not a
+     * malloc of its own per finding. */
+    size_t pl = strlen(path) + 1;
+    if ((f->path = bg_insp_arena_alloc(x, pl)) != NULL)
+        memcpy(f->path, path, pl);
     f->loc = loc;
     f->category = cat;
     f->sensitive = cat > BG_CAT_NONE && cat < BG_CAT_MAX ? x->rules->sensitive[cat] : 0;
@@ -826,9 +831,7 @@ void bg_inspection_free(bg_inspection_t *x)
 {
     if (x == NULL)
         return;
-    for (size_t i = 0; i < x->nfind; i++)
-        free(x->findings[i].path);
-    free(x->findings);
+    free(x->findings); /* their paths are in the arena */
     free(x->pending);
     free(x->nodes);
     free(x->docs);

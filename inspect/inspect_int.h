@@ -331,6 +331,21 @@ static inline void *bg_insp_grow(void *p, size_t *cap, size_t n, size_t size)
     return q;
 }
 
+/* bg_insp_grow without zeroing the new tail: for arrays whose elements are
+ * each written whole when they are added (findings[], pending[]; a 1 MB
+ * document's 20,000 findings would otherwise zero ~5 MB of capacity). */
+static inline void *bg_insp_grow_raw(void *p, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return p;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *q = realloc(p, nc * size);
+    if (q == NULL)
+        return NULL;
+    *cap = nc;
+    return q;
+}
+
 /* The node SP stands for, created on first use: its nodes[] index, or -1
  * when the allocation fails. */
 static inline int bg_insp_ensure_node(bg_inspection_t *x, node_spec_t *sp)
