@@ -157,16 +157,16 @@ void bg_pool_free(bg_pool_t *pool)
     if (pool == NULL)
         return;
     for (int i = 0; i < POOL_BUCKETS; i++) {
-        for (pool_key_t *k = pool->keys[i], *knext; k != NULL; k = knext) {
-            knext = k->next;
-            /* Closing the last idle connection of a key frees the key
-             * when no connection in use holds it. */
-            while (k->idle != NULL) {
-                int last = k->refs == 1;
-                bg_upconn_close(k->idle);
-                if (last)
-                    break;
+        pool_key_t *k = pool->keys[i];
+        while (k != NULL) {
+            if (k->idle == NULL) {
+                k = k->next;
+                continue;
             }
+            /* Closing a key's last connection frees the key: start the
+             * bucket over after each close (shutdown only). */
+            bg_upconn_close(k->idle);
+            k = pool->keys[i];
         }
     }
     free(pool);
@@ -227,12 +227,11 @@ bg_upconn_t *bg_pool_get(bg_pool_t *pool, SSL_CTX *tls_ctx, const char *peer_nam
     while (!fresh && k != NULL && k->idle != NULL) {
         bg_upconn_t *c = k->idle;
         if (!still_open(c)) {
-            /* Closed while idle: never written to. The key stays held by
-             * the connections after it, or goes with the last one. */
-            int last = k->refs == 1;
+            /* Closed while idle: never written to. Closing the last
+             * connection to this destination frees its key: look it up
+             * again (the rare path). */
             bg_upconn_close(c);
-            if (last)
-                k = NULL;
+            k = key_find(pool, tls, peer_name, &key_addr, 0);
             continue;
         }
         idle_unlink(c);
