@@ -615,14 +615,18 @@ void bg_insp_scan_headers(bg_inspection_t *x)
         hdr_t *e = &x->hdrs[x->nhdrs];
         memset(e, 0, sizeof *e);
         e->header = h;
-        e->name = strndup(hd->name, hd->name_len);
-        for (char *p = e->name; p != NULL && *p; p++)
-            *p = (char)tolower((unsigned char)*p);
+        /* The name is never rewritten: the inspection's arena holds it. */
+        e->name = bg_insp_arena_alloc(x, hd->name_len + 1);
+        if (e->name != NULL) {
+            for (size_t k = 0; k < hd->name_len; k++)
+                e->name[k] = (char)tolower((unsigned char)hd->name[k]);
+            e->name[hd->name_len] = '\0';
+        }
         e->value = strndup(hd->value, hd->value_len);
         e->value_len = hd->value_len;
         if (e->name == NULL || e->value == NULL) {
-            free(e->name);
             free(e->value);
+            e->name = e->value = NULL;
             x->overflow = 1;
             return;
         }

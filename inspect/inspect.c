@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -725,9 +726,115 @@ static void read_body(bg_inspection_t *x, char *mt, size_t cap, const char *para
     }
 }
 
+/*
+ * One finished inspection kept per thread for the next: its arrays keep
+ * their capacity and its first arena chunk stays, so a request's
+ * inspection allocates nothing for them once the thread has seen one like
+ * it (an 800-byte body's inspection made a dozen malloc/realloc/free
+ * round trips for them). Only when the arrays are small (SPARE_MAX_BYTES
+ * in all): a 1 MB body's do not stay pinned. None under ASan, so it still
+ * sees any use of an inspection after its end. Threads that end call
+ * bg_inspect_thread_done.
+ */
+#define SPARE_MAX_BYTES (256 * 1024)
+#if defined(__SANITIZE_ADDRESS__)
+#define INSPECT_KEEP 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define INSPECT_KEEP 0
+#endif
+#endif
+#ifndef INSPECT_KEEP
+#define INSPECT_KEEP 1
+#endif
+static _Thread_local bg_inspection_t *spare;
+
+/* A zeroed inspection (split's leaf[] and pending[] aside: see the
+ * struct), with the spare's arrays (zeroed as bg_insp_grow hands them
+ * out) and arena chunk when there is one. */
+static bg_inspection_t *inspection_new(void)
+{
+    bg_inspection_t *x = spare;
+    if (x == NULL) {
+        x = malloc(sizeof *x);
+        if (x != NULL) {
+            memset(x, 0, offsetof(bg_inspection_t, split));
+            x->split.n = x->split.npending = 0;
+            x->split.gap = 0;
+        }
+        return x;
+    }
+    spare = NULL;
+    doc_t *docs = x->docs;
+    node_t *nodes = x->nodes;
+    member_t *members = x->members;
+    container_t *containers = x->containers;
+    field_t *fields = x->fields;
+    hdr_t *hdrs = x->hdrs;
+    bg_finding_t *findings = x->findings;
+    pending_t *pending = x->pending;
+    size_t capdocs = x->capdocs, capnodes = x->capnodes, capmembers = x->capmembers,
+           capcontainers = x->capcontainers, capfields = x->capfields, caphdrs = x->caphdrs,
+           capfind = x->capfind;
+    arena_chunk_t *arena = x->arena;
+    memset(x, 0, offsetof(bg_inspection_t, split));
+    x->split.n = x->split.npending = 0;
+    x->split.gap = 0;
+    /* bg_insp_grow zeroes what it adds; these elements were used. */
+    if (docs != NULL)
+        memset(docs, 0, capdocs * sizeof *docs);
+    if (nodes != NULL)
+        memset(nodes, 0, capnodes * sizeof *nodes);
+    if (members != NULL)
+        memset(members, 0, capmembers * sizeof *members);
+    if (containers != NULL)
+        memset(containers, 0, capcontainers * sizeof *containers);
+    if (fields != NULL)
+        memset(fields, 0, capfields * sizeof *fields);
+    if (hdrs != NULL)
+        memset(hdrs, 0, caphdrs * sizeof *hdrs);
+    x->docs = docs;
+    x->capdocs = capdocs;
+    x->nodes = nodes;
+    x->capnodes = capnodes;
+    x->members = members;
+    x->capmembers = capmembers;
+    x->containers = containers;
+    x->capcontainers = capcontainers;
+    x->fields = fields;
+    x->capfields = capfields;
+    x->hdrs = hdrs;
+    x->caphdrs = caphdrs;
+    x->findings = findings; /* written whole as each is added */
+    x->pending = pending;
+    x->capfind = capfind;
+    if (arena != NULL)
+        arena->used = 0;
+    x->arena = arena;
+    return x;
+}
+
+void bg_inspect_thread_done(void)
+{
+    bg_inspection_t *x = spare;
+    spare = NULL;
+    if (x == NULL)
+        return;
+    free(x->findings);
+    free(x->pending);
+    free(x->nodes);
+    free(x->docs);
+    free(x->members);
+    free(x->containers);
+    free(x->fields);
+    free(x->hdrs);
+    free(x->arena);
+    free(x);
+}
+
 bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_input_t *in)
 {
-    bg_inspection_t *x = calloc(1, sizeof *x);
+    bg_inspection_t *x = inspection_new();
     if (x == NULL)
         return NULL;
     x->rules = rules;
@@ -831,30 +938,15 @@ void bg_inspection_free(bg_inspection_t *x)
 {
     if (x == NULL)
         return;
-    free(x->findings); /* their paths are in the arena */
-    free(x->pending);
-    free(x->nodes);
-    free(x->docs);
-    free(x->members);
-    free(x->containers);
     free(x->record_members);
     free(x->record_findings);
-    while (x->arena != NULL) {
-        arena_chunk_t *next = x->arena->next;
-        free(x->arena);
-        x->arena = next;
-    }
     for (size_t i = 0; i < x->nfields; i++) {
         free(x->fields[i].name);
         free(x->fields[i].value);
         free(x->fields[i].part_head);
     }
-    free(x->fields);
-    for (size_t i = 0; i < x->nhdrs; i++) {
-        free(x->hdrs[i].name);
-        free(x->hdrs[i].value);
-    }
-    free(x->hdrs);
+    for (size_t i = 0; i < x->nhdrs; i++)
+        free(x->hdrs[i].value); /* names are in the arena */
     free(x->text);
     free(x->decoded);
     free(x->decoded2);
@@ -862,5 +954,31 @@ void bg_inspection_free(bg_inspection_t *x)
     for (size_t i = 0; i < x->nextra; i++)
         free(x->extra[i]);
     free(x->extra);
+    /* Every arena chunk but the newest (the spare keeps that one when it
+     * is the usual size). */
+    arena_chunk_t *keep = x->arena;
+    while (x->arena != NULL && x->arena->next != NULL) {
+        arena_chunk_t *next = x->arena->next;
+        x->arena->next = next->next;
+        free(next);
+    }
+    size_t bytes = x->capdocs * sizeof *x->docs + x->capnodes * sizeof *x->nodes +
+                   x->capmembers * sizeof *x->members + x->capcontainers * sizeof *x->containers +
+                   x->capfields * sizeof *x->fields + x->caphdrs * sizeof *x->hdrs +
+                   x->capfind * (sizeof *x->findings + sizeof *x->pending);
+    if (INSPECT_KEEP && spare == NULL && bytes <= SPARE_MAX_BYTES &&
+        (keep == NULL || keep->cap <= ARENA_CHUNK)) {
+        spare = x; /* its findings' paths were in the arena: gone with the reset */
+        return;
+    }
+    free(x->findings); /* their paths are in the arena */
+    free(x->pending);
+    free(x->nodes);
+    free(x->docs);
+    free(x->members);
+    free(x->containers);
+    free(x->fields);
+    free(x->hdrs);
+    free(x->arena);
     free(x);
 }

@@ -154,6 +154,10 @@ typedef struct {
  */
 bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_input_t *in);
 void bg_inspection_free(bg_inspection_t *insp);
+/* Free what this thread kept for its next inspection (bg_inspection_free
+ * keeps one finished inspection's arrays per thread): for a thread that
+ * ends, so nothing it held is lost. */
+void bg_inspect_thread_done(void);
 
 bg_body_kind_t bg_inspection_body_kind(const bg_inspection_t *insp);
 /* Why part of the request is opaque (read neither as text nor as a format

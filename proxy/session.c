@@ -1477,4 +1477,5 @@ void bg_session_close_all(bg_worker_t *w)
     }
     while (exchange_nspares > 0)
         free(exchange_spares[--exchange_nspares]);
+    bg_inspect_thread_done(); /* the worker's kept inspection, likewise */
 }
