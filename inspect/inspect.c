@@ -37,6 +37,15 @@ void bg_insp_set_undecodable(bg_inspection_t *x, const char *fmt, ...)
     va_end(ap);
 }
 
+void *bg_insp_grow_zeroed(void *p, size_t *cap, size_t n, size_t size)
+{
+    size_t old = *cap;
+    void *q = bg_grow(p, cap, n + 1, size, 16);
+    if (q != NULL && *cap > old)
+        memset((char *)q + old * size, 0, (*cap - old) * size);
+    return q;
+}
+
 bg_finding_t *bg_insp_add_finding(bg_inspection_t *x, node_spec_t *sp, const char *path,
                                   bg_loc_t loc, bg_detect_cat_t cat, bg_detect_conf_t conf,
                                   const char *source, int whole, size_t off, size_t len)
@@ -814,13 +823,11 @@ static bg_inspection_t *inspection_new(void)
     return x;
 }
 
-void bg_inspect_thread_done(void)
+/* Free X with the arrays and arena chunk a kept inspection holds (what
+ * else it owned was freed by bg_inspection_free). */
+static void free_kept(bg_inspection_t *x)
 {
-    bg_inspection_t *x = spare;
-    spare = NULL;
-    if (x == NULL)
-        return;
-    free(x->findings);
+    free(x->findings); /* their paths are in the arena */
     free(x->pending);
     free(x->nodes);
     free(x->docs);
@@ -830,6 +837,14 @@ void bg_inspect_thread_done(void)
     free(x->hdrs);
     free(x->arena);
     free(x);
+}
+
+void bg_inspect_thread_done(void)
+{
+    bg_inspection_t *x = spare;
+    spare = NULL;
+    if (x != NULL)
+        free_kept(x);
 }
 
 bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_input_t *in)
@@ -971,14 +986,5 @@ void bg_inspection_free(bg_inspection_t *x)
         spare = x; /* its findings' paths were in the arena: gone with the reset */
         return;
     }
-    free(x->findings); /* their paths are in the arena */
-    free(x->pending);
-    free(x->nodes);
-    free(x->docs);
-    free(x->members);
-    free(x->containers);
-    free(x->fields);
-    free(x->hdrs);
-    free(x->arena);
-    free(x);
+    free_kept(x);
 }

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "inspect/inspect.h"
 
 #define MAX_NEST 3          /* JSON inside JSON strings */
@@ -319,35 +320,27 @@ static inline char *bg_insp_arena_alloc(bg_inspection_t *x, size_t n)
     return p;
 }
 
-/* Room for element N of array P (*CAP elements of SIZE bytes): P, or P
- * reallocated to twice the size with the new tail zeroed and *CAP updated;
- * NULL when the allocation fails (P is still valid and owned by the caller). */
+/* Room for element N of array P (*CAP elements of SIZE bytes), without
+ * zeroing what is added: P, or P grown by common/grow.h's bg_grow (doubling
+ * from 16) with *CAP updated; NULL when the allocation fails (P is still
+ * valid and owned by the caller). For arrays whose elements are each
+ * written whole when they are added (findings[], pending[]: a 1 MB
+ * document's 20,000 findings would otherwise zero ~5 MB of capacity). */
+static inline void *bg_insp_grow_raw(void *p, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) /* the hot path, without a call */
+        return p;
+    return bg_grow(p, cap, n + 1, size, 16);
+}
+
+/* bg_insp_grow_raw with the new tail zeroed; the growing is out of line
+ * (inspect.c), so callers on the hot path stay small enough to inline. */
+void *bg_insp_grow_zeroed(void *p, size_t *cap, size_t n, size_t size);
 static inline void *bg_insp_grow(void *p, size_t *cap, size_t n, size_t size)
 {
     if (n < *cap)
         return p;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *q = realloc(p, nc * size);
-    if (q == NULL)
-        return NULL;
-    memset((char *)q + *cap * size, 0, (nc - *cap) * size);
-    *cap = nc;
-    return q;
-}
-
-/* bg_insp_grow without zeroing the new tail: for arrays whose elements are
- * each written whole when they are added (findings[], pending[]; a 1 MB
- * document's 20,000 findings would otherwise zero ~5 MB of capacity). */
-static inline void *bg_insp_grow_raw(void *p, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return p;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *q = realloc(p, nc * size);
-    if (q == NULL)
-        return NULL;
-    *cap = nc;
-    return q;
+    return bg_insp_grow_zeroed(p, cap, n, size);
 }
 
 /* The node SP stands for, created on first use: its nodes[] index, or -1

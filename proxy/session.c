@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -1291,34 +1290,8 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
         if (s->rd_high - have < want)
             want = s->rd_high - have;
     }
-    struct evbuffer_iovec v[2];
-    struct iovec iov[2];
-    /* The input's end is frozen outside the bufferevent's own reads. */
-    evbuffer_unfreeze(in, 0);
-    int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
-    ssize_t n = -1;
-    int e = ENOMEM;
-    if (nv > 0) {
-        for (int i = 0; i < nv; i++) {
-            iov[i].iov_base = v[i].iov_base;
-            iov[i].iov_len = v[i].iov_len;
-        }
-        /* One segment (the usual case): recv, which goes straight to the
-         * socket, without readv's file-position lock and iovec import. */
-        n = nv == 1 ? recv(fd, iov[0].iov_base, iov[0].iov_len, 0) : readv(fd, iov, nv);
-        e = errno;
-    }
-    if (n > 0) {
-        size_t left = (size_t)n;
-        int used = 0;
-        for (; used < nv && left > 0; used++) {
-            if (v[used].iov_len > left)
-                v[used].iov_len = left;
-            left -= v[used].iov_len;
-        }
-        evbuffer_commit_space(in, v, used);
-    }
-    evbuffer_freeze(in, 0);
+    ssize_t n = bg_read_into(fd, in, want);
+    int e = errno;
     if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK || e == EINTR))
         return;
     if (n <= 0) {

@@ -301,11 +301,7 @@ fail:
     return NULL;
 }
 
-/* Read up to WANT bytes from FD onto the end of IN (a socket bufferevent's
- * input, whose end is frozen outside the bufferevent's own reads). One
- * recv when the space is one segment. Returns what recv returns; errno
- * kept. */
-static ssize_t read_into(evutil_socket_t fd, struct evbuffer *in, size_t want)
+ssize_t bg_read_into(evutil_socket_t fd, struct evbuffer *in, size_t want)
 {
     struct evbuffer_iovec v[2];
     struct iovec iov[2];
@@ -318,6 +314,8 @@ static ssize_t read_into(evutil_socket_t fd, struct evbuffer *in, size_t want)
             iov[i].iov_base = v[i].iov_base;
             iov[i].iov_len = v[i].iov_len;
         }
+        /* One segment (the usual case): recv, which goes straight to the
+         * socket, without readv's file-position lock and iovec import. */
         n = nv == 1 ? recv(fd, iov[0].iov_base, iov[0].iov_len, 0) : readv(fd, iov, nv);
         e = errno;
     }
@@ -358,7 +356,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             eventcb(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, cbarg);
         return;
     }
-    ssize_t n = read_into(fd, bufferevent_get_input(c->bev), UP_READ);
+    ssize_t n = bg_read_into(fd, bufferevent_get_input(c->bev), UP_READ);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {

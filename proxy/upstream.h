@@ -11,7 +11,9 @@
 
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event_struct.h>
 #include <openssl/ssl.h>
@@ -69,6 +71,12 @@ void bg_upconn_close(bg_upconn_t *c);
  * descriptor would cost epoll_ctl calls instead.
  */
 void bg_upconn_read(bg_upconn_t *c, int on);
+/* Read up to WANT bytes from FD onto the end of IN, the input of a socket
+ * bufferevent read by an event of the caller's own (its end is frozen
+ * outside the bufferevent's reads; unfrozen here for the read): one recv
+ * when the space is one segment, no ioctl(FIONREAD). Returns what recv
+ * returns, errno kept. Shared by the client side (proxy/session.c). */
+ssize_t bg_read_into(evutil_socket_t fd, struct evbuffer *in, size_t want);
 void bg_upconn_read_timeout(bg_upconn_t *c, const struct timeval *tv);
 
 /* Number of idle pooled connections (for metrics). */
