@@ -761,19 +761,41 @@ static _Thread_local bg_inspection_t *spare;
 /* A zeroed inspection (split's leaf[] and pending[] aside: see the
  * struct), with the spare's arrays (zeroed as bg_insp_grow hands them
  * out) and arena chunk when there is one. */
+/* Zero the elements of array P that an inspection used: its N, and the
+ * one at N, which an add that failed half-way may have written. The rest
+ * are still zero from bg_insp_grow. */
+static void zero_used(void *p, size_t n, size_t cap, size_t size)
+{
+    if (p != NULL)
+        memset(p, 0, (n < cap ? n + 1 : cap) * size);
+}
+
+/* Zero X but split's tables (see the struct). */
+static void clear_head(bg_inspection_t *x)
+{
+    memset(x, 0, offsetof(bg_inspection_t, split));
+    x->split.n = x->split.npending = 0;
+    x->split.gap = 0;
+}
+
 static bg_inspection_t *inspection_new(void)
 {
     bg_inspection_t *x = spare;
     if (x == NULL) {
-        x = malloc(sizeof *x);
-        if (x != NULL) {
-            memset(x, 0, offsetof(bg_inspection_t, split));
-            x->split.n = x->split.npending = 0;
-            x->split.gap = 0;
-        }
+        if ((x = malloc(sizeof *x)) != NULL)
+            clear_head(x);
         return x;
     }
     spare = NULL;
+    /* bg_insp_grow hands out zeroed elements: zero again what the last
+     * inspection used, not the whole capacity (a mid-size body's arrays
+     * would otherwise cost every later request a large memset). */
+    zero_used(x->docs, x->ndocs, x->capdocs, sizeof *x->docs);
+    zero_used(x->nodes, x->nnodes, x->capnodes, sizeof *x->nodes);
+    zero_used(x->members, x->nmembers, x->capmembers, sizeof *x->members);
+    zero_used(x->containers, x->ncontainers, x->capcontainers, sizeof *x->containers);
+    zero_used(x->fields, x->nfields, x->capfields, sizeof *x->fields);
+    zero_used(x->hdrs, x->nhdrs, x->caphdrs, sizeof *x->hdrs);
     doc_t *docs = x->docs;
     node_t *nodes = x->nodes;
     member_t *members = x->members;
@@ -786,22 +808,7 @@ static bg_inspection_t *inspection_new(void)
            capcontainers = x->capcontainers, capfields = x->capfields, caphdrs = x->caphdrs,
            capfind = x->capfind;
     arena_chunk_t *arena = x->arena;
-    memset(x, 0, offsetof(bg_inspection_t, split));
-    x->split.n = x->split.npending = 0;
-    x->split.gap = 0;
-    /* bg_insp_grow zeroes what it adds; these elements were used. */
-    if (docs != NULL)
-        memset(docs, 0, capdocs * sizeof *docs);
-    if (nodes != NULL)
-        memset(nodes, 0, capnodes * sizeof *nodes);
-    if (members != NULL)
-        memset(members, 0, capmembers * sizeof *members);
-    if (containers != NULL)
-        memset(containers, 0, capcontainers * sizeof *containers);
-    if (fields != NULL)
-        memset(fields, 0, capfields * sizeof *fields);
-    if (hdrs != NULL)
-        memset(hdrs, 0, caphdrs * sizeof *hdrs);
+    clear_head(x);
     x->docs = docs;
     x->capdocs = capdocs;
     x->nodes = nodes;
