@@ -182,6 +182,18 @@ bg_audit_ticket_t *bg_audit_submit_copy(bg_audit_client_t *c, const char *body, 
                                         int has_time, bg_audit_done_cb cb, void *arg);
 
 /*
+ * A record written in place and submitted later, stored in its ticket (one
+ * allocation, freed by the writer): bg_audit_held_new gives the ticket and
+ * in *BUF room for CAP bytes (NULL when out of memory); bg_audit_submit_held
+ * queues BUF's first LEN bytes (LEN <= CAP, "{...}" as for
+ * bg_audit_submit_text) and takes the ticket back in every case. A held
+ * ticket must be submitted to be freed.
+ */
+bg_audit_ticket_t *bg_audit_held_new(size_t cap, char **buf);
+bg_audit_ticket_t *bg_audit_submit_held(bg_audit_client_t *c, bg_audit_ticket_t *t, size_t len,
+                                        int has_time, bg_audit_done_cb cb, void *arg);
+
+/*
  * The submitter went away: CB will never run for this ticket; the record is
  * still written. Call from the client's thread, only before CB has run.
  * The ticket is freed by the library.

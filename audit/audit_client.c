@@ -13,6 +13,7 @@
 #include "audit/audit_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,45 @@ bg_audit_ticket_t *bg_audit_submit_copy(bg_audit_client_t *c, const char *body, 
     }
     memset(t, 0, sizeof *t);
     memcpy(t->inline_body, body, len);
+    t->inline_body[len] = '\0';
+    return submit_ticket(c, t, t->inline_body, len, has_time, cb, arg);
+}
+
+bg_audit_ticket_t *bg_audit_held_new(size_t cap, char **buf)
+{
+    *buf = NULL;
+    if (cap > SIZE_MAX - sizeof(bg_audit_ticket_t) - 1) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    bg_audit_ticket_t *t = malloc(sizeof *t + cap + 1);
+    if (t == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(t, 0, sizeof *t);
+    *buf = t->inline_body;
+    return t;
+}
+
+bg_audit_ticket_t *bg_audit_submit_held(bg_audit_client_t *c, bg_audit_ticket_t *t, size_t len,
+                                        int has_time, bg_audit_done_cb cb, void *arg)
+{
+    if (t == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    const char *b = t->inline_body;
+    if (len < 2 || b[0] != '{' || b[len - 1] != '}') {
+        free(t);
+        errno = EINVAL;
+        return NULL;
+    }
+    if (len > c->audit->max_record_bytes) {
+        free(t);
+        errno = EMSGSIZE;
+        return NULL;
+    }
     t->inline_body[len] = '\0';
     return submit_ticket(c, t, t->inline_body, len, has_time, cb, arg);
 }

@@ -47,18 +47,13 @@ void bg_sbuf_init_buf(bg_sbuf_t *b, char *buf, size_t cap)
     buf[0] = '\0';
 }
 
-void bg_sbuf_add(bg_sbuf_t *b, const char *s, size_t n)
+void bg_sbuf_add_slow(bg_sbuf_t *b, const char *s, size_t n)
 {
     if (reserve(b, n) != 0)
         return;
     memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = '\0';
-}
-
-void bg_sbuf_adds(bg_sbuf_t *b, const char *s)
-{
-    bg_sbuf_add(b, s, strlen(s));
 }
 
 void bg_sbuf_addu(bg_sbuf_t *b, uint64_t v)

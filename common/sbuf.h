@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct {
     char *p;
@@ -22,8 +23,24 @@ typedef struct {
  * per request in a stack buffer. */
 void bg_sbuf_init_buf(bg_sbuf_t *b, char *buf, size_t cap);
 
-void bg_sbuf_add(bg_sbuf_t *b, const char *s, size_t n);
-void bg_sbuf_adds(bg_sbuf_t *b, const char *s);
+/* N bytes of S. Inline when they fit (a record appends some forty pieces
+ * a request, most of them string literals whose length the compiler
+ * knows); bg_sbuf_add_slow grows the buffer. */
+void bg_sbuf_add_slow(bg_sbuf_t *b, const char *s, size_t n);
+static inline void bg_sbuf_add(bg_sbuf_t *b, const char *s, size_t n)
+{
+    if (!b->failed && b->n < b->cap && n < b->cap - b->n) {
+        memcpy(b->p + b->n, s, n);
+        b->n += n;
+        b->p[b->n] = '\0';
+        return;
+    }
+    bg_sbuf_add_slow(b, s, n);
+}
+static inline void bg_sbuf_adds(bg_sbuf_t *b, const char *s)
+{
+    bg_sbuf_add(b, s, strlen(s));
+}
 void bg_sbuf_addf(bg_sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* V in decimal (no printf: the audit hot path). */
 void bg_sbuf_addu(bg_sbuf_t *b, uint64_t v);

@@ -169,9 +169,29 @@ int bg_util_parse_sockaddr(const char *s, struct sockaddr_storage *out, socklen_
     return -1;
 }
 
+/* Dotted quad of the four bytes at A into OUT (at least 16 bytes): what
+ * inet_ntop writes, without the sprintf it calls (once per request). */
+static void ipv4_string(const unsigned char *a, char *out)
+{
+    char *o = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (i > 0)
+            *o++ = '.';
+        if (v >= 100)
+            *o++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *o++ = (char)('0' + v / 10 % 10);
+        *o++ = (char)('0' + v % 10);
+    }
+    *o = '\0';
+}
+
 void bg_util_addr_string(const struct sockaddr *sa, char *out, size_t cap)
 {
-    if (sa->sa_family == AF_INET)
+    if (sa->sa_family == AF_INET && cap >= 16)
+        ipv4_string((const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr, out);
+    else if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);

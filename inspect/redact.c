@@ -19,15 +19,20 @@ static int holds_pi(const char *s, size_t len)
     bg_detect_finding_t f[8];
     if (len > sizeof a)
         return 1; /* too long to judge here: keep nothing of it */
+    /* Without '%' or '+' nothing decodes: the one form is the segment. */
+    int nforms = memchr(s, '%', len) != NULL || memchr(s, '+', len) != NULL ? 3 : 1;
     /* lenient: an invalid escape stays as written */
-    size_t an = (size_t)bg_hex_pct_decode(s, len, a, sizeof a, BG_PCT_PLUS);
-    size_t bn = (size_t)bg_hex_pct_decode(a, an, b, sizeof b, BG_PCT_PLUS);
+    size_t an = 0, bn = 0;
+    if (nforms > 1) {
+        an = (size_t)bg_hex_pct_decode(s, len, a, sizeof a, BG_PCT_PLUS);
+        bn = (size_t)bg_hex_pct_decode(a, an, b, sizeof b, BG_PCT_PLUS);
+    }
     const char *forms[3] = {s, a, b};
     size_t lens[3] = {len, an, bn};
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < nforms; k++)
         if (!bg_utf8_valid(forms[k], lens[k]))
             return 1;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < nforms; k++) {
         size_t nf = bg_detect_scan(NULL, NULL, forms[k], lens[k], f, 8);
         for (size_t i = 0; i < nf && i < 8; i++)
             if (f[i].confidence >= BG_CONF_MEDIUM)

@@ -82,15 +82,16 @@ typedef struct {
     int up_reused;
     int retried;
     int upstream_connecting;
-    size_t up_request_len; /* bytes of the request queued on x->up */
-    int holds_slot;        /* counted in the route's in-flight requests */
-    const char *result;    /* completion result when not derived (complete()) */
-    int completed;         /* the completion record was made (record_completion) */
-    char *held;            /* a decision record nothing waits for, kept to carry its
-                              completion (hold_record); malloc'd, HOLD_ROOM spare */
-    size_t held_len;       /* bytes of held, its closing '}' included */
-    uint64_t held_us;      /* when it was kept (flush_held_timer) */
-    int response_done;     /* complete() was reached: nothing was cut short */
+    size_t up_request_len;          /* bytes of the request queued on x->up */
+    int holds_slot;                 /* counted in the route's in-flight requests */
+    const char *result;             /* completion result when not derived (complete()) */
+    int completed;                  /* the completion record was made (record_completion) */
+    char *held;                     /* a decision record nothing waits for, kept to carry its
+                                       completion (hold_record); HOLD_ROOM spare */
+    bg_audit_ticket_t *held_ticket; /* held's storage: its audit ticket */
+    size_t held_len;                /* bytes of held, its closing '}' included */
+    uint64_t held_us;               /* when it was kept (flush_held_timer) */
+    int response_done;              /* complete() was reached: nothing was cut short */
 
     bg_http_response_t resp; /* headers: the thread's resp_fields, valid until
                                 the head has been written (on_up_read) */

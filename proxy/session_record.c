@@ -217,9 +217,10 @@ void bg_sess_release_held(bg_session_t *s)
     if (x->held == NULL)
         return;
     static bg_log_limit_t not_queued = BG_LOG_LIMIT(BG_LOG_WARN, "decision records not queued");
-    if (bg_audit_submit_text(s->w->audit, x->held, x->held_len, 1, NULL, NULL) == NULL)
+    if (bg_audit_submit_held(s->w->audit, x->held_ticket, x->held_len, 1, NULL, NULL) == NULL)
         bg_log_limited(&not_queued, BG_LOG_WARN, "request %s: decision record not queued", x->id);
     x->held = NULL; /* ownership passed, in every case */
+    x->held_ticket = NULL;
     s->w->held_records--;
 }
 
@@ -232,7 +233,7 @@ int bg_sess_hold_record(bg_session_t *s, const char *rec, size_t len)
     if (w->hold_timer == NULL &&
         (w->hold_timer = evtimer_new(w->base, flush_held_timer, w)) == NULL)
         return -1;
-    if ((x->held = malloc(len + HOLD_ROOM)) == NULL)
+    if ((x->held_ticket = bg_audit_held_new(len + HOLD_ROOM, &x->held)) == NULL)
         return -1;
     memcpy(x->held, rec, len);
     x->held_len = len;

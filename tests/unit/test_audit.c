@@ -454,6 +454,49 @@ static void test_unusual_content_verifies(void **state)
     free_lines(&ls);
 }
 
+/* A record written into its ticket's own storage (the proxy's kept
+ * decision records): written as given, only its first LEN bytes; a
+ * malformed one refused and freed. */
+static void test_held_record(void **state)
+{
+    (void)state;
+    char dir[700], err[512];
+    case_dir(dir, sizeof dir, "held");
+    bg_audit_options_t o;
+    base_opts(&o, dir);
+    bg_audit_t *a = bg_audit_open(&o, err, sizeof err);
+    assert_non_null(a);
+    waiter_t w = {.base = event_base_new(), .a = a};
+    bg_audit_client_t *c = bg_audit_client_new(a, w.base);
+    static const char body[] = "{\"time\":\"2026-01-01T00:00:00.000Z\",\"type\":\"decision\"}";
+    char *buf = NULL;
+    bg_audit_ticket_t *t = bg_audit_held_new(sizeof body + 64, &buf);
+    assert_non_null(t);
+    assert_non_null(buf);
+    memcpy(buf, body, sizeof body - 1);
+    memcpy(buf + sizeof body - 1, "TRAILING", 8); /* beyond LEN: not written */
+    assert_non_null(bg_audit_submit_held(c, t, sizeof body - 1, 1, on_done, &w));
+    char *bad = NULL;
+    bg_audit_ticket_t *tb = bg_audit_held_new(16, &bad);
+    assert_non_null(tb);
+    memcpy(bad, "{\"open\":", 8);
+    errno = 0;
+    assert_null(bg_audit_submit_held(c, tb, 8, 1, on_done, &w));
+    assert_int_equal(errno, EINVAL);
+    wait_done(&w, 1);
+    assert_int_equal(w.ok, 1);
+    bg_audit_client_free(c);
+    bg_audit_close(a);
+    event_base_free(w.base);
+    assert_true(verify_dir(dir).ok);
+    char file[800];
+    only_file(dir, file, sizeof file);
+    lines_t ls = read_lines(file);
+    assert_non_null(strstr(ls.l[2], "\"time\":\"2026-01-01T00:00:00.000Z\",\"type\":\"decision\""));
+    assert_null(strstr(ls.l[2], "TRAILING"));
+    free_lines(&ls);
+}
+
 /* Every single-byte change anywhere in a log is detected. */
 static void test_every_byte_is_covered(void **state)
 {
@@ -1820,6 +1863,7 @@ int main(void)
         cmocka_unit_test(test_chain_written_and_verified),
         cmocka_unit_test(test_every_byte_is_covered),
         cmocka_unit_test(test_unusual_content_verifies),
+        cmocka_unit_test(test_held_record),
         cmocka_unit_test(test_detect_modified),
         cmocka_unit_test(test_detect_deleted),
         cmocka_unit_test(test_detect_inserted),

@@ -14,7 +14,9 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,6 +534,36 @@ static void test_read_stream(void **state)
     fclose(fp);
 }
 
+/* An address in the records and the access log reads as inet_ntop writes
+ * it: every byte value at every position, and both ends of the range. */
+static void test_addr_string_ipv4(void **state)
+{
+    (void)state;
+    const unsigned char edge[][4] = {
+        {0, 0, 0, 0}, {255, 255, 255, 255}, {127, 0, 0, 1}, {10, 0, 100, 9}, {1, 20, 255, 0}};
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    char want[INET_ADDRSTRLEN], got[64];
+    for (size_t k = 0; k < sizeof edge / sizeof edge[0] + 4 * 256; k++) {
+        unsigned char a[4] = {192, 168, 7, 42};
+        if (k < sizeof edge / sizeof edge[0])
+            memcpy(a, edge[k], 4);
+        else
+            a[(k - sizeof edge / sizeof edge[0]) / 256] =
+                (unsigned char)((k - sizeof edge / sizeof edge[0]) % 256);
+        memcpy(&sin.sin_addr, a, 4);
+        assert_non_null(inet_ntop(AF_INET, &sin.sin_addr, want, sizeof want));
+        memset(got, 'x', sizeof got);
+        bg_util_addr_string((struct sockaddr *)&sin, got, sizeof got);
+        assert_string_equal(got, want);
+    }
+    /* A buffer too small for any dotted quad gets inet_ntop's answer. */
+    char small[8] = "unset";
+    bg_util_addr_string((struct sockaddr *)&sin, small, sizeof small);
+    assert_true(strlen(small) < sizeof small);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_pseudonym),
         cmocka_unit_test(test_china_time),
         cmocka_unit_test(test_read_stream),
+        cmocka_unit_test(test_addr_string_ipv4),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
