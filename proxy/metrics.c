@@ -126,11 +126,17 @@ typedef struct {
     uint64_t count;
 } hist_t;
 
+/* Series each family counted last (a request counts the same few again
+ * and again): found by comparing the key, without hashing it or probing. */
+#define RECENT 2
+
 struct bg_metrics {
     slot_t *slots;
     size_t nslots; /* a power of two, fixed for the table's life */
     uint64_t dropped;
     hist_t total, added;
+    slot_t *recent[FAM_COUNT][RECENT]; /* the owning worker's only */
+    unsigned char recent_next[FAM_COUNT];
 };
 
 bg_metrics_t *bg_metrics_new(int max_series)
@@ -171,6 +177,8 @@ static uint32_t fnv1a(const char *s, size_t n)
     return h;
 }
 
+static slot_t *find_slot(bg_metrics_t *m, int family, const char *key, size_t len);
+
 /* Add N to the series FAMILY{KEY}; KEY is N label values joined by SEP. */
 static void count_key(bg_metrics_t *m, int family, const char *key, size_t len, uint64_t n)
 {
@@ -178,6 +186,27 @@ static void count_key(bg_metrics_t *m, int family, const char *key, size_t len, 
         bump(&m->dropped, n);
         return;
     }
+    for (int r = 0; r < RECENT; r++) {
+        slot_t *s = m->recent[family][r];
+        if (s != NULL && memcmp(s->key, key, len) == 0 && s->key[len] == '\0') {
+            bump(&s->value, n);
+            return;
+        }
+    }
+    slot_t *s = find_slot(m, family, key, len);
+    if (s == NULL) {
+        bump(&m->dropped, n);
+        return;
+    }
+    bump(&s->value, n);
+    m->recent[family][m->recent_next[family]] = s;
+    m->recent_next[family] = (unsigned char)((m->recent_next[family] + 1) % RECENT);
+}
+
+/* The series FAMILY{KEY} (LEN < KEY_MAX), made at 0 if it is new; NULL
+ * when the table is full. */
+static slot_t *find_slot(bg_metrics_t *m, int family, const char *key, size_t len)
+{
     uint32_t h = fnv1a(key, len) ^ (uint32_t)family * 0x9E3779B1u;
     for (size_t probe = 0; probe < m->nslots; probe++) {
         slot_t *s = &m->slots[(h + probe) & (m->nslots - 1)];
@@ -187,17 +216,15 @@ static void count_key(bg_metrics_t *m, int family, const char *key, size_t len, 
             s->family = (uint8_t)family;
             memcpy(s->key, key, len);
             s->key[len] = '\0';
-            s->value = n;
+            s->value = 0;
             __atomic_store_n(&s->ready, 1, __ATOMIC_RELEASE);
-            return;
+            return s;
         }
         if (s->hash == h && s->family == family && memcmp(s->key, key, len) == 0 &&
-            s->key[len] == '\0') {
-            bump(&s->value, n);
-            return;
-        }
+            s->key[len] == '\0')
+            return s;
     }
-    bump(&m->dropped, n);
+    return NULL;
 }
 
 /* Append one label value to B (at *N), cut to keep within KEY_MAX. */

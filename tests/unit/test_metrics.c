@@ -195,6 +195,32 @@ static void test_route_histograms_sum_workers_per_route(void **state)
     free(s);
 }
 
+/* One worker counting series that take turns, more of them than it keeps
+ * at hand, whose keys are prefixes of one another ("ord", "orders",
+ * "orders2"): each counted on its own, none for another. */
+static void test_series_taking_turns_count_apart(void **state)
+{
+    fixture_t *f = *state;
+    static const char *const routes[] = {"ord", "orders", "orders2"};
+    for (int i = 0; i < 30; i++)
+        for (int r = 0; r <= i % 3; r++)
+            bg_metrics_route_bytes(f->workers[0].metrics, routes[r], 1, (uint64_t)(r + 1));
+    char *s = render(f);
+    const char *want[] = {
+        "bordergate_request_bytes_total{route=\"ord\"} 30\n",
+        "bordergate_request_bytes_total{route=\"orders\"} 20\n",
+        "bordergate_request_bytes_total{route=\"orders2\"} 10\n",
+        "bordergate_response_bytes_total{route=\"ord\"} 30\n",
+        "bordergate_response_bytes_total{route=\"orders\"} 40\n",
+        "bordergate_response_bytes_total{route=\"orders2\"} 30\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (strstr(s, want[i]) == NULL)
+            fail_msg("missing: %s", want[i]);
+    }
+    free(s);
+}
+
 static void test_every_line_is_valid_exposition(void **state)
 {
     fixture_t *f = *state;
@@ -251,6 +277,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_route_histograms_sum_workers_per_route, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_series_taking_turns_count_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_line_is_valid_exposition, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
