@@ -97,7 +97,8 @@ int bg_util_ieq(const char *s, size_t n, const char *z)
 {
     size_t i;
     for (i = 0; i < n; i++) {
-        if (z[i] == '\0' || lower((unsigned char)s[i]) != lower((unsigned char)z[i]))
+        unsigned char a = (unsigned char)s[i], b = (unsigned char)z[i];
+        if (b == '\0' || (a != b && lower(a) != lower(b)))
             return 0;
     }
     return z[i] == '\0';

@@ -279,11 +279,15 @@ int bg_target_parse(const char *t, size_t tl, const char *host, size_t host_len,
 
 int bg_target_repeated_field(const bg_http_header_t *h, size_t n, const char **why)
 {
-    static const char *const once[] = {"content-type", "content-encoding"};
+    static const struct {
+        const char *name;
+        size_t len;
+    } once[] = {{"content-type", 12}, {"content-encoding", 16}};
     for (size_t k = 0; k < sizeof once / sizeof once[0]; k++) {
         size_t seen = 0;
         for (size_t i = 0; i < n; i++)
-            seen += bg_util_ieq(h[i].name, h[i].name_len, once[k]) != 0;
+            seen +=
+                h[i].name_len == once[k].len && bg_util_ieq(h[i].name, h[i].name_len, once[k].name);
         if (seen > 1) {
             *why = k == 0 ? "more than one Content-Type field"
                           : "more than one Content-Encoding field";

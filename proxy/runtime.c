@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/sbuf.h"
 #include "policy/policy.h"
 #include "proxy/tls.h"
 
@@ -12,6 +13,84 @@ static bg_runtime_t *current;
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned generations;
 static unsigned published_generation; /* of current; 0: none (atomic) */
+
+/* B's text as a malloc'd string in *OUT (length *LEN); B is freed. 0, or -1
+ * when out of memory. */
+static int sbuf_take(bg_sbuf_t *b, char **out, size_t *len)
+{
+    if (!b->failed && b->borrowed) {
+        char *c = malloc(b->n + 1);
+        if (c != NULL)
+            memcpy(c, b->p, b->n + 1);
+        b->failed = c == NULL;
+        b->p = c;
+        b->borrowed = 0;
+    }
+    if (b->failed) {
+        bg_sbuf_free(b);
+        return -1;
+    }
+    *out = b->p;
+    *len = b->n;
+    return 0;
+}
+
+/* The decision records' members this snapshot fixes (bg_route_record_t).
+ * 0, or -1 when out of memory. */
+static int render_record_parts(bg_runtime_t *rt)
+{
+    const bg_config_t *cfg = rt->cfg;
+    const bg_policy_t *p = cfg->policy;
+    if (p == NULL)
+        return 0;
+    char tmp[1024];
+    bg_sbuf_t b;
+    bg_sbuf_init_buf(&b, tmp, sizeof tmp);
+    bg_sbuf_adds(&b, ",\"policy\":{\"version\":");
+    bg_sbuf_json_cstr(&b, p->version);
+    bg_sbuf_json_kv(&b, 0, "sha256", p->hash);
+    bg_sbuf_adds(&b, "}");
+    if (sbuf_take(&b, &rt->policy_record, &rt->policy_record_len) != 0)
+        return -1;
+    rt->route_record =
+        calloc(cfg->nroutes > 0 ? (size_t)cfg->nroutes : 1, sizeof *rt->route_record);
+    if (rt->route_record == NULL)
+        return -1;
+    for (int i = 0; i < cfg->nroutes; i++) {
+        const bg_route_policy_t *rp = &p->routes[i];
+        bg_route_record_t *r = &rt->route_record[i];
+        bg_sbuf_init_buf(&b, tmp, sizeof tmp);
+        bg_sbuf_json_kv(&b, 0, "route", cfg->routes[i].id);
+        if (rp->recipient != NULL) {
+            bg_sbuf_adds(&b, ",\"recipient\":{");
+            bg_sbuf_json_kv(&b, 1, "id", rp->recipient->id);
+            bg_sbuf_json_kv(&b, 0, "legal_entity",
+                            rp->recipient->legal_entity ? rp->recipient->legal_entity : "");
+            bg_sbuf_json_kv(&b, 0, "relationship",
+                            bg_relationship_name(rp->recipient->relationship));
+            bg_sbuf_adds(&b, "}");
+        }
+        if (rp->purpose != NULL)
+            bg_sbuf_json_kv(&b, 0, "purpose", rp->purpose);
+        if (sbuf_take(&b, &r->head, &r->head_len) != 0)
+            return -1;
+        bg_sbuf_init_buf(&b, tmp, sizeof tmp);
+        bg_sbuf_json_kv(&b, 0, "host", cfg->routes[i].upstream_host);
+        if (sbuf_take(&b, &r->host, &r->host_len) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void free_record_parts(bg_runtime_t *rt)
+{
+    for (int i = 0; rt->route_record != NULL && i < rt->cfg->nroutes; i++) {
+        free(rt->route_record[i].head);
+        free(rt->route_record[i].host);
+    }
+    free(rt->route_record);
+    free(rt->policy_record);
+}
 
 bg_runtime_t *bg_runtime_new(bg_config_t *cfg, FILE *errs)
 {
@@ -23,6 +102,11 @@ bg_runtime_t *bg_runtime_new(bg_config_t *cfg, FILE *errs)
     }
     rt->refs = 1;
     rt->cfg = cfg;
+    if (render_record_parts(rt) != 0) {
+        fprintf(errs, "%s: error: out of memory\n", cfg->path);
+        bg_runtime_unref(rt);
+        return NULL;
+    }
     rt->client_tls = bg_tls_client_ctx_new(cfg->ca_file, cfg->tls_verify, err, sizeof err);
     if (rt->client_tls == NULL) {
         fprintf(errs, "%s: error: upstream TLS: %s\n", cfg->path, err);
@@ -69,6 +153,7 @@ void bg_runtime_unref(bg_runtime_t *rt)
     if (rt->client_tls != NULL)
         SSL_CTX_free(rt->client_tls);
     bg_consent_close(rt->consent);
+    free_record_parts(rt);
     bg_config_unref(rt->cfg);
     free(rt);
 }

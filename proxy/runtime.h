@@ -15,12 +15,26 @@
 #include "config/config.h"
 #include "policy/consent.h"
 
+/* Members of a decision record (docs/audit.md) that the snapshot fixes,
+ * rendered once when it is built instead of once a request: a route's
+ * ',"route":...' up to its purpose and its ',"host":...'; the policy's
+ * ',"policy":{...}'. Each NUL-terminated, its length beside it. */
+typedef struct {
+    char *head;
+    size_t head_len;
+    char *host;
+    size_t host_len;
+} bg_route_record_t;
+
 typedef struct bg_runtime {
     int refs;
     unsigned generation;
-    bg_config_t *cfg;          /* owned reference */
-    SSL_CTX *client_tls;       /* for https:// upstreams */
-    bg_consent_reg_t *consent; /* NULL when the policy names no registry */
+    bg_config_t *cfg;                /* owned reference */
+    SSL_CTX *client_tls;             /* for https:// upstreams */
+    bg_consent_reg_t *consent;       /* NULL when the policy names no registry */
+    bg_route_record_t *route_record; /* one per cfg->routes; NULL without a policy */
+    char *policy_record;
+    size_t policy_record_len;
 } bg_runtime_t;
 
 /* Build a runtime from a loaded config (takes ownership of CFG's reference).

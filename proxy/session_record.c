@@ -71,14 +71,18 @@ static const char *geo_db_date(uint64_t epoch)
  * was allowed, changed or blocked. Paths, categories, pseudonyms and
  * evidence ids only; never a value. Written as text (no tree) into B
  * (the caller's, usually on its stack): this runs once per request. 0, or
- * -1 when out of memory (B is still the caller's to free).
+ * -1 when out of memory or the snapshot has no policy (B is still the
+ * caller's to free). The members the snapshot fixes come rendered
+ * (bg_route_record_t, proxy/runtime.h).
  */
 int bg_sess_decision_record(bg_session_t *s, bg_sbuf_t *bp)
 {
     exchange_t *x = s->x;
     const bg_config_t *cfg = x->rt->cfg;
-    const bg_policy_t *p = cfg->policy;
-    const bg_route_policy_t *rp = &p->routes[x->route - cfg->routes];
+    const bg_route_record_t *rr =
+        x->rt->route_record != NULL ? &x->rt->route_record[x->route - cfg->routes] : NULL;
+    if (rr == NULL || x->rt->policy_record == NULL)
+        return -1; /* no policy: nothing is decided without one */
     bg_sbuf_t b = *bp;
     char ts[40];
     bg_util_format_time(bg_util_wall_ms(), ts, sizeof ts);
@@ -89,22 +93,12 @@ int bg_sess_decision_record(bg_session_t *s, bg_sbuf_t *bp)
     bg_sbuf_adds(&b, "\",\"caller\":{");
     bg_sbuf_json_kv(&b, 1, "address", s->peer_text);
     bg_sbuf_adds(&b, "}");
-    bg_sbuf_json_kv(&b, 0, "route", x->route->id);
-    if (rp->recipient != NULL) {
-        bg_sbuf_adds(&b, ",\"recipient\":{");
-        bg_sbuf_json_kv(&b, 1, "id", rp->recipient->id);
-        bg_sbuf_json_kv(&b, 0, "legal_entity",
-                        rp->recipient->legal_entity ? rp->recipient->legal_entity : "");
-        bg_sbuf_json_kv(&b, 0, "relationship", bg_relationship_name(rp->recipient->relationship));
-        bg_sbuf_adds(&b, "}");
-    }
-    if (rp->purpose != NULL)
-        bg_sbuf_json_kv(&b, 0, "purpose", rp->purpose);
+    bg_sbuf_add(&b, rr->head, rr->head_len); /* route, recipient, purpose */
     bg_sbuf_adds(&b, ",\"method\":");
     size_t mlen;
     const char *method = bg_redact_method(x->req.method, x->req.method_len, &mlen);
     bg_sbuf_json_str(&b, method, mlen); /* no value: inspect/redact.h */
-    bg_sbuf_json_kv(&b, 0, "host", x->route->upstream_host);
+    bg_sbuf_add(&b, rr->host, rr->host_len);
     bg_sbuf_adds(&b, ",\"path\":");
     write_path_without_values(&b, x->path, x->path_len);
     bg_sbuf_adds(&b, ",\"destination\":{");
@@ -122,10 +116,8 @@ int bg_sess_decision_record(bg_session_t *s, bg_sbuf_t *bp)
     if (x->ev.insp != NULL)
         bg_sbuf_json_kv(&b, 0, "body", bg_body_kind_name(bg_inspection_body_kind(x->ev.insp)));
     bg_decision_write(&x->ev.decision, x->ev.insp, &b);
-    bg_sbuf_adds(&b, ",\"policy\":{\"version\":");
-    bg_sbuf_json_cstr(&b, p->version);
-    bg_sbuf_json_kv(&b, 0, "sha256", p->hash);
-    bg_sbuf_adds(&b, "},\"bytes\":{\"request\":");
+    bg_sbuf_add(&b, x->rt->policy_record, x->rt->policy_record_len);
+    bg_sbuf_adds(&b, ",\"bytes\":{\"request\":");
     bg_sbuf_addu(&b, evbuffer_get_length(x->body));
     bg_sbuf_adds(&b, ",\"forwarded\":");
     /* What leaves: nothing when blocked (monitor mode forwards unchanged). */

@@ -564,6 +564,26 @@ static void test_addr_string_ipv4(void **state)
     assert_true(strlen(small) < sizeof small);
 }
 
+/* Field names are compared without regard to ASCII case, whole: not a
+ * prefix, not past a NUL, and no other byte folded. */
+static void test_ieq(void **state)
+{
+    (void)state;
+    assert_true(bg_util_ieq("Content-Type", 12, "content-type"));
+    assert_true(bg_util_ieq("CONTENT-TYPE", 12, "content-type"));
+    assert_true(bg_util_ieq("host", 4, "HOST"));
+    assert_true(bg_util_ieq("", 0, ""));
+    assert_false(bg_util_ieq("Content-Typ", 11, "content-type"));
+    assert_false(bg_util_ieq("Content-Types", 13, "content-type"));
+    assert_false(bg_util_ieq("host\0", 5, "host"));
+    assert_false(bg_util_ieq("hos\0", 4, "host"));
+    assert_false(bg_util_ieq("Hosu", 4, "host"));
+    /* '@' and '`' are 0x20 apart from no letter's case: not equal. */
+    assert_false(bg_util_ieq("@", 1, "`"));
+    assert_false(bg_util_ieq("[", 1, "{"));
+    assert_false(bg_util_ieq("\xc3\x89", 2, "\xc3\xa9"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -584,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_china_time),
         cmocka_unit_test(test_read_stream),
         cmocka_unit_test(test_addr_string_ipv4),
+        cmocka_unit_test(test_ieq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
