@@ -11,6 +11,7 @@
 #include "config/cfgerr.h"
 #include "config/config.h"
 #include "policy/consent.h"
+#include "proxy/evmem.h"
 #include "proxy/server.h"
 #include "proxy/sink.h"
 
@@ -197,6 +198,7 @@ static int cmd_run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    bg_evmem_install(); /* before any libevent call */
     if (argc < 2) {
         usage(stderr);
         return 2;

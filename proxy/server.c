@@ -31,6 +31,7 @@
 #include "common/util.h"
 #include "geo/geo.h"
 #include "proxy/resolve.h"
+#include "proxy/evmem.h"
 #include "proxy/runtime.h"
 #include "proxy/serve.h"
 #include "proxy/session.h"
@@ -266,12 +267,14 @@ static void on_control(evutil_socket_t fd, short what, void *arg)
 static void *worker_main(void *arg)
 {
     bg_worker_t *w = arg;
+    bg_evmem_thread_cache();
     struct event *ctl =
         event_new(w->base, pipes[w->index].fd[0], EV_READ | EV_PERSIST, on_control, w);
     event_add(ctl, NULL);
     event_base_dispatch(w->base);
     bg_session_close_all(w);
     event_free(ctl);
+    bg_evmem_thread_done(); /* the chains this worker kept */
     return NULL;
 }
 
