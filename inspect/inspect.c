@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/asan.h"
 #include "common/hex.h"
 #include "common/utf8.h"
 #include "common/util.h"
@@ -746,16 +747,7 @@ static void read_body(bg_inspection_t *x, char *mt, size_t cap, const char *para
  * bg_inspect_thread_done.
  */
 #define SPARE_MAX_BYTES (256 * 1024)
-#if defined(__SANITIZE_ADDRESS__)
-#define INSPECT_KEEP 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define INSPECT_KEEP 0
-#endif
-#endif
-#ifndef INSPECT_KEEP
-#define INSPECT_KEEP 1
-#endif
+#define INSPECT_KEEP (!BG_ASAN)
 static _Thread_local bg_inspection_t *spare;
 
 /* A zeroed inspection (split's leaf[] and pending[] aside: see the

@@ -6,6 +6,8 @@
 
 #include <event2/event.h>
 
+#include "common/asan.h"
+
 /* Every block starts with its size, so free knows its class: 16 bytes keep
  * the block as aligned as malloc's. */
 #define HDR 16
@@ -13,14 +15,6 @@
 #define CLASSES 7                      /* 1, 2, 4 ... 64 kB */
 #define EVMEM_KEEP 32                  /* blocks of one size */
 #define EVMEM_KEEP_BYTES (512u * 1024) /* blocks of every size */
-
-#if defined(__SANITIZE_ADDRESS__)
-#define EVMEM_OFF 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EVMEM_OFF 1
-#endif
-#endif
 
 static _Thread_local int caching;
 static _Thread_local void *kept[CLASSES][EVMEM_KEEP];
@@ -89,14 +83,14 @@ void *bg_evmem_realloc(void *p, size_t n)
 
 void bg_evmem_install(void)
 {
-#ifndef EVMEM_OFF
+#if !BG_ASAN
     event_set_mem_functions(bg_evmem_malloc, bg_evmem_realloc, bg_evmem_free);
 #endif
 }
 
 void bg_evmem_thread_cache(void)
 {
-#ifndef EVMEM_OFF
+#if !BG_ASAN
     caching = 1;
 #endif
 }

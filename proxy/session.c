@@ -16,6 +16,7 @@
 #include <event2/event_struct.h>
 #include <openssl/err.h>
 
+#include "common/asan.h"
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/sbuf.h"
@@ -84,14 +85,9 @@ static const bg_config_t *cfg_of(bg_session_t *s)
  * still sees any use of an exchange after its end.
  */
 #define EXCHANGE_SPARES 64
-#if defined(__SANITIZE_ADDRESS__)
+#if BG_ASAN
 #define EXCHANGE_KEEP 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EXCHANGE_KEEP 0
-#endif
-#endif
-#ifndef EXCHANGE_KEEP
+#else
 #define EXCHANGE_KEEP EXCHANGE_SPARES
 #endif
 static _Thread_local exchange_t *exchange_spares[EXCHANGE_SPARES];

@@ -11,18 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/asan.h"
 #include "proxy/evmem.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-#ifndef ASAN
-#define ASAN 0
-#endif
 
 /* Blocks hold what is written into them, at every size, through realloc
  * too; none is kept by a thread that did not ask to keep them. */
@@ -62,7 +52,7 @@ static void test_a_worker_keeps_chains(void **state)
     assert_non_null(a);
     bg_evmem_free(a);
     void *b = bg_evmem_malloc(8192);
-    if (!ASAN) {
+    if (!BG_ASAN) {
         assert_ptr_equal(a, b); /* the same block, again */
     }
     bg_evmem_free(b);
@@ -70,7 +60,7 @@ static void test_a_worker_keeps_chains(void **state)
     bg_evmem_free(odd);
     void *big = bg_evmem_malloc(131072);
     bg_evmem_free(big);
-    assert_int_equal(bg_evmem_thread_kept(), ASAN ? 0 : 1);
+    assert_int_equal(bg_evmem_thread_kept(), BG_ASAN ? 0 : 1);
 
     void *many[40];
     for (int i = 0; i < 40; i++) {
@@ -79,7 +69,7 @@ static void test_a_worker_keeps_chains(void **state)
     }
     for (int i = 0; i < 40; i++)
         bg_evmem_free(many[i]);
-    assert_int_equal(bg_evmem_thread_kept(), ASAN ? 0 : 1 + 32);
+    assert_int_equal(bg_evmem_thread_kept(), BG_ASAN ? 0 : 1 + 32);
     /* 512 kB at most in all: eight of 64 kB fill it (with the 40 kB kept,
      * seven fit), the rest is freed. */
     void *large[10];
@@ -87,7 +77,7 @@ static void test_a_worker_keeps_chains(void **state)
         large[i] = bg_evmem_malloc(65536);
     for (int i = 0; i < 10; i++)
         bg_evmem_free(large[i]);
-    assert_int_equal(bg_evmem_thread_kept(), ASAN ? 0 : 1 + 32 + 7);
+    assert_int_equal(bg_evmem_thread_kept(), BG_ASAN ? 0 : 1 + 32 + 7);
     bg_evmem_thread_done();
     assert_int_equal(bg_evmem_thread_kept(), 0);
     /* After done, nothing is kept any more. */
@@ -113,7 +103,7 @@ static void test_freed_on_another_thread(void **state)
     assert_non_null(p);
     bg_evmem_thread_cache();
     bg_evmem_free(p);
-    assert_int_equal(bg_evmem_thread_kept(), ASAN ? 0 : 1);
+    assert_int_equal(bg_evmem_thread_kept(), BG_ASAN ? 0 : 1);
     bg_evmem_thread_done();
 }
 

@@ -17,16 +17,9 @@
 
 #include <cmocka.h>
 
+#include "common/asan.h"
 #include "common/keys.h"
 #include "common/util.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define BG_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BG_TEST_ASAN 1
-#endif
-#endif
 
 /* Write N bytes of DATA to a new temporary file; its path into PATH. */
 static void write_tmp(char path[64], const void *data, size_t n)
@@ -126,7 +119,7 @@ static void test_short_key_refused_and_wiped(void **state)
  */
 static void test_freed_key_text_is_wiped_by_length(void **state)
 {
-#ifdef BG_TEST_ASAN
+#if BG_ASAN
     skip(); /* ASan quarantines freed blocks: nothing would be reused */
 #else
     enum { N = 200 };

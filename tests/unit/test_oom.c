@@ -32,17 +32,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/asan.h"
 #include "config/cfgerr.h"
 #include "config/config.h"
 #include "policy/consent.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define BG_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BG_ASAN 1
-#endif
-#endif
 
 /* The process's current address-space size in bytes, or 0. */
 static size_t vm_size(void)
@@ -109,7 +102,7 @@ static int run_capped(size_t extra, int routes)
 static void test_load_out_of_memory(void **state)
 {
     (void)state;
-#ifdef BG_ASAN
+#if BG_ASAN
     skip();
 #endif
     const char *src = getenv("BG_SOURCE_DIR");
@@ -228,7 +221,7 @@ static int journal_capped(const char *j, size_t len, const char *ref, size_t ext
 static void test_journal_out_of_memory(void **state)
 {
     (void)state;
-#ifdef BG_ASAN
+#if BG_ASAN
     skip();
 #endif
     size_t len = 0;
