@@ -64,6 +64,8 @@ static void upstream_error(bg_session_t *s, const char *kind)
     bg_metrics_upstream_error(s->w->metrics, s->x->route->id, kind);
 }
 
+/* (Re)arm the session's timer for MS from now. Adding a pending timer
+ * moves it: no delete first. */
 static void arm_timer(bg_session_t *s, int ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -182,9 +184,7 @@ static void start_closing(bg_session_t *s)
 {
     s->state = ST_CLOSING;
     client_read(s, 0);
-    struct timeval tv = {5, 0};
-    evtimer_del(&s->timer);
-    evtimer_add(&s->timer, &tv); /* a client that never reads is dropped */
+    arm_timer(s, 5000); /* a client that never reads is dropped */
     if (evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0)
         session_free(s);
 }
@@ -360,7 +360,6 @@ static void process_head(bg_session_t *s)
     const bg_config_t *cfg = cfg_of(s);
     if (s->state == ST_IDLE) {
         s->state = ST_HEAD;
-        evtimer_del(&s->timer);
         arm_timer(s, cfg->header_timeout_ms);
     }
     size_t max = cfg->max_header_bytes;
@@ -461,7 +460,6 @@ static void stage_route(bg_session_t *s)
     else
         x->body_left = x->req.content_length > 0 ? (uint64_t)x->req.content_length : 0;
     s->state = ST_BODY;
-    evtimer_del(&s->timer);
     arm_timer(s, cfg->body_timeout_ms);
     process_body(s);
 }
@@ -807,7 +805,6 @@ static void stage_record(bg_session_t *s)
         return;
     }
     s->state = ST_RECORDING;
-    evtimer_del(&s->timer);
     arm_timer(s, x->rt->cfg->response_timeout_ms);
 }
 
@@ -884,7 +881,6 @@ static void stage_forward(bg_session_t *s)
     if (x->up_reused && !x->up->tls)
         bg_sess_flush_now(x->up->bev); /* one writev now: head and body */
     s->state = ST_UPSTREAM;
-    evtimer_del(&s->timer);
     arm_timer(s, x->upstream_connecting ? cfg->connect_timeout_ms : cfg->response_timeout_ms);
 }
 
@@ -1071,7 +1067,6 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         x->upstream_connecting = 0;
         bg_metrics_upstream_connect(s->w->metrics, x->route->id,
                                     bg_util_mono_us() - x->t_connect_us);
-        evtimer_del(&s->timer);
         arm_timer(s, x->rt->cfg->response_timeout_ms);
         return;
     }
@@ -1181,7 +1176,6 @@ static void complete(bg_session_t *s, int upstream_reusable)
         return;
     }
     s->state = ST_IDLE;
-    evtimer_del(&s->timer);
     arm_timer(s, idle_ms);
     if (evbuffer_get_length(bufferevent_get_output(s->cbev)) > CLIENT_HIGH_WATER) {
         /* A client that pipelines but does not read gets no more work until
