@@ -61,7 +61,7 @@ typedef struct {
     char buf[2048];
 } head_t;
 
-static void head_put(head_t *h, const char *p, size_t len)
+static inline void head_put(head_t *h, const char *p, size_t len)
 {
     if (h->n + len > sizeof h->buf) {
         evbuffer_add(h->out, h->buf, h->n);
@@ -75,7 +75,7 @@ static void head_put(head_t *h, const char *p, size_t len)
     h->n += len;
 }
 
-static void head_puts(head_t *h, const char *z)
+static inline void head_puts(head_t *h, const char *z)
 {
     head_put(h, z, strlen(z));
 }
