@@ -200,6 +200,22 @@ void bg_util_addr_string(const struct sockaddr *sa, char *out, size_t cap)
         snprintf(out, cap, "?");
 }
 
+size_t bg_util_concat(char *out, size_t cap, const char *const *parts)
+{
+    size_t n = 0;
+    if (cap == 0)
+        return 0;
+    for (; *parts != NULL; parts++) {
+        size_t l = strlen(*parts);
+        if (l > cap - 1 - n)
+            l = cap - 1 - n;
+        memcpy(out + n, *parts, l);
+        n += l;
+    }
+    out[n] = '\0';
+    return n;
+}
+
 int bg_util_addr_port(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET)

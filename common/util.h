@@ -33,6 +33,13 @@ int bg_util_parse_sockaddr(const char *s, struct sockaddr_storage *out, socklen_
                            size_t errcap);
 /* Render SA as "a.b.c.d" / "v6" (no port) into OUT. */
 void bg_util_addr_string(const struct sockaddr *sa, char *out, size_t cap);
+/* The strings of PARTS (ended by NULL) one after another in OUT (CAP > 0
+ * bytes, always NUL-terminated), cut to fit as snprintf("%s%s...") cuts
+ * them, without printf: its length. bg_util_cat(out, cap, a, b, ...) for
+ * short lists. */
+size_t bg_util_concat(char *out, size_t cap, const char *const *parts);
+#define bg_util_cat(out, cap, ...)                                                                 \
+    bg_util_concat((out), (cap), (const char *const[]){__VA_ARGS__, NULL})
 /* Port of SA in host order. */
 int bg_util_addr_port(const struct sockaddr *sa);
 

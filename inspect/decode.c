@@ -193,7 +193,7 @@ static void field_path(const field_t *f, char *out, size_t cap)
         snprintf(out, cap, "%s<%s>", field_prefix(f->set), bg_detect_category_id(df[0].category));
         return;
     }
-    size_t n = (size_t)snprintf(out, cap, "%s", field_prefix(f->set));
+    size_t n = bg_util_cat(out, cap, field_prefix(f->set));
     for (size_t i = 0; i < f->name_len && n + 2 < cap; i++) {
         unsigned char c = (unsigned char)f->name[i];
         out[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
@@ -546,8 +546,12 @@ static void scan_combined(bg_inspection_t *x, size_t first)
     bg_detect_finding_t nf;
     if (bg_insp_name_pi(x, f->name, f->name_len, &nf))
         snprintf(path, sizeof path, "header.<%s>", bg_detect_category_id(nf.category));
-    else
-        snprintf(path, sizeof path, "header.%.*s", (int)f->name_len, f->name);
+    else {
+        size_t nl = f->name_len < sizeof path - 8 ? f->name_len : sizeof path - 8;
+        memcpy(path, "header.", 7);
+        memcpy(path + 7, f->name, nl);
+        path[7 + nl] = '\0';
+    }
     for (char *p = path + 7; *p; p++)
         *p = (char)tolower((unsigned char)*p);
 

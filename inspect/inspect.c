@@ -169,25 +169,58 @@ bg_detect_cat_t bg_insp_key_category(bg_inspection_t *x, const char *k, size_t k
  * adds the words that name another person without being a role ("spouse",
  * "parent", "child", "agent"), for deciding whose data a finding is.
  */
+/* A word and its length, for the lists below (no strlen per look-up: a
+ * key is looked up several times a request). */
+typedef struct {
+    const char *w;
+    size_t n;
+} word_t;
+#define WORD(s)                                                                                    \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+
+/* Does A[0..N) end with one of the words of LIST (ended by {NULL, 0})? */
+static int ends_with_word(const char *a, size_t n, const word_t *list)
+{
+    if (n == 0)
+        return 0;
+    for (const word_t *w = list; w->w != NULL; w++) {
+        if (n >= w->n && a[n - 1] == w->w[w->n - 1] && memcmp(a + n - w->n, w->w, w->n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int bg_inspect_person_key(const char *k, size_t kl, int relations)
 {
-    static const char *const words[] = {
-        "user",        "customer",   "consignee",    "recipient",   "receiver",  "sender",
-        "shipper",     "contact",    "buyer",        "member",      "employee",  "staff",
-        "patient",     "student",    "guardian",     "passenger",   "guest",     "applicant",
-        "holder",      "cardholder", "payer",        "payee",       "person",    "owner",
-        "requester",   "requestor",  "assignee",     "reporter",    "traveler",  "traveller",
-        "beneficiary", "author",     "attendee",     "participant", "candidate", "subscriber",
-        "addressee",   "insured",    "policyholder", "claimant",    "visitor",   NULL};
-    static const char *const relation_words[] = {
-        "spouse",    "parent",    "father", "mother",  "child",    "children", "relative", "kin",
-        "dependent", "dependant", "friend", "referee", "referrer", "witness",  "agent",    "driver",
-        "speaker",   "caller",    "callee", "teacher", "doctor",   "nominee",  "heir",     NULL};
-    static const char *const cjk[] = {"用户",   "客户",   "收件人", "收货人", "寄件人", "发件人",
-                                      "联系人", "会员",   "员工",   "乘客",   "患者",   "学生",
-                                      "监护人", "持卡人", "申请人", "买家",   "旅客",   NULL};
-    static const char *const relation_cjk[] = {"配偶", "父亲", "母亲", "子女",
-                                               "亲属", "家属", "紧急", NULL};
+    static const word_t words[] = {WORD("user"),        WORD("customer"),   WORD("consignee"),
+                                   WORD("recipient"),   WORD("receiver"),   WORD("sender"),
+                                   WORD("shipper"),     WORD("contact"),    WORD("buyer"),
+                                   WORD("member"),      WORD("employee"),   WORD("staff"),
+                                   WORD("patient"),     WORD("student"),    WORD("guardian"),
+                                   WORD("passenger"),   WORD("guest"),      WORD("applicant"),
+                                   WORD("holder"),      WORD("cardholder"), WORD("payer"),
+                                   WORD("payee"),       WORD("person"),     WORD("owner"),
+                                   WORD("requester"),   WORD("requestor"),  WORD("assignee"),
+                                   WORD("reporter"),    WORD("traveler"),   WORD("traveller"),
+                                   WORD("beneficiary"), WORD("author"),     WORD("attendee"),
+                                   WORD("participant"), WORD("candidate"),  WORD("subscriber"),
+                                   WORD("addressee"),   WORD("insured"),    WORD("policyholder"),
+                                   WORD("claimant"),    WORD("visitor"),    {NULL, 0}};
+    static const word_t relation_words[] = {
+        WORD("spouse"),   WORD("parent"),   WORD("father"),   WORD("mother"),    WORD("child"),
+        WORD("children"), WORD("relative"), WORD("kin"),      WORD("dependent"), WORD("dependant"),
+        WORD("friend"),   WORD("referee"),  WORD("referrer"), WORD("witness"),   WORD("agent"),
+        WORD("driver"),   WORD("speaker"),  WORD("caller"),   WORD("callee"),    WORD("teacher"),
+        WORD("doctor"),   WORD("nominee"),  WORD("heir"),     {NULL, 0}};
+    static const word_t cjk[] = {WORD("用户"),   WORD("客户"),   WORD("收件人"), WORD("收货人"),
+                                 WORD("寄件人"), WORD("发件人"), WORD("联系人"), WORD("会员"),
+                                 WORD("员工"),   WORD("乘客"),   WORD("患者"),   WORD("学生"),
+                                 WORD("监护人"), WORD("持卡人"), WORD("申请人"), WORD("买家"),
+                                 WORD("旅客"),   {NULL, 0}};
+    static const word_t relation_cjk[] = {WORD("配偶"), WORD("父亲"), WORD("母亲"), WORD("子女"),
+                                          WORD("亲属"), WORD("家属"), WORD("紧急"), {NULL, 0}};
     if (k == NULL || kl == 0 || kl > 96)
         return 0;
     char a[97];
@@ -203,28 +236,21 @@ int bg_inspect_person_key(const char *k, size_t kl, int relations)
     a[n] = 0;
     if (high) {
         for (int pass = 0; pass < 1 + (relations != 0); pass++)
-            for (const char *const *t = pass ? relation_cjk : cjk; *t; t++)
-                if (memmem(k, kl, *t, strlen(*t)) != NULL)
+            for (const word_t *t = pass ? relation_cjk : cjk; t->w != NULL; t++)
+                if (memmem(k, kl, t->w, t->n) != NULL)
                     return 1;
     }
-    static const char *const tails[] = {"info", "profile", "details", "detail", "data", NULL};
-    for (const char *const *t = tails; *t; t++) {
-        size_t tl = strlen(*t);
-        if (n > tl + 2 && memcmp(a + n - tl, *t, tl) == 0) {
-            n -= tl;
+    static const word_t tails[] = {WORD("info"),   WORD("profile"), WORD("details"),
+                                   WORD("detail"), WORD("data"),    {NULL, 0}};
+    for (const word_t *t = tails; t->w != NULL; t++) {
+        if (n > t->n + 2 && memcmp(a + n - t->n, t->w, t->n) == 0) {
+            n -= t->n;
             break;
         }
     }
     if (n > 3 && a[n - 1] == 's')
         n--;
-    for (int pass = 0; pass < 1 + (relations != 0); pass++) {
-        for (const char *const *w = pass ? relation_words : words; *w; w++) {
-            size_t wl = strlen(*w);
-            if (n >= wl && memcmp(a + n - wl, *w, wl) == 0)
-                return 1;
-        }
-    }
-    return 0;
+    return ends_with_word(a, n, words) || (relations && ends_with_word(a, n, relation_words));
 }
 
 static int person_holder(const char *k, size_t kl)

@@ -36,10 +36,10 @@ static void add_reason(bg_decision_t *d, const char *code, const char *rule, con
     if (d->nreasons >= BG_MAX_REASONS)
         return;
     bg_reason_t *r = &d->reasons[d->nreasons++];
-    snprintf(r->code, sizeof r->code, "%s", code);
-    snprintf(r->rule, sizeof r->rule, "%s", rule ? rule : "");
-    snprintf(r->category, sizeof r->category, "%s", category ? category : "");
-    snprintf(r->path, sizeof r->path, "%s", path ? path : "");
+    bg_util_cat(r->code, sizeof r->code, code);
+    bg_util_cat(r->rule, sizeof r->rule, rule ? rule : "");
+    bg_util_cat(r->category, sizeof r->category, category ? category : "");
+    bg_util_cat(r->path, sizeof r->path, path ? path : "");
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->detail, sizeof r->detail, fmt, ap);
@@ -411,7 +411,7 @@ static void declared(finding_ctx_t *fc, const bg_declared_basis_t *b, bg_basis_t
     if (!b->present)
         return;
     fc->x->basis = basis;
-    snprintf(fc->x->evidence, sizeof fc->x->evidence, "%s", b->reference);
+    bg_util_cat(fc->x->evidence, sizeof fc->x->evidence, b->reference);
 }
 
 static void legal_obligation(decide_ctx_t *c, finding_ctx_t *fc)
@@ -453,9 +453,9 @@ static void contract(decide_ctx_t *c, finding_ctx_t *fc)
                                      : " (the body is JSON: the reference is a $. path)");
     } else {
         x->basis = BG_BASIS_CONTRACT;
-        snprintf(x->evidence, sizeof x->evidence, "contract:%s%s%s", rp->contract.purpose,
-                 rp->contract.reference_path ? "; reference at " : "",
-                 rp->contract.reference_path ? rp->contract.reference_path : "");
+        bg_util_cat(x->evidence, sizeof x->evidence, "contract:", rp->contract.purpose,
+                    rp->contract.reference_path ? "; reference at " : "",
+                    rp->contract.reference_path ? rp->contract.reference_path : "");
     }
 }
 
@@ -847,22 +847,23 @@ static void require_mechanism(decide_ctx_t *c)
         c->out = BG_OUTCOME_BLOCK;
     } else if (rcp->mechanism != BG_MECH_NONE &&
                (rcp->mechanism_expires_ms == 0 || rcp->mechanism_expires_ms > c->in->now_ms)) {
-        snprintf(d->mechanism, sizeof d->mechanism, "%s:%s", bg_mechanism_name(rcp->mechanism),
-                 rcp->mechanism_ref ? rcp->mechanism_ref : "");
+        bg_util_cat(d->mechanism, sizeof d->mechanism, bg_mechanism_name(rcp->mechanism), ":",
+                    rcp->mechanism_ref ? rcp->mechanism_ref : "");
     } else if (rcp->exemption != BG_EXEMPT_NONE &&
                !(rcp->exemption == BG_EXEMPT_VOLUME && leaving_sensitive)) {
-        snprintf(d->mechanism, sizeof d->mechanism, "exempt:%s", bg_exemption_name(rcp->exemption));
+        bg_util_cat(d->mechanism, sizeof d->mechanism,
+                    "exempt:", bg_exemption_name(rcp->exemption));
     } else if (!leaving_needs_mechanism) {
         /* Contract, HR and emergency transfers are exempt (CAC 2024 Art. 5). */
-        snprintf(d->mechanism, sizeof d->mechanism, "exempt:basis");
+        bg_util_cat(d->mechanism, sizeof d->mechanism, "exempt:basis");
     } else if (rcp->mechanism != BG_MECH_NONE) {
-        snprintf(d->mechanism, sizeof d->mechanism, "expired");
+        bg_util_cat(d->mechanism, sizeof d->mechanism, "expired");
         add_reason(d, "transfer_mechanism_expired", NULL, NULL, NULL,
                    "the %s with %s (%s) has expired", bg_mechanism_name(rcp->mechanism),
                    c->recip_id, rcp->mechanism_ref ? rcp->mechanism_ref : "");
         c->out = BG_OUTCOME_BLOCK;
     } else {
-        snprintf(d->mechanism, sizeof d->mechanism, "missing");
+        bg_util_cat(d->mechanism, sizeof d->mechanism, "missing");
         add_reason(d, "no_transfer_mechanism", NULL, NULL, NULL,
                    "no standard contract, certification or security assessment is in place with %s",
                    c->recip_id);
@@ -895,7 +896,7 @@ int bg_decide(const bg_decide_input_t *in, bg_decision_t *d)
     d->monitor = c.rp->monitor;
     d->cross_border = bg_geo_is_cross_border(in->geo);
     d->inspected = in->insp != NULL;
-    snprintf(d->mechanism, sizeof d->mechanism, "not_needed");
+    bg_util_cat(d->mechanism, sizeof d->mechanism, "not_needed");
 
     if (!d->cross_border)
         return decide_domestic(in, d);

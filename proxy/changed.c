@@ -31,10 +31,12 @@ static size_t changed_entry(const char *path, const char *op, char *out, size_t 
         else
             n += bg_hex_pct(*p, out + n);
     }
-    int w = snprintf(out + n, cap - n, "=%s", op);
-    if (w < 0 || (size_t)w >= cap - n)
+    size_t ol = strlen(op);
+    if (n + 1 + ol >= cap)
         return 0;
-    return n + (size_t)w;
+    out[n++] = '=';
+    memcpy(out + n, op, ol + 1);
+    return n + ol;
 }
 
 size_t bg_changed_header(const bg_decision_t *d, bg_inspection_t *insp, char *out, size_t cap)

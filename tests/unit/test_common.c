@@ -584,6 +584,24 @@ static void test_ieq(void **state)
     assert_false(bg_util_ieq("\xc3\x89", 2, "\xc3\xa9"));
 }
 
+/* bg_util_cat joins as snprintf("%s%s...") would, cut to the buffer. */
+static void test_concat(void **state)
+{
+    (void)state;
+    char b[8];
+    assert_int_equal(bg_util_cat(b, sizeof b, "ab", "", "cd"), 4);
+    assert_string_equal(b, "abcd");
+    assert_int_equal(bg_util_cat(b, sizeof b, "contract:", "x"), 7);
+    assert_string_equal(b, "contrac");
+    assert_int_equal(bg_util_cat(b, sizeof b, "abc", "defgh", "ij"), 7);
+    assert_string_equal(b, "abcdefg");
+    assert_int_equal(bg_util_cat(b, 1, "abc"), 0);
+    assert_string_equal(b, "");
+    b[0] = 'z';
+    assert_int_equal(bg_util_concat(b, 0, (const char *const[]){"abc", NULL}), 0);
+    assert_int_equal(b[0], 'z'); /* nothing written without room */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_read_stream),
         cmocka_unit_test(test_addr_string_ipv4),
         cmocka_unit_test(test_ieq),
+        cmocka_unit_test(test_concat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
