@@ -763,21 +763,28 @@ static void read_body(bg_inspection_t *x, char *mt, size_t cap, const char *para
 }
 
 /*
- * One finished inspection kept per thread for the next: its arrays keep
- * their capacity and its first arena chunk stays, so a request's
+ * Finished inspections kept per thread for the next ones: their arrays
+ * keep their capacity and their first arena chunk stays, so a request's
  * inspection allocates nothing for them once the thread has seen one like
  * it (an 800-byte body's inspection made a dozen malloc/realloc/free
- * round trips for them). Only when the arrays are small (SPARE_MAX_BYTES
- * in all): a 1 MB body's do not stay pinned. None under ASan, so it still
- * sees any use of an inspection after its end. Threads that end call
- * bg_inspect_thread_done.
+ * round trips for them). An inspection lives as long as its exchange
+ * (the response head names what was changed), so a worker has several
+ * alive at once: up to SPARES are kept. Only inspections whose arrays are
+ * small (SPARE_MAX_BYTES each: a 1 MB body's do not stay pinned), and
+ * SPARES_MAX_BYTES in all. None under ASan, so it still sees any use of an
+ * inspection after its end. Threads that end call bg_inspect_thread_done.
  */
+#define SPARES 16
 #define SPARE_MAX_BYTES (256 * 1024)
+#define SPARES_MAX_BYTES (1024 * 1024)
 #define INSPECT_KEEP (!BG_ASAN)
-static _Thread_local bg_inspection_t *spare;
+static _Thread_local bg_inspection_t *spares[SPARES];
+static _Thread_local size_t spare_bytes[SPARES];
+static _Thread_local int nspares;
+static _Thread_local size_t spares_bytes;
 
 /* A zeroed inspection (split's leaf[] and pending[] aside: see the
- * struct), with the spare's arrays (zeroed as bg_insp_grow hands them
+ * struct), with a kept one's arrays (zeroed as bg_insp_grow hands them
  * out) and arena chunk when there is one. */
 /* Zero the elements of array P that an inspection used: its N, and the
  * one at N, which an add that failed half-way may have written. The rest
@@ -798,13 +805,14 @@ static void clear_head(bg_inspection_t *x)
 
 static bg_inspection_t *inspection_new(void)
 {
-    bg_inspection_t *x = spare;
-    if (x == NULL) {
-        if ((x = malloc(sizeof *x)) != NULL)
+    if (nspares == 0) {
+        bg_inspection_t *x = malloc(sizeof *x);
+        if (x != NULL)
             clear_head(x);
         return x;
     }
-    spare = NULL;
+    bg_inspection_t *x = spares[--nspares];
+    spares_bytes -= spare_bytes[nspares];
     /* bg_insp_grow hands out zeroed elements: zero again what the last
      * inspection used, not the whole capacity (a mid-size body's arrays
      * would otherwise cost every later request a large memset). */
@@ -866,10 +874,9 @@ static void free_kept(bg_inspection_t *x)
 
 void bg_inspect_thread_done(void)
 {
-    bg_inspection_t *x = spare;
-    spare = NULL;
-    if (x != NULL)
-        free_kept(x);
+    while (nspares > 0)
+        free_kept(spares[--nspares]);
+    spares_bytes = 0;
 }
 
 bg_inspection_t *bg_inspect(const bg_inspect_rules_t *rules, const bg_inspect_input_t *in)
@@ -994,8 +1001,8 @@ void bg_inspection_free(bg_inspection_t *x)
     for (size_t i = 0; i < x->nextra; i++)
         free(x->extra[i]);
     free(x->extra);
-    /* Every arena chunk but the newest (the spare keeps that one when it
-     * is the usual size). */
+    /* Every arena chunk but the newest (a kept inspection keeps that one
+     * when it is the usual size). */
     arena_chunk_t *keep = x->arena;
     while (x->arena != NULL && x->arena->next != NULL) {
         arena_chunk_t *next = x->arena->next;
@@ -1006,9 +1013,12 @@ void bg_inspection_free(bg_inspection_t *x)
                    x->capmembers * sizeof *x->members + x->capcontainers * sizeof *x->containers +
                    x->capfields * sizeof *x->fields + x->caphdrs * sizeof *x->hdrs +
                    x->capfind * (sizeof *x->findings + sizeof *x->pending);
-    if (INSPECT_KEEP && spare == NULL && bytes <= SPARE_MAX_BYTES &&
-        (keep == NULL || keep->cap <= ARENA_CHUNK)) {
-        spare = x; /* its findings' paths were in the arena: gone with the reset */
+    if (INSPECT_KEEP && nspares < SPARES && bytes <= SPARE_MAX_BYTES &&
+        spares_bytes + bytes <= SPARES_MAX_BYTES && (keep == NULL || keep->cap <= ARENA_CHUNK)) {
+        /* its findings' paths were in the arena: gone with the reset */
+        spare_bytes[nspares] = bytes;
+        spares[nspares++] = x;
+        spares_bytes += bytes;
         return;
     }
     free_kept(x);
