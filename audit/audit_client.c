@@ -323,23 +323,16 @@ bg_audit_ticket_t *bg_audit_submit_text(bg_audit_client_t *c, char *body, size_t
 bg_audit_ticket_t *bg_audit_submit_copy(bg_audit_client_t *c, const char *body, size_t len,
                                         int has_time, bg_audit_done_cb cb, void *arg)
 {
-    if (body == NULL || len < 2 || body[0] != '{' || body[len - 1] != '}') {
+    if (body == NULL || len < 2) {
         errno = EINVAL;
         return NULL;
     }
-    if (len > c->audit->max_record_bytes) {
-        errno = EMSGSIZE;
+    char *buf;
+    bg_audit_ticket_t *t = bg_audit_held_new(len, &buf);
+    if (t == NULL)
         return NULL;
-    }
-    bg_audit_ticket_t *t = malloc(sizeof *t + len + 1);
-    if (t == NULL) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    memset(t, 0, sizeof *t);
-    memcpy(t->inline_body, body, len);
-    t->inline_body[len] = '\0';
-    return submit_ticket(c, t, t->inline_body, len, has_time, cb, arg);
+    memcpy(buf, body, len);
+    return bg_audit_submit_held(c, t, len, has_time, cb, arg); /* checks the rest */
 }
 
 bg_audit_ticket_t *bg_audit_held_new(size_t cap, char **buf)

@@ -14,19 +14,11 @@ static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned generations;
 static unsigned published_generation; /* of current; 0: none (atomic) */
 
-/* B's text as a malloc'd string in *OUT (length *LEN); B is freed. 0, or -1
- * when out of memory. */
+/* B's text (on the heap: B started zeroed) into *OUT, its length *LEN. 0,
+ * or -1 when out of memory (B freed). */
 static int sbuf_take(bg_sbuf_t *b, char **out, size_t *len)
 {
-    if (!b->failed && b->borrowed) {
-        char *c = malloc(b->n + 1);
-        if (c != NULL)
-            memcpy(c, b->p, b->n + 1);
-        b->failed = c == NULL;
-        b->p = c;
-        b->borrowed = 0;
-    }
-    if (b->failed) {
+    if (b->failed || b->p == NULL) {
         bg_sbuf_free(b);
         return -1;
     }
@@ -43,9 +35,7 @@ static int render_record_parts(bg_runtime_t *rt)
     const bg_policy_t *p = cfg->policy;
     if (p == NULL)
         return 0;
-    char tmp[1024];
-    bg_sbuf_t b;
-    bg_sbuf_init_buf(&b, tmp, sizeof tmp);
+    bg_sbuf_t b = {0};
     bg_sbuf_adds(&b, ",\"policy\":{\"version\":");
     bg_sbuf_json_cstr(&b, p->version);
     bg_sbuf_json_kv(&b, 0, "sha256", p->hash);
@@ -59,7 +49,7 @@ static int render_record_parts(bg_runtime_t *rt)
     for (int i = 0; i < cfg->nroutes; i++) {
         const bg_route_policy_t *rp = &p->routes[i];
         bg_route_record_t *r = &rt->route_record[i];
-        bg_sbuf_init_buf(&b, tmp, sizeof tmp);
+        b = (bg_sbuf_t){0};
         bg_sbuf_json_kv(&b, 0, "route", cfg->routes[i].id);
         if (rp->recipient != NULL) {
             bg_sbuf_adds(&b, ",\"recipient\":{");
@@ -74,7 +64,7 @@ static int render_record_parts(bg_runtime_t *rt)
             bg_sbuf_json_kv(&b, 0, "purpose", rp->purpose);
         if (sbuf_take(&b, &r->head, &r->head_len) != 0)
             return -1;
-        bg_sbuf_init_buf(&b, tmp, sizeof tmp);
+        b = (bg_sbuf_t){0};
         bg_sbuf_json_kv(&b, 0, "host", cfg->routes[i].upstream_host);
         if (sbuf_take(&b, &r->host, &r->host_len) != 0)
             return -1;
